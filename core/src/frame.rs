@@ -1,0 +1,217 @@
+//! Framing: cutting a byte stream that arrives in arbitrary pieces into bounded lines.
+//!
+//! A line ends in `\n`; a `\r` right before it is dropped, so both `\n` and `\r\n` work. Telnet
+//! negotiation (IAC sequences) is skipped wherever it appears, even split across reads, so a
+//! `telnet` client works without a telnet implementation here. Since `0xFF` (IAC) never occurs in
+//! UTF-8 text, skipping it cannot eat a character of a real message.
+
+/// The longest line the server accepts, in bytes, not counting the `\r\n` or `\n` that ends it.
+///
+/// A longer line gets an error reply when it passes this length; the rest of it, up to the next
+/// newline, is discarded, and the connection goes on working.
+pub const MAX_LINE_BYTES: usize = 512;
+
+/// Room for one line plus a `\r` that may turn out to precede its `\n`.
+const BUFFER_BYTES: usize = MAX_LINE_BYTES + 1;
+
+pub(crate) type LineBuffer = heapless::Vec<u8, BUFFER_BYTES>;
+
+// Telnet command bytes (RFC 854).
+const IAC: u8 = 255;
+const SB: u8 = 250;
+const SE: u8 = 240;
+const WILL: u8 = 251;
+const DONT: u8 = 254;
+
+/// Where we are inside a telnet command, if anywhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Telnet {
+    #[default]
+    Data,
+    /// Just saw IAC.
+    Command,
+    /// Saw IAC WILL/WONT/DO/DONT; the option byte comes next.
+    Option,
+    /// Inside a subnegotiation (IAC SB ... IAC SE).
+    Sub,
+    /// Saw IAC inside a subnegotiation.
+    SubCommand,
+}
+
+/// What one call to [`LineFramer::feed`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Framed {
+    /// Nothing complete yet; all the bytes were taken.
+    Pending,
+    /// A complete line, without its line ending, is ready in [`LineFramer::take_line`].
+    Line,
+    /// The line passed [`MAX_LINE_BYTES`]; its remainder will be skipped up to the newline.
+    TooLong,
+}
+
+/// One connection's framing state: a bounded partial line plus telnet and discard modes.
+#[derive(Debug, Default)]
+pub(crate) struct LineFramer {
+    line: LineBuffer,
+    telnet: Telnet,
+    /// Set after an overlong line was reported, until its newline arrives.
+    discarding: bool,
+}
+
+impl LineFramer {
+    /// Consumes bytes up to and including the first event (a complete or an overlong line).
+    ///
+    /// Returns how many bytes were consumed and what was found. The caller feeds the rest
+    /// after dealing with the event.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> (usize, Framed) {
+        for (at, &byte) in bytes.iter().enumerate() {
+            let consumed = at + 1;
+            if !self.telnet_data(byte) {
+                continue;
+            }
+            if byte == b'\n' {
+                if core::mem::take(&mut self.discarding) {
+                    continue;
+                }
+                if self.line.last() == Some(&b'\r') {
+                    self.line.pop();
+                }
+                if self.line.len() > MAX_LINE_BYTES {
+                    self.line.clear();
+                    return (consumed, Framed::TooLong);
+                }
+                return (consumed, Framed::Line);
+            }
+            if self.discarding {
+                continue;
+            }
+            if self.line.push(byte).is_err() {
+                self.line.clear();
+                self.discarding = true;
+                return (consumed, Framed::TooLong);
+            }
+        }
+        (bytes.len(), Framed::Pending)
+    }
+
+    /// Takes the line that [`feed`](Self::feed) reported as [`Framed::Line`], leaving the buffer
+    /// empty for the next one.
+    pub(crate) fn take_line(&mut self) -> LineBuffer {
+        core::mem::take(&mut self.line)
+    }
+
+    /// Advances the telnet state with `byte`; true if the byte is data for the line.
+    fn telnet_data(&mut self, byte: u8) -> bool {
+        let (next, data) = match (self.telnet, byte) {
+            (Telnet::Data, IAC) => (Telnet::Command, false),
+            (Telnet::Data, _) => (Telnet::Data, true),
+            // IAC IAC is an escaped 0xFF data byte. It is never valid UTF-8, so keeping it makes
+            // the line fail UTF-8 validation with a clear reply instead of vanishing silently.
+            (Telnet::Command, IAC) => (Telnet::Data, true),
+            (Telnet::Command, SB) => (Telnet::Sub, false),
+            (Telnet::Command, WILL..=DONT) => (Telnet::Option, false),
+            (Telnet::Command, _) | (Telnet::Option, _) => (Telnet::Data, false),
+            (Telnet::Sub, IAC) => (Telnet::SubCommand, false),
+            (Telnet::Sub, _) => (Telnet::Sub, false),
+            (Telnet::SubCommand, SE) => (Telnet::Data, false),
+            (Telnet::SubCommand, _) => (Telnet::Sub, false),
+        };
+        self.telnet = next;
+        data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Feeds `input` in pieces of `chunk` bytes and collects what came out.
+    fn frame(input: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, ()>> {
+        let mut framer = LineFramer::default();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let (used, framed) = framer.feed(rest);
+                rest = &rest[used..];
+                match framed {
+                    Framed::Pending => assert!(rest.is_empty()),
+                    Framed::Line => out.push(Ok(framer.take_line().to_vec())),
+                    Framed::TooLong => out.push(Err(())),
+                }
+            }
+        }
+        out
+    }
+
+    fn lines(items: &[&str]) -> Vec<Result<Vec<u8>, ()>> {
+        items.iter().map(|s| Ok(s.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn cases() {
+        #[rustfmt::skip]
+        let cases: &[(&[u8], &[&str])] = &[
+            (b"hello\n",                          &["hello"]),
+            (b"hello\r\n",                        &["hello"]),
+            (b"a\nb\r\nc\n",                      &["a", "b", "c"]),
+            (b"no newline yet",                   &[]),
+            (b"\n\n",                             &["", ""]),
+            (b"in\rside\n",                       &["in\rside"]),
+            (b"\xff\xfb\x01hi\n",                 &["hi"]),            // IAC WILL ECHO
+            (b"h\xff\xfd\x03i\n",                 &["hi"]),            // IAC DO SGA mid-line
+            (b"\xff\xfa\x18\x00xterm\xff\xf0ok\n", &["ok"]),           // subnegotiation
+            (b"\xff\xf4x\n",                      &["x"]),             // IAC IP
+            (b"\xff\xfa\xff\xffstill sub\xff\xf0y\n", &["y"]),         // escaped IAC inside SB
+        ];
+        for (input, expected) in cases {
+            for chunk in [1, 2, 3, 7, 1024] {
+                assert_eq!(
+                    frame(input, chunk),
+                    lines(expected),
+                    "input {input:?} chunk {chunk}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn escaped_iac_is_kept_as_data() {
+        assert_eq!(frame(b"a\xff\xffb\n", 1), vec![Ok(b"a\xffb".to_vec())]);
+    }
+
+    #[test]
+    fn longest_line_is_accepted_with_either_ending() {
+        let line = [b'x'; MAX_LINE_BYTES];
+        for ending in [&b"\n"[..], b"\r\n"] {
+            let input = [&line[..], ending].concat();
+            for chunk in [1, 100, 4096] {
+                assert_eq!(frame(&input, chunk), vec![Ok(line.to_vec())]);
+            }
+        }
+    }
+
+    #[test]
+    fn overlong_line_is_reported_once_and_the_stream_recovers() {
+        for extra in [1, 2, 5000] {
+            let mut input = vec![b'x'; MAX_LINE_BYTES + extra];
+            input.extend_from_slice(b"\nnext\n");
+            for chunk in [1, 64, 100_000] {
+                assert_eq!(
+                    frame(&input, chunk),
+                    vec![Err(()), Ok(b"next".to_vec())],
+                    "extra {extra} chunk {chunk}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn overlong_by_one_with_a_bare_newline() {
+        let mut input = vec![b'x'; MAX_LINE_BYTES];
+        input.extend_from_slice(b"\r\r\nok\n");
+        assert_eq!(frame(&input, 3), vec![Err(()), Ok(b"ok".to_vec())]);
+    }
+}

@@ -1,0 +1,74 @@
+//! The sans-IO protocol core of a terminal chat server.
+//!
+//! Bytes, connects, disconnects and the current time go in; lines ready for a terminal, and
+//! connections to close, come out. The core never touches a socket or a clock, never blocks,
+//! and never allocates: every bound is a constant of this crate or the `CLIENTS` parameter of
+//! [`Server`], and each has a defined behaviour when full (see the constants' docs).
+//!
+//! A misbehaving peer becomes output: an overlong line, invalid UTF-8, control characters or an
+//! unknown command each get an error reply and the connection goes on. [`Error`] is only for
+//! misuse of the API, such as a stale [`ConnectionId`]. A panic is a bug.
+//!
+//! # The run loop
+//!
+//! ```
+//! use chat_core::{Admission, Config, Instant, Output, Server};
+//!
+//! let mut server: Server<8> = Server::new(Config::default().with_colour(false), Instant::ZERO);
+//! let now = Instant::from_millis(10);
+//! let Admission::Accepted(alice) = server.handle_connect(now).unwrap() else { panic!("full") };
+//! while let Some(output) = server.poll_output() { /* the welcome banner, for alice */ }
+//! let Admission::Accepted(bob) = server.handle_connect(now).unwrap() else { panic!("full") };
+//! while let Some(output) = server.poll_output() {}
+//!
+//! // Input may hold several lines: handle_input takes one at a time.
+//! let mut input: &[u8] = b"/nick alice\nhello bob\n";
+//! let mut heard = Vec::new();
+//! while !input.is_empty() {
+//!     let taken = server.handle_input(now, alice, input).unwrap().bytes();
+//!     input = &input[taken..];
+//!     while let Some(output) = server.poll_output() {
+//!         if let Output::Send { to, bytes } = output {
+//!             for conn in to {
+//!                 if conn == bob { heard.push(String::from_utf8_lossy(bytes).into_owned()); }
+//!             }
+//!         }
+//!     }
+//! }
+//! assert_eq!(heard, ["*** anonymous-1 is now known as alice\r\n", "alice: hello bob\r\n"]);
+//! // A runner would now arm a timer for server.poll_timeout() and call handle_timeout.
+//! ```
+//!
+//! The call order is the one contract to keep: after each `handle_*` call, drain
+//! [`Server::poll_output`] to `None` before the next one. See [`Server`] for the rest.
+//!
+//! # Features
+//!
+//! - `std` (default): implements `std::error::Error` for the error types. Without it the crate
+//!   is `no_std` and builds for bare targets such as `thumbv7em-none-eabihf`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+mod command;
+mod frame;
+mod output;
+mod parse;
+mod render;
+mod roster;
+mod server;
+mod session;
+mod time;
+
+pub use command::{Command, ParseError};
+pub use frame::MAX_LINE_BYTES;
+pub use output::{CloseReason, OUTPUT_BYTES, Output, Recipients};
+pub use roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
+pub use server::{Admission, Config, Consumed, DEFAULT_SILENCE_TIMEOUT, Error, Server};
+pub use session::{DisconnectReason, MAX_LISTED_NAMES};
+pub use time::Instant;

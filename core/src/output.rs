@@ -1,0 +1,257 @@
+//! What the core asks of its runner: bytes to write to some connections, and connections to close.
+
+use core::fmt;
+use core::slice;
+
+use crate::roster::{ConnectionId, Slot};
+
+/// The most bytes the core renders in one step (one `handle_*` call), before the runner drains
+/// them with [`Server::poll_output`](crate::Server::poll_output).
+///
+/// Every reply is bounded so that one step fits: the longest line, the longest nickname, and
+/// [`MAX_LISTED_NAMES`](crate::MAX_LISTED_NAMES) names in a roster listing.
+pub const OUTPUT_BYTES: usize = 8 * 1024;
+
+/// The most outputs queued in one step.
+pub(crate) const MAX_OUTPUTS: usize = 16;
+
+/// Why the core closes a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The person typed `/quit`.
+    Quit,
+    /// The connection sent no line within [`Config::silence_timeout`](crate::Config).
+    Silent,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Quit => "quit",
+            Self::Silent => "silent too long",
+        })
+    }
+}
+
+/// One thing for the runner to do, from [`Server::poll_output`](crate::Server::poll_output).
+///
+/// Carry them out in the order they come: a connection's last lines are queued before the
+/// [`Output::Close`] that ends it.
+#[derive(Debug)]
+#[non_exhaustive]
+#[must_use = "an output not carried out is a message lost"]
+pub enum Output<'a> {
+    /// Write `bytes` to every connection in `to`. The bytes are rendered once, whatever the
+    /// number of recipients: one or more whole lines, each ending in `\r\n`, ready for a terminal.
+    Send {
+        /// Who gets the bytes.
+        to: Recipients<'a>,
+        /// Complete lines ending in `\r\n`.
+        bytes: &'a [u8],
+    },
+    /// Write what was queued for `conn`, then close it. The core has already forgotten `conn`:
+    /// do not report its disconnect back.
+    Close {
+        /// The connection to close.
+        conn: ConnectionId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// `conn` now goes by `name`; for the runner's log, nothing to send.
+    Renamed {
+        /// Who.
+        conn: ConnectionId,
+        /// The new nickname.
+        name: &'a str,
+    },
+}
+
+/// Who a [`Output::Send`] is for: an iterator over connection handles.
+#[derive(Clone, Debug)]
+pub struct Recipients<'a>(RecipientsInner<'a>);
+
+#[derive(Clone, Debug)]
+enum RecipientsInner<'a> {
+    One(Option<ConnectionId>),
+    Many {
+        live: slice::Iter<'a, u32>,
+        slots: &'a [Slot],
+        except: Option<ConnectionId>,
+    },
+}
+
+impl<'a> Recipients<'a> {
+    pub(crate) fn new(audience: Audience, live: &'a [u32], slots: &'a [Slot]) -> Self {
+        Self(match audience {
+            Audience::One(id) => RecipientsInner::One(Some(id)),
+            Audience::All => RecipientsInner::Many {
+                live: live.iter(),
+                slots,
+                except: None,
+            },
+            Audience::AllExcept(id) => RecipientsInner::Many {
+                live: live.iter(),
+                slots,
+                except: Some(id),
+            },
+        })
+    }
+}
+
+impl Iterator for Recipients<'_> {
+    type Item = ConnectionId;
+
+    fn next(&mut self) -> Option<ConnectionId> {
+        match &mut self.0 {
+            RecipientsInner::One(id) => id.take(),
+            RecipientsInner::Many {
+                live,
+                slots,
+                except,
+            } => live
+                .by_ref()
+                .map(|&index| slots[index as usize].id(index))
+                .find(|id| Some(*id) != *except),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            RecipientsInner::One(id) => {
+                (usize::from(id.is_some()), Some(usize::from(id.is_some())))
+            }
+            RecipientsInner::Many { live, except, .. } => {
+                let most = live.len();
+                (
+                    most.saturating_sub(usize::from(except.is_some())),
+                    Some(most),
+                )
+            }
+        }
+    }
+}
+
+/// Who a queued send is for, resolved against the roster when it is polled. Membership cannot
+/// change between the step that queued it and the poll that drains it, because the API refuses
+/// a new step until the queue is drained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Audience {
+    One(ConnectionId),
+    AllExcept(ConnectionId),
+    All,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Record {
+    Send {
+        to: Audience,
+        start: u16,
+        end: u16,
+    },
+    Close {
+        conn: ConnectionId,
+        reason: CloseReason,
+    },
+    Renamed {
+        conn: ConnectionId,
+        start: u16,
+        end: u16,
+    },
+}
+
+/// The outputs of one step: rendered bytes in one bounded arena and records pointing into it.
+#[derive(Debug, Default)]
+pub(crate) struct OutputQueue {
+    pub(crate) bytes: heapless::Vec<u8, OUTPUT_BYTES>,
+    records: heapless::Vec<Record, MAX_OUTPUTS>,
+    next: usize,
+    /// Set when a write did not fit; the bounds above are meant to make that impossible.
+    overflowed: bool,
+}
+
+impl OutputQueue {
+    pub(crate) fn is_drained(&self) -> bool {
+        self.next == self.records.len()
+    }
+
+    /// Forgets everything drained, ready for the next step.
+    pub(crate) fn reset(&mut self) {
+        debug_assert!(self.is_drained());
+        debug_assert!(!self.overflowed, "a step rendered more than OUTPUT_BYTES");
+        self.bytes.clear();
+        self.records.clear();
+        self.next = 0;
+        self.overflowed = false;
+    }
+
+    /// Room left for records and bytes.
+    pub(crate) fn room(&self) -> (usize, usize) {
+        (
+            MAX_OUTPUTS - self.records.len(),
+            OUTPUT_BYTES - self.bytes.len(),
+        )
+    }
+
+    /// Where the next rendered bytes start; pass it to [`Self::send`] when they are written.
+    pub(crate) fn mark(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Queues the bytes written since `start` for `to`.
+    pub(crate) fn send(&mut self, start: usize, to: Audience) {
+        let end = self.bytes.len();
+        if end > start {
+            self.push(Record::Send {
+                to,
+                start: start as u16,
+                end: end as u16,
+            });
+        }
+    }
+
+    pub(crate) fn close(&mut self, conn: ConnectionId, reason: CloseReason) {
+        self.push(Record::Close { conn, reason });
+    }
+
+    pub(crate) fn renamed(&mut self, conn: ConnectionId, name: &str) {
+        let start = self.mark();
+        self.write_bytes(name.as_bytes());
+        let end = self.bytes.len();
+        self.push(Record::Renamed {
+            conn,
+            start: start as u16,
+            end: end as u16,
+        });
+    }
+
+    fn push(&mut self, record: Record) {
+        if self.records.push(record).is_err() {
+            self.overflowed = true;
+            debug_assert!(false, "a step queued more than MAX_OUTPUTS outputs");
+        }
+    }
+
+    pub(crate) fn write_bytes(&mut self, bytes: &[u8]) {
+        if self.bytes.extend_from_slice(bytes).is_err() {
+            self.overflowed = true;
+        }
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<(Record, &[u8])> {
+        let record = *self.records.get(self.next)?;
+        self.next += 1;
+        let (start, end) = match record {
+            Record::Send { start, end, .. } | Record::Renamed { start, end, .. } => (start, end),
+            Record::Close { .. } => (0, 0),
+        };
+        Some((record, &self.bytes[start as usize..end as usize]))
+    }
+}
+
+impl fmt::Write for OutputQueue {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes());
+        Ok(())
+    }
+}

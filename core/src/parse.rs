@@ -1,0 +1,147 @@
+//! The nom parser from one line of text to a [`Command`].
+
+use nom::bytes::complete::{take_till, take_till1};
+use nom::character::complete::{char, space0, space1};
+use nom::combinator::rest;
+use nom::sequence::preceded;
+use nom::{IResult, Parser};
+
+use crate::command::{Command, ParseError, usage};
+
+impl<'a> Command<'a> {
+    /// Parses one line (without its line ending) of the plain-text protocol.
+    ///
+    /// Command names are case-insensitive; trailing whitespace is ignored. A line that is not a
+    /// command is [`Command::Say`]; a line starting with `//` says the text after the first `/`.
+    ///
+    /// ```
+    /// use chat_core::{Command, ParseError};
+    /// assert_eq!(Command::parse("hello"), Ok(Command::Say("hello")));
+    /// assert_eq!(Command::parse("/msg bob hi there"), Ok(Command::Msg { to: "bob", text: "hi there" }));
+    /// assert_eq!(Command::parse("/dance"), Err(ParseError::UnknownCommand("dance")));
+    /// ```
+    pub fn parse(line: &'a str) -> Result<Self, ParseError<'a>> {
+        let line = line.trim_end();
+        if line.trim_start().is_empty() {
+            return Err(ParseError::Empty);
+        }
+        if line.starts_with("//") {
+            return Ok(Command::Say(&line[1..]));
+        }
+        match slash_command(line) {
+            Ok((_, (name, args))) => command(name, args),
+            // Not a command at all: an ordinary message.
+            Err(_) => Ok(Command::Say(line)),
+        }
+    }
+}
+
+/// `/name args...`, with `args` starting at the first non-blank after the name.
+fn slash_command(input: &str) -> IResult<&str, (&str, &str)> {
+    (
+        preceded(char('/'), take_till(char::is_whitespace)),
+        preceded(space0, rest),
+    )
+        .parse(input)
+}
+
+/// One word, then blanks, then the rest of the line.
+fn word_then_text(input: &str) -> IResult<&str, (&str, &str)> {
+    (take_till1(char::is_whitespace), preceded(space1, rest)).parse(input)
+}
+
+fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'a>> {
+    let is = |candidate: &str| name.eq_ignore_ascii_case(candidate);
+    if is("nick") {
+        match args {
+            "" => Err(ParseError::MissingArgument(usage::NICK)),
+            _ if args.contains(char::is_whitespace) => {
+                Err(ParseError::UnexpectedArgument(usage::NICK))
+            }
+            _ => Ok(Command::Nick(args)),
+        }
+    } else if is("msg") {
+        match word_then_text(args) {
+            Ok((_, (to, text))) if !text.trim().is_empty() => Ok(Command::Msg { to, text }),
+            _ => Err(ParseError::MissingArgument(usage::MSG)),
+        }
+    } else if is("me") {
+        match args {
+            "" => Err(ParseError::MissingArgument(usage::ME)),
+            _ => Ok(Command::Me(args)),
+        }
+    } else if is("list") || is("who") || is("names") {
+        Ok(Command::List)
+    } else if is("help") {
+        Ok(Command::Help)
+    } else if is("quit") {
+        Ok(Command::Quit(
+            Some(args).filter(|reason| !reason.is_empty()),
+        ))
+    } else {
+        Err(ParseError::UnknownCommand(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Command::*;
+    use ParseError::*;
+
+    #[test]
+    fn table() {
+        #[rustfmt::skip]
+        let cases: &[(&str, Result<Command<'_>, ParseError<'_>>)] = &[
+            ("hello",                   Ok(Say("hello"))),
+            ("  indented  ",            Ok(Say("  indented"))),
+            ("hello /nick x",           Ok(Say("hello /nick x"))),
+            ("//nick is a command",     Ok(Say("/nick is a command"))),
+            ("//",                      Ok(Say("/"))),
+            ("/nick alice",             Ok(Nick("alice"))),
+            ("/NICK   Alice  ",         Ok(Nick("Alice"))),
+            ("/nick\talice",            Ok(Nick("alice"))),
+            ("/nick",                   Err(MissingArgument("/nick NAME"))),
+            ("/nick   ",                Err(MissingArgument("/nick NAME"))),
+            ("/nick a b",               Err(UnexpectedArgument("/nick NAME"))),
+            ("/msg bob hi",             Ok(Msg { to: "bob", text: "hi" })),
+            ("/msg bob   hi  there ",   Ok(Msg { to: "bob", text: "hi  there" })),
+            ("/Msg bob x",              Ok(Msg { to: "bob", text: "x" })),
+            ("/msg bob",                Err(MissingArgument("/msg NAME TEXT"))),
+            ("/msg bob   ",             Err(MissingArgument("/msg NAME TEXT"))),
+            ("/msg",                    Err(MissingArgument("/msg NAME TEXT"))),
+            ("/me waves",               Ok(Me("waves"))),
+            ("/me",                     Err(MissingArgument("/me TEXT"))),
+            ("/list",                   Ok(List)),
+            ("/who",                    Ok(List)),
+            ("/NAMES extra",            Ok(List)),
+            ("/help",                   Ok(Help)),
+            ("/help nick",              Ok(Help)),
+            ("/quit",                   Ok(Quit(None))),
+            ("/quit   ",                Ok(Quit(None))),
+            ("/quit gone fishing",      Ok(Quit(Some("gone fishing")))),
+            ("/dance",                  Err(UnknownCommand("dance"))),
+            ("/",                       Err(UnknownCommand(""))),
+            ("/ nick",                  Err(UnknownCommand(""))),
+            ("/nickname bob",           Err(UnknownCommand("nickname"))),
+            ("/名前 x",                 Err(UnknownCommand("名前"))),
+            ("",                        Err(Empty)),
+            ("   \t ",                  Err(Empty)),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(&Command::parse(line), expected, "line {line:?}");
+        }
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        assert_eq!(
+            std::format!("{}", UnknownCommand("dance")),
+            "unknown command /dance; type /help for the list"
+        );
+        assert_eq!(
+            std::format!("{}", MissingArgument("/msg NAME TEXT")),
+            "missing argument; usage: /msg NAME TEXT"
+        );
+    }
+}

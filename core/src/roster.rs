@@ -1,0 +1,463 @@
+//! Who is connected: connection handles, nicknames, and the bounded table behind them.
+
+use core::fmt;
+
+use crate::frame::LineFramer;
+use crate::time::Instant;
+
+/// The longest nickname, in characters (all of them ASCII, so also in bytes).
+pub const MAX_NICK_CHARS: usize = 16;
+
+/// What a connection is called until it chooses a nickname: `anonymous-N`, where N is a small
+/// number unique among the people online. Nicknames beginning with this word are reserved.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// An opaque handle to one connection, handed out by
+/// [`Server::handle_connect`](crate::Server::handle_connect).
+///
+/// Handles are small and `Copy`. A handle outlives its connection harmlessly: once the
+/// connection is gone the core answers it with [`Error::UnknownConnection`](crate::Error),
+/// even after the slot behind it has been reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnectionId {
+    /// A dense index, below the server's capacity, that no other live connection shares. A
+    /// runner can use it to index its own per-connection table; it is reused after a disconnect.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.index)
+    }
+}
+
+/// A valid nickname: 1 to [`MAX_NICK_CHARS`] characters from ASCII letters, digits and
+/// `` _-[]\^{}|` ``, not starting with a digit or `-`, and not beginning with [`ANONYMOUS`].
+///
+/// The set is the one IRC allows, so the same names work for every kind of client.
+/// Comparisons between nicknames ignore ASCII case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nickname(heapless::String<MAX_NICK_CHARS>);
+
+/// Why a string is not a valid [`Nickname`]; renders as a message fit to show the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NicknameError {
+    /// The name is empty.
+    Empty,
+    /// The name has more than [`MAX_NICK_CHARS`] characters.
+    TooLong,
+    /// The name contains a character outside the allowed set.
+    InvalidChar(char),
+    /// The name starts with a digit or `-`.
+    BadFirstChar(char),
+    /// The name begins with [`ANONYMOUS`].
+    Reserved,
+}
+
+impl fmt::Display for NicknameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("a nickname cannot be empty"),
+            Self::TooLong => write!(f, "a nickname has at most {MAX_NICK_CHARS} characters"),
+            Self::InvalidChar(c) if c.is_control() => {
+                f.write_str("a nickname cannot contain control characters")
+            }
+            Self::InvalidChar(c) => write!(
+                f,
+                "a nickname cannot contain {c:?}; use letters, digits and _-[]\\^{{}}|`"
+            ),
+            Self::BadFirstChar(c) => write!(f, "a nickname cannot start with {c:?}"),
+            Self::Reserved => write!(f, "names beginning with \"{ANONYMOUS}\" are reserved"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for NicknameError {}
+
+impl Nickname {
+    /// Validates `name` as a nickname.
+    ///
+    /// ```
+    /// use chat_core::{Nickname, NicknameError};
+    /// assert_eq!(Nickname::new("Alice_2").unwrap().as_str(), "Alice_2");
+    /// assert_eq!(Nickname::new("2alice"), Err(NicknameError::BadFirstChar('2')));
+    /// assert_eq!(Nickname::new("Anonymous"), Err(NicknameError::Reserved));
+    /// ```
+    pub fn new(name: &str) -> Result<Self, NicknameError> {
+        let first = name.chars().next().ok_or(NicknameError::Empty)?;
+        if let Some(bad) = name.chars().find(|&c| !is_nick_char(c)) {
+            return Err(NicknameError::InvalidChar(bad));
+        }
+        if first.is_ascii_digit() || first == '-' {
+            return Err(NicknameError::BadFirstChar(first));
+        }
+        if starts_with_ignore_case(name, ANONYMOUS) {
+            return Err(NicknameError::Reserved);
+        }
+        let mut nick = heapless::String::new();
+        nick.push_str(name).map_err(|_| NicknameError::TooLong)?;
+        Ok(Self(nick))
+    }
+
+    /// The nickname as it was chosen, with its case.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True if `other` names the same person (ASCII case ignored).
+    pub fn matches(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other)
+    }
+}
+
+impl fmt::Display for Nickname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_nick_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_-[]\\^{}|`".contains(c)
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// How a person is shown to others: their nickname, or `anonymous-N` until they choose one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Name<'a> {
+    Nick(&'a Nickname),
+    Anonymous(u32),
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Nick(nick) => f.write_str(nick.as_str()),
+            Self::Anonymous(number) => write!(f, "{ANONYMOUS}-{number}"),
+        }
+    }
+}
+
+/// A link in the list of connections that have not sent a line yet, kept in connect order, so
+/// the earliest silence deadline is always at the head.
+#[derive(Clone, Copy, Debug)]
+struct SilentLink {
+    deadline: Instant,
+    prev: Option<u32>,
+    next: Option<u32>,
+}
+
+/// One connection's state.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    generation: u32,
+    /// Position in `Roster::live` while the slot is occupied.
+    live_pos: Option<u32>,
+    silent: Option<SilentLink>,
+    pub(crate) nick: Option<Nickname>,
+    pub(crate) framer: LineFramer,
+}
+
+impl Slot {
+    /// The handle of the connection in this slot, which sits at `index`.
+    pub(crate) fn id(&self, index: u32) -> ConnectionId {
+        ConnectionId {
+            index,
+            generation: self.generation,
+        }
+    }
+}
+
+/// The bounded table of connections: at most `N` at once, each slot reused after a disconnect.
+#[derive(Debug)]
+pub(crate) struct Roster<const N: usize> {
+    slots: heapless::Vec<Slot, N>,
+    free: heapless::Vec<u32, N>,
+    /// Indices of occupied slots, densely packed so a broadcast touches only live connections.
+    live: heapless::Vec<u32, N>,
+    silent_head: Option<u32>,
+    silent_tail: Option<u32>,
+}
+
+impl<const N: usize> Roster<N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: heapless::Vec::new(),
+            free: heapless::Vec::new(),
+            live: heapless::Vec::new(),
+            silent_head: None,
+            silent_tail: None,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Takes a free slot for a new connection; `None` when all `N` are in use.
+    ///
+    /// With a `silence_deadline`, the connection is closed by [`Self::first_silent`]'s user
+    /// unless it sends a line before then. Deadlines must not decrease from call to call.
+    pub(crate) fn insert(&mut self, silence_deadline: Option<Instant>) -> Option<ConnectionId> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = u32::try_from(self.slots.len()).ok()?;
+                self.slots.push(Slot::default()).ok()?;
+                index
+            }
+        };
+        let live_pos = self.live.len() as u32;
+        // Cannot fail: `live` holds one entry per occupied slot, and a slot was free.
+        let _ = self.live.push(index);
+        let slot = &mut self.slots[index as usize];
+        slot.live_pos = Some(live_pos);
+        let id = ConnectionId {
+            index,
+            generation: slot.generation,
+        };
+        if let Some(deadline) = silence_deadline {
+            self.link_silent(index, deadline);
+        }
+        Some(id)
+    }
+
+    /// Frees the connection's slot. Returns false if `id` was not live.
+    pub(crate) fn remove(&mut self, id: ConnectionId) -> bool {
+        let Some(pos) = self.get(id).and_then(|slot| slot.live_pos) else {
+            return false;
+        };
+        self.unlink_silent(id.index);
+        self.live.swap_remove(pos as usize);
+        if let Some(&moved) = self.live.get(pos as usize) {
+            self.slots[moved as usize].live_pos = Some(pos);
+        }
+        let slot = &mut self.slots[id.index as usize];
+        *slot = Slot {
+            generation: slot.generation.wrapping_add(1),
+            ..Slot::default()
+        };
+        // Cannot fail: `free` has room for every slot and this one was not in it.
+        let _ = self.free.push(id.index);
+        true
+    }
+
+    pub(crate) fn get(&self, id: ConnectionId) -> Option<&Slot> {
+        self.slots
+            .get(id.index as usize)
+            .filter(|slot| slot.generation == id.generation && slot.live_pos.is_some())
+    }
+
+    pub(crate) fn get_mut(&mut self, id: ConnectionId) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(id.index as usize)
+            .filter(|slot| slot.generation == id.generation && slot.live_pos.is_some())
+    }
+
+    /// The live indices and the slot table, for iterating recipients after the roster is
+    /// borrowed by an output.
+    pub(crate) fn parts(&self) -> (&[u32], &[Slot]) {
+        (&self.live, &self.slots)
+    }
+
+    /// The name `id` is shown under. `id` must be live.
+    pub(crate) fn name(&self, id: ConnectionId) -> Name<'_> {
+        match self.get(id).and_then(|slot| slot.nick.as_ref()) {
+            Some(nick) => Name::Nick(nick),
+            None => Name::Anonymous(id.index + 1),
+        }
+    }
+
+    /// Every live connection, in no particular order.
+    pub(crate) fn live(&self) -> impl ExactSizeIterator<Item = ConnectionId> + '_ {
+        self.live
+            .iter()
+            .map(|&index| self.slots[index as usize].id(index))
+    }
+
+    /// The live connection called `name` (nickname or `anonymous-N`, ASCII case ignored).
+    pub(crate) fn find(&self, name: &str) -> Option<ConnectionId> {
+        if let Some(number) = anonymous_number(name) {
+            let id = self.live().find(|id| id.index + 1 == number)?;
+            return self.get(id)?.nick.is_none().then_some(id);
+        }
+        self.live().find(|&id| {
+            self.get(id)
+                .and_then(|slot| slot.nick.as_ref())
+                .is_some_and(|nick| nick.matches(name))
+        })
+    }
+
+    /// The connection that has been silent the longest, with its deadline.
+    pub(crate) fn first_silent(&self) -> Option<(Instant, ConnectionId)> {
+        let index = self.silent_head?;
+        let slot = &self.slots[index as usize];
+        let link = slot.silent?;
+        Some((
+            link.deadline,
+            ConnectionId {
+                index,
+                generation: slot.generation,
+            },
+        ))
+    }
+
+    /// Records that `id` has sent a line, so it is no longer subject to the silence deadline.
+    pub(crate) fn mark_spoken(&mut self, id: ConnectionId) {
+        if self.get(id).is_some() {
+            self.unlink_silent(id.index);
+        }
+    }
+
+    fn link_silent(&mut self, index: u32, deadline: Instant) {
+        let link = SilentLink {
+            deadline,
+            prev: self.silent_tail,
+            next: None,
+        };
+        match self.silent_tail {
+            Some(tail) => {
+                if let Some(tail_link) = &mut self.slots[tail as usize].silent {
+                    tail_link.next = Some(index);
+                }
+            }
+            None => self.silent_head = Some(index),
+        }
+        self.silent_tail = Some(index);
+        self.slots[index as usize].silent = Some(link);
+    }
+
+    fn unlink_silent(&mut self, index: u32) {
+        let Some(link) = self.slots[index as usize].silent.take() else {
+            return;
+        };
+        match link.prev {
+            Some(prev) => {
+                if let Some(prev_link) = &mut self.slots[prev as usize].silent {
+                    prev_link.next = link.next;
+                }
+            }
+            None => self.silent_head = link.next,
+        }
+        match link.next {
+            Some(next) => {
+                if let Some(next_link) = &mut self.slots[next as usize].silent {
+                    next_link.prev = link.prev;
+                }
+            }
+            None => self.silent_tail = link.prev,
+        }
+    }
+}
+
+/// `N` if `name` is `anonymous-N` (ASCII case ignored).
+fn anonymous_number(name: &str) -> Option<u32> {
+    if !starts_with_ignore_case(name, ANONYMOUS) {
+        return None;
+    }
+    let digits = name[ANONYMOUS.len()..].strip_prefix('-')?;
+    if digits.starts_with('+') {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nickname_rules() {
+        #[rustfmt::skip]
+        let cases: &[(&str, Result<(), NicknameError>)] = &[
+            ("alice",              Ok(())),
+            ("A",                  Ok(())),
+            ("_under",             Ok(())),
+            ("[x]^{y}|`z\\",       Ok(())),
+            ("bob-2",              Ok(())),
+            ("sixteen_chars_ok",   Ok(())),
+            ("seventeen_chars_x",  Err(NicknameError::TooLong)),
+            ("",                   Err(NicknameError::Empty)),
+            ("2bob",               Err(NicknameError::BadFirstChar('2'))),
+            ("-bob",               Err(NicknameError::BadFirstChar('-'))),
+            ("bo b",               Err(NicknameError::InvalidChar(' '))),
+            ("bob!",               Err(NicknameError::InvalidChar('!'))),
+            ("bob\u{1b}[2J",       Err(NicknameError::InvalidChar('\u{1b}'))),
+            ("名前",               Err(NicknameError::InvalidChar('名'))),
+            ("#room",              Err(NicknameError::InvalidChar('#'))),
+            ("anonymous",          Err(NicknameError::Reserved)),
+            ("ANONYMOUS-3",        Err(NicknameError::Reserved)),
+            ("anonymously",        Err(NicknameError::Reserved)),
+            ("anon",               Ok(())),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(Nickname::new(name).map(|_| ()), *expected, "name {name:?}");
+        }
+        assert!(Nickname::new("Alice").unwrap().matches("aLICE"));
+    }
+
+    #[test]
+    fn anonymous_numbers() {
+        assert_eq!(anonymous_number("anonymous-3"), Some(3));
+        assert_eq!(anonymous_number("Anonymous-12"), Some(12));
+        assert_eq!(anonymous_number("anonymous-+3"), None);
+        assert_eq!(anonymous_number("anonymous3"), None);
+        assert_eq!(anonymous_number("anonymous-"), None);
+        assert_eq!(anonymous_number("bob"), None);
+    }
+
+    #[test]
+    fn slots_are_reused_and_stale_handles_rejected() {
+        let mut roster = Roster::<2>::new();
+        let a = roster.insert(None).unwrap();
+        let b = roster.insert(None).unwrap();
+        assert_eq!(roster.insert(None), None, "full");
+        assert!(roster.remove(a));
+        assert!(!roster.remove(a), "already gone");
+        let c = roster.insert(None).unwrap();
+        assert_eq!(c.index(), a.index());
+        assert_ne!(c, a);
+        assert!(roster.get(a).is_none());
+        assert!(roster.get(c).is_some());
+        let mut live: std::vec::Vec<_> = roster.live().collect();
+        live.sort();
+        let mut expected = std::vec![b, c];
+        expected.sort();
+        assert_eq!(live, expected);
+    }
+
+    #[test]
+    fn silent_list_keeps_connect_order_through_removals() {
+        let mut roster = Roster::<4>::new();
+        let ids: std::vec::Vec<_> = (0..4)
+            .map(|t| roster.insert(Some(Instant::from_millis(t))).unwrap())
+            .collect();
+        roster.mark_spoken(ids[1]);
+        assert_eq!(
+            roster.first_silent(),
+            Some((Instant::from_millis(0), ids[0]))
+        );
+        roster.remove(ids[0]);
+        assert_eq!(
+            roster.first_silent(),
+            Some((Instant::from_millis(2), ids[2]))
+        );
+        roster.mark_spoken(ids[3]);
+        roster.remove(ids[2]);
+        assert_eq!(roster.first_silent(), None);
+        let late = roster.insert(Some(Instant::from_millis(9))).unwrap();
+        assert_eq!(roster.first_silent(), Some((Instant::from_millis(9), late)));
+    }
+}

@@ -1,0 +1,311 @@
+//! The state machine the runner drives: [`Server`], its configuration and its errors.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::frame::Framed;
+use crate::output::{Output, OutputQueue, Recipients, Record};
+use crate::render::Style;
+use crate::roster::{ConnectionId, Roster};
+use crate::session::{DisconnectReason, Hub};
+use crate::time::Instant;
+
+/// How long a new connection may stay without sending a line, unless configured otherwise.
+pub const DEFAULT_SILENCE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Room a timeout step needs per connection it closes: a reply, a departure notice and a close.
+const TIMEOUT_RECORDS: usize = 3;
+const TIMEOUT_BYTES: usize = 256;
+
+/// Settings of a [`Server`]: start from [`Config::default`] and change what you need.
+///
+/// ```
+/// # use chat_core::Config;
+/// let config = Config::default().with_colour(false).with_silence_timeout(None);
+/// assert!(!config.colour);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Render with ANSI colours. Default: true.
+    pub colour: bool,
+    /// Close a connection that has not sent a complete line this long after connecting;
+    /// `None` never does. Default: [`DEFAULT_SILENCE_TIMEOUT`].
+    pub silence_timeout: Option<Duration>,
+}
+
+impl Config {
+    /// The same configuration with colour on or off.
+    pub const fn with_colour(mut self, colour: bool) -> Self {
+        self.colour = colour;
+        self
+    }
+
+    /// The same configuration with another silence timeout (`None`: never).
+    pub const fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.silence_timeout = timeout;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            colour: true,
+            silence_timeout: Some(DEFAULT_SILENCE_TIMEOUT),
+        }
+    }
+}
+
+/// A misuse of the API. A misbehaving peer never causes one: its faults become replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The handle is not (or no longer) a live connection: it was closed by the core, reported
+    /// disconnected already, or never existed.
+    UnknownConnection(ConnectionId),
+    /// A `handle_*` call came before [`Server::poll_output`] was drained to `None`.
+    OutputPending,
+    /// The server was shut down with [`Server::handle_shutdown`].
+    ShutDown,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownConnection(id) => write!(f, "connection {id} is not live"),
+            Self::OutputPending => f.write_str("poll_output must be drained before the next input"),
+            Self::ShutDown => f.write_str("the server has been shut down"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// The answer to [`Server::handle_connect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a refused connection must be sent its reply and closed"]
+pub enum Admission {
+    /// The connection is in; its welcome is waiting in [`Server::poll_output`].
+    Accepted(ConnectionId),
+    /// The server is full: write these bytes to the connection, then close it.
+    Refused(&'static [u8]),
+}
+
+/// How many bytes of its input [`Server::handle_input`] took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "bytes past the consumed count were not processed: feed them again after draining poll_output"]
+pub struct Consumed(usize);
+
+impl Consumed {
+    /// The number of bytes taken from the front of the input.
+    pub fn bytes(self) -> usize {
+        self.0
+    }
+}
+
+const FULL_PLAIN: &[u8] = b"*** Sorry, the server is full. Please try again later.\r\n";
+const FULL_COLOUR: &[u8] =
+    b"\x1b[33m***\x1b[0m Sorry, the server is full. Please try again later.\r\n";
+
+/// The chat server's whole state: at most `CLIENTS` connections, their sessions and the roster.
+///
+/// # Call order
+///
+/// Inputs are the `handle_*` methods; outputs are [`poll_output`](Self::poll_output) and
+/// [`poll_timeout`](Self::poll_timeout). After every `handle_*` call the runner drains
+/// `poll_output` until it returns `None`, carrying each output out in order, then arms a timer
+/// for `poll_timeout` and calls [`handle_timeout`](Self::handle_timeout) when it fires. A
+/// `handle_*` call made while outputs are pending returns [`Error::OutputPending`] and changes
+/// nothing, so an output cannot be skipped by accident.
+///
+/// [`handle_input`](Self::handle_input) handles at most one line per call and says how many
+/// bytes it took; feed the rest in further calls.
+///
+/// # Bounds
+///
+/// Everything is allocated inline, sized by `CLIENTS` and the constants of this crate:
+/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line,
+/// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output. The struct is large for a large
+/// `CLIENTS` (about 600 bytes a connection), so keep it in a `Box` or a `static`.
+#[derive(Debug)]
+pub struct Server<const CLIENTS: usize> {
+    config: Config,
+    roster: Roster<CLIENTS>,
+    out: OutputQueue,
+    now: Instant,
+    shut_down: bool,
+}
+
+impl<const CLIENTS: usize> Server<CLIENTS> {
+    /// A server with no one connected, starting at `now`.
+    pub fn new(config: Config, now: Instant) -> Self {
+        Self {
+            config,
+            roster: Roster::new(),
+            out: OutputQueue::default(),
+            now,
+            shut_down: false,
+        }
+    }
+
+    // ----- Getters -----
+
+    /// The number of live connections.
+    pub fn online(&self) -> usize {
+        self.roster.len()
+    }
+
+    /// The configuration the server was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- Inputs -----
+
+    /// A new connection arrived. Its welcome (and the notice to everyone else) is queued, or,
+    /// when all `CLIENTS` slots are taken, the answer is [`Admission::Refused`].
+    pub fn handle_connect(&mut self, now: Instant) -> Result<Admission, Error> {
+        self.begin_step(now)?;
+        let deadline = self
+            .config
+            .silence_timeout
+            .map(|timeout| self.now.saturating_add(timeout));
+        let Some(conn) = self.roster.insert(deadline) else {
+            return Ok(Admission::Refused(if self.config.colour {
+                FULL_COLOUR
+            } else {
+                FULL_PLAIN
+            }));
+        };
+        self.hub().arrive(conn);
+        Ok(Admission::Accepted(conn))
+    }
+
+    /// Bytes arrived from `conn`. Takes bytes up to and including the first complete line (or
+    /// the point where a line grew too long), handles it, and returns how many bytes it took.
+    /// With no complete line in `bytes`, takes them all and keeps the partial line.
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        bytes: &[u8],
+    ) -> Result<Consumed, Error> {
+        self.begin_step(now)?;
+        let slot = self
+            .roster
+            .get_mut(conn)
+            .ok_or(Error::UnknownConnection(conn))?;
+        let (used, framed) = slot.framer.feed(bytes);
+        match framed {
+            Framed::Pending => {}
+            Framed::TooLong => {
+                self.roster.mark_spoken(conn);
+                self.hub().too_long(conn);
+            }
+            Framed::Line => {
+                let mut line = slot.framer.take_line();
+                self.roster.mark_spoken(conn);
+                self.hub().line(conn, &mut line);
+            }
+        }
+        Ok(Consumed(used))
+    }
+
+    /// `conn` went away (closed by its peer, a socket error, or dropped by the runner). The
+    /// others are told; a partial line it left is discarded.
+    pub fn handle_disconnect(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        reason: DisconnectReason,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        if self.roster.get(conn).is_none() {
+            return Err(Error::UnknownConnection(conn));
+        }
+        self.hub().disconnected(conn, reason);
+        Ok(())
+    }
+
+    /// Time has passed: closes connections whose silence deadline is before `now`. Handles as
+    /// many as one step has room for; [`poll_timeout`](Self::poll_timeout) then says to call
+    /// again at once if more are due.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.begin_step(now)?;
+        let Some(timeout) = self.config.silence_timeout else {
+            return Ok(());
+        };
+        while let Some((deadline, conn)) = self.roster.first_silent() {
+            let (records, bytes) = self.out.room();
+            if deadline > self.now || records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
+                break;
+            }
+            self.hub().silent(conn, timeout);
+        }
+        Ok(())
+    }
+
+    /// The server is stopping: everyone is told. The runner then writes out what is queued and
+    /// closes every connection itself; every later `handle_*` call returns [`Error::ShutDown`].
+    pub fn handle_shutdown(&mut self, now: Instant) -> Result<(), Error> {
+        self.begin_step(now)?;
+        self.hub().shut_down();
+        self.shut_down = true;
+        Ok(())
+    }
+
+    // ----- Outputs -----
+
+    /// The next thing for the runner to do, or `None` when this step's outputs are all taken.
+    pub fn poll_output(&mut self) -> Option<Output<'_>> {
+        let (record, bytes) = self.out.pop()?;
+        let (live, slots) = self.roster.parts();
+        Some(match record {
+            Record::Send { to, .. } => Output::Send {
+                to: Recipients::new(to, live, slots),
+                bytes,
+            },
+            Record::Close { conn, reason } => Output::Close { conn, reason },
+            Record::Renamed { conn, .. } => Output::Renamed {
+                conn,
+                // Cannot fail: the bytes were copied from a `Nickname`, which is ASCII.
+                name: core::str::from_utf8(bytes).unwrap_or_default(),
+            },
+        })
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.shut_down || self.config.silence_timeout.is_none() {
+            return None;
+        }
+        self.roster.first_silent().map(|(deadline, _)| deadline)
+    }
+
+    // ----- Internals -----
+
+    fn begin_step(&mut self, now: Instant) -> Result<(), Error> {
+        if self.shut_down {
+            return Err(Error::ShutDown);
+        }
+        if !self.out.is_drained() {
+            return Err(Error::OutputPending);
+        }
+        self.out.reset();
+        self.now = self.now.max(now);
+        Ok(())
+    }
+
+    fn hub(&mut self) -> Hub<'_, CLIENTS> {
+        Hub {
+            roster: &mut self.roster,
+            out: &mut self.out,
+            style: Style {
+                colour: self.config.colour,
+            },
+        }
+    }
+}

@@ -1,1 +1,138 @@
-fn main() {}
+//! `chat-runner`: the chat server on real sockets. The protocol lives in `chat-core`; this
+//! binary only moves bytes and time between sockets and the core. See docs/ARCHITECTURE.md.
+
+mod args;
+mod connection;
+mod hub;
+mod log;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant as StdInstant};
+
+use async_signal::{Signal, Signals};
+use chat_core::{Config, Instant};
+use futures_lite::StreamExt;
+use smol::channel::Sender;
+use smol::{Async, LocalExecutor, Timer};
+
+use crate::args::Args;
+use crate::hub::{Core, Event, Hub};
+use crate::log::log;
+
+/// How many events may wait for the hub before readers and the accept loop wait in turn.
+const EVENT_QUEUE: usize = 4096;
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    let addr = match args.listen_addr() {
+        Ok(addr) => addr,
+        Err(message) => {
+            eprintln!("chat-runner: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(addr).and_then(Async::new) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("chat-runner: cannot listen on {addr}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = match Signals::new([Signal::Int, Signal::Term]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("chat-runner: cannot handle signals: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = listener.get_ref().local_addr().unwrap_or(addr);
+    let config = Config::default()
+        .with_colour(!args.no_color)
+        .with_silence_timeout(args.silence_timeout());
+    let started = StdInstant::now();
+    let core = new_core(config, started);
+
+    // Tests and scripts read this line to learn the port.
+    println!("chat-runner listening on {bound}");
+    let _ = std::io::stdout().flush();
+    log!(
+        "listening on {bound}; up to {} connections, queue limit {} messages, silence timeout {}",
+        hub::CLIENTS,
+        args.queue_limit,
+        match args.silence_timeout() {
+            Some(timeout) => format!("{} s", timeout.as_secs()),
+            None => "off".to_owned(),
+        }
+    );
+
+    let executor = Rc::new(LocalExecutor::new());
+    let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
+    let hub = Hub::new(
+        core,
+        executor.clone(),
+        events.clone(),
+        args.queue_limit,
+        started,
+    );
+    executor
+        .spawn(accept_loop(listener, events.clone()))
+        .detach();
+    executor.spawn(signal_loop(signals, events)).detach();
+    smol::block_on(executor.run(hub.run(incoming)));
+    ExitCode::SUCCESS
+}
+
+/// Builds the core on the heap. `Server<CLIENTS>` is several megabytes and Rust may build it on
+/// the stack before moving it into the box, so it is built on a thread with room for that.
+fn new_core(config: Config, started: StdInstant) -> Box<Core> {
+    let size = size_of::<Core>();
+    std::thread::Builder::new()
+        .name("core-init".into())
+        .stack_size(4 * size + (1 << 20))
+        .spawn(move || {
+            Box::new(Core::new(
+                config,
+                Instant::from_millis(started.elapsed().as_millis() as u64),
+            ))
+        })
+        .and_then(|thread| {
+            thread
+                .join()
+                .map_err(|_| std::io::Error::other("core-init panicked"))
+        })
+        .unwrap_or_else(|error| panic!("cannot build the core: {error}"))
+}
+
+/// Accepts connections and hands them to the hub. An accept error (out of file descriptors,
+/// say) is logged and retried after a pause instead of ending the server.
+async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // Chat lines are small and wanted now, not after Nagle's delay.
+                let _ = stream.get_ref().set_nodelay(true);
+                if hub.send(Event::Accepted(stream, peer)).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                log!("accept failed: {error}; retrying in 100 ms");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Turns the first Ctrl-C or SIGTERM into a shutdown event.
+async fn signal_loop(mut signals: Signals, hub: Sender<Event>) {
+    if let Some(Ok(signal)) = signals.next().await {
+        let name = match signal {
+            Signal::Int => "SIGINT",
+            _ => "SIGTERM",
+        };
+        let _ = hub.send(Event::Shutdown(name)).await;
+    }
+}

@@ -1,0 +1,78 @@
+//! The command line.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use argh::FromArgs;
+
+/// A terminal chat server. People connect with `nc HOST PORT` or `telnet HOST PORT`, pick a
+/// nickname with /nick, and talk; /help lists the commands.
+#[derive(FromArgs, Debug)]
+pub(crate) struct Args {
+    /// where to listen: a port (on every IPv4 interface), or HOST:PORT such as 127.0.0.1:9999 or
+    /// [::1]:9999; port 0 picks a free port. The address actually bound is printed on stdout.
+    /// Default: 9999
+    #[argh(option, default = "String::from(\"9999\")")]
+    pub(crate) listen: String,
+
+    /// close a connection that sends no line within this many seconds of connecting; 0 never
+    /// does. Default: 300
+    #[argh(option, default = "300")]
+    pub(crate) silence_timeout: u64,
+
+    /// messages that may wait for a client that is not reading; a client that falls this far
+    /// behind is disconnected, so it cannot hold up anyone else. Default: 1024
+    #[argh(option, default = "1024")]
+    pub(crate) queue_limit: usize,
+
+    /// send plain text without ANSI colours
+    #[argh(switch)]
+    pub(crate) no_color: bool,
+}
+
+impl Args {
+    /// The `--listen` value as a socket address.
+    pub(crate) fn listen_addr(&self) -> Result<SocketAddr, String> {
+        parse_listen(&self.listen)
+    }
+
+    pub(crate) fn silence_timeout(&self) -> Option<Duration> {
+        (self.silence_timeout > 0).then(|| Duration::from_secs(self.silence_timeout))
+    }
+}
+
+fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = listen.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    // A host name, such as localhost:9999.
+    listen
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("--listen {listen:?}: expected a port, HOST:PORT or [IPv6]:PORT"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listen;
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(parse_listen("9999").unwrap().to_string(), "0.0.0.0:9999");
+        assert_eq!(
+            parse_listen("127.0.0.1:0").unwrap().to_string(),
+            "127.0.0.1:0"
+        );
+        assert_eq!(
+            parse_listen("[::1]:9999").unwrap().to_string(),
+            "[::1]:9999"
+        );
+        assert!(parse_listen("localhost:9999").unwrap().ip().is_loopback());
+        assert!(parse_listen("99999").is_err());
+        assert!(parse_listen("nonsense").is_err());
+    }
+}

@@ -1,0 +1,343 @@
+//! The hub: the one task that owns the core. Everything that happens to a connection reaches
+//! it as an [`Event`] on one channel; everything the core asks for is carried out here.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant as StdInstant};
+
+use chat_core::{Admission, ConnectionId, DisconnectReason, Error, Instant, Output, Server};
+use futures_lite::future;
+use smol::channel::{Receiver, Sender};
+use smol::{Async, LocalExecutor, Task, Timer};
+
+use crate::connection::{Shared, read_loop, refuse, write_loop};
+use crate::log::log;
+
+/// How many connections the server holds at once. A connection beyond it is told the server
+/// is full and closed. A power of two is not needed; it is one for no reason but tidiness.
+pub(crate) const CLIENTS: usize = 16_384;
+
+/// The core, sized for [`CLIENTS`].
+pub(crate) type Core = Server<CLIENTS>;
+
+/// How long a closing connection gets to take the lines still queued for it.
+pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Something that happened, for the hub to handle in order.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// The accept loop took a new connection.
+    Accepted(Async<TcpStream>, SocketAddr),
+    /// A connection sent bytes.
+    Input(ConnectionId, Vec<u8>),
+    /// A connection's reader saw the end of the stream or an error.
+    Disconnected(ConnectionId, DisconnectReason, Option<io::Error>),
+    /// Ctrl-C or SIGTERM.
+    Shutdown(&'static str),
+}
+
+/// The hub's record of one live connection.
+#[derive(Debug)]
+struct Connection {
+    id: ConnectionId,
+    peer: SocketAddr,
+    /// Messages waiting for the writer; its length is checked against the queue limit.
+    queue: Sender<Shared>,
+    reader: Task<()>,
+    writer: Task<()>,
+    name: Option<String>,
+}
+
+/// The hub's state: the core, the connections it knows, and how to reach the executor.
+pub(crate) struct Hub {
+    core: Box<Core>,
+    connections: Vec<Option<Connection>>,
+    executor: Rc<LocalExecutor<'static>>,
+    events: Sender<Event>,
+    queue_limit: usize,
+    started: StdInstant,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("online", &self.core.online())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(
+        core: Box<Core>,
+        executor: Rc<LocalExecutor<'static>>,
+        events: Sender<Event>,
+        queue_limit: usize,
+        started: StdInstant,
+    ) -> Self {
+        Self {
+            core,
+            connections: Vec::new(),
+            executor,
+            events,
+            queue_limit,
+            started,
+        }
+    }
+
+    /// Handles events until shutdown, then flushes every connection and returns.
+    pub(crate) async fn run(mut self, events: Receiver<Event>) {
+        let mut timer = Timer::never();
+        loop {
+            match self.core.poll_timeout() {
+                Some(deadline) => {
+                    timer.set_at(self.started + Duration::from_millis(deadline.as_millis()))
+                }
+                None => timer = Timer::never(),
+            }
+            let next = future::or(async { events.recv().await.ok() }, async {
+                (&mut timer).await;
+                None
+            })
+            .await;
+            match next {
+                Some(Event::Accepted(stream, peer)) => self.accept(stream, peer),
+                Some(Event::Input(id, bytes)) => self.input(id, &bytes),
+                Some(Event::Disconnected(id, reason, error)) => {
+                    self.disconnected(id, reason, error)
+                }
+                Some(Event::Shutdown(signal)) => {
+                    log!(
+                        "{signal}: shutting down, telling {} connection(s)",
+                        self.core.online()
+                    );
+                    return self.shut_down().await;
+                }
+                None => {
+                    let now = self.now();
+                    self.step(|core| core.handle_timeout(now));
+                }
+            }
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.started.elapsed().as_millis() as u64)
+    }
+
+    fn accept(&mut self, stream: Async<TcpStream>, peer: SocketAddr) {
+        let now = self.now();
+        let admission = match self.core.handle_connect(now) {
+            Ok(admission) => admission,
+            Err(error) => return log!("bug: connect from {peer}: {error}"),
+        };
+        let id = match admission {
+            Admission::Accepted(id) => id,
+            Admission::Refused(reply) => {
+                log!("refused {peer}: server full ({CLIENTS} connections)");
+                return self.executor.spawn(refuse(stream, reply)).detach();
+            }
+        };
+        let stream = Rc::new(stream);
+        let (queue, outgoing) = smol::channel::unbounded();
+        let reader = self
+            .executor
+            .spawn(read_loop(id, stream.clone(), self.events.clone()));
+        let writer = self.executor.spawn(write_loop(stream, outgoing));
+        if self.connections.len() <= id.index() {
+            self.connections.resize_with(id.index() + 1, || None);
+        }
+        self.connections[id.index()] = Some(Connection {
+            id,
+            peer,
+            queue,
+            reader,
+            writer,
+            name: None,
+        });
+        log!("{id} connected from {peer} ({} online)", self.core.online());
+        self.drain();
+    }
+
+    fn input(&mut self, id: ConnectionId, mut bytes: &[u8]) {
+        while !bytes.is_empty() && self.connection(id).is_some() {
+            let now = self.now();
+            match self.core.handle_input(now, id, bytes) {
+                Ok(consumed) => bytes = &bytes[consumed.bytes()..],
+                Err(error) => return log!("bug: input from {id}: {error}"),
+            }
+            self.drain();
+        }
+    }
+
+    fn disconnected(
+        &mut self,
+        id: ConnectionId,
+        reason: DisconnectReason,
+        error: Option<io::Error>,
+    ) {
+        // The hub may have closed this connection already, and the reader's report crossed it.
+        let Some(connection) = take(&mut self.connections, id) else {
+            return;
+        };
+        match error {
+            Some(error) => log!("{} disconnected: {error}", describe(&connection)),
+            None => log!("{} disconnected: closed by peer", describe(&connection)),
+        }
+        // The peer may only have shut its sending side, so what is queued still goes out.
+        close(&self.executor, connection, Flush::Yes);
+        let now = self.now();
+        self.step(|core| core.handle_disconnect(now, id, reason));
+    }
+
+    /// Runs one core step and carries out its outputs.
+    fn step(&mut self, step: impl FnOnce(&mut Core) -> Result<(), Error>) {
+        if let Err(error) = step(&mut self.core) {
+            log!("bug: {error}");
+        }
+        self.drain();
+    }
+
+    /// Carries out every output of the last step. A client whose queue is full is dropped
+    /// afterwards (it cannot be dropped mid-drain: the core takes no input until the drain ends).
+    fn drain(&mut self) {
+        let mut too_slow = Vec::new();
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Send { to, bytes } => {
+                    let shared: Shared = Shared::from(bytes);
+                    for id in to {
+                        let Some(connection) = lookup(&self.connections, id) else {
+                            continue;
+                        };
+                        if connection.queue.len() >= self.queue_limit {
+                            too_slow.push(id);
+                        } else {
+                            // Cannot fail: the hub holds the queue open while the entry exists.
+                            let _ = connection.queue.try_send(shared.clone());
+                        }
+                    }
+                }
+                Output::Close { conn, reason } => {
+                    if let Some(connection) = take(&mut self.connections, conn) {
+                        log!("{} closed: {reason}", describe(&connection));
+                        close(&self.executor, connection, Flush::Yes);
+                    }
+                }
+                Output::Renamed { conn, name } => {
+                    if let Some(connection) = lookup_mut(&mut self.connections, conn) {
+                        log!("{} is now {name}", describe(connection));
+                        connection.name = Some(name.to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        too_slow.sort_unstable();
+        too_slow.dedup();
+        for id in too_slow {
+            let Some(connection) = take(&mut self.connections, id) else {
+                continue;
+            };
+            log!(
+                "{} dropped: not reading, {} messages queued",
+                describe(&connection),
+                self.queue_limit
+            );
+            close(&self.executor, connection, Flush::No);
+            let now = self.now();
+            if let Err(error) = self
+                .core
+                .handle_disconnect(now, id, DisconnectReason::TooSlow)
+            {
+                log!("bug: dropping {id}: {error}");
+            }
+            self.drain();
+        }
+    }
+
+    fn connection(&self, id: ConnectionId) -> Option<&Connection> {
+        lookup(&self.connections, id)
+    }
+
+    /// Tells everyone, then gives every connection up to [`FLUSH_TIMEOUT`] to take its output.
+    async fn shut_down(mut self) {
+        let now = self.now();
+        if let Err(error) = self.core.handle_shutdown(now) {
+            log!("bug: shutdown: {error}");
+        }
+        self.drain();
+        let flushes: Vec<Task<()>> = self
+            .connections
+            .drain(..)
+            .flatten()
+            .map(|connection| close_flushing(&self.executor, connection))
+            .collect();
+        for flush in flushes {
+            flush.await;
+        }
+        log!("shut down");
+    }
+}
+
+/// Whether a closing connection gets its queued output first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flush {
+    Yes,
+    No,
+}
+
+/// Stops a connection's reader and closes its queue; with a flush, the writer goes on until the
+/// queue is empty or [`FLUSH_TIMEOUT`] passes. The socket closes when both tasks are gone.
+fn close(executor: &LocalExecutor<'_>, connection: Connection, flush: Flush) {
+    match flush {
+        Flush::Yes => close_flushing(executor, connection).detach(),
+        Flush::No => drop(connection),
+    }
+}
+
+fn close_flushing(executor: &LocalExecutor<'_>, connection: Connection) -> Task<()> {
+    let Connection {
+        queue,
+        reader,
+        writer,
+        ..
+    } = connection;
+    drop((queue, reader));
+    executor.spawn(async move {
+        future::or(writer, async {
+            Timer::after(FLUSH_TIMEOUT).await;
+        })
+        .await;
+    })
+}
+
+fn lookup(connections: &[Option<Connection>], id: ConnectionId) -> Option<&Connection> {
+    connections
+        .get(id.index())?
+        .as_ref()
+        .filter(|connection| connection.id == id)
+}
+
+fn lookup_mut(connections: &mut [Option<Connection>], id: ConnectionId) -> Option<&mut Connection> {
+    connections
+        .get_mut(id.index())?
+        .as_mut()
+        .filter(|connection| connection.id == id)
+}
+
+fn take(connections: &mut [Option<Connection>], id: ConnectionId) -> Option<Connection> {
+    let entry = connections.get_mut(id.index())?;
+    match entry {
+        Some(connection) if connection.id == id => entry.take(),
+        _ => None,
+    }
+}
+
+/// `#3 alice (127.0.0.1:50312)`, for the log.
+fn describe(connection: &Connection) -> String {
+    match &connection.name {
+        Some(name) => format!("{} {name} ({})", connection.id, connection.peer),
+        None => format!("{} ({})", connection.id, connection.peer),
+    }
+}

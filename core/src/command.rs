@@ -58,8 +58,7 @@ impl fmt::Display for ParseError<'_> {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ParseError<'_> {}
+impl core::error::Error for ParseError<'_> {}
 
 /// Usage lines, shared by parse errors and `/help`.
 pub(crate) mod usage {

@@ -44,8 +44,9 @@
 //!
 //! # Features
 //!
-//! - `std` (default): implements `std::error::Error` for the error types. Without it the crate
-//!   is `no_std` and builds for bare targets such as `thumbv7em-none-eabihf`.
+//! - `std` (default): conversions between [`Instant`] and `std::time::Instant`. Without it the
+//!   crate is `no_std` and builds for bare targets such as `thumbv7em-none-eabihf`. The error
+//!   types implement `core::error::Error` either way.
 
 #![no_std]
 #![forbid(unsafe_code)]

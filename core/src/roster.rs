@@ -80,8 +80,7 @@ impl fmt::Display for NicknameError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for NicknameError {}
+impl core::error::Error for NicknameError {}
 
 impl Nickname {
     /// Validates `name` as a nickname.

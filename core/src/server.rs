@@ -80,8 +80,7 @@ impl fmt::Display for Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 /// The answer to [`Server::handle_connect`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -222,10 +222,10 @@ impl<const N: usize> Hub<'_, N> {
             }
             _ => {}
         }
-        if let Name::Nick(current) = self.roster.name(conn) {
-            if current.as_str() == nick.as_str() {
-                return self.reply_notice(conn, format_args!("You are already {nick}."));
-            }
+        if let Name::Nick(current) = self.roster.name(conn)
+            && current.as_str() == nick.as_str()
+        {
+            return self.reply_notice(conn, format_args!("You are already {nick}."));
         }
         let start = self.out.mark();
         let _ = write!(
@@ -289,7 +289,7 @@ impl<const N: usize> Hub<'_, N> {
             // Cannot fail: at most MAX_LISTED_NAMES are taken.
             let _ = shown.push(id);
         }
-        shown.sort_unstable_by(|a, b| sort_key(roster.name(*a)).cmp(&sort_key(roster.name(*b))));
+        shown.sort_unstable_by_key(|id| sort_key(roster.name(*id)));
         let _ = write!(self.out, "{} Online ({}):", style.notice(), roster.len());
         for (position, &id) in shown.iter().enumerate() {
             let separator = if position == 0 { " " } else { ", " };

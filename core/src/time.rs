@@ -42,6 +42,22 @@ impl Instant {
     }
 }
 
+/// Conversions to and from `std::time::Instant`, for runners that have a clock. The core itself
+/// never reads one.
+#[cfg(feature = "std")]
+impl Instant {
+    /// The core instant of `now`, counting from `epoch` (the runner's start).
+    pub fn from_std(epoch: std::time::Instant, now: std::time::Instant) -> Self {
+        let millis = now.saturating_duration_since(epoch).as_millis();
+        Self::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+    }
+
+    /// The `std` instant this one stands for, counting from `epoch`.
+    pub fn to_std(self, epoch: std::time::Instant) -> std::time::Instant {
+        epoch + Duration::from_millis(self.millis)
+    }
+}
+
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:03}s", self.millis / 1000, self.millis % 1000)

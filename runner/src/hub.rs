@@ -90,9 +90,7 @@ impl Hub {
         let mut timer = Timer::never();
         loop {
             match self.core.poll_timeout() {
-                Some(deadline) => {
-                    timer.set_at(self.started + Duration::from_millis(deadline.as_millis()))
-                }
+                Some(deadline) => timer.set_at(deadline.to_std(self.started)),
                 None => timer = Timer::never(),
             }
             let next = future::or(async { events.recv().await.ok() }, async {
@@ -104,7 +102,7 @@ impl Hub {
                 Some(Event::Accepted(stream, peer)) => self.accept(stream, peer),
                 Some(Event::Input(id, bytes)) => self.input(id, &bytes),
                 Some(Event::Disconnected(id, reason, error)) => {
-                    self.disconnected(id, reason, error)
+                    self.disconnected(id, reason, error);
                 }
                 Some(Event::Shutdown(signal)) => {
                     log!(
@@ -113,6 +111,7 @@ impl Hub {
                     );
                     return self.shut_down().await;
                 }
+                // The timer fired. (The event channel cannot close: the hub holds a sender.)
                 None => {
                     let now = self.now();
                     self.step(|core| core.handle_timeout(now));
@@ -122,7 +121,7 @@ impl Hub {
     }
 
     fn now(&self) -> Instant {
-        Instant::from_millis(self.started.elapsed().as_millis() as u64)
+        Instant::from_std(self.started, StdInstant::now())
     }
 
     fn accept(&mut self, stream: Async<TcpStream>, peer: SocketAddr) {

@@ -255,3 +255,51 @@ impl fmt::Write for OutputQueue {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_stay_small() {
+        // Outputs are returned by value on every poll; keep them a few words.
+        assert!(core::mem::size_of::<Output<'static>>() <= 64);
+    }
+
+    #[test]
+    fn queue_hands_back_what_was_queued_in_order() {
+        let mut queue = OutputQueue::default();
+        let id = ConnectionId::for_tests(3, 0);
+        let start = queue.mark();
+        queue.write_bytes(b"hello\r\n");
+        queue.send(start, Audience::One(id));
+        let empty = queue.mark();
+        queue.send(empty, Audience::All); // nothing written: nothing queued
+        queue.close(id, CloseReason::Quit);
+        assert!(!queue.is_drained());
+        assert!(matches!(
+            queue.pop(),
+            Some((
+                Record::Send {
+                    to: Audience::One(_),
+                    ..
+                },
+                b"hello\r\n"
+            ))
+        ));
+        assert!(matches!(
+            queue.pop(),
+            Some((
+                Record::Close {
+                    reason: CloseReason::Quit,
+                    ..
+                },
+                _
+            ))
+        ));
+        assert!(queue.pop().is_none());
+        assert!(queue.is_drained());
+        queue.reset();
+        assert_eq!(queue.room(), (MAX_OUTPUTS, OUTPUT_BYTES));
+    }
+}

@@ -32,6 +32,13 @@ impl ConnectionId {
     }
 }
 
+#[cfg(test)]
+impl ConnectionId {
+    pub(crate) fn for_tests(index: u32, generation: u32) -> Self {
+        Self { index, generation }
+    }
+}
+
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.index)

@@ -296,8 +296,9 @@ impl<const N: usize> Roster<N> {
     /// The live connection called `name` (nickname or `anonymous-N`, ASCII case ignored).
     pub(crate) fn find(&self, name: &str) -> Option<ConnectionId> {
         if let Some(number) = anonymous_number(name) {
-            let id = self.live().find(|id| id.index + 1 == number)?;
-            return self.get(id)?.nick.is_none().then_some(id);
+            let index = number.checked_sub(1)?;
+            let slot = self.slots.get(index as usize)?;
+            return (slot.live_pos.is_some() && slot.nick.is_none()).then(|| slot.id(index));
         }
         self.live().find(|&id| {
             self.get(id)
@@ -442,6 +443,22 @@ mod tests {
         let mut expected = std::vec![b, c];
         expected.sort();
         assert_eq!(live, expected);
+    }
+
+    #[test]
+    fn find_by_nickname_or_anonymous_number() {
+        let mut roster = Roster::<4>::new();
+        let a = roster.insert(None).unwrap();
+        let b = roster.insert(None).unwrap();
+        assert_eq!(roster.find("anonymous-1"), Some(a));
+        assert_eq!(roster.find("ANONYMOUS-2"), Some(b));
+        assert_eq!(roster.find("anonymous-3"), None, "free slot");
+        assert_eq!(roster.find("anonymous-0"), None);
+        roster.get_mut(b).unwrap().nick = Some(Nickname::new("Bob").unwrap());
+        assert_eq!(roster.find("anonymous-2"), None, "named now");
+        assert_eq!(roster.find("bob"), Some(b));
+        roster.remove(a);
+        assert_eq!(roster.find("anonymous-1"), None, "gone");
     }
 
     #[test]

@@ -56,8 +56,9 @@ fn main() -> ExitCode {
     let core = new_core(config, started);
 
     // Tests and scripts read this line to learn the port.
-    println!("chat-runner listening on {bound}");
-    let _ = std::io::stdout().flush();
+    // A closed stdout is no reason to stop serving, hence no println!.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "chat-runner listening on {bound}").and_then(|()| stdout.flush());
     log!(
         "listening on {bound}; up to {} connections, queue limit {} messages, silence timeout {}",
         hub::CLIENTS,

@@ -29,6 +29,9 @@ pub enum Command<'a> {
     Help,
     /// `/quit [REASON]`: leave, telling the others why if a reason is given.
     Quit(Option<&'a str>),
+    /// `/ping [TOKEN]`: answered with `*** pong TOKEN`, after every reply to earlier lines. A
+    /// client uses it to know the server has handled everything it sent.
+    Ping(Option<&'a str>),
 }
 
 /// Why a line is not a valid command. Each variant renders as a message fit to show the user.

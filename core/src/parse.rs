@@ -78,6 +78,8 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
         Ok(Command::Quit(
             Some(args).filter(|reason| !reason.is_empty()),
         ))
+    } else if is("ping") {
+        Ok(Command::Ping(Some(args).filter(|token| !token.is_empty())))
     } else {
         Err(ParseError::UnknownCommand(name))
     }
@@ -120,6 +122,8 @@ mod tests {
             ("/quit",                   Ok(Quit(None))),
             ("/quit   ",                Ok(Quit(None))),
             ("/quit gone fishing",      Ok(Quit(Some("gone fishing")))),
+            ("/ping",                   Ok(Ping(None))),
+            ("/PING abc 123",           Ok(Ping(Some("abc 123")))),
             ("/dance",                  Err(UnknownCommand("dance"))),
             ("/",                       Err(UnknownCommand(""))),
             ("/ nick",                  Err(UnknownCommand(""))),

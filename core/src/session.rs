@@ -182,6 +182,10 @@ impl<const N: usize> Hub<'_, N> {
                 self.out.send(start, Audience::One(conn));
             }
             Command::Help => self.help(conn),
+            Command::Ping(Some(token)) => {
+                self.reply_notice(conn, format_args!("pong {}", Visible(token)));
+            }
+            Command::Ping(None) => self.reply_notice(conn, format_args!("pong")),
             Command::Quit(reason) => {
                 self.reply_notice(conn, format_args!("Goodbye!"));
                 match reason {
@@ -347,7 +351,7 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::MAX_NICK_CHARS], u32) {
     }
 }
 
-const HELP: [&str; 9] = [
+const HELP: [&str; 10] = [
     "Commands:",
     "  /nick NAME        choose or change your nickname (1-16 letters, digits, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
@@ -355,6 +359,7 @@ const HELP: [&str; 9] = [
     "  /list             who is online (also /who, /names)",
     "  /help             this list",
     "  /quit [REASON]    leave",
+    "  /ping [TOKEN]     the server answers: pong TOKEN",
     "Any other line goes to everyone. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];

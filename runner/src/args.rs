@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
-/// A terminal chat server. People connect with `nc HOST PORT` or `telnet HOST PORT`, pick a
-/// nickname with /nick, and talk; /help lists the commands.
+/// A terminal chat server, and its client. As a server (the default), people connect with
+/// `nc HOST PORT`, `telnet HOST PORT` or `chat-runner --connect HOST:PORT`, pick a nickname with
+/// /nick, and talk; /help lists the commands.
 #[derive(FromArgs, Debug)]
 pub(crate) struct Args {
     /// where to listen: a port (on every IPv4 interface), or HOST:PORT such as 127.0.0.1:9999 or
@@ -25,9 +26,20 @@ pub(crate) struct Args {
     #[argh(option, default = "1024")]
     pub(crate) queue_limit: usize,
 
-    /// send plain text without ANSI colours
+    /// no ANSI colours: as a server, send plain text; as a client, show it (also when the
+    /// NO_COLOR environment variable is set, or stdout is not a terminal)
     #[argh(switch)]
     pub(crate) no_color: bool,
+
+    /// run as a client instead: connect to HOST:PORT (IPv4, [IPv6] or a host name) with a `>> `
+    /// prompt, line editing and history. With stdin not a terminal, sends its lines in order
+    /// and exits once the server has answered them.
+    #[argh(option)]
+    pub(crate) connect: Option<String>,
+
+    /// as a client, reconnect with backoff when the server goes away, keeping the nickname
+    #[argh(switch)]
+    pub(crate) reconnect: bool,
 }
 
 impl Args {

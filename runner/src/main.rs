@@ -2,6 +2,7 @@
 //! binary only moves bytes and time between sockets and the core. See docs/ARCHITECTURE.md.
 
 mod args;
+mod client;
 mod connection;
 mod hub;
 mod log;
@@ -27,6 +28,17 @@ const EVENT_QUEUE: usize = 4096;
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    if let Some(addr) = &args.connect {
+        return client::run(&client::Options {
+            addr: addr.clone(),
+            colour: !args.no_color,
+            reconnect: args.reconnect,
+        });
+    }
+    if args.reconnect {
+        eprintln!("chat-runner: --reconnect is for clients: use it with --connect");
+        return ExitCode::from(2);
+    }
     let addr = match args.listen_addr() {
         Ok(addr) => addr,
         Err(message) => {

@@ -1,0 +1,246 @@
+//! `chat-runner --connect HOST:PORT`: the terminal client.
+//!
+//! Two sources feed one loop: what the person types (a line editor on its own thread, or stdin
+//! when it is not a terminal) and what the server sends (a reader task). The loop writes typed
+//! lines to the socket and prints the server's lines, sanitised, above the prompt.
+
+mod screen;
+mod terminal;
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use smol::channel::{Receiver, Sender};
+use smol::net::TcpStream;
+use smol::Timer;
+
+use self::screen::{plain, sanitize};
+use self::terminal::{Editor, Output};
+
+/// The longest line kept whole from the server; a longer one is printed in pieces, so a broken
+/// server cannot make the client buffer without bound.
+const MAX_SERVER_LINE: usize = 64 * 1024;
+
+/// How long the client waits for the server to answer `/quit` or the final `/ping`.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Backoff between reconnection attempts: doubles from the first value up to the second.
+const RECONNECT_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+/// The client's settings, from the command line.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) addr: String,
+    pub(crate) colour: bool,
+    pub(crate) reconnect: bool,
+}
+
+/// Something from the person at the keyboard (or the script on stdin).
+#[derive(Debug)]
+pub(crate) enum Typed {
+    Line(String),
+    /// Ctrl-D, Ctrl-C on an empty line, or the end of piped input.
+    End,
+}
+
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// The person left (or the script finished) and the server confirmed.
+    Done,
+    /// The server went away unasked.
+    Lost,
+}
+
+/// Runs the client until the person leaves or the server goes away; the exit code says which.
+pub(crate) fn run(options: &Options) -> ExitCode {
+    let interactive = io::stdin().is_terminal();
+    let colour = options.colour && io::stdout().is_terminal() && no_color_unset();
+    let (typed_tx, typed) = smol::channel::unbounded();
+    let (output, editor) = if interactive {
+        match Editor::start(typed_tx) {
+            Ok((output, editor)) => (output, Some(editor)),
+            Err(error) => {
+                eprintln!("chat-runner: cannot start the line editor: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        terminal::read_stdin(typed_tx);
+        (Output::Stdout(io::stdout()), None)
+    };
+    let mut client = Client {
+        options,
+        colour,
+        interactive,
+        output,
+        typed,
+        nickname: None,
+    };
+    let code = smol::block_on(client.run());
+    if let Some(editor) = editor {
+        editor.restore();
+    }
+    code
+}
+
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+struct Client<'a> {
+    options: &'a Options,
+    colour: bool,
+    interactive: bool,
+    output: Output,
+    typed: Receiver<Typed>,
+    /// The nickname the server last confirmed, restored after a reconnect.
+    nickname: Option<String>,
+}
+
+impl Client<'_> {
+    async fn run(&mut self) -> ExitCode {
+        let mut backoff = RECONNECT_BACKOFF.0;
+        loop {
+            match TcpStream::connect(self.options.addr.as_str()).await {
+                Ok(stream) => {
+                    backoff = RECONNECT_BACKOFF.0;
+                    let _ = stream.set_nodelay(true);
+                    match self.session(stream).await {
+                        Ending::Done => return ExitCode::SUCCESS,
+                        Ending::Lost => self.notice("the server closed the connection"),
+                    }
+                }
+                Err(error) => self.notice(&format!("cannot connect to {}: {error}", self.options.addr)),
+            }
+            if !self.options.reconnect {
+                return ExitCode::FAILURE;
+            }
+            self.notice(&format!("reconnecting in {:.1} s", backoff.as_secs_f32()));
+            Timer::after(backoff).await;
+            backoff = (backoff * 2).min(RECONNECT_BACKOFF.1);
+        }
+    }
+
+    /// One connection: relays lines both ways until it ends.
+    async fn session(&mut self, stream: TcpStream) -> Ending {
+        let (lines_tx, lines) = smol::channel::bounded(256);
+        let _reader = smol::spawn(read_lines(stream.clone(), lines_tx));
+        let mut writer = stream;
+        if let Some(nickname) = self.nickname.clone() {
+            let _ = writer.write_all(format!("/nick {nickname}\n").as_bytes()).await;
+        }
+        // Set once the person has left (or the script ended): the token of the final ping, or
+        // empty after a /quit, and when to give up waiting for the server.
+        let mut leaving: Option<(String, Timer)> = None;
+        loop {
+            let next = future::or(async { Event::Server(lines.recv().await.ok()) }, async {
+                match &mut leaving {
+                    Some((_, deadline)) => {
+                        deadline.await;
+                        Event::GiveUp
+                    }
+                    None => Event::Typed(self.typed.recv().await.ok()),
+                }
+            })
+            .await;
+            match next {
+                Event::Server(Some(line)) => {
+                    let text = plain(&line);
+                    if let Some((token, _)) = &leaving
+                        && !token.is_empty()
+                        && text == format!("*** pong {token}")
+                    {
+                        return Ending::Done;
+                    }
+                    if let Some(name) = text.strip_prefix("*** You are now known as ") {
+                        self.nickname = Some(name.trim_end_matches('.').to_owned());
+                    }
+                    self.print(&sanitize(&line, self.colour));
+                }
+                Event::Server(None) => {
+                    return if leaving.is_some() { Ending::Done } else { Ending::Lost };
+                }
+                Event::Typed(Some(Typed::Line(line))) => {
+                    if is_quit(&line) {
+                        leaving = Some((String::new(), Timer::after(GOODBYE_TIMEOUT)));
+                    }
+                    if writer.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                        return if leaving.is_some() { Ending::Done } else { Ending::Lost };
+                    }
+                }
+                Event::Typed(Some(Typed::End) | None) => {
+                    let (command, token) = if self.interactive {
+                        ("/quit".to_owned(), String::new())
+                    } else {
+                        let token = format!("end-{}", std::process::id());
+                        (format!("/ping {token}"), token)
+                    };
+                    leaving = Some((token, Timer::after(GOODBYE_TIMEOUT)));
+                    if writer.write_all(format!("{command}\n").as_bytes()).await.is_err() {
+                        return Ending::Done;
+                    }
+                }
+                Event::GiveUp => return Ending::Done,
+            }
+        }
+    }
+
+    fn print(&mut self, text: &str) {
+        self.output.print(text);
+    }
+
+    fn notice(&mut self, text: &str) {
+        let line = if self.colour {
+            format!("\x1b[33m***\x1b[0m {text}")
+        } else {
+            format!("*** {text}")
+        };
+        if self.interactive {
+            self.print(&line);
+        } else {
+            // In a script, stdout carries the server's lines; the client's own go to stderr.
+            let _ = writeln!(io::stderr(), "{line}");
+        }
+    }
+}
+
+enum Event {
+    Server(Option<Vec<u8>>),
+    Typed(Option<Typed>),
+    GiveUp,
+}
+
+fn is_quit(line: &str) -> bool {
+    let word = line.trim_start().split_whitespace().next().unwrap_or("");
+    word.eq_ignore_ascii_case("/quit")
+}
+
+/// Reads the server's lines (without their line endings) into `lines` until the connection ends.
+async fn read_lines(mut stream: TcpStream, lines: Sender<Vec<u8>>) {
+    let mut buffer = vec![0; 16 * 1024];
+    let mut partial = Vec::new();
+    loop {
+        let read = match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        for piece in buffer[..read].split_inclusive(|&b| b == b'\n') {
+            partial.extend_from_slice(piece);
+            if piece.ends_with(b"\n") || partial.len() >= MAX_SERVER_LINE {
+                let mut line = std::mem::take(&mut partial);
+                while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    line.pop();
+                }
+                if lines.send(line).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    if !partial.is_empty() {
+        let _ = lines.send(partial).await;
+    }
+}

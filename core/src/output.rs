@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn outputs_stay_small() {
         // Outputs are returned by value on every poll; keep them a few words.
-        assert!(core::mem::size_of::<Output<'static>>() <= 64);
+        assert!(size_of::<Output<'static>>() <= 64);
     }
 
     #[test]

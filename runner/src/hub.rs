@@ -56,6 +56,8 @@ pub(crate) struct Hub {
     executor: Rc<LocalExecutor<'static>>,
     events: Sender<Event>,
     queue_limit: usize,
+    /// Connections whose queue reached `queue_limit` in the last drain; see `drop_stalled`.
+    over_limit: Vec<ConnectionId>,
     started: StdInstant,
 }
 
@@ -81,6 +83,7 @@ impl Hub {
             executor,
             events,
             queue_limit,
+            over_limit: Vec::new(),
             started,
         }
     }
@@ -100,7 +103,7 @@ impl Hub {
             .await;
             match next {
                 Some(Event::Accepted(stream, peer)) => self.accept(stream, peer),
-                Some(Event::Input(id, bytes)) => self.input(id, &bytes),
+                Some(Event::Input(id, bytes)) => self.input(id, &bytes).await,
                 Some(Event::Disconnected(id, reason, error)) => {
                     self.disconnected(id, reason, error);
                 }
@@ -117,6 +120,9 @@ impl Hub {
                     self.step(|core| core.handle_timeout(now));
                 }
             }
+            self.drop_stalled().await;
+            // Writers run between events, so each gets what one event queued in one batch.
+            future::yield_now().await;
         }
     }
 
@@ -158,7 +164,7 @@ impl Hub {
         self.drain();
     }
 
-    fn input(&mut self, id: ConnectionId, mut bytes: &[u8]) {
+    async fn input(&mut self, id: ConnectionId, mut bytes: &[u8]) {
         while !bytes.is_empty() && self.connection(id).is_some() {
             let now = self.now();
             match self.core.handle_input(now, id, bytes) {
@@ -166,6 +172,7 @@ impl Hub {
                 Err(error) => return log!("bug: input from {id}: {error}"),
             }
             self.drain();
+            self.drop_stalled().await;
         }
     }
 
@@ -200,7 +207,6 @@ impl Hub {
     /// Carries out every output of the last step. A client whose queue is full is dropped
     /// afterwards (it cannot be dropped mid-drain: the core takes no input until the drain ends).
     fn drain(&mut self) {
-        let mut too_slow = Vec::new();
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Send { to, bytes } => {
@@ -209,11 +215,10 @@ impl Hub {
                         let Some(connection) = lookup(&self.connections, id) else {
                             continue;
                         };
-                        if connection.queue.len() >= self.queue_limit {
-                            too_slow.push(id);
-                        } else {
-                            // Cannot fail: the hub holds the queue open while the entry exists.
-                            let _ = connection.queue.try_send(shared.clone());
+                        // Cannot fail: the hub holds the queue open while the entry exists.
+                        let _ = connection.queue.try_send(shared.clone());
+                        if connection.queue.len() == self.queue_limit {
+                            self.over_limit.push(id);
                         }
                     }
                 }
@@ -232,26 +237,37 @@ impl Hub {
                 _ => {}
             }
         }
-        too_slow.sort_unstable();
-        too_slow.dedup();
-        for id in too_slow {
-            let Some(connection) = take(&mut self.connections, id) else {
-                continue;
-            };
-            log!(
-                "{} dropped: not reading, {} messages queued",
-                describe(&connection),
-                self.queue_limit
-            );
-            close(&self.executor, connection, Flush::No);
-            let now = self.now();
-            if let Err(error) = self
-                .core
-                .handle_disconnect(now, id, DisconnectReason::TooSlow)
-            {
-                log!("bug: dropping {id}: {error}");
+    }
+
+    /// Drops the clients that are not reading. A queue that reached the limit may only mean the
+    /// hub has not let the writers run yet (one read can hold a thousand short lines), so each
+    /// writer first gets a turn; a client whose queue is still at the limit after that is not
+    /// taking its bytes, and is dropped so it cannot make the others wait.
+    async fn drop_stalled(&mut self) {
+        while !self.over_limit.is_empty() {
+            future::yield_now().await;
+            let mut candidates = std::mem::take(&mut self.over_limit);
+            candidates.sort_unstable();
+            candidates.dedup();
+            for id in candidates {
+                let stalled = self
+                    .connection(id)
+                    .is_some_and(|connection| connection.queue.len() >= self.queue_limit);
+                if !stalled {
+                    continue;
+                }
+                let Some(connection) = take(&mut self.connections, id) else {
+                    continue;
+                };
+                log!(
+                    "{} dropped: not reading, {} messages queued",
+                    describe(&connection),
+                    connection.queue.len()
+                );
+                close(&self.executor, connection, Flush::No);
+                let now = self.now();
+                self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));
             }
-            self.drain();
         }
     }
 

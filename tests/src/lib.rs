@@ -1,1 +1,490 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: start `chat-runner` on a free loopback port
+//! ([`Server`]) and talk to it as a line-oriented client ([`Client`]).
+//!
+//! Every wait is bounded by [`WAIT`] (or by the duration given) and polls with a deadline, so a
+//! hung server fails a test with a clear message instead of hanging it, and no assertion
+//! depends on how fast a loaded machine runs.
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single expectation waits before the test fails.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// How often polling loops (for logs, for process exit) look again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The `chat-runner` binary, built with `cargo build -p chat-runner` if it is not there yet.
+///
+/// It is looked for next to the test executable's `deps/` directory (that is, in the same
+/// target directory and profile), then in `$CARGO_TARGET_DIR/<profile>`. The build runs at most
+/// once per test process, and only when the binary is missing: `cargo test --workspace` keeps it
+/// up to date, but `cargo test -p chat-tests` alone tests whatever binary was built last.
+pub fn runner_path() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test executable's path");
+        // .../target/debug/deps/e2e-0123abcd -> .../target/debug
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test executable is in <target>/<profile>/deps")
+            .to_path_buf();
+        let profile = profile_dir
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("debug")
+            .to_owned();
+        let binary = format!("chat-runner{}", std::env::consts::EXE_SUFFIX);
+        let mut candidates = vec![profile_dir.join(&binary)];
+        if let Some(target_dir) = std::env::var_os("CARGO_TARGET_DIR") {
+            candidates.push(PathBuf::from(target_dir).join(&profile).join(&binary));
+        }
+        let find = || candidates.iter().find(|path| path.is_file()).cloned();
+        if let Some(path) = find() {
+            return path;
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("tests/ is inside the workspace");
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(workspace)
+            .args(["build", "--quiet", "-p", "chat-runner"]);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                build.arg("--release");
+            }
+            other => {
+                build.args(["--profile", other]);
+            }
+        }
+        let status = build.status().expect("running cargo build -p chat-runner");
+        assert!(status.success(), "cargo build -p chat-runner: {status}");
+        find().unwrap_or_else(|| {
+            panic!("chat-runner not found after building; looked at {candidates:?}")
+        })
+    })
+}
+
+/// Polls `done` until it is true, failing after [`WAIT`] with a message about `what`.
+#[track_caller]
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// Sends `signal` (such as `"TERM"`) to process `pid` with the `kill` command.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {pid}: {status}");
+}
+
+/// A running `chat-runner` on `127.0.0.1:<free port>`, killed when dropped.
+///
+/// Its stderr (the operator log) is collected in the background for [`Server::expect_log`].
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts the server with `--listen 127.0.0.1:0` and `args`, and waits for the line on
+    /// stdout that gives the port.
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(runner_path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning chat-runner");
+
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let sink = Arc::clone(&log);
+        thread::spawn(move || {
+            for line in stderr.lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap_or_else(|poison| poison.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+
+        // The first stdout line, read on a thread so that the wait is bounded; the thread then
+        // keeps draining stdout until the process ends.
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (first_line, received) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = first_line.send(line);
+            let _ = io::copy(&mut stdout, &mut io::sink());
+        });
+        let line = match received.recv_timeout(WAIT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("chat-runner printed no address within {WAIT:?}");
+            }
+        };
+        let addr = line
+            .trim_end()
+            .strip_prefix("chat-runner listening on ")
+            .and_then(|addr| addr.parse().ok());
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            thread::sleep(Duration::from_millis(100));
+            let log = log.lock().map(|log| log.clone()).unwrap_or_default();
+            panic!("unexpected first stdout line {line:?}; stderr:\n{log}");
+        };
+        Self { child, addr, log }
+    }
+
+    /// Starts the server with `--no-color` and `args`.
+    pub fn plain(args: &[&str]) -> Self {
+        let mut all = vec!["--no-color"];
+        all.extend_from_slice(args);
+        Self::start(&all)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Connects a client and waits for the last line of its welcome banner (the roster), so
+    /// the server has registered it before this returns.
+    pub fn connect(&self) -> Client {
+        let mut client = Client::connect(self.addr);
+        client.expect_line("Online (");
+        client
+    }
+
+    /// Connects a client that picks `nick`, and waits until it has.
+    pub fn join(&self, nick: &str) -> Client {
+        let mut client = self.connect();
+        client.nick(nick);
+        client
+    }
+
+    /// Everything the server has logged on stderr so far.
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .map(|log| log.clone())
+            .unwrap_or_else(|poison| poison.into_inner().clone())
+    }
+
+    /// Waits until a log line contains `text`, and returns that line.
+    pub fn expect_log(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|line| line.contains(text)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line containing {text:?} within {WAIT:?}; the log so far:\n{log}"
+            );
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Sends `signal` (such as `"TERM"`) to the server.
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.pid(), signal);
+    }
+
+    /// Waits for the server to exit on its own and returns its status.
+    pub fn expect_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for chat-runner") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chat-runner still running {WAIT:?} later; its log:\n{}",
+                self.log()
+            );
+            thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Server {
+    /// Kills the server. When the test is failing, prints the server's log too, so that it
+    /// shows up with the test's output.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let status = self.child.wait();
+        if thread::panicking() {
+            // Give the stderr thread a moment to take the last lines.
+            thread::sleep(Duration::from_millis(50));
+            eprintln!(
+                "chat-runner on {} ({status:?}) logged:\n{}",
+                self.addr,
+                self.log()
+            );
+        }
+    }
+}
+
+/// One connection to the server, with everything it has received kept for error messages.
+///
+/// Lines are returned without their `\r\n` (or `\n`), decoded lossily as UTF-8.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    /// Received bytes not yet returned as lines.
+    pending: Vec<u8>,
+    /// Every byte received, for assertions on raw output and for failure messages.
+    received: Vec<u8>,
+    /// The server closed the connection (or reset it).
+    closed: bool,
+}
+
+impl Client {
+    /// Connects to `addr`; does not wait for anything.
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect_timeout(&addr, WAIT)
+            .unwrap_or_else(|error| panic!("connecting to {addr}: {error}"));
+        stream.set_nodelay(true).expect("set_nodelay");
+        stream
+            .set_write_timeout(Some(WAIT))
+            .expect("set_write_timeout");
+        Self {
+            stream,
+            pending: Vec::new(),
+            received: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// The client's own address, as the server's log shows the peer.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().expect("local_addr")
+    }
+
+    /// Writes `bytes` as they are (no line ending is added).
+    pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
+        let bytes = bytes.as_ref();
+        if let Err(error) = self.stream.write_all(bytes) {
+            panic!(
+                "sending {:?}: {error}; received so far: {}",
+                String::from_utf8_lossy(bytes),
+                self.describe()
+            );
+        }
+    }
+
+    /// Writes `line` followed by `\n`.
+    pub fn send_line(&mut self, line: &str) {
+        self.send(format!("{line}\n"));
+    }
+
+    /// Picks `nick` and waits for the confirmation.
+    pub fn nick(&mut self, nick: &str) {
+        self.send_line(&format!("/nick {nick}"));
+        let line = self.expect_line("You are now known as ");
+        assert!(line.contains(nick), "asked for {nick:?}, got {line:?}");
+    }
+
+    /// Closes the sending side, as a client that is done talking does.
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Every byte received so far, including lines already returned.
+    pub fn received(&self) -> &[u8] {
+        &self.received
+    }
+
+    /// The next complete line, waiting up to [`WAIT`] for it.
+    pub fn next_line(&mut self) -> String {
+        self.next_line_within(WAIT, "any line")
+    }
+
+    /// Skips lines until one contains `text`, and returns it. Fails after [`WAIT`], or when the
+    /// connection closes first.
+    pub fn expect_line(&mut self, text: &str) -> String {
+        self.expect_line_where(
+            |line| line.contains(text),
+            &format!("a line containing {text:?}"),
+        )
+    }
+
+    /// Skips lines until one satisfies `matches`, and returns it; `what` describes it for the
+    /// failure message.
+    pub fn expect_line_where(&mut self, matches: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let line =
+                self.next_line_within(deadline.saturating_duration_since(Instant::now()), what);
+            if matches(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends a command only this client gets an answer to, and waits for that answer. Returns
+    /// the lines that arrived before it: since the server answers in order, they are all the
+    /// server had sent this client before it read the barrier.
+    pub fn sync(&mut self) -> Vec<String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let token = format!("/sync-barrier-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        self.send_line(&token);
+        let mut before = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let what = format!("the reply to {token}");
+            let line =
+                self.next_line_within(deadline.saturating_duration_since(Instant::now()), &what);
+            if line.contains(&format!("unknown command {token};")) {
+                return before;
+            }
+            before.push(line);
+        }
+    }
+
+    /// Fails if any byte arrives within `quiet`.
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        let deadline = Instant::now() + quiet;
+        let before = self.received.len();
+        while !self.closed && Instant::now() < deadline {
+            self.fill(deadline);
+            assert_eq!(
+                self.received.len(),
+                before,
+                "expected silence for {quiet:?}, got {:?}; received so far: {}",
+                String::from_utf8_lossy(&self.received[before..]),
+                self.describe()
+            );
+        }
+        assert!(
+            !self.closed,
+            "expected silence, but the server closed the connection; received: {}",
+            self.describe()
+        );
+    }
+
+    /// Reads until the server closes the connection, failing after [`WAIT`]. What arrives
+    /// meanwhile is kept in [`received`](Self::received) and may still be read as lines.
+    pub fn expect_closed(&mut self) {
+        let deadline = Instant::now() + WAIT;
+        while !self.closed {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not close the connection within {WAIT:?}; received: {}",
+                self.describe()
+            );
+            self.fill(deadline);
+        }
+    }
+
+    /// The next line, waiting at most `within`.
+    fn next_line_within(&mut self, within: Duration, what: &str) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
+                let mut line: Vec<u8> = self.pending.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return String::from_utf8_lossy(&line).into_owned();
+            }
+            assert!(
+                !self.closed,
+                "connection closed while waiting for {what}; received: {}",
+                self.describe()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {within:?} waiting for {what}; received: {}",
+                self.describe()
+            );
+            self.fill(deadline);
+        }
+    }
+
+    /// One read, waiting until `deadline` at most. Sets `closed` at the end of the stream.
+    fn fill(&mut self, deadline: Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        self.stream
+            .set_read_timeout(Some(left))
+            .expect("set_read_timeout");
+        let mut buffer = [0; 64 * 1024];
+        match self.stream.read(&mut buffer) {
+            Ok(0) => self.closed = true,
+            Ok(read) => {
+                self.pending.extend_from_slice(&buffer[..read]);
+                self.received.extend_from_slice(&buffer[..read]);
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                self.closed = true;
+            }
+            Err(error) => panic!("reading: {error}; received so far: {}", self.describe()),
+        }
+    }
+
+    /// Everything received, quoted so that control bytes are visible.
+    fn describe(&self) -> String {
+        let text = String::from_utf8_lossy(&self.received);
+        // Keep failure messages readable after a flood: show the end.
+        const SHOWN: usize = 4000;
+        let shown = match text.char_indices().nth_back(SHOWN) {
+            Some((at, _)) => format!("[{} bytes] ...{:?}", self.received.len(), &text[at..]),
+            None => format!("{text:?}"),
+        };
+        if self.closed {
+            format!("{shown} (then closed)")
+        } else {
+            shown
+        }
+    }
+}

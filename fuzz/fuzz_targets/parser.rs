@@ -1,0 +1,74 @@
+//! Arbitrary bytes as one line for `Command::parse`, and as the byte stream of one connection.
+
+#![no_main]
+
+use chat_core::{Admission, Command, Config, Instant, Output, Server};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(line) = core::str::from_utf8(data) {
+        // Every part of a command borrows from the line.
+        match Command::parse(line) {
+            Ok(Command::Say(text) | Command::Nick(text) | Command::Me(text)) => {
+                assert!(line.contains(text));
+            }
+            Ok(Command::Msg { to, text }) => assert!(line.contains(to) && line.contains(text)),
+            _ => {}
+        }
+    }
+
+    let now = Instant::ZERO;
+    let mut server: Server<2> = Server::new(Config::default().with_colour(false), now);
+    let mut conn = connect(&mut server);
+    let mut rest = data;
+    while !rest.is_empty() {
+        let taken = server.handle_input(now, conn, rest).expect("live").bytes();
+        assert!(
+            (1..=rest.len()).contains(&taken),
+            "took {taken} of {}",
+            rest.len()
+        );
+        rest = &rest[taken..];
+        let mut closed = false;
+        while let Some(output) = server.poll_output() {
+            match output {
+                Output::Send { bytes, .. } => check_plain(bytes),
+                Output::Close { .. } => closed = true,
+                _ => {}
+            }
+        }
+        if closed {
+            // `/quit`: carry on with the rest of the stream as a new connection.
+            conn = connect(&mut server);
+        }
+    }
+});
+
+fn connect(server: &mut Server<2>) -> chat_core::ConnectionId {
+    let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
+        panic!("a server with a free slot refused a connection");
+    };
+    while let Some(output) = server.poll_output() {
+        if let Output::Send { bytes, .. } = output {
+            check_plain(bytes);
+        }
+    }
+    conn
+}
+
+/// Colour is off, so no control byte but the line ending may reach a terminal.
+fn check_plain(bytes: &[u8]) {
+    assert!(bytes.ends_with(b"\r\n"), "{bytes:?}");
+    for (at, &byte) in bytes.iter().enumerate() {
+        let ok = match byte {
+            b'\r' => bytes.get(at + 1) == Some(&b'\n'),
+            b'\n' => true,
+            _ => byte >= 0x20 && byte != 0x7f,
+        };
+        assert!(
+            ok,
+            "control byte {byte:#04x} at {at} in {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Whole sessions: connects, disconnects, input in chunks, timeouts and shutdown against a
+//! `Server<4>`, checking the API contract and that no output carries a control byte.
+
+#![no_main]
+
+use std::time::Duration;
+
+use chat_core::{
+    Admission, Config, ConnectionId, DisconnectReason, Error, Instant, Output, Server,
+};
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Connect,
+    /// Picks from every handle ever given out, live or not.
+    Disconnect(u8),
+    Input(u8, Vec<u8>),
+    /// Advances the clock by this many tens of milliseconds, then handles the timeout.
+    Timeout(u16),
+    Shutdown,
+}
+
+fuzz_target!(|ops: Vec<Op>| {
+    let config = Config::default()
+        .with_colour(false)
+        .with_silence_timeout(Some(Duration::from_secs(5)));
+    let mut server: Server<4> = Server::new(config, Instant::ZERO);
+    let (mut now, mut shut_down) = (0_u64, false);
+    let mut ever: Vec<ConnectionId> = Vec::new();
+    let mut live: Vec<ConnectionId> = Vec::new();
+    for op in ops {
+        let at = Instant::from_millis(now);
+        let pick = |k: u8| ever.get(usize::from(k) % ever.len().max(1)).copied();
+        let result = match op {
+            Op::Connect => server.handle_connect(at).map(|admission| {
+                if let Admission::Accepted(conn) = admission {
+                    assert!(!live.contains(&conn) && live.len() < 4);
+                    ever.push(conn);
+                    live.push(conn);
+                } else {
+                    assert_eq!(live.len(), 4);
+                }
+            }),
+            Op::Disconnect(k) => match pick(k) {
+                Some(conn) => server
+                    .handle_disconnect(at, conn, DisconnectReason::Closed)
+                    .map(|()| {
+                        assert!(live.contains(&conn), "{conn:?} is not live");
+                        live.retain(|&c| c != conn);
+                    }),
+                None => continue,
+            },
+            Op::Input(k, bytes) => match pick(k) {
+                Some(conn) => server.handle_input(at, conn, &bytes).map(|taken| {
+                    let taken = taken.bytes();
+                    assert!(live.contains(&conn), "{conn:?} is not live");
+                    assert!(taken <= bytes.len() && (taken > 0 || bytes.is_empty()));
+                }),
+                None => continue,
+            },
+            Op::Timeout(step) => {
+                now += u64::from(step) * 10;
+                server.handle_timeout(Instant::from_millis(now))
+            }
+            Op::Shutdown => server.handle_shutdown(at).map(|()| shut_down = true),
+        };
+        match result {
+            Ok(()) => {}
+            Err(Error::ShutDown) => assert!(shut_down),
+            Err(Error::UnknownConnection(conn)) => assert!(!live.contains(&conn)),
+            Err(error) => panic!("{error:?}"),
+        }
+        // Drain: that is the one contract.
+        while let Some(output) = server.poll_output() {
+            match output {
+                Output::Send { to, bytes } => {
+                    check_plain(bytes);
+                    for conn in to {
+                        assert!(live.contains(&conn), "sent to {conn:?}, not live");
+                    }
+                }
+                Output::Close { conn, .. } => live.retain(|&c| c != conn),
+                _ => {}
+            }
+        }
+        if !shut_down {
+            assert_eq!(server.online(), live.len());
+        }
+    }
+});
+
+/// Colour is off, so no control byte but the line ending may reach a terminal.
+fn check_plain(bytes: &[u8]) {
+    assert!(bytes.ends_with(b"\r\n"), "{bytes:?}");
+    for (at, &byte) in bytes.iter().enumerate() {
+        let ok = match byte {
+            b'\r' => bytes.get(at + 1) == Some(&b'\n'),
+            b'\n' => true,
+            _ => byte >= 0x20 && byte != 0x7f,
+        };
+        assert!(
+            ok,
+            "control byte {byte:#04x} at {at} in {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}

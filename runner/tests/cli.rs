@@ -1,0 +1,154 @@
+//! The command line of `chat-runner`: help, bad arguments, and the address it reports.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
+/// How long the server may take to start, or to exit after a bad argument.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `chat-runner` with `args` to completion (it must exit by itself within [`WAIT`]).
+fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(RUNNER)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning chat-runner");
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("waiting for chat-runner").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chat-runner {args:?} did not exit within {WAIT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    child
+        .wait_with_output()
+        .expect("collecting chat-runner's output")
+}
+
+/// A server started in the background, killed when dropped.
+#[derive(Debug)]
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `chat-runner` with `args` and returns it with the first line it prints on stdout.
+fn start(args: &[&str]) -> (Running, String) {
+    let mut child = Command::new(RUNNER)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning chat-runner");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let running = Running(child);
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let line = receiver
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("chat-runner {args:?} printed nothing within {WAIT:?}"));
+    (running, line)
+}
+
+#[test]
+fn help_lists_every_option_and_exits_zero() {
+    let output = run(&["--help"]);
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--listen",
+        "--silence-timeout",
+        "--queue-limit",
+        "--no-color",
+    ] {
+        assert!(
+            help.contains(option),
+            "--help does not mention {option}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_listen_address_is_refused() {
+    let output = run(&["--listen", "nonsense"]);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--listen") && stderr.contains("nonsense"),
+        "stderr: {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "{output:?}");
+}
+
+#[test]
+fn bad_numbers_and_unknown_options_are_refused() {
+    for args in [
+        &["--queue-limit", "lots"][..],
+        &["--silence-timeout", "-1"],
+        &["--listen", "99999"],
+        &["--colour"],
+    ] {
+        let output = run(args);
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        assert!(
+            !output.stderr.is_empty() || !output.stdout.is_empty(),
+            "{args:?}: no message"
+        );
+    }
+}
+
+#[test]
+fn a_port_in_use_is_reported() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("binding a port");
+    let addr = taken.local_addr().expect("local_addr").to_string();
+    let output = run(&["--listen", &addr]);
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen on"), "stderr: {stderr}");
+}
+
+#[test]
+fn prints_the_bound_ipv4_address() {
+    let (_server, line) = start(&["--listen", "127.0.0.1:0"]);
+    let addr = line
+        .trim_end()
+        .strip_prefix("chat-runner listening on 127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let port: u16 = addr.parse().expect("a port number");
+    assert_ne!(port, 0);
+    TcpStream::connect(("127.0.0.1", port)).expect("connecting to the printed port");
+}
+
+#[test]
+fn prints_the_bound_ipv6_address() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        println!("skipped: IPv6 loopback is not available here");
+        return;
+    }
+    let (_server, line) = start(&["--listen", "[::1]:0"]);
+    let addr = line
+        .trim_end()
+        .strip_prefix("chat-runner listening on [::1]:")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let port: u16 = addr.parse().expect("a port number");
+    assert_ne!(port, 0);
+    TcpStream::connect(("::1", port)).expect("connecting to the printed port");
+}

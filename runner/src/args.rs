@@ -9,6 +9,8 @@ use argh::FromArgs;
 /// `nc HOST PORT`, `telnet HOST PORT` or `chat-runner --connect HOST:PORT`, pick a nickname with
 /// /nick, and talk; /help lists the commands.
 #[derive(FromArgs, Debug)]
+// These doc comments are the --help text, where `[::1]` is an IPv6 address, not a doc link.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub(crate) struct Args {
     /// where to listen: a port (on every IPv4 interface), or HOST:PORT such as 127.0.0.1:9999 or
     /// [::1]:9999; port 0 picks a free port. The address actually bound is printed on stdout.

@@ -78,12 +78,25 @@ fn help_lists_every_option_and_exits_zero() {
         "--silence-timeout",
         "--queue-limit",
         "--no-color",
+        "--connect",
+        "--reconnect",
     ] {
         assert!(
             help.contains(option),
             "--help does not mention {option}:\n{help}"
         );
     }
+}
+
+#[test]
+fn reconnect_without_connect_is_refused() {
+    let output = run(&["--reconnect"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--reconnect is for clients"),
+        "stderr: {stderr}"
+    );
 }
 
 #[test]

@@ -21,12 +21,13 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How often polling loops (for logs, for process exit) look again.
 const POLL: Duration = Duration::from_millis(20);
 
-/// The `chat-runner` binary, built with `cargo build -p chat-runner` if it is not there yet.
+/// The `chat-runner` binary, brought up to date with `cargo build -p chat-runner` first.
 ///
-/// It is looked for next to the test executable's `deps/` directory (that is, in the same
-/// target directory and profile), then in `$CARGO_TARGET_DIR/<profile>`. The build runs at most
-/// once per test process, and only when the binary is missing: `cargo test --workspace` keeps it
-/// up to date, but `cargo test -p chat-tests` alone tests whatever binary was built last.
+/// The build runs once per test process, under cargo (which sets `CARGO`) or when the binary is
+/// missing, so `cargo test -p chat-tests` alone never tests a stale server; when everything is
+/// built it takes a fraction of a second. The binary is looked for next to the test
+/// executable's `deps/` directory (the same target directory and profile), then in
+/// `$CARGO_TARGET_DIR/<profile>`.
 pub fn runner_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
@@ -48,10 +49,11 @@ pub fn runner_path() -> &'static Path {
             candidates.push(PathBuf::from(target_dir).join(&profile).join(&binary));
         }
         let find = || candidates.iter().find(|path| path.is_file()).cloned();
-        if let Some(path) = find() {
-            return path;
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let cargo = match (std::env::var_os("CARGO"), find()) {
+            (Some(cargo), _) => cargo,
+            (None, Some(path)) => return path,
+            (None, None) => "cargo".into(),
+        };
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("tests/ is inside the workspace");
@@ -113,8 +115,14 @@ impl Server {
     /// Starts the server with `--listen 127.0.0.1:0` and `args`, and waits for the line on
     /// stdout that gives the port.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_at("127.0.0.1:0", args)
+    }
+
+    /// Starts the server with `--listen listen` and `args`, and waits for the line on stdout
+    /// that gives the address it bound.
+    pub fn start_at(listen: &str, args: &[&str]) -> Self {
         let mut child = Command::new(runner_path())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -302,23 +302,38 @@ fn list_who_and_names_show_the_roster() {
 }
 
 #[test]
+fn ping_is_answered_after_everything_sent_before_it() {
+    let server = Server::plain(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("is now known as bob");
+    alice.send("one\ntwo\n/ping token 42\n/ping\n");
+    assert_eq!(alice.next_line(), "*** pong token 42");
+    assert_eq!(alice.next_line(), "*** pong");
+    assert_eq!(bob.next_line(), "alice: one");
+    assert_eq!(bob.next_line(), "alice: two");
+    assert!(bob.sync().is_empty(), "a ping is not broadcast");
+}
+
+#[test]
 fn help_lists_the_commands() {
     let server = Server::plain(&[]);
     let mut client = server.connect();
     client.send_line("/help");
-    let help: Vec<String> = (0..9).map(|_| client.next_line()).collect();
+    let help: Vec<String> = (0..10).map(|_| client.next_line()).collect();
     assert_eq!(help[0], "*** Commands:");
-    for (line, command) in help[1..7].iter().zip([
+    for (line, command) in help[1..8].iter().zip([
         "/nick NAME",
         "/msg NAME TEXT",
         "/me TEXT",
         "/list",
         "/help",
         "/quit [REASON]",
+        "/ping [TOKEN]",
     ]) {
         assert!(line.starts_with(&format!("***   {command}")), "{help:#?}");
     }
-    assert!(help[8].contains("512 bytes"), "{help:#?}");
+    assert!(help[9].contains("512 bytes"), "{help:#?}");
     assert!(client.sync().is_empty());
 
     client.send_line("/dance");

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use smol::Timer;
 use smol::channel::{Receiver, Sender};
 use smol::net::TcpStream;
-use smol::Timer;
 
 use self::screen::{plain, sanitize};
 use self::terminal::{Editor, Output};
@@ -27,7 +27,8 @@ const MAX_SERVER_LINE: usize = 64 * 1024;
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Backoff between reconnection attempts: doubles from the first value up to the second.
-const RECONNECT_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+const RECONNECT_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(500), Duration::from_secs(30));
 
 /// The client's settings, from the command line.
 #[derive(Debug)]
@@ -113,7 +114,9 @@ impl Client<'_> {
                         Ending::Lost => self.notice("the server closed the connection"),
                     }
                 }
-                Err(error) => self.notice(&format!("cannot connect to {}: {error}", self.options.addr)),
+                Err(error) => {
+                    self.notice(&format!("cannot connect to {}: {error}", self.options.addr));
+                }
             }
             if !self.options.reconnect {
                 return ExitCode::FAILURE;
@@ -130,7 +133,9 @@ impl Client<'_> {
         let _reader = smol::spawn(read_lines(stream.clone(), lines_tx));
         let mut writer = stream;
         if let Some(nickname) = self.nickname.clone() {
-            let _ = writer.write_all(format!("/nick {nickname}\n").as_bytes()).await;
+            let _ = writer
+                .write_all(format!("/nick {nickname}\n").as_bytes())
+                .await;
         }
         // Set once the person has left (or the script ended): the token of the final ping, or
         // empty after a /quit, and when to give up waiting for the server.
@@ -161,14 +166,26 @@ impl Client<'_> {
                     self.print(&sanitize(&line, self.colour));
                 }
                 Event::Server(None) => {
-                    return if leaving.is_some() { Ending::Done } else { Ending::Lost };
+                    return if leaving.is_some() {
+                        Ending::Done
+                    } else {
+                        Ending::Lost
+                    };
                 }
                 Event::Typed(Some(Typed::Line(line))) => {
                     if is_quit(&line) {
                         leaving = Some((String::new(), Timer::after(GOODBYE_TIMEOUT)));
                     }
-                    if writer.write_all(format!("{line}\n").as_bytes()).await.is_err() {
-                        return if leaving.is_some() { Ending::Done } else { Ending::Lost };
+                    if writer
+                        .write_all(format!("{line}\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return if leaving.is_some() {
+                            Ending::Done
+                        } else {
+                            Ending::Lost
+                        };
                     }
                 }
                 Event::Typed(Some(Typed::End) | None) => {
@@ -179,7 +196,11 @@ impl Client<'_> {
                         (format!("/ping {token}"), token)
                     };
                     leaving = Some((token, Timer::after(GOODBYE_TIMEOUT)));
-                    if writer.write_all(format!("{command}\n").as_bytes()).await.is_err() {
+                    if writer
+                        .write_all(format!("{command}\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
                         return Ending::Done;
                     }
                 }
@@ -214,7 +235,7 @@ enum Event {
 }
 
 fn is_quit(line: &str) -> bool {
-    let word = line.trim_start().split_whitespace().next().unwrap_or("");
+    let word = line.split_whitespace().next().unwrap_or("");
     word.eq_ignore_ascii_case("/quit")
 }
 

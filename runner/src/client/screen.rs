@@ -25,7 +25,9 @@ pub(crate) fn sanitize(line: &[u8], colour: bool) -> String {
                 out.push('^');
                 out.push(char::from(byte ^ 0x40));
             }
-            _ if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => {
+            _ if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
                 out.push(char::REPLACEMENT_CHARACTER);
             }
             _ => out.push(c),

@@ -57,7 +57,12 @@ impl std::fmt::Debug for Output {
 #[derive(Debug)]
 pub(crate) struct Editor {
     saved: Option<Termios>,
+    thread: thread::JoinHandle<()>,
 }
+
+/// How long an exiting client lets a still-running editor thread print the lines it was handed:
+/// the external printer only queues them for that thread.
+const LAST_PRINT_GRACE: std::time::Duration = std::time::Duration::from_millis(150);
 
 impl Editor {
     /// Starts the editor thread, which sends each typed line to `typed`.
@@ -73,26 +78,29 @@ impl Editor {
             EventHandler::Conditional(Box::new(CtrlC)),
         );
         let printer = editor.create_external_printer()?;
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("line-editor".into())
             .spawn(move || {
                 loop {
-                    let typed_now = match editor.readline(PROMPT) {
-                        Ok(line) => Typed::Line(line),
-                        Err(ReadlineError::Interrupted | ReadlineError::Eof) => Typed::End,
-                        Err(_) => Typed::End,
+                    let (typed_now, last) = match editor.readline(PROMPT) {
+                        // After /quit the editor stops, so the goodbye prints straight out.
+                        Ok(line) => (Typed::Line(line.clone()), super::is_quit(&line)),
+                        Err(ReadlineError::Interrupted | ReadlineError::Eof) => (Typed::End, true),
+                        Err(_) => (Typed::End, true),
                     };
-                    let end = matches!(typed_now, Typed::End);
-                    if typed.send_blocking(typed_now).is_err() || end {
+                    if typed.send_blocking(typed_now).is_err() || last {
                         return;
                     }
                 }
             })?;
-        Ok((Output::Printer(Box::new(printer)), Self { saved }))
+        Ok((Output::Printer(Box::new(printer)), Self { saved, thread }))
     }
 
     /// Puts the terminal back the way it was and ends the prompt's line.
     pub(crate) fn restore(self) {
+        if !self.thread.is_finished() {
+            thread::sleep(LAST_PRINT_GRACE);
+        }
         if let Some(saved) = &self.saved {
             let _ = termios::tcsetattr(io::stdin(), OptionalActions::Now, saved);
         }

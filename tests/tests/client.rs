@@ -1,0 +1,481 @@
+//! The client (`chat-runner --connect`) against the real server: in a pseudo-terminal, read
+//! through a terminal emulator so the prompt, the redraw and the cursor are what a person
+//! would see; and in pipe mode, as a script would use it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chat_tests::{Server, WAIT, runner_path, wait_until};
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+const ROWS: u16 = 24;
+const COLS: u16 = 100;
+
+/// The client running in a pseudo-terminal, its output fed to a vt100 emulator.
+struct Terminal {
+    child: Box<dyn Child + Send + Sync>,
+    keyboard: Box<dyn Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Terminal {
+    /// Starts `chat-runner --connect addr` with `args` in a 24x100 terminal.
+    fn connect(addr: SocketAddr, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("opening a pty");
+        let mut command = CommandBuilder::new(runner_path());
+        command.args(["--connect", &addr.to_string()]);
+        command.args(args);
+        command.env("TERM", "xterm-256color");
+        command.env_remove("NO_COLOR");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = pair
+            .slave
+            .spawn_command(command)
+            .expect("spawning the client");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let keyboard = pair.master.take_writer().expect("pty writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            ROWS.try_into().unwrap(),
+            COLS.try_into().unwrap(),
+            0,
+        )));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (screen_in, raw_in) = (Arc::clone(&screen), Arc::clone(&raw));
+        thread::spawn(move || {
+            let mut buffer = [0; 4096];
+            while let Ok(read) = reader.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                screen_in.lock().unwrap().process(&buffer[..read]);
+                raw_in.lock().unwrap().extend_from_slice(&buffer[..read]);
+            }
+        });
+        Self {
+            child,
+            keyboard,
+            screen,
+            raw,
+            _master: pair.master,
+        }
+    }
+
+    fn press(&mut self, keys: &str) {
+        self.keyboard.write_all(keys.as_bytes()).expect("typing");
+        self.keyboard.flush().expect("typing");
+    }
+
+    /// The visible rows, trailing blanks trimmed.
+    fn rows(&self) -> Vec<String> {
+        let screen = self.screen.lock().unwrap();
+        screen
+            .screen()
+            .rows(0, COLS)
+            .map(|row| row.trim_end().to_owned())
+            .collect()
+    }
+
+    fn cursor(&self) -> (u16, u16) {
+        self.screen.lock().unwrap().screen().cursor_position()
+    }
+
+    /// The text of the row the cursor is on: the prompt and the half-typed line.
+    fn prompt_line(&self) -> String {
+        self.rows()[usize::from(self.cursor().0)].clone()
+    }
+
+    fn raw(&self) -> Vec<u8> {
+        self.raw.lock().unwrap().clone()
+    }
+
+    /// Waits until the screen satisfies `ready`.
+    fn wait_for(&self, what: &str, ready: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let rows = self.rows();
+            if ready(&rows) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {WAIT:?} for {what}; the screen:\n{}",
+                rows.join("\n")
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until some row contains `text`.
+    fn expect(&self, text: &str) {
+        self.wait_for(&format!("{text:?}"), |rows| {
+            rows.iter().any(|row| row.contains(text))
+        });
+    }
+
+    /// Waits until the prompt line is exactly `line`.
+    fn expect_prompt(&self, line: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.prompt_line() != line {
+            assert!(
+                Instant::now() < deadline,
+                "the prompt line is {:?}, not {line:?}; the screen:\n{}",
+                self.prompt_line(),
+                self.rows().join("\n")
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn expect_exit(&mut self) -> u32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the client") {
+                return status.exit_code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit; the screen:\n{}",
+                self.rows().join("\n")
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client in a terminal that has joined as `alice` on a plain-text server, seen by `bob`
+/// (whose notices about alice are taken, so his next line is whatever alice says next).
+fn alice_in_a_terminal(server: &Server, bob: &mut chat_tests::Client) -> Terminal {
+    let mut alice = Terminal::connect(server.addr(), &[], &[]);
+    alice.expect("Online (");
+    alice.expect_prompt(">>");
+    alice.press("/nick alice\r");
+    alice.expect("You are now known as alice.");
+    bob.expect_line("is now known as alice");
+    alice
+}
+
+#[test]
+fn banner_prompt_and_colours_on_a_terminal() {
+    let server = Server::start(&[]);
+    let mut term = Terminal::connect(server.addr(), &[], &[]);
+    term.expect("Welcome to the chat!");
+    term.expect("Online (1): anonymous-1 (you)");
+    term.expect_prompt(">>");
+    // The server's yellow "***" arrives as colour, not as escape text.
+    let screen = term.screen.lock().unwrap();
+    let cell = screen.screen().cell(0, 0).expect("a cell");
+    assert_eq!(cell.contents(), "*");
+    assert_eq!(cell.fgcolor(), vt100::Color::Idx(3));
+    drop(screen);
+    term.press("/nick alice\r");
+    term.expect("You are now known as alice.");
+}
+
+#[test]
+fn no_color_flag_and_the_no_color_variable_turn_colours_off() {
+    let server = Server::start(&[]);
+    for (args, env) in [
+        (&["--no-color"][..], &[][..]),
+        (&[][..], &[("NO_COLOR", "1")][..]),
+    ] {
+        let term = Terminal::connect(server.addr(), args, env);
+        term.expect("Online (");
+        let screen = term.screen.lock().unwrap();
+        let cell = screen.screen().cell(0, 0).expect("a cell");
+        assert_eq!(cell.contents(), "*");
+        assert_eq!(cell.fgcolor(), vt100::Color::Default, "{args:?} {env:?}");
+        drop(screen);
+        assert!(
+            !term.raw().windows(4).any(|w| w == b"\x1b[33"),
+            "{args:?} {env:?}"
+        );
+    }
+}
+
+#[test]
+fn lines_arrive_above_a_half_typed_line_which_stays_intact() {
+    let server = Server::plain(&[]);
+    let mut bob = server.join("bob");
+    let mut alice = alice_in_a_terminal(&server, &mut bob);
+    alice.press("half typed 中文");
+    alice.expect_prompt(">> half typed 中文");
+    for n in 1..=3 {
+        bob.send_line(&format!("message {n} from bob"));
+    }
+    alice.expect("bob: message 3 from bob");
+    // Each message is a whole row above the prompt, in order; the prompt and the half-typed
+    // line are redrawn below them with the cursor at its end (CJK characters are two wide).
+    let rows = alice.rows();
+    let at = rows
+        .iter()
+        .position(|row| row == "bob: message 1 from bob")
+        .expect("message 1");
+    assert_eq!(rows[at + 1], "bob: message 2 from bob");
+    assert_eq!(rows[at + 2], "bob: message 3 from bob");
+    assert_eq!(rows[at + 3], ">> half typed 中文");
+    assert_eq!(alice.cursor(), (u16::try_from(at + 3).unwrap(), 3 + 11 + 4));
+    // The line is still being edited: go to its start, insert, send.
+    alice.press("\x01X\r");
+    assert_eq!(bob.next_line(), "alice: Xhalf typed 中文");
+}
+
+#[test]
+fn editing_keys_and_history() {
+    let server = Server::plain(&[]);
+    let mut bob = server.join("bob");
+    let mut alice = alice_in_a_terminal(&server, &mut bob);
+    // Ctrl-W deletes the word before the cursor.
+    alice.press("hello world\x17there\r");
+    assert_eq!(bob.next_line(), "alice: hello there");
+    // Up recalls the last line.
+    alice.press("\x1b[A");
+    alice.expect_prompt(">> hello there");
+    alice.press("\r");
+    assert_eq!(bob.next_line(), "alice: hello there");
+    // Left arrows, then Ctrl-E to the end.
+    alice.press("abc\x1b[D\x1b[DX\x05Y\r");
+    assert_eq!(bob.next_line(), "alice: aXbcY");
+    // Wide characters: delete one with backspace.
+    alice.press("你好吗\x7f\r");
+    assert_eq!(bob.next_line(), "alice: 你好");
+}
+
+#[test]
+fn ctrl_c_clears_a_half_typed_line_and_leaves_on_an_empty_one() {
+    let server = Server::plain(&[]);
+    let mut bob = server.join("bob");
+    let mut alice = alice_in_a_terminal(&server, &mut bob);
+    alice.press("a draft");
+    alice.expect_prompt(">> a draft");
+    alice.press("\x03");
+    alice.expect_prompt(">>");
+    assert!(bob.sync().is_empty(), "the draft was not sent");
+    alice.press("\x03");
+    assert_eq!(alice.expect_exit(), 0);
+    bob.expect_line("*** alice left (quit)");
+}
+
+#[test]
+fn ctrl_d_and_quit_leave_cleanly() {
+    let server = Server::plain(&[]);
+    let mut bob = server.join("bob");
+    let mut alice = alice_in_a_terminal(&server, &mut bob);
+    alice.press("\x04");
+    assert_eq!(alice.expect_exit(), 0);
+    bob.expect_line("*** alice left (quit)");
+
+    let mut alice = alice_in_a_terminal(&server, &mut bob);
+    alice.press("/quit see you\r");
+    alice.expect("Goodbye!");
+    assert_eq!(alice.expect_exit(), 0);
+    bob.expect_line("*** alice left (quit: see you)");
+}
+
+#[test]
+fn when_the_server_goes_away_the_client_says_so_and_fails() {
+    let server = Server::plain(&[]);
+    let mut bob = server.join("bob");
+    let mut alice = alice_in_a_terminal(&server, &mut bob);
+    drop(server);
+    alice.expect("the server closed the connection");
+    assert_ne!(alice.expect_exit(), 0);
+}
+
+#[test]
+fn reconnect_backs_off_and_takes_the_nickname_back() {
+    let server = Server::plain(&[]);
+    let addr = server.addr();
+    let mut alice = Terminal::connect(addr, &["--reconnect"], &[]);
+    alice.expect("Online (");
+    alice.press("/nick alice\r");
+    alice.expect("You are now known as alice.");
+    drop(server);
+    alice.expect("reconnecting in");
+    let server = Server::start_at(&addr.to_string(), &["--no-color"]);
+    alice.wait_for("the nickname taken back", |rows| {
+        rows.iter()
+            .filter(|row| row.contains("You are now known as alice."))
+            .count()
+            == 2
+    });
+    let mut bob = server.connect();
+    bob.send_line("/list");
+    bob.expect_line("*** Online (2): alice, anonymous-2 (you)");
+    alice.press("back again\r");
+    bob.expect_line("alice: back again");
+}
+
+#[test]
+fn control_sequences_from_the_network_never_reach_the_terminal() {
+    // A hostile server, so the client's own filter is what is tested.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hostile = thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket
+            .write_all(b"\x1b[2J\x1b]0;pwned\x07\x1b[31mred\x1b[0m \xc2\x9b ok \xe2\x80\xae!\r\n")
+            .unwrap();
+        thread::sleep(Duration::from_secs(2));
+    });
+    let term = Terminal::connect(addr, &[], &[]);
+    term.expect("^[[2J^[]0;pwned^Gred");
+    let raw = term.raw();
+    let shown = "red\x1b[0m \u{fffd} ok \u{fffd}!".as_bytes();
+    assert!(
+        raw.windows(shown.len()).any(|w| w == shown),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    for bad in [
+        &b"\x1b[2J"[..],
+        b"\x1b]0",
+        b"\x07",
+        b"\xc2\x9b",
+        b"\xe2\x80\xae",
+    ] {
+        assert!(
+            !raw.windows(bad.len()).any(|w| w == bad),
+            "{bad:?} reached the terminal"
+        );
+    }
+    // The colour it understands does get through.
+    assert!(raw.windows(5).any(|w| w == b"\x1b[31m"));
+    hostile.join().unwrap();
+}
+
+// ----- Pipe mode -----
+
+/// Runs the client with `input` on stdin and waits for it to exit; returns (status, stdout,
+/// stderr).
+fn run_piped(addr: SocketAddr, input: &str) -> (i32, String, String) {
+    let mut child = Command::new(runner_path())
+        .args(["--connect", &addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the client");
+    // The client may exit before reading (when it cannot connect): a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the piped client did not exit within {WAIT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn pipe_mode_sends_lines_in_order_and_exits_once_answered() {
+    let server = Server::start(&[]); // colour on: the client must still print plain text
+    let mut bob = server.join("bob");
+    let (status, stdout, stderr) = run_piped(
+        server.addr(),
+        "/nick scripted\none\ntwo\n/msg bob psst\n/list\n",
+    );
+    assert_eq!(status, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let tail = &lines[lines.len() - 2..];
+    assert_eq!(
+        tail,
+        [
+            "[private] to bob: psst",
+            "*** Online (2): bob, scripted (you)"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("*** You are now known as scripted."),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("pong"),
+        "the client's own ping is not shown: {stdout}"
+    );
+    assert!(
+        !stdout.contains('\x1b'),
+        "no colour into a pipe: {stdout:?}"
+    );
+    bob.expect_line("scripted\x1b[0m: one");
+    bob.expect_line("scripted\x1b[0m: two");
+    bob.expect_line("psst");
+    bob.expect_line("scripted\x1b[0m left");
+}
+
+#[test]
+fn pipe_mode_quit() {
+    let server = Server::plain(&[]);
+    let (status, stdout, _) = run_piped(server.addr(), "/quit done\n");
+    assert_eq!(status, 0);
+    assert!(stdout.ends_with("*** Goodbye!\n"), "{stdout}");
+}
+
+#[test]
+fn cannot_connect_fails_with_a_message() {
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let (status, _, stderr) = run_piped(addr, "hello\n");
+    assert_eq!(status, 1);
+    assert!(
+        stderr.contains(&format!("cannot connect to {addr}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn pipe_mode_when_the_server_goes_away() {
+    let server = Server::plain(&[]);
+    let mut child = Command::new(runner_path())
+        .args(["--connect", &server.addr().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"/nick waiting\n").unwrap();
+    server.expect_log("is now waiting");
+    drop(server);
+    wait_until("the client to exit", || child.try_wait().unwrap().is_some());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the server closed the connection"),
+        "{stderr}"
+    );
+    drop(stdin);
+}

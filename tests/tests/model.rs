@@ -419,7 +419,7 @@ impl Model {
             },
             Line::List => exp.line(id, self.listing(id)),
             Line::Help => {
-                for _ in 0..9 {
+                for _ in 0..10 {
                     exp.want(id, Want::Prefix("*** "));
                 }
             }

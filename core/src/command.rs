@@ -29,6 +29,19 @@ pub enum Command<'a> {
     Help,
     /// `/quit [REASON]`: leave, telling the others why if a reason is given.
     Quit(Option<&'a str>),
+    /// `/join #ROOM`: enter a room (creating it) and talk there.
+    Join(&'a str),
+    /// `/part [#ROOM] [REASON]`: leave a room, the current one if none is named.
+    Part {
+        /// The room named, if any.
+        room: Option<&'a str>,
+        /// Why, shown to the room.
+        reason: Option<&'a str>,
+    },
+    /// `/rooms`: every room with its member count and topic.
+    Rooms,
+    /// `/topic [TEXT]`: show, or set, the current room's topic.
+    Topic(Option<&'a str>),
     /// `/ping [TOKEN]`: answered with `*** pong TOKEN`, after every reply to earlier lines. A
     /// client uses it to know the server has handled everything it sent.
     Ping(Option<&'a str>),
@@ -68,4 +81,5 @@ pub(crate) mod usage {
     pub(crate) const NICK: &str = "/nick NAME";
     pub(crate) const MSG: &str = "/msg NAME TEXT";
     pub(crate) const ME: &str = "/me TEXT";
+    pub(crate) const JOIN: &str = "/join #ROOM";
 }

@@ -3,14 +3,16 @@
 use core::fmt;
 use core::slice;
 
+use crate::room::RoomId;
 use crate::roster::{ConnectionId, Slot};
 
 /// The most bytes the core renders in one step (one `handle_*` call), before the runner drains
 /// them with [`Server::poll_output`](crate::Server::poll_output).
 ///
 /// Every reply is bounded so that one step fits: the longest line, the longest nickname, and
-/// [`MAX_LISTED_NAMES`](crate::MAX_LISTED_NAMES) names in a roster listing.
-pub const OUTPUT_BYTES: usize = 8 * 1024;
+/// [`MAX_LISTED_NAMES`](crate::MAX_LISTED_NAMES) names in a roster listing, [`MAX_ROOMS`](crate::MAX_ROOMS)
+/// rooms in a room listing.
+pub const OUTPUT_BYTES: usize = 16 * 1024;
 
 /// The most outputs queued in one step.
 pub(crate) const MAX_OUTPUTS: usize = 16;
@@ -77,23 +79,18 @@ enum RecipientsInner<'a> {
     Many {
         live: slice::Iter<'a, u32>,
         slots: &'a [Slot],
-        except: Option<ConnectionId>,
+        audience: Audience,
     },
 }
 
 impl<'a> Recipients<'a> {
     pub(crate) fn new(audience: Audience, live: &'a [u32], slots: &'a [Slot]) -> Self {
-        Self(match audience {
-            Audience::One(id) => RecipientsInner::One(Some(id)),
-            Audience::All => RecipientsInner::Many {
+        Self(match audience.scope {
+            Scope::One(id) => RecipientsInner::One(Some(id)),
+            Scope::Rooms(_) | Scope::All => RecipientsInner::Many {
                 live: live.iter(),
                 slots,
-                except: None,
-            },
-            Audience::AllExcept(id) => RecipientsInner::Many {
-                live: live.iter(),
-                slots,
-                except: Some(id),
+                audience,
             },
         })
     }
@@ -108,11 +105,12 @@ impl Iterator for Recipients<'_> {
             RecipientsInner::Many {
                 live,
                 slots,
-                except,
-            } => live
-                .by_ref()
-                .map(|&index| slots[index as usize].id(index))
-                .find(|id| Some(*id) != *except),
+                audience,
+            } => live.by_ref().find_map(|&index| {
+                let slot = &slots[index as usize];
+                let id = slot.id(index);
+                audience.includes(id, slot).then_some(id)
+            }),
         }
     }
 
@@ -121,25 +119,82 @@ impl Iterator for Recipients<'_> {
             RecipientsInner::One(id) => {
                 (usize::from(id.is_some()), Some(usize::from(id.is_some())))
             }
-            RecipientsInner::Many { live, except, .. } => {
-                let most = live.len();
-                (
-                    most.saturating_sub(usize::from(except.is_some())),
-                    Some(most),
-                )
-            }
+            RecipientsInner::Many { live, .. } => (0, Some(live.len())),
         }
     }
 }
 
 /// Who a queued send is for, resolved against the roster when it is polled. Membership cannot
 /// change between the step that queued it and the poll that drains it, because the API refuses
-/// a new step until the queue is drained.
+/// a new step until the queue is drained; a mask taken before a departure is stored by value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Audience {
+pub(crate) struct Audience {
+    pub(crate) scope: Scope,
+    pub(crate) except: Option<ConnectionId>,
+    pub(crate) view: View,
+}
+
+/// The people a send can reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
     One(ConnectionId),
-    AllExcept(ConnectionId),
+    /// Everyone in at least one of these rooms (a mask of room bits).
+    Rooms(u64),
     All,
+}
+
+/// Which of them, by the room they are talking in: a line from a room is shown plainly to
+/// those whose current room it is, and with the room's name to the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum View {
+    Any,
+    Current(RoomId),
+    NotCurrent(RoomId),
+}
+
+impl Audience {
+    pub(crate) const fn one(id: ConnectionId) -> Self {
+        Self {
+            scope: Scope::One(id),
+            except: None,
+            view: View::Any,
+        }
+    }
+
+    pub(crate) const fn all() -> Self {
+        Self {
+            scope: Scope::All,
+            except: None,
+            view: View::Any,
+        }
+    }
+
+    /// Everyone in the rooms of `mask` but `except`.
+    pub(crate) const fn rooms(mask: u64, except: ConnectionId) -> Self {
+        Self {
+            scope: Scope::Rooms(mask),
+            except: Some(except),
+            view: View::Any,
+        }
+    }
+
+    pub(crate) const fn viewing(self, view: View) -> Self {
+        Self { view, ..self }
+    }
+
+    fn includes(&self, id: ConnectionId, slot: &Slot) -> bool {
+        let in_scope = match self.scope {
+            Scope::One(one) => one == id,
+            Scope::Rooms(mask) => slot.rooms & mask != 0,
+            Scope::All => true,
+        };
+        let view = match self.view {
+            View::Any => true,
+            View::Current(room) => slot.current == Some(room),
+            View::NotCurrent(room) => slot.current != Some(room),
+        };
+        in_scope && view && self.except != Some(id)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -262,8 +317,9 @@ mod tests {
 
     #[test]
     fn outputs_stay_small() {
-        // Outputs are returned by value on every poll; keep them a few words.
-        assert!(size_of::<Output<'static>>() <= 64);
+        // Outputs are returned by value on every poll; keep them a few words (the room
+        // filter a send carries is most of it).
+        assert!(size_of::<Output<'static>>() <= 80);
     }
 
     #[test]
@@ -272,16 +328,19 @@ mod tests {
         let id = ConnectionId::for_tests(3, 0);
         let start = queue.mark();
         queue.write_bytes(b"hello\r\n");
-        queue.send(start, Audience::One(id));
+        queue.send(start, Audience::one(id));
         let empty = queue.mark();
-        queue.send(empty, Audience::All); // nothing written: nothing queued
+        queue.send(empty, Audience::all()); // nothing written: nothing queued
         queue.close(id, CloseReason::Quit);
         assert!(!queue.is_drained());
         assert!(matches!(
             queue.pop(),
             Some((
                 Record::Send {
-                    to: Audience::One(_),
+                    to: Audience {
+                        scope: Scope::One(_),
+                        ..
+                    },
                     ..
                 },
                 b"hello\r\n"

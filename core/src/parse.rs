@@ -50,6 +50,30 @@ fn word_then_text(input: &str) -> IResult<&str, (&str, &str)> {
     (take_till1(char::is_whitespace), preceded(space1, rest)).parse(input)
 }
 
+/// `[#room] [reason]`: a first word starting with `#` is the room.
+fn part(args: &str) -> Command<'_> {
+    fn non_empty(text: &str) -> Option<&str> {
+        Some(text).filter(|text| !text.is_empty())
+    }
+    if args.starts_with('#') {
+        match word_then_text(args) {
+            Ok((_, (room, reason))) => Command::Part {
+                room: Some(room),
+                reason: non_empty(reason),
+            },
+            Err(_) => Command::Part {
+                room: Some(args),
+                reason: None,
+            },
+        }
+    } else {
+        Command::Part {
+            room: None,
+            reason: non_empty(args),
+        }
+    }
+}
+
 fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'a>> {
     let is = |candidate: &str| name.eq_ignore_ascii_case(candidate);
     if is("nick") {
@@ -78,6 +102,20 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
         Ok(Command::Quit(
             Some(args).filter(|reason| !reason.is_empty()),
         ))
+    } else if is("join") {
+        match args {
+            "" => Err(ParseError::MissingArgument(usage::JOIN)),
+            _ if args.contains(char::is_whitespace) => {
+                Err(ParseError::UnexpectedArgument(usage::JOIN))
+            }
+            _ => Ok(Command::Join(args)),
+        }
+    } else if is("part") || is("leave") {
+        Ok(part(args))
+    } else if is("rooms") {
+        Ok(Command::Rooms)
+    } else if is("topic") {
+        Ok(Command::Topic(Some(args).filter(|topic| !topic.is_empty())))
     } else if is("ping") {
         Ok(Command::Ping(Some(args).filter(|token| !token.is_empty())))
     } else {
@@ -122,6 +160,19 @@ mod tests {
             ("/quit",                   Ok(Quit(None))),
             ("/quit   ",                Ok(Quit(None))),
             ("/quit gone fishing",      Ok(Quit(Some("gone fishing")))),
+            ("/join #rust",             Ok(Join("#rust"))),
+            ("/JOIN   #Rust  ",         Ok(Join("#Rust"))),
+            ("/join",                   Err(MissingArgument("/join #ROOM"))),
+            ("/join #a #b",             Err(UnexpectedArgument("/join #ROOM"))),
+            ("/join rust",              Ok(Join("rust"))),
+            ("/part",                   Ok(Part { room: None, reason: None })),
+            ("/part #rust",             Ok(Part { room: Some("#rust"), reason: None })),
+            ("/part #rust  bye now",    Ok(Part { room: Some("#rust"), reason: Some("bye now") })),
+            ("/part bye now",           Ok(Part { room: None, reason: Some("bye now") })),
+            ("/leave #x",               Ok(Part { room: Some("#x"), reason: None })),
+            ("/rooms",                  Ok(Rooms)),
+            ("/topic",                  Ok(Topic(None))),
+            ("/topic all about  rust",  Ok(Topic(Some("all about  rust")))),
             ("/ping",                   Ok(Ping(None))),
             ("/PING abc 123",           Ok(Ping(Some("abc 123")))),
             ("/dance",                  Err(UnknownCommand("dance"))),

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::frame::LineFramer;
+use crate::room::RoomId;
 use crate::time::Instant;
 
 /// The longest nickname, in characters (all of them ASCII, so also in bytes).
@@ -174,6 +175,10 @@ pub(crate) struct Slot {
     silent: Option<SilentLink>,
     pub(crate) nick: Option<Nickname>,
     pub(crate) framer: LineFramer,
+    /// The rooms this connection is in, a bit per room.
+    pub(crate) rooms: u64,
+    /// The room its plain-text lines go to.
+    pub(crate) current: Option<RoomId>,
 }
 
 impl Slot {

@@ -6,6 +6,7 @@ use core::time::Duration;
 use crate::frame::Framed;
 use crate::output::{Output, OutputQueue, Recipients, Record};
 use crate::render::Style;
+use crate::room::Rooms;
 use crate::roster::{ConnectionId, Roster};
 use crate::session::{DisconnectReason, Hub};
 use crate::time::Instant;
@@ -15,7 +16,7 @@ pub const DEFAULT_SILENCE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Room a timeout step needs per connection it closes: a reply, a departure notice and a close.
 const TIMEOUT_RECORDS: usize = 3;
-const TIMEOUT_BYTES: usize = 256;
+const TIMEOUT_BYTES: usize = 512;
 
 /// Settings of a [`Server`]: start from [`Config::default`] and change what you need.
 ///
@@ -32,12 +33,21 @@ pub struct Config {
     /// Close a connection that has not sent a complete line this long after connecting;
     /// `None` never does. Default: [`DEFAULT_SILENCE_TIMEOUT`].
     pub silence_timeout: Option<Duration>,
+    /// The most people in one room; joining a full room gets an error reply. Default: no
+    /// limit beyond the server's own capacity.
+    pub max_room_members: u32,
 }
 
 impl Config {
     /// The same configuration with colour on or off.
     pub const fn with_colour(mut self, colour: bool) -> Self {
         self.colour = colour;
+        self
+    }
+
+    /// The same configuration with another room size limit.
+    pub const fn with_max_room_members(mut self, members: u32) -> Self {
+        self.max_room_members = members;
         self
     }
 
@@ -53,6 +63,7 @@ impl Default for Config {
         Self {
             colour: true,
             silence_timeout: Some(DEFAULT_SILENCE_TIMEOUT),
+            max_room_members: u32::MAX,
         }
     }
 }
@@ -132,6 +143,7 @@ const FULL_COLOUR: &[u8] =
 pub struct Server<const CLIENTS: usize> {
     config: Config,
     roster: Roster<CLIENTS>,
+    rooms: Rooms,
     out: OutputQueue,
     now: Instant,
     shut_down: bool,
@@ -143,6 +155,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Self {
             config,
             roster: Roster::new(),
+            rooms: Rooms::new(),
             out: OutputQueue::default(),
             now,
             shut_down: false,
@@ -301,10 +314,12 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     fn hub(&mut self) -> Hub<'_, CLIENTS> {
         Hub {
             roster: &mut self.roster,
+            rooms: &mut self.rooms,
             out: &mut self.out,
             style: Style {
                 colour: self.config.colour,
             },
+            max_room_members: self.config.max_room_members,
         }
     }
 }

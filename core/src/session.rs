@@ -6,8 +6,9 @@ use core::time::Duration;
 
 use crate::command::{Command, ParseError};
 use crate::frame::{LineBuffer, MAX_LINE_BYTES};
-use crate::output::{Audience, CloseReason, OutputQueue};
+use crate::output::{Audience, CloseReason, OutputQueue, View};
 use crate::render::{CharName, Painted, Style, Visible, first_unsafe_char};
+use crate::room::{MAX_TOPIC_BYTES, RoomId, RoomName, Rooms, bit};
 use crate::roster::{ConnectionId, Name, Nickname, Roster};
 
 /// The most names a roster listing (`/list`, the welcome banner) shows; past it the listing
@@ -43,44 +44,55 @@ impl DisconnectReason {
 #[derive(Debug)]
 pub(crate) struct Hub<'a, const N: usize> {
     pub(crate) roster: &'a mut Roster<N>,
+    pub(crate) rooms: &'a mut Rooms,
     pub(crate) out: &'a mut OutputQueue,
     pub(crate) style: Style,
+    /// The most people in one room.
+    pub(crate) max_room_members: u32,
+}
+
+/// Queues a notice line (`*** TEXT`) for one connection. A macro rather than a method so that
+/// the arguments may borrow other fields of the hub.
+macro_rules! notice {
+    ($hub:ident, $conn:expr, $($arg:tt)*) => {
+        reply($hub.out, $hub.style.notice(), $conn, format_args!($($arg)*))
+    };
+}
+
+/// Queues an error line (`*** error: TEXT`) for one connection.
+macro_rules! error {
+    ($hub:ident, $conn:expr, $($arg:tt)*) => {
+        reply($hub.out, $hub.style.error(), $conn, format_args!($($arg)*))
+    };
 }
 
 impl<const N: usize> Hub<'_, N> {
-    /// Greets a new connection and tells everyone else.
+    /// Greets a new connection and puts it in the lobby.
     pub(crate) fn arrive(&mut self, conn: ConnectionId) {
         let (style, online) = (self.style, self.roster.len());
         let me = style.name(self.roster.name(conn));
-        let start = self.out.mark();
         let people = if online == 1 {
             "person is"
         } else {
             "people are"
         };
-        let _ = write!(
-            self.out,
-            "{} Welcome to the chat! You are {me}; {online} {people} online.\r\n\
-             {} Pick a nickname with /nick NAME; /help lists the commands.\r\n",
-            style.notice(),
-            style.notice(),
+        notice!(
+            self,
+            conn,
+            "Welcome to the chat! You are {me}; {online} {people} online."
         );
-        self.list(conn);
-        self.out.send(start, Audience::One(conn));
-
-        let me = style.name(self.roster.name(conn));
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            "{} {me} joined ({online} online)\r\n",
-            style.notice()
+        notice!(
+            self,
+            conn,
+            "Pick a nickname with /nick NAME; /help lists the commands."
         );
-        self.out.send(start, Audience::AllExcept(conn));
+        self.join(conn, crate::LOBBY);
     }
 
-    /// Removes `conn` and tells everyone else why it left.
+    /// Removes `conn` and tells everyone who shares a room with it why it left.
     pub(crate) fn depart(&mut self, conn: ConnectionId, why: &dyn fmt::Display) {
         let style = self.style;
+        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let start = self.out.mark();
         let _ = write!(
             self.out,
@@ -88,7 +100,12 @@ impl<const N: usize> Hub<'_, N> {
             style.notice(),
             style.name(self.roster.name(conn))
         );
-        self.out.send(start, Audience::AllExcept(conn));
+        self.out.send(start, Audience::rooms(mask, conn));
+        for room in 0..crate::MAX_ROOMS as RoomId {
+            if mask & bit(room) != 0 {
+                self.leave_room(conn, room);
+            }
+        }
         self.roster.remove(conn);
     }
 
@@ -98,12 +115,11 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Closes a connection that never sent a line.
     pub(crate) fn silent(&mut self, conn: ConnectionId, timeout: Duration) {
-        self.reply_notice(
+        notice!(
+            self,
             conn,
-            format_args!(
-                "Closing: no line received within {} s of connecting.",
-                timeout.as_secs()
-            ),
+            "Closing: no line received within {} s of connecting.",
+            timeout.as_secs(),
         );
         self.depart(conn, &CloseReason::Silent);
         self.out.close(conn, CloseReason::Silent);
@@ -117,14 +133,14 @@ impl<const N: usize> Hub<'_, N> {
             "{} The server is shutting down. Goodbye!\r\n",
             self.style.notice()
         );
-        self.out.send(start, Audience::All);
+        self.out.send(start, Audience::all());
     }
 
     /// Tells `conn` that its line passed the length limit.
     pub(crate) fn too_long(&mut self, conn: ConnectionId) {
-        self.reply_error(
-            conn,
-            format_args!("line too long (over {MAX_LINE_BYTES} bytes); it was not sent"),
+        error!(
+            self,
+            conn, "line too long (over {MAX_LINE_BYTES} bytes); it was not sent"
         );
     }
 
@@ -135,59 +151,44 @@ impl<const N: usize> Hub<'_, N> {
             *byte = b' ';
         }
         let Ok(text) = core::str::from_utf8(line) else {
-            return self.reply_error(
-                conn,
-                format_args!("your line is not valid UTF-8; it was not sent"),
-            );
+            return error!(self, conn, "your line is not valid UTF-8; it was not sent");
         };
         if let Some(bad) = first_unsafe_char(text) {
-            return self.reply_error(
+            return error!(
+                self,
                 conn,
-                format_args!(
-                    "your line contains the control character {}; it was not sent",
-                    CharName(bad)
-                ),
+                "your line contains the control character {}; it was not sent",
+                CharName(bad),
             );
         }
         match Command::parse(text) {
             Ok(command) => self.command(conn, command),
             Err(ParseError::Empty) => {}
-            Err(error) => self.reply_error(conn, format_args!("{error}")),
+            Err(error) => error!(self, conn, "{error}"),
         }
     }
 
     fn command(&mut self, conn: ConnectionId, command: Command<'_>) {
-        let style = self.style;
         match command {
-            Command::Say(text) => {
-                if self.roster.len() == 1 {
-                    self.reply_notice(conn, format_args!("No one else is online to hear that."));
-                }
-                let start = self.out.mark();
-                let me = style.name(self.roster.name(conn));
-                let _ = write!(self.out, "{me}: {}\r\n", Visible(text));
-                self.out.send(start, Audience::AllExcept(conn));
-            }
-            Command::Me(text) => {
-                let start = self.out.mark();
-                let me = style.name(self.roster.name(conn));
-                let _ = write!(self.out, "* {me} {}\r\n", Visible(text));
-                self.out.send(start, Audience::AllExcept(conn));
-            }
+            Command::Say(text) => self.say(conn, Said::Line, text),
+            Command::Me(text) => self.say(conn, Said::Action, text),
+            Command::Join(room) => self.join(conn, room),
+            Command::Part { room, reason } => self.part(conn, room, reason),
+            Command::Rooms => self.list_rooms(conn),
+            Command::Topic(topic) => self.topic(conn, topic),
             Command::Nick(name) => self.nick(conn, name),
             Command::Msg { to, text } => self.private(conn, to, text),
-            Command::List => {
-                let start = self.out.mark();
-                self.list(conn);
-                self.out.send(start, Audience::One(conn));
-            }
+            Command::List => match self.current(conn) {
+                Some(room) => self.list(conn, room),
+                None => self.not_in_a_room(conn),
+            },
             Command::Help => self.help(conn),
             Command::Ping(Some(token)) => {
-                self.reply_notice(conn, format_args!("pong {}", Visible(token)));
+                notice!(self, conn, "pong {}", Visible(token),);
             }
-            Command::Ping(None) => self.reply_notice(conn, format_args!("pong")),
+            Command::Ping(None) => notice!(self, conn, "pong"),
             Command::Quit(reason) => {
-                self.reply_notice(conn, format_args!("Goodbye!"));
+                notice!(self, conn, "Goodbye!");
                 match reason {
                     Some(reason) => self.depart(conn, &format_args!("quit: {}", Visible(reason))),
                     None => self.depart(conn, &CloseReason::Quit),
@@ -203,25 +204,20 @@ impl<const N: usize> Hub<'_, N> {
             Ok(nick) => nick,
             Err(error) => {
                 let old = style.name(self.roster.name(conn));
-                return reply(
-                    self.out,
-                    style.error(),
+                return error!(
+                    self,
                     conn,
-                    format_args!(
-                        "\"{}\" is not a valid nickname: {error}; you are still {old}",
-                        Visible(wanted)
-                    ),
+                    "\"{}\" is not a valid nickname: {error}; you are still {old}",
+                    Visible(wanted),
                 );
             }
         };
         match self.roster.find(nick.as_str()) {
             Some(holder) if holder != conn => {
                 let old = style.name(self.roster.name(conn));
-                return reply(
-                    self.out,
-                    style.error(),
-                    conn,
-                    format_args!("the nickname {nick} is taken; you are still {old}"),
+                return error!(
+                    self,
+                    conn, "the nickname {nick} is taken; you are still {old}"
                 );
             }
             _ => {}
@@ -229,7 +225,7 @@ impl<const N: usize> Hub<'_, N> {
         if let Name::Nick(current) = self.roster.name(conn)
             && current.as_str() == nick.as_str()
         {
-            return self.reply_notice(conn, format_args!("You are already {nick}."));
+            return notice!(self, conn, "You are already {nick}.");
         }
         let start = self.out.mark();
         let _ = write!(
@@ -239,10 +235,13 @@ impl<const N: usize> Hub<'_, N> {
             style.name(self.roster.name(conn)),
             style.name(Name::Nick(&nick)),
         );
-        self.out.send(start, Audience::AllExcept(conn));
-        self.reply_notice(
+        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        self.out.send(start, Audience::rooms(mask, conn));
+        notice!(
+            self,
             conn,
-            format_args!("You are now known as {}.", style.name(Name::Nick(&nick))),
+            "You are now known as {}.",
+            style.name(Name::Nick(&nick)),
         );
         self.out.renamed(conn, nick.as_str());
         if let Some(slot) = self.roster.get_mut(conn) {
@@ -253,12 +252,11 @@ impl<const N: usize> Hub<'_, N> {
     fn private(&mut self, conn: ConnectionId, to: &str, text: &str) {
         let style = self.style;
         let Some(target) = self.roster.find(to) else {
-            return self.reply_error(
+            return error!(
+                self,
                 conn,
-                format_args!(
-                    "no one called {} is online; /list shows who is",
-                    Visible(to)
-                ),
+                "no one called {} is online; /list shows who is",
+                Visible(to),
             );
         };
         let start = self.out.mark();
@@ -269,7 +267,7 @@ impl<const N: usize> Hub<'_, N> {
             style.name(self.roster.name(conn)),
             Visible(text)
         );
-        self.out.send(start, Audience::One(target));
+        self.out.send(start, Audience::one(target));
         if target != conn {
             let start = self.out.mark();
             let _ = write!(
@@ -279,32 +277,330 @@ impl<const N: usize> Hub<'_, N> {
                 style.name(self.roster.name(target)),
                 Visible(text)
             );
-            self.out.send(start, Audience::One(conn));
+            self.out.send(start, Audience::one(conn));
         }
     }
 
-    /// Writes the roster line for `me`: the count, then up to [`MAX_LISTED_NAMES`] names sorted
+    /// Tells `me` who is in `room`: the count, then up to [`MAX_LISTED_NAMES`] names sorted
     /// with nicknames first.
-    fn list(&mut self, me: ConnectionId) {
+    fn list(&mut self, me: ConnectionId, room: RoomId) {
         let style = self.style;
         let roster = &*self.roster;
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let members = roster.live().filter(|&id| {
+            roster
+                .get(id)
+                .is_some_and(|slot| slot.rooms & bit(room) != 0)
+        });
         let mut shown: heapless::Vec<ConnectionId, MAX_LISTED_NAMES> = heapless::Vec::new();
-        for id in roster.live().take(MAX_LISTED_NAMES) {
+        for id in members.take(MAX_LISTED_NAMES) {
             // Cannot fail: at most MAX_LISTED_NAMES are taken.
             let _ = shown.push(id);
         }
         shown.sort_unstable_by_key(|id| sort_key(roster.name(*id)));
-        let _ = write!(self.out, "{} Online ({}):", style.notice(), roster.len());
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            "{} {} ({}):",
+            style.notice(),
+            info.name,
+            info.members
+        );
         for (position, &id) in shown.iter().enumerate() {
             let separator = if position == 0 { " " } else { ", " };
             let you = if id == me { " (you)" } else { "" };
             let _ = write!(self.out, "{separator}{}{you}", style.name(roster.name(id)));
         }
-        let hidden = roster.len() - shown.len();
+        let hidden = info.members as usize - shown.len();
         if hidden > 0 {
             let _ = write!(self.out, ", and {hidden} more");
         }
         let _ = self.out.write_str("\r\n");
+        self.out.send(start, Audience::one(me));
+    }
+
+    /// The room `conn` talks in, if any.
+    fn current(&self, conn: ConnectionId) -> Option<RoomId> {
+        self.roster.get(conn).and_then(|slot| slot.current)
+    }
+
+    fn not_in_a_room(&mut self, conn: ConnectionId) {
+        error!(
+            self,
+            conn,
+            "you are in no room; /join {} to talk",
+            crate::LOBBY
+        );
+    }
+
+    /// A line to the current room: plain to those talking there, with the room's name to
+    /// members whose current room is another one.
+    fn say(&mut self, conn: ConnectionId, kind: Said, text: &str) {
+        let style = self.style;
+        let Some(room) = self.current(conn) else {
+            return self.not_in_a_room(conn);
+        };
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        if info.members == 1 {
+            notice!(self, conn, "No one else is in {} to hear that.", info.name);
+        }
+        let me = style.name(self.roster.name(conn));
+        let everyone = Audience::rooms(bit(room), conn);
+        let start = self.out.mark();
+        let _ = match kind {
+            Said::Line => write!(self.out, "{me}: {}\r\n", Visible(text)),
+            Said::Action => write!(self.out, "* {me} {}\r\n", Visible(text)),
+        };
+        self.out.send(start, everyone.viewing(View::Current(room)));
+        if info.members > info.current_here {
+            let start = self.out.mark();
+            let _ = match kind {
+                Said::Line => write!(self.out, "[{}] {me}: {}\r\n", info.name, Visible(text)),
+                Said::Action => write!(self.out, "[{}] * {me} {}\r\n", info.name, Visible(text)),
+            };
+            self.out
+                .send(start, everyone.viewing(View::NotCurrent(room)));
+        }
+    }
+
+    /// Enters `name` (creating it) and makes it the current room.
+    fn join(&mut self, conn: ConnectionId, name: &str) {
+        let style = self.style;
+        let name = match RoomName::new(name) {
+            Ok(name) => name,
+            Err(error) => {
+                return error!(
+                    self,
+                    conn,
+                    "\"{}\" is not a valid room name: {error}",
+                    Visible(name),
+                );
+            }
+        };
+        let Some(slot) = self.roster.get(conn) else {
+            return;
+        };
+        let (mask, current) = (slot.rooms, slot.current);
+        let room = match self.rooms.find(name.as_str()) {
+            Some(room) => room,
+            None => match self.rooms.create(name) {
+                Ok(room) => room,
+                Err(_) => {
+                    return error!(
+                        self,
+                        conn,
+                        "there are already {} rooms, the most there can be; /rooms lists them",
+                        crate::MAX_ROOMS
+                    );
+                }
+            },
+        };
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        if mask & bit(room) != 0 {
+            if current != Some(room) {
+                self.set_current(conn, Some(room));
+            }
+            let Some(info) = self.rooms.get(room) else {
+                return;
+            };
+            return notice!(self, conn, "Now talking in {}.", info.name);
+        }
+        if info.members >= self.max_room_members {
+            let members = info.members;
+            self.rooms.remove_if_empty(room);
+            let Some(info) = self.rooms.get(room) else {
+                return error!(self, conn, "that room is full");
+            };
+            return error!(self, conn, "{} is full ({members} people)", info.name);
+        }
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.rooms |= bit(room);
+        }
+        if let Some(info) = self.rooms.get_mut(room) {
+            info.members += 1;
+        }
+        self.set_current(conn, Some(room));
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            "{} {} joined {} ({} here)\r\n",
+            style.notice(),
+            style.name(self.roster.name(conn)),
+            info.name,
+            info.members
+        );
+        self.out.send(start, Audience::rooms(bit(room), conn));
+        notice!(self, conn, "You are now talking in {}.", info.name);
+        if !info.topic.is_empty() {
+            notice!(
+                self,
+                conn,
+                "Topic of {}: {}",
+                info.name,
+                Visible(&info.topic),
+            );
+        }
+        self.list(conn, room);
+    }
+
+    /// Leaves `room` (the current one if `None`), telling its members.
+    fn part(&mut self, conn: ConnectionId, room: Option<&str>, reason: Option<&str>) {
+        let style = self.style;
+        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        let room = match room {
+            Some(name) => self.rooms.find(name).filter(|&room| mask & bit(room) != 0),
+            None => self.current(conn),
+        };
+        let Some(room) = room else {
+            return error!(self, conn, "you are not in that room");
+        };
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let start = self.out.mark();
+        let me = style.name(self.roster.name(conn));
+        let _ = match reason {
+            Some(reason) => write!(
+                self.out,
+                "{} {me} left {} ({})\r\n",
+                style.notice(),
+                info.name,
+                Visible(reason)
+            ),
+            None => write!(self.out, "{} {me} left {}\r\n", style.notice(), info.name),
+        };
+        self.out.send(start, Audience::rooms(bit(room), conn));
+        notice!(self, conn, "You left {}.", info.name);
+        self.leave_room(conn, room);
+        match self.current(conn).and_then(|room| self.rooms.get(room)) {
+            Some(now) => notice!(self, conn, "Now talking in {}.", now.name),
+            None => notice!(
+                self,
+                conn,
+                "You are in no room now; /join {} to talk again.",
+                crate::LOBBY
+            ),
+        }
+    }
+
+    /// Takes `conn` out of `room`, moving its current room to another of its rooms if needed,
+    /// and removes the room if it is now empty.
+    fn leave_room(&mut self, conn: ConnectionId, room: RoomId) {
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return;
+        };
+        slot.rooms &= !bit(room);
+        let rest = slot.rooms;
+        let was_current = slot.current == Some(room);
+        if let Some(info) = self.rooms.get_mut(room) {
+            info.members -= 1;
+        }
+        if was_current {
+            let next = (rest != 0).then(|| rest.trailing_zeros() as RoomId);
+            self.set_current(conn, next);
+        }
+        self.rooms.remove_if_empty(room);
+    }
+
+    /// Moves `conn`'s current room, keeping each room's count of people talking in it.
+    fn set_current(&mut self, conn: ConnectionId, room: Option<RoomId>) {
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return;
+        };
+        let old = core::mem::replace(&mut slot.current, room);
+        if let Some(info) = old.and_then(|old| self.rooms.get_mut(old)) {
+            info.current_here -= 1;
+        }
+        if let Some(info) = room.and_then(|room| self.rooms.get_mut(room)) {
+            info.current_here += 1;
+        }
+    }
+
+    /// Every room, with its member count and the start of its topic.
+    fn list_rooms(&mut self, conn: ConnectionId) {
+        /// Topics are cut to this many characters here, so the listing of every room fits.
+        const TOPIC_PREVIEW_CHARS: usize = 60;
+        let notice = self.style.notice();
+        let start = self.out.mark();
+        let _ = write!(self.out, "{notice} Rooms ({}):\r\n", self.rooms.count());
+        let mine = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        for (room, info) in self.rooms.iter() {
+            let here = if mine & bit(room) != 0 {
+                ", you are in it"
+            } else {
+                ""
+            };
+            let _ = write!(
+                self.out,
+                "{notice}   {} ({}{here})",
+                info.name, info.members
+            );
+            if !info.topic.is_empty() {
+                let end = info
+                    .topic
+                    .char_indices()
+                    .nth(TOPIC_PREVIEW_CHARS)
+                    .map_or(info.topic.len(), |(at, _)| at);
+                let more = if end < info.topic.len() { "..." } else { "" };
+                let _ = write!(self.out, " {}{more}", Visible(&info.topic[..end]));
+            }
+            let _ = self.out.write_str("\r\n");
+        }
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// Shows the current room's topic, or sets it and tells the room.
+    fn topic(&mut self, conn: ConnectionId, topic: Option<&str>) {
+        let style = self.style;
+        let Some(room) = self.current(conn) else {
+            return self.not_in_a_room(conn);
+        };
+        let Some(info) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(topic) = topic else {
+            if info.topic.is_empty() {
+                notice!(self, conn, "{} has no topic.", info.name);
+            } else {
+                let (name, topic) = (&info.name, Visible(&info.topic));
+                notice!(self, conn, "Topic of {name}: {topic}");
+            }
+            return;
+        };
+        if topic.len() > MAX_TOPIC_BYTES {
+            return error!(
+                self,
+                conn, "a topic has at most {MAX_TOPIC_BYTES} bytes; it was not changed"
+            );
+        }
+        info.topic.clear();
+        // Cannot fail: the length was checked just above.
+        let _ = info.topic.push_str(topic);
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            "{} {} set the topic of {}: {}\r\n",
+            style.notice(),
+            style.name(self.roster.name(conn)),
+            info.name,
+            Visible(topic)
+        );
+        self.out.send(
+            start,
+            Audience {
+                except: None,
+                ..Audience::rooms(bit(room), conn)
+            },
+        );
     }
 
     fn help(&mut self, conn: ConnectionId) {
@@ -313,15 +609,7 @@ impl<const N: usize> Hub<'_, N> {
         for line in HELP {
             let _ = write!(self.out, "{notice} {line}\r\n");
         }
-        self.out.send(start, Audience::One(conn));
-    }
-
-    fn reply_notice(&mut self, conn: ConnectionId, text: fmt::Arguments<'_>) {
-        reply(self.out, self.style.notice(), conn, text);
-    }
-
-    fn reply_error(&mut self, conn: ConnectionId, text: fmt::Arguments<'_>) {
-        reply(self.out, self.style.error(), conn, text);
+        self.out.send(start, Audience::one(conn));
     }
 }
 
@@ -334,7 +622,16 @@ fn reply(
 ) {
     let start = out.mark();
     let _ = write!(out, "{marker} {text}\r\n");
-    out.send(start, Audience::One(conn));
+    out.send(start, Audience::one(conn));
+}
+
+/// What kind of line goes to a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Said {
+    /// `alice: TEXT`
+    Line,
+    /// `* alice TEXT`, from `/me`.
+    Action,
 }
 
 /// Nicknames first, case-insensitively, then anonymous people by number.
@@ -351,15 +648,19 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::MAX_NICK_CHARS], u32) {
     }
 }
 
-const HELP: [&str; 10] = [
+const HELP: [&str; 14] = [
     "Commands:",
     "  /nick NAME        choose or change your nickname (1-16 letters, digits, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
     "  /me TEXT          an action: * you TEXT",
-    "  /list             who is online (also /who, /names)",
+    "  /join #ROOM       enter a room (made if new) and talk there",
+    "  /part [#ROOM] [REASON]  leave a room (the current one if none is named)",
+    "  /rooms            every room, with its size and topic",
+    "  /topic [TEXT]     show or set the current room's topic",
+    "  /list             who is in your room (also /who, /names)",
     "  /help             this list",
     "  /quit [REASON]    leave",
     "  /ping [TOKEN]     the server answers: pong TOKEN",
-    "Any other line goes to everyone. To send a line starting with /, start it with //.",
+    "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];

@@ -28,6 +28,11 @@ pub(crate) struct Args {
     #[argh(option, default = "1024")]
     pub(crate) queue_limit: usize,
 
+    /// the most people in one room; joining a full room gets an error. Default: no limit
+    /// beyond the server's capacity (16384)
+    #[argh(option)]
+    pub(crate) max_room_members: Option<u32>,
+
     /// no ANSI colours: as a server, send plain text; as a client, show it (also when the
     /// NO_COLOR environment variable is set, or stdout is not a terminal)
     #[argh(switch)]

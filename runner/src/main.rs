@@ -63,7 +63,8 @@ fn main() -> ExitCode {
     let bound = listener.get_ref().local_addr().unwrap_or(addr);
     let config = Config::default()
         .with_colour(!args.no_color)
-        .with_silence_timeout(args.silence_timeout());
+        .with_silence_timeout(args.silence_timeout())
+        .with_max_room_members(args.max_room_members.unwrap_or(u32::MAX));
     let started = StdInstant::now();
     let core = new_core(config, started);
 

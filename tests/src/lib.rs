@@ -190,11 +190,11 @@ impl Server {
         self.child.id()
     }
 
-    /// Connects a client and waits for the last line of its welcome banner (the roster), so
+    /// Connects a client and waits for the last line of its welcome banner (the lobby's list), so
     /// the server has registered it before this returns.
     pub fn connect(&self) -> Client {
         let mut client = Client::connect(self.addr);
-        client.expect_line("Online (");
+        client.expect_line(" #lobby (");
         client
     }
 

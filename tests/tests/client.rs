@@ -169,7 +169,7 @@ impl Drop for Terminal {
 /// (whose notices about alice are taken, so his next line is whatever alice says next).
 fn alice_in_a_terminal(server: &Server, bob: &mut chat_tests::Client) -> Terminal {
     let mut alice = Terminal::connect(server.addr(), &[], &[]);
-    alice.expect("Online (");
+    alice.expect("#lobby (");
     alice.expect_prompt(">>");
     alice.press("/nick alice\r");
     alice.expect("You are now known as alice.");
@@ -182,7 +182,7 @@ fn banner_prompt_and_colours_on_a_terminal() {
     let server = Server::start(&[]);
     let mut term = Terminal::connect(server.addr(), &[], &[]);
     term.expect("Welcome to the chat!");
-    term.expect("Online (1): anonymous-1 (you)");
+    term.expect("#lobby (1): anonymous-1 (you)");
     term.expect_prompt(">>");
     // The server's yellow "***" arrives as colour, not as escape text.
     let screen = term.screen.lock().unwrap();
@@ -202,7 +202,7 @@ fn no_color_flag_and_the_no_color_variable_turn_colours_off() {
         (&[][..], &[("NO_COLOR", "1")][..]),
     ] {
         let term = Terminal::connect(server.addr(), args, env);
-        term.expect("Online (");
+        term.expect("#lobby (");
         let screen = term.screen.lock().unwrap();
         let cell = screen.screen().cell(0, 0).expect("a cell");
         assert_eq!(cell.contents(), "*");
@@ -309,7 +309,7 @@ fn reconnect_backs_off_and_takes_the_nickname_back() {
     let server = Server::plain(&[]);
     let addr = server.addr();
     let mut alice = Terminal::connect(addr, &["--reconnect"], &[]);
-    alice.expect("Online (");
+    alice.expect("#lobby (");
     alice.press("/nick alice\r");
     alice.expect("You are now known as alice.");
     drop(server);
@@ -323,7 +323,7 @@ fn reconnect_backs_off_and_takes_the_nickname_back() {
     });
     let mut bob = server.connect();
     bob.send_line("/list");
-    bob.expect_line("*** Online (2): alice, anonymous-2 (you)");
+    bob.expect_line("*** #lobby (2): alice, anonymous-2 (you)");
     alice.press("back again\r");
     bob.expect_line("alice: back again");
 }
@@ -411,7 +411,7 @@ fn pipe_mode_sends_lines_in_order_and_exits_once_answered() {
         tail,
         [
             "[private] to bob: psst",
-            "*** Online (2): bob, scripted (you)"
+            "*** #lobby (2): bob, scripted (you)"
         ],
         "{stdout}"
     );

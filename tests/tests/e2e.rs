@@ -46,7 +46,8 @@ fn welcome_banner_gives_name_count_and_roster() {
         first.next_line(),
         "*** Pick a nickname with /nick NAME; /help lists the commands."
     );
-    assert_eq!(first.next_line(), "*** Online (1): anonymous-1 (you)");
+    assert_eq!(first.next_line(), "*** You are now talking in #lobby.");
+    assert_eq!(first.next_line(), "*** #lobby (1): anonymous-1 (you)");
 
     let mut second = Client::connect(server.addr());
     assert_eq!(
@@ -54,11 +55,12 @@ fn welcome_banner_gives_name_count_and_roster() {
         "*** Welcome to the chat! You are anonymous-2; 2 people are online."
     );
     second.next_line();
+    second.next_line();
     assert_eq!(
         second.next_line(),
-        "*** Online (2): anonymous-1, anonymous-2 (you)"
+        "*** #lobby (2): anonymous-1, anonymous-2 (you)"
     );
-    assert_eq!(first.next_line(), "*** anonymous-2 joined (2 online)");
+    assert_eq!(first.next_line(), "*** anonymous-2 joined #lobby (2 here)");
 
     // Nicknames are listed first, then anonymous people by number.
     first.nick("zed");
@@ -66,12 +68,13 @@ fn welcome_banner_gives_name_count_and_roster() {
     let mut third = Client::connect(server.addr());
     third.next_line();
     third.next_line();
+    third.next_line();
     assert_eq!(
         third.next_line(),
-        "*** Online (3): zed, anonymous-2, anonymous-3 (you)"
+        "*** #lobby (3): zed, anonymous-2, anonymous-3 (you)"
     );
-    assert_eq!(first.next_line(), "*** anonymous-3 joined (3 online)");
-    assert_eq!(second.next_line(), "*** anonymous-3 joined (3 online)");
+    assert_eq!(first.next_line(), "*** anonymous-3 joined #lobby (3 here)");
+    assert_eq!(second.next_line(), "*** anonymous-3 joined #lobby (3 here)");
 }
 
 #[test]
@@ -84,11 +87,11 @@ fn welcome_banner_in_colour() {
          1 person is online."
     );
     let mut other = Client::connect(server.addr());
-    other.expect_line("Online (2)");
+    other.expect_line("#lobby (2)");
     let joined = client.expect_line("joined");
     assert_eq!(
         joined,
-        "\x1b[33m***\x1b[0m \x1b[90manonymous-2\x1b[0m joined (2 online)"
+        "\x1b[33m***\x1b[0m \x1b[90manonymous-2\x1b[0m joined #lobby (2 here)"
     );
 }
 
@@ -97,7 +100,10 @@ fn talking_alone_is_answered() {
     let server = Server::plain(&[]);
     let mut alone = server.connect();
     alone.send_line("hello?");
-    assert_eq!(alone.next_line(), "*** No one else is online to hear that.");
+    assert_eq!(
+        alone.next_line(),
+        "*** No one else is in #lobby to hear that."
+    );
 }
 
 // ----- Nicknames -----
@@ -107,7 +113,7 @@ fn nick_is_confirmed_and_others_see_join_and_rename() {
     let server = Server::plain(&[]);
     let mut alice = server.connect();
     let mut bob = server.connect();
-    alice.expect_line("*** anonymous-2 joined (2 online)");
+    alice.expect_line("*** anonymous-2 joined #lobby (2 here)");
 
     alice.send_line("/nick alice");
     assert_eq!(alice.next_line(), "*** You are now known as alice.");
@@ -151,7 +157,7 @@ fn taken_nickname_is_refused_case_insensitively() {
     other.send_line("/list");
     assert_eq!(
         other.next_line(),
-        "*** Online (2): alice, anonymous-2 (you)"
+        "*** #lobby (2): alice, anonymous-2 (you)"
     );
     assert_none_contains(&alice.sync(), "known as");
 
@@ -290,14 +296,14 @@ fn list_who_and_names_show_the_roster() {
         alice.send_line(command);
         assert_eq!(
             alice.next_line(),
-            "*** Online (3): alice (you), bob, anonymous-3",
+            "*** #lobby (3): alice (you), bob, anonymous-3",
             "reply to {command}"
         );
     }
     bob.send_line("/who");
     assert_eq!(
         bob.next_line(),
-        "*** Online (3): alice, bob (you), anonymous-3"
+        "*** #lobby (3): alice, bob (you), anonymous-3"
     );
 }
 
@@ -320,12 +326,16 @@ fn help_lists_the_commands() {
     let server = Server::plain(&[]);
     let mut client = server.connect();
     client.send_line("/help");
-    let help: Vec<String> = (0..10).map(|_| client.next_line()).collect();
+    let help: Vec<String> = (0..14).map(|_| client.next_line()).collect();
     assert_eq!(help[0], "*** Commands:");
-    for (line, command) in help[1..8].iter().zip([
+    for (line, command) in help[1..12].iter().zip([
         "/nick NAME",
         "/msg NAME TEXT",
         "/me TEXT",
+        "/join #ROOM",
+        "/part [#ROOM] [REASON]",
+        "/rooms",
+        "/topic [TEXT]",
         "/list",
         "/help",
         "/quit [REASON]",
@@ -333,7 +343,7 @@ fn help_lists_the_commands() {
     ]) {
         assert!(line.starts_with(&format!("***   {command}")), "{help:#?}");
     }
-    assert!(help[9].contains("512 bytes"), "{help:#?}");
+    assert!(help[13].contains("512 bytes"), "{help:#?}");
     assert!(client.sync().is_empty());
 
     client.send_line("/dance");
@@ -380,7 +390,7 @@ fn quit_with_reason_closes_and_tells_the_others() {
     carol.expect_closed();
     assert_eq!(bob.next_line(), "*** anonymous-3 left (quit)");
     bob.send_line("/list");
-    assert_eq!(bob.next_line(), "*** Online (1): bob (you)");
+    assert_eq!(bob.next_line(), "*** #lobby (1): bob (you)");
     server.expect_log("alice (127.0.0.1:");
     server.expect_log("closed: quit");
 }
@@ -764,7 +774,7 @@ fn silent_connection_is_closed_but_a_talker_stays() {
     server.expect_log("closed: silent too long");
 
     talker.send_line("/list");
-    assert_eq!(talker.next_line(), "*** Online (1): talker (you)");
+    assert_eq!(talker.next_line(), "*** #lobby (1): talker (you)");
     talker.expect_silence(QUIET);
 }
 

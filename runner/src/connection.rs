@@ -31,8 +31,21 @@ thread_local! {
 
 /// Reads until the peer closes or the socket fails, sending each chunk to the hub in order,
 /// then reports the disconnect. Ends early, silently, if the hub is gone.
-pub(crate) async fn read_loop(id: ConnectionId, stream: Rc<Async<TcpStream>>, hub: Sender<Event>) {
+///
+/// Each read waits for a credit, which the hub gives back once it has handled the previous
+/// chunk: one chunk per connection is in flight at a time, so a flooding client gets its turn
+/// like everyone else instead of filling the hub's queue, and the memory held for input is
+/// bounded by one chunk per connection.
+pub(crate) async fn read_loop(
+    id: ConnectionId,
+    stream: Rc<Async<TcpStream>>,
+    credits: Receiver<()>,
+    hub: Sender<Event>,
+) {
     let reason = loop {
+        if credits.recv().await.is_err() {
+            return;
+        }
         let chunk = stream
             .read_with(|socket| {
                 READ_BUFFER.with_borrow_mut(|buffer| {

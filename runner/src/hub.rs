@@ -44,6 +44,8 @@ struct Connection {
     peer: SocketAddr,
     /// Messages waiting for the writer; its length is checked against the queue limit.
     queue: Sender<Shared>,
+    /// Lets the reader take its next chunk; see `read_loop`.
+    credit: Sender<()>,
     reader: Task<()>,
     writer: Task<()>,
     name: Option<String>,
@@ -58,6 +60,8 @@ pub(crate) struct Hub {
     queue_limit: usize,
     /// Connections whose queue reached `queue_limit` in the last drain; see `drop_stalled`.
     over_limit: Vec<ConnectionId>,
+    /// Closed connections still taking their last lines, awaited at shutdown.
+    flushing: Vec<Task<()>>,
     started: StdInstant,
 }
 
@@ -84,14 +88,29 @@ impl Hub {
             events,
             queue_limit,
             over_limit: Vec::new(),
+            flushing: Vec::new(),
             started,
         }
     }
 
-    /// Handles events until shutdown, then flushes every connection and returns.
-    pub(crate) async fn run(mut self, events: Receiver<Event>) {
+    /// Handles events until shutdown, then flushes every connection and returns. `accepting`
+    /// is the accept loop, stopped (so the listener closes) as shutdown begins.
+    pub(crate) async fn run(mut self, events: Receiver<Event>, accepting: Task<()>) {
+        let mut accepting = Some(accepting);
         let mut timer = Timer::never();
         loop {
+            // Deadlines come first: a steady stream of events must not starve the timer, which
+            // `future::or` below would do, since it polls the event channel first.
+            if self
+                .core
+                .poll_timeout()
+                .is_some_and(|deadline| deadline <= self.now())
+            {
+                let now = self.now();
+                self.step(|core| core.handle_timeout(now));
+                self.drop_stalled().await;
+                continue;
+            }
             match self.core.poll_timeout() {
                 Some(deadline) => timer.set_at(deadline.to_std(self.started)),
                 None => timer = Timer::never(),
@@ -108,6 +127,7 @@ impl Hub {
                     self.disconnected(id, reason, error);
                 }
                 Some(Event::Shutdown(signal)) => {
+                    drop(accepting.take());
                     log!(
                         "{signal}: shutting down, telling {} connection(s)",
                         self.core.online()
@@ -145,9 +165,12 @@ impl Hub {
         };
         let stream = Rc::new(stream);
         let (queue, outgoing) = smol::channel::unbounded();
-        let reader = self
-            .executor
-            .spawn(read_loop(id, stream.clone(), self.events.clone()));
+        let (credit, credits) = smol::channel::bounded(1);
+        // The first chunk may be read at once.
+        let _ = credit.try_send(());
+        let reader =
+            self.executor
+                .spawn(read_loop(id, stream.clone(), credits, self.events.clone()));
         let writer = self.executor.spawn(write_loop(stream, outgoing));
         if self.connections.len() <= id.index() {
             self.connections.resize_with(id.index() + 1, || None);
@@ -156,6 +179,7 @@ impl Hub {
             id,
             peer,
             queue,
+            credit,
             reader,
             writer,
             name: None,
@@ -174,6 +198,10 @@ impl Hub {
             self.drain();
             self.drop_stalled().await;
         }
+        // Handled: the reader may take the next chunk.
+        if let Some(connection) = self.connection(id) {
+            let _ = connection.credit.try_send(());
+        }
     }
 
     fn disconnected(
@@ -191,7 +219,7 @@ impl Hub {
             None => log!("{} disconnected: closed by peer", describe(&connection)),
         }
         // The peer may only have shut its sending side, so what is queued still goes out.
-        close(&self.executor, connection, Flush::Yes);
+        self.close_flushing(connection);
         let now = self.now();
         self.step(|core| core.handle_disconnect(now, id, reason));
     }
@@ -217,7 +245,7 @@ impl Hub {
                         };
                         // Cannot fail: the hub holds the queue open while the entry exists.
                         let _ = connection.queue.try_send(shared.clone());
-                        if connection.queue.len() == self.queue_limit {
+                        if connection.queue.len() >= self.queue_limit {
                             self.over_limit.push(id);
                         }
                     }
@@ -225,7 +253,7 @@ impl Hub {
                 Output::Close { conn, reason } => {
                     if let Some(connection) = take(&mut self.connections, conn) {
                         log!("{} closed: {reason}", describe(&connection));
-                        close(&self.executor, connection, Flush::Yes);
+                        self.close_flushing(connection);
                     }
                 }
                 Output::Renamed { conn, name } => {
@@ -264,7 +292,7 @@ impl Hub {
                     describe(&connection),
                     connection.queue.len()
                 );
-                close(&self.executor, connection, Flush::No);
+                drop(connection);
                 let now = self.now();
                 self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));
             }
@@ -275,6 +303,13 @@ impl Hub {
         lookup(&self.connections, id)
     }
 
+    /// Closes a connection after giving it [`FLUSH_TIMEOUT`] to take what is queued for it.
+    fn close_flushing(&mut self, connection: Connection) {
+        self.flushing.retain(|flush| !flush.is_finished());
+        self.flushing
+            .push(close_flushing(&self.executor, connection));
+    }
+
     /// Tells everyone, then gives every connection up to [`FLUSH_TIMEOUT`] to take its output.
     async fn shut_down(mut self) {
         let now = self.now();
@@ -282,35 +317,21 @@ impl Hub {
             log!("bug: shutdown: {error}");
         }
         self.drain();
-        let flushes: Vec<Task<()>> = self
+        let closing: Vec<Task<()>> = self
             .connections
             .drain(..)
             .flatten()
             .map(|connection| close_flushing(&self.executor, connection))
             .collect();
-        for flush in flushes {
+        for flush in self.flushing.drain(..).chain(closing) {
             flush.await;
         }
         log!("shut down");
     }
 }
 
-/// Whether a closing connection gets its queued output first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Flush {
-    Yes,
-    No,
-}
-
-/// Stops a connection's reader and closes its queue; with a flush, the writer goes on until the
-/// queue is empty or [`FLUSH_TIMEOUT`] passes. The socket closes when both tasks are gone.
-fn close(executor: &LocalExecutor<'_>, connection: Connection, flush: Flush) {
-    match flush {
-        Flush::Yes => close_flushing(executor, connection).detach(),
-        Flush::No => drop(connection),
-    }
-}
-
+/// Stops a connection's reader and closes its queue; the writer goes on until the queue is
+/// empty or [`FLUSH_TIMEOUT`] passes. The socket closes when both tasks are gone.
 fn close_flushing(executor: &LocalExecutor<'_>, connection: Connection) -> Task<()> {
     let Connection {
         queue,

@@ -28,6 +28,10 @@ const EVENT_QUEUE: usize = 4096;
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    if args.queue_limit == 0 {
+        eprintln!("chat-runner: --queue-limit must be at least 1");
+        return ExitCode::from(2);
+    }
     if let Some(addr) = &args.connect {
         return client::run(&client::Options {
             addr: addr.clone(),
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         }
     };
     let bound = listener.get_ref().local_addr().unwrap_or(addr);
+    let descriptors = raise_descriptor_limit();
     let config = Config::default()
         .with_colour(!args.no_color)
         .with_silence_timeout(args.silence_timeout())
@@ -73,7 +78,8 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "chat-runner listening on {bound}").and_then(|()| stdout.flush());
     log!(
-        "listening on {bound}; up to {} connections, queue limit {} messages, silence timeout {}",
+        "listening on {bound}; up to {} connections ({descriptors}), queue limit {} messages, \
+         silence timeout {}",
         hub::CLIENTS,
         args.queue_limit,
         match args.silence_timeout() {
@@ -91,11 +97,9 @@ fn main() -> ExitCode {
         args.queue_limit,
         started,
     );
-    executor
-        .spawn(accept_loop(listener, events.clone()))
-        .detach();
+    let accepting = executor.spawn(accept_loop(listener, events.clone()));
     executor.spawn(signal_loop(signals, events)).detach();
-    smol::block_on(executor.run(hub.run(incoming)));
+    smol::block_on(executor.run(hub.run(incoming, accepting)));
     ExitCode::SUCCESS
 }
 
@@ -120,9 +124,29 @@ fn new_core(config: Config, started: StdInstant) -> Box<Core> {
         .unwrap_or_else(|error| panic!("cannot build the core: {error}"))
 }
 
+/// Raises the soft limit on open files to the hard limit, so the server can hold as many of
+/// its `CLIENTS` connections as the system allows; describes the limit for the log.
+fn raise_descriptor_limit() -> String {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if setrlimit(Resource::Nofile, limit.clone()).is_err() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    match limit.current {
+        Some(open) => format!("{open} open files allowed"),
+        None => "open files unlimited".to_owned(),
+    }
+}
+
 /// Accepts connections and hands them to the hub. An accept error (out of file descriptors,
-/// say) is logged and retried after a pause instead of ending the server.
+/// say) is retried after a pause instead of ending the server, and logged at most once a
+/// second with how many there were.
 async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
+    let mut failures = 0_u64;
+    let mut last_logged: Option<StdInstant> = None;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -133,7 +157,11 @@ async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
                 }
             }
             Err(error) => {
-                log!("accept failed: {error}; retrying in 100 ms");
+                failures += 1;
+                if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    log!("accept failed ({failures} so far): {error}; retrying every 100 ms");
+                    last_logged = Some(StdInstant::now());
+                }
                 Timer::after(Duration::from_millis(100)).await;
             }
         }

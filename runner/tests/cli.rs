@@ -89,6 +89,17 @@ fn help_lists_every_option_and_exits_zero() {
 }
 
 #[test]
+fn a_zero_queue_limit_is_refused() {
+    let output = run(&["--queue-limit", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--queue-limit must be at least 1"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
 fn reconnect_without_connect_is_refused() {
     let output = run(&["--reconnect"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");

@@ -456,6 +456,47 @@ fn cannot_connect_fails_with_a_message() {
 }
 
 #[test]
+fn pipe_mode_fails_when_the_server_never_answers() {
+    // Accepts and says nothing: the script's lines are never confirmed.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mute = thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        thread::sleep(Duration::from_secs(5));
+        drop(socket);
+    });
+    let (status, _, stderr) = run_piped(addr, "hello\n");
+    assert_eq!(status, 1);
+    assert!(
+        stderr.contains("the server did not answer within 3 s"),
+        "{stderr}"
+    );
+    mute.join().unwrap();
+}
+
+#[test]
+fn reconnecting_client_leaves_at_the_end_of_input_while_disconnected() {
+    let addr = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut child = Command::new(runner_path())
+        .args(["--connect", &addr.to_string(), "--reconnect"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the client to give up", || {
+        child.try_wait().unwrap().is_some()
+    });
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("reconnecting in 0.5 s"), "{stderr}");
+}
+
+#[test]
 fn pipe_mode_when_the_server_goes_away() {
     let server = Server::plain(&[]);
     let mut child = Command::new(runner_path())

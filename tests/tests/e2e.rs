@@ -4,8 +4,9 @@
 //! bounded (see `chat_tests::WAIT`); "nothing arrived" is checked with [`Client::sync`], a
 //! barrier only the client itself gets an answer to, rather than with sleeps where possible.
 
+use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -833,4 +834,57 @@ fn sigterm_with_no_one_connected_exits_zero() {
     let mut server = Server::plain(&[]);
     server.signal("TERM");
     assert_eq!(server.expect_exit().code(), Some(0));
+}
+
+// ----- Fairness under a flood -----
+
+/// Floods `addr` with blank lines (which cost the server work but produce no output) until
+/// `stop` is set or `limit` passes.
+fn flood(
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    limit: Duration,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut flooder = std::net::TcpStream::connect(addr).expect("flooder connects");
+        flooder
+            .set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let blanks = vec![b'\n'; 64 * 1024];
+        let started = std::time::Instant::now();
+        while !stop.load(Ordering::SeqCst) && started.elapsed() < limit {
+            let _ = flooder.write_all(&blanks);
+        }
+    })
+}
+
+#[test]
+fn a_flooding_client_does_not_hold_up_the_others() {
+    let server = Server::plain(&[]);
+    let mut bob = server.join("bob");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooder = flood(server.addr(), Arc::clone(&stop), Duration::from_secs(10));
+    thread::sleep(Duration::from_millis(300));
+    // Each connection has one chunk in flight at a time, so bob's line is handled after at
+    // most one chunk of everyone else's, not after a queue full of the flooder's.
+    bob.send_line("/ping during the flood");
+    bob.expect_line("*** pong during the flood");
+    assert!(!flooder.is_finished(), "the flood was still going");
+    stop.store(true, Ordering::SeqCst);
+    flooder.join().unwrap();
+}
+
+#[test]
+fn the_silence_timeout_fires_during_a_flood() {
+    let server = Server::plain(&["--silence-timeout", "1"]);
+    let mut silent = Client::connect(server.addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooder = flood(server.addr(), Arc::clone(&stop), Duration::from_secs(10));
+    silent.expect_line("*** Closing: no line received within 1 s of connecting.");
+    assert!(
+        !flooder.is_finished(),
+        "the close came while the flood was still going"
+    );
+    stop.store(true, Ordering::SeqCst);
+    flooder.join().unwrap();
 }

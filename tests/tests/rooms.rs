@@ -5,7 +5,7 @@ use chat_tests::{Client, Server};
 /// alice and bob, named, both in the lobby, with their join and rename notices taken.
 fn alice_and_bob(server: &Server) -> (Client, Client) {
     let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
+    let bob = server.join("bob");
     alice.expect_line("*** anonymous-2 is now known as bob");
     (alice, bob)
 }

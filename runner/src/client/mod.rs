@@ -51,6 +51,8 @@ pub(crate) enum Typed {
 enum Ending {
     /// The person left (or the script finished) and the server confirmed.
     Done,
+    /// The script ended but the server never confirmed its last line.
+    Unanswered,
     /// The server went away unasked.
     Lost,
 }
@@ -111,6 +113,13 @@ impl Client<'_> {
                     let _ = stream.set_nodelay(true);
                     match self.session(stream).await {
                         Ending::Done => return ExitCode::SUCCESS,
+                        Ending::Unanswered => {
+                            self.notice(&format!(
+                                "the server did not answer within {} s",
+                                GOODBYE_TIMEOUT.as_secs()
+                            ));
+                            return ExitCode::FAILURE;
+                        }
                         Ending::Lost => self.notice("the server closed the connection"),
                     }
                 }
@@ -122,8 +131,33 @@ impl Client<'_> {
                 return ExitCode::FAILURE;
             }
             self.notice(&format!("reconnecting in {:.1} s", backoff.as_secs_f32()));
-            Timer::after(backoff).await;
+            if !self.wait_disconnected(backoff).await {
+                // Left (Ctrl-D, or the script ended) while there was no server to tell.
+                return if self.interactive {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
+            }
             backoff = (backoff * 2).min(RECONNECT_BACKOFF.1);
+        }
+    }
+
+    /// Waits out a reconnection backoff, still listening to the keyboard: a line typed now has
+    /// nowhere to go and is dropped with a notice. False if the person left meanwhile.
+    async fn wait_disconnected(&mut self, backoff: Duration) -> bool {
+        let mut timer = Timer::after(backoff);
+        loop {
+            let typed = future::or(async { Some(self.typed.recv().await) }, async {
+                (&mut timer).await;
+                None
+            })
+            .await;
+            match typed {
+                None => return true,
+                Some(Ok(Typed::Line(_))) => self.notice("not connected: that line was not sent"),
+                Some(Ok(Typed::End) | Err(_)) => return false,
+            }
         }
     }
 
@@ -204,7 +238,14 @@ impl Client<'_> {
                         return Ending::Done;
                     }
                 }
-                Event::GiveUp => return Ending::Done,
+                // After /quit a server that does not close is only impolite; a script's lines
+                // that were never confirmed are a failure.
+                Event::GiveUp => {
+                    return match &leaving {
+                        Some((token, _)) if !token.is_empty() => Ending::Unanswered,
+                        _ => Ending::Done,
+                    };
+                }
             }
         }
     }

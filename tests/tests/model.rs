@@ -1,16 +1,18 @@
 //! Property tests of chat-core against a reference model, plus table-style scenarios.
 //!
 //! The model is deliberately naive: a list of people in connect order (name, silence deadline,
-//! the lines they have typed but the server has not yet framed) and, for every step, the lines
-//! each connection should receive. It runs beside the real [`Server`] and every step's outputs
-//! are compared with it exactly, recipient by recipient and in order.
+//! the lines they have typed but the server has not yet framed, the rooms they are in and the
+//! one they talk in), a table of rooms by slot, and, for every step, the lines each connection
+//! should receive. It runs beside the real [`Server`] and every step's outputs are compared
+//! with it exactly, recipient by recipient and in order.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use chat_core::{
-    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Error, Instant, MAX_LINE_BYTES,
-    Output, Server,
+    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Error, Instant, LOBBY,
+    MAX_LINE_BYTES, MAX_LISTED_NAMES, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, Output,
+    Server,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -23,6 +25,8 @@ const FULL: &[u8] = b"*** Sorry, the server is full. Please try again later.\r\n
 const TOO_LONG: &str = "*** error: line too long (over 512 bytes); it was not sent";
 const NOT_UTF8: &str = "*** error: your line is not valid UTF-8; it was not sent";
 const SHUTDOWN: &str = "*** The server is shutting down. Goodbye!";
+const NO_ROOM: &str = "*** error: you are in no room; /join #lobby to talk";
+const HELP_LINES: usize = 14;
 
 fn plain_config() -> Config {
     Config::default()
@@ -172,6 +176,16 @@ enum Line {
     List,
     Help,
     Quit(Option<String>),
+    /// `/join NAME`, the name as typed (valid or not).
+    Join(String),
+    /// `/part [#ROOM] [REASON]`, as the parser splits it.
+    Part {
+        room: Option<String>,
+        reason: Option<String>,
+    },
+    Rooms,
+    /// `/topic [TEXT]`, the text as the parser hands it on.
+    Topic(Option<String>),
     /// Refused before parsing (control character, invalid UTF-8): this error, nothing else.
     Refused(String),
     /// A malformed command: some error to the sender.
@@ -238,6 +252,10 @@ struct Person {
     typed: VecDeque<(Vec<u8>, Line)>,
     /// Bytes typed but held back for a later input step, so lines straddle steps.
     held: Vec<u8>,
+    /// The slots of the rooms this person is in.
+    rooms: BTreeSet<usize>,
+    /// The slot of the room their lines go to; `None` exactly when `rooms` is empty.
+    current: Option<usize>,
 }
 
 impl Person {
@@ -247,12 +265,28 @@ impl Person {
             None => format!("anonymous-{}", self.id.index() + 1),
         }
     }
+
+    fn shares_a_room(&self, rooms: &BTreeSet<usize>) -> bool {
+        !self.rooms.is_disjoint(rooms)
+    }
 }
 
-#[derive(Debug, Default)]
+/// One room. Who is in it is kept on each [`Person`].
+#[derive(Debug)]
+struct Room {
+    /// The name as its creator typed it.
+    name: String,
+    topic: String,
+}
+
+#[derive(Debug)]
 struct Model {
     /// In connect order, which is also silence-deadline order.
     people: Vec<Person>,
+    /// The room table by slot: #lobby in slot 0 for good, a new room in the lowest free slot,
+    /// a room other than #lobby freed when its last member leaves.
+    rooms: Vec<Option<Room>>,
+    max_room_members: u32,
     gone: Vec<ConnectionId>,
     now: u64,
     seq: u64,
@@ -271,17 +305,41 @@ fn valid_nick(name: &str) -> bool {
         && !name.to_ascii_lowercase().starts_with("anonymous")
 }
 
+fn valid_room(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    name.strip_prefix('#')
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(allowed))
+        && name.len() <= MAX_ROOM_NAME_BYTES
+}
+
+/// A topic as `/rooms` shows it: its first 60 characters, then `...` if there are more.
+fn preview(topic: &str) -> String {
+    let mut chars = topic.chars();
+    let mut shown: String = chars.by_ref().take(60).collect();
+    if chars.next().is_some() {
+        shown.push_str("...");
+    }
+    shown
+}
+
 impl Model {
-    fn pos(&self, id: ConnectionId) -> Option<usize> {
-        self.people.iter().position(|p| p.id == id)
+    fn new(max_room_members: u32) -> Self {
+        Self {
+            people: Vec::new(),
+            rooms: vec![Some(Room {
+                name: LOBBY.to_owned(),
+                topic: String::new(),
+            })],
+            max_room_members,
+            gone: Vec::new(),
+            now: 0,
+            seq: 0,
+            shut_down: false,
+        }
     }
 
-    fn others(&self, id: ConnectionId) -> Vec<ConnectionId> {
-        self.people
-            .iter()
-            .map(|p| p.id)
-            .filter(|&p| p != id)
-            .collect()
+    fn pos(&self, id: ConnectionId) -> Option<usize> {
+        self.people.iter().position(|p| p.id == id)
     }
 
     fn find(&self, name: &str) -> Option<usize> {
@@ -291,6 +349,32 @@ impl Model {
         })
     }
 
+    fn room(&self, room: usize) -> &Room {
+        self.rooms[room].as_ref().expect("the room exists")
+    }
+
+    fn find_room(&self, name: &str) -> Option<usize> {
+        self.rooms.iter().position(|room| {
+            room.as_ref()
+                .is_some_and(|room| room.name.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The people in `room`, in connect order.
+    fn members(&self, room: usize) -> impl Iterator<Item = &Person> {
+        self.people.iter().filter(move |p| p.rooms.contains(&room))
+    }
+
+    /// Everyone but the person at `pos` who shares at least one room with them.
+    fn neighbours(&self, pos: usize) -> Vec<ConnectionId> {
+        let me = &self.people[pos];
+        self.people
+            .iter()
+            .filter(|p| p.id != me.id && p.shares_a_room(&me.rooms))
+            .map(|p| p.id)
+            .collect()
+    }
+
     fn next_deadline(&self) -> Option<u64> {
         if self.shut_down {
             return None;
@@ -298,15 +382,34 @@ impl Model {
         self.people.iter().filter_map(|p| p.deadline).min()
     }
 
+    /// Takes `id` out of every room, then off the roster.
     fn remove(&mut self, id: ConnectionId) -> Person {
         let pos = self.pos(id).expect("live");
+        let rooms: Vec<usize> = self.people[pos].rooms.iter().copied().collect();
+        for room in rooms {
+            self.leave_room(pos, room);
+        }
         self.gone.push(id);
         self.people.remove(pos)
     }
 
-    /// The roster line as `me` sees it.
-    fn listing(&self, me: ConnectionId) -> String {
-        let mut people: Vec<&Person> = self.people.iter().collect();
+    /// Takes the person at `pos` out of `room`; if it was their current room, the lowest slot
+    /// they are still in becomes current. An empty room other than #lobby goes.
+    fn leave_room(&mut self, pos: usize, room: usize) {
+        let person = &mut self.people[pos];
+        assert!(person.rooms.remove(&room), "not in room {room}");
+        if person.current == Some(room) {
+            person.current = person.rooms.first().copied();
+        }
+        if room != 0 && self.members(room).next().is_none() {
+            self.rooms[room] = None;
+        }
+    }
+
+    /// The member listing of `room` as `me` sees it.
+    fn listing(&self, room: usize, me: ConnectionId) -> String {
+        let mut people: Vec<&Person> = self.members(room).collect();
+        assert!(people.len() <= MAX_LISTED_NAMES, "the model lists everyone");
         people.sort_by_key(|p| match &p.nick {
             Some(nick) => (false, nick.to_ascii_lowercase(), 0),
             None => (true, String::new(), p.id.index()),
@@ -318,7 +421,8 @@ impl Model {
                 format!("{}{you}", p.name())
             })
             .collect();
-        format!("*** Online ({}): {}", self.people.len(), names.join(", "))
+        let name = &self.room(room).name;
+        format!("*** {name} ({}): {}", people.len(), names.join(", "))
     }
 
     fn connect(&mut self, id: ConnectionId, exp: &mut Expected) {
@@ -339,6 +443,8 @@ impl Model {
             framer: Framer::default(),
             typed: VecDeque::new(),
             held: Vec::new(),
+            rooms: BTreeSet::new(),
+            current: None,
         });
         let online = self.people.len();
         let name = format!("anonymous-{}", id.index() + 1);
@@ -355,18 +461,17 @@ impl Model {
             id,
             "*** Pick a nickname with /nick NAME; /help lists the commands.",
         );
-        exp.line(id, self.listing(id));
-        for other in self.others(id) {
-            exp.line(other, format!("*** {name} joined ({online} online)"));
-        }
+        self.join(online - 1, LOBBY, exp);
     }
 
+    /// `id` leaves the server: everyone sharing a room with it is told why.
     fn depart(&mut self, id: ConnectionId, why: &str, exp: &mut Expected) {
-        let name = self.people[self.pos(id).expect("live")].name();
-        self.remove(id);
-        for other in self.others(id) {
+        let pos = self.pos(id).expect("live");
+        let name = self.people[pos].name();
+        for other in self.neighbours(pos) {
             exp.line(other, format!("*** {name} left ({why})"));
         }
+        self.remove(id);
     }
 
     /// The server framed a line (or an overlong one) from `id`.
@@ -389,19 +494,8 @@ impl Model {
         let id = self.people[pos].id;
         let name = self.people[pos].name();
         match line {
-            Line::Say(text) => {
-                if self.people.len() == 1 {
-                    exp.line(id, "*** No one else is online to hear that.");
-                }
-                for other in self.others(id) {
-                    exp.line(other, format!("{name}: {text}"));
-                }
-            }
-            Line::Me(text) => {
-                for other in self.others(id) {
-                    exp.line(other, format!("* {name} {text}"));
-                }
-            }
+            Line::Say(text) => self.say(pos, &format!("{name}: {text}"), exp),
+            Line::Me(text) => self.say(pos, &format!("* {name} {text}"), exp),
             Line::Nick(wanted) => self.nick(pos, &wanted, exp),
             Line::Msg { to, text } => match self.find(&to) {
                 None => exp.line(
@@ -417,9 +511,12 @@ impl Model {
                     }
                 }
             },
-            Line::List => exp.line(id, self.listing(id)),
+            Line::List => match self.people[pos].current {
+                Some(room) => exp.line(id, self.listing(room, id)),
+                None => exp.line(id, NO_ROOM),
+            },
             Line::Help => {
-                for _ in 0..10 {
+                for _ in 0..HELP_LINES {
                     exp.want(id, Want::Prefix("*** "));
                 }
             }
@@ -429,10 +526,38 @@ impl Model {
                 self.depart(id, &why, exp);
                 exp.closes.push((id, CloseReason::Quit));
             }
+            Line::Join(room) => self.join(pos, &room, exp),
+            Line::Part { room, reason } => self.part(pos, room.as_deref(), reason.as_deref(), exp),
+            Line::Rooms => self.list_rooms(pos, exp),
+            Line::Topic(topic) => self.topic(pos, topic, exp),
             Line::Refused(error) => exp.line(id, error),
             Line::Junk => exp.want(id, Want::Prefix("*** error: ")),
             Line::Empty => {}
             Line::TooLong => exp.line(id, TOO_LONG),
+        }
+    }
+
+    /// `shown` (`NAME: TEXT` or `* NAME TEXT`) to the sender's current room: as it is to those
+    /// talking there, with the room's name to members talking elsewhere.
+    fn say(&mut self, pos: usize, shown: &str, exp: &mut Expected) {
+        let id = self.people[pos].id;
+        let Some(room) = self.people[pos].current else {
+            exp.line(id, NO_ROOM);
+            return;
+        };
+        let room_name = &self.room(room).name;
+        if self.members(room).count() == 1 {
+            exp.line(
+                id,
+                format!("*** No one else is in {room_name} to hear that."),
+            );
+        }
+        for other in self.members(room).filter(|p| p.id != id) {
+            if other.current == Some(room) {
+                exp.line(other.id, shown);
+            } else {
+                exp.line(other.id, format!("[{room_name}] {shown}"));
+            }
         }
     }
 
@@ -460,7 +585,7 @@ impl Model {
             exp.line(id, format!("*** You are already {wanted}."));
             return;
         }
-        for other in self.others(id) {
+        for other in self.neighbours(pos) {
             exp.line(other, format!("*** {old} is now known as {wanted}"));
         }
         exp.line(id, format!("*** You are now known as {wanted}."));
@@ -468,7 +593,176 @@ impl Model {
         self.people[pos].nick = Some(wanted.to_owned());
     }
 
+    /// `/join NAME`: switch to it if a member already, else enter it (creating it in the
+    /// lowest free slot if new) and make it current.
+    fn join(&mut self, pos: usize, wanted: &str, exp: &mut Expected) {
+        let id = self.people[pos].id;
+        if !valid_room(wanted) {
+            let prefix = format!("*** error: \"{wanted}\" is not a valid room name: ");
+            exp.want(id, Want::Around(prefix, String::new()));
+            return;
+        }
+        let (room, new) = match self.find_room(wanted) {
+            Some(room) => (room, false),
+            None => {
+                let free = self
+                    .rooms
+                    .iter()
+                    .position(Option::is_none)
+                    .unwrap_or(self.rooms.len());
+                if free == MAX_ROOMS {
+                    exp.line(id, format!("*** error: there are already {MAX_ROOMS} rooms, the most there can be; /rooms lists them"));
+                    return;
+                }
+                (free, true)
+            }
+        };
+        if self.people[pos].rooms.contains(&room) {
+            self.people[pos].current = Some(room);
+            exp.line(id, format!("*** Now talking in {}.", self.room(room).name));
+            return;
+        }
+        let here: Vec<ConnectionId> = if new {
+            Vec::new()
+        } else {
+            self.members(room).map(|p| p.id).collect()
+        };
+        if here.len() as u64 >= u64::from(self.max_room_members) {
+            let error = if new {
+                // The room was never really made.
+                "*** error: that room is full".to_owned()
+            } else {
+                let name = &self.room(room).name;
+                format!("*** error: {name} is full ({} people)", here.len())
+            };
+            exp.line(id, error);
+            return;
+        }
+        if new {
+            let made = Some(Room {
+                name: wanted.to_owned(),
+                topic: String::new(),
+            });
+            if room == self.rooms.len() {
+                self.rooms.push(made);
+            } else {
+                self.rooms[room] = made;
+            }
+        }
+        let person = &mut self.people[pos];
+        person.rooms.insert(room);
+        person.current = Some(room);
+        let me = person.name();
+        let Room { name, topic } = self.room(room);
+        let count = here.len() + 1;
+        for other in here {
+            exp.line(other, format!("*** {me} joined {name} ({count} here)"));
+        }
+        exp.line(id, format!("*** You are now talking in {name}."));
+        if !topic.is_empty() {
+            exp.line(id, format!("*** Topic of {name}: {topic}"));
+        }
+        exp.line(id, self.listing(room, id));
+    }
+
+    /// `/part [#ROOM] [REASON]`.
+    fn part(&mut self, pos: usize, room: Option<&str>, reason: Option<&str>, exp: &mut Expected) {
+        let person = &self.people[pos];
+        let id = person.id;
+        let room = match room {
+            Some(name) => self
+                .find_room(name)
+                .filter(|room| person.rooms.contains(room)),
+            None => person.current,
+        };
+        let Some(room) = room else {
+            exp.line(id, "*** error: you are not in that room");
+            return;
+        };
+        let me = person.name();
+        let name = self.room(room).name.clone();
+        for other in self.members(room).filter(|p| p.id != id) {
+            let notice = match reason {
+                Some(reason) => format!("*** {me} left {name} ({reason})"),
+                None => format!("*** {me} left {name}"),
+            };
+            exp.line(other.id, notice);
+        }
+        exp.line(id, format!("*** You left {name}."));
+        self.leave_room(pos, room);
+        match self.people[pos].current {
+            Some(now) => exp.line(id, format!("*** Now talking in {}.", self.room(now).name)),
+            None => exp.line(
+                id,
+                "*** You are in no room now; /join #lobby to talk again.",
+            ),
+        }
+    }
+
+    /// `/rooms`: every room in slot order, with its size, whether one is in it, and its topic.
+    fn list_rooms(&self, pos: usize, exp: &mut Expected) {
+        let me = &self.people[pos];
+        let rooms: Vec<(usize, &Room)> = self
+            .rooms
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, room)| Some((slot, room.as_ref()?)))
+            .collect();
+        exp.line(me.id, format!("*** Rooms ({}):", rooms.len()));
+        for (slot, room) in rooms {
+            let count = self.members(slot).count();
+            let here = if me.rooms.contains(&slot) {
+                ", you are in it"
+            } else {
+                ""
+            };
+            let mut line = format!("***   {} ({count}{here})", room.name);
+            if !room.topic.is_empty() {
+                line.push(' ');
+                line.push_str(&preview(&room.topic));
+            }
+            exp.line(me.id, line);
+        }
+    }
+
+    /// `/topic [TEXT]` in the current room: shown, or set and announced to the whole room.
+    fn topic(&mut self, pos: usize, topic: Option<String>, exp: &mut Expected) {
+        let id = self.people[pos].id;
+        let Some(room) = self.people[pos].current else {
+            exp.line(id, NO_ROOM);
+            return;
+        };
+        let me = self.people[pos].name();
+        let Some(topic) = topic else {
+            let Room { name, topic } = self.room(room);
+            if topic.is_empty() {
+                exp.line(id, format!("*** {name} has no topic."));
+            } else {
+                exp.line(id, format!("*** Topic of {name}: {topic}"));
+            }
+            return;
+        };
+        if topic.len() > MAX_TOPIC_BYTES {
+            exp.line(
+                id,
+                format!(
+                    "*** error: a topic has at most {MAX_TOPIC_BYTES} bytes; it was not changed"
+                ),
+            );
+            return;
+        }
+        let name = &self.room(room).name;
+        for member in self.members(room) {
+            exp.line(
+                member.id,
+                format!("*** {me} set the topic of {name}: {topic}"),
+            );
+        }
+        self.rooms[room].as_mut().expect("the room exists").topic = topic;
+    }
+
     /// Closes, in connect order, the silent connections the server closed in one timeout step.
+    /// Each one's departure reaches those left who shared a room with it.
     fn silent(&mut self, closed: &[ConnectionId], exp: &mut Expected) {
         let due: Vec<ConnectionId> = self
             .people
@@ -480,9 +774,10 @@ impl Model {
             due.starts_with(closed) && (due.is_empty() || !closed.is_empty()),
             "due {due:?}, closed {closed:?}"
         );
-        let mut names = Vec::new();
+        let mut departures = Vec::new();
         for &id in closed {
-            names.push(self.people[self.pos(id).expect("live")].name());
+            let person = &self.people[self.pos(id).expect("live")];
+            departures.push((person.name(), person.rooms.clone()));
             self.remove(id);
             exp.line(
                 id,
@@ -490,10 +785,42 @@ impl Model {
             );
             exp.closes.push((id, CloseReason::Silent));
         }
-        for other in self.people.iter().map(|p| p.id) {
-            for name in &names {
-                exp.line(other, format!("*** {name} left (silent too long)"));
+        for other in &self.people {
+            for (name, rooms) in &departures {
+                if other.shares_a_room(rooms) {
+                    exp.line(other.id, format!("*** {name} left (silent too long)"));
+                }
             }
+        }
+    }
+
+    /// Checks the model's own bookkeeping.
+    fn check(&self) {
+        for person in &self.people {
+            assert_eq!(
+                person.current.is_none(),
+                person.rooms.is_empty(),
+                "{person:?}"
+            );
+            if let Some(current) = person.current {
+                assert!(person.rooms.contains(&current), "{person:?}");
+            }
+            for &room in &person.rooms {
+                assert!(self.rooms[room].is_some(), "{person:?} in a gone room");
+            }
+        }
+        assert!(self.rooms[0].is_some(), "#lobby stays");
+        let mut names = HashSet::new();
+        for (slot, room) in self.rooms.iter().enumerate() {
+            let Some(room) = room else { continue };
+            assert!(
+                names.insert(room.name.to_ascii_lowercase()),
+                "two {}",
+                room.name
+            );
+            let members = self.members(slot).count();
+            assert!(slot == 0 || members > 0, "empty room {} kept", room.name);
+            assert!(members as u64 <= u64::from(self.max_room_members));
         }
     }
 }
@@ -539,6 +866,25 @@ enum Spec {
     Junk(Index),
     Empty(bool),
     Long(usize),
+    /// `/join` a room of the pool, recased, with one of a few spellings of the command.
+    Join {
+        which: Index,
+        case: u8,
+        verb: u8,
+    },
+    JoinInvalid(Index),
+    /// `/part`: of the current room (`target` 0), of a room of the pool (1, maybe not one the
+    /// sender is in) or of one of the sender's rooms (2 or more), with or without a reason.
+    Part {
+        target: u8,
+        which: Index,
+        case: u8,
+        reason: bool,
+        verb: u8,
+    },
+    Rooms(bool),
+    /// `/topic` of one of a few shapes: none, short, long, multibyte, too long.
+    Topic(u8),
 }
 
 #[derive(Clone, Debug)]
@@ -593,10 +939,24 @@ fn spec() -> impl Strategy<Value = Spec> {
         2 => any::<u8>().prop_map(Spec::List),
         1 => Just(Spec::Help),
         1 => any::<bool>().prop_map(|reason| Spec::Quit { reason }),
-        3 => (0..10u8, 0..4u8).prop_map(|(payload, cmd)| Spec::Bad { payload, cmd }),
+        3 => (0..10u8, 0..7u8).prop_map(|(payload, cmd)| Spec::Bad { payload, cmd }),
         1 => any::<Index>().prop_map(Spec::Junk),
         1 => any::<bool>().prop_map(Spec::Empty),
         1 => prop_oneof![510..=515usize, Just(600), Just(1200)].prop_map(Spec::Long),
+        6 => (any::<Index>(), any::<u8>(), 0..4u8)
+            .prop_map(|(which, case, verb)| Spec::Join { which, case, verb }),
+        1 => any::<Index>().prop_map(Spec::JoinInvalid),
+        5 => (0..4u8, any::<Index>(), any::<u8>(), any::<bool>(), 0..3u8).prop_map(
+            |(target, which, case, reason, verb)| Spec::Part {
+                target,
+                which,
+                case,
+                reason,
+                verb
+            }
+        ),
+        1 => any::<bool>().prop_map(Spec::Rooms),
+        3 => (0..14u8).prop_map(Spec::Topic),
     ]
 }
 
@@ -650,7 +1010,38 @@ const INVALID_NICKS: [&str; 10] = [
     "a.b",
     "x#",
 ];
-const JUNK: [&str; 7] = ["/dance", "/nick a b", "/msg", "/msg x", "/me", "/", "/nick"];
+const JUNK: [&str; 10] = [
+    "/dance",
+    "/nick a b",
+    "/msg",
+    "/msg x",
+    "/me",
+    "/",
+    "/nick",
+    "/join",
+    "/join #a #b",
+    "/JOIN   ",
+];
+/// Rooms to join and part, few so that people meet; recased, so names match ignoring case.
+const ROOMS: [&str; 5] = [
+    "#lobby",
+    "#a",
+    "#b",
+    "#C",
+    "#Thirty-two_bytes_with_the_hash1",
+];
+const INVALID_ROOMS: [&str; 7] = [
+    "lobby",
+    "#",
+    "#a!",
+    "#中文",
+    "#thirty-three_bytes_with_the_hash",
+    "#a.b",
+    "##",
+];
+// The longest valid name, and one byte more.
+const _: () = assert!(ROOMS[4].len() == MAX_ROOM_NAME_BYTES);
+const _: () = assert!(INVALID_ROOMS[4].len() == MAX_ROOM_NAME_BYTES + 1);
 
 fn recase(name: &str, case: u8) -> String {
     match case % 4 {
@@ -750,6 +1141,9 @@ impl Model {
                     0 => format!("b{seq} "),
                     1 => format!("/me b{seq} "),
                     2 => format!("/msg {to} b{seq} "),
+                    3 => format!("/topic b{seq} "),
+                    4 => format!("/join #b{seq}"),
+                    5 => format!("/part #a b{seq} "),
                     _ => format!("/nick b{seq}"),
                 }
                 .into_bytes();
@@ -790,6 +1184,93 @@ impl Model {
                 };
                 text(line, meaning)
             }
+            Spec::Join { which, case, verb } => {
+                let room = recase(ROOMS[which.index(ROOMS.len())], *case);
+                let line = match verb {
+                    0 => format!("/join {room}"),
+                    1 => format!("/JOIN {room}"),
+                    2 => format!("/Join\t{room} "),
+                    _ => format!("/join   {room}"),
+                };
+                text(line, Line::Join(room))
+            }
+            Spec::JoinInvalid(which) => {
+                let room = INVALID_ROOMS[which.index(INVALID_ROOMS.len())].to_owned();
+                text(format!("/join {room}"), Line::Join(room))
+            }
+            Spec::Part {
+                target,
+                which,
+                case,
+                reason,
+                verb,
+            } => {
+                let mine = &self.people[sender].rooms;
+                let room = match target {
+                    0 => None,
+                    2.. if !mine.is_empty() => {
+                        let slot = *mine.iter().nth(which.index(mine.len())).expect("in range");
+                        Some(recase(&self.room(slot).name, *case))
+                    }
+                    _ => Some(recase(ROOMS[which.index(ROOMS.len())], *case)),
+                };
+                let reason = reason.then(|| format!("r{seq}  gone home"));
+                let mut line = ["/part", "/leave", "/PART"][usize::from(*verb % 3)].to_owned();
+                for word in room.iter().chain(&reason) {
+                    line.push(' ');
+                    line.push_str(word);
+                }
+                text(line, Line::Part { room, reason })
+            }
+            Spec::Rooms(extra) => {
+                let line = if *extra {
+                    "/ROOMS all of them"
+                } else {
+                    "/rooms"
+                };
+                text(line.to_owned(), Line::Rooms)
+            }
+            Spec::Topic(kind) => {
+                let head = format!("t{seq} ");
+                // `head`, then `fill` for as long as `fits` holds of the result.
+                let padded = |fill: char, fits: &dyn Fn(&str) -> bool| {
+                    let mut topic = head.clone();
+                    loop {
+                        let mut longer = topic.clone();
+                        longer.push(fill);
+                        if !fits(&longer) {
+                            return topic;
+                        }
+                        topic = longer;
+                    }
+                };
+                let chars = |n: usize| move |t: &str| t.chars().count() <= n;
+                let bytes = |n: usize| move |t: &str| t.len() <= n;
+                let typed = match kind {
+                    0 | 12 | 13 => String::new(),
+                    1 => format!("t{seq} about things"),
+                    2 => format!("   t{seq}  two  spaces"),
+                    3 => format!("t{seq}\twith tab"),
+                    5 => padded('x', &chars(60)),
+                    6 => padded('x', &chars(61)),
+                    7 => padded('y', &bytes(MAX_TOPIC_BYTES)),
+                    8 => padded('z', &bytes(MAX_TOPIC_BYTES + 1)),
+                    9 => padded('中', &bytes(MAX_TOPIC_BYTES)),
+                    10 => padded('é', &bytes(MAX_TOPIC_BYTES)),
+                    11 => padded('😀', &chars(60)),
+                    // Only blanks: no topic given.
+                    _ => " \t ".to_owned(),
+                };
+                // A tab becomes a space, and the blanks around the text are not part of it.
+                let topic = typed.replace('\t', " ").trim().to_owned();
+                let topic = Some(topic).filter(|topic| !topic.is_empty());
+                let line = if typed.is_empty() {
+                    "/topic".to_owned()
+                } else {
+                    format!("/TOPIC {typed}")
+                };
+                text(line, Line::Topic(topic))
+            }
         }
     }
 }
@@ -806,10 +1287,12 @@ struct Harness {
 }
 
 impl Harness {
-    fn new() -> Self {
+    /// A server whose rooms hold at most `max_room_members` people.
+    fn new(max_room_members: u32) -> Self {
+        let config = plain_config().with_max_room_members(max_room_members);
         Self {
-            server: Server::new(plain_config(), Instant::ZERO),
-            model: Model::default(),
+            server: Server::new(config, Instant::ZERO),
+            model: Model::new(max_room_members),
             clock: 0,
             observed: BTreeMap::new(),
         }
@@ -829,6 +1312,7 @@ impl Harness {
 
     fn check_state(&self) {
         let model = &self.model;
+        model.check();
         assert_eq!(self.server.online(), model.people.len());
         assert_eq!(
             self.server.poll_timeout(),
@@ -1050,7 +1534,7 @@ fn text_byte() -> impl Strategy<Value = u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 192,
+        cases: 256,
         // Failures print their minimal input; no regression files are written.
         failure_persistence: None,
         ..ProptestConfig::default()
@@ -1059,10 +1543,12 @@ proptest! {
     /// Random sessions against the model: every step's output, exactly.
     #[test]
     fn server_matches_model(
-        ops in prop::collection::vec(timed(), 1..80),
+        ops in prop::collection::vec(timed(), 1..120),
         shutdown in prop::bool::weighted(0.25),
+        // Mostly no limit; sometimes rooms (#lobby too) fill up.
+        max_room_members in prop_oneof![4 => Just(u32::MAX), 1 => 0..4u32],
     ) {
-        let mut harness = Harness::new();
+        let mut harness = Harness::new(max_room_members);
         for op in &ops {
             harness.run(op);
         }
@@ -1147,7 +1633,7 @@ fn plain_server() -> Server<4> {
 }
 
 #[test]
-fn welcome_banner_shows_count_and_roster() {
+fn welcome_banner_shows_count_and_the_lobby() {
     let mut server = plain_server();
     let (alice, first) = join(&mut server);
     assert_eq!(
@@ -1155,7 +1641,8 @@ fn welcome_banner_shows_count_and_roster() {
         [
             "*** Welcome to the chat! You are anonymous-1; 1 person is online.",
             "*** Pick a nickname with /nick NAME; /help lists the commands.",
-            "*** Online (1): anonymous-1 (you)",
+            "*** You are now talking in #lobby.",
+            "*** #lobby (1): anonymous-1 (you)",
         ]
     );
     let _ = say(&mut server, 0, alice, b"/nick alice\n");
@@ -1165,19 +1652,20 @@ fn welcome_banner_shows_count_and_roster() {
         [
             "*** Welcome to the chat! You are anonymous-2; 2 people are online.",
             "*** Pick a nickname with /nick NAME; /help lists the commands.",
-            "*** Online (2): alice, anonymous-2 (you)",
+            "*** You are now talking in #lobby.",
+            "*** #lobby (2): alice, anonymous-2 (you)",
         ]
     );
 }
 
 #[test]
-fn others_see_a_join_notice() {
+fn the_lobby_sees_a_join_notice() {
     let mut server = plain_server();
     let alice = accept(&mut server);
     let _ = drain(&mut server, true);
     let (bob, step) = join(&mut server);
-    assert_eq!(step.to(alice), ["*** anonymous-2 joined (2 online)"]);
-    assert_eq!(step.to(bob).len(), 3);
+    assert_eq!(step.to(alice), ["*** anonymous-2 joined #lobby (2 here)"]);
+    assert_eq!(step.to(bob).len(), 4);
 }
 
 #[test]
@@ -1283,7 +1771,7 @@ fn silence_timeout_closes_only_the_silent() {
     assert_eq!(server.poll_timeout(), None);
     assert_eq!(server.online(), 1);
     let steps = say(&mut server, 60_000, talker, b"/list\n");
-    assert_eq!(heard(&steps, talker), ["*** Online (1): anonymous-1 (you)"]);
+    assert_eq!(heard(&steps, talker), ["*** #lobby (1): anonymous-1 (you)"]);
 }
 
 #[test]
@@ -1399,8 +1887,8 @@ fn pending_output_refuses_every_input_and_changes_nothing() {
     assert_eq!(server.handle_timeout(now), Err(Error::OutputPending));
     assert_eq!(server.handle_shutdown(now), Err(Error::OutputPending));
     let step = drain(&mut server, true);
-    assert_eq!(step.to(alice), ["*** anonymous-2 joined (2 online)"]);
-    assert_eq!(step.to(bob).len(), 3);
+    assert_eq!(step.to(alice), ["*** anonymous-2 joined #lobby (2 here)"]);
+    assert_eq!(step.to(bob).len(), 4);
     assert_eq!(server.online(), 2);
     // Half-drained is still pending: a nick change queues three outputs.
     let _ = server
@@ -1484,4 +1972,371 @@ fn colour_paints_names_but_never_passes_a_users_escape() {
             assert!(!strip_colours(line).contains('\x1b'), "raw ESC in {line:?}");
         }
     }
+}
+
+// ----- Room scenarios -----
+
+#[test]
+fn joining_creates_a_room_and_the_next_member_sees_who_is_there() {
+    let mut server = plain_server();
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let _ = drain(&mut server, true);
+    let _ = say(&mut server, 0, alice, b"/nick alice\n");
+    let steps = say(&mut server, 0, alice, b"/join #Rust\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            "*** You are now talking in #Rust.",
+            "*** #Rust (1): alice (you)"
+        ]
+    );
+    assert!(heard(&steps, bob).is_empty());
+    // Room names match ignoring case, and keep their creator's spelling.
+    let steps = say(&mut server, 0, bob, b"/JOIN #rUST\n");
+    assert_eq!(
+        heard(&steps, bob),
+        [
+            "*** You are now talking in #Rust.",
+            "*** #Rust (2): alice, anonymous-2 (you)"
+        ]
+    );
+    assert_eq!(
+        heard(&steps, alice),
+        ["*** anonymous-2 joined #Rust (2 here)"]
+    );
+    // Joining a room one is in only switches to it.
+    let steps = say(&mut server, 0, bob, b"/join #lobby\n/join #rust\n");
+    assert_eq!(
+        heard(&steps, bob),
+        ["*** Now talking in #lobby.", "*** Now talking in #Rust."]
+    );
+    assert!(heard(&steps, alice).is_empty());
+    let steps = say(&mut server, 0, bob, b"/rooms\n/list\n");
+    assert_eq!(
+        heard(&steps, bob),
+        [
+            "*** Rooms (2):",
+            "***   #lobby (2, you are in it)",
+            "***   #Rust (2, you are in it)",
+            "*** #Rust (2): alice, anonymous-2 (you)",
+        ]
+    );
+    let steps = say(
+        &mut server,
+        0,
+        bob,
+        b"/join rust\n/join #a.b\n/join #a #b\n",
+    );
+    assert_eq!(
+        heard(&steps, bob),
+        [
+            "*** error: \"rust\" is not a valid room name: a room name starts with #",
+            "*** error: \"#a.b\" is not a valid room name: a room name cannot contain '.'; \
+             use letters, digits, _ and -",
+            "*** error: too many arguments; usage: /join #ROOM",
+        ]
+    );
+    assert!(heard(&steps, alice).is_empty());
+}
+
+#[test]
+fn a_line_goes_to_its_room_marked_for_members_talking_elsewhere() {
+    let mut server = plain_server();
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let carol = accept(&mut server);
+    let _ = drain(&mut server, true);
+    let _ = say(&mut server, 0, alice, b"/join #a\n");
+    let _ = say(&mut server, 0, bob, b"/join #a\n/join #lobby\n");
+    // alice talks in #a; bob is in it but talks in #lobby; carol is not in it.
+    let steps = say(&mut server, 0, alice, b"hi\n/me waves\n");
+    assert!(heard(&steps, alice).is_empty());
+    assert_eq!(
+        heard(&steps, bob),
+        ["[#a] anonymous-1: hi", "[#a] * anonymous-1 waves"]
+    );
+    assert!(heard(&steps, carol).is_empty());
+    let steps = say(&mut server, 0, bob, b"yo\n");
+    assert_eq!(heard(&steps, alice), ["[#lobby] anonymous-2: yo"]);
+    assert_eq!(heard(&steps, carol), ["anonymous-2: yo"]);
+    let _ = say(&mut server, 0, bob, b"/part #a\n");
+    let steps = say(&mut server, 0, alice, b"anyone?\n/me looks around\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            "*** No one else is in #a to hear that.",
+            "*** No one else is in #a to hear that."
+        ]
+    );
+    assert!(heard(&steps, bob).is_empty());
+    assert!(heard(&steps, carol).is_empty());
+}
+
+#[test]
+fn parting_the_last_member_removes_the_room() {
+    let mut server = plain_server();
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let _ = drain(&mut server, true);
+    let _ = say(&mut server, 0, alice, b"/join #a\n/topic old news\n");
+    let _ = say(&mut server, 0, bob, b"/join #A\n");
+    let steps = say(&mut server, 0, alice, b"/part #A  see  you\n");
+    assert_eq!(
+        heard(&steps, alice),
+        ["*** You left #a.", "*** Now talking in #lobby."]
+    );
+    assert_eq!(heard(&steps, bob), ["*** anonymous-1 left #a (see  you)"]);
+    let steps = say(&mut server, 0, bob, b"/rooms\n/leave\n");
+    assert_eq!(
+        heard(&steps, bob),
+        [
+            "*** Rooms (2):",
+            "***   #lobby (2, you are in it)",
+            "***   #a (1, you are in it) old news",
+            "*** You left #a.",
+            "*** Now talking in #lobby.",
+        ]
+    );
+    assert!(heard(&steps, alice).is_empty(), "alice is not in #a");
+    let steps = say(&mut server, 0, bob, b"/rooms\n");
+    assert_eq!(
+        heard(&steps, bob),
+        ["*** Rooms (1):", "***   #lobby (2, you are in it)"]
+    );
+    // Made again, it is a new room: the new spelling, and no topic.
+    let steps = say(&mut server, 0, alice, b"/join #A\n/topic\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            "*** You are now talking in #A.",
+            "*** #A (1): anonymous-1 (you)",
+            "*** #A has no topic."
+        ]
+    );
+}
+
+#[test]
+fn after_a_part_the_lowest_slot_becomes_current_and_none_leaves_no_room() {
+    let mut server = plain_server();
+    let alice = accept(&mut server);
+    let _ = drain(&mut server, true);
+    // #a takes slot 1 and #b slot 2; #a goes, so #z takes slot 1 and #q slot 3.
+    let _ = say(&mut server, 0, alice, b"/join #a\n/join #b\n/part #a\n");
+    let _ = say(&mut server, 0, alice, b"/join #z\n/join #q\n");
+    let steps = say(&mut server, 0, alice, b"/part #lobby\n/part\n/rooms\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            // #lobby was not current: #q stays so.
+            "*** You left #lobby.",
+            "*** Now talking in #q.",
+            // #z, in slot 1, comes before #b although joined after it.
+            "*** You left #q.",
+            "*** Now talking in #z.",
+            "*** Rooms (3):",
+            "***   #lobby (0)",
+            "***   #z (1, you are in it)",
+            "***   #b (1, you are in it)",
+        ]
+    );
+    let steps = say(&mut server, 0, alice, b"/part #z\n/part\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            "*** You left #z.",
+            "*** Now talking in #b.",
+            "*** You left #b.",
+            "*** You are in no room now; /join #lobby to talk again.",
+        ]
+    );
+    let steps = say(
+        &mut server,
+        0,
+        alice,
+        b"hello\n/me waves\n/list\n/topic\n/topic x\n/part\n",
+    );
+    let no_room = "*** error: you are in no room; /join #lobby to talk";
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            no_room,
+            no_room,
+            no_room,
+            no_room,
+            no_room,
+            "*** error: you are not in that room"
+        ]
+    );
+    let steps = say(&mut server, 0, alice, b"/join #lobby\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            "*** You are now talking in #lobby.",
+            "*** #lobby (1): anonymous-1 (you)"
+        ]
+    );
+}
+
+#[test]
+fn a_topic_set_is_announced_to_the_room() {
+    let mut server = plain_server();
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let carol = accept(&mut server);
+    let _ = drain(&mut server, true);
+    let _ = say(&mut server, 0, alice, b"/join #a\n");
+    let _ = say(&mut server, 0, bob, b"/join #a\n");
+    let steps = say(&mut server, 0, alice, b"/topic   all about  a\n");
+    let set = "*** anonymous-1 set the topic of #a: all about  a";
+    assert_eq!(heard(&steps, alice), [set]);
+    assert_eq!(heard(&steps, bob), [set]);
+    assert!(heard(&steps, carol).is_empty());
+    let steps = say(&mut server, 0, bob, b"/topic\n");
+    assert_eq!(heard(&steps, bob), ["*** Topic of #a: all about  a"]);
+    let steps = say(&mut server, 0, carol, b"/topic\n/join #A\n");
+    assert_eq!(
+        heard(&steps, carol),
+        [
+            "*** #lobby has no topic.",
+            "*** You are now talking in #a.",
+            "*** Topic of #a: all about  a",
+            "*** #a (3): anonymous-1, anonymous-2, anonymous-3 (you)",
+        ]
+    );
+    assert_eq!(heard(&steps, alice), ["*** anonymous-3 joined #a (3 here)"]);
+    // /rooms shows 60 characters of a topic, then "...".
+    let long = "é".repeat(61);
+    let steps = say(
+        &mut server,
+        0,
+        carol,
+        format!("/topic {long}\n/rooms\n").as_bytes(),
+    );
+    assert_eq!(
+        heard(&steps, carol)[3],
+        format!("***   #a (3, you are in it) {}...", "é".repeat(60))
+    );
+    let steps = say(
+        &mut server,
+        0,
+        carol,
+        format!("/topic {}\n", "x".repeat(201)).as_bytes(),
+    );
+    assert_eq!(
+        heard(&steps, carol),
+        ["*** error: a topic has at most 200 bytes; it was not changed"]
+    );
+    assert!(heard(&steps, alice).is_empty());
+}
+
+#[test]
+fn nick_and_departure_notices_reach_only_those_sharing_a_room() {
+    let mut server: Server<5> = Server::new(plain_config(), Instant::ZERO);
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let carol = accept(&mut server);
+    let dave = accept(&mut server);
+    let _ = drain(&mut server, true);
+    // carol is only in #x; dave is in #lobby and #x.
+    let _ = say(&mut server, 0, carol, b"/join #x\n/part #lobby\n");
+    let _ = say(&mut server, 0, dave, b"/join #x\n");
+    let steps = say(&mut server, 0, alice, b"/nick alice\n");
+    assert_eq!(
+        heard(&steps, bob),
+        ["*** anonymous-1 is now known as alice"]
+    );
+    assert_eq!(
+        heard(&steps, dave),
+        ["*** anonymous-1 is now known as alice"]
+    );
+    assert!(heard(&steps, carol).is_empty());
+    server
+        .handle_disconnect(at(1), dave, DisconnectReason::Closed)
+        .expect("disconnect");
+    let step = drain(&mut server, true);
+    let left = "*** anonymous-4 left (connection closed)";
+    for conn in [alice, bob, carol] {
+        assert_eq!(step.to(conn), [left], "{conn:?}");
+    }
+    // Alone in #x, carol goes unnoticed.
+    let steps = say(&mut server, 2, carol, b"/nick carol\n/quit bye\n");
+    assert!(heard(&steps, alice).is_empty());
+    assert!(heard(&steps, bob).is_empty());
+}
+
+#[test]
+fn a_full_room_refuses_to_take_more() {
+    let config = plain_config().with_max_room_members(2);
+    let mut server: Server<4> = Server::new(config, Instant::ZERO);
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let _ = drain(&mut server, true);
+    let (carol, step) = join(&mut server);
+    assert_eq!(
+        step.to(carol),
+        [
+            "*** Welcome to the chat! You are anonymous-3; 3 people are online.",
+            "*** Pick a nickname with /nick NAME; /help lists the commands.",
+            "*** error: #lobby is full (2 people)",
+        ]
+    );
+    assert!(step.to(alice).is_empty() && step.to(bob).is_empty());
+    let steps = say(&mut server, 0, carol, b"hi\n/join #a\n");
+    assert_eq!(
+        heard(&steps, carol),
+        [
+            "*** error: you are in no room; /join #lobby to talk",
+            "*** You are now talking in #a.",
+            "*** #a (1): anonymous-3 (you)",
+        ]
+    );
+    // No room at all: a new room is not even made.
+    let config = plain_config().with_max_room_members(0);
+    let mut server: Server<4> = Server::new(config, Instant::ZERO);
+    let (alice, step) = join(&mut server);
+    assert_eq!(step.to(alice)[2], "*** error: #lobby is full (0 people)");
+    let steps = say(&mut server, 0, alice, b"/join #a\n/rooms\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            "*** error: that room is full",
+            "*** Rooms (1):",
+            "***   #lobby (0)"
+        ]
+    );
+}
+
+#[test]
+fn the_room_table_holds_at_most_max_rooms() {
+    let mut server = plain_server();
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let _ = drain(&mut server, true);
+    for n in 1..MAX_ROOMS {
+        let steps = say(&mut server, 0, alice, format!("/join #r{n}\n").as_bytes());
+        assert_eq!(heard(&steps, alice).len(), 2, "#r{n}");
+    }
+    let steps = say(&mut server, 0, bob, b"/join #one-more\n/join #R7\n");
+    assert_eq!(
+        heard(&steps, bob),
+        [
+            "*** error: there are already 64 rooms, the most there can be; /rooms lists them",
+            "*** You are now talking in #r7.",
+            "*** #r7 (2): anonymous-1, anonymous-2 (you)",
+        ]
+    );
+    let steps = say(&mut server, 0, alice, b"/rooms\n");
+    assert_eq!(heard(&steps, alice).len(), 1 + MAX_ROOMS);
+    // One room freed, one can be made, in its slot.
+    let _ = say(&mut server, 0, alice, b"/part #r5\n");
+    let steps = say(&mut server, 0, bob, b"/join #one-more\n/rooms\n");
+    assert_eq!(
+        heard(&steps, bob)[1],
+        "*** #one-more (1): anonymous-2 (you)"
+    );
+    assert_eq!(
+        heard(&steps, bob)[2 + 1 + 5],
+        "***   #one-more (1, you are in it)"
+    );
 }

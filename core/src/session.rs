@@ -252,12 +252,7 @@ impl<const N: usize> Hub<'_, N> {
     fn private(&mut self, conn: ConnectionId, to: &str, text: &str) {
         let style = self.style;
         let Some(target) = self.roster.find(to) else {
-            return error!(
-                self,
-                conn,
-                "no one called {} is online; /list shows who is",
-                Visible(to),
-            );
+            return error!(self, conn, "no one called {} is online", Visible(to),);
         };
         let start = self.out.mark();
         let _ = write!(
@@ -294,10 +289,21 @@ impl<const N: usize> Hub<'_, N> {
                 .get(id)
                 .is_some_and(|slot| slot.rooms & bit(room) != 0)
         });
+        // The first names in sort order, and always the caller: keep the best ones seen so far,
+        // replacing the last in order when a better one comes.
         let mut shown: heapless::Vec<ConnectionId, MAX_LISTED_NAMES> = heapless::Vec::new();
-        for id in members.take(MAX_LISTED_NAMES) {
-            // Cannot fail: at most MAX_LISTED_NAMES are taken.
-            let _ = shown.push(id);
+        let key = |id: ConnectionId| (id != me, sort_key(roster.name(id)));
+        for id in members {
+            if shown.is_full() {
+                let worst = (0..shown.len()).max_by_key(|&at| key(shown[at]));
+                match worst {
+                    Some(at) if key(id) < key(shown[at]) => shown[at] = id,
+                    _ => {}
+                }
+            } else {
+                // Cannot fail: the vector is not full.
+                let _ = shown.push(id);
+            }
         }
         shown.sort_unstable_by_key(|id| sort_key(roster.name(*id)));
         let start = self.out.mark();
@@ -527,8 +533,10 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Every room, with its member count and the start of its topic.
     fn list_rooms(&mut self, conn: ConnectionId) {
-        /// Topics are cut to this many characters here, so the listing of every room fits.
+        /// Topics are cut to this many characters, and at most this many bytes, here, so the
+        /// listing of every room fits in one step's output.
         const TOPIC_PREVIEW_CHARS: usize = 60;
+        const TOPIC_PREVIEW_BYTES: usize = 120;
         let notice = self.style.notice();
         let start = self.out.mark();
         let _ = write!(self.out, "{notice} Rooms ({}):\r\n", self.rooms.count());
@@ -545,11 +553,15 @@ impl<const N: usize> Hub<'_, N> {
                 info.name, info.members
             );
             if !info.topic.is_empty() {
-                let end = info
+                let mut end = info
                     .topic
                     .char_indices()
                     .nth(TOPIC_PREVIEW_CHARS)
-                    .map_or(info.topic.len(), |(at, _)| at);
+                    .map_or(info.topic.len(), |(at, _)| at)
+                    .min(TOPIC_PREVIEW_BYTES);
+                while !info.topic.is_char_boundary(end) {
+                    end -= 1;
+                }
                 let more = if end < info.topic.len() { "..." } else { "" };
                 let _ = write!(self.out, " {}{more}", Visible(&info.topic[..end]));
             }
@@ -664,3 +676,121 @@ const HELP: [&str; 14] = [
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
+
+#[cfg(test)]
+mod tests {
+    use std::format;
+
+    use crate::{
+        Admission, Config, ConnectionId, Instant, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES,
+        OUTPUT_BYTES, Output, Server,
+    };
+
+    /// Feeds `line` to `conn` and returns the bytes it got back.
+    fn say(server: &mut Server<2>, conn: ConnectionId, line: &str) -> usize {
+        let mut rest = line.as_bytes();
+        let mut got = 0;
+        while !rest.is_empty() {
+            let taken = server
+                .handle_input(Instant::ZERO, conn, rest)
+                .unwrap()
+                .bytes();
+            rest = &rest[taken..];
+            while let Some(output) = server.poll_output() {
+                if let Output::Send { bytes, .. } = output {
+                    got += bytes.len();
+                }
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn the_longest_room_listing_fits_in_one_step() {
+        let mut server: Server<2> = Server::new(Config::default(), Instant::ZERO);
+        let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
+            panic!("connect");
+        };
+        while server.poll_output().is_some() {}
+        // Every room with the longest name, and a topic of 4-byte characters, in colour.
+        let topic = "😀".repeat(MAX_TOPIC_BYTES / 4);
+        for n in 1..MAX_ROOMS {
+            let name = format!("#{n:02}{}", "r".repeat(MAX_ROOM_NAME_BYTES - 3));
+            say(
+                &mut server,
+                conn,
+                &format!("/join {name}\n/topic {topic}\n"),
+            );
+        }
+        let listing = say(&mut server, conn, "/rooms\n");
+        assert!(
+            listing > 64 * 100 && listing <= OUTPUT_BYTES,
+            "{listing} bytes"
+        );
+        // The next step would panic (debug) had the listing overflowed.
+        assert!(say(&mut server, conn, "/ping\n") > 0);
+    }
+
+    #[test]
+    fn a_long_listing_shows_the_first_names_in_order_and_the_caller() {
+        use crate::MAX_LISTED_NAMES;
+        let mut server: Server<128> =
+            Server::new(Config::default().with_colour(false), Instant::ZERO);
+        let mut conns = std::vec::Vec::new();
+        for _ in 0..120 {
+            let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
+                panic!("connect");
+            };
+            while server.poll_output().is_some() {}
+            conns.push(conn);
+        }
+        // Names that sort in the reverse of connect order; the last one to connect is "zz".
+        for (n, &conn) in conns.iter().enumerate() {
+            let name = if n == 119 {
+                std::string::String::from("zz")
+            } else {
+                format!("n{:03}", 200 - n)
+            };
+            say128(&mut server, conn, &format!("/nick {name}\n"));
+        }
+        let listing = listing128(&mut server, conns[119]);
+        let names: std::vec::Vec<&str> = listing
+            .trim_end()
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split(", ")
+            .collect();
+        assert_eq!(names.len(), MAX_LISTED_NAMES + 1, "{listing}");
+        assert_eq!(names[0], "n082");
+        assert_eq!(names[MAX_LISTED_NAMES - 2], "n180");
+        assert_eq!(names[MAX_LISTED_NAMES - 1], "zz (you)");
+        assert_eq!(names[MAX_LISTED_NAMES], "and 20 more");
+    }
+
+    fn say128(server: &mut Server<128>, conn: ConnectionId, line: &str) {
+        let mut rest = line.as_bytes();
+        while !rest.is_empty() {
+            let taken = server
+                .handle_input(Instant::ZERO, conn, rest)
+                .unwrap()
+                .bytes();
+            rest = &rest[taken..];
+            while server.poll_output().is_some() {}
+        }
+    }
+
+    fn listing128(server: &mut Server<128>, conn: ConnectionId) -> std::string::String {
+        let taken = server
+            .handle_input(Instant::ZERO, conn, b"/list\n")
+            .unwrap();
+        assert_eq!(taken.bytes(), 6);
+        let mut text = std::string::String::new();
+        while let Some(output) = server.poll_output() {
+            if let Output::Send { bytes, .. } = output {
+                text.push_str(core::str::from_utf8(bytes).unwrap());
+            }
+        }
+        text
+    }
+}

@@ -274,7 +274,7 @@ fn private_message_to_unknown_name_is_an_error() {
     alice.send_line("/msg nobody hello");
     assert_eq!(
         alice.next_line(),
-        "*** error: no one called nobody is online; /list shows who is"
+        "*** error: no one called nobody is online"
     );
     alice.send_line("/msg bob");
     assert_eq!(

@@ -312,11 +312,17 @@ fn valid_room(name: &str) -> bool {
         && name.len() <= MAX_ROOM_NAME_BYTES
 }
 
-/// A topic as `/rooms` shows it: its first 60 characters, then `...` if there are more.
+/// A topic as `/rooms` shows it: its first 60 characters, cut further to whole characters
+/// within 120 bytes, then `...` if anything was cut.
 fn preview(topic: &str) -> String {
-    let mut chars = topic.chars();
-    let mut shown: String = chars.by_ref().take(60).collect();
-    if chars.next().is_some() {
+    let mut shown = String::new();
+    for c in topic.chars().take(60) {
+        if shown.len() + c.len_utf8() > 120 {
+            break;
+        }
+        shown.push(c);
+    }
+    if shown.len() < topic.len() {
         shown.push_str("...");
     }
     shown
@@ -498,10 +504,7 @@ impl Model {
             Line::Me(text) => self.say(pos, &format!("* {name} {text}"), exp),
             Line::Nick(wanted) => self.nick(pos, &wanted, exp),
             Line::Msg { to, text } => match self.find(&to) {
-                None => exp.line(
-                    id,
-                    format!("*** error: no one called {to} is online; /list shows who is"),
-                ),
+                None => exp.line(id, format!("*** error: no one called {to} is online")),
                 Some(target) => {
                     let target_id = self.people[target].id;
                     exp.line(target_id, format!("[private] {name}: {text}"));

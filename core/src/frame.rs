@@ -22,6 +22,12 @@ const SB: u8 = 250;
 const SE: u8 = 240;
 const WILL: u8 = 251;
 const DONT: u8 = 254;
+/// The lowest telnet command byte; after IAC, anything lower is not telnet.
+const SE_OR_ABOVE: u8 = SE;
+
+/// The longest subnegotiation skipped. Real ones (terminal type, window size) are a few bytes;
+/// past this the bytes are taken as data again, so a stray `IAC SB` cannot swallow a session.
+const MAX_SUBNEGOTIATION_BYTES: u8 = 64;
 
 /// Where we are inside a telnet command, if anywhere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +60,8 @@ pub(crate) enum Framed {
 pub(crate) struct LineFramer {
     line: LineBuffer,
     telnet: Telnet,
+    /// Bytes skipped inside the current subnegotiation; see [`MAX_SUBNEGOTIATION_BYTES`].
+    sub_bytes: u8,
     /// Set after an overlong line was reported, until its newline arrives.
     discarding: bool,
 }
@@ -101,6 +109,9 @@ impl LineFramer {
     }
 
     /// Advances the telnet state with `byte`; true if the byte is data for the line.
+    ///
+    /// A newline is never taken as part of a command: a client that is not speaking telnet
+    /// (a Latin-1 `ÿ` is 0xFF) must not lose its line ending to it.
     fn telnet_data(&mut self, byte: u8) -> bool {
         let (next, data) = match (self.telnet, byte) {
             (Telnet::Data, IAC) => (Telnet::Command, false),
@@ -108,14 +119,26 @@ impl LineFramer {
             // IAC IAC is an escaped 0xFF data byte. It is never valid UTF-8, so keeping it makes
             // the line fail UTF-8 validation with a clear reply instead of vanishing silently.
             (Telnet::Command, IAC) => (Telnet::Data, true),
-            (Telnet::Command, SB) => (Telnet::Sub, false),
+            (Telnet::Command, SB) => {
+                self.sub_bytes = 0;
+                (Telnet::Sub, false)
+            }
             (Telnet::Command, WILL..=DONT) => (Telnet::Option, false),
-            (Telnet::Command, _) | (Telnet::Option, _) => (Telnet::Data, false),
+            (Telnet::Command | Telnet::Option, b'\n') => (Telnet::Data, true),
+            (Telnet::Command, SE_OR_ABOVE..) | (Telnet::Option, _) => (Telnet::Data, false),
+            // Not a telnet command after all: the byte is data.
+            (Telnet::Command, _) => (Telnet::Data, true),
+            (Telnet::Sub | Telnet::SubCommand, _) if self.sub_bytes >= MAX_SUBNEGOTIATION_BYTES => {
+                (Telnet::Data, true)
+            }
             (Telnet::Sub, IAC) => (Telnet::SubCommand, false),
             (Telnet::Sub, _) => (Telnet::Sub, false),
             (Telnet::SubCommand, SE) => (Telnet::Data, false),
             (Telnet::SubCommand, _) => (Telnet::Sub, false),
         };
+        if matches!(next, Telnet::Sub | Telnet::SubCommand) {
+            self.sub_bytes = self.sub_bytes.saturating_add(1);
+        }
         self.telnet = next;
         data
     }
@@ -165,6 +188,9 @@ mod tests {
             (b"\xff\xfa\x18\x00xterm\xff\xf0ok\n", &["ok"]),           // subnegotiation
             (b"\xff\xf4x\n",                      &["x"]),             // IAC IP
             (b"\xff\xfa\xff\xffstill sub\xff\xf0y\n", &["y"]),         // escaped IAC inside SB
+            (b"abc\xff\ndef\n",                  &["abc", "def"]),    // a Latin-1 \xff, then Enter
+            (b"abc\xff\xfb\ndef\n",              &["abc", "def"]),    // IAC WILL, then Enter
+            (b"\xff\x41bc\n",                    &["Abc"]),           // not a command: data
         ];
         for (input, expected) in cases {
             for chunk in [1, 2, 3, 7, 1024] {
@@ -175,6 +201,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_endless_subnegotiation_gives_the_line_back() {
+        let mut input = b"\xff\xfa".to_vec();
+        input.extend_from_slice(&[b'x'; 100]);
+        input.extend_from_slice(b"\nok\n");
+        let framed = frame(&input, 7);
+        assert_eq!(framed.len(), 2, "{framed:?}");
+        assert_eq!(framed[1], Ok(b"ok".to_vec()));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The nom parser from one line of text to a [`Command`].
 
-use nom::bytes::complete::{take_till, take_till1};
-use nom::character::complete::{char, space0, space1};
+use nom::bytes::complete::{take_till, take_till1, take_while, take_while1};
+use nom::character::complete::char;
 use nom::combinator::rest;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
@@ -40,14 +40,18 @@ impl<'a> Command<'a> {
 fn slash_command(input: &str) -> IResult<&str, (&str, &str)> {
     (
         preceded(char('/'), take_till(char::is_whitespace)),
-        preceded(space0, rest),
+        preceded(take_while(char::is_whitespace), rest),
     )
         .parse(input)
 }
 
 /// One word, then blanks, then the rest of the line.
 fn word_then_text(input: &str) -> IResult<&str, (&str, &str)> {
-    (take_till1(char::is_whitespace), preceded(space1, rest)).parse(input)
+    (
+        take_till1(char::is_whitespace),
+        preceded(take_while1(char::is_whitespace), rest),
+    )
+        .parse(input)
 }
 
 /// `[#room] [reason]`: a first word starting with `#` is the room.
@@ -141,6 +145,8 @@ mod tests {
             ("/nick alice",             Ok(Nick("alice"))),
             ("/NICK   Alice  ",         Ok(Nick("Alice"))),
             ("/nick\talice",            Ok(Nick("alice"))),
+            ("/nick\u{3000}alice",      Ok(Nick("alice"))),
+            ("/msg bob\u{3000}hi",      Ok(Msg { to: "bob", text: "hi" })),
             ("/nick",                   Err(MissingArgument("/nick NAME"))),
             ("/nick   ",                Err(MissingArgument("/nick NAME"))),
             ("/nick a b",               Err(UnexpectedArgument("/nick NAME"))),

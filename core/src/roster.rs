@@ -380,7 +380,8 @@ fn anonymous_number(name: &str) -> Option<u32> {
         return None;
     }
     let digits = name[ANONYMOUS.len()..].strip_prefix('-')?;
-    if digits.starts_with('+') {
+    // Only the canonical spelling: no sign, no leading zero.
+    if digits.starts_with(['+', '0']) {
         return None;
     }
     digits.parse().ok()
@@ -425,6 +426,8 @@ mod tests {
         assert_eq!(anonymous_number("anonymous-3"), Some(3));
         assert_eq!(anonymous_number("Anonymous-12"), Some(12));
         assert_eq!(anonymous_number("anonymous-+3"), None);
+        assert_eq!(anonymous_number("anonymous-03"), None);
+        assert_eq!(anonymous_number("anonymous-10"), Some(10));
         assert_eq!(anonymous_number("anonymous3"), None);
         assert_eq!(anonymous_number("anonymous-"), None);
         assert_eq!(anonymous_number("bob"), None);

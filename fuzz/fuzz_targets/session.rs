@@ -11,6 +11,10 @@ use chat_core::{
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "plain.rs"]
+mod plain;
+use plain::check_plain;
+
 #[derive(Arbitrary, Debug)]
 enum Op {
     Connect,
@@ -90,20 +94,3 @@ fuzz_target!(|ops: Vec<Op>| {
         }
     }
 });
-
-/// Colour is off, so no control byte but the line ending may reach a terminal.
-fn check_plain(bytes: &[u8]) {
-    assert!(bytes.ends_with(b"\r\n"), "{bytes:?}");
-    for (at, &byte) in bytes.iter().enumerate() {
-        let ok = match byte {
-            b'\r' => bytes.get(at + 1) == Some(&b'\n'),
-            b'\n' => true,
-            _ => byte >= 0x20 && byte != 0x7f,
-        };
-        assert!(
-            ok,
-            "control byte {byte:#04x} at {at} in {:?}",
-            String::from_utf8_lossy(bytes)
-        );
-    }
-}

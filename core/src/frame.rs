@@ -16,6 +16,8 @@ const BUFFER_BYTES: usize = MAX_LINE_BYTES + 1;
 
 pub(crate) type LineBuffer = heapless::Vec<u8, BUFFER_BYTES>;
 
+use crate::json::{ObjectScanner, Scanned};
+
 // Telnet command bytes (RFC 854).
 const IAC: u8 = 255;
 const SB: u8 = 250;
@@ -51,8 +53,25 @@ pub(crate) enum Framed {
     Pending,
     /// A complete line, without its line ending, is ready in [`LineFramer::take_line`].
     Line,
-    /// The line passed [`MAX_LINE_BYTES`]; its remainder will be skipped up to the newline.
+    /// The line (or object) passed [`MAX_LINE_BYTES`]; its remainder will be skipped up to the
+    /// newline (or the object's end).
     TooLong,
+    /// A complete JSON object is ready in [`LineFramer::take_line`].
+    Object,
+    /// Bytes outside any JSON object (reported once per run of them); they are skipped.
+    Stray,
+}
+
+/// Which protocol a connection speaks, decided by its first byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Nothing received yet.
+    #[default]
+    Undecided,
+    /// Lines of text (and telnet).
+    Plain,
+    /// The original client's JSON objects.
+    Json,
 }
 
 /// One connection's framing state: a bounded partial line plus telnet and discard modes.
@@ -64,6 +83,10 @@ pub(crate) struct LineFramer {
     sub_bytes: u8,
     /// Set after an overlong line was reported, until its newline arrives.
     discarding: bool,
+    dialect: Dialect,
+    object: ObjectScanner,
+    /// Set while skipping bytes outside a JSON object, so they are reported once.
+    stray: bool,
 }
 
 impl LineFramer {
@@ -72,6 +95,60 @@ impl LineFramer {
     /// Returns how many bytes were consumed and what was found. The caller feeds the rest
     /// after dealing with the event.
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> (usize, Framed) {
+        if self.dialect == Dialect::Undecided {
+            self.dialect = match bytes.first() {
+                Some(b'{') => Dialect::Json,
+                Some(_) => Dialect::Plain,
+                None => return (0, Framed::Pending),
+            };
+        }
+        match self.dialect {
+            Dialect::Json => self.feed_json(bytes),
+            Dialect::Plain | Dialect::Undecided => self.feed_lines(bytes),
+        }
+    }
+
+    /// The dialect of the connection, once its first byte has arrived.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// [`Self::feed`] for JSON objects.
+    fn feed_json(&mut self, bytes: &[u8]) -> (usize, Framed) {
+        for (at, &byte) in bytes.iter().enumerate() {
+            let consumed = at + 1;
+            match self.object.scan(byte) {
+                Scanned::Between => {}
+                Scanned::Stray => {
+                    if !core::mem::replace(&mut self.stray, true) {
+                        return (consumed, Framed::Stray);
+                    }
+                }
+                Scanned::Inside => {
+                    self.stray = false;
+                    if !self.discarding && self.line.push(byte).is_err() {
+                        self.line.clear();
+                        self.discarding = true;
+                        return (consumed, Framed::TooLong);
+                    }
+                }
+                Scanned::End => {
+                    if core::mem::take(&mut self.discarding) {
+                        continue;
+                    }
+                    if self.line.push(byte).is_err() || self.line.len() > MAX_LINE_BYTES {
+                        self.line.clear();
+                        return (consumed, Framed::TooLong);
+                    }
+                    return (consumed, Framed::Object);
+                }
+            }
+        }
+        (bytes.len(), Framed::Pending)
+    }
+
+    /// [`Self::feed`] for lines.
+    fn feed_lines(&mut self, bytes: &[u8]) -> (usize, Framed) {
         for (at, &byte) in bytes.iter().enumerate() {
             let consumed = at + 1;
             if !self.telnet_data(byte) {
@@ -163,6 +240,7 @@ mod tests {
                     Framed::Pending => assert!(rest.is_empty()),
                     Framed::Line => out.push(Ok(framer.take_line().to_vec())),
                     Framed::TooLong => out.push(Err(())),
+                    Framed::Object | Framed::Stray => panic!("not a JSON stream"),
                 }
             }
         }
@@ -211,6 +289,57 @@ mod tests {
         let framed = frame(&input, 7);
         assert_eq!(framed.len(), 2, "{framed:?}");
         assert_eq!(framed[1], Ok(b"ok".to_vec()));
+    }
+
+    /// Feeds a JSON stream in pieces of `chunk` bytes: objects as text, `!` for stray bytes,
+    /// `~` for an overlong object.
+    fn objects(input: &[u8], chunk: usize) -> Vec<std::string::String> {
+        let mut framer = LineFramer::default();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let (used, framed) = framer.feed(rest);
+                rest = &rest[used..];
+                match framed {
+                    Framed::Pending => assert!(rest.is_empty()),
+                    Framed::Object => out
+                        .push(std::string::String::from_utf8(framer.take_line().to_vec()).unwrap()),
+                    Framed::Stray => out.push("!".into()),
+                    Framed::TooLong => out.push("~".into()),
+                    Framed::Line => panic!("not a line stream"),
+                }
+            }
+        }
+        assert_eq!(framer.dialect(), Dialect::Json);
+        out
+    }
+
+    #[test]
+    fn json_objects_back_to_back_in_any_pieces() {
+        let stream = br#"{"type":"nickname","message":"a}b"}{"type":"boardcast","message":"\"{"}
+ {"type":"listall","message":""}oops{"x":"y"}"#;
+        for chunk in [1, 2, 5, 64, 4096] {
+            assert_eq!(
+                objects(stream, chunk),
+                [
+                    r#"{"type":"nickname","message":"a}b"}"#,
+                    r#"{"type":"boardcast","message":"\"{"}"#,
+                    r#"{"type":"listall","message":""}"#,
+                    "!",
+                    r#"{"x":"y"}"#,
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlong_object_is_reported_and_skipped_whole() {
+        let mut stream = br#"{"type":"boardcast","message":""#.to_vec();
+        stream.extend_from_slice(&[b'}'; 600]); // braces inside a string do not count
+        stream.extend_from_slice(br#""}{"type":"listall"}"#);
+        assert_eq!(objects(&stream, 7), ["~", r#"{"type":"listall"}"#]);
     }
 
     #[test]

@@ -58,6 +58,7 @@ extern crate std;
 
 mod command;
 mod frame;
+mod json;
 mod output;
 mod parse;
 mod render;

@@ -210,17 +210,24 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             .get_mut(conn)
             .ok_or(Error::UnknownConnection(conn))?;
         let (used, framed) = slot.framer.feed(bytes);
+        let dialect = slot.framer.dialect();
         match framed {
             Framed::Pending => {}
             Framed::TooLong => {
                 self.roster.mark_spoken(conn);
-                self.hub().too_long(conn);
+                self.hub().too_long(conn, dialect);
             }
             Framed::Line => {
                 let mut line = slot.framer.take_line();
                 self.roster.mark_spoken(conn);
                 self.hub().line(conn, &mut line);
             }
+            Framed::Object => {
+                let object = slot.framer.take_line();
+                self.roster.mark_spoken(conn);
+                self.hub().json(conn, &object);
+            }
+            Framed::Stray => self.hub().stray(conn),
         }
         Ok(Consumed(used))
     }

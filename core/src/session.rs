@@ -5,7 +5,8 @@ use core::fmt::{self, Write};
 use core::time::Duration;
 
 use crate::command::{Command, ParseError};
-use crate::frame::{LineBuffer, MAX_LINE_BYTES};
+use crate::frame::{Dialect, LineBuffer, MAX_LINE_BYTES};
+use crate::json::Object;
 use crate::output::{Audience, CloseReason, OutputQueue, View};
 use crate::render::{CharName, Painted, Style, Visible, first_unsafe_char};
 use crate::room::{MAX_TOPIC_BYTES, RoomId, RoomName, Rooms, bit};
@@ -137,11 +138,52 @@ impl<const N: usize> Hub<'_, N> {
     }
 
     /// Tells `conn` that its line passed the length limit.
-    pub(crate) fn too_long(&mut self, conn: ConnectionId) {
+    pub(crate) fn too_long(&mut self, conn: ConnectionId, dialect: Dialect) {
+        let what = match dialect {
+            Dialect::Json => "object",
+            Dialect::Plain | Dialect::Undecided => "line",
+        };
         error!(
             self,
-            conn, "line too long (over {MAX_LINE_BYTES} bytes); it was not sent"
+            conn, "{what} too long (over {MAX_LINE_BYTES} bytes); it was not sent"
         );
+    }
+
+    /// Tells a JSON connection that it sent something that is not an object.
+    pub(crate) fn stray(&mut self, conn: ConnectionId) {
+        error!(
+            self,
+            conn,
+            "expected a JSON object such as {{\"type\":\"boardcast\",\"message\":\"hi\"}}; skipped the text outside one"
+        );
+    }
+
+    /// Handles one complete object from a connection speaking the original client's JSON.
+    pub(crate) fn json(&mut self, conn: ConnectionId, object: &[u8]) {
+        let Ok(text) = core::str::from_utf8(object) else {
+            return error!(
+                self,
+                conn, "your object is not valid UTF-8; it was not sent"
+            );
+        };
+        let object = match Object::parse(text) {
+            Ok(object) => object,
+            Err(error) => return error!(self, conn, "{error}"),
+        };
+        // Escapes such as \n or \u001b decode to control characters: refused as in a line.
+        if let Some(bad) = first_unsafe_char(&object.message).or(first_unsafe_char(&object.user)) {
+            return error!(
+                self,
+                conn,
+                "your message contains the control character {}; it was not sent",
+                CharName(bad),
+            );
+        }
+        match object.command() {
+            Ok(Command::Say(text)) if text.trim().is_empty() => {}
+            Ok(command) => self.command(conn, command),
+            Err(error) => error!(self, conn, "{error}"),
+        }
     }
 
     /// Handles one complete line from `conn`.

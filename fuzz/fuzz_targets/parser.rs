@@ -1,4 +1,5 @@
-//! Arbitrary bytes as one line for `Command::parse`, and as the byte stream of one connection.
+//! Arbitrary bytes as one line for `Command::parse`, and as the byte stream of one connection,
+//! both as they are and as the JSON dialect.
 
 #![no_main]
 
@@ -21,6 +22,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    // The bytes as a connection's whole stream: as they are (lines, unless they start with
+    // `{`), and after a `{`, so the JSON framer and parser see every input too.
+    stream(data);
+    stream(&[b"{", data].concat());
+});
+
+fn stream(data: &[u8]) {
     let now = Instant::ZERO;
     let mut server: Server<2> = Server::new(Config::default().with_colour(false), now);
     let mut conn = connect(&mut server);
@@ -46,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
             conn = connect(&mut server);
         }
     }
-});
+}
 
 fn connect(server: &mut Server<2>) -> chat_core::ConnectionId {
     let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {

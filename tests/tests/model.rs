@@ -1573,7 +1573,12 @@ proptest! {
         let ids: Vec<ConnectionId> = (0..3).map(|_| accept(&mut server)).collect();
         let _ = drain(&mut server, true);
         let prefix: &[u8] = [&b""[..], b"/me ", b"/msg anonymous-2 "][cmd];
-        let line = [prefix, &before, taint, &after, b"\n"].concat();
+        let mut line = [prefix, &before, taint, &after, b"\n"].concat();
+        // A connection whose first byte is `{` speaks the JSON dialect (tests/json.rs); this
+        // test is about lines.
+        if line[0] == b'{' {
+            line[0] = b'(';
+        }
         let mut steps = Vec::new();
         for piece in line.chunks(chunk) {
             let mut rest = piece;

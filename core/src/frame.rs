@@ -227,8 +227,9 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    /// Feeds `input` in pieces of `chunk` bytes and collects what came out.
-    fn frame(input: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, ()>> {
+    /// Feeds `input` to a new framer in pieces of `chunk` bytes; every event it reported, with
+    /// the line or object it carried, and the framer.
+    fn feed_all(input: &[u8], chunk: usize) -> (LineFramer, Vec<(Framed, Vec<u8>)>) {
         let mut framer = LineFramer::default();
         let mut out = Vec::new();
         for piece in input.chunks(chunk) {
@@ -238,13 +239,29 @@ mod tests {
                 rest = &rest[used..];
                 match framed {
                     Framed::Pending => assert!(rest.is_empty()),
-                    Framed::Line => out.push(Ok(framer.take_line().to_vec())),
-                    Framed::TooLong => out.push(Err(())),
-                    Framed::Object | Framed::Stray => panic!("not a JSON stream"),
+                    Framed::Line | Framed::Object => {
+                        let taken = framer.take_line().to_vec();
+                        out.push((framed, taken));
+                    }
+                    Framed::TooLong | Framed::Stray => out.push((framed, Vec::new())),
                 }
             }
         }
-        out
+        (framer, out)
+    }
+
+    /// The lines of a line stream, `Err` for an overlong one.
+    fn frame(input: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, ()>> {
+        let (framer, events) = feed_all(input, chunk);
+        assert_ne!(framer.dialect(), Dialect::Json);
+        events
+            .into_iter()
+            .map(|(framed, line)| match framed {
+                Framed::Line => Ok(line),
+                Framed::TooLong => Err(()),
+                other => panic!("{other:?} in a line stream"),
+            })
+            .collect()
     }
 
     fn lines(items: &[&str]) -> Vec<Result<Vec<u8>, ()>> {
@@ -291,28 +308,19 @@ mod tests {
         assert_eq!(framed[1], Ok(b"ok".to_vec()));
     }
 
-    /// Feeds a JSON stream in pieces of `chunk` bytes: objects as text, `!` for stray bytes,
-    /// `~` for an overlong object.
+    /// The objects of a JSON stream as text, `!` for stray bytes, `~` for an overlong object.
     fn objects(input: &[u8], chunk: usize) -> Vec<std::string::String> {
-        let mut framer = LineFramer::default();
-        let mut out = Vec::new();
-        for piece in input.chunks(chunk) {
-            let mut rest = piece;
-            while !rest.is_empty() {
-                let (used, framed) = framer.feed(rest);
-                rest = &rest[used..];
-                match framed {
-                    Framed::Pending => assert!(rest.is_empty()),
-                    Framed::Object => out
-                        .push(std::string::String::from_utf8(framer.take_line().to_vec()).unwrap()),
-                    Framed::Stray => out.push("!".into()),
-                    Framed::TooLong => out.push("~".into()),
-                    Framed::Line => panic!("not a line stream"),
-                }
-            }
-        }
+        let (framer, events) = feed_all(input, chunk);
         assert_eq!(framer.dialect(), Dialect::Json);
-        out
+        events
+            .into_iter()
+            .map(|(framed, object)| match framed {
+                Framed::Object => std::string::String::from_utf8(object).unwrap(),
+                Framed::Stray => "!".into(),
+                Framed::TooLong => "~".into(),
+                other => panic!("{other:?} in a JSON stream"),
+            })
+            .collect()
     }
 
     #[test]

@@ -56,14 +56,21 @@ pub(crate) struct Hub<'a, const N: usize> {
 /// the arguments may borrow other fields of the hub.
 macro_rules! notice {
     ($hub:ident, $conn:expr, $($arg:tt)*) => {
-        reply($hub.out, $hub.style.notice(), $conn, format_args!($($arg)*))
+        queue_line($hub.out, $hub.style.notice(), Audience::one($conn), format_args!($($arg)*))
     };
 }
 
 /// Queues an error line (`*** error: TEXT`) for one connection.
 macro_rules! error {
     ($hub:ident, $conn:expr, $($arg:tt)*) => {
-        reply($hub.out, $hub.style.error(), $conn, format_args!($($arg)*))
+        queue_line($hub.out, $hub.style.error(), Audience::one($conn), format_args!($($arg)*))
+    };
+}
+
+/// Queues a notice line (`*** TEXT`) for an audience.
+macro_rules! announce {
+    ($hub:ident, $audience:expr, $($arg:tt)*) => {
+        queue_line($hub.out, $hub.style.notice(), $audience, format_args!($($arg)*))
     };
 }
 
@@ -92,16 +99,9 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Removes `conn` and tells everyone who shares a room with it why it left.
     pub(crate) fn depart(&mut self, conn: ConnectionId, why: &dyn fmt::Display) {
-        let style = self.style;
         let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            "{} {} left ({why})\r\n",
-            style.notice(),
-            style.name(self.roster.name(conn))
-        );
-        self.out.send(start, Audience::rooms(mask, conn));
+        let me = self.style.name(self.roster.name(conn));
+        announce!(self, Audience::rooms(mask, conn), "{me} left ({why})");
         for room in 0..crate::MAX_ROOMS as RoomId {
             if mask & bit(room) != 0 {
                 self.leave_room(conn, room);
@@ -128,13 +128,11 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Tells everyone the server is going away.
     pub(crate) fn shut_down(&mut self) {
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            "{} The server is shutting down. Goodbye!\r\n",
-            self.style.notice()
+        announce!(
+            self,
+            Audience::all(),
+            "The server is shutting down. Goodbye!"
         );
-        self.out.send(start, Audience::all());
     }
 
     /// Tells `conn` that its line passed the length limit.
@@ -269,16 +267,16 @@ impl<const N: usize> Hub<'_, N> {
         {
             return notice!(self, conn, "You are already {nick}.");
         }
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            "{} {} is now known as {}\r\n",
-            style.notice(),
+        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        let (old, new) = (
             style.name(self.roster.name(conn)),
             style.name(Name::Nick(&nick)),
         );
-        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        self.out.send(start, Audience::rooms(mask, conn));
+        announce!(
+            self,
+            Audience::rooms(mask, conn),
+            "{old} is now known as {new}"
+        );
         notice!(
             self,
             conn,
@@ -477,16 +475,13 @@ impl<const N: usize> Hub<'_, N> {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            "{} {} joined {} ({} here)\r\n",
-            style.notice(),
-            style.name(self.roster.name(conn)),
-            info.name,
-            info.members
+        let me = style.name(self.roster.name(conn));
+        let (name, members) = (&info.name, info.members);
+        announce!(
+            self,
+            Audience::rooms(bit(room), conn),
+            "{me} joined {name} ({members} here)"
         );
-        self.out.send(start, Audience::rooms(bit(room), conn));
         notice!(self, conn, "You are now talking in {}.", info.name);
         if !info.topic.is_empty() {
             notice!(
@@ -514,19 +509,20 @@ impl<const N: usize> Hub<'_, N> {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let start = self.out.mark();
         let me = style.name(self.roster.name(conn));
-        let _ = match reason {
-            Some(reason) => write!(
-                self.out,
-                "{} {me} left {} ({})\r\n",
-                style.notice(),
-                info.name,
-                Visible(reason)
-            ),
-            None => write!(self.out, "{} {me} left {}\r\n", style.notice(), info.name),
-        };
-        self.out.send(start, Audience::rooms(bit(room), conn));
+        let everyone = Audience::rooms(bit(room), conn);
+        match reason {
+            Some(reason) => {
+                announce!(
+                    self,
+                    everyone,
+                    "{me} left {} ({})",
+                    info.name,
+                    Visible(reason)
+                );
+            }
+            None => announce!(self, everyone, "{me} left {}", info.name),
+        }
         notice!(self, conn, "You left {}.", info.name);
         self.leave_room(conn, room);
         match self.current(conn).and_then(|room| self.rooms.get(room)) {
@@ -639,21 +635,17 @@ impl<const N: usize> Hub<'_, N> {
         info.topic.clear();
         // Cannot fail: the length was checked just above.
         let _ = info.topic.push_str(topic);
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            "{} {} set the topic of {}: {}\r\n",
-            style.notice(),
-            style.name(self.roster.name(conn)),
+        let me = style.name(self.roster.name(conn));
+        let whole_room = Audience {
+            except: None,
+            ..Audience::rooms(bit(room), conn)
+        };
+        announce!(
+            self,
+            whole_room,
+            "{me} set the topic of {}: {}",
             info.name,
             Visible(topic)
-        );
-        self.out.send(
-            start,
-            Audience {
-                except: None,
-                ..Audience::rooms(bit(room), conn)
-            },
         );
     }
 
@@ -668,15 +660,16 @@ impl<const N: usize> Hub<'_, N> {
 }
 
 /// Queues one line for `conn` alone: `marker`, then `text`.
-fn reply(
+/// Queues one line, `marker` then `text`, for `audience`.
+fn queue_line(
     out: &mut OutputQueue,
     marker: Painted<&str>,
-    conn: ConnectionId,
+    audience: Audience,
     text: fmt::Arguments<'_>,
 ) {
     let start = out.mark();
     let _ = write!(out, "{marker} {text}\r\n");
-    out.send(start, Audience::one(conn));
+    out.send(start, audience);
 }
 
 /// What kind of line goes to a room.

@@ -61,7 +61,7 @@ impl Object {
             .map_err(|_| JsonError::Malformed)?;
         let mut parsed = Self::default();
         for (key, value) in pairs {
-            let field = match key {
+            let field = match decode(key).ok_or(JsonError::Malformed)?.as_str() {
                 "type" => &mut parsed.kind,
                 "message" => &mut parsed.message,
                 "user" => &mut parsed.user,
@@ -175,7 +175,8 @@ fn decode(raw: &str) -> Option<Value> {
                 'f' => '\u{c}',
                 'n' => '\n',
                 'r' => '\r',
-                't' => '\t',
+                // A tab becomes a space, as in a plain line.
+                't' => ' ',
                 'u' => {
                     let high = hex_value(&mut chars)?;
                     if (0xd800..0xdc00).contains(&high) {
@@ -194,6 +195,8 @@ fn decode(raw: &str) -> Option<Value> {
                 }
                 other => other,
             }
+        } else if c == '\t' {
+            ' '
         } else {
             c
         };
@@ -291,11 +294,14 @@ mod tests {
     }
 
     #[test]
-    fn escapes_are_decoded() {
-        let object =
-            Object::parse(r#"{"type":"boardcast","message":"a\"b\\c\/d\u00e9\ud83d\ude00\n"}"#)
-                .unwrap();
-        assert_eq!(object.message.as_str(), "a\"b\\c/dé😀\n");
+    fn escapes_are_decoded_in_keys_and_values() {
+        let object = Object::parse(
+            r#"{"typ\u0065":"boardcast","message":"a\"b\\c\/d\u00e9\ud83d\ude00\n\t	x"}"#,
+        )
+        .unwrap();
+        assert_eq!(object.kind.as_str(), "boardcast");
+        // Tabs, escaped or raw, become spaces, as in a plain line.
+        assert_eq!(object.message.as_str(), "a\"b\\c/dé😀\n  x");
     }
 
     #[test]

@@ -169,6 +169,15 @@ impl Audience {
         }
     }
 
+    /// Everyone in the rooms of `mask`.
+    pub(crate) const fn members(mask: u64) -> Self {
+        Self {
+            scope: Scope::Rooms(mask),
+            except: None,
+            view: View::Any,
+        }
+    }
+
     /// Everyone in the rooms of `mask` but `except`.
     pub(crate) const fn rooms(mask: u64, except: ConnectionId) -> Self {
         Self {

@@ -329,22 +329,22 @@ impl<const N: usize> Hub<'_, N> {
                 .get(id)
                 .is_some_and(|slot| slot.rooms & bit(room) != 0)
         });
-        // The first names in sort order, and always the caller: keep the best ones seen so far,
-        // replacing the last in order when a better one comes.
-        let mut shown: heapless::Vec<ConnectionId, MAX_LISTED_NAMES> = heapless::Vec::new();
-        let key = |id: ConnectionId| (id != me, sort_key(roster.name(id)));
+        // The first names in sort order, and always the caller: a max-heap of the best ones
+        // seen so far, whose worst is replaced when a better one comes (O(n log 100)).
+        let mut best: heapless::BinaryHeap<_, heapless::binary_heap::Max, MAX_LISTED_NAMES> =
+            heapless::BinaryHeap::new();
         for id in members {
-            if shown.is_full() {
-                let worst = (0..shown.len()).max_by_key(|&at| key(shown[at]));
-                match worst {
-                    Some(at) if key(id) < key(shown[at]) => shown[at] = id,
-                    _ => {}
-                }
-            } else {
-                // Cannot fail: the vector is not full.
-                let _ = shown.push(id);
+            let ranked = ((id != me, sort_key(roster.name(id))), id);
+            if best.len() < MAX_LISTED_NAMES {
+                // Cannot fail: the heap is not full.
+                let _ = best.push(ranked);
+            } else if best.peek().is_some_and(|worst| ranked < *worst) {
+                best.pop();
+                let _ = best.push(ranked);
             }
         }
+        let mut shown: heapless::Vec<ConnectionId, MAX_LISTED_NAMES> =
+            best.iter().map(|&(_, id)| id).collect();
         shown.sort_unstable_by_key(|id| sort_key(roster.name(*id)));
         let start = self.out.mark();
         let _ = write!(
@@ -636,13 +636,9 @@ impl<const N: usize> Hub<'_, N> {
         // Cannot fail: the length was checked just above.
         let _ = info.topic.push_str(topic);
         let me = style.name(self.roster.name(conn));
-        let whole_room = Audience {
-            except: None,
-            ..Audience::rooms(bit(room), conn)
-        };
         announce!(
             self,
-            whole_room,
+            Audience::members(bit(room)),
             "{me} set the topic of {}: {}",
             info.name,
             Visible(topic)
@@ -659,7 +655,6 @@ impl<const N: usize> Hub<'_, N> {
     }
 }
 
-/// Queues one line for `conn` alone: `marker`, then `text`.
 /// Queues one line, `marker` then `text`, for `audience`.
 fn queue_line(
     out: &mut OutputQueue,

@@ -32,6 +32,10 @@ fn main() -> ExitCode {
         eprintln!("chat-runner: --queue-limit must be at least 1");
         return ExitCode::from(2);
     }
+    if args.max_room_members == Some(0) {
+        eprintln!("chat-runner: --max-room-members must be at least 1");
+        return ExitCode::from(2);
+    }
     if let Some(addr) = &args.connect {
         return client::run(&client::Options {
             addr: addr.clone(),
@@ -128,9 +132,13 @@ fn new_core(config: Config, started: StdInstant) -> Box<Core> {
 /// its `CLIENTS` connections as the system allows; describes the limit for the log.
 fn raise_descriptor_limit() -> String {
     use rustix::process::{Resource, getrlimit, setrlimit};
+    // `None` is "unlimited". An unlimited hard limit still has a ceiling in the kernel, so ask
+    // for what the server can use rather than for infinity.
+    let wanted = (hub::CLIENTS + 1024) as u64;
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
+    let target = limit.maximum.unwrap_or(wanted);
+    if limit.current.is_some_and(|soft| soft < target) {
+        limit.current = Some(target);
         if setrlimit(Resource::Nofile, limit).is_err() {
             limit = getrlimit(Resource::Nofile);
         }

@@ -100,6 +100,17 @@ fn a_zero_queue_limit_is_refused() {
 }
 
 #[test]
+fn a_zero_room_size_is_refused() {
+    let output = run(&["--max-room-members", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--max-room-members must be at least 1"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
 fn reconnect_without_connect_is_refused() {
     let output = run(&["--reconnect"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");

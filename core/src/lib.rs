@@ -73,6 +73,6 @@ pub use frame::MAX_LINE_BYTES;
 pub use output::{CloseReason, OUTPUT_BYTES, Output, Recipients};
 pub use room::{LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError};
 pub use roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
-pub use server::{Admission, Config, Consumed, DEFAULT_SILENCE_TIMEOUT, Error, Server};
+pub use server::{Admission, Config, Consumed, DEFAULT_SILENCE_TIMEOUT, Error, FloodLimit, Server};
 pub use session::{DisconnectReason, MAX_LISTED_NAMES};
 pub use time::Instant;

@@ -60,6 +60,12 @@ pub enum Output<'a> {
         /// Why.
         reason: CloseReason,
     },
+    /// Flood control lets `conn` go on: feed it the bytes [`Server::handle_input`](crate::Server::handle_input)
+    /// did not take.
+    Resume {
+        /// The connection that may send again.
+        conn: ConnectionId,
+    },
     /// `conn` now goes by `name`; for the runner's log, nothing to send.
     Renamed {
         /// Who.
@@ -222,6 +228,9 @@ pub(crate) enum Record {
         start: u16,
         end: u16,
     },
+    Resume {
+        conn: ConnectionId,
+    },
 }
 
 /// The outputs of one step: rendered bytes in one bounded arena and records pointing into it.
@@ -278,6 +287,10 @@ impl OutputQueue {
         self.push(Record::Close { conn, reason });
     }
 
+    pub(crate) fn resume(&mut self, conn: ConnectionId) {
+        self.push(Record::Resume { conn });
+    }
+
     pub(crate) fn renamed(&mut self, conn: ConnectionId, name: &str) {
         let start = self.mark();
         self.write_bytes(name.as_bytes());
@@ -307,7 +320,7 @@ impl OutputQueue {
         self.next += 1;
         let (start, end) = match record {
             Record::Send { start, end, .. } | Record::Renamed { start, end, .. } => (start, end),
-            Record::Close { .. } => (0, 0),
+            Record::Close { .. } | Record::Resume { .. } => (0, 0),
         };
         Some((record, &self.bytes[start as usize..end as usize]))
     }

@@ -157,10 +157,23 @@ impl fmt::Display for Name<'_> {
     }
 }
 
-/// A link in the list of connections that have not sent a line yet, kept in connect order, so
-/// the earliest silence deadline is always at the head.
+/// The deadline queues a connection can wait in. Each is an intrusive list through the slots in
+/// the order connections were put in it, and since every deadline in one queue is "the time it
+/// was put in + the same duration", the earliest deadline is always at the head: no scan, no
+/// heap, O(1) to add or remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Queue {
+    /// Connections that have not sent a line yet, until their silence timeout.
+    Silent = 0,
+    /// Connections held back by flood control, until they earn their next line.
+    Throttled = 1,
+}
+
+const QUEUES: usize = 2;
+
+/// A slot's place in one [`Queue`].
 #[derive(Clone, Copy, Debug)]
-struct SilentLink {
+struct Link {
     deadline: Instant,
     prev: Option<u32>,
     next: Option<u32>,
@@ -172,13 +185,19 @@ pub(crate) struct Slot {
     generation: u32,
     /// Position in `Roster::live` while the slot is occupied.
     live_pos: Option<u32>,
-    silent: Option<SilentLink>,
+    links: [Option<Link>; QUEUES],
     pub(crate) nick: Option<Nickname>,
     pub(crate) framer: LineFramer,
     /// The rooms this connection is in, a bit per room.
     pub(crate) rooms: u64,
     /// The room its plain-text lines go to.
     pub(crate) current: Option<RoomId>,
+    /// Flood control's bucket, in thousandths of a line.
+    pub(crate) tokens: u32,
+    /// When `tokens` was last topped up.
+    pub(crate) refilled: Instant,
+    /// The sender has been told it is being slowed, and the bucket has not filled up since.
+    pub(crate) warned: bool,
 }
 
 impl Slot {
@@ -198,8 +217,8 @@ pub(crate) struct Roster<const N: usize> {
     free: heapless::Vec<u32, N>,
     /// Indices of occupied slots, densely packed so a broadcast touches only live connections.
     live: heapless::Vec<u32, N>,
-    silent_head: Option<u32>,
-    silent_tail: Option<u32>,
+    heads: [Option<u32>; QUEUES],
+    tails: [Option<u32>; QUEUES],
 }
 
 impl<const N: usize> Roster<N> {
@@ -208,8 +227,8 @@ impl<const N: usize> Roster<N> {
             slots: heapless::Vec::new(),
             free: heapless::Vec::new(),
             live: heapless::Vec::new(),
-            silent_head: None,
-            silent_tail: None,
+            heads: [None; QUEUES],
+            tails: [None; QUEUES],
         }
     }
 
@@ -240,7 +259,7 @@ impl<const N: usize> Roster<N> {
             generation: slot.generation,
         };
         if let Some(deadline) = silence_deadline {
-            self.link_silent(index, deadline);
+            self.link(Queue::Silent, index, deadline);
         }
         Some(id)
     }
@@ -250,7 +269,8 @@ impl<const N: usize> Roster<N> {
         let Some(pos) = self.get(id).and_then(|slot| slot.live_pos) else {
             return false;
         };
-        self.unlink_silent(id.index);
+        self.unlink(Queue::Silent, id.index);
+        self.unlink(Queue::Throttled, id.index);
         self.live.swap_remove(pos as usize);
         if let Some(&moved) = self.live.get(pos as usize) {
             self.slots[moved as usize].live_pos = Some(pos);
@@ -312,64 +332,73 @@ impl<const N: usize> Roster<N> {
         })
     }
 
-    /// The connection that has been silent the longest, with its deadline.
-    pub(crate) fn first_silent(&self) -> Option<(Instant, ConnectionId)> {
-        let index = self.silent_head?;
+    /// The connection at the head of `queue`, with its deadline.
+    pub(crate) fn first(&self, queue: Queue) -> Option<(Instant, ConnectionId)> {
+        let index = self.heads[queue as usize]?;
         let slot = &self.slots[index as usize];
-        let link = slot.silent?;
-        Some((
-            link.deadline,
-            ConnectionId {
-                index,
-                generation: slot.generation,
-            },
-        ))
+        Some((slot.links[queue as usize]?.deadline, slot.id(index)))
     }
 
-    /// Records that `id` has sent a line, so it is no longer subject to the silence deadline.
-    pub(crate) fn mark_spoken(&mut self, id: ConnectionId) {
-        if self.get(id).is_some() {
-            self.unlink_silent(id.index);
+    /// Whether `id` waits in `queue`.
+    pub(crate) fn waits(&self, queue: Queue, id: ConnectionId) -> bool {
+        self.get(id)
+            .is_some_and(|slot| slot.links[queue as usize].is_some())
+    }
+
+    /// Puts live `id` at the tail of `queue`, due at `deadline`, which must not be earlier
+    /// than the deadlines already in it.
+    pub(crate) fn enqueue(&mut self, queue: Queue, id: ConnectionId, deadline: Instant) {
+        if self.get(id).is_some() && !self.waits(queue, id) {
+            self.link(queue, id.index, deadline);
         }
     }
 
-    fn link_silent(&mut self, index: u32, deadline: Instant) {
-        let link = SilentLink {
+    /// Takes `id` out of `queue`, if it is in it.
+    pub(crate) fn dequeue(&mut self, queue: Queue, id: ConnectionId) {
+        if self.get(id).is_some() {
+            self.unlink(queue, id.index);
+        }
+    }
+
+    fn link(&mut self, queue: Queue, index: u32, deadline: Instant) {
+        let q = queue as usize;
+        let link = Link {
             deadline,
-            prev: self.silent_tail,
+            prev: self.tails[q],
             next: None,
         };
-        match self.silent_tail {
+        match self.tails[q] {
             Some(tail) => {
-                if let Some(tail_link) = &mut self.slots[tail as usize].silent {
+                if let Some(tail_link) = &mut self.slots[tail as usize].links[q] {
                     tail_link.next = Some(index);
                 }
             }
-            None => self.silent_head = Some(index),
+            None => self.heads[q] = Some(index),
         }
-        self.silent_tail = Some(index);
-        self.slots[index as usize].silent = Some(link);
+        self.tails[q] = Some(index);
+        self.slots[index as usize].links[q] = Some(link);
     }
 
-    fn unlink_silent(&mut self, index: u32) {
-        let Some(link) = self.slots[index as usize].silent.take() else {
+    fn unlink(&mut self, queue: Queue, index: u32) {
+        let q = queue as usize;
+        let Some(link) = self.slots[index as usize].links[q].take() else {
             return;
         };
         match link.prev {
             Some(prev) => {
-                if let Some(prev_link) = &mut self.slots[prev as usize].silent {
+                if let Some(prev_link) = &mut self.slots[prev as usize].links[q] {
                     prev_link.next = link.next;
                 }
             }
-            None => self.silent_head = link.next,
+            None => self.heads[q] = link.next,
         }
         match link.next {
             Some(next) => {
-                if let Some(next_link) = &mut self.slots[next as usize].silent {
+                if let Some(next_link) = &mut self.slots[next as usize].links[q] {
                     next_link.prev = link.prev;
                 }
             }
-            None => self.silent_tail = link.prev,
+            None => self.tails[q] = link.prev,
         }
     }
 }
@@ -475,20 +504,23 @@ mod tests {
         let ids: std::vec::Vec<_> = (0..4)
             .map(|t| roster.insert(Some(Instant::from_millis(t))).unwrap())
             .collect();
-        roster.mark_spoken(ids[1]);
+        roster.dequeue(Queue::Silent, ids[1]);
         assert_eq!(
-            roster.first_silent(),
+            roster.first(Queue::Silent),
             Some((Instant::from_millis(0), ids[0]))
         );
         roster.remove(ids[0]);
         assert_eq!(
-            roster.first_silent(),
+            roster.first(Queue::Silent),
             Some((Instant::from_millis(2), ids[2]))
         );
-        roster.mark_spoken(ids[3]);
+        roster.dequeue(Queue::Silent, ids[3]);
         roster.remove(ids[2]);
-        assert_eq!(roster.first_silent(), None);
+        assert_eq!(roster.first(Queue::Silent), None);
         let late = roster.insert(Some(Instant::from_millis(9))).unwrap();
-        assert_eq!(roster.first_silent(), Some((Instant::from_millis(9), late)));
+        assert_eq!(
+            roster.first(Queue::Silent),
+            Some((Instant::from_millis(9), late))
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::frame::Framed;
 use crate::output::{Output, OutputQueue, Recipients, Record};
 use crate::render::Style;
 use crate::room::Rooms;
-use crate::roster::{ConnectionId, Roster};
+use crate::roster::{ConnectionId, Queue, Roster};
 use crate::session::{DisconnectReason, Hub};
 use crate::time::Instant;
 
@@ -36,12 +36,55 @@ pub struct Config {
     /// The most people in one room; joining a full room gets an error reply. Default: no
     /// limit beyond the server's own capacity.
     pub max_room_members: u32,
+    /// Flood control for every connection; `None` turns it off. Default:
+    /// [`FloodLimit::DEFAULT`].
+    pub flood_limit: Option<FloodLimit>,
+}
+
+/// Flood control: a token bucket per connection, counted in lines (a line, a JSON object or an
+/// overlong line each cost one).
+///
+/// A connection may send `burst` lines at once, then `per_second` lines a second. The line
+/// that empties the bucket is handled; after it the connection is *held back*:
+/// [`Server::handle_input`] takes none of its bytes until [`Output::Resume`] says it may go on,
+/// so what it sent waits in the runner and, past that, in the socket, where TCP slows the
+/// sender. Nothing is dropped. The sender is told once per episode that it is being slowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloodLimit {
+    /// Lines that may come at once (at least 1).
+    pub burst: u32,
+    /// Lines a second after that (at least 1).
+    pub per_second: u32,
+}
+
+impl FloodLimit {
+    /// 20 lines at once (a normal paste), then 5 a second.
+    pub const DEFAULT: Self = Self {
+        burst: 20,
+        per_second: 5,
+    };
+
+    /// The bucket's size, in thousandths of a line.
+    fn capacity(self) -> u32 {
+        self.burst.max(1).saturating_mul(1000)
+    }
+
+    /// How long it takes to earn one line from an empty bucket.
+    fn one_line(self) -> Duration {
+        Duration::from_millis(u64::from(1000_u32.div_ceil(self.per_second.max(1))))
+    }
 }
 
 impl Config {
     /// The same configuration with colour on or off.
     pub const fn with_colour(mut self, colour: bool) -> Self {
         self.colour = colour;
+        self
+    }
+
+    /// The same configuration with other flood control (`None`: off).
+    pub const fn with_flood_limit(mut self, limit: Option<FloodLimit>) -> Self {
+        self.flood_limit = limit;
         self
     }
 
@@ -64,6 +107,7 @@ impl Default for Config {
             colour: true,
             silence_timeout: Some(DEFAULT_SILENCE_TIMEOUT),
             max_room_members: u32::MAX,
+            flood_limit: Some(FloodLimit::DEFAULT),
         }
     }
 }
@@ -191,6 +235,11 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 FULL_PLAIN
             }));
         };
+        if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn)) {
+            slot.tokens = limit.capacity();
+            slot.refilled = self.now;
+            slot.warned = false;
+        }
         self.hub().arrive(conn);
         Ok(Admission::Accepted(conn))
     }
@@ -198,6 +247,9 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     /// Bytes arrived from `conn`. Takes bytes up to and including the first complete line (or
     /// the point where a line grew too long), handles it, and returns how many bytes it took.
     /// With no complete line in `bytes`, takes them all and keeps the partial line.
+    ///
+    /// While flood control holds the connection back (see [`FloodLimit`]) it takes nothing and
+    /// returns `Consumed` of 0: keep the bytes and feed them again after [`Output::Resume`].
     pub fn handle_input(
         &mut self,
         now: Instant,
@@ -205,6 +257,9 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         bytes: &[u8],
     ) -> Result<Consumed, Error> {
         self.begin_step(now)?;
+        if self.roster.waits(Queue::Throttled, conn) {
+            return Ok(Consumed(0));
+        }
         let slot = self
             .roster
             .get_mut(conn)
@@ -212,23 +267,23 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         let (used, framed) = slot.framer.feed(bytes);
         let dialect = slot.framer.dialect();
         match framed {
-            Framed::Pending => {}
-            Framed::TooLong => {
-                self.roster.mark_spoken(conn);
-                self.hub().too_long(conn, dialect);
-            }
+            Framed::Pending => return Ok(Consumed(used)),
+            Framed::TooLong => self.hub().too_long(conn, dialect),
             Framed::Line => {
                 let mut line = slot.framer.take_line();
-                self.roster.mark_spoken(conn);
                 self.hub().line(conn, &mut line);
             }
             Framed::Object => {
                 let object = slot.framer.take_line();
-                self.roster.mark_spoken(conn);
                 self.hub().json(conn, &object);
             }
-            Framed::Stray => self.hub().stray(conn),
+            Framed::Stray => {
+                self.hub().stray(conn);
+                return Ok(Consumed(used));
+            }
         }
+        self.roster.dequeue(Queue::Silent, conn);
+        self.charge_line(conn);
         Ok(Consumed(used))
     }
 
@@ -248,15 +303,23 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
-    /// Time has passed: closes connections whose silence deadline is before `now`. Handles as
-    /// many as one step has room for; [`poll_timeout`](Self::poll_timeout) then says to call
-    /// again at once if more are due.
+    /// Time has passed: lets held-back connections go on ([`Output::Resume`]) and closes
+    /// connections whose silence deadline has come. Handles as many as one step has room for;
+    /// [`poll_timeout`](Self::poll_timeout) then says to call again at once if more are due.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         self.begin_step(now)?;
+        while let Some((deadline, conn)) = self.roster.first(Queue::Throttled) {
+            if deadline > self.now || self.out.room().0 < TIMEOUT_RECORDS {
+                break;
+            }
+            self.roster.dequeue(Queue::Throttled, conn);
+            self.refill(conn);
+            self.out.resume(conn);
+        }
         let Some(timeout) = self.config.silence_timeout else {
             return Ok(());
         };
-        while let Some((deadline, conn)) = self.roster.first_silent() {
+        while let Some((deadline, conn)) = self.roster.first(Queue::Silent) {
             let (records, bytes) = self.out.room();
             if deadline > self.now || records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
                 break;
@@ -287,6 +350,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 bytes,
             },
             Record::Close { conn, reason } => Output::Close { conn, reason },
+            Record::Resume { conn } => Output::Resume { conn },
             Record::Renamed { conn, .. } => Output::Renamed {
                 conn,
                 // Cannot fail: the bytes were copied from a `Nickname`, which is ASCII.
@@ -298,13 +362,64 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.shut_down || self.config.silence_timeout.is_none() {
+        if self.shut_down {
             return None;
         }
-        self.roster.first_silent().map(|(deadline, _)| deadline)
+        let silent = self
+            .config
+            .silence_timeout
+            .and(self.roster.first(Queue::Silent));
+        let throttled = self.roster.first(Queue::Throttled);
+        [silent, throttled]
+            .into_iter()
+            .flatten()
+            .map(|(deadline, _)| deadline)
+            .min()
     }
 
     // ----- Internals -----
+
+    /// Tops up `conn`'s bucket for the time since it was last topped up.
+    fn refill(&mut self, conn: ConnectionId) {
+        let (Some(limit), now) = (self.config.flood_limit, self.now) else {
+            return;
+        };
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return;
+        };
+        let elapsed = now.saturating_duration_since(slot.refilled).as_millis();
+        let earned =
+            u32::try_from(elapsed.saturating_mul(u128::from(limit.per_second))).unwrap_or(u32::MAX);
+        slot.tokens = slot.tokens.saturating_add(earned).min(limit.capacity());
+        slot.refilled = now;
+        if slot.tokens == limit.capacity() {
+            slot.warned = false;
+        }
+    }
+
+    /// Takes one line from `conn`'s bucket; when it runs dry, holds the connection back until
+    /// it has earned a line, telling it once.
+    fn charge_line(&mut self, conn: ConnectionId) {
+        let Some(limit) = self.config.flood_limit else {
+            return;
+        };
+        self.refill(conn);
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return; // the line was /quit
+        };
+        slot.tokens = slot.tokens.saturating_sub(1000);
+        if slot.tokens >= 1000 {
+            return;
+        }
+        let warn = !core::mem::replace(&mut slot.warned, true);
+        // A whole line's time from the moment the bucket ran dry: the same for everyone, so the
+        // queue stays in deadline order.
+        let deadline = self.now.saturating_add(limit.one_line());
+        self.roster.enqueue(Queue::Throttled, conn, deadline);
+        if warn {
+            self.hub().slowed(conn, limit);
+        }
+    }
 
     fn begin_step(&mut self, now: Instant) -> Result<(), Error> {
         if self.shut_down {
@@ -328,5 +443,140 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             },
             max_room_members: self.config.max_room_members,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::*;
+
+    fn drain<const N: usize>(server: &mut Server<N>, to: ConnectionId) -> (Vec<String>, usize) {
+        let (mut heard, mut resumed) = (Vec::new(), 0);
+        while let Some(output) = server.poll_output() {
+            match output {
+                Output::Send { to: who, bytes } if who.clone().any(|id| id == to) => {
+                    heard.push(String::from_utf8_lossy(bytes).into_owned());
+                }
+                Output::Resume { .. } => resumed += 1,
+                _ => {}
+            }
+        }
+        (heard, resumed)
+    }
+
+    fn accept<const N: usize>(server: &mut Server<N>) -> ConnectionId {
+        let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
+            panic!("connect");
+        };
+        while server.poll_output().is_some() {}
+        conn
+    }
+
+    #[test]
+    fn flood_control_holds_back_past_the_burst_and_resumes_at_the_rate() {
+        let limit = FloodLimit {
+            burst: 3,
+            per_second: 2,
+        };
+        let config = Config::default()
+            .with_colour(false)
+            .with_silence_timeout(None)
+            .with_flood_limit(Some(limit));
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let (alice, bob) = (accept(&mut server), accept(&mut server));
+        let t0 = Instant::ZERO;
+        let mut input: &[u8] = b"1\n2\n3\n4\n5\n";
+        let mut bob_heard = Vec::new();
+        // The burst: three lines go through; the third empties the bucket.
+        for _ in 0..3 {
+            let taken = server.handle_input(t0, alice, input).unwrap().bytes();
+            input = &input[taken..];
+            bob_heard.extend(drain(&mut server, bob).0);
+        }
+        assert_eq!(bob_heard.len(), 3);
+        // Held back: nothing more is taken, and nothing is said.
+        assert_eq!(server.handle_input(t0, alice, input).unwrap().bytes(), 0);
+        assert!(server.poll_output().is_none());
+        assert_eq!(server.poll_timeout(), Some(Instant::from_millis(500)));
+        // Half a second later she may send one more line, and is held back again.
+        server.handle_timeout(Instant::from_millis(500)).unwrap();
+        assert_eq!(drain(&mut server, alice).1, 1, "one Resume");
+        let taken = server
+            .handle_input(Instant::from_millis(500), alice, input)
+            .unwrap()
+            .bytes();
+        assert_eq!(taken, 2);
+        input = &input[taken..];
+        let (heard, _) = drain(&mut server, bob);
+        assert_eq!(heard, ["anonymous-1: 4\r\n"]);
+        assert_eq!(
+            server
+                .handle_input(Instant::from_millis(500), alice, input)
+                .unwrap()
+                .bytes(),
+            0
+        );
+        assert_eq!(server.poll_timeout(), Some(Instant::from_millis(1000)));
+    }
+
+    #[test]
+    fn the_slow_down_notice_comes_once_per_episode() {
+        let limit = FloodLimit {
+            burst: 2,
+            per_second: 10,
+        };
+        let config = Config::default()
+            .with_colour(false)
+            .with_silence_timeout(None)
+            .with_flood_limit(Some(limit));
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let alice = accept(&mut server);
+        let mut notices = 0;
+        let mut now = 0;
+        let mut input: Vec<u8> = b"x\n".repeat(12);
+        let mut rest: &[u8] = &input;
+        while !rest.is_empty() {
+            let taken = server
+                .handle_input(Instant::from_millis(now), alice, rest)
+                .unwrap()
+                .bytes();
+            rest = &rest[taken..];
+            let (heard, _) = drain(&mut server, alice);
+            notices += heard
+                .iter()
+                .filter(|line| line.contains("Slow down"))
+                .count();
+            if taken == 0 {
+                now = server.poll_timeout().unwrap().as_millis();
+                server.handle_timeout(Instant::from_millis(now)).unwrap();
+                drain(&mut server, alice);
+            }
+        }
+        assert_eq!(notices, 1, "one episode, one notice");
+        // After a full bucket's worth of quiet, a new episode is told again.
+        now += 1000;
+        input = b"y\n".repeat(3);
+        rest = &input;
+        while !rest.is_empty() {
+            let taken = server
+                .handle_input(Instant::from_millis(now), alice, rest)
+                .unwrap()
+                .bytes();
+            rest = &rest[taken..];
+            let (heard, _) = drain(&mut server, alice);
+            notices += heard
+                .iter()
+                .filter(|line| line.contains("Slow down"))
+                .count();
+            if taken == 0 {
+                now = server.poll_timeout().unwrap().as_millis();
+                server.handle_timeout(Instant::from_millis(now)).unwrap();
+                drain(&mut server, alice);
+            }
+        }
+        assert_eq!(notices, 2);
     }
 }

@@ -147,6 +147,16 @@ impl<const N: usize> Hub<'_, N> {
         );
     }
 
+    /// Tells `conn` that flood control is slowing it down.
+    pub(crate) fn slowed(&mut self, conn: ConnectionId, limit: crate::FloodLimit) {
+        notice!(
+            self,
+            conn,
+            "Slow down: you are sending more than {} lines a second; the rest will follow at that pace.",
+            limit.per_second
+        );
+    }
+
     /// Tells a JSON connection that it sent something that is not an object.
     pub(crate) fn stray(&mut self, conn: ConnectionId) {
         error!(
@@ -737,7 +747,8 @@ mod tests {
 
     #[test]
     fn the_longest_room_listing_fits_in_one_step() {
-        let mut server: Server<2> = Server::new(Config::default(), Instant::ZERO);
+        let config = Config::default().with_flood_limit(None);
+        let mut server: Server<2> = Server::new(config, Instant::ZERO);
         let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
             panic!("connect");
         };
@@ -764,8 +775,10 @@ mod tests {
     #[test]
     fn a_long_listing_shows_the_first_names_in_order_and_the_caller() {
         use crate::MAX_LISTED_NAMES;
-        let mut server: Server<128> =
-            Server::new(Config::default().with_colour(false), Instant::ZERO);
+        let mut server: Server<128> = Server::new(
+            Config::default().with_colour(false).with_flood_limit(None),
+            Instant::ZERO,
+        );
         let mut conns = std::vec::Vec::new();
         for _ in 0..120 {
             let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {

@@ -28,6 +28,19 @@ pub(crate) struct Args {
     #[argh(option, default = "1024")]
     pub(crate) queue_limit: usize,
 
+    /// flood control: lines a client may send at once before being slowed. Default: 20
+    #[argh(option, default = "20")]
+    pub(crate) flood_burst: u32,
+
+    /// flood control: lines a second a client may send after its burst; faster input is held
+    /// back (never dropped) and the sender told once. Default: 5
+    #[argh(option, default = "5")]
+    pub(crate) flood_rate: u32,
+
+    /// turn flood control off, for trusted networks
+    #[argh(switch)]
+    pub(crate) no_flood_limit: bool,
+
     /// the most people in one room; joining a full room gets an error. Default: no limit
     /// beyond the server's capacity (16384)
     #[argh(option)]

@@ -49,6 +49,9 @@ struct Connection {
     reader: Task<()>,
     writer: Task<()>,
     name: Option<String>,
+    /// Input flood control held back: fed again on `Output::Resume`. At most one chunk, since
+    /// the reader gets no credit while it is held.
+    held: Vec<u8>,
 }
 
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
@@ -62,6 +65,8 @@ pub(crate) struct Hub {
     over_limit: Vec<ConnectionId>,
     /// Closed connections still taking their last lines, awaited at shutdown.
     flushing: Vec<Task<()>>,
+    /// Connections flood control lets go on, to be fed what they had held back.
+    resumed: Vec<ConnectionId>,
     started: StdInstant,
 }
 
@@ -89,6 +94,7 @@ impl Hub {
             queue_limit,
             over_limit: Vec::new(),
             flushing: Vec::new(),
+            resumed: Vec::new(),
             started,
         }
     }
@@ -109,6 +115,7 @@ impl Hub {
                 let now = self.now();
                 self.step(|core| core.handle_timeout(now));
                 self.drop_stalled().await;
+                self.resume_held().await;
                 continue;
             }
             match self.core.poll_timeout() {
@@ -141,6 +148,7 @@ impl Hub {
                 }
             }
             self.drop_stalled().await;
+            self.resume_held().await;
             // Writers run between events, so each gets what one event queued in one batch.
             future::yield_now().await;
         }
@@ -183,6 +191,7 @@ impl Hub {
             reader,
             writer,
             name: None,
+            held: Vec::new(),
         });
         log!("{id} connected from {peer} ({} online)", self.core.online());
         self.drain();
@@ -192,6 +201,14 @@ impl Hub {
         while !bytes.is_empty() && self.connection(id).is_some() {
             let now = self.now();
             match self.core.handle_input(now, id, bytes) {
+                Ok(consumed) if consumed.bytes() == 0 => {
+                    // Flood control: keep the rest until the core says to resume, and give the
+                    // reader no credit meanwhile, so TCP slows the sender.
+                    if let Some(connection) = lookup_mut(&mut self.connections, id) {
+                        connection.held.extend_from_slice(bytes);
+                    }
+                    return self.drain();
+                }
                 Ok(consumed) => bytes = &bytes[consumed.bytes()..],
                 Err(error) => return log!("bug: input from {id}: {error}"),
             }
@@ -256,6 +273,7 @@ impl Hub {
                         self.close_flushing(connection);
                     }
                 }
+                Output::Resume { conn } => self.resumed.push(conn),
                 Output::Renamed { conn, name } => {
                     if let Some(connection) = lookup_mut(&mut self.connections, conn) {
                         log!("{} is now {name}", describe(connection));
@@ -264,6 +282,17 @@ impl Hub {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Feeds connections that flood control let go on what they had held back.
+    async fn resume_held(&mut self) {
+        for id in std::mem::take(&mut self.resumed) {
+            let Some(connection) = lookup_mut(&mut self.connections, id) else {
+                continue;
+            };
+            let held = std::mem::take(&mut connection.held);
+            self.input(id, &held).await;
         }
     }
 

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
 
 use async_signal::{Signal, Signals};
-use chat_core::{Config, Instant};
+use chat_core::{Config, FloodLimit, Instant};
 use futures_lite::StreamExt;
 use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
@@ -30,6 +30,12 @@ fn main() -> ExitCode {
     let args: Args = argh::from_env();
     if args.queue_limit == 0 {
         eprintln!("chat-runner: --queue-limit must be at least 1");
+        return ExitCode::from(2);
+    }
+    if args.flood_burst == 0 || args.flood_rate == 0 {
+        eprintln!(
+            "chat-runner: --flood-burst and --flood-rate must be at least 1 (or use --no-flood-limit)"
+        );
         return ExitCode::from(2);
     }
     if args.max_room_members == Some(0) {
@@ -73,7 +79,11 @@ fn main() -> ExitCode {
     let config = Config::default()
         .with_colour(!args.no_color)
         .with_silence_timeout(args.silence_timeout())
-        .with_max_room_members(args.max_room_members.unwrap_or(u32::MAX));
+        .with_max_room_members(args.max_room_members.unwrap_or(u32::MAX))
+        .with_flood_limit((!args.no_flood_limit).then_some(FloodLimit {
+            burst: args.flood_burst,
+            per_second: args.flood_rate,
+        }));
     let started = StdInstant::now();
     let core = new_core(config, started);
 
@@ -83,11 +93,15 @@ fn main() -> ExitCode {
     let _ = writeln!(stdout, "chat-runner listening on {bound}").and_then(|()| stdout.flush());
     log!(
         "listening on {bound}; up to {} connections ({descriptors}), queue limit {} messages, \
-         silence timeout {}",
+         silence timeout {}, flood limit {}",
         hub::CLIENTS,
         args.queue_limit,
         match args.silence_timeout() {
             Some(timeout) => format!("{} s", timeout.as_secs()),
+            None => "off".to_owned(),
+        },
+        match config.flood_limit {
+            Some(limit) => format!("{} lines then {}/s", limit.burst, limit.per_second),
             None => "off".to_owned(),
         }
     );

@@ -36,6 +36,9 @@ pub struct Config {
     /// The most people in one room; joining a full room gets an error reply. Default: no
     /// limit beyond the server's own capacity.
     pub max_room_members: u32,
+    /// The most connections at once, below the `CLIENTS` the server is built for; past it a
+    /// connection is refused as when the table is full. Default: no limit below `CLIENTS`.
+    pub max_clients: usize,
     /// Flood control for every connection; `None` turns it off. Default:
     /// [`FloodLimit::DEFAULT`].
     pub flood_limit: Option<FloodLimit>,
@@ -82,6 +85,12 @@ impl Config {
         self
     }
 
+    /// The same configuration with another connection limit.
+    pub const fn with_max_clients(mut self, clients: usize) -> Self {
+        self.max_clients = clients;
+        self
+    }
+
     /// The same configuration with other flood control (`None`: off).
     pub const fn with_flood_limit(mut self, limit: Option<FloodLimit>) -> Self {
         self.flood_limit = limit;
@@ -107,6 +116,7 @@ impl Default for Config {
             colour: true,
             silence_timeout: Some(DEFAULT_SILENCE_TIMEOUT),
             max_room_members: u32::MAX,
+            max_clients: usize::MAX,
             flood_limit: Some(FloodLimit::DEFAULT),
         }
     }
@@ -221,19 +231,24 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     // ----- Inputs -----
 
     /// A new connection arrived. Its welcome (and the notice to everyone else) is queued, or,
-    /// when all `CLIENTS` slots are taken, the answer is [`Admission::Refused`].
+    /// when all `CLIENTS` slots (or [`Config::max_clients`]) are taken, the answer is
+    /// [`Admission::Refused`].
     pub fn handle_connect(&mut self, now: Instant) -> Result<Admission, Error> {
         self.begin_step(now)?;
         let deadline = self
             .config
             .silence_timeout
             .map(|timeout| self.now.saturating_add(timeout));
+        let full = Admission::Refused(if self.config.colour {
+            FULL_COLOUR
+        } else {
+            FULL_PLAIN
+        });
+        if self.roster.len() >= self.config.max_clients {
+            return Ok(full);
+        }
         let Some(conn) = self.roster.insert(deadline) else {
-            return Ok(Admission::Refused(if self.config.colour {
-                FULL_COLOUR
-            } else {
-                FULL_PLAIN
-            }));
+            return Ok(full);
         };
         if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn)) {
             slot.tokens = limit.capacity();

@@ -28,6 +28,16 @@ pub(crate) struct Args {
     #[argh(option, default = "1024")]
     pub(crate) queue_limit: usize,
 
+    /// the most connections at once; more are told the server is full. Default: 16384, the
+    /// most the server is built for
+    #[argh(option, default = "crate::hub::CLIENTS")]
+    pub(crate) max_clients: usize,
+
+    /// the most connections from one IP address; more are refused with a reason; 0 for no
+    /// limit. Default: 128
+    #[argh(option, default = "128")]
+    pub(crate) max_per_ip: u32,
+
     /// flood control: lines a client may send at once before being slowed. Default: 20
     #[argh(option, default = "20")]
     pub(crate) flood_burst: u32,

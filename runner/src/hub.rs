@@ -1,8 +1,9 @@
 //! The hub: the one task that owns the core. Everything that happens to a connection reaches
 //! it as an [`Event`] on one channel; everything the core asks for is carried out here.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -20,6 +21,10 @@ pub(crate) const CLIENTS: usize = 16_384;
 
 /// The core, sized for [`CLIENTS`].
 pub(crate) type Core = Server<CLIENTS>;
+
+/// The reply to a connection over the per-address limit, before it is closed.
+const TOO_MANY_FROM_ADDRESS: &[u8] =
+    b"*** Sorry, too many connections from your address. Please try again later.\r\n";
 
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,6 +72,10 @@ pub(crate) struct Hub {
     flushing: Vec<Task<()>>,
     /// Connections flood control lets go on, to be fed what they had held back.
     resumed: Vec<ConnectionId>,
+    /// Live connections per peer address, for `max_per_address`.
+    per_address: HashMap<IpAddr, u32>,
+    /// The most connections from one address; 0 for no limit.
+    max_per_address: u32,
     started: StdInstant,
 }
 
@@ -84,6 +93,7 @@ impl Hub {
         executor: Rc<LocalExecutor<'static>>,
         events: Sender<Event>,
         queue_limit: usize,
+        max_per_address: u32,
         started: StdInstant,
     ) -> Self {
         Self {
@@ -95,6 +105,8 @@ impl Hub {
             over_limit: Vec::new(),
             flushing: Vec::new(),
             resumed: Vec::new(),
+            per_address: HashMap::new(),
+            max_per_address,
             started,
         }
     }
@@ -159,6 +171,17 @@ impl Hub {
     }
 
     fn accept(&mut self, stream: Async<TcpStream>, peer: SocketAddr) {
+        let from_address = self.per_address.get(&peer.ip()).copied().unwrap_or(0);
+        if self.max_per_address > 0 && from_address >= self.max_per_address {
+            log!(
+                "refused {peer}: {from_address} connections from {} already",
+                peer.ip()
+            );
+            return self
+                .executor
+                .spawn(refuse(stream, TOO_MANY_FROM_ADDRESS))
+                .detach();
+        }
         let now = self.now();
         let admission = match self.core.handle_connect(now) {
             Ok(admission) => admission,
@@ -167,7 +190,10 @@ impl Hub {
         let id = match admission {
             Admission::Accepted(id) => id,
             Admission::Refused(reply) => {
-                log!("refused {peer}: server full ({CLIENTS} connections)");
+                log!(
+                    "refused {peer}: server full ({} online)",
+                    self.core.online()
+                );
                 return self.executor.spawn(refuse(stream, reply)).detach();
             }
         };
@@ -193,6 +219,7 @@ impl Hub {
             name: None,
             held: Vec::new(),
         });
+        *self.per_address.entry(peer.ip()).or_default() += 1;
         log!("{id} connected from {peer} ({} online)", self.core.online());
         self.drain();
     }
@@ -228,7 +255,7 @@ impl Hub {
         error: Option<io::Error>,
     ) {
         // The hub may have closed this connection already, and the reader's report crossed it.
-        let Some(connection) = take(&mut self.connections, id) else {
+        let Some(connection) = self.forget(id) else {
             return;
         };
         match error {
@@ -268,7 +295,7 @@ impl Hub {
                     }
                 }
                 Output::Close { conn, reason } => {
-                    if let Some(connection) = take(&mut self.connections, conn) {
+                    if let Some(connection) = self.forget(conn) {
                         log!("{} closed: {reason}", describe(&connection));
                         self.close_flushing(connection);
                     }
@@ -313,7 +340,7 @@ impl Hub {
                 if !stalled {
                     continue;
                 }
-                let Some(connection) = take(&mut self.connections, id) else {
+                let Some(connection) = self.forget(id) else {
                     continue;
                 };
                 log!(
@@ -330,6 +357,19 @@ impl Hub {
 
     fn connection(&self, id: ConnectionId) -> Option<&Connection> {
         lookup(&self.connections, id)
+    }
+
+    /// Takes a connection out of the table (and out of its address's count).
+    fn forget(&mut self, id: ConnectionId) -> Option<Connection> {
+        let entry = self.connections.get_mut(id.index())?;
+        let connection = entry.take_if(|connection| connection.id == id)?;
+        if let Some(count) = self.per_address.get_mut(&connection.peer.ip()) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_address.remove(&connection.peer.ip());
+            }
+        }
+        Some(connection)
     }
 
     /// Closes a connection after giving it [`FLUSH_TIMEOUT`] to take what is queued for it.
@@ -392,14 +432,6 @@ fn lookup_mut(connections: &mut [Option<Connection>], id: ConnectionId) -> Optio
         .get_mut(id.index())?
         .as_mut()
         .filter(|connection| connection.id == id)
-}
-
-fn take(connections: &mut [Option<Connection>], id: ConnectionId) -> Option<Connection> {
-    let entry = connections.get_mut(id.index())?;
-    match entry {
-        Some(connection) if connection.id == id => entry.take(),
-        _ => None,
-    }
 }
 
 /// `#3 alice (127.0.0.1:50312)`, for the log.

@@ -38,6 +38,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if args.max_clients == 0 || args.max_clients > hub::CLIENTS {
+        eprintln!(
+            "chat-runner: --max-clients must be between 1 and {}",
+            hub::CLIENTS
+        );
+        return ExitCode::from(2);
+    }
     if args.max_room_members == Some(0) {
         eprintln!("chat-runner: --max-room-members must be at least 1");
         return ExitCode::from(2);
@@ -80,6 +87,7 @@ fn main() -> ExitCode {
         .with_colour(!args.no_color)
         .with_silence_timeout(args.silence_timeout())
         .with_max_room_members(args.max_room_members.unwrap_or(u32::MAX))
+        .with_max_clients(args.max_clients)
         .with_flood_limit((!args.no_flood_limit).then_some(FloodLimit {
             burst: args.flood_burst,
             per_second: args.flood_rate,
@@ -92,9 +100,13 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "chat-runner listening on {bound}").and_then(|()| stdout.flush());
     log!(
-        "listening on {bound}; up to {} connections ({descriptors}), queue limit {} messages, \
-         silence timeout {}, flood limit {}",
-        hub::CLIENTS,
+        "listening on {bound}; up to {} connections ({descriptors}), {} per address, \
+         queue limit {} messages, silence timeout {}, flood limit {}",
+        args.max_clients,
+        match args.max_per_ip {
+            0 => "any number".to_owned(),
+            most => format!("{most}"),
+        },
         args.queue_limit,
         match args.silence_timeout() {
             Some(timeout) => format!("{} s", timeout.as_secs()),
@@ -113,6 +125,7 @@ fn main() -> ExitCode {
         executor.clone(),
         events.clone(),
         args.queue_limit,
+        args.max_per_ip,
         started,
     );
     let accepting = executor.spawn(accept_loop(listener, events.clone()));

@@ -273,6 +273,13 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     ) -> Result<Consumed, Error> {
         self.begin_step(now)?;
         if self.roster.waits(Queue::Throttled, conn) {
+            // Held back. The first time in an episode that input is actually waiting, say so.
+            if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn))
+                && !bytes.is_empty()
+                && !core::mem::replace(&mut slot.warned, true)
+            {
+                self.hub().slowed(conn, limit);
+            }
             return Ok(Consumed(0));
         }
         let slot = self
@@ -403,17 +410,14 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             return;
         };
         let elapsed = now.saturating_duration_since(slot.refilled).as_millis();
-        let earned =
-            u32::try_from(elapsed.saturating_mul(u128::from(limit.per_second))).unwrap_or(u32::MAX);
+        let earned = u32::try_from(elapsed.saturating_mul(u128::from(limit.per_second.max(1))))
+            .unwrap_or(u32::MAX);
         slot.tokens = slot.tokens.saturating_add(earned).min(limit.capacity());
         slot.refilled = now;
-        if slot.tokens == limit.capacity() {
-            slot.warned = false;
-        }
     }
 
     /// Takes one line from `conn`'s bucket; when it runs dry, holds the connection back until
-    /// it has earned a line, telling it once.
+    /// it has earned a line.
     fn charge_line(&mut self, conn: ConnectionId) {
         let Some(limit) = self.config.flood_limit else {
             return;
@@ -422,18 +426,18 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         let Some(slot) = self.roster.get_mut(conn) else {
             return; // the line was /quit
         };
+        if slot.tokens >= limit.capacity() {
+            // Quiet long enough to earn a whole burst: a new episode may be told again.
+            slot.warned = false;
+        }
         slot.tokens = slot.tokens.saturating_sub(1000);
         if slot.tokens >= 1000 {
             return;
         }
-        let warn = !core::mem::replace(&mut slot.warned, true);
         // A whole line's time from the moment the bucket ran dry: the same for everyone, so the
         // queue stays in deadline order.
         let deadline = self.now.saturating_add(limit.one_line());
         self.roster.enqueue(Queue::Throttled, conn, deadline);
-        if warn {
-            self.hub().slowed(conn, limit);
-        }
     }
 
     fn begin_step(&mut self, now: Instant) -> Result<(), Error> {
@@ -512,9 +516,11 @@ mod tests {
             bob_heard.extend(drain(&mut server, bob).0);
         }
         assert_eq!(bob_heard.len(), 3);
-        // Held back: nothing more is taken, and nothing is said.
+        // Held back: nothing more is taken, and alice is told, once.
         assert_eq!(server.handle_input(t0, alice, input).unwrap().bytes(), 0);
-        assert!(server.poll_output().is_none());
+        let (told, _) = drain(&mut server, alice);
+        assert_eq!(told.len(), 1);
+        assert!(told[0].starts_with("*** Slow down"), "{told:?}");
         assert_eq!(server.poll_timeout(), Some(Instant::from_millis(500)));
         // Half a second later she may send one more line, and is held back again.
         server.handle_timeout(Instant::from_millis(500)).unwrap();
@@ -533,6 +539,10 @@ mod tests {
                 .unwrap()
                 .bytes(),
             0
+        );
+        assert!(
+            drain(&mut server, alice).0.is_empty(),
+            "told once per episode"
         );
         assert_eq!(server.poll_timeout(), Some(Instant::from_millis(1000)));
     }
@@ -593,5 +603,48 @@ mod tests {
             }
         }
         assert_eq!(notices, 2);
+    }
+
+    #[test]
+    fn within_the_limit_nobody_is_told_anything() {
+        let limit = FloodLimit {
+            burst: 3,
+            per_second: 1,
+        };
+        let config = Config::default()
+            .with_colour(false)
+            .with_silence_timeout(None)
+            .with_flood_limit(Some(limit));
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let alice = accept(&mut server);
+        // Exactly a burst at once, then one line a second: nothing waits, nothing is said.
+        let mut input: &[u8] = b"a\nb\nc\n";
+        while !input.is_empty() {
+            let taken = server
+                .handle_input(Instant::ZERO, alice, input)
+                .unwrap()
+                .bytes();
+            assert!(taken > 0);
+            input = &input[taken..];
+            assert!(
+                drain(&mut server, alice)
+                    .0
+                    .iter()
+                    .all(|l| !l.contains("Slow"))
+            );
+        }
+        for second in 1..10 {
+            let now = Instant::from_millis(second * 1000);
+            server.handle_timeout(now).unwrap();
+            drain(&mut server, alice);
+            let taken = server.handle_input(now, alice, b"x\n").unwrap().bytes();
+            assert_eq!(taken, 2, "second {second}");
+            assert!(
+                drain(&mut server, alice)
+                    .0
+                    .iter()
+                    .all(|l| !l.contains("Slow"))
+            );
+        }
     }
 }

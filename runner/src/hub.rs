@@ -318,6 +318,11 @@ impl Hub {
             let Some(connection) = lookup_mut(&mut self.connections, id) else {
                 continue;
             };
+            // Nothing held means the chunk ended with the line that emptied the bucket: the
+            // reader already has its credit, and must not get a second one.
+            if connection.held.is_empty() {
+                continue;
+            }
             let held = std::mem::take(&mut connection.held);
             self.input(id, &held).await;
         }

@@ -65,3 +65,23 @@ fn a_flooder_is_slowed_and_readers_keep_up() {
     flooder.join().unwrap();
     assert!(!server.log().contains("dropped"), "{}", server.log());
 }
+
+#[test]
+fn held_lines_are_delivered_before_a_half_close_is_acted_on() {
+    let server = Server::plain(&["--flood-burst", "5", "--flood-rate", "10"]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect_line("now known as bob");
+    // The first chunk ends exactly on the line that empties the bucket; the rest comes later,
+    // then alice stops sending. Every line must still reach bob, in order, before she leaves.
+    let first: String = (1..=5).map(|n| format!("m{n:02}\n")).collect();
+    alice.send(&first);
+    thread::sleep(Duration::from_millis(400));
+    let rest: String = (6..=30).map(|n| format!("m{n:02}\n")).collect();
+    alice.send(&rest);
+    alice.shutdown_write();
+    for n in 1..=30 {
+        assert_eq!(bob.next_line(), format!("alice: m{n:02}"));
+    }
+    assert_eq!(bob.next_line(), "*** alice left (connection closed)");
+}

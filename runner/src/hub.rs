@@ -54,9 +54,9 @@ struct Connection {
     reader: Task<()>,
     writer: Task<()>,
     name: Option<String>,
-    /// Input flood control held back: fed again on `Output::Resume`. At most one chunk, since
-    /// the reader gets no credit while it is held.
-    held: Vec<u8>,
+    /// Input flood control held back, as the chunk and where in it to go on: fed again on
+    /// `Output::Resume`. At most one chunk, since the reader gets no credit while it is held.
+    held: Option<(Vec<u8>, usize)>,
 }
 
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
@@ -141,7 +141,7 @@ impl Hub {
             .await;
             match next {
                 Some(Event::Accepted(stream, peer)) => self.accept(stream, peer),
-                Some(Event::Input(id, bytes)) => self.input(id, &bytes).await,
+                Some(Event::Input(id, bytes)) => self.input(id, bytes, 0).await,
                 Some(Event::Disconnected(id, reason, error)) => {
                     self.disconnected(id, reason, error);
                 }
@@ -217,26 +217,27 @@ impl Hub {
             reader,
             writer,
             name: None,
-            held: Vec::new(),
+            held: None,
         });
         *self.per_address.entry(peer.ip()).or_default() += 1;
         log!("{id} connected from {peer} ({} online)", self.core.online());
         self.drain();
     }
 
-    async fn input(&mut self, id: ConnectionId, mut bytes: &[u8]) {
-        while !bytes.is_empty() && self.connection(id).is_some() {
+    /// Feeds `chunk` from `at` on, one line at a time.
+    async fn input(&mut self, id: ConnectionId, chunk: Vec<u8>, mut at: usize) {
+        while at < chunk.len() && self.connection(id).is_some() {
             let now = self.now();
-            match self.core.handle_input(now, id, bytes) {
+            match self.core.handle_input(now, id, &chunk[at..]) {
                 Ok(consumed) if consumed.bytes() == 0 => {
                     // Flood control: keep the rest until the core says to resume, and give the
                     // reader no credit meanwhile, so TCP slows the sender.
                     if let Some(connection) = lookup_mut(&mut self.connections, id) {
-                        connection.held.extend_from_slice(bytes);
+                        connection.held = Some((chunk, at));
                     }
                     return self.drain();
                 }
-                Ok(consumed) => bytes = &bytes[consumed.bytes()..],
+                Ok(consumed) => at += consumed.bytes(),
                 Err(error) => return log!("bug: input from {id}: {error}"),
             }
             self.drain();
@@ -320,11 +321,10 @@ impl Hub {
             };
             // Nothing held means the chunk ended with the line that emptied the bucket: the
             // reader already has its credit, and must not get a second one.
-            if connection.held.is_empty() {
+            let Some((chunk, at)) = connection.held.take() else {
                 continue;
-            }
-            let held = std::mem::take(&mut connection.held);
-            self.input(id, &held).await;
+            };
+            self.input(id, chunk, at).await;
         }
     }
 

@@ -727,7 +727,7 @@ mod tests {
     };
 
     /// Feeds `line` to `conn` and returns the bytes it got back.
-    fn say(server: &mut Server<2>, conn: ConnectionId, line: &str) -> usize {
+    fn say<const N: usize>(server: &mut Server<N>, conn: ConnectionId, line: &str) -> usize {
         let mut rest = line.as_bytes();
         let mut got = 0;
         while !rest.is_empty() {
@@ -794,7 +794,7 @@ mod tests {
             } else {
                 format!("n{:03}", 200 - n)
             };
-            say128(&mut server, conn, &format!("/nick {name}\n"));
+            say(&mut server, conn, &format!("/nick {name}\n"));
         }
         let listing = listing128(&mut server, conns[119]);
         let names: std::vec::Vec<&str> = listing
@@ -809,18 +809,6 @@ mod tests {
         assert_eq!(names[MAX_LISTED_NAMES - 2], "n180");
         assert_eq!(names[MAX_LISTED_NAMES - 1], "zz (you)");
         assert_eq!(names[MAX_LISTED_NAMES], "and 20 more");
-    }
-
-    fn say128(server: &mut Server<128>, conn: ConnectionId, line: &str) {
-        let mut rest = line.as_bytes();
-        while !rest.is_empty() {
-            let taken = server
-                .handle_input(Instant::ZERO, conn, rest)
-                .unwrap()
-                .bytes();
-            rest = &rest[taken..];
-            while server.poll_output().is_some() {}
-        }
     }
 
     fn listing128(server: &mut Server<128>, conn: ConnectionId) -> std::string::String {

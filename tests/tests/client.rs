@@ -434,6 +434,34 @@ fn pipe_mode_sends_lines_in_order_and_exits_once_answered() {
 }
 
 #[test]
+fn the_client_connects_over_ipv6_and_by_host_name() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback on this machine");
+        return;
+    }
+    let server = Server::start_at("[::1]:0", &["--no-color"]);
+    let (status, stdout, stderr) = run_piped(server.addr(), "/nick six\n");
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("*** You are now known as six."), "{stdout}");
+
+    let server = Server::plain(&[]);
+    let by_name = format!("localhost:{}", server.addr().port());
+    let output = Command::new(runner_path())
+        .args(["--connect", &by_name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(b"/nick named\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("You are now known as named."));
+}
+
+#[test]
 fn pipe_mode_quit() {
     let server = Server::plain(&[]);
     let (status, stdout, _) = run_piped(server.addr(), "/quit done\n");

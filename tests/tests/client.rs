@@ -435,7 +435,7 @@ fn pipe_mode_sends_lines_in_order_and_exits_once_answered() {
 
 #[test]
 fn the_client_connects_over_ipv6_and_by_host_name() {
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
+    if TcpListener::bind("[::1]:0").is_err() {
         eprintln!("skipped: no IPv6 loopback on this machine");
         return;
     }

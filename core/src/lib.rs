@@ -58,6 +58,7 @@ extern crate std;
 
 mod command;
 mod frame;
+mod history;
 mod json;
 mod output;
 mod parse;
@@ -70,6 +71,7 @@ mod time;
 
 pub use command::{Command, ParseError};
 pub use frame::MAX_LINE_BYTES;
+pub use history::MAX_HISTORY;
 pub use output::{CloseReason, OUTPUT_BYTES, Output, Recipients};
 pub use room::{LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError};
 pub use roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};

@@ -11,8 +11,8 @@ use crate::roster::{ConnectionId, Slot};
 ///
 /// Every reply is bounded so that one step fits: the longest line, the longest nickname, and
 /// [`MAX_LISTED_NAMES`](crate::MAX_LISTED_NAMES) names in a roster listing, [`MAX_ROOMS`](crate::MAX_ROOMS)
-/// rooms in a room listing.
-pub const OUTPUT_BYTES: usize = 16 * 1024;
+/// rooms in a room listing, and [`MAX_HISTORY`](crate::MAX_HISTORY) lines replayed on joining a room.
+pub const OUTPUT_BYTES: usize = 32 * 1024;
 
 /// The most outputs queued in one step.
 pub(crate) const MAX_OUTPUTS: usize = 16;

@@ -48,16 +48,29 @@ impl Style {
         self.paint(MAGENTA, "[private]")
     }
 
+    /// A name from a replayed line, as it was then, in the colour that name always has.
+    pub(crate) fn former_name(self, name: &str) -> Painted<&str> {
+        let colour = if name.starts_with(crate::ANONYMOUS) {
+            GREY
+        } else {
+            name_colour(name)
+        };
+        self.paint(colour, name)
+    }
+
     /// A person's name in the colour that is always theirs.
     pub(crate) fn name(self, name: Name<'_>) -> Painted<Name<'_>> {
         let colour = match name {
-            Name::Nick(nick) => {
-                NAME_COLOURS[name_hash(nick.as_str()) as usize % NAME_COLOURS.len()]
-            }
+            Name::Nick(nick) => name_colour(nick.as_str()),
             Name::Anonymous(_) => GREY,
         };
         self.paint(colour, name)
     }
+}
+
+/// The colour a nickname always has.
+fn name_colour(name: &str) -> &'static str {
+    NAME_COLOURS[name_hash(name) as usize % NAME_COLOURS.len()]
 }
 
 /// FNV-1a over the lower-cased name, so "Alice" and "alice" get the same colour.

@@ -170,14 +170,16 @@ impl Rooms {
         self.rooms.get_mut(usize::from(id))?.as_mut()
     }
 
-    /// Removes `id` if no one is in it, unless it is the lobby.
-    pub(crate) fn remove_if_empty(&mut self, id: RoomId) {
+    /// Removes `id` if no one is in it, unless it is the lobby; true if it was removed.
+    pub(crate) fn remove_if_empty(&mut self, id: RoomId) -> bool {
         if id != 0
             && let Some(slot) = self.rooms.get_mut(usize::from(id))
             && slot.as_ref().is_some_and(|room| room.members == 0)
         {
             *slot = None;
+            return true;
         }
+        false
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (RoomId, &Room)> {

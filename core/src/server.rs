@@ -4,6 +4,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::frame::Framed;
+use crate::history::History;
 use crate::output::{Output, OutputQueue, Recipients, Record};
 use crate::render::Style;
 use crate::room::Rooms;
@@ -36,6 +37,10 @@ pub struct Config {
     /// The most people in one room; joining a full room gets an error reply. Default: no
     /// limit beyond the server's own capacity.
     pub max_room_members: u32,
+    /// How many of a room's last lines are replayed to whoever joins it, marked with how long
+    /// ago they were said: at most the `HISTORY` the server is built with, 0 for none.
+    /// Default: all it keeps.
+    pub history: usize,
     /// The most connections at once, below the `CLIENTS` the server is built for; past it a
     /// connection is refused as when the table is full. Default: no limit below `CLIENTS`.
     pub max_clients: usize,
@@ -85,6 +90,12 @@ impl Config {
         self
     }
 
+    /// The same configuration with another number of lines replayed to newcomers.
+    pub const fn with_history(mut self, lines: usize) -> Self {
+        self.history = lines;
+        self
+    }
+
     /// The same configuration with another connection limit.
     pub const fn with_max_clients(mut self, clients: usize) -> Self {
         self.max_clients = clients;
@@ -117,6 +128,7 @@ impl Default for Config {
             silence_timeout: Some(DEFAULT_SILENCE_TIMEOUT),
             max_room_members: u32::MAX,
             max_clients: usize::MAX,
+            history: usize::MAX,
             flood_limit: Some(FloodLimit::DEFAULT),
         }
     }
@@ -173,7 +185,8 @@ const FULL_PLAIN: &[u8] = b"*** Sorry, the server is full. Please try again late
 const FULL_COLOUR: &[u8] =
     b"\x1b[33m***\x1b[0m Sorry, the server is full. Please try again later.\r\n";
 
-/// The chat server's whole state: at most `CLIENTS` connections, their sessions and the roster.
+/// The chat server's whole state: at most `CLIENTS` connections, their sessions and the roster,
+/// the rooms, and the last `HISTORY` lines of each room (default 0: none kept).
 ///
 /// # Call order
 ///
@@ -191,25 +204,29 @@ const FULL_COLOUR: &[u8] =
 ///
 /// Everything is allocated inline, sized by `CLIENTS` and the constants of this crate:
 /// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line,
-/// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output. The struct is large for a large
-/// `CLIENTS` (about 600 bytes a connection), so keep it in a `Box` or a `static`.
+/// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and `HISTORY` lines of up to
+/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) for each of the [`MAX_ROOMS`](crate::MAX_ROOMS)
+/// rooms. The struct is large for a large `CLIENTS` (about 700 bytes a connection) or any
+/// `HISTORY` (about 35 KB a line), so keep it in a `Box` or a `static`.
 #[derive(Debug)]
-pub struct Server<const CLIENTS: usize> {
+pub struct Server<const CLIENTS: usize, const HISTORY: usize = 0> {
     config: Config,
     roster: Roster<CLIENTS>,
     rooms: Rooms,
+    history: History<HISTORY>,
     out: OutputQueue,
     now: Instant,
     shut_down: bool,
 }
 
-impl<const CLIENTS: usize> Server<CLIENTS> {
+impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     /// A server with no one connected, starting at `now`.
     pub fn new(config: Config, now: Instant) -> Self {
         Self {
             config,
             roster: Roster::new(),
             rooms: Rooms::new(),
+            history: History::new(),
             out: OutputQueue::default(),
             now,
             shut_down: false,
@@ -453,6 +470,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     }
 
     fn hub(&mut self) -> Hub<'_, CLIENTS> {
+        let keep_history = self.config.history.min(HISTORY);
         Hub {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
@@ -461,6 +479,9 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 colour: self.config.colour,
             },
             max_room_members: self.config.max_room_members,
+            history: &mut self.history,
+            keep_history,
+            now: self.now,
         }
     }
 }

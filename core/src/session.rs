@@ -6,11 +6,13 @@ use core::time::Duration;
 
 use crate::command::{Command, ParseError};
 use crate::frame::{Dialect, LineBuffer, MAX_LINE_BYTES};
+use crate::history::{Chronicle, Remembered, Said};
 use crate::json::Object;
 use crate::output::{Audience, CloseReason, OutputQueue, View};
 use crate::render::{CharName, Painted, Style, Visible, first_unsafe_char};
 use crate::room::{MAX_TOPIC_BYTES, RoomId, RoomName, Rooms, bit};
 use crate::roster::{ConnectionId, Name, Nickname, Roster};
+use crate::time::Instant;
 
 /// The most names a roster listing (`/list`, the welcome banner) shows; past it the listing
 /// ends with "and N more".
@@ -50,6 +52,10 @@ pub(crate) struct Hub<'a, const N: usize> {
     pub(crate) style: Style,
     /// The most people in one room.
     pub(crate) max_room_members: u32,
+    /// What was said lately in each room, and how many lines of it to keep.
+    pub(crate) history: &'a mut dyn Chronicle,
+    pub(crate) keep_history: usize,
+    pub(crate) now: Instant,
 }
 
 /// Queues a notice line (`*** TEXT`) for one connection. A macro rather than a method so that
@@ -421,6 +427,8 @@ impl<const N: usize> Hub<'_, N> {
             self.out
                 .send(start, everyone.viewing(View::NotCurrent(room)));
         }
+        let line = Remembered::new(self.now, kind, self.roster.name(conn), text);
+        self.history.remember(room, line, self.keep_history);
     }
 
     /// Enters `name` (creating it) and makes it the current room.
@@ -469,7 +477,7 @@ impl<const N: usize> Hub<'_, N> {
         }
         if info.members >= self.max_room_members {
             let members = info.members;
-            self.rooms.remove_if_empty(room);
+            self.remove_if_empty(room);
             let Some(info) = self.rooms.get(room) else {
                 return error!(self, conn, "that room is full");
             };
@@ -503,6 +511,31 @@ impl<const N: usize> Hub<'_, N> {
             );
         }
         self.list(conn, room);
+        self.replay(conn, room);
+    }
+
+    /// Shows a newcomer to `room` what was said there last, marked with how long ago.
+    fn replay(&mut self, conn: ConnectionId, room: RoomId) {
+        let (style, now) = (self.style, self.now);
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let start = self.out.mark();
+        let mut first = true;
+        let out = &mut *self.out;
+        self.history.replay(room, &mut |line| {
+            if core::mem::take(&mut first) {
+                let _ = write!(out, "{} Earlier in {}:\r\n", style.notice(), info.name);
+            }
+            let age = Ago(now.saturating_duration_since(line.at));
+            let name = style.former_name(&line.name);
+            let text = Visible(&line.text);
+            let _ = match line.kind {
+                Said::Line => write!(out, "[{age}] {name}: {text}\r\n"),
+                Said::Action => write!(out, "[{age}] * {name} {text}\r\n"),
+            };
+        });
+        self.out.send(start, Audience::one(conn));
     }
 
     /// Leaves `room` (the current one if `None`), telling its members.
@@ -562,7 +595,14 @@ impl<const N: usize> Hub<'_, N> {
             let next = (rest != 0).then(|| rest.trailing_zeros() as RoomId);
             self.set_current(conn, next);
         }
-        self.rooms.remove_if_empty(room);
+        self.remove_if_empty(room);
+    }
+
+    /// Removes `room` if no one is in it (the lobby stays), and what was said in it.
+    fn remove_if_empty(&mut self, room: RoomId) {
+        if self.rooms.remove_if_empty(room) {
+            self.history.forget(room);
+        }
     }
 
     /// Moves `conn`'s current room, keeping each room's count of people talking in it.
@@ -677,13 +717,17 @@ fn queue_line(
     out.send(start, audience);
 }
 
-/// What kind of line goes to a room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Said {
-    /// `alice: TEXT`
-    Line,
-    /// `* alice TEXT`, from `/me`.
-    Action,
+/// How long ago something was said, roughly: `12 s ago`, `5 min ago`, `3 h ago`.
+struct Ago(Duration);
+
+impl fmt::Display for Ago {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_secs() {
+            secs @ 0..60 => write!(f, "{secs} s ago"),
+            secs @ 60..3600 => write!(f, "{} min ago", secs / 60),
+            secs => write!(f, "{} h ago", secs / 3600),
+        }
+    }
 }
 
 /// Nicknames first, case-insensitively, then anonymous people by number.
@@ -727,7 +771,11 @@ mod tests {
     };
 
     /// Feeds `line` to `conn` and returns the bytes it got back.
-    fn say<const N: usize>(server: &mut Server<N>, conn: ConnectionId, line: &str) -> usize {
+    fn say<const N: usize, const H: usize>(
+        server: &mut Server<N, H>,
+        conn: ConnectionId,
+        line: &str,
+    ) -> usize {
         let mut rest = line.as_bytes();
         let mut got = 0;
         while !rest.is_empty() {
@@ -823,5 +871,53 @@ mod tests {
             }
         }
         text
+    }
+
+    #[test]
+    fn the_longest_join_with_history_fits_in_one_step() {
+        // A server that keeps history is big (every room's lines live inline): give it a stack.
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(longest_join_with_history)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn longest_join_with_history() {
+        use crate::{MAX_HISTORY, MAX_LINE_BYTES, MAX_NICK_CHARS};
+        let config = Config::default().with_flood_limit(None);
+        let mut server: Server<128, MAX_HISTORY> = Server::new(config, Instant::ZERO);
+        let mut conns = std::vec::Vec::new();
+        for n in 0..120 {
+            let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
+                panic!("connect");
+            };
+            while server.poll_output().is_some() {}
+            let nick = format!("n{n:0width$}", width = MAX_NICK_CHARS - 1);
+            say(&mut server, conn, &format!("/nick {nick}\n"));
+            conns.push(conn);
+        }
+        let topic = "😀".repeat(MAX_TOPIC_BYTES / 4);
+        say(&mut server, conns[0], &format!("/topic {topic}\n"));
+        for _ in 0..MAX_HISTORY {
+            let long = "é".repeat(MAX_LINE_BYTES / 2);
+            say(&mut server, conns[0], &format!("{long}\n"));
+        }
+        // A newcomer gets the banner, the topic, a full listing and the whole history.
+        let Ok(Admission::Accepted(late)) = server.handle_connect(Instant::ZERO) else {
+            panic!("connect");
+        };
+        let mut welcome = 0;
+        while let Some(output) = server.poll_output() {
+            if let Output::Send { bytes, .. } = output {
+                welcome += bytes.len();
+            }
+        }
+        assert!(
+            welcome > MAX_HISTORY * MAX_LINE_BYTES && welcome <= OUTPUT_BYTES,
+            "{welcome}"
+        );
+        assert!(say(&mut server, late, "/ping\n") > 0, "the next step works");
     }
 }

@@ -34,7 +34,7 @@ fuzz_target!(|ops: Vec<Op>| {
             per_second: 2,
         }))
         .with_silence_timeout(Some(Duration::from_secs(5)));
-    let mut server: Server<4> = Server::new(config, Instant::ZERO);
+    let mut server: Server<4, 2> = Server::new(config, Instant::ZERO);
     let (mut now, mut shut_down) = (0_u64, false);
     let mut ever: Vec<ConnectionId> = Vec::new();
     let mut live: Vec<ConnectionId> = Vec::new();

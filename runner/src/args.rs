@@ -38,6 +38,11 @@ pub(crate) struct Args {
     #[argh(option, default = "128")]
     pub(crate) max_per_ip: u32,
 
+    /// how many of a room's last lines are replayed to whoever joins it, marked with how long
+    /// ago they were said; 0 for none, 20 at most. Default: 20
+    #[argh(option, default = "chat_core::MAX_HISTORY")]
+    pub(crate) history: usize,
+
     /// flood control: lines a client may send at once before being slowed. Default: 20
     #[argh(option, default = "20")]
     pub(crate) flood_burst: u32,

@@ -19,8 +19,8 @@ use crate::log::log;
 /// is full and closed. A power of two is not needed; it is one for no reason but tidiness.
 pub(crate) const CLIENTS: usize = 16_384;
 
-/// The core, sized for [`CLIENTS`].
-pub(crate) type Core = Server<CLIENTS>;
+/// The core, sized for [`CLIENTS`], keeping the most history a room can have.
+pub(crate) type Core = Server<CLIENTS, { chat_core::MAX_HISTORY }>;
 
 /// The reply to a connection over the per-address limit, before it is closed.
 const TOO_MANY_FROM_ADDRESS: &[u8] =

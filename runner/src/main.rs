@@ -45,6 +45,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if args.history > chat_core::MAX_HISTORY {
+        eprintln!(
+            "chat-runner: --history is at most {}",
+            chat_core::MAX_HISTORY
+        );
+        return ExitCode::from(2);
+    }
     if args.max_room_members == Some(0) {
         eprintln!("chat-runner: --max-room-members must be at least 1");
         return ExitCode::from(2);
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
         .with_silence_timeout(args.silence_timeout())
         .with_max_room_members(args.max_room_members.unwrap_or(u32::MAX))
         .with_max_clients(args.max_clients)
+        .with_history(args.history)
         .with_flood_limit((!args.no_flood_limit).then_some(FloodLimit {
             burst: args.flood_burst,
             per_second: args.flood_rate,

@@ -121,14 +121,20 @@ impl Server {
     /// Starts the server with `--listen listen` and `args`, and waits for the line on stdout
     /// that gives the address it bound.
     ///
-    /// Flood control is off (`--no-flood-limit`) unless `args` set it (`--flood-...`): most
-    /// tests send bursts and are about something else.
+    /// Flood control is off (`--no-flood-limit`) unless `args` set it (`--flood-...`), and so
+    /// is history (`--history 0`) unless `args` set it: most tests send bursts, or expect a
+    /// newcomer's exact welcome, and are about something else.
     pub fn start_at(listen: &str, args: &[&str]) -> Self {
-        let flood_args = args.iter().any(|arg| arg.starts_with("--flood"));
+        let sets = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
         let mut child = Command::new(runner_path())
             .args(["--listen", listen])
             .args(args)
-            .args((!flood_args).then_some("--no-flood-limit"))
+            .args((!sets("--flood")).then_some("--no-flood-limit"))
+            .args(if sets("--history") {
+                &[][..]
+            } else {
+                &["--history", "0"][..]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

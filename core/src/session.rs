@@ -427,8 +427,10 @@ impl<const N: usize> Hub<'_, N> {
             self.out
                 .send(start, everyone.viewing(View::NotCurrent(room)));
         }
-        let line = Remembered::new(self.now, kind, self.roster.name(conn), text);
-        self.history.remember(room, line, self.keep_history);
+        if self.keep_history > 0 {
+            let line = Remembered::new(self.now, kind, self.roster.name(conn), text);
+            self.history.remember(room, line, self.keep_history);
+        }
     }
 
     /// Enters `name` (creating it) and makes it the current room.
@@ -919,5 +921,19 @@ mod tests {
             "{welcome}"
         );
         assert!(say(&mut server, late, "/ping\n") > 0, "the next step works");
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        use super::Ago;
+        use core::time::Duration;
+        #[rustfmt::skip]
+        let cases = [
+            (0, "0 s ago"), (59, "59 s ago"), (60, "1 min ago"), (3599, "59 min ago"),
+            (3600, "1 h ago"), (90_000, "25 h ago"),
+        ];
+        for (secs, shown) in cases {
+            assert_eq!(format!("{}", Ago(Duration::from_secs(secs))), shown);
+        }
     }
 }

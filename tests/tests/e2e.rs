@@ -879,12 +879,17 @@ fn the_silence_timeout_fires_during_a_flood() {
     let server = Server::plain(&["--silence-timeout", "1"]);
     let mut silent = Client::connect(server.addr());
     let stop = Arc::new(AtomicBool::new(false));
-    let flooder = flood(server.addr(), Arc::clone(&stop), Duration::from_secs(10));
+    // Several flooders, so that the hub always has an event waiting.
+    let flooders: Vec<_> = (0..4)
+        .map(|_| flood(server.addr(), Arc::clone(&stop), Duration::from_secs(10)))
+        .collect();
     silent.expect_line("*** Closing: no line received within 1 s of connecting.");
     assert!(
-        !flooder.is_finished(),
+        flooders.iter().all(|flooder| !flooder.is_finished()),
         "the close came while the flood was still going"
     );
     stop.store(true, Ordering::SeqCst);
-    flooder.join().unwrap();
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
 }

@@ -9,7 +9,7 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -505,5 +505,96 @@ impl Client {
         } else {
             shown
         }
+    }
+}
+
+/// Readers that each check, on a thread of their own, that numbered lines from `sender`
+/// arrive complete and in order, for the tests of a client that stops reading.
+#[derive(Debug)]
+pub struct OrderedReaders {
+    progress: Vec<Arc<AtomicUsize>>,
+    threads: Vec<thread::JoinHandle<(bool, Client)>>,
+}
+
+impl OrderedReaders {
+    /// Starts checking `readers`: each expects `sender: {message(n)}` for n = 0, 1, 2, …
+    /// until `sender: end`, and notes whether it saw `departure` among them.
+    pub fn spawn(readers: Vec<Client>, message: fn(usize) -> String, departure: &str) -> Self {
+        let progress: Vec<Arc<AtomicUsize>> = readers.iter().map(|_| Arc::default()).collect();
+        let threads = readers
+            .into_iter()
+            .zip(&progress)
+            .map(|(mut reader, progress)| {
+                let (progress, departure) = (Arc::clone(progress), departure.to_owned());
+                thread::spawn(move || {
+                    let mut saw_departure = false;
+                    loop {
+                        let line = reader.next_line();
+                        if line == "sender: end" {
+                            return (saw_departure, reader);
+                        }
+                        if line == departure {
+                            saw_departure = true;
+                            continue;
+                        }
+                        let next = progress.load(Ordering::SeqCst);
+                        assert_eq!(line, format!("sender: {}", message(next)));
+                        progress.store(next + 1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        Self { progress, threads }
+    }
+
+    /// Has `sender` send numbered lines from `from` on, `batch` at a time, each batch received
+    /// in full by every reader before the next, until the server has logged a drop and at
+    /// least `at_least` lines are out. Fails past `at_most` lines, or past `limit` if given.
+    /// Returns how many lines were sent.
+    pub fn broadcast_until_dropped(
+        &self,
+        server: &Server,
+        sender: &mut Client,
+        message: fn(usize) -> String,
+        from: usize,
+        (batch, at_least, at_most): (usize, usize, usize),
+        limit: Option<Duration>,
+    ) -> usize {
+        let started = Instant::now();
+        let mut sent = from;
+        loop {
+            for _ in 0..batch {
+                sender.send_line(&message(sent));
+                sent += 1;
+            }
+            let failed = || self.threads.iter().any(|thread| thread.is_finished());
+            wait_until(&format!("every reader to get {sent} lines"), || {
+                failed()
+                    || self
+                        .progress
+                        .iter()
+                        .all(|got| got.load(Ordering::SeqCst) == sent)
+            });
+            if failed() {
+                return sent; // joining the reader in `finish` reports why
+            }
+            if sent >= at_least && server.log().contains("dropped:") {
+                println!("sent {sent} lines before the drop");
+                return sent;
+            }
+            assert!(
+                sent < at_most && limit.is_none_or(|limit| started.elapsed() < limit),
+                "no one was dropped after {sent} lines"
+            );
+        }
+    }
+
+    /// Has `sender` say `end` and returns each reader, with whether it saw the departure.
+    pub fn finish(self, sender: &mut Client) -> Vec<(bool, Client)> {
+        sender.send_line("end");
+        self.threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a reader failed"))
+            .collect()
     }
 }

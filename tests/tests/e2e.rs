@@ -6,11 +6,11 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use chat_tests::{Client, Server, wait_until};
+use chat_tests::{Client, OrderedReaders, Server};
 
 /// A short quiet period, for the few checks that something does *not* happen.
 const QUIET: Duration = Duration::from_millis(300);
@@ -676,63 +676,23 @@ fn a_client_that_never_reads_is_dropped_without_holding_up_the_others() {
     }
     sender.sync();
 
-    // Each reader checks every line in order, counting them, until "end".
-    let progress: Vec<Arc<AtomicUsize>> = readers.iter().map(|_| Arc::default()).collect();
-    let threads: Vec<_> = readers
-        .into_iter()
-        .zip(&progress)
-        .map(|(mut reader, progress)| {
-            let progress = Arc::clone(progress);
-            thread::spawn(move || {
-                let mut saw_drop = false;
-                loop {
-                    let line = reader.next_line();
-                    if line == "sender: end" {
-                        return (saw_drop, reader);
-                    }
-                    if line == "*** anonymous-4 left (too slow to keep up)" {
-                        saw_drop = true;
-                        continue;
-                    }
-                    let next = progress.load(Ordering::SeqCst);
-                    assert_eq!(line, format!("sender: {}", message(next)));
-                    progress.store(next + 1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
-
-    // Talk in batches, each of which every reader must get in full before the next, until the
-    // sleeper has been dropped, however much the kernel buffers for it.
-    let mut sent = 0;
-    loop {
-        for _ in 0..BATCH {
-            sender.send_line(&message(sent));
-            sent += 1;
-        }
-        let failed = || threads.iter().any(|thread| thread.is_finished());
-        wait_until(&format!("both readers to get {sent} lines"), || {
-            failed()
-                || progress
-                    .iter()
-                    .all(|got| got.load(Ordering::SeqCst) == sent)
-        });
-        if failed() {
-            break; // joining the reader below reports why
-        }
-        if sent >= AT_LEAST && server.log().contains("dropped:") {
-            println!("sent {sent} lines before the sleeper was dropped");
-            break;
-        }
-        assert!(
-            sent < AT_MOST,
-            "the sleeper was not dropped after {sent} lines"
-        );
-    }
-    sender.send_line("end");
-
-    for thread in threads {
-        let (saw_drop, reader) = thread.join().expect("a reader failed");
+    // Each reader checks every line in order until "end"; talk in batches, each of which every
+    // reader must get in full before the next, until the sleeper has been dropped, however
+    // much the kernel buffers for it.
+    let checked = OrderedReaders::spawn(
+        readers,
+        message,
+        "*** anonymous-4 left (too slow to keep up)",
+    );
+    checked.broadcast_until_dropped(
+        &server,
+        &mut sender,
+        message,
+        0,
+        (BATCH, AT_LEAST, AT_MOST),
+        None,
+    );
+    for (saw_drop, reader) in checked.finish(&mut sender) {
         assert!(saw_drop, "a reader was not told of the drop");
         assert!(
             !String::from_utf8_lossy(reader.received()).contains("Closing"),

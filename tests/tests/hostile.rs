@@ -7,11 +7,11 @@
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat_tests::{Client, Server, wait_until};
+use chat_tests::{Client, OrderedReaders, Server, wait_until};
 
 const TOO_LONG: &str = "*** error: line too long (over 512 bytes); it was not sent";
 const NOT_UTF8: &str = "*** error: your line is not valid UTF-8; it was not sent";
@@ -523,31 +523,7 @@ fn a_client_that_stops_reading_mid_broadcast_is_dropped_and_the_others_get_every
     }
     sender.expect_line("is now known as staller");
 
-    let progress: Vec<Arc<AtomicUsize>> = readers.iter().map(|_| Arc::default()).collect();
-    let threads: Vec<_> = readers
-        .into_iter()
-        .zip(&progress)
-        .map(|(mut reader, progress)| {
-            let progress = Arc::clone(progress);
-            thread::spawn(move || {
-                let mut saw_drop = false;
-                for _ in 0..=AT_MOST + 1 {
-                    let line = reader.next_line();
-                    if line == "sender: end" {
-                        break;
-                    }
-                    if line == "*** staller left (too slow to keep up)" {
-                        saw_drop = true;
-                        continue;
-                    }
-                    let next = progress.load(Ordering::SeqCst);
-                    assert_eq!(line, format!("sender: {}", message(next)));
-                    progress.store(next + 1, Ordering::SeqCst);
-                }
-                (saw_drop, reader)
-            })
-        })
-        .collect();
+    let checked = OrderedReaders::spawn(readers, message, "*** staller left (too slow to keep up)");
 
     // The staller reads the start of the broadcast, then stops reading.
     for n in 0..FIRST {
@@ -557,36 +533,15 @@ fn a_client_that_stops_reading_mid_broadcast_is_dropped_and_the_others_get_every
         assert_eq!(staller.next_line(), format!("sender: {}", message(n)));
     }
 
-    let started = Instant::now();
-    let mut sent = FIRST;
-    loop {
-        for _ in 0..BATCH {
-            sender.send_line(&message(sent));
-            sent += 1;
-        }
-        let failed = || threads.iter().any(|thread| thread.is_finished());
-        wait_until(&format!("both readers to get {sent} lines"), || {
-            failed()
-                || progress
-                    .iter()
-                    .all(|got| got.load(Ordering::SeqCst) == sent)
-        });
-        if failed() {
-            break; // joining the reader below reports why
-        }
-        if sent >= AT_LEAST && server.log().contains("dropped:") {
-            println!("sent {sent} lines before the staller was dropped");
-            break;
-        }
-        assert!(
-            sent < AT_MOST && started.elapsed() < Duration::from_secs(20),
-            "the staller was not dropped after {sent} lines"
-        );
-    }
-    sender.send_line("end");
-
-    for thread in threads {
-        let (saw_drop, reader) = thread.join().expect("a reader failed");
+    checked.broadcast_until_dropped(
+        &server,
+        &mut sender,
+        message,
+        FIRST,
+        (BATCH, AT_LEAST, AT_MOST),
+        Some(Duration::from_secs(20)),
+    );
+    for (saw_drop, reader) in checked.finish(&mut sender) {
         assert!(saw_drop, "a reader was not told of the drop");
         assert_clean(&reader);
     }

@@ -72,6 +72,9 @@ pub(crate) enum Dialect {
     Plain,
     /// The original client's JSON objects.
     Json,
+    /// IRC lines: plain lines without telnet, chosen by the session when the first line is an
+    /// IRC registration command.
+    Irc,
 }
 
 /// One connection's framing state: a bounded partial line plus telnet and discard modes.
@@ -87,6 +90,8 @@ pub(crate) struct LineFramer {
     object: ObjectScanner,
     /// Set while skipping bytes outside a JSON object, so they are reported once.
     stray: bool,
+    /// A line put back by [`Self::put_back`], handed out again before any new byte is taken.
+    ready: bool,
 }
 
 impl LineFramer {
@@ -95,6 +100,9 @@ impl LineFramer {
     /// Returns how many bytes were consumed and what was found. The caller feeds the rest
     /// after dealing with the event.
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> (usize, Framed) {
+        if self.ready {
+            return (0, Framed::Line);
+        }
         if self.dialect == Dialect::Undecided {
             self.dialect = match bytes.first() {
                 Some(b'{') => Dialect::Json,
@@ -104,8 +112,34 @@ impl LineFramer {
         }
         match self.dialect {
             Dialect::Json => self.feed_json(bytes),
-            Dialect::Plain | Dialect::Undecided => self.feed_lines(bytes),
+            Dialect::Plain | Dialect::Irc | Dialect::Undecided => self.feed_lines(bytes),
         }
+    }
+
+    /// From now on the connection speaks IRC: lines, with no telnet.
+    pub(crate) fn speak_irc(&mut self) {
+        self.dialect = Dialect::Irc;
+    }
+
+    /// Puts `line` back to be handed out again by the next [`Self::feed`], before any new byte:
+    /// how a line naming several targets is handled one target per step. Only valid right after
+    /// [`Self::take_line`], while nothing new has been fed.
+    pub(crate) fn put_back(&mut self, line: &[u8]) {
+        debug_assert!(self.line.is_empty() && !self.ready);
+        self.line.clear();
+        // Cannot fail: the line put back is never longer than the line it came from.
+        let _ = self.line.extend_from_slice(line);
+        self.ready = true;
+    }
+
+    /// The complete line [`Self::feed`] just reported, before [`Self::take_line`] takes it.
+    pub(crate) fn peek_line(&self) -> &[u8] {
+        &self.line
+    }
+
+    /// Whether a line was put back and waits to be handled.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready
     }
 
     /// The dialect of the connection, once its first byte has arrived.
@@ -151,7 +185,7 @@ impl LineFramer {
     fn feed_lines(&mut self, bytes: &[u8]) -> (usize, Framed) {
         for (at, &byte) in bytes.iter().enumerate() {
             let consumed = at + 1;
-            if !self.telnet_data(byte) {
+            if self.dialect != Dialect::Irc && !self.telnet_data(byte) {
                 continue;
             }
             if byte == b'\n' {
@@ -182,6 +216,7 @@ impl LineFramer {
     /// Takes the line that [`feed`](Self::feed) reported as [`Framed::Line`], leaving the buffer
     /// empty for the next one.
     pub(crate) fn take_line(&mut self) -> LineBuffer {
+        self.ready = false;
         core::mem::take(&mut self.line)
     }
 

@@ -13,8 +13,11 @@
 //!
 //! ```
 //! use chat_core::{Admission, Config, Instant, Output, Server};
+//! use core::time::Duration;
 //!
-//! let mut server: Server<8> = Server::new(Config::default().with_colour(false), Instant::ZERO);
+//! // No greeting delay: the welcome goes out at connect (see `Config::greeting_delay`).
+//! let config = Config::default().with_colour(false).with_greeting_delay(Duration::ZERO);
+//! let mut server: Server<8> = Server::new(config, Instant::ZERO);
 //! let now = Instant::from_millis(10);
 //! let Admission::Accepted(alice) = server.handle_connect(now).unwrap() else { panic!("full") };
 //! while let Some(output) = server.poll_output() { /* the welcome banner, for alice */ }
@@ -59,6 +62,7 @@ extern crate std;
 mod command;
 mod frame;
 mod history;
+pub mod irc;
 mod json;
 mod output;
 mod parse;
@@ -75,6 +79,9 @@ pub use history::MAX_HISTORY;
 pub use output::{CloseReason, OUTPUT_BYTES, Output, Recipients};
 pub use room::{LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError};
 pub use roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
-pub use server::{Admission, Config, Consumed, DEFAULT_SILENCE_TIMEOUT, Error, FloodLimit, Server};
-pub use session::{DisconnectReason, MAX_LISTED_NAMES};
+pub use server::{
+    Admission, Config, Consumed, DEFAULT_GREETING_DELAY, DEFAULT_SILENCE_TIMEOUT, Error,
+    FloodLimit, Server, ServerName,
+};
+pub use session::{DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_WHO_REPLIES};
 pub use time::Instant;

@@ -15,7 +15,7 @@ use crate::roster::{ConnectionId, Slot};
 pub const OUTPUT_BYTES: usize = 32 * 1024;
 
 /// The most outputs queued in one step.
-pub(crate) const MAX_OUTPUTS: usize = 16;
+pub(crate) const MAX_OUTPUTS: usize = 32;
 
 /// Why the core closes a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +138,16 @@ pub(crate) struct Audience {
     pub(crate) scope: Scope,
     pub(crate) except: Option<ConnectionId>,
     pub(crate) view: View,
+    pub(crate) speaks: Speaks,
+}
+
+/// Which dialect's rendering a send is: each event is rendered once for the text dialects
+/// (plain and JSON read the same lines) and once for IRC, and each copy goes to its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Speaks {
+    Any,
+    Text,
+    Irc,
 }
 
 /// The people a send can reach.
@@ -164,6 +174,7 @@ impl Audience {
             scope: Scope::One(id),
             except: None,
             view: View::Any,
+            speaks: Speaks::Any,
         }
     }
 
@@ -172,6 +183,7 @@ impl Audience {
             scope: Scope::All,
             except: None,
             view: View::Any,
+            speaks: Speaks::Any,
         }
     }
 
@@ -181,6 +193,7 @@ impl Audience {
             scope: Scope::Rooms(mask),
             except: None,
             view: View::Any,
+            speaks: Speaks::Any,
         }
     }
 
@@ -190,11 +203,17 @@ impl Audience {
             scope: Scope::Rooms(mask),
             except: Some(except),
             view: View::Any,
+            speaks: Speaks::Any,
         }
     }
 
     pub(crate) const fn viewing(self, view: View) -> Self {
         Self { view, ..self }
+    }
+
+    /// Only those of them who speak `speaks`.
+    pub(crate) const fn speaking(self, speaks: Speaks) -> Self {
+        Self { speaks, ..self }
     }
 
     fn includes(&self, id: ConnectionId, slot: &Slot) -> bool {
@@ -208,7 +227,12 @@ impl Audience {
             View::Current(room) => slot.current == Some(room),
             View::NotCurrent(room) => slot.current != Some(room),
         };
-        in_scope && view && self.except != Some(id)
+        let speaks = match self.speaks {
+            Speaks::Any => true,
+            Speaks::Text => slot.irc.is_none(),
+            Speaks::Irc => slot.irc.is_some(),
+        };
+        in_scope && view && speaks && self.except != Some(id)
     }
 }
 

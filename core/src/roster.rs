@@ -167,9 +167,31 @@ pub(crate) enum Queue {
     Silent = 0,
     /// Connections held back by flood control, until they earn their next line.
     Throttled = 1,
+    /// New connections not yet greeted, until the greeting delay has passed: an IRC client
+    /// registers within it and is never sent the plain-text welcome.
+    Greeting = 2,
 }
 
-const QUEUES: usize = 2;
+const QUEUES: usize = 3;
+
+/// The longest IRC user name kept (the `user` of `nick!user@host`), in bytes.
+pub(crate) const MAX_USER_BYTES: usize = 12;
+/// The longest IRC real name kept, in bytes.
+pub(crate) const MAX_REALNAME_BYTES: usize = 64;
+
+/// What an IRC connection said about itself, and how far its registration has come.
+#[derive(Debug, Default)]
+pub(crate) struct IrcUser {
+    /// Welcomed (001 sent): it may use every command and is shown in rooms.
+    pub(crate) registered: bool,
+    /// It began capability negotiation (`CAP LS` or `CAP REQ`) before registering, so the
+    /// welcome waits for `CAP END`.
+    pub(crate) negotiating: bool,
+    /// From `USER`, reduced to safe characters; empty until then.
+    pub(crate) user: heapless::String<MAX_USER_BYTES>,
+    /// From `USER`, cut to [`MAX_REALNAME_BYTES`].
+    pub(crate) realname: heapless::String<MAX_REALNAME_BYTES>,
+}
 
 /// A slot's place in one [`Queue`].
 #[derive(Clone, Copy, Debug)]
@@ -198,6 +220,12 @@ pub(crate) struct Slot {
     pub(crate) refilled: Instant,
     /// The sender has been told it is being slowed, and the bucket has not filled up since.
     pub(crate) warned: bool,
+    /// Sent the plain-text welcome and put in the lobby.
+    pub(crate) greeted: bool,
+    /// Has sent a complete line (or object), so its dialect is settled.
+    pub(crate) spoke: bool,
+    /// Set for the whole life of a connection that registered as an IRC client.
+    pub(crate) irc: Option<IrcUser>,
 }
 
 impl Slot {
@@ -219,6 +247,8 @@ pub(crate) struct Roster<const N: usize> {
     live: heapless::Vec<u32, N>,
     heads: [Option<u32>; QUEUES],
     tails: [Option<u32>; QUEUES],
+    /// How many live connections speak IRC, so a send no one would get is not rendered.
+    irc_count: usize,
 }
 
 impl<const N: usize> Roster<N> {
@@ -229,11 +259,33 @@ impl<const N: usize> Roster<N> {
             live: heapless::Vec::new(),
             heads: [None; QUEUES],
             tails: [None; QUEUES],
+            irc_count: 0,
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.live.len()
+    }
+
+    /// How many live connections speak IRC.
+    pub(crate) fn irc_count(&self) -> usize {
+        self.irc_count
+    }
+
+    /// How many live connections speak plain text or JSON.
+    pub(crate) fn text_count(&self) -> usize {
+        self.live.len() - self.irc_count
+    }
+
+    /// Marks live `id` as an IRC client for the rest of its life.
+    pub(crate) fn speak_irc(&mut self, id: ConnectionId) {
+        if let Some(slot) = self.get_mut(id)
+            && slot.irc.is_none()
+        {
+            slot.irc = Some(IrcUser::default());
+            slot.framer.speak_irc();
+            self.irc_count += 1;
+        }
     }
 
     /// Takes a free slot for a new connection; `None` when all `N` are in use.
@@ -271,6 +323,10 @@ impl<const N: usize> Roster<N> {
         };
         self.unlink(Queue::Silent, id.index);
         self.unlink(Queue::Throttled, id.index);
+        self.unlink(Queue::Greeting, id.index);
+        if self.slots[id.index as usize].irc.is_some() {
+            self.irc_count -= 1;
+        }
         self.live.swap_remove(pos as usize);
         if let Some(&moved) = self.live.get(pos as usize) {
             self.slots[moved as usize].live_pos = Some(pos);

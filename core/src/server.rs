@@ -19,6 +19,10 @@ pub const DEFAULT_SILENCE_TIMEOUT: Duration = Duration::from_secs(300);
 const TIMEOUT_RECORDS: usize = 3;
 const TIMEOUT_BYTES: usize = 512;
 
+/// Room a greeting needs: the welcome, the news to the lobby in each dialect, the listing and
+/// the lobby's history. Only one greeting is sent per step.
+const GREETING_RECORDS: usize = crate::output::MAX_OUTPUTS;
+
 /// Settings of a [`Server`]: start from [`Config::default`] and change what you need.
 ///
 /// ```
@@ -31,8 +35,9 @@ const TIMEOUT_BYTES: usize = 512;
 pub struct Config {
     /// Render with ANSI colours. Default: true.
     pub colour: bool,
-    /// Close a connection that has not sent a complete line this long after connecting;
-    /// `None` never does. Default: [`DEFAULT_SILENCE_TIMEOUT`].
+    /// Close a connection that has not sent a complete line this long after connecting (an
+    /// IRC client: that has not registered); `None` never does. Default:
+    /// [`DEFAULT_SILENCE_TIMEOUT`].
     pub silence_timeout: Option<Duration>,
     /// The most people in one room; joining a full room gets an error reply. Default: no
     /// limit beyond the server's own capacity.
@@ -47,6 +52,51 @@ pub struct Config {
     /// Flood control for every connection; `None` turns it off. Default:
     /// [`FloodLimit::DEFAULT`].
     pub flood_limit: Option<FloodLimit>,
+    /// How long a new connection waits for the plain-text welcome. An IRC client registers
+    /// within it (its first line is `NICK`, `USER`, `CAP` or `PASS`) and is never sent the
+    /// plain-text welcome; a line of any other kind ends the wait at once. Zero greets at
+    /// connect. Default: [`DEFAULT_GREETING_DELAY`].
+    pub greeting_delay: Duration,
+    /// The server's name in IRC replies. Default: [`ServerName::DEFAULT`].
+    pub server_name: ServerName,
+    /// Whether an IRC client is put in the lobby when it registers, as everyone else is on
+    /// connecting. Default: true.
+    pub irc_lobby: bool,
+}
+
+/// How long a new connection waits for its welcome, unless configured otherwise: long enough
+/// for an IRC client's first line to arrive, short enough that a person does not notice.
+pub const DEFAULT_GREETING_DELAY: Duration = Duration::from_millis(400);
+
+/// A server name for IRC replies: 1 to 63 bytes of ASCII letters, digits, `.` and `-`, with a
+/// letter or digit first.
+///
+/// ```
+/// use chat_core::ServerName;
+/// assert_eq!(ServerName::new("irc.example.org").unwrap().as_str(), "irc.example.org");
+/// assert!(ServerName::new("has space").is_none());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerName(&'static str);
+
+impl ServerName {
+    /// `chat.local`.
+    pub const DEFAULT: Self = Self("chat.local");
+
+    /// Checks `name`; `None` if it is not a valid server name.
+    pub fn new(name: &'static str) -> Option<Self> {
+        let valid = (1..=63).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        valid.then_some(Self(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
 }
 
 /// Flood control: a token bucket per connection, counted in lines (a line, a JSON object or an
@@ -114,6 +164,24 @@ impl Config {
         self
     }
 
+    /// The same configuration with another greeting delay.
+    pub const fn with_greeting_delay(mut self, delay: Duration) -> Self {
+        self.greeting_delay = delay;
+        self
+    }
+
+    /// The same configuration with another server name.
+    pub const fn with_server_name(mut self, name: ServerName) -> Self {
+        self.server_name = name;
+        self
+    }
+
+    /// The same configuration with IRC clients put in the lobby on registering, or not.
+    pub const fn with_irc_lobby(mut self, lobby: bool) -> Self {
+        self.irc_lobby = lobby;
+        self
+    }
+
     /// The same configuration with another silence timeout (`None`: never).
     pub const fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.silence_timeout = timeout;
@@ -130,6 +198,9 @@ impl Default for Config {
             max_clients: usize::MAX,
             history: usize::MAX,
             flood_limit: Some(FloodLimit::DEFAULT),
+            greeting_delay: DEFAULT_GREETING_DELAY,
+            server_name: ServerName::DEFAULT,
+            irc_lobby: true,
         }
     }
 }
@@ -272,7 +343,12 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             slot.refilled = self.now;
             slot.warned = false;
         }
-        self.hub().arrive(conn);
+        if self.config.greeting_delay.is_zero() {
+            self.hub().greet(conn);
+        } else {
+            let deadline = self.now.saturating_add(self.config.greeting_delay);
+            self.roster.enqueue(Queue::Greeting, conn, deadline);
+        }
         Ok(Admission::Accepted(conn))
     }
 
@@ -305,12 +381,26 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             .ok_or(Error::UnknownConnection(conn))?;
         let (used, framed) = slot.framer.feed(bytes);
         let dialect = slot.framer.dialect();
+        if framed == Framed::Pending {
+            return Ok(Consumed(used));
+        }
+        if !core::mem::replace(&mut slot.spoke, true) {
+            self.settle_dialect(conn, framed == Framed::Line);
+        }
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return Ok(Consumed(used));
+        };
+        let irc = slot.irc.is_some();
         match framed {
-            Framed::Pending => return Ok(Consumed(used)),
+            Framed::Pending => {}
             Framed::TooLong => self.hub().too_long(conn, dialect),
             Framed::Line => {
                 let mut line = slot.framer.take_line();
-                self.hub().line(conn, &mut line);
+                if irc {
+                    self.hub().irc_line(conn, &mut line);
+                } else {
+                    self.hub().line(conn, &mut line);
+                }
             }
             Framed::Object => {
                 let object = slot.framer.take_line();
@@ -321,9 +411,43 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
                 return Ok(Consumed(used));
             }
         }
-        self.roster.dequeue(Queue::Silent, conn);
+        let registering = self
+            .roster
+            .get(conn)
+            .and_then(|slot| slot.irc.as_ref())
+            .is_some_and(|irc| !irc.registered);
+        if !registering {
+            self.roster.dequeue(Queue::Silent, conn);
+        }
         self.charge_line(conn);
+        // A line put back to be handled in parts, or one handled from a put-back line while
+        // the runner holds its bytes: the runner must call again.
+        let put_back = self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.framer.is_ready());
+        if (put_back || used == 0) && !self.roster.waits(Queue::Throttled, conn) {
+            self.out.resume(conn);
+        }
         Ok(Consumed(used))
+    }
+
+    /// A connection's first line (or object) settles its dialect: IRC if it is a registration
+    /// command, otherwise the text dialect, greeted now if it has not been.
+    fn settle_dialect(&mut self, conn: ConnectionId, line: bool) {
+        let Some(slot) = self.roster.get(conn) else {
+            return;
+        };
+        let registration = line
+            && slot.framer.dialect() != crate::frame::Dialect::Json
+            && crate::session::is_registration(slot.framer.peek_line());
+        let greeted = slot.greeted;
+        self.roster.dequeue(Queue::Greeting, conn);
+        if registration {
+            self.roster.speak_irc(conn);
+        } else if !greeted {
+            self.hub().greet(conn);
+        }
     }
 
     /// `conn` went away (closed by its peer, a socket error, or dropped by the runner). The
@@ -347,6 +471,13 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     /// [`poll_timeout`](Self::poll_timeout) then says to call again at once if more are due.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         self.begin_step(now)?;
+        while let Some((deadline, conn)) = self.roster.first(Queue::Greeting) {
+            if deadline > self.now || self.out.room().0 < GREETING_RECORDS {
+                break;
+            }
+            self.roster.dequeue(Queue::Greeting, conn);
+            self.hub().greet(conn);
+        }
         while let Some((deadline, conn)) = self.roster.first(Queue::Throttled) {
             if deadline > self.now || self.out.room().0 < TIMEOUT_RECORDS {
                 break;
@@ -409,7 +540,8 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             .silence_timeout
             .and(self.roster.first(Queue::Silent));
         let throttled = self.roster.first(Queue::Throttled);
-        [silent, throttled]
+        let greeting = self.roster.first(Queue::Greeting);
+        [silent, throttled, greeting]
             .into_iter()
             .flatten()
             .map(|(deadline, _)| deadline)
@@ -482,6 +614,8 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             history: &mut self.history,
             keep_history,
             now: self.now,
+            server_name: self.config.server_name.as_str(),
+            irc_lobby: self.config.irc_lobby,
         }
     }
 }
@@ -522,6 +656,7 @@ mod tests {
             per_second: 2,
         };
         let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
             .with_colour(false)
             .with_silence_timeout(None)
             .with_flood_limit(Some(limit));
@@ -575,6 +710,7 @@ mod tests {
             per_second: 10,
         };
         let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
             .with_colour(false)
             .with_silence_timeout(None)
             .with_flood_limit(Some(limit));
@@ -620,6 +756,7 @@ mod tests {
             per_second: 1,
         };
         let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
             .with_colour(false)
             .with_silence_timeout(None)
             .with_flood_limit(Some(limit));

@@ -8,7 +8,7 @@ use crate::command::{Command, ParseError};
 use crate::frame::{Dialect, LineBuffer, MAX_LINE_BYTES};
 use crate::history::{Chronicle, Remembered, Said};
 use crate::json::Object;
-use crate::output::{Audience, CloseReason, OutputQueue, View};
+use crate::output::{Audience, CloseReason, OutputQueue, Speaks, View};
 use crate::render::{CharName, Painted, Style, Visible, first_unsafe_char};
 use crate::room::{MAX_TOPIC_BYTES, RoomId, RoomName, Rooms, bit};
 use crate::roster::{ConnectionId, Name, Nickname, Roster};
@@ -56,6 +56,10 @@ pub(crate) struct Hub<'a, const N: usize> {
     pub(crate) history: &'a mut dyn Chronicle,
     pub(crate) keep_history: usize,
     pub(crate) now: Instant,
+    /// The server's name in IRC replies.
+    pub(crate) server_name: &'static str,
+    /// Whether an IRC client is put in the lobby when it registers.
+    pub(crate) irc_lobby: bool,
 }
 
 /// Queues a notice line (`*** TEXT`) for one connection. A macro rather than a method so that
@@ -80,9 +84,86 @@ macro_rules! announce {
     };
 }
 
+/// Queues one IRC line (the `\r\n` is added) for an audience of IRC clients, if any is online.
+macro_rules! irc {
+    ($hub:ident, $audience:expr, $($arg:tt)*) => {
+        if $hub.roster.irc_count() > 0 {
+            let start = $hub.out.mark();
+            let _ = write!($hub.out, $($arg)*);
+            let _ = $hub.out.write_str("\r\n");
+            $hub.out.send(start, $audience);
+        }
+    };
+}
+
+/// Queues a numeric reply from the server to one IRC client: `:server NNN nick REST`.
+macro_rules! numeric {
+    ($hub:ident, $conn:expr, $code:literal, $($arg:tt)*) => {{
+        let conn = $conn;
+        irc!(
+            $hub,
+            Audience::one(conn),
+            ":{} {} {} {}",
+            $hub.server_name,
+            $code,
+            $hub.roster.irc_name(conn),
+            format_args!($($arg)*)
+        )
+    }};
+}
+
+/// Queues a NOTICE from the server to one IRC client.
+macro_rules! server_notice {
+    ($hub:ident, $conn:expr, $($arg:tt)*) => {{
+        let conn = $conn;
+        irc!(
+            $hub,
+            Audience::one(conn),
+            ":{} NOTICE {} :{}",
+            $hub.server_name,
+            $hub.roster.irc_name(conn),
+            format_args!($($arg)*)
+        )
+    }};
+}
+
+mod irc;
+
+pub(crate) use irc::{IrcReason, IrcText, is_registration};
+pub use irc::{MAX_IRC_NAMES, MAX_WHO_REPLIES};
+
+/// How a join went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    /// Now a member; the members were told.
+    Entered(RoomId),
+    /// Was a member already; nothing changed.
+    AlreadyIn(RoomId),
+}
+
+/// Why a join was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    Invalid(crate::RoomNameError),
+    TooManyRooms,
+    /// The room (unless it was made for this join and is gone), and how many are in it.
+    Full(Option<RoomName>, u32),
+}
+
+/// What kind of private message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Private {
+    Message(Said),
+    /// An IRC NOTICE: shown like a message, never answered automatically.
+    Notice,
+}
+
 impl<const N: usize> Hub<'_, N> {
-    /// Greets a new connection and puts it in the lobby.
-    pub(crate) fn arrive(&mut self, conn: ConnectionId) {
+    /// Greets a new connection that speaks plain text or JSON, and puts it in the lobby.
+    pub(crate) fn greet(&mut self, conn: ConnectionId) {
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.greeted = true;
+        }
         let (style, online) = (self.style, self.roster.len());
         let me = style.name(self.roster.name(conn));
         let people = if online == 1 {
@@ -103,11 +184,25 @@ impl<const N: usize> Hub<'_, N> {
         self.join(conn, crate::LOBBY);
     }
 
+    /// Whether `conn` speaks IRC.
+    pub(crate) fn speaks_irc(&self, conn: ConnectionId) -> bool {
+        self.roster.get(conn).is_some_and(|slot| slot.irc.is_some())
+    }
+
     /// Removes `conn` and tells everyone who shares a room with it why it left.
     pub(crate) fn depart(&mut self, conn: ConnectionId, why: &dyn fmt::Display) {
         let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let me = self.style.name(self.roster.name(conn));
-        announce!(self, Audience::rooms(mask, conn), "{me} left ({why})");
+        let others = Audience::rooms(mask, conn);
+        if mask != 0 {
+            announce!(self, others.speaking(Speaks::Text), "{me} left ({why})");
+            irc!(
+                self,
+                others.speaking(Speaks::Irc),
+                ":{} QUIT :{why}",
+                self.roster.prefix(conn)
+            );
+        }
         for room in 0..crate::MAX_ROOMS as RoomId {
             if mask & bit(room) != 0 {
                 self.leave_room(conn, room);
@@ -122,22 +217,38 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Closes a connection that never sent a line.
     pub(crate) fn silent(&mut self, conn: ConnectionId, timeout: Duration) {
-        notice!(
-            self,
-            conn,
-            "Closing: no line received within {} s of connecting.",
-            timeout.as_secs(),
-        );
+        if self.speaks_irc(conn) {
+            irc!(
+                self,
+                Audience::one(conn),
+                "ERROR :Closing link: not registered within {} s of connecting",
+                timeout.as_secs(),
+            );
+        } else {
+            notice!(
+                self,
+                conn,
+                "Closing: no line received within {} s of connecting.",
+                timeout.as_secs(),
+            );
+        }
         self.depart(conn, &CloseReason::Silent);
         self.out.close(conn, CloseReason::Silent);
     }
 
     /// Tells everyone the server is going away.
     pub(crate) fn shut_down(&mut self) {
-        announce!(
+        if self.roster.text_count() > 0 {
+            announce!(
+                self,
+                Audience::all().speaking(Speaks::Text),
+                "The server is shutting down. Goodbye!"
+            );
+        }
+        irc!(
             self,
-            Audience::all(),
-            "The server is shutting down. Goodbye!"
+            Audience::all().speaking(Speaks::Irc),
+            "ERROR :Closing link: the server is shutting down"
         );
     }
 
@@ -145,6 +256,9 @@ impl<const N: usize> Hub<'_, N> {
     pub(crate) fn too_long(&mut self, conn: ConnectionId, dialect: Dialect) {
         let what = match dialect {
             Dialect::Json => "object",
+            Dialect::Irc => {
+                return numeric!(self, conn, "417", ":Input line was too long");
+            }
             Dialect::Plain | Dialect::Undecided => "line",
         };
         error!(
@@ -155,12 +269,15 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Tells `conn` that flood control is slowing it down.
     pub(crate) fn slowed(&mut self, conn: ConnectionId, limit: crate::FloodLimit) {
-        notice!(
-            self,
-            conn,
+        let text = format_args!(
             "Slow down: you are sending more than {} lines a second; the rest will follow at that pace.",
             limit.per_second
         );
+        if self.speaks_irc(conn) {
+            server_notice!(self, conn, "*** {text}");
+        } else {
+            notice!(self, conn, "{text}");
+        }
     }
 
     /// Tells a JSON connection that it sent something that is not an object.
@@ -283,22 +400,47 @@ impl<const N: usize> Hub<'_, N> {
         {
             return notice!(self, conn, "You are already {nick}.");
         }
+        self.rename(conn, nick);
+    }
+
+    /// Gives `conn` a new nickname (already checked to be free), telling whoever shares a room
+    /// with it, and it.
+    pub(crate) fn rename(&mut self, conn: ConnectionId, nick: Nickname) {
+        let style = self.style;
         let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        let (old, new) = (
-            style.name(self.roster.name(conn)),
-            style.name(Name::Nick(&nick)),
-        );
-        announce!(
-            self,
-            Audience::rooms(mask, conn),
-            "{old} is now known as {new}"
-        );
-        notice!(
-            self,
-            conn,
-            "You are now known as {}.",
-            style.name(Name::Nick(&nick)),
-        );
+        let others = Audience::rooms(mask, conn);
+        if mask != 0 {
+            let (old, new) = (
+                style.name(self.roster.name(conn)),
+                style.name(Name::Nick(&nick)),
+            );
+            announce!(
+                self,
+                others.speaking(Speaks::Text),
+                "{old} is now known as {new}"
+            );
+            irc!(
+                self,
+                others.speaking(Speaks::Irc),
+                ":{} NICK :{nick}",
+                self.roster.prefix(conn)
+            );
+        }
+        if self.speaks_irc(conn) {
+            irc!(
+                self,
+                Audience::one(conn),
+                ":{} NICK :{nick}",
+                self.roster.prefix(conn)
+            );
+        } else {
+            notice!(
+                self,
+                conn,
+                "You are now known as {}.",
+                style.name(Name::Nick(&nick)),
+            );
+        }
         self.out.renamed(conn, nick.as_str());
         if let Some(slot) = self.roster.get_mut(conn) {
             slot.nick = Some(nick);
@@ -306,20 +448,12 @@ impl<const N: usize> Hub<'_, N> {
     }
 
     fn private(&mut self, conn: ConnectionId, to: &str, text: &str) {
-        let style = self.style;
         let Some(target) = self.roster.find(to) else {
             return error!(self, conn, "no one called {} is online", Visible(to),);
         };
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            "{} {}: {}\r\n",
-            style.private(),
-            style.name(self.roster.name(conn)),
-            Visible(text)
-        );
-        self.out.send(start, Audience::one(target));
-        if target != conn {
+        self.deliver(conn, target, Private::Message(Said::Line), text);
+        if target != conn && !self.speaks_irc(conn) {
+            let style = self.style;
             let start = self.out.mark();
             let _ = write!(
                 self.out,
@@ -330,6 +464,42 @@ impl<const N: usize> Hub<'_, N> {
             );
             self.out.send(start, Audience::one(conn));
         }
+    }
+
+    /// Gives `target` a private message from `from`, in the target's dialect.
+    pub(crate) fn deliver(
+        &mut self,
+        from: ConnectionId,
+        target: ConnectionId,
+        kind: Private,
+        text: &str,
+    ) {
+        if self.speaks_irc(target) {
+            let (verb, said) = match kind {
+                Private::Message(said) => ("PRIVMSG", said),
+                Private::Notice => ("NOTICE", Said::Line),
+            };
+            return irc!(
+                self,
+                Audience::one(target),
+                ":{} {verb} {} :{}",
+                self.roster.prefix(from),
+                self.roster.name(target),
+                IrcText(said, text)
+            );
+        }
+        let style = self.style;
+        let (marker, me) = (style.private(), style.name(self.roster.name(from)));
+        let start = self.out.mark();
+        let _ = match kind {
+            Private::Message(Said::Action) => {
+                write!(self.out, "{marker} * {me} {}\r\n", Visible(text))
+            }
+            Private::Message(Said::Line) | Private::Notice => {
+                write!(self.out, "{marker} {me}: {}\r\n", Visible(text))
+            }
+        };
+        self.out.send(start, Audience::one(target));
     }
 
     /// Tells `me` who is in `room`: the count, then up to [`MAX_LISTED_NAMES`] names sorted
@@ -400,7 +570,6 @@ impl<const N: usize> Hub<'_, N> {
     /// A line to the current room: plain to those talking there, with the room's name to
     /// members whose current room is another one.
     fn say(&mut self, conn: ConnectionId, kind: Said, text: &str) {
-        let style = self.style;
         let Some(room) = self.current(conn) else {
             return self.not_in_a_room(conn);
         };
@@ -410,23 +579,45 @@ impl<const N: usize> Hub<'_, N> {
         if info.members == 1 {
             notice!(self, conn, "No one else is in {} to hear that.", info.name);
         }
-        let me = style.name(self.roster.name(conn));
-        let everyone = Audience::rooms(bit(room), conn);
-        let start = self.out.mark();
-        let _ = match kind {
-            Said::Line => write!(self.out, "{me}: {}\r\n", Visible(text)),
-            Said::Action => write!(self.out, "* {me} {}\r\n", Visible(text)),
+        self.speak(conn, room, kind, text);
+    }
+
+    /// A line from `conn` to `room`, for every other member in their dialect, and remembered.
+    pub(crate) fn speak(&mut self, conn: ConnectionId, room: RoomId, kind: Said, text: &str) {
+        let style = self.style;
+        let Some(info) = self.rooms.get(room) else {
+            return;
         };
-        self.out.send(start, everyone.viewing(View::Current(room)));
-        if info.members > info.current_here {
+        let everyone = Audience::rooms(bit(room), conn);
+        if self.roster.text_count() > 0 {
+            let me = style.name(self.roster.name(conn));
+            let text_here = everyone.speaking(Speaks::Text);
             let start = self.out.mark();
             let _ = match kind {
-                Said::Line => write!(self.out, "[{}] {me}: {}\r\n", info.name, Visible(text)),
-                Said::Action => write!(self.out, "[{}] * {me} {}\r\n", info.name, Visible(text)),
+                Said::Line => write!(self.out, "{me}: {}\r\n", Visible(text)),
+                Said::Action => write!(self.out, "* {me} {}\r\n", Visible(text)),
             };
-            self.out
-                .send(start, everyone.viewing(View::NotCurrent(room)));
+            self.out.send(start, text_here.viewing(View::Current(room)));
+            if info.members > info.current_here {
+                let start = self.out.mark();
+                let _ = match kind {
+                    Said::Line => write!(self.out, "[{}] {me}: {}\r\n", info.name, Visible(text)),
+                    Said::Action => {
+                        write!(self.out, "[{}] * {me} {}\r\n", info.name, Visible(text))
+                    }
+                };
+                self.out
+                    .send(start, text_here.viewing(View::NotCurrent(room)));
+            }
         }
+        irc!(
+            self,
+            everyone.speaking(Speaks::Irc),
+            ":{} PRIVMSG {} :{}",
+            self.roster.prefix(conn),
+            info.name,
+            IrcText(kind, text)
+        );
         if self.keep_history > 0 {
             let line = Remembered::new(self.now, kind, self.roster.name(conn), text);
             self.history.remember(room, line, self.keep_history);
@@ -435,10 +626,16 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Enters `name` (creating it) and makes it the current room.
     fn join(&mut self, conn: ConnectionId, name: &str) {
-        let style = self.style;
-        let name = match RoomName::new(name) {
-            Ok(name) => name,
-            Err(error) => {
+        let room = match self.admit(conn, name) {
+            Ok(Admitted::Entered(room)) => room,
+            Ok(Admitted::AlreadyIn(room)) => {
+                self.set_current(conn, Some(room));
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                return notice!(self, conn, "Now talking in {}.", info.name);
+            }
+            Err(Refused::Invalid(error)) => {
                 return error!(
                     self,
                     conn,
@@ -446,62 +643,22 @@ impl<const N: usize> Hub<'_, N> {
                     Visible(name),
                 );
             }
-        };
-        let Some(slot) = self.roster.get(conn) else {
-            return;
-        };
-        let (mask, current) = (slot.rooms, slot.current);
-        let room = match self.rooms.find(name.as_str()) {
-            Some(room) => room,
-            None => match self.rooms.create(name) {
-                Ok(room) => room,
-                Err(_) => {
-                    return error!(
-                        self,
-                        conn,
-                        "there are already {} rooms, the most there can be; /rooms lists them",
-                        crate::MAX_ROOMS
-                    );
-                }
-            },
-        };
-        let Some(info) = self.rooms.get(room) else {
-            return;
-        };
-        if mask & bit(room) != 0 {
-            if current != Some(room) {
-                self.set_current(conn, Some(room));
+            Err(Refused::TooManyRooms) => {
+                return error!(
+                    self,
+                    conn,
+                    "there are already {} rooms, the most there can be; /rooms lists them",
+                    crate::MAX_ROOMS
+                );
             }
-            let Some(info) = self.rooms.get(room) else {
-                return;
-            };
-            return notice!(self, conn, "Now talking in {}.", info.name);
-        }
-        if info.members >= self.max_room_members {
-            let members = info.members;
-            self.remove_if_empty(room);
-            let Some(info) = self.rooms.get(room) else {
-                return error!(self, conn, "that room is full");
-            };
-            return error!(self, conn, "{} is full ({members} people)", info.name);
-        }
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.rooms |= bit(room);
-        }
-        if let Some(info) = self.rooms.get_mut(room) {
-            info.members += 1;
-        }
-        self.set_current(conn, Some(room));
+            Err(Refused::Full(Some(room), members)) => {
+                return error!(self, conn, "{room} is full ({members} people)");
+            }
+            Err(Refused::Full(None, _)) => return error!(self, conn, "that room is full"),
+        };
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let me = style.name(self.roster.name(conn));
-        let (name, members) = (&info.name, info.members);
-        announce!(
-            self,
-            Audience::rooms(bit(room), conn),
-            "{me} joined {name} ({members} here)"
-        );
         notice!(self, conn, "You are now talking in {}.", info.name);
         if !info.topic.is_empty() {
             notice!(
@@ -514,6 +671,56 @@ impl<const N: usize> Hub<'_, N> {
         }
         self.list(conn, room);
         self.replay(conn, room);
+    }
+
+    /// Lets `conn` into the room called `name`, creating it, and tells its members: the
+    /// checks and the news common to every dialect. The caller tells `conn` the rest.
+    pub(crate) fn admit(&mut self, conn: ConnectionId, name: &str) -> Result<Admitted, Refused> {
+        let name = RoomName::new(name).map_err(Refused::Invalid)?;
+        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        let room = match self.rooms.find(name.as_str()) {
+            Some(room) => room,
+            None => self.rooms.create(name).map_err(|_| Refused::TooManyRooms)?,
+        };
+        if mask & bit(room) != 0 {
+            return Ok(Admitted::AlreadyIn(room));
+        }
+        let Some(info) = self.rooms.get(room) else {
+            return Err(Refused::TooManyRooms);
+        };
+        if info.members >= self.max_room_members {
+            let (name, members) = (info.name.clone(), info.members);
+            self.remove_if_empty(room);
+            // A room made just now for this join (possible with a limit of 0) is gone again.
+            let name = self.rooms.get(room).map(|_| name);
+            return Err(Refused::Full(name, members));
+        }
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.rooms |= bit(room);
+        }
+        if let Some(info) = self.rooms.get_mut(room) {
+            info.members += 1;
+        }
+        self.set_current(conn, Some(room));
+        let Some(info) = self.rooms.get(room) else {
+            return Ok(Admitted::Entered(room));
+        };
+        let others = Audience::rooms(bit(room), conn);
+        let me = self.style.name(self.roster.name(conn));
+        let (name, members) = (&info.name, info.members);
+        if self.roster.text_count() > 0 {
+            announce!(
+                self,
+                others.speaking(Speaks::Text),
+                "{me} joined {name} ({members} here)"
+            );
+        }
+        let prefix = self.roster.prefix(conn);
+        irc!(self, others.speaking(Speaks::Irc), ":{prefix} JOIN {name}");
+        if self.speaks_irc(conn) {
+            irc!(self, Audience::one(conn), ":{prefix} JOIN {name}");
+        }
+        Ok(Admitted::Entered(room))
     }
 
     /// Shows a newcomer to `room` what was said there last, marked with how long ago.
@@ -542,7 +749,6 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Leaves `room` (the current one if `None`), telling its members.
     fn part(&mut self, conn: ConnectionId, room: Option<&str>, reason: Option<&str>) {
-        let style = self.style;
         let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let room = match room {
             Some(name) => self.rooms.find(name).filter(|&room| mask & bit(room) != 0),
@@ -551,25 +757,11 @@ impl<const N: usize> Hub<'_, N> {
         let Some(room) = room else {
             return error!(self, conn, "you are not in that room");
         };
-        let Some(info) = self.rooms.get(room) else {
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
             return;
         };
-        let me = style.name(self.roster.name(conn));
-        let everyone = Audience::rooms(bit(room), conn);
-        match reason {
-            Some(reason) => {
-                announce!(
-                    self,
-                    everyone,
-                    "{me} left {} ({})",
-                    info.name,
-                    Visible(reason)
-                );
-            }
-            None => announce!(self, everyone, "{me} left {}", info.name),
-        }
-        notice!(self, conn, "You left {}.", info.name);
-        self.leave_room(conn, room);
+        self.leave(conn, room, reason);
+        notice!(self, conn, "You left {name}.");
         match self.current(conn).and_then(|room| self.rooms.get(room)) {
             Some(now) => notice!(self, conn, "Now talking in {}.", now.name),
             None => notice!(
@@ -579,6 +771,43 @@ impl<const N: usize> Hub<'_, N> {
                 crate::LOBBY
             ),
         }
+    }
+
+    /// Takes `conn` out of `room`, telling the members (and `conn`, if it speaks IRC).
+    pub(crate) fn leave(&mut self, conn: ConnectionId, room: RoomId, reason: Option<&str>) {
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let me = self.style.name(self.roster.name(conn));
+        let everyone = Audience::rooms(bit(room), conn);
+        if self.roster.text_count() > 0 {
+            let text = everyone.speaking(Speaks::Text);
+            match reason {
+                Some(reason) => {
+                    announce!(self, text, "{me} left {} ({})", info.name, Visible(reason));
+                }
+                None => announce!(self, text, "{me} left {}", info.name),
+            }
+        }
+        let prefix = self.roster.prefix(conn);
+        let reason = IrcReason(reason);
+        irc!(
+            self,
+            everyone.speaking(Speaks::Irc),
+            ":{prefix} PART {}{reason}",
+            info.name
+        );
+        // To `conn` by itself: recipients are found when the output is polled, and by then it
+        // is no longer a member.
+        if self.speaks_irc(conn) {
+            irc!(
+                self,
+                Audience::one(conn),
+                ":{prefix} PART {}{reason}",
+                info.name
+            );
+        }
+        self.leave_room(conn, room);
     }
 
     /// Takes `conn` out of `room`, moving its current room to another of its rooms if needed,
@@ -662,11 +891,10 @@ impl<const N: usize> Hub<'_, N> {
 
     /// Shows the current room's topic, or sets it and tells the room.
     fn topic(&mut self, conn: ConnectionId, topic: Option<&str>) {
-        let style = self.style;
         let Some(room) = self.current(conn) else {
             return self.not_in_a_room(conn);
         };
-        let Some(info) = self.rooms.get_mut(room) else {
+        let Some(info) = self.rooms.get(room) else {
             return;
         };
         let Some(topic) = topic else {
@@ -684,14 +912,34 @@ impl<const N: usize> Hub<'_, N> {
                 conn, "a topic has at most {MAX_TOPIC_BYTES} bytes; it was not changed"
             );
         }
+        self.set_topic(conn, room, topic);
+    }
+
+    /// Sets `room`'s topic (at most [`MAX_TOPIC_BYTES`], checked by the caller) and tells its
+    /// members.
+    pub(crate) fn set_topic(&mut self, conn: ConnectionId, room: RoomId, topic: &str) {
+        let Some(info) = self.rooms.get_mut(room) else {
+            return;
+        };
         info.topic.clear();
-        // Cannot fail: the length was checked just above.
+        // Cannot fail: the caller checked the length.
         let _ = info.topic.push_str(topic);
-        let me = style.name(self.roster.name(conn));
-        announce!(
+        let me = self.style.name(self.roster.name(conn));
+        let members = Audience::members(bit(room));
+        if self.roster.text_count() > 0 {
+            announce!(
+                self,
+                members.speaking(Speaks::Text),
+                "{me} set the topic of {}: {}",
+                info.name,
+                Visible(topic)
+            );
+        }
+        irc!(
             self,
-            Audience::members(bit(room)),
-            "{me} set the topic of {}: {}",
+            members.speaking(Speaks::Irc),
+            ":{} TOPIC {} :{}",
+            self.roster.prefix(conn),
             info.name,
             Visible(topic)
         );
@@ -765,6 +1013,7 @@ const HELP: [&str; 14] = [
 
 #[cfg(test)]
 mod tests {
+    use core::time::Duration;
     use std::format;
 
     use crate::{
@@ -797,7 +1046,9 @@ mod tests {
 
     #[test]
     fn the_longest_room_listing_fits_in_one_step() {
-        let config = Config::default().with_flood_limit(None);
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_flood_limit(None);
         let mut server: Server<2> = Server::new(config, Instant::ZERO);
         let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
             panic!("connect");
@@ -826,7 +1077,10 @@ mod tests {
     fn a_long_listing_shows_the_first_names_in_order_and_the_caller() {
         use crate::MAX_LISTED_NAMES;
         let mut server: Server<128> = Server::new(
-            Config::default().with_colour(false).with_flood_limit(None),
+            Config::default()
+                .with_greeting_delay(Duration::ZERO)
+                .with_colour(false)
+                .with_flood_limit(None),
             Instant::ZERO,
         );
         let mut conns = std::vec::Vec::new();
@@ -888,7 +1142,9 @@ mod tests {
 
     fn longest_join_with_history() {
         use crate::{MAX_HISTORY, MAX_LINE_BYTES, MAX_NICK_CHARS};
-        let config = Config::default().with_flood_limit(None);
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_flood_limit(None);
         let mut server: Server<128, MAX_HISTORY> = Server::new(config, Instant::ZERO);
         let mut conns = std::vec::Vec::new();
         for n in 0..120 {

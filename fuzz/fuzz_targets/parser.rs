@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn stream(data: &[u8]) {
     let now = Instant::ZERO;
-    let config = Config::default().with_colour(false).with_flood_limit(None);
+    let config = Config::default().with_greeting_delay(core::time::Duration::ZERO).with_colour(false).with_flood_limit(None);
     let mut server: Server<2> = Server::new(config, now);
     let mut conn = connect(&mut server);
     let mut rest = data;

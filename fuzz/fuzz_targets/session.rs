@@ -27,7 +27,7 @@ enum Op {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let config = Config::default()
+    let config = Config::default().with_greeting_delay(core::time::Duration::ZERO)
         .with_colour(false)
         .with_flood_limit(Some(FloodLimit {
             burst: 3,

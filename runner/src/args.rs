@@ -61,6 +61,20 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) max_room_members: Option<u32>,
 
+    /// milliseconds a new connection waits for the plain-text welcome; an IRC client (whose
+    /// first line is NICK, USER, CAP or PASS) registers within it and never gets that welcome;
+    /// 0 welcomes at once. Default: 400
+    #[argh(option, default = "400")]
+    pub(crate) greeting_delay: u64,
+
+    /// the server's name in IRC replies: letters, digits, '.' and '-'. Default: chat.local
+    #[argh(option, default = "String::from(\"chat.local\")")]
+    pub(crate) server_name: String,
+
+    /// do not put IRC clients in #lobby when they register (everyone else still starts there)
+    #[argh(switch)]
+    pub(crate) no_irc_lobby: bool,
+
     /// no ANSI colours: as a server, send plain text; as a client, show it (also when the
     /// NO_COLOR environment variable is set, or stdout is not a terminal)
     #[argh(switch)]
@@ -81,6 +95,17 @@ impl Args {
     /// The `--listen` value as a socket address.
     pub(crate) fn listen_addr(&self) -> Result<SocketAddr, String> {
         parse_listen(&self.listen)
+    }
+
+    /// The `--server-name` value, checked; kept for the life of the process.
+    pub(crate) fn server_name(&self) -> Result<chat_core::ServerName, String> {
+        let name: &'static str = Box::leak(self.server_name.clone().into_boxed_str());
+        chat_core::ServerName::new(name).ok_or_else(|| {
+            format!(
+                "--server-name {:?}: expected 1 to 63 letters, digits, '.' and '-', starting with a letter or digit",
+                self.server_name
+            )
+        })
     }
 
     pub(crate) fn silence_timeout(&self) -> Option<Duration> {

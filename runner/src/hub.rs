@@ -319,13 +319,26 @@ impl Hub {
             let Some(connection) = lookup_mut(&mut self.connections, id) else {
                 continue;
             };
-            // Nothing held means the chunk ended with the line that emptied the bucket: the
-            // reader already has its credit, and must not get a second one.
+            // Nothing held means the chunk ended with the line that emptied the bucket, or with
+            // a line the core handles in parts (an IRC command naming several targets): the
+            // core may have a part left to handle, but the reader already has its credit and
+            // must not get a second one.
             let Some((chunk, at)) = connection.held.take() else {
+                self.continue_line(id).await;
                 continue;
             };
             self.input(id, chunk, at).await;
         }
+    }
+
+    /// Lets the core go on with a line it handles in parts; it takes no new bytes for that.
+    async fn continue_line(&mut self, id: ConnectionId) {
+        let now = self.now();
+        if let Err(error) = self.core.handle_input(now, id, &[]) {
+            return log!("bug: input from {id}: {error}");
+        }
+        self.drain();
+        self.drop_stalled().await;
     }
 
     /// Drops the clients that are not reading. A queue that reached the limit may only mean the

@@ -56,6 +56,13 @@ fn main() -> ExitCode {
         eprintln!("chat-runner: --max-room-members must be at least 1");
         return ExitCode::from(2);
     }
+    let server_name = match args.server_name() {
+        Ok(name) => name,
+        Err(message) => {
+            eprintln!("chat-runner: {message}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(addr) = &args.connect {
         return client::run(&client::Options {
             addr: addr.clone(),
@@ -96,6 +103,9 @@ fn main() -> ExitCode {
         .with_max_room_members(args.max_room_members.unwrap_or(u32::MAX))
         .with_max_clients(args.max_clients)
         .with_history(args.history)
+        .with_greeting_delay(Duration::from_millis(args.greeting_delay))
+        .with_server_name(server_name)
+        .with_irc_lobby(!args.no_irc_lobby)
         .with_flood_limit((!args.no_flood_limit).then_some(FloodLimit {
             burst: args.flood_burst,
             per_second: args.flood_rate,

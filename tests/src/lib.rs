@@ -122,8 +122,9 @@ impl Server {
     /// that gives the address it bound.
     ///
     /// Flood control is off (`--no-flood-limit`) unless `args` set it (`--flood-...`), and so
-    /// is history (`--history 0`) unless `args` set it: most tests send bursts, or expect a
-    /// newcomer's exact welcome, and are about something else.
+    /// are history (`--history 0`) and the greeting delay (`--greeting-delay 0`) unless `args`
+    /// set them: most tests send bursts, or expect a newcomer's exact welcome at once, and are
+    /// about something else.
     pub fn start_at(listen: &str, args: &[&str]) -> Self {
         let sets = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
         let mut child = Command::new(runner_path())
@@ -134,6 +135,11 @@ impl Server {
                 &[][..]
             } else {
                 &["--history", "0"][..]
+            })
+            .args(if sets("--greeting-delay") {
+                &[][..]
+            } else {
+                &["--greeting-delay", "0"][..]
             })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

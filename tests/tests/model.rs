@@ -31,6 +31,7 @@ const HELP_LINES: usize = 14;
 fn plain_config() -> Config {
     // Flood control is tested on its own (tests/flood.rs and the core's unit tests).
     Config::default()
+        .with_greeting_delay(Duration::ZERO)
         .with_colour(false)
         .with_flood_limit(None)
         .with_silence_timeout(Some(Duration::from_secs(SILENCE_SECS)))
@@ -1951,8 +1952,12 @@ fn strip_colours(line: &str) -> String {
 
 #[test]
 fn colour_paints_names_but_never_passes_a_users_escape() {
-    let mut server: Server<4> =
-        Server::new(Config::default().with_flood_limit(None), Instant::ZERO);
+    let mut server: Server<4> = Server::new(
+        Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_flood_limit(None),
+        Instant::ZERO,
+    );
     let alice = accept(&mut server);
     let bob = accept(&mut server);
     let _ = drain(&mut server, false);

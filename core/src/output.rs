@@ -60,8 +60,9 @@ pub enum Output<'a> {
         /// Why.
         reason: CloseReason,
     },
-    /// Flood control lets `conn` go on: feed it the bytes [`Server::handle_input`](crate::Server::handle_input)
-    /// did not take.
+    /// `conn` may go on: call [`Server::handle_input`](crate::Server::handle_input) again with
+    /// the bytes it did not take, or with an empty slice if there are none. Comes when flood
+    /// control lets `conn` go on, and while a line naming several targets is handled in parts.
     Resume {
         /// The connection that may send again.
         conn: ConnectionId,

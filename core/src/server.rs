@@ -356,8 +356,13 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     /// the point where a line grew too long), handles it, and returns how many bytes it took.
     /// With no complete line in `bytes`, takes them all and keeps the partial line.
     ///
-    /// While flood control holds the connection back (see [`FloodLimit`]) it takes nothing and
-    /// returns `Consumed` of 0: keep the bytes and feed them again after [`Output::Resume`].
+    /// It takes nothing, returning `Consumed` of 0, in two cases; in both, keep the bytes not
+    /// taken and, after [`Output::Resume`] for `conn`, call again with them, or with an empty
+    /// slice if there are none:
+    /// - flood control holds the connection back (see [`FloodLimit`]);
+    /// - a line naming several targets (IRC's `JOIN #a,#b`) is being handled one target per
+    ///   call, so that each step's output stays bounded: the call that takes the line handles
+    ///   its first target, and each later call the next one, before any new byte is taken.
     pub fn handle_input(
         &mut self,
         now: Instant,
@@ -421,12 +426,13 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         }
         self.charge_line(conn);
         // A line put back to be handled in parts, or one handled from a put-back line while
-        // the runner holds its bytes: the runner must call again.
+        // the runner holds bytes it was not taking: the runner must call again.
         let put_back = self
             .roster
             .get(conn)
             .is_some_and(|slot| slot.framer.is_ready());
-        if (put_back || used == 0) && !self.roster.waits(Queue::Throttled, conn) {
+        let held = used == 0 && !bytes.is_empty();
+        if (put_back || held) && !self.roster.waits(Queue::Throttled, conn) {
             self.out.resume(conn);
         }
         Ok(Consumed(used))

@@ -21,13 +21,18 @@ enum Op {
     /// Picks from every handle ever given out, live or not.
     Disconnect(u8),
     Input(u8, Vec<u8>),
+    /// Registers as an IRC client (a first line of anything else makes it a plain one).
+    Register(u8),
     /// Advances the clock by this many tens of milliseconds, then handles the timeout.
     Timeout(u16),
     Shutdown,
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let config = Config::default().with_greeting_delay(core::time::Duration::ZERO)
+    // A greeting delay, so that both ways of settling the dialect are taken: by the first line
+    // and by the timer.
+    let config = Config::default()
+        .with_greeting_delay(Duration::from_millis(100))
         .with_colour(false)
         .with_flood_limit(Some(FloodLimit {
             burst: 3,
@@ -67,6 +72,16 @@ fuzz_target!(|ops: Vec<Op>| {
                     // Nothing taken from non-empty input: flood control holds it back.
                     assert!(taken <= bytes.len());
                 }),
+                None => continue,
+            },
+            Op::Register(k) => match pick(k) {
+                Some(conn) => {
+                    let line = format!("NICK f{k}\r\nUSER u 0 * :real name\r\n");
+                    server.handle_input(at, conn, line.as_bytes()).map(|taken| {
+                        assert!(live.contains(&conn), "{conn:?} is not live");
+                        assert!(taken.bytes() <= line.len());
+                    })
+                }
                 None => continue,
             },
             Op::Timeout(step) => {

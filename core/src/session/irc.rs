@@ -1098,3 +1098,385 @@ mod tests {
         }
     }
 }
+
+/// The dialect through the public API: what an IRC client and a plain one see of each other.
+#[cfg(test)]
+mod dialogue {
+    use core::time::Duration;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use crate::{Admission, Config, ConnectionId, Instant, Output, Server, ServerName};
+
+    /// A server with the default greeting delay, and every line each connection got.
+    struct Chat {
+        server: Server<8, 4>,
+        now: Instant,
+        heard: Vec<(ConnectionId, String)>,
+        resumed: Vec<ConnectionId>,
+        closed: Vec<ConnectionId>,
+    }
+
+    impl Chat {
+        fn new() -> Self {
+            let config = Config::default()
+                .with_colour(false)
+                .with_flood_limit(None)
+                .with_silence_timeout(Some(Duration::from_secs(10)))
+                .with_server_name(ServerName::new("irc.test").unwrap());
+            Self {
+                server: Server::new(config, Instant::ZERO),
+                now: Instant::ZERO,
+                heard: Vec::new(),
+                resumed: Vec::new(),
+                closed: Vec::new(),
+            }
+        }
+
+        fn drain(&mut self) {
+            while let Some(output) = self.server.poll_output() {
+                match output {
+                    Output::Send { to, bytes } => {
+                        let text = core::str::from_utf8(bytes).unwrap();
+                        for conn in to {
+                            for line in text.split_terminator("\r\n") {
+                                self.heard.push((conn, line.into()));
+                            }
+                        }
+                    }
+                    Output::Resume { conn } => self.resumed.push(conn),
+                    Output::Close { conn, .. } => self.closed.push(conn),
+                    _ => {}
+                }
+            }
+        }
+
+        fn connect(&mut self) -> ConnectionId {
+            let Ok(Admission::Accepted(conn)) = self.server.handle_connect(self.now) else {
+                panic!("connect");
+            };
+            self.drain();
+            conn
+        }
+
+        /// Feeds `lines` as one read, the way a runner does: one line per call, and again
+        /// after a Resume, with an empty slice once the bytes are used up.
+        fn send(&mut self, conn: ConnectionId, lines: &str) {
+            let mut rest = lines.as_bytes();
+            loop {
+                self.resumed.clear();
+                let taken = self.server.handle_input(self.now, conn, rest).unwrap();
+                rest = &rest[taken.bytes()..];
+                self.drain();
+                if rest.is_empty() && !self.resumed.contains(&conn) {
+                    break;
+                }
+            }
+        }
+
+        fn wait(&mut self, millis: u64) {
+            self.now = Instant::from_millis(self.now.as_millis() + millis);
+            self.server.handle_timeout(self.now).unwrap();
+            self.drain();
+        }
+
+        /// Everything `conn` got since the last call.
+        fn take(&mut self, conn: ConnectionId) -> Vec<String> {
+            let (mine, rest) = core::mem::take(&mut self.heard)
+                .into_iter()
+                .partition(|(to, _)| *to == conn);
+            self.heard = rest;
+            mine.into_iter().map(|(_, line)| line).collect()
+        }
+
+        /// A registered IRC client called `nick`, its welcome read.
+        fn irc(&mut self, nick: &str) -> ConnectionId {
+            let conn = self.connect();
+            self.send(
+                conn,
+                &std::format!("NICK {nick}\r\nUSER {nick} 0 * :Real {nick}\r\n"),
+            );
+            let welcome = self.take(conn);
+            assert!(welcome[0].starts_with(":irc.test 001 "), "{welcome:?}");
+            conn
+        }
+
+        /// A plain-text client called `nick`, greeted.
+        fn plain(&mut self, nick: &str) -> ConnectionId {
+            let conn = self.connect();
+            self.send(conn, &std::format!("/nick {nick}\n"));
+            self.take(conn);
+            conn
+        }
+    }
+
+    #[test]
+    fn an_irc_client_registers_after_cap_end_and_never_gets_the_plain_welcome() {
+        let mut chat = Chat::new();
+        let conn = chat.connect();
+        assert!(chat.take(conn).is_empty(), "nothing before the first line");
+        chat.send(conn, "CAP LS 302\r\nNICK alice\r\nUSER al 0 * :Alice\r\n");
+        assert_eq!(chat.take(conn), [":irc.test CAP * LS :"]);
+        chat.send(conn, "CAP REQ :sasl\r\nCAP END\r\n");
+        let welcome = chat.take(conn);
+        assert_eq!(welcome[0], ":irc.test CAP alice NAK :sasl");
+        let codes: Vec<&str> = welcome[1..]
+            .iter()
+            .map(|line| line.split(' ').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "001", "002", "003", "004", "005", "375", "372", "372", "372", "376", "JOIN",
+                "353", "366"
+            ]
+        );
+        assert_eq!(welcome[11], ":alice!~al@hidden JOIN #lobby");
+        chat.wait(1000);
+        assert!(
+            chat.take(conn).is_empty(),
+            "no plain welcome after the delay"
+        );
+    }
+
+    #[test]
+    fn a_plain_client_is_welcomed_after_the_delay_or_at_its_first_line() {
+        let mut chat = Chat::new();
+        let waits = chat.connect();
+        chat.wait(100);
+        assert!(chat.take(waits).is_empty());
+        chat.wait(400);
+        assert!(chat.take(waits)[0].starts_with("*** Welcome to the chat!"));
+        let talks = chat.connect();
+        chat.send(talks, "/nick bob\n");
+        let heard = chat.take(talks);
+        assert!(heard[0].starts_with("*** Welcome"), "{heard:?}");
+        assert_eq!(heard.last().unwrap(), "*** You are now known as bob.");
+        // Lower case is a plain line, not IRC.
+        let lower = chat.connect();
+        chat.send(lower, "nick carol\n");
+        assert!(chat.take(lower)[0].starts_with("*** Welcome"));
+    }
+
+    #[test]
+    fn only_registration_comes_before_registering() {
+        let mut chat = Chat::new();
+        let conn = chat.connect();
+        chat.send(conn, "NICK early\r\nJOIN #a\r\nFROB\r\nPING :tok en\r\n");
+        assert_eq!(
+            chat.take(conn),
+            [
+                ":irc.test 451 early :You have not registered",
+                ":irc.test 451 early :You have not registered",
+                ":irc.test PONG irc.test :tok en",
+            ]
+        );
+        chat.send(conn, "USER e 0 * :E\r\nFROB x\r\nPING\r\n");
+        let lines = chat.take(conn);
+        assert!(lines.contains(&":irc.test 421 early FROB :Unknown command".into()));
+        assert_eq!(
+            lines.last().unwrap(),
+            ":irc.test 409 early :No origin specified"
+        );
+    }
+
+    #[test]
+    fn nicknames_are_checked_as_irc_clients_expect() {
+        let mut chat = Chat::new();
+        let _alice = chat.irc("alice");
+        let conn = chat.connect();
+        chat.send(
+            conn,
+            "NICK\r\nNICK 9lives\r\nNICK ALICE\r\nNICK anonymous-3\r\n",
+        );
+        assert_eq!(
+            chat.take(conn),
+            [
+                ":irc.test 431 * :No nickname given",
+                ":irc.test 432 * 9lives :Erroneous nickname",
+                ":irc.test 433 * ALICE :Nickname is already in use",
+                ":irc.test 432 * anonymous-3 :Erroneous nickname",
+            ]
+        );
+        chat.send(conn, "USER u 0 * :\r\n");
+        assert_eq!(
+            chat.take(conn),
+            [":irc.test 461 * USER :Not enough parameters"]
+        );
+    }
+
+    #[test]
+    fn messages_cross_dialects_both_ways() {
+        let mut chat = Chat::new();
+        let irc = chat.irc("ann");
+        let plain = chat.plain("bob");
+        assert_eq!(
+            chat.take(irc),
+            [
+                ":anonymous-2!plain@hidden JOIN #lobby",
+                ":anonymous-2!plain@hidden NICK :bob"
+            ]
+        );
+        chat.send(plain, "hello ann\n/me waves\n/msg ann psst\n");
+        assert_eq!(
+            chat.take(irc),
+            [
+                ":bob!plain@hidden PRIVMSG #lobby :hello ann",
+                ":bob!plain@hidden PRIVMSG #lobby :\x01ACTION waves\x01",
+                ":bob!plain@hidden PRIVMSG ann :psst",
+            ]
+        );
+        chat.take(plain);
+        chat.send(
+            irc,
+            "PRIVMSG #lobby :\x02hi\x02 bob\r\nPRIVMSG #lobby :\x01ACTION nods\x01\r\nPRIVMSG bob :secret\r\nNOTICE bob :fyi\r\n",
+        );
+        assert_eq!(
+            chat.take(plain),
+            [
+                "ann: hi bob",
+                "* ann nods",
+                "[private] ann: secret",
+                "[private] ann: fyi"
+            ]
+        );
+        assert!(chat.take(irc).is_empty(), "IRC does not echo");
+        chat.send(
+            irc,
+            "NICK anna\r\nTOPIC #lobby :all welcome\r\nPART #lobby :later\r\n",
+        );
+        assert_eq!(
+            chat.take(plain),
+            [
+                "*** ann is now known as anna",
+                "*** anna set the topic of #lobby: all welcome",
+                "*** anna left #lobby (later)",
+            ]
+        );
+        assert_eq!(
+            chat.take(irc),
+            [
+                ":ann!~ann@hidden NICK :anna",
+                ":anna!~ann@hidden TOPIC #lobby :all welcome",
+                ":anna!~ann@hidden PART #lobby :later",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_naming_several_rooms_is_handled_one_room_per_step() {
+        let mut chat = Chat::new();
+        let irc = chat.irc("ann");
+        let taken = chat
+            .server
+            .handle_input(chat.now, irc, b"JOIN #a,#b,#c\r\nPING x\r\n")
+            .unwrap();
+        assert_eq!(taken.bytes(), 15, "the JOIN line, and no more");
+        chat.drain();
+        assert_eq!(chat.resumed, [irc], "told to call again");
+        assert_eq!(chat.take(irc)[0], ":ann!~ann@hidden JOIN #a");
+        // The next call handles #b, whatever bytes come with it.
+        chat.resumed.clear();
+        let taken = chat
+            .server
+            .handle_input(chat.now, irc, b"PING x\r\n")
+            .unwrap();
+        assert_eq!(taken.bytes(), 0);
+        chat.drain();
+        assert_eq!(chat.resumed, [irc]);
+        assert_eq!(chat.take(irc)[0], ":ann!~ann@hidden JOIN #b");
+        chat.send(irc, "PING x\r\n");
+        let rest = chat.take(irc);
+        assert_eq!(rest[0], ":ann!~ann@hidden JOIN #c");
+        assert_eq!(rest.last().unwrap(), ":irc.test PONG irc.test x");
+        chat.send(irc, "JOIN 0\r\n");
+        let parts: Vec<String> = chat.take(irc);
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        assert!(parts.iter().all(|line| line.contains(" PART #")));
+    }
+
+    #[test]
+    fn errors_a_client_expects() {
+        let mut chat = Chat::new();
+        let irc = chat.irc("ann");
+        chat.send(
+            irc,
+            "PRIVMSG nobody :hi\r\nPRIVMSG #nowhere :hi\r\nPRIVMSG #lobby :\r\nPRIVMSG\r\n\
+             NOTICE nobody :quiet\r\nJOIN bad\r\nPART #nowhere\r\nTOPIC\r\n",
+        );
+        assert_eq!(
+            chat.take(irc),
+            [
+                ":irc.test 401 ann nobody :No such nick/channel",
+                ":irc.test 403 ann #nowhere :No such channel",
+                ":irc.test 412 ann :No text to send",
+                ":irc.test 411 ann :No recipient given (PRIVMSG)",
+                ":irc.test 403 ann bad :No such channel",
+                ":irc.test 403 ann #nowhere :No such channel",
+                ":irc.test 461 ann TOPIC :Not enough parameters",
+            ]
+        );
+        let line = b"PRIVMSG #lobby :caf\xe9\r\n";
+        let taken = chat.server.handle_input(chat.now, irc, line).unwrap();
+        assert_eq!(taken.bytes(), line.len());
+        chat.drain();
+        assert_eq!(
+            chat.take(irc),
+            [
+                ":irc.test FAIL PRIVMSG INVALID_UTF8 :Your line was not valid UTF-8; it was not processed"
+            ]
+        );
+        chat.send(irc, "PRIVMSG #lobby :bell\x07\r\n");
+        assert!(chat.take(irc)[0].contains("control character ^G"));
+    }
+
+    #[test]
+    fn an_unregistered_client_is_closed_at_the_silence_timeout() {
+        let mut chat = Chat::new();
+        let conn = chat.connect();
+        chat.send(conn, "NICK slow\r\n");
+        chat.send(conn, "PING a\r\n");
+        chat.take(conn);
+        chat.wait(10_000);
+        assert_eq!(
+            chat.take(conn),
+            ["ERROR :Closing link: not registered within 10 s of connecting"]
+        );
+        assert_eq!(chat.closed, [conn]);
+        // Registered in time: kept.
+        let kept = chat.irc("quick");
+        chat.wait(20_000);
+        assert!(!chat.closed.contains(&kept));
+    }
+
+    #[test]
+    fn queries_answer_with_their_numerics() {
+        let mut chat = Chat::new();
+        let irc = chat.irc("ann");
+        let _plain = chat.plain("bob");
+        chat.take(irc);
+        chat.send(
+            irc,
+            "WHOIS bob\r\nWHO #lobby\r\nLIST\r\nNAMES #lobby\r\nMODE #lobby\r\nMODE ann\r\n",
+        );
+        assert_eq!(
+            chat.take(irc),
+            [
+                ":irc.test 311 ann bob plain hidden * :plain-text user",
+                ":irc.test 319 ann bob :#lobby ",
+                ":irc.test 312 ann bob irc.test :chat-0.1.0",
+                ":irc.test 318 ann bob :End of /WHOIS list",
+                ":irc.test 352 ann #lobby ~ann hidden irc.test ann H :0 Real ann",
+                ":irc.test 352 ann #lobby plain hidden irc.test bob H :0 plain-text user",
+                ":irc.test 315 ann #lobby :End of WHO list",
+                ":irc.test 321 ann Channel :Users  Name",
+                ":irc.test 322 ann #lobby 2 :",
+                ":irc.test 323 ann :End of /LIST",
+                ":irc.test 353 ann = #lobby :ann bob",
+                ":irc.test 366 ann #lobby :End of /NAMES list",
+                ":irc.test 324 ann #lobby +",
+                ":irc.test 221 ann +",
+            ]
+        );
+    }
+}

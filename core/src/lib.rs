@@ -76,11 +76,11 @@ mod time;
 pub use command::{Command, ParseError};
 pub use frame::MAX_LINE_BYTES;
 pub use history::MAX_HISTORY;
-pub use output::{CloseReason, OUTPUT_BYTES, Output, Recipients};
+pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use room::{LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError};
 pub use roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
 pub use server::{
-    Admission, Config, Consumed, DEFAULT_GREETING_DELAY, DEFAULT_SILENCE_TIMEOUT, Error,
+    Admission, Backlog, Config, Consumed, DEFAULT_GREETING_DELAY, DEFAULT_SILENCE_TIMEOUT, Error,
     FloodLimit, Server, ServerName,
 };
 pub use session::{DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_WHO_REPLIES};

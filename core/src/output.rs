@@ -76,13 +76,37 @@ pub enum Output<'a> {
     },
 }
 
-/// Who a [`Output::Send`] is for: an iterator over connection handles.
+/// Who a [`Output::Send`] is for: an iterator over connection handles, and what kind of send
+/// it is ([`Recipients::delivery`]).
 #[derive(Clone, Debug)]
 pub struct Recipients<'a>(RecipientsInner<'a>);
 
+/// What kind of send an [`Output::Send`] is: what a runner may do with it for a client that is
+/// not reading (see [`Server::handle_backlog`](crate::Server::handle_backlog)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// What was said in a room, and the news of a room (joins, parts, names, topics) or of the
+    /// server: may be skipped for a client that has fallen behind, as long as the client is
+    /// told how many were skipped.
+    Broadcast,
+    /// A reply or notice to one connection about its own doings: always queued.
+    Reply,
+    /// A private message from `from`: queued, or, when the recipient is too far behind to
+    /// take it, not sent and reported with
+    /// [`Server::handle_undelivered`](crate::Server::handle_undelivered), so the sender is told.
+    Private {
+        /// Who sent it.
+        from: ConnectionId,
+    },
+}
+
 #[derive(Clone, Debug)]
 enum RecipientsInner<'a> {
-    One(Option<ConnectionId>),
+    One {
+        to: Option<ConnectionId>,
+        from: Option<ConnectionId>,
+    },
     Many {
         live: slice::Iter<'a, u32>,
         slots: &'a [Slot],
@@ -93,13 +117,24 @@ enum RecipientsInner<'a> {
 impl<'a> Recipients<'a> {
     pub(crate) fn new(audience: Audience, live: &'a [u32], slots: &'a [Slot]) -> Self {
         Self(match audience.scope {
-            Scope::One(id) => RecipientsInner::One(Some(id)),
+            Scope::One { to, from } => RecipientsInner::One { to: Some(to), from },
             Scope::Rooms(_) | Scope::All => RecipientsInner::Many {
                 live: live.iter(),
                 slots,
                 audience,
             },
         })
+    }
+
+    /// What kind of send this is.
+    pub fn delivery(&self) -> Delivery {
+        match self.0 {
+            RecipientsInner::One {
+                from: Some(from), ..
+            } => Delivery::Private { from },
+            RecipientsInner::One { from: None, .. } => Delivery::Reply,
+            RecipientsInner::Many { .. } => Delivery::Broadcast,
+        }
     }
 }
 
@@ -108,7 +143,7 @@ impl Iterator for Recipients<'_> {
 
     fn next(&mut self) -> Option<ConnectionId> {
         match &mut self.0 {
-            RecipientsInner::One(id) => id.take(),
+            RecipientsInner::One { to, .. } => to.take(),
             RecipientsInner::Many {
                 live,
                 slots,
@@ -123,8 +158,8 @@ impl Iterator for Recipients<'_> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.0 {
-            RecipientsInner::One(id) => {
-                (usize::from(id.is_some()), Some(usize::from(id.is_some())))
+            RecipientsInner::One { to, .. } => {
+                (usize::from(to.is_some()), Some(usize::from(to.is_some())))
             }
             RecipientsInner::Many { live, .. } => (0, Some(live.len())),
         }
@@ -154,7 +189,11 @@ pub(crate) enum Speaks {
 /// The people a send can reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Scope {
-    One(ConnectionId),
+    /// One connection; `from` is the sender of a private message.
+    One {
+        to: ConnectionId,
+        from: Option<ConnectionId>,
+    },
     /// Everyone in at least one of these rooms (a mask of room bits).
     Rooms(u64),
     All,
@@ -172,7 +211,7 @@ pub(crate) enum View {
 impl Audience {
     pub(crate) const fn one(id: ConnectionId) -> Self {
         Self {
-            scope: Scope::One(id),
+            scope: Scope::One { to: id, from: None },
             except: None,
             view: View::Any,
             speaks: Speaks::Any,
@@ -208,6 +247,17 @@ impl Audience {
         }
     }
 
+    /// A private message from `from` to `to`.
+    pub(crate) const fn private(to: ConnectionId, from: ConnectionId) -> Self {
+        Self {
+            scope: Scope::One {
+                to,
+                from: Some(from),
+            },
+            ..Self::one(to)
+        }
+    }
+
     pub(crate) const fn viewing(self, view: View) -> Self {
         Self { view, ..self }
     }
@@ -219,7 +269,7 @@ impl Audience {
 
     fn includes(&self, id: ConnectionId, slot: &Slot) -> bool {
         let in_scope = match self.scope {
-            Scope::One(one) => one == id,
+            Scope::One { to, .. } => to == id,
             Scope::Rooms(mask) => slot.rooms & mask != 0,
             Scope::All => true,
         };
@@ -366,7 +416,7 @@ mod tests {
     fn outputs_stay_small() {
         // Outputs are returned by value on every poll; keep them a few words (the room
         // filter a send carries is most of it).
-        assert!(size_of::<Output<'static>>() <= 80);
+        assert!(size_of::<Output<'static>>() <= 88);
     }
 
     #[test]
@@ -385,7 +435,7 @@ mod tests {
             Some((
                 Record::Send {
                     to: Audience {
-                        scope: Scope::One(_),
+                        scope: Scope::One { .. },
                         ..
                     },
                     ..

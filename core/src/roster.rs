@@ -226,6 +226,8 @@ pub(crate) struct Slot {
     pub(crate) spoke: bool,
     /// Set for the whole life of a connection that registered as an IRC client.
     pub(crate) irc: Option<IrcUser>,
+    /// The runner is skipping room messages for it: it is not reading fast enough.
+    pub(crate) lagging: bool,
 }
 
 impl Slot {

@@ -240,6 +240,20 @@ pub enum Admission {
     Refused(&'static [u8]),
 }
 
+/// How far behind a client is, for [`Server::handle_backlog`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backlog {
+    /// Its queue passed the runner's soft bound: room messages are being skipped for it.
+    Lagging,
+    /// It has taken everything queued for it; `skipped` room messages were skipped since it
+    /// began lagging.
+    CaughtUp {
+        /// How many.
+        skipped: u64,
+    },
+}
+
 /// How many bytes of its input [`Server::handle_input`] took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "bytes past the consumed count were not processed: feed them again after draining poll_output"]
@@ -502,6 +516,43 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             }
             self.hub().silent(conn, timeout);
         }
+        Ok(())
+    }
+
+    /// How far behind a client is, as the runner sees from the bytes waiting for it. While
+    /// it is [`Backlog::Lagging`] it shows as lagging in `/list`; when it has caught up it is
+    /// told how many room messages ([`Delivery::Broadcast`](crate::Delivery)) were skipped.
+    pub fn handle_backlog(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        backlog: Backlog,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        let slot = self
+            .roster
+            .get_mut(conn)
+            .ok_or(Error::UnknownConnection(conn))?;
+        match backlog {
+            Backlog::Lagging => slot.lagging = true,
+            Backlog::CaughtUp { skipped } => self.hub().caught_up(conn, skipped),
+        }
+        Ok(())
+    }
+
+    /// A private message from `from` ([`Delivery::Private`](crate::Delivery)) could not be
+    /// queued for `to`, which is too far behind: `from` is told. `to` may be gone already.
+    pub fn handle_undelivered(
+        &mut self,
+        now: Instant,
+        from: ConnectionId,
+        to: ConnectionId,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        if self.roster.get(from).is_none() {
+            return Err(Error::UnknownConnection(from));
+        }
+        self.hub().undelivered(from, to);
         Ok(())
     }
 
@@ -797,5 +848,61 @@ mod tests {
                     .all(|l| !l.contains("Slow"))
             );
         }
+    }
+
+    #[test]
+    fn sends_say_what_may_be_skipped_and_backlogs_are_told() {
+        use crate::Delivery;
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_colour(false)
+            .with_flood_limit(None);
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let (a, b) = (accept(&mut server), accept(&mut server));
+        let mut kinds = Vec::new();
+        for line in ["/msg anonymous-1 psst\n", "hello\n", "/ping\n"] {
+            let _ = server
+                .handle_input(Instant::ZERO, b, line.as_bytes())
+                .unwrap();
+            while let Some(output) = server.poll_output() {
+                if let Output::Send { to, .. } = output {
+                    kinds.push(to.delivery());
+                }
+            }
+        }
+        assert_eq!(
+            kinds,
+            [
+                Delivery::Private { from: b },
+                Delivery::Reply, // the echo to the sender
+                Delivery::Broadcast,
+                Delivery::Reply,
+            ]
+        );
+        server
+            .handle_backlog(Instant::ZERO, a, Backlog::Lagging)
+            .unwrap();
+        assert!(server.poll_output().is_none());
+        let _ = server.handle_input(Instant::ZERO, b, b"/list\n").unwrap();
+        assert_eq!(
+            drain(&mut server, b).0,
+            ["*** #lobby (2): anonymous-1 (lagging), anonymous-2 (you)\r\n"]
+        );
+        server
+            .handle_backlog(Instant::ZERO, a, Backlog::CaughtUp { skipped: 3 })
+            .unwrap();
+        assert_eq!(drain(&mut server, a).0, ["*** [3 messages skipped]\r\n"]);
+        server.handle_undelivered(Instant::ZERO, b, a).unwrap();
+        assert_eq!(
+            drain(&mut server, b).0,
+            [
+                "*** error: your private message to anonymous-1 was not delivered: they are not reading, and too far behind\r\n"
+            ]
+        );
+        let gone = ConnectionId::for_tests(3, 7);
+        assert_eq!(
+            server.handle_undelivered(Instant::ZERO, gone, a),
+            Err(Error::UnknownConnection(gone))
+        );
     }
 }

@@ -129,7 +129,7 @@ macro_rules! server_notice {
 
 mod irc;
 
-pub(crate) use irc::{IrcReason, IrcText, is_registration};
+pub(crate) use irc::{IrcName, IrcReason, IrcText, is_registration};
 pub use irc::{MAX_IRC_NAMES, MAX_WHO_REPLIES};
 
 /// How a join went.
@@ -234,6 +234,38 @@ impl<const N: usize> Hub<'_, N> {
         }
         self.depart(conn, &CloseReason::Silent);
         self.out.close(conn, CloseReason::Silent);
+    }
+
+    /// `conn` has caught up after the runner skipped `skipped` room messages for it.
+    pub(crate) fn caught_up(&mut self, conn: ConnectionId, skipped: u64) {
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.lagging = false;
+        }
+        if skipped == 0 {
+            return;
+        }
+        let s = if skipped == 1 { "" } else { "s" };
+        if self.speaks_irc(conn) {
+            server_notice!(self, conn, "[{skipped} message{s} skipped]");
+        } else {
+            notice!(self, conn, "[{skipped} message{s} skipped]");
+        }
+    }
+
+    /// A private message from `from` could not be queued for `to`, which is not reading.
+    pub(crate) fn undelivered(&mut self, from: ConnectionId, to: ConnectionId) {
+        let text = format_args!(
+            "your private message to {} was not delivered: they are not reading, and too far behind",
+            match self.roster.get(to) {
+                Some(_) => IrcName::Name(self.roster.name(to)),
+                None => IrcName::Unnamed,
+            }
+        );
+        if self.speaks_irc(from) {
+            server_notice!(self, from, "*** error: {text}");
+        } else {
+            error!(self, from, "{text}");
+        }
     }
 
     /// Tells everyone the server is going away.
@@ -481,7 +513,7 @@ impl<const N: usize> Hub<'_, N> {
             };
             return irc!(
                 self,
-                Audience::one(target),
+                Audience::private(target, from),
                 ":{} {verb} {} :{}",
                 self.roster.prefix(from),
                 self.roster.name(target),
@@ -499,7 +531,7 @@ impl<const N: usize> Hub<'_, N> {
                 write!(self.out, "{marker} {me}: {}\r\n", Visible(text))
             }
         };
-        self.out.send(start, Audience::one(target));
+        self.out.send(start, Audience::private(target, from));
     }
 
     /// Tells `me` who is in `room`: the count, then up to [`MAX_LISTED_NAMES`] names sorted
@@ -543,7 +575,16 @@ impl<const N: usize> Hub<'_, N> {
         for (position, &id) in shown.iter().enumerate() {
             let separator = if position == 0 { " " } else { ", " };
             let you = if id == me { " (you)" } else { "" };
-            let _ = write!(self.out, "{separator}{}{you}", style.name(roster.name(id)));
+            let lagging = if roster.get(id).is_some_and(|slot| slot.lagging) {
+                " (lagging)"
+            } else {
+                ""
+            };
+            let _ = write!(
+                self.out,
+                "{separator}{}{you}{lagging}",
+                style.name(roster.name(id))
+            );
         }
         let hidden = info.members as usize - shown.len();
         if hidden > 0 {

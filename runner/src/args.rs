@@ -23,10 +23,22 @@ pub(crate) struct Args {
     #[argh(option, default = "300")]
     pub(crate) silence_timeout: u64,
 
-    /// messages that may wait for a client that is not reading; a client that falls this far
-    /// behind is disconnected, so it cannot hold up anyone else. Default: 1024
+    /// messages that may wait for a client that is not reading before room messages are
+    /// skipped for it: it is shown as lagging, and told how many it missed once it has caught
+    /// up. At least 1, at most --queue-limit. Default: a quarter of --queue-limit (256)
+    #[argh(option)]
+    pub(crate) lag_limit: Option<usize>,
+
+    /// messages that may wait for a client that is not reading, once room messages are
+    /// skipped: a private message that would reach it is not sent, and its sender told; a
+    /// client whose own commands' replies reach it is disconnected. Default: 1024
     #[argh(option, default = "1024")]
     pub(crate) queue_limit: usize,
+
+    /// disconnect a client when nothing could be written to it for this many seconds; 0 never
+    /// does. Default: 60
+    #[argh(option, default = "60")]
+    pub(crate) stall_timeout: u64,
 
     /// the most connections at once; more are told the server is full. Default: 16384, the
     /// most the server is built for
@@ -106,6 +118,16 @@ impl Args {
                 self.server_name
             )
         })
+    }
+
+    /// The `--lag-limit` value, or its default; `None` if it is out of range.
+    pub(crate) fn lag_limit(&self) -> Option<usize> {
+        let limit = self.lag_limit.unwrap_or((self.queue_limit / 4).max(1));
+        (1..=self.queue_limit).contains(&limit).then_some(limit)
+    }
+
+    pub(crate) fn stall_timeout(&self) -> Option<Duration> {
+        (self.stall_timeout > 0).then(|| Duration::from_secs(self.stall_timeout))
     }
 
     pub(crate) fn silence_timeout(&self) -> Option<Duration> {

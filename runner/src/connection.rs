@@ -1,14 +1,15 @@
 //! One connection's two tasks: a reader that feeds the hub, and a writer that drains the
 //! connection's output queue into the socket.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chat_core::{ConnectionId, DisconnectReason};
-use futures_lite::AsyncWriteExt;
+use futures_lite::{AsyncWriteExt, future};
 use smol::Async;
 use smol::channel::{Receiver, Sender};
 
@@ -69,13 +70,37 @@ pub(crate) async fn read_loop(
 
 /// Writes queued messages in order, coalescing whatever is waiting into one `write`, until the
 /// queue is closed and empty or the socket fails; then shuts the socket down.
-pub(crate) async fn write_loop(stream: Rc<Async<TcpStream>>, queue: Receiver<Shared>) {
+///
+/// When `report_empty` is set (the hub is skipping room messages for this client) and the
+/// queue has been emptied, it reports `Event::CaughtUp`. A write that cannot finish within
+/// `stall_timeout` means the client is not reading: it reports `Event::Stalled` and stops.
+pub(crate) async fn write_loop(
+    id: ConnectionId,
+    stream: Rc<Async<TcpStream>>,
+    queue: Receiver<Shared>,
+    report_empty: Rc<Cell<bool>>,
+    hub: Sender<Event>,
+    stall_timeout: Option<Duration>,
+) {
     let mut batch = Vec::new();
+    let write = async |bytes: &[u8]| -> io::Result<bool> {
+        let written = async { (&*stream).write_all(bytes).await.map(|()| true) };
+        match stall_timeout {
+            Some(timeout) => {
+                future::or(written, async {
+                    smol::Timer::after(timeout).await;
+                    Ok(false)
+                })
+                .await
+            }
+            None => written.await,
+        }
+    };
     let _: io::Result<()> = async {
         while let Ok(first) = queue.recv().await {
-            match queue.try_recv() {
+            let done = match queue.try_recv() {
                 // The common case, one message: write it as it is, no copy.
-                Err(_) => (&*stream).write_all(&first).await?,
+                Err(_) => write(&first).await?,
                 Ok(second) => {
                     batch.clear();
                     batch.extend_from_slice(&first);
@@ -84,11 +109,19 @@ pub(crate) async fn write_loop(stream: Rc<Async<TcpStream>>, queue: Receiver<Sha
                         let Ok(more) = queue.try_recv() else { break };
                         batch.extend_from_slice(&more);
                     }
-                    (&*stream).write_all(&batch).await?;
+                    let done = write(&batch).await?;
                     if batch.capacity() > 4 * WRITE_BATCH_BYTES {
                         batch = Vec::new();
                     }
+                    done
                 }
+            };
+            if !done {
+                let _ = hub.send(Event::Stalled(id)).await;
+                break;
+            }
+            if queue.is_empty() && report_empty.replace(false) {
+                let _ = hub.send(Event::CaughtUp(id)).await;
             }
         }
         Ok(())
@@ -105,6 +138,6 @@ pub(crate) async fn refuse(stream: Async<TcpStream>, bytes: &'static [u8]) {
     let give_up = async {
         smol::Timer::after(crate::hub::FLUSH_TIMEOUT).await;
     };
-    futures_lite::future::or(write, give_up).await;
+    future::or(write, give_up).await;
     let _ = stream.get_ref().shutdown(Shutdown::Both);
 }

@@ -1,13 +1,16 @@
 //! The hub: the one task that owns the core. Everything that happens to a connection reaches
 //! it as an [`Event`] on one channel; everything the core asks for is carried out here.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
 
-use chat_core::{Admission, ConnectionId, DisconnectReason, Error, Instant, Output, Server};
+use chat_core::{
+    Admission, Backlog, ConnectionId, Delivery, DisconnectReason, Error, Instant, Output, Server,
+};
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
@@ -38,8 +41,25 @@ pub(crate) enum Event {
     Input(ConnectionId, Vec<u8>),
     /// A connection's reader saw the end of the stream or an error.
     Disconnected(ConnectionId, DisconnectReason, Option<io::Error>),
+    /// A connection's writer emptied its queue while room messages were being skipped for it.
+    CaughtUp(ConnectionId),
+    /// A connection's writer could not write anything for the stall timeout.
+    Stalled(ConnectionId),
     /// Ctrl-C or SIGTERM.
     Shutdown(&'static str),
+}
+
+/// How the hub treats clients that do not read what is sent to them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlowReaders {
+    /// Past this many waiting messages, room messages are skipped (and counted) for a client.
+    pub(crate) lag_limit: usize,
+    /// A private message that would bring a client's queue to this many is not queued (its
+    /// sender is told); a client whose queue reaches it (with replies to its own commands) is
+    /// disconnected.
+    pub(crate) queue_limit: usize,
+    /// A client whose writer cannot write anything this long is disconnected.
+    pub(crate) stall_timeout: Option<Duration>,
 }
 
 /// The hub's record of one live connection.
@@ -57,6 +77,12 @@ struct Connection {
     /// Input flood control held back, as the chunk and where in it to go on: fed again on
     /// `Output::Resume`. At most one chunk, since the reader gets no credit while it is held.
     held: Option<(Vec<u8>, usize)>,
+    /// Room messages are being skipped for it, until its writer has emptied the queue.
+    skipping: bool,
+    /// How many, since it began lagging.
+    skipped: u64,
+    /// Asks the writer to report `Event::CaughtUp` once its queue is empty.
+    report_empty: Rc<Cell<bool>>,
 }
 
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
@@ -65,9 +91,17 @@ pub(crate) struct Hub {
     connections: Vec<Option<Connection>>,
     executor: Rc<LocalExecutor<'static>>,
     events: Sender<Event>,
-    queue_limit: usize,
-    /// Connections whose queue reached `queue_limit` in the last drain; see `drop_stalled`.
+    slow: SlowReaders,
+    /// Connections whose queue reached the queue limit in the last drain; see `drop_stalled`.
     over_limit: Vec<ConnectionId>,
+    /// Some queue reached the lag limit in the last drain: writers get a turn before the next
+    /// step, so that only a client that is really not reading has room messages skipped.
+    crowded: bool,
+    /// Connections that began lagging in the last drain, for the core to know.
+    began_lagging: Vec<ConnectionId>,
+    /// Private messages not queued in the last drain, as (sender, recipient), for the core to
+    /// tell their senders.
+    undelivered: Vec<(ConnectionId, ConnectionId)>,
     /// Closed connections still taking their last lines, awaited at shutdown.
     flushing: Vec<Task<()>>,
     /// Connections flood control lets go on, to be fed what they had held back.
@@ -92,7 +126,7 @@ impl Hub {
         core: Box<Core>,
         executor: Rc<LocalExecutor<'static>>,
         events: Sender<Event>,
-        queue_limit: usize,
+        slow: SlowReaders,
         max_per_address: u32,
         started: StdInstant,
     ) -> Self {
@@ -101,8 +135,11 @@ impl Hub {
             connections: Vec::new(),
             executor,
             events,
-            queue_limit,
+            slow,
             over_limit: Vec::new(),
+            crowded: false,
+            began_lagging: Vec::new(),
+            undelivered: Vec::new(),
             flushing: Vec::new(),
             resumed: Vec::new(),
             per_address: HashMap::new(),
@@ -145,6 +182,8 @@ impl Hub {
                 Some(Event::Disconnected(id, reason, error)) => {
                     self.disconnected(id, reason, error);
                 }
+                Some(Event::CaughtUp(id)) => self.caught_up(id),
+                Some(Event::Stalled(id)) => self.stalled(id),
                 Some(Event::Shutdown(signal)) => {
                     drop(accepting.take());
                     log!(
@@ -205,7 +244,15 @@ impl Hub {
         let reader =
             self.executor
                 .spawn(read_loop(id, stream.clone(), credits, self.events.clone()));
-        let writer = self.executor.spawn(write_loop(stream, outgoing));
+        let report_empty = Rc::new(Cell::new(false));
+        let writer = self.executor.spawn(write_loop(
+            id,
+            stream,
+            outgoing,
+            report_empty.clone(),
+            self.events.clone(),
+            self.slow.stall_timeout,
+        ));
         if self.connections.len() <= id.index() {
             self.connections.resize_with(id.index() + 1, || None);
         }
@@ -218,6 +265,9 @@ impl Hub {
             writer,
             name: None,
             held: None,
+            skipping: false,
+            skipped: 0,
+            report_empty,
         });
         *self.per_address.entry(peer.ip()).or_default() += 1;
         log!("{id} connected from {peer} ({} online)", self.core.online());
@@ -277,20 +327,79 @@ impl Hub {
         self.drain();
     }
 
+    /// Carries out every output of the last step, then tells the core what came of them (who
+    /// began lagging, which private messages could not be queued), carrying out what that
+    /// brings in turn.
+    fn drain(&mut self) {
+        self.carry_out();
+        loop {
+            let now = self.now();
+            let result = if let Some(id) = self.began_lagging.pop() {
+                self.core.handle_backlog(now, id, Backlog::Lagging)
+            } else if let Some((from, to)) = self.undelivered.pop() {
+                match self.core.handle_undelivered(now, from, to) {
+                    // The sender left in the same step: no one to tell.
+                    Err(Error::UnknownConnection(gone)) if gone == from => Ok(()),
+                    other => other,
+                }
+            } else {
+                break;
+            };
+            if let Err(error) = result {
+                log!("bug: {error}");
+            }
+            self.carry_out();
+        }
+    }
+
     /// Carries out every output of the last step. A client whose queue is full is dropped
     /// afterwards (it cannot be dropped mid-drain: the core takes no input until the drain ends).
-    fn drain(&mut self) {
+    ///
+    /// A client with `lag_limit` messages waiting gets no more room messages until it has
+    /// taken everything queued; they are counted, and it is told how many it missed when it
+    /// catches up. Replies are always queued; a private message is queued unless it would bring
+    /// the client's queue to `queue_limit`, and then its sender is told.
+    fn carry_out(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Send { to, bytes } => {
+                    let delivery = to.delivery();
                     let shared: Shared = Shared::from(bytes);
                     for id in to {
-                        let Some(connection) = lookup(&self.connections, id) else {
+                        let Some(connection) = lookup_mut(&mut self.connections, id) else {
                             continue;
                         };
+                        let waiting = connection.queue.len();
+                        match delivery {
+                            Delivery::Broadcast
+                                if connection.skipping || waiting >= self.slow.lag_limit =>
+                            {
+                                connection.skipped += 1;
+                                if !connection.skipping {
+                                    connection.skipping = true;
+                                    connection.report_empty.set(true);
+                                    log!(
+                                        "{} is lagging: {waiting} messages queued; skipping room messages until it catches up",
+                                        describe(connection)
+                                    );
+                                    self.began_lagging.push(id);
+                                }
+                                continue;
+                            }
+                            // Never the message that takes it to the limit: others' private
+                            // messages must not get a client disconnected.
+                            Delivery::Private { from } if waiting + 1 >= self.slow.queue_limit => {
+                                self.undelivered.push((from, id));
+                                continue;
+                            }
+                            _ => {}
+                        }
                         // Cannot fail: the hub holds the queue open while the entry exists.
                         let _ = connection.queue.try_send(shared.clone());
-                        if connection.queue.len() >= self.queue_limit {
+                        if connection.queue.len() >= self.slow.lag_limit {
+                            self.crowded = true;
+                        }
+                        if connection.queue.len() >= self.slow.queue_limit {
                             self.over_limit.push(id);
                         }
                     }
@@ -311,6 +420,40 @@ impl Hub {
                 _ => {}
             }
         }
+    }
+
+    /// A lagging client's writer has emptied its queue: it is told what it missed, and gets
+    /// room messages again.
+    fn caught_up(&mut self, id: ConnectionId) {
+        let Some(connection) = lookup_mut(&mut self.connections, id) else {
+            return;
+        };
+        if !std::mem::take(&mut connection.skipping) {
+            return;
+        }
+        let skipped = std::mem::take(&mut connection.skipped);
+        log!(
+            "{} caught up; {skipped} room messages were skipped",
+            describe(connection)
+        );
+        let now = self.now();
+        self.step(|core| core.handle_backlog(now, id, Backlog::CaughtUp { skipped }));
+    }
+
+    /// A client's writer could write nothing for the stall timeout: it is disconnected.
+    fn stalled(&mut self, id: ConnectionId) {
+        let Some(connection) = self.forget(id) else {
+            return;
+        };
+        log!(
+            "{} dropped: could not write to it for {} s, {} messages queued",
+            describe(&connection),
+            self.slow.stall_timeout.unwrap_or_default().as_secs(),
+            connection.queue.len()
+        );
+        drop(connection);
+        let now = self.now();
+        self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));
     }
 
     /// Feeds connections that flood control let go on what they had held back.
@@ -346,6 +489,9 @@ impl Hub {
     /// writer first gets a turn; a client whose queue is still at the limit after that is not
     /// taking its bytes, and is dropped so it cannot make the others wait.
     async fn drop_stalled(&mut self) {
+        if std::mem::take(&mut self.crowded) {
+            future::yield_now().await;
+        }
         while !self.over_limit.is_empty() {
             future::yield_now().await;
             let mut candidates = std::mem::take(&mut self.over_limit);
@@ -354,7 +500,7 @@ impl Hub {
             for id in candidates {
                 let stalled = self
                     .connection(id)
-                    .is_some_and(|connection| connection.queue.len() >= self.queue_limit);
+                    .is_some_and(|connection| connection.queue.len() >= self.slow.queue_limit);
                 if !stalled {
                     continue;
                 }

@@ -20,7 +20,7 @@ use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::args::Args;
-use crate::hub::{Core, Event, Hub};
+use crate::hub::{Core, Event, Hub, SlowReaders};
 use crate::log::log;
 
 /// How many events may wait for the hub before readers and the accept loop wait in turn.
@@ -30,6 +30,10 @@ fn main() -> ExitCode {
     let args: Args = argh::from_env();
     if args.queue_limit == 0 {
         eprintln!("chat-runner: --queue-limit must be at least 1");
+        return ExitCode::from(2);
+    }
+    if args.lag_limit().is_none() {
+        eprintln!("chat-runner: --lag-limit must be at least 1 and at most --queue-limit");
         return ExitCode::from(2);
     }
     if args.flood_burst == 0 || args.flood_rate == 0 {
@@ -142,7 +146,11 @@ fn main() -> ExitCode {
         core,
         executor.clone(),
         events.clone(),
-        args.queue_limit,
+        SlowReaders {
+            lag_limit: args.lag_limit().unwrap_or(args.queue_limit),
+            queue_limit: args.queue_limit,
+            stall_timeout: args.stall_timeout(),
+        },
         args.max_per_ip,
         started,
     );

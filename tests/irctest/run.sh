@@ -41,6 +41,7 @@ bin=${positional[1]:-${CHAT_RUNNER_BIN:-$repo/target/debug/chat-runner}}
 python=${PYTHON:-python3}
 total_timeout=${IRCTEST_TIMEOUT:-900}
 jobs=${IRCTEST_JOBS:-2}
+log=${IRCTEST_LOG:+$(realpath -m "$IRCTEST_LOG")}   # absolute: pytest runs from the checkout
 
 [ -n "$irctest_dir" ] || { echo "run.sh: give the irctest checkout as IRCTEST_DIR or the first argument" >&2; exit 2; }
 [ -f "$irctest_dir/conftest.py" ] && [ -d "$irctest_dir/irctest/server_tests" ] \
@@ -70,7 +71,7 @@ cmd=(timeout -k 10 "$total_timeout" "$python" -m pytest -p no:cacheprovider
 
 echo "run.sh: irctest $(git -C "$irctest_dir" rev-parse --short HEAD 2>/dev/null || echo '?') at $irctest_dir"
 echo "run.sh: server $bin"
-echo "run.sh: (cd $irctest_dir && ${cmd[*]})"
+echo "run.sh: (cd $irctest_dir && $(printf '%q ' "${cmd[@]}"))"
 
 ports_file=$("$python" -c 'import tempfile; print(tempfile.gettempdir())')/irctest_ports.json
 status=0
@@ -79,8 +80,8 @@ status=0
     export CHAT_RUNNER_BIN="$bin"
     export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
     export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in our tree
-    if [ -n "${IRCTEST_LOG:-}" ]; then
-        "${cmd[@]}" 2>&1 | tee "$IRCTEST_LOG"
+    if [ -n "$log" ]; then
+        "${cmd[@]}" 2>&1 | tee "$log"
         exit "${PIPESTATUS[0]}"
     else
         exec "${cmd[@]}" 2>&1

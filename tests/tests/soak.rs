@@ -14,7 +14,10 @@
 //! if S queued it after R's banner arrived (so R was in the room when it was handled) and S read
 //! its pong before R queued its barrier ping (so it was handled before that ping, whose pong R
 //! read, and so R read everything queued for it before). Lines a reader got from one sender
-//! must always be consecutive and increasing, whatever else happened to either.
+//! must always be increasing and consecutive, whatever else happened to either, except where a
+//! `*** [K messages skipped]` notice came between two of them: a reader that fell behind has
+//! room messages skipped, and the gaps charged to one notice must add up to at most its K (it
+//! also counts skipped joins and departures).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
@@ -90,6 +93,12 @@ struct Record {
     barrier: Option<Duration>,
     /// Line numbers received, by sender, in the order they arrived.
     received: HashMap<String, Vec<u64>>,
+    /// For each of those, its place among all the lines this client read.
+    received_at: HashMap<String, Vec<usize>>,
+    /// The `[K messages skipped]` notices, with their places among all the lines read.
+    skips: Vec<(usize, u64)>,
+    /// Lines read so far.
+    lines_read: usize,
     /// It stopped reading at some point.
     stalled: bool,
     /// The server closed it while it was not leaving.
@@ -311,7 +320,18 @@ impl Slot {
 
     fn line(&mut self, base: Instant, line: String) {
         let record = &mut self.record;
-        if let Some(token) = line.strip_prefix("*** pong ") {
+        record.lines_read += 1;
+        let at = record.lines_read;
+        if let Some(count) = line
+            .strip_prefix("*** [")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(count, rest)| rest.ends_with(" skipped]").then_some(count))
+        {
+            match count.parse() {
+                Ok(count) => record.skips.push((at, count)),
+                Err(_) => record.odd_lines.push(line),
+            }
+        } else if let Some(token) = line.strip_prefix("*** pong ") {
             let Some(entry) = token
                 .parse::<usize>()
                 .ok()
@@ -349,6 +369,11 @@ impl Slot {
                 .entry(name.to_owned())
                 .or_default()
                 .push(seq);
+            record
+                .received_at
+                .entry(name.to_owned())
+                .or_default()
+                .push(at);
         } else {
             record.odd_lines.push(line);
         }
@@ -464,6 +489,7 @@ fn a_changing_crowd_gets_every_line_in_order_and_only_stallers_are_dropped() {
     let mut problems: Vec<String> = Vec::new();
     let mut lines_checked = 0usize;
     let mut lines_received = 0usize;
+    let (mut skip_notices, mut skip_checked) = (0usize, 0u64);
     for receiver in &records {
         let nick = &receiver.nick;
         if !receiver.odd_lines.is_empty() {
@@ -482,20 +508,50 @@ fn a_changing_crowd_gets_every_line_in_order_and_only_stallers_are_dropped() {
                 ));
             }
         }
-        // Whatever arrived from one sender is consecutive and increasing.
+        // Whatever arrived from one sender is increasing, and consecutive but where a skip
+        // notice came between; the gaps charged to each notice add up to at most its count.
+        let mut charged = vec![0u64; receiver.skips.len()];
         for (sender, seqs) in &receiver.received {
             lines_received += seqs.len();
             let Some(from) = by_nick.get(sender.as_str()) else {
                 problems.push(format!("{nick} got lines from unknown {sender:?}"));
                 continue;
             };
-            if seqs.windows(2).any(|pair| pair[1] != pair[0] + 1)
-                || seqs
-                    .last()
-                    .is_some_and(|&last| last >= from.sent.len() as u64)
+            if seqs
+                .last()
+                .is_some_and(|&last| last >= from.sent.len() as u64)
             {
+                problems.push(format!("{nick} got {sender}'s lines never sent: {seqs:?}"));
+            }
+            let at = &receiver.received_at[sender];
+            for (pair, places) in seqs.windows(2).zip(at.windows(2)) {
+                if pair[1] <= pair[0] {
+                    problems.push(format!(
+                        "{nick} got {sender}'s lines out of order: {seqs:?}"
+                    ));
+                } else if pair[1] > pair[0] + 1 {
+                    let notice = receiver
+                        .skips
+                        .iter()
+                        .rposition(|&(place, _)| places[0] < place && place < places[1]);
+                    match notice {
+                        Some(notice) => {
+                            charged[notice] += pair[1] - pair[0] - 1;
+                            skip_checked += pair[1] - pair[0] - 1;
+                        }
+                        None => problems.push(format!(
+                            "{nick} got {sender}'s lines with an unannounced gap: {} then {}",
+                            pair[0], pair[1]
+                        )),
+                    }
+                }
+            }
+        }
+        for (&(_, count), charged) in receiver.skips.iter().zip(&charged) {
+            skip_notices += 1;
+            if *charged > count {
                 problems.push(format!(
-                    "{nick} got {sender}'s lines out of order or with gaps: {seqs:?}"
+                    "{nick} was told {count} messages were skipped, but {charged} lines are missing"
                 ));
             }
         }
@@ -569,7 +625,8 @@ fn a_changing_crowd_gets_every_line_in_order_and_only_stallers_are_dropped() {
     let dropped = records.iter().filter(|record| record.dropped).count();
     eprintln!(
         "soak: {} connections, {} stalled, {sent} lines sent, {lines_received} received, \
-         {lines_checked} checked as due, {} drops logged ({dropped} seen by clients), \
+         {lines_checked} checked as due, {skip_notices} skip notices covering {skip_checked} \
+         missing lines, {} drops logged ({dropped} seen by clients), \
          peak RSS {peak_kb} kB (limit {PEAK_RSS_LIMIT_KB} kB), {:.1} s",
         records.len(),
         stalled.len(),

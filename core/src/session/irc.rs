@@ -538,7 +538,17 @@ impl<const N: usize> Hub<'_, N> {
             // Greeted as plain text before its first line showed it to be IRC: show it the
             // rooms it is in already.
             for room in 0..crate::MAX_ROOMS as RoomId {
-                if rooms & bit(room) != 0 {
+                if rooms & bit(room) != 0
+                    && let Some(info) = self.rooms.get(room)
+                {
+                    // Clients open a channel's window on seeing their own JOIN.
+                    irc!(
+                        self,
+                        Audience::one(conn),
+                        ":{} JOIN {}",
+                        self.roster.prefix(conn),
+                        info.name
+                    );
                     self.joined(conn, room);
                 }
             }

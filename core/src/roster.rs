@@ -178,6 +178,8 @@ const QUEUES: usize = 3;
 pub(crate) const MAX_USER_BYTES: usize = 12;
 /// The longest IRC real name kept, in bytes.
 pub(crate) const MAX_REALNAME_BYTES: usize = 64;
+/// The longest IRC away message kept, in bytes (`AWAYLEN` in `005`).
+pub(crate) const MAX_AWAY_BYTES: usize = 100;
 
 /// What an IRC connection said about itself, and how far its registration has come.
 #[derive(Debug, Default)]
@@ -191,6 +193,10 @@ pub(crate) struct IrcUser {
     pub(crate) user: heapless::String<MAX_USER_BYTES>,
     /// From `USER`, cut to [`MAX_REALNAME_BYTES`].
     pub(crate) realname: heapless::String<MAX_REALNAME_BYTES>,
+    /// Set by `AWAY :message`, cut to [`MAX_AWAY_BYTES`]; `None` when here.
+    pub(crate) away: Option<heapless::String<MAX_AWAY_BYTES>>,
+    /// User mode `+i`: not found by `WHO` by someone who shares no room with it.
+    pub(crate) invisible: bool,
 }
 
 /// A slot's place in one [`Queue`].

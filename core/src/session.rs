@@ -432,12 +432,12 @@ impl<const N: usize> Hub<'_, N> {
         {
             return notice!(self, conn, "You are already {nick}.");
         }
-        self.rename(conn, nick);
+        self.rename(conn, nick, true);
     }
 
     /// Gives `conn` a new nickname (already checked to be free), telling whoever shares a room
-    /// with it, and it.
-    pub(crate) fn rename(&mut self, conn: ConnectionId, nick: Nickname) {
+    /// with it, and it if `tell_self`.
+    pub(crate) fn rename(&mut self, conn: ConnectionId, nick: Nickname, tell_self: bool) {
         let style = self.style;
         let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let others = Audience::rooms(mask, conn);
@@ -458,7 +458,9 @@ impl<const N: usize> Hub<'_, N> {
                 self.roster.prefix(conn)
             );
         }
-        if self.speaks_irc(conn) {
+        if !tell_self {
+            // Registering: the welcome tells it its name.
+        } else if self.speaks_irc(conn) {
             irc!(
                 self,
                 Audience::one(conn),
@@ -484,6 +486,7 @@ impl<const N: usize> Hub<'_, N> {
             return error!(self, conn, "no one called {} is online", Visible(to),);
         };
         self.deliver(conn, target, Private::Message(Said::Line), text);
+        self.tell_if_away(conn, target);
         if target != conn && !self.speaks_irc(conn) {
             let style = self.style;
             let start = self.out.mark();

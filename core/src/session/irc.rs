@@ -8,10 +8,10 @@ use super::{Admitted, Ago, Hub, Private, Refused};
 use crate::frame::LineBuffer;
 use crate::history::Said;
 use crate::irc::{Message, MessageError, Trailing};
-use crate::output::{Audience, CloseReason};
+use crate::output::{Audience, CloseReason, Speaks};
 use crate::render::{CharName, Visible, is_unsafe};
 use crate::room::{MAX_TOPIC_BYTES, RoomId, bit};
-use crate::roster::{ConnectionId, Name, Nickname, Queue, Roster};
+use crate::roster::{ConnectionId, IrcUser, MAX_AWAY_BYTES, Name, Nickname, Queue, Roster, Slot};
 
 /// The host part of everyone's `nick!user@host`: the core does not know addresses, and would
 /// not hand them out if it did.
@@ -160,11 +160,15 @@ enum Verb {
     List,
     Mode,
     Motd,
+    Away,
+    Whowas,
+    Ison,
+    Userhost,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 18] = [
+        const VERBS: [(&str, Verb); 22] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -183,6 +187,10 @@ impl Verb {
             ("LIST", Verb::List),
             ("MODE", Verb::Mode),
             ("MOTD", Verb::Motd),
+            ("AWAY", Verb::Away),
+            ("WHOWAS", Verb::Whowas),
+            ("ISON", Verb::Ison),
+            ("USERHOST", Verb::Userhost),
         ];
         VERBS
             .iter()
@@ -269,6 +277,11 @@ fn clean_user(user: &str, into: &mut heapless::String<{ crate::roster::MAX_USER_
     if into.is_empty() {
         let _ = into.push_str("user");
     }
+}
+
+/// The away message of the person in `slot`, if they are away.
+fn away_message(slot: &Slot) -> Option<&str> {
+    slot.irc.as_ref()?.away.as_deref()
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
@@ -384,6 +397,10 @@ impl<const N: usize> Hub<'_, N> {
             Verb::List => self.irc_list(conn, message.param(0)),
             Verb::Mode => self.mode(conn, &message),
             Verb::Motd => self.motd(conn),
+            Verb::Away => self.away(conn, message.param(0)),
+            Verb::Whowas => self.whowas(conn, message.param(0)),
+            Verb::Ison => self.ison(conn, &message),
+            Verb::Userhost => self.userhost(conn, &message),
         }
     }
 
@@ -475,14 +492,20 @@ impl<const N: usize> Hub<'_, N> {
         {
             return;
         }
-        if registered {
-            return self.rename(conn, nick);
+        let in_rooms = self.roster.get(conn).is_some_and(|slot| slot.rooms != 0);
+        if registered || in_rooms {
+            // In rooms before registering: it was welcomed as plain text before its first
+            // line came, and the others know it by its old name.
+            self.rename(conn, nick, registered);
+        } else {
+            self.out.renamed(conn, nick.as_str());
+            if let Some(slot) = self.roster.get_mut(conn) {
+                slot.nick = Some(nick);
+            }
         }
-        self.out.renamed(conn, nick.as_str());
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.nick = Some(nick);
+        if !registered {
+            self.try_register(conn);
         }
-        self.try_register(conn);
     }
 
     fn user(&mut self, conn: ConnectionId, message: &Message<'_>) {
@@ -527,8 +550,9 @@ impl<const N: usize> Hub<'_, N> {
              :{server} 002 {me} :Your host is {server}, running version {VERSION}\r\n\
              :{server} 003 {me} :This server was created when it started\r\n\
              :{server} 004 {me} {server} {VERSION} i n\r\n\
-             :{server} 005 {me} CASEMAPPING=ascii CHANNELLEN={} CHANTYPES=# NETWORK=chat \
-             NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
+             :{server} 005 {me} AWAYLEN={} CASEMAPPING=ascii CHANNELLEN={} CHANTYPES=# \
+             NETWORK=chat NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
+            MAX_AWAY_BYTES,
             crate::MAX_ROOM_NAME_BYTES,
             crate::MAX_NICK_CHARS,
         );
@@ -815,10 +839,18 @@ impl<const N: usize> Hub<'_, N> {
                 }
                 return;
             }
-            return self.speak(conn, room, said, text);
+            return match kind {
+                Private::Notice => self.announce_notice(conn, room, text),
+                Private::Message(_) => self.speak(conn, room, said, text),
+            };
         }
         match self.roster.find(target) {
-            Some(to) => self.deliver(conn, to, kind, text),
+            Some(to) => {
+                self.deliver(conn, to, kind, text);
+                if answer {
+                    self.tell_if_away(conn, to);
+                }
+            }
             None if answer => {
                 numeric!(
                     self,
@@ -889,9 +921,14 @@ impl<const N: usize> Hub<'_, N> {
             Some(irc) => irc.realname.as_str(),
             None => "plain-text user",
         };
+        let here = if away_message(slot).is_some() {
+            "G"
+        } else {
+            "H"
+        };
         let _ = write!(
             self.out,
-            ":{server} 352 {me} {channel} {} {HOST} {server} {} H :0 {}\r\n",
+            ":{server} 352 {me} {channel} {} {HOST} {server} {} {here} :0 {}\r\n",
             prefix.user,
             prefix.name,
             Visible(realname)
@@ -901,6 +938,16 @@ impl<const N: usize> Hub<'_, N> {
     fn who(&mut self, conn: ConnectionId, mask: Option<&str>) {
         let mask = mask.unwrap_or("*");
         let start = self.out.mark();
+        let mine = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        // An invisible person is found by a mask or a room only by someone who shares a room
+        // with them; by their exact nickname, by anyone.
+        let exact = !mask.contains(['*', '?']) && !mask.starts_with('#');
+        let visible = |id: ConnectionId, slot: &Slot| {
+            exact
+                || id == conn
+                || slot.rooms & mine != 0
+                || !slot.irc.as_ref().is_some_and(|irc| irc.invisible)
+        };
         if let Some(room) = self.rooms.find(mask) {
             let name = self.rooms.get(room).map(|info| info.name.clone());
             let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
@@ -909,7 +956,7 @@ impl<const N: usize> Hub<'_, N> {
                 .filter(|&id| {
                     self.roster
                         .get(id)
-                        .is_some_and(|slot| slot.rooms & bit(room) != 0)
+                        .is_some_and(|slot| slot.rooms & bit(room) != 0 && visible(id, slot))
                 })
                 .take(MAX_WHO_REPLIES)
                 .collect();
@@ -926,10 +973,9 @@ impl<const N: usize> Hub<'_, N> {
                     let name = self.roster.name(id);
                     let mut buffer: heapless::String<32> = heapless::String::new();
                     let _ = write!(buffer, "{name}");
-                    self.roster
-                        .get(id)
-                        .is_some_and(|slot| slot.irc.as_ref().is_none_or(|irc| irc.registered))
-                        && glob(mask.as_bytes(), buffer.as_bytes())
+                    self.roster.get(id).is_some_and(|slot| {
+                        slot.irc.as_ref().is_none_or(|irc| irc.registered) && visible(id, slot)
+                    }) && glob(mask.as_bytes(), buffer.as_bytes())
                 })
                 .take(MAX_WHO_REPLIES)
                 .collect();
@@ -985,8 +1031,14 @@ impl<const N: usize> Hub<'_, N> {
                 }
                 let _ = write!(
                     self.out,
-                    ":{server} 312 {me} {name} {server} :{VERSION}\r\n\
-                     :{server} 318 {me} {name} :End of /WHOIS list\r\n"
+                    ":{server} 312 {me} {name} {server} :{VERSION}\r\n"
+                );
+                if let Some(away) = roster.get(id).and_then(away_message) {
+                    let _ = write!(self.out, ":{server} 301 {me} {name} :{}\r\n", Visible(away));
+                }
+                let _ = write!(
+                    self.out,
+                    ":{server} 318 {me} {name} :End of /WHOIS list\r\n"
                 );
             }
             None => {
@@ -1043,11 +1095,15 @@ impl<const N: usize> Hub<'_, N> {
                 Some(mode) if mode.trim_start_matches('+') == "b" => {
                     numeric!(self, conn, "368", "{name} :End of channel ban list");
                 }
-                Some(_) => numeric!(
+                Some(mode) => numeric!(
                     self,
                     conn,
                     "472",
-                    "{name} :Channel modes are not supported here"
+                    "{} :is not a channel mode here (no channel modes are kept)",
+                    mode.trim_start_matches(['+', '-'])
+                        .chars()
+                        .next()
+                        .unwrap_or('?')
                 ),
             };
         }
@@ -1063,10 +1119,170 @@ impl<const N: usize> Hub<'_, N> {
         if id != conn {
             return numeric!(self, conn, "502", ":Can't change mode for other users");
         }
-        match change {
-            None => numeric!(self, conn, "221", "+"),
-            Some(_) => numeric!(self, conn, "501", ":User modes are not supported here"),
+        let Some(change) = change else {
+            let modes = if self.irc_user(conn).is_some_and(|irc| irc.invisible) {
+                "+i"
+            } else {
+                "+"
+            };
+            return numeric!(self, conn, "221", "{modes}");
+        };
+        // Only `i` is kept; other letters get one 501.
+        let (mut set, mut adding, mut unknown) = (None, true, false);
+        for letter in change.chars() {
+            match letter {
+                '+' => adding = true,
+                '-' => adding = false,
+                'i' => set = Some(adding),
+                _ => unknown = true,
+            }
         }
+        if unknown {
+            numeric!(
+                self,
+                conn,
+                "501",
+                ":Unknown MODE flag; only +i is kept here"
+            );
+        }
+        let Some(invisible) = set else {
+            return;
+        };
+        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
+            return;
+        };
+        if core::mem::replace(&mut irc.invisible, invisible) != invisible {
+            let sign = if invisible { '+' } else { '-' };
+            let me = self.roster.irc_name(conn);
+            irc!(self, Audience::one(conn), ":{me} MODE {me} :{sign}i");
+        }
+    }
+
+    /// Nothing is kept about people who have left: `406`, `369`.
+    fn whowas(&mut self, conn: ConnectionId, nick: Option<&str>) {
+        let Some(nick) = nick else {
+            return numeric!(self, conn, "431", ":No nickname given");
+        };
+        let nick = Visible(nick.split(',').next().unwrap_or_default());
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            ":{server} 406 {me} {nick} :There was no such nickname\r\n\
+             :{server} 369 {me} {nick} :End of WHOWAS\r\n"
+        );
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// `303` with those of the nicknames asked about who are online.
+    fn ison(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        if message.params.is_empty() {
+            return self.missing(conn, "ISON");
+        }
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(self.out, ":{server} 303 {me} :");
+        let mut first = true;
+        // Nicknames come as parameters, or space-separated in the last one.
+        for nick in message.params.iter().flat_map(|param| param.split(' ')) {
+            if let Some(id) = self.roster.find(nick) {
+                let space = if core::mem::take(&mut first) { "" } else { " " };
+                let _ = write!(self.out, "{space}{}", self.roster.name(id));
+            }
+        }
+        let _ = self.out.write_str("\r\n");
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// `302` with `nick=+user@host` (`-` when away) for up to five nicknames.
+    fn userhost(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        if message.params.is_empty() {
+            return self.missing(conn, "USERHOST");
+        }
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(self.out, ":{server} 302 {me} :");
+        let mut first = true;
+        for nick in message.params.iter().take(5) {
+            let Some(id) = self.roster.find(nick) else {
+                continue;
+            };
+            let prefix = self.roster.prefix(id);
+            let here = if self.roster.get(id).and_then(away_message).is_some() {
+                '-'
+            } else {
+                '+'
+            };
+            let space = if core::mem::take(&mut first) { "" } else { " " };
+            let _ = write!(
+                self.out,
+                "{space}{}={here}{}@{HOST}",
+                prefix.name, prefix.user
+            );
+        }
+        let _ = self.out.write_str("\r\n");
+        self.out.send(start, Audience::one(conn));
+    }
+
+    fn irc_user(&self, conn: ConnectionId) -> Option<&IrcUser> {
+        self.roster.get(conn).and_then(|slot| slot.irc.as_ref())
+    }
+
+    /// `AWAY :message` marks `conn` away; `AWAY` alone, back.
+    fn away(&mut self, conn: ConnectionId, message: Option<&str>) {
+        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
+            return;
+        };
+        match message.filter(|message| !message.is_empty()) {
+            Some(message) => {
+                let mut away = heapless::String::new();
+                let _ = away.push_str(cut(message, MAX_AWAY_BYTES));
+                irc.away = Some(away);
+                numeric!(self, conn, "306", ":You have been marked as being away");
+            }
+            None => {
+                irc.away = None;
+                numeric!(self, conn, "305", ":You are no longer marked as being away");
+            }
+        }
+    }
+
+    /// Tells `from`, who just sent `to` a private message, that `to` is away, if so.
+    pub(crate) fn tell_if_away(&mut self, from: ConnectionId, to: ConnectionId) {
+        let Some(away) = self.roster.get(to).and_then(away_message) else {
+            return;
+        };
+        let (name, away) = (self.roster.name(to), Visible(away));
+        if self.speaks_irc(from) {
+            numeric!(self, from, "301", "{name} :{away}");
+        } else {
+            let notice = self.style.notice();
+            let start = self.out.mark();
+            let _ = write!(self.out, "{notice} {name} is away: {away}\r\n");
+            self.out.send(start, Audience::one(from));
+        }
+    }
+
+    /// A NOTICE to a room: shown like a line, but never remembered and never answered.
+    fn announce_notice(&mut self, conn: ConnectionId, room: RoomId, text: &str) {
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let everyone = Audience::rooms(bit(room), conn);
+        if self.roster.text_count() > 0 {
+            let me = self.style.name(self.roster.name(conn));
+            let start = self.out.mark();
+            let _ = write!(self.out, "[{}] -{me}- {}\r\n", info.name, Visible(text));
+            self.out.send(start, everyone.speaking(Speaks::Text));
+        }
+        irc!(
+            self,
+            everyone.speaking(Speaks::Irc),
+            ":{} NOTICE {} :{}",
+            self.roster.prefix(conn),
+            info.name,
+            Visible(text)
+        );
     }
 }
 
@@ -1488,5 +1704,133 @@ mod dialogue {
                 ":irc.test 221 ann +",
             ]
         );
+    }
+
+    #[test]
+    fn away_is_shown_in_who_whois_and_to_senders() {
+        let mut chat = Chat::new();
+        let ann = chat.irc("ann");
+        let bob = chat.irc("bob");
+        let carol = chat.plain("carol");
+        chat.take(ann);
+        chat.send(ann, "AWAY :at lunch\r\n");
+        assert_eq!(
+            chat.take(ann),
+            [":irc.test 306 ann :You have been marked as being away"]
+        );
+        chat.take(bob);
+        chat.send(
+            bob,
+            "PRIVMSG ann :hi\r\nWHO ann\r\nWHOIS ann\r\nUSERHOST ann carol\r\n",
+        );
+        let heard = chat.take(bob);
+        assert_eq!(heard[0], ":irc.test 301 bob ann :at lunch");
+        assert_eq!(
+            heard[1],
+            ":irc.test 352 bob * ~ann hidden irc.test ann G :0 Real ann"
+        );
+        assert!(heard.contains(&":irc.test 301 bob ann :at lunch".into()));
+        assert_eq!(
+            heard.last().unwrap(),
+            ":irc.test 302 bob :ann=-~ann@hidden carol=+plain@hidden"
+        );
+        chat.take(carol);
+        chat.send(carol, "/msg ann are you there?\n");
+        assert_eq!(
+            chat.take(carol),
+            [
+                "*** ann is away: at lunch",
+                "[private] to ann: are you there?"
+            ]
+        );
+        chat.send(ann, "AWAY\r\n");
+        assert_eq!(
+            chat.take(ann),
+            [
+                ":bob!~bob@hidden PRIVMSG ann :hi",
+                ":carol!plain@hidden PRIVMSG ann :are you there?",
+                ":irc.test 305 ann :You are no longer marked as being away"
+            ]
+        );
+    }
+
+    #[test]
+    fn invisible_people_are_found_only_by_those_who_share_a_room() {
+        let mut chat = Chat::new();
+        let ann = chat.irc("ann");
+        let bob = chat.irc("bob");
+        chat.take(ann);
+        chat.send(
+            ann,
+            "MODE ann +i\r\nMODE ann\r\nMODE ann +x\r\nPART #lobby\r\n",
+        );
+        assert_eq!(
+            chat.take(ann),
+            [
+                ":ann MODE ann :+i",
+                ":irc.test 221 ann +i",
+                ":irc.test 501 ann :Unknown MODE flag; only +i is kept here",
+                ":ann!~ann@hidden PART #lobby",
+            ]
+        );
+        chat.take(bob);
+        chat.send(bob, "WHO a*\r\nISON ann nobody\r\n");
+        assert_eq!(
+            chat.take(bob),
+            [
+                ":irc.test 315 bob a* :End of WHO list",
+                ":irc.test 303 bob :ann",
+            ]
+        );
+        chat.send(ann, "JOIN #lobby\r\n");
+        chat.send(bob, "WHO a*\r\n");
+        assert_eq!(
+            chat.take(bob)[1],
+            ":irc.test 352 bob * ~ann hidden irc.test ann H :0 Real ann"
+        );
+    }
+
+    #[test]
+    fn a_notice_to_a_room_stays_a_notice_and_whowas_has_nothing() {
+        let mut chat = Chat::new();
+        let ann = chat.irc("ann");
+        let bob = chat.irc("bob");
+        let carol = chat.plain("carol");
+        chat.take(ann);
+        chat.take(bob);
+        chat.send(bob, "NOTICE #lobby :heads up\r\nWHOWAS gone\r\n");
+        assert_eq!(chat.take(ann), [":bob!~bob@hidden NOTICE #lobby :heads up"]);
+        assert_eq!(chat.take(carol), ["[#lobby] -bob- heads up"]);
+        assert_eq!(
+            chat.take(bob),
+            [
+                ":irc.test 406 bob gone :There was no such nickname",
+                ":irc.test 369 bob gone :End of WHOWAS",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_welcomed_as_plain_text_before_registering_is_renamed_for_all() {
+        let mut chat = Chat::new();
+        let ann = chat.irc("ann");
+        // Its first line comes after the greeting delay: it is in the lobby as anonymous-2.
+        let slow = chat.connect();
+        chat.wait(500);
+        assert!(chat.take(slow)[0].starts_with("*** Welcome"));
+        assert_eq!(chat.take(ann), [":anonymous-2!plain@hidden JOIN #lobby"]);
+        chat.send(slow, "NICK slowpoke\r\nUSER s 0 * :Slow\r\n");
+        assert_eq!(chat.take(ann), [":anonymous-2!~user@hidden NICK :slowpoke"]);
+        let welcome = chat.take(slow);
+        assert!(
+            welcome[0].starts_with(":irc.test 001 slowpoke "),
+            "{welcome:?}"
+        );
+        assert!(
+            welcome.contains(&":slowpoke!~s@hidden JOIN #lobby".into()),
+            "{welcome:?}"
+        );
+        chat.send(slow, "QUIT :bye\r\n");
+        assert_eq!(chat.take(ann), [":slowpoke!~s@hidden QUIT :quit: bye"]);
     }
 }

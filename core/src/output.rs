@@ -25,6 +25,9 @@ pub enum CloseReason {
     Quit,
     /// The connection sent no line within [`Config::silence_timeout`](crate::Config).
     Silent,
+    /// An IRC client did not answer the `PING` sent after it had been quiet for
+    /// [`Config::ping_interval`](crate::Config) within the ping timeout.
+    PingTimeout,
 }
 
 impl fmt::Display for CloseReason {
@@ -32,6 +35,7 @@ impl fmt::Display for CloseReason {
         f.write_str(match self {
             Self::Quit => "quit",
             Self::Silent => "silent too long",
+            Self::PingTimeout => "ping timeout",
         })
     }
 }

@@ -170,9 +170,13 @@ pub(crate) enum Queue {
     /// New connections not yet greeted, until the greeting delay has passed: an IRC client
     /// registers within it and is never sent the plain-text welcome.
     Greeting = 2,
+    /// Registered IRC clients, until they have been quiet for the ping interval.
+    Idle = 3,
+    /// IRC clients sent a `PING` for being quiet, until the ping timeout.
+    Pinged = 4,
 }
 
-const QUEUES: usize = 3;
+const QUEUES: usize = 5;
 
 /// The longest IRC user name kept (the `user` of `nick!user@host`), in bytes.
 pub(crate) const MAX_USER_BYTES: usize = 12;
@@ -332,6 +336,8 @@ impl<const N: usize> Roster<N> {
         self.unlink(Queue::Silent, id.index);
         self.unlink(Queue::Throttled, id.index);
         self.unlink(Queue::Greeting, id.index);
+        self.unlink(Queue::Idle, id.index);
+        self.unlink(Queue::Pinged, id.index);
         if self.slots[id.index as usize].irc.is_some() {
             self.irc_count -= 1;
         }

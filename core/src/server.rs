@@ -62,7 +62,21 @@ pub struct Config {
     /// Whether an IRC client is put in the lobby when it registers, as everyone else is on
     /// connecting. Default: true.
     pub irc_lobby: bool,
+    /// A registered IRC client that sends no line for this long is sent a `PING`, and closed
+    /// if it sends no line within [`Config::ping_timeout`] after that; `None` never pings.
+    /// (Plain-text and JSON clients cannot answer a `PING`: the runner's TCP keepalive finds
+    /// their dead connections.) Default: [`DEFAULT_PING_INTERVAL`].
+    pub ping_interval: Option<Duration>,
+    /// How long an IRC client has to answer a `PING`. Default: [`DEFAULT_PING_TIMEOUT`].
+    pub ping_timeout: Duration,
 }
+
+/// How long a registered IRC client may be quiet before it is sent a `PING`, unless configured
+/// otherwise.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(120);
+
+/// How long an IRC client has to answer a `PING`, unless configured otherwise.
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a new connection waits for its welcome, unless configured otherwise: long enough
 /// for an IRC client's first line to arrive, short enough that a person does not notice.
@@ -182,6 +196,13 @@ impl Config {
         self
     }
 
+    /// The same configuration with another ping interval (`None`: never ping) and timeout.
+    pub const fn with_ping(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.ping_interval = interval;
+        self.ping_timeout = timeout;
+        self
+    }
+
     /// The same configuration with another silence timeout (`None`: never).
     pub const fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.silence_timeout = timeout;
@@ -201,6 +222,8 @@ impl Default for Config {
             greeting_delay: DEFAULT_GREETING_DELAY,
             server_name: ServerName::DEFAULT,
             irc_lobby: true,
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            ping_timeout: DEFAULT_PING_TIMEOUT,
         }
     }
 }
@@ -430,13 +453,20 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
                 return Ok(Consumed(used));
             }
         }
-        let registering = self
+        let registered = self
             .roster
             .get(conn)
             .and_then(|slot| slot.irc.as_ref())
-            .is_some_and(|irc| !irc.registered);
-        if !registering {
+            .map(|irc| irc.registered);
+        if registered != Some(false) {
             self.roster.dequeue(Queue::Silent, conn);
+        }
+        if let (Some(true), Some(interval)) = (registered, self.config.ping_interval) {
+            // Any line is an answer, and restarts the quiet period.
+            self.roster.dequeue(Queue::Pinged, conn);
+            self.roster.dequeue(Queue::Idle, conn);
+            let deadline = self.now.saturating_add(interval);
+            self.roster.enqueue(Queue::Idle, conn, deadline);
         }
         self.charge_line(conn);
         // A line put back to be handled in parts, or one handled from a put-back line while
@@ -505,6 +535,25 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             self.roster.dequeue(Queue::Throttled, conn);
             self.refill(conn);
             self.out.resume(conn);
+        }
+        if self.config.ping_interval.is_some() {
+            let timeout = self.config.ping_timeout;
+            while let Some((deadline, conn)) = self.roster.first(Queue::Idle) {
+                if deadline > self.now || self.out.room().0 < TIMEOUT_RECORDS {
+                    break;
+                }
+                self.roster.dequeue(Queue::Idle, conn);
+                let answer_by = self.now.saturating_add(timeout);
+                self.roster.enqueue(Queue::Pinged, conn, answer_by);
+                self.hub().ping(conn);
+            }
+            while let Some((deadline, conn)) = self.roster.first(Queue::Pinged) {
+                let (records, bytes) = self.out.room();
+                if deadline > self.now || records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
+                    break;
+                }
+                self.hub().ping_timeout(conn, timeout);
+            }
         }
         let Some(timeout) = self.config.silence_timeout else {
             return Ok(());
@@ -598,9 +647,16 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             .and(self.roster.first(Queue::Silent));
         let throttled = self.roster.first(Queue::Throttled);
         let greeting = self.roster.first(Queue::Greeting);
+        let pings = self
+            .config
+            .ping_interval
+            .and(self.roster.first(Queue::Idle))
+            .into_iter()
+            .chain(self.roster.first(Queue::Pinged));
         [silent, throttled, greeting]
             .into_iter()
             .flatten()
+            .chain(pings)
             .map(|(deadline, _)| deadline)
             .min()
     }

@@ -236,6 +236,23 @@ impl<const N: usize> Hub<'_, N> {
         self.out.close(conn, CloseReason::Silent);
     }
 
+    /// Sends a quiet IRC client a `PING` it must answer.
+    pub(crate) fn ping(&mut self, conn: ConnectionId) {
+        irc!(self, Audience::one(conn), "PING :{}", self.server_name);
+    }
+
+    /// Closes an IRC client that did not answer its `PING` in time.
+    pub(crate) fn ping_timeout(&mut self, conn: ConnectionId, timeout: Duration) {
+        irc!(
+            self,
+            Audience::one(conn),
+            "ERROR :Closing link: no answer to PING within {} s",
+            timeout.as_secs()
+        );
+        self.depart(conn, &CloseReason::PingTimeout);
+        self.out.close(conn, CloseReason::PingTimeout);
+    }
+
     /// `conn` has caught up after the runner skipped `skipped` room messages for it.
     pub(crate) fn caught_up(&mut self, conn: ConnectionId, skipped: u64) {
         if let Some(slot) = self.roster.get_mut(conn) {

@@ -83,6 +83,15 @@ pub(crate) struct Args {
     #[argh(option, default = "String::from(\"chat.local\")")]
     pub(crate) server_name: String,
 
+    /// seconds an IRC client may be quiet before it is sent a PING; 0 never pings. (Plain-text
+    /// connections are checked with TCP keepalive.) Default: 120
+    #[argh(option, default = "120")]
+    pub(crate) ping_interval: u64,
+
+    /// seconds an IRC client has to answer a PING before it is disconnected. Default: 60
+    #[argh(option, default = "60")]
+    pub(crate) ping_timeout: u64,
+
     /// do not put IRC clients in #lobby when they register (everyone else still starts there)
     #[argh(switch)]
     pub(crate) no_irc_lobby: bool,

@@ -110,6 +110,10 @@ fn main() -> ExitCode {
         .with_greeting_delay(Duration::from_millis(args.greeting_delay))
         .with_server_name(server_name)
         .with_irc_lobby(!args.no_irc_lobby)
+        .with_ping(
+            (args.ping_interval > 0).then(|| Duration::from_secs(args.ping_interval)),
+            Duration::from_secs(args.ping_timeout.max(1)),
+        )
         .with_flood_limit((!args.no_flood_limit).then_some(FloodLimit {
             burst: args.flood_burst,
             per_second: args.flood_rate,
@@ -202,6 +206,24 @@ fn raise_descriptor_limit() -> String {
     }
 }
 
+/// TCP keepalive: a connection idle this long is probed by the kernel...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// ...every this long...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+/// ...and reported broken (a read error, so a departure) after this many unanswered probes.
+const KEEPALIVE_PROBES: u32 = 4;
+
+/// Turns TCP keepalive on for `stream`, so that a peer that vanished without closing (a
+/// machine switched off, a cable pulled) is noticed within about two minutes of quiet, even
+/// in the plain dialect, which has no ping. Best effort: a failure only loses the probing.
+fn keep_alive(stream: &std::net::TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(stream, true)
+        .and_then(|()| sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE))
+        .and_then(|()| sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL))
+        .and_then(|()| sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES));
+}
+
 /// Accepts connections and hands them to the hub. An accept error (out of file descriptors,
 /// say) is retried after a pause instead of ending the server, and logged at most once a
 /// second with how many there were.
@@ -213,6 +235,7 @@ async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
             Ok((stream, peer)) => {
                 // Chat lines are small and wanted now, not after Nagle's delay.
                 let _ = stream.get_ref().set_nodelay(true);
+                keep_alive(stream.get_ref());
                 if hub.send(Event::Accepted(stream, peer)).await.is_err() {
                     return;
                 }

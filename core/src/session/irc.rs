@@ -1833,4 +1833,32 @@ mod dialogue {
         chat.send(slow, "QUIT :bye\r\n");
         assert_eq!(chat.take(ann), [":slowpoke!~s@hidden QUIT :quit: bye"]);
     }
+
+    #[test]
+    fn a_quiet_client_is_pinged_and_closed_if_it_does_not_answer() {
+        let mut chat = Chat::new();
+        let ann = chat.irc("ann");
+        let bob = chat.irc("bob");
+        chat.take(ann);
+        // Quiet for the ping interval (120 s): pinged; any line answers.
+        chat.wait(119_000);
+        assert!(chat.take(ann).is_empty());
+        chat.wait(1_000);
+        assert_eq!(chat.take(ann), ["PING :irc.test"]);
+        assert_eq!(chat.take(bob), ["PING :irc.test"]);
+        chat.send(ann, "PONG :irc.test\r\n");
+        chat.wait(60_000);
+        // Bob never answered: closed after the ping timeout, and the others told.
+        assert_eq!(
+            chat.take(bob),
+            ["ERROR :Closing link: no answer to PING within 60 s"]
+        );
+        assert_eq!(chat.closed, [bob]);
+        assert_eq!(chat.take(ann), [":bob!~bob@hidden QUIT :ping timeout"]);
+        // Ann answered: pinged again only after another quiet interval.
+        chat.wait(59_000);
+        assert!(chat.take(ann).is_empty());
+        chat.wait(1_000);
+        assert_eq!(chat.take(ann), ["PING :irc.test"]);
+    }
 }

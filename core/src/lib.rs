@@ -80,8 +80,9 @@ pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use room::{LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError};
 pub use roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
 pub use server::{
-    Admission, Backlog, Config, Consumed, DEFAULT_GREETING_DELAY, DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Error, FloodLimit, Server, ServerName,
+    Admission, Backlog, Config, Consumed, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_GREETING_DELAY,
+    DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Error, FloodLimit,
+    Server, ServerName,
 };
 pub use session::{DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_WHO_REPLIES};
 pub use time::Instant;

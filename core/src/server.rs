@@ -69,7 +69,16 @@ pub struct Config {
     pub ping_interval: Option<Duration>,
     /// How long an IRC client has to answer a `PING`. Default: [`DEFAULT_PING_TIMEOUT`].
     pub ping_timeout: Duration,
+    /// Rooms with more people than this do not announce joins and departures to plain-text
+    /// and JSON users (in a room of thousands they would be most of the traffic, and grow
+    /// with the square of its size); IRC clients still get every `JOIN`, `PART` and `QUIT`,
+    /// which they need for their lists of names. Default: [`DEFAULT_ANNOUNCE_LIMIT`].
+    pub announce_limit: u32,
 }
+
+/// The largest room whose joins and departures are announced to text users, unless configured
+/// otherwise.
+pub const DEFAULT_ANNOUNCE_LIMIT: u32 = 200;
 
 /// How long a registered IRC client may be quiet before it is sent a `PING`, unless configured
 /// otherwise.
@@ -203,6 +212,12 @@ impl Config {
         self
     }
 
+    /// The same configuration with another limit on announced rooms.
+    pub const fn with_announce_limit(mut self, members: u32) -> Self {
+        self.announce_limit = members;
+        self
+    }
+
     /// The same configuration with another silence timeout (`None`: never).
     pub const fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.silence_timeout = timeout;
@@ -224,6 +239,7 @@ impl Default for Config {
             irc_lobby: true,
             ping_interval: Some(DEFAULT_PING_INTERVAL),
             ping_timeout: DEFAULT_PING_TIMEOUT,
+            announce_limit: DEFAULT_ANNOUNCE_LIMIT,
         }
     }
 }
@@ -729,6 +745,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             now: self.now,
             server_name: self.config.server_name.as_str(),
             irc_lobby: self.config.irc_lobby,
+            announce_limit: self.config.announce_limit,
         }
     }
 }
@@ -959,6 +976,37 @@ mod tests {
         assert_eq!(
             server.handle_undelivered(Instant::ZERO, gone, a),
             Err(Error::UnknownConnection(gone))
+        );
+    }
+
+    #[test]
+    fn big_rooms_do_not_announce_comings_and_goings_to_text_users() {
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_colour(false)
+            .with_flood_limit(None)
+            .with_announce_limit(2);
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let first = accept(&mut server);
+        let second = accept(&mut server);
+        let Ok(Admission::Accepted(third)) = server.handle_connect(Instant::ZERO) else {
+            panic!("connect");
+        };
+        assert!(
+            drain(&mut server, first).0.is_empty(),
+            "a third member is not announced"
+        );
+        server
+            .handle_disconnect(Instant::ZERO, third, DisconnectReason::Closed)
+            .unwrap();
+        assert!(drain(&mut server, first).0.is_empty(), "nor its departure");
+        server
+            .handle_disconnect(Instant::ZERO, second, DisconnectReason::Closed)
+            .unwrap();
+        assert_eq!(
+            drain(&mut server, first).0,
+            ["*** anonymous-2 left (connection closed)\r\n"],
+            "two members: announced"
         );
     }
 }

@@ -60,6 +60,8 @@ pub(crate) struct Hub<'a, const N: usize> {
     pub(crate) server_name: &'static str,
     /// Whether an IRC client is put in the lobby when it registers.
     pub(crate) irc_lobby: bool,
+    /// Rooms with more people than this do not announce joins and departures to text users.
+    pub(crate) announce_limit: u32,
 }
 
 /// Queues a notice line (`*** TEXT`) for one connection. A macro rather than a method so that
@@ -184,6 +186,15 @@ impl<const N: usize> Hub<'_, N> {
         self.join(conn, crate::LOBBY);
     }
 
+    /// The rooms of `mask` small enough that comings and goings are announced in them (to
+    /// text users: IRC clients need every JOIN, PART and QUIT to keep their lists of names).
+    fn announced(&self, mask: u64) -> u64 {
+        self.rooms
+            .iter()
+            .filter(|(room, info)| mask & bit(*room) != 0 && info.members <= self.announce_limit)
+            .fold(0, |announced, (room, _)| announced | bit(room))
+    }
+
     /// Whether `conn` speaks IRC.
     pub(crate) fn speaks_irc(&self, conn: ConnectionId) -> bool {
         self.roster.get(conn).is_some_and(|slot| slot.irc.is_some())
@@ -194,8 +205,15 @@ impl<const N: usize> Hub<'_, N> {
         let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let me = self.style.name(self.roster.name(conn));
         let others = Audience::rooms(mask, conn);
+        let announced = self.announced(mask);
+        if announced != 0 && self.roster.text_count() > 0 {
+            announce!(
+                self,
+                Audience::rooms(announced, conn).speaking(Speaks::Text),
+                "{me} left ({why})"
+            );
+        }
         if mask != 0 {
-            announce!(self, others.speaking(Speaks::Text), "{me} left ({why})");
             irc!(
                 self,
                 others.speaking(Speaks::Irc),
@@ -769,7 +787,7 @@ impl<const N: usize> Hub<'_, N> {
         let others = Audience::rooms(bit(room), conn);
         let me = self.style.name(self.roster.name(conn));
         let (name, members) = (&info.name, info.members);
-        if self.roster.text_count() > 0 {
+        if self.roster.text_count() > 0 && members <= self.announce_limit {
             announce!(
                 self,
                 others.speaking(Speaks::Text),
@@ -841,7 +859,7 @@ impl<const N: usize> Hub<'_, N> {
         };
         let me = self.style.name(self.roster.name(conn));
         let everyone = Audience::rooms(bit(room), conn);
-        if self.roster.text_count() > 0 {
+        if self.roster.text_count() > 0 && info.members <= self.announce_limit {
             let text = everyone.speaking(Speaks::Text);
             match reason {
                 Some(reason) => {

@@ -92,6 +92,11 @@ pub(crate) struct Args {
     #[argh(option, default = "60")]
     pub(crate) ping_timeout: u64,
 
+    /// rooms with more people than this do not announce joins and departures to plain-text
+    /// users (IRC clients still get them). Default: 200
+    #[argh(option, default = "chat_core::DEFAULT_ANNOUNCE_LIMIT")]
+    pub(crate) announce_limit: u32,
+
     /// do not put IRC clients in #lobby when they register (everyone else still starts there)
     #[argh(switch)]
     pub(crate) no_irc_lobby: bool,

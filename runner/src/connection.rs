@@ -2,10 +2,11 @@
 //! connection's output queue into the socket.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use chat_core::{ConnectionId, DisconnectReason};
@@ -21,8 +22,52 @@ const READ_BYTES: usize = 16 * 1024;
 /// The most bytes coalesced into one `write` when several messages are waiting.
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
 
-/// Bytes rendered once by the core and shared by every recipient's queue.
-pub(crate) type Shared = Arc<[u8]>;
+/// Bytes rendered once by the core and shared by every recipient's queue. Everything runs on
+/// the hub's one thread, so the count need not be atomic.
+pub(crate) type Shared = Rc<[u8]>;
+
+/// Messages waiting for one connection's writer. The hub pushes and the writer takes, both on
+/// the hub's thread, so a plain queue does: no atomics, and the writer is woken only when it
+/// was waiting on an empty queue, not for every message.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    messages: VecDeque<Shared>,
+    /// The writer, while it waits for messages.
+    writer: Option<Waker>,
+    /// No more messages will come: the writer ends once the queue is empty.
+    closed: bool,
+    /// The writer is inside a write. Seen from the hub (which runs only while the writer is
+    /// suspended), that means the socket would not take more: the client is not reading.
+    writing: bool,
+    /// The writer has ended (the socket failed): nothing queued will be written.
+    ended: bool,
+}
+
+impl Outbox {
+    pub(crate) fn push(&mut self, message: Shared) {
+        self.messages.push_back(message);
+        if let Some(writer) = self.writer.take() {
+            writer.wake();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether the writer cannot take what is queued: it waits for the socket to take its
+    /// bytes (see `writing`), or it has ended. Otherwise it is idle, or woken and about to run.
+    pub(crate) fn is_stuck(&self) -> bool {
+        self.writing || self.ended
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        if let Some(writer) = self.writer.take() {
+            writer.wake();
+        }
+    }
+}
 
 thread_local! {
     /// One read buffer for every reader on this thread. A reader borrows it only while a read
@@ -77,7 +122,7 @@ pub(crate) async fn read_loop(
 pub(crate) async fn write_loop(
     id: ConnectionId,
     stream: Rc<Async<TcpStream>>,
-    queue: Receiver<Shared>,
+    queue: Rc<RefCell<Outbox>>,
     report_empty: Rc<Cell<bool>>,
     hub: Sender<Event>,
     stall_timeout: Option<Duration>,
@@ -97,36 +142,61 @@ pub(crate) async fn write_loop(
         }
     };
     let _: io::Result<()> = async {
-        while let Ok(first) = queue.recv().await {
-            let done = match queue.try_recv() {
-                // The common case, one message: write it as it is, no copy.
-                Err(_) => write(&first).await?,
-                Ok(second) => {
+        loop {
+            let waiting = future::poll_fn(|context| {
+                let mut queue = queue.borrow_mut();
+                if !queue.messages.is_empty() {
+                    Poll::Ready(true)
+                } else if queue.closed {
+                    Poll::Ready(false)
+                } else {
+                    queue.writer = Some(context.waker().clone());
+                    Poll::Pending
+                }
+            })
+            .await;
+            if !waiting {
+                break;
+            }
+            // The common case under light load, one message: write it as it is, no copy.
+            let single = {
+                let mut queue = queue.borrow_mut();
+                if queue.messages.len() == 1 {
+                    queue.messages.pop_front()
+                } else {
                     batch.clear();
-                    batch.extend_from_slice(&first);
-                    batch.extend_from_slice(&second);
-                    while batch.len() < WRITE_BATCH_BYTES {
-                        let Ok(more) = queue.try_recv() else { break };
-                        batch.extend_from_slice(&more);
+                    while let Some(next) = queue.messages.front() {
+                        if !batch.is_empty() && batch.len() + next.len() > WRITE_BATCH_BYTES {
+                            break;
+                        }
+                        batch.extend_from_slice(next);
+                        queue.messages.pop_front();
                     }
-                    let done = write(&batch).await?;
-                    if batch.capacity() > 4 * WRITE_BATCH_BYTES {
-                        batch = Vec::new();
-                    }
-                    done
+                    None
                 }
             };
+            queue.borrow_mut().writing = true;
+            let done = match &single {
+                Some(message) => write(message).await,
+                None => write(&batch).await,
+            };
+            queue.borrow_mut().writing = false;
+            let done = done?;
+            if batch.capacity() > 4 * WRITE_BATCH_BYTES {
+                batch = Vec::new();
+            }
             if !done {
                 let _ = hub.send(Event::Stalled(id)).await;
                 break;
             }
-            if queue.is_empty() && report_empty.replace(false) {
+            if queue.borrow().messages.is_empty() && report_empty.replace(false) {
                 let _ = hub.send(Event::CaughtUp(id)).await;
             }
         }
         Ok(())
     }
     .await;
+    queue.borrow_mut().ended = true;
     let _ = stream.get_ref().shutdown(Shutdown::Both);
 }
 

@@ -1,7 +1,7 @@
 //! The hub: the one task that owns the core. Everything that happens to a connection reaches
 //! it as an [`Event`] on one channel; everything the core asks for is carried out here.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -15,7 +15,7 @@ use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-use crate::connection::{Shared, read_loop, refuse, write_loop};
+use crate::connection::{Outbox, Shared, read_loop, refuse, write_loop};
 use crate::log::log;
 
 /// How many connections the server holds at once. A connection beyond it is told the server
@@ -28,6 +28,11 @@ pub(crate) type Core = Server<CLIENTS, { chat_core::MAX_HISTORY }>;
 /// The reply to a connection over the per-address limit, before it is closed.
 const TOO_MANY_FROM_ADDRESS: &[u8] =
     b"*** Sorry, too many connections from your address. Please try again later.\r\n";
+
+/// The most events handled before the writers get a turn, and the most time spent on them;
+/// see `Hub::run`.
+const EVENT_BATCH: usize = 256;
+const EVENT_BATCH_TIME: Duration = Duration::from_millis(2);
 
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,8 +72,8 @@ pub(crate) struct SlowReaders {
 struct Connection {
     id: ConnectionId,
     peer: SocketAddr,
-    /// Messages waiting for the writer; its length is checked against the queue limit.
-    queue: Sender<Shared>,
+    /// Messages waiting for the writer; its length is checked against the limits.
+    queue: Rc<RefCell<Outbox>>,
     /// Lets the reader take its next chunk; see `read_loop`.
     credit: Sender<()>,
     reader: Task<()>,
@@ -94,9 +99,10 @@ pub(crate) struct Hub {
     slow: SlowReaders,
     /// Connections whose queue reached the queue limit in the last drain; see `drop_stalled`.
     over_limit: Vec<ConnectionId>,
-    /// Some queue reached the lag limit in the last drain: writers get a turn before the next
-    /// step, so that only a client that is really not reading has room messages skipped.
-    crowded: bool,
+    /// Connections whose queue reached the lag limit in the last drain. Writers get a turn
+    /// before the next step; those still at the limit after it are not reading, and begin
+    /// lagging. (Deciding at once would skip for a client whose writer simply had not run.)
+    crowded: Vec<ConnectionId>,
     /// Connections that began lagging in the last drain, for the core to know.
     began_lagging: Vec<ConnectionId>,
     /// Private messages not queued in the last drain, as (sender, recipient), for the core to
@@ -137,7 +143,7 @@ impl Hub {
             events,
             slow,
             over_limit: Vec::new(),
-            crowded: false,
+            crowded: Vec::new(),
             began_lagging: Vec::new(),
             undelivered: Vec::new(),
             flushing: Vec::new(),
@@ -176,33 +182,63 @@ impl Hub {
                 None
             })
             .await;
-            match next {
-                Some(Event::Accepted(stream, peer)) => self.accept(stream, peer),
-                Some(Event::Input(id, bytes)) => self.input(id, bytes, 0).await,
-                Some(Event::Disconnected(id, reason, error)) => {
-                    self.disconnected(id, reason, error);
-                }
-                Some(Event::CaughtUp(id)) => self.caught_up(id),
-                Some(Event::Stalled(id)) => self.stalled(id),
-                Some(Event::Shutdown(signal)) => {
-                    drop(accepting.take());
-                    log!(
-                        "{signal}: shutting down, telling {} connection(s)",
-                        self.core.online()
-                    );
-                    return self.shut_down().await;
-                }
+            let Some(event) = next else {
                 // The timer fired. (The event channel cannot close: the hub holds a sender.)
-                None => {
-                    let now = self.now();
-                    self.step(|core| core.handle_timeout(now));
+                let now = self.now();
+                self.step(|core| core.handle_timeout(now));
+                self.drop_stalled().await;
+                self.resume_held().await;
+                continue;
+            };
+            // Handle what else has arrived before the writers run, up to a bound: each writer
+            // then sends all its client got from these events in one write, instead of one
+            // write per line, which is what a busy server spends its time on otherwise. Under
+            // light load there is nothing more waiting and each event goes out at once.
+            let mut event = Some(event);
+            let (mut handled, began) = (0, StdInstant::now());
+            while let Some(next) = event.take() {
+                if let Some(signal) = self.handle(next, &mut accepting).await {
+                    return self.shut_down_for(signal).await;
+                }
+                handled += 1;
+                // Bounded in count and in time, so the accept loop and the readers get their
+                // turn too.
+                if handled < EVENT_BATCH && began.elapsed() < EVENT_BATCH_TIME {
+                    event = events.try_recv().ok();
                 }
             }
-            self.drop_stalled().await;
-            self.resume_held().await;
-            // Writers run between events, so each gets what one event queued in one batch.
             future::yield_now().await;
         }
+    }
+
+    /// Handles one event; returns the signal's name if it was a shutdown.
+    async fn handle(
+        &mut self,
+        event: Event,
+        accepting: &mut Option<Task<()>>,
+    ) -> Option<&'static str> {
+        match event {
+            Event::Accepted(stream, peer) => self.accept(stream, peer),
+            Event::Input(id, bytes) => self.input(id, bytes, 0).await,
+            Event::Disconnected(id, reason, error) => self.disconnected(id, reason, error),
+            Event::CaughtUp(id) => self.caught_up(id),
+            Event::Stalled(id) => self.stalled(id),
+            Event::Shutdown(signal) => {
+                drop(accepting.take());
+                return Some(signal);
+            }
+        }
+        self.drop_stalled().await;
+        self.resume_held().await;
+        None
+    }
+
+    async fn shut_down_for(self, signal: &'static str) {
+        log!(
+            "{signal}: shutting down, telling {} connection(s)",
+            self.core.online()
+        );
+        self.shut_down().await;
     }
 
     fn now(&self) -> Instant {
@@ -237,7 +273,7 @@ impl Hub {
             }
         };
         let stream = Rc::new(stream);
-        let (queue, outgoing) = smol::channel::unbounded();
+        let queue = Rc::new(RefCell::new(Outbox::default()));
         let (credit, credits) = smol::channel::bounded(1);
         // The first chunk may be read at once.
         let _ = credit.try_send(());
@@ -248,7 +284,7 @@ impl Hub {
         let writer = self.executor.spawn(write_loop(
             id,
             stream,
-            outgoing,
+            queue.clone(),
             report_empty.clone(),
             self.events.clone(),
             self.slow.stall_timeout,
@@ -369,21 +405,11 @@ impl Hub {
                         let Some(connection) = lookup_mut(&mut self.connections, id) else {
                             continue;
                         };
-                        let waiting = connection.queue.len();
+                        let mut queue = connection.queue.borrow_mut();
+                        let waiting = queue.len();
                         match delivery {
-                            Delivery::Broadcast
-                                if connection.skipping || waiting >= self.slow.lag_limit =>
-                            {
+                            Delivery::Broadcast if connection.skipping => {
                                 connection.skipped += 1;
-                                if !connection.skipping {
-                                    connection.skipping = true;
-                                    connection.report_empty.set(true);
-                                    log!(
-                                        "{} is lagging: {waiting} messages queued; skipping room messages until it catches up",
-                                        describe(connection)
-                                    );
-                                    self.began_lagging.push(id);
-                                }
                                 continue;
                             }
                             // Never the message that takes it to the limit: others' private
@@ -394,12 +420,11 @@ impl Hub {
                             }
                             _ => {}
                         }
-                        // Cannot fail: the hub holds the queue open while the entry exists.
-                        let _ = connection.queue.try_send(shared.clone());
-                        if connection.queue.len() >= self.slow.lag_limit {
-                            self.crowded = true;
+                        queue.push(shared.clone());
+                        if queue.len() == self.slow.lag_limit {
+                            self.crowded.push(id);
                         }
-                        if connection.queue.len() >= self.slow.queue_limit {
+                        if queue.len() >= self.slow.queue_limit {
                             self.over_limit.push(id);
                         }
                     }
@@ -449,7 +474,7 @@ impl Hub {
             "{} dropped: could not write to it for {} s, {} messages queued",
             describe(&connection),
             self.slow.stall_timeout.unwrap_or_default().as_secs(),
-            connection.queue.len()
+            connection.queue.borrow().len()
         );
         drop(connection);
         let now = self.now();
@@ -489,33 +514,84 @@ impl Hub {
     /// writer first gets a turn; a client whose queue is still at the limit after that is not
     /// taking its bytes, and is dropped so it cannot make the others wait.
     async fn drop_stalled(&mut self) {
-        if std::mem::take(&mut self.crowded) {
+        if !self.crowded.is_empty() {
             future::yield_now().await;
+            self.begin_lagging();
         }
-        while !self.over_limit.is_empty() {
+        // A few turns at most: a writer woken but not run yet runs within one or two.
+        for _ in 0..8 {
+            if self.over_limit.is_empty() {
+                return;
+            }
             future::yield_now().await;
             let mut candidates = std::mem::take(&mut self.over_limit);
             candidates.sort_unstable();
             candidates.dedup();
             for id in candidates {
-                let stalled = self
-                    .connection(id)
-                    .is_some_and(|connection| connection.queue.len() >= self.slow.queue_limit);
-                if !stalled {
+                let Some(connection) = self.connection(id) else {
+                    continue;
+                };
+                let queue = connection.queue.borrow();
+                if queue.len() < self.slow.queue_limit {
                     continue;
                 }
+                if !queue.is_stuck() {
+                    // Woken but not run yet (the executor runs so many tasks per turn): look
+                    // again after the next turn.
+                    drop(queue);
+                    self.over_limit.push(id);
+                    continue;
+                }
+                drop(queue);
                 let Some(connection) = self.forget(id) else {
                     continue;
                 };
                 log!(
                     "{} dropped: not reading, {} messages queued",
                     describe(&connection),
-                    connection.queue.len()
+                    connection.queue.borrow().len()
                 );
                 drop(connection);
                 let now = self.now();
                 self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));
             }
+        }
+    }
+
+    /// Those of the crowded connections whose queue is still at the lag limit, now that their
+    /// writers have had a turn, are not reading: room messages are skipped for them from now
+    /// until their writer has emptied the queue, and the core is told.
+    fn begin_lagging(&mut self) {
+        let mut crowded = std::mem::take(&mut self.crowded);
+        crowded.sort_unstable();
+        crowded.dedup();
+        for id in crowded {
+            let Some(connection) = lookup_mut(&mut self.connections, id) else {
+                continue;
+            };
+            let (waiting, stuck) = {
+                let queue = connection.queue.borrow();
+                (queue.len(), queue.is_stuck())
+            };
+            if connection.skipping || waiting < self.slow.lag_limit {
+                continue;
+            }
+            if !stuck {
+                // Its writer was woken but has not run yet (the executor runs a bounded number
+                // of tasks per turn): look again after the next turn.
+                self.crowded.push(id);
+                continue;
+            }
+            connection.skipping = true;
+            connection.report_empty.set(true);
+            log!(
+                "{} is lagging: {waiting} messages queued; skipping room messages until it catches up",
+                describe(connection)
+            );
+            self.began_lagging.push(id);
+        }
+        if !self.began_lagging.is_empty() {
+            self.drain();
         }
     }
 
@@ -575,7 +651,8 @@ fn close_flushing(executor: &LocalExecutor<'_>, connection: Connection) -> Task<
         writer,
         ..
     } = connection;
-    drop((queue, reader));
+    queue.borrow_mut().close();
+    drop(reader);
     executor.spawn(async move {
         future::or(writer, async {
             Timer::after(FLUSH_TIMEOUT).await;

@@ -23,6 +23,9 @@ use crate::args::Args;
 use crate::hub::{Core, Event, Hub, SlowReaders};
 use crate::log::log;
 
+/// Connections the kernel may hold waiting to be accepted.
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// How many events may wait for the hub before readers and the accept loop wait in turn.
 const EVENT_QUEUE: usize = 4096;
 
@@ -85,7 +88,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind(addr).and_then(Async::new) {
+    let listener = match TcpListener::bind(addr)
+        .and_then(|listener| {
+            // std listens with a backlog of 128; a burst of connections overflows that and
+            // waits for SYN retries (a second or more). Ask for more (the kernel caps it at
+            // net.core.somaxconn).
+            rustix::net::listen(&listener, LISTEN_BACKLOG)?;
+            Ok(listener)
+        })
+        .and_then(Async::new)
+    {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("chat-runner: cannot listen on {addr}: {error}");
@@ -110,6 +122,7 @@ fn main() -> ExitCode {
         .with_greeting_delay(Duration::from_millis(args.greeting_delay))
         .with_server_name(server_name)
         .with_irc_lobby(!args.no_irc_lobby)
+        .with_announce_limit(args.announce_limit)
         .with_ping(
             (args.ping_interval > 0).then(|| Duration::from_secs(args.ping_interval)),
             Duration::from_secs(args.ping_timeout.max(1)),

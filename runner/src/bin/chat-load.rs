@@ -1,0 +1,763 @@
+//! `chat-load`: the fan-out load generator. It measures a chat server (ours, or any IRC server)
+//! from outside, over loopback, as its users would feel it.
+//!
+//! - The default mode connects N clients one after another, registers them, puts them all in
+//!   one room, waits for the joins to drain, then has every client send R messages a second for
+//!   T seconds, open-loop (on a fixed schedule, whatever the replies), and drains. Every message
+//!   carries a marker `~L<sender>:<seq>:<scheduled µs>~` at its end, found in any line a client
+//!   receives, so latency is measured from the *scheduled* send time, and the same generator
+//!   works over the plain dialect and over IRC.
+//! - `--raw` measures this machine's loopback ceiling for 64-byte lines, one per `write()` and
+//!   batched 16 KiB per `write()`, so results can be quoted as a fraction of it.
+//! - `--idle N` holds N idle connections and reports the server's memory per connection, then
+//!   checks that every one of them still gets a broadcast.
+//!
+//! One thread, one smol executor: pin it to a core other than the server's (`taskset`). Its own
+//! CPU time is reported, and a run where it was the bottleneck is flagged.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use smol::{Async, LocalExecutor, Timer};
+
+/// Load generator for chat-runner (or any IRC server): fan-out throughput and latency, the
+/// loopback ceiling (--raw), and memory per idle connection (--idle).
+#[derive(FromArgs, Debug)]
+struct Args {
+    /// the server, HOST:PORT. Default: 127.0.0.1:9999
+    #[argh(option, default = "String::from(\"127.0.0.1:9999\")")]
+    addr: String,
+
+    /// how to talk: plain (chat-runner's text dialect) or irc. Default: plain
+    #[argh(option, default = "String::from(\"plain\")")]
+    dialect: String,
+
+    /// clients in the room. Default: 200
+    #[argh(option, default = "200")]
+    clients: usize,
+
+    /// messages a second each client sends. Default: 10
+    #[argh(option, default = "10.0")]
+    rate: f64,
+
+    /// seconds of sending. Default: 10
+    #[argh(option, default = "10.0")]
+    duration: f64,
+
+    /// bytes of text per message before the marker. Default: 32
+    #[argh(option, default = "32")]
+    pad: usize,
+
+    /// the server's process id, to report its CPU time and peak memory (from /proc)
+    #[argh(option)]
+    server_pid: Option<u32>,
+
+    /// set TCP_QUICKACK after every read, so delayed ACKs neither hide nor add latency
+    #[argh(switch)]
+    quickack: bool,
+
+    /// print one JSON object with the results (for scripts) instead of a report
+    #[argh(switch)]
+    json: bool,
+
+    /// measure the loopback ceiling for this many seconds per mode, instead of a server
+    #[argh(option)]
+    raw: Option<f64>,
+
+    /// hold this many idle connections, report the server's memory per connection, and check
+    /// that each gets a broadcast (needs --server-pid)
+    #[argh(option)]
+    idle: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    Plain,
+    Irc,
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    raise_descriptor_limit();
+    let result = if let Some(seconds) = args.raw {
+        raw(Duration::from_secs_f64(seconds), args.json)
+    } else {
+        let dialect = match args.dialect.as_str() {
+            "plain" => Dialect::Plain,
+            "irc" => Dialect::Irc,
+            other => {
+                eprintln!("chat-load: --dialect {other:?}: expected plain or irc");
+                return ExitCode::from(2);
+            }
+        };
+        let addr = match args.addr.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(error) => {
+                eprintln!("chat-load: --addr {:?}: {error}", args.addr);
+                return ExitCode::from(2);
+            }
+        };
+        let executor = Rc::new(LocalExecutor::new());
+        let run = async {
+            match args.idle {
+                Some(count) => idle(&executor, addr, count, &args).await,
+                None => fan_out(&executor, addr, dialect, &args).await,
+            }
+        };
+        smol::block_on(executor.run(run))
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("chat-load: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum.or(Some(65_536));
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
+fn other(message: impl Into<String>) -> io::Error {
+    io::Error::other(message.into())
+}
+
+// ----- The fan-out run -----
+
+/// Latencies in microseconds, in buckets of about 3% (32 per power of two): enough for
+/// percentiles without keeping every sample.
+struct Histogram {
+    counts: Vec<u64>,
+    max: u64,
+    total: u64,
+}
+
+impl Histogram {
+    const SUB: u64 = 32;
+
+    fn new() -> Self {
+        Self {
+            counts: vec![0; 64 * Self::SUB as usize],
+            max: 0,
+            total: 0,
+        }
+    }
+
+    fn bucket(value: u64) -> usize {
+        if value < Self::SUB {
+            return value as usize;
+        }
+        let power = 63 - u64::from(value.leading_zeros());
+        let shift = power - 5; // SUB = 2^5
+        let sub = (value >> shift) - Self::SUB;
+        ((shift + 1) * Self::SUB + sub) as usize
+    }
+
+    /// The smallest value a bucket holds.
+    fn floor(bucket: usize) -> u64 {
+        let bucket = bucket as u64;
+        if bucket < Self::SUB {
+            return bucket;
+        }
+        let shift = bucket / Self::SUB - 1;
+        (Self::SUB + bucket % Self::SUB) << shift
+    }
+
+    fn record(&mut self, value: u64) {
+        self.counts[Self::bucket(value)] += 1;
+        self.max = self.max.max(value);
+        self.total += 1;
+    }
+
+    /// The value at quantile `q` (0..=1), as the top of its bucket.
+    fn quantile(&self, q: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((self.total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Self::floor(bucket + 1).saturating_sub(1).min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+/// What every client's reader adds to.
+struct Tally {
+    deliveries: u64,
+    latency: Histogram,
+    bytes: u64,
+    last_byte: Instant,
+    disconnects: u64,
+    sent: u64,
+}
+
+/// One client, registered, with whatever it read past its registration.
+struct Registered {
+    stream: Rc<Async<TcpStream>>,
+    leftover: Vec<u8>,
+}
+
+/// Reads lines until one contains `wanted`, with a deadline; returns the bytes after it.
+async fn read_until(
+    stream: &Async<TcpStream>,
+    buffer: &mut Vec<u8>,
+    wanted: &[u8],
+    deadline: Instant,
+) -> io::Result<()> {
+    loop {
+        while let Some(end) = memchr::memchr(b'\n', buffer) {
+            let found = memchr::memmem::find(&buffer[..end], wanted).is_some();
+            buffer.drain(..=end);
+            if found {
+                return Ok(());
+            }
+        }
+        let mut chunk = [0; 16 * 1024];
+        let read = future::or(
+            async { (&*stream).read(&mut chunk).await.map(Some) },
+            async {
+                Timer::at(deadline).await;
+                Ok(None)
+            },
+        )
+        .await?;
+        match read {
+            Some(0) => return Err(other("the server closed the connection")),
+            Some(read) => buffer.extend_from_slice(&chunk[..read]),
+            None => {
+                return Err(other(format!(
+                    "timed out waiting for {:?}",
+                    String::from_utf8_lossy(wanted)
+                )));
+            }
+        }
+    }
+}
+
+/// Connects client `n` and puts it in `#bench`, alone there with the others.
+async fn register(addr: SocketAddr, n: usize, dialect: Dialect) -> io::Result<Registered> {
+    let stream = Async::<TcpStream>::connect(addr).await?;
+    stream.get_ref().set_nodelay(true)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buffer = Vec::new();
+    match dialect {
+        Dialect::Plain => {
+            // Talk in #bench only: the lobby would get everyone's news too.
+            let lines = format!("/nick c{n}\n/join #bench\n/part #lobby\n");
+            (&stream).write_all(lines.as_bytes()).await?;
+            read_until(&stream, &mut buffer, b"*** You left #lobby.", deadline).await?;
+        }
+        Dialect::Irc => {
+            let lines = format!("NICK c{n}\r\nUSER c{n} 0 * :load\r\n");
+            (&stream).write_all(lines.as_bytes()).await?;
+            read_until(&stream, &mut buffer, b" 001 ", deadline).await?;
+            // PART #lobby: chat-runner puts IRC clients there; elsewhere it is a harmless error.
+            (&stream)
+                .write_all(b"JOIN #bench\r\nPART #lobby\r\n")
+                .await?;
+            let names_end = format!(" 366 c{n} #bench ");
+            read_until(&stream, &mut buffer, names_end.as_bytes(), deadline).await?;
+        }
+    }
+    Ok(Registered {
+        stream: Rc::new(stream),
+        leftover: buffer,
+    })
+}
+
+/// Reads until the server closes, counting marked lines and their latencies.
+async fn receive(
+    stream: Rc<Async<TcpStream>>,
+    mut buffer: Vec<u8>,
+    base: Instant,
+    quickack: bool,
+    tally: Rc<RefCell<Tally>>,
+) {
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let read = match (&*stream).read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if quickack {
+            let _ = rustix::net::sockopt::set_tcp_quickack(stream.get_ref(), true);
+        }
+        let now = base.elapsed().as_micros() as u64;
+        buffer.extend_from_slice(&chunk[..read]);
+        let mut tally = tally.borrow_mut();
+        tally.bytes += read as u64;
+        tally.last_byte = Instant::now();
+        let mut start = 0;
+        while let Some(end) = memchr::memchr(b'\n', &buffer[start..]) {
+            let line = &buffer[start..start + end];
+            start += end + 1;
+            if let Some(scheduled) = scheduled_at(line) {
+                tally.deliveries += 1;
+                tally.latency.record(now.saturating_sub(scheduled));
+            }
+        }
+        buffer.drain(..start);
+    }
+    tally.borrow_mut().disconnects += 1;
+}
+
+/// The scheduled time in a line's marker `~L<sender>:<seq>:<µs>~`, if it has one. The marker
+/// ends the message, so it is looked for from the end.
+fn scheduled_at(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line.strip_suffix(b"~")?;
+    let marker = memchr::memmem::rfind(line, b"~L")?;
+    let fields = &line[marker + 2..];
+    let micros = &fields[memchr::memrchr(b':', fields)? + 1..];
+    std::str::from_utf8(micros).ok()?.parse().ok()
+}
+
+/// Sends client `n`'s messages on schedule: every `period`, phase-shifted so that the clients'
+/// sends are spread evenly, from `start` to `end`.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    stream: Rc<Async<TcpStream>>,
+    n: usize,
+    clients: usize,
+    period: Duration,
+    (base, start, end): (Instant, Instant, Instant),
+    dialect: Dialect,
+    pad: &str,
+    tally: Rc<RefCell<Tally>>,
+) {
+    let offset = period.mul_f64(n as f64 / clients as f64);
+    let mut line = String::new();
+    for seq in 0u64.. {
+        let scheduled = start + offset + period.mul_f64(seq as f64);
+        if scheduled >= end {
+            break;
+        }
+        Timer::at(scheduled).await;
+        let micros = scheduled.duration_since(base).as_micros();
+        line.clear();
+        let _ = match dialect {
+            Dialect::Plain => {
+                std::fmt::Write::write_fmt(&mut line, format_args!("{pad} ~L{n}:{seq}:{micros}~\n"))
+            }
+            Dialect::Irc => std::fmt::Write::write_fmt(
+                &mut line,
+                format_args!("PRIVMSG #bench :{pad} ~L{n}:{seq}:{micros}~\r\n"),
+            ),
+        };
+        if (&*stream).write_all(line.as_bytes()).await.is_err() {
+            break;
+        }
+        tally.borrow_mut().sent += 1;
+    }
+}
+
+/// Waits until no byte has arrived for `quiet`, or `most` has passed.
+async fn settle(tally: &Rc<RefCell<Tally>>, quiet: Duration, most: Duration) {
+    let give_up = Instant::now() + most;
+    loop {
+        let since = tally.borrow().last_byte.elapsed();
+        if since >= quiet || Instant::now() >= give_up {
+            return;
+        }
+        Timer::after(quiet - since).await;
+    }
+}
+
+/// CPU seconds (user + system) of a process, from `/proc/PID/stat`.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: the fields that follow start after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / rustix::param::clock_ticks_per_second() as f64)
+}
+
+/// A `/proc/PID/status` field in kB, such as `VmHWM` or `VmRSS`.
+fn memory_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn fan_out(
+    executor: &LocalExecutor<'_>,
+    addr: SocketAddr,
+    dialect: Dialect,
+    args: &Args,
+) -> io::Result<()> {
+    if args.clients < 2 || args.rate <= 0.0 || args.duration <= 0.0 {
+        return Err(other(
+            "--clients must be at least 2, --rate and --duration above 0",
+        ));
+    }
+    let base = Instant::now();
+    let tally = Rc::new(RefCell::new(Tally {
+        deliveries: 0,
+        latency: Histogram::new(),
+        bytes: 0,
+        last_byte: Instant::now(),
+        disconnects: 0,
+        sent: 0,
+    }));
+    // Connect and register one after another, then let the joins drain.
+    let mut streams = Vec::with_capacity(args.clients);
+    for n in 0..args.clients {
+        let client = register(addr, n, dialect)
+            .await
+            .map_err(|error| other(format!("client {n}: {error}")))?;
+        streams.push(client.stream.clone());
+        executor
+            .spawn(receive(
+                client.stream,
+                client.leftover,
+                base,
+                args.quickack,
+                tally.clone(),
+            ))
+            .detach();
+    }
+    settle(&tally, Duration::from_millis(500), Duration::from_secs(30)).await;
+    {
+        let mut tally = tally.borrow_mut();
+        tally.deliveries = 0;
+        tally.latency = Histogram::new();
+    }
+
+    let server_pid = args.server_pid.map(|pid| pid.to_string());
+    let server_cpu = || server_pid.as_deref().and_then(cpu_seconds);
+    let (server_before, own_before) = (server_cpu(), cpu_seconds("self"));
+    let start = Instant::now() + Duration::from_millis(100);
+    let end = start + Duration::from_secs_f64(args.duration);
+    let period = Duration::from_secs_f64(1.0 / args.rate);
+    let pad: &'static str = Box::leak("x".repeat(args.pad).into_boxed_str());
+    let senders: Vec<_> = streams
+        .iter()
+        .enumerate()
+        .map(|(n, stream)| {
+            executor.spawn(send(
+                stream.clone(),
+                n,
+                args.clients,
+                period,
+                (base, start, end),
+                dialect,
+                pad,
+                tally.clone(),
+            ))
+        })
+        .collect();
+    for sender in senders {
+        sender.await;
+    }
+    settle(&tally, Duration::from_secs(1), Duration::from_secs(15)).await;
+    let finished = Instant::now();
+    let (server_after, own_after) = (server_cpu(), cpu_seconds("self"));
+
+    let tally = tally.borrow();
+    let wall = finished.duration_since(start).as_secs_f64();
+    let expected = tally.sent * (args.clients as u64 - 1);
+    let server_cpu = server_before.zip(server_after).map(|(a, b)| b - a);
+    let own_cpu = own_before.zip(own_after).map(|(a, b)| b - a);
+    let report = Report {
+        dialect: args.dialect.clone(),
+        clients: args.clients,
+        rate: args.rate,
+        offered: args.clients as f64 * args.rate,
+        sent: tally.sent,
+        expected,
+        delivered: tally.deliveries,
+        delivered_per_second: tally.deliveries as f64 / args.duration,
+        ratio: if expected == 0 {
+            0.0
+        } else {
+            tally.deliveries as f64 / expected as f64
+        },
+        p50_ms: tally.latency.quantile(0.5) as f64 / 1000.0,
+        p99_ms: tally.latency.quantile(0.99) as f64 / 1000.0,
+        p999_ms: tally.latency.quantile(0.999) as f64 / 1000.0,
+        max_ms: tally.latency.max as f64 / 1000.0,
+        disconnects: tally.disconnects,
+        server_cpu_per_million: server_cpu
+            .filter(|_| tally.deliveries > 0)
+            .map(|cpu| cpu * 1e6 / tally.deliveries as f64),
+        server_cpu_share: server_cpu.map(|cpu| cpu / wall),
+        server_peak_rss_kb: args.server_pid.and_then(|pid| memory_kb(pid, "VmHWM")),
+        generator_cpu_share: own_cpu.map(|cpu| cpu / wall),
+        generator_bound: own_cpu.is_some_and(|cpu| cpu / wall >= 0.9),
+    };
+    report.print(args.json);
+    Ok(())
+}
+
+/// The results of one run.
+struct Report {
+    dialect: String,
+    clients: usize,
+    rate: f64,
+    offered: f64,
+    sent: u64,
+    expected: u64,
+    delivered: u64,
+    delivered_per_second: f64,
+    ratio: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+    disconnects: u64,
+    server_cpu_per_million: Option<f64>,
+    server_cpu_share: Option<f64>,
+    server_peak_rss_kb: Option<u64>,
+    generator_cpu_share: Option<f64>,
+    generator_bound: bool,
+}
+
+impl Report {
+    fn print(&self, json: bool) {
+        let optional = |value: Option<f64>| value.map_or("null".to_owned(), |v| format!("{v:.4}"));
+        if json {
+            println!(
+                "{{\"dialect\":\"{}\",\"clients\":{},\"rate\":{},\"offered_per_second\":{:.1},\
+                 \"sent\":{},\"expected\":{},\"delivered\":{},\"delivered_per_second\":{:.1},\
+                 \"delivered_ratio\":{:.6},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\
+                 \"max_ms\":{:.3},\"disconnects\":{},\"server_cpu_s_per_million\":{},\
+                 \"server_cpu_share\":{},\"server_peak_rss_kb\":{},\"generator_cpu_share\":{},\
+                 \"generator_bound\":{}}}",
+                self.dialect,
+                self.clients,
+                self.rate,
+                self.offered,
+                self.sent,
+                self.expected,
+                self.delivered,
+                self.delivered_per_second,
+                self.ratio,
+                self.p50_ms,
+                self.p99_ms,
+                self.p999_ms,
+                self.max_ms,
+                self.disconnects,
+                optional(self.server_cpu_per_million),
+                optional(self.server_cpu_share),
+                self.server_peak_rss_kb
+                    .map_or("null".to_owned(), |kb| kb.to_string()),
+                optional(self.generator_cpu_share),
+                self.generator_bound,
+            );
+            return;
+        }
+        println!(
+            "{} clients ({}), {} msgs/s each: offered {:.0} msgs/s",
+            self.clients, self.dialect, self.rate, self.offered
+        );
+        println!(
+            "  delivered {} of {} ({:.3}%), {:.0} deliveries/s; {} disconnects",
+            self.delivered,
+            self.expected,
+            self.ratio * 100.0,
+            self.delivered_per_second,
+            self.disconnects
+        );
+        println!(
+            "  latency from the scheduled send: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        );
+        if let (Some(per_million), Some(share)) =
+            (self.server_cpu_per_million, self.server_cpu_share)
+        {
+            println!(
+                "  server: {per_million:.3} CPU s per million deliveries, {:.0}% of a core, peak RSS {} kB",
+                share * 100.0,
+                self.server_peak_rss_kb.unwrap_or(0)
+            );
+        }
+        if let Some(share) = self.generator_cpu_share {
+            println!(
+                "  generator: {:.0}% of a core{}",
+                share * 100.0,
+                if self.generator_bound {
+                    " -- the generator was the bottleneck: this run measures it, not the server"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+}
+
+// ----- Idle connections -----
+
+async fn idle(
+    executor: &LocalExecutor<'_>,
+    addr: SocketAddr,
+    count: usize,
+    args: &Args,
+) -> io::Result<()> {
+    let pid = args
+        .server_pid
+        .ok_or_else(|| other("--idle needs --server-pid"))?;
+    let rss = |field| memory_kb(pid, field).unwrap_or(0);
+    let empty = rss("VmRSS");
+    // Connect them all, a batch at a time; each just reads, noting whether the broadcast came.
+    let got: Rc<RefCell<HashMap<usize, bool>>> = Rc::default();
+    let mut readers = Vec::with_capacity(count);
+    for batch in (0..count).collect::<Vec<_>>().chunks(500) {
+        let connects: Vec<_> = batch
+            .iter()
+            .map(|&n| (n, executor.spawn(Async::<TcpStream>::connect(addr))))
+            .collect();
+        for (n, connect) in connects {
+            let stream = connect.await?;
+            got.borrow_mut().insert(n, false);
+            let got = got.clone();
+            readers.push(executor.spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0; 4096];
+                while let Ok(read) = (&stream).read(&mut chunk).await {
+                    if read == 0 {
+                        break;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                    if memchr::memmem::find(&buffer, b"~IDLE~").is_some() {
+                        got.borrow_mut().insert(n, true);
+                    }
+                    // Keep only a tail long enough to catch a marker split across reads.
+                    if buffer.len() > 64 {
+                        buffer.drain(..buffer.len() - 64);
+                    }
+                }
+            }));
+        }
+    }
+    // Everyone welcomed (the greeting delay, the banner): wait until the server is quiet.
+    Timer::after(Duration::from_secs(3)).await;
+    let held = rss("VmRSS");
+    let peak = rss("VmHWM");
+    let per_connection = (held.saturating_sub(empty)) as f64 / count as f64;
+    // One more client says a marked line in the lobby.
+    let mut speaker = Async::<TcpStream>::connect(addr).await?;
+    speaker
+        .write_all(b"/nick idlespeaker\nhello everyone ~IDLE~\n")
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let received = got.borrow().values().filter(|&&got| got).count();
+        if received == count || Instant::now() >= deadline {
+            println!(
+                "{count} idle connections: server RSS {empty} kB empty, {held} kB holding them \
+                 (peak {peak} kB): {per_connection:.2} kB per connection; \
+                 {received} of {count} got the broadcast"
+            );
+            if args.json {
+                println!(
+                    "{{\"idle\":{count},\"rss_empty_kb\":{empty},\"rss_held_kb\":{held},\
+                     \"peak_kb\":{peak},\"kb_per_connection\":{per_connection:.3},\
+                     \"received\":{received}}}"
+                );
+            }
+            drop(readers);
+            return if received == count {
+                Ok(())
+            } else {
+                Err(other("not every idle connection got the broadcast"))
+            };
+        }
+        Timer::after(Duration::from_millis(100)).await;
+    }
+}
+
+// ----- The loopback ceiling -----
+
+/// Lines a second over one loopback connection, written one per `write()` and 16 KiB at a time.
+fn raw(each: Duration, json: bool) -> io::Result<()> {
+    let line = [b'x'; 63].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+    let batch: Vec<u8> = line.iter().copied().cycle().take(16 * 1024).collect();
+    let single = raw_rate(&line, each)?;
+    let batched = raw_rate(&batch, each)?;
+    if json {
+        println!(
+            "{{\"raw_lines_per_second_single\":{single:.0},\"raw_lines_per_second_batched\":{batched:.0}}}"
+        );
+    } else {
+        println!(
+            "loopback, 64-byte lines: {single:.0} lines/s one per write(), {batched:.0} lines/s in 16 KiB writes"
+        );
+    }
+    Ok(())
+}
+
+/// Writes `chunk` over and over for `each` on one thread, counts newlines on another.
+fn raw_rate(chunk: &[u8], each: Duration) -> io::Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let mut writer = TcpStream::connect(listener.local_addr()?)?;
+    let (mut reader, _) = listener.accept()?;
+    writer.set_nodelay(true)?;
+    let counting = std::thread::spawn(move || {
+        let mut buffer = vec![0; 64 * 1024];
+        let mut lines = 0u64;
+        while let Ok(read) = reader.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            lines += memchr::memchr_iter(b'\n', &buffer[..read]).count() as u64;
+        }
+        lines
+    });
+    let started = Instant::now();
+    while started.elapsed() < each {
+        for _ in 0..64 {
+            writer.write_all(chunk)?;
+        }
+    }
+    writer.shutdown(std::net::Shutdown::Write)?;
+    let lines = counting
+        .join()
+        .map_err(|_| other("the counting thread panicked"))?;
+    Ok(lines as f64 / started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Histogram, scheduled_at};
+
+    #[test]
+    fn markers_are_found_at_the_end_of_any_line() {
+        assert_eq!(scheduled_at(b"c1: xxxx ~L1:7:123456~\r"), Some(123_456));
+        assert_eq!(
+            scheduled_at(b":c1!~c1@hidden PRIVMSG #bench :xx ~L1:7:99~"),
+            Some(99)
+        );
+        assert_eq!(scheduled_at(b"*** c1 joined #bench"), None);
+    }
+
+    #[test]
+    fn histogram_quantiles_are_within_a_bucket() {
+        let mut histogram = Histogram::new();
+        for value in 1..=10_000u64 {
+            histogram.record(value);
+        }
+        for (q, exact) in [(0.5, 5_000.0), (0.99, 9_900.0), (0.999, 9_990.0)] {
+            let got = histogram.quantile(q) as f64;
+            assert!((got - exact).abs() / exact < 0.04, "q{q}: {got} vs {exact}");
+        }
+        assert_eq!(histogram.quantile(1.0), 10_000);
+    }
+}

@@ -29,7 +29,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RELEASE = REPO / "target" / "release"
+# CHAT_BENCH_BIN: a directory with release builds of chat-runner and chat-load to use instead
+# of this checkout's (with --no-build), e.g. to measure another commit.
+RELEASE = Path(os.environ.get("CHAT_BENCH_BIN", REPO / "target" / "release"))
 OUT = REPO / "docs" / "bench"
 SERVER_CORE, LOAD_CORE = "0", "1"
 

@@ -27,8 +27,10 @@ const WRITE_BATCH_BYTES: usize = 16 * 1024;
 pub(crate) type Shared = Rc<[u8]>;
 
 /// Messages waiting for one connection's writer. The hub pushes and the writer takes, both on
-/// the hub's thread, so a plain queue does: no atomics, and the writer is woken only when it
-/// was waiting on an empty queue, not for every message.
+/// the hub's thread, so a plain queue does: no atomics. Pushing does not wake the writer: it
+/// hands back the writer's waker if the writer was waiting on an empty queue, and the hub wakes
+/// it at its next flush (see `Hub::flush`), so a writer is woken once for everything queued for
+/// it in between, not for every message.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     messages: VecDeque<Shared>,
@@ -44,11 +46,12 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn push(&mut self, message: Shared) {
+    /// Queues `message`; returns the writer's waker if it was waiting for messages, for the
+    /// caller to wake when the writer should run. Taken, so it is handed back once.
+    #[must_use = "a writer waiting for messages must be woken, or they are never written"]
+    pub(crate) fn push(&mut self, message: Shared) -> Option<Waker> {
         self.messages.push_back(message);
-        if let Some(writer) = self.writer.take() {
-            writer.wake();
-        }
+        self.writer.take()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -88,9 +91,16 @@ pub(crate) async fn read_loop(
     credits: Receiver<()>,
     hub: Sender<Event>,
 ) {
+    // Whether the last read left the socket empty, as far as one can tell: it took less than
+    // it could have. Then the next read would only fail with "would block", so the reader waits
+    // for readability first instead of trying: one system call fewer per chunk.
+    let mut emptied = false;
     let reason = loop {
         if credits.recv().await.is_err() {
             return;
+        }
+        if emptied && let Err(error) = stream.readable().await {
+            break (DisconnectReason::Error, Some(error));
         }
         let chunk = stream
             .read_with(|socket| {
@@ -103,6 +113,7 @@ pub(crate) async fn read_loop(
         match chunk {
             Ok(bytes) if bytes.is_empty() => break (DisconnectReason::Closed, None),
             Ok(bytes) => {
+                emptied = bytes.len() < READ_BYTES;
                 if hub.send(Event::Input(id, bytes)).await.is_err() {
                     return;
                 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
+use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::{
@@ -33,6 +34,17 @@ const TOO_MANY_FROM_ADDRESS: &[u8] =
 /// see `Hub::run`.
 const EVENT_BATCH: usize = 256;
 const EVENT_BATCH_TIME: Duration = Duration::from_millis(2);
+
+/// The least time between two flushes (wakings of the writers with something new to send);
+/// see `Hub::end_turn`. Under fan-out load the server's work is mostly writes, and a write costs
+/// the kernel about the same for one line as for forty (some 5 µs on loopback), so the cost of
+/// a delivered line is about that of a write divided by the lines it carries: letting each
+/// writer's lines gather this long makes every write carry more. It is also about the most
+/// latency the gathering adds; this much kept p99 at or below what it was before the gathering
+/// (when a busy hub queued instead) with 200 clients at 10 and at 50 lines a second each, while
+/// a longer interval saves more (at 5 ms, another 15%) at the price of p99. A line that comes
+/// after a quiet spell this long goes out at once.
+const FLUSH_INTERVAL: Duration = Duration::from_micros(3500);
 
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -112,6 +124,11 @@ pub(crate) struct Hub {
     flushing: Vec<Task<()>>,
     /// Connections flood control lets go on, to be fed what they had held back.
     resumed: Vec<ConnectionId>,
+    /// Writers that were waiting for messages and have some now, to be woken at the next flush.
+    idle_writers: Vec<Waker>,
+    /// When the writers were last woken, and when they will be next (while some wait).
+    last_flush: StdInstant,
+    flush_due: Option<StdInstant>,
     /// Live connections per peer address, for `max_per_address`.
     per_address: HashMap<IpAddr, u32>,
     /// The most connections from one address; 0 for no limit.
@@ -148,6 +165,9 @@ impl Hub {
             undelivered: Vec::new(),
             flushing: Vec::new(),
             resumed: Vec::new(),
+            idle_writers: Vec::new(),
+            last_flush: started,
+            flush_due: None,
             per_address: HashMap::new(),
             max_per_address,
             started,
@@ -159,6 +179,10 @@ impl Hub {
     pub(crate) async fn run(mut self, events: Receiver<Event>, accepting: Task<()>) {
         let mut accepting = Some(accepting);
         let mut timer = Timer::never();
+        // When `timer` is set for. Setting a timer registers it with the reactor anew, which
+        // wakes the thread polling the reactor (one more turn through epoll); so it is set only
+        // when the deadline changes.
+        let mut armed: Option<StdInstant> = None;
         loop {
             // Deadlines come first: a steady stream of events must not starve the timer, which
             // `future::or` below would do, since it polls the event channel first.
@@ -171,11 +195,22 @@ impl Hub {
                 self.step(|core| core.handle_timeout(now));
                 self.drop_stalled().await;
                 self.resume_held().await;
+                self.end_turn().await;
                 continue;
             }
-            match self.core.poll_timeout() {
-                Some(deadline) => timer.set_at(deadline.to_std(self.started)),
-                None => timer = Timer::never(),
+            if self.flush_due.is_some_and(|due| due <= StdInstant::now()) {
+                self.flush();
+                future::yield_now().await;
+                continue;
+            }
+            let deadline = self.core.poll_timeout().map(|at| at.to_std(self.started));
+            let wanted = deadline.into_iter().chain(self.flush_due).min();
+            if wanted != armed {
+                match wanted {
+                    Some(at) => timer.set_at(at),
+                    None => timer = Timer::never(),
+                }
+                armed = wanted;
             }
             let next = future::or(async { events.recv().await.ok() }, async {
                 (&mut timer).await;
@@ -183,11 +218,9 @@ impl Hub {
             })
             .await;
             let Some(event) = next else {
-                // The timer fired. (The event channel cannot close: the hub holds a sender.)
-                let now = self.now();
-                self.step(|core| core.handle_timeout(now));
-                self.drop_stalled().await;
-                self.resume_held().await;
+                // The timer fired, and is spent: whatever is due is done above. (The event
+                // channel cannot close: the hub holds a sender.)
+                armed = None;
                 continue;
             };
             // Handle what else has arrived before the writers run, up to a bound: each writer
@@ -207,8 +240,34 @@ impl Hub {
                     event = events.try_recv().ok();
                 }
             }
-            future::yield_now().await;
+            self.end_turn().await;
         }
+    }
+
+    /// Ends a turn of handling: wakes the writers that have something new to send, unless they
+    /// were woken less than [`FLUSH_INTERVAL`] ago; then they are woken when it has passed, and
+    /// meanwhile more lines gather for them.
+    async fn end_turn(&mut self) {
+        if self.idle_writers.is_empty() {
+            return;
+        }
+        let due = self.last_flush + FLUSH_INTERVAL;
+        if StdInstant::now() >= due {
+            self.flush();
+            // Let them write before handling more.
+            future::yield_now().await;
+        } else {
+            self.flush_due = Some(due);
+        }
+    }
+
+    /// Wakes every writer that has been given something since it last waited.
+    fn flush(&mut self) {
+        for writer in self.idle_writers.drain(..) {
+            writer.wake();
+        }
+        self.last_flush = StdInstant::now();
+        self.flush_due = None;
     }
 
     /// Handles one event; returns the signal's name if it was a shutdown.
@@ -420,7 +479,9 @@ impl Hub {
                             }
                             _ => {}
                         }
-                        queue.push(shared.clone());
+                        if let Some(writer) = queue.push(shared.clone()) {
+                            self.idle_writers.push(writer);
+                        }
                         if queue.len() == self.slow.lag_limit {
                             self.crowded.push(id);
                         }
@@ -515,6 +576,7 @@ impl Hub {
     /// taking its bytes, and is dropped so it cannot make the others wait.
     async fn drop_stalled(&mut self) {
         if !self.crowded.is_empty() {
+            self.flush();
             future::yield_now().await;
             self.begin_lagging();
         }
@@ -523,6 +585,7 @@ impl Hub {
             if self.over_limit.is_empty() {
                 return;
             }
+            self.flush();
             future::yield_now().await;
             let mut candidates = std::mem::take(&mut self.over_limit);
             candidates.sort_unstable();
@@ -629,6 +692,8 @@ impl Hub {
             log!("bug: shutdown: {error}");
         }
         self.drain();
+        // Closing a queue wakes only a writer still holding its waker; the rest are here.
+        self.flush();
         let closing: Vec<Task<()>> = self
             .connections
             .drain(..)

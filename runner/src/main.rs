@@ -173,7 +173,12 @@ fn main() -> ExitCode {
     );
     let accepting = executor.spawn(accept_loop(listener, events.clone()));
     executor.spawn(signal_loop(signals, events)).detach();
-    smol::block_on(executor.run(hub.run(incoming, accepting)));
+    // The hub runs as a task of its own rather than as the future `block_on` polls: that
+    // future's waker unparks the thread, and after an unpark `block_on` polls the reactor once
+    // more (several system calls) before it sleeps. A reader handing the hub a chunk would do
+    // that for every chunk; as a task, the hub is only queued on the executor.
+    let hub = executor.spawn(hub.run(incoming, accepting));
+    smol::block_on(executor.run(hub));
     ExitCode::SUCCESS
 }
 

@@ -68,21 +68,21 @@ pub(crate) struct Hub<'a, const N: usize> {
 /// the arguments may borrow other fields of the hub.
 macro_rules! notice {
     ($hub:ident, $conn:expr, $($arg:tt)*) => {
-        queue_line($hub.out, $hub.style.notice(), Audience::one($conn), format_args!($($arg)*))
+        $crate::session::queue_line($hub.out, $hub.style.notice(), Audience::one($conn), format_args!($($arg)*))
     };
 }
 
 /// Queues an error line (`*** error: TEXT`) for one connection.
 macro_rules! error {
     ($hub:ident, $conn:expr, $($arg:tt)*) => {
-        queue_line($hub.out, $hub.style.error(), Audience::one($conn), format_args!($($arg)*))
+        $crate::session::queue_line($hub.out, $hub.style.error(), Audience::one($conn), format_args!($($arg)*))
     };
 }
 
 /// Queues a notice line (`*** TEXT`) for an audience.
 macro_rules! announce {
     ($hub:ident, $audience:expr, $($arg:tt)*) => {
-        queue_line($hub.out, $hub.style.notice(), $audience, format_args!($($arg)*))
+        $crate::session::queue_line($hub.out, $hub.style.notice(), $audience, format_args!($($arg)*))
     };
 }
 

@@ -528,13 +528,19 @@ impl Hub {
 
     /// A client's writer could write nothing for the stall timeout: it is disconnected.
     fn stalled(&mut self, id: ConnectionId) {
+        let seconds = self.slow.stall_timeout.unwrap_or_default().as_secs();
+        self.drop_too_slow(id, &format!("could not write to it for {seconds} s"));
+    }
+
+    /// Drops a client that is not reading, logging `why`, and tells the core, which tells
+    /// the others it was too slow to keep up.
+    fn drop_too_slow(&mut self, id: ConnectionId, why: &str) {
         let Some(connection) = self.forget(id) else {
             return;
         };
         log!(
-            "{} dropped: could not write to it for {} s, {} messages queued",
+            "{} dropped: {why}, {} messages queued",
             describe(&connection),
-            self.slow.stall_timeout.unwrap_or_default().as_secs(),
             connection.queue.borrow().len()
         );
         drop(connection);
@@ -606,17 +612,7 @@ impl Hub {
                     continue;
                 }
                 drop(queue);
-                let Some(connection) = self.forget(id) else {
-                    continue;
-                };
-                log!(
-                    "{} dropped: not reading, {} messages queued",
-                    describe(&connection),
-                    connection.queue.borrow().len()
-                );
-                drop(connection);
-                let now = self.now();
-                self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));
+                self.drop_too_slow(id, "not reading");
             }
         }
     }

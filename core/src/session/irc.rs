@@ -1256,10 +1256,7 @@ impl<const N: usize> Hub<'_, N> {
         if self.speaks_irc(from) {
             numeric!(self, from, "301", "{name} :{away}");
         } else {
-            let notice = self.style.notice();
-            let start = self.out.mark();
-            let _ = write!(self.out, "{notice} {name} is away: {away}\r\n");
-            self.out.send(start, Audience::one(from));
+            notice!(self, from, "{name} is away: {away}");
         }
     }
 

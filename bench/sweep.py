@@ -35,6 +35,9 @@ RELEASE = Path(os.environ.get("CHAT_BENCH_BIN", REPO / "target" / "release"))
 OUT = REPO / "docs" / "bench"
 SERVER_CORE, LOAD_CORE = "0", "1"
 
+# The flush intervals (ms) tried at the fixed load, besides the default.
+FLUSH_CURVE = [0, 2, 5, 10]
+
 KNEE_RATIO = 0.999
 KNEE_P99_MS = 50.0
 
@@ -87,12 +90,13 @@ def wait_for_port(port, process, seconds=10):
 class Server:
     """One fresh server process, pinned to the server core, stopped on exit."""
 
-    def __init__(self, kind, workdir):
+    def __init__(self, kind, workdir, extra=()):
         self.kind, self.port = kind, free_port()
         if kind == "chat-runner":
             command = [
                 str(RELEASE / "chat-runner"), "--listen", f"127.0.0.1:{self.port}",
                 "--no-color", "--no-flood-limit", "--max-per-ip", "0", "--history", "0",
+                *extra,
             ]
         else:
             conf = Path(workdir) / "ngircd.conf"
@@ -221,6 +225,10 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer rates, 3 s runs")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     parser.add_argument("--skip-idle", action="store_true", help="skip the 10,000 idle connections")
+    parser.add_argument("--fixed-only", action="store_true",
+                        help="only the fixed load (and the flush intervals), no knee sweeps")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="where to write results.{json,md} and latency.svg (default: docs/bench)")
     options = parser.parse_args()
     if not shutil.which("taskset"):
         sys.exit("sweep.py needs taskset (util-linux) to pin the server and the generator")
@@ -248,7 +256,7 @@ def main():
         servers.append(("ngircd", "irc"))
     results["sweeps"] = {}
     for kind, dialect in servers:
-        for clients, rate_list in rates.items():
+        for clients, rate_list in rates.items() if not options.fixed_only else []:
             name = f"{kind} ({dialect}), N={clients}"
             results["sweeps"][name] = sweep(kind, dialect, clients, rate_list, duration)
 
@@ -261,16 +269,29 @@ def main():
         results["fixed"][f"{kind} ({dialect})"] = run
         log(f"fixed load, {kind} ({dialect}): {run}")
 
+    # The same load with other flush intervals (--flush-interval): CPU against latency.
+    results["flush_curve"] = []
+    for interval in FLUSH_CURVE:
+        with tempfile.TemporaryDirectory() as workdir, \
+                Server("chat-runner", workdir, ["--flush-interval", str(interval)]) as server:
+            run = load(server, "--dialect", "plain", "--clients", 200, "--rate", 50,
+                       "--duration", 10 if not options.quick else 5)
+        run["flush_interval_ms"] = interval
+        results["flush_curve"].append(run)
+        log(f"fixed load, chat-runner (plain), --flush-interval {interval}: "
+            f"{run['server_cpu_s_per_million']} CPU s/M, p99 {run['p99_ms']:.2f} ms")
+
     if not options.skip_idle:
         with tempfile.TemporaryDirectory() as workdir, Server("chat-runner", workdir) as server:
             results["idle"] = load(server, "--idle", 10000, timeout=600)
         log(f"idle: {results['idle']}")
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    write_tables(results, OUT / "results.md")
-    svg(results["sweeps"], OUT / "latency.svg")
-    log(f"wrote {OUT / 'results.json'}, {OUT / 'results.md'} and {OUT / 'latency.svg'}")
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    write_tables(results, out / "results.md")
+    svg(results["sweeps"], out / "latency.svg")
+    log(f"wrote {out / 'results.json'}, {out / 'results.md'} and {out / 'latency.svg'}")
 
 
 def write_tables(results, path):
@@ -318,6 +339,22 @@ def write_tables(results, path):
         lines.append(f"| {name} | {run['delivered_ratio']:.4%} | {run['p50_ms']:.2f} | "
                      f"{run['p99_ms']:.2f} | {run['server_cpu_s_per_million']} | "
                      f"{run['generator_cpu_share']} |")
+    ngircd = results["fixed"].get("ngircd (irc)")
+    if ngircd:
+        lines += ["", "Against ngircd at the same load (ratios, chat-runner ÷ ngircd):", ""]
+        for name, run in results["fixed"].items():
+            if name.startswith("chat-runner"):
+                lines.append(
+                    f"- {name}: CPU per delivery {run['server_cpu_s_per_million'] / ngircd['server_cpu_s_per_million']:.2f}, "
+                    f"p99 {run['p99_ms'] / ngircd['p99_ms']:.2f}")
+    if results.get("flush_curve"):
+        lines += ["", "## The same load at other flush intervals (chat-runner, plain)", "",
+                  "| --flush-interval ms | delivered | p50 ms | p99 ms | p99.9 ms | server CPU s per M deliveries |",
+                  "|---|---|---|---|---|---|"]
+        for run in results["flush_curve"]:
+            lines.append(f"| {run['flush_interval_ms']:g} | {run['delivered_ratio']:.4%} | "
+                         f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['p999_ms']:.2f} | "
+                         f"{run['server_cpu_s_per_million']} |")
     if "idle" in results:
         idle = results["idle"]
         lines += ["", "## 10,000 idle connections (chat-runner)", "",

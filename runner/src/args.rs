@@ -97,6 +97,14 @@ pub(crate) struct Args {
     #[argh(option, default = "chat_core::DEFAULT_ANNOUNCE_LIMIT")]
     pub(crate) announce_limit: u32,
 
+    /// the most milliseconds (fractions allowed, 0 to 50) lines may wait to be written
+    /// together. A busy server writes each client's lines in batches: the more clients the last
+    /// batch went to, the longer the next one gathers (50 µs per client, up to this), so each
+    /// write carries more lines and costs less CPU per line, at the price of up to this much
+    /// latency. A reply to one client goes out at once. 0 writes every line at once. Default: 10
+    #[argh(option, default = "10.0")]
+    pub(crate) flush_interval: f64,
+
     /// do not put IRC clients in #lobby when they register (everyone else still starts there)
     #[argh(switch)]
     pub(crate) no_irc_lobby: bool,
@@ -138,6 +146,13 @@ impl Args {
     pub(crate) fn lag_limit(&self) -> Option<usize> {
         let limit = self.lag_limit.unwrap_or((self.queue_limit / 4).max(1));
         (1..=self.queue_limit).contains(&limit).then_some(limit)
+    }
+
+    /// The `--flush-interval` value; `None` if it is out of range.
+    pub(crate) fn flush_interval(&self) -> Option<Duration> {
+        (0.0..=50.0)
+            .contains(&self.flush_interval)
+            .then(|| Duration::from_secs_f64(self.flush_interval / 1000.0))
     }
 
     pub(crate) fn stall_timeout(&self) -> Option<Duration> {

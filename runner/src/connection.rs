@@ -1,7 +1,7 @@
 //! One connection's two tasks: a reader that feeds the hub, and a writer that drains the
 //! connection's output queue into the socket.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
@@ -12,7 +12,7 @@ use std::time::Duration;
 use chat_core::{ConnectionId, DisconnectReason};
 use futures_lite::{AsyncWriteExt, future};
 use smol::Async;
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 
 use crate::hub::Event;
 
@@ -22,17 +22,22 @@ const READ_BYTES: usize = 16 * 1024;
 /// The most bytes coalesced into one `write` when several messages are waiting.
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
 
+/// A queue with room for no more than this many messages gives its buffer back when emptied.
+const IDLE_QUEUE_SLOTS: usize = 4;
+
 /// Bytes rendered once by the core and shared by every recipient's queue. Everything runs on
 /// the hub's one thread, so the count need not be atomic.
 pub(crate) type Shared = Rc<[u8]>;
 
-/// Messages waiting for one connection's writer. The hub pushes and the writer takes, both on
-/// the hub's thread, so a plain queue does: no atomics. Pushing does not wake the writer: it
-/// hands back the writer's waker if the writer was waiting on an empty queue, and the hub wakes
-/// it at its next flush (see `Hub::flush`), so a writer is woken once for everything queued for
-/// it in between, not for every message.
+/// What the hub shares with one connection's two tasks: the messages waiting for the writer,
+/// and the reader's credit. The hub and the tasks all run on one thread, so plain fields do:
+/// no atomics, no channel (a channel per connection cost some 660 bytes of memory).
+///
+/// Pushing does not wake the writer: it hands back the writer's waker if the writer was
+/// waiting on an empty queue, and the hub wakes it at its next flush (see `Hub::flush`), so a
+/// writer is woken once for everything queued for it in between, not for every message.
 #[derive(Debug, Default)]
-pub(crate) struct Outbox {
+pub(crate) struct Link {
     messages: VecDeque<Shared>,
     /// The writer, while it waits for messages.
     writer: Option<Waker>,
@@ -43,9 +48,23 @@ pub(crate) struct Outbox {
     writing: bool,
     /// The writer has ended (the socket failed): nothing queued will be written.
     ended: bool,
+    /// Asks the writer to report `Event::CaughtUp` once the queue is empty.
+    report_empty: bool,
+    /// The reader may take its next chunk; see `read_loop`.
+    credit: bool,
+    /// The reader, while it waits for a credit.
+    reader: Option<Waker>,
 }
 
-impl Outbox {
+impl Link {
+    /// A link whose reader may take its first chunk at once.
+    pub(crate) fn new() -> Self {
+        Self {
+            credit: true,
+            ..Self::default()
+        }
+    }
+
     /// Queues `message`; returns the writer's waker if it was waiting for messages, for the
     /// caller to wake when the writer should run. Taken, so it is handed back once.
     #[must_use = "a writer waiting for messages must be woken, or they are never written"]
@@ -70,6 +89,19 @@ impl Outbox {
             writer.wake();
         }
     }
+
+    /// Asks the writer to report `Event::CaughtUp` once it has emptied the queue.
+    pub(crate) fn report_when_empty(&mut self) {
+        self.report_empty = true;
+    }
+
+    /// Lets the reader take its next chunk.
+    pub(crate) fn give_credit(&mut self) {
+        self.credit = true;
+        if let Some(reader) = self.reader.take() {
+            reader.wake();
+        }
+    }
 }
 
 thread_local! {
@@ -79,7 +111,8 @@ thread_local! {
 }
 
 /// Reads until the peer closes or the socket fails, sending each chunk to the hub in order,
-/// then reports the disconnect. Ends early, silently, if the hub is gone.
+/// then reports the disconnect. Ends early, silently, if the hub is gone; the hub drops it
+/// (cancels it) when it closes the connection.
 ///
 /// Each read waits for a credit, which the hub gives back once it has handled the previous
 /// chunk: one chunk per connection is in flight at a time, so a flooding client gets its turn
@@ -88,7 +121,7 @@ thread_local! {
 pub(crate) async fn read_loop(
     id: ConnectionId,
     stream: Rc<Async<TcpStream>>,
-    credits: Receiver<()>,
+    link: Rc<RefCell<Link>>,
     hub: Sender<Event>,
 ) {
     // Whether the last read left the socket empty, as far as one can tell: it took less than
@@ -96,9 +129,16 @@ pub(crate) async fn read_loop(
     // for readability first instead of trying: one system call fewer per chunk.
     let mut emptied = false;
     let reason = loop {
-        if credits.recv().await.is_err() {
-            return;
-        }
+        future::poll_fn(|context| {
+            let mut link = link.borrow_mut();
+            if std::mem::take(&mut link.credit) {
+                Poll::Ready(())
+            } else {
+                link.reader = Some(context.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
         if emptied && let Err(error) = stream.readable().await {
             break (DisconnectReason::Error, Some(error));
         }
@@ -133,8 +173,7 @@ pub(crate) async fn read_loop(
 pub(crate) async fn write_loop(
     id: ConnectionId,
     stream: Rc<Async<TcpStream>>,
-    queue: Rc<RefCell<Outbox>>,
-    report_empty: Rc<Cell<bool>>,
+    queue: Rc<RefCell<Link>>,
     hub: Sender<Event>,
     stall_timeout: Option<Duration>,
 ) {
@@ -200,7 +239,17 @@ pub(crate) async fn write_loop(
                 let _ = hub.send(Event::Stalled(id)).await;
                 break;
             }
-            if queue.borrow().messages.is_empty() && report_empty.replace(false) {
+            let caught_up = {
+                let mut queue = queue.borrow_mut();
+                if queue.messages.is_empty() && queue.messages.capacity() <= IDLE_QUEUE_SLOTS {
+                    // A quiet connection holds no buffer: with thousands of them, the few slots
+                    // a queue keeps after its last message add up (about 80 bytes each). A busy
+                    // one keeps its larger buffer rather than grow it again for every batch.
+                    queue.messages = VecDeque::new();
+                }
+                queue.messages.is_empty() && std::mem::take(&mut queue.report_empty)
+            };
+            if caught_up {
                 let _ = hub.send(Event::CaughtUp(id)).await;
             }
         }

@@ -1,7 +1,7 @@
 //! The hub: the one task that owns the core. Everything that happens to a connection reaches
 //! it as an [`Event`] on one channel; everything the core asks for is carried out here.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -16,7 +16,7 @@ use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-use crate::connection::{Outbox, Shared, read_loop, refuse, write_loop};
+use crate::connection::{Link, Shared, read_loop, refuse, write_loop};
 use crate::log::log;
 
 /// How many connections the server holds at once. A connection beyond it is told the server
@@ -35,16 +35,8 @@ const TOO_MANY_FROM_ADDRESS: &[u8] =
 const EVENT_BATCH: usize = 256;
 const EVENT_BATCH_TIME: Duration = Duration::from_millis(2);
 
-/// The least time between two flushes (wakings of the writers with something new to send);
-/// see `Hub::end_turn`. Under fan-out load the server's work is mostly writes, and a write costs
-/// the kernel about the same for one line as for forty (some 5 µs on loopback), so the cost of
-/// a delivered line is about that of a write divided by the lines it carries: letting each
-/// writer's lines gather this long makes every write carry more. It is also about the most
-/// latency the gathering adds; this much kept p99 at or below what it was before the gathering
-/// (when a busy hub queued instead) with 200 clients at 10 and at 50 lines a second each, while
-/// a longer interval saves more (at 5 ms, another 15%) at the price of p99. A line that comes
-/// after a quiet spell this long goes out at once.
-const FLUSH_INTERVAL: Duration = Duration::from_micros(3500);
+/// The time a flush waits per writer the previous flush woke; see `Hub::flush`.
+const WRITE_SPACING: Duration = Duration::from_micros(50);
 
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -84,10 +76,9 @@ pub(crate) struct SlowReaders {
 struct Connection {
     id: ConnectionId,
     peer: SocketAddr,
-    /// Messages waiting for the writer; its length is checked against the limits.
-    queue: Rc<RefCell<Outbox>>,
-    /// Lets the reader take its next chunk; see `read_loop`.
-    credit: Sender<()>,
+    /// Shared with the reader and the writer: messages waiting for the writer (their number is
+    /// checked against the limits), and the reader's credit.
+    link: Rc<RefCell<Link>>,
     reader: Task<()>,
     writer: Task<()>,
     name: Option<String>,
@@ -98,8 +89,6 @@ struct Connection {
     skipping: bool,
     /// How many, since it began lagging.
     skipped: u64,
-    /// Asks the writer to report `Event::CaughtUp` once its queue is empty.
-    report_empty: Rc<Cell<bool>>,
 }
 
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
@@ -126,8 +115,11 @@ pub(crate) struct Hub {
     resumed: Vec<ConnectionId>,
     /// Writers that were waiting for messages and have some now, to be woken at the next flush.
     idle_writers: Vec<Waker>,
-    /// When the writers were last woken, and when they will be next (while some wait).
-    last_flush: StdInstant,
+    /// The most time between two flushes (wakings of the writers with something new to send;
+    /// `--flush-interval`); see `Hub::end_turn`.
+    flush_interval: Duration,
+    /// The writers are not woken again before this, and when they will be (while some wait).
+    next_flush: StdInstant,
     flush_due: Option<StdInstant>,
     /// Live connections per peer address, for `max_per_address`.
     per_address: HashMap<IpAddr, u32>,
@@ -151,6 +143,7 @@ impl Hub {
         events: Sender<Event>,
         slow: SlowReaders,
         max_per_address: u32,
+        flush_interval: Duration,
         started: StdInstant,
     ) -> Self {
         Self {
@@ -166,7 +159,8 @@ impl Hub {
             flushing: Vec::new(),
             resumed: Vec::new(),
             idle_writers: Vec::new(),
-            last_flush: started,
+            flush_interval,
+            next_flush: started,
             flush_due: None,
             per_address: HashMap::new(),
             max_per_address,
@@ -244,14 +238,14 @@ impl Hub {
         }
     }
 
-    /// Ends a turn of handling: wakes the writers that have something new to send, unless they
-    /// were woken less than [`FLUSH_INTERVAL`] ago; then they are woken when it has passed, and
+    /// Ends a turn of handling: wakes the writers that have something new to send, unless the
+    /// last flush was too recent (see `flush`); then they are woken when it is time, and
     /// meanwhile more lines gather for them.
     async fn end_turn(&mut self) {
         if self.idle_writers.is_empty() {
             return;
         }
-        let due = self.last_flush + FLUSH_INTERVAL;
+        let due = self.next_flush;
         if StdInstant::now() >= due {
             self.flush();
             // Let them write before handling more.
@@ -261,12 +255,24 @@ impl Hub {
         }
     }
 
-    /// Wakes every writer that has been given something since it last waited.
+    /// Wakes every writer that has been given something since it last waited, and sets when
+    /// the next flush may come: [`WRITE_SPACING`] later for each writer woken now, and at most
+    /// the flush interval later.
+    ///
+    /// Under fan-out load the server's work is mostly writes, and a write costs the kernel
+    /// about the same for one line as for forty (some 5 µs on loopback), so the cost of a
+    /// delivered line is about that of a write divided by the lines it carries. Spacing the
+    /// flushes by the writes they set off keeps the writes to about one per `WRITE_SPACING`
+    /// whatever the load, and lets each writer's lines gather meanwhile, so each write carries
+    /// more as the load grows. A flush that woke one writer (a reply, a quiet room) lets the
+    /// next come almost at once; the most latency the gathering adds is the flush interval.
     fn flush(&mut self) {
+        let woken = self.idle_writers.len();
         for writer in self.idle_writers.drain(..) {
             writer.wake();
         }
-        self.last_flush = StdInstant::now();
+        let spacing = WRITE_SPACING.saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX));
+        self.next_flush = StdInstant::now() + spacing.min(self.flush_interval);
         self.flush_due = None;
     }
 
@@ -332,19 +338,17 @@ impl Hub {
             }
         };
         let stream = Rc::new(stream);
-        let queue = Rc::new(RefCell::new(Outbox::default()));
-        let (credit, credits) = smol::channel::bounded(1);
-        // The first chunk may be read at once.
-        let _ = credit.try_send(());
-        let reader =
-            self.executor
-                .spawn(read_loop(id, stream.clone(), credits, self.events.clone()));
-        let report_empty = Rc::new(Cell::new(false));
+        let link = Rc::new(RefCell::new(Link::new()));
+        let reader = self.executor.spawn(read_loop(
+            id,
+            stream.clone(),
+            link.clone(),
+            self.events.clone(),
+        ));
         let writer = self.executor.spawn(write_loop(
             id,
             stream,
-            queue.clone(),
-            report_empty.clone(),
+            link.clone(),
             self.events.clone(),
             self.slow.stall_timeout,
         ));
@@ -354,15 +358,13 @@ impl Hub {
         self.connections[id.index()] = Some(Connection {
             id,
             peer,
-            queue,
-            credit,
+            link,
             reader,
             writer,
             name: None,
             held: None,
             skipping: false,
             skipped: 0,
-            report_empty,
         });
         *self.per_address.entry(peer.ip()).or_default() += 1;
         log!("{id} connected from {peer} ({} online)", self.core.online());
@@ -390,7 +392,7 @@ impl Hub {
         }
         // Handled: the reader may take the next chunk.
         if let Some(connection) = self.connection(id) {
-            let _ = connection.credit.try_send(());
+            connection.link.borrow_mut().give_credit();
         }
     }
 
@@ -464,7 +466,7 @@ impl Hub {
                         let Some(connection) = lookup_mut(&mut self.connections, id) else {
                             continue;
                         };
-                        let mut queue = connection.queue.borrow_mut();
+                        let mut queue = connection.link.borrow_mut();
                         let waiting = queue.len();
                         match delivery {
                             Delivery::Broadcast if connection.skipping => {
@@ -541,7 +543,7 @@ impl Hub {
         log!(
             "{} dropped: {why}, {} messages queued",
             describe(&connection),
-            connection.queue.borrow().len()
+            connection.link.borrow().len()
         );
         drop(connection);
         let now = self.now();
@@ -600,7 +602,7 @@ impl Hub {
                 let Some(connection) = self.connection(id) else {
                     continue;
                 };
-                let queue = connection.queue.borrow();
+                let queue = connection.link.borrow();
                 if queue.len() < self.slow.queue_limit {
                     continue;
                 }
@@ -629,7 +631,7 @@ impl Hub {
                 continue;
             };
             let (waiting, stuck) = {
-                let queue = connection.queue.borrow();
+                let queue = connection.link.borrow();
                 (queue.len(), queue.is_stuck())
             };
             if connection.skipping || waiting < self.slow.lag_limit {
@@ -642,7 +644,7 @@ impl Hub {
                 continue;
             }
             connection.skipping = true;
-            connection.report_empty.set(true);
+            connection.link.borrow_mut().report_when_empty();
             log!(
                 "{} is lagging: {waiting} messages queued; skipping room messages until it catches up",
                 describe(connection)
@@ -707,12 +709,12 @@ impl Hub {
 /// empty or [`FLUSH_TIMEOUT`] passes. The socket closes when both tasks are gone.
 fn close_flushing(executor: &LocalExecutor<'_>, connection: Connection) -> Task<()> {
     let Connection {
-        queue,
+        link,
         reader,
         writer,
         ..
     } = connection;
-    queue.borrow_mut().close();
+    link.borrow_mut().close();
     drop(reader);
     executor.spawn(async move {
         future::or(writer, async {

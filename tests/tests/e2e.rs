@@ -859,3 +859,54 @@ fn the_silence_timeout_fires_during_a_flood() {
         flooder.join().unwrap();
     }
 }
+
+/// `--flush-interval` bounds how long lines may gather before they are written. At both ends
+/// of its range (0: every line at once; 50 ms: the most gathering), a burst reaches every
+/// reader whole and in order, and a client's quick back-and-forth gets every reply; outside
+/// the range the server refuses to start and says why.
+#[test]
+fn flush_interval_extremes_lose_nothing_and_bad_values_are_refused() {
+    for interval in ["0", "50"] {
+        let server = Server::plain(&["--flush-interval", interval]);
+        let mut sender = server.join("sender");
+        let mut readers: Vec<Client> = ["r1", "r2", "r3"]
+            .iter()
+            .map(|name| server.join(name))
+            .collect();
+        for reader in &mut readers {
+            reader.sync();
+        }
+        sender.sync();
+        for n in 0..300 {
+            sender.send_line(&format!("burst {n:03}"));
+        }
+        for reader in &mut readers {
+            for n in 0..300 {
+                let line = reader.expect_line("burst ");
+                assert!(
+                    line.ends_with(&format!("burst {n:03}")),
+                    "--flush-interval {interval}: expected burst {n:03}, got {line:?}"
+                );
+            }
+        }
+        // Request and reply, one after the other: each reply comes (the barrier would fail
+        // after its wait otherwise), and in order.
+        for n in 0..20 {
+            sender.send_line(&format!("/nick sender{n}"));
+            sender.expect_line(&format!("You are now known as sender{n}."));
+        }
+    }
+
+    for bad in ["51", "-1", "soon"] {
+        let output = std::process::Command::new(chat_tests::runner_path())
+            .args(["--listen", "127.0.0.1:0", "--flush-interval", bad])
+            .output()
+            .expect("running chat-runner");
+        assert!(
+            !output.status.success(),
+            "--flush-interval {bad} was accepted"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--flush-interval"), "{bad}: {stderr}");
+    }
+}

@@ -181,11 +181,19 @@ pub(crate) async fn write_loop(
     let write = async |bytes: &[u8]| -> io::Result<bool> {
         let written = async { (&*stream).write_all(bytes).await.map(|()| true) };
         match stall_timeout {
+            // The timer is polled first: when it has fired, the write is over time even if the
+            // socket would take a few more bytes now. (The kernel says a socket is writable only
+            // once a good part of its buffer is free, but a write takes whatever space there
+            // is; a client that reads nothing could otherwise finish a write just as its timer
+            // fires, and never be dropped.)
             Some(timeout) => {
-                future::or(written, async {
-                    smol::Timer::after(timeout).await;
-                    Ok(false)
-                })
+                future::or(
+                    async {
+                        smol::Timer::after(timeout).await;
+                        Ok(false)
+                    },
+                    written,
+                )
                 .await
             }
             None => written.await,

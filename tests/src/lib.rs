@@ -317,6 +317,16 @@ impl Client {
         }
     }
 
+    /// Caps the kernel's receive buffer for this connection (`SO_RCVBUF`, which also stops the
+    /// kernel from growing it), for a test client that stops reading: how much the kernel
+    /// takes for a client that does not read then no longer depends on the machine
+    /// (`net.ipv4.tcp_rmem` allows 32 MB on some), so the server's handling of it is reached
+    /// within a bounded number of lines.
+    pub fn limit_receive_buffer(&self, bytes: usize) {
+        rustix::net::sockopt::set_socket_recv_buffer_size(&self.stream, bytes)
+            .expect("setting SO_RCVBUF");
+    }
+
     /// The client's own address, as the server's log shows the peer.
     pub fn local_addr(&self) -> SocketAddr {
         self.stream.local_addr().expect("local_addr")

@@ -672,6 +672,7 @@ fn a_client_that_never_reads_is_dropped_without_holding_up_the_others() {
     let mut readers: Vec<Client> = ["r1", "r2"].iter().map(|name| server.join(name)).collect();
     // Connects and then never reads a byte.
     let sleeper = Client::connect(server.addr());
+    sleeper.limit_receive_buffer(64 * 1024);
     for reader in &mut readers {
         reader.expect_line("anonymous-4 joined");
     }

@@ -104,6 +104,33 @@ impl Link {
     }
 }
 
+/// The hub's flushes as the readers see them. While the hub gathers lines for a flush (it is
+/// busy), a reader whose client has been talking does not wait for its socket to become
+/// readable, which would wake the thread for every line that arrives; it waits for the next
+/// flush instead, and then reads whatever came meanwhile, before the flush goes out. A reader
+/// that finds nothing [`IDLE_TICKS`] times in a row waits for readability again.
+#[derive(Debug, Default)]
+pub(crate) struct Ticks {
+    /// The hub is gathering: flushes are far enough apart that reading at them pays.
+    pub(crate) gathering: bool,
+    /// Readers waiting for the next flush.
+    pub(crate) waiting: Vec<Waker>,
+}
+
+impl Ticks {
+    /// Wakes the readers waiting for this flush; returns whether there were any.
+    pub(crate) fn tick(&mut self) -> bool {
+        let any = !self.waiting.is_empty();
+        for reader in self.waiting.drain(..) {
+            reader.wake();
+        }
+        any
+    }
+}
+
+/// A reader that found nothing at this many flushes in a row waits for readability instead.
+const IDLE_TICKS: u8 = 2;
+
 thread_local! {
     /// One read buffer for every reader on this thread. A reader borrows it only while a read
     /// runs, never across an await, so an idle connection holds no buffer at all.
@@ -118,16 +145,22 @@ thread_local! {
 /// chunk: one chunk per connection is in flight at a time, so a flooding client gets its turn
 /// like everyone else instead of filling the hub's queue, and the memory held for input is
 /// bounded by one chunk per connection.
+///
+/// Between chunks it waits for the socket to become readable, or, while the hub is gathering
+/// and this client has been talking, for the hub's next flush (see [`Ticks`]).
 pub(crate) async fn read_loop(
     id: ConnectionId,
     stream: Rc<Async<TcpStream>>,
     link: Rc<RefCell<Link>>,
+    ticks: Rc<RefCell<Ticks>>,
     hub: Sender<Event>,
 ) {
     // Whether the last read left the socket empty, as far as one can tell: it took less than
     // it could have. Then the next read would only fail with "would block", so the reader waits
-    // for readability first instead of trying: one system call fewer per chunk.
+    // first (for readability, or for a flush) instead of trying: one system call fewer.
     let mut emptied = false;
+    // Flushes in a row at which there was nothing to read.
+    let mut idle_ticks = IDLE_TICKS;
     let reason = loop {
         future::poll_fn(|context| {
             let mut link = link.borrow_mut();
@@ -139,21 +172,43 @@ pub(crate) async fn read_loop(
             }
         })
         .await;
-        if emptied && let Err(error) = stream.readable().await {
-            break (DisconnectReason::Error, Some(error));
-        }
-        let chunk = stream
-            .read_with(|socket| {
-                READ_BUFFER.with_borrow_mut(|buffer| {
-                    let read = (&*socket).read(buffer)?;
-                    Ok(buffer[..read].to_vec())
-                })
-            })
-            .await;
+        // Read until there is a chunk to hand over; the credit is spent only on one.
+        let chunk = loop {
+            if emptied {
+                let at_flush = idle_ticks < IDLE_TICKS && ticks.borrow().gathering;
+                if at_flush {
+                    let mut registered = false;
+                    future::poll_fn(|context| {
+                        if std::mem::replace(&mut registered, true) {
+                            Poll::Ready(())
+                        } else {
+                            ticks.borrow_mut().waiting.push(context.waker().clone());
+                            Poll::Pending
+                        }
+                    })
+                    .await;
+                } else if let Err(error) = stream.readable().await {
+                    break Err(error);
+                }
+            }
+            let read = READ_BUFFER.with_borrow_mut(|buffer| {
+                let read = stream.get_ref().read(buffer)?;
+                Ok::<_, io::Error>(buffer[..read].to_vec())
+            });
+            match read {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    idle_ticks = idle_ticks.saturating_add(1);
+                    emptied = true;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
         match chunk {
             Ok(bytes) if bytes.is_empty() => break (DisconnectReason::Closed, None),
             Ok(bytes) => {
                 emptied = bytes.len() < READ_BYTES;
+                idle_ticks = 0;
                 if hub.send(Event::Input(id, bytes)).await.is_err() {
                     return;
                 }

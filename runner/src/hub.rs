@@ -16,7 +16,7 @@ use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-use crate::connection::{Link, Shared, read_loop, refuse, write_loop};
+use crate::connection::{Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::log::log;
 
 /// How many connections the server holds at once. A connection beyond it is told the server
@@ -37,6 +37,10 @@ const EVENT_BATCH_TIME: Duration = Duration::from_millis(2);
 
 /// The time a flush waits per writer the previous flush woke; see `Hub::flush`.
 const WRITE_SPACING: Duration = Duration::from_micros(50);
+
+/// Flushes at least this far apart are worth reading at (see `connection::Ticks`): the thread
+/// is then woken once per flush for the input of busy connections, not once per line.
+const GATHERING: Duration = Duration::from_millis(1);
 
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -115,6 +119,8 @@ pub(crate) struct Hub {
     resumed: Vec<ConnectionId>,
     /// Writers that were waiting for messages and have some now, to be woken at the next flush.
     idle_writers: Vec<Waker>,
+    /// Readers waiting for the next flush, and whether the hub is gathering.
+    ticks: Rc<RefCell<Ticks>>,
     /// The most time between two flushes (wakings of the writers with something new to send;
     /// `--flush-interval`); see `Hub::end_turn`.
     flush_interval: Duration,
@@ -159,6 +165,7 @@ impl Hub {
             flushing: Vec::new(),
             resumed: Vec::new(),
             idle_writers: Vec::new(),
+            ticks: Rc::default(),
             flush_interval,
             next_flush: started,
             flush_due: None,
@@ -192,7 +199,19 @@ impl Hub {
                 self.end_turn().await;
                 continue;
             }
+            // Readers waiting for a flush get one even when no writer has anything new.
+            if self.flush_due.is_none() && !self.ticks.borrow().waiting.is_empty() {
+                self.flush_due = Some(self.next_flush);
+            }
             if self.flush_due.is_some_and(|due| due <= StdInstant::now()) {
+                if self.ticks.borrow_mut().tick() {
+                    // Let them read, and handle what they read before this flush, so that it
+                    // carries their lines too.
+                    future::yield_now().await;
+                    if let Some(signal) = self.handle_arrived(None, &events, &mut accepting).await {
+                        return self.shut_down_for(signal).await;
+                    }
+                }
                 self.flush();
                 future::yield_now().await;
                 continue;
@@ -217,25 +236,43 @@ impl Hub {
                 armed = None;
                 continue;
             };
-            // Handle what else has arrived before the writers run, up to a bound: each writer
-            // then sends all its client got from these events in one write, instead of one
-            // write per line, which is what a busy server spends its time on otherwise. Under
-            // light load there is nothing more waiting and each event goes out at once.
-            let mut event = Some(event);
-            let (mut handled, began) = (0, StdInstant::now());
-            while let Some(next) = event.take() {
-                if let Some(signal) = self.handle(next, &mut accepting).await {
-                    return self.shut_down_for(signal).await;
-                }
-                handled += 1;
-                // Bounded in count and in time, so the accept loop and the readers get their
-                // turn too.
-                if handled < EVENT_BATCH && began.elapsed() < EVENT_BATCH_TIME {
-                    event = events.try_recv().ok();
-                }
+            if let Some(signal) = self
+                .handle_arrived(Some(event), &events, &mut accepting)
+                .await
+            {
+                return self.shut_down_for(signal).await;
             }
             self.end_turn().await;
         }
+    }
+
+    /// Handles `first` and what else has arrived, up to a bound; returns the signal's name if
+    /// one was a shutdown.
+    ///
+    /// Whatever has arrived is handled before the writers run: each writer then sends all its
+    /// client got from these events in one write, instead of one write per line, which is what
+    /// a busy server spends its time on otherwise. Under light load there is nothing more
+    /// waiting and each event goes out at once.
+    async fn handle_arrived(
+        &mut self,
+        first: Option<Event>,
+        events: &Receiver<Event>,
+        accepting: &mut Option<Task<()>>,
+    ) -> Option<&'static str> {
+        let mut event = first.or_else(|| events.try_recv().ok());
+        let (mut handled, began) = (0, StdInstant::now());
+        while let Some(next) = event.take() {
+            if let Some(signal) = self.handle(next, accepting).await {
+                return Some(signal);
+            }
+            handled += 1;
+            // Bounded in count and in time, so the accept loop and the readers get their turn
+            // too.
+            if handled < EVENT_BATCH && began.elapsed() < EVENT_BATCH_TIME {
+                event = events.try_recv().ok();
+            }
+        }
+        None
     }
 
     /// Ends a turn of handling: wakes the writers that have something new to send, unless the
@@ -271,8 +308,11 @@ impl Hub {
         for writer in self.idle_writers.drain(..) {
             writer.wake();
         }
-        let spacing = WRITE_SPACING.saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX));
-        self.next_flush = StdInstant::now() + spacing.min(self.flush_interval);
+        let spacing = WRITE_SPACING
+            .saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX))
+            .min(self.flush_interval);
+        self.next_flush = StdInstant::now() + spacing;
+        self.ticks.borrow_mut().gathering = spacing >= GATHERING;
         self.flush_due = None;
     }
 
@@ -343,6 +383,7 @@ impl Hub {
             id,
             stream.clone(),
             link.clone(),
+            self.ticks.clone(),
             self.events.clone(),
         ));
         let writer = self.executor.spawn(write_loop(

@@ -911,3 +911,66 @@ fn flush_interval_extremes_lose_nothing_and_bad_values_are_refused() {
         assert!(stderr.contains("--flush-interval"), "{bad}: {stderr}");
     }
 }
+
+/// Thirty people talking at once: every flush goes to dozens of writers, so the server gathers
+/// lines between flushes and reads busy connections at each flush instead of whenever a line
+/// arrives. Every line still reaches everyone else, each sender's lines in order; and a talker
+/// that went quiet long enough to be waited for by readability again is still heard.
+#[test]
+fn many_talking_at_once_lose_nothing_and_keep_each_senders_order() {
+    const TALKERS: usize = 30;
+    const ROUNDS: usize = 40;
+    let server = Server::plain(&[]);
+    let mut talkers: Vec<Client> = (0..TALKERS)
+        .map(|n| server.join(&format!("t{n:02}")))
+        .collect();
+    for talker in &mut talkers {
+        talker.sync();
+    }
+    let mut expected_next = vec![vec![0usize; TALKERS]; TALKERS];
+    let mut check = |talkers: &mut Vec<Client>, rounds: usize, quiet: Option<usize>| {
+        for reader in 0..TALKERS {
+            let from_others = (0..TALKERS)
+                .filter(|&sender| sender != reader && Some(sender) != quiet)
+                .count();
+            for _ in 0..from_others * rounds {
+                let line = talkers[reader].expect_line(" says ");
+                // "<tNN> tNN says K"
+                let (sender, count) = line
+                    .rsplit_once(" says ")
+                    .map(|(head, k)| (head, k.trim()))
+                    .unwrap_or_else(|| panic!("{line:?}"));
+                let sender: usize = sender[sender.len() - 2..].parse().unwrap();
+                let count: usize = count.parse().unwrap();
+                assert_ne!(sender, reader, "t{reader:02} got its own line back");
+                assert_eq!(
+                    count, expected_next[reader][sender],
+                    "t{reader:02} got t{sender:02}'s lines out of order or with a gap"
+                );
+                expected_next[reader][sender] += 1;
+            }
+        }
+    };
+    for round in 0..ROUNDS {
+        for (n, talker) in talkers.iter_mut().enumerate() {
+            talker.send_line(&format!("t{n:02} says {round}"));
+        }
+    }
+    check(&mut talkers, ROUNDS, None);
+
+    // t00 is quiet while the others talk on, then speaks again.
+    for round in ROUNDS..2 * ROUNDS {
+        for (n, talker) in talkers.iter_mut().enumerate().skip(1) {
+            talker.send_line(&format!("t{n:02} says {round}"));
+        }
+    }
+    check(&mut talkers, ROUNDS, Some(0));
+    for round in 0..3 {
+        talkers[0].send_line(&format!("t00 says {}", ROUNDS + round));
+    }
+    for reader in talkers.iter_mut().skip(1) {
+        for round in 0..3 {
+            reader.expect_line(&format!("t00 says {}", ROUNDS + round));
+        }
+    }
+}

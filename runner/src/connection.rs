@@ -118,13 +118,13 @@ pub(crate) struct Ticks {
 }
 
 impl Ticks {
-    /// Wakes the readers waiting for this flush; returns whether there were any.
-    pub(crate) fn tick(&mut self) -> bool {
-        let any = !self.waiting.is_empty();
+    /// Wakes the readers waiting for this flush; returns how many there were.
+    pub(crate) fn tick(&mut self) -> usize {
+        let readers = self.waiting.len();
         for reader in self.waiting.drain(..) {
             reader.wake();
         }
-        any
+        readers
     }
 }
 

@@ -45,6 +45,20 @@ const GATHERING: Duration = Duration::from_millis(1);
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How many events the hub handles in a row at most, and for how long.
+#[derive(Clone, Copy, Debug)]
+struct Batch {
+    events: usize,
+    time: Duration,
+}
+
+impl Batch {
+    const DEFAULT: Self = Self {
+        events: EVENT_BATCH,
+        time: EVENT_BATCH_TIME,
+    };
+}
+
 /// Something that happened, for the hub to handle in order.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -204,11 +218,19 @@ impl Hub {
                 self.flush_due = Some(self.next_flush);
             }
             if self.flush_due.is_some_and(|due| due <= StdInstant::now()) {
-                if self.ticks.borrow_mut().tick() {
-                    // Let them read, and handle what they read before this flush, so that it
-                    // carries their lines too.
+                let readers = self.ticks.borrow_mut().tick();
+                if readers > 0 {
+                    // Let them read, and handle all they read before this flush, so that it
+                    // carries their lines too (each sends at most one chunk).
                     future::yield_now().await;
-                    if let Some(signal) = self.handle_arrived(None, &events, &mut accepting).await {
+                    let batch = Batch {
+                        events: readers.max(EVENT_BATCH),
+                        time: self.flush_interval.max(EVENT_BATCH_TIME),
+                    };
+                    if let Some(signal) = self
+                        .handle_arrived(None, &events, &mut accepting, batch)
+                        .await
+                    {
                         return self.shut_down_for(signal).await;
                     }
                 }
@@ -237,7 +259,7 @@ impl Hub {
                 continue;
             };
             if let Some(signal) = self
-                .handle_arrived(Some(event), &events, &mut accepting)
+                .handle_arrived(Some(event), &events, &mut accepting, Batch::DEFAULT)
                 .await
             {
                 return self.shut_down_for(signal).await;
@@ -246,7 +268,7 @@ impl Hub {
         }
     }
 
-    /// Handles `first` and what else has arrived, up to a bound; returns the signal's name if
+    /// Handles `first` and what else has arrived, up to `batch`; returns the signal's name if
     /// one was a shutdown.
     ///
     /// Whatever has arrived is handled before the writers run: each writer then sends all its
@@ -258,6 +280,7 @@ impl Hub {
         first: Option<Event>,
         events: &Receiver<Event>,
         accepting: &mut Option<Task<()>>,
+        batch: Batch,
     ) -> Option<&'static str> {
         let mut event = first.or_else(|| events.try_recv().ok());
         let (mut handled, began) = (0, StdInstant::now());
@@ -268,7 +291,7 @@ impl Hub {
             handled += 1;
             // Bounded in count and in time, so the accept loop and the readers get their turn
             // too.
-            if handled < EVENT_BATCH && began.elapsed() < EVENT_BATCH_TIME {
+            if handled < batch.events && began.elapsed() < batch.time {
                 event = events.try_recv().ok();
             }
         }

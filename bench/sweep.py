@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The fan-out benchmark, side by side: chat-runner against ngircd, on this machine's loopback.
 
-    python3 bench/sweep.py                 # everything: about 15 minutes
-    python3 bench/sweep.py --quick         # fewer rates, shorter runs: about 5 minutes
+    python3 bench/sweep.py                 # everything: about 16 minutes
+    python3 bench/sweep.py --quick         # fewer rates, shorter runs: about 6 minutes
 
 For each server and each room size N, it raises the rate R (messages a second per client) until
 fewer than 99.9% of the deliveries arrive or p99 latency passes 50 ms: the last rate that met

@@ -35,7 +35,8 @@ RELEASE = Path(os.environ.get("CHAT_BENCH_BIN", REPO / "target" / "release"))
 OUT = REPO / "docs" / "bench"
 SERVER_CORE, LOAD_CORE = "0", "1"
 
-# The flush intervals (ms) tried at the fixed load, besides the default.
+# The flush intervals (ms) tried at the fixed load (10 is the default, run again here so that the
+# curve's points all come from the same kind of run).
 FLUSH_CURVE = [0, 2, 5, 10]
 
 KNEE_RATIO = 0.999
@@ -343,10 +344,10 @@ def write_tables(results, path):
                      f"{run['p99_ms']:.2f} | {run['server_cpu_s_per_million']} | "
                      f"{run['generator_cpu_share']} |")
     ngircd = results["fixed"].get("ngircd (irc)")
-    if ngircd:
+    if ngircd and ngircd["server_cpu_s_per_million"] and ngircd["p99_ms"]:
         lines += ["", "Against ngircd at the same load (ratios, chat-runner ÷ ngircd):", ""]
         for name, run in results["fixed"].items():
-            if name.startswith("chat-runner"):
+            if name.startswith("chat-runner") and run["server_cpu_s_per_million"]:
                 lines.append(
                     f"- {name}: CPU per delivery {run['server_cpu_s_per_million'] / ngircd['server_cpu_s_per_million']:.2f}, "
                     f"p99 {run['p99_ms'] / ngircd['p99_ms']:.2f}")

@@ -101,7 +101,8 @@ pub(crate) struct Args {
     /// together. A busy server writes each client's lines in batches: the more clients the last
     /// batch went to, the longer the next one gathers (50 µs per client, up to this), so each
     /// write carries more lines and costs less CPU per line, at the price of up to this much
-    /// latency. A reply to one client goes out at once. 0 writes every line at once. Default: 10
+    /// latency. On a quiet server a reply goes out at once. 0 writes every line at once.
+    /// Default: 10
     #[argh(option, default = "10.0")]
     pub(crate) flush_interval: f64,
 

@@ -115,6 +115,9 @@ pub(crate) struct Ticks {
     pub(crate) gathering: bool,
     /// Readers waiting for the next flush.
     pub(crate) waiting: Vec<Waker>,
+    /// The hub, while it sleeps with no flush due: a reader that begins waiting wakes it, so
+    /// that a flush is set for it.
+    pub(crate) hub: Option<Waker>,
 }
 
 impl Ticks {
@@ -182,7 +185,11 @@ pub(crate) async fn read_loop(
                         if std::mem::replace(&mut registered, true) {
                             Poll::Ready(())
                         } else {
-                            ticks.borrow_mut().waiting.push(context.waker().clone());
+                            let mut ticks = ticks.borrow_mut();
+                            ticks.waiting.push(context.waker().clone());
+                            if let Some(hub) = ticks.hub.take() {
+                                hub.wake();
+                            }
                             Poll::Pending
                         }
                     })
@@ -235,24 +242,21 @@ pub(crate) async fn write_loop(
     let mut batch = Vec::new();
     let write = async |bytes: &[u8]| -> io::Result<bool> {
         let written = async { (&*stream).write_all(bytes).await.map(|()| true) };
-        match stall_timeout {
-            // The timer is polled first: when it has fired, the write is over time even if the
-            // socket would take a few more bytes now. (The kernel says a socket is writable only
-            // once a good part of its buffer is free, but a write takes whatever space there
-            // is; a client that reads nothing could otherwise finish a write just as its timer
-            // fires, and never be dropped.)
-            Some(timeout) => {
-                future::or(
-                    async {
-                        smol::Timer::after(timeout).await;
-                        Ok(false)
-                    },
-                    written,
-                )
-                .await
-            }
-            None => written.await,
-        }
+        let Some(timeout) = stall_timeout else {
+            return written.await;
+        };
+        // The write is tried first, so a write the socket takes at once never sets a timer. A
+        // write that took the whole stall timeout counts as stalled even if it finished: the
+        // kernel says a socket is writable only once a good part of its buffer is free, but a
+        // write takes whatever space there is, so a client that reads nothing could otherwise
+        // finish a write just as its timer fires, and never be dropped.
+        let started = std::time::Instant::now();
+        let done = future::or(written, async {
+            smol::Timer::after(timeout).await;
+            Ok(false)
+        })
+        .await?;
+        Ok(done && started.elapsed() < timeout)
     };
     let _: io::Result<()> = async {
         loop {

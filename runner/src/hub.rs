@@ -45,6 +45,14 @@ const GATHERING: Duration = Duration::from_millis(1);
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What ended the hub's wait.
+enum Woken {
+    Event(Event),
+    Timer,
+    /// A reader began waiting for a flush while none was due.
+    ReaderWaiting,
+}
+
 /// How many events the hub handles in a row at most, and for how long.
 #[derive(Clone, Copy, Debug)]
 struct Batch {
@@ -225,7 +233,9 @@ impl Hub {
                     future::yield_now().await;
                     let batch = Batch {
                         events: readers.max(EVENT_BATCH),
-                        time: self.flush_interval.max(EVENT_BATCH_TIME),
+                        time: self
+                            .flush_interval
+                            .clamp(EVENT_BATCH_TIME, 4 * EVENT_BATCH_TIME),
                     };
                     if let Some(signal) = self
                         .handle_arrived(None, &events, &mut accepting, batch)
@@ -247,16 +257,44 @@ impl Hub {
                 }
                 armed = wanted;
             }
-            let next = future::or(async { events.recv().await.ok() }, async {
-                (&mut timer).await;
-                None
-            })
+            // With no flush due, a reader that begins waiting for one wakes the hub (see
+            // `Ticks::hub`), which then sets one: it may begin after the hub fell asleep.
+            let watch_readers = self.flush_due.is_none();
+            let ticks = self.ticks.clone();
+            let readers_waiting = future::poll_fn(|context| {
+                let mut ticks = ticks.borrow_mut();
+                if watch_readers && !ticks.waiting.is_empty() {
+                    std::task::Poll::Ready(Woken::ReaderWaiting)
+                } else {
+                    if watch_readers {
+                        ticks.hub = Some(context.waker().clone());
+                    }
+                    std::task::Poll::Pending
+                }
+            });
+            let woken = future::or(
+                async {
+                    match events.recv().await {
+                        Ok(event) => Woken::Event(event),
+                        // Cannot happen: the hub holds a sender.
+                        Err(_) => Woken::ReaderWaiting,
+                    }
+                },
+                future::or(readers_waiting, async {
+                    (&mut timer).await;
+                    Woken::Timer
+                }),
+            )
             .await;
-            let Some(event) = next else {
-                // The timer fired, and is spent: whatever is due is done above. (The event
-                // channel cannot close: the hub holds a sender.)
-                armed = None;
-                continue;
+            self.ticks.borrow_mut().hub = None;
+            let event = match woken {
+                Woken::Event(event) => event,
+                Woken::Timer => {
+                    // Spent: whatever is due is done above.
+                    armed = None;
+                    continue;
+                }
+                Woken::ReaderWaiting => continue,
             };
             if let Some(signal) = self
                 .handle_arrived(Some(event), &events, &mut accepting, Batch::DEFAULT)
@@ -306,6 +344,11 @@ impl Hub {
             return;
         }
         let due = self.next_flush;
+        if !self.ticks.borrow().waiting.is_empty() {
+            // Readers wait for this flush: the top of `run` lets them read first.
+            self.flush_due = Some(due);
+            return;
+        }
         if StdInstant::now() >= due {
             self.flush();
             // Let them write before handling more.
@@ -335,7 +378,10 @@ impl Hub {
             .saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX))
             .min(self.flush_interval);
         self.next_flush = StdInstant::now() + spacing;
-        self.ticks.borrow_mut().gathering = spacing >= GATHERING;
+        // A flush that woke no writer (it was only for readers) says nothing of the load.
+        if woken > 0 {
+            self.ticks.borrow_mut().gathering = spacing >= GATHERING;
+        }
         self.flush_due = None;
     }
 

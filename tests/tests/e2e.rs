@@ -974,3 +974,31 @@ fn many_talking_at_once_lose_nothing_and_keep_each_senders_order() {
         }
     }
 }
+
+/// A line that gets no answer at all (an empty one), from a talker in a busy room, must not
+/// leave that talker's next line unread: the server reads busy talkers at its flushes, and a
+/// flush must come for them even when nothing else is happening.
+#[test]
+fn a_silent_line_in_a_busy_room_does_not_hold_up_the_next() {
+    const PEOPLE: usize = 30;
+    let server = Server::plain(&[]);
+    let mut people: Vec<Client> = (0..PEOPLE)
+        .map(|n| server.join(&format!("p{n:02}")))
+        .collect();
+    for person in &mut people {
+        person.sync();
+    }
+    for round in 0..3 {
+        // A line to everyone makes the server gather (a flush to 29 writers)...
+        people[0].send_line(&format!("busy {round}"));
+        for person in people.iter_mut().skip(1) {
+            person.expect_line(&format!("busy {round}"));
+        }
+        // ...then an empty line, which gets no answer, and, once the server has had time to
+        // handle it and fall quiet, a real one.
+        people[0].send_line("");
+        thread::sleep(Duration::from_millis(100));
+        people[0].send_line(&format!("after {round}"));
+        people[1].expect_line(&format!("after {round}"));
+    }
+}

@@ -226,26 +226,9 @@ impl Hub {
                 self.flush_due = Some(self.next_flush);
             }
             if self.flush_due.is_some_and(|due| due <= StdInstant::now()) {
-                let readers = self.ticks.borrow_mut().tick();
-                if readers > 0 {
-                    // Let them read, and handle all they read before this flush, so that it
-                    // carries their lines too (each sends at most one chunk).
-                    future::yield_now().await;
-                    let batch = Batch {
-                        events: readers.max(EVENT_BATCH),
-                        time: self
-                            .flush_interval
-                            .clamp(EVENT_BATCH_TIME, 4 * EVENT_BATCH_TIME),
-                    };
-                    if let Some(signal) = self
-                        .handle_arrived(None, &events, &mut accepting, batch)
-                        .await
-                    {
-                        return self.shut_down_for(signal).await;
-                    }
+                if let Some(signal) = self.read_then_flush(&events, &mut accepting).await {
+                    return self.shut_down_for(signal).await;
                 }
-                self.flush();
-                future::yield_now().await;
                 continue;
             }
             let deadline = self.core.poll_timeout().map(|at| at.to_std(self.started));
@@ -304,6 +287,33 @@ impl Hub {
             }
             self.end_turn().await;
         }
+    }
+
+    /// The flush that is due: the readers waiting for it read first, and what they read is
+    /// handled, so that the flush carries their lines too; then the writers are woken and get a
+    /// turn. Returns the signal's name if an event handled was a shutdown.
+    async fn read_then_flush(
+        &mut self,
+        events: &Receiver<Event>,
+        accepting: &mut Option<Task<()>>,
+    ) -> Option<&'static str> {
+        let readers = self.ticks.borrow_mut().tick();
+        if readers > 0 {
+            future::yield_now().await;
+            // Each sends at most one chunk.
+            let batch = Batch {
+                events: readers.max(EVENT_BATCH),
+                time: self
+                    .flush_interval
+                    .clamp(EVENT_BATCH_TIME, 4 * EVENT_BATCH_TIME),
+            };
+            if let Some(signal) = self.handle_arrived(None, events, accepting, batch).await {
+                return Some(signal);
+            }
+        }
+        self.flush();
+        future::yield_now().await;
+        None
     }
 
     /// Handles `first` and what else has arrived, up to `batch`; returns the signal's name if

@@ -229,13 +229,13 @@ pub(crate) async fn read_loop(
 /// Writes queued messages in order, coalescing whatever is waiting into one `write`, until the
 /// queue is closed and empty or the socket fails; then shuts the socket down.
 ///
-/// When `report_empty` is set (the hub is skipping room messages for this client) and the
+/// When the link asks for it (the hub is skipping room messages for this client) and the
 /// queue has been emptied, it reports `Event::CaughtUp`. A write that cannot finish within
 /// `stall_timeout` means the client is not reading: it reports `Event::Stalled` and stops.
 pub(crate) async fn write_loop(
     id: ConnectionId,
     stream: Rc<Async<TcpStream>>,
-    queue: Rc<RefCell<Link>>,
+    link: Rc<RefCell<Link>>,
     hub: Sender<Event>,
     stall_timeout: Option<Duration>,
 ) {
@@ -261,13 +261,13 @@ pub(crate) async fn write_loop(
     let _: io::Result<()> = async {
         loop {
             let waiting = future::poll_fn(|context| {
-                let mut queue = queue.borrow_mut();
-                if !queue.messages.is_empty() {
+                let mut link = link.borrow_mut();
+                if !link.messages.is_empty() {
                     Poll::Ready(true)
-                } else if queue.closed {
+                } else if link.closed {
                     Poll::Ready(false)
                 } else {
-                    queue.writer = Some(context.waker().clone());
+                    link.writer = Some(context.waker().clone());
                     Poll::Pending
                 }
             })
@@ -277,27 +277,27 @@ pub(crate) async fn write_loop(
             }
             // The common case under light load, one message: write it as it is, no copy.
             let single = {
-                let mut queue = queue.borrow_mut();
-                if queue.messages.len() == 1 {
-                    queue.messages.pop_front()
+                let mut link = link.borrow_mut();
+                if link.messages.len() == 1 {
+                    link.messages.pop_front()
                 } else {
                     batch.clear();
-                    while let Some(next) = queue.messages.front() {
+                    while let Some(next) = link.messages.front() {
                         if !batch.is_empty() && batch.len() + next.len() > WRITE_BATCH_BYTES {
                             break;
                         }
                         batch.extend_from_slice(next);
-                        queue.messages.pop_front();
+                        link.messages.pop_front();
                     }
                     None
                 }
             };
-            queue.borrow_mut().writing = true;
+            link.borrow_mut().writing = true;
             let done = match &single {
                 Some(message) => write(message).await,
                 None => write(&batch).await,
             };
-            queue.borrow_mut().writing = false;
+            link.borrow_mut().writing = false;
             let done = done?;
             if batch.capacity() > 4 * WRITE_BATCH_BYTES {
                 batch = Vec::new();
@@ -307,14 +307,14 @@ pub(crate) async fn write_loop(
                 break;
             }
             let caught_up = {
-                let mut queue = queue.borrow_mut();
-                if queue.messages.is_empty() && queue.messages.capacity() <= IDLE_QUEUE_SLOTS {
+                let mut link = link.borrow_mut();
+                if link.messages.is_empty() && link.messages.capacity() <= IDLE_QUEUE_SLOTS {
                     // A quiet connection holds no buffer: with thousands of them, the few slots
                     // a queue keeps after its last message add up (about 80 bytes each). A busy
                     // one keeps its larger buffer rather than grow it again for every batch.
-                    queue.messages = VecDeque::new();
+                    link.messages = VecDeque::new();
                 }
-                queue.messages.is_empty() && std::mem::take(&mut queue.report_empty)
+                link.messages.is_empty() && std::mem::take(&mut link.report_empty)
             };
             if caught_up {
                 let _ = hub.send(Event::CaughtUp(id)).await;
@@ -323,7 +323,7 @@ pub(crate) async fn write_loop(
         Ok(())
     }
     .await;
-    queue.borrow_mut().ended = true;
+    link.borrow_mut().ended = true;
     let _ = stream.get_ref().shutdown(Shutdown::Both);
 }
 

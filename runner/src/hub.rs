@@ -146,9 +146,10 @@ pub(crate) struct Hub {
     /// The most time between two flushes (wakings of the writers with something new to send;
     /// `--flush-interval`); see `Hub::end_turn`.
     flush_interval: Duration,
-    /// The writers are not woken again before this, and when they will be (while some wait).
+    /// The writers are not woken again before this.
     next_flush: StdInstant,
-    flush_due: Option<StdInstant>,
+    /// A flush is to come at `next_flush`: writers or readers wait for it.
+    flush_pending: bool,
     /// Live connections per peer address, for `max_per_address`.
     per_address: HashMap<IpAddr, u32>,
     /// The most connections from one address; 0 for no limit.
@@ -190,7 +191,7 @@ impl Hub {
             ticks: Rc::default(),
             flush_interval,
             next_flush: started,
-            flush_due: None,
+            flush_pending: false,
             per_address: HashMap::new(),
             max_per_address,
             started,
@@ -222,17 +223,18 @@ impl Hub {
                 continue;
             }
             // Readers waiting for a flush get one even when no writer has anything new.
-            if self.flush_due.is_none() && !self.ticks.borrow().waiting.is_empty() {
-                self.flush_due = Some(self.next_flush);
+            if !self.ticks.borrow().waiting.is_empty() {
+                self.flush_pending = true;
             }
-            if self.flush_due.is_some_and(|due| due <= StdInstant::now()) {
+            if self.flush_pending && self.next_flush <= StdInstant::now() {
                 if let Some(signal) = self.read_then_flush(&events, &mut accepting).await {
                     return self.shut_down_for(signal).await;
                 }
                 continue;
             }
             let deadline = self.core.poll_timeout().map(|at| at.to_std(self.started));
-            let wanted = deadline.into_iter().chain(self.flush_due).min();
+            let flush_at = self.flush_pending.then_some(self.next_flush);
+            let wanted = deadline.into_iter().chain(flush_at).min();
             if wanted != armed {
                 match wanted {
                     Some(at) => timer.set_at(at),
@@ -242,7 +244,7 @@ impl Hub {
             }
             // With no flush due, a reader that begins waiting for one wakes the hub (see
             // `Ticks::hub`), which then sets one: it may begin after the hub fell asleep.
-            let watch_readers = self.flush_due.is_none();
+            let watch_readers = !self.flush_pending;
             let ticks = self.ticks.clone();
             let readers_waiting = future::poll_fn(|context| {
                 let mut ticks = ticks.borrow_mut();
@@ -353,18 +355,13 @@ impl Hub {
         if self.idle_writers.is_empty() {
             return;
         }
-        let due = self.next_flush;
-        if !self.ticks.borrow().waiting.is_empty() {
-            // Readers wait for this flush: the top of `run` lets them read first.
-            self.flush_due = Some(due);
-            return;
-        }
-        if StdInstant::now() >= due {
+        // Readers waiting for this flush read first: the top of `run` sees to that.
+        if self.ticks.borrow().waiting.is_empty() && StdInstant::now() >= self.next_flush {
             self.flush();
             // Let them write before handling more.
             future::yield_now().await;
         } else {
-            self.flush_due = Some(due);
+            self.flush_pending = true;
         }
     }
 
@@ -392,7 +389,7 @@ impl Hub {
         if woken > 0 {
             self.ticks.borrow_mut().gathering = spacing >= GATHERING;
         }
-        self.flush_due = None;
+        self.flush_pending = false;
     }
 
     /// Handles one event; returns the signal's name if it was a shutdown.

@@ -59,30 +59,27 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
-mod command;
-mod frame;
-mod history;
-pub mod irc;
-mod json;
+mod dialect;
 mod output;
-mod parse;
-mod render;
-mod room;
-mod roster;
 mod server;
-mod session;
+mod state;
 mod time;
+mod wire;
 
-pub use command::{Command, ParseError};
-pub use frame::MAX_LINE_BYTES;
-pub use history::MAX_HISTORY;
+pub use wire::irc;
+
+pub use dialect::{DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_WHO_REPLIES};
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
-pub use room::{LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError};
-pub use roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
 pub use server::{
     Admission, Backlog, Config, Consumed, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_GREETING_DELAY,
     DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Error, FloodLimit,
     Server, ServerName,
 };
-pub use session::{DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_WHO_REPLIES};
+pub use state::history::MAX_HISTORY;
+pub use state::rooms::{
+    LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError,
+};
+pub use state::roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
 pub use time::Instant;
+pub use wire::line::MAX_LINE_BYTES;
+pub use wire::plain::{Command, ParseError};

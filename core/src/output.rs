@@ -3,8 +3,8 @@
 use core::fmt;
 use core::slice;
 
-use crate::room::RoomId;
-use crate::roster::{ConnectionId, Slot};
+use crate::state::rooms::RoomId;
+use crate::state::roster::{ConnectionId, Slot};
 
 /// The most bytes the core renders in one step (one `handle_*` call), before the runner drains
 /// them with [`Server::poll_output`](crate::Server::poll_output).

@@ -3,14 +3,14 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::frame::Framed;
-use crate::history::History;
+use crate::dialect::text::Style;
+use crate::dialect::{DisconnectReason, Step};
 use crate::output::{Output, OutputQueue, Recipients, Record};
-use crate::render::Style;
-use crate::room::Rooms;
-use crate::roster::{ConnectionId, Queue, Roster};
-use crate::session::{DisconnectReason, Hub};
+use crate::state::history::History;
+use crate::state::rooms::Rooms;
+use crate::state::roster::{ConnectionId, Queue, Roster};
 use crate::time::Instant;
+use crate::wire::line::Framed;
 
 /// How long a new connection may stay without sending a line, unless configured otherwise.
 pub const DEFAULT_SILENCE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -505,8 +505,8 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             return;
         };
         let registration = line
-            && slot.framer.dialect() != crate::frame::Dialect::Json
-            && crate::session::is_registration(slot.framer.peek_line());
+            && slot.framer.dialect() != crate::wire::line::Dialect::Json
+            && crate::dialect::is_registration(slot.framer.peek_line());
         let greeted = slot.greeted;
         self.roster.dequeue(Queue::Greeting, conn);
         if registration {
@@ -730,9 +730,9 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         Ok(())
     }
 
-    fn hub(&mut self) -> Hub<'_, CLIENTS> {
+    fn hub(&mut self) -> Step<'_, CLIENTS> {
         let keep_history = self.config.history.min(HISTORY);
-        Hub {
+        Step {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
             out: &mut self.out,

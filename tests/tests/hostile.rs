@@ -261,9 +261,12 @@ fn telnet_noise_is_skipped_and_a_stray_iac_does_not_eat_the_newline() {
     // Commands without an option: NOP, are-you-there, interrupt.
     alice.send(b"a\xff\xf1b\xff\xf6c\xff\xf4d\n");
     assert_eq!(bob.next_line(), "alice: abcd");
-    // A stray IAC, or IAC WILL, right before the newline: the newline still ends the line.
+    // A stray IAC (a Latin-1 ÿ, not a telnet command) is data, and never UTF-8: the line is
+    // refused, and the newline after it still ends the line. So does IAC WILL's.
     alice.send(b"stray\xff\n");
-    assert_eq!(bob.next_line(), "alice: stray");
+    assert_eq!(alice.next_line(), NOT_UTF8);
+    alice.send(b"y umlaut \xff here\n");
+    assert_eq!(alice.next_line(), NOT_UTF8);
     alice.send(b"will\xff\xfb\n");
     assert_eq!(bob.next_line(), "alice: will");
     alice.send(b"next\n");

@@ -3,15 +3,24 @@
 //! plain text or JSON show up as ordinary IRC users, and the other way round.
 
 use core::fmt::{self, Write};
+use numeric::{
+    ERR_ALREADYREGISTERED, ERR_NEEDMOREPARAMS, ERR_NOORIGIN, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND,
+};
 
-use super::{Admitted, Ago, Hub, Private, Refused};
-use crate::frame::LineBuffer;
-use crate::history::Said;
-use crate::irc::{Message, MessageError, Trailing};
-use crate::output::{Audience, CloseReason, Speaks};
-use crate::render::{CharName, Visible, is_unsafe};
-use crate::room::{MAX_TOPIC_BYTES, RoomId, bit};
-use crate::roster::{ConnectionId, IrcUser, MAX_AWAY_BYTES, Name, Nickname, Queue, Roster, Slot};
+mod channels;
+mod messages;
+pub(crate) mod numeric;
+mod queries;
+mod registration;
+
+use super::text::Ago;
+use super::{Admitted, Private, Refused, Step};
+use crate::dialect::text::{CharName, Visible, is_unsafe};
+use crate::output::Audience;
+use crate::state::history::Said;
+use crate::state::roster::{ConnectionId, IrcUser, Name, Roster, Slot};
+use crate::wire::irc::{Message, MessageError, Trailing};
+use crate::wire::line::LineBuffer;
 
 /// The host part of everyone's `nick!user@host`: the core does not know addresses, and would
 /// not hand them out if it did.
@@ -93,7 +102,7 @@ impl<const N: usize> Roster<N> {
         let user = match self.get(conn) {
             Some(slot) => match &slot.irc {
                 Some(irc) => UserName::Irc(&irc.user),
-                None if slot.framer.dialect() == crate::frame::Dialect::Json => UserName::Json,
+                None if slot.framer.dialect() == crate::wire::line::Dialect::Json => UserName::Json,
                 None => UserName::Plain,
             },
             None => UserName::Plain,
@@ -263,8 +272,8 @@ fn verb_of(line: &[u8]) -> &str {
         .unwrap_or("*")
 }
 
-/// Keeps ASCII letters, digits and `-_.` of a user name, at most [`MAX_USER_BYTES`](crate::roster::MAX_USER_BYTES).
-fn clean_user(user: &str, into: &mut heapless::String<{ crate::roster::MAX_USER_BYTES }>) {
+/// Keeps ASCII letters, digits and `-_.` of a user name, at most [`MAX_USER_BYTES`](crate::state::roster::MAX_USER_BYTES).
+fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::roster::MAX_USER_BYTES }>) {
     into.clear();
     for c in user
         .chars()
@@ -315,7 +324,7 @@ fn glob(mask: &[u8], name: &[u8]) -> bool {
     mask[m..].iter().all(|&b| b == b'*')
 }
 
-impl<const N: usize> Hub<'_, N> {
+impl<const N: usize> Step<'_, N> {
     /// Handles one line from a connection speaking IRC.
     pub(crate) fn irc_line(&mut self, conn: ConnectionId, line: &mut LineBuffer) {
         strip_formatting(line);
@@ -348,24 +357,24 @@ impl<const N: usize> Hub<'_, N> {
             .is_some_and(|irc| irc.registered);
         let Some(verb) = Verb::of(message.verb) else {
             if !registered {
-                return numeric!(self, conn, "451", ":You have not registered");
+                return numeric!(self, conn, ERR_NOTREGISTERED, ":You have not registered");
             }
             return numeric!(
                 self,
                 conn,
-                "421",
+                ERR_UNKNOWNCOMMAND,
                 "{} :Unknown command",
                 Visible(message.verb)
             );
         };
         if !registered && !verb.before_registration() {
-            return numeric!(self, conn, "451", ":You have not registered");
+            return numeric!(self, conn, ERR_NOTREGISTERED, ":You have not registered");
         }
         match verb {
             Verb::Cap => self.cap(conn, &message, registered),
             Verb::Nick => self.irc_nick(conn, &message, registered),
             Verb::User | Verb::Pass if registered => {
-                numeric!(self, conn, "462", ":You may not reregister");
+                numeric!(self, conn, ERR_ALREADYREGISTERED, ":You may not reregister");
             }
             Verb::User => self.user(conn, &message),
             Verb::Pass => {
@@ -382,7 +391,7 @@ impl<const N: usize> Hub<'_, N> {
                     self.server_name,
                     Trailing(token)
                 ),
-                None => numeric!(self, conn, "409", ":No origin specified"),
+                None => numeric!(self, conn, ERR_NOORIGIN, ":No origin specified"),
             },
             Verb::Pong => {}
             Verb::Quit => self.irc_quit(conn, message.param(0)),
@@ -404,13 +413,18 @@ impl<const N: usize> Hub<'_, N> {
         }
     }
 
-    fn missing(&mut self, conn: ConnectionId, verb: &str) {
-        numeric!(self, conn, "461", "{verb} :Not enough parameters");
+    pub(crate) fn missing(&mut self, conn: ConnectionId, verb: &str) {
+        numeric!(
+            self,
+            conn,
+            ERR_NEEDMOREPARAMS,
+            "{verb} :Not enough parameters"
+        );
     }
 
     /// Handles the rest of a line naming several targets (`JOIN #a,#b`) in a later step:
     /// puts back `VERB rest params...`, with the parameters after the targets.
-    fn put_back(&mut self, conn: ConnectionId, message: &Message<'_>, rest: &str) {
+    pub(crate) fn put_back(&mut self, conn: ConnectionId, message: &Message<'_>, rest: &str) {
         let mut line: heapless::String<{ crate::MAX_LINE_BYTES }> = heapless::String::new();
         let _ = write!(line, "{} {rest}", message.verb);
         if let Some((last, middle)) = message.params[1..].split_last() {
@@ -425,7 +439,11 @@ impl<const N: usize> Hub<'_, N> {
     }
 
     /// The first of a comma-separated list of targets; the rest is put back for the next step.
-    fn first_target<'m>(&mut self, conn: ConnectionId, message: &Message<'m>) -> Option<&'m str> {
+    pub(crate) fn first_target<'m>(
+        &mut self,
+        conn: ConnectionId,
+        message: &Message<'m>,
+    ) -> Option<&'m str> {
         let targets = message.param(0)?;
         match targets.split_once(',') {
             Some((first, rest)) => {
@@ -438,848 +456,8 @@ impl<const N: usize> Hub<'_, N> {
         }
     }
 
-    fn cap(&mut self, conn: ConnectionId, message: &Message<'_>, registered: bool) {
-        let Some(sub) = message.param(0) else {
-            return self.missing(conn, "CAP");
-        };
-        let server = self.server_name;
-        let me = self.roster.irc_name(conn);
-        let begin = |hub: &mut Self| {
-            if let Some(irc) = hub.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut())
-                && !registered
-            {
-                irc.negotiating = true;
-            }
-        };
-        if sub.eq_ignore_ascii_case("LS") {
-            irc!(self, Audience::one(conn), ":{server} CAP {me} LS :");
-            begin(self);
-        } else if sub.eq_ignore_ascii_case("LIST") {
-            irc!(self, Audience::one(conn), ":{server} CAP {me} LIST :");
-        } else if sub.eq_ignore_ascii_case("REQ") {
-            let wanted = Visible(message.param(1).unwrap_or_default());
-            irc!(
-                self,
-                Audience::one(conn),
-                ":{server} CAP {me} NAK :{wanted}"
-            );
-            begin(self);
-        } else if sub.eq_ignore_ascii_case("END") {
-            if let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) {
-                irc.negotiating = false;
-            }
-            self.try_register(conn);
-        } else {
-            numeric!(self, conn, "410", "{} :Invalid CAP command", Visible(sub));
-        }
-    }
-
-    fn irc_nick(&mut self, conn: ConnectionId, message: &Message<'_>, registered: bool) {
-        let Some(wanted) = message.param(0).filter(|nick| !nick.is_empty()) else {
-            return numeric!(self, conn, "431", ":No nickname given");
-        };
-        let Ok(nick) = Nickname::new(wanted) else {
-            return numeric!(self, conn, "432", "{} :Erroneous nickname", Visible(wanted));
-        };
-        match self.roster.find(nick.as_str()) {
-            Some(holder) if holder != conn => {
-                return numeric!(self, conn, "433", "{nick} :Nickname is already in use");
-            }
-            _ => {}
-        }
-        if let Name::Nick(current) = self.roster.name(conn)
-            && current.as_str() == nick.as_str()
-        {
-            return;
-        }
-        let in_rooms = self.roster.get(conn).is_some_and(|slot| slot.rooms != 0);
-        if registered || in_rooms {
-            // In rooms before registering: it was welcomed as plain text before its first
-            // line came, and the others know it by its old name.
-            self.rename(conn, nick, registered);
-        } else {
-            self.out.renamed(conn, nick.as_str());
-            if let Some(slot) = self.roster.get_mut(conn) {
-                slot.nick = Some(nick);
-            }
-        }
-        if !registered {
-            self.try_register(conn);
-        }
-    }
-
-    fn user(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        let (Some(user), Some(realname)) = (message.param(0), message.param(3)) else {
-            return self.missing(conn, "USER");
-        };
-        if user.is_empty() || realname.is_empty() {
-            return self.missing(conn, "USER");
-        }
-        if let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) {
-            clean_user(user, &mut irc.user);
-            irc.realname.clear();
-            let _ = irc
-                .realname
-                .push_str(cut(realname, crate::roster::MAX_REALNAME_BYTES));
-        }
-        self.try_register(conn);
-    }
-
-    /// Welcomes `conn` once it has a nickname and a user name, and is not negotiating
-    /// capabilities: the 001 to 005 numerics, the message of the day, and the lobby.
-    fn try_register(&mut self, conn: ConnectionId) {
-        let Some(slot) = self.roster.get_mut(conn) else {
-            return;
-        };
-        let has_nick = slot.nick.is_some();
-        let Some(irc) = slot.irc.as_mut() else {
-            return;
-        };
-        if irc.registered || irc.negotiating || irc.user.is_empty() || !has_nick {
-            return;
-        }
-        irc.registered = true;
-        let rooms = slot.rooms;
-        self.roster.dequeue(Queue::Silent, conn);
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let prefix = self.roster.prefix(conn);
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            ":{server} 001 {me} :Welcome to the chat, {prefix}\r\n\
-             :{server} 002 {me} :Your host is {server}, running version {VERSION}\r\n\
-             :{server} 003 {me} :This server was created when it started\r\n\
-             :{server} 004 {me} {server} {VERSION} i n\r\n\
-             :{server} 005 {me} AWAYLEN={} CASEMAPPING=ascii CHANNELLEN={} CHANTYPES=# \
-             NETWORK=chat NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
-            MAX_AWAY_BYTES,
-            crate::MAX_ROOM_NAME_BYTES,
-            crate::MAX_NICK_CHARS,
-        );
-        self.out.send(start, Audience::one(conn));
-        self.motd(conn);
-        if rooms != 0 {
-            // Greeted as plain text before its first line showed it to be IRC: show it the
-            // rooms it is in already.
-            for room in 0..crate::MAX_ROOMS as RoomId {
-                if rooms & bit(room) != 0
-                    && let Some(info) = self.rooms.get(room)
-                {
-                    // Clients open a channel's window on seeing their own JOIN.
-                    irc!(
-                        self,
-                        Audience::one(conn),
-                        ":{} JOIN {}",
-                        self.roster.prefix(conn),
-                        info.name
-                    );
-                    self.joined(conn, room);
-                }
-            }
-        } else if self.irc_lobby {
-            self.join_target(conn, crate::LOBBY);
-        }
-    }
-
-    fn motd(&mut self, conn: ConnectionId) {
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            ":{server} 375 {me} :- {server} Message of the day -\r\n\
-             :{server} 372 {me} :- People on IRC, on plain-text terminals (nc, telnet) and on\r\n\
-             :{server} 372 {me} :- the original JSON client share these rooms; #lobby is where\r\n\
-             :{server} 372 {me} :- everyone starts.\r\n\
-             :{server} 376 {me} :End of /MOTD command.\r\n"
-        );
-        self.out.send(start, Audience::one(conn));
-    }
-
-    fn irc_quit(&mut self, conn: ConnectionId, reason: Option<&str>) {
-        let registered = self
-            .roster
-            .get(conn)
-            .and_then(|slot| slot.irc.as_ref())
-            .is_some_and(|irc| irc.registered);
-        let reason = reason.filter(|reason| !reason.is_empty());
-        irc!(
-            self,
-            Audience::one(conn),
-            "ERROR :Closing link: {} (quit{}{})",
-            self.roster.irc_name(conn),
-            if reason.is_some() { ": " } else { "" },
-            Visible(reason.unwrap_or_default())
-        );
-        match reason.filter(|_| registered) {
-            Some(reason) => self.depart(conn, &format_args!("quit: {}", Visible(reason))),
-            None => self.depart(conn, &CloseReason::Quit),
-        }
-        self.out.close(conn, CloseReason::Quit);
-    }
-
-    fn irc_join(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        if message.param(0) == Some("0") {
-            // Leave every room, one per step.
-            let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-            if mask != 0 {
-                let room = mask.trailing_zeros() as RoomId;
-                if mask & !bit(room) != 0 {
-                    self.put_back(conn, message, "0");
-                }
-                self.leave(conn, room, None);
-            }
-            return;
-        }
-        match self.first_target(conn, message) {
-            Some(target) => self.join_target(conn, target),
-            None => self.missing(conn, "JOIN"),
-        }
-    }
-
-    fn join_target(&mut self, conn: ConnectionId, target: &str) {
-        match self.admit(conn, target) {
-            Ok(Admitted::Entered(room)) => self.joined(conn, room),
-            Ok(Admitted::AlreadyIn(_)) => {}
-            Err(Refused::Invalid(_)) => {
-                numeric!(self, conn, "403", "{} :No such channel", Visible(target));
-            }
-            Err(Refused::TooManyRooms) => numeric!(
-                self,
-                conn,
-                "405",
-                "{} :There are already {} rooms, the most there can be",
-                Visible(target),
-                crate::MAX_ROOMS
-            ),
-            Err(Refused::Full(room, members)) => numeric!(
-                self,
-                conn,
-                "471",
-                "{} :Cannot join channel: it is full ({members} people)",
-                Visible(room.as_ref().map_or(target, |room| room.as_str()))
-            ),
-        }
-    }
-
-    /// What an IRC client is told on entering `room` (its own JOIN went out with everyone's):
-    /// the topic, the names, and what was said lately.
-    fn joined(&mut self, conn: ConnectionId, room: RoomId) {
-        let server = self.server_name;
-        if let Some(info) = self.rooms.get(room)
-            && !info.topic.is_empty()
-        {
-            let (name, topic) = (&info.name, Visible(&info.topic));
-            numeric!(self, conn, "332", "{name} :{topic}");
-        }
-        self.names(conn, room);
-        let Some(info) = self.rooms.get(room) else {
-            return;
-        };
-        let now = self.now;
-        let start = self.out.mark();
-        let out = &mut *self.out;
-        let name = &info.name;
-        self.history.replay(room, &mut |line| {
-            let age = Ago(now.saturating_duration_since(line.at));
-            let (who, text) = (&line.name, Visible(&line.text));
-            let _ = match line.kind {
-                Said::Line => write!(out, ":{server} NOTICE {name} :[{age}] {who}: {text}\r\n"),
-                Said::Action => write!(out, ":{server} NOTICE {name} :[{age}] * {who} {text}\r\n"),
-            };
-        });
-        self.out.send(start, Audience::one(conn));
-    }
-
-    /// `353` lines naming up to [`MAX_IRC_NAMES`] members of `room`, and `366`.
-    fn names(&mut self, conn: ConnectionId, room: RoomId) {
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let Some(info) = self.rooms.get(room) else {
-            return;
-        };
-        let roster = &*self.roster;
-        let start = self.out.mark();
-        let mut line_start = None;
-        let members = roster
-            .live()
-            .filter(|&id| {
-                roster
-                    .get(id)
-                    .is_some_and(|slot| slot.rooms & bit(room) != 0)
-            })
-            .take(MAX_IRC_NAMES);
-        for id in members {
-            let at = self.out.mark();
-            match line_start {
-                Some(begun) if at - begun < NAMES_LINE_BYTES => {
-                    let _ = write!(self.out, " {}", roster.name(id));
-                }
-                Some(_) => {
-                    let _ = write!(self.out, "\r\n");
-                    line_start = Some(self.out.mark());
-                    let _ = write!(
-                        self.out,
-                        ":{server} 353 {me} = {} :{}",
-                        info.name,
-                        roster.name(id)
-                    );
-                }
-                None => {
-                    line_start = Some(at);
-                    let _ = write!(
-                        self.out,
-                        ":{server} 353 {me} = {} :{}",
-                        info.name,
-                        roster.name(id)
-                    );
-                }
-            }
-        }
-        if line_start.is_some() {
-            let _ = write!(self.out, "\r\n");
-        }
-        let _ = write!(
-            self.out,
-            ":{server} 366 {me} {} :End of /NAMES list\r\n",
-            info.name
-        );
-        self.out.send(start, Audience::one(conn));
-    }
-
-    fn irc_part(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        let Some(target) = self.first_target(conn, message) else {
-            return self.missing(conn, "PART");
-        };
-        let Some(room) = self.rooms.find(target) else {
-            return numeric!(self, conn, "403", "{} :No such channel", Visible(target));
-        };
-        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        if mask & bit(room) == 0 {
-            return numeric!(
-                self,
-                conn,
-                "442",
-                "{} :You're not on that channel",
-                Visible(target)
-            );
-        }
-        let reason = message.param(1).filter(|reason| !reason.is_empty());
-        self.leave(conn, room, reason);
-    }
-
-    fn irc_message(&mut self, conn: ConnectionId, message: &Message<'_>, kind: Private) {
-        // A NOTICE is never answered with an error, so two programs cannot loop.
-        let answer = matches!(kind, Private::Message(_));
-        let Some(target) = self.first_target(conn, message) else {
-            if answer {
-                numeric!(self, conn, "411", ":No recipient given ({})", message.verb);
-            }
-            return;
-        };
-        let Some(text) = message.param(1).filter(|text| !text.is_empty()) else {
-            if answer {
-                numeric!(self, conn, "412", ":No text to send");
-            }
-            return;
-        };
-        let (said, text) = match text.strip_prefix('\x01') {
-            Some(ctcp) => {
-                let ctcp = ctcp.strip_suffix('\x01').unwrap_or(ctcp);
-                match ctcp.strip_prefix("ACTION") {
-                    Some(action) if action.is_empty() || action.starts_with(' ') => {
-                        (Said::Action, action.trim_start_matches(' '))
-                    }
-                    _ => {
-                        if answer {
-                            let what = ctcp.split(' ').next().unwrap_or_default();
-                            server_notice!(
-                                self,
-                                conn,
-                                "*** CTCP {} is not relayed here",
-                                Visible(what)
-                            );
-                        }
-                        return;
-                    }
-                }
-            }
-            None => (Said::Line, text),
-        };
-        if text.contains('\x01') {
-            if answer {
-                server_notice!(
-                    self,
-                    conn,
-                    "*** error: your message contains the control character {}; it was not sent",
-                    CharName('\x01')
-                );
-            }
-            return;
-        }
-        let kind = match kind {
-            Private::Message(_) => Private::Message(said),
-            Private::Notice => Private::Notice,
-        };
-        if target.starts_with('#') {
-            let Some(room) = self.rooms.find(target) else {
-                if answer {
-                    numeric!(self, conn, "403", "{} :No such channel", Visible(target));
-                }
-                return;
-            };
-            let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-            if mask & bit(room) == 0 {
-                if answer {
-                    numeric!(
-                        self,
-                        conn,
-                        "404",
-                        "{} :Cannot send to channel (you are not in it)",
-                        Visible(target)
-                    );
-                }
-                return;
-            }
-            return match kind {
-                Private::Notice => self.announce_notice(conn, room, text),
-                Private::Message(_) => self.speak(conn, room, said, text),
-            };
-        }
-        match self.roster.find(target) {
-            Some(to) => {
-                self.deliver(conn, to, kind, text);
-                if answer {
-                    self.tell_if_away(conn, to);
-                }
-            }
-            None if answer => {
-                numeric!(
-                    self,
-                    conn,
-                    "401",
-                    "{} :No such nick/channel",
-                    Visible(target)
-                );
-            }
-            None => {}
-        }
-    }
-
-    fn irc_names(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        let Some(target) = self.first_target(conn, message) else {
-            return numeric!(self, conn, "366", "* :End of /NAMES list");
-        };
-        match self.rooms.find(target) {
-            Some(room) => self.names(conn, room),
-            None => numeric!(self, conn, "366", "{} :End of /NAMES list", Visible(target)),
-        }
-    }
-
-    fn irc_topic(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        let Some(target) = message.param(0) else {
-            return self.missing(conn, "TOPIC");
-        };
-        let Some(room) = self.rooms.find(target) else {
-            return numeric!(self, conn, "403", "{} :No such channel", Visible(target));
-        };
-        let member = self
-            .roster
-            .get(conn)
-            .is_some_and(|slot| slot.rooms & bit(room) != 0);
-        let Some(topic) = message.param(1) else {
-            let Some(info) = self.rooms.get(room) else {
-                return;
-            };
-            let name = &info.name;
-            if info.topic.is_empty() {
-                return numeric!(self, conn, "331", "{name} :No topic is set");
-            }
-            let topic = Visible(&info.topic);
-            return numeric!(self, conn, "332", "{name} :{topic}");
-        };
-        if !member {
-            return numeric!(
-                self,
-                conn,
-                "442",
-                "{} :You're not on that channel",
-                Visible(target)
-            );
-        }
-        // Longer topics are cut, as TOPICLEN in 005 warns.
-        self.set_topic(conn, room, cut(topic, MAX_TOPIC_BYTES));
-    }
-
-    /// One `352` line.
-    fn who_line(&mut self, conn: ConnectionId, channel: &str, id: ConnectionId) {
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let roster = &*self.roster;
-        let Some(slot) = roster.get(id) else {
-            return;
-        };
-        let prefix = roster.prefix(id);
-        let realname = match &slot.irc {
-            Some(irc) => irc.realname.as_str(),
-            None => "plain-text user",
-        };
-        let here = if away_message(slot).is_some() {
-            "G"
-        } else {
-            "H"
-        };
-        let _ = write!(
-            self.out,
-            ":{server} 352 {me} {channel} {} {HOST} {server} {} {here} :0 {}\r\n",
-            prefix.user,
-            prefix.name,
-            Visible(realname)
-        );
-    }
-
-    fn who(&mut self, conn: ConnectionId, mask: Option<&str>) {
-        let mask = mask.unwrap_or("*");
-        let start = self.out.mark();
-        let mine = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        // An invisible person is found by a mask or a room only by someone who shares a room
-        // with them; by their exact nickname, by anyone.
-        let exact = !mask.contains(['*', '?']) && !mask.starts_with('#');
-        let visible = |id: ConnectionId, slot: &Slot| {
-            exact
-                || id == conn
-                || slot.rooms & mine != 0
-                || !slot.irc.as_ref().is_some_and(|irc| irc.invisible)
-        };
-        if let Some(room) = self.rooms.find(mask) {
-            let name = self.rooms.get(room).map(|info| info.name.clone());
-            let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
-                .roster
-                .live()
-                .filter(|&id| {
-                    self.roster
-                        .get(id)
-                        .is_some_and(|slot| slot.rooms & bit(room) != 0 && visible(id, slot))
-                })
-                .take(MAX_WHO_REPLIES)
-                .collect();
-            if let Some(name) = name {
-                for id in members {
-                    self.who_line(conn, name.as_str(), id);
-                }
-            }
-        } else if !mask.starts_with('#') {
-            let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
-                .roster
-                .live()
-                .filter(|&id| {
-                    let name = self.roster.name(id);
-                    let mut buffer: heapless::String<32> = heapless::String::new();
-                    let _ = write!(buffer, "{name}");
-                    self.roster.get(id).is_some_and(|slot| {
-                        slot.irc.as_ref().is_none_or(|irc| irc.registered) && visible(id, slot)
-                    }) && glob(mask.as_bytes(), buffer.as_bytes())
-                })
-                .take(MAX_WHO_REPLIES)
-                .collect();
-            for id in members {
-                self.who_line(conn, "*", id);
-            }
-        }
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let _ = write!(
-            self.out,
-            ":{server} 315 {me} {} :End of WHO list\r\n",
-            Visible(mask)
-        );
-        self.out.send(start, Audience::one(conn));
-    }
-
-    fn whois(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        // `WHOIS nick` or `WHOIS server nick`.
-        let Some(&target) = message.params.last() else {
-            return numeric!(self, conn, "431", ":No nickname given");
-        };
-        let target = target.split(',').next().unwrap_or_default();
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let start = self.out.mark();
-        match self.roster.find(target) {
-            Some(id) => {
-                let roster = &*self.roster;
-                let prefix = roster.prefix(id);
-                let (realname, rooms) = match roster.get(id) {
-                    Some(slot) => (
-                        slot.irc
-                            .as_ref()
-                            .map_or("plain-text user", |irc| irc.realname.as_str()),
-                        slot.rooms,
-                    ),
-                    None => ("", 0),
-                };
-                let name = prefix.name;
-                let _ = write!(
-                    self.out,
-                    ":{server} 311 {me} {name} {} {HOST} * :{}\r\n",
-                    prefix.user,
-                    Visible(realname)
-                );
-                if rooms != 0 {
-                    let _ = write!(self.out, ":{server} 319 {me} {name} :");
-                    for (room, info) in self.rooms.iter() {
-                        if rooms & bit(room) != 0 {
-                            let _ = write!(self.out, "{} ", info.name);
-                        }
-                    }
-                    let _ = write!(self.out, "\r\n");
-                }
-                let _ = write!(
-                    self.out,
-                    ":{server} 312 {me} {name} {server} :{VERSION}\r\n"
-                );
-                if let Some(away) = roster.get(id).and_then(away_message) {
-                    let _ = write!(self.out, ":{server} 301 {me} {name} :{}\r\n", Visible(away));
-                }
-                let _ = write!(
-                    self.out,
-                    ":{server} 318 {me} {name} :End of /WHOIS list\r\n"
-                );
-            }
-            None => {
-                let target = Visible(target);
-                let _ = write!(
-                    self.out,
-                    ":{server} 401 {me} {target} :No such nick/channel\r\n\
-                     :{server} 318 {me} {target} :End of /WHOIS list\r\n"
-                );
-            }
-        }
-        self.out.send(start, Audience::one(conn));
-    }
-
-    fn irc_list(&mut self, conn: ConnectionId, only: Option<&str>) {
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let start = self.out.mark();
-        let _ = write!(self.out, ":{server} 321 {me} Channel :Users  Name\r\n");
-        for (_, info) in self.rooms.iter() {
-            let wanted =
-                only.is_none_or(|only| only.split(',').any(|name| info.name.matches(name)));
-            if info.members == 0 || !wanted {
-                continue;
-            }
-            let _ = write!(
-                self.out,
-                ":{server} 322 {me} {} {} :{}\r\n",
-                info.name,
-                info.members,
-                Visible(&info.topic)
-            );
-        }
-        let _ = write!(self.out, ":{server} 323 {me} :End of /LIST\r\n");
-        self.out.send(start, Audience::one(conn));
-    }
-
-    /// No modes are kept: a query gets an empty set, a change an error that says so.
-    fn mode(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        let Some(target) = message.param(0) else {
-            return self.missing(conn, "MODE");
-        };
-        let change = message.param(1);
-        if target.starts_with('#') {
-            let Some(name) = self
-                .rooms
-                .find(target)
-                .and_then(|room| self.rooms.get(room))
-                .map(|info| info.name.clone())
-            else {
-                return numeric!(self, conn, "403", "{} :No such channel", Visible(target));
-            };
-            return match change {
-                None => numeric!(self, conn, "324", "{name} +"),
-                Some(mode) if mode.trim_start_matches('+') == "b" => {
-                    numeric!(self, conn, "368", "{name} :End of channel ban list");
-                }
-                Some(mode) => numeric!(
-                    self,
-                    conn,
-                    "472",
-                    "{} :is not a channel mode here (no channel modes are kept)",
-                    mode.trim_start_matches(['+', '-'])
-                        .chars()
-                        .next()
-                        .unwrap_or('?')
-                ),
-            };
-        }
-        let Some(id) = self.roster.find(target) else {
-            return numeric!(
-                self,
-                conn,
-                "401",
-                "{} :No such nick/channel",
-                Visible(target)
-            );
-        };
-        if id != conn {
-            return numeric!(self, conn, "502", ":Can't change mode for other users");
-        }
-        let Some(change) = change else {
-            let modes = if self.irc_user(conn).is_some_and(|irc| irc.invisible) {
-                "+i"
-            } else {
-                "+"
-            };
-            return numeric!(self, conn, "221", "{modes}");
-        };
-        // Only `i` is kept; other letters get one 501.
-        let (mut set, mut adding, mut unknown) = (None, true, false);
-        for letter in change.chars() {
-            match letter {
-                '+' => adding = true,
-                '-' => adding = false,
-                'i' => set = Some(adding),
-                _ => unknown = true,
-            }
-        }
-        if unknown {
-            numeric!(
-                self,
-                conn,
-                "501",
-                ":Unknown MODE flag; only +i is kept here"
-            );
-        }
-        let Some(invisible) = set else {
-            return;
-        };
-        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
-            return;
-        };
-        if core::mem::replace(&mut irc.invisible, invisible) != invisible {
-            let sign = if invisible { '+' } else { '-' };
-            let me = self.roster.irc_name(conn);
-            irc!(self, Audience::one(conn), ":{me} MODE {me} :{sign}i");
-        }
-    }
-
-    /// Nothing is kept about people who have left: `406`, `369`.
-    fn whowas(&mut self, conn: ConnectionId, nick: Option<&str>) {
-        let Some(nick) = nick else {
-            return numeric!(self, conn, "431", ":No nickname given");
-        };
-        let nick = Visible(nick.split(',').next().unwrap_or_default());
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let start = self.out.mark();
-        let _ = write!(
-            self.out,
-            ":{server} 406 {me} {nick} :There was no such nickname\r\n\
-             :{server} 369 {me} {nick} :End of WHOWAS\r\n"
-        );
-        self.out.send(start, Audience::one(conn));
-    }
-
-    /// `303` with those of the nicknames asked about who are online.
-    fn ison(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        if message.params.is_empty() {
-            return self.missing(conn, "ISON");
-        }
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let start = self.out.mark();
-        let _ = write!(self.out, ":{server} 303 {me} :");
-        let mut first = true;
-        // Nicknames come as parameters, or space-separated in the last one.
-        for nick in message.params.iter().flat_map(|param| param.split(' ')) {
-            if let Some(id) = self.roster.find(nick) {
-                let space = if core::mem::take(&mut first) { "" } else { " " };
-                let _ = write!(self.out, "{space}{}", self.roster.name(id));
-            }
-        }
-        let _ = self.out.write_str("\r\n");
-        self.out.send(start, Audience::one(conn));
-    }
-
-    /// `302` with `nick=+user@host` (`-` when away) for up to five nicknames.
-    fn userhost(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        if message.params.is_empty() {
-            return self.missing(conn, "USERHOST");
-        }
-        let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let start = self.out.mark();
-        let _ = write!(self.out, ":{server} 302 {me} :");
-        let mut first = true;
-        for nick in message.params.iter().take(5) {
-            let Some(id) = self.roster.find(nick) else {
-                continue;
-            };
-            let prefix = self.roster.prefix(id);
-            let here = if self.roster.get(id).and_then(away_message).is_some() {
-                '-'
-            } else {
-                '+'
-            };
-            let space = if core::mem::take(&mut first) { "" } else { " " };
-            let _ = write!(
-                self.out,
-                "{space}{}={here}{}@{HOST}",
-                prefix.name, prefix.user
-            );
-        }
-        let _ = self.out.write_str("\r\n");
-        self.out.send(start, Audience::one(conn));
-    }
-
-    fn irc_user(&self, conn: ConnectionId) -> Option<&IrcUser> {
+    pub(crate) fn irc_user(&self, conn: ConnectionId) -> Option<&IrcUser> {
         self.roster.get(conn).and_then(|slot| slot.irc.as_ref())
-    }
-
-    /// `AWAY :message` marks `conn` away; `AWAY` alone, back.
-    fn away(&mut self, conn: ConnectionId, message: Option<&str>) {
-        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
-            return;
-        };
-        match message.filter(|message| !message.is_empty()) {
-            Some(message) => {
-                let mut away = heapless::String::new();
-                let _ = away.push_str(cut(message, MAX_AWAY_BYTES));
-                irc.away = Some(away);
-                numeric!(self, conn, "306", ":You have been marked as being away");
-            }
-            None => {
-                irc.away = None;
-                numeric!(self, conn, "305", ":You are no longer marked as being away");
-            }
-        }
-    }
-
-    /// Tells `from`, who just sent `to` a private message, that `to` is away, if so.
-    pub(crate) fn tell_if_away(&mut self, from: ConnectionId, to: ConnectionId) {
-        let Some(away) = self.roster.get(to).and_then(away_message) else {
-            return;
-        };
-        let (name, away) = (self.roster.name(to), Visible(away));
-        if self.speaks_irc(from) {
-            numeric!(self, from, "301", "{name} :{away}");
-        } else {
-            notice!(self, from, "{name} is away: {away}");
-        }
-    }
-
-    /// A NOTICE to a room: shown like a line, but never remembered and never answered.
-    fn announce_notice(&mut self, conn: ConnectionId, room: RoomId, text: &str) {
-        let Some(info) = self.rooms.get(room) else {
-            return;
-        };
-        let everyone = Audience::rooms(bit(room), conn);
-        if self.roster.text_count() > 0 {
-            let me = self.style.name(self.roster.name(conn));
-            let start = self.out.mark();
-            let _ = write!(self.out, "[{}] -{me}- {}\r\n", info.name, Visible(text));
-            self.out.send(start, everyone.speaking(Speaks::Text));
-        }
-        irc!(
-            self,
-            everyone.speaking(Speaks::Irc),
-            ":{} NOTICE {} :{}",
-            self.roster.prefix(conn),
-            info.name,
-            Visible(text)
-        );
     }
 }
 

@@ -12,8 +12,8 @@ use nom::combinator::{all_consuming, map, opt, recognize};
 use nom::sequence::{delimited, preceded, separated_pair};
 use nom::{IResult, Parser};
 
-use crate::command::Command;
-use crate::frame::MAX_LINE_BYTES;
+use crate::wire::line::MAX_LINE_BYTES;
+use crate::wire::plain::Command;
 
 /// A decoded JSON string value; no longer than the object it came from.
 pub(crate) type Value = heapless::String<MAX_LINE_BYTES>;
@@ -210,63 +210,6 @@ fn hex_value(chars: &mut core::str::Chars<'_>) -> Option<u32> {
     (0..4).try_fold(0, |value, _| Some(value * 16 + chars.next()?.to_digit(16)?))
 }
 
-/// Where a connection is inside the byte stream of objects.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ObjectScanner {
-    depth: u16,
-    in_string: bool,
-    escaped: bool,
-}
-
-/// What one byte meant to the scanner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Scanned {
-    /// Between objects: whitespace, skipped.
-    Between,
-    /// Between objects: not whitespace nor `{`.
-    Stray,
-    /// Part of an object.
-    Inside,
-    /// The `}` that closes an object.
-    End,
-}
-
-impl ObjectScanner {
-    pub(crate) fn scan(&mut self, byte: u8) -> Scanned {
-        if self.depth == 0 {
-            return match byte {
-                b'{' => {
-                    self.depth = 1;
-                    Scanned::Inside
-                }
-                b' ' | b'\t' | b'\r' | b'\n' => Scanned::Between,
-                _ => Scanned::Stray,
-            };
-        }
-        if self.in_string {
-            match (self.escaped, byte) {
-                (true, _) => self.escaped = false,
-                (false, b'\\') => self.escaped = true,
-                (false, b'"') => self.in_string = false,
-                _ => {}
-            }
-            return Scanned::Inside;
-        }
-        match byte {
-            b'"' => self.in_string = true,
-            b'{' | b'[' => self.depth = self.depth.saturating_add(1),
-            b'}' | b']' => {
-                self.depth -= 1;
-                if self.depth == 0 {
-                    return Scanned::End;
-                }
-            }
-            _ => {}
-        }
-        Scanned::Inside
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,19 +265,5 @@ mod tests {
                 "{text}"
             );
         }
-    }
-
-    #[test]
-    fn the_scanner_respects_strings_and_escapes() {
-        let stream = br#" {"a":"}{\"}"}{"b":{"c":"d"}}x"#;
-        let mut scanner = ObjectScanner::default();
-        let ends: std::vec::Vec<usize> = stream
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| scanner.scan(b) == Scanned::End)
-            .map(|(at, _)| at)
-            .collect();
-        assert_eq!(ends, [13, 28]);
-        assert_eq!(scanner.scan(b'x'), Scanned::Stray);
     }
 }

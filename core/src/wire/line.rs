@@ -16,8 +16,6 @@ const BUFFER_BYTES: usize = MAX_LINE_BYTES + 1;
 
 pub(crate) type LineBuffer = heapless::Vec<u8, BUFFER_BYTES>;
 
-use crate::json::{ObjectScanner, Scanned};
-
 // Telnet command bytes (RFC 854).
 const IAC: u8 = 255;
 const SB: u8 = 250;
@@ -44,6 +42,17 @@ enum Telnet {
     Sub,
     /// Saw IAC inside a subnegotiation.
     SubCommand,
+}
+
+/// What a byte of a plain-text stream is, once telnet commands are taken out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TelnetByte {
+    /// Part of a telnet command: not data.
+    Skip,
+    /// Data for the line.
+    Data,
+    /// Data for the line, after a 0xFF that turned out to start no telnet command.
+    StrayIacThenData,
 }
 
 /// What one call to [`LineFramer::feed`] found.
@@ -185,8 +194,20 @@ impl LineFramer {
     fn feed_lines(&mut self, bytes: &[u8]) -> (usize, Framed) {
         for (at, &byte) in bytes.iter().enumerate() {
             let consumed = at + 1;
-            if self.dialect != Dialect::Irc && !self.telnet_data(byte) {
-                continue;
+            if self.dialect != Dialect::Irc {
+                match self.telnet_data(byte) {
+                    TelnetByte::Skip => continue,
+                    TelnetByte::Data => {}
+                    // A lone 0xFF is kept: it is never valid UTF-8, so the line gets that error
+                    // reply instead of losing a byte silently.
+                    TelnetByte::StrayIacThenData => {
+                        if !self.discarding && self.line.push(IAC).is_err() {
+                            self.line.clear();
+                            self.discarding = true;
+                            return (consumed, Framed::TooLong);
+                        }
+                    }
+                }
             }
             if byte == b'\n' {
                 if core::mem::take(&mut self.discarding) {
@@ -220,39 +241,98 @@ impl LineFramer {
         core::mem::take(&mut self.line)
     }
 
-    /// Advances the telnet state with `byte`; true if the byte is data for the line.
+    /// Advances the telnet state with `byte`, and says what it is for the line.
     ///
     /// A newline is never taken as part of a command: a client that is not speaking telnet
     /// (a Latin-1 `ÿ` is 0xFF) must not lose its line ending to it.
-    fn telnet_data(&mut self, byte: u8) -> bool {
+    fn telnet_data(&mut self, byte: u8) -> TelnetByte {
         let (next, data) = match (self.telnet, byte) {
-            (Telnet::Data, IAC) => (Telnet::Command, false),
-            (Telnet::Data, _) => (Telnet::Data, true),
+            (Telnet::Data, IAC) => (Telnet::Command, TelnetByte::Skip),
+            (Telnet::Data, _) => (Telnet::Data, TelnetByte::Data),
             // IAC IAC is an escaped 0xFF data byte. It is never valid UTF-8, so keeping it makes
             // the line fail UTF-8 validation with a clear reply instead of vanishing silently.
-            (Telnet::Command, IAC) => (Telnet::Data, true),
+            (Telnet::Command, IAC) => (Telnet::Data, TelnetByte::Data),
             (Telnet::Command, SB) => {
                 self.sub_bytes = 0;
-                (Telnet::Sub, false)
+                (Telnet::Sub, TelnetByte::Skip)
             }
-            (Telnet::Command, WILL..=DONT) => (Telnet::Option, false),
-            (Telnet::Command | Telnet::Option, b'\n') => (Telnet::Data, true),
-            (Telnet::Command, SE_OR_ABOVE..) | (Telnet::Option, _) => (Telnet::Data, false),
-            // Not a telnet command after all: the byte is data.
-            (Telnet::Command, _) => (Telnet::Data, true),
+            (Telnet::Command, WILL..=DONT) => (Telnet::Option, TelnetByte::Skip),
+            (Telnet::Option, b'\n') => (Telnet::Data, TelnetByte::Data),
+            (Telnet::Command, SE_OR_ABOVE..) | (Telnet::Option, _) => {
+                (Telnet::Data, TelnetByte::Skip)
+            }
+            // Not a telnet command after all: the 0xFF and this byte are data.
+            (Telnet::Command, _) => (Telnet::Data, TelnetByte::StrayIacThenData),
             (Telnet::Sub | Telnet::SubCommand, _) if self.sub_bytes >= MAX_SUBNEGOTIATION_BYTES => {
-                (Telnet::Data, true)
+                (Telnet::Data, TelnetByte::Data)
             }
-            (Telnet::Sub, IAC) => (Telnet::SubCommand, false),
-            (Telnet::Sub, _) => (Telnet::Sub, false),
-            (Telnet::SubCommand, SE) => (Telnet::Data, false),
-            (Telnet::SubCommand, _) => (Telnet::Sub, false),
+            (Telnet::Sub, IAC) => (Telnet::SubCommand, TelnetByte::Skip),
+            (Telnet::Sub, _) => (Telnet::Sub, TelnetByte::Skip),
+            (Telnet::SubCommand, SE) => (Telnet::Data, TelnetByte::Skip),
+            (Telnet::SubCommand, _) => (Telnet::Sub, TelnetByte::Skip),
         };
         if matches!(next, Telnet::Sub | Telnet::SubCommand) {
             self.sub_bytes = self.sub_bytes.saturating_add(1);
         }
         self.telnet = next;
         data
+    }
+}
+
+/// Where a connection is inside the byte stream of objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ObjectScanner {
+    depth: u16,
+    in_string: bool,
+    escaped: bool,
+}
+
+/// What one byte meant to the scanner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scanned {
+    /// Between objects: whitespace, skipped.
+    Between,
+    /// Between objects: not whitespace nor `{`.
+    Stray,
+    /// Part of an object.
+    Inside,
+    /// The `}` that closes an object.
+    End,
+}
+
+impl ObjectScanner {
+    pub(crate) fn scan(&mut self, byte: u8) -> Scanned {
+        if self.depth == 0 {
+            return match byte {
+                b'{' => {
+                    self.depth = 1;
+                    Scanned::Inside
+                }
+                b' ' | b'\t' | b'\r' | b'\n' => Scanned::Between,
+                _ => Scanned::Stray,
+            };
+        }
+        if self.in_string {
+            match (self.escaped, byte) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_string = false,
+                _ => {}
+            }
+            return Scanned::Inside;
+        }
+        match byte {
+            b'"' => self.in_string = true,
+            b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+            b'}' | b']' => {
+                self.depth -= 1;
+                if self.depth == 0 {
+                    return Scanned::End;
+                }
+            }
+            _ => {}
+        }
+        Scanned::Inside
     }
 }
 
@@ -299,28 +379,29 @@ mod tests {
             .collect()
     }
 
-    fn lines(items: &[&str]) -> Vec<Result<Vec<u8>, ()>> {
-        items.iter().map(|s| Ok(s.as_bytes().to_vec())).collect()
+    fn lines(items: &[&[u8]]) -> Vec<Result<Vec<u8>, ()>> {
+        items.iter().map(|s| Ok(s.to_vec())).collect()
     }
 
     #[test]
     fn cases() {
         #[rustfmt::skip]
-        let cases: &[(&[u8], &[&str])] = &[
-            (b"hello\n",                          &["hello"]),
-            (b"hello\r\n",                        &["hello"]),
-            (b"a\nb\r\nc\n",                      &["a", "b", "c"]),
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (b"hello\n",                          &[b"hello"]),
+            (b"hello\r\n",                        &[b"hello"]),
+            (b"a\nb\r\nc\n",                      &[b"a", b"b", b"c"]),
             (b"no newline yet",                   &[]),
-            (b"\n\n",                             &["", ""]),
-            (b"in\rside\n",                       &["in\rside"]),
-            (b"\xff\xfb\x01hi\n",                 &["hi"]),            // IAC WILL ECHO
-            (b"h\xff\xfd\x03i\n",                 &["hi"]),            // IAC DO SGA mid-line
-            (b"\xff\xfa\x18\x00xterm\xff\xf0ok\n", &["ok"]),           // subnegotiation
-            (b"\xff\xf4x\n",                      &["x"]),             // IAC IP
-            (b"\xff\xfa\xff\xffstill sub\xff\xf0y\n", &["y"]),         // escaped IAC inside SB
-            (b"abc\xff\ndef\n",                  &["abc", "def"]),    // a Latin-1 \xff, then Enter
-            (b"abc\xff\xfb\ndef\n",              &["abc", "def"]),    // IAC WILL, then Enter
-            (b"\xff\x41bc\n",                    &["Abc"]),           // not a command: data
+            (b"\n\n",                             &[b"", b""]),
+            (b"in\rside\n",                       &[b"in\rside"]),
+            (b"\xff\xfb\x01hi\n",                 &[b"hi"]),            // IAC WILL ECHO
+            (b"h\xff\xfd\x03i\n",                 &[b"hi"]),            // IAC DO SGA mid-line
+            (b"\xff\xfa\x18\x00xterm\xff\xf0ok\n", &[b"ok"]),           // subnegotiation
+            (b"\xff\xf4x\n",                      &[b"x"]),             // IAC IP
+            (b"\xff\xfa\xff\xffstill sub\xff\xf0y\n", &[b"y"]),         // escaped IAC inside SB
+            (b"abc\xff\ndef\n",                  &[b"abc\xff", b"def"]), // a Latin-1 \xff, then Enter: kept, so invalid UTF-8
+            (b"abc\xff\xfb\ndef\n",              &[b"abc", b"def"]),    // IAC WILL, then Enter
+            (b"\xff\x41bc\n",                    &[b"\xffAbc"]),       // not a command: both are data
+            (b"y umlaut \xff here\n",          &[b"y umlaut \xff here"]), // a Latin-1 \xff mid-line
         ];
         for (input, expected) in cases {
             for chunk in [1, 2, 3, 7, 1024] {
@@ -421,5 +502,19 @@ mod tests {
         let mut input = vec![b'x'; MAX_LINE_BYTES];
         input.extend_from_slice(b"\r\r\nok\n");
         assert_eq!(frame(&input, 3), vec![Err(()), Ok(b"ok".to_vec())]);
+    }
+
+    #[test]
+    fn the_scanner_respects_strings_and_escapes() {
+        let stream = br#" {"a":"}{\"}"}{"b":{"c":"d"}}x"#;
+        let mut scanner = ObjectScanner::default();
+        let ends: Vec<usize> = stream
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| scanner.scan(b) == Scanned::End)
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(ends, [13, 28]);
+        assert_eq!(scanner.scan(b'x'), Scanned::Stray);
     }
 }

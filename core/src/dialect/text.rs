@@ -3,7 +3,7 @@
 
 use core::fmt::{self, Write};
 
-use crate::roster::Name;
+use crate::state::roster::Name;
 
 const RESET: &str = "\x1b[0m";
 const GREY: &str = "\x1b[90m";
@@ -153,10 +153,23 @@ impl fmt::Display for CharName {
     }
 }
 
+/// How long ago something was said, roughly: `12 s ago`, `5 min ago`, `3 h ago`.
+pub(crate) struct Ago(pub(crate) core::time::Duration);
+
+impl fmt::Display for Ago {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_secs() {
+            secs @ 0..60 => write!(f, "{secs} s ago"),
+            secs @ 60..3600 => write!(f, "{} min ago", secs / 60),
+            secs => write!(f, "{} h ago", secs / 3600),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roster::Nickname;
+    use crate::state::roster::Nickname;
     use std::format;
 
     #[test]

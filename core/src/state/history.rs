@@ -6,10 +6,10 @@
 
 use core::fmt::Write;
 
-use crate::frame::MAX_LINE_BYTES;
-use crate::room::{MAX_ROOMS, RoomId};
-use crate::roster::Name;
+use crate::state::rooms::{MAX_ROOMS, RoomId};
+use crate::state::roster::Name;
 use crate::time::Instant;
+use crate::wire::line::MAX_LINE_BYTES;
 
 /// The most lines a room can keep (the largest `HISTORY` a [`Server`](crate::Server) may be
 /// built with), so that a newcomer's replay always fits in one step's output.
@@ -127,7 +127,7 @@ impl<const H: usize> Chronicle for History<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roster::Nickname;
+    use crate::state::roster::Nickname;
     use std::vec::Vec;
 
     fn texts<const H: usize>(history: &History<H>, room: RoomId) -> Vec<std::string::String> {

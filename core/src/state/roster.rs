@@ -2,9 +2,9 @@
 
 use core::fmt;
 
-use crate::frame::LineFramer;
-use crate::room::RoomId;
+use crate::state::rooms::RoomId;
 use crate::time::Instant;
+use crate::wire::line::LineFramer;
 
 /// The longest nickname, in characters (all of them ASCII, so also in bytes).
 pub const MAX_NICK_CHARS: usize = 16;

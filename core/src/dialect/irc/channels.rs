@@ -1,0 +1,363 @@
+//! Channels: JOIN, PART, NAMES, TOPIC, LIST, MODE.
+
+use super::numeric::{
+    ERR_CHANNELISFULL, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS,
+    ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS, RPL_ENDOFBANLIST,
+    RPL_ENDOFNAMES, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY, RPL_NOTOPIC, RPL_TOPIC,
+    RPL_UMODEIS,
+};
+use core::fmt::Write;
+
+use super::{Admitted, Ago, Refused, Step};
+use crate::dialect::text::Visible;
+use crate::output::Audience;
+use crate::state::history::Said;
+use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId, bit};
+use crate::state::roster::ConnectionId;
+use crate::wire::irc::Message;
+
+use super::*;
+
+impl<const N: usize> Step<'_, N> {
+    pub(crate) fn irc_join(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        if message.param(0) == Some("0") {
+            // Leave every room, one per step.
+            let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+            if mask != 0 {
+                let room = mask.trailing_zeros() as RoomId;
+                if mask & !bit(room) != 0 {
+                    self.put_back(conn, message, "0");
+                }
+                self.leave(conn, room, None);
+            }
+            return;
+        }
+        match self.first_target(conn, message) {
+            Some(target) => self.join_target(conn, target),
+            None => self.missing(conn, "JOIN"),
+        }
+    }
+
+    pub(crate) fn join_target(&mut self, conn: ConnectionId, target: &str) {
+        match self.admit(conn, target) {
+            Ok(Admitted::Entered(room)) => self.joined(conn, room),
+            Ok(Admitted::AlreadyIn(_)) => {}
+            Err(Refused::Invalid(_)) => {
+                numeric!(
+                    self,
+                    conn,
+                    ERR_NOSUCHCHANNEL,
+                    "{} :No such channel",
+                    Visible(target)
+                );
+            }
+            Err(Refused::TooManyRooms) => numeric!(
+                self,
+                conn,
+                ERR_TOOMANYCHANNELS,
+                "{} :There are already {} rooms, the most there can be",
+                Visible(target),
+                crate::MAX_ROOMS
+            ),
+            Err(Refused::Full(room, members)) => numeric!(
+                self,
+                conn,
+                ERR_CHANNELISFULL,
+                "{} :Cannot join channel: it is full ({members} people)",
+                Visible(room.as_ref().map_or(target, |room| room.as_str()))
+            ),
+        }
+    }
+
+    /// What an IRC client is told on entering `room` (its own JOIN went out with everyone's):
+    /// the topic, the names, and what was said lately.
+    pub(crate) fn joined(&mut self, conn: ConnectionId, room: RoomId) {
+        let server = self.server_name;
+        if let Some(info) = self.rooms.get(room)
+            && !info.topic.is_empty()
+        {
+            let (name, topic) = (&info.name, Visible(&info.topic));
+            numeric!(self, conn, RPL_TOPIC, "{name} :{topic}");
+        }
+        self.names(conn, room);
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let now = self.now;
+        let start = self.out.mark();
+        let out = &mut *self.out;
+        let name = &info.name;
+        self.history.replay(room, &mut |line| {
+            let age = Ago(now.saturating_duration_since(line.at));
+            let (who, text) = (&line.name, Visible(&line.text));
+            let _ = match line.kind {
+                Said::Line => write!(out, ":{server} NOTICE {name} :[{age}] {who}: {text}\r\n"),
+                Said::Action => write!(out, ":{server} NOTICE {name} :[{age}] * {who} {text}\r\n"),
+            };
+        });
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// `353` lines naming up to [`MAX_IRC_NAMES`] members of `room`, and `366`.
+    pub(crate) fn names(&mut self, conn: ConnectionId, room: RoomId) {
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let roster = &*self.roster;
+        let start = self.out.mark();
+        let mut line_start = None;
+        let members = roster
+            .live()
+            .filter(|&id| {
+                roster
+                    .get(id)
+                    .is_some_and(|slot| slot.rooms & bit(room) != 0)
+            })
+            .take(MAX_IRC_NAMES);
+        for id in members {
+            let at = self.out.mark();
+            match line_start {
+                Some(begun) if at - begun < NAMES_LINE_BYTES => {
+                    let _ = write!(self.out, " {}", roster.name(id));
+                }
+                Some(_) => {
+                    let _ = write!(self.out, "\r\n");
+                    line_start = Some(self.out.mark());
+                    let _ = write!(
+                        self.out,
+                        ":{server} {RPL_NAMREPLY} {me} = {} :{}",
+                        info.name,
+                        roster.name(id)
+                    );
+                }
+                None => {
+                    line_start = Some(at);
+                    let _ = write!(
+                        self.out,
+                        ":{server} {RPL_NAMREPLY} {me} = {} :{}",
+                        info.name,
+                        roster.name(id)
+                    );
+                }
+            }
+        }
+        if line_start.is_some() {
+            let _ = write!(self.out, "\r\n");
+        }
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_ENDOFNAMES} {me} {} :End of /NAMES list\r\n",
+            info.name
+        );
+        self.out.send(start, Audience::one(conn));
+    }
+
+    pub(crate) fn irc_part(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let Some(target) = self.first_target(conn, message) else {
+            return self.missing(conn, "PART");
+        };
+        let Some(room) = self.rooms.find(target) else {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOSUCHCHANNEL,
+                "{} :No such channel",
+                Visible(target)
+            );
+        };
+        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        if mask & bit(room) == 0 {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOTONCHANNEL,
+                "{} :You're not on that channel",
+                Visible(target)
+            );
+        }
+        let reason = message.param(1).filter(|reason| !reason.is_empty());
+        self.leave(conn, room, reason);
+    }
+
+    pub(crate) fn irc_names(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let Some(target) = self.first_target(conn, message) else {
+            return numeric!(self, conn, RPL_ENDOFNAMES, "* :End of /NAMES list");
+        };
+        match self.rooms.find(target) {
+            Some(room) => self.names(conn, room),
+            None => numeric!(
+                self,
+                conn,
+                RPL_ENDOFNAMES,
+                "{} :End of /NAMES list",
+                Visible(target)
+            ),
+        }
+    }
+
+    pub(crate) fn irc_topic(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let Some(target) = message.param(0) else {
+            return self.missing(conn, "TOPIC");
+        };
+        let Some(room) = self.rooms.find(target) else {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOSUCHCHANNEL,
+                "{} :No such channel",
+                Visible(target)
+            );
+        };
+        let member = self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.rooms & bit(room) != 0);
+        let Some(topic) = message.param(1) else {
+            let Some(info) = self.rooms.get(room) else {
+                return;
+            };
+            let name = &info.name;
+            if info.topic.is_empty() {
+                return numeric!(self, conn, RPL_NOTOPIC, "{name} :No topic is set");
+            }
+            let topic = Visible(&info.topic);
+            return numeric!(self, conn, RPL_TOPIC, "{name} :{topic}");
+        };
+        if !member {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOTONCHANNEL,
+                "{} :You're not on that channel",
+                Visible(target)
+            );
+        }
+        // Longer topics are cut, as TOPICLEN in 005 warns.
+        self.set_topic(conn, room, cut(topic, MAX_TOPIC_BYTES));
+    }
+
+    pub(crate) fn irc_list(&mut self, conn: ConnectionId, only: Option<&str>) {
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_LISTSTART} {me} Channel :Users  Name\r\n"
+        );
+        for (_, info) in self.rooms.iter() {
+            let wanted =
+                only.is_none_or(|only| only.split(',').any(|name| info.name.matches(name)));
+            if info.members == 0 || !wanted {
+                continue;
+            }
+            let _ = write!(
+                self.out,
+                ":{server} {RPL_LIST} {me} {} {} :{}\r\n",
+                info.name,
+                info.members,
+                Visible(&info.topic)
+            );
+        }
+        let _ = write!(self.out, ":{server} {RPL_LISTEND} {me} :End of /LIST\r\n");
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// No modes are kept: a query gets an empty set, a change an error that says so.
+    pub(crate) fn mode(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let Some(target) = message.param(0) else {
+            return self.missing(conn, "MODE");
+        };
+        let change = message.param(1);
+        if target.starts_with('#') {
+            let Some(name) = self
+                .rooms
+                .find(target)
+                .and_then(|room| self.rooms.get(room))
+                .map(|info| info.name.clone())
+            else {
+                return numeric!(
+                    self,
+                    conn,
+                    ERR_NOSUCHCHANNEL,
+                    "{} :No such channel",
+                    Visible(target)
+                );
+            };
+            return match change {
+                None => numeric!(self, conn, RPL_CHANNELMODEIS, "{name} +"),
+                Some(mode) if mode.trim_start_matches('+') == "b" => {
+                    numeric!(
+                        self,
+                        conn,
+                        RPL_ENDOFBANLIST,
+                        "{name} :End of channel ban list"
+                    );
+                }
+                Some(mode) => numeric!(
+                    self,
+                    conn,
+                    ERR_UNKNOWNMODE,
+                    "{} :is not a channel mode here (no channel modes are kept)",
+                    mode.trim_start_matches(['+', '-'])
+                        .chars()
+                        .next()
+                        .unwrap_or('?')
+                ),
+            };
+        }
+        let Some(id) = self.roster.find(target) else {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOSUCHNICK,
+                "{} :No such nick/channel",
+                Visible(target)
+            );
+        };
+        if id != conn {
+            return numeric!(
+                self,
+                conn,
+                ERR_USERSDONTMATCH,
+                ":Can't change mode for other users"
+            );
+        }
+        let Some(change) = change else {
+            let modes = if self.irc_user(conn).is_some_and(|irc| irc.invisible) {
+                "+i"
+            } else {
+                "+"
+            };
+            return numeric!(self, conn, RPL_UMODEIS, "{modes}");
+        };
+        // Only `i` is kept; other letters get one 501.
+        let (mut set, mut adding, mut unknown) = (None, true, false);
+        for letter in change.chars() {
+            match letter {
+                '+' => adding = true,
+                '-' => adding = false,
+                'i' => set = Some(adding),
+                _ => unknown = true,
+            }
+        }
+        if unknown {
+            numeric!(
+                self,
+                conn,
+                ERR_UMODEUNKNOWNFLAG,
+                ":Unknown MODE flag; only +i is kept here"
+            );
+        }
+        let Some(invisible) = set else {
+            return;
+        };
+        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
+            return;
+        };
+        if core::mem::replace(&mut irc.invisible, invisible) != invisible {
+            let sign = if invisible { '+' } else { '-' };
+            let me = self.roster.irc_name(conn);
+            irc!(self, Audience::one(conn), ":{me} MODE {me} :{sign}i");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Messages: PRIVMSG and NOTICE to rooms and people, AWAY.
+
+use super::numeric::{
+    ERR_CANNOTSENDTOCHAN, ERR_NORECIPIENT, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTEXTTOSEND,
+    RPL_AWAY, RPL_NOWAWAY, RPL_UNAWAY,
+};
+use core::fmt::Write;
+
+use super::{Private, Step};
+use crate::dialect::text::{CharName, Visible};
+use crate::output::{Audience, Speaks};
+use crate::state::history::Said;
+use crate::state::rooms::{RoomId, bit};
+use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES};
+use crate::wire::irc::Message;
+
+use super::*;
+
+impl<const N: usize> Step<'_, N> {
+    pub(crate) fn irc_message(&mut self, conn: ConnectionId, message: &Message<'_>, kind: Private) {
+        // A NOTICE is never answered with an error, so two programs cannot loop.
+        let answer = matches!(kind, Private::Message(_));
+        let Some(target) = self.first_target(conn, message) else {
+            if answer {
+                numeric!(
+                    self,
+                    conn,
+                    ERR_NORECIPIENT,
+                    ":No recipient given ({})",
+                    message.verb
+                );
+            }
+            return;
+        };
+        let Some(text) = message.param(1).filter(|text| !text.is_empty()) else {
+            if answer {
+                numeric!(self, conn, ERR_NOTEXTTOSEND, ":No text to send");
+            }
+            return;
+        };
+        let (said, text) = match text.strip_prefix('\x01') {
+            Some(ctcp) => {
+                let ctcp = ctcp.strip_suffix('\x01').unwrap_or(ctcp);
+                match ctcp.strip_prefix("ACTION") {
+                    Some(action) if action.is_empty() || action.starts_with(' ') => {
+                        (Said::Action, action.trim_start_matches(' '))
+                    }
+                    _ => {
+                        if answer {
+                            let what = ctcp.split(' ').next().unwrap_or_default();
+                            server_notice!(
+                                self,
+                                conn,
+                                "*** CTCP {} is not relayed here",
+                                Visible(what)
+                            );
+                        }
+                        return;
+                    }
+                }
+            }
+            None => (Said::Line, text),
+        };
+        if text.contains('\x01') {
+            if answer {
+                server_notice!(
+                    self,
+                    conn,
+                    "*** error: your message contains the control character {}; it was not sent",
+                    CharName('\x01')
+                );
+            }
+            return;
+        }
+        let kind = match kind {
+            Private::Message(_) => Private::Message(said),
+            Private::Notice => Private::Notice,
+        };
+        if target.starts_with('#') {
+            let Some(room) = self.rooms.find(target) else {
+                if answer {
+                    numeric!(
+                        self,
+                        conn,
+                        ERR_NOSUCHCHANNEL,
+                        "{} :No such channel",
+                        Visible(target)
+                    );
+                }
+                return;
+            };
+            let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+            if mask & bit(room) == 0 {
+                if answer {
+                    numeric!(
+                        self,
+                        conn,
+                        ERR_CANNOTSENDTOCHAN,
+                        "{} :Cannot send to channel (you are not in it)",
+                        Visible(target)
+                    );
+                }
+                return;
+            }
+            return match kind {
+                Private::Notice => self.announce_notice(conn, room, text),
+                Private::Message(_) => self.speak(conn, room, said, text),
+            };
+        }
+        match self.roster.find(target) {
+            Some(to) => {
+                self.deliver(conn, to, kind, text);
+                if answer {
+                    self.tell_if_away(conn, to);
+                }
+            }
+            None if answer => {
+                numeric!(
+                    self,
+                    conn,
+                    ERR_NOSUCHNICK,
+                    "{} :No such nick/channel",
+                    Visible(target)
+                );
+            }
+            None => {}
+        }
+    }
+
+    /// `AWAY :message` marks `conn` away; `AWAY` alone, back.
+    pub(crate) fn away(&mut self, conn: ConnectionId, message: Option<&str>) {
+        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
+            return;
+        };
+        match message.filter(|message| !message.is_empty()) {
+            Some(message) => {
+                let mut away = heapless::String::new();
+                let _ = away.push_str(cut(message, MAX_AWAY_BYTES));
+                irc.away = Some(away);
+                numeric!(
+                    self,
+                    conn,
+                    RPL_NOWAWAY,
+                    ":You have been marked as being away"
+                );
+            }
+            None => {
+                irc.away = None;
+                numeric!(
+                    self,
+                    conn,
+                    RPL_UNAWAY,
+                    ":You are no longer marked as being away"
+                );
+            }
+        }
+    }
+
+    /// Tells `from`, who just sent `to` a private message, that `to` is away, if so.
+    pub(crate) fn tell_if_away(&mut self, from: ConnectionId, to: ConnectionId) {
+        let Some(away) = self.roster.get(to).and_then(away_message) else {
+            return;
+        };
+        let (name, away) = (self.roster.name(to), Visible(away));
+        if self.speaks_irc(from) {
+            numeric!(self, from, RPL_AWAY, "{name} :{away}");
+        } else {
+            notice!(self, from, "{name} is away: {away}");
+        }
+    }
+
+    /// A NOTICE to a room: shown like a line, but never remembered and never answered.
+    pub(crate) fn announce_notice(&mut self, conn: ConnectionId, room: RoomId, text: &str) {
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let everyone = Audience::rooms(bit(room), conn);
+        if self.roster.text_count() > 0 {
+            let me = self.style.name(self.roster.name(conn));
+            let start = self.out.mark();
+            let _ = write!(self.out, "[{}] -{me}- {}\r\n", info.name, Visible(text));
+            self.out.send(start, everyone.speaking(Speaks::Text));
+        }
+        irc!(
+            self,
+            everyone.speaking(Speaks::Irc),
+            ":{} NOTICE {} :{}",
+            self.roster.prefix(conn),
+            info.name,
+            Visible(text)
+        );
+    }
+}

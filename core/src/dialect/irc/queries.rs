@@ -1,0 +1,233 @@
+//! Queries: WHO, WHOIS, WHOWAS, ISON, USERHOST.
+
+use super::numeric::{
+    ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
+    RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISCHANNELS, RPL_WHOISSERVER, RPL_WHOISUSER,
+    RPL_WHOREPLY,
+};
+use core::fmt::Write;
+
+use super::Step;
+use crate::dialect::text::Visible;
+use crate::output::Audience;
+use crate::state::rooms::bit;
+use crate::state::roster::{ConnectionId, Slot};
+use crate::wire::irc::Message;
+
+use super::*;
+
+impl<const N: usize> Step<'_, N> {
+    /// One `352` line.
+    pub(crate) fn who_line(&mut self, conn: ConnectionId, channel: &str, id: ConnectionId) {
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let roster = &*self.roster;
+        let Some(slot) = roster.get(id) else {
+            return;
+        };
+        let prefix = roster.prefix(id);
+        let realname = match &slot.irc {
+            Some(irc) => irc.realname.as_str(),
+            None => "plain-text user",
+        };
+        let here = if away_message(slot).is_some() {
+            "G"
+        } else {
+            "H"
+        };
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_WHOREPLY} {me} {channel} {} {HOST} {server} {} {here} :0 {}\r\n",
+            prefix.user,
+            prefix.name,
+            Visible(realname)
+        );
+    }
+
+    pub(crate) fn who(&mut self, conn: ConnectionId, mask: Option<&str>) {
+        let mask = mask.unwrap_or("*");
+        let start = self.out.mark();
+        let mine = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        // An invisible person is found by a mask or a room only by someone who shares a room
+        // with them; by their exact nickname, by anyone.
+        let exact = !mask.contains(['*', '?']) && !mask.starts_with('#');
+        let visible = |id: ConnectionId, slot: &Slot| {
+            exact
+                || id == conn
+                || slot.rooms & mine != 0
+                || !slot.irc.as_ref().is_some_and(|irc| irc.invisible)
+        };
+        if let Some(room) = self.rooms.find(mask) {
+            let name = self.rooms.get(room).map(|info| info.name.clone());
+            let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
+                .roster
+                .live()
+                .filter(|&id| {
+                    self.roster
+                        .get(id)
+                        .is_some_and(|slot| slot.rooms & bit(room) != 0 && visible(id, slot))
+                })
+                .take(MAX_WHO_REPLIES)
+                .collect();
+            if let Some(name) = name {
+                for id in members {
+                    self.who_line(conn, name.as_str(), id);
+                }
+            }
+        } else if !mask.starts_with('#') {
+            let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
+                .roster
+                .live()
+                .filter(|&id| {
+                    let name = self.roster.name(id);
+                    let mut buffer: heapless::String<32> = heapless::String::new();
+                    let _ = write!(buffer, "{name}");
+                    self.roster.get(id).is_some_and(|slot| {
+                        slot.irc.as_ref().is_none_or(|irc| irc.registered) && visible(id, slot)
+                    }) && glob(mask.as_bytes(), buffer.as_bytes())
+                })
+                .take(MAX_WHO_REPLIES)
+                .collect();
+            for id in members {
+                self.who_line(conn, "*", id);
+            }
+        }
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_ENDOFWHO} {me} {} :End of WHO list\r\n",
+            Visible(mask)
+        );
+        self.out.send(start, Audience::one(conn));
+    }
+
+    pub(crate) fn whois(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        // `WHOIS nick` or `WHOIS server nick`.
+        let Some(&target) = message.params.last() else {
+            return numeric!(self, conn, ERR_NONICKNAMEGIVEN, ":No nickname given");
+        };
+        let target = target.split(',').next().unwrap_or_default();
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        match self.roster.find(target) {
+            Some(id) => {
+                let roster = &*self.roster;
+                let prefix = roster.prefix(id);
+                let (realname, rooms) = match roster.get(id) {
+                    Some(slot) => (
+                        slot.irc
+                            .as_ref()
+                            .map_or("plain-text user", |irc| irc.realname.as_str()),
+                        slot.rooms,
+                    ),
+                    None => ("", 0),
+                };
+                let name = prefix.name;
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_WHOISUSER} {me} {name} {} {HOST} * :{}\r\n",
+                    prefix.user,
+                    Visible(realname)
+                );
+                if rooms != 0 {
+                    let _ = write!(self.out, ":{server} {RPL_WHOISCHANNELS} {me} {name} :");
+                    for (room, info) in self.rooms.iter() {
+                        if rooms & bit(room) != 0 {
+                            let _ = write!(self.out, "{} ", info.name);
+                        }
+                    }
+                    let _ = write!(self.out, "\r\n");
+                }
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_WHOISSERVER} {me} {name} {server} :{VERSION}\r\n"
+                );
+                if let Some(away) = roster.get(id).and_then(away_message) {
+                    let _ = write!(
+                        self.out,
+                        ":{server} {RPL_AWAY} {me} {name} :{}\r\n",
+                        Visible(away)
+                    );
+                }
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_ENDOFWHOIS} {me} {name} :End of /WHOIS list\r\n"
+                );
+            }
+            None => {
+                let target = Visible(target);
+                let _ = write!(
+                    self.out,
+                    ":{server} {ERR_NOSUCHNICK} {me} {target} :No such nick/channel\r\n\
+                     :{server} {RPL_ENDOFWHOIS} {me} {target} :End of /WHOIS list\r\n"
+                );
+            }
+        }
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// Nothing is kept about people who have left: `406`, `369`.
+    pub(crate) fn whowas(&mut self, conn: ConnectionId, nick: Option<&str>) {
+        let Some(nick) = nick else {
+            return numeric!(self, conn, ERR_NONICKNAMEGIVEN, ":No nickname given");
+        };
+        let nick = Visible(nick.split(',').next().unwrap_or_default());
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            ":{server} {ERR_WASNOSUCHNICK} {me} {nick} :There was no such nickname\r\n\
+             :{server} {RPL_ENDOFWHOWAS} {me} {nick} :End of WHOWAS\r\n"
+        );
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// `303` with those of the nicknames asked about who are online.
+    pub(crate) fn ison(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        if message.params.is_empty() {
+            return self.missing(conn, "ISON");
+        }
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(self.out, ":{server} {RPL_ISON} {me} :");
+        let mut first = true;
+        // Nicknames come as parameters, or space-separated in the last one.
+        for nick in message.params.iter().flat_map(|param| param.split(' ')) {
+            if let Some(id) = self.roster.find(nick) {
+                let space = if core::mem::take(&mut first) { "" } else { " " };
+                let _ = write!(self.out, "{space}{}", self.roster.name(id));
+            }
+        }
+        let _ = self.out.write_str("\r\n");
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// `302` with `nick=+user@host` (`-` when away) for up to five nicknames.
+    pub(crate) fn userhost(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        if message.params.is_empty() {
+            return self.missing(conn, "USERHOST");
+        }
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(self.out, ":{server} {RPL_USERHOST} {me} :");
+        let mut first = true;
+        for nick in message.params.iter().take(5) {
+            let Some(id) = self.roster.find(nick) else {
+                continue;
+            };
+            let prefix = self.roster.prefix(id);
+            let here = if self.roster.get(id).and_then(away_message).is_some() {
+                '-'
+            } else {
+                '+'
+            };
+            let space = if core::mem::take(&mut first) { "" } else { " " };
+            let _ = write!(
+                self.out,
+                "{space}{}={here}{}@{HOST}",
+                prefix.name, prefix.user
+            );
+        }
+        let _ = self.out.write_str("\r\n");
+        self.out.send(start, Audience::one(conn));
+    }
+}

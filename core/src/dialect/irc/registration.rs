@@ -1,0 +1,214 @@
+//! Registration: CAP, NICK, USER, the welcome burst, QUIT.
+
+use super::numeric::{
+    ERR_ERRONEUSNICKNAME, ERR_INVALIDCAPCMD, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN, RPL_CREATED,
+    RPL_ENDOFMOTD, RPL_ISUPPORT, RPL_MOTD, RPL_MOTDSTART, RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
+};
+use core::fmt::Write;
+
+use super::Step;
+use crate::dialect::text::Visible;
+use crate::output::{Audience, CloseReason};
+use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId, bit};
+use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES, Name, Nickname, Queue};
+use crate::wire::irc::Message;
+
+use super::*;
+
+impl<const N: usize> Step<'_, N> {
+    pub(crate) fn cap(&mut self, conn: ConnectionId, message: &Message<'_>, registered: bool) {
+        let Some(sub) = message.param(0) else {
+            return self.missing(conn, "CAP");
+        };
+        let server = self.server_name;
+        let me = self.roster.irc_name(conn);
+        let begin = |hub: &mut Self| {
+            if let Some(irc) = hub.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut())
+                && !registered
+            {
+                irc.negotiating = true;
+            }
+        };
+        if sub.eq_ignore_ascii_case("LS") {
+            irc!(self, Audience::one(conn), ":{server} CAP {me} LS :");
+            begin(self);
+        } else if sub.eq_ignore_ascii_case("LIST") {
+            irc!(self, Audience::one(conn), ":{server} CAP {me} LIST :");
+        } else if sub.eq_ignore_ascii_case("REQ") {
+            let wanted = Visible(message.param(1).unwrap_or_default());
+            irc!(
+                self,
+                Audience::one(conn),
+                ":{server} CAP {me} NAK :{wanted}"
+            );
+            begin(self);
+        } else if sub.eq_ignore_ascii_case("END") {
+            if let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) {
+                irc.negotiating = false;
+            }
+            self.try_register(conn);
+        } else {
+            numeric!(
+                self,
+                conn,
+                ERR_INVALIDCAPCMD,
+                "{} :Invalid CAP command",
+                Visible(sub)
+            );
+        }
+    }
+
+    pub(crate) fn irc_nick(&mut self, conn: ConnectionId, message: &Message<'_>, registered: bool) {
+        let Some(wanted) = message.param(0).filter(|nick| !nick.is_empty()) else {
+            return numeric!(self, conn, ERR_NONICKNAMEGIVEN, ":No nickname given");
+        };
+        let Ok(nick) = Nickname::new(wanted) else {
+            return numeric!(
+                self,
+                conn,
+                ERR_ERRONEUSNICKNAME,
+                "{} :Erroneous nickname",
+                Visible(wanted)
+            );
+        };
+        match self.roster.find(nick.as_str()) {
+            Some(holder) if holder != conn => {
+                return numeric!(
+                    self,
+                    conn,
+                    ERR_NICKNAMEINUSE,
+                    "{nick} :Nickname is already in use"
+                );
+            }
+            _ => {}
+        }
+        if let Name::Nick(current) = self.roster.name(conn)
+            && current.as_str() == nick.as_str()
+        {
+            return;
+        }
+        let in_rooms = self.roster.get(conn).is_some_and(|slot| slot.rooms != 0);
+        if registered || in_rooms {
+            // In rooms before registering: it was welcomed as plain text before its first
+            // line came, and the others know it by its old name.
+            self.rename(conn, nick, registered);
+        } else {
+            self.out.renamed(conn, nick.as_str());
+            if let Some(slot) = self.roster.get_mut(conn) {
+                slot.nick = Some(nick);
+            }
+        }
+        if !registered {
+            self.try_register(conn);
+        }
+    }
+
+    pub(crate) fn user(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let (Some(user), Some(realname)) = (message.param(0), message.param(3)) else {
+            return self.missing(conn, "USER");
+        };
+        if user.is_empty() || realname.is_empty() {
+            return self.missing(conn, "USER");
+        }
+        if let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) {
+            clean_user(user, &mut irc.user);
+            irc.realname.clear();
+            let _ = irc
+                .realname
+                .push_str(cut(realname, crate::state::roster::MAX_REALNAME_BYTES));
+        }
+        self.try_register(conn);
+    }
+
+    /// Welcomes `conn` once it has a nickname and a user name, and is not negotiating
+    /// capabilities: the 001 to 005 numerics, the message of the day, and the lobby.
+    pub(crate) fn try_register(&mut self, conn: ConnectionId) {
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return;
+        };
+        let has_nick = slot.nick.is_some();
+        let Some(irc) = slot.irc.as_mut() else {
+            return;
+        };
+        if irc.registered || irc.negotiating || irc.user.is_empty() || !has_nick {
+            return;
+        }
+        irc.registered = true;
+        let rooms = slot.rooms;
+        self.roster.dequeue(Queue::Silent, conn);
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let prefix = self.roster.prefix(conn);
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_WELCOME} {me} :Welcome to the chat, {prefix}\r\n\
+             :{server} {RPL_YOURHOST} {me} :Your host is {server}, running version {VERSION}\r\n\
+             :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
+             :{server} {RPL_MYINFO} {me} {server} {VERSION} i n\r\n\
+             :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=ascii CHANNELLEN={} CHANTYPES=# \
+             NETWORK=chat NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
+            MAX_AWAY_BYTES,
+            crate::MAX_ROOM_NAME_BYTES,
+            crate::MAX_NICK_CHARS,
+        );
+        self.out.send(start, Audience::one(conn));
+        self.motd(conn);
+        if rooms != 0 {
+            // Greeted as plain text before its first line showed it to be IRC: show it the
+            // rooms it is in already.
+            for room in 0..crate::MAX_ROOMS as RoomId {
+                if rooms & bit(room) != 0
+                    && let Some(info) = self.rooms.get(room)
+                {
+                    // Clients open a channel's window on seeing their own JOIN.
+                    irc!(
+                        self,
+                        Audience::one(conn),
+                        ":{} JOIN {}",
+                        self.roster.prefix(conn),
+                        info.name
+                    );
+                    self.joined(conn, room);
+                }
+            }
+        } else if self.irc_lobby {
+            self.join_target(conn, crate::LOBBY);
+        }
+    }
+
+    pub(crate) fn motd(&mut self, conn: ConnectionId) {
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_MOTDSTART} {me} :- {server} Message of the day -\r\n\
+             :{server} {RPL_MOTD} {me} :- People on IRC, on plain-text terminals (nc, telnet) and on\r\n\
+             :{server} {RPL_MOTD} {me} :- the original JSON client share these rooms; #lobby is where\r\n\
+             :{server} {RPL_MOTD} {me} :- everyone starts.\r\n\
+             :{server} {RPL_ENDOFMOTD} {me} :End of /MOTD command.\r\n"
+        );
+        self.out.send(start, Audience::one(conn));
+    }
+
+    pub(crate) fn irc_quit(&mut self, conn: ConnectionId, reason: Option<&str>) {
+        let registered = self
+            .roster
+            .get(conn)
+            .and_then(|slot| slot.irc.as_ref())
+            .is_some_and(|irc| irc.registered);
+        let reason = reason.filter(|reason| !reason.is_empty());
+        irc!(
+            self,
+            Audience::one(conn),
+            "ERROR :Closing link: {} (quit{}{})",
+            self.roster.irc_name(conn),
+            if reason.is_some() { ": " } else { "" },
+            Visible(reason.unwrap_or_default())
+        );
+        match reason.filter(|_| registered) {
+            Some(reason) => self.depart(conn, &format_args!("quit: {}", Visible(reason))),
+            None => self.depart(conn, &CloseReason::Quit),
+        }
+        self.out.close(conn, CloseReason::Quit);
+    }
+}

@@ -1,0 +1,435 @@
+//! The plain-text dialect: what a line typed in `nc` or `telnet` asks for, and the answers.
+
+use core::fmt::Write;
+
+use crate::dialect::text::{CharName, Visible, first_unsafe_char};
+use crate::output::{Audience, CloseReason};
+use crate::state::history::Said;
+use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId, bit};
+use crate::state::roster::{ConnectionId, Name, Nickname};
+use crate::wire::line::LineBuffer;
+use crate::wire::plain::{Command, ParseError};
+
+use super::text::Ago;
+use super::*;
+
+impl<const N: usize> Step<'_, N> {
+    /// Greets a new connection that speaks plain text or JSON, and puts it in the lobby.
+    pub(crate) fn greet(&mut self, conn: ConnectionId) {
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.greeted = true;
+        }
+        let (style, online) = (self.style, self.roster.len());
+        let me = style.name(self.roster.name(conn));
+        let people = if online == 1 {
+            "person is"
+        } else {
+            "people are"
+        };
+        notice!(
+            self,
+            conn,
+            "Welcome to the chat! You are {me}; {online} {people} online."
+        );
+        notice!(
+            self,
+            conn,
+            "Pick a nickname with /nick NAME; /help lists the commands."
+        );
+        self.join(conn, crate::LOBBY);
+    }
+
+    /// Handles one complete line from `conn`.
+    pub(crate) fn line(&mut self, conn: ConnectionId, line: &mut LineBuffer) {
+        // A tab is the one control character worth keeping: pasted text is full of them.
+        for byte in line.iter_mut().filter(|byte| **byte == b'\t') {
+            *byte = b' ';
+        }
+        let Ok(text) = core::str::from_utf8(line) else {
+            return error!(self, conn, "your line is not valid UTF-8; it was not sent");
+        };
+        if let Some(bad) = first_unsafe_char(text) {
+            return error!(
+                self,
+                conn,
+                "your line contains the control character {}; it was not sent",
+                CharName(bad),
+            );
+        }
+        match Command::parse(text) {
+            Ok(command) => self.command(conn, command),
+            Err(ParseError::Empty) => {}
+            Err(error) => error!(self, conn, "{error}"),
+        }
+    }
+
+    pub(crate) fn command(&mut self, conn: ConnectionId, command: Command<'_>) {
+        match command {
+            Command::Say(text) => self.say(conn, Said::Line, text),
+            Command::Me(text) => self.say(conn, Said::Action, text),
+            Command::Join(room) => self.join(conn, room),
+            Command::Part { room, reason } => self.part(conn, room, reason),
+            Command::Rooms => self.list_rooms(conn),
+            Command::Topic(topic) => self.topic(conn, topic),
+            Command::Nick(name) => self.nick(conn, name),
+            Command::Msg { to, text } => self.private(conn, to, text),
+            Command::List => match self.current(conn) {
+                Some(room) => self.list(conn, room),
+                None => self.not_in_a_room(conn),
+            },
+            Command::Help => self.help(conn),
+            Command::Ping(Some(token)) => {
+                notice!(self, conn, "pong {}", Visible(token),);
+            }
+            Command::Ping(None) => notice!(self, conn, "pong"),
+            Command::Quit(reason) => {
+                notice!(self, conn, "Goodbye!");
+                match reason {
+                    Some(reason) => self.depart(conn, &format_args!("quit: {}", Visible(reason))),
+                    None => self.depart(conn, &CloseReason::Quit),
+                }
+                self.out.close(conn, CloseReason::Quit);
+            }
+        }
+    }
+
+    pub(crate) fn nick(&mut self, conn: ConnectionId, wanted: &str) {
+        let style = self.style;
+        let nick = match Nickname::new(wanted) {
+            Ok(nick) => nick,
+            Err(error) => {
+                let old = style.name(self.roster.name(conn));
+                return error!(
+                    self,
+                    conn,
+                    "\"{}\" is not a valid nickname: {error}; you are still {old}",
+                    Visible(wanted),
+                );
+            }
+        };
+        match self.roster.find(nick.as_str()) {
+            Some(holder) if holder != conn => {
+                let old = style.name(self.roster.name(conn));
+                return error!(
+                    self,
+                    conn, "the nickname {nick} is taken; you are still {old}"
+                );
+            }
+            _ => {}
+        }
+        if let Name::Nick(current) = self.roster.name(conn)
+            && current.as_str() == nick.as_str()
+        {
+            return notice!(self, conn, "You are already {nick}.");
+        }
+        self.rename(conn, nick, true);
+    }
+
+    pub(crate) fn private(&mut self, conn: ConnectionId, to: &str, text: &str) {
+        let Some(target) = self.roster.find(to) else {
+            return error!(self, conn, "no one called {} is online", Visible(to),);
+        };
+        self.deliver(conn, target, Private::Message(Said::Line), text);
+        self.tell_if_away(conn, target);
+        if target != conn && !self.speaks_irc(conn) {
+            let style = self.style;
+            let start = self.out.mark();
+            let _ = write!(
+                self.out,
+                "{} to {}: {}\r\n",
+                style.private(),
+                style.name(self.roster.name(target)),
+                Visible(text)
+            );
+            self.out.send(start, Audience::one(conn));
+        }
+    }
+
+    /// Tells `me` who is in `room`: the count, then up to [`MAX_LISTED_NAMES`] names sorted
+    /// with nicknames first.
+    pub(crate) fn list(&mut self, me: ConnectionId, room: RoomId) {
+        let style = self.style;
+        let roster = &*self.roster;
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let members = roster.live().filter(|&id| {
+            roster
+                .get(id)
+                .is_some_and(|slot| slot.rooms & bit(room) != 0)
+        });
+        // The first names in sort order, and always the caller: a max-heap of the best ones
+        // seen so far, whose worst is replaced when a better one comes (O(n log 100)).
+        let mut best: heapless::BinaryHeap<_, heapless::binary_heap::Max, MAX_LISTED_NAMES> =
+            heapless::BinaryHeap::new();
+        for id in members {
+            let ranked = ((id != me, sort_key(roster.name(id))), id);
+            if best.len() < MAX_LISTED_NAMES {
+                // Cannot fail: the heap is not full.
+                let _ = best.push(ranked);
+            } else if best.peek().is_some_and(|worst| ranked < *worst) {
+                best.pop();
+                let _ = best.push(ranked);
+            }
+        }
+        let mut shown: heapless::Vec<ConnectionId, MAX_LISTED_NAMES> =
+            best.iter().map(|&(_, id)| id).collect();
+        shown.sort_unstable_by_key(|id| sort_key(roster.name(*id)));
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            "{} {} ({}):",
+            style.notice(),
+            info.name,
+            info.members
+        );
+        for (position, &id) in shown.iter().enumerate() {
+            let separator = if position == 0 { " " } else { ", " };
+            let you = if id == me { " (you)" } else { "" };
+            let lagging = if roster.get(id).is_some_and(|slot| slot.lagging) {
+                " (lagging)"
+            } else {
+                ""
+            };
+            let _ = write!(
+                self.out,
+                "{separator}{}{you}{lagging}",
+                style.name(roster.name(id))
+            );
+        }
+        let hidden = info.members as usize - shown.len();
+        if hidden > 0 {
+            let _ = write!(self.out, ", and {hidden} more");
+        }
+        let _ = self.out.write_str("\r\n");
+        self.out.send(start, Audience::one(me));
+    }
+
+    pub(crate) fn not_in_a_room(&mut self, conn: ConnectionId) {
+        error!(
+            self,
+            conn,
+            "you are in no room; /join {} to talk",
+            crate::LOBBY
+        );
+    }
+
+    /// A line to the current room: plain to those talking there, with the room's name to
+    /// members whose current room is another one.
+    pub(crate) fn say(&mut self, conn: ConnectionId, kind: Said, text: &str) {
+        let Some(room) = self.current(conn) else {
+            return self.not_in_a_room(conn);
+        };
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        if info.members == 1 {
+            notice!(self, conn, "No one else is in {} to hear that.", info.name);
+        }
+        self.speak(conn, room, kind, text);
+    }
+
+    /// Enters `name` (creating it) and makes it the current room.
+    pub(crate) fn join(&mut self, conn: ConnectionId, name: &str) {
+        let room = match self.admit(conn, name) {
+            Ok(Admitted::Entered(room)) => room,
+            Ok(Admitted::AlreadyIn(room)) => {
+                self.set_current(conn, Some(room));
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                return notice!(self, conn, "Now talking in {}.", info.name);
+            }
+            Err(Refused::Invalid(error)) => {
+                return error!(
+                    self,
+                    conn,
+                    "\"{}\" is not a valid room name: {error}",
+                    Visible(name),
+                );
+            }
+            Err(Refused::TooManyRooms) => {
+                return error!(
+                    self,
+                    conn,
+                    "there are already {} rooms, the most there can be; /rooms lists them",
+                    crate::MAX_ROOMS
+                );
+            }
+            Err(Refused::Full(Some(room), members)) => {
+                return error!(self, conn, "{room} is full ({members} people)");
+            }
+            Err(Refused::Full(None, _)) => return error!(self, conn, "that room is full"),
+        };
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        notice!(self, conn, "You are now talking in {}.", info.name);
+        if !info.topic.is_empty() {
+            notice!(
+                self,
+                conn,
+                "Topic of {}: {}",
+                info.name,
+                Visible(&info.topic),
+            );
+        }
+        self.list(conn, room);
+        self.replay(conn, room);
+    }
+
+    /// Shows a newcomer to `room` what was said there last, marked with how long ago.
+    pub(crate) fn replay(&mut self, conn: ConnectionId, room: RoomId) {
+        let (style, now) = (self.style, self.now);
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let start = self.out.mark();
+        let mut first = true;
+        let out = &mut *self.out;
+        self.history.replay(room, &mut |line| {
+            if core::mem::take(&mut first) {
+                let _ = write!(out, "{} Earlier in {}:\r\n", style.notice(), info.name);
+            }
+            let age = Ago(now.saturating_duration_since(line.at));
+            let name = style.former_name(&line.name);
+            let text = Visible(&line.text);
+            let _ = match line.kind {
+                Said::Line => write!(out, "[{age}] {name}: {text}\r\n"),
+                Said::Action => write!(out, "[{age}] * {name} {text}\r\n"),
+            };
+        });
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// Leaves `room` (the current one if `None`), telling its members.
+    pub(crate) fn part(&mut self, conn: ConnectionId, room: Option<&str>, reason: Option<&str>) {
+        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        let room = match room {
+            Some(name) => self.rooms.find(name).filter(|&room| mask & bit(room) != 0),
+            None => self.current(conn),
+        };
+        let Some(room) = room else {
+            return error!(self, conn, "you are not in that room");
+        };
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        self.leave(conn, room, reason);
+        notice!(self, conn, "You left {name}.");
+        match self.current(conn).and_then(|room| self.rooms.get(room)) {
+            Some(now) => notice!(self, conn, "Now talking in {}.", now.name),
+            None => notice!(
+                self,
+                conn,
+                "You are in no room now; /join {} to talk again.",
+                crate::LOBBY
+            ),
+        }
+    }
+
+    /// Every room, with its member count and the start of its topic.
+    pub(crate) fn list_rooms(&mut self, conn: ConnectionId) {
+        /// Topics are cut to this many characters, and at most this many bytes, here, so the
+        /// listing of every room fits in one step's output.
+        const TOPIC_PREVIEW_CHARS: usize = 60;
+        const TOPIC_PREVIEW_BYTES: usize = 120;
+        let notice = self.style.notice();
+        let start = self.out.mark();
+        let _ = write!(self.out, "{notice} Rooms ({}):\r\n", self.rooms.count());
+        let mine = self.roster.get(conn).map_or(0, |slot| slot.rooms);
+        for (room, info) in self.rooms.iter() {
+            let here = if mine & bit(room) != 0 {
+                ", you are in it"
+            } else {
+                ""
+            };
+            let _ = write!(
+                self.out,
+                "{notice}   {} ({}{here})",
+                info.name, info.members
+            );
+            if !info.topic.is_empty() {
+                let mut end = info
+                    .topic
+                    .char_indices()
+                    .nth(TOPIC_PREVIEW_CHARS)
+                    .map_or(info.topic.len(), |(at, _)| at)
+                    .min(TOPIC_PREVIEW_BYTES);
+                while !info.topic.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let more = if end < info.topic.len() { "..." } else { "" };
+                let _ = write!(self.out, " {}{more}", Visible(&info.topic[..end]));
+            }
+            let _ = self.out.write_str("\r\n");
+        }
+        self.out.send(start, Audience::one(conn));
+    }
+
+    /// Shows the current room's topic, or sets it and tells the room.
+    pub(crate) fn topic(&mut self, conn: ConnectionId, topic: Option<&str>) {
+        let Some(room) = self.current(conn) else {
+            return self.not_in_a_room(conn);
+        };
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let Some(topic) = topic else {
+            if info.topic.is_empty() {
+                notice!(self, conn, "{} has no topic.", info.name);
+            } else {
+                let (name, topic) = (&info.name, Visible(&info.topic));
+                notice!(self, conn, "Topic of {name}: {topic}");
+            }
+            return;
+        };
+        if topic.len() > MAX_TOPIC_BYTES {
+            return error!(
+                self,
+                conn, "a topic has at most {MAX_TOPIC_BYTES} bytes; it was not changed"
+            );
+        }
+        self.set_topic(conn, room, topic);
+    }
+
+    pub(crate) fn help(&mut self, conn: ConnectionId) {
+        let notice = self.style.notice();
+        let start = self.out.mark();
+        for line in HELP {
+            let _ = write!(self.out, "{notice} {line}\r\n");
+        }
+        self.out.send(start, Audience::one(conn));
+    }
+}
+
+/// Nicknames first, case-insensitively, then anonymous people by number.
+fn sort_key(name: Name<'_>) -> (bool, [u8; crate::MAX_NICK_CHARS], u32) {
+    match name {
+        Name::Nick(nick) => {
+            let mut key = [0; crate::MAX_NICK_CHARS];
+            for (k, b) in key.iter_mut().zip(nick.as_str().bytes()) {
+                *k = b.to_ascii_lowercase();
+            }
+            (false, key, 0)
+        }
+        Name::Anonymous(number) => (true, [0; crate::MAX_NICK_CHARS], number),
+    }
+}
+
+const HELP: [&str; 14] = [
+    "Commands:",
+    "  /nick NAME        choose or change your nickname (1-16 letters, digits, _-[]\\^{}|`)",
+    "  /msg NAME TEXT    send TEXT to NAME alone",
+    "  /me TEXT          an action: * you TEXT",
+    "  /join #ROOM       enter a room (made if new) and talk there",
+    "  /part [#ROOM] [REASON]  leave a room (the current one if none is named)",
+    "  /rooms            every room, with its size and topic",
+    "  /topic [TEXT]     show or set the current room's topic",
+    "  /list             who is in your room (also /who, /names)",
+    "  /help             this list",
+    "  /quit [REASON]    leave",
+    "  /ping [TOKEN]     the server answers: pong TOKEN",
+    "Any other line goes to your room. To send a line starting with /, start it with //.",
+    "Lines are at most 512 bytes of UTF-8 without control characters.",
+];

@@ -1,0 +1,6 @@
+//! Who is here and what they share: connections, people, rooms, what was said lately, the
+//! deadline queues and the flood buckets. Decides; renders nothing.
+
+pub(crate) mod history;
+pub(crate) mod rooms;
+pub(crate) mod roster;

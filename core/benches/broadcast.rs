@@ -5,7 +5,7 @@
 //! audience lazily, during that iteration). Throughput is `N` elements, so criterion's
 //! `elem/s` is connections handled per second and its inverse the cost per recipient; it
 //! should stay about constant as `N` grows, since a line is rendered once and fanning it out
-//! is a bit test per live connection.
+//! is a step along the room's list of members per recipient.
 //!
 //! What a runner then does per recipient (cloning an `Arc` into a queue) is not the core's
 //! cost and is not measured.

@@ -68,16 +68,19 @@ mod wire;
 
 pub use wire::irc;
 
-pub use dialect::{DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_WHO_REPLIES};
+pub use dialect::{
+    DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_WHO_REPLIES,
+};
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{
     Admission, Backlog, Config, Consumed, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_GREETING_DELAY,
     DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Error, FloodLimit,
     Server, ServerName,
 };
-pub use state::history::MAX_HISTORY;
+pub use state::history::{HISTORY_ROOMS, MAX_HISTORY};
+pub use state::members::MAX_ROOMS_PER_PERSON;
 pub use state::rooms::{
-    LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, RoomName, RoomNameError,
+    LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,
 };
 pub use state::roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
 pub use time::Instant;

@@ -1,8 +1,8 @@
 //! What the core asks of its runner: bytes to write to some connections, and connections to close.
 
 use core::fmt;
-use core::slice;
 
+use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, Slot};
 
@@ -82,8 +82,23 @@ pub enum Output<'a> {
 
 /// Who a [`Output::Send`] is for: an iterator over connection handles, and what kind of send
 /// it is ([`Recipients::delivery`]).
-#[derive(Clone, Debug)]
-pub struct Recipients<'a>(RecipientsInner<'a>);
+///
+/// A send to a room walks that room's members, so its cost grows with the room, not with the
+/// number of people online.
+#[derive(Clone)]
+pub struct Recipients<'a> {
+    directory: &'a dyn Directory,
+    audience: Audience,
+    cursor: Cursor,
+}
+
+impl fmt::Debug for Recipients<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recipients")
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
 
 /// What kind of send an [`Output::Send`] is: what a runner may do with it for a client that is
 /// not reading (see [`Server::handle_backlog`](crate::Server::handle_backlog)).
@@ -105,39 +120,46 @@ pub enum Delivery {
     },
 }
 
-#[derive(Clone, Debug)]
-enum RecipientsInner<'a> {
-    One {
-        to: Option<ConnectionId>,
-        from: Option<ConnectionId>,
-    },
-    Many {
-        live: slice::Iter<'a, u32>,
-        slots: &'a [Slot],
-        audience: Audience,
-    },
+/// Where a walk over the recipients of one send has got to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cursor {
+    /// Not started.
+    Start,
+    /// At a position of the list of live connections.
+    Live(u32),
+    /// In the `set`-th room of the audience's rooms, at a membership cell (`None`: the room's
+    /// first).
+    Room { set: u8, cell: Option<u32> },
+    /// Done.
+    End,
+}
+
+/// What can list the recipients of an audience: the server's tables, behind a trait object so
+/// that [`Recipients`] need not carry the server's size parameters.
+pub(crate) trait Directory {
+    /// The next recipient of `audience` from `cursor` on, moving the cursor past it.
+    fn next_recipient(&self, audience: &Audience, cursor: &mut Cursor) -> Option<ConnectionId>;
+    /// An upper bound on the recipients left.
+    fn most_recipients(&self, audience: &Audience) -> usize;
 }
 
 impl<'a> Recipients<'a> {
-    pub(crate) fn new(audience: Audience, live: &'a [u32], slots: &'a [Slot]) -> Self {
-        Self(match audience.scope {
-            Scope::One { to, from } => RecipientsInner::One { to: Some(to), from },
-            Scope::Rooms(_) | Scope::All => RecipientsInner::Many {
-                live: live.iter(),
-                slots,
-                audience,
-            },
-        })
+    pub(crate) fn new(audience: Audience, directory: &'a dyn Directory) -> Self {
+        Self {
+            directory,
+            audience,
+            cursor: Cursor::Start,
+        }
     }
 
     /// What kind of send this is.
     pub fn delivery(&self) -> Delivery {
-        match self.0 {
-            RecipientsInner::One {
+        match self.audience.scope {
+            Scope::One {
                 from: Some(from), ..
             } => Delivery::Private { from },
-            RecipientsInner::One { from: None, .. } => Delivery::Reply,
-            RecipientsInner::Many { .. } => Delivery::Broadcast,
+            Scope::One { from: None, .. } => Delivery::Reply,
+            Scope::Room(_) | Scope::Rooms(_) | Scope::All => Delivery::Broadcast,
         }
     }
 }
@@ -146,33 +168,27 @@ impl Iterator for Recipients<'_> {
     type Item = ConnectionId;
 
     fn next(&mut self) -> Option<ConnectionId> {
-        match &mut self.0 {
-            RecipientsInner::One { to, .. } => to.take(),
-            RecipientsInner::Many {
-                live,
-                slots,
-                audience,
-            } => live.by_ref().find_map(|&index| {
-                let slot = &slots[index as usize];
-                let id = slot.id(index);
-                audience.includes(id, slot).then_some(id)
-            }),
+        if let Scope::One { to, .. } = self.audience.scope {
+            return (core::mem::replace(&mut self.cursor, Cursor::End) == Cursor::Start)
+                .then_some(to);
         }
+        self.directory
+            .next_recipient(&self.audience, &mut self.cursor)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match &self.0 {
-            RecipientsInner::One { to, .. } => {
-                (usize::from(to.is_some()), Some(usize::from(to.is_some())))
-            }
-            RecipientsInner::Many { live, .. } => (0, Some(live.len())),
+        match (self.audience.scope, self.cursor) {
+            (_, Cursor::End) => (0, Some(0)),
+            (Scope::One { .. }, _) => (1, Some(1)),
+            _ => (0, Some(self.directory.most_recipients(&self.audience))),
         }
     }
 }
 
 /// Who a queued send is for, resolved against the roster when it is polled. Membership cannot
 /// change between the step that queued it and the poll that drains it, because the API refuses
-/// a new step until the queue is drained; a mask taken before a departure is stored by value.
+/// a new step until the queue is drained; the rooms of someone who left in the step are kept
+/// by value in a [`RoomSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Audience {
     pub(crate) scope: Scope,
@@ -190,6 +206,13 @@ pub(crate) enum Speaks {
     Irc,
 }
 
+/// Up to [`MAX_ROOMS_PER_PERSON`] rooms, kept in ascending order in the step's output queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RoomSet {
+    pub(crate) start: u16,
+    pub(crate) len: u8,
+}
+
 /// The people a send can reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Scope {
@@ -198,8 +221,10 @@ pub(crate) enum Scope {
         to: ConnectionId,
         from: Option<ConnectionId>,
     },
-    /// Everyone in at least one of these rooms (a mask of room bits).
-    Rooms(u64),
+    /// Everyone in one room.
+    Room(RoomId),
+    /// Everyone in at least one of these rooms, once each.
+    Rooms(RoomSet),
     All,
 }
 
@@ -231,20 +256,28 @@ impl Audience {
         }
     }
 
-    /// Everyone in the rooms of `mask`.
-    pub(crate) const fn members(mask: u64) -> Self {
+    /// Everyone in `room`.
+    pub(crate) const fn room(room: RoomId) -> Self {
         Self {
-            scope: Scope::Rooms(mask),
+            scope: Scope::Room(room),
             except: None,
             view: View::Any,
             speaks: Speaks::Any,
         }
     }
 
-    /// Everyone in the rooms of `mask` but `except`.
-    pub(crate) const fn rooms(mask: u64, except: ConnectionId) -> Self {
+    /// Everyone in `room` but `except`.
+    pub(crate) const fn room_but(room: RoomId, except: ConnectionId) -> Self {
         Self {
-            scope: Scope::Rooms(mask),
+            except: Some(except),
+            ..Self::room(room)
+        }
+    }
+
+    /// Everyone in the rooms of `set` but `except`, once each.
+    pub(crate) const fn rooms_but(set: RoomSet, except: ConnectionId) -> Self {
+        Self {
+            scope: Scope::Rooms(set),
             except: Some(except),
             view: View::Any,
             speaks: Speaks::Any,
@@ -271,12 +304,8 @@ impl Audience {
         Self { speaks, ..self }
     }
 
-    fn includes(&self, id: ConnectionId, slot: &Slot) -> bool {
-        let in_scope = match self.scope {
-            Scope::One { to, .. } => to == id,
-            Scope::Rooms(mask) => slot.rooms & mask != 0,
-            Scope::All => true,
-        };
+    /// Whether `id`, in `slot`, passes the filters beyond the scope.
+    pub(crate) fn admits(&self, id: ConnectionId, slot: &Slot) -> bool {
         let view = match self.view {
             View::Any => true,
             View::Current(room) => slot.current == Some(room),
@@ -287,7 +316,7 @@ impl Audience {
             Speaks::Text => slot.irc.is_none(),
             Speaks::Irc => slot.irc.is_some(),
         };
-        in_scope && view && speaks && self.except != Some(id)
+        view && speaks && self.except != Some(id)
     }
 }
 
@@ -317,6 +346,8 @@ pub(crate) enum Record {
 pub(crate) struct OutputQueue {
     pub(crate) bytes: heapless::Vec<u8, OUTPUT_BYTES>,
     records: heapless::Vec<Record, MAX_OUTPUTS>,
+    /// The rooms of [`RoomSet`]s: room for each output to have its own.
+    room_sets: heapless::Vec<RoomId, { MAX_OUTPUTS * MAX_ROOMS_PER_PERSON }>,
     next: usize,
     /// Set when a write did not fit; the bounds above are meant to make that impossible.
     overflowed: bool,
@@ -333,6 +364,7 @@ impl OutputQueue {
         debug_assert!(!self.overflowed, "a step rendered more than OUTPUT_BYTES");
         self.bytes.clear();
         self.records.clear();
+        self.room_sets.clear();
         self.next = 0;
         self.overflowed = false;
     }
@@ -343,6 +375,31 @@ impl OutputQueue {
             MAX_OUTPUTS - self.records.len(),
             OUTPUT_BYTES - self.bytes.len(),
         )
+    }
+
+    /// Keeps `rooms` (at most [`MAX_ROOMS_PER_PERSON`]) for the step, in ascending order.
+    pub(crate) fn room_set(&mut self, rooms: impl Iterator<Item = RoomId>) -> RoomSet {
+        let start = self.room_sets.len();
+        for room in rooms.take(MAX_ROOMS_PER_PERSON) {
+            if self.room_sets.push(room).is_err() {
+                self.overflowed = true;
+                debug_assert!(false, "a step kept more room sets than it has outputs");
+                break;
+            }
+        }
+        self.room_sets[start..].sort_unstable();
+        RoomSet {
+            start: start as u16,
+            len: (self.room_sets.len() - start) as u8,
+        }
+    }
+
+    /// The rooms of `set`, in ascending order.
+    pub(crate) fn rooms(&self, set: RoomSet) -> &[RoomId] {
+        let start = usize::from(set.start);
+        self.room_sets
+            .get(start..start + usize::from(set.len))
+            .unwrap_or(&[])
     }
 
     /// Where the next rendered bytes start; pass it to [`Self::send`] when they are written.
@@ -394,14 +451,20 @@ impl OutputQueue {
         }
     }
 
-    pub(crate) fn pop(&mut self) -> Option<(Record, &[u8])> {
+    /// The next record, past which the queue moves; its bytes are [`Self::bytes_of`].
+    pub(crate) fn pop(&mut self) -> Option<Record> {
         let record = *self.records.get(self.next)?;
         self.next += 1;
+        Some(record)
+    }
+
+    /// The bytes `record` carries.
+    pub(crate) fn bytes_of(&self, record: Record) -> &[u8] {
         let (start, end) = match record {
             Record::Send { start, end, .. } | Record::Renamed { start, end, .. } => (start, end),
             Record::Close { .. } | Record::Resume { .. } => (0, 0),
         };
-        Some((record, &self.bytes[start as usize..end as usize]))
+        &self.bytes[start as usize..end as usize]
     }
 }
 
@@ -434,28 +497,24 @@ mod tests {
         queue.send(empty, Audience::all()); // nothing written: nothing queued
         queue.close(id, CloseReason::Quit);
         assert!(!queue.is_drained());
+        let send = queue.pop().unwrap();
         assert!(matches!(
-            queue.pop(),
-            Some((
-                Record::Send {
-                    to: Audience {
-                        scope: Scope::One { .. },
-                        ..
-                    },
+            send,
+            Record::Send {
+                to: Audience {
+                    scope: Scope::One { .. },
                     ..
                 },
-                b"hello\r\n"
-            ))
+                ..
+            }
         ));
+        assert_eq!(queue.bytes_of(send), b"hello\r\n");
         assert!(matches!(
             queue.pop(),
-            Some((
-                Record::Close {
-                    reason: CloseReason::Quit,
-                    ..
-                },
-                _
-            ))
+            Some(Record::Close {
+                reason: CloseReason::Quit,
+                ..
+            })
         ));
         assert!(queue.pop().is_none());
         assert!(queue.is_drained());

@@ -5,8 +5,9 @@ use core::time::Duration;
 
 use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
-use crate::output::{Output, OutputQueue, Recipients, Record};
+use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
 use crate::state::history::History;
+use crate::state::rooms::RoomId;
 use crate::state::rooms::Rooms;
 use crate::state::roster::{ConnectionId, Queue, Roster};
 use crate::time::Instant;
@@ -634,11 +635,11 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
 
     /// The next thing for the runner to do, or `None` when this step's outputs are all taken.
     pub fn poll_output(&mut self) -> Option<Output<'_>> {
-        let (record, bytes) = self.out.pop()?;
-        let (live, slots) = self.roster.parts();
+        let record = self.out.pop()?;
+        let bytes = self.out.bytes_of(record);
         Some(match record {
             Record::Send { to, .. } => Output::Send {
-                to: Recipients::new(to, live, slots),
+                to: Recipients::new(to, self),
                 bytes,
             },
             Record::Close { conn, reason } => Output::Close { conn, reason },
@@ -746,6 +747,86 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             server_name: self.config.server_name.as_str(),
             irc_lobby: self.config.irc_lobby,
             announce_limit: self.config.announce_limit,
+        }
+    }
+}
+
+impl<const CLIENTS: usize, const HISTORY: usize> Directory for Server<CLIENTS, HISTORY> {
+    fn next_recipient(&self, audience: &Audience, cursor: &mut Cursor) -> Option<ConnectionId> {
+        let (live, slots) = self.roster.parts();
+        let single;
+        let rooms: &[RoomId] = match audience.scope {
+            Scope::One { .. } => return None,
+            Scope::All => {
+                let mut pos = match *cursor {
+                    Cursor::Start => 0,
+                    Cursor::Live(pos) => pos,
+                    Cursor::Room { .. } | Cursor::End => return None,
+                };
+                while let Some(&index) = live.get(pos as usize) {
+                    pos += 1;
+                    let slot = &slots[index as usize];
+                    let id = slot.id(index);
+                    if audience.admits(id, slot) {
+                        *cursor = Cursor::Live(pos);
+                        return Some(id);
+                    }
+                }
+                *cursor = Cursor::End;
+                return None;
+            }
+            Scope::Room(room) => {
+                single = [room];
+                &single
+            }
+            Scope::Rooms(set) => self.out.rooms(set),
+        };
+        let members = &self.roster.members;
+        let (mut set, mut cell) = match *cursor {
+            Cursor::Start => (0, None),
+            Cursor::Room { set, cell } => (set, cell),
+            Cursor::Live(_) | Cursor::End => return None,
+        };
+        loop {
+            let Some(&room) = rooms.get(usize::from(set)) else {
+                *cursor = Cursor::End;
+                return None;
+            };
+            let Some(at) = cell.or_else(|| members.head(room)) else {
+                (set, cell) = (set + 1, None);
+                continue;
+            };
+            let (index, next) = members.at(at);
+            cell = next;
+            let (this_set, this_room) = (set, room);
+            if next.is_none() {
+                set += 1;
+            }
+            let slot = &slots[index as usize];
+            let id = slot.id(index);
+            if !audience.admits(id, slot) {
+                continue;
+            }
+            // Someone in several of the rooms gets the send once: from the lowest of them.
+            let met_before = this_set > 0
+                && members
+                    .rooms_of(index)
+                    .any(|other| other < this_room && rooms.binary_search(&other).is_ok());
+            if met_before {
+                continue;
+            }
+            *cursor = Cursor::Room { set, cell };
+            return Some(id);
+        }
+    }
+
+    fn most_recipients(&self, audience: &Audience) -> usize {
+        let members = |room: RoomId| self.rooms.get(room).map_or(0, |room| room.members as usize);
+        match audience.scope {
+            Scope::One { .. } => 1,
+            Scope::All => self.roster.len(),
+            Scope::Room(room) => members(room),
+            Scope::Rooms(set) => self.out.rooms(set).iter().map(|&room| members(room)).sum(),
         }
     }
 }

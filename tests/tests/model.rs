@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chat_core::{
     Admission, CloseReason, Config, ConnectionId, DisconnectReason, Error, Instant, LOBBY,
-    MAX_LINE_BYTES, MAX_LISTED_NAMES, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, Output,
-    Server,
+    MAX_LINE_BYTES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_ROOM_NAME_BYTES, MAX_ROOMS,
+    MAX_ROOMS_PER_PERSON, MAX_TOPIC_BYTES, Output, Server,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -2324,26 +2324,80 @@ fn a_full_room_refuses_to_take_more() {
 }
 
 #[test]
-fn the_room_table_holds_at_most_max_rooms() {
+fn a_person_is_in_at_most_max_rooms_per_person() {
     let mut server = plain_server();
     let alice = accept(&mut server);
     let bob = accept(&mut server);
     let _ = drain(&mut server, true);
+    for n in 1..MAX_ROOMS_PER_PERSON {
+        let steps = say(&mut server, 0, alice, format!("/join #p{n}\n").as_bytes());
+        assert_eq!(heard(&steps, alice).len(), 2, "#p{n}");
+    }
+    let steps = say(&mut server, 0, alice, b"/join #one-more\n/join #lobby\n");
+    assert_eq!(
+        heard(&steps, alice),
+        [
+            format!(
+                "*** error: you are in {MAX_ROOMS_PER_PERSON} rooms, the most one can be in; /part one first"
+            )
+            .as_str(),
+            "*** Now talking in #lobby.",
+        ]
+    );
+    // A room that exists is refused too, and nothing changed for anyone.
+    let _ = say(&mut server, 0, bob, b"/join #bobs\n");
+    let steps = say(&mut server, 0, alice, b"/join #bobs\n/rooms\n");
+    let heard = heard(&steps, alice);
+    assert!(heard[0].contains("the most one can be in"), "{heard:?}");
+    assert_eq!(
+        heard[1],
+        format!("*** Rooms ({}):", MAX_ROOMS_PER_PERSON + 1)
+    );
+    assert!(heard.contains(&"***   #bobs (1)".to_owned()), "{heard:?}");
+}
+
+#[test]
+fn the_room_table_holds_at_most_max_rooms() {
+    // Enough people to fill the table, each in as many rooms as one can be.
+    let mut server: Box<Server<256>> = Box::new(Server::new(plain_config(), Instant::ZERO));
+    let alice = accept(&mut server);
+    let bob = accept(&mut server);
+    let _ = drain(&mut server, true);
+    let (mut member, mut joined) = (alice, 0);
     for n in 1..MAX_ROOMS {
-        let steps = say(&mut server, 0, alice, format!("/join #r{n}\n").as_bytes());
-        assert_eq!(heard(&steps, alice).len(), 2, "#r{n}");
+        if joined == MAX_ROOMS_PER_PERSON - 1 {
+            (member, joined) = (accept(&mut server), 0);
+            let _ = drain(&mut server, true);
+        }
+        let steps = say(&mut server, 0, member, format!("/join #r{n}\n").as_bytes());
+        assert_eq!(heard(&steps, member).len(), 2, "#r{n}");
+        joined += 1;
     }
     let steps = say(&mut server, 0, bob, b"/join #one-more\n/join #R7\n");
     assert_eq!(
         heard(&steps, bob),
         [
-            "*** error: there are already 64 rooms, the most there can be; /rooms lists them",
+            &format!(
+                "*** error: there are already {MAX_ROOMS} rooms, the most there can be; /rooms lists them"
+            ),
             "*** You are now talking in #r7.",
             "*** #r7 (2): anonymous-1, anonymous-2 (you)",
         ]
     );
     let steps = say(&mut server, 0, alice, b"/rooms\n");
-    assert_eq!(heard(&steps, alice).len(), 1 + MAX_ROOMS);
+    let listing = heard(&steps, alice);
+    assert_eq!(
+        listing.len(),
+        1 + MAX_LISTED_ROOMS + 1,
+        "the first rooms, then how many more"
+    );
+    assert_eq!(
+        listing[listing.len() - 1],
+        format!(
+            "***   and {} more; /join #ROOM to enter one by name",
+            MAX_ROOMS - MAX_LISTED_ROOMS
+        )
+    );
     // One room freed, one can be made, in its slot.
     let _ = say(&mut server, 0, alice, b"/part #r5\n");
     let steps = say(&mut server, 0, bob, b"/join #one-more\n/rooms\n");

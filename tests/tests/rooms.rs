@@ -1,5 +1,6 @@
 //! Rooms over real sockets: joining, parting, topics, the room list, and who hears what.
 
+use chat_core::MAX_ROOMS_PER_PERSON;
 use chat_tests::{Client, Server};
 
 /// alice and bob, named, both in the lobby, with their join and rename notices taken.
@@ -162,17 +163,24 @@ fn bad_room_names_and_full_rooms_get_clear_errors() {
 }
 
 #[test]
-fn the_room_table_is_bounded() {
+fn the_rooms_of_one_person_are_bounded() {
     let server = Server::plain(&[]);
     let mut alice = server.join("alice");
-    // The lobby plus 63 more fill the 64 slots.
-    let joins: String = (1..64).map(|n| format!("/join #r{n}\n")).collect();
+    // The lobby plus 19 more: as many as one person can be in.
+    let joins: String = (1..MAX_ROOMS_PER_PERSON)
+        .map(|n| format!("/join #r{n}\n"))
+        .collect();
     alice.send(joins);
-    alice.expect_line("*** #r63 (1): alice (you)");
+    alice.expect_line(&format!(
+        "*** #r{} (1): alice (you)",
+        MAX_ROOMS_PER_PERSON - 1
+    ));
     alice.send_line("/join #one-too-many");
     assert_eq!(
         alice.next_line(),
-        "*** error: there are already 64 rooms, the most there can be; /rooms lists them"
+        format!(
+            "*** error: you are in {MAX_ROOMS_PER_PERSON} rooms, the most one can be in; /part one first"
+        )
     );
     alice.send_line("/part #r5");
     alice.expect_line("You left #r5.");

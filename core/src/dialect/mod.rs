@@ -8,7 +8,8 @@ use irc::numeric::ERR_INPUTTOOLONG;
 use crate::dialect::text::{Painted, Style, Visible};
 use crate::output::{Audience, CloseReason, OutputQueue, Speaks, View};
 use crate::state::history::{Chronicle, Remembered, Said};
-use crate::state::rooms::{RoomId, RoomName, Rooms, bit};
+use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::rooms::{RoomId, RoomName, Rooms};
 use crate::state::roster::{ConnectionId, Name, Nickname, Roster};
 use crate::time::Instant;
 use crate::wire::line::{Dialect, MAX_LINE_BYTES};
@@ -16,6 +17,10 @@ use crate::wire::line::{Dialect, MAX_LINE_BYTES};
 /// The most names a roster listing (`/list`, the welcome banner) shows; past it the listing
 /// ends with "and N more".
 pub const MAX_LISTED_NAMES: usize = 100;
+
+/// The most rooms a room listing (`/rooms`, IRC's `LIST`) shows, lowest index (oldest) first;
+/// past it the listing says how many more there are.
+pub const MAX_LISTED_ROOMS: usize = 64;
 
 /// Why a connection went away, as the runner reports it to
 /// [`Server::handle_disconnect`](crate::Server::handle_disconnect). The others see it in the
@@ -150,6 +155,8 @@ pub(crate) enum Admitted {
 pub(crate) enum Refused {
     Invalid(crate::RoomNameError),
     TooManyRooms,
+    /// The person is in [`MAX_ROOMS_PER_PERSON`] rooms already.
+    InTooMany,
     /// The room (unless it was made for this join and is gone), and how many are in it.
     Full(Option<RoomName>, u32),
 }
@@ -163,15 +170,6 @@ pub(crate) enum Private {
 }
 
 impl<const N: usize> Step<'_, N> {
-    /// The rooms of `mask` small enough that comings and goings are announced in them (to
-    /// text users: IRC clients need every JOIN, PART and QUIT to keep their lists of names).
-    pub(crate) fn announced(&self, mask: u64) -> u64 {
-        self.rooms
-            .iter()
-            .filter(|(room, info)| mask & bit(*room) != 0 && info.members <= self.announce_limit)
-            .fold(0, |announced, (room, _)| announced | bit(room))
-    }
-
     /// Whether `conn` speaks IRC.
     pub(crate) fn speaks_irc(&self, conn: ConnectionId) -> bool {
         self.roster.get(conn).is_some_and(|slot| slot.irc.is_some())
@@ -179,29 +177,33 @@ impl<const N: usize> Step<'_, N> {
 
     /// Removes `conn` and tells everyone who shares a room with it why it left.
     pub(crate) fn depart(&mut self, conn: ConnectionId, why: &dyn fmt::Display) {
-        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let me = self.style.name(self.roster.name(conn));
-        let others = Audience::rooms(mask, conn);
-        let announced = self.announced(mask);
-        if announced != 0 && self.roster.text_count() > 0 {
+        // Kept by value: the rooms are left below, before the sends are polled.
+        let rooms = self.out.room_set(self.roster.rooms_of(conn));
+        let (table, limit) = (&*self.rooms, self.announce_limit);
+        let announced = self.out.room_set(
+            self.roster
+                .rooms_of(conn)
+                .filter(|&room| table.get(room).is_some_and(|info| info.members <= limit)),
+        );
+        if announced.len != 0 && self.roster.text_count() > 0 {
             announce!(
                 self,
-                Audience::rooms(announced, conn).speaking(Speaks::Text),
+                Audience::rooms_but(announced, conn).speaking(Speaks::Text),
                 "{me} left ({why})"
             );
         }
-        if mask != 0 {
+        if rooms.len != 0 {
             irc!(
                 self,
-                others.speaking(Speaks::Irc),
+                Audience::rooms_but(rooms, conn).speaking(Speaks::Irc),
                 ":{} QUIT :{why}",
                 self.roster.prefix(conn)
             );
         }
-        for room in 0..crate::MAX_ROOMS as RoomId {
-            if mask & bit(room) != 0 {
-                self.leave_room(conn, room);
-            }
+        for at in 0..usize::from(rooms.len) {
+            let room = self.out.rooms(rooms)[at];
+            self.leave_room(conn, room);
         }
         self.roster.remove(conn);
     }
@@ -328,9 +330,9 @@ impl<const N: usize> Step<'_, N> {
     /// with it, and it if `tell_self`.
     pub(crate) fn rename(&mut self, conn: ConnectionId, nick: Nickname, tell_self: bool) {
         let style = self.style;
-        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        let others = Audience::rooms(mask, conn);
-        if mask != 0 {
+        let rooms = self.out.room_set(self.roster.rooms_of(conn));
+        let others = Audience::rooms_but(rooms, conn);
+        if rooms.len != 0 {
             let (old, new) = (
                 style.name(self.roster.name(conn)),
                 style.name(Name::Nick(&nick)),
@@ -417,7 +419,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let everyone = Audience::rooms(bit(room), conn);
+        let everyone = Audience::room_but(room, conn);
         if self.roster.text_count() > 0 {
             let me = style.name(self.roster.name(conn));
             let text_here = everyone.speaking(Speaks::Text);
@@ -457,14 +459,14 @@ impl<const N: usize> Step<'_, N> {
     /// checks and the news common to every dialect. The caller tells `conn` the rest.
     pub(crate) fn admit(&mut self, conn: ConnectionId, name: &str) -> Result<Admitted, Refused> {
         let name = RoomName::new(name).map_err(Refused::Invalid)?;
-        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let room = match self.rooms.find(name.as_str()) {
+            Some(room) if self.roster.in_room(conn, room) => return Ok(Admitted::AlreadyIn(room)),
             Some(room) => room,
+            None if self.roster.rooms_of(conn).count() >= MAX_ROOMS_PER_PERSON => {
+                return Err(Refused::InTooMany);
+            }
             None => self.rooms.create(name).map_err(|_| Refused::TooManyRooms)?,
         };
-        if mask & bit(room) != 0 {
-            return Ok(Admitted::AlreadyIn(room));
-        }
         let Some(info) = self.rooms.get(room) else {
             return Err(Refused::TooManyRooms);
         };
@@ -475,8 +477,11 @@ impl<const N: usize> Step<'_, N> {
             let name = self.rooms.get(room).map(|_| name);
             return Err(Refused::Full(name, members));
         }
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.rooms |= bit(room);
+        if self.roster.get(conn).is_none() {
+            return Err(Refused::TooManyRooms);
+        }
+        if self.roster.members.join(conn.index() as u32, room).is_err() {
+            return Err(Refused::InTooMany);
         }
         if let Some(info) = self.rooms.get_mut(room) {
             info.members += 1;
@@ -485,7 +490,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(info) = self.rooms.get(room) else {
             return Ok(Admitted::Entered(room));
         };
-        let others = Audience::rooms(bit(room), conn);
+        let others = Audience::room_but(room, conn);
         let me = self.style.name(self.roster.name(conn));
         let (name, members) = (&info.name, info.members);
         if self.roster.text_count() > 0 && members <= self.announce_limit {
@@ -509,7 +514,7 @@ impl<const N: usize> Step<'_, N> {
             return;
         };
         let me = self.style.name(self.roster.name(conn));
-        let everyone = Audience::rooms(bit(room), conn);
+        let everyone = Audience::room_but(room, conn);
         if self.roster.text_count() > 0 && info.members <= self.announce_limit {
             let text = everyone.speaking(Speaks::Text);
             match reason {
@@ -543,17 +548,18 @@ impl<const N: usize> Step<'_, N> {
     /// Takes `conn` out of `room`, moving its current room to another of its rooms if needed,
     /// and removes the room if it is now empty.
     pub(crate) fn leave_room(&mut self, conn: ConnectionId, room: RoomId) {
-        let Some(slot) = self.roster.get_mut(conn) else {
+        let Some(slot) = self.roster.get(conn) else {
             return;
         };
-        slot.rooms &= !bit(room);
-        let rest = slot.rooms;
         let was_current = slot.current == Some(room);
+        if !self.roster.members.leave(conn.index() as u32, room) {
+            return;
+        }
         if let Some(info) = self.rooms.get_mut(room) {
             info.members -= 1;
         }
         if was_current {
-            let next = (rest != 0).then(|| rest.trailing_zeros() as RoomId);
+            let next = self.roster.rooms_of(conn).min();
             self.set_current(conn, next);
         }
         self.remove_if_empty(room);
@@ -583,14 +589,23 @@ impl<const N: usize> Step<'_, N> {
     /// Sets `room`'s topic (at most [`MAX_TOPIC_BYTES`], checked by the caller) and tells its
     /// members.
     pub(crate) fn set_topic(&mut self, conn: ConnectionId, room: RoomId, topic: &str) {
-        let Some(info) = self.rooms.get_mut(room) else {
+        if self.rooms.set_topic(room, topic).is_err() {
+            let text = format_args!(
+                "{} rooms have a topic already, the most there can be; clear one first",
+                crate::MAX_TOPICS
+            );
+            if self.speaks_irc(conn) {
+                server_notice!(self, conn, "*** error: {text}");
+            } else {
+                error!(self, conn, "{text}");
+            }
+            return;
+        }
+        let Some(info) = self.rooms.get(room) else {
             return;
         };
-        info.topic.clear();
-        // Cannot fail: the caller checked the length.
-        let _ = info.topic.push_str(topic);
         let me = self.style.name(self.roster.name(conn));
-        let members = Audience::members(bit(room));
+        let members = Audience::room(room);
         if self.roster.text_count() > 0 {
             announce!(
                 self,
@@ -629,8 +644,8 @@ mod tests {
     use std::format;
 
     use crate::{
-        Admission, Config, ConnectionId, Instant, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES,
-        OUTPUT_BYTES, Output, Server,
+        Admission, Config, ConnectionId, Instant, MAX_LISTED_ROOMS, MAX_ROOM_NAME_BYTES,
+        MAX_ROOMS_PER_PERSON, MAX_TOPIC_BYTES, OUTPUT_BYTES, Output, Server,
     };
 
     /// Feeds `line` to `conn` and returns the bytes it got back.
@@ -639,21 +654,32 @@ mod tests {
         conn: ConnectionId,
         line: &str,
     ) -> usize {
+        said(server, conn, line).0
+    }
+
+    /// How many bytes `line` brought back, and the last step's text.
+    fn said<const N: usize, const H: usize>(
+        server: &mut Server<N, H>,
+        conn: ConnectionId,
+        line: &str,
+    ) -> (usize, std::string::String) {
         let mut rest = line.as_bytes();
-        let mut got = 0;
+        let (mut got, mut text) = (0, std::string::String::new());
         while !rest.is_empty() {
             let taken = server
                 .handle_input(Instant::ZERO, conn, rest)
                 .unwrap()
                 .bytes();
             rest = &rest[taken..];
+            text.clear();
             while let Some(output) = server.poll_output() {
                 if let Output::Send { bytes, .. } = output {
                     got += bytes.len();
+                    text.push_str(&std::string::String::from_utf8_lossy(bytes));
                 }
             }
         }
-        got
+        (got, text)
     }
 
     #[test]
@@ -661,14 +687,22 @@ mod tests {
         let config = Config::default()
             .with_greeting_delay(Duration::ZERO)
             .with_flood_limit(None);
-        let mut server: Server<2> = Server::new(config, Instant::ZERO);
-        let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
-            panic!("connect");
+        let mut server: Server<8> = Server::new(config, Instant::ZERO);
+        let connect = |server: &mut Server<8>| {
+            let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
+                panic!("connect");
+            };
+            while server.poll_output().is_some() {}
+            conn
         };
-        while server.poll_output().is_some() {}
-        // Every room with the longest name, and a topic of 4-byte characters, in colour.
+        // More rooms than are listed, each with the longest name and a topic of 4-byte
+        // characters, in colour; each person fills their rooms, then the next one goes on.
         let topic = "😀".repeat(MAX_TOPIC_BYTES / 4);
-        for n in 1..MAX_ROOMS {
+        let mut conn = connect(&mut server);
+        for n in 1..MAX_LISTED_ROOMS + 5 {
+            if n % (MAX_ROOMS_PER_PERSON - 1) == 0 {
+                conn = connect(&mut server);
+            }
             let name = format!("#{n:02}{}", "r".repeat(MAX_ROOM_NAME_BYTES - 3));
             say(
                 &mut server,
@@ -676,11 +710,12 @@ mod tests {
                 &format!("/join {name}\n/topic {topic}\n"),
             );
         }
-        let listing = say(&mut server, conn, "/rooms\n");
+        let (listing, text) = said(&mut server, conn, "/rooms\n");
         assert!(
-            listing > 64 * 100 && listing <= OUTPUT_BYTES,
+            listing > MAX_LISTED_ROOMS * 100 && listing <= OUTPUT_BYTES,
             "{listing} bytes"
         );
+        assert!(text.contains("and 5 more"), "{text}");
         // The next step would panic (debug) had the listing overflowed.
         assert!(say(&mut server, conn, "/ping\n") > 0);
     }

@@ -5,13 +5,14 @@ use core::fmt::Write;
 use crate::dialect::text::{CharName, Visible, first_unsafe_char};
 use crate::output::{Audience, CloseReason};
 use crate::state::history::Said;
-use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId, bit};
+use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::{ConnectionId, Name, Nickname};
 use crate::wire::line::LineBuffer;
 use crate::wire::plain::{Command, ParseError};
 
 use super::text::Ago;
 use super::*;
+use crate::state::members::MAX_ROOMS_PER_PERSON;
 
 impl<const N: usize> Step<'_, N> {
     /// Greets a new connection that speaks plain text or JSON, and puts it in the lobby.
@@ -153,11 +154,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let members = roster.live().filter(|&id| {
-            roster
-                .get(id)
-                .is_some_and(|slot| slot.rooms & bit(room) != 0)
-        });
+        let members = roster.members_of(room);
         // The first names in sort order, and always the caller: a max-heap of the best ones
         // seen so far, whose worst is replaced when a better one comes (O(n log 100)).
         let mut best: heapless::BinaryHeap<_, heapless::binary_heap::Max, MAX_LISTED_NAMES> =
@@ -256,6 +253,13 @@ impl<const N: usize> Step<'_, N> {
                     crate::MAX_ROOMS
                 );
             }
+            Err(Refused::InTooMany) => {
+                return error!(
+                    self,
+                    conn,
+                    "you are in {MAX_ROOMS_PER_PERSON} rooms, the most one can be in; /part one first"
+                );
+            }
             Err(Refused::Full(Some(room), members)) => {
                 return error!(self, conn, "{room} is full ({members} people)");
             }
@@ -271,7 +275,7 @@ impl<const N: usize> Step<'_, N> {
                 conn,
                 "Topic of {}: {}",
                 info.name,
-                Visible(&info.topic),
+                Visible(info.topic),
             );
         }
         self.list(conn, room);
@@ -304,9 +308,11 @@ impl<const N: usize> Step<'_, N> {
 
     /// Leaves `room` (the current one if `None`), telling its members.
     pub(crate) fn part(&mut self, conn: ConnectionId, room: Option<&str>, reason: Option<&str>) {
-        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         let room = match room {
-            Some(name) => self.rooms.find(name).filter(|&room| mask & bit(room) != 0),
+            Some(name) => self
+                .rooms
+                .find(name)
+                .filter(|&room| self.roster.in_room(conn, room)),
             None => self.current(conn),
         };
         let Some(room) = room else {
@@ -330,16 +336,15 @@ impl<const N: usize> Step<'_, N> {
 
     /// Every room, with its member count and the start of its topic.
     pub(crate) fn list_rooms(&mut self, conn: ConnectionId) {
-        /// Topics are cut to this many characters, and at most this many bytes, here, so the
-        /// listing of every room fits in one step's output.
+        /// Topics are cut to this many characters, and at most this many bytes, here, so a
+        /// listing of [`MAX_LISTED_ROOMS`] rooms fits in one step's output.
         const TOPIC_PREVIEW_CHARS: usize = 60;
         const TOPIC_PREVIEW_BYTES: usize = 120;
         let notice = self.style.notice();
         let start = self.out.mark();
         let _ = write!(self.out, "{notice} Rooms ({}):\r\n", self.rooms.count());
-        let mine = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        for (room, info) in self.rooms.iter() {
-            let here = if mine & bit(room) != 0 {
+        for (room, info) in self.rooms.iter().take(MAX_LISTED_ROOMS) {
+            let here = if self.roster.in_room(conn, room) {
                 ", you are in it"
             } else {
                 ""
@@ -364,6 +369,13 @@ impl<const N: usize> Step<'_, N> {
             }
             let _ = self.out.write_str("\r\n");
         }
+        let hidden = self.rooms.count().saturating_sub(MAX_LISTED_ROOMS);
+        if hidden > 0 {
+            let _ = write!(
+                self.out,
+                "{notice}   and {hidden} more; /join #ROOM to enter one by name\r\n"
+            );
+        }
         self.out.send(start, Audience::one(conn));
     }
 
@@ -379,7 +391,7 @@ impl<const N: usize> Step<'_, N> {
             if info.topic.is_empty() {
                 notice!(self, conn, "{} has no topic.", info.name);
             } else {
-                let (name, topic) = (&info.name, Visible(&info.topic));
+                let (name, topic) = (&info.name, Visible(info.topic));
                 notice!(self, conn, "Topic of {name}: {topic}");
             }
             return;

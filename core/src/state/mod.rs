@@ -2,5 +2,6 @@
 //! deadline queues and the flood buckets. Decides; renders nothing.
 
 pub(crate) mod history;
+pub(crate) mod members;
 pub(crate) mod rooms;
 pub(crate) mod roster;

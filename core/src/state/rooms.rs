@@ -3,16 +3,20 @@
 
 use core::fmt;
 
-/// The most rooms at once, the lobby included. Membership is a bit per room in each
-/// connection, so this is the width of that mask. Joining a new room when all exist gets an
-/// error reply.
-pub const MAX_ROOMS: usize = 64;
+/// The most rooms at once, the lobby included. Joining a new room when all exist gets an error
+/// reply (`405` for an IRC client); a room goes when its last member leaves, which makes room.
+pub const MAX_ROOMS: usize = 4096;
 
 /// The longest room name, in bytes, `#` included.
 pub const MAX_ROOM_NAME_BYTES: usize = 32;
 
 /// The longest topic, in bytes.
 pub const MAX_TOPIC_BYTES: usize = 200;
+
+/// The most rooms with a topic at once. Setting the topic of one more room gets an error
+/// reply; clearing a topic, or a room going, makes room. (Topics are kept apart from the room
+/// table so that [`MAX_ROOMS`] rooms cost kilobytes, not a topic's worth each.)
+pub const MAX_TOPICS: usize = 256;
 
 /// The room everyone is put in on connecting.
 pub const LOBBY: &str = "#lobby";
@@ -96,101 +100,246 @@ impl fmt::Display for RoomName {
     }
 }
 
-/// A room's index in the table, below [`MAX_ROOMS`]; bit `1 << index` in a membership mask.
-pub(crate) type RoomId = u8;
-
-/// The mask bit of a room.
-pub(crate) const fn bit(room: RoomId) -> u64 {
-    1 << room
-}
+/// A room's index in the table, below [`MAX_ROOMS`]. Indices are reused once a room goes, so
+/// nothing that outlives a step (an event, a store) names a room by its index.
+pub(crate) type RoomId = u16;
 
 /// One room.
 #[derive(Debug)]
 pub(crate) struct Room {
     pub(crate) name: RoomName,
-    pub(crate) topic: heapless::String<MAX_TOPIC_BYTES>,
+    /// Where its topic is in [`Rooms`]'s topics, if it has one.
+    topic: Option<u16>,
     /// How many people are in it.
     pub(crate) members: u32,
     /// How many of them have it as their current room (the plain dialect's "where I talk").
     pub(crate) current_here: u32,
 }
 
-/// The table of rooms, with the lobby always at index 0.
+/// Slots of the name index: a power of two, twice [`MAX_ROOMS`], so probes stay short.
+const INDEX_SLOTS: usize = 2 * MAX_ROOMS;
+const NO_SLOT: RoomId = RoomId::MAX;
+const WORDS: usize = MAX_ROOMS.div_ceil(64);
+
+/// The table of rooms, with the lobby always at index 0, and an index by name (ASCII case
+/// ignored) so that finding a room does not scan the table.
 #[derive(Debug)]
 pub(crate) struct Rooms {
     rooms: heapless::Vec<Option<Room>, MAX_ROOMS>,
+    /// A bit per index in use, so a new room takes the lowest free index at once.
+    used: [u64; WORDS],
+    /// Open addressing with linear probing over the hash of the lower-cased name.
+    index: [RoomId; INDEX_SLOTS],
+    count: usize,
+    topics: heapless::Vec<heapless::String<MAX_TOPIC_BYTES>, MAX_TOPICS>,
+    /// Topic slots free for reuse.
+    free_topics: heapless::Vec<u16, MAX_TOPICS>,
 }
+
+/// A room as the dialects see it: its name, topic and counts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RoomView<'a> {
+    pub(crate) name: &'a RoomName,
+    /// Empty when it has none.
+    pub(crate) topic: &'a str,
+    pub(crate) members: u32,
+    pub(crate) current_here: u32,
+}
+
+/// Every topic slot is taken: see [`MAX_TOPICS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TopicsFull;
 
 /// There is no free room slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RoomsFull;
 
+/// FNV-1a over the name with ASCII letters lower-cased.
+fn hash(name: &str) -> usize {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in name.bytes() {
+        hash ^= u32::from(byte.to_ascii_lowercase());
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash as usize % INDEX_SLOTS
+}
+
 impl Rooms {
     pub(crate) fn new() -> Self {
-        let mut rooms = heapless::Vec::new();
-        // Cannot fail: the table is empty and MAX_ROOMS > 0; LOBBY is a valid name.
-        let lobby = RoomName::new(LOBBY).ok().map(|name| Room {
-            name,
-            topic: heapless::String::new(),
-            members: 0,
-            current_here: 0,
-        });
-        let _ = rooms.push(lobby);
-        Self { rooms }
+        let mut rooms = Self {
+            rooms: heapless::Vec::new(),
+            used: [0; WORDS],
+            index: [NO_SLOT; INDEX_SLOTS],
+            count: 0,
+            topics: heapless::Vec::new(),
+            free_topics: heapless::Vec::new(),
+        };
+        // Cannot fail: the table is empty and LOBBY is a valid name.
+        if let Ok(lobby) = RoomName::new(LOBBY) {
+            let _ = rooms.create(lobby);
+        }
+        rooms
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<RoomId> {
-        self.iter()
-            .find(|(_, room)| room.name.matches(name))
-            .map(|(id, _)| id)
+        let mut at = hash(name);
+        loop {
+            let id = self.index[at];
+            if id == NO_SLOT {
+                return None;
+            }
+            if self.get(id).is_some_and(|room| room.name.matches(name)) {
+                return Some(id);
+            }
+            at = (at + 1) % INDEX_SLOTS;
+        }
     }
 
-    /// Creates an empty room called `name`, which must not exist yet.
+    /// Creates an empty room called `name`, which must not exist yet, at the lowest free index.
     pub(crate) fn create(&mut self, name: RoomName) -> Result<RoomId, RoomsFull> {
+        let word = self
+            .used
+            .iter()
+            .position(|&word| word != u64::MAX)
+            .ok_or(RoomsFull)?;
+        let id = word * 64 + self.used[word].trailing_ones() as usize;
+        if id >= MAX_ROOMS {
+            return Err(RoomsFull);
+        }
+        let mut at = hash(name.as_str());
+        while self.index[at] != NO_SLOT {
+            at = (at + 1) % INDEX_SLOTS;
+        }
+        self.index[at] = id as RoomId;
         let room = Room {
             name,
-            topic: heapless::String::new(),
+            topic: None,
             members: 0,
             current_here: 0,
         };
-        if let Some(free) = self.rooms.iter().position(Option::is_none) {
-            self.rooms[free] = Some(room);
-            return Ok(free as RoomId);
+        while self.rooms.len() <= id {
+            // Cannot fail: id < MAX_ROOMS.
+            let _ = self.rooms.push(None);
         }
-        let id = self.rooms.len() as RoomId;
-        self.rooms.push(Some(room)).map_err(|_| RoomsFull)?;
-        Ok(id)
+        self.rooms[id] = Some(room);
+        self.used[word] |= 1 << (id % 64);
+        self.count += 1;
+        Ok(id as RoomId)
     }
 
-    pub(crate) fn get(&self, id: RoomId) -> Option<&Room> {
-        self.rooms.get(usize::from(id))?.as_ref()
+    pub(crate) fn get(&self, id: RoomId) -> Option<RoomView<'_>> {
+        self.rooms
+            .get(usize::from(id))?
+            .as_ref()
+            .map(|room| self.view(room))
     }
 
+    fn view<'a>(&'a self, room: &'a Room) -> RoomView<'a> {
+        RoomView {
+            name: &room.name,
+            topic: room
+                .topic
+                .and_then(|at| self.topics.get(usize::from(at)))
+                .map_or("", |topic| topic.as_str()),
+            members: room.members,
+            current_here: room.current_here,
+        }
+    }
+
+    /// Sets `id`'s topic (at most [`MAX_TOPIC_BYTES`], checked by the caller; empty clears it).
+    pub(crate) fn set_topic(&mut self, id: RoomId, text: &str) -> Result<(), TopicsFull> {
+        let Some(room) = self.rooms.get_mut(usize::from(id)).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let slot = match (room.topic, text.is_empty()) {
+            (None, true) => return Ok(()),
+            (Some(slot), true) => {
+                room.topic = None;
+                // Cannot fail: each slot is freed once, and there are MAX_TOPICS of them.
+                let _ = self.free_topics.push(slot);
+                return Ok(());
+            }
+            (Some(slot), false) => slot,
+            (None, false) => match self.free_topics.pop() {
+                Some(slot) => slot,
+                None => {
+                    let slot = self.topics.len() as u16;
+                    self.topics
+                        .push(heapless::String::new())
+                        .map_err(|_| TopicsFull)?;
+                    slot
+                }
+            },
+        };
+        room.topic = Some(slot);
+        let topic = &mut self.topics[usize::from(slot)];
+        topic.clear();
+        // Cannot fail: the caller checked the length.
+        let _ = topic.push_str(text);
+        Ok(())
+    }
+
+    /// The counts of `id`, to change.
     pub(crate) fn get_mut(&mut self, id: RoomId) -> Option<&mut Room> {
         self.rooms.get_mut(usize::from(id))?.as_mut()
     }
 
     /// Removes `id` if no one is in it, unless it is the lobby; true if it was removed.
     pub(crate) fn remove_if_empty(&mut self, id: RoomId) -> bool {
-        if id != 0
-            && let Some(slot) = self.rooms.get_mut(usize::from(id))
-            && slot.as_ref().is_some_and(|room| room.members == 0)
-        {
-            *slot = None;
-            return true;
+        let Some(room) = self.rooms.get(usize::from(id)).and_then(Option::as_ref) else {
+            return false;
+        };
+        if id == 0 || room.members != 0 {
+            return false;
         }
-        false
+        let mut at = hash(room.name.as_str());
+        while self.index[at] != id {
+            at = (at + 1) % INDEX_SLOTS;
+        }
+        self.unindex(at);
+        let _ = self.set_topic(id, "");
+        self.rooms[usize::from(id)] = None;
+        self.used[usize::from(id) / 64] &= !(1 << (id % 64));
+        self.count -= 1;
+        true
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (RoomId, &Room)> {
+    /// Empties slot `hole` of the index, moving later entries of its probe run back so that
+    /// every entry stays reachable from its hash (deletion without tombstones).
+    fn unindex(&mut self, mut hole: usize) {
+        self.index[hole] = NO_SLOT;
+        let mut at = hole;
+        loop {
+            at = (at + 1) % INDEX_SLOTS;
+            let id = self.index[at];
+            let Some(room) = self.get(id) else {
+                return;
+            };
+            let home = hash(room.name.as_str());
+            // The entry may move to the hole if its home is not between the hole and it.
+            let stays = if hole <= at {
+                hole < home && home <= at
+            } else {
+                hole < home || home <= at
+            };
+            if !stays {
+                self.index[hole] = id;
+                self.index[at] = NO_SLOT;
+                hole = at;
+            }
+        }
+    }
+
+    /// Every room, by index.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (RoomId, RoomView<'_>)> {
         self.rooms
             .iter()
             .enumerate()
-            .filter_map(|(id, room)| Some((id as RoomId, room.as_ref()?)))
+            .filter_map(|(id, room)| Some((id as RoomId, self.view(room.as_ref()?))))
     }
 
     pub(crate) fn count(&self) -> usize {
-        self.iter().count()
+        self.count
     }
 }
 
@@ -238,5 +387,32 @@ mod tests {
             rooms.create(RoomName::new("#one-more").unwrap()),
             Err(RoomsFull)
         );
+    }
+
+    #[test]
+    fn the_name_index_finds_every_room_through_removals() {
+        let mut rooms = Rooms::new();
+        let name = |n: usize| std::format!("#Room{n}");
+        for n in 1..MAX_ROOMS {
+            rooms.create(RoomName::new(&name(n)).unwrap()).unwrap();
+        }
+        // Remove every third room, then check that every room is found, or not, by its name in
+        // any case.
+        for n in (1..MAX_ROOMS).step_by(3) {
+            let id = rooms.find(&name(n)).unwrap();
+            assert!(rooms.remove_if_empty(id));
+        }
+        for n in 1..MAX_ROOMS {
+            let found = rooms.find(&name(n).to_uppercase());
+            assert_eq!(found.is_some(), (n - 1) % 3 != 0, "{}", name(n));
+            if let Some(id) = found {
+                assert!(rooms.get(id).unwrap().name.matches(&name(n)));
+            }
+        }
+        // Freed indices are taken again, lowest first.
+        let first_freed = rooms.create(RoomName::new("#new").unwrap()).unwrap();
+        assert_eq!(first_freed, 1);
+        let removed = (1..MAX_ROOMS).step_by(3).count();
+        assert_eq!(rooms.count(), MAX_ROOMS - removed + 1);
     }
 }

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::state::members::Members;
 use crate::state::rooms::RoomId;
 use crate::time::Instant;
 use crate::wire::line::LineFramer;
@@ -220,8 +221,6 @@ pub(crate) struct Slot {
     links: [Option<Link>; QUEUES],
     pub(crate) nick: Option<Nickname>,
     pub(crate) framer: LineFramer,
-    /// The rooms this connection is in, a bit per room.
-    pub(crate) rooms: u64,
     /// The room its plain-text lines go to.
     pub(crate) current: Option<RoomId>,
     /// Flood control's bucket, in thousandths of a line.
@@ -261,6 +260,8 @@ pub(crate) struct Roster<const N: usize> {
     tails: [Option<u32>; QUEUES],
     /// How many live connections speak IRC, so a send no one would get is not rendered.
     irc_count: usize,
+    /// Who is in which room.
+    pub(crate) members: Members<N>,
 }
 
 impl<const N: usize> Roster<N> {
@@ -272,6 +273,7 @@ impl<const N: usize> Roster<N> {
             heads: [None; QUEUES],
             tails: [None; QUEUES],
             irc_count: 0,
+            members: Members::new(),
         }
     }
 
@@ -333,6 +335,7 @@ impl<const N: usize> Roster<N> {
         let Some(pos) = self.get(id).and_then(|slot| slot.live_pos) else {
             return false;
         };
+        debug_assert!(!self.members.in_any(id.index), "left every room first");
         self.unlink(Queue::Silent, id.index);
         self.unlink(Queue::Throttled, id.index);
         self.unlink(Queue::Greeting, id.index);
@@ -365,6 +368,28 @@ impl<const N: usize> Roster<N> {
         self.slots
             .get_mut(id.index as usize)
             .filter(|slot| slot.generation == id.generation && slot.live_pos.is_some())
+    }
+
+    /// Whether `id` is in `room`.
+    pub(crate) fn in_room(&self, id: ConnectionId, room: RoomId) -> bool {
+        self.get(id).is_some() && self.members.contains(id.index, room)
+    }
+
+    /// The rooms `id` is in, in no particular order.
+    pub(crate) fn rooms_of(&self, id: ConnectionId) -> impl Iterator<Item = RoomId> + '_ {
+        let index = if self.get(id).is_some() {
+            id.index
+        } else {
+            u32::MAX
+        };
+        self.members.rooms_of(index)
+    }
+
+    /// The live connections in `room`.
+    pub(crate) fn members_of(&self, room: RoomId) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.members
+            .of(room)
+            .map(|index| self.slots[index as usize].id(index))
     }
 
     /// The live indices and the slot table, for iterating recipients after the roster is

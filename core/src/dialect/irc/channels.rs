@@ -12,20 +12,20 @@ use super::{Admitted, Ago, Refused, Step};
 use crate::dialect::text::Visible;
 use crate::output::Audience;
 use crate::state::history::Said;
-use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId, bit};
+use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
 
 use super::*;
+use crate::dialect::MAX_LISTED_ROOMS;
+use crate::state::members::MAX_ROOMS_PER_PERSON;
 
 impl<const N: usize> Step<'_, N> {
     pub(crate) fn irc_join(&mut self, conn: ConnectionId, message: &Message<'_>) {
         if message.param(0) == Some("0") {
             // Leave every room, one per step.
-            let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-            if mask != 0 {
-                let room = mask.trailing_zeros() as RoomId;
-                if mask & !bit(room) != 0 {
+            if let Some(room) = self.roster.rooms_of(conn).min() {
+                if self.roster.rooms_of(conn).count() > 1 {
                     self.put_back(conn, message, "0");
                 }
                 self.leave(conn, room, None);
@@ -59,6 +59,13 @@ impl<const N: usize> Step<'_, N> {
                 Visible(target),
                 crate::MAX_ROOMS
             ),
+            Err(Refused::InTooMany) => numeric!(
+                self,
+                conn,
+                ERR_TOOMANYCHANNELS,
+                "{} :You have joined too many channels (at most {MAX_ROOMS_PER_PERSON})",
+                Visible(target)
+            ),
             Err(Refused::Full(room, members)) => numeric!(
                 self,
                 conn,
@@ -76,7 +83,7 @@ impl<const N: usize> Step<'_, N> {
         if let Some(info) = self.rooms.get(room)
             && !info.topic.is_empty()
         {
-            let (name, topic) = (&info.name, Visible(&info.topic));
+            let (name, topic) = (&info.name, Visible(info.topic));
             numeric!(self, conn, RPL_TOPIC, "{name} :{topic}");
         }
         self.names(conn, room);
@@ -107,14 +114,7 @@ impl<const N: usize> Step<'_, N> {
         let roster = &*self.roster;
         let start = self.out.mark();
         let mut line_start = None;
-        let members = roster
-            .live()
-            .filter(|&id| {
-                roster
-                    .get(id)
-                    .is_some_and(|slot| slot.rooms & bit(room) != 0)
-            })
-            .take(MAX_IRC_NAMES);
+        let members = roster.members_of(room).take(MAX_IRC_NAMES);
         for id in members {
             let at = self.out.mark();
             match line_start {
@@ -166,8 +166,7 @@ impl<const N: usize> Step<'_, N> {
                 Visible(target)
             );
         };
-        let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-        if mask & bit(room) == 0 {
+        if !self.roster.in_room(conn, room) {
             return numeric!(
                 self,
                 conn,
@@ -209,10 +208,7 @@ impl<const N: usize> Step<'_, N> {
                 Visible(target)
             );
         };
-        let member = self
-            .roster
-            .get(conn)
-            .is_some_and(|slot| slot.rooms & bit(room) != 0);
+        let member = self.roster.in_room(conn, room);
         let Some(topic) = message.param(1) else {
             let Some(info) = self.rooms.get(room) else {
                 return;
@@ -221,7 +217,7 @@ impl<const N: usize> Step<'_, N> {
             if info.topic.is_empty() {
                 return numeric!(self, conn, RPL_NOTOPIC, "{name} :No topic is set");
             }
-            let topic = Visible(&info.topic);
+            let topic = Visible(info.topic);
             return numeric!(self, conn, RPL_TOPIC, "{name} :{topic}");
         };
         if !member {
@@ -244,10 +240,19 @@ impl<const N: usize> Step<'_, N> {
             self.out,
             ":{server} {RPL_LISTSTART} {me} Channel :Users  Name\r\n"
         );
-        for (_, info) in self.rooms.iter() {
-            let wanted =
-                only.is_none_or(|only| only.split(',').any(|name| info.name.matches(name)));
-            if info.members == 0 || !wanted {
+        let wanted = |info: &crate::state::rooms::RoomView<'_>| {
+            info.members > 0
+                && only.is_none_or(|only| only.split(',').any(|name| info.name.matches(name)))
+        };
+        let mut hidden = 0_usize;
+        for (at, (_, info)) in self
+            .rooms
+            .iter()
+            .filter(|(_, info)| wanted(info))
+            .enumerate()
+        {
+            if at >= MAX_LISTED_ROOMS {
+                hidden += 1;
                 continue;
             }
             let _ = write!(
@@ -255,7 +260,13 @@ impl<const N: usize> Step<'_, N> {
                 ":{server} {RPL_LIST} {me} {} {} :{}\r\n",
                 info.name,
                 info.members,
-                Visible(&info.topic)
+                Visible(info.topic)
+            );
+        }
+        if hidden > 0 {
+            let _ = write!(
+                self.out,
+                ":{server} NOTICE {me} :{hidden} more rooms not listed; LIST #name shows one\r\n"
             );
         }
         let _ = write!(self.out, ":{server} {RPL_LISTEND} {me} :End of /LIST\r\n");

@@ -10,7 +10,7 @@ use super::{Private, Step};
 use crate::dialect::text::{CharName, Visible};
 use crate::output::{Audience, Speaks};
 use crate::state::history::Said;
-use crate::state::rooms::{RoomId, bit};
+use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES};
 use crate::wire::irc::Message;
 
@@ -89,8 +89,7 @@ impl<const N: usize> Step<'_, N> {
                 }
                 return;
             };
-            let mask = self.roster.get(conn).map_or(0, |slot| slot.rooms);
-            if mask & bit(room) == 0 {
+            if !self.roster.in_room(conn, room) {
                 if answer {
                     numeric!(
                         self,
@@ -174,7 +173,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let everyone = Audience::rooms(bit(room), conn);
+        let everyone = Audience::room_but(room, conn);
         if self.roster.text_count() > 0 {
             let me = self.style.name(self.roster.name(conn));
             let start = self.out.mark();

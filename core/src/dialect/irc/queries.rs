@@ -10,11 +10,12 @@ use core::fmt::Write;
 use super::Step;
 use crate::dialect::text::Visible;
 use crate::output::Audience;
-use crate::state::rooms::bit;
 use crate::state::roster::{ConnectionId, Slot};
 use crate::wire::irc::Message;
 
 use super::*;
+use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::rooms::RoomId;
 
 impl<const N: usize> Step<'_, N> {
     /// One `352` line.
@@ -46,26 +47,23 @@ impl<const N: usize> Step<'_, N> {
     pub(crate) fn who(&mut self, conn: ConnectionId, mask: Option<&str>) {
         let mask = mask.unwrap_or("*");
         let start = self.out.mark();
-        let mine = self.roster.get(conn).map_or(0, |slot| slot.rooms);
         // An invisible person is found by a mask or a room only by someone who shares a room
         // with them; by their exact nickname, by anyone.
         let exact = !mask.contains(['*', '?']) && !mask.starts_with('#');
+        let roster = &*self.roster;
+        let shares_a_room =
+            |id: ConnectionId| roster.rooms_of(conn).any(|room| roster.in_room(id, room));
         let visible = |id: ConnectionId, slot: &Slot| {
             exact
                 || id == conn
-                || slot.rooms & mine != 0
                 || !slot.irc.as_ref().is_some_and(|irc| irc.invisible)
+                || shares_a_room(id)
         };
         if let Some(room) = self.rooms.find(mask) {
             let name = self.rooms.get(room).map(|info| info.name.clone());
-            let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
-                .roster
-                .live()
-                .filter(|&id| {
-                    self.roster
-                        .get(id)
-                        .is_some_and(|slot| slot.rooms & bit(room) != 0 && visible(id, slot))
-                })
+            let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = roster
+                .members_of(room)
+                .filter(|&id| roster.get(id).is_some_and(|slot| visible(id, slot)))
                 .take(MAX_WHO_REPLIES)
                 .collect();
             if let Some(name) = name {
@@ -112,15 +110,14 @@ impl<const N: usize> Step<'_, N> {
             Some(id) => {
                 let roster = &*self.roster;
                 let prefix = roster.prefix(id);
-                let (realname, rooms) = match roster.get(id) {
-                    Some(slot) => (
-                        slot.irc
-                            .as_ref()
-                            .map_or("plain-text user", |irc| irc.realname.as_str()),
-                        slot.rooms,
-                    ),
-                    None => ("", 0),
-                };
+                let realname = roster.get(id).map_or("", |slot| {
+                    slot.irc
+                        .as_ref()
+                        .map_or("plain-text user", |irc| irc.realname.as_str())
+                });
+                let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> =
+                    roster.rooms_of(id).collect();
+                rooms.sort_unstable();
                 let name = prefix.name;
                 let _ = write!(
                     self.out,
@@ -128,12 +125,10 @@ impl<const N: usize> Step<'_, N> {
                     prefix.user,
                     Visible(realname)
                 );
-                if rooms != 0 {
+                if !rooms.is_empty() {
                     let _ = write!(self.out, ":{server} {RPL_WHOISCHANNELS} {me} {name} :");
-                    for (room, info) in self.rooms.iter() {
-                        if rooms & bit(room) != 0 {
-                            let _ = write!(self.out, "{} ", info.name);
-                        }
+                    for info in rooms.iter().filter_map(|&room| self.rooms.get(room)) {
+                        let _ = write!(self.out, "{} ", info.name);
                     }
                     let _ = write!(self.out, "\r\n");
                 }

@@ -9,7 +9,8 @@ use core::fmt::Write;
 use super::Step;
 use crate::dialect::text::Visible;
 use crate::output::{Audience, CloseReason};
-use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId, bit};
+use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES, Name, Nickname, Queue};
 use crate::wire::irc::Message;
 
@@ -87,7 +88,7 @@ impl<const N: usize> Step<'_, N> {
         {
             return;
         }
-        let in_rooms = self.roster.get(conn).is_some_and(|slot| slot.rooms != 0);
+        let in_rooms = self.roster.rooms_of(conn).next().is_some();
         if registered || in_rooms {
             // In rooms before registering: it was welcomed as plain text before its first
             // line came, and the others know it by its old name.
@@ -134,8 +135,10 @@ impl<const N: usize> Step<'_, N> {
             return;
         }
         irc.registered = true;
-        let rooms = slot.rooms;
         self.roster.dequeue(Queue::Silent, conn);
+        let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> =
+            self.roster.rooms_of(conn).collect();
+        rooms.sort_unstable();
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
         let prefix = self.roster.prefix(conn);
         let start = self.out.mark();
@@ -145,7 +148,7 @@ impl<const N: usize> Step<'_, N> {
              :{server} {RPL_YOURHOST} {me} :Your host is {server}, running version {VERSION}\r\n\
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
              :{server} {RPL_MYINFO} {me} {server} {VERSION} i n\r\n\
-             :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=ascii CHANNELLEN={} CHANTYPES=# \
+             :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=ascii CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
              NETWORK=chat NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::MAX_ROOM_NAME_BYTES,
@@ -153,13 +156,11 @@ impl<const N: usize> Step<'_, N> {
         );
         self.out.send(start, Audience::one(conn));
         self.motd(conn);
-        if rooms != 0 {
+        if !rooms.is_empty() {
             // Greeted as plain text before its first line showed it to be IRC: show it the
             // rooms it is in already.
-            for room in 0..crate::MAX_ROOMS as RoomId {
-                if rooms & bit(room) != 0
-                    && let Some(info) = self.rooms.get(room)
-                {
+            for &room in &rooms {
+                if let Some(info) = self.rooms.get(room) {
                     // Clients open a channel's window on seeing their own JOIN.
                     irc!(
                         self,

@@ -1,0 +1,100 @@
+//! The cost of one line in a 50-member room as the number of people online grows.
+//!
+//! A room's members are a list of their own, so a line to a room walks that list and nothing
+//! else: the cost per line should stay flat from 1,000 to 10,000 people online, where a scan of
+//! everyone online would grow tenfold. Throughput is the 49 recipients, so criterion's
+//! `elem/s` is recipients per second.
+
+mod support;
+
+use std::hint::black_box;
+
+use chat_core::{ConnectionId, Delivery, Output, Server};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
+
+use support::{NOW, config, connect, drain};
+
+/// People in the room that talks, the speaker included.
+const ROOM: usize = 50;
+
+const LINE: &str = "has anyone seen the release notes for tomorrow's deploy?";
+
+/// `N` people online, all in #lobby; the first `ROOM` of them also in #fifty, talking there.
+/// Built on a thread with a big stack, as in the broadcast bench.
+fn populated<const N: usize>() -> (Box<Server<N>>, ConnectionId) {
+    let size = size_of::<Server<N>>();
+    std::thread::Builder::new()
+        .name(format!("build-{N}"))
+        .stack_size(4 * size + (1 << 20))
+        .spawn(|| {
+            let mut server = Box::new(Server::<N>::new(config(), NOW));
+            let people: Vec<ConnectionId> = (0..N).map(|_| connect(&mut server)).collect();
+            for &member in &people[..ROOM] {
+                let join = b"/join #fifty\n";
+                let taken = server.handle_input(NOW, member, join).unwrap();
+                assert_eq!(taken.bytes(), join.len());
+                while server.poll_output().is_some() {}
+            }
+            assert_eq!(server.online(), N);
+            (server, people[0])
+        })
+        .expect("spawn the builder thread")
+        .join()
+        .expect("build the server")
+}
+
+/// Outside the timing: the line goes out once, to the other 49 members and no one else.
+fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &[u8]) {
+    let taken = server.handle_input(NOW, speaker, input).unwrap();
+    assert_eq!(taken.bytes(), input.len());
+    let mut sends = 0;
+    while let Some(output) = server.poll_output() {
+        let Output::Send { to, .. } = output else {
+            panic!("N = {N}: unexpected {output:?}");
+        };
+        sends += 1;
+        assert_eq!(to.delivery(), Delivery::Broadcast);
+        let recipients: Vec<ConnectionId> = to.collect();
+        assert_eq!(
+            recipients.len(),
+            ROOM - 1,
+            "N = {N}: the room but the speaker"
+        );
+        assert!(
+            recipients
+                .iter()
+                .all(|conn| conn.index() < ROOM && *conn != speaker)
+        );
+    }
+    assert_eq!(sends, 1, "N = {N}: one Send");
+}
+
+fn line_in_a_room<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let (mut server, speaker) = populated::<N>();
+    let input = format!("{LINE}\n");
+    check(&mut server, speaker, input.as_bytes());
+    group.throughput(Throughput::Elements(ROOM as u64 - 1));
+    group.bench_function(BenchmarkId::from_parameter(N), |b| {
+        b.iter(|| {
+            let taken = server
+                .handle_input(NOW, speaker, black_box(input.as_bytes()))
+                .unwrap();
+            assert_eq!(taken.bytes(), input.len());
+            drain(&mut server)
+        });
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("room_of_50");
+    line_in_a_room::<1000>(&mut group);
+    line_in_a_room::<3000>(&mut group);
+    line_in_a_room::<10000>(&mut group);
+    group.finish();
+}
+
+criterion_group!(fanout_benches, benches);
+criterion_main!(fanout_benches);

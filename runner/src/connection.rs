@@ -14,7 +14,10 @@ use futures_lite::{AsyncWriteExt, future};
 use smol::Async;
 use smol::channel::Sender;
 
-use crate::hub::Event;
+use crate::event::Event;
+
+/// How long a closing connection gets to take the lines still queued for it.
+pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The most bytes taken from a socket in one read.
 const READ_BYTES: usize = 16 * 1024;
@@ -333,7 +336,7 @@ pub(crate) async fn refuse(stream: Async<TcpStream>, bytes: &'static [u8]) {
         let _ = (&stream).write_all(bytes).await;
     };
     let give_up = async {
-        smol::Timer::after(crate::hub::FLUSH_TIMEOUT).await;
+        smol::Timer::after(FLUSH_TIMEOUT).await;
     };
     future::or(write, give_up).await;
     let _ = stream.get_ref().shutdown(Shutdown::Both);

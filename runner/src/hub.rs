@@ -16,7 +16,8 @@ use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-use crate::connection::{Link, Shared, Ticks, read_loop, refuse, write_loop};
+use crate::connection::{FLUSH_TIMEOUT, Link, Shared, Ticks, read_loop, refuse, write_loop};
+use crate::event::Event;
 use crate::log::log;
 
 /// How many connections the server holds at once. A connection beyond it is told the server
@@ -42,9 +43,6 @@ const WRITE_SPACING: Duration = Duration::from_micros(50);
 /// is then woken once per flush for the input of busy connections, not once per line.
 const GATHERING: Duration = Duration::from_millis(1);
 
-/// How long a closing connection gets to take the lines still queued for it.
-pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// What ended the hub's wait.
 enum Woken {
     Event(Event),
@@ -65,23 +63,6 @@ impl Batch {
         events: EVENT_BATCH,
         time: EVENT_BATCH_TIME,
     };
-}
-
-/// Something that happened, for the hub to handle in order.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// The accept loop took a new connection.
-    Accepted(Async<TcpStream>, SocketAddr),
-    /// A connection sent bytes.
-    Input(ConnectionId, Vec<u8>),
-    /// A connection's reader saw the end of the stream or an error.
-    Disconnected(ConnectionId, DisconnectReason, Option<io::Error>),
-    /// A connection's writer emptied its queue while room messages were being skipped for it.
-    CaughtUp(ConnectionId),
-    /// A connection's writer could not write anything for the stall timeout.
-    Stalled(ConnectionId),
-    /// Ctrl-C or SIGTERM.
-    Shutdown(&'static str),
 }
 
 /// How the hub treats clients that do not read what is sent to them.

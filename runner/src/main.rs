@@ -4,6 +4,7 @@
 mod args;
 mod client;
 mod connection;
+mod event;
 mod hub;
 mod log;
 
@@ -20,7 +21,8 @@ use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::args::Args;
-use crate::hub::{Core, Event, Hub, SlowReaders};
+use crate::event::Event;
+use crate::hub::{Core, Hub, SlowReaders};
 use crate::log::log;
 
 /// Connections the kernel may hold waiting to be accepted.

@@ -7,6 +7,8 @@ mod connection;
 mod event;
 mod hub;
 mod log;
+mod pacer;
+mod slow;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -22,8 +24,9 @@ use smol::{Async, LocalExecutor, Timer};
 
 use crate::args::Args;
 use crate::event::Event;
-use crate::hub::{Core, Hub, SlowReaders};
+use crate::hub::{Core, Hub};
 use crate::log::log;
+use crate::slow::SlowReaders;
 
 /// Connections the kernel may hold waiting to be accepted.
 const LISTEN_BACKLOG: i32 = 4096;

@@ -10,7 +10,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::{
-    Admission, Backlog, ConnectionId, Delivery, DisconnectReason, Error, Instant, Output, Server,
+    Admission, Backlog, Config, ConnectionId, Delivery, DisconnectReason, Error, Instant, Output,
+    Server,
 };
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
@@ -24,7 +25,7 @@ use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 
 /// How many connections the server holds at once. A connection beyond it is told the server
 /// is full and closed. A power of two is not needed; it is one for no reason but tidiness.
-pub(crate) const CLIENTS: usize = 16_384;
+pub const CLIENTS: usize = 16_384;
 
 /// The core, sized for [`CLIENTS`], keeping the most history a room can have.
 pub(crate) type Core = Server<CLIENTS, { chat_core::MAX_HISTORY }>;
@@ -92,6 +93,27 @@ pub(crate) struct Hub {
     /// The most connections from one address; 0 for no limit.
     max_per_address: u32,
     started: StdInstant,
+}
+
+/// Builds the core on the heap. `Server<CLIENTS>` is several megabytes and Rust may build it on
+/// the stack before moving it into the box, so it is built on a thread with room for that.
+pub(crate) fn new_core(config: Config, started: StdInstant) -> Box<Core> {
+    let size = size_of::<Core>();
+    std::thread::Builder::new()
+        .name("core-init".into())
+        .stack_size(4 * size + (1 << 20))
+        .spawn(move || {
+            Box::new(Core::new(
+                config,
+                Instant::from_millis(started.elapsed().as_millis() as u64),
+            ))
+        })
+        .and_then(|thread| {
+            thread
+                .join()
+                .map_err(|_| io::Error::other("core-init panicked"))
+        })
+        .unwrap_or_else(|error| panic!("cannot build the core: {error}"))
 }
 
 impl std::fmt::Debug for Hub {

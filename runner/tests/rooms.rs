@@ -2,6 +2,9 @@
 
 use chat_tests::{Client, Server};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 /// alice and bob, named, both in the lobby, with their join and rename notices taken.
 fn alice_and_bob(server: &Server) -> (Client, Client) {
     let mut alice = server.join("alice");
@@ -12,7 +15,7 @@ fn alice_and_bob(server: &Server) -> (Client, Client) {
 
 #[test]
 fn joining_creates_a_room_and_its_talk_stays_in_it() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let mut carol = server.join("carol");
     alice.expect_line("now known as carol");
@@ -45,7 +48,7 @@ fn joining_creates_a_room_and_its_talk_stays_in_it() {
 
 #[test]
 fn parting_tells_the_room_and_the_last_one_out_removes_it() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send_line("/join #tmp");
     alice.expect_line("#tmp (1)");
@@ -93,7 +96,7 @@ fn parting_tells_the_room_and_the_last_one_out_removes_it() {
 
 #[test]
 fn topics_are_announced_shown_on_join_and_bounded() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send_line("/topic");
     assert_eq!(alice.next_line(), "*** #lobby has no topic.");
@@ -137,7 +140,7 @@ fn topics_are_announced_shown_on_join_and_bounded() {
 
 #[test]
 fn bad_room_names_and_full_rooms_get_clear_errors() {
-    let server = Server::plain(&["--max-room-members", "2"]);
+    let server = Server::plain(RUNNER, &["--max-room-members", "2"]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     for (name, why) in [
         ("rust", "a room name starts with #"),
@@ -163,7 +166,7 @@ fn bad_room_names_and_full_rooms_get_clear_errors() {
 
 #[test]
 fn the_room_table_is_bounded() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alice = server.join("alice");
     // The lobby plus 63 more fill the 64 slots.
     let joins: String = (1..64).map(|n| format!("/join #r{n}\n")).collect();

@@ -236,7 +236,8 @@ def main():
     if (os.cpu_count() or 1) < 2:
         log("!!! fewer than 2 cores: the server and the generator will share one")
     if not options.no_build:
-        subprocess.run(["cargo", "build", "--release", "-p", "chat-runner"], cwd=REPO, check=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "chat-runner", "-p", "chat-load"],
+                       cwd=REPO, check=True)
     duration = 3 if options.quick else 5
     rates = {
         200: [10, 25, 50, 75, 100, 150, 200, 300] if not options.quick else [10, 50, 100, 200],

@@ -4,6 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use argh::FromArgs;
+use chat_core::{Config, FloodLimit};
+use chat_runner::Settings;
 
 /// A terminal chat server, and its client. As a server (the default), people connect with
 /// `nc HOST PORT`, `telnet HOST PORT` or `chat-runner --connect HOST:PORT`, pick a nickname with
@@ -42,7 +44,7 @@ pub(crate) struct Args {
 
     /// the most connections at once; more are told the server is full. Default: 16384, the
     /// most the server is built for
-    #[argh(option, default = "crate::hub::CLIENTS")]
+    #[argh(option, default = "chat_runner::CLIENTS")]
     pub(crate) max_clients: usize,
 
     /// the most connections from one IP address; more are refused with a reason; 0 for no
@@ -127,13 +129,72 @@ pub(crate) struct Args {
 }
 
 impl Args {
+    /// The server's settings from the flags, or why they are out of range: a message naming
+    /// the flag.
+    pub(crate) fn settings(&self) -> Result<Settings, String> {
+        if self.queue_limit == 0 {
+            return Err("--queue-limit must be at least 1".to_owned());
+        }
+        let Some(lag_limit) = self.lag_limit() else {
+            return Err("--lag-limit must be at least 1 and at most --queue-limit".to_owned());
+        };
+        let Some(flush_interval) = self.flush_interval() else {
+            return Err("--flush-interval is in milliseconds, from 0 to 50".to_owned());
+        };
+        if self.flood_burst == 0 || self.flood_rate == 0 {
+            return Err(
+                "--flood-burst and --flood-rate must be at least 1 (or use --no-flood-limit)"
+                    .to_owned(),
+            );
+        }
+        if self.max_clients == 0 || self.max_clients > chat_runner::CLIENTS {
+            return Err(format!(
+                "--max-clients must be between 1 and {}",
+                chat_runner::CLIENTS
+            ));
+        }
+        if self.history > chat_core::MAX_HISTORY {
+            return Err(format!("--history is at most {}", chat_core::MAX_HISTORY));
+        }
+        if self.max_room_members == Some(0) {
+            return Err("--max-room-members must be at least 1".to_owned());
+        }
+        let server_name = self.server_name()?;
+        let core = Config::default()
+            .with_colour(!self.no_color)
+            .with_silence_timeout(self.silence_timeout())
+            .with_max_room_members(self.max_room_members.unwrap_or(u32::MAX))
+            .with_max_clients(self.max_clients)
+            .with_history(self.history)
+            .with_greeting_delay(Duration::from_millis(self.greeting_delay))
+            .with_server_name(server_name)
+            .with_irc_lobby(!self.no_irc_lobby)
+            .with_announce_limit(self.announce_limit)
+            .with_ping(
+                (self.ping_interval > 0).then(|| Duration::from_secs(self.ping_interval)),
+                Duration::from_secs(self.ping_timeout.max(1)),
+            )
+            .with_flood_limit((!self.no_flood_limit).then_some(FloodLimit {
+                burst: self.flood_burst,
+                per_second: self.flood_rate,
+            }));
+        Ok(Settings {
+            core,
+            lag_limit,
+            queue_limit: self.queue_limit,
+            stall_timeout: self.stall_timeout(),
+            max_per_address: self.max_per_ip,
+            flush_interval,
+        })
+    }
+
     /// The `--listen` value as a socket address.
     pub(crate) fn listen_addr(&self) -> Result<SocketAddr, String> {
         parse_listen(&self.listen)
     }
 
     /// The `--server-name` value, checked; kept for the life of the process.
-    pub(crate) fn server_name(&self) -> Result<chat_core::ServerName, String> {
+    fn server_name(&self) -> Result<chat_core::ServerName, String> {
         let name: &'static str = Box::leak(self.server_name.clone().into_boxed_str());
         chat_core::ServerName::new(name).ok_or_else(|| {
             format!(
@@ -144,23 +205,23 @@ impl Args {
     }
 
     /// The `--lag-limit` value, or its default; `None` if it is out of range.
-    pub(crate) fn lag_limit(&self) -> Option<usize> {
+    fn lag_limit(&self) -> Option<usize> {
         let limit = self.lag_limit.unwrap_or((self.queue_limit / 4).max(1));
         (1..=self.queue_limit).contains(&limit).then_some(limit)
     }
 
     /// The `--flush-interval` value; `None` if it is out of range.
-    pub(crate) fn flush_interval(&self) -> Option<Duration> {
+    fn flush_interval(&self) -> Option<Duration> {
         (0.0..=50.0)
             .contains(&self.flush_interval)
             .then(|| Duration::from_secs_f64(self.flush_interval / 1000.0))
     }
 
-    pub(crate) fn stall_timeout(&self) -> Option<Duration> {
+    fn stall_timeout(&self) -> Option<Duration> {
         (self.stall_timeout > 0).then(|| Duration::from_secs(self.stall_timeout))
     }
 
-    pub(crate) fn silence_timeout(&self) -> Option<Duration> {
+    fn silence_timeout(&self) -> Option<Duration> {
         (self.silence_timeout > 0).then(|| Duration::from_secs(self.silence_timeout))
     }
 }

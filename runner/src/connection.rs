@@ -14,7 +14,11 @@ use futures_lite::{AsyncWriteExt, future};
 use smol::Async;
 use smol::channel::Sender;
 
-use crate::hub::Event;
+use crate::event::Event;
+use crate::pacer::ReaderPace;
+
+/// How long a closing connection gets to take the lines still queued for it.
+pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The most bytes taken from a socket in one read.
 const READ_BYTES: usize = 16 * 1024;
@@ -105,13 +109,14 @@ impl Link {
 }
 
 /// The hub's flushes as the readers see them. While the hub gathers lines for a flush (it is
-/// busy), a reader whose client has been talking does not wait for its socket to become
-/// readable, which would wake the thread for every line that arrives; it waits for the next
-/// flush instead, and then reads whatever came meanwhile, before the flush goes out. A reader
-/// that finds nothing [`IDLE_TICKS`] times in a row waits for readability again.
+/// busy), a reader whose client has been talking waits for the next flush instead of for its
+/// socket to become readable, and then reads whatever came meanwhile, before the flush goes
+/// out; [`ReaderPace`] decides which.
 #[derive(Debug, Default)]
 pub(crate) struct Ticks {
-    /// The hub is gathering: flushes are far enough apart that reading at them pays.
+    /// The hub is gathering: flushes are far enough apart that reading at them pays. The
+    /// readers' copy of [`Pacer::is_gathering`](crate::pacer::Pacer::is_gathering), set at
+    /// every flush.
     pub(crate) gathering: bool,
     /// Readers waiting for the next flush.
     pub(crate) waiting: Vec<Waker>,
@@ -130,9 +135,6 @@ impl Ticks {
         readers
     }
 }
-
-/// A reader that found nothing at this many flushes in a row waits for readability instead.
-const IDLE_TICKS: u8 = 2;
 
 thread_local! {
     /// One read buffer for every reader on this thread. A reader borrows it only while a read
@@ -162,8 +164,8 @@ pub(crate) async fn read_loop(
     // it could have. Then the next read would only fail with "would block", so the reader waits
     // first (for readability, or for a flush) instead of trying: one system call fewer.
     let mut emptied = false;
-    // Flushes in a row at which there was nothing to read.
-    let mut idle_ticks = IDLE_TICKS;
+    // Whether to wait for a flush or for readability.
+    let mut pace = ReaderPace::new();
     let reason = loop {
         future::poll_fn(|context| {
             let mut link = link.borrow_mut();
@@ -178,8 +180,7 @@ pub(crate) async fn read_loop(
         // Read until there is a chunk to hand over; the credit is spent only on one.
         let chunk = loop {
             if emptied {
-                let at_flush = idle_ticks < IDLE_TICKS && ticks.borrow().gathering;
-                if at_flush {
+                if pace.waits_for_flush(ticks.borrow().gathering) {
                     let mut registered = false;
                     future::poll_fn(|context| {
                         if std::mem::replace(&mut registered, true) {
@@ -204,7 +205,7 @@ pub(crate) async fn read_loop(
             });
             match read {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    idle_ticks = idle_ticks.saturating_add(1);
+                    pace.read_nothing();
                     emptied = true;
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -215,7 +216,7 @@ pub(crate) async fn read_loop(
             Ok(bytes) if bytes.is_empty() => break (DisconnectReason::Closed, None),
             Ok(bytes) => {
                 emptied = bytes.len() < READ_BYTES;
-                idle_ticks = 0;
+                pace.read_input();
                 if hub.send(Event::Input(id, bytes)).await.is_err() {
                     return;
                 }
@@ -333,7 +334,7 @@ pub(crate) async fn refuse(stream: Async<TcpStream>, bytes: &'static [u8]) {
         let _ = (&stream).write_all(bytes).await;
     };
     let give_up = async {
-        smol::Timer::after(crate::hub::FLUSH_TIMEOUT).await;
+        smol::Timer::after(FLUSH_TIMEOUT).await;
     };
     future::or(write, give_up).await;
     let _ = stream.get_ref().shutdown(Shutdown::Both);

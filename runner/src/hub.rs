@@ -10,18 +10,22 @@ use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::{
-    Admission, Backlog, ConnectionId, Delivery, DisconnectReason, Error, Instant, Output, Server,
+    Admission, Backlog, Config, ConnectionId, Delivery, DisconnectReason, Error, Instant, Output,
+    Server,
 };
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-use crate::connection::{Link, Shared, Ticks, read_loop, refuse, write_loop};
+use crate::connection::{FLUSH_TIMEOUT, Link, Shared, Ticks, read_loop, refuse, write_loop};
+use crate::event::Event;
 use crate::log::log;
+use crate::pacer::{Batch, Flush, Pacer};
+use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 
 /// How many connections the server holds at once. A connection beyond it is told the server
 /// is full and closed. A power of two is not needed; it is one for no reason but tidiness.
-pub(crate) const CLIENTS: usize = 16_384;
+pub const CLIENTS: usize = 16_384;
 
 /// The core, sized for [`CLIENTS`], keeping the most history a room can have.
 pub(crate) type Core = Server<CLIENTS, { chat_core::MAX_HISTORY }>;
@@ -30,71 +34,12 @@ pub(crate) type Core = Server<CLIENTS, { chat_core::MAX_HISTORY }>;
 const TOO_MANY_FROM_ADDRESS: &[u8] =
     b"*** Sorry, too many connections from your address. Please try again later.\r\n";
 
-/// The most events handled before the writers get a turn, and the most time spent on them;
-/// see `Hub::run`.
-const EVENT_BATCH: usize = 256;
-const EVENT_BATCH_TIME: Duration = Duration::from_millis(2);
-
-/// The time a flush waits per writer the previous flush woke; see `Hub::flush`.
-const WRITE_SPACING: Duration = Duration::from_micros(50);
-
-/// Flushes at least this far apart are worth reading at (see `connection::Ticks`): the thread
-/// is then woken once per flush for the input of busy connections, not once per line.
-const GATHERING: Duration = Duration::from_millis(1);
-
-/// How long a closing connection gets to take the lines still queued for it.
-pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// What ended the hub's wait.
 enum Woken {
     Event(Event),
     Timer,
     /// A reader began waiting for a flush while none was due.
     ReaderWaiting,
-}
-
-/// How many events the hub handles in a row at most, and for how long.
-#[derive(Clone, Copy, Debug)]
-struct Batch {
-    events: usize,
-    time: Duration,
-}
-
-impl Batch {
-    const DEFAULT: Self = Self {
-        events: EVENT_BATCH,
-        time: EVENT_BATCH_TIME,
-    };
-}
-
-/// Something that happened, for the hub to handle in order.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// The accept loop took a new connection.
-    Accepted(Async<TcpStream>, SocketAddr),
-    /// A connection sent bytes.
-    Input(ConnectionId, Vec<u8>),
-    /// A connection's reader saw the end of the stream or an error.
-    Disconnected(ConnectionId, DisconnectReason, Option<io::Error>),
-    /// A connection's writer emptied its queue while room messages were being skipped for it.
-    CaughtUp(ConnectionId),
-    /// A connection's writer could not write anything for the stall timeout.
-    Stalled(ConnectionId),
-    /// Ctrl-C or SIGTERM.
-    Shutdown(&'static str),
-}
-
-/// How the hub treats clients that do not read what is sent to them.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SlowReaders {
-    /// Past this many waiting messages, room messages are skipped (and counted) for a client.
-    pub(crate) lag_limit: usize,
-    /// A private message that would bring a client's queue to this many is not queued (its
-    /// sender is told); a client whose queue reaches it (with replies to its own commands) is
-    /// disconnected.
-    pub(crate) queue_limit: usize,
-    /// A client whose writer cannot write anything this long is disconnected.
-    pub(crate) stall_timeout: Option<Duration>,
 }
 
 /// The hub's record of one live connection.
@@ -111,10 +56,8 @@ struct Connection {
     /// Input flood control held back, as the chunk and where in it to go on: fed again on
     /// `Output::Resume`. At most one chunk, since the reader gets no credit while it is held.
     held: Option<(Vec<u8>, usize)>,
-    /// Room messages are being skipped for it, until its writer has emptied the queue.
-    skipping: bool,
-    /// How many, since it began lagging.
-    skipped: u64,
+    /// Whether room messages are being skipped for it, and how many.
+    lag: Lag,
 }
 
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
@@ -143,18 +86,34 @@ pub(crate) struct Hub {
     idle_writers: Vec<Waker>,
     /// Readers waiting for the next flush, and whether the hub is gathering.
     ticks: Rc<RefCell<Ticks>>,
-    /// The most time between two flushes (wakings of the writers with something new to send;
-    /// `--flush-interval`); see `Hub::end_turn`.
-    flush_interval: Duration,
-    /// The writers are not woken again before this.
-    next_flush: StdInstant,
-    /// A flush is to come at `next_flush`: writers or readers wait for it.
-    flush_pending: bool,
+    /// When the writers are woken (flushes); see `Hub::end_turn`.
+    pacer: Pacer,
     /// Live connections per peer address, for `max_per_address`.
     per_address: HashMap<IpAddr, u32>,
     /// The most connections from one address; 0 for no limit.
     max_per_address: u32,
     started: StdInstant,
+}
+
+/// Builds the core on the heap. `Server<CLIENTS>` is several megabytes and Rust may build it on
+/// the stack before moving it into the box, so it is built on a thread with room for that.
+pub(crate) fn new_core(config: Config, started: StdInstant) -> Box<Core> {
+    let size = size_of::<Core>();
+    std::thread::Builder::new()
+        .name("core-init".into())
+        .stack_size(4 * size + (1 << 20))
+        .spawn(move || {
+            Box::new(Core::new(
+                config,
+                Instant::from_millis(started.elapsed().as_millis() as u64),
+            ))
+        })
+        .and_then(|thread| {
+            thread
+                .join()
+                .map_err(|_| io::Error::other("core-init panicked"))
+        })
+        .unwrap_or_else(|error| panic!("cannot build the core: {error}"))
 }
 
 impl std::fmt::Debug for Hub {
@@ -189,9 +148,7 @@ impl Hub {
             resumed: Vec::new(),
             idle_writers: Vec::new(),
             ticks: Rc::default(),
-            flush_interval,
-            next_flush: started,
-            flush_pending: false,
+            pacer: Pacer::new(flush_interval, started),
             per_address: HashMap::new(),
             max_per_address,
             started,
@@ -224,16 +181,16 @@ impl Hub {
             }
             // Readers waiting for a flush get one even when no writer has anything new.
             if !self.ticks.borrow().waiting.is_empty() {
-                self.flush_pending = true;
+                self.pacer.register_waiting_readers();
             }
-            if self.flush_pending && self.next_flush <= StdInstant::now() {
+            let flush_at = self.pacer.poll_timeout();
+            if flush_at.is_some_and(|at| at <= StdInstant::now()) {
                 if let Some(signal) = self.read_then_flush(&events, &mut accepting).await {
                     return self.shut_down_for(signal).await;
                 }
                 continue;
             }
             let deadline = self.core.poll_timeout().map(|at| at.to_std(self.started));
-            let flush_at = self.flush_pending.then_some(self.next_flush);
             let wanted = deadline.into_iter().chain(flush_at).min();
             if wanted != armed {
                 match wanted {
@@ -244,7 +201,7 @@ impl Hub {
             }
             // With no flush due, a reader that begins waiting for one wakes the hub (see
             // `Ticks::hub`), which then sets one: it may begin after the hub fell asleep.
-            let watch_readers = !self.flush_pending;
+            let watch_readers = flush_at.is_none();
             let ticks = self.ticks.clone();
             let readers_waiting = future::poll_fn(|context| {
                 let mut ticks = ticks.borrow_mut();
@@ -302,13 +259,7 @@ impl Hub {
         let readers = self.ticks.borrow_mut().tick();
         if readers > 0 {
             future::yield_now().await;
-            // Each sends at most one chunk.
-            let batch = Batch {
-                events: readers.max(EVENT_BATCH),
-                time: self
-                    .flush_interval
-                    .clamp(EVENT_BATCH_TIME, 4 * EVENT_BATCH_TIME),
-            };
+            let batch = self.pacer.batch_at_flush(readers);
             if let Some(signal) = self.handle_arrived(None, events, accepting, batch).await {
                 return Some(signal);
             }
@@ -341,7 +292,7 @@ impl Hub {
             handled += 1;
             // Bounded in count and in time, so the accept loop and the readers get their turn
             // too.
-            if handled < batch.events && began.elapsed() < batch.time {
+            if batch.has_room(handled, began.elapsed()) {
                 event = events.try_recv().ok();
             }
         }
@@ -349,47 +300,37 @@ impl Hub {
     }
 
     /// Ends a turn of handling: wakes the writers that have something new to send, unless the
-    /// last flush was too recent (see `flush`); then they are woken when it is time, and
-    /// meanwhile more lines gather for them.
+    /// pacer says to wait (the last flush was too recent, or readers wait for the flush); then
+    /// they are woken when it is time, and meanwhile more lines gather for them.
     async fn end_turn(&mut self) {
         if self.idle_writers.is_empty() {
             return;
         }
         // Readers waiting for this flush read first: the top of `run` sees to that.
-        if self.ticks.borrow().waiting.is_empty() && StdInstant::now() >= self.next_flush {
-            self.flush();
-            // Let them write before handling more.
-            future::yield_now().await;
-        } else {
-            self.flush_pending = true;
+        let readers_waiting = !self.ticks.borrow().waiting.is_empty();
+        match self
+            .pacer
+            .register_new_writes(StdInstant::now(), readers_waiting)
+        {
+            Flush::Now => {
+                self.flush();
+                // Let them write before handling more.
+                future::yield_now().await;
+            }
+            Flush::Later => {}
         }
     }
 
-    /// Wakes every writer that has been given something since it last waited, and sets when
-    /// the next flush may come: [`WRITE_SPACING`] later for each writer woken now, and at most
-    /// the flush interval later.
-    ///
-    /// Under fan-out load the server's work is mostly writes, and a write costs the kernel
-    /// about the same for one line as for forty (some 5 µs on loopback), so the cost of a
-    /// delivered line is about that of a write divided by the lines it carries. Spacing the
-    /// flushes by the writes they set off keeps the writes to about one per `WRITE_SPACING`
-    /// whatever the load, and lets each writer's lines gather meanwhile, so each write carries
-    /// more as the load grows. A flush that woke one writer (a reply, a quiet room) lets the
-    /// next come almost at once; the most latency the gathering adds is the flush interval.
+    /// Wakes every writer that has been given something since it last waited, and tells the
+    /// pacer, which sets when the next flush may come (see [`crate::pacer`] for why flushes are
+    /// spaced by the writes they set off).
     fn flush(&mut self) {
         let woken = self.idle_writers.len();
         for writer in self.idle_writers.drain(..) {
             writer.wake();
         }
-        let spacing = WRITE_SPACING
-            .saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX))
-            .min(self.flush_interval);
-        self.next_flush = StdInstant::now() + spacing;
-        // A flush that woke no writer (it was only for readers) says nothing of the load.
-        if woken > 0 {
-            self.ticks.borrow_mut().gathering = spacing >= GATHERING;
-        }
-        self.flush_pending = false;
+        self.pacer.handle_flush(StdInstant::now(), woken);
+        self.ticks.borrow_mut().gathering = self.pacer.is_gathering();
     }
 
     /// Handles one event; returns the signal's name if it was a shutdown.
@@ -480,8 +421,7 @@ impl Hub {
             writer,
             name: None,
             held: None,
-            skipping: false,
-            skipped: 0,
+            lag: Lag::default(),
         });
         *self.per_address.entry(peer.ip()).or_default() += 1;
         log!("{id} connected from {peer} ({} online)", self.core.online());
@@ -566,45 +506,43 @@ impl Hub {
         }
     }
 
-    /// Carries out every output of the last step. A client whose queue is full is dropped
-    /// afterwards (it cannot be dropped mid-drain: the core takes no input until the drain ends).
-    ///
-    /// A client with `lag_limit` messages waiting gets no more room messages until it has
-    /// taken everything queued; they are counted, and it is told how many it missed when it
-    /// catches up. Replies are always queued; a private message is queued unless it would bring
-    /// the client's queue to `queue_limit`, and then its sender is told.
+    /// Carries out every output of the last step. What is queued for whom is the slow-reader
+    /// policy's to say (see [`crate::slow`]): room messages are skipped for a lagging client,
+    /// and a private message is refused to one too far behind, whose sender the core then
+    /// tells. A client whose queue is full is dropped afterwards (it cannot be dropped
+    /// mid-drain: the core takes no input until the drain ends).
     fn carry_out(&mut self) {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Send { to, bytes } => {
-                    let delivery = to.delivery();
+                    let (kind, sender) = match to.delivery() {
+                        Delivery::Broadcast => (Kind::Room, None),
+                        Delivery::Private { from } => (Kind::Private, Some(from)),
+                        _ => (Kind::Reply, None),
+                    };
                     let shared: Shared = Shared::from(bytes);
                     for id in to {
                         let Some(connection) = lookup_mut(&mut self.connections, id) else {
                             continue;
                         };
                         let mut queue = connection.link.borrow_mut();
-                        let waiting = queue.len();
-                        match delivery {
-                            Delivery::Broadcast if connection.skipping => {
-                                connection.skipped += 1;
+                        match self.slow.admit(&mut connection.lag, kind, queue.len()) {
+                            Admit::Queue => {}
+                            Admit::Skip => continue,
+                            Admit::Refuse => {
+                                // Only a private message is refused, and it has a sender.
+                                self.undelivered.extend(sender.map(|from| (from, id)));
                                 continue;
                             }
-                            // Never the message that takes it to the limit: others' private
-                            // messages must not get a client disconnected.
-                            Delivery::Private { from } if waiting + 1 >= self.slow.queue_limit => {
-                                self.undelivered.push((from, id));
-                                continue;
-                            }
-                            _ => {}
                         }
                         if let Some(writer) = queue.push(shared.clone()) {
                             self.idle_writers.push(writer);
                         }
-                        if queue.len() == self.slow.lag_limit {
+                        let waiting = queue.len();
+                        if self.slow.reaches_lag_limit(waiting) {
                             self.crowded.push(id);
                         }
-                        if queue.len() >= self.slow.queue_limit {
+                        if self.slow.reaches_queue_limit(waiting) {
                             self.over_limit.push(id);
                         }
                     }
@@ -633,10 +571,9 @@ impl Hub {
         let Some(connection) = lookup_mut(&mut self.connections, id) else {
             return;
         };
-        if !std::mem::take(&mut connection.skipping) {
+        let Some(skipped) = connection.lag.catch_up() else {
             return;
-        }
-        let skipped = std::mem::take(&mut connection.skipped);
+        };
         log!(
             "{} caught up; {skipped} room messages were skipped",
             describe(connection)
@@ -719,19 +656,15 @@ impl Hub {
                 let Some(connection) = self.connection(id) else {
                     continue;
                 };
-                let queue = connection.link.borrow();
-                if queue.len() < self.slow.queue_limit {
-                    continue;
+                let verdict = {
+                    let queue = connection.link.borrow();
+                    self.slow.judge_full(queue.len(), queue.is_stuck())
+                };
+                match verdict {
+                    Verdict::Reading => {}
+                    Verdict::NotRunYet => self.over_limit.push(id),
+                    Verdict::NotReading => self.drop_too_slow(id, "not reading"),
                 }
-                if !queue.is_stuck() {
-                    // Woken but not run yet (the executor runs so many tasks per turn): look
-                    // again after the next turn.
-                    drop(queue);
-                    self.over_limit.push(id);
-                    continue;
-                }
-                drop(queue);
-                self.drop_too_slow(id, "not reading");
             }
         }
     }
@@ -751,16 +684,15 @@ impl Hub {
                 let queue = connection.link.borrow();
                 (queue.len(), queue.is_stuck())
             };
-            if connection.skipping || waiting < self.slow.lag_limit {
-                continue;
+            match self.slow.judge_crowded(&connection.lag, waiting, stuck) {
+                Verdict::Reading => continue,
+                Verdict::NotRunYet => {
+                    self.crowded.push(id);
+                    continue;
+                }
+                Verdict::NotReading => {}
             }
-            if !stuck {
-                // Its writer was woken but has not run yet (the executor runs a bounded number
-                // of tasks per turn): look again after the next turn.
-                self.crowded.push(id);
-                continue;
-            }
-            connection.skipping = true;
+            connection.lag.begin();
             connection.link.borrow_mut().report_when_empty();
             log!(
                 "{} is lagging: {waiting} messages queued; skipping room messages until it catches up",

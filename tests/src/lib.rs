@@ -1,17 +1,20 @@
 //! Helpers shared by the end-to-end tests: start `chat-runner` on a free loopback port
 //! ([`Server`]) and talk to it as a line-oriented client ([`Client`]).
 //!
+//! The tests live with the binary they test, in `runner/tests/`, where cargo builds the binary
+//! first and names it: each passes `env!("CARGO_BIN_EXE_chat-runner")` to [`Server::start`],
+//! so a test never runs a stale server, and never runs cargo itself.
+//!
 //! Every wait is bounded by [`WAIT`] (or by the duration given) and polls with a deadline, so a
 //! hung server fails a test with a clear message instead of hanging it, and no assertion
 //! depends on how fast a loaded machine runs.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,63 +23,6 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// How often polling loops (for logs, for process exit) look again.
 const POLL: Duration = Duration::from_millis(20);
-
-/// The `chat-runner` binary, brought up to date with `cargo build -p chat-runner` first.
-///
-/// The build runs once per test process, under cargo (which sets `CARGO`) or when the binary is
-/// missing, so `cargo test -p chat-tests` alone never tests a stale server; when everything is
-/// built it takes a fraction of a second. The binary is looked for next to the test
-/// executable's `deps/` directory (the same target directory and profile), then in
-/// `$CARGO_TARGET_DIR/<profile>`.
-pub fn runner_path() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test executable's path");
-        // .../target/debug/deps/e2e-0123abcd -> .../target/debug
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test executable is in <target>/<profile>/deps")
-            .to_path_buf();
-        let profile = profile_dir
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or("debug")
-            .to_owned();
-        let binary = format!("chat-runner{}", std::env::consts::EXE_SUFFIX);
-        let mut candidates = vec![profile_dir.join(&binary)];
-        if let Some(target_dir) = std::env::var_os("CARGO_TARGET_DIR") {
-            candidates.push(PathBuf::from(target_dir).join(&profile).join(&binary));
-        }
-        let find = || candidates.iter().find(|path| path.is_file()).cloned();
-        let cargo = match (std::env::var_os("CARGO"), find()) {
-            (Some(cargo), _) => cargo,
-            (None, Some(path)) => return path,
-            (None, None) => "cargo".into(),
-        };
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("tests/ is inside the workspace");
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(workspace)
-            .args(["build", "--quiet", "-p", "chat-runner"]);
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
-        }
-        let status = build.status().expect("running cargo build -p chat-runner");
-        assert!(status.success(), "cargo build -p chat-runner: {status}");
-        find().unwrap_or_else(|| {
-            panic!("chat-runner not found after building; looked at {candidates:?}")
-        })
-    })
-}
 
 /// Polls `done` until it is true, failing after [`WAIT`] with a message about `what`.
 #[track_caller]
@@ -112,22 +58,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server with `--listen 127.0.0.1:0` and `args`, and waits for the line on
-    /// stdout that gives the port.
-    pub fn start(args: &[&str]) -> Self {
-        Self::start_at("127.0.0.1:0", args)
+    /// Starts the server binary `runner` with `--listen 127.0.0.1:0` and `args`, and waits for
+    /// the line on stdout that gives the port.
+    pub fn start(runner: &str, args: &[&str]) -> Self {
+        Self::start_at(runner, "127.0.0.1:0", args)
     }
 
-    /// Starts the server with `--listen listen` and `args`, and waits for the line on stdout
-    /// that gives the address it bound.
+    /// Starts the server binary `runner` with `--listen listen` and `args`, and waits for the
+    /// line on stdout that gives the address it bound.
     ///
     /// Flood control is off (`--no-flood-limit`) unless `args` set it (`--flood-...`), and so
     /// are history (`--history 0`) and the greeting delay (`--greeting-delay 0`) unless `args`
     /// set them: most tests send bursts, or expect a newcomer's exact welcome at once, and are
     /// about something else.
-    pub fn start_at(listen: &str, args: &[&str]) -> Self {
+    pub fn start_at(runner: &str, listen: &str, args: &[&str]) -> Self {
         let sets = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
-        let mut child = Command::new(runner_path())
+        let mut child = Command::new(runner)
             .args(["--listen", listen])
             .args(args)
             .args((!sets("--flood")).then_some("--no-flood-limit"))
@@ -190,11 +136,11 @@ impl Server {
         Self { child, addr, log }
     }
 
-    /// Starts the server with `--no-color` and `args`.
-    pub fn plain(args: &[&str]) -> Self {
+    /// Starts the server binary `runner` with `--no-color` and `args`.
+    pub fn plain(runner: &str, args: &[&str]) -> Self {
         let mut all = vec!["--no-color"];
         all.extend_from_slice(args);
-        Self::start(&all)
+        Self::start(runner, &all)
     }
 
     /// The address the server listens on.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use chat_tests::{Client, Server, wait_until};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 /// Lines of about 400 bytes, numbered, so that a gap can be measured.
 fn message(n: usize) -> String {
     format!("line {n:06} {}", "s".repeat(388))
@@ -32,7 +35,7 @@ const AT_MOST: usize = 60_000;
 
 #[test]
 fn a_reader_that_falls_behind_is_told_how_many_room_messages_it_missed() {
-    let server = Server::plain(&["--lag-limit", "20", "--queue-limit", "100"]);
+    let server = Server::plain(RUNNER, &["--lag-limit", "20", "--queue-limit", "100"]);
     let mut sender = server.join("sender");
     let mut staller = server.join("staller");
     staller.limit_receive_buffer(64 * 1024);
@@ -85,7 +88,7 @@ fn a_reader_that_falls_behind_is_told_how_many_room_messages_it_missed() {
 
 #[test]
 fn private_messages_to_a_client_too_far_behind_are_refused_to_their_sender() {
-    let server = Server::plain(&["--lag-limit", "10", "--queue-limit", "40"]);
+    let server = Server::plain(RUNNER, &["--lag-limit", "10", "--queue-limit", "40"]);
     let mut sender = server.join("sender");
     let mut staller = server.join("staller");
     staller.limit_receive_buffer(64 * 1024);
@@ -135,7 +138,7 @@ fn private_messages_to_a_client_too_far_behind_are_refused_to_their_sender() {
 
 #[test]
 fn a_client_nothing_can_be_written_to_is_dropped_after_the_stall_timeout() {
-    let server = Server::plain(&["--stall-timeout", "1"]);
+    let server = Server::plain(RUNNER, &["--stall-timeout", "1"]);
     let mut sender = server.join("sender");
     let sleeper = Client::connect(server.addr());
     sleeper.limit_receive_buffer(64 * 1024);

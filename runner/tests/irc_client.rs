@@ -1,5 +1,5 @@
 //! A real IRC client against `chat-runner`: the `irc` package from PyPI (jaraco/irc, a client
-//! library nobody here wrote), driven by `tests/python/irc_client_e2e.py`, talks over loopback
+//! library nobody here wrote), driven by `runner/tests/python/irc_client_e2e.py`, talks over loopback
 //! with a plain-text user driven from here, in both directions: registration, rooms, lines,
 //! private messages, actions, nick changes, parts, quits and a 401.
 //!
@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use chat_tests::{Client, Server};
 use serde_json::{Value, json};
+
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
 
 /// Exits with status 3 when `irc` cannot be imported: the one failure that means "not
 /// installed" rather than "broken".
@@ -90,7 +93,7 @@ fn a_real_irc_client_and_plain_text_users_talk_both_ways() {
     };
     // With a greeting delay, an IRC client registers before any plain-text welcome is due,
     // and so never gets one (with 0 its first lines would be the plain welcome).
-    let server = Server::start(&["--no-color", "--greeting-delay", "400"]);
+    let server = Server::start(RUNNER, &["--no-color", "--greeting-delay", "400"]);
     let mut plain = server.join(PLAIN);
     let mut script = Script::start(&python, &server);
 
@@ -389,7 +392,7 @@ impl Drop for Script {
 }
 
 fn script_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/irc_client_e2e.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/irc_client_e2e.py")
 }
 
 /// The Python to run the script with, or `None` when it has no `irc` package and need not

@@ -3,6 +3,9 @@
 use chat_core::MAX_ROOMS_PER_PERSON;
 use chat_tests::{Client, Server};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 /// alice and bob, named, both in the lobby, with their join and rename notices taken.
 fn alice_and_bob(server: &Server) -> (Client, Client) {
     let mut alice = server.join("alice");
@@ -13,7 +16,7 @@ fn alice_and_bob(server: &Server) -> (Client, Client) {
 
 #[test]
 fn joining_creates_a_room_and_its_talk_stays_in_it() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let mut carol = server.join("carol");
     alice.expect_line("now known as carol");
@@ -46,7 +49,7 @@ fn joining_creates_a_room_and_its_talk_stays_in_it() {
 
 #[test]
 fn parting_tells_the_room_and_the_last_one_out_removes_it() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send_line("/join #tmp");
     alice.expect_line("#tmp (1)");
@@ -94,7 +97,7 @@ fn parting_tells_the_room_and_the_last_one_out_removes_it() {
 
 #[test]
 fn topics_are_announced_shown_on_join_and_bounded() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send_line("/topic");
     assert_eq!(alice.next_line(), "*** #lobby has no topic.");
@@ -138,7 +141,7 @@ fn topics_are_announced_shown_on_join_and_bounded() {
 
 #[test]
 fn bad_room_names_and_full_rooms_get_clear_errors() {
-    let server = Server::plain(&["--max-room-members", "2"]);
+    let server = Server::plain(RUNNER, &["--max-room-members", "2"]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     for (name, why) in [
         ("rust", "a room name starts with #"),
@@ -164,7 +167,7 @@ fn bad_room_names_and_full_rooms_get_clear_errors() {
 
 #[test]
 fn the_rooms_of_one_person_are_bounded() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alice = server.join("alice");
     // The lobby plus 19 more: as many as one person can be in.
     let joins: String = (1..MAX_ROOMS_PER_PERSON)

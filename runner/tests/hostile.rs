@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use chat_tests::{Client, OrderedReaders, Server, wait_until};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 const TOO_LONG: &str = "*** error: line too long (over 512 bytes); it was not sent";
 const NOT_UTF8: &str = "*** error: your line is not valid UTF-8; it was not sent";
 
@@ -108,7 +111,7 @@ fn refused_one_by_one(attacker: &mut Client, victim: &mut Client, lines: &[(&[u8
 
 #[test]
 fn a_megabyte_without_a_newline_gets_one_error_and_the_connection_goes_on() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
 
     let piece = vec![b'x'; 16 * 1024];
@@ -131,7 +134,7 @@ fn a_megabyte_without_a_newline_gets_one_error_and_the_connection_goes_on() {
 
 #[test]
 fn nul_bytes_inside_a_line_are_refused() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let nul = control_reply("^@");
     refused_one_by_one(
@@ -154,7 +157,7 @@ fn nul_bytes_inside_a_line_are_refused() {
 
 #[test]
 fn invalid_utf8_is_refused() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let lines: Vec<(&[u8], String)> = [
         &b"bad \xc3\x28 pair\n"[..],
@@ -182,7 +185,7 @@ fn invalid_utf8_is_refused() {
 
 #[test]
 fn escape_sequences_are_refused_everywhere_text_can_go() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let esc = control_reply("^[");
     refused_one_by_one(
@@ -220,7 +223,7 @@ fn escape_sequences_are_refused_everywhere_text_can_go() {
 
 #[test]
 fn bidi_overrides_and_isolates_are_refused() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let mut lines: Vec<(Vec<u8>, String)> = BIDI
         .iter()
@@ -244,7 +247,7 @@ fn bidi_overrides_and_isolates_are_refused() {
 
 #[test]
 fn telnet_noise_is_skipped_and_a_stray_iac_does_not_eat_the_newline() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
 
     // IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD before a line.
@@ -323,7 +326,7 @@ fn talk(from: &mut Client, to: &mut Client, name: &str, text: &str) -> usize {
 
 #[test]
 fn a_flood_with_flood_control_on_does_not_stop_others_chatting() {
-    let server = Server::plain(&["--flood-burst", "5", "--flood-rate", "50"]);
+    let server = Server::plain(RUNNER, &["--flood-burst", "5", "--flood-rate", "50"]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let stop = Arc::new(AtomicBool::new(false));
     let flooder = {
@@ -389,7 +392,7 @@ fn a_flood_with_flood_control_on_does_not_stop_others_chatting() {
 
 #[test]
 fn a_paste_of_200_lines_with_flood_control_on_arrives_whole_and_in_order() {
-    let server = Server::plain(&["--flood-burst", "5", "--flood-rate", "50"]);
+    let server = Server::plain(RUNNER, &["--flood-burst", "5", "--flood-rate", "50"]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let paste: String = (0..200).map(|n| format!("pasted line {n:03}\n")).collect();
     alice.send(&paste);
@@ -412,7 +415,7 @@ fn a_paste_of_200_lines_with_flood_control_on_arrives_whole_and_in_order() {
 
 #[test]
 fn a_half_closed_socket_still_delivers_its_last_lines_then_leaves() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send("last words\n");
     alice.shutdown_write();
@@ -439,7 +442,7 @@ fn a_half_closed_socket_still_delivers_its_last_lines_then_leaves() {
 fn a_thousand_connects_and_disconnects_in_a_burst_leave_no_trace() {
     const THREADS: usize = 4;
     const EACH: usize = 250;
-    let server = Server::plain(&["--max-per-ip", "0"]);
+    let server = Server::plain(RUNNER, &["--max-per-ip", "0"]);
     let addr = server.addr();
     let deadline = Instant::now() + Duration::from_secs(15);
     let threads: Vec<_> = (0..THREADS)
@@ -517,7 +520,7 @@ fn a_client_that_stops_reading_mid_broadcast_is_dropped_and_the_others_get_every
     const AT_LEAST: usize = 1000;
     const AT_MOST: usize = 50_000;
 
-    let server = Server::plain(&["--stall-timeout", "2"]);
+    let server = Server::plain(RUNNER, &["--stall-timeout", "2"]);
     let mut sender = server.join("sender");
     let mut readers: Vec<Client> = ["r1", "r2"].iter().map(|name| server.join(name)).collect();
     let mut staller = server.join("staller");

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 
 use chat_tests::{Server, WAIT};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 #[test]
 fn a_paste_past_the_burst_arrives_whole_in_order_and_the_sender_is_told_once() {
-    let server = Server::plain(&["--flood-burst", "5", "--flood-rate", "20"]);
+    let server = Server::plain(RUNNER, &["--flood-burst", "5", "--flood-rate", "20"]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("now known as bob");
@@ -32,7 +35,7 @@ fn a_paste_past_the_burst_arrives_whole_in_order_and_the_sender_is_told_once() {
 
 #[test]
 fn a_flooder_is_slowed_and_readers_keep_up() {
-    let server = Server::plain(&["--flood-burst", "10", "--flood-rate", "50"]);
+    let server = Server::plain(RUNNER, &["--flood-burst", "10", "--flood-rate", "50"]);
     let mut readers: Vec<_> = ["r1", "r2", "r3"]
         .iter()
         .map(|name| server.join(name))
@@ -68,7 +71,7 @@ fn a_flooder_is_slowed_and_readers_keep_up() {
 
 #[test]
 fn held_lines_are_delivered_before_a_half_close_is_acted_on() {
-    let server = Server::plain(&["--flood-burst", "5", "--flood-rate", "10"]);
+    let server = Server::plain(RUNNER, &["--flood-burst", "5", "--flood-rate", "10"]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("now known as bob");

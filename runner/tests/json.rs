@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use chat_tests::{Client, Server};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 /// One object as the original client wrote it.
 fn object(kind: &str, message: &str) -> String {
     format!(r#"{{"type":"{kind}","message":"{message}"}}"#)
@@ -22,7 +25,7 @@ fn node_and_bob(server: &Server) -> (Client, Client) {
 
 #[test]
 fn the_original_client_talks_with_a_plain_one() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut node, mut bob) = node_and_bob(&server);
     node.send(object("boardcast", "hello from node"));
     assert_eq!(bob.next_line(), "node: hello from node");
@@ -39,7 +42,7 @@ fn the_original_client_talks_with_a_plain_one() {
 
 #[test]
 fn objects_split_and_merged_at_any_point_arrive_whole_and_in_order() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut node, mut bob) = node_and_bob(&server);
     let stream: String = (0..200)
         .map(|n| object("boardcast", &format!("m{n} {{braces}} \\\"quoted\\\" \\\\")))
@@ -68,7 +71,7 @@ fn objects_split_and_merged_at_any_point_arrive_whole_and_in_order() {
 
 #[test]
 fn malformed_objects_get_an_error_and_the_connection_goes_on() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut node, mut bob) = node_and_bob(&server);
     for (bad, reply) in [
         (

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The IRC half of tests/tests/irc_client.rs: a real IRC client library talking to chat-runner.
+"""The IRC half of runner/tests/irc_client.rs: a real IRC client library talking to chat-runner.
 
 The `irc` package from PyPI (jaraco/irc) connects to the server as an IRC client, while the
 Rust test drives a plain-text user (and, for one scenario, a second one) on the same server.

@@ -2,9 +2,12 @@
 
 use chat_tests::{Client, Server};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 #[test]
 fn past_max_clients_a_connection_is_told_the_server_is_full() {
-    let server = Server::plain(&["--max-clients", "2"]);
+    let server = Server::plain(RUNNER, &["--max-clients", "2"]);
     let mut alice = server.join("alice");
     let _bob = server.join("bob");
     let mut third = Client::connect(server.addr());
@@ -24,7 +27,7 @@ fn past_max_clients_a_connection_is_told_the_server_is_full() {
 
 #[test]
 fn past_max_per_ip_a_connection_is_refused_with_a_reason() {
-    let server = Server::plain(&["--max-per-ip", "2"]);
+    let server = Server::plain(RUNNER, &["--max-per-ip", "2"]);
     let first = server.connect();
     let _second = server.connect();
     let mut third = Client::connect(server.addr());

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use chat_tests::{Client, Server};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 fn register(server: &Server, nick: &str) -> Client {
     let mut client = Client::connect(server.addr());
     client.send(format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n"));
@@ -15,14 +18,17 @@ fn register(server: &Server, nick: &str) -> Client {
 
 #[test]
 fn a_quiet_irc_client_is_pinged_and_dropped_if_it_does_not_answer() {
-    let server = Server::plain(&[
-        "--greeting-delay",
-        "400",
-        "--ping-interval",
-        "1",
-        "--ping-timeout",
-        "1",
-    ]);
+    let server = Server::plain(
+        RUNNER,
+        &[
+            "--greeting-delay",
+            "400",
+            "--ping-interval",
+            "1",
+            "--ping-timeout",
+            "1",
+        ],
+    );
     let mut answers = register(&server, "answers");
     let mut silent = register(&server, "silent");
     let mut plain = server.join("plain");
@@ -53,7 +59,10 @@ fn a_quiet_irc_client_is_pinged_and_dropped_if_it_does_not_answer() {
 
 #[test]
 fn an_irc_client_that_never_registers_is_closed_at_the_silence_timeout() {
-    let server = Server::plain(&["--greeting-delay", "400", "--silence-timeout", "1"]);
+    let server = Server::plain(
+        RUNNER,
+        &["--greeting-delay", "400", "--silence-timeout", "1"],
+    );
     let mut client = Client::connect(server.addr());
     // Lines keep coming, but not a registration: that is not enough.
     client.send("NICK halfway\r\n");

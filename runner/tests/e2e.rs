@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use chat_tests::{Client, OrderedReaders, Server};
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 /// A short quiet period, for the few checks that something does *not* happen.
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -37,7 +40,7 @@ fn alice_and_bob(server: &Server) -> (Client, Client) {
 
 #[test]
 fn welcome_banner_gives_name_count_and_roster() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut first = Client::connect(server.addr());
     assert_eq!(
         first.next_line(),
@@ -80,7 +83,7 @@ fn welcome_banner_gives_name_count_and_roster() {
 
 #[test]
 fn welcome_banner_in_colour() {
-    let server = Server::start(&[]);
+    let server = Server::start(RUNNER, &[]);
     let mut client = Client::connect(server.addr());
     assert_eq!(
         client.next_line(),
@@ -98,7 +101,7 @@ fn welcome_banner_in_colour() {
 
 #[test]
 fn talking_alone_is_answered() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alone = server.connect();
     alone.send_line("hello?");
     assert_eq!(
@@ -111,7 +114,7 @@ fn talking_alone_is_answered() {
 
 #[test]
 fn nick_is_confirmed_and_others_see_join_and_rename() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alice = server.connect();
     let mut bob = server.connect();
     alice.expect_line("*** anonymous-2 joined #lobby (2 here)");
@@ -140,7 +143,7 @@ fn nick_is_confirmed_and_others_see_join_and_rename() {
 
 #[test]
 fn taken_nickname_is_refused_case_insensitively() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alice = server.join("alice");
     let mut other = server.connect();
     alice.expect_line("joined");
@@ -170,7 +173,7 @@ fn taken_nickname_is_refused_case_insensitively() {
 
 #[test]
 fn invalid_nicknames_are_refused() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut client = server.connect();
     let mut watcher = server.connect();
     client.expect_line("joined");
@@ -219,7 +222,7 @@ fn invalid_nicknames_are_refused() {
 
 #[test]
 fn broadcast_reaches_everyone_else_in_order() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let mut carol = server.join("carol");
 
@@ -243,7 +246,7 @@ fn broadcast_reaches_everyone_else_in_order() {
 
 #[test]
 fn private_message_reaches_only_its_target() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let mut carol = server.join("carol");
     bob.expect_line("carol");
@@ -268,7 +271,7 @@ fn private_message_reaches_only_its_target() {
 
 #[test]
 fn private_message_to_unknown_name_is_an_error() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
 
     alice.send_line("/msg nobody hello");
@@ -286,7 +289,7 @@ fn private_message_to_unknown_name_is_an_error() {
 
 #[test]
 fn list_who_and_names_show_the_roster() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut bob = server.join("bob");
     let mut alice = server.join("alice");
     let _anonymous = server.connect();
@@ -310,7 +313,7 @@ fn list_who_and_names_show_the_roster() {
 
 #[test]
 fn ping_is_answered_after_everything_sent_before_it() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     alice.expect_line("is now known as bob");
@@ -324,7 +327,7 @@ fn ping_is_answered_after_everything_sent_before_it() {
 
 #[test]
 fn help_lists_the_commands() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut client = server.connect();
     client.send_line("/help");
     let help: Vec<String> = (0..14).map(|_| client.next_line()).collect();
@@ -356,7 +359,7 @@ fn help_lists_the_commands() {
 
 #[test]
 fn me_is_an_action_line() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send_line("/me waves at everyone");
     assert_eq!(bob.next_line(), "* alice waves at everyone");
@@ -372,7 +375,7 @@ fn me_is_an_action_line() {
 
 #[test]
 fn quit_with_reason_closes_and_tells_the_others() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     let mut carol = server.connect();
     bob.expect_line("anonymous-3 joined");
@@ -398,7 +401,7 @@ fn quit_with_reason_closes_and_tells_the_others() {
 
 #[test]
 fn closing_the_socket_tells_the_others() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alice = server.join("alice");
     let bob = server.join("bob");
     let bob_addr = bob.local_addr();
@@ -418,7 +421,7 @@ fn closing_the_socket_tells_the_others() {
 
 #[test]
 fn log_records_connects_renames_and_disconnects() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     server.expect_log("listening on 127.0.0.1:");
     let mut alice = server.connect();
     let alice_addr = alice.local_addr();
@@ -443,7 +446,7 @@ fn log_records_connects_renames_and_disconnects() {
 
 #[test]
 fn overlong_line_is_refused_and_the_connection_keeps_working() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
 
     let mut input = vec![b'x'; 5000];
@@ -474,7 +477,7 @@ fn overlong_line_is_refused_and_the_connection_keeps_working() {
 
 #[test]
 fn invalid_utf8_is_refused() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     for bad in [&b"bad \xc3\x28 byte\n"[..], b"\x80\n", b"cut \xe2\x82\n"] {
         alice.send(bad);
@@ -522,7 +525,7 @@ fn send_hostile_lines(attacker: &mut Client, victim: &mut Client) {
 
 #[test]
 fn control_sequences_never_reach_others_in_plain_mode() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     send_hostile_lines(&mut alice, &mut bob);
     let received = bob.received();
@@ -542,7 +545,7 @@ fn control_sequences_never_reach_others_in_plain_mode() {
 
 #[test]
 fn control_sequences_never_reach_others_in_colour_mode() {
-    let server = Server::start(&[]);
+    let server = Server::start(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     send_hostile_lines(&mut alice, &mut bob);
     let received = bob.received();
@@ -577,7 +580,7 @@ fn control_sequences_never_reach_others_in_colour_mode() {
 
 #[test]
 fn input_one_byte_at_a_time_and_many_lines_in_one_write() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut alice = server.connect();
     let mut bob = server.join("bob");
     alice.expect_line("bob");
@@ -605,7 +608,7 @@ fn input_one_byte_at_a_time_and_many_lines_in_one_write() {
 
 #[test]
 fn crlf_and_lf_line_endings_both_work() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send("with crlf\r\n");
     assert_eq!(bob.next_line(), "alice: with crlf");
@@ -621,7 +624,7 @@ fn crlf_and_lf_line_endings_both_work() {
 
 #[test]
 fn telnet_negotiation_is_skipped() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
 
     // IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD, then a line.
@@ -645,7 +648,7 @@ fn telnet_negotiation_is_skipped() {
 fn burst_of_short_lines_reaches_a_reader() {
     // With the default queue limit (1024 messages), 2000 short lines in one write (4000 bytes,
     // one read for the server) must all reach a client that reads as fast as it can.
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send("a\n".repeat(2000));
     for _ in 0..2000 {
@@ -667,7 +670,7 @@ fn a_client_that_never_reads_is_dropped_without_holding_up_the_others() {
     /// 20 MB: far more than the kernel buffers for a connection that does not read.
     const AT_MOST: usize = 50_000;
 
-    let server = Server::plain(&["--stall-timeout", "2"]);
+    let server = Server::plain(RUNNER, &["--stall-timeout", "2"]);
     let mut sender = server.join("sender");
     let mut readers: Vec<Client> = ["r1", "r2"].iter().map(|name| server.join(name)).collect();
     // Connects and then never reads a byte.
@@ -724,7 +727,7 @@ fn a_client_that_never_reads_is_dropped_without_holding_up_the_others() {
 
 #[test]
 fn silent_connection_is_closed_but_a_talker_stays() {
-    let server = Server::plain(&["--silence-timeout", "1"]);
+    let server = Server::plain(RUNNER, &["--silence-timeout", "1"]);
     let mut talker = server.connect();
     talker.send_line("/nick talker");
     talker.expect_line("You are now known as talker.");
@@ -748,7 +751,7 @@ fn silent_connection_is_closed_but_a_talker_stays() {
 
 #[test]
 fn silence_timeout_zero_never_closes() {
-    let server = Server::plain(&["--silence-timeout", "0"]);
+    let server = Server::plain(RUNNER, &["--silence-timeout", "0"]);
     let mut silent = server.connect();
     silent.expect_silence(Duration::from_millis(1500));
     server.expect_log("silence timeout off");
@@ -756,7 +759,7 @@ fn silence_timeout_zero_never_closes() {
 
 #[test]
 fn sigterm_says_goodbye_to_everyone_and_exits_zero() {
-    let mut server = Server::plain(&[]);
+    let mut server = Server::plain(RUNNER, &[]);
     let mut alice = server.join("alice");
     let mut anonymous = server.connect();
     alice.expect_line("joined");
@@ -784,7 +787,7 @@ fn sigterm_says_goodbye_to_everyone_and_exits_zero() {
 
 #[test]
 fn sigint_with_colour_exits_zero() {
-    let mut server = Server::start(&[]);
+    let mut server = Server::start(RUNNER, &[]);
     let mut client = server.connect();
     server.signal("INT");
     assert_eq!(
@@ -798,7 +801,7 @@ fn sigint_with_colour_exits_zero() {
 
 #[test]
 fn sigterm_with_no_one_connected_exits_zero() {
-    let mut server = Server::plain(&[]);
+    let mut server = Server::plain(RUNNER, &[]);
     server.signal("TERM");
     assert_eq!(server.expect_exit().code(), Some(0));
 }
@@ -827,7 +830,7 @@ fn flood(
 
 #[test]
 fn a_flooding_client_does_not_hold_up_the_others() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut bob = server.join("bob");
     let stop = Arc::new(AtomicBool::new(false));
     let flooder = flood(server.addr(), Arc::clone(&stop), Duration::from_secs(10));
@@ -843,7 +846,7 @@ fn a_flooding_client_does_not_hold_up_the_others() {
 
 #[test]
 fn the_silence_timeout_fires_during_a_flood() {
-    let server = Server::plain(&["--silence-timeout", "1"]);
+    let server = Server::plain(RUNNER, &["--silence-timeout", "1"]);
     let mut silent = Client::connect(server.addr());
     let stop = Arc::new(AtomicBool::new(false));
     // Several flooders, so that the hub always has an event waiting.
@@ -868,7 +871,7 @@ fn the_silence_timeout_fires_during_a_flood() {
 #[test]
 fn flush_interval_extremes_lose_nothing_and_bad_values_are_refused() {
     for interval in ["0", "50"] {
-        let server = Server::plain(&["--flush-interval", interval]);
+        let server = Server::plain(RUNNER, &["--flush-interval", interval]);
         let mut sender = server.join("sender");
         let mut readers: Vec<Client> = ["r1", "r2", "r3"]
             .iter()
@@ -899,7 +902,7 @@ fn flush_interval_extremes_lose_nothing_and_bad_values_are_refused() {
     }
 
     for bad in ["51", "-1", "soon"] {
-        let output = std::process::Command::new(chat_tests::runner_path())
+        let output = std::process::Command::new(RUNNER)
             .args(["--listen", "127.0.0.1:0", "--flush-interval", bad])
             .output()
             .expect("running chat-runner");
@@ -920,7 +923,7 @@ fn flush_interval_extremes_lose_nothing_and_bad_values_are_refused() {
 fn many_talking_at_once_lose_nothing_and_keep_each_senders_order() {
     const TALKERS: usize = 30;
     const ROUNDS: usize = 40;
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut talkers: Vec<Client> = (0..TALKERS)
         .map(|n| server.join(&format!("t{n:02}")))
         .collect();
@@ -981,7 +984,7 @@ fn many_talking_at_once_lose_nothing_and_keep_each_senders_order() {
 #[test]
 fn a_silent_line_in_a_busy_room_does_not_hold_up_the_next() {
     const PEOPLE: usize = 30;
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut people: Vec<Client> = (0..PEOPLE)
         .map(|n| server.join(&format!("p{n:02}")))
         .collect();

@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat_tests::{Server, WAIT, runner_path, wait_until};
+use chat_tests::{Server, WAIT, wait_until};
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
 
 const ROWS: u16 = 24;
 const COLS: u16 = 100;
@@ -35,7 +38,7 @@ impl Terminal {
                 pixel_height: 0,
             })
             .expect("opening a pty");
-        let mut command = CommandBuilder::new(runner_path());
+        let mut command = CommandBuilder::new(RUNNER);
         command.args(["--connect", &addr.to_string()]);
         command.args(args);
         command.env("TERM", "xterm-256color");
@@ -179,7 +182,7 @@ fn alice_in_a_terminal(server: &Server, bob: &mut chat_tests::Client) -> Termina
 
 #[test]
 fn banner_prompt_and_colours_on_a_terminal() {
-    let server = Server::start(&[]);
+    let server = Server::start(RUNNER, &[]);
     let mut term = Terminal::connect(server.addr(), &[], &[]);
     term.expect("Welcome to the chat!");
     term.expect("#lobby (1): anonymous-1 (you)");
@@ -196,7 +199,7 @@ fn banner_prompt_and_colours_on_a_terminal() {
 
 #[test]
 fn no_color_flag_and_the_no_color_variable_turn_colours_off() {
-    let server = Server::start(&[]);
+    let server = Server::start(RUNNER, &[]);
     for (args, env) in [
         (&["--no-color"][..], &[][..]),
         (&[][..], &[("NO_COLOR", "1")][..]),
@@ -217,7 +220,7 @@ fn no_color_flag_and_the_no_color_variable_turn_colours_off() {
 
 #[test]
 fn lines_arrive_above_a_half_typed_line_which_stays_intact() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut bob = server.join("bob");
     let mut alice = alice_in_a_terminal(&server, &mut bob);
     alice.press("half typed 中文");
@@ -244,7 +247,7 @@ fn lines_arrive_above_a_half_typed_line_which_stays_intact() {
 
 #[test]
 fn editing_keys_and_history() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut bob = server.join("bob");
     let mut alice = alice_in_a_terminal(&server, &mut bob);
     // Ctrl-W deletes the word before the cursor.
@@ -265,7 +268,7 @@ fn editing_keys_and_history() {
 
 #[test]
 fn ctrl_c_clears_a_half_typed_line_and_leaves_on_an_empty_one() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut bob = server.join("bob");
     let mut alice = alice_in_a_terminal(&server, &mut bob);
     alice.press("a draft");
@@ -280,7 +283,7 @@ fn ctrl_c_clears_a_half_typed_line_and_leaves_on_an_empty_one() {
 
 #[test]
 fn ctrl_d_and_quit_leave_cleanly() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut bob = server.join("bob");
     let mut alice = alice_in_a_terminal(&server, &mut bob);
     alice.press("\x04");
@@ -296,7 +299,7 @@ fn ctrl_d_and_quit_leave_cleanly() {
 
 #[test]
 fn when_the_server_goes_away_the_client_says_so_and_fails() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let mut bob = server.join("bob");
     let mut alice = alice_in_a_terminal(&server, &mut bob);
     drop(server);
@@ -306,7 +309,7 @@ fn when_the_server_goes_away_the_client_says_so_and_fails() {
 
 #[test]
 fn reconnect_backs_off_and_takes_the_nickname_back() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let addr = server.addr();
     let mut alice = Terminal::connect(addr, &["--reconnect"], &[]);
     alice.expect("#lobby (");
@@ -314,7 +317,7 @@ fn reconnect_backs_off_and_takes_the_nickname_back() {
     alice.expect("You are now known as alice.");
     drop(server);
     alice.expect("reconnecting in");
-    let server = Server::start_at(&addr.to_string(), &["--no-color"]);
+    let server = Server::start_at(RUNNER, &addr.to_string(), &["--no-color"]);
     alice.wait_for("the nickname taken back", |rows| {
         rows.iter()
             .filter(|row| row.contains("You are now known as alice."))
@@ -371,7 +374,7 @@ fn control_sequences_from_the_network_never_reach_the_terminal() {
 /// Runs the client with `input` on stdin and waits for it to exit; returns (status, stdout,
 /// stderr).
 fn run_piped(addr: SocketAddr, input: &str) -> (i32, String, String) {
-    let mut child = Command::new(runner_path())
+    let mut child = Command::new(RUNNER)
         .args(["--connect", &addr.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -398,7 +401,7 @@ fn run_piped(addr: SocketAddr, input: &str) -> (i32, String, String) {
 
 #[test]
 fn pipe_mode_sends_lines_in_order_and_exits_once_answered() {
-    let server = Server::start(&[]); // colour on: the client must still print plain text
+    let server = Server::start(RUNNER, &[]); // colour on: the client must still print plain text
     let mut bob = server.join("bob");
     let (status, stdout, stderr) = run_piped(
         server.addr(),
@@ -439,14 +442,14 @@ fn the_client_connects_over_ipv6_and_by_host_name() {
         eprintln!("skipped: no IPv6 loopback on this machine");
         return;
     }
-    let server = Server::start_at("[::1]:0", &["--no-color"]);
+    let server = Server::start_at(RUNNER, "[::1]:0", &["--no-color"]);
     let (status, stdout, stderr) = run_piped(server.addr(), "/nick six\n");
     assert_eq!(status, 0, "{stderr}");
     assert!(stdout.contains("*** You are now known as six."), "{stdout}");
 
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let by_name = format!("localhost:{}", server.addr().port());
-    let output = Command::new(runner_path())
+    let output = Command::new(RUNNER)
         .args(["--connect", &by_name])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -463,7 +466,7 @@ fn the_client_connects_over_ipv6_and_by_host_name() {
 
 #[test]
 fn pipe_mode_quit() {
-    let server = Server::plain(&[]);
+    let server = Server::plain(RUNNER, &[]);
     let (status, stdout, _) = run_piped(server.addr(), "/quit done\n");
     assert_eq!(status, 0);
     assert!(stdout.ends_with("*** Goodbye!\n"), "{stdout}");
@@ -508,7 +511,7 @@ fn reconnecting_client_leaves_at_the_end_of_input_while_disconnected() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let mut child = Command::new(runner_path())
+    let mut child = Command::new(RUNNER)
         .args(["--connect", &addr.to_string(), "--reconnect"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -526,8 +529,8 @@ fn reconnecting_client_leaves_at_the_end_of_input_while_disconnected() {
 
 #[test]
 fn pipe_mode_when_the_server_goes_away() {
-    let server = Server::plain(&[]);
-    let mut child = Command::new(runner_path())
+    let server = Server::plain(RUNNER, &[]);
+    let mut child = Command::new(RUNNER)
         .args(["--connect", &server.addr().to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

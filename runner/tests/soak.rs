@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use chat_tests::Server;
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 /// How long clients keep coming and going.
 const RUN: Duration = Duration::from_secs(15);
 /// After [`RUN`], how long the last clients have to quit and see the connection close.
@@ -447,7 +450,7 @@ fn peak_rss_kb(pid: u32) -> u64 {
 #[test]
 fn a_changing_crowd_gets_every_line_in_order_and_only_stallers_are_dropped() {
     let started = Instant::now();
-    let server = Server::plain(&["--max-per-ip", "0", "--queue-limit", QUEUE_LIMIT]);
+    let server = Server::plain(RUNNER, &["--max-per-ip", "0", "--queue-limit", QUEUE_LIMIT]);
     let addr = server.addr();
     let base = Instant::now();
     let next_nick = Arc::new(AtomicUsize::new(0));

@@ -2,9 +2,12 @@
 
 use chat_tests::Server;
 
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
 #[test]
 fn a_newcomer_sees_the_last_lines_of_the_room() {
-    let server = Server::plain(&["--history", "2"]);
+    let server = Server::plain(RUNNER, &["--history", "2"]);
     let mut alice = server.join("alice");
     for line in ["one", "two", "three"] {
         alice.send_line(line);
@@ -25,14 +28,14 @@ fn a_newcomer_sees_the_last_lines_of_the_room() {
 
 #[test]
 fn history_is_off_with_zero_and_forgotten_with_its_room() {
-    let server = Server::plain(&["--history", "0"]);
+    let server = Server::plain(RUNNER, &["--history", "0"]);
     let mut alice = server.join("alice");
     alice.send_line("not kept");
     alice.sync();
     let mut bob = server.connect();
     assert!(bob.sync().is_empty(), "no history after the list");
 
-    let server = Server::plain(&["--history", "5"]);
+    let server = Server::plain(RUNNER, &["--history", "5"]);
     let mut alice = server.join("alice");
     alice.send_line("/join #tmp");
     alice.expect_line("#tmp (1)");

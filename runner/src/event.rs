@@ -1,0 +1,25 @@
+//! What the connections' tasks, the accept loop and the signal task tell the hub: one
+//! [`Event`] type on one channel, so the hub handles everything in the order it happened.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+
+use chat_core::{ConnectionId, DisconnectReason};
+use smol::Async;
+
+/// Something that happened, for the hub to handle in order.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// The accept loop took a new connection.
+    Accepted(Async<TcpStream>, SocketAddr),
+    /// A connection sent bytes.
+    Input(ConnectionId, Vec<u8>),
+    /// A connection's reader saw the end of the stream or an error.
+    Disconnected(ConnectionId, DisconnectReason, Option<io::Error>),
+    /// A connection's writer emptied its queue while room messages were being skipped for it.
+    CaughtUp(ConnectionId),
+    /// A connection's writer could not write anything for the stall timeout.
+    Stalled(ConnectionId),
+    /// Ctrl-C or SIGTERM.
+    Shutdown(&'static str),
+}

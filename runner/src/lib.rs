@@ -1,0 +1,270 @@
+//! `chat-runner`'s server: the `chat-core` state machine driven over real sockets. The
+//! protocol lives in the core; this crate only moves bytes and time between sockets and the
+//! core, on one thread with smol. The `chat-runner` binary reads its command line into
+//! [`Settings`] and calls [`serve`]; see docs/ARCHITECTURE.md for how the parts fit.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use chat_core::Config;
+//! use chat_runner::{Settings, listen, serve};
+//!
+//! let listener = listen("127.0.0.1:9999".parse()?)?;
+//! let settings = Settings {
+//!     core: Config::default(),
+//!     lag_limit: 256,
+//!     queue_limit: 1024,
+//!     stall_timeout: Some(Duration::from_secs(60)),
+//!     max_per_address: 128,
+//!     flush_interval: Duration::from_millis(10),
+//! };
+//! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
+//! // tells everyone and gives each connection up to 2 s to take its last lines.
+//! serve(listener, settings)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod connection;
+mod event;
+mod hub;
+mod log;
+mod pacer;
+mod slow;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
+use std::time::{Duration, Instant as StdInstant};
+
+use async_signal::{Signal, Signals};
+use chat_core::Config;
+use futures_lite::StreamExt;
+use smol::channel::Sender;
+use smol::{Async, LocalExecutor, Timer};
+
+use crate::event::Event;
+use crate::hub::Hub;
+use crate::log::log;
+use crate::slow::SlowReaders;
+
+pub use crate::hub::CLIENTS;
+
+/// Connections the kernel may hold waiting to be accepted.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// How many events may wait for the hub before readers and the accept loop wait in turn.
+const EVENT_QUEUE: usize = 4096;
+
+/// How the server behaves: the core's configuration and the runner's own bounds. The binary
+/// fills it from its command line, which checks the ranges given here.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// The protocol's settings, handed to the core (its `max_clients` at most [`CLIENTS`]).
+    pub core: Config,
+    /// Past this many messages waiting for a client, room messages are skipped (and counted)
+    /// for it (`--lag-limit`): at least 1, at most `queue_limit`.
+    pub lag_limit: usize,
+    /// A private message that would bring a client's queue to this many is refused, and a
+    /// client whose queue reaches it with replies is dropped (`--queue-limit`): at least 1.
+    pub queue_limit: usize,
+    /// A client nothing could be written to for this long is dropped (`--stall-timeout`);
+    /// `None` never drops one.
+    pub stall_timeout: Option<Duration>,
+    /// The most connections from one IP address (`--max-per-ip`); 0 for no limit.
+    pub max_per_address: u32,
+    /// The most time lines wait to be written together (`--flush-interval`); zero writes every
+    /// line at once.
+    pub flush_interval: Duration,
+}
+
+/// Why [`serve`] could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listener could not be made non-blocking or registered with the reactor.
+    Listener(io::Error),
+    /// Ctrl-C and SIGTERM could not be caught.
+    Signals(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Listener(error) => write!(f, "cannot listen: {error}"),
+            Self::Signals(error) => write!(f, "cannot handle signals: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Listener(error) | Self::Signals(error) => Some(error),
+        }
+    }
+}
+
+/// Binds a listener on `addr` with a listen backlog of 4096 (the kernel caps it at
+/// `net.core.somaxconn`): std's 128 overflows in a burst of connections, which then wait for
+/// SYN retries (a second or more).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    rustix::net::listen(&listener, LISTEN_BACKLOG)?;
+    Ok(listener)
+}
+
+/// Serves on `listener` until Ctrl-C or SIGTERM, then tells everyone the server is shutting
+/// down, gives every connection up to 2 s to take its last lines, and returns.
+///
+/// Before serving it catches SIGINT and SIGTERM, raises the process's soft limit on open files
+/// to the hard limit (so that it can hold as many of its [`CLIENTS`] connections as the system
+/// allows), builds the core, and prints `chat-runner listening on ADDR` on stdout (tests and
+/// scripts read the port from it). The operator log goes to stderr. Everything runs on the
+/// calling thread.
+pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
+    let listener = Async::new(listener).map_err(Error::Listener)?;
+    let signals = Signals::new([Signal::Int, Signal::Term]).map_err(Error::Signals)?;
+    let bound = listener.get_ref().local_addr().map_err(Error::Listener)?;
+    let descriptors = raise_descriptor_limit();
+    let config = settings.core;
+    let started = StdInstant::now();
+    let core = hub::new_core(config, started);
+    forget_startup_peak();
+
+    // Tests and scripts read this line to learn the port.
+    // A closed stdout is no reason to stop serving, hence no println!.
+    let mut stdout = io::stdout();
+    let _ = writeln!(stdout, "chat-runner listening on {bound}").and_then(|()| stdout.flush());
+    log!(
+        "listening on {bound}; up to {} connections ({descriptors}), {} per address, \
+         queue limit {} messages, silence timeout {}, flood limit {}",
+        config.max_clients,
+        match settings.max_per_address {
+            0 => "any number".to_owned(),
+            most => format!("{most}"),
+        },
+        settings.queue_limit,
+        match config.silence_timeout {
+            Some(timeout) => format!("{} s", timeout.as_secs()),
+            None => "off".to_owned(),
+        },
+        match config.flood_limit {
+            Some(limit) => format!("{} lines then {}/s", limit.burst, limit.per_second),
+            None => "off".to_owned(),
+        }
+    );
+
+    let executor = Rc::new(LocalExecutor::new());
+    let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
+    let hub = Hub::new(
+        core,
+        executor.clone(),
+        events.clone(),
+        SlowReaders {
+            lag_limit: settings.lag_limit,
+            queue_limit: settings.queue_limit,
+            stall_timeout: settings.stall_timeout,
+        },
+        settings.max_per_address,
+        settings.flush_interval,
+        started,
+    );
+    let accepting = executor.spawn(accept_loop(listener, events.clone()));
+    executor.spawn(signal_loop(signals, events)).detach();
+    // The hub runs as a task of its own rather than as the future `block_on` polls: that
+    // future's waker unparks the thread, and after an unpark `block_on` polls the reactor once
+    // more (several system calls) before it sleeps. A reader handing the hub a chunk would do
+    // that for every chunk; as a task, the hub is only queued on the executor.
+    let hub = executor.spawn(hub.run(incoming, accepting));
+    smol::block_on(executor.run(hub));
+    Ok(())
+}
+
+/// Building the core passes its tables (some 16 MB, committed from the start) through the init
+/// thread's stack, perhaps more than once; that stack is gone by now, but the kernel's record of
+/// the peak resident memory (VmHWM in /proc/PID/status) still counts it. The record is reset, so
+/// that the peak an operator or a benchmark reads is that of serving. Best effort (Linux).
+fn forget_startup_peak() {
+    // "5" resets the peak resident set size; see proc(5), /proc/pid/clear_refs.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Raises the soft limit on open files to the hard limit, so the server can hold as many of
+/// its `CLIENTS` connections as the system allows; describes the limit for the log.
+fn raise_descriptor_limit() -> String {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    // `None` is "unlimited". An unlimited hard limit still has a ceiling in the kernel, so ask
+    // for what the server can use rather than for infinity.
+    let wanted = (CLIENTS + 1024) as u64;
+    let mut limit = getrlimit(Resource::Nofile);
+    let target = limit.maximum.unwrap_or(wanted);
+    if limit.current.is_some_and(|soft| soft < target) {
+        limit.current = Some(target);
+        if setrlimit(Resource::Nofile, limit).is_err() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    match limit.current {
+        Some(open) => format!("{open} open files allowed"),
+        None => "open files unlimited".to_owned(),
+    }
+}
+
+/// TCP keepalive: a connection idle this long is probed by the kernel...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// ...every this long...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+/// ...and reported broken (a read error, so a departure) after this many unanswered probes.
+const KEEPALIVE_PROBES: u32 = 4;
+
+/// Turns TCP keepalive on for `stream`, so that a peer that vanished without closing (a
+/// machine switched off, a cable pulled) is noticed within about two minutes of quiet, even
+/// in the plain dialect, which has no ping. Best effort: a failure only loses the probing.
+fn keep_alive(stream: &std::net::TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(stream, true)
+        .and_then(|()| sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE))
+        .and_then(|()| sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL))
+        .and_then(|()| sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES));
+}
+
+/// Accepts connections and hands them to the hub. An accept error (out of file descriptors,
+/// say) is retried after a pause instead of ending the server, and logged at most once a
+/// second with how many there were.
+async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
+    let mut failures = 0_u64;
+    let mut last_logged: Option<StdInstant> = None;
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // Chat lines are small and wanted now, not after Nagle's delay.
+                let _ = stream.get_ref().set_nodelay(true);
+                keep_alive(stream.get_ref());
+                if hub.send(Event::Accepted(stream, peer)).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    log!("accept failed ({failures} so far): {error}; retrying every 100 ms");
+                    last_logged = Some(StdInstant::now());
+                }
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Turns the first Ctrl-C or SIGTERM into a shutdown event.
+async fn signal_loop(mut signals: Signals, hub: Sender<Event>) {
+    if let Some(Ok(signal)) = signals.next().await {
+        let name = match signal {
+            Signal::Int => "SIGINT",
+            _ => "SIGTERM",
+        };
+        let _ = hub.send(Event::Shutdown(name)).await;
+    }
+}

@@ -165,7 +165,7 @@ fn handle_input(c: &mut Criterion, lines: &[String]) {
         rest = &rest[taken..];
         while let Some(output) = server.poll_output() {
             assert!(
-                matches!(output, Output::Send { .. } | Output::Renamed { .. }),
+                matches!(output, Output::Send { .. } | Output::Event(_)),
                 "{line:?} gave {output:?}"
             );
         }

@@ -86,10 +86,8 @@ struct Conn {
     /// Read but not yet taken by the core.
     inbox: Vec<u8>,
     outbox: Vec<u8>,
-    /// The core took none of `inbox`: offer it again only after `Output::Resume`.
+    /// Flood control took none of `inbox`: offer it again only after `Output::Resume`.
     held: bool,
-    /// `Output::Resume` came: call `handle_input` again, with no bytes if there are none.
-    resume: bool,
     /// The core is done with it: write what is queued until then, then close.
     closing: Option<StdInstant>,
 }
@@ -138,7 +136,6 @@ impl Runner {
                         inbox: Vec::new(),
                         outbox: Vec::new(),
                         held: false,
-                        resume: false,
                         closing: None,
                     };
                     self.conns.insert(id, conn);
@@ -181,15 +178,19 @@ impl Runner {
     fn feed(&mut self, id: ConnectionId) {
         let now = self.now();
         while let Some(c) = self.conns.get_mut(&id).filter(|c| c.closing.is_none()) {
-            if !std::mem::take(&mut c.resume) && (c.held || c.inbox.is_empty()) {
+            if c.held || c.inbox.is_empty() {
                 return;
             }
-            let taken = ok(self.core.handle_input(now, id, &c.inbox)).bytes();
-            c.inbox.drain(..taken);
-            // Taking nothing is flood control, or a line naming several targets handled in
-            // parts: either way `Output::Resume` says when to call again.
-            c.held = taken == 0 && !c.inbox.is_empty();
+            let mut consumed = ok(self.core.handle_input(now, id, &c.inbox));
+            c.inbox.drain(..consumed.bytes());
+            // Taking nothing is flood control: `Output::Resume` says when to offer it again.
+            c.held = consumed.bytes() == 0 && !consumed.more();
             self.drain();
+            // A line naming several targets is handled one part per step.
+            while consumed.more() && self.conns.contains_key(&id) {
+                consumed = ok(self.core.handle_more(now, id));
+                self.drain();
+            }
         }
     }
 
@@ -217,10 +218,10 @@ impl Runner {
                 }
                 Output::Resume { conn } => {
                     if let Some(c) = self.conns.get_mut(&conn) {
-                        c.resume = true;
+                        c.held = false;
                     }
                 }
-                Output::Renamed { conn, name } => eprintln!("{conn} is now {name}"),
+                Output::Event(event) => eprintln!("{event:?}"),
                 _ => {}
             }
         }

@@ -60,6 +60,7 @@
 extern crate std;
 
 mod dialect;
+mod event;
 mod output;
 mod server;
 mod state;
@@ -71,6 +72,7 @@ pub use wire::irc;
 pub use dialect::{
     DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_WHO_REPLIES,
 };
+pub use event::{Event, LineKind, PersonId};
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{
     Admission, Backlog, Config, Consumed, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_GREETING_DELAY,

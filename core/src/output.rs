@@ -2,9 +2,11 @@
 
 use core::fmt;
 
+use crate::event::{Event, LineKind, PersonId};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, Slot};
+use crate::time::Instant;
 
 /// The most bytes the core renders in one step (one `handle_*` call), before the runner drains
 /// them with [`Server::poll_output`](crate::Server::poll_output).
@@ -15,7 +17,7 @@ use crate::state::roster::{ConnectionId, Slot};
 pub const OUTPUT_BYTES: usize = 32 * 1024;
 
 /// The most outputs queued in one step.
-pub(crate) const MAX_OUTPUTS: usize = 32;
+pub(crate) const MAX_OUTPUTS: usize = 64;
 
 /// Why the core closes a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,20 +66,15 @@ pub enum Output<'a> {
         /// Why.
         reason: CloseReason,
     },
-    /// `conn` may go on: call [`Server::handle_input`](crate::Server::handle_input) again with
-    /// the bytes it did not take, or with an empty slice if there are none. Comes when flood
-    /// control lets `conn` go on, and while a line naming several targets is handled in parts.
+    /// Flood control lets `conn` go on: call [`Server::handle_input`](crate::Server::handle_input)
+    /// again with the bytes it did not take, if there are any.
     Resume {
         /// The connection that may send again.
         conn: ConnectionId,
     },
-    /// `conn` now goes by `name`; for the runner's log, nothing to send.
-    Renamed {
-        /// Who.
-        conn: ConnectionId,
-        /// The new nickname.
-        name: &'a str,
-    },
+    /// Something others can observe happened: for the runner to log, store or publish. It
+    /// comes before the lines that tell people of it. Nothing to send.
+    Event(Event<'a>),
 }
 
 /// Who a [`Output::Send`] is for: an iterator over connection handles, and what kind of send
@@ -331,13 +328,78 @@ pub(crate) enum Record {
         conn: ConnectionId,
         reason: CloseReason,
     },
-    Renamed {
-        conn: ConnectionId,
-        start: u16,
-        end: u16,
-    },
+    Event(EventRecord),
     Resume {
         conn: ConnectionId,
+    },
+}
+
+/// Text an event refers to, in the step's arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u16,
+    end: u16,
+}
+
+/// An [`Event`] as queued: its text as spans of the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EventRecord {
+    Arrived {
+        person: PersonId,
+        nick: Span,
+    },
+    Joined {
+        person: PersonId,
+        nick: Span,
+        room: Span,
+    },
+    Parted {
+        person: PersonId,
+        nick: Span,
+        room: Span,
+        reason: Option<Span>,
+    },
+    Said {
+        nick: Span,
+        room: Span,
+        kind: LineKind,
+        text: Span,
+        seq: u64,
+        at: Instant,
+    },
+    Private {
+        from: Span,
+        to: Span,
+        kind: LineKind,
+        text: Span,
+        at: Instant,
+    },
+    TopicSet {
+        nick: Span,
+        room: Span,
+        topic: Span,
+        at: Instant,
+    },
+    Renamed {
+        person: PersonId,
+        from: Span,
+        to: Span,
+    },
+    Departed {
+        person: PersonId,
+        nick: Span,
+        reason: Span,
+    },
+    Away {
+        person: PersonId,
+        nick: Span,
+        message: Option<Span>,
+    },
+    RoomCreated {
+        room: Span,
+    },
+    RoomRemoved {
+        room: Span,
     },
 }
 
@@ -427,15 +489,119 @@ impl OutputQueue {
         self.push(Record::Resume { conn });
     }
 
-    pub(crate) fn renamed(&mut self, conn: ConnectionId, name: &str) {
+    /// Writes `text` to the arena, for an event to refer to.
+    pub(crate) fn span(&mut self, text: impl fmt::Display) -> Span {
         let start = self.mark();
-        self.write_bytes(name.as_bytes());
-        let end = self.bytes.len();
-        self.push(Record::Renamed {
-            conn,
+        let _ = fmt::Write::write_fmt(self, format_args!("{text}"));
+        Span {
             start: start as u16,
-            end: end as u16,
-        });
+            end: self.bytes.len() as u16,
+        }
+    }
+
+    /// Queues an event whose text was written with [`Self::span`].
+    pub(crate) fn event(&mut self, event: EventRecord) {
+        self.push(Record::Event(event));
+    }
+
+    /// The event `record` holds, its text borrowed from the arena.
+    pub(crate) fn resolve(&self, event: EventRecord) -> Event<'_> {
+        let text = |span: Span| {
+            // Cannot fail unless the arena overflowed (a bug the debug build reports): every
+            // span was written from a `str`.
+            core::str::from_utf8(
+                self.bytes
+                    .get(usize::from(span.start)..usize::from(span.end))
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_default()
+        };
+        match event {
+            EventRecord::Arrived { person, nick } => Event::Arrived {
+                person,
+                nick: text(nick),
+            },
+            EventRecord::Joined { person, nick, room } => Event::Joined {
+                person,
+                nick: text(nick),
+                room: text(room),
+            },
+            EventRecord::Parted {
+                person,
+                nick,
+                room,
+                reason,
+            } => Event::Parted {
+                person,
+                nick: text(nick),
+                room: text(room),
+                reason: reason.map(text),
+            },
+            EventRecord::Said {
+                nick,
+                room,
+                kind,
+                text: said,
+                seq,
+                at,
+            } => Event::Said {
+                nick: text(nick),
+                room: text(room),
+                kind,
+                text: text(said),
+                seq,
+                at,
+            },
+            EventRecord::Private {
+                from,
+                to,
+                kind,
+                text: said,
+                at,
+            } => Event::Private {
+                from: text(from),
+                to: text(to),
+                kind,
+                text: text(said),
+                at,
+            },
+            EventRecord::TopicSet {
+                nick,
+                room,
+                topic,
+                at,
+            } => Event::TopicSet {
+                nick: text(nick),
+                room: text(room),
+                topic: text(topic),
+                at,
+            },
+            EventRecord::Renamed { person, from, to } => Event::Renamed {
+                person,
+                from: text(from),
+                to: text(to),
+            },
+            EventRecord::Departed {
+                person,
+                nick,
+                reason,
+            } => Event::Departed {
+                person,
+                nick: text(nick),
+                reason: text(reason),
+            },
+            EventRecord::Away {
+                person,
+                nick,
+                message,
+            } => Event::Away {
+                person,
+                nick: text(nick),
+                message: message.map(text),
+            },
+            EventRecord::RoomCreated { room } => Event::RoomCreated { room: text(room) },
+            EventRecord::RoomRemoved { room } => Event::RoomRemoved { room: text(room) },
+        }
     }
 
     fn push(&mut self, record: Record) {
@@ -461,8 +627,8 @@ impl OutputQueue {
     /// The bytes `record` carries.
     pub(crate) fn bytes_of(&self, record: Record) -> &[u8] {
         let (start, end) = match record {
-            Record::Send { start, end, .. } | Record::Renamed { start, end, .. } => (start, end),
-            Record::Close { .. } | Record::Resume { .. } => (0, 0),
+            Record::Send { start, end, .. } => (start, end),
+            Record::Close { .. } | Record::Resume { .. } | Record::Event(_) => (0, 0),
         };
         &self.bytes[start as usize..end as usize]
     }

@@ -16,9 +16,10 @@ use crate::wire::line::Framed;
 /// How long a new connection may stay without sending a line, unless configured otherwise.
 pub const DEFAULT_SILENCE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Room a timeout step needs per connection it closes: a reply, a departure notice and a close.
-const TIMEOUT_RECORDS: usize = 3;
-const TIMEOUT_BYTES: usize = 512;
+/// Room a timeout step needs per connection it closes: a reply, a departure notice in each
+/// dialect and a close, and its events: the departure, and each room it leaves empty.
+const TIMEOUT_RECORDS: usize = 5 + crate::MAX_ROOMS_PER_PERSON;
+const TIMEOUT_BYTES: usize = 1024 + crate::MAX_ROOMS_PER_PERSON * crate::MAX_ROOM_NAME_BYTES;
 
 /// Room a greeting needs: the welcome, the news to the lobby in each dialect, the listing and
 /// the lobby's history. Only one greeting is sent per step.
@@ -294,15 +295,29 @@ pub enum Backlog {
     },
 }
 
-/// How many bytes of its input [`Server::handle_input`] took.
+/// How many bytes of its input [`Server::handle_input`] took, and whether the line it took
+/// goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "bytes past the consumed count were not processed: feed them again after draining poll_output"]
-pub struct Consumed(usize);
+pub struct Consumed {
+    bytes: usize,
+    more: bool,
+}
 
 impl Consumed {
+    const fn bytes_taken(bytes: usize) -> Self {
+        Self { bytes, more: false }
+    }
+
     /// The number of bytes taken from the front of the input.
     pub fn bytes(self) -> usize {
-        self.0
+        self.bytes
+    }
+
+    /// The line taken named several targets and only some are handled: after draining
+    /// [`Server::poll_output`], call [`Server::handle_more`] for the next.
+    pub fn more(self) -> bool {
+        self.more
     }
 }
 
@@ -410,13 +425,13 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     /// the point where a line grew too long), handles it, and returns how many bytes it took.
     /// With no complete line in `bytes`, takes them all and keeps the partial line.
     ///
-    /// It takes nothing, returning `Consumed` of 0, in two cases; in both, keep the bytes not
-    /// taken and, after [`Output::Resume`] for `conn`, call again with them, or with an empty
-    /// slice if there are none:
-    /// - flood control holds the connection back (see [`FloodLimit`]);
-    /// - a line naming several targets (IRC's `JOIN #a,#b`) is being handled one target per
-    ///   call, so that each step's output stays bounded: the call that takes the line handles
-    ///   its first target, and each later call the next one, before any new byte is taken.
+    /// It takes nothing, returning `Consumed` of 0, while flood control holds the connection
+    /// back (see [`FloodLimit`]): keep the bytes and offer them again after [`Output::Resume`].
+    ///
+    /// A line naming several targets (IRC's `JOIN #a,#b`) is handled one target per step, so
+    /// that each step's output stays bounded: the call that takes the line handles its first
+    /// target and says [`Consumed::more`]; then call [`handle_more`](Self::handle_more) until
+    /// it no longer does, before offering more bytes.
     pub fn handle_input(
         &mut self,
         now: Instant,
@@ -424,6 +439,14 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         bytes: &[u8],
     ) -> Result<Consumed, Error> {
         self.begin_step(now)?;
+        if self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.framer.is_ready())
+        {
+            // A runner that missed `more`: the rest of the line comes before any new byte.
+            return Ok(self.continue_line(conn));
+        }
         if self.roster.waits(Queue::Throttled, conn) {
             // Held back. The first time in an episode that input is actually waiting, say so.
             if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn))
@@ -432,7 +455,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             {
                 self.hub().slowed(conn, limit);
             }
-            return Ok(Consumed(0));
+            return Ok(Consumed::bytes_taken(0));
         }
         let slot = self
             .roster
@@ -441,13 +464,13 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         let (used, framed) = slot.framer.feed(bytes);
         let dialect = slot.framer.dialect();
         if framed == Framed::Pending {
-            return Ok(Consumed(used));
+            return Ok(Consumed::bytes_taken(used));
         }
         if !core::mem::replace(&mut slot.spoke, true) {
             self.settle_dialect(conn, framed == Framed::Line);
         }
         let Some(slot) = self.roster.get_mut(conn) else {
-            return Ok(Consumed(used));
+            return Ok(Consumed::bytes_taken(used));
         };
         let irc = slot.irc.is_some();
         match framed {
@@ -467,7 +490,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             }
             Framed::Stray => {
                 self.hub().stray(conn);
-                return Ok(Consumed(used));
+                return Ok(Consumed::bytes_taken(used));
             }
         }
         let registered = self
@@ -486,17 +509,46 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             self.roster.enqueue(Queue::Idle, conn, deadline);
         }
         self.charge_line(conn);
-        // A line put back to be handled in parts, or one handled from a put-back line while
-        // the runner holds bytes it was not taking: the runner must call again.
-        let put_back = self
-            .roster
-            .get(conn)
-            .is_some_and(|slot| slot.framer.is_ready());
-        let held = used == 0 && !bytes.is_empty();
-        if (put_back || held) && !self.roster.waits(Queue::Throttled, conn) {
-            self.out.resume(conn);
+        Ok(Consumed {
+            bytes: used,
+            more: self.has_more(conn),
+        })
+    }
+
+    /// Goes on with a line that named several targets: handles the next one. Call it after
+    /// [`handle_input`](Self::handle_input) or `handle_more` said [`Consumed::more`], until it
+    /// no longer does; otherwise it does nothing. Flood control counts the line once, when it
+    /// was taken, so the parts are never held back.
+    pub fn handle_more(&mut self, now: Instant, conn: ConnectionId) -> Result<Consumed, Error> {
+        self.begin_step(now)?;
+        if self.roster.get(conn).is_none() {
+            return Err(Error::UnknownConnection(conn));
         }
-        Ok(Consumed(used))
+        Ok(self.continue_line(conn))
+    }
+
+    /// Whether a line of `conn`'s waits to be handled in parts.
+    fn has_more(&self, conn: ConnectionId) -> bool {
+        self.roster
+            .get(conn)
+            .is_some_and(|slot| slot.framer.is_ready())
+    }
+
+    /// Handles the next part of a line put back to be handled in parts, if there is one.
+    fn continue_line(&mut self, conn: ConnectionId) -> Consumed {
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return Consumed::bytes_taken(0);
+        };
+        if !slot.framer.is_ready() {
+            return Consumed::bytes_taken(0);
+        }
+        // Only the IRC dialect puts lines back.
+        let mut line = slot.framer.take_line();
+        self.hub().irc_line(conn, &mut line);
+        Consumed {
+            bytes: 0,
+            more: self.has_more(conn),
+        }
     }
 
     /// A connection's first line (or object) settles its dialect: IRC if it is a registration
@@ -644,11 +696,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             },
             Record::Close { conn, reason } => Output::Close { conn, reason },
             Record::Resume { conn } => Output::Resume { conn },
-            Record::Renamed { conn, .. } => Output::Renamed {
-                conn,
-                // Cannot fail: the bytes were copied from a `Nickname`, which is ASCII.
-                name: core::str::from_utf8(bytes).unwrap_or_default(),
-            },
+            Record::Event(event) => Output::Event(self.out.resolve(event)),
         })
     }
 

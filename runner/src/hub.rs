@@ -10,8 +10,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::{
-    Admission, Backlog, Config, ConnectionId, Delivery, DisconnectReason, Error, Instant, Output,
-    Server,
+    Admission, Backlog, Config, ConnectionId, Delivery, DisconnectReason, Error,
+    Event as CoreEvent, Instant, Nickname, Output, PersonId, Server,
 };
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
@@ -432,8 +432,8 @@ impl Hub {
     async fn input(&mut self, id: ConnectionId, chunk: Vec<u8>, mut at: usize) {
         while at < chunk.len() && self.connection(id).is_some() {
             let now = self.now();
-            match self.core.handle_input(now, id, &chunk[at..]) {
-                Ok(consumed) if consumed.bytes() == 0 => {
+            let more = match self.core.handle_input(now, id, &chunk[at..]) {
+                Ok(consumed) if consumed.bytes() == 0 && !consumed.more() => {
                     // Flood control: keep the rest until the core says to resume, and give the
                     // reader no credit meanwhile, so TCP slows the sender.
                     if let Some(connection) = lookup_mut(&mut self.connections, id) {
@@ -441,11 +441,17 @@ impl Hub {
                     }
                     return self.drain();
                 }
-                Ok(consumed) => at += consumed.bytes(),
+                Ok(consumed) => {
+                    at += consumed.bytes();
+                    consumed.more()
+                }
                 Err(error) => return log!("bug: input from {id}: {error}"),
-            }
+            };
             self.drain();
             self.drop_stalled().await;
+            if more {
+                self.continue_line(id).await;
+            }
         }
         // Handled: the reader may take the next chunk.
         if let Some(connection) = self.connection(id) {
@@ -554,7 +560,19 @@ impl Hub {
                     }
                 }
                 Output::Resume { conn } => self.resumed.push(conn),
-                Output::Renamed { conn, name } => {
+                // Events are for a store or a bus to come; the log names people by nickname.
+                // (An anonymous-N name is not a nickname: it stays out of the log's names.)
+                Output::Event(
+                    CoreEvent::Renamed {
+                        person: PersonId::Local(conn),
+                        to: name,
+                        ..
+                    }
+                    | CoreEvent::Arrived {
+                        person: PersonId::Local(conn),
+                        nick: name,
+                    },
+                ) if Nickname::new(name).is_ok() => {
                     if let Some(connection) = lookup_mut(&mut self.connections, conn) {
                         log!("{} is now {name}", describe(connection));
                         connection.name = Some(name.to_owned());
@@ -610,26 +628,30 @@ impl Hub {
             let Some(connection) = lookup_mut(&mut self.connections, id) else {
                 continue;
             };
-            // Nothing held means the chunk ended with the line that emptied the bucket, or with
-            // a line the core handles in parts (an IRC command naming several targets): the
-            // core may have a part left to handle, but the reader already has its credit and
-            // must not get a second one.
-            let Some((chunk, at)) = connection.held.take() else {
-                self.continue_line(id).await;
-                continue;
-            };
-            self.input(id, chunk, at).await;
+            // Nothing held means the chunk ended with the line that emptied the bucket: the
+            // reader already has its credit and must not get a second one.
+            if let Some((chunk, at)) = connection.held.take() {
+                self.input(id, chunk, at).await;
+            }
         }
     }
 
-    /// Lets the core go on with a line it handles in parts; it takes no new bytes for that.
+    /// Lets the core go on with a line it handles in parts (an IRC command naming several
+    /// targets), one part per step; it takes no new bytes for that.
     async fn continue_line(&mut self, id: ConnectionId) {
-        let now = self.now();
-        if let Err(error) = self.core.handle_input(now, id, &[]) {
-            return log!("bug: input from {id}: {error}");
+        // The connection may go meanwhile: closed by the core, or dropped as too slow.
+        while self.connection(id).is_some() {
+            let now = self.now();
+            let more = match self.core.handle_more(now, id) {
+                Ok(consumed) => consumed.more(),
+                Err(error) => return log!("bug: input from {id}: {error}"),
+            };
+            self.drain();
+            self.drop_stalled().await;
+            if !more {
+                return;
+            }
         }
-        self.drain();
-        self.drop_stalled().await;
     }
 
     /// Drops the clients that are not reading. A queue that reached the limit may only mean the

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use chat_core::{
-    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Error, Instant, LOBBY,
+    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Error, Event, Instant, LOBBY,
     MAX_LINE_BYTES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_ROOM_NAME_BYTES, MAX_ROOMS,
-    MAX_ROOMS_PER_PERSON, MAX_TOPIC_BYTES, Output, Server,
+    MAX_ROOMS_PER_PERSON, MAX_TOPIC_BYTES, Output, PersonId, Server,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -78,7 +78,12 @@ fn drain<const N: usize>(server: &mut Server<N>, plain: bool) -> Step {
                 }
             }
             Output::Close { conn, reason } => step.closes.push((conn, reason)),
-            Output::Renamed { conn, name } => step.renames.push((conn, name.to_owned())),
+            Output::Event(Event::Renamed {
+                person: PersonId::Local(conn),
+                to,
+                ..
+            }) => step.renames.push((conn, to.to_owned())),
+            Output::Event(_) => {}
             other => panic!("unexpected output {other:?}"),
         }
     }
@@ -1901,16 +1906,19 @@ fn pending_output_refuses_every_input_and_changes_nothing() {
     assert_eq!(step.to(alice), ["*** anonymous-2 joined #lobby (2 here)"]);
     assert_eq!(step.to(bob).len(), 4);
     assert_eq!(server.online(), 2);
-    // Half-drained is still pending: a nick change queues three outputs.
+    // Half-drained is still pending: a nick change queues three outputs, the event first.
     let _ = server
         .handle_input(now, alice, b"/nick alice\n")
         .expect("input");
-    let _ = server.poll_output();
+    assert!(matches!(
+        server.poll_output(),
+        Some(Output::Event(Event::Renamed { to: "alice", .. }))
+    ));
     let refused = server.handle_input(now, alice, b"two\n");
     assert_eq!(refused, Err(Error::OutputPending));
     let rest = drain(&mut server, true);
     assert_eq!(rest.to(alice), ["*** You are now known as alice."]);
-    assert_eq!(rest.renames, [(alice, "alice".to_owned())]);
+    assert_eq!(rest.to(bob), ["*** anonymous-1 is now known as alice"]);
     let steps = say(&mut server, 2, alice, b"two\n");
     assert_eq!(heard(&steps, bob), ["alice: two"]);
 }

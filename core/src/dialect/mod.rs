@@ -5,12 +5,13 @@ use core::fmt::{self, Write};
 use core::time::Duration;
 use irc::numeric::ERR_INPUTTOOLONG;
 
-use crate::dialect::text::{Painted, Style, Visible};
-use crate::output::{Audience, CloseReason, OutputQueue, Speaks, View};
+use crate::dialect::text::{Painted, Style};
+use crate::event::{LineKind, PersonId};
+use crate::output::{Audience, CloseReason, EventRecord, OutputQueue, RoomSet, Speaks, View};
 use crate::state::history::{Chronicle, Remembered, Said};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::{RoomId, RoomName, Rooms};
-use crate::state::roster::{ConnectionId, Name, Nickname, Roster};
+use crate::state::roster::{ConnectionId, Nickname, Roster};
 use crate::time::Instant;
 use crate::wire::line::{Dialect, MAX_LINE_BYTES};
 
@@ -138,7 +139,7 @@ mod json;
 mod plain;
 pub(crate) mod text;
 
-pub(crate) use irc::{IrcName, IrcReason, IrcText, is_registration};
+pub(crate) use irc::{IrcName, is_registration};
 pub use irc::{MAX_IRC_NAMES, MAX_WHO_REPLIES};
 
 /// How a join went.
@@ -161,12 +162,66 @@ pub(crate) enum Refused {
     Full(Option<RoomName>, u32),
 }
 
-/// What kind of private message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Private {
-    Message(Said),
-    /// An IRC NOTICE: shown like a message, never answered automatically.
-    Notice,
+/// A change others can observe, with the table indices the renderers need: [`Step::publish`]
+/// turns it into an [`Event`](crate::Event) for the runner and lines for each dialect. The
+/// state has changed already, except where a variant says otherwise.
+#[derive(Clone, Copy)]
+pub(crate) enum Happened<'t> {
+    /// `who` was shown to others for the first time.
+    Arrived { who: ConnectionId },
+    /// `who` is now in `room`.
+    Joined { who: ConnectionId, room: RoomId },
+    /// `who` is about to leave `room`.
+    Parted {
+        who: ConnectionId,
+        room: RoomId,
+        reason: Option<&'t str>,
+    },
+    /// `who` said `text` in `room`, its line `seq` there.
+    Said {
+        who: ConnectionId,
+        room: RoomId,
+        kind: LineKind,
+        text: &'t str,
+        seq: u64,
+    },
+    /// `from` sent `to` a private message.
+    Private {
+        from: ConnectionId,
+        to: ConnectionId,
+        kind: LineKind,
+        text: &'t str,
+    },
+    /// `who` set the topic of `room` to `topic`.
+    TopicSet {
+        who: ConnectionId,
+        room: RoomId,
+        topic: &'t str,
+    },
+    /// `who`, in `rooms`, is about to be called `new`; it is told too if `tell_self`.
+    Renamed {
+        who: ConnectionId,
+        new: &'t Nickname,
+        rooms: RoomSet,
+        tell_self: bool,
+    },
+    /// `who`, in `rooms`, is about to go; `announced` are those of its rooms small enough
+    /// that text users are told.
+    Departed {
+        who: ConnectionId,
+        why: &'t dyn fmt::Display,
+        rooms: RoomSet,
+        announced: RoomSet,
+    },
+    /// `who` is now away with `message`, or back.
+    Away {
+        who: ConnectionId,
+        message: Option<&'t str>,
+    },
+    /// `room` was just made.
+    RoomCreated { room: RoomId },
+    /// The room called `name` has gone.
+    RoomRemoved { name: &'t RoomName },
 }
 
 impl<const N: usize> Step<'_, N> {
@@ -177,7 +232,6 @@ impl<const N: usize> Step<'_, N> {
 
     /// Removes `conn` and tells everyone who shares a room with it why it left.
     pub(crate) fn depart(&mut self, conn: ConnectionId, why: &dyn fmt::Display) {
-        let me = self.style.name(self.roster.name(conn));
         // Kept by value: the rooms are left below, before the sends are polled.
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
         let (table, limit) = (&*self.rooms, self.announce_limit);
@@ -186,21 +240,12 @@ impl<const N: usize> Step<'_, N> {
                 .rooms_of(conn)
                 .filter(|&room| table.get(room).is_some_and(|info| info.members <= limit)),
         );
-        if announced.len != 0 && self.roster.text_count() > 0 {
-            announce!(
-                self,
-                Audience::rooms_but(announced, conn).speaking(Speaks::Text),
-                "{me} left ({why})"
-            );
-        }
-        if rooms.len != 0 {
-            irc!(
-                self,
-                Audience::rooms_but(rooms, conn).speaking(Speaks::Irc),
-                ":{} QUIT :{why}",
-                self.roster.prefix(conn)
-            );
-        }
+        self.publish(&Happened::Departed {
+            who: conn,
+            why,
+            rooms,
+            announced,
+        });
         for at in 0..usize::from(rooms.len) {
             let room = self.out.rooms(rooms)[at];
             self.leave_room(conn, room);
@@ -329,44 +374,13 @@ impl<const N: usize> Step<'_, N> {
     /// Gives `conn` a new nickname (already checked to be free), telling whoever shares a room
     /// with it, and it if `tell_self`.
     pub(crate) fn rename(&mut self, conn: ConnectionId, nick: Nickname, tell_self: bool) {
-        let style = self.style;
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
-        let others = Audience::rooms_but(rooms, conn);
-        if rooms.len != 0 {
-            let (old, new) = (
-                style.name(self.roster.name(conn)),
-                style.name(Name::Nick(&nick)),
-            );
-            announce!(
-                self,
-                others.speaking(Speaks::Text),
-                "{old} is now known as {new}"
-            );
-            irc!(
-                self,
-                others.speaking(Speaks::Irc),
-                ":{} NICK :{nick}",
-                self.roster.prefix(conn)
-            );
-        }
-        if !tell_self {
-            // Registering: the welcome tells it its name.
-        } else if self.speaks_irc(conn) {
-            irc!(
-                self,
-                Audience::one(conn),
-                ":{} NICK :{nick}",
-                self.roster.prefix(conn)
-            );
-        } else {
-            notice!(
-                self,
-                conn,
-                "You are now known as {}.",
-                style.name(Name::Nick(&nick)),
-            );
-        }
-        self.out.renamed(conn, nick.as_str());
+        self.publish(&Happened::Renamed {
+            who: conn,
+            new: &nick,
+            rooms,
+            tell_self,
+        });
         if let Some(slot) = self.roster.get_mut(conn) {
             slot.nick = Some(nick);
         }
@@ -377,35 +391,15 @@ impl<const N: usize> Step<'_, N> {
         &mut self,
         from: ConnectionId,
         target: ConnectionId,
-        kind: Private,
+        kind: LineKind,
         text: &str,
     ) {
-        if self.speaks_irc(target) {
-            let (verb, said) = match kind {
-                Private::Message(said) => ("PRIVMSG", said),
-                Private::Notice => ("NOTICE", Said::Line),
-            };
-            return irc!(
-                self,
-                Audience::private(target, from),
-                ":{} {verb} {} :{}",
-                self.roster.prefix(from),
-                self.roster.name(target),
-                IrcText(said, text)
-            );
-        }
-        let style = self.style;
-        let (marker, me) = (style.private(), style.name(self.roster.name(from)));
-        let start = self.out.mark();
-        let _ = match kind {
-            Private::Message(Said::Action) => {
-                write!(self.out, "{marker} * {me} {}\r\n", Visible(text))
-            }
-            Private::Message(Said::Line) | Private::Notice => {
-                write!(self.out, "{marker} {me}: {}\r\n", Visible(text))
-            }
-        };
-        self.out.send(start, Audience::private(target, from));
+        self.publish(&Happened::Private {
+            from,
+            to: target,
+            kind,
+            text,
+        });
     }
 
     /// The room `conn` talks in, if any.
@@ -414,43 +408,25 @@ impl<const N: usize> Step<'_, N> {
     }
 
     /// A line from `conn` to `room`, for every other member in their dialect, and remembered.
-    pub(crate) fn speak(&mut self, conn: ConnectionId, room: RoomId, kind: Said, text: &str) {
-        let style = self.style;
-        let Some(info) = self.rooms.get(room) else {
+    pub(crate) fn speak(&mut self, conn: ConnectionId, room: RoomId, kind: LineKind, text: &str) {
+        let Some(seq) = self.rooms.next_seq(room) else {
             return;
         };
-        let everyone = Audience::room_but(room, conn);
-        if self.roster.text_count() > 0 {
-            let me = style.name(self.roster.name(conn));
-            let text_here = everyone.speaking(Speaks::Text);
-            let start = self.out.mark();
-            let _ = match kind {
-                Said::Line => write!(self.out, "{me}: {}\r\n", Visible(text)),
-                Said::Action => write!(self.out, "* {me} {}\r\n", Visible(text)),
-            };
-            self.out.send(start, text_here.viewing(View::Current(room)));
-            if info.members > info.current_here {
-                let start = self.out.mark();
-                let _ = match kind {
-                    Said::Line => write!(self.out, "[{}] {me}: {}\r\n", info.name, Visible(text)),
-                    Said::Action => {
-                        write!(self.out, "[{}] * {me} {}\r\n", info.name, Visible(text))
-                    }
-                };
-                self.out
-                    .send(start, text_here.viewing(View::NotCurrent(room)));
-            }
-        }
-        irc!(
-            self,
-            everyone.speaking(Speaks::Irc),
-            ":{} PRIVMSG {} :{}",
-            self.roster.prefix(conn),
-            info.name,
-            IrcText(kind, text)
-        );
+        self.publish(&Happened::Said {
+            who: conn,
+            room,
+            kind,
+            text,
+            seq,
+        });
+        let said = match kind {
+            LineKind::Action => Said::Action,
+            LineKind::Line => Said::Line,
+            // Notices are not replayed: they are meant for those there at the time.
+            LineKind::Notice => return,
+        };
         if self.keep_history > 0 {
-            let line = Remembered::new(self.now, kind, self.roster.name(conn), text);
+            let line = Remembered::new(self.now, said, self.roster.name(conn), text);
             self.history.remember(room, line, self.keep_history);
         }
     }
@@ -459,13 +435,16 @@ impl<const N: usize> Step<'_, N> {
     /// checks and the news common to every dialect. The caller tells `conn` the rest.
     pub(crate) fn admit(&mut self, conn: ConnectionId, name: &str) -> Result<Admitted, Refused> {
         let name = RoomName::new(name).map_err(Refused::Invalid)?;
-        let room = match self.rooms.find(name.as_str()) {
+        let (room, created) = match self.rooms.find(name.as_str()) {
             Some(room) if self.roster.in_room(conn, room) => return Ok(Admitted::AlreadyIn(room)),
-            Some(room) => room,
+            Some(room) => (room, false),
             None if self.roster.rooms_of(conn).count() >= MAX_ROOMS_PER_PERSON => {
                 return Err(Refused::InTooMany);
             }
-            None => self.rooms.create(name).map_err(|_| Refused::TooManyRooms)?,
+            None => {
+                let room = self.rooms.create(name).map_err(|_| Refused::TooManyRooms)?;
+                (room, true)
+            }
         };
         let Some(info) = self.rooms.get(room) else {
             return Err(Refused::TooManyRooms);
@@ -473,7 +452,8 @@ impl<const N: usize> Step<'_, N> {
         if info.members >= self.max_room_members {
             let (name, members) = (info.name.clone(), info.members);
             self.remove_if_empty(room);
-            // A room made just now for this join (possible with a limit of 0) is gone again.
+            // A room made just now for this join (possible with a limit of 0) is gone again,
+            // unseen: it was never announced.
             let name = self.rooms.get(room).map(|_| name);
             return Err(Refused::Full(name, members));
         }
@@ -487,61 +467,23 @@ impl<const N: usize> Step<'_, N> {
             info.members += 1;
         }
         self.set_current(conn, Some(room));
-        let Some(info) = self.rooms.get(room) else {
-            return Ok(Admitted::Entered(room));
-        };
-        let others = Audience::room_but(room, conn);
-        let me = self.style.name(self.roster.name(conn));
-        let (name, members) = (&info.name, info.members);
-        if self.roster.text_count() > 0 && members <= self.announce_limit {
-            announce!(
-                self,
-                others.speaking(Speaks::Text),
-                "{me} joined {name} ({members} here)"
-            );
+        if created {
+            self.publish(&Happened::RoomCreated { room });
         }
-        let prefix = self.roster.prefix(conn);
-        irc!(self, others.speaking(Speaks::Irc), ":{prefix} JOIN {name}");
-        if self.speaks_irc(conn) {
-            irc!(self, Audience::one(conn), ":{prefix} JOIN {name}");
-        }
+        self.publish(&Happened::Joined { who: conn, room });
         Ok(Admitted::Entered(room))
     }
 
     /// Takes `conn` out of `room`, telling the members (and `conn`, if it speaks IRC).
     pub(crate) fn leave(&mut self, conn: ConnectionId, room: RoomId, reason: Option<&str>) {
-        let Some(info) = self.rooms.get(room) else {
+        if self.rooms.get(room).is_none() {
             return;
-        };
-        let me = self.style.name(self.roster.name(conn));
-        let everyone = Audience::room_but(room, conn);
-        if self.roster.text_count() > 0 && info.members <= self.announce_limit {
-            let text = everyone.speaking(Speaks::Text);
-            match reason {
-                Some(reason) => {
-                    announce!(self, text, "{me} left {} ({})", info.name, Visible(reason));
-                }
-                None => announce!(self, text, "{me} left {}", info.name),
-            }
         }
-        let prefix = self.roster.prefix(conn);
-        let reason = IrcReason(reason);
-        irc!(
-            self,
-            everyone.speaking(Speaks::Irc),
-            ":{prefix} PART {}{reason}",
-            info.name
-        );
-        // To `conn` by itself: recipients are found when the output is polled, and by then it
-        // is no longer a member.
-        if self.speaks_irc(conn) {
-            irc!(
-                self,
-                Audience::one(conn),
-                ":{prefix} PART {}{reason}",
-                info.name
-            );
-        }
+        self.publish(&Happened::Parted {
+            who: conn,
+            room,
+            reason,
+        });
         self.leave_room(conn, room);
     }
 
@@ -567,8 +509,13 @@ impl<const N: usize> Step<'_, N> {
 
     /// Removes `room` if no one is in it (the lobby stays), and what was said in it.
     pub(crate) fn remove_if_empty(&mut self, room: RoomId) {
+        let Some(info) = self.rooms.get(room) else {
+            return;
+        };
+        let name = info.name.clone();
         if self.rooms.remove_if_empty(room) {
             self.history.forget(room);
+            self.publish(&Happened::RoomRemoved { name: &name });
         }
     }
 
@@ -586,7 +533,7 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    /// Sets `room`'s topic (at most [`MAX_TOPIC_BYTES`], checked by the caller) and tells its
+    /// Sets `room`'s topic (at most [`MAX_TOPIC_BYTES`](crate::MAX_TOPIC_BYTES), checked by the caller) and tells its
     /// members.
     pub(crate) fn set_topic(&mut self, conn: ConnectionId, room: RoomId, topic: &str) {
         if self.rooms.set_topic(room, topic).is_err() {
@@ -601,28 +548,138 @@ impl<const N: usize> Step<'_, N> {
             }
             return;
         }
-        let Some(info) = self.rooms.get(room) else {
-            return;
-        };
-        let me = self.style.name(self.roster.name(conn));
-        let members = Audience::room(room);
+        self.publish(&Happened::TopicSet {
+            who: conn,
+            room,
+            topic,
+        });
+    }
+
+    /// Whether `conn` has been shown to others (welcomed as plain text or JSON, or registered
+    /// as an IRC client), so that its departure is news.
+    pub(crate) fn arrived(&self, conn: ConnectionId) -> bool {
+        self.roster
+            .get(conn)
+            .is_some_and(|slot| slot.greeted || slot.irc.as_ref().is_some_and(|irc| irc.registered))
+    }
+
+    /// Says what happened, once: as an [`Event`](crate::Event) for the runner, and as lines for
+    /// each dialect present.
+    pub(crate) fn publish(&mut self, happened: &Happened<'_>) {
+        self.record(happened);
         if self.roster.text_count() > 0 {
-            announce!(
-                self,
-                members.speaking(Speaks::Text),
-                "{me} set the topic of {}: {}",
-                info.name,
-                Visible(topic)
-            );
+            self.render_text(happened);
         }
-        irc!(
-            self,
-            members.speaking(Speaks::Irc),
-            ":{} TOPIC {} :{}",
-            self.roster.prefix(conn),
-            info.name,
-            Visible(topic)
-        );
+        if self.roster.irc_count() > 0 {
+            self.render_irc(happened);
+        }
+    }
+
+    /// Queues the event of `happened`, its names written to the arena.
+    fn record(&mut self, happened: &Happened<'_>) {
+        let (now, person) = (self.now, |who| PersonId::Local(who));
+        let room_name = |rooms: &Rooms, room: RoomId| rooms.get(room).map(|info| info.name.clone());
+        let event = match *happened {
+            Happened::Arrived { who } => EventRecord::Arrived {
+                person: person(who),
+                nick: self.out.span(self.roster.name(who)),
+            },
+            Happened::Joined { who, room } => {
+                let Some(name) = room_name(self.rooms, room) else {
+                    return;
+                };
+                EventRecord::Joined {
+                    person: person(who),
+                    nick: self.out.span(self.roster.name(who)),
+                    room: self.out.span(name),
+                }
+            }
+            Happened::Parted { who, room, reason } => {
+                let Some(name) = room_name(self.rooms, room) else {
+                    return;
+                };
+                EventRecord::Parted {
+                    person: person(who),
+                    nick: self.out.span(self.roster.name(who)),
+                    room: self.out.span(name),
+                    reason: reason.map(|reason| self.out.span(reason)),
+                }
+            }
+            Happened::Said {
+                who,
+                room,
+                kind,
+                text,
+                seq,
+            } => {
+                let Some(name) = room_name(self.rooms, room) else {
+                    return;
+                };
+                EventRecord::Said {
+                    nick: self.out.span(self.roster.name(who)),
+                    room: self.out.span(name),
+                    kind,
+                    text: self.out.span(text),
+                    seq,
+                    at: now,
+                }
+            }
+            Happened::Private {
+                from,
+                to,
+                kind,
+                text,
+            } => EventRecord::Private {
+                from: self.out.span(self.roster.name(from)),
+                to: self.out.span(self.roster.name(to)),
+                kind,
+                text: self.out.span(text),
+                at: now,
+            },
+            Happened::TopicSet { who, room, topic } => {
+                let Some(name) = room_name(self.rooms, room) else {
+                    return;
+                };
+                EventRecord::TopicSet {
+                    nick: self.out.span(self.roster.name(who)),
+                    room: self.out.span(name),
+                    topic: self.out.span(topic),
+                    at: now,
+                }
+            }
+            Happened::Renamed { who, new, .. } => EventRecord::Renamed {
+                person: person(who),
+                from: self.out.span(self.roster.name(who)),
+                to: self.out.span(new),
+            },
+            Happened::Departed { who, why, .. } => {
+                if !self.arrived(who) {
+                    return;
+                }
+                EventRecord::Departed {
+                    person: person(who),
+                    nick: self.out.span(self.roster.name(who)),
+                    reason: self.out.span(why),
+                }
+            }
+            Happened::Away { who, message } => EventRecord::Away {
+                person: person(who),
+                nick: self.out.span(self.roster.name(who)),
+                message: message.map(|message| self.out.span(message)),
+            },
+            Happened::RoomCreated { room } => {
+                let Some(name) = room_name(self.rooms, room) else {
+                    return;
+                };
+                EventRecord::RoomCreated {
+                    room: self.out.span(name),
+                }
+            }
+            Happened::RoomRemoved { name } => EventRecord::RoomRemoved {
+                room: self.out.span(name),
+            },
+        };
+        self.out.event(event);
     }
 }
 

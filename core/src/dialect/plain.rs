@@ -12,14 +12,17 @@ use crate::wire::plain::{Command, ParseError};
 
 use super::text::Ago;
 use super::*;
+use crate::event::LineKind;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 
 impl<const N: usize> Step<'_, N> {
     /// Greets a new connection that speaks plain text or JSON, and puts it in the lobby.
     pub(crate) fn greet(&mut self, conn: ConnectionId) {
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.greeted = true;
-        }
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return;
+        };
+        slot.greeted = true;
+        self.publish(&Happened::Arrived { who: conn });
         let (style, online) = (self.style, self.roster.len());
         let me = style.name(self.roster.name(conn));
         let people = if online == 1 {
@@ -66,8 +69,8 @@ impl<const N: usize> Step<'_, N> {
 
     pub(crate) fn command(&mut self, conn: ConnectionId, command: Command<'_>) {
         match command {
-            Command::Say(text) => self.say(conn, Said::Line, text),
-            Command::Me(text) => self.say(conn, Said::Action, text),
+            Command::Say(text) => self.say(conn, LineKind::Line, text),
+            Command::Me(text) => self.say(conn, LineKind::Action, text),
             Command::Join(room) => self.join(conn, room),
             Command::Part { room, reason } => self.part(conn, room, reason),
             Command::Rooms => self.list_rooms(conn),
@@ -130,7 +133,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(target) = self.roster.find(to) else {
             return error!(self, conn, "no one called {} is online", Visible(to),);
         };
-        self.deliver(conn, target, Private::Message(Said::Line), text);
+        self.deliver(conn, target, LineKind::Line, text);
         self.tell_if_away(conn, target);
         if target != conn && !self.speaks_irc(conn) {
             let style = self.style;
@@ -213,7 +216,7 @@ impl<const N: usize> Step<'_, N> {
 
     /// A line to the current room: plain to those talking there, with the room's name to
     /// members whose current room is another one.
-    pub(crate) fn say(&mut self, conn: ConnectionId, kind: Said, text: &str) {
+    pub(crate) fn say(&mut self, conn: ConnectionId, kind: LineKind, text: &str) {
         let Some(room) = self.current(conn) else {
             return self.not_in_a_room(conn);
         };
@@ -445,3 +448,160 @@ const HELP: [&str; 14] = [
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
+
+impl<const N: usize> Step<'_, N> {
+    /// The lines that tell plain-text and JSON users of `happened` (the original client reads
+    /// the same lines as a terminal).
+    pub(crate) fn render_text(&mut self, happened: &Happened<'_>) {
+        let style = self.style;
+        let text_users = |audience: Audience| audience.speaking(Speaks::Text);
+        match *happened {
+            Happened::Arrived { .. }
+            | Happened::Away { .. }
+            | Happened::RoomCreated { .. }
+            | Happened::RoomRemoved { .. } => {}
+            Happened::Joined { who, room } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                if info.members <= self.announce_limit {
+                    let me = style.name(self.roster.name(who));
+                    let (name, members) = (info.name, info.members);
+                    announce!(
+                        self,
+                        text_users(Audience::room_but(room, who)),
+                        "{me} joined {name} ({members} here)"
+                    );
+                }
+            }
+            Happened::Parted { who, room, reason } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                if info.members <= self.announce_limit {
+                    let me = style.name(self.roster.name(who));
+                    let audience = text_users(Audience::room_but(room, who));
+                    match reason {
+                        Some(reason) => {
+                            let reason = Visible(reason);
+                            announce!(self, audience, "{me} left {} ({reason})", info.name);
+                        }
+                        None => announce!(self, audience, "{me} left {}", info.name),
+                    }
+                }
+            }
+            Happened::Said {
+                who,
+                room,
+                kind: LineKind::Notice,
+                text,
+                ..
+            } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let me = style.name(self.roster.name(who));
+                let start = self.out.mark();
+                let _ = write!(self.out, "[{}] -{me}- {}\r\n", info.name, Visible(text));
+                self.out
+                    .send(start, text_users(Audience::room_but(room, who)));
+            }
+            Happened::Said {
+                who,
+                room,
+                kind,
+                text,
+                ..
+            } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let me = style.name(self.roster.name(who));
+                let everyone = text_users(Audience::room_but(room, who));
+                let (text, action) = (Visible(text), kind == LineKind::Action);
+                let start = self.out.mark();
+                let _ = if action {
+                    write!(self.out, "* {me} {text}\r\n")
+                } else {
+                    write!(self.out, "{me}: {text}\r\n")
+                };
+                self.out.send(start, everyone.viewing(View::Current(room)));
+                // Those in the room who talk in another see where it was said.
+                if info.members > info.current_here {
+                    let start = self.out.mark();
+                    let _ = if action {
+                        write!(self.out, "[{}] * {me} {text}\r\n", info.name)
+                    } else {
+                        write!(self.out, "[{}] {me}: {text}\r\n", info.name)
+                    };
+                    self.out
+                        .send(start, everyone.viewing(View::NotCurrent(room)));
+                }
+            }
+            Happened::Private {
+                from,
+                to,
+                kind,
+                text,
+            } => {
+                if self.speaks_irc(to) {
+                    return;
+                }
+                let (marker, me) = (style.private(), style.name(self.roster.name(from)));
+                let start = self.out.mark();
+                let _ = match kind {
+                    LineKind::Action => {
+                        write!(self.out, "{marker} * {me} {}\r\n", Visible(text))
+                    }
+                    LineKind::Line | LineKind::Notice => {
+                        write!(self.out, "{marker} {me}: {}\r\n", Visible(text))
+                    }
+                };
+                self.out.send(start, Audience::private(to, from));
+            }
+            Happened::TopicSet { who, room, topic } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let me = style.name(self.roster.name(who));
+                announce!(
+                    self,
+                    text_users(Audience::room(room)),
+                    "{me} set the topic of {}: {}",
+                    info.name,
+                    Visible(topic)
+                );
+            }
+            Happened::Renamed {
+                who,
+                new,
+                rooms,
+                tell_self,
+            } => {
+                let (old, new) = (
+                    style.name(self.roster.name(who)),
+                    style.name(Name::Nick(new)),
+                );
+                if rooms.len != 0 {
+                    let others = text_users(Audience::rooms_but(rooms, who));
+                    announce!(self, others, "{old} is now known as {new}");
+                }
+                if tell_self && !self.speaks_irc(who) {
+                    notice!(self, who, "You are now known as {new}.");
+                }
+            }
+            Happened::Departed {
+                who,
+                why,
+                announced,
+                ..
+            } => {
+                if announced.len != 0 {
+                    let me = style.name(self.roster.name(who));
+                    let others = text_users(Audience::rooms_but(announced, who));
+                    announce!(self, others, "{me} left ({why})");
+                }
+            }
+        }
+    }
+}

@@ -114,6 +114,8 @@ pub(crate) struct Room {
     pub(crate) members: u32,
     /// How many of them have it as their current room (the plain dialect's "where I talk").
     pub(crate) current_here: u32,
+    /// How many lines were said in it.
+    said: u64,
 }
 
 /// Slots of the name index: a power of two, twice [`MAX_ROOMS`], so probes stay short.
@@ -216,6 +218,7 @@ impl Rooms {
             topic: None,
             members: 0,
             current_here: 0,
+            said: 0,
         };
         while self.rooms.len() <= id {
             // Cannot fail: id < MAX_ROOMS.
@@ -277,6 +280,13 @@ impl Rooms {
         // Cannot fail: the caller checked the length.
         let _ = topic.push_str(text);
         Ok(())
+    }
+
+    /// The sequence number of the next line said in `id`: 1 for its first.
+    pub(crate) fn next_seq(&mut self, id: RoomId) -> Option<u64> {
+        let room = self.get_mut(id)?;
+        room.said += 1;
+        Some(room.said)
     }
 
     /// The counts of `id`, to change.

@@ -304,7 +304,7 @@ impl<const N: usize> Roster<N> {
 
     /// Takes a free slot for a new connection; `None` when all `N` are in use.
     ///
-    /// With a `silence_deadline`, the connection is closed by [`Self::first_silent`]'s user
+    /// With a `silence_deadline`, the connection is closed by the timeout step ([`Queue::Silent`])
     /// unless it sends a line before then. Deadlines must not decrease from call to call.
     pub(crate) fn insert(&mut self, silence_deadline: Option<Instant>) -> Option<ConnectionId> {
         let index = match self.free.pop() {

@@ -6,20 +6,26 @@ use super::numeric::{
 };
 use core::fmt::Write;
 
-use super::{Private, Step};
+use super::Step;
 use crate::dialect::text::{CharName, Visible};
-use crate::output::{Audience, Speaks};
+use crate::event::LineKind;
+use crate::output::Audience;
 use crate::state::history::Said;
-use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES};
 use crate::wire::irc::Message;
 
 use super::*;
+use crate::dialect::Happened;
 
 impl<const N: usize> Step<'_, N> {
-    pub(crate) fn irc_message(&mut self, conn: ConnectionId, message: &Message<'_>, kind: Private) {
+    pub(crate) fn irc_message(
+        &mut self,
+        conn: ConnectionId,
+        message: &Message<'_>,
+        kind: LineKind,
+    ) {
         // A NOTICE is never answered with an error, so two programs cannot loop.
-        let answer = matches!(kind, Private::Message(_));
+        let answer = kind != LineKind::Notice;
         let Some(target) = self.first_target(conn, message) else {
             if answer {
                 numeric!(
@@ -72,9 +78,10 @@ impl<const N: usize> Step<'_, N> {
             }
             return;
         }
-        let kind = match kind {
-            Private::Message(_) => Private::Message(said),
-            Private::Notice => Private::Notice,
+        let kind = match (kind, said) {
+            (LineKind::Notice, _) => LineKind::Notice,
+            (_, Said::Action) => LineKind::Action,
+            (_, Said::Line) => LineKind::Line,
         };
         if target.starts_with('#') {
             let Some(room) = self.rooms.find(target) else {
@@ -101,10 +108,7 @@ impl<const N: usize> Step<'_, N> {
                 }
                 return;
             }
-            return match kind {
-                Private::Notice => self.announce_notice(conn, room, text),
-                Private::Message(_) => self.speak(conn, room, said, text),
-            };
+            return self.speak(conn, room, kind, text);
         }
         match self.roster.find(target) {
             Some(to) => {
@@ -131,10 +135,13 @@ impl<const N: usize> Step<'_, N> {
         let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
             return;
         };
-        match message.filter(|message| !message.is_empty()) {
+        let message = message
+            .filter(|message| !message.is_empty())
+            .map(|message| cut(message, MAX_AWAY_BYTES));
+        match message {
             Some(message) => {
                 let mut away = heapless::String::new();
-                let _ = away.push_str(cut(message, MAX_AWAY_BYTES));
+                let _ = away.push_str(message);
                 irc.away = Some(away);
                 numeric!(
                     self,
@@ -153,6 +160,7 @@ impl<const N: usize> Step<'_, N> {
                 );
             }
         }
+        self.publish(&Happened::Away { who: conn, message });
     }
 
     /// Tells `from`, who just sent `to` a private message, that `to` is away, if so.
@@ -166,27 +174,5 @@ impl<const N: usize> Step<'_, N> {
         } else {
             notice!(self, from, "{name} is away: {away}");
         }
-    }
-
-    /// A NOTICE to a room: shown like a line, but never remembered and never answered.
-    pub(crate) fn announce_notice(&mut self, conn: ConnectionId, room: RoomId, text: &str) {
-        let Some(info) = self.rooms.get(room) else {
-            return;
-        };
-        let everyone = Audience::room_but(room, conn);
-        if self.roster.text_count() > 0 {
-            let me = self.style.name(self.roster.name(conn));
-            let start = self.out.mark();
-            let _ = write!(self.out, "[{}] -{me}- {}\r\n", info.name, Visible(text));
-            self.out.send(start, everyone.speaking(Speaks::Text));
-        }
-        irc!(
-            self,
-            everyone.speaking(Speaks::Irc),
-            ":{} NOTICE {} :{}",
-            self.roster.prefix(conn),
-            info.name,
-            Visible(text)
-        );
     }
 }

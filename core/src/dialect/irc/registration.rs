@@ -15,6 +15,7 @@ use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES, Name, Nickname, Queue};
 use crate::wire::irc::Message;
 
 use super::*;
+use crate::dialect::Happened;
 
 impl<const N: usize> Step<'_, N> {
     pub(crate) fn cap(&mut self, conn: ConnectionId, message: &Message<'_>, registered: bool) {
@@ -94,7 +95,7 @@ impl<const N: usize> Step<'_, N> {
             // line came, and the others know it by its old name.
             self.rename(conn, nick, registered);
         } else {
-            self.out.renamed(conn, nick.as_str());
+            // Not shown to anyone yet: news to no one, until it arrives.
             if let Some(slot) = self.roster.get_mut(conn) {
                 slot.nick = Some(nick);
             }
@@ -135,6 +136,10 @@ impl<const N: usize> Step<'_, N> {
             return;
         }
         irc.registered = true;
+        // One greeted as plain text before its first line arrived then.
+        if !slot.greeted {
+            self.publish(&Happened::Arrived { who: conn });
+        }
         self.roster.dequeue(Queue::Silent, conn);
         let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> =
             self.roster.rooms_of(conn).collect();

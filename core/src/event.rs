@@ -1,0 +1,339 @@
+//! What happened, said once and in no dialect: the changes that others can observe.
+//!
+//! Every step that changes what others see (someone joins, speaks, renames, leaves) produces
+//! an [`Event`]. The core renders each event for the dialects present (plain text, JSON, IRC)
+//! and hands the event itself to the runner as [`Output::Event`](crate::Output::Event), so a
+//! runner can log it, store it or publish it to other nodes without parsing a terminal line.
+//!
+//! Events carry names, not table indices (indices are reused): the room's name, the person's
+//! nickname (or `anonymous-N`), the text, and for lines the room's sequence number and the
+//! time. They borrow from the step's output, so producing one allocates nothing.
+
+use core::fmt;
+
+use crate::state::roster::ConnectionId;
+use crate::time::Instant;
+
+/// Who a person is, as events name them apart from their nickname (which can change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PersonId {
+    /// Someone connected to this server, known by their connection.
+    Local(ConnectionId),
+}
+
+/// What kind of line was said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LineKind {
+    /// An ordinary line: `alice: TEXT`.
+    Line,
+    /// An action, from `/me` or CTCP ACTION: `* alice TEXT`.
+    Action,
+    /// An IRC NOTICE: shown like a line, never answered automatically.
+    Notice,
+}
+
+impl fmt::Display for LineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Line => "line",
+            Self::Action => "action",
+            Self::Notice => "notice",
+        })
+    }
+}
+
+/// One observable change, from [`Server::poll_output`](crate::Server::poll_output) as
+/// [`Output::Event`](crate::Output::Event), ahead of the lines that tell people of it.
+///
+/// Text has passed the core's checks (valid UTF-8, no control characters); names are valid
+/// nicknames or `anonymous-N`, and valid room names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// Someone became visible to others: a plain-text or JSON connection was welcomed, or an
+    /// IRC client registered.
+    Arrived {
+        /// Who.
+        person: PersonId,
+        /// The name they go by.
+        nick: &'a str,
+    },
+    /// Someone entered a room.
+    Joined {
+        /// Who.
+        person: PersonId,
+        /// The name they go by.
+        nick: &'a str,
+        /// The room.
+        room: &'a str,
+    },
+    /// Someone left a room, and is still online.
+    Parted {
+        /// Who.
+        person: PersonId,
+        /// The name they go by.
+        nick: &'a str,
+        /// The room.
+        room: &'a str,
+        /// Why, if they said.
+        reason: Option<&'a str>,
+    },
+    /// A line was said in a room.
+    Said {
+        /// Who said it, as they were called then.
+        nick: &'a str,
+        /// The room.
+        room: &'a str,
+        /// Line, action or notice.
+        kind: LineKind,
+        /// What was said.
+        text: &'a str,
+        /// The room's sequence number for this line: 1 for the first line said in the room,
+        /// one more for each line after it, for the life of the room.
+        seq: u64,
+        /// When.
+        at: Instant,
+    },
+    /// A private message from one person to another.
+    Private {
+        /// The sender, as they were called then.
+        from: &'a str,
+        /// The recipient, as they were called then.
+        to: &'a str,
+        /// Line, action or notice.
+        kind: LineKind,
+        /// What was said.
+        text: &'a str,
+        /// When.
+        at: Instant,
+    },
+    /// A room's topic was set (an empty topic clears it).
+    TopicSet {
+        /// Who set it.
+        nick: &'a str,
+        /// The room.
+        room: &'a str,
+        /// The new topic.
+        topic: &'a str,
+        /// When.
+        at: Instant,
+    },
+    /// Someone took another name.
+    Renamed {
+        /// Who.
+        person: PersonId,
+        /// The name they went by.
+        from: &'a str,
+        /// The name they go by now.
+        to: &'a str,
+    },
+    /// Someone went offline, leaving every room they were in.
+    Departed {
+        /// Who.
+        person: PersonId,
+        /// The name they went by.
+        nick: &'a str,
+        /// Why, as the others are told (`connection closed`, `quit: bye`, ...).
+        reason: &'a str,
+    },
+    /// Someone marked themselves away (with a message) or back (`None`).
+    Away {
+        /// Who.
+        person: PersonId,
+        /// The name they go by.
+        nick: &'a str,
+        /// The away message; `None` when back.
+        message: Option<&'a str>,
+    },
+    /// A room came to be, for the first person to join it.
+    RoomCreated {
+        /// The room.
+        room: &'a str,
+    },
+    /// A room went, when its last member left.
+    RoomRemoved {
+        /// The room.
+        room: &'a str,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+    use std::format;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::{Admission, Config, Output, Server};
+
+    #[test]
+    fn events_stay_small() {
+        // Outputs carry events by value on every poll.
+        assert!(size_of::<Event<'static>>() <= 80);
+    }
+
+    /// One line per event, so a test reads as the story it tells.
+    fn show(event: &Event<'_>) -> String {
+        match *event {
+            Event::Arrived { nick, .. } => format!("arrived {nick}"),
+            Event::Joined { nick, room, .. } => format!("joined {nick} {room}"),
+            Event::Parted {
+                nick, room, reason, ..
+            } => format!("parted {nick} {room} {reason:?}"),
+            Event::Said {
+                nick,
+                room,
+                kind,
+                text,
+                seq,
+                at,
+            } => format!(
+                "said {nick} {room} {kind} #{seq} {text:?} at {}",
+                at.as_millis()
+            ),
+            Event::Private {
+                from,
+                to,
+                kind,
+                text,
+                ..
+            } => format!("private {from} {to} {kind} {text:?}"),
+            Event::TopicSet {
+                nick, room, topic, ..
+            } => format!("topic {nick} {room} {topic:?}"),
+            Event::Renamed { from, to, .. } => format!("renamed {from} {to}"),
+            Event::Departed { nick, reason, .. } => format!("departed {nick} {reason:?}"),
+            Event::Away { nick, message, .. } => format!("away {nick} {message:?}"),
+            Event::RoomCreated { room } => format!("created {room}"),
+            Event::RoomRemoved { room } => format!("removed {room}"),
+        }
+    }
+
+    struct Chat {
+        server: Server<4>,
+        now: Instant,
+    }
+
+    impl Chat {
+        fn new() -> Self {
+            let config = Config::default()
+                .with_colour(false)
+                .with_flood_limit(None)
+                .with_greeting_delay(Duration::ZERO);
+            Self {
+                server: Server::new(config, Instant::ZERO),
+                now: Instant::from_millis(7),
+            }
+        }
+
+        fn events(&mut self) -> Vec<String> {
+            let mut events = Vec::new();
+            while let Some(output) = self.server.poll_output() {
+                if let Output::Event(event) = output {
+                    events.push(show(&event));
+                }
+            }
+            events
+        }
+
+        fn connect(&mut self) -> (ConnectionId, Vec<String>) {
+            let Ok(Admission::Accepted(conn)) = self.server.handle_connect(self.now) else {
+                panic!("connect");
+            };
+            (conn, self.events())
+        }
+
+        fn send(&mut self, conn: ConnectionId, lines: &str) -> Vec<String> {
+            let mut events = Vec::new();
+            let mut rest = lines.as_bytes();
+            while !rest.is_empty() {
+                let taken = self
+                    .server
+                    .handle_input(self.now, conn, rest)
+                    .unwrap()
+                    .bytes();
+                rest = &rest[taken..];
+                events.extend(self.events());
+            }
+            events
+        }
+    }
+
+    #[test]
+    fn each_change_others_can_see_is_one_event() {
+        let mut chat = Chat::new();
+        let (alice, events) = chat.connect();
+        assert_eq!(events, ["arrived anonymous-1", "joined anonymous-1 #lobby"]);
+        let (bob, _) = chat.connect();
+        assert_eq!(
+            chat.send(alice, "/nick alice\n/join #Rust\nhello\n/me waves\n"),
+            [
+                "renamed anonymous-1 alice",
+                "created #Rust",
+                "joined alice #Rust",
+                "said alice #Rust line #1 \"hello\" at 7",
+                "said alice #Rust action #2 \"waves\" at 7",
+            ]
+        );
+        // A reply to one person is no event: /list, /help, an error.
+        assert!(chat.send(alice, "/list\n/help\n/join bad\n").is_empty());
+        chat.now = Instant::from_millis(9);
+        assert_eq!(
+            chat.send(
+                alice,
+                "/topic things\n/msg anonymous-2 psst\n/part #rust bye\n"
+            ),
+            [
+                "topic alice #Rust \"things\"",
+                "private alice anonymous-2 line \"psst\"",
+                "parted alice #Rust Some(\"bye\")",
+                "removed #Rust",
+            ]
+        );
+        // A room's line numbers start again with the room.
+        assert_eq!(
+            chat.send(bob, "/join #rust\nagain\n"),
+            [
+                "created #rust",
+                "joined anonymous-2 #rust",
+                "said anonymous-2 #rust line #1 \"again\" at 9",
+            ]
+        );
+        assert_eq!(
+            chat.send(bob, "/quit\n"),
+            ["departed anonymous-2 \"quit\"", "removed #rust",]
+        );
+    }
+
+    #[test]
+    fn irc_clients_arrive_when_they_register_and_say_notices() {
+        let mut chat = Chat::new();
+        // With a greeting delay, as a runner has, an IRC client is never welcomed as text.
+        let config = Config::default().with_colour(false).with_flood_limit(None);
+        chat.server = Server::new(config, Instant::ZERO);
+        let (ann, events) = chat.connect();
+        assert!(events.is_empty(), "no welcome yet: it may be IRC");
+        assert_eq!(
+            chat.send(ann, "NICK ann\r\nUSER a 0 * :Ann\r\n"),
+            ["arrived ann", "joined ann #lobby"]
+        );
+        assert_eq!(
+            chat.send(ann, "NOTICE #lobby :hi all\r\nAWAY :lunch\r\nAWAY\r\n"),
+            [
+                "said ann #lobby notice #1 \"hi all\" at 7",
+                "away ann Some(\"lunch\")",
+                "away ann None",
+            ]
+        );
+        assert_eq!(
+            chat.send(ann, "QUIT :done\r\n"),
+            ["departed ann \"quit: done\""]
+        );
+        // One that never registered was never seen: its going is no news.
+        let (shy, _) = chat.connect();
+        assert!(chat.send(shy, "NICK shy\r\nQUIT\r\n").is_empty());
+    }
+}

@@ -7,8 +7,9 @@ use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
 use crate::state::history::History;
-use crate::state::rooms::RoomId;
 use crate::state::rooms::Rooms;
+use crate::state::rooms::{RoomId, RoomName};
+use crate::state::roster::Nickname;
 use crate::state::roster::{ConnectionId, Queue, Roster};
 use crate::time::Instant;
 use crate::wire::line::Framed;
@@ -101,26 +102,50 @@ pub const DEFAULT_GREETING_DELAY: Duration = Duration::from_millis(400);
 /// assert_eq!(ServerName::new("irc.example.org").unwrap().as_str(), "irc.example.org");
 /// assert!(ServerName::new("has space").is_none());
 /// ```
+///
+/// It owns its bytes (a runner can build one from a command line or a config file), and is
+/// `Copy`, like the [`Config`] that holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServerName(&'static str);
+pub struct ServerName {
+    bytes: [u8; MAX_SERVER_NAME_BYTES],
+    len: u8,
+}
+
+/// The longest server name, in bytes.
+pub const MAX_SERVER_NAME_BYTES: usize = 63;
 
 impl ServerName {
     /// `chat.local`.
-    pub const DEFAULT: Self = Self("chat.local");
+    pub const DEFAULT: Self = Self::from_checked("chat.local");
 
     /// Checks `name`; `None` if it is not a valid server name.
-    pub fn new(name: &'static str) -> Option<Self> {
-        let valid = (1..=63).contains(&name.len())
+    pub fn new(name: &str) -> Option<Self> {
+        let valid = (1..=MAX_SERVER_NAME_BYTES).contains(&name.len())
             && name.starts_with(|c: char| c.is_ascii_alphanumeric())
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-        valid.then_some(Self(name))
+        valid.then(|| Self::from_checked(name))
+    }
+
+    /// `name`, already checked (or a constant known to be valid).
+    const fn from_checked(name: &str) -> Self {
+        let mut bytes = [0; MAX_SERVER_NAME_BYTES];
+        let mut at = 0;
+        while at < name.len() && at < MAX_SERVER_NAME_BYTES {
+            bytes[at] = name.as_bytes()[at];
+            at += 1;
+        }
+        Self {
+            bytes,
+            len: at as u8,
+        }
     }
 
     /// The name.
-    pub fn as_str(&self) -> &'static str {
-        self.0
+    pub fn as_str(&self) -> &str {
+        // Cannot fail: the bytes were checked to be ASCII.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
@@ -383,6 +408,28 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     /// The configuration the server was made with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The nickname `conn` chose; `None` while it goes by `anonymous-N`, or if `conn` is not
+    /// live.
+    pub fn nickname(&self, conn: ConnectionId) -> Option<&Nickname> {
+        self.roster.get(conn)?.nick.as_ref()
+    }
+
+    /// The rooms `conn` is in, by name, in no particular order (none if `conn` is not live).
+    pub fn rooms_of(&self, conn: ConnectionId) -> impl Iterator<Item = &RoomName> + '_ {
+        self.roster
+            .rooms_of(conn)
+            .filter_map(|room| Some(self.rooms.get(room)?.name))
+    }
+
+    /// The people in the room called `room` (ASCII case ignored), in the order they joined;
+    /// none if there is no such room.
+    pub fn members(&self, room: &str) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.rooms
+            .find(room)
+            .into_iter()
+            .flat_map(|room| self.roster.members_of(room))
     }
 
     // ----- Inputs -----
@@ -1137,5 +1184,46 @@ mod tests {
             ["*** anonymous-2 left (connection closed)\r\n"],
             "two members: announced"
         );
+    }
+
+    #[test]
+    fn queries_answer_who_is_where() {
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_colour(false)
+            .with_flood_limit(None);
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let (alice, bob) = (accept(&mut server), accept(&mut server));
+        assert_eq!(server.nickname(alice), None, "anonymous so far");
+        for line in ["/nick alice\n", "/join #Rust\n"] {
+            let _ = server
+                .handle_input(Instant::ZERO, alice, line.as_bytes())
+                .unwrap();
+            while server.poll_output().is_some() {}
+        }
+        assert_eq!(server.nickname(alice).map(Nickname::as_str), Some("alice"));
+        let mut rooms: Vec<&str> = server.rooms_of(alice).map(RoomName::as_str).collect();
+        rooms.sort_unstable();
+        assert_eq!(rooms, ["#Rust", "#lobby"]);
+        assert_eq!(server.members("#rust").collect::<Vec<_>>(), [alice]);
+        assert_eq!(server.members("#LOBBY").collect::<Vec<_>>(), [alice, bob]);
+        assert_eq!(server.members("#nowhere").count(), 0);
+        let gone = ConnectionId::for_tests(3, 9);
+        assert_eq!(
+            (server.nickname(gone), server.rooms_of(gone).count()),
+            (None, 0)
+        );
+    }
+
+    #[test]
+    fn a_server_name_owns_its_bytes() {
+        let typed = std::string::String::from("irc.example.org");
+        let name = ServerName::new(&typed).unwrap();
+        drop(typed);
+        assert_eq!(name.as_str(), "irc.example.org");
+        assert_eq!(ServerName::DEFAULT.as_str(), "chat.local");
+        assert!(ServerName::new(&"a".repeat(MAX_SERVER_NAME_BYTES)).is_some());
+        assert!(ServerName::new(&"a".repeat(MAX_SERVER_NAME_BYTES + 1)).is_none());
+        assert!(ServerName::new("-dash").is_none());
     }
 }

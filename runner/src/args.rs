@@ -195,8 +195,7 @@ impl Args {
 
     /// The `--server-name` value, checked; kept for the life of the process.
     fn server_name(&self) -> Result<chat_core::ServerName, String> {
-        let name: &'static str = Box::leak(self.server_name.clone().into_boxed_str());
-        chat_core::ServerName::new(name).ok_or_else(|| {
+        chat_core::ServerName::new(&self.server_name).ok_or_else(|| {
             format!(
                 "--server-name {:?}: expected 1 to 63 letters, digits, '.' and '-', starting with a letter or digit",
                 self.server_name

@@ -62,7 +62,7 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) keep_history: usize,
     pub(crate) now: Instant,
     /// The server's name in IRC replies.
-    pub(crate) server_name: &'static str,
+    pub(crate) server_name: &'a str,
     /// Whether an IRC client is put in the lobby when it registers.
     pub(crate) irc_lobby: bool,
     /// Rooms with more people than this do not announce joins and departures to text users.

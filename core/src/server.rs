@@ -1217,7 +1217,7 @@ mod tests {
 
     #[test]
     fn a_server_name_owns_its_bytes() {
-        let typed = std::string::String::from("irc.example.org");
+        let typed = String::from("irc.example.org");
         let name = ServerName::new(&typed).unwrap();
         drop(typed);
         assert_eq!(name.as_str(), "irc.example.org");

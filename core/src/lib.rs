@@ -76,9 +76,10 @@ pub use event::{Event, LineKind, PersonId};
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{
     Admission, Backlog, Config, Consumed, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_GREETING_DELAY,
-    DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Error, FloodLimit,
+    DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Error,
     MAX_SERVER_NAME_BYTES, Server, ServerName,
 };
+pub use state::flood::FloodLimit;
 pub use state::history::{HISTORY_ROOMS, MAX_HISTORY};
 pub use state::members::MAX_ROOMS_PER_PERSON;
 pub use state::rooms::{

@@ -6,6 +6,7 @@ use core::time::Duration;
 use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
+use crate::state::flood::{FloodBucket, FloodLimit};
 use crate::state::history::History;
 use crate::state::rooms::Rooms;
 use crate::state::rooms::{RoomId, RoomName};
@@ -146,40 +147,6 @@ impl ServerName {
     pub fn as_str(&self) -> &str {
         // Cannot fail: the bytes were checked to be ASCII.
         core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
-    }
-}
-
-/// Flood control: a token bucket per connection, counted in lines (a line, a JSON object or an
-/// overlong line each cost one).
-///
-/// A connection may send `burst` lines at once, then `per_second` lines a second. The line
-/// that empties the bucket is handled; after it the connection is *held back*:
-/// [`Server::handle_input`] takes none of its bytes until [`Output::Resume`] says it may go on,
-/// so what it sent waits in the runner and, past that, in the socket, where TCP slows the
-/// sender. Nothing is dropped. The sender is told once per episode that it is being slowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FloodLimit {
-    /// Lines that may come at once (at least 1).
-    pub burst: u32,
-    /// Lines a second after that (at least 1).
-    pub per_second: u32,
-}
-
-impl FloodLimit {
-    /// 20 lines at once (a normal paste), then 5 a second.
-    pub const DEFAULT: Self = Self {
-        burst: 20,
-        per_second: 5,
-    };
-
-    /// The bucket's size, in thousandths of a line.
-    fn capacity(self) -> u32 {
-        self.burst.max(1).saturating_mul(1000)
-    }
-
-    /// How long it takes to earn one line from an empty bucket.
-    fn one_line(self) -> Duration {
-        Duration::from_millis(u64::from(1000_u32.div_ceil(self.per_second.max(1))))
     }
 }
 
@@ -455,9 +422,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             return Ok(full);
         };
         if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn)) {
-            slot.tokens = limit.capacity();
-            slot.refilled = self.now;
-            slot.warned = false;
+            slot.flood = FloodBucket::full(limit, self.now);
         }
         if self.config.greeting_delay.is_zero() {
             self.hub().greet(conn);
@@ -498,7 +463,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             // Held back. The first time in an episode that input is actually waiting, say so.
             if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn))
                 && !bytes.is_empty()
-                && !core::mem::replace(&mut slot.warned, true)
+                && !core::mem::replace(&mut slot.flood.warned, true)
             {
                 self.hub().slowed(conn, limit);
             }
@@ -780,14 +745,9 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         let (Some(limit), now) = (self.config.flood_limit, self.now) else {
             return;
         };
-        let Some(slot) = self.roster.get_mut(conn) else {
-            return;
-        };
-        let elapsed = now.saturating_duration_since(slot.refilled).as_millis();
-        let earned = u32::try_from(elapsed.saturating_mul(u128::from(limit.per_second.max(1))))
-            .unwrap_or(u32::MAX);
-        slot.tokens = slot.tokens.saturating_add(earned).min(limit.capacity());
-        slot.refilled = now;
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.flood.refill(limit, now);
+        }
     }
 
     /// Takes one line from `conn`'s bucket; when it runs dry, holds the connection back until
@@ -796,16 +756,10 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         let Some(limit) = self.config.flood_limit else {
             return;
         };
-        self.refill(conn);
         let Some(slot) = self.roster.get_mut(conn) else {
             return; // the line was /quit
         };
-        if slot.tokens >= limit.capacity() {
-            // Quiet long enough to earn a whole burst: a new episode may be told again.
-            slot.warned = false;
-        }
-        slot.tokens = slot.tokens.saturating_sub(1000);
-        if slot.tokens >= 1000 {
+        if !slot.flood.charge(limit, self.now) {
             return;
         }
         // A whole line's time from the moment the bucket ran dry: the same for everyone, so the

@@ -154,7 +154,7 @@ pub(crate) enum Admitted {
 /// Why a join was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
-    Invalid(crate::RoomNameError),
+    Invalid(crate::state::rooms::RoomNameError),
     TooManyRooms,
     /// The person is in [`MAX_ROOMS_PER_PERSON`] rooms already.
     InTooMany,
@@ -359,7 +359,7 @@ impl<const N: usize> Step<'_, N> {
     }
 
     /// Tells `conn` that flood control is slowing it down.
-    pub(crate) fn slowed(&mut self, conn: ConnectionId, limit: crate::FloodLimit) {
+    pub(crate) fn slowed(&mut self, conn: ConnectionId, limit: crate::state::flood::FloodLimit) {
         let text = format_args!(
             "Slow down: you are sending more than {} lines a second; the rest will follow at that pace.",
             limit.per_second
@@ -539,7 +539,7 @@ impl<const N: usize> Step<'_, N> {
         if self.rooms.set_topic(room, topic).is_err() {
             let text = format_args!(
                 "{} rooms have a topic already, the most there can be; clear one first",
-                crate::MAX_TOPICS
+                crate::state::rooms::MAX_TOPICS
             );
             if self.speaks_irc(conn) {
                 server_notice!(self, conn, "*** error: {text}");

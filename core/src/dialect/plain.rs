@@ -40,7 +40,7 @@ impl<const N: usize> Step<'_, N> {
             conn,
             "Pick a nickname with /nick NAME; /help lists the commands."
         );
-        self.join(conn, crate::LOBBY);
+        self.join(conn, crate::state::rooms::LOBBY);
     }
 
     /// Handles one complete line from `conn`.
@@ -210,7 +210,7 @@ impl<const N: usize> Step<'_, N> {
             self,
             conn,
             "you are in no room; /join {} to talk",
-            crate::LOBBY
+            crate::state::rooms::LOBBY
         );
     }
 
@@ -253,7 +253,7 @@ impl<const N: usize> Step<'_, N> {
                     self,
                     conn,
                     "there are already {} rooms, the most there can be; /rooms lists them",
-                    crate::MAX_ROOMS
+                    crate::state::rooms::MAX_ROOMS
                 );
             }
             Err(Refused::InTooMany) => {
@@ -332,7 +332,7 @@ impl<const N: usize> Step<'_, N> {
                 self,
                 conn,
                 "You are in no room now; /join {} to talk again.",
-                crate::LOBBY
+                crate::state::rooms::LOBBY
             ),
         }
     }
@@ -419,16 +419,16 @@ impl<const N: usize> Step<'_, N> {
 }
 
 /// Nicknames first, case-insensitively, then anonymous people by number.
-fn sort_key(name: Name<'_>) -> (bool, [u8; crate::MAX_NICK_CHARS], u32) {
+fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_CHARS], u32) {
     match name {
         Name::Nick(nick) => {
-            let mut key = [0; crate::MAX_NICK_CHARS];
+            let mut key = [0; crate::state::roster::MAX_NICK_CHARS];
             for (k, b) in key.iter_mut().zip(nick.as_str().bytes()) {
                 *k = b.to_ascii_lowercase();
             }
             (false, key, 0)
         }
-        Name::Anonymous(number) => (true, [0; crate::MAX_NICK_CHARS], number),
+        Name::Anonymous(number) => (true, [0; crate::state::roster::MAX_NICK_CHARS], number),
     }
 }
 

@@ -50,7 +50,7 @@ impl Style {
 
     /// A name from a replayed line, as it was then, in the colour that name always has.
     pub(crate) fn former_name(self, name: &str) -> Painted<&str> {
-        let colour = if name.starts_with(crate::ANONYMOUS) {
+        let colour = if name.starts_with(crate::state::roster::ANONYMOUS) {
             GREY
         } else {
             name_colour(name)

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::state::flood::FloodBucket;
 use crate::state::members::Members;
 use crate::state::rooms::RoomId;
 use crate::time::Instant;
@@ -223,12 +224,8 @@ pub(crate) struct Slot {
     pub(crate) framer: LineFramer,
     /// The room its plain-text lines go to.
     pub(crate) current: Option<RoomId>,
-    /// Flood control's bucket, in thousandths of a line.
-    pub(crate) tokens: u32,
-    /// When `tokens` was last topped up.
-    pub(crate) refilled: Instant,
-    /// The sender has been told it is being slowed, and the bucket has not filled up since.
-    pub(crate) warned: bool,
+    /// Flood control's bucket.
+    pub(crate) flood: FloodBucket,
     /// Sent the plain-text welcome and put in the lobby.
     pub(crate) greeted: bool,
     /// Has sent a complete line (or object), so its dialect is settled.

@@ -57,7 +57,7 @@ impl<const N: usize> Step<'_, N> {
                 ERR_TOOMANYCHANNELS,
                 "{} :There are already {} rooms, the most there can be",
                 Visible(target),
-                crate::MAX_ROOMS
+                crate::state::rooms::MAX_ROOMS
             ),
             Err(Refused::InTooMany) => numeric!(
                 self,

@@ -427,7 +427,8 @@ impl<const N: usize> Step<'_, N> {
     /// Handles the rest of a line naming several targets (`JOIN #a,#b`) in a later step:
     /// puts back `VERB rest params...`, with the parameters after the targets.
     pub(crate) fn put_back(&mut self, conn: ConnectionId, message: &Message<'_>, rest: &str) {
-        let mut line: heapless::String<{ crate::MAX_LINE_BYTES }> = heapless::String::new();
+        let mut line: heapless::String<{ crate::wire::line::MAX_LINE_BYTES }> =
+            heapless::String::new();
         let _ = write!(line, "{} {rest}", message.verb);
         if let Some((last, middle)) = message.params[1..].split_last() {
             for param in middle {

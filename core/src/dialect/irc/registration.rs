@@ -156,8 +156,8 @@ impl<const N: usize> Step<'_, N> {
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=ascii CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
              NETWORK=chat NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
             MAX_AWAY_BYTES,
-            crate::MAX_ROOM_NAME_BYTES,
-            crate::MAX_NICK_CHARS,
+            crate::state::rooms::MAX_ROOM_NAME_BYTES,
+            crate::state::roster::MAX_NICK_CHARS,
         );
         self.out.send(start, Audience::one(conn));
         self.motd(conn);
@@ -178,7 +178,7 @@ impl<const N: usize> Step<'_, N> {
                 }
             }
         } else if self.irc_lobby {
-            self.join_target(conn, crate::LOBBY);
+            self.join_target(conn, crate::state::rooms::LOBBY);
         }
     }
 

@@ -10,18 +10,17 @@
 //! What a runner then does per recipient (cloning an `Arc` into a queue) is not the core's
 //! cost and is not measured.
 
+mod one_line;
 mod support;
 
 use std::collections::HashSet;
-use std::hint::black_box;
 
 use chat_core::{ConnectionId, Delivery, Output, Server};
 use criterion::measurement::WallTime;
-use criterion::{
-    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
-use support::{NOW, config, connect, drain};
+use one_line::{bench_line, on_a_big_stack};
+use support::{NOW, config, connect};
 
 /// What the speaker says: an ordinary chat line of typical length.
 const LINE: &str = "has anyone seen the release notes for tomorrow's deploy?";
@@ -38,26 +37,19 @@ const SPEAKER: &str = "speaker";
 /// on a thread with a stack big enough for a few copies; connecting everyone happens there
 /// too, which keeps the main thread's stack out of it entirely.
 fn populated<const N: usize>() -> (Box<Server<N>>, ConnectionId) {
-    let size = size_of::<Server<N>>();
-    std::thread::Builder::new()
-        .name(format!("build-{N}"))
-        .stack_size(4 * size + (1 << 20))
-        .spawn(|| {
-            let mut server = Box::new(Server::<N>::new(config(), NOW));
-            let speaker = connect(&mut server);
-            for _ in 1..N {
-                connect(&mut server);
-            }
-            assert_eq!(server.online(), N, "everyone connected");
-            let nick = format!("/nick {SPEAKER}\n");
-            let taken = server.handle_input(NOW, speaker, nick.as_bytes()).unwrap();
-            assert_eq!(taken.bytes(), nick.len());
-            while server.poll_output().is_some() {}
-            (server, speaker)
-        })
-        .expect("spawn the builder thread")
-        .join()
-        .expect("build the server")
+    on_a_big_stack::<N, _>(|| {
+        let mut server = Box::new(Server::<N>::new(config(), NOW));
+        let speaker = connect(&mut server);
+        for _ in 1..N {
+            connect(&mut server);
+        }
+        assert_eq!(server.online(), N, "everyone connected");
+        let nick = format!("/nick {SPEAKER}\n");
+        let taken = server.handle_input(NOW, speaker, nick.as_bytes()).unwrap();
+        assert_eq!(taken.bytes(), nick.len());
+        while server.poll_output().is_some() {}
+        (server, speaker)
+    })
 }
 
 /// Once per size, outside the timing: the line produces exactly one output, a broadcast
@@ -102,16 +94,7 @@ fn broadcast<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {
     // Every connection is visited while resolving the audience (the speaker is skipped by a
     // test like the others), so N, not N - 1, is the unit of work.
     group.throughput(Throughput::Elements(N as u64));
-    group.bench_function(BenchmarkId::from_parameter(N), |b| {
-        b.iter(|| {
-            let taken = server
-                .handle_input(NOW, speaker, black_box(input.as_bytes()))
-                .unwrap();
-            // Cheap, and guards the claim that each iteration is exactly one whole line.
-            assert_eq!(taken.bytes(), input.len());
-            drain(&mut server)
-        });
-    });
+    bench_line(group, &mut server, speaker, input.as_bytes());
 }
 
 fn benches(c: &mut Criterion) {

@@ -5,17 +5,15 @@
 //! everyone online would grow tenfold. Throughput is the 49 recipients, so criterion's
 //! `elem/s` is recipients per second.
 
+mod one_line;
 mod support;
-
-use std::hint::black_box;
 
 use chat_core::{ConnectionId, Delivery, Output, Server};
 use criterion::measurement::WallTime;
-use criterion::{
-    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
-use support::{NOW, config, connect, drain};
+use one_line::{bench_line, on_a_big_stack};
+use support::{NOW, config, connect};
 
 /// People in the room that talks, the speaker included.
 const ROOM: usize = 50;
@@ -25,25 +23,18 @@ const LINE: &str = "has anyone seen the release notes for tomorrow's deploy?";
 /// `N` people online, all in #lobby; the first `ROOM` of them also in #fifty, talking there.
 /// Built on a thread with a big stack, as in the broadcast bench.
 fn populated<const N: usize>() -> (Box<Server<N>>, ConnectionId) {
-    let size = size_of::<Server<N>>();
-    std::thread::Builder::new()
-        .name(format!("build-{N}"))
-        .stack_size(4 * size + (1 << 20))
-        .spawn(|| {
-            let mut server = Box::new(Server::<N>::new(config(), NOW));
-            let people: Vec<ConnectionId> = (0..N).map(|_| connect(&mut server)).collect();
-            for &member in &people[..ROOM] {
-                let join = b"/join #fifty\n";
-                let taken = server.handle_input(NOW, member, join).unwrap();
-                assert_eq!(taken.bytes(), join.len());
-                while server.poll_output().is_some() {}
-            }
-            assert_eq!(server.online(), N);
-            (server, people[0])
-        })
-        .expect("spawn the builder thread")
-        .join()
-        .expect("build the server")
+    on_a_big_stack::<N, _>(|| {
+        let mut server = Box::new(Server::<N>::new(config(), NOW));
+        let people: Vec<ConnectionId> = (0..N).map(|_| connect(&mut server)).collect();
+        for &member in &people[..ROOM] {
+            let join = b"/join #fifty\n";
+            let taken = server.handle_input(NOW, member, join).unwrap();
+            assert_eq!(taken.bytes(), join.len());
+            while server.poll_output().is_some() {}
+        }
+        assert_eq!(server.online(), N);
+        (server, people[0])
+    })
 }
 
 /// Outside the timing: the line goes out once, to the other 49 members and no one else.
@@ -77,15 +68,7 @@ fn line_in_a_room<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {
     let input = format!("{LINE}\n");
     check(&mut server, speaker, input.as_bytes());
     group.throughput(Throughput::Elements(ROOM as u64 - 1));
-    group.bench_function(BenchmarkId::from_parameter(N), |b| {
-        b.iter(|| {
-            let taken = server
-                .handle_input(NOW, speaker, black_box(input.as_bytes()))
-                .unwrap();
-            assert_eq!(taken.bytes(), input.len());
-            drain(&mut server)
-        });
-    });
+    bench_line(group, &mut server, speaker, input.as_bytes());
 }
 
 fn benches(c: &mut Criterion) {

@@ -15,7 +15,7 @@ mod support;
 
 use std::collections::HashSet;
 
-use chat_core::{ConnectionId, Delivery, Output, Server};
+use chat_core::{ConnectionId, Delivery, Event, Output, Server};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -60,10 +60,15 @@ fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &
     let taken = server.handle_input(NOW, speaker, input).unwrap();
     assert_eq!(taken.bytes(), input.len());
     let expected = format!("{SPEAKER}: {LINE}\r\n");
-    let mut sends = 0;
+    let (mut sends, mut events) = (0, 0);
     while let Some(output) = server.poll_output() {
-        let Output::Send { to, bytes } = output else {
-            panic!("N = {N}: unexpected {output:?}");
+        let (to, bytes) = match output {
+            Output::Send { to, bytes } => (to, bytes),
+            Output::Event(Event::Said { text, .. }) if text == LINE => {
+                events += 1;
+                continue;
+            }
+            _ => panic!("N = {N}: unexpected {output:?}"),
         };
         sends += 1;
         assert_eq!(to.delivery(), Delivery::Broadcast, "N = {N}");
@@ -75,6 +80,7 @@ fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &
         assert_eq!(recipients.len(), N - 1, "N = {N}: everyone else, once each");
     }
     assert_eq!(sends, 1, "N = {N}: one Send for the room");
+    assert_eq!(events, 1, "N = {N}: one event for the line");
 }
 
 /// Builds the room, checks it, and measures one line said in it.

@@ -8,7 +8,7 @@
 mod one_line;
 mod support;
 
-use chat_core::{ConnectionId, Delivery, Output, Server};
+use chat_core::{ConnectionId, Delivery, Event, Output, Server};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -41,10 +41,15 @@ fn populated<const N: usize>() -> (Box<Server<N>>, ConnectionId) {
 fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &[u8]) {
     let taken = server.handle_input(NOW, speaker, input).unwrap();
     assert_eq!(taken.bytes(), input.len());
-    let mut sends = 0;
+    let (mut sends, mut events) = (0, 0);
     while let Some(output) = server.poll_output() {
-        let Output::Send { to, .. } = output else {
-            panic!("N = {N}: unexpected {output:?}");
+        let to = match output {
+            Output::Send { to, .. } => to,
+            Output::Event(Event::Said { seq, .. }) if seq > 0 => {
+                events += 1;
+                continue;
+            }
+            _ => panic!("N = {N}: unexpected {output:?}"),
         };
         sends += 1;
         assert_eq!(to.delivery(), Delivery::Broadcast);
@@ -60,7 +65,7 @@ fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &
                 .all(|conn| conn.index() < ROOM && *conn != speaker)
         );
     }
-    assert_eq!(sends, 1, "N = {N}: one Send");
+    assert_eq!((sends, events), (1, 1), "N = {N}: one Send, one event");
 }
 
 fn line_in_a_room<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {

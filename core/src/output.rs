@@ -305,13 +305,13 @@ impl Audience {
     pub(crate) fn admits(&self, id: ConnectionId, slot: &Slot) -> bool {
         let view = match self.view {
             View::Any => true,
-            View::Current(room) => slot.current == Some(room),
-            View::NotCurrent(room) => slot.current != Some(room),
+            View::Current(room) => slot.person.current == Some(room),
+            View::NotCurrent(room) => slot.person.current != Some(room),
         };
         let speaks = match self.speaks {
             Speaks::Any => true,
-            Speaks::Text => slot.irc.is_none(),
-            Speaks::Irc => slot.irc.is_some(),
+            Speaks::Text => !slot.person.reads_irc(),
+            Speaks::Irc => slot.person.reads_irc(),
         };
         view && speaks && self.except != Some(id)
     }

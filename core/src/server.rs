@@ -380,7 +380,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     /// The nickname `conn` chose; `None` while it goes by `anonymous-N`, or if `conn` is not
     /// live.
     pub fn nickname(&self, conn: ConnectionId) -> Option<&Nickname> {
-        self.roster.get(conn)?.nick.as_ref()
+        self.roster.get(conn)?.person.nick.as_ref()
     }
 
     /// The rooms `conn` is in, by name, in no particular order (none if `conn` is not live).
@@ -422,7 +422,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             return Ok(full);
         };
         if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn)) {
-            slot.flood = FloodBucket::full(limit, self.now);
+            slot.connection.flood = FloodBucket::full(limit, self.now);
         }
         if self.config.greeting_delay.is_zero() {
             self.hub().greet(conn);
@@ -454,7 +454,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         if self
             .roster
             .get(conn)
-            .is_some_and(|slot| slot.framer.is_ready())
+            .is_some_and(|slot| slot.connection.framer.is_ready())
         {
             // A runner that missed `more`: the rest of the line comes before any new byte.
             return Ok(self.continue_line(conn));
@@ -463,7 +463,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             // Held back. The first time in an episode that input is actually waiting, say so.
             if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn))
                 && !bytes.is_empty()
-                && !core::mem::replace(&mut slot.flood.warned, true)
+                && !core::mem::replace(&mut slot.connection.flood.warned, true)
             {
                 self.hub().slowed(conn, limit);
             }
@@ -473,23 +473,23 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             .roster
             .get_mut(conn)
             .ok_or(Error::UnknownConnection(conn))?;
-        let (used, framed) = slot.framer.feed(bytes);
-        let dialect = slot.framer.dialect();
+        let (used, framed) = slot.connection.framer.feed(bytes);
+        let dialect = slot.connection.framer.dialect();
         if framed == Framed::Pending {
             return Ok(Consumed::bytes_taken(used));
         }
-        if !core::mem::replace(&mut slot.spoke, true) {
+        if !core::mem::replace(&mut slot.connection.spoke, true) {
             self.settle_dialect(conn, framed == Framed::Line);
         }
         let Some(slot) = self.roster.get_mut(conn) else {
             return Ok(Consumed::bytes_taken(used));
         };
-        let irc = slot.irc.is_some();
+        let irc = slot.person.reads_irc();
         match framed {
             Framed::Pending => {}
             Framed::TooLong => self.hub().too_long(conn, dialect),
             Framed::Line => {
-                let mut line = slot.framer.take_line();
+                let mut line = slot.connection.framer.take_line();
                 if irc {
                     self.hub().irc_line(conn, &mut line);
                 } else {
@@ -497,7 +497,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
                 }
             }
             Framed::Object => {
-                let object = slot.framer.take_line();
+                let object = slot.connection.framer.take_line();
                 self.hub().json(conn, &object);
             }
             Framed::Stray => {
@@ -508,8 +508,8 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         let registered = self
             .roster
             .get(conn)
-            .and_then(|slot| slot.irc.as_ref())
-            .map(|irc| irc.registered);
+            .and_then(|slot| slot.connection.registration)
+            .map(|registration| registration.registered);
         if registered != Some(false) {
             self.roster.dequeue(Queue::Silent, conn);
         }
@@ -543,7 +543,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     fn has_more(&self, conn: ConnectionId) -> bool {
         self.roster
             .get(conn)
-            .is_some_and(|slot| slot.framer.is_ready())
+            .is_some_and(|slot| slot.connection.framer.is_ready())
     }
 
     /// Handles the next part of a line put back to be handled in parts, if there is one.
@@ -551,11 +551,11 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         let Some(slot) = self.roster.get_mut(conn) else {
             return Consumed::bytes_taken(0);
         };
-        if !slot.framer.is_ready() {
+        if !slot.connection.framer.is_ready() {
             return Consumed::bytes_taken(0);
         }
         // Only the IRC dialect puts lines back.
-        let mut line = slot.framer.take_line();
+        let mut line = slot.connection.framer.take_line();
         self.hub().irc_line(conn, &mut line);
         Consumed {
             bytes: 0,
@@ -570,9 +570,9 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             return;
         };
         let registration = line
-            && slot.framer.dialect() != crate::wire::line::Dialect::Json
-            && crate::dialect::is_registration(slot.framer.peek_line());
-        let greeted = slot.greeted;
+            && slot.connection.framer.dialect() != crate::wire::line::Dialect::Json
+            && crate::dialect::is_registration(slot.connection.framer.peek_line());
+        let greeted = slot.connection.greeted;
         self.roster.dequeue(Queue::Greeting, conn);
         if registration {
             self.roster.speak_irc(conn);
@@ -664,7 +664,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             .get_mut(conn)
             .ok_or(Error::UnknownConnection(conn))?;
         match backlog {
-            Backlog::Lagging => slot.lagging = true,
+            Backlog::Lagging => slot.connection.lagging = true,
             Backlog::CaughtUp { skipped } => self.hub().caught_up(conn, skipped),
         }
         Ok(())
@@ -746,7 +746,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             return;
         };
         if let Some(slot) = self.roster.get_mut(conn) {
-            slot.flood.refill(limit, now);
+            slot.connection.flood.refill(limit, now);
         }
     }
 
@@ -759,7 +759,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         let Some(slot) = self.roster.get_mut(conn) else {
             return; // the line was /quit
         };
-        if !slot.flood.charge(limit, self.now) {
+        if !slot.connection.flood.charge(limit, self.now) {
             return;
         }
         // A whole line's time from the moment the bucket ran dry: the same for everyone, so the

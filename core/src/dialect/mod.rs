@@ -227,7 +227,9 @@ pub(crate) enum Happened<'t> {
 impl<const N: usize> Step<'_, N> {
     /// Whether `conn` speaks IRC.
     pub(crate) fn speaks_irc(&self, conn: ConnectionId) -> bool {
-        self.roster.get(conn).is_some_and(|slot| slot.irc.is_some())
+        self.roster
+            .get(conn)
+            .is_some_and(|slot| slot.person.reads_irc())
     }
 
     /// Removes `conn` and tells everyone who shares a room with it why it left.
@@ -298,7 +300,7 @@ impl<const N: usize> Step<'_, N> {
     /// `conn` has caught up after the runner skipped `skipped` room messages for it.
     pub(crate) fn caught_up(&mut self, conn: ConnectionId, skipped: u64) {
         if let Some(slot) = self.roster.get_mut(conn) {
-            slot.lagging = false;
+            slot.connection.lagging = false;
         }
         if skipped == 0 {
             return;
@@ -382,7 +384,7 @@ impl<const N: usize> Step<'_, N> {
             tell_self,
         });
         if let Some(slot) = self.roster.get_mut(conn) {
-            slot.nick = Some(nick);
+            slot.person.nick = Some(nick);
         }
     }
 
@@ -404,7 +406,7 @@ impl<const N: usize> Step<'_, N> {
 
     /// The room `conn` talks in, if any.
     pub(crate) fn current(&self, conn: ConnectionId) -> Option<RoomId> {
-        self.roster.get(conn).and_then(|slot| slot.current)
+        self.roster.get(conn).and_then(|slot| slot.person.current)
     }
 
     /// A line from `conn` to `room`, for every other member in their dialect, and remembered.
@@ -493,7 +495,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(slot) = self.roster.get(conn) else {
             return;
         };
-        let was_current = slot.current == Some(room);
+        let was_current = slot.person.current == Some(room);
         if !self.roster.members.leave(conn.index() as u32, room) {
             return;
         }
@@ -524,7 +526,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(slot) = self.roster.get_mut(conn) else {
             return;
         };
-        let old = core::mem::replace(&mut slot.current, room);
+        let old = core::mem::replace(&mut slot.person.current, room);
         if let Some(info) = old.and_then(|old| self.rooms.get_mut(old)) {
             info.current_here -= 1;
         }
@@ -558,9 +560,13 @@ impl<const N: usize> Step<'_, N> {
     /// Whether `conn` has been shown to others (welcomed as plain text or JSON, or registered
     /// as an IRC client), so that its departure is news.
     pub(crate) fn arrived(&self, conn: ConnectionId) -> bool {
-        self.roster
-            .get(conn)
-            .is_some_and(|slot| slot.greeted || slot.irc.as_ref().is_some_and(|irc| irc.registered))
+        self.roster.get(conn).is_some_and(|slot| {
+            slot.connection.greeted
+                || slot
+                    .connection
+                    .registration
+                    .is_some_and(|registration| registration.registered)
+        })
     }
 
     /// Says what happened, once: as an [`Event`](crate::Event) for the runner, and as lines for

@@ -21,7 +21,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(slot) = self.roster.get_mut(conn) else {
             return;
         };
-        slot.greeted = true;
+        slot.connection.greeted = true;
         self.publish(&Happened::Arrived { who: conn });
         let (style, online) = (self.style, self.roster.len());
         let me = style.name(self.roster.name(conn));
@@ -186,7 +186,7 @@ impl<const N: usize> Step<'_, N> {
         for (position, &id) in shown.iter().enumerate() {
             let separator = if position == 0 { " " } else { ", " };
             let you = if id == me { " (you)" } else { "" };
-            let lagging = if roster.get(id).is_some_and(|slot| slot.lagging) {
+            let lagging = if roster.get(id).is_some_and(|slot| slot.connection.lagging) {
                 " (lagging)"
             } else {
                 ""

@@ -1,8 +1,10 @@
 //! Who is here and what they share: connections, people, rooms, what was said lately, the
 //! deadline queues and the flood buckets. Decides; renders nothing.
 
+pub(crate) mod connection;
 pub(crate) mod flood;
 pub(crate) mod history;
 pub(crate) mod members;
+pub(crate) mod person;
 pub(crate) mod rooms;
 pub(crate) mod roster;

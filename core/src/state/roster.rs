@@ -2,11 +2,11 @@
 
 use core::fmt;
 
-use crate::state::flood::FloodBucket;
+use crate::state::connection::{Connection, Registration};
 use crate::state::members::Members;
+use crate::state::person::{Person, Reads};
 use crate::state::rooms::RoomId;
 use crate::time::Instant;
-use crate::wire::line::LineFramer;
 
 /// The longest nickname, in characters (all of them ASCII, so also in bytes).
 pub const MAX_NICK_CHARS: usize = 16;
@@ -144,6 +144,10 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
 }
 
 /// How a person is shown to others: their nickname, or `anonymous-N` until they choose one.
+///
+/// N is the person's slot index plus one, so it is unique among the people of this server.
+/// Across several nodes it would not be: that is what `Anonymous` will carry a node tag for
+/// (its rendering and [`Roster::find`]'s parsing are the two places that change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Name<'a> {
     Nick(&'a Nickname),
@@ -180,31 +184,6 @@ pub(crate) enum Queue {
 
 const QUEUES: usize = 5;
 
-/// The longest IRC user name kept (the `user` of `nick!user@host`), in bytes.
-pub(crate) const MAX_USER_BYTES: usize = 12;
-/// The longest IRC real name kept, in bytes.
-pub(crate) const MAX_REALNAME_BYTES: usize = 64;
-/// The longest IRC away message kept, in bytes (`AWAYLEN` in `005`).
-pub(crate) const MAX_AWAY_BYTES: usize = 100;
-
-/// What an IRC connection said about itself, and how far its registration has come.
-#[derive(Debug, Default)]
-pub(crate) struct IrcUser {
-    /// Welcomed (001 sent): it may use every command and is shown in rooms.
-    pub(crate) registered: bool,
-    /// It began capability negotiation (`CAP LS` or `CAP REQ`) before registering, so the
-    /// welcome waits for `CAP END`.
-    pub(crate) negotiating: bool,
-    /// From `USER`, reduced to safe characters; empty until then.
-    pub(crate) user: heapless::String<MAX_USER_BYTES>,
-    /// From `USER`, cut to [`MAX_REALNAME_BYTES`].
-    pub(crate) realname: heapless::String<MAX_REALNAME_BYTES>,
-    /// Set by `AWAY :message`, cut to [`MAX_AWAY_BYTES`]; `None` when here.
-    pub(crate) away: Option<heapless::String<MAX_AWAY_BYTES>>,
-    /// User mode `+i`: not found by `WHO` by someone who shares no room with it.
-    pub(crate) invisible: bool,
-}
-
 /// A slot's place in one [`Queue`].
 #[derive(Clone, Copy, Debug)]
 struct Link {
@@ -213,27 +192,17 @@ struct Link {
     next: Option<u32>,
 }
 
-/// One connection's state.
+/// A local person and their connection, and the slot's bookkeeping.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
     generation: u32,
     /// Position in `Roster::live` while the slot is occupied.
     live_pos: Option<u32>,
     links: [Option<Link>; QUEUES],
-    pub(crate) nick: Option<Nickname>,
-    pub(crate) framer: LineFramer,
-    /// The room its plain-text lines go to.
-    pub(crate) current: Option<RoomId>,
-    /// Flood control's bucket.
-    pub(crate) flood: FloodBucket,
-    /// Sent the plain-text welcome and put in the lobby.
-    pub(crate) greeted: bool,
-    /// Has sent a complete line (or object), so its dialect is settled.
-    pub(crate) spoke: bool,
-    /// Set for the whole life of a connection that registered as an IRC client.
-    pub(crate) irc: Option<IrcUser>,
-    /// The runner is skipping room messages for it: it is not reading fast enough.
-    pub(crate) lagging: bool,
+    /// The link: what only this process knows.
+    pub(crate) connection: Connection,
+    /// Who is on the other end.
+    pub(crate) person: Person,
 }
 
 impl Slot {
@@ -291,10 +260,11 @@ impl<const N: usize> Roster<N> {
     /// Marks live `id` as an IRC client for the rest of its life.
     pub(crate) fn speak_irc(&mut self, id: ConnectionId) {
         if let Some(slot) = self.get_mut(id)
-            && slot.irc.is_none()
+            && slot.connection.registration.is_none()
         {
-            slot.irc = Some(IrcUser::default());
-            slot.framer.speak_irc();
+            slot.connection.registration = Some(Registration::default());
+            slot.person.reads = Reads::Irc;
+            slot.connection.framer.speak_irc();
             self.irc_count += 1;
         }
     }
@@ -338,7 +308,7 @@ impl<const N: usize> Roster<N> {
         self.unlink(Queue::Greeting, id.index);
         self.unlink(Queue::Idle, id.index);
         self.unlink(Queue::Pinged, id.index);
-        if self.slots[id.index as usize].irc.is_some() {
+        if self.slots[id.index as usize].person.reads_irc() {
             self.irc_count -= 1;
         }
         self.live.swap_remove(pos as usize);
@@ -397,7 +367,7 @@ impl<const N: usize> Roster<N> {
 
     /// The name `id` is shown under. `id` must be live.
     pub(crate) fn name(&self, id: ConnectionId) -> Name<'_> {
-        match self.get(id).and_then(|slot| slot.nick.as_ref()) {
+        match self.get(id).and_then(|slot| slot.person.nick.as_ref()) {
             Some(nick) => Name::Nick(nick),
             None => Name::Anonymous(id.index + 1),
         }
@@ -415,11 +385,11 @@ impl<const N: usize> Roster<N> {
         if let Some(number) = anonymous_number(name) {
             let index = number.checked_sub(1)?;
             let slot = self.slots.get(index as usize)?;
-            return (slot.live_pos.is_some() && slot.nick.is_none()).then(|| slot.id(index));
+            return (slot.live_pos.is_some() && slot.person.nick.is_none()).then(|| slot.id(index));
         }
         self.live().find(|&id| {
             self.get(id)
-                .and_then(|slot| slot.nick.as_ref())
+                .and_then(|slot| slot.person.nick.as_ref())
                 .is_some_and(|nick| nick.matches(name))
         })
     }
@@ -583,7 +553,7 @@ mod tests {
         assert_eq!(roster.find("ANONYMOUS-2"), Some(b));
         assert_eq!(roster.find("anonymous-3"), None, "free slot");
         assert_eq!(roster.find("anonymous-0"), None);
-        roster.get_mut(b).unwrap().nick = Some(Nickname::new("Bob").unwrap());
+        roster.get_mut(b).unwrap().person.nick = Some(Nickname::new("Bob").unwrap());
         assert_eq!(roster.find("anonymous-2"), None, "named now");
         assert_eq!(roster.find("bob"), Some(b));
         roster.remove(a);

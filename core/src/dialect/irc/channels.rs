@@ -334,11 +334,11 @@ impl<const N: usize> Step<'_, N> {
             );
         }
         let Some(change) = change else {
-            let modes = if self.irc_user(conn).is_some_and(|irc| irc.invisible) {
-                "+i"
-            } else {
-                "+"
-            };
+            let invisible = self
+                .roster
+                .get(conn)
+                .is_some_and(|slot| slot.person.invisible);
+            let modes = if invisible { "+i" } else { "+" };
             return numeric!(self, conn, RPL_UMODEIS, "{modes}");
         };
         // Only `i` is kept; other letters get one 501.
@@ -362,10 +362,10 @@ impl<const N: usize> Step<'_, N> {
         let Some(invisible) = set else {
             return;
         };
-        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
+        let Some(slot) = self.roster.get_mut(conn) else {
             return;
         };
-        if core::mem::replace(&mut irc.invisible, invisible) != invisible {
+        if core::mem::replace(&mut slot.person.invisible, invisible) != invisible {
             let sign = if invisible { '+' } else { '-' };
             let me = self.roster.irc_name(conn);
             irc!(self, Audience::one(conn), ":{me} MODE {me} :{sign}i");

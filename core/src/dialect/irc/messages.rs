@@ -11,7 +11,8 @@ use crate::dialect::text::{CharName, Visible};
 use crate::event::LineKind;
 use crate::output::Audience;
 use crate::state::history::Said;
-use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES};
+use crate::state::person::MAX_AWAY_BYTES;
+use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
 
 use super::*;
@@ -132,7 +133,12 @@ impl<const N: usize> Step<'_, N> {
 
     /// `AWAY :message` marks `conn` away; `AWAY` alone, back.
     pub(crate) fn away(&mut self, conn: ConnectionId, message: Option<&str>) {
-        let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) else {
+        let Some(person) = self
+            .roster
+            .get_mut(conn)
+            .map(|slot| &mut slot.person)
+            .filter(|person| person.reads_irc())
+        else {
             return;
         };
         let message = message
@@ -142,7 +148,7 @@ impl<const N: usize> Step<'_, N> {
             Some(message) => {
                 let mut away = heapless::String::new();
                 let _ = away.push_str(message);
-                irc.away = Some(away);
+                person.away = Some(away);
                 numeric!(
                     self,
                     conn,
@@ -151,7 +157,7 @@ impl<const N: usize> Step<'_, N> {
                 );
             }
             None => {
-                irc.away = None;
+                person.away = None;
                 numeric!(
                     self,
                     conn,

@@ -19,8 +19,9 @@ use super::{Admitted, Refused, Step};
 use crate::dialect::text::{CharName, Visible, is_unsafe};
 use crate::event::LineKind;
 use crate::output::Audience;
+use crate::state::connection::Registration;
 use crate::state::history::Said;
-use crate::state::roster::{ConnectionId, IrcUser, Name, Roster, Slot};
+use crate::state::roster::{ConnectionId, Name, Roster, Slot};
 use crate::wire::irc::{Message, MessageError, Trailing};
 use crate::wire::line::LineBuffer;
 
@@ -102,11 +103,11 @@ impl<const N: usize> Roster<N> {
     /// `conn`'s `nick!user@host`.
     pub(crate) fn prefix(&self, conn: ConnectionId) -> Prefix<'_> {
         let user = match self.get(conn) {
-            Some(slot) => match &slot.irc {
-                Some(irc) => UserName::Irc(&irc.user),
-                None if slot.framer.dialect() == crate::wire::line::Dialect::Json => UserName::Json,
-                None => UserName::Plain,
-            },
+            Some(slot) if slot.person.reads_irc() => UserName::Irc(&slot.person.user),
+            Some(slot) if slot.connection.framer.dialect() == crate::wire::line::Dialect::Json => {
+                UserName::Json
+            }
+            Some(_) => UserName::Plain,
             None => UserName::Plain,
         };
         Prefix {
@@ -118,7 +119,7 @@ impl<const N: usize> Roster<N> {
     /// How replies to `conn` name it.
     pub(crate) fn irc_name(&self, conn: ConnectionId) -> IrcName<'_> {
         match self.get(conn) {
-            Some(slot) if slot.irc.is_some() && slot.nick.is_none() => IrcName::Unnamed,
+            Some(slot) if slot.person.reads_irc() && slot.person.nick.is_none() => IrcName::Unnamed,
             _ => IrcName::Name(self.name(conn)),
         }
     }
@@ -274,8 +275,8 @@ fn verb_of(line: &[u8]) -> &str {
         .unwrap_or("*")
 }
 
-/// Keeps ASCII letters, digits and `-_.` of a user name, at most [`MAX_USER_BYTES`](crate::state::roster::MAX_USER_BYTES).
-fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::roster::MAX_USER_BYTES }>) {
+/// Keeps ASCII letters, digits and `-_.` of a user name, at most [`MAX_USER_BYTES`](crate::state::person::MAX_USER_BYTES).
+fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::person::MAX_USER_BYTES }>) {
     into.clear();
     for c in user
         .chars()
@@ -292,7 +293,7 @@ fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::roster::MA
 
 /// The away message of the person in `slot`, if they are away.
 fn away_message(slot: &Slot) -> Option<&str> {
-    slot.irc.as_ref()?.away.as_deref()
+    slot.person.away.as_deref()
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
@@ -352,11 +353,7 @@ impl<const N: usize> Step<'_, N> {
             Err(MessageError::NoVerb) => return, // a blank line
             Err(error) => return server_notice!(self, conn, "*** error: {error}"),
         };
-        let registered = self
-            .roster
-            .get(conn)
-            .and_then(|slot| slot.irc.as_ref())
-            .is_some_and(|irc| irc.registered);
+        let registered = self.registered(conn);
         let Some(verb) = Verb::of(message.verb) else {
             if !registered {
                 return numeric!(self, conn, ERR_NOTREGISTERED, ":You have not registered");
@@ -437,7 +434,7 @@ impl<const N: usize> Step<'_, N> {
             let _ = write!(line, " {}", Trailing(last));
         }
         if let Some(slot) = self.roster.get_mut(conn) {
-            slot.framer.put_back(line.as_bytes());
+            slot.connection.framer.put_back(line.as_bytes());
         }
     }
 
@@ -459,8 +456,17 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    pub(crate) fn irc_user(&self, conn: ConnectionId) -> Option<&IrcUser> {
-        self.roster.get(conn).and_then(|slot| slot.irc.as_ref())
+    /// Whether `conn` is a registered IRC client.
+    pub(crate) fn registered(&self, conn: ConnectionId) -> bool {
+        self.roster
+            .get(conn)
+            .and_then(|slot| slot.connection.registration)
+            .is_some_and(|registration| registration.registered)
+    }
+
+    /// How far `conn`'s IRC registration has come, to change.
+    pub(crate) fn registration_mut(&mut self, conn: ConnectionId) -> Option<&mut Registration> {
+        self.roster.get_mut(conn)?.connection.registration.as_mut()
     }
 }
 

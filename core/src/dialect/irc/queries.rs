@@ -26,10 +26,7 @@ impl<const N: usize> Step<'_, N> {
             return;
         };
         let prefix = roster.prefix(id);
-        let realname = match &slot.irc {
-            Some(irc) => irc.realname.as_str(),
-            None => "plain-text user",
-        };
+        let realname = real_name(slot);
         let here = if away_message(slot).is_some() {
             "G"
         } else {
@@ -54,10 +51,7 @@ impl<const N: usize> Step<'_, N> {
         let shares_a_room =
             |id: ConnectionId| roster.rooms_of(conn).any(|room| roster.in_room(id, room));
         let visible = |id: ConnectionId, slot: &Slot| {
-            exact
-                || id == conn
-                || !slot.irc.as_ref().is_some_and(|irc| irc.invisible)
-                || shares_a_room(id)
+            exact || id == conn || !slot.person.invisible || shares_a_room(id)
         };
         if let Some(room) = self.rooms.find(mask) {
             let name = self.rooms.get(room).map(|info| info.name.clone());
@@ -80,7 +74,10 @@ impl<const N: usize> Step<'_, N> {
                     let mut buffer: heapless::String<32> = heapless::String::new();
                     let _ = write!(buffer, "{name}");
                     self.roster.get(id).is_some_and(|slot| {
-                        slot.irc.as_ref().is_none_or(|irc| irc.registered) && visible(id, slot)
+                        slot.connection
+                            .registration
+                            .is_none_or(|registration| registration.registered)
+                            && visible(id, slot)
                     }) && glob(mask.as_bytes(), buffer.as_bytes())
                 })
                 .take(MAX_WHO_REPLIES)
@@ -110,11 +107,7 @@ impl<const N: usize> Step<'_, N> {
             Some(id) => {
                 let roster = &*self.roster;
                 let prefix = roster.prefix(id);
-                let realname = roster.get(id).map_or("", |slot| {
-                    slot.irc
-                        .as_ref()
-                        .map_or("plain-text user", |irc| irc.realname.as_str())
-                });
+                let realname = roster.get(id).map_or("", real_name);
                 let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> =
                     roster.rooms_of(id).collect();
                 rooms.sort_unstable();
@@ -224,5 +217,14 @@ impl<const N: usize> Step<'_, N> {
         }
         let _ = self.out.write_str("\r\n");
         self.out.send(start, Audience::one(conn));
+    }
+}
+
+/// The real name `WHO` and `WHOIS` show for the person in `slot`.
+fn real_name(slot: &Slot) -> &str {
+    if slot.person.reads_irc() {
+        &slot.person.realname
+    } else {
+        "plain-text user"
     }
 }

@@ -10,8 +10,9 @@ use super::Step;
 use crate::dialect::text::Visible;
 use crate::output::{Audience, CloseReason};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::person::MAX_AWAY_BYTES;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
-use crate::state::roster::{ConnectionId, MAX_AWAY_BYTES, Name, Nickname, Queue};
+use crate::state::roster::{ConnectionId, Name, Nickname, Queue};
 use crate::wire::irc::Message;
 
 use super::*;
@@ -25,10 +26,10 @@ impl<const N: usize> Step<'_, N> {
         let server = self.server_name;
         let me = self.roster.irc_name(conn);
         let begin = |hub: &mut Self| {
-            if let Some(irc) = hub.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut())
+            if let Some(registration) = hub.registration_mut(conn)
                 && !registered
             {
-                irc.negotiating = true;
+                registration.negotiating = true;
             }
         };
         if sub.eq_ignore_ascii_case("LS") {
@@ -45,8 +46,8 @@ impl<const N: usize> Step<'_, N> {
             );
             begin(self);
         } else if sub.eq_ignore_ascii_case("END") {
-            if let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) {
-                irc.negotiating = false;
+            if let Some(registration) = self.registration_mut(conn) {
+                registration.negotiating = false;
             }
             self.try_register(conn);
         } else {
@@ -97,7 +98,7 @@ impl<const N: usize> Step<'_, N> {
         } else {
             // Not shown to anyone yet: news to no one, until it arrives.
             if let Some(slot) = self.roster.get_mut(conn) {
-                slot.nick = Some(nick);
+                slot.person.nick = Some(nick);
             }
         }
         if !registered {
@@ -112,12 +113,15 @@ impl<const N: usize> Step<'_, N> {
         if user.is_empty() || realname.is_empty() {
             return self.missing(conn, "USER");
         }
-        if let Some(irc) = self.roster.get_mut(conn).and_then(|slot| slot.irc.as_mut()) {
-            clean_user(user, &mut irc.user);
-            irc.realname.clear();
-            let _ = irc
+        if let Some(slot) = self.roster.get_mut(conn)
+            && slot.person.reads_irc()
+        {
+            let person = &mut slot.person;
+            clean_user(user, &mut person.user);
+            person.realname.clear();
+            let _ = person
                 .realname
-                .push_str(cut(realname, crate::state::roster::MAX_REALNAME_BYTES));
+                .push_str(cut(realname, crate::state::person::MAX_REALNAME_BYTES));
         }
         self.try_register(conn);
     }
@@ -128,16 +132,16 @@ impl<const N: usize> Step<'_, N> {
         let Some(slot) = self.roster.get_mut(conn) else {
             return;
         };
-        let has_nick = slot.nick.is_some();
-        let Some(irc) = slot.irc.as_mut() else {
+        let ready = slot.person.nick.is_some() && !slot.person.user.is_empty();
+        let Some(registration) = slot.connection.registration.as_mut() else {
             return;
         };
-        if irc.registered || irc.negotiating || irc.user.is_empty() || !has_nick {
+        if registration.registered || registration.negotiating || !ready {
             return;
         }
-        irc.registered = true;
+        registration.registered = true;
         // One greeted as plain text before its first line arrived then.
-        if !slot.greeted {
+        if !slot.connection.greeted {
             self.publish(&Happened::Arrived { who: conn });
         }
         self.roster.dequeue(Queue::Silent, conn);
@@ -197,11 +201,7 @@ impl<const N: usize> Step<'_, N> {
     }
 
     pub(crate) fn irc_quit(&mut self, conn: ConnectionId, reason: Option<&str>) {
-        let registered = self
-            .roster
-            .get(conn)
-            .and_then(|slot| slot.irc.as_ref())
-            .is_some_and(|irc| irc.registered);
+        let registered = self.registered(conn);
         let reason = reason.filter(|reason| !reason.is_empty());
         irc!(
             self,

@@ -1,0 +1,53 @@
+//! A person: who someone is to the others, apart from how they are connected.
+//!
+//! Today every person is *local*: they sit in the roster slot of their connection, and their
+//! [`PersonId`](crate::PersonId) is that connection. Nothing here knows of a socket, a framer
+//! or flood control, so a person restored from a store, or known through another node's
+//! events, can be one too: they would live in a table of their own, with the same fields.
+
+use crate::state::rooms::RoomId;
+use crate::state::roster::Nickname;
+
+/// The longest IRC user name kept (the `user` of `nick!user@host`), in bytes.
+pub(crate) const MAX_USER_BYTES: usize = 12;
+/// The longest IRC real name kept, in bytes.
+pub(crate) const MAX_REALNAME_BYTES: usize = 64;
+/// The longest away message kept, in bytes (`AWAYLEN` in `005`).
+pub(crate) const MAX_AWAY_BYTES: usize = 100;
+
+/// Which rendering of the news a person reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// Plain text, as a terminal (and the original JSON client) shows it.
+    #[default]
+    Text,
+    /// IRC messages.
+    Irc,
+}
+
+/// Identity, place and presence: the nickname, the room lines go to, the dialect read, what
+/// an IRC client said of itself, away. (The rooms a person is in are kept by
+/// [`Members`](crate::state::members::Members), both ways.)
+#[derive(Debug, Default)]
+pub(crate) struct Person {
+    /// `None` while they go by `anonymous-N`.
+    pub(crate) nick: Option<Nickname>,
+    /// The room their plain-text lines go to.
+    pub(crate) current: Option<RoomId>,
+    pub(crate) reads: Reads,
+    /// From IRC's `USER`, reduced to safe characters; empty until then, and for text people.
+    pub(crate) user: heapless::String<MAX_USER_BYTES>,
+    /// From IRC's `USER`, cut to [`MAX_REALNAME_BYTES`].
+    pub(crate) realname: heapless::String<MAX_REALNAME_BYTES>,
+    /// Set by `AWAY :message`, cut to [`MAX_AWAY_BYTES`]; `None` when here.
+    pub(crate) away: Option<heapless::String<MAX_AWAY_BYTES>>,
+    /// User mode `+i`: not found by `WHO` by someone who shares no room with them.
+    pub(crate) invisible: bool,
+}
+
+impl Person {
+    /// Whether they read IRC.
+    pub(crate) fn reads_irc(&self) -> bool {
+        self.reads == Reads::Irc
+    }
+}

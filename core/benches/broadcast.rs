@@ -15,11 +15,12 @@ mod support;
 
 use std::collections::HashSet;
 
+use chat_core::testing::Driver;
 use chat_core::{ConnectionId, Delivery, Event, Output, Server};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
-use one_line::{bench_line, on_a_big_stack};
+use one_line::{bench_line, on_a_big_stack, say};
 use support::{NOW, config, connect};
 
 /// What the speaker says: an ordinary chat line of typical length.
@@ -36,19 +37,16 @@ const SPEAKER: &str = "speaker";
 /// would overflow the main thread's stack. So, as `chat-runner` does (`new_core` in runner/src/main.rs), it is built
 /// on a thread with a stack big enough for a few copies; connecting everyone happens there
 /// too, which keeps the main thread's stack out of it entirely.
-fn populated<const N: usize>() -> (Box<Server<N>>, ConnectionId) {
+fn populated<const N: usize>() -> (Driver<N>, ConnectionId) {
     on_a_big_stack::<N, _>(|| {
-        let mut server = Box::new(Server::<N>::new(config(), NOW));
-        let speaker = connect(&mut server);
+        let mut driver = Driver::<N>::new(config(), NOW);
+        let speaker = connect(&mut driver);
         for _ in 1..N {
-            connect(&mut server);
+            connect(&mut driver);
         }
-        assert_eq!(server.online(), N, "everyone connected");
-        let nick = format!("/nick {SPEAKER}\n");
-        let taken = server.handle_input(NOW, speaker, nick.as_bytes()).unwrap();
-        assert_eq!(taken.bytes(), nick.len());
-        while server.poll_output().is_some() {}
-        (server, speaker)
+        assert_eq!(driver.server().online(), N, "everyone connected");
+        say(&mut driver, speaker, &format!("/nick {SPEAKER}\n"));
+        (driver, speaker)
     })
 }
 
@@ -86,7 +84,8 @@ fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &
 /// Builds the room, checks it, and measures one line said in it.
 fn broadcast<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {
     let built = std::time::Instant::now();
-    let (mut server, speaker) = populated::<N>();
+    let (mut driver, speaker) = populated::<N>();
+    let server = driver.server_mut();
     // The footprint explains the per-recipient cost: each live slot is visited once, so once
     // the table outgrows the caches every visit is a memory access.
     eprintln!(
@@ -95,12 +94,12 @@ fn broadcast<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {
         built.elapsed()
     );
     let input = format!("{LINE}\n");
-    check(&mut server, speaker, input.as_bytes());
+    check(server, speaker, input.as_bytes());
 
     // Every connection is visited while resolving the audience (the speaker is skipped by a
     // test like the others), so N, not N - 1, is the unit of work.
     group.throughput(Throughput::Elements(N as u64));
-    bench_line(group, &mut server, speaker, input.as_bytes());
+    bench_line(group, server, speaker, input.as_bytes());
 }
 
 fn benches(c: &mut Criterion) {

@@ -8,11 +8,12 @@
 mod one_line;
 mod support;
 
+use chat_core::testing::Driver;
 use chat_core::{ConnectionId, Delivery, Event, Output, Server};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
-use one_line::{bench_line, on_a_big_stack};
+use one_line::{bench_line, on_a_big_stack, say};
 use support::{NOW, config, connect};
 
 /// People in the room that talks, the speaker included.
@@ -22,18 +23,15 @@ const LINE: &str = "has anyone seen the release notes for tomorrow's deploy?";
 
 /// `N` people online, all in #lobby; the first `ROOM` of them also in #fifty, talking there.
 /// Built on a thread with a big stack, as in the broadcast bench.
-fn populated<const N: usize>() -> (Box<Server<N>>, ConnectionId) {
+fn populated<const N: usize>() -> (Driver<N>, ConnectionId) {
     on_a_big_stack::<N, _>(|| {
-        let mut server = Box::new(Server::<N>::new(config(), NOW));
-        let people: Vec<ConnectionId> = (0..N).map(|_| connect(&mut server)).collect();
+        let mut driver = Driver::<N>::new(config(), NOW);
+        let people: Vec<ConnectionId> = (0..N).map(|_| connect(&mut driver)).collect();
         for &member in &people[..ROOM] {
-            let join = b"/join #fifty\n";
-            let taken = server.handle_input(NOW, member, join).unwrap();
-            assert_eq!(taken.bytes(), join.len());
-            while server.poll_output().is_some() {}
+            say(&mut driver, member, "/join #fifty\n");
         }
-        assert_eq!(server.online(), N);
-        (server, people[0])
+        assert_eq!(driver.server().online(), N);
+        (driver, people[0])
     })
 }
 
@@ -69,11 +67,12 @@ fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &
 }
 
 fn line_in_a_room<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let (mut server, speaker) = populated::<N>();
+    let (mut driver, speaker) = populated::<N>();
+    let server = driver.server_mut();
     let input = format!("{LINE}\n");
-    check(&mut server, speaker, input.as_bytes());
+    check(server, speaker, input.as_bytes());
     group.throughput(Throughput::Elements(ROOM as u64 - 1));
-    bench_line(group, &mut server, speaker, input.as_bytes());
+    bench_line(group, server, speaker, input.as_bytes());
 }
 
 fn benches(c: &mut Criterion) {

@@ -14,7 +14,8 @@ mod support;
 use std::fmt::Write as _;
 use std::hint::black_box;
 
-use chat_core::{Command, Output, Server};
+use chat_core::testing::Driver;
+use chat_core::{Command, Output};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use support::{NOW, config, connect, drain};
@@ -153,8 +154,9 @@ fn handle_input(c: &mut Criterion, lines: &[String]) {
         .flat_map(|line| line.bytes().chain(*b"\n"))
         .collect();
     // A small server: only one connection is ever in it. Boxed, as a runner keeps it.
-    let mut server: Box<Server<8>> = Box::new(Server::new(config(), NOW));
-    let conn = connect(&mut server);
+    let mut driver: Driver<8> = Driver::new(config(), NOW);
+    let conn = connect(&mut driver);
+    let server = driver.server_mut();
 
     // Once, outside the timing: each call takes exactly one line and nothing asks the runner
     // to hold bytes back or close the connection, so the timed loop measures what it claims.
@@ -180,7 +182,7 @@ fn handle_input(c: &mut Criterion, lines: &[String]) {
             while !rest.is_empty() {
                 let taken = server.handle_input(NOW, conn, rest).unwrap().bytes();
                 rest = &rest[taken..];
-                recipients += drain(&mut server);
+                recipients += drain(server);
             }
             recipients
         });

@@ -167,7 +167,8 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
-    use crate::{Admission, Config, Output, Server};
+    use crate::testing::Driver;
+    use crate::{Config, Output};
 
     #[test]
     fn events_stay_small() {
@@ -213,8 +214,7 @@ mod tests {
     }
 
     struct Chat {
-        server: Server<4>,
-        now: Instant,
+        driver: Driver<4>,
     }
 
     impl Chat {
@@ -223,42 +223,36 @@ mod tests {
                 .with_colour(false)
                 .with_flood_limit(None)
                 .with_greeting_delay(Duration::ZERO);
-            Self {
-                server: Server::new(config, Instant::ZERO),
-                now: Instant::from_millis(7),
-            }
+            Self::with(config)
         }
 
-        fn events(&mut self) -> Vec<String> {
-            let mut events = Vec::new();
-            while let Some(output) = self.server.poll_output() {
-                if let Output::Event(event) = output {
-                    events.push(show(&event));
-                }
-            }
-            events
+        fn with(config: Config) -> Self {
+            let mut driver = Driver::new(config, Instant::ZERO);
+            driver.advance(Duration::from_millis(7), &mut |_| {});
+            Self { driver }
         }
 
         fn connect(&mut self) -> (ConnectionId, Vec<String>) {
-            let Ok(Admission::Accepted(conn)) = self.server.handle_connect(self.now) else {
-                panic!("connect");
-            };
-            (conn, self.events())
+            let mut events = Vec::new();
+            let conn = self
+                .driver
+                .connect(&mut |output| collect(&mut events, output));
+            (conn.expect("connect"), events)
         }
 
         fn send(&mut self, conn: ConnectionId, lines: &str) -> Vec<String> {
             let mut events = Vec::new();
-            let mut rest = lines.as_bytes();
-            while !rest.is_empty() {
-                let taken = self
-                    .server
-                    .handle_input(self.now, conn, rest)
-                    .unwrap()
-                    .bytes();
-                rest = &rest[taken..];
-                events.extend(self.events());
-            }
+            let fed = self.driver.input(conn, lines.as_bytes(), &mut |output| {
+                collect(&mut events, output);
+            });
+            assert!(!fed.held);
             events
+        }
+    }
+
+    fn collect(events: &mut Vec<String>, output: Output<'_>) {
+        if let Output::Event(event) = output {
+            events.push(show(&event));
         }
     }
 
@@ -280,7 +274,7 @@ mod tests {
         );
         // A reply to one person is no event: /list, /help, an error.
         assert!(chat.send(alice, "/list\n/help\n/join bad\n").is_empty());
-        chat.now = Instant::from_millis(9);
+        chat.driver.advance(Duration::from_millis(2), &mut |_| {});
         assert_eq!(
             chat.send(
                 alice,
@@ -310,10 +304,8 @@ mod tests {
 
     #[test]
     fn irc_clients_arrive_when_they_register_and_say_notices() {
-        let mut chat = Chat::new();
         // With a greeting delay, as a runner has, an IRC client is never welcomed as text.
-        let config = Config::default().with_colour(false).with_flood_limit(None);
-        chat.server = Server::new(config, Instant::ZERO);
+        let mut chat = Chat::with(Config::default().with_colour(false).with_flood_limit(None));
         let (ann, events) = chat.connect();
         assert!(events.is_empty(), "no welcome yet: it may be IRC");
         assert_eq!(

@@ -4,7 +4,8 @@
 #![no_main]
 
 use chat_core::irc::Message;
-use chat_core::{Admission, Command, Config, Instant, Output, Server};
+use chat_core::testing::Driver;
+use chat_core::{Command, Config, Instant, Output};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "plain.rs"]
@@ -46,56 +47,35 @@ fn stream(data: &[u8]) {
         .with_greeting_delay(core::time::Duration::ZERO)
         .with_colour(false)
         .with_flood_limit(None);
-    let mut server: Server<2> = Server::new(config, now);
-    let mut conn = connect(&mut server);
+    let mut driver: Driver<2> = Driver::new(config, now);
+    let mut conn = connect(&mut driver);
     let mut rest = data;
-    // Set by `Consumed::more`: the core has the rest of a line naming several targets to
-    // handle, through `handle_more`.
-    let mut more = false;
-    let mut calls = 0;
-    while !rest.is_empty() || more {
-        calls += 1;
-        assert!(
-            calls <= 2 * data.len() + 64,
-            "the core keeps asking to be called"
-        );
-        let consumed = if more {
-            server.handle_more(now, conn).expect("live")
-        } else {
-            server.handle_input(now, conn, rest).expect("live")
-        };
-        let taken = consumed.bytes();
-        assert!(taken <= rest.len(), "took {taken} of {}", rest.len());
-        // Flood control is off: only a part of a line left over takes no new bytes.
-        assert!(taken > 0 || more || rest.is_empty(), "took nothing");
-        assert!(!more || taken == 0, "a part of a line took bytes");
-        more = consumed.more();
-        rest = &rest[taken..];
+    while !rest.is_empty() {
         let mut closed = false;
-        while let Some(output) = server.poll_output() {
-            match output {
-                Output::Send { bytes, .. } => check_plain(bytes),
-                Output::Close { .. } => closed = true,
-                Output::Resume { .. } => panic!("Resume with flood control off"),
-                _ => {}
-            }
-        }
+        let fed = driver.input(conn, rest, &mut |output| match output {
+            Output::Send { bytes, .. } => check_plain(bytes),
+            Output::Close { .. } => closed = true,
+            Output::Resume { .. } => panic!("Resume with flood control off"),
+            _ => {}
+        });
+        assert!(!fed.held, "flood control is off: nothing is held back");
+        assert!(fed.taken <= rest.len(), "took {} of {}", fed.taken, rest.len());
+        rest = &rest[fed.taken..];
         if closed {
             // `/quit`: carry on with the rest of the stream as a new connection.
-            conn = connect(&mut server);
-            more = false;
+            conn = connect(&mut driver);
+        } else {
+            assert!(rest.is_empty(), "a live connection's bytes were all taken");
         }
     }
 }
 
-fn connect(server: &mut Server<2>) -> chat_core::ConnectionId {
-    let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
-        panic!("a server with a free slot refused a connection");
-    };
-    while let Some(output) = server.poll_output() {
-        if let Output::Send { bytes, .. } = output {
-            check_plain(bytes);
-        }
-    }
-    conn
+fn connect(driver: &mut Driver<2>) -> chat_core::ConnectionId {
+    driver
+        .connect(&mut |output| {
+            if let Output::Send { bytes, .. } = output {
+                check_plain(bytes);
+            }
+        })
+        .expect("a server with a free slot accepts a connection")
 }

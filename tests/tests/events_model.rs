@@ -11,9 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chat_core::{
-    Admission, Config, ConnectionId, DisconnectReason, Event, Instant, Output, Server,
-};
+use chat_core::testing::Driver;
+use chat_core::{Config, ConnectionId, DisconnectReason, Event, Instant, Output};
 use proptest::prelude::*;
 
 /// Room names the people use; the lobby is always there.
@@ -234,6 +233,15 @@ impl Model {
     }
 }
 
+/// Notes an output of a step: its event, or who got lines.
+fn observe(seen: &mut Expected, output: Output<'_>) {
+    match output {
+        Output::Event(event) => seen.events.push(show(&event)),
+        Output::Send { to, .. } => seen.others.extend(to),
+        _ => {}
+    }
+}
+
 fn show(event: &Event<'_>) -> String {
     match *event {
         Event::Arrived { nick, .. } => format!("arrived {nick}"),
@@ -261,9 +269,8 @@ fn show(event: &Event<'_>) -> String {
 }
 
 struct Harness {
-    server: Box<Server<CAPACITY>>,
+    driver: Driver<CAPACITY>,
     model: Model,
-    now: Instant,
 }
 
 impl Harness {
@@ -276,37 +283,19 @@ impl Harness {
             // A first line decides the dialect; no one is welcomed by the clock here.
             .with_greeting_delay(Duration::from_secs(3600));
         Self {
-            server: Box::new(Server::new(config, Instant::ZERO)),
+            driver: Driver::new(config, Instant::ZERO),
             model: Model::new(),
-            now: Instant::from_millis(1),
         }
     }
 
-    /// Drains one step: its events, and who got lines.
-    fn drain(&mut self, seen: &mut Expected) {
-        while let Some(output) = self.server.poll_output() {
-            match output {
-                Output::Event(event) => seen.events.push(show(&event)),
-                Output::Send { to, .. } => seen.others.extend(to),
-                _ => {}
-            }
-        }
-    }
-
-    /// Feeds `bytes` from `id` as a runner does, through every part of a line.
+    /// Feeds `bytes` from `id` as a runner does, through every part of a line; its events,
+    /// and who besides `id` got lines.
     fn input(&mut self, id: ConnectionId, bytes: &str) -> Expected {
         let mut seen = Expected::default();
-        let mut rest = bytes.as_bytes();
-        while !rest.is_empty() {
-            let mut consumed = self.server.handle_input(self.now, id, rest).unwrap();
-            assert!(consumed.bytes() > 0, "flood control is off");
-            rest = &rest[consumed.bytes()..];
-            self.drain(&mut seen);
-            while consumed.more() {
-                consumed = self.server.handle_more(self.now, id).unwrap();
-                self.drain(&mut seen);
-            }
-        }
+        let fed = self.driver.input(id, bytes.as_bytes(), &mut |output| {
+            observe(&mut seen, output);
+        });
+        assert!(!fed.held, "flood control is off");
         seen.others.remove(&id);
         seen
     }
@@ -321,12 +310,14 @@ impl Harness {
         let mut exp = Expected::default();
         match *op {
             Op::Connect(dialect) => {
-                let Ok(Admission::Accepted(id)) = self.server.handle_connect(self.now) else {
+                let mut seen = Expected::default();
+                let Some(id) = self
+                    .driver
+                    .connect(&mut |output| observe(&mut seen, output))
+                else {
                     assert_eq!(people, CAPACITY, "refused below capacity");
                     return;
                 };
-                let mut seen = Expected::default();
-                self.drain(&mut seen);
                 assert_eq!(seen, Expected::default(), "nothing before the first line");
                 let Some(nick) = NICKS.iter().find(|n| self.model.find(n).is_none()) else {
                     return;
@@ -517,20 +508,25 @@ impl Harness {
                 let pos = pick(who).unwrap();
                 let id = self.model.people[pos].id;
                 self.model.depart(pos, "connection closed", &mut exp);
-                self.server
-                    .handle_disconnect(self.now, id, DisconnectReason::Closed)
-                    .unwrap();
                 let mut seen = Expected::default();
-                self.drain(&mut seen);
+                let known = self
+                    .driver
+                    .disconnect(id, DisconnectReason::Closed, &mut |output| {
+                        observe(&mut seen, output);
+                    });
+                assert!(known);
                 self.check(op, seen, exp);
             }
             _ => {}
         }
-        self.now = Instant::from_millis(self.now.as_millis() + 10);
+        self.driver.advance(Duration::from_millis(10), &mut |_| {
+            panic!("no deadline is armed");
+        });
         // The core's view of rooms matches the model's.
         for person in &self.model.people {
             let mut rooms: Vec<String> = self
-                .server
+                .driver
+                .server()
                 .rooms_of(person.id)
                 .map(|room| room.as_str().to_owned())
                 .collect();

@@ -2,6 +2,7 @@
 
 use std::hint::black_box;
 
+use chat_core::testing::Driver;
 use chat_core::{ConnectionId, Server};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId};
@@ -38,4 +39,10 @@ pub(crate) fn bench_line<const N: usize>(
             drain(server)
         });
     });
+}
+
+/// Sends `line` from `conn` and throws what it sets off away: setting a scene.
+pub(crate) fn say<const N: usize>(driver: &mut Driver<N>, conn: ConnectionId, line: &str) {
+    let fed = driver.input(conn, line.as_bytes(), &mut |_| {});
+    assert_eq!(fed.taken, line.len(), "{line:?} taken whole");
 }

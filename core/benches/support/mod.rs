@@ -4,7 +4,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use chat_core::{Admission, Config, ConnectionId, Instant, Output, Server};
+use chat_core::testing::Driver;
+use chat_core::{Config, ConnectionId, Instant, Output, Server};
 
 /// The core alone: no flood control (it would hold a fast sender back after 20 lines), no
 /// greeting delay (a connection is welcomed and put in #lobby at connect, not after a timer),
@@ -21,12 +22,11 @@ pub(crate) fn config() -> Config {
 pub(crate) const NOW: Instant = Instant::ZERO;
 
 /// Connects one more client and throws its welcome (and the others' news of it) away.
-pub(crate) fn connect<const N: usize>(server: &mut Server<N>) -> ConnectionId {
-    let Ok(Admission::Accepted(conn)) = server.handle_connect(NOW) else {
-        panic!("server full at {} connections", server.online());
-    };
-    while server.poll_output().is_some() {}
-    conn
+pub(crate) fn connect<const N: usize>(driver: &mut Driver<N>) -> ConnectionId {
+    let online = driver.server().online();
+    driver
+        .connect(&mut |_| {})
+        .unwrap_or_else(|| panic!("server full at {online} connections"))
 }
 
 /// Drains one step's outputs as a runner does: every byte slice is touched and every

@@ -516,15 +516,13 @@ mod dialogue {
     use std::string::String;
     use std::vec::Vec;
 
-    use crate::{Admission, Config, ConnectionId, Instant, Output, Server, ServerName};
+    use crate::testing::{Driver, Transcript};
+    use crate::{Config, ConnectionId, Instant, ServerName};
 
     /// A server with the default greeting delay, and every line each connection got.
     struct Chat {
-        server: Server<8, 4>,
-        now: Instant,
-        heard: Vec<(ConnectionId, String)>,
-        resumed: Vec<ConnectionId>,
-        closed: Vec<ConnectionId>,
+        driver: Driver<8, 4>,
+        heard: Transcript,
     }
 
     impl Chat {
@@ -535,68 +533,53 @@ mod dialogue {
                 .with_silence_timeout(Some(Duration::from_secs(10)))
                 .with_server_name(ServerName::new("irc.test").unwrap());
             Self {
-                server: Server::new(config, Instant::ZERO),
-                now: Instant::ZERO,
-                heard: Vec::new(),
-                resumed: Vec::new(),
-                closed: Vec::new(),
+                driver: Driver::new(config, Instant::ZERO),
+                heard: Transcript::default(),
             }
         }
 
         fn drain(&mut self) {
-            while let Some(output) = self.server.poll_output() {
-                match output {
-                    Output::Send { to, bytes } => {
-                        let text = core::str::from_utf8(bytes).unwrap();
-                        for conn in to {
-                            for line in text.split_terminator("\r\n") {
-                                self.heard.push((conn, line.into()));
-                            }
-                        }
-                    }
-                    Output::Resume { conn } => self.resumed.push(conn),
-                    Output::Close { conn, .. } => self.closed.push(conn),
-                    _ => {}
-                }
-            }
+            let heard = &mut self.heard;
+            self.driver.drain(&mut |output| heard.record(output));
         }
 
         fn connect(&mut self) -> ConnectionId {
-            let Ok(Admission::Accepted(conn)) = self.server.handle_connect(self.now) else {
-                panic!("connect");
-            };
-            self.drain();
-            conn
+            let heard = &mut self.heard;
+            self.driver
+                .connect(&mut |output| heard.record(output))
+                .expect("connect")
         }
 
-        /// Feeds `lines` as one read, the way a runner does: one line per call, and again
-        /// after a Resume, with an empty slice once the bytes are used up.
+        /// Feeds `lines` as one read, the way a runner does.
         fn send(&mut self, conn: ConnectionId, lines: &str) {
-            let mut rest = lines.as_bytes();
-            while !rest.is_empty() {
-                let mut taken = self.server.handle_input(self.now, conn, rest).unwrap();
-                rest = &rest[taken.bytes()..];
-                self.drain();
-                while taken.more() {
-                    taken = self.server.handle_more(self.now, conn).unwrap();
-                    self.drain();
-                }
-            }
+            let heard = &mut self.heard;
+            let fed = self
+                .driver
+                .input(conn, lines.as_bytes(), &mut |output| heard.record(output));
+            assert!(!fed.held, "flood control is off");
         }
 
         fn wait(&mut self, millis: u64) {
-            self.now = Instant::from_millis(self.now.as_millis() + millis);
-            self.server.handle_timeout(self.now).unwrap();
-            self.drain();
+            let heard = &mut self.heard;
+            self.driver
+                .advance(Duration::from_millis(millis), &mut |output| {
+                    heard.record(output);
+                });
         }
 
         /// Everything `conn` got since the last call.
         fn take(&mut self, conn: ConnectionId) -> Vec<String> {
-            let (mine, rest) = core::mem::take(&mut self.heard)
-                .into_iter()
-                .partition(|(to, _)| *to == conn);
-            self.heard = rest;
-            mine.into_iter().map(|(_, line)| line).collect()
+            self.heard.take(conn)
+        }
+
+        /// The server, for the calls the driver does not make; drain after.
+        fn server(&mut self) -> &mut crate::Server<8, 4> {
+            self.driver.server_mut()
+        }
+
+        /// The connections the core closed, in order.
+        fn closed(&self) -> Vec<ConnectionId> {
+            self.heard.closed.iter().map(|&(conn, _)| conn).collect()
         }
 
         /// A registered IRC client called `nick`, its welcome read.
@@ -777,28 +760,29 @@ mod dialogue {
     fn a_line_naming_several_rooms_is_handled_one_room_per_step() {
         let mut chat = Chat::new();
         let irc = chat.irc("ann");
+        let now = chat.driver.now();
         let taken = chat
-            .server
-            .handle_input(chat.now, irc, b"JOIN #a,#b,#c\r\nPING x\r\n")
+            .server()
+            .handle_input(now, irc, b"JOIN #a,#b,#c\r\nPING x\r\n")
             .unwrap();
         assert_eq!(taken.bytes(), 15, "the JOIN line, and no more");
         assert!(taken.more(), "told to call again");
         chat.drain();
-        assert!(chat.resumed.is_empty(), "Resume is flood control's alone");
+        assert!(
+            chat.heard.resumed.is_empty(),
+            "Resume is flood control's alone"
+        );
         assert_eq!(chat.take(irc)[0], ":ann!~ann@hidden JOIN #a");
-        let taken = chat.server.handle_more(chat.now, irc).unwrap();
+        let taken = chat.server().handle_more(now, irc).unwrap();
         assert_eq!((taken.bytes(), taken.more()), (0, true));
         chat.drain();
         assert_eq!(chat.take(irc)[0], ":ann!~ann@hidden JOIN #b");
         // A runner that offers bytes instead gets the rest of the line first, all the same.
-        let taken = chat
-            .server
-            .handle_input(chat.now, irc, b"PING x\r\n")
-            .unwrap();
+        let taken = chat.server().handle_input(now, irc, b"PING x\r\n").unwrap();
         assert_eq!((taken.bytes(), taken.more()), (0, false));
         chat.drain();
         assert_eq!(chat.take(irc)[0], ":ann!~ann@hidden JOIN #c");
-        let taken = chat.server.handle_more(chat.now, irc).unwrap();
+        let taken = chat.server().handle_more(now, irc).unwrap();
         assert_eq!((taken.bytes(), taken.more()), (0, false), "nothing more");
         chat.send(irc, "PING x\r\n");
         assert_eq!(chat.take(irc), [":irc.test PONG irc.test x"]);
@@ -830,7 +814,8 @@ mod dialogue {
             ]
         );
         let line = b"PRIVMSG #lobby :caf\xe9\r\n";
-        let taken = chat.server.handle_input(chat.now, irc, line).unwrap();
+        let now = chat.driver.now();
+        let taken = chat.server().handle_input(now, irc, line).unwrap();
         assert_eq!(taken.bytes(), line.len());
         chat.drain();
         assert_eq!(
@@ -855,11 +840,11 @@ mod dialogue {
             chat.take(conn),
             ["ERROR :Closing link: not registered within 10 s of connecting"]
         );
-        assert_eq!(chat.closed, [conn]);
+        assert_eq!(chat.closed(), [conn]);
         // Registered in time: kept.
         let kept = chat.irc("quick");
         chat.wait(20_000);
-        assert!(!chat.closed.contains(&kept));
+        assert!(!chat.closed().contains(&kept));
     }
 
     #[test]
@@ -1040,7 +1025,7 @@ mod dialogue {
             chat.take(bob),
             ["ERROR :Closing link: no answer to PING within 60 s"]
         );
-        assert_eq!(chat.closed, [bob]);
+        assert_eq!(chat.closed(), [bob]);
         assert_eq!(chat.take(ann), [":bob!~bob@hidden QUIT :ping timeout"]);
         // Ann answered: pinged again only after another quiet interval.
         chat.wait(59_000);

@@ -1,0 +1,204 @@
+//! A driver for tests, benches and fuzz targets: the call-order contract kept in one place.
+//!
+//! [`Driver`] owns a boxed [`Server`] and the simulated clock, and drives the core as a runner
+//! must: every `handle_*` call is followed by draining [`Server::poll_output`], a line that
+//! names several targets is carried through [`Server::handle_more`], and input held back by
+//! flood control is reported rather than retried. Each output is handed to a callback as it
+//! comes, so a test can collect lines ([`Transcript`]), count recipients (a bench) or check
+//! invariants (a fuzz target) without writing the loop again.
+//!
+//! Needs the `testing` feature (which brings `std`).
+//!
+//! ```
+//! use chat_core::testing::{Driver, Transcript};
+//! use chat_core::{Config, Instant};
+//! use core::time::Duration;
+//!
+//! let config = Config::default().with_colour(false).with_greeting_delay(Duration::ZERO);
+//! let mut driver: Driver<4> = Driver::new(config, Instant::ZERO);
+//! let mut heard = Transcript::default();
+//! let alice = driver.connect(&mut |output| heard.record(output)).unwrap();
+//! let bob = driver.connect(&mut |output| heard.record(output)).unwrap();
+//! heard.clear();
+//! driver.input(alice, b"/nick alice\nhi\n", &mut |output| heard.record(output));
+//! assert_eq!(heard.lines_to(bob), ["*** anonymous-1 is now known as alice", "alice: hi"]);
+//! ```
+
+use std::boxed::Box;
+use std::collections::BTreeMap;
+use std::string::String;
+use std::vec::Vec;
+
+use core::time::Duration;
+
+use crate::{
+    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Instant, Output, Server,
+};
+
+/// A [`Server`] on a simulated clock, driven by the contract. See the [module docs](self).
+#[derive(Debug)]
+pub struct Driver<const CLIENTS: usize, const HISTORY: usize = 0> {
+    server: Box<Server<CLIENTS, HISTORY>>,
+    now: Instant,
+}
+
+/// What a call did with the bytes it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fed {
+    /// Bytes the core took.
+    pub taken: usize,
+    /// Flood control held the rest back: offer it again after [`Output::Resume`].
+    pub held: bool,
+}
+
+impl<const CLIENTS: usize, const HISTORY: usize> Driver<CLIENTS, HISTORY> {
+    /// A server made with `config`, its clock at `now`.
+    ///
+    /// The server is built on the heap; for a large `CLIENTS` build the driver on a thread with
+    /// a large stack, since `Box::new` may build the server on the stack first.
+    pub fn new(config: Config, now: Instant) -> Self {
+        Self {
+            server: Box::new(Server::new(config, now)),
+            now,
+        }
+    }
+
+    /// The server, for its getters.
+    pub fn server(&self) -> &Server<CLIENTS, HISTORY> {
+        &self.server
+    }
+
+    /// The server, for calls the driver does not wrap. Drain it before using the driver again.
+    pub fn server_mut(&mut self) -> &mut Server<CLIENTS, HISTORY> {
+        &mut self.server
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Hands every pending output to `each`, in order.
+    pub fn drain(&mut self, each: &mut dyn FnMut(Output<'_>)) {
+        while let Some(output) = self.server.poll_output() {
+            each(output);
+        }
+    }
+
+    /// Connects one more client; `None` when the server refuses it (full).
+    pub fn connect(&mut self, each: &mut dyn FnMut(Output<'_>)) -> Option<ConnectionId> {
+        let admission = self.server.handle_connect(self.now).expect("contract kept");
+        self.drain(each);
+        match admission {
+            Admission::Accepted(conn) => Some(conn),
+            Admission::Refused(_) => None,
+        }
+    }
+
+    /// Feeds `bytes` from `conn` a line at a time, every part of a line that names several
+    /// targets included, until all are taken or flood control holds the rest back.
+    pub fn input(
+        &mut self,
+        conn: ConnectionId,
+        bytes: &[u8],
+        each: &mut dyn FnMut(Output<'_>),
+    ) -> Fed {
+        let mut taken = 0;
+        while taken < bytes.len() {
+            let Ok(mut consumed) = self.server.handle_input(self.now, conn, &bytes[taken..]) else {
+                // Gone (it quit, or was never live): the rest is not anyone's.
+                break;
+            };
+            taken += consumed.bytes();
+            let held = consumed.bytes() == 0 && !consumed.more();
+            self.drain(each);
+            while consumed.more() {
+                consumed = self
+                    .server
+                    .handle_more(self.now, conn)
+                    .expect("a line in parts belongs to a live connection");
+                self.drain(each);
+            }
+            if held {
+                return Fed { taken, held: true };
+            }
+        }
+        Fed { taken, held: false }
+    }
+
+    /// Reports `conn` gone; false if the core did not know it (it closed it already).
+    pub fn disconnect(
+        &mut self,
+        conn: ConnectionId,
+        reason: DisconnectReason,
+        each: &mut dyn FnMut(Output<'_>),
+    ) -> bool {
+        let known = self
+            .server
+            .handle_disconnect(self.now, conn, reason)
+            .is_ok();
+        self.drain(each);
+        known
+    }
+
+    /// Moves the clock on by `by`, handling every deadline that passes on the way, each at
+    /// its own time.
+    pub fn advance(&mut self, by: Duration, each: &mut dyn FnMut(Output<'_>)) {
+        let until = self.now.saturating_add(by);
+        while let Some(due) = self.server.poll_timeout().filter(|&due| due <= until) {
+            self.now = self.now.max(due);
+            self.server.handle_timeout(self.now).expect("contract kept");
+            self.drain(each);
+        }
+        self.now = until;
+    }
+}
+
+/// Outputs collected as owned text: the lines each connection was sent, and what closed and
+/// resumed. Events are not kept here; match [`Output::Event`] in your own callback.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transcript {
+    lines: BTreeMap<ConnectionId, Vec<String>>,
+    /// Connections closed, in order, and why.
+    pub closed: Vec<(ConnectionId, CloseReason)>,
+    /// Connections flood control let go on, in order.
+    pub resumed: Vec<ConnectionId>,
+}
+
+impl Transcript {
+    /// Records one output.
+    pub fn record(&mut self, output: Output<'_>) {
+        match output {
+            Output::Send { to, bytes } => {
+                let text = String::from_utf8_lossy(bytes);
+                for conn in to {
+                    let lines = self.lines.entry(conn).or_default();
+                    lines.extend(text.split_terminator("\r\n").map(String::from));
+                }
+            }
+            Output::Close { conn, reason } => self.closed.push((conn, reason)),
+            Output::Resume { conn } => self.resumed.push(conn),
+            _ => {}
+        }
+    }
+
+    /// The lines sent to `conn`, without their `\r\n`, oldest first.
+    pub fn lines_to(&self, conn: ConnectionId) -> &[String] {
+        self.lines.get(&conn).map_or(&[], Vec::as_slice)
+    }
+
+    /// Takes the lines sent to `conn`, leaving none.
+    pub fn take(&mut self, conn: ConnectionId) -> Vec<String> {
+        self.lines.remove(&conn).unwrap_or_default()
+    }
+
+    /// Who was sent anything.
+    pub fn recipients(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.lines.keys().copied()
+    }
+
+    /// Forgets everything recorded.
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+}

@@ -202,3 +202,55 @@ impl Transcript {
         *self = Self::default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FloodLimit;
+
+    #[test]
+    fn input_held_back_is_reported_and_goes_on_after_the_clock_moves() {
+        let limit = FloodLimit {
+            burst: 2,
+            per_second: 10,
+        };
+        let config = Config::default()
+            .with_colour(false)
+            .with_greeting_delay(Duration::ZERO)
+            .with_flood_limit(Some(limit));
+        let mut driver: Driver<2> = Driver::new(config, Instant::ZERO);
+        let mut heard = Transcript::default();
+        let alice = driver.connect(&mut |o| heard.record(o)).unwrap();
+        let bob = driver.connect(&mut |o| heard.record(o)).unwrap();
+        heard.clear();
+        let input = b"1\n2\n3\n";
+        let fed = driver.input(alice, input, &mut |o| heard.record(o));
+        assert_eq!(
+            fed,
+            Fed {
+                taken: 4,
+                held: true
+            },
+            "two lines, then held"
+        );
+        assert_eq!(heard.lines_to(bob), ["anonymous-1: 1", "anonymous-1: 2"]);
+        driver.advance(Duration::from_millis(100), &mut |o| heard.record(o));
+        assert_eq!(heard.resumed, [alice], "resumed once a line is earned");
+        let fed = driver.input(alice, &input[4..], &mut |o| heard.record(o));
+        assert_eq!(
+            fed,
+            Fed {
+                taken: 2,
+                held: false
+            }
+        );
+        assert_eq!(
+            heard.take(bob).last().map(String::as_str),
+            Some("anonymous-1: 3")
+        );
+        // A connection that is gone takes nothing, and says so by taking nothing.
+        assert!(driver.disconnect(bob, DisconnectReason::Closed, &mut |_| {}));
+        assert!(!driver.disconnect(bob, DisconnectReason::Closed, &mut |_| {}));
+        assert_eq!(driver.input(bob, b"x\n", &mut |_| {}).taken, 0);
+    }
+}

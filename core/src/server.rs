@@ -335,11 +335,14 @@ const FULL_COLOUR: &[u8] =
 /// # Bounds
 ///
 /// Everything is allocated inline, sized by `CLIENTS` and the constants of this crate:
-/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line,
+/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line and
+/// [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON) membership cells, the table of
+/// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
 /// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and `HISTORY` lines of up to
-/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) for each of the [`MAX_ROOMS`](crate::MAX_ROOMS)
-/// rooms. The struct is large for a large `CLIENTS` (about 700 bytes a connection) or any
-/// `HISTORY` (about 35 KB a line), so keep it in a `Box` or a `static`.
+/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) for each of
+/// [`HISTORY_ROOMS`](crate::HISTORY_ROOMS) rooms. It is some 420 KB with almost no
+/// connections, about 1.2 KB more per connection, and about 36 KB more per line of `HISTORY`
+/// (docs/ARCHITECTURE.md has the measured sizes), so keep it in a `Box` or a `static`.
 #[derive(Debug)]
 pub struct Server<const CLIENTS: usize, const HISTORY: usize = 0> {
     config: Config,

@@ -182,7 +182,7 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     Ok(())
 }
 
-/// Building the core passes its tables (some 16 MB, committed from the start) through the init
+/// Building the core passes its tables (some 21 MB, committed from the start) through the init
 /// thread's stack, perhaps more than once; that stack is gone by now, but the kernel's record of
 /// the peak resident memory (VmHWM in /proc/PID/status) still counts it. The record is reset, so
 /// that the peak an operator or a benchmark reads is that of serving. Best effort (Linux).

@@ -3,9 +3,9 @@
 use core::fmt;
 
 use crate::event::{Event, LineKind, PersonId};
-use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::members::{MAX_ROOMS_PER_PERSON, Member, Row, member_at};
 use crate::state::rooms::RoomId;
-use crate::state::roster::{ConnectionId, Slot};
+use crate::state::roster::{ConnectionId, Name, Slot};
 use crate::time::Instant;
 
 /// The most bytes the core renders in one step (one `handle_*` call), before the runner drains
@@ -85,7 +85,9 @@ pub enum Output<'a> {
 #[derive(Clone)]
 pub struct Recipients<'a> {
     directory: &'a dyn Directory,
-    audience: Audience,
+    /// Every person's membership cells: a room's walk reads these and nothing else.
+    rows: &'a [Row],
+    audience: &'a Audience,
     cursor: Cursor,
 }
 
@@ -134,19 +136,54 @@ pub(crate) enum Cursor {
 /// What can list the recipients of an audience: the server's tables, behind a trait object so
 /// that [`Recipients`] need not carry the server's size parameters.
 pub(crate) trait Directory {
-    /// The next recipient of `audience` from `cursor` on, moving the cursor past it.
+    /// The next recipient of an audience of several rooms or of everyone, from `cursor` on,
+    /// moving the cursor past it. (A one-room audience is walked by [`Recipients`] itself.)
     fn next_recipient(&self, audience: &Audience, cursor: &mut Cursor) -> Option<ConnectionId>;
+    /// The first membership cell of `room`'s list.
+    fn first_cell(&self, room: RoomId) -> Option<u32>;
     /// An upper bound on the recipients left.
     fn most_recipients(&self, audience: &Audience) -> usize;
 }
 
 impl<'a> Recipients<'a> {
-    pub(crate) fn new(audience: Audience, directory: &'a dyn Directory) -> Self {
+    pub(crate) fn new(
+        audience: &'a Audience,
+        directory: &'a dyn Directory,
+        rows: &'a [Row],
+    ) -> Self {
         Self {
             directory,
+            rows,
             audience,
             cursor: Cursor::Start,
         }
+    }
+
+    /// The next member of `room` who passes the audience's filters: the walk every line to a
+    /// room takes, kept here so that it is one loop with no indirect call per member.
+    fn next_in_room(&mut self, room: RoomId) -> Option<ConnectionId> {
+        let mut at = match self.cursor {
+            Cursor::Start => self.directory.first_cell(room),
+            Cursor::Room { cell, .. } => cell,
+            Cursor::Live(_) | Cursor::End => None,
+        };
+        while let Some(cell) = at {
+            let member = member_at(self.rows, cell);
+            at = member.next;
+            let id = ConnectionId::from_parts(member.index, member.generation);
+            if self.audience.admits_member(id, &member, room) {
+                self.cursor = match at {
+                    Some(cell) => Cursor::Room {
+                        set: 0,
+                        cell: Some(cell),
+                    },
+                    None => Cursor::End,
+                };
+                return Some(id);
+            }
+        }
+        self.cursor = Cursor::End;
+        None
     }
 
     /// What kind of send this is.
@@ -165,19 +202,22 @@ impl Iterator for Recipients<'_> {
     type Item = ConnectionId;
 
     fn next(&mut self) -> Option<ConnectionId> {
-        if let Scope::One { to, .. } = self.audience.scope {
-            return (core::mem::replace(&mut self.cursor, Cursor::End) == Cursor::Start)
-                .then_some(to);
+        match self.audience.scope {
+            Scope::One { to, .. } => {
+                (core::mem::replace(&mut self.cursor, Cursor::End) == Cursor::Start).then_some(to)
+            }
+            Scope::Room(room) => self.next_in_room(room),
+            Scope::Rooms(_) | Scope::All => self
+                .directory
+                .next_recipient(self.audience, &mut self.cursor),
         }
-        self.directory
-            .next_recipient(&self.audience, &mut self.cursor)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match (self.audience.scope, self.cursor) {
             (_, Cursor::End) => (0, Some(0)),
             (Scope::One { .. }, _) => (1, Some(1)),
-            _ => (0, Some(self.directory.most_recipients(&self.audience))),
+            _ => (0, Some(self.directory.most_recipients(self.audience))),
         }
     }
 }
@@ -299,6 +339,23 @@ impl Audience {
     /// Only those of them who speak `speaks`.
     pub(crate) const fn speaking(self, speaks: Speaks) -> Self {
         Self { speaks, ..self }
+    }
+
+    /// Whether `id`, met as `member` on a walk over `room`, passes the filters beyond the scope:
+    /// the same answer as [`Self::admits`], from the membership cell alone.
+    pub(crate) fn admits_member(&self, id: ConnectionId, member: &Member, room: RoomId) -> bool {
+        let view = match self.view {
+            View::Any => true,
+            // A view is only ever asked of the room it is a view of.
+            View::Current(of) => of == room && member.current,
+            View::NotCurrent(of) => of == room && !member.current,
+        };
+        let speaks = match self.speaks {
+            Speaks::Any => true,
+            Speaks::Text => !member.irc,
+            Speaks::Irc => member.irc,
+        };
+        view && speaks && self.except != Some(id)
     }
 
     /// Whether `id`, in `slot`, passes the filters beyond the scope.
@@ -499,6 +556,25 @@ impl OutputQueue {
         }
     }
 
+    /// Writes `text` to the arena, for an event to refer to: [`Self::span`] without the
+    /// formatting machinery, for the text of every line.
+    pub(crate) fn span_str(&mut self, text: &str) -> Span {
+        let start = self.mark();
+        self.write_bytes(text.as_bytes());
+        Span {
+            start: start as u16,
+            end: self.bytes.len() as u16,
+        }
+    }
+
+    /// Writes a person's name to the arena, for an event to refer to.
+    pub(crate) fn span_name(&mut self, name: Name<'_>) -> Span {
+        match name {
+            Name::Nick(nick) => self.span_str(nick.as_str()),
+            Name::Anonymous(_) => self.span(name),
+        }
+    }
+
     /// Queues an event whose text was written with [`Self::span`].
     pub(crate) fn event(&mut self, event: EventRecord) {
         self.push(Record::Event(event));
@@ -622,6 +698,14 @@ impl OutputQueue {
         let record = *self.records.get(self.next)?;
         self.next += 1;
         Some(record)
+    }
+
+    /// The audience of the send popped last.
+    pub(crate) fn last_audience(&self) -> Option<&Audience> {
+        match self.records.get(self.next.checked_sub(1)?)? {
+            Record::Send { to, .. } => Some(to),
+            _ => None,
+        }
     }
 
     /// The bytes `record` carries.

@@ -705,8 +705,9 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         let record = self.out.pop()?;
         let bytes = self.out.bytes_of(record);
         Some(match record {
-            Record::Send { to, .. } => Output::Send {
-                to: Recipients::new(to, self),
+            Record::Send { .. } => Output::Send {
+                // Cannot fail: the record just popped is this send.
+                to: Recipients::new(self.out.last_audience()?, self, self.roster.members.rows()),
                 bytes,
             },
             Record::Close { conn, reason } => Output::Close { conn, reason },
@@ -805,11 +806,11 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
 
 impl<const CLIENTS: usize, const HISTORY: usize> Directory for Server<CLIENTS, HISTORY> {
     fn next_recipient(&self, audience: &Audience, cursor: &mut Cursor) -> Option<ConnectionId> {
-        let (live, slots) = self.roster.parts();
         let single;
         let rooms: &[RoomId] = match audience.scope {
             Scope::One { .. } => return None,
             Scope::All => {
+                let (live, slots) = self.roster.parts();
                 let mut pos = match *cursor {
                     Cursor::Start => 0,
                     Cursor::Live(pos) => pos,
@@ -848,15 +849,17 @@ impl<const CLIENTS: usize, const HISTORY: usize> Directory for Server<CLIENTS, H
                 (set, cell) = (set + 1, None);
                 continue;
             };
-            let (index, next) = members.at(at);
-            cell = next;
+            let member = members.at(at);
+            cell = member.next;
             let (this_set, this_room) = (set, room);
-            if next.is_none() {
+            if member.next.is_none() {
                 set += 1;
             }
-            let slot = &slots[index as usize];
-            let id = slot.id(index);
-            if !audience.admits(id, slot) {
+            let (index, id) = (
+                member.index,
+                ConnectionId::from_parts(member.index, member.generation),
+            );
+            if !audience.admits_member(id, &member, this_room) {
                 continue;
             }
             // Someone in several of the rooms gets the send once: from the lowest of them.
@@ -870,6 +873,10 @@ impl<const CLIENTS: usize, const HISTORY: usize> Directory for Server<CLIENTS, H
             *cursor = Cursor::Room { set, cell };
             return Some(id);
         }
+    }
+
+    fn first_cell(&self, room: RoomId) -> Option<u32> {
+        self.roster.members.head(room)
     }
 
     fn most_recipients(&self, audience: &Audience) -> usize {

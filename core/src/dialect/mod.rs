@@ -462,7 +462,7 @@ impl<const N: usize> Step<'_, N> {
         if self.roster.get(conn).is_none() {
             return Err(Refused::TooManyRooms);
         }
-        if self.roster.members.join(conn.index() as u32, room).is_err() {
+        if self.roster.join_room(conn, room).is_err() {
             return Err(Refused::InTooMany);
         }
         if let Some(info) = self.rooms.get_mut(room) {
@@ -496,7 +496,7 @@ impl<const N: usize> Step<'_, N> {
             return;
         };
         let was_current = slot.person.current == Some(room);
-        if !self.roster.members.leave(conn.index() as u32, room) {
+        if !self.roster.leave_room(conn, room) {
             return;
         }
         if let Some(info) = self.rooms.get_mut(room) {
@@ -523,10 +523,10 @@ impl<const N: usize> Step<'_, N> {
 
     /// Moves `conn`'s current room, keeping each room's count of people talking in it.
     pub(crate) fn set_current(&mut self, conn: ConnectionId, room: Option<RoomId>) {
-        let Some(slot) = self.roster.get_mut(conn) else {
+        if self.roster.get(conn).is_none() {
             return;
-        };
-        let old = core::mem::replace(&mut slot.person.current, room);
+        }
+        let old = self.roster.set_current(conn, room);
         if let Some(info) = old.and_then(|old| self.rooms.get_mut(old)) {
             info.current_here -= 1;
         }
@@ -584,31 +584,30 @@ impl<const N: usize> Step<'_, N> {
     /// Queues the event of `happened`, its names written to the arena.
     fn record(&mut self, happened: &Happened<'_>) {
         let (now, person) = (self.now, |who| PersonId::Local(who));
-        let room_name = |rooms: &Rooms, room: RoomId| rooms.get(room).map(|info| info.name.clone());
         let event = match *happened {
             Happened::Arrived { who } => EventRecord::Arrived {
                 person: person(who),
-                nick: self.out.span(self.roster.name(who)),
+                nick: self.out.span_name(self.roster.name(who)),
             },
             Happened::Joined { who, room } => {
-                let Some(name) = room_name(self.rooms, room) else {
+                let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
                 EventRecord::Joined {
                     person: person(who),
-                    nick: self.out.span(self.roster.name(who)),
-                    room: self.out.span(name),
+                    nick: self.out.span_name(self.roster.name(who)),
+                    room: self.out.span_str(name),
                 }
             }
             Happened::Parted { who, room, reason } => {
-                let Some(name) = room_name(self.rooms, room) else {
+                let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
                 EventRecord::Parted {
                     person: person(who),
-                    nick: self.out.span(self.roster.name(who)),
-                    room: self.out.span(name),
-                    reason: reason.map(|reason| self.out.span(reason)),
+                    nick: self.out.span_name(self.roster.name(who)),
+                    room: self.out.span_str(name),
+                    reason: reason.map(|reason| self.out.span_str(reason)),
                 }
             }
             Happened::Said {
@@ -618,14 +617,14 @@ impl<const N: usize> Step<'_, N> {
                 text,
                 seq,
             } => {
-                let Some(name) = room_name(self.rooms, room) else {
+                let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
                 EventRecord::Said {
-                    nick: self.out.span(self.roster.name(who)),
-                    room: self.out.span(name),
+                    nick: self.out.span_name(self.roster.name(who)),
+                    room: self.out.span_str(name),
                     kind,
-                    text: self.out.span(text),
+                    text: self.out.span_str(text),
                     seq,
                     at: now,
                 }
@@ -636,27 +635,27 @@ impl<const N: usize> Step<'_, N> {
                 kind,
                 text,
             } => EventRecord::Private {
-                from: self.out.span(self.roster.name(from)),
-                to: self.out.span(self.roster.name(to)),
+                from: self.out.span_name(self.roster.name(from)),
+                to: self.out.span_name(self.roster.name(to)),
                 kind,
-                text: self.out.span(text),
+                text: self.out.span_str(text),
                 at: now,
             },
             Happened::TopicSet { who, room, topic } => {
-                let Some(name) = room_name(self.rooms, room) else {
+                let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
                 EventRecord::TopicSet {
-                    nick: self.out.span(self.roster.name(who)),
-                    room: self.out.span(name),
-                    topic: self.out.span(topic),
+                    nick: self.out.span_name(self.roster.name(who)),
+                    room: self.out.span_str(name),
+                    topic: self.out.span_str(topic),
                     at: now,
                 }
             }
             Happened::Renamed { who, new, .. } => EventRecord::Renamed {
                 person: person(who),
-                from: self.out.span(self.roster.name(who)),
-                to: self.out.span(new),
+                from: self.out.span_name(self.roster.name(who)),
+                to: self.out.span_str(new.as_str()),
             },
             Happened::Departed { who, why, .. } => {
                 if !self.arrived(who) {
@@ -664,25 +663,25 @@ impl<const N: usize> Step<'_, N> {
                 }
                 EventRecord::Departed {
                     person: person(who),
-                    nick: self.out.span(self.roster.name(who)),
+                    nick: self.out.span_name(self.roster.name(who)),
                     reason: self.out.span(why),
                 }
             }
             Happened::Away { who, message } => EventRecord::Away {
                 person: person(who),
-                nick: self.out.span(self.roster.name(who)),
-                message: message.map(|message| self.out.span(message)),
+                nick: self.out.span_name(self.roster.name(who)),
+                message: message.map(|message| self.out.span_str(message)),
             },
             Happened::RoomCreated { room } => {
-                let Some(name) = room_name(self.rooms, room) else {
+                let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
                 EventRecord::RoomCreated {
-                    room: self.out.span(name),
+                    room: self.out.span_str(name),
                 }
             }
             Happened::RoomRemoved { name } => EventRecord::RoomRemoved {
-                room: self.out.span(name),
+                room: self.out.span_str(name.as_str()),
             },
         };
         self.out.event(event);

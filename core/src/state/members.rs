@@ -6,6 +6,12 @@
 //! membership cells, and each room's list is threaded through the cells of its members
 //! (smoltcp and the deadline queues use the same trick). Joining, leaving and finding whether
 //! someone is in a room are O(1) or O([`MAX_ROOMS_PER_PERSON`]); nothing ever scans the table.
+//!
+//! A cell also keeps what a line to its room needs of the member: the generation that makes
+//! their [`ConnectionId`](crate::ConnectionId), whether the room is their current one, and
+//! whether they read IRC. Walking a room to send it a line then reads one cell per member and
+//! nothing else (the roster's slots are a kilobyte each, and would cost more cache misses than
+//! the walk itself).
 
 use crate::state::rooms::{MAX_ROOMS, RoomId};
 
@@ -22,20 +28,50 @@ const NONE: CellRef = CellRef::MAX;
 /// A cell that holds no membership.
 const NO_ROOM: RoomId = RoomId::MAX;
 
-/// One membership: `room`, and its neighbours in that room's list of members.
+/// A person's membership cells.
+pub(crate) type Row = [Cell; MAX_ROOMS_PER_PERSON];
+
+/// One membership: `room`, its neighbours in that room's list of members, and what a send
+/// to the room needs of the member.
 #[derive(Clone, Copy, Debug)]
-struct Cell {
+pub(crate) struct Cell {
     room: RoomId,
+    /// [`CURRENT`] and [`IRC`].
+    flags: u8,
     prev: CellRef,
     next: CellRef,
+    /// The member's slot generation, for their `ConnectionId`.
+    generation: u32,
 }
 
 impl Cell {
     const EMPTY: Self = Self {
         room: NO_ROOM,
+        flags: 0,
         prev: NONE,
         next: NONE,
+        generation: 0,
     };
+}
+
+/// The cell's room is the member's current room.
+const CURRENT: u8 = 1;
+/// The member reads IRC.
+const IRC: u8 = 2;
+
+/// A member as a send to a room sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Member {
+    /// The member's slot index.
+    pub(crate) index: u32,
+    /// The slot's generation.
+    pub(crate) generation: u32,
+    /// The room is their current room.
+    pub(crate) current: bool,
+    /// They read IRC.
+    pub(crate) irc: bool,
+    /// The next cell of the room's list.
+    pub(crate) next: Option<u32>,
 }
 
 /// A person is in [`MAX_ROOMS_PER_PERSON`] rooms already.
@@ -47,7 +83,7 @@ pub(crate) struct TooManyRooms;
 #[derive(Debug)]
 pub(crate) struct Members<const N: usize> {
     /// Grown as people with higher indices first join a room, never shrunk.
-    cells: heapless::Vec<[Cell; MAX_ROOMS_PER_PERSON], N>,
+    cells: heapless::Vec<Row, N>,
     /// The first and the last cell of each room's list.
     heads: [CellRef; MAX_ROOMS],
     tails: [CellRef; MAX_ROOMS],
@@ -64,11 +100,6 @@ impl<const N: usize> Members<N> {
 
     fn person_cells(&self, person: u32) -> &[Cell] {
         self.cells.get(person as usize).map_or(&[], |cells| cells)
-    }
-
-    fn cell(&self, at: CellRef) -> Cell {
-        let (person, k) = split(at);
-        self.cells[person as usize][k]
     }
 
     fn cell_mut(&mut self, at: CellRef) -> &mut Cell {
@@ -96,8 +127,15 @@ impl<const N: usize> Members<N> {
         self.rooms_of(person).next().is_some()
     }
 
-    /// Puts `person` in `room` (which it must not be in yet), at the end of its list.
-    pub(crate) fn join(&mut self, person: u32, room: RoomId) -> Result<(), TooManyRooms> {
+    /// Puts `person` (of slot `generation`, reading IRC or not) in `room`, which it must not
+    /// be in yet, at the end of the room's list.
+    pub(crate) fn join(
+        &mut self,
+        person: u32,
+        generation: u32,
+        irc: bool,
+        room: RoomId,
+    ) -> Result<(), TooManyRooms> {
         debug_assert!(!self.contains(person, room));
         while self.cells.len() <= person as usize {
             // Cannot fail below N: person indices come from a roster of N slots.
@@ -121,8 +159,10 @@ impl<const N: usize> Members<N> {
         }
         *self.cell_mut(at) = Cell {
             room,
+            flags: if irc { IRC } else { 0 },
             prev: tail,
             next: NONE,
+            generation,
         };
         self.tails[usize::from(room)] = at;
         Ok(())
@@ -156,10 +196,39 @@ impl<const N: usize> Members<N> {
         (head != NONE).then_some(head)
     }
 
-    /// The person of membership cell `at`, and the next cell of its room's list.
-    pub(crate) fn at(&self, at: u32) -> (u32, Option<u32>) {
-        let next = self.cell(at).next;
-        (split(at).0, (next != NONE).then_some(next))
+    /// The member in cell `at`.
+    pub(crate) fn at(&self, at: u32) -> Member {
+        member_at(&self.cells, at)
+    }
+
+    /// Every person's cells, for walking a room without this table's size parameter.
+    pub(crate) fn rows(&self) -> &[Row] {
+        &self.cells
+    }
+
+    /// Moves `person`'s current room from `old` to `new` (rooms it is in, or `None`).
+    pub(crate) fn set_current(&mut self, person: u32, old: Option<RoomId>, new: Option<RoomId>) {
+        let Some(cells) = self.cells.get_mut(person as usize) else {
+            return;
+        };
+        for cell in cells.iter_mut() {
+            if Some(cell.room) == old {
+                cell.flags &= !CURRENT;
+            }
+            if Some(cell.room) == new {
+                cell.flags |= CURRENT;
+            }
+        }
+    }
+
+    /// Marks `person` as reading IRC in every room it is in (and it joins from now on, by
+    /// [`Self::join`]'s `irc`).
+    pub(crate) fn set_irc(&mut self, person: u32) {
+        if let Some(cells) = self.cells.get_mut(person as usize) {
+            for cell in cells.iter_mut() {
+                cell.flags |= IRC;
+            }
+        }
     }
 
     /// The people in `room`, in the order they joined.
@@ -168,6 +237,19 @@ impl<const N: usize> Members<N> {
             members: self,
             next: self.head(room),
         }
+    }
+}
+
+/// The member in cell `at` of `rows`.
+pub(crate) fn member_at(rows: &[Row], at: u32) -> Member {
+    let (person, k) = split(at);
+    let cell = rows[person as usize][k];
+    Member {
+        index: person,
+        generation: cell.generation,
+        current: cell.flags & CURRENT != 0,
+        irc: cell.flags & IRC != 0,
+        next: (cell.next != NONE).then_some(cell.next),
     }
 }
 
@@ -190,9 +272,9 @@ impl<const N: usize> Iterator for MembersOf<'_, N> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
-        let (person, next) = self.members.at(self.next?);
-        self.next = next;
-        Some(person)
+        let member = self.members.at(self.next?);
+        self.next = member.next;
+        Some(member.index)
     }
 }
 
@@ -204,10 +286,10 @@ mod tests {
     #[test]
     fn joins_and_leaves_keep_both_directions_in_step() {
         let mut members = Members::<4>::new();
-        members.join(0, 7).unwrap();
-        members.join(1, 7).unwrap();
-        members.join(2, 7).unwrap();
-        members.join(1, 3).unwrap();
+        members.join(0, 0, false, 7).unwrap();
+        members.join(1, 0, false, 7).unwrap();
+        members.join(2, 0, false, 7).unwrap();
+        members.join(1, 0, false, 3).unwrap();
         assert_eq!(
             members.of(7).collect::<Vec<_>>(),
             [0, 1, 2],
@@ -218,7 +300,7 @@ mod tests {
         // Out of the middle, the tail and the head of a list.
         assert!(members.leave(1, 7));
         assert_eq!(members.of(7).collect::<Vec<_>>(), [0, 2]);
-        members.join(3, 7).unwrap();
+        members.join(3, 0, false, 7).unwrap();
         assert_eq!(
             members.of(7).collect::<Vec<_>>(),
             [0, 2, 3],
@@ -226,7 +308,7 @@ mod tests {
         );
         assert!(members.leave(3, 7));
         assert!(members.leave(0, 7));
-        members.join(0, 7).unwrap();
+        members.join(0, 0, false, 7).unwrap();
         assert_eq!(members.of(7).collect::<Vec<_>>(), [2, 0]);
         assert!(members.leave(2, 7));
         assert!(members.leave(0, 7));
@@ -241,12 +323,42 @@ mod tests {
     fn a_person_is_in_at_most_the_limit_of_rooms() {
         let mut members = Members::<2>::new();
         for room in 0..MAX_ROOMS_PER_PERSON as RoomId {
-            members.join(1, room).unwrap();
+            members.join(1, 0, false, room).unwrap();
         }
-        assert_eq!(members.join(1, 999), Err(TooManyRooms));
+        assert_eq!(members.join(1, 0, false, 999), Err(TooManyRooms));
         assert!(members.leave(1, 4));
-        members.join(1, 999).unwrap();
+        members.join(1, 0, false, 999).unwrap();
         assert_eq!(members.of(999).collect::<Vec<_>>(), [1]);
         assert_eq!(members.rooms_of(1).count(), MAX_ROOMS_PER_PERSON);
+    }
+
+    #[test]
+    fn a_cell_keeps_what_a_send_needs_of_its_member() {
+        let mut members = Members::<4>::new();
+        members.join(2, 7, false, 5).unwrap();
+        members.join(2, 7, false, 6).unwrap();
+        members.join(3, 1, true, 5).unwrap();
+        members.set_current(2, None, Some(5));
+        let walk = |members: &Members<4>, room| {
+            let mut seen = Vec::new();
+            let mut next = members.head(room);
+            while let Some(at) = next {
+                let member = members.at(at);
+                seen.push((member.index, member.generation, member.current, member.irc));
+                next = member.next;
+            }
+            seen
+        };
+        assert_eq!(
+            walk(&members, 5),
+            [(2, 7, true, false), (3, 1, false, true)]
+        );
+        members.set_current(2, Some(5), Some(6));
+        members.set_irc(2);
+        assert_eq!(
+            walk(&members, 5),
+            [(2, 7, false, true), (3, 1, false, true)]
+        );
+        assert_eq!(walk(&members, 6), [(2, 7, true, true)]);
     }
 }

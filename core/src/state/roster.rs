@@ -3,7 +3,7 @@
 use core::fmt;
 
 use crate::state::connection::{Connection, Registration};
-use crate::state::members::Members;
+use crate::state::members::{Members, TooManyRooms};
 use crate::state::person::{Person, Reads};
 use crate::state::rooms::RoomId;
 use crate::time::Instant;
@@ -38,6 +38,13 @@ impl ConnectionId {
 #[cfg(test)]
 impl ConnectionId {
     pub(crate) fn for_tests(index: u32, generation: u32) -> Self {
+        Self { index, generation }
+    }
+}
+
+impl ConnectionId {
+    /// The handle of slot `index` in its `generation`.
+    pub(crate) const fn from_parts(index: u32, generation: u32) -> Self {
         Self { index, generation }
     }
 }
@@ -265,6 +272,7 @@ impl<const N: usize> Roster<N> {
             slot.connection.registration = Some(Registration::default());
             slot.person.reads = Reads::Irc;
             slot.connection.framer.speak_irc();
+            self.members.set_irc(id.index);
             self.irc_count += 1;
         }
     }
@@ -335,6 +343,25 @@ impl<const N: usize> Roster<N> {
         self.slots
             .get_mut(id.index as usize)
             .filter(|slot| slot.generation == id.generation && slot.live_pos.is_some())
+    }
+
+    /// Puts live `id` in `room`, which it is not in yet.
+    pub(crate) fn join_room(&mut self, id: ConnectionId, room: RoomId) -> Result<(), TooManyRooms> {
+        let irc = self.get(id).ok_or(TooManyRooms)?.person.reads_irc();
+        self.members.join(id.index, id.generation, irc, room)
+    }
+
+    /// Takes `id` out of `room`; false if it was not in it.
+    pub(crate) fn leave_room(&mut self, id: ConnectionId, room: RoomId) -> bool {
+        self.get(id).is_some() && self.members.leave(id.index, room)
+    }
+
+    /// Makes `room` (one it is in, or none) the room `id`'s lines go to; the one it was.
+    pub(crate) fn set_current(&mut self, id: ConnectionId, room: Option<RoomId>) -> Option<RoomId> {
+        let slot = self.get_mut(id)?;
+        let old = core::mem::replace(&mut slot.person.current, room);
+        self.members.set_current(id.index, old, room);
+        old
     }
 
     /// Whether `id` is in `room`.

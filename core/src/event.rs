@@ -159,11 +159,61 @@ pub enum Event<'a> {
     },
 }
 
+/// One line for a log, with the text quoted: `said alice #rust line #4 "hi" at 1500` (times
+/// in the core's milliseconds).
+impl fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Arrived { nick, .. } => write!(f, "arrived {nick}"),
+            Self::Joined { nick, room, .. } => write!(f, "joined {nick} {room}"),
+            Self::Parted {
+                nick, room, reason, ..
+            } => match reason {
+                Some(reason) => write!(f, "parted {nick} {room} {reason:?}"),
+                None => write!(f, "parted {nick} {room}"),
+            },
+            Self::Said {
+                nick,
+                room,
+                kind,
+                text,
+                seq,
+                at,
+            } => write!(
+                f,
+                "said {nick} {room} {kind} #{seq} {text:?} at {}",
+                at.as_millis()
+            ),
+            Self::Private {
+                from,
+                to,
+                kind,
+                text,
+                at,
+            } => write!(
+                f,
+                "private {from} {to} {kind} {text:?} at {}",
+                at.as_millis()
+            ),
+            Self::TopicSet {
+                nick,
+                room,
+                topic,
+                at,
+            } => write!(f, "topic {nick} {room} {topic:?} at {}", at.as_millis()),
+            Self::Renamed { from, to, .. } => write!(f, "renamed {from} {to}"),
+            Self::Departed { nick, reason, .. } => write!(f, "departed {nick} {reason:?}"),
+            Self::Away { nick, message, .. } => write!(f, "away {nick} {message:?}"),
+            Self::RoomCreated { room } => write!(f, "created {room}"),
+            Self::RoomRemoved { room } => write!(f, "removed {room}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use core::time::Duration;
-    use std::format;
-    use std::string::String;
+    use std::string::{String, ToString};
     use std::vec::Vec;
 
     use super::*;
@@ -174,43 +224,6 @@ mod tests {
     fn events_stay_small() {
         // Outputs carry events by value on every poll.
         assert!(size_of::<Event<'static>>() <= 80);
-    }
-
-    /// One line per event, so a test reads as the story it tells.
-    fn show(event: &Event<'_>) -> String {
-        match *event {
-            Event::Arrived { nick, .. } => format!("arrived {nick}"),
-            Event::Joined { nick, room, .. } => format!("joined {nick} {room}"),
-            Event::Parted {
-                nick, room, reason, ..
-            } => format!("parted {nick} {room} {reason:?}"),
-            Event::Said {
-                nick,
-                room,
-                kind,
-                text,
-                seq,
-                at,
-            } => format!(
-                "said {nick} {room} {kind} #{seq} {text:?} at {}",
-                at.as_millis()
-            ),
-            Event::Private {
-                from,
-                to,
-                kind,
-                text,
-                ..
-            } => format!("private {from} {to} {kind} {text:?}"),
-            Event::TopicSet {
-                nick, room, topic, ..
-            } => format!("topic {nick} {room} {topic:?}"),
-            Event::Renamed { from, to, .. } => format!("renamed {from} {to}"),
-            Event::Departed { nick, reason, .. } => format!("departed {nick} {reason:?}"),
-            Event::Away { nick, message, .. } => format!("away {nick} {message:?}"),
-            Event::RoomCreated { room } => format!("created {room}"),
-            Event::RoomRemoved { room } => format!("removed {room}"),
-        }
     }
 
     struct Chat {
@@ -252,7 +265,7 @@ mod tests {
 
     fn collect(events: &mut Vec<String>, output: Output<'_>) {
         if let Output::Event(event) = output {
-            events.push(show(&event));
+            events.push(event.to_string());
         }
     }
 
@@ -281,9 +294,9 @@ mod tests {
                 "/topic things\n/msg anonymous-2 psst\n/part #rust bye\n"
             ),
             [
-                "topic alice #Rust \"things\"",
-                "private alice anonymous-2 line \"psst\"",
-                "parted alice #Rust Some(\"bye\")",
+                "topic alice #Rust \"things\" at 9",
+                "private alice anonymous-2 line \"psst\" at 9",
+                "parted alice #Rust \"bye\"",
                 "removed #Rust",
             ]
         );

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chat_core::testing::Driver;
-use chat_core::{Config, ConnectionId, DisconnectReason, Event, Instant, Output};
+use chat_core::{Config, ConnectionId, DisconnectReason, Instant, Output};
 use proptest::prelude::*;
 
 /// Room names the people use; the lobby is always there.
@@ -220,12 +220,20 @@ impl Model {
         self.people.remove(pos);
     }
 
-    fn said(&mut self, pos: usize, room: usize, kind: &str, text: &str, exp: &mut Expected) {
+    fn said(
+        &mut self,
+        pos: usize,
+        room: usize,
+        kind: &str,
+        text: &str,
+        at: u64,
+        exp: &mut Expected,
+    ) {
         let info = self.rooms.get_mut(&room).unwrap();
         info.lines += 1;
         let (id, nick) = (self.people[pos].id, &self.people[pos].nick);
         exp.events.push(format!(
-            "said {nick} {} {kind} #{} {text:?}",
+            "said {nick} {} {kind} #{} {text:?} at {at}",
             room_name(room),
             info.lines
         ));
@@ -236,35 +244,9 @@ impl Model {
 /// Notes an output of a step: its event, or who got lines.
 fn observe(seen: &mut Expected, output: Output<'_>) {
     match output {
-        Output::Event(event) => seen.events.push(show(&event)),
+        Output::Event(event) => seen.events.push(event.to_string()),
         Output::Send { to, .. } => seen.others.extend(to),
         _ => {}
-    }
-}
-
-fn show(event: &Event<'_>) -> String {
-    match *event {
-        Event::Arrived { nick, .. } => format!("arrived {nick}"),
-        Event::Joined { nick, room, .. } => format!("joined {nick} {room}"),
-        Event::Parted { nick, room, .. } => format!("parted {nick} {room}"),
-        Event::Said {
-            nick,
-            room,
-            kind,
-            text,
-            seq,
-            ..
-        } => format!("said {nick} {room} {kind} #{seq} {text:?}"),
-        Event::Private { from, to, text, .. } => format!("private {from} {to} {text:?}"),
-        Event::TopicSet {
-            nick, room, topic, ..
-        } => format!("topic {nick} {room} {topic:?}"),
-        Event::Renamed { from, to, .. } => format!("renamed {from} {to}"),
-        Event::Departed { nick, reason, .. } => format!("departed {nick} {reason:?}"),
-        Event::Away { nick, message, .. } => format!("away {nick} {message:?}"),
-        Event::RoomCreated { room } => format!("created {room}"),
-        Event::RoomRemoved { room } => format!("removed {room}"),
-        _ => format!("{event:?}"),
     }
 }
 
@@ -306,6 +288,7 @@ impl Harness {
 
     fn step(&mut self, op: &Op) {
         let people = self.model.people.len();
+        let at = self.driver.now().as_millis();
         let pick = |who: usize| (people > 0).then(|| who % people);
         let mut exp = Expected::default();
         match *op {
@@ -375,10 +358,10 @@ impl Harness {
                     if topic {
                         let nick = &person.nick;
                         exp.events
-                            .push(format!("topic {nick} {} {text:?}", room_name(room)));
+                            .push(format!("topic {nick} {} {text:?} at {at}", room_name(room)));
                         exp.others.extend(self.model.others_in(room, id));
                     } else {
-                        self.model.said(pos, room, "line", text, &mut exp);
+                        self.model.said(pos, room, "line", text, at, &mut exp);
                     }
                 }
                 let seen = self.input(id, &line);
@@ -397,7 +380,7 @@ impl Harness {
                     ),
                 };
                 if let Some(room) = target.filter(|room| person.rooms.contains(room)) {
-                    self.model.said(pos, room, "action", "waves", &mut exp);
+                    self.model.said(pos, room, "action", "waves", at, &mut exp);
                 }
                 let seen = self.input(id, &line);
                 self.check(op, seen, exp);
@@ -449,8 +432,10 @@ impl Harness {
                     ),
                     Dialect::Irc => format!("PRIVMSG {} :{text}\r\n", target.nick),
                 };
-                exp.events
-                    .push(format!("private {} {} {text:?}", person.nick, target.nick));
+                exp.events.push(format!(
+                    "private {} {} line {text:?} at {at}",
+                    person.nick, target.nick
+                ));
                 if target.id != person.id {
                     exp.others.insert(target.id);
                 }

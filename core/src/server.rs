@@ -806,9 +806,9 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
 
 impl<const CLIENTS: usize, const HISTORY: usize> Directory for Server<CLIENTS, HISTORY> {
     fn next_recipient(&self, audience: &Audience, cursor: &mut Cursor) -> Option<ConnectionId> {
-        let single;
         let rooms: &[RoomId] = match audience.scope {
-            Scope::One { .. } => return None,
+            // Walked by `Recipients` itself.
+            Scope::One { .. } | Scope::Room(_) => return None,
             Scope::All => {
                 let (live, slots) = self.roster.parts();
                 let mut pos = match *cursor {
@@ -827,10 +827,6 @@ impl<const CLIENTS: usize, const HISTORY: usize> Directory for Server<CLIENTS, H
                 }
                 *cursor = Cursor::End;
                 return None;
-            }
-            Scope::Room(room) => {
-                single = [room];
-                &single
             }
             Scope::Rooms(set) => self.out.rooms(set),
         };

@@ -50,7 +50,7 @@
 //! - `std` (default): conversions between [`Instant`] and `std::time::Instant`. Without it the
 //!   crate is `no_std` and builds for bare targets such as `thumbv7em-none-eabihf`. The error
 //!   types implement `core::error::Error` either way.
-//! - `testing`: [`testing::Driver`], which drives a server by the contract on a simulated
+//! - `testing`: `testing::Driver`, which drives a server by the contract on a simulated
 //!   clock, for tests, benches and fuzz targets. Brings `std`.
 
 #![no_std]

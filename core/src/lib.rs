@@ -61,6 +61,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod config;
 mod dialect;
 mod event;
 mod output;
@@ -74,16 +75,16 @@ pub mod testing;
 
 pub use wire::irc;
 
+pub use config::{
+    Config, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_GREETING_DELAY, DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, MAX_SERVER_NAME_BYTES, ServerName,
+};
 pub use dialect::{
     DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_WHO_REPLIES,
 };
 pub use event::{Event, LineKind, PersonId};
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
-pub use server::{
-    Admission, Backlog, Config, Consumed, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_GREETING_DELAY,
-    DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Error,
-    MAX_SERVER_NAME_BYTES, Server, ServerName,
-};
+pub use server::{Admission, Backlog, Consumed, Error, Server};
 pub use state::flood::FloodLimit;
 pub use state::history::{HISTORY_ROOMS, MAX_HISTORY};
 pub use state::members::MAX_ROOMS_PER_PERSON;

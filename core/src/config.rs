@@ -1,0 +1,238 @@
+//! The settings of a [`Server`](crate::Server), and their defaults.
+
+use core::time::Duration;
+
+use crate::state::flood::FloodLimit;
+
+/// How long a new connection may stay without sending a line, unless configured otherwise.
+pub const DEFAULT_SILENCE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Settings of a [`Server`](crate::Server): start from [`Config::default`] and change what you need.
+///
+/// ```
+/// # use chat_core::Config;
+/// let config = Config::default().with_colour(false).with_silence_timeout(None);
+/// assert!(!config.colour);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Render with ANSI colours. Default: true.
+    pub colour: bool,
+    /// Close a connection that has not sent a complete line this long after connecting (an
+    /// IRC client: that has not registered); `None` never does. Default:
+    /// [`DEFAULT_SILENCE_TIMEOUT`].
+    pub silence_timeout: Option<Duration>,
+    /// The most people in one room; joining a full room gets an error reply. Default: no
+    /// limit beyond the server's own capacity.
+    pub max_room_members: u32,
+    /// How many of a room's last lines are replayed to whoever joins it, marked with how long
+    /// ago they were said: at most the `HISTORY` the server is built with, 0 for none.
+    /// Default: all it keeps.
+    pub history: usize,
+    /// The most connections at once, below the `CLIENTS` the server is built for; past it a
+    /// connection is refused as when the table is full. Default: no limit below `CLIENTS`.
+    pub max_clients: usize,
+    /// Flood control for every connection; `None` turns it off. Default:
+    /// [`FloodLimit::DEFAULT`].
+    pub flood_limit: Option<FloodLimit>,
+    /// How long a new connection waits for the plain-text welcome. An IRC client registers
+    /// within it (its first line is `NICK`, `USER`, `CAP` or `PASS`) and is never sent the
+    /// plain-text welcome; a line of any other kind ends the wait at once. Zero greets at
+    /// connect. Default: [`DEFAULT_GREETING_DELAY`].
+    pub greeting_delay: Duration,
+    /// The server's name in IRC replies. Default: [`ServerName::DEFAULT`].
+    pub server_name: ServerName,
+    /// Whether an IRC client is put in the lobby when it registers, as everyone else is on
+    /// connecting. Default: true.
+    pub irc_lobby: bool,
+    /// A registered IRC client that sends no line for this long is sent a `PING`, and closed
+    /// if it sends no line within [`Config::ping_timeout`] after that; `None` never pings.
+    /// (Plain-text and JSON clients cannot answer a `PING`: the runner's TCP keepalive finds
+    /// their dead connections.) Default: [`DEFAULT_PING_INTERVAL`].
+    pub ping_interval: Option<Duration>,
+    /// How long an IRC client has to answer a `PING`. Default: [`DEFAULT_PING_TIMEOUT`].
+    pub ping_timeout: Duration,
+    /// Rooms with more people than this do not announce joins and departures to plain-text
+    /// and JSON users (in a room of thousands they would be most of the traffic, and grow
+    /// with the square of its size); IRC clients still get every `JOIN`, `PART` and `QUIT`,
+    /// which they need for their lists of names. Default: [`DEFAULT_ANNOUNCE_LIMIT`].
+    pub announce_limit: u32,
+}
+
+/// The largest room whose joins and departures are announced to text users, unless configured
+/// otherwise.
+pub const DEFAULT_ANNOUNCE_LIMIT: u32 = 200;
+
+/// How long a registered IRC client may be quiet before it is sent a `PING`, unless configured
+/// otherwise.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(120);
+
+/// How long an IRC client has to answer a `PING`, unless configured otherwise.
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a new connection waits for its welcome, unless configured otherwise: long enough
+/// for an IRC client's first line to arrive, short enough that a person does not notice.
+pub const DEFAULT_GREETING_DELAY: Duration = Duration::from_millis(400);
+
+/// A server name for IRC replies: 1 to 63 bytes of ASCII letters, digits, `.` and `-`, with a
+/// letter or digit first.
+///
+/// ```
+/// use chat_core::ServerName;
+/// assert_eq!(ServerName::new("irc.example.org").unwrap().as_str(), "irc.example.org");
+/// assert!(ServerName::new("has space").is_none());
+/// ```
+///
+/// It owns its bytes (a runner can build one from a command line or a config file), and is
+/// `Copy`, like the [`Config`] that holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerName {
+    bytes: [u8; MAX_SERVER_NAME_BYTES],
+    len: u8,
+}
+
+/// The longest server name, in bytes.
+pub const MAX_SERVER_NAME_BYTES: usize = 63;
+
+impl ServerName {
+    /// `chat.local`.
+    pub const DEFAULT: Self = Self::from_checked("chat.local");
+
+    /// Checks `name`; `None` if it is not a valid server name.
+    pub fn new(name: &str) -> Option<Self> {
+        let valid = (1..=MAX_SERVER_NAME_BYTES).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        valid.then(|| Self::from_checked(name))
+    }
+
+    /// `name`, already checked (or a constant known to be valid).
+    const fn from_checked(name: &str) -> Self {
+        let mut bytes = [0; MAX_SERVER_NAME_BYTES];
+        let mut at = 0;
+        while at < name.len() && at < MAX_SERVER_NAME_BYTES {
+            bytes[at] = name.as_bytes()[at];
+            at += 1;
+        }
+        Self {
+            bytes,
+            len: at as u8,
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Cannot fail: the bytes were checked to be ASCII.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl Config {
+    /// The same configuration with colour on or off.
+    pub const fn with_colour(mut self, colour: bool) -> Self {
+        self.colour = colour;
+        self
+    }
+
+    /// The same configuration with another number of lines replayed to newcomers.
+    pub const fn with_history(mut self, lines: usize) -> Self {
+        self.history = lines;
+        self
+    }
+
+    /// The same configuration with another connection limit.
+    pub const fn with_max_clients(mut self, clients: usize) -> Self {
+        self.max_clients = clients;
+        self
+    }
+
+    /// The same configuration with other flood control (`None`: off).
+    pub const fn with_flood_limit(mut self, limit: Option<FloodLimit>) -> Self {
+        self.flood_limit = limit;
+        self
+    }
+
+    /// The same configuration with another room size limit.
+    pub const fn with_max_room_members(mut self, members: u32) -> Self {
+        self.max_room_members = members;
+        self
+    }
+
+    /// The same configuration with another greeting delay.
+    pub const fn with_greeting_delay(mut self, delay: Duration) -> Self {
+        self.greeting_delay = delay;
+        self
+    }
+
+    /// The same configuration with another server name.
+    pub const fn with_server_name(mut self, name: ServerName) -> Self {
+        self.server_name = name;
+        self
+    }
+
+    /// The same configuration with IRC clients put in the lobby on registering, or not.
+    pub const fn with_irc_lobby(mut self, lobby: bool) -> Self {
+        self.irc_lobby = lobby;
+        self
+    }
+
+    /// The same configuration with another ping interval (`None`: never ping) and timeout.
+    pub const fn with_ping(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.ping_interval = interval;
+        self.ping_timeout = timeout;
+        self
+    }
+
+    /// The same configuration with another limit on announced rooms.
+    pub const fn with_announce_limit(mut self, members: u32) -> Self {
+        self.announce_limit = members;
+        self
+    }
+
+    /// The same configuration with another silence timeout (`None`: never).
+    pub const fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.silence_timeout = timeout;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            colour: true,
+            silence_timeout: Some(DEFAULT_SILENCE_TIMEOUT),
+            max_room_members: u32::MAX,
+            max_clients: usize::MAX,
+            history: usize::MAX,
+            flood_limit: Some(FloodLimit::DEFAULT),
+            greeting_delay: DEFAULT_GREETING_DELAY,
+            server_name: ServerName::DEFAULT,
+            irc_lobby: true,
+            ping_interval: Some(DEFAULT_PING_INTERVAL),
+            ping_timeout: DEFAULT_PING_TIMEOUT,
+            announce_limit: DEFAULT_ANNOUNCE_LIMIT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::string::String;
+
+    use super::*;
+
+    #[test]
+    fn a_server_name_owns_its_bytes() {
+        let typed = String::from("irc.example.org");
+        let name = ServerName::new(&typed).unwrap();
+        drop(typed);
+        assert_eq!(name.as_str(), "irc.example.org");
+        assert_eq!(ServerName::DEFAULT.as_str(), "chat.local");
+        assert!(ServerName::new(&"a".repeat(MAX_SERVER_NAME_BYTES)).is_some());
+        assert!(ServerName::new(&"a".repeat(MAX_SERVER_NAME_BYTES + 1)).is_none());
+        assert!(ServerName::new("-dash").is_none());
+    }
+}

@@ -59,7 +59,7 @@ impl Remembered {
     }
 }
 
-/// The store the session uses, whatever its size.
+/// The store the dialects use, whatever its size.
 pub(crate) trait Chronicle: core::fmt::Debug {
     /// Keeps `line` for `room`, forgetting its oldest past `keep` lines.
     fn remember(&mut self, room: RoomId, line: Remembered, keep: usize);

@@ -81,7 +81,7 @@ pub(crate) enum Dialect {
     Plain,
     /// The original client's JSON objects.
     Json,
-    /// IRC lines: plain lines without telnet, chosen by the session when the first line is an
+    /// IRC lines: plain lines without telnet, chosen by the dialect layer when the first line is an
     /// IRC registration command.
     Irc,
 }

@@ -1,6 +1,7 @@
 //! The command line.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
@@ -117,6 +118,17 @@ pub(crate) struct Args {
     #[argh(switch)]
     pub(crate) no_color: bool,
 
+    /// write every input the server's core receives (connections, what they sent, the
+    /// times) to FILE, which --replay FILE plays back: a bug report anyone can replay. The
+    /// file holds what people wrote. Default: no recording
+    #[argh(option)]
+    pub(crate) record: Option<PathBuf>,
+
+    /// instead of serving, replay a recording made with --record on a fresh core and print,
+    /// for each connection, "=== #N: K bytes" and the K bytes it was sent
+    #[argh(option)]
+    pub(crate) replay: Option<PathBuf>,
+
     /// run as a client instead: connect to HOST:PORT (IPv4, [IPv6] or a host name) with a `>> `
     /// prompt, line editing and history. With stdin not a terminal, sends its lines in order
     /// and exits once the server has answered them.
@@ -185,6 +197,7 @@ impl Args {
             stall_timeout: self.stall_timeout(),
             max_per_address: self.max_per_ip,
             flush_interval,
+            record: self.record.clone(),
         })
     }
 

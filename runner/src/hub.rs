@@ -10,25 +10,20 @@ use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::{
-    Admission, Backlog, Config, ConnectionId, Delivery, DisconnectReason, Error,
-    Event as CoreEvent, Instant, Nickname, Output, PersonId, Server,
+    Admission, Backlog, ConnectionId, Delivery, DisconnectReason, Error, Event as CoreEvent,
+    Instant, Nickname, Output, PersonId,
 };
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
 use crate::connection::{FLUSH_TIMEOUT, Link, Shared, Ticks, read_loop, refuse, write_loop};
+use crate::core_box::Core;
 use crate::event::Event;
 use crate::log::log;
 use crate::pacer::{Batch, Flush, Pacer};
+use crate::record::Recorder;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
-
-/// How many connections the server holds at once. A connection beyond it is told the server
-/// is full and closed. A power of two is not needed; it is one for no reason but tidiness.
-pub const CLIENTS: usize = 16_384;
-
-/// The core, sized for [`CLIENTS`], keeping the most history a room can have.
-pub(crate) type Core = Server<CLIENTS, { chat_core::MAX_HISTORY }>;
 
 /// The reply to a connection over the per-address limit, before it is closed.
 const TOO_MANY_FROM_ADDRESS: &[u8] =
@@ -63,6 +58,8 @@ struct Connection {
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
 pub(crate) struct Hub {
     core: Box<Core>,
+    /// Where every input to the core is written, with `--record`.
+    recorder: Option<Recorder>,
     connections: Vec<Option<Connection>>,
     executor: Rc<LocalExecutor<'static>>,
     events: Sender<Event>,
@@ -95,27 +92,6 @@ pub(crate) struct Hub {
     started: StdInstant,
 }
 
-/// Builds the core on the heap. `Server<CLIENTS>` is several megabytes and Rust may build it on
-/// the stack before moving it into the box, so it is built on a thread with room for that.
-pub(crate) fn new_core(config: Config, started: StdInstant) -> Box<Core> {
-    let size = size_of::<Core>();
-    std::thread::Builder::new()
-        .name("core-init".into())
-        .stack_size(4 * size + (1 << 20))
-        .spawn(move || {
-            Box::new(Core::new(
-                config,
-                Instant::from_millis(started.elapsed().as_millis() as u64),
-            ))
-        })
-        .and_then(|thread| {
-            thread
-                .join()
-                .map_err(|_| io::Error::other("core-init panicked"))
-        })
-        .unwrap_or_else(|error| panic!("cannot build the core: {error}"))
-}
-
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
@@ -125,6 +101,12 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
+    /// The same hub, writing every input to the core to `recorder`.
+    pub(crate) fn recording(mut self, recorder: Option<Recorder>) -> Self {
+        self.recorder = recorder;
+        self
+    }
+
     pub(crate) fn new(
         core: Box<Core>,
         executor: Rc<LocalExecutor<'static>>,
@@ -136,6 +118,7 @@ impl Hub {
     ) -> Self {
         Self {
             core,
+            recorder: None,
             connections: Vec::new(),
             executor,
             events,
@@ -173,6 +156,9 @@ impl Hub {
                 .is_some_and(|deadline| deadline <= self.now())
             {
                 let now = self.now();
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.timeout(now);
+                }
                 self.step(|core| core.handle_timeout(now));
                 self.drop_stalled().await;
                 self.resume_held().await;
@@ -325,6 +311,10 @@ impl Hub {
     /// pacer, which sets when the next flush may come (see [`crate::pacer`] for why flushes are
     /// spaced by the writes they set off).
     fn flush(&mut self) {
+        // What goes out now is on file first, so a recording is whole up to what was sent.
+        if let Some(recorder) = &mut self.recorder {
+            recorder.flush();
+        }
         let woken = self.idle_writers.len();
         for writer in self.idle_writers.drain(..) {
             writer.wake();
@@ -384,6 +374,9 @@ impl Hub {
             Ok(admission) => admission,
             Err(error) => return log!("bug: connect from {peer}: {error}"),
         };
+        if let Some(recorder) = &mut self.recorder {
+            recorder.connect(now, &admission);
+        }
         let id = match admission {
             Admission::Accepted(id) => id,
             Admission::Refused(reply) => {
@@ -432,6 +425,9 @@ impl Hub {
     async fn input(&mut self, id: ConnectionId, chunk: Vec<u8>, mut at: usize) {
         while at < chunk.len() && self.connection(id).is_some() {
             let now = self.now();
+            if let Some(recorder) = &mut self.recorder {
+                recorder.input(now, id, &chunk[at..]);
+            }
             let more = match self.core.handle_input(now, id, &chunk[at..]) {
                 Ok(consumed) if consumed.bytes() == 0 && !consumed.more() => {
                     // Flood control: keep the rest until the core says to resume, and give the
@@ -476,6 +472,9 @@ impl Hub {
         // The peer may only have shut its sending side, so what is queued still goes out.
         self.close_flushing(connection);
         let now = self.now();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.disconnect(now, id, reason);
+        }
         self.step(|core| core.handle_disconnect(now, id, reason));
     }
 
@@ -495,8 +494,14 @@ impl Hub {
         loop {
             let now = self.now();
             let result = if let Some(id) = self.began_lagging.pop() {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.backlog(now, id, Backlog::Lagging);
+                }
                 self.core.handle_backlog(now, id, Backlog::Lagging)
             } else if let Some((from, to)) = self.undelivered.pop() {
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.undelivered(now, from, to);
+                }
                 match self.core.handle_undelivered(now, from, to) {
                     // The sender left in the same step: no one to tell.
                     Err(Error::UnknownConnection(gone)) if gone == from => Ok(()),
@@ -597,6 +602,9 @@ impl Hub {
             describe(connection)
         );
         let now = self.now();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.backlog(now, id, Backlog::CaughtUp { skipped });
+        }
         self.step(|core| core.handle_backlog(now, id, Backlog::CaughtUp { skipped }));
     }
 
@@ -619,6 +627,9 @@ impl Hub {
         );
         drop(connection);
         let now = self.now();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.disconnect(now, id, DisconnectReason::TooSlow);
+        }
         self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));
     }
 
@@ -642,6 +653,9 @@ impl Hub {
         // The connection may go meanwhile: closed by the core, or dropped as too slow.
         while self.connection(id).is_some() {
             let now = self.now();
+            if let Some(recorder) = &mut self.recorder {
+                recorder.more(now, id);
+            }
             let more = match self.core.handle_more(now, id) {
                 Ok(consumed) => consumed.more(),
                 Err(error) => return log!("bug: input from {id}: {error}"),
@@ -757,6 +771,9 @@ impl Hub {
     /// Tells everyone, then gives every connection up to [`FLUSH_TIMEOUT`] to take its output.
     async fn shut_down(mut self) {
         let now = self.now();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.shutdown(now);
+        }
         if let Err(error) = self.core.handle_shutdown(now) {
             log!("bug: shutdown: {error}");
         }

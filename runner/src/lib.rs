@@ -6,7 +6,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use chat_core::Config;
+//! use chat_core::{Config, Instant};
 //! use chat_runner::{Settings, listen, serve};
 //!
 //! let listener = listen("127.0.0.1:9999".parse()?)?;
@@ -17,6 +17,7 @@
 //!     stall_timeout: Some(Duration::from_secs(60)),
 //!     max_per_address: 128,
 //!     flush_interval: Duration::from_millis(10),
+//!     record: None,
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -26,20 +27,23 @@
 #![deny(missing_docs)]
 
 mod connection;
+mod core_box;
 mod event;
 mod hub;
 mod log;
 mod pacer;
+mod record;
 mod slow;
 
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
 
 use async_signal::{Signal, Signals};
-use chat_core::Config;
+use chat_core::{Config, Instant};
 use futures_lite::StreamExt;
 use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
@@ -47,9 +51,11 @@ use smol::{Async, LocalExecutor, Timer};
 use crate::event::Event;
 use crate::hub::Hub;
 use crate::log::log;
+use crate::record::Recorder;
 use crate::slow::SlowReaders;
 
-pub use crate::hub::CLIENTS;
+pub use crate::core_box::CLIENTS;
+pub use crate::record::{ReplayError, Replayed, print_replay, replay};
 
 /// Connections the kernel may hold waiting to be accepted.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -59,7 +65,7 @@ const EVENT_QUEUE: usize = 4096;
 
 /// How the server behaves: the core's configuration and the runner's own bounds. The binary
 /// fills it from its command line, which checks the ranges given here.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// The protocol's settings, handed to the core (its `max_clients` at most [`CLIENTS`]).
     pub core: Config,
@@ -77,6 +83,8 @@ pub struct Settings {
     /// The most time lines wait to be written together (`--flush-interval`); zero writes every
     /// line at once.
     pub flush_interval: Duration,
+    /// Write every input the core receives to this file (`--record`), for [`replay`].
+    pub record: Option<PathBuf>,
 }
 
 /// Why [`serve`] could not start.
@@ -87,6 +95,8 @@ pub enum Error {
     Listener(io::Error),
     /// Ctrl-C and SIGTERM could not be caught.
     Signals(io::Error),
+    /// The recording (`--record`) could not be created.
+    Record(PathBuf, io::Error),
 }
 
 impl fmt::Display for Error {
@@ -94,6 +104,9 @@ impl fmt::Display for Error {
         match self {
             Self::Listener(error) => write!(f, "cannot listen: {error}"),
             Self::Signals(error) => write!(f, "cannot handle signals: {error}"),
+            Self::Record(path, error) => {
+                write!(f, "cannot record to {}: {error}", path.display())
+            }
         }
     }
 }
@@ -101,7 +114,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Listener(error) | Self::Signals(error) => Some(error),
+            Self::Listener(error) | Self::Signals(error) | Self::Record(_, error) => Some(error),
         }
     }
 }
@@ -130,7 +143,15 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     let descriptors = raise_descriptor_limit();
     let config = settings.core;
     let started = StdInstant::now();
-    let core = hub::new_core(config, started);
+    let start = Instant::from_std(started, started);
+    let recorder = match &settings.record {
+        Some(path) => Some(
+            Recorder::create(path, &config, start)
+                .map_err(|error| Error::Record(path.clone(), error))?,
+        ),
+        None => None,
+    };
+    let core = core_box::new_core(config, start);
     forget_startup_peak();
 
     // Tests and scripts read this line to learn the port.
@@ -170,7 +191,8 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         settings.max_per_address,
         settings.flush_interval,
         started,
-    );
+    )
+    .recording(recorder);
     let accepting = executor.spawn(accept_loop(listener, events.clone()));
     executor.spawn(signal_loop(signals, events)).detach();
     // The hub runs as a task of its own rather than as the future `block_on` polls: that

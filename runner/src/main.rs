@@ -19,6 +19,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(recording) = &args.replay {
+        return match chat_runner::replay(recording) {
+            Ok(replayed) => match chat_runner::print_replay(&replayed, &mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("chat-runner: cannot print the replay: {error}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(error) => {
+                eprintln!("chat-runner: {}: {error}", recording.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(addr) = &args.connect {
         return client::run(&client::Options {
             addr: addr.clone(),

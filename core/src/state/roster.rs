@@ -33,6 +33,12 @@ impl ConnectionId {
     pub fn index(self) -> usize {
         self.index as usize
     }
+
+    /// The handle as one number, different for every handle a server ever gives out (until
+    /// a slot has been reused four billion times): for logs and recordings.
+    pub fn to_bits(self) -> u64 {
+        u64::from(self.generation) << 32 | u64::from(self.index)
+    }
 }
 
 #[cfg(test)]

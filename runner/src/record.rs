@@ -1,0 +1,450 @@
+//! Record and replay: every input the core receives, written to a file, and fed again to a
+//! fresh core to see what each connection would have received.
+//!
+//! The core is deterministic: the same configuration and the same calls, at the same times,
+//! give the same outputs. So a recording of its inputs (`--record FILE`) is a bug report anyone
+//! can replay (`--replay FILE`). A recording holds what people wrote: make one knowingly.
+//!
+//! # Format
+//!
+//! Little-endian throughout. A header, then one record per core call, in call order:
+//!
+//! ```text
+//! header   "chat-record 1\n"
+//!          u64 start (the core's clock at start, ms)
+//!          config: u8 colour, u8 irc_lobby, opt silence_timeout, u32 max_room_members,
+//!                  u64 history, u64 max_clients, u8 flood? (u32 burst, u32 per_second),
+//!                  u64 greeting_delay, opt ping_interval, u64 ping_timeout,
+//!                  u32 announce_limit, u8 length + server name
+//!          (opt: u8 0, or u8 1 then u64; durations in ms)
+//! record   u8 kind, u64 at (ms), then by kind:
+//!          1 connect       conn (u32 index, u32 generation; index u32::MAX if refused)
+//!          2 input         conn, u32 length, bytes
+//!          3 more          conn
+//!          4 disconnect    conn, u8 reason (0 closed, 1 error, 2 too slow)
+//!          5 timeout
+//!          6 lagging       conn
+//!          7 caught up     conn, u64 skipped
+//!          8 undelivered   conn (from), conn (to)
+//!          9 shutdown
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use chat_core::{
+    Admission, Backlog, Config, ConnectionId, DisconnectReason, FloodLimit, Instant, Output,
+    ServerName,
+};
+
+const MAGIC: &[u8] = b"chat-record 1\n";
+
+const CONNECT: u8 = 1;
+const INPUT: u8 = 2;
+const MORE: u8 = 3;
+const DISCONNECT: u8 = 4;
+const TIMEOUT: u8 = 5;
+const LAGGING: u8 = 6;
+const CAUGHT_UP: u8 = 7;
+const UNDELIVERED: u8 = 8;
+const SHUTDOWN: u8 = 9;
+
+/// Writes the core's inputs to a file as they happen. A write that fails stops the recording
+/// (the server goes on) and says so once.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    out: Option<BufWriter<File>>,
+}
+
+impl Recorder {
+    /// Creates `path` and writes the header: `config` and the core's clock at start.
+    pub(crate) fn create(path: &Path, config: &Config, start: Instant) -> io::Result<Self> {
+        let mut out = BufWriter::new(File::create(path)?);
+        out.write_all(MAGIC)?;
+        out.write_all(&start.as_millis().to_le_bytes())?;
+        write_config(&mut out, config)?;
+        out.flush()?;
+        Ok(Self { out: Some(out) })
+    }
+
+    fn write(&mut self, kind: u8, at: Instant, body: &[&[u8]]) {
+        let Some(out) = &mut self.out else {
+            return;
+        };
+        let written = out
+            .write_all(&[kind])
+            .and_then(|()| out.write_all(&at.as_millis().to_le_bytes()))
+            .and_then(|()| body.iter().try_for_each(|part| out.write_all(part)));
+        if let Err(error) = written {
+            crate::log::log!("recording stopped: {error}");
+            self.out = None;
+        }
+    }
+
+    pub(crate) fn connect(&mut self, at: Instant, admission: &Admission) {
+        let conn = match admission {
+            Admission::Accepted(conn) => conn_bytes(*conn),
+            _ => refused_bytes(),
+        };
+        self.write(CONNECT, at, &[&conn]);
+    }
+
+    pub(crate) fn input(&mut self, at: Instant, conn: ConnectionId, bytes: &[u8]) {
+        let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes();
+        self.write(INPUT, at, &[&conn_bytes(conn), &length, bytes]);
+    }
+
+    pub(crate) fn more(&mut self, at: Instant, conn: ConnectionId) {
+        self.write(MORE, at, &[&conn_bytes(conn)]);
+    }
+
+    pub(crate) fn disconnect(&mut self, at: Instant, conn: ConnectionId, reason: DisconnectReason) {
+        let reason = match reason {
+            DisconnectReason::Closed => 0_u8,
+            DisconnectReason::TooSlow => 2,
+            _ => 1,
+        };
+        self.write(DISCONNECT, at, &[&conn_bytes(conn), &[reason]]);
+    }
+
+    pub(crate) fn timeout(&mut self, at: Instant) {
+        self.write(TIMEOUT, at, &[]);
+    }
+
+    pub(crate) fn backlog(&mut self, at: Instant, conn: ConnectionId, backlog: Backlog) {
+        match backlog {
+            Backlog::CaughtUp { skipped } => {
+                self.write(CAUGHT_UP, at, &[&conn_bytes(conn), &skipped.to_le_bytes()]);
+            }
+            _ => self.write(LAGGING, at, &[&conn_bytes(conn)]),
+        }
+    }
+
+    pub(crate) fn undelivered(&mut self, at: Instant, from: ConnectionId, to: ConnectionId) {
+        self.write(UNDELIVERED, at, &[&conn_bytes(from), &conn_bytes(to)]);
+    }
+
+    pub(crate) fn shutdown(&mut self, at: Instant) {
+        self.write(SHUTDOWN, at, &[]);
+        self.flush();
+    }
+
+    /// Writes out what is buffered (the hub calls this at its flushes, so a recording is
+    /// complete up to the last lines that went out).
+    pub(crate) fn flush(&mut self) {
+        if let Some(out) = &mut self.out
+            && let Err(error) = out.flush()
+        {
+            crate::log::log!("recording stopped: {error}");
+            self.out = None;
+        }
+    }
+}
+
+fn conn_bytes(conn: ConnectionId) -> [u8; 8] {
+    conn.to_bits().to_le_bytes()
+}
+
+/// No connection: what a refused connect records.
+const REFUSED: u64 = u64::MAX;
+
+fn refused_bytes() -> [u8; 8] {
+    REFUSED.to_le_bytes()
+}
+
+fn write_config(out: &mut impl Write, config: &Config) -> io::Result<()> {
+    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let option = |out: &mut dyn Write, duration: Option<Duration>| match duration {
+        Some(duration) => out
+            .write_all(&[1])
+            .and_then(|()| out.write_all(&millis(duration).to_le_bytes())),
+        None => out.write_all(&[0]),
+    };
+    out.write_all(&[u8::from(config.colour), u8::from(config.irc_lobby)])?;
+    option(out, config.silence_timeout)?;
+    out.write_all(&config.max_room_members.to_le_bytes())?;
+    out.write_all(&(config.history as u64).to_le_bytes())?;
+    out.write_all(&(config.max_clients as u64).to_le_bytes())?;
+    match config.flood_limit {
+        Some(limit) => {
+            out.write_all(&[1])?;
+            out.write_all(&limit.burst.to_le_bytes())?;
+            out.write_all(&limit.per_second.to_le_bytes())?;
+        }
+        None => out.write_all(&[0])?,
+    }
+    out.write_all(&millis(config.greeting_delay).to_le_bytes())?;
+    option(out, config.ping_interval)?;
+    out.write_all(&millis(config.ping_timeout).to_le_bytes())?;
+    out.write_all(&config.announce_limit.to_le_bytes())?;
+    let name = config.server_name.as_str().as_bytes();
+    out.write_all(&[name.len() as u8])?;
+    out.write_all(name)
+}
+
+/// Why a recording could not be replayed.
+#[derive(Debug)]
+pub enum ReplayError {
+    /// The file could not be read.
+    Read(io::Error),
+    /// The file is not a recording, or is cut short or damaged at this byte offset.
+    Corrupt {
+        /// Where.
+        offset: usize,
+        /// What was wrong there.
+        what: &'static str,
+    },
+    /// The core did not behave as when recorded (a recording from another version), at this
+    /// byte offset.
+    Diverged {
+        /// Where.
+        offset: usize,
+        /// What differed.
+        what: String,
+    },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read(error) => write!(f, "cannot read the recording: {error}"),
+            Self::Corrupt { offset, what } => {
+                write!(f, "not a valid recording at byte {offset}: {what}")
+            }
+            Self::Diverged { offset, what } => write!(
+                f,
+                "the recording does not replay on this version at byte {offset}: {what}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// What each connection was sent, in connection order.
+pub type Replayed = Vec<(ConnectionId, Vec<u8>)>;
+
+/// A cursor over the recording's bytes, with errors that name the offset.
+struct Bytes<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Bytes<'_> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&[u8], ReplayError> {
+        let end = self.at.checked_add(n).filter(|&end| end <= self.data.len());
+        let Some(end) = end else {
+            return Err(ReplayError::Corrupt {
+                offset: self.at,
+                what,
+            });
+        };
+        let taken = &self.data[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, ReplayError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, ReplayError> {
+        let bytes = self.take(4, what)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, ReplayError> {
+        let bytes = self.take(8, what)?;
+        let mut array = [0; 8];
+        array.copy_from_slice(bytes);
+        Ok(u64::from_le_bytes(array))
+    }
+
+    fn millis(&mut self, what: &'static str) -> Result<Duration, ReplayError> {
+        Ok(Duration::from_millis(self.u64(what)?))
+    }
+
+    fn option(&mut self, what: &'static str) -> Result<Option<Duration>, ReplayError> {
+        match self.u8(what)? {
+            0 => Ok(None),
+            1 => self.millis(what).map(Some),
+            _ => Err(self.corrupt(what)),
+        }
+    }
+
+    fn conn(&mut self) -> Result<u64, ReplayError> {
+        self.u64("a connection")
+    }
+
+    fn corrupt(&self, what: &'static str) -> ReplayError {
+        ReplayError::Corrupt {
+            offset: self.at,
+            what,
+        }
+    }
+}
+
+fn read_config(bytes: &mut Bytes<'_>) -> Result<Config, ReplayError> {
+    let colour = bytes.u8("the configuration")? != 0;
+    let irc_lobby = bytes.u8("the configuration")? != 0;
+    let silence = bytes.option("the silence timeout")?;
+    let max_room_members = bytes.u32("the room limit")?;
+    let history = bytes.u64("the history")? as usize;
+    let max_clients = bytes.u64("the connection limit")? as usize;
+    let flood = match bytes.u8("the flood limit")? {
+        0 => None,
+        1 => Some(FloodLimit {
+            burst: bytes.u32("the flood limit")?,
+            per_second: bytes.u32("the flood limit")?,
+        }),
+        _ => return Err(bytes.corrupt("the flood limit")),
+    };
+    let greeting_delay = bytes.millis("the greeting delay")?;
+    let ping_interval = bytes.option("the ping interval")?;
+    let ping_timeout = bytes.millis("the ping timeout")?;
+    let announce_limit = bytes.u32("the announce limit")?;
+    let length = usize::from(bytes.u8("the server name")?);
+    let at = bytes.at;
+    let name = bytes.take(length, "the server name")?;
+    let name = std::str::from_utf8(name)
+        .ok()
+        .and_then(ServerName::new)
+        .ok_or(ReplayError::Corrupt {
+            offset: at,
+            what: "the server name",
+        })?;
+    Ok(Config::default()
+        .with_colour(colour)
+        .with_irc_lobby(irc_lobby)
+        .with_silence_timeout(silence)
+        .with_max_room_members(max_room_members)
+        .with_history(history)
+        .with_max_clients(max_clients)
+        .with_flood_limit(flood)
+        .with_greeting_delay(greeting_delay)
+        .with_ping(ping_interval, ping_timeout)
+        .with_announce_limit(announce_limit)
+        .with_server_name(name))
+}
+
+/// Replays the recording at `path` on a fresh core: what each connection was sent.
+pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut file| file.read_to_end(&mut data))
+        .map_err(ReplayError::Read)?;
+    let mut bytes = Bytes { data: &data, at: 0 };
+    if bytes.take(MAGIC.len(), "the header")? != MAGIC {
+        return Err(ReplayError::Corrupt {
+            offset: 0,
+            what: "not a chat-runner recording",
+        });
+    }
+    let start = Instant::from_millis(bytes.u64("the start time")?);
+    let config = read_config(&mut bytes)?;
+    let mut core = crate::core_box::new_core(config, start);
+    let mut sent: BTreeMap<ConnectionId, Vec<u8>> = BTreeMap::new();
+    let mut order: Vec<ConnectionId> = Vec::new();
+    while bytes.at < data.len() {
+        let offset = bytes.at;
+        let kind = bytes.u8("a record")?;
+        let at = Instant::from_millis(bytes.u64("a record's time")?);
+        let diverged = |what: String| ReplayError::Diverged { offset, what };
+        let known = |bits: u64| {
+            order
+                .iter()
+                .copied()
+                .find(|conn| conn.to_bits() == bits)
+                .ok_or_else(|| diverged(format!("connection {bits:#x} was never connected")))
+        };
+        let result = match kind {
+            CONNECT => {
+                let bits = bytes.conn()?;
+                match core.handle_connect(at) {
+                    Ok(Admission::Accepted(conn)) => {
+                        if conn.to_bits() != bits {
+                            return Err(diverged(format!(
+                                "the core accepted {conn}, not the connection recorded"
+                            )));
+                        }
+                        order.push(conn);
+                        Ok(())
+                    }
+                    Ok(_) if bits == REFUSED => Ok(()),
+                    Ok(_) => return Err(diverged("the core refused a connection".into())),
+                    Err(error) => Err(error),
+                }
+            }
+            INPUT => {
+                let conn = known(bytes.conn()?)?;
+                let length = bytes.u32("an input's length")? as usize;
+                let input = bytes.take(length, "an input's bytes")?;
+                core.handle_input(at, conn, input).map(|_| ())
+            }
+            MORE => {
+                let conn = known(bytes.conn()?)?;
+                core.handle_more(at, conn).map(|_| ())
+            }
+            DISCONNECT => {
+                let conn = known(bytes.conn()?)?;
+                let reason = match bytes.u8("a disconnect's reason")? {
+                    0 => DisconnectReason::Closed,
+                    2 => DisconnectReason::TooSlow,
+                    _ => DisconnectReason::Error,
+                };
+                core.handle_disconnect(at, conn, reason)
+            }
+            TIMEOUT => core.handle_timeout(at),
+            LAGGING => {
+                let conn = known(bytes.conn()?)?;
+                core.handle_backlog(at, conn, Backlog::Lagging)
+            }
+            CAUGHT_UP => {
+                let conn = known(bytes.conn()?)?;
+                let skipped = bytes.u64("a count skipped")?;
+                core.handle_backlog(at, conn, Backlog::CaughtUp { skipped })
+            }
+            UNDELIVERED => {
+                let from = known(bytes.conn()?)?;
+                let to = known(bytes.conn()?)?;
+                core.handle_undelivered(at, from, to)
+            }
+            SHUTDOWN => core.handle_shutdown(at),
+            _ => {
+                return Err(ReplayError::Corrupt {
+                    offset,
+                    what: "an unknown kind of record",
+                });
+            }
+        };
+        // As recorded: the runner logged these and went on, so the replay does too.
+        let _ = result;
+        while let Some(output) = core.poll_output() {
+            if let Output::Send { to, bytes } = output {
+                for conn in to {
+                    sent.entry(conn).or_default().extend_from_slice(bytes);
+                }
+            }
+        }
+    }
+    Ok(order
+        .into_iter()
+        .map(|conn| {
+            let bytes = sent.remove(&conn).unwrap_or_default();
+            (conn, bytes)
+        })
+        .collect())
+}
+
+/// Writes a replay's result: for each connection, a line `=== #N: K bytes`, then its bytes.
+pub fn print_replay(replayed: &Replayed, out: &mut impl Write) -> io::Result<()> {
+    for (conn, bytes) in replayed {
+        writeln!(out, "=== {conn}: {} bytes", bytes.len())?;
+        out.write_all(bytes)?;
+    }
+    out.flush()
+}

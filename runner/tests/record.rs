@@ -1,0 +1,152 @@
+//! `--record` and `--replay` over real sockets: a recorded session replays to exactly what each
+//! client received, and a damaged recording is refused with the offset named.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chat_tests::Server;
+
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
+/// A fresh directory under the system's temporary one, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let dir = std::env::temp_dir().join(format!("chat-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `--replay` on `recording`: each connection's bytes, in connection order.
+fn replay(recording: &Path) -> Vec<(String, Vec<u8>)> {
+    let output = Command::new(RUNNER)
+        .arg("--replay")
+        .arg(recording)
+        .output()
+        .expect("running chat-runner --replay");
+    assert!(
+        output.status.success(),
+        "--replay failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut rest = output.stdout.as_slice();
+    let mut connections = Vec::new();
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("a header line");
+        let header = std::str::from_utf8(&rest[..end]).expect("a UTF-8 header");
+        let (conn, length) = header
+            .strip_prefix("=== ")
+            .and_then(|header| header.strip_suffix(" bytes"))
+            .and_then(|header| header.split_once(": "))
+            .unwrap_or_else(|| panic!("a header, not {header:?}"));
+        let length: usize = length.parse().expect("a byte count");
+        let bytes = rest[end + 1..end + 1 + length].to_vec();
+        connections.push((conn.to_owned(), bytes));
+        rest = &rest[end + 1 + length..];
+    }
+    connections
+}
+
+#[test]
+fn a_recorded_session_replays_to_exactly_what_each_client_received() {
+    let dir = TempDir::new("record");
+    let recording = dir.0.join("session.rec");
+    let recording_arg = recording.to_str().expect("a UTF-8 path");
+    let mut server = Server::plain(RUNNER, &["--record", recording_arg]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.send_line("hello bob");
+    bob.expect_line("alice: hello bob");
+    bob.send_line("/msg alice psst");
+    alice.expect_line("bob: psst");
+    bob.send_line("/join #side");
+    bob.expect_line("#side (1)");
+    bob.send_line("in the side room");
+    alice.send_line("/nick alicia");
+    alice.expect_line("You are now known as alicia.");
+    alice.send_line("/quit see you");
+    alice.expect_closed();
+    server.signal("TERM");
+    assert!(server.expect_exit().success());
+    bob.expect_closed();
+
+    let replayed = replay(&recording);
+    assert_eq!(replayed.len(), 2, "two connections");
+    assert_eq!(
+        String::from_utf8_lossy(&replayed[0].1),
+        String::from_utf8_lossy(alice.received()),
+        "alice"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&replayed[1].1),
+        String::from_utf8_lossy(bob.received()),
+        "bob"
+    );
+    assert_eq!(replayed[0].1, alice.received(), "byte for byte");
+    assert_eq!(replayed[1].1, bob.received(), "byte for byte");
+}
+
+#[test]
+fn a_damaged_recording_is_refused_naming_the_offset() {
+    let dir = TempDir::new("damaged");
+    let recording = dir.0.join("session.rec");
+    let recording_arg = recording.to_str().expect("a UTF-8 path");
+    let mut server = Server::plain(RUNNER, &["--record", recording_arg]);
+    let mut alice = server.join("alice");
+    alice.send_line("hello");
+    server.signal("TERM");
+    assert!(server.expect_exit().success());
+    let whole = std::fs::read(&recording).expect("the recording");
+
+    // Cut short inside the last record.
+    let cut = dir.0.join("cut.rec");
+    std::fs::write(&cut, &whole[..whole.len() - 3]).expect("writing the cut recording");
+    let output = Command::new(RUNNER)
+        .arg("--replay")
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not a valid recording at byte "),
+        "{stderr}"
+    );
+
+    // Not a recording at all.
+    let other = dir.0.join("other.rec");
+    std::fs::write(&other, b"hello, I am not a recording").unwrap();
+    let output = Command::new(RUNNER)
+        .arg("--replay")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not a chat-runner recording"), "{stderr}");
+
+    // A file that cannot be created is a clear error at start, exit status 1.
+    let output = Command::new(RUNNER)
+        .args(["--listen", "127.0.0.1:0", "--record"])
+        .arg(dir.0.join("no/such/dir/x.rec"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot record to "), "{stderr}");
+}

@@ -161,6 +161,7 @@ impl<'a> Recipients<'a> {
 
     /// The next member of `room` who passes the audience's filters: the walk every line to a
     /// room takes, kept here so that it is one loop with no indirect call per member.
+    #[inline]
     fn next_in_room(&mut self, room: RoomId) -> Option<ConnectionId> {
         let mut at = match self.cursor {
             Cursor::Start => self.directory.first_cell(room),
@@ -201,6 +202,7 @@ impl<'a> Recipients<'a> {
 impl Iterator for Recipients<'_> {
     type Item = ConnectionId;
 
+    #[inline]
     fn next(&mut self) -> Option<ConnectionId> {
         match self.audience.scope {
             Scope::One { to, .. } => {
@@ -343,6 +345,7 @@ impl Audience {
 
     /// Whether `id`, met as `member` on a walk over `room`, passes the filters beyond the scope:
     /// the same answer as [`Self::admits`], from the membership cell alone.
+    #[inline]
     pub(crate) fn admits_member(&self, id: ConnectionId, member: &Member, room: RoomId) -> bool {
         let view = match self.view {
             View::Any => true,

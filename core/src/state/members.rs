@@ -241,6 +241,7 @@ impl<const N: usize> Members<N> {
 }
 
 /// The member in cell `at` of `rows`.
+#[inline]
 pub(crate) fn member_at(rows: &[Row], at: u32) -> Member {
     let (person, k) = split(at);
     let cell = rows[person as usize][k];

@@ -347,31 +347,28 @@ impl Audience {
     /// the same answer as [`Self::admits`], from the membership cell alone.
     #[inline]
     pub(crate) fn admits_member(&self, id: ConnectionId, member: &Member, room: RoomId) -> bool {
-        let view = match self.view {
-            View::Any => true,
-            // A view is only ever asked of the room it is a view of.
-            View::Current(of) => of == room && member.current,
-            View::NotCurrent(of) => of == room && !member.current,
-        };
-        let speaks = match self.speaks {
-            Speaks::Any => true,
-            Speaks::Text => !member.irc,
-            Speaks::Irc => member.irc,
-        };
-        view && speaks && self.except != Some(id)
+        // A view is only ever asked of the room walked, so whether it is current is enough.
+        self.passes(id, member.current.then_some(room), member.irc)
     }
 
     /// Whether `id`, in `slot`, passes the filters beyond the scope.
     pub(crate) fn admits(&self, id: ConnectionId, slot: &Slot) -> bool {
+        self.passes(id, slot.person.current, slot.person.reads_irc())
+    }
+
+    /// Whether `id`, talking in `current` and reading IRC or not, passes the filters beyond
+    /// the scope.
+    #[inline]
+    fn passes(&self, id: ConnectionId, current: Option<RoomId>, irc: bool) -> bool {
         let view = match self.view {
             View::Any => true,
-            View::Current(room) => slot.person.current == Some(room),
-            View::NotCurrent(room) => slot.person.current != Some(room),
+            View::Current(room) => current == Some(room),
+            View::NotCurrent(room) => current != Some(room),
         };
         let speaks = match self.speaks {
             Speaks::Any => true,
-            Speaks::Text => !slot.person.reads_irc(),
-            Speaks::Irc => slot.person.reads_irc(),
+            Speaks::Text => !irc,
+            Speaks::Irc => irc,
         };
         view && speaks && self.except != Some(id)
     }

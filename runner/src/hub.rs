@@ -18,11 +18,10 @@ use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
 use crate::connection::{FLUSH_TIMEOUT, Link, Shared, Ticks, read_loop, refuse, write_loop};
-use crate::core_box::Core;
 use crate::event::Event;
 use crate::log::log;
 use crate::pacer::{Batch, Flush, Pacer};
-use crate::record::Recorder;
+use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 
 /// The reply to a connection over the per-address limit, before it is closed.
@@ -57,9 +56,7 @@ struct Connection {
 
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
 pub(crate) struct Hub {
-    core: Box<Core>,
-    /// Where every input to the core is written, with `--record`.
-    recorder: Option<Recorder>,
+    core: RecordedCore,
     connections: Vec<Option<Connection>>,
     executor: Rc<LocalExecutor<'static>>,
     events: Sender<Event>,
@@ -101,14 +98,8 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// The same hub, writing every input to the core to `recorder`.
-    pub(crate) fn recording(mut self, recorder: Option<Recorder>) -> Self {
-        self.recorder = recorder;
-        self
-    }
-
     pub(crate) fn new(
-        core: Box<Core>,
+        core: RecordedCore,
         executor: Rc<LocalExecutor<'static>>,
         events: Sender<Event>,
         slow: SlowReaders,
@@ -118,7 +109,6 @@ impl Hub {
     ) -> Self {
         Self {
             core,
-            recorder: None,
             connections: Vec::new(),
             executor,
             events,
@@ -156,9 +146,6 @@ impl Hub {
                 .is_some_and(|deadline| deadline <= self.now())
             {
                 let now = self.now();
-                if let Some(recorder) = &mut self.recorder {
-                    recorder.timeout(now);
-                }
                 self.step(|core| core.handle_timeout(now));
                 self.drop_stalled().await;
                 self.resume_held().await;
@@ -312,9 +299,7 @@ impl Hub {
     /// spaced by the writes they set off).
     fn flush(&mut self) {
         // What goes out now is on file first, so a recording is whole up to what was sent.
-        if let Some(recorder) = &mut self.recorder {
-            recorder.flush();
-        }
+        self.core.flush_recording();
         let woken = self.idle_writers.len();
         for writer in self.idle_writers.drain(..) {
             writer.wake();
@@ -374,9 +359,6 @@ impl Hub {
             Ok(admission) => admission,
             Err(error) => return log!("bug: connect from {peer}: {error}"),
         };
-        if let Some(recorder) = &mut self.recorder {
-            recorder.connect(now, &admission);
-        }
         let id = match admission {
             Admission::Accepted(id) => id,
             Admission::Refused(reply) => {
@@ -425,9 +407,6 @@ impl Hub {
     async fn input(&mut self, id: ConnectionId, chunk: Vec<u8>, mut at: usize) {
         while at < chunk.len() && self.connection(id).is_some() {
             let now = self.now();
-            if let Some(recorder) = &mut self.recorder {
-                recorder.input(now, id, &chunk[at..]);
-            }
             let more = match self.core.handle_input(now, id, &chunk[at..]) {
                 Ok(consumed) if consumed.bytes() == 0 && !consumed.more() => {
                     // Flood control: keep the rest until the core says to resume, and give the
@@ -472,14 +451,11 @@ impl Hub {
         // The peer may only have shut its sending side, so what is queued still goes out.
         self.close_flushing(connection);
         let now = self.now();
-        if let Some(recorder) = &mut self.recorder {
-            recorder.disconnect(now, id, reason);
-        }
         self.step(|core| core.handle_disconnect(now, id, reason));
     }
 
     /// Runs one core step and carries out its outputs.
-    fn step(&mut self, step: impl FnOnce(&mut Core) -> Result<(), Error>) {
+    fn step(&mut self, step: impl FnOnce(&mut RecordedCore) -> Result<(), Error>) {
         if let Err(error) = step(&mut self.core) {
             log!("bug: {error}");
         }
@@ -494,14 +470,8 @@ impl Hub {
         loop {
             let now = self.now();
             let result = if let Some(id) = self.began_lagging.pop() {
-                if let Some(recorder) = &mut self.recorder {
-                    recorder.backlog(now, id, Backlog::Lagging);
-                }
                 self.core.handle_backlog(now, id, Backlog::Lagging)
             } else if let Some((from, to)) = self.undelivered.pop() {
-                if let Some(recorder) = &mut self.recorder {
-                    recorder.undelivered(now, from, to);
-                }
                 match self.core.handle_undelivered(now, from, to) {
                     // The sender left in the same step: no one to tell.
                     Err(Error::UnknownConnection(gone)) if gone == from => Ok(()),
@@ -602,9 +572,6 @@ impl Hub {
             describe(connection)
         );
         let now = self.now();
-        if let Some(recorder) = &mut self.recorder {
-            recorder.backlog(now, id, Backlog::CaughtUp { skipped });
-        }
         self.step(|core| core.handle_backlog(now, id, Backlog::CaughtUp { skipped }));
     }
 
@@ -627,9 +594,6 @@ impl Hub {
         );
         drop(connection);
         let now = self.now();
-        if let Some(recorder) = &mut self.recorder {
-            recorder.disconnect(now, id, DisconnectReason::TooSlow);
-        }
         self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));
     }
 
@@ -653,9 +617,6 @@ impl Hub {
         // The connection may go meanwhile: closed by the core, or dropped as too slow.
         while self.connection(id).is_some() {
             let now = self.now();
-            if let Some(recorder) = &mut self.recorder {
-                recorder.more(now, id);
-            }
             let more = match self.core.handle_more(now, id) {
                 Ok(consumed) => consumed.more(),
                 Err(error) => return log!("bug: input from {id}: {error}"),
@@ -771,9 +732,6 @@ impl Hub {
     /// Tells everyone, then gives every connection up to [`FLUSH_TIMEOUT`] to take its output.
     async fn shut_down(mut self) {
         let now = self.now();
-        if let Some(recorder) = &mut self.recorder {
-            recorder.shutdown(now);
-        }
         if let Err(error) = self.core.handle_shutdown(now) {
             log!("bug: shutdown: {error}");
         }

@@ -51,7 +51,7 @@ use smol::{Async, LocalExecutor, Timer};
 use crate::event::Event;
 use crate::hub::Hub;
 use crate::log::log;
-use crate::record::Recorder;
+use crate::record::{RecordedCore, Recorder};
 use crate::slow::SlowReaders;
 
 pub use crate::core_box::CLIENTS;
@@ -180,7 +180,7 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     let executor = Rc::new(LocalExecutor::new());
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
     let hub = Hub::new(
-        core,
+        RecordedCore::new(core, recorder),
         executor.clone(),
         events.clone(),
         SlowReaders {
@@ -191,8 +191,7 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         settings.max_per_address,
         settings.flush_interval,
         started,
-    )
-    .recording(recorder);
+    );
     let accepting = executor.spawn(accept_loop(listener, events.clone()));
     executor.spawn(signal_loop(signals, events)).detach();
     // The hub runs as a task of its own rather than as the future `block_on` polls: that

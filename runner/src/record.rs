@@ -37,9 +37,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use chat_core::{
-    Admission, Backlog, Config, ConnectionId, DisconnectReason, FloodLimit, Instant, Output,
-    ServerName,
+    Admission, Backlog, Config, ConnectionId, Consumed, DisconnectReason, Error, FloodLimit,
+    Instant, Output, ServerName,
 };
+
+use crate::core_box::Core;
 
 const MAGIC: &[u8] = b"chat-record 1\n";
 
@@ -142,6 +144,108 @@ impl Recorder {
             crate::log::log!("recording stopped: {error}");
             self.out = None;
         }
+    }
+}
+
+/// The serving core, each input written to the recording (if one is kept) as it goes in: the
+/// hub calls this as it would the core, so no input can miss the recording.
+#[derive(Debug)]
+pub(crate) struct RecordedCore {
+    core: Box<Core>,
+    recorder: Option<Recorder>,
+}
+
+impl RecordedCore {
+    pub(crate) fn new(core: Box<Core>, recorder: Option<Recorder>) -> Self {
+        Self { core, recorder }
+    }
+
+    fn record(&mut self, write: impl FnOnce(&mut Recorder)) {
+        if let Some(recorder) = &mut self.recorder {
+            write(recorder);
+        }
+    }
+
+    pub(crate) fn handle_connect(&mut self, now: Instant) -> Result<Admission, Error> {
+        let admission = self.core.handle_connect(now)?;
+        self.record(|recorder| recorder.connect(now, &admission));
+        Ok(admission)
+    }
+
+    pub(crate) fn handle_input(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        bytes: &[u8],
+    ) -> Result<Consumed, Error> {
+        self.record(|recorder| recorder.input(now, conn, bytes));
+        self.core.handle_input(now, conn, bytes)
+    }
+
+    pub(crate) fn handle_more(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+    ) -> Result<Consumed, Error> {
+        self.record(|recorder| recorder.more(now, conn));
+        self.core.handle_more(now, conn)
+    }
+
+    pub(crate) fn handle_disconnect(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        reason: DisconnectReason,
+    ) -> Result<(), Error> {
+        self.record(|recorder| recorder.disconnect(now, conn, reason));
+        self.core.handle_disconnect(now, conn, reason)
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.record(|recorder| recorder.timeout(now));
+        self.core.handle_timeout(now)
+    }
+
+    pub(crate) fn handle_backlog(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        backlog: Backlog,
+    ) -> Result<(), Error> {
+        self.record(|recorder| recorder.backlog(now, conn, backlog));
+        self.core.handle_backlog(now, conn, backlog)
+    }
+
+    pub(crate) fn handle_undelivered(
+        &mut self,
+        now: Instant,
+        from: ConnectionId,
+        to: ConnectionId,
+    ) -> Result<(), Error> {
+        self.record(|recorder| recorder.undelivered(now, from, to));
+        self.core.handle_undelivered(now, from, to)
+    }
+
+    pub(crate) fn handle_shutdown(&mut self, now: Instant) -> Result<(), Error> {
+        self.record(|recorder| recorder.shutdown(now));
+        self.core.handle_shutdown(now)
+    }
+
+    pub(crate) fn poll_output(&mut self) -> Option<Output<'_>> {
+        self.core.poll_output()
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.core.poll_timeout()
+    }
+
+    pub(crate) fn online(&self) -> usize {
+        self.core.online()
+    }
+
+    /// Writes out what the recording has buffered.
+    pub(crate) fn flush_recording(&mut self) {
+        self.record(Recorder::flush);
     }
 }
 

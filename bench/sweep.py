@@ -97,6 +97,7 @@ class Server:
             command = [
                 str(RELEASE / "chat-runner"), "--listen", f"127.0.0.1:{self.port}",
                 "--no-color", "--no-flood-limit", "--max-per-ip", "0", "--history", "0",
+                "--data", str(Path(workdir) / "chat-data"),
                 *extra,
             ]
         else:

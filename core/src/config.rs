@@ -27,8 +27,10 @@ pub struct Config {
     /// limit beyond the server's own capacity.
     pub max_room_members: u32,
     /// How many of a room's last lines are replayed to whoever joins it, marked with how long
-    /// ago they were said: at most the `HISTORY` the server is built with, 0 for none.
-    /// Default: all it keeps.
+    /// ago they were said: at most [`MAX_HISTORY_LINES`](crate::MAX_HISTORY_LINES) (more
+    /// counts as that many), 0 for none. The core keeps no lines: it asks the runner for them
+    /// (see [`history`](crate::history)), so anything above 0 needs a runner that answers.
+    /// Default: 0.
     pub history: usize,
     /// The most connections at once, below the `CLIENTS` the server is built for; past it a
     /// connection is refused as when the table is full. Default: no limit below `CLIENTS`.
@@ -206,7 +208,7 @@ impl Default for Config {
             silence_timeout: Some(DEFAULT_SILENCE_TIMEOUT),
             max_room_members: u32::MAX,
             max_clients: usize::MAX,
-            history: usize::MAX,
+            history: 0,
             flood_limit: Some(FloodLimit::DEFAULT),
             greeting_delay: DEFAULT_GREETING_DELAY,
             server_name: ServerName::DEFAULT,

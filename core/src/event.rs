@@ -297,21 +297,32 @@ mod tests {
                 "topic alice #Rust \"things\" at 9",
                 "private alice anonymous-2 line \"psst\" at 9",
                 "parted alice #Rust \"bye\"",
+            ]
+        );
+        // A room with a topic stays when empty; without one, it goes. Line numbers go on
+        // from the last line said anywhere, so a room that comes back numbers no line twice.
+        assert_eq!(
+            chat.send(bob, "/join #rust\nagain\n/topic\n"),
+            [
+                "joined anonymous-2 #Rust",
+                "said anonymous-2 #Rust line #3 \"again\" at 9",
+            ]
+        );
+        assert_eq!(
+            chat.send(bob, "/topic -\n/part\n"),
+            [
+                "topic anonymous-2 #Rust \"\" at 9",
+                "parted anonymous-2 #Rust",
                 "removed #Rust",
             ]
         );
-        // A room's line numbers start again with the room.
         assert_eq!(
-            chat.send(bob, "/join #rust\nagain\n"),
-            [
-                "created #rust",
-                "joined anonymous-2 #rust",
-                "said anonymous-2 #rust line #1 \"again\" at 9",
-            ]
+            chat.send(bob, "/join #rust\n"),
+            ["created #rust", "joined anonymous-2 #rust"]
         );
         assert_eq!(
             chat.send(bob, "/quit\n"),
-            ["departed anonymous-2 \"quit\"", "removed #rust",]
+            ["departed anonymous-2 \"quit\"", "removed #rust"]
         );
     }
 

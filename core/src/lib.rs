@@ -64,6 +64,7 @@ extern crate std;
 mod config;
 mod dialect;
 mod event;
+pub mod history;
 mod output;
 mod server;
 mod state;
@@ -83,10 +84,12 @@ pub use dialect::{
     DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_WHO_REPLIES,
 };
 pub use event::{Event, LineKind, PersonId};
+pub use history::{
+    HistoryAnswer, HistoryLine, HistoryMark, HistoryRange, HistoryRequest, MAX_HISTORY_LINES,
+};
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
-pub use server::{Admission, Backlog, Consumed, Error, Server};
+pub use server::{Admission, Backlog, Consumed, Error, Restored, Server};
 pub use state::flood::FloodLimit;
-pub use state::history::{HISTORY_ROOMS, MAX_HISTORY};
 pub use state::members::MAX_ROOMS_PER_PERSON;
 pub use state::rooms::{
     LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::event::{Event, LineKind, PersonId};
+use crate::history::HistoryRequest;
 use crate::state::members::{MAX_ROOMS_PER_PERSON, Member, Row, member_at};
 use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, Name, Slot};
@@ -13,11 +14,15 @@ use crate::time::Instant;
 ///
 /// Every reply is bounded so that one step fits: the longest line, the longest nickname, and
 /// [`MAX_LISTED_NAMES`](crate::MAX_LISTED_NAMES) names in a roster listing, [`MAX_ROOMS`](crate::MAX_ROOMS)
-/// rooms in a room listing, and [`MAX_HISTORY`](crate::MAX_HISTORY) lines replayed on joining a room.
+/// rooms in a room listing. History comes a line per step (see [`history`](crate::history)).
 pub const OUTPUT_BYTES: usize = 32 * 1024;
 
 /// The most outputs queued in one step.
 pub(crate) const MAX_OUTPUTS: usize = 64;
+
+/// The most history requests queued in one step: a step joins one room at most (a line naming
+/// several rooms is handled a room per step), and a welcome joins the lobby.
+const MAX_REQUESTS: usize = 2;
 
 /// Why the core closes a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +80,10 @@ pub enum Output<'a> {
     /// Something others can observe happened: for the runner to log, store or publish. It
     /// comes before the lines that tell people of it. Nothing to send.
     Event(Event<'a>),
+    /// Someone wants a room's past lines: answer with
+    /// [`Server::handle_history`](crate::Server::handle_history), and write the answer to them
+    /// before anything sent to them after this output (see [`history`](crate::history)).
+    History(&'a HistoryRequest),
 }
 
 /// Who a [`Output::Send`] is for: an iterator over connection handles, and what kind of send
@@ -389,6 +398,8 @@ pub(crate) enum Record {
     Resume {
         conn: ConnectionId,
     },
+    /// The request at this index of the step's requests.
+    History(u8),
 }
 
 /// Text an event refers to, in the step's arena.
@@ -465,6 +476,7 @@ pub(crate) enum EventRecord {
 pub(crate) struct OutputQueue {
     pub(crate) bytes: heapless::Vec<u8, OUTPUT_BYTES>,
     records: heapless::Vec<Record, MAX_OUTPUTS>,
+    requests: heapless::Vec<HistoryRequest, MAX_REQUESTS>,
     /// The rooms of [`RoomSet`]s: room for each output to have its own.
     room_sets: heapless::Vec<RoomId, { MAX_OUTPUTS * MAX_ROOMS_PER_PERSON }>,
     next: usize,
@@ -483,6 +495,7 @@ impl OutputQueue {
         debug_assert!(!self.overflowed, "a step rendered more than OUTPUT_BYTES");
         self.bytes.clear();
         self.records.clear();
+        self.requests.clear();
         self.room_sets.clear();
         self.next = 0;
         self.overflowed = false;
@@ -573,6 +586,22 @@ impl OutputQueue {
             Name::Nick(nick) => self.span_str(nick.as_str()),
             Name::Anonymous(_) => self.span(name),
         }
+    }
+
+    /// Queues a request for history.
+    pub(crate) fn request(&mut self, request: HistoryRequest) {
+        let at = self.requests.len() as u8;
+        if self.requests.push(request).is_err() {
+            self.overflowed = true;
+            debug_assert!(false, "a step queued more than MAX_REQUESTS requests");
+            return;
+        }
+        self.push(Record::History(at));
+    }
+
+    /// The request queued at `at`.
+    pub(crate) fn request_at(&self, at: u8) -> Option<&HistoryRequest> {
+        self.requests.get(usize::from(at))
     }
 
     /// Queues an event whose text was written with [`Self::span`].
@@ -712,7 +741,10 @@ impl OutputQueue {
     pub(crate) fn bytes_of(&self, record: Record) -> &[u8] {
         let (start, end) = match record {
             Record::Send { start, end, .. } => (start, end),
-            Record::Close { .. } | Record::Resume { .. } | Record::Event(_) => (0, 0),
+            Record::Close { .. }
+            | Record::Resume { .. }
+            | Record::Event(_)
+            | Record::History(_) => (0, 0),
         };
         &self.bytes[start as usize..end as usize]
     }

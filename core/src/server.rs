@@ -5,9 +5,9 @@ use core::fmt;
 use crate::config::Config;
 use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
+use crate::history::{HistoryAnswer, HistoryRequest};
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
 use crate::state::flood::FloodBucket;
-use crate::state::history::History;
 use crate::state::rooms::Rooms;
 use crate::state::rooms::{RoomId, RoomName};
 use crate::state::roster::Nickname;
@@ -35,6 +35,13 @@ pub enum Error {
     OutputPending,
     /// The server was shut down with [`Server::handle_shutdown`].
     ShutDown,
+    /// [`Server::handle_restore`] came after the first connection.
+    RestoreTooLate,
+    /// [`Server::handle_restore`] was given a room name that is not valid.
+    RestoredRoomInvalid,
+    /// [`Server::handle_restore`] was given more topics than [`MAX_TOPICS`](crate::MAX_TOPICS)
+    /// or rooms than [`MAX_ROOMS`](crate::MAX_ROOMS).
+    RestoreFull,
 }
 
 impl fmt::Display for Error {
@@ -43,6 +50,11 @@ impl fmt::Display for Error {
             Self::UnknownConnection(id) => write!(f, "connection {id} is not live"),
             Self::OutputPending => f.write_str("poll_output must be drained before the next input"),
             Self::ShutDown => f.write_str("the server has been shut down"),
+            Self::RestoreTooLate => f.write_str("restore comes before the first connection"),
+            Self::RestoredRoomInvalid => f.write_str("a restored room name is not valid"),
+            Self::RestoreFull => {
+                f.write_str("more rooms or topics restored than there is room for")
+            }
         }
     }
 }
@@ -104,7 +116,7 @@ const FULL_COLOUR: &[u8] =
     b"\x1b[33m***\x1b[0m Sorry, the server is full. Please try again later.\r\n";
 
 /// The chat server's whole state: at most `CLIENTS` connections, their sessions and the roster,
-/// the rooms, and the last `HISTORY` lines of each room (default 0: none kept).
+/// and the rooms. Lines said are not kept here: see [`history`](crate::history).
 ///
 /// # Call order
 ///
@@ -124,34 +136,84 @@ const FULL_COLOUR: &[u8] =
 /// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line and
 /// [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON) membership cells, the table of
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
-/// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and `HISTORY` lines of up to
-/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) for each of
-/// [`HISTORY_ROOMS`](crate::HISTORY_ROOMS) rooms. It is some 420 KB with almost no
-/// connections, about 1.2 KB more per connection, and about 36 KB more per line of `HISTORY`
-/// (docs/ARCHITECTURE.md has the measured sizes), so keep it in a `Box` or a `static`.
+/// and [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output. It is some 420 KB with
+/// almost no connections and about 1.2 KB more per connection (docs/ARCHITECTURE.md has the
+/// measured sizes), so keep it in a `Box` or a `static`.
 #[derive(Debug)]
-pub struct Server<const CLIENTS: usize, const HISTORY: usize = 0> {
+pub struct Server<const CLIENTS: usize> {
     config: Config,
     roster: Roster<CLIENTS>,
     rooms: Rooms,
-    history: History<HISTORY>,
     out: OutputQueue,
     now: Instant,
     shut_down: bool,
+    /// Whether a connection has come: restoring is over.
+    connected: bool,
 }
 
-impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
+/// What a runner's store hands back at start, to [`Server::handle_restore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Restored<'a> {
+    /// A room's topic, who set it and when. The room is made if need be; a room with a topic
+    /// stays while empty.
+    Topic {
+        /// The room.
+        room: &'a str,
+        /// The topic (cut to [`MAX_TOPIC_BYTES`](crate::MAX_TOPIC_BYTES)).
+        topic: &'a str,
+        /// Who set it.
+        by: &'a str,
+        /// When.
+        at: Instant,
+    },
+    /// The sequence number of the last line kept: lines said from now on are numbered after
+    /// it, so none is numbered like a kept one.
+    LastSeq(u64),
+}
+
+impl<const CLIENTS: usize> Server<CLIENTS> {
     /// A server with no one connected, starting at `now`.
     pub fn new(config: Config, now: Instant) -> Self {
         Self {
             config,
             roster: Roster::new(),
             rooms: Rooms::new(),
-            history: History::new(),
             out: OutputQueue::default(),
             now,
             shut_down: false,
+            connected: false,
         }
+    }
+
+    /// Puts back what a store kept from an earlier run (see [`Restored`]), before the first
+    /// connection; no output, nobody is told.
+    pub fn handle_restore(&mut self, restored: Restored<'_>) -> Result<(), Error> {
+        if self.connected {
+            return Err(Error::RestoreTooLate);
+        }
+        match restored {
+            Restored::Topic {
+                room,
+                topic,
+                by,
+                at,
+            } => {
+                let name = RoomName::new(room).map_err(|_| Error::RestoredRoomInvalid)?;
+                let id = match self.rooms.find(room) {
+                    Some(id) => id,
+                    None => self.rooms.create(name).map_err(|_| Error::RestoreFull)?,
+                };
+                let topic = crate::wire::line::cut(topic, crate::MAX_TOPIC_BYTES);
+                self.rooms
+                    .set_topic(id, topic, by, at)
+                    .map_err(|_| Error::RestoreFull)?;
+                // A restored topic that was empty leaves an empty room with none.
+                self.rooms.remove_if_empty(id);
+            }
+            Restored::LastSeq(last) => self.rooms.continue_seq_after(last),
+        }
+        Ok(())
     }
 
     // ----- Getters -----
@@ -195,6 +257,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     /// [`Admission::Refused`].
     pub fn handle_connect(&mut self, now: Instant) -> Result<Admission, Error> {
         self.begin_step(now)?;
+        self.connected = true;
         let deadline = self
             .config
             .silence_timeout
@@ -475,6 +538,33 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
         Ok(())
     }
 
+    /// One part of the answer to `request`, from [`Output::History`]: see
+    /// [`history`](crate::history) for the order. The asker is shown it in their dialect;
+    /// [`Error::UnknownConnection`] if they have gone meanwhile (nothing to do then).
+    pub fn handle_history(
+        &mut self,
+        now: Instant,
+        request: &HistoryRequest,
+        answer: HistoryAnswer<'_>,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        if self.roster.get(request.conn()).is_none() {
+            return Err(Error::UnknownConnection(request.conn()));
+        }
+        self.hub().history(request, answer);
+        Ok(())
+    }
+
+    /// A notice from the runner to everyone online, in each one's dialect (`*** TEXT` for
+    /// plain text and JSON, a server `NOTICE` for IRC): news about the server itself, such as
+    /// its store failing. `text` is one line; control characters in it are shown as escapes.
+    pub fn handle_notice(&mut self, now: Instant, text: &str) -> Result<(), Error> {
+        self.begin_step(now)?;
+        let text = crate::wire::line::cut(text, crate::MAX_LINE_BYTES);
+        self.hub().notice_all(text);
+        Ok(())
+    }
+
     /// The server is stopping: everyone is told. The runner then writes out what is queued and
     /// closes every connection itself; every later `handle_*` call returns [`Error::ShutDown`].
     pub fn handle_shutdown(&mut self, now: Instant) -> Result<(), Error> {
@@ -499,6 +589,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
             Record::Close { conn, reason } => Output::Close { conn, reason },
             Record::Resume { conn } => Output::Resume { conn },
             Record::Event(event) => Output::Event(self.out.resolve(event)),
+            Record::History(at) => Output::History(self.out.request_at(at)?),
         })
     }
 
@@ -571,7 +662,6 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     }
 
     fn hub(&mut self) -> Step<'_, CLIENTS> {
-        let keep_history = self.config.history.min(HISTORY);
         Step {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
@@ -580,8 +670,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
                 colour: self.config.colour,
             },
             max_room_members: self.config.max_room_members,
-            history: &mut self.history,
-            keep_history,
+            replay: self.config.history,
             now: self.now,
             server_name: self.config.server_name.as_str(),
             irc_lobby: self.config.irc_lobby,
@@ -590,7 +679,7 @@ impl<const CLIENTS: usize, const HISTORY: usize> Server<CLIENTS, HISTORY> {
     }
 }
 
-impl<const CLIENTS: usize, const HISTORY: usize> Directory for Server<CLIENTS, HISTORY> {
+impl<const CLIENTS: usize> Directory for Server<CLIENTS> {
     fn next_recipient(&self, audience: &Audience, cursor: &mut Cursor) -> Option<ConnectionId> {
         let rooms: &[RoomId] = match audience.scope {
             // Walked by `Recipients` itself.

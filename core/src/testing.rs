@@ -7,6 +7,11 @@
 //! comes, so a test can collect lines ([`Transcript`]), count recipients (a bench) or check
 //! invariants (a fuzz target) without writing the loop again.
 //!
+//! It also keeps history as a runner would: every line said ([`Event::Said`](crate::Event::Said))
+//! is kept in memory, and each [`Output::History`] is answered from it at once, after the
+//! outputs of the step that asked (a runner with a store answers later; the asker sees the
+//! same lines).
+//!
 //! Needs the `testing` feature (which brings `std`).
 //!
 //! ```
@@ -32,14 +37,27 @@ use std::vec::Vec;
 use core::time::Duration;
 
 use crate::{
-    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Instant, Output, Server,
+    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Event, HistoryAnswer,
+    HistoryLine, HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind, Output, Server,
 };
 
 /// A [`Server`] on a simulated clock, driven by the contract. See the [module docs](self).
 #[derive(Debug)]
-pub struct Driver<const CLIENTS: usize, const HISTORY: usize = 0> {
-    server: Box<Server<CLIENTS, HISTORY>>,
+pub struct Driver<const CLIENTS: usize> {
+    server: Box<Server<CLIENTS>>,
     now: Instant,
+    /// Every line said, by room name in lower case, oldest first.
+    kept: BTreeMap<String, Vec<Kept>>,
+}
+
+/// A line kept for history.
+#[derive(Clone, Debug)]
+struct Kept {
+    seq: u64,
+    at: Instant,
+    kind: LineKind,
+    nick: String,
+    text: String,
 }
 
 /// What a call did with the bytes it was given.
@@ -51,7 +69,7 @@ pub struct Fed {
     pub held: bool,
 }
 
-impl<const CLIENTS: usize, const HISTORY: usize> Driver<CLIENTS, HISTORY> {
+impl<const CLIENTS: usize> Driver<CLIENTS> {
     /// A server made with `config`, its clock at `now`.
     ///
     /// The server is built on the heap; for a large `CLIENTS` build the driver on a thread with
@@ -60,16 +78,17 @@ impl<const CLIENTS: usize, const HISTORY: usize> Driver<CLIENTS, HISTORY> {
         Self {
             server: Box::new(Server::new(config, now)),
             now,
+            kept: BTreeMap::new(),
         }
     }
 
     /// The server, for its getters.
-    pub fn server(&self) -> &Server<CLIENTS, HISTORY> {
+    pub fn server(&self) -> &Server<CLIENTS> {
         &self.server
     }
 
     /// The server, for calls the driver does not wrap. Drain it before using the driver again.
-    pub fn server_mut(&mut self) -> &mut Server<CLIENTS, HISTORY> {
+    pub fn server_mut(&mut self) -> &mut Server<CLIENTS> {
         &mut self.server
     }
 
@@ -78,10 +97,69 @@ impl<const CLIENTS: usize, const HISTORY: usize> Driver<CLIENTS, HISTORY> {
         self.now
     }
 
-    /// Hands every pending output to `each`, in order.
+    /// Hands every pending output to `each`, in order, keeping the lines said; then answers
+    /// the history asked for, handing the answer's outputs to `each` too.
     pub fn drain(&mut self, each: &mut dyn FnMut(Output<'_>)) {
+        let mut asked = Vec::new();
         while let Some(output) = self.server.poll_output() {
+            match &output {
+                Output::Event(Event::Said {
+                    nick,
+                    room,
+                    kind,
+                    text,
+                    seq,
+                    at,
+                }) => self
+                    .kept
+                    .entry(room.to_ascii_lowercase())
+                    .or_default()
+                    .push(Kept {
+                        seq: *seq,
+                        at: *at,
+                        kind: *kind,
+                        nick: String::from(*nick),
+                        text: String::from(*text),
+                    }),
+                Output::History(request) => asked.push((*request).clone()),
+                _ => {}
+            }
             each(output);
+        }
+        for request in asked {
+            self.answer(&request, each);
+        }
+    }
+
+    /// Answers `request` from the lines kept.
+    fn answer(&mut self, request: &HistoryRequest, each: &mut dyn FnMut(Output<'_>)) {
+        let lines = self
+            .kept
+            .get(&request.room().as_str().to_ascii_lowercase())
+            .map_or(&[][..], Vec::as_slice);
+        let chosen = select(lines, request.range(), request.limit()).to_vec();
+        let parts = [HistoryAnswer::Begin {
+            lines: chosen.len(),
+        }]
+        .into_iter()
+        .chain(chosen.iter().map(|line| {
+            HistoryAnswer::Line(HistoryLine {
+                seq: line.seq,
+                at: line.at,
+                kind: line.kind,
+                nick: &line.nick,
+                text: &line.text,
+            })
+        }))
+        .chain([HistoryAnswer::End]);
+        for part in parts {
+            if self.server.handle_history(self.now, request, part).is_err() {
+                // The asker left in the same step.
+                return;
+            }
+            while let Some(output) = self.server.poll_output() {
+                each(output);
+            }
         }
     }
 
@@ -151,6 +229,36 @@ impl<const CLIENTS: usize, const HISTORY: usize> Driver<CLIENTS, HISTORY> {
             self.drain(each);
         }
         self.now = until;
+    }
+}
+
+/// The lines of `lines` (oldest first) that `range` names, at most `limit`, oldest first.
+fn select(lines: &[Kept], range: HistoryRange, limit: usize) -> &[Kept] {
+    // Where the first line at or after `mark` is.
+    let from = |mark: HistoryMark| match mark {
+        HistoryMark::Seq(seq) => lines.partition_point(|line| line.seq < seq),
+        HistoryMark::At(at) => lines.partition_point(|line| line.at < at),
+    };
+    // Where the first line after `mark` is.
+    let past = |mark: HistoryMark| match mark {
+        HistoryMark::Seq(seq) => lines.partition_point(|line| line.seq <= seq),
+        HistoryMark::At(at) => lines.partition_point(|line| line.at <= at),
+    };
+    let last = |end: usize| &lines[end.saturating_sub(limit)..end];
+    let first = |start: usize| &lines[start..(start + limit).min(lines.len())];
+    match range {
+        HistoryRange::Before(mark) => last(from(mark)),
+        HistoryRange::After(mark) => first(past(mark)),
+        HistoryRange::Around(mark) => {
+            let start = from(mark).saturating_sub(limit / 2);
+            first(start)
+        }
+        HistoryRange::Between(a, b) => {
+            let (start, end) = (past(a).min(past(b)), from(a).max(from(b)));
+            let end = end.max(start);
+            &lines[start..end.min(start + limit)]
+        }
+        HistoryRange::Latest => last(lines.len()),
     }
 }
 

@@ -8,6 +8,9 @@ use argh::FromArgs;
 use chat_core::{Config, FloodLimit};
 use chat_runner::Settings;
 
+/// Where the store lives unless `--data` or `--no-data` says otherwise.
+const DEFAULT_DATA_DIR: &str = "chat-data";
+
 /// A terminal chat server, and its client. As a server (the default), people connect with
 /// `nc HOST PORT`, `telnet HOST PORT` or `chat-runner --connect HOST:PORT`, pick a nickname with
 /// /nick, and talk; /help lists the commands.
@@ -54,9 +57,22 @@ pub(crate) struct Args {
     pub(crate) max_per_ip: u32,
 
     /// how many of a room's last lines are replayed to whoever joins it, marked with how long
-    /// ago they were said; 0 for none, 20 at most. Default: 20
-    #[argh(option, default = "chat_core::MAX_HISTORY")]
+    /// ago they were said; 0 for none, 500 at most. Default: 20
+    #[argh(option, default = "20")]
     pub(crate) history: usize,
+
+    /// the directory for the store (rooms, topics and history, in chat.db); made if missing,
+    /// and locked while the server runs. Default: chat-data in the working directory
+    #[argh(option)]
+    pub(crate) data: Option<PathBuf>,
+
+    /// keep nothing on disk: history lives in memory and is gone when the server stops
+    #[argh(switch)]
+    pub(crate) no_data: bool,
+
+    /// how many lines the store keeps per room; older ones are deleted. Default: 10000
+    #[argh(option, default = "10_000")]
+    pub(crate) history_keep: u64,
 
     /// flood control: lines a client may send at once before being slowed. Default: 20
     #[argh(option, default = "20")]
@@ -165,9 +181,23 @@ impl Args {
                 chat_runner::CLIENTS
             ));
         }
-        if self.history > chat_core::MAX_HISTORY {
-            return Err(format!("--history is at most {}", chat_core::MAX_HISTORY));
+        if self.history > chat_core::MAX_HISTORY_LINES {
+            return Err(format!(
+                "--history is at most {}",
+                chat_core::MAX_HISTORY_LINES
+            ));
         }
+        if self.history_keep == 0 {
+            return Err("--history-keep must be at least 1".to_owned());
+        }
+        if self.no_data && self.data.is_some() {
+            return Err("--data and --no-data cannot go together".to_owned());
+        }
+        let data = match (&self.data, self.no_data) {
+            (_, true) => None,
+            (Some(dir), false) => Some(dir.clone()),
+            (None, false) => Some(PathBuf::from(DEFAULT_DATA_DIR)),
+        };
         if self.max_room_members == Some(0) {
             return Err("--max-room-members must be at least 1".to_owned());
         }
@@ -198,6 +228,8 @@ impl Args {
             max_per_address: self.max_per_ip,
             flush_interval,
             record: self.record.clone(),
+            data,
+            history_keep: self.history_keep,
         })
     }
 

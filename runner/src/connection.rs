@@ -43,6 +43,11 @@ pub(crate) type Shared = Rc<[u8]>;
 #[derive(Debug, Default)]
 pub(crate) struct Link {
     messages: VecDeque<Shared>,
+    /// How many messages at the front the writer may take: the rest wait for the store to
+    /// commit the lines said before they were queued (see [`Gate`]).
+    released: usize,
+    /// The messages after the released ones, in runs: the commit each waits for, and how many.
+    held: VecDeque<(u64, usize)>,
     /// The writer, while it waits for messages.
     writer: Option<Waker>,
     /// No more messages will come: the writer ends once the queue is empty.
@@ -69,12 +74,32 @@ impl Link {
         }
     }
 
-    /// Queues `message`; returns the writer's waker if it was waiting for messages, for the
-    /// caller to wake when the writer should run. Taken, so it is handed back once.
+    /// Queues `message`, which may go out once commit `wait_for` is done (see [`Gate`]);
+    /// returns the writer's waker if it was waiting for messages, for the caller to wake when
+    /// the writer should run. Taken, so it is handed back once.
     #[must_use = "a writer waiting for messages must be woken, or they are never written"]
-    pub(crate) fn push(&mut self, message: Shared) -> Option<Waker> {
+    pub(crate) fn push(&mut self, message: Shared, wait_for: u64, committed: u64) -> Option<Waker> {
         self.messages.push_back(message);
+        if self.held.is_empty() && wait_for <= committed {
+            self.released += 1;
+        } else {
+            match self.held.back_mut() {
+                Some((commit, count)) if *commit == wait_for => *count += 1,
+                _ => self.held.push_back((wait_for, 1)),
+            }
+        }
         self.writer.take()
+    }
+
+    /// Lets the writer take the messages that waited for commits up to `committed`.
+    fn release(&mut self, committed: u64) {
+        while let Some(&(commit, count)) = self.held.front() {
+            if commit > committed {
+                break;
+            }
+            self.released += count;
+            self.held.pop_front();
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -133,6 +158,31 @@ impl Ticks {
             reader.wake();
         }
         readers
+    }
+}
+
+/// The durability rule as the writers see it: a line is on disk before anyone receives it.
+///
+/// The hub numbers its commits. A message queued after a line was handed to the store waits
+/// for the commit that takes that line (`Link::push` is told which), so it cannot overtake the
+/// line onto the wire; the hub sets `committed` as the store reports each commit done, and
+/// wakes the writers that wait. With no durable store nothing ever waits: every message
+/// waits for commit 0, which is done from the start.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    /// The last commit done.
+    pub(crate) committed: u64,
+    /// Writers with messages waiting for a commit.
+    pub(crate) waiting: Vec<Waker>,
+}
+
+impl Gate {
+    /// Commit `number` is done: wakes the writers waiting for one.
+    pub(crate) fn open_to(&mut self, number: u64) {
+        self.committed = self.committed.max(number);
+        for writer in self.waiting.drain(..) {
+            writer.wake();
+        }
     }
 }
 
@@ -237,6 +287,7 @@ pub(crate) async fn write_loop(
     id: ConnectionId,
     stream: Rc<Async<TcpStream>>,
     link: Rc<RefCell<Link>>,
+    gate: Rc<RefCell<Gate>>,
     hub: Sender<Event>,
     stall_timeout: Option<Duration>,
 ) {
@@ -263,8 +314,17 @@ pub(crate) async fn write_loop(
         loop {
             let waiting = future::poll_fn(|context| {
                 let mut link = link.borrow_mut();
-                if !link.messages.is_empty() {
+                if !link.held.is_empty() {
+                    link.release(gate.borrow().committed);
+                }
+                if link.released > 0 {
                     Poll::Ready(true)
+                } else if !link.messages.is_empty() {
+                    // Waiting for a commit; queued again as an idle writer too, so woken
+                    // either way.
+                    gate.borrow_mut().waiting.push(context.waker().clone());
+                    link.writer = Some(context.waker().clone());
+                    Poll::Pending
                 } else if link.closed {
                     Poll::Ready(false)
                 } else {
@@ -279,16 +339,20 @@ pub(crate) async fn write_loop(
             // The common case under light load, one message: write it as it is, no copy.
             let single = {
                 let mut link = link.borrow_mut();
-                if link.messages.len() == 1 {
+                if link.released == 1 {
+                    link.released = 0;
                     link.messages.pop_front()
                 } else {
                     batch.clear();
-                    while let Some(next) = link.messages.front() {
+                    while link.released > 0
+                        && let Some(next) = link.messages.front()
+                    {
                         if !batch.is_empty() && batch.len() + next.len() > WRITE_BATCH_BYTES {
                             break;
                         }
                         batch.extend_from_slice(next);
                         link.messages.pop_front();
+                        link.released -= 1;
                     }
                     None
                 }

@@ -8,8 +8,8 @@ use chat_core::{Config, Instant, Server};
 /// is full and closed. A power of two is not needed; it is one for no reason but tidiness.
 pub const CLIENTS: usize = 16_384;
 
-/// The core, sized for [`CLIENTS`], keeping the most history a room can have.
-pub(crate) type Core = Server<CLIENTS, { chat_core::MAX_HISTORY }>;
+/// The core, sized for [`CLIENTS`].
+pub(crate) type Core = Server<CLIENTS>;
 
 /// Builds the core on the heap. `Server<CLIENTS>` is several megabytes and Rust may build it on
 /// the stack before moving it into the box, so it is built on a thread with room for that.

@@ -2,7 +2,7 @@
 //! it as an [`Event`] on one channel; everything the core asks for is carried out here.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::rc::Rc;
@@ -11,18 +11,27 @@ use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::{
     Admission, Backlog, ConnectionId, Delivery, DisconnectReason, Error, Event as CoreEvent,
-    Instant, Nickname, Output, PersonId,
+    HistoryAnswer, HistoryLine, Instant, Nickname, Output, PersonId,
 };
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-use crate::connection::{FLUSH_TIMEOUT, Link, Shared, Ticks, read_loop, refuse, write_loop};
+use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::Event;
 use crate::log::log;
 use crate::pacer::{Batch, Flush, Pacer};
 use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
+use crate::store::{Fetch, Reply, Store, StoredLine, StoredTopic};
+
+/// The longest the hub waits for the store to finish a commit before it lets the lines waiting
+/// for it go out anyway (and tells everyone history is not being kept): a disk that stalls
+/// must not stall the chat. See docs/STORAGE.md.
+pub(crate) const STORE_STALL: Duration = Duration::from_secs(5);
+
+/// A history answer, or why there is none, waiting to be handed to the core.
+type Answer = (Box<Fetch>, Result<Vec<StoredLine>, String>);
 
 /// The reply to a connection over the per-address limit, before it is closed.
 const TOO_MANY_FROM_ADDRESS: &[u8] =
@@ -31,6 +40,7 @@ const TOO_MANY_FROM_ADDRESS: &[u8] =
 /// What ended the hub's wait.
 enum Woken {
     Event(Event),
+    Store(Reply),
     Timer,
     /// A reader began waiting for a flush while none was due.
     ReaderWaiting,
@@ -52,6 +62,17 @@ struct Connection {
     held: Option<(Vec<u8>, usize)>,
     /// Whether room messages are being skipped for it, and how many.
     lag: Lag,
+    /// While history asked for it is on its way: what it was sent meanwhile, kept back so that
+    /// the history goes out first (see `Hub::answer`).
+    parked: Option<VecDeque<Parked>>,
+}
+
+/// One thing kept back for a connection waiting for history.
+#[derive(Debug)]
+enum Parked {
+    Bytes(Shared),
+    /// Where the answer to its next history request goes.
+    Answer,
 }
 
 /// The hub's state: the core, the connections it knows, and how to reach the executor.
@@ -86,7 +107,35 @@ pub(crate) struct Hub {
     per_address: HashMap<IpAddr, u32>,
     /// The most connections from one address; 0 for no limit.
     max_per_address: u32,
-    started: StdInstant,
+    /// The core's clock reads wall-clock time, so the times it puts on lines (and a store
+    /// keeps) are real ones.
+    clock: Clock,
+    /// Where lines, topics and history live.
+    store: Store,
+    /// The durability rule: which commit the writers may send up to (see [`Gate`]).
+    gate: Rc<RefCell<Gate>>,
+    /// The number of the last commit asked of the store.
+    commits_asked: u64,
+    /// Commits asked and not yet done, with when they were asked.
+    commits_pending: VecDeque<(u64, StdInstant)>,
+    /// The commit a message queued now waits for: the next one, once a line has been handed to
+    /// the store since the last.
+    wait_for: u64,
+    /// Lines or topics handed to the store since the last commit was asked.
+    uncommitted: bool,
+    /// The store stopped answering (or its queue filled): lines go out without waiting for a
+    /// commit until it catches up.
+    store_stalled: bool,
+    /// People were told history is not being kept.
+    told_unkept: bool,
+    /// History answers to hand to the core, oldest first.
+    answers: VecDeque<Answer>,
+    /// Notices for everyone, to hand to the core.
+    notices: Vec<String>,
+    /// How many `Output::History` there have been: each one's number, for the recording.
+    requests: u64,
+    /// What the store thread reports.
+    replies: Receiver<Reply>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -97,16 +146,75 @@ impl std::fmt::Debug for Hub {
     }
 }
 
+/// The runner's own rules for connections, apart from the core's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    /// What is done about clients that do not read.
+    pub(crate) slow: SlowReaders,
+    /// The most connections from one address; 0 for no limit.
+    pub(crate) max_per_address: u32,
+    /// The most time lines wait to be written together.
+    pub(crate) flush_interval: Duration,
+}
+
+/// The hub's clock: the core's time is Unix time in milliseconds, counted on from `started`
+/// with the monotonic clock (so it never goes back, whatever the wall clock does).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    pub(crate) started: StdInstant,
+    /// Unix time at `started`, in ms.
+    pub(crate) started_unix: u64,
+}
+
+impl Clock {
+    /// Starts the clock now.
+    pub(crate) fn start() -> Self {
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
+        Self {
+            started: StdInstant::now(),
+            started_unix,
+        }
+    }
+
+    /// The core's time now.
+    pub(crate) fn now(&self) -> Instant {
+        let since = StdInstant::now().saturating_duration_since(self.started);
+        Instant::from_millis(
+            self.started_unix
+                .saturating_add(u64::try_from(since.as_millis()).unwrap_or(u64::MAX)),
+        )
+    }
+
+    /// The core's time at start.
+    pub(crate) fn start_instant(&self) -> Instant {
+        Instant::from_millis(self.started_unix)
+    }
+
+    /// The `std` instant of the core's `at`.
+    pub(crate) fn std_instant_of(&self, at: Instant) -> StdInstant {
+        self.started + Duration::from_millis(at.as_millis().saturating_sub(self.started_unix))
+    }
+}
+
 impl Hub {
     pub(crate) fn new(
         core: RecordedCore,
         executor: Rc<LocalExecutor<'static>>,
         events: Sender<Event>,
-        slow: SlowReaders,
-        max_per_address: u32,
-        flush_interval: Duration,
-        started: StdInstant,
+        policy: Policy,
+        clock: Clock,
+        store: Store,
     ) -> Self {
+        let Policy {
+            slow,
+            max_per_address,
+            flush_interval,
+        } = policy;
+        let replies = store.replies();
         Self {
             core,
             connections: Vec::new(),
@@ -121,16 +229,29 @@ impl Hub {
             resumed: Vec::new(),
             idle_writers: Vec::new(),
             ticks: Rc::default(),
-            pacer: Pacer::new(flush_interval, started),
+            pacer: Pacer::new(flush_interval, clock.started),
             per_address: HashMap::new(),
             max_per_address,
-            started,
+            clock,
+            store,
+            gate: Rc::default(),
+            commits_asked: 0,
+            commits_pending: VecDeque::new(),
+            wait_for: 0,
+            uncommitted: false,
+            store_stalled: false,
+            told_unkept: false,
+            answers: VecDeque::new(),
+            notices: Vec::new(),
+            requests: 0,
+            replies,
         }
     }
 
     /// Handles events until shutdown, then flushes every connection and returns. `accepting`
     /// is the accept loop, stopped (so the listener closes) as shutdown begins.
     pub(crate) async fn run(mut self, events: Receiver<Event>, accepting: Task<()>) {
+        let replies = self.replies.clone();
         let mut accepting = Some(accepting);
         let mut timer = Timer::never();
         // When `timer` is set for. Setting a timer registers it with the reactor anew, which
@@ -138,6 +259,16 @@ impl Hub {
         // when the deadline changes.
         let mut armed: Option<StdInstant> = None;
         loop {
+            // The store's replies come before everything: lines wait for its commits.
+            let mut replied = false;
+            while let Ok(reply) = replies.try_recv() {
+                self.handle_reply(reply);
+                replied = true;
+            }
+            self.check_store_stall();
+            if replied {
+                self.end_turn().await;
+            }
             // Deadlines come first: a steady stream of events must not starve the timer, which
             // `future::or` below would do, since it polls the event channel first.
             if self
@@ -163,8 +294,12 @@ impl Hub {
                 }
                 continue;
             }
-            let deadline = self.core.poll_timeout().map(|at| at.to_std(self.started));
-            let wanted = deadline.into_iter().chain(flush_at).min();
+            let deadline = self.core.poll_timeout().map(|at| self.clock.std_instant_of(at));
+            let stall = self
+                .commits_pending
+                .front()
+                .map(|(_, at)| *at + STORE_STALL);
+            let wanted = deadline.into_iter().chain(flush_at).chain(stall).min();
             if wanted != armed {
                 match wanted {
                     Some(at) => timer.set_at(at),
@@ -189,21 +324,35 @@ impl Hub {
             });
             let woken = future::or(
                 async {
-                    match events.recv().await {
-                        Ok(event) => Woken::Event(event),
-                        // Cannot happen: the hub holds a sender.
-                        Err(_) => Woken::ReaderWaiting,
+                    match replies.recv().await {
+                        Ok(reply) => Woken::Store(reply),
+                        // The store thread has gone (it panicked): never again.
+                        Err(_) => future::pending().await,
                     }
                 },
-                future::or(readers_waiting, async {
-                    (&mut timer).await;
-                    Woken::Timer
-                }),
+                future::or(
+                    async {
+                        match events.recv().await {
+                            Ok(event) => Woken::Event(event),
+                            // Cannot happen: the hub holds a sender.
+                            Err(_) => Woken::ReaderWaiting,
+                        }
+                    },
+                    future::or(readers_waiting, async {
+                        (&mut timer).await;
+                        Woken::Timer
+                    }),
+                ),
             )
             .await;
             self.ticks.borrow_mut().hub = None;
             let event = match woken {
                 Woken::Event(event) => event,
+                Woken::Store(reply) => {
+                    self.handle_reply(reply);
+                    self.end_turn().await;
+                    continue;
+                }
                 Woken::Timer => {
                     // Spent: whatever is due is done above.
                     armed = None;
@@ -276,7 +425,9 @@ impl Hub {
     /// pacer says to wait (the last flush was too recent, or readers wait for the flush); then
     /// they are woken when it is time, and meanwhile more lines gather for them.
     async fn end_turn(&mut self) {
-        if self.idle_writers.is_empty() {
+        // Lines handed to the store need a commit even if no writer has anything new (a
+        // busy writer waits for that commit too).
+        if self.idle_writers.is_empty() && !self.uncommitted {
             return;
         }
         // Readers waiting for this flush read first: the top of `run` sees to that.
@@ -300,9 +451,17 @@ impl Hub {
     fn flush(&mut self) {
         // What goes out now is on file first, so a recording is whole up to what was sent.
         self.core.flush_recording();
+        self.commit();
         let woken = self.idle_writers.len();
-        for writer in self.idle_writers.drain(..) {
-            writer.wake();
+        if self.gate.borrow().committed < self.wait_for {
+            // What they were given waits for the commit just asked: they are woken when it is
+            // done.
+            let mut gate = self.gate.borrow_mut();
+            gate.waiting.append(&mut self.idle_writers);
+        } else {
+            for writer in self.idle_writers.drain(..) {
+                writer.wake();
+            }
         }
         self.pacer.handle_flush(StdInstant::now(), woken);
         self.ticks.borrow_mut().gathering = self.pacer.is_gathering();
@@ -339,7 +498,192 @@ impl Hub {
     }
 
     fn now(&self) -> Instant {
-        Instant::from_std(self.started, StdInstant::now())
+        self.clock.now()
+    }
+
+    /// Asks the store to commit what it was handed since the last commit.
+    fn commit(&mut self) {
+        if !std::mem::take(&mut self.uncommitted) {
+            return;
+        }
+        self.commits_asked += 1;
+        if self.store.commit(self.commits_asked) {
+            self.commits_pending
+                .push_back((self.commits_asked, StdInstant::now()));
+        } else {
+            self.store_stalled("its queue is full");
+        }
+    }
+
+    /// Hands a line or a topic to the store (`keep` says whether it took it); what is queued
+    /// for anyone from now on waits for the commit that takes it.
+    fn keep(&mut self, kept: bool) {
+        if !kept {
+            return self.store_stalled("its queue is full");
+        }
+        self.uncommitted = true;
+        if self.store.is_durable() && !self.store_stalled {
+            self.wait_for = self.commits_asked + 1;
+        }
+    }
+
+    /// The store cannot keep up: what waits for its commits goes out now, and lines stop
+    /// waiting for them until it has caught up. Everyone is told once.
+    fn store_stalled(&mut self, why: &str) {
+        if !std::mem::replace(&mut self.store_stalled, true) {
+            log!("store: {why}; lines go out without waiting to be kept");
+        }
+        // Numbers from here on are past every number waited for so far.
+        self.commits_asked = self.commits_asked.max(self.wait_for);
+        self.gate.borrow_mut().open_to(self.commits_asked);
+        self.wait_for = 0;
+        self.tell_unkept(why);
+    }
+
+    fn tell_unkept(&mut self, why: &str) {
+        if !std::mem::replace(&mut self.told_unkept, true) {
+            self.notices.push(format!(
+                "History is not being kept just now ({why}); chat goes on."
+            ));
+        }
+    }
+
+    /// A commit that has taken longer than [`STORE_STALL`] means the disk is stuck.
+    fn check_store_stall(&mut self) {
+        if self
+            .commits_pending
+            .front()
+            .is_some_and(|(_, asked)| asked.elapsed() >= STORE_STALL)
+        {
+            self.commits_pending.clear();
+            let seconds = STORE_STALL.as_secs();
+            self.store_stalled(&format!("the disk has not finished a write in {seconds} s"));
+            self.drain();
+        }
+    }
+
+    /// Handles what the store thread reports.
+    fn handle_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Committed(number) => {
+                self.gate.borrow_mut().open_to(number);
+                while self
+                    .commits_pending
+                    .front()
+                    .is_some_and(|&(pending, _)| pending <= number)
+                {
+                    self.commits_pending.pop_front();
+                }
+                if self.store_stalled && number >= self.commits_asked {
+                    self.store_stalled = false;
+                    log!("store: caught up; lines wait to be kept again");
+                    self.tell_kept();
+                }
+            }
+            Reply::Fetched(fetch, lines) => self.answers.push_back((fetch, lines)),
+            Reply::Failed(error) => {
+                log!("store: writing failed: {error}; lines are not being kept");
+                self.tell_unkept("the store cannot write");
+            }
+            Reply::Recovered => {
+                log!("store: writing works again");
+                if !self.store_stalled {
+                    self.tell_kept();
+                }
+            }
+        }
+        self.drain();
+    }
+
+    fn tell_kept(&mut self) {
+        if std::mem::take(&mut self.told_unkept) {
+            self.notices.push("History is being kept again.".to_owned());
+        }
+    }
+
+    /// Hands a history answer to the core: what the asker was sent before asking goes out
+    /// first, then the answer, then what was kept back for it meanwhile.
+    fn answer(&mut self, fetch: Fetch, lines: Result<Vec<StoredLine>, String>) {
+        let (number, request) = fetch;
+        let conn = request.conn();
+        self.unpark(conn, true);
+        let rest = lookup_mut(&mut self.connections, conn).and_then(|c| c.parked.take());
+        let now = self.now();
+        let give = |hub: &mut Self, part: HistoryAnswer<'_>| -> bool {
+            match hub.core.handle_history(now, (number, &request), part) {
+                Ok(()) => {
+                    hub.carry_out();
+                    true
+                }
+                Err(Error::UnknownConnection(_)) => false,
+                Err(error) => {
+                    log!("bug: history: {error}");
+                    false
+                }
+            }
+        };
+        match &lines {
+            Ok(lines) => {
+                let mut going = give(self, HistoryAnswer::Begin { lines: lines.len() });
+                for line in lines {
+                    if !going {
+                        break;
+                    }
+                    going = give(
+                        self,
+                        HistoryAnswer::Line(HistoryLine {
+                            seq: line.seq,
+                            at: line.at,
+                            kind: line.kind,
+                            nick: &line.nick,
+                            text: &line.text,
+                        }),
+                    );
+                }
+                if going {
+                    give(self, HistoryAnswer::End);
+                }
+            }
+            Err(error) => {
+                log!("store: reading history of {}: {error}", request.room());
+                give(self, HistoryAnswer::Unavailable);
+            }
+        }
+        if let Some(connection) = lookup_mut(&mut self.connections, conn) {
+            connection.parked = rest.filter(|rest| !rest.is_empty());
+            self.unpark(conn, false);
+        }
+    }
+
+    /// Queues what was kept back for `conn`, up to the place of the next answer (taking that
+    /// place too if `take_place`).
+    fn unpark(&mut self, conn: ConnectionId, take_place: bool) {
+        let Some(connection) = lookup_mut(&mut self.connections, conn) else {
+            return;
+        };
+        let Some(parked) = &mut connection.parked else {
+            return;
+        };
+        let committed = self.gate.borrow().committed;
+        let mut queue = connection.link.borrow_mut();
+        while let Some(next) = parked.pop_front() {
+            match next {
+                Parked::Bytes(bytes) => {
+                    if let Some(writer) = queue.push(bytes, self.wait_for, committed) {
+                        self.idle_writers.push(writer);
+                    }
+                }
+                Parked::Answer if take_place => break,
+                Parked::Answer => {
+                    parked.push_front(Parked::Answer);
+                    break;
+                }
+            }
+        }
+        drop(queue);
+        if parked.is_empty() && !take_place {
+            connection.parked = None;
+        }
     }
 
     fn accept(&mut self, stream: Async<TcpStream>, peer: SocketAddr) {
@@ -382,6 +726,7 @@ impl Hub {
             id,
             stream,
             link.clone(),
+            self.gate.clone(),
             self.events.clone(),
             self.slow.stall_timeout,
         ));
@@ -397,6 +742,7 @@ impl Hub {
             name: None,
             held: None,
             lag: Lag::default(),
+            parked: None,
         });
         *self.per_address.entry(peer.ip()).or_default() += 1;
         log!("{id} connected from {peer} ({} online)", self.core.online());
@@ -477,6 +823,12 @@ impl Hub {
                     Err(Error::UnknownConnection(gone)) if gone == from => Ok(()),
                     other => other,
                 }
+            } else if let Some((fetch, lines)) = self.answers.pop_front() {
+                self.answer(*fetch, lines);
+                continue;
+            } else if !self.notices.is_empty() {
+                let notice = self.notices.remove(0);
+                self.core.handle_notice(now, &notice)
             } else {
                 break;
             };
@@ -502,10 +854,19 @@ impl Hub {
                         _ => (Kind::Reply, None),
                     };
                     let shared: Shared = Shared::from(bytes);
+                    let (wait_for, committed) = (self.wait_for, self.gate.borrow().committed);
                     for id in to {
                         let Some(connection) = lookup_mut(&mut self.connections, id) else {
                             continue;
                         };
+                        if let Some(parked) = &mut connection.parked {
+                            // Waiting for history: kept back, within the queue limit (room
+                            // messages past it are skipped, as for a client behind).
+                            if kind != Kind::Room || parked.len() < self.slow.queue_limit {
+                                parked.push_back(Parked::Bytes(shared.clone()));
+                            }
+                            continue;
+                        }
                         let mut queue = connection.link.borrow_mut();
                         match self.slow.admit(&mut connection.lag, kind, queue.len()) {
                             Admit::Queue => {}
@@ -516,7 +877,7 @@ impl Hub {
                                 continue;
                             }
                         }
-                        if let Some(writer) = queue.push(shared.clone()) {
+                        if let Some(writer) = queue.push(shared.clone(), wait_for, committed) {
                             self.idle_writers.push(writer);
                         }
                         let waiting = queue.len();
@@ -535,6 +896,54 @@ impl Hub {
                     }
                 }
                 Output::Resume { conn } => self.resumed.push(conn),
+                Output::Event(CoreEvent::Said {
+                    nick,
+                    room,
+                    kind,
+                    text,
+                    seq,
+                    at,
+                }) => {
+                    let line = StoredLine {
+                        seq,
+                        at,
+                        kind,
+                        nick: nick.to_owned(),
+                        text: text.to_owned(),
+                    };
+                    let kept = self.store.line(room, line);
+                    self.keep(kept);
+                }
+                Output::Event(CoreEvent::TopicSet {
+                    nick,
+                    room,
+                    topic,
+                    at,
+                }) => {
+                    let topic = StoredTopic {
+                        room: room.to_owned(),
+                        topic: topic.to_owned(),
+                        by: nick.to_owned(),
+                        at,
+                    };
+                    let kept = self.store.topic(topic);
+                    self.keep(kept);
+                }
+                Output::History(request) => {
+                    self.requests += 1;
+                    let request = request.clone();
+                    let Some(connection) = lookup_mut(&mut self.connections, request.conn()) else {
+                        continue;
+                    };
+                    connection
+                        .parked
+                        .get_or_insert_default()
+                        .push_back(Parked::Answer);
+                    if let Err(fetch) = self.store.fetch((self.requests, request)) {
+                        self.answers
+                            .push_back((fetch, Err("the store's queue is full".to_owned())));
+                    }
+                }
                 // Events are for a store or a bus to come; the log names people by nickname.
                 // (An anonymous-N name is not a nickname: it stays out of the log's names.)
                 Output::Event(
@@ -738,6 +1147,23 @@ impl Hub {
         self.drain();
         // Closing a queue wakes only a writer still holding its waker; the rest are here.
         self.flush();
+        // The last lines wait for their commit: let it come, as long as the store answers.
+        let last = self.commits_asked;
+        while self.gate.borrow().committed < last && !self.store_stalled {
+            let reply = future::or(async { self.replies.recv().await.ok() }, async {
+                Timer::after(STORE_STALL).await;
+                None
+            })
+            .await;
+            match reply {
+                Some(Reply::Committed(number)) => self.gate.borrow_mut().open_to(number),
+                Some(_) => {}
+                None => {
+                    log!("store: the last commit did not finish; the last lines may not be kept");
+                    self.gate.borrow_mut().open_to(last);
+                }
+            }
+        }
         let closing: Vec<Task<()>> = self
             .connections
             .drain(..)

@@ -18,6 +18,8 @@
 //!     max_per_address: 128,
 //!     flush_interval: Duration::from_millis(10),
 //!     record: None,
+//!     data: Some("chat-data".into()),
+//!     history_keep: 10_000,
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -34,6 +36,7 @@ mod log;
 mod pacer;
 mod record;
 mod slow;
+mod store;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -49,7 +52,7 @@ use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::event::Event;
-use crate::hub::Hub;
+use crate::hub::{Clock, Hub, Policy};
 use crate::log::log;
 use crate::record::{RecordedCore, Recorder};
 use crate::slow::SlowReaders;
@@ -85,6 +88,11 @@ pub struct Settings {
     pub flush_interval: Duration,
     /// Write every input the core receives to this file (`--record`), for [`replay`].
     pub record: Option<PathBuf>,
+    /// The store's directory (`--data`), made if missing; `None` keeps history in memory only
+    /// (`--no-data`). See docs/STORAGE.md.
+    pub data: Option<PathBuf>,
+    /// The most lines the store keeps per room (`--history-keep`): at least 1.
+    pub history_keep: u64,
 }
 
 /// Why [`serve`] could not start.
@@ -97,6 +105,8 @@ pub enum Error {
     Signals(io::Error),
     /// The recording (`--record`) could not be created.
     Record(PathBuf, io::Error),
+    /// The store (`--data`) could not be opened: the message names the file or directory.
+    Store(String),
 }
 
 impl fmt::Display for Error {
@@ -107,6 +117,7 @@ impl fmt::Display for Error {
             Self::Record(path, error) => {
                 write!(f, "cannot record to {}: {error}", path.display())
             }
+            Self::Store(message) => f.write_str(message),
         }
     }
 }
@@ -115,6 +126,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Listener(error) | Self::Signals(error) | Self::Record(_, error) => Some(error),
+            Self::Store(_) => None,
         }
     }
 }
@@ -142,8 +154,20 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     let bound = listener.get_ref().local_addr().map_err(Error::Listener)?;
     let descriptors = raise_descriptor_limit();
     let config = settings.core;
-    let started = StdInstant::now();
-    let start = Instant::from_std(started, started);
+    // The core's clock reads Unix time in milliseconds: the times on lines are real ones.
+    let clock = Clock::start();
+    let start = clock.start_instant();
+    let place = match &settings.data {
+        Some(dir) => store::Place::Directory(dir.clone()),
+        None => store::Place::Memory,
+    };
+    let holder = format!(
+        "pid {}, listening on {bound}, started at Unix time {}",
+        std::process::id(),
+        start.as_millis() / 1000
+    );
+    let (store, restored) = store::Store::open(&place, settings.history_keep, &holder)
+        .map_err(|error| Error::Store(error.to_string()))?;
     let recorder = match &settings.record {
         Some(path) => Some(
             Recorder::create(path, &config, start)
@@ -151,8 +175,26 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         ),
         None => None,
     };
-    let core = core_box::new_core(config, start);
+    let mut core = RecordedCore::new(core_box::new_core(config, start), recorder);
+    restore(&mut core, start, &restored);
     forget_startup_peak();
+    match &settings.data {
+        Some(dir) => log!(
+            "history in {}: {} room(s) kept, {} line(s), the last numbered {}; {} topic(s); \
+             up to {} lines per room",
+            dir.join(store::DATABASE_FILE).display(),
+            restored.rooms,
+            restored.lines,
+            restored.last_seq,
+            restored.topics.len(),
+            settings.history_keep
+        ),
+        None => log!(
+            "history in memory only (--no-data): gone when the server stops; up to {} lines \
+             per room",
+            settings.history_keep
+        ),
+    }
 
     // Tests and scripts read this line to learn the port.
     // A closed stdout is no reason to stop serving, hence no println!.
@@ -180,17 +222,20 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     let executor = Rc::new(LocalExecutor::new());
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
     let hub = Hub::new(
-        RecordedCore::new(core, recorder),
+        core,
         executor.clone(),
         events.clone(),
-        SlowReaders {
-            lag_limit: settings.lag_limit,
-            queue_limit: settings.queue_limit,
-            stall_timeout: settings.stall_timeout,
+        Policy {
+            slow: SlowReaders {
+                lag_limit: settings.lag_limit,
+                queue_limit: settings.queue_limit,
+                stall_timeout: settings.stall_timeout,
+            },
+            max_per_address: settings.max_per_address,
+            flush_interval: settings.flush_interval,
         },
-        settings.max_per_address,
-        settings.flush_interval,
-        started,
+        clock,
+        store,
     );
     let accepting = executor.spawn(accept_loop(listener, events.clone()));
     executor.spawn(signal_loop(signals, events)).detach();
@@ -201,6 +246,27 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     let hub = executor.spawn(hub.run(incoming, accepting));
     smol::block_on(executor.run(hub));
     Ok(())
+}
+
+/// Puts back the topics and the line numbering the store kept, before anyone connects.
+fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
+    for topic in &restored.topics {
+        let restored = chat_core::Restored::Topic {
+            room: &topic.room,
+            topic: &topic.topic,
+            by: &topic.by,
+            at: topic.at,
+        };
+        if let Err(error) = core.handle_restore(now, restored) {
+            log!(
+                "store: the topic of {} was not restored: {error}",
+                topic.room
+            );
+        }
+    }
+    if let Err(error) = core.handle_restore(now, chat_core::Restored::LastSeq(restored.last_seq)) {
+        log!("bug: restoring the line numbering: {error}");
+    }
 }
 
 /// Building the core passes its tables (some 21 MB, committed from the start) through the init

@@ -27,7 +27,17 @@
 //!          7 caught up     conn, u64 skipped
 //!          8 undelivered   conn (from), conn (to)
 //!          9 shutdown
+//!          10 history      u64 request (the Nth `Output::History`, from 1), u8 part, then
+//!                          0 begin: u64 lines | 1 line: u64 seq, u64 at, u8 kind (0 line,
+//!                          1 action, 2 notice), str nick, str text | 2 end | 3 unavailable
+//!          11 restore      u8 what, then 0 topic: str room, str topic, str by, u64 at |
+//!                          1 last sequence number: u64
+//!          12 notice       str text
+//!          (str: u32 length, then UTF-8 bytes)
 //! ```
+//!
+//! A replay answers history from the recording, not from a store: what the asker was shown is
+//! what the replay shows.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,7 +48,7 @@ use std::time::Duration;
 
 use chat_core::{
     Admission, Backlog, Config, ConnectionId, Consumed, DisconnectReason, Error, FloodLimit,
-    Instant, Output, ServerName,
+    HistoryAnswer, HistoryLine, HistoryRequest, Instant, LineKind, Output, Restored, ServerName,
 };
 
 use crate::core_box::Core;
@@ -54,6 +64,18 @@ const LAGGING: u8 = 6;
 const CAUGHT_UP: u8 = 7;
 const UNDELIVERED: u8 = 8;
 const SHUTDOWN: u8 = 9;
+const HISTORY: u8 = 10;
+const RESTORE: u8 = 11;
+const NOTICE: u8 = 12;
+
+fn str_bytes(text: &str) -> Vec<u8> {
+    let mut bytes = u32::try_from(text.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes()
+        .to_vec();
+    bytes.extend_from_slice(text.as_bytes());
+    bytes
+}
 
 /// Writes the core's inputs to a file as they happen. A write that fails stops the recording
 /// (the server goes on) and says so once.
@@ -133,6 +155,65 @@ impl Recorder {
     pub(crate) fn shutdown(&mut self, at: Instant) {
         self.write(SHUTDOWN, at, &[]);
         self.flush();
+    }
+
+    pub(crate) fn history(&mut self, at: Instant, request: u64, answer: &HistoryAnswer<'_>) {
+        let request = request.to_le_bytes();
+        match answer {
+            HistoryAnswer::Begin { lines } => {
+                let lines = (*lines as u64).to_le_bytes();
+                self.write(HISTORY, at, &[&request, &[0], &lines]);
+            }
+            HistoryAnswer::Line(line) => {
+                let kind = match line.kind {
+                    LineKind::Action => 1_u8,
+                    LineKind::Notice => 2,
+                    _ => 0,
+                };
+                self.write(
+                    HISTORY,
+                    at,
+                    &[
+                        &request,
+                        &[1],
+                        &line.seq.to_le_bytes(),
+                        &line.at.as_millis().to_le_bytes(),
+                        &[kind],
+                        &str_bytes(line.nick),
+                        &str_bytes(line.text),
+                    ],
+                );
+            }
+            HistoryAnswer::End => self.write(HISTORY, at, &[&request, &[2]]),
+            _ => self.write(HISTORY, at, &[&request, &[3]]),
+        }
+    }
+
+    pub(crate) fn restore(&mut self, at: Instant, restored: &Restored<'_>) {
+        match restored {
+            Restored::Topic {
+                room,
+                topic,
+                by,
+                at: set,
+            } => self.write(
+                RESTORE,
+                at,
+                &[
+                    &[0],
+                    &str_bytes(room),
+                    &str_bytes(topic),
+                    &str_bytes(by),
+                    &set.as_millis().to_le_bytes(),
+                ],
+            ),
+            Restored::LastSeq(last) => self.write(RESTORE, at, &[&[1], &last.to_le_bytes()]),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn notice(&mut self, at: Instant, text: &str) {
+        self.write(NOTICE, at, &[&str_bytes(text)]);
     }
 
     /// Writes out what is buffered (the hub calls this at its flushes, so a recording is
@@ -229,6 +310,33 @@ impl RecordedCore {
     pub(crate) fn handle_shutdown(&mut self, now: Instant) -> Result<(), Error> {
         self.record(|recorder| recorder.shutdown(now));
         self.core.handle_shutdown(now)
+    }
+
+    /// `request` is the hub's count of `Output::History` so far when this one came (from 1),
+    /// which names it in the recording.
+    pub(crate) fn handle_history(
+        &mut self,
+        now: Instant,
+        request: (u64, &HistoryRequest),
+        answer: HistoryAnswer<'_>,
+    ) -> Result<(), Error> {
+        self.record(|recorder| recorder.history(now, request.0, &answer));
+        self.core.handle_history(now, request.1, answer)
+    }
+
+    /// `now` is only for the recording: restoring takes no time.
+    pub(crate) fn handle_restore(
+        &mut self,
+        now: Instant,
+        restored: Restored<'_>,
+    ) -> Result<(), Error> {
+        self.record(|recorder| recorder.restore(now, &restored));
+        self.core.handle_restore(restored)
+    }
+
+    pub(crate) fn handle_notice(&mut self, now: Instant, text: &str) -> Result<(), Error> {
+        self.record(|recorder| recorder.notice(now, text));
+        self.core.handle_notice(now, text)
     }
 
     pub(crate) fn poll_output(&mut self) -> Option<Output<'_>> {
@@ -380,6 +488,13 @@ impl Bytes<'_> {
         }
     }
 
+    fn text(&mut self, what: &'static str) -> Result<String, ReplayError> {
+        let length = self.u32(what)? as usize;
+        let at = self.at;
+        let bytes = self.take(length, what)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| ReplayError::Corrupt { offset: at, what })
+    }
+
     fn conn(&mut self) -> Result<u64, ReplayError> {
         self.u64("a connection")
     }
@@ -453,6 +568,7 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
     let mut core = crate::core_box::new_core(config, start);
     let mut sent: BTreeMap<ConnectionId, Vec<u8>> = BTreeMap::new();
     let mut order: Vec<ConnectionId> = Vec::new();
+    let mut requests: Vec<HistoryRequest> = Vec::new();
     while bytes.at < data.len() {
         let offset = bytes.at;
         let kind = bytes.u8("a record")?;
@@ -518,6 +634,60 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                 core.handle_undelivered(at, from, to)
             }
             SHUTDOWN => core.handle_shutdown(at),
+            HISTORY => {
+                let number = bytes.u64("a history request's number")?;
+                let request = usize::try_from(number)
+                    .ok()
+                    .and_then(|n| requests.get(n.checked_sub(1)?))
+                    .ok_or_else(|| diverged(format!("history request {number} was never made")))?
+                    .clone();
+                let (nick, text);
+                let answer = match bytes.u8("a history answer's part")? {
+                    0 => HistoryAnswer::Begin {
+                        lines: bytes.u64("a history answer's length")? as usize,
+                    },
+                    1 => {
+                        let seq = bytes.u64("a history line's number")?;
+                        let at = Instant::from_millis(bytes.u64("a history line's time")?);
+                        let kind = match bytes.u8("a history line's kind")? {
+                            1 => LineKind::Action,
+                            2 => LineKind::Notice,
+                            _ => LineKind::Line,
+                        };
+                        nick = bytes.text("a history line's nick")?;
+                        text = bytes.text("a history line's text")?;
+                        HistoryAnswer::Line(HistoryLine {
+                            seq,
+                            at,
+                            kind,
+                            nick: &nick,
+                            text: &text,
+                        })
+                    }
+                    2 => HistoryAnswer::End,
+                    _ => HistoryAnswer::Unavailable,
+                };
+                core.handle_history(at, &request, answer)
+            }
+            RESTORE => match bytes.u8("what was restored")? {
+                0 => {
+                    let room = bytes.text("a restored room")?;
+                    let topic = bytes.text("a restored topic")?;
+                    let by = bytes.text("a restored topic's setter")?;
+                    let set = Instant::from_millis(bytes.u64("a restored topic's time")?);
+                    core.handle_restore(Restored::Topic {
+                        room: &room,
+                        topic: &topic,
+                        by: &by,
+                        at: set,
+                    })
+                }
+                _ => core.handle_restore(Restored::LastSeq(bytes.u64("a restored number")?)),
+            },
+            NOTICE => {
+                let text = bytes.text("a notice")?;
+                core.handle_notice(at, &text)
+            }
             _ => {
                 return Err(ReplayError::Corrupt {
                     offset,
@@ -528,10 +698,14 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
         // As recorded: the runner logged these and went on, so the replay does too.
         let _ = result;
         while let Some(output) = core.poll_output() {
-            if let Output::Send { to, bytes } = output {
-                for conn in to {
-                    sent.entry(conn).or_default().extend_from_slice(bytes);
+            match output {
+                Output::Send { to, bytes } => {
+                    for conn in to {
+                        sent.entry(conn).or_default().extend_from_slice(bytes);
+                    }
                 }
+                Output::History(request) => requests.push(request.clone()),
+                _ => {}
             }
         }
     }

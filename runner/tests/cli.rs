@@ -49,6 +49,7 @@ impl Drop for Running {
 fn start(args: &[&str]) -> (Running, String) {
     let mut child = Command::new(RUNNER)
         .args(args)
+        .arg("--no-data")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

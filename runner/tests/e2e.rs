@@ -330,9 +330,9 @@ fn help_lists_the_commands() {
     let server = Server::plain(RUNNER, &[]);
     let mut client = server.connect();
     client.send_line("/help");
-    let help: Vec<String> = (0..14).map(|_| client.next_line()).collect();
+    let help: Vec<String> = (0..15).map(|_| client.next_line()).collect();
     assert_eq!(help[0], "*** Commands:");
-    for (line, command) in help[1..12].iter().zip([
+    for (line, command) in help[1..13].iter().zip([
         "/nick NAME",
         "/msg NAME TEXT",
         "/me TEXT",
@@ -341,13 +341,14 @@ fn help_lists_the_commands() {
         "/rooms",
         "/topic [TEXT]",
         "/list",
+        "/history [N]",
         "/help",
         "/quit [REASON]",
         "/ping [TOKEN]",
     ]) {
         assert!(line.starts_with(&format!("***   {command}")), "{help:#?}");
     }
-    assert!(help[13].contains("512 bytes"), "{help:#?}");
+    assert!(help[14].contains("512 bytes"), "{help:#?}");
     assert!(client.sync().is_empty());
 
     client.send_line("/dance");

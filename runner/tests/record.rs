@@ -142,7 +142,7 @@ fn a_damaged_recording_is_refused_naming_the_offset() {
 
     // A file that cannot be created is a clear error at start, exit status 1.
     let output = Command::new(RUNNER)
-        .args(["--listen", "127.0.0.1:0", "--record"])
+        .args(["--listen", "127.0.0.1:0", "--no-data", "--record"])
         .arg(dir.0.join("no/such/dir/x.rec"))
         .output()
         .unwrap();

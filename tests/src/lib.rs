@@ -70,13 +70,14 @@ impl Server {
     /// Flood control is off (`--no-flood-limit`) unless `args` set it (`--flood-...`), and so
     /// are history (`--history 0`) and the greeting delay (`--greeting-delay 0`) unless `args`
     /// set them: most tests send bursts, or expect a newcomer's exact welcome at once, and are
-    /// about something else.
+    /// about something else. The store is in memory (`--no-data`) unless `args` give `--data`.
     pub fn start_at(runner: &str, listen: &str, args: &[&str]) -> Self {
         let sets = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
         let mut child = Command::new(runner)
             .args(["--listen", listen])
             .args(args)
             .args((!sets("--flood")).then_some("--no-flood-limit"))
+            .args((!sets("--data") && !sets("--no-data")).then_some("--no-data"))
             .args(if sets("--history") {
                 &[][..]
             } else {

@@ -26,7 +26,7 @@ const TOO_LONG: &str = "*** error: line too long (over 512 bytes); it was not se
 const NOT_UTF8: &str = "*** error: your line is not valid UTF-8; it was not sent";
 const SHUTDOWN: &str = "*** The server is shutting down. Goodbye!";
 const NO_ROOM: &str = "*** error: you are in no room; /join #lobby to talk";
-const HELP_LINES: usize = 14;
+const HELP_LINES: usize = 15;
 
 fn plain_config() -> Config {
     // Flood control is tested on its own (tests/flood.rs and the core's unit tests).
@@ -415,7 +415,11 @@ impl Model {
         if person.current == Some(room) {
             person.current = person.rooms.first().copied();
         }
-        if room != 0 && self.members(room).next().is_none() {
+        // A room with a topic stays.
+        let topic = self.rooms[room]
+            .as_ref()
+            .is_some_and(|r| !r.topic.is_empty());
+        if room != 0 && !topic && self.members(room).next().is_none() {
             self.rooms[room] = None;
         }
     }
@@ -762,12 +766,16 @@ impl Model {
             );
             return;
         }
+        // `/topic -` clears it.
+        let topic = if topic == "-" { String::new() } else { topic };
         let name = &self.room(room).name;
         for member in self.members(room) {
-            exp.line(
-                member.id,
-                format!("*** {me} set the topic of {name}: {topic}"),
-            );
+            let said = if topic.is_empty() {
+                format!("*** {me} cleared the topic of {name}")
+            } else {
+                format!("*** {me} set the topic of {name}: {topic}")
+            };
+            exp.line(member.id, said);
         }
         self.rooms[room].as_mut().expect("the room exists").topic = topic;
     }
@@ -830,7 +838,11 @@ impl Model {
                 room.name
             );
             let members = self.members(slot).count();
-            assert!(slot == 0 || members > 0, "empty room {} kept", room.name);
+            assert!(
+                slot == 0 || members > 0 || !room.topic.is_empty(),
+                "empty room {} without a topic kept",
+                room.name
+            );
             assert!(members as u64 <= u64::from(self.max_room_members));
         }
     }
@@ -2111,13 +2123,15 @@ fn parting_the_last_member_removes_the_room() {
         ["*** You left #a.", "*** Now talking in #lobby."]
     );
     assert_eq!(heard(&steps, bob), ["*** anonymous-1 left #a (see  you)"]);
-    let steps = say(&mut server, 0, bob, b"/rooms\n/leave\n");
+    // A room with a topic stays while empty: its topic is cleared first.
+    let steps = say(&mut server, 0, bob, b"/rooms\n/topic -\n/leave\n");
     assert_eq!(
         heard(&steps, bob),
         [
             "*** Rooms (2):",
             "***   #lobby (2, you are in it)",
             "***   #a (1, you are in it) old news",
+            "*** anonymous-2 cleared the topic of #a",
             "*** You left #a.",
             "*** Now talking in #lobby.",
         ]

@@ -5,10 +5,10 @@ use core::fmt::{self, Write};
 use core::time::Duration;
 use irc::numeric::ERR_INPUTTOOLONG;
 
-use crate::dialect::text::{Painted, Style};
+use crate::dialect::text::{Painted, Style, Visible};
 use crate::event::{LineKind, PersonId};
+use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, Purpose};
 use crate::output::{Audience, CloseReason, EventRecord, OutputQueue, RoomSet, Speaks, View};
-use crate::state::history::{Chronicle, Remembered, Said};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::{RoomId, RoomName, Rooms};
 use crate::state::roster::{ConnectionId, Nickname, Roster};
@@ -57,9 +57,8 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) style: Style,
     /// The most people in one room.
     pub(crate) max_room_members: u32,
-    /// What was said lately in each room, and how many lines of it to keep.
-    pub(crate) history: &'a mut dyn Chronicle,
-    pub(crate) keep_history: usize,
+    /// How many past lines someone joining a room is shown.
+    pub(crate) replay: usize,
     pub(crate) now: Instant,
     /// The server's name in IRC replies.
     pub(crate) server_name: &'a str,
@@ -345,6 +344,26 @@ impl<const N: usize> Step<'_, N> {
         );
     }
 
+    /// A notice from the runner to everyone online (`text` shown as any text is: control
+    /// characters made visible).
+    pub(crate) fn notice_all(&mut self, text: &str) {
+        if self.roster.text_count() > 0 {
+            announce!(
+                self,
+                Audience::all().speaking(Speaks::Text),
+                "{}",
+                Visible(text)
+            );
+        }
+        irc!(
+            self,
+            Audience::all().speaking(Speaks::Irc),
+            ":{} NOTICE * :*** {}",
+            self.server_name,
+            Visible(text)
+        );
+    }
+
     /// Tells `conn` that its line passed the length limit.
     pub(crate) fn too_long(&mut self, conn: ConnectionId, dialect: Dialect) {
         let what = match dialect {
@@ -409,7 +428,8 @@ impl<const N: usize> Step<'_, N> {
         self.roster.get(conn).and_then(|slot| slot.person.current)
     }
 
-    /// A line from `conn` to `room`, for every other member in their dialect, and remembered.
+    /// A line from `conn` to `room`, for every other member in their dialect (and, as an
+    /// event, for the runner to keep).
     pub(crate) fn speak(&mut self, conn: ConnectionId, room: RoomId, kind: LineKind, text: &str) {
         let Some(seq) = self.rooms.next_seq(room) else {
             return;
@@ -421,15 +441,33 @@ impl<const N: usize> Step<'_, N> {
             text,
             seq,
         });
-        let said = match kind {
-            LineKind::Action => Said::Action,
-            LineKind::Line => Said::Line,
-            // Notices are not replayed: they are meant for those there at the time.
-            LineKind::Notice => return,
+    }
+
+    /// Asks the runner for `room`'s past lines, for `conn`.
+    pub(crate) fn ask_history(
+        &mut self,
+        conn: ConnectionId,
+        room: RoomId,
+        range: HistoryRange,
+        limit: usize,
+        purpose: Purpose,
+    ) {
+        let Some(info) = self.rooms.get(room) else {
+            return;
         };
-        if self.keep_history > 0 {
-            let line = Remembered::new(self.now, said, self.roster.name(conn), text);
-            self.history.remember(room, line, self.keep_history);
+        if limit == 0 {
+            return;
+        }
+        let request = HistoryRequest::new(conn, info.name.clone(), range, limit, purpose);
+        self.out.request(request);
+    }
+
+    /// Shows `request`'s asker one part of the answer, in their dialect.
+    pub(crate) fn history(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
+        if self.speaks_irc(request.conn()) {
+            self.irc_history(request, answer);
+        } else {
+            self.text_history(request, answer);
         }
     }
 
@@ -509,14 +547,13 @@ impl<const N: usize> Step<'_, N> {
         self.remove_if_empty(room);
     }
 
-    /// Removes `room` if no one is in it (the lobby stays), and what was said in it.
+    /// Removes `room` if no one is in it and it has no topic (the lobby stays).
     pub(crate) fn remove_if_empty(&mut self, room: RoomId) {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
         let name = info.name.clone();
         if self.rooms.remove_if_empty(room) {
-            self.history.forget(room);
             self.publish(&Happened::RoomRemoved { name: &name });
         }
     }
@@ -538,7 +575,9 @@ impl<const N: usize> Step<'_, N> {
     /// Sets `room`'s topic (at most [`MAX_TOPIC_BYTES`](crate::MAX_TOPIC_BYTES), checked by the caller) and tells its
     /// members.
     pub(crate) fn set_topic(&mut self, conn: ConnectionId, room: RoomId, topic: &str) {
-        if self.rooms.set_topic(room, topic).is_err() {
+        let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
+        let _ = write!(by, "{}", self.roster.name(conn));
+        if self.rooms.set_topic(room, topic, &by, self.now).is_err() {
             let text = format_args!(
                 "{} rooms have a topic already, the most there can be; clear one first",
                 crate::state::rooms::MAX_TOPICS
@@ -711,17 +750,13 @@ mod tests {
     };
 
     /// Feeds `line` to `conn` and returns the bytes it got back.
-    fn say<const N: usize, const H: usize>(
-        server: &mut Server<N, H>,
-        conn: ConnectionId,
-        line: &str,
-    ) -> usize {
+    fn say<const N: usize>(server: &mut Server<N>, conn: ConnectionId, line: &str) -> usize {
         said(server, conn, line).0
     }
 
     /// How many bytes `line` brought back, and the last step's text.
-    fn said<const N: usize, const H: usize>(
-        server: &mut Server<N, H>,
+    fn said<const N: usize>(
+        server: &mut Server<N>,
         conn: ConnectionId,
         line: &str,
     ) -> (usize, std::string::String) {
@@ -839,22 +874,14 @@ mod tests {
     }
 
     #[test]
-    fn the_longest_join_with_history_fits_in_one_step() {
-        // A server that keeps history is big (every room's lines live inline): give it a stack.
-        std::thread::Builder::new()
-            .stack_size(64 << 20)
-            .spawn(longest_join_with_history)
-            .unwrap()
-            .join()
-            .unwrap();
-    }
-
-    fn longest_join_with_history() {
-        use crate::{MAX_HISTORY, MAX_LINE_BYTES, MAX_NICK_CHARS};
+    fn the_longest_join_fits_in_one_step_and_asks_for_history() {
+        use crate::{HistoryAnswer, HistoryLine, MAX_HISTORY_LINES, MAX_NICK_CHARS};
         let config = Config::default()
             .with_greeting_delay(Duration::ZERO)
-            .with_flood_limit(None);
-        let mut server: Server<128, MAX_HISTORY> = Server::new(config, Instant::ZERO);
+            .with_flood_limit(None)
+            .with_history(MAX_HISTORY_LINES);
+        let mut server: std::boxed::Box<Server<128>> =
+            std::boxed::Box::new(Server::new(config, Instant::ZERO));
         let mut conns = std::vec::Vec::new();
         for n in 0..120 {
             let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
@@ -867,24 +894,50 @@ mod tests {
         }
         let topic = "😀".repeat(MAX_TOPIC_BYTES / 4);
         say(&mut server, conns[0], &format!("/topic {topic}\n"));
-        for _ in 0..MAX_HISTORY {
-            let long = "é".repeat(MAX_LINE_BYTES / 2);
-            say(&mut server, conns[0], &format!("{long}\n"));
-        }
-        // A newcomer gets the banner, the topic, a full listing and the whole history.
+        // A newcomer gets the banner, the topic and a full listing, and the runner is asked
+        // for the lobby's history.
         let Ok(Admission::Accepted(late)) = server.handle_connect(Instant::ZERO) else {
             panic!("connect");
         };
-        let mut welcome = 0;
+        let (mut welcome, mut request) = (0, None);
         while let Some(output) = server.poll_output() {
-            if let Output::Send { bytes, .. } = output {
-                welcome += bytes.len();
+            match output {
+                Output::Send { bytes, .. } => welcome += bytes.len(),
+                Output::History(asked) => request = Some(asked.clone()),
+                _ => {}
             }
         }
-        assert!(
-            welcome > MAX_HISTORY * MAX_LINE_BYTES && welcome <= OUTPUT_BYTES,
-            "{welcome}"
-        );
+        assert!(welcome <= OUTPUT_BYTES, "{welcome}");
+        let request = request.expect("the lobby's history is asked for");
+        assert_eq!(request.conn(), late);
+        assert_eq!(request.limit(), MAX_HISTORY_LINES);
+        // Each line of the answer is a step of its own, the longest line included.
+        let long = "é".repeat(crate::MAX_LINE_BYTES / 2);
+        let nick = format!("n{:0width$}", 0, width = MAX_NICK_CHARS - 1);
+        let mut shown = 0;
+        let answers = [HistoryAnswer::Begin { lines: 1 }]
+            .into_iter()
+            .chain((0..3).map(|seq| {
+                HistoryAnswer::Line(HistoryLine {
+                    seq,
+                    at: Instant::ZERO,
+                    kind: crate::LineKind::Action,
+                    nick: &nick,
+                    text: &long,
+                })
+            }))
+            .chain([HistoryAnswer::End]);
+        for answer in answers {
+            server
+                .handle_history(Instant::ZERO, &request, answer)
+                .unwrap();
+            while let Some(output) = server.poll_output() {
+                if let Output::Send { bytes, .. } = output {
+                    shown += bytes.len();
+                }
+            }
+        }
+        assert!(shown > 3 * crate::MAX_LINE_BYTES, "{shown}");
         assert!(say(&mut server, late, "/ping\n") > 0, "the next step works");
     }
 

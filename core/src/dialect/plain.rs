@@ -3,8 +3,8 @@
 use core::fmt::Write;
 
 use crate::dialect::text::{CharName, Visible, first_unsafe_char};
+use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, MAX_HISTORY_LINES, Purpose};
 use crate::output::{Audience, CloseReason};
-use crate::state::history::Said;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::{ConnectionId, Name, Nickname};
 use crate::wire::line::LineBuffer;
@@ -82,6 +82,9 @@ impl<const N: usize> Step<'_, N> {
                 None => self.not_in_a_room(conn),
             },
             Command::Help => self.help(conn),
+            Command::History(lines) => {
+                self.history_command(conn, lines.map(|lines| lines as usize));
+            }
             Command::Ping(Some(token)) => {
                 notice!(self, conn, "pong {}", Visible(token),);
             }
@@ -285,28 +288,64 @@ impl<const N: usize> Step<'_, N> {
         self.replay(conn, room);
     }
 
-    /// Shows a newcomer to `room` what was said there last, marked with how long ago.
+    /// Asks for what was said in `room` last, to show a newcomer.
     pub(crate) fn replay(&mut self, conn: ConnectionId, room: RoomId) {
-        let (style, now) = (self.style, self.now);
-        let Some(info) = self.rooms.get(room) else {
-            return;
+        let lines = self.replay;
+        self.ask_history(conn, room, HistoryRange::Latest, lines, Purpose::Replay);
+    }
+
+    /// `/history [N]`: the current room's last N lines (default [`DEFAULT_HISTORY_COMMAND`]).
+    pub(crate) fn history_command(&mut self, conn: ConnectionId, lines: Option<usize>) {
+        let Some(room) = self.current(conn) else {
+            return error!(self, conn, "you are not in a room; /join one first");
         };
-        let start = self.out.mark();
-        let mut first = true;
-        let out = &mut *self.out;
-        self.history.replay(room, &mut |line| {
-            if core::mem::take(&mut first) {
-                let _ = write!(out, "{} Earlier in {}:\r\n", style.notice(), info.name);
+        let lines = lines.unwrap_or(DEFAULT_HISTORY_COMMAND);
+        if lines == 0 || lines > MAX_HISTORY_LINES {
+            return error!(self, conn, "/history takes 1 to {MAX_HISTORY_LINES} lines");
+        }
+        self.ask_history(conn, room, HistoryRange::Latest, lines, Purpose::Command);
+    }
+
+    /// One part of a history answer, for a plain-text or JSON reader: each line with how long
+    /// ago it was said, under a heading.
+    pub(crate) fn text_history(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
+        let (conn, room) = (request.conn(), request.room());
+        match (answer, request.purpose()) {
+            (HistoryAnswer::Begin { lines: 0 }, Purpose::Replay) => {}
+            (HistoryAnswer::Begin { lines: 0 }, Purpose::Command) => {
+                notice!(self, conn, "Nothing has been said in {room} yet.");
             }
-            let age = Ago(now.saturating_duration_since(line.at));
-            let name = style.former_name(&line.name);
-            let text = Visible(&line.text);
-            let _ = match line.kind {
-                Said::Line => write!(out, "[{age}] {name}: {text}\r\n"),
-                Said::Action => write!(out, "[{age}] * {name} {text}\r\n"),
-            };
-        });
-        self.out.send(start, Audience::one(conn));
+            (HistoryAnswer::Begin { .. }, Purpose::Replay) => {
+                notice!(self, conn, "Earlier in {room}:");
+            }
+            (HistoryAnswer::Begin { lines: 1 }, Purpose::Command) => {
+                notice!(self, conn, "The last line of {room}:");
+            }
+            (HistoryAnswer::Begin { lines }, Purpose::Command) => {
+                notice!(self, conn, "The last {lines} lines of {room}:");
+            }
+            (HistoryAnswer::Line(line), _) => {
+                let (style, now) = (self.style, self.now);
+                let age = Ago(now.saturating_duration_since(line.at));
+                let name = style.former_name(line.nick);
+                let text = Visible(line.text);
+                let start = self.out.mark();
+                let _ = match line.kind {
+                    LineKind::Line | LineKind::Notice => {
+                        write!(self.out, "[{age}] {name}: {text}\r\n")
+                    }
+                    LineKind::Action => write!(self.out, "[{age}] * {name} {text}\r\n"),
+                };
+                self.out.send(start, Audience::one(conn));
+            }
+            (HistoryAnswer::End, Purpose::Command) => {
+                notice!(self, conn, "End of history of {room}.");
+            }
+            (HistoryAnswer::End, Purpose::Replay) => {}
+            (HistoryAnswer::Unavailable, _) => {
+                error!(self, conn, "the history of {room} cannot be read just now");
+            }
+        }
     }
 
     /// Leaves `room` (the current one if `None`), telling its members.
@@ -405,6 +444,8 @@ impl<const N: usize> Step<'_, N> {
                 conn, "a topic has at most {MAX_TOPIC_BYTES} bytes; it was not changed"
             );
         }
+        // `/topic -` clears it: a room with a topic stays while empty, so there must be a way.
+        let topic = if topic == "-" { "" } else { topic };
         self.set_topic(conn, room, topic);
     }
 
@@ -432,7 +473,10 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_CHARS]
     }
 }
 
-const HELP: [&str; 14] = [
+/// How many lines `/history` shows when not told.
+const DEFAULT_HISTORY_COMMAND: usize = 20;
+
+const HELP: [&str; 15] = [
     "Commands:",
     "  /nick NAME        choose or change your nickname (1-16 letters, digits, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
@@ -440,8 +484,9 @@ const HELP: [&str; 14] = [
     "  /join #ROOM       enter a room (made if new) and talk there",
     "  /part [#ROOM] [REASON]  leave a room (the current one if none is named)",
     "  /rooms            every room, with its size and topic",
-    "  /topic [TEXT]     show or set the current room's topic",
+    "  /topic [TEXT]     show or set the current room's topic (- clears it)",
     "  /list             who is in your room (also /who, /names)",
+    "  /history [N]      the last N lines said in your room (20 if not given, at most 500)",
     "  /help             this list",
     "  /quit [REASON]    leave",
     "  /ping [TOKEN]     the server answers: pong TOKEN",
@@ -564,13 +609,22 @@ impl<const N: usize> Step<'_, N> {
                     return;
                 };
                 let me = style.name(self.roster.name(who));
-                announce!(
-                    self,
-                    text_users(Audience::room(room)),
-                    "{me} set the topic of {}: {}",
-                    info.name,
-                    Visible(topic)
-                );
+                if topic.is_empty() {
+                    announce!(
+                        self,
+                        text_users(Audience::room(room)),
+                        "{me} cleared the topic of {}",
+                        info.name
+                    );
+                } else {
+                    announce!(
+                        self,
+                        text_users(Audience::room(room)),
+                        "{me} set the topic of {}: {}",
+                        info.name,
+                        Visible(topic)
+                    );
+                }
             }
             Happened::Renamed {
                 who,

@@ -49,13 +49,13 @@ impl Style {
     }
 
     /// A name from a replayed line, as it was then, in the colour that name always has.
-    pub(crate) fn former_name(self, name: &str) -> Painted<&str> {
+    pub(crate) fn former_name(self, name: &str) -> Painted<Visible<'_>> {
         let colour = if name.starts_with(crate::state::roster::ANONYMOUS) {
             GREY
         } else {
             name_colour(name)
         };
-        self.paint(colour, name)
+        self.paint(colour, Visible(name))
     }
 
     /// A person's name in the colour that is always theirs.

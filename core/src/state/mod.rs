@@ -3,7 +3,6 @@
 
 pub(crate) mod connection;
 pub(crate) mod flood;
-pub(crate) mod history;
 pub(crate) mod members;
 pub(crate) mod person;
 pub(crate) mod rooms;

@@ -1,10 +1,17 @@
 //! Rooms: named groups of people. Everyone starts in [`LOBBY`]; a room is created by the first
-//! person to join it and removed when the last one leaves (the lobby stays).
+//! person to join it and removed when the last one leaves, unless it has a topic (the lobby
+//! always stays). A room with a topic stays like a registered IRC channel: its topic is what a
+//! store keeps across a restart, and it would be odd for it to outlive a restart but not the
+//! room emptying.
 
 use core::fmt;
 
+use crate::time::Instant;
+use crate::wire::line::cut;
+
 /// The most rooms at once, the lobby included. Joining a new room when all exist gets an error
-/// reply (`405` for an IRC client); a room goes when its last member leaves, which makes room.
+/// reply (`405` for an IRC client); a room goes when its last member leaves (if it has no
+/// topic), which makes room.
 pub const MAX_ROOMS: usize = 4096;
 
 /// The longest room name, in bytes, `#` included.
@@ -14,9 +21,12 @@ pub const MAX_ROOM_NAME_BYTES: usize = 32;
 pub const MAX_TOPIC_BYTES: usize = 200;
 
 /// The most rooms with a topic at once. Setting the topic of one more room gets an error
-/// reply; clearing a topic, or a room going, makes room. (Topics are kept apart from the room
-/// table so that [`MAX_ROOMS`] rooms cost kilobytes, not a topic's worth each.)
+/// reply; clearing a topic makes room. (Topics are kept apart from the room table so that
+/// [`MAX_ROOMS`] rooms cost kilobytes, not a topic's worth each.)
 pub const MAX_TOPICS: usize = 256;
+
+/// The longest name kept as a topic's setter, in bytes: a nickname or `anonymous-N`.
+pub(crate) const MAX_SETTER_BYTES: usize = 24;
 
 /// The room everyone is put in on connecting.
 pub const LOBBY: &str = "#lobby";
@@ -114,8 +124,14 @@ pub(crate) struct Room {
     pub(crate) members: u32,
     /// How many of them have it as their current room (the plain dialect's "where I talk").
     pub(crate) current_here: u32,
-    /// How many lines were said in it.
-    said: u64,
+}
+
+/// A room's topic, who set it and when (IRC's `333`).
+#[derive(Debug)]
+struct Topic {
+    text: heapless::String<MAX_TOPIC_BYTES>,
+    by: heapless::String<MAX_SETTER_BYTES>,
+    at: Instant,
 }
 
 /// Slots of the name index: a power of two, twice [`MAX_ROOMS`], so probes stay short.
@@ -133,9 +149,13 @@ pub(crate) struct Rooms {
     /// Open addressing with linear probing over the hash of the lower-cased name.
     index: [RoomId; INDEX_SLOTS],
     count: usize,
-    topics: heapless::Vec<heapless::String<MAX_TOPIC_BYTES>, MAX_TOPICS>,
+    topics: heapless::Vec<Topic, MAX_TOPICS>,
     /// Topic slots free for reuse.
     free_topics: heapless::Vec<u16, MAX_TOPICS>,
+    /// The sequence number of the last line said in any room. One counter for the server, not
+    /// one per room, so that a room that goes and comes back (or a restart, which restores it)
+    /// never numbers two lines alike: a store keys lines by it.
+    last_seq: u64,
 }
 
 /// A room as the dialects see it: its name, topic and counts.
@@ -144,6 +164,8 @@ pub(crate) struct RoomView<'a> {
     pub(crate) name: &'a RoomName,
     /// Empty when it has none.
     pub(crate) topic: &'a str,
+    /// Who set the topic and when, if it has one.
+    pub(crate) topic_set: Option<(&'a str, Instant)>,
     pub(crate) members: u32,
     pub(crate) current_here: u32,
 }
@@ -175,6 +197,7 @@ impl Rooms {
             count: 0,
             topics: heapless::Vec::new(),
             free_topics: heapless::Vec::new(),
+            last_seq: 0,
         };
         // Cannot fail: the table is empty and LOBBY is a valid name.
         if let Ok(lobby) = RoomName::new(LOBBY) {
@@ -218,7 +241,6 @@ impl Rooms {
             topic: None,
             members: 0,
             current_here: 0,
-            said: 0,
         };
         while self.rooms.len() <= id {
             // Cannot fail: id < MAX_ROOMS.
@@ -238,19 +260,25 @@ impl Rooms {
     }
 
     fn view<'a>(&'a self, room: &'a Room) -> RoomView<'a> {
+        let topic = room.topic.and_then(|at| self.topics.get(usize::from(at)));
         RoomView {
             name: &room.name,
-            topic: room
-                .topic
-                .and_then(|at| self.topics.get(usize::from(at)))
-                .map_or("", |topic| topic.as_str()),
+            topic: topic.map_or("", |topic| topic.text.as_str()),
+            topic_set: topic.map(|topic| (topic.by.as_str(), topic.at)),
             members: room.members,
             current_here: room.current_here,
         }
     }
 
-    /// Sets `id`'s topic (at most [`MAX_TOPIC_BYTES`], checked by the caller; empty clears it).
-    pub(crate) fn set_topic(&mut self, id: RoomId, text: &str) -> Result<(), TopicsFull> {
+    /// Sets `id`'s topic (at most [`MAX_TOPIC_BYTES`], checked by the caller; empty clears it),
+    /// as set by `by` (cut to [`MAX_SETTER_BYTES`]) at `at`.
+    pub(crate) fn set_topic(
+        &mut self,
+        id: RoomId,
+        text: &str,
+        by: &str,
+        at: Instant,
+    ) -> Result<(), TopicsFull> {
         let Some(room) = self.rooms.get_mut(usize::from(id)).and_then(Option::as_mut) else {
             return Ok(());
         };
@@ -268,7 +296,11 @@ impl Rooms {
                 None => {
                     let slot = self.topics.len() as u16;
                     self.topics
-                        .push(heapless::String::new())
+                        .push(Topic {
+                            text: heapless::String::new(),
+                            by: heapless::String::new(),
+                            at,
+                        })
                         .map_err(|_| TopicsFull)?;
                     slot
                 }
@@ -276,17 +308,26 @@ impl Rooms {
         };
         room.topic = Some(slot);
         let topic = &mut self.topics[usize::from(slot)];
-        topic.clear();
+        topic.text.clear();
         // Cannot fail: the caller checked the length.
-        let _ = topic.push_str(text);
+        let _ = topic.text.push_str(text);
+        topic.by.clear();
+        let _ = topic.by.push_str(cut(by, MAX_SETTER_BYTES));
+        topic.at = at;
         Ok(())
     }
 
-    /// The sequence number of the next line said in `id`: 1 for its first.
+    /// The sequence number of the next line said in `id`, if it exists: one more than the last
+    /// line said in any room.
     pub(crate) fn next_seq(&mut self, id: RoomId) -> Option<u64> {
-        let room = self.get_mut(id)?;
-        room.said += 1;
-        Some(room.said)
+        self.get(id)?;
+        self.last_seq += 1;
+        Some(self.last_seq)
+    }
+
+    /// Numbers lines on from `last` at least (a store's last line, at a restart).
+    pub(crate) fn continue_seq_after(&mut self, last: u64) {
+        self.last_seq = self.last_seq.max(last);
     }
 
     /// The counts of `id`, to change.
@@ -294,12 +335,13 @@ impl Rooms {
         self.rooms.get_mut(usize::from(id))?.as_mut()
     }
 
-    /// Removes `id` if no one is in it, unless it is the lobby; true if it was removed.
+    /// Removes `id` if no one is in it and it has no topic, unless it is the lobby; true if it
+    /// was removed.
     pub(crate) fn remove_if_empty(&mut self, id: RoomId) -> bool {
         let Some(room) = self.rooms.get(usize::from(id)).and_then(Option::as_ref) else {
             return false;
         };
-        if id == 0 || room.members != 0 {
+        if id == 0 || room.members != 0 || room.topic.is_some() {
             return false;
         }
         let mut at = hash(room.name.as_str());
@@ -307,7 +349,6 @@ impl Rooms {
             at = (at + 1) % INDEX_SLOTS;
         }
         self.unindex(at);
-        let _ = self.set_topic(id, "");
         self.rooms[usize::from(id)] = None;
         self.used[usize::from(id) / 64] &= !(1 << (id % 64));
         self.count -= 1;

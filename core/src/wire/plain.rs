@@ -51,6 +51,9 @@ pub enum Command<'a> {
     /// `/ping [TOKEN]`: answered with `*** pong TOKEN`, after every reply to earlier lines. A
     /// client uses it to know the server has handled everything it sent.
     Ping(Option<&'a str>),
+    /// `/history [N]`: the current room's last N lines. The number is not bounded here (a
+    /// number too large for `u32` is [`ParseError::UnexpectedArgument`]).
+    History(Option<u32>),
 }
 
 /// Why a line is not a valid command. Each variant renders as a message fit to show the user.
@@ -88,6 +91,7 @@ pub(crate) mod usage {
     pub(crate) const MSG: &str = "/msg NAME TEXT";
     pub(crate) const ME: &str = "/me TEXT";
     pub(crate) const JOIN: &str = "/join #ROOM";
+    pub(crate) const HISTORY: &str = "/history [N]";
 }
 
 impl<'a> Command<'a> {
@@ -202,6 +206,14 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
         Ok(Command::Rooms)
     } else if is("topic") {
         Ok(Command::Topic(Some(args).filter(|topic| !topic.is_empty())))
+    } else if is("history") {
+        match args {
+            "" => Ok(Command::History(None)),
+            _ => args
+                .parse()
+                .map(|lines| Command::History(Some(lines)))
+                .map_err(|_| ParseError::UnexpectedArgument(usage::HISTORY)),
+        }
     } else if is("ping") {
         Ok(Command::Ping(Some(args).filter(|token| !token.is_empty())))
     } else {
@@ -259,6 +271,10 @@ mod tests {
             ("/part bye now",           Ok(Part { room: None, reason: Some("bye now") })),
             ("/leave #x",               Ok(Part { room: Some("#x"), reason: None })),
             ("/rooms",                  Ok(Rooms)),
+            ("/history",                Ok(History(None))),
+            ("/HISTORY 50 ",            Ok(History(Some(50)))),
+            ("/history many",           Err(UnexpectedArgument("/history [N]"))),
+            ("/history 99999999999",    Err(UnexpectedArgument("/history [N]"))),
             ("/topic",                  Ok(Topic(None))),
             ("/topic all about  rust",  Ok(Topic(Some("all about  rust")))),
             ("/ping",                   Ok(Ping(None))),

@@ -4,14 +4,15 @@ use super::numeric::{
     ERR_CHANNELISFULL, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS,
     ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS, RPL_ENDOFBANLIST,
     RPL_ENDOFNAMES, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY, RPL_NOTOPIC, RPL_TOPIC,
-    RPL_UMODEIS,
+    RPL_TOPICWHOTIME, RPL_UMODEIS,
 };
 use core::fmt::Write;
 
 use super::{Admitted, Ago, Refused, Step};
 use crate::dialect::text::Visible;
+use crate::event::LineKind;
+use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, Purpose};
 use crate::output::Audience;
-use crate::state::history::Said;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
@@ -77,32 +78,66 @@ impl<const N: usize> Step<'_, N> {
     }
 
     /// What an IRC client is told on entering `room` (its own JOIN went out with everyone's):
-    /// the topic, the names, and what was said lately.
+    /// the topic, the names, and what was said lately (asked of the runner).
     pub(crate) fn joined(&mut self, conn: ConnectionId, room: RoomId) {
-        let server = self.server_name;
-        if let Some(info) = self.rooms.get(room)
-            && !info.topic.is_empty()
-        {
-            let (name, topic) = (&info.name, Visible(info.topic));
-            numeric!(self, conn, RPL_TOPIC, "{name} :{topic}");
-        }
+        self.topic_of(conn, room, false);
         self.names(conn, room);
+        let lines = self.replay;
+        self.ask_history(conn, room, HistoryRange::Latest, lines, Purpose::Replay);
+    }
+
+    /// `332` and `333` for `room`'s topic; if it has none, `331` when `or_none`, else nothing.
+    fn topic_of(&mut self, conn: ConnectionId, room: RoomId, or_none: bool) {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let now = self.now;
-        let start = self.out.mark();
-        let out = &mut *self.out;
-        let name = &info.name;
-        self.history.replay(room, &mut |line| {
-            let age = Ago(now.saturating_duration_since(line.at));
-            let (who, text) = (&line.name, Visible(&line.text));
-            let _ = match line.kind {
-                Said::Line => write!(out, ":{server} NOTICE {name} :[{age}] {who}: {text}\r\n"),
-                Said::Action => write!(out, ":{server} NOTICE {name} :[{age}] * {who} {text}\r\n"),
-            };
-        });
-        self.out.send(start, Audience::one(conn));
+        let name = info.name;
+        match info.topic_set {
+            Some((by, at)) if !info.topic.is_empty() => {
+                let topic = Visible(info.topic);
+                numeric!(self, conn, RPL_TOPIC, "{name} :{topic}");
+                let (by, seconds) = (Visible(by), at.as_millis() / 1000);
+                numeric!(self, conn, RPL_TOPICWHOTIME, "{name} {by} {seconds}");
+            }
+            _ if or_none => numeric!(self, conn, RPL_NOTOPIC, "{name} :No topic is set"),
+            _ => {}
+        }
+    }
+
+    /// One part of a history answer, for an IRC client: each line as a NOTICE from the server
+    /// to the channel, with how long ago it was said.
+    pub(crate) fn irc_history(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
+        let (conn, name, server) = (request.conn(), request.room(), self.server_name);
+        match answer {
+            HistoryAnswer::Line(line) => {
+                let age = Ago(self.now.saturating_duration_since(line.at));
+                let (who, text) = (Visible(line.nick), Visible(line.text));
+                let start = self.out.mark();
+                let _ = match line.kind {
+                    LineKind::Line | LineKind::Notice => {
+                        write!(
+                            self.out,
+                            ":{server} NOTICE {name} :[{age}] {who}: {text}\r\n"
+                        )
+                    }
+                    LineKind::Action => {
+                        write!(
+                            self.out,
+                            ":{server} NOTICE {name} :[{age}] * {who} {text}\r\n"
+                        )
+                    }
+                };
+                self.out.send(start, Audience::one(conn));
+            }
+            HistoryAnswer::Unavailable if request.purpose() == Purpose::Command => {
+                server_notice!(
+                    self,
+                    conn,
+                    "*** error: the history of {name} cannot be read just now"
+                );
+            }
+            _ => {}
+        }
     }
 
     /// `353` lines naming up to [`MAX_IRC_NAMES`] members of `room`, and `366`.
@@ -210,15 +245,7 @@ impl<const N: usize> Step<'_, N> {
         };
         let member = self.roster.in_room(conn, room);
         let Some(topic) = message.param(1) else {
-            let Some(info) = self.rooms.get(room) else {
-                return;
-            };
-            let name = &info.name;
-            if info.topic.is_empty() {
-                return numeric!(self, conn, RPL_NOTOPIC, "{name} :No topic is set");
-            }
-            let topic = Visible(info.topic);
-            return numeric!(self, conn, RPL_TOPIC, "{name} :{topic}");
+            return self.topic_of(conn, room, true);
         };
         if !member {
             return numeric!(

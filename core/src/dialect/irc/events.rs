@@ -8,7 +8,6 @@ use crate::dialect::text::Visible;
 use crate::dialect::{Happened, Step};
 use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
-use crate::state::history::Said;
 
 impl<const N: usize> Step<'_, N> {
     /// The lines that tell IRC clients of `happened`.
@@ -68,7 +67,7 @@ impl<const N: usize> Step<'_, N> {
                         everyone,
                         ":{prefix} PRIVMSG {} :{}",
                         info.name,
-                        IrcText(said(kind), text)
+                        IrcText(kind, text)
                     ),
                 }
             }
@@ -91,7 +90,7 @@ impl<const N: usize> Step<'_, N> {
                     ":{} {verb} {} :{}",
                     self.roster.prefix(from),
                     self.roster.name(to),
-                    IrcText(said(kind), text)
+                    IrcText(kind, text)
                 );
             }
             Happened::TopicSet { who, room, topic } => {
@@ -136,13 +135,5 @@ impl<const N: usize> Step<'_, N> {
                 }
             }
         }
-    }
-}
-
-/// How the history and CTCP see a kind of line: a notice is a line.
-fn said(kind: LineKind) -> Said {
-    match kind {
-        LineKind::Action => Said::Action,
-        LineKind::Line | LineKind::Notice => Said::Line,
     }
 }

@@ -10,7 +10,6 @@ use super::Step;
 use crate::dialect::text::{CharName, Visible};
 use crate::event::LineKind;
 use crate::output::Audience;
-use crate::state::history::Said;
 use crate::state::person::MAX_AWAY_BYTES;
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
@@ -50,7 +49,7 @@ impl<const N: usize> Step<'_, N> {
                 let ctcp = ctcp.strip_suffix('\x01').unwrap_or(ctcp);
                 match ctcp.strip_prefix("ACTION") {
                     Some(action) if action.is_empty() || action.starts_with(' ') => {
-                        (Said::Action, action.trim_start_matches(' '))
+                        (LineKind::Action, action.trim_start_matches(' '))
                     }
                     _ => {
                         if answer {
@@ -66,7 +65,7 @@ impl<const N: usize> Step<'_, N> {
                     }
                 }
             }
-            None => (Said::Line, text),
+            None => (LineKind::Line, text),
         };
         if text.contains('\x01') {
             if answer {
@@ -81,8 +80,7 @@ impl<const N: usize> Step<'_, N> {
         }
         let kind = match (kind, said) {
             (LineKind::Notice, _) => LineKind::Notice,
-            (_, Said::Action) => LineKind::Action,
-            (_, Said::Line) => LineKind::Line,
+            (_, said) => said,
         };
         if target.starts_with('#') {
             let Some(room) = self.rooms.find(target) else {

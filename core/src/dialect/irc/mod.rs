@@ -20,10 +20,9 @@ use crate::dialect::text::{CharName, Visible, is_unsafe};
 use crate::event::LineKind;
 use crate::output::Audience;
 use crate::state::connection::Registration;
-use crate::state::history::Said;
 use crate::state::roster::{ConnectionId, Name, Roster, Slot};
 use crate::wire::irc::{Message, MessageError, Trailing};
-use crate::wire::line::LineBuffer;
+use crate::wire::line::{LineBuffer, cut};
 
 /// The host part of everyone's `nick!user@host`: the core does not know addresses, and would
 /// not hand them out if it did.
@@ -127,13 +126,13 @@ impl<const N: usize> Roster<N> {
 
 /// A message's text as IRC carries it: an action is a CTCP ACTION.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct IrcText<'a>(pub(crate) Said, pub(crate) &'a str);
+pub(crate) struct IrcText<'a>(pub(crate) LineKind, pub(crate) &'a str);
 
 impl fmt::Display for IrcText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Said::Line => Visible(self.1).fmt(f),
-            Said::Action => write!(f, "\x01ACTION {}\x01", Visible(self.1)),
+            LineKind::Action => write!(f, "\x01ACTION {}\x01", Visible(self.1)),
+            LineKind::Line | LineKind::Notice => Visible(self.1).fmt(f),
         }
     }
 }
@@ -294,15 +293,6 @@ fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::person::MA
 /// The away message of the person in `slot`, if they are away.
 fn away_message(slot: &Slot) -> Option<&str> {
     slot.person.away.as_deref()
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// Whether `name` matches the glob `mask` (`*` any run, `?` one character), ASCII case ignored.
@@ -521,7 +511,7 @@ mod dialogue {
 
     /// A server with the default greeting delay, and every line each connection got.
     struct Chat {
-        driver: Driver<8, 4>,
+        driver: Driver<8>,
         heard: Transcript,
     }
 
@@ -530,6 +520,7 @@ mod dialogue {
             let config = Config::default()
                 .with_colour(false)
                 .with_flood_limit(None)
+                .with_history(4)
                 .with_silence_timeout(Some(Duration::from_secs(10)))
                 .with_server_name(ServerName::new("irc.test").unwrap());
             Self {
@@ -573,7 +564,7 @@ mod dialogue {
         }
 
         /// The server, for the calls the driver does not make; drain after.
-        fn server(&mut self) -> &mut crate::Server<8, 4> {
+        fn server(&mut self) -> &mut crate::Server<8> {
             self.driver.server_mut()
         }
 

@@ -1,0 +1,154 @@
+//! What was said before: kept by the runner, not the core.
+//!
+//! The core keeps no lines. Every line said in a room leaves as an
+//! [`Event::Said`](crate::Event::Said), for the runner to keep (in a database, in memory, or
+//! nowhere); when someone joins a room or asks for its history, the core asks the runner with
+//! [`Output::History`](crate::Output::History), and the runner answers with
+//! [`Server::handle_history`](crate::Server::handle_history): [`HistoryAnswer::Begin`], each
+//! line oldest first, then [`HistoryAnswer::End`]. The core renders the answer for the asker's
+//! dialect; it remembers nothing about the request meanwhile, since the request carries all it
+//! needs back.
+//!
+//! Lines the asker receives live while the answer is on its way would overtake the history;
+//! a runner keeps the asker's later output back until the answer is written (the request's
+//! place in the output order is where the answer goes).
+
+use crate::event::LineKind;
+use crate::state::rooms::RoomName;
+use crate::state::roster::ConnectionId;
+use crate::time::Instant;
+
+/// The most lines one request asks for: the largest join replay
+/// ([`Config::with_history`](crate::Config::with_history)) and the largest `/history N`.
+pub const MAX_HISTORY_LINES: usize = 500;
+
+/// Which of a room's lines a request wants, by sequence number ([`Event::Said`]'s `seq`) or by
+/// time. At most [`HistoryRequest::limit`] of them, oldest first in the answer.
+///
+/// [`Event::Said`]: crate::Event::Said
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HistoryRange {
+    /// The room's last lines.
+    Latest,
+    /// The last lines before the mark (not including it).
+    Before(HistoryMark),
+    /// The first lines after the mark (not including it).
+    After(HistoryMark),
+    /// Lines on both sides of the mark: about half before, half after (the mark's own line
+    /// included, if it has one).
+    Around(HistoryMark),
+    /// Lines strictly between two marks, in whichever order they were given; the first lines
+    /// after the earlier mark.
+    Between(HistoryMark, HistoryMark),
+}
+
+/// A point in a room's history: a line's sequence number, or a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HistoryMark {
+    /// The line with this sequence number.
+    Seq(u64),
+    /// This time, in the core's milliseconds.
+    At(Instant),
+}
+
+/// What the core does with the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Shown to someone who just joined the room.
+    Replay,
+    /// Asked for with `/history N`.
+    Command,
+}
+
+/// A request for a room's past lines, from [`Output::History`](crate::Output::History).
+///
+/// Made only by the core; the runner reads what it asks for and hands it back, unchanged, with
+/// each part of the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRequest {
+    conn: ConnectionId,
+    room: RoomName,
+    range: HistoryRange,
+    limit: u16,
+    purpose: Purpose,
+}
+
+impl HistoryRequest {
+    pub(crate) fn new(
+        conn: ConnectionId,
+        room: RoomName,
+        range: HistoryRange,
+        limit: usize,
+        purpose: Purpose,
+    ) -> Self {
+        Self {
+            conn,
+            room,
+            range,
+            limit: limit.min(MAX_HISTORY_LINES) as u16,
+            purpose,
+        }
+    }
+
+    /// Who asked, and gets the answer.
+    pub fn conn(&self) -> ConnectionId {
+        self.conn
+    }
+
+    /// The room whose lines are wanted; compare ignoring ASCII case.
+    pub fn room(&self) -> &RoomName {
+        &self.room
+    }
+
+    /// Which lines.
+    pub fn range(&self) -> HistoryRange {
+        self.range
+    }
+
+    /// The most lines to answer with, at most [`MAX_HISTORY_LINES`].
+    pub fn limit(&self) -> usize {
+        usize::from(self.limit)
+    }
+
+    pub(crate) fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+}
+
+/// One line of a room's history, as the runner kept it from an [`Event::Said`](crate::Event::Said).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryLine<'a> {
+    /// Its sequence number.
+    pub seq: u64,
+    /// When it was said.
+    pub at: Instant,
+    /// Line, action or notice.
+    pub kind: LineKind,
+    /// Who said it, as they were called then.
+    pub nick: &'a str,
+    /// What was said. The core shows control characters in it as visible escapes, as it does
+    /// any text, so a damaged store cannot reach a terminal raw.
+    pub text: &'a str,
+}
+
+/// One part of the answer to a [`HistoryRequest`], given to
+/// [`Server::handle_history`](crate::Server::handle_history) in this order: `Begin`, each
+/// `Line` oldest first (at most the request's limit), `End`. `Unavailable` instead of all of
+/// them when the lines cannot be had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HistoryAnswer<'a> {
+    /// The answer begins; this many lines follow.
+    Begin {
+        /// How many lines follow.
+        lines: usize,
+    },
+    /// One line.
+    Line(HistoryLine<'a>),
+    /// The answer is complete.
+    End,
+    /// The history cannot be read (the store failed); the asker is told.
+    Unavailable,
+}

@@ -1,0 +1,696 @@
+//! The store: rooms, topics and every room line in an embedded SQLite database, owned by one
+//! thread that the hub talks to over a bounded channel. See docs/STORAGE.md for the schema,
+//! the durability rule and what happens when things go wrong.
+//!
+//! The hub hands it lines and topics as the core reports them ([`Store::line`],
+//! [`Store::topic`]), asks it to commit once per flush ([`Store::commit`]), and asks it for
+//! history ([`Store::fetch`]). Answers come back on a channel of their own ([`Reply`]), in the
+//! order the jobs went in: a fetch sent after a line sees that line.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+use chat_core::{HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The database file in the data directory.
+pub(crate) const DATABASE_FILE: &str = "chat.db";
+
+/// The lock file in the data directory: held (`flock`) while a server uses the directory, and
+/// naming that server.
+const LOCK_FILE: &str = "lock";
+
+/// The schema this build writes. A database with a newer one is refused, never changed.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// The most jobs waiting for the store thread. Past it the store counts as failing (see
+/// docs/STORAGE.md): lines go out without waiting for a commit, and are not kept.
+pub(crate) const STORE_QUEUE: usize = 65_536;
+
+/// How many lines a room may pass its `--history-keep` by before the oldest are deleted: they
+/// are deleted in batches rather than one per line said.
+const PRUNE_SLACK: u64 = 256;
+
+/// Migrations from each version to the next; `MIGRATIONS[n]` takes version n to n + 1.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE rooms (
+        id       INTEGER PRIMARY KEY,
+        name     TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        topic    TEXT,
+        topic_by TEXT,
+        topic_at INTEGER
+    );
+    CREATE TABLE lines (
+        room INTEGER NOT NULL REFERENCES rooms (id),
+        seq  INTEGER NOT NULL,
+        at   INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        nick TEXT NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY (room, seq)
+    ) WITHOUT ROWID;
+"];
+
+/// A line as kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredLine {
+    pub(crate) seq: u64,
+    pub(crate) at: Instant,
+    pub(crate) kind: LineKind,
+    pub(crate) nick: String,
+    pub(crate) text: String,
+}
+
+/// A topic as kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredTopic {
+    pub(crate) room: String,
+    pub(crate) topic: String,
+    pub(crate) by: String,
+    pub(crate) at: Instant,
+}
+
+/// What an earlier run left: for the core, before the first connection.
+#[derive(Debug, Default)]
+pub(crate) struct Restored {
+    pub(crate) topics: Vec<StoredTopic>,
+    pub(crate) last_seq: u64,
+    pub(crate) rooms: u64,
+    pub(crate) lines: u64,
+}
+
+/// A request for history, as the hub hands it over and gets it back: the core's request and
+/// the hub's number for it (see `RecordedCore::handle_history`).
+pub(crate) type Fetch = (u64, HistoryRequest);
+
+/// What the store thread tells the hub.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Everything handed over before the commit with this number is on disk (or the store
+    /// failed, which came first as `Failed`): lines waiting for it may go out.
+    Committed(u64),
+    /// The answer to a fetch: the lines oldest first, or why there are none.
+    Fetched(Box<Fetch>, Result<Vec<StoredLine>, String>),
+    /// Writing failed: lines are not being kept. Said once, until `Recovered`.
+    Failed(String),
+    /// Writing works again.
+    Recovered,
+}
+
+enum Job {
+    Line { room: String, line: StoredLine },
+    Topic(StoredTopic),
+    Commit(u64),
+    Fetch(Box<Fetch>),
+}
+
+/// Why the store could not open. Each names the file or directory concerned.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The data directory could not be made, or written.
+    Directory(PathBuf, io::Error),
+    /// Another server holds the directory.
+    Locked(PathBuf, String),
+    /// The file is not a SQLite database (or is damaged).
+    NotADatabase(PathBuf, String),
+    /// The database has a schema newer than this build's.
+    Newer(PathBuf, i64),
+    /// Anything else SQLite said.
+    Database(PathBuf, rusqlite::Error),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Directory(path, error) => {
+                write!(
+                    f,
+                    "cannot use {} as the data directory: {error}",
+                    path.display()
+                )
+            }
+            Self::Locked(path, holder) => write!(
+                f,
+                "{} is in use by another chat-runner ({holder}); \
+                 stop it, or give this one another --data directory",
+                path.display()
+            ),
+            Self::NotADatabase(path, error) => write!(
+                f,
+                "{} is not a chat-runner database ({error}); it was left as it is",
+                path.display()
+            ),
+            Self::Newer(path, version) => write!(
+                f,
+                "{} has schema version {version}, newer than this chat-runner's \
+                 {SCHEMA_VERSION}; it was left as it is (run a newer chat-runner)",
+                path.display()
+            ),
+            Self::Database(path, error) => write!(f, "cannot open {}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// Where the store keeps its data.
+#[derive(Clone, Debug)]
+pub(crate) enum Place {
+    /// A directory on disk (`--data DIR`).
+    Directory(PathBuf),
+    /// Memory, gone at exit (`--no-data`).
+    Memory,
+}
+
+/// The hub's handle on the store thread.
+#[derive(Debug)]
+pub(crate) struct Store {
+    jobs: SyncSender<Job>,
+    /// Held for as long as the server runs: the lock on the directory.
+    _lock: Option<File>,
+    /// Whether lines must wait for their commit (on disk) or need not (in memory).
+    durable: bool,
+    /// Where the store thread's replies come.
+    replies: smol::channel::Receiver<Reply>,
+}
+
+impl Store {
+    /// Opens (or makes) the store at `place`, keeping at most `keep` lines per room; reads what
+    /// an earlier run left; starts the store thread. `holder` describes this server for the
+    /// lock file.
+    pub(crate) fn open(
+        place: &Place,
+        keep: u64,
+        holder: &str,
+    ) -> Result<(Self, Restored), OpenError> {
+        let (replies, replies_to_hub) = smol::channel::unbounded();
+        let (connection, lock, durable) = match place {
+            Place::Memory => {
+                let connection = Connection::open_in_memory()
+                    .map_err(|error| OpenError::Database("memory".into(), error))?;
+                (connection, None, false)
+            }
+            Place::Directory(dir) => {
+                fs::create_dir_all(dir)
+                    .map_err(|error| OpenError::Directory(dir.clone(), error))?;
+                let lock = lock(dir, holder)?;
+                let path = dir.join(DATABASE_FILE);
+                let connection = open_file(&path)?;
+                (connection, Some(lock), true)
+            }
+        };
+        let path = match place {
+            Place::Directory(dir) => dir.join(DATABASE_FILE),
+            Place::Memory => "memory".into(),
+        };
+        let database = |error| OpenError::Database(path.clone(), error);
+        migrate(&connection, &path)?;
+        let restored = restore(&connection).map_err(database)?;
+        let counts = counts(&connection).map_err(database)?;
+        let (jobs, incoming) = sync_channel(STORE_QUEUE);
+        std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                Worker {
+                    connection,
+                    keep,
+                    counts,
+                    in_transaction: false,
+                    failed: None,
+                    failing: false,
+                    replies,
+                }
+                .run(incoming);
+            })
+            .map_err(|error| OpenError::Directory(path.clone(), error))?;
+        Ok((
+            Self {
+                jobs,
+                _lock: lock,
+                durable,
+                replies: replies_to_hub,
+            },
+            restored,
+        ))
+    }
+
+    /// Where the store thread's replies come, in the order of the jobs.
+    pub(crate) fn replies(&self) -> smol::channel::Receiver<Reply> {
+        self.replies.clone()
+    }
+
+    /// Whether lines must wait for their commit before going out.
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Keeps a line said in `room`. False if the queue is full (the line is not kept).
+    pub(crate) fn line(&self, room: &str, line: StoredLine) -> bool {
+        self.send(Job::Line {
+            room: room.to_owned(),
+            line,
+        })
+    }
+
+    /// Keeps a topic (an empty one clears it). False if the queue is full.
+    pub(crate) fn topic(&self, topic: StoredTopic) -> bool {
+        self.send(Job::Topic(topic))
+    }
+
+    /// Commits everything handed over so far; [`Reply::Committed`] with `number` follows.
+    /// False if the queue is full (no reply will come).
+    pub(crate) fn commit(&self, number: u64) -> bool {
+        self.send(Job::Commit(number))
+    }
+
+    /// Reads the lines `request` asks for; [`Reply::Fetched`] follows. Gives the request back
+    /// if the queue is full.
+    pub(crate) fn fetch(&self, fetch: Fetch) -> Result<(), Box<Fetch>> {
+        match self.jobs.try_send(Job::Fetch(Box::new(fetch))) {
+            Ok(()) => Ok(()),
+            Err(
+                TrySendError::Full(Job::Fetch(fetch))
+                | TrySendError::Disconnected(Job::Fetch(fetch)),
+            ) => Err(fetch),
+            Err(_) => unreachable!("the job sent is a fetch"),
+        }
+    }
+
+    fn send(&self, job: Job) -> bool {
+        self.jobs.try_send(job).is_ok()
+    }
+}
+
+/// Takes the lock on `dir`, or says who holds it.
+fn lock(dir: &Path, holder: &str) -> Result<File, OpenError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|error| OpenError::Directory(dir.to_owned(), error))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut other = String::new();
+            let _ = file.read_to_string(&mut other);
+            let other = other.trim();
+            let other = if other.is_empty() {
+                "it did not say who it is"
+            } else {
+                other
+            };
+            return Err(OpenError::Locked(dir.to_owned(), other.to_owned()));
+        }
+        Err(fs::TryLockError::Error(error)) => {
+            return Err(OpenError::Directory(dir.to_owned(), error));
+        }
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{holder}"))
+        .and_then(|()| file.flush());
+    written.map_err(|error| OpenError::Directory(dir.to_owned(), error))?;
+    Ok(file)
+}
+
+/// Opens the database file, checking that it is one before anything writes to it.
+fn open_file(path: &Path) -> Result<Connection, OpenError> {
+    let database = |error| OpenError::Database(path.to_owned(), error);
+    let connection = Connection::open(path).map_err(database)?;
+    // The first read: a file that is not a database fails here, before any write.
+    match connection.query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(error, message))
+            if matches!(
+                error.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            let why = message.unwrap_or_else(|| error.to_string());
+            return Err(OpenError::NotADatabase(path.to_owned(), why));
+        }
+        Err(error) => return Err(database(error)),
+    }
+    // WAL: readers do not block the writer, and a commit is one append to the log. NORMAL
+    // syncs the log at checkpoints, not at every commit: a process that dies loses nothing
+    // committed (the log is in the kernel's hands), a machine that loses power may lose the
+    // last commits. See docs/STORAGE.md.
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
+        .and_then(|()| connection.busy_timeout(Duration::from_secs(5)))
+        .map_err(database)?;
+    Ok(connection)
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`], refusing a newer one.
+fn migrate(connection: &Connection, path: &Path) -> Result<(), OpenError> {
+    let database = |error| OpenError::Database(path.to_owned(), error);
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(database)?;
+    if version > SCHEMA_VERSION {
+        return Err(OpenError::Newer(path.to_owned(), version));
+    }
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let to = from as i64 + 1;
+        connection
+            .execute_batch(&format!(
+                "BEGIN; {migration}; PRAGMA user_version = {to}; COMMIT;"
+            ))
+            .map_err(database)?;
+    }
+    Ok(())
+}
+
+/// What an earlier run left for the core.
+fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
+    let mut statement = connection.prepare(
+        "SELECT name, topic, coalesce(topic_by, ''), coalesce(topic_at, 0) FROM rooms
+         WHERE topic IS NOT NULL AND topic != '' ORDER BY id",
+    )?;
+    let topics = statement
+        .query_map([], |row| {
+            Ok(StoredTopic {
+                room: row.get(0)?,
+                topic: row.get(1)?,
+                by: row.get(2)?,
+                at: Instant::from_millis(row.get::<_, i64>(3)?.max(0) as u64),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let (last_seq, lines): (i64, i64) = connection.query_row(
+        "SELECT coalesce(max(seq), 0), count(*) FROM lines",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let rooms: i64 = connection.query_row("SELECT count(*) FROM rooms", [], |row| row.get(0))?;
+    Ok(Restored {
+        topics,
+        last_seq: last_seq.max(0) as u64,
+        rooms: rooms.max(0) as u64,
+        lines: lines.max(0) as u64,
+    })
+}
+
+/// How many lines each room keeps, by room id, for pruning.
+fn counts(connection: &Connection) -> rusqlite::Result<std::collections::HashMap<i64, u64>> {
+    let mut statement = connection.prepare("SELECT room, count(*) FROM lines GROUP BY room")?;
+    statement
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?.max(0) as u64))
+        })?
+        .collect()
+}
+
+/// The store thread's state.
+struct Worker {
+    connection: Connection,
+    keep: u64,
+    /// Lines kept per room id.
+    counts: std::collections::HashMap<i64, u64>,
+    in_transaction: bool,
+    /// The first error in the open transaction: it is rolled back at the commit.
+    failed: Option<String>,
+    /// The last commit failed (the hub was told); the next that succeeds says `Recovered`.
+    failing: bool,
+    replies: smol::channel::Sender<Reply>,
+}
+
+impl Worker {
+    fn run(mut self, jobs: Receiver<Job>) {
+        while let Ok(job) = jobs.recv() {
+            match job {
+                Job::Line { room, line } => self.write(|worker| worker.insert(&room, &line)),
+                Job::Topic(topic) => self.write(|worker| worker.set_topic(&topic)),
+                Job::Commit(number) => {
+                    self.commit();
+                    if self
+                        .replies
+                        .send_blocking(Reply::Committed(number))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Job::Fetch(fetch) => {
+                    let answer = self.fetch(&fetch.1).map_err(|error| error.to_string());
+                    if self
+                        .replies
+                        .send_blocking(Reply::Fetched(fetch, answer))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        // The hub has gone: what is handed over is committed before the thread ends.
+        self.commit();
+    }
+
+    /// Runs `write` inside the open transaction (beginning one), unless it already failed.
+    fn write(&mut self, write: impl FnOnce(&mut Self) -> rusqlite::Result<()>) {
+        if self.failed.is_some() {
+            return;
+        }
+        if !self.in_transaction {
+            if let Err(error) = self.connection.execute_batch("BEGIN") {
+                self.failed = Some(error.to_string());
+                return;
+            }
+            self.in_transaction = true;
+        }
+        if let Err(error) = write(self) {
+            self.failed = Some(error.to_string());
+        }
+    }
+
+    fn commit(&mut self) {
+        if !self.in_transaction {
+            return;
+        }
+        self.in_transaction = false;
+        let result = match self.failed.take() {
+            Some(error) => Err(error),
+            None => self
+                .connection
+                .execute_batch("COMMIT")
+                .map_err(|error| error.to_string()),
+        };
+        match result {
+            Ok(()) => {
+                if std::mem::take(&mut self.failing) {
+                    let _ = self.replies.send_blocking(Reply::Recovered);
+                }
+                self.prune();
+            }
+            Err(error) => {
+                let _ = self.connection.execute_batch("ROLLBACK");
+                // Counts may be off by the lines rolled back: read them again.
+                if let Ok(counts) = counts(&self.connection) {
+                    self.counts = counts;
+                }
+                if !std::mem::replace(&mut self.failing, true) {
+                    let _ = self.replies.send_blocking(Reply::Failed(error));
+                }
+            }
+        }
+    }
+
+    fn room_id(&self, room: &str) -> rusqlite::Result<i64> {
+        self.connection
+            .prepare_cached("INSERT INTO rooms (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+            .execute([room])?;
+        self.connection
+            .prepare_cached("SELECT id FROM rooms WHERE name = ?1")?
+            .query_row([room], |row| row.get(0))
+    }
+
+    fn insert(&mut self, room: &str, line: &StoredLine) -> rusqlite::Result<()> {
+        let id = self.room_id(room)?;
+        self.connection
+            .prepare_cached(
+                "INSERT INTO lines (room, seq, at, kind, nick, text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                id,
+                line.seq as i64,
+                line.at.as_millis() as i64,
+                kind_number(line.kind),
+                line.nick,
+                line.text
+            ])?;
+        *self.counts.entry(id).or_default() += 1;
+        Ok(())
+    }
+
+    fn set_topic(&mut self, topic: &StoredTopic) -> rusqlite::Result<()> {
+        let id = self.room_id(&topic.room)?;
+        self.connection
+            .prepare_cached(
+                "UPDATE rooms SET topic = ?2, topic_by = ?3, topic_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                topic.topic,
+                topic.by,
+                topic.at.as_millis() as i64
+            ])?;
+        Ok(())
+    }
+
+    /// Deletes the oldest lines of rooms past `keep` by more than [`PRUNE_SLACK`], in a
+    /// transaction of its own. A failure is only tried again later.
+    fn prune(&mut self) {
+        let over: Vec<i64> = self
+            .counts
+            .iter()
+            .filter(|&(_, &count)| count > self.keep + PRUNE_SLACK)
+            .map(|(&room, _)| room)
+            .collect();
+        for room in over {
+            let deleted = self.connection.execute(
+                "DELETE FROM lines WHERE room = ?1 AND seq <= (
+                     SELECT seq FROM lines WHERE room = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2
+                 )",
+                params![room, self.keep as i64],
+            );
+            if let Ok(deleted) = deleted {
+                let count = self.counts.entry(room).or_default();
+                *count = count.saturating_sub(deleted as u64);
+            }
+        }
+    }
+
+    fn fetch(&self, request: &HistoryRequest) -> rusqlite::Result<Vec<StoredLine>> {
+        let Some(room): Option<i64> = self
+            .connection
+            .prepare_cached("SELECT id FROM rooms WHERE name = ?1")?
+            .query_row([request.room().as_str()], |row| row.get(0))
+            .optional()?
+        else {
+            return Ok(Vec::new());
+        };
+        let limit = request.limit() as i64;
+        // Every range comes down to sequence numbers: `from` is the first line at or after a
+        // mark, `past` the first line after it.
+        let from = |mark| self.first_seq(room, mark, false);
+        let past = |mark| self.first_seq(room, mark, true);
+        let (before, after) = match request.range() {
+            HistoryRange::Before(mark) => (Some((from(mark)?, limit)), None),
+            HistoryRange::After(mark) => (None, Some((past(mark)?, i64::MAX, limit))),
+            HistoryRange::Around(mark) => {
+                let middle = from(mark)?;
+                let earlier = self.lines_before(room, middle, limit / 2)?;
+                let later =
+                    self.lines_from(room, middle, i64::MAX, limit - earlier.len() as i64)?;
+                return Ok(earlier.into_iter().chain(later).collect());
+            }
+            HistoryRange::Between(a, b) => {
+                let start = past(a)?.min(past(b)?);
+                let end = from(a)?.max(from(b)?);
+                (None, Some((start, end, limit)))
+            }
+            _ => (Some((i64::MAX, limit)), None),
+        };
+        match (before, after) {
+            (Some((end, limit)), _) => self.lines_before(room, end, limit),
+            (_, Some((start, end, limit))) => self.lines_from(room, start, end, limit),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The first sequence number at or after `mark` (after it, if `past`).
+    fn first_seq(&self, room: i64, mark: HistoryMark, past: bool) -> rusqlite::Result<i64> {
+        Ok(match mark {
+            HistoryMark::Seq(seq) => (seq as i64).saturating_add(i64::from(past)),
+            HistoryMark::At(at) => {
+                let sql = if past {
+                    "SELECT min(seq) FROM lines WHERE room = ?1 AND at > ?2"
+                } else {
+                    "SELECT min(seq) FROM lines WHERE room = ?1 AND at >= ?2"
+                };
+                self.connection
+                    .prepare_cached(sql)?
+                    .query_row(params![room, at.as_millis() as i64], |row| {
+                        row.get::<_, Option<i64>>(0)
+                    })?
+                    .unwrap_or(i64::MAX)
+            }
+            _ => i64::MAX,
+        })
+    }
+
+    /// The last `limit` lines before `end`, oldest first.
+    fn lines_before(&self, room: i64, end: i64, limit: i64) -> rusqlite::Result<Vec<StoredLine>> {
+        let mut lines = self.select(
+            "SELECT seq, at, kind, nick, text FROM lines
+             WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            params![room, end, limit],
+        )?;
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// The first `limit` lines from `start` and before `end`, oldest first.
+    fn lines_from(
+        &self,
+        room: i64,
+        start: i64,
+        end: i64,
+        limit: i64,
+    ) -> rusqlite::Result<Vec<StoredLine>> {
+        self.select(
+            "SELECT seq, at, kind, nick, text FROM lines
+             WHERE room = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq LIMIT ?4",
+            params![room, start, end, limit],
+        )
+    }
+
+    fn select(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> rusqlite::Result<Vec<StoredLine>> {
+        self.connection
+            .prepare_cached(sql)?
+            .query_map(params, |row| {
+                Ok(StoredLine {
+                    seq: row.get::<_, i64>(0)?.max(0) as u64,
+                    at: Instant::from_millis(row.get::<_, i64>(1)?.max(0) as u64),
+                    kind: kind_of(row.get(2)?),
+                    nick: row.get(3)?,
+                    text: row.get(4)?,
+                })
+            })?
+            .collect()
+    }
+}
+
+fn kind_number(kind: LineKind) -> i64 {
+    match kind {
+        LineKind::Action => 1,
+        LineKind::Notice => 2,
+        _ => 0,
+    }
+}
+
+fn kind_of(number: i64) -> LineKind {
+    match number {
+        1 => LineKind::Action,
+        2 => LineKind::Notice,
+        _ => LineKind::Line,
+    }
+}

@@ -126,6 +126,9 @@ pub(crate) struct Hub {
     /// The store stopped answering (or its queue filled): lines go out without waiting for a
     /// commit until it catches up.
     store_stalled: bool,
+    /// The store reported a failed write: lines go out without waiting for a commit until it
+    /// reports writing works again.
+    store_failing: bool,
     /// People were told history is not being kept.
     told_unkept: bool,
     /// History answers to hand to the core, oldest first.
@@ -240,6 +243,7 @@ impl Hub {
             wait_for: 0,
             uncommitted: false,
             store_stalled: false,
+            store_failing: false,
             told_unkept: false,
             answers: VecDeque::new(),
             notices: Vec::new(),
@@ -294,7 +298,10 @@ impl Hub {
                 }
                 continue;
             }
-            let deadline = self.core.poll_timeout().map(|at| self.clock.std_instant_of(at));
+            let deadline = self
+                .core
+                .poll_timeout()
+                .map(|at| self.clock.std_instant_of(at));
             let stall = self
                 .commits_pending
                 .front()
@@ -522,7 +529,7 @@ impl Hub {
             return self.store_stalled("its queue is full");
         }
         self.uncommitted = true;
-        if self.store.is_durable() && !self.store_stalled {
+        if self.store.is_durable() && !self.store_stalled && !self.store_failing {
             self.wait_for = self.commits_asked + 1;
         }
     }
@@ -533,11 +540,16 @@ impl Hub {
         if !std::mem::replace(&mut self.store_stalled, true) {
             log!("store: {why}; lines go out without waiting to be kept");
         }
+        self.stop_waiting();
+        self.tell_unkept(why);
+    }
+
+    /// What waits for a commit goes out now, and lines queued from now on do not wait.
+    fn stop_waiting(&mut self) {
         // Numbers from here on are past every number waited for so far.
         self.commits_asked = self.commits_asked.max(self.wait_for);
         self.gate.borrow_mut().open_to(self.commits_asked);
         self.wait_for = 0;
-        self.tell_unkept(why);
     }
 
     fn tell_unkept(&mut self, why: &str) {
@@ -576,17 +588,22 @@ impl Hub {
                 }
                 if self.store_stalled && number >= self.commits_asked {
                     self.store_stalled = false;
-                    log!("store: caught up; lines wait to be kept again");
-                    self.tell_kept();
+                    log!("store: caught up");
+                    if !self.store_failing {
+                        self.tell_kept();
+                    }
                 }
             }
             Reply::Fetched(fetch, lines) => self.answers.push_back((fetch, lines)),
             Reply::Failed(error) => {
                 log!("store: writing failed: {error}; lines are not being kept");
-                self.tell_unkept("the store cannot write");
+                self.store_failing = true;
+                self.stop_waiting();
+                self.tell_unkept(&format!("the store cannot write: {error}"));
             }
             Reply::Recovered => {
                 log!("store: writing works again");
+                self.store_failing = false;
                 if !self.store_stalled {
                     self.tell_kept();
                 }
@@ -1149,7 +1166,7 @@ impl Hub {
         self.flush();
         // The last lines wait for their commit: let it come, as long as the store answers.
         let last = self.commits_asked;
-        while self.gate.borrow().committed < last && !self.store_stalled {
+        while self.gate.borrow().committed < last && !self.store_stalled && !self.store_failing {
             let reply = future::or(async { self.replies.recv().await.ok() }, async {
                 Timer::after(STORE_STALL).await;
                 None

@@ -31,6 +31,11 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// docs/STORAGE.md): lines go out without waiting for a commit, and are not kept.
 pub(crate) const STORE_QUEUE: usize = 65_536;
 
+/// How long a write waits for another process holding the database (a backup, an operator's
+/// `sqlite3`) before it fails: the write is then reported failed, and tried again with the
+/// next commit.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How many lines a room may pass its `--history-keep` by before the oldest are deleted: they
 /// are deleted in batches rather than one per line said.
 const PRUNE_SLACK: u64 = 256;
@@ -341,6 +346,8 @@ fn open_file(path: &Path) -> Result<Connection, OpenError> {
         }
         Err(error) => return Err(database(error)),
     }
+    // Refused before anything is written: setting the journal mode below writes to the file.
+    check_version(&connection, path)?;
     // WAL: readers do not block the writer, and a commit is one append to the log. NORMAL
     // syncs the log at checkpoints, not at every commit: a process that dies loses nothing
     // committed (the log is in the kernel's hands), a machine that loses power may lose the
@@ -348,20 +355,26 @@ fn open_file(path: &Path) -> Result<Connection, OpenError> {
     connection
         .pragma_update(None, "journal_mode", "WAL")
         .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
-        .and_then(|()| connection.busy_timeout(Duration::from_secs(5)))
+        .and_then(|()| connection.busy_timeout(BUSY_TIMEOUT))
         .map_err(database)?;
     Ok(connection)
+}
+
+/// The database's schema version, refusing one newer than this build's.
+fn check_version(connection: &Connection, path: &Path) -> Result<i64, OpenError> {
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|error| OpenError::Database(path.to_owned(), error))?;
+    if version > SCHEMA_VERSION {
+        return Err(OpenError::Newer(path.to_owned(), version));
+    }
+    Ok(version)
 }
 
 /// Brings the schema up to [`SCHEMA_VERSION`], refusing a newer one.
 fn migrate(connection: &Connection, path: &Path) -> Result<(), OpenError> {
     let database = |error| OpenError::Database(path.to_owned(), error);
-    let version: i64 = connection
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(database)?;
-    if version > SCHEMA_VERSION {
-        return Err(OpenError::Newer(path.to_owned(), version));
-    }
+    let version = check_version(connection, path)?;
     for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let to = from as i64 + 1;
         connection

@@ -31,6 +31,8 @@ pub const MAX_HISTORY_LINES: usize = 500;
 pub enum HistoryRange {
     /// The room's last lines.
     Latest,
+    /// The room's last lines after the mark (not including it).
+    LatestAfter(HistoryMark),
     /// The last lines before the mark (not including it).
     Before(HistoryMark),
     /// The first lines after the mark (not including it).
@@ -60,6 +62,8 @@ pub(crate) enum Purpose {
     Replay,
     /// Asked for with `/history N`.
     Command,
+    /// Asked for with IRCv3 `CHATHISTORY`.
+    ChatHistory,
 }
 
 /// A request for a room's past lines, from [`Output::History`](crate::Output::History).

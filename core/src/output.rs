@@ -252,6 +252,10 @@ pub(crate) enum Speaks {
     Any,
     Text,
     Irc,
+    /// IRC clients that read message tags.
+    IrcTagged,
+    /// IRC clients that do not.
+    IrcPlain,
 }
 
 /// Up to [`MAX_ROOMS_PER_PERSON`] rooms, kept in ascending order in the step's output queue.
@@ -357,18 +361,28 @@ impl Audience {
     #[inline]
     pub(crate) fn admits_member(&self, id: ConnectionId, member: &Member, room: RoomId) -> bool {
         // A view is only ever asked of the room walked, so whether it is current is enough.
-        self.passes(id, member.current.then_some(room), member.irc)
+        self.passes(
+            id,
+            member.current.then_some(room),
+            member.irc,
+            member.tagged,
+        )
     }
 
     /// Whether `id`, in `slot`, passes the filters beyond the scope.
     pub(crate) fn admits(&self, id: ConnectionId, slot: &Slot) -> bool {
-        self.passes(id, slot.person.current, slot.person.reads_irc())
+        self.passes(
+            id,
+            slot.person.current,
+            slot.person.reads_irc(),
+            slot.person.tagged,
+        )
     }
 
     /// Whether `id`, talking in `current` and reading IRC or not, passes the filters beyond
     /// the scope.
     #[inline]
-    fn passes(&self, id: ConnectionId, current: Option<RoomId>, irc: bool) -> bool {
+    fn passes(&self, id: ConnectionId, current: Option<RoomId>, irc: bool, tagged: bool) -> bool {
         let view = match self.view {
             View::Any => true,
             View::Current(room) => current == Some(room),
@@ -378,6 +392,8 @@ impl Audience {
             Speaks::Any => true,
             Speaks::Text => !irc,
             Speaks::Irc => irc,
+            Speaks::IrcTagged => irc && tagged,
+            Speaks::IrcPlain => irc && !tagged,
         };
         view && speaks && self.except != Some(id)
     }

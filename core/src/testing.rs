@@ -259,6 +259,10 @@ fn select(lines: &[Kept], range: HistoryRange, limit: usize) -> &[Kept] {
             &lines[start..end.min(start + limit)]
         }
         HistoryRange::Latest => last(lines.len()),
+        HistoryRange::LatestAfter(mark) => {
+            let start = past(mark);
+            &lines[start.max(lines.len().saturating_sub(limit))..]
+        }
     }
 }
 

@@ -522,12 +522,9 @@ impl Hub {
         }
     }
 
-    /// Hands a line or a topic to the store (`keep` says whether it took it); what is queued
-    /// for anyone from now on waits for the commit that takes it.
-    fn keep(&mut self, kept: bool) {
-        if !kept {
-            return self.store_stalled("its queue is full");
-        }
+    /// A line or a topic was handed to the store: what is queued for anyone from now on waits
+    /// for the commit that takes it.
+    fn kept(&mut self) {
         self.uncommitted = true;
         if self.store.is_durable() && !self.store_stalled && !self.store_failing {
             self.wait_for = self.commits_asked + 1;
@@ -928,8 +925,8 @@ impl Hub {
                         nick: nick.to_owned(),
                         text: text.to_owned(),
                     };
-                    let kept = self.store.line(room, line);
-                    self.keep(kept);
+                    self.store.line(room, line);
+                    self.kept();
                 }
                 Output::Event(CoreEvent::TopicSet {
                     nick,
@@ -943,8 +940,8 @@ impl Hub {
                         by: nick.to_owned(),
                         at,
                     };
-                    let kept = self.store.topic(topic);
-                    self.keep(kept);
+                    self.store.topic(topic);
+                    self.kept();
                 }
                 Output::History(request) => {
                     self.requests += 1;

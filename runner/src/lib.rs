@@ -59,6 +59,8 @@ use crate::slow::SlowReaders;
 
 pub use crate::core_box::CLIENTS;
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
+#[doc(hidden)]
+pub use crate::store::measure_commits;
 
 /// Connections the kernel may hold waiting to be accepted.
 const LISTEN_BACKLOG: i32 = 4096;

@@ -27,9 +27,11 @@ const LOCK_FILE: &str = "lock";
 /// The schema this build writes. A database with a newer one is refused, never changed.
 pub(crate) const SCHEMA_VERSION: i64 = 1;
 
-/// The most jobs waiting for the store thread. Past it the store counts as failing (see
-/// docs/STORAGE.md): lines go out without waiting for a commit, and are not kept.
-pub(crate) const STORE_QUEUE: usize = 65_536;
+/// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
+/// in a commit) and history questions. Past it the store counts as stalled (see
+/// docs/STORAGE.md): lines go out without waiting for a commit, and the batch that did not fit
+/// is not kept.
+pub(crate) const STORE_QUEUE: usize = 1024;
 
 /// How long a write waits for another process holding the database (a backup, an operator's
 /// `sqlite3`) before it fails: the write is then reported failed, and tried again with the
@@ -106,10 +108,22 @@ pub(crate) enum Reply {
     Recovered,
 }
 
-enum Job {
+/// One write, as gathered by the hub.
+#[derive(Debug)]
+enum Gathered {
     Line { room: String, line: StoredLine },
     Topic(StoredTopic),
-    Commit(u64),
+}
+
+/// What the store thread is sent. Writes travel in batches, one per flush, so that the thread
+/// is woken once per flush rather than once per line (waking it per line cost a quarter of the
+/// process's CPU under the fixed load: docs/PERFORMANCE.md).
+enum Job {
+    /// Writes, then a commit if numbered.
+    Batch {
+        writes: Vec<Gathered>,
+        commit: Option<u64>,
+    },
     Fetch(Box<Fetch>),
 }
 
@@ -181,6 +195,8 @@ pub(crate) struct Store {
     durable: bool,
     /// Where the store thread's replies come.
     replies: smol::channel::Receiver<Reply>,
+    /// Writes gathered since the last batch went.
+    pending: Vec<Gathered>,
 }
 
 impl Store {
@@ -224,6 +240,7 @@ impl Store {
                     connection,
                     keep,
                     counts,
+                    ids: std::collections::HashMap::new(),
                     in_transaction: false,
                     failed: None,
                     failing: false,
@@ -238,6 +255,7 @@ impl Store {
                 _lock: lock,
                 durable,
                 replies: replies_to_hub,
+                pending: Vec::new(),
             },
             restored,
         ))
@@ -253,28 +271,41 @@ impl Store {
         self.durable
     }
 
-    /// Keeps a line said in `room`. False if the queue is full (the line is not kept).
-    pub(crate) fn line(&self, room: &str, line: StoredLine) -> bool {
-        self.send(Job::Line {
+    /// Keeps a line said in `room`, with the next batch.
+    pub(crate) fn line(&mut self, room: &str, line: StoredLine) {
+        self.pending.push(Gathered::Line {
             room: room.to_owned(),
             line,
+        });
+    }
+
+    /// Keeps a topic (an empty one clears it), with the next batch.
+    pub(crate) fn topic(&mut self, topic: StoredTopic) {
+        self.pending.push(Gathered::Topic(topic));
+    }
+
+    /// Sends what was gathered and commits it; [`Reply::Committed`] with `number` follows.
+    /// False if the queue is full: no reply will come, and what was gathered is not kept.
+    pub(crate) fn commit(&mut self, number: u64) -> bool {
+        let writes = std::mem::take(&mut self.pending);
+        self.send(Job::Batch {
+            writes,
+            commit: Some(number),
         })
     }
 
-    /// Keeps a topic (an empty one clears it). False if the queue is full.
-    pub(crate) fn topic(&self, topic: StoredTopic) -> bool {
-        self.send(Job::Topic(topic))
-    }
-
-    /// Commits everything handed over so far; [`Reply::Committed`] with `number` follows.
-    /// False if the queue is full (no reply will come).
-    pub(crate) fn commit(&self, number: u64) -> bool {
-        self.send(Job::Commit(number))
-    }
-
-    /// Reads the lines `request` asks for; [`Reply::Fetched`] follows. Gives the request back
-    /// if the queue is full.
-    pub(crate) fn fetch(&self, fetch: Fetch) -> Result<(), Box<Fetch>> {
+    /// Reads the lines `request` asks for, after what was gathered so far (sent along,
+    /// uncommitted); [`Reply::Fetched`] follows. Gives the request back if the queue is full.
+    pub(crate) fn fetch(&mut self, fetch: Fetch) -> Result<(), Box<Fetch>> {
+        if !self.pending.is_empty() {
+            let writes = std::mem::take(&mut self.pending);
+            if !self.send(Job::Batch {
+                writes,
+                commit: None,
+            }) {
+                return Err(Box::new(fetch));
+            }
+        }
         match self.jobs.try_send(Job::Fetch(Box::new(fetch))) {
             Ok(()) => Ok(()),
             Err(
@@ -432,6 +463,8 @@ struct Worker {
     keep: u64,
     /// Lines kept per room id.
     counts: std::collections::HashMap<i64, u64>,
+    /// Room ids by name in lower case, so that a line costs one statement, not three.
+    ids: std::collections::HashMap<String, i64>,
     in_transaction: bool,
     /// The first error in the open transaction: it is rolled back at the commit.
     failed: Option<String>,
@@ -444,9 +477,18 @@ impl Worker {
     fn run(mut self, jobs: Receiver<Job>) {
         while let Ok(job) = jobs.recv() {
             match job {
-                Job::Line { room, line } => self.write(|worker| worker.insert(&room, &line)),
-                Job::Topic(topic) => self.write(|worker| worker.set_topic(&topic)),
-                Job::Commit(number) => {
+                Job::Batch { writes, commit } => {
+                    for write in writes {
+                        match write {
+                            Gathered::Line { room, line } => {
+                                self.write(|worker| worker.insert(&room, &line));
+                            }
+                            Gathered::Topic(topic) => self.write(|worker| worker.set_topic(&topic)),
+                        }
+                    }
+                    let Some(number) = commit else {
+                        continue;
+                    };
                     self.commit();
                     if self
                         .replies
@@ -510,6 +552,8 @@ impl Worker {
             }
             Err(error) => {
                 let _ = self.connection.execute_batch("ROLLBACK");
+                // A room made in the transaction is gone with it.
+                self.ids.clear();
                 // Counts may be off by the lines rolled back: read them again.
                 if let Ok(counts) = counts(&self.connection) {
                     self.counts = counts;
@@ -521,13 +565,20 @@ impl Worker {
         }
     }
 
-    fn room_id(&self, room: &str) -> rusqlite::Result<i64> {
+    fn room_id(&mut self, room: &str) -> rusqlite::Result<i64> {
+        let key = room.to_ascii_lowercase();
+        if let Some(&id) = self.ids.get(&key) {
+            return Ok(id);
+        }
         self.connection
             .prepare_cached("INSERT INTO rooms (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
             .execute([room])?;
-        self.connection
+        let id = self
+            .connection
             .prepare_cached("SELECT id FROM rooms WHERE name = ?1")?
-            .query_row([room], |row| row.get(0))
+            .query_row([room], |row| row.get(0))?;
+        self.ids.insert(key, id);
+        Ok(id)
     }
 
     fn insert(&mut self, room: &str, line: &StoredLine) -> rusqlite::Result<()> {
@@ -574,11 +625,14 @@ impl Worker {
             .map(|(&room, _)| room)
             .collect();
         for room in over {
+            let excess = self.counts.get(&room).copied().unwrap_or(0) - self.keep;
+            // The first line to keep, found from the old end: a walk over the excess (a few
+            // hundred lines), not over the lines kept.
             let deleted = self.connection.execute(
-                "DELETE FROM lines WHERE room = ?1 AND seq <= (
-                     SELECT seq FROM lines WHERE room = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2
+                "DELETE FROM lines WHERE room = ?1 AND seq < (
+                     SELECT seq FROM lines WHERE room = ?1 ORDER BY seq LIMIT 1 OFFSET ?2
                  )",
-                params![room, self.keep as i64],
+                params![room, excess as i64],
             );
             if let Ok(deleted) = deleted {
                 let count = self.counts.entry(room).or_default();
@@ -603,6 +657,12 @@ impl Worker {
         let past = |mark| self.first_seq(room, mark, true);
         let (before, after) = match request.range() {
             HistoryRange::Before(mark) => (Some((from(mark)?, limit)), None),
+            HistoryRange::LatestAfter(mark) => {
+                let start = past(mark)?;
+                let mut lines = self.lines_before(room, i64::MAX, limit)?;
+                lines.retain(|line| line.seq as i64 >= start);
+                return Ok(lines);
+            }
             HistoryRange::After(mark) => (None, Some((past(mark)?, i64::MAX, limit))),
             HistoryRange::Around(mark) => {
                 let middle = from(mark)?;
@@ -706,4 +766,48 @@ fn kind_of(number: i64) -> LineKind {
         2 => LineKind::Notice,
         _ => LineKind::Line,
     }
+}
+
+/// The store alone, for `runner/benches/store.rs`: commits `lines` lines into `dir` (or
+/// memory), `batch` lines per commit as the hub sends them, and waits for the last commit.
+/// Returns how long that took.
+#[doc(hidden)]
+pub fn measure_commits(dir: Option<&Path>, lines: u64, batch: u64, rooms: u64) -> Duration {
+    let place = match dir {
+        Some(dir) => Place::Directory(dir.to_owned()),
+        None => Place::Memory,
+    };
+    let (mut store, restored) =
+        Store::open(&place, 10_000, "the store benchmark").expect("opening the store");
+    let replies = store.replies();
+    let started = std::time::Instant::now();
+    let mut seq = restored.last_seq;
+    let mut commits = 0;
+    let text = "x".repeat(60);
+    for n in 0..lines {
+        seq += 1;
+        store.line(
+            &format!("#room{}", n % rooms.max(1)),
+            StoredLine {
+                seq,
+                at: Instant::from_millis(seq),
+                kind: LineKind::Line,
+                nick: "someone".to_owned(),
+                text: text.clone(),
+            },
+        );
+        if (n + 1) % batch.max(1) == 0 || n + 1 == lines {
+            commits += 1;
+            while !store.commit(commits) {
+                // Full: wait for the store thread to take some.
+                let _ = replies.recv_blocking();
+            }
+        }
+    }
+    while let Ok(reply) = replies.recv_blocking() {
+        if matches!(reply, Reply::Committed(number) if number == commits) {
+            break;
+        }
+    }
+    started.elapsed()
 }

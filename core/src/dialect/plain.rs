@@ -312,16 +312,16 @@ impl<const N: usize> Step<'_, N> {
         let (conn, room) = (request.conn(), request.room());
         match (answer, request.purpose()) {
             (HistoryAnswer::Begin { lines: 0 }, Purpose::Replay) => {}
-            (HistoryAnswer::Begin { lines: 0 }, Purpose::Command) => {
+            (HistoryAnswer::Begin { lines: 0 }, Purpose::Command | Purpose::ChatHistory) => {
                 notice!(self, conn, "Nothing has been said in {room} yet.");
             }
             (HistoryAnswer::Begin { .. }, Purpose::Replay) => {
                 notice!(self, conn, "Earlier in {room}:");
             }
-            (HistoryAnswer::Begin { lines: 1 }, Purpose::Command) => {
+            (HistoryAnswer::Begin { lines: 1 }, Purpose::Command | Purpose::ChatHistory) => {
                 notice!(self, conn, "The last line of {room}:");
             }
-            (HistoryAnswer::Begin { lines }, Purpose::Command) => {
+            (HistoryAnswer::Begin { lines }, Purpose::Command | Purpose::ChatHistory) => {
                 notice!(self, conn, "The last {lines} lines of {room}:");
             }
             (HistoryAnswer::Line(line), _) => {
@@ -338,7 +338,7 @@ impl<const N: usize> Step<'_, N> {
                 };
                 self.out.send(start, Audience::one(conn));
             }
-            (HistoryAnswer::End, Purpose::Command) => {
+            (HistoryAnswer::End, Purpose::Command | Purpose::ChatHistory) => {
                 notice!(self, conn, "End of history of {room}.");
             }
             (HistoryAnswer::End, Purpose::Replay) => {}

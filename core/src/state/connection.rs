@@ -32,4 +32,53 @@ pub(crate) struct Registration {
     /// It began capability negotiation (`CAP LS` or `CAP REQ`) before registering, so the
     /// welcome waits for `CAP END`.
     pub(crate) negotiating: bool,
+    /// The IRCv3 capabilities it turned on.
+    pub(crate) caps: Caps,
+}
+
+/// A set of IRCv3 capabilities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Caps(u8);
+
+impl Caps {
+    pub(crate) const NONE: Self = Self(0);
+    pub(crate) const SERVER_TIME: Self = Self(1);
+    pub(crate) const MESSAGE_TAGS: Self = Self(2);
+    pub(crate) const ECHO_MESSAGE: Self = Self(4);
+    pub(crate) const BATCH: Self = Self(8);
+    pub(crate) const CHATHISTORY: Self = Self(16);
+
+    /// Every capability offered, by name, in the order `CAP LS` lists them.
+    pub(crate) const OFFERED: [(&'static str, Self); 5] = [
+        ("batch", Self::BATCH),
+        ("draft/chathistory", Self::CHATHISTORY),
+        ("echo-message", Self::ECHO_MESSAGE),
+        ("message-tags", Self::MESSAGE_TAGS),
+        ("server-time", Self::SERVER_TIME),
+    ];
+
+    /// The capability called `name` (ASCII case ignored).
+    pub(crate) fn named(name: &str) -> Option<Self> {
+        Self::OFFERED
+            .iter()
+            .find(|(offered, _)| offered.eq_ignore_ascii_case(name))
+            .map(|&(_, cap)| cap)
+    }
+
+    pub(crate) const fn has(self, cap: Self) -> bool {
+        self.0 & cap.0 == cap.0 && cap.0 != 0
+    }
+
+    pub(crate) const fn with(self, cap: Self, on: bool) -> Self {
+        if on {
+            Self(self.0 | cap.0)
+        } else {
+            Self(self.0 & !cap.0)
+        }
+    }
+
+    /// Whether lines to this client carry message tags (`time`, `msgid`).
+    pub(crate) const fn tagged(self) -> bool {
+        self.has(Self::SERVER_TIME) || self.has(Self::MESSAGE_TAGS)
+    }
 }

@@ -43,6 +43,8 @@ pub(crate) struct Person {
     pub(crate) away: Option<heapless::String<MAX_AWAY_BYTES>>,
     /// User mode `+i`: not found by `WHO` by someone who shares no room with them.
     pub(crate) invisible: bool,
+    /// An IRC client that reads message tags (it negotiated `server-time` or `message-tags`).
+    pub(crate) tagged: bool,
 }
 
 impl Person {

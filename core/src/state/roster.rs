@@ -239,6 +239,8 @@ pub(crate) struct Roster<const N: usize> {
     tails: [Option<u32>; QUEUES],
     /// How many live connections speak IRC, so a send no one would get is not rendered.
     irc_count: usize,
+    /// How many of them read message tags.
+    tagged_count: usize,
     /// Who is in which room.
     pub(crate) members: Members<N>,
 }
@@ -252,6 +254,7 @@ impl<const N: usize> Roster<N> {
             heads: [None; QUEUES],
             tails: [None; QUEUES],
             irc_count: 0,
+            tagged_count: 0,
             members: Members::new(),
         }
     }
@@ -263,6 +266,27 @@ impl<const N: usize> Roster<N> {
     /// How many live connections speak IRC.
     pub(crate) fn irc_count(&self) -> usize {
         self.irc_count
+    }
+
+    /// How many live IRC connections read message tags.
+    pub(crate) fn tagged_count(&self) -> usize {
+        self.tagged_count
+    }
+
+    /// Whether IRC client `id` gets message tags (`server-time` or `message-tags`).
+    pub(crate) fn set_tagged(&mut self, id: ConnectionId, tagged: bool) {
+        let Some(slot) = self.get_mut(id) else {
+            return;
+        };
+        if core::mem::replace(&mut slot.person.tagged, tagged) == tagged {
+            return;
+        }
+        if tagged {
+            self.tagged_count += 1;
+        } else {
+            self.tagged_count -= 1;
+        }
+        self.members.set_tagged(id.index, tagged);
     }
 
     /// How many live connections speak plain text or JSON.
@@ -325,6 +349,9 @@ impl<const N: usize> Roster<N> {
         if self.slots[id.index as usize].person.reads_irc() {
             self.irc_count -= 1;
         }
+        if self.slots[id.index as usize].person.tagged {
+            self.tagged_count -= 1;
+        }
         self.live.swap_remove(pos as usize);
         if let Some(&moved) = self.live.get(pos as usize) {
             self.slots[moved as usize].live_pos = Some(pos);
@@ -353,8 +380,10 @@ impl<const N: usize> Roster<N> {
 
     /// Puts live `id` in `room`, which it is not in yet.
     pub(crate) fn join_room(&mut self, id: ConnectionId, room: RoomId) -> Result<(), TooManyRooms> {
-        let irc = self.get(id).ok_or(TooManyRooms)?.person.reads_irc();
-        self.members.join(id.index, id.generation, irc, room)
+        let person = &self.get(id).ok_or(TooManyRooms)?.person;
+        let (irc, tagged) = (person.reads_irc(), person.tagged);
+        self.members
+            .join(id.index, id.generation, irc, tagged, room)
     }
 
     /// Takes `id` out of `room`; false if it was not in it.

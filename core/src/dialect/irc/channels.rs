@@ -8,10 +8,9 @@ use super::numeric::{
 };
 use core::fmt::Write;
 
-use super::{Admitted, Ago, Refused, Step};
+use super::{Admitted, Refused, Step};
 use crate::dialect::text::Visible;
-use crate::event::LineKind;
-use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, Purpose};
+use crate::history::{HistoryRange, Purpose};
 use crate::output::Audience;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::ConnectionId;
@@ -100,42 +99,6 @@ impl<const N: usize> Step<'_, N> {
                 numeric!(self, conn, RPL_TOPICWHOTIME, "{name} {by} {seconds}");
             }
             _ if or_none => numeric!(self, conn, RPL_NOTOPIC, "{name} :No topic is set"),
-            _ => {}
-        }
-    }
-
-    /// One part of a history answer, for an IRC client: each line as a NOTICE from the server
-    /// to the channel, with how long ago it was said.
-    pub(crate) fn irc_history(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
-        let (conn, name, server) = (request.conn(), request.room(), self.server_name);
-        match answer {
-            HistoryAnswer::Line(line) => {
-                let age = Ago(self.now.saturating_duration_since(line.at));
-                let (who, text) = (Visible(line.nick), Visible(line.text));
-                let start = self.out.mark();
-                let _ = match line.kind {
-                    LineKind::Line | LineKind::Notice => {
-                        write!(
-                            self.out,
-                            ":{server} NOTICE {name} :[{age}] {who}: {text}\r\n"
-                        )
-                    }
-                    LineKind::Action => {
-                        write!(
-                            self.out,
-                            ":{server} NOTICE {name} :[{age}] * {who} {text}\r\n"
-                        )
-                    }
-                };
-                self.out.send(start, Audience::one(conn));
-            }
-            HistoryAnswer::Unavailable if request.purpose() == Purpose::Command => {
-                server_notice!(
-                    self,
-                    conn,
-                    "*** error: the history of {name} cannot be read just now"
-                );
-            }
             _ => {}
         }
     }

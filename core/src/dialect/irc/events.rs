@@ -1,13 +1,54 @@
 //! Events as IRC clients see them: JOIN, PART, PRIVMSG, NOTICE, TOPIC, NICK and QUIT from the
 //! person's `nick!user@host`.
 
-use core::fmt::Write;
+use core::fmt::{self, Write};
 
 use super::{IrcReason, IrcText};
 use crate::dialect::text::Visible;
 use crate::dialect::{Happened, Step};
 use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
+use crate::state::connection::Caps;
+use crate::time::{Instant, Timestamp};
+
+/// The verb a kind of line goes out as.
+pub(crate) fn verb(kind: LineKind) -> &'static str {
+    match kind {
+        LineKind::Notice => "NOTICE",
+        LineKind::Line | LineKind::Action => "PRIVMSG",
+    }
+}
+
+/// A line's IRCv3 tags, without the `@` and the space: `time=...;msgid=...`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tags {
+    pub(crate) at: Instant,
+    /// The line's sequence number, for room lines.
+    pub(crate) msgid: Option<u64>,
+}
+
+impl fmt::Display for Tags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "time={}", Timestamp(self.at))?;
+        match self.msgid {
+            Some(seq) => write!(f, ";msgid={seq}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Tags as they start a line (`@tags `), or nothing for a client that reads none.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shown(pub(crate) Option<Tags>);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(tags) => write!(f, "@{tags} "),
+            None => Ok(()),
+        }
+    }
+}
 
 impl<const N: usize> Step<'_, N> {
     /// The lines that tell IRC clients of `happened`.
@@ -47,28 +88,46 @@ impl<const N: usize> Step<'_, N> {
                 room,
                 kind,
                 text,
-                ..
+                seq,
             } => {
+                let echo = self.caps(who).has(Caps::ECHO_MESSAGE);
+                let echo_tagged = self.caps(who).tagged();
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let everyone = Audience::room_but(room, who).speaking(Speaks::Irc);
-                let prefix = self.roster.prefix(who);
-                match kind {
-                    LineKind::Notice => irc!(
+                let (name, prefix) = (info.name, self.roster.prefix(who));
+                let verb = verb(kind);
+                let body = IrcText(kind, text);
+                let tags = Tags {
+                    at: self.now,
+                    msgid: Some(seq),
+                };
+                let others = Audience::room_but(room, who);
+                if self.roster.tagged_count() == 0 {
+                    irc!(
                         self,
-                        everyone,
-                        ":{prefix} NOTICE {} :{}",
-                        info.name,
-                        Visible(text)
-                    ),
-                    LineKind::Line | LineKind::Action => irc!(
+                        others.speaking(Speaks::Irc),
+                        ":{prefix} {verb} {name} :{body}"
+                    );
+                } else {
+                    irc!(
                         self,
-                        everyone,
-                        ":{prefix} PRIVMSG {} :{}",
-                        info.name,
-                        IrcText(kind, text)
-                    ),
+                        others.speaking(Speaks::IrcPlain),
+                        ":{prefix} {verb} {name} :{body}"
+                    );
+                    irc!(
+                        self,
+                        others.speaking(Speaks::IrcTagged),
+                        "@{tags} :{prefix} {verb} {name} :{body}"
+                    );
+                }
+                if echo {
+                    let tags = Shown(echo_tagged.then_some(tags));
+                    irc!(
+                        self,
+                        Audience::one(who),
+                        "{tags}:{prefix} {verb} {name} :{body}"
+                    );
                 }
             }
             Happened::Private {
@@ -77,21 +136,31 @@ impl<const N: usize> Step<'_, N> {
                 kind,
                 text,
             } => {
-                if !self.speaks_irc(to) {
-                    return;
-                }
-                let verb = match kind {
-                    LineKind::Notice => "NOTICE",
-                    LineKind::Line | LineKind::Action => "PRIVMSG",
+                let (verb, body) = (verb(kind), IrcText(kind, text));
+                let tags = Tags {
+                    at: self.now,
+                    msgid: None,
                 };
-                irc!(
-                    self,
-                    Audience::private(to, from),
-                    ":{} {verb} {} :{}",
-                    self.roster.prefix(from),
-                    self.roster.name(to),
-                    IrcText(kind, text)
-                );
+                if self.speaks_irc(to) {
+                    let shown = Shown(self.caps(to).tagged().then_some(tags));
+                    irc!(
+                        self,
+                        Audience::private(to, from),
+                        "{shown}:{} {verb} {} :{body}",
+                        self.roster.prefix(from),
+                        self.roster.name(to),
+                    );
+                }
+                if self.caps(from).has(Caps::ECHO_MESSAGE) {
+                    let shown = Shown(self.caps(from).tagged().then_some(tags));
+                    irc!(
+                        self,
+                        Audience::one(from),
+                        "{shown}:{} {verb} {} :{body}",
+                        self.roster.prefix(from),
+                        self.roster.name(to),
+                    );
+                }
             }
             Happened::TopicSet { who, room, topic } => {
                 let Some(info) = self.rooms.get(room) else {

@@ -9,6 +9,7 @@ use numeric::{
 
 mod channels;
 mod events;
+mod history;
 mod messages;
 pub(crate) mod numeric;
 mod queries;
@@ -175,11 +176,12 @@ enum Verb {
     Whowas,
     Ison,
     Userhost,
+    Chathistory,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 22] = [
+        const VERBS: [(&str, Verb); 23] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -202,6 +204,7 @@ impl Verb {
             ("WHOWAS", Verb::Whowas),
             ("ISON", Verb::Ison),
             ("USERHOST", Verb::Userhost),
+            ("CHATHISTORY", Verb::Chathistory),
         ];
         VERBS
             .iter()
@@ -399,6 +402,7 @@ impl<const N: usize> Step<'_, N> {
             Verb::Whowas => self.whowas(conn, message.param(0)),
             Verb::Ison => self.ison(conn, &message),
             Verb::Userhost => self.userhost(conn, &message),
+            Verb::Chathistory => self.chathistory(conn, &message),
         }
     }
 
@@ -457,6 +461,16 @@ impl<const N: usize> Step<'_, N> {
     /// How far `conn`'s IRC registration has come, to change.
     pub(crate) fn registration_mut(&mut self, conn: ConnectionId) -> Option<&mut Registration> {
         self.roster.get_mut(conn)?.connection.registration.as_mut()
+    }
+
+    /// The IRCv3 capabilities `conn` turned on (none for a text client).
+    pub(crate) fn caps(&self, conn: ConnectionId) -> crate::state::connection::Caps {
+        self.roster
+            .get(conn)
+            .and_then(|slot| slot.connection.registration)
+            .map_or(crate::state::connection::Caps::NONE, |registration| {
+                registration.caps
+            })
     }
 }
 
@@ -594,13 +608,130 @@ mod dialogue {
         }
     }
 
+    /// An IRC client that negotiated `caps` (all or nothing) and registered as `nick`.
+    fn with_caps(chat: &mut Chat, nick: &str, caps: &str) -> ConnectionId {
+        let conn = chat.connect();
+        chat.send(
+            conn,
+            &std::format!(
+                "CAP LS 302\r\nCAP REQ :{caps}\r\nNICK {nick}\r\nUSER {nick} 0 * :N\r\nCAP END\r\n"
+            ),
+        );
+        let welcome = chat.take(conn);
+        assert_eq!(
+            welcome[1],
+            std::format!(":irc.test CAP * ACK :{caps}"),
+            "{welcome:?}"
+        );
+        conn
+    }
+
+    #[test]
+    fn tags_echo_batches_and_chathistory() {
+        let mut chat = Chat::new();
+        let tagged = with_caps(
+            &mut chat,
+            "tia",
+            "server-time message-tags echo-message batch draft/chathistory",
+        );
+        let plain = chat.irc("pete");
+        let text = chat.plain("tess");
+        chat.wait(1_000);
+        chat.take(tagged);
+        chat.take(plain);
+        chat.take(text);
+        // One line, three renderings: tagged for tia (an echo, since she asked), bare for pete.
+        chat.send(tagged, "PRIVMSG #lobby :hello\r\n");
+        let heard = chat.take(tagged);
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        let (tags, rest) = heard[0].split_once(' ').unwrap();
+        assert!(tags.starts_with("@time=1970-01-01T00:00:01."), "{tags}");
+        assert!(tags.ends_with(";msgid=1"), "{tags}");
+        assert_eq!(rest, ":tia!~tia@hidden PRIVMSG #lobby :hello");
+        assert_eq!(chat.take(plain), [":tia!~tia@hidden PRIVMSG #lobby :hello"]);
+        assert_eq!(chat.take(text), ["tia: hello"]);
+        chat.send(plain, "PRIVMSG #lobby :second\r\n");
+        assert!(chat.take(plain).is_empty(), "no echo without echo-message");
+        assert!(
+            chat.take(tagged)[0].ends_with(";msgid=2 :pete!~pete@hidden PRIVMSG #lobby :second")
+        );
+
+        // CHATHISTORY answers in a batch, with each line's time and id.
+        chat.send(tagged, "CHATHISTORY LATEST #lobby * 10\r\n");
+        let batch = chat.take(tagged);
+        assert_eq!(batch.len(), 4, "{batch:?}");
+        assert_eq!(batch[0], ":irc.test BATCH +history chathistory #lobby");
+        assert!(batch[1].starts_with("@batch=history;time="), "{batch:?}");
+        assert!(
+            batch[1].ends_with(";msgid=1 :tia PRIVMSG #lobby :hello"),
+            "{batch:?}"
+        );
+        assert!(
+            batch[2].ends_with(";msgid=2 :pete PRIVMSG #lobby :second"),
+            "{batch:?}"
+        );
+        assert_eq!(batch[3], ":irc.test BATCH -history");
+        chat.send(tagged, "CHATHISTORY BEFORE #lobby msgid=2 10\r\n");
+        let batch = chat.take(tagged);
+        assert_eq!(batch.len(), 3, "{batch:?}");
+        assert!(
+            batch[1].ends_with(":tia PRIVMSG #lobby :hello"),
+            "{batch:?}"
+        );
+        chat.send(
+            tagged,
+            "CHATHISTORY AFTER #lobby timestamp=1970-01-01T00:00:00.000Z 1\r\n",
+        );
+        let batch = chat.take(tagged);
+        assert_eq!(batch.len(), 3, "{batch:?}");
+        assert!(
+            batch[1].ends_with(":tia PRIVMSG #lobby :hello"),
+            "{batch:?}"
+        );
+        chat.send(
+            tagged,
+            "CHATHISTORY LATEST #nowhere * 10\r\nCHATHISTORY LATEST #lobby bad 5\r\n",
+        );
+        assert_eq!(
+            chat.take(tagged),
+            [
+                ":irc.test FAIL CHATHISTORY INVALID_TARGET LATEST #nowhere :Messages could not be retrieved",
+                ":irc.test FAIL CHATHISTORY INVALID_PARAMS LATEST #lobby :A mark is msgid=ID or timestamp=TIME",
+            ]
+        );
+        // Joining replays in a batch too; a client without batches gets notices.
+        chat.send(
+            tagged,
+            "JOIN #lobby2\r\nPRIVMSG #lobby2 :kept\r\nPART #lobby2\r\nJOIN #lobby2\r\n",
+        );
+        let heard = chat.take(tagged);
+        let at = heard
+            .iter()
+            .rposition(|line| line.contains("BATCH +history chathistory #lobby2"))
+            .expect("a batch");
+        assert!(
+            heard[at + 1].ends_with(":tia PRIVMSG #lobby2 :kept"),
+            "{heard:?}"
+        );
+        chat.send(plain, "JOIN #lobby2\r\n");
+        let heard = chat.take(plain);
+        assert!(
+            heard.last().unwrap().contains("NOTICE #lobby2 :[")
+                && heard.last().unwrap().ends_with("tia: kept"),
+            "{heard:?}"
+        );
+    }
+
     #[test]
     fn an_irc_client_registers_after_cap_end_and_never_gets_the_plain_welcome() {
         let mut chat = Chat::new();
         let conn = chat.connect();
         assert!(chat.take(conn).is_empty(), "nothing before the first line");
         chat.send(conn, "CAP LS 302\r\nNICK alice\r\nUSER al 0 * :Alice\r\n");
-        assert_eq!(chat.take(conn), [":irc.test CAP * LS :"]);
+        assert_eq!(
+            chat.take(conn),
+            [":irc.test CAP * LS :batch draft/chathistory echo-message message-tags server-time"]
+        );
         chat.send(conn, "CAP REQ :sasl\r\nCAP END\r\n");
         let welcome = chat.take(conn);
         assert_eq!(welcome[0], ":irc.test CAP alice NAK :sasl");

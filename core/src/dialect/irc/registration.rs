@@ -8,7 +8,9 @@ use core::fmt::Write;
 
 use super::Step;
 use crate::dialect::text::Visible;
+use crate::history::MAX_HISTORY_LINES;
 use crate::output::{Audience, CloseReason};
+use crate::state::connection::Caps;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::person::MAX_AWAY_BYTES;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
@@ -33,17 +35,55 @@ impl<const N: usize> Step<'_, N> {
             }
         };
         if sub.eq_ignore_ascii_case("LS") {
-            irc!(self, Audience::one(conn), ":{server} CAP {me} LS :");
+            let start = self.out.mark();
+            let _ = write!(self.out, ":{server} CAP {me} LS :");
+            for (n, (name, _)) in Caps::OFFERED.iter().enumerate() {
+                let _ = write!(self.out, "{}{name}", if n == 0 { "" } else { " " });
+            }
+            let _ = self.out.write_str("\r\n");
+            self.out.send(start, Audience::one(conn));
             begin(self);
         } else if sub.eq_ignore_ascii_case("LIST") {
-            irc!(self, Audience::one(conn), ":{server} CAP {me} LIST :");
+            let caps = self.caps(conn);
+            let start = self.out.mark();
+            let _ = write!(self.out, ":{server} CAP {me} LIST :");
+            let mut first = true;
+            for (name, cap) in Caps::OFFERED {
+                if caps.has(cap) {
+                    let _ = write!(self.out, "{}{name}", if first { "" } else { " " });
+                    first = false;
+                }
+            }
+            let _ = self.out.write_str("\r\n");
+            self.out.send(start, Audience::one(conn));
         } else if sub.eq_ignore_ascii_case("REQ") {
-            let wanted = Visible(message.param(1).unwrap_or_default());
+            let wanted = message.param(1).unwrap_or_default();
+            // All or nothing: one unknown name refuses the whole request.
+            let mut caps = self.caps(conn);
+            let mut known = !wanted.trim().is_empty();
+            for name in wanted.split(' ').filter(|name| !name.is_empty()) {
+                let (name, on) = match name.strip_prefix('-') {
+                    Some(name) => (name, false),
+                    None => (name, true),
+                };
+                match Caps::named(name) {
+                    Some(cap) => caps = caps.with(cap, on),
+                    None => known = false,
+                }
+            }
+            let answer = if known { "ACK" } else { "NAK" };
             irc!(
                 self,
                 Audience::one(conn),
-                ":{server} CAP {me} NAK :{wanted}"
+                ":{server} CAP {me} {answer} :{}",
+                Visible(wanted)
             );
+            if known {
+                if let Some(registration) = self.registration_mut(conn) {
+                    registration.caps = caps;
+                }
+                self.roster.set_tagged(conn, caps.tagged());
+            }
             begin(self);
         } else if sub.eq_ignore_ascii_case("END") {
             if let Some(registration) = self.registration_mut(conn) {
@@ -158,6 +198,7 @@ impl<const N: usize> Step<'_, N> {
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
              :{server} {RPL_MYINFO} {me} {server} {VERSION} i n\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=ascii CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
+             CHATHISTORY={MAX_HISTORY_LINES} MSGREFTYPES=msgid,timestamp \
              NETWORK=chat NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::state::rooms::MAX_ROOM_NAME_BYTES,

@@ -68,13 +68,14 @@ const PLAIN_QUIT_REASON: &str = "off to lunch";
 const QUIT_REASON: &str = "gone for good";
 
 /// The scenarios the script must report as passed, every one of them.
-const CHECKS: [&str; 15] = [
+const CHECKS: [&str; 16] = [
     "register",
     "autojoin_lobby",
     "join_room",
     "channel_from_plain",
     "private_from_plain",
     "action_from_plain",
+    "chathistory",
     "nick_change",
     "nick_from_plain",
     "no_such_nick",

@@ -67,11 +67,16 @@ fn a_recorded_session_replays_to_exactly_what_each_client_received() {
     let dir = TempDir::new("record");
     let recording = dir.0.join("session.rec");
     let recording_arg = recording.to_str().expect("a UTF-8 path");
-    let mut server = Server::plain(RUNNER, &["--record", recording_arg]);
+    let mut server = Server::plain(RUNNER, &["--record", recording_arg, "--history", "5"]);
     let mut alice = server.join("alice");
+    alice.send_line("before bob");
+    alice.sync();
+    // Bob's welcome replays the lobby: a history answer, recorded as the store gave it.
     let mut bob = server.join("bob");
     alice.send_line("hello bob");
     bob.expect_line("alice: hello bob");
+    bob.send_line("/history 3");
+    bob.expect_line("End of history of #lobby.");
     bob.send_line("/msg alice psst");
     alice.expect_line("bob: psst");
     bob.send_line("/join #side");

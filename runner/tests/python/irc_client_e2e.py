@@ -261,6 +261,32 @@ def run(host, port, plan):
         )
     conn.action(LOBBY, plan["action_to_plain"])
 
+    # History: with batch and message tags turned on (CAP REQ after registering), CHATHISTORY
+    # gives back the room's lines as the server's store kept them, in a batch, each with its
+    # time and message id.
+    with Scenario("chathistory") as scenario:
+        conn.send_raw("CAP REQ :batch server-time message-tags draft/chathistory")
+        session.expect("CAP ACK", lambda event: event.type == "cap" and "ACK" in event.arguments)
+        conn.send_raw(f"CHATHISTORY LATEST {LOBBY} * 10")
+        start = session.expect(
+            "the batch's start",
+            lambda event: event.type == "batch" and event.target.startswith("+"),
+        )
+        scenario.details["batch"] = [start.target, *start.arguments]
+        require(start.arguments[:2] == ["chathistory", LOBBY], "a chathistory batch of #lobby")
+        line = session.expect(
+            f"{plain}'s line, from history",
+            of_type("pubmsg", nick=plain, target=LOBBY, arguments=[plan["from_plain"]]),
+        )
+        tags = {tag["key"]: tag["value"] for tag in line.tags}
+        scenario.details["tags"] = tags
+        require(tags.get("batch") == start.target[1:], "the line is in the batch")
+        require(tags.get("msgid", "") != "" and tags.get("time", "").endswith("Z"), "time and msgid")
+        session.expect(
+            "the batch's end",
+            lambda event: event.type == "batch" and event.target == "-" + start.target[1:],
+        )
+
     # Our nick change comes back as a NICK from the old name, and the library follows it; the
     # plain-text user should see `*** old is now known as new`.
     with Scenario("nick_change"):

@@ -305,7 +305,7 @@ mod tests {
             chat.send(bob, "/join #rust\nagain\n/topic\n"),
             [
                 "joined anonymous-2 #Rust",
-                "said anonymous-2 #Rust line #3 \"again\" at 9",
+                "said anonymous-2 #Rust line #4 \"again\" at 9",
             ]
         );
         assert_eq!(

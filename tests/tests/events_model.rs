@@ -451,6 +451,8 @@ impl Harness {
                     exp.others.insert(target.id);
                 }
                 let id = person.id;
+                // A private message takes a number too (its IRCv3 msgid).
+                self.model.last_seq += 1;
                 let seen = self.input(id, &line);
                 self.check(op, seen, exp);
             }

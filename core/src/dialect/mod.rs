@@ -190,6 +190,8 @@ pub(crate) enum Happened<'t> {
         to: ConnectionId,
         kind: LineKind,
         text: &'t str,
+        /// Its message id for IRCv3 clients, from the same numbering as room lines.
+        msgid: u64,
     },
     /// `who` set the topic of `room` to `topic`.
     TopicSet {
@@ -415,11 +417,13 @@ impl<const N: usize> Step<'_, N> {
         kind: LineKind,
         text: &str,
     ) {
+        let msgid = self.rooms.next_number();
         self.publish(&Happened::Private {
             from,
             to: target,
             kind,
             text,
+            msgid,
         });
     }
 
@@ -673,6 +677,7 @@ impl<const N: usize> Step<'_, N> {
                 to,
                 kind,
                 text,
+                ..
             } => EventRecord::Private {
                 from: self.out.span_name(self.roster.name(from)),
                 to: self.out.span_name(self.roster.name(to)),

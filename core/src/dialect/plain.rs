@@ -588,6 +588,7 @@ impl<const N: usize> Step<'_, N> {
                 to,
                 kind,
                 text,
+                ..
             } => {
                 if self.speaks_irc(to) {
                     return;

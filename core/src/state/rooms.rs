@@ -325,6 +325,13 @@ impl Rooms {
         Some(self.last_seq)
     }
 
+    /// The next number of the server-wide numbering, for a message that is not a room line
+    /// (a private message's IRCv3 `msgid`): no room line is ever numbered the same.
+    pub(crate) fn next_number(&mut self) -> u64 {
+        self.last_seq += 1;
+        self.last_seq
+    }
+
     /// Numbers lines on from `last` at least (a store's last line, at a restart).
     pub(crate) fn continue_seq_after(&mut self, last: u64) {
         self.last_seq = self.last_seq.max(last);

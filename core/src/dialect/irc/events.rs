@@ -135,11 +135,12 @@ impl<const N: usize> Step<'_, N> {
                 to,
                 kind,
                 text,
+                msgid,
             } => {
                 let (verb, body) = (verb(kind), IrcText(kind, text));
                 let tags = Tags {
                     at: self.now,
-                    msgid: None,
+                    msgid: Some(msgid),
                 };
                 if self.speaks_irc(to) {
                     let shown = Shown(self.caps(to).tagged().then_some(tags));

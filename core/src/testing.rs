@@ -37,8 +37,8 @@ use std::vec::Vec;
 use core::time::Duration;
 
 use crate::{
-    Admission, CloseReason, Config, ConnectionId, DisconnectReason, Event, HistoryAnswer,
-    HistoryLine, HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind, Output, Server,
+    Admission, CloseReason, Config, ConnectionId, DisconnectReason, HistoryAnswer, HistoryLine,
+    HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind, Output, Server,
 };
 
 /// A [`Server`] on a simulated clock, driven by the contract. See the [module docs](self).
@@ -103,24 +103,20 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
         let mut asked = Vec::new();
         while let Some(output) = self.server.poll_output() {
             match &output {
-                Output::Event(Event::Said {
-                    nick,
-                    room,
-                    kind,
-                    text,
-                    seq,
-                    at,
-                }) => self
-                    .kept
-                    .entry(room.to_ascii_lowercase())
-                    .or_default()
-                    .push(Kept {
-                        seq: *seq,
-                        at: *at,
-                        kind: *kind,
-                        nick: String::from(*nick),
-                        text: String::from(*text),
-                    }),
+                Output::Event(event) => {
+                    if let Some((room, line)) = event.said_line() {
+                        self.kept
+                            .entry(room.to_ascii_lowercase())
+                            .or_default()
+                            .push(Kept {
+                                seq: line.seq,
+                                at: line.at,
+                                kind: line.kind,
+                                nick: String::from(line.nick),
+                                text: String::from(line.text),
+                            });
+                    }
+                }
                 Output::History(request) => asked.push((*request).clone()),
                 _ => {}
             }

@@ -910,23 +910,11 @@ impl Hub {
                     }
                 }
                 Output::Resume { conn } => self.resumed.push(conn),
-                Output::Event(CoreEvent::Said {
-                    nick,
-                    room,
-                    kind,
-                    text,
-                    seq,
-                    at,
-                }) => {
-                    let line = StoredLine {
-                        seq,
-                        at,
-                        kind,
-                        nick: nick.to_owned(),
-                        text: text.to_owned(),
-                    };
-                    self.store.line(room, line);
-                    self.kept();
+                Output::Event(event @ CoreEvent::Said { .. }) => {
+                    if let Some((room, line)) = event.said_line() {
+                        self.store.line(room, StoredLine::from(line));
+                        self.kept();
+                    }
                 }
                 Output::Event(CoreEvent::TopicSet {
                     nick,

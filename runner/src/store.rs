@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use chat_core::{HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind};
+use chat_core::{HistoryLine, HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The database file in the data directory.
@@ -70,6 +70,18 @@ pub(crate) struct StoredLine {
     pub(crate) kind: LineKind,
     pub(crate) nick: String,
     pub(crate) text: String,
+}
+
+impl From<HistoryLine<'_>> for StoredLine {
+    fn from(line: HistoryLine<'_>) -> Self {
+        Self {
+            seq: line.seq,
+            at: line.at,
+            kind: line.kind,
+            nick: line.nick.to_owned(),
+            text: line.text.to_owned(),
+        }
+    }
 }
 
 /// A topic as kept.

@@ -11,7 +11,6 @@
 
 use core::fmt;
 
-use crate::history::HistoryLine;
 use crate::state::roster::ConnectionId;
 use crate::time::Instant;
 
@@ -158,34 +157,6 @@ pub enum Event<'a> {
         /// The room.
         room: &'a str,
     },
-}
-
-impl<'a> Event<'a> {
-    /// For a line said in a room ([`Event::Said`]): the room, and the line as a store keeps it
-    /// and hands it back in a [`HistoryAnswer`](crate::HistoryAnswer). `None` for any other
-    /// event.
-    pub fn said_line(&self) -> Option<(&'a str, HistoryLine<'a>)> {
-        match *self {
-            Self::Said {
-                nick,
-                room,
-                kind,
-                text,
-                seq,
-                at,
-            } => Some((
-                room,
-                HistoryLine {
-                    seq,
-                    at,
-                    kind,
-                    nick,
-                    text,
-                },
-            )),
-            _ => None,
-        }
-    }
 }
 
 /// One line for a log, with the text quoted: `said alice #rust line #4 "hi" at 1500` (times

@@ -1,7 +1,7 @@
 //! What was said before: kept by the runner, not the core.
 //!
 //! The core keeps no lines. Every line said in a room leaves as an
-//! [`Event::Said`](crate::Event::Said), for the runner to keep (in a database, in memory, or
+//! [`Event::Said`], for the runner to keep (in a database, in memory, or
 //! nowhere); when someone joins a room or asks for its history, the core asks the runner with
 //! [`Output::History`](crate::Output::History), and the runner answers with
 //! [`Server::handle_history`](crate::Server::handle_history): [`HistoryAnswer::Begin`], each
@@ -13,7 +13,7 @@
 //! a runner keeps the asker's later output back until the answer is written (the request's
 //! place in the output order is where the answer goes).
 
-use crate::event::LineKind;
+use crate::event::{Event, LineKind};
 use crate::state::rooms::RoomName;
 use crate::state::roster::ConnectionId;
 use crate::time::Instant;
@@ -121,7 +121,7 @@ impl HistoryRequest {
     }
 }
 
-/// One line of a room's history, as the runner kept it from an [`Event::Said`](crate::Event::Said).
+/// One line of a room's history, as the runner kept it from an [`Event::Said`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HistoryLine<'a> {
     /// Its sequence number.
@@ -135,6 +135,33 @@ pub struct HistoryLine<'a> {
     /// What was said. The core shows control characters in it as visible escapes, as it does
     /// any text, so a damaged store cannot reach a terminal raw.
     pub text: &'a str,
+}
+
+impl<'a> HistoryLine<'a> {
+    /// For a line said in a room ([`Event::Said`]): the room, and the line as a store keeps it
+    /// and hands back in a [`HistoryAnswer`]. `None` for any other event.
+    pub fn of_said(event: &Event<'a>) -> Option<(&'a str, Self)> {
+        match *event {
+            Event::Said {
+                nick,
+                room,
+                kind,
+                text,
+                seq,
+                at,
+            } => Some((
+                room,
+                Self {
+                    seq,
+                    at,
+                    kind,
+                    nick,
+                    text,
+                },
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// One part of the answer to a [`HistoryRequest`], given to

@@ -104,7 +104,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
         while let Some(output) = self.server.poll_output() {
             match &output {
                 Output::Event(event) => {
-                    if let Some((room, line)) = event.said_line() {
+                    if let Some((room, line)) = HistoryLine::of_said(event) {
                         self.kept
                             .entry(room.to_ascii_lowercase())
                             .or_default()

@@ -911,7 +911,7 @@ impl Hub {
                 }
                 Output::Resume { conn } => self.resumed.push(conn),
                 Output::Event(event @ CoreEvent::Said { .. }) => {
-                    if let Some((room, line)) = event.said_line() {
+                    if let Some((room, line)) = HistoryLine::of_said(&event) {
                         self.store.line(room, StoredLine::from(line));
                         self.kept();
                     }

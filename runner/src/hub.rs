@@ -944,6 +944,7 @@ impl Hub {
                     if let Err(fetch) = self.store.fetch((self.requests, request)) {
                         self.answers
                             .push_back((fetch, Err("the store's queue is full".to_owned())));
+                        self.store_stalled("its queue is full");
                     }
                 }
                 // Events are for a store or a bus to come; the log names people by nickname.

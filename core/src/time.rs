@@ -120,25 +120,50 @@ impl Timestamp {
     }
 }
 
+/// The UTC date and time of Unix milliseconds: (year, month, day, hours, minutes, seconds, ms).
+fn civil(millis: u64) -> (i64, i64, i64, u64, u64, u64, u64) {
+    let (days, in_day) = (millis / 86_400_000, millis % 86_400_000);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    )
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let millis = self.0.millis;
-        let (days, in_day) = (millis / 86_400_000, millis % 86_400_000);
-        // Howard Hinnant's civil_from_days, for days since 1970-01-01.
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
-        let (seconds, ms) = (in_day / 1000 % 60, in_day % 1000);
+        let (year, month, day, hours, minutes, seconds, ms) = civil(self.0.millis);
         write!(
             f,
             "{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{ms:03}Z"
+        )
+    }
+}
+
+/// An instant read as Unix time, for people: `2026-12-01 09:33 UTC`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WallTime(pub(crate) Instant);
+
+impl fmt::Display for WallTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (year, month, day, hours, minutes, _, _) = civil(self.0.millis);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02} {hours:02}:{minutes:02} UTC"
         )
     }
 }
@@ -194,6 +219,10 @@ mod tests {
         assert_eq!(
             Timestamp::parse("2026-11-21T09:33:00Z"),
             Some(Instant::from_millis(1_795_253_580_000))
+        );
+        assert_eq!(
+            format!("{}", WallTime(Instant::from_millis(1_795_253_580_123))),
+            "2026-11-21 09:33 UTC"
         );
         for bad in [
             "",

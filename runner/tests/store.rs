@@ -198,6 +198,11 @@ fn topics_and_the_line_numbering_survive_a_restart() {
     let history = history_of(&mut bob, "#rust");
     assert_eq!(history.len(), 2, "{history:?}");
     assert!(history[0].ends_with("alice: first life"), "{history:?}");
+    // `/history` dates its lines (the join replay said how long ago): `[2026-12-01 09:33 UTC]`.
+    assert!(
+        history[0].starts_with("[20") && history[0].contains(" UTC] alice: first life"),
+        "{history:?}"
+    );
     assert!(history[1].ends_with("bob: second life"), "{history:?}");
 
     // An IRC client gets 333: who set the topic, and when.

@@ -326,15 +326,22 @@ impl<const N: usize> Step<'_, N> {
             }
             (HistoryAnswer::Line(line), _) => {
                 let (style, now) = (self.style, self.now);
-                let age = Ago(now.saturating_duration_since(line.at));
+                // The join replay says how long ago, within a day; `/history`, and anything
+                // older, the date and time.
+                let age = now.saturating_duration_since(line.at);
+                let when = WhenSaid(
+                    (request.purpose() == Purpose::Replay && age.as_secs() < 86_400)
+                        .then_some(Ago(age)),
+                    line.at,
+                );
                 let name = style.former_name(line.nick);
                 let text = Visible(line.text);
                 let start = self.out.mark();
                 let _ = match line.kind {
                     LineKind::Line | LineKind::Notice => {
-                        write!(self.out, "[{age}] {name}: {text}\r\n")
+                        write!(self.out, "[{when}] {name}: {text}\r\n")
                     }
-                    LineKind::Action => write!(self.out, "[{age}] * {name} {text}\r\n"),
+                    LineKind::Action => write!(self.out, "[{when}] * {name} {text}\r\n"),
                 };
                 self.out.send(start, Audience::one(conn));
             }
@@ -470,6 +477,18 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_CHARS]
             (false, key, 0)
         }
         Name::Anonymous(number) => (true, [0; crate::state::roster::MAX_NICK_CHARS], number),
+    }
+}
+
+/// When a line was said, as a replay shows it: how long ago, or the date and time.
+struct WhenSaid(Option<Ago>, Instant);
+
+impl fmt::Display for WhenSaid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(ago) => ago.fmt(f),
+            None => crate::time::WallTime(self.1).fmt(f),
+        }
     }
 }
 

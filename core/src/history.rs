@@ -164,6 +164,21 @@ impl<'a> HistoryLine<'a> {
     }
 }
 
+/// The whole answer for `lines` (oldest first), part by part in the order
+/// [`Server::handle_history`](crate::Server::handle_history) takes them: `Begin`, each line,
+/// `End`.
+pub fn answer_parts<'a, I>(lines: I) -> impl Iterator<Item = HistoryAnswer<'a>>
+where
+    I: IntoIterator<Item = HistoryLine<'a>>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let lines = lines.into_iter();
+    [HistoryAnswer::Begin { lines: lines.len() }]
+        .into_iter()
+        .chain(lines.map(HistoryAnswer::Line))
+        .chain([HistoryAnswer::End])
+}
+
 /// One part of the answer to a [`HistoryRequest`], given to
 /// [`Server::handle_history`](crate::Server::handle_history) in this order: `Begin`, each
 /// `Line` oldest first (at most the request's limit), `End`. `Unavailable` instead of all of

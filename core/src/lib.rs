@@ -86,6 +86,7 @@ pub use dialect::{
 pub use event::{Event, LineKind, PersonId};
 pub use history::{
     HistoryAnswer, HistoryLine, HistoryMark, HistoryRange, HistoryRequest, MAX_HISTORY_LINES,
+    answer_parts,
 };
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{Admission, Backlog, Consumed, Error, Restored, Server};

@@ -36,9 +36,10 @@ use std::vec::Vec;
 
 use core::time::Duration;
 
+use crate::history::answer_parts;
 use crate::{
-    Admission, CloseReason, Config, ConnectionId, DisconnectReason, HistoryAnswer, HistoryLine,
-    HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind, Output, Server,
+    Admission, CloseReason, Config, ConnectionId, DisconnectReason, HistoryLine, HistoryMark,
+    HistoryRange, HistoryRequest, Instant, LineKind, Output, Server,
 };
 
 /// A [`Server`] on a simulated clock, driven by the contract. See the [module docs](self).
@@ -58,6 +59,18 @@ struct Kept {
     kind: LineKind,
     nick: String,
     text: String,
+}
+
+impl Kept {
+    fn line(&self) -> HistoryLine<'_> {
+        HistoryLine {
+            seq: self.seq,
+            at: self.at,
+            kind: self.kind,
+            nick: &self.nick,
+            text: &self.text,
+        }
+    }
 }
 
 /// What a call did with the bytes it was given.
@@ -134,21 +147,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
             .get(&request.room().as_str().to_ascii_lowercase())
             .map_or(&[][..], Vec::as_slice);
         let chosen = select(lines, request.range(), request.limit()).to_vec();
-        let parts = [HistoryAnswer::Begin {
-            lines: chosen.len(),
-        }]
-        .into_iter()
-        .chain(chosen.iter().map(|line| {
-            HistoryAnswer::Line(HistoryLine {
-                seq: line.seq,
-                at: line.at,
-                kind: line.kind,
-                nick: &line.nick,
-                text: &line.text,
-            })
-        }))
-        .chain([HistoryAnswer::End]);
-        for part in parts {
+        for part in answer_parts(chosen.iter().map(Kept::line)) {
             if self.server.handle_history(self.now, request, part).is_err() {
                 // The asker left in the same step.
                 return;

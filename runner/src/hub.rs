@@ -638,24 +638,11 @@ impl Hub {
         };
         match &lines {
             Ok(lines) => {
-                let mut going = give(self, HistoryAnswer::Begin { lines: lines.len() });
-                for line in lines {
-                    if !going {
+                for part in chat_core::answer_parts(lines.iter().map(StoredLine::line)) {
+                    // The asker may leave before the answer ends.
+                    if !give(self, part) {
                         break;
                     }
-                    going = give(
-                        self,
-                        HistoryAnswer::Line(HistoryLine {
-                            seq: line.seq,
-                            at: line.at,
-                            kind: line.kind,
-                            nick: &line.nick,
-                            text: &line.text,
-                        }),
-                    );
-                }
-                if going {
-                    give(self, HistoryAnswer::End);
                 }
             }
             Err(error) => {

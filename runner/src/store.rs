@@ -72,6 +72,19 @@ pub(crate) struct StoredLine {
     pub(crate) text: String,
 }
 
+impl StoredLine {
+    /// The line as the core takes it back.
+    pub(crate) fn line(&self) -> HistoryLine<'_> {
+        HistoryLine {
+            seq: self.seq,
+            at: self.at,
+            kind: self.kind,
+            nick: &self.nick,
+            text: &self.text,
+        }
+    }
+}
+
 impl From<HistoryLine<'_>> for StoredLine {
     fn from(line: HistoryLine<'_>) -> Self {
         Self {
@@ -667,33 +680,29 @@ impl Worker {
         // mark, `past` the first line after it.
         let from = |mark| self.first_seq(room, mark, false);
         let past = |mark| self.first_seq(room, mark, true);
-        let (before, after) = match request.range() {
-            HistoryRange::Before(mark) => (Some((from(mark)?, limit)), None),
+        match request.range() {
+            HistoryRange::Before(mark) => self.lines_before(room, from(mark)?, limit),
             HistoryRange::LatestAfter(mark) => {
                 let start = past(mark)?;
                 let mut lines = self.lines_before(room, i64::MAX, limit)?;
                 lines.retain(|line| line.seq as i64 >= start);
-                return Ok(lines);
+                Ok(lines)
             }
-            HistoryRange::After(mark) => (None, Some((past(mark)?, i64::MAX, limit))),
+            HistoryRange::After(mark) => self.lines_from(room, past(mark)?, i64::MAX, limit),
             HistoryRange::Around(mark) => {
                 let middle = from(mark)?;
                 let earlier = self.lines_before(room, middle, limit / 2)?;
                 let later =
                     self.lines_from(room, middle, i64::MAX, limit - earlier.len() as i64)?;
-                return Ok(earlier.into_iter().chain(later).collect());
+                Ok(earlier.into_iter().chain(later).collect())
             }
             HistoryRange::Between(a, b) => {
                 let start = past(a)?.min(past(b)?);
                 let end = from(a)?.max(from(b)?);
-                (None, Some((start, end, limit)))
+                self.lines_from(room, start, end, limit)
             }
-            _ => (Some((i64::MAX, limit)), None),
-        };
-        match (before, after) {
-            (Some((end, limit)), _) => self.lines_before(room, end, limit),
-            (_, Some((start, end, limit))) => self.lines_from(room, start, end, limit),
-            _ => Ok(Vec::new()),
+            // `Latest`, and any range added later: the last lines.
+            _ => self.lines_before(room, i64::MAX, limit),
         }
     }
 

@@ -90,8 +90,8 @@ impl<const N: usize> Step<'_, N> {
                 text,
                 seq,
             } => {
-                let echo = self.caps(who).has(Caps::ECHO_MESSAGE);
-                let echo_tagged = self.caps(who).tagged();
+                let caps = self.caps(who);
+                let (echo, echo_tagged) = (caps.has(Caps::ECHO_MESSAGE), caps.tagged());
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };

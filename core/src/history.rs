@@ -77,7 +77,16 @@ pub struct HistoryRequest {
     range: HistoryRange,
     limit: u16,
     purpose: Purpose,
+    /// The IRCv3 label of the command that asked, which the answer carries.
+    label: Option<Label>,
 }
+
+/// An IRCv3 `label` tag's value, as the client sent it (still escaped).
+pub(crate) type Label = heapless::String<MAX_LABEL_BYTES>;
+
+/// The longest IRCv3 label the server answers with; a command with a longer one is answered
+/// as if it had none.
+pub const MAX_LABEL_BYTES: usize = 64;
 
 impl HistoryRequest {
     pub(crate) fn new(
@@ -93,6 +102,7 @@ impl HistoryRequest {
             range,
             limit: limit.min(MAX_HISTORY_LINES) as u16,
             purpose,
+            label: None,
         }
     }
 
@@ -118,6 +128,20 @@ impl HistoryRequest {
 
     pub(crate) fn purpose(&self) -> Purpose {
         self.purpose
+    }
+
+    /// Whether it asks for a join's replay, which nobody asked for by name.
+    pub(crate) fn is_replay(&self) -> bool {
+        self.purpose == Purpose::Replay
+    }
+
+    /// The label the answer carries, if the command that asked had one.
+    pub(crate) fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    pub(crate) fn set_label(&mut self, label: &str) {
+        self.label = Label::try_from(label).ok();
     }
 }
 

@@ -86,7 +86,7 @@ pub use dialect::{
 pub use event::{Event, LineKind, PersonId};
 pub use history::{
     HistoryAnswer, HistoryLine, HistoryMark, HistoryRange, HistoryRequest, MAX_HISTORY_LINES,
-    answer_parts,
+    MAX_LABEL_BYTES, answer_parts,
 };
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{Admission, Backlog, Consumed, Error, Restored, Server};
@@ -97,5 +97,5 @@ pub use state::rooms::{
 };
 pub use state::roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
 pub use time::Instant;
-pub use wire::line::MAX_LINE_BYTES;
+pub use wire::line::{MAX_LINE_BYTES, MAX_TAG_BYTES, TAG_BUFFERS};
 pub use wire::plain::{Command, ParseError};

@@ -15,7 +15,13 @@ use crate::time::Instant;
 /// Every reply is bounded so that one step fits: the longest line, the longest nickname, and
 /// [`MAX_LISTED_NAMES`](crate::MAX_LISTED_NAMES) names in a roster listing, [`MAX_ROOMS`](crate::MAX_ROOMS)
 /// rooms in a room listing. History comes a line per step (see [`history`](crate::history)).
-pub const OUTPUT_BYTES: usize = 32 * 1024;
+///
+/// It is 48 KiB: the longest reply takes well under half of it, so that a labeled answer
+/// (IRCv3 `labeled-response`, which copies the answer's lines with a tag added) still fits.
+/// Record offsets are 16 bits, so it must stay below 64 KiB.
+pub const OUTPUT_BYTES: usize = 48 * 1024;
+
+const _: () = assert!(OUTPUT_BYTES <= u16::MAX as usize);
 
 /// The most outputs queued in one step.
 pub(crate) const MAX_OUTPUTS: usize = 64;
@@ -256,6 +262,10 @@ pub(crate) enum Speaks {
     IrcTagged,
     /// IRC clients that do not.
     IrcPlain,
+    /// IRC clients that read the server's tags but not other clients' (`server-time` alone).
+    IrcServerTags,
+    /// IRC clients that read other clients' tags too (`message-tags`).
+    IrcClientTags,
 }
 
 /// Up to [`MAX_ROOMS_PER_PERSON`] rooms, kept in ascending order in the step's output queue.
@@ -366,6 +376,7 @@ impl Audience {
             member.current.then_some(room),
             member.irc,
             member.tagged,
+            member.client_tags,
         )
     }
 
@@ -376,13 +387,21 @@ impl Audience {
             slot.person.current,
             slot.person.reads_irc(),
             slot.person.tagged,
+            slot.person.client_tags,
         )
     }
 
     /// Whether `id`, talking in `current` and reading IRC or not, passes the filters beyond
     /// the scope.
     #[inline]
-    fn passes(&self, id: ConnectionId, current: Option<RoomId>, irc: bool, tagged: bool) -> bool {
+    fn passes(
+        &self,
+        id: ConnectionId,
+        current: Option<RoomId>,
+        irc: bool,
+        tagged: bool,
+        client_tags: bool,
+    ) -> bool {
         let view = match self.view {
             View::Any => true,
             View::Current(room) => current == Some(room),
@@ -394,6 +413,8 @@ impl Audience {
             Speaks::Irc => irc,
             Speaks::IrcTagged => irc && tagged,
             Speaks::IrcPlain => irc && !tagged,
+            Speaks::IrcServerTags => irc && tagged && !client_tags,
+            Speaks::IrcClientTags => irc && client_tags,
         };
         view && speaks && self.except != Some(id)
     }
@@ -723,6 +744,98 @@ impl OutputQueue {
             EventRecord::RoomCreated { room } => Event::RoomCreated { room: text(room) },
             EventRecord::RoomRemoved { room } => Event::RoomRemoved { room: text(room) },
         }
+    }
+
+    /// Where the next record goes: pass it to [`Self::answers_to`].
+    pub(crate) fn records_mark(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The sends queued since record `first` that answer `conn`: to it alone, and not a
+    /// private message someone sent it (what it was sent is not an answer, even from itself).
+    pub(crate) fn answers_to(
+        &self,
+        conn: ConnectionId,
+        first: usize,
+    ) -> heapless::Vec<u8, MAX_OUTPUTS> {
+        let mut found = heapless::Vec::new();
+        for (index, record) in self.records.iter().enumerate().skip(first) {
+            if let Record::Send {
+                to:
+                    Audience {
+                        scope: Scope::One { to, from: None },
+                        ..
+                    },
+                ..
+            } = record
+                && *to == conn
+            {
+                // Cannot fail: there are at most MAX_OUTPUTS records.
+                let _ = found.push(index as u8);
+            }
+        }
+        found
+    }
+
+    /// The request for history queued since record `first` by `conn`, other than a join's
+    /// replay, if there is one.
+    pub(crate) fn asked_by(
+        &mut self,
+        conn: ConnectionId,
+        first: usize,
+    ) -> Option<&mut HistoryRequest> {
+        let at = self
+            .records
+            .iter()
+            .skip(first)
+            .find_map(|record| match record {
+                Record::History(at) => Some(usize::from(*at)),
+                _ => None,
+            })?;
+        self.requests
+            .get_mut(at)
+            .filter(|request| request.conn() == conn && !request.is_replay())
+    }
+
+    /// The bytes of send record `index`.
+    pub(crate) fn sent_bytes(&self, index: u8) -> &[u8] {
+        match self.records.get(usize::from(index)) {
+            Some(&record) => self.bytes_of(record),
+            None => &[],
+        }
+    }
+
+    /// Where in the arena the bytes of send record `index` are.
+    pub(crate) fn sent_range(&self, index: u8) -> Option<(usize, usize)> {
+        match self.records.get(usize::from(index))? {
+            Record::Send { start, end, .. } => Some((usize::from(*start), usize::from(*end))),
+            _ => None,
+        }
+    }
+
+    /// Points send record `index` at the bytes written since `start` instead of its own.
+    pub(crate) fn resend(&mut self, index: u8, start: usize) {
+        let end = self.bytes.len() as u16;
+        if let Some(Record::Send {
+            start: old_start,
+            end: old_end,
+            ..
+        }) = self.records.get_mut(usize::from(index))
+        {
+            *old_start = start as u16;
+            *old_end = end;
+        }
+    }
+
+    /// Appends a copy of the arena's bytes `from..to`, as [`Self::write_bytes`] does.
+    pub(crate) fn copy_within(&mut self, from: usize, to: usize) {
+        let at = self.bytes.len();
+        let len = to.saturating_sub(from);
+        if self.bytes.resize(at + len, 0).is_err() {
+            self.overflowed = true;
+            return;
+        }
+        self.bytes.copy_within(from..to, at);
     }
 
     fn push(&mut self, record: Record) {

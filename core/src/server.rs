@@ -321,15 +321,17 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             }
             return Ok(Consumed::bytes_taken(0));
         }
+        let (used, framed) = self
+            .roster
+            .feed(conn, bytes)
+            .ok_or(Error::UnknownConnection(conn))?;
+        if framed == Framed::Pending {
+            return Ok(Consumed::bytes_taken(used));
+        }
         let slot = self
             .roster
             .get_mut(conn)
             .ok_or(Error::UnknownConnection(conn))?;
-        let (used, framed) = slot.connection.framer.feed(bytes);
-        let dialect = slot.connection.framer.dialect();
-        if framed == Framed::Pending {
-            return Ok(Consumed::bytes_taken(used));
-        }
         if !core::mem::replace(&mut slot.connection.spoke, true) {
             self.settle_dialect(conn, framed == Framed::Line);
         }
@@ -337,13 +339,15 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             return Ok(Consumed::bytes_taken(used));
         };
         let irc = slot.person.reads_irc();
+        let dialect = slot.connection.framer.dialect();
         match framed {
             Framed::Pending => {}
             Framed::TooLong => self.hub().too_long(conn, dialect),
             Framed::Line => {
                 let mut line = slot.connection.framer.take_line();
                 if irc {
-                    self.hub().irc_line(conn, &mut line);
+                    let tags = self.roster.take_tags(conn);
+                    self.hub().irc_line(conn, tags.as_deref(), &mut line);
                 } else {
                     self.hub().line(conn, &mut line);
                 }
@@ -408,7 +412,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         }
         // Only the IRC dialect puts lines back.
         let mut line = slot.connection.framer.take_line();
-        self.hub().irc_line(conn, &mut line);
+        self.hub().irc_line(conn, None, &mut line);
         Consumed {
             bytes: 0,
             more: self.has_more(conn),

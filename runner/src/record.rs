@@ -39,7 +39,7 @@
 //! A replay answers history from the recording, not from a store: what the asker was shown is
 //! what the replay shows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -569,6 +569,9 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
     let mut sent: BTreeMap<ConnectionId, Vec<u8>> = BTreeMap::new();
     let mut order: Vec<ConnectionId> = Vec::new();
     let mut requests: Vec<HistoryRequest> = Vec::new();
+    // As the hub does: while history asked for a connection is on its way, what it is sent
+    // is kept back, so that the history goes out first (see `Hub::answer`).
+    let mut parked = Parking::default();
     while bytes.at < data.len() {
         let offset = bytes.at;
         let kind = bytes.u8("a record")?;
@@ -667,7 +670,19 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                     2 => HistoryAnswer::End,
                     _ => HistoryAnswer::Unavailable,
                 };
-                core.handle_history(at, &request, answer)
+                let conn = request.conn();
+                if matches!(
+                    answer,
+                    HistoryAnswer::Begin { .. } | HistoryAnswer::Unavailable
+                ) {
+                    parked.answer_begins(conn, &mut sent);
+                }
+                let result = core.handle_history(at, &request, answer);
+                drain(&mut core, &mut sent, &mut parked, &mut requests);
+                if matches!(answer, HistoryAnswer::End | HistoryAnswer::Unavailable) {
+                    parked.answer_ended(conn, &mut sent);
+                }
+                result
             }
             RESTORE => match bytes.u8("what was restored")? {
                 0 => {
@@ -697,17 +712,7 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
         };
         // As recorded: the runner logged these and went on, so the replay does too.
         let _ = result;
-        while let Some(output) = core.poll_output() {
-            match output {
-                Output::Send { to, bytes } => {
-                    for conn in to {
-                        sent.entry(conn).or_default().extend_from_slice(bytes);
-                    }
-                }
-                Output::History(request) => requests.push(request.clone()),
-                _ => {}
-            }
-        }
+        drain(&mut core, &mut sent, &mut parked, &mut requests);
     }
     Ok(order
         .into_iter()
@@ -716,6 +721,98 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
             (conn, bytes)
         })
         .collect())
+}
+
+/// Takes the core's outputs: bytes to each connection's transcript (or kept back while it
+/// waits for history), requests for history to `requests`.
+fn drain(
+    core: &mut Core,
+    sent: &mut BTreeMap<ConnectionId, Vec<u8>>,
+    parked: &mut Parking,
+    requests: &mut Vec<HistoryRequest>,
+) {
+    while let Some(output) = core.poll_output() {
+        match output {
+            Output::Send { to, bytes } => {
+                for conn in to {
+                    parked.send(conn, bytes, sent);
+                }
+            }
+            Output::History(request) => {
+                parked.asked(request.conn());
+                requests.push(request.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the replay keeps back for connections waiting for history, as the hub does (without
+/// the hub's bound on room lines kept back, which a recording of a bug report does not reach).
+#[derive(Default)]
+struct Parking {
+    parked: BTreeMap<ConnectionId, VecDeque<Parked>>,
+    /// What was kept back behind the answer being given now.
+    behind: BTreeMap<ConnectionId, VecDeque<Parked>>,
+}
+
+enum Parked {
+    Bytes(Vec<u8>),
+    /// Where the answer to the next request goes.
+    Answer,
+}
+
+impl Parking {
+    fn send(
+        &mut self,
+        conn: ConnectionId,
+        bytes: &[u8],
+        sent: &mut BTreeMap<ConnectionId, Vec<u8>>,
+    ) {
+        match self.parked.get_mut(&conn) {
+            Some(parked) => parked.push_back(Parked::Bytes(bytes.to_vec())),
+            None => sent.entry(conn).or_default().extend_from_slice(bytes),
+        }
+    }
+
+    fn asked(&mut self, conn: ConnectionId) {
+        self.parked
+            .entry(conn)
+            .or_default()
+            .push_back(Parked::Answer);
+    }
+
+    /// An answer begins: what was sent before the request goes out, the rest waits behind
+    /// the answer.
+    fn answer_begins(&mut self, conn: ConnectionId, sent: &mut BTreeMap<ConnectionId, Vec<u8>>) {
+        let Some(mut parked) = self.parked.remove(&conn) else {
+            return;
+        };
+        while let Some(next) = parked.pop_front() {
+            match next {
+                Parked::Bytes(bytes) => sent.entry(conn).or_default().extend_from_slice(&bytes),
+                Parked::Answer => break,
+            }
+        }
+        self.behind.insert(conn, parked);
+    }
+
+    /// The answer ended: what waited behind it goes out, up to the place of the next answer.
+    fn answer_ended(&mut self, conn: ConnectionId, sent: &mut BTreeMap<ConnectionId, Vec<u8>>) {
+        let Some(mut parked) = self.behind.remove(&conn) else {
+            return;
+        };
+        while let Some(next) = parked.pop_front() {
+            match next {
+                Parked::Bytes(bytes) => sent.entry(conn).or_default().extend_from_slice(&bytes),
+                Parked::Answer => {
+                    parked.push_front(Parked::Answer);
+                    self.parked.insert(conn, parked);
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Writes a replay's result: for each connection, a line `=== #N: K bytes`, then its bytes.

@@ -138,7 +138,7 @@ mod json;
 mod plain;
 pub(crate) mod text;
 
-pub(crate) use irc::{IrcName, is_registration};
+pub(crate) use irc::{ClientTags, IrcName, is_registration};
 pub use irc::{MAX_IRC_NAMES, MAX_WHO_REPLIES};
 
 /// How a join went.
@@ -183,6 +183,8 @@ pub(crate) enum Happened<'t> {
         kind: LineKind,
         text: &'t str,
         seq: u64,
+        /// Tags the sender added for other IRC clients.
+        tags: ClientTags<'t>,
     },
     /// `from` sent `to` a private message.
     Private {
@@ -192,6 +194,8 @@ pub(crate) enum Happened<'t> {
         text: &'t str,
         /// Its message id for IRCv3 clients, from the same numbering as room lines.
         msgid: u64,
+        /// Tags the sender added for other IRC clients.
+        tags: ClientTags<'t>,
     },
     /// `who` set the topic of `room` to `topic`.
     TopicSet {
@@ -416,6 +420,7 @@ impl<const N: usize> Step<'_, N> {
         target: ConnectionId,
         kind: LineKind,
         text: &str,
+        tags: ClientTags<'_>,
     ) {
         let msgid = self.rooms.next_number();
         self.publish(&Happened::Private {
@@ -424,6 +429,7 @@ impl<const N: usize> Step<'_, N> {
             kind,
             text,
             msgid,
+            tags,
         });
     }
 
@@ -434,7 +440,14 @@ impl<const N: usize> Step<'_, N> {
 
     /// A line from `conn` to `room`, for every other member in their dialect (and, as an
     /// event, for the runner to keep).
-    pub(crate) fn speak(&mut self, conn: ConnectionId, room: RoomId, kind: LineKind, text: &str) {
+    pub(crate) fn speak(
+        &mut self,
+        conn: ConnectionId,
+        room: RoomId,
+        kind: LineKind,
+        text: &str,
+        tags: ClientTags<'_>,
+    ) {
         let Some(seq) = self.rooms.next_seq(room) else {
             return;
         };
@@ -444,6 +457,7 @@ impl<const N: usize> Step<'_, N> {
             kind,
             text,
             seq,
+            tags,
         });
     }
 
@@ -659,6 +673,7 @@ impl<const N: usize> Step<'_, N> {
                 kind,
                 text,
                 seq,
+                ..
             } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;

@@ -136,7 +136,7 @@ impl<const N: usize> Step<'_, N> {
         let Some(target) = self.roster.find(to) else {
             return error!(self, conn, "no one called {} is online", Visible(to),);
         };
-        self.deliver(conn, target, LineKind::Line, text);
+        self.deliver(conn, target, LineKind::Line, text, ClientTags::NONE);
         self.tell_if_away(conn, target);
         if target != conn && !self.speaks_irc(conn) {
             let style = self.style;
@@ -229,7 +229,7 @@ impl<const N: usize> Step<'_, N> {
         if info.members == 1 {
             notice!(self, conn, "No one else is in {} to hear that.", info.name);
         }
-        self.speak(conn, room, kind, text);
+        self.speak(conn, room, kind, text, ClientTags::NONE);
     }
 
     /// Enters `name` (creating it) and makes it the current room.

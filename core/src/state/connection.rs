@@ -34,6 +34,9 @@ pub(crate) struct Registration {
     pub(crate) negotiating: bool,
     /// The IRCv3 capabilities it turned on.
     pub(crate) caps: Caps,
+    /// A labeled answer (IRCv3 `labeled-response`) is open: the line it answers names several
+    /// targets and is being handled a target per step.
+    pub(crate) labeled: bool,
 }
 
 /// A set of IRCv3 capabilities.
@@ -47,12 +50,14 @@ impl Caps {
     pub(crate) const ECHO_MESSAGE: Self = Self(4);
     pub(crate) const BATCH: Self = Self(8);
     pub(crate) const CHATHISTORY: Self = Self(16);
+    pub(crate) const LABELED_RESPONSE: Self = Self(32);
 
     /// Every capability offered, by name, in the order `CAP LS` lists them.
-    pub(crate) const OFFERED: [(&'static str, Self); 5] = [
+    pub(crate) const OFFERED: [(&'static str, Self); 6] = [
         ("batch", Self::BATCH),
         ("draft/chathistory", Self::CHATHISTORY),
         ("echo-message", Self::ECHO_MESSAGE),
+        ("labeled-response", Self::LABELED_RESPONSE),
         ("message-tags", Self::MESSAGE_TAGS),
         ("server-time", Self::SERVER_TIME),
     ];
@@ -80,5 +85,11 @@ impl Caps {
     /// Whether lines to this client carry message tags (`time`, `msgid`).
     pub(crate) const fn tagged(self) -> bool {
         self.has(Self::SERVER_TIME) || self.has(Self::MESSAGE_TAGS)
+    }
+
+    /// Whether answers to this client's labeled commands carry the label. Like InspIRCd, only
+    /// with `batch` too: an answer of several lines is a batch.
+    pub(crate) const fn labels(self) -> bool {
+        self.has(Self::LABELED_RESPONSE) && self.has(Self::BATCH)
     }
 }

@@ -60,6 +60,29 @@ const CURRENT: u8 = 1;
 const IRC: u8 = 2;
 /// The member reads IRC with message tags (`server-time` or `message-tags` negotiated).
 const TAGGED: u8 = 4;
+/// The member reads the tags other clients add (`message-tags` negotiated).
+const CLIENT_TAGS: u8 = 8;
+
+/// Which message tags an IRC client reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tagged {
+    /// The server's tags (`server-time` or `message-tags`).
+    pub(crate) server: bool,
+    /// Also the tags other clients add (`message-tags`).
+    pub(crate) client: bool,
+}
+
+impl Tagged {
+    const fn flags(self) -> u8 {
+        if self.client {
+            TAGGED | CLIENT_TAGS
+        } else if self.server {
+            TAGGED
+        } else {
+            0
+        }
+    }
+}
 
 /// A member as a send to a room sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +97,8 @@ pub(crate) struct Member {
     pub(crate) irc: bool,
     /// They read IRC with message tags.
     pub(crate) tagged: bool,
+    /// They read the tags other clients add.
+    pub(crate) client_tags: bool,
     /// The next cell of the room's list.
     pub(crate) next: Option<u32>,
 }
@@ -138,7 +163,7 @@ impl<const N: usize> Members<N> {
         person: u32,
         generation: u32,
         irc: bool,
-        tagged: bool,
+        tags: Tagged,
         room: RoomId,
     ) -> Result<(), TooManyRooms> {
         debug_assert!(!self.contains(person, room));
@@ -164,7 +189,7 @@ impl<const N: usize> Members<N> {
         }
         *self.cell_mut(at) = Cell {
             room,
-            flags: if irc { IRC } else { 0 } | if tagged { TAGGED } else { 0 },
+            flags: if irc { IRC } else { 0 } | tags.flags(),
             prev: tail,
             next: NONE,
             generation,
@@ -236,15 +261,11 @@ impl<const N: usize> Members<N> {
         }
     }
 
-    /// Marks `person` as reading message tags, or not, in every room it is in.
-    pub(crate) fn set_tagged(&mut self, person: u32, tagged: bool) {
+    /// Marks which message tags `person` reads, in every room it is in.
+    pub(crate) fn set_tagged(&mut self, person: u32, tags: Tagged) {
         if let Some(cells) = self.cells.get_mut(person as usize) {
             for cell in cells.iter_mut() {
-                if tagged {
-                    cell.flags |= TAGGED;
-                } else {
-                    cell.flags &= !TAGGED;
-                }
+                cell.flags = (cell.flags & !(TAGGED | CLIENT_TAGS)) | tags.flags();
             }
         }
     }
@@ -269,6 +290,7 @@ pub(crate) fn member_at(rows: &[Row], at: u32) -> Member {
         current: cell.flags & CURRENT != 0,
         irc: cell.flags & IRC != 0,
         tagged: cell.flags & TAGGED != 0,
+        client_tags: cell.flags & CLIENT_TAGS != 0,
         next: (cell.next != NONE).then_some(cell.next),
     }
 }
@@ -306,10 +328,10 @@ mod tests {
     #[test]
     fn joins_and_leaves_keep_both_directions_in_step() {
         let mut members = Members::<4>::new();
-        members.join(0, 0, false, false, 7).unwrap();
-        members.join(1, 0, false, false, 7).unwrap();
-        members.join(2, 0, false, false, 7).unwrap();
-        members.join(1, 0, false, false, 3).unwrap();
+        members.join(0, 0, false, Tagged::default(), 7).unwrap();
+        members.join(1, 0, false, Tagged::default(), 7).unwrap();
+        members.join(2, 0, false, Tagged::default(), 7).unwrap();
+        members.join(1, 0, false, Tagged::default(), 3).unwrap();
         assert_eq!(
             members.of(7).collect::<Vec<_>>(),
             [0, 1, 2],
@@ -320,7 +342,7 @@ mod tests {
         // Out of the middle, the tail and the head of a list.
         assert!(members.leave(1, 7));
         assert_eq!(members.of(7).collect::<Vec<_>>(), [0, 2]);
-        members.join(3, 0, false, false, 7).unwrap();
+        members.join(3, 0, false, Tagged::default(), 7).unwrap();
         assert_eq!(
             members.of(7).collect::<Vec<_>>(),
             [0, 2, 3],
@@ -328,7 +350,7 @@ mod tests {
         );
         assert!(members.leave(3, 7));
         assert!(members.leave(0, 7));
-        members.join(0, 0, false, false, 7).unwrap();
+        members.join(0, 0, false, Tagged::default(), 7).unwrap();
         assert_eq!(members.of(7).collect::<Vec<_>>(), [2, 0]);
         assert!(members.leave(2, 7));
         assert!(members.leave(0, 7));
@@ -343,11 +365,14 @@ mod tests {
     fn a_person_is_in_at_most_the_limit_of_rooms() {
         let mut members = Members::<2>::new();
         for room in 0..MAX_ROOMS_PER_PERSON as RoomId {
-            members.join(1, 0, false, false, room).unwrap();
+            members.join(1, 0, false, Tagged::default(), room).unwrap();
         }
-        assert_eq!(members.join(1, 0, false, false, 999), Err(TooManyRooms));
+        assert_eq!(
+            members.join(1, 0, false, Tagged::default(), 999),
+            Err(TooManyRooms)
+        );
         assert!(members.leave(1, 4));
-        members.join(1, 0, false, false, 999).unwrap();
+        members.join(1, 0, false, Tagged::default(), 999).unwrap();
         assert_eq!(members.of(999).collect::<Vec<_>>(), [1]);
         assert_eq!(members.rooms_of(1).count(), MAX_ROOMS_PER_PERSON);
     }
@@ -355,9 +380,9 @@ mod tests {
     #[test]
     fn a_cell_keeps_what_a_send_needs_of_its_member() {
         let mut members = Members::<4>::new();
-        members.join(2, 7, false, false, 5).unwrap();
-        members.join(2, 7, false, false, 6).unwrap();
-        members.join(3, 1, true, false, 5).unwrap();
+        members.join(2, 7, false, Tagged::default(), 5).unwrap();
+        members.join(2, 7, false, Tagged::default(), 6).unwrap();
+        members.join(3, 1, true, Tagged::default(), 5).unwrap();
         members.set_current(2, None, Some(5));
         let walk = |members: &Members<4>, room| {
             let mut seen = Vec::new();

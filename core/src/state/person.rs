@@ -45,6 +45,8 @@ pub(crate) struct Person {
     pub(crate) invisible: bool,
     /// An IRC client that reads message tags (it negotiated `server-time` or `message-tags`).
     pub(crate) tagged: bool,
+    /// It also reads tags other clients add (`message-tags`), not just the server's time.
+    pub(crate) client_tags: bool,
 }
 
 impl Person {

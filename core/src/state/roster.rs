@@ -3,10 +3,11 @@
 use core::fmt;
 
 use crate::state::connection::{Connection, Registration};
-use crate::state::members::{Members, TooManyRooms};
+use crate::state::members::{Members, Tagged, TooManyRooms};
 use crate::state::person::{Person, Reads};
 use crate::state::rooms::RoomId;
 use crate::time::Instant;
+use crate::wire::line::{Framed, TagBuffer, TagPool};
 
 /// The longest nickname, in characters (all of them ASCII, so also in bytes).
 pub const MAX_NICK_CHARS: usize = 16;
@@ -243,6 +244,8 @@ pub(crate) struct Roster<const N: usize> {
     tagged_count: usize,
     /// Who is in which room.
     pub(crate) members: Members<N>,
+    /// The buffers that IRC lines with long tag sections borrow while they arrive.
+    tag_pool: TagPool,
 }
 
 impl<const N: usize> Roster<N> {
@@ -256,7 +259,36 @@ impl<const N: usize> Roster<N> {
             irc_count: 0,
             tagged_count: 0,
             members: Members::new(),
+            tag_pool: TagPool::new(),
         }
+    }
+
+    /// Feeds `bytes` to `id`'s framer ([`LineFramer::feed`](crate::wire::line::LineFramer::feed)).
+    pub(crate) fn feed(&mut self, id: ConnectionId, bytes: &[u8]) -> Option<(usize, Framed)> {
+        let index = id.index as usize;
+        self.get(id)?;
+        Some(
+            self.slots[index]
+                .connection
+                .framer
+                .feed(bytes, &mut self.tag_pool),
+        )
+    }
+
+    /// The tag section `id`'s framer kept apart from the line it just reported, if it did.
+    pub(crate) fn take_tags(&mut self, id: ConnectionId) -> Option<TagBuffer> {
+        let index = id.index as usize;
+        self.get(id)?;
+        self.slots[index]
+            .connection
+            .framer
+            .take_tags(&mut self.tag_pool)
+    }
+
+    /// How many tag buffers are lent now.
+    #[cfg(test)]
+    pub(crate) fn tag_buffers_lent(&self) -> usize {
+        self.tag_pool.lent()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -273,20 +305,20 @@ impl<const N: usize> Roster<N> {
         self.tagged_count
     }
 
-    /// Whether IRC client `id` gets message tags (`server-time` or `message-tags`).
-    pub(crate) fn set_tagged(&mut self, id: ConnectionId, tagged: bool) {
+    /// Which message tags IRC client `id` gets: the server's (`server-time` or
+    /// `message-tags`), and other clients' (`message-tags`).
+    pub(crate) fn set_tagged(&mut self, id: ConnectionId, tags: Tagged) {
         let Some(slot) = self.get_mut(id) else {
             return;
         };
-        if core::mem::replace(&mut slot.person.tagged, tagged) == tagged {
-            return;
+        let was = core::mem::replace(&mut slot.person.tagged, tags.server);
+        slot.person.client_tags = tags.client;
+        match (was, tags.server) {
+            (false, true) => self.tagged_count += 1,
+            (true, false) => self.tagged_count -= 1,
+            _ => {}
         }
-        if tagged {
-            self.tagged_count += 1;
-        } else {
-            self.tagged_count -= 1;
-        }
-        self.members.set_tagged(id.index, tagged);
+        self.members.set_tagged(id.index, tags);
     }
 
     /// How many live connections speak plain text or JSON.
@@ -357,6 +389,7 @@ impl<const N: usize> Roster<N> {
             self.slots[moved as usize].live_pos = Some(pos);
         }
         let slot = &mut self.slots[id.index as usize];
+        slot.connection.framer.release(&mut self.tag_pool);
         *slot = Slot {
             generation: slot.generation.wrapping_add(1),
             ..Slot::default()
@@ -381,7 +414,13 @@ impl<const N: usize> Roster<N> {
     /// Puts live `id` in `room`, which it is not in yet.
     pub(crate) fn join_room(&mut self, id: ConnectionId, room: RoomId) -> Result<(), TooManyRooms> {
         let person = &self.get(id).ok_or(TooManyRooms)?.person;
-        let (irc, tagged) = (person.reads_irc(), person.tagged);
+        let (irc, tagged) = (
+            person.reads_irc(),
+            Tagged {
+                server: person.tagged,
+                client: person.client_tags,
+            },
+        );
         self.members
             .join(id.index, id.generation, irc, tagged, room)
     }
@@ -543,6 +582,19 @@ fn anonymous_number(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_departure_gives_back_the_tag_buffer_of_its_partial_line() {
+        let mut roster: Roster<4> = Roster::new();
+        let id = roster.insert(None).unwrap();
+        roster.speak_irc(id);
+        let partial = [b"@+a=".as_slice(), &[b'x'; 1000]].concat();
+        assert_eq!(roster.feed(id, &partial), Some((1004, Framed::Pending)));
+        assert_eq!(roster.tag_buffers_lent(), 1);
+        assert!(roster.remove(id));
+        assert_eq!(roster.tag_buffers_lent(), 0);
+        assert_eq!(roster.feed(id, b"x"), None, "gone");
+    }
 
     #[test]
     fn nickname_rules() {

@@ -16,6 +16,78 @@ const BUFFER_BYTES: usize = MAX_LINE_BYTES + 1;
 
 pub(crate) type LineBuffer = heapless::Vec<u8, BUFFER_BYTES>;
 
+/// The longest IRCv3 tag section a client may send, from its `@` to the space after it
+/// (IRCv3 message-tags: 4,094 bytes of tags). It does not count against [`MAX_LINE_BYTES`],
+/// which bounds the rest of the line; a longer section gets `417` like an overlong line.
+pub const MAX_TAG_BYTES: usize = 4096;
+
+/// How many connections at once can be in the middle of a line whose tags do not fit the
+/// line buffer beside the rest of it. Past that, such a line is refused as too long: a
+/// connection keeps [`MAX_LINE_BYTES`] of its own, and only borrows the bigger buffer for
+/// as long as it takes to receive such a line, so idle connections do not pay for it.
+pub const TAG_BUFFERS: usize = 64;
+
+/// A tag section (`@tags `, with the `@` and the space) kept outside a connection's line buffer.
+pub(crate) type TagBuffer = heapless::Vec<u8, MAX_TAG_BYTES>;
+
+/// The buffers that long tag sections borrow while their line arrives.
+#[derive(Debug)]
+pub(crate) struct TagPool {
+    buffers: [TagBuffer; TAG_BUFFERS],
+    /// Bit `i` set: buffer `i` is free.
+    free: u64,
+}
+
+const _: () = assert!(TAG_BUFFERS <= 64, "the free set is one u64");
+
+impl TagPool {
+    pub(crate) const fn new() -> Self {
+        Self {
+            buffers: [const { TagBuffer::new() }; TAG_BUFFERS],
+            free: if TAG_BUFFERS == 64 {
+                u64::MAX
+            } else {
+                (1 << TAG_BUFFERS) - 1
+            },
+        }
+    }
+
+    /// Takes a free buffer, empty; `None` when all are lent.
+    fn borrow(&mut self) -> Option<u8> {
+        if self.free == 0 {
+            return None;
+        }
+        let at = self.free.trailing_zeros();
+        self.free &= !(1 << at);
+        self.buffers[at as usize].clear();
+        Some(at as u8)
+    }
+
+    /// Gives buffer `at` back.
+    pub(crate) fn release(&mut self, at: u8) {
+        debug_assert!(self.free & (1 << at) == 0, "released twice");
+        self.free |= 1 << at;
+    }
+
+    /// How many buffers are lent now.
+    #[cfg(test)]
+    pub(crate) fn lent(&self) -> usize {
+        TAG_BUFFERS - self.free.count_ones() as usize
+    }
+
+    /// Takes the content of buffer `at` and gives the buffer back.
+    pub(crate) fn take(&mut self, at: u8) -> TagBuffer {
+        self.release(at);
+        core::mem::take(&mut self.buffers[usize::from(at)])
+    }
+}
+
+impl Default for TagPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 // Telnet command bytes (RFC 854).
 const IAC: u8 = 255;
 const SB: u8 = 250;
@@ -101,6 +173,11 @@ pub(crate) struct LineFramer {
     stray: bool,
     /// A line put back by [`Self::put_back`], handed out again before any new byte is taken.
     ready: bool,
+    /// IRC: inside the tag section (`@...` up to the first space) of the current line.
+    in_tags: bool,
+    /// IRC: the buffer of the [`TagPool`] that holds the current line's tag section, once it
+    /// did not fit beside the rest of the line.
+    pooled: Option<u8>,
 }
 
 impl LineFramer {
@@ -108,7 +185,10 @@ impl LineFramer {
     ///
     /// Returns how many bytes were consumed and what was found. The caller feeds the rest
     /// after dealing with the event.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) -> (usize, Framed) {
+    ///
+    /// An IRC line whose tags do not fit the line buffer beside the rest of it borrows a
+    /// buffer of `pool` for them until [`Self::take_tags`] (or [`Self::release`]).
+    pub(crate) fn feed(&mut self, bytes: &[u8], pool: &mut TagPool) -> (usize, Framed) {
         if self.ready {
             return (0, Framed::Line);
         }
@@ -121,7 +201,7 @@ impl LineFramer {
         }
         match self.dialect {
             Dialect::Json => self.feed_json(bytes),
-            Dialect::Plain | Dialect::Irc | Dialect::Undecided => self.feed_lines(bytes),
+            Dialect::Plain | Dialect::Irc | Dialect::Undecided => self.feed_lines(bytes, pool),
         }
     }
 
@@ -191,7 +271,7 @@ impl LineFramer {
     }
 
     /// [`Self::feed`] for lines.
-    fn feed_lines(&mut self, bytes: &[u8]) -> (usize, Framed) {
+    fn feed_lines(&mut self, bytes: &[u8], pool: &mut TagPool) -> (usize, Framed) {
         for (at, &byte) in bytes.iter().enumerate() {
             let consumed = at + 1;
             if self.dialect != Dialect::Irc {
@@ -210,6 +290,7 @@ impl LineFramer {
                 }
             }
             if byte == b'\n' {
+                self.in_tags = false;
                 if core::mem::take(&mut self.discarding) {
                     continue;
                 }
@@ -217,7 +298,7 @@ impl LineFramer {
                     self.line.pop();
                 }
                 if self.line.len() > MAX_LINE_BYTES {
-                    self.line.clear();
+                    self.drop_line(pool);
                     return (consumed, Framed::TooLong);
                 }
                 return (consumed, Framed::Line);
@@ -225,13 +306,87 @@ impl LineFramer {
             if self.discarding {
                 continue;
             }
-            if self.line.push(byte).is_err() {
+            if self.dialect == Dialect::Irc && !self.irc_byte(byte, pool) {
+                self.drop_line(pool);
+                self.discarding = true;
+                return (consumed, Framed::TooLong);
+            }
+            if self.dialect != Dialect::Irc && self.line.push(byte).is_err() {
                 self.line.clear();
                 self.discarding = true;
                 return (consumed, Framed::TooLong);
             }
         }
         (bytes.len(), Framed::Pending)
+    }
+
+    /// Takes one byte of an IRC line, keeping its tag section apart once it does not fit
+    /// beside the rest. False when the line (its tags or the rest) is too long.
+    fn irc_byte(&mut self, byte: u8, pool: &mut TagPool) -> bool {
+        if byte == b'@' && self.line.is_empty() && self.pooled.is_none() {
+            self.in_tags = true;
+        }
+        // This byte belongs to the tag section, the space that ends it included.
+        let tag_byte = self.in_tags;
+        if byte == b' ' {
+            self.in_tags = false;
+        }
+        if let Some(at) = self.pooled
+            && tag_byte
+        {
+            return pool.buffers[usize::from(at)].push(byte).is_ok();
+        }
+        if self.line.push(byte).is_ok() {
+            return true;
+        }
+        // The buffer is full: if the line has a tag section, move it out and go on.
+        if self.pooled.is_some() || self.line.first() != Some(&b'@') {
+            return false;
+        }
+        let Some(at) = pool.borrow() else {
+            return false;
+        };
+        self.pooled = Some(at);
+        let tags = &mut pool.buffers[usize::from(at)];
+        let split = if tag_byte {
+            self.line.len()
+        } else {
+            // The section ended inside the buffer, at its first space.
+            self.line
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(self.line.len(), |space| space + 1)
+        };
+        // Cannot fail: the line buffer is far smaller than a tag buffer.
+        let _ = tags.extend_from_slice(&self.line[..split]);
+        self.line.rotate_left(split);
+        self.line.truncate(self.line.len() - split);
+        if tag_byte {
+            tags.push(byte).is_ok()
+        } else {
+            self.line.push(byte).is_ok()
+        }
+    }
+
+    /// Forgets the current line, giving back any tag buffer it borrowed.
+    fn drop_line(&mut self, pool: &mut TagPool) {
+        self.line.clear();
+        self.in_tags = false;
+        self.release(pool);
+    }
+
+    /// Gives back the tag buffer the current line borrowed, if any: call it when the
+    /// connection goes away.
+    pub(crate) fn release(&mut self, pool: &mut TagPool) {
+        if let Some(at) = self.pooled.take() {
+            pool.release(at);
+        }
+    }
+
+    /// The tag section (`@tags `) of the line [`Self::feed`] just reported, when it was kept
+    /// apart from the rest of the line; the rest is [`Self::take_line`]'s.
+    pub(crate) fn take_tags(&mut self, pool: &mut TagPool) -> Option<TagBuffer> {
+        self.pooled.take().map(|at| pool.take(at))
     }
 
     /// Takes the line that [`feed`](Self::feed) reported as [`Framed::Line`], leaving the buffer
@@ -355,11 +510,12 @@ mod tests {
     /// the line or object it carried, and the framer.
     fn feed_all(input: &[u8], chunk: usize) -> (LineFramer, Vec<(Framed, Vec<u8>)>) {
         let mut framer = LineFramer::default();
+        let mut pool = TagPool::new();
         let mut out = Vec::new();
         for piece in input.chunks(chunk) {
             let mut rest = piece;
             while !rest.is_empty() {
-                let (used, framed) = framer.feed(rest);
+                let (used, framed) = framer.feed(rest, &mut pool);
                 rest = &rest[used..];
                 match framed {
                     Framed::Pending => assert!(rest.is_empty()),
@@ -511,6 +667,163 @@ mod tests {
         let mut input = vec![b'x'; MAX_LINE_BYTES];
         input.extend_from_slice(b"\r\r\nok\n");
         assert_eq!(frame(&input, 3), vec![Err(()), Ok(b"ok".to_vec())]);
+    }
+
+    /// A tag section kept apart (empty if it was not) and the rest of the line.
+    type TagsAndLine = (Vec<u8>, Vec<u8>);
+
+    /// The lines of an IRC stream as (tag section kept apart, rest), `Err` for an overlong
+    /// one, fed through `framer` and `pool`.
+    fn irc_frame(
+        framer: &mut LineFramer,
+        pool: &mut TagPool,
+        input: &[u8],
+        chunk: usize,
+    ) -> Vec<Result<TagsAndLine, ()>> {
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let (used, framed) = framer.feed(rest, pool);
+                rest = &rest[used..];
+                match framed {
+                    Framed::Pending => {}
+                    Framed::Line => {
+                        let tags = framer.take_tags(pool).map(|t| t.to_vec());
+                        let line = framer.take_line().to_vec();
+                        out.push(Ok((tags.unwrap_or_default(), line)));
+                    }
+                    Framed::TooLong => out.push(Err(())),
+                    other => panic!("{other:?} in an IRC stream"),
+                }
+            }
+        }
+        out
+    }
+
+    fn irc_framer() -> LineFramer {
+        let mut framer = LineFramer::default();
+        framer.speak_irc();
+        framer
+    }
+
+    #[test]
+    fn irc_tags_past_the_line_buffer_are_kept_apart_and_bounded() {
+        let mut pool = TagPool::new();
+        let body = [b'b'; MAX_LINE_BYTES - 20];
+        // Tags that fill the section to the byte, and one byte more.
+        for (value, fits) in [(MAX_TAG_BYTES - 6, true), (MAX_TAG_BYTES - 5, false)] {
+            let tags = [b"@+a=".as_slice(), &vec![b'x'; value], b"; "].concat();
+            assert_eq!(tags.len(), MAX_TAG_BYTES + usize::from(!fits));
+            let input = [
+                &tags[..],
+                b"PRIVMSG #a :",
+                &body,
+                b"
+PING x
+",
+            ]
+            .concat();
+            for chunk in [1, 7, 600, 100_000] {
+                let mut framer = irc_framer();
+                let framed = irc_frame(&mut framer, &mut pool, &input, chunk);
+                let first = if fits {
+                    Ok((tags.clone(), [b"PRIVMSG #a :".as_slice(), &body].concat()))
+                } else {
+                    Err(())
+                };
+                assert_eq!(
+                    framed,
+                    vec![first, Ok((vec![], b"PING x".to_vec()))],
+                    "fits {fits} chunk {chunk}"
+                );
+                assert_eq!(pool.lent(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn short_irc_tags_stay_in_the_line() {
+        let mut pool = TagPool::new();
+        let mut framer = irc_framer();
+        let framed = irc_frame(
+            &mut framer,
+            &mut pool,
+            b"@label=1 PING x
+",
+            3,
+        );
+        assert_eq!(framed, vec![Ok((vec![], b"@label=1 PING x".to_vec()))]);
+        // A section that ends inside the buffer, which then fills: moved out there.
+        let input = [
+            b"@a=1 PRIVMSG #a :".as_slice(),
+            &[b'y'; 500],
+            b"
+",
+        ]
+        .concat();
+        let framed = irc_frame(&mut framer, &mut pool, &input, 1000);
+        assert_eq!(
+            framed,
+            vec![Ok((b"@a=1 ".to_vec(), input[5..input.len() - 1].to_vec()))]
+        );
+        // The rest of the line is bounded as any line is.
+        let input = [
+            b"@a=1 PRIVMSG #a :".as_slice(),
+            &[b'y'; 600],
+            b"
+ok
+",
+        ]
+        .concat();
+        let framed = irc_frame(&mut framer, &mut pool, &input, 64);
+        assert_eq!(framed, vec![Err(()), Ok((vec![], b"ok".to_vec()))]);
+        assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
+    fn a_full_pool_refuses_long_tags_and_a_departure_gives_back() {
+        let mut pool = TagPool::new();
+        let long = [b"@+a=".as_slice(), &[b'x'; 1000]].concat();
+        let mut framers: Vec<LineFramer> = (0..TAG_BUFFERS).map(|_| irc_framer()).collect();
+        for framer in &mut framers {
+            assert_eq!(irc_frame(framer, &mut pool, &long, 4096), vec![]);
+        }
+        assert_eq!(pool.lent(), TAG_BUFFERS);
+        let mut late = irc_framer();
+        let framed = irc_frame(
+            &mut late,
+            &mut pool,
+            &[
+                &long[..],
+                b" PING x
+",
+            ]
+            .concat(),
+            4096,
+        );
+        assert_eq!(framed, vec![Err(())]);
+        framers[0].release(&mut pool);
+        assert_eq!(pool.lent(), TAG_BUFFERS - 1);
+        let framed = irc_frame(
+            &mut late,
+            &mut pool,
+            &[
+                &long[..],
+                b" PING x
+",
+            ]
+            .concat(),
+            4096,
+        );
+        assert_eq!(
+            framed,
+            vec![Ok(([&long[..], b" "].concat(), b"PING x".to_vec()))]
+        );
+        for framer in &mut framers {
+            framer.release(&mut pool);
+        }
+        assert_eq!(pool.lent(), 0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use core::fmt::{self, Write};
 
-use super::{IrcReason, IrcText};
+use super::{ClientTags, IrcReason, IrcText};
 use crate::dialect::text::Visible;
 use crate::dialect::{Happened, Step};
 use crate::event::LineKind;
@@ -39,12 +39,24 @@ impl fmt::Display for Tags {
 
 /// Tags as they start a line (`@tags `), or nothing for a client that reads none.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Shown(pub(crate) Option<Tags>);
+pub(crate) struct Shown<'a>(pub(crate) Option<Tags>, pub(crate) ClientTags<'a>);
 
-impl fmt::Display for Shown {
+impl Shown<'_> {
+    /// The tags `caps` reads of a line's: none, the server's, or the sender's too.
+    pub(crate) fn to<'a>(caps: Caps, tags: Tags, client: ClientTags<'a>) -> Shown<'a> {
+        let client = if caps.has(Caps::MESSAGE_TAGS) {
+            client
+        } else {
+            ClientTags::NONE
+        };
+        Shown(caps.tagged().then_some(tags), client)
+    }
+}
+
+impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(tags) => write!(f, "@{tags} "),
+            Some(tags) => write!(f, "@{tags}{} ", self.1),
             None => Ok(()),
         }
     }
@@ -89,9 +101,10 @@ impl<const N: usize> Step<'_, N> {
                 kind,
                 text,
                 seq,
+                tags: client,
             } => {
                 let caps = self.caps(who);
-                let (echo, echo_tagged) = (caps.has(Caps::ECHO_MESSAGE), caps.tagged());
+                let echo = caps.has(Caps::ECHO_MESSAGE);
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -109,7 +122,7 @@ impl<const N: usize> Step<'_, N> {
                         others.speaking(Speaks::Irc),
                         ":{prefix} {verb} {name} :{body}"
                     );
-                } else {
+                } else if client.is_empty() {
                     irc!(
                         self,
                         others.speaking(Speaks::IrcPlain),
@@ -120,9 +133,25 @@ impl<const N: usize> Step<'_, N> {
                         others.speaking(Speaks::IrcTagged),
                         "@{tags} :{prefix} {verb} {name} :{body}"
                     );
+                } else {
+                    irc!(
+                        self,
+                        others.speaking(Speaks::IrcPlain),
+                        ":{prefix} {verb} {name} :{body}"
+                    );
+                    irc!(
+                        self,
+                        others.speaking(Speaks::IrcServerTags),
+                        "@{tags} :{prefix} {verb} {name} :{body}"
+                    );
+                    irc!(
+                        self,
+                        others.speaking(Speaks::IrcClientTags),
+                        "@{tags}{client} :{prefix} {verb} {name} :{body}"
+                    );
                 }
                 if echo {
-                    let tags = Shown(echo_tagged.then_some(tags));
+                    let tags = Shown::to(caps, tags, client);
                     irc!(
                         self,
                         Audience::one(who),
@@ -136,6 +165,7 @@ impl<const N: usize> Step<'_, N> {
                 kind,
                 text,
                 msgid,
+                tags: client,
             } => {
                 let (verb, body) = (verb(kind), IrcText(kind, text));
                 let tags = Tags {
@@ -143,7 +173,7 @@ impl<const N: usize> Step<'_, N> {
                     msgid: Some(msgid),
                 };
                 if self.speaks_irc(to) {
-                    let shown = Shown(self.caps(to).tagged().then_some(tags));
+                    let shown = Shown::to(self.caps(to), tags, client);
                     irc!(
                         self,
                         Audience::private(to, from),
@@ -153,7 +183,7 @@ impl<const N: usize> Step<'_, N> {
                     );
                 }
                 if self.caps(from).has(Caps::ECHO_MESSAGE) {
-                    let shown = Shown(self.caps(from).tagged().then_some(tags));
+                    let shown = Shown::to(self.caps(from), tags, client);
                     irc!(
                         self,
                         Audience::one(from),
@@ -167,14 +197,16 @@ impl<const N: usize> Step<'_, N> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
+                let (prefix, name, topic) = (self.roster.prefix(who), info.name, Visible(topic));
                 irc!(
                     self,
-                    Audience::room(room).speaking(Speaks::Irc),
-                    ":{} TOPIC {} :{}",
-                    self.roster.prefix(who),
-                    info.name,
-                    Visible(topic)
+                    Audience::room_but(room, who).speaking(Speaks::Irc),
+                    ":{prefix} TOPIC {name} :{topic}"
                 );
+                // To `who` by itself, as the answer to its command.
+                if self.speaks_irc(who) && self.roster.in_room(who, room) {
+                    irc!(self, Audience::one(who), ":{prefix} TOPIC {name} :{topic}");
+                }
             }
             Happened::Renamed {
                 who,

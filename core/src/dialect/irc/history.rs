@@ -109,6 +109,20 @@ impl<const N: usize> Step<'_, N> {
 
     /// One part of a history answer, for an IRC client.
     pub(crate) fn irc_history(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
+        let first = self.out.records_mark();
+        self.irc_history_part(request, answer);
+        if let Some(label) = request.label() {
+            let (opening, closing) = match answer {
+                HistoryAnswer::Begin { .. } => (true, false),
+                HistoryAnswer::Line(_) => (false, false),
+                HistoryAnswer::End => (false, true),
+                HistoryAnswer::Unavailable => (true, true),
+            };
+            self.label_answer(request.conn(), first, Some(label), opening, closing);
+        }
+    }
+
+    fn irc_history_part(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
         let (conn, name, server) = (request.conn(), request.room(), self.server_name);
         let caps = self.caps(conn);
         let purpose = request.purpose();
@@ -133,7 +147,7 @@ impl<const N: usize> Step<'_, N> {
                 let _ = match (batched, tags) {
                     (true, Some(tags)) => write!(self.out, "@batch={BATCH_REF};{tags} "),
                     (true, None) => write!(self.out, "@batch={BATCH_REF} "),
-                    (false, tags) => write!(self.out, "{}", Shown(tags)),
+                    (false, tags) => write!(self.out, "{}", Shown(tags, ClientTags::NONE)),
                 };
                 let (who, verb) = (Visible(line.nick), verb(line.kind));
                 let body = IrcText(line.kind, line.text);

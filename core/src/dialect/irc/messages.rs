@@ -7,9 +7,11 @@ use super::numeric::{
 use core::fmt::Write;
 
 use super::Step;
+use super::events::Tags;
 use crate::dialect::text::{CharName, Visible};
 use crate::event::LineKind;
-use crate::output::Audience;
+use crate::output::{Audience, Speaks};
+use crate::state::connection::Caps;
 use crate::state::person::MAX_AWAY_BYTES;
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
@@ -107,11 +109,11 @@ impl<const N: usize> Step<'_, N> {
                 }
                 return;
             }
-            return self.speak(conn, room, kind, text);
+            return self.speak(conn, room, kind, text, ClientTags::of(message));
         }
         match self.roster.find(target) {
             Some(to) => {
-                self.deliver(conn, to, kind, text);
+                self.deliver(conn, to, kind, text, ClientTags::of(message));
                 if answer {
                     self.tell_if_away(conn, to);
                 }
@@ -126,6 +128,85 @@ impl<const N: usize> Step<'_, N> {
                 );
             }
             None => {}
+        }
+    }
+
+    /// `TAGMSG target`: tags alone (a reaction, a typing notice) for the IRC clients that read
+    /// other clients' tags, in a room or to one person; no one else sees anything, and it is
+    /// neither a line of the room's history nor an event.
+    pub(crate) fn tagmsg(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let Some(target) = self.first_target(conn, message) else {
+            return numeric!(self, conn, ERR_NORECIPIENT, ":No recipient given (TAGMSG)");
+        };
+        let client = ClientTags::of(message);
+        let tags = Tags {
+            at: self.now,
+            msgid: Some(self.rooms.next_number()),
+        };
+        let (prefix, echo) = (
+            self.roster.prefix(conn),
+            self.caps(conn)
+                .has(Caps::ECHO_MESSAGE.with(Caps::MESSAGE_TAGS, true)),
+        );
+        if target.starts_with('#') {
+            let Some(room) = self.rooms.find(target) else {
+                return numeric!(
+                    self,
+                    conn,
+                    ERR_NOSUCHCHANNEL,
+                    "{} :No such channel",
+                    Visible(target)
+                );
+            };
+            if !self.roster.in_room(conn, room) {
+                return numeric!(
+                    self,
+                    conn,
+                    ERR_CANNOTSENDTOCHAN,
+                    "{} :Cannot send to channel (you are not in it)",
+                    Visible(target)
+                );
+            }
+            let Some(info) = self.rooms.get(room) else {
+                return;
+            };
+            let (name, others) = (
+                &info.name,
+                Audience::room_but(room, conn).speaking(Speaks::IrcClientTags),
+            );
+            irc!(self, others, "@{tags}{client} :{prefix} TAGMSG {name}");
+            if echo {
+                irc!(
+                    self,
+                    Audience::one(conn),
+                    "@{tags}{client} :{prefix} TAGMSG {name}"
+                );
+            }
+            return;
+        }
+        let Some(to) = self.roster.find(target) else {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOSUCHNICK,
+                "{} :No such nick/channel",
+                Visible(target)
+            );
+        };
+        let name = self.roster.name(to);
+        if self.caps(to).has(Caps::MESSAGE_TAGS) {
+            irc!(
+                self,
+                Audience::private(to, conn),
+                "@{tags}{client} :{prefix} TAGMSG {name}"
+            );
+        }
+        if echo {
+            irc!(
+                self,
+                Audience::one(conn),
+                "@{tags}{client} :{prefix} TAGMSG {name}"
+            );
         }
     }
 

@@ -10,6 +10,7 @@ use numeric::{
 mod channels;
 mod events;
 mod history;
+mod labels;
 mod messages;
 pub(crate) mod numeric;
 mod queries;
@@ -125,6 +126,57 @@ impl<const N: usize> Roster<N> {
     }
 }
 
+/// The tags a client added for other clients (`+name` or `+name=value`), as it sent them
+/// (escaped), from a message's tag section; the server's own tags (`label`, anything without a
+/// `+`) are not among them. Shown as `;+a=b;+c`, to follow the server's tags on a line.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ClientTags<'a>(&'a str);
+
+impl<'a> ClientTags<'a> {
+    pub(crate) const NONE: Self = Self("");
+
+    /// The client-only tags of `message`.
+    pub(crate) fn of(message: &Message<'a>) -> Self {
+        Self(message.tags.unwrap_or_default())
+    }
+
+    fn each(self) -> impl Iterator<Item = &'a str> {
+        self.0.split(';').filter(|tag| {
+            let key = tag.split_once('=').map_or(*tag, |(key, _)| key);
+            key.strip_prefix('+').is_some_and(|name| {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'/' | b'.'))
+            })
+        })
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.each().next().is_none()
+    }
+
+    /// The tags as a tag section holds them: `+a=b;+c`.
+    fn listed(self) -> impl fmt::Display + 'a {
+        struct Listed<'a>(ClientTags<'a>);
+        impl fmt::Display for Listed<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                for (n, tag) in self.0.each().enumerate() {
+                    write!(f, "{}{tag}", if n == 0 { "" } else { ";" })?;
+                }
+                Ok(())
+            }
+        }
+        Listed(self)
+    }
+}
+
+impl fmt::Display for ClientTags<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.each().try_for_each(|tag| write!(f, ";{tag}"))
+    }
+}
+
 /// A message's text as IRC carries it: an action is a CTCP ACTION.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IrcText<'a>(pub(crate) LineKind, pub(crate) &'a str);
@@ -177,11 +229,12 @@ enum Verb {
     Ison,
     Userhost,
     Chathistory,
+    Tagmsg,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 23] = [
+        const VERBS: [(&str, Verb); 24] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -205,6 +258,7 @@ impl Verb {
             ("ISON", Verb::Ison),
             ("USERHOST", Verb::Userhost),
             ("CHATHISTORY", Verb::Chathistory),
+            ("TAGMSG", Verb::Tagmsg),
         ];
         VERBS
             .iter()
@@ -321,10 +375,20 @@ fn glob(mask: &[u8], name: &[u8]) -> bool {
 }
 
 impl<const N: usize> Step<'_, N> {
-    /// Handles one line from a connection speaking IRC.
-    pub(crate) fn irc_line(&mut self, conn: ConnectionId, line: &mut LineBuffer) {
+    /// Handles one line from a connection speaking IRC; `tags` is its tag section (`@tags `)
+    /// when the framer kept it apart from the rest of the line (it was too long to share the
+    /// line's buffer).
+    pub(crate) fn irc_line(
+        &mut self,
+        conn: ConnectionId,
+        tags: Option<&[u8]>,
+        line: &mut LineBuffer,
+    ) {
         strip_formatting(line);
-        let Ok(text) = core::str::from_utf8(line) else {
+        let (Ok(text), Ok(tags)) = (
+            core::str::from_utf8(line),
+            core::str::from_utf8(tags.unwrap_or_default()),
+        ) else {
             let verb = verb_of(line);
             return irc!(
                 self,
@@ -333,7 +397,8 @@ impl<const N: usize> Step<'_, N> {
                 self.server_name
             );
         };
-        if let Some(bad) = text.chars().find(|&c| is_unsafe(c) && c != '\x01') {
+        if let Some(bad) = (tags.chars().chain(text.chars())).find(|&c| is_unsafe(c) && c != '\x01')
+        {
             return server_notice!(
                 self,
                 conn,
@@ -341,11 +406,31 @@ impl<const N: usize> Step<'_, N> {
                 CharName(bad)
             );
         }
-        let message = match Message::parse(text) {
+        let mut message = match Message::parse(text) {
             Ok(message) => message,
             Err(MessageError::NoVerb) => return, // a blank line
             Err(error) => return server_notice!(self, conn, "*** error: {error}"),
         };
+        if let Some(tags) = tags.strip_prefix('@') {
+            message.tags = Some(tags.trim_end_matches(' '));
+        }
+        let label = self.label_of(conn, &message);
+        let continuing = self
+            .registration_mut(conn)
+            .is_some_and(|registration| registration.labeled);
+        let first = self.out.records_mark();
+        self.irc_command(conn, &message);
+        if label.is_some() || continuing {
+            let closing = !self
+                .roster
+                .get(conn)
+                .is_some_and(|slot| slot.connection.framer.is_ready());
+            self.label_answer(conn, first, label, !continuing, closing);
+        }
+    }
+
+    /// Handles one IRC command.
+    fn irc_command(&mut self, conn: ConnectionId, message: &Message<'_>) {
         let registered = self.registered(conn);
         let Some(verb) = Verb::of(message.verb) else {
             if !registered {
@@ -363,12 +448,12 @@ impl<const N: usize> Step<'_, N> {
             return numeric!(self, conn, ERR_NOTREGISTERED, ":You have not registered");
         }
         match verb {
-            Verb::Cap => self.cap(conn, &message, registered),
-            Verb::Nick => self.irc_nick(conn, &message, registered),
+            Verb::Cap => self.cap(conn, message, registered),
+            Verb::Nick => self.irc_nick(conn, message, registered),
             Verb::User | Verb::Pass if registered => {
                 numeric!(self, conn, ERR_ALREADYREGISTERED, ":You may not reregister");
             }
-            Verb::User => self.user(conn, &message),
+            Verb::User => self.user(conn, message),
             Verb::Pass => {
                 if message.params.is_empty() {
                     self.missing(conn, "PASS");
@@ -387,22 +472,23 @@ impl<const N: usize> Step<'_, N> {
             },
             Verb::Pong => {}
             Verb::Quit => self.irc_quit(conn, message.param(0)),
-            Verb::Join => self.irc_join(conn, &message),
-            Verb::Part => self.irc_part(conn, &message),
-            Verb::Privmsg => self.irc_message(conn, &message, LineKind::Line),
-            Verb::Notice => self.irc_message(conn, &message, LineKind::Notice),
-            Verb::Names => self.irc_names(conn, &message),
-            Verb::Topic => self.irc_topic(conn, &message),
+            Verb::Join => self.irc_join(conn, message),
+            Verb::Part => self.irc_part(conn, message),
+            Verb::Privmsg => self.irc_message(conn, message, LineKind::Line),
+            Verb::Notice => self.irc_message(conn, message, LineKind::Notice),
+            Verb::Names => self.irc_names(conn, message),
+            Verb::Topic => self.irc_topic(conn, message),
             Verb::Who => self.who(conn, message.param(0)),
-            Verb::Whois => self.whois(conn, &message),
+            Verb::Whois => self.whois(conn, message),
             Verb::List => self.irc_list(conn, message.param(0)),
-            Verb::Mode => self.mode(conn, &message),
+            Verb::Mode => self.mode(conn, message),
             Verb::Motd => self.motd(conn),
             Verb::Away => self.away(conn, message.param(0)),
             Verb::Whowas => self.whowas(conn, message.param(0)),
-            Verb::Ison => self.ison(conn, &message),
-            Verb::Userhost => self.userhost(conn, &message),
-            Verb::Chathistory => self.chathistory(conn, &message),
+            Verb::Ison => self.ison(conn, message),
+            Verb::Userhost => self.userhost(conn, message),
+            Verb::Chathistory => self.chathistory(conn, message),
+            Verb::Tagmsg => self.tagmsg(conn, message),
         }
     }
 
@@ -416,16 +502,26 @@ impl<const N: usize> Step<'_, N> {
     }
 
     /// Handles the rest of a line naming several targets (`JOIN #a,#b`) in a later step:
-    /// puts back `VERB rest params...`, with the parameters after the targets.
+    /// puts back `VERB rest params...`, with the parameters after the targets, and the tags
+    /// the sender added for others if they fit the line's buffer beside the rest (a label is
+    /// not needed again: the connection remembers that its answer is open).
     pub(crate) fn put_back(&mut self, conn: ConnectionId, message: &Message<'_>, rest: &str) {
-        let mut line: heapless::String<{ crate::wire::line::MAX_LINE_BYTES }> =
-            heapless::String::new();
-        let _ = write!(line, "{} {rest}", message.verb);
+        type Line = heapless::String<{ crate::wire::line::MAX_LINE_BYTES }>;
+        let mut body = Line::new();
+        let _ = write!(body, "{} {rest}", message.verb);
         if let Some((last, middle)) = message.params[1..].split_last() {
             for param in middle {
-                let _ = write!(line, " {param}");
+                let _ = write!(body, " {param}");
             }
-            let _ = write!(line, " {}", Trailing(last));
+            let _ = write!(body, " {}", Trailing(last));
+        }
+        let mut line = Line::new();
+        let client = ClientTags::of(message);
+        let tagged = !client.is_empty()
+            && write!(line, "@{} {body}", client.listed()).is_ok()
+            && line.len() < Line::new().capacity();
+        if !tagged {
+            line = body;
         }
         if let Some(slot) = self.roster.get_mut(conn) {
             slot.connection.framer.put_back(line.as_bytes());
@@ -627,6 +723,121 @@ mod dialogue {
     }
 
     #[test]
+    fn labels_client_tags_and_tagmsg() {
+        let mut chat = Chat::new();
+        let lea = with_caps(
+            &mut chat,
+            "lea",
+            "batch draft/chathistory echo-message labeled-response message-tags",
+        );
+        let tom = with_caps(&mut chat, "tom", "message-tags");
+        let sam = with_caps(&mut chat, "sam", "server-time");
+        let pete = chat.irc("pete");
+        chat.wait(1_000);
+        for conn in [lea, tom, sam, pete] {
+            chat.take(conn);
+        }
+        // An answer of one line carries the label; of none, an ACK does.
+        chat.send(lea, "@label=a1 PING x\r\n@label=a2 PONG x\r\n");
+        assert_eq!(
+            chat.take(lea),
+            [
+                "@label=a1 :irc.test PONG irc.test x",
+                "@label=a2 :irc.test ACK"
+            ]
+        );
+        // The label is for the sender alone; client tags go to those who read them.
+        chat.send(
+            lea,
+            "@label=a3;+draft/react=hi;secret=1 PRIVMSG #lobby :hello\r\n",
+        );
+        let echo = chat.take(lea);
+        assert_eq!(echo.len(), 1, "{echo:?}");
+        assert!(echo[0].starts_with("@label=a3;time="), "{echo:?}");
+        assert!(
+            echo[0].ends_with(";+draft/react=hi :lea!~lea@hidden PRIVMSG #lobby :hello"),
+            "{echo:?}"
+        );
+        let to_tom = chat.take(tom);
+        assert!(
+            to_tom[0].ends_with(";msgid=1;+draft/react=hi :lea!~lea@hidden PRIVMSG #lobby :hello"),
+            "{to_tom:?}"
+        );
+        assert!(!to_tom[0].contains("label") && !to_tom[0].contains("secret"));
+        let to_sam = chat.take(sam);
+        assert!(
+            to_sam[0].ends_with(";msgid=1 :lea!~lea@hidden PRIVMSG #lobby :hello"),
+            "{to_sam:?}"
+        );
+        assert_eq!(chat.take(pete), [":lea!~lea@hidden PRIVMSG #lobby :hello"]);
+
+        // A line to several targets is answered in one batch across its steps.
+        chat.send(lea, "@label=a4 PRIVMSG tom,pete :hi\r\n");
+        let answer = chat.take(lea);
+        assert_eq!(answer.len(), 4, "{answer:?}");
+        assert_eq!(
+            answer[0],
+            "@label=a4 :irc.test BATCH +labeled labeled-response"
+        );
+        assert!(answer[1].starts_with("@batch=labeled;time="), "{answer:?}");
+        assert!(answer[1].ends_with(" PRIVMSG tom :hi"), "{answer:?}");
+        assert!(answer[2].ends_with(" PRIVMSG pete :hi"), "{answer:?}");
+        assert_eq!(answer[3], ":irc.test BATCH -labeled");
+        chat.take(tom);
+        chat.take(pete);
+
+        // TAGMSG reaches only those who read client tags.
+        chat.send(lea, "@+typing=active;other=x TAGMSG #lobby\r\n");
+        let to_tom = chat.take(tom);
+        assert_eq!(to_tom.len(), 1, "{to_tom:?}");
+        assert!(
+            to_tom[0].ends_with(";+typing=active :lea!~lea@hidden TAGMSG #lobby"),
+            "{to_tom:?}"
+        );
+        assert_eq!(chat.take(lea).len(), 1, "echoed");
+        assert!(chat.take(sam).is_empty() && chat.take(pete).is_empty());
+        chat.send(lea, "TAGMSG nobody\r\n");
+        assert_eq!(
+            chat.take(lea),
+            [":irc.test 401 lea nobody :No such nick/channel"]
+        );
+
+        // A labeled CHATHISTORY: the store's batch nested in the labeled one.
+        chat.send(lea, "@label=h1 CHATHISTORY LATEST #lobby * 1\r\n");
+        let answer = chat.take(lea);
+        assert_eq!(answer.len(), 5, "{answer:?}");
+        assert_eq!(
+            answer[0],
+            "@label=h1 :irc.test BATCH +labeled labeled-response"
+        );
+        assert_eq!(
+            answer[1],
+            "@batch=labeled :irc.test BATCH +history chathistory #lobby"
+        );
+        assert!(answer[2].starts_with("@batch=history;time="), "{answer:?}");
+        assert_eq!(answer[3], "@batch=labeled :irc.test BATCH -history");
+        assert_eq!(answer[4], ":irc.test BATCH -labeled");
+
+        // Tags may take 4,096 bytes beside a line's 512, and are relayed whole.
+        let long = "x".repeat(4000);
+        chat.send(lea, &std::format!("@+big={long} PRIVMSG #lobby :long\r\n"));
+        let to_tom = chat.take(tom);
+        assert!(
+            to_tom[0].contains(&std::format!(";+big={long} :lea")),
+            "{}",
+            to_tom[0].len()
+        );
+        chat.take(lea);
+        let over = "x".repeat(4100);
+        chat.send(lea, &std::format!("@+big={over} PRIVMSG #lobby :no\r\n"));
+        assert_eq!(
+            chat.take(lea),
+            [":irc.test 417 lea :Input line was too long"]
+        );
+        assert!(chat.take(tom).is_empty());
+    }
+
+    #[test]
     fn tags_echo_batches_and_chathistory() {
         let mut chat = Chat::new();
         let tagged = with_caps(
@@ -730,7 +941,9 @@ mod dialogue {
         chat.send(conn, "CAP LS 302\r\nNICK alice\r\nUSER al 0 * :Alice\r\n");
         assert_eq!(
             chat.take(conn),
-            [":irc.test CAP * LS :batch draft/chathistory echo-message message-tags server-time"]
+            [
+                ":irc.test CAP * LS :batch draft/chathistory echo-message labeled-response message-tags server-time"
+            ]
         );
         chat.send(conn, "CAP REQ :sasl\r\nCAP END\r\n");
         let welcome = chat.take(conn);

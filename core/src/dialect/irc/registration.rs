@@ -82,7 +82,11 @@ impl<const N: usize> Step<'_, N> {
                 if let Some(registration) = self.registration_mut(conn) {
                     registration.caps = caps;
                 }
-                self.roster.set_tagged(conn, caps.tagged());
+                let tags = crate::state::members::Tagged {
+                    server: caps.tagged(),
+                    client: caps.has(Caps::MESSAGE_TAGS),
+                };
+                self.roster.set_tagged(conn, tags);
             }
             begin(self);
         } else if sub.eq_ignore_ascii_case("END") {

@@ -40,8 +40,9 @@ pub enum HistoryRange {
     /// Lines on both sides of the mark: about half before, half after (the mark's own line
     /// included, if it has one).
     Around(HistoryMark),
-    /// Lines strictly between two marks, in whichever order they were given; the first lines
-    /// after the earlier mark.
+    /// Lines strictly between two marks, in whichever order they were given: past the limit,
+    /// those nearest the first mark (the first lines after it if it is the earlier one, the
+    /// last lines before it if it is the later one), oldest first either way.
     Between(HistoryMark, HistoryMark),
 }
 

@@ -136,8 +136,8 @@ const FULL_COLOUR: &[u8] =
 /// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line and
 /// [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON) membership cells, the table of
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
-/// and [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output. It is some 420 KB with
-/// almost no connections and about 1.2 KB more per connection (docs/ARCHITECTURE.md has the
+/// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and [`TAG_BUFFERS`](crate::TAG_BUFFERS)
+/// shared buffers for long IRC tag sections. It is some 670 KB with almost no connections and about 1.2 KB more per connection (docs/ARCHITECTURE.md has the
 /// measured sizes), so keep it in a `Box` or a `static`.
 #[derive(Debug)]
 pub struct Server<const CLIENTS: usize> {

@@ -251,7 +251,12 @@ fn select(lines: &[Kept], range: HistoryRange, limit: usize) -> &[Kept] {
         HistoryRange::Between(a, b) => {
             let (start, end) = (past(a).min(past(b)), from(a).max(from(b)));
             let end = end.max(start);
-            &lines[start..end.min(start + limit)]
+            if from(a) > from(b) {
+                // Asked backwards: the lines nearest the first mark, the later one.
+                &lines[start.max(end.saturating_sub(limit))..end]
+            } else {
+                &lines[start..end.min(start + limit)]
+            }
         }
         HistoryRange::Latest => last(lines.len()),
         HistoryRange::LatestAfter(mark) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use chat_core::{Config, FloodLimit};
-use chat_runner::Settings;
+use chat_runner::{Settings, SyncMode};
 
 /// Where the store lives unless `--data` or `--no-data` says otherwise.
 const DEFAULT_DATA_DIR: &str = "chat-data";
@@ -73,6 +73,13 @@ pub(crate) struct Args {
     /// how many lines the store keeps per room; older ones are deleted. Default: 10000
     #[argh(option, default = "10_000")]
     pub(crate) history_keep: u64,
+
+    /// how the store syncs commits to the disk: normal (a crash of the process loses nothing,
+    /// a power loss may lose the last commits) or full (every commit synced to the disk,
+    /// survives a power loss, costs a disk flush per commit). No effect with --no-data.
+    /// Default: normal
+    #[argh(option, default = "String::from(\"normal\")")]
+    pub(crate) sync: String,
 
     /// flood control: lines a client may send at once before being slowed. Default: 20
     #[argh(option, default = "20")]
@@ -198,6 +205,9 @@ impl Args {
             (Some(dir), false) => Some(dir.clone()),
             (None, false) => Some(PathBuf::from(DEFAULT_DATA_DIR)),
         };
+        let Some(sync) = SyncMode::from_name(&self.sync) else {
+            return Err(format!("--sync {:?}: expected normal or full", self.sync));
+        };
         if self.max_room_members == Some(0) {
             return Err("--max-room-members must be at least 1".to_owned());
         }
@@ -230,6 +240,7 @@ impl Args {
             record: self.record.clone(),
             data,
             history_keep: self.history_keep,
+            sync,
         })
     }
 

@@ -7,7 +7,7 @@
 //! use std::time::Duration;
 //!
 //! use chat_core::{Config, Instant};
-//! use chat_runner::{Settings, listen, serve};
+//! use chat_runner::{Settings, SyncMode, listen, serve};
 //!
 //! let listener = listen("127.0.0.1:9999".parse()?)?;
 //! let settings = Settings {
@@ -20,6 +20,7 @@
 //!     record: None,
 //!     data: Some("chat-data".into()),
 //!     history_keep: 10_000,
+//!     sync: SyncMode::Normal,
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -59,6 +60,7 @@ use crate::slow::SlowReaders;
 
 pub use crate::core_box::CLIENTS;
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
+pub use crate::store::SyncMode;
 #[doc(hidden)]
 pub use crate::store::measure_commits;
 
@@ -95,6 +97,9 @@ pub struct Settings {
     pub data: Option<PathBuf>,
     /// The most lines the store keeps per room (`--history-keep`): at least 1.
     pub history_keep: u64,
+    /// How the store syncs its commits to the disk (`--sync`): what a power loss may lose.
+    /// No effect in memory (`data: None`).
+    pub sync: SyncMode,
 }
 
 /// Why [`serve`] could not start.
@@ -168,8 +173,9 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         std::process::id(),
         start.as_millis() / 1000
     );
-    let (store, restored) = store::Store::open(&place, settings.history_keep, &holder)
-        .map_err(|error| Error::Store(error.to_string()))?;
+    let (store, restored) =
+        store::Store::open(&place, settings.history_keep, &holder, settings.sync)
+            .map_err(|error| Error::Store(error.to_string()))?;
     let recorder = match &settings.record {
         Some(path) => Some(
             Recorder::create(path, &config, start)
@@ -182,9 +188,14 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     forget_startup_peak();
     match &settings.data {
         Some(dir) => log!(
-            "history in {}: {} room(s) kept, {} line(s), the last numbered {}; {} topic(s); \
-             up to {} lines per room",
+            "history in {} ({}): {} room(s) kept, {} line(s), the last numbered {}; \
+             {} topic(s); up to {} lines per room",
             dir.join(store::DATABASE_FILE).display(),
+            // As the database reads it back, not only as asked.
+            match store.sync_mode().unwrap_or(Ok(settings.sync)) {
+                Ok(mode) => format!("--sync {mode}"),
+                Err(value) => format!("synchronous={value}"),
+            },
             restored.rooms,
             restored.lines,
             restored.last_seq,

@@ -201,6 +201,59 @@ impl fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
+/// How the store syncs its commits to the disk (`--sync`): what a power loss may lose. A
+/// process that dies loses nothing committed in either mode. See docs/STORAGE.md.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// `synchronous=NORMAL`: the write-ahead log is synced at checkpoints, not at every
+    /// commit; a power loss (or a kernel panic) may lose the commits since the last one.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is synced to the disk before it counts as done, so it
+    /// survives a power loss; each commit costs a disk flush.
+    Full,
+}
+
+impl SyncMode {
+    /// The mode named as `--sync` takes it: `normal` or `full`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "normal" => Some(Self::Normal),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    /// The name `--sync` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Full => "full",
+        }
+    }
+
+    /// SQLite's `PRAGMA synchronous` value for the mode.
+    fn pragma(self) -> i64 {
+        match self {
+            Self::Normal => 1,
+            Self::Full => 2,
+        }
+    }
+
+    /// The mode `PRAGMA synchronous` reads back, if it is one of these.
+    fn from_pragma(value: i64) -> Option<Self> {
+        [Self::Normal, Self::Full]
+            .into_iter()
+            .find(|mode| mode.pragma() == value)
+    }
+}
+
+impl fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Where the store keeps its data.
 #[derive(Clone, Debug)]
 pub(crate) enum Place {
@@ -218,6 +271,9 @@ pub(crate) struct Store {
     _lock: Option<File>,
     /// Whether lines must wait for their commit (on disk) or need not (in memory).
     durable: bool,
+    /// `PRAGMA synchronous` as the database connection reads it back after opening (on disk;
+    /// `None` in memory, where there is no disk to sync).
+    synchronous: Option<i64>,
     /// Where the store thread's replies come.
     replies: smol::channel::Receiver<Reply>,
     /// Writes gathered since the last batch went.
@@ -225,13 +281,14 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Opens (or makes) the store at `place`, keeping at most `keep` lines per room; reads what
-    /// an earlier run left; starts the store thread. `holder` describes this server for the
-    /// lock file.
+    /// Opens (or makes) the store at `place`, keeping at most `keep` lines per room and syncing
+    /// commits as `sync` says (on disk; memory has nothing to sync); reads what an earlier run
+    /// left; starts the store thread. `holder` describes this server for the lock file.
     pub(crate) fn open(
         place: &Place,
         keep: u64,
         holder: &str,
+        sync: SyncMode,
     ) -> Result<(Self, Restored), OpenError> {
         let (replies, replies_to_hub) = smol::channel::unbounded();
         let (connection, lock, durable) = match place {
@@ -245,7 +302,7 @@ impl Store {
                     .map_err(|error| OpenError::Directory(dir.clone(), error))?;
                 let lock = lock(dir, holder)?;
                 let path = dir.join(DATABASE_FILE);
-                let connection = open_file(&path)?;
+                let connection = open_file(&path, sync)?;
                 (connection, Some(lock), true)
             }
         };
@@ -255,6 +312,14 @@ impl Store {
         };
         let database = |error| OpenError::Database(path.clone(), error);
         migrate(&connection, &path)?;
+        let synchronous = match place {
+            Place::Directory(_) => Some(
+                connection
+                    .pragma_query_value(None, "synchronous", |row| row.get(0))
+                    .map_err(database)?,
+            ),
+            Place::Memory => None,
+        };
         let restored = restore(&connection).map_err(database)?;
         let counts = counts(&connection).map_err(database)?;
         let (jobs, incoming) = sync_channel(STORE_QUEUE);
@@ -279,6 +344,7 @@ impl Store {
                 jobs,
                 _lock: lock,
                 durable,
+                synchronous,
                 replies: replies_to_hub,
                 pending: Vec::new(),
             },
@@ -294,6 +360,13 @@ impl Store {
     /// Whether lines must wait for their commit before going out.
     pub(crate) fn is_durable(&self) -> bool {
         self.durable
+    }
+
+    /// How commits are synced, as the database reads `PRAGMA synchronous` back after opening:
+    /// `None` in memory, `Err` with the value if it is neither NORMAL nor FULL.
+    pub(crate) fn sync_mode(&self) -> Option<Result<SyncMode, i64>> {
+        self.synchronous
+            .map(|value| SyncMode::from_pragma(value).ok_or(value))
     }
 
     /// Keeps a line said in `room`, with the next batch.
@@ -383,7 +456,7 @@ fn lock(dir: &Path, holder: &str) -> Result<File, OpenError> {
 }
 
 /// Opens the database file, checking that it is one before anything writes to it.
-fn open_file(path: &Path) -> Result<Connection, OpenError> {
+fn open_file(path: &Path, sync: SyncMode) -> Result<Connection, OpenError> {
     let database = |error| OpenError::Database(path.to_owned(), error);
     let connection = Connection::open(path).map_err(database)?;
     // The first read: a file that is not a database fails here, before any write.
@@ -407,10 +480,11 @@ fn open_file(path: &Path) -> Result<Connection, OpenError> {
     // WAL: readers do not block the writer, and a commit is one append to the log. NORMAL
     // syncs the log at checkpoints, not at every commit: a process that dies loses nothing
     // committed (the log is in the kernel's hands), a machine that loses power may lose the
-    // last commits. See docs/STORAGE.md.
+    // last commits. FULL syncs the log at every commit: nothing committed is lost, at the
+    // cost of a disk flush per commit. See docs/STORAGE.md.
     connection
         .pragma_update(None, "journal_mode", "WAL")
-        .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
+        .and_then(|()| connection.pragma_update(None, "synchronous", sync.pragma()))
         .and_then(|()| connection.busy_timeout(BUSY_TIMEOUT))
         .map_err(database)?;
     Ok(connection)
@@ -697,9 +771,14 @@ impl Worker {
                 Ok(earlier.into_iter().chain(later).collect())
             }
             HistoryRange::Between(a, b) => {
-                let start = past(a)?.min(past(b)?);
-                let end = from(a)?.max(from(b)?);
-                self.lines_from(room, start, end, limit)
+                let (from_a, from_b) = (from(a)?, from(b)?);
+                let (start, end) = (past(a)?.min(past(b)?), from_a.max(from_b));
+                if from_a > from_b {
+                    // Asked backwards: the lines nearest the first mark, the later one.
+                    self.lines_last(room, start, end, limit)
+                } else {
+                    self.lines_from(room, start, end, limit)
+                }
             }
             // `Latest`, and any range added later: the last lines.
             _ => self.lines_before(room, i64::MAX, limit),
@@ -729,10 +808,21 @@ impl Worker {
 
     /// The last `limit` lines before `end`, oldest first.
     fn lines_before(&self, room: i64, end: i64, limit: i64) -> rusqlite::Result<Vec<StoredLine>> {
+        self.lines_last(room, i64::MIN, end, limit)
+    }
+
+    /// The last `limit` lines from `start` and before `end`, oldest first.
+    fn lines_last(
+        &self,
+        room: i64,
+        start: i64,
+        end: i64,
+        limit: i64,
+    ) -> rusqlite::Result<Vec<StoredLine>> {
         let mut lines = self.select(
             "SELECT seq, at, kind, nick, text FROM lines
-             WHERE room = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            params![room, end, limit],
+             WHERE room = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+            params![room, start, end, limit],
         )?;
         lines.reverse();
         Ok(lines)
@@ -790,16 +880,22 @@ fn kind_of(number: i64) -> LineKind {
 }
 
 /// The store alone, for `runner/benches/store.rs`: commits `lines` lines into `dir` (or
-/// memory), `batch` lines per commit as the hub sends them, and waits for the last commit.
-/// Returns how long that took.
+/// memory), `batch` lines per commit as the hub sends them, syncing as `sync` says, and waits
+/// for the last commit. Returns how long that took.
 #[doc(hidden)]
-pub fn measure_commits(dir: Option<&Path>, lines: u64, batch: u64, rooms: u64) -> Duration {
+pub fn measure_commits(
+    dir: Option<&Path>,
+    sync: SyncMode,
+    lines: u64,
+    batch: u64,
+    rooms: u64,
+) -> Duration {
     let place = match dir {
         Some(dir) => Place::Directory(dir.to_owned()),
         None => Place::Memory,
     };
     let (mut store, restored) =
-        Store::open(&place, 10_000, "the store benchmark").expect("opening the store");
+        Store::open(&place, 10_000, "the store benchmark", sync).expect("opening the store");
     let replies = store.replies();
     let started = std::time::Instant::now();
     let mut seq = restored.last_seq;
@@ -831,4 +927,39 @@ pub fn measure_commits(dir: Option<&Path>, lines: u64, batch: u64, rooms: u64) -
         }
     }
     started.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Place, Store, SyncMode};
+
+    #[test]
+    fn sync_mode_sets_the_pragma_the_connection_reads_back() {
+        for (mode, pragma) in [(SyncMode::Normal, 1), (SyncMode::Full, 2)] {
+            let dir = std::env::temp_dir().join(format!(
+                "chat-store-unit-sync-{mode}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let (store, _) = Store::open(&Place::Directory(dir.clone()), 100, "a test", mode)
+                .expect("opening the store");
+            assert_eq!(store.synchronous, Some(pragma), "--sync {mode}");
+            assert_eq!(store.sync_mode(), Some(Ok(mode)));
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        // In memory there is nothing to sync, whatever the flag says.
+        let (store, _) =
+            Store::open(&Place::Memory, 100, "a test", SyncMode::Full).expect("opening the store");
+        assert_eq!(store.sync_mode(), None);
+    }
+
+    #[test]
+    fn sync_mode_names() {
+        assert_eq!(SyncMode::from_name("normal"), Some(SyncMode::Normal));
+        assert_eq!(SyncMode::from_name("full"), Some(SyncMode::Full));
+        assert_eq!(SyncMode::from_name("off"), None);
+        assert_eq!(SyncMode::from_name(""), None);
+        assert_eq!(SyncMode::default(), SyncMode::Normal);
+    }
 }

@@ -81,6 +81,7 @@ fn help_lists_every_option_and_exits_zero() {
         "--no-color",
         "--connect",
         "--reconnect",
+        "--sync",
     ] {
         assert!(
             help.contains(option),

@@ -296,6 +296,35 @@ fn start_refuses_a_directory_it_cannot_use_and_never_overwrites() {
 }
 
 #[test]
+fn the_sync_mode_is_chosen_logged_and_checked() {
+    let data = TempDir::new("sync");
+    // The default, then full: the start-up line names the mode the database reads back.
+    for (args, mode) in [
+        (&[][..], "(--sync normal)"),
+        (&["--sync", "full"][..], "(--sync full)"),
+    ] {
+        let server = Server::plain(RUNNER, &[&["--data", data.arg()][..], args].concat());
+        let log = server.expect_log("history in ");
+        assert!(log.contains(mode), "{args:?}: {log}");
+        let mut alice = server.join("alice");
+        alice.send_line(&format!("said with {args:?}"));
+        alice.sync();
+    }
+    // Anything else is refused before the directory is touched, like any bad flag.
+    let unused = data.path().join("unused");
+    for bad in ["FULL", "off", ""] {
+        let output = fails_to_start(&["--data", unused.to_str().unwrap(), "--sync", bad]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "--sync {bad:?}: {stderr}");
+        assert!(
+            stderr.contains("--sync") && stderr.contains("expected normal or full"),
+            "{stderr}"
+        );
+    }
+    assert!(!unused.exists());
+}
+
+#[test]
 fn a_store_that_cannot_write_is_told_once_chat_goes_on_and_it_recovers() {
     let data = TempDir::new("stuck");
     let server = Server::plain(RUNNER, &["--data", data.arg()]);

@@ -899,6 +899,16 @@ mod dialogue {
             batch[1].ends_with(":tia PRIVMSG #lobby :hello"),
             "{batch:?}"
         );
+        // BETWEEN past its limit: the lines nearest the first mark, whichever comes first.
+        for (marks, said) in [("msgid=0 msgid=3", "hello"), ("msgid=3 msgid=0", "second")] {
+            chat.send(
+                tagged,
+                &std::format!("CHATHISTORY BETWEEN #lobby {marks} 1\r\n"),
+            );
+            let batch = chat.take(tagged);
+            assert_eq!(batch.len(), 3, "{batch:?}");
+            assert!(batch[1].ends_with(said), "{marks}: {batch:?}");
+        }
         chat.send(
             tagged,
             "CHATHISTORY LATEST #nowhere * 10\r\nCHATHISTORY LATEST #lobby bad 5\r\n",

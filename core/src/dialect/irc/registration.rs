@@ -203,7 +203,8 @@ impl<const N: usize> Step<'_, N> {
              :{server} {RPL_MYINFO} {me} {server} {VERSION} i n\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=ascii CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
              CHATHISTORY={MAX_HISTORY_LINES} MSGREFTYPES=msgid,timestamp \
-             NETWORK=chat NICKLEN={} TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
+             NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
+             TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::state::rooms::MAX_ROOM_NAME_BYTES,
             crate::state::roster::MAX_NICK_CHARS,

@@ -60,6 +60,12 @@ pub struct Config {
     /// with the square of its size); IRC clients still get every `JOIN`, `PART` and `QUIT`,
     /// which they need for their lists of names. Default: [`DEFAULT_ANNOUNCE_LIMIT`].
     pub announce_limit: u32,
+    /// Whether a nickname free here must also be claimed from the other servers sharing the
+    /// chat before it is taken (see [`claim`](crate::claim)). Default: false (one server).
+    pub nick_claims: bool,
+    /// How long a nickname claim waits for its answer before the person is told it could not
+    /// be checked. Default: [`DEFAULT_CLAIM_TIMEOUT`](crate::claim::DEFAULT_CLAIM_TIMEOUT).
+    pub claim_timeout: Duration,
 }
 
 /// The largest room whose joins and departures are announced to text users, unless configured
@@ -194,6 +200,18 @@ impl Config {
         self
     }
 
+    /// The same configuration with nickname claims on or off (see [`claim`](crate::claim)).
+    pub const fn with_nick_claims(mut self, on: bool) -> Self {
+        self.nick_claims = on;
+        self
+    }
+
+    /// The same configuration with another time a nickname claim may wait for its answer.
+    pub const fn with_claim_timeout(mut self, timeout: Duration) -> Self {
+        self.claim_timeout = timeout;
+        self
+    }
+
     /// The same configuration with another silence timeout (`None`: never).
     pub const fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.silence_timeout = timeout;
@@ -216,6 +234,8 @@ impl Default for Config {
             ping_interval: Some(DEFAULT_PING_INTERVAL),
             ping_timeout: DEFAULT_PING_TIMEOUT,
             announce_limit: DEFAULT_ANNOUNCE_LIMIT,
+            nick_claims: false,
+            claim_timeout: crate::claim::DEFAULT_CLAIM_TIMEOUT,
         }
     }
 }

@@ -61,6 +61,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod claim;
 mod config;
 mod dialect;
 mod event;

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::claim::NickClaim;
 use crate::event::{Event, LineKind, PersonId};
 use crate::history::HistoryRequest;
 use crate::state::members::{MAX_ROOMS_PER_PERSON, Member, Row, member_at};
@@ -90,6 +91,10 @@ pub enum Output<'a> {
     /// [`Server::handle_history`](crate::Server::handle_history), and write the answer to them
     /// before anything sent to them after this output (see [`history`](crate::history)).
     History(&'a HistoryRequest),
+    /// Someone wants a nickname that is free here; with
+    /// [`Config::nick_claims`](crate::Config) on, the other servers must agree: answer with
+    /// [`Server::handle_claim`](crate::Server::handle_claim) (see [`claim`](crate::claim)).
+    Claim(&'a NickClaim),
 }
 
 /// Who a [`Output::Send`] is for: an iterator over connection handles, and what kind of send
@@ -437,6 +442,8 @@ pub(crate) enum Record {
     },
     /// The request at this index of the step's requests.
     History(u8),
+    /// The step's nickname claim.
+    Claim,
 }
 
 /// Text an event refers to, in the step's arena.
@@ -514,6 +521,8 @@ pub(crate) struct OutputQueue {
     pub(crate) bytes: heapless::Vec<u8, OUTPUT_BYTES>,
     records: heapless::Vec<Record, MAX_OUTPUTS>,
     requests: heapless::Vec<HistoryRequest, MAX_REQUESTS>,
+    /// A step handles one line, and a line asks for one nickname at most.
+    claim: Option<NickClaim>,
     /// The rooms of [`RoomSet`]s: room for each output to have its own.
     room_sets: heapless::Vec<RoomId, { MAX_OUTPUTS * MAX_ROOMS_PER_PERSON }>,
     next: usize,
@@ -533,6 +542,7 @@ impl OutputQueue {
         self.bytes.clear();
         self.records.clear();
         self.requests.clear();
+        self.claim = None;
         self.room_sets.clear();
         self.next = 0;
         self.overflowed = false;
@@ -626,6 +636,18 @@ impl OutputQueue {
     }
 
     /// Queues a request for history.
+    /// Queues a nickname claim: one per step.
+    pub(crate) fn claim(&mut self, claim: NickClaim) {
+        debug_assert!(self.claim.is_none(), "a step claimed two nicknames");
+        self.claim = Some(claim);
+        self.push(Record::Claim);
+    }
+
+    /// The step's nickname claim.
+    pub(crate) fn claim_made(&self) -> Option<&NickClaim> {
+        self.claim.as_ref()
+    }
+
     pub(crate) fn request(&mut self, request: HistoryRequest) {
         let at = self.requests.len() as u8;
         if self.requests.push(request).is_err() {
@@ -873,7 +895,8 @@ impl OutputQueue {
             Record::Close { .. }
             | Record::Resume { .. }
             | Record::Event(_)
-            | Record::History(_) => (0, 0),
+            | Record::History(_)
+            | Record::Claim => (0, 0),
         };
         &self.bytes[start as usize..end as usize]
     }

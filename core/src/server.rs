@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::claim::{ClaimAnswer, NickClaim};
 use crate::config::Config;
 use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
@@ -42,6 +43,9 @@ pub enum Error {
     /// [`Server::handle_restore`] was given more topics than [`MAX_TOPICS`](crate::MAX_TOPICS)
     /// or rooms than [`MAX_ROOMS`](crate::MAX_ROOMS).
     RestoreFull,
+    /// [`Server::handle_claim`] answered a claim that no longer waits: its time ran out, or
+    /// it is not the connection's claim. A runner that got the nickname gives it back.
+    StaleClaim,
 }
 
 impl fmt::Display for Error {
@@ -55,6 +59,7 @@ impl fmt::Display for Error {
             Self::RestoreFull => {
                 f.write_str("more rooms or topics restored than there is room for")
             }
+            Self::StaleClaim => f.write_str("the nickname claim answered no longer waits"),
         }
     }
 }
@@ -492,6 +497,21 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 self.hub().ping_timeout(conn, timeout);
             }
         }
+        while let Some((deadline, conn)) = self.roster.first(Queue::Claiming) {
+            if deadline > self.now || self.out.room().0 < TIMEOUT_RECORDS {
+                break;
+            }
+            self.roster.dequeue(Queue::Claiming, conn);
+            let claimed = self
+                .roster
+                .get_mut(conn)
+                .and_then(|slot| slot.connection.claiming.take());
+            if let Some(nick) = claimed {
+                // No answer in time is an answer.
+                self.hub()
+                    .claim_answered(conn, nick, ClaimAnswer::Unavailable);
+            }
+        }
         let Some(timeout) = self.config.silence_timeout else {
             return Ok(());
         };
@@ -559,6 +579,32 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
+    /// The answer to `claim`, from [`Output::Claim`] (see [`claim`](crate::claim)): the person
+    /// takes the nickname, or is told why not. [`Error::UnknownConnection`] if they have gone,
+    /// [`Error::StaleClaim`] if the claim no longer waits; either way a nickname granted for it
+    /// is not taken here, and the runner gives it back.
+    pub fn handle_claim(
+        &mut self,
+        now: Instant,
+        claim: &NickClaim,
+        answer: ClaimAnswer,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        let conn = claim.conn();
+        let slot = self
+            .roster
+            .get_mut(conn)
+            .ok_or(Error::UnknownConnection(conn))?;
+        if slot.connection.claiming.as_ref() != Some(claim.nick()) {
+            return Err(Error::StaleClaim);
+        }
+        slot.connection.claiming = None;
+        self.roster.dequeue(Queue::Claiming, conn);
+        self.hub()
+            .claim_answered(conn, claim.nick().clone(), answer);
+        Ok(())
+    }
+
     /// A notice from the runner to everyone online, in each one's dialect (`*** TEXT` for
     /// plain text and JSON, a server `NOTICE` for IRC): news about the server itself, such as
     /// its store failing. `text` is one line; control characters in it are shown as escapes.
@@ -594,6 +640,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             Record::Resume { conn } => Output::Resume { conn },
             Record::Event(event) => Output::Event(self.out.resolve(event)),
             Record::History(at) => Output::History(self.out.request_at(at)?),
+            Record::Claim => Output::Claim(self.out.claim_made()?),
         })
     }
 
@@ -609,13 +656,14 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             .and(self.roster.first(Queue::Silent));
         let throttled = self.roster.first(Queue::Throttled);
         let greeting = self.roster.first(Queue::Greeting);
+        let claiming = self.roster.first(Queue::Claiming);
         let pings = self
             .config
             .ping_interval
             .and(self.roster.first(Queue::Idle))
             .into_iter()
             .chain(self.roster.first(Queue::Pinged));
-        [silent, throttled, greeting]
+        [silent, throttled, greeting, claiming]
             .into_iter()
             .flatten()
             .chain(pings)
@@ -679,6 +727,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             server_name: self.config.server_name.as_str(),
             irc_lobby: self.config.irc_lobby,
             announce_limit: self.config.announce_limit,
+            claims: self.config.nick_claims.then_some(self.config.claim_timeout),
         }
     }
 }

@@ -36,6 +36,7 @@ use std::vec::Vec;
 
 use core::time::Duration;
 
+use crate::claim::{ClaimAnswer, NickClaim};
 use crate::history::answer_parts;
 use crate::{
     Admission, CloseReason, Config, ConnectionId, DisconnectReason, HistoryLine, HistoryMark,
@@ -49,6 +50,8 @@ pub struct Driver<const CLIENTS: usize> {
     now: Instant,
     /// Every line said, by room name in lower case, oldest first.
     kept: BTreeMap<String, Vec<Kept>>,
+    /// Nickname claims asked for and not yet taken with [`Self::take_claims`].
+    claims: Vec<NickClaim>,
 }
 
 /// A line kept for history.
@@ -92,7 +95,26 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
             server: Box::new(Server::new(config, now)),
             now,
             kept: BTreeMap::new(),
+            claims: Vec::new(),
         }
+    }
+
+    /// The nickname claims asked for since the last call ([`Output::Claim`]), oldest first:
+    /// answer them with [`Self::answer_claim`], as the servers would.
+    pub fn take_claims(&mut self) -> Vec<NickClaim> {
+        core::mem::take(&mut self.claims)
+    }
+
+    /// Answers `claim` ([`Server::handle_claim`]), handing the outputs to `each`.
+    pub fn answer_claim(
+        &mut self,
+        claim: &NickClaim,
+        answer: ClaimAnswer,
+        each: &mut dyn FnMut(Output<'_>),
+    ) -> Result<(), crate::Error> {
+        let result = self.server.handle_claim(self.now, claim, answer);
+        self.drain(each);
+        result
     }
 
     /// The server, for its getters.
@@ -131,6 +153,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
                     }
                 }
                 Output::History(request) => asked.push((*request).clone()),
+                Output::Claim(claim) => self.claims.push((*claim).clone()),
                 _ => {}
             }
             each(output);

@@ -952,6 +952,15 @@ impl Hub {
                         connection.name = Some(name.to_owned());
                     }
                 }
+                // Claims come only with `Config::nick_claims`, which cluster mode will turn
+                // on; without it the core never asks. Should it, the person is told the name
+                // could not be checked when the claim's time runs out.
+                Output::Claim(claim) => {
+                    log!(
+                        "bug: a nickname claim ({}) with no cluster to ask",
+                        claim.nick()
+                    );
+                }
                 _ => {}
             }
         }

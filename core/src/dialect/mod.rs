@@ -5,13 +5,14 @@ use core::fmt::{self, Write};
 use core::time::Duration;
 use irc::numeric::ERR_INPUTTOOLONG;
 
+use crate::claim::{ClaimAnswer, NickClaim};
 use crate::dialect::text::{Painted, Style, Visible};
 use crate::event::{LineKind, PersonId};
 use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, Purpose};
 use crate::output::{Audience, CloseReason, EventRecord, OutputQueue, RoomSet, Speaks, View};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::{RoomId, RoomName, Rooms};
-use crate::state::roster::{ConnectionId, Nickname, Roster};
+use crate::state::roster::{ConnectionId, Nickname, Queue, Roster};
 use crate::time::Instant;
 use crate::wire::line::{Dialect, MAX_LINE_BYTES};
 
@@ -66,6 +67,21 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) irc_lobby: bool,
     /// Rooms with more people than this do not announce joins and departures to text users.
     pub(crate) announce_limit: u32,
+    /// With nickname claims on, how long a claim may wait for its answer.
+    pub(crate) claims: Option<Duration>,
+}
+
+/// What became of a wish for a nickname that is free here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wish {
+    /// No claims: take it now.
+    Now,
+    /// Claimed from the other servers: the answer decides.
+    Claimed,
+    /// A claim of this connection's is still waiting: one at a time.
+    Waiting,
+    /// Someone else here is claiming it already.
+    ClaimedHere,
 }
 
 /// Queues a notice line (`*** TEXT`) for one connection. A macro rather than a method so that
@@ -383,6 +399,85 @@ impl<const N: usize> Step<'_, N> {
             self,
             conn, "{what} too long (over {MAX_LINE_BYTES} bytes); it was not sent"
         );
+    }
+
+    /// With nickname claims on, claims `nick` for `conn` from the other servers instead of
+    /// giving it at once. Call it once the nickname is known to be free here.
+    pub(crate) fn wish_nick(&mut self, conn: ConnectionId, nick: &Nickname) -> Wish {
+        let Some(timeout) = self.claims else {
+            return Wish::Now;
+        };
+        if self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.connection.claiming.is_some())
+        {
+            return Wish::Waiting;
+        }
+        if self.roster.claimed_by_other(nick, conn) {
+            return Wish::ClaimedHere;
+        }
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.connection.claiming = Some(nick.clone());
+        }
+        let deadline = self.now.saturating_add(timeout);
+        self.roster.enqueue(Queue::Claiming, conn, deadline);
+        self.out.claim(NickClaim::new(conn, nick.clone()));
+        Wish::Claimed
+    }
+
+    /// The other servers answered `conn`'s claim of `nick` (or did not in time).
+    pub(crate) fn claim_answered(
+        &mut self,
+        conn: ConnectionId,
+        nick: Nickname,
+        answer: ClaimAnswer,
+    ) {
+        let free_here = self
+            .roster
+            .find(nick.as_str())
+            .is_none_or(|holder| holder == conn);
+        let irc = self.speaks_irc(conn);
+        match answer {
+            ClaimAnswer::Granted if free_here && irc => self.irc_take_nick(conn, nick),
+            ClaimAnswer::Granted if free_here => self.rename(conn, nick, true),
+            ClaimAnswer::Granted | ClaimAnswer::Taken => self.nick_taken(conn, &nick),
+            _ => {
+                let server = self.server_name;
+                if irc {
+                    irc!(
+                        self,
+                        Audience::one(conn),
+                        ":{server} FAIL NICK CANNOT_CLAIM {nick} :The nickname could not be checked with the other servers; try again"
+                    );
+                } else {
+                    let old = self.style.name(self.roster.name(conn));
+                    error!(
+                        self,
+                        conn,
+                        "the nickname {nick} could not be checked with the other servers; try again; you are still {old}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Tells `conn` that `nick` is someone else's.
+    pub(crate) fn nick_taken(&mut self, conn: ConnectionId, nick: &Nickname) {
+        if self.speaks_irc(conn) {
+            numeric!(
+                self,
+                conn,
+                irc::numeric::ERR_NICKNAMEINUSE,
+                "{nick} :Nickname is already in use"
+            );
+        } else {
+            let old = self.style.name(self.roster.name(conn));
+            error!(
+                self,
+                conn, "the nickname {nick} is taken; you are still {old}"
+            );
+        }
     }
 
     /// Tells `conn` that flood control is slowing it down.

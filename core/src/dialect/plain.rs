@@ -115,13 +115,7 @@ impl<const N: usize> Step<'_, N> {
             }
         };
         match self.roster.find(nick.as_str()) {
-            Some(holder) if holder != conn => {
-                let old = style.name(self.roster.name(conn));
-                return error!(
-                    self,
-                    conn, "the nickname {nick} is taken; you are still {old}"
-                );
-            }
+            Some(holder) if holder != conn => return self.nick_taken(conn, &nick),
             _ => {}
         }
         if let Name::Nick(current) = self.roster.name(conn)
@@ -129,7 +123,16 @@ impl<const N: usize> Step<'_, N> {
         {
             return notice!(self, conn, "You are already {nick}.");
         }
-        self.rename(conn, nick, true);
+        match self.wish_nick(conn, &nick) {
+            Wish::Now => self.rename(conn, nick, true),
+            Wish::Claimed => {}
+            Wish::ClaimedHere => self.nick_taken(conn, &nick),
+            Wish::Waiting => error!(
+                self,
+                conn,
+                "your last nickname is still being checked with the other servers; try again in a moment"
+            ),
+        }
     }
 
     pub(crate) fn private(&mut self, conn: ConnectionId, to: &str, text: &str) {

@@ -22,6 +22,8 @@ pub(crate) struct Connection {
     pub(crate) registration: Option<Registration>,
     /// The runner is skipping room messages for it: it is not reading fast enough.
     pub(crate) lagging: bool,
+    /// The nickname claimed for it from the other servers, while the answer is awaited.
+    pub(crate) claiming: Option<crate::state::roster::Nickname>,
 }
 
 /// How far an IRC client's registration has come.

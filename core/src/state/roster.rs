@@ -194,9 +194,11 @@ pub(crate) enum Queue {
     Idle = 3,
     /// IRC clients sent a `PING` for being quiet, until the ping timeout.
     Pinged = 4,
+    /// Connections waiting for a nickname claim's answer, until the claim timeout.
+    Claiming = 5,
 }
 
-const QUEUES: usize = 5;
+const QUEUES: usize = 6;
 
 /// A slot's place in one [`Queue`].
 #[derive(Clone, Copy, Debug)]
@@ -283,6 +285,20 @@ impl<const N: usize> Roster<N> {
             .connection
             .framer
             .take_tags(&mut self.tag_pool)
+    }
+
+    /// Whether a connection other than `except` is waiting for a claim of `nick` (ASCII case
+    /// ignored). A scan: claims are rare, and only made in cluster mode.
+    pub(crate) fn claimed_by_other(&self, nick: &Nickname, except: ConnectionId) -> bool {
+        self.live.iter().any(|&index| {
+            let slot = &self.slots[index as usize];
+            slot.id(index) != except
+                && slot
+                    .connection
+                    .claiming
+                    .as_ref()
+                    .is_some_and(|claimed| claimed.as_str().eq_ignore_ascii_case(nick.as_str()))
+        })
     }
 
     /// How many tag buffers are lent now.
@@ -378,6 +394,7 @@ impl<const N: usize> Roster<N> {
         self.unlink(Queue::Greeting, id.index);
         self.unlink(Queue::Idle, id.index);
         self.unlink(Queue::Pinged, id.index);
+        self.unlink(Queue::Claiming, id.index);
         if self.slots[id.index as usize].person.reads_irc() {
             self.irc_count -= 1;
         }

@@ -449,7 +449,7 @@ impl<const N: usize> Step<'_, N> {
         }
         match verb {
             Verb::Cap => self.cap(conn, message, registered),
-            Verb::Nick => self.irc_nick(conn, message, registered),
+            Verb::Nick => self.irc_nick(conn, message),
             Verb::User | Verb::Pass if registered => {
                 numeric!(self, conn, ERR_ALREADYREGISTERED, ":You may not reregister");
             }

@@ -1,10 +1,12 @@
 //! Registration: CAP, NICK, USER, the welcome burst, QUIT.
 
 use super::numeric::{
-    ERR_ERRONEUSNICKNAME, ERR_INVALIDCAPCMD, ERR_NICKNAMEINUSE, ERR_NONICKNAMEGIVEN, RPL_CREATED,
-    RPL_ENDOFMOTD, RPL_ISUPPORT, RPL_MOTD, RPL_MOTDSTART, RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
+    ERR_ERRONEUSNICKNAME, ERR_INVALIDCAPCMD, ERR_NONICKNAMEGIVEN, RPL_CREATED, RPL_ENDOFMOTD,
+    RPL_ISUPPORT, RPL_MOTD, RPL_MOTDSTART, RPL_MYINFO, RPL_WELCOME, RPL_YOURHOST,
 };
 use core::fmt::Write;
+
+use crate::dialect::Wish;
 
 use super::Step;
 use crate::dialect::text::Visible;
@@ -105,7 +107,7 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    pub(crate) fn irc_nick(&mut self, conn: ConnectionId, message: &Message<'_>, registered: bool) {
+    pub(crate) fn irc_nick(&mut self, conn: ConnectionId, message: &Message<'_>) {
         let Some(wanted) = message.param(0).filter(|nick| !nick.is_empty()) else {
             return numeric!(self, conn, ERR_NONICKNAMEGIVEN, ":No nickname given");
         };
@@ -119,14 +121,7 @@ impl<const N: usize> Step<'_, N> {
             );
         };
         match self.roster.find(nick.as_str()) {
-            Some(holder) if holder != conn => {
-                return numeric!(
-                    self,
-                    conn,
-                    ERR_NICKNAMEINUSE,
-                    "{nick} :Nickname is already in use"
-                );
-            }
+            Some(holder) if holder != conn => return self.nick_taken(conn, &nick),
             _ => {}
         }
         if let Name::Nick(current) = self.roster.name(conn)
@@ -134,6 +129,22 @@ impl<const N: usize> Step<'_, N> {
         {
             return;
         }
+        match self.wish_nick(conn, &nick) {
+            Wish::Now => self.irc_take_nick(conn, nick),
+            Wish::Claimed => {}
+            Wish::ClaimedHere => self.nick_taken(conn, &nick),
+            Wish::Waiting => server_notice!(
+                self,
+                conn,
+                "*** Your last nickname is still being checked with the other servers; try again in a moment"
+            ),
+        }
+    }
+
+    /// Gives `conn` the nickname `nick`, free everywhere, and registers it if that was all it
+    /// waited for.
+    pub(crate) fn irc_take_nick(&mut self, conn: ConnectionId, nick: Nickname) {
+        let registered = self.registered(conn);
         let in_rooms = self.roster.rooms_of(conn).next().is_some();
         if registered || in_rooms {
             // In rooms before registering: it was welcomed as plain text before its first

@@ -122,33 +122,30 @@ impl<const N: usize> Step<'_, N> {
                         others.speaking(Speaks::Irc),
                         ":{prefix} {verb} {name} :{body}"
                     );
-                } else if client.is_empty() {
-                    irc!(
-                        self,
-                        others.speaking(Speaks::IrcPlain),
-                        ":{prefix} {verb} {name} :{body}"
-                    );
-                    irc!(
-                        self,
-                        others.speaking(Speaks::IrcTagged),
-                        "@{tags} :{prefix} {verb} {name} :{body}"
-                    );
                 } else {
                     irc!(
                         self,
                         others.speaking(Speaks::IrcPlain),
                         ":{prefix} {verb} {name} :{body}"
                     );
+                    // Client tags only to those who read them: then the server's tags alone
+                    // go to the rest of the tagged.
+                    let (server_tagged, client_tagged) = match client.is_empty() {
+                        true => (Speaks::IrcTagged, None),
+                        false => (Speaks::IrcServerTags, Some(Speaks::IrcClientTags)),
+                    };
                     irc!(
                         self,
-                        others.speaking(Speaks::IrcServerTags),
+                        others.speaking(server_tagged),
                         "@{tags} :{prefix} {verb} {name} :{body}"
                     );
-                    irc!(
-                        self,
-                        others.speaking(Speaks::IrcClientTags),
-                        "@{tags}{client} :{prefix} {verb} {name} :{body}"
-                    );
+                    if let Some(client_tagged) = client_tagged {
+                        irc!(
+                            self,
+                            others.speaking(client_tagged),
+                            "@{tags}{client} :{prefix} {verb} {name} :{body}"
+                        );
+                    }
                 }
                 if echo {
                     let tags = Shown::to(caps, tags, client);

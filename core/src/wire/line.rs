@@ -715,15 +715,7 @@ mod tests {
         for (value, fits) in [(MAX_TAG_BYTES - 6, true), (MAX_TAG_BYTES - 5, false)] {
             let tags = [b"@+a=".as_slice(), &vec![b'x'; value], b"; "].concat();
             assert_eq!(tags.len(), MAX_TAG_BYTES + usize::from(!fits));
-            let input = [
-                &tags[..],
-                b"PRIVMSG #a :",
-                &body,
-                b"
-PING x
-",
-            ]
-            .concat();
+            let input = [&tags[..], b"PRIVMSG #a :", &body, b"\r\nPING x\r\n"].concat();
             for chunk in [1, 7, 600, 100_000] {
                 let mut framer = irc_framer();
                 let framed = irc_frame(&mut framer, &mut pool, &input, chunk);
@@ -746,36 +738,17 @@ PING x
     fn short_irc_tags_stay_in_the_line() {
         let mut pool = TagPool::new();
         let mut framer = irc_framer();
-        let framed = irc_frame(
-            &mut framer,
-            &mut pool,
-            b"@label=1 PING x
-",
-            3,
-        );
+        let framed = irc_frame(&mut framer, &mut pool, b"@label=1 PING x\n", 3);
         assert_eq!(framed, vec![Ok((vec![], b"@label=1 PING x".to_vec()))]);
         // A section that ends inside the buffer, which then fills: moved out there.
-        let input = [
-            b"@a=1 PRIVMSG #a :".as_slice(),
-            &[b'y'; 500],
-            b"
-",
-        ]
-        .concat();
+        let input = [b"@a=1 PRIVMSG #a :".as_slice(), &[b'y'; 500], b"\n"].concat();
         let framed = irc_frame(&mut framer, &mut pool, &input, 1000);
         assert_eq!(
             framed,
             vec![Ok((b"@a=1 ".to_vec(), input[5..input.len() - 1].to_vec()))]
         );
         // The rest of the line is bounded as any line is.
-        let input = [
-            b"@a=1 PRIVMSG #a :".as_slice(),
-            &[b'y'; 600],
-            b"
-ok
-",
-        ]
-        .concat();
+        let input = [b"@a=1 PRIVMSG #a :".as_slice(), &[b'y'; 600], b"\nok\n"].concat();
         let framed = irc_frame(&mut framer, &mut pool, &input, 64);
         assert_eq!(framed, vec![Err(()), Ok((vec![], b"ok".to_vec()))]);
         assert_eq!(pool.lent(), 0);
@@ -790,32 +763,12 @@ ok
             assert_eq!(irc_frame(framer, &mut pool, &long, 4096), vec![]);
         }
         assert_eq!(pool.lent(), TAG_BUFFERS);
-        let mut late = irc_framer();
-        let framed = irc_frame(
-            &mut late,
-            &mut pool,
-            &[
-                &long[..],
-                b" PING x
-",
-            ]
-            .concat(),
-            4096,
-        );
+        let (mut late, line) = (irc_framer(), [&long[..], b" PING x\n"].concat());
+        let framed = irc_frame(&mut late, &mut pool, &line, 4096);
         assert_eq!(framed, vec![Err(())]);
         framers[0].release(&mut pool);
         assert_eq!(pool.lent(), TAG_BUFFERS - 1);
-        let framed = irc_frame(
-            &mut late,
-            &mut pool,
-            &[
-                &long[..],
-                b" PING x
-",
-            ]
-            .concat(),
-            4096,
-        );
+        let framed = irc_frame(&mut late, &mut pool, &line, 4096);
         assert_eq!(
             framed,
             vec![Ok(([&long[..], b" "].concat(), b"PING x".to_vec()))]

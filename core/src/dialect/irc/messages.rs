@@ -13,6 +13,7 @@ use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
 use crate::state::connection::Caps;
 use crate::state::person::MAX_AWAY_BYTES;
+use crate::state::rooms::RoomId;
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
 
@@ -85,31 +86,10 @@ impl<const N: usize> Step<'_, N> {
             (_, said) => said,
         };
         if target.starts_with('#') {
-            let Some(room) = self.rooms.find(target) else {
-                if answer {
-                    numeric!(
-                        self,
-                        conn,
-                        ERR_NOSUCHCHANNEL,
-                        "{} :No such channel",
-                        Visible(target)
-                    );
-                }
-                return;
-            };
-            if !self.roster.in_room(conn, room) {
-                if answer {
-                    numeric!(
-                        self,
-                        conn,
-                        ERR_CANNOTSENDTOCHAN,
-                        "{} :Cannot send to channel (you are not in it)",
-                        Visible(target)
-                    );
-                }
-                return;
+            if let Some(room) = self.room_to_send_to(conn, target, answer) {
+                self.speak(conn, room, kind, text, ClientTags::of(message));
             }
-            return self.speak(conn, room, kind, text, ClientTags::of(message));
+            return;
         }
         match self.roster.find(target) {
             Some(to) => {
@@ -131,6 +111,41 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
+    /// The room `target` names, if it exists and `conn` is in it; otherwise `conn` is told
+    /// why not, if `answer` (a NOTICE never gets an error reply).
+    fn room_to_send_to(
+        &mut self,
+        conn: ConnectionId,
+        target: &str,
+        answer: bool,
+    ) -> Option<RoomId> {
+        let Some(room) = self.rooms.find(target) else {
+            if answer {
+                numeric!(
+                    self,
+                    conn,
+                    ERR_NOSUCHCHANNEL,
+                    "{} :No such channel",
+                    Visible(target)
+                );
+            }
+            return None;
+        };
+        if !self.roster.in_room(conn, room) {
+            if answer {
+                numeric!(
+                    self,
+                    conn,
+                    ERR_CANNOTSENDTOCHAN,
+                    "{} :Cannot send to channel (you are not in it)",
+                    Visible(target)
+                );
+            }
+            return None;
+        }
+        Some(room)
+    }
+
     /// `TAGMSG target`: tags alone (a reaction, a typing notice) for the IRC clients that read
     /// other clients' tags, in a room or to one person; no one else sees anything, and it is
     /// neither a line of the room's history nor an event.
@@ -143,30 +158,19 @@ impl<const N: usize> Step<'_, N> {
             at: self.now,
             msgid: Some(self.rooms.next_number()),
         };
+        let room = match target.starts_with('#') {
+            true => match self.room_to_send_to(conn, target, true) {
+                Some(room) => Some(room),
+                None => return,
+            },
+            false => None,
+        };
         let (prefix, echo) = (
             self.roster.prefix(conn),
             self.caps(conn)
                 .has(Caps::ECHO_MESSAGE.with(Caps::MESSAGE_TAGS, true)),
         );
-        if target.starts_with('#') {
-            let Some(room) = self.rooms.find(target) else {
-                return numeric!(
-                    self,
-                    conn,
-                    ERR_NOSUCHCHANNEL,
-                    "{} :No such channel",
-                    Visible(target)
-                );
-            };
-            if !self.roster.in_room(conn, room) {
-                return numeric!(
-                    self,
-                    conn,
-                    ERR_CANNOTSENDTOCHAN,
-                    "{} :Cannot send to channel (you are not in it)",
-                    Visible(target)
-                );
-            }
+        if let Some(room) = room {
             let Some(info) = self.rooms.get(room) else {
                 return;
             };

@@ -66,6 +66,11 @@ pub struct Config {
     /// How long a nickname claim waits for its answer before the person is told it could not
     /// be checked. Default: [`DEFAULT_CLAIM_TIMEOUT`](crate::claim::DEFAULT_CLAIM_TIMEOUT).
     pub claim_timeout: Duration,
+    /// Whether a room line said here waits for the runner to give it its place in the room's
+    /// order, shared with other servers, before anyone is shown it (see
+    /// [`relay`](crate::relay)). Default: false (one server: lines are shown at once, in the
+    /// order they arrive).
+    pub relayed_lines: bool,
 }
 
 /// The largest room whose joins and departures are announced to text users, unless configured
@@ -206,6 +211,13 @@ impl Config {
         self
     }
 
+    /// The same configuration with room lines relayed through the runner or not (see
+    /// [`relay`](crate::relay)).
+    pub const fn with_relayed_lines(mut self, on: bool) -> Self {
+        self.relayed_lines = on;
+        self
+    }
+
     /// The same configuration with another time a nickname claim may wait for its answer.
     pub const fn with_claim_timeout(mut self, timeout: Duration) -> Self {
         self.claim_timeout = timeout;
@@ -236,6 +248,7 @@ impl Default for Config {
             announce_limit: DEFAULT_ANNOUNCE_LIMIT,
             nick_claims: false,
             claim_timeout: crate::claim::DEFAULT_CLAIM_TIMEOUT,
+            relayed_lines: false,
         }
     }
 }

@@ -67,6 +67,7 @@ mod dialect;
 mod event;
 pub mod history;
 mod output;
+pub mod relay;
 mod server;
 mod state;
 mod time;

@@ -5,6 +5,7 @@ use core::fmt;
 use crate::claim::NickClaim;
 use crate::event::{Event, LineKind, PersonId};
 use crate::history::HistoryRequest;
+use crate::relay::Outgoing;
 use crate::state::members::{MAX_ROOMS_PER_PERSON, Member, Row, member_at};
 use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, Name, Slot};
@@ -95,6 +96,10 @@ pub enum Output<'a> {
     /// [`Config::nick_claims`](crate::Config) on, the other servers must agree: answer with
     /// [`Server::handle_claim`](crate::Server::handle_claim) (see [`claim`](crate::claim)).
     Claim(&'a NickClaim),
+    /// A room line said here, shown to nobody yet; with [`Config::relayed_lines`](crate::Config)
+    /// on, the runner gives it its place in the room's order and hands it back with
+    /// [`Server::handle_relayed`](crate::Server::handle_relayed) (see [`relay`](crate::relay)).
+    Relay(Outgoing<'a>),
 }
 
 /// Who a [`Output::Send`] is for: an iterator over connection handles, and what kind of send
@@ -444,6 +449,19 @@ pub(crate) enum Record {
     History(u8),
     /// The step's nickname claim.
     Claim,
+    /// A room line for the runner to put in order.
+    Relay(RelayRecord),
+}
+
+/// An [`Outgoing`] line as queued: its text as spans of the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RelayRecord {
+    pub(crate) conn: ConnectionId,
+    pub(crate) nick: Span,
+    pub(crate) room: Span,
+    pub(crate) kind: LineKind,
+    pub(crate) text: Span,
+    pub(crate) at: Instant,
 }
 
 /// Text an event refers to, in the step's arena.
@@ -668,18 +686,38 @@ impl OutputQueue {
         self.push(Record::Event(event));
     }
 
+    /// Queues a room line for the runner to put in order.
+    pub(crate) fn relay(&mut self, line: RelayRecord) {
+        self.push(Record::Relay(line));
+    }
+
+    /// The text of `span`.
+    fn text(&self, span: Span) -> &str {
+        // Cannot fail unless the arena overflowed (a bug the debug build reports): every
+        // span was written from a `str`.
+        core::str::from_utf8(
+            self.bytes
+                .get(usize::from(span.start)..usize::from(span.end))
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default()
+    }
+
+    /// The line `record` holds, its text borrowed from the arena.
+    pub(crate) fn resolve_relay(&self, line: RelayRecord) -> Outgoing<'_> {
+        Outgoing {
+            conn: line.conn,
+            nick: self.text(line.nick),
+            room: self.text(line.room),
+            kind: line.kind,
+            text: self.text(line.text),
+            at: line.at,
+        }
+    }
+
     /// The event `record` holds, its text borrowed from the arena.
     pub(crate) fn resolve(&self, event: EventRecord) -> Event<'_> {
-        let text = |span: Span| {
-            // Cannot fail unless the arena overflowed (a bug the debug build reports): every
-            // span was written from a `str`.
-            core::str::from_utf8(
-                self.bytes
-                    .get(usize::from(span.start)..usize::from(span.end))
-                    .unwrap_or_default(),
-            )
-            .unwrap_or_default()
-        };
+        let text = |span: Span| self.text(span);
         match event {
             EventRecord::Arrived { person, nick } => Event::Arrived {
                 person,
@@ -896,7 +934,8 @@ impl OutputQueue {
             | Record::Resume { .. }
             | Record::Event(_)
             | Record::History(_)
-            | Record::Claim => (0, 0),
+            | Record::Claim
+            | Record::Relay(_) => (0, 0),
         };
         &self.bytes[start as usize..end as usize]
     }

@@ -8,6 +8,7 @@ use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
 use crate::history::{HistoryAnswer, HistoryRequest};
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
+use crate::relay::Incoming;
 use crate::state::flood::FloodBucket;
 use crate::state::rooms::Rooms;
 use crate::state::rooms::{RoomId, RoomName};
@@ -46,6 +47,9 @@ pub enum Error {
     /// [`Server::handle_claim`] answered a claim that no longer waits: its time ran out, or
     /// it is not the connection's claim. A runner that got the nickname gives it back.
     StaleClaim,
+    /// [`Server::handle_relayed`] was given a line that does not pass the core's checks: it
+    /// came from elsewhere, and nothing of it was shown.
+    InvalidRelayed(crate::relay::Invalid),
 }
 
 impl fmt::Display for Error {
@@ -60,6 +64,7 @@ impl fmt::Display for Error {
                 f.write_str("more rooms or topics restored than there is room for")
             }
             Self::StaleClaim => f.write_str("the nickname claim answered no longer waits"),
+            Self::InvalidRelayed(why) => write!(f, "a relayed line was refused: {why}"),
         }
     }
 }
@@ -605,6 +610,18 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
+    /// A room line in its place in the room's order (see [`relay`](crate::relay)): said on
+    /// another server, or here and handed out as [`Output::Relay`]. The members here are shown
+    /// it, and it comes out as an [`Event::Said`](crate::Event::Said) numbered `line.seq`;
+    /// lines of a room nobody here is in are only that event. Hand a room's lines over in
+    /// their order. [`Error::InvalidRelayed`] if the line does not pass the core's checks.
+    pub fn handle_relayed(&mut self, now: Instant, line: &Incoming<'_>) -> Result<(), Error> {
+        self.begin_step(now)?;
+        line.check().map_err(Error::InvalidRelayed)?;
+        self.hub().relayed(line);
+        Ok(())
+    }
+
     /// A notice from the runner to everyone online, in each one's dialect (`*** TEXT` for
     /// plain text and JSON, a server `NOTICE` for IRC): news about the server itself, such as
     /// its store failing. `text` is one line; control characters in it are shown as escapes.
@@ -641,6 +658,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             Record::Event(event) => Output::Event(self.out.resolve(event)),
             Record::History(at) => Output::History(self.out.request_at(at)?),
             Record::Claim => Output::Claim(self.out.claim_made()?),
+            Record::Relay(line) => Output::Relay(self.out.resolve_relay(line)),
         })
     }
 
@@ -728,6 +746,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             irc_lobby: self.config.irc_lobby,
             announce_limit: self.config.announce_limit,
             claims: self.config.nick_claims.then_some(self.config.claim_timeout),
+            relayed: self.config.relayed_lines,
         }
     }
 }

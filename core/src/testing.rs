@@ -52,6 +52,27 @@ pub struct Driver<const CLIENTS: usize> {
     kept: BTreeMap<String, Vec<Kept>>,
     /// Nickname claims asked for and not yet taken with [`Self::take_claims`].
     claims: Vec<NickClaim>,
+    /// Room lines handed out for their place in the order, not yet taken with
+    /// [`Self::take_relayed`].
+    relayed: Vec<Relayed>,
+}
+
+/// A room line said here and waiting for its place in the room's order: an owned
+/// [`Outgoing`](crate::relay::Outgoing), from [`Driver::take_relayed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relayed {
+    /// Who said it.
+    pub conn: ConnectionId,
+    /// Their name then.
+    pub nick: String,
+    /// The room.
+    pub room: String,
+    /// Line, action or notice.
+    pub kind: LineKind,
+    /// What was said.
+    pub text: String,
+    /// When.
+    pub at: Instant,
 }
 
 /// A line kept for history.
@@ -96,6 +117,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
             now,
             kept: BTreeMap::new(),
             claims: Vec::new(),
+            relayed: Vec::new(),
         }
     }
 
@@ -113,6 +135,24 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
         each: &mut dyn FnMut(Output<'_>),
     ) -> Result<(), crate::Error> {
         let result = self.server.handle_claim(self.now, claim, answer);
+        self.drain(each);
+        result
+    }
+
+    /// The room lines handed out since the last call ([`Output::Relay`]), oldest first: give
+    /// them their places and hand them back with [`Self::hand_back`], as a runner would.
+    pub fn take_relayed(&mut self) -> Vec<Relayed> {
+        core::mem::take(&mut self.relayed)
+    }
+
+    /// Hands a line in its place back to the server ([`Server::handle_relayed`]), handing the
+    /// outputs to `each`.
+    pub fn hand_back(
+        &mut self,
+        line: &crate::relay::Incoming<'_>,
+        each: &mut dyn FnMut(Output<'_>),
+    ) -> Result<(), crate::Error> {
+        let result = self.server.handle_relayed(self.now, line);
         self.drain(each);
         result
     }
@@ -154,6 +194,14 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
                 }
                 Output::History(request) => asked.push((*request).clone()),
                 Output::Claim(claim) => self.claims.push((*claim).clone()),
+                Output::Relay(line) => self.relayed.push(Relayed {
+                    conn: line.conn,
+                    nick: String::from(line.nick),
+                    room: String::from(line.room),
+                    kind: line.kind,
+                    text: String::from(line.text),
+                    at: line.at,
+                }),
                 _ => {}
             }
             each(output);

@@ -9,10 +9,13 @@ use crate::claim::{ClaimAnswer, NickClaim};
 use crate::dialect::text::{Painted, Style, Visible};
 use crate::event::{LineKind, PersonId};
 use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, Purpose};
-use crate::output::{Audience, CloseReason, EventRecord, OutputQueue, RoomSet, Speaks, View};
+use crate::output::{
+    Audience, CloseReason, EventRecord, OutputQueue, RelayRecord, RoomSet, Speaks, View,
+};
+use crate::relay::{Incoming, Origin};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::{RoomId, RoomName, Rooms};
-use crate::state::roster::{ConnectionId, Nickname, Queue, Roster};
+use crate::state::roster::{ConnectionId, Name, Nickname, Queue, Roster};
 use crate::time::Instant;
 use crate::wire::line::{Dialect, MAX_LINE_BYTES};
 
@@ -69,6 +72,9 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) announce_limit: u32,
     /// With nickname claims on, how long a claim may wait for its answer.
     pub(crate) claims: Option<Duration>,
+    /// Room lines said here go to the runner for their place in the room's order first (see
+    /// [`relay`](crate::relay)).
+    pub(crate) relayed: bool,
 }
 
 /// What became of a wish for a nickname that is free here.
@@ -192,13 +198,14 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         reason: Option<&'t str>,
     },
-    /// `who` said `text` in `room`, its line `seq` there.
+    /// `who` said `text` in `room` at `at`, its line `seq` there.
     Said {
-        who: ConnectionId,
+        who: Speaker<'t>,
         room: RoomId,
         kind: LineKind,
         text: &'t str,
         seq: u64,
+        at: Instant,
         /// Tags the sender added for other IRC clients.
         tags: ClientTags<'t>,
     },
@@ -243,6 +250,37 @@ pub(crate) enum Happened<'t> {
     RoomCreated { room: RoomId },
     /// The room called `name` has gone.
     RoomRemoved { name: &'t RoomName },
+}
+
+/// Who said a room line: someone connected here, or someone known only by the line (said on
+/// another server, see [`relay`](crate::relay)).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Speaker<'t> {
+    Local(ConnectionId),
+    Remote {
+        /// Their name when they said it.
+        nick: &'t str,
+        /// Their server's name.
+        node: &'t str,
+    },
+}
+
+impl Speaker<'_> {
+    /// The connection that said it, if it is here.
+    pub(crate) fn local(self) -> Option<ConnectionId> {
+        match self {
+            Self::Local(conn) => Some(conn),
+            Self::Remote { .. } => None,
+        }
+    }
+
+    /// Everyone in `room` but the speaker.
+    pub(crate) fn others_in(self, room: RoomId) -> Audience {
+        match self {
+            Self::Local(conn) => Audience::room_but(room, conn),
+            Self::Remote { .. } => Audience::room(room),
+        }
+    }
 }
 
 impl<const N: usize> Step<'_, N> {
@@ -543,17 +581,92 @@ impl<const N: usize> Step<'_, N> {
         text: &str,
         tags: ClientTags<'_>,
     ) {
+        if self.relayed {
+            let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+                return;
+            };
+            let nick = self.out.span_name(self.roster.name(conn));
+            let room = self.out.span_str(name.as_str());
+            let text = self.out.span_str(text);
+            let at = self.now;
+            self.out.relay(RelayRecord {
+                conn,
+                nick,
+                room,
+                kind,
+                text,
+                at,
+            });
+            return;
+        }
         let Some(seq) = self.rooms.next_seq(room) else {
             return;
         };
         self.publish(&Happened::Said {
-            who: conn,
+            who: Speaker::Local(conn),
             room,
             kind,
             text,
             seq,
+            at: self.now,
             tags,
         });
+    }
+
+    /// A room line in its place in the room's order, handed back by the runner (see
+    /// [`relay`](crate::relay)), for the members here; checked already.
+    pub(crate) fn relayed(&mut self, line: &Incoming<'_>) {
+        let Some(room) = self.rooms.find(line.room) else {
+            // Nobody here is in the room: nothing to show, but the line is still news for a
+            // store.
+            let event = EventRecord::Said {
+                nick: self.out.span_str(line.nick),
+                room: self.out.span_str(line.room),
+                kind: line.kind,
+                text: self.out.span_str(line.text),
+                seq: line.seq,
+                at: line.at,
+            };
+            self.out.event(event);
+            return;
+        };
+        let who = match line.origin {
+            Origin::Here(conn) if self.goes_by(conn, line.nick) => Speaker::Local(conn),
+            // Gone, or renamed since: shown by the name it was said under.
+            Origin::Here(_) => Speaker::Remote {
+                nick: line.nick,
+                node: self.server_name,
+            },
+            Origin::Node(node) => Speaker::Remote {
+                nick: line.nick,
+                node,
+            },
+        };
+        self.publish(&Happened::Said {
+            who,
+            room,
+            kind: line.kind,
+            text: line.text,
+            seq: line.seq,
+            at: line.at,
+            tags: ClientTags::NONE,
+        });
+    }
+
+    /// Whether `conn` is live and called `name` (exactly).
+    fn goes_by(&self, conn: ConnectionId, name: &str) -> bool {
+        if self.roster.get(conn).is_none() {
+            return false;
+        }
+        match self.roster.name(conn) {
+            Name::Nick(nick) => nick.as_str() == name,
+            Name::Anonymous(number) => {
+                name.strip_prefix(crate::state::roster::ANONYMOUS)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .and_then(|digits| digits.parse::<u32>().ok())
+                    == Some(number)
+            }
+        }
     }
 
     /// Asks the runner for `room`'s past lines, for `conn`.
@@ -768,18 +881,23 @@ impl<const N: usize> Step<'_, N> {
                 kind,
                 text,
                 seq,
+                at,
                 ..
             } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
+                let nick = match who {
+                    Speaker::Local(conn) => self.out.span_name(self.roster.name(conn)),
+                    Speaker::Remote { nick, .. } => self.out.span_str(nick),
+                };
                 EventRecord::Said {
-                    nick: self.out.span_name(self.roster.name(who)),
+                    nick,
                     room: self.out.span_str(name),
                     kind,
                     text: self.out.span_str(text),
                     seq,
-                    at: now,
+                    at,
                 }
             }
             Happened::Private {

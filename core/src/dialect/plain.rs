@@ -229,7 +229,8 @@ impl<const N: usize> Step<'_, N> {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        if info.members == 1 {
+        // With lines relayed, people on other servers may hear it.
+        if info.members == 1 && !self.relayed {
             notice!(self, conn, "No one else is in {} to hear that.", info.name);
         }
         self.speak(conn, room, kind, text, ClientTags::NONE);
@@ -483,6 +484,33 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_CHARS]
     }
 }
 
+/// A speaker's name as text users see it, in the colour that is always theirs.
+enum SpeakerName<'a> {
+    Local(Painted<Name<'a>>),
+    Remote(Painted<Visible<'a>>),
+}
+
+impl fmt::Display for SpeakerName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(name) => name.fmt(f),
+            Self::Remote(name) => name.fmt(f),
+        }
+    }
+}
+
+/// `who`'s name for text users.
+fn speaker_name<'s, const N: usize>(
+    style: Style,
+    roster: &'s Roster<N>,
+    who: Speaker<'s>,
+) -> SpeakerName<'s> {
+    match who {
+        Speaker::Local(conn) => SpeakerName::Local(style.name(roster.name(conn))),
+        Speaker::Remote { nick, .. } => SpeakerName::Remote(style.former_name(nick)),
+    }
+}
+
 /// When a line was said, as a replay shows it: how long ago, or the date and time.
 struct WhenSaid(Option<Ago>, Instant);
 
@@ -567,11 +595,10 @@ impl<const N: usize> Step<'_, N> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let me = style.name(self.roster.name(who));
+                let me = speaker_name(style, self.roster, who);
                 let start = self.out.mark();
                 let _ = write!(self.out, "[{}] -{me}- {}\r\n", info.name, Visible(text));
-                self.out
-                    .send(start, text_users(Audience::room_but(room, who)));
+                self.out.send(start, text_users(who.others_in(room)));
             }
             Happened::Said {
                 who,
@@ -583,8 +610,8 @@ impl<const N: usize> Step<'_, N> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let me = style.name(self.roster.name(who));
-                let everyone = text_users(Audience::room_but(room, who));
+                let me = speaker_name(style, self.roster, who);
+                let everyone = text_users(who.others_in(room));
                 let (text, action) = (Visible(text), kind == LineKind::Action);
                 let start = self.out.mark();
                 let _ = if action {

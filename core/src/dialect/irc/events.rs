@@ -5,7 +5,7 @@ use core::fmt::{self, Write};
 
 use super::{ClientTags, IrcReason, IrcText};
 use crate::dialect::text::Visible;
-use crate::dialect::{Happened, Step};
+use crate::dialect::{Happened, Speaker, Step};
 use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
 use crate::state::connection::Caps;
@@ -16,6 +16,23 @@ pub(crate) fn verb(kind: LineKind) -> &'static str {
     match kind {
         LineKind::Notice => "NOTICE",
         LineKind::Line | LineKind::Action => "PRIVMSG",
+    }
+}
+
+/// The `nick!user@host` of whoever said a room line: someone here, or someone on another
+/// server, shown as `nick!remote@NODE`.
+#[derive(Clone, Copy, Debug)]
+enum SpeakerPrefix<'a> {
+    Local(super::Prefix<'a>),
+    Remote { nick: &'a str, node: &'a str },
+}
+
+impl fmt::Display for SpeakerPrefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(prefix) => prefix.fmt(f),
+            Self::Remote { nick, node } => write!(f, "{nick}!remote@{node}"),
+        }
     }
 }
 
@@ -101,21 +118,27 @@ impl<const N: usize> Step<'_, N> {
                 kind,
                 text,
                 seq,
+                at,
                 tags: client,
             } => {
-                let caps = self.caps(who);
+                // Only the speaker's own client may want its line echoed.
+                let caps = who.local().map(|conn| self.caps(conn)).unwrap_or_default();
                 let echo = caps.has(Caps::ECHO_MESSAGE);
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let (name, prefix) = (info.name, self.roster.prefix(who));
+                let name = info.name;
+                let prefix = match who {
+                    Speaker::Local(conn) => SpeakerPrefix::Local(self.roster.prefix(conn)),
+                    Speaker::Remote { nick, node } => SpeakerPrefix::Remote { nick, node },
+                };
                 let verb = verb(kind);
                 let body = IrcText(kind, text);
                 let tags = Tags {
-                    at: self.now,
+                    at,
                     msgid: Some(seq),
                 };
-                let others = Audience::room_but(room, who);
+                let others = who.others_in(room);
                 if self.roster.tagged_count() == 0 {
                     irc!(
                         self,
@@ -147,11 +170,11 @@ impl<const N: usize> Step<'_, N> {
                         );
                     }
                 }
-                if echo {
+                if let Some(conn) = who.local().filter(|_| echo) {
                     let tags = Shown::to(caps, tags, client);
                     irc!(
                         self,
-                        Audience::one(who),
+                        Audience::one(conn),
                         "{tags}:{prefix} {verb} {name} :{body}"
                     );
                 }

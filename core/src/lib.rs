@@ -97,7 +97,9 @@ pub use state::members::MAX_ROOMS_PER_PERSON;
 pub use state::rooms::{
     LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,
 };
-pub use state::roster::{ANONYMOUS, ConnectionId, MAX_NICK_CHARS, Nickname, NicknameError};
+pub use state::roster::{
+    ANONYMOUS, ConnectionId, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,
+};
 pub use time::Instant;
 pub use wire::line::{MAX_LINE_BYTES, MAX_TAG_BYTES, TAG_BUFFERS};
 pub use wire::plain::{Command, ParseError};

@@ -5,7 +5,7 @@ use core::fmt;
 use crate::claim::NickClaim;
 use crate::event::{Event, LineKind, PersonId};
 use crate::history::HistoryRequest;
-use crate::relay::Outgoing;
+use crate::relay::{Outgoing, Target};
 use crate::state::members::{MAX_ROOMS_PER_PERSON, Member, Row, member_at};
 use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, Name, Slot};
@@ -168,6 +168,8 @@ pub(crate) trait Directory {
     fn first_cell(&self, room: RoomId) -> Option<u32>;
     /// An upper bound on the recipients left.
     fn most_recipients(&self, audience: &Audience) -> usize;
+    /// Whether `id` is a connection here (not someone on another server).
+    fn is_local(&self, id: ConnectionId) -> bool;
 }
 
 impl<'a> Recipients<'a> {
@@ -231,7 +233,9 @@ impl Iterator for Recipients<'_> {
     fn next(&mut self) -> Option<ConnectionId> {
         match self.audience.scope {
             Scope::One { to, .. } => {
-                (core::mem::replace(&mut self.cursor, Cursor::End) == Cursor::Start).then_some(to)
+                let first = core::mem::replace(&mut self.cursor, Cursor::End) == Cursor::Start;
+                // Someone on another server is sent nothing from here.
+                (first && self.directory.is_local(to)).then_some(to)
             }
             Scope::Room(room) => self.next_in_room(room),
             Scope::Rooms(_) | Scope::All => self
@@ -381,24 +385,26 @@ impl Audience {
     #[inline]
     pub(crate) fn admits_member(&self, id: ConnectionId, member: &Member, room: RoomId) -> bool {
         // A view is only ever asked of the room walked, so whether it is current is enough.
-        self.passes(
-            id,
-            member.current.then_some(room),
-            member.irc,
-            member.tagged,
-            member.client_tags,
-        )
+        !member.remote
+            && self.passes(
+                id,
+                member.current.then_some(room),
+                member.irc,
+                member.tagged,
+                member.client_tags,
+            )
     }
 
     /// Whether `id`, in `slot`, passes the filters beyond the scope.
     pub(crate) fn admits(&self, id: ConnectionId, slot: &Slot) -> bool {
-        self.passes(
-            id,
-            slot.person.current,
-            slot.person.reads_irc(),
-            slot.person.tagged,
-            slot.person.client_tags,
-        )
+        !slot.person.is_remote()
+            && self.passes(
+                id,
+                slot.person.current,
+                slot.person.reads_irc(),
+                slot.person.tagged,
+                slot.person.client_tags,
+            )
     }
 
     /// Whether `id`, talking in `current` and reading IRC or not, passes the filters beyond
@@ -453,12 +459,19 @@ pub(crate) enum Record {
     Relay(RelayRecord),
 }
 
+/// A [`Target`] as queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RelayTo {
+    Room(Span),
+    Person { nick: Span, node: Span },
+}
+
 /// An [`Outgoing`] line as queued: its text as spans of the arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RelayRecord {
     pub(crate) conn: ConnectionId,
     pub(crate) nick: Span,
-    pub(crate) room: Span,
+    pub(crate) to: RelayTo,
     pub(crate) kind: LineKind,
     pub(crate) text: Span,
     pub(crate) at: Instant,
@@ -708,7 +721,13 @@ impl OutputQueue {
         Outgoing {
             conn: line.conn,
             nick: self.text(line.nick),
-            room: self.text(line.room),
+            to: match line.to {
+                RelayTo::Room(room) => Target::Room(self.text(room)),
+                RelayTo::Person { nick, node } => Target::Person {
+                    nick: self.text(nick),
+                    node: self.text(node),
+                },
+            },
             kind: line.kind,
             text: self.text(line.text),
             at: line.at,

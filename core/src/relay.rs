@@ -21,7 +21,7 @@
 //! itself, numbered in an order of its own: it is then shown here only.
 //!
 //! ```
-//! use chat_core::relay::{Incoming, Origin};
+//! use chat_core::relay::{Incoming, Origin, Target};
 //! use chat_core::{Admission, Config, Instant, Output, Server};
 //! use core::time::Duration;
 //!
@@ -38,14 +38,15 @@
 //! while let Some(output) = server.poll_output() {
 //!     assert!(!matches!(output, Output::Send { .. }), "shown to nobody yet");
 //!     if let Output::Relay(line) = output {
-//!         relayed.push((line.room.to_owned(), line.nick.to_owned(), line.text.to_owned()));
+//!         assert_eq!(line.to, Target::Room("#lobby"));
+//!         relayed.push((line.nick.to_owned(), line.text.to_owned()));
 //!     }
 //! }
-//! assert_eq!(relayed, [("#lobby".to_owned(), "anonymous-1".to_owned(), "hello".to_owned())]);
+//! assert_eq!(relayed, [("anonymous-1".to_owned(), "hello".to_owned())]);
 //!
 //! // Another server's line, number 7 of the lobby's order, for the people here.
 //! let line = Incoming {
-//!     room: "#lobby",
+//!     to: Target::Room("#lobby"),
 //!     nick: "bob",
 //!     origin: Origin::Node("b"),
 //!     kind: chat_core::LineKind::Line,
@@ -67,10 +68,30 @@ use crate::event::LineKind;
 use crate::state::roster::ConnectionId;
 use crate::time::Instant;
 
-/// A line said here, waiting for its place in its room's order: from
-/// [`Output::Relay`](crate::Output::Relay). Hand it back with
-/// [`Server::handle_relayed`](crate::Server::handle_relayed) and [`Origin::Here`]`(conn)`
-/// once it has its number.
+/// The longest server name an [`Origin::Node`] or a [`Person`] may carry, in bytes.
+pub const MAX_NODE_NAME_BYTES: usize = 32;
+
+/// Where a relayed line goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// A room, by name: its members on every server.
+    Room(&'a str),
+    /// One person, by nickname, on the server of this name.
+    Person {
+        /// Their nickname.
+        nick: &'a str,
+        /// Their server.
+        node: &'a str,
+    },
+}
+
+/// A line said here, for the runner to carry: from [`Output::Relay`](crate::Output::Relay).
+///
+/// A room line is shown to nobody yet: give it its place in the room's order and hand it back
+/// with [`Server::handle_relayed`](crate::Server::handle_relayed) and
+/// [`Origin::Here`]`(conn)`. A private message to someone on another server has been shown to
+/// its sender already (an IRC client's `echo-message` copy): carry it to their server, whose
+/// core takes it with `handle_relayed`; it needs no place in any order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Outgoing<'a> {
@@ -78,8 +99,8 @@ pub struct Outgoing<'a> {
     pub conn: ConnectionId,
     /// Their name when they said it: a nickname, or `anonymous-N`.
     pub nick: &'a str,
-    /// The room, as it is spelt here.
-    pub room: &'a str,
+    /// Where it goes; a room as it is spelt here.
+    pub to: Target<'a>,
     /// Line, action or notice.
     pub kind: LineKind,
     /// What was said: checked as every line is (valid UTF-8, no control characters).
@@ -98,18 +119,22 @@ pub enum Origin<'a> {
     Node(&'a str),
 }
 
-/// A line in its place in a room's order, for [`Server::handle_relayed`](crate::Server::handle_relayed).
+/// A line for the people here, for [`Server::handle_relayed`](crate::Server::handle_relayed):
+/// a room line in its place in the room's order, or a private message from someone on
+/// another server.
 ///
 /// The core checks it, as it checks what a client sends, since it may come from another
 /// server: the room must be a valid room name, the nick a valid nickname or `anonymous-N`,
-/// a node's name 1 to 32 letters, digits, `-`, `_` and `.`, and the text one line of at most
-/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) without control characters. Otherwise
-/// [`Error::InvalidRelayed`](crate::Error::InvalidRelayed) says which, and nothing is shown.
+/// a server's name 1 to [`MAX_NODE_NAME_BYTES`] letters, digits, `-`, `_` and `.`, and the
+/// text one line of at most [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) without control
+/// characters. Otherwise [`Error::Relayed`](crate::Error::Relayed) says why, and nothing is
+/// shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Incoming<'a> {
-    /// The room.
-    pub room: &'a str,
-    /// Who said it, as they were called then.
+    /// The room, or the person here it is for (`node` is not checked: it is this server).
+    pub to: Target<'a>,
+    /// Who said it, as they were called then. A private message must come from someone
+    /// known here (see [`Person`]).
     pub nick: &'a str,
     /// Where.
     pub origin: Origin<'a>,
@@ -117,57 +142,131 @@ pub struct Incoming<'a> {
     pub kind: LineKind,
     /// What was said.
     pub text: &'a str,
-    /// Its number in the room's order (the [`Event::Said`](crate::Event::Said) `seq`).
+    /// A room line's number in the room's order (the [`Event::Said`](crate::Event::Said)
+    /// `seq`); unused for a private message.
     pub seq: u64,
     /// When it was said.
     pub at: Instant,
 }
 
-/// The longest node name an [`Origin::Node`] may carry, in bytes.
-pub const MAX_NODE_NAME_BYTES: usize = 32;
+/// Someone on another server, as that server sees them now, for
+/// [`Server::handle_person`](crate::Server::handle_person): the people here see them come,
+/// join and leave rooms and change their name as if they were here, and find them in every
+/// listing. Hand over the whole of their state each time something of it changes; the core
+/// works out what changed.
+///
+/// Only people with a nickname are listed on other servers: someone still `anonymous-N`
+/// (whose number is only unique on their own server) is not, and is forgotten here if they
+/// were known. Checked as [`Incoming`] is; the away message as a line's text, cut to 100
+/// bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Person<'a> {
+    /// Their server.
+    pub node: &'a str,
+    /// Their id on that server, which stays theirs for as long as they are connected there
+    /// (whatever their name).
+    pub id: u64,
+    /// Their name.
+    pub nick: &'a str,
+    /// The rooms they are in (the first [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON)).
+    pub rooms: &'a [&'a str],
+    /// Their away message, if they are away.
+    pub away: Option<&'a str>,
+}
 
-/// Why [`Server::handle_relayed`](crate::Server::handle_relayed) refused a line.
+/// Whether a call that applies a change bit by bit has finished: each call does one part, so
+/// that its output fits one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "with More, drain the output and call again with the same arguments"]
+pub enum Applied {
+    /// All done.
+    Done,
+    /// Drain [`Server::poll_output`](crate::Server::poll_output), then call again with the
+    /// same arguments for the next part.
+    More,
+}
+
+/// Why [`Server::handle_relayed`](crate::Server::handle_relayed) or
+/// [`Server::handle_person`](crate::Server::handle_person) refused what it was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Invalid {
-    /// The room name is not valid.
+pub enum Refused {
+    /// A room name is not valid.
     Room,
     /// The nick is neither a valid nickname nor `anonymous-N`.
     Nick,
-    /// The node name is empty, too long, or has characters other than letters, digits, `-`,
-    /// `_` and `.`.
+    /// The server's name is empty, too long, or has characters other than letters, digits,
+    /// `-`, `_` and `.`.
     Node,
     /// The text is too long, or has control characters.
     Text,
+    /// The people of [`MAX_NODES`](crate::MAX_NODES) other servers are known here already.
+    TooManyNodes,
+    /// Someone else here goes by that name.
+    NickInUse,
+    /// Every slot of the table of people is taken.
+    Full,
+    /// A private message for someone not here, or from someone not known here.
+    UnknownPerson,
 }
 
-impl core::fmt::Display for Invalid {
+impl core::fmt::Display for Refused {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            Self::Room => "the room name is not valid",
+            Self::Room => "a room name is not valid",
             Self::Nick => "the nick is not a valid nickname or anonymous-N",
-            Self::Node => "the node name is not valid",
+            Self::Node => "the server name is not valid",
             Self::Text => "the text is too long or has control characters",
+            Self::TooManyNodes => "the people of too many other servers are known already",
+            Self::NickInUse => "someone else here goes by that name",
+            Self::Full => "every slot of the table of people is taken",
+            Self::UnknownPerson => "the person it is for, or from, is not known here",
         })
+    }
+}
+
+/// Checks a server's name, a nick and a text from elsewhere.
+fn check_common(nick: &str, node: Option<&str>, text: &str) -> Result<(), Refused> {
+    if crate::state::roster::Nickname::new(nick).is_err() && !is_anonymous(nick) {
+        return Err(Refused::Nick);
+    }
+    if node.is_some_and(|node| !is_node_name(node)) {
+        return Err(Refused::Node);
+    }
+    if text.len() > crate::MAX_LINE_BYTES || text.chars().any(char::is_control) {
+        return Err(Refused::Text);
+    }
+    Ok(())
+}
+
+fn check_room(name: &str) -> Result<(), Refused> {
+    crate::state::rooms::RoomName::new(name)
+        .map(drop)
+        .map_err(|_| Refused::Room)
+}
+
+impl Person<'_> {
+    /// Checks what the core does not take on trust.
+    pub(crate) fn check(&self) -> Result<(), Refused> {
+        check_common(self.nick, Some(self.node), self.away.unwrap_or_default())?;
+        self.rooms.iter().try_for_each(|room| check_room(room))
     }
 }
 
 impl Incoming<'_> {
     /// Checks what the core does not take on trust.
-    pub(crate) fn check(&self) -> Result<(), Invalid> {
-        crate::state::rooms::RoomName::new(self.room).map_err(|_| Invalid::Room)?;
-        if crate::state::roster::Nickname::new(self.nick).is_err() && !is_anonymous(self.nick) {
-            return Err(Invalid::Nick);
+    pub(crate) fn check(&self) -> Result<(), Refused> {
+        let node = match self.origin {
+            Origin::Here(_) => None,
+            Origin::Node(node) => Some(node),
+        };
+        check_common(self.nick, node, self.text)?;
+        match self.to {
+            Target::Room(room) => check_room(room),
+            Target::Person { nick, .. } => crate::state::roster::Nickname::new(nick)
+                .map(drop)
+                .map_err(|_| Refused::Nick),
         }
-        if let Origin::Node(node) = self.origin
-            && !is_node_name(node)
-        {
-            return Err(Invalid::Node);
-        }
-        if self.text.len() > crate::MAX_LINE_BYTES || self.text.chars().any(char::is_control) {
-            return Err(Invalid::Text);
-        }
-        Ok(())
     }
 }
 
@@ -194,6 +293,7 @@ fn is_node_name(name: &str) -> bool {
 mod tests {
     use core::time::Duration;
     use std::collections::BTreeMap;
+    use std::format;
     use std::string::{String, ToString};
     use std::vec::Vec;
 
@@ -203,7 +303,7 @@ mod tests {
 
     fn line<'a>(room: &'a str, nick: &'a str, node: &'a str, text: &'a str) -> Incoming<'a> {
         Incoming {
-            room,
+            to: Target::Room(room),
             nick,
             origin: Origin::Node(node),
             kind: LineKind::Line,
@@ -217,28 +317,28 @@ mod tests {
     fn what_comes_from_elsewhere_is_checked() {
         assert_eq!(line("#a", "bob", "b", "hi").check(), Ok(()));
         assert_eq!(line("#a", "anonymous-12", "b", "hi").check(), Ok(()));
-        assert_eq!(line("a", "bob", "b", "hi").check(), Err(Invalid::Room));
+        assert_eq!(line("a", "bob", "b", "hi").check(), Err(Refused::Room));
         assert_eq!(
             line("#a", "anonymous-012", "b", "hi").check(),
-            Err(Invalid::Nick)
+            Err(Refused::Nick)
         );
         assert_eq!(
             line("#a", "anonymous-", "b", "hi").check(),
-            Err(Invalid::Nick)
+            Err(Refused::Nick)
         );
-        assert_eq!(line("#a", "b b", "b", "hi").check(), Err(Invalid::Nick));
-        assert_eq!(line("#a", "bob", "", "hi").check(), Err(Invalid::Node));
-        assert_eq!(line("#a", "bob", "b c", "hi").check(), Err(Invalid::Node));
+        assert_eq!(line("#a", "b b", "b", "hi").check(), Err(Refused::Nick));
+        assert_eq!(line("#a", "bob", "", "hi").check(), Err(Refused::Node));
+        assert_eq!(line("#a", "bob", "b c", "hi").check(), Err(Refused::Node));
         assert_eq!(
             line("#a", "bob", "b", "\x1b[2J").check(),
-            Err(Invalid::Text)
+            Err(Refused::Text)
         );
         assert_eq!(
             line("#a", "bob", "b", "a\r\nQUIT").check(),
-            Err(Invalid::Text)
+            Err(Refused::Text)
         );
         let long = "x".repeat(crate::MAX_LINE_BYTES + 1);
-        assert_eq!(line("#a", "bob", "b", &long).check(), Err(Invalid::Text));
+        assert_eq!(line("#a", "bob", "b", &long).check(), Err(Refused::Text));
     }
 
     /// Two servers joined by a bus that numbers each room's lines, as Redis does.
@@ -295,7 +395,8 @@ mod tests {
 
         /// Numbers `line` (said on `from`) in its room and hands it to both servers.
         fn order(&mut self, from: usize, line: &Relayed) {
-            let seq = self.seqs.entry(line.room.to_ascii_lowercase()).or_default();
+            let room = line.room().unwrap();
+            let seq = self.seqs.entry(room.to_ascii_lowercase()).or_default();
             *seq += 1;
             for node in 0..2 {
                 let origin = if node == from {
@@ -304,7 +405,7 @@ mod tests {
                     Origin::Node(NAMES[from])
                 };
                 let incoming = Incoming {
-                    room: &line.room,
+                    to: Target::Room(room),
                     nick: &line.nick,
                     origin,
                     kind: line.kind,
@@ -346,8 +447,8 @@ mod tests {
         assert!(pair.events[0].is_empty() && pair.events[1].is_empty());
         assert_eq!(one.len(), 1);
         assert_eq!(
-            (one[0].conn, one[0].nick.as_str(), one[0].room.as_str()),
-            (alice, "alice", "#lobby")
+            (one[0].conn, one[0].nick.as_str(), one[0].room()),
+            (alice, "alice", Some("#lobby"))
         );
         assert_eq!(
             (two[0].kind, three[0].text.as_str()),
@@ -424,7 +525,7 @@ mod tests {
         pair.connect(1, "/nick bob\n");
         pair.clear();
         let bad = Incoming {
-            room: "#lobby",
+            to: Target::Room("#lobby"),
             nick: "mallory",
             origin: Origin::Node("c"),
             kind: LineKind::Line,
@@ -436,10 +537,260 @@ mod tests {
         let result = pair.nodes[1].hand_back(&bad, &mut |output| {
             sent += usize::from(matches!(output, Output::Send { .. } | Output::Event(_)));
         });
-        assert_eq!(result, Err(Error::InvalidRelayed(Invalid::Text)));
+        assert_eq!(result, Err(Error::Relayed(Refused::Text)));
         assert_eq!(sent, 0);
         let long = "x".repeat(crate::MAX_LINE_BYTES + 1);
         let bad = Incoming { text: &long, ..bad };
         assert!(pair.nodes[1].hand_back(&bad, &mut |_| {}).is_err());
+    }
+
+    impl Pair {
+        /// Tells the other server what `conn`, on `from`, is now: as a runner would after
+        /// each of its events.
+        fn mirror(&mut self, from: usize, conn: ConnectionId) {
+            let server = self.nodes[from].server();
+            let nick = server.nickname(conn).map_or_else(
+                || format!("anonymous-{}", conn.index() + 1),
+                |nick| nick.as_str().to_string(),
+            );
+            let rooms: Vec<String> = server
+                .rooms_of(conn)
+                .map(|room| room.as_str().to_string())
+                .collect();
+            let away = server.away(conn).map(str::to_string);
+            let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+            let person = Person {
+                node: NAMES[from],
+                id: conn.to_bits(),
+                nick: &nick,
+                rooms: &rooms,
+                away: away.as_deref(),
+            };
+            let other = 1 - from;
+            for _ in 0..100 {
+                let now = self.nodes[other].now();
+                let applied = self.nodes[other]
+                    .server_mut()
+                    .handle_person(now, &person)
+                    .unwrap();
+                let (heard, events) = (&mut self.heard[other], &mut self.events[other]);
+                self.nodes[other].drain(&mut |output| Self::record(heard, events, output));
+                if applied == Applied::Done {
+                    return;
+                }
+            }
+            panic!("a person's changes never ended");
+        }
+
+        fn gone(&mut self, from: usize, conn: ConnectionId, reason: &str) {
+            let other = 1 - from;
+            let now = self.nodes[other].now();
+            self.nodes[other]
+                .server_mut()
+                .handle_person_gone(now, NAMES[from], conn.to_bits(), reason)
+                .unwrap();
+            let (heard, events) = (&mut self.heard[other], &mut self.events[other]);
+            self.nodes[other].drain(&mut |output| Self::record(heard, events, output));
+        }
+
+        /// Hands a private message said on `from` to the other server.
+        fn carry(&mut self, from: usize, line: &Relayed) -> Result<(), Error> {
+            let crate::testing::RelayedTo::Person { nick, node } = &line.to else {
+                panic!("not a private message: {line:?}");
+            };
+            let other = 1 - from;
+            assert_eq!(node, NAMES[other]);
+            let incoming = Incoming {
+                to: Target::Person { nick, node },
+                nick: &line.nick,
+                origin: Origin::Node(NAMES[from]),
+                kind: line.kind,
+                text: &line.text,
+                seq: 0,
+                at: line.at,
+            };
+            let (heard, events) = (&mut self.heard[other], &mut self.events[other]);
+            self.nodes[other]
+                .hand_back(&incoming, &mut |output| Self::record(heard, events, output))
+        }
+    }
+
+    #[test]
+    fn people_on_the_other_server_are_listed_and_seen_to_come_and_go() {
+        let mut pair = Pair::new();
+        let alice = pair.connect(0, "/nick alice\n");
+        let bob = pair.connect(1, "/nick bob\n");
+        let dave = pair.connect(1, "NICK dave\r\nUSER d 0 * :D\r\n");
+        pair.clear();
+
+        pair.mirror(0, alice);
+        assert_eq!(
+            pair.heard[1].lines_to(bob),
+            ["*** alice joined #lobby (3 here)"]
+        );
+        assert_eq!(
+            pair.heard[1].lines_to(dave),
+            [":alice!remote@a JOIN #lobby"]
+        );
+        assert!(
+            pair.events[1].is_empty(),
+            "news on its own server: {:?}",
+            pair.events[1]
+        );
+        assert_eq!(
+            pair.nodes[1].server().online(),
+            2,
+            "a person, not a connection"
+        );
+        assert_eq!(pair.nodes[1].server().people_elsewhere(), 1);
+        assert_eq!(pair.nodes[1].server().members("#lobby").count(), 2);
+        pair.clear();
+
+        // Listed, and their name taken.
+        pair.say(1, bob, "/list\n/nick Alice\n");
+        let listed = pair.heard[1].take(bob);
+        assert!(
+            listed.iter().any(|line| line.contains("alice")),
+            "{listed:?}"
+        );
+        assert!(listed.last().unwrap().contains("taken"), "{listed:?}");
+        pair.say(1, dave, "NAMES #lobby\r\nWHOIS alice\r\n");
+        let names = pair.heard[1].take(dave);
+        assert_eq!(names[0], ":chat.local 353 dave = #lobby :bob dave alice");
+        assert!(
+            names
+                .iter()
+                .any(|line| line.contains(" 311 dave alice remote a ")),
+            "{names:?}"
+        );
+
+        // A rename and a join, a change at a time; the rooms they left, too.
+        pair.say(0, alice, "/nick alicia\n/join #rust\n/away lunch\n");
+        pair.mirror(0, alice);
+        assert_eq!(
+            pair.heard[1].take(bob),
+            ["*** alice is now known as alicia"]
+        );
+        assert_eq!(pair.heard[1].take(dave), [":alice!remote@a NICK :alicia"]);
+        pair.say(1, bob, "/join #rust\n");
+        let joined = pair.heard[1].take(bob);
+        assert!(
+            joined.iter().any(|line| line.contains("alicia")),
+            "{joined:?}"
+        );
+        pair.say(0, alice, "/part #lobby\n");
+        pair.mirror(0, alice);
+        assert_eq!(pair.heard[1].take(dave), [":alicia!remote@a PART #lobby"]);
+
+        // Private messages, both ways.
+        pair.mirror(1, bob);
+        pair.clear();
+        let sent = pair.say(1, bob, "/msg alicia psst\n");
+        assert_eq!(sent.len(), 1);
+        assert!(
+            pair.heard[1]
+                .lines_to(bob)
+                .iter()
+                .all(|line| !line.contains("error"))
+        );
+        pair.carry(1, &sent[0]).unwrap();
+        assert_eq!(pair.heard[0].lines_to(alice), ["[private] bob: psst"]);
+        let sent = pair.say(0, alice, "/msg bob hi\n");
+        pair.carry(0, &sent[0]).unwrap();
+        assert_eq!(
+            pair.heard[1].lines_to(bob),
+            ["[private] to alicia: psst", "[private] alicia: hi"]
+        );
+
+        // Gone: told with the reason, and the name free.
+        pair.clear();
+        pair.gone(0, alice, "quit: bye");
+        // Only bob shares a room (#rust) with her now.
+        assert!(pair.heard[1].lines_to(dave).is_empty());
+        let told = pair.heard[1].take(bob);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0].contains("alicia") && told[0].contains("quit: bye"),
+            "{told:?}"
+        );
+        assert_eq!(pair.nodes[1].server().people_elsewhere(), 0);
+        pair.say(1, bob, "/nick alicia\n");
+        assert!(
+            pair.heard[1]
+                .lines_to(bob)
+                .last()
+                .unwrap()
+                .contains("now known as alicia")
+        );
+        // Nothing was ever sent to anyone but the connections there.
+        for conn in pair.heard[1].recipients() {
+            assert!(conn == bob || conn == dave, "{conn:?}");
+        }
+    }
+
+    #[test]
+    fn a_lost_server_takes_its_people_a_step_at_a_time() {
+        let mut pair = Pair::new();
+        let mut theirs = Vec::new();
+        for n in 0..5 {
+            theirs.push(pair.connect(0, &format!("/nick p{n}\n")));
+        }
+        let dave = pair.connect(1, "NICK dave\r\nUSER d 0 * :D\r\n");
+        for &conn in &theirs {
+            pair.mirror(0, conn);
+        }
+        pair.clear();
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            let now = pair.nodes[1].now();
+            let applied = pair.nodes[1]
+                .server_mut()
+                .handle_node_lost(now, "a", "node a was lost")
+                .unwrap();
+            let (heard, events) = (&mut pair.heard[1], &mut pair.events[1]);
+            pair.nodes[1].drain(&mut |output| Pair::record(heard, events, output));
+            if applied == Applied::Done {
+                break;
+            }
+        }
+        assert_eq!(steps, 5);
+        assert_eq!(pair.heard[1].lines_to(dave).len(), 5);
+        assert!(pair.heard[1].lines_to(dave)[0].ends_with(" QUIT :node a was lost"));
+        assert_eq!(pair.nodes[1].server().people_elsewhere(), 0);
+    }
+
+    #[test]
+    fn a_person_from_elsewhere_is_checked_and_cannot_take_a_name_in_use() {
+        let mut pair = Pair::new();
+        pair.connect(1, "/nick bob\n");
+        let person = |nick, rooms| Person {
+            node: "a",
+            id: 1,
+            nick,
+            rooms,
+            away: None,
+        };
+        let now = pair.nodes[1].now();
+        let server = pair.nodes[1].server_mut();
+        assert_eq!(
+            server.handle_person(now, &person("BOB", &[])),
+            Err(Error::Relayed(Refused::NickInUse))
+        );
+        assert_eq!(
+            server.handle_person(now, &person("eve", &["#ok", "bad"])),
+            Err(Error::Relayed(Refused::Room))
+        );
+        assert_eq!(
+            server.handle_person(now, &person("eve\x07", &[])),
+            Err(Error::Relayed(Refused::Nick))
+        );
+        // An anonymous person is not listed.
+        assert_eq!(
+            server.handle_person(now, &person("anonymous-4", &["#lobby"])),
+            Ok(Applied::Done)
+        );
+        assert_eq!(server.people_elsewhere(), 0);
+        while server.poll_output().is_some() {}
     }
 }

@@ -8,7 +8,7 @@ use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
 use crate::history::{HistoryAnswer, HistoryRequest};
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
-use crate::relay::Incoming;
+use crate::relay::{Applied, Incoming, Person, Target};
 use crate::state::flood::FloodBucket;
 use crate::state::rooms::Rooms;
 use crate::state::rooms::{RoomId, RoomName};
@@ -47,9 +47,10 @@ pub enum Error {
     /// [`Server::handle_claim`] answered a claim that no longer waits: its time ran out, or
     /// it is not the connection's claim. A runner that got the nickname gives it back.
     StaleClaim,
-    /// [`Server::handle_relayed`] was given a line that does not pass the core's checks: it
-    /// came from elsewhere, and nothing of it was shown.
-    InvalidRelayed(crate::relay::Invalid),
+    /// [`Server::handle_relayed`] or [`Server::handle_person`] was given what does not pass
+    /// the core's checks, or cannot be applied here: it came from elsewhere, and nothing of it
+    /// was shown.
+    Relayed(crate::relay::Refused),
 }
 
 impl fmt::Display for Error {
@@ -64,7 +65,7 @@ impl fmt::Display for Error {
                 f.write_str("more rooms or topics restored than there is room for")
             }
             Self::StaleClaim => f.write_str("the nickname claim answered no longer waits"),
-            Self::InvalidRelayed(why) => write!(f, "a relayed line was refused: {why}"),
+            Self::Relayed(why) => write!(f, "refused what was relayed: {why}"),
         }
     }
 }
@@ -251,13 +252,24 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             .filter_map(|room| Some(self.rooms.get(room)?.name))
     }
 
-    /// The people in the room called `room` (ASCII case ignored), in the order they joined;
-    /// none if there is no such room.
+    /// The connections here in the room called `room` (ASCII case ignored), in the order they
+    /// joined; none if there is no such room. (People on other servers are not connections.)
     pub fn members(&self, room: &str) -> impl Iterator<Item = ConnectionId> + '_ {
         self.rooms
             .find(room)
             .into_iter()
             .flat_map(|room| self.roster.members_of(room))
+            .filter(|&conn| self.is_local(conn))
+    }
+
+    /// `conn`'s away message, if it is away.
+    pub fn away(&self, conn: ConnectionId) -> Option<&str> {
+        self.roster.get(conn)?.person.away.as_deref()
+    }
+
+    /// How many people on other servers are known here (see [`relay::Person`](crate::relay::Person)).
+    pub fn people_elsewhere(&self) -> usize {
+        self.roster.remote_count()
     }
 
     // ----- Inputs -----
@@ -610,16 +622,64 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
-    /// A room line in its place in the room's order (see [`relay`](crate::relay)): said on
-    /// another server, or here and handed out as [`Output::Relay`]. The members here are shown
-    /// it, and it comes out as an [`Event::Said`](crate::Event::Said) numbered `line.seq`;
-    /// lines of a room nobody here is in are only that event. Hand a room's lines over in
-    /// their order. [`Error::InvalidRelayed`] if the line does not pass the core's checks.
+    /// A line from elsewhere (see [`relay`](crate::relay)): a room line in its place in the
+    /// room's order (said on another server, or here and handed out as [`Output::Relay`]), or
+    /// a private message from someone on another server. A room line is shown to the members
+    /// here and comes out as an [`Event::Said`](crate::Event::Said) numbered `line.seq`; a
+    /// room nobody here is in gets only that event. Hand a room's lines over in their order.
+    /// [`Error::Relayed`] if the line does not pass the core's checks, or a private message's
+    /// sender or recipient is not known here.
     pub fn handle_relayed(&mut self, now: Instant, line: &Incoming<'_>) -> Result<(), Error> {
         self.begin_step(now)?;
-        line.check().map_err(Error::InvalidRelayed)?;
-        self.hub().relayed(line);
+        line.check().map_err(Error::Relayed)?;
+        match line.to {
+            Target::Room(room) => self.hub().relayed(line, room),
+            Target::Person { nick, .. } => self
+                .hub()
+                .relayed_private(line, nick)
+                .map_err(Error::Relayed)?,
+        }
         Ok(())
+    }
+
+    /// What someone on another server is now (see [`relay::Person`](crate::relay::Person)):
+    /// the people here are shown what changed as if it happened here, one change per call
+    /// (`Applied::More`: drain the output and call again with the same person). Those changes
+    /// are no [`Output::Event`]: they are news on the person's own server.
+    /// [`Error::Relayed`] if `person` does not pass the core's checks, their name is taken
+    /// here, or there is no room for them.
+    pub fn handle_person(&mut self, now: Instant, person: &Person<'_>) -> Result<Applied, Error> {
+        self.begin_step(now)?;
+        person.check().map_err(Error::Relayed)?;
+        self.hub().remote_person(person).map_err(Error::Relayed)
+    }
+
+    /// Someone on the server called `node` (id `id` there, as in
+    /// [`relay::Person`](crate::relay::Person)) went offline, for `reason` (shown as the
+    /// reason for their quit). Nothing happens if they were not known here.
+    pub fn handle_person_gone(
+        &mut self,
+        now: Instant,
+        node: &str,
+        id: u64,
+        reason: &str,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        self.hub().remote_gone(node, id, reason);
+        Ok(())
+    }
+
+    /// The server called `node` is gone (it stopped, or it is out of reach for good): its
+    /// people leave, with `reason`, one per call (`Applied::More`: drain the output and call
+    /// again).
+    pub fn handle_node_lost(
+        &mut self,
+        now: Instant,
+        node: &str,
+        reason: &str,
+    ) -> Result<Applied, Error> {
+        self.begin_step(now)?;
+        Ok(self.hub().node_lost(node, reason))
     }
 
     /// A notice from the runner to everyone online, in each one's dialect (`*** TEXT` for
@@ -820,6 +880,12 @@ impl<const CLIENTS: usize> Directory for Server<CLIENTS> {
 
     fn first_cell(&self, room: RoomId) -> Option<u32> {
         self.roster.members.head(room)
+    }
+
+    fn is_local(&self, id: ConnectionId) -> bool {
+        self.roster
+            .get(id)
+            .is_none_or(|slot| !slot.person.is_remote())
     }
 
     fn most_recipients(&self, audience: &Audience) -> usize {

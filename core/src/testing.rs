@@ -57,7 +57,32 @@ pub struct Driver<const CLIENTS: usize> {
     relayed: Vec<Relayed>,
 }
 
-/// A room line said here and waiting for its place in the room's order: an owned
+/// Where a [`Relayed`] line goes: an owned [`Target`](crate::relay::Target).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayedTo {
+    /// A room.
+    Room(String),
+    /// Someone on another server.
+    Person {
+        /// Their nickname.
+        nick: String,
+        /// Their server.
+        node: String,
+    },
+}
+
+impl Relayed {
+    /// The room it goes to, if it is a room line.
+    pub fn room(&self) -> Option<&str> {
+        match &self.to {
+            RelayedTo::Room(room) => Some(room),
+            RelayedTo::Person { .. } => None,
+        }
+    }
+}
+
+/// A line said here for the runner to carry (a room line waiting for its place in the
+/// room's order, or a private message for another server): an owned
 /// [`Outgoing`](crate::relay::Outgoing), from [`Driver::take_relayed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Relayed {
@@ -65,8 +90,8 @@ pub struct Relayed {
     pub conn: ConnectionId,
     /// Their name then.
     pub nick: String,
-    /// The room.
-    pub room: String,
+    /// Where it goes.
+    pub to: RelayedTo,
     /// Line, action or notice.
     pub kind: LineKind,
     /// What was said.
@@ -197,7 +222,13 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
                 Output::Relay(line) => self.relayed.push(Relayed {
                     conn: line.conn,
                     nick: String::from(line.nick),
-                    room: String::from(line.room),
+                    to: match line.to {
+                        crate::relay::Target::Room(room) => RelayedTo::Room(String::from(room)),
+                        crate::relay::Target::Person { nick, node } => RelayedTo::Person {
+                            nick: String::from(nick),
+                            node: String::from(node),
+                        },
+                    },
                     kind: line.kind,
                     text: String::from(line.text),
                     at: line.at,

@@ -10,7 +10,7 @@ use crate::dialect::text::{Painted, Style, Visible};
 use crate::event::{LineKind, PersonId};
 use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, Purpose};
 use crate::output::{
-    Audience, CloseReason, EventRecord, OutputQueue, RelayRecord, RoomSet, Speaks, View,
+    Audience, CloseReason, EventRecord, OutputQueue, RelayRecord, RelayTo, RoomSet, Speaks, View,
 };
 use crate::relay::{Incoming, Origin};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
@@ -158,6 +158,7 @@ macro_rules! server_notice {
 mod irc;
 mod json;
 mod plain;
+mod remote;
 pub(crate) mod text;
 
 pub(crate) use irc::{ClientTags, IrcName, is_registration};
@@ -250,6 +251,24 @@ pub(crate) enum Happened<'t> {
     RoomCreated { room: RoomId },
     /// The room called `name` has gone.
     RoomRemoved { name: &'t RoomName },
+}
+
+impl Happened<'_> {
+    /// The person a change is about (the sender of a private message), unless it is a line
+    /// said in a room or a room's news.
+    fn person(&self) -> Option<ConnectionId> {
+        match *self {
+            Self::Arrived { who }
+            | Self::Joined { who, .. }
+            | Self::Parted { who, .. }
+            | Self::TopicSet { who, .. }
+            | Self::Renamed { who, .. }
+            | Self::Departed { who, .. }
+            | Self::Away { who, .. } => Some(who),
+            Self::Private { from, .. } => Some(from),
+            Self::Said { .. } | Self::RoomCreated { .. } | Self::RoomRemoved { .. } => None,
+        }
+    }
 }
 
 /// Who said a room line: someone connected here, or someone known only by the line (said on
@@ -564,6 +583,23 @@ impl<const N: usize> Step<'_, N> {
             msgid,
             tags,
         });
+        // Shown here to the sender alone (an echo): the rest is for the target's server.
+        if let Some(tag) = self.roster.get(target).and_then(|slot| slot.person.remote) {
+            let nick = self.out.span_name(self.roster.name(from));
+            let to = RelayTo::Person {
+                nick: self.out.span_name(self.roster.name(target)),
+                node: self.out.span_str(self.roster.node_name(tag.node)),
+            };
+            let text = self.out.span_str(text);
+            self.out.relay(RelayRecord {
+                conn: from,
+                nick,
+                to,
+                kind,
+                text,
+                at: self.now,
+            });
+        }
     }
 
     /// The room `conn` talks in, if any.
@@ -586,13 +622,13 @@ impl<const N: usize> Step<'_, N> {
                 return;
             };
             let nick = self.out.span_name(self.roster.name(conn));
-            let room = self.out.span_str(name.as_str());
+            let to = RelayTo::Room(self.out.span_str(name.as_str()));
             let text = self.out.span_str(text);
             let at = self.now;
             self.out.relay(RelayRecord {
                 conn,
                 nick,
-                room,
+                to,
                 kind,
                 text,
                 at,
@@ -615,13 +651,13 @@ impl<const N: usize> Step<'_, N> {
 
     /// A room line in its place in the room's order, handed back by the runner (see
     /// [`relay`](crate::relay)), for the members here; checked already.
-    pub(crate) fn relayed(&mut self, line: &Incoming<'_>) {
-        let Some(room) = self.rooms.find(line.room) else {
+    pub(crate) fn relayed(&mut self, line: &Incoming<'_>, room_name: &str) {
+        let Some(room) = self.rooms.find(room_name) else {
             // Nobody here is in the room: nothing to show, but the line is still news for a
             // store.
             let event = EventRecord::Said {
                 nick: self.out.span_str(line.nick),
-                room: self.out.span_str(line.room),
+                room: self.out.span_str(room_name),
                 kind: line.kind,
                 text: self.out.span_str(line.text),
                 seq: line.seq,
@@ -846,8 +882,16 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    /// Queues the event of `happened`, its names written to the arena.
+    /// Queues the event of `happened`, its names written to the arena. What people on other
+    /// servers do is news on their servers, not here; a line they say is kept here too.
     fn record(&mut self, happened: &Happened<'_>) {
+        if happened.person().is_some_and(|who| {
+            self.roster
+                .get(who)
+                .is_some_and(|slot| slot.person.is_remote())
+        }) {
+            return;
+        }
         let (now, person) = (self.now, |who| PersonId::Local(who));
         let event = match *happened {
             Happened::Arrived { who } => EventRecord::Arrived {

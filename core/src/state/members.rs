@@ -62,6 +62,8 @@ const IRC: u8 = 2;
 const TAGGED: u8 = 4;
 /// The member reads the tags other clients add (`message-tags` negotiated).
 const CLIENT_TAGS: u8 = 8;
+/// The member is on another server: no send goes to them.
+const REMOTE: u8 = 16;
 
 /// Which message tags an IRC client reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,6 +101,8 @@ pub(crate) struct Member {
     pub(crate) tagged: bool,
     /// They read the tags other clients add.
     pub(crate) client_tags: bool,
+    /// They are on another server.
+    pub(crate) remote: bool,
     /// The next cell of the room's list.
     pub(crate) next: Option<u32>,
 }
@@ -163,6 +167,7 @@ impl<const N: usize> Members<N> {
         person: u32,
         generation: u32,
         irc: bool,
+        remote: bool,
         tags: Tagged,
         room: RoomId,
     ) -> Result<(), TooManyRooms> {
@@ -189,7 +194,7 @@ impl<const N: usize> Members<N> {
         }
         *self.cell_mut(at) = Cell {
             room,
-            flags: if irc { IRC } else { 0 } | tags.flags(),
+            flags: if irc { IRC } else { 0 } | if remote { REMOTE } else { 0 } | tags.flags(),
             prev: tail,
             next: NONE,
             generation,
@@ -291,6 +296,7 @@ pub(crate) fn member_at(rows: &[Row], at: u32) -> Member {
         irc: cell.flags & IRC != 0,
         tagged: cell.flags & TAGGED != 0,
         client_tags: cell.flags & CLIENT_TAGS != 0,
+        remote: cell.flags & REMOTE != 0,
         next: (cell.next != NONE).then_some(cell.next),
     }
 }
@@ -328,10 +334,18 @@ mod tests {
     #[test]
     fn joins_and_leaves_keep_both_directions_in_step() {
         let mut members = Members::<4>::new();
-        members.join(0, 0, false, Tagged::default(), 7).unwrap();
-        members.join(1, 0, false, Tagged::default(), 7).unwrap();
-        members.join(2, 0, false, Tagged::default(), 7).unwrap();
-        members.join(1, 0, false, Tagged::default(), 3).unwrap();
+        members
+            .join(0, 0, false, false, Tagged::default(), 7)
+            .unwrap();
+        members
+            .join(1, 0, false, false, Tagged::default(), 7)
+            .unwrap();
+        members
+            .join(2, 0, false, false, Tagged::default(), 7)
+            .unwrap();
+        members
+            .join(1, 0, false, false, Tagged::default(), 3)
+            .unwrap();
         assert_eq!(
             members.of(7).collect::<Vec<_>>(),
             [0, 1, 2],
@@ -342,7 +356,9 @@ mod tests {
         // Out of the middle, the tail and the head of a list.
         assert!(members.leave(1, 7));
         assert_eq!(members.of(7).collect::<Vec<_>>(), [0, 2]);
-        members.join(3, 0, false, Tagged::default(), 7).unwrap();
+        members
+            .join(3, 0, false, false, Tagged::default(), 7)
+            .unwrap();
         assert_eq!(
             members.of(7).collect::<Vec<_>>(),
             [0, 2, 3],
@@ -350,7 +366,9 @@ mod tests {
         );
         assert!(members.leave(3, 7));
         assert!(members.leave(0, 7));
-        members.join(0, 0, false, Tagged::default(), 7).unwrap();
+        members
+            .join(0, 0, false, false, Tagged::default(), 7)
+            .unwrap();
         assert_eq!(members.of(7).collect::<Vec<_>>(), [2, 0]);
         assert!(members.leave(2, 7));
         assert!(members.leave(0, 7));
@@ -365,14 +383,18 @@ mod tests {
     fn a_person_is_in_at_most_the_limit_of_rooms() {
         let mut members = Members::<2>::new();
         for room in 0..MAX_ROOMS_PER_PERSON as RoomId {
-            members.join(1, 0, false, Tagged::default(), room).unwrap();
+            members
+                .join(1, 0, false, false, Tagged::default(), room)
+                .unwrap();
         }
         assert_eq!(
-            members.join(1, 0, false, Tagged::default(), 999),
+            members.join(1, 0, false, false, Tagged::default(), 999),
             Err(TooManyRooms)
         );
         assert!(members.leave(1, 4));
-        members.join(1, 0, false, Tagged::default(), 999).unwrap();
+        members
+            .join(1, 0, false, false, Tagged::default(), 999)
+            .unwrap();
         assert_eq!(members.of(999).collect::<Vec<_>>(), [1]);
         assert_eq!(members.rooms_of(1).count(), MAX_ROOMS_PER_PERSON);
     }
@@ -380,9 +402,15 @@ mod tests {
     #[test]
     fn a_cell_keeps_what_a_send_needs_of_its_member() {
         let mut members = Members::<4>::new();
-        members.join(2, 7, false, Tagged::default(), 5).unwrap();
-        members.join(2, 7, false, Tagged::default(), 6).unwrap();
-        members.join(3, 1, true, Tagged::default(), 5).unwrap();
+        members
+            .join(2, 7, false, false, Tagged::default(), 5)
+            .unwrap();
+        members
+            .join(2, 7, false, false, Tagged::default(), 6)
+            .unwrap();
+        members
+            .join(3, 1, true, false, Tagged::default(), 5)
+            .unwrap();
         members.set_current(2, None, Some(5));
         let walk = |members: &Members<4>, room| {
             let mut seen = Vec::new();

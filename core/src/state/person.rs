@@ -1,9 +1,10 @@
 //! A person: who someone is to the others, apart from how they are connected.
 //!
-//! Today every person is *local*: they sit in the roster slot of their connection, and their
-//! [`PersonId`](crate::PersonId) is that connection. Nothing here knows of a socket, a framer
-//! or flood control, so a person restored from a store, or known through another node's
-//! events, can be one too: they would live in a table of their own, with the same fields.
+//! A *local* person sits in the roster slot of their connection, and their
+//! [`PersonId`](crate::PersonId) is that connection. A *remote* person (on another server of
+//! a cluster, known through what the runner relays) sits in a slot of the same table, with
+//! no connection: the rooms, names and listings then treat both alike, and every send skips
+//! the remote ones.
 
 use crate::state::rooms::RoomId;
 use crate::state::roster::Nickname;
@@ -47,9 +48,26 @@ pub(crate) struct Person {
     pub(crate) tagged: bool,
     /// It also reads tags other clients add (`message-tags`), not just the server's time.
     pub(crate) client_tags: bool,
+    /// Someone on another server, known through what the runner relays (see
+    /// [`relay`](crate::relay)): no connection here, never sent anything.
+    pub(crate) remote: Option<RemoteTag>,
+}
+
+/// Who a person on another server is: their server, and their id there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RemoteTag {
+    /// The server's index in the roster's table of servers.
+    pub(crate) node: u8,
+    /// The person's id on that server.
+    pub(crate) id: u64,
 }
 
 impl Person {
+    /// Whether they are on another server.
+    pub(crate) fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
     /// Whether they read IRC.
     pub(crate) fn reads_irc(&self) -> bool {
         self.reads == Reads::Irc

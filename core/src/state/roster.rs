@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::state::connection::{Connection, Registration};
 use crate::state::members::{Members, Tagged, TooManyRooms};
-use crate::state::person::{Person, Reads};
+use crate::state::person::{Person, Reads, RemoteTag};
 use crate::state::rooms::RoomId;
 use crate::time::Instant;
 use crate::wire::line::{Framed, TagBuffer, TagPool};
@@ -248,7 +248,19 @@ pub(crate) struct Roster<const N: usize> {
     pub(crate) members: Members<N>,
     /// The buffers that IRC lines with long tag sections borrow while they arrive.
     tag_pool: TagPool,
+    /// Indices of the slots of people on other servers (see [`Person::remote`]), densely
+    /// packed like `live`, which holds only connections.
+    remote: heapless::Vec<u32, N>,
+    /// The names of the other servers whose people are known here, for `RemoteTag::node`.
+    nodes: heapless::Vec<NodeName, MAX_NODES>,
 }
+
+/// The most other servers whose people one server knows (a cluster of 17 nodes): the people
+/// of one more are not listed here (their lines are still shown).
+pub const MAX_NODES: usize = 16;
+
+/// A server's name, as [`relay`](crate::relay) checks it.
+pub(crate) type NodeName = heapless::String<{ crate::relay::MAX_NODE_NAME_BYTES }>;
 
 impl<const N: usize> Roster<N> {
     pub(crate) const fn new() -> Self {
@@ -262,7 +274,81 @@ impl<const N: usize> Roster<N> {
             tagged_count: 0,
             members: Members::new(),
             tag_pool: TagPool::new(),
+            remote: heapless::Vec::new(),
+            nodes: heapless::Vec::new(),
         }
+    }
+
+    /// The index of the server called `name` in the table of servers, added if new; `None`
+    /// when [`MAX_NODES`] are known already.
+    pub(crate) fn node_index(&mut self, name: &str) -> Option<u8> {
+        if let Some(at) = self.nodes.iter().position(|node| node.as_str() == name) {
+            return Some(at as u8);
+        }
+        let node = NodeName::try_from(name).ok()?;
+        self.nodes.push(node).ok()?;
+        Some((self.nodes.len() - 1) as u8)
+    }
+
+    /// The name of the server at `index` of the table.
+    pub(crate) fn node_name(&self, index: u8) -> &str {
+        self.nodes
+            .get(usize::from(index))
+            .map_or("", |node| node.as_str())
+    }
+
+    /// The index of the server called `name`, if its people are known.
+    pub(crate) fn find_node(&self, name: &str) -> Option<u8> {
+        self.nodes
+            .iter()
+            .position(|node| node.as_str() == name)
+            .map(|at| at as u8)
+    }
+
+    /// Takes a free slot for a person on another server, called `nick`; `None` when all `N`
+    /// slots are in use. They are in no queue and in no count of connections.
+    pub(crate) fn insert_remote(&mut self, tag: RemoteTag, nick: Nickname) -> Option<ConnectionId> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = u32::try_from(self.slots.len()).ok()?;
+                self.slots.push(Slot::default()).ok()?;
+                index
+            }
+        };
+        let pos = self.remote.len() as u32;
+        // Cannot fail: `remote` holds one entry per remote slot, and a slot was free.
+        let _ = self.remote.push(index);
+        let slot = &mut self.slots[index as usize];
+        slot.live_pos = Some(pos);
+        slot.person.remote = Some(tag);
+        slot.person.nick = Some(nick);
+        Some(slot.id(index))
+    }
+
+    /// The person on another server with `tag`, if known here. A scan: what other servers
+    /// relay of their people (joins, parts, renames) is rare next to lines.
+    pub(crate) fn find_remote(&self, tag: RemoteTag) -> Option<ConnectionId> {
+        self.remote.iter().find_map(|&index| {
+            let slot = &self.slots[index as usize];
+            (slot.person.remote == Some(tag)).then(|| slot.id(index))
+        })
+    }
+
+    /// The people known here of the server at `node`.
+    pub(crate) fn remote_of_node(&self, node: u8) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.remote.iter().filter_map(move |&index| {
+            let slot = &self.slots[index as usize];
+            slot.person
+                .remote
+                .is_some_and(|tag| tag.node == node)
+                .then(|| slot.id(index))
+        })
+    }
+
+    /// How many people of other servers are known here.
+    pub(crate) fn remote_count(&self) -> usize {
+        self.remote.len()
     }
 
     /// Feeds `bytes` to `id`'s framer ([`LineFramer::feed`](crate::wire::line::LineFramer::feed)).
@@ -401,8 +487,13 @@ impl<const N: usize> Roster<N> {
         if self.slots[id.index as usize].person.tagged {
             self.tagged_count -= 1;
         }
-        self.live.swap_remove(pos as usize);
-        if let Some(&moved) = self.live.get(pos as usize) {
+        let list = if self.slots[id.index as usize].person.is_remote() {
+            &mut self.remote
+        } else {
+            &mut self.live
+        };
+        list.swap_remove(pos as usize);
+        if let Some(&moved) = list.get(pos as usize) {
             self.slots[moved as usize].live_pos = Some(pos);
         }
         let slot = &mut self.slots[id.index as usize];
@@ -431,15 +522,16 @@ impl<const N: usize> Roster<N> {
     /// Puts live `id` in `room`, which it is not in yet.
     pub(crate) fn join_room(&mut self, id: ConnectionId, room: RoomId) -> Result<(), TooManyRooms> {
         let person = &self.get(id).ok_or(TooManyRooms)?.person;
-        let (irc, tagged) = (
+        let (irc, remote, tagged) = (
             person.reads_irc(),
+            person.is_remote(),
             Tagged {
                 server: person.tagged,
                 client: person.client_tags,
             },
         );
         self.members
-            .join(id.index, id.generation, irc, tagged, room)
+            .join(id.index, id.generation, irc, remote, tagged, room)
     }
 
     /// Takes `id` out of `room`; false if it was not in it.
@@ -505,10 +597,13 @@ impl<const N: usize> Roster<N> {
             let slot = self.slots.get(index as usize)?;
             return (slot.live_pos.is_some() && slot.person.nick.is_none()).then(|| slot.id(index));
         }
-        self.live().find(|&id| {
-            self.get(id)
-                .and_then(|slot| slot.person.nick.as_ref())
+        self.live.iter().chain(&self.remote).find_map(|&index| {
+            let slot = &self.slots[index as usize];
+            slot.person
+                .nick
+                .as_ref()
                 .is_some_and(|nick| nick.matches(name))
+                .then(|| slot.id(index))
         })
     }
 

@@ -56,11 +56,22 @@ pub(crate) fn is_registration(line: &[u8]) -> bool {
 pub(crate) struct Prefix<'a> {
     name: Name<'a>,
     user: UserName<'a>,
+    /// [`HOST`] for people here; the server's name for people on another.
+    host: &'a str,
+    /// Whether they are on another server (whose name is `host`).
+    remote: bool,
+}
+
+impl<'a> Prefix<'a> {
+    /// The server they are on: `here` for people here, their own for people on another.
+    pub(crate) fn server_or(&self, here: &'a str) -> &'a str {
+        if self.remote { self.host } else { here }
+    }
 }
 
 impl fmt::Display for Prefix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}!{}@{HOST}", self.name, self.user)
+        write!(f, "{}!{}@{}", self.name, self.user, self.host)
     }
 }
 
@@ -70,11 +81,14 @@ enum UserName<'a> {
     Irc(&'a str),
     Plain,
     Json,
+    /// Someone on another server.
+    Remote,
 }
 
 impl fmt::Display for UserName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Remote => f.write_str("remote"),
             Self::Irc("") => f.write_str("~user"),
             Self::Irc(user) => write!(f, "~{user}"),
             Self::Plain => f.write_str("plain"),
@@ -103,6 +117,14 @@ impl fmt::Display for IrcName<'_> {
 impl<const N: usize> Roster<N> {
     /// `conn`'s `nick!user@host`.
     pub(crate) fn prefix(&self, conn: ConnectionId) -> Prefix<'_> {
+        if let Some(tag) = self.get(conn).and_then(|slot| slot.person.remote) {
+            return Prefix {
+                name: self.name(conn),
+                user: UserName::Remote,
+                host: self.node_name(tag.node),
+                remote: true,
+            };
+        }
         let user = match self.get(conn) {
             Some(slot) if slot.person.reads_irc() => UserName::Irc(&slot.person.user),
             Some(slot) if slot.connection.framer.dialect() == crate::wire::line::Dialect::Json => {
@@ -114,6 +136,8 @@ impl<const N: usize> Roster<N> {
         Prefix {
             name: self.name(conn),
             user,
+            host: HOST,
+            remote: false,
         }
     }
 

@@ -34,8 +34,10 @@ impl<const N: usize> Step<'_, N> {
         };
         let _ = write!(
             self.out,
-            ":{server} {RPL_WHOREPLY} {me} {channel} {} {HOST} {server} {} {here} :0 {}\r\n",
+            ":{server} {RPL_WHOREPLY} {me} {channel} {} {} {} {} {here} :0 {}\r\n",
             prefix.user,
+            prefix.host,
+            prefix.server_or(server),
             prefix.name,
             Visible(realname)
         );
@@ -114,8 +116,9 @@ impl<const N: usize> Step<'_, N> {
                 let name = prefix.name;
                 let _ = write!(
                     self.out,
-                    ":{server} {RPL_WHOISUSER} {me} {name} {} {HOST} * :{}\r\n",
+                    ":{server} {RPL_WHOISUSER} {me} {name} {} {} * :{}\r\n",
                     prefix.user,
+                    prefix.host,
                     Visible(realname)
                 );
                 if !rooms.is_empty() {
@@ -127,7 +130,8 @@ impl<const N: usize> Step<'_, N> {
                 }
                 let _ = write!(
                     self.out,
-                    ":{server} {RPL_WHOISSERVER} {me} {name} {server} :{VERSION}\r\n"
+                    ":{server} {RPL_WHOISSERVER} {me} {name} {} :{VERSION}\r\n",
+                    prefix.server_or(server)
                 );
                 if let Some(away) = roster.get(id).and_then(away_message) {
                     let _ = write!(
@@ -211,8 +215,8 @@ impl<const N: usize> Step<'_, N> {
             let space = if core::mem::take(&mut first) { "" } else { " " };
             let _ = write!(
                 self.out,
-                "{space}{}={here}{}@{HOST}",
-                prefix.name, prefix.user
+                "{space}{}={here}{}@{}",
+                prefix.name, prefix.user, prefix.host
             );
         }
         let _ = self.out.write_str("\r\n");
@@ -222,7 +226,9 @@ impl<const N: usize> Step<'_, N> {
 
 /// The real name `WHO` and `WHOIS` show for the person in `slot`.
 fn real_name(slot: &Slot) -> &str {
-    if slot.person.reads_irc() {
+    if slot.person.is_remote() {
+        "on another server"
+    } else if slot.person.reads_irc() {
         &slot.person.realname
     } else {
         "plain-text user"

@@ -1,0 +1,161 @@
+//! People and private messages from other servers (see [`relay`](crate::relay)): applied to
+//! the tables here, and shown to the people here as if those people were here.
+
+use super::{Admitted, ClientTags, Happened, Step, Visible};
+use crate::relay::{Applied, Incoming, Origin, Person, Refused};
+use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::person::{MAX_AWAY_BYTES, RemoteTag};
+use crate::state::rooms::RoomId;
+use crate::state::roster::{ConnectionId, Nickname};
+
+/// The most bytes of a departure's reason from another server that are shown.
+const MAX_REASON_BYTES: usize = 200;
+
+impl<const N: usize> Step<'_, N> {
+    /// Whether `conn` is someone on another server.
+    fn is_remote(&self, conn: ConnectionId) -> bool {
+        self.roster
+            .get(conn)
+            .is_some_and(|slot| slot.person.is_remote())
+    }
+
+    /// A private message from someone on another server for `to`, here; checked already.
+    pub(crate) fn relayed_private(&mut self, line: &Incoming<'_>, to: &str) -> Result<(), Refused> {
+        let Origin::Node(node) = line.origin else {
+            return Err(Refused::UnknownPerson);
+        };
+        let node = self.roster.find_node(node).ok_or(Refused::UnknownPerson)?;
+        let from = self
+            .roster
+            .find(line.nick)
+            .filter(|&from| {
+                self.roster
+                    .get(from)
+                    .and_then(|slot| slot.person.remote)
+                    .is_some_and(|tag| tag.node == node)
+            })
+            .ok_or(Refused::UnknownPerson)?;
+        let target = self
+            .roster
+            .find(to)
+            .filter(|&target| !self.is_remote(target))
+            .ok_or(Refused::UnknownPerson)?;
+        let msgid = self.rooms.next_number();
+        self.publish(&Happened::Private {
+            from,
+            to: target,
+            kind: line.kind,
+            text: line.text,
+            msgid,
+            tags: ClientTags::NONE,
+        });
+        Ok(())
+    }
+
+    /// Brings what is known here of `person` (checked already) one change closer to what
+    /// their server says: they come, take their new name, leave a room or join one, a change
+    /// per call, each told to the people here who share a room with them.
+    pub(crate) fn remote_person(&mut self, person: &Person<'_>) -> Result<Applied, Refused> {
+        let node = self
+            .roster
+            .node_index(person.node)
+            .ok_or(Refused::TooManyNodes)?;
+        let tag = RemoteTag {
+            node,
+            id: person.id,
+        };
+        let known = self.roster.find_remote(tag);
+        let Ok(nick) = Nickname::new(person.nick) else {
+            // anonymous-N: not listed on other servers.
+            if let Some(conn) = known {
+                self.depart(conn, &"no longer has a nickname");
+            }
+            return Ok(Applied::Done);
+        };
+        let taken_by_other = |step: &Self, conn: Option<ConnectionId>| {
+            step.roster
+                .find(nick.as_str())
+                .is_some_and(|holder| Some(holder) != conn)
+        };
+        let Some(conn) = known else {
+            if taken_by_other(self, None) {
+                return Err(Refused::NickInUse);
+            }
+            let conn = self.roster.insert_remote(tag, nick).ok_or(Refused::Full)?;
+            self.set_remote_away(conn, person.away);
+            return Ok(Applied::More);
+        };
+        self.set_remote_away(conn, person.away);
+        if !self.goes_by(conn, person.nick) {
+            if taken_by_other(self, Some(conn)) {
+                return Err(Refused::NickInUse);
+            }
+            self.rename(conn, nick, false);
+            return Ok(Applied::More);
+        }
+        let rooms = &person.rooms[..person.rooms.len().min(MAX_ROOMS_PER_PERSON)];
+        let listed = |step: &Self, room: RoomId| {
+            step.rooms.get(room).is_some_and(|info| {
+                rooms
+                    .iter()
+                    .any(|name| info.name.as_str().eq_ignore_ascii_case(name))
+            })
+        };
+        let unlisted = self.roster.rooms_of(conn).find(|&room| !listed(self, room));
+        if let Some(room) = unlisted {
+            self.leave(conn, room, None);
+            return Ok(Applied::More);
+        }
+        for name in rooms {
+            let here = self
+                .rooms
+                .find(name)
+                .is_some_and(|room| self.roster.in_room(conn, room));
+            // A room full here, or one too many: they are not listed in it here.
+            if !here && matches!(self.admit(conn, name), Ok(Admitted::Entered(_))) {
+                return Ok(Applied::More);
+            }
+        }
+        Ok(Applied::Done)
+    }
+
+    /// Sets the away message of `conn`, on another server, without telling anyone (their
+    /// server told its people; here it shows in `WHOIS` and to those who write to them).
+    fn set_remote_away(&mut self, conn: ConnectionId, away: Option<&str>) {
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.person.away = away.map(|message| {
+                let mut kept = heapless::String::new();
+                let _ = kept.push_str(crate::wire::line::cut(message, MAX_AWAY_BYTES));
+                kept
+            });
+        }
+    }
+
+    /// Someone on the server called `node` went offline: the people here who shared a room
+    /// with them are told `reason`.
+    pub(crate) fn remote_gone(&mut self, node: &str, id: u64, reason: &str) {
+        let Some(node) = self.roster.find_node(node) else {
+            return;
+        };
+        if let Some(conn) = self.roster.find_remote(RemoteTag { node, id }) {
+            let reason = Visible(crate::wire::line::cut(reason, MAX_REASON_BYTES));
+            self.depart(conn, &reason);
+        }
+    }
+
+    /// The server called `node` is gone: one of its people leaves, with `reason`.
+    pub(crate) fn node_lost(&mut self, node: &str, reason: &str) -> Applied {
+        let Some(node) = self.roster.find_node(node) else {
+            return Applied::Done;
+        };
+        let next = self.roster.remote_of_node(node).next();
+        if let Some(conn) = next {
+            let reason = Visible(crate::wire::line::cut(reason, MAX_REASON_BYTES));
+            self.depart(conn, &reason);
+        }
+        match self.roster.remote_of_node(node).next() {
+            Some(_) => Applied::More,
+            None => Applied::Done,
+        }
+    }
+}

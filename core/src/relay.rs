@@ -68,8 +68,9 @@ use crate::event::LineKind;
 use crate::state::roster::ConnectionId;
 use crate::time::Instant;
 
-/// The longest server name an [`Origin::Node`] or a [`Person`] may carry, in bytes.
-pub const MAX_NODE_NAME_BYTES: usize = 32;
+/// The longest server name an [`Origin::Node`] or a [`Person`] may carry, in bytes: room for
+/// a name and a suffix that tells one run of a server from the next.
+pub const MAX_NODE_NAME_BYTES: usize = 64;
 
 /// Where a relayed line goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -762,8 +763,14 @@ mod tests {
 
     #[test]
     fn a_person_from_elsewhere_is_checked_and_cannot_take_a_name_in_use() {
-        let mut pair = Pair::new();
-        pair.connect(1, "/nick bob\n");
+        // Room for a person of every server the table can hold, and bob.
+        let config = Config::default()
+            .with_colour(false)
+            .with_greeting_delay(Duration::ZERO)
+            .with_relayed_lines(true);
+        let mut driver: Driver<32> = Driver::new(config, Instant::ZERO);
+        let bob = driver.connect(&mut |_| {}).unwrap();
+        driver.input(bob, b"/nick bob\n", &mut |_| {});
         let person = |nick, rooms| Person {
             node: "a",
             id: 1,
@@ -771,8 +778,8 @@ mod tests {
             rooms,
             away: None,
         };
-        let now = pair.nodes[1].now();
-        let server = pair.nodes[1].server_mut();
+        let now = driver.now();
+        let server = driver.server_mut();
         assert_eq!(
             server.handle_person(now, &person("BOB", &[])),
             Err(Error::Relayed(Refused::NickInUse))
@@ -785,12 +792,48 @@ mod tests {
             server.handle_person(now, &person("eve\x07", &[])),
             Err(Error::Relayed(Refused::Nick))
         );
-        // An anonymous person is not listed.
+        // Servers lost free their places in the table of servers.
+        for n in 0..2 * crate::MAX_NODES {
+            let node = format!("n{n}");
+            let person = Person {
+                node: &node,
+                ..person("eve", &[])
+            };
+            while server.handle_person(now, &person).unwrap() == Applied::More {
+                while server.poll_output().is_some() {}
+            }
+            while server.handle_node_lost(now, &node, "lost").unwrap() == Applied::More {
+                while server.poll_output().is_some() {}
+            }
+            while server.poll_output().is_some() {}
+        }
+        for n in 0..crate::MAX_NODES {
+            let node = format!("m{n}");
+            let nick = format!("m{n}");
+            let person = Person {
+                node: &node,
+                nick: &nick,
+                ..person("eve", &[])
+            };
+            let _ = server.handle_person(now, &person).unwrap();
+            while server.poll_output().is_some() {}
+        }
+        let one_more = Person {
+            node: "one-more",
+            ..person("zed", &[])
+        };
         assert_eq!(
-            server.handle_person(now, &person("anonymous-4", &["#lobby"])),
-            Ok(Applied::Done)
+            server.handle_person(now, &one_more),
+            Err(Error::Relayed(Refused::TooManyNodes))
         );
-        assert_eq!(server.people_elsewhere(), 0);
+        // An anonymous person is not listed.
+        let anonymous = Person {
+            node: "m0",
+            id: 9,
+            ..person("anonymous-4", &["#lobby"])
+        };
+        assert_eq!(server.handle_person(now, &anonymous), Ok(Applied::Done));
+        assert_eq!(server.people_elsewhere(), crate::MAX_NODES);
         while server.poll_output().is_some() {}
     }
 }

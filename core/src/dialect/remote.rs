@@ -56,15 +56,12 @@ impl<const N: usize> Step<'_, N> {
     /// their server says: they come, take their new name, leave a room or join one, a change
     /// per call, each told to the people here who share a room with them.
     pub(crate) fn remote_person(&mut self, person: &Person<'_>) -> Result<Applied, Refused> {
-        let node = self
-            .roster
-            .node_index(person.node)
-            .ok_or(Refused::TooManyNodes)?;
-        let tag = RemoteTag {
-            node,
-            id: person.id,
-        };
-        let known = self.roster.find_remote(tag);
+        let known = self.roster.find_node(person.node).and_then(|node| {
+            self.roster.find_remote(RemoteTag {
+                node,
+                id: person.id,
+            })
+        });
         let Ok(nick) = Nickname::new(person.nick) else {
             // anonymous-N: not listed on other servers.
             if let Some(conn) = known {
@@ -81,7 +78,20 @@ impl<const N: usize> Step<'_, N> {
             if taken_by_other(self, None) {
                 return Err(Refused::NickInUse);
             }
-            let conn = self.roster.insert_remote(tag, nick).ok_or(Refused::Full)?;
+            let node = self
+                .roster
+                .node_index(person.node)
+                .ok_or(Refused::TooManyNodes)?;
+            let tag = RemoteTag {
+                node,
+                id: person.id,
+            };
+            let Some(conn) = self.roster.insert_remote(tag, nick) else {
+                if self.roster.remote_of_node(node).next().is_none() {
+                    self.roster.forget_node(node);
+                }
+                return Err(Refused::Full);
+            };
             self.set_remote_away(conn, person.away);
             return Ok(Applied::More);
         };
@@ -153,9 +163,10 @@ impl<const N: usize> Step<'_, N> {
             let reason = Visible(crate::wire::line::cut(reason, MAX_REASON_BYTES));
             self.depart(conn, &reason);
         }
-        match self.roster.remote_of_node(node).next() {
-            Some(_) => Applied::More,
-            None => Applied::Done,
+        if self.roster.remote_of_node(node).next().is_some() {
+            return Applied::More;
         }
+        self.roster.forget_node(node);
+        Applied::Done
     }
 }

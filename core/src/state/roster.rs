@@ -255,8 +255,9 @@ pub(crate) struct Roster<const N: usize> {
     nodes: heapless::Vec<NodeName, MAX_NODES>,
 }
 
-/// The most other servers whose people one server knows (a cluster of 17 nodes): the people
-/// of one more are not listed here (their lines are still shown).
+/// The most other servers whose people one server knows at once (a cluster of 17 nodes): the
+/// people of one more are not listed here (their lines are still shown). A server lost
+/// ([`Server::handle_node_lost`](crate::Server::handle_node_lost)) frees its place.
 pub const MAX_NODES: usize = 16;
 
 /// A server's name, as [`relay`](crate::relay) checks it.
@@ -282,12 +283,26 @@ impl<const N: usize> Roster<N> {
     /// The index of the server called `name` in the table of servers, added if new; `None`
     /// when [`MAX_NODES`] are known already.
     pub(crate) fn node_index(&mut self, name: &str) -> Option<u8> {
-        if let Some(at) = self.nodes.iter().position(|node| node.as_str() == name) {
-            return Some(at as u8);
+        if let Some(at) = self.find_node(name) {
+            return Some(at);
         }
         let node = NodeName::try_from(name).ok()?;
+        // A place a lost server left, or a new one.
+        if let Some(at) = self.nodes.iter().position(|node| node.is_empty()) {
+            self.nodes[at] = node;
+            return Some(at as u8);
+        }
         self.nodes.push(node).ok()?;
         Some((self.nodes.len() - 1) as u8)
+    }
+
+    /// Forgets the server at `index`, none of whose people are known any more: its place in
+    /// the table is free for another.
+    pub(crate) fn forget_node(&mut self, index: u8) {
+        debug_assert!(self.remote_of_node(index).next().is_none());
+        if let Some(node) = self.nodes.get_mut(usize::from(index)) {
+            node.clear();
+        }
     }
 
     /// The name of the server at `index` of the table.
@@ -301,7 +316,7 @@ impl<const N: usize> Roster<N> {
     pub(crate) fn find_node(&self, name: &str) -> Option<u8> {
         self.nodes
             .iter()
-            .position(|node| node.as_str() == name)
+            .position(|node| !node.is_empty() && node.as_str() == name)
             .map(|at| at as u8)
     }
 

@@ -47,8 +47,11 @@
 //! (a reconnect, a slow subscriber) are filled from the stream by sequence number with
 //! [`Cluster::fetch`], which says honestly what the stream no longer has.
 
+mod people;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use people::{News, NewsSubscriber, PersonState, PrivateLine};
 
 use std::fmt;
 use std::future::Future;
@@ -315,7 +318,9 @@ impl RemoteLine {
         if let Err(why) = check_node_id(&self.node) {
             return Err(format!("node {:?}: {why}", self.node));
         }
-        if let Err(error) = Nickname::new(&self.nick) {
+        if let Err(error) = Nickname::new(&self.nick)
+            && !is_anonymous(&self.nick)
+        {
             return Err(format!("nick {:?}: {error}", self.nick));
         }
         if self.text.len() > MAX_LINE_BYTES {
@@ -329,6 +334,17 @@ impl RemoteLine {
         }
         Ok(())
     }
+}
+
+/// `anonymous-N`: the name of someone without a nickname, who may talk too.
+fn is_anonymous(name: &str) -> bool {
+    name.strip_prefix(chat_core::ANONYMOUS)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|number| {
+            (1..=10).contains(&number.len())
+                && !number.starts_with('0')
+                && number.bytes().all(|byte| byte.is_ascii_digit())
+        })
 }
 
 fn kind_name(kind: LineKind) -> &'static str {

@@ -1,0 +1,488 @@
+//! Who is on which node: each node's people in Redis, their changes on one channel, private
+//! messages on each node's inbox, and the nodes that are lost.
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]) |
+//! | `chat:nicks:{nicks}:nodes` | set | the ids of the nodes with people |
+//! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` |
+//! | `chat:inbox:NODE` | channel | private messages for people on NODE: `{"v":1,"node":…,"from":…,"to":…,"kind":…,"text":…,"at":…}` |
+//!
+//! The people keys share the nicks' hash tag: the lease a node keeps for its nicks is the one
+//! that says it is alive, and the script that finds the lapsed ones reads both. A node that
+//! starts (or comes back) subscribes first and reads the hashes after, so that it misses no
+//! change; a change it hears twice does no harm, since each carries the person's whole state.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::LazyLock;
+use std::task::{Context, Poll};
+
+use chat_core::{Instant, LineKind, MAX_LINE_BYTES, MAX_ROOMS_PER_PERSON, Nickname, RoomName};
+use futures_lite::Stream;
+use redis::Script;
+use redis::aio::{PubSubSink, PubSubStream};
+use serde_json::{Value, json};
+
+use super::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, Cluster, ClusterError, MAX_PAYLOAD_BYTES, NICKS,
+    PAYLOAD_VERSION, address_of, check_node_id, connect_error, kind_name, kind_of, within,
+};
+
+/// The channel every node hears the others' people on.
+pub(crate) const PEOPLE_CHANNEL: &str = "chat:people";
+
+/// The most bytes of an away message or a departure's reason that are sent.
+const MAX_NOTE_BYTES: usize = 200;
+
+static PERSON_SET: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("person_set.lua")));
+static NODES_CHECK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("nodes_check.lua")));
+
+/// What a person on some node is now: their nickname (a person is published once they have
+/// one), the rooms they are in, and their away message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PersonState {
+    pub(crate) nick: String,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) away: Option<String>,
+}
+
+impl PersonState {
+    fn to_json(&self) -> Value {
+        json!({ "nick": self.nick, "rooms": self.rooms, "away": self.away })
+    }
+
+    fn from_json(value: &Value) -> Result<Self, String> {
+        let nick = value
+            .get("nick")
+            .and_then(Value::as_str)
+            .ok_or("no \"nick\" string")?;
+        Nickname::new(nick).map_err(|error| format!("nick {nick:?}: {error}"))?;
+        let rooms = value
+            .get("rooms")
+            .and_then(Value::as_array)
+            .ok_or("no \"rooms\" list")?;
+        if rooms.len() > MAX_ROOMS_PER_PERSON {
+            return Err(format!("more than {MAX_ROOMS_PER_PERSON} rooms"));
+        }
+        let rooms = rooms
+            .iter()
+            .map(|room| {
+                room.as_str()
+                    .filter(|room| RoomName::new(room).is_ok())
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("not a room name: {room}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let away = match value.get("away") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(away)) => Some(note(away)?),
+            Some(other) => return Err(format!("\"away\" is {other}")),
+        };
+        Ok(Self {
+            nick: nick.to_owned(),
+            rooms,
+            away,
+        })
+    }
+}
+
+/// A note (away message, reason) from elsewhere, checked: one line, bounded.
+fn note(text: &str) -> Result<String, String> {
+    if text.len() > MAX_NOTE_BYTES || text.contains(['\r', '\n', '\0']) {
+        return Err(format!(
+            "a note of {} bytes, or with a line break: at most {MAX_NOTE_BYTES} on one line",
+            text.len()
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// A private message from a person on one node to a person on another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PrivateLine {
+    /// The id of the sender's node.
+    pub(crate) node: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) kind: LineKind,
+    pub(crate) text: String,
+    pub(crate) at: Instant,
+}
+
+/// What a node hears of the others, besides room lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum News {
+    /// A person on `node` is now `state`.
+    Person {
+        node: String,
+        id: u64,
+        state: PersonState,
+    },
+    /// A person on `node` went offline.
+    Gone {
+        node: String,
+        id: u64,
+        reason: String,
+    },
+    /// `node`'s lease lapsed: its people are gone.
+    Lost { node: String },
+    /// A private message for someone here.
+    Private(PrivateLine),
+}
+
+impl Cluster {
+    /// Records what person `id` of this node is now (`None`: they left, for `reason`), and
+    /// tells the other nodes.
+    pub(crate) async fn set_person(
+        &self,
+        id: u64,
+        state: Option<&PersonState>,
+        reason: &str,
+    ) -> Result<(), ClusterError> {
+        let stored = state.map(|state| state.to_json().to_string());
+        let message = match state {
+            Some(state) => json!({
+                "v": PAYLOAD_VERSION, "node": &*self.node, "person": id, "state": state.to_json(),
+            }),
+            None => json!({
+                "v": PAYLOAD_VERSION, "node": &*self.node, "person": id,
+                "gone": cut(reason, MAX_NOTE_BYTES),
+            }),
+        }
+        .to_string();
+        if message.len() > MAX_PAYLOAD_BYTES {
+            return Err(ClusterError::Line(format!(
+                "a person's state of {} bytes, more than {MAX_PAYLOAD_BYTES}",
+                message.len()
+            )));
+        }
+        let mut commands = self.commands.clone();
+        let _heard: i64 = within(
+            CALL_TIMEOUT,
+            "recording a person",
+            PERSON_SET
+                .key(self.people_key(&self.node))
+                .key(format!("{NICKS}nodes"))
+                .arg(&*self.node)
+                .arg(id)
+                .arg(stored.unwrap_or_default())
+                .arg(PEOPLE_CHANNEL)
+                .arg(message)
+                .invoke_async(&mut commands),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Every person of every node but this one, as Redis has them now, by node; and what
+    /// could not be read. Read after subscribing to the news, to start from.
+    pub(crate) async fn everyone(
+        &self,
+    ) -> Result<(HashMap<String, HashMap<u64, PersonState>>, Vec<ClusterError>), ClusterError>
+    {
+        let mut commands = self.commands.clone();
+        let nodes: Vec<String> = within(
+            CALL_TIMEOUT,
+            "listing the nodes",
+            redis::cmd("SMEMBERS")
+                .arg(format!("{NICKS}nodes"))
+                .query_async(&mut commands),
+        )
+        .await?;
+        let (mut everyone, mut bad) = (HashMap::new(), Vec::new());
+        for node in nodes {
+            if *node == *self.node {
+                continue;
+            }
+            if let Err(reason) = check_node_id(&node) {
+                bad.push(malformed("the set of nodes", reason));
+                continue;
+            }
+            let people: HashMap<String, String> = within(
+                CALL_TIMEOUT,
+                "reading a node's people",
+                redis::cmd("HGETALL")
+                    .arg(self.people_key(&node))
+                    .query_async(&mut commands),
+            )
+            .await?;
+            let mut known = HashMap::new();
+            for (id, state) in people {
+                let from = || format!("the people of {node}");
+                let read = id
+                    .parse::<u64>()
+                    .map_err(|_| format!("person id {id:?}"))
+                    .and_then(|id| {
+                        let value: Value = serde_json::from_str(&state)
+                            .map_err(|error| format!("not JSON: {error}"))?;
+                        Ok((id, PersonState::from_json(&value)?))
+                    });
+                match read {
+                    Ok((id, state)) => {
+                        known.insert(id, state);
+                    }
+                    Err(reason) => bad.push(malformed(&from(), reason)),
+                }
+            }
+            everyone.insert(node, known);
+        }
+        Ok((everyone, bad))
+    }
+
+    /// Finds the nodes whose lease lapsed (their people are forgotten, and every node is told
+    /// on the people channel); returns the ids of the nodes alive.
+    pub(crate) async fn check_nodes(&self) -> Result<Vec<String>, ClusterError> {
+        let mut commands = self.commands.clone();
+        within(
+            CALL_TIMEOUT,
+            "checking the nodes' leases",
+            NODES_CHECK
+                .key(format!("{NICKS}nodes"))
+                .arg(format!("{NICKS}lease:"))
+                .arg(format!("{NICKS}people:"))
+                .arg(PEOPLE_CHANNEL)
+                .invoke_async(&mut commands),
+        )
+        .await
+    }
+
+    /// Sends a private message to the node `line` is for; false if no one there heard it
+    /// (the node is gone).
+    pub(crate) async fn send_private(
+        &self,
+        to_node: &str,
+        line: &PrivateLine,
+    ) -> Result<bool, ClusterError> {
+        check_node_id(to_node).map_err(ClusterError::NodeName)?;
+        let payload = json!({
+            "v": PAYLOAD_VERSION, "node": &*self.node, "from": line.from, "to": line.to,
+            "kind": kind_name(line.kind), "text": line.text, "at": line.at.as_millis(),
+        })
+        .to_string();
+        if line.text.len() > MAX_LINE_BYTES || payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(ClusterError::Line("a private message too long".to_owned()));
+        }
+        let mut commands = self.commands.clone();
+        let heard: i64 = within(
+            CALL_TIMEOUT,
+            "sending a private message",
+            redis::cmd("PUBLISH")
+                .arg(inbox(to_node))
+                .arg(payload)
+                .query_async(&mut commands),
+        )
+        .await?;
+        Ok(heard > 0)
+    }
+
+    /// A subscriber to the news of the other nodes' people and to this node's inbox, on a
+    /// connection of its own.
+    pub(crate) async fn news(&self) -> Result<NewsSubscriber, ClusterError> {
+        let (mut sink, messages) = match within(
+            CONNECT_TIMEOUT,
+            "connecting the news subscriber",
+            self.client.get_async_pubsub(),
+        )
+        .await
+        {
+            Ok(pubsub) => pubsub.split(),
+            Err(error) => return Err(connect_error(address_of(&self.client), error)),
+        };
+        within(
+            CALL_TIMEOUT,
+            "subscribing to the news",
+            sink.subscribe(&[PEOPLE_CHANNEL.to_owned(), inbox(&self.node)]),
+        )
+        .await?;
+        Ok(NewsSubscriber {
+            _sink: sink,
+            messages,
+            node: self.node.to_string(),
+        })
+    }
+
+    fn people_key(&self, node: &str) -> String {
+        format!("{NICKS}people:{node}")
+    }
+}
+
+fn inbox(node: &str) -> String {
+    format!("chat:inbox:{node}")
+}
+
+fn malformed(from: &str, reason: String) -> ClusterError {
+    ClusterError::Malformed {
+        from: from.to_owned(),
+        reason,
+    }
+}
+
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The news of the other nodes, as a [`Stream`] of [`News`] (or a
+/// [`ClusterError::Malformed`] for a message not understood; the stream goes on). This node's
+/// own news is left out. The stream ends when the connection is lost: subscribe again, and
+/// read [`Cluster::everyone`] again.
+pub(crate) struct NewsSubscriber {
+    /// Kept so that the subscriptions stay.
+    _sink: PubSubSink,
+    messages: PubSubStream,
+    node: String,
+}
+
+impl std::fmt::Debug for NewsSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewsSubscriber").finish_non_exhaustive()
+    }
+}
+
+impl Stream for NewsSubscriber {
+    type Item = Result<News, ClusterError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let Poll::Ready(message) = Pin::new(&mut self.messages).poll_next(cx) else {
+                return Poll::Pending;
+            };
+            let Some(message) = message else {
+                return Poll::Ready(None);
+            };
+            let channel = message.get_channel_name().to_owned();
+            match read_news(&channel, message.get_payload_bytes()) {
+                // Its own, heard back.
+                Ok(Some(News::Person { node, .. } | News::Gone { node, .. }))
+                    if node == self.node => {}
+                Ok(Some(news)) => return Poll::Ready(Some(Ok(news))),
+                Ok(None) => {}
+                Err(reason) => {
+                    return Poll::Ready(Some(Err(malformed(&format!("channel {channel:?}"), reason))));
+                }
+            }
+        }
+    }
+}
+
+/// Reads one message of the news channels; `None` for one to pass over.
+pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, String> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(format!("{} bytes, more than {MAX_PAYLOAD_BYTES}", payload.len()));
+    }
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
+    match value.get("v").and_then(Value::as_u64) {
+        Some(PAYLOAD_VERSION) => {}
+        Some(other) => return Err(format!("payload version {other}, this node reads {PAYLOAD_VERSION}")),
+        None => return Err("no payload version (\"v\")".to_owned()),
+    }
+    let text = |name: &str| {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("no {name:?} string"))
+    };
+    let node_field = |name: &str| {
+        let node = text(name)?;
+        check_node_id(node).map_err(|why| format!("node {node:?}: {why}"))?;
+        Ok::<_, String>(node.to_owned())
+    };
+    if channel.starts_with("chat:inbox:") {
+        let kind = text("kind")?;
+        let line = PrivateLine {
+            node: node_field("node")?,
+            from: text("from")?.to_owned(),
+            to: text("to")?.to_owned(),
+            kind: kind_of(kind).ok_or_else(|| format!("unknown kind {kind:?}"))?,
+            text: text("text")?.to_owned(),
+            at: Instant::from_millis(
+                value
+                    .get("at")
+                    .and_then(Value::as_u64)
+                    .ok_or("no \"at\" time in milliseconds")?,
+            ),
+        };
+        if line.text.len() > MAX_LINE_BYTES || line.text.contains(['\r', '\n', '\0']) {
+            return Err("the text is too long or has a line break".to_owned());
+        }
+        return Ok(Some(News::Private(line)));
+    }
+    if channel != PEOPLE_CHANNEL {
+        return Err("not one of the news channels".to_owned());
+    }
+    if value.get("lost").is_some() {
+        return Ok(Some(News::Lost {
+            node: node_field("lost")?,
+        }));
+    }
+    let node = node_field("node")?;
+    let id = value
+        .get("person")
+        .and_then(Value::as_u64)
+        .ok_or("no \"person\" id")?;
+    if let Some(state) = value.get("state") {
+        return Ok(Some(News::Person {
+            node,
+            id,
+            state: PersonState::from_json(state)?,
+        }));
+    }
+    let reason = note(text("gone")?)?;
+    Ok(Some(News::Gone { node, id, reason }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn news_is_read_and_checked() {
+        let person = br##"{"v":1,"node":"a-00ff","person":7,"state":{"nick":"alice","rooms":["#lobby"],"away":null}}"##;
+        assert_eq!(
+            read_news(PEOPLE_CHANNEL, person),
+            Ok(Some(News::Person {
+                node: "a-00ff".to_owned(),
+                id: 7,
+                state: PersonState {
+                    nick: "alice".to_owned(),
+                    rooms: vec!["#lobby".to_owned()],
+                    away: None,
+                },
+            }))
+        );
+        let gone = br#"{"v":1,"node":"a-00ff","person":7,"gone":"quit: bye"}"#;
+        assert!(matches!(
+            read_news(PEOPLE_CHANNEL, gone),
+            Ok(Some(News::Gone { id: 7, .. }))
+        ));
+        assert_eq!(
+            read_news(PEOPLE_CHANNEL, br#"{"v":1,"lost":"b-01"}"#),
+            Ok(Some(News::Lost {
+                node: "b-01".to_owned()
+            }))
+        );
+        let private = br#"{"v":1,"node":"a-00ff","from":"alice","to":"bob","kind":"action","text":"waves","at":5}"#;
+        assert!(matches!(
+            read_news("chat:inbox:b-01", private),
+            Ok(Some(News::Private(PrivateLine { kind: LineKind::Action, .. })))
+        ));
+        for bad in [
+            &br#"{"v":2,"lost":"b"}"#[..],
+            br#"not json"#,
+            br#"{"v":1,"lost":"b c"}"#,
+            br##"{"v":1,"node":"a","person":7,"state":{"nick":"a b","rooms":[]}}"##,
+            br##"{"v":1,"node":"a","person":7,"state":{"nick":"al","rooms":["lobby"]}}"##,
+            br#"{"v":1,"node":"a","person":7,"gone":"a\nb"}"#,
+        ] {
+            assert!(read_news(PEOPLE_CHANNEL, bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(read_news("chat:elsewhere", br#"{"v":1,"lost":"b"}"#).is_err());
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use chat_core::{Config, FloodLimit};
-use chat_runner::{Settings, SyncMode};
+use chat_runner::{ClusterSettings, ClusterSettingsError, Settings, SyncMode};
 
 /// Where the store lives unless `--data` or `--no-data` says otherwise.
 const DEFAULT_DATA_DIR: &str = "chat-data";
@@ -81,6 +81,26 @@ pub(crate) struct Args {
     #[argh(option, default = "String::from(\"normal\")")]
     pub(crate) sync: String,
 
+    /// cluster mode: share the chat with the other chat-runner nodes that use the Redis at URL
+    /// (redis://[:PASSWORD@]HOST[:PORT][/DB]). So far a nickname is then one person's across
+    /// every node: one free here is checked with Redis before it is given. Needs --node. The
+    /// server waits up to 5 s for Redis at start, and exits if it cannot reach it. Default: a
+    /// server on its own
+    #[argh(option)]
+    pub(crate) cluster: Option<String>,
+
+    /// this node's name in the cluster, for the logs and Redis: 1 to 32 ASCII letters, digits,
+    /// '-', '_' and '.'; a suffix new at each start is added. Required with --cluster, refused
+    /// without it
+    #[argh(option)]
+    pub(crate) node: Option<String>,
+
+    /// with --cluster: seconds this node's nicknames outlive it. It renews its lease every
+    /// third of this; if it dies, or cannot reach Redis, for this long, the other nodes may
+    /// take its nicknames. 1 to 300. Default: 15
+    #[argh(option)]
+    pub(crate) lease: Option<u64>,
+
     /// flood control: lines a client may send at once before being slowed. Default: 20
     #[argh(option, default = "20")]
     pub(crate) flood_burst: u32,
@@ -143,7 +163,7 @@ pub(crate) struct Args {
 
     /// write every input the server's core receives (connections, what they sent, the
     /// times) to FILE, which --replay FILE plays back: a bug report anyone can replay. The
-    /// file holds what people wrote. Default: no recording
+    /// file holds what people wrote. Not with --cluster. Default: no recording
     #[argh(option)]
     pub(crate) record: Option<PathBuf>,
 
@@ -212,6 +232,14 @@ impl Args {
             return Err("--max-room-members must be at least 1".to_owned());
         }
         let server_name = self.server_name()?;
+        let cluster = self.cluster()?;
+        if cluster.is_some() && self.record.is_some() {
+            return Err(
+                "--record cannot go with --cluster: a recording does not hold the \
+                        cluster's answers to nickname claims"
+                    .to_owned(),
+            );
+        }
         let core = Config::default()
             .with_colour(!self.no_color)
             .with_silence_timeout(self.silence_timeout())
@@ -241,7 +269,40 @@ impl Args {
             data,
             history_keep: self.history_keep,
             sync,
+            cluster,
         })
+    }
+
+    /// The `--cluster`, `--node` and `--lease` values, checked as the server would use them.
+    fn cluster(&self) -> Result<Option<ClusterSettings>, String> {
+        let Some(url) = &self.cluster else {
+            if self.node.is_some() {
+                return Err("--node names this node in a cluster: use it with --cluster".to_owned());
+            }
+            if self.lease.is_some() {
+                return Err("--lease is a cluster node's: use it with --cluster".to_owned());
+            }
+            return Ok(None);
+        };
+        let Some(node) = &self.node else {
+            return Err(
+                "--cluster needs --node NAME, this node's name (letters, digits, '-', '_', '.')"
+                    .to_owned(),
+            );
+        };
+        let settings = ClusterSettings {
+            url: url.clone(),
+            node: node.clone(),
+            lease: self
+                .lease
+                .map_or(ClusterSettings::DEFAULT_LEASE, Duration::from_secs),
+        };
+        match settings.check() {
+            Ok(()) => Ok(Some(settings)),
+            Err(error @ ClusterSettingsError::Url(_)) => Err(format!("--cluster: {error}")),
+            Err(error @ ClusterSettingsError::Node(_)) => Err(format!("--node: {error}")),
+            Err(error) => Err(format!("--lease: {error}")),
+        }
     }
 
     /// The `--listen` value as a socket address.

@@ -17,6 +17,7 @@ use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
+use crate::cluster::{Done, ForCore, Node};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::Event;
 use crate::log::log;
@@ -41,6 +42,8 @@ const TOO_MANY_FROM_ADDRESS: &[u8] =
 enum Woken {
     Event(Event),
     Store(Reply),
+    /// A call to the cluster's Redis finished.
+    Cluster(Done),
     Timer,
     /// A reader began waiting for a flush while none was due.
     ReaderWaiting,
@@ -139,6 +142,8 @@ pub(crate) struct Hub {
     requests: u64,
     /// What the store thread reports.
     replies: Receiver<Reply>,
+    /// Cluster mode's nickname claims (`--cluster`); `None` for a server on its own.
+    node: Option<Node>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -211,6 +216,7 @@ impl Hub {
         policy: Policy,
         clock: Clock,
         store: Store,
+        node: Option<Node>,
     ) -> Self {
         let Policy {
             slow,
@@ -249,6 +255,7 @@ impl Hub {
             notices: Vec::new(),
             requests: 0,
             replies,
+            node,
         }
     }
 
@@ -256,6 +263,7 @@ impl Hub {
     /// is the accept loop, stopped (so the listener closes) as shutdown begins.
     pub(crate) async fn run(mut self, events: Receiver<Event>, accepting: Task<()>) {
         let replies = self.replies.clone();
+        let cluster = self.node.as_ref().map(Node::results);
         let mut accepting = Some(accepting);
         let mut timer = Timer::never();
         // When `timer` is set for. Setting a timer registers it with the reactor anew, which
@@ -263,10 +271,15 @@ impl Hub {
         // when the deadline changes.
         let mut armed: Option<StdInstant> = None;
         loop {
-            // The store's replies come before everything: lines wait for its commits.
+            // The store's replies come before everything: lines wait for its commits. So do
+            // the cluster's answers: people wait for their nicknames.
             let mut replied = false;
             while let Ok(reply) = replies.try_recv() {
                 self.handle_reply(reply);
+                replied = true;
+            }
+            while let Some(done) = cluster.as_ref().and_then(|done| done.try_recv().ok()) {
+                self.cluster_done(done);
                 replied = true;
             }
             self.check_store_stall();
@@ -339,16 +352,28 @@ impl Hub {
                 },
                 future::or(
                     async {
-                        match events.recv().await {
-                            Ok(event) => Woken::Event(event),
-                            // Cannot happen: the hub holds a sender.
-                            Err(_) => Woken::ReaderWaiting,
+                        match cluster.as_ref().map(Receiver::recv) {
+                            // Never closed: the node holds a sender.
+                            Some(done) => match done.await {
+                                Ok(done) => Woken::Cluster(done),
+                                Err(_) => future::pending().await,
+                            },
+                            None => future::pending().await,
                         }
                     },
-                    future::or(readers_waiting, async {
-                        (&mut timer).await;
-                        Woken::Timer
-                    }),
+                    future::or(
+                        async {
+                            match events.recv().await {
+                                Ok(event) => Woken::Event(event),
+                                // Cannot happen: the hub holds a sender.
+                                Err(_) => Woken::ReaderWaiting,
+                            }
+                        },
+                        future::or(readers_waiting, async {
+                            (&mut timer).await;
+                            Woken::Timer
+                        }),
+                    ),
                 ),
             )
             .await;
@@ -357,6 +382,11 @@ impl Hub {
                 Woken::Event(event) => event,
                 Woken::Store(reply) => {
                     self.handle_reply(reply);
+                    self.end_turn().await;
+                    continue;
+                }
+                Woken::Cluster(done) => {
+                    self.cluster_done(done);
                     self.end_turn().await;
                     continue;
                 }
@@ -615,6 +645,39 @@ impl Hub {
         }
     }
 
+    /// Takes in what the cluster's Redis answered: the core is given the answer to a claim,
+    /// and the node told what the core made of it.
+    fn cluster_done(&mut self, done: Done) {
+        let Some(node) = &mut self.node else {
+            return;
+        };
+        match node.handle(done) {
+            Some(ForCore::Answer(claim, answer)) => {
+                let now = self.now();
+                let verdict = self.core.handle_claim(now, &claim, answer);
+                self.drain();
+                if let Some(node) = &mut self.node {
+                    node.answered(&claim, answer, verdict);
+                }
+            }
+            Some(ForCore::Lost { conn, nick, owner }) => self.nick_lost(conn, &nick, &owner),
+            None => {}
+        }
+    }
+
+    /// Another node took `nick`, which `conn` here goes by, while this node's lease had lapsed:
+    /// two people now go by it. Only logged: the core has no way yet to rename someone, which
+    /// is to be called from here.
+    fn nick_lost(&mut self, conn: ConnectionId, nick: &str, owner: &str) {
+        let who = self
+            .connection(conn)
+            .map_or_else(|| conn.to_string(), describe);
+        log!(
+            "cluster: {who} keeps the nickname {nick} here, but node {owner} took it while this \
+             node's lease had lapsed; two people go by it"
+        );
+    }
+
     /// Hands a history answer to the core: what the asker was sent before asking goes out
     /// first, then the answer, then what was kept back for it meanwhile.
     fn answer(&mut self, fetch: Fetch, lines: Result<Vec<StoredLine>, String>) {
@@ -847,6 +910,10 @@ impl Hub {
     /// mid-drain: the core takes no input until the drain ends).
     fn carry_out(&mut self) {
         while let Some(output) = self.core.poll_output() {
+            // Who goes by which nickname, for the cluster's claims.
+            if let (Some(node), Output::Event(event)) = (&mut self.node, &output) {
+                node.event(event);
+            }
             match output {
                 Output::Send { to, bytes } => {
                     let (kind, sender) = match to.delivery() {
@@ -952,15 +1019,16 @@ impl Hub {
                         connection.name = Some(name.to_owned());
                     }
                 }
-                // Claims come only with `Config::nick_claims`, which cluster mode will turn
-                // on; without it the core never asks. Should it, the person is told the name
-                // could not be checked when the claim's time runs out.
-                Output::Claim(claim) => {
-                    log!(
+                Output::Claim(claim) => match &mut self.node {
+                    Some(node) => node.claim(claim.clone()),
+                    // Claims come only with `Config::nick_claims`, which only cluster mode
+                    // turns on. Should one come anyway, the person is told the name could not
+                    // be checked when the claim's time runs out.
+                    None => log!(
                         "bug: a nickname claim ({}) with no cluster to ask",
                         claim.nick()
-                    );
-                }
+                    ),
+                },
                 _ => {}
             }
         }
@@ -1114,10 +1182,14 @@ impl Hub {
         lookup(&self.connections, id)
     }
 
-    /// Takes a connection out of the table (and out of its address's count).
+    /// Takes a connection out of the table (and out of its address's count, and the cluster's
+    /// names).
     fn forget(&mut self, id: ConnectionId) -> Option<Connection> {
         let entry = self.connections.get_mut(id.index())?;
         let connection = entry.take_if(|connection| connection.id == id)?;
+        if let Some(node) = &mut self.node {
+            node.gone(id);
+        }
         if let Some(count) = self.per_address.get_mut(&connection.peer.ip()) {
             *count -= 1;
             if *count == 0 {
@@ -1146,6 +1218,10 @@ impl Hub {
         self.drain();
         // Closing a queue wakes only a writer still holding its waker; the rest are here.
         self.flush();
+        // Meanwhile the writers run: the nicknames go back now rather than with the lease.
+        if let Some(node) = self.node.take() {
+            node.leave().await;
+        }
         // The last lines wait for their commit: let it come, as long as the store answers.
         let last = self.commits_asked;
         while self.gate.borrow().committed < last && !self.store_stalled && !self.store_failing {

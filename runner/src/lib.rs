@@ -21,6 +21,8 @@
 //!     data: Some("chat-data".into()),
 //!     history_keep: 10_000,
 //!     sync: SyncMode::Normal,
+//!     // A server on its own; `Some(ClusterSettings { .. })` joins other nodes through Redis.
+//!     cluster: None,
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -29,8 +31,6 @@
 //! ```
 #![deny(missing_docs)]
 
-// Cluster mode's Redis layer: wired into the hub in the next step, so only its tests use it yet.
-#[cfg_attr(not(test), allow(dead_code))]
 mod cluster;
 mod connection;
 mod core_box;
@@ -45,6 +45,7 @@ mod store;
 use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
@@ -55,6 +56,7 @@ use futures_lite::StreamExt;
 use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
+use crate::cluster::{Cluster, Node};
 use crate::event::Event;
 use crate::hub::{Clock, Hub, Policy};
 use crate::log::log;
@@ -103,7 +105,90 @@ pub struct Settings {
     /// How the store syncs its commits to the disk (`--sync`): what a power loss may lose.
     /// No effect in memory (`data: None`).
     pub sync: SyncMode,
+    /// Cluster mode (`--cluster`): share nicknames with the other nodes on one Redis. `None`
+    /// runs a server on its own.
+    pub cluster: Option<ClusterSettings>,
 }
+
+/// Cluster mode: several servers (nodes) share one chat through one Redis. So far a nickname
+/// is one person's across every node: [`serve`] turns on the core's nickname claims
+/// (`Config::nick_claims`) and answers them from Redis. See docs/CLUSTER.md.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// The Redis every node uses (`--cluster`): `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`,
+    /// or `redis+unix:///PATH`. Shown in messages without its password.
+    pub url: String,
+    /// This node's name (`--node`): 1 to 32 ASCII letters, digits, `-`, `_` and `.`. The node
+    /// is known by it and a suffix new at each start, so a restarted node never takes its
+    /// previous run's nicknames for its own.
+    pub node: String,
+    /// How long the node's nicknames outlive it (`--lease`): it renews its lease every third
+    /// of this, and a node that stops renewing (it died, or lost Redis) loses its nicknames
+    /// to the other nodes this long after its last renewal. Within
+    /// [`LEASE_RANGE`](Self::LEASE_RANGE); [`DEFAULT_LEASE`](Self::DEFAULT_LEASE) unless told.
+    pub lease: Duration,
+}
+
+impl fmt::Debug for ClusterSettings {
+    /// Without the URL's password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterSettings")
+            .field("url", &cluster::url_for_display(&self.url))
+            .field("node", &self.node)
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+impl ClusterSettings {
+    /// The lease unless told otherwise: 15 s.
+    pub const DEFAULT_LEASE: Duration = cluster::DEFAULT_LEASE;
+
+    /// The shortest and longest lease, 1 s to 300 s. Shorter, a lease would lapse on a busy
+    /// Redis; longer, a dead node's nicknames would stay taken long after it died.
+    pub const LEASE_RANGE: RangeInclusive<Duration> = cluster::LEASE_RANGE;
+
+    /// Checks the settings as [`serve`] would use them, without connecting: the URL's form,
+    /// the node's name and the lease's range.
+    pub fn check(&self) -> Result<(), ClusterSettingsError> {
+        cluster::check_url(&self.url).map_err(ClusterSettingsError::Url)?;
+        cluster::check_node_name(&self.node).map_err(ClusterSettingsError::Node)?;
+        if !Self::LEASE_RANGE.contains(&self.lease) {
+            return Err(ClusterSettingsError::Lease(self.lease));
+        }
+        Ok(())
+    }
+}
+
+/// What [`ClusterSettings::check`] found wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterSettingsError {
+    /// `url` is not a Redis URL: why.
+    Url(String),
+    /// `node` is not a node name: why.
+    Node(String),
+    /// `lease` is outside [`ClusterSettings::LEASE_RANGE`].
+    Lease(Duration),
+}
+
+impl fmt::Display for ClusterSettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url(why) => write!(f, "not a Redis URL: {why}"),
+            Self::Node(why) => write!(f, "not a node name: {why}"),
+            Self::Lease(lease) => write!(
+                f,
+                "the lease must be from {} to {} s, not {} s",
+                ClusterSettings::LEASE_RANGE.start().as_secs(),
+                ClusterSettings::LEASE_RANGE.end().as_secs(),
+                lease.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClusterSettingsError {}
 
 /// Why [`serve`] could not start.
 #[derive(Debug)]
@@ -117,6 +202,9 @@ pub enum Error {
     Record(PathBuf, io::Error),
     /// The store (`--data`) could not be opened: the message names the file or directory.
     Store(String),
+    /// Cluster mode could not start: the message says what could not be reached, or what
+    /// does not go with it.
+    Cluster(String),
 }
 
 impl fmt::Display for Error {
@@ -127,7 +215,7 @@ impl fmt::Display for Error {
             Self::Record(path, error) => {
                 write!(f, "cannot record to {}: {error}", path.display())
             }
-            Self::Store(message) => f.write_str(message),
+            Self::Store(message) | Self::Cluster(message) => f.write_str(message),
         }
     }
 }
@@ -136,7 +224,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Listener(error) | Self::Signals(error) | Self::Record(_, error) => Some(error),
-            Self::Store(_) => None,
+            Self::Store(_) | Self::Cluster(_) => None,
         }
     }
 }
@@ -155,7 +243,8 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 ///
 /// Before serving it catches SIGINT and SIGTERM, raises the process's soft limit on open files
 /// to the hard limit (so that it can hold as many of its [`CLIENTS`] connections as the system
-/// allows), builds the core, and prints `chat-runner listening on ADDR` on stdout (tests and
+/// allows), joins the cluster if [`Settings::cluster`] says so (waiting at most 5 s for
+/// Redis), builds the core, and prints `chat-runner listening on ADDR` on stdout (tests and
 /// scripts read the port from it). The operator log goes to stderr. Everything runs on the
 /// calling thread.
 pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
@@ -163,7 +252,23 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     let signals = Signals::new([Signal::Int, Signal::Term]).map_err(Error::Signals)?;
     let bound = listener.get_ref().local_addr().map_err(Error::Listener)?;
     let descriptors = raise_descriptor_limit();
-    let config = settings.core;
+    // Before the store: a node that cannot join leaves nothing behind.
+    let cluster = match &settings.cluster {
+        Some(cluster) => {
+            if settings.record.is_some() {
+                return Err(Error::Cluster(
+                    "cannot record in cluster mode: a recording does not hold the cluster's \
+                     answers to nickname claims"
+                        .to_owned(),
+                ));
+            }
+            Some(join_cluster(cluster)?)
+        }
+        None => None,
+    };
+    // In cluster mode a nickname free here is claimed from the other nodes before it is given;
+    // without a cluster nobody would answer the claims.
+    let config = settings.core.with_nick_claims(cluster.is_some());
     // The core's clock reads Unix time in milliseconds: the times on lines are real ones.
     let clock = Clock::start();
     let start = clock.start_instant();
@@ -236,6 +341,7 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     );
 
     let executor = Rc::new(LocalExecutor::new());
+    let node = cluster.map(|cluster| Node::new(cluster, executor.clone(), config.claim_timeout));
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
     let hub = Hub::new(
         core,
@@ -252,6 +358,7 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         },
         clock,
         store,
+        node,
     );
     let accepting = executor.spawn(accept_loop(listener, events.clone()));
     executor.spawn(signal_loop(signals, events)).detach();
@@ -262,6 +369,31 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     let hub = executor.spawn(hub.run(incoming, accepting));
     smol::block_on(executor.run(hub));
     Ok(())
+}
+
+/// Connects to the cluster's Redis as a new node, waiting at most 5 s, and logs which node
+/// this is.
+fn join_cluster(settings: &ClusterSettings) -> Result<Cluster, Error> {
+    let cluster = smol::block_on(Cluster::connect(
+        &settings.url,
+        &settings.node,
+        settings.lease,
+    ))
+    .map_err(|error| {
+        Error::Cluster(format!(
+            "cannot join the cluster at {}: {error}",
+            cluster::url_for_display(&settings.url)
+        ))
+    })?;
+    log!(
+        "cluster: node {} on the Redis at {}, lease {} s (renewed every {:.1} s); nicknames \
+         are claimed across the nodes",
+        cluster.node_id(),
+        cluster.address(),
+        cluster.lease().as_secs_f64(),
+        cluster.renew_interval().as_secs_f64()
+    );
+    Ok(cluster)
 }
 
 /// Puts back the topics and the line numbering the store kept, before anyone connects.

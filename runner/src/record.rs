@@ -46,6 +46,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use chat_core::claim::{ClaimAnswer, NickClaim};
 use chat_core::{
     Admission, Backlog, Config, ConnectionId, Consumed, DisconnectReason, Error, FloodLimit,
     HistoryAnswer, HistoryLine, HistoryRequest, Instant, LineKind, Output, Restored, ServerName,
@@ -337,6 +338,21 @@ impl RecordedCore {
     pub(crate) fn handle_notice(&mut self, now: Instant, text: &str) -> Result<(), Error> {
         self.record(|recorder| recorder.notice(now, text));
         self.core.handle_notice(now, text)
+    }
+
+    /// Not recorded: the format has no record for a claim's answer (nor the header for
+    /// `nick_claims`), so `serve` refuses `--record` in cluster mode. Should a recorder be here
+    /// anyway, it stops, rather than go on making a recording that does not replay.
+    pub(crate) fn handle_claim(
+        &mut self,
+        now: Instant,
+        claim: &NickClaim,
+        answer: ClaimAnswer,
+    ) -> Result<(), Error> {
+        if self.recorder.take().is_some() {
+            crate::log::log!("recording stopped: nickname claims cannot be recorded");
+        }
+        self.core.handle_claim(now, claim, answer)
     }
 
     pub(crate) fn poll_output(&mut self) -> Option<Output<'_>> {

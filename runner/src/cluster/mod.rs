@@ -47,10 +47,15 @@
 //! (a reconnect, a slow subscriber) are filled from the stream by sequence number with
 //! [`Cluster::fetch`], which says honestly what the stream no longer has.
 
+mod node;
+// Wired into the hub in the next step (room lines and people across nodes).
+#[allow(dead_code, unused_imports)]
 mod people;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use node::{Done, ForCore, Node};
+#[allow(unused_imports)]
 pub(crate) use people::{News, NewsSubscriber, PersonState, PrivateLine};
 
 use std::fmt;
@@ -96,25 +101,31 @@ pub(crate) const LEASE_RANGE: RangeInclusive<Duration> =
 /// The lines a room's stream keeps (`XADD MAXLEN ~`, so Redis may keep up to a hundred or so
 /// more): twice the most `/history` shows (500), and far more than a subscriber misses while
 /// it resubscribes. At most 4 KiB a line (usually about 200 bytes), some 200 KB a room.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) const STREAM_KEEP: u64 = 1_000;
 
 /// The most lines one [`Cluster::fetch`] returns; the caller fetches on from the last.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) const MAX_FETCH: usize = 500;
 
 /// The most bytes of an encoded [`RemoteLine`]: a line of [`MAX_LINE_BYTES`] with every byte
 /// escaped by JSON (`\u0003`, 6 bytes) still fits, with its names.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 4096;
 
 /// The most bytes of an operator's `--node` name.
 pub(crate) const MAX_NODE_NAME_BYTES: usize = 32;
 
 /// A node id: the name, `-`, and 16 hex digits.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 const MAX_NODE_ID_BYTES: usize = MAX_NODE_NAME_BYTES + 17;
 
 /// The version of the line payload this node writes and reads.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 const PAYLOAD_VERSION: u64 = 1;
 
 /// The most bytes of an epoch read from Redis (ours are 16 hex digits).
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 const MAX_EPOCH_BYTES: usize = 64;
 
 /// The nick keys' common part, hash tag included.
@@ -127,8 +138,10 @@ static NICK_RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("nick_release.lua")));
 static LEASE_RENEW: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lease_renew.lua")));
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 static ROOM_PUBLISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("room_publish.lua")));
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 static ROOM_FETCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("room_fetch.lua")));
 
 /// Why a cluster call failed; renders as a line for the operator log.
@@ -159,13 +172,16 @@ pub(crate) enum ClusterError {
     /// Redis answered something our scripts never return.
     Reply { doing: &'static str, reply: String },
     /// Not a room name here.
+    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     Room(String),
     /// Not a nickname here.
     Nick(String),
     /// A line that this node will not publish: why.
+    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     Line(String),
     /// A message on one of our channels, or an entry of a room's stream, that is not ours or
     /// not understood; `from` says where it was read.
+    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     Malformed { from: String, reason: String },
 }
 
@@ -230,6 +246,7 @@ impl std::error::Error for ClusterError {
 
 /// A line said in a room on some node, as every node reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct RemoteLine {
     /// The id of the node it was said on ([`Cluster::node_id`]).
     pub(crate) node: String,
@@ -243,6 +260,7 @@ pub(crate) struct RemoteLine {
     pub(crate) at: Instant,
 }
 
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 impl RemoteLine {
     /// The payload: `{"v":1,…}`, at most [`MAX_PAYLOAD_BYTES`].
     pub(crate) fn encode(&self) -> Result<String, ClusterError> {
@@ -347,6 +365,7 @@ fn is_anonymous(name: &str) -> bool {
         })
 }
 
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn kind_name(kind: LineKind) -> &'static str {
     match kind {
         LineKind::Action => "action",
@@ -356,6 +375,7 @@ fn kind_name(kind: LineKind) -> &'static str {
     }
 }
 
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn kind_of(name: &str) -> Option<LineKind> {
     match name {
         "line" => Some(LineKind::Line),
@@ -391,6 +411,7 @@ pub(crate) enum Claim {
 
 /// Where a published line sits in its room's one order.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Position {
     /// The room's sequence number for the line: 1 for the first of its epoch.
     pub(crate) seq: u64,
@@ -400,6 +421,7 @@ pub(crate) struct Position {
 
 /// A line read back from a room's stream.
 #[derive(Debug)]
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Entry {
     /// Its sequence number.
     pub(crate) seq: u64,
@@ -409,6 +431,7 @@ pub(crate) struct Entry {
 
 /// What [`Cluster::fetch`] found after the sequence number it was given.
 #[derive(Debug)]
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Fetched {
     /// The room's last sequence number; 0 if it never had a line (in this epoch).
     pub(crate) top: u64,
@@ -424,6 +447,7 @@ pub(crate) struct Fetched {
 
 /// Lines a [`Fetched`] cannot give: to be announced, never silently skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) enum Gap {
     /// These lines were numbered but the stream no longer has them (trimmed past
     /// [`STREAM_KEEP`]).
@@ -435,6 +459,7 @@ pub(crate) enum Gap {
 
 /// A line that arrived on a room's channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Heard {
     /// The room, lowercased.
     pub(crate) room: String,
@@ -511,6 +536,17 @@ impl Cluster {
     /// taken, and could be granted to the wrong person here. A new id lets them lapse.
     pub(crate) fn node_id(&self) -> &str {
         &self.node
+    }
+
+    /// Where this node's Redis is, for the log: host and port (or socket path), never the
+    /// password the URL may carry.
+    pub(crate) fn address(&self) -> String {
+        address_of(&self.client)
+    }
+
+    /// The lease this node keeps.
+    pub(crate) fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// How often to call [`renew_lease`](Self::renew_lease): a third of the lease, so that
@@ -604,6 +640,7 @@ impl Cluster {
     /// Gives `line` (said on this node) the room's next number, appends it to the room's
     /// stream and publishes it on the room's channel, all in one step. At most once: after a
     /// timeout the line may or may not be out.
+    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     pub(crate) async fn publish(
         &self,
         room: &str,
@@ -637,6 +674,7 @@ impl Cluster {
     /// The room's lines numbered after `after_seq`, at most `max` (and at most
     /// [`MAX_FETCH`]), with the room's top number and epoch, and what the stream no longer
     /// has.
+    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     pub(crate) async fn fetch(
         &self,
         room: &str,
@@ -706,6 +744,7 @@ impl Cluster {
 
     /// A subscriber on a connection of its own (a subscribed connection can do nothing else),
     /// subscribed to no room yet.
+    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     pub(crate) async fn subscriber(&self) -> Result<Subscriber, ClusterError> {
         let (sink, messages) = match within(
             CONNECT_TIMEOUT,
@@ -733,6 +772,7 @@ impl Cluster {
 /// or a [`ClusterError::Malformed`] for a message that is not one of ours (the stream goes
 /// on). The stream ends when the connection is lost; make a new subscriber, subscribe again,
 /// and fill what was missed with [`Cluster::fetch`].
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Subscriber {
     sink: PubSubSink,
     messages: PubSubStream,
@@ -744,6 +784,7 @@ impl fmt::Debug for Subscriber {
     }
 }
 
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 impl Subscriber {
     /// Starts receiving `room`'s lines; those published from the answer on arrive.
     pub(crate) async fn subscribe(&mut self, room: &str) -> Result<(), ClusterError> {
@@ -780,10 +821,12 @@ impl Stream for Subscriber {
 
 /// Reads a message from a room's channel: `<seq>:<epoch>:<payload>` on
 /// `chat:room:{#name}:live`.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn heard(message: &redis::Msg) -> Result<Heard, ClusterError> {
     read_heard(message.get_channel_name(), message.get_payload_bytes())
 }
 
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn read_heard(channel: &str, bytes: &[u8]) -> Result<Heard, ClusterError> {
     let malformed = |reason: String| ClusterError::Malformed {
         from: format!("channel {channel:?}"),
@@ -827,9 +870,11 @@ fn read_heard(channel: &str, bytes: &[u8]) -> Result<Heard, ClusterError> {
 }
 
 /// A stream entry as XRANGE gives it: the id, and the fields `[name, value, name, value, …]`.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 type RawEntry = (String, Vec<Vec<u8>>);
 
 /// The value of field `d` of a stream entry's fields `[name, value, name, value, …]`.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn stream_payload(fields: &[Vec<u8>]) -> Option<&[u8]> {
     fields
         .chunks_exact(2)
@@ -838,12 +883,14 @@ fn stream_payload(fields: &[Vec<u8>]) -> Option<&[u8]> {
 }
 
 /// A room's keys and channel, named by the room's name in lower case.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 struct RoomKeys {
     meta: String,
     stream: String,
     live: String,
 }
 
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 impl RoomKeys {
     fn new(room: &str) -> Result<Self, ClusterError> {
         // A valid name has no brace, so it is the whole hash tag.
@@ -865,11 +912,12 @@ fn fold_nick(nick: &str) -> Result<String, ClusterError> {
 
 /// An operator's `--node` name: 1 to [`MAX_NODE_NAME_BYTES`] of ASCII letters, digits, `-`,
 /// `_` and `.`.
-fn check_node_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_node_name(name: &str) -> Result<(), String> {
     check_node_chars(name, MAX_NODE_NAME_BYTES)
 }
 
 /// A node id read from another node: a name and its suffix.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn check_node_id(id: &str) -> Result<(), String> {
     check_node_chars(id, MAX_NODE_ID_BYTES)
 }
@@ -898,6 +946,7 @@ fn new_node_id(name: &str) -> String {
 }
 
 /// A new room's epoch: only needs to differ from the room's earlier ones.
+#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn new_epoch() -> String {
     format!("{:016x}", unique_number())
 }
@@ -910,6 +959,32 @@ fn unique_number() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
     RandomState::new().hash_one((std::process::id(), now))
+}
+
+/// `url` as it may be shown: whatever stands between `://` and an `@` (a user name and a
+/// password), and a query (which may carry a password), replaced by `…`.
+pub(crate) fn url_for_display(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a URL at all: nothing of it is a known secret, but show no more than the start.
+        return url.chars().take(64).collect();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, _)) => (rest, "?…"),
+        None => (rest, ""),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("…@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{rest}{query}")
+}
+
+/// Checks that `url` is a Redis URL this build can use, without connecting.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    redis::Client::open(url)
+        .map(drop)
+        .map_err(|error| error.to_string())
 }
 
 /// Where the client connects, for messages: host and port (or socket path), never the

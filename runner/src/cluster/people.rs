@@ -35,8 +35,7 @@ pub(crate) const PEOPLE_CHANNEL: &str = "chat:people";
 /// The most bytes of an away message or a departure's reason that are sent.
 const MAX_NOTE_BYTES: usize = 200;
 
-static PERSON_SET: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("person_set.lua")));
+static PERSON_SET: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("person_set.lua")));
 static NODES_CHECK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("nodes_check.lua")));
 
@@ -181,8 +180,13 @@ impl Cluster {
     /// could not be read. Read after subscribing to the news, to start from.
     pub(crate) async fn everyone(
         &self,
-    ) -> Result<(HashMap<String, HashMap<u64, PersonState>>, Vec<ClusterError>), ClusterError>
-    {
+    ) -> Result<
+        (
+            HashMap<String, HashMap<u64, PersonState>>,
+            Vec<ClusterError>,
+        ),
+        ClusterError,
+    > {
         let mut commands = self.commands.clone();
         let nodes: Vec<String> = within(
             CALL_TIMEOUT,
@@ -364,7 +368,10 @@ impl Stream for NewsSubscriber {
                 Ok(Some(news)) => return Poll::Ready(Some(Ok(news))),
                 Ok(None) => {}
                 Err(reason) => {
-                    return Poll::Ready(Some(Err(malformed(&format!("channel {channel:?}"), reason))));
+                    return Poll::Ready(Some(Err(malformed(
+                        &format!("channel {channel:?}"),
+                        reason,
+                    ))));
                 }
             }
         }
@@ -374,13 +381,20 @@ impl Stream for NewsSubscriber {
 /// Reads one message of the news channels; `None` for one to pass over.
 pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, String> {
     if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(format!("{} bytes, more than {MAX_PAYLOAD_BYTES}", payload.len()));
+        return Err(format!(
+            "{} bytes, more than {MAX_PAYLOAD_BYTES}",
+            payload.len()
+        ));
     }
     let value: Value =
         serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
     match value.get("v").and_then(Value::as_u64) {
         Some(PAYLOAD_VERSION) => {}
-        Some(other) => return Err(format!("payload version {other}, this node reads {PAYLOAD_VERSION}")),
+        Some(other) => {
+            return Err(format!(
+                "payload version {other}, this node reads {PAYLOAD_VERSION}"
+            ));
+        }
         None => return Err("no payload version (\"v\")".to_owned()),
     }
     let text = |name: &str| {
@@ -471,7 +485,10 @@ mod tests {
         let private = br#"{"v":1,"node":"a-00ff","from":"alice","to":"bob","kind":"action","text":"waves","at":5}"#;
         assert!(matches!(
             read_news("chat:inbox:b-01", private),
-            Ok(Some(News::Private(PrivateLine { kind: LineKind::Action, .. })))
+            Ok(Some(News::Private(PrivateLine {
+                kind: LineKind::Action,
+                ..
+            })))
         ));
         for bad in [
             &br#"{"v":2,"lost":"b"}"#[..],
@@ -481,7 +498,11 @@ mod tests {
             br##"{"v":1,"node":"a","person":7,"state":{"nick":"al","rooms":["lobby"]}}"##,
             br#"{"v":1,"node":"a","person":7,"gone":"a\nb"}"#,
         ] {
-            assert!(read_news(PEOPLE_CHANNEL, bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                read_news(PEOPLE_CHANNEL, bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(read_news("chat:elsewhere", br#"{"v":1,"lost":"b"}"#).is_err());
     }

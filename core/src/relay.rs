@@ -836,4 +836,29 @@ mod tests {
         assert_eq!(server.people_elsewhere(), crate::MAX_NODES);
         while server.poll_output().is_some() {}
     }
+
+    #[test]
+    fn a_room_notice_reaches_the_room_alone() {
+        let mut pair = Pair::new();
+        let alice = pair.connect(0, "/nick alice\n/join #rust\n");
+        let bob = pair.connect(0, "/nick bob\n");
+        let carol = pair.connect(0, "NICK carol\r\nUSER c 0 * :C\r\nJOIN #rust\r\n");
+        pair.clear();
+        let now = pair.nodes[0].now();
+        pair.nodes[0]
+            .server_mut()
+            .handle_room_notice(now, "#RUST", "[3 messages missed]\x1b")
+            .unwrap();
+        let (heard, events) = (&mut pair.heard[0], &mut pair.events[0]);
+        pair.nodes[0].drain(&mut |output| Pair::record(heard, events, output));
+        assert_eq!(
+            pair.heard[0].lines_to(alice),
+            ["*** [#rust] [3 messages missed]^["]
+        );
+        assert_eq!(
+            pair.heard[0].lines_to(carol),
+            [":chat.local NOTICE #rust :*** [3 messages missed]^["]
+        );
+        assert!(pair.heard[0].lines_to(bob).is_empty());
+    }
 }

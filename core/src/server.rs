@@ -692,6 +692,22 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
+    /// A notice from the runner to the members here of the room called `room` (ASCII case
+    /// ignored; nobody if there is no such room), in each one's dialect: news about the room
+    /// that only the runner knows, such as lines it could not get from the other servers.
+    /// `text` is one line, shown as [`handle_notice`](Self::handle_notice) shows it.
+    pub fn handle_room_notice(
+        &mut self,
+        now: Instant,
+        room: &str,
+        text: &str,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        let text = crate::wire::line::cut(text, crate::MAX_LINE_BYTES);
+        self.hub().notice_room(room, text);
+        Ok(())
+    }
+
     /// The server is stopping: everyone is told. The runner then writes out what is queued and
     /// closes every connection itself; every later `handle_*` call returns [`Error::ShutDown`].
     pub fn handle_shutdown(&mut self, now: Instant) -> Result<(), Error> {

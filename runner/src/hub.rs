@@ -17,7 +17,7 @@ use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor, Task, Timer};
 
-use crate::cluster::{Done, ForCore, Node};
+use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::Event;
 use crate::log::log;
@@ -25,6 +25,8 @@ use crate::pacer::{Batch, Flush, Pacer};
 use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 use crate::store::{Fetch, Reply, Store, StoredLine, StoredTopic};
+
+mod cluster;
 
 /// The longest the hub waits for the store to finish a commit before it lets the lines waiting
 /// for it go out anyway (and tells everyone history is not being kept): a disk that stalls
@@ -44,6 +46,8 @@ enum Woken {
     Store(Reply),
     /// A call to the cluster's Redis finished.
     Cluster(Done),
+    /// The cluster's relay heard something, or finished a call.
+    Relay(RelayDone),
     Timer,
     /// A reader began waiting for a flush while none was due.
     ReaderWaiting,
@@ -144,6 +148,12 @@ pub(crate) struct Hub {
     replies: Receiver<Reply>,
     /// Cluster mode's nickname claims (`--cluster`); `None` for a server on its own.
     node: Option<Node>,
+    /// Cluster mode's room lines, people and private messages.
+    relay: Option<Relay>,
+    /// What the relay has for the core, to hand over in order (see `Hub::drain`).
+    relayed: VecDeque<Relayed>,
+    /// People here whose state changed in this drain, for the other nodes.
+    changed: Vec<ConnectionId>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -216,8 +226,9 @@ impl Hub {
         policy: Policy,
         clock: Clock,
         store: Store,
-        node: Option<Node>,
+        cluster: Option<(Node, Relay)>,
     ) -> Self {
+        let (node, relay) = cluster.unzip();
         let Policy {
             slow,
             max_per_address,
@@ -256,6 +267,9 @@ impl Hub {
             requests: 0,
             replies,
             node,
+            relay,
+            relayed: VecDeque::new(),
+            changed: Vec::new(),
         }
     }
 
@@ -264,6 +278,7 @@ impl Hub {
     pub(crate) async fn run(mut self, events: Receiver<Event>, accepting: Task<()>) {
         let replies = self.replies.clone();
         let cluster = self.node.as_ref().map(Node::results);
+        let relay = self.relay.as_ref().map(Relay::results);
         let mut accepting = Some(accepting);
         let mut timer = Timer::never();
         // When `timer` is set for. Setting a timer registers it with the reactor anew, which
@@ -280,6 +295,10 @@ impl Hub {
             }
             while let Some(done) = cluster.as_ref().and_then(|done| done.try_recv().ok()) {
                 self.cluster_done(done);
+                replied = true;
+            }
+            while let Some(done) = relay.as_ref().and_then(|done| done.try_recv().ok()) {
+                self.relay_done(done);
                 replied = true;
             }
             self.check_store_stall();
@@ -352,14 +371,27 @@ impl Hub {
                 },
                 future::or(
                     async {
-                        match cluster.as_ref().map(Receiver::recv) {
-                            // Never closed: the node holds a sender.
-                            Some(done) => match done.await {
-                                Ok(done) => Woken::Cluster(done),
-                                Err(_) => future::pending().await,
-                            },
-                            None => future::pending().await,
-                        }
+                        let claims = async {
+                            match cluster.as_ref().map(Receiver::recv) {
+                                // Never closed: the node holds a sender.
+                                Some(done) => match done.await {
+                                    Ok(done) => Woken::Cluster(done),
+                                    Err(_) => future::pending().await,
+                                },
+                                None => future::pending().await,
+                            }
+                        };
+                        let relayed = async {
+                            match relay.as_ref().map(Receiver::recv) {
+                                // Never closed: the relay holds a sender.
+                                Some(done) => match done.await {
+                                    Ok(done) => Woken::Relay(done),
+                                    Err(_) => future::pending().await,
+                                },
+                                None => future::pending().await,
+                            }
+                        };
+                        future::or(claims, relayed).await
                     },
                     future::or(
                         async {
@@ -387,6 +419,11 @@ impl Hub {
                 }
                 Woken::Cluster(done) => {
                     self.cluster_done(done);
+                    self.end_turn().await;
+                    continue;
+                }
+                Woken::Relay(done) => {
+                    self.relay_done(done);
                     self.end_turn().await;
                     continue;
                 }
@@ -893,6 +930,9 @@ impl Hub {
             } else if !self.notices.is_empty() {
                 let notice = self.notices.remove(0);
                 self.core.handle_notice(now, &notice)
+            } else if let Some(relayed) = self.relayed.pop_front() {
+                self.hand_relayed(relayed);
+                continue;
             } else {
                 break;
             };
@@ -901,6 +941,7 @@ impl Hub {
             }
             self.carry_out();
         }
+        self.publish_changed();
     }
 
     /// Carries out every output of the last step. What is queued for whom is the slow-reader
@@ -910,9 +951,15 @@ impl Hub {
     /// mid-drain: the core takes no input until the drain ends).
     fn carry_out(&mut self) {
         while let Some(output) = self.core.poll_output() {
-            // Who goes by which nickname, for the cluster's claims.
-            if let (Some(node), Output::Event(event)) = (&mut self.node, &output) {
-                node.event(event);
+            // Who goes by which nickname, for the cluster's claims; who is who, for the other
+            // nodes.
+            if let Output::Event(event) = &output {
+                if let Some(node) = &mut self.node {
+                    node.event(event);
+                }
+                if let Some(relay) = &mut self.relay {
+                    Self::person_event(&mut self.changed, relay, event);
+                }
             }
             match output {
                 Output::Send { to, bytes } => {
@@ -964,6 +1011,17 @@ impl Hub {
                     }
                 }
                 Output::Resume { conn } => self.resumed.push(conn),
+                Output::Relay(line) => {
+                    if let Some(relay) = &mut self.relay {
+                        let person = line.conn.to_bits();
+                        if let Some(here_only) = relay.outgoing(&line, person) {
+                            self.relayed.push_back(here_only);
+                        }
+                    }
+                }
+                // A line shown here only (the other nodes out of reach) has no number to keep
+                // it under.
+                Output::Event(CoreEvent::Said { seq: 0, .. }) => {}
                 Output::Event(event @ CoreEvent::Said { .. }) => {
                     if let Some((room, line)) = HistoryLine::of_said(&event) {
                         self.store.line(room, StoredLine::from(line));
@@ -1221,6 +1279,9 @@ impl Hub {
         // Meanwhile the writers run: the nicknames go back now rather than with the lease.
         if let Some(node) = self.node.take() {
             node.leave().await;
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.leave(crate::cluster::LEAVE_TIMEOUT).await;
         }
         // The last lines wait for their commit: let it come, as long as the store answers.
         let last = self.commits_asked;

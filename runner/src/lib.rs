@@ -56,7 +56,7 @@ use futures_lite::StreamExt;
 use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
-use crate::cluster::{Cluster, Node};
+use crate::cluster::{Cluster, Node, Relay};
 use crate::event::Event;
 use crate::hub::{Clock, Hub, Policy};
 use crate::log::log;
@@ -266,9 +266,13 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         }
         None => None,
     };
-    // In cluster mode a nickname free here is claimed from the other nodes before it is given;
-    // without a cluster nobody would answer the claims.
-    let config = settings.core.with_nick_claims(cluster.is_some());
+    // In cluster mode a nickname free here is claimed from the other nodes before it is given,
+    // and a room line waits for its place in the room's order across the nodes; without a
+    // cluster nobody would answer either.
+    let config = settings
+        .core
+        .with_nick_claims(cluster.is_some())
+        .with_relayed_lines(cluster.is_some());
     // The core's clock reads Unix time in milliseconds: the times on lines are real ones.
     let clock = Clock::start();
     let start = clock.start_instant();
@@ -341,7 +345,12 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     );
 
     let executor = Rc::new(LocalExecutor::new());
-    let node = cluster.map(|cluster| Node::new(cluster, executor.clone(), config.claim_timeout));
+    let cluster = cluster.map(|cluster| {
+        (
+            Node::new(cluster.clone(), executor.clone(), config.claim_timeout),
+            Relay::new(cluster, executor.clone()),
+        )
+    });
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
     let hub = Hub::new(
         core,
@@ -358,7 +367,7 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         },
         clock,
         store,
-        node,
+        cluster,
     );
     let accepting = executor.spawn(accept_loop(listener, events.clone()));
     executor.spawn(signal_loop(signals, events)).detach();

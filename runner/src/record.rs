@@ -355,6 +355,20 @@ impl RecordedCore {
         self.core.handle_claim(now, claim, answer)
     }
 
+    /// The core, for a call the recording format has no place for (cluster mode's, where
+    /// `--record` is refused): any recording stops, so a replay is never silently wrong.
+    pub(crate) fn unrecorded(&mut self, what: &str) -> &mut Core {
+        if self.recorder.take().is_some() {
+            crate::log::log!("recording stopped: {what} cannot be recorded");
+        }
+        &mut self.core
+    }
+
+    /// The core, for its getters.
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     pub(crate) fn poll_output(&mut self) -> Option<Output<'_>> {
         self.core.poll_output()
     }

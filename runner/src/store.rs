@@ -684,7 +684,7 @@ impl Worker {
         let id = self.room_id(room)?;
         self.connection
             .prepare_cached(
-                "INSERT INTO lines (room, seq, at, kind, nick, text)
+                "INSERT OR REPLACE INTO lines (room, seq, at, kind, nick, text)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![

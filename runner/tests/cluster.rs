@@ -482,3 +482,366 @@ fn cluster_flags_go_together_or_are_refused() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+/// `url` on Redis database `db`: each chat test has a database of its own, so that the nodes
+/// of tests running side by side (who hear every room of their database, and every person)
+/// stay apart.
+fn on_db(url: &str, db: u8) -> String {
+    let base = url.trim_end_matches('/');
+    let base = match base.rsplit_once('/') {
+        Some((head, tail))
+            if !head.ends_with('/') && tail.bytes().all(|byte| byte.is_ascii_digit()) =>
+        {
+            head
+        }
+        _ => base,
+    };
+    format!("{base}/{db}")
+}
+
+/// Empties Redis database `db` of `url` (the test's own, see [`on_db`]): the nodes of an
+/// earlier run, killed, would otherwise be listed until their lease lapses. Spoken in RESP
+/// over a socket, so that the tests need no Redis client; a URL with a password is left as
+/// it is.
+fn flush_db(url: &str, db: u8) {
+    let Some(address) = url
+        .strip_prefix("redis://")
+        .map(|rest| rest.split('/').next().unwrap_or_default())
+        .filter(|address| !address.contains('@'))
+    else {
+        return;
+    };
+    let mut redis = std::net::TcpStream::connect(address).expect("connecting to Redis");
+    redis
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("a read timeout");
+    let db = db.to_string();
+    let command = format!(
+        "*2\r\n$6\r\nSELECT\r\n${}\r\n{db}\r\n*1\r\n$7\r\nFLUSHDB\r\n",
+        db.len()
+    );
+    redis.write_all(command.as_bytes()).expect("asking Redis");
+    let mut answer = [0_u8; 10];
+    let mut read = 0;
+    while read < answer.len() {
+        use std::io::Read;
+        match redis.read(&mut answer[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(count) => read += count,
+        }
+    }
+    assert_eq!(&answer[..read], b"+OK\r\n+OK\r\n", "SELECT and FLUSHDB");
+}
+
+/// The URL of database `db` of `url`, emptied: see [`on_db`] and [`flush_db`].
+fn fresh_db(url: &str, db: u8) -> String {
+    flush_db(url, db);
+    on_db(url, db)
+}
+
+/// Waits until `client` (plain text) finds `nick` in `room` with `/list`.
+fn wait_listed(client: &mut Client, room: &str, nick: &str) {
+    chat_tests::wait_until(&format!("{nick} listed in {room}"), || {
+        client.send_line("/list");
+        let list = client.expect_line(&format!("*** {room} ("));
+        list.contains(&format!(" {nick},"))
+            || list.contains(&format!(" {nick} "))
+            || list.ends_with(&format!(" {nick}"))
+    });
+}
+
+/// Registers an IRC client as `nick` (after the plain-text welcome of a test server).
+fn irc_join(node: &Server, nick: &str) -> Client {
+    let mut client = node.connect();
+    client.send(format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n"));
+    client.expect_line(&format!(" 001 {nick} "));
+    // Through the lobby's names, which come with the registration.
+    client.expect_line(" 366 ");
+    client
+}
+
+#[test]
+fn people_on_three_nodes_share_rooms_and_private_messages() {
+    let test = "people_on_three_nodes_share_rooms_and_private_messages";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 1);
+    let (a, b, c) = (
+        node(&url, "share-a", &[]),
+        node(&url, "share-b", &[]),
+        node(&url, "share-c", &[]),
+    );
+    let (ann, bob, cat) = (unique_nick("an"), unique_nick("bo"), unique_nick("ca"));
+    let mut alice = a.join(&ann);
+    let mut irc = irc_join(&b, &bob);
+    // The original client's JSON, on c.
+    let mut json = c.connect();
+    json.send(format!(r#"{{"type":"nickname","message":"{cat}"}}"#));
+    json.expect_line("You are now known as ");
+
+    // Each sees the others arrive, as if they were on the same server.
+    alice.expect_line(&format!("*** {bob} joined #lobby"));
+    alice.expect_line(&format!("*** {cat} joined #lobby"));
+    let joined = irc.expect_line(&format!(":{cat}!remote@"));
+    assert!(joined.ends_with(" JOIN #lobby"), "{joined}");
+
+    // A room line from a reaches b and c, in each one's dialect.
+    alice.send_line("hello from a");
+    let heard = irc.expect_line("hello from a");
+    assert!(
+        heard.starts_with(&format!(":{ann}!remote@share-a-"))
+            && heard.ends_with(" PRIVMSG #lobby :hello from a"),
+        "{heard}"
+    );
+    json.expect_line(&format!("{ann}: hello from a"));
+    irc.send("PRIVMSG #lobby :\x01ACTION waves from b\x01\r\n");
+    alice.expect_line(&format!("* {bob} waves from b"));
+    json.expect_line(&format!("* {bob} waves from b"));
+
+    // Listings name everyone, wherever they are.
+    irc.send("NAMES #lobby\r\n");
+    let names = irc.expect_line(" 353 ");
+    for nick in [&ann, &bob, &cat] {
+        assert!(names.contains(nick.as_str()), "{nick} not in {names}");
+    }
+    irc.send(format!("WHOIS {cat}\r\n"));
+    let server = irc.expect_line(" 312 ");
+    assert!(server.contains(" share-c-"), "{server}");
+    alice.send_line("/list");
+    let list = alice.expect_line("*** #lobby (3)");
+    assert!(list.contains(&bob) && list.contains(&cat), "{list}");
+
+    // Private messages cross nodes both ways.
+    irc.send(format!("PRIVMSG {ann} :psst from b\r\n"));
+    alice.expect_line(&format!("[private] {bob}: psst from b"));
+    json.send(format!(
+        r#"{{"type":"client","user":"{ann}","message":"psst from c"}}"#
+    ));
+    alice.expect_line(&format!("[private] {cat}: psst from c"));
+    alice.send_line(&format!("/msg {bob} back to b"));
+    let private = irc.expect_line("back to b");
+    assert!(
+        private.ends_with(&format!(" PRIVMSG {bob} :back to b")),
+        "{private}"
+    );
+
+    // A new room, a rename, a departure: told everywhere.
+    alice.send_line("/join #cluster-talk");
+    alice.expect_line("*** #cluster-talk (1)");
+    chat_tests::wait_until("b knows alice is in #cluster-talk", || {
+        irc.send(format!("WHOIS {ann}\r\n"));
+        let mut in_it = false;
+        loop {
+            let line = irc.next_line();
+            in_it |= line.contains(" 319 ") && line.contains("#cluster-talk");
+            if line.contains(" 318 ") {
+                return in_it;
+            }
+        }
+    });
+    irc.send("JOIN #cluster-talk\r\n");
+    let names = irc.expect_line(" 353 ");
+    assert!(names.contains(&ann), "{names}");
+    alice.expect_line(&format!("*** {bob} joined #cluster-talk (2 here)"));
+    let renamed = unique_nick("al");
+    alice.nick(&renamed);
+    let nick_line = irc.expect_line(" NICK ");
+    assert!(
+        nick_line.ends_with(&format!(" NICK :{renamed}")),
+        "{nick_line}"
+    );
+    json.expect_line(&format!("*** {ann} is now known as {renamed}"));
+    alice.send_line("/quit bye");
+    let quit = irc.expect_line(" QUIT ");
+    assert!(
+        quit.starts_with(&format!(":{renamed}!remote@")) && quit.contains("bye"),
+        "{quit}"
+    );
+    json.expect_line(&format!("*** {renamed} left"));
+}
+
+#[test]
+fn a_rooms_lines_have_one_order_on_every_node() {
+    let test = "a_rooms_lines_have_one_order_on_every_node";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 2);
+    let nodes = [
+        node(&url, "order-a", &[]),
+        node(&url, "order-b", &[]),
+        node(&url, "order-c", &[]),
+    ];
+    const LINES: usize = 100;
+    // On each node a speaker and a listener, in a room of their own.
+    let mut listeners: Vec<Client> = nodes
+        .iter()
+        .map(|node| {
+            let mut listener = node.join(&unique_nick("li"));
+            listener.send_line("/join #order");
+            listener.expect_line("*** #order (");
+            listener
+        })
+        .collect();
+    let speakers: Vec<Client> = nodes
+        .iter()
+        .map(|node| {
+            let mut speaker = node.join(&unique_nick("sp"));
+            speaker.send_line("/join #order");
+            speaker.expect_line("*** #order (");
+            speaker
+        })
+        .collect();
+    // Everyone is known everywhere before the lines start.
+    for listener in &mut listeners {
+        chat_tests::wait_until("six people in #order", || {
+            listener.send_line("/list");
+            listener
+                .expect_line("*** #order (")
+                .starts_with("*** #order (6)")
+        });
+    }
+    // The three speakers at once, each as fast as it can.
+    let speaking: Vec<_> = speakers
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut speaker)| {
+            thread::spawn(move || {
+                for line in 0..LINES {
+                    speaker.send_line(&format!("line {n}.{line}"));
+                }
+                speaker
+            })
+        })
+        .collect();
+    let _speakers: Vec<Client> = speaking
+        .into_iter()
+        .map(|speaking| speaking.join().expect("a speaker"))
+        .collect();
+    let heard: Vec<Vec<String>> = listeners
+        .iter_mut()
+        .map(|listener| {
+            (0..3 * LINES)
+                .map(|_| {
+                    listener
+                        .expect_line(": line ")
+                        .split_once(": ")
+                        .unwrap()
+                        .1
+                        .to_owned()
+                })
+                .collect()
+        })
+        .collect();
+    // Each speaker's lines in the order sent, and the same interleaving on every node.
+    for n in 0..3 {
+        let own: Vec<&String> = heard[0]
+            .iter()
+            .filter(|line| line.starts_with(&format!("line {n}.")))
+            .collect();
+        let sent: Vec<String> = (0..LINES).map(|line| format!("line {n}.{line}")).collect();
+        assert_eq!(own, sent.iter().collect::<Vec<_>>());
+    }
+    assert_eq!(heard[0], heard[1], "nodes a and b differ");
+    assert_eq!(heard[0], heard[2], "nodes a and c differ");
+}
+
+#[test]
+fn a_killed_nodes_people_leave_every_other_node_within_its_lease() {
+    let test = "a_killed_nodes_people_leave_every_other_node_within_its_lease";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 3);
+    let (a, b) = (
+        node(&url, "dead-a", &["--lease", "2"]),
+        node(&url, "dead-b", &[]),
+    );
+    let ann = unique_nick("an");
+    let _alice = a.join(&ann);
+    let mut bob = b.join(&unique_nick("bo"));
+    let mut irc = irc_join(&b, &unique_nick("ir"));
+    wait_listed(&mut bob, "#lobby", &ann);
+    irc.send("NAMES #lobby\r\n");
+    assert!(irc.expect_line(" 353 ").contains(&ann));
+
+    a.signal("KILL");
+    let killed = Instant::now();
+    let left = bob.expect_line(&format!("*** {ann} left"));
+    assert!(left.contains("was lost"), "{left}");
+    let quit = irc.expect_line(" QUIT ");
+    assert!(
+        quit.starts_with(&format!(":{ann}!remote@")) && quit.contains("was lost"),
+        "{quit}"
+    );
+    // Within the lease and one check (a third of b's), give or take a call.
+    assert!(
+        killed.elapsed() < Duration::from_secs(2 + 5 + 1),
+        "{:?}",
+        killed.elapsed()
+    );
+    println!(
+        "{ann} left b {:?} after its node was killed",
+        killed.elapsed()
+    );
+    nick_within(&mut bob, &ann, Duration::from_secs(3));
+}
+
+#[test]
+fn a_node_stopped_cleanly_takes_its_people_at_once() {
+    let test = "a_node_stopped_cleanly_takes_its_people_at_once";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 4);
+    let (mut a, b) = (node(&url, "stop-a", &[]), node(&url, "stop-b", &[]));
+    let ann = unique_nick("an");
+    let _alice = a.join(&ann);
+    let mut bob = b.join(&unique_nick("bo"));
+    wait_listed(&mut bob, "#lobby", &ann);
+    a.signal("TERM");
+    let left = bob.expect_line(&format!("*** {ann} left"));
+    assert!(left.contains("shut down"), "{left}");
+    a.expect_exit();
+}
+
+#[test]
+fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
+    let test = "lines_said_while_redis_is_away_stay_here_and_the_chat_resumes";
+    if redis_url(test).is_none() {
+        return;
+    }
+    let Some(mut redis) = PrivateRedis::start() else {
+        panic!("{test}: redis-server could not be started");
+    };
+    let url = redis.url();
+    let (a, b) = (node(&url, "away-a", &[]), node(&url, "away-b", &[]));
+    let (ann, bob_nick) = (unique_nick("an"), unique_nick("bo"));
+    let mut alice = a.join(&ann);
+    let mut amy = a.join(&unique_nick("am"));
+    let mut bob = b.join(&bob_nick);
+    wait_listed(&mut alice, "#lobby", &bob_nick);
+    alice.send_line("before");
+    bob.expect_line(&format!("{ann}: before"));
+
+    redis.stop();
+    alice.send_line("during");
+    // Shown on a, to the people there, and everyone there is told once.
+    amy.expect_line(&format!("{ann}: during"));
+    alice.expect_line("The other servers cannot be reached");
+    bob.expect_line("The other servers cannot be reached");
+
+    assert!(redis.run(), "redis-server did not start again");
+    alice.expect_line("The other servers can be reached again");
+    bob.expect_line("The other servers can be reached again");
+    // The people of each node are known again on the other, and lines flow.
+    chat_tests::wait_until("alice listed on b again", || {
+        bob.send_line("/list");
+        bob.expect_line("*** #lobby (").contains(&ann)
+    });
+    // b's listener may still be on its way back: lines said meanwhile reach b once it is.
+    alice.send_line("after");
+    chat_tests::wait_until("the line said after reaching b", || {
+        bob.sync()
+            .iter()
+            .any(|line| line == &format!("{ann}: after"))
+    });
+    let log = a.log();
+    assert!(log.contains("cluster: Redis out of reach"), "{log}");
+    // Redis came back empty, and a's people were never shown leaving b meanwhile.
+    let seen = String::from_utf8_lossy(bob.received()).into_owned();
+    assert!(!seen.contains(" left ("), "{seen}");
+}

@@ -423,6 +423,32 @@ impl<const N: usize> Step<'_, N> {
         );
     }
 
+    /// A notice from the runner to the members here of the room called `name`, if there is
+    /// one (`*** [#room] TEXT` for text users, a `NOTICE #room` from the server for IRC).
+    pub(crate) fn notice_room(&mut self, name: &str, text: &str) {
+        let Some(room) = self.rooms.find(name) else {
+            return;
+        };
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        if self.roster.text_count() > 0 {
+            announce!(
+                self,
+                Audience::room(room).speaking(Speaks::Text),
+                "[{name}] {}",
+                Visible(text)
+            );
+        }
+        irc!(
+            self,
+            Audience::room(room).speaking(Speaks::Irc),
+            ":{} NOTICE {name} :*** {}",
+            self.server_name,
+            Visible(text)
+        );
+    }
+
     /// A notice from the runner to everyone online (`text` shown as any text is: control
     /// characters made visible).
     pub(crate) fn notice_all(&mut self, text: &str) {

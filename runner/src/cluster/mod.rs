@@ -16,6 +16,10 @@
 //! | `chat:room:{#name}:stream` | stream | the room's lines, entry id `<seq>-0`, field `d` = the payload; about [`STREAM_KEEP`] kept |
 //! | `chat:room:{#name}:live` | channel | each line as it is given its number: `<seq>:<epoch>:<payload>` |
 //!
+//! Channels are shared by every database of a Redis, keys are not: on database N (the URL's
+//! `/N`), every channel's name starts `chat:dbN:` instead of `chat:`, so that two chats on
+//! two databases of one Redis stay apart.
+//!
 //! Nicknames all sit under one hash tag, `{nicks}`, since a claim must see every node's claims
 //! in one atomic step:
 //!
@@ -48,15 +52,14 @@
 //! [`Cluster::fetch`], which says honestly what the stream no longer has.
 
 mod node;
-// Wired into the hub in the next step (room lines and people across nodes).
-#[allow(dead_code, unused_imports)]
 mod people;
+mod relay;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use node::{Done, ForCore, Node};
-#[allow(unused_imports)]
-pub(crate) use people::{News, NewsSubscriber, PersonState, PrivateLine};
+pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
+pub(crate) use people::{Everyone, News, PersonState, PrivateLine};
+pub(crate) use relay::{ForCore as Relayed, Relay, RelayDone};
 
 use std::fmt;
 use std::future::Future;
@@ -69,9 +72,10 @@ use std::time::{Duration, SystemTime};
 
 use chat_core::{Instant, LineKind, MAX_LINE_BYTES, Nickname, RoomName};
 use futures_lite::Stream;
+use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
 use redis::{RedisError, RedisResult, Script};
-use serde_json::Value;
+use serde_json::Value as Json;
 use smol::Timer;
 
 /// The most time any call to Redis may take before it counts as failed.
@@ -101,31 +105,25 @@ pub(crate) const LEASE_RANGE: RangeInclusive<Duration> =
 /// The lines a room's stream keeps (`XADD MAXLEN ~`, so Redis may keep up to a hundred or so
 /// more): twice the most `/history` shows (500), and far more than a subscriber misses while
 /// it resubscribes. At most 4 KiB a line (usually about 200 bytes), some 200 KB a room.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) const STREAM_KEEP: u64 = 1_000;
 
 /// The most lines one [`Cluster::fetch`] returns; the caller fetches on from the last.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) const MAX_FETCH: usize = 500;
 
 /// The most bytes of an encoded [`RemoteLine`]: a line of [`MAX_LINE_BYTES`] with every byte
 /// escaped by JSON (`\u0003`, 6 bytes) still fits, with its names.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 4096;
 
 /// The most bytes of an operator's `--node` name.
 pub(crate) const MAX_NODE_NAME_BYTES: usize = 32;
 
 /// A node id: the name, `-`, and 16 hex digits.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 const MAX_NODE_ID_BYTES: usize = MAX_NODE_NAME_BYTES + 17;
 
 /// The version of the line payload this node writes and reads.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 const PAYLOAD_VERSION: u64 = 1;
 
 /// The most bytes of an epoch read from Redis (ours are 16 hex digits).
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 const MAX_EPOCH_BYTES: usize = 64;
 
 /// The nick keys' common part, hash tag included.
@@ -138,10 +136,8 @@ static NICK_RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("nick_release.lua")));
 static LEASE_RENEW: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lease_renew.lua")));
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 static ROOM_PUBLISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("room_publish.lua")));
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 static ROOM_FETCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("room_fetch.lua")));
 
 /// Why a cluster call failed; renders as a line for the operator log.
@@ -172,16 +168,13 @@ pub(crate) enum ClusterError {
     /// Redis answered something our scripts never return.
     Reply { doing: &'static str, reply: String },
     /// Not a room name here.
-    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     Room(String),
     /// Not a nickname here.
     Nick(String),
     /// A line that this node will not publish: why.
-    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     Line(String),
     /// A message on one of our channels, or an entry of a room's stream, that is not ours or
     /// not understood; `from` says where it was read.
-    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     Malformed { from: String, reason: String },
 }
 
@@ -246,7 +239,6 @@ impl std::error::Error for ClusterError {
 
 /// A line said in a room on some node, as every node reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct RemoteLine {
     /// The id of the node it was said on ([`Cluster::node_id`]).
     pub(crate) node: String,
@@ -258,9 +250,11 @@ pub(crate) struct RemoteLine {
     pub(crate) text: String,
     /// When, in Unix time (milliseconds), by the clock of the node it was said on.
     pub(crate) at: Instant,
+    /// Who said it on their node (`ConnectionId::to_bits`), for that node to know its own
+    /// people's lines when they come back; other nodes pass it over.
+    pub(crate) person: Option<u64>,
 }
 
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 impl RemoteLine {
     /// The payload: `{"v":1,…}`, at most [`MAX_PAYLOAD_BYTES`].
     pub(crate) fn encode(&self) -> Result<String, ClusterError> {
@@ -272,6 +266,7 @@ impl RemoteLine {
             "kind": kind_name(self.kind),
             "text": self.text,
             "at": self.at.as_millis(),
+            "person": self.person,
         })
         .to_string();
         // Cannot happen for a line that passed the checks; kept so that the bound holds
@@ -293,12 +288,12 @@ impl RemoteLine {
                 payload.len()
             ));
         }
-        let value: Value =
+        let value: Json =
             serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
-        let Value::Object(fields) = value else {
+        let Json::Object(fields) = value else {
             return Err("not a JSON object".to_owned());
         };
-        match fields.get("v").and_then(Value::as_u64) {
+        match fields.get("v").and_then(Json::as_u64) {
             Some(PAYLOAD_VERSION) => {}
             Some(other) => {
                 return Err(format!(
@@ -310,7 +305,7 @@ impl RemoteLine {
         let text_field = |name: &str| {
             fields
                 .get(name)
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .map(str::to_owned)
                 .ok_or_else(|| format!("no {name:?} string"))
         };
@@ -323,9 +318,10 @@ impl RemoteLine {
             at: Instant::from_millis(
                 fields
                     .get("at")
-                    .and_then(Value::as_u64)
+                    .and_then(Json::as_u64)
                     .ok_or("no \"at\" time in milliseconds")?,
             ),
+            person: fields.get("person").and_then(Json::as_u64),
         };
         line.check()?;
         Ok(line)
@@ -365,7 +361,6 @@ fn is_anonymous(name: &str) -> bool {
         })
 }
 
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn kind_name(kind: LineKind) -> &'static str {
     match kind {
         LineKind::Action => "action",
@@ -375,7 +370,6 @@ fn kind_name(kind: LineKind) -> &'static str {
     }
 }
 
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn kind_of(name: &str) -> Option<LineKind> {
     match name {
         "line" => Some(LineKind::Line),
@@ -411,7 +405,6 @@ pub(crate) enum Claim {
 
 /// Where a published line sits in its room's one order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Position {
     /// The room's sequence number for the line: 1 for the first of its epoch.
     pub(crate) seq: u64,
@@ -419,9 +412,26 @@ pub(crate) struct Position {
     pub(crate) epoch: String,
 }
 
+/// A line for [`Cluster::send_batch`].
+#[derive(Clone, Debug)]
+pub(crate) enum Outbound {
+    /// A room line said here.
+    Line { room: String, line: RemoteLine },
+    /// A private message for someone on `node`.
+    Private { node: String, line: PrivateLine },
+}
+
+/// What became of an [`Outbound`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// A room line's place in its room's order.
+    Placed(Position),
+    /// Whether a private message reached its node.
+    Heard(bool),
+}
+
 /// A line read back from a room's stream.
 #[derive(Debug)]
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Entry {
     /// Its sequence number.
     pub(crate) seq: u64,
@@ -431,7 +441,6 @@ pub(crate) struct Entry {
 
 /// What [`Cluster::fetch`] found after the sequence number it was given.
 #[derive(Debug)]
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Fetched {
     /// The room's last sequence number; 0 if it never had a line (in this epoch).
     pub(crate) top: u64,
@@ -447,7 +456,6 @@ pub(crate) struct Fetched {
 
 /// Lines a [`Fetched`] cannot give: to be announced, never silently skipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) enum Gap {
     /// These lines were numbered but the stream no longer has them (trimmed past
     /// [`STREAM_KEEP`]).
@@ -459,7 +467,6 @@ pub(crate) enum Gap {
 
 /// A line that arrived on a room's channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Heard {
     /// The room, lowercased.
     pub(crate) room: String,
@@ -476,6 +483,9 @@ pub(crate) struct Cluster {
     client: redis::Client,
     commands: ConnectionManager,
     node: Arc<str>,
+    /// The start of every channel's name: `chat:`, or `chat:dbN:` on database N (see
+    /// [`channels_of`]).
+    channels: Arc<str>,
     lease: Duration,
 }
 
@@ -520,10 +530,12 @@ impl Cluster {
             Ok(commands) => commands,
             Err(error) => return Err(connect_error(address, error)),
         };
+        let channels = channels_of(&client).into();
         let cluster = Self {
             client,
             commands,
             node: new_node_id(node_name).into(),
+            channels,
             lease,
         };
         cluster.renew_lease().await?;
@@ -566,6 +578,7 @@ impl Cluster {
                 .key(format!("{NICKS}owners"))
                 .key(self.lease_key())
                 .key(self.held_key())
+                .key(format!("{NICKS}nodes"))
                 .arg(&*self.node)
                 .arg(self.lease.as_millis() as u64)
                 .invoke_async(&mut commands),
@@ -639,8 +652,9 @@ impl Cluster {
 
     /// Gives `line` (said on this node) the room's next number, appends it to the room's
     /// stream and publishes it on the room's channel, all in one step. At most once: after a
-    /// timeout the line may or may not be out.
-    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
+    /// timeout the line may or may not be out. (One at a time, for the tests: the hub sends
+    /// its lines in batches, see [`send_batch`](Self::send_batch).)
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) async fn publish(
         &self,
         room: &str,
@@ -664,17 +678,93 @@ impl Cluster {
                 .arg(payload)
                 .arg(STREAM_KEEP)
                 .arg(new_epoch())
-                .arg(&keys.live)
+                .arg(self.live_channel(&keys))
                 .invoke_async(&mut commands),
         )
         .await?;
         Ok(Position { seq, epoch })
     }
 
+    /// Sends `batch` in its order, in one round trip (a pipeline): each room line published
+    /// as [`publish`](Self::publish) does, each private message to its node's inbox. Calls
+    /// made one by one on the shared connection may reach Redis in another order than they
+    /// were made (a call waiting for room in the connection's queue is woken in no set
+    /// order), and one person's lines must keep theirs: the relay sends a batch at a time.
+    /// The answers, in order: a room line's place, or whether a private message was heard.
+    /// All or nothing: on an error none may be counted as sent (some may have been).
+    pub(crate) async fn send_batch(&self, batch: &[Outbound]) -> Result<Vec<Sent>, ClusterError> {
+        let mut pipe = redis::pipe();
+        // Loaded with every batch (cheap, and idempotent), so that no call in it meets a
+        // Redis that has forgotten the script (after a restart).
+        pipe.load_script(&ROOM_PUBLISH).ignore();
+        for outbound in batch {
+            match outbound {
+                Outbound::Line { room, line } => {
+                    if line.node != *self.node {
+                        return Err(ClusterError::Line(format!(
+                            "it names node {:?}, this is {:?}",
+                            line.node, self.node
+                        )));
+                    }
+                    let keys = RoomKeys::new(room)?;
+                    let mut invocation = ROOM_PUBLISH.prepare_invoke();
+                    invocation
+                        .key(&keys.meta)
+                        .key(&keys.stream)
+                        .arg(line.encode()?)
+                        .arg(STREAM_KEEP)
+                        .arg(new_epoch())
+                        .arg(self.live_channel(&keys));
+                    pipe.invoke_script(&invocation);
+                }
+                Outbound::Private { node, line } => {
+                    pipe.cmd("PUBLISH")
+                        .arg(self.channel(&people::inbox(node)))
+                        .arg(people::private_payload(&self.node, line)?);
+                }
+            }
+        }
+        let mut commands = self.commands.clone();
+        let answers: Vec<Value> = within(
+            CALL_TIMEOUT,
+            "sending lines",
+            pipe.query_async(&mut commands),
+        )
+        .await?;
+        let doing = "sending lines";
+        if answers.len() != batch.len() {
+            return Err(ClusterError::Reply {
+                doing,
+                reply: format!("{} answers to {} lines", answers.len(), batch.len()),
+            });
+        }
+        batch
+            .iter()
+            .zip(answers)
+            .map(|(outbound, answer)| match outbound {
+                Outbound::Line { .. } => {
+                    let (seq, epoch): (u64, String) =
+                        redis::from_redis_value(answer).map_err(|error| ClusterError::Redis {
+                            doing,
+                            error: error.into(),
+                        })?;
+                    Ok(Sent::Placed(Position { seq, epoch }))
+                }
+                Outbound::Private { .. } => {
+                    let heard: i64 =
+                        redis::from_redis_value(answer).map_err(|error| ClusterError::Redis {
+                            doing,
+                            error: error.into(),
+                        })?;
+                    Ok(Sent::Heard(heard > 0))
+                }
+            })
+            .collect()
+    }
+
     /// The room's lines numbered after `after_seq`, at most `max` (and at most
     /// [`MAX_FETCH`]), with the room's top number and epoch, and what the stream no longer
     /// has.
-    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     pub(crate) async fn fetch(
         &self,
         room: &str,
@@ -744,7 +834,6 @@ impl Cluster {
 
     /// A subscriber on a connection of its own (a subscribed connection can do nothing else),
     /// subscribed to no room yet.
-    #[allow(dead_code)] // For the room-lines step, which wires it into the hub.
     pub(crate) async fn subscriber(&self) -> Result<Subscriber, ClusterError> {
         let (sink, messages) = match within(
             CONNECT_TIMEOUT,
@@ -756,7 +845,11 @@ impl Cluster {
             Ok(pubsub) => pubsub.split(),
             Err(error) => return Err(connect_error(address_of(&self.client), error)),
         };
-        Ok(Subscriber { sink, messages })
+        Ok(Subscriber {
+            sink,
+            messages,
+            channels: self.channels.clone(),
+        })
     }
 
     fn lease_key(&self) -> String {
@@ -766,16 +859,38 @@ impl Cluster {
     fn held_key(&self) -> String {
         format!("{NICKS}held:{}", self.node)
     }
+
+    /// The channel of the room of `keys`.
+    fn live_channel(&self, keys: &RoomKeys) -> String {
+        format!("{}{}", self.channels, keys.live)
+    }
+
+    /// The name of the channel `name` (`people`, `inbox:NODE`, …) for this cluster.
+    pub(crate) fn channel(&self, name: &str) -> String {
+        format!("{}{name}", self.channels)
+    }
+}
+
+/// The start of every channel's name for the Redis database of `client`: `chat:` on database
+/// 0, `chat:dbN:` on database N. Keys are apart in each database, but channels are shared by
+/// all of them: with this, two chats on two databases of one Redis stay apart (the tests run
+/// side by side that way).
+fn channels_of(client: &redis::Client) -> String {
+    match client.get_connection_info().redis_settings().db() {
+        0 => "chat:".to_owned(),
+        db => format!("chat:db{db}:"),
+    }
 }
 
 /// The lines published in the rooms it is subscribed to, as a [`Stream`]: each a [`Heard`],
 /// or a [`ClusterError::Malformed`] for a message that is not one of ours (the stream goes
 /// on). The stream ends when the connection is lost; make a new subscriber, subscribe again,
 /// and fill what was missed with [`Cluster::fetch`].
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 pub(crate) struct Subscriber {
     sink: PubSubSink,
     messages: PubSubStream,
+    /// See [`Cluster::channel`].
+    channels: Arc<str>,
 }
 
 impl fmt::Debug for Subscriber {
@@ -784,26 +899,43 @@ impl fmt::Debug for Subscriber {
     }
 }
 
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 impl Subscriber {
-    /// Starts receiving `room`'s lines; those published from the answer on arrive.
+    /// Starts receiving `room`'s lines; those published from the answer on arrive. (The hub
+    /// subscribes to every room at once; one room at a time is for the tests, and for a Redis
+    /// Cluster's sharded channels later.)
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) async fn subscribe(&mut self, room: &str) -> Result<(), ClusterError> {
         let keys = RoomKeys::new(room)?;
         within(
             CALL_TIMEOUT,
             "subscribing to a room",
-            self.sink.subscribe(&keys.live),
+            self.sink
+                .subscribe(format!("{}{}", self.channels, keys.live)),
+        )
+        .await
+    }
+
+    /// Starts receiving the lines of every room: with one subscription made at the start, a
+    /// node hears its own lines back even in a room it has just entered.
+    pub(crate) async fn subscribe_all(&mut self) -> Result<(), ClusterError> {
+        within(
+            CALL_TIMEOUT,
+            "subscribing to every room",
+            self.sink
+                .psubscribe(format!("{}room:*:live", self.channels)),
         )
         .await
     }
 
     /// Stops receiving `room`'s lines (some may still be on their way).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) async fn unsubscribe(&mut self, room: &str) -> Result<(), ClusterError> {
         let keys = RoomKeys::new(room)?;
         within(
             CALL_TIMEOUT,
             "unsubscribing from a room",
-            self.sink.unsubscribe(&keys.live),
+            self.sink
+                .unsubscribe(format!("{}{}", self.channels, keys.live)),
         )
         .await
     }
@@ -813,27 +945,33 @@ impl Stream for Subscriber {
     type Item = Result<Heard, ClusterError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let channels = self.channels.clone();
         Pin::new(&mut self.messages)
             .poll_next(cx)
-            .map(|message| message.map(|message| heard(&message)))
+            .map(|message| message.map(|message| heard(&channels, &message)))
     }
 }
 
 /// Reads a message from a room's channel: `<seq>:<epoch>:<payload>` on
 /// `chat:room:{#name}:live`.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
-fn heard(message: &redis::Msg) -> Result<Heard, ClusterError> {
-    read_heard(message.get_channel_name(), message.get_payload_bytes())
+fn heard(channels: &str, message: &redis::Msg) -> Result<Heard, ClusterError> {
+    read_heard(
+        channels,
+        message.get_channel_name(),
+        message.get_payload_bytes(),
+    )
 }
 
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
-fn read_heard(channel: &str, bytes: &[u8]) -> Result<Heard, ClusterError> {
+/// Reads a message from the channel `channel` of a cluster whose channels start with
+/// `channels` (see [`Cluster::channel`]).
+fn read_heard(channels: &str, channel: &str, bytes: &[u8]) -> Result<Heard, ClusterError> {
     let malformed = |reason: String| ClusterError::Malformed {
         from: format!("channel {channel:?}"),
         reason,
     };
     let room = channel
-        .strip_prefix("chat:room:{")
+        .strip_prefix(channels)
+        .and_then(|rest| rest.strip_prefix("room:{"))
         .and_then(|rest| rest.strip_suffix("}:live"))
         .filter(|room| RoomName::new(room).is_ok())
         .ok_or_else(|| malformed("not a room's channel".to_owned()))?;
@@ -870,11 +1008,9 @@ fn read_heard(channel: &str, bytes: &[u8]) -> Result<Heard, ClusterError> {
 }
 
 /// A stream entry as XRANGE gives it: the id, and the fields `[name, value, name, value, …]`.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 type RawEntry = (String, Vec<Vec<u8>>);
 
 /// The value of field `d` of a stream entry's fields `[name, value, name, value, …]`.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn stream_payload(fields: &[Vec<u8>]) -> Option<&[u8]> {
     fields
         .chunks_exact(2)
@@ -883,14 +1019,12 @@ fn stream_payload(fields: &[Vec<u8>]) -> Option<&[u8]> {
 }
 
 /// A room's keys and channel, named by the room's name in lower case.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 struct RoomKeys {
     meta: String,
     stream: String,
     live: String,
 }
 
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 impl RoomKeys {
     fn new(room: &str) -> Result<Self, ClusterError> {
         // A valid name has no brace, so it is the whole hash tag.
@@ -899,7 +1033,7 @@ impl RoomKeys {
         Ok(Self {
             meta: format!("chat:room:{{{room}}}:meta"),
             stream: format!("chat:room:{{{room}}}:stream"),
-            live: format!("chat:room:{{{room}}}:live"),
+            live: format!("room:{{{room}}}:live"),
         })
     }
 }
@@ -917,7 +1051,6 @@ pub(crate) fn check_node_name(name: &str) -> Result<(), String> {
 }
 
 /// A node id read from another node: a name and its suffix.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn check_node_id(id: &str) -> Result<(), String> {
     check_node_chars(id, MAX_NODE_ID_BYTES)
 }
@@ -946,7 +1079,6 @@ fn new_node_id(name: &str) -> String {
 }
 
 /// A new room's epoch: only needs to differ from the room's earlier ones.
-#[allow(dead_code)] // For the room-lines step, which wires it into the hub.
 fn new_epoch() -> String {
     format!("{:016x}", unique_number())
 }

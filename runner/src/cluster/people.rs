@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]) |
 //! | `chat:nicks:{nicks}:nodes` | set | the ids of the nodes with people |
-//! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` |
+//! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` (`"stopped":true` when it shut down) |
 //! | `chat:inbox:NODE` | channel | private messages for people on NODE: `{"v":1,"node":…,"from":…,"to":…,"kind":…,"text":…,"at":…}` |
 //!
 //! The people keys share the nicks' hash tag: the lease a node keeps for its nicks is the one
@@ -29,13 +29,23 @@ use super::{
     PAYLOAD_VERSION, address_of, check_node_id, connect_error, kind_name, kind_of, within,
 };
 
-/// The channel every node hears the others' people on.
-pub(crate) const PEOPLE_CHANNEL: &str = "chat:people";
+/// The channel every node hears the others' people on (after the cluster's channel prefix,
+/// see [`Cluster::channel`]).
+const PEOPLE_CHANNEL: &str = "people";
 
 /// The most bytes of an away message or a departure's reason that are sent.
 const MAX_NOTE_BYTES: usize = 200;
 
 static PERSON_SET: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("person_set.lua")));
+static NODE_LEAVE: LazyLock<Script> = LazyLock::new(|| {
+    // KEYS[1] = the node's people, KEYS[2] = the set of nodes; ARGV[1] = the node id,
+    // ARGV[2] = the people channel, ARGV[3] = the message that the node is gone.
+    Script::new(
+        r#"redis.call("DEL", KEYS[1])
+redis.call("SREM", KEYS[2], ARGV[1])
+return redis.call("PUBLISH", ARGV[2], ARGV[3])"#,
+    )
+});
 static NODES_CHECK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("nodes_check.lua")));
 
@@ -111,6 +121,13 @@ pub(crate) struct PrivateLine {
     pub(crate) at: Instant,
 }
 
+/// Every other node's people, by node and person id, and what of them could not be read:
+/// from [`Cluster::everyone`].
+pub(crate) type Everyone = (
+    HashMap<String, HashMap<u64, PersonState>>,
+    Vec<ClusterError>,
+);
+
 /// What a node hears of the others, besides room lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum News {
@@ -126,8 +143,8 @@ pub(crate) enum News {
         id: u64,
         reason: String,
     },
-    /// `node`'s lease lapsed: its people are gone.
-    Lost { node: String },
+    /// `node`'s people are gone: its lease lapsed, or (`stopped`) it shut down.
+    Lost { node: String, stopped: bool },
     /// A private message for someone here.
     Private(PrivateLine),
 }
@@ -168,7 +185,7 @@ impl Cluster {
                 .arg(&*self.node)
                 .arg(id)
                 .arg(stored.unwrap_or_default())
-                .arg(PEOPLE_CHANNEL)
+                .arg(self.channel(PEOPLE_CHANNEL))
                 .arg(message)
                 .invoke_async(&mut commands),
         )
@@ -178,15 +195,7 @@ impl Cluster {
 
     /// Every person of every node but this one, as Redis has them now, by node; and what
     /// could not be read. Read after subscribing to the news, to start from.
-    pub(crate) async fn everyone(
-        &self,
-    ) -> Result<
-        (
-            HashMap<String, HashMap<u64, PersonState>>,
-            Vec<ClusterError>,
-        ),
-        ClusterError,
-    > {
+    pub(crate) async fn everyone(&self) -> Result<Everyone, ClusterError> {
         let mut commands = self.commands.clone();
         let nodes: Vec<String> = within(
             CALL_TIMEOUT,
@@ -247,39 +256,32 @@ impl Cluster {
                 .key(format!("{NICKS}nodes"))
                 .arg(format!("{NICKS}lease:"))
                 .arg(format!("{NICKS}people:"))
-                .arg(PEOPLE_CHANNEL)
+                .arg(self.channel(PEOPLE_CHANNEL))
                 .invoke_async(&mut commands),
         )
         .await
     }
 
-    /// Sends a private message to the node `line` is for; false if no one there heard it
-    /// (the node is gone).
-    pub(crate) async fn send_private(
-        &self,
-        to_node: &str,
-        line: &PrivateLine,
-    ) -> Result<bool, ClusterError> {
-        check_node_id(to_node).map_err(ClusterError::NodeName)?;
-        let payload = json!({
-            "v": PAYLOAD_VERSION, "node": &*self.node, "from": line.from, "to": line.to,
-            "kind": kind_name(line.kind), "text": line.text, "at": line.at.as_millis(),
-        })
-        .to_string();
-        if line.text.len() > MAX_LINE_BYTES || payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(ClusterError::Line("a private message too long".to_owned()));
-        }
+    /// This node is stopping: its people are forgotten, and every node told they are gone at
+    /// once (rather than when the lease lapses).
+    pub(crate) async fn leave_people(&self) -> Result<(), ClusterError> {
         let mut commands = self.commands.clone();
-        let heard: i64 = within(
+        let _heard: i64 = within(
             CALL_TIMEOUT,
-            "sending a private message",
-            redis::cmd("PUBLISH")
-                .arg(inbox(to_node))
-                .arg(payload)
-                .query_async(&mut commands),
+            "forgetting the node's people",
+            NODE_LEAVE
+                .key(self.people_key(&self.node))
+                .key(format!("{NICKS}nodes"))
+                .arg(&*self.node)
+                .arg(self.channel(PEOPLE_CHANNEL))
+                .arg(
+                    json!({ "v": PAYLOAD_VERSION, "lost": &*self.node, "stopped": true })
+                        .to_string(),
+                )
+                .invoke_async(&mut commands),
         )
         .await?;
-        Ok(heard > 0)
+        Ok(())
     }
 
     /// A subscriber to the news of the other nodes' people and to this node's inbox, on a
@@ -298,13 +300,17 @@ impl Cluster {
         within(
             CALL_TIMEOUT,
             "subscribing to the news",
-            sink.subscribe(&[PEOPLE_CHANNEL.to_owned(), inbox(&self.node)]),
+            sink.subscribe(&[
+                self.channel(PEOPLE_CHANNEL),
+                self.channel(&inbox(&self.node)),
+            ]),
         )
         .await?;
         Ok(NewsSubscriber {
             _sink: sink,
             messages,
             node: self.node.to_string(),
+            channels: self.channels.to_string(),
         })
     }
 
@@ -313,8 +319,21 @@ impl Cluster {
     }
 }
 
-fn inbox(node: &str) -> String {
-    format!("chat:inbox:{node}")
+/// A private message as sent to its node's inbox.
+pub(super) fn private_payload(node: &str, line: &PrivateLine) -> Result<String, ClusterError> {
+    let payload = json!({
+        "v": PAYLOAD_VERSION, "node": node, "from": line.from, "to": line.to,
+        "kind": kind_name(line.kind), "text": line.text, "at": line.at.as_millis(),
+    })
+    .to_string();
+    if line.text.len() > MAX_LINE_BYTES || payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(ClusterError::Line("a private message too long".to_owned()));
+    }
+    Ok(payload)
+}
+
+pub(super) fn inbox(node: &str) -> String {
+    format!("inbox:{node}")
 }
 
 fn malformed(from: &str, reason: String) -> ClusterError {
@@ -341,6 +360,8 @@ pub(crate) struct NewsSubscriber {
     _sink: PubSubSink,
     messages: PubSubStream,
     node: String,
+    /// See [`Cluster::channel`].
+    channels: String,
 }
 
 impl std::fmt::Debug for NewsSubscriber {
@@ -361,7 +382,11 @@ impl Stream for NewsSubscriber {
                 return Poll::Ready(None);
             };
             let channel = message.get_channel_name().to_owned();
-            match read_news(&channel, message.get_payload_bytes()) {
+            let read = match channel.strip_prefix(self.channels.as_str()) {
+                Some(name) => read_news(name, message.get_payload_bytes()),
+                None => Err("not one of the news channels".to_owned()),
+            };
+            match read {
                 // Its own, heard back.
                 Ok(Some(News::Person { node, .. } | News::Gone { node, .. }))
                     if node == self.node => {}
@@ -408,7 +433,7 @@ pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, S
         check_node_id(node).map_err(|why| format!("node {node:?}: {why}"))?;
         Ok::<_, String>(node.to_owned())
     };
-    if channel.starts_with("chat:inbox:") {
+    if channel.starts_with("inbox:") {
         let kind = text("kind")?;
         let line = PrivateLine {
             node: node_field("node")?,
@@ -434,6 +459,7 @@ pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, S
     if value.get("lost").is_some() {
         return Ok(Some(News::Lost {
             node: node_field("lost")?,
+            stopped: value.get("stopped").and_then(Value::as_bool) == Some(true),
         }));
     }
     let node = node_field("node")?;
@@ -479,12 +505,13 @@ mod tests {
         assert_eq!(
             read_news(PEOPLE_CHANNEL, br#"{"v":1,"lost":"b-01"}"#),
             Ok(Some(News::Lost {
-                node: "b-01".to_owned()
+                node: "b-01".to_owned(),
+                stopped: false,
             }))
         );
         let private = br#"{"v":1,"node":"a-00ff","from":"alice","to":"bob","kind":"action","text":"waves","at":5}"#;
         assert!(matches!(
-            read_news("chat:inbox:b-01", private),
+            read_news("inbox:b-01", private),
             Ok(Some(News::Private(PrivateLine {
                 kind: LineKind::Action,
                 ..
@@ -504,6 +531,6 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        assert!(read_news("chat:elsewhere", br#"{"v":1,"lost":"b"}"#).is_err());
+        assert!(read_news("elsewhere", br#"{"v":1,"lost":"b"}"#).is_err());
     }
 }

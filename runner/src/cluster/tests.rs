@@ -101,6 +101,7 @@ fn line(node: &Cluster, nick: &str, text: &str) -> RemoteLine {
         kind: LineKind::Line,
         text: text.to_owned(),
         at: Instant::from_millis(1_700_000_000_000),
+        person: None,
     }
 }
 
@@ -439,7 +440,7 @@ fn malformed_messages_are_errors_and_the_next_line_arrives() {
         ];
         for message in &hostile {
             let _: u64 = redis::cmd("PUBLISH")
-                .arg(&keys.live)
+                .arg(node.channel(&keys.live))
                 .arg(message.as_slice())
                 .query_async(&mut commands)
                 .await
@@ -450,7 +451,7 @@ fn malformed_messages_are_errors_and_the_next_line_arrives() {
             match next_heard(&mut subscriber).await {
                 Err(error @ ClusterError::Malformed { .. }) => {
                     let shown = error.to_string();
-                    assert!(shown.contains(&keys.live), "{shown}");
+                    assert!(shown.contains(&node.channel(&keys.live)), "{shown}");
                 }
                 other => panic!("{:?}: {other:?}", String::from_utf8_lossy(message)),
             }
@@ -615,7 +616,8 @@ fn room_keys_share_the_lowercased_name_as_hash_tag() {
     let keys = RoomKeys::new("#Rust-Lang").expect("a room name");
     assert_eq!(keys.meta, "chat:room:{#rust-lang}:meta");
     assert_eq!(keys.stream, "chat:room:{#rust-lang}:stream");
-    assert_eq!(keys.live, "chat:room:{#rust-lang}:live");
+    // Channels are not keys: the cluster puts its prefix before it (see `Cluster::channel`).
+    assert_eq!(keys.live, "room:{#rust-lang}:live");
     assert!(RoomKeys::new("#a}b").is_err());
     assert!(RoomKeys::new("lobby").is_err());
 }
@@ -628,6 +630,7 @@ fn payload_round_trip_and_bounds() {
         kind: LineKind::Action,
         text: "waves \u{3} \"hi\" 你好".to_owned(),
         at: Instant::from_millis(1_700_000_000_123),
+        person: None,
     };
     let payload = said.encode().expect("encoding");
     assert!(payload.contains("\"v\":1") && payload.contains("\"kind\":\"action\""));
@@ -658,11 +661,19 @@ fn payload_round_trip_and_bounds() {
     );
     assert!(
         refused(RemoteLine {
-            nick: "anonymous-3".to_owned(),
+            nick: "anonymous-03".to_owned(),
             ..said.clone()
         })
-        .contains("nick \"anonymous-3\"")
+        .contains("nick \"anonymous-03\"")
     );
+    // Someone without a nickname may talk too, and who said it comes back to their node.
+    let anonymous = RemoteLine {
+        nick: "anonymous-3".to_owned(),
+        person: Some(7 << 32 | 3),
+        ..said.clone()
+    };
+    let encoded = anonymous.encode().expect("encoding");
+    assert_eq!(RemoteLine::decode(encoded.as_bytes()), Ok(anonymous));
 
     for (payload, reason) in [
         ("{", "not JSON"),
@@ -698,9 +709,10 @@ fn channel_messages_are_read_or_refused() {
         kind: LineKind::Notice,
         text: "colons: fine: here".to_owned(),
         at: Instant::from_millis(5),
+        person: None,
     };
     let message = format!("12:e1:{}", said.encode().expect("encoding"));
-    let heard = read_heard("chat:room:{#Lobby}:live", message.as_bytes()).expect("read");
+    let heard = read_heard("chat:", "chat:room:{#Lobby}:live", message.as_bytes()).expect("read");
     assert_eq!(heard.room, "#lobby");
     assert_eq!(
         (heard.position.seq, heard.position.epoch.as_str()),
@@ -712,7 +724,7 @@ fn channel_messages_are_read_or_refused() {
         "elsewhere",
         "chat:room:{lobby}:live",
     ] {
-        let error = read_heard(channel, message.as_bytes()).expect_err(channel);
+        let error = read_heard("chat:", channel, message.as_bytes()).expect_err(channel);
         assert_eq!(
             error.to_string(),
             format!(

@@ -1,0 +1,244 @@
+//! The hub's side of cluster mode's relay (see `cluster::relay`): what the other nodes send
+//! is handed to the core in order, and what changes of the people here is published.
+
+use chat_core::relay::{Applied, Incoming, Origin, Person, Target};
+use chat_core::{ConnectionId, Event as CoreEvent, PersonId};
+
+use super::{Hub, lookup};
+use crate::cluster::{PersonState, RelayDone, Relayed};
+use crate::log::log;
+
+/// The most calls one change of a person from elsewhere may take (a rename, a part and a join
+/// a call each): past it, something is wrong, and the rest is given up with a log line.
+const MAX_PERSON_STEPS: usize = 4 * chat_core::MAX_ROOMS_PER_PERSON + 4;
+
+impl Hub {
+    /// Takes in what the relay reports: its news for the core is handed over in order.
+    pub(super) fn relay_done(&mut self, done: RelayDone) {
+        let Some(relay) = &mut self.relay else {
+            return;
+        };
+        let news = relay.handle(done);
+        if news.is_empty() {
+            return;
+        }
+        self.relayed.extend(news);
+        self.drain();
+    }
+
+    /// Hands one piece of the relay's news to the core, carrying out what comes of it.
+    pub(super) fn hand_relayed(&mut self, relayed: Relayed) {
+        let Some(relay) = &self.relay else {
+            return;
+        };
+        let own = relay.node_id().to_owned();
+        let now = self.now();
+        match relayed {
+            Relayed::Line { room, seq, line } => {
+                let here = (line.node == own)
+                    .then(|| {
+                        line.person
+                            .and_then(|bits| self.connection_by_bits(bits))
+                            .map(Origin::Here)
+                    })
+                    .flatten();
+                let incoming = Incoming {
+                    to: Target::Room(&room),
+                    nick: &line.nick,
+                    origin: here.unwrap_or(Origin::Node(&line.node)),
+                    kind: line.kind,
+                    text: &line.text,
+                    seq,
+                    at: line.at,
+                };
+                let result = self
+                    .core
+                    .unrecorded("relayed lines")
+                    .handle_relayed(now, &incoming);
+                if let Err(error) = result {
+                    log!(
+                        "cluster: a line of {room} from node {} was not shown: {error}",
+                        line.node
+                    );
+                }
+            }
+            Relayed::RoomNotice { room, text } => {
+                if let Err(error) = self
+                    .core
+                    .unrecorded("relayed lines")
+                    .handle_room_notice(now, &room, &text)
+                {
+                    log!("bug: {error}");
+                }
+            }
+            Relayed::Notice(text) => self.notices.push(text),
+            Relayed::Person { node, id, state } => {
+                let rooms: Vec<&str> = state.rooms.iter().map(String::as_str).collect();
+                let person = Person {
+                    node: &node,
+                    id,
+                    nick: &state.nick,
+                    rooms: &rooms,
+                    away: state.away.as_deref(),
+                };
+                for _ in 0..MAX_PERSON_STEPS {
+                    let now = self.now();
+                    match self
+                        .core
+                        .unrecorded("people of other nodes")
+                        .handle_person(now, &person)
+                    {
+                        Ok(Applied::More) => self.carry_out(),
+                        Ok(Applied::Done) => return self.carry_out(),
+                        Err(error) => {
+                            return log!(
+                                "cluster: {} of node {node} is not listed here: {error}",
+                                state.nick
+                            );
+                        }
+                    }
+                }
+                log!(
+                    "bug: {} of node {node} took more than {MAX_PERSON_STEPS} steps",
+                    state.nick
+                );
+            }
+            Relayed::Gone { node, id, reason } => {
+                if let Err(error) = self
+                    .core
+                    .unrecorded("people of other nodes")
+                    .handle_person_gone(now, &node, id, &reason)
+                {
+                    log!("bug: {error}");
+                }
+            }
+            Relayed::Lost { node, stopped } => {
+                let name = node
+                    .rsplit_once('-')
+                    .map_or(node.as_str(), |(name, _)| name);
+                let reason = if stopped {
+                    log!("cluster: node {node} shut down; its people leave");
+                    format!("server {name} shut down")
+                } else {
+                    log!("cluster: node {node} is lost (its lease lapsed); its people leave");
+                    format!("server {name} was lost")
+                };
+                loop {
+                    let now = self.now();
+                    match self
+                        .core
+                        .unrecorded("people of other nodes")
+                        .handle_node_lost(now, &node, &reason)
+                    {
+                        Ok(Applied::More) => self.carry_out(),
+                        Ok(Applied::Done) => return self.carry_out(),
+                        Err(error) => return log!("bug: {error}"),
+                    }
+                }
+            }
+            Relayed::Private(line) => {
+                let incoming = Incoming {
+                    to: Target::Person {
+                        nick: &line.to,
+                        node: &own,
+                    },
+                    nick: &line.from,
+                    origin: Origin::Node(&line.node),
+                    kind: line.kind,
+                    text: &line.text,
+                    seq: 0,
+                    at: line.at,
+                };
+                let result = self
+                    .core
+                    .unrecorded("relayed lines")
+                    .handle_relayed(now, &incoming);
+                if let Err(error) = result {
+                    log!(
+                        "cluster: a private message from {} (node {}) to {} was not delivered: \
+                         {error}",
+                        line.from,
+                        line.node,
+                        line.to
+                    );
+                }
+            }
+        }
+        self.carry_out();
+    }
+
+    /// Notes in `changed` who an event changes here, for the other nodes; a departure is
+    /// handed to `relay` at once (the person is gone after the drain).
+    pub(super) fn person_event(
+        changed: &mut Vec<ConnectionId>,
+        relay: &mut crate::cluster::Relay,
+        event: &CoreEvent<'_>,
+    ) {
+        match *event {
+            CoreEvent::Arrived {
+                person: PersonId::Local(conn),
+                ..
+            }
+            | CoreEvent::Joined {
+                person: PersonId::Local(conn),
+                ..
+            }
+            | CoreEvent::Parted {
+                person: PersonId::Local(conn),
+                ..
+            }
+            | CoreEvent::Renamed {
+                person: PersonId::Local(conn),
+                ..
+            }
+            | CoreEvent::Away {
+                person: PersonId::Local(conn),
+                ..
+            } => changed.push(conn),
+            CoreEvent::Departed {
+                person: PersonId::Local(conn),
+                reason,
+                ..
+            } => relay.gone(conn.to_bits(), reason),
+            _ => {}
+        }
+    }
+
+    /// Publishes what the people whose state changed in this drain are now.
+    pub(super) fn publish_changed(&mut self) {
+        if self.changed.is_empty() {
+            return;
+        }
+        let Some(relay) = &mut self.relay else {
+            self.changed.clear();
+            return;
+        };
+        self.changed.sort_unstable();
+        self.changed.dedup();
+        let core = self.core.core();
+        for conn in self.changed.drain(..) {
+            let state = core.nickname(conn).map(|nick| PersonState {
+                nick: nick.as_str().to_owned(),
+                rooms: core
+                    .rooms_of(conn)
+                    .map(|room| room.as_str().to_owned())
+                    .collect(),
+                away: core.away(conn).map(str::to_owned),
+            });
+            // Someone who left meanwhile was published gone by their departure.
+            if state.is_some() || lookup(&self.connections, conn).is_some() {
+                relay.person(conn.to_bits(), state);
+            }
+        }
+    }
+
+    /// The live connection whose handle is `bits` (`ConnectionId::to_bits`).
+    fn connection_by_bits(&self, bits: u64) -> Option<ConnectionId> {
+        let index = (bits & u64::from(u32::MAX)) as usize;
+        self.connections
+            .get(index)?
+            .as_ref()
+            .map(|connection| connection.id)
+            .filter(|id| id.to_bits() == bits)
+    }
+}

@@ -134,8 +134,8 @@ pub enum Origin<'a> {
 pub struct Incoming<'a> {
     /// The room, or the person here it is for (`node` is not checked: it is this server).
     pub to: Target<'a>,
-    /// Who said it, as they were called then. A private message must come from someone
-    /// known here (see [`Person`]).
+    /// Who said it, as they were called then: shown by their entry here if they are listed
+    /// (see [`Person`]), else as `nick!remote@NODE`.
     pub nick: &'a str,
     /// Where.
     pub origin: Origin<'a>,
@@ -205,9 +205,10 @@ pub enum Refused {
     TooManyNodes,
     /// Someone else here goes by that name.
     NickInUse,
-    /// Every slot of the table of people is taken.
+    /// The table of people has no room: people of other servers take at most half of it
+    /// (the other half is for connections here), or every slot is taken.
     Full,
-    /// A private message for someone not here, or from someone not known here.
+    /// A private message for someone not here, or one that claims to come from this server.
     UnknownPerson,
 }
 
@@ -220,8 +221,8 @@ impl core::fmt::Display for Refused {
             Self::Text => "the text is too long or has control characters",
             Self::TooManyNodes => "the people of too many other servers are known already",
             Self::NickInUse => "someone else here goes by that name",
-            Self::Full => "every slot of the table of people is taken",
-            Self::UnknownPerson => "the person it is for, or from, is not known here",
+            Self::Full => "the table of people has no room for more people of other servers",
+            Self::UnknownPerson => "the person it is for is not here, or it names this server",
         })
     }
 }
@@ -234,7 +235,10 @@ fn check_common(nick: &str, node: Option<&str>, text: &str) -> Result<(), Refuse
     if node.is_some_and(|node| !is_node_name(node)) {
         return Err(Refused::Node);
     }
-    if text.len() > crate::MAX_LINE_BYTES || text.chars().any(char::is_control) {
+    // What a client here may not send (control, bidi and invisible characters) may not come
+    // from elsewhere either.
+    if text.len() > crate::MAX_LINE_BYTES || crate::dialect::text::first_unsafe_char(text).is_some()
+    {
         return Err(Refused::Text);
     }
     Ok(())
@@ -344,7 +348,7 @@ mod tests {
 
     /// Two servers joined by a bus that numbers each room's lines, as Redis does.
     struct Pair {
-        nodes: [Driver<8>; 2],
+        nodes: [Driver<16>; 2],
         heard: [Transcript; 2],
         events: [Vec<String>; 2],
         seqs: BTreeMap<String, u64>,
@@ -768,7 +772,7 @@ mod tests {
             .with_colour(false)
             .with_greeting_delay(Duration::ZERO)
             .with_relayed_lines(true);
-        let mut driver: Driver<32> = Driver::new(config, Instant::ZERO);
+        let mut driver: Driver<40> = Driver::new(config, Instant::ZERO);
         let bob = driver.connect(&mut |_| {}).unwrap();
         driver.input(bob, b"/nick bob\n", &mut |_| {});
         let person = |nick, rooms| Person {
@@ -860,5 +864,82 @@ mod tests {
             [":chat.local NOTICE #rust :*** [3 messages missed]^["]
         );
         assert!(pair.heard[0].lines_to(bob).is_empty());
+    }
+
+    #[test]
+    fn people_of_other_servers_take_at_most_half_the_table() {
+        let config = Config::default()
+            .with_colour(false)
+            .with_greeting_delay(Duration::ZERO)
+            .with_relayed_lines(true);
+        let mut driver: Driver<8> = Driver::new(config, Instant::ZERO);
+        let now = driver.now();
+        for n in 0..5_u64 {
+            let nick = format!("p{n}");
+            let person = Person {
+                node: "a",
+                id: n,
+                nick: &nick,
+                rooms: &[],
+                away: None,
+            };
+            let result = driver.server_mut().handle_person(now, &person);
+            while driver.server_mut().poll_output().is_some() {}
+            if n < 4 {
+                assert_eq!(result, Ok(Applied::More), "{n}");
+            } else {
+                assert_eq!(result, Err(Error::Relayed(Refused::Full)));
+            }
+        }
+        // The other half is for connections here.
+        for _ in 0..4 {
+            assert!(driver.connect(&mut |_| {}).is_some());
+        }
+        assert!(driver.connect(&mut |_| {}).is_none(), "full");
+    }
+
+    #[test]
+    fn a_private_message_from_someone_not_listed_here_still_arrives() {
+        let mut pair = Pair::new();
+        let bob = pair.connect(1, "/nick bob\n");
+        let dave = pair.connect(1, "NICK dave\r\nUSER d 0 * :D\r\n");
+        let alice = pair.connect(0, "/nick alice\n");
+        pair.mirror(0, alice);
+        pair.clear();
+        for (to, text) in [("bob", "hi bob"), ("dave", "hi dave")] {
+            let line = Incoming {
+                to: Target::Person {
+                    nick: to,
+                    node: "b",
+                },
+                nick: "anonymous-7",
+                origin: Origin::Node("a"),
+                kind: LineKind::Line,
+                text,
+                seq: 0,
+                at: Instant::ZERO,
+            };
+            let (heard, events) = (&mut pair.heard[1], &mut pair.events[1]);
+            pair.nodes[1]
+                .hand_back(&line, &mut |output| Pair::record(heard, events, output))
+                .unwrap();
+        }
+        assert_eq!(
+            pair.heard[1].lines_to(bob),
+            ["[private] anonymous-7: hi bob"]
+        );
+        assert_eq!(
+            pair.heard[1].lines_to(dave),
+            [":anonymous-7!remote@a PRIVMSG dave :hi dave"]
+        );
+        assert!(pair.events[1].is_empty(), "news on its own server");
+        // WHO by name finds people of other servers too.
+        pair.clear();
+        pair.say(1, dave, "WHO alice\r\n");
+        let who = pair.heard[1].take(dave);
+        assert!(
+            who[0].contains(" 352 dave * remote a a alice H "),
+            "{who:?}"
+        );
     }
 }

@@ -1014,9 +1014,7 @@ impl Hub {
                 Output::Relay(line) => {
                     if let Some(relay) = &mut self.relay {
                         let person = line.conn.to_bits();
-                        if let Some(here_only) = relay.outgoing(&line, person) {
-                            self.relayed.push_back(here_only);
-                        }
+                        self.relayed.extend(relay.outgoing(&line, person));
                     }
                 }
                 // A line shown here only (the other nodes out of reach) has no number to keep

@@ -14,36 +14,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use chat_tests::{Client, Server};
+use chat_tests::{Client, Server, redis_url};
 
 /// The server binary, built by cargo for these tests.
 const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
 
 /// How long a node may take to exit after a bad start (connecting gives up after 5 s).
 const EXIT_WAIT: Duration = Duration::from_secs(10);
-
-/// The Redis to test against, or `None` (after a loud line on stderr) to skip `test`. With
-/// `CHAT_REQUIRE_REDIS=1` (CI) a missing Redis fails the test instead.
-fn redis_url(test: &str) -> Option<String> {
-    if let Some(url) = std::env::var("CHAT_REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    {
-        return Some(url);
-    }
-    assert!(
-        std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_REDIS=1, but CHAT_REDIS_URL is not set (start redis-server and \
-         set it, e.g. CHAT_REDIS_URL=redis://127.0.0.1:6379/)"
-    );
-    // Not through eprintln!, which the harness swallows for a test that passes.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: CHAT_REDIS_URL is not set (start redis-server and set it; CI sets \
-         CHAT_REQUIRE_REDIS=1)"
-    );
-    None
-}
 
 /// A number new to this process and moment, for names no other run uses.
 fn unique() -> u32 {

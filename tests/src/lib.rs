@@ -24,6 +24,30 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How often polling loops (for logs, for process exit) look again.
 const POLL: Duration = Duration::from_millis(20);
 
+/// The Redis for a test that needs one (`CHAT_REDIS_URL`), or `None`, after a loud
+/// `SKIPPED test` line on stderr, to skip it. With `CHAT_REQUIRE_REDIS=1` (CI) a missing Redis
+/// fails the test instead: a green run that skipped the real thing is not a pass.
+pub fn redis_url(test: &str) -> Option<String> {
+    if let Some(url) = std::env::var("CHAT_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        return Some(url);
+    }
+    assert!(
+        std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
+        "{test}: CHAT_REQUIRE_REDIS=1, but CHAT_REDIS_URL is not set (start redis-server and \
+         set it, e.g. CHAT_REDIS_URL=redis://127.0.0.1:6379/)"
+    );
+    // Not through eprintln!, which the harness swallows for a test that passes.
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED {test}: CHAT_REDIS_URL is not set (start redis-server and set it; CI sets \
+         CHAT_REQUIRE_REDIS=1)"
+    );
+    None
+}
+
 /// Polls `done` until it is true, failing after [`WAIT`] with a message about `what`.
 #[track_caller]
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

@@ -212,7 +212,7 @@ pub(crate) enum Happened<'t> {
     },
     /// `from` sent `to` a private message.
     Private {
-        from: ConnectionId,
+        from: Speaker<'t>,
         to: ConnectionId,
         kind: LineKind,
         text: &'t str,
@@ -265,18 +265,19 @@ impl Happened<'_> {
             | Self::Renamed { who, .. }
             | Self::Departed { who, .. }
             | Self::Away { who, .. } => Some(who),
-            Self::Private { from, .. } => Some(from),
+            Self::Private { from, .. } => from.listed(),
             Self::Said { .. } | Self::RoomCreated { .. } | Self::RoomRemoved { .. } => None,
         }
     }
 }
 
-/// Who said a room line: someone connected here, or someone known only by the line (said on
-/// another server, see [`relay`](crate::relay)).
+/// Who said a line: someone in the roster (connected here, or a listed person of another
+/// server), or someone known only by the line (said on another server by someone not listed
+/// here, see [`relay`](crate::relay)).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Speaker<'t> {
-    Local(ConnectionId),
-    Remote {
+    Listed(ConnectionId),
+    Unlisted {
         /// Their name when they said it.
         nick: &'t str,
         /// Their server's name.
@@ -285,19 +286,28 @@ pub(crate) enum Speaker<'t> {
 }
 
 impl Speaker<'_> {
-    /// The connection that said it, if it is here.
-    pub(crate) fn local(self) -> Option<ConnectionId> {
+    /// The roster's handle on them, if they are listed.
+    pub(crate) fn listed(self) -> Option<ConnectionId> {
         match self {
-            Self::Local(conn) => Some(conn),
-            Self::Remote { .. } => None,
+            Self::Listed(conn) => Some(conn),
+            Self::Unlisted { .. } => None,
         }
     }
 
     /// Everyone in `room` but the speaker.
     pub(crate) fn others_in(self, room: RoomId) -> Audience {
         match self {
-            Self::Local(conn) => Audience::room_but(room, conn),
-            Self::Remote { .. } => Audience::room(room),
+            Self::Listed(conn) => Audience::room_but(room, conn),
+            Self::Unlisted { .. } => Audience::room(room),
+        }
+    }
+
+    /// A private message from them to `to`: to `to` alone, as a private message when the
+    /// sender is listed (so that a refusal can be reported to them).
+    pub(crate) fn private_to(self, to: ConnectionId) -> Audience {
+        match self {
+            Self::Listed(from) => Audience::private(to, from),
+            Self::Unlisted { .. } => Audience::one(to),
         }
     }
 }
@@ -602,7 +612,7 @@ impl<const N: usize> Step<'_, N> {
     ) {
         let msgid = self.rooms.next_number();
         self.publish(&Happened::Private {
-            from,
+            from: Speaker::Listed(from),
             to: target,
             kind,
             text,
@@ -665,7 +675,7 @@ impl<const N: usize> Step<'_, N> {
             return;
         };
         self.publish(&Happened::Said {
-            who: Speaker::Local(conn),
+            who: Speaker::Listed(conn),
             room,
             kind,
             text,
@@ -693,13 +703,13 @@ impl<const N: usize> Step<'_, N> {
             return;
         };
         let who = match line.origin {
-            Origin::Here(conn) if self.goes_by(conn, line.nick) => Speaker::Local(conn),
+            Origin::Here(conn) if self.goes_by(conn, line.nick) => Speaker::Listed(conn),
             // Gone, or renamed since: shown by the name it was said under.
-            Origin::Here(_) => Speaker::Remote {
+            Origin::Here(_) => Speaker::Unlisted {
                 nick: line.nick,
                 node: self.server_name,
             },
-            Origin::Node(node) => Speaker::Remote {
+            Origin::Node(node) => Speaker::Unlisted {
                 nick: line.nick,
                 node,
             },
@@ -958,8 +968,8 @@ impl<const N: usize> Step<'_, N> {
                     return;
                 };
                 let nick = match who {
-                    Speaker::Local(conn) => self.out.span_name(self.roster.name(conn)),
-                    Speaker::Remote { nick, .. } => self.out.span_str(nick),
+                    Speaker::Listed(conn) => self.out.span_name(self.roster.name(conn)),
+                    Speaker::Unlisted { nick, .. } => self.out.span_str(nick),
                 };
                 EventRecord::Said {
                     nick,
@@ -977,7 +987,11 @@ impl<const N: usize> Step<'_, N> {
                 text,
                 ..
             } => EventRecord::Private {
-                from: self.out.span_name(self.roster.name(from)),
+                // An unlisted sender is on another server: no event here.
+                from: match from {
+                    Speaker::Listed(from) => self.out.span_name(self.roster.name(from)),
+                    Speaker::Unlisted { .. } => return,
+                },
                 to: self.out.span_name(self.roster.name(to)),
                 kind,
                 text: self.out.span_str(text),

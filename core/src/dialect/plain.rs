@@ -486,15 +486,15 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_CHARS]
 
 /// A speaker's name as text users see it, in the colour that is always theirs.
 enum SpeakerName<'a> {
-    Local(Painted<Name<'a>>),
-    Remote(Painted<Visible<'a>>),
+    Listed(Painted<Name<'a>>),
+    Unlisted(Painted<Visible<'a>>),
 }
 
 impl fmt::Display for SpeakerName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Local(name) => name.fmt(f),
-            Self::Remote(name) => name.fmt(f),
+            Self::Listed(name) => name.fmt(f),
+            Self::Unlisted(name) => name.fmt(f),
         }
     }
 }
@@ -506,8 +506,8 @@ fn speaker_name<'s, const N: usize>(
     who: Speaker<'s>,
 ) -> SpeakerName<'s> {
     match who {
-        Speaker::Local(conn) => SpeakerName::Local(style.name(roster.name(conn))),
-        Speaker::Remote { nick, .. } => SpeakerName::Remote(style.former_name(nick)),
+        Speaker::Listed(conn) => SpeakerName::Listed(style.name(roster.name(conn))),
+        Speaker::Unlisted { nick, .. } => SpeakerName::Unlisted(style.former_name(nick)),
     }
 }
 
@@ -642,7 +642,7 @@ impl<const N: usize> Step<'_, N> {
                 if self.speaks_irc(to) {
                     return;
                 }
-                let (marker, me) = (style.private(), style.name(self.roster.name(from)));
+                let (marker, me) = (style.private(), speaker_name(style, self.roster, from));
                 let start = self.out.mark();
                 let _ = match kind {
                     LineKind::Action => {
@@ -652,7 +652,7 @@ impl<const N: usize> Step<'_, N> {
                         write!(self.out, "{marker} {me}: {}\r\n", Visible(text))
                     }
                 };
-                self.out.send(start, Audience::private(to, from));
+                self.out.send(start, from.private_to(to));
             }
             Happened::TopicSet { who, room, topic } => {
                 let Some(info) = self.rooms.get(room) else {

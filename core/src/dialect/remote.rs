@@ -1,7 +1,7 @@
 //! People and private messages from other servers (see [`relay`](crate::relay)): applied to
 //! the tables here, and shown to the people here as if those people were here.
 
-use super::{Admitted, ClientTags, Happened, Step, Visible};
+use super::{Admitted, ClientTags, Happened, Speaker, Step, Visible};
 use crate::relay::{Applied, Incoming, Origin, Person, Refused};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::person::{MAX_AWAY_BYTES, RemoteTag};
@@ -20,26 +20,31 @@ impl<const N: usize> Step<'_, N> {
     }
 
     /// A private message from someone on another server for `to`, here; checked already.
+    /// The sender is shown by their entry here if they are listed, else by the line.
     pub(crate) fn relayed_private(&mut self, line: &Incoming<'_>, to: &str) -> Result<(), Refused> {
         let Origin::Node(node) = line.origin else {
             return Err(Refused::UnknownPerson);
         };
-        let node = self.roster.find_node(node).ok_or(Refused::UnknownPerson)?;
-        let from = self
-            .roster
-            .find(line.nick)
-            .filter(|&from| {
-                self.roster
-                    .get(from)
-                    .and_then(|slot| slot.person.remote)
-                    .is_some_and(|tag| tag.node == node)
-            })
-            .ok_or(Refused::UnknownPerson)?;
         let target = self
             .roster
             .find(to)
             .filter(|&target| !self.is_remote(target))
             .ok_or(Refused::UnknownPerson)?;
+        let listed = self.roster.find_node(node).and_then(|index| {
+            self.roster.find(line.nick).filter(|&from| {
+                self.roster
+                    .get(from)
+                    .and_then(|slot| slot.person.remote)
+                    .is_some_and(|tag| tag.node == index)
+            })
+        });
+        let from = match listed {
+            Some(from) => Speaker::Listed(from),
+            None => Speaker::Unlisted {
+                nick: line.nick,
+                node,
+            },
+        };
         let msgid = self.rooms.next_number();
         self.publish(&Happened::Private {
             from,
@@ -65,7 +70,7 @@ impl<const N: usize> Step<'_, N> {
         let Ok(nick) = Nickname::new(person.nick) else {
             // anonymous-N: not listed on other servers.
             if let Some(conn) = known {
-                self.depart(conn, &"no longer has a nickname");
+                self.depart_remote(conn, &"no longer has a nickname");
             }
             return Ok(Applied::Done);
         };
@@ -77,6 +82,9 @@ impl<const N: usize> Step<'_, N> {
         let Some(conn) = known else {
             if taken_by_other(self, None) {
                 return Err(Refused::NickInUse);
+            }
+            if self.roster.remote_count() >= N / 2 {
+                return Err(Refused::Full);
             }
             let node = self
                 .roster
@@ -149,7 +157,23 @@ impl<const N: usize> Step<'_, N> {
         };
         if let Some(conn) = self.roster.find_remote(RemoteTag { node, id }) {
             let reason = Visible(crate::wire::line::cut(reason, MAX_REASON_BYTES));
-            self.depart(conn, &reason);
+            self.depart_remote(conn, &reason);
+        }
+    }
+
+    /// Takes `conn`, someone on another server, away, telling those who shared a room with
+    /// them `why`; their server's place in the table is freed with its last person.
+    fn depart_remote(&mut self, conn: ConnectionId, why: &dyn core::fmt::Display) {
+        let node = self
+            .roster
+            .get(conn)
+            .and_then(|slot| slot.person.remote)
+            .map(|tag| tag.node);
+        self.depart(conn, why);
+        if let Some(node) = node
+            && self.roster.remote_of_node(node).next().is_none()
+        {
+            self.roster.forget_node(node);
         }
     }
 

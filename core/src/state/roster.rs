@@ -323,14 +323,7 @@ impl<const N: usize> Roster<N> {
     /// Takes a free slot for a person on another server, called `nick`; `None` when all `N`
     /// slots are in use. They are in no queue and in no count of connections.
     pub(crate) fn insert_remote(&mut self, tag: RemoteTag, nick: Nickname) -> Option<ConnectionId> {
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                let index = u32::try_from(self.slots.len()).ok()?;
-                self.slots.push(Slot::default()).ok()?;
-                index
-            }
-        };
+        let index = self.take_slot()?;
         let pos = self.remote.len() as u32;
         // Cannot fail: `remote` holds one entry per remote slot, and a slot was free.
         let _ = self.remote.push(index);
@@ -461,14 +454,7 @@ impl<const N: usize> Roster<N> {
     /// With a `silence_deadline`, the connection is closed by the timeout step ([`Queue::Silent`])
     /// unless it sends a line before then. Deadlines must not decrease from call to call.
     pub(crate) fn insert(&mut self, silence_deadline: Option<Instant>) -> Option<ConnectionId> {
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                let index = u32::try_from(self.slots.len()).ok()?;
-                self.slots.push(Slot::default()).ok()?;
-                index
-            }
-        };
+        let index = self.take_slot()?;
         let live_pos = self.live.len() as u32;
         // Cannot fail: `live` holds one entry per occupied slot, and a slot was free.
         let _ = self.live.push(index);
@@ -482,6 +468,17 @@ impl<const N: usize> Roster<N> {
             self.link(Queue::Silent, index, deadline);
         }
         Some(id)
+    }
+
+    /// The index of a free slot, taken: one freed before, or a new one; `None` when all `N`
+    /// are in use.
+    fn take_slot(&mut self) -> Option<u32> {
+        if let Some(index) = self.free.pop() {
+            return Some(index);
+        }
+        let index = u32::try_from(self.slots.len()).ok()?;
+        self.slots.push(Slot::default()).ok()?;
+        Some(index)
     }
 
     /// Frees the connection's slot. Returns false if `id` was not live.
@@ -598,10 +595,11 @@ impl<const N: usize> Roster<N> {
         }
     }
 
-    /// Every live connection, in no particular order.
-    pub(crate) fn live(&self) -> impl ExactSizeIterator<Item = ConnectionId> + '_ {
+    /// Everyone: the live connections, then the people of other servers.
+    pub(crate) fn people(&self) -> impl Iterator<Item = ConnectionId> + '_ {
         self.live
             .iter()
+            .chain(&self.remote)
             .map(|&index| self.slots[index as usize].id(index))
     }
 
@@ -778,7 +776,7 @@ mod tests {
         assert_ne!(c, a);
         assert!(roster.get(a).is_none());
         assert!(roster.get(c).is_some());
-        let mut live: std::vec::Vec<_> = roster.live().collect();
+        let mut live: std::vec::Vec<_> = roster.people().collect();
         live.sort();
         let mut expected = std::vec![b, c];
         expected.sort();

@@ -2,7 +2,8 @@
 -- KEYS[1] = chat:nicks:{nicks}:owners      (hash: lowercased nick -> node id)
 -- KEYS[2] = chat:nicks:{nicks}:lease:NODE  (this node's lease: its id, expiring after the lease)
 -- KEYS[3] = chat:nicks:{nicks}:held:NODE   (set: the lowercased nicks this node holds)
--- KEYS[4] = chat:nicks:{nicks}:nodes       (set: the nodes, for the others to check their leases)
+-- KEYS[4] = chat:nicks:{nicks}:nodes       (hash: node id -> its lease in ms, for the others to
+--                                           check it)
 -- ARGV[1] = node id, ARGV[2] = the lease in milliseconds
 -- Returns 1: renewed. 0: there was no lease (a lapse, or the first call): whatever the node
 -- held under a lapsed lease was void, and others may have taken some of it, so all of it is
@@ -10,7 +11,7 @@
 -- lapse would be neither clearly ours nor clearly free.
 -- Listed among the nodes at every renewal: a Redis that restarted empty knows the node again
 -- within a renewal.
-redis.call("SADD", KEYS[4], ARGV[1])
+redis.call("HSET", KEYS[4], ARGV[1], ARGV[2])
 if redis.call("GET", KEYS[2]) == ARGV[1] then
   redis.call("PEXPIRE", KEYS[2], ARGV[2])
   return 1

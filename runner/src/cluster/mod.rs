@@ -58,7 +58,7 @@ mod relay;
 mod tests;
 
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
-pub(crate) use people::{Everyone, News, PersonState, PrivateLine};
+pub(crate) use people::{Checked, Everyone, News, PersonState, PrivateLine};
 pub(crate) use relay::{ForCore as Relayed, Relay, RelayDone};
 
 use std::fmt;
@@ -176,6 +176,20 @@ pub(crate) enum ClusterError {
     /// A message on one of our channels, or an entry of a room's stream, that is not ours or
     /// not understood; `from` says where it was read.
     Malformed { from: String, reason: String },
+    /// A subscriber's connection was lost (`what` it was for).
+    Lost { what: &'static str },
+}
+
+impl ClusterError {
+    /// Whether it says Redis cannot be reached (or answered with an error), as opposed to
+    /// something Redis was not asked (a line too long, a name not valid) or a message not
+    /// understood.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Redis { .. } | Self::Lost { .. }
+        )
+    }
 }
 
 impl fmt::Display for ClusterError {
@@ -214,6 +228,7 @@ impl fmt::Display for ClusterError {
             Self::Room(room) => write!(f, "not a room name: {room:?}"),
             Self::Nick(nick) => write!(f, "not a nickname: {nick:?}"),
             Self::Line(why) => write!(f, "cannot publish the line: {why}"),
+            Self::Lost { what } => write!(f, "the connection for {what} was lost"),
             Self::Malformed { from, reason } => {
                 write!(
                     f,

@@ -4,7 +4,7 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]) |
-//! | `chat:nicks:{nicks}:nodes` | set | the ids of the nodes with people |
+//! | `chat:nicks:{nicks}:nodes` | hash | node id → its lease in milliseconds, set at each renewal |
 //! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` (`"stopped":true` when it shut down) |
 //! | `chat:inbox:NODE` | channel | private messages for people on NODE: `{"v":1,"node":…,"from":…,"to":…,"kind":…,"text":…,"at":…}` |
 //!
@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::LazyLock;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use chat_core::{Instant, LineKind, MAX_LINE_BYTES, MAX_ROOMS_PER_PERSON, Nickname, RoomName};
 use futures_lite::Stream;
@@ -42,7 +43,7 @@ static NODE_LEAVE: LazyLock<Script> = LazyLock::new(|| {
     // ARGV[2] = the people channel, ARGV[3] = the message that the node is gone.
     Script::new(
         r#"redis.call("DEL", KEYS[1])
-redis.call("SREM", KEYS[2], ARGV[1])
+redis.call("HDEL", KEYS[2], ARGV[1])
 return redis.call("PUBLISH", ARGV[2], ARGV[3])"#,
     )
 });
@@ -128,6 +129,16 @@ pub(crate) type Everyone = (
     Vec<ClusterError>,
 );
 
+/// What [`Cluster::check_nodes`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// The nodes alive, with the lease each keeps.
+    pub(crate) alive: HashMap<String, Duration>,
+    /// Whether Redis has this node's people (it may have lost them: a lapse of this node's
+    /// lease, or a restart).
+    pub(crate) own_people: bool,
+}
+
 /// What a node hears of the others, besides room lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum News {
@@ -181,8 +192,6 @@ impl Cluster {
             "recording a person",
             PERSON_SET
                 .key(self.people_key(&self.node))
-                .key(format!("{NICKS}nodes"))
-                .arg(&*self.node)
                 .arg(id)
                 .arg(stored.unwrap_or_default())
                 .arg(self.channel(PEOPLE_CHANNEL))
@@ -200,7 +209,7 @@ impl Cluster {
         let nodes: Vec<String> = within(
             CALL_TIMEOUT,
             "listing the nodes",
-            redis::cmd("SMEMBERS")
+            redis::cmd("HKEYS")
                 .arg(format!("{NICKS}nodes"))
                 .query_async(&mut commands),
         )
@@ -246,20 +255,40 @@ impl Cluster {
     }
 
     /// Finds the nodes whose lease lapsed (their people are forgotten, and every node is told
-    /// on the people channel); returns the ids of the nodes alive.
-    pub(crate) async fn check_nodes(&self) -> Result<Vec<String>, ClusterError> {
+    /// on the people channel): the nodes alive, with their leases, and whether this node's
+    /// people are in Redis.
+    pub(crate) async fn check_nodes(&self) -> Result<Checked, ClusterError> {
+        let doing = "checking the nodes' leases";
         let mut commands = self.commands.clone();
-        within(
+        let answer: Vec<String> = within(
             CALL_TIMEOUT,
-            "checking the nodes' leases",
+            doing,
             NODES_CHECK
                 .key(format!("{NICKS}nodes"))
                 .arg(format!("{NICKS}lease:"))
                 .arg(format!("{NICKS}people:"))
                 .arg(self.channel(PEOPLE_CHANNEL))
+                .arg(&*self.node)
                 .invoke_async(&mut commands),
         )
-        .await
+        .await?;
+        let reply = || ClusterError::Reply {
+            doing,
+            reply: format!("{answer:?}"),
+        };
+        let (own, pairs) = answer.split_first().ok_or_else(reply)?;
+        if pairs.len() % 2 != 0 {
+            return Err(reply());
+        }
+        let mut alive = HashMap::new();
+        for pair in pairs.chunks_exact(2) {
+            let lease = pair[1].parse::<u64>().map_err(|_| reply())?;
+            alive.insert(pair[0].clone(), Duration::from_millis(lease));
+        }
+        Ok(Checked {
+            alive,
+            own_people: own == "1",
+        })
     }
 
     /// This node is stopping: its people are forgotten, and every node told they are gone at
@@ -435,10 +464,16 @@ pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, S
     };
     if channel.starts_with("inbox:") {
         let kind = text("kind")?;
+        let from = text("from")?;
+        if Nickname::new(from).is_err() && !super::is_anonymous(from) {
+            return Err(format!("from {from:?}: not a nickname or anonymous-N"));
+        }
+        let to = text("to")?;
+        Nickname::new(to).map_err(|error| format!("to {to:?}: {error}"))?;
         let line = PrivateLine {
             node: node_field("node")?,
-            from: text("from")?.to_owned(),
-            to: text("to")?.to_owned(),
+            from: from.to_owned(),
+            to: to.to_owned(),
             kind: kind_of(kind).ok_or_else(|| format!("unknown kind {kind:?}"))?,
             text: text("text")?.to_owned(),
             at: Instant::from_millis(

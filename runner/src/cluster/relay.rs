@@ -35,8 +35,8 @@ use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
 use super::{
-    Cluster, ClusterError, Everyone, Fetched, Gap, Heard, MAX_FETCH, News, Outbound, PersonState,
-    PrivateLine, RemoteLine, Sent,
+    Checked, Cluster, ClusterError, Everyone, Fetched, Gap, Heard, MAX_FETCH, News, Outbound,
+    PersonState, Position, PrivateLine, RemoteLine, Sent,
 };
 use crate::log::log;
 
@@ -80,10 +80,12 @@ enum Report {
     NewsDown(ClusterError),
     News(News),
     Everyone(Result<Everyone, ClusterError>),
-    /// A batch of this node's people was published.
-    PeopleSent(Result<(), ClusterError>),
+    /// A batch of this node's people was published, but for these.
+    PeopleSent(Vec<Change>, Result<(), ClusterError>),
     /// The nodes alive, by the leases.
-    Nodes(Result<Vec<String>, ClusterError>),
+    Nodes(Result<Checked, ClusterError>),
+    /// Time to read everyone again (the last read failed).
+    ReadEveryone,
     Malformed(ClusterError),
 }
 
@@ -97,28 +99,12 @@ pub(crate) enum ForCore {
         line: RemoteLine,
     },
     /// A notice for the members of a room here.
-    RoomNotice {
-        room: String,
-        text: String,
-    },
+    RoomNotice { room: String, text: String },
     /// A notice for everyone here.
     Notice(String),
-    Person {
-        node: String,
-        id: u64,
-        state: PersonState,
-    },
-    Gone {
-        node: String,
-        id: u64,
-        reason: String,
-    },
-    /// The node's people are gone: it shut down (`stopped`), or its lease lapsed.
-    Lost {
-        node: String,
-        stopped: bool,
-    },
-    Private(PrivateLine),
+    /// A change of another node's people, a lost node, or a private message for someone
+    /// here.
+    News(News),
 }
 
 /// One room's place in its order.
@@ -134,9 +120,28 @@ struct RoomOrder {
     dropped: u64,
 }
 
+/// The relay's links to Redis: each may fail on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Link {
+    /// The command connection (lines sent, people published, checks).
+    Commands,
+    /// The room lines' subscription.
+    Lines,
+    /// The people's subscription.
+    News,
+}
+
+/// The most people of other nodes the core refused kept to offer again; past it, one refused
+/// is offered again only when their node publishes them anew.
+pub(crate) const MAX_REFUSED: usize = 1024;
+
+/// The least time between two notices to everyone that the other servers cannot be reached:
+/// a link that fails again and again is told once, and logged.
+const TELL_AGAIN_AFTER: Duration = Duration::from_secs(60);
+
 /// A change of one of this node's people, to publish.
 #[derive(Debug, Clone)]
-struct Change {
+pub(crate) struct Change {
     id: u64,
     state: Option<PersonState>,
     reason: String,
@@ -152,12 +157,20 @@ pub(crate) struct Relay {
     /// The listeners and the lease checker: stopped when dropped.
     _tasks: Vec<Task<()>>,
     rooms: HashMap<String, RoomOrder>,
+    /// Where this node's first line went in each room it has heard nothing of yet.
+    placed: HashMap<String, Position>,
     /// The other nodes' people the core was told of, by node.
     known: HashMap<String, HashSet<u64>>,
     /// Nodes with people here missing from the list of nodes, since when.
     absent: HashMap<String, StdInstant>,
-    /// While everyone is being read: the news heard meanwhile, applied after.
+    /// The lease of each node, as the last check found it.
+    leases: HashMap<String, Duration>,
+    /// People the core refused, offered again at the next check, at most [`MAX_REFUSED`].
+    refused: HashMap<(String, u64), PersonState>,
+    /// While everyone is being read (`reads` of them in flight): the news heard meanwhile,
+    /// applied after.
     reading_everyone: Option<Vec<News>>,
+    reads: usize,
     /// This node's people as last published (or queued), by id.
     published: HashMap<u64, PersonState>,
     /// Changes waiting for the batch in flight.
@@ -167,8 +180,12 @@ pub(crate) struct Relay {
     outbound: VecDeque<Outbound>,
     /// A batch of them is on its way.
     sending_lines: bool,
-    /// Since when Redis is out of reach, as the relay saw it; the people here were told.
+    /// Which of the relay's links to Redis fail.
+    down: HashSet<Link>,
+    /// Since when Redis is out of reach, as the relay saw it.
     out_of_reach: Option<StdInstant>,
+    /// When the people here were last told the other servers cannot be reached.
+    told_at: Option<StdInstant>,
     /// Lines shown here only since the publishing queue filled.
     overflowed: Option<u64>,
 }
@@ -199,15 +216,21 @@ impl Relay {
             results,
             _tasks: tasks,
             rooms: HashMap::new(),
+            placed: HashMap::new(),
             known: HashMap::new(),
             absent: HashMap::new(),
+            leases: HashMap::new(),
+            refused: HashMap::new(),
             reading_everyone: None,
+            reads: 0,
             published: HashMap::new(),
             changes: VecDeque::new(),
             sending_people: false,
             outbound: VecDeque::new(),
             sending_lines: false,
+            down: HashSet::new(),
             out_of_reach: None,
+            told_at: None,
             overflowed: None,
         }
     }
@@ -224,9 +247,9 @@ impl Relay {
 
     /// A line said here (`Output::Relay`), with the id of its speaker: a room line is
     /// published, a private message sent to its node, in the order said (see
-    /// [`Cluster::send_batch`]). Returns a room line to show here only, at once, when too many
-    /// wait to be sent.
-    pub(crate) fn outgoing(&mut self, line: &Outgoing<'_>, person: u64) -> Option<ForCore> {
+    /// [`Cluster::send_batch`]). Returns the room lines to show here only, at once, when too
+    /// many wait to be sent.
+    pub(crate) fn outgoing(&mut self, line: &Outgoing<'_>, person: u64) -> Vec<ForCore> {
         let remote = RemoteLine {
             node: self.cluster.node_id().to_owned(),
             nick: line.nick.to_owned(),
@@ -252,7 +275,10 @@ impl Relay {
                 },
             },
         };
-        if self.outbound.len() >= MAX_PUBLISHING {
+        self.outbound.push_back(outbound);
+        if self.outbound.len() > MAX_PUBLISHING {
+            // Every line waiting is shown here only, in order: a speaker's earlier lines do
+            // not come after their later ones.
             let count = self.overflowed.get_or_insert(0);
             if *count == 0 {
                 log!(
@@ -260,12 +286,11 @@ impl Relay {
                      only until fewer do"
                 );
             }
-            *count += 1;
-            return here_only(outbound);
+            *count += self.outbound.len() as u64;
+            return self.outbound.drain(..).filter_map(here_only).collect();
         }
-        self.outbound.push_back(outbound);
         self.send_outbound();
-        None
+        Vec::new()
     }
 
     /// Sends the lines waiting, as one batch, unless a batch is on its way.
@@ -316,13 +341,22 @@ impl Relay {
     }
 
     fn change(&mut self, change: Change) {
-        // A person's earlier change still waiting is superseded: each carries the whole.
-        self.changes.retain(|waiting| waiting.id != change.id);
-        self.changes.push_back(change);
+        // A person's earlier change still waiting is superseded where it stands (each carries
+        // the whole), so that changes keep the order they were made in: one person's new name
+        // is published before another takes the old one.
+        match self
+            .changes
+            .iter_mut()
+            .find(|waiting| waiting.id == change.id)
+        {
+            Some(waiting) => *waiting = change,
+            None => self.changes.push_back(change),
+        }
         self.send_people();
     }
 
-    /// Publishes the changes waiting, in order, as one batch, unless one is in flight.
+    /// Publishes the changes waiting, in order, one at a time in one task, unless a batch of
+    /// them is in flight. What fails is put back and sent at the next check of the nodes.
     fn send_people(&mut self) {
         if self.sending_people || self.changes.is_empty() {
             return;
@@ -333,6 +367,7 @@ impl Relay {
         self.executor
             .spawn(async move {
                 let mut result = Ok(());
+                let mut sent = 0;
                 for change in &batch {
                     if let Err(error) = cluster
                         .set_person(change.id, change.state.as_ref(), &change.reason)
@@ -341,10 +376,21 @@ impl Relay {
                         result = Err(error);
                         break;
                     }
+                    sent += 1;
                 }
-                let _ = reports.try_send(RelayDone(Report::PeopleSent(result)));
+                let unsent = batch.into_iter().skip(sent).collect();
+                let _ = reports.try_send(RelayDone(Report::PeopleSent(unsent, result)));
             })
             .detach();
+    }
+
+    /// Puts back changes that were not sent, before those made since (which supersede them).
+    fn unsent(&mut self, unsent: Vec<Change>) {
+        for change in unsent.into_iter().rev() {
+            if !self.changes.iter().any(|waiting| waiting.id == change.id) {
+                self.changes.push_front(change);
+            }
+        }
     }
 
     /// Publishes every person here again: Redis lost them (this node's lease lapsed, and
@@ -396,42 +442,61 @@ impl Relay {
         let mut out = Vec::new();
         match done.0 {
             Report::LinesUp => {
-                self.reached(&mut out);
+                self.reached(Link::Lines, &mut out);
+                // Rooms this node has only said lines in: followed from its first line, which
+                // it may not have heard.
+                for (room, position) in std::mem::take(&mut self.placed) {
+                    self.rooms.entry(room).or_insert_with(|| RoomOrder {
+                        last: position.seq - 1,
+                        epoch: Some(position.epoch),
+                        ..RoomOrder::default()
+                    });
+                }
                 // Lines may have been missed while the listener was away: fetched from each
                 // room's stream after the last shown.
                 let rooms: Vec<String> = self
                     .rooms
                     .iter()
-                    .filter(|(_, order)| order.last > 0 && !order.filling)
+                    .filter(|(_, order)| order.epoch.is_some() && !order.filling)
                     .map(|(room, _)| room.clone())
                     .collect();
                 for room in rooms {
                     self.fill(&room);
                 }
             }
-            Report::LinesDown(error) | Report::NewsDown(error) => self.failed(&error, &mut out),
+            Report::LinesDown(error) => self.failed(Link::Lines, &error, &mut out),
+            Report::NewsDown(error) => self.failed(Link::News, &error, &mut out),
             Report::Heard(heard) => self.heard(*heard, &mut out),
             Report::Fetched { room, result } => self.fetched(&room, result, &mut out),
             Report::Sent(batch, result) => {
                 self.sending_lines = false;
                 match result {
                     Ok(sent) => {
-                        self.reached(&mut out);
+                        self.reached(Link::Commands, &mut out);
                         for (outbound, sent) in batch.iter().zip(sent) {
-                            if let (Outbound::Private { line, .. }, Sent::Heard(false)) =
-                                (outbound, sent)
-                            {
-                                log!(
-                                    "cluster: a private message from {} to {} was not \
+                            match (outbound, sent) {
+                                (Outbound::Private { line, .. }, Sent::Heard(false)) => log!(
+                                    "cluster: a private message from {} to {:?} was not \
                                      delivered: no node heard it",
                                     line.from,
                                     line.to
-                                );
+                                ),
+                                // This node's own line in a room it has heard nothing of:
+                                // kept, so that it is fetched if the listener was away (see
+                                // `LinesUp`). Not a start for the room's order: lines before
+                                // it may still be on their way.
+                                (Outbound::Line { room, .. }, Sent::Placed(position)) => {
+                                    let room = room.to_ascii_lowercase();
+                                    if !self.rooms.contains_key(&room) {
+                                        self.placed.entry(room).or_insert(position);
+                                    }
+                                }
+                                _ => {}
                             }
                         }
                     }
                     Err(error) => {
-                        self.failed(&error, &mut out);
+                        self.failed(Link::Commands, &error, &mut out);
                         // Shown here only: the room lines to the people here, unnumbered.
                         for outbound in batch {
                             if let Outbound::Private { line, .. } = &outbound {
@@ -454,72 +519,113 @@ impl Relay {
                 self.send_outbound();
             }
             Report::NewsUp => {
-                self.reached(&mut out);
-                self.reading_everyone = Some(Vec::new());
-                let (cluster, reports) = (self.cluster.clone(), self.reports.clone());
-                self.executor
-                    .spawn(async move {
-                        // Nodes whose lease lapsed are forgotten first: their people are not
-                        // shown arriving only to be shown leaving.
-                        let _ = cluster.check_nodes().await;
-                        let result = cluster.everyone().await;
-                        let _ = reports.try_send(RelayDone(Report::Everyone(result)));
-                    })
-                    .detach();
+                self.reached(Link::News, &mut out);
+                self.reading_everyone.get_or_insert_default();
+                self.read_everyone();
             }
+            // Private messages need no snapshot: they go through at once.
+            Report::News(news @ News::Private(_)) => self.news(news, &mut out),
             Report::News(news) => match &mut self.reading_everyone {
                 Some(waiting) => waiting.push(news),
                 None => self.news(news, &mut out),
             },
             Report::Everyone(result) => self.everyone(result, &mut out),
-            Report::PeopleSent(result) => {
+            Report::PeopleSent(unsent, result) => {
                 self.sending_people = false;
+                self.unsent(unsent);
                 match result {
-                    Ok(()) => self.reached(&mut out),
-                    Err(error) => {
-                        self.failed(&error, &mut out);
-                        // Sent again in full once Redis answers (see `Nodes`).
+                    Ok(()) => {
+                        self.reached(Link::Commands, &mut out);
+                        self.send_people();
                     }
+                    // Sent again at the next check of the nodes.
+                    Err(error) => self.failed(Link::Commands, &error, &mut out),
                 }
-                self.send_people();
             }
             Report::Nodes(result) => match result {
-                Ok(alive) => {
-                    let came_back = self.out_of_reach.is_some();
-                    self.reached(&mut out);
-                    // A node whose lease lapsed is announced by the check that finds it. One
-                    // merely missing from the list (Redis restarted empty, and it has not
-                    // renewed since) is lost only if it stays missing longer than a lease: it
-                    // may have died while Redis was away, and nobody would announce it.
-                    let now = StdInstant::now();
-                    self.absent.retain(|node, _| !alive.contains(node));
-                    let mut lost = Vec::new();
-                    for node in self.known.keys().filter(|node| !alive.contains(node)) {
-                        let since = *self.absent.entry(node.clone()).or_insert(now);
-                        if now.duration_since(since) > self.cluster.lease() {
-                            lost.push(node.clone());
-                        }
-                    }
-                    for node in lost {
-                        self.known.remove(&node);
-                        self.absent.remove(&node);
-                        out.push(ForCore::Lost {
-                            node,
-                            stopped: false,
-                        });
-                    }
-                    // Redis forgot this node's people (its lease lapsed, or Redis restarted
-                    // empty), or may have missed changes: all of them again.
-                    let here = alive.iter().any(|node| node == self.cluster.node_id());
-                    if (!here || came_back) && !self.published.is_empty() {
-                        self.publish_everyone_again();
-                    }
-                }
-                Err(error) => self.failed(&error, &mut out),
+                Ok(checked) => self.checked(checked, &mut out),
+                Err(error) => self.failed(Link::Commands, &error, &mut out),
             },
+            Report::ReadEveryone => {
+                // The failed read's place: it counted as in flight meanwhile.
+                self.reads -= 1;
+                self.read_everyone();
+            }
             Report::Malformed(error) => log!("cluster: {error}"),
         }
         out
+    }
+
+    /// What a check of the nodes found: nodes missing for longer than their lease are lost,
+    /// this node's people are published again if Redis lost them, and what failed before is
+    /// tried again.
+    fn checked(&mut self, checked: Checked, out: &mut Vec<ForCore>) {
+        self.reached(Link::Commands, out);
+        // A node whose lease lapsed is announced by the check that finds it. One merely
+        // missing from the list (Redis restarted empty, and it has not renewed since) is lost
+        // only if it stays missing longer than its lease and a check: it may have died while
+        // Redis was away, and nobody would announce it.
+        let now = StdInstant::now();
+        for (node, lease) in &checked.alive {
+            self.leases.insert(node.clone(), *lease);
+        }
+        self.absent
+            .retain(|node, _| !checked.alive.contains_key(node));
+        let mut lost = Vec::new();
+        for node in self
+            .known
+            .keys()
+            .filter(|node| !checked.alive.contains_key(*node))
+        {
+            let since = *self.absent.entry(node.clone()).or_insert(now);
+            let lease = self
+                .leases
+                .get(node)
+                .copied()
+                .unwrap_or(super::DEFAULT_LEASE);
+            if now.duration_since(since) > lease + self.cluster.renew_interval() {
+                lost.push(node.clone());
+            }
+        }
+        for node in lost {
+            self.absent.remove(&node);
+            self.leases.remove(&node);
+            self.news(
+                News::Lost {
+                    node,
+                    stopped: false,
+                },
+                out,
+            );
+        }
+        // Redis lost this node's people (its lease lapsed and another node forgot them, or
+        // Redis restarted empty): all of them again.
+        if !checked.own_people && !self.published.is_empty() {
+            log!(
+                "cluster: Redis no longer has this node's {} people; publishing them again",
+                self.published.len()
+            );
+            self.publish_everyone_again();
+        }
+        self.send_people();
+        // People the core refused (their name was someone else's here, say) are offered again.
+        let refused: Vec<((String, u64), PersonState)> = self.refused.drain().collect();
+        for ((node, id), state) in refused {
+            if self
+                .known
+                .get(&node)
+                .is_some_and(|people| people.contains(&id))
+            {
+                out.push(ForCore::News(News::Person { node, id, state }));
+            }
+        }
+    }
+
+    /// The core refused `state` of person `id` of `node`: offered again at the next check.
+    pub(crate) fn refused(&mut self, node: &str, id: u64, state: PersonState) {
+        if self.refused.len() < MAX_REFUSED {
+            self.refused.insert((node.to_owned(), id), state);
+        }
     }
 
     /// A room line heard: shown in its order, or held while missed lines are fetched.
@@ -534,11 +640,22 @@ impl Relay {
             order.held.push_back(heard);
             return;
         }
-        if order.epoch.as_deref() != Some(heard.position.epoch.as_str()) {
-            // A new numbering (the room's keys were lost, or this node is new to the room):
-            // it starts here.
-            order.epoch = Some(heard.position.epoch.clone());
-            order.last = heard.position.seq - 1;
+        match order.epoch.as_deref() {
+            Some(epoch) if epoch == heard.position.epoch => {}
+            // A new numbering of a room this node follows (Redis lost the room's keys): its
+            // lines from the first, fetched, with those heard waiting.
+            Some(_) => {
+                order.epoch = Some(heard.position.epoch.clone());
+                order.last = 0;
+                order.held.push_back(heard);
+                return self.fill(&room);
+            }
+            // A room new to this node: its lines start here.
+            None => {
+                self.placed.remove(&room);
+                order.epoch = Some(heard.position.epoch.clone());
+                order.last = heard.position.seq - 1;
+            }
         }
         let seq = heard.position.seq;
         if seq <= order.last {
@@ -589,12 +706,13 @@ impl Relay {
         let held_from = order.held.front().map(|heard| heard.position.seq);
         let mut more = false;
         match result {
+            Ok(fetched) if fetched.epoch.is_some() && fetched.epoch != order.epoch => {
+                // The numbering started again meanwhile: fetched again from its first line.
+                order.epoch = fetched.epoch;
+                order.last = 0;
+                more = true;
+            }
             Ok(fetched) => {
-                if fetched.epoch.is_some() && fetched.epoch != order.epoch {
-                    // The numbering started again meanwhile: the held lines are of the new one.
-                    order.epoch = fetched.epoch.clone();
-                    order.last = 0;
-                }
                 match fetched.gap {
                     Some(Gap::Trimmed(range)) => {
                         missed += range.end().saturating_sub(*range.start()) + 1;
@@ -648,6 +766,13 @@ impl Relay {
             missed += first - order.last - 1;
             order.last = first - 1;
         }
+        // Lines held from a numbering Redis has since dropped cannot be placed: missed.
+        let epoch = order.epoch.clone();
+        let before = order.held.len();
+        order
+            .held
+            .retain(|heard| Some(&heard.position.epoch) == epoch.as_ref());
+        missed += (before - order.held.len()) as u64;
         if missed > 0 {
             out.push(missed_notice(room, missed));
         }
@@ -660,99 +785,147 @@ impl Relay {
 
     /// A change of another node's people, or a private message for someone here.
     fn news(&mut self, news: News, out: &mut Vec<ForCore>) {
-        match news {
-            News::Person { node, id, state } => {
-                self.known.entry(node.clone()).or_default().insert(id);
-                out.push(ForCore::Person { node, id, state });
+        match &news {
+            News::Person { node, id, .. } => {
+                self.known.entry(node.clone()).or_default().insert(*id);
             }
-            News::Gone { node, id, reason } => {
-                if let Some(people) = self.known.get_mut(&node) {
-                    people.remove(&id);
-                }
-                out.push(ForCore::Gone { node, id, reason });
-            }
-            News::Lost { node, stopped } => {
-                if self.known.remove(&node).is_some() {
-                    out.push(ForCore::Lost { node, stopped });
+            News::Gone { node, id, .. } => {
+                if let Some(people) = self.known.get_mut(node) {
+                    people.remove(id);
                 }
             }
-            News::Private(line) => out.push(ForCore::Private(line)),
+            News::Lost { node, .. } => {
+                if self.known.remove(node).is_none() {
+                    return;
+                }
+            }
+            News::Private(_) => {}
         }
+        out.push(ForCore::News(news));
+    }
+
+    /// Reads everyone from Redis (the news heard meanwhile waits for the answer).
+    fn read_everyone(&mut self) {
+        self.reads += 1;
+        let (cluster, reports) = (self.cluster.clone(), self.reports.clone());
+        self.executor
+            .spawn(async move {
+                // Nodes whose lease lapsed are forgotten first: their people are not shown
+                // arriving only to be shown leaving.
+                let _ = cluster.check_nodes().await;
+                let result = cluster.everyone().await;
+                let _ = reports.try_send(RelayDone(Report::Everyone(result)));
+            })
+            .detach();
     }
 
     /// Everyone, as Redis has them, after (re)subscribing: the core is made to agree, then the
-    /// news heard meanwhile is applied.
+    /// news heard meanwhile is applied. A read that failed is tried again after a second,
+    /// the news still waiting.
     fn everyone(&mut self, result: Result<Everyone, ClusterError>, out: &mut Vec<ForCore>) {
-        let waiting = self.reading_everyone.take().unwrap_or_default();
-        match result {
-            Ok((everyone, bad)) => {
-                for error in bad {
-                    log!("cluster: {error}");
-                }
-                // Those the core knows that Redis no longer has left meanwhile. A node Redis
-                // has nothing of (it restarted empty) is left alone: it publishes its people
-                // again within a renewal, or is found lost.
-                for (node, people) in &mut self.known {
-                    let Some(now) = everyone.get(node) else {
-                        continue;
-                    };
-                    for id in people.iter().filter(|id| !now.contains_key(id)) {
-                        out.push(ForCore::Gone {
-                            node: node.clone(),
-                            id: *id,
-                            reason: "left while this server could not hear".to_owned(),
-                        });
-                    }
-                    people.retain(|id| now.contains_key(id));
-                }
-                self.known.retain(|_, people| !people.is_empty());
-                for (node, people) in everyone {
-                    for (id, state) in people {
-                        self.news(
-                            News::Person {
-                                node: node.clone(),
-                                id,
-                                state,
-                            },
-                            out,
-                        );
-                    }
-                }
-            }
+        self.reads -= 1;
+        let (everyone, bad) = match result {
+            Ok(read) => read,
             Err(error) => {
-                log!("cluster: reading who is on the other nodes: {error}");
-                self.failed(&error, out);
+                log!("cluster: reading who is on the other nodes: {error}; trying again");
+                self.failed(Link::Commands, &error, out);
+                let reports = self.reports.clone();
+                self.executor
+                    .spawn(async move {
+                        Timer::after(MAX_BACKOFF).await;
+                        let _ = reports.try_send(RelayDone(Report::ReadEveryone));
+                    })
+                    .detach();
+                // Counted as in flight until the read again is made.
+                self.reads += 1;
+                return;
+            }
+        };
+        for error in bad {
+            log!("cluster: {error}");
+        }
+        // Those the core knows that Redis no longer has left meanwhile. A node Redis has
+        // nothing of (it restarted empty) is left alone: it publishes its people again within
+        // a check, or is found lost.
+        for (node, people) in &mut self.known {
+            let Some(now) = everyone.get(node) else {
+                continue;
+            };
+            for id in people.iter().filter(|id| !now.contains_key(id)) {
+                out.push(ForCore::News(News::Gone {
+                    node: node.clone(),
+                    id: *id,
+                    reason: "left while this server could not hear".to_owned(),
+                }));
+            }
+            people.retain(|id| now.contains_key(id));
+        }
+        self.known.retain(|_, people| !people.is_empty());
+        for (node, people) in everyone {
+            for (id, state) in people {
+                self.news(
+                    News::Person {
+                        node: node.clone(),
+                        id,
+                        state,
+                    },
+                    out,
+                );
             }
         }
-        for news in waiting {
-            self.news(news, out);
+        // The news heard meanwhile, once no other read is on its way.
+        if self.reads == 0 {
+            for news in self.reading_everyone.take().unwrap_or_default() {
+                self.news(news, out);
+            }
         }
     }
 
-    /// Redis answered: if it had not, the people here are told it does again.
-    fn reached(&mut self, out: &mut Vec<ForCore>) {
+    /// A link to Redis works: once all do again, the people here are told (if they were told
+    /// otherwise).
+    fn reached(&mut self, link: Link, out: &mut Vec<ForCore>) {
+        self.down.remove(&link);
+        if !self.down.is_empty() {
+            return;
+        }
         if let Some(since) = self.out_of_reach.take() {
             log!(
                 "cluster: Redis answers again after {:.1} s",
                 since.elapsed().as_secs_f64()
             );
-            out.push(ForCore::Notice(
-                "The other servers can be reached again.".to_owned(),
-            ));
+            if self.told_at.is_some() {
+                out.push(ForCore::Notice(
+                    "The other servers can be reached again.".to_owned(),
+                ));
+            }
         }
     }
 
-    /// A call failed: the people here are told once that the other servers are out of reach.
-    fn failed(&mut self, error: &ClusterError, out: &mut Vec<ForCore>) {
-        if self.out_of_reach.is_none() {
-            log!("cluster: Redis out of reach: {error}; lines are shown on this node only");
-            self.out_of_reach = Some(StdInstant::now());
-            out.push(ForCore::Notice(
-                "The other servers cannot be reached just now: you are talking with the people \
-                 on this server only."
-                    .to_owned(),
-            ));
+    /// A link to Redis failed: logged, and the people here told once (not again within
+    /// [`TELL_AGAIN_AFTER`]) that the other servers are out of reach. An error that is no
+    /// failure to reach Redis (a line it would not take) is only logged.
+    fn failed(&mut self, link: Link, error: &ClusterError, out: &mut Vec<ForCore>) {
+        if !error.is_unreachable() {
+            return log!("cluster: {error}");
         }
+        self.down.insert(link);
+        if self.out_of_reach.is_some() {
+            return;
+        }
+        log!("cluster: Redis out of reach: {error}; lines are shown on this node only");
+        self.out_of_reach = Some(StdInstant::now());
+        if self
+            .told_at
+            .is_some_and(|told| told.elapsed() < TELL_AGAIN_AFTER)
+        {
+            return;
+        }
+        self.told_at = Some(StdInstant::now());
+        out.push(ForCore::Notice(
+            "The other servers cannot be reached just now: you are talking with the people \
+             on this server only."
+                .to_owned(),
+        ));
     }
 }
 
@@ -800,7 +973,9 @@ async fn listen_lines(cluster: Cluster, reports: Sender<RelayDone>) {
                         return;
                     }
                 }
-                let lost = ClusterError::Line("the room lines' subscription was lost".to_owned());
+                let lost = ClusterError::Lost {
+                    what: "the room lines",
+                };
                 if reports
                     .try_send(RelayDone(Report::LinesDown(lost)))
                     .is_err()
@@ -841,7 +1016,9 @@ async fn listen_news(cluster: Cluster, reports: Sender<RelayDone>) {
                         return;
                     }
                 }
-                let lost = ClusterError::Line("the news subscription was lost".to_owned());
+                let lost = ClusterError::Lost {
+                    what: "the news of the other nodes",
+                };
                 if reports.try_send(RelayDone(Report::NewsDown(lost))).is_err() {
                     return;
                 }

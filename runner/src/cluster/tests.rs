@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::io::Write;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::{Instant, LineKind, MAX_LINE_BYTES};
+use chat_tests::redis_url;
 use futures_lite::StreamExt;
 
 use super::{
@@ -15,29 +15,6 @@ use super::{
     MAX_FETCH, MAX_PAYLOAD_BYTES, Position, RemoteLine, Renewal, RoomKeys, STREAM_KEEP, Subscriber,
     new_node_id, read_heard, unique_number, within,
 };
-
-/// The Redis to test against, or `None` (after a loud line on stderr) to skip `test`. With
-/// `CHAT_REQUIRE_REDIS=1` (CI) a missing Redis fails the test instead.
-fn redis_url(test: &str) -> Option<String> {
-    if let Some(url) = std::env::var("CHAT_REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    {
-        return Some(url);
-    }
-    assert!(
-        std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_REDIS=1, but CHAT_REDIS_URL is not set (start redis-server and \
-         set it, e.g. CHAT_REDIS_URL=redis://127.0.0.1:6379/)"
-    );
-    // Not through eprintln!, which the harness swallows for a test that passes.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: CHAT_REDIS_URL is not set (start redis-server and set it; CI sets \
-         CHAT_REQUIRE_REDIS=1)"
-    );
-    None
-}
 
 /// Runs `test` to its end, failing if it takes longer than `limit`.
 fn run<T>(limit: Duration, test: impl Future<Output = T>) -> T {

@@ -5,7 +5,7 @@ use chat_core::relay::{Applied, Incoming, Origin, Person, Target};
 use chat_core::{ConnectionId, Event as CoreEvent, PersonId};
 
 use super::{Hub, lookup};
-use crate::cluster::{PersonState, RelayDone, Relayed};
+use crate::cluster::{News, PersonState, RelayDone, Relayed};
 use crate::log::log;
 
 /// The most calls one change of a person from elsewhere may take (a rename, a part and a join
@@ -72,7 +72,7 @@ impl Hub {
                 }
             }
             Relayed::Notice(text) => self.notices.push(text),
-            Relayed::Person { node, id, state } => {
+            Relayed::News(News::Person { node, id, state }) => {
                 let rooms: Vec<&str> = state.rooms.iter().map(String::as_str).collect();
                 let person = Person {
                     node: &node,
@@ -91,10 +91,15 @@ impl Hub {
                         Ok(Applied::More) => self.carry_out(),
                         Ok(Applied::Done) => return self.carry_out(),
                         Err(error) => {
-                            return log!(
-                                "cluster: {} of node {node} is not listed here: {error}",
+                            log!(
+                                "cluster: {} of node {node} is not listed here: {error}; \
+                                 offered again at the next check",
                                 state.nick
                             );
+                            if let Some(relay) = &mut self.relay {
+                                relay.refused(&node, id, state.clone());
+                            }
+                            return self.carry_out();
                         }
                     }
                 }
@@ -103,7 +108,7 @@ impl Hub {
                     state.nick
                 );
             }
-            Relayed::Gone { node, id, reason } => {
+            Relayed::News(News::Gone { node, id, reason }) => {
                 if let Err(error) = self
                     .core
                     .unrecorded("people of other nodes")
@@ -112,7 +117,7 @@ impl Hub {
                     log!("bug: {error}");
                 }
             }
-            Relayed::Lost { node, stopped } => {
+            Relayed::News(News::Lost { node, stopped }) => {
                 let name = node
                     .rsplit_once('-')
                     .map_or(node.as_str(), |(name, _)| name);
@@ -136,7 +141,7 @@ impl Hub {
                     }
                 }
             }
-            Relayed::Private(line) => {
+            Relayed::News(News::Private(line)) => {
                 let incoming = Incoming {
                     to: Target::Person {
                         nick: &line.to,

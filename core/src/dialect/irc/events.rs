@@ -19,20 +19,31 @@ pub(crate) fn verb(kind: LineKind) -> &'static str {
     }
 }
 
-/// The `nick!user@host` of whoever said a room line: someone here, or someone on another
-/// server, shown as `nick!remote@NODE`.
+/// The `nick!user@host` of whoever said a line: someone listed, or someone on another server
+/// known only by the line, shown as `nick!remote@NODE`.
 #[derive(Clone, Copy, Debug)]
 enum SpeakerPrefix<'a> {
-    Local(super::Prefix<'a>),
-    Remote { nick: &'a str, node: &'a str },
+    Listed(super::Prefix<'a>),
+    Unlisted { nick: &'a str, node: &'a str },
 }
 
 impl fmt::Display for SpeakerPrefix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Local(prefix) => prefix.fmt(f),
-            Self::Remote { nick, node } => write!(f, "{nick}!remote@{node}"),
+            Self::Listed(prefix) => prefix.fmt(f),
+            Self::Unlisted { nick, node } => write!(f, "{nick}!remote@{node}"),
         }
+    }
+}
+
+/// `who`'s `nick!user@host`.
+fn speaker_prefix<'s, const N: usize>(
+    roster: &'s crate::state::roster::Roster<N>,
+    who: Speaker<'s>,
+) -> SpeakerPrefix<'s> {
+    match who {
+        Speaker::Listed(conn) => SpeakerPrefix::Listed(roster.prefix(conn)),
+        Speaker::Unlisted { nick, node } => SpeakerPrefix::Unlisted { nick, node },
     }
 }
 
@@ -122,16 +133,13 @@ impl<const N: usize> Step<'_, N> {
                 tags: client,
             } => {
                 // Only the speaker's own client may want its line echoed.
-                let caps = who.local().map(|conn| self.caps(conn)).unwrap_or_default();
+                let caps = who.listed().map(|conn| self.caps(conn)).unwrap_or_default();
                 let echo = caps.has(Caps::ECHO_MESSAGE);
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
                 let name = info.name;
-                let prefix = match who {
-                    Speaker::Local(conn) => SpeakerPrefix::Local(self.roster.prefix(conn)),
-                    Speaker::Remote { nick, node } => SpeakerPrefix::Remote { nick, node },
-                };
+                let prefix = speaker_prefix(self.roster, who);
                 let verb = verb(kind);
                 let body = IrcText(kind, text);
                 let tags = Tags {
@@ -170,7 +178,7 @@ impl<const N: usize> Step<'_, N> {
                         );
                     }
                 }
-                if let Some(conn) = who.local().filter(|_| echo) {
+                if let Some(conn) = who.listed().filter(|_| echo) {
                     let tags = Shown::to(caps, tags, client);
                     irc!(
                         self,
@@ -192,23 +200,24 @@ impl<const N: usize> Step<'_, N> {
                     at: self.now,
                     msgid: Some(msgid),
                 };
+                let prefix = speaker_prefix(self.roster, from);
                 if self.speaks_irc(to) {
                     let shown = Shown::to(self.caps(to), tags, client);
                     irc!(
                         self,
-                        Audience::private(to, from),
-                        "{shown}:{} {verb} {} :{body}",
-                        self.roster.prefix(from),
+                        from.private_to(to),
+                        "{shown}:{prefix} {verb} {} :{body}",
                         self.roster.name(to),
                     );
                 }
-                if self.caps(from).has(Caps::ECHO_MESSAGE) {
+                if let Some(from) = from.listed()
+                    && self.caps(from).has(Caps::ECHO_MESSAGE)
+                {
                     let shown = Shown::to(self.caps(from), tags, client);
                     irc!(
                         self,
                         Audience::one(from),
-                        "{shown}:{} {verb} {} :{body}",
-                        self.roster.prefix(from),
+                        "{shown}:{prefix} {verb} {} :{body}",
                         self.roster.name(to),
                     );
                 }

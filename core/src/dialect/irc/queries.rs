@@ -70,7 +70,7 @@ impl<const N: usize> Step<'_, N> {
         } else if !mask.starts_with('#') {
             let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
                 .roster
-                .live()
+                .people()
                 .filter(|&id| {
                     let name = self.roster.name(id);
                     let mut buffer: heapless::String<32> = heapless::String::new();

@@ -82,10 +82,11 @@ pub(crate) struct Args {
     pub(crate) sync: String,
 
     /// cluster mode: share the chat with the other chat-runner nodes that use the Redis at URL
-    /// (redis://[:PASSWORD@]HOST[:PORT][/DB]). So far a nickname is then one person's across
-    /// every node: one free here is checked with Redis before it is given. Needs --node. The
-    /// server waits up to 5 s for Redis at start, and exits if it cannot reach it. Default: a
-    /// server on its own
+    /// (redis://[:PASSWORD@]HOST[:PORT][/DB]): the same rooms, room lines in one order on every
+    /// node, private messages, listings, and a nickname one person's across every node. Needs
+    /// --node. The server waits up to 5 s for Redis at start, and exits if it cannot reach it;
+    /// if it loses Redis later it serves its own people and tells them. Default: a server on
+    /// its own
     #[argh(option)]
     pub(crate) cluster: Option<String>,
 
@@ -95,9 +96,9 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) node: Option<String>,
 
-    /// with --cluster: seconds this node's nicknames outlive it. It renews its lease every
-    /// third of this; if it dies, or cannot reach Redis, for this long, the other nodes may
-    /// take its nicknames. 1 to 300. Default: 15
+    /// with --cluster: seconds this node outlives itself on the others. It renews its lease
+    /// every third of this; if it dies, or cannot reach Redis, for this long, its people leave
+    /// the other nodes and its nicknames come free. 1 to 300. Default: 15
     #[argh(option)]
     pub(crate) lease: Option<u64>,
 

@@ -68,9 +68,7 @@ use crate::event::LineKind;
 use crate::state::roster::ConnectionId;
 use crate::time::Instant;
 
-/// The longest server name an [`Origin::Node`] or a [`Person`] may carry, in bytes: room for
-/// a name and a suffix that tells one run of a server from the next.
-pub const MAX_NODE_NAME_BYTES: usize = 64;
+pub use crate::state::roster::MAX_NODE_NAME_BYTES;
 
 /// Where a relayed line goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ pub(crate) struct Connection {
     /// The runner is skipping room messages for it: it is not reading fast enough.
     pub(crate) lagging: bool,
     /// The nickname claimed for it from the other servers, while the answer is awaited.
-    pub(crate) claiming: Option<crate::state::roster::Nickname>,
+    pub(crate) claiming: Option<crate::state::nickname::Nickname>,
 }
 
 /// How far an IRC client's registration has come.

@@ -6,8 +6,8 @@
 //! no connection: the rooms, names and listings then treat both alike, and every send skips
 //! the remote ones.
 
+use crate::state::nickname::Nickname;
 use crate::state::rooms::RoomId;
-use crate::state::roster::Nickname;
 
 /// The longest IRC user name kept (the `user` of `nick!user@host`), in bytes.
 pub(crate) const MAX_USER_BYTES: usize = 12;

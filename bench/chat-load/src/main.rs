@@ -12,6 +12,11 @@
 //! - `--idle N` holds N idle connections and reports the server's memory per connection, then
 //!   checks that every one of them still gets a broadcast.
 //!
+//! Several servers sharing one chat (cluster mode, docs/CLUSTER.md) are measured as one: `--addr`
+//! takes a comma-separated list, and client n connects to address n modulo their number;
+//! `--server-pid` takes a list too, whose CPU is summed (and given per process with `--json`);
+//! `--redis-pid` reports redis-server's CPU apart from the servers'.
+//!
 //! One thread, one smol executor: pin it to a core other than the server's (`taskset`). Its own
 //! CPU share while sending is reported, and a run where it was the bottleneck (90% of its core
 //! or more) is flagged. Sends are timed to 250 µs; latency counts from the scheduled time.
@@ -29,10 +34,13 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use smol::{Async, LocalExecutor, Timer};
 
 /// Load generator for chat-runner (or any IRC server): fan-out throughput and latency, the
-/// loopback ceiling (--raw), and memory per idle connection (--idle).
+/// loopback ceiling (--raw), and memory per idle connection (--idle). Several nodes of one
+/// cluster are measured together: list their addresses in --addr and their pids in --server-pid.
 #[derive(FromArgs, Debug)]
 struct Args {
-    /// the server, HOST:PORT. Default: 127.0.0.1:9999
+    /// the server, HOST:PORT; or several, comma-separated (the nodes of one cluster), over which
+    /// the clients are spread: client n connects to address n % their count (--idle takes
+    /// one). Default: 127.0.0.1:9999
     #[argh(option, default = "String::from(\"127.0.0.1:9999\")")]
     addr: String,
 
@@ -56,9 +64,15 @@ struct Args {
     #[argh(option, default = "32")]
     pad: usize,
 
-    /// the server's process id, to report its CPU time and peak memory (from /proc)
+    /// the server's process id, to report its CPU time and peak memory (from /proc); or
+    /// several, comma-separated (the nodes of one cluster): the report gives their sum, and
+    /// --json each one's too (--idle takes one)
     #[argh(option)]
-    server_pid: Option<u32>,
+    server_pid: Option<String>,
+
+    /// redis-server's process id (cluster mode), to report its CPU time apart from the servers'
+    #[argh(option)]
+    redis_pid: Option<u32>,
 
     /// set TCP_QUICKACK after every read, so delayed ACKs neither hide nor add latency
     #[argh(switch)]
@@ -98,18 +112,29 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let addr = match args.addr.parse::<SocketAddr>() {
-            Ok(addr) => addr,
+        let addrs = match parse_list::<SocketAddr>(&args.addr) {
+            Ok(addrs) => addrs,
             Err(error) => {
                 eprintln!("chat-load: --addr {:?}: {error}", args.addr);
+                return ExitCode::from(2);
+            }
+        };
+        let server_pids = match args.server_pid.as_deref().map(parse_list::<u32>) {
+            None => Vec::new(),
+            Some(Ok(pids)) => pids,
+            Some(Err(error)) => {
+                eprintln!(
+                    "chat-load: --server-pid {:?}: {error}",
+                    args.server_pid.as_deref().unwrap_or_default()
+                );
                 return ExitCode::from(2);
             }
         };
         let executor = Rc::new(LocalExecutor::new());
         let run = async {
             match args.idle {
-                Some(count) => idle(&executor, addr, count, &args).await,
-                None => fan_out(&executor, addr, dialect, &args).await,
+                Some(count) => idle(&executor, &addrs, &server_pids, count, &args).await,
+                None => fan_out(&executor, &addrs, &server_pids, dialect, &args).await,
             }
         };
         smol::block_on(executor.run(run))
@@ -121,6 +146,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A comma-separated list of at least one item (spaces around the items are allowed).
+fn parse_list<T: std::str::FromStr>(list: &str) -> Result<Vec<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    list.split(',')
+        .map(|item| {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err("an empty item in the list".to_owned());
+            }
+            item.parse::<T>()
+                .map_err(|error| format!("{item:?}: {error}"))
+        })
+        .collect()
 }
 
 fn raise_descriptor_limit() {
@@ -424,6 +466,30 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / rustix::param::clock_ticks_per_second() as f64)
 }
 
+/// CPU seconds of each process, by pid (`None` for one that /proc does not show).
+fn cpu_of(pids: &[u32]) -> Vec<Option<f64>> {
+    pids.iter()
+        .map(|pid| cpu_seconds(&pid.to_string()))
+        .collect()
+}
+
+/// The CPU each process used between two readings of [`cpu_of`].
+fn cpu_used(before: &[Option<f64>], after: &[Option<f64>]) -> Vec<Option<f64>> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(before, after)| before.zip(*after).map(|(a, b)| b - a))
+        .collect()
+}
+
+/// The sum of every process's CPU, if there is at least one and each was read.
+fn total(used: &[Option<f64>]) -> Option<f64> {
+    if used.is_empty() {
+        return None;
+    }
+    used.iter().copied().sum()
+}
+
 /// A `/proc/PID/status` field in kB, such as `VmHWM` or `VmRSS`.
 fn memory_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -433,7 +499,8 @@ fn memory_kb(pid: u32, field: &str) -> Option<u64> {
 
 async fn fan_out(
     executor: &LocalExecutor<'_>,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
+    server_pids: &[u32],
     dialect: Dialect,
     args: &Args,
 ) -> io::Result<()> {
@@ -454,7 +521,7 @@ async fn fan_out(
     // Connect and register one after another, then let the joins drain.
     let mut streams = Vec::with_capacity(args.clients);
     for n in 0..args.clients {
-        let client = register(addr, n, dialect)
+        let client = register(addrs[n % addrs.len()], n, dialect)
             .await
             .map_err(|error| other(format!("client {n}: {error}")))?;
         streams.push(client.stream.clone());
@@ -475,9 +542,12 @@ async fn fan_out(
         tally.latency = Histogram::new();
     }
 
-    let server_pid = args.server_pid.map(|pid| pid.to_string());
-    let server_cpu = || server_pid.as_deref().and_then(cpu_seconds);
-    let (server_before, own_before) = (server_cpu(), cpu_seconds("self"));
+    let redis_pids: Vec<u32> = args.redis_pid.into_iter().collect();
+    let (servers_before, redis_before, own_before) = (
+        cpu_of(server_pids),
+        cpu_of(&redis_pids),
+        cpu_seconds("self"),
+    );
     let start = Instant::now() + Duration::from_millis(100);
     let end = start + Duration::from_secs_f64(args.duration);
     let period = Duration::from_secs_f64(1.0 / args.rate);
@@ -506,18 +576,29 @@ async fn fan_out(
     let (sent_at, own_sending) = (Instant::now(), cpu_seconds("self"));
     settle(&tally, Duration::from_secs(1), Duration::from_secs(15)).await;
     let finished = Instant::now();
-    let server_after = server_cpu();
+    let (servers_after, redis_after) = (cpu_of(server_pids), cpu_of(&redis_pids));
 
     let tally = tally.borrow();
     let wall = finished.duration_since(start).as_secs_f64();
     let expected = tally.sent * (args.clients as u64 - 1);
-    let server_cpu = server_before.zip(server_after).map(|(a, b)| b - a);
+    let servers_cpu = cpu_used(&servers_before, &servers_after);
+    let server_cpu = total(&servers_cpu);
+    let redis_cpu = total(&cpu_used(&redis_before, &redis_after));
+    let per_million = |cpu: Option<f64>| {
+        cpu.filter(|_| tally.deliveries > 0)
+            .map(|cpu| cpu * 1e6 / tally.deliveries as f64)
+    };
+    let peaks: Vec<Option<u64>> = server_pids
+        .iter()
+        .map(|&pid| memory_kb(pid, "VmHWM"))
+        .collect();
     let sending = sent_at
         .saturating_duration_since(start)
         .as_secs_f64()
         .max(1e-3);
     let own_share = own_before.zip(own_sending).map(|(a, b)| (b - a) / sending);
     let report = Report {
+        addrs: addrs.to_vec(),
         dialect: args.dialect.clone(),
         clients: args.clients,
         rate: args.rate,
@@ -536,11 +617,28 @@ async fn fan_out(
         p999_ms: tally.latency.quantile(0.999) as f64 / 1000.0,
         max_ms: tally.latency.max as f64 / 1000.0,
         disconnects: tally.disconnects,
-        server_cpu_per_million: server_cpu
-            .filter(|_| tally.deliveries > 0)
-            .map(|cpu| cpu * 1e6 / tally.deliveries as f64),
+        server_cpu,
+        server_cpu_per_million: per_million(server_cpu),
         server_cpu_share: server_cpu.map(|cpu| cpu / wall),
-        server_peak_rss_kb: args.server_pid.and_then(|pid| memory_kb(pid, "VmHWM")),
+        server_peak_rss_kb: if peaks.is_empty() {
+            None
+        } else {
+            peaks.iter().copied().sum()
+        },
+        servers: server_pids
+            .iter()
+            .zip(&servers_cpu)
+            .zip(&peaks)
+            .map(|((&pid, &cpu), &peak_rss_kb)| ServerReport {
+                pid,
+                cpu,
+                cpu_per_million: per_million(cpu),
+                peak_rss_kb,
+            })
+            .collect(),
+        redis_cpu,
+        redis_cpu_per_million: per_million(redis_cpu),
+        redis_cpu_share: redis_cpu.map(|cpu| cpu / wall),
         generator_cpu_share: own_share,
         generator_bound: own_share.is_some_and(|share| share >= 0.9),
     };
@@ -548,8 +646,17 @@ async fn fan_out(
     Ok(())
 }
 
+/// One server process's part of a run.
+struct ServerReport {
+    pid: u32,
+    cpu: Option<f64>,
+    cpu_per_million: Option<f64>,
+    peak_rss_kb: Option<u64>,
+}
+
 /// The results of one run.
 struct Report {
+    addrs: Vec<SocketAddr>,
     dialect: String,
     clients: usize,
     rate: f64,
@@ -564,9 +671,16 @@ struct Report {
     p999_ms: f64,
     max_ms: f64,
     disconnects: u64,
+    /// The servers' CPU seconds from the start of sending to the end of the drain, summed.
+    server_cpu: Option<f64>,
     server_cpu_per_million: Option<f64>,
     server_cpu_share: Option<f64>,
+    /// The sum of the servers' peaks.
     server_peak_rss_kb: Option<u64>,
+    servers: Vec<ServerReport>,
+    redis_cpu: Option<f64>,
+    redis_cpu_per_million: Option<f64>,
+    redis_cpu_share: Option<f64>,
     generator_cpu_share: Option<f64>,
     generator_bound: bool,
 }
@@ -574,14 +688,34 @@ struct Report {
 impl Report {
     fn print(&self, json: bool) {
         let optional = |value: Option<f64>| value.map_or("null".to_owned(), |v| format!("{v:.4}"));
+        let optional_kb = |kb: Option<u64>| kb.map_or("null".to_owned(), |kb| kb.to_string());
         if json {
+            let addrs: Vec<String> = self
+                .addrs
+                .iter()
+                .map(|addr| format!("\"{addr}\""))
+                .collect();
+            let servers: Vec<String> = self
+                .servers
+                .iter()
+                .map(|server| {
+                    format!(
+                        "{{\"pid\":{},\"cpu_s\":{},\"cpu_s_per_million\":{},\"peak_rss_kb\":{}}}",
+                        server.pid,
+                        optional(server.cpu),
+                        optional(server.cpu_per_million),
+                        optional_kb(server.peak_rss_kb),
+                    )
+                })
+                .collect();
             println!(
                 "{{\"dialect\":\"{}\",\"clients\":{},\"rate\":{},\"offered_per_second\":{:.1},\
                  \"sent\":{},\"expected\":{},\"delivered\":{},\"delivered_per_second\":{:.1},\
                  \"delivered_ratio\":{:.6},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\
                  \"max_ms\":{:.3},\"disconnects\":{},\"server_cpu_s_per_million\":{},\
                  \"server_cpu_share\":{},\"server_peak_rss_kb\":{},\"generator_cpu_share\":{},\
-                 \"generator_bound\":{}}}",
+                 \"generator_bound\":{},\"addrs\":[{}],\"server_cpu_s\":{},\"servers\":[{}],\
+                 \"redis_cpu_s\":{},\"redis_cpu_s_per_million\":{},\"redis_cpu_share\":{}}}",
                 self.dialect,
                 self.clients,
                 self.rate,
@@ -598,10 +732,15 @@ impl Report {
                 self.disconnects,
                 optional(self.server_cpu_per_million),
                 optional(self.server_cpu_share),
-                self.server_peak_rss_kb
-                    .map_or("null".to_owned(), |kb| kb.to_string()),
+                optional_kb(self.server_peak_rss_kb),
                 optional(self.generator_cpu_share),
                 self.generator_bound,
+                addrs.join(","),
+                optional(self.server_cpu),
+                servers.join(","),
+                optional(self.redis_cpu),
+                optional(self.redis_cpu_per_million),
+                optional(self.redis_cpu_share),
             );
             return;
         }
@@ -609,6 +748,14 @@ impl Report {
             "{} clients ({}), {} msgs/s each: offered {:.0} msgs/s",
             self.clients, self.dialect, self.rate, self.offered
         );
+        if self.addrs.len() > 1 {
+            let addrs: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+            println!(
+                "  spread over {} servers: {}",
+                self.addrs.len(),
+                addrs.join(", ")
+            );
+        }
         println!(
             "  delivered {} of {} ({:.3}%), {:.0} deliveries/s; {} disconnects",
             self.delivered,
@@ -624,10 +771,37 @@ impl Report {
         if let (Some(per_million), Some(share)) =
             (self.server_cpu_per_million, self.server_cpu_share)
         {
+            let (who, peak) = if self.servers.len() > 1 {
+                (
+                    format!("{} servers together", self.servers.len()),
+                    "peak RSS (summed)",
+                )
+            } else {
+                ("server".to_owned(), "peak RSS")
+            };
             println!(
-                "  server: {per_million:.3} CPU s per million deliveries, {:.0}% of a core, peak RSS {} kB",
+                "  {who}: {per_million:.3} CPU s per million deliveries, {:.0}% of a core, {peak} {} kB",
                 share * 100.0,
                 self.server_peak_rss_kb.unwrap_or(0)
+            );
+            if self.servers.len() > 1 {
+                for server in &self.servers {
+                    println!(
+                        "    pid {}: {} CPU s per million deliveries, peak RSS {} kB",
+                        server.pid,
+                        server
+                            .cpu_per_million
+                            .map_or("?".to_owned(), |cpu| format!("{cpu:.3}")),
+                        server.peak_rss_kb.unwrap_or(0)
+                    );
+                }
+            }
+        }
+        if let (Some(per_million), Some(share)) = (self.redis_cpu_per_million, self.redis_cpu_share)
+        {
+            println!(
+                "  redis-server: {per_million:.3} CPU s per million deliveries, {:.0}% of a core",
+                share * 100.0
             );
         }
         if let Some(share) = self.generator_cpu_share {
@@ -648,13 +822,14 @@ impl Report {
 
 async fn idle(
     executor: &LocalExecutor<'_>,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
+    server_pids: &[u32],
     count: usize,
     args: &Args,
 ) -> io::Result<()> {
-    let pid = args
-        .server_pid
-        .ok_or_else(|| other("--idle needs --server-pid"))?;
+    let (&[addr], &[pid]) = (addrs, server_pids) else {
+        return Err(other("--idle needs one --addr and one --server-pid"));
+    };
     let rss = |field| memory_kb(pid, field).unwrap_or(0);
     let empty = rss("VmRSS");
     // Connect them all, a batch at a time; each just reads, noting whether the broadcast came.
@@ -777,7 +952,33 @@ fn raw_rate(chunk: &[u8], each: Duration) -> io::Result<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Histogram, scheduled_at};
+    use std::net::SocketAddr;
+
+    use super::{Histogram, cpu_used, parse_list, scheduled_at, total};
+
+    #[test]
+    fn lists_are_comma_separated() {
+        assert_eq!(parse_list::<u32>("12"), Ok(vec![12]));
+        assert_eq!(parse_list::<u32>("12,13, 14"), Ok(vec![12, 13, 14]));
+        assert!(parse_list::<u32>("12,,14").is_err());
+        assert!(parse_list::<u32>("").is_err());
+        assert!(parse_list::<u32>("12,x").is_err());
+        let addrs = parse_list::<SocketAddr>("127.0.0.1:1,[::1]:2").unwrap();
+        assert_eq!(addrs.len(), 2);
+        assert_eq!(addrs[1].port(), 2);
+    }
+
+    #[test]
+    fn cpu_is_summed_only_when_every_process_was_read() {
+        let used = cpu_used(&[Some(1.0), Some(2.0)], &[Some(1.5), Some(3.0)]);
+        assert_eq!(used, vec![Some(0.5), Some(1.0)]);
+        assert_eq!(total(&used), Some(1.5));
+        assert_eq!(
+            total(&cpu_used(&[Some(1.0), None], &[Some(2.0), Some(3.0)])),
+            None
+        );
+        assert_eq!(total(&[]), None);
+    }
 
     #[test]
     fn markers_are_found_at_the_end_of_any_line() {

@@ -47,6 +47,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// said meanwhile wait to be fetched until it is back.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How often a node checks the other nodes' leases: a dead node's people leave at most this
+/// long after its lease lapsed, so at most a lease and this after it died. One small script
+/// over the list of nodes a second.
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The most lines said here waiting to be sent: past it, a room line is shown here only (as
 /// when Redis is out of reach) and a private message is not delivered, and the log says so
 /// once.
@@ -583,7 +588,8 @@ impl Relay {
                 .get(node)
                 .copied()
                 .unwrap_or(super::DEFAULT_LEASE);
-            if now.duration_since(since) > lease + self.cluster.renew_interval() {
+            if now.duration_since(since) > lease + self.cluster.renew_interval().max(CHECK_INTERVAL)
+            {
                 lost.push(node.clone());
             }
         }
@@ -1037,10 +1043,11 @@ async fn listen_news(cluster: Cluster, reports: Sender<RelayDone>) {
     }
 }
 
-/// Every third of a lease, finds the nodes whose lease lapsed (and tells every node).
+/// Every [`CHECK_INTERVAL`] (or third of a lease, if shorter), finds the nodes whose lease
+/// lapsed (and tells every node).
 async fn check_nodes(cluster: Cluster, reports: Sender<RelayDone>) {
     loop {
-        Timer::after(cluster.renew_interval()).await;
+        Timer::after(cluster.renew_interval().min(CHECK_INTERVAL)).await;
         let result = cluster.check_nodes().await;
         if reports.try_send(RelayDone(Report::Nodes(result))).is_err() {
             return;

@@ -227,7 +227,7 @@ impl core::fmt::Display for Refused {
 
 /// Checks a server's name, a nick and a text from elsewhere.
 fn check_common(nick: &str, node: Option<&str>, text: &str) -> Result<(), Refused> {
-    if crate::state::roster::Nickname::new(nick).is_err() && !is_anonymous(nick) {
+    if !is_speaker_name(nick) {
         return Err(Refused::Nick);
     }
     if node.is_some_and(|node| !is_node_name(node)) {
@@ -273,16 +273,12 @@ impl Incoming<'_> {
     }
 }
 
-/// `anonymous-N`, N a number without leading zero.
-fn is_anonymous(name: &str) -> bool {
-    name.strip_prefix(crate::state::roster::ANONYMOUS)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|number| {
-            !number.is_empty()
-                && number.len() <= 10
-                && !number.starts_with('0')
-                && number.bytes().all(|byte| byte.is_ascii_digit())
-        })
+/// Whether `name` may name who said a line that comes from elsewhere: a valid nickname, or
+/// `anonymous-N` spelt as this crate writes it. A runner can check with it what it sends, so
+/// that the other servers' cores never refuse it.
+pub fn is_speaker_name(name: &str) -> bool {
+    crate::state::roster::Nickname::new(name).is_ok()
+        || crate::state::roster::exact_anonymous_number(name).is_some()
 }
 
 fn is_node_name(name: &str) -> bool {

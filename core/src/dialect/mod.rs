@@ -733,10 +733,7 @@ impl<const N: usize> Step<'_, N> {
         match self.roster.name(conn) {
             Name::Nick(nick) => nick.as_str() == name,
             Name::Anonymous(number) => {
-                name.strip_prefix(crate::state::roster::ANONYMOUS)
-                    .and_then(|rest| rest.strip_prefix('-'))
-                    .and_then(|digits| digits.parse::<u32>().ok())
-                    == Some(number)
+                crate::state::roster::exact_anonymous_number(name) == Some(number)
             }
         }
     }

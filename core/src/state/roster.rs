@@ -596,6 +596,14 @@ impl<const N: usize> Roster<N> {
     }
 }
 
+/// `N` if `name` is `anonymous-N` spelt exactly as this crate writes it (lowercase): how a
+/// name from elsewhere, which must be that spelling, is read.
+pub(crate) fn exact_anonymous_number(name: &str) -> Option<u32> {
+    name.starts_with(ANONYMOUS)
+        .then(|| anonymous_number(name))
+        .flatten()
+}
+
 /// `N` if `name` is `anonymous-N` (ASCII case ignored).
 fn anonymous_number(name: &str) -> Option<u32> {
     if !starts_with_ignore_case(name, ANONYMOUS) {
@@ -666,6 +674,9 @@ mod tests {
         assert_eq!(anonymous_number("anonymous3"), None);
         assert_eq!(anonymous_number("anonymous-"), None);
         assert_eq!(anonymous_number("bob"), None);
+        assert_eq!(exact_anonymous_number("anonymous-12"), Some(12));
+        assert_eq!(exact_anonymous_number("Anonymous-12"), None);
+        assert_eq!(exact_anonymous_number("anonymous-+3"), None);
     }
 
     #[test]

@@ -297,26 +297,7 @@ impl RemoteLine {
 
     /// Reads a payload; why not, if it is not one this node can use.
     pub(crate) fn decode(payload: &[u8]) -> Result<Self, String> {
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            return Err(format!(
-                "{} bytes, more than {MAX_PAYLOAD_BYTES}",
-                payload.len()
-            ));
-        }
-        let value: Json =
-            serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
-        let Json::Object(fields) = value else {
-            return Err("not a JSON object".to_owned());
-        };
-        match fields.get("v").and_then(Json::as_u64) {
-            Some(PAYLOAD_VERSION) => {}
-            Some(other) => {
-                return Err(format!(
-                    "payload version {other}, this node reads {PAYLOAD_VERSION}"
-                ));
-            }
-            None => return Err("no payload version (\"v\")".to_owned()),
-        }
+        let fields = read_payload(payload)?;
         let text_field = |name: &str| {
             fields
                 .get(name)
@@ -347,8 +328,9 @@ impl RemoteLine {
         if let Err(why) = check_node_id(&self.node) {
             return Err(format!("node {:?}: {why}", self.node));
         }
+        // The same rule the other nodes' cores check (a nickname, or anonymous-N).
         if let Err(error) = Nickname::new(&self.nick)
-            && !is_anonymous(&self.nick)
+            && !chat_core::relay::is_speaker_name(&self.nick)
         {
             return Err(format!("nick {:?}: {error}", self.nick));
         }
@@ -365,15 +347,27 @@ impl RemoteLine {
     }
 }
 
-/// `anonymous-N`: the name of someone without a nickname, who may talk too.
-fn is_anonymous(name: &str) -> bool {
-    name.strip_prefix(chat_core::ANONYMOUS)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|number| {
-            (1..=10).contains(&number.len())
-                && !number.starts_with('0')
-                && number.bytes().all(|byte| byte.is_ascii_digit())
-        })
+/// A payload from Redis, read as far as every kind of ours shares: at most
+/// [`MAX_PAYLOAD_BYTES`], a JSON object, of the version this node reads. Why not, if not.
+fn read_payload(payload: &[u8]) -> Result<serde_json::Map<String, Json>, String> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(format!(
+            "{} bytes, more than {MAX_PAYLOAD_BYTES}",
+            payload.len()
+        ));
+    }
+    let value: Json =
+        serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
+    let Json::Object(fields) = value else {
+        return Err("not a JSON object".to_owned());
+    };
+    match fields.get("v").and_then(Json::as_u64) {
+        Some(PAYLOAD_VERSION) => Ok(fields),
+        Some(other) => Err(format!(
+            "payload version {other}, this node reads {PAYLOAD_VERSION}"
+        )),
+        None => Err("no payload version (\"v\")".to_owned()),
+    }
 }
 
 fn kind_name(kind: LineKind) -> &'static str {

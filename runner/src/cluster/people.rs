@@ -27,7 +27,8 @@ use serde_json::{Value, json};
 
 use super::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, Cluster, ClusterError, MAX_PAYLOAD_BYTES, NICKS,
-    PAYLOAD_VERSION, address_of, check_node_id, connect_error, kind_name, kind_of, within,
+    PAYLOAD_VERSION, address_of, check_node_id, connect_error, kind_name, kind_of, read_payload,
+    within,
 };
 
 /// The channel every node hears the others' people on (after the cluster's channel prefix,
@@ -434,23 +435,7 @@ impl Stream for NewsSubscriber {
 
 /// Reads one message of the news channels; `None` for one to pass over.
 pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, String> {
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(format!(
-            "{} bytes, more than {MAX_PAYLOAD_BYTES}",
-            payload.len()
-        ));
-    }
-    let value: Value =
-        serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
-    match value.get("v").and_then(Value::as_u64) {
-        Some(PAYLOAD_VERSION) => {}
-        Some(other) => {
-            return Err(format!(
-                "payload version {other}, this node reads {PAYLOAD_VERSION}"
-            ));
-        }
-        None => return Err("no payload version (\"v\")".to_owned()),
-    }
+    let value = read_payload(payload)?;
     let text = |name: &str| {
         value
             .get(name)
@@ -465,7 +450,7 @@ pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, S
     if channel.starts_with("inbox:") {
         let kind = text("kind")?;
         let from = text("from")?;
-        if Nickname::new(from).is_err() && !super::is_anonymous(from) {
+        if !chat_core::relay::is_speaker_name(from) {
             return Err(format!("from {from:?}: not a nickname or anonymous-N"));
         }
         let to = text("to")?;

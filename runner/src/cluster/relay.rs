@@ -30,7 +30,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::relay::{Outgoing, Target};
-use futures_lite::StreamExt;
+use std::future::Future;
+
+use futures_lite::{Stream, StreamExt};
 use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
@@ -70,10 +72,10 @@ pub(crate) struct RelayDone(Report);
 
 #[derive(Debug)]
 enum Report {
-    /// The room-lines listener is subscribed (again).
-    LinesUp,
+    /// A listener ([`Link::Lines`] or [`Link::News`]) is subscribed (again).
+    Up(Link),
     /// It lost its connection, or could not connect; it tries again.
-    LinesDown(ClusterError),
+    Down(Link, ClusterError),
     Heard(Box<Heard>),
     Fetched {
         room: String,
@@ -81,8 +83,6 @@ enum Report {
     },
     /// A batch of lines said here was sent, or not.
     Sent(Vec<Outbound>, Result<Vec<Sent>, ClusterError>),
-    NewsUp,
-    NewsDown(ClusterError),
     News(News),
     Everyone(Result<Everyone, ClusterError>),
     /// A batch of this node's people was published, but for these.
@@ -210,8 +210,34 @@ impl Relay {
     pub(crate) fn new(cluster: Cluster, executor: Rc<LocalExecutor<'static>>) -> Self {
         let (reports, results) = smol::channel::unbounded();
         let tasks = vec![
-            executor.spawn(listen_lines(cluster.clone(), reports.clone())),
-            executor.spawn(listen_news(cluster.clone(), reports.clone())),
+            executor.spawn(keep_subscribed(
+                reports.clone(),
+                Link::Lines,
+                {
+                    let cluster = cluster.clone();
+                    move || {
+                        let cluster = cluster.clone();
+                        async move {
+                            let mut subscriber = cluster.subscriber().await?;
+                            subscriber.subscribe_all().await?;
+                            Ok(subscriber)
+                        }
+                    }
+                },
+                |heard| Report::Heard(Box::new(heard)),
+            )),
+            executor.spawn(keep_subscribed(
+                reports.clone(),
+                Link::News,
+                {
+                    let cluster = cluster.clone();
+                    move || {
+                        let cluster = cluster.clone();
+                        async move { cluster.news().await }
+                    }
+                },
+                Report::News,
+            )),
             executor.spawn(check_nodes(cluster.clone(), reports.clone())),
         ];
         Self {
@@ -446,7 +472,7 @@ impl Relay {
     pub(crate) fn handle(&mut self, done: RelayDone) -> Vec<ForCore> {
         let mut out = Vec::new();
         match done.0 {
-            Report::LinesUp => {
+            Report::Up(Link::Lines) => {
                 self.reached(Link::Lines, &mut out);
                 // Rooms this node has only said lines in: followed from its first line, which
                 // it may not have heard.
@@ -469,8 +495,9 @@ impl Relay {
                     self.fill(&room);
                 }
             }
-            Report::LinesDown(error) => self.failed(Link::Lines, &error, &mut out),
-            Report::NewsDown(error) => self.failed(Link::News, &error, &mut out),
+            // Only subscriptions report coming up.
+            Report::Up(Link::Commands) => self.reached(Link::Commands, &mut out),
+            Report::Down(link, error) => self.failed(link, &error, &mut out),
             Report::Heard(heard) => self.heard(*heard, &mut out),
             Report::Fetched { room, result } => self.fetched(&room, result, &mut out),
             Report::Sent(batch, result) => {
@@ -488,7 +515,7 @@ impl Relay {
                                 ),
                                 // This node's own line in a room it has heard nothing of:
                                 // kept, so that it is fetched if the listener was away (see
-                                // `LinesUp`). Not a start for the room's order: lines before
+                                // `Up(Link::Lines)`). Not a start for the room's order: lines before
                                 // it may still be on their way.
                                 (Outbound::Line { room, .. }, Sent::Placed(position)) => {
                                     let room = room.to_ascii_lowercase();
@@ -523,7 +550,7 @@ impl Relay {
                 }
                 self.send_outbound();
             }
-            Report::NewsUp => {
+            Report::Up(Link::News) => {
                 self.reached(Link::News, &mut out);
                 self.reading_everyone.get_or_insert_default();
                 self.read_everyone();
@@ -954,89 +981,49 @@ fn missed_notice(room: &str, missed: u64) -> ForCore {
     }
 }
 
-/// Keeps a subscriber to every room's lines, connecting again with backoff when it is lost.
-async fn listen_lines(cluster: Cluster, reports: Sender<RelayDone>) {
+/// Keeps one of the relay's subscriptions (`link`: the room lines, or the other nodes' news)
+/// open: `open` subscribes, each item is reported as `item` makes it (a message not understood
+/// as `Malformed`), and a lost or failed subscription is reported and opened again with a
+/// backoff from [`FIRST_BACKOFF`] doubling to [`MAX_BACKOFF`]. Ends once the relay is gone.
+async fn keep_subscribed<S, T, Open, Opening>(
+    reports: Sender<RelayDone>,
+    link: Link,
+    open: Open,
+    item: fn(T) -> Report,
+) where
+    Open: Fn() -> Opening,
+    Opening: Future<Output = Result<S, ClusterError>>,
+    S: Stream<Item = Result<T, ClusterError>> + Unpin,
+{
+    let what = match link {
+        Link::Lines => "the room lines",
+        Link::News => "the news of the other nodes",
+        Link::Commands => "the commands",
+    };
+    let report = |report| reports.try_send(RelayDone(report)).is_ok();
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let subscribed = async {
-            let mut subscriber = cluster.subscriber().await?;
-            subscriber.subscribe_all().await?;
-            Ok::<_, ClusterError>(subscriber)
-        }
-        .await;
-        match subscribed {
-            Ok(mut subscriber) => {
+        let down = match open().await {
+            Ok(mut subscription) => {
                 backoff = FIRST_BACKOFF;
-                if reports.try_send(RelayDone(Report::LinesUp)).is_err() {
+                if !report(Report::Up(link)) {
                     return;
                 }
-                while let Some(heard) = subscriber.next().await {
-                    let report = match heard {
-                        Ok(heard) => Report::Heard(Box::new(heard)),
+                while let Some(next) = subscription.next().await {
+                    let next = match next {
+                        Ok(next) => item(next),
                         Err(error) => Report::Malformed(error),
                     };
-                    if reports.try_send(RelayDone(report)).is_err() {
+                    if !report(next) {
                         return;
                     }
                 }
-                let lost = ClusterError::Lost {
-                    what: "the room lines",
-                };
-                if reports
-                    .try_send(RelayDone(Report::LinesDown(lost)))
-                    .is_err()
-                {
-                    return;
-                }
+                ClusterError::Lost { what }
             }
-            Err(error) => {
-                if reports
-                    .try_send(RelayDone(Report::LinesDown(error)))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-        Timer::after(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// Keeps a subscriber to the other nodes' news, connecting again with backoff when it is lost.
-async fn listen_news(cluster: Cluster, reports: Sender<RelayDone>) {
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        match cluster.news().await {
-            Ok(mut news) => {
-                backoff = FIRST_BACKOFF;
-                if reports.try_send(RelayDone(Report::NewsUp)).is_err() {
-                    return;
-                }
-                while let Some(item) = news.next().await {
-                    let report = match item {
-                        Ok(item) => Report::News(item),
-                        Err(error) => Report::Malformed(error),
-                    };
-                    if reports.try_send(RelayDone(report)).is_err() {
-                        return;
-                    }
-                }
-                let lost = ClusterError::Lost {
-                    what: "the news of the other nodes",
-                };
-                if reports.try_send(RelayDone(Report::NewsDown(lost))).is_err() {
-                    return;
-                }
-            }
-            Err(error) => {
-                if reports
-                    .try_send(RelayDone(Report::NewsDown(error)))
-                    .is_err()
-                {
-                    return;
-                }
-            }
+            Err(error) => error,
+        };
+        if !report(Report::Down(link, down)) {
+            return;
         }
         Timer::after(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);

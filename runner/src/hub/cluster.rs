@@ -2,10 +2,11 @@
 //! is handed to the core in order, and what changes of the people here is published.
 
 use chat_core::relay::{Applied, Incoming, Origin, Person, Target};
-use chat_core::{ConnectionId, Event as CoreEvent, PersonId};
+use chat_core::{ConnectionId, Error, Event as CoreEvent, Instant, PersonId};
 
 use super::{Hub, lookup};
 use crate::cluster::{News, PersonState, RelayDone, Relayed};
+use crate::core_box::Core;
 use crate::log::log;
 
 /// The most calls one change of a person from elsewhere may take (a rename, a part and a join
@@ -81,32 +82,19 @@ impl Hub {
                     rooms: &rooms,
                     away: state.away.as_deref(),
                 };
-                for _ in 0..MAX_PERSON_STEPS {
-                    let now = self.now();
-                    match self
-                        .core
-                        .unrecorded("people of other nodes")
-                        .handle_person(now, &person)
-                    {
-                        Ok(Applied::More) => self.carry_out(),
-                        Ok(Applied::Done) => return self.carry_out(),
-                        Err(error) => {
-                            log!(
-                                "cluster: {} of node {node} is not listed here: {error}; \
-                                 offered again at the next check",
-                                state.nick
-                            );
-                            if let Some(relay) = &mut self.relay {
-                                relay.refused(&node, id, state.clone());
-                            }
-                            return self.carry_out();
-                        }
+                let applied = self.in_steps(MAX_PERSON_STEPS, |core, now| {
+                    core.handle_person(now, &person)
+                });
+                if let Err(error) = applied {
+                    log!(
+                        "cluster: {} of node {node} is not listed here: {error}; offered again \
+                         at the next check",
+                        state.nick
+                    );
+                    if let Some(relay) = &mut self.relay {
+                        relay.refused(&node, id, state.clone());
                     }
                 }
-                log!(
-                    "bug: {} of node {node} took more than {MAX_PERSON_STEPS} steps",
-                    state.nick
-                );
             }
             Relayed::News(News::Gone { node, id, reason }) => {
                 if let Err(error) = self
@@ -128,17 +116,12 @@ impl Hub {
                     log!("cluster: node {node} is lost (its lease lapsed); its people leave");
                     format!("server {name} was lost")
                 };
-                loop {
-                    let now = self.now();
-                    match self
-                        .core
-                        .unrecorded("people of other nodes")
-                        .handle_node_lost(now, &node, &reason)
-                    {
-                        Ok(Applied::More) => self.carry_out(),
-                        Ok(Applied::Done) => return self.carry_out(),
-                        Err(error) => return log!("bug: {error}"),
-                    }
+                // One person a step: at most everyone the table holds.
+                let lost = self.in_steps(crate::CLIENTS, |core, now| {
+                    core.handle_node_lost(now, &node, &reason)
+                });
+                if let Err(error) = lost {
+                    log!("bug: {error}");
                 }
             }
             Relayed::News(News::Private(line)) => {
@@ -170,6 +153,26 @@ impl Hub {
             }
         }
         self.carry_out();
+    }
+
+    /// Calls `step` (a core call that applies a change a part at a time) until it is done, at
+    /// most `most` times, carrying out each part's output before the next. A call that goes on
+    /// past `most` is a bug, logged.
+    fn in_steps(
+        &mut self,
+        most: usize,
+        mut step: impl FnMut(&mut Core, Instant) -> Result<Applied, Error>,
+    ) -> Result<(), Error> {
+        for _ in 0..most {
+            let now = self.now();
+            let applied = step(self.core.unrecorded("what other nodes relay"), now);
+            self.carry_out();
+            if applied? == Applied::Done {
+                return Ok(());
+            }
+        }
+        log!("bug: a change relayed from another node took more than {most} steps");
+        Ok(())
     }
 
     /// Notes in `changed` who an event changes here, for the other nodes; a departure is

@@ -5,7 +5,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
 
@@ -14,24 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Runs `chat-runner` with `args` to completion (it must exit by itself within [`WAIT`]).
 fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(RUNNER)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning chat-runner");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("waiting for chat-runner").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chat-runner {args:?} did not exit within {WAIT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    child
-        .wait_with_output()
-        .expect("collecting chat-runner's output")
+    chat_tests::run_to_exit(RUNNER, args, WAIT).0
 }
 
 /// A server started in the background, killed when dropped.

@@ -80,26 +80,7 @@ fn nick_within(client: &mut Client, nick: &str, within: Duration) -> Duration {
 
 /// Runs `chat-runner` with `args` until it exits by itself (within [`EXIT_WAIT`]).
 fn run(args: &[&str]) -> (Output, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new(RUNNER)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning chat-runner");
-    while child.try_wait().expect("waiting for chat-runner").is_none() {
-        if started.elapsed() > EXIT_WAIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chat-runner {args:?} did not exit within {EXIT_WAIT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let output = child
-        .wait_with_output()
-        .expect("collecting chat-runner's output");
-    (output, started.elapsed())
+    chat_tests::run_to_exit(RUNNER, args, EXIT_WAIT)
 }
 
 #[test]

@@ -11,7 +11,7 @@
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,32 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// How often polling loops (for logs, for process exit) look again.
 const POLL: Duration = Duration::from_millis(20);
+
+/// Runs the server binary `runner` with `args` until it exits by itself, failing (after
+/// killing it) if it takes longer than `within`: for the command lines it refuses, or the
+/// starts that cannot go on. Its output, and how long it took.
+pub fn run_to_exit(runner: &str, args: &[&str], within: Duration) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(runner)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning chat-runner");
+    while child.try_wait().expect("waiting for chat-runner").is_none() {
+        if started.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chat-runner {args:?} did not exit within {within:?}");
+        }
+        thread::sleep(POLL);
+    }
+    let output = child
+        .wait_with_output()
+        .expect("collecting chat-runner's output");
+    (output, started.elapsed())
+}
 
 /// The Redis for a test that needs one (`CHAT_REDIS_URL`), or `None`, after a loud
 /// `SKIPPED test` line on stderr, to skip it. With `CHAT_REQUIRE_REDIS=1` (CI) a missing Redis

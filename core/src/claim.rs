@@ -268,4 +268,76 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn a_nickname_lost_to_another_server_leaves_its_holder_anonymous_and_told() {
+        let mut node = Node::new();
+        let (ann, bob) = (node.connect(), node.connect());
+        node.send(ann, "/nick alice\n");
+        let claim = node.claim();
+        node.answer(&claim, ClaimAnswer::Granted).unwrap();
+        let nia = node.connect();
+        node.send(nia, "NICK nia\r\nUSER nia 0 * :Nia\r\n");
+        let claim = node.claim();
+        node.answer(&claim, ClaimAnswer::Granted).unwrap();
+        for conn in [ann, bob, nia] {
+            node.take(conn);
+        }
+
+        let mut events = Vec::new();
+        let lost = |node: &mut Node, conn, nick, events: &mut Vec<String>| {
+            let now = node.driver.now();
+            let result = node.driver.server_mut().handle_nick_lost(now, conn, nick);
+            let heard = &mut node.heard;
+            node.driver.drain(&mut |output| {
+                if let crate::Output::Event(event) = &output {
+                    events.push(std::string::ToString::to_string(event));
+                }
+                heard.record(output);
+            });
+            result
+        };
+        // Case aside, it is the name alice goes by: she is anonymous again, and told why.
+        lost(&mut node, ann, "ALICE", &mut events).unwrap();
+        assert_eq!(
+            node.take(ann),
+            [
+                "*** You are now known as anonymous-1.",
+                "*** someone on another server took the nickname ALICE while this server could \
+                 not reach the others; you are anonymous-1 now: pick another with /nick NAME"
+            ]
+        );
+        assert_eq!(node.take(bob), ["*** alice is now known as anonymous-1"]);
+        assert_eq!(node.take(nia), [":alice!plain@hidden NICK :anonymous-1"]);
+        assert_eq!(events, ["renamed alice anonymous-1"]);
+        events.clear();
+        // The name is free here again.
+        node.send(bob, "/nick alice\n");
+        assert_eq!(node.claim().nick().as_str(), "alice");
+
+        // An IRC client sees its NICK change, then why.
+        lost(&mut node, nia, "nia", &mut events).unwrap();
+        assert_eq!(
+            node.take(nia),
+            [
+                ":nia!~nia@hidden NICK :anonymous-3",
+                ":irc.test NOTICE * :*** someone on another server took the nickname \
+                 nia while this server could not reach the others; you are anonymous-3 now: pick \
+                 another with NICK"
+            ]
+        );
+
+        assert_eq!(node.take(ann), ["*** nia is now known as anonymous-3"]);
+        assert_eq!(events, ["renamed nia anonymous-3"]);
+        events.clear();
+        // A name it no longer goes by, or a connection gone: nothing, or an error.
+        lost(&mut node, ann, "alice", &mut events).unwrap();
+        assert!(node.take(ann).is_empty() && events.is_empty());
+        node.driver
+            .disconnect(ann, DisconnectReason::Closed, &mut |_| {});
+        assert_eq!(
+            lost(&mut node, ann, "alice", &mut events),
+            Err(Error::UnknownConnection(ann))
+        );
+    }
 }

@@ -472,7 +472,7 @@ pub(crate) struct RelayRecord {
     pub(crate) conn: ConnectionId,
     pub(crate) nick: Span,
     pub(crate) to: RelayTo,
-    pub(crate) kind: LineKind,
+    pub(crate) kind: crate::relay::Kind,
     pub(crate) text: Span,
     pub(crate) at: Instant,
 }

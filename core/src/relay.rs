@@ -17,11 +17,15 @@
 //! room's order. What a relayed line does not carry (yet): the tags an IRC client adds for
 //! other clients, and a `labeled-response` label (a labeled line is acknowledged with `ACK`).
 //!
+//! A room's topic goes the same way ([`Kind::Topic`]): set here, it is set (and shown, and
+//! recorded as an [`Event::TopicSet`](crate::Event::TopicSet)) only when it comes back in its
+//! place, so that every server ends with the same topic.
+//!
 //! A runner that cannot relay a line (the other servers are out of reach) may hand it back
 //! itself, numbered in an order of its own: it is then shown here only.
 //!
 //! ```
-//! use chat_core::relay::{Incoming, Origin, Target};
+//! use chat_core::relay::{Incoming, Kind, Origin, Target};
 //! use chat_core::{Admission, Config, Instant, Output, Server};
 //! use core::time::Duration;
 //!
@@ -49,7 +53,7 @@
 //!     to: Target::Room("#lobby"),
 //!     nick: "bob",
 //!     origin: Origin::Node("b"),
-//!     kind: chat_core::LineKind::Line,
+//!     kind: Kind::Said(chat_core::LineKind::Line),
 //!     text: "hi alice",
 //!     seq: 7,
 //!     at: now,
@@ -84,13 +88,27 @@ pub enum Target<'a> {
     },
 }
 
+/// What a relayed message is: something said, or a room's new topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A line, action or notice, said in a room or to one person.
+    Said(LineKind),
+    /// A room's new topic, the message's text (empty clears it), at most
+    /// [`MAX_TOPIC_BYTES`](crate::MAX_TOPIC_BYTES). It takes its place in the room's order
+    /// as a line does, so that every server ends with the same topic whoever set one last.
+    /// For a room only.
+    Topic,
+}
+
 /// A line said here, for the runner to carry: from [`Output::Relay`](crate::Output::Relay).
 ///
 /// A room line is shown to nobody yet: give it its place in the room's order and hand it back
 /// with [`Server::handle_relayed`](crate::Server::handle_relayed) and
 /// [`Origin::Here`]`(conn)`. A private message to someone on another server has been shown to
 /// its sender already (an IRC client's `echo-message` copy): carry it to their server, whose
-/// core takes it with `handle_relayed`; it needs no place in any order.
+/// core takes it with `handle_relayed`; it needs no place in any order. A topic set here
+/// ([`Kind::Topic`]) is relayed like a room line: it is set here too only when it comes back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Outgoing<'a> {
@@ -100,9 +118,10 @@ pub struct Outgoing<'a> {
     pub nick: &'a str,
     /// Where it goes; a room as it is spelt here.
     pub to: Target<'a>,
-    /// Line, action or notice.
-    pub kind: LineKind,
-    /// What was said: checked as every line is (valid UTF-8, no control characters).
+    /// Line, action or notice; or a topic.
+    pub kind: Kind,
+    /// What was said, or the topic: checked as every line is (valid UTF-8, no control
+    /// characters).
     pub text: &'a str,
     /// When.
     pub at: Instant,
@@ -137,11 +156,11 @@ pub struct Incoming<'a> {
     pub nick: &'a str,
     /// Where.
     pub origin: Origin<'a>,
-    /// Line, action or notice.
-    pub kind: LineKind,
-    /// What was said.
+    /// Line, action or notice; or a room's new topic.
+    pub kind: Kind,
+    /// What was said, or the topic.
     pub text: &'a str,
-    /// A room line's number in the room's order (the [`Event::Said`](crate::Event::Said)
+    /// A room line's (or topic's) number in the room's order (the [`Event::Said`](crate::Event::Said)
     /// `seq`); unused for a private message.
     pub seq: u64,
     /// When it was said.
@@ -208,6 +227,8 @@ pub enum Refused {
     Full,
     /// A private message for someone not here, or one that claims to come from this server.
     UnknownPerson,
+    /// A topic for a person rather than a room.
+    TopicNotForRoom,
 }
 
 impl core::fmt::Display for Refused {
@@ -221,6 +242,7 @@ impl core::fmt::Display for Refused {
             Self::NickInUse => "someone else here goes by that name",
             Self::Full => "the table of people has no room for more people of other servers",
             Self::UnknownPerson => "the person it is for is not here, or it names this server",
+            Self::TopicNotForRoom => "a topic is for a room, not a person",
         })
     }
 }
@@ -264,6 +286,14 @@ impl Incoming<'_> {
             Origin::Node(node) => Some(node),
         };
         check_common(self.nick, node, self.text)?;
+        if self.kind == Kind::Topic {
+            let Target::Room(_) = self.to else {
+                return Err(Refused::TopicNotForRoom);
+            };
+            if self.text.len() > crate::MAX_TOPIC_BYTES {
+                return Err(Refused::Text);
+            }
+        }
         match self.to {
             Target::Room(room) => check_room(room),
             Target::Person { nick, .. } => crate::state::roster::Nickname::new(nick)
@@ -305,7 +335,7 @@ mod tests {
             to: Target::Room(room),
             nick,
             origin: Origin::Node(node),
-            kind: LineKind::Line,
+            kind: Kind::Said(LineKind::Line),
             text,
             seq: 1,
             at: Instant::ZERO,
@@ -451,7 +481,7 @@ mod tests {
         );
         assert_eq!(
             (two[0].kind, three[0].text.as_str()),
-            (LineKind::Action, "three")
+            (Kind::Said(LineKind::Action), "three")
         );
 
         // The bus orders them otherwise than they were said: both servers follow it.
@@ -527,7 +557,7 @@ mod tests {
             to: Target::Room("#lobby"),
             nick: "mallory",
             origin: Origin::Node("c"),
-            kind: LineKind::Line,
+            kind: Kind::Said(LineKind::Line),
             text: "\x1b]0;pwned\x07",
             seq: 1,
             at: Instant::ZERO,
@@ -908,7 +938,7 @@ mod tests {
                 },
                 nick: "anonymous-7",
                 origin: Origin::Node("a"),
-                kind: LineKind::Line,
+                kind: Kind::Said(LineKind::Line),
                 text,
                 seq: 0,
                 at: Instant::ZERO,
@@ -935,5 +965,96 @@ mod tests {
             who[0].contains(" 352 dave * remote a a alice H "),
             "{who:?}"
         );
+    }
+
+    #[test]
+    fn a_topic_takes_its_place_in_the_rooms_order_on_every_server() {
+        let mut pair = Pair::new();
+        let alice = pair.connect(0, "/nick alice\n");
+        let dave = pair.connect(1, "NICK dave\r\nUSER d 0 * :D\r\nJOIN #lobby\r\n");
+        let bob = pair.connect(1, "/nick bob\n");
+        pair.clear();
+
+        // Both set a topic at once: neither is set anywhere until the bus orders them.
+        let first = pair.say(0, alice, "/topic from alice\n");
+        let second = pair.say(1, dave, "TOPIC #lobby :from dave\r\n");
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            (first[0].kind, first[0].text.as_str(), first[0].room()),
+            (Kind::Topic, "from alice", Some("#lobby"))
+        );
+        assert_eq!(second[0].kind, Kind::Topic);
+        assert_eq!(pair.heard[0].recipients().count(), 0);
+        assert_eq!(pair.heard[1].recipients().count(), 0);
+        assert!(pair.events[0].is_empty() && pair.events[1].is_empty());
+
+        // The bus puts dave's first: alice's is the topic on both servers.
+        pair.order(1, &second[0]);
+        pair.order(0, &first[0]);
+        for node in 0..2 {
+            let topics: Vec<&String> = pair.events[node]
+                .iter()
+                .filter(|event| event.starts_with("topic "))
+                .collect();
+            assert_eq!(
+                topics,
+                [
+                    "topic dave #lobby \"from dave\" at 1500",
+                    "topic alice #lobby \"from alice\" at 1500"
+                ],
+                "server {node}: every server keeps both, in the one order"
+            );
+        }
+        assert_eq!(
+            pair.heard[0].lines_to(alice),
+            [
+                "*** dave set the topic of #lobby: from dave",
+                "*** alice set the topic of #lobby: from alice"
+            ]
+        );
+        assert_eq!(
+            pair.heard[1].lines_to(dave),
+            [
+                ":dave!~d@hidden TOPIC #lobby :from dave",
+                ":alice!remote@a TOPIC #lobby :from alice"
+            ]
+        );
+        assert_eq!(pair.heard[1].lines_to(bob).len(), 2);
+        pair.clear();
+        let _ = pair.say(1, dave, "TOPIC #lobby\r\n");
+        let asked = pair.heard[1].take(dave);
+        assert!(
+            asked[0].ends_with(" 332 dave #lobby :from alice"),
+            "{asked:?}"
+        );
+        assert!(asked[1].contains(" 333 dave #lobby alice "), "{asked:?}");
+
+        // A topic for a room nobody on server 1 is in: the room is made there with it, and
+        // whoever joins it there later is shown it.
+        let _ = pair.say(0, alice, "/join #quiet\n");
+        let quiet = pair.say(0, alice, "/topic hush\n");
+        pair.order(0, &quiet[0]);
+        pair.clear();
+        let _ = pair.say(1, dave, "JOIN #quiet\r\n");
+        let joined = pair.heard[1].take(dave);
+        assert!(
+            joined
+                .iter()
+                .any(|line| line.ends_with(" 332 dave #quiet :hush")),
+            "{joined:?}"
+        );
+
+        // A topic from elsewhere is checked as a line is, and is for a room only.
+        let long = "x".repeat(crate::MAX_TOPIC_BYTES + 1);
+        let mut bad = line("#lobby", "bob", "b", &long);
+        bad.kind = Kind::Topic;
+        assert_eq!(bad.check(), Err(Refused::Text));
+        let mut private = line("#lobby", "bob", "b", "hi");
+        private.kind = Kind::Topic;
+        private.to = Target::Person {
+            nick: "alice",
+            node: "a",
+        };
+        assert_eq!(private.check(), Err(Refused::TopicNotForRoom));
     }
 }

@@ -622,6 +622,27 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
+    /// The nickname `nick`, granted to `conn` by an earlier claim (see
+    /// [`claim`](crate::claim)), is no longer its: the runner's claims found it someone else's
+    /// (another server took it while this one could not reach the others). If `conn` still
+    /// goes by it (ASCII case ignored), it is `anonymous-N` again and is told why; those who
+    /// share a room with it see the rename, and an [`Event::Renamed`](crate::Event::Renamed)
+    /// follows. Nothing happens if it goes by another name by now.
+    /// [`Error::UnknownConnection`] if it has gone.
+    pub fn handle_nick_lost(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        nick: &str,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        if self.roster.get(conn).is_none() {
+            return Err(Error::UnknownConnection(conn));
+        }
+        self.hub().nick_lost(conn, nick);
+        Ok(())
+    }
+
     /// A line from elsewhere (see [`relay`](crate::relay)): a room line in its place in the
     /// room's order (said on another server, or here and handed out as [`Output::Relay`]), or
     /// a private message from someone on another server. A room line is shown to the members

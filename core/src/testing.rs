@@ -92,9 +92,9 @@ pub struct Relayed {
     pub nick: String,
     /// Where it goes.
     pub to: RelayedTo,
-    /// Line, action or notice.
-    pub kind: LineKind,
-    /// What was said.
+    /// Line, action or notice; or a topic.
+    pub kind: crate::relay::Kind,
+    /// What was said, or the topic.
     pub text: String,
     /// When.
     pub at: Instant,

@@ -703,16 +703,25 @@ impl Hub {
     }
 
     /// Another node took `nick`, which `conn` here goes by, while this node's lease had lapsed:
-    /// two people now go by it. Only logged: the core has no way yet to rename someone, which
-    /// is to be called from here.
+    /// `conn` loses it (it is `anonymous-N` again, and told why), so that one person goes by it.
     fn nick_lost(&mut self, conn: ConnectionId, nick: &str, owner: &str) {
         let who = self
             .connection(conn)
             .map_or_else(|| conn.to_string(), describe);
         log!(
-            "cluster: {who} keeps the nickname {nick} here, but node {owner} took it while this \
-             node's lease had lapsed; two people go by it"
+            "cluster: node {owner} took the nickname {nick} while this node's lease had lapsed; \
+             {who} goes by it no longer"
         );
+        let now = self.now();
+        match self
+            .core
+            .unrecorded("lost nicknames")
+            .handle_nick_lost(now, conn, nick)
+        {
+            Ok(()) | Err(Error::UnknownConnection(_)) => {}
+            Err(error) => log!("bug: {error}"),
+        }
+        self.carry_out();
     }
 
     /// Hands a history answer to the core: what the asker was sent before asking goes out

@@ -346,9 +346,16 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
 
     let executor = Rc::new(LocalExecutor::new());
     let cluster = cluster.map(|cluster| {
+        let mut relay = Relay::new(cluster.clone(), executor.clone());
+        // The lobby is always here (no room is made for it), and the topics this node kept
+        // may have changed while it was away.
+        relay.room_created(chat_core::LOBBY);
+        for topic in &restored.topics {
+            relay.room_created(&topic.room);
+        }
         (
-            Node::new(cluster.clone(), executor.clone(), config.claim_timeout),
-            Relay::new(cluster, executor.clone()),
+            Node::new(cluster, executor.clone(), config.claim_timeout),
+            relay,
         )
     });
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);

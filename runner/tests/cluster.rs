@@ -325,6 +325,37 @@ fn a_node_claims_its_nicknames_again_after_redis_comes_back() {
 }
 
 #[test]
+fn a_nickname_taken_elsewhere_while_its_nodes_lease_lapsed_is_given_up_and_told() {
+    let test = "a_nickname_taken_elsewhere_while_its_nodes_lease_lapsed_is_given_up_and_told";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 6);
+    let a = node(&url, "lapse-a", &["--lease", "1"]);
+    let b = node(&url, "lapse-b", &[]);
+    let nick = unique_nick("la");
+    let mut ann = a.connect();
+    ann.nick(&nick);
+    let mut bob = b.connect();
+    assert!(!try_nick(&mut bob, &nick), "{nick} is ann's");
+
+    // a is paused past its lease: b's bob takes the nickname meanwhile.
+    a.signal("STOP");
+    let taken = nick_within(&mut bob, &nick, Duration::from_secs(5));
+    println!("{nick} came free {taken:?} after a was paused");
+    a.signal("CONT");
+
+    // a finds its lease lapsed, claims its people's nicknames again, and finds this one
+    // taken: ann goes by it no longer, and is told why.
+    ann.expect_line("*** You are now known as anonymous-");
+    let told = ann.expect_line("*** someone on another server took the nickname");
+    assert!(told.contains(&nick), "{told}");
+    a.expect_log(&format!(
+        "took the nickname {nick} while this node's lease had lapsed"
+    ));
+    // One person goes by it: asking for it again on a is refused.
+    assert!(!try_nick(&mut ann, &nick), "{nick} is bob's now");
+}
+
+#[test]
 fn a_node_that_cannot_reach_redis_exits_with_a_clear_message() {
     let (output, took) = run(&[
         "--no-data",
@@ -615,6 +646,70 @@ fn people_on_three_nodes_share_rooms_and_private_messages() {
         "{quit}"
     );
     json.expect_line(&format!("*** {renamed} left"));
+}
+
+#[test]
+fn a_rooms_topic_is_one_across_the_nodes_and_found_by_a_node_that_comes_later() {
+    let test = "a_rooms_topic_is_one_across_the_nodes_and_found_by_a_node_that_comes_later";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 5);
+    let (a, b) = (node(&url, "topic-a", &[]), node(&url, "topic-b", &[]));
+    let (ann, bob, cat) = (unique_nick("an"), unique_nick("bo"), unique_nick("ca"));
+    let mut alice = a.join(&ann);
+    let mut irc = irc_join(&b, &bob);
+    alice.expect_line(&format!("*** {bob} joined #lobby"));
+
+    // Set on a: shown on both, by the same name.
+    alice.send_line("/topic set on a");
+    alice.expect_line(&format!("*** {ann} set the topic of #lobby: set on a"));
+    let topic = irc.expect_line(" TOPIC #lobby ");
+    assert!(
+        topic.starts_with(&format!(":{ann}!remote@topic-a-"))
+            && topic.ends_with(" TOPIC #lobby :set on a"),
+        "{topic}"
+    );
+    // Set on b: its setter gets its answer when the topic has its place.
+    irc.send("TOPIC #lobby :set on b\r\n");
+    let answer = irc.expect_line(" TOPIC #lobby ");
+    assert!(
+        answer.starts_with(&format!(":{bob}!")) && answer.ends_with(" TOPIC #lobby :set on b"),
+        "{answer}"
+    );
+    alice.expect_line(&format!("*** {bob} set the topic of #lobby: set on b"));
+    alice.send_line("/topic");
+    alice.expect_line("*** Topic of #lobby: set on b");
+    irc.send("TOPIC #lobby\r\n");
+    let current = irc.expect_line(" 332 ");
+    assert!(current.ends_with(" #lobby :set on b"), "{current}");
+
+    // A room of a's with a topic.
+    alice.send_line("/join #topical");
+    alice.expect_line("*** #topical (1)");
+    alice.send_line("/topic deep");
+    alice.expect_line(&format!("*** {ann} set the topic of #topical: deep"));
+
+    // A node started after both topics were set shows them: the lobby's, and that of a room
+    // it learns of from a's people.
+    let c = node(&url, "topic-c", &[]);
+    let mut carol = c.join(&cat);
+    chat_tests::wait_until("c shows the lobby's topic", || {
+        carol.send_line("/topic");
+        carol.expect_line("opic") == "*** Topic of #lobby: set on b"
+    });
+    wait_listed(&mut carol, "#lobby", &ann);
+    carol.send_line("/join #topical");
+    carol.expect_line("*** #topical (2)");
+    chat_tests::wait_until("c shows the topic of #topical", || {
+        carol.send_line("/topic");
+        carol.expect_line("opic") == "*** Topic of #topical: deep"
+    });
+
+    // Cleared on c: cleared everywhere.
+    carol.send_line("/topic -");
+    carol.expect_line(&format!("*** {cat} cleared the topic of #topical"));
+    alice.expect_line(&format!("*** {cat} cleared the topic of #topical"));
+    alice.send_line("/topic");
+    alice.expect_line("*** #topical has no topic.");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::history::{HistoryAnswer, HistoryRange, HistoryRequest, Purpose};
 use crate::output::{
     Audience, CloseReason, EventRecord, OutputQueue, RelayRecord, RelayTo, RoomSet, Speaks, View,
 };
-use crate::relay::{Incoming, Origin};
+use crate::relay::{Incoming, Kind, Origin};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::{RoomId, RoomName, Rooms};
 use crate::state::roster::{ConnectionId, Name, Nickname, Queue, Roster};
@@ -223,14 +223,17 @@ pub(crate) enum Happened<'t> {
     },
     /// `who` set the topic of `room` to `topic`.
     TopicSet {
-        who: ConnectionId,
+        who: Speaker<'t>,
         room: RoomId,
         topic: &'t str,
+        /// When it was set (on its setter's server).
+        at: Instant,
     },
     /// `who`, in `rooms`, is about to be called `new`; it is told too if `tell_self`.
     Renamed {
         who: ConnectionId,
-        new: &'t Nickname,
+        /// A nickname, or `anonymous-N` for someone who lost theirs.
+        new: Name<'t>,
         rooms: RoomSet,
         tell_self: bool,
     },
@@ -255,18 +258,21 @@ pub(crate) enum Happened<'t> {
 
 impl Happened<'_> {
     /// The person a change is about (the sender of a private message), unless it is a line
-    /// said in a room or a room's news.
+    /// said in a room or a room's news (its topic too: with several servers, a topic comes in
+    /// the room's order, and every server keeps it).
     fn person(&self) -> Option<ConnectionId> {
         match *self {
             Self::Arrived { who }
             | Self::Joined { who, .. }
             | Self::Parted { who, .. }
-            | Self::TopicSet { who, .. }
             | Self::Renamed { who, .. }
             | Self::Departed { who, .. }
             | Self::Away { who, .. } => Some(who),
             Self::Private { from, .. } => from.listed(),
-            Self::Said { .. } | Self::RoomCreated { .. } | Self::RoomRemoved { .. } => None,
+            Self::Said { .. }
+            | Self::TopicSet { .. }
+            | Self::RoomCreated { .. }
+            | Self::RoomRemoved { .. } => None,
         }
     }
 }
@@ -312,7 +318,7 @@ impl Speaker<'_> {
     }
 }
 
-impl<const N: usize> Step<'_, N> {
+impl<'s, const N: usize> Step<'s, N> {
     /// Whether `conn` speaks IRC.
     pub(crate) fn speaks_irc(&self, conn: ConnectionId) -> bool {
         self.roster
@@ -592,12 +598,52 @@ impl<const N: usize> Step<'_, N> {
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
         self.publish(&Happened::Renamed {
             who: conn,
-            new: &nick,
+            new: Name::Nick(&nick),
             rooms,
             tell_self,
         });
         if let Some(slot) = self.roster.get_mut(conn) {
             slot.person.nick = Some(nick);
+        }
+    }
+
+    /// Takes `conn`'s nickname away, if it still goes by `nick` (ASCII case ignored): it is
+    /// `anonymous-N` again, and told why, and so are those who share a room with it. For a
+    /// nickname this server turns out not to hold (another server took it while this one
+    /// could not reach the others).
+    pub(crate) fn nick_lost(&mut self, conn: ConnectionId, nick: &str) {
+        let goes_by = self
+            .roster
+            .get(conn)
+            .and_then(|slot| slot.person.nick.as_ref())
+            .is_some_and(|held| held.as_str().eq_ignore_ascii_case(nick));
+        if !goes_by || self.is_remote(conn) {
+            return;
+        }
+        let rooms = self.out.room_set(self.roster.rooms_of(conn));
+        let anonymous = Roster::<N>::anonymous(conn);
+        self.publish(&Happened::Renamed {
+            who: conn,
+            new: anonymous,
+            rooms,
+            tell_self: true,
+        });
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.person.nick = None;
+        }
+        let text = format_args!(
+            "someone on another server took the nickname {nick} while this server could not \
+             reach the others; you are {anonymous} now: pick another with {}",
+            if self.speaks_irc(conn) {
+                "NICK"
+            } else {
+                "/nick NAME"
+            }
+        );
+        if self.speaks_irc(conn) {
+            server_notice!(self, conn, "*** {text}");
+        } else {
+            notice!(self, conn, "{text}");
         }
     }
 
@@ -631,7 +677,7 @@ impl<const N: usize> Step<'_, N> {
                 conn: from,
                 nick,
                 to,
-                kind,
+                kind: Kind::Said(kind),
                 text,
                 at: self.now,
             });
@@ -665,7 +711,7 @@ impl<const N: usize> Step<'_, N> {
                 conn,
                 nick,
                 to,
-                kind,
+                kind: Kind::Said(kind),
                 text,
                 at,
             });
@@ -685,16 +731,20 @@ impl<const N: usize> Step<'_, N> {
         });
     }
 
-    /// A room line in its place in the room's order, handed back by the runner (see
-    /// [`relay`](crate::relay)), for the members here; checked already.
+    /// A room line (or topic) in its place in the room's order, handed back by the runner
+    /// (see [`relay`](crate::relay)), for the members here; checked already.
     pub(crate) fn relayed(&mut self, line: &Incoming<'_>, room_name: &str) {
+        let Kind::Said(kind) = line.kind else {
+            self.relayed_topic(line, room_name);
+            return;
+        };
         let Some(room) = self.rooms.find(room_name) else {
             // Nobody here is in the room: nothing to show, but the line is still news for a
             // store.
             let event = EventRecord::Said {
                 nick: self.out.span_str(line.nick),
                 room: self.out.span_str(room_name),
-                kind: line.kind,
+                kind,
                 text: self.out.span_str(line.text),
                 seq: line.seq,
                 at: line.at,
@@ -702,7 +752,73 @@ impl<const N: usize> Step<'_, N> {
             self.out.event(event);
             return;
         };
-        let who = match line.origin {
+        let who = self.speaker_of(line);
+        self.publish(&Happened::Said {
+            who,
+            room,
+            kind,
+            text: line.text,
+            seq: line.seq,
+            at: line.at,
+            tags: ClientTags::NONE,
+        });
+    }
+
+    /// A room's new topic in its place in the room's order. The room is made here if need
+    /// be (a room with a topic stays while empty), so that whoever joins it here later finds
+    /// the topic; one set here that finds the table of topics full is refused to its setter.
+    /// The same topic, by the same setter at the same time, again changes nothing.
+    fn relayed_topic(&mut self, line: &Incoming<'_>, room_name: &str) {
+        let room = match self.rooms.find(room_name) {
+            Some(room) => room,
+            None if line.text.is_empty() => return,
+            None => {
+                let Ok(name) = RoomName::new(room_name) else {
+                    return;
+                };
+                let Ok(room) = self.rooms.create(name) else {
+                    return;
+                };
+                self.publish(&Happened::RoomCreated { room });
+                room
+            }
+        };
+        let who = self.speaker_of(line);
+        let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
+        let _ = match who {
+            Speaker::Listed(conn) => write!(by, "{}", self.roster.name(conn)),
+            Speaker::Unlisted { nick, .. } => write!(by, "{nick}"),
+        };
+        // The topic the room has already (a runner handing a topic over again, say, read back
+        // where it was kept): nothing changes, and nobody is told.
+        if self.rooms.get(room).is_some_and(|info| {
+            info.topic == line.text && info.topic_set == Some((by.as_str(), line.at))
+        }) {
+            return;
+        }
+        if self.rooms.set_topic(room, line.text, &by, line.at).is_err() {
+            if let Speaker::Listed(conn) = who {
+                self.topics_full(conn);
+            }
+            self.remove_if_empty(room);
+            return;
+        }
+        self.publish(&Happened::TopicSet {
+            who,
+            room,
+            topic: line.text,
+            at: line.at,
+        });
+        self.remove_if_empty(room);
+    }
+
+    /// Who said `line`, as the people here are shown them: their connection here if it still
+    /// goes by the name it was said under, else that name and server.
+    fn speaker_of<'l>(&self, line: &Incoming<'l>) -> Speaker<'l>
+    where
+        's: 'l,
+    {
+        match line.origin {
             Origin::Here(conn) if self.goes_by(conn, line.nick) => Speaker::Listed(conn),
             // Gone, or renamed since: shown by the name it was said under.
             Origin::Here(_) => Speaker::Unlisted {
@@ -713,16 +829,7 @@ impl<const N: usize> Step<'_, N> {
                 nick: line.nick,
                 node,
             },
-        };
-        self.publish(&Happened::Said {
-            who,
-            room,
-            kind: line.kind,
-            text: line.text,
-            seq: line.seq,
-            at: line.at,
-            tags: ClientTags::NONE,
-        });
+        }
     }
 
     /// Whether `conn` is live and called `name` (exactly).
@@ -867,28 +974,53 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    /// Sets `room`'s topic (at most [`MAX_TOPIC_BYTES`](crate::MAX_TOPIC_BYTES), checked by the caller) and tells its
-    /// members.
+    /// Sets `room`'s topic (at most [`MAX_TOPIC_BYTES`](crate::MAX_TOPIC_BYTES), checked by
+    /// the caller) and tells its members; with several servers, hands it to the runner to put
+    /// in the room's order first (see [`relayed`](Self::relayed)).
     pub(crate) fn set_topic(&mut self, conn: ConnectionId, room: RoomId, topic: &str) {
+        if self.relayed {
+            let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+                return;
+            };
+            let nick = self.out.span_name(self.roster.name(conn));
+            let to = RelayTo::Room(self.out.span_str(name.as_str()));
+            let text = self.out.span_str(topic);
+            let at = self.now;
+            self.out.relay(RelayRecord {
+                conn,
+                nick,
+                to,
+                kind: Kind::Topic,
+                text,
+                at,
+            });
+            return;
+        }
         let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
         let _ = write!(by, "{}", self.roster.name(conn));
         if self.rooms.set_topic(room, topic, &by, self.now).is_err() {
-            let text = format_args!(
-                "{} rooms have a topic already, the most there can be; clear one first",
-                crate::state::rooms::MAX_TOPICS
-            );
-            if self.speaks_irc(conn) {
-                server_notice!(self, conn, "*** error: {text}");
-            } else {
-                error!(self, conn, "{text}");
-            }
+            self.topics_full(conn);
             return;
         }
         self.publish(&Happened::TopicSet {
-            who: conn,
+            who: Speaker::Listed(conn),
             room,
             topic,
+            at: self.now,
         });
+    }
+
+    /// Tells `conn` its topic was not set: every topic there may be is taken.
+    fn topics_full(&mut self, conn: ConnectionId) {
+        let text = format_args!(
+            "{} rooms have a topic already, the most there can be; clear one first",
+            crate::state::rooms::MAX_TOPICS
+        );
+        if self.speaks_irc(conn) {
+            server_notice!(self, conn, "*** error: {text}");
+        } else {
+            error!(self, conn, "{text}");
+        }
     }
 
     /// Whether `conn` has been shown to others (welcomed as plain text or JSON, or registered
@@ -994,21 +1126,29 @@ impl<const N: usize> Step<'_, N> {
                 text: self.out.span_str(text),
                 at: now,
             },
-            Happened::TopicSet { who, room, topic } => {
+            Happened::TopicSet {
+                who,
+                room,
+                topic,
+                at,
+            } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
                 EventRecord::TopicSet {
-                    nick: self.out.span_name(self.roster.name(who)),
+                    nick: match who {
+                        Speaker::Listed(who) => self.out.span_name(self.roster.name(who)),
+                        Speaker::Unlisted { nick, .. } => self.out.span_str(nick),
+                    },
                     room: self.out.span_str(name),
                     topic: self.out.span_str(topic),
-                    at: now,
+                    at,
                 }
             }
             Happened::Renamed { who, new, .. } => EventRecord::Renamed {
                 person: person(who),
                 from: self.out.span_name(self.roster.name(who)),
-                to: self.out.span_str(new.as_str()),
+                to: self.out.span_name(new),
             },
             Happened::Departed { who, why, .. } => {
                 if !self.arrived(who) {

@@ -654,11 +654,13 @@ impl<const N: usize> Step<'_, N> {
                 };
                 self.out.send(start, from.private_to(to));
             }
-            Happened::TopicSet { who, room, topic } => {
+            Happened::TopicSet {
+                who, room, topic, ..
+            } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let me = style.name(self.roster.name(who));
+                let me = speaker_name(style, self.roster, who);
                 if topic.is_empty() {
                     announce!(
                         self,
@@ -682,10 +684,7 @@ impl<const N: usize> Step<'_, N> {
                 rooms,
                 tell_self,
             } => {
-                let (old, new) = (
-                    style.name(self.roster.name(who)),
-                    style.name(Name::Nick(new)),
-                );
+                let (old, new) = (style.name(self.roster.name(who)), style.name(new));
                 if rooms.len != 0 {
                     let others = text_users(Audience::rooms_but(rooms, who));
                     announce!(self, others, "{old} is now known as {new}");

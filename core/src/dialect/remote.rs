@@ -2,7 +2,7 @@
 //! the tables here, and shown to the people here as if those people were here.
 
 use super::{Admitted, ClientTags, Happened, Speaker, Step, Visible};
-use crate::relay::{Applied, Incoming, Origin, Person, Refused};
+use crate::relay::{Applied, Incoming, Kind, Origin, Person, Refused};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::person::{MAX_AWAY_BYTES, RemoteTag};
 use crate::state::rooms::RoomId;
@@ -13,7 +13,7 @@ const MAX_REASON_BYTES: usize = 200;
 
 impl<const N: usize> Step<'_, N> {
     /// Whether `conn` is someone on another server.
-    fn is_remote(&self, conn: ConnectionId) -> bool {
+    pub(super) fn is_remote(&self, conn: ConnectionId) -> bool {
         self.roster
             .get(conn)
             .is_some_and(|slot| slot.person.is_remote())
@@ -24,6 +24,9 @@ impl<const N: usize> Step<'_, N> {
     pub(crate) fn relayed_private(&mut self, line: &Incoming<'_>, to: &str) -> Result<(), Refused> {
         let Origin::Node(node) = line.origin else {
             return Err(Refused::UnknownPerson);
+        };
+        let Kind::Said(kind) = line.kind else {
+            return Err(Refused::TopicNotForRoom);
         };
         let target = self
             .roster
@@ -49,7 +52,7 @@ impl<const N: usize> Step<'_, N> {
         self.publish(&Happened::Private {
             from,
             to: target,
-            kind: line.kind,
+            kind,
             text: line.text,
             msgid,
             tags: ClientTags::NONE,

@@ -496,8 +496,13 @@ impl<const N: usize> Roster<N> {
     pub(crate) fn name(&self, id: ConnectionId) -> Name<'_> {
         match self.get(id).and_then(|slot| slot.person.nick.as_ref()) {
             Some(nick) => Name::Nick(nick),
-            None => Name::Anonymous(id.index + 1),
+            None => Self::anonymous(id),
         }
+    }
+
+    /// The name `id` goes by without a nickname: `anonymous-N`, N its slot's number.
+    pub(crate) fn anonymous(id: ConnectionId) -> Name<'static> {
+        Name::Anonymous(id.index + 1)
     }
 
     /// Everyone: the live connections, then the people of other servers.

@@ -12,7 +12,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `chat:room:{#name}:meta` | hash | `seq`: the last sequence number given; `epoch`: changes when the numbering starts again |
+//! | `chat:room:{#name}:meta` | hash | `seq`: the last sequence number given; `epoch`: changes when the numbering starts again; `topic`: the last topic line, `<seq>:<epoch>:<payload>` |
 //! | `chat:room:{#name}:stream` | stream | the room's lines, entry id `<seq>-0`, field `d` = the payload; about [`STREAM_KEEP`] kept |
 //! | `chat:room:{#name}:live` | channel | each line as it is given its number: `<seq>:<epoch>:<payload>` |
 //!
@@ -38,7 +38,8 @@
 //!
 //! A [`RemoteLine`] is a JSON object with a version, at most [`MAX_PAYLOAD_BYTES`] bytes:
 //! `{"v":1,"node":"a-3f9c…","nick":"alice","kind":"line","text":"hi","at":1700000000000}`
-//! (`kind`: `line`, `action` or `notice`; `at`: Unix time in milliseconds). A reader ignores
+//! (`kind`: `line`, `action`, `notice`, or `topic` for the room's new topic, the `text`;
+//! `at`: Unix time in milliseconds). A reader ignores
 //! fields it does not know; a change a version-1 reader would misread gets a new `v`, which
 //! such a reader refuses as malformed.
 //!
@@ -70,7 +71,8 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use chat_core::{Instant, LineKind, MAX_LINE_BYTES, Nickname, RoomName};
+use chat_core::relay::Kind;
+use chat_core::{Instant, LineKind, MAX_LINE_BYTES, MAX_TOPIC_BYTES, Nickname, RoomName};
 use futures_lite::Stream;
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
@@ -259,9 +261,10 @@ pub(crate) struct RemoteLine {
     pub(crate) node: String,
     /// Who said it, as they were called then.
     pub(crate) nick: String,
-    /// Line, action or notice.
-    pub(crate) kind: LineKind,
-    /// What was said: at most [`MAX_LINE_BYTES`], no line break or NUL.
+    /// Line, action or notice; or the room's new topic.
+    pub(crate) kind: Kind,
+    /// What was said (at most [`MAX_LINE_BYTES`]), or the topic (at most
+    /// [`MAX_TOPIC_BYTES`]); no line break or NUL.
     pub(crate) text: String,
     /// When, in Unix time (milliseconds), by the clock of the node it was said on.
     pub(crate) at: Instant,
@@ -278,7 +281,7 @@ impl RemoteLine {
             "v": PAYLOAD_VERSION,
             "node": self.node,
             "nick": self.nick,
-            "kind": kind_name(self.kind),
+            "kind": room_kind_name(self.kind),
             "text": self.text,
             "at": self.at.as_millis(),
             "person": self.person,
@@ -309,7 +312,7 @@ impl RemoteLine {
         let line = Self {
             node: text_field("node")?,
             nick: text_field("nick")?,
-            kind: kind_of(&kind).ok_or_else(|| format!("unknown kind {kind:?}"))?,
+            kind: room_kind_of(&kind).ok_or_else(|| format!("unknown kind {kind:?}"))?,
             text: text_field("text")?,
             at: Instant::from_millis(
                 fields
@@ -337,6 +340,12 @@ impl RemoteLine {
         if self.text.len() > MAX_LINE_BYTES {
             return Err(format!(
                 "the text has {} bytes, more than {MAX_LINE_BYTES}",
+                self.text.len()
+            ));
+        }
+        if self.kind == Kind::Topic && self.text.len() > MAX_TOPIC_BYTES {
+            return Err(format!(
+                "the topic has {} bytes, more than {MAX_TOPIC_BYTES}",
                 self.text.len()
             ));
         }
@@ -376,6 +385,24 @@ fn kind_name(kind: LineKind) -> &'static str {
         LineKind::Notice => "notice",
         // `Line`, and a kind added to the core later until it has a name of its own here.
         _ => "line",
+    }
+}
+
+/// A room message's `kind`: a line's, or `topic`.
+fn room_kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Topic => "topic",
+        Kind::Said(kind) => kind_name(kind),
+        // A kind added to the core later, until it has a name of its own here: nothing this
+        // node makes.
+        _ => "line",
+    }
+}
+
+fn room_kind_of(name: &str) -> Option<Kind> {
+    match name {
+        "topic" => Some(Kind::Topic),
+        name => kind_of(name).map(Kind::Said),
     }
 }
 
@@ -688,6 +715,7 @@ impl Cluster {
                 .arg(STREAM_KEEP)
                 .arg(new_epoch())
                 .arg(self.live_channel(&keys))
+                .arg(is_topic(line))
                 .invoke_async(&mut commands),
         )
         .await?;
@@ -723,7 +751,8 @@ impl Cluster {
                         .arg(line.encode()?)
                         .arg(STREAM_KEEP)
                         .arg(new_epoch())
-                        .arg(self.live_channel(&keys));
+                        .arg(self.live_channel(&keys))
+                        .arg(is_topic(line));
                     pipe.invoke_script(&invocation);
                 }
                 Outbound::Private { node, line } => {
@@ -769,6 +798,35 @@ impl Cluster {
                 }
             })
             .collect()
+    }
+
+    /// The room's topic as the last topic line published in it left it (empty: cleared),
+    /// with that line's place in the room's order; `None` if no topic was ever set there (in
+    /// this epoch).
+    pub(crate) async fn topic(
+        &self,
+        room: &str,
+    ) -> Result<Option<(Position, RemoteLine)>, ClusterError> {
+        let keys = RoomKeys::new(room)?;
+        let mut commands = self.commands.clone();
+        let kept: Option<Vec<u8>> = within(
+            CALL_TIMEOUT,
+            "reading a room's topic",
+            redis::cmd("HGET")
+                .arg(&keys.meta)
+                .arg("topic")
+                .query_async(&mut commands),
+        )
+        .await?;
+        let Some(kept) = kept else {
+            return Ok(None);
+        };
+        read_placed(&kept)
+            .map(Some)
+            .map_err(|reason| ClusterError::Malformed {
+                from: format!("{}, field topic", keys.meta),
+                reason,
+            })
     }
 
     /// The room's lines numbered after `after_seq`, at most `max` (and at most
@@ -984,15 +1042,26 @@ fn read_heard(channels: &str, channel: &str, bytes: &[u8]) -> Result<Heard, Clus
         .and_then(|rest| rest.strip_suffix("}:live"))
         .filter(|room| RoomName::new(room).is_ok())
         .ok_or_else(|| malformed("not a room's channel".to_owned()))?;
+    let (position, line) = read_placed(bytes).map_err(malformed)?;
+    Ok(Heard {
+        room: room.to_ascii_lowercase(),
+        position,
+        line,
+    })
+}
+
+/// Reads `<seq>:<epoch>:<payload>`: a room line (or topic) and its place in the room's order,
+/// as a room's channel carries it and its meta hash keeps the topic.
+fn read_placed(bytes: &[u8]) -> Result<(Position, RemoteLine), String> {
     let mut parts = bytes.splitn(3, |&byte| byte == b':');
     let (Some(seq), Some(epoch), Some(payload)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(malformed("not <seq>:<epoch>:<payload>".to_owned()));
+        return Err("not <seq>:<epoch>:<payload>".to_owned());
     };
     let seq = std::str::from_utf8(seq)
         .ok()
         .and_then(|seq| seq.parse::<u64>().ok())
         .filter(|&seq| seq >= 1)
-        .ok_or_else(|| malformed("the sequence number is not a number from 1".to_owned()))?;
+        .ok_or_else(|| "the sequence number is not a number from 1".to_owned())?;
     let epoch = std::str::from_utf8(epoch)
         .ok()
         .filter(|epoch| {
@@ -1000,20 +1069,19 @@ fn read_heard(channels: &str, channel: &str, bytes: &[u8]) -> Result<Heard, Clus
                 && epoch.len() <= MAX_EPOCH_BYTES
                 && epoch.bytes().all(|byte| byte.is_ascii_alphanumeric())
         })
-        .ok_or_else(|| {
-            malformed(format!(
-                "the epoch is not 1 to {MAX_EPOCH_BYTES} letters and digits"
-            ))
-        })?;
-    let line = RemoteLine::decode(payload).map_err(malformed)?;
-    Ok(Heard {
-        room: room.to_ascii_lowercase(),
-        position: Position {
-            seq,
-            epoch: epoch.to_owned(),
-        },
-        line,
-    })
+        .ok_or_else(|| format!("the epoch is not 1 to {MAX_EPOCH_BYTES} letters and digits"))?;
+    let line = RemoteLine::decode(payload)?;
+    let position = Position {
+        seq,
+        epoch: epoch.to_owned(),
+    };
+    Ok((position, line))
+}
+
+/// The room script's last argument: whether the line is a topic, to be kept in the room's
+/// meta hash.
+fn is_topic(line: &RemoteLine) -> &'static str {
+    if line.kind == Kind::Topic { "1" } else { "0" }
 }
 
 /// A stream entry as XRANGE gives it: the id, and the fields `[name, value, name, value, …]`.

@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
 
-use chat_core::relay::{Outgoing, Target};
+use chat_core::relay::{Kind, Outgoing, Target};
 use std::future::Future;
 
 use futures_lite::{Stream, StreamExt};
@@ -84,6 +84,11 @@ enum Report {
     /// A batch of lines said here was sent, or not.
     Sent(Vec<Outbound>, Result<Vec<Sent>, ClusterError>),
     News(News),
+    /// A room's topic as Redis keeps it, read when the room came to be here.
+    Topic {
+        room: String,
+        result: Result<Option<(Position, RemoteLine)>, ClusterError>,
+    },
     Everyone(Result<Everyone, ClusterError>),
     /// A batch of this node's people was published, but for these.
     PeopleSent(Vec<Change>, Result<(), ClusterError>),
@@ -164,6 +169,9 @@ pub(crate) struct Relay {
     rooms: HashMap<String, RoomOrder>,
     /// Where this node's first line went in each room it has heard nothing of yet.
     placed: HashMap<String, Position>,
+    /// The place of the last topic line of each room handed to the core: a topic read from
+    /// Redis later is handed over only if it is newer.
+    topics: HashMap<String, Position>,
     /// The other nodes' people the core was told of, by node.
     known: HashMap<String, HashSet<u64>>,
     /// Nodes with people here missing from the list of nodes, since when.
@@ -248,6 +256,7 @@ impl Relay {
             _tasks: tasks,
             rooms: HashMap::new(),
             placed: HashMap::new(),
+            topics: HashMap::new(),
             known: HashMap::new(),
             absent: HashMap::new(),
             leases: HashMap::new(),
@@ -300,7 +309,14 @@ impl Relay {
                     node: remote.node,
                     from: remote.nick,
                     to: nick.to_owned(),
-                    kind: remote.kind,
+                    kind: match remote.kind {
+                        Kind::Said(kind) => kind,
+                        // The core hands out topics for rooms only.
+                        _ => {
+                            log!("bug: a topic for a person from the core, dropped");
+                            return Vec::new();
+                        }
+                    },
                     text: remote.text,
                     at: remote.at,
                 },
@@ -339,6 +355,54 @@ impl Relay {
                 let _ = reports.try_send(RelayDone(Report::Sent(batch, result)));
             })
             .detach();
+    }
+
+    /// The room called `room` came to be here (someone joined it first, or it was restored
+    /// with a topic): its topic is read from Redis, where the last topic line set in it is
+    /// kept, so that a node that came later shows the topic set before it came.
+    pub(crate) fn room_created(&mut self, room: &str) {
+        let (cluster, reports, room) = (
+            self.cluster.clone(),
+            self.reports.clone(),
+            room.to_ascii_lowercase(),
+        );
+        self.executor
+            .spawn(async move {
+                let result = cluster.topic(&room).await;
+                let _ = reports.try_send(RelayDone(Report::Topic { room, result }));
+            })
+            .detach();
+    }
+
+    /// A room's topic read from Redis: handed to the core unless a topic line as new or newer
+    /// was (the core shows nothing for a topic it has already).
+    fn topic_read(
+        &mut self,
+        room: String,
+        result: Result<Option<(Position, RemoteLine)>, ClusterError>,
+        out: &mut Vec<ForCore>,
+    ) {
+        let (position, line) = match result {
+            Ok(Some(read)) => read,
+            Ok(None) => return,
+            Err(error) => {
+                log!("cluster: the topic of {room} could not be read: {error}");
+                return;
+            }
+        };
+        if line.kind != Kind::Topic {
+            log!("cluster: the topic kept for {room} is not a topic line; ignored");
+            return;
+        }
+        let newer = self
+            .topics
+            .get(&room)
+            .is_none_or(|known| known.epoch != position.epoch || known.seq < position.seq);
+        if newer {
+            let seq = position.seq;
+            self.topics.insert(room.clone(), position);
+            out.push(ForCore::Line { room, seq, line });
+        }
     }
 
     /// Person `id` here is now `state` (`None`: they have no nickname, so are not listed on
@@ -562,6 +626,7 @@ impl Relay {
                 None => self.news(news, &mut out),
             },
             Report::Everyone(result) => self.everyone(result, &mut out),
+            Report::Topic { room, result } => self.topic_read(room, result, &mut out),
             Report::PeopleSent(unsent, result) => {
                 self.sending_people = false;
                 self.unsent(unsent);
@@ -700,6 +765,9 @@ impl Relay {
             return self.fill(&room);
         }
         order.last = seq;
+        if heard.line.kind == Kind::Topic {
+            self.topics.insert(room.clone(), heard.position);
+        }
         out.push(ForCore::Line {
             room,
             seq,
@@ -764,11 +832,20 @@ impl Relay {
                     missed += entry.seq - order.last - 1;
                     order.last = entry.seq;
                     match entry.line {
-                        Ok(line) => out.push(ForCore::Line {
-                            room: room.to_owned(),
-                            seq: entry.seq,
-                            line,
-                        }),
+                        Ok(line) => {
+                            if line.kind == Kind::Topic {
+                                let position = Position {
+                                    seq: entry.seq,
+                                    epoch: order.epoch.clone().unwrap_or_default(),
+                                };
+                                self.topics.insert(room.to_owned(), position);
+                            }
+                            out.push(ForCore::Line {
+                                room: room.to_owned(),
+                                seq: entry.seq,
+                                line,
+                            });
+                        }
                         Err(error) => {
                             log!("cluster: {error}");
                             missed += 1;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant as StdInstant};
 
+use chat_core::relay::Kind;
 use chat_core::{Instant, LineKind, MAX_LINE_BYTES};
 use chat_tests::redis_url;
 use futures_lite::StreamExt;
@@ -75,7 +76,7 @@ fn line(node: &Cluster, nick: &str, text: &str) -> RemoteLine {
     RemoteLine {
         node: node.node_id().to_owned(),
         nick: nick.to_owned(),
-        kind: LineKind::Line,
+        kind: Kind::Said(LineKind::Line),
         text: text.to_owned(),
         at: Instant::from_millis(1_700_000_000_000),
         person: None,
@@ -604,7 +605,7 @@ fn payload_round_trip_and_bounds() {
     let said = RemoteLine {
         node: "a-0123456789abcdef".to_owned(),
         nick: "Alice".to_owned(),
-        kind: LineKind::Action,
+        kind: Kind::Said(LineKind::Action),
         text: "waves \u{3} \"hi\" 你好".to_owned(),
         at: Instant::from_millis(1_700_000_000_123),
         person: None,
@@ -612,6 +613,28 @@ fn payload_round_trip_and_bounds() {
     let payload = said.encode().expect("encoding");
     assert!(payload.contains("\"v\":1") && payload.contains("\"kind\":\"action\""));
     assert_eq!(RemoteLine::decode(payload.as_bytes()), Ok(said.clone()));
+    let topic = RemoteLine {
+        kind: Kind::Topic,
+        text: "news".to_owned(),
+        ..said.clone()
+    };
+    let topic_payload = topic.encode().expect("encoding");
+    assert!(
+        topic_payload.contains("\"kind\":\"topic\""),
+        "{topic_payload}"
+    );
+    assert_eq!(
+        RemoteLine::decode(topic_payload.as_bytes()),
+        Ok(topic.clone())
+    );
+    let long_topic = RemoteLine {
+        text: "x".repeat(chat_core::MAX_TOPIC_BYTES + 1),
+        ..topic
+    };
+    assert!(
+        long_topic.encode().is_err(),
+        "a topic is bounded as the core bounds it"
+    );
 
     // The longest text, every byte escaped, fits the bound.
     let widest = RemoteLine {
@@ -683,7 +706,7 @@ fn channel_messages_are_read_or_refused() {
     let said = RemoteLine {
         node: "b-0123456789abcdef".to_owned(),
         nick: "bob".to_owned(),
-        kind: LineKind::Notice,
+        kind: Kind::Said(LineKind::Notice),
         text: "colons: fine: here".to_owned(),
         at: Instant::from_millis(5),
         person: None,

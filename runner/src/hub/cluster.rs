@@ -1,7 +1,7 @@
 //! The hub's side of cluster mode's relay (see `cluster::relay`): what the other nodes send
 //! is handed to the core in order, and what changes of the people here is published.
 
-use chat_core::relay::{Applied, Incoming, Origin, Person, Target};
+use chat_core::relay::{Applied, Incoming, Kind, Origin, Person, Target};
 use chat_core::{ConnectionId, Error, Event as CoreEvent, Instant, PersonId};
 
 use super::{Hub, lookup};
@@ -132,7 +132,7 @@ impl Hub {
                     },
                     nick: &line.from,
                     origin: Origin::Node(&line.node),
-                    kind: line.kind,
+                    kind: Kind::Said(line.kind),
                     text: &line.text,
                     seq: 0,
                     at: line.at,
@@ -176,7 +176,8 @@ impl Hub {
     }
 
     /// Notes in `changed` who an event changes here, for the other nodes; a departure is
-    /// handed to `relay` at once (the person is gone after the drain).
+    /// handed to `relay` at once (the person is gone after the drain), and so is a room new
+    /// here.
     pub(super) fn person_event(
         changed: &mut Vec<ConnectionId>,
         relay: &mut crate::cluster::Relay,
@@ -208,6 +209,8 @@ impl Hub {
                 reason,
                 ..
             } => relay.gone(conn.to_bits(), reason),
+            // Its topic may have been set before this node came.
+            CoreEvent::RoomCreated { room } => relay.room_created(room),
             _ => {}
         }
     }

@@ -222,18 +222,24 @@ impl<const N: usize> Step<'_, N> {
                     );
                 }
             }
-            Happened::TopicSet { who, room, topic } => {
+            Happened::TopicSet {
+                who, room, topic, ..
+            } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let (prefix, name, topic) = (self.roster.prefix(who), info.name, Visible(topic));
+                let (prefix, name, topic) =
+                    (speaker_prefix(self.roster, who), info.name, Visible(topic));
                 irc!(
                     self,
-                    Audience::room_but(room, who).speaking(Speaks::Irc),
+                    who.others_in(room).speaking(Speaks::Irc),
                     ":{prefix} TOPIC {name} :{topic}"
                 );
                 // To `who` by itself, as the answer to its command.
-                if self.speaks_irc(who) && self.roster.in_room(who, room) {
+                if let Some(who) = who.listed()
+                    && self.speaks_irc(who)
+                    && self.roster.in_room(who, room)
+                {
                     irc!(self, Audience::one(who), ":{prefix} TOPIC {name} :{topic}");
                 }
             }

@@ -346,7 +346,11 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
 
     let executor = Rc::new(LocalExecutor::new());
     let cluster = cluster.map(|cluster| {
-        let mut relay = Relay::new(cluster.clone(), executor.clone());
+        let mut relay = Relay::new(
+            cluster.clone(),
+            executor.clone(),
+            restored.last_in_room.clone(),
+        );
         // The lobby is always here (no room is made for it), and the topics this node kept
         // may have changed while it was away.
         relay.room_created(chat_core::LOBBY);

@@ -110,6 +110,9 @@ pub(crate) struct StoredTopic {
 #[derive(Debug, Default)]
 pub(crate) struct Restored {
     pub(crate) topics: Vec<StoredTopic>,
+    /// The number of the last line kept in each room, by its name lowercased: where a cluster
+    /// node fills its history from (see `cluster::Relay`).
+    pub(crate) last_in_room: std::collections::HashMap<String, u64>,
     pub(crate) last_seq: u64,
     pub(crate) rooms: u64,
     pub(crate) lines: u64,
@@ -538,8 +541,21 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
     let rooms: i64 = connection.query_row("SELECT count(*) FROM rooms", [], |row| row.get(0))?;
+    let mut statement = connection.prepare(
+        "SELECT rooms.name, max(lines.seq) FROM lines JOIN rooms ON rooms.id = lines.room
+         GROUP BY lines.room",
+    )?;
+    let last_in_room = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?.to_ascii_lowercase(),
+                row.get::<_, i64>(1)?.max(0) as u64,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(Restored {
         topics,
+        last_in_room,
         last_seq: last_seq.max(0) as u64,
         rooms: rooms.max(0) as u64,
         lines: lines.max(0) as u64,

@@ -796,6 +796,253 @@ fn a_rooms_lines_have_one_order_on_every_node() {
     assert_eq!(heard[0], heard[2], "nodes a and c differ");
 }
 
+/// The lines `client` (plain text, in `room`) gets from `/history 50`, as `nick: text`.
+fn history(client: &mut Client, room: &str) -> Vec<String> {
+    client.send_line("/history 50");
+    let mut lines = Vec::new();
+    loop {
+        let line = client.next_line();
+        if line == format!("*** End of history of {room}.")
+            || line == format!("*** Nothing has been said in {room} yet.")
+        {
+            return lines;
+        }
+        // `[2026-12-01 09:33 UTC] alice: hello`
+        if let Some((_, said)) = line.split_once(" UTC] ") {
+            lines.push(said.to_owned());
+        }
+    }
+}
+
+#[test]
+fn a_node_started_later_or_back_from_a_stop_shows_the_same_history() {
+    let test = "a_node_started_later_or_back_from_a_stop_shows_the_same_history";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 8);
+    let a = node(&url, "hist-a", &[]);
+    let ann = unique_nick("an");
+    let mut alice = a.join(&ann);
+    for line in ["one", "two", "three"] {
+        alice.send_line(line);
+    }
+    let said = |range: std::ops::Range<usize>| -> Vec<String> {
+        ["one", "two", "three", "four", "five"][range]
+            .iter()
+            .map(|line| format!("{ann}: {line}"))
+            .collect()
+    };
+    // Kept when they come back in the room's order.
+    chat_tests::wait_until("a's history has its lines", || {
+        history(&mut alice, "#lobby") == said(0..3)
+    });
+
+    // Started after the lines were said, with a store on disk: it has them.
+    let data = chat_tests::TempDir::new("cluster-history");
+    let mut b = node(&url, "hist-b", &["--data", data.arg()]);
+    let mut carol = b.join(&unique_nick("ca"));
+    chat_tests::wait_until("b's history has a's lines", || {
+        history(&mut carol, "#lobby") == said(0..3)
+    });
+
+    // Stopped; lines said meanwhile; started again on its store: it has them too, once each.
+    b.signal("TERM");
+    b.expect_exit();
+    for line in ["four", "five"] {
+        alice.send_line(line);
+    }
+    chat_tests::wait_until("a's history has the new lines", || {
+        history(&mut alice, "#lobby") == said(0..5)
+    });
+    let b = node(&url, "hist-b", &["--data", data.arg()]);
+    let mut dave = b.join(&unique_nick("da"));
+    chat_tests::wait_until("b's history has what was said while it was stopped", || {
+        history(&mut dave, "#lobby") == said(0..5)
+    });
+}
+
+/// A speaker that only writes (what it is sent is read and dropped by a thread of its own, so
+/// that it never counts as a slow reader); writing fails quietly once its node is gone.
+struct Speaker {
+    stream: std::net::TcpStream,
+    _drain: thread::JoinHandle<()>,
+}
+
+impl Speaker {
+    fn join(node: &Server, nick: &str, room: &str) -> Self {
+        let mut stream = std::net::TcpStream::connect(node.addr()).expect("connecting");
+        stream.set_nodelay(true).expect("set_nodelay");
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .expect("set_write_timeout");
+        let mut reader = stream.try_clone().expect("a second handle");
+        let drain = thread::spawn(move || {
+            use std::io::Read;
+            let mut buffer = [0_u8; 16 * 1024];
+            while matches!(reader.read(&mut buffer), Ok(count) if count > 0) {}
+        });
+        stream
+            .write_all(format!("/nick {nick}\n/join {room}\n").as_bytes())
+            .expect("joining");
+        Self {
+            stream,
+            _drain: drain,
+        }
+    }
+
+    /// Sends `line`; false once the node is gone.
+    fn say(&mut self, line: &str) -> bool {
+        self.stream
+            .write_all(format!("{line}\n").as_bytes())
+            .is_ok()
+    }
+}
+
+#[test]
+fn a_soak_with_a_node_killed_midway_loses_and_reorders_nothing_on_the_others() {
+    let test = "a_soak_with_a_node_killed_midway_loses_and_reorders_nothing_on_the_others";
+    let Some(url) = redis_url(test) else { return };
+    let url = fresh_db(&url, 7);
+    let flags = ["--no-flood-limit"];
+    let nodes = [
+        node(&url, "soak-a", &flags),
+        node(&url, "soak-b", &flags),
+        node(&url, "soak-c", &flags),
+    ];
+    // Each speaker sends a numbered line every PACE for RUN; c is killed halfway.
+    const PACE: Duration = Duration::from_millis(10);
+    const RUN: Duration = Duration::from_secs(6);
+    let mut listeners: Vec<Client> = nodes[..2]
+        .iter()
+        .map(|node| {
+            let mut listener = node.join(&unique_nick("li"));
+            listener.send_line("/join #soak");
+            listener.expect_line("*** #soak (");
+            listener
+        })
+        .collect();
+    let speakers: Vec<Speaker> = nodes
+        .iter()
+        .map(|node| Speaker::join(node, &unique_nick("sp"), "#soak"))
+        .collect();
+    for listener in &mut listeners {
+        chat_tests::wait_until("five people in #soak", || {
+            listener.send_line("/list");
+            listener
+                .expect_line("*** #soak (")
+                .starts_with("*** #soak (5)")
+        });
+    }
+
+    let started = Instant::now();
+    let speaking: Vec<thread::JoinHandle<usize>> = speakers
+        .into_iter()
+        .zip(["a", "b", "c"])
+        .map(|(mut speaker, name)| {
+            thread::spawn(move || {
+                let mut sent = 0;
+                while started.elapsed() < RUN {
+                    if !speaker.say(&format!("soak {name} {sent}")) {
+                        break;
+                    }
+                    sent += 1;
+                    thread::sleep(PACE);
+                }
+                speaker.say(&format!("soak {name} done"));
+                sent
+            })
+        })
+        .collect();
+    let hearing: Vec<thread::JoinHandle<(Vec<String>, Vec<String>)>> = listeners
+        .into_iter()
+        .map(|mut listener| {
+            thread::spawn(move || {
+                let (mut heard, mut notices) = (Vec::new(), Vec::new());
+                let mut done = [false; 2];
+                while done != [true, true] {
+                    assert!(
+                        started.elapsed() < RUN + Duration::from_secs(30),
+                        "the soak's lines did not all come: {} heard",
+                        heard.len()
+                    );
+                    let line = listener.next_line();
+                    if line.contains("messages missed") {
+                        notices.push(line);
+                    } else if let Some((_, said)) = line.split_once(": soak ") {
+                        match said {
+                            "a done" => done[0] = true,
+                            "b done" => done[1] = true,
+                            _ => heard.push(said.to_owned()),
+                        }
+                    }
+                }
+                (heard, notices)
+            })
+        })
+        .collect();
+    thread::sleep(RUN / 2);
+    nodes[2].signal("KILL");
+    let killed_at = started.elapsed();
+
+    let sent: Vec<usize> = speaking
+        .into_iter()
+        .map(|speaking| speaking.join().expect("a speaker"))
+        .collect();
+    let heard: Vec<(Vec<String>, Vec<String>)> = hearing
+        .into_iter()
+        .map(|hearing| hearing.join().expect("a listener"))
+        .collect();
+    let of = |lines: &[String], name: &str| -> Vec<usize> {
+        lines
+            .iter()
+            .filter_map(|line| line.strip_prefix(&format!("{name} ")))
+            .map(|number| number.parse().expect("a line number"))
+            .collect()
+    };
+    for (listener, (lines, notices)) in heard.iter().enumerate() {
+        // The surviving nodes' speakers: every line, in the order sent.
+        for (speaker, name) in ["a", "b"].into_iter().enumerate() {
+            let expected: Vec<usize> = (0..sent[speaker]).collect();
+            assert_eq!(
+                of(lines, name),
+                expected,
+                "listener {listener}: speaker {name} lost or reordered lines"
+            );
+        }
+        // The killed node's: the lines it published before it died, in order, none twice.
+        let from_c = of(lines, "c");
+        assert!(
+            from_c.windows(2).all(|pair| pair[0] < pair[1]),
+            "listener {listener}: c's lines out of order"
+        );
+        assert!(
+            !from_c.is_empty() && from_c.len() <= sent[2],
+            "listener {listener}: {} of c's lines, {} sent",
+            from_c.len(),
+            sent[2]
+        );
+        println!(
+            "listener {listener}: {} lines ({} a, {} b, {} of c's {} sent), gaps announced: {notices:?}",
+            lines.len(),
+            sent[0],
+            sent[1],
+            from_c.len(),
+            sent[2]
+        );
+        // Nothing was missed, so nothing is announced as missed.
+        assert!(notices.is_empty(), "listener {listener}: {notices:?}");
+    }
+    // One order: both surviving nodes show the same lines in the same order.
+    assert_eq!(
+        heard[0].0, heard[1].0,
+        "nodes a and b show different orders"
+    );
+    println!(
+        "c killed {:.2} s in; the soak ran {:.2} s",
+        killed_at.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
 #[test]
 fn a_killed_nodes_people_leave_every_other_node_within_its_lease() {
     let test = "a_killed_nodes_people_leave_every_other_node_within_its_lease";

@@ -1,33 +1,13 @@
 //! `--record` and `--replay` over real sockets: a recorded session replays to exactly what each
 //! client received, and a damaged recording is refused with the offset named.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use chat_tests::Server;
 
 /// The server binary, built by cargo for these tests.
 const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
-
-/// A fresh directory under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos());
-        let dir = std::env::temp_dir().join(format!("chat-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `--replay` on `recording`: each connection's bytes, in connection order.
 fn replay(recording: &Path) -> Vec<(String, Vec<u8>)> {
@@ -64,7 +44,7 @@ fn replay(recording: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_recorded_session_replays_to_exactly_what_each_client_received() {
-    let dir = TempDir::new("record");
+    let dir = chat_tests::TempDir::new("record");
     let recording = dir.0.join("session.rec");
     let recording_arg = recording.to_str().expect("a UTF-8 path");
     let mut server = Server::plain(RUNNER, &["--record", recording_arg, "--history", "5"]);
@@ -108,7 +88,7 @@ fn a_recorded_session_replays_to_exactly_what_each_client_received() {
 
 #[test]
 fn a_damaged_recording_is_refused_naming_the_offset() {
-    let dir = TempDir::new("damaged");
+    let dir = chat_tests::TempDir::new("damaged");
     let recording = dir.0.join("session.rec");
     let recording_arg = recording.to_str().expect("a UTF-8 path");
     let mut server = Server::plain(RUNNER, &["--record", recording_arg]);

@@ -74,6 +74,33 @@ pub fn redis_url(test: &str) -> Option<String> {
     None
 }
 
+/// A fresh directory under the system's temporary one, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// Makes one named after `name`, this process and the time.
+    pub fn new(name: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let dir = std::env::temp_dir().join(format!("chat-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Self(dir)
+    }
+
+    /// Its path, as a command-line argument.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Polls `done` until it is true, failing after [`WAIT`] with a message about `what`.
 #[track_caller]
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

@@ -66,6 +66,10 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// oldest waiting are dropped and counted in the `[N messages missed]` notice.
 pub(crate) const MAX_HELD: usize = 1024;
 
+/// The most lines one room's history is filled with from Redis when this node first follows
+/// it: about what the room's stream keeps (it may keep a hundred or so more).
+pub(crate) const MAX_BACKFILL: usize = 2 * super::STREAM_KEEP as usize;
+
 /// What the relay's tasks report, for [`Relay::handle`].
 #[derive(Debug)]
 pub(crate) struct RelayDone(Report);
@@ -84,6 +88,14 @@ enum Report {
     /// A batch of lines said here was sent, or not.
     Sent(Vec<Outbound>, Result<Vec<Sent>, ClusterError>),
     News(News),
+    /// A room's lines said while this node did not follow it, from its stream.
+    Backfilled {
+        room: String,
+        /// Where the fill started: kept again if it failed.
+        after: u64,
+        lines: Vec<(u64, RemoteLine)>,
+        result: Result<(), ClusterError>,
+    },
     /// A room's topic as Redis keeps it, read when the room came to be here.
     Topic {
         room: String,
@@ -107,6 +119,12 @@ pub(crate) enum ForCore {
         room: String,
         seq: u64,
         line: RemoteLine,
+    },
+    /// Lines of a room said while this node did not follow it (before it started, or while
+    /// it was stopped), for the store only: history, not news.
+    Keep {
+        room: String,
+        lines: Vec<(u64, RemoteLine)>,
     },
     /// A notice for the members of a room here.
     RoomNotice { room: String, text: String },
@@ -172,6 +190,11 @@ pub(crate) struct Relay {
     /// The place of the last topic line of each room handed to the core: a topic read from
     /// Redis later is handed over only if it is newer.
     topics: HashMap<String, Position>,
+    /// The number of the last line the store kept of each room at start, until the room's
+    /// history is filled from Redis from there.
+    kept: HashMap<String, u64>,
+    /// Rooms whose history is filled from Redis (or being filled) since this node started.
+    backfilled: HashSet<String>,
     /// The other nodes' people the core was told of, by node.
     known: HashMap<String, HashSet<u64>>,
     /// Nodes with people here missing from the list of nodes, since when.
@@ -215,7 +238,13 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     /// Starts listening for room lines and for the other nodes' news, and checking the nodes'
     /// leases, on `executor`.
-    pub(crate) fn new(cluster: Cluster, executor: Rc<LocalExecutor<'static>>) -> Self {
+    /// `kept` is the number of the last line the store has of each room (by its name,
+    /// lowercased): a room's history is filled from there when the node first follows it.
+    pub(crate) fn new(
+        cluster: Cluster,
+        executor: Rc<LocalExecutor<'static>>,
+        kept: HashMap<String, u64>,
+    ) -> Self {
         let (reports, results) = smol::channel::unbounded();
         let tasks = vec![
             executor.spawn(keep_subscribed(
@@ -257,6 +286,8 @@ impl Relay {
             rooms: HashMap::new(),
             placed: HashMap::new(),
             topics: HashMap::new(),
+            kept,
+            backfilled: HashSet::new(),
             known: HashMap::new(),
             absent: HashMap::new(),
             leases: HashMap::new(),
@@ -359,8 +390,10 @@ impl Relay {
 
     /// The room called `room` came to be here (someone joined it first, or it was restored
     /// with a topic): its topic is read from Redis, where the last topic line set in it is
-    /// kept, so that a node that came later shows the topic set before it came.
+    /// kept, so that a node that came later shows the topic set before it came, and its
+    /// history is filled (see [`backfill`](Self::backfill)).
     pub(crate) fn room_created(&mut self, room: &str) {
+        self.backfill(room);
         let (cluster, reports, room) = (
             self.cluster.clone(),
             self.reports.clone(),
@@ -370,6 +403,49 @@ impl Relay {
             .spawn(async move {
                 let result = cluster.topic(&room).await;
                 let _ = reports.try_send(RelayDone(Report::Topic { room, result }));
+            })
+            .detach();
+    }
+
+    /// Fills `room`'s history in the store with the lines its stream has after the last the
+    /// store kept (at most [`MAX_BACKFILL`]), once per room while the node runs: the lines
+    /// said before this node started, or while it was stopped. They go to the store only;
+    /// those said since it follows the room come in order as usual (a line both fetched here
+    /// and heard is kept once, under its number).
+    fn backfill(&mut self, room: &str) {
+        let room = room.to_ascii_lowercase();
+        if !self.backfilled.insert(room.clone()) {
+            return;
+        }
+        let after = self.kept.remove(&room).unwrap_or(0);
+        let (cluster, reports) = (self.cluster.clone(), self.reports.clone());
+        self.executor
+            .spawn(async move {
+                let (mut last, mut lines) = (after, Vec::new());
+                let result = loop {
+                    let fetched = match cluster.fetch(&room, last, MAX_FETCH).await {
+                        Ok(fetched) => fetched,
+                        Err(error) => break Err(error),
+                    };
+                    let count = fetched.entries.len();
+                    for entry in fetched.entries {
+                        last = last.max(entry.seq);
+                        match entry.line {
+                            Ok(line) => lines.push((entry.seq, line)),
+                            Err(error) => log!("cluster: {error}"),
+                        }
+                    }
+                    if count < MAX_FETCH || last >= fetched.top || lines.len() >= MAX_BACKFILL {
+                        break Ok(());
+                    }
+                };
+                let report = Report::Backfilled {
+                    room,
+                    after,
+                    lines,
+                    result,
+                };
+                let _ = reports.try_send(RelayDone(report));
             })
             .detach();
     }
@@ -627,6 +703,22 @@ impl Relay {
             },
             Report::Everyone(result) => self.everyone(result, &mut out),
             Report::Topic { room, result } => self.topic_read(room, result, &mut out),
+            Report::Backfilled {
+                room,
+                after,
+                lines,
+                result,
+            } => {
+                if let Err(error) = result {
+                    // Tried again when the room next comes to be here.
+                    log!("cluster: the history of {room} could not be filled from Redis: {error}");
+                    self.backfilled.remove(&room);
+                    self.kept.insert(room.clone(), after);
+                }
+                if !lines.is_empty() {
+                    out.push(ForCore::Keep { room, lines });
+                }
+            }
             Report::PeopleSent(unsent, result) => {
                 self.sending_people = false;
                 self.unsent(unsent);
@@ -729,6 +821,14 @@ impl Relay {
     /// A room line heard: shown in its order, or held while missed lines are fetched.
     fn heard(&mut self, heard: Heard, out: &mut Vec<ForCore>) {
         let room = heard.room.clone();
+        if self
+            .rooms
+            .get(&room)
+            .is_none_or(|order| order.epoch.is_none())
+        {
+            // New to this node: what was said in it before is history.
+            self.backfill(&room);
+        }
         let order = self.rooms.entry(room.clone()).or_default();
         if order.filling {
             if order.held.len() >= MAX_HELD {

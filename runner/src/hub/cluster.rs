@@ -8,6 +8,7 @@ use super::{Hub, lookup};
 use crate::cluster::{News, PersonState, RelayDone, Relayed};
 use crate::core_box::Core;
 use crate::log::log;
+use crate::store::StoredLine;
 
 /// The most calls one change of a person from elsewhere may take (a rename, a part and a join
 /// a call each): past it, something is wrong, and the rest is given up with a log line.
@@ -62,6 +63,23 @@ impl Hub {
                         line.node
                     );
                 }
+            }
+            Relayed::Keep { room, lines } => {
+                for (seq, line) in lines {
+                    // A topic line's topic is the room's meta (see `Relay::room_created`).
+                    let Kind::Said(kind) = line.kind else {
+                        continue;
+                    };
+                    let line = StoredLine {
+                        seq,
+                        at: line.at,
+                        kind,
+                        nick: line.nick,
+                        text: line.text,
+                    };
+                    self.store.line(&room, line);
+                }
+                self.uncommitted = true;
             }
             Relayed::RoomNotice { room, text } => {
                 if let Err(error) = self

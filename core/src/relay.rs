@@ -1057,4 +1057,40 @@ mod tests {
         };
         assert_eq!(private.check(), Err(Refused::TopicNotForRoom));
     }
+
+    #[test]
+    fn the_sender_is_told_when_a_private_message_reached_no_server() {
+        let mut pair = Pair::new();
+        let alice = pair.connect(0, "/nick alice\n");
+        let carol = pair.connect(0, "NICK carol\r\nUSER c 0 * :C\r\n");
+        pair.clear();
+        let fail = |pair: &mut Pair, conn, to: &str, reason: &str| {
+            let now = pair.nodes[0].now();
+            let result = pair.nodes[0]
+                .server_mut()
+                .handle_relay_failed(now, conn, to, reason);
+            let heard = &mut pair.heard[0];
+            pair.nodes[0].drain(&mut |output| heard.record(output));
+            result
+        };
+        fail(&mut pair, alice, "bob", "their server could not be reached").unwrap();
+        assert_eq!(
+            pair.heard[0].take(alice),
+            [
+                "*** error: your private message to bob was not delivered: their server could not be reached"
+            ]
+        );
+        fail(&mut pair, carol, "bob", "no server\x1b[2J heard it").unwrap();
+        assert_eq!(
+            pair.heard[0].take(carol),
+            [
+                ":chat.local NOTICE carol :*** error: your private message to bob was not delivered: no server^[[2J heard it"
+            ]
+        );
+        pair.nodes[0].disconnect(alice, crate::DisconnectReason::Closed, &mut |_| {});
+        assert_eq!(
+            fail(&mut pair, alice, "bob", "gone"),
+            Err(Error::UnknownConnection(alice))
+        );
+    }
 }

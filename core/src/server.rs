@@ -579,6 +579,27 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
+    /// A private message `from` sent to `to` on another server (an
+    /// [`Output::Relay`] for a [`relay::Target::Person`](crate::relay::Target::Person)) did not
+    /// reach them, for `reason` (one line, shown as it is given, control characters escaped):
+    /// `from` is told. [`Error::UnknownConnection`] if `from` has gone.
+    pub fn handle_relay_failed(
+        &mut self,
+        now: Instant,
+        from: ConnectionId,
+        to: &str,
+        reason: &str,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        if self.roster.get(from).is_none() {
+            return Err(Error::UnknownConnection(from));
+        }
+        let to = crate::wire::line::cut(to, crate::MAX_LINE_BYTES / 4);
+        let reason = crate::wire::line::cut(reason, crate::MAX_LINE_BYTES / 2);
+        self.hub().relay_failed(from, to, reason);
+        Ok(())
+    }
+
     /// One part of the answer to `request`, from [`Output::History`]: see
     /// [`history`](crate::history) for the order. The asker is shown it in their dialect;
     /// [`Error::UnknownConnection`] if they have gone meanwhile (nothing to do then).

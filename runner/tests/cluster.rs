@@ -1123,6 +1123,12 @@ fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
     amy.expect_line(&format!("{ann}: during"));
     alice.expect_line("The other servers cannot be reached");
     bob.expect_line("The other servers cannot be reached");
+    // A private message to b cannot go: its sender is told.
+    alice.send_line(&format!("/msg {bob_nick} psst"));
+    alice.expect_line(&format!(
+        "*** error: your private message to {bob_nick} was not delivered: the other servers \
+         cannot be reached just now"
+    ));
 
     assert!(redis.run(), "redis-server did not start again");
     alice.expect_line("The other servers can be reached again");

@@ -1,7 +1,10 @@
 //! People and private messages from other servers (see [`relay`](crate::relay)): applied to
 //! the tables here, and shown to the people here as if those people were here.
 
+use core::fmt::Write;
+
 use super::{Admitted, ClientTags, Happened, Speaker, Step, Visible};
+use crate::output::Audience;
 use crate::relay::{Applied, Incoming, Kind, Origin, Person, Refused};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::person::{MAX_AWAY_BYTES, RemoteTag};
@@ -58,6 +61,20 @@ impl<const N: usize> Step<'_, N> {
             tags: ClientTags::NONE,
         });
         Ok(())
+    }
+
+    /// Tells `from` its private message to `to` on another server was not delivered, and why.
+    pub(crate) fn relay_failed(&mut self, from: ConnectionId, to: &str, reason: &str) {
+        let text = format_args!(
+            "your private message to {} was not delivered: {}",
+            Visible(to),
+            Visible(reason)
+        );
+        if self.speaks_irc(from) {
+            server_notice!(self, from, "*** error: {text}");
+        } else {
+            error!(self, from, "{text}");
+        }
     }
 
     /// Brings what is known here of `person` (checked already) one change closer to what

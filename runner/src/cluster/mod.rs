@@ -453,8 +453,13 @@ pub(crate) struct Position {
 pub(crate) enum Outbound {
     /// A room line said here.
     Line { room: String, line: RemoteLine },
-    /// A private message for someone on `node`.
-    Private { node: String, line: PrivateLine },
+    /// A private message for someone on `node`, from person `sender` here (their
+    /// `ConnectionId::to_bits`), who is told if it does not get there.
+    Private {
+        node: String,
+        line: PrivateLine,
+        sender: u64,
+    },
 }
 
 /// What became of an [`Outbound`].
@@ -755,7 +760,7 @@ impl Cluster {
                         .arg(is_topic(line));
                     pipe.invoke_script(&invocation);
                 }
-                Outbound::Private { node, line } => {
+                Outbound::Private { node, line, .. } => {
                     pipe.cmd("PUBLISH")
                         .arg(self.channel(&people::inbox(node)))
                         .arg(people::private_payload(&self.node, line)?);

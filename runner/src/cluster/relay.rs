@@ -55,8 +55,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The most lines said here waiting to be sent: past it, a room line is shown here only (as
-/// when Redis is out of reach) and a private message is not delivered, and the log says so
-/// once.
+/// when Redis is out of reach) and a private message is not delivered (its sender is told),
+/// and the log says so once.
 pub(crate) const MAX_PUBLISHING: usize = 4096;
 
 /// The most lines sent in one batch (one round trip to Redis).
@@ -69,6 +69,9 @@ pub(crate) const MAX_HELD: usize = 1024;
 /// The most lines one room's history is filled with from Redis when this node first follows
 /// it: about what the room's stream keeps (it may keep a hundred or so more).
 pub(crate) const MAX_BACKFILL: usize = 2 * super::STREAM_KEEP as usize;
+
+/// Why a private message was not sent, when Redis could not be reached.
+const OUT_OF_REACH: &str = "the other servers cannot be reached just now";
 
 /// What the relay's tasks report, for [`Relay::handle`].
 #[derive(Debug)]
@@ -125,6 +128,13 @@ pub(crate) enum ForCore {
     Keep {
         room: String,
         lines: Vec<(u64, RemoteLine)>,
+    },
+    /// A private message from person `sender` here (`ConnectionId::to_bits`) to `to` on
+    /// another node did not get there, for `reason`: they are told.
+    Undelivered {
+        sender: u64,
+        to: String,
+        reason: String,
     },
     /// A notice for the members of a room here.
     RoomNotice { room: String, text: String },
@@ -351,6 +361,7 @@ impl Relay {
                     text: remote.text,
                     at: remote.at,
                 },
+                sender: person,
             },
         };
         self.outbound.push_back(outbound);
@@ -365,7 +376,12 @@ impl Relay {
                 );
             }
             *count += self.outbound.len() as u64;
-            return self.outbound.drain(..).filter_map(here_only).collect();
+            let why = "too many messages wait for the other servers just now";
+            return self
+                .outbound
+                .drain(..)
+                .map(|outbound| here_only(outbound, why))
+                .collect();
         }
         self.send_outbound();
         Vec::new()
@@ -647,12 +663,21 @@ impl Relay {
                         self.reached(Link::Commands, &mut out);
                         for (outbound, sent) in batch.iter().zip(sent) {
                             match (outbound, sent) {
-                                (Outbound::Private { line, .. }, Sent::Heard(false)) => log!(
-                                    "cluster: a private message from {} to {:?} was not \
-                                     delivered: no node heard it",
-                                    line.from,
-                                    line.to
-                                ),
+                                (Outbound::Private { line, sender, .. }, Sent::Heard(false)) => {
+                                    log!(
+                                        "cluster: a private message from {} to {:?} was not \
+                                         delivered: no node heard it",
+                                        line.from,
+                                        line.to
+                                    );
+                                    out.push(ForCore::Undelivered {
+                                        sender: *sender,
+                                        to: line.to.clone(),
+                                        reason: "their server did not hear it (it may have just \
+                                                 stopped)"
+                                            .to_owned(),
+                                    });
+                                }
                                 // This node's own line in a room it has heard nothing of:
                                 // kept, so that it is fetched if the listener was away (see
                                 // `Up(Link::Lines)`). Not a start for the room's order: lines before
@@ -679,7 +704,7 @@ impl Relay {
                                     line.to
                                 );
                             }
-                            out.extend(here_only(outbound));
+                            out.push(here_only(outbound, OUT_OF_REACH));
                         }
                     }
                 }
@@ -1140,11 +1165,15 @@ impl Relay {
 }
 
 /// What becomes of a line said here that cannot be sent: a room line is shown here only,
-/// unnumbered; a private message is lost (logged by the caller).
-fn here_only(outbound: Outbound) -> Option<ForCore> {
+/// unnumbered; a private message is lost, and its sender told `why`.
+fn here_only(outbound: Outbound, why: &str) -> ForCore {
     match outbound {
-        Outbound::Line { room, line } => Some(ForCore::Line { room, seq: 0, line }),
-        Outbound::Private { .. } => None,
+        Outbound::Line { room, line } => ForCore::Line { room, seq: 0, line },
+        Outbound::Private { line, sender, .. } => ForCore::Undelivered {
+            sender,
+            to: line.to,
+            reason: why.to_owned(),
+        },
     }
 }
 

@@ -81,6 +81,19 @@ impl Hub {
                 }
                 self.uncommitted = true;
             }
+            Relayed::Undelivered { sender, to, reason } => {
+                let Some(from) = self.connection_by_bits(sender) else {
+                    return;
+                };
+                match self
+                    .core
+                    .unrecorded("relayed lines")
+                    .handle_relay_failed(now, from, &to, &reason)
+                {
+                    Ok(()) | Err(Error::UnknownConnection(_)) => {}
+                    Err(error) => log!("bug: {error}"),
+                }
+            }
             Relayed::RoomNotice { room, text } => {
                 if let Err(error) = self
                     .core

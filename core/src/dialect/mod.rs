@@ -700,21 +700,7 @@ impl<'s, const N: usize> Step<'s, N> {
         tags: ClientTags<'_>,
     ) {
         if self.relayed {
-            let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
-                return;
-            };
-            let nick = self.out.span_name(self.roster.name(conn));
-            let to = RelayTo::Room(self.out.span_str(name.as_str()));
-            let text = self.out.span_str(text);
-            let at = self.now;
-            self.out.relay(RelayRecord {
-                conn,
-                nick,
-                to,
-                kind: Kind::Said(kind),
-                text,
-                at,
-            });
+            self.relay_to_room(conn, room, Kind::Said(kind), text);
             return;
         }
         let Some(seq) = self.rooms.next_seq(room) else {
@@ -728,6 +714,26 @@ impl<'s, const N: usize> Step<'s, N> {
             seq,
             at: self.now,
             tags,
+        });
+    }
+
+    /// Hands the runner what `conn` said in `room` (or set as its topic), to put in the room's
+    /// order before anyone is shown it (see [`relay`](crate::relay)).
+    fn relay_to_room(&mut self, conn: ConnectionId, room: RoomId, kind: Kind, text: &str) {
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        let nick = self.out.span_name(self.roster.name(conn));
+        let to = RelayTo::Room(self.out.span_str(name.as_str()));
+        let text = self.out.span_str(text);
+        let at = self.now;
+        self.out.relay(RelayRecord {
+            conn,
+            nick,
+            to,
+            kind,
+            text,
+            at,
         });
     }
 
@@ -979,21 +985,7 @@ impl<'s, const N: usize> Step<'s, N> {
     /// in the room's order first (see [`relayed`](Self::relayed)).
     pub(crate) fn set_topic(&mut self, conn: ConnectionId, room: RoomId, topic: &str) {
         if self.relayed {
-            let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
-                return;
-            };
-            let nick = self.out.span_name(self.roster.name(conn));
-            let to = RelayTo::Room(self.out.span_str(name.as_str()));
-            let text = self.out.span_str(topic);
-            let at = self.now;
-            self.out.relay(RelayRecord {
-                conn,
-                nick,
-                to,
-                kind: Kind::Topic,
-                text,
-                at,
-            });
+            self.relay_to_room(conn, room, Kind::Topic, topic);
             return;
         }
         let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();

@@ -34,8 +34,14 @@ const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
 
 /// How long clients keep coming and going.
 const RUN: Duration = Duration::from_secs(15);
-/// After [`RUN`], how long the last clients have to quit and see the connection close.
-const WIND_DOWN: Duration = Duration::from_secs(8);
+/// After [`RUN`], how long the last clients have at most to quit and see the connection close.
+/// Normally they are done within a second; the bound is generous because a loaded machine
+/// (a parallel build, say) slows the server and these readers alike.
+const WIND_DOWN: Duration = Duration::from_secs(20);
+/// A leaving client whose connection stays open this long without a byte arriving counts as
+/// not closed by the server. It is measured from the last byte, not from the quit: a client
+/// still draining what was queued for it before its quit is not stuck, only slow.
+const LEAVE_QUIET: Duration = Duration::from_secs(6);
 /// Worker threads, each multiplexing up to [`PER_WORKER`] connections.
 const WORKERS: usize = 4;
 const PER_WORKER: usize = 60;
@@ -130,7 +136,8 @@ enum State {
     Active,
     /// Not reading (nor sending) until then.
     Stalled(Instant),
-    /// Quit or half-closed; reading until the server closes, at the latest until then.
+    /// Quit or half-closed; reading until the server closes, or until [`LEAVE_QUIET`] has
+    /// passed since the last byte arrived.
     Leaving(Instant),
     Done,
 }
@@ -256,11 +263,11 @@ impl Slot {
             Leave::HalfClose => {
                 self.write();
                 let _ = self.stream.shutdown(Shutdown::Write);
-                self.state = State::Leaving(now + Duration::from_secs(6));
+                self.state = State::Leaving(now + LEAVE_QUIET);
             }
             _ => {
                 self.output.extend_from_slice(b"/quit soak\n");
-                self.state = State::Leaving(now + Duration::from_secs(6));
+                self.state = State::Leaving(now + LEAVE_QUIET);
             }
         }
     }
@@ -287,7 +294,12 @@ impl Slot {
                     self.lines(base);
                     return self.closed();
                 }
-                Ok(read) => self.input.extend_from_slice(&buffer[..read]),
+                Ok(read) => {
+                    self.input.extend_from_slice(&buffer[..read]);
+                    if let State::Leaving(_) = self.state {
+                        self.state = State::Leaving(Instant::now() + LEAVE_QUIET);
+                    }
+                }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {

@@ -116,10 +116,15 @@ mod tests {
 
     impl Node {
         fn new() -> Self {
+            Self::greeting_after(Duration::ZERO)
+        }
+
+        /// A server that welcomes a silent connection as plain text after `delay`.
+        fn greeting_after(delay: Duration) -> Self {
             let config = Config::default()
                 .with_colour(false)
                 .with_flood_limit(None)
-                .with_greeting_delay(Duration::ZERO)
+                .with_greeting_delay(delay)
                 .with_silence_timeout(None)
                 .with_server_name(ServerName::new("irc.test").unwrap())
                 .with_nick_claims(true)
@@ -321,8 +326,8 @@ mod tests {
             node.take(nia),
             [
                 ":nia!~nia@hidden NICK :anonymous-3",
-                ":irc.test NOTICE * :*** someone on another server took the nickname \
-                 nia while this server could not reach the others; you are anonymous-3 now: pick \
+                ":irc.test NOTICE anonymous-3 :*** someone on another server took the \
+                 nickname nia while this server could not reach the others; you are anonymous-3 now: pick \
                  another with NICK"
             ]
         );
@@ -330,6 +335,17 @@ mod tests {
         assert_eq!(node.take(ann), ["*** nia is now known as anonymous-3"]);
         assert_eq!(events, ["renamed nia anonymous-3"]);
         events.clear();
+        // Its replies name it by the name it goes by now, not `*`.
+        node.send(nia, "PING x\r\n");
+        node.send(nia, "WHOIS nobody\r\n");
+        let replies = node.take(nia);
+        assert!(
+            replies
+                .iter()
+                .any(|line| line.starts_with(":irc.test 401 anonymous-3 nobody ")),
+            "{replies:?}"
+        );
+
         // A name it no longer goes by, or a connection gone: nothing, or an error.
         lost(&mut node, ann, "alice", &mut events).unwrap();
         assert!(node.take(ann).is_empty() && events.is_empty());
@@ -339,5 +355,28 @@ mod tests {
             lost(&mut node, ann, "alice", &mut events),
             Err(Error::UnknownConnection(ann))
         );
+
+        // A client that sent NICK but not yet USER was shown to no one: it is told the name
+        // is in use, as if its claim had been refused, and registers under another.
+        let mut node = Node::greeting_after(Duration::from_secs(5));
+        let watcher = node.connect();
+        node.send(watcher, "NICK wat\r\nUSER w 0 * :W\r\n");
+        let claim = node.claim();
+        node.answer(&claim, ClaimAnswer::Granted).unwrap();
+        node.take(watcher);
+        let late = node.connect();
+        node.send(late, "NICK lou\r\n");
+        let claim = node.claim();
+        node.answer(&claim, ClaimAnswer::Granted).unwrap();
+        lost(&mut node, late, "lou", &mut events).unwrap();
+        assert_eq!(
+            node.take(late),
+            [":irc.test 433 * lou :Nickname is already in use"]
+        );
+        assert!(events.is_empty() && node.take(watcher).is_empty());
+        node.send(late, "NICK lou2\r\nUSER l 0 * :L\r\n");
+        let claim = node.claim();
+        node.answer(&claim, ClaimAnswer::Granted).unwrap();
+        assert!(node.take(late)[0].starts_with(":irc.test 001 lou2 "));
     }
 }

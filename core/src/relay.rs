@@ -22,7 +22,10 @@
 //! place, so that every server ends with the same topic.
 //!
 //! A runner that cannot relay a line (the other servers are out of reach) may hand it back
-//! itself, numbered in an order of its own: it is then shown here only.
+//! itself, numbered in an order of its own: it is then shown here only. A topic it cannot
+//! relay it refuses instead, with
+//! [`Server::handle_relay_failed`](crate::Server::handle_relay_failed), which tells its setter:
+//! a topic set on one server alone would leave the servers disagreeing on it for good.
 //!
 //! ```
 //! use chat_core::relay::{Incoming, Kind, Origin, Target};
@@ -1044,6 +1047,40 @@ mod tests {
             "{joined:?}"
         );
 
+        // A cleared topic handed over twice (read back from where it was kept, say) is
+        // announced once.
+        pair.clear();
+        let cleared = pair.say(0, alice, "/topic -\n");
+        assert_eq!(
+            (cleared[0].kind, cleared[0].text.as_str()),
+            (Kind::Topic, "")
+        );
+        pair.order(0, &cleared[0]);
+        pair.order(0, &cleared[0]);
+        assert_eq!(
+            pair.heard[0].take(alice),
+            ["*** alice cleared the topic of #quiet"]
+        );
+        assert_eq!(pair.heard[1].take(dave).len(), 1);
+        assert_eq!(
+            pair.events[1]
+                .iter()
+                .filter(|event| event.starts_with("topic "))
+                .count(),
+            1
+        );
+
+        // CTCP's \x01, which IRC lets through in PRIVMSG, is refused in a topic, and said so.
+        let ctcp = pair.say(1, dave, "TOPIC #lobby :\x01VERSION\x01\r\n");
+        assert!(ctcp.is_empty());
+        assert_eq!(
+            pair.heard[1].take(dave),
+            [
+                ":chat.local NOTICE dave :*** error: your topic contains the control character ^A; \
+              it was not set"
+            ]
+        );
+
         // A topic from elsewhere is checked as a line is, and is for a room only.
         let long = "x".repeat(crate::MAX_TOPIC_BYTES + 1);
         let mut bad = line("#lobby", "bob", "b", &long);
@@ -1066,9 +1103,14 @@ mod tests {
         pair.clear();
         let fail = |pair: &mut Pair, conn, to: &str, reason: &str| {
             let now = pair.nodes[0].now();
+            let to = Target::Person {
+                nick: to,
+                node: "b",
+            };
+            let kind = Kind::Said(LineKind::Line);
             let result = pair.nodes[0]
                 .server_mut()
-                .handle_relay_failed(now, conn, to, reason);
+                .handle_relay_failed(now, conn, to, kind, reason);
             let heard = &mut pair.heard[0];
             pair.nodes[0].drain(&mut |output| heard.record(output));
             result
@@ -1085,6 +1127,27 @@ mod tests {
             pair.heard[0].take(carol),
             [
                 ":chat.local NOTICE carol :*** error: your private message to bob was not delivered: no server^[[2J heard it"
+            ]
+        );
+        // A topic that could not be put in the room's order is not set, and its setter is
+        // told so.
+        let now = pair.nodes[0].now();
+        pair.nodes[0]
+            .server_mut()
+            .handle_relay_failed(
+                now,
+                alice,
+                Target::Room("#lobby"),
+                Kind::Topic,
+                "the other servers cannot be reached just now",
+            )
+            .unwrap();
+        let heard = &mut pair.heard[0];
+        pair.nodes[0].drain(&mut |output| heard.record(output));
+        assert_eq!(
+            pair.heard[0].take(alice),
+            [
+                "*** error: your topic for #lobby was not set: the other servers cannot be reached just now"
             ]
         );
         pair.nodes[0].disconnect(alice, crate::DisconnectReason::Closed, &mut |_| {});

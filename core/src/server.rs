@@ -8,7 +8,7 @@ use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
 use crate::history::{HistoryAnswer, HistoryRequest};
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
-use crate::relay::{Applied, Incoming, Person, Target};
+use crate::relay::{self, Applied, Incoming, Person, Target};
 use crate::state::flood::FloodBucket;
 use crate::state::rooms::Rooms;
 use crate::state::rooms::{RoomId, RoomName};
@@ -50,7 +50,7 @@ pub enum Error {
     /// [`Server::handle_relayed`] or [`Server::handle_person`] was given what does not pass
     /// the core's checks, or cannot be applied here: it came from elsewhere, and nothing of it
     /// was shown.
-    Relayed(crate::relay::Refused),
+    Relayed(relay::Refused),
 }
 
 impl fmt::Display for Error {
@@ -267,7 +267,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         self.roster.get(conn)?.person.away.as_deref()
     }
 
-    /// How many people on other servers are known here (see [`relay::Person`](crate::relay::Person)).
+    /// How many people on other servers are known here (see [`relay::Person`]).
     pub fn people_elsewhere(&self) -> usize {
         self.roster.remote_count()
     }
@@ -579,24 +579,34 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
-    /// A private message `from` sent to `to` on another server (an
-    /// [`Output::Relay`] for a [`relay::Target::Person`](crate::relay::Target::Person)) did not
-    /// reach them, for `reason` (one line, shown as it is given, control characters escaped):
-    /// `from` is told. [`Error::UnknownConnection`] if `from` has gone.
+    /// Something `from` said (an [`Output::Relay`]) could not be relayed, for `reason` (one
+    /// line, shown as it is given, control characters escaped): `from` is told. `to` and
+    /// `kind` are the relayed line's: a private message to someone on another server was not
+    /// delivered, or a room's new topic ([`relay::Kind::Topic`])
+    /// was not set; a topic is never set on one server alone, or the servers would disagree
+    /// on it from then on. [`Error::UnknownConnection`] if `from` has gone.
     pub fn handle_relay_failed(
         &mut self,
         now: Instant,
         from: ConnectionId,
-        to: &str,
+        to: Target<'_>,
+        kind: relay::Kind,
         reason: &str,
     ) -> Result<(), Error> {
         self.begin_step(now)?;
         if self.roster.get(from).is_none() {
             return Err(Error::UnknownConnection(from));
         }
-        let to = crate::wire::line::cut(to, crate::MAX_LINE_BYTES / 4);
+        let cut_name = |name| crate::wire::line::cut(name, crate::MAX_LINE_BYTES / 4);
+        let to = match to {
+            Target::Room(room) => Target::Room(cut_name(room)),
+            Target::Person { nick, node } => Target::Person {
+                nick: cut_name(nick),
+                node: cut_name(node),
+            },
+        };
         let reason = crate::wire::line::cut(reason, crate::MAX_LINE_BYTES / 2);
-        self.hub().relay_failed(from, to, reason);
+        self.hub().relay_failed(from, to, kind, reason);
         Ok(())
     }
 
@@ -664,7 +674,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
-    /// A line from elsewhere (see [`relay`](crate::relay)): a room line in its place in the
+    /// A line from elsewhere (see [`relay`]): a room line in its place in the
     /// room's order (said on another server, or here and handed out as [`Output::Relay`]), or
     /// a private message from someone on another server. A room line is shown to the members
     /// here and comes out as an [`Event::Said`](crate::Event::Said) numbered `line.seq`; a
@@ -684,7 +694,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
-    /// What someone on another server is now (see [`relay::Person`](crate::relay::Person)):
+    /// What someone on another server is now (see [`relay::Person`]):
     /// the people here are shown what changed as if it happened here, one change per call
     /// (`Applied::More`: drain the output and call again with the same person). Those changes
     /// are no [`Output::Event`]: they are news on the person's own server.
@@ -697,7 +707,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     }
 
     /// Someone on the server called `node` (id `id` there, as in
-    /// [`relay::Person`](crate::relay::Person)) went offline, for `reason` (shown as the
+    /// [`relay::Person`]) went offline, for `reason` (shown as the
     /// reason for their quit). Nothing happens if they were not known here.
     pub fn handle_person_gone(
         &mut self,

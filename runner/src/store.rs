@@ -696,21 +696,35 @@ impl Worker {
         Ok(id)
     }
 
+    /// Keeps `line` under its number in `room`, in place of one kept under that number before
+    /// (a line kept twice, fetched from Redis and heard too, say). Only a new number counts
+    /// towards the room's kept lines.
     fn insert(&mut self, room: &str, line: &StoredLine) -> rusqlite::Result<()> {
         let id = self.room_id(room)?;
-        self.connection
+        let values = params![
+            id,
+            line.seq as i64,
+            line.at.as_millis() as i64,
+            kind_number(line.kind),
+            line.nick,
+            line.text
+        ];
+        let added = self
+            .connection
             .prepare_cached(
-                "INSERT OR REPLACE INTO lines (room, seq, at, kind, nick, text)
+                "INSERT OR IGNORE INTO lines (room, seq, at, kind, nick, text)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![
-                id,
-                line.seq as i64,
-                line.at.as_millis() as i64,
-                kind_number(line.kind),
-                line.nick,
-                line.text
-            ])?;
+            .execute(values)?;
+        if added == 0 {
+            self.connection
+                .prepare_cached(
+                    "UPDATE lines SET at = ?3, kind = ?4, nick = ?5, text = ?6
+                     WHERE room = ?1 AND seq = ?2",
+                )?
+                .execute(values)?;
+            return Ok(());
+        }
         *self.counts.entry(id).or_default() += 1;
         Ok(())
     }
@@ -968,6 +982,56 @@ mod tests {
         let (store, _) =
             Store::open(&Place::Memory, 100, "a test", SyncMode::Full).expect("opening the store");
         assert_eq!(store.sync_mode(), None);
+    }
+
+    #[test]
+    fn a_line_kept_again_under_its_number_replaces_it_and_counts_once() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
+        let (replies, _) = smol::channel::unbounded();
+        let mut worker = super::Worker {
+            connection,
+            keep: 100,
+            counts: std::collections::HashMap::new(),
+            ids: std::collections::HashMap::new(),
+            in_transaction: false,
+            failed: None,
+            failing: false,
+            replies,
+        };
+        let line = |seq, text: &str| super::StoredLine {
+            seq,
+            at: chat_core::Instant::from_millis(seq),
+            kind: chat_core::LineKind::Line,
+            nick: "ann".to_owned(),
+            text: text.to_owned(),
+        };
+        for seq in 1..=3 {
+            worker.insert("#lobby", &line(seq, "first")).unwrap();
+        }
+        // Fetched from Redis and heard too: the same numbers again.
+        for seq in 2..=4 {
+            worker.insert("#Lobby", &line(seq, "again")).unwrap();
+        }
+        let kept: Vec<(i64, String)> = worker
+            .connection
+            .prepare("SELECT seq, text FROM lines ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kept,
+            [
+                (1, "first".to_owned()),
+                (2, "again".to_owned()),
+                (3, "again".to_owned()),
+                (4, "again".to_owned())
+            ]
+        );
+        assert_eq!(worker.counts.values().copied().collect::<Vec<_>>(), [4]);
+        assert_eq!(super::counts(&worker.connection).unwrap(), worker.counts);
     }
 
     #[test]

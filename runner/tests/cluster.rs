@@ -488,10 +488,37 @@ fn on_db(url: &str, db: u8) -> String {
     format!("{base}/{db}")
 }
 
+/// Sends `commands` (each its words) to the Redis at `address` in RESP over a socket, so that
+/// the tests need no Redis client, and returns what it answered to them, read until `until`
+/// has come.
+fn redis_commands(address: &str, commands: &[&[&str]], until: &[u8]) -> Vec<u8> {
+    let mut redis = std::net::TcpStream::connect(address).expect("connecting to Redis");
+    redis
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("a read timeout");
+    let mut request = String::new();
+    for words in commands {
+        request.push_str(&format!("*{}\r\n", words.len()));
+        for word in *words {
+            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        }
+    }
+    redis.write_all(request.as_bytes()).expect("asking Redis");
+    let mut answer = Vec::new();
+    let mut buffer = [0_u8; 256];
+    while !answer.ends_with(until) {
+        use std::io::Read;
+        match redis.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(count) => answer.extend_from_slice(&buffer[..count]),
+        }
+    }
+    answer
+}
+
 /// Empties Redis database `db` of `url` (the test's own, see [`on_db`]): the nodes of an
-/// earlier run, killed, would otherwise be listed until their lease lapses. Spoken in RESP
-/// over a socket, so that the tests need no Redis client; a URL with a password is left as
-/// it is.
+/// earlier run, killed, would otherwise be listed until their lease lapses. A URL with a
+/// password is left as it is.
 fn flush_db(url: &str, db: u8) {
     let Some(address) = url
         .strip_prefix("redis://")
@@ -500,26 +527,13 @@ fn flush_db(url: &str, db: u8) {
     else {
         return;
     };
-    let mut redis = std::net::TcpStream::connect(address).expect("connecting to Redis");
-    redis
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("a read timeout");
     let db = db.to_string();
-    let command = format!(
-        "*2\r\n$6\r\nSELECT\r\n${}\r\n{db}\r\n*1\r\n$7\r\nFLUSHDB\r\n",
-        db.len()
+    let answer = redis_commands(
+        address,
+        &[&["SELECT", &db], &["FLUSHDB"]],
+        b"+OK\r\n+OK\r\n",
     );
-    redis.write_all(command.as_bytes()).expect("asking Redis");
-    let mut answer = [0_u8; 10];
-    let mut read = 0;
-    while read < answer.len() {
-        use std::io::Read;
-        match redis.read(&mut answer[read..]) {
-            Ok(0) | Err(_) => break,
-            Ok(count) => read += count,
-        }
-    }
-    assert_eq!(&answer[..read], b"+OK\r\n+OK\r\n", "SELECT and FLUSHDB");
+    assert_eq!(answer, b"+OK\r\n+OK\r\n", "SELECT and FLUSHDB");
 }
 
 /// The URL of database `db` of `url`, emptied: see [`on_db`] and [`flush_db`].
@@ -1129,6 +1143,18 @@ fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
         "*** error: your private message to {bob_nick} was not delivered: the other servers \
          cannot be reached just now"
     ));
+    // Nor can a topic: it is set nowhere, a included, so that the nodes never disagree on it.
+    alice.send_line("/topic set while apart");
+    alice.expect_line(
+        "*** error: your topic for #lobby was not set: the other servers cannot be reached just now",
+    );
+    alice.send_line("/topic");
+    alice.expect_line("#lobby has no topic.");
+    let seen = amy.sync();
+    assert!(
+        !seen.iter().any(|line| line.contains("set while apart")),
+        "{seen:?}"
+    );
 
     assert!(redis.run(), "redis-server did not start again");
     alice.expect_line("The other servers can be reached again");
@@ -1150,4 +1176,59 @@ fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
     // Redis came back empty, and a's people were never shown leaving b meanwhile.
     let seen = String::from_utf8_lossy(bob.received()).into_owned();
     assert!(!seen.contains(" left ("), "{seen}");
+}
+
+#[test]
+fn a_topic_lost_with_the_lines_a_node_missed_is_read_again() {
+    let test = "a_topic_lost_with_the_lines_a_node_missed_is_read_again";
+    if redis_url(test).is_none() {
+        return;
+    }
+    let Some(redis) = PrivateRedis::start() else {
+        panic!("{test}: redis-server could not be started");
+    };
+    let url = redis.url();
+    let a = node(&url, "gap-a", &["--no-flood-limit"]);
+    let b = node(&url, "gap-b", &[]);
+    let (ann, bea_nick) = (unique_nick("an"), unique_nick("be"));
+    let mut alice = a.join(&ann);
+    // Plain-text speakers are not shown their own lines: amy watches a's room.
+    let mut amy = a.join(&unique_nick("am"));
+    let mut bea = b.join(&bea_nick);
+    wait_listed(&mut alice, "#lobby", &bea_nick);
+    alice.send_line("/topic old");
+    bea.expect_line("set the topic of #lobby: old");
+
+    // b is paused and its room-line subscription cut (Redis drops every subscriber of this
+    // private instance): what a says meanwhile b must fetch from the stream when it is back.
+    b.signal("STOP");
+    let address = url.trim_start_matches("redis://").trim_end_matches('/');
+    let killed = redis_commands(address, &[&["CLIENT", "KILL", "TYPE", "pubsub"]], b"\r\n");
+    assert!(
+        killed.starts_with(b":"),
+        "{}",
+        String::from_utf8_lossy(&killed)
+    );
+    // A new topic, then more lines than a room's stream keeps: the topic line is trimmed
+    // from the stream before b can fetch it.
+    alice.send_line("/topic new");
+    alice.expect_line("set the topic of #lobby: new");
+    let count = 1_400;
+    let mut burst = String::new();
+    for n in 0..count {
+        burst.push_str(&format!("gap line {n}\n"));
+    }
+    alice.send(burst);
+    amy.expect_line(&format!("{ann}: gap line {}", count - 1));
+    b.signal("CONT");
+
+    // b announces what it missed, and finds the topic from where Redis keeps it.
+    let missed = bea.expect_line("messages missed]");
+    println!("b: {missed}");
+    chat_tests::wait_until("b shows the new topic", || {
+        bea.send_line("/topic");
+        bea.expect_line("#lobby").contains("new")
+    });
+    let log = b.log();
+    assert!(!log.contains("bug"), "{log}");
 }

@@ -620,6 +620,23 @@ impl<'s, const N: usize> Step<'s, N> {
         if !goes_by || self.is_remote(conn) {
             return;
         }
+        if self.speaks_irc(conn)
+            && !self.registered(conn)
+            && self.roster.rooms_of(conn).next().is_none()
+        {
+            // Not shown to anyone yet (it sent NICK but not USER): it picks another, as it
+            // would have had the claim been refused.
+            if let Some(slot) = self.roster.get_mut(conn) {
+                slot.person.nick = None;
+            }
+            return numeric!(
+                self,
+                conn,
+                irc::numeric::ERR_NICKNAMEINUSE,
+                "{} :Nickname is already in use",
+                Visible(nick)
+            );
+        }
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
         let anonymous = Roster::<N>::anonymous(conn);
         self.publish(&Happened::Renamed {
@@ -797,8 +814,10 @@ impl<'s, const N: usize> Step<'s, N> {
         };
         // The topic the room has already (a runner handing a topic over again, say, read back
         // where it was kept): nothing changes, and nobody is told.
+        // A cleared topic keeps no setter: clearing one that is clear is news to no one.
         if self.rooms.get(room).is_some_and(|info| {
-            info.topic == line.text && info.topic_set == Some((by.as_str(), line.at))
+            info.topic == line.text
+                && (line.text.is_empty() || info.topic_set == Some((by.as_str(), line.at)))
         }) {
             return;
         }

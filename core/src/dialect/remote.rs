@@ -5,7 +5,7 @@ use core::fmt::Write;
 
 use super::{Admitted, ClientTags, Happened, Speaker, Step, Visible};
 use crate::output::Audience;
-use crate::relay::{Applied, Incoming, Kind, Origin, Person, Refused};
+use crate::relay::{Applied, Incoming, Kind, Origin, Person, Refused, Target};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::person::{MAX_AWAY_BYTES, RemoteTag};
 use crate::state::rooms::RoomId;
@@ -63,11 +63,23 @@ impl<const N: usize> Step<'_, N> {
         Ok(())
     }
 
-    /// Tells `from` its private message to `to` on another server was not delivered, and why.
-    pub(crate) fn relay_failed(&mut self, from: ConnectionId, to: &str, reason: &str) {
+    /// Tells `from` what it said for `to` was not relayed, and why: a private message not
+    /// delivered, or a topic not set.
+    pub(crate) fn relay_failed(
+        &mut self,
+        from: ConnectionId,
+        to: Target<'_>,
+        kind: Kind,
+        reason: &str,
+    ) {
+        let (what, name, outcome) = match (kind, to) {
+            (Kind::Topic, Target::Room(room)) => ("topic for", room, "set"),
+            (_, Target::Room(room)) => ("message to", room, "delivered"),
+            (_, Target::Person { nick, .. }) => ("private message to", nick, "delivered"),
+        };
         let text = format_args!(
-            "your private message to {} was not delivered: {}",
-            Visible(to),
+            "your {what} {} was not {outcome}: {}",
+            Visible(name),
             Visible(reason)
         );
         if self.speaks_irc(from) {

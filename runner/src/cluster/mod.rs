@@ -60,7 +60,7 @@ mod tests;
 
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
 pub(crate) use people::{Checked, Everyone, News, PersonState, PrivateLine};
-pub(crate) use relay::{ForCore as Relayed, Relay, RelayDone};
+pub(crate) use relay::{ForCore as Relayed, Relay, RelayDone, Unsent};
 
 use std::fmt;
 use std::future::Future;

@@ -70,6 +70,10 @@ pub(crate) const MAX_HELD: usize = 1024;
 /// it: about what the room's stream keeps (it may keep a hundred or so more).
 pub(crate) const MAX_BACKFILL: usize = 2 * super::STREAM_KEEP as usize;
 
+/// The most rooms whose history is filled from Redis at once (a node starting with many rooms
+/// restored, say); the others wait their turn, in order.
+pub(crate) const MAX_BACKFILLS_AT_ONCE: usize = 4;
+
 /// Why a private message was not sent, when Redis could not be reached.
 const OUT_OF_REACH: &str = "the other servers cannot be reached just now";
 
@@ -129,11 +133,11 @@ pub(crate) enum ForCore {
         room: String,
         lines: Vec<(u64, RemoteLine)>,
     },
-    /// A private message from person `sender` here (`ConnectionId::to_bits`) to `to` on
-    /// another node did not get there, for `reason`: they are told.
+    /// What person `sender` here (`ConnectionId::to_bits`) said could not be relayed, for
+    /// `reason`: they are told.
     Undelivered {
         sender: u64,
-        to: String,
+        what: Unsent,
         reason: String,
     },
     /// A notice for the members of a room here.
@@ -143,6 +147,16 @@ pub(crate) enum ForCore {
     /// A change of another node's people, a lost node, or a private message for someone
     /// here.
     News(News),
+}
+
+/// What could not be relayed, for its speaker to be told (see [`ForCore::Undelivered`]).
+#[derive(Debug)]
+pub(crate) enum Unsent {
+    /// A private message to `nick` on node `node`: not delivered.
+    Private { nick: String, node: String },
+    /// A new topic for `room`: not set anywhere, this node included, so that the nodes do
+    /// not disagree on it.
+    Topic { room: String },
 }
 
 /// One room's place in its order.
@@ -203,8 +217,16 @@ pub(crate) struct Relay {
     /// The number of the last line the store kept of each room at start, until the room's
     /// history is filled from Redis from there.
     kept: HashMap<String, u64>,
-    /// Rooms whose history is filled from Redis (or being filled) since this node started.
+    /// Rooms whose history is filled from Redis (or being filled, or waiting to be) since
+    /// this node started.
     backfilled: HashSet<String>,
+    /// Rooms waiting for their history to be filled, past [`MAX_BACKFILLS_AT_ONCE`] filling.
+    backfills_waiting: VecDeque<String>,
+    backfills_running: usize,
+    /// Rooms whose topic or history could not be read from Redis: read again at the next
+    /// check of the nodes that reaches Redis. At most one entry per room here.
+    topics_unread: HashSet<String>,
+    unfilled: HashSet<String>,
     /// The other nodes' people the core was told of, by node.
     known: HashMap<String, HashSet<u64>>,
     /// Nodes with people here missing from the list of nodes, since when.
@@ -298,6 +320,10 @@ impl Relay {
             topics: HashMap::new(),
             kept,
             backfilled: HashSet::new(),
+            backfills_waiting: VecDeque::new(),
+            backfills_running: 0,
+            topics_unread: HashSet::new(),
+            unfilled: HashSet::new(),
             known: HashMap::new(),
             absent: HashMap::new(),
             leases: HashMap::new(),
@@ -410,6 +436,11 @@ impl Relay {
     /// history is filled (see [`backfill`](Self::backfill)).
     pub(crate) fn room_created(&mut self, room: &str) {
         self.backfill(room);
+        self.read_topic(room);
+    }
+
+    /// Reads `room`'s topic from Redis (see [`topic_read`](Self::topic_read)).
+    fn read_topic(&mut self, room: &str) {
         let (cluster, reports, room) = (
             self.cluster.clone(),
             self.reports.clone(),
@@ -427,12 +458,22 @@ impl Relay {
     /// store kept (at most [`MAX_BACKFILL`]), once per room while the node runs: the lines
     /// said before this node started, or while it was stopped. They go to the store only;
     /// those said since it follows the room come in order as usual (a line both fetched here
-    /// and heard is kept once, under its number).
+    /// and heard is kept once, under its number). At most [`MAX_BACKFILLS_AT_ONCE`] rooms are
+    /// filled at once; the others wait their turn.
     fn backfill(&mut self, room: &str) {
         let room = room.to_ascii_lowercase();
         if !self.backfilled.insert(room.clone()) {
             return;
         }
+        if self.backfills_running >= MAX_BACKFILLS_AT_ONCE {
+            self.backfills_waiting.push_back(room);
+            return;
+        }
+        self.start_backfill(room);
+    }
+
+    fn start_backfill(&mut self, room: String) {
+        self.backfills_running += 1;
         let after = self.kept.remove(&room).unwrap_or(0);
         let (cluster, reports) = (self.cluster.clone(), self.reports.clone());
         self.executor
@@ -478,7 +519,11 @@ impl Relay {
             Ok(Some(read)) => read,
             Ok(None) => return,
             Err(error) => {
-                log!("cluster: the topic of {room} could not be read: {error}");
+                log!(
+                    "cluster: the topic of {room} could not be read: {error}; read again once \
+                     Redis answers"
+                );
+                self.topics_unread.insert(room);
                 return;
             }
         };
@@ -486,15 +531,24 @@ impl Relay {
             log!("cluster: the topic kept for {room} is not a topic line; ignored");
             return;
         }
-        let newer = self
-            .topics
-            .get(&room)
-            .is_none_or(|known| known.epoch != position.epoch || known.seq < position.seq);
-        if newer {
-            let seq = position.seq;
-            self.topics.insert(room.clone(), position);
+        let seq = position.seq;
+        if Self::newer_topic(&mut self.topics, &room, position) {
             out.push(ForCore::Line { room, seq, line });
         }
+    }
+
+    /// Whether a topic line at `position` in `room` is newer than the last handed to the core
+    /// (then it is the last from now on). A topic read from Redis may be handed over before
+    /// an older topic line still on its way on the channel: that one is then not handed over,
+    /// or it would undo the newer.
+    fn newer_topic(topics: &mut HashMap<String, Position>, room: &str, position: Position) -> bool {
+        let newer = topics
+            .get(room)
+            .is_none_or(|known| known.epoch != position.epoch || known.seq < position.seq);
+        if newer {
+            topics.insert(room.to_owned(), position);
+        }
+        newer
     }
 
     /// Person `id` here is now `state` (`None`: they have no nickname, so are not listed on
@@ -663,7 +717,7 @@ impl Relay {
                         self.reached(Link::Commands, &mut out);
                         for (outbound, sent) in batch.iter().zip(sent) {
                             match (outbound, sent) {
-                                (Outbound::Private { line, sender, .. }, Sent::Heard(false)) => {
+                                (Outbound::Private { line, sender, node }, Sent::Heard(false)) => {
                                     log!(
                                         "cluster: a private message from {} to {:?} was not \
                                          delivered: no node heard it",
@@ -672,7 +726,10 @@ impl Relay {
                                     );
                                     out.push(ForCore::Undelivered {
                                         sender: *sender,
-                                        to: line.to.clone(),
+                                        what: Unsent::Private {
+                                            nick: line.to.clone(),
+                                            node: node.clone(),
+                                        },
                                         reason: "their server did not hear it (it may have just \
                                                  stopped)"
                                             .to_owned(),
@@ -734,14 +791,23 @@ impl Relay {
                 lines,
                 result,
             } => {
+                self.backfills_running -= 1;
                 if let Err(error) = result {
-                    // Tried again when the room next comes to be here.
-                    log!("cluster: the history of {room} could not be filled from Redis: {error}");
+                    log!(
+                        "cluster: the history of {room} could not be filled from Redis: {error}; \
+                         tried again once Redis answers"
+                    );
                     self.backfilled.remove(&room);
-                    self.kept.insert(room.clone(), after);
+                    // What was fetched is kept: the next try starts after it.
+                    let last = lines.last().map_or(after, |(seq, _)| *seq);
+                    self.kept.insert(room.clone(), last);
+                    self.unfilled.insert(room.clone());
                 }
                 if !lines.is_empty() {
                     out.push(ForCore::Keep { room, lines });
+                }
+                if let Some(next) = self.backfills_waiting.pop_front() {
+                    self.start_backfill(next);
                 }
             }
             Report::PeopleSent(unsent, result) => {
@@ -823,6 +889,13 @@ impl Relay {
             self.publish_everyone_again();
         }
         self.send_people();
+        // What could not be read from Redis before is read again, now that it answers.
+        for room in std::mem::take(&mut self.topics_unread) {
+            self.read_topic(&room);
+        }
+        for room in std::mem::take(&mut self.unfilled) {
+            self.backfill(&room);
+        }
         // People the core refused (their name was someone else's here, say) are offered again.
         let refused: Vec<((String, u64), PersonState)> = self.refused.drain().collect();
         for ((node, id), state) in refused {
@@ -890,8 +963,10 @@ impl Relay {
             return self.fill(&room);
         }
         order.last = seq;
-        if heard.line.kind == Kind::Topic {
-            self.topics.insert(room.clone(), heard.position);
+        if heard.line.kind == Kind::Topic
+            && !Self::newer_topic(&mut self.topics, &room, heard.position)
+        {
+            return;
         }
         out.push(ForCore::Line {
             room,
@@ -925,6 +1000,19 @@ impl Relay {
         result: Result<Fetched, ClusterError>,
         out: &mut Vec<ForCore>,
     ) {
+        // Lines this node will never show may have held a topic newer than the one it has:
+        // read again from where Redis keeps a room's last topic.
+        let known_epoch = self.rooms.get(room).and_then(|order| order.epoch.as_ref());
+        let lines_lost = match &result {
+            Ok(fetched) => {
+                fetched.gap.is_some()
+                    || (fetched.epoch.is_some() && fetched.epoch.as_ref() != known_epoch)
+            }
+            Err(_) => true,
+        };
+        if lines_lost {
+            self.read_topic(room);
+        }
         let Some(order) = self.rooms.get_mut(room) else {
             return;
         };
@@ -963,7 +1051,9 @@ impl Relay {
                                     seq: entry.seq,
                                     epoch: order.epoch.clone().unwrap_or_default(),
                                 };
-                                self.topics.insert(room.to_owned(), position);
+                                if !Self::newer_topic(&mut self.topics, room, position) {
+                                    continue;
+                                }
                             }
                             out.push(ForCore::Line {
                                 room: room.to_owned(),
@@ -1168,10 +1258,27 @@ impl Relay {
 /// unnumbered; a private message is lost, and its sender told `why`.
 fn here_only(outbound: Outbound, why: &str) -> ForCore {
     match outbound {
+        // A topic set here only would leave the nodes disagreeing on it for good: refused.
+        Outbound::Line { room, line } if line.kind == Kind::Topic => match line.person {
+            Some(sender) => ForCore::Undelivered {
+                sender,
+                what: Unsent::Topic { room },
+                reason: why.to_owned(),
+            },
+            // Every line said here has its speaker; one without is told to no one.
+            None => ForCore::Undelivered {
+                sender: u64::MAX,
+                what: Unsent::Topic { room },
+                reason: why.to_owned(),
+            },
+        },
         Outbound::Line { room, line } => ForCore::Line { room, seq: 0, line },
-        Outbound::Private { line, sender, .. } => ForCore::Undelivered {
+        Outbound::Private { line, sender, node } => ForCore::Undelivered {
             sender,
-            to: line.to,
+            what: Unsent::Private {
+                nick: line.to,
+                node,
+            },
             reason: why.to_owned(),
         },
     }

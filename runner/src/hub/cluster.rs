@@ -2,10 +2,10 @@
 //! is handed to the core in order, and what changes of the people here is published.
 
 use chat_core::relay::{Applied, Incoming, Kind, Origin, Person, Target};
-use chat_core::{ConnectionId, Error, Event as CoreEvent, Instant, PersonId};
+use chat_core::{ConnectionId, Error, Event as CoreEvent, Instant, LineKind, PersonId};
 
 use super::{Hub, lookup};
-use crate::cluster::{News, PersonState, RelayDone, Relayed};
+use crate::cluster::{News, PersonState, RelayDone, Relayed, Unsent};
 use crate::core_box::Core;
 use crate::log::log;
 use crate::store::StoredLine;
@@ -81,14 +81,24 @@ impl Hub {
                 }
                 self.uncommitted = true;
             }
-            Relayed::Undelivered { sender, to, reason } => {
+            Relayed::Undelivered {
+                sender,
+                what,
+                reason,
+            } => {
                 let Some(from) = self.connection_by_bits(sender) else {
                     return;
+                };
+                let (to, kind) = match &what {
+                    Unsent::Private { nick, node } => {
+                        (Target::Person { nick, node }, Kind::Said(LineKind::Line))
+                    }
+                    Unsent::Topic { room } => (Target::Room(room), Kind::Topic),
                 };
                 match self
                     .core
                     .unrecorded("relayed lines")
-                    .handle_relay_failed(now, from, &to, &reason)
+                    .handle_relay_failed(now, from, to, kind, &reason)
                 {
                     Ok(()) | Err(Error::UnknownConnection(_)) => {}
                     Err(error) => log!("bug: {error}"),

@@ -9,7 +9,7 @@ use super::numeric::{
 use core::fmt::Write;
 
 use super::{Admitted, Refused, Step};
-use crate::dialect::text::Visible;
+use crate::dialect::text::{CharName, Visible};
 use crate::history::{HistoryRange, Purpose};
 use crate::output::Audience;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
@@ -217,6 +217,15 @@ impl<const N: usize> Step<'_, N> {
                 ERR_NOTONCHANNEL,
                 "{} :You're not on that channel",
                 Visible(target)
+            );
+        }
+        // CTCP's `\x01`, let through for PRIVMSG, has no place in a topic.
+        if topic.contains('\x01') {
+            return server_notice!(
+                self,
+                conn,
+                "*** error: your topic contains the control character {}; it was not set",
+                CharName('\x01')
             );
         }
         // Longer topics are cut, as TOPICLEN in 005 warns.

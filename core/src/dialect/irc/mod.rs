@@ -144,7 +144,18 @@ impl<const N: usize> Roster<N> {
     /// How replies to `conn` name it.
     pub(crate) fn irc_name(&self, conn: ConnectionId) -> IrcName<'_> {
         match self.get(conn) {
-            Some(slot) if slot.person.reads_irc() && slot.person.nick.is_none() => IrcName::Unnamed,
+            // Before registration only: a registered client that lost its nickname goes by
+            // `anonymous-N`, as its NICK change told it.
+            Some(slot)
+                if slot.person.reads_irc()
+                    && slot.person.nick.is_none()
+                    && !slot
+                        .connection
+                        .registration
+                        .is_some_and(|registration| registration.registered) =>
+            {
+                IrcName::Unnamed
+            }
             _ => IrcName::Name(self.name(conn)),
         }
     }

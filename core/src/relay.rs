@@ -282,8 +282,12 @@ impl Person<'_> {
 }
 
 impl Incoming<'_> {
-    /// Checks what the core does not take on trust.
-    pub(crate) fn check(&self) -> Result<(), Refused> {
+    /// Checks what the core does not take on trust, as
+    /// [`Server::handle_relayed`](crate::Server::handle_relayed) does: names, a text without
+    /// control, bidi or invisible characters within its bound, a topic for a room only. For a
+    /// runner that keeps a line without handing it to the core (history filled from
+    /// elsewhere), so that it keeps nothing the core would refuse.
+    pub fn check(&self) -> Result<(), Refused> {
         let node = match self.origin {
             Origin::Here(_) => None,
             Origin::Node(node) => Some(node),

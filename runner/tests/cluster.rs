@@ -867,11 +867,55 @@ fn a_node_started_later_or_back_from_a_stop_shows_the_same_history() {
     chat_tests::wait_until("a's history has the new lines", || {
         history(&mut alice, "#lobby") == said(0..5)
     });
+    // A line with a terminal escape in it, put in the stream behind the nodes' backs: b's
+    // fill does not keep it (the core would refuse it too).
+    let address = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let numbered = redis_commands(
+        address,
+        &[
+            &["SELECT", "8"],
+            &["HINCRBY", "chat:room:{#lobby}:meta", "seq", "1"],
+        ],
+        b"\r\n:",
+    );
+    let numbered = String::from_utf8_lossy(&numbered).into_owned();
+    let seq: u64 = numbered
+        .rsplit(':')
+        .next()
+        .and_then(|seq| seq.trim().parse().ok())
+        .unwrap_or_else(|| panic!("HINCRBY answered {numbered:?}"));
+    let payload = r#"{"v":1,"node":"evil","nick":"mallory","kind":"line","text":"\u001b[2Jgotcha","at":1,"person":null}"#;
+    let added = redis_commands(
+        address,
+        &[
+            &["SELECT", "8"],
+            &[
+                "XADD",
+                "chat:room:{#lobby}:stream",
+                &format!("{seq}-0"),
+                "d",
+                payload,
+            ],
+        ],
+        format!("{seq}-0\r\n").as_bytes(),
+    );
+    assert!(
+        added.ends_with(format!("{seq}-0\r\n").as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&added)
+    );
     let b = node(&url, "hist-b", &["--data", data.arg()]);
     let mut dave = b.join(&unique_nick("da"));
     chat_tests::wait_until("b's history has what was said while it was stopped", || {
         history(&mut dave, "#lobby") == said(0..5)
     });
+    b.expect_log(&format!(
+        "cluster: line {seq} of #lobby from node evil not kept"
+    ));
 }
 
 /// A speaker that only writes (what it is sent is read and dropped by a thread of its own, so
@@ -1173,6 +1217,16 @@ fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
     });
     let log = a.log();
     assert!(log.contains("cluster: Redis out of reach"), "{log}");
+    // Redis lost the lobby's numbering; the new one goes on after the last number the nodes
+    // knew, so that b's store keeps the line said before beside the one said after.
+    let kept = history(&mut bob, "#lobby");
+    let said = |text: &str| format!("{ann}: {text}");
+    let (before, after) = (said("before"), said("after"));
+    let at = |line: &String| kept.iter().position(|kept| kept == line);
+    assert!(
+        matches!((at(&before), at(&after)), (Some(b), Some(a)) if b < a),
+        "{kept:?}"
+    );
     // Redis came back empty, and a's people were never shown leaving b meanwhile.
     let seen = String::from_utf8_lossy(bob.received()).into_owned();
     assert!(!seen.contains(" left ("), "{seen}");

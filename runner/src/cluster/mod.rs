@@ -12,7 +12,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `chat:room:{#name}:meta` | hash | `seq`: the last sequence number given; `epoch`: changes when the numbering starts again; `topic`: the last topic line, `<seq>:<epoch>:<payload>` |
+//! | `chat:room:{#name}:meta` | hash | `seq`: the last sequence number given; `epoch`: changes when the numbering starts again; `base`: the number the epoch's numbering went on after; `topic`: the last topic line, `<seq>:<epoch>:<payload>` |
 //! | `chat:room:{#name}:stream` | stream | the room's lines, entry id `<seq>-0`, field `d` = the payload; about [`STREAM_KEEP`] kept |
 //! | `chat:room:{#name}:live` | channel | each line as it is given its number: `<seq>:<epoch>:<payload>` |
 //!
@@ -451,8 +451,14 @@ pub(crate) struct Position {
 /// A line for [`Cluster::send_batch`].
 #[derive(Clone, Debug)]
 pub(crate) enum Outbound {
-    /// A room line said here.
-    Line { room: String, line: RemoteLine },
+    /// A room line said here. `floor` is the last number this node knows the room had: if
+    /// Redis has lost the room's numbering, the new numbering goes on after it, so that new
+    /// lines do not take the numbers of lines the stores keep.
+    Line {
+        room: String,
+        line: RemoteLine,
+        floor: u64,
+    },
     /// A private message for someone on `node`, from person `sender` here (their
     /// `ConnectionId::to_bits`), who is told if it does not get there.
     Private {
@@ -721,6 +727,7 @@ impl Cluster {
                 .arg(new_epoch())
                 .arg(self.live_channel(&keys))
                 .arg(is_topic(line))
+                .arg(0)
                 .invoke_async(&mut commands),
         )
         .await?;
@@ -741,7 +748,7 @@ impl Cluster {
         pipe.load_script(&ROOM_PUBLISH).ignore();
         for outbound in batch {
             match outbound {
-                Outbound::Line { room, line } => {
+                Outbound::Line { room, line, floor } => {
                     if line.node != *self.node {
                         return Err(ClusterError::Line(format!(
                             "it names node {:?}, this is {:?}",
@@ -757,7 +764,8 @@ impl Cluster {
                         .arg(STREAM_KEEP)
                         .arg(new_epoch())
                         .arg(self.live_channel(&keys))
-                        .arg(is_topic(line));
+                        .arg(is_topic(line))
+                        .arg(*floor);
                     pipe.invoke_script(&invocation);
                 }
                 Outbound::Private { node, line, .. } => {
@@ -848,7 +856,7 @@ impl Cluster {
         let max = max.clamp(1, MAX_FETCH);
         let first = after_seq.saturating_add(1);
         let mut commands = self.commands.clone();
-        let (top, epoch, raw): (String, String, Vec<RawEntry>) = within(
+        let (top, epoch, raw, base): (String, String, Vec<RawEntry>, String) = within(
             CALL_TIMEOUT,
             doing,
             ROOM_FETCH
@@ -859,10 +867,13 @@ impl Cluster {
                 .invoke_async(&mut commands),
         )
         .await?;
-        let top: u64 = top.parse().map_err(|_| ClusterError::Reply {
-            doing,
-            reply: format!("top {top:?}"),
-        })?;
+        let number = |name: &str, value: String| {
+            value.parse::<u64>().map_err(|_| ClusterError::Reply {
+                doing,
+                reply: format!("{name} {value:?}"),
+            })
+        };
+        let (top, base) = (number("top", top)?, number("base", base)?);
         let mut entries = Vec::with_capacity(raw.len().min(max));
         for (id, fields) in raw.into_iter().take(max) {
             let Some(seq) = id.strip_suffix("-0").and_then(|seq| seq.parse().ok()) else {
@@ -890,7 +901,9 @@ impl Cluster {
             Some(Gap::Behind)
         } else {
             // The stream loses lines only from its old end, so whatever is missing comes
-            // before the first entry returned (or is everything up to the top).
+            // before the first entry returned (or is everything up to the top). The numbers
+            // up to the epoch's base were never given in it.
+            let first = first.max(base.saturating_add(1));
             let present = entries
                 .first()
                 .map_or(top.saturating_add(1), |entry| entry.seq);

@@ -164,12 +164,29 @@ pub(crate) enum Unsent {
 struct RoomOrder {
     /// The last number shown here; 0 before the first.
     last: u64,
+    /// The highest number shown here in any epoch: a numbering Redis starts again goes on
+    /// after it (see [`Outbound::Line`]).
+    highest: u64,
     epoch: Option<String>,
     /// Missed lines are being fetched: lines heard meanwhile wait here.
     filling: bool,
     held: VecDeque<Heard>,
     /// Lines dropped from `held` while it was full, to be announced.
     dropped: u64,
+}
+
+impl RoomOrder {
+    /// Follows the room from `last` on, lower than before if Redis started its numbering
+    /// again or lost lines; the highest number shown stays known.
+    fn restart_at(&mut self, last: u64) {
+        self.highest = self.highest.max(self.last);
+        self.last = last;
+    }
+
+    /// The last number this node knows the room had, whatever the epoch.
+    fn floor(&self) -> u64 {
+        self.highest.max(self.last)
+    }
 }
 
 /// The relay's links to Redis: each may fail on its own.
@@ -214,8 +231,10 @@ pub(crate) struct Relay {
     /// The place of the last topic line of each room handed to the core: a topic read from
     /// Redis later is handed over only if it is newer.
     topics: HashMap<String, Position>,
-    /// The number of the last line the store kept of each room at start, until the room's
-    /// history is filled from Redis from there.
+    /// The number of the last line the store keeps of each room, as far as this node knows
+    /// (at start, and after each fill from Redis): where the room's history is filled from,
+    /// and, with the last number heard, the floor for a numbering Redis starts again (see
+    /// [`Outbound::Line`]).
     kept: HashMap<String, u64>,
     /// Rooms whose history is filled from Redis (or being filled, or waiting to be) since
     /// this node started.
@@ -366,10 +385,16 @@ impl Relay {
             person: Some(person),
         };
         let outbound = match line.to {
-            Target::Room(room) => Outbound::Line {
-                room: room.to_owned(),
-                line: remote,
-            },
+            Target::Room(room) => {
+                let key = room.to_ascii_lowercase();
+                let heard = self.rooms.get(&key).map_or(0, RoomOrder::floor);
+                let kept = self.kept.get(&key).copied().unwrap_or(0);
+                Outbound::Line {
+                    room: room.to_owned(),
+                    line: remote,
+                    floor: heard.max(kept),
+                }
+            }
             Target::Person { nick, node } => Outbound::Private {
                 node: node.to_owned(),
                 line: PrivateLine {
@@ -474,7 +499,7 @@ impl Relay {
 
     fn start_backfill(&mut self, room: String) {
         self.backfills_running += 1;
-        let after = self.kept.remove(&room).unwrap_or(0);
+        let after = self.kept.get(&room).copied().unwrap_or(0);
         let (cluster, reports) = (self.cluster.clone(), self.reports.clone());
         self.executor
             .spawn(async move {
@@ -792,15 +817,16 @@ impl Relay {
                 result,
             } => {
                 self.backfills_running -= 1;
+                // What was fetched is kept: a next try starts after it.
+                let last = lines.last().map_or(after, |(seq, _)| *seq);
+                let kept = self.kept.entry(room.clone()).or_default();
+                *kept = (*kept).max(last);
                 if let Err(error) = result {
                     log!(
                         "cluster: the history of {room} could not be filled from Redis: {error}; \
                          tried again once Redis answers"
                     );
                     self.backfilled.remove(&room);
-                    // What was fetched is kept: the next try starts after it.
-                    let last = lines.last().map_or(after, |(seq, _)| *seq);
-                    self.kept.insert(room.clone(), last);
                     self.unfilled.insert(room.clone());
                 }
                 if !lines.is_empty() {
@@ -942,7 +968,7 @@ impl Relay {
             // lines from the first, fetched, with those heard waiting.
             Some(_) => {
                 order.epoch = Some(heard.position.epoch.clone());
-                order.last = 0;
+                order.restart_at(0);
                 order.held.push_back(heard);
                 return self.fill(&room);
             }
@@ -1023,7 +1049,7 @@ impl Relay {
             Ok(fetched) if fetched.epoch.is_some() && fetched.epoch != order.epoch => {
                 // The numbering started again meanwhile: fetched again from its first line.
                 order.epoch = fetched.epoch;
-                order.last = 0;
+                order.restart_at(0);
                 more = true;
             }
             Ok(fetched) => {
@@ -1034,7 +1060,7 @@ impl Relay {
                     }
                     Some(Gap::Behind) => {
                         // Redis lost lines it had numbered: start again from what it has.
-                        order.last = fetched.top;
+                        order.restart_at(fetched.top);
                     }
                     None => {}
                 }
@@ -1259,7 +1285,7 @@ impl Relay {
 fn here_only(outbound: Outbound, why: &str) -> ForCore {
     match outbound {
         // A topic set here only would leave the nodes disagreeing on it for good: refused.
-        Outbound::Line { room, line } if line.kind == Kind::Topic => match line.person {
+        Outbound::Line { room, line, .. } if line.kind == Kind::Topic => match line.person {
             Some(sender) => ForCore::Undelivered {
                 sender,
                 what: Unsent::Topic { room },
@@ -1272,7 +1298,7 @@ fn here_only(outbound: Outbound, why: &str) -> ForCore {
                 reason: why.to_owned(),
             },
         },
-        Outbound::Line { room, line } => ForCore::Line { room, seq: 0, line },
+        Outbound::Line { room, line, .. } => ForCore::Line { room, seq: 0, line },
         Outbound::Private { line, sender, node } => ForCore::Undelivered {
             sender,
             what: Unsent::Private {

@@ -13,8 +13,8 @@ use futures_lite::StreamExt;
 
 use super::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, Claim, Cluster, ClusterError, DEFAULT_LEASE, Entry, Gap, Heard,
-    MAX_FETCH, MAX_PAYLOAD_BYTES, Position, RemoteLine, Renewal, RoomKeys, STREAM_KEEP, Subscriber,
-    new_node_id, read_heard, unique_number, within,
+    MAX_FETCH, MAX_PAYLOAD_BYTES, Outbound, Position, RemoteLine, Renewal, RoomKeys, STREAM_KEEP,
+    Sent, Subscriber, new_node_id, read_heard, unique_number, within,
 };
 
 /// Runs `test` to its end, failing if it takes longer than `limit`.
@@ -304,6 +304,65 @@ fn concurrent_publishers_get_one_gapless_order() {
         }
         assert_eq!(heard, by_seq.into_iter().collect::<Vec<_>>());
         forget_room(&reader, &room).await;
+    });
+}
+
+#[test]
+fn a_numbering_started_again_goes_on_after_the_last_number_known() {
+    let test = "a_numbering_started_again_goes_on_after_the_last_number_known";
+    let Some(url) = redis_url(test) else { return };
+    run(Duration::from_secs(30), async {
+        let node = connect(&url, "floor", DEFAULT_LEASE).await;
+        let room = unique_room("floor");
+        let send = |text: &str, floor: u64| {
+            let batch = [Outbound::Line {
+                room: room.clone(),
+                line: line(&node, "flo", text),
+                floor,
+            }];
+            let node = &node;
+            async move {
+                match node.send_batch(&batch).await.expect("sending").as_slice() {
+                    [Sent::Placed(position)] => position.clone(),
+                    other => panic!("{other:?}"),
+                }
+            }
+        };
+        // A room new to Redis, published to by a node whose store keeps it up to 500 (Redis
+        // lost it): its numbers go on after 500, and no gap is seen below them.
+        let first = send("one", 500).await;
+        assert_eq!(first.seq, 501);
+        // Once numbered, a room ignores the floor a node gives.
+        let second = send("two", 10).await;
+        assert_eq!((second.seq, &second.epoch), (502, &first.epoch));
+        let fetched = node.fetch(&room, 0, 100).await.expect("fetching");
+        let seqs: Vec<u64> = fetched.entries.iter().map(|entry| entry.seq).collect();
+        assert_eq!(
+            (seqs, fetched.gap, fetched.top),
+            (vec![501, 502], None, 502)
+        );
+
+        // Lost again: a new epoch, after the floor given.
+        forget_room(&node, &room).await;
+        let third = send("three", 502).await;
+        assert_eq!(third.seq, 503);
+        assert_ne!(third.epoch, first.epoch);
+        let fetched = node.fetch(&room, 0, 100).await.expect("fetching");
+        assert_eq!((fetched.entries.len(), fetched.gap), (1, None));
+        assert_eq!(fetched.epoch.as_deref(), Some(third.epoch.as_str()));
+        // Lines of the epoch that were trimmed are still a gap, from the base on.
+        let keys = RoomKeys::new(&room).expect("a room name");
+        let mut commands = node.commands.clone();
+        let _: u64 = redis::cmd("XTRIM")
+            .arg(&keys.stream)
+            .arg("MAXLEN")
+            .arg(0)
+            .query_async(&mut commands)
+            .await
+            .expect("XTRIM");
+        let fetched = node.fetch(&room, 0, 100).await.expect("fetching");
+        assert_eq!(fetched.gap, Some(Gap::Trimmed(503..=503)));
+        forget_room(&node, &room).await;
     });
 }
 

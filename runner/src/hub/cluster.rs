@@ -70,6 +70,24 @@ impl Hub {
                     let Kind::Said(kind) = line.kind else {
                         continue;
                     };
+                    // Checked as the core checks a line it is handed, though it is kept only:
+                    // history is shown later, to anyone.
+                    let incoming = Incoming {
+                        to: Target::Room(&room),
+                        nick: &line.nick,
+                        origin: Origin::Node(&line.node),
+                        kind: line.kind,
+                        text: &line.text,
+                        seq,
+                        at: line.at,
+                    };
+                    if let Err(refused) = incoming.check() {
+                        log!(
+                            "cluster: line {seq} of {room} from node {} not kept: {refused}",
+                            line.node
+                        );
+                        continue;
+                    }
                     let line = StoredLine {
                         seq,
                         at: line.at,

@@ -1286,3 +1286,45 @@ fn a_topic_lost_with_the_lines_a_node_missed_is_read_again() {
     let log = b.log();
     assert!(!log.contains("bug"), "{log}");
 }
+
+#[test]
+fn fifty_clients_on_three_nodes_race_for_one_nickname_and_one_wins() {
+    let test = "fifty_clients_on_three_nodes_race_for_one_nickname_and_one_wins";
+    let Some(url) = redis_url(test) else { return };
+    let nodes = [
+        node(&url, "race-a", &[]),
+        node(&url, "race-b", &[]),
+        node(&url, "race-c", &[]),
+    ];
+    let mut clients: Vec<Client> = (0..50).map(|n| nodes[n % 3].connect()).collect();
+    // Every client asks at once (each write a few microseconds after the last), in case
+    // variants, so that Redis decides, not the order of the sockets.
+    let nick = unique_nick("ra");
+    for (n, client) in clients.iter_mut().enumerate() {
+        let asked = if n % 2 == 0 {
+            nick.clone()
+        } else {
+            nick.to_ascii_uppercase()
+        };
+        client.send_line(&format!("/nick {asked}"));
+    }
+    let mut winners = Vec::new();
+    for (n, client) in clients.iter_mut().enumerate() {
+        let answer = client.expect_line_where(
+            |line| line.contains("You are now known as") || line.contains(" is taken"),
+            "the answer to /nick",
+        );
+        if answer.contains("You are now known as") {
+            winners.push(n);
+        } else {
+            assert!(
+                answer.to_ascii_lowercase().contains(&format!(
+                    "the nickname {nick} is taken; you are still anonymous-"
+                )),
+                "client {n}: {answer}"
+            );
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    println!("client {} on node {} won", winners[0], winners[0] % 3);
+}

@@ -955,15 +955,36 @@ mod tests {
                 .hand_back(&line, &mut |output| Pair::record(heard, events, output))
                 .unwrap();
         }
+        // Each server numbers its own anonymous-N: text users are shown which server's.
         assert_eq!(
             pair.heard[1].lines_to(bob),
-            ["[private] anonymous-7: hi bob"]
+            ["[private] anonymous-7@a: hi bob"]
         );
         assert_eq!(
             pair.heard[1].lines_to(dave),
             [":anonymous-7!remote@a PRIVMSG dave :hi dave"]
         );
         assert!(pair.events[1].is_empty(), "news on its own server");
+        // In a room too; one of this server's own anonymous-N, gone since, is not marked.
+        let said = |nick: &'static str, origin| Incoming {
+            nick,
+            origin,
+            seq: 0,
+            ..line("#lobby", nick, "a", "hello all")
+        };
+        let (heard, events) = (&mut pair.heard[1], &mut pair.events[1]);
+        for line in [
+            said("anonymous-7", Origin::Node("a")),
+            said("anonymous-9", Origin::Here(bob)),
+        ] {
+            pair.nodes[1]
+                .hand_back(&line, &mut |output| Pair::record(heard, events, output))
+                .unwrap();
+        }
+        assert_eq!(
+            pair.heard[1].lines_to(bob)[1..],
+            ["anonymous-7@a: hello all", "anonymous-9: hello all"]
+        );
         // WHO by name finds people of other servers too.
         pair.clear();
         pair.say(1, dave, "WHO alice\r\n");

@@ -488,6 +488,9 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_CHARS]
 enum SpeakerName<'a> {
     Listed(Painted<Name<'a>>),
     Unlisted(Painted<Visible<'a>>),
+    /// `anonymous-N` of another server, with that server's name: every server numbers its
+    /// own, so the name alone could be someone else's here.
+    AnonymousElsewhere(Painted<Visible<'a>>, Visible<'a>),
 }
 
 impl fmt::Display for SpeakerName<'_> {
@@ -495,18 +498,25 @@ impl fmt::Display for SpeakerName<'_> {
         match self {
             Self::Listed(name) => name.fmt(f),
             Self::Unlisted(name) => name.fmt(f),
+            Self::AnonymousElsewhere(name, node) => write!(f, "{name}@{node}"),
         }
     }
 }
 
-/// `who`'s name for text users.
+/// `who`'s name for text users, on the server called `here`.
 fn speaker_name<'s, const N: usize>(
     style: Style,
     roster: &'s Roster<N>,
+    here: &str,
     who: Speaker<'s>,
 ) -> SpeakerName<'s> {
     match who {
         Speaker::Listed(conn) => SpeakerName::Listed(style.name(roster.name(conn))),
+        Speaker::Unlisted { nick, node }
+            if node != here && nick.starts_with(crate::state::roster::ANONYMOUS) =>
+        {
+            SpeakerName::AnonymousElsewhere(style.former_name(nick), Visible(node))
+        }
         Speaker::Unlisted { nick, .. } => SpeakerName::Unlisted(style.former_name(nick)),
     }
 }
@@ -595,7 +605,7 @@ impl<const N: usize> Step<'_, N> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let me = speaker_name(style, self.roster, who);
+                let me = speaker_name(style, self.roster, self.server_name, who);
                 let start = self.out.mark();
                 let _ = write!(self.out, "[{}] -{me}- {}\r\n", info.name, Visible(text));
                 self.out.send(start, text_users(who.others_in(room)));
@@ -610,7 +620,7 @@ impl<const N: usize> Step<'_, N> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let me = speaker_name(style, self.roster, who);
+                let me = speaker_name(style, self.roster, self.server_name, who);
                 let everyone = text_users(who.others_in(room));
                 let (text, action) = (Visible(text), kind == LineKind::Action);
                 let start = self.out.mark();
@@ -642,7 +652,10 @@ impl<const N: usize> Step<'_, N> {
                 if self.speaks_irc(to) {
                     return;
                 }
-                let (marker, me) = (style.private(), speaker_name(style, self.roster, from));
+                let (marker, me) = (
+                    style.private(),
+                    speaker_name(style, self.roster, self.server_name, from),
+                );
                 let start = self.out.mark();
                 let _ = match kind {
                     LineKind::Action => {
@@ -660,7 +673,7 @@ impl<const N: usize> Step<'_, N> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let me = speaker_name(style, self.roster, who);
+                let me = speaker_name(style, self.roster, self.server_name, who);
                 if topic.is_empty() {
                     announce!(
                         self,

@@ -1,5 +1,6 @@
 //! One connection's two tasks: a reader that feeds the hub, and a writer that drains the
-//! connection's output queue into the socket.
+//! connection's output queue into the socket. Both are generic over [`Socket`]: a plain TCP
+//! socket, or a TLS connection (`tls::TlsSocket`) once its handshake is done.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -189,6 +190,41 @@ impl Gate {
     }
 }
 
+/// What the reader and the writer need of a connection's socket. A plain socket
+/// (`Async<TcpStream>`) does exactly what the tasks did before TLS existed: the tasks are
+/// compiled once per kind of socket, so the plain path pays nothing for TLS.
+pub(crate) trait Socket {
+    /// Waits until the socket may have bytes to read.
+    async fn readable(&self) -> io::Result<()>;
+    /// Reads what is there without waiting: `WouldBlock` when there is nothing, 0 at the end.
+    fn read_now(&self, buffer: &mut [u8]) -> io::Result<usize>;
+    /// Writes all of `bytes`, waiting for the socket to take them.
+    async fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
+    /// Closes both directions, best effort.
+    fn shutdown(&self);
+}
+
+impl Socket for Async<TcpStream> {
+    #[inline]
+    async fn readable(&self) -> io::Result<()> {
+        Async::readable(self).await
+    }
+
+    #[inline]
+    fn read_now(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.get_ref().read(buffer)
+    }
+
+    #[inline]
+    async fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        AsyncWriteExt::write_all(&mut &*self, bytes).await
+    }
+
+    fn shutdown(&self) {
+        let _ = self.get_ref().shutdown(Shutdown::Both);
+    }
+}
+
 thread_local! {
     /// One read buffer for every reader on this thread. A reader borrows it only while a read
     /// runs, never across an await, so an idle connection holds no buffer at all.
@@ -206,9 +242,9 @@ thread_local! {
 ///
 /// Between chunks it waits for the socket to become readable, or, while the hub is gathering
 /// and this client has been talking, for the hub's next flush (see [`Ticks`]).
-pub(crate) async fn read_loop(
+pub(crate) async fn read_loop<S: Socket>(
     id: ConnectionId,
-    stream: Rc<Async<TcpStream>>,
+    stream: Rc<S>,
     link: Rc<RefCell<Link>>,
     ticks: Rc<RefCell<Ticks>>,
     hub: Sender<Event>,
@@ -253,7 +289,7 @@ pub(crate) async fn read_loop(
                 }
             }
             let read = READ_BUFFER.with_borrow_mut(|buffer| {
-                let read = stream.get_ref().read(buffer)?;
+                let read = stream.read_now(buffer)?;
                 Ok::<_, io::Error>(buffer[..read].to_vec())
             });
             match read {
@@ -286,9 +322,9 @@ pub(crate) async fn read_loop(
 /// When the link asks for it (the hub is skipping room messages for this client) and the
 /// queue has been emptied, it reports `Event::CaughtUp`. A write that cannot finish within
 /// `stall_timeout` means the client is not reading: it reports `Event::Stalled` and stops.
-pub(crate) async fn write_loop(
+pub(crate) async fn write_loop<S: Socket>(
     id: ConnectionId,
-    stream: Rc<Async<TcpStream>>,
+    stream: Rc<S>,
     link: Rc<RefCell<Link>>,
     gate: Rc<RefCell<Gate>>,
     hub: Sender<Event>,
@@ -296,7 +332,7 @@ pub(crate) async fn write_loop(
 ) {
     let mut batch = Vec::new();
     let write = async |bytes: &[u8]| -> io::Result<bool> {
-        let written = async { (&*stream).write_all(bytes).await.map(|()| true) };
+        let written = async { stream.write_all(bytes).await.map(|()| true) };
         let Some(timeout) = stall_timeout else {
             return written.await;
         };
@@ -392,17 +428,17 @@ pub(crate) async fn write_loop(
     }
     .await;
     link.borrow_mut().ended = true;
-    let _ = stream.get_ref().shutdown(Shutdown::Both);
+    stream.shutdown();
 }
 
 /// Writes `bytes` (the "server full" reply) and closes, giving up after the flush timeout.
-pub(crate) async fn refuse(stream: Async<TcpStream>, bytes: &'static [u8]) {
+pub(crate) async fn refuse<S: Socket>(stream: S, bytes: &'static [u8]) {
     let write = async {
-        let _ = (&stream).write_all(bytes).await;
+        let _ = stream.write_all(bytes).await;
     };
     let give_up = async {
         smol::Timer::after(FLUSH_TIMEOUT).await;
     };
     future::or(write, give_up).await;
-    let _ = stream.get_ref().shutdown(Shutdown::Both);
+    stream.shutdown();
 }

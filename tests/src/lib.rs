@@ -473,6 +473,18 @@ impl Client {
         ))))
     }
 
+    /// The certificate the server presented (DER), for a TLS client; `None` for a plain one.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match &self.stream {
+            Connection::Plain(_) => None,
+            Connection::Tls(stream) => stream
+                .conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| cert.to_vec()),
+        }
+    }
+
     fn over(stream: Connection) -> Self {
         Self {
             stream,

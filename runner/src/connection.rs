@@ -207,7 +207,7 @@ pub(crate) trait Socket {
 impl Socket for Async<TcpStream> {
     #[inline]
     async fn readable(&self) -> io::Result<()> {
-        Async::readable(self).await
+        Self::readable(self).await
     }
 
     #[inline]

@@ -1,22 +1,22 @@
 //! One connection's two tasks: a reader that feeds the hub, and a writer that drains the
 //! connection's output queue into the socket. Both are generic over [`Socket`]: a plain TCP
-//! socket, or a TLS connection (`tls::TlsSocket`) once its handshake is done.
+//! socket, or a TLS connection ([`TlsSocket`](crate::socket::TlsSocket)) once its handshake is
+//! done.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
+use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use chat_core::{ConnectionId, DisconnectReason};
-use futures_lite::{AsyncWriteExt, future};
-use smol::Async;
+use futures_lite::future;
 use smol::channel::Sender;
 
 use crate::event::Event;
 use crate::pacer::ReaderPace;
+use crate::socket::Socket;
 
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -187,41 +187,6 @@ impl Gate {
         for writer in self.waiting.drain(..) {
             writer.wake();
         }
-    }
-}
-
-/// What the reader and the writer need of a connection's socket. A plain socket
-/// (`Async<TcpStream>`) does exactly what the tasks did before TLS existed: the tasks are
-/// compiled once per kind of socket, so the plain path pays nothing for TLS.
-pub(crate) trait Socket {
-    /// Waits until the socket may have bytes to read.
-    async fn readable(&self) -> io::Result<()>;
-    /// Reads what is there without waiting: `WouldBlock` when there is nothing, 0 at the end.
-    fn read_now(&self, buffer: &mut [u8]) -> io::Result<usize>;
-    /// Writes all of `bytes`, waiting for the socket to take them.
-    async fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
-    /// Closes both directions, best effort.
-    fn shutdown(&self);
-}
-
-impl Socket for Async<TcpStream> {
-    #[inline]
-    async fn readable(&self) -> io::Result<()> {
-        Self::readable(self).await
-    }
-
-    #[inline]
-    fn read_now(&self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.get_ref().read(buffer)
-    }
-
-    #[inline]
-    async fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        AsyncWriteExt::write_all(&mut &*self, bytes).await
-    }
-
-    fn shutdown(&self) {
-        let _ = self.get_ref().shutdown(Shutdown::Both);
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use chat_core::{ConnectionId, DisconnectReason};
 use smol::Async;
 
-use crate::tls::TlsSocket;
+use crate::socket::TlsSocket;
 
 /// A new connection's socket: plain, or TLS with its handshake done.
 #[derive(Debug)]

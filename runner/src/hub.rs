@@ -18,14 +18,13 @@ use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
 use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
-use crate::connection::{
-    FLUSH_TIMEOUT, Gate, Link, Shared, Socket, Ticks, read_loop, refuse, write_loop,
-};
+use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::{Event, Stream};
 use crate::log::log;
 use crate::pacer::{Batch, Flush, Pacer};
 use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
+use crate::socket::Socket;
 use crate::store::{Fetch, Reply, Store, StoredLine, StoredTopic};
 
 mod cluster;

@@ -40,6 +40,7 @@ mod log;
 mod pacer;
 mod record;
 mod slow;
+mod socket;
 mod store;
 mod tls;
 

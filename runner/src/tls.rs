@@ -1,6 +1,7 @@
 //! TLS on a listener of its own (`--tls-listen`): the server's certificate, loaded at start
-//! and reloaded on SIGHUP; each connection's handshake, in a task of its own with a timeout;
-//! and, once it is done, the connection's reads and writes through rustls.
+//! and reloaded on SIGHUP, and each connection's handshake, in a task of its own with a
+//! timeout. Once it is done, the connection's reads and writes go through rustls in
+//! [`TlsSocket`].
 //!
 //! After the handshake a TLS connection goes to the hub like a plain one
 //! ([`Stream::Tls`](crate::event::Stream::Tls)): the same dialect detection, the same limits,
@@ -9,7 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -18,15 +19,15 @@ use std::time::{Duration, Instant as StdInstant};
 
 use futures_lite::future;
 use futures_rustls::TlsAcceptor;
+use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ServerConfig, ServerConnection};
 use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
-use crate::connection::Socket;
 use crate::event::{Event, Stream};
 use crate::log::log;
+use crate::socket::{Socket, TlsSocket};
 
 /// The first byte of every TLS record that opens a handshake (`ContentType::Handshake`).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -294,100 +295,5 @@ async fn handshake(
         .await
         .map_err(|error| error.to_string())?;
     let (socket, connection) = stream.into_inner();
-    Ok(TlsSocket {
-        socket,
-        connection: RefCell::new(connection),
-    })
-}
-
-/// A TLS connection once its handshake is done: the socket and rustls's state, shared by the
-/// connection's reader and writer on the one thread. Neither holds the state across an await:
-/// each borrows it only to move bytes between rustls and the socket without blocking, and
-/// waits for the socket outside the borrow.
-pub(crate) struct TlsSocket {
-    socket: Async<TcpStream>,
-    connection: RefCell<ServerConnection>,
-}
-
-impl fmt::Debug for TlsSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsSocket")
-            .field("socket", &self.socket)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TlsSocket {
-    /// Writes what rustls has to send, as far as the socket takes it now: `Ok(true)` once
-    /// everything is out, `Ok(false)` if the socket is full.
-    fn send_tls(&self, connection: &mut ServerConnection) -> io::Result<bool> {
-        while connection.wants_write() {
-            match connection.write_tls(&mut self.socket.get_ref()) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(true)
-    }
-}
-
-impl Socket for TlsSocket {
-    async fn readable(&self) -> io::Result<()> {
-        self.socket.readable().await
-    }
-
-    fn read_now(&self, buffer: &mut [u8]) -> io::Result<usize> {
-        let mut connection = self.connection.borrow_mut();
-        loop {
-            match connection.reader().read(buffer) {
-                // 0: the peer sent close_notify.
-                Ok(read) => return Ok(read),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(error) => return Err(error),
-            }
-            // No plaintext waiting: take records from the socket (`WouldBlock` if none).
-            if connection.read_tls(&mut self.socket.get_ref())? == 0 {
-                return Ok(0);
-            }
-            if let Err(error) = connection.process_new_packets() {
-                // Tell the peer with an alert, best effort.
-                let _ = self.send_tls(&mut connection);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, error));
-            }
-            // Answers rustls owes the peer (a key update), best effort: the writer sends the
-            // rest with its next write.
-            let _ = self.send_tls(&mut connection);
-        }
-    }
-
-    async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
-        loop {
-            {
-                let mut connection = self.connection.borrow_mut();
-                while !bytes.is_empty() {
-                    // rustls takes up to its buffer's limit (64 KiB) and encrypts it.
-                    let taken = connection.writer().write(bytes)?;
-                    if taken == 0 {
-                        break;
-                    }
-                    bytes = &bytes[taken..];
-                }
-                if self.send_tls(&mut connection)? && bytes.is_empty() {
-                    return Ok(());
-                }
-            }
-            self.socket.writable().await?;
-        }
-    }
-
-    fn shutdown(&self) {
-        if let Ok(mut connection) = self.connection.try_borrow_mut() {
-            connection.send_close_notify();
-            let _ = self.send_tls(&mut connection);
-        }
-        let _ = self.socket.get_ref().shutdown(Shutdown::Both);
-    }
+    Ok(TlsSocket::new(socket, connection))
 }

@@ -213,7 +213,7 @@ pub(crate) struct Args {
     pub(crate) tls: bool,
 
     /// with --tls: trust the certificate authorities in this PEM file instead of the public
-    /// ones, for a server whose certificate comes from a private CA (or is self-signed)
+    /// ones, for a server whose certificate comes from a private CA
     #[argh(option)]
     pub(crate) tls_ca: Option<PathBuf>,
 }

@@ -4,7 +4,7 @@
 //! [`TlsSocket`].
 //!
 //! After the handshake a TLS connection goes to the hub like a plain one
-//! ([`Stream::Tls`](crate::event::Stream::Tls)): the same dialect detection, the same limits,
+//! ([`crate::event::Stream::Tls`]): the same dialect detection, the same limits,
 //! the same per-address caps. A handshake that fails never reaches the hub: it is logged in
 //! one line and the socket closed.
 

@@ -212,16 +212,23 @@ pub(crate) async fn accept_loop(
     let under_way = Rc::new(Cell::new(0_usize));
     let mut failures = 0_u64;
     let mut last_logged: Option<StdInstant> = None;
+    let mut refused = 0_u64;
+    let mut last_refusal_logged: Option<StdInstant> = None;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.get_ref().set_nodelay(true);
                 crate::keep_alive(stream.get_ref());
                 if under_way.get() >= MAX_HANDSHAKES {
-                    log!(
-                        "TLS handshake with {peer} refused: {MAX_HANDSHAKES} handshakes under \
-                         way already"
-                    );
+                    // Closed at once (dropped); logged at most once a second, with the count.
+                    refused += 1;
+                    if last_refusal_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                        log!(
+                            "TLS connection from {peer} closed: {MAX_HANDSHAKES} handshakes \
+                             under way already ({refused} closed so far)"
+                        );
+                        last_refusal_logged = Some(StdInstant::now());
+                    }
                     continue;
                 }
                 under_way.set(under_way.get() + 1);

@@ -20,9 +20,32 @@ const DEFAULT_DATA_DIR: &str = "chat-data";
 pub(crate) struct Args {
     /// where to listen: a port (on every IPv4 interface), or HOST:PORT such as 127.0.0.1:9999 or
     /// [::1]:9999; port 0 picks a free port. The address actually bound is printed on stdout.
-    /// Default: 9999
-    #[argh(option, default = "String::from(\"9999\")")]
-    pub(crate) listen: String,
+    /// Default: 9999, unless --tls-listen is given (then only TLS is served, unless --listen is
+    /// given too)
+    #[argh(option)]
+    pub(crate) listen: Option<String>,
+
+    /// also (or, without --listen, only) listen for TLS connections here, in the same forms
+    /// as --listen: every dialect (plain text, IRC, JSON) inside TLS, the same chat as the
+    /// plain port. Needs --tls-cert and --tls-key; the address bound is printed on stdout
+    /// ("chat-runner listening for TLS on ADDR"). Default: no TLS
+    #[argh(option)]
+    pub(crate) tls_listen: Option<String>,
+
+    /// with --tls-listen: the server's certificate chain, PEM (its own certificate first, then
+    /// any intermediates). Read again, with --tls-key, on SIGHUP: new connections get the new
+    /// certificate, and a file that cannot be used is logged and the old certificate kept
+    #[argh(option)]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// with --tls-listen: the certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1)
+    #[argh(option)]
+    pub(crate) tls_key: Option<PathBuf>,
+
+    /// with --tls-listen: seconds a new TLS connection has to complete its handshake before it
+    /// is closed (fractions allowed, above 0, at most 300). Default: 10
+    #[argh(option, default = "10.0")]
+    pub(crate) tls_handshake_timeout: f64,
 
     /// close a connection that sends no line within this many seconds of connecting; 0 never
     /// does. Default: 300
@@ -182,6 +205,17 @@ pub(crate) struct Args {
     /// as a client, reconnect with backoff when the server goes away, keeping the nickname
     #[argh(switch)]
     pub(crate) reconnect: bool,
+
+    /// as a client, speak TLS to the server (its --tls-listen port), checking its certificate
+    /// for HOST (a name, or an IP address) against the public certificate authorities built
+    /// into the client (Mozilla's), or against --tls-ca
+    #[argh(switch)]
+    pub(crate) tls: bool,
+
+    /// with --tls: trust the certificate authorities in this PEM file instead of the public
+    /// ones, for a server whose certificate comes from a private CA
+    #[argh(option)]
+    pub(crate) tls_ca: Option<PathBuf>,
 }
 
 impl Args {
@@ -306,9 +340,67 @@ impl Args {
         }
     }
 
-    /// The `--listen` value as a socket address.
-    pub(crate) fn listen_addr(&self) -> Result<SocketAddr, String> {
-        parse_listen(&self.listen)
+    /// The `--listen` value as a socket address: 9999 unless told, or none when only
+    /// `--tls-listen` is given.
+    pub(crate) fn listen_addr(&self) -> Result<Option<SocketAddr>, String> {
+        match (&self.listen, &self.tls_listen) {
+            (Some(listen), _) => parse_listen(listen, "--listen").map(Some),
+            (None, Some(_)) => Ok(None),
+            (None, None) => parse_listen(DEFAULT_LISTEN, "--listen").map(Some),
+        }
+    }
+
+    /// The TLS listener's settings (`--tls-listen`, `--tls-cert`, `--tls-key`,
+    /// `--tls-handshake-timeout`), checked but not loaded; `None` without `--tls-listen`.
+    pub(crate) fn tls_listen(&self) -> Result<Option<TlsArgs>, String> {
+        let Some(listen) = &self.tls_listen else {
+            if self.tls_cert.is_some() || self.tls_key.is_some() {
+                return Err(
+                    "--tls-cert and --tls-key are for the TLS port: use them with --tls-listen"
+                        .to_owned(),
+                );
+            }
+            return Ok(None);
+        };
+        let addr = parse_listen(listen, "--tls-listen")?;
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Err(
+                "--tls-listen needs --tls-cert FILE and --tls-key FILE (the server's \
+                 certificate chain and its private key, PEM)"
+                    .to_owned(),
+            );
+        };
+        if !(self.tls_handshake_timeout > 0.0 && self.tls_handshake_timeout <= 300.0) {
+            return Err(
+                "--tls-handshake-timeout is in seconds, above 0 and at most 300".to_owned(),
+            );
+        }
+        Ok(Some(TlsArgs {
+            addr,
+            cert: cert.clone(),
+            key: key.clone(),
+            handshake_timeout: Duration::from_secs_f64(self.tls_handshake_timeout),
+        }))
+    }
+
+    /// Flags that only a client (`--connect`) or only a server may have, given to the other.
+    pub(crate) fn misplaced(&self) -> Option<&'static str> {
+        if self.connect.is_some() {
+            return None;
+        }
+        if self.reconnect {
+            return Some("--reconnect is for clients: use it with --connect");
+        }
+        if self.tls {
+            return Some(
+                "--tls is for clients: use it with --connect (a server speaks TLS with \
+                 --tls-listen)",
+            );
+        }
+        if self.tls_ca.is_some() {
+            return Some("--tls-ca is for clients: use it with --connect and --tls");
+        }
+        None
     }
 
     /// The `--server-name` value, checked; kept for the life of the process.
@@ -343,7 +435,19 @@ impl Args {
     }
 }
 
-fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
+/// The TLS listener's settings from the command line, before the certificate is read.
+#[derive(Debug)]
+pub(crate) struct TlsArgs {
+    pub(crate) addr: SocketAddr,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+    pub(crate) handshake_timeout: Duration,
+}
+
+/// The port listened on unless `--listen` or `--tls-listen` says otherwise.
+const DEFAULT_LISTEN: &str = "9999";
+
+fn parse_listen(listen: &str, flag: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = listen.parse::<u16>() {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
     }
@@ -355,12 +459,16 @@ fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
         .to_socket_addrs()
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| format!("--listen {listen:?}: expected a port, HOST:PORT or [IPv6]:PORT"))
+        .ok_or_else(|| format!("{flag} {listen:?}: expected a port, HOST:PORT or [IPv6]:PORT"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_listen;
+    use super::parse_listen as parse;
+
+    fn parse_listen(listen: &str) -> Result<std::net::SocketAddr, String> {
+        parse(listen, "--listen")
+    }
 
     #[test]
     fn listen_forms() {

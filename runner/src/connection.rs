@@ -1,21 +1,22 @@
 //! One connection's two tasks: a reader that feeds the hub, and a writer that drains the
-//! connection's output queue into the socket.
+//! connection's output queue into the socket. Both are generic over [`Socket`]: a plain TCP
+//! socket, or a TLS connection ([`TlsSocket`](crate::socket::TlsSocket)) once its handshake is
+//! done.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
+use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use chat_core::{ConnectionId, DisconnectReason};
-use futures_lite::{AsyncWriteExt, future};
-use smol::Async;
+use futures_lite::future;
 use smol::channel::Sender;
 
 use crate::event::Event;
 use crate::pacer::ReaderPace;
+use crate::socket::Socket;
 
 /// How long a closing connection gets to take the lines still queued for it.
 pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -206,9 +207,9 @@ thread_local! {
 ///
 /// Between chunks it waits for the socket to become readable, or, while the hub is gathering
 /// and this client has been talking, for the hub's next flush (see [`Ticks`]).
-pub(crate) async fn read_loop(
+pub(crate) async fn read_loop<S: Socket>(
     id: ConnectionId,
-    stream: Rc<Async<TcpStream>>,
+    stream: Rc<S>,
     link: Rc<RefCell<Link>>,
     ticks: Rc<RefCell<Ticks>>,
     hub: Sender<Event>,
@@ -253,7 +254,7 @@ pub(crate) async fn read_loop(
                 }
             }
             let read = READ_BUFFER.with_borrow_mut(|buffer| {
-                let read = stream.get_ref().read(buffer)?;
+                let read = stream.read_now(buffer)?;
                 Ok::<_, io::Error>(buffer[..read].to_vec())
             });
             match read {
@@ -286,9 +287,9 @@ pub(crate) async fn read_loop(
 /// When the link asks for it (the hub is skipping room messages for this client) and the
 /// queue has been emptied, it reports `Event::CaughtUp`. A write that cannot finish within
 /// `stall_timeout` means the client is not reading: it reports `Event::Stalled` and stops.
-pub(crate) async fn write_loop(
+pub(crate) async fn write_loop<S: Socket>(
     id: ConnectionId,
-    stream: Rc<Async<TcpStream>>,
+    stream: Rc<S>,
     link: Rc<RefCell<Link>>,
     gate: Rc<RefCell<Gate>>,
     hub: Sender<Event>,
@@ -296,7 +297,7 @@ pub(crate) async fn write_loop(
 ) {
     let mut batch = Vec::new();
     let write = async |bytes: &[u8]| -> io::Result<bool> {
-        let written = async { (&*stream).write_all(bytes).await.map(|()| true) };
+        let written = async { stream.write_all(bytes).await.map(|()| true) };
         let Some(timeout) = stall_timeout else {
             return written.await;
         };
@@ -392,17 +393,17 @@ pub(crate) async fn write_loop(
     }
     .await;
     link.borrow_mut().ended = true;
-    let _ = stream.get_ref().shutdown(Shutdown::Both);
+    stream.shutdown();
 }
 
 /// Writes `bytes` (the "server full" reply) and closes, giving up after the flush timeout.
-pub(crate) async fn refuse(stream: Async<TcpStream>, bytes: &'static [u8]) {
+pub(crate) async fn refuse<S: Socket>(stream: S, bytes: &'static [u8]) {
     let write = async {
-        let _ = (&stream).write_all(bytes).await;
+        let _ = stream.write_all(bytes).await;
     };
     let give_up = async {
         smol::Timer::after(FLUSH_TIMEOUT).await;
     };
     future::or(write, give_up).await;
-    let _ = stream.get_ref().shutdown(Shutdown::Both);
+    stream.shutdown();
 }

@@ -7,11 +7,22 @@ use std::net::{SocketAddr, TcpStream};
 use chat_core::{ConnectionId, DisconnectReason};
 use smol::Async;
 
+use crate::socket::TlsSocket;
+
+/// A new connection's socket: plain, or TLS with its handshake done.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Plain(Async<TcpStream>),
+    /// Boxed: a rustls connection is large, and a plain connection should not carry its size
+    /// through the event queue.
+    Tls(Box<TlsSocket>),
+}
+
 /// Something that happened, for the hub to handle in order.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// The accept loop took a new connection.
-    Accepted(Async<TcpStream>, SocketAddr),
+    /// The accept loop took a new connection (a TLS one once its handshake is done).
+    Accepted(Stream, SocketAddr),
     /// A connection sent bytes.
     Input(ConnectionId, Vec<u8>),
     /// A connection's reader saw the end of the stream or an error.

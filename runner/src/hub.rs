@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
@@ -15,15 +15,16 @@ use chat_core::{
 };
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
-use smol::{Async, LocalExecutor, Task, Timer};
+use smol::{LocalExecutor, Task, Timer};
 
 use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
-use crate::event::Event;
+use crate::event::{Event, Stream};
 use crate::log::log;
 use crate::pacer::{Batch, Flush, Pacer};
 use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
+use crate::socket::Socket;
 use crate::store::{Fetch, Reply, Store, StoredLine, StoredTopic};
 
 mod cluster;
@@ -796,18 +797,16 @@ impl Hub {
         }
     }
 
-    fn accept(&mut self, stream: Async<TcpStream>, peer: SocketAddr) {
+    fn accept(&mut self, stream: Stream, peer: SocketAddr) {
         let from_address = self.per_address.get(&peer.ip()).copied().unwrap_or(0);
         if self.max_per_address > 0 && from_address >= self.max_per_address {
             log!(
                 "refused {peer}: {from_address} connections from {} already",
                 peer.ip()
             );
-            return self
-                .executor
-                .spawn(refuse(stream, TOO_MANY_FROM_ADDRESS))
-                .detach();
+            return self.refuse(stream, TOO_MANY_FROM_ADDRESS);
         }
+        let tls = matches!(stream, Stream::Tls(_));
         let now = self.now();
         let admission = match self.core.handle_connect(now) {
             Ok(admission) => admission,
@@ -820,26 +819,14 @@ impl Hub {
                     "refused {peer}: server full ({} online)",
                     self.core.online()
                 );
-                return self.executor.spawn(refuse(stream, reply)).detach();
+                return self.refuse(stream, reply);
             }
         };
-        let stream = Rc::new(stream);
         let link = Rc::new(RefCell::new(Link::new()));
-        let reader = self.executor.spawn(read_loop(
-            id,
-            stream.clone(),
-            link.clone(),
-            self.ticks.clone(),
-            self.events.clone(),
-        ));
-        let writer = self.executor.spawn(write_loop(
-            id,
-            stream,
-            link.clone(),
-            self.gate.clone(),
-            self.events.clone(),
-            self.slow.stall_timeout,
-        ));
+        let (reader, writer) = match stream {
+            Stream::Plain(stream) => self.spawn_tasks(id, Rc::new(stream), &link),
+            Stream::Tls(stream) => self.spawn_tasks(id, Rc::new(*stream), &link),
+        };
         if self.connections.len() <= id.index() {
             self.connections.resize_with(id.index() + 1, || None);
         }
@@ -855,8 +842,45 @@ impl Hub {
             parked: None,
         });
         *self.per_address.entry(peer.ip()).or_default() += 1;
-        log!("{id} connected from {peer} ({} online)", self.core.online());
+        log!(
+            "{id} connected from {peer}{} ({} online)",
+            if tls { " over TLS" } else { "" },
+            self.core.online()
+        );
         self.drain();
+    }
+
+    /// Spawns a new connection's reader and writer.
+    fn spawn_tasks<S: Socket + 'static>(
+        &self,
+        id: ConnectionId,
+        stream: Rc<S>,
+        link: &Rc<RefCell<Link>>,
+    ) -> (Task<()>, Task<()>) {
+        let reader = self.executor.spawn(read_loop(
+            id,
+            stream.clone(),
+            link.clone(),
+            self.ticks.clone(),
+            self.events.clone(),
+        ));
+        let writer = self.executor.spawn(write_loop(
+            id,
+            stream,
+            link.clone(),
+            self.gate.clone(),
+            self.events.clone(),
+            self.slow.stall_timeout,
+        ));
+        (reader, writer)
+    }
+
+    /// Writes `reply` to a connection that is not let in, and closes it.
+    fn refuse(&self, stream: Stream, reply: &'static [u8]) {
+        match stream {
+            Stream::Plain(stream) => self.executor.spawn(refuse(stream, reply)).detach(),
+            Stream::Tls(stream) => self.executor.spawn(refuse(*stream, reply)).detach(),
+        }
     }
 
     /// Feeds `chunk` from `at` on, one line at a time.

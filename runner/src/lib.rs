@@ -40,7 +40,9 @@ mod log;
 mod pacer;
 mod record;
 mod slow;
+mod socket;
 mod store;
+mod tls;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -52,12 +54,12 @@ use std::time::{Duration, Instant as StdInstant};
 
 use async_signal::{Signal, Signals};
 use chat_core::{Config, Instant};
-use futures_lite::StreamExt;
+use futures_lite::{StreamExt, future};
 use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::cluster::{Cluster, Node, Relay};
-use crate::event::Event;
+use crate::event::{Event, Stream};
 use crate::hub::{Clock, Hub, Policy};
 use crate::log::log;
 use crate::record::{RecordedCore, Recorder};
@@ -68,6 +70,7 @@ pub use crate::record::{ReplayError, Replayed, print_replay, replay};
 pub use crate::store::SyncMode;
 #[doc(hidden)]
 pub use crate::store::measure_commits;
+pub use crate::tls::{Certificate, CertificateError, DEFAULT_HANDSHAKE_TIMEOUT, TlsListener};
 
 /// Connections the kernel may hold waiting to be accepted.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -190,6 +193,16 @@ impl fmt::Display for ClusterSettingsError {
 
 impl std::error::Error for ClusterSettingsError {}
 
+/// Where [`serve_on`] listens: a plain port, a TLS port, or both.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// The plain port (`--listen`), for `nc`, telnet, IRC clients and the client without
+    /// `--tls`.
+    pub plain: Option<TcpListener>,
+    /// The TLS port (`--tls-listen`): every dialect, the same as the plain port, inside TLS.
+    pub tls: Option<TlsListener>,
+}
+
 /// Why [`serve`] could not start.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -248,9 +261,57 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// scripts read the port from it). The operator log goes to stderr. Everything runs on the
 /// calling thread.
 pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
-    let listener = Async::new(listener).map_err(Error::Listener)?;
-    let signals = Signals::new([Signal::Int, Signal::Term]).map_err(Error::Signals)?;
-    let bound = listener.get_ref().local_addr().map_err(Error::Listener)?;
+    serve_on(
+        Listeners {
+            plain: Some(listener),
+            tls: None,
+        },
+        settings,
+    )
+}
+
+/// Serves as [`serve`] does, on a plain listener, a TLS one, or both (at least one). A TLS
+/// connection is handled like a plain one once its handshake is done. Before the plain
+/// `chat-runner listening on ADDR` line it prints `chat-runner listening for TLS on ADDR` on
+/// stdout; with no plain listener that line is the only one. SIGHUP reloads the TLS
+/// certificate and key from their files.
+pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
+    let listener = listeners
+        .plain
+        .map(Async::new)
+        .transpose()
+        .map_err(Error::Listener)?;
+    let tls = match listeners.tls {
+        Some(tls) => {
+            let bound = tls.listener.local_addr().map_err(Error::Listener)?;
+            let listener = Async::new(tls.listener).map_err(Error::Listener)?;
+            Some((
+                listener,
+                bound,
+                tls::Current::new(tls.certificate),
+                tls.handshake_timeout,
+            ))
+        }
+        None => None,
+    };
+    if listener.is_none() && tls.is_none() {
+        return Err(Error::Listener(io::Error::other(
+            "neither a plain nor a TLS listener",
+        )));
+    }
+    let signals = Signals::new([Signal::Int, Signal::Term, Signal::Hup]).map_err(Error::Signals)?;
+    let bound = listener
+        .as_ref()
+        .map(|listener| listener.get_ref().local_addr())
+        .transpose()
+        .map_err(Error::Listener)?;
+    let tls_bound = tls.as_ref().map(|tls| tls.1);
+    let listening = match (bound, tls_bound) {
+        (Some(plain), Some(tls)) => format!("listening on {plain} and for TLS on {tls}"),
+        (Some(plain), None) => format!("listening on {plain}"),
+        (None, Some(tls)) => format!("listening for TLS on {tls}"),
+        (None, None) => unreachable!("checked above"),
+    };
     let descriptors = raise_descriptor_limit();
     // Before the store: a node that cannot join leaves nothing behind.
     let cluster = match &settings.cluster {
@@ -281,7 +342,7 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         None => store::Place::Memory,
     };
     let holder = format!(
-        "pid {}, listening on {bound}, started at Unix time {}",
+        "pid {}, {listening}, started at Unix time {}",
         std::process::id(),
         start.as_millis() / 1000
     );
@@ -324,9 +385,23 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
     // Tests and scripts read this line to learn the port.
     // A closed stdout is no reason to stop serving, hence no println!.
     let mut stdout = io::stdout();
-    let _ = writeln!(stdout, "chat-runner listening on {bound}").and_then(|()| stdout.flush());
+    if let Some(tls) = tls_bound {
+        let _ = writeln!(stdout, "chat-runner listening for TLS on {tls}");
+    }
+    if let Some(bound) = bound {
+        let _ = writeln!(stdout, "chat-runner listening on {bound}");
+    }
+    let _ = stdout.flush();
+    if let Some((_, _, current, timeout)) = &tls {
+        log!(
+            "TLS certificate from {} and {}; handshake timeout {} s; SIGHUP reloads them",
+            current.cert_path().display(),
+            current.key_path().display(),
+            timeout.as_secs_f64()
+        );
+    }
     log!(
-        "listening on {bound}; up to {} connections ({descriptors}), {} per address, \
+        "{listening}; up to {} connections ({descriptors}), {} per address, \
          queue limit {} messages, silence timeout {}, flood limit {}",
         config.max_clients,
         match settings.max_per_address {
@@ -380,8 +455,32 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
         store,
         cluster,
     );
-    let accepting = executor.spawn(accept_loop(listener, events.clone()));
-    executor.spawn(signal_loop(signals, events)).detach();
+    let current = tls.as_ref().map(|tls| tls.2.clone());
+    let plain_loop = {
+        let events = events.clone();
+        async move {
+            match listener {
+                Some(listener) => accept_loop(listener, events).await,
+                None => future::pending().await,
+            }
+        }
+    };
+    let tls_loop = {
+        let (events, executor) = (events.clone(), executor.clone());
+        async move {
+            match tls {
+                Some((listener, _, current, timeout)) => {
+                    tls::accept_loop(listener, current, timeout, executor, events).await;
+                }
+                None => future::pending().await,
+            }
+        }
+    };
+    // One task for both loops: shutdown stops them (and closes both listeners) together.
+    let accepting = executor.spawn(future::or(plain_loop, tls_loop));
+    executor
+        .spawn(signal_loop(signals, current, events))
+        .detach();
     // The hub runs as a task of its own rather than as the future `block_on` polls: that
     // future's waker unparks the thread, and after an unpark `block_on` polls the reactor once
     // more (several system calls) before it sleeps. A reader handing the hub a chunk would do
@@ -477,7 +576,7 @@ const KEEPALIVE_PROBES: u32 = 4;
 /// Turns TCP keepalive on for `stream`, so that a peer that vanished without closing (a
 /// machine switched off, a cable pulled) is noticed within about two minutes of quiet, even
 /// in the plain dialect, which has no ping. Best effort: a failure only loses the probing.
-fn keep_alive(stream: &std::net::TcpStream) {
+pub(crate) fn keep_alive(stream: &std::net::TcpStream) {
     use rustix::net::sockopt;
     let _ = sockopt::set_socket_keepalive(stream, true)
         .and_then(|()| sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE))
@@ -497,7 +596,11 @@ async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
                 // Chat lines are small and wanted now, not after Nagle's delay.
                 let _ = stream.get_ref().set_nodelay(true);
                 keep_alive(stream.get_ref());
-                if hub.send(Event::Accepted(stream, peer)).await.is_err() {
+                if hub
+                    .send(Event::Accepted(Stream::Plain(stream), peer))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -513,13 +616,23 @@ async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
     }
 }
 
-/// Turns the first Ctrl-C or SIGTERM into a shutdown event.
-async fn signal_loop(mut signals: Signals, hub: Sender<Event>) {
-    if let Some(Ok(signal)) = signals.next().await {
+/// Turns the first Ctrl-C or SIGTERM into a shutdown event; reloads the TLS certificate on
+/// every SIGHUP.
+async fn signal_loop(mut signals: Signals, tls: Option<Rc<tls::Current>>, hub: Sender<Event>) {
+    while let Some(signal) = signals.next().await {
         let name = match signal {
-            Signal::Int => "SIGINT",
-            _ => "SIGTERM",
+            Ok(Signal::Hup) => {
+                match &tls {
+                    Some(current) => current.reload(),
+                    None => log!("SIGHUP: no TLS certificate to reload (no --tls-listen)"),
+                }
+                continue;
+            }
+            Ok(Signal::Int) => "SIGINT",
+            Ok(_) => "SIGTERM",
+            Err(_) => continue,
         };
         let _ = hub.send(Event::Shutdown(name)).await;
+        return;
     }
 }

@@ -39,28 +39,65 @@ fn main() -> ExitCode {
             addr: addr.clone(),
             colour: !args.no_color,
             reconnect: args.reconnect,
+            tls: args.tls,
+            tls_ca: args.tls_ca.clone(),
         });
     }
-    if args.reconnect {
-        eprintln!("chat-runner: --reconnect is for clients: use it with --connect");
+    if let Some(message) = args.misplaced() {
+        eprintln!("chat-runner: {message}");
         return ExitCode::from(2);
     }
-    let addr = match args.listen_addr() {
-        Ok(addr) => addr,
+    let (addr, tls) = match args
+        .listen_addr()
+        .and_then(|addr| Ok((addr, args.tls_listen()?)))
+    {
+        Ok(both) => both,
         Err(message) => {
             eprintln!("chat-runner: {message}");
             return ExitCode::from(2);
         }
     };
-    let served = chat_runner::listen(addr)
-        .map_err(chat_runner::Error::Listener)
-        .and_then(|listener| chat_runner::serve(listener, settings));
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(chat_runner::Error::Listener(error)) => {
-            eprintln!("chat-runner: cannot listen on {addr}: {error}");
-            ExitCode::FAILURE
+    // Read before anything is bound, so that a bad file is a bad command line.
+    let certificate = match &tls {
+        Some(tls) => match chat_runner::Certificate::load(&tls.cert, &tls.key) {
+            Ok(certificate) => Some(certificate),
+            Err(error) => {
+                eprintln!("chat-runner: TLS certificate: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mut listeners = chat_runner::Listeners::default();
+    if let Some(addr) = addr {
+        match chat_runner::listen(addr) {
+            Ok(listener) => listeners.plain = Some(listener),
+            Err(error) => {
+                eprintln!("chat-runner: cannot listen on {addr}: {error}");
+                return ExitCode::FAILURE;
+            }
         }
+    }
+    if let (Some(tls), Some(certificate)) = (tls, certificate) {
+        match chat_runner::listen(tls.addr) {
+            Ok(listener) => {
+                listeners.tls = Some(chat_runner::TlsListener {
+                    listener,
+                    certificate,
+                    handshake_timeout: tls.handshake_timeout,
+                });
+            }
+            Err(error) => {
+                eprintln!(
+                    "chat-runner: cannot listen for TLS on {}: {error}",
+                    tls.addr
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match chat_runner::serve_on(listeners, settings) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("chat-runner: {error}");
             ExitCode::FAILURE

@@ -124,6 +124,9 @@ pub fn send_signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid}: {status}");
 }
 
+/// How the server's stdout line giving its TLS port begins.
+const TLS_LISTENING: &str = "chat-runner listening for TLS on ";
+
 /// A running `chat-runner` on `127.0.0.1:<free port>`, killed when dropped.
 ///
 /// Its stderr (the operator log) is collected in the background for [`Server::expect_log`].
@@ -131,6 +134,8 @@ pub fn send_signal(pid: u32, signal: &str) {
 pub struct Server {
     child: Child,
     addr: SocketAddr,
+    /// The TLS port, when started with `--tls-listen`.
+    tls_addr: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
 }
 
@@ -183,21 +188,35 @@ impl Server {
             }
         });
 
-        // The first stdout line, read on a thread so that the wait is bounded; the thread then
-        // keeps draining stdout until the process ends.
+        // The stdout lines up to the one giving the plain port (a TLS port's comes first),
+        // read on a thread so that the wait is bounded; the thread then keeps draining stdout
+        // until the process ends.
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let (first_line, received) = mpsc::channel();
+        let (lines, received) = mpsc::channel();
         thread::spawn(move || {
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = first_line.send(line);
+            loop {
+                let mut line = String::new();
+                let _ = stdout.read_line(&mut line);
+                let last = line.is_empty() || !line.starts_with(TLS_LISTENING);
+                let _ = lines.send(line);
+                if last {
+                    break;
+                }
+            }
             let _ = io::copy(&mut stdout, &mut io::sink());
         });
-        let line = match received.recv_timeout(WAIT) {
-            Ok(line) => line,
-            Err(_) => {
+        let deadline = Instant::now() + WAIT;
+        let mut tls_addr = None;
+        let line = loop {
+            let Ok(line) =
+                received.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            else {
                 let _ = child.kill();
                 panic!("chat-runner printed no address within {WAIT:?}");
+            };
+            match line.trim_end().strip_prefix(TLS_LISTENING) {
+                Some(addr) => tls_addr = addr.parse().ok(),
+                None => break line,
             }
         };
         let addr = line
@@ -211,7 +230,12 @@ impl Server {
             let log = log.lock().map(|log| log.clone()).unwrap_or_default();
             panic!("unexpected first stdout line {line:?}; stderr:\n{log}");
         };
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            tls_addr,
+            log,
+        }
     }
 
     /// Starts the server binary `runner` with `--no-color` and `args`.
@@ -224,6 +248,28 @@ impl Server {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address the server listens on for TLS (`--tls-listen`); fails if it does not.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr
+            .expect("the server was started without --tls-listen")
+    }
+
+    /// Connects a TLS client that trusts the CA certificates in `ca_pem` and expects the
+    /// server to be `localhost`, and waits for the last line of its welcome banner.
+    pub fn connect_tls(&self, ca_pem: &[u8]) -> Client {
+        let mut client = Client::connect_tls(self.tls_addr(), ca_pem, "localhost")
+            .unwrap_or_else(|error| panic!("TLS handshake with {}: {error}", self.tls_addr()));
+        client.expect_line(" #lobby (");
+        client
+    }
+
+    /// Connects a TLS client (as [`connect_tls`](Self::connect_tls)) that picks `nick`.
+    pub fn join_tls(&self, ca_pem: &[u8], nick: &str) -> Client {
+        let mut client = self.connect_tls(ca_pem);
+        client.nick(nick);
+        client
     }
 
     /// The server's process id.
@@ -315,7 +361,7 @@ impl Drop for Server {
 /// Lines are returned without their `\r\n` (or `\n`), decoded lossily as UTF-8.
 #[derive(Debug)]
 pub struct Client {
-    stream: TcpStream,
+    stream: Connection,
     /// Received bytes not yet returned as lines.
     pending: Vec<u8>,
     /// Every byte received, for assertions on raw output and for failure messages.
@@ -324,15 +370,122 @@ pub struct Client {
     closed: bool,
 }
 
+/// A client's connection: plain, or TLS (rustls, blocking, over the same kind of socket).
+#[derive(Debug)]
+enum Connection {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Connection {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Self::Plain(stream) => stream,
+            Self::Tls(stream) => stream.get_ref(),
+        }
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp().local_addr()
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.tcp().shutdown(how)
+    }
+}
+
+impl Read for Connection {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(stream) => stream.read(buffer),
+            Self::Tls(stream) => stream.read(buffer),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(stream) => stream.write(bytes),
+            Self::Tls(stream) => stream.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(stream) => stream.flush(),
+            Self::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+/// A TCP connection to `addr` with the test clients' settings.
+fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, WAIT)
+        .unwrap_or_else(|error| panic!("connecting to {addr}: {error}"));
+    stream.set_nodelay(true).expect("set_nodelay");
+    stream
+        .set_write_timeout(Some(WAIT))
+        .expect("set_write_timeout");
+    stream
+}
+
 impl Client {
     /// Connects to `addr`; does not wait for anything.
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect_timeout(&addr, WAIT)
-            .unwrap_or_else(|error| panic!("connecting to {addr}: {error}"));
-        stream.set_nodelay(true).expect("set_nodelay");
-        stream
-            .set_write_timeout(Some(WAIT))
-            .expect("set_write_timeout");
+        Self::over(Connection::Plain(tcp_connect(addr)))
+    }
+
+    /// Connects to `addr` over TLS, trusting only the CA certificates in `ca_pem` and
+    /// expecting a certificate for `server_name` (a host name or an IP address), and completes
+    /// the handshake (within [`WAIT`]). The error is rustls's, for tests of a handshake that
+    /// must fail.
+    pub fn connect_tls(addr: SocketAddr, ca_pem: &[u8], server_name: &str) -> io::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+            roots
+                .add(cert.expect("a PEM CA certificate"))
+                .expect("a usable CA certificate");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name =
+            rustls::pki_types::ServerName::try_from(server_name.to_owned()).expect("a server name");
+        let mut connection =
+            rustls::ClientConnection::new(Arc::new(config), name).expect("a TLS client");
+        let mut tcp = tcp_connect(addr);
+        tcp.set_read_timeout(Some(WAIT)).expect("set_read_timeout");
+        while connection.is_handshaking() {
+            connection.complete_io(&mut tcp)?;
+        }
+        Ok(Self::over(Connection::Tls(Box::new(
+            rustls::StreamOwned::new(connection, tcp),
+        ))))
+    }
+
+    /// The certificate the server presented (DER), for a TLS client; `None` for a plain one.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match &self.stream {
+            Connection::Plain(_) => None,
+            Connection::Tls(stream) => stream
+                .conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| cert.to_vec()),
+        }
+    }
+
+    fn over(stream: Connection) -> Self {
         Self {
             stream,
             pending: Vec::new(),
@@ -347,7 +500,7 @@ impl Client {
     /// (`net.ipv4.tcp_rmem` allows 32 MB on some), so the server's handling of it is reached
     /// within a bounded number of lines.
     pub fn limit_receive_buffer(&self, bytes: usize) {
-        rustix::net::sockopt::set_socket_recv_buffer_size(&self.stream, bytes)
+        rustix::net::sockopt::set_socket_recv_buffer_size(self.stream.tcp(), bytes)
             .expect("setting SO_RCVBUF");
     }
 
@@ -359,7 +512,11 @@ impl Client {
     /// Writes `bytes` as they are (no line ending is added).
     pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
         let bytes = bytes.as_ref();
-        if let Err(error) = self.stream.write_all(bytes) {
+        if let Err(error) = self
+            .stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush())
+        {
             panic!(
                 "sending {:?}: {error}; received so far: {}",
                 String::from_utf8_lossy(bytes),
@@ -522,7 +679,10 @@ impl Client {
             Err(error)
                 if matches!(
                     error.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                    ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        // A TLS connection closed without close_notify.
+                        | ErrorKind::UnexpectedEof
                 ) =>
             {
                 self.closed = true;

@@ -8,10 +8,15 @@ mod screen;
 mod terminal;
 
 use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, future};
+use futures_rustls::TlsConnector;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use smol::Timer;
 use smol::channel::{Receiver, Sender};
 use smol::net::TcpStream;
@@ -26,6 +31,9 @@ const MAX_SERVER_LINE: usize = 64 * 1024;
 /// How long the client waits for the server to answer `/quit` or the final `/ping`.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long the TLS handshake may take once the TCP connection is made.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Backoff between reconnection attempts: doubles from the first value up to the second.
 const RECONNECT_BACKOFF: (Duration, Duration) =
     (Duration::from_millis(500), Duration::from_secs(30));
@@ -36,6 +44,84 @@ pub(crate) struct Options {
     pub(crate) addr: String,
     pub(crate) colour: bool,
     pub(crate) reconnect: bool,
+    /// Speak TLS (`--tls`).
+    pub(crate) tls: bool,
+    /// Trust these CAs instead of the public ones (`--tls-ca`).
+    pub(crate) tls_ca: Option<PathBuf>,
+}
+
+/// What the client needs for TLS: the configuration, and the name the certificate must have.
+struct Tls {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl Tls {
+    /// The TLS settings from the options: trusting `--tls-ca`'s CAs, or the public ones, and
+    /// expecting a certificate for the host in `--connect`. The error says which file or
+    /// which host is wrong.
+    fn new(options: &Options) -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        match &options.tls_ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|error| {
+                    format!("--tls-ca {}: cannot read: {error}", path.display())
+                })?;
+                let mut found = 0;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|error| {
+                        format!(
+                            "--tls-ca {}: not a PEM certificate: {error}",
+                            path.display()
+                        )
+                    })?;
+                    roots.add(cert).map_err(|error| {
+                        format!(
+                            "--tls-ca {}: not a usable CA certificate: {error}",
+                            path.display()
+                        )
+                    })?;
+                    found += 1;
+                }
+                if found == 0 {
+                    return Err(format!(
+                        "--tls-ca {}: no certificate (BEGIN CERTIFICATE) in it",
+                        path.display()
+                    ));
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("TLS: {error}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let host = host_of(&options.addr);
+        let name = ServerName::try_from(host.to_owned()).map_err(|_| {
+            format!(
+                "--connect {}: {host:?} is not a host name or an IP address, which TLS needs",
+                options.addr
+            )
+        })?;
+        Ok(Self {
+            connector: TlsConnector::from(Arc::new(config)),
+            name,
+        })
+    }
+}
+
+/// The host in `HOST:PORT`, `[IPv6]:PORT` or `IPv6` without a port's brackets.
+fn host_of(addr: &str) -> &str {
+    let host = match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => addr,
+    };
+    host.strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// Something from the person at the keyboard (or the script on stdin).
@@ -59,6 +145,21 @@ enum Ending {
 
 /// Runs the client until the person leaves or the server goes away; the exit code says which.
 pub(crate) fn run(options: &Options) -> ExitCode {
+    if options.tls_ca.is_some() && !options.tls {
+        eprintln!("chat-runner: --tls-ca is for TLS: use it with --tls");
+        return ExitCode::from(2);
+    }
+    let tls = if options.tls {
+        match Tls::new(options) {
+            Ok(tls) => Some(tls),
+            Err(message) => {
+                eprintln!("chat-runner: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let interactive = io::stdin().is_terminal();
     let colour = options.colour && io::stdout().is_terminal() && no_color_unset();
     let (typed_tx, typed) = smol::channel::unbounded();
@@ -76,6 +177,7 @@ pub(crate) fn run(options: &Options) -> ExitCode {
     };
     let mut client = Client {
         options,
+        tls,
         colour,
         interactive,
         output,
@@ -95,6 +197,7 @@ fn no_color_unset() -> bool {
 
 struct Client<'a> {
     options: &'a Options,
+    tls: Option<Tls>,
     colour: bool,
     interactive: bool,
     output: Output,
@@ -107,11 +210,18 @@ impl Client<'_> {
     async fn run(&mut self) -> ExitCode {
         let mut backoff = RECONNECT_BACKOFF.0;
         loop {
-            match TcpStream::connect(self.options.addr.as_str()).await {
-                Ok(stream) => {
+            let ending = match self.connect().await {
+                Ok(Connected::Plain(stream)) => Ok(self.session(stream.clone(), stream).await),
+                Ok(Connected::Tls(stream)) => {
+                    let (reader, writer) = futures_lite::io::split(stream);
+                    Ok(self.session(reader, writer).await)
+                }
+                Err(message) => Err(message),
+            };
+            match ending {
+                Ok(ending) => {
                     backoff = RECONNECT_BACKOFF.0;
-                    let _ = stream.set_nodelay(true);
-                    match self.session(stream).await {
+                    match ending {
                         Ending::Done => return ExitCode::SUCCESS,
                         Ending::Unanswered => {
                             self.notice(&format!(
@@ -123,9 +233,7 @@ impl Client<'_> {
                         Ending::Lost => self.notice("the server closed the connection"),
                     }
                 }
-                Err(error) => {
-                    self.notice(&format!("cannot connect to {}: {error}", self.options.addr));
-                }
+                Err(message) => self.notice(&message),
             }
             if !self.options.reconnect {
                 return ExitCode::FAILURE;
@@ -161,15 +269,40 @@ impl Client<'_> {
         }
     }
 
+    /// Connects, and with `--tls` makes the handshake; the error is the message to show.
+    async fn connect(&self) -> Result<Connected, String> {
+        let addr = &self.options.addr;
+        let stream = TcpStream::connect(addr.as_str())
+            .await
+            .map_err(|error| format!("cannot connect to {addr}: {error}"))?;
+        let _ = stream.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            return Ok(Connected::Plain(stream));
+        };
+        let handshake = tls.connector.connect(tls.name.clone(), stream);
+        let timeout = async {
+            Timer::after(TLS_HANDSHAKE_TIMEOUT).await;
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {} s", TLS_HANDSHAKE_TIMEOUT.as_secs()),
+            ))
+        };
+        match future::or(handshake, timeout).await {
+            Ok(stream) => Ok(Connected::Tls(Box::new(stream))),
+            Err(error) => Err(format!("TLS handshake with {addr} failed: {error}")),
+        }
+    }
+
     /// One connection: relays lines both ways until it ends.
-    async fn session(&mut self, stream: TcpStream) -> Ending {
+    async fn session<R, W>(&mut self, reader: R, mut writer: W) -> Ending
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin,
+    {
         let (lines_tx, lines) = smol::channel::bounded(256);
-        let _reader = smol::spawn(read_lines(stream.clone(), lines_tx));
-        let mut writer = stream;
+        let _reader = smol::spawn(read_lines(reader, lines_tx));
         if let Some(nickname) = self.nickname.clone() {
-            let _ = writer
-                .write_all(format!("/nick {nickname}\n").as_bytes())
-                .await;
+            let _ = send(&mut writer, &format!("/nick {nickname}\n")).await;
         }
         // Set once the person has left (or the script ended): the token of the final ping, or
         // empty after a /quit, and when to give up waiting for the server.
@@ -210,11 +343,7 @@ impl Client<'_> {
                     if is_quit(&line) {
                         leaving = Some((String::new(), Timer::after(GOODBYE_TIMEOUT)));
                     }
-                    if writer
-                        .write_all(format!("{line}\n").as_bytes())
-                        .await
-                        .is_err()
-                    {
+                    if send(&mut writer, &format!("{line}\n")).await.is_err() {
                         return if leaving.is_some() {
                             Ending::Done
                         } else {
@@ -230,11 +359,7 @@ impl Client<'_> {
                         (format!("/ping {token}"), token)
                     };
                     leaving = Some((token, Timer::after(GOODBYE_TIMEOUT)));
-                    if writer
-                        .write_all(format!("{command}\n").as_bytes())
-                        .await
-                        .is_err()
-                    {
+                    if send(&mut writer, &format!("{command}\n")).await.is_err() {
                         return Ending::Done;
                     }
                 }
@@ -269,6 +394,18 @@ impl Client<'_> {
     }
 }
 
+/// A connection made: plain, or TLS with its handshake done.
+enum Connected {
+    Plain(TcpStream),
+    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Writes `text` and flushes it: a TLS stream may hold written bytes until flushed.
+async fn send(writer: &mut (impl AsyncWrite + Unpin), text: &str) -> io::Result<()> {
+    writer.write_all(text.as_bytes()).await?;
+    writer.flush().await
+}
+
 enum Event {
     Server(Option<Vec<u8>>),
     Typed(Option<Typed>),
@@ -281,7 +418,7 @@ fn is_quit(line: &str) -> bool {
 }
 
 /// Reads the server's lines (without their line endings) into `lines` until the connection ends.
-async fn read_lines(mut stream: TcpStream, lines: Sender<Vec<u8>>) {
+async fn read_lines(mut stream: impl AsyncRead + Unpin, lines: Sender<Vec<u8>>) {
     let mut buffer = vec![0; 16 * 1024];
     let mut partial = Vec::new();
     loop {

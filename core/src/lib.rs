@@ -94,11 +94,13 @@ pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{Admission, Backlog, Consumed, Error, Restored, Server};
 pub use state::flood::FloodLimit;
 pub use state::members::MAX_ROOMS_PER_PERSON;
+pub use state::names::{MAX_NAME_KEY_BYTES, NameKey};
 pub use state::rooms::{
-    LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,
+    LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOM_NAME_CHARS, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS,
+    RoomName, RoomNameError,
 };
 pub use state::roster::{
-    ANONYMOUS, ConnectionId, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,
+    ANONYMOUS, ConnectionId, MAX_NICK_BYTES, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,
 };
 pub use time::Instant;
 pub use wire::line::{MAX_LINE_BYTES, MAX_TAG_BYTES, TAG_BUFFERS};

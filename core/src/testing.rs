@@ -205,16 +205,13 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
             match &output {
                 Output::Event(event) => {
                     if let Some((room, line)) = HistoryLine::of_said(event) {
-                        self.kept
-                            .entry(room.to_ascii_lowercase())
-                            .or_default()
-                            .push(Kept {
-                                seq: line.seq,
-                                at: line.at,
-                                kind: line.kind,
-                                nick: String::from(line.nick),
-                                text: String::from(line.text),
-                            });
+                        self.kept.entry(room_key(room)).or_default().push(Kept {
+                            seq: line.seq,
+                            at: line.at,
+                            kind: line.kind,
+                            nick: String::from(line.nick),
+                            text: String::from(line.text),
+                        });
                     }
                 }
                 Output::History(request) => asked.push((*request).clone()),
@@ -246,7 +243,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
     fn answer(&mut self, request: &HistoryRequest, each: &mut dyn FnMut(Output<'_>)) {
         let lines = self
             .kept
-            .get(&request.room().as_str().to_ascii_lowercase())
+            .get(&room_key(request.room().as_str()))
             .map_or(&[][..], Vec::as_slice);
         let chosen = select(lines, request.range(), request.limit()).to_vec();
         for part in answer_parts(chosen.iter().map(Kept::line)) {
@@ -415,6 +412,12 @@ impl Transcript {
     pub fn clear(&mut self) {
         *self = Self::default();
     }
+}
+
+/// How a runner keys a room's history: by the room name's [`NameKey`](crate::NameKey), so that
+/// every spelling of one room finds its lines.
+fn room_key(room: &str) -> String {
+    crate::NameKey::of(room).map_or_else(|| String::from(room), |key| key.as_str().into())
 }
 
 #[cfg(test)]

@@ -573,6 +573,14 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// ...and reported broken (a read error, so a departure) after this many unanswered probes.
 const KEEPALIVE_PROBES: u32 = 4;
 
+/// The key a name (a nickname or a room's) is kept and looked up under: its
+/// [`chat_core::NameKey`], so that every spelling of one name (case, look-alikes) finds the
+/// same entry, in the store, in Redis and in the runner's maps; the name itself for one too
+/// long to key, which no valid name is.
+pub(crate) fn name_key(name: &str) -> String {
+    chat_core::NameKey::of(name).map_or_else(|| name.to_owned(), |key| key.as_str().to_owned())
+}
+
 /// Turns TCP keepalive on for `stream`, so that a peer that vanished without closing (a
 /// machine switched off, a cable pulled) is noticed within about two minutes of quiet, even
 /// in the plain dialect, which has no ping. Best effort: a failure only loses the probing.

@@ -25,7 +25,7 @@ pub(crate) const DATABASE_FILE: &str = "chat.db";
 const LOCK_FILE: &str = "lock";
 
 /// The schema this build writes. A database with a newer one is refused, never changed.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
 /// in a commit) and history questions. Past it the store counts as stalled (see
@@ -43,7 +43,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 const PRUNE_SLACK: u64 = 256;
 
 /// Migrations from each version to the next; `MIGRATIONS[n]` takes version n to n + 1.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE rooms (
         id       INTEGER PRIMARY KEY,
         name     TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -60,7 +61,13 @@ const MIGRATIONS: &[&str] = &["
         text TEXT NOT NULL,
         PRIMARY KEY (room, seq)
     ) WITHOUT ROWID;
-"];
+",
+    "
+    -- Rooms are found by their name's key (chat_core::NameKey: case and look-alikes aside),
+    -- filled in by `fill_keys` after the migration, since SQL cannot compute it.
+    ALTER TABLE rooms ADD COLUMN key TEXT;
+",
+];
 
 /// A line as kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -516,7 +523,46 @@ fn migrate(connection: &Connection, path: &Path) -> Result<(), OpenError> {
             ))
             .map_err(database)?;
     }
-    Ok(())
+    fill_keys(connection).map_err(database)
+}
+
+/// Gives every room without a key its name's key (see `chat_core::NameKey`), and makes keys
+/// unique. Two rooms kept apart before keys (`#room1` and `#rooml`, whose names look alike)
+/// cannot share one: the later keeps its lines under a key of its own (`KEY#ID`), found by no
+/// name, and the log says so.
+fn fill_keys(connection: &Connection) -> rusqlite::Result<()> {
+    let unkeyed: Vec<(i64, String)> = connection
+        .prepare("SELECT id, name FROM rooms WHERE key IS NULL ORDER BY id")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !unkeyed.is_empty() {
+        connection.execute_batch("BEGIN")?;
+        for (id, name) in unkeyed {
+            let key = room_key(&name);
+            let taken: bool = connection.query_row(
+                "SELECT count(*) > 0 FROM rooms WHERE key = ?1",
+                [&key],
+                |row| row.get(0),
+            )?;
+            let key = if taken {
+                crate::log::log!(
+                    "store: room {name} looks like a room kept before it; its lines are kept \
+                     apart, and no name finds them"
+                );
+                format!("{key}#{id}")
+            } else {
+                key
+            };
+            connection.execute("UPDATE rooms SET key = ?2 WHERE id = ?1", params![id, key])?;
+        }
+        connection.execute_batch("COMMIT")?;
+    }
+    connection.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS rooms_key ON rooms (key)")
+}
+
+/// The key a room is kept under (see [`crate::name_key`]).
+pub(crate) fn room_key(name: &str) -> String {
+    crate::name_key(name)
 }
 
 /// What an earlier run left for the core.
@@ -548,7 +594,7 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
     let last_in_room = statement
         .query_map([], |row| {
             Ok((
-                row.get::<_, String>(0)?.to_ascii_lowercase(),
+                room_key(&row.get::<_, String>(0)?),
                 row.get::<_, i64>(1)?.max(0) as u64,
             ))
         })?
@@ -578,7 +624,7 @@ struct Worker {
     keep: u64,
     /// Lines kept per room id.
     counts: std::collections::HashMap<i64, u64>,
-    /// Room ids by name in lower case, so that a line costs one statement, not three.
+    /// Room ids by their name's key, so that a line costs one statement, not three.
     ids: std::collections::HashMap<String, i64>,
     in_transaction: bool,
     /// The first error in the open transaction: it is rolled back at the commit.
@@ -681,17 +727,18 @@ impl Worker {
     }
 
     fn room_id(&mut self, room: &str) -> rusqlite::Result<i64> {
-        let key = room.to_ascii_lowercase();
+        let key = room_key(room);
         if let Some(&id) = self.ids.get(&key) {
             return Ok(id);
         }
+        // The name is the first spelling kept; another spelling of it finds the same row.
         self.connection
-            .prepare_cached("INSERT INTO rooms (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
-            .execute([room])?;
+            .prepare_cached("INSERT INTO rooms (name, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+            .execute([room, &key])?;
         let id = self
             .connection
-            .prepare_cached("SELECT id FROM rooms WHERE name = ?1")?
-            .query_row([room], |row| row.get(0))?;
+            .prepare_cached("SELECT id FROM rooms WHERE key = ?1")?
+            .query_row([&key], |row| row.get(0))?;
         self.ids.insert(key, id);
         Ok(id)
     }
@@ -773,8 +820,8 @@ impl Worker {
     fn fetch(&self, request: &HistoryRequest) -> rusqlite::Result<Vec<StoredLine>> {
         let Some(room): Option<i64> = self
             .connection
-            .prepare_cached("SELECT id FROM rooms WHERE name = ?1")?
-            .query_row([request.room().as_str()], |row| row.get(0))
+            .prepare_cached("SELECT id FROM rooms WHERE key = ?1")?
+            .query_row([room_key(request.room().as_str())], |row| row.get(0))
             .optional()?
         else {
             return Ok(Vec::new());
@@ -1032,6 +1079,48 @@ mod tests {
         );
         assert_eq!(worker.counts.values().copied().collect::<Vec<_>>(), [4]);
         assert_eq!(super::counts(&worker.connection).unwrap(), worker.counts);
+    }
+
+    #[test]
+    fn rooms_kept_before_keys_get_them_and_look_alikes_are_kept_apart() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        // A database of schema 1, from before names had keys.
+        connection
+            .execute_batch(&format!(
+                "{} ; PRAGMA user_version = 1;
+                 INSERT INTO rooms (name) VALUES ('#Room1'), ('#rooml'), ('#Ærø');
+                 INSERT INTO lines VALUES (1, 1, 0, 0, 'ann', 'one'), (2, 1, 0, 0, 'bob', 'ell');",
+                super::MIGRATIONS[0]
+            ))
+            .unwrap();
+        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
+        let keys: Vec<(String, String)> = connection
+            .prepare("SELECT name, key FROM rooms ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys[0], ("#Room1".to_owned(), super::room_key("#ROOM1")));
+        // `#rooml` looks like `#Room1` (a digit one, a small L): kept apart.
+        assert_eq!(
+            keys[1],
+            (
+                "#rooml".to_owned(),
+                format!("{}#2", super::room_key("#room1"))
+            )
+        );
+        assert_eq!(keys[2].1, super::room_key("#æRØ"));
+        // Again: nothing changes.
+        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
+        let again: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM rooms WHERE key LIKE '%#2'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(again, 1);
     }
 
     #[test]

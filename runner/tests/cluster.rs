@@ -1328,3 +1328,31 @@ fn fifty_clients_on_three_nodes_race_for_one_nickname_and_one_wins() {
     assert_eq!(winners.len(), 1, "winners: {winners:?}");
     println!("client {} on node {} won", winners[0], winners[0] % 3);
 }
+
+#[test]
+fn names_in_any_script_are_one_name_across_the_nodes() {
+    let test = "names_in_any_script_are_one_name_across_the_nodes";
+    let Some(url) = redis_url(test) else { return };
+    let (a, b) = (node(&url, "script-a", &[]), node(&url, "script-b", &[]));
+    // Cyrillic and digits: one script (digits belong to every script).
+    let number = unique() % 1_000_000;
+    let nick = format!("Дмитрий{number}");
+    let mut dmitry = a.join(&nick);
+    let mut bob = b.join(&unique_nick("bo"));
+    // Another case of it is taken on the other node too.
+    for other in [format!("ДМИТРИЙ{number}"), format!("дмитрий{number}")] {
+        assert!(!try_nick(&mut bob, &other), "{other} granted beside {nick}");
+    }
+    // One room whatever the case of its name, on either node; each node shows it as the
+    // first of its people to join it spelt it.
+    let room = format!("#Ærø{number}");
+    dmitry.send_line(&format!("/join {room}"));
+    dmitry.expect_line(&format!("*** You are now talking in {room}."));
+    let lower = format!("#ærø{number}");
+    bob.send_line(&format!("/join {}", lower.to_uppercase()));
+    bob.expect_line("*** You are now talking in #");
+    bob.send_line("hej");
+    dmitry.expect_line(": hej");
+    dmitry.send_line("привет");
+    bob.expect_line(&format!("{nick}: привет"));
+}

@@ -191,7 +191,7 @@ fn invalid_nicknames_are_refused() {
         (
             "/nick abcdefghijklmnopq",
             "*** error: \"abcdefghijklmnopq\" is not a valid nickname: a nickname has at most \
-             16 characters; you are still anonymous-1",
+             16 characters (48 bytes); you are still anonymous-1",
         ),
         (
             "/nick Anonymous-7",

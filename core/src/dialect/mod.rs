@@ -616,7 +616,7 @@ impl<'s, const N: usize> Step<'s, N> {
             .roster
             .get(conn)
             .and_then(|slot| slot.person.nick.as_ref())
-            .is_some_and(|held| held.as_str().eq_ignore_ascii_case(nick));
+            .is_some_and(|held| held.matches(nick));
         if !goes_by || self.is_remote(conn) {
             return;
         }
@@ -1265,7 +1265,8 @@ mod tests {
             if n % (MAX_ROOMS_PER_PERSON - 1) == 0 {
                 conn = connect(&mut server);
             }
-            let name = format!("#{n:02}{}", "r".repeat(MAX_ROOM_NAME_BYTES - 3));
+            // 63 bytes: as long as a name can be in bytes, near enough.
+            let name = format!("#{n:02}{}", "中".repeat((MAX_ROOM_NAME_BYTES - 3) / 3));
             say(
                 &mut server,
                 conn,

@@ -470,17 +470,18 @@ impl<const N: usize> Step<'_, N> {
     }
 }
 
-/// Nicknames first, case-insensitively, then anonymous people by number.
-fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_CHARS], u32) {
+/// Nicknames first, ASCII case aside (other letters in the order of their code points),
+/// then anonymous people by number.
+fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_BYTES], u32) {
     match name {
         Name::Nick(nick) => {
-            let mut key = [0; crate::state::roster::MAX_NICK_CHARS];
+            let mut key = [0; crate::state::roster::MAX_NICK_BYTES];
             for (k, b) in key.iter_mut().zip(nick.as_str().bytes()) {
                 *k = b.to_ascii_lowercase();
             }
             (false, key, 0)
         }
-        Name::Anonymous(number) => (true, [0; crate::state::roster::MAX_NICK_CHARS], number),
+        Name::Anonymous(number) => (true, [0; crate::state::roster::MAX_NICK_BYTES], number),
     }
 }
 

@@ -145,11 +145,9 @@ impl<const N: usize> Step<'_, N> {
         }
         let rooms = &person.rooms[..person.rooms.len().min(MAX_ROOMS_PER_PERSON)];
         let listed = |step: &Self, room: RoomId| {
-            step.rooms.get(room).is_some_and(|info| {
-                rooms
-                    .iter()
-                    .any(|name| info.name.as_str().eq_ignore_ascii_case(name))
-            })
+            step.rooms
+                .get(room)
+                .is_some_and(|info| rooms.iter().any(|name| info.name.matches(name)))
         };
         let unlisted = self.roster.rooms_of(conn).find(|&room| !listed(self, room));
         if let Some(room) = unlisted {

@@ -73,11 +73,21 @@ fn name_colour(name: &str) -> &'static str {
     NAME_COLOURS[name_hash(name) as usize % NAME_COLOURS.len()]
 }
 
-/// FNV-1a over the lower-cased name, so "Alice" and "alice" get the same colour.
+/// FNV-1a over the lower-cased name, so "Alice" and "alice" (and "Ærø" and "æRø") get the
+/// same colour.
 fn name_hash(name: &str) -> u32 {
-    name.bytes().fold(0x811c_9dc5, |hash, byte| {
-        (hash ^ u32::from(byte.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
-    })
+    let fnv = |hash: u32, byte: u8| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    if name.is_ascii() {
+        return name.bytes().fold(0x811c_9dc5, |hash, byte| {
+            fnv(hash, byte.to_ascii_lowercase())
+        });
+    }
+    let mut buffer = [0; 4];
+    name.chars()
+        .flat_map(char::to_lowercase)
+        .fold(0x811c_9dc5, |hash, c| {
+            c.encode_utf8(&mut buffer).bytes().fold(hash, fnv)
+        })
 }
 
 /// Something displayed in a colour, or plain when colour is off.

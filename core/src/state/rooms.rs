@@ -4,8 +4,10 @@
 //! store keeps across a restart, and it would be odd for it to outlive a restart but not the
 //! room emptying.
 
+use core::cell::{Cell, RefCell};
 use core::fmt;
 
+use crate::state::names::{self, Letters};
 use crate::time::Instant;
 use crate::wire::line::cut;
 
@@ -14,8 +16,12 @@ use crate::wire::line::cut;
 /// topic), which makes room.
 pub const MAX_ROOMS: usize = 4096;
 
-/// The longest room name, in bytes, `#` included.
-pub const MAX_ROOM_NAME_BYTES: usize = 32;
+/// The longest room name, in characters, `#` included.
+pub const MAX_ROOM_NAME_CHARS: usize = 32;
+
+/// The longest room name, in bytes (UTF-8), `#` included: 21 characters of CJK, 31 of
+/// Cyrillic or ASCII.
+pub const MAX_ROOM_NAME_BYTES: usize = 64;
 
 /// The longest topic, in bytes.
 pub const MAX_TOPIC_BYTES: usize = 200;
@@ -31,10 +37,17 @@ pub(crate) const MAX_SETTER_BYTES: usize = 24;
 /// The room everyone is put in on connecting.
 pub const LOBBY: &str = "#lobby";
 
-/// A valid room name: `#` then 1 to 31 ASCII letters, digits, `_` or `-`. Compared ignoring
-/// ASCII case.
+/// A valid room name: `#` then letters and digits of any script, `_` or `-`, at most
+/// [`MAX_ROOM_NAME_CHARS`] characters and [`MAX_ROOM_NAME_BYTES`] bytes in all, kept in NFC,
+/// not mixing scripts no one writes together. Compared as names are: case and look-alike
+/// characters aside (see [`NameKey`](crate::NameKey)), so `#Ærø` and `#ærø` are one room.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoomName(heapless::String<MAX_ROOM_NAME_BYTES>);
+pub struct RoomName {
+    name: heapless::String<MAX_ROOM_NAME_BYTES>,
+    /// The hash of its key: where the room table indexes it, and what a lookup compares
+    /// before the keys themselves.
+    key_hash: u32,
+}
 
 /// Why a string is not a valid [`RoomName`]; renders as a message fit to show the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,10 +57,12 @@ pub enum RoomNameError {
     NoHash,
     /// Nothing after the `#`.
     Empty,
-    /// More than [`MAX_ROOM_NAME_BYTES`] bytes.
+    /// More than [`MAX_ROOM_NAME_CHARS`] characters or [`MAX_ROOM_NAME_BYTES`] bytes.
     TooLong,
     /// A character outside the allowed set.
     InvalidChar(char),
+    /// The name mixes scripts, as look-alikes do.
+    MixedScripts,
 }
 
 impl fmt::Display for RoomNameError {
@@ -55,13 +70,26 @@ impl fmt::Display for RoomNameError {
         match self {
             Self::NoHash => f.write_str("a room name starts with #"),
             Self::Empty => f.write_str("a room name needs something after the #"),
-            Self::TooLong => write!(f, "a room name has at most {MAX_ROOM_NAME_BYTES} bytes"),
+            Self::TooLong => write!(
+                f,
+                "a room name has at most {MAX_ROOM_NAME_CHARS} characters ({MAX_ROOM_NAME_BYTES} \
+                 bytes)"
+            ),
             Self::InvalidChar(c) if c.is_control() => {
                 f.write_str("a room name cannot contain control characters")
             }
+            Self::InvalidChar(c) if !c.is_ascii() => write!(
+                f,
+                "a room name cannot contain U+{:04X}; use letters, digits, _ and -",
+                u32::from(*c)
+            ),
             Self::InvalidChar(c) => write!(
                 f,
                 "a room name cannot contain {c:?}; use letters, digits, _ and -"
+            ),
+            Self::MixedScripts => f.write_str(
+                "a room name cannot mix scripts like that (letters of one alphabet that look \
+                 like another's); use one script",
             ),
         }
     }
@@ -75,6 +103,7 @@ impl RoomName {
     /// ```
     /// use chat_core::{RoomName, RoomNameError};
     /// assert_eq!(RoomName::new("#rust-lang").unwrap().as_str(), "#rust-lang");
+    /// assert_eq!(RoomName::new("#Ærøskøbing").unwrap().as_str(), "#Ærøskøbing");
     /// assert_eq!(RoomName::new("rust"), Err(RoomNameError::NoHash));
     /// ```
     pub fn new(name: &str) -> Result<Self, RoomNameError> {
@@ -82,31 +111,46 @@ impl RoomName {
         if rest.is_empty() {
             return Err(RoomNameError::Empty);
         }
-        if let Some(bad) = rest
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        {
-            return Err(RoomNameError::InvalidChar(bad));
+        if name.chars().count() > MAX_ROOM_NAME_CHARS {
+            return Err(RoomNameError::TooLong);
         }
-        let mut room = heapless::String::new();
-        room.push_str(name).map_err(|_| RoomNameError::TooLong)?;
-        Ok(Self(room))
+        let room = names::nfc::<MAX_ROOM_NAME_BYTES>(name).ok_or(RoomNameError::TooLong)?;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        match names::check_letters(&room[1..], allowed) {
+            Ok(()) => {}
+            Err(Letters::Disallowed(bad)) => return Err(RoomNameError::InvalidChar(bad)),
+            Err(Letters::MixedScripts) => return Err(RoomNameError::MixedScripts),
+        }
+        let key_hash = names::NameKey::of(&room)
+            .ok_or(RoomNameError::TooLong)?
+            .hash();
+        Ok(Self {
+            name: room,
+            key_hash,
+        })
     }
 
     /// The name as first created, `#` included.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
     }
 
-    /// True if `other` names the same room (ASCII case ignored).
+    /// True if `other` names the same room: case and look-alikes aside (see
+    /// [`NameKey`](crate::NameKey)).
     pub fn matches(&self, other: &str) -> bool {
-        self.0.eq_ignore_ascii_case(other)
+        names::same(&self.name, other)
+    }
+
+    /// The key this room name is compared by (see [`NameKey`](crate::NameKey)).
+    pub fn key(&self) -> names::NameKey {
+        // `new` checked that it has one.
+        names::NameKey::of(&self.name).unwrap_or_default()
     }
 }
 
 impl fmt::Display for RoomName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.name)
     }
 }
 
@@ -146,8 +190,14 @@ pub(crate) struct Rooms {
     rooms: heapless::Vec<Option<Room>, MAX_ROOMS>,
     /// A bit per index in use, so a new room takes the lowest free index at once.
     used: [u64; WORDS],
-    /// Open addressing with linear probing over the hash of the lower-cased name.
+    /// Open addressing with linear probing over the hash of the name's key.
     index: [RoomId; INDEX_SLOTS],
+    /// The last few spellings looked up that found a room, and the room: an IRC client names
+    /// its room in every line, spelt the same each time, and comparing the spelling is
+    /// quicker than working out its key. Forgotten whenever a room comes or goes.
+    recent: RefCell<[(heapless::String<MAX_ROOM_NAME_BYTES>, RoomId); RECENT]>,
+    /// Where the next spelling goes in `recent`.
+    next_recent: Cell<usize>,
     count: usize,
     topics: heapless::Vec<Topic, MAX_TOPICS>,
     /// Topic slots free for reuse.
@@ -178,14 +228,13 @@ pub(crate) struct TopicsFull;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RoomsFull;
 
-/// FNV-1a over the name with ASCII letters lower-cased.
-fn hash(name: &str) -> usize {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in name.bytes() {
-        hash ^= u32::from(byte.to_ascii_lowercase());
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    hash as usize % INDEX_SLOTS
+/// How many spellings [`Rooms`] remembers.
+const RECENT: usize = 4;
+
+/// Where the name index looks for a name whose key hashes to `key_hash` first: every spelling
+/// of one room name looks in one place.
+fn home(key_hash: u32) -> usize {
+    key_hash as usize % INDEX_SLOTS
 }
 
 impl Rooms {
@@ -194,6 +243,8 @@ impl Rooms {
             rooms: heapless::Vec::new(),
             used: [0; WORDS],
             index: [NO_SLOT; INDEX_SLOTS],
+            recent: RefCell::new(Default::default()),
+            next_recent: Cell::new(0),
             count: 0,
             topics: heapless::Vec::new(),
             free_topics: heapless::Vec::new(),
@@ -206,18 +257,48 @@ impl Rooms {
         rooms
     }
 
+    /// The room called `name`, spelt any way (see [`RoomName::matches`]).
     pub(crate) fn find(&self, name: &str) -> Option<RoomId> {
-        let mut at = hash(name);
+        if let Some(&(_, id)) = self
+            .recent
+            .borrow()
+            .iter()
+            .find(|(spelt, _)| !spelt.is_empty() && spelt.as_str() == name)
+        {
+            return Some(id);
+        }
+        let key = names::NameKey::of(name)?;
+        let key_hash = key.hash();
+        let mut at = home(key_hash);
         loop {
             let id = self.index[at];
             if id == NO_SLOT {
                 return None;
             }
-            if self.get(id).is_some_and(|room| room.name.matches(name)) {
+            if self
+                .get(id)
+                .is_some_and(|room| room.name.key_hash == key_hash && room.name.key() == key)
+            {
+                self.remember(name, id);
                 return Some(id);
             }
             at = (at + 1) % INDEX_SLOTS;
         }
+    }
+
+    /// Notes that `name` spells room `id` (see `recent`).
+    fn remember(&self, name: &str, id: RoomId) {
+        let Ok(spelt) = heapless::String::try_from(name) else {
+            return;
+        };
+        let at = self.next_recent.get();
+        self.recent.borrow_mut()[at] = (spelt, id);
+        self.next_recent.set((at + 1) % RECENT);
+    }
+
+    /// Forgets every spelling: a room came or went.
+    fn forget_spellings(&mut self) {
+        *self.recent.get_mut() = Default::default();
     }
 
     /// Creates an empty room called `name`, which must not exist yet, at the lowest free index.
@@ -231,7 +312,8 @@ impl Rooms {
         if id >= MAX_ROOMS {
             return Err(RoomsFull);
         }
-        let mut at = hash(name.as_str());
+        self.forget_spellings();
+        let mut at = home(name.key_hash);
         while self.index[at] != NO_SLOT {
             at = (at + 1) % INDEX_SLOTS;
         }
@@ -351,11 +433,12 @@ impl Rooms {
         if id == 0 || room.members != 0 || room.topic.is_some() {
             return false;
         }
-        let mut at = hash(room.name.as_str());
+        let mut at = home(room.name.key_hash);
         while self.index[at] != id {
             at = (at + 1) % INDEX_SLOTS;
         }
         self.unindex(at);
+        self.forget_spellings();
         self.rooms[usize::from(id)] = None;
         self.used[usize::from(id) / 64] &= !(1 << (id % 64));
         self.count -= 1;
@@ -373,7 +456,7 @@ impl Rooms {
             let Some(room) = self.get(id) else {
                 return;
             };
-            let home = hash(room.name.as_str());
+            let home = home(room.name.key_hash);
             // The entry may move to the hole if its home is not between the hole and it.
             let stays = if hole <= at {
                 hole < home && home <= at
@@ -416,14 +499,38 @@ mod tests {
             ("lobby",         Err(RoomNameError::NoHash)),
             ("#two words",    Err(RoomNameError::InvalidChar(' '))),
             ("#a#b",          Err(RoomNameError::InvalidChar('#'))),
-            ("#中文",         Err(RoomNameError::InvalidChar('中'))),
+            ("#中文",         Ok(())),
+            ("#Ærøskøbing",   Ok(())),
+            ("#Дмитрий_2",    Ok(())),
+            ("#\u{430}lice",  Err(RoomNameError::MixedScripts)),
             ("#x\u{1b}",      Err(RoomNameError::InvalidChar('\u{1b}'))),
+            ("#x\u{200b}y",   Err(RoomNameError::InvalidChar('\u{200b}'))),
+            ("#x\u{202e}y",   Err(RoomNameError::InvalidChar('\u{202e}'))),
+            ("#snow☃",        Err(RoomNameError::InvalidChar('☃'))),
             ("#0123456789012345678901234567890", Ok(())),
             ("#01234567890123456789012345678901", Err(RoomNameError::TooLong)),
+            // 21 characters of three bytes fit in the 64 bytes; 22 do not.
+            ("#中中中中中中中中中中中中中中中中中中中中中", Ok(())),
+            ("#中中中中中中中中中中中中中中中中中中中中中中", Err(RoomNameError::TooLong)),
         ];
         for (name, expected) in cases {
             assert_eq!(RoomName::new(name).map(|_| ()), *expected, "{name:?}");
         }
+        // Kept in NFC; one room whatever the case or the look-alike.
+        let room = RoomName::new("#E\u{301}te\u{301}").unwrap();
+        assert_eq!(room.as_str(), "#\u{c9}t\u{e9}");
+        assert!(room.matches("#\u{e9}T\u{c9}"));
+        let mut rooms = Rooms::new();
+        let ærø = rooms.create(RoomName::new("#Ærø").unwrap()).unwrap();
+        assert_eq!(rooms.find("#æRØ"), Some(ærø));
+        assert_eq!(rooms.find("#LOBBY"), Some(0));
+        assert_eq!(rooms.find("#l0bby"), Some(0), "a zero looks like an O");
+        assert_eq!(rooms.find("#lobbies"), None);
+        assert_eq!(
+            rooms.find("#1obby"),
+            Some(0),
+            "a digit one looks like a small L"
+        );
     }
 
     #[test]

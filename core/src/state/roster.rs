@@ -5,8 +5,11 @@ use core::fmt;
 
 use crate::state::connection::{Connection, Registration};
 use crate::state::members::{Members, Tagged, TooManyRooms};
+use crate::state::names::NameKey;
 use crate::state::nickname::starts_with_ignore_case;
-pub use crate::state::nickname::{ANONYMOUS, MAX_NICK_CHARS, Nickname, NicknameError};
+pub use crate::state::nickname::{
+    ANONYMOUS, MAX_NICK_BYTES, MAX_NICK_CHARS, Nickname, NicknameError,
+};
 use crate::state::person::{Person, Reads, RemoteTag};
 use crate::state::rooms::RoomId;
 use crate::time::Instant;
@@ -296,7 +299,7 @@ impl<const N: usize> Roster<N> {
                     .connection
                     .claiming
                     .as_ref()
-                    .is_some_and(|claimed| claimed.as_str().eq_ignore_ascii_case(nick.as_str()))
+                    .is_some_and(|claimed| claimed.matches(nick.as_str()))
         })
     }
 
@@ -520,12 +523,14 @@ impl<const N: usize> Roster<N> {
             let slot = self.slots.get(index as usize)?;
             return (slot.live_pos.is_some() && slot.person.nick.is_none()).then(|| slot.id(index));
         }
+        let key = NameKey::of(name)?;
+        let hash = key.hash();
         self.live.iter().chain(&self.remote).find_map(|&index| {
             let slot = &self.slots[index as usize];
             slot.person
                 .nick
                 .as_ref()
-                .is_some_and(|nick| nick.matches(name))
+                .is_some_and(|nick| nick.has_key(&key, hash))
                 .then(|| slot.id(index))
         })
     }
@@ -656,7 +661,18 @@ mod tests {
             ("bo b",               Err(NicknameError::InvalidChar(' '))),
             ("bob!",               Err(NicknameError::InvalidChar('!'))),
             ("bob\u{1b}[2J",       Err(NicknameError::InvalidChar('\u{1b}'))),
-            ("名前",               Err(NicknameError::InvalidChar('名'))),
+            ("名前",               Ok(())),
+            ("小明",               Ok(())),
+            ("Дмитрий",            Ok(())),
+            ("Ærøskøbing",         Ok(())),
+            ("山田abc",            Ok(())),
+            ("名名名名名名名名名名名名名名名名", Ok(())),
+            ("名名名名名名名名名名名名名名名名名", Err(NicknameError::TooLong)),
+            ("\u{430}lice",        Err(NicknameError::MixedScripts)),
+            ("ａｌｉｃｅ",         Err(NicknameError::InvalidChar('ａ'))),
+            ("bob\u{200b}",        Err(NicknameError::InvalidChar('\u{200b}'))),
+            ("bob\u{2067}",        Err(NicknameError::InvalidChar('\u{2067}'))),
+            ("٣سلام",              Err(NicknameError::BadFirstChar('٣'))),
             ("#room",              Err(NicknameError::InvalidChar('#'))),
             ("anonymous",          Err(NicknameError::Reserved)),
             ("ANONYMOUS-3",        Err(NicknameError::Reserved)),
@@ -667,6 +683,10 @@ mod tests {
             assert_eq!(Nickname::new(name).map(|_| ()), *expected, "name {name:?}");
         }
         assert!(Nickname::new("Alice").unwrap().matches("aLICE"));
+        assert!(Nickname::new("Alice").unwrap().matches("\u{430}lice"));
+        assert!(Nickname::new("Дмитрий").unwrap().matches("ДМИТРИЙ"));
+        // Kept in NFC.
+        assert_eq!(Nickname::new("Jose\u{301}").unwrap().as_str(), "Jos\u{e9}");
     }
 
     #[test]

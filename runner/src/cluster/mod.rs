@@ -6,7 +6,7 @@
 //!
 //! # Keys
 //!
-//! Every key of a room carries the room's name, lowercased, as its hash tag, so all of a room
+//! Every key of a room carries the room's name's key ([`crate::name_key`]) as its hash tag, so all of a room
 //! sits in one slot of a Redis Cluster, and rooms can later be spread over several Redis
 //! instances (or a Cluster, with `SPUBLISH`) without moving data:
 //!
@@ -25,7 +25,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `chat:nicks:{nicks}:owners` | hash | nick (ASCII-lowercased: the server's `CASEMAPPING=ascii`) → the node id holding it |
+//! | `chat:nicks:{nicks}:owners` | hash | nick (its key, [`crate::name_key`]: case and look-alikes aside) → the node id holding it |
 //! | `chat:nicks:{nicks}:lease:NODE` | string | NODE's lease: exists while NODE renews it |
 //! | `chat:nicks:{nicks}:held:NODE` | set | the nicks NODE holds, to drop them all when its lease is renewed after a lapse |
 //!
@@ -37,7 +37,9 @@
 //! # The line payload
 //!
 //! A [`RemoteLine`] is a JSON object with a version, at most [`MAX_PAYLOAD_BYTES`] bytes:
-//! `{"v":1,"node":"a-3f9c…","nick":"alice","kind":"line","text":"hi","at":1700000000000}`
+//! `{"v":1,"node":"a-3f9c…","nick":"alice","kind":"line","text":"hi","at":1700000000000,
+//! "room":"#Rust"}` (`room`: the room's name as spelt where it was said; keys and channels
+//! carry the name's key, `{#rust}`)
 //! (`kind`: `line`, `action`, `notice`, or `topic` for the room's new topic, the `text`;
 //! `at`: Unix time in milliseconds). A reader ignores
 //! fields it does not know; a change a version-1 reader would misread gets a new `v`, which
@@ -271,6 +273,11 @@ pub(crate) struct RemoteLine {
     /// Who said it on their node (`ConnectionId::to_bits`), for that node to know its own
     /// people's lines when they come back; other nodes pass it over.
     pub(crate) person: Option<u64>,
+    /// The room's name as its speaker's node spells it. The channel and the keys carry only
+    /// the name's key (see [`crate::name_key`]), which is no name to show: a node that has no
+    /// room of that name yet makes it under this one. Absent in payloads of nodes from before
+    /// it, and ignored unless it is a room name whose key is the room's.
+    pub(crate) room: Option<String>,
 }
 
 impl RemoteLine {
@@ -285,6 +292,7 @@ impl RemoteLine {
             "text": self.text,
             "at": self.at.as_millis(),
             "person": self.person,
+            "room": self.room,
         })
         .to_string();
         // Cannot happen for a line that passed the checks; kept so that the bound holds
@@ -321,6 +329,11 @@ impl RemoteLine {
                     .ok_or("no \"at\" time in milliseconds")?,
             ),
             person: fields.get("person").and_then(Json::as_u64),
+            room: fields
+                .get("room")
+                .and_then(Json::as_str)
+                .filter(|room| RoomName::new(room).is_ok())
+                .map(str::to_owned),
         };
         line.check()?;
         Ok(line)
@@ -1058,11 +1071,13 @@ fn read_heard(channels: &str, channel: &str, bytes: &[u8]) -> Result<Heard, Clus
         .strip_prefix(channels)
         .and_then(|rest| rest.strip_prefix("room:{"))
         .and_then(|rest| rest.strip_suffix("}:live"))
-        .filter(|room| RoomName::new(room).is_ok())
+        // A room's key (see `crate::name_key`), which need not be a valid name itself (the
+        // key of a Cyrillic name may mix in Latin look-alikes), but is its own key.
+        .filter(|room| room.starts_with('#') && room.len() > 1 && crate::name_key(room) == *room)
         .ok_or_else(|| malformed("not a room's channel".to_owned()))?;
     let (position, line) = read_placed(bytes).map_err(malformed)?;
     Ok(Heard {
-        room: room.to_ascii_lowercase(),
+        room: crate::name_key(room),
         position,
         line,
     })
@@ -1124,7 +1139,7 @@ impl RoomKeys {
     fn new(room: &str) -> Result<Self, ClusterError> {
         // A valid name has no brace, so it is the whole hash tag.
         RoomName::new(room).map_err(|_| ClusterError::Room(room.to_owned()))?;
-        let room = room.to_ascii_lowercase();
+        let room = crate::name_key(room);
         Ok(Self {
             meta: format!("chat:room:{{{room}}}:meta"),
             stream: format!("chat:room:{{{room}}}:stream"),
@@ -1133,10 +1148,11 @@ impl RoomKeys {
     }
 }
 
-/// A nick as the claims key it: lowercased in ASCII, like the server compares nicks.
+/// A nick as the claims key it: its name's key, as the server compares nicks (see
+/// [`crate::name_key`]).
 fn fold_nick(nick: &str) -> Result<String, ClusterError> {
     Nickname::new(nick).map_err(|_| ClusterError::Nick(nick.to_owned()))?;
-    Ok(nick.to_ascii_lowercase())
+    Ok(crate::name_key(nick))
 }
 
 /// An operator's `--node` name: 1 to [`MAX_NODE_NAME_BYTES`] of ASCII letters, digits, `-`,

@@ -243,7 +243,7 @@ impl Node {
     /// A person here asked for a nickname free here (`Output::Claim`): asks Redis, or answers
     /// "could not be checked" at once if [`MAX_WAITING`] calls wait already.
     pub(crate) fn claim(&mut self, claim: NickClaim) {
-        let key = claim.nick().as_str().to_ascii_lowercase();
+        let key = crate::name_key(claim.nick().as_str());
         // Counted until `answered`, refused or not.
         *self.claiming.entry(key.clone()).or_default() += 1;
         if self.waiting.len() >= MAX_WAITING {
@@ -338,7 +338,7 @@ impl Node {
         answer: ClaimAnswer,
         verdict: Result<(), Error>,
     ) {
-        let key = claim.nick().as_str().to_ascii_lowercase();
+        let key = crate::name_key(claim.nick().as_str());
         if answer == ClaimAnswer::Granted && verdict.is_ok() {
             // The person has it now, whether or not an event said so: an IRC client that has
             // not registered yet takes it unseen.
@@ -420,9 +420,7 @@ impl Node {
     /// `conn` goes by `name`: if it is a nickname, the node should hold it; the one it went
     /// by before, unless that is the same but for case, goes back.
     fn goes_by(&mut self, conn: ConnectionId, name: &str) {
-        let key = Nickname::new(name)
-            .is_ok()
-            .then(|| name.to_ascii_lowercase());
+        let key = Nickname::new(name).is_ok().then(|| crate::name_key(name));
         let old = match &key {
             Some(key) => self.names.insert(conn, key.clone()),
             None => self.names.remove(&conn),

@@ -383,10 +383,14 @@ impl Relay {
             text: line.text.to_owned(),
             at: line.at,
             person: Some(person),
+            room: match line.to {
+                Target::Room(room) => Some(room.to_owned()),
+                Target::Person { .. } => None,
+            },
         };
         let outbound = match line.to {
             Target::Room(room) => {
-                let key = room.to_ascii_lowercase();
+                let key = crate::name_key(room);
                 let heard = self.rooms.get(&key).map_or(0, RoomOrder::floor);
                 let kept = self.kept.get(&key).copied().unwrap_or(0);
                 Outbound::Line {
@@ -469,7 +473,7 @@ impl Relay {
         let (cluster, reports, room) = (
             self.cluster.clone(),
             self.reports.clone(),
-            room.to_ascii_lowercase(),
+            crate::name_key(room),
         );
         self.executor
             .spawn(async move {
@@ -486,7 +490,7 @@ impl Relay {
     /// and heard is kept once, under its number). At most [`MAX_BACKFILLS_AT_ONCE`] rooms are
     /// filled at once; the others wait their turn.
     fn backfill(&mut self, room: &str) {
-        let room = room.to_ascii_lowercase();
+        let room = crate::name_key(room);
         if !self.backfilled.insert(room.clone()) {
             return;
         }
@@ -558,7 +562,11 @@ impl Relay {
         }
         let seq = position.seq;
         if Self::newer_topic(&mut self.topics, &room, position) {
-            out.push(ForCore::Line { room, seq, line });
+            out.push(ForCore::Line {
+                room: shown_name(room, &line),
+                seq,
+                line,
+            });
         }
     }
 
@@ -765,7 +773,7 @@ impl Relay {
                                 // `Up(Link::Lines)`). Not a start for the room's order: lines before
                                 // it may still be on their way.
                                 (Outbound::Line { room, .. }, Sent::Placed(position)) => {
-                                    let room = room.to_ascii_lowercase();
+                                    let room = crate::name_key(room);
                                     if !self.rooms.contains_key(&room) {
                                         self.placed.entry(room).or_insert(position);
                                     }
@@ -995,7 +1003,7 @@ impl Relay {
             return;
         }
         out.push(ForCore::Line {
-            room,
+            room: shown_name(room, &heard.line),
             seq,
             line: heard.line,
         });
@@ -1082,7 +1090,7 @@ impl Relay {
                                 }
                             }
                             out.push(ForCore::Line {
-                                room: room.to_owned(),
+                                room: shown_name(room.to_owned(), &line),
                                 seq: entry.seq,
                                 line,
                             });
@@ -1307,6 +1315,15 @@ fn here_only(outbound: Outbound, why: &str) -> ForCore {
             },
             reason: why.to_owned(),
         },
+    }
+}
+
+/// The name the core is to know room `key` by for `line`: the name its speaker's node spelt,
+/// if it is one of the room's spellings, else the key (which is a name of the room too).
+fn shown_name(key: String, line: &RemoteLine) -> String {
+    match &line.room {
+        Some(name) if crate::name_key(name) == key => name.clone(),
+        _ => key,
     }
 }
 

@@ -80,6 +80,7 @@ fn line(node: &Cluster, nick: &str, text: &str) -> RemoteLine {
         text: text.to_owned(),
         at: Instant::from_millis(1_700_000_000_000),
         person: None,
+        room: None,
     }
 }
 
@@ -298,7 +299,7 @@ fn concurrent_publishers_get_one_gapless_order() {
                 position,
                 line,
             } = next_heard(&mut subscriber).await.expect("a good line");
-            assert_eq!(heard_room, room.to_ascii_lowercase());
+            assert_eq!(heard_room, crate::name_key(&room));
             assert_eq!(Some(&position.epoch), epoch.as_ref());
             heard.push((position.seq, line));
         }
@@ -533,7 +534,7 @@ fn malformed_messages_are_errors_and_the_next_line_arrives() {
         node.publish(&room, &good).await.expect("publishing");
         node.publish(&other, &good).await.expect("publishing");
         let heard = next_heard(&mut subscriber).await.expect("the good line");
-        assert_eq!(heard.room, other.to_ascii_lowercase());
+        assert_eq!(heard.room, crate::name_key(&other));
         forget_room(&node, &room).await;
         forget_room(&node, &other).await;
     });
@@ -668,6 +669,7 @@ fn payload_round_trip_and_bounds() {
         text: "waves \u{3} \"hi\" 你好".to_owned(),
         at: Instant::from_millis(1_700_000_000_123),
         person: None,
+        room: Some("#Ærøskøbing".to_owned()),
     };
     let payload = said.encode().expect("encoding");
     assert!(payload.contains("\"v\":1") && payload.contains("\"kind\":\"action\""));
@@ -699,6 +701,10 @@ fn payload_round_trip_and_bounds() {
     let widest = RemoteLine {
         node: format!("{}-0123456789abcdef", "n".repeat(32)),
         text: "\u{1}".repeat(MAX_LINE_BYTES),
+        room: Some(format!(
+            "#{}",
+            "中".repeat((chat_core::MAX_ROOM_NAME_BYTES - 1) / 3)
+        )),
         ..said.clone()
     };
     assert!(widest.encode().expect("encoding").len() <= MAX_PAYLOAD_BYTES);
@@ -769,9 +775,10 @@ fn channel_messages_are_read_or_refused() {
         text: "colons: fine: here".to_owned(),
         at: Instant::from_millis(5),
         person: None,
+        room: Some("#Lobby".to_owned()),
     };
     let message = format!("12:e1:{}", said.encode().expect("encoding"));
-    let heard = read_heard("chat:", "chat:room:{#Lobby}:live", message.as_bytes()).expect("read");
+    let heard = read_heard("chat:", "chat:room:{#lobby}:live", message.as_bytes()).expect("read");
     assert_eq!(heard.room, "#lobby");
     assert_eq!(
         (heard.position.seq, heard.position.epoch.as_str()),
@@ -782,6 +789,8 @@ fn channel_messages_are_read_or_refused() {
         "chat:room:{#lobby}:other",
         "elsewhere",
         "chat:room:{lobby}:live",
+        // Not a key: a room's channel is named by its name's key, in lower case.
+        "chat:room:{#Lobby}:live",
     ] {
         let error = read_heard("chat:", channel, message.as_bytes()).expect_err(channel);
         assert_eq!(

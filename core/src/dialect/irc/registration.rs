@@ -212,7 +212,7 @@ impl<const N: usize> Step<'_, N> {
              :{server} {RPL_YOURHOST} {me} :Your host is {server}, running version {VERSION}\r\n\
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
              :{server} {RPL_MYINFO} {me} {server} {VERSION} i n\r\n\
-             :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=ascii CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
+             :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
              CHATHISTORY={MAX_HISTORY_LINES} MSGREFTYPES=msgid,timestamp \
              NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
              TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",

@@ -71,6 +71,15 @@ pub struct Config {
     /// [`relay`](crate::relay)). Default: false (one server: lines are shown at once, in the
     /// order they arrive).
     pub relayed_lines: bool,
+    /// Whether the runner keeps accounts (see [`account`](crate::account)): without, the
+    /// account commands are answered that this server keeps none. Default: false.
+    pub accounts: bool,
+    /// How long an account request waits for its answer. Default:
+    /// [`DEFAULT_ACCOUNT_TIMEOUT`](crate::account::DEFAULT_ACCOUNT_TIMEOUT).
+    pub account_timeout: Duration,
+    /// How long someone going by a registered nickname has to identify before they are
+    /// renamed. Default: [`DEFAULT_NICK_GRACE`](crate::account::DEFAULT_NICK_GRACE).
+    pub nick_grace: Duration,
 }
 
 /// The largest room whose joins and departures are announced to text users, unless configured
@@ -224,6 +233,25 @@ impl Config {
         self
     }
 
+    /// The same configuration with accounts kept by the runner, or not (see
+    /// [`account`](crate::account)).
+    pub const fn with_accounts(mut self, on: bool) -> Self {
+        self.accounts = on;
+        self
+    }
+
+    /// The same configuration with another time an account request may wait for its answer.
+    pub const fn with_account_timeout(mut self, timeout: Duration) -> Self {
+        self.account_timeout = timeout;
+        self
+    }
+
+    /// The same configuration with another grace period for registered nicknames.
+    pub const fn with_nick_grace(mut self, grace: Duration) -> Self {
+        self.nick_grace = grace;
+        self
+    }
+
     /// The same configuration with another silence timeout (`None`: never).
     pub const fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.silence_timeout = timeout;
@@ -249,6 +277,9 @@ impl Default for Config {
             nick_claims: false,
             claim_timeout: crate::claim::DEFAULT_CLAIM_TIMEOUT,
             relayed_lines: false,
+            accounts: false,
+            account_timeout: crate::account::DEFAULT_ACCOUNT_TIMEOUT,
+            nick_grace: crate::account::DEFAULT_NICK_GRACE,
         }
     }
 }

@@ -61,6 +61,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod account;
 pub mod claim;
 mod config;
 mod dialect;

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::account::AccountRequest;
 use crate::claim::NickClaim;
 use crate::event::{Event, LineKind, PersonId};
 use crate::history::HistoryRequest;
@@ -96,6 +97,11 @@ pub enum Output<'a> {
     /// [`Config::nick_claims`](crate::Config) on, the other servers must agree: answer with
     /// [`Server::handle_claim`](crate::Server::handle_claim) (see [`claim`](crate::claim)).
     Claim(&'a NickClaim),
+    /// Someone asks about an account; with [`Config::accounts`](crate::Config) on, the runner
+    /// checks or keeps it and answers with
+    /// [`Server::handle_account`](crate::Server::handle_account) (see
+    /// [`account`](crate::account)).
+    Account(&'a AccountRequest),
     /// A room line said here, shown to nobody yet; with [`Config::relayed_lines`](crate::Config)
     /// on, the runner gives it its place in the room's order and hands it back with
     /// [`Server::handle_relayed`](crate::Server::handle_relayed) (see [`relay`](crate::relay)).
@@ -455,6 +461,8 @@ pub(crate) enum Record {
     History(u8),
     /// The step's nickname claim.
     Claim,
+    /// The step's account request.
+    Account,
     /// A room line for the runner to put in order.
     Relay(RelayRecord),
 }
@@ -554,6 +562,8 @@ pub(crate) struct OutputQueue {
     requests: heapless::Vec<HistoryRequest, MAX_REQUESTS>,
     /// A step handles one line, and a line asks for one nickname at most.
     claim: Option<NickClaim>,
+    /// And one account request at most.
+    account: Option<AccountRequest>,
     /// The rooms of [`RoomSet`]s: room for each output to have its own.
     room_sets: heapless::Vec<RoomId, { MAX_OUTPUTS * MAX_ROOMS_PER_PERSON }>,
     next: usize,
@@ -574,6 +584,7 @@ impl OutputQueue {
         self.records.clear();
         self.requests.clear();
         self.claim = None;
+        self.account = None;
         self.room_sets.clear();
         self.next = 0;
         self.overflowed = false;
@@ -677,6 +688,18 @@ impl OutputQueue {
     /// The step's nickname claim.
     pub(crate) fn claim_made(&self) -> Option<&NickClaim> {
         self.claim.as_ref()
+    }
+
+    /// Queues an account request: one per step.
+    pub(crate) fn account(&mut self, request: AccountRequest) {
+        debug_assert!(self.account.is_none(), "a step made two account requests");
+        self.account = Some(request);
+        self.push(Record::Account);
+    }
+
+    /// The step's account request.
+    pub(crate) fn account_asked(&self) -> Option<&AccountRequest> {
+        self.account.as_ref()
     }
 
     pub(crate) fn request(&mut self, request: HistoryRequest) {
@@ -954,6 +977,7 @@ impl OutputQueue {
             | Record::Event(_)
             | Record::History(_)
             | Record::Claim
+            | Record::Account
             | Record::Relay(_) => (0, 0),
         };
         &self.bytes[start as usize..end as usize]

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::account::{AccountAnswer, AccountRequest};
 use crate::claim::{ClaimAnswer, NickClaim};
 use crate::config::Config;
 use crate::dialect::text::Style;
@@ -47,6 +48,9 @@ pub enum Error {
     /// [`Server::handle_claim`] answered a claim that no longer waits: its time ran out, or
     /// it is not the connection's claim. A runner that got the nickname gives it back.
     StaleClaim,
+    /// [`Server::handle_account`] answered a request that no longer waits: its time ran out,
+    /// its connection left, or it is not that connection's request.
+    StaleAccount,
     /// [`Server::handle_relayed`] or [`Server::handle_person`] was given what does not pass
     /// the core's checks, or cannot be applied here: it came from elsewhere, and nothing of it
     /// was shown.
@@ -65,6 +69,7 @@ impl fmt::Display for Error {
                 f.write_str("more rooms or topics restored than there is room for")
             }
             Self::StaleClaim => f.write_str("the nickname claim answered no longer waits"),
+            Self::StaleAccount => f.write_str("the account request answered no longer waits"),
             Self::Relayed(why) => write!(f, "refused what was relayed: {why}"),
         }
     }
@@ -529,6 +534,30 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                     .claim_answered(conn, nick, ClaimAnswer::Unavailable);
             }
         }
+        while let Some((deadline, conn)) = self.roster.first(Queue::Account) {
+            if deadline > self.now || self.out.room().0 < TIMEOUT_RECORDS {
+                break;
+            }
+            self.roster.dequeue(Queue::Account, conn);
+            let at = self.roster.account_asks.iter().position(|w| w.conn == conn);
+            if let Some(waiting) = at.map(|at| self.roster.account_asks.swap_remove(at)) {
+                // No answer in time is an answer.
+                self.hub().account_answered(
+                    conn,
+                    waiting.kind,
+                    waiting.account,
+                    AccountAnswer::Unavailable,
+                );
+            }
+        }
+        while let Some((deadline, conn)) = self.roster.first(Queue::Grace) {
+            let (records, bytes) = self.out.room();
+            if deadline > self.now || records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
+                break;
+            }
+            self.roster.dequeue(Queue::Grace, conn);
+            self.hub().grace_over(conn);
+        }
         let Some(timeout) = self.config.silence_timeout else {
             return Ok(());
         };
@@ -650,6 +679,53 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         self.roster.dequeue(Queue::Claiming, conn);
         self.hub()
             .claim_answered(conn, claim.nick().clone(), answer);
+        Ok(())
+    }
+
+    /// The answer to `request`, from [`Output::Account`] (see [`account`](crate::account)):
+    /// the asker is told how it went, and identified as the account if it was made or the
+    /// password was right. [`Error::StaleAccount`] if the request no longer waits (its time
+    /// ran out, or its connection left); a runner that made an account for it keeps it.
+    pub fn handle_account(
+        &mut self,
+        now: Instant,
+        request: &AccountRequest,
+        answer: AccountAnswer,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        let conn = request.conn();
+        let at = self.roster.account_asks.iter().position(|waiting| {
+            waiting.conn == conn
+                && waiting.kind == request.ask().kind()
+                && waiting.account == *request.account()
+        });
+        let Some(waiting) = at.map(|at| self.roster.account_asks.swap_remove(at)) else {
+            return Err(Error::StaleAccount);
+        };
+        self.roster.dequeue(Queue::Account, conn);
+        self.hub()
+            .account_answered(conn, waiting.kind, waiting.account, answer);
+        Ok(())
+    }
+
+    /// `conn` goes by `nick`, which is an account's name (the runner knows the accounts: it
+    /// tells the core after an [`Event::Renamed`](crate::Event::Renamed) or
+    /// [`Event::Arrived`](crate::Event::Arrived) to a registered name). Unless `conn` is
+    /// identified as it, it is told to identify within
+    /// [`Config::nick_grace`](crate::Config), or is renamed `anonymous-N` when that has
+    /// passed. Nothing happens if it goes by another name by now, or accounts are off.
+    /// [`Error::UnknownConnection`] if it has gone.
+    pub fn handle_nick_registered(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        nick: &str,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        if self.roster.get(conn).is_none() {
+            return Err(Error::UnknownConnection(conn));
+        }
+        self.hub().nick_registered(conn, nick);
         Ok(())
     }
 
@@ -786,6 +862,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             Record::Event(event) => Output::Event(self.out.resolve(event)),
             Record::History(at) => Output::History(self.out.request_at(at)?),
             Record::Claim => Output::Claim(self.out.claim_made()?),
+            Record::Account => Output::Account(self.out.account_asked()?),
             Record::Relay(line) => Output::Relay(self.out.resolve_relay(line)),
         })
     }
@@ -803,13 +880,15 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         let throttled = self.roster.first(Queue::Throttled);
         let greeting = self.roster.first(Queue::Greeting);
         let claiming = self.roster.first(Queue::Claiming);
+        let accounts = self.roster.first(Queue::Account);
+        let grace = self.roster.first(Queue::Grace);
         let pings = self
             .config
             .ping_interval
             .and(self.roster.first(Queue::Idle))
             .into_iter()
             .chain(self.roster.first(Queue::Pinged));
-        [silent, throttled, greeting, claiming]
+        [silent, throttled, greeting, claiming, accounts, grace]
             .into_iter()
             .flatten()
             .chain(pings)
@@ -875,6 +954,10 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             announce_limit: self.config.announce_limit,
             claims: self.config.nick_claims.then_some(self.config.claim_timeout),
             relayed: self.config.relayed_lines,
+            accounts: self
+                .config
+                .accounts
+                .then_some((self.config.account_timeout, self.config.nick_grace)),
         }
     }
 }

@@ -36,6 +36,7 @@ use std::vec::Vec;
 
 use core::time::Duration;
 
+use crate::account::{AccountAnswer, AccountRequest};
 use crate::claim::{ClaimAnswer, NickClaim};
 use crate::history::answer_parts;
 use crate::{
@@ -52,6 +53,8 @@ pub struct Driver<const CLIENTS: usize> {
     kept: BTreeMap<String, Vec<Kept>>,
     /// Nickname claims asked for and not yet taken with [`Self::take_claims`].
     claims: Vec<NickClaim>,
+    /// Account requests made and not yet taken with [`Self::take_account_requests`].
+    account_requests: Vec<AccountRequest>,
     /// Room lines handed out for their place in the order, not yet taken with
     /// [`Self::take_relayed`].
     relayed: Vec<Relayed>,
@@ -142,6 +145,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
             now,
             kept: BTreeMap::new(),
             claims: Vec::new(),
+            account_requests: Vec::new(),
             relayed: Vec::new(),
         }
     }
@@ -160,6 +164,37 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
         each: &mut dyn FnMut(Output<'_>),
     ) -> Result<(), crate::Error> {
         let result = self.server.handle_claim(self.now, claim, answer);
+        self.drain(each);
+        result
+    }
+
+    /// The account requests made since the last call ([`Output::Account`]), oldest first:
+    /// answer them with [`Self::answer_account`], as a runner would.
+    pub fn take_account_requests(&mut self) -> Vec<AccountRequest> {
+        core::mem::take(&mut self.account_requests)
+    }
+
+    /// Answers `request` ([`Server::handle_account`]), handing the outputs to `each`.
+    pub fn answer_account(
+        &mut self,
+        request: &AccountRequest,
+        answer: AccountAnswer,
+        each: &mut dyn FnMut(Output<'_>),
+    ) -> Result<(), crate::Error> {
+        let result = self.server.handle_account(self.now, request, answer);
+        self.drain(each);
+        result
+    }
+
+    /// Tells the server `conn` goes by `nick`, a registered nickname
+    /// ([`Server::handle_nick_registered`]), handing the outputs to `each`.
+    pub fn nick_registered(
+        &mut self,
+        conn: ConnectionId,
+        nick: &str,
+        each: &mut dyn FnMut(Output<'_>),
+    ) -> Result<(), crate::Error> {
+        let result = self.server.handle_nick_registered(self.now, conn, nick);
         self.drain(each);
         result
     }
@@ -216,6 +251,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
                 }
                 Output::History(request) => asked.push((*request).clone()),
                 Output::Claim(claim) => self.claims.push((*claim).clone()),
+                Output::Account(request) => self.account_requests.push((*request).clone()),
                 Output::Relay(line) => self.relayed.push(Relayed {
                     conn: line.conn,
                     nick: String::from(line.nick),

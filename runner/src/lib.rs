@@ -638,7 +638,13 @@ async fn signal_loop(mut signals: Signals, tls: Option<Rc<tls::Current>>, hub: S
             }
             Ok(Signal::Int) => "SIGINT",
             Ok(_) => "SIGTERM",
-            Err(_) => continue,
+            // Reading a signal failed: once is news, again and again would spin. Give the
+            // stream a moment before the next read.
+            Err(error) => {
+                log!("reading signals failed: {error}; trying again in a second");
+                Timer::after(Duration::from_secs(1)).await;
+                continue;
+            }
         };
         let _ = hub.send(Event::Shutdown(name)).await;
         return;

@@ -1355,4 +1355,29 @@ fn names_in_any_script_are_one_name_across_the_nodes() {
     dmitry.expect_line(": hej");
     dmitry.send_line("привет");
     bob.expect_line(&format!("{nick}: привет"));
+
+    // A room in Cyrillic (its key mixes in Latin look-alikes, and is no valid name): its
+    // topic and its history reach a node started later, under the room's own name.
+    let room = format!("#Комната{number}");
+    dmitry.send_line(&format!("/join {room}"));
+    dmitry.send_line("/topic о погоде");
+    dmitry.expect_line(&format!("set the topic of {room}: о погоде"));
+    dmitry.send_line("дождь");
+    bob.send_line(&format!("/join {room}"));
+    bob.expect_line(&format!("{nick}: дождь"));
+    let c = node(&url, "script-c", &[]);
+    let mut carol = c.join(&unique_nick("ca"));
+    // c shows it as carol spelt it: she is the first there to join it.
+    let upper = room.to_uppercase();
+    carol.send_line(&format!("/join {upper}"));
+    carol.expect_line(&format!("*** You are now talking in {upper}."));
+    chat_tests::wait_until("c shows the room's topic", || {
+        carol.send_line("/topic");
+        carol.expect_line("opic").contains("о погоде")
+    });
+    chat_tests::wait_until("c has the room's history", || {
+        history(&mut carol, &upper).contains(&format!("{nick}: дождь"))
+    });
+    let log = c.log();
+    assert!(!log.contains("could not"), "{log}");
 }

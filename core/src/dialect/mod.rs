@@ -75,6 +75,9 @@ pub(crate) struct Step<'a, const N: usize> {
     /// Room lines said here go to the runner for their place in the room's order first (see
     /// [`relay`](crate::relay)).
     pub(crate) relayed: bool,
+    /// With accounts kept by the runner: how long a request may wait for its answer, and the
+    /// grace period of a registered nickname (see [`account`](crate::account)).
+    pub(crate) accounts: Option<(Duration, Duration)>,
 }
 
 /// What became of a wish for a nickname that is free here.
@@ -155,6 +158,7 @@ macro_rules! server_notice {
     }};
 }
 
+mod accounts;
 mod irc;
 mod json;
 mod plain;
@@ -595,6 +599,8 @@ impl<'s, const N: usize> Step<'s, N> {
     /// Gives `conn` a new nickname (already checked to be free), telling whoever shares a room
     /// with it, and it if `tell_self`.
     pub(crate) fn rename(&mut self, conn: ConnectionId, nick: Nickname, tell_self: bool) {
+        // A grace period is for the name it goes by: a new name is checked anew.
+        self.no_longer_unproven(conn);
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
         self.publish(&Happened::Renamed {
             who: conn,
@@ -605,6 +611,24 @@ impl<'s, const N: usize> Step<'s, N> {
         if let Some(slot) = self.roster.get_mut(conn) {
             slot.person.nick = Some(nick);
         }
+    }
+
+    /// Takes `conn`'s nickname away: it is `anonymous-N` again (returned), and it and those
+    /// who share a room with it are shown the rename.
+    pub(crate) fn unname(&mut self, conn: ConnectionId) -> Name<'static> {
+        let rooms = self.out.room_set(self.roster.rooms_of(conn));
+        let anonymous = Roster::<N>::anonymous(conn);
+        self.publish(&Happened::Renamed {
+            who: conn,
+            new: anonymous,
+            rooms,
+            tell_self: true,
+        });
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.person.nick = None;
+        }
+        self.no_longer_unproven(conn);
+        anonymous
     }
 
     /// Takes `conn`'s nickname away, if it still goes by `nick` (ASCII case ignored): it is
@@ -637,17 +661,7 @@ impl<'s, const N: usize> Step<'s, N> {
                 Visible(nick)
             );
         }
-        let rooms = self.out.room_set(self.roster.rooms_of(conn));
-        let anonymous = Roster::<N>::anonymous(conn);
-        self.publish(&Happened::Renamed {
-            who: conn,
-            new: anonymous,
-            rooms,
-            tell_self: true,
-        });
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.person.nick = None;
-        }
+        let anonymous = self.unname(conn);
         let text = format_args!(
             "someone on another server took the nickname {nick} while this server could not \
              reach the others; you are {anonymous} now: pick another with {}",

@@ -10,6 +10,7 @@ use crate::state::roster::{ConnectionId, Name, Nickname};
 use crate::wire::line::LineBuffer;
 use crate::wire::plain::{Command, ParseError};
 
+use super::accounts::Asked;
 use super::text::Ago;
 use super::*;
 use crate::event::LineKind;
@@ -89,6 +90,14 @@ impl<const N: usize> Step<'_, N> {
                 notice!(self, conn, "pong {}", Visible(token),);
             }
             Command::Ping(None) => notice!(self, conn, "pong"),
+            Command::Register(password) => self.account_command(conn, Asked::Register(password)),
+            Command::Identify { account, password } => {
+                self.account_command(conn, Asked::Identify { account, password });
+            }
+            Command::Logout => self.account_command(conn, Asked::Logout),
+            Command::Password { old, new } => {
+                self.account_command(conn, Asked::Password { old, new });
+            }
             Command::Quit(reason) => {
                 notice!(self, conn, "Goodbye!");
                 match reason {
@@ -537,9 +546,9 @@ impl fmt::Display for WhenSaid {
 /// How many lines `/history` shows when not told.
 const DEFAULT_HISTORY_COMMAND: usize = 20;
 
-const HELP: [&str; 15] = [
+const HELP: [&str; 18] = [
     "Commands:",
-    "  /nick NAME        choose or change your nickname (1-16 letters, digits, _-[]\\^{}|`)",
+    "  /nick NAME        choose or change your nickname (1-16 letters and digits of any script, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
     "  /me TEXT          an action: * you TEXT",
     "  /join #ROOM       enter a room (made if new) and talk there",
@@ -551,6 +560,9 @@ const HELP: [&str; 15] = [
     "  /help             this list",
     "  /quit [REASON]    leave",
     "  /ping [TOKEN]     the server answers: pong TOKEN",
+    "  /register PASSWORD  keep your nickname as an account (8 or more characters, no spaces)",
+    "  /identify PASSWORD  prove the nickname is yours (/login NAME PASSWORD for another name)",
+    "  /logout, /password OLD NEW  stop being identified; change your password",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];

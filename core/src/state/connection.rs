@@ -24,6 +24,9 @@ pub(crate) struct Connection {
     pub(crate) lagging: bool,
     /// The nickname claimed for it from the other servers, while the answer is awaited.
     pub(crate) claiming: Option<crate::state::nickname::Nickname>,
+    /// It goes by a registered nickname without being identified as it: its grace period
+    /// runs (see [`account`](crate::account)).
+    pub(crate) unproven: bool,
 }
 
 /// How far an IRC client's registration has come.

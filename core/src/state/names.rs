@@ -25,6 +25,9 @@ use unicode_security::skeleton;
 /// their keys are too; a name whose key would be longer is refused as a name.
 pub const MAX_NAME_KEY_BYTES: usize = 256;
 
+/// The most combining marks in a row on one letter of a name.
+const MAX_MARKS: usize = 4;
+
 /// The most rounds of lowering and skeleton a key takes to settle (see [`NameKey::of`]); a
 /// name whose key has not settled by then has none, and is refused as a name.
 const MAX_ROUNDS: usize = 4;
@@ -145,6 +148,21 @@ pub(crate) fn check_letters(name: &str, allowed_ascii: fn(char) -> bool) -> Resu
     if let Some(bad) = name.chars().find(|&c| !allowed(c)) {
         return Err(Letters::Disallowed(bad));
     }
+    // A combining mark belongs on a letter: not first (it would sit on whatever is shown
+    // before the name), not on punctuation, and not stacked past MAX_MARKS (UTS #39 5.4).
+    let mut before: Option<char> = None;
+    let mut marks = 0;
+    for c in name.chars() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            marks += 1;
+            if before.is_none_or(|b| b.is_ascii_punctuation()) || marks > MAX_MARKS {
+                return Err(Letters::Disallowed(c));
+            }
+        } else {
+            marks = 0;
+            before = Some(c);
+        }
+    }
     if name.is_ascii() {
         return Ok(());
     }
@@ -248,6 +266,20 @@ mod tests {
             check_letters("\u{430}lice", irc),
             Err(Letters::MixedScripts)
         );
+        // Combining marks: first, on punctuation, or stacked high.
+        assert_eq!(
+            check_letters("\u{301}bob", irc),
+            Err(Letters::Disallowed('\u{301}'))
+        );
+        assert_eq!(
+            check_letters("bob_\u{301}", irc),
+            Err(Letters::Disallowed('\u{301}'))
+        );
+        assert_eq!(
+            check_letters("zalgo\u{301}\u{302}\u{303}\u{304}\u{306}", irc),
+            Err(Letters::Disallowed('\u{306}'))
+        );
+        assert_eq!(check_letters("Jose\u{301}", irc), Ok(()));
         // Invisible, bidi and symbol characters.
         for bad in [
             '\u{200b}', '\u{202e}', '\u{2066}', '\u{feff}', '☃', '\u{7f}', ' ',

@@ -95,10 +95,11 @@ impl Nickname {
     /// ```
     pub fn new(name: &str) -> Result<Self, NicknameError> {
         let first = name.chars().next().ok_or(NicknameError::Empty)?;
-        if name.chars().count() > MAX_NICK_CHARS {
+        // Counted once composed, as it is kept; a name far past the bound is not composed.
+        let nick = names::nfc::<MAX_NICK_BYTES>(name).ok_or(NicknameError::TooLong)?;
+        if nick.chars().count() > MAX_NICK_CHARS {
             return Err(NicknameError::TooLong);
         }
-        let nick = names::nfc::<MAX_NICK_BYTES>(name).ok_or(NicknameError::TooLong)?;
         match names::check_letters(&nick, is_nick_char) {
             Ok(()) => {}
             Err(Letters::Disallowed(bad)) => return Err(NicknameError::InvalidChar(bad)),

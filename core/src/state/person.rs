@@ -51,6 +51,8 @@ pub(crate) struct Person {
     /// Someone on another server, known through what the runner relays (see
     /// [`relay`](crate::relay)): no connection here, never sent anything.
     pub(crate) remote: Option<RemoteTag>,
+    /// The account they identified as (see [`account`](crate::account)), if any.
+    pub(crate) account: Option<Nickname>,
 }
 
 /// Who a person on another server is: their server, and their id there.

@@ -32,7 +32,7 @@ pub const MAX_TOPIC_BYTES: usize = 200;
 pub const MAX_TOPICS: usize = 256;
 
 /// The longest name kept as a topic's setter, in bytes: a nickname or `anonymous-N`.
-pub(crate) const MAX_SETTER_BYTES: usize = 24;
+pub(crate) const MAX_SETTER_BYTES: usize = crate::state::nickname::MAX_NICK_BYTES;
 
 /// The room everyone is put in on connecting.
 pub const LOBBY: &str = "#lobby";
@@ -111,10 +111,11 @@ impl RoomName {
         if rest.is_empty() {
             return Err(RoomNameError::Empty);
         }
-        if name.chars().count() > MAX_ROOM_NAME_CHARS {
+        // Counted once composed, as it is kept.
+        let room = names::nfc::<MAX_ROOM_NAME_BYTES>(name).ok_or(RoomNameError::TooLong)?;
+        if room.chars().count() > MAX_ROOM_NAME_CHARS {
             return Err(RoomNameError::TooLong);
         }
-        let room = names::nfc::<MAX_ROOM_NAME_BYTES>(name).ok_or(RoomNameError::TooLong)?;
         let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         match names::check_letters(&room[1..], allowed) {
             Ok(()) => {}

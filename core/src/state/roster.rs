@@ -100,9 +100,14 @@ pub(crate) enum Queue {
     Pinged = 4,
     /// Connections waiting for a nickname claim's answer, until the claim timeout.
     Claiming = 5,
+    /// Connections waiting for an account request's answer, until the account timeout.
+    Account = 6,
+    /// Connections going by a registered nickname they have not identified as, until their
+    /// grace period ends.
+    Grace = 7,
 }
 
-const QUEUES: usize = 6;
+const QUEUES: usize = 8;
 
 /// A slot's place in one [`Queue`].
 #[derive(Clone, Copy, Debug)]
@@ -157,6 +162,10 @@ pub(crate) struct Roster<const N: usize> {
     remote: heapless::Vec<u32, N>,
     /// The names of the other servers whose people are known here, for `RemoteTag::node`.
     nodes: heapless::Vec<NodeName, MAX_NODES>,
+    /// Account requests handed to the runner, waiting for its answer (a side table: few wait
+    /// at once, and a slot need not carry room for one).
+    pub(crate) account_asks:
+        heapless::Vec<crate::account::Waiting, { crate::account::MAX_WAITING_ACCOUNT_ASKS }>,
 }
 
 /// The most other servers whose people one server knows at once (a cluster of 17 nodes): the
@@ -185,6 +194,7 @@ impl<const N: usize> Roster<N> {
             tag_pool: TagPool::new(),
             remote: heapless::Vec::new(),
             nodes: heapless::Vec::new(),
+            account_asks: heapless::Vec::new(),
         }
     }
 
@@ -401,6 +411,9 @@ impl<const N: usize> Roster<N> {
         self.unlink(Queue::Idle, id.index);
         self.unlink(Queue::Pinged, id.index);
         self.unlink(Queue::Claiming, id.index);
+        self.unlink(Queue::Account, id.index);
+        self.unlink(Queue::Grace, id.index);
+        self.account_asks.retain(|waiting| waiting.conn != id);
         if self.slots[id.index as usize].person.reads_irc() {
             self.irc_count -= 1;
         }

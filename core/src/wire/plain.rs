@@ -54,6 +54,25 @@ pub enum Command<'a> {
     /// `/history [N]`: the current room's last N lines. The number is not bounded here (a
     /// number too large for `u32` is [`ParseError::UnexpectedArgument`]).
     History(Option<u32>),
+    /// `/register PASSWORD`: keep the current nickname as an account with this password.
+    Register(&'a str),
+    /// `/identify PASSWORD` (the account of the current nickname) or `/login NAME PASSWORD`:
+    /// prove to be the account's owner.
+    Identify {
+        /// The account named, if any.
+        account: Option<&'a str>,
+        /// Its password, as typed.
+        password: &'a str,
+    },
+    /// `/logout`: be identified as no account.
+    Logout,
+    /// `/password OLD NEW`: change the password of the account one is identified as.
+    Password {
+        /// The password now.
+        old: &'a str,
+        /// The password from now on.
+        new: &'a str,
+    },
 }
 
 /// Why a line is not a valid command. Each variant renders as a message fit to show the user.
@@ -92,6 +111,10 @@ pub(crate) mod usage {
     pub(crate) const ME: &str = "/me TEXT";
     pub(crate) const JOIN: &str = "/join #ROOM";
     pub(crate) const HISTORY: &str = "/history [N]";
+    pub(crate) const REGISTER: &str = "/register PASSWORD";
+    pub(crate) const IDENTIFY: &str = "/identify PASSWORD";
+    pub(crate) const LOGIN: &str = "/login NAME PASSWORD";
+    pub(crate) const PASSWORD: &str = "/password OLD NEW";
 }
 
 impl<'a> Command<'a> {
@@ -164,6 +187,24 @@ fn part(args: &str) -> Command<'_> {
     }
 }
 
+/// Exactly one word.
+fn one_word<'a>(args: &'a str, usage: &'static str) -> Result<&'a str, ParseError<'a>> {
+    match args {
+        "" => Err(ParseError::MissingArgument(usage)),
+        _ if args.contains(char::is_whitespace) => Err(ParseError::UnexpectedArgument(usage)),
+        _ => Ok(args),
+    }
+}
+
+/// Exactly two words.
+fn two_words<'a>(args: &'a str, usage: &'static str) -> Result<(&'a str, &'a str), ParseError<'a>> {
+    match word_then_text(args) {
+        Ok((_, (first, second))) if !second.contains(char::is_whitespace) => Ok((first, second)),
+        Ok(_) => Err(ParseError::UnexpectedArgument(usage)),
+        Err(_) => Err(ParseError::MissingArgument(usage)),
+    }
+}
+
 fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'a>> {
     let is = |candidate: &str| name.eq_ignore_ascii_case(candidate);
     if is("nick") {
@@ -216,6 +257,25 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
         }
     } else if is("ping") {
         Ok(Command::Ping(Some(args).filter(|token| !token.is_empty())))
+    } else if is("register") {
+        one_word(args, usage::REGISTER).map(Command::Register)
+    } else if is("identify") {
+        one_word(args, usage::IDENTIFY).map(|password| Command::Identify {
+            account: None,
+            password,
+        })
+    } else if is("login") {
+        two_words(args, usage::LOGIN).map(|(account, password)| Command::Identify {
+            account: Some(account),
+            password,
+        })
+    } else if is("logout") {
+        match args {
+            "" => Ok(Command::Logout),
+            _ => Err(ParseError::UnexpectedArgument("/logout")),
+        }
+    } else if is("password") {
+        two_words(args, usage::PASSWORD).map(|(old, new)| Command::Password { old, new })
     } else {
         Err(ParseError::UnknownCommand(name))
     }

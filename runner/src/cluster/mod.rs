@@ -1128,7 +1128,7 @@ fn stream_payload(fields: &[Vec<u8>]) -> Option<&[u8]> {
         .map(|pair| pair[1].as_slice())
 }
 
-/// A room's keys and channel, named by the room's name in lower case.
+/// A room's keys and channel, named by its name's key ([`crate::name_key`]).
 struct RoomKeys {
     meta: String,
     stream: String,
@@ -1136,9 +1136,19 @@ struct RoomKeys {
 }
 
 impl RoomKeys {
+    /// For a room's name, or its key (which need not be a valid name itself: a Cyrillic
+    /// name's key may mix in Latin look-alikes).
     fn new(room: &str) -> Result<Self, ClusterError> {
-        // A valid name has no brace, so it is the whole hash tag.
-        RoomName::new(room).map_err(|_| ClusterError::Room(room.to_owned()))?;
+        let is_key = || {
+            room.starts_with('#')
+                && room.len() > 1
+                && !room.contains(['{', '}'])
+                && crate::name_key(room) == room
+        };
+        // A valid name has no brace, nor its key: the key is the whole hash tag.
+        if RoomName::new(room).is_err() && !is_key() {
+            return Err(ClusterError::Room(room.to_owned()));
+        }
         let room = crate::name_key(room);
         Ok(Self {
             meta: format!("chat:room:{{{room}}}:meta"),

@@ -97,7 +97,10 @@ enum Report {
     News(News),
     /// A room's lines said while this node did not follow it, from its stream.
     Backfilled {
+        /// The room's key.
         room: String,
+        /// Its name, as the store is to keep it.
+        name: String,
         /// Where the fill started: kept again if it failed.
         after: u64,
         lines: Vec<(u64, RemoteLine)>,
@@ -245,7 +248,8 @@ pub(crate) struct Relay {
     /// Rooms whose topic or history could not be read from Redis: read again at the next
     /// check of the nodes that reaches Redis. At most one entry per room here.
     topics_unread: HashSet<String>,
-    unfilled: HashSet<String>,
+    /// By key, the room's name.
+    unfilled: HashMap<String, String>,
     /// The other nodes' people the core was told of, by node.
     known: HashMap<String, HashSet<u64>>,
     /// Nodes with people here missing from the list of nodes, since when.
@@ -342,7 +346,7 @@ impl Relay {
             backfills_waiting: VecDeque::new(),
             backfills_running: 0,
             topics_unread: HashSet::new(),
-            unfilled: HashSet::new(),
+            unfilled: HashMap::new(),
             known: HashMap::new(),
             absent: HashMap::new(),
             leases: HashMap::new(),
@@ -489,20 +493,23 @@ impl Relay {
     /// those said since it follows the room come in order as usual (a line both fetched here
     /// and heard is kept once, under its number). At most [`MAX_BACKFILLS_AT_ONCE`] rooms are
     /// filled at once; the others wait their turn.
-    fn backfill(&mut self, room: &str) {
-        let room = crate::name_key(room);
-        if !self.backfilled.insert(room.clone()) {
+    /// `name` is the room's name (or its key, for want of one): the store keeps the lines
+    /// under it.
+    fn backfill(&mut self, name: &str) {
+        let room = crate::name_key(name);
+        if !self.backfilled.insert(room) {
             return;
         }
         if self.backfills_running >= MAX_BACKFILLS_AT_ONCE {
-            self.backfills_waiting.push_back(room);
+            self.backfills_waiting.push_back(name.to_owned());
             return;
         }
-        self.start_backfill(room);
+        self.start_backfill(name.to_owned());
     }
 
-    fn start_backfill(&mut self, room: String) {
+    fn start_backfill(&mut self, name: String) {
         self.backfills_running += 1;
+        let room = crate::name_key(&name);
         let after = self.kept.get(&room).copied().unwrap_or(0);
         let (cluster, reports) = (self.cluster.clone(), self.reports.clone());
         self.executor
@@ -527,6 +534,7 @@ impl Relay {
                 };
                 let report = Report::Backfilled {
                     room,
+                    name,
                     after,
                     lines,
                     result,
@@ -820,6 +828,7 @@ impl Relay {
             Report::Topic { room, result } => self.topic_read(room, result, &mut out),
             Report::Backfilled {
                 room,
+                name,
                 after,
                 lines,
                 result,
@@ -835,10 +844,10 @@ impl Relay {
                          tried again once Redis answers"
                     );
                     self.backfilled.remove(&room);
-                    self.unfilled.insert(room.clone());
+                    self.unfilled.insert(room.clone(), name.clone());
                 }
                 if !lines.is_empty() {
-                    out.push(ForCore::Keep { room, lines });
+                    out.push(ForCore::Keep { room: name, lines });
                 }
                 if let Some(next) = self.backfills_waiting.pop_front() {
                     self.start_backfill(next);
@@ -927,8 +936,8 @@ impl Relay {
         for room in std::mem::take(&mut self.topics_unread) {
             self.read_topic(&room);
         }
-        for room in std::mem::take(&mut self.unfilled) {
-            self.backfill(&room);
+        for (_, name) in std::mem::take(&mut self.unfilled) {
+            self.backfill(&name);
         }
         // People the core refused (their name was someone else's here, say) are offered again.
         let refused: Vec<((String, u64), PersonState)> = self.refused.drain().collect();
@@ -959,7 +968,7 @@ impl Relay {
             .is_none_or(|order| order.epoch.is_none())
         {
             // New to this node: what was said in it before is history.
-            self.backfill(&room);
+            self.backfill(&shown_name(room.clone(), &heard.line));
         }
         let order = self.rooms.entry(room.clone()).or_default();
         if order.filling {

@@ -34,10 +34,13 @@ impl Hub {
             return;
         };
         let own = relay.node_id().to_owned();
+        // The core names this server by its own name: a line of a person here who has gone
+        // since is shown as said here, not as said on another server.
+        let here = self.core.core().config().server_name.as_str().to_owned();
         let now = self.now();
         match relayed {
             Relayed::Line { room, seq, line } => {
-                let here = (line.node == own)
+                let here_conn = (line.node == own)
                     .then(|| {
                         line.person
                             .and_then(|bits| self.connection_by_bits(bits))
@@ -47,7 +50,11 @@ impl Hub {
                 let incoming = Incoming {
                     to: Target::Room(&room),
                     nick: &line.nick,
-                    origin: here.unwrap_or(Origin::Node(&line.node)),
+                    origin: here_conn.unwrap_or(if line.node == own {
+                        Origin::Node(&here)
+                    } else {
+                        Origin::Node(&line.node)
+                    }),
                     kind: line.kind,
                     text: &line.text,
                     seq,

@@ -47,6 +47,10 @@ impl<const N: usize> Step<'_, N> {
             }
             return;
         };
+        // Accounts for clients that know no SASL. Never relayed or shown to anyone.
+        if target.eq_ignore_ascii_case("NickServ") && kind == LineKind::Line {
+            return self.nickserv(conn, text);
+        }
         let (said, text) = match text.strip_prefix('\x01') {
             Some(ctcp) => {
                 let ctcp = ctcp.strip_suffix('\x01').unwrap_or(ctcp);

@@ -27,6 +27,7 @@ pub(crate) const RPL_NOWAWAY: &str = "306";
 pub(crate) const RPL_WHOISUSER: &str = "311";
 /// `WHOIS`: the server the person is on.
 pub(crate) const RPL_WHOISSERVER: &str = "312";
+pub(crate) const RPL_WHOISACCOUNT: &str = "330";
 /// End of a `WHO` answer.
 pub(crate) const RPL_ENDOFWHO: &str = "315";
 /// End of a `WHOIS` answer.

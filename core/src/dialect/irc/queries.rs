@@ -2,8 +2,8 @@
 
 use super::numeric::{
     ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
-    RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISCHANNELS, RPL_WHOISSERVER, RPL_WHOISUSER,
-    RPL_WHOREPLY,
+    RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISSERVER,
+    RPL_WHOISUSER, RPL_WHOREPLY,
 };
 use core::fmt::Write;
 
@@ -67,13 +67,27 @@ impl<const N: usize> Step<'_, N> {
                     self.who_line(conn, name.as_str(), id);
                 }
             }
+        } else if !mask.starts_with('#') && !mask.contains(['*', '?']) {
+            // One name: found as names are found (case in any script, look-alikes).
+            let found = self.roster.find(mask).filter(|&id| {
+                self.roster.get(id).is_some_and(|slot| {
+                    slot.connection
+                        .registration
+                        .is_none_or(|registration| registration.registered)
+                        && visible(id, slot)
+                })
+            });
+            if let Some(id) = found {
+                self.who_line(conn, "*", id);
+            }
         } else if !mask.starts_with('#') {
             let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
                 .roster
                 .people()
                 .filter(|&id| {
                     let name = self.roster.name(id);
-                    let mut buffer: heapless::String<32> = heapless::String::new();
+                    let mut buffer: heapless::String<{ crate::state::roster::MAX_NICK_BYTES }> =
+                        heapless::String::new();
                     let _ = write!(buffer, "{name}");
                     self.roster.get(id).is_some_and(|slot| {
                         slot.connection
@@ -133,6 +147,13 @@ impl<const N: usize> Step<'_, N> {
                     ":{server} {RPL_WHOISSERVER} {me} {name} {} :{VERSION}\r\n",
                     prefix.server_or(server)
                 );
+                if let Some(account) = roster.get(id).and_then(|slot| slot.person.account.as_ref())
+                {
+                    let _ = write!(
+                        self.out,
+                        ":{server} {RPL_WHOISACCOUNT} {me} {name} {account} :is logged in as\r\n"
+                    );
+                }
                 if let Some(away) = roster.get(id).and_then(away_message) {
                     let _ = write!(
                         self.out,

@@ -1,0 +1,464 @@
+//! Accounts: a nickname kept with a password, the password checked by the runner.
+//!
+//! The core never sees a password hash and never hashes: hashing is slow on purpose (Argon2id,
+//! tens of milliseconds) and needs a place to keep its result, so it is the runner's. With
+//! [`Config::accounts`](crate::Config) on, `/register`, `/identify` (`/login`) and `/password`
+//! (and IRC's `PRIVMSG NickServ :IDENTIFY ...`) come out as an [`AccountRequest`]
+//! ([`Output::Account`](crate::Output::Account)), the way a nickname claim does; the person
+//! waits, one request at a time, and the runner answers with
+//! [`Server::handle_account`](crate::Server::handle_account). A request not answered within
+//! [`Config::account_timeout`](crate::Config) is told it could not be checked.
+//!
+//! Once identified, a person is logged in to that account until they `/logout` or leave
+//! (`WHOIS` shows it, `330`). A nickname that is an account is protected: when someone goes by
+//! it without being identified as it, the runner (which knows the accounts) says so with
+//! [`Server::handle_nick_registered`](crate::Server::handle_nick_registered), and they must
+//! identify within [`Config::nick_grace`](crate::Config) or are renamed `anonymous-N`.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::state::roster::{ConnectionId, Nickname};
+
+/// The longest password, in bytes. Longer ones are refused before they reach the runner.
+pub const MAX_PASSWORD_BYTES: usize = 128;
+
+/// The shortest password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// How long an account request may wait for its answer unless
+/// [`Config::account_timeout`](crate::Config) says otherwise. Longer than a claim's: the runner
+/// hashes, and slows down answers to repeated wrong passwords.
+pub const DEFAULT_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long someone going by a registered nickname has to identify, unless
+/// [`Config::nick_grace`](crate::Config) says otherwise.
+pub const DEFAULT_NICK_GRACE: Duration = Duration::from_secs(60);
+
+/// A password as typed: 8 to 128 bytes, no spaces or control characters. Never shown: its
+/// `Debug` hides it, so it cannot end up in a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(heapless::String<MAX_PASSWORD_BYTES>);
+
+/// Why a string is not a [`Password`]; renders as a message fit to show the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// Shorter than [`MIN_PASSWORD_CHARS`].
+    TooShort,
+    /// Longer than [`MAX_PASSWORD_BYTES`].
+    TooLong,
+    /// A space or a control character.
+    InvalidChar,
+}
+
+impl fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooShort => write!(f, "a password has at least {MIN_PASSWORD_CHARS} characters"),
+            Self::TooLong => write!(f, "a password has at most {MAX_PASSWORD_BYTES} bytes"),
+            Self::InvalidChar => f.write_str("a password has no spaces or control characters"),
+        }
+    }
+}
+
+impl core::error::Error for PasswordError {}
+
+impl Password {
+    /// Checks `text` as a password.
+    ///
+    /// ```
+    /// use chat_core::account::{Password, PasswordError};
+    /// assert_eq!(Password::new("correct horse").unwrap_err(), PasswordError::InvalidChar);
+    /// assert_eq!(Password::new("short").unwrap_err(), PasswordError::TooShort);
+    /// assert_eq!(Password::new("tr0ub4dor&3").unwrap().as_str(), "tr0ub4dor&3");
+    /// ```
+    pub fn new(text: &str) -> Result<Self, PasswordError> {
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(PasswordError::InvalidChar);
+        }
+        if text.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(PasswordError::TooShort);
+        }
+        heapless::String::try_from(text)
+            .map(Self)
+            .map_err(|_| PasswordError::TooLong)
+    }
+
+    /// The password, for the runner to hash or check. Show it to no one.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// What a person asks of their account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccountAsk {
+    /// Make the account (named after their nickname) with this password; they are identified
+    /// as it once made.
+    Register(Password),
+    /// They are the account's owner: this is its password.
+    Identify(Password),
+    /// Change the account's password from `old` (checked) to `new`.
+    ChangePassword {
+        /// The password now.
+        old: Password,
+        /// The password from now on.
+        new: Password,
+    },
+}
+
+/// A person's request about an account, from [`Output::Account`](crate::Output::Account):
+/// hand it back to [`Server::handle_account`](crate::Server::handle_account) with the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRequest {
+    conn: ConnectionId,
+    account: Nickname,
+    ask: AccountAsk,
+}
+
+impl AccountRequest {
+    pub(crate) fn new(conn: ConnectionId, account: Nickname, ask: AccountAsk) -> Self {
+        Self { conn, account, ask }
+    }
+
+    /// Who asks.
+    pub fn conn(&self) -> ConnectionId {
+        self.conn
+    }
+
+    /// The account: a nickname, compared as names are
+    /// ([`NameKey`](crate::NameKey)): keep accounts by its key.
+    pub fn account(&self) -> &Nickname {
+        &self.account
+    }
+
+    /// What they ask.
+    pub fn ask(&self) -> &AccountAsk {
+        &self.ask
+    }
+}
+
+/// The most account requests waiting for the runner at once; past it, whoever asks is told to
+/// try again in a moment.
+pub const MAX_WAITING_ACCOUNT_ASKS: usize = 64;
+
+/// What kind of request waits (the passwords are the runner's by then, not kept here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AskKind {
+    Register,
+    Identify,
+    ChangePassword,
+}
+
+impl AccountAsk {
+    pub(crate) fn kind(&self) -> AskKind {
+        match self {
+            Self::Register(_) => AskKind::Register,
+            Self::Identify(_) => AskKind::Identify,
+            Self::ChangePassword { .. } => AskKind::ChangePassword,
+        }
+    }
+}
+
+/// A request handed to the runner, waiting for its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    pub(crate) conn: ConnectionId,
+    pub(crate) account: Nickname,
+    pub(crate) kind: AskKind,
+}
+
+/// The runner's answer to an [`AccountRequest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccountAnswer {
+    /// Done: registered (and identified), identified, or the password changed.
+    Done,
+    /// The password is not the account's.
+    WrongPassword,
+    /// There is no such account (to identify as, or to change).
+    NoSuchAccount,
+    /// The account exists already (to register).
+    Taken,
+    /// It could not be decided now (the place accounts are kept cannot be reached); try
+    /// again later.
+    Unavailable,
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::testing::{Driver, Transcript};
+    use crate::{Config, Error, Instant, ServerName};
+
+    struct Node {
+        driver: Driver<16>,
+        heard: Transcript,
+    }
+
+    impl Node {
+        fn new(accounts: bool) -> Self {
+            let config = Config::default()
+                .with_colour(false)
+                .with_flood_limit(None)
+                .with_greeting_delay(Duration::ZERO)
+                .with_silence_timeout(None)
+                .with_server_name(ServerName::new("irc.test").unwrap())
+                .with_accounts(accounts)
+                .with_account_timeout(Duration::from_secs(10))
+                .with_nick_grace(Duration::from_secs(30));
+            Self {
+                driver: Driver::new(config, Instant::from_millis(1_000)),
+                heard: Transcript::default(),
+            }
+        }
+
+        fn connect(&mut self) -> ConnectionId {
+            let heard = &mut self.heard;
+            let conn = self
+                .driver
+                .connect(&mut |output| heard.record(output))
+                .unwrap();
+            self.heard.take(conn);
+            conn
+        }
+
+        fn send(&mut self, conn: ConnectionId, text: &str) -> Vec<String> {
+            let heard = &mut self.heard;
+            self.driver
+                .input(conn, text.as_bytes(), &mut |output| heard.record(output));
+            self.heard.take(conn)
+        }
+
+        /// The one request made since the last call.
+        fn request(&mut self) -> AccountRequest {
+            let mut requests = self.driver.take_account_requests();
+            assert_eq!(requests.len(), 1, "{requests:?}");
+            requests.remove(0)
+        }
+
+        fn answer(&mut self, request: &AccountRequest, answer: AccountAnswer) -> Vec<String> {
+            let heard = &mut self.heard;
+            self.driver
+                .answer_account(request, answer, &mut |output| heard.record(output))
+                .unwrap();
+            self.heard.take(request.conn())
+        }
+
+        /// The runner says `conn` goes by `nick`, a registered nickname.
+        fn registered(&mut self, conn: ConnectionId, nick: &str) {
+            let heard = &mut self.heard;
+            self.driver
+                .nick_registered(conn, nick, &mut |output| heard.record(output))
+                .unwrap();
+        }
+
+        fn advance(&mut self, by: Duration) {
+            let heard = &mut self.heard;
+            self.driver.advance(by, &mut |output| heard.record(output));
+        }
+    }
+
+    #[test]
+    fn register_identify_logout_and_change_the_password() {
+        let mut node = Node::new(true);
+        let ann = node.connect();
+        // A nickname first: the account is named after it.
+        assert_eq!(
+            node.send(ann, "/register hunter2hunter2\n"),
+            [
+                "*** error: pick a nickname first: an account is named after the nickname you \
+              register it with"
+            ]
+        );
+        node.send(ann, "/nick ann\n");
+        assert_eq!(
+            node.send(ann, "/register short\n"),
+            ["*** error: a password has at least 8 characters"]
+        );
+        assert!(node.driver.take_account_requests().is_empty());
+
+        assert!(node.send(ann, "/register hunter2hunter2\n").is_empty());
+        let request = node.request();
+        assert_eq!((request.conn(), request.account().as_str()), (ann, "ann"));
+        assert_eq!(
+            request.ask(),
+            &AccountAsk::Register(Password::new("hunter2hunter2").unwrap())
+        );
+        // Its Debug shows no password.
+        assert!(!std::format!("{request:?}").contains("hunter2"));
+        // One request at a time.
+        assert_eq!(
+            node.send(ann, "/identify hunter2hunter2\n"),
+            ["*** error: your last account request is still being checked; wait a moment"]
+        );
+        assert_eq!(
+            node.answer(&request, AccountAnswer::Done),
+            ["*** You registered the account ann; you are identified as it."]
+        );
+        // An answer given twice is stale.
+        assert_eq!(
+            node.driver
+                .answer_account(&request, AccountAnswer::Done, &mut |_| {}),
+            Err(Error::StaleAccount)
+        );
+
+        // WHOIS shows the account to IRC clients.
+        let irc = node.connect();
+        node.send(irc, "NICK ivy\r\nUSER i 0 * :I\r\n");
+        let whois = node.send(irc, "WHOIS ann\r\n");
+        assert!(
+            whois.contains(&":irc.test 330 ivy ann ann :is logged in as".into()),
+            "{whois:?}"
+        );
+
+        node.heard.take(ann);
+        assert_eq!(
+            node.send(ann, "/password hunter2hunter2 correct-horse\n"),
+            Vec::<String>::new()
+        );
+        let change = node.request();
+        assert_eq!(
+            node.answer(&change, AccountAnswer::WrongPassword),
+            ["*** error: wrong password: your password was not changed"]
+        );
+        node.send(ann, "/password hunter2hunter2 correct-horse\n");
+        let change = node.request();
+        assert_eq!(
+            node.answer(&change, AccountAnswer::Done),
+            ["*** Your password was changed."]
+        );
+
+        assert_eq!(
+            node.send(ann, "/logout\n")[0],
+            "*** You are no longer identified as ann."
+        );
+        assert_eq!(
+            node.send(ann, "/password a-password b-password\n"),
+            ["*** error: identify first: /identify PASSWORD"]
+        );
+        // Identifying: a wrong password, no account, then the right one.
+        node.send(ann, "/login ann wrong-password\n");
+        let identify = node.request();
+        assert_eq!(
+            node.answer(&identify, AccountAnswer::WrongPassword),
+            ["*** error: wrong password for ann"]
+        );
+        node.send(ann, "/login bob some-password\n");
+        let identify = node.request();
+        assert_eq!(identify.account().as_str(), "bob");
+        assert_eq!(
+            node.answer(&identify, AccountAnswer::NoSuchAccount),
+            ["*** error: there is no account bob; /register PASSWORD makes one for your nickname"]
+        );
+        node.send(ann, "/identify correct-horse\n");
+        let identify = node.request();
+        assert_eq!(
+            node.answer(&identify, AccountAnswer::Done),
+            ["*** You are now identified as ann."]
+        );
+
+        // No answer in time: it could not be checked.
+        node.send(
+            irc,
+            "PRIVMSG NickServ :REGISTER ivy-password ivy@example.org\r\n",
+        );
+        let register = node.request();
+        assert_eq!(register.account().as_str(), "ivy");
+        node.advance(Duration::from_secs(11));
+        assert_eq!(
+            node.heard.take(irc),
+            [
+                ":NickServ!NickServ@services NOTICE ivy :accounts cannot be checked just now; try \
+              again later"
+            ]
+        );
+        assert_eq!(
+            node.driver
+                .answer_account(&register, AccountAnswer::Done, &mut |_| {}),
+            Err(Error::StaleAccount)
+        );
+    }
+
+    #[test]
+    fn a_registered_nickname_must_be_proven_within_its_grace() {
+        let mut node = Node::new(true);
+        let (ann, bob) = (node.connect(), node.connect());
+        node.send(ann, "/nick ann\n");
+        node.send(bob, "/nick bob\n");
+        node.heard.take(bob);
+        node.heard.take(ann);
+        // The runner says ann is an account's name: ann has 30 s.
+        node.registered(ann, "ANN");
+        assert_eq!(
+            node.heard.take(ann),
+            [
+                "*** The nickname ann is registered: if it is yours, /identify PASSWORD within 30 \
+              s, or you will be renamed."
+            ]
+        );
+        // Said again: told once.
+        node.registered(ann, "ann");
+        assert!(node.heard.take(ann).is_empty());
+        node.advance(Duration::from_secs(29));
+        assert!(node.heard.take(ann).is_empty());
+        node.advance(Duration::from_secs(2));
+        assert_eq!(
+            node.heard.take(ann),
+            [
+                "*** You are now known as anonymous-1.",
+                "*** error: you did not identify as ann in time; you are anonymous-1 now: pick \
+                 another name with /nick NAME"
+            ]
+        );
+        assert_eq!(
+            node.heard.take(bob),
+            ["*** ann is now known as anonymous-1"]
+        );
+
+        // Identifying in time ends the grace; so does a new name.
+        node.send(bob, "/nick carl\n");
+        node.registered(bob, "carl");
+        node.send(bob, "/identify carls-password\n");
+        let identify = node.request();
+        node.answer(&identify, AccountAnswer::Done);
+        node.send(ann, "/nick dora\n");
+        node.registered(ann, "dora");
+        node.send(ann, "/nick edna\n");
+        node.heard.take(ann);
+        node.advance(Duration::from_secs(60));
+        let (to_bob, to_ann) = (node.heard.take(bob), node.heard.take(ann));
+        assert!(
+            to_bob.iter().all(|line| !line.contains("did not identify")),
+            "{to_bob:?}"
+        );
+        assert!(to_ann.is_empty(), "{to_ann:?}");
+        // Identified as it already: nothing to prove.
+        node.registered(bob, "carl");
+        assert!(node.heard.take(bob).is_empty());
+    }
+
+    #[test]
+    fn without_accounts_the_commands_say_so() {
+        let mut node = Node::new(false);
+        let ann = node.connect();
+        node.send(ann, "/nick ann\n");
+        assert_eq!(
+            node.send(ann, "/register hunter2hunter2\n"),
+            ["*** error: this server keeps no accounts"]
+        );
+        assert!(node.driver.take_account_requests().is_empty());
+    }
+}

@@ -89,9 +89,15 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) data: Option<PathBuf>,
 
-    /// keep nothing on disk: history lives in memory and is gone when the server stops
+    /// keep nothing on disk: history (and accounts) live in memory and are gone when the
+    /// server stops
     #[argh(switch)]
     pub(crate) no_data: bool,
+
+    /// seconds someone going by a registered nickname has to /identify before they are
+    /// renamed anonymous-N. Default: 60
+    #[argh(option, default = "60")]
+    pub(crate) nick_grace: u64,
 
     /// how many lines the store keeps per room; older ones are deleted. Default: 10000
     #[argh(option, default = "10_000")]
@@ -263,6 +269,9 @@ impl Args {
         let Some(sync) = SyncMode::from_name(&self.sync) else {
             return Err(format!("--sync {:?}: expected normal or full", self.sync));
         };
+        if !(1..=3600).contains(&self.nick_grace) {
+            return Err("--nick-grace is in seconds, from 1 to 3600".to_owned());
+        }
         if self.max_room_members == Some(0) {
             return Err("--max-room-members must be at least 1".to_owned());
         }
@@ -285,6 +294,7 @@ impl Args {
             .with_server_name(server_name)
             .with_irc_lobby(!self.no_irc_lobby)
             .with_announce_limit(self.announce_limit)
+            .with_nick_grace(Duration::from_secs(self.nick_grace))
             .with_ping(
                 (self.ping_interval > 0).then(|| Duration::from_secs(self.ping_interval)),
                 Duration::from_secs(self.ping_timeout.max(1)),

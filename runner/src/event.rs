@@ -33,4 +33,6 @@ pub(crate) enum Event {
     Stalled(ConnectionId),
     /// Ctrl-C or SIGTERM.
     Shutdown(&'static str),
+    /// The accounts thread answered a request (see `accounts.rs`).
+    Account(Box<crate::accounts::Answered>),
 }

@@ -2,13 +2,14 @@
 //! it as an [`Event`] on one channel; everything the core asks for is carried out here.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
+use chat_core::account::{AccountAnswer, AccountAsk, AccountRequest};
 use chat_core::{
     Admission, Backlog, ConnectionId, Delivery, DisconnectReason, Error, Event as CoreEvent,
     HistoryAnswer, HistoryLine, Instant, Nickname, Output, PersonId,
@@ -17,6 +18,7 @@ use futures_lite::future;
 use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
+use crate::accounts::Accounts;
 use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::{Event, Stream};
@@ -155,6 +157,14 @@ pub(crate) struct Hub {
     relayed: VecDeque<Relayed>,
     /// People here whose state changed in this drain, for the other nodes.
     changed: Vec<ConnectionId>,
+    /// The accounts thread (see `accounts.rs`); `None` where accounts are not kept.
+    accounts: Option<Accounts>,
+    /// The keys of the accounts there are: nicknames that are protected.
+    registered: HashSet<String>,
+    /// Account answers to hand to the core, and people going by a registered nickname to
+    /// tell it of (see `Hub::drain`).
+    account_answers: VecDeque<(AccountRequest, AccountAnswer)>,
+    unproven: Vec<(ConnectionId, String)>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -219,6 +229,14 @@ impl Clock {
     }
 }
 
+/// What keeps things for the hub, or shares them: the store, the cluster's node and relay
+/// (`--cluster`), the accounts and the keys of those there are.
+pub(crate) struct Keepers {
+    pub(crate) store: Store,
+    pub(crate) cluster: Option<(Node, Relay)>,
+    pub(crate) accounts: Option<(Accounts, HashSet<String>)>,
+}
+
 impl Hub {
     pub(crate) fn new(
         core: RecordedCore,
@@ -226,9 +244,14 @@ impl Hub {
         events: Sender<Event>,
         policy: Policy,
         clock: Clock,
-        store: Store,
-        cluster: Option<(Node, Relay)>,
+        keepers: Keepers,
     ) -> Self {
+        let Keepers {
+            store,
+            cluster,
+            accounts,
+        } = keepers;
+        let (accounts, registered) = accounts.unzip();
         let (node, relay) = cluster.unzip();
         let Policy {
             slow,
@@ -271,6 +294,10 @@ impl Hub {
             relay,
             relayed: VecDeque::new(),
             changed: Vec::new(),
+            accounts,
+            registered: registered.unwrap_or_default(),
+            account_answers: VecDeque::new(),
+            unproven: Vec::new(),
         }
     }
 
@@ -554,6 +581,18 @@ impl Hub {
             Event::Disconnected(id, reason, error) => self.disconnected(id, reason, error),
             Event::CaughtUp(id) => self.caught_up(id),
             Event::Stalled(id) => self.stalled(id),
+            Event::Account(answered) => {
+                let answered = *answered;
+                if answered.answer == AccountAnswer::Done
+                    && matches!(answered.request.ask(), AccountAsk::Register(_))
+                {
+                    self.registered
+                        .insert(crate::name_key(answered.request.account().as_str()));
+                }
+                self.account_answers
+                    .push_back((answered.request, answered.answer));
+                self.drain();
+            }
             Event::Shutdown(signal) => {
                 drop(accepting.take());
                 return Some(signal);
@@ -966,6 +1005,26 @@ impl Hub {
             } else if let Some(relayed) = self.relayed.pop_front() {
                 self.hand_relayed(relayed);
                 continue;
+            } else if let Some((request, answer)) = self.account_answers.pop_front() {
+                match self
+                    .core
+                    .unrecorded("account answers")
+                    .handle_account(now, &request, answer)
+                {
+                    // Too late (the person left, or the time ran out): an account made for
+                    // it stays made.
+                    Err(Error::StaleAccount) => Ok(()),
+                    other => other,
+                }
+            } else if let Some((conn, nick)) = self.unproven.pop() {
+                match self
+                    .core
+                    .unrecorded("account answers")
+                    .handle_nick_registered(now, conn, &nick)
+                {
+                    Err(Error::UnknownConnection(_)) => Ok(()),
+                    other => other,
+                }
             } else {
                 break;
             };
@@ -1106,6 +1165,22 @@ impl Hub {
                     if let Some(connection) = lookup_mut(&mut self.connections, conn) {
                         log!("{} is now {name}", describe(connection));
                         connection.name = Some(name.to_owned());
+                    }
+                    // A registered nickname: the core asks its new holder to prove it.
+                    if self.registered.contains(&crate::name_key(name)) {
+                        self.unproven.push((conn, name.to_owned()));
+                    }
+                }
+                Output::Account(request) => {
+                    let address = lookup_mut(&mut self.connections, request.conn())
+                        .map(|connection| connection.peer.ip());
+                    let asked = match (&self.accounts, address) {
+                        (Some(accounts), Some(address)) => accounts.ask(request.clone(), address),
+                        _ => false,
+                    };
+                    if !asked {
+                        self.account_answers
+                            .push_back((request.clone(), AccountAnswer::Unavailable));
                     }
                 }
                 Output::Claim(claim) => match &mut self.node {

@@ -31,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod accounts;
 mod cluster;
 mod connection;
 mod core_box;
@@ -330,10 +331,13 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
     // In cluster mode a nickname free here is claimed from the other nodes before it is given,
     // and a room line waits for its place in the room's order across the nodes; without a
     // cluster nobody would answer either.
+    // Accounts are kept in the data directory, or in memory: in cluster mode they would have
+    // to be shared by every node, which they are not yet, so a node of a cluster keeps none.
     let config = settings
         .core
         .with_nick_claims(cluster.is_some())
-        .with_relayed_lines(cluster.is_some());
+        .with_relayed_lines(cluster.is_some())
+        .with_accounts(cluster.is_none());
     // The core's clock reads Unix time in milliseconds: the times on lines are real ones.
     let clock = Clock::start();
     let start = clock.start_instant();
@@ -438,6 +442,19 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
         )
     });
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
+    let accounts = if config.accounts {
+        let (accounts, registered) = accounts::Accounts::start(&place, events.clone())
+            .map_err(|error| Error::Store(error.to_string()))?;
+        log!(
+            "accounts: {} registered; a registered nickname must be proven within {} s",
+            registered.len(),
+            config.nick_grace.as_secs()
+        );
+        Some((accounts, registered))
+    } else {
+        log!("accounts: none in cluster mode (they are not shared across nodes yet)");
+        None
+    };
     let hub = Hub::new(
         core,
         executor.clone(),
@@ -452,8 +469,11 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
             flush_interval: settings.flush_interval,
         },
         clock,
-        store,
-        cluster,
+        hub::Keepers {
+            store,
+            cluster,
+            accounts,
+        },
     );
     let current = tls.as_ref().map(|tls| tls.2.clone());
     let plain_loop = {

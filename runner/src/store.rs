@@ -25,7 +25,7 @@ pub(crate) const DATABASE_FILE: &str = "chat.db";
 const LOCK_FILE: &str = "lock";
 
 /// The schema this build writes. A database with a newer one is refused, never changed.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
 /// in a commit) and history questions. Past it the store counts as stalled (see
@@ -66,6 +66,16 @@ const MIGRATIONS: &[&str] = &[
     -- Rooms are found by their name's key (chat_core::NameKey: case and look-alikes aside),
     -- filled in by `fill_keys` after the migration, since SQL cannot compute it.
     ALTER TABLE rooms ADD COLUMN key TEXT;
+",
+    "
+    -- Accounts (see accounts.rs): by the name's key, with its name as registered and its
+    -- password's Argon2id hash in PHC form; created in Unix milliseconds.
+    CREATE TABLE accounts (
+        key     TEXT PRIMARY KEY,
+        name    TEXT NOT NULL,
+        hash    TEXT NOT NULL,
+        created INTEGER NOT NULL
+    ) WITHOUT ROWID;
 ",
 ];
 
@@ -466,7 +476,7 @@ fn lock(dir: &Path, holder: &str) -> Result<File, OpenError> {
 }
 
 /// Opens the database file, checking that it is one before anything writes to it.
-fn open_file(path: &Path, sync: SyncMode) -> Result<Connection, OpenError> {
+pub(crate) fn open_file(path: &Path, sync: SyncMode) -> Result<Connection, OpenError> {
     let database = |error| OpenError::Database(path.to_owned(), error);
     let connection = Connection::open(path).map_err(database)?;
     // The first read: a file that is not a database fails here, before any write.

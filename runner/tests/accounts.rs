@@ -1,0 +1,129 @@
+//! Accounts over real sockets: register, identify after reconnecting and keep the name, an
+//! impostor renamed after the grace period, wrong passwords slowed down, NickServ and WHOIS
+//! for IRC clients, and accounts surviving a restart.
+
+use std::time::{Duration, Instant};
+
+use chat_tests::{Client, Server, TempDir};
+
+/// The server binary, built by cargo for these tests.
+const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
+
+const PASSWORD: &str = "correct-horse-battery";
+
+fn server(data: &TempDir) -> Server {
+    Server::plain(RUNNER, &["--data", data.arg(), "--nick-grace", "2"])
+}
+
+/// A plain-text client that took `nick` and was told it is registered (it is not
+/// identified yet).
+fn claims_registered(server: &Server, nick: &str) -> Client {
+    let mut client = server.join(nick);
+    client.expect_line(&format!(
+        "*** The nickname {nick} is registered: if it is yours, /identify PASSWORD within 2 s, \
+         or you will be renamed."
+    ));
+    client
+}
+
+#[test]
+fn an_account_keeps_its_name_across_connections_and_restarts() {
+    let data = TempDir::new("accounts");
+    let mut server = server(&data);
+    let mut ann = server.join("ann");
+    ann.send_line(&format!("/register {PASSWORD}"));
+    ann.expect_line("*** You registered the account ann; you are identified as it.");
+    ann.send_line("/register another-password");
+    assert_eq!(
+        ann.next_line(),
+        "*** error: the account ann exists already; /identify PASSWORD if it is yours"
+    );
+    ann.send_line("/quit");
+    ann.expect_closed();
+
+    // Back, under another case of the name: told to prove it, and proves it in time (the
+    // account is named as it was asked for).
+    let mut back = claims_registered(&server, "ANN");
+    back.send_line(&format!("/identify {PASSWORD}"));
+    back.expect_line("*** You are now identified as ANN.");
+    std::thread::sleep(Duration::from_millis(2_500));
+    let since = back.sync();
+    assert!(since.is_empty(), "kept the name: {since:?}");
+
+    // An IRC client sees the account in WHOIS, and can identify through NickServ.
+    let mut irc = Client::connect(server.addr());
+    irc.send("NICK ivy\r\nUSER i 0 * :I\r\nWHOIS ann\r\n");
+    let whois = irc.expect_line(" 330 ");
+    assert_eq!(whois, ":chat.local 330 ivy ANN ANN :is logged in as");
+    irc.send("PRIVMSG NickServ :REGISTER ivy-password ivy@example.org\r\n");
+    assert_eq!(
+        irc.expect_line("NickServ"),
+        ":NickServ!NickServ@services NOTICE ivy :You registered the account ivy; you are \
+         identified as it."
+    );
+
+    // Restarted on the same data: the accounts are still there.
+    back.send_line("/quit");
+    back.expect_closed();
+    irc.send("QUIT\r\n");
+    server.signal("TERM");
+    server.expect_exit();
+    let server = self::server(&data);
+    let mut again = claims_registered(&server, "ann");
+    again.send_line("/identify wrong-password");
+    assert_eq!(again.next_line(), "*** error: wrong password for ann");
+    again.send_line(&format!("/identify {PASSWORD}"));
+    again.expect_line("*** You are now identified as ann.");
+    // Changing the password.
+    again.send_line(&format!("/password {PASSWORD} a-new-password"));
+    again.expect_line("*** Your password was changed.");
+    again.send_line("/logout");
+    again.expect_line("*** You are no longer identified as ann.");
+    // Still going by it, and identified no more: the grace period starts again.
+    again.expect_line("is registered: if it is yours, /identify PASSWORD within 2 s");
+    again.send_line("/identify a-new-password");
+    again.expect_line("*** You are now identified as ann.");
+
+    // Passwords are never logged.
+    let log = server.log();
+    assert!(log.contains("accounts: 2 registered"), "{log}");
+    for password in [PASSWORD, "a-new-password", "wrong-password"] {
+        assert!(!log.contains(password), "{log}");
+    }
+}
+
+#[test]
+fn an_impostor_is_renamed_and_wrong_passwords_are_slowed_down() {
+    let data = TempDir::new("accounts-impostor");
+    let server = server(&data);
+    let mut bob = server.join("bob");
+    bob.send_line(&format!("/register {PASSWORD}"));
+    bob.expect_line("*** You registered the account bob");
+    bob.send_line("/quit");
+    bob.expect_closed();
+
+    let mut watcher = server.join("wat");
+    let mut impostor = claims_registered(&server, "bob");
+    // Three wrong passwords are answered at once; the next ones wait longer and longer.
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let asked = Instant::now();
+        impostor.send_line("/login bob not-bobs-password");
+        assert_eq!(impostor.next_line(), "*** error: wrong password for bob");
+        waits.push(asked.elapsed());
+        // The renaming comes after 2 s, in the middle of this: take it as it comes.
+        if waits.len() == 1 {
+            let renamed = impostor.expect_line("you did not identify as bob in time");
+            assert!(renamed.contains("you are anonymous-"), "{renamed}");
+        }
+    }
+    println!("answers to wrong passwords took {waits:?}");
+    assert!(waits[3] >= Duration::from_millis(900), "{waits:?}");
+    assert!(waits[4] >= Duration::from_millis(1_900), "{waits:?}");
+    let seen = watcher.sync();
+    assert!(
+        seen.iter()
+            .any(|line| line.starts_with("*** bob is now known as anonymous-")),
+        "{seen:?}"
+    );
+}

@@ -174,6 +174,8 @@ pub(crate) struct Waiting {
     pub(crate) conn: ConnectionId,
     pub(crate) account: Nickname,
     pub(crate) kind: AskKind,
+    /// Asked through IRC's SASL: answered with numerics, and registration waits for it.
+    pub(crate) sasl: bool,
 }
 
 /// The runner's answer to an [`AccountRequest`].
@@ -448,6 +450,84 @@ mod tests {
         // Identified as it already: nothing to prove.
         node.registered(bob, "carl");
         assert!(node.heard.take(bob).is_empty());
+    }
+
+    #[test]
+    fn an_irc_client_logs_in_with_sasl_plain_while_it_registers() {
+        use base64::Engine;
+        let plain = |authzid: &str, authcid: &str, password: &str| {
+            let mut encoded = [0_u8; 400];
+            let length = base64::engine::general_purpose::STANDARD
+                .encode_slice(
+                    std::format!("{authzid}\0{authcid}\0{password}"),
+                    &mut encoded,
+                )
+                .unwrap();
+            String::from_utf8(encoded[..length].to_vec()).unwrap()
+        };
+        let mut node = Node::new(true);
+        let irc = node.connect();
+        let listed = node.send(irc, "CAP LS 302\r\n");
+        assert!(listed[0].contains(" sasl=PLAIN "), "{listed:?}");
+        node.send(irc, "CAP REQ :sasl\r\nNICK ann\r\nUSER a 0 * :A\r\n");
+        // Another mechanism, then an abort.
+        assert_eq!(
+            node.send(irc, "AUTHENTICATE EXTERNAL\r\n"),
+            [
+                ":irc.test 908 ann PLAIN :are available SASL mechanisms",
+                ":irc.test 904 ann :SASL authentication failed"
+            ]
+        );
+        assert_eq!(node.send(irc, "AUTHENTICATE PLAIN\r\n"), ["AUTHENTICATE +"]);
+        assert_eq!(
+            node.send(irc, "AUTHENTICATE *\r\n"),
+            [":irc.test 906 ann :SASL authentication aborted"]
+        );
+        // A wrong password.
+        node.send(irc, "AUTHENTICATE PLAIN\r\n");
+        let line = std::format!("AUTHENTICATE {}\r\n", plain("", "ann", "wrong-password"));
+        assert!(node.send(irc, &line).is_empty());
+        let request = node.request();
+        assert_eq!(
+            (request.account().as_str(), request.ask()),
+            (
+                "ann",
+                &AccountAsk::Identify(Password::new("wrong-password").unwrap())
+            )
+        );
+        assert_eq!(
+            node.answer(&request, AccountAnswer::WrongPassword),
+            [":irc.test 904 ann :SASL authentication failed"]
+        );
+        // The right one: the welcome waits for the answer, even past CAP END.
+        node.send(irc, "AUTHENTICATE PLAIN\r\n");
+        let line = std::format!("AUTHENTICATE {}\r\n", plain("ann", "ann", "hunter2hunter2"));
+        node.send(irc, &line);
+        let request = node.request();
+        assert!(node.send(irc, "CAP END\r\n").is_empty(), "no welcome yet");
+        let answered = node.answer(&request, AccountAnswer::Done);
+        assert_eq!(
+            answered[..3],
+            [
+                ":irc.test 900 ann ann!~a@hidden ann :You are now logged in as ann",
+                ":irc.test 903 ann :SASL authentication successful",
+                ":irc.test 001 ann :Welcome to the chat, ann!~a@hidden"
+            ]
+        );
+        assert_eq!(
+            node.send(irc, "AUTHENTICATE PLAIN\r\n"),
+            [":irc.test 907 ann :You have already authenticated"]
+        );
+
+        // Without accounts, SASL is not offered, and cannot be asked for.
+        let mut node = Node::new(false);
+        let irc = node.connect();
+        let listed = node.send(irc, "CAP LS 302\r\n");
+        assert!(!listed[0].contains("sasl"), "{listed:?}");
+        assert_eq!(
+            node.send(irc, "CAP REQ :sasl\r\n"),
+            [":irc.test CAP * NAK :sasl"]
+        );
     }
 
     #[test]

@@ -542,12 +542,8 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             let at = self.roster.account_asks.iter().position(|w| w.conn == conn);
             if let Some(waiting) = at.map(|at| self.roster.account_asks.swap_remove(at)) {
                 // No answer in time is an answer.
-                self.hub().account_answered(
-                    conn,
-                    waiting.kind,
-                    waiting.account,
-                    AccountAnswer::Unavailable,
-                );
+                self.hub()
+                    .account_answered(waiting, AccountAnswer::Unavailable);
             }
         }
         while let Some((deadline, conn)) = self.roster.first(Queue::Grace) {
@@ -703,8 +699,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             return Err(Error::StaleAccount);
         };
         self.roster.dequeue(Queue::Account, conn);
-        self.hub()
-            .account_answered(conn, waiting.kind, waiting.account, answer);
+        self.hub().account_answered(waiting, answer);
         Ok(())
     }
 

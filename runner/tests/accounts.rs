@@ -127,3 +127,95 @@ fn an_impostor_is_renamed_and_wrong_passwords_are_slowed_down() {
         "{seen:?}"
     );
 }
+
+/// The Python for the SASL test, or `None` (after a loud SKIPPED line) when it has no `irc`
+/// package and need not (`CHAT_REQUIRE_PYTHON=1` makes that a failure).
+fn python_with_irc(test: &str) -> Option<std::ffi::OsString> {
+    let python =
+        std::env::var_os("CHAT_PYTHON").unwrap_or_else(|| std::ffi::OsString::from("python3"));
+    let shown = python.to_string_lossy().into_owned();
+    let unavailable = match std::process::Command::new(&python)
+        .args(["-c", "import irc.client"])
+        .output()
+    {
+        Ok(output) if output.status.success() => return Some(python),
+        Ok(output) => format!(
+            "{shown} cannot import irc: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(error) => format!("{shown} could not be run: {error}"),
+    };
+    assert!(
+        std::env::var("CHAT_REQUIRE_PYTHON").as_deref() != Ok("1"),
+        "{test}: CHAT_REQUIRE_PYTHON=1, but {unavailable}"
+    );
+    eprintln!(
+        "\n!!! SKIPPED {test}: {unavailable}; `pip install irc`, or set CHAT_PYTHON to a \
+         Python that has it\n"
+    );
+    None
+}
+
+#[test]
+fn irc_clients_log_in_with_sasl() {
+    let test = "irc_clients_log_in_with_sasl";
+    let data = TempDir::new("accounts-sasl");
+    let server = server(&data);
+    let mut ann = server.join("ann");
+    ann.send_line(&format!("/register {PASSWORD}"));
+    ann.expect_line("*** You registered the account ann");
+
+    // By hand: a wrong password is refused, the right one logs in before the welcome.
+    let mut irc = Client::connect(server.addr());
+    irc.send("CAP LS 302\r\nCAP REQ :sasl\r\nNICK sam\r\nUSER s 0 * :S\r\n");
+    assert!(irc.expect_line(" LS ").contains("sasl=PLAIN"));
+    irc.expect_line(" ACK :sasl");
+    irc.send("AUTHENTICATE PLAIN\r\n");
+    assert_eq!(irc.next_line(), "AUTHENTICATE +");
+    // base64 of "\0ann\0not-the-password".
+    irc.send("AUTHENTICATE AGFubgBub3QtdGhlLXBhc3N3b3Jk\r\n");
+    assert_eq!(
+        irc.next_line(),
+        ":chat.local 904 sam :SASL authentication failed"
+    );
+    irc.send("AUTHENTICATE PLAIN\r\n");
+    irc.expect_line("AUTHENTICATE +");
+    // base64 of "\0ann\0correct-horse-battery".
+    irc.send("AUTHENTICATE AGFubgBjb3JyZWN0LWhvcnNlLWJhdHRlcnk=\r\nCAP END\r\n");
+    assert_eq!(
+        irc.next_line(),
+        ":chat.local 900 sam sam!~s@hidden ann :You are now logged in as ann"
+    );
+    assert_eq!(
+        irc.next_line(),
+        ":chat.local 903 sam :SASL authentication successful"
+    );
+    assert!(irc.next_line().starts_with(":chat.local 001 sam "));
+
+    // The Python `irc` client's own SASL.
+    let Some(python) = python_with_irc(test) else {
+        return;
+    };
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/irc_sasl_e2e.py");
+    let port = server.addr().port().to_string();
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .args(["127.0.0.1", &port, "pysasl", "ann", PASSWORD])
+        .output()
+        .expect("running the Python script");
+    let reports = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{reports}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for report in [
+        r#"{"logged_in": "ann"}"#,
+        r#"{"welcome": "pysasl"}"#,
+        r#"{"account": "ann"}"#,
+        r#"{"done": true}"#,
+    ] {
+        assert!(reports.contains(report), "{reports}");
+    }
+}

@@ -1362,8 +1362,9 @@ fn names_in_any_script_are_one_name_across_the_nodes() {
     dmitry.send_line(&format!("/join {room}"));
     dmitry.send_line("/topic о погоде");
     dmitry.expect_line(&format!("set the topic of {room}: о погоде"));
-    dmitry.send_line("дождь");
     bob.send_line(&format!("/join {room}"));
+    bob.expect_line("*** You are now talking in #");
+    dmitry.send_line("дождь");
     bob.expect_line(&format!("{nick}: дождь"));
     let c = node(&url, "script-c", &[]);
     let mut carol = c.join(&unique_nick("ca"));

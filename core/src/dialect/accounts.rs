@@ -151,13 +151,20 @@ impl<const N: usize> Step<'_, N> {
                 }
             }
         };
-        self.ask_account(conn, account, ask);
+        self.ask_account(conn, account, ask, false);
     }
 
-    /// Hands the request to the runner, one per connection at a time.
-    fn ask_account(&mut self, conn: ConnectionId, account: Nickname, ask: AccountAsk) {
+    /// Hands the request to the runner, one per connection at a time; true if it was. With
+    /// `sasl` (IRC's SASL) nothing is said here when it was not: SASL says it with a numeric.
+    pub(crate) fn ask_account(
+        &mut self,
+        conn: ConnectionId,
+        account: Nickname,
+        ask: AccountAsk,
+        sasl: bool,
+    ) -> bool {
         let Some((timeout, _)) = self.accounts else {
-            return;
+            return false;
         };
         if self
             .roster
@@ -165,30 +172,38 @@ impl<const N: usize> Step<'_, N> {
             .iter()
             .any(|waiting| waiting.conn == conn)
         {
-            return self.tell_account(
-                conn,
-                true,
-                format_args!("your last account request is still being checked; wait a moment"),
-            );
+            if !sasl {
+                self.tell_account(
+                    conn,
+                    true,
+                    format_args!("your last account request is still being checked; wait a moment"),
+                );
+            }
+            return false;
         }
         let waiting = Waiting {
             conn,
             account: account.clone(),
             kind: ask.kind(),
+            sasl,
         };
         if self.roster.account_asks.push(waiting).is_err() {
-            return self.tell_account(
-                conn,
-                true,
-                format_args!(
-                    "{MAX_WAITING_ACCOUNT_ASKS} account requests are being checked already; try \
-                     again in a moment"
-                ),
-            );
+            if !sasl {
+                self.tell_account(
+                    conn,
+                    true,
+                    format_args!(
+                        "{MAX_WAITING_ACCOUNT_ASKS} account requests are being checked already; \
+                         try again in a moment"
+                    ),
+                );
+            }
+            return false;
         }
         let deadline = self.now.saturating_add(timeout);
         self.roster.enqueue(Queue::Account, conn, deadline);
         self.out.account(AccountRequest::new(conn, account, ask));
+        true
     }
 
     fn logout(&mut self, conn: ConnectionId) {
@@ -214,13 +229,16 @@ impl<const N: usize> Step<'_, N> {
 
     /// The runner's answer to `conn`'s request about `account` (or none in time:
     /// `Unavailable`).
-    pub(crate) fn account_answered(
-        &mut self,
-        conn: ConnectionId,
-        kind: AskKind,
-        account: Nickname,
-        answer: AccountAnswer,
-    ) {
+    pub(crate) fn account_answered(&mut self, waiting: Waiting, answer: AccountAnswer) {
+        let Waiting {
+            conn,
+            account,
+            kind,
+            sasl,
+        } = waiting;
+        if sasl {
+            return self.sasl_answered(conn, account, answer);
+        }
         match (kind, answer) {
             (AskKind::Register | AskKind::Identify, AccountAnswer::Done) => {
                 let registered = kind == AskKind::Register;

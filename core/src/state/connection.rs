@@ -42,6 +42,20 @@ pub(crate) struct Registration {
     /// A labeled answer (IRCv3 `labeled-response`) is open: the line it answers names several
     /// targets and is being handled a target per step.
     pub(crate) labeled: bool,
+    /// How far a SASL exchange (`AUTHENTICATE`) has come.
+    pub(crate) sasl: Sasl,
+}
+
+/// How far an IRC client's SASL exchange has come (see `dialect/irc/sasl.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Sasl {
+    /// None begun, or the last ended.
+    #[default]
+    Idle,
+    /// `AUTHENTICATE PLAIN` was answered `AUTHENTICATE +`: the payload comes next.
+    Plain,
+    /// The credentials are with the runner; registration waits for the answer.
+    Checking,
 }
 
 /// A set of IRCv3 capabilities.
@@ -56,14 +70,17 @@ impl Caps {
     pub(crate) const BATCH: Self = Self(8);
     pub(crate) const CHATHISTORY: Self = Self(16);
     pub(crate) const LABELED_RESPONSE: Self = Self(32);
+    /// Offered only where the runner keeps accounts.
+    pub(crate) const SASL: Self = Self(64);
 
     /// Every capability offered, by name, in the order `CAP LS` lists them.
-    pub(crate) const OFFERED: [(&'static str, Self); 6] = [
+    pub(crate) const OFFERED: [(&'static str, Self); 7] = [
         ("batch", Self::BATCH),
         ("draft/chathistory", Self::CHATHISTORY),
         ("echo-message", Self::ECHO_MESSAGE),
         ("labeled-response", Self::LABELED_RESPONSE),
         ("message-tags", Self::MESSAGE_TAGS),
+        ("sasl", Self::SASL),
         ("server-time", Self::SERVER_TIME),
     ];
 

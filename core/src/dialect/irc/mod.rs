@@ -15,6 +15,7 @@ mod messages;
 pub(crate) mod numeric;
 mod queries;
 mod registration;
+mod sasl;
 
 use super::text::Ago;
 use super::{Admitted, Refused, Step};
@@ -265,11 +266,12 @@ enum Verb {
     Userhost,
     Chathistory,
     Tagmsg,
+    Authenticate,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 24] = [
+        const VERBS: [(&str, Verb); 25] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -294,6 +296,7 @@ impl Verb {
             ("USERHOST", Verb::Userhost),
             ("CHATHISTORY", Verb::Chathistory),
             ("TAGMSG", Verb::Tagmsg),
+            ("AUTHENTICATE", Verb::Authenticate),
         ];
         VERBS
             .iter()
@@ -305,7 +308,14 @@ impl Verb {
     fn before_registration(self) -> bool {
         matches!(
             self,
-            Self::Cap | Self::Nick | Self::User | Self::Pass | Self::Ping | Self::Pong | Self::Quit
+            Self::Cap
+                | Self::Nick
+                | Self::User
+                | Self::Pass
+                | Self::Ping
+                | Self::Pong
+                | Self::Quit
+                | Self::Authenticate
         )
     }
 }
@@ -484,6 +494,7 @@ impl<const N: usize> Step<'_, N> {
         }
         match verb {
             Verb::Cap => self.cap(conn, message, registered),
+            Verb::Authenticate => self.authenticate(conn, message),
             Verb::Nick => self.irc_nick(conn, message),
             Verb::User | Verb::Pass if registered => {
                 numeric!(self, conn, ERR_ALREADYREGISTERED, ":You may not reregister");

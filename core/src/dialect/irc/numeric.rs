@@ -28,6 +28,13 @@ pub(crate) const RPL_WHOISUSER: &str = "311";
 /// `WHOIS`: the server the person is on.
 pub(crate) const RPL_WHOISSERVER: &str = "312";
 pub(crate) const RPL_WHOISACCOUNT: &str = "330";
+pub(crate) const RPL_LOGGEDIN: &str = "900";
+pub(crate) const RPL_SASLSUCCESS: &str = "903";
+pub(crate) const ERR_SASLFAIL: &str = "904";
+pub(crate) const ERR_SASLTOOLONG: &str = "905";
+pub(crate) const ERR_SASLABORTED: &str = "906";
+pub(crate) const ERR_SASLALREADY: &str = "907";
+pub(crate) const RPL_SASLMECHS: &str = "908";
 /// End of a `WHO` answer.
 pub(crate) const RPL_ENDOFWHO: &str = "315";
 /// End of a `WHOIS` answer.

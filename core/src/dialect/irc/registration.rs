@@ -39,8 +39,23 @@ impl<const N: usize> Step<'_, N> {
         if sub.eq_ignore_ascii_case("LS") {
             let start = self.out.mark();
             let _ = write!(self.out, ":{server} CAP {me} LS :");
-            for (n, (name, _)) in Caps::OFFERED.iter().enumerate() {
-                let _ = write!(self.out, "{}{name}", if n == 0 { "" } else { " " });
+            // CAP LS 302 and later read values: SASL's names its mechanisms.
+            let values = message
+                .param(1)
+                .and_then(|version| version.parse::<u32>().ok())
+                .is_some_and(|version| version >= 302);
+            let mut first = true;
+            for (name, cap) in Caps::OFFERED {
+                if cap == Caps::SASL && self.accounts.is_none() {
+                    continue;
+                }
+                let value = if cap == Caps::SASL && values {
+                    "=PLAIN"
+                } else {
+                    ""
+                };
+                let _ = write!(self.out, "{}{name}{value}", if first { "" } else { " " });
+                first = false;
             }
             let _ = self.out.write_str("\r\n");
             self.out.send(start, Audience::one(conn));
@@ -69,6 +84,7 @@ impl<const N: usize> Step<'_, N> {
                     None => (name, true),
                 };
                 match Caps::named(name) {
+                    Some(Caps::SASL) if self.accounts.is_none() => known = false,
                     Some(cap) => caps = caps.with(cap, on),
                     None => known = false,
                 }
@@ -191,7 +207,12 @@ impl<const N: usize> Step<'_, N> {
         let Some(registration) = slot.connection.registration.as_mut() else {
             return;
         };
-        if registration.registered || registration.negotiating || !ready {
+        // A SASL answer still to come: the welcome says who it is logged in as.
+        if registration.registered
+            || registration.negotiating
+            || registration.sasl == crate::state::connection::Sasl::Checking
+            || !ready
+        {
             return;
         }
         registration.registered = true;

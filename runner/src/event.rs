@@ -6,6 +6,9 @@ use std::net::{SocketAddr, TcpStream};
 
 use chat_core::{ConnectionId, DisconnectReason};
 use smol::Async;
+use smol::channel::Sender;
+
+use crate::metrics::Snapshot;
 
 /// Something that happened, for the hub to handle in order.
 #[derive(Debug)]
@@ -22,4 +25,6 @@ pub(crate) enum Event {
     Stalled(ConnectionId),
     /// Ctrl-C or SIGTERM.
     Shutdown(&'static str),
+    /// `--metrics`: a scrape wants the hub's counts, sent back on this channel.
+    Scrape(Sender<Snapshot>),
 }

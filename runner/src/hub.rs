@@ -695,7 +695,9 @@ impl Hub {
                 {
                     self.commits_pending.pop_front();
                     self.stats.commits += 1;
-                    self.stats.commit_time.observe(asked.elapsed().as_secs_f64());
+                    self.stats
+                        .commit_time
+                        .observe(asked.elapsed().as_secs_f64());
                 }
                 if self.store_stalled && number >= self.commits_asked {
                     self.store_stalled = false;
@@ -1083,7 +1085,9 @@ impl Hub {
                     self.stats.gone(match reason {
                         CloseReason::Quit => Gone::Quit,
                         CloseReason::Silent => Gone::Silent,
-                        _ => Gone::PingTimeout,
+                        CloseReason::PingTimeout => Gone::PingTimeout,
+                        // A reason added to the core later, until it has a label of its own.
+                        _ => Gone::Error,
                     });
                     if let Some(connection) = self.forget(conn) {
                         log!("{} closed: {reason}", describe(&connection));

@@ -666,3 +666,54 @@ async fn snapshot(hub: &Sender<Event>) -> Option<Snapshot> {
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_observation_goes_in_the_first_bucket_that_holds_it() {
+        let mut histogram = Histogram::new(DEPTHS);
+        for value in [0.0, 1.0, 1.5, 3.0, 1e9] {
+            histogram.observe(value);
+        }
+        assert_eq!(&histogram.counts[..4], &[1, 1, 1, 1]);
+        assert_eq!(histogram.counts.last(), Some(&1));
+        assert_eq!(histogram.count, 5);
+        assert!((histogram.sum - (5.5 + 1e9)).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_snapshot_encodes_in_both_formats() {
+        let mut stats = Stats {
+            accepted: 3,
+            ..Stats::default()
+        };
+        stats.refused(Refused::PerAddress);
+        stats.gone(Gone::Quit);
+        stats.turn.observe(0.000_2);
+        let mut snapshot = Snapshot::new(&stats);
+        snapshot.connections.irc = 2;
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(snapshot));
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+        for sample in [
+            "chat_connections_accepted_total 3\n",
+            "chat_connections_refused_total{reason=\"per_address\"} 1\n",
+            "chat_disconnects_total{reason=\"quit\"} 1\n",
+            "chat_connections{dialect=\"irc\"} 2\n",
+            "chat_hub_turn_seconds_bucket{le=\"0.00025\"} 1\n",
+            "chat_hub_turn_seconds_count 1\n",
+        ] {
+            assert!(text.contains(sample), "no {sample:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains("chat_cluster"),
+            "cluster metrics only in cluster mode"
+        );
+        let mut open = String::new();
+        prometheus_client::encoding::text::encode(&mut open, &registry).unwrap();
+        assert!(open.ends_with("# EOF\n"));
+    }
+}

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat_tests::{Client, Server, WAIT};
+use chat_tests::{Client, Server, WAIT, redis_url};
 
 /// The server binary, built by cargo for these tests.
 const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
@@ -233,7 +233,8 @@ fn counts_move_by_what_the_clients_did() {
     let addr = server.metrics_addr();
     assert_eq!(get(addr, "/").0, 404);
     assert_eq!(get(addr, "/metrics/x").0, 404);
-    let post = "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let post =
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     assert_eq!(request(addr, post).0, 405);
     // OpenMetrics when asked for it.
     let (status, text) = request(
@@ -303,4 +304,115 @@ fn room_messages_skipped_for_a_slow_reader_are_counted_as_it_is_told() {
     let caught_up = Scrape::of(&server);
     assert_eq!(caught_up.get("chat_slow_skipped_total"), told);
     assert_eq!(caught_up.get("chat_slow_dropped_total"), 0.0);
+}
+
+/// `url` on Redis database `db` (30 to 39 are the metrics tests'), whatever database it named.
+fn on_db(url: &str, db: u8) -> String {
+    let base = url.trim_end_matches('/');
+    let base = match base.rsplit_once('/') {
+        Some((head, tail))
+            if !head.ends_with('/') && tail.bytes().all(|byte| byte.is_ascii_digit()) =>
+        {
+            head
+        }
+        _ => base,
+    };
+    format!("{base}/{db}")
+}
+
+/// Whether the Redis at `url` (`redis://HOST:PORT/...`, no password) has database `db`: a
+/// Redis has 16 unless started with `--databases N`. True when it cannot tell (a password, a
+/// socket): the node then says what is wrong.
+fn has_db(url: &str, db: u8) -> bool {
+    let Some(address) = url
+        .strip_prefix("redis://")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|address| !address.contains('@'))
+    else {
+        return true;
+    };
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return true;
+    };
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let db = db.to_string();
+    let command = format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{db}\r\n", db.len());
+    let mut reply = [0; 256];
+    let read = stream
+        .write_all(command.as_bytes())
+        .and_then(|()| stream.read(&mut reply))
+        .unwrap_or(0);
+    !String::from_utf8_lossy(&reply[..read]).contains("out of range")
+}
+
+#[test]
+fn cluster_lines_are_counted_out_on_one_node_and_in_on_the_other() {
+    let test = "cluster_lines_are_counted_out_on_one_node_and_in_on_the_other";
+    let Some(url) = redis_url(test) else { return };
+    let url = on_db(&url, 30);
+    if !has_db(&url, 30) {
+        assert!(
+            std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "{test}: CHAT_REQUIRE_REDIS=1, but the Redis has no database 30 (start it with \
+             --databases 40 or more, as .ci/run does)"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: the Redis has no database 30 (start it with --databases 40 or \
+             more, as .ci/run does)"
+        );
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let tag = format!("{}-{nanos:x}", std::process::id());
+    let node = |name: &str| {
+        let name = format!("metrics-{name}-{tag}");
+        Server::plain(
+            RUNNER,
+            &[
+                "--cluster",
+                &url,
+                "--node",
+                &name,
+                "--metrics",
+                "127.0.0.1:0",
+            ],
+        )
+    };
+    let (a, b) = (node("a"), node("b"));
+    assert!(
+        Scrape::of(&a)
+            .text
+            .contains("chat_cluster_published_total 0")
+    );
+    // A room of this run, so that lines of other runs on the database do not count.
+    let room = format!("#m{nanos:x}");
+    let mut alice = a.connect();
+    alice.send_line(&format!("/join {room}"));
+    alice.expect_line(&format!("now talking in {room}"));
+    let mut bob = b.connect();
+    bob.send_line(&format!("/join {room}"));
+    bob.expect_line(&format!("now talking in {room}"));
+    let (a0, b0) = (Scrape::of(&a), Scrape::of(&b));
+
+    for n in 0..3 {
+        alice.send_line(&format!("over the wire {n}"));
+    }
+    for n in 0..3 {
+        bob.expect_line(&format!("over the wire {n}"));
+    }
+    let published = |scrape: &Scrape| scrape.get("chat_cluster_published_total");
+    let received = |scrape: &Scrape| scrape.get("chat_cluster_received_total");
+    let a1 = scrape_until(&a, "node a's lines published and read back", |scrape| {
+        published(scrape) - published(&a0) >= 3.0 && received(scrape) - received(&a0) >= 3.0
+    });
+    let b1 = Scrape::of(&b);
+    assert!(received(&b1) - received(&b0) >= 3.0, "{}", b1.text);
+    assert!(
+        b1.get("chat_cluster_lag_seconds_count") - b0.get("chat_cluster_lag_seconds_count") >= 3.0
+    );
+    assert_eq!(published(&b1), published(&b0), "bob said nothing");
+    promtool_check(&a1.text);
 }

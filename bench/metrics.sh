@@ -6,7 +6,8 @@
 #   bench/metrics.sh target/release [ROUNDS] [CLIENTS] [RATE] [SECONDS] [DIALECT]
 #
 # Prints one line per run: off/on, server CPU s per million deliveries, delivered ratio, p50,
-# p99, then the medians.
+# p99, then the medians. With BASE=DIR, the "off" runs use DIR/chat-runner instead: a build
+# from before metrics existed, so that the counting itself is measured too.
 set -euo pipefail
 bin=${1:?usage: bench/metrics.sh RELEASE_DIR [ROUNDS] [CLIENTS] [RATE] [SECONDS] [DIALECT]}
 rounds=${2:-2}
@@ -25,9 +26,10 @@ cleanup() {
 trap cleanup EXIT
 
 run() {
-    local mode=$1 extra=()
+    local mode=$1 extra=() runner="$bin/chat-runner"
     [ "$mode" = on ] && extra=(--metrics 127.0.0.1:0)
-    taskset -c 0 "$bin/chat-runner" --listen 127.0.0.1:0 --no-color --no-flood-limit \
+    [ "$mode" = off ] && [ -n "${BASE:-}" ] && runner="$BASE/chat-runner"
+    taskset -c 0 "$runner" --listen 127.0.0.1:0 --no-color --no-flood-limit \
         --max-per-ip 0 --history 0 --no-data "${extra[@]}" >"$work/out" 2>"$work/err" &
     server=$!
     for _ in $(seq 1 100); do

@@ -92,7 +92,7 @@ pub use history::{
     MAX_LABEL_BYTES, answer_parts,
 };
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
-pub use server::{Admission, Backlog, Consumed, Error, Restored, Server};
+pub use server::{Admission, Backlog, Consumed, Dialect, Error, Restored, Server};
 pub use state::flood::FloodLimit;
 pub use state::members::MAX_ROOMS_PER_PERSON;
 pub use state::names::{MAX_NAME_KEY_BYTES, NameKey};

@@ -108,11 +108,16 @@ pub enum Backlog {
 pub struct Consumed {
     bytes: usize,
     more: bool,
+    line: bool,
 }
 
 impl Consumed {
     const fn bytes_taken(bytes: usize) -> Self {
-        Self { bytes, more: false }
+        Self {
+            bytes,
+            more: false,
+            line: false,
+        }
     }
 
     /// The number of bytes taken from the front of the input.
@@ -125,6 +130,26 @@ impl Consumed {
     pub fn more(self) -> bool {
         self.more
     }
+
+    /// Whether the bytes taken ended a line (or a JSON object, or a line too long to handle):
+    /// one line received, for a runner's counts. False for a partial line kept for later, for
+    /// input held back, and for the further parts of a line handled in parts.
+    pub fn line(self) -> bool {
+        self.line
+    }
+}
+
+/// Which protocol a connection speaks, once its first byte (for IRC, its first line) has
+/// settled it: see [`Server::dialect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// Lines of text (`nc`, `telnet`, the built-in client).
+    Plain,
+    /// IRC: the first line was a registration command.
+    Irc,
+    /// The original client's JSON objects: the first byte was `{`.
+    Json,
 }
 
 const FULL_PLAIN: &[u8] = b"*** Sorry, the server is full. Please try again later.\r\n";
@@ -272,6 +297,24 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         self.roster.get(conn)?.person.away.as_deref()
     }
 
+    /// The dialect `conn` speaks; `None` before its first byte (an IRC client is [`Dialect::Plain`]
+    /// until its first line shows it registering), or if `conn` is not live.
+    pub fn dialect(&self, conn: ConnectionId) -> Option<Dialect> {
+        use crate::wire::line::Dialect as Framing;
+        match self.roster.get(conn)?.connection.framer.dialect() {
+            Framing::Undecided => None,
+            Framing::Plain => Some(Dialect::Plain),
+            Framing::Irc => Some(Dialect::Irc),
+            Framing::Json => Some(Dialect::Json),
+        }
+    }
+
+    /// How many rooms there are now, the lobby and rooms kept for their topic included (and,
+    /// in a cluster, rooms known here only through people on other servers).
+    pub fn rooms(&self) -> usize {
+        self.rooms.count()
+    }
+
     /// How many people on other servers are known here (see [`relay::Person`]).
     pub fn people_elsewhere(&self) -> usize {
         self.roster.remote_count()
@@ -407,6 +450,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(Consumed {
             bytes: used,
             more: self.has_more(conn),
+            line: true,
         })
     }
 
@@ -443,6 +487,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Consumed {
             bytes: 0,
             more: self.has_more(conn),
+            line: false,
         }
     }
 

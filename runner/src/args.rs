@@ -131,6 +131,14 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) lease: Option<u64>,
 
+    /// serve metrics for Prometheus over HTTP at http://ADDR/metrics: connections, people,
+    /// rooms, lines in and out, slow readers, flood holds, disconnects, the hub's turn times,
+    /// the store's commits and the cluster's traffic (docs/METRICS.md lists them). ADDR is
+    /// HOST:PORT, e.g. 127.0.0.1:9100; port 0 picks a free port, logged at start. Anyone who
+    /// can reach ADDR can read them: bind to loopback or a private network. Default: off
+    #[argh(option)]
+    pub(crate) metrics: Option<SocketAddr>,
+
     /// flood control: lines a client may send at once before being slowed. Default: 20
     #[argh(option, default = "20")]
     pub(crate) flood_burst: u32,
@@ -315,6 +323,7 @@ impl Args {
             history_keep: self.history_keep,
             sync,
             cluster,
+            metrics: self.metrics,
         })
     }
 

@@ -297,7 +297,12 @@ pub(crate) async fn write_loop<S: Socket>(
 ) {
     let mut batch = Vec::new();
     let write = async |bytes: &[u8]| -> io::Result<bool> {
-        let written = async { stream.write_all(bytes).await.map(|()| true) };
+        let written = async {
+            stream.write_all(bytes).await.map(|()| {
+                crate::metrics::wrote(bytes.len());
+                true
+            })
+        };
         let Some(timeout) = stall_timeout else {
             return written.await;
         };

@@ -6,6 +6,9 @@ use std::net::{SocketAddr, TcpStream};
 
 use chat_core::{ConnectionId, DisconnectReason};
 use smol::Async;
+use smol::channel::Sender;
+
+use crate::metrics::Snapshot;
 
 use crate::socket::TlsSocket;
 
@@ -35,4 +38,6 @@ pub(crate) enum Event {
     Shutdown(&'static str),
     /// The accounts thread answered a request (see `accounts.rs`).
     Account(Box<crate::accounts::Answered>),
+    /// `--metrics`: a scrape wants the hub's counts, sent back on this channel.
+    Scrape(Sender<Snapshot>),
 }

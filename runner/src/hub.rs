@@ -11,8 +11,8 @@ use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::account::{AccountAnswer, AccountAsk, AccountRequest};
 use chat_core::{
-    Admission, Backlog, ConnectionId, Delivery, DisconnectReason, Error, Event as CoreEvent,
-    HistoryAnswer, HistoryLine, Instant, Nickname, Output, PersonId,
+    Admission, Backlog, CloseReason, ConnectionId, Delivery, Dialect, DisconnectReason, Error,
+    Event as CoreEvent, HistoryAnswer, HistoryLine, Instant, Nickname, Output, PersonId,
 };
 use futures_lite::future;
 use smol::channel::{Receiver, Sender};
@@ -23,6 +23,7 @@ use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::{Event, Stream};
 use crate::log::log;
+use crate::metrics::{Dialects, Gone, Refused, Snapshot, Stats};
 use crate::pacer::{Batch, Flush, Pacer};
 use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
@@ -165,6 +166,8 @@ pub(crate) struct Hub {
     /// tell it of (see `Hub::drain`).
     account_answers: VecDeque<(AccountRequest, AccountAnswer)>,
     unproven: Vec<(ConnectionId, String)>,
+    /// What `--metrics` serves: counted always (plain integers), read at a scrape.
+    stats: Stats,
 }
 
 impl std::fmt::Debug for Hub {
@@ -298,6 +301,7 @@ impl Hub {
             registered: registered.unwrap_or_default(),
             account_answers: VecDeque::new(),
             unproven: Vec::new(),
+            stats: Stats::default(),
         }
     }
 
@@ -314,6 +318,7 @@ impl Hub {
         // when the deadline changes.
         let mut armed: Option<StdInstant> = None;
         loop {
+            let began = StdInstant::now();
             // The store's replies come before everything: lines wait for its commits. So do
             // the cluster's answers: people wait for their nicknames.
             let mut replied = false;
@@ -332,6 +337,7 @@ impl Hub {
             self.check_store_stall();
             if replied {
                 self.end_turn().await;
+                self.turn_done(began);
             }
             // Deadlines come first: a steady stream of events must not starve the timer, which
             // `future::or` below would do, since it polls the event channel first.
@@ -345,6 +351,7 @@ impl Hub {
                 self.drop_stalled().await;
                 self.resume_held().await;
                 self.end_turn().await;
+                self.turn_done(began);
                 continue;
             }
             // Readers waiting for a flush get one even when no writer has anything new.
@@ -353,9 +360,11 @@ impl Hub {
             }
             let flush_at = self.pacer.poll_timeout();
             if flush_at.is_some_and(|at| at <= StdInstant::now()) {
+                let began = StdInstant::now();
                 if let Some(signal) = self.read_then_flush(&events, &mut accepting).await {
                     return self.shut_down_for(signal).await;
                 }
+                self.turn_done(began);
                 continue;
             }
             let deadline = self
@@ -438,21 +447,25 @@ impl Hub {
             )
             .await;
             self.ticks.borrow_mut().hub = None;
+            let began = StdInstant::now();
             let event = match woken {
                 Woken::Event(event) => event,
                 Woken::Store(reply) => {
                     self.handle_reply(reply);
                     self.end_turn().await;
+                    self.turn_done(began);
                     continue;
                 }
                 Woken::Cluster(done) => {
                     self.cluster_done(done);
                     self.end_turn().await;
+                    self.turn_done(began);
                     continue;
                 }
                 Woken::Relay(done) => {
                     self.relay_done(done);
                     self.end_turn().await;
+                    self.turn_done(began);
                     continue;
                 }
                 Woken::Timer => {
@@ -469,7 +482,35 @@ impl Hub {
                 return self.shut_down_for(signal).await;
             }
             self.end_turn().await;
+            self.turn_done(began);
         }
+    }
+
+    /// A turn of work that began at `began` is over: its time goes into the turn histogram.
+    fn turn_done(&mut self, began: StdInstant) {
+        self.stats.turn.observe(began.elapsed().as_secs_f64());
+    }
+
+    /// The counts and gauges for a scrape (`--metrics`).
+    fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot::new(&self.stats);
+        let core = self.core.core();
+        let mut dialects = Dialects::default();
+        for connection in self.connections.iter().flatten() {
+            match core.dialect(connection.id) {
+                Some(Dialect::Plain) => dialects.plain += 1,
+                Some(Dialect::Irc) => dialects.irc += 1,
+                Some(Dialect::Json) => dialects.json += 1,
+                _ => dialects.undecided += 1,
+            }
+        }
+        snapshot.connections = dialects;
+        snapshot.people_here = core.online() as u64;
+        snapshot.people_elsewhere = core.people_elsewhere() as u64;
+        snapshot.rooms = core.rooms() as u64;
+        snapshot.commits_pending = self.commits_pending.len() as u64;
+        snapshot.cluster = self.relay.is_some();
+        snapshot
     }
 
     /// The flush that is due: the readers waiting for it read first, and what they read is
@@ -555,6 +596,8 @@ impl Hub {
         self.core.flush_recording();
         self.commit();
         let woken = self.idle_writers.len();
+        self.stats.flush_writers.observe(woken as f64);
+        self.stats.flush_events.observe(self.events.len() as f64);
         if self.gate.borrow().committed < self.wait_for {
             // What they were given waits for the commit just asked: they are woken when it is
             // done.
@@ -592,6 +635,10 @@ impl Hub {
                 self.account_answers
                     .push_back((answered.request, answered.answer));
                 self.drain();
+            }
+            Event::Scrape(answer) => {
+                let _ = answer.try_send(self.snapshot());
+                return None;
             }
             Event::Shutdown(signal) => {
                 drop(accepting.take());
@@ -683,12 +730,14 @@ impl Hub {
         match reply {
             Reply::Committed(number) => {
                 self.gate.borrow_mut().open_to(number);
-                while self
-                    .commits_pending
-                    .front()
-                    .is_some_and(|&(pending, _)| pending <= number)
+                while let Some(&(pending, asked)) = self.commits_pending.front()
+                    && pending <= number
                 {
                     self.commits_pending.pop_front();
+                    self.stats.commits += 1;
+                    self.stats
+                        .commit_time
+                        .observe(asked.elapsed().as_secs_f64());
                 }
                 if self.store_stalled && number >= self.commits_asked {
                     self.store_stalled = false;
@@ -843,6 +892,7 @@ impl Hub {
                 "refused {peer}: {from_address} connections from {} already",
                 peer.ip()
             );
+            self.stats.refused(Refused::PerAddress);
             return self.refuse(stream, TOO_MANY_FROM_ADDRESS);
         }
         let tls = matches!(stream, Stream::Tls(_));
@@ -854,6 +904,7 @@ impl Hub {
         let id = match admission {
             Admission::Accepted(id) => id,
             Admission::Refused(reply) => {
+                self.stats.refused(Refused::Full);
                 log!(
                     "refused {peer}: server full ({} online)",
                     self.core.online()
@@ -861,6 +912,7 @@ impl Hub {
                 return self.refuse(stream, reply);
             }
         };
+        self.stats.accepted += 1;
         let link = Rc::new(RefCell::new(Link::new()));
         let (reader, writer) = match stream {
             Stream::Plain(stream) => self.spawn_tasks(id, Rc::new(stream), &link),
@@ -933,10 +985,12 @@ impl Hub {
                     if let Some(connection) = lookup_mut(&mut self.connections, id) {
                         connection.held = Some((chunk, at));
                     }
+                    self.stats.flood_holds += 1;
                     return self.drain();
                 }
                 Ok(consumed) => {
                     at += consumed.bytes();
+                    self.stats.lines_received += u64::from(consumed.line());
                     consumed.more()
                 }
                 Err(error) => return log!("bug: input from {id}: {error}"),
@@ -967,6 +1021,11 @@ impl Hub {
             Some(error) => log!("{} disconnected: {error}", describe(&connection)),
             None => log!("{} disconnected: closed by peer", describe(&connection)),
         }
+        self.stats.gone(match reason {
+            DisconnectReason::Closed => Gone::Closed,
+            DisconnectReason::TooSlow => Gone::TooSlow,
+            _ => Gone::Error,
+        });
         // The peer may only have shut its sending side, so what is queued still goes out.
         self.close_flushing(connection);
         let now = self.now();
@@ -1062,6 +1121,7 @@ impl Hub {
                     };
                     let shared: Shared = Shared::from(bytes);
                     let (wait_for, committed) = (self.wait_for, self.gate.borrow().committed);
+                    self.stats.lines_sent += 1;
                     for id in to {
                         let Some(connection) = lookup_mut(&mut self.connections, id) else {
                             continue;
@@ -1071,19 +1131,27 @@ impl Hub {
                             // messages past it are skipped, as for a client behind).
                             if kind != Kind::Room || parked.len() < self.slow.queue_limit {
                                 parked.push_back(Parked::Bytes(shared.clone()));
+                                self.stats.deliveries += 1;
+                            } else {
+                                self.stats.skipped += 1;
                             }
                             continue;
                         }
                         let mut queue = connection.link.borrow_mut();
                         match self.slow.admit(&mut connection.lag, kind, queue.len()) {
                             Admit::Queue => {}
-                            Admit::Skip => continue,
+                            Admit::Skip => {
+                                self.stats.skipped += 1;
+                                continue;
+                            }
                             Admit::Refuse => {
                                 // Only a private message is refused, and it has a sender.
                                 self.undelivered.extend(sender.map(|from| (from, id)));
+                                self.stats.private_refused += 1;
                                 continue;
                             }
                         }
+                        self.stats.deliveries += 1;
                         if let Some(writer) = queue.push(shared.clone(), wait_for, committed) {
                             self.idle_writers.push(writer);
                         }
@@ -1097,6 +1165,13 @@ impl Hub {
                     }
                 }
                 Output::Close { conn, reason } => {
+                    self.stats.gone(match reason {
+                        CloseReason::Quit => Gone::Quit,
+                        CloseReason::Silent => Gone::Silent,
+                        CloseReason::PingTimeout => Gone::PingTimeout,
+                        // A reason added to the core later, until it has a label of its own.
+                        _ => Gone::Error,
+                    });
                     if let Some(connection) = self.forget(conn) {
                         log!("{} closed: {reason}", describe(&connection));
                         self.close_flushing(connection);
@@ -1104,6 +1179,7 @@ impl Hub {
                 }
                 Output::Resume { conn } => self.resumed.push(conn),
                 Output::Relay(line) => {
+                    self.stats.cluster_published += 1;
                     if let Some(relay) = &mut self.relay {
                         let person = line.conn.to_bits();
                         self.relayed.extend(relay.outgoing(&line, person));
@@ -1232,6 +1308,8 @@ impl Hub {
             describe(&connection),
             connection.link.borrow().len()
         );
+        self.stats.dropped_too_slow += 1;
+        self.stats.gone(Gone::TooSlow);
         drop(connection);
         let now = self.now();
         self.step(|core| core.handle_disconnect(now, id, DisconnectReason::TooSlow));

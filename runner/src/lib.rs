@@ -23,6 +23,8 @@
 //!     sync: SyncMode::Normal,
 //!     // A server on its own; `Some(ClusterSettings { .. })` joins other nodes through Redis.
 //!     cluster: None,
+//!     // `Some(addr)` serves Prometheus metrics at http://addr/metrics.
+//!     metrics: None,
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -38,6 +40,7 @@ mod core_box;
 mod event;
 mod hub;
 mod log;
+mod metrics;
 mod pacer;
 mod record;
 mod slow;
@@ -112,6 +115,11 @@ pub struct Settings {
     /// Cluster mode (`--cluster`): share nicknames with the other nodes on one Redis. `None`
     /// runs a server on its own.
     pub cluster: Option<ClusterSettings>,
+    /// Serve the server's metrics over HTTP at `/metrics` on this address (`--metrics`), in
+    /// the Prometheus text format (OpenMetrics if asked for); `None` serves none. Port 0
+    /// picks a free port: the log says which (`metrics on http://ADDR/metrics`). See
+    /// docs/METRICS.md.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Cluster mode: several servers (nodes) share one chat through one Redis. So far a nickname
@@ -219,6 +227,8 @@ pub enum Error {
     /// Cluster mode could not start: the message says what could not be reached, or what
     /// does not go with it.
     Cluster(String),
+    /// The metrics address (`--metrics`) could not be bound.
+    Metrics(SocketAddr, io::Error),
 }
 
 impl fmt::Display for Error {
@@ -230,6 +240,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot record to {}: {error}", path.display())
             }
             Self::Store(message) | Self::Cluster(message) => f.write_str(message),
+            Self::Metrics(addr, error) => write!(f, "cannot serve metrics on {addr}: {error}"),
         }
     }
 }
@@ -237,7 +248,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Listener(error) | Self::Signals(error) | Self::Record(_, error) => Some(error),
+            Self::Listener(error)
+            | Self::Signals(error)
+            | Self::Record(_, error)
+            | Self::Metrics(_, error) => Some(error),
             Self::Store(_) | Self::Cluster(_) => None,
         }
     }
@@ -313,6 +327,17 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
         (None, Some(tls)) => format!("listening for TLS on {tls}"),
         (None, None) => unreachable!("checked above"),
     };
+    let metrics = match settings.metrics {
+        Some(addr) => {
+            let listener = metrics::bind(addr).map_err(|error| Error::Metrics(addr, error))?;
+            let bound = listener
+                .get_ref()
+                .local_addr()
+                .map_err(|error| Error::Metrics(addr, error))?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
     let descriptors = raise_descriptor_limit();
     // Before the store: a node that cannot join leaves nothing behind.
     let cluster = match &settings.cluster {
@@ -386,6 +411,10 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
         ),
     }
 
+    if let Some((_, bound)) = &metrics {
+        // Tests read the port from this line.
+        log!("metrics on http://{bound}/metrics");
+    }
     // Tests and scripts read this line to learn the port.
     // A closed stdout is no reason to stop serving, hence no println!.
     let mut stdout = io::stdout();
@@ -498,6 +527,11 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
     };
     // One task for both loops: shutdown stops them (and closes both listeners) together.
     let accepting = executor.spawn(future::or(plain_loop, tls_loop));
+    if let Some((listener, _)) = metrics {
+        executor
+            .spawn(metrics::serve(listener, events.clone(), executor.clone()))
+            .detach();
+    }
     executor
         .spawn(signal_loop(signals, current, events))
         .detach();

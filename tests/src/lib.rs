@@ -292,6 +292,17 @@ impl Server {
         client
     }
 
+    /// The address of the server's metrics (`--metrics 127.0.0.1:0`), from its log line
+    /// `metrics on http://ADDR/metrics`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.expect_log("metrics on http://");
+        line.split("metrics on http://")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+    }
+
     /// Everything the server has logged on stderr so far.
     pub fn log(&self) -> String {
         self.log

@@ -40,6 +40,9 @@ impl Hub {
         let now = self.now();
         match relayed {
             Relayed::Line { room, seq, line } => {
+                self.stats.cluster_received += 1;
+                let lag = now.as_millis().saturating_sub(line.at.as_millis());
+                self.stats.cluster_lag.observe(lag as f64 / 1000.0);
                 let here_conn = (line.node == own)
                     .then(|| {
                         line.person

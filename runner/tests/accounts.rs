@@ -128,34 +128,6 @@ fn an_impostor_is_renamed_and_wrong_passwords_are_slowed_down() {
     );
 }
 
-/// The Python for the SASL test, or `None` (after a loud SKIPPED line) when it has no `irc`
-/// package and need not (`CHAT_REQUIRE_PYTHON=1` makes that a failure).
-fn python_with_irc(test: &str) -> Option<std::ffi::OsString> {
-    let python =
-        std::env::var_os("CHAT_PYTHON").unwrap_or_else(|| std::ffi::OsString::from("python3"));
-    let shown = python.to_string_lossy().into_owned();
-    let unavailable = match std::process::Command::new(&python)
-        .args(["-c", "import irc.client"])
-        .output()
-    {
-        Ok(output) if output.status.success() => return Some(python),
-        Ok(output) => format!(
-            "{shown} cannot import irc: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ),
-        Err(error) => format!("{shown} could not be run: {error}"),
-    };
-    assert!(
-        std::env::var("CHAT_REQUIRE_PYTHON").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_PYTHON=1, but {unavailable}"
-    );
-    eprintln!(
-        "\n!!! SKIPPED {test}: {unavailable}; `pip install irc`, or set CHAT_PYTHON to a \
-         Python that has it\n"
-    );
-    None
-}
-
 #[test]
 fn irc_clients_log_in_with_sasl() {
     let test = "irc_clients_log_in_with_sasl";
@@ -193,7 +165,7 @@ fn irc_clients_log_in_with_sasl() {
     assert!(irc.next_line().starts_with(":chat.local 001 sam "));
 
     // The Python `irc` client's own SASL.
-    let Some(python) = python_with_irc(test) else {
+    let Some(python) = chat_tests::python_with(test, "irc.client") else {
         return;
     };
     let script =

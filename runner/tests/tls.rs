@@ -9,7 +9,6 @@
 //! `CHAT_REQUIRE_TOOLS=1` (openssl) or `CHAT_REQUIRE_PYTHON=1` (irc), which `.ci/run` sets
 //! once it has them, and which make those tests fail instead.
 
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -445,38 +444,10 @@ fn openssl_s_client_talks_over_tls() {
     bob.expect_line("*** ossl left (quit: done)");
 }
 
-/// The Python for the IRC test, or `None` (after a loud SKIPPED line) when it has no `irc`
-/// package and need not, as in `irc_client.rs`.
-fn python_with_irc(test: &str) -> Option<OsString> {
-    let python = std::env::var_os("CHAT_PYTHON").unwrap_or_else(|| OsString::from("python3"));
-    let shown = python.to_string_lossy().into_owned();
-    let unavailable = match Command::new(&python)
-        .args(["-c", "import irc.client, irc.connection, ssl"])
-        .output()
-    {
-        Ok(output) if output.status.success() => return Some(python),
-        Ok(output) => format!(
-            "{shown} cannot import irc: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ),
-        Err(error) => format!("{shown} could not be run: {error}"),
-    };
-    assert!(
-        std::env::var("CHAT_REQUIRE_PYTHON").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_PYTHON=1, but {unavailable}"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!! SKIPPED {test}: {unavailable}; `pip install irc`, or set CHAT_PYTHON to a \
-         Python that has it\n"
-    );
-    None
-}
-
 #[test]
 fn the_python_irc_client_talks_over_tls() {
     let test = "the_python_irc_client_talks_over_tls";
-    let Some(python) = python_with_irc(test) else {
+    let Some(python) = chat_tests::python_with(test, "irc.client, irc.connection, ssl") else {
         return;
     };
     let pki = Pki::new("python");

@@ -809,3 +809,34 @@ impl OrderedReaders {
             .collect()
     }
 }
+
+/// The Python to run a test's script with (`CHAT_PYTHON`, or `python3`) if it can
+/// `import {imports}`; else `None`, after a loud SKIPPED line, unless `CHAT_REQUIRE_PYTHON=1`
+/// (CI, once it has installed the packages), which fails `test` instead.
+pub fn python_with(test: &str, imports: &str) -> Option<std::ffi::OsString> {
+    let python =
+        std::env::var_os("CHAT_PYTHON").unwrap_or_else(|| std::ffi::OsString::from("python3"));
+    let shown = python.to_string_lossy().into_owned();
+    let unavailable = match Command::new(&python)
+        .args(["-c", &format!("import {imports}")])
+        .output()
+    {
+        Ok(output) if output.status.success() => return Some(python),
+        Ok(output) => format!(
+            "{shown} cannot import {imports}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(error) => format!("{shown} could not be run: {error}"),
+    };
+    assert!(
+        std::env::var("CHAT_REQUIRE_PYTHON").as_deref() != Ok("1"),
+        "{test}: CHAT_REQUIRE_PYTHON=1, but {unavailable}"
+    );
+    // Not through eprintln!, which the harness swallows for a test that passes.
+    let _ = writeln!(
+        io::stderr(),
+        "\n!!! SKIPPED {test}: {unavailable}; `pip install irc`, or set CHAT_PYTHON to a \
+         Python that has it\n"
+    );
+    None
+}

@@ -146,17 +146,8 @@ impl AccountRequest {
     }
 }
 
-/// The most account requests waiting for the runner at once; past it, whoever asks is told to
-/// try again in a moment.
-pub const MAX_WAITING_ACCOUNT_ASKS: usize = 64;
-
-/// What kind of request waits (the passwords are the runner's by then, not kept here).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AskKind {
-    Register,
-    Identify,
-    ChangePassword,
-}
+use crate::state::asks::AskKind;
+pub use crate::state::asks::MAX_WAITING_ACCOUNT_ASKS;
 
 impl AccountAsk {
     pub(crate) fn kind(&self) -> AskKind {
@@ -166,16 +157,6 @@ impl AccountAsk {
             Self::ChangePassword { .. } => AskKind::ChangePassword,
         }
     }
-}
-
-/// A request handed to the runner, waiting for its answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Waiting {
-    pub(crate) conn: ConnectionId,
-    pub(crate) account: Nickname,
-    pub(crate) kind: AskKind,
-    /// Asked through IRC's SASL: answered with numerics, and registration waits for it.
-    pub(crate) sasl: bool,
 }
 
 /// The runner's answer to an [`AccountRequest`].

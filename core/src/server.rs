@@ -10,6 +10,7 @@ use crate::dialect::{DisconnectReason, Step};
 use crate::history::{HistoryAnswer, HistoryRequest};
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
 use crate::relay::{self, Applied, Incoming, Person, Target};
+use crate::state::asks::Waitings;
 use crate::state::flood::FloodBucket;
 use crate::state::rooms::Rooms;
 use crate::state::rooms::{RoomId, RoomName};
@@ -186,6 +187,8 @@ pub struct Server<const CLIENTS: usize> {
     roster: Roster<CLIENTS>,
     rooms: Rooms,
     out: OutputQueue,
+    /// Account requests waiting for the runner's answer.
+    account_asks: Waitings,
     now: Instant,
     shut_down: bool,
     /// Whether a connection has come: restoring is over.
@@ -221,6 +224,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             roster: Roster::new(),
             rooms: Rooms::new(),
             out: OutputQueue::default(),
+            account_asks: Waitings::new(),
             now,
             shut_down: false,
             connected: false,
@@ -584,8 +588,8 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 break;
             }
             self.roster.dequeue(Queue::Account, conn);
-            let at = self.roster.account_asks.iter().position(|w| w.conn == conn);
-            if let Some(waiting) = at.map(|at| self.roster.account_asks.swap_remove(at)) {
+            let at = self.account_asks.iter().position(|w| w.conn == conn);
+            if let Some(waiting) = at.map(|at| self.account_asks.swap_remove(at)) {
                 // No answer in time is an answer.
                 self.hub()
                     .account_answered(waiting, AccountAnswer::Unavailable);
@@ -735,12 +739,12 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     ) -> Result<(), Error> {
         self.begin_step(now)?;
         let conn = request.conn();
-        let at = self.roster.account_asks.iter().position(|waiting| {
+        let at = self.account_asks.iter().position(|waiting| {
             waiting.conn == conn
                 && waiting.kind == request.ask().kind()
                 && waiting.account == *request.account()
         });
-        let Some(waiting) = at.map(|at| self.roster.account_asks.swap_remove(at)) else {
+        let Some(waiting) = at.map(|at| self.account_asks.swap_remove(at)) else {
             return Err(Error::StaleAccount);
         };
         self.roster.dequeue(Queue::Account, conn);
@@ -983,6 +987,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
             out: &mut self.out,
+            account_asks: &mut self.account_asks,
             style: Style {
                 colour: self.config.colour,
             },

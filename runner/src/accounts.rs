@@ -44,9 +44,15 @@ pub(crate) const QUEUE: usize = 256;
 
 /// An answer from the accounts thread, for the hub to hand to the core.
 #[derive(Debug)]
-pub(crate) struct Answered {
-    pub(crate) request: AccountRequest,
-    pub(crate) answer: AccountAnswer,
+struct Answered {
+    request: AccountRequest,
+    answer: AccountAnswer,
+}
+
+impl Answered {
+    fn event(self) -> Event {
+        Event::Account(Box::new(self.request), self.answer)
+    }
 }
 
 struct Job {
@@ -174,9 +180,7 @@ impl Worker {
             let now = Instant::now();
             while self.held.peek().is_some_and(|held| held.at <= now) {
                 if let Some(held) = self.held.pop()
-                    && events
-                        .send_blocking(Event::Account(Box::new(held.answered)))
-                        .is_err()
+                    && events.send_blocking(held.answered.event()).is_err()
                 {
                     return;
                 }
@@ -203,10 +207,7 @@ impl Worker {
                 answer,
             };
             if delay.is_zero() {
-                if events
-                    .send_blocking(Event::Account(Box::new(answered)))
-                    .is_err()
-                {
+                if events.send_blocking(answered.event()).is_err() {
                     return;
                 }
             } else {

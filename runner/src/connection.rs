@@ -299,7 +299,7 @@ pub(crate) async fn write_loop<S: Socket>(
     let write = async |bytes: &[u8]| -> io::Result<bool> {
         let written = async {
             stream.write_all(bytes).await.map(|()| {
-                crate::metrics::wrote(bytes.len());
+                crate::stats::wrote(bytes.len());
                 true
             })
         };

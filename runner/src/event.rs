@@ -4,11 +4,12 @@
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 
+use chat_core::account::{AccountAnswer, AccountRequest};
 use chat_core::{ConnectionId, DisconnectReason};
 use smol::Async;
 use smol::channel::Sender;
 
-use crate::metrics::Snapshot;
+use crate::stats::Snapshot;
 
 use crate::socket::TlsSocket;
 
@@ -37,7 +38,7 @@ pub(crate) enum Event {
     /// Ctrl-C or SIGTERM.
     Shutdown(&'static str),
     /// The accounts thread answered a request (see `accounts.rs`).
-    Account(Box<crate::accounts::Answered>),
+    Account(Box<AccountRequest>, AccountAnswer),
     /// `--metrics`: a scrape wants the hub's counts, sent back on this channel.
     Scrape(Sender<Snapshot>),
 }

@@ -23,11 +23,11 @@ use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::{Event, Stream};
 use crate::log::log;
-use crate::metrics::{Dialects, Gone, Refused, Snapshot, Stats};
 use crate::pacer::{Batch, Flush, Pacer};
 use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 use crate::socket::Socket;
+use crate::stats::{Dialects, Gone, Refused, Snapshot, Stats};
 use crate::store::{Fetch, Reply, Store, StoredLine, StoredTopic};
 
 mod cluster;
@@ -624,16 +624,13 @@ impl Hub {
             Event::Disconnected(id, reason, error) => self.disconnected(id, reason, error),
             Event::CaughtUp(id) => self.caught_up(id),
             Event::Stalled(id) => self.stalled(id),
-            Event::Account(answered) => {
-                let answered = *answered;
-                if answered.answer == AccountAnswer::Done
-                    && matches!(answered.request.ask(), AccountAsk::Register(_))
+            Event::Account(request, answer) => {
+                if answer == AccountAnswer::Done && matches!(request.ask(), AccountAsk::Register(_))
                 {
                     self.registered
-                        .insert(crate::name_key(answered.request.account().as_str()));
+                        .insert(crate::name_key(request.account().as_str()));
                 }
-                self.account_answers
-                    .push_back((answered.request, answered.answer));
+                self.account_answers.push_back((*request, answer));
                 self.drain();
             }
             Event::Scrape(answer) => {

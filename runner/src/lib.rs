@@ -45,6 +45,7 @@ mod pacer;
 mod record;
 mod slow;
 mod socket;
+mod stats;
 mod store;
 mod tls;
 

@@ -5,9 +5,8 @@
 use core::fmt::Write;
 
 use super::{Audience, Step, Visible};
-use crate::account::{
-    AccountAnswer, AccountAsk, AccountRequest, AskKind, MAX_WAITING_ACCOUNT_ASKS, Password, Waiting,
-};
+use crate::account::{AccountAnswer, AccountAsk, AccountRequest, Password};
+use crate::state::asks::{AskKind, MAX_WAITING_ACCOUNT_ASKS, Waiting};
 use crate::state::roster::{ConnectionId, Name, Nickname, Queue};
 
 /// What someone asks of their account, as typed.
@@ -166,12 +165,7 @@ impl<const N: usize> Step<'_, N> {
         let Some((timeout, _)) = self.accounts else {
             return false;
         };
-        if self
-            .roster
-            .account_asks
-            .iter()
-            .any(|waiting| waiting.conn == conn)
-        {
+        if self.account_asks.iter().any(|waiting| waiting.conn == conn) {
             if !sasl {
                 self.tell_account(
                     conn,
@@ -187,7 +181,7 @@ impl<const N: usize> Step<'_, N> {
             kind: ask.kind(),
             sasl,
         };
-        if self.roster.account_asks.push(waiting).is_err() {
+        if self.account_asks.push(waiting).is_err() {
             if !sasl {
                 self.tell_account(
                     conn,

@@ -58,6 +58,8 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) roster: &'a mut Roster<N>,
     pub(crate) rooms: &'a mut Rooms,
     pub(crate) out: &'a mut OutputQueue,
+    /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
+    pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
     pub(crate) style: Style,
     /// The most people in one room.
     pub(crate) max_room_members: u32,
@@ -351,6 +353,7 @@ impl<'s, const N: usize> Step<'s, N> {
             self.leave_room(conn, room);
         }
         self.roster.remove(conn);
+        self.account_asks.retain(|waiting| waiting.conn != conn);
     }
 
     pub(crate) fn disconnected(&mut self, conn: ConnectionId, reason: DisconnectReason) {

@@ -1,6 +1,7 @@
 //! Who is here and what they share: connections, people, rooms, what was said lately, the
 //! deadline queues and the flood buckets. Decides; renders nothing.
 
+pub(crate) mod asks;
 pub(crate) mod connection;
 pub(crate) mod flood;
 pub(crate) mod members;

@@ -162,10 +162,6 @@ pub(crate) struct Roster<const N: usize> {
     remote: heapless::Vec<u32, N>,
     /// The names of the other servers whose people are known here, for `RemoteTag::node`.
     nodes: heapless::Vec<NodeName, MAX_NODES>,
-    /// Account requests handed to the runner, waiting for its answer (a side table: few wait
-    /// at once, and a slot need not carry room for one).
-    pub(crate) account_asks:
-        heapless::Vec<crate::account::Waiting, { crate::account::MAX_WAITING_ACCOUNT_ASKS }>,
 }
 
 /// The most other servers whose people one server knows at once (a cluster of 17 nodes): the
@@ -194,7 +190,6 @@ impl<const N: usize> Roster<N> {
             tag_pool: TagPool::new(),
             remote: heapless::Vec::new(),
             nodes: heapless::Vec::new(),
-            account_asks: heapless::Vec::new(),
         }
     }
 
@@ -413,7 +408,6 @@ impl<const N: usize> Roster<N> {
         self.unlink(Queue::Claiming, id.index);
         self.unlink(Queue::Account, id.index);
         self.unlink(Queue::Grace, id.index);
-        self.account_asks.retain(|waiting| waiting.conn != id);
         if self.slots[id.index as usize].person.reads_irc() {
             self.irc_count -= 1;
         }

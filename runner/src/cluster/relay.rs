@@ -231,6 +231,8 @@ pub(crate) struct Relay {
     rooms: HashMap<String, RoomOrder>,
     /// Where this node's first line went in each room it has heard nothing of yet.
     placed: HashMap<String, Position>,
+    /// The highest number a line of this node was given in each room, in any epoch.
+    known_top: HashMap<String, u64>,
     /// The place of the last topic line of each room handed to the core: a topic read from
     /// Redis later is handed over only if it is newer.
     topics: HashMap<String, Position>,
@@ -340,6 +342,7 @@ impl Relay {
             _tasks: tasks,
             rooms: HashMap::new(),
             placed: HashMap::new(),
+            known_top: HashMap::new(),
             topics: HashMap::new(),
             kept,
             backfilled: HashSet::new(),
@@ -397,10 +400,11 @@ impl Relay {
                 let key = crate::name_key(room);
                 let heard = self.rooms.get(&key).map_or(0, RoomOrder::floor);
                 let kept = self.kept.get(&key).copied().unwrap_or(0);
+                let placed = self.known_top.get(&key).copied().unwrap_or(0);
                 Outbound::Line {
                     room: room.to_owned(),
                     line: remote,
-                    floor: heard.max(kept),
+                    floor: heard.max(kept).max(placed),
                 }
             }
             Target::Person { nick, node } => Outbound::Private {
@@ -782,6 +786,11 @@ impl Relay {
                                 // it may still be on their way.
                                 (Outbound::Line { room, .. }, Sent::Placed(position)) => {
                                     let room = crate::name_key(room);
+                                    // The highest number this node knows of the room, for
+                                    // the floor of a numbering Redis starts again: its own
+                                    // line may never be heard (the listener lost).
+                                    let known = self.known_top.entry(room.clone()).or_default();
+                                    *known = (*known).max(position.seq);
                                     if !self.rooms.contains_key(&room) {
                                         self.placed.entry(room).or_insert(position);
                                     }

@@ -330,9 +330,9 @@ fn help_lists_the_commands() {
     let server = Server::plain(RUNNER, &[]);
     let mut client = server.connect();
     client.send_line("/help");
-    let help: Vec<String> = (0..18).map(|_| client.next_line()).collect();
+    let help: Vec<String> = (0..19).map(|_| client.next_line()).collect();
     assert_eq!(help[0], "*** Commands:");
-    for (line, command) in help[1..16].iter().zip([
+    for (line, command) in help[1..17].iter().zip([
         "/nick NAME",
         "/msg NAME TEXT",
         "/me TEXT",
@@ -348,10 +348,11 @@ fn help_lists_the_commands() {
         "/register PASSWORD",
         "/identify PASSWORD",
         "/logout, /password OLD NEW",
+        "/kick NAME [REASON], /op NAME, /deop NAME",
     ]) {
         assert!(line.starts_with(&format!("***   {command}")), "{help:#?}");
     }
-    assert!(help[17].contains("512 bytes"), "{help:#?}");
+    assert!(help[18].contains("512 bytes"), "{help:#?}");
     assert!(client.sync().is_empty());
 
     client.send_line("/dance");

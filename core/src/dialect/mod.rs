@@ -163,6 +163,7 @@ macro_rules! server_notice {
 mod accounts;
 mod irc;
 mod json;
+mod moderation;
 mod plain;
 mod remote;
 pub(crate) mod text;
@@ -256,6 +257,20 @@ pub(crate) enum Happened<'t> {
         who: ConnectionId,
         message: Option<&'t str>,
     },
+    /// `who` is about to be put out of `room` by `by`, one of its operators.
+    Kicked {
+        who: ConnectionId,
+        by: ConnectionId,
+        room: RoomId,
+        reason: Option<&'t str>,
+    },
+    /// `by`, an operator of `room`, made `who` one too (`on`), or took it away.
+    Opped {
+        who: ConnectionId,
+        by: ConnectionId,
+        room: RoomId,
+        on: bool,
+    },
     /// `room` was just made.
     RoomCreated { room: RoomId },
     /// The room called `name` has gone.
@@ -271,12 +286,14 @@ impl Happened<'_> {
             Self::Arrived { who }
             | Self::Joined { who, .. }
             | Self::Parted { who, .. }
+            | Self::Kicked { who, .. }
             | Self::Renamed { who, .. }
             | Self::Departed { who, .. }
             | Self::Away { who, .. } => Some(who),
             Self::Private { from, .. } => from.listed(),
             Self::Said { .. }
             | Self::TopicSet { .. }
+            | Self::Opped { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -952,6 +969,9 @@ impl<'s, const N: usize> Step<'s, N> {
         }
         self.set_current(conn, Some(room));
         if created {
+            // Whoever makes a room keeps order in it, as on IRC. (The lobby is made by the
+            // server: nobody is its operator.)
+            self.roster.set_op(conn, room, true);
             self.publish(&Happened::RoomCreated { room });
         }
         self.publish(&Happened::Joined { who: conn, room });
@@ -1101,7 +1121,11 @@ impl<'s, const N: usize> Step<'s, N> {
                     room: self.out.span_str(name),
                 }
             }
-            Happened::Parted { who, room, reason } => {
+            // For a store or another server, a kick is a departure from the room.
+            Happened::Parted { who, room, reason }
+            | Happened::Kicked {
+                who, room, reason, ..
+            } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
@@ -1193,6 +1217,8 @@ impl<'s, const N: usize> Step<'s, N> {
                 nick: self.out.span_name(self.roster.name(who)),
                 message: message.map(|message| self.out.span_str(message)),
             },
+            // Operators are kept while the room lives, not by a store.
+            Happened::Opped { .. } => return,
             Happened::RoomCreated { room } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;

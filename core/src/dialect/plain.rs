@@ -95,6 +95,8 @@ impl<const N: usize> Step<'_, N> {
                 self.account_command(conn, Asked::Identify { account, password });
             }
             Command::Logout => self.account_command(conn, Asked::Logout),
+            Command::Kick { nick, reason } => self.kick(conn, None, nick, reason),
+            Command::Op { nick, on } => self.set_operator(conn, None, nick, on),
             Command::Password { old, new } => {
                 self.account_command(conn, Asked::Password { old, new });
             }
@@ -546,7 +548,7 @@ impl fmt::Display for WhenSaid {
 /// How many lines `/history` shows when not told.
 const DEFAULT_HISTORY_COMMAND: usize = 20;
 
-const HELP: [&str; 18] = [
+const HELP: [&str; 19] = [
     "Commands:",
     "  /nick NAME        choose or change your nickname (1-16 letters and digits of any script, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
@@ -563,6 +565,7 @@ const HELP: [&str; 18] = [
     "  /register PASSWORD  keep your nickname as an account (8 or more characters, no spaces)",
     "  /identify PASSWORD  prove the nickname is yours (/login NAME PASSWORD for another name)",
     "  /logout, /password OLD NEW  stop being identified; change your password",
+    "  /kick NAME [REASON], /op NAME, /deop NAME  a room's operators (whoever made it): put out, make one or not",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
@@ -578,6 +581,50 @@ impl<const N: usize> Step<'_, N> {
             | Happened::Away { .. }
             | Happened::RoomCreated { .. }
             | Happened::RoomRemoved { .. } => {}
+            Happened::Kicked {
+                who,
+                by,
+                room,
+                reason,
+            } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (me, kicker) = (
+                    style.name(self.roster.name(who)),
+                    style.name(self.roster.name(by)),
+                );
+                let why = ReasonText(reason);
+                let name = info.name;
+                announce!(
+                    self,
+                    text_users(Audience::room_but(room, who)),
+                    "{me} was put out of {name} by {kicker}{why}"
+                );
+                if !self.speaks_irc(who) {
+                    announce!(
+                        self,
+                        Audience::one(who),
+                        "You were put out of {name} by {kicker}{why}"
+                    );
+                }
+            }
+            Happened::Opped { who, by, room, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (me, giver) = (
+                    style.name(self.roster.name(who)),
+                    style.name(self.roster.name(by)),
+                );
+                let name = info.name;
+                let audience = text_users(Audience::room(room));
+                if on {
+                    announce!(self, audience, "{giver} made {me} an operator of {name}");
+                } else {
+                    announce!(self, audience, "{giver} took operator from {me} in {name}");
+                }
+            }
             Happened::Joined { who, room } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
@@ -731,6 +778,18 @@ impl<const N: usize> Step<'_, N> {
                     announce!(self, others, "{me} left ({why})");
                 }
             }
+        }
+    }
+}
+
+/// A reason as shown after a kick: ` (REASON)`, or nothing.
+struct ReasonText<'a>(Option<&'a str>);
+
+impl fmt::Display for ReasonText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(reason) if !reason.is_empty() => write!(f, " ({})", Visible(reason)),
+            _ => Ok(()),
         }
     }
 }

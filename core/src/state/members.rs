@@ -64,6 +64,8 @@ const TAGGED: u8 = 4;
 const CLIENT_TAGS: u8 = 8;
 /// The member is on another server: no send goes to them.
 const REMOTE: u8 = 16;
+/// The member is one of the room's operators (`@`): it may kick, and give or take op.
+const OP: u8 = 32;
 
 /// Which message tags an IRC client reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -254,6 +256,29 @@ impl<const N: usize> Members<N> {
                 cell.flags |= CURRENT;
             }
         }
+    }
+
+    /// Whether `person` is an operator of `room` (false if it is not in it).
+    pub(crate) fn is_op(&self, person: u32, room: RoomId) -> bool {
+        self.person_cells(person)
+            .iter()
+            .any(|cell| cell.room == room && cell.flags & OP != 0)
+    }
+
+    /// Makes `person` an operator of `room`, or not; false if it is not in it.
+    pub(crate) fn set_op(&mut self, person: u32, room: RoomId, on: bool) -> bool {
+        let Some(cells) = self.cells.get_mut(person as usize) else {
+            return false;
+        };
+        let Some(cell) = cells.iter_mut().find(|cell| cell.room == room) else {
+            return false;
+        };
+        if on {
+            cell.flags |= OP;
+        } else {
+            cell.flags &= !OP;
+        }
+        true
     }
 
     /// Marks `person` as reading IRC in every room it is in (and it joins from now on, by

@@ -479,6 +479,16 @@ impl<const N: usize> Roster<N> {
         self.get(id).is_some() && self.members.contains(id.index, room)
     }
 
+    /// Whether `id` is an operator of `room`.
+    pub(crate) fn is_op(&self, id: ConnectionId, room: RoomId) -> bool {
+        self.get(id).is_some() && self.members.is_op(id.index, room)
+    }
+
+    /// Makes `id` an operator of `room`, or not; false if it is not in it.
+    pub(crate) fn set_op(&mut self, id: ConnectionId, room: RoomId, on: bool) -> bool {
+        self.get(id).is_some() && self.members.set_op(id.index, room, on)
+    }
+
     /// The rooms `id` is in, in no particular order.
     pub(crate) fn rooms_of(&self, id: ConnectionId) -> impl Iterator<Item = RoomId> + '_ {
         let index = if self.get(id).is_some() {

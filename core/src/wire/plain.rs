@@ -66,6 +66,20 @@ pub enum Command<'a> {
     },
     /// `/logout`: be identified as no account.
     Logout,
+    /// `/kick NICK [REASON]`: put NICK out of the current room (its operators only).
+    Kick {
+        /// Who.
+        nick: &'a str,
+        /// Why, shown to the room.
+        reason: Option<&'a str>,
+    },
+    /// `/op NICK` (`on`) or `/deop NICK`: make NICK an operator of the current room, or not.
+    Op {
+        /// Who.
+        nick: &'a str,
+        /// Made one, or not.
+        on: bool,
+    },
     /// `/password OLD NEW`: change the password of the account one is identified as.
     Password {
         /// The password now.
@@ -115,6 +129,9 @@ pub(crate) mod usage {
     pub(crate) const IDENTIFY: &str = "/identify PASSWORD";
     pub(crate) const LOGIN: &str = "/login NAME PASSWORD";
     pub(crate) const PASSWORD: &str = "/password OLD NEW";
+    pub(crate) const KICK: &str = "/kick NAME [REASON]";
+    pub(crate) const OP: &str = "/op NAME";
+    pub(crate) const DEOP: &str = "/deop NAME";
 }
 
 impl<'a> Command<'a> {
@@ -274,6 +291,22 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
             "" => Ok(Command::Logout),
             _ => Err(ParseError::UnexpectedArgument("/logout")),
         }
+    } else if is("kick") {
+        match word_then_text(args) {
+            Ok((_, (nick, reason))) => Ok(Command::Kick {
+                nick,
+                reason: Some(reason.trim()).filter(|reason| !reason.is_empty()),
+            }),
+            Err(_) if !args.is_empty() => Ok(Command::Kick {
+                nick: args,
+                reason: None,
+            }),
+            Err(_) => Err(ParseError::MissingArgument(usage::KICK)),
+        }
+    } else if is("op") {
+        one_word(args, usage::OP).map(|nick| Command::Op { nick, on: true })
+    } else if is("deop") {
+        one_word(args, usage::DEOP).map(|nick| Command::Op { nick, on: false })
     } else if is("password") {
         two_words(args, usage::PASSWORD).map(|(old, new)| Command::Password { old, new })
     } else {

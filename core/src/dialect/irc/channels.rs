@@ -115,16 +115,17 @@ impl<const N: usize> Step<'_, N> {
         let members = roster.members_of(room).take(MAX_IRC_NAMES);
         for id in members {
             let at = self.out.mark();
+            let op = if roster.is_op(id, room) { "@" } else { "" };
             match line_start {
                 Some(begun) if at - begun < NAMES_LINE_BYTES => {
-                    let _ = write!(self.out, " {}", roster.name(id));
+                    let _ = write!(self.out, " {op}{}", roster.name(id));
                 }
                 Some(_) => {
                     let _ = write!(self.out, "\r\n");
                     line_start = Some(self.out.mark());
                     let _ = write!(
                         self.out,
-                        ":{server} {RPL_NAMREPLY} {me} = {} :{}",
+                        ":{server} {RPL_NAMREPLY} {me} = {} :{op}{}",
                         info.name,
                         roster.name(id)
                     );
@@ -133,7 +134,7 @@ impl<const N: usize> Step<'_, N> {
                     line_start = Some(at);
                     let _ = write!(
                         self.out,
-                        ":{server} {RPL_NAMREPLY} {me} = {} :{}",
+                        ":{server} {RPL_NAMREPLY} {me} = {} :{op}{}",
                         info.name,
                         roster.name(id)
                     );
@@ -295,7 +296,12 @@ impl<const N: usize> Step<'_, N> {
             };
             return match change {
                 None => numeric!(self, conn, RPL_CHANNELMODEIS, "{name} +"),
-                Some(mode) if mode.trim_start_matches('+') == "b" => {
+                Some(mode @ ("+o" | "-o" | "o")) => match message.param(2) {
+                    Some(nick) => self.set_operator(conn, Some(target), nick, mode != "-o"),
+                    None => self.missing(conn, "MODE"),
+                },
+                // A ban list asked for (no mask): none is kept yet.
+                Some(mode) if mode.trim_start_matches('+') == "b" && message.param(2).is_none() => {
                     numeric!(
                         self,
                         conn,

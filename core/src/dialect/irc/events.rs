@@ -98,6 +98,40 @@ impl<const N: usize> Step<'_, N> {
             | Happened::Away { .. }
             | Happened::RoomCreated { .. }
             | Happened::RoomRemoved { .. } => {}
+            Happened::Kicked {
+                who,
+                by,
+                room,
+                reason,
+            } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let target = self.roster.name(who);
+                // Without a reason, the kicker's name, as IRC servers do.
+                let kicker = self.roster.name(by);
+                // Everyone in the room, `who` too: it is still a member until this is sent.
+                let members = Audience::room(room).speaking(Speaks::Irc);
+                match reason {
+                    Some(reason) if !reason.is_empty() => irc!(
+                        self,
+                        members,
+                        ":{prefix} KICK {name} {target} :{}",
+                        Visible(reason)
+                    ),
+                    _ => irc!(self, members, ":{prefix} KICK {name} {target} :{kicker}"),
+                }
+            }
+            Happened::Opped { who, by, room, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let (sign, target) = (if on { '+' } else { '-' }, self.roster.name(who));
+                let members = Audience::room(room).speaking(Speaks::Irc);
+                irc!(self, members, ":{prefix} MODE {name} {sign}o {target}");
+            }
             Happened::Joined { who, room } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;

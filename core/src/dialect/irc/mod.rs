@@ -267,11 +267,12 @@ enum Verb {
     Chathistory,
     Tagmsg,
     Authenticate,
+    Kick,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 25] = [
+        const VERBS: [(&str, Verb); 26] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -297,6 +298,7 @@ impl Verb {
             ("CHATHISTORY", Verb::Chathistory),
             ("TAGMSG", Verb::Tagmsg),
             ("AUTHENTICATE", Verb::Authenticate),
+            ("KICK", Verb::Kick),
         ];
         VERBS
             .iter()
@@ -495,6 +497,16 @@ impl<const N: usize> Step<'_, N> {
         match verb {
             Verb::Cap => self.cap(conn, message, registered),
             Verb::Authenticate => self.authenticate(conn, message),
+            Verb::Kick => match (message.param(0), message.param(1)) {
+                (Some(room), Some(nick)) => {
+                    // `KICK #a,#b nick` and `KICK #a nick1,nick2` name several: the first of
+                    // each is taken.
+                    let room = room.split(',').next().unwrap_or(room);
+                    let nick = nick.split(',').next().unwrap_or(nick);
+                    self.kick(conn, Some(room), nick, message.param(2));
+                }
+                _ => self.missing(conn, "KICK"),
+            },
             Verb::Nick => self.irc_nick(conn, message),
             Verb::User | Verb::Pass if registered => {
                 numeric!(self, conn, ERR_ALREADYREGISTERED, ":You may not reregister");

@@ -100,6 +100,8 @@ pub(crate) const ERR_ERRONEUSNICKNAME: &str = "432";
 pub(crate) const ERR_NICKNAMEINUSE: &str = "433";
 /// The client is not in that channel.
 pub(crate) const ERR_NOTONCHANNEL: &str = "442";
+pub(crate) const ERR_USERNOTINCHANNEL: &str = "441";
+pub(crate) const ERR_CHANOPRIVSNEEDED: &str = "482";
 /// The command needs registration first.
 pub(crate) const ERR_NOTREGISTERED: &str = "451";
 /// Not enough parameters.

@@ -1,0 +1,301 @@
+//! Keeping order in a room: its operators (whoever made it, and whom they make one), who may
+//! put people out of it (`/kick`, IRC `KICK`) and make others operators or not (`/op`,
+//! `/deop`, IRC `MODE #room +o/-o`). Per server: with several servers, a room's operators on
+//! one are not known on the others yet, and people of other servers cannot be put out.
+
+use core::fmt::Write;
+
+use super::irc::numeric::{
+    ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_USERNOTINCHANNEL,
+};
+use super::{Audience, Happened, Step, Visible};
+use crate::state::rooms::RoomId;
+use crate::state::roster::ConnectionId;
+
+/// Why an operator's action was not done.
+#[derive(Clone, Copy, Debug)]
+enum Refusal<'a> {
+    NoSuchRoom(&'a str),
+    NotInRoom,
+    NotOperator,
+    NoSuchPerson(&'a str),
+    NotInIt(&'a str),
+    Elsewhere(&'a str),
+}
+
+impl<const N: usize> Step<'_, N> {
+    fn refuse_moderation(&mut self, conn: ConnectionId, room: Option<RoomId>, why: Refusal<'_>) {
+        let name = room
+            .and_then(|room| self.rooms.get(room))
+            .map(|info| info.name.clone());
+        let shown = name.as_ref().map_or("", |name| name.as_str());
+        if self.speaks_irc(conn) {
+            match why {
+                Refusal::NoSuchRoom(room) => numeric!(
+                    self,
+                    conn,
+                    ERR_NOSUCHCHANNEL,
+                    "{} :No such channel",
+                    Visible(room)
+                ),
+                Refusal::NotInRoom => numeric!(
+                    self,
+                    conn,
+                    ERR_NOTONCHANNEL,
+                    "{shown} :You're not on that channel"
+                ),
+                Refusal::NotOperator => numeric!(
+                    self,
+                    conn,
+                    ERR_CHANOPRIVSNEEDED,
+                    "{shown} :You're not channel operator"
+                ),
+                Refusal::NoSuchPerson(nick) => numeric!(
+                    self,
+                    conn,
+                    ERR_NOSUCHNICK,
+                    "{} :No such nick/channel",
+                    Visible(nick)
+                ),
+                Refusal::NotInIt(nick) => numeric!(
+                    self,
+                    conn,
+                    ERR_USERNOTINCHANNEL,
+                    "{} {shown} :They aren't on that channel",
+                    Visible(nick)
+                ),
+                Refusal::Elsewhere(nick) => server_notice!(
+                    self,
+                    conn,
+                    "*** error: {} is on another server; operators act on people of this one only \
+                     (so far)",
+                    Visible(nick)
+                ),
+            }
+        } else {
+            match why {
+                Refusal::NoSuchRoom(room) => {
+                    error!(self, conn, "there is no room {}", Visible(room));
+                }
+                Refusal::NotInRoom => error!(self, conn, "you are not in {shown}"),
+                Refusal::NotOperator => error!(
+                    self,
+                    conn, "you are not an operator of {shown} (whoever makes a room is its first)"
+                ),
+                Refusal::NoSuchPerson(nick) => {
+                    error!(self, conn, "no one here is called {}", Visible(nick));
+                }
+                Refusal::NotInIt(nick) => {
+                    error!(self, conn, "{} is not in {shown}", Visible(nick));
+                }
+                Refusal::Elsewhere(nick) => error!(
+                    self,
+                    conn,
+                    "{} is on another server; operators act on people of this one only (so far)",
+                    Visible(nick)
+                ),
+            }
+        }
+    }
+
+    /// The checks every operator's action makes: `room` (by name, or the current room when
+    /// `None`) exists and `conn` is an operator of it, and `target` is a person here in it.
+    fn operator_target<'t>(
+        &mut self,
+        conn: ConnectionId,
+        room: Option<&'t str>,
+        target: &'t str,
+    ) -> Option<(RoomId, ConnectionId)> {
+        let found = match room {
+            Some(name) => self.rooms.find(name),
+            None => self.current(conn),
+        };
+        let Some(room) = found else {
+            match room {
+                Some(name) => self.refuse_moderation(conn, None, Refusal::NoSuchRoom(name)),
+                None => self.refuse_moderation(conn, None, Refusal::NotInRoom),
+            }
+            return None;
+        };
+        if !self.roster.in_room(conn, room) {
+            self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
+            return None;
+        }
+        if !self.roster.is_op(conn, room) {
+            self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
+            return None;
+        }
+        let Some(who) = self.roster.find(target) else {
+            self.refuse_moderation(conn, Some(room), Refusal::NoSuchPerson(target));
+            return None;
+        };
+        if !self.roster.in_room(who, room) {
+            self.refuse_moderation(conn, Some(room), Refusal::NotInIt(target));
+            return None;
+        }
+        if self.is_remote(who) {
+            self.refuse_moderation(conn, Some(room), Refusal::Elsewhere(target));
+            return None;
+        }
+        Some((room, who))
+    }
+
+    /// `conn` puts `target` out of `room` (the current room when `None`), telling the room.
+    pub(crate) fn kick(
+        &mut self,
+        conn: ConnectionId,
+        room: Option<&str>,
+        target: &str,
+        reason: Option<&str>,
+    ) {
+        let Some((room, who)) = self.operator_target(conn, room, target) else {
+            return;
+        };
+        self.publish(&Happened::Kicked {
+            who,
+            by: conn,
+            room,
+            reason,
+        });
+        self.leave_room(who, room);
+    }
+
+    /// `conn` makes `target` an operator of `room` (the current room when `None`), or not.
+    pub(crate) fn set_operator(
+        &mut self,
+        conn: ConnectionId,
+        room: Option<&str>,
+        target: &str,
+        on: bool,
+    ) {
+        let Some((room, who)) = self.operator_target(conn, room, target) else {
+            return;
+        };
+        if self.roster.is_op(who, room) == on {
+            return;
+        }
+        self.roster.set_op(who, room, on);
+        self.publish(&Happened::Opped {
+            who,
+            by: conn,
+            room,
+            on,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+    use std::string::String;
+    use std::vec::Vec;
+
+    use crate::testing::{Driver, Transcript};
+    use crate::{Config, ConnectionId, Instant, ServerName};
+
+    struct Room {
+        driver: Driver<16>,
+        heard: Transcript,
+    }
+
+    impl Room {
+        fn new() -> Self {
+            let config = Config::default()
+                .with_colour(false)
+                .with_flood_limit(None)
+                .with_greeting_delay(Duration::ZERO)
+                .with_server_name(ServerName::new("irc.test").unwrap());
+            Self {
+                driver: Driver::new(config, Instant::from_millis(1_000)),
+                heard: Transcript::default(),
+            }
+        }
+
+        fn connect(&mut self, lines: &str) -> ConnectionId {
+            let heard = &mut self.heard;
+            let conn = self
+                .driver
+                .connect(&mut |output| heard.record(output))
+                .unwrap();
+            self.send(conn, lines);
+            conn
+        }
+
+        fn send(&mut self, conn: ConnectionId, text: &str) -> Vec<String> {
+            let heard = &mut self.heard;
+            self.driver
+                .input(conn, text.as_bytes(), &mut |output| heard.record(output));
+            self.heard.take(conn)
+        }
+    }
+
+    #[test]
+    fn whoever_makes_a_room_keeps_order_in_it() {
+        let mut room = Room::new();
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        let bob = room.connect("/nick bob\n/join #rust\n");
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        let names = room.send(dave, "NAMES #rust\r\n");
+        assert!(
+            names[0].ends_with(" 353 dave = #rust :@alice bob dave"),
+            "{names:?}"
+        );
+        for conn in [alice, bob] {
+            room.heard.take(conn);
+        }
+        // Nobody is the lobby's operator, and a member who is not one can do nothing.
+        assert_eq!(
+            room.send(bob, "/kick alice\n"),
+            ["*** error: you are not an operator of #rust (whoever makes a room is its first)"]
+        );
+        assert_eq!(
+            room.send(dave, "KICK #lobby bob\r\n"),
+            [":irc.test 482 dave #lobby :You're not channel operator"]
+        );
+        assert_eq!(
+            room.send(alice, "/kick carol\n"),
+            ["*** error: no one here is called carol"]
+        );
+
+        // alice makes dave an operator; dave puts bob out, with a reason.
+        assert_eq!(
+            room.send(alice, "/op dave\n"),
+            ["*** alice made dave an operator of #rust"]
+        );
+        assert_eq!(
+            room.heard.take(dave),
+            [":alice!plain@hidden MODE #rust +o dave"]
+        );
+        assert_eq!(
+            room.heard.take(bob),
+            ["*** alice made dave an operator of #rust"]
+        );
+        assert_eq!(
+            room.send(dave, "KICK #rust bob :too loud\r\n"),
+            [":dave!~d@hidden KICK #rust bob :too loud"]
+        );
+        assert_eq!(
+            room.heard.take(bob),
+            ["*** You were put out of #rust by dave (too loud)"]
+        );
+        assert_eq!(
+            room.heard.take(alice),
+            ["*** bob was put out of #rust by dave (too loud)"]
+        );
+        // bob is out: his lines go to his other room, the lobby.
+        assert!(!room.send(bob, "/list\n")[0].contains("#rust"));
+        assert_eq!(
+            room.send(dave, "KICK #rust bob\r\n"),
+            [":irc.test 441 dave bob #rust :They aren't on that channel"]
+        );
+        // MODE -o takes it back; a KICK then is refused.
+        room.send(dave, "MODE #rust -o alice\r\n");
+        assert_eq!(
+            room.send(alice, "/kick dave\n"),
+            [
+                "*** dave took operator from alice in #rust",
+                "*** error: you are not an operator of #rust (whoever makes a room is its first)"
+            ]
+        );
+    }
+}

@@ -47,6 +47,12 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     // bob is out of #den: what he says now goes to the lobby.
     bob.send_line("still here");
     assert_eq!(alice.sync(), ["[#lobby] bob: still here"]);
+    // Bans are not kept yet: a ban is refused as the mode it is, not taken for a list query.
+    ivy.send("MODE #den +b bob!*@*\r\n");
+    assert_eq!(
+        ivy.expect_line(" 472 "),
+        ":chat.local 472 ivy b :is not a channel mode here (only o is kept)"
+    );
     ivy.send("NAMES #den\r\n");
     assert_eq!(
         ivy.expect_line(" 353 ivy = #den "),

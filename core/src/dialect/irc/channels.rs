@@ -313,7 +313,7 @@ impl<const N: usize> Step<'_, N> {
                     self,
                     conn,
                     ERR_UNKNOWNMODE,
-                    "{} :is not a channel mode here (no channel modes are kept)",
+                    "{} :is not a channel mode here (only o is kept)",
                     mode.trim_start_matches(['+', '-'])
                         .chars()
                         .next()

@@ -230,6 +230,29 @@ mod tests {
     }
 
     #[test]
+    fn lusers_and_time_are_answered() {
+        let mut room = Room::new();
+        let _alice = room.connect("/nick alice\n/join #rust\n");
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\n");
+        room.heard.take(dave);
+        assert_eq!(
+            room.send(dave, "LUSERS\r\n"),
+            [
+                ":irc.test 251 dave :There are 2 users and 0 invisible on 1 servers",
+                ":irc.test 252 dave 0 :operator(s) online",
+                ":irc.test 254 dave 2 :channels formed",
+                ":irc.test 255 dave :I have 2 clients and 0 servers",
+                ":irc.test 265 dave 2 2 :Current local users 2, max 2",
+                ":irc.test 266 dave 2 2 :Current global users 2, max 2"
+            ]
+        );
+        assert_eq!(
+            room.send(dave, "TIME\r\n"),
+            [":irc.test 391 dave irc.test 1 0 :1970-01-01 00:00 UTC"]
+        );
+    }
+
+    #[test]
     fn whoever_makes_a_room_keeps_order_in_it() {
         let mut room = Room::new();
         let alice = room.connect("/nick alice\n/join #rust\n");

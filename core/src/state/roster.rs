@@ -225,6 +225,11 @@ impl<const N: usize> Roster<N> {
             .map_or("", |node| node.as_str())
     }
 
+    /// How many other servers are known (a lost one's place is empty until reused).
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.iter().filter(|node| !node.is_empty()).count()
+    }
+
     /// The index of the server called `name`, if its people are known.
     pub(crate) fn find_node(&self, name: &str) -> Option<u8> {
         self.nodes

@@ -268,11 +268,13 @@ enum Verb {
     Tagmsg,
     Authenticate,
     Kick,
+    Lusers,
+    Time,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 26] = [
+        const VERBS: [(&str, Verb); 28] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -299,6 +301,8 @@ impl Verb {
             ("TAGMSG", Verb::Tagmsg),
             ("AUTHENTICATE", Verb::Authenticate),
             ("KICK", Verb::Kick),
+            ("LUSERS", Verb::Lusers),
+            ("TIME", Verb::Time),
         ];
         VERBS
             .iter()
@@ -541,6 +545,18 @@ impl<const N: usize> Step<'_, N> {
             Verb::List => self.irc_list(conn, message.param(0)),
             Verb::Mode => self.mode(conn, message),
             Verb::Motd => self.motd(conn),
+            Verb::Lusers => self.lusers(conn),
+            Verb::Time => {
+                let (server, me) = (self.server_name, self.roster.irc_name(conn));
+                let (seconds, when) =
+                    (self.now.as_millis() / 1000, crate::time::WallTime(self.now));
+                irc!(
+                    self,
+                    Audience::one(conn),
+                    ":{server} {} {me} {server} {seconds} 0 :{when}",
+                    numeric::RPL_TIME
+                );
+            }
             Verb::Away => self.away(conn, message.param(0)),
             Verb::Whowas => self.whowas(conn, message.param(0)),
             Verb::Ison => self.ison(conn, message),

@@ -68,6 +68,13 @@ pub(crate) const RPL_ENDOFWHOWAS: &str = "369";
 pub(crate) const RPL_MOTD: &str = "372";
 /// Start of the message of the day.
 pub(crate) const RPL_MOTDSTART: &str = "375";
+pub(crate) const RPL_LUSERCLIENT: &str = "251";
+pub(crate) const RPL_LUSEROP: &str = "252";
+pub(crate) const RPL_LUSERCHANNELS: &str = "254";
+pub(crate) const RPL_LUSERME: &str = "255";
+pub(crate) const RPL_LOCALUSERS: &str = "265";
+pub(crate) const RPL_GLOBALUSERS: &str = "266";
+pub(crate) const RPL_TIME: &str = "391";
 /// End of the message of the day.
 pub(crate) const RPL_ENDOFMOTD: &str = "376";
 /// No one goes by that nick (or no such channel).

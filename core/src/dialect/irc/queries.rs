@@ -255,3 +255,34 @@ fn real_name(slot: &Slot) -> &str {
         "plain-text user"
     }
 }
+
+impl<const N: usize> Step<'_, N> {
+    /// `LUSERS` (and part of the welcome on other servers): how many people, on how many
+    /// servers, and how many rooms.
+    pub(crate) fn lusers(&mut self, conn: ConnectionId) {
+        use super::numeric::{
+            RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_LUSERCHANNELS, RPL_LUSERCLIENT, RPL_LUSERME,
+            RPL_LUSEROP,
+        };
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let here = self.roster.len();
+        let everyone = here + self.roster.remote_count();
+        let servers = 1 + self.roster.node_count();
+        let rooms = self.rooms.count();
+        let start = self.out.mark();
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_LUSERCLIENT} {me} :There are {everyone} users and 0 invisible on \
+             {servers} servers\r\n\
+             :{server} {RPL_LUSEROP} {me} 0 :operator(s) online\r\n\
+             :{server} {RPL_LUSERCHANNELS} {me} {rooms} :channels formed\r\n\
+             :{server} {RPL_LUSERME} {me} :I have {here} clients and {} servers\r\n\
+             :{server} {RPL_LOCALUSERS} {me} {here} {here} :Current local users {here}, max \
+             {here}\r\n\
+             :{server} {RPL_GLOBALUSERS} {me} {everyone} {everyone} :Current global users \
+             {everyone}, max {everyone}\r\n",
+            servers - 1
+        );
+        self.out.send(start, Audience::one(conn));
+    }
+}

@@ -97,8 +97,8 @@ pub use state::flood::FloodLimit;
 pub use state::members::MAX_ROOMS_PER_PERSON;
 pub use state::names::{MAX_NAME_KEY_BYTES, NameKey};
 pub use state::rooms::{
-    LOBBY, MAX_ROOM_NAME_BYTES, MAX_ROOM_NAME_CHARS, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS,
-    RoomName, RoomNameError,
+    LOBBY, MAX_BAN_MASK_BYTES, MAX_BANS, MAX_ROOM_NAME_BYTES, MAX_ROOM_NAME_CHARS, MAX_ROOMS,
+    MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,
 };
 pub use state::roster::{
     ANONYMOUS, ConnectionId, MAX_NICK_BYTES, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,

@@ -47,11 +47,22 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     // bob is out of #den: what he says now goes to the lobby.
     bob.send_line("still here");
     assert_eq!(alice.sync(), ["[#lobby] bob: still here"]);
-    // Bans are not kept yet: a ban is refused as the mode it is, not taken for a list query.
+    // A ban keeps bob out, even on a new connection under his name.
     ivy.send("MODE #den +b bob!*@*\r\n");
     assert_eq!(
+        ivy.expect_line(" MODE "),
+        ":ivy!~i@hidden MODE #den +b bob!*@*"
+    );
+    bob.send_line("/quit");
+    bob.expect_closed();
+    let mut back = server.join("bob");
+    back.send_line("/join #den");
+    back.expect_line("*** error: you are banned from #den");
+    // Other modes are not kept.
+    ivy.send("MODE #den +m\r\n");
+    assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy b :is not a channel mode here (only o is kept)"
+        ":chat.local 472 ivy m :is not a channel mode here (only o and b are kept)"
     );
     ivy.send("NAMES #den\r\n");
     assert_eq!(

@@ -189,6 +189,8 @@ pub(crate) enum Refused {
     InTooMany,
     /// The room (unless it was made for this join and is gone), and how many are in it.
     Full(Option<RoomName>, u32),
+    /// The person matches one of the room's bans.
+    Banned(RoomName),
 }
 
 /// A change others can observe, with the table indices the renderers need: [`Step::publish`]
@@ -271,6 +273,13 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         on: bool,
     },
+    /// `by`, an operator of `room`, banned `mask` from it (`on`), or lifted the ban.
+    BanSet {
+        by: ConnectionId,
+        room: RoomId,
+        mask: &'t str,
+        on: bool,
+    },
     /// `room` was just made.
     RoomCreated { room: RoomId },
     /// The room called `name` has gone.
@@ -294,6 +303,7 @@ impl Happened<'_> {
             Self::Said { .. }
             | Self::TopicSet { .. }
             | Self::Opped { .. }
+            | Self::BanSet { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -938,6 +948,10 @@ impl<'s, const N: usize> Step<'s, N> {
         let name = RoomName::new(name).map_err(Refused::Invalid)?;
         let (room, created) = match self.rooms.find(name.as_str()) {
             Some(room) if self.roster.in_room(conn, room) => return Ok(Admitted::AlreadyIn(room)),
+            Some(room) if self.banned(conn, room) => {
+                let name = self.rooms.get(room).map_or(name, |info| info.name.clone());
+                return Err(Refused::Banned(name));
+            }
             Some(room) => (room, false),
             None if self.roster.rooms_of(conn).count() >= MAX_ROOMS_PER_PERSON => {
                 return Err(Refused::InTooMany);
@@ -1218,7 +1232,7 @@ impl<'s, const N: usize> Step<'s, N> {
                 message: message.map(|message| self.out.span_str(message)),
             },
             // Operators are kept while the room lives, not by a store.
-            Happened::Opped { .. } => return,
+            Happened::Opped { .. } | Happened::BanSet { .. } => return,
             Happened::RoomCreated { room } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;

@@ -160,6 +160,110 @@ impl<const N: usize> Step<'_, N> {
         self.leave_room(who, room);
     }
 
+    /// Whether `conn` matches one of `room`'s bans (by `nick!user@host`).
+    pub(crate) fn banned(&self, conn: ConnectionId, room: RoomId) -> bool {
+        let mut prefix = heapless::String::<{ 2 * crate::state::roster::MAX_NICK_BYTES }>::new();
+        if write!(prefix, "{}", self.roster.prefix(conn)).is_err() {
+            return false;
+        }
+        self.rooms
+            .bans_of(room)
+            .any(|ban| super::irc::glob(ban.mask.as_bytes(), prefix.as_bytes()))
+    }
+
+    /// `conn` bans `mask` (a nickname, or `nick!user@host` with `*` and `?`) from `room` (the
+    /// current room when `None`), or lifts the ban. A ban keeps its matches from joining; it
+    /// does not put out who is in.
+    pub(crate) fn set_ban(&mut self, conn: ConnectionId, room: Option<&str>, mask: &str, on: bool) {
+        let found = match room {
+            Some(name) => self.rooms.find(name),
+            None => self.current(conn),
+        };
+        let Some(room) = found else {
+            return match room {
+                Some(name) => self.refuse_moderation(conn, None, Refusal::NoSuchRoom(name)),
+                None => self.refuse_moderation(conn, None, Refusal::NotInRoom),
+            };
+        };
+        if !self.roster.in_room(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
+        }
+        if !self.roster.is_op(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
+        }
+        // A bare nickname bans it from anywhere.
+        let mut full = heapless::String::<{ crate::state::rooms::MAX_BAN_MASK_BYTES }>::new();
+        let written = if mask.contains(['!', '@']) {
+            write!(full, "{mask}")
+        } else {
+            write!(full, "{mask}!*@*")
+        };
+        if written.is_err() || mask.is_empty() || mask.contains(|c: char| c.is_control()) {
+            let text = format_args!(
+                "a ban mask is a nickname or nick!user@host, at most {} bytes",
+                crate::state::rooms::MAX_BAN_MASK_BYTES
+            );
+            return self.moderation_error(conn, text);
+        }
+        let changed = if on {
+            let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
+            let _ = write!(by, "{}", self.roster.name(conn));
+            match self.rooms.ban(room, &full, &by, self.now) {
+                Ok(added) => added,
+                Err(_) => {
+                    let text = format_args!(
+                        "{} bans are kept already, the most there can be; lift one first",
+                        crate::state::rooms::MAX_BANS
+                    );
+                    return self.moderation_error(conn, text);
+                }
+            }
+        } else {
+            self.rooms.unban(room, &full)
+        };
+        if changed {
+            self.publish(&Happened::BanSet {
+                by: conn,
+                room,
+                mask: &full,
+                on,
+            });
+        }
+    }
+
+    /// Tells `conn` what went wrong, as an error line or an IRC server notice.
+    fn moderation_error(&mut self, conn: ConnectionId, text: core::fmt::Arguments<'_>) {
+        if self.speaks_irc(conn) {
+            server_notice!(self, conn, "*** error: {text}");
+        } else {
+            error!(self, conn, "{text}");
+        }
+    }
+
+    /// IRC's ban list of the room called `name`: `367` for each, then `368`.
+    pub(crate) fn ban_list(&mut self, conn: ConnectionId, name: &crate::state::rooms::RoomName) {
+        use super::irc::numeric::{RPL_BANLIST, RPL_ENDOFBANLIST};
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let Some(room) = self.rooms.find(name.as_str()) else {
+            return;
+        };
+        let start = self.out.mark();
+        for ban in self.rooms.bans_of(room) {
+            let _ = write!(
+                self.out,
+                ":{server} {RPL_BANLIST} {me} {name} {} {} {}\r\n",
+                Visible(&ban.mask),
+                ban.by,
+                ban.at.as_millis() / 1000
+            );
+        }
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_ENDOFBANLIST} {me} {name} :End of channel ban list\r\n"
+        );
+        self.out.send(start, Audience::one(conn));
+    }
+
     /// `conn` makes `target` an operator of `room` (the current room when `None`), or not.
     pub(crate) fn set_operator(
         &mut self,
@@ -227,6 +331,71 @@ mod tests {
                 .input(conn, text.as_bytes(), &mut |output| heard.record(output));
             self.heard.take(conn)
         }
+    }
+
+    #[test]
+    fn a_ban_keeps_its_matches_out_until_it_is_lifted() {
+        let mut room = Room::new();
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        let bob = room.connect("/nick bob\n/join #rust\n");
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        room.heard.take(alice);
+        room.heard.take(bob);
+        assert_eq!(
+            room.send(bob, "/ban dave\n"),
+            ["*** error: you are not an operator of #rust (whoever makes a room is its first)"]
+        );
+        assert_eq!(
+            room.send(alice, "/ban BOB\n"),
+            ["*** alice banned BOB!*@* from #rust"]
+        );
+        assert_eq!(
+            room.heard.take(dave),
+            [":alice!plain@hidden MODE #rust +b BOB!*@*"]
+        );
+        // It does not put bob out; once out, he cannot come back, under any case of his name.
+        room.send(bob, "/part #rust\n");
+        assert_eq!(
+            room.send(bob, "/join #RUST\n"),
+            ["*** error: you are banned from #rust"]
+        );
+        // Back on a new connection, by the same name: still out.
+        room.send(bob, "/quit\n");
+        let again = room.connect("/nick bob\n");
+        room.heard.take(again);
+        assert_eq!(
+            room.send(again, "/join #rust\n"),
+            ["*** error: you are banned from #rust"]
+        );
+        // IRC: the list, a masked ban, 474.
+        let ivy = room.connect("NICK ivy\r\nUSER ivy 0 * :I\r\n");
+        room.heard.take(ivy);
+        room.heard.take(dave);
+        assert_eq!(
+            room.send(dave, "MODE #rust +b\r\n"),
+            [
+                ":irc.test 367 dave #rust BOB!*@* alice 1",
+                ":irc.test 368 dave #rust :End of channel ban list"
+            ]
+        );
+        room.send(alice, "/op dave\n");
+        room.send(dave, "MODE #rust +b *!~ivy@*\r\n");
+        assert_eq!(
+            room.send(ivy, "JOIN #rust\r\n"),
+            [":irc.test 474 ivy #rust :Cannot join channel (+b)"]
+        );
+        // Lifted: bob is let in again.
+        room.heard.take(alice);
+        room.heard.take(again);
+        assert_eq!(
+            room.send(alice, "/unban bob\n"),
+            ["*** alice lifted the ban on bob!*@* in #rust"]
+        );
+        room.heard.take(again);
+        assert_eq!(
+            room.send(again, "/join #rust\n")[0],
+            "*** You are now talking in #rust."
+        );
     }
 
     #[test]

@@ -97,6 +97,7 @@ impl<const N: usize> Step<'_, N> {
             Command::Logout => self.account_command(conn, Asked::Logout),
             Command::Kick { nick, reason } => self.kick(conn, None, nick, reason),
             Command::Op { nick, on } => self.set_operator(conn, None, nick, on),
+            Command::Ban { mask, on } => self.set_ban(conn, None, mask, on),
             Command::Password { old, new } => {
                 self.account_command(conn, Asked::Password { old, new });
             }
@@ -285,6 +286,9 @@ impl<const N: usize> Step<'_, N> {
                 return error!(self, conn, "{room} is full ({members} people)");
             }
             Err(Refused::Full(None, _)) => return error!(self, conn, "that room is full"),
+            Err(Refused::Banned(room)) => {
+                return error!(self, conn, "you are banned from {room}");
+            }
         };
         let Some(info) = self.rooms.get(room) else {
             return;
@@ -565,7 +569,7 @@ const HELP: [&str; 19] = [
     "  /register PASSWORD  keep your nickname as an account (8 or more characters, no spaces)",
     "  /identify PASSWORD  prove the nickname is yours (/login NAME PASSWORD for another name)",
     "  /logout, /password OLD NEW  stop being identified; change your password",
-    "  /kick NAME [REASON], /op NAME, /deop NAME  a room's operators (whoever made it): put out, make one or not",
+    "  /kick NAME [REASON], /op NAME, /deop NAME, /ban MASK, /unban MASK  for a room's operators (whoever made it)",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
@@ -607,6 +611,19 @@ impl<const N: usize> Step<'_, N> {
                         Audience::one(who),
                         "You were put out of {name} by {kicker}{why}"
                     );
+                }
+            }
+            Happened::BanSet { by, room, mask, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (giver, name, mask) =
+                    (style.name(self.roster.name(by)), info.name, Visible(mask));
+                let audience = text_users(Audience::room(room));
+                if on {
+                    announce!(self, audience, "{giver} banned {mask} from {name}");
+                } else {
+                    announce!(self, audience, "{giver} lifted the ban on {mask} in {name}");
                 }
             }
             Happened::Opped { who, by, room, on } => {

@@ -31,6 +31,13 @@ pub const MAX_TOPIC_BYTES: usize = 200;
 /// [`MAX_ROOMS`] rooms cost kilobytes, not a topic's worth each.)
 pub const MAX_TOPICS: usize = 256;
 
+/// The most bans kept, over every room: a table of its own, as topics are, so that rooms
+/// without bans cost nothing for them. Banning once more is refused with an error reply.
+pub const MAX_BANS: usize = 512;
+
+/// The longest ban mask, in bytes (`nick!user@host`, globs allowed).
+pub const MAX_BAN_MASK_BYTES: usize = 64;
+
 /// The longest name kept as a topic's setter, in bytes: a nickname or `anonymous-N`.
 pub(crate) const MAX_SETTER_BYTES: usize = crate::state::nickname::MAX_NICK_BYTES;
 
@@ -203,6 +210,8 @@ pub(crate) struct Rooms {
     topics: heapless::Vec<Topic, MAX_TOPICS>,
     /// Topic slots free for reuse.
     free_topics: heapless::Vec<u16, MAX_TOPICS>,
+    /// Every room's bans (`MODE +b`, `/ban`), in the order set.
+    bans: heapless::Vec<Ban, MAX_BANS>,
     /// The sequence number of the last line said in any room. One counter for the server, not
     /// one per room, so that a room that goes and comes back (or a restart, which restores it)
     /// never numbers two lines alike: a store keys lines by it.
@@ -220,6 +229,20 @@ pub(crate) struct RoomView<'a> {
     pub(crate) members: u32,
     pub(crate) current_here: u32,
 }
+
+/// A ban on `room`: who matches `mask` (`nick!user@host`, with `*` and `?`) may not join it.
+#[derive(Clone, Debug)]
+pub(crate) struct Ban {
+    pub(crate) room: RoomId,
+    pub(crate) mask: heapless::String<MAX_BAN_MASK_BYTES>,
+    /// Who set it, and when (IRC's `367`).
+    pub(crate) by: heapless::String<MAX_SETTER_BYTES>,
+    pub(crate) at: Instant,
+}
+
+/// Every ban slot is taken: see [`MAX_BANS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BansFull;
 
 /// Every topic slot is taken: see [`MAX_TOPICS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,6 +268,7 @@ impl Rooms {
             used: [0; WORDS],
             index: [NO_SLOT; INDEX_SLOTS],
             recent: RefCell::new(Default::default()),
+            bans: heapless::Vec::new(),
             next_recent: Cell::new(0),
             count: 0,
             topics: heapless::Vec::new(),
@@ -425,13 +449,56 @@ impl Rooms {
         self.rooms.get_mut(usize::from(id))?.as_mut()
     }
 
+    /// The bans on `room`, oldest first.
+    pub(crate) fn bans_of(&self, room: RoomId) -> impl Iterator<Item = &Ban> + '_ {
+        self.bans.iter().filter(move |ban| ban.room == room)
+    }
+
+    /// Bans `mask` from `room`; false if it was banned already.
+    pub(crate) fn ban(
+        &mut self,
+        room: RoomId,
+        mask: &str,
+        by: &str,
+        at: Instant,
+    ) -> Result<bool, BansFull> {
+        if self
+            .bans_of(room)
+            .any(|ban| ban.mask.eq_ignore_ascii_case(mask))
+        {
+            return Ok(false);
+        }
+        let ban = Ban {
+            room,
+            mask: heapless::String::try_from(cut(mask, MAX_BAN_MASK_BYTES))
+                .map_err(|_| BansFull)?,
+            by: heapless::String::try_from(cut(by, MAX_SETTER_BYTES)).map_err(|_| BansFull)?,
+            at,
+        };
+        self.bans.push(ban).map_err(|_| BansFull)?;
+        Ok(true)
+    }
+
+    /// Lifts the ban on `mask` from `room`; false if there was none.
+    pub(crate) fn unban(&mut self, room: RoomId, mask: &str) -> bool {
+        let before = self.bans.len();
+        self.bans
+            .retain(|ban| !(ban.room == room && ban.mask.eq_ignore_ascii_case(mask)));
+        before != self.bans.len()
+    }
+
     /// Removes `id` if no one is in it and it has no topic, unless it is the lobby; true if it
     /// was removed.
     pub(crate) fn remove_if_empty(&mut self, id: RoomId) -> bool {
         let Some(room) = self.rooms.get(usize::from(id)).and_then(Option::as_ref) else {
             return false;
         };
-        if id == 0 || room.members != 0 || room.topic.is_some() {
+        // A room with a topic or a ban stays while empty, as a registered channel would.
+        if id == 0
+            || room.members != 0
+            || room.topic.is_some()
+            || self.bans.iter().any(|ban| ban.room == id)
+        {
             return false;
         }
         let mut at = home(room.name.key_hash);

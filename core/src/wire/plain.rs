@@ -73,6 +73,14 @@ pub enum Command<'a> {
         /// Why, shown to the room.
         reason: Option<&'a str>,
     },
+    /// `/ban MASK` (`on`) or `/unban MASK`: keep who matches MASK (`nick`, or
+    /// `nick!user@host` with `*` and `?`) out of the current room, or no longer.
+    Ban {
+        /// Who.
+        mask: &'a str,
+        /// Banned, or no longer.
+        on: bool,
+    },
     /// `/op NICK` (`on`) or `/deop NICK`: make NICK an operator of the current room, or not.
     Op {
         /// Who.
@@ -132,6 +140,8 @@ pub(crate) mod usage {
     pub(crate) const KICK: &str = "/kick NAME [REASON]";
     pub(crate) const OP: &str = "/op NAME";
     pub(crate) const DEOP: &str = "/deop NAME";
+    pub(crate) const BAN: &str = "/ban MASK";
+    pub(crate) const UNBAN: &str = "/unban MASK";
 }
 
 impl<'a> Command<'a> {
@@ -303,6 +313,10 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
             }),
             Err(_) => Err(ParseError::MissingArgument(usage::KICK)),
         }
+    } else if is("ban") {
+        one_word(args, usage::BAN).map(|mask| Command::Ban { mask, on: true })
+    } else if is("unban") {
+        one_word(args, usage::UNBAN).map(|mask| Command::Ban { mask, on: false })
     } else if is("op") {
         one_word(args, usage::OP).map(|nick| Command::Op { nick, on: true })
     } else if is("deop") {

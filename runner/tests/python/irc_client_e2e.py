@@ -228,7 +228,8 @@ def run(host, port, plan):
             lambda event: event.type == "namreply" and event.arguments[1:2] == [room],
         )
         listed = scenario.details["names"] = names_of(names)
-        require(listed == [nick], f"{room} should hold only us")
+        # Whoever makes a room is its operator: we are listed as @nick.
+        require(listed == [f"@{nick}"], f"{room} should hold only us, as its operator")
 
     # A plain-text user's line in #lobby arrives as a PRIVMSG to #lobby ("pubmsg") from that
     # user. Then ours goes the other way: the Rust test checks that the plain-text user sees

@@ -1,10 +1,10 @@
 //! Channels: JOIN, PART, NAMES, TOPIC, LIST, MODE.
 
 use super::numeric::{
-    ERR_CHANNELISFULL, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS,
-    ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS, RPL_ENDOFBANLIST,
-    RPL_ENDOFNAMES, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY, RPL_NOTOPIC, RPL_TOPIC,
-    RPL_TOPICWHOTIME, RPL_UMODEIS,
+    ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL,
+    ERR_TOOMANYCHANNELS, ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERSDONTMATCH,
+    RPL_CHANNELMODEIS, RPL_ENDOFNAMES, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY,
+    RPL_NOTOPIC, RPL_TOPIC, RPL_TOPICWHOTIME, RPL_UMODEIS,
 };
 use core::fmt::Write;
 
@@ -65,6 +65,12 @@ impl<const N: usize> Step<'_, N> {
                 ERR_TOOMANYCHANNELS,
                 "{} :You have joined too many channels (at most {MAX_ROOMS_PER_PERSON})",
                 Visible(target)
+            ),
+            Err(Refused::Banned(room)) => numeric!(
+                self,
+                conn,
+                ERR_BANNEDFROMCHAN,
+                "{room} :Cannot join channel (+b)"
             ),
             Err(Refused::Full(room, members)) => numeric!(
                 self,
@@ -300,20 +306,16 @@ impl<const N: usize> Step<'_, N> {
                     Some(nick) => self.set_operator(conn, Some(target), nick, mode != "-o"),
                     None => self.missing(conn, "MODE"),
                 },
-                // A ban list asked for (no mask): none is kept yet.
-                Some(mode) if mode.trim_start_matches('+') == "b" && message.param(2).is_none() => {
-                    numeric!(
-                        self,
-                        conn,
-                        RPL_ENDOFBANLIST,
-                        "{name} :End of channel ban list"
-                    );
-                }
+                Some("+b" | "b") if message.param(2).is_none() => self.ban_list(conn, &name),
+                Some(mode @ ("+b" | "-b" | "b")) => match message.param(2) {
+                    Some(mask) => self.set_ban(conn, Some(target), mask, mode != "-b"),
+                    None => self.missing(conn, "MODE"),
+                },
                 Some(mode) => numeric!(
                     self,
                     conn,
                     ERR_UNKNOWNMODE,
-                    "{} :is not a channel mode here (only o is kept)",
+                    "{} :is not a channel mode here (only o and b are kept)",
                     mode.trim_start_matches(['+', '-'])
                         .chars()
                         .next()

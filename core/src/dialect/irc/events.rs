@@ -123,6 +123,20 @@ impl<const N: usize> Step<'_, N> {
                     _ => irc!(self, members, ":{prefix} KICK {name} {target} :{kicker}"),
                 }
             }
+            Happened::BanSet { by, room, mask, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let sign = if on { '+' } else { '-' };
+                let members = Audience::room(room).speaking(Speaks::Irc);
+                irc!(
+                    self,
+                    members,
+                    ":{prefix} MODE {name} {sign}b {}",
+                    Visible(mask)
+                );
+            }
             Happened::Opped { who, by, room, on } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;

@@ -404,7 +404,7 @@ fn away_message(slot: &Slot) -> Option<&str> {
 }
 
 /// Whether `name` matches the glob `mask` (`*` any run, `?` one character), ASCII case ignored.
-fn glob(mask: &[u8], name: &[u8]) -> bool {
+pub(crate) fn glob(mask: &[u8], name: &[u8]) -> bool {
     let (mut m, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {

@@ -109,6 +109,8 @@ pub(crate) const ERR_NICKNAMEINUSE: &str = "433";
 pub(crate) const ERR_NOTONCHANNEL: &str = "442";
 pub(crate) const ERR_USERNOTINCHANNEL: &str = "441";
 pub(crate) const ERR_CHANOPRIVSNEEDED: &str = "482";
+pub(crate) const ERR_BANNEDFROMCHAN: &str = "474";
+pub(crate) const RPL_BANLIST: &str = "367";
 /// The command needs registration first.
 pub(crate) const ERR_NOTREGISTERED: &str = "451";
 /// Not enough parameters.

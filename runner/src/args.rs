@@ -161,6 +161,14 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) metrics: Option<SocketAddr>,
 
+    /// the message of the day: a UTF-8 text file whose lines IRC clients are sent on
+    /// registering (and on /motd), and whose first line plain-text users see after the
+    /// welcome. At most 32 lines of 200 bytes are kept (the log says what was cut); control
+    /// characters are shown as escapes. Read again on SIGHUP (a file that cannot be read then
+    /// is logged and the old message kept). Default: a built-in message for IRC clients
+    #[argh(option)]
+    pub(crate) motd: Option<PathBuf>,
+
     /// flood control: lines a client may send at once before being slowed. Default: 20
     #[argh(option)]
     pub(crate) flood_burst: Option<u32>,
@@ -333,6 +341,7 @@ options! {
         metrics: SocketAddr,
         max_room_members: u32,
         record: PathBuf,
+        motd: PathBuf,
     }
     switches {
         no_data,
@@ -449,6 +458,7 @@ impl Options {
             sync,
             cluster,
             metrics: self.metrics,
+            motd: self.motd.clone(),
         })
     }
 

@@ -95,6 +95,12 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    if let Some(path) = &settings.motd
+        && let Err(error) = chat_runner::read_motd(path)
+    {
+        eprintln!("chat-runner: --motd {}: {error}", path.display());
+        return ExitCode::from(2);
+    }
     let mut listeners = chat_runner::Listeners::default();
     if let Some(addr) = addr {
         match chat_runner::listen(addr) {

@@ -161,6 +161,12 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) metrics: Option<SocketAddr>,
 
+    /// how the server's log lines on stderr are written: text ("2026-11-25 20:10:11Z
+    /// MESSAGE") or json, one object a line for log shippers
+    /// ({"time":"2026-11-25T20:10:11Z","msg":"MESSAGE"}). Default: text
+    #[argh(option)]
+    pub(crate) log_format: Option<String>,
+
     /// the message of the day: a UTF-8 text file whose lines IRC clients are sent on
     /// registering (and on /motd), and whose first line plain-text users see after the
     /// welcome. At most 32 lines of 200 bytes are kept (the log says what was cut); control
@@ -327,6 +333,7 @@ options! {
         ping_timeout: u64 = 60,
         announce_limit: u32 = chat_core::DEFAULT_ANNOUNCE_LIMIT,
         flush_interval: f64 = 10.0,
+        log_format: String = String::from("text"),
     }
     optional {
         listen: String,
@@ -535,6 +542,15 @@ impl Options {
             key: key.clone(),
             handshake_timeout: Duration::from_secs_f64(self.tls_handshake_timeout),
         }))
+    }
+
+    /// The `--log-format` value, checked.
+    pub(crate) fn log_format(&self) -> Result<chat_runner::LogFormat, String> {
+        match self.log_format.as_str() {
+            "text" => Ok(chat_runner::LogFormat::Text),
+            "json" => Ok(chat_runner::LogFormat::Json),
+            other => Err(format!("--log-format {other:?}: expected text or json")),
+        }
     }
 
     /// The `--server-name` value, checked; kept for the life of the process.

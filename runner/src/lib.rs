@@ -74,6 +74,7 @@ use crate::record::{RecordedCore, Recorder};
 use crate::slow::SlowReaders;
 
 pub use crate::core_box::CLIENTS;
+pub use crate::log::{LogFormat, set_log_format};
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
 pub use crate::store::SyncMode;
 #[doc(hidden)]

@@ -26,6 +26,13 @@ fn main() -> ExitCode {
         None => Args::default(),
     };
     let options = args.options(file);
+    match options.log_format() {
+        Ok(format) => chat_runner::set_log_format(format),
+        Err(message) => {
+            eprintln!("chat-runner: {message}");
+            return ExitCode::from(2);
+        }
+    }
     // Checked even for a client, so that a bad flag is never silently ignored.
     let settings = match options.settings() {
         Ok(settings) => settings,

@@ -305,3 +305,42 @@ fn a_bad_config_file_is_refused_with_line_and_column() {
     let output = run(&["--config", &dir.0.join("missing.toml").to_string_lossy()]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+#[test]
+fn log_format_json_writes_one_object_a_line() {
+    let server = chat_tests::Server::plain(RUNNER, &["--log-format", "json"]);
+    let mut client = server.connect();
+    client.nick("alice");
+    server.expect_log("alice");
+    let log = server.log();
+    let mut lines = 0;
+    for line in log.lines() {
+        let object: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON object ({error}): {line:?}"));
+        let time = object["time"].as_str().expect("a time");
+        assert!(
+            time.len() == 20 && time.ends_with('Z') && &time[10..11] == "T",
+            "{time}"
+        );
+        assert!(object["msg"].is_string(), "{line}");
+        assert_eq!(
+            object.as_object().map(|fields| fields.len()),
+            Some(2),
+            "{line}"
+        );
+        lines += 1;
+    }
+    assert!(lines >= 2, "{log}");
+    assert!(
+        log.lines()
+            .any(|line| line.contains("\"msg\":\"") && line.contains("alice"))
+    );
+
+    let output = run(&["--log-format", "xml"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--log-format \"xml\": expected text or json"),
+        "{stderr}"
+    );
+}

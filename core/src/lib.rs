@@ -67,6 +67,7 @@ mod config;
 mod dialect;
 mod event;
 pub mod history;
+pub mod motd;
 mod output;
 pub mod relay;
 mod server;

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::dialect::text::Style;
 use crate::dialect::{DisconnectReason, Step};
 use crate::history::{HistoryAnswer, HistoryRequest};
+use crate::motd::Motd;
 use crate::output::{Audience, Cursor, Directory, Output, OutputQueue, Recipients, Record, Scope};
 use crate::relay::{self, Applied, Incoming, Person, Target};
 use crate::state::asks::Waitings;
@@ -193,6 +194,8 @@ pub struct Server<const CLIENTS: usize> {
     shut_down: bool,
     /// Whether a connection has come: restoring is over.
     connected: bool,
+    /// The operator's message of the day (see [`Server::set_motd`]); `None`: the built-in one.
+    motd: Option<Motd>,
 }
 
 /// What a runner's store hands back at start, to [`Server::handle_restore`].
@@ -228,7 +231,16 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             now,
             shut_down: false,
             connected: false,
+            motd: None,
         }
+    }
+
+    /// Sets the message of the day (see [`motd`](crate::motd)); `None` goes back to the
+    /// built-in one. IRC clients are sent it on registering and on `MOTD`, plain-text users
+    /// its first line after the welcome; nobody is sent it now. Callable at any time (a
+    /// runner reloading it on SIGHUP, say): no output, no step.
+    pub fn set_motd(&mut self, motd: Option<Motd>) {
+        self.motd = motd;
     }
 
     /// Puts back what a store kept from an earlier run (see [`Restored`]), before the first
@@ -995,6 +1007,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             replay: self.config.history,
             now: self.now,
             server_name: self.config.server_name.as_str(),
+            motd: self.motd.as_ref(),
             irc_lobby: self.config.irc_lobby,
             announce_limit: self.config.announce_limit,
             claims: self.config.nick_claims.then_some(self.config.claim_timeout),

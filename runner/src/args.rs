@@ -1,12 +1,13 @@
 //! The command line.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use argh::FromArgs;
 use chat_core::{Config, FloodLimit};
 use chat_runner::{ClusterSettings, ClusterSettingsError, Settings, SyncMode};
+use serde::{Deserialize, Serialize};
 
 /// Where the store lives unless `--data` or `--no-data` says otherwise.
 const DEFAULT_DATA_DIR: &str = "chat-data";
@@ -14,10 +15,31 @@ const DEFAULT_DATA_DIR: &str = "chat-data";
 /// A terminal chat server, and its client. As a server (the default), people connect with
 /// `nc HOST PORT`, `telnet HOST PORT` or `chat-runner --connect HOST:PORT`, pick a nickname with
 /// /nick, and talk; /help lists the commands.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, Debug, Default, Deserialize)]
+// The config file (`--config`) is read into this struct too: each server flag is a key named
+// like it (`max-per-ip = 16`); the client's and the one-shot flags are no keys (`skip`).
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 // These doc comments are the --help text, where `[::1]` is an IPv6 address, not a doc link.
 #[allow(rustdoc::broken_intra_doc_links)]
 pub(crate) struct Args {
+    /// print "chat-runner VERSION" and exit
+    #[argh(switch)]
+    #[serde(skip)]
+    pub(crate) version: bool,
+
+    /// read the server's settings from this TOML file first: every server flag is a key named
+    /// like it without the dashes in front (listen = "0.0.0.0:9999", max-per-ip = 16,
+    /// no-data = true); flags given on the command line override the file. See README.md
+    #[argh(option)]
+    #[serde(skip)]
+    pub(crate) config: Option<PathBuf>,
+
+    /// print the effective configuration (the file, the flags and the defaults) as TOML, in
+    /// the --config format, and exit
+    #[argh(switch)]
+    #[serde(skip)]
+    pub(crate) print_config: bool,
+
     /// where to listen: a port (on every IPv4 interface), or HOST:PORT such as 127.0.0.1:9999 or
     /// [::1]:9999; port 0 picks a free port. The address actually bound is printed on stdout.
     /// Default: 9999, unless --tls-listen is given (then only TLS is served, unless --listen is
@@ -44,13 +66,13 @@ pub(crate) struct Args {
 
     /// with --tls-listen: seconds a new TLS connection has to complete its handshake before it
     /// is closed (fractions allowed, above 0, at most 300). Default: 10
-    #[argh(option, default = "10.0")]
-    pub(crate) tls_handshake_timeout: f64,
+    #[argh(option)]
+    pub(crate) tls_handshake_timeout: Option<f64>,
 
     /// close a connection that sends no line within this many seconds of connecting; 0 never
     /// does. Default: 300
-    #[argh(option, default = "300")]
-    pub(crate) silence_timeout: u64,
+    #[argh(option)]
+    pub(crate) silence_timeout: Option<u64>,
 
     /// messages that may wait for a client that is not reading before room messages are
     /// skipped for it: it is shown as lagging, and told how many it missed once it has caught
@@ -61,28 +83,28 @@ pub(crate) struct Args {
     /// messages that may wait for a client that is not reading, once room messages are
     /// skipped: a private message that would reach it is not sent, and its sender told; a
     /// client whose own commands' replies reach it is disconnected. Default: 1024
-    #[argh(option, default = "1024")]
-    pub(crate) queue_limit: usize,
+    #[argh(option)]
+    pub(crate) queue_limit: Option<usize>,
 
     /// disconnect a client when nothing could be written to it for this many seconds; 0 never
     /// does. Default: 60
-    #[argh(option, default = "60")]
-    pub(crate) stall_timeout: u64,
+    #[argh(option)]
+    pub(crate) stall_timeout: Option<u64>,
 
     /// the most connections at once; more are told the server is full. Default: 16384, the
     /// most the server is built for
-    #[argh(option, default = "chat_runner::CLIENTS")]
-    pub(crate) max_clients: usize,
+    #[argh(option)]
+    pub(crate) max_clients: Option<usize>,
 
     /// the most connections from one IP address; more are refused with a reason; 0 for no
     /// limit. Default: 128
-    #[argh(option, default = "128")]
-    pub(crate) max_per_ip: u32,
+    #[argh(option)]
+    pub(crate) max_per_ip: Option<u32>,
 
     /// how many of a room's last lines are replayed to whoever joins it, marked with how long
     /// ago they were said; 0 for none, 500 at most. Default: 20
-    #[argh(option, default = "20")]
-    pub(crate) history: usize,
+    #[argh(option)]
+    pub(crate) history: Option<usize>,
 
     /// the directory for the store (rooms, topics and history, in chat.db); made if missing,
     /// and locked while the server runs. Default: chat-data in the working directory
@@ -96,19 +118,19 @@ pub(crate) struct Args {
 
     /// seconds someone going by a registered nickname has to /identify before they are
     /// renamed anonymous-N. Default: 60
-    #[argh(option, default = "60")]
-    pub(crate) nick_grace: u64,
+    #[argh(option)]
+    pub(crate) nick_grace: Option<u64>,
 
     /// how many lines the store keeps per room; older ones are deleted. Default: 10000
-    #[argh(option, default = "10_000")]
-    pub(crate) history_keep: u64,
+    #[argh(option)]
+    pub(crate) history_keep: Option<u64>,
 
     /// how the store syncs commits to the disk: normal (a crash of the process loses nothing,
     /// a power loss may lose the last commits) or full (every commit synced to the disk,
     /// survives a power loss, costs a disk flush per commit). No effect with --no-data.
     /// Default: normal
-    #[argh(option, default = "String::from(\"normal\")")]
-    pub(crate) sync: String,
+    #[argh(option)]
+    pub(crate) sync: Option<String>,
 
     /// cluster mode: share the chat with the other chat-runner nodes that use the Redis at URL
     /// (redis://[:PASSWORD@]HOST[:PORT][/DB]): the same rooms, room lines in one order on every
@@ -139,14 +161,28 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) metrics: Option<SocketAddr>,
 
+    /// how the server's log lines on stderr are written: text ("2026-11-25 20:10:11Z
+    /// MESSAGE") or json, one object a line for log shippers
+    /// ({"time":"2026-11-25T20:10:11Z","msg":"MESSAGE"}). Default: text
+    #[argh(option)]
+    pub(crate) log_format: Option<String>,
+
+    /// the message of the day: a UTF-8 text file whose lines IRC clients are sent on
+    /// registering (and on /motd), and whose first line plain-text users see after the
+    /// welcome. At most 32 lines of 200 bytes are kept (the log says what was cut); control
+    /// characters are shown as escapes. Read again on SIGHUP (a file that cannot be read then
+    /// is logged and the old message kept). Default: a built-in message for IRC clients
+    #[argh(option)]
+    pub(crate) motd: Option<PathBuf>,
+
     /// flood control: lines a client may send at once before being slowed. Default: 20
-    #[argh(option, default = "20")]
-    pub(crate) flood_burst: u32,
+    #[argh(option)]
+    pub(crate) flood_burst: Option<u32>,
 
     /// flood control: lines a second a client may send after its burst; faster input is held
     /// back (never dropped) and the sender told once. Default: 5
-    #[argh(option, default = "5")]
-    pub(crate) flood_rate: u32,
+    #[argh(option)]
+    pub(crate) flood_rate: Option<u32>,
 
     /// turn flood control off, for trusted networks
     #[argh(switch)]
@@ -160,26 +196,26 @@ pub(crate) struct Args {
     /// milliseconds a new connection waits for the plain-text welcome; an IRC client (whose
     /// first line is NICK, USER, CAP or PASS) registers within it and never gets that welcome;
     /// 0 welcomes at once. Default: 400
-    #[argh(option, default = "400")]
-    pub(crate) greeting_delay: u64,
+    #[argh(option)]
+    pub(crate) greeting_delay: Option<u64>,
 
     /// the server's name in IRC replies: letters, digits, '.' and '-'. Default: chat.local
-    #[argh(option, default = "String::from(\"chat.local\")")]
-    pub(crate) server_name: String,
+    #[argh(option)]
+    pub(crate) server_name: Option<String>,
 
     /// seconds an IRC client may be quiet before it is sent a PING; 0 never pings. (Plain-text
     /// connections are checked with TCP keepalive.) Default: 120
-    #[argh(option, default = "120")]
-    pub(crate) ping_interval: u64,
+    #[argh(option)]
+    pub(crate) ping_interval: Option<u64>,
 
     /// seconds an IRC client has to answer a PING before it is disconnected. Default: 60
-    #[argh(option, default = "60")]
-    pub(crate) ping_timeout: u64,
+    #[argh(option)]
+    pub(crate) ping_timeout: Option<u64>,
 
     /// rooms with more people than this do not announce joins and departures to plain-text
     /// users (IRC clients still get them). Default: 200
-    #[argh(option, default = "chat_core::DEFAULT_ANNOUNCE_LIMIT")]
-    pub(crate) announce_limit: u32,
+    #[argh(option)]
+    pub(crate) announce_limit: Option<u32>,
 
     /// the most milliseconds (fractions allowed, 0 to 50) lines may wait to be written
     /// together. A busy server writes each client's lines in batches: the more clients the last
@@ -187,8 +223,8 @@ pub(crate) struct Args {
     /// write carries more lines and costs less CPU per line, at the price of up to this much
     /// latency. On a quiet server a reply goes out at once. 0 writes every line at once.
     /// Default: 10
-    #[argh(option, default = "10.0")]
-    pub(crate) flush_interval: f64,
+    #[argh(option)]
+    pub(crate) flush_interval: Option<f64>,
 
     /// do not put IRC clients in #lobby when they register (everyone else still starts there)
     #[argh(switch)]
@@ -207,32 +243,137 @@ pub(crate) struct Args {
 
     /// instead of serving, replay a recording made with --record on a fresh core and print,
     /// for each connection, "=== #N: K bytes" and the K bytes it was sent
+    #[serde(skip)]
     #[argh(option)]
     pub(crate) replay: Option<PathBuf>,
 
     /// run as a client instead: connect to HOST:PORT (IPv4, [IPv6] or a host name) with a `>> `
     /// prompt, line editing and history. With stdin not a terminal, sends its lines in order
     /// and exits once the server has answered them.
+    #[serde(skip)]
     #[argh(option)]
     pub(crate) connect: Option<String>,
 
     /// as a client, reconnect with backoff when the server goes away, keeping the nickname
+    #[serde(skip)]
     #[argh(switch)]
     pub(crate) reconnect: bool,
 
     /// as a client, speak TLS to the server (its --tls-listen port), checking its certificate
     /// for HOST (a name, or an IP address) against the public certificate authorities built
     /// into the client (Mozilla's), or against --tls-ca
+    #[serde(skip)]
     #[argh(switch)]
     pub(crate) tls: bool,
 
     /// with --tls: trust the certificate authorities in this PEM file instead of the public
     /// ones, for a server whose certificate comes from a private CA
+    #[serde(skip)]
     #[argh(option)]
     pub(crate) tls_ca: Option<PathBuf>,
 }
 
-impl Args {
+/// Declares [`Options`], the effective server configuration, and [`Args::options`], which
+/// makes it from the command line and the config file. Each field is listed once here, in one
+/// of three kinds: flags with a default (an `Option` in [`Args`], so that an absent flag is
+/// told from one given with the default's value), flags without one, and switches.
+macro_rules! options {
+    (
+        defaulted { $($d:ident: $dty:ty = $dval:expr,)* }
+        optional { $($o:ident: $oty:ty,)* }
+        switches { $($s:ident,)* }
+    ) => {
+        /// The server's effective configuration: the command line over the config file over
+        /// the defaults. `--print-config` prints it, in the config file's format.
+        #[derive(Debug, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub(crate) struct Options {
+            $(pub(crate) $d: $dty,)*
+            $(pub(crate) $o: Option<$oty>,)*
+            $(pub(crate) $s: bool,)*
+        }
+
+        impl Args {
+            /// The effective configuration: each flag given on the command line, else the
+            /// file's key, else the default. A switch is on if either turns it on (a flag
+            /// cannot turn off a switch the file turns on).
+            pub(crate) fn options(&self, file: Self) -> Options {
+                Options {
+                    $($d: self.$d.clone().or(file.$d).unwrap_or_else(|| $dval),)*
+                    $($o: self.$o.clone().or(file.$o),)*
+                    $($s: self.$s || file.$s,)*
+                }
+            }
+        }
+
+        impl Options {
+            /// Every config file key that may be unset (no default), by its name in the file.
+            const OPTIONAL_KEYS: &[&str] = &[$(stringify!($o),)*];
+        }
+    };
+}
+
+options! {
+    defaulted {
+        tls_handshake_timeout: f64 = 10.0,
+        silence_timeout: u64 = 300,
+        queue_limit: usize = 1024,
+        stall_timeout: u64 = 60,
+        max_clients: usize = chat_runner::CLIENTS,
+        max_per_ip: u32 = 128,
+        history: usize = 20,
+        nick_grace: u64 = 60,
+        history_keep: u64 = 10_000,
+        sync: String = String::from("normal"),
+        flood_burst: u32 = 20,
+        flood_rate: u32 = 5,
+        greeting_delay: u64 = 400,
+        server_name: String = String::from("chat.local"),
+        ping_interval: u64 = 120,
+        ping_timeout: u64 = 60,
+        announce_limit: u32 = chat_core::DEFAULT_ANNOUNCE_LIMIT,
+        flush_interval: f64 = 10.0,
+        log_format: String = String::from("text"),
+    }
+    optional {
+        listen: String,
+        tls_listen: String,
+        tls_cert: PathBuf,
+        tls_key: PathBuf,
+        lag_limit: usize,
+        data: PathBuf,
+        cluster: String,
+        node: String,
+        lease: u64,
+        metrics: SocketAddr,
+        max_room_members: u32,
+        record: PathBuf,
+        motd: PathBuf,
+    }
+    switches {
+        no_data,
+        no_flood_limit,
+        no_irc_lobby,
+        no_color,
+    }
+}
+
+impl Options {
+    /// The configuration as a config file: every key, those without a value as a comment.
+    pub(crate) fn to_toml(&self) -> Result<String, String> {
+        let mut text = toml::to_string(self).map_err(|error| error.to_string())?;
+        let table: toml::Table = toml::from_str(&text).map_err(|error| error.to_string())?;
+        for key in Self::OPTIONAL_KEYS {
+            let key = key.replace('_', "-");
+            if !table.contains_key(&key) {
+                text.push_str(&format!("# {key} = (not set)\n"));
+            }
+        }
+        Ok(text)
+    }
+}
+
+impl Options {
     /// The server's settings from the flags, or why they are out of range: a message naming
     /// the flag.
     pub(crate) fn settings(&self) -> Result<Settings, String> {
@@ -324,6 +465,7 @@ impl Args {
             sync,
             cluster,
             metrics: self.metrics,
+            motd: self.motd.clone(),
         })
     }
 
@@ -402,24 +544,13 @@ impl Args {
         }))
     }
 
-    /// Flags that only a client (`--connect`) or only a server may have, given to the other.
-    pub(crate) fn misplaced(&self) -> Option<&'static str> {
-        if self.connect.is_some() {
-            return None;
+    /// The `--log-format` value, checked.
+    pub(crate) fn log_format(&self) -> Result<chat_runner::LogFormat, String> {
+        match self.log_format.as_str() {
+            "text" => Ok(chat_runner::LogFormat::Text),
+            "json" => Ok(chat_runner::LogFormat::Json),
+            other => Err(format!("--log-format {other:?}: expected text or json")),
         }
-        if self.reconnect {
-            return Some("--reconnect is for clients: use it with --connect");
-        }
-        if self.tls {
-            return Some(
-                "--tls is for clients: use it with --connect (a server speaks TLS with \
-                 --tls-listen)",
-            );
-        }
-        if self.tls_ca.is_some() {
-            return Some("--tls-ca is for clients: use it with --connect and --tls");
-        }
-        None
     }
 
     /// The `--server-name` value, checked; kept for the life of the process.
@@ -454,6 +585,60 @@ impl Args {
     }
 }
 
+impl Args {
+    /// Flags that only a client (`--connect`) or only a server may have, given to the other.
+    pub(crate) fn misplaced(&self) -> Option<&'static str> {
+        if self.connect.is_some() {
+            return None;
+        }
+        if self.reconnect {
+            return Some("--reconnect is for clients: use it with --connect");
+        }
+        if self.tls {
+            return Some(
+                "--tls is for clients: use it with --connect (a server speaks TLS with \
+                 --tls-listen)",
+            );
+        }
+        if self.tls_ca.is_some() {
+            return Some("--tls-ca is for clients: use it with --connect and --tls");
+        }
+        None
+    }
+}
+
+/// Reads a config file (`--config`) into an [`Args`] holding what it sets; a bad file is a
+/// message naming the file, with the line and column of what is wrong in it.
+pub(crate) fn read_config(path: &Path) -> Result<Args, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("config file {}: {error}", path.display()))?;
+    toml::from_str(&text).map_err(|error| {
+        let mut message = error.message().trim_end();
+        // serde lists every key after an unknown one: the key, and --help, say enough.
+        if message.starts_with("unknown field") {
+            message = message.split(", expected").next().unwrap_or(message);
+        }
+        match error.span() {
+            Some(span) => {
+                let (line, column) = line_column(&text, span.start);
+                format!(
+                    "config file {}: line {line}, column {column}: {message}",
+                    path.display()
+                )
+            }
+            None => format!("config file {}: {message}", path.display()),
+        }
+    })
+}
+
+/// The 1-based line and column (in characters) of a byte offset into `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
 /// The TLS listener's settings from the command line, before the certificate is read.
 #[derive(Debug)]
 pub(crate) struct TlsArgs {
@@ -483,7 +668,15 @@ fn parse_listen(listen: &str, flag: &str) -> Result<SocketAddr, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_listen as parse;
+    use super::{line_column, parse_listen as parse};
+
+    #[test]
+    fn line_and_column_of_an_offset() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é\nx", 3), (2, 1));
+        assert_eq!(line_column("éx", 2), (1, 2));
+    }
 
     fn parse_listen(listen: &str) -> Result<std::net::SocketAddr, String> {
         parse(listen, "--listen")

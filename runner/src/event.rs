@@ -39,6 +39,8 @@ pub(crate) enum Event {
     Shutdown(&'static str),
     /// The accounts thread answered a request (see `accounts.rs`).
     Account(Box<AccountRequest>, AccountAnswer),
+    /// SIGHUP read the message of the day (`--motd`) again. Boxed: it is some 6 KB.
+    Motd(Box<chat_core::motd::Motd>),
     /// `--metrics`: a scrape wants the hub's counts, sent back on this channel.
     Scrape(Sender<Snapshot>),
 }

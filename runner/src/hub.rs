@@ -633,6 +633,10 @@ impl Hub {
                 self.account_answers.push_back((*request, answer));
                 self.drain();
             }
+            Event::Motd(motd) => {
+                self.core.set_motd(Some(*motd));
+                return None;
+            }
             Event::Scrape(answer) => {
                 let _ = answer.try_send(self.snapshot());
                 return None;

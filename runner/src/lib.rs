@@ -25,6 +25,8 @@
 //!     cluster: None,
 //!     // `Some(addr)` serves Prometheus metrics at http://addr/metrics.
 //!     metrics: None,
+//!     // `Some(path)` reads the message of the day from this file, and again on SIGHUP.
+//!     motd: None,
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -53,11 +55,12 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant as StdInstant};
 
 use async_signal::{Signal, Signals};
+use chat_core::motd::{Motd, MotdCut};
 use chat_core::{Config, Instant};
 use futures_lite::{StreamExt, future};
 use smol::channel::Sender;
@@ -71,6 +74,7 @@ use crate::record::{RecordedCore, Recorder};
 use crate::slow::SlowReaders;
 
 pub use crate::core_box::CLIENTS;
+pub use crate::log::{LogFormat, set_log_format};
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
 pub use crate::store::SyncMode;
 #[doc(hidden)]
@@ -121,6 +125,51 @@ pub struct Settings {
     /// picks a free port: the log says which (`metrics on http://ADDR/metrics`). See
     /// docs/METRICS.md.
     pub metrics: Option<SocketAddr>,
+    /// The message of the day (`--motd`): read from this file at start (see [`read_motd`])
+    /// and again on SIGHUP (a file that cannot be read then is logged, and the old message
+    /// kept); `None` keeps the core's built-in one.
+    pub motd: Option<PathBuf>,
+}
+
+/// The most bytes of a message-of-the-day file read; the core keeps far less (see
+/// [`chat_core::motd`]), so a huge file is not read whole only to be cut.
+const MOTD_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a message-of-the-day file (UTF-8 text) into what the core keeps of it, with what was
+/// left out.
+pub fn read_motd(path: &Path) -> io::Result<(Motd, MotdCut)> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MOTD_FILE_BYTES)
+        .read_to_end(&mut bytes)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))?;
+    Ok(Motd::new(&text))
+}
+
+/// Reads the message of the day from `path` and logs what it got (`what`: "read" at start,
+/// "reloaded" on SIGHUP), or why it could not.
+fn load_motd(path: &Path, what: &str) -> Option<Motd> {
+    match read_motd(path) {
+        Ok((motd, cut)) => {
+            log!("motd {what} ({} lines) from {}", motd.len(), path.display());
+            if !cut.is_none() {
+                log!(
+                    "motd: {} line(s) past the first {} left out, {} line(s) cut to {} bytes",
+                    cut.lines_dropped,
+                    chat_core::motd::MAX_MOTD_LINES,
+                    cut.lines_cut,
+                    chat_core::motd::MAX_MOTD_LINE_BYTES
+                );
+            }
+            Some(motd)
+        }
+        Err(error) => {
+            log!("motd not {what}: {}: {error}", path.display());
+            None
+        }
+    }
 }
 
 /// Cluster mode: several servers (nodes) share one chat through one Redis. So far a nickname
@@ -387,6 +436,11 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
         None => None,
     };
     let mut core = RecordedCore::new(core_box::new_core(config, start), recorder);
+    if let Some(path) = &settings.motd {
+        // Checked by the binary before anything was bound; should it fail now, the log says
+        // so and the built-in message stays.
+        core.set_motd(load_motd(path, "read"));
+    }
     restore(&mut core, start, &restored);
     forget_startup_peak();
     match &settings.data {
@@ -534,7 +588,7 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
             .detach();
     }
     executor
-        .spawn(signal_loop(signals, current, events))
+        .spawn(signal_loop(signals, current, settings.motd.clone(), events))
         .detach();
     // The hub runs as a task of its own rather than as the future `block_on` polls: that
     // future's waker unparks the thread, and after an unpark `block_on` polls the reactor once
@@ -679,15 +733,34 @@ async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
     }
 }
 
-/// Turns the first Ctrl-C or SIGTERM into a shutdown event; reloads the TLS certificate on
-/// every SIGHUP.
-async fn signal_loop(mut signals: Signals, tls: Option<Rc<tls::Current>>, hub: Sender<Event>) {
+/// Turns the first Ctrl-C or SIGTERM into a shutdown event; reloads the TLS certificate and
+/// the message of the day on every SIGHUP.
+async fn signal_loop(
+    mut signals: Signals,
+    tls: Option<Rc<tls::Current>>,
+    motd: Option<PathBuf>,
+    hub: Sender<Event>,
+) {
     while let Some(signal) = signals.next().await {
         let name = match signal {
             Ok(Signal::Hup) => {
+                log!(
+                    "SIGHUP: reloading the TLS certificate and the motd; other settings \
+                     (limits, flood control, ports, the store) change only on a restart"
+                );
                 match &tls {
                     Some(current) => current.reload(),
                     None => log!("SIGHUP: no TLS certificate to reload (no --tls-listen)"),
+                }
+                match &motd {
+                    Some(path) => {
+                        let path = path.clone();
+                        let read = smol::unblock(move || load_motd(&path, "reloaded")).await;
+                        if let Some(motd) = read {
+                            let _ = hub.send(Event::Motd(Box::new(motd))).await;
+                        }
+                    }
+                    None => log!("SIGHUP: no motd to reload (no --motd)"),
                 }
                 continue;
             }

@@ -11,14 +11,48 @@ use crate::args::Args;
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    if args.version {
+        println!("chat-runner {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let file = match &args.config {
+        Some(path) => match args::read_config(path) {
+            Ok(file) => file,
+            Err(message) => {
+                eprintln!("chat-runner: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Args::default(),
+    };
+    let options = args.options(file);
+    match options.log_format() {
+        Ok(format) => chat_runner::set_log_format(format),
+        Err(message) => {
+            eprintln!("chat-runner: {message}");
+            return ExitCode::from(2);
+        }
+    }
     // Checked even for a client, so that a bad flag is never silently ignored.
-    let settings = match args.settings() {
+    let settings = match options.settings() {
         Ok(settings) => settings,
         Err(message) => {
             eprintln!("chat-runner: {message}");
             return ExitCode::from(2);
         }
     };
+    if args.print_config {
+        return match options.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("chat-runner: cannot print the configuration: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(recording) = &args.replay {
         return match chat_runner::replay(recording) {
             Ok(replayed) => match chat_runner::print_replay(&replayed, &mut std::io::stdout()) {
@@ -37,7 +71,7 @@ fn main() -> ExitCode {
     if let Some(addr) = &args.connect {
         return client::run(&client::Options {
             addr: addr.clone(),
-            colour: !args.no_color,
+            colour: !options.no_color,
             reconnect: args.reconnect,
             tls: args.tls,
             tls_ca: args.tls_ca.clone(),
@@ -47,9 +81,9 @@ fn main() -> ExitCode {
         eprintln!("chat-runner: {message}");
         return ExitCode::from(2);
     }
-    let (addr, tls) = match args
+    let (addr, tls) = match options
         .listen_addr()
-        .and_then(|addr| Ok((addr, args.tls_listen()?)))
+        .and_then(|addr| Ok((addr, options.tls_listen()?)))
     {
         Ok(both) => both,
         Err(message) => {
@@ -68,6 +102,12 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    if let Some(path) = &settings.motd
+        && let Err(error) = chat_runner::read_motd(path)
+    {
+        eprintln!("chat-runner: --motd {}: {error}", path.display());
+        return ExitCode::from(2);
+    }
     let mut listeners = chat_runner::Listeners::default();
     if let Some(addr) = addr {
         match chat_runner::listen(addr) {

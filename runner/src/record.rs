@@ -335,6 +335,11 @@ impl RecordedCore {
         self.core.handle_restore(restored)
     }
 
+    /// Not recorded: a replay shows the core's built-in message of the day.
+    pub(crate) fn set_motd(&mut self, motd: Option<chat_core::motd::Motd>) {
+        self.core.set_motd(motd);
+    }
+
     pub(crate) fn handle_notice(&mut self, now: Instant, text: &str) -> Result<(), Error> {
         self.record(|recorder| recorder.notice(now, text));
         self.core.handle_notice(now, text)

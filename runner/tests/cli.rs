@@ -185,3 +185,162 @@ fn prints_the_bound_ipv6_address() {
     assert_ne!(port, 0);
     TcpStream::connect(("::1", port)).expect("connecting to the printed port");
 }
+
+#[test]
+fn version_prints_the_version_and_exits_zero() {
+    let output = run(&["--version"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("chat-runner {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Writes `text` as `chat.toml` in `dir` and returns its path as an argument.
+fn config_file(dir: &chat_tests::TempDir, text: &str) -> String {
+    let path = dir.0.join("chat.toml");
+    std::fs::write(&path, text).expect("writing the config file");
+    path.to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// The value of `key` in `--print-config`'s output.
+fn printed(config: &str, key: &str) -> Option<String> {
+    config.lines().find_map(|line| {
+        let (name, value) = line.split_once(" = ")?;
+        (name == key).then(|| value.to_owned())
+    })
+}
+
+#[test]
+fn a_config_file_sets_values_and_flags_override_it() {
+    let dir = chat_tests::TempDir::new("cli-config");
+    let file = config_file(
+        &dir,
+        "# a comment\nlisten = \"127.0.0.1:7000\"\nmax-per-ip = 16\nhistory = 7\nno-data = true\n",
+    );
+    let output = run(&["--config", &file, "--max-per-ip", "3", "--print-config"]);
+    assert!(output.status.success(), "{output:?}");
+    let config = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        printed(&config, "max-per-ip").as_deref(),
+        Some("3"),
+        "{config}"
+    );
+    assert_eq!(
+        printed(&config, "history").as_deref(),
+        Some("7"),
+        "{config}"
+    );
+    assert_eq!(
+        printed(&config, "listen").as_deref(),
+        Some("\"127.0.0.1:7000\""),
+        "{config}"
+    );
+    assert_eq!(
+        printed(&config, "no-data").as_deref(),
+        Some("true"),
+        "{config}"
+    );
+    // Defaults are printed too, and keys without a value as comments: every key is there.
+    assert_eq!(
+        printed(&config, "queue-limit").as_deref(),
+        Some("1024"),
+        "{config}"
+    );
+    assert!(config.contains("# cluster = (not set)"), "{config}");
+    // What it prints is itself a config file giving the same configuration.
+    let again = config_file(&dir, &config);
+    let output = run(&["--config", &again, "--print-config"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), config);
+}
+
+#[test]
+fn a_config_file_value_is_checked_like_the_flag() {
+    let dir = chat_tests::TempDir::new("cli-config-range");
+    let file = config_file(&dir, "queue-limit = 0\n");
+    let output = run(&["--config", &file, "--print-config"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--queue-limit must be at least 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_is_refused_by_name() {
+    let dir = chat_tests::TempDir::new("cli-config-unknown");
+    let file = config_file(&dir, "listen = \"127.0.0.1:0\"\nmax-per-address = 4\n");
+    let output = run(&["--config", &file]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&file) && stderr.contains("unknown field `max-per-address`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 2, column 1"), "{stderr}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+}
+
+#[test]
+fn a_bad_config_file_is_refused_with_line_and_column() {
+    let dir = chat_tests::TempDir::new("cli-config-syntax");
+    for (text, at) in [
+        ("history = 5\nlisten = \"127.0.0.1:0\n", "line 2, column 22"),
+        (
+            "history = 5\n\n  max-per-ip = \"lots\"\n",
+            "line 3, column 16",
+        ),
+    ] {
+        let file = config_file(&dir, text);
+        let output = run(&["--config", &file]);
+        assert_eq!(output.status.code(), Some(2), "{text:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&file) && stderr.contains(at),
+            "{text:?}: {stderr}"
+        );
+    }
+    let output = run(&["--config", &dir.0.join("missing.toml").to_string_lossy()]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+#[test]
+fn log_format_json_writes_one_object_a_line() {
+    let server = chat_tests::Server::plain(RUNNER, &["--log-format", "json"]);
+    let mut client = server.connect();
+    client.nick("alice");
+    server.expect_log("alice");
+    let log = server.log();
+    let mut lines = 0;
+    for line in log.lines() {
+        let object: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON object ({error}): {line:?}"));
+        let time = object["time"].as_str().expect("a time");
+        assert!(
+            time.len() == 20 && time.ends_with('Z') && &time[10..11] == "T",
+            "{time}"
+        );
+        assert!(object["msg"].is_string(), "{line}");
+        assert_eq!(
+            object.as_object().map(|fields| fields.len()),
+            Some(2),
+            "{line}"
+        );
+        lines += 1;
+    }
+    assert!(lines >= 2, "{log}");
+    assert!(
+        log.lines()
+            .any(|line| line.contains("\"msg\":\"") && line.contains("alice"))
+    );
+
+    let output = run(&["--log-format", "xml"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--log-format \"xml\": expected text or json"),
+        "{stderr}"
+    );
+}

@@ -68,6 +68,8 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) now: Instant,
     /// The server's name in IRC replies.
     pub(crate) server_name: &'a str,
+    /// The operator's message of the day; `None`: the built-in one.
+    pub(crate) motd: Option<&'a crate::motd::Motd>,
     /// Whether an IRC client is put in the lobby when it registers.
     pub(crate) irc_lobby: bool,
     /// Rooms with more people than this do not announce joins and departures to text users.

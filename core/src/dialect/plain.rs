@@ -41,6 +41,9 @@ impl<const N: usize> Step<'_, N> {
             conn,
             "Pick a nickname with /nick NAME; /help lists the commands."
         );
+        if let Some(first) = self.motd.and_then(|motd| motd.lines().next()) {
+            notice!(self, conn, "{}", Visible(first));
+        }
         self.join(conn, crate::state::rooms::LOBBY);
     }
 

@@ -267,6 +267,25 @@ impl<const N: usize> Step<'_, N> {
     pub(crate) fn motd(&mut self, conn: ConnectionId) {
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
         let start = self.out.mark();
+        if let Some(motd) = self.motd {
+            let _ = write!(
+                self.out,
+                ":{server} {RPL_MOTDSTART} {me} :- {server} Message of the day -\r\n"
+            );
+            for line in motd.lines() {
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_MOTD} {me} :- {}\r\n",
+                    Visible(line)
+                );
+            }
+            let _ = write!(
+                self.out,
+                ":{server} {RPL_ENDOFMOTD} {me} :End of /MOTD command.\r\n"
+            );
+            self.out.send(start, Audience::one(conn));
+            return;
+        }
         let _ = write!(
             self.out,
             ":{server} {RPL_MOTDSTART} {me} :- {server} Message of the day -\r\n\

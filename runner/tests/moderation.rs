@@ -17,7 +17,7 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     bob.expect_line("*** You are now talking in #den.");
     let mut ivy = Client::connect(server.addr());
     ivy.send("NICK ivy\r\nUSER i 0 * :I\r\n");
-    let isupport = ivy.expect_line(" 005 ");
+    let isupport = ivy.expect_line(" PREFIX=");
     assert!(isupport.contains(" PREFIX=(o)@ "), "{isupport}");
     ivy.send("JOIN #den\r\n");
     assert_eq!(
@@ -64,9 +64,21 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
         ivy.expect_line(" 472 "),
         ":chat.local 472 ivy m :is not a channel mode here (only o and b are kept)"
     );
+    // WHO and WHOIS show who keeps order.
+    ivy.send("WHOIS alice\r\n");
+    assert!(ivy.expect_line(" 319 ").ends_with(":#lobby @#den "));
+    ivy.send("WHO #den\r\n");
+    assert!(ivy.expect_line(" 352 ").contains(" alice H@ :0 "));
     ivy.send("NAMES #den\r\n");
     assert_eq!(
         ivy.expect_line(" 353 ivy = #den "),
         ":chat.local 353 ivy = #den :@alice @ivy"
+    );
+
+    // A kicked IRC client is told too, as IRC clients expect.
+    alice.send_line("/kick ivy bye");
+    assert_eq!(
+        ivy.expect_line(" KICK "),
+        ":alice!plain@hidden KICK #den ivy :bye"
     );
 }

@@ -111,16 +111,23 @@ impl<const N: usize> Step<'_, N> {
                 let target = self.roster.name(who);
                 // Without a reason, the kicker's name, as IRC servers do.
                 let kicker = self.roster.name(by);
-                // Everyone in the room, `who` too: it is still a member until this is sent.
-                let members = Audience::room(room).speaking(Speaks::Irc);
-                match reason {
-                    Some(reason) if !reason.is_empty() => irc!(
-                        self,
-                        members,
-                        ":{prefix} KICK {name} {target} :{}",
-                        Visible(reason)
-                    ),
-                    _ => irc!(self, members, ":{prefix} KICK {name} {target} :{kicker}"),
+                // The others in the room, and `who` by itself: recipients are found when the
+                // output is polled, and by then it is no longer a member.
+                let others = Audience::room_but(room, who).speaking(Speaks::Irc);
+                let told = |step: &Self| step.speaks_irc(who);
+                for audience in [Some(others), told(self).then(|| Audience::one(who))]
+                    .into_iter()
+                    .flatten()
+                {
+                    match reason {
+                        Some(reason) if !reason.is_empty() => irc!(
+                            self,
+                            audience,
+                            ":{prefix} KICK {name} {target} :{}",
+                            Visible(reason)
+                        ),
+                        _ => irc!(self, audience, ":{prefix} KICK {name} {target} :{kicker}"),
+                    }
                 }
             }
             Happened::BanSet { by, room, mask, on } => {

@@ -32,9 +32,19 @@ impl<const N: usize> Step<'_, N> {
         } else {
             "H"
         };
+        // `@` after the flag for an operator of the room asked about.
+        let op = if self
+            .rooms
+            .find(channel)
+            .is_some_and(|room| roster.is_op(id, room))
+        {
+            "@"
+        } else {
+            ""
+        };
         let _ = write!(
             self.out,
-            ":{server} {RPL_WHOREPLY} {me} {channel} {} {} {} {} {here} :0 {}\r\n",
+            ":{server} {RPL_WHOREPLY} {me} {channel} {} {} {} {} {here}{op} :0 {}\r\n",
             prefix.user,
             prefix.host,
             prefix.server_or(server),
@@ -137,8 +147,12 @@ impl<const N: usize> Step<'_, N> {
                 );
                 if !rooms.is_empty() {
                     let _ = write!(self.out, ":{server} {RPL_WHOISCHANNELS} {me} {name} :");
-                    for info in rooms.iter().filter_map(|&room| self.rooms.get(room)) {
-                        let _ = write!(self.out, "{} ", info.name);
+                    for &room in &rooms {
+                        let Some(info) = self.rooms.get(room) else {
+                            continue;
+                        };
+                        let op = if roster.is_op(id, room) { "@" } else { "" };
+                        let _ = write!(self.out, "{op}{} ", info.name);
                     }
                     let _ = write!(self.out, "\r\n");
                 }

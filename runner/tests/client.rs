@@ -374,29 +374,7 @@ fn control_sequences_from_the_network_never_reach_the_terminal() {
 /// Runs the client with `input` on stdin and waits for it to exit; returns (status, stdout,
 /// stderr).
 fn run_piped(addr: SocketAddr, input: &str) -> (i32, String, String) {
-    let mut child = Command::new(RUNNER)
-        .args(["--connect", &addr.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning the client");
-    // The client may exit before reading (when it cannot connect): a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the piped client did not exit within {WAIT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    chat_tests::run_with_input(RUNNER, &["--connect", &addr.to_string()], input, WAIT)
 }
 
 #[test]

@@ -237,29 +237,7 @@ fn per_address_limit_and_quit_work_the_same_over_tls() {
 /// Runs the own client with `args` and `input` on stdin until it exits; (status, stdout,
 /// stderr).
 fn run_client(args: &[&str], input: &str) -> (i32, String, String) {
-    let mut child = Command::new(RUNNER)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning the client");
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the client {args:?} did not exit within {WAIT:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    chat_tests::run_with_input(RUNNER, args, input, WAIT)
 }
 
 #[test]

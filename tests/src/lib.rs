@@ -24,6 +24,45 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How often polling loops (for logs, for process exit) look again.
 const POLL: Duration = Duration::from_millis(20);
 
+/// Runs `runner` with `args` and `input` on its stdin (the terminal client, say) until it
+/// exits by itself, failing (after killing it) if it takes longer than `within`. Its exit
+/// status (-1 for a signal), stdout and stderr. A broken pipe on stdin is fine: the program
+/// may exit before reading (when it cannot connect).
+pub fn run_with_input(
+    runner: &str,
+    args: &[&str],
+    input: &str,
+    within: Duration,
+) -> (i32, String, String) {
+    let mut child = Command::new(runner)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning chat-runner");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let deadline = Instant::now() + within;
+    while child.try_wait().expect("waiting for chat-runner").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chat-runner {args:?} did not exit within {within:?}");
+        }
+        thread::sleep(POLL);
+    }
+    let output = child
+        .wait_with_output()
+        .expect("collecting chat-runner's output");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Runs the server binary `runner` with `args` until it exits by itself, failing (after
 /// killing it) if it takes longer than `within`: for the command lines it refuses, or the
 /// starts that cannot go on. Its output, and how long it took.

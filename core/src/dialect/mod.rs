@@ -275,6 +275,12 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         on: bool,
     },
+    /// `by`, an operator of `room`, locked its topic to operators (`on`, IRC `+t`), or not.
+    TopicLocked {
+        by: ConnectionId,
+        room: RoomId,
+        on: bool,
+    },
     /// `by`, an operator of `room`, banned `mask` from it (`on`), or lifted the ban.
     BanSet {
         by: ConnectionId,
@@ -306,6 +312,7 @@ impl Happened<'_> {
             | Self::TopicSet { .. }
             | Self::Opped { .. }
             | Self::BanSet { .. }
+            | Self::TopicLocked { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -1056,6 +1063,14 @@ impl<'s, const N: usize> Step<'s, N> {
     /// the caller) and tells its members; with several servers, hands it to the runner to put
     /// in the room's order first (see [`relayed`](Self::relayed)).
     pub(crate) fn set_topic(&mut self, conn: ConnectionId, room: RoomId, topic: &str) {
+        if self
+            .rooms
+            .get_mut(room)
+            .is_some_and(|info| info.topic_locked)
+            && !self.roster.is_op(conn, room)
+        {
+            return self.topic_refused(conn, room);
+        }
         if self.relayed {
             self.relay_to_room(conn, room, Kind::Topic, topic);
             return;
@@ -1234,7 +1249,9 @@ impl<'s, const N: usize> Step<'s, N> {
                 message: message.map(|message| self.out.span_str(message)),
             },
             // Operators are kept while the room lives, not by a store.
-            Happened::Opped { .. } | Happened::BanSet { .. } => return,
+            Happened::Opped { .. } | Happened::BanSet { .. } | Happened::TopicLocked { .. } => {
+                return;
+            }
             Happened::RoomCreated { room } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;

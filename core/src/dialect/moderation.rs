@@ -231,6 +231,32 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
+    /// `conn` (an operator of `room`) lets only operators set its topic (`on`), or anyone.
+    pub(crate) fn lock_topic(&mut self, conn: ConnectionId, room_name: &str, on: bool) {
+        let Some(room) = self.rooms.find(room_name) else {
+            return self.refuse_moderation(conn, None, Refusal::NoSuchRoom(room_name));
+        };
+        if !self.roster.in_room(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
+        }
+        if !self.roster.is_op(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
+        }
+        let Some(info) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if info.topic_locked == on {
+            return;
+        }
+        info.topic_locked = on;
+        self.publish(&Happened::TopicLocked { by: conn, room, on });
+    }
+
+    /// Tells `conn` a locked topic is its operators' to set.
+    pub(crate) fn topic_refused(&mut self, conn: ConnectionId, room: RoomId) {
+        self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
+    }
+
     /// Tells `conn` what went wrong, as an error line or an IRC server notice.
     fn moderation_error(&mut self, conn: ConnectionId, text: core::fmt::Arguments<'_>) {
         if self.speaks_irc(conn) {
@@ -488,6 +514,31 @@ mod tests {
                 "*** dave took operator from alice in #rust",
                 "*** error: you are not an operator of #rust (whoever makes a room is its first)"
             ]
+        );
+        // +t: the topic is the operators' to set.
+        assert_eq!(
+            room.send(dave, "MODE #rust +t\r\nMODE #rust\r\n"),
+            [
+                ":dave!~d@hidden MODE #rust +t",
+                ":irc.test 324 dave #rust +t"
+            ]
+        );
+        assert_eq!(
+            room.send(alice, "/topic mine\n"),
+            [
+                "*** dave let only operators set the topic of #rust",
+                "*** error: you are not an operator of #rust (whoever makes a room is its first)"
+            ]
+        );
+        assert_eq!(
+            room.send(dave, "TOPIC #rust :ours\r\n"),
+            [":dave!~d@hidden TOPIC #rust :ours"]
+        );
+        room.send(dave, "MODE #rust -t\r\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(alice, "/topic mine\n"),
+            ["*** alice set the topic of #rust: mine"]
         );
     }
 }

@@ -616,6 +616,22 @@ impl<const N: usize> Step<'_, N> {
                     );
                 }
             }
+            Happened::TopicLocked { by, room, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (giver, name) = (style.name(self.roster.name(by)), info.name);
+                let audience = text_users(Audience::room(room));
+                if on {
+                    announce!(
+                        self,
+                        audience,
+                        "{giver} let only operators set the topic of {name}"
+                    );
+                } else {
+                    announce!(self, audience, "{giver} let anyone in {name} set its topic");
+                }
+            }
             Happened::BanSet { by, room, mask, on } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;

@@ -176,6 +176,8 @@ pub(crate) struct Room {
     pub(crate) members: u32,
     /// How many of them have it as their current room (the plain dialect's "where I talk").
     pub(crate) current_here: u32,
+    /// Only its operators may set its topic (IRC's `+t`).
+    pub(crate) topic_locked: bool,
 }
 
 /// A room's topic, who set it and when (IRC's `333`).
@@ -348,6 +350,7 @@ impl Rooms {
             topic: None,
             members: 0,
             current_here: 0,
+            topic_locked: false,
         };
         while self.rooms.len() <= id {
             // Cannot fail: id < MAX_ROOMS.

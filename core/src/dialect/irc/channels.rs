@@ -301,7 +301,16 @@ impl<const N: usize> Step<'_, N> {
                 );
             };
             return match change {
-                None => numeric!(self, conn, RPL_CHANNELMODEIS, "{name} +"),
+                None => {
+                    let locked = self
+                        .rooms
+                        .find(target)
+                        .and_then(|room| self.rooms.get_mut(room))
+                        .is_some_and(|info| info.topic_locked);
+                    let modes = if locked { "+t" } else { "+" };
+                    numeric!(self, conn, RPL_CHANNELMODEIS, "{name} {modes}");
+                }
+                Some(mode @ ("+t" | "-t" | "t")) => self.lock_topic(conn, target, mode != "-t"),
                 Some(mode @ ("+o" | "-o" | "o")) => match message.param(2) {
                     Some(nick) => self.set_operator(conn, Some(target), nick, mode != "-o"),
                     None => self.missing(conn, "MODE"),
@@ -315,7 +324,7 @@ impl<const N: usize> Step<'_, N> {
                     self,
                     conn,
                     ERR_UNKNOWNMODE,
-                    "{} :is not a channel mode here (only o and b are kept)",
+                    "{} :is not a channel mode here (only o, b and t are kept)",
                     mode.trim_start_matches(['+', '-'])
                         .chars()
                         .next()

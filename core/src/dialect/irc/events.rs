@@ -130,6 +130,15 @@ impl<const N: usize> Step<'_, N> {
                     }
                 }
             }
+            Happened::TopicLocked { by, room, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let sign = if on { '+' } else { '-' };
+                let members = Audience::room(room).speaking(Speaks::Irc);
+                irc!(self, members, ":{prefix} MODE {name} {sign}t");
+            }
             Happened::BanSet { by, room, mask, on } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;

@@ -348,7 +348,7 @@ fn help_lists_the_commands() {
         "/register PASSWORD",
         "/identify PASSWORD",
         "/logout, /password OLD NEW",
-        "/kick NAME [REASON], /op NAME, /deop NAME",
+        "/kick NAME [REASON], /mute NAME, /unmute NAME",
     ]) {
         assert!(line.starts_with(&format!("***   {command}")), "{help:#?}");
     }

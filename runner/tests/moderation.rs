@@ -18,7 +18,7 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     let mut ivy = Client::connect(server.addr());
     ivy.send("NICK ivy\r\nUSER i 0 * :I\r\n");
     let isupport = ivy.expect_line(" PREFIX=");
-    assert!(isupport.contains(" PREFIX=(o)@ "), "{isupport}");
+    assert!(isupport.contains(" PREFIX=(ov)@+ "), "{isupport}");
     ivy.send("JOIN #den\r\n");
     assert_eq!(
         ivy.expect_line(" 353 ivy = #den "),
@@ -59,10 +59,10 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     back.send_line("/join #den");
     back.expect_line("*** error: you are banned from #den");
     // Other modes are not kept.
-    ivy.send("MODE #den +m\r\n");
+    ivy.send("MODE #den +k secret\r\n");
     assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy m :is not a channel mode here (only o, b and t are kept)"
+        ":chat.local 472 ivy k :is not a channel mode here (only o, v, b, m and t are kept)"
     );
     // WHO and WHOIS show who keeps order.
     ivy.send("WHOIS alice\r\n");

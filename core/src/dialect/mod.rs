@@ -268,9 +268,17 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         reason: Option<&'t str>,
     },
-    /// `by`, an operator of `room`, made `who` one too (`on`), or took it away.
+    /// `by`, an operator of `room`, gave `who` `status` there (`on`), or took it away.
     Opped {
         who: ConnectionId,
+        by: ConnectionId,
+        room: RoomId,
+        status: crate::state::members::Status,
+        on: bool,
+    },
+    /// `by`, an operator of `room`, let only operators and voiced people talk there (`on`,
+    /// IRC `+m`), or everyone.
+    Moderated {
         by: ConnectionId,
         room: RoomId,
         on: bool,
@@ -313,6 +321,7 @@ impl Happened<'_> {
             | Self::Opped { .. }
             | Self::BanSet { .. }
             | Self::TopicLocked { .. }
+            | Self::Moderated { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -769,6 +778,9 @@ impl<'s, const N: usize> Step<'s, N> {
         text: &str,
         tags: ClientTags<'_>,
     ) {
+        if !self.may_speak(conn, room) {
+            return;
+        }
         if self.relayed {
             self.relay_to_room(conn, room, Kind::Said(kind), text);
             return;
@@ -1249,7 +1261,10 @@ impl<'s, const N: usize> Step<'s, N> {
                 message: message.map(|message| self.out.span_str(message)),
             },
             // Operators are kept while the room lives, not by a store.
-            Happened::Opped { .. } | Happened::BanSet { .. } | Happened::TopicLocked { .. } => {
+            Happened::Opped { .. }
+            | Happened::BanSet { .. }
+            | Happened::TopicLocked { .. }
+            | Happened::Moderated { .. } => {
                 return;
             }
             Happened::RoomCreated { room } => {

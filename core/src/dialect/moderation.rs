@@ -6,9 +6,11 @@
 use core::fmt::Write;
 
 use super::irc::numeric::{
-    ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_USERNOTINCHANNEL,
+    ERR_CANNOTSENDTOCHAN, ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
+    ERR_NOTONCHANNEL, ERR_USERNOTINCHANNEL,
 };
 use super::{Audience, Happened, Step, Visible};
+use crate::state::members::Status;
 use crate::state::rooms::RoomId;
 use crate::state::roster::ConnectionId;
 
@@ -290,27 +292,83 @@ impl<const N: usize> Step<'_, N> {
         self.out.send(start, Audience::one(conn));
     }
 
-    /// `conn` makes `target` an operator of `room` (the current room when `None`), or not.
-    pub(crate) fn set_operator(
+    /// `conn` gives `target` `status` in `room` (the current room when `None`), or takes it.
+    pub(crate) fn set_status(
         &mut self,
         conn: ConnectionId,
         room: Option<&str>,
         target: &str,
+        status: Status,
         on: bool,
     ) {
         let Some((room, who)) = self.operator_target(conn, room, target) else {
             return;
         };
-        if self.roster.is_op(who, room) == on {
+        if self.roster.has(who, room, status) == on {
             return;
         }
-        self.roster.set_op(who, room, on);
+        self.roster.set_status(who, room, status, on);
         self.publish(&Happened::Opped {
             who,
             by: conn,
             room,
+            status,
             on,
         });
+    }
+
+    /// `conn` (an operator of the room called `room_name`) lets only operators and voiced
+    /// people talk there (`on`), or everyone.
+    pub(crate) fn moderate(&mut self, conn: ConnectionId, room_name: &str, on: bool) {
+        let Some(room) = self.rooms.find(room_name) else {
+            return self.refuse_moderation(conn, None, Refusal::NoSuchRoom(room_name));
+        };
+        if !self.roster.in_room(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
+        }
+        if !self.roster.is_op(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
+        }
+        let Some(info) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if info.moderated == on {
+            return;
+        }
+        info.moderated = on;
+        self.publish(&Happened::Moderated { by: conn, room, on });
+    }
+
+    /// Whether `conn` may talk in `room`: not muted there, and an operator or voiced if the
+    /// room is moderated. Tells it why not.
+    pub(crate) fn may_speak(&mut self, conn: ConnectionId, room: RoomId) -> bool {
+        let muted = self.roster.has(conn, room, Status::Muted);
+        let moderated = self.rooms.get_mut(room).is_some_and(|info| info.moderated)
+            && !self.roster.is_op(conn, room)
+            && !self.roster.has(conn, room, Status::Voice);
+        if !muted && !moderated {
+            return true;
+        }
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return false;
+        };
+        if self.speaks_irc(conn) {
+            let why = if muted { "you are muted" } else { "+m" };
+            numeric!(
+                self,
+                conn,
+                ERR_CANNOTSENDTOCHAN,
+                "{name} :Cannot send to channel ({why})"
+            );
+        } else if muted {
+            error!(self, conn, "you are muted in {name}; it was not sent");
+        } else {
+            error!(
+                self,
+                conn, "only operators and voiced people talk in {name}; it was not sent"
+            );
+        }
+        false
     }
 }
 
@@ -421,6 +479,57 @@ mod tests {
         assert_eq!(
             room.send(again, "/join #rust\n")[0],
             "*** You are now talking in #rust."
+        );
+    }
+
+    #[test]
+    fn muted_people_and_the_voiceless_of_a_moderated_room_are_not_heard() {
+        let mut room = Room::new();
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        let bob = room.connect("/nick bob\n/join #rust\n");
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        for conn in [alice, bob, dave] {
+            room.heard.take(conn);
+        }
+        assert_eq!(
+            room.send(alice, "/mute bob\n"),
+            ["*** alice muted bob in #rust"]
+        );
+        assert_eq!(
+            room.send(bob, "hello?\n"),
+            [
+                "*** alice muted bob in #rust",
+                "*** error: you are muted in #rust; it was not sent"
+            ]
+        );
+        assert_eq!(
+            room.heard.take(dave),
+            [":irc.test NOTICE #rust :*** alice muted bob"]
+        );
+        room.send(alice, "/unmute bob\n");
+        room.heard.take(bob);
+        room.send(bob, "thanks\n");
+        assert_eq!(room.heard.take(alice), ["bob: thanks"]);
+        // +m: only operators and voiced people talk.
+        room.send(alice, "/op dave\n");
+        room.send(dave, "MODE #rust +m\r\nMODE #rust +v bob\r\n");
+        room.heard.take(dave);
+        let names = room.send(dave, "NAMES #rust\r\n");
+        assert!(names[0].ends_with(":@alice +bob @dave"), "{names:?}");
+        let carl = room.connect("/nick carl\n/join #rust\n");
+        room.heard.take(carl);
+        assert_eq!(
+            room.send(carl, "me too\n"),
+            ["*** error: only operators and voiced people talk in #rust; it was not sent"]
+        );
+        room.heard.take(bob);
+        room.send(bob, "voiced\n");
+        assert_eq!(room.heard.take(carl), ["bob: voiced"]);
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\nJOIN #rust\r\n");
+        room.heard.take(ivy);
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :hi\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (+m)"]
         );
     }
 

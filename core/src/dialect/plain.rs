@@ -15,6 +15,7 @@ use super::text::Ago;
 use super::*;
 use crate::event::LineKind;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::members::Status;
 
 impl<const N: usize> Step<'_, N> {
     /// Greets a new connection that speaks plain text or JSON, and puts it in the lobby.
@@ -99,7 +100,8 @@ impl<const N: usize> Step<'_, N> {
             }
             Command::Logout => self.account_command(conn, Asked::Logout),
             Command::Kick { nick, reason } => self.kick(conn, None, nick, reason),
-            Command::Op { nick, on } => self.set_operator(conn, None, nick, on),
+            Command::Op { nick, on } => self.set_status(conn, None, nick, Status::Operator, on),
+            Command::Mute { nick, on } => self.set_status(conn, None, nick, Status::Muted, on),
             Command::Ban { mask, on } => self.set_ban(conn, None, mask, on),
             Command::Password { old, new } => {
                 self.account_command(conn, Asked::Password { old, new });
@@ -572,7 +574,7 @@ const HELP: [&str; 19] = [
     "  /register PASSWORD  keep your nickname as an account (8 or more characters, no spaces)",
     "  /identify PASSWORD  prove the nickname is yours (/login NAME PASSWORD for another name)",
     "  /logout, /password OLD NEW  stop being identified; change your password",
-    "  /kick NAME [REASON], /op NAME, /deop NAME, /ban MASK, /unban MASK  for a room's operators (whoever made it)",
+    "  /kick NAME [REASON], /mute NAME, /unmute NAME, /ban MASK, /unban MASK, /op NAME, /deop NAME  for a room's operators (whoever made it)",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
@@ -645,7 +647,13 @@ impl<const N: usize> Step<'_, N> {
                     announce!(self, audience, "{giver} lifted the ban on {mask} in {name}");
                 }
             }
-            Happened::Opped { who, by, room, on } => {
+            Happened::Opped {
+                who,
+                by,
+                room,
+                status,
+                on,
+            } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -655,10 +663,42 @@ impl<const N: usize> Step<'_, N> {
                 );
                 let name = info.name;
                 let audience = text_users(Audience::room(room));
+                use crate::state::members::Status;
+                match (status, on) {
+                    (Status::Operator, true) => {
+                        announce!(self, audience, "{giver} made {me} an operator of {name}");
+                    }
+                    (Status::Operator, false) => {
+                        announce!(self, audience, "{giver} took operator from {me} in {name}");
+                    }
+                    (Status::Voice, true) => {
+                        announce!(self, audience, "{giver} gave {me} a voice in {name}");
+                    }
+                    (Status::Voice, false) => {
+                        announce!(self, audience, "{giver} took {me}'s voice in {name}");
+                    }
+                    (Status::Muted, true) => {
+                        announce!(self, audience, "{giver} muted {me} in {name}");
+                    }
+                    (Status::Muted, false) => {
+                        announce!(self, audience, "{giver} unmuted {me} in {name}");
+                    }
+                }
+            }
+            Happened::Moderated { by, room, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (giver, name) = (style.name(self.roster.name(by)), info.name);
+                let audience = text_users(Audience::room(room));
                 if on {
-                    announce!(self, audience, "{giver} made {me} an operator of {name}");
+                    announce!(
+                        self,
+                        audience,
+                        "{giver} let only operators and voiced people talk in {name}"
+                    );
                 } else {
-                    announce!(self, audience, "{giver} took operator from {me} in {name}");
+                    announce!(self, audience, "{giver} let everyone talk in {name}");
                 }
             }
             Happened::Joined { who, room } => {

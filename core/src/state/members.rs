@@ -66,6 +66,28 @@ const CLIENT_TAGS: u8 = 8;
 const REMOTE: u8 = 16;
 /// The member is one of the room's operators (`@`): it may kick, and give or take op.
 const OP: u8 = 32;
+/// The member has a voice (`+`): it may talk in a moderated room.
+const VOICE: u8 = 64;
+/// The member is muted: its lines to the room are refused.
+const MUTED: u8 = 128;
+
+/// What a member may be given in a room, besides being in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Operator,
+    Voice,
+    Muted,
+}
+
+impl Status {
+    const fn flag(self) -> u8 {
+        match self {
+            Self::Operator => OP,
+            Self::Voice => VOICE,
+            Self::Muted => MUTED,
+        }
+    }
+}
 
 /// Which message tags an IRC client reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -260,13 +282,23 @@ impl<const N: usize> Members<N> {
 
     /// Whether `person` is an operator of `room` (false if it is not in it).
     pub(crate) fn is_op(&self, person: u32, room: RoomId) -> bool {
+        self.has(person, room, Status::Operator)
+    }
+
+    /// Whether `person` has `status` in `room` (false if it is not in it).
+    pub(crate) fn has(&self, person: u32, room: RoomId, status: Status) -> bool {
         self.person_cells(person)
             .iter()
-            .any(|cell| cell.room == room && cell.flags & OP != 0)
+            .any(|cell| cell.room == room && cell.flags & status.flag() != 0)
     }
 
     /// Makes `person` an operator of `room`, or not; false if it is not in it.
     pub(crate) fn set_op(&mut self, person: u32, room: RoomId, on: bool) -> bool {
+        self.set(person, room, Status::Operator, on)
+    }
+
+    /// Gives `person` `status` in `room`, or takes it; false if it is not in it.
+    pub(crate) fn set(&mut self, person: u32, room: RoomId, status: Status, on: bool) -> bool {
         let Some(cells) = self.cells.get_mut(person as usize) else {
             return false;
         };
@@ -274,9 +306,9 @@ impl<const N: usize> Members<N> {
             return false;
         };
         if on {
-            cell.flags |= OP;
+            cell.flags |= status.flag();
         } else {
-            cell.flags &= !OP;
+            cell.flags &= !status.flag();
         }
         true
     }

@@ -178,6 +178,8 @@ pub(crate) struct Room {
     pub(crate) current_here: u32,
     /// Only its operators may set its topic (IRC's `+t`).
     pub(crate) topic_locked: bool,
+    /// Only its operators and voiced members may talk (IRC's `+m`).
+    pub(crate) moderated: bool,
 }
 
 /// A room's topic, who set it and when (IRC's `333`).
@@ -351,6 +353,7 @@ impl Rooms {
             members: 0,
             current_here: 0,
             topic_locked: false,
+            moderated: false,
         };
         while self.rooms.len() <= id {
             // Cannot fail: id < MAX_ROOMS.

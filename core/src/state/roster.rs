@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::state::connection::{Connection, Registration};
-use crate::state::members::{Members, Tagged, TooManyRooms};
+use crate::state::members::{Members, Status, Tagged, TooManyRooms};
 use crate::state::names::NameKey;
 use crate::state::nickname::starts_with_ignore_case;
 pub use crate::state::nickname::{
@@ -492,6 +492,22 @@ impl<const N: usize> Roster<N> {
     /// Makes `id` an operator of `room`, or not; false if it is not in it.
     pub(crate) fn set_op(&mut self, id: ConnectionId, room: RoomId, on: bool) -> bool {
         self.get(id).is_some() && self.members.set_op(id.index, room, on)
+    }
+
+    /// Whether `id` has `status` in `room`.
+    pub(crate) fn has(&self, id: ConnectionId, room: RoomId, status: Status) -> bool {
+        self.get(id).is_some() && self.members.has(id.index, room, status)
+    }
+
+    /// Gives `id` `status` in `room`, or takes it; false if it is not in it.
+    pub(crate) fn set_status(
+        &mut self,
+        id: ConnectionId,
+        room: RoomId,
+        status: Status,
+        on: bool,
+    ) -> bool {
+        self.get(id).is_some() && self.members.set(id.index, room, status, on)
     }
 
     /// The rooms `id` is in, in no particular order.

@@ -81,6 +81,14 @@ pub enum Command<'a> {
         /// Banned, or no longer.
         on: bool,
     },
+    /// `/mute NICK` (`on`) or `/unmute NICK`: refuse NICK's lines to the current room, or no
+    /// longer.
+    Mute {
+        /// Who.
+        nick: &'a str,
+        /// Muted, or no longer.
+        on: bool,
+    },
     /// `/op NICK` (`on`) or `/deop NICK`: make NICK an operator of the current room, or not.
     Op {
         /// Who.
@@ -142,6 +150,8 @@ pub(crate) mod usage {
     pub(crate) const DEOP: &str = "/deop NAME";
     pub(crate) const BAN: &str = "/ban MASK";
     pub(crate) const UNBAN: &str = "/unban MASK";
+    pub(crate) const MUTE: &str = "/mute NAME";
+    pub(crate) const UNMUTE: &str = "/unmute NAME";
 }
 
 impl<'a> Command<'a> {
@@ -317,6 +327,10 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
         one_word(args, usage::BAN).map(|mask| Command::Ban { mask, on: true })
     } else if is("unban") {
         one_word(args, usage::UNBAN).map(|mask| Command::Ban { mask, on: false })
+    } else if is("mute") {
+        one_word(args, usage::MUTE).map(|nick| Command::Mute { nick, on: true })
+    } else if is("unmute") {
+        one_word(args, usage::UNMUTE).map(|nick| Command::Mute { nick, on: false })
     } else if is("op") {
         one_word(args, usage::OP).map(|nick| Command::Op { nick, on: true })
     } else if is("deop") {

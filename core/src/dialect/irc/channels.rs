@@ -121,7 +121,13 @@ impl<const N: usize> Step<'_, N> {
         let members = roster.members_of(room).take(MAX_IRC_NAMES);
         for id in members {
             let at = self.out.mark();
-            let op = if roster.is_op(id, room) { "@" } else { "" };
+            let op = if roster.is_op(id, room) {
+                "@"
+            } else if roster.has(id, room, crate::state::members::Status::Voice) {
+                "+"
+            } else {
+                ""
+            };
             match line_start {
                 Some(begun) if at - begun < NAMES_LINE_BYTES => {
                     let _ = write!(self.out, " {op}{}", roster.name(id));
@@ -302,19 +308,32 @@ impl<const N: usize> Step<'_, N> {
             };
             return match change {
                 None => {
-                    let locked = self
+                    let (locked, moderated) = self
                         .rooms
                         .find(target)
                         .and_then(|room| self.rooms.get_mut(room))
-                        .is_some_and(|info| info.topic_locked);
-                    let modes = if locked { "+t" } else { "+" };
+                        .map_or((false, false), |info| (info.topic_locked, info.moderated));
+                    let modes = match (moderated, locked) {
+                        (true, true) => "+mt",
+                        (true, false) => "+m",
+                        (false, true) => "+t",
+                        (false, false) => "+",
+                    };
                     numeric!(self, conn, RPL_CHANNELMODEIS, "{name} {modes}");
                 }
                 Some(mode @ ("+t" | "-t" | "t")) => self.lock_topic(conn, target, mode != "-t"),
-                Some(mode @ ("+o" | "-o" | "o")) => match message.param(2) {
-                    Some(nick) => self.set_operator(conn, Some(target), nick, mode != "-o"),
+                Some(mode @ ("+o" | "-o" | "o" | "+v" | "-v" | "v")) => match message.param(2) {
+                    Some(nick) => {
+                        let status = if mode.ends_with('o') {
+                            crate::state::members::Status::Operator
+                        } else {
+                            crate::state::members::Status::Voice
+                        };
+                        self.set_status(conn, Some(target), nick, status, !mode.starts_with('-'));
+                    }
                     None => self.missing(conn, "MODE"),
                 },
+                Some(mode @ ("+m" | "-m" | "m")) => self.moderate(conn, target, mode != "-m"),
                 Some("+b" | "b") if message.param(2).is_none() => self.ban_list(conn, &name),
                 Some(mode @ ("+b" | "-b" | "b")) => match message.param(2) {
                     Some(mask) => self.set_ban(conn, Some(target), mask, mode != "-b"),
@@ -324,7 +343,7 @@ impl<const N: usize> Step<'_, N> {
                     self,
                     conn,
                     ERR_UNKNOWNMODE,
-                    "{} :is not a channel mode here (only o, b and t are kept)",
+                    "{} :is not a channel mode here (only o, v, b, m and t are kept)",
                     mode.trim_start_matches(['+', '-'])
                         .chars()
                         .next()

@@ -153,14 +153,44 @@ impl<const N: usize> Step<'_, N> {
                     Visible(mask)
                 );
             }
-            Happened::Opped { who, by, room, on } => {
+            Happened::Opped {
+                who,
+                by,
+                room,
+                status,
+                on,
+            } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
                 let (prefix, name) = (self.roster.prefix(by), info.name);
                 let (sign, target) = (if on { '+' } else { '-' }, self.roster.name(who));
                 let members = Audience::room(room).speaking(Speaks::Irc);
-                irc!(self, members, ":{prefix} MODE {name} {sign}o {target}");
+                let (server, giver) = (self.server_name, self.roster.name(by));
+                match status {
+                    crate::state::members::Status::Operator => {
+                        irc!(self, members, ":{prefix} MODE {name} {sign}o {target}");
+                    }
+                    crate::state::members::Status::Voice => {
+                        irc!(self, members, ":{prefix} MODE {name} {sign}v {target}");
+                    }
+                    // No IRC mode says it: a notice to the room does.
+                    crate::state::members::Status::Muted => irc!(
+                        self,
+                        members,
+                        ":{server} NOTICE {name} :*** {giver} {} {target}",
+                        if on { "muted" } else { "unmuted" }
+                    ),
+                }
+            }
+            Happened::Moderated { by, room, on } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let sign = if on { '+' } else { '-' };
+                let members = Audience::room(room).speaking(Speaks::Irc);
+                irc!(self, members, ":{prefix} MODE {name} {sign}m");
             }
             Happened::Joined { who, room } => {
                 let Some(info) = self.rooms.get(room) else {

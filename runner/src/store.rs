@@ -548,7 +548,7 @@ fn fill_keys(connection: &Connection) -> rusqlite::Result<()> {
     if !unkeyed.is_empty() {
         connection.execute_batch("BEGIN")?;
         for (id, name) in unkeyed {
-            let key = room_key(&name);
+            let key = crate::name_key(&name);
             let taken: bool = connection.query_row(
                 "SELECT count(*) > 0 FROM rooms WHERE key = ?1",
                 [&key],
@@ -568,11 +568,6 @@ fn fill_keys(connection: &Connection) -> rusqlite::Result<()> {
         connection.execute_batch("COMMIT")?;
     }
     connection.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS rooms_key ON rooms (key)")
-}
-
-/// The key a room is kept under (see [`crate::name_key`]).
-pub(crate) fn room_key(name: &str) -> String {
-    crate::name_key(name)
 }
 
 /// What an earlier run left for the core.
@@ -604,7 +599,7 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
     let last_in_room = statement
         .query_map([], |row| {
             Ok((
-                room_key(&row.get::<_, String>(0)?),
+                crate::name_key(&row.get::<_, String>(0)?),
                 row.get::<_, i64>(1)?.max(0) as u64,
             ))
         })?
@@ -737,7 +732,7 @@ impl Worker {
     }
 
     fn room_id(&mut self, room: &str) -> rusqlite::Result<i64> {
-        let key = room_key(room);
+        let key = crate::name_key(room);
         if let Some(&id) = self.ids.get(&key) {
             return Ok(id);
         }
@@ -831,7 +826,7 @@ impl Worker {
         let Some(room): Option<i64> = self
             .connection
             .prepare_cached("SELECT id FROM rooms WHERE key = ?1")?
-            .query_row([room_key(request.room().as_str())], |row| row.get(0))
+            .query_row([crate::name_key(request.room().as_str())], |row| row.get(0))
             .optional()?
         else {
             return Ok(Vec::new());
@@ -1111,16 +1106,16 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(keys[0], ("#Room1".to_owned(), super::room_key("#ROOM1")));
+        assert_eq!(keys[0], ("#Room1".to_owned(), crate::name_key("#ROOM1")));
         // `#rooml` looks like `#Room1` (a digit one, a small L): kept apart.
         assert_eq!(
             keys[1],
             (
                 "#rooml".to_owned(),
-                format!("{}#2", super::room_key("#room1"))
+                format!("{}#2", crate::name_key("#room1"))
             )
         );
-        assert_eq!(keys[2].1, super::room_key("#æRØ"));
+        assert_eq!(keys[2].1, crate::name_key("#æRØ"));
         // Again: nothing changes.
         super::migrate(&connection, std::path::Path::new("memory")).unwrap();
         let again: i64 = connection

@@ -34,28 +34,7 @@ pub fn run_with_input(
     input: &str,
     within: Duration,
 ) -> (i32, String, String) {
-    let mut child = Command::new(runner)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning chat-runner");
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let deadline = Instant::now() + within;
-    while child.try_wait().expect("waiting for chat-runner").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chat-runner {args:?} did not exit within {within:?}");
-        }
-        thread::sleep(POLL);
-    }
-    let output = child
-        .wait_with_output()
-        .expect("collecting chat-runner's output");
+    let (output, _) = run_until_exit(runner, args, Some(input), within);
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -67,14 +46,32 @@ pub fn run_with_input(
 /// killing it) if it takes longer than `within`: for the command lines it refuses, or the
 /// starts that cannot go on. Its output, and how long it took.
 pub fn run_to_exit(runner: &str, args: &[&str], within: Duration) -> (Output, Duration) {
+    run_until_exit(runner, args, None, within)
+}
+
+/// Runs `runner` with `args`, `input` on its stdin (or none), until it exits, at most
+/// `within`: its output and how long it took.
+fn run_until_exit(
+    runner: &str,
+    args: &[&str],
+    input: Option<&str>,
+    within: Duration,
+) -> (Output, Duration) {
     let started = Instant::now();
     let mut child = Command::new(runner)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning chat-runner");
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        let _ = stdin.write_all(input.as_bytes());
+    }
     while child.try_wait().expect("waiting for chat-runner").is_none() {
         if started.elapsed() > within {
             let _ = child.kill();

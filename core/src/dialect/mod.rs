@@ -269,24 +269,18 @@ pub(crate) enum Happened<'t> {
         reason: Option<&'t str>,
     },
     /// `by`, an operator of `room`, gave `who` `status` there (`on`), or took it away.
-    Opped {
+    StatusSet {
         who: ConnectionId,
         by: ConnectionId,
         room: RoomId,
         status: crate::state::members::Status,
         on: bool,
     },
-    /// `by`, an operator of `room`, let only operators and voiced people talk there (`on`,
-    /// IRC `+m`), or everyone.
-    Moderated {
+    /// `by`, an operator of `room`, set `mode` on it (`on`), or not.
+    RoomModeSet {
         by: ConnectionId,
         room: RoomId,
-        on: bool,
-    },
-    /// `by`, an operator of `room`, locked its topic to operators (`on`, IRC `+t`), or not.
-    TopicLocked {
-        by: ConnectionId,
-        room: RoomId,
+        mode: crate::state::rooms::RoomMode,
         on: bool,
     },
     /// `by`, an operator of `room`, banned `mask` from it (`on`), or lifted the ban.
@@ -318,10 +312,9 @@ impl Happened<'_> {
             Self::Private { from, .. } => from.listed(),
             Self::Said { .. }
             | Self::TopicSet { .. }
-            | Self::Opped { .. }
+            | Self::StatusSet { .. }
             | Self::BanSet { .. }
-            | Self::TopicLocked { .. }
-            | Self::Moderated { .. }
+            | Self::RoomModeSet { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -1078,7 +1071,7 @@ impl<'s, const N: usize> Step<'s, N> {
         if self
             .rooms
             .get_mut(room)
-            .is_some_and(|info| info.topic_locked)
+            .is_some_and(|info| info.has(crate::state::rooms::RoomMode::TopicLocked))
             && !self.roster.is_op(conn, room)
         {
             return self.topic_refused(conn, room);
@@ -1261,10 +1254,7 @@ impl<'s, const N: usize> Step<'s, N> {
                 message: message.map(|message| self.out.span_str(message)),
             },
             // Operators are kept while the room lives, not by a store.
-            Happened::Opped { .. }
-            | Happened::BanSet { .. }
-            | Happened::TopicLocked { .. }
-            | Happened::Moderated { .. } => {
+            Happened::StatusSet { .. } | Happened::BanSet { .. } | Happened::RoomModeSet { .. } => {
                 return;
             }
             Happened::RoomCreated { room } => {

@@ -11,7 +11,7 @@ use super::irc::numeric::{
 };
 use super::{Audience, Happened, Step, Visible};
 use crate::state::members::Status;
-use crate::state::rooms::RoomId;
+use crate::state::rooms::{RoomId, RoomMode};
 use crate::state::roster::ConnectionId;
 
 /// Why an operator's action was not done.
@@ -100,14 +100,9 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    /// The checks every operator's action makes: `room` (by name, or the current room when
-    /// `None`) exists and `conn` is an operator of it, and `target` is a person here in it.
-    fn operator_target<'t>(
-        &mut self,
-        conn: ConnectionId,
-        room: Option<&'t str>,
-        target: &'t str,
-    ) -> Option<(RoomId, ConnectionId)> {
+    /// The check every operator's action makes: `room` (by name, or the current room when
+    /// `None`) exists, `conn` is in it and is one of its operators; it is told why not.
+    fn operated_room(&mut self, conn: ConnectionId, room: Option<&str>) -> Option<RoomId> {
         let found = match room {
             Some(name) => self.rooms.find(name),
             None => self.current(conn),
@@ -127,6 +122,18 @@ impl<const N: usize> Step<'_, N> {
             self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
             return None;
         }
+        Some(room)
+    }
+
+    /// [`operated_room`](Self::operated_room)'s checks, and that `target` is a person here
+    /// in the room.
+    fn operator_target<'t>(
+        &mut self,
+        conn: ConnectionId,
+        room: Option<&'t str>,
+        target: &'t str,
+    ) -> Option<(RoomId, ConnectionId)> {
+        let room = self.operated_room(conn, room)?;
         let Some(who) = self.roster.find(target) else {
             self.refuse_moderation(conn, Some(room), Refusal::NoSuchPerson(target));
             return None;
@@ -177,22 +184,9 @@ impl<const N: usize> Step<'_, N> {
     /// current room when `None`), or lifts the ban. A ban keeps its matches from joining; it
     /// does not put out who is in.
     pub(crate) fn set_ban(&mut self, conn: ConnectionId, room: Option<&str>, mask: &str, on: bool) {
-        let found = match room {
-            Some(name) => self.rooms.find(name),
-            None => self.current(conn),
+        let Some(room) = self.operated_room(conn, room) else {
+            return;
         };
-        let Some(room) = found else {
-            return match room {
-                Some(name) => self.refuse_moderation(conn, None, Refusal::NoSuchRoom(name)),
-                None => self.refuse_moderation(conn, None, Refusal::NotInRoom),
-            };
-        };
-        if !self.roster.in_room(conn, room) {
-            return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
-        }
-        if !self.roster.is_op(conn, room) {
-            return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
-        }
         // A bare nickname bans it from anywhere.
         let mut full = heapless::String::<{ crate::state::rooms::MAX_BAN_MASK_BYTES }>::new();
         let written = if mask.contains(['!', '@']) {
@@ -233,25 +227,29 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    /// `conn` (an operator of `room`) lets only operators set its topic (`on`), or anyone.
-    pub(crate) fn lock_topic(&mut self, conn: ConnectionId, room_name: &str, on: bool) {
-        let Some(room) = self.rooms.find(room_name) else {
-            return self.refuse_moderation(conn, None, Refusal::NoSuchRoom(room_name));
-        };
-        if !self.roster.in_room(conn, room) {
-            return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
-        }
-        if !self.roster.is_op(conn, room) {
-            return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
-        }
-        let Some(info) = self.rooms.get_mut(room) else {
+    /// `conn` (an operator of the room called `room_name`) sets `mode` on it (`on`), or not.
+    pub(crate) fn set_room_mode(
+        &mut self,
+        conn: ConnectionId,
+        room_name: &str,
+        mode: RoomMode,
+        on: bool,
+    ) {
+        let Some(room) = self.operated_room(conn, Some(room_name)) else {
             return;
         };
-        if info.topic_locked == on {
-            return;
+        if self
+            .rooms
+            .get_mut(room)
+            .is_some_and(|info| info.set(mode, on))
+        {
+            self.publish(&Happened::RoomModeSet {
+                by: conn,
+                room,
+                mode,
+                on,
+            });
         }
-        info.topic_locked = on;
-        self.publish(&Happened::TopicLocked { by: conn, room, on });
     }
 
     /// Tells `conn` a locked topic is its operators' to set.
@@ -308,7 +306,7 @@ impl<const N: usize> Step<'_, N> {
             return;
         }
         self.roster.set_status(who, room, status, on);
-        self.publish(&Happened::Opped {
+        self.publish(&Happened::StatusSet {
             who,
             by: conn,
             room,
@@ -317,33 +315,14 @@ impl<const N: usize> Step<'_, N> {
         });
     }
 
-    /// `conn` (an operator of the room called `room_name`) lets only operators and voiced
-    /// people talk there (`on`), or everyone.
-    pub(crate) fn moderate(&mut self, conn: ConnectionId, room_name: &str, on: bool) {
-        let Some(room) = self.rooms.find(room_name) else {
-            return self.refuse_moderation(conn, None, Refusal::NoSuchRoom(room_name));
-        };
-        if !self.roster.in_room(conn, room) {
-            return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
-        }
-        if !self.roster.is_op(conn, room) {
-            return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
-        }
-        let Some(info) = self.rooms.get_mut(room) else {
-            return;
-        };
-        if info.moderated == on {
-            return;
-        }
-        info.moderated = on;
-        self.publish(&Happened::Moderated { by: conn, room, on });
-    }
-
     /// Whether `conn` may talk in `room`: not muted there, and an operator or voiced if the
     /// room is moderated. Tells it why not.
     pub(crate) fn may_speak(&mut self, conn: ConnectionId, room: RoomId) -> bool {
         let muted = self.roster.has(conn, room, Status::Muted);
-        let moderated = self.rooms.get_mut(room).is_some_and(|info| info.moderated)
+        let moderated = self
+            .rooms
+            .get_mut(room)
+            .is_some_and(|info| info.has(RoomMode::Moderated))
             && !self.roster.is_op(conn, room)
             && !self.roster.has(conn, room, Status::Voice);
         if !muted && !moderated {

@@ -618,20 +618,30 @@ impl<const N: usize> Step<'_, N> {
                     );
                 }
             }
-            Happened::TopicLocked { by, room, on } => {
+            Happened::RoomModeSet { by, room, mode, on } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
                 let (giver, name) = (style.name(self.roster.name(by)), info.name);
                 let audience = text_users(Audience::room(room));
-                if on {
-                    announce!(
+                use crate::state::rooms::RoomMode;
+                match (mode, on) {
+                    (RoomMode::TopicLocked, true) => announce!(
                         self,
                         audience,
                         "{giver} let only operators set the topic of {name}"
-                    );
-                } else {
-                    announce!(self, audience, "{giver} let anyone in {name} set its topic");
+                    ),
+                    (RoomMode::TopicLocked, false) => {
+                        announce!(self, audience, "{giver} let anyone in {name} set its topic");
+                    }
+                    (RoomMode::Moderated, true) => announce!(
+                        self,
+                        audience,
+                        "{giver} let only operators and voiced people talk in {name}"
+                    ),
+                    (RoomMode::Moderated, false) => {
+                        announce!(self, audience, "{giver} let everyone talk in {name}");
+                    }
                 }
             }
             Happened::BanSet { by, room, mask, on } => {
@@ -647,7 +657,7 @@ impl<const N: usize> Step<'_, N> {
                     announce!(self, audience, "{giver} lifted the ban on {mask} in {name}");
                 }
             }
-            Happened::Opped {
+            Happened::StatusSet {
                 who,
                 by,
                 room,
@@ -683,22 +693,6 @@ impl<const N: usize> Step<'_, N> {
                     (Status::Muted, false) => {
                         announce!(self, audience, "{giver} unmuted {me} in {name}");
                     }
-                }
-            }
-            Happened::Moderated { by, room, on } => {
-                let Some(info) = self.rooms.get(room) else {
-                    return;
-                };
-                let (giver, name) = (style.name(self.roster.name(by)), info.name);
-                let audience = text_users(Audience::room(room));
-                if on {
-                    announce!(
-                        self,
-                        audience,
-                        "{giver} let only operators and voiced people talk in {name}"
-                    );
-                } else {
-                    announce!(self, audience, "{giver} let everyone talk in {name}");
                 }
             }
             Happened::Joined { who, room } => {

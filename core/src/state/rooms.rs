@@ -176,10 +176,58 @@ pub(crate) struct Room {
     pub(crate) members: u32,
     /// How many of them have it as their current room (the plain dialect's "where I talk").
     pub(crate) current_here: u32,
-    /// Only its operators may set its topic (IRC's `+t`).
-    pub(crate) topic_locked: bool,
+    /// Its [`RoomMode`]s, a bit each.
+    modes: u8,
+}
+
+/// A mode a room's operators set on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RoomMode {
     /// Only its operators and voiced members may talk (IRC's `+m`).
-    pub(crate) moderated: bool,
+    Moderated,
+    /// Only its operators may set its topic (IRC's `+t`).
+    TopicLocked,
+}
+
+impl RoomMode {
+    /// Every mode, in the order IRC's `324` lists them.
+    pub(crate) const ALL: [Self; 2] = [Self::Moderated, Self::TopicLocked];
+
+    /// Its letter in IRC's `MODE`.
+    pub(crate) const fn letter(self) -> char {
+        match self {
+            Self::Moderated => 'm',
+            Self::TopicLocked => 't',
+        }
+    }
+
+    /// The mode of IRC letter `letter`, if it is one.
+    pub(crate) fn of_letter(letter: char) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.letter() == letter)
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Self::Moderated => 1,
+            Self::TopicLocked => 2,
+        }
+    }
+}
+
+impl Room {
+    /// Whether `mode` is set on it.
+    pub(crate) fn has(&self, mode: RoomMode) -> bool {
+        self.modes & mode.bit() != 0
+    }
+
+    /// Sets `mode` on it, or not; false if that changed nothing.
+    pub(crate) fn set(&mut self, mode: RoomMode, on: bool) -> bool {
+        if self.has(mode) == on {
+            return false;
+        }
+        self.modes ^= mode.bit();
+        true
+    }
 }
 
 /// A room's topic, who set it and when (IRC's `333`).
@@ -352,8 +400,7 @@ impl Rooms {
             topic: None,
             members: 0,
             current_here: 0,
-            topic_locked: false,
-            moderated: false,
+            modes: 0,
         };
         while self.rooms.len() <= id {
             // Cannot fail: id < MAX_ROOMS.

@@ -12,6 +12,7 @@ use super::{Admitted, Refused, Step};
 use crate::dialect::text::{CharName, Visible};
 use crate::history::{HistoryRange, Purpose};
 use crate::output::Audience;
+use crate::state::rooms::RoomMode;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
@@ -308,20 +309,24 @@ impl<const N: usize> Step<'_, N> {
             };
             return match change {
                 None => {
-                    let (locked, moderated) = self
+                    let mut modes = heapless::String::<{ RoomMode::ALL.len() + 1 }>::new();
+                    let _ = modes.push('+');
+                    if let Some(info) = self
                         .rooms
                         .find(target)
                         .and_then(|room| self.rooms.get_mut(room))
-                        .map_or((false, false), |info| (info.topic_locked, info.moderated));
-                    let modes = match (moderated, locked) {
-                        (true, true) => "+mt",
-                        (true, false) => "+m",
-                        (false, true) => "+t",
-                        (false, false) => "+",
-                    };
+                    {
+                        for mode in RoomMode::ALL.into_iter().filter(|&mode| info.has(mode)) {
+                            let _ = modes.push(mode.letter());
+                        }
+                    }
                     numeric!(self, conn, RPL_CHANNELMODEIS, "{name} {modes}");
                 }
-                Some(mode @ ("+t" | "-t" | "t")) => self.lock_topic(conn, target, mode != "-t"),
+                Some(change @ ("+t" | "-t" | "t" | "+m" | "-m" | "m")) => {
+                    if let Some(mode) = change.chars().last().and_then(RoomMode::of_letter) {
+                        self.set_room_mode(conn, target, mode, !change.starts_with('-'));
+                    }
+                }
                 Some(mode @ ("+o" | "-o" | "o" | "+v" | "-v" | "v")) => match message.param(2) {
                     Some(nick) => {
                         let status = if mode.ends_with('o') {
@@ -333,7 +338,6 @@ impl<const N: usize> Step<'_, N> {
                     }
                     None => self.missing(conn, "MODE"),
                 },
-                Some(mode @ ("+m" | "-m" | "m")) => self.moderate(conn, target, mode != "-m"),
                 Some("+b" | "b") if message.param(2).is_none() => self.ban_list(conn, &name),
                 Some(mode @ ("+b" | "-b" | "b")) => match message.param(2) {
                     Some(mask) => self.set_ban(conn, Some(target), mask, mode != "-b"),

@@ -130,14 +130,14 @@ impl<const N: usize> Step<'_, N> {
                     }
                 }
             }
-            Happened::TopicLocked { by, room, on } => {
+            Happened::RoomModeSet { by, room, mode, on } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
                 let (prefix, name) = (self.roster.prefix(by), info.name);
-                let sign = if on { '+' } else { '-' };
+                let (sign, letter) = (if on { '+' } else { '-' }, mode.letter());
                 let members = Audience::room(room).speaking(Speaks::Irc);
-                irc!(self, members, ":{prefix} MODE {name} {sign}t");
+                irc!(self, members, ":{prefix} MODE {name} {sign}{letter}");
             }
             Happened::BanSet { by, room, mask, on } => {
                 let Some(info) = self.rooms.get(room) else {
@@ -153,7 +153,7 @@ impl<const N: usize> Step<'_, N> {
                     Visible(mask)
                 );
             }
-            Happened::Opped {
+            Happened::StatusSet {
                 who,
                 by,
                 room,
@@ -182,15 +182,6 @@ impl<const N: usize> Step<'_, N> {
                         if on { "muted" } else { "unmuted" }
                     ),
                 }
-            }
-            Happened::Moderated { by, room, on } => {
-                let Some(info) = self.rooms.get(room) else {
-                    return;
-                };
-                let (prefix, name) = (self.roster.prefix(by), info.name);
-                let sign = if on { '+' } else { '-' };
-                let members = Audience::room(room).speaking(Speaks::Irc);
-                irc!(self, members, ":{prefix} MODE {name} {sign}m");
             }
             Happened::Joined { who, room } => {
                 let Some(info) = self.rooms.get(room) else {

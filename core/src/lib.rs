@@ -85,7 +85,8 @@ pub use config::{
     DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, MAX_SERVER_NAME_BYTES, ServerName,
 };
 pub use dialect::{
-    DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_WHO_REPLIES,
+    DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_MODE_CHANGES,
+    MAX_WHO_REPLIES,
 };
 pub use event::{Event, LineKind, PersonId};
 pub use history::{
@@ -95,11 +96,12 @@ pub use history::{
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{Admission, Backlog, Consumed, Dialect, Error, Restored, Server};
 pub use state::flood::FloodLimit;
+pub use state::invites::MAX_INVITES;
 pub use state::members::MAX_ROOMS_PER_PERSON;
 pub use state::names::{MAX_NAME_KEY_BYTES, NameKey};
 pub use state::rooms::{
-    LOBBY, MAX_BAN_MASK_BYTES, MAX_BANS, MAX_ROOM_NAME_BYTES, MAX_ROOM_NAME_CHARS, MAX_ROOMS,
-    MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,
+    LOBBY, MAX_BAN_MASK_BYTES, MAX_BANS, MAX_KEYED_ROOMS, MAX_ROOM_KEY_BYTES, MAX_ROOM_NAME_BYTES,
+    MAX_ROOM_NAME_CHARS, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,
 };
 pub use state::roster::{
     ANONYMOUS, ConnectionId, MAX_NICK_BYTES, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,

@@ -190,6 +190,8 @@ pub struct Server<const CLIENTS: usize> {
     out: OutputQueue,
     /// Account requests waiting for the runner's answer.
     account_asks: Waitings,
+    /// Invitations into rooms, pending.
+    invites: crate::state::invites::Invites,
     now: Instant,
     shut_down: bool,
     /// Whether a connection has come: restoring is over.
@@ -228,6 +230,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             rooms: Rooms::new(),
             out: OutputQueue::default(),
             account_asks: Waitings::new(),
+            invites: crate::state::invites::Invites::new(),
             now,
             shut_down: false,
             connected: false,
@@ -1000,6 +1003,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             rooms: &mut self.rooms,
             out: &mut self.out,
             account_asks: &mut self.account_asks,
+            invites: &mut self.invites,
             style: Style {
                 colour: self.config.colour,
             },

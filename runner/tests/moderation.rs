@@ -58,11 +58,11 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     let mut back = server.join("bob");
     back.send_line("/join #den");
     back.expect_line("*** error: you are banned from #den");
-    // Other modes are not kept.
-    ivy.send("MODE #den +k secret\r\n");
+    // A mode that is none here is named.
+    ivy.send("MODE #den +q secret\r\n");
     assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy k :is not a channel mode here (only o, v, b, m and t are kept)"
+        ":chat.local 472 ivy q :is not a channel mode here (b, i, k, l, m, o, t and v are)"
     );
     // WHO and WHOIS show who keeps order.
     ivy.send("WHOIS alice\r\n");
@@ -80,5 +80,69 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     assert_eq!(
         ivy.expect_line(" KICK "),
         ":alice!plain@hidden KICK #den ivy :bye"
+    );
+}
+
+#[test]
+fn password_rooms_limits_and_invitations_over_sockets() {
+    let server = Server::plain(RUNNER, &[]);
+    let mut alice = server.join("alice");
+    alice.send_line("/join #vault");
+    alice.expect_line("*** You are now talking in #vault.");
+    alice.send_line("/mode +k open-sesame");
+    alice.expect_line("*** alice locked #vault with a key: /join #vault open-sesame");
+
+    // Without the key, or with a wrong one: refused, in both dialects.
+    let mut bob = server.join("bob");
+    bob.send_line("/join #vault");
+    bob.expect_line("*** error: #vault has a key: /join #vault KEY");
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("NICK ivy\r\nUSER i 0 * :I\r\n");
+    ivy.expect_line(" 001 ");
+    let isupport = ivy.expect_line(" CHANMODES=");
+    assert!(isupport.contains(" CHANMODES=b,k,l,imt "), "{isupport}");
+    ivy.send("JOIN #vault wrong\r\n");
+    assert_eq!(
+        ivy.expect_line(" 475 "),
+        ":chat.local 475 ivy #vault :Cannot join channel (+k)"
+    );
+    // With it: in.
+    ivy.send("JOIN #vault open-sesame\r\n");
+    ivy.expect_line(":ivy!~i@hidden JOIN #vault");
+    bob.send_line("/join #vault open-sesame");
+    bob.expect_line("*** You are now talking in #vault.");
+
+    // A limit of 3 with 3 in: the next is told the room is full.
+    alice.send_line("/mode +l 3");
+    assert_eq!(
+        ivy.expect_line(" MODE "),
+        ":alice!plain@hidden MODE #vault +l 3"
+    );
+    let mut carl = server.join("carl");
+    carl.send_line("/join #vault open-sesame");
+    carl.expect_line("*** error: #vault is full (3 people)");
+
+    // Invite-only: an operator's invitation lets carl past the limit and the key, once.
+    alice.send_line("/mode +i");
+    bob.expect_line("*** alice let only invited people into #vault");
+    bob.send_line("/invite carl");
+    bob.expect_line("*** error: you are not an operator of #vault");
+    ivy.send("INVITE carl #vault\r\n");
+    ivy.expect_line(" 482 ivy #vault ");
+    alice.send_line("/invite carl");
+    alice.expect_line("*** You invited carl into #vault.");
+    carl.expect_line("*** alice invites you into #vault: /join #vault");
+    carl.send_line("/join #vault");
+    carl.expect_line("*** You are now talking in #vault.");
+    carl.send_line("/part #vault");
+    carl.sync();
+    carl.send_line("/join #vault open-sesame");
+    carl.expect_line("*** error: #vault lets in only whom its operators invite (/invite)");
+
+    // The modes, as a member sees them (the key too) and as IRC's 324 says.
+    ivy.send("MODE #vault\r\n");
+    assert_eq!(
+        ivy.expect_line(" 324 "),
+        ":chat.local 324 ivy #vault +ikl open-sesame 3"
     );
 }

@@ -26,7 +26,7 @@ const TOO_LONG: &str = "*** error: line too long (over 512 bytes); it was not se
 const NOT_UTF8: &str = "*** error: your line is not valid UTF-8; it was not sent";
 const SHUTDOWN: &str = "*** The server is shutting down. Goodbye!";
 const NO_ROOM: &str = "*** error: you are in no room; /join #lobby to talk";
-const HELP_LINES: usize = 19;
+const HELP_LINES: usize = 21;
 
 fn plain_config() -> Config {
     // Flood control is tested on its own (tests/flood.rs and the core's unit tests).
@@ -2071,7 +2071,7 @@ fn joining_creates_a_room_and_the_next_member_sees_who_is_there() {
             "*** error: \"rust\" is not a valid room name: a room name starts with #",
             "*** error: \"#a.b\" is not a valid room name: a room name cannot contain '.'; \
              use letters, digits, _ and -",
-            "*** error: too many arguments; usage: /join #ROOM",
+            "*** error: too many arguments; usage: /join #ROOM [KEY]",
         ]
     );
     assert!(heard(&steps, alice).is_empty());

@@ -60,6 +60,8 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) out: &'a mut OutputQueue,
     /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
     pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
+    /// Invitations into rooms, pending.
+    pub(crate) invites: &'a mut crate::state::invites::Invites,
     pub(crate) style: Style,
     /// The most people in one room.
     pub(crate) max_room_members: u32,
@@ -172,6 +174,7 @@ pub(crate) mod text;
 
 pub(crate) use irc::{ClientTags, IrcName, is_registration};
 pub use irc::{MAX_IRC_NAMES, MAX_WHO_REPLIES};
+pub use moderation::MAX_MODE_CHANGES;
 
 /// How a join went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +196,29 @@ pub(crate) enum Refused {
     Full(Option<RoomName>, u32),
     /// The person matches one of the room's bans.
     Banned(RoomName),
+    /// The room is invite-only and the person was not invited.
+    InviteOnly(RoomName),
+    /// The room has a key and the person did not give it.
+    BadKey(RoomName),
+}
+
+/// A room setting with a value, as its operators set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RoomParam<'t> {
+    /// The key to give on joining (IRC's `+k`); `None`: lifted.
+    Key(Option<&'t str>),
+    /// The most people let in (IRC's `+l`); `None`: lifted.
+    Limit(Option<u32>),
+}
+
+/// How someone comes into a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry<'k> {
+    /// They asked here, with the key they gave, if any: the room's bans, invite-only mode,
+    /// key and limit apply, unless they were invited.
+    Asked(Option<&'k str>),
+    /// Another server says they are in it: its own checks let them in; only bans apply here.
+    Relayed,
 }
 
 /// A change others can observe, with the table indices the renderers need: [`Step::publish`]
@@ -283,6 +309,12 @@ pub(crate) enum Happened<'t> {
         mode: crate::state::rooms::RoomMode,
         on: bool,
     },
+    /// `by`, an operator of `room`, set its key or its limit, or lifted it.
+    RoomParamSet {
+        by: ConnectionId,
+        room: RoomId,
+        param: RoomParam<'t>,
+    },
     /// `by`, an operator of `room`, banned `mask` from it (`on`), or lifted the ban.
     BanSet {
         by: ConnectionId,
@@ -315,6 +347,7 @@ impl Happened<'_> {
             | Self::StatusSet { .. }
             | Self::BanSet { .. }
             | Self::RoomModeSet { .. }
+            | Self::RoomParamSet { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -392,6 +425,7 @@ impl<'s, const N: usize> Step<'s, N> {
         }
         self.roster.remove(conn);
         self.account_asks.retain(|waiting| waiting.conn != conn);
+        self.invites.forget(conn);
     }
 
     pub(crate) fn disconnected(&mut self, conn: ConnectionId, reason: DisconnectReason) {
@@ -958,15 +992,19 @@ impl<'s, const N: usize> Step<'s, N> {
 
     /// Lets `conn` into the room called `name`, creating it, and tells its members: the
     /// checks and the news common to every dialect. The caller tells `conn` the rest.
-    pub(crate) fn admit(&mut self, conn: ConnectionId, name: &str) -> Result<Admitted, Refused> {
+    pub(crate) fn admit(
+        &mut self,
+        conn: ConnectionId,
+        name: &str,
+        entry: Entry<'_>,
+    ) -> Result<Admitted, Refused> {
         let name = RoomName::new(name).map_err(Refused::Invalid)?;
         let (room, created) = match self.rooms.find(name.as_str()) {
             Some(room) if self.roster.in_room(conn, room) => return Ok(Admitted::AlreadyIn(room)),
-            Some(room) if self.banned(conn, room) => {
-                let name = self.rooms.get(room).map_or(name, |info| info.name.clone());
-                return Err(Refused::Banned(name));
+            Some(room) => {
+                self.may_enter(conn, room, entry)?;
+                (room, false)
             }
-            Some(room) => (room, false),
             None if self.roster.rooms_of(conn).count() >= MAX_ROOMS_PER_PERSON => {
                 return Err(Refused::InTooMany);
             }
@@ -992,6 +1030,8 @@ impl<'s, const N: usize> Step<'s, N> {
         if self.roster.join_room(conn, room).is_err() {
             return Err(Refused::InTooMany);
         }
+        // An invitation is used up by coming in.
+        self.invites.take(conn, room);
         if let Some(info) = self.rooms.get_mut(room) {
             info.members += 1;
         }
@@ -1046,6 +1086,7 @@ impl<'s, const N: usize> Step<'s, N> {
         };
         let name = info.name.clone();
         if self.rooms.remove_if_empty(room) {
+            self.invites.forget_room(room);
             self.publish(&Happened::RoomRemoved { name: &name });
         }
     }
@@ -1254,7 +1295,10 @@ impl<'s, const N: usize> Step<'s, N> {
                 message: message.map(|message| self.out.span_str(message)),
             },
             // Operators are kept while the room lives, not by a store.
-            Happened::StatusSet { .. } | Happened::BanSet { .. } | Happened::RoomModeSet { .. } => {
+            Happened::StatusSet { .. }
+            | Happened::BanSet { .. }
+            | Happened::RoomModeSet { .. }
+            | Happened::RoomParamSet { .. } => {
                 return;
             }
             Happened::RoomCreated { room } => {

@@ -6,13 +6,96 @@
 use core::fmt::Write;
 
 use super::irc::numeric::{
-    ERR_CANNOTSENDTOCHAN, ERR_CHANOPRIVSNEEDED, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
-    ERR_NOTONCHANNEL, ERR_USERNOTINCHANNEL,
+    ERR_CANNOTSENDTOCHAN, ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NEEDMOREPARAMS,
+    ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL,
+    ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_ENDOFINVITELIST, RPL_INVITELIST, RPL_INVITING,
 };
-use super::{Audience, Happened, Step, Visible};
+use super::{Audience, Entry, Happened, Refused, RoomParam, Step, Visible};
 use crate::state::members::Status;
-use crate::state::rooms::{RoomId, RoomMode};
+use crate::state::rooms::{MAX_ROOM_KEY_BYTES, RoomId, RoomMode, room_key};
 use crate::state::roster::ConnectionId;
+
+/// The most mode changes one `MODE` line (or `/mode`) makes; the rest of the line is
+/// refused with a reply that says so. IRC's `MODES` in `005`.
+pub const MAX_MODE_CHANGES: usize = 4;
+
+/// One change asked of a room's modes: IRC's `MODE #room +k key`, the plain `/mode +k key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ModeChange<'a> {
+    /// `+i`, `+m`, `+t` and their `-`.
+    Flag(RoomMode, bool),
+    /// `+k KEY`, or `-k` (with or without the key).
+    Key(Option<&'a str>),
+    /// `+l N` (the number as given, checked when made), or `-l`.
+    Limit(Option<&'a str>),
+    /// `+o`/`+v NICK` and their `-`.
+    Member(Status, &'a str, bool),
+    /// `+b MASK` or `-b MASK`.
+    Ban(&'a str, bool),
+    /// `+b` alone: the ban list.
+    BanList,
+    /// A letter that is no room mode here.
+    Unknown(char),
+    /// A letter that needs a parameter and had none.
+    Missing(char),
+}
+
+/// Reads the changes of `modes` (`+kl-m`) with their `params` in order, at most
+/// [`MAX_MODE_CHANGES`]; true in the second place if the line asked more.
+pub(crate) fn mode_changes<'a>(
+    modes: &'a str,
+    params: &mut dyn Iterator<Item = &'a str>,
+) -> (heapless::Vec<ModeChange<'a>, MAX_MODE_CHANGES>, bool) {
+    let mut changes = heapless::Vec::new();
+    let mut on = true;
+    for letter in modes.chars() {
+        let change = match letter {
+            '+' => {
+                on = true;
+                continue;
+            }
+            '-' => {
+                on = false;
+                continue;
+            }
+            'k' if on => params
+                .next()
+                .map_or(ModeChange::Missing('k'), |key| ModeChange::Key(Some(key))),
+            'k' => {
+                // Clients send the key with `-k` (`CHANMODES` lists `k` as always taking one);
+                // any is taken.
+                let _ = params.next();
+                ModeChange::Key(None)
+            }
+            'l' if on => params.next().map_or(ModeChange::Missing('l'), |limit| {
+                ModeChange::Limit(Some(limit))
+            }),
+            'l' => ModeChange::Limit(None),
+            'o' | 'v' => {
+                let status = if letter == 'o' {
+                    Status::Operator
+                } else {
+                    Status::Voice
+                };
+                params.next().map_or(ModeChange::Missing(letter), |nick| {
+                    ModeChange::Member(status, nick, on)
+                })
+            }
+            'b' => match params.next() {
+                Some(mask) => ModeChange::Ban(mask, on),
+                None if on => ModeChange::BanList,
+                None => ModeChange::Missing('b'),
+            },
+            letter => RoomMode::of_letter(letter).map_or(ModeChange::Unknown(letter), |mode| {
+                ModeChange::Flag(mode, on)
+            }),
+        };
+        if changes.push(change).is_err() {
+            return (changes, true);
+        }
+    }
+    (changes, false)
+}
 
 /// Why an operator's action was not done.
 #[derive(Clone, Copy, Debug)]
@@ -227,15 +310,16 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
-    /// `conn` (an operator of the room called `room_name`) sets `mode` on it (`on`), or not.
+    /// `conn` (an operator of the room called `room_name`, the current room when `None`) sets
+    /// `mode` on it (`on`), or not.
     pub(crate) fn set_room_mode(
         &mut self,
         conn: ConnectionId,
-        room_name: &str,
+        room_name: Option<&str>,
         mode: RoomMode,
         on: bool,
     ) {
-        let Some(room) = self.operated_room(conn, Some(room_name)) else {
+        let Some(room) = self.operated_room(conn, room_name) else {
             return;
         };
         if self
@@ -250,6 +334,330 @@ impl<const N: usize> Step<'_, N> {
                 on,
             });
         }
+    }
+
+    /// Whether `conn` may come into `room` (which exists) as `entry` says: not banned, and,
+    /// when asking here, invited or past its invite-only mode, key and limit.
+    pub(crate) fn may_enter(
+        &mut self,
+        conn: ConnectionId,
+        room: RoomId,
+        entry: Entry<'_>,
+    ) -> Result<(), Refused> {
+        let (Some(view), Some(info)) = (self.rooms.get(room), self.rooms.room(room)) else {
+            return Err(Refused::TooManyRooms);
+        };
+        let name = view.name.clone();
+        let Entry::Asked(key) = entry else {
+            return match self.banned(conn, room) {
+                true => Err(Refused::Banned(name)),
+                false => Ok(()),
+            };
+        };
+        // An operator's invitation lets one past everything, once.
+        if self.invites.is_invited(conn, room) {
+            return Ok(());
+        }
+        let full = info.limit.is_some_and(|limit| view.members >= limit.get());
+        let invite_only = info.has(RoomMode::InviteOnly);
+        let keyed = self
+            .rooms
+            .key_of(room)
+            .is_some_and(|kept| key != Some(kept));
+        if self.banned(conn, room) {
+            Err(Refused::Banned(name))
+        } else if invite_only {
+            Err(Refused::InviteOnly(name))
+        } else if keyed {
+            Err(Refused::BadKey(name))
+        } else if full {
+            Err(Refused::Full(Some(name), view.members))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `conn` changes the modes of the room called `room_name` (the current room when
+    /// `None`), as `modes` with `params` say; with no `modes`, it is told them.
+    pub(crate) fn change_modes<'a>(
+        &mut self,
+        conn: ConnectionId,
+        room_name: Option<&str>,
+        modes: Option<&'a str>,
+        params: &mut dyn Iterator<Item = &'a str>,
+    ) {
+        let Some(modes) = modes else {
+            return self.show_modes(conn, room_name);
+        };
+        let (changes, cut) = mode_changes(modes, params);
+        for change in changes {
+            match change {
+                ModeChange::Flag(mode, on) => self.set_room_mode(conn, room_name, mode, on),
+                ModeChange::Key(key) => self.set_room_param(conn, room_name, 'k', key),
+                ModeChange::Limit(limit) => self.set_room_param(conn, room_name, 'l', limit),
+                ModeChange::Member(status, nick, on) => {
+                    self.set_status(conn, room_name, nick, status, on);
+                }
+                ModeChange::Ban(mask, on) => self.set_ban(conn, room_name, mask, on),
+                ModeChange::BanList => {
+                    let found = match room_name {
+                        Some(name) => self.rooms.find(name),
+                        None => self.current(conn),
+                    };
+                    if let Some(name) = found.and_then(|room| self.rooms.get(room)) {
+                        let name = name.name.clone();
+                        self.ban_list(conn, &name);
+                    }
+                }
+                ModeChange::Unknown(letter) => {
+                    if self.speaks_irc(conn) {
+                        numeric!(
+                            self,
+                            conn,
+                            ERR_UNKNOWNMODE,
+                            "{} :is not a channel mode here (b, i, k, l, m, o, t and v are)",
+                            Visible(letter.encode_utf8(&mut [0; 4]))
+                        );
+                    } else {
+                        error!(
+                            self,
+                            conn,
+                            "{} is not a room mode here (b, i, k, l, m, o, t and v are)",
+                            Visible(letter.encode_utf8(&mut [0; 4]))
+                        );
+                    }
+                }
+                ModeChange::Missing(letter) => {
+                    if self.speaks_irc(conn) {
+                        numeric!(
+                            self,
+                            conn,
+                            ERR_NEEDMOREPARAMS,
+                            "MODE :Not enough parameters (+{letter} needs one)"
+                        );
+                    } else {
+                        error!(self, conn, "+{letter} needs a value: /mode +{letter} VALUE");
+                    }
+                }
+            }
+        }
+        if cut {
+            let text = format_args!(
+                "one line makes at most {MAX_MODE_CHANGES} mode changes; the rest were not made"
+            );
+            self.moderation_error(conn, text);
+        }
+    }
+
+    /// IRC's `324` (or a plain line) for the modes of the room called `room_name` (the
+    /// current room when `None`); the key is shown to its members only.
+    fn show_modes(&mut self, conn: ConnectionId, room_name: Option<&str>) {
+        let found = match room_name {
+            Some(name) => self.rooms.find(name),
+            None => self.current(conn),
+        };
+        let (Some(room), Some(view)) = (found, found.and_then(|room| self.rooms.get(room))) else {
+            return self.refuse_moderation(
+                conn,
+                None,
+                Refusal::NoSuchRoom(room_name.unwrap_or("")),
+            );
+        };
+        let name = view.name.clone();
+        let Some(info) = self.rooms.room(room) else {
+            return;
+        };
+        let mut letters = heapless::String::<8>::new();
+        let _ = letters.push('+');
+        let key = self.rooms.key_of(room);
+        let member = self.roster.in_room(conn, room);
+        for mode in RoomMode::ALL.into_iter().filter(|&mode| info.has(mode)) {
+            let _ = letters.push(mode.letter());
+        }
+        let limit = info.limit;
+        if key.is_some() {
+            let _ = letters.push('k');
+        }
+        if limit.is_some() {
+            let _ = letters.push('l');
+        }
+        let mut values = heapless::String::<{ MAX_ROOM_KEY_BYTES + 12 }>::new();
+        if let Some(key) = key {
+            let _ = write!(values, " {}", if member { key } else { "*" });
+        }
+        if let Some(limit) = limit {
+            let _ = write!(values, " {limit}");
+        }
+        if self.speaks_irc(conn) {
+            numeric!(self, conn, RPL_CHANNELMODEIS, "{name} {letters}{values}");
+        } else if letters.len() == 1 {
+            notice!(self, conn, "{name} has no modes set");
+        } else {
+            notice!(self, conn, "Modes of {name}: {letters}{values}");
+        }
+    }
+
+    /// `conn` sets the key (`letter` `k`) or limit (`l`) of the room called `room_name` to
+    /// `value`, or lifts it (`None`). A value that is not one is refused (IRC's `696`).
+    fn set_room_param(
+        &mut self,
+        conn: ConnectionId,
+        room_name: Option<&str>,
+        letter: char,
+        value: Option<&str>,
+    ) {
+        let Some(room) = self.operated_room(conn, room_name) else {
+            return;
+        };
+        let param = if letter == 'k' {
+            let key = match value.map(room_key) {
+                None => None,
+                Some(Some(key)) => Some(key),
+                Some(None) => {
+                    let why = format_args!(
+                        "a key is 1 to {MAX_ROOM_KEY_BYTES} characters of ASCII, without spaces \
+                         or commas"
+                    );
+                    return self.invalid_mode_param(conn, room, letter, why);
+                }
+            };
+            match self.rooms.set_key(room, key.as_ref()) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(_) => {
+                    let text = format_args!(
+                        "{} rooms have a key already, the most there can be",
+                        crate::state::rooms::MAX_KEYED_ROOMS
+                    );
+                    return self.moderation_error(conn, text);
+                }
+            }
+            return self.publish(&Happened::RoomParamSet {
+                by: conn,
+                room,
+                param: RoomParam::Key(key.as_deref()),
+            });
+        } else {
+            let limit = match value.map(str::parse::<core::num::NonZeroU32>) {
+                None => None,
+                Some(Ok(limit)) => Some(limit),
+                Some(Err(_)) => {
+                    let why = format_args!("a limit is a whole number of people, at least 1");
+                    return self.invalid_mode_param(conn, room, letter, why);
+                }
+            };
+            let Some(info) = self.rooms.get_mut(room) else {
+                return;
+            };
+            if info.limit == limit {
+                return;
+            }
+            info.limit = limit;
+            RoomParam::Limit(limit.map(core::num::NonZeroU32::get))
+        };
+        self.publish(&Happened::RoomParamSet {
+            by: conn,
+            room,
+            param,
+        });
+    }
+
+    /// Tells `conn` the value it gave mode `letter` of `room` is not one (IRC's `696`).
+    fn invalid_mode_param(
+        &mut self,
+        conn: ConnectionId,
+        room: RoomId,
+        letter: char,
+        why: core::fmt::Arguments<'_>,
+    ) {
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        if self.speaks_irc(conn) {
+            numeric!(self, conn, ERR_INVALIDMODEPARAM, "{name} {letter} * :{why}");
+        } else {
+            error!(self, conn, "{why}");
+        }
+    }
+
+    /// `conn` invites `target` into the room called `room_name` (the current room when
+    /// `None`): `conn` must be in it, and one of its operators if it is invite-only.
+    pub(crate) fn invite(&mut self, conn: ConnectionId, target: &str, room_name: Option<&str>) {
+        let found = match room_name {
+            Some(name) => self.rooms.find(name),
+            None => self.current(conn),
+        };
+        let Some(room) = found else {
+            let name = room_name.unwrap_or("");
+            return self.refuse_moderation(conn, None, Refusal::NoSuchRoom(name));
+        };
+        let Some(who) = self.roster.find(target) else {
+            return self.refuse_moderation(conn, Some(room), Refusal::NoSuchPerson(target));
+        };
+        if !self.roster.in_room(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
+        }
+        let invite_only = self
+            .rooms
+            .room(room)
+            .is_some_and(|info| info.has(RoomMode::InviteOnly));
+        if invite_only && !self.roster.is_op(conn, room) {
+            return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
+        }
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        let shown = self.roster.name(who);
+        if self.roster.in_room(who, room) {
+            if self.speaks_irc(conn) {
+                numeric!(
+                    self,
+                    conn,
+                    ERR_USERONCHANNEL,
+                    "{shown} {name} :is already on channel"
+                );
+            } else {
+                error!(self, conn, "{shown} is in {name} already");
+            }
+            return;
+        }
+        if self.is_remote(who) {
+            return self.refuse_moderation(conn, Some(room), Refusal::Elsewhere(target));
+        }
+        self.invites.invite(who, room);
+        let shown = self.roster.name(who);
+        if self.speaks_irc(conn) {
+            numeric!(self, conn, RPL_INVITING, "{shown} {name}");
+        } else {
+            notice!(self, conn, "You invited {shown} into {name}.");
+        }
+        let by = self.roster.name(conn);
+        if self.speaks_irc(who) {
+            let prefix = self.roster.prefix(conn);
+            irc!(self, Audience::one(who), ":{prefix} INVITE {shown} {name}");
+        } else {
+            notice!(self, who, "{by} invites you into {name}: /join {name}");
+        }
+    }
+
+    /// IRC's `INVITE` alone: the rooms `conn` is invited into (`336`, then `337`).
+    pub(crate) fn invite_list(&mut self, conn: ConnectionId) {
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let start = self.out.mark();
+        for room in self.invites.rooms_of(conn) {
+            if let Some(info) = self.rooms.get(room) {
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_INVITELIST} {me} {}\r\n",
+                    info.name
+                );
+            }
+        }
+        let _ = write!(
+            self.out,
+            ":{server} {RPL_ENDOFINVITELIST} {me} :End of /INVITE list\r\n"
+        );
+        self.out.send(start, Audience::one(conn));
     }
 
     /// Tells `conn` a locked topic is its operators' to set.
@@ -509,6 +917,167 @@ mod tests {
         assert_eq!(
             room.send(ivy, "PRIVMSG #rust :hi\r\n"),
             [":irc.test 404 ivy #rust :Cannot send to channel (+m)"]
+        );
+    }
+
+    #[test]
+    fn a_key_a_limit_and_invitations_keep_the_door() {
+        let mut room = Room::new();
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        room.heard.take(alice);
+        // A key: given with the join, or no way in.
+        assert_eq!(
+            room.send(alice, "/mode +k beer\n"),
+            ["*** alice locked #rust with a key: /join #rust beer"]
+        );
+        assert_eq!(
+            room.heard.take(dave),
+            [":alice!plain@hidden MODE #rust +k beer"]
+        );
+        let bob = room.connect("/nick bob\n");
+        room.heard.take(bob);
+        assert_eq!(
+            room.send(bob, "/join #rust\n/join #rust bees\n"),
+            [
+                "*** error: #rust has a key: /join #rust KEY",
+                "*** error: #rust has a key: /join #rust KEY"
+            ]
+        );
+        assert_eq!(
+            room.send(bob, "/join #rust beer\n")[0],
+            "*** You are now talking in #rust."
+        );
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\n");
+        room.heard.take(ivy);
+        assert_eq!(
+            room.send(ivy, "JOIN #lobby,#rust ,bees\r\n"),
+            [":irc.test 475 ivy #rust :Cannot join channel (+k)"]
+        );
+        assert_eq!(
+            room.send(ivy, "JOIN #x,#rust a,beer\r\n")
+                .iter()
+                .filter(|line| line.starts_with(":ivy!~i@hidden JOIN"))
+                .count(),
+            2
+        );
+        // A bad key is refused with 696; -k takes it off; what a member and a stranger see.
+        room.heard.take(dave);
+        assert_eq!(
+            room.send(dave, "MODE #rust +k :two words\r\n"),
+            [":irc.test 482 dave #rust :You're not channel operator"]
+        );
+        room.send(alice, "/op dave\n");
+        room.heard.take(dave);
+        assert_eq!(
+            room.send(dave, "MODE #rust +k :two words\r\n"),
+            [
+                ":irc.test 696 dave #rust k * :a key is 1 to 23 characters of ASCII, without \
+                 spaces or commas"
+            ]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust +l 3\r\nMODE #rust\r\n"),
+            [
+                ":dave!~d@hidden MODE #rust +l 3",
+                ":irc.test 324 dave #rust +kl beer 3"
+            ]
+        );
+        let carl = room.connect("NICK carl\r\nUSER c 0 * :C\r\n");
+        room.heard.take(carl);
+        assert_eq!(
+            room.send(carl, "MODE #rust\r\nJOIN #rust beer\r\n"),
+            [
+                ":irc.test 324 carl #rust +kl * 3",
+                ":irc.test 471 carl #rust :Cannot join channel: it is full (4 people)"
+            ]
+        );
+        room.heard.take(dave);
+        for limit in ["0", "-1", "abc"] {
+            let said = room.send(dave, &std::format!("MODE #rust +l {limit}\r\n"));
+            assert!(
+                said[0].starts_with(":irc.test 696 dave #rust l * :"),
+                "{said:?}"
+            );
+        }
+        // Invite-only: only operators invite; an invitation lets one past everything, once.
+        assert_eq!(
+            room.send(dave, "MODE #rust -k beer\r\n"),
+            [":dave!~d@hidden MODE #rust -k *"]
+        );
+        room.send(dave, "MODE #rust +i\r\n");
+        room.heard.take(bob);
+        assert_eq!(
+            room.send(bob, "/invite carl\n"),
+            ["*** error: you are not an operator of #rust (whoever makes a room is its first)"]
+        );
+        assert_eq!(
+            room.send(carl, "JOIN #rust\r\n"),
+            [":irc.test 473 carl #rust :Cannot join channel (+i)"]
+        );
+        assert_eq!(
+            room.send(dave, "INVITE carl #rust\r\nINVITE bob #rust\r\n"),
+            [
+                ":irc.test 341 dave carl #rust",
+                ":irc.test 443 dave bob #rust :is already on channel"
+            ]
+        );
+        assert_eq!(
+            room.send(carl, "INVITE\r\n"),
+            [
+                ":dave!~d@hidden INVITE carl #rust",
+                ":irc.test 336 carl #rust",
+                ":irc.test 337 carl :End of /INVITE list"
+            ]
+        );
+        // Past +i and +l (4 are in, at most 3), once.
+        assert!(room.send(carl, "JOIN #rust\r\n")[0].starts_with(":carl!~c@hidden JOIN #rust"));
+        room.send(carl, "PART #rust\r\n");
+        assert_eq!(
+            room.send(carl, "JOIN #rust\r\n"),
+            [":irc.test 473 carl #rust :Cannot join channel (+i)"]
+        );
+        // A plain-text user invited is told how to come in.
+        room.send(bob, "/part #rust\n");
+        room.heard.take(bob);
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(alice, "/invite bob\n/mode\n"),
+            [
+                "*** You invited bob into #rust.",
+                "*** Modes of #rust: +il 3"
+            ]
+        );
+        assert_eq!(
+            room.heard.take(bob),
+            ["*** alice invites you into #rust: /join #rust"]
+        );
+    }
+
+    #[test]
+    fn a_mode_line_makes_at_most_four_changes_and_names_what_it_cannot() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        room.heard.take(dave);
+        assert_eq!(
+            room.send(dave, "MODE #rust +mtxl\r\n"),
+            [
+                ":dave!~d@hidden MODE #rust +m",
+                ":dave!~d@hidden MODE #rust +t",
+                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, o, t and v are)",
+                ":irc.test 461 dave MODE :Not enough parameters (+l needs one)"
+            ]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust -m-t+i-i+m\r\n"),
+            [
+                ":dave!~d@hidden MODE #rust -m",
+                ":dave!~d@hidden MODE #rust -t",
+                ":dave!~d@hidden MODE #rust +i",
+                ":dave!~d@hidden MODE #rust -i",
+                ":irc.test NOTICE dave :*** error: one line makes at most 4 mode changes; the \
+                 rest were not made"
+            ]
         );
     }
 

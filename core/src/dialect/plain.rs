@@ -45,7 +45,7 @@ impl<const N: usize> Step<'_, N> {
         if let Some(first) = self.motd.and_then(|motd| motd.lines().next()) {
             notice!(self, conn, "{}", Visible(first));
         }
-        self.join(conn, crate::state::rooms::LOBBY);
+        self.join(conn, crate::state::rooms::LOBBY, None);
     }
 
     /// Handles one complete line from `conn`.
@@ -76,7 +76,13 @@ impl<const N: usize> Step<'_, N> {
         match command {
             Command::Say(text) => self.say(conn, LineKind::Line, text),
             Command::Me(text) => self.say(conn, LineKind::Action, text),
-            Command::Join(room) => self.join(conn, room),
+            Command::Join { room, key } => self.join(conn, room, key),
+            Command::Invite { nick, room } => self.invite(conn, nick, room),
+            Command::Mode {
+                room,
+                changes,
+                values,
+            } => self.change_modes(conn, room, changes, &mut values.split_whitespace()),
             Command::Part { room, reason } => self.part(conn, room, reason),
             Command::Rooms => self.list_rooms(conn),
             Command::Topic(topic) => self.topic(conn, topic),
@@ -254,8 +260,8 @@ impl<const N: usize> Step<'_, N> {
     }
 
     /// Enters `name` (creating it) and makes it the current room.
-    pub(crate) fn join(&mut self, conn: ConnectionId, name: &str) {
-        let room = match self.admit(conn, name) {
+    pub(crate) fn join(&mut self, conn: ConnectionId, name: &str, key: Option<&str>) {
+        let room = match self.admit(conn, name, Entry::Asked(key)) {
             Ok(Admitted::Entered(room)) => room,
             Ok(Admitted::AlreadyIn(room)) => {
                 self.set_current(conn, Some(room));
@@ -293,6 +299,15 @@ impl<const N: usize> Step<'_, N> {
             Err(Refused::Full(None, _)) => return error!(self, conn, "that room is full"),
             Err(Refused::Banned(room)) => {
                 return error!(self, conn, "you are banned from {room}");
+            }
+            Err(Refused::InviteOnly(room)) => {
+                return error!(
+                    self,
+                    conn, "{room} lets in only whom its operators invite (/invite)"
+                );
+            }
+            Err(Refused::BadKey(room)) => {
+                return error!(self, conn, "{room} has a key: /join {room} KEY");
             }
         };
         let Some(info) = self.rooms.get(room) else {
@@ -557,12 +572,12 @@ impl fmt::Display for WhenSaid {
 /// How many lines `/history` shows when not told.
 const DEFAULT_HISTORY_COMMAND: usize = 20;
 
-const HELP: [&str; 19] = [
+const HELP: [&str; 21] = [
     "Commands:",
     "  /nick NAME        choose or change your nickname (1-16 letters and digits of any script, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
     "  /me TEXT          an action: * you TEXT",
-    "  /join #ROOM       enter a room (made if new) and talk there",
+    "  /join #ROOM [KEY] enter a room (made if new) and talk there; KEY if it has one",
     "  /part [#ROOM] [REASON]  leave a room (the current one if none is named)",
     "  /rooms            every room, with its size and topic",
     "  /topic [TEXT]     show or set the current room's topic (- clears it)",
@@ -575,6 +590,8 @@ const HELP: [&str; 19] = [
     "  /identify PASSWORD  prove the nickname is yours (/login NAME PASSWORD for another name)",
     "  /logout, /password OLD NEW  stop being identified; change your password",
     "  /kick NAME [REASON], /mute NAME, /unmute NAME, /ban MASK, /unban MASK, /op NAME, /deop NAME  for a room's operators (whoever made it)",
+    "  /mode [#ROOM] [+-iklmt VALUES]  show or set a room's modes: +i invited only, +k KEY, +l MOST, +m operators and voiced talk, +t operators set the topic",
+    "  /invite NAME [#ROOM]  let NAME in once, past +i, +k, +l and bans",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
@@ -641,6 +658,39 @@ impl<const N: usize> Step<'_, N> {
                     ),
                     (RoomMode::Moderated, false) => {
                         announce!(self, audience, "{giver} let everyone talk in {name}");
+                    }
+                    (RoomMode::InviteOnly, true) => announce!(
+                        self,
+                        audience,
+                        "{giver} let only invited people into {name} (/invite NAME)"
+                    ),
+                    (RoomMode::InviteOnly, false) => {
+                        announce!(self, audience, "{giver} let anyone into {name}");
+                    }
+                }
+            }
+            Happened::RoomParamSet { by, room, param } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (giver, name) = (style.name(self.roster.name(by)), info.name);
+                let audience = text_users(Audience::room(room));
+                match param {
+                    RoomParam::Key(Some(key)) => announce!(
+                        self,
+                        audience,
+                        "{giver} locked {name} with a key: /join {name} {key}"
+                    ),
+                    RoomParam::Key(None) => {
+                        announce!(self, audience, "{giver} took the key off {name}");
+                    }
+                    RoomParam::Limit(Some(limit)) => announce!(
+                        self,
+                        audience,
+                        "{giver} let at most {limit} people into {name}"
+                    ),
+                    RoomParam::Limit(None) => {
+                        announce!(self, audience, "{giver} lifted the limit on {name}");
                     }
                 }
             }

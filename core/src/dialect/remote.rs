@@ -3,7 +3,7 @@
 
 use core::fmt::Write;
 
-use super::{Admitted, ClientTags, Happened, Speaker, Step, Visible};
+use super::{Admitted, ClientTags, Entry, Happened, Speaker, Step, Visible};
 use crate::output::Audience;
 use crate::relay::{Applied, Incoming, Kind, Origin, Person, Refused, Target};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
@@ -160,7 +160,12 @@ impl<const N: usize> Step<'_, N> {
                 .find(name)
                 .is_some_and(|room| self.roster.in_room(conn, room));
             // A room full here, or one too many: they are not listed in it here.
-            if !here && matches!(self.admit(conn, name), Ok(Admitted::Entered(_))) {
+            if !here
+                && matches!(
+                    self.admit(conn, name, Entry::Relayed),
+                    Ok(Admitted::Entered(_))
+                )
+            {
                 return Ok(Applied::More);
             }
         }

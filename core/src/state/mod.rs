@@ -4,6 +4,7 @@
 pub(crate) mod asks;
 pub(crate) mod connection;
 pub(crate) mod flood;
+pub(crate) mod invites;
 pub(crate) mod members;
 pub(crate) mod names;
 pub(crate) mod nickname;

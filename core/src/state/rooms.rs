@@ -38,6 +38,13 @@ pub const MAX_BANS: usize = 512;
 /// The longest ban mask, in bytes (`nick!user@host`, globs allowed).
 pub const MAX_BAN_MASK_BYTES: usize = 64;
 
+/// The most rooms with a key (`+k`, `/mode +k`) at once: a table of its own, as topics are.
+/// Setting the key of one more room is refused with an error reply; lifting a key makes room.
+pub const MAX_KEYED_ROOMS: usize = 256;
+
+/// The longest room key, in bytes (IRC's `KEYLEN`): printable ASCII, no spaces or commas.
+pub const MAX_ROOM_KEY_BYTES: usize = 23;
+
 /// The longest name kept as a topic's setter, in bytes: a nickname or `anonymous-N`.
 pub(crate) const MAX_SETTER_BYTES: usize = crate::state::nickname::MAX_NICK_BYTES;
 
@@ -178,11 +185,15 @@ pub(crate) struct Room {
     pub(crate) current_here: u32,
     /// Its [`RoomMode`]s, a bit each.
     modes: u8,
+    /// The most people let in (IRC's `+l`); `None`: only the server's own bound.
+    pub(crate) limit: Option<core::num::NonZeroU32>,
 }
 
 /// A mode a room's operators set on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RoomMode {
+    /// Only whom its operators invite may join (IRC's `+i`).
+    InviteOnly,
     /// Only its operators and voiced members may talk (IRC's `+m`).
     Moderated,
     /// Only its operators may set its topic (IRC's `+t`).
@@ -191,11 +202,12 @@ pub(crate) enum RoomMode {
 
 impl RoomMode {
     /// Every mode, in the order IRC's `324` lists them.
-    pub(crate) const ALL: [Self; 2] = [Self::Moderated, Self::TopicLocked];
+    pub(crate) const ALL: [Self; 3] = [Self::InviteOnly, Self::Moderated, Self::TopicLocked];
 
     /// Its letter in IRC's `MODE`.
     pub(crate) const fn letter(self) -> char {
         match self {
+            Self::InviteOnly => 'i',
             Self::Moderated => 'm',
             Self::TopicLocked => 't',
         }
@@ -210,6 +222,7 @@ impl RoomMode {
         match self {
             Self::Moderated => 1,
             Self::TopicLocked => 2,
+            Self::InviteOnly => 4,
         }
     }
 }
@@ -264,6 +277,8 @@ pub(crate) struct Rooms {
     free_topics: heapless::Vec<u16, MAX_TOPICS>,
     /// Every room's bans (`MODE +b`, `/ban`), in the order set.
     bans: heapless::Vec<Ban, MAX_BANS>,
+    /// The keys of the rooms that have one.
+    keys: heapless::Vec<(RoomId, RoomKey), MAX_KEYED_ROOMS>,
     /// The sequence number of the last line said in any room. One counter for the server, not
     /// one per room, so that a room that goes and comes back (or a restart, which restores it)
     /// never numbers two lines alike: a store keys lines by it.
@@ -296,6 +311,23 @@ pub(crate) struct Ban {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BansFull;
 
+/// A room's key, checked: see [`RoomKey::new`].
+pub(crate) type RoomKey = heapless::String<MAX_ROOM_KEY_BYTES>;
+
+/// Every key slot is taken: see [`MAX_KEYED_ROOMS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeysFull;
+
+/// `key` as a room key, if it is one: 1 to [`MAX_ROOM_KEY_BYTES`] bytes of printable ASCII
+/// without spaces or commas (a comma separates keys in IRC's `JOIN`).
+pub(crate) fn room_key(key: &str) -> Option<RoomKey> {
+    let valid = !key.is_empty()
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() && byte != b',');
+    valid.then(|| RoomKey::try_from(key).ok()).flatten()
+}
+
 /// Every topic slot is taken: see [`MAX_TOPICS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TopicsFull;
@@ -321,6 +353,7 @@ impl Rooms {
             index: [NO_SLOT; INDEX_SLOTS],
             recent: RefCell::new(Default::default()),
             bans: heapless::Vec::new(),
+            keys: heapless::Vec::new(),
             next_recent: Cell::new(0),
             count: 0,
             topics: heapless::Vec::new(),
@@ -401,6 +434,7 @@ impl Rooms {
             members: 0,
             current_here: 0,
             modes: 0,
+            limit: None,
         };
         while self.rooms.len() <= id {
             // Cannot fail: id < MAX_ROOMS.
@@ -497,6 +531,11 @@ impl Rooms {
         self.last_seq = self.last_seq.max(last);
     }
 
+    /// Room `id` itself: its modes and limit.
+    pub(crate) fn room(&self, id: RoomId) -> Option<&Room> {
+        self.rooms.get(usize::from(id))?.as_ref()
+    }
+
     /// The counts of `id`, to change.
     pub(crate) fn get_mut(&mut self, id: RoomId) -> Option<&mut Room> {
         self.rooms.get_mut(usize::from(id))?.as_mut()
@@ -540,6 +579,39 @@ impl Rooms {
         before != self.bans.len()
     }
 
+    /// The key of `room`, if it has one.
+    pub(crate) fn key_of(&self, room: RoomId) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(id, _)| *id == room)
+            .map(|(_, key)| key.as_str())
+    }
+
+    /// Sets `room`'s key, or lifts it (`None`); false if that changed nothing.
+    pub(crate) fn set_key(
+        &mut self,
+        room: RoomId,
+        key: Option<&RoomKey>,
+    ) -> Result<bool, KeysFull> {
+        let at = self.keys.iter().position(|(id, _)| *id == room);
+        match (at, key) {
+            (Some(at), Some(key)) if self.keys[at].1 == *key => Ok(false),
+            (Some(at), Some(key)) => {
+                self.keys[at].1 = key.clone();
+                Ok(true)
+            }
+            (Some(at), None) => {
+                self.keys.swap_remove(at);
+                Ok(true)
+            }
+            (None, Some(key)) => {
+                self.keys.push((room, key.clone())).map_err(|_| KeysFull)?;
+                Ok(true)
+            }
+            (None, None) => Ok(false),
+        }
+    }
+
     /// Removes `id` if no one is in it and it has no topic, unless it is the lobby; true if it
     /// was removed.
     pub(crate) fn remove_if_empty(&mut self, id: RoomId) -> bool {
@@ -560,6 +632,7 @@ impl Rooms {
         }
         self.unindex(at);
         self.forget_spellings();
+        self.keys.retain(|(room, _)| *room != id);
         self.rooms[usize::from(id)] = None;
         self.used[usize::from(id) / 64] &= !(1 << (id % 64));
         self.count -= 1;

@@ -35,8 +35,32 @@ pub enum Command<'a> {
     Help,
     /// `/quit [REASON]`: leave, telling the others why if a reason is given.
     Quit(Option<&'a str>),
-    /// `/join #ROOM`: enter a room (creating it) and talk there.
-    Join(&'a str),
+    /// `/join #ROOM [KEY]`: enter a room (creating it) and talk there; KEY for a room that
+    /// has one.
+    Join {
+        /// The room, as typed.
+        room: &'a str,
+        /// The key given, if any.
+        key: Option<&'a str>,
+    },
+    /// `/invite NAME [#ROOM]`: let NAME into a room (the current one if none is named) once,
+    /// past its invite-only mode, key, limit and bans.
+    Invite {
+        /// Who.
+        nick: &'a str,
+        /// The room named, if any.
+        room: Option<&'a str>,
+    },
+    /// `/mode [#ROOM] [CHANGES [VALUES...]]`: show a room's modes (the current room if none is
+    /// named), or change them as IRC's `MODE` does: `/mode +k KEY`, `/mode +l 10 -m`.
+    Mode {
+        /// The room named, if any.
+        room: Option<&'a str>,
+        /// The changes (`+kl-m`), if any.
+        changes: Option<&'a str>,
+        /// Their values, in order, separated by blanks.
+        values: &'a str,
+    },
     /// `/part [#ROOM] [REASON]`: leave a room, the current one if none is named.
     Part {
         /// The room named, if any.
@@ -139,7 +163,8 @@ pub(crate) mod usage {
     pub(crate) const NICK: &str = "/nick NAME";
     pub(crate) const MSG: &str = "/msg NAME TEXT";
     pub(crate) const ME: &str = "/me TEXT";
-    pub(crate) const JOIN: &str = "/join #ROOM";
+    pub(crate) const JOIN: &str = "/join #ROOM [KEY]";
+    pub(crate) const INVITE: &str = "/invite NAME [#ROOM]";
     pub(crate) const HISTORY: &str = "/history [N]";
     pub(crate) const REGISTER: &str = "/register PASSWORD";
     pub(crate) const IDENTIFY: &str = "/identify PASSWORD";
@@ -271,13 +296,50 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
             Some(args).filter(|reason| !reason.is_empty()),
         ))
     } else if is("join") {
-        match args {
-            "" => Err(ParseError::MissingArgument(usage::JOIN)),
-            _ if args.contains(char::is_whitespace) => {
+        match (args, two_words(args, usage::JOIN)) {
+            ("", _) => Err(ParseError::MissingArgument(usage::JOIN)),
+            // `/join #a #b` is two rooms, not a room and its key: one at a time.
+            (_, Ok((_, key))) if key.starts_with('#') => {
                 Err(ParseError::UnexpectedArgument(usage::JOIN))
             }
-            _ => Ok(Command::Join(args)),
+            (_, Ok((room, key))) => Ok(Command::Join {
+                room,
+                key: Some(key),
+            }),
+            (_, Err(ParseError::MissingArgument(_))) => Ok(Command::Join {
+                room: args,
+                key: None,
+            }),
+            (_, Err(error)) => Err(error),
         }
+    } else if is("invite") {
+        match (args, two_words(args, usage::INVITE)) {
+            ("", _) => Err(ParseError::MissingArgument(usage::INVITE)),
+            (_, Ok((nick, room))) => Ok(Command::Invite {
+                nick,
+                room: Some(room),
+            }),
+            (_, Err(ParseError::MissingArgument(_))) => Ok(Command::Invite {
+                nick: args,
+                room: None,
+            }),
+            (_, Err(error)) => Err(error),
+        }
+    } else if is("mode") {
+        let (room, args) = match word_then_text(args) {
+            _ if !args.starts_with('#') => (None, args),
+            Ok((_, (room, rest))) => (Some(room), rest),
+            Err(_) => (Some(args), ""),
+        };
+        let (changes, values) = match word_then_text(args) {
+            Ok((_, (changes, values))) => (Some(changes), values),
+            Err(_) => (Some(args).filter(|changes| !changes.is_empty()), ""),
+        };
+        Ok(Command::Mode {
+            room,
+            changes,
+            values,
+        })
     } else if is("part") || is("leave") {
         Ok(part(args))
     } else if is("rooms") {
@@ -381,11 +443,20 @@ mod tests {
             ("/quit",                   Ok(Quit(None))),
             ("/quit   ",                Ok(Quit(None))),
             ("/quit gone fishing",      Ok(Quit(Some("gone fishing")))),
-            ("/join #rust",             Ok(Join("#rust"))),
-            ("/JOIN   #Rust  ",         Ok(Join("#Rust"))),
-            ("/join",                   Err(MissingArgument("/join #ROOM"))),
-            ("/join #a #b",             Err(UnexpectedArgument("/join #ROOM"))),
-            ("/join rust",              Ok(Join("rust"))),
+            ("/join #rust",             Ok(Join { room: "#rust", key: None })),
+            ("/JOIN   #Rust  ",         Ok(Join { room: "#Rust", key: None })),
+            ("/join #rust beer",        Ok(Join { room: "#rust", key: Some("beer") })),
+            ("/join",                   Err(MissingArgument("/join #ROOM [KEY]"))),
+            ("/join #a #b",             Err(UnexpectedArgument("/join #ROOM [KEY]"))),
+            ("/join #a b c",            Err(UnexpectedArgument("/join #ROOM [KEY]"))),
+            ("/join rust",              Ok(Join { room: "rust", key: None })),
+            ("/invite bob",             Ok(Invite { nick: "bob", room: None })),
+            ("/invite bob #rust",       Ok(Invite { nick: "bob", room: Some("#rust") })),
+            ("/invite",                 Err(MissingArgument("/invite NAME [#ROOM]"))),
+            ("/mode",                   Ok(Mode { room: None, changes: None, values: "" })),
+            ("/mode #rust",             Ok(Mode { room: Some("#rust"), changes: None, values: "" })),
+            ("/mode +k beer",           Ok(Mode { room: None, changes: Some("+k"), values: "beer" })),
+            ("/mode #r +kl beer 5",     Ok(Mode { room: Some("#r"), changes: Some("+kl"), values: "beer 5" })),
             ("/part",                   Ok(Part { room: None, reason: None })),
             ("/part #rust",             Ok(Part { room: Some("#rust"), reason: None })),
             ("/part #rust  bye now",    Ok(Part { room: Some("#rust"), reason: Some("bye now") })),

@@ -1,18 +1,18 @@
 //! Channels: JOIN, PART, NAMES, TOPIC, LIST, MODE.
 
 use super::numeric::{
-    ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL,
-    ERR_TOOMANYCHANNELS, ERR_UMODEUNKNOWNFLAG, ERR_UNKNOWNMODE, ERR_USERSDONTMATCH,
-    RPL_CHANNELMODEIS, RPL_ENDOFNAMES, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY,
+    ERR_BADCHANNELKEY, ERR_BANNEDFROMCHAN, ERR_CHANNELISFULL, ERR_INVITEONLYCHAN,
+    ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_TOOMANYCHANNELS, ERR_UMODEUNKNOWNFLAG,
+    ERR_USERSDONTMATCH, RPL_ENDOFNAMES, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY,
     RPL_NOTOPIC, RPL_TOPIC, RPL_TOPICWHOTIME, RPL_UMODEIS,
 };
 use core::fmt::Write;
 
 use super::{Admitted, Refused, Step};
+use crate::dialect::Entry;
 use crate::dialect::text::{CharName, Visible};
 use crate::history::{HistoryRange, Purpose};
 use crate::output::Audience;
-use crate::state::rooms::RoomMode;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
@@ -33,14 +33,28 @@ impl<const N: usize> Step<'_, N> {
             }
             return;
         }
-        match self.first_target(conn, message) {
-            Some(target) => self.join_target(conn, target),
-            None => self.missing(conn, "JOIN"),
+        let Some(targets) = message.param(0) else {
+            return self.missing(conn, "JOIN");
+        };
+        // `JOIN #a,#b key-a,key-b`: one room per step, each with its key.
+        let (target, rest) = targets.split_once(',').unwrap_or((targets, ""));
+        let keys = message.param(1).filter(|keys| !keys.is_empty());
+        let (key, other_keys) = match keys.map(|keys| keys.split_once(',')) {
+            Some(Some((key, others))) => (Some(key), Some(others)),
+            Some(None) => (keys, None),
+            None => (None, None),
+        };
+        if !rest.is_empty() {
+            match other_keys {
+                Some(others) => self.put_back_with(conn, message, rest, &[others]),
+                None => self.put_back_with(conn, message, rest, &[]),
+            }
         }
+        self.join_target(conn, target, key.filter(|key| !key.is_empty()));
     }
 
-    pub(crate) fn join_target(&mut self, conn: ConnectionId, target: &str) {
-        match self.admit(conn, target) {
+    pub(crate) fn join_target(&mut self, conn: ConnectionId, target: &str, key: Option<&str>) {
+        match self.admit(conn, target, Entry::Asked(key)) {
             Ok(Admitted::Entered(room)) => self.joined(conn, room),
             Ok(Admitted::AlreadyIn(_)) => {}
             Err(Refused::Invalid(_)) => {
@@ -72,6 +86,18 @@ impl<const N: usize> Step<'_, N> {
                 conn,
                 ERR_BANNEDFROMCHAN,
                 "{room} :Cannot join channel (+b)"
+            ),
+            Err(Refused::InviteOnly(room)) => numeric!(
+                self,
+                conn,
+                ERR_INVITEONLYCHAN,
+                "{room} :Cannot join channel (+i)"
+            ),
+            Err(Refused::BadKey(room)) => numeric!(
+                self,
+                conn,
+                ERR_BADCHANNELKEY,
+                "{room} :Cannot join channel (+k)"
             ),
             Err(Refused::Full(room, members)) => numeric!(
                 self,
@@ -286,7 +312,7 @@ impl<const N: usize> Step<'_, N> {
         self.out.send(start, Audience::one(conn));
     }
 
-    /// No modes are kept: a query gets an empty set, a change an error that says so.
+    /// A room's modes (see [`change_modes`](Self::change_modes)), or one's own.
     pub(crate) fn mode(&mut self, conn: ConnectionId, message: &Message<'_>) {
         let Some(target) = message.param(0) else {
             return self.missing(conn, "MODE");
@@ -307,53 +333,8 @@ impl<const N: usize> Step<'_, N> {
                     Visible(target)
                 );
             };
-            return match change {
-                None => {
-                    let mut modes = heapless::String::<{ RoomMode::ALL.len() + 1 }>::new();
-                    let _ = modes.push('+');
-                    if let Some(info) = self
-                        .rooms
-                        .find(target)
-                        .and_then(|room| self.rooms.get_mut(room))
-                    {
-                        for mode in RoomMode::ALL.into_iter().filter(|&mode| info.has(mode)) {
-                            let _ = modes.push(mode.letter());
-                        }
-                    }
-                    numeric!(self, conn, RPL_CHANNELMODEIS, "{name} {modes}");
-                }
-                Some(change @ ("+t" | "-t" | "t" | "+m" | "-m" | "m")) => {
-                    if let Some(mode) = change.chars().last().and_then(RoomMode::of_letter) {
-                        self.set_room_mode(conn, target, mode, !change.starts_with('-'));
-                    }
-                }
-                Some(mode @ ("+o" | "-o" | "o" | "+v" | "-v" | "v")) => match message.param(2) {
-                    Some(nick) => {
-                        let status = if mode.ends_with('o') {
-                            crate::state::members::Status::Operator
-                        } else {
-                            crate::state::members::Status::Voice
-                        };
-                        self.set_status(conn, Some(target), nick, status, !mode.starts_with('-'));
-                    }
-                    None => self.missing(conn, "MODE"),
-                },
-                Some("+b" | "b") if message.param(2).is_none() => self.ban_list(conn, &name),
-                Some(mode @ ("+b" | "-b" | "b")) => match message.param(2) {
-                    Some(mask) => self.set_ban(conn, Some(target), mask, mode != "-b"),
-                    None => self.missing(conn, "MODE"),
-                },
-                Some(mode) => numeric!(
-                    self,
-                    conn,
-                    ERR_UNKNOWNMODE,
-                    "{} :is not a channel mode here (only o, v, b, m and t are kept)",
-                    mode.trim_start_matches(['+', '-'])
-                        .chars()
-                        .next()
-                        .unwrap_or('?')
-                ),
-            };
+            let mut params = message.params.iter().skip(2).copied();
+            return self.change_modes(conn, Some(name.as_str()), change, &mut params);
         }
         let Some(id) = self.roster.find(target) else {
             return numeric!(

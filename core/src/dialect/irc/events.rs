@@ -5,7 +5,7 @@ use core::fmt::{self, Write};
 
 use super::{ClientTags, IrcReason, IrcText};
 use crate::dialect::text::Visible;
-use crate::dialect::{Happened, Speaker, Step};
+use crate::dialect::{Happened, RoomParam, Speaker, Step};
 use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
 use crate::state::connection::Caps;
@@ -138,6 +138,23 @@ impl<const N: usize> Step<'_, N> {
                 let (sign, letter) = (if on { '+' } else { '-' }, mode.letter());
                 let members = Audience::room(room).speaking(Speaks::Irc);
                 irc!(self, members, ":{prefix} MODE {name} {sign}{letter}");
+            }
+            Happened::RoomParamSet { by, room, param } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let members = Audience::room(room).speaking(Speaks::Irc);
+                match param {
+                    RoomParam::Key(Some(key)) => {
+                        irc!(self, members, ":{prefix} MODE {name} +k {key}");
+                    }
+                    RoomParam::Key(None) => irc!(self, members, ":{prefix} MODE {name} -k *"),
+                    RoomParam::Limit(Some(limit)) => {
+                        irc!(self, members, ":{prefix} MODE {name} +l {limit}");
+                    }
+                    RoomParam::Limit(None) => irc!(self, members, ":{prefix} MODE {name} -l"),
+                }
             }
             Happened::BanSet { by, room, mask, on } => {
                 let Some(info) = self.rooms.get(room) else {

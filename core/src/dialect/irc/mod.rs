@@ -270,11 +270,12 @@ enum Verb {
     Kick,
     Lusers,
     Time,
+    Invite,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 28] = [
+        const VERBS: [(&str, Verb); 29] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -303,6 +304,7 @@ impl Verb {
             ("KICK", Verb::Kick),
             ("LUSERS", Verb::Lusers),
             ("TIME", Verb::Time),
+            ("INVITE", Verb::Invite),
         ];
         VERBS
             .iter()
@@ -544,6 +546,11 @@ impl<const N: usize> Step<'_, N> {
             Verb::Whois => self.whois(conn, message),
             Verb::List => self.irc_list(conn, message.param(0)),
             Verb::Mode => self.mode(conn, message),
+            Verb::Invite => match (message.param(0), message.param(1)) {
+                (None, _) => self.invite_list(conn),
+                (Some(nick), Some(room)) => self.invite(conn, nick, Some(room)),
+                (Some(_), None) => self.missing(conn, "INVITE"),
+            },
             Verb::Motd => self.motd(conn),
             Verb::Lusers => self.lusers(conn),
             Verb::Time => {
@@ -580,10 +587,22 @@ impl<const N: usize> Step<'_, N> {
     /// the sender added for others if they fit the line's buffer beside the rest (a label is
     /// not needed again: the connection remembers that its answer is open).
     pub(crate) fn put_back(&mut self, conn: ConnectionId, message: &Message<'_>, rest: &str) {
+        self.put_back_with(conn, message, rest, &message.params[1..]);
+    }
+
+    /// Like [`put_back`](Self::put_back), with `params` after `rest` instead of the message's
+    /// own (the rest of `JOIN`'s keys, say).
+    pub(crate) fn put_back_with(
+        &mut self,
+        conn: ConnectionId,
+        message: &Message<'_>,
+        rest: &str,
+        params: &[&str],
+    ) {
         type Line = heapless::String<{ crate::wire::line::MAX_LINE_BYTES }>;
         let mut body = Line::new();
         let _ = write!(body, "{} {rest}", message.verb);
-        if let Some((last, middle)) = message.params[1..].split_last() {
+        if let Some((last, middle)) = params.split_last() {
             for param in middle {
                 let _ = write!(body, " {param}");
             }

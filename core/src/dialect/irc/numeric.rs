@@ -121,6 +121,20 @@ pub(crate) const ERR_ALREADYREGISTERED: &str = "462";
 pub(crate) const ERR_CHANNELISFULL: &str = "471";
 /// An unknown channel mode.
 pub(crate) const ERR_UNKNOWNMODE: &str = "472";
+/// The channel is invite-only (`+i`).
+pub(crate) const ERR_INVITEONLYCHAN: &str = "473";
+/// The channel's key (`+k`) was not given.
+pub(crate) const ERR_BADCHANNELKEY: &str = "475";
+/// The invitation went out.
+pub(crate) const RPL_INVITING: &str = "341";
+/// One pending invitation, on `INVITE` alone.
+pub(crate) const RPL_INVITELIST: &str = "336";
+/// The end of the pending invitations.
+pub(crate) const RPL_ENDOFINVITELIST: &str = "337";
+/// The invitee is in the channel already.
+pub(crate) const ERR_USERONCHANNEL: &str = "443";
+/// A mode's parameter is not valid (a key with a space, a limit of 0).
+pub(crate) const ERR_INVALIDMODEPARAM: &str = "696";
 /// An unknown user mode.
 pub(crate) const ERR_UMODEUNKNOWNFLAG: &str = "501";
 /// A user mode change for someone else.

@@ -9,13 +9,14 @@ use core::fmt::Write;
 use crate::dialect::Wish;
 
 use super::Step;
+use crate::dialect::MAX_MODE_CHANGES;
 use crate::dialect::text::Visible;
 use crate::history::MAX_HISTORY_LINES;
 use crate::output::{Audience, CloseReason};
 use crate::state::connection::Caps;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::person::MAX_AWAY_BYTES;
-use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
+use crate::state::rooms::{MAX_ROOM_KEY_BYTES, MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::{ConnectionId, Name, Nickname, Queue};
 use crate::wire::irc::Message;
 
@@ -232,11 +233,11 @@ impl<const N: usize> Step<'_, N> {
             ":{server} {RPL_WELCOME} {me} :Welcome to the chat, {prefix}\r\n\
              :{server} {RPL_YOURHOST} {me} :Your host is {server}, running version {VERSION}\r\n\
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
-             :{server} {RPL_MYINFO} {me} {server} {VERSION} i o\r\n\
+             :{server} {RPL_MYINFO} {me} {server} {VERSION} i biklmotv bklov\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
-             CHANMODES=b,,,mt CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
-             :{server} {RPL_ISUPPORT} {me} MSGREFTYPES=msgid,timestamp PREFIX=(ov)@+ \
-             NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
+             CHANMODES=b,k,l,imt CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
+             :{server} {RPL_ISUPPORT} {me} KEYLEN={MAX_ROOM_KEY_BYTES} MODES={MAX_MODE_CHANGES} \
+             MSGREFTYPES=msgid,timestamp PREFIX=(ov)@+ NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
              TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::state::rooms::MAX_ROOM_NAME_BYTES,
@@ -261,7 +262,7 @@ impl<const N: usize> Step<'_, N> {
                 }
             }
         } else if self.irc_lobby {
-            self.join_target(conn, crate::state::rooms::LOBBY);
+            self.join_target(conn, crate::state::rooms::LOBBY, None);
         }
     }
 

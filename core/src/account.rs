@@ -149,6 +149,87 @@ impl AccountRequest {
 use crate::state::asks::AskKind;
 pub use crate::state::asks::MAX_WAITING_ACCOUNT_ASKS;
 
+/// The most accounts named server operators (see [`Operators`]).
+pub const MAX_OPERATORS: usize = 32;
+
+/// The accounts whose people are server operators, set with
+/// [`Server::set_operators`](crate::Server::set_operators): whoever is identified as one may
+/// act as an operator of every room (kick, ban, modes, invitations, a locked topic) and comes
+/// into any room past its bans, key, limit and invite-only mode. IRC's `OPER` answers `381`
+/// to them; `WHOIS` shows `313`. Names are compared as nicknames are
+/// ([`NameKey`](crate::NameKey)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Operators {
+    accounts: heapless::Vec<crate::NameKey, MAX_OPERATORS>,
+}
+
+/// Why a list of operators was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OperatorsError {
+    /// The name at this place in the list (from 0) is not a valid nickname, so no account.
+    NotAName(usize),
+    /// More than [`MAX_OPERATORS`] names.
+    TooMany,
+}
+
+impl fmt::Display for OperatorsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAName(at) => {
+                write!(f, "operator number {} is not a valid account name", at + 1)
+            }
+            Self::TooMany => write!(f, "at most {MAX_OPERATORS} accounts can be operators"),
+        }
+    }
+}
+
+impl core::error::Error for OperatorsError {}
+
+impl Operators {
+    /// No operators.
+    pub const NONE: Self = Self {
+        accounts: heapless::Vec::new(),
+    };
+
+    /// The accounts called `names` (each a valid nickname; duplicates count once).
+    ///
+    /// ```
+    /// use chat_core::account::{Operators, OperatorsError};
+    /// let operators = Operators::new(["alice", "Bob"]).unwrap();
+    /// assert!(operators.contains("BOB"));
+    /// assert!(!operators.contains("carol"));
+    /// assert_eq!(Operators::new(["ok", "not ok"]), Err(OperatorsError::NotAName(1)));
+    /// ```
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, OperatorsError> {
+        let mut accounts = heapless::Vec::new();
+        for (at, name) in names.into_iter().enumerate() {
+            let key = Nickname::new(name)
+                .map_err(|_| OperatorsError::NotAName(at))?
+                .key();
+            if !accounts.contains(&key) {
+                accounts.push(key).map_err(|_| OperatorsError::TooMany)?;
+            }
+        }
+        Ok(Self { accounts })
+    }
+
+    /// Whether the account called `account` is one of them.
+    pub fn contains(&self, account: &str) -> bool {
+        crate::NameKey::of(account).is_some_and(|key| self.accounts.contains(&key))
+    }
+
+    /// How many accounts are operators.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether no account is one.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+}
+
 impl AccountAsk {
     pub(crate) fn kind(&self) -> AskKind {
         match self {
@@ -252,6 +333,81 @@ mod tests {
             let heard = &mut self.heard;
             self.driver.advance(by, &mut |output| heard.record(output));
         }
+    }
+
+    #[test]
+    fn an_account_named_an_operator_keeps_order_in_every_room() {
+        let mut node = Node::new(true);
+        node.driver
+            .server_mut()
+            .set_operators(Operators::new(["Root"]).unwrap());
+        let ann = node.connect();
+        node.send(
+            ann,
+            "/nick ann\n/join #den\n/mode +k sesame\n/mode +i\n/ban root\n",
+        );
+        let root = node.connect();
+        node.send(root, "/nick root\n");
+        let ivy = node.connect();
+        node.send(ivy, "NICK ivy\r\nUSER i 0 * :I\r\n");
+        // Not identified: nobody special.
+        node.heard.take(root);
+        assert_eq!(
+            node.send(root, "/join #den\n"),
+            ["*** error: you are banned from #den"]
+        );
+        assert_eq!(
+            node.send(ivy, "OPER ivy pw\r\n"),
+            [
+                ":irc.test 491 ivy :Operators here are accounts the server names; identify as \
+                 one (SASL or NickServ)"
+            ]
+        );
+        node.send(root, "/identify correct-horse\n");
+        let request = node.request();
+        assert_eq!(
+            node.answer(&request, AccountAnswer::Done),
+            [
+                "*** You are now identified as root.",
+                "*** You are a server operator: you keep order in every room."
+            ]
+        );
+        // Past the ban, the key and +i; and may act in a room it is not an operator of.
+        assert_eq!(
+            node.send(root, "/join #den\n")[0],
+            "*** You are now talking in #den."
+        );
+        node.heard.take(ann);
+        assert_eq!(
+            node.send(root, "/kick ann out\n"),
+            ["*** ann was put out of #den by root (out)"]
+        );
+        assert_eq!(
+            node.heard.take(ann),
+            ["*** You were put out of #den by root (out)"]
+        );
+        node.heard.take(ivy);
+        let whois = node.send(ivy, "WHOIS root\r\nLUSERS\r\n");
+        assert!(
+            whois.contains(&":irc.test 313 ivy root :is a server operator".into()),
+            "{whois:?}"
+        );
+        assert!(
+            whois.contains(&":irc.test 252 ivy 1 :operator(s) online".into()),
+            "{whois:?}"
+        );
+        // Dropped from the list: no longer one.
+        node.driver.server_mut().set_operators(Operators::NONE);
+        assert_eq!(
+            node.send(root, "/mode -k sesame\n"),
+            ["*** error: you are not an operator of #den (whoever makes a room is its first)"]
+        );
+        assert_eq!(Operators::new(["a"; 33]).map(|ops| ops.len()), Ok(1));
+        let many: Vec<String> = (0..33).map(|n| std::format!("op{n}")).collect();
+        assert_eq!(
+            Operators::new(many.iter().map(String::as_str)),
+            Err(OperatorsError::TooMany)
+        );
     }
 
     #[test]

@@ -192,6 +192,8 @@ pub struct Server<const CLIENTS: usize> {
     account_asks: Waitings,
     /// Invitations into rooms, pending.
     invites: crate::state::invites::Invites,
+    /// The accounts that are server operators.
+    operators: crate::account::Operators,
     now: Instant,
     shut_down: bool,
     /// Whether a connection has come: restoring is over.
@@ -231,6 +233,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             out: OutputQueue::default(),
             account_asks: Waitings::new(),
             invites: crate::state::invites::Invites::new(),
+            operators: crate::account::Operators::NONE,
             now,
             shut_down: false,
             connected: false,
@@ -244,6 +247,14 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     /// runner reloading it on SIGHUP, say): no output, no step.
     pub fn set_motd(&mut self, motd: Option<Motd>) {
         self.motd = motd;
+    }
+
+    /// Sets the accounts whose people are server operators (see
+    /// [`Operators`](crate::account::Operators)), replacing the earlier list: someone identified
+    /// as an account dropped from it is no longer one from their next line on. Callable at any
+    /// time (a runner reloading its configuration, say): no output, no step.
+    pub fn set_operators(&mut self, operators: crate::account::Operators) {
+        self.operators = operators;
     }
 
     /// Puts back what a store kept from an earlier run (see [`Restored`]), before the first
@@ -1004,6 +1015,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             out: &mut self.out,
             account_asks: &mut self.account_asks,
             invites: &mut self.invites,
+            operators: &self.operators,
             style: Style {
                 colour: self.config.colour,
             },

@@ -121,6 +121,13 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) nick_grace: Option<u64>,
 
+    /// an account whose people are server operators once identified as it: they keep order in
+    /// every room (kick, ban, modes, invitations) and come into any room past its bans, key,
+    /// limit and invite-only mode. Repeat for more (at most 32); in the config file a list
+    /// (oper = ["alice", "bob"]). Not with --cluster, which has no accounts yet. Default: none
+    #[argh(option)]
+    pub(crate) oper: Vec<String>,
+
     /// how many lines the store keeps per room; older ones are deleted. Default: 10000
     #[argh(option)]
     pub(crate) history_keep: Option<u64>,
@@ -282,6 +289,7 @@ macro_rules! options {
         defaulted { $($d:ident: $dty:ty = $dval:expr,)* }
         optional { $($o:ident: $oty:ty,)* }
         switches { $($s:ident,)* }
+        lists { $($l:ident: $lty:ty,)* }
     ) => {
         /// The server's effective configuration: the command line over the config file over
         /// the defaults. `--print-config` prints it, in the config file's format.
@@ -291,6 +299,7 @@ macro_rules! options {
             $(pub(crate) $d: $dty,)*
             $(pub(crate) $o: Option<$oty>,)*
             $(pub(crate) $s: bool,)*
+            $(pub(crate) $l: Vec<$lty>,)*
         }
 
         impl Args {
@@ -302,6 +311,7 @@ macro_rules! options {
                     $($d: self.$d.clone().or(file.$d).unwrap_or_else(|| $dval),)*
                     $($o: self.$o.clone().or(file.$o),)*
                     $($s: self.$s || file.$s,)*
+                    $($l: if self.$l.is_empty() { file.$l } else { self.$l.clone() },)*
                 }
             }
         }
@@ -355,6 +365,9 @@ options! {
         no_flood_limit,
         no_irc_lobby,
         no_color,
+    }
+    lists {
+        oper: String,
     }
 }
 
@@ -433,6 +446,19 @@ impl Options {
                     .to_owned(),
             );
         }
+        let operators = chat_core::account::Operators::new(self.oper.iter().map(String::as_str))
+            .map_err(|error| match error {
+                chat_core::account::OperatorsError::NotAName(at) => format!(
+                    "--oper {:?} is not an account name (a valid nickname)",
+                    self.oper[at]
+                ),
+                error => format!("--oper: {error}"),
+            })?;
+        if cluster.is_some() && !operators.is_empty() {
+            return Err(
+                "--oper cannot go with --cluster: cluster mode has no accounts yet".to_owned(),
+            );
+        }
         let core = Config::default()
             .with_colour(!self.no_color)
             .with_silence_timeout(self.silence_timeout())
@@ -466,6 +492,7 @@ impl Options {
             cluster,
             metrics: self.metrics,
             motd: self.motd.clone(),
+            operators,
         })
     }
 

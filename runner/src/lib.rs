@@ -27,6 +27,8 @@
 //!     metrics: None,
 //!     // `Some(path)` reads the message of the day from this file, and again on SIGHUP.
 //!     motd: None,
+//!     // Accounts whose people keep order in every room once identified (`--oper`).
+//!     operators: chat_core::account::Operators::NONE,
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -129,6 +131,8 @@ pub struct Settings {
     /// and again on SIGHUP (a file that cannot be read then is logged, and the old message
     /// kept); `None` keeps the core's built-in one.
     pub motd: Option<PathBuf>,
+    /// The accounts whose people are server operators (`--oper`); none in cluster mode.
+    pub operators: chat_core::account::Operators,
 }
 
 /// The most bytes of a message-of-the-day file read; the core keeps far less (see
@@ -441,6 +445,10 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
         // so and the built-in message stays.
         core.set_motd(load_motd(path, "read"));
     }
+    if !settings.operators.is_empty() {
+        log!("{} accounts are server operators", settings.operators.len());
+    }
+    core.set_operators(settings.operators.clone());
     restore(&mut core, start, &restored);
     forget_startup_peak();
     match &settings.data {

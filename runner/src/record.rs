@@ -340,6 +340,11 @@ impl RecordedCore {
         self.core.set_motd(motd);
     }
 
+    /// Not recorded yet: a replay has no server operators.
+    pub(crate) fn set_operators(&mut self, operators: chat_core::account::Operators) {
+        self.core.set_operators(operators);
+    }
+
     pub(crate) fn handle_notice(&mut self, now: Instant, text: &str) -> Result<(), Error> {
         self.record(|recorder| recorder.notice(now, text));
         self.core.handle_notice(now, text)

@@ -191,3 +191,44 @@ fn irc_clients_log_in_with_sasl() {
         assert!(reports.contains(report), "{reports}");
     }
 }
+
+#[test]
+fn an_operator_account_keeps_order_in_every_room() {
+    let data = TempDir::new("operators");
+    let server = Server::plain(RUNNER, &["--data", data.arg(), "--oper", "Root"]);
+    server.expect_log("1 accounts are server operators");
+    let mut alice = server.join("alice");
+    alice.send_line("/join #den");
+    alice.expect_line("*** You are now talking in #den.");
+    alice.send_line("/mode +ik sesame");
+    alice.sync();
+    alice.send_line("/ban root");
+    alice.expect_line("*** alice banned root!*@* from #den");
+
+    // Until identified, root is nobody special.
+    let mut root = server.join("root");
+    root.send_line("/join #den");
+    root.expect_line("*** error: you are banned from #den");
+    root.send_line(&format!("/register {PASSWORD}"));
+    root.expect_line("*** You registered the account root; you are identified as it.");
+    root.expect_line("*** You are a server operator: you keep order in every room.");
+    // Past the ban, +i and the key; and puts out the room's own operator.
+    root.send_line("/join #den");
+    root.expect_line("*** You are now talking in #den.");
+    root.send_line("/kick alice enough");
+    root.expect_line("*** alice was put out of #den by root (enough)");
+    alice.expect_line("*** You were put out of #den by root (enough)");
+
+    // IRC: OPER answers 381 to it, 491 to others; WHOIS and LUSERS show it.
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("NICK ivy\r\nUSER i 0 * :I\r\nOPER ivy secret\r\nWHOIS root\r\nLUSERS\r\n");
+    ivy.expect_line(" 491 ivy :");
+    assert_eq!(
+        ivy.expect_line(" 313 "),
+        ":chat.local 313 ivy root :is a server operator"
+    );
+    assert_eq!(
+        ivy.expect_line(" 252 "),
+        ":chat.local 252 ivy 1 :operator(s) online"
+    );
+}

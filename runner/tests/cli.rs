@@ -344,3 +344,31 @@ fn log_format_json_writes_one_object_a_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn operators_are_account_names_and_not_for_a_cluster() {
+    let output = run(&["--oper", "not a name"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--oper \"not a name\" is not an account name"),
+        "{stderr}"
+    );
+    let output = run(&[
+        "--oper",
+        "root",
+        "--cluster",
+        "redis://127.0.0.1:1/",
+        "--node",
+        "a",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--oper cannot go with --cluster"),
+        "{stderr}"
+    );
+    let output = run(&["--oper", "root", "--oper", "ann", "--print-config"]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("oper = [\"root\", \"ann\"]"), "{printed}");
+}

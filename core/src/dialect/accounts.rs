@@ -259,6 +259,13 @@ impl<const N: usize> Step<'_, N> {
                         format_args!("You are now identified as {account}."),
                     );
                 }
+                if self.is_server_operator(conn) {
+                    self.tell_account(
+                        conn,
+                        false,
+                        format_args!("You are a server operator: you keep order in every room."),
+                    );
+                }
             }
             (AskKind::ChangePassword, AccountAnswer::Done) => {
                 self.tell_account(conn, false, format_args!("Your password was changed."));

@@ -62,6 +62,8 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
     /// Invitations into rooms, pending.
     pub(crate) invites: &'a mut crate::state::invites::Invites,
+    /// The accounts that are server operators.
+    pub(crate) operators: &'a crate::account::Operators,
     pub(crate) style: Style,
     /// The most people in one room.
     pub(crate) max_room_members: u32,
@@ -1113,7 +1115,7 @@ impl<'s, const N: usize> Step<'s, N> {
             .rooms
             .get_mut(room)
             .is_some_and(|info| info.has(crate::state::rooms::RoomMode::TopicLocked))
-            && !self.roster.is_op(conn, room)
+            && !self.keeps_order(conn, room)
         {
             return self.topic_refused(conn, room);
         }

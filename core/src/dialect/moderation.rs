@@ -183,6 +183,33 @@ impl<const N: usize> Step<'_, N> {
         }
     }
 
+    /// Whether `conn` is a server operator: identified as an account named one.
+    pub(crate) fn is_server_operator(&self, conn: ConnectionId) -> bool {
+        !self.operators.is_empty()
+            && self
+                .roster
+                .get(conn)
+                .and_then(|slot| slot.person.account.as_ref())
+                .is_some_and(|account| self.operators.contains(account.as_str()))
+    }
+
+    /// Whether `conn` may keep order in `room`: one of its operators, or a server operator.
+    pub(crate) fn keeps_order(&self, conn: ConnectionId, room: RoomId) -> bool {
+        self.roster.is_op(conn, room) || self.is_server_operator(conn)
+    }
+
+    /// How many people here are server operators.
+    pub(crate) fn server_operators_online(&self) -> usize {
+        if self.operators.is_empty() {
+            return 0;
+        }
+        let (live, slots) = self.roster.parts();
+        live.iter()
+            .filter_map(|&index| slots.get(index as usize)?.person.account.as_ref())
+            .filter(|account| self.operators.contains(account.as_str()))
+            .count()
+    }
+
     /// The check every operator's action makes: `room` (by name, or the current room when
     /// `None`) exists, `conn` is in it and is one of its operators; it is told why not.
     fn operated_room(&mut self, conn: ConnectionId, room: Option<&str>) -> Option<RoomId> {
@@ -197,6 +224,10 @@ impl<const N: usize> Step<'_, N> {
             }
             return None;
         };
+        // A server operator need not be in the room.
+        if self.is_server_operator(conn) {
+            return Some(room);
+        }
         if !self.roster.in_room(conn, room) {
             self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
             return None;
@@ -354,8 +385,8 @@ impl<const N: usize> Step<'_, N> {
                 false => Ok(()),
             };
         };
-        // An operator's invitation lets one past everything, once.
-        if self.invites.is_invited(conn, room) {
+        // An operator's invitation lets one past everything, once; a server operator always.
+        if self.invites.is_invited(conn, room) || self.is_server_operator(conn) {
             return Ok(());
         }
         let full = info.limit.is_some_and(|limit| view.members >= limit.get());
@@ -594,14 +625,15 @@ impl<const N: usize> Step<'_, N> {
         let Some(who) = self.roster.find(target) else {
             return self.refuse_moderation(conn, Some(room), Refusal::NoSuchPerson(target));
         };
-        if !self.roster.in_room(conn, room) {
+        let server_operator = self.is_server_operator(conn);
+        if !self.roster.in_room(conn, room) && !server_operator {
             return self.refuse_moderation(conn, Some(room), Refusal::NotInRoom);
         }
         let invite_only = self
             .rooms
             .room(room)
             .is_some_and(|info| info.has(RoomMode::InviteOnly));
-        if invite_only && !self.roster.is_op(conn, room) {
+        if invite_only && !self.keeps_order(conn, room) {
             return self.refuse_moderation(conn, Some(room), Refusal::NotOperator);
         }
         let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
@@ -731,7 +763,7 @@ impl<const N: usize> Step<'_, N> {
             .rooms
             .get_mut(room)
             .is_some_and(|info| info.has(RoomMode::Moderated))
-            && !self.roster.is_op(conn, room)
+            && !self.keeps_order(conn, room)
             && !self.roster.has(conn, room, Status::Voice);
         if !muted && !moderated {
             return true;

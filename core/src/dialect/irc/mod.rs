@@ -271,11 +271,12 @@ enum Verb {
     Lusers,
     Time,
     Invite,
+    Oper,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 29] = [
+        const VERBS: [(&str, Verb); 30] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -305,6 +306,7 @@ impl Verb {
             ("LUSERS", Verb::Lusers),
             ("TIME", Verb::Time),
             ("INVITE", Verb::Invite),
+            ("OPER", Verb::Oper),
         ];
         VERBS
             .iter()
@@ -546,6 +548,20 @@ impl<const N: usize> Step<'_, N> {
             Verb::Whois => self.whois(conn, message),
             Verb::List => self.irc_list(conn, message.param(0)),
             Verb::Mode => self.mode(conn, message),
+            Verb::Oper if message.param(1).is_none() => self.missing(conn, "OPER"),
+            // Operators are accounts (`--oper NAME`): a password here would be a second one.
+            Verb::Oper if self.is_server_operator(conn) => numeric!(
+                self,
+                conn,
+                numeric::RPL_YOUREOPER,
+                ":You are now an IRC operator"
+            ),
+            Verb::Oper => numeric!(
+                self,
+                conn,
+                numeric::ERR_NOOPERHOST,
+                ":Operators here are accounts the server names; identify as one (SASL or NickServ)"
+            ),
             Verb::Invite => match (message.param(0), message.param(1)) {
                 (None, _) => self.invite_list(conn),
                 (Some(nick), Some(room)) => self.invite(conn, nick, Some(room)),

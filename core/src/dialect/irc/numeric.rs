@@ -133,6 +133,12 @@ pub(crate) const RPL_INVITELIST: &str = "336";
 pub(crate) const RPL_ENDOFINVITELIST: &str = "337";
 /// The invitee is in the channel already.
 pub(crate) const ERR_USERONCHANNEL: &str = "443";
+/// `OPER` from someone who is a server operator.
+pub(crate) const RPL_YOUREOPER: &str = "381";
+/// `OPER` from someone who is not one.
+pub(crate) const ERR_NOOPERHOST: &str = "491";
+/// In `WHOIS`: a server operator.
+pub(crate) const RPL_WHOISOPERATOR: &str = "313";
 /// A mode's parameter is not valid (a key with a space, a limit of 0).
 pub(crate) const ERR_INVALIDMODEPARAM: &str = "696";
 /// An unknown user mode.

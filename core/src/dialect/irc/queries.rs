@@ -2,8 +2,8 @@
 
 use super::numeric::{
     ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
-    RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISSERVER,
-    RPL_WHOISUSER, RPL_WHOREPLY,
+    RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISACCOUNT, RPL_WHOISCHANNELS,
+    RPL_WHOISOPERATOR, RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY,
 };
 use core::fmt::Write;
 
@@ -131,6 +131,7 @@ impl<const N: usize> Step<'_, N> {
         let start = self.out.mark();
         match self.roster.find(target) {
             Some(id) => {
+                let server_operator = self.is_server_operator(id);
                 let roster = &*self.roster;
                 let prefix = roster.prefix(id);
                 let realname = roster.get(id).map_or("", real_name);
@@ -166,6 +167,12 @@ impl<const N: usize> Step<'_, N> {
                     let _ = write!(
                         self.out,
                         ":{server} {RPL_WHOISACCOUNT} {me} {name} {account} :is logged in as\r\n"
+                    );
+                }
+                if server_operator {
+                    let _ = write!(
+                        self.out,
+                        ":{server} {RPL_WHOISOPERATOR} {me} {name} :is a server operator\r\n"
                     );
                 }
                 if let Some(away) = roster.get(id).and_then(away_message) {
@@ -283,12 +290,13 @@ impl<const N: usize> Step<'_, N> {
         let everyone = here + self.roster.remote_count();
         let servers = 1 + self.roster.node_count();
         let rooms = self.rooms.count();
+        let operators = self.server_operators_online();
         let start = self.out.mark();
         let _ = write!(
             self.out,
             ":{server} {RPL_LUSERCLIENT} {me} :There are {everyone} users and 0 invisible on \
              {servers} servers\r\n\
-             :{server} {RPL_LUSEROP} {me} 0 :operator(s) online\r\n\
+             :{server} {RPL_LUSEROP} {me} {operators} :operator(s) online\r\n\
              :{server} {RPL_LUSERCHANNELS} {me} {rooms} :channels formed\r\n\
              :{server} {RPL_LUSERME} {me} :I have {here} clients and {} servers\r\n\
              :{server} {RPL_LOCALUSERS} {me} {here} {here} :Current local users {here}, max \

@@ -96,16 +96,17 @@ pub use history::{
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{Admission, Backlog, Consumed, Dialect, Error, Restored, Server};
 pub use state::flood::FloodLimit;
-pub use state::invites::MAX_INVITES;
 pub use state::members::MAX_ROOMS_PER_PERSON;
+pub use state::moderation::{MAX_INVITES, MAX_TIMED_MUTES};
 pub use state::names::{MAX_NAME_KEY_BYTES, NameKey};
 pub use state::rooms::{
-    LOBBY, MAX_BAN_MASK_BYTES, MAX_BANS, MAX_KEYED_ROOMS, MAX_ROOM_KEY_BYTES, MAX_ROOM_NAME_BYTES,
-    MAX_ROOM_NAME_CHARS, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS, RoomName, RoomNameError,
+    LOBBY, MAX_BAN_MASK_BYTES, MAX_BAN_REASON_BYTES, MAX_BANS, MAX_KEYED_ROOMS, MAX_ROOM_KEY_BYTES,
+    MAX_ROOM_NAME_BYTES, MAX_ROOM_NAME_CHARS, MAX_ROOMS, MAX_TOPIC_BYTES, MAX_TOPICS, RoomName,
+    RoomNameError,
 };
 pub use state::roster::{
     ANONYMOUS, ConnectionId, MAX_NICK_BYTES, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,
 };
 pub use time::Instant;
 pub use wire::line::{MAX_LINE_BYTES, MAX_TAG_BYTES, TAG_BUFFERS};
-pub use wire::plain::{Command, ParseError};
+pub use wire::plain::{Command, MAX_MODERATION_DURATION, ParseError, parse_duration};

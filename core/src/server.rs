@@ -191,7 +191,9 @@ pub struct Server<const CLIENTS: usize> {
     /// Account requests waiting for the runner's answer.
     account_asks: Waitings,
     /// Invitations into rooms, pending.
-    invites: crate::state::invites::Invites,
+    invites: crate::state::moderation::Invites,
+    /// When mutes with a duration lapse.
+    mutes: crate::state::moderation::TimedMutes,
     /// The accounts that are server operators.
     operators: crate::account::Operators,
     now: Instant,
@@ -232,7 +234,8 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             rooms: Rooms::new(),
             out: OutputQueue::default(),
             account_asks: Waitings::new(),
-            invites: crate::state::invites::Invites::new(),
+            invites: crate::state::moderation::Invites::new(),
+            mutes: crate::state::moderation::TimedMutes::new(),
             operators: crate::account::Operators::NONE,
             now,
             shut_down: false,
@@ -1015,6 +1018,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             out: &mut self.out,
             account_asks: &mut self.account_asks,
             invites: &mut self.invites,
+            mutes: &mut self.mutes,
             operators: &self.operators,
             style: Style {
                 colour: self.config.colour,

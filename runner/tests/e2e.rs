@@ -348,7 +348,7 @@ fn help_lists_the_commands() {
         "/register PASSWORD",
         "/identify PASSWORD",
         "/logout, /password OLD NEW",
-        "/kick NAME [REASON], /mute NAME, /unmute NAME",
+        "/kick NAME [REASON], /mute NAME [DURATION], /unmute NAME",
         "/mode [#ROOM] [+-iklmt VALUES]",
         "/invite NAME [#ROOM]",
     ]) {

@@ -61,7 +61,9 @@ pub(crate) struct Step<'a, const N: usize> {
     /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
     pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
     /// Invitations into rooms, pending.
-    pub(crate) invites: &'a mut crate::state::invites::Invites,
+    pub(crate) invites: &'a mut crate::state::moderation::Invites,
+    /// When mutes with a duration lapse.
+    pub(crate) mutes: &'a mut crate::state::moderation::TimedMutes,
     /// The accounts that are server operators.
     pub(crate) operators: &'a crate::account::Operators,
     pub(crate) style: Style,
@@ -303,6 +305,8 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         status: crate::state::members::Status,
         on: bool,
+        /// For how long (a mute's); `None`: until taken away.
+        duration: Option<Duration>,
     },
     /// `by`, an operator of `room`, set `mode` on it (`on`), or not.
     RoomModeSet {
@@ -323,6 +327,10 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         mask: &'t str,
         on: bool,
+        /// For how long; `None`: until lifted.
+        duration: Option<Duration>,
+        /// Why, as its setter said.
+        reason: Option<&'t str>,
     },
     /// `room` was just made.
     RoomCreated { room: RoomId },
@@ -428,6 +436,7 @@ impl<'s, const N: usize> Step<'s, N> {
         self.roster.remove(conn);
         self.account_asks.retain(|waiting| waiting.conn != conn);
         self.invites.forget(conn);
+        self.mutes.forget(Some(conn), None);
     }
 
     pub(crate) fn disconnected(&mut self, conn: ConnectionId, reason: DisconnectReason) {
@@ -1089,6 +1098,7 @@ impl<'s, const N: usize> Step<'s, N> {
         let name = info.name.clone();
         if self.rooms.remove_if_empty(room) {
             self.invites.forget_room(room);
+            self.mutes.forget(None, Some(room));
             self.publish(&Happened::RoomRemoved { name: &name });
         }
     }

@@ -4,6 +4,7 @@
 //! one are not known on the others yet, and people of other servers cannot be put out.
 
 use core::fmt::Write;
+use core::time::Duration;
 
 use super::irc::numeric::{
     ERR_CANNOTSENDTOCHAN, ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NEEDMOREPARAMS,
@@ -14,6 +15,44 @@ use super::{Audience, Entry, Happened, Refused, RoomParam, Step, Visible};
 use crate::state::members::Status;
 use crate::state::rooms::{MAX_ROOM_KEY_BYTES, RoomId, RoomMode, room_key};
 use crate::state::roster::ConnectionId;
+
+/// How a ban names an account rather than a nickname mask: `$a:ACCOUNT`.
+pub(crate) const ACCOUNT_BAN: &str = "$a:";
+
+/// A ban's or a mute's duration, as moderators type it: the largest unit it is a whole number
+/// of (`90m` is `90m`, `120m` is `2h`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span(pub(crate) Duration);
+
+impl core::fmt::Display for Span {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let seconds = self.0.as_secs();
+        for (unit, size) in [
+            ('w', 7 * 24 * 3600),
+            ('d', 24 * 3600),
+            ('h', 3600),
+            ('m', 60),
+        ] {
+            if seconds >= size && seconds.is_multiple_of(size) {
+                return write!(f, "{}{unit}", seconds / size);
+            }
+        }
+        write!(f, "{seconds}s")
+    }
+}
+
+/// ` for 10m` after a ban or a mute with a duration; nothing after one without.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct For(pub(crate) Option<Duration>);
+
+impl core::fmt::Display for For {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(duration) => write!(f, " for {}", Span(duration)),
+            None => Ok(()),
+        }
+    }
+}
 
 /// The most mode changes one `MODE` line (or `/mode`) makes; the rest of the line is
 /// refused with a reply that says so. IRC's `MODES` in `005`.
@@ -283,34 +322,59 @@ impl<const N: usize> Step<'_, N> {
         self.leave_room(who, room);
     }
 
-    /// Whether `conn` matches one of `room`'s bans (by `nick!user@host`).
+    /// Whether `conn` matches one of `room`'s bans that hold now: by `nick!user@host`, or by
+    /// the account it is identified as (`$a:ACCOUNT`).
     pub(crate) fn banned(&self, conn: ConnectionId, room: RoomId) -> bool {
         let mut prefix = heapless::String::<{ 2 * crate::state::roster::MAX_NICK_BYTES }>::new();
         if write!(prefix, "{}", self.roster.prefix(conn)).is_err() {
             return false;
         }
+        let account = self
+            .roster
+            .get(conn)
+            .and_then(|slot| slot.person.account.as_ref());
         self.rooms
-            .bans_of(room)
-            .any(|ban| super::irc::glob(ban.mask.as_bytes(), prefix.as_bytes()))
+            .bans_of(room, self.now)
+            .any(|ban| match ban.mask.strip_prefix(ACCOUNT_BAN) {
+                Some(banned) => account.is_some_and(|account| account.matches(banned)),
+                None => super::irc::glob(ban.mask.as_bytes(), prefix.as_bytes()),
+            })
     }
 
-    /// `conn` bans `mask` (a nickname, or `nick!user@host` with `*` and `?`) from `room` (the
-    /// current room when `None`), or lifts the ban. A ban keeps its matches from joining; it
-    /// does not put out who is in.
-    pub(crate) fn set_ban(&mut self, conn: ConnectionId, room: Option<&str>, mask: &str, on: bool) {
+    /// `conn` bans `mask` (a nickname, `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`)
+    /// from `room` (the current room when `None`) for `duration` (`None`: until lifted),
+    /// because of `reason`; or lifts the ban (`on` false). A ban keeps its matches from
+    /// joining; it does not put out who is in.
+    pub(crate) fn set_ban(
+        &mut self,
+        conn: ConnectionId,
+        room: Option<&str>,
+        mask: &str,
+        on: bool,
+        duration: Option<Duration>,
+        reason: Option<&str>,
+    ) {
         let Some(room) = self.operated_room(conn, room) else {
             return;
         };
         // A bare nickname bans it from anywhere.
         let mut full = heapless::String::<{ crate::state::rooms::MAX_BAN_MASK_BYTES }>::new();
-        let written = if mask.contains(['!', '@']) {
+        let written = if mask.contains(['!', '@']) || mask.starts_with(ACCOUNT_BAN) {
             write!(full, "{mask}")
         } else {
             write!(full, "{mask}!*@*")
         };
-        if written.is_err() || mask.is_empty() || mask.contains(|c: char| c.is_control()) {
+        let bad_account = mask
+            .strip_prefix(ACCOUNT_BAN)
+            .is_some_and(|account| crate::Nickname::new(account).is_err());
+        if written.is_err()
+            || mask.is_empty()
+            || bad_account
+            || mask.contains(|c: char| c.is_control())
+        {
             let text = format_args!(
-                "a ban mask is a nickname or nick!user@host, at most {} bytes",
+                "a ban mask is a nickname, nick!user@host or {ACCOUNT_BAN}ACCOUNT, at most {} \
+                 bytes",
                 crate::state::rooms::MAX_BAN_MASK_BYTES
             );
             return self.moderation_error(conn, text);
@@ -318,7 +382,11 @@ impl<const N: usize> Step<'_, N> {
         let changed = if on {
             let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
             let _ = write!(by, "{}", self.roster.name(conn));
-            match self.rooms.ban(room, &full, &by, self.now) {
+            let until = duration.map(|duration| self.now.saturating_add(duration));
+            let kept = self
+                .rooms
+                .ban(room, &full, &by, self.now, until, reason.unwrap_or(""));
+            match kept {
                 Ok(added) => added,
                 Err(_) => {
                     let text = format_args!(
@@ -337,6 +405,8 @@ impl<const N: usize> Step<'_, N> {
                 room,
                 mask: &full,
                 on,
+                duration,
+                reason,
             });
         }
     }
@@ -427,9 +497,9 @@ impl<const N: usize> Step<'_, N> {
                 ModeChange::Key(key) => self.set_room_param(conn, room_name, 'k', key),
                 ModeChange::Limit(limit) => self.set_room_param(conn, room_name, 'l', limit),
                 ModeChange::Member(status, nick, on) => {
-                    self.set_status(conn, room_name, nick, status, on);
+                    self.set_status(conn, room_name, nick, status, on, None);
                 }
-                ModeChange::Ban(mask, on) => self.set_ban(conn, room_name, mask, on),
+                ModeChange::Ban(mask, on) => self.set_ban(conn, room_name, mask, on, None, None),
                 ModeChange::BanList => {
                     let found = match room_name {
                         Some(name) => self.rooms.find(name),
@@ -714,7 +784,7 @@ impl<const N: usize> Step<'_, N> {
             return;
         };
         let start = self.out.mark();
-        for ban in self.rooms.bans_of(room) {
+        for ban in self.rooms.bans_of(room, self.now) {
             let _ = write!(
                 self.out,
                 ":{server} {RPL_BANLIST} {me} {name} {} {} {}\r\n",
@@ -738,11 +808,26 @@ impl<const N: usize> Step<'_, N> {
         target: &str,
         status: Status,
         on: bool,
+        duration: Option<Duration>,
     ) {
         let Some((room, who)) = self.operator_target(conn, room, target) else {
             return;
         };
-        if self.roster.has(who, room, status) == on {
+        if status == Status::Muted {
+            // Muting again sets a new duration (or none).
+            let until = duration
+                .filter(|_| on)
+                .map(|duration| self.now.saturating_add(duration));
+            if self.mutes.set(who, room, until).is_err() {
+                let text = format_args!(
+                    "{} mutes with a duration are kept already, the most there can be; mute \
+                     without one, or wait",
+                    crate::state::moderation::MAX_TIMED_MUTES
+                );
+                return self.moderation_error(conn, text);
+            }
+        }
+        if self.roster.has(who, room, status) == on && duration.is_none() {
             return;
         }
         self.roster.set_status(who, room, status, on);
@@ -752,13 +837,19 @@ impl<const N: usize> Step<'_, N> {
             room,
             status,
             on,
+            duration: duration.filter(|_| on),
         });
     }
 
     /// Whether `conn` may talk in `room`: not muted there, and an operator or voiced if the
     /// room is moderated. Tells it why not.
     pub(crate) fn may_speak(&mut self, conn: ConnectionId, room: RoomId) -> bool {
-        let muted = self.roster.has(conn, room, Status::Muted);
+        let mut muted = self.roster.has(conn, room, Status::Muted);
+        if muted && self.mutes.lapsed(conn, room, self.now) {
+            // A mute that lapsed ends quietly: the room was told for how long.
+            self.roster.set_status(conn, room, Status::Muted, false);
+            muted = false;
+        }
         let moderated = self
             .rooms
             .get_mut(room)
@@ -816,6 +907,38 @@ mod tests {
                 driver: Driver::new(config, Instant::from_millis(1_000)),
                 heard: Transcript::default(),
             }
+        }
+
+        fn with_accounts() -> Self {
+            let config = Config::default()
+                .with_colour(false)
+                .with_flood_limit(None)
+                .with_greeting_delay(Duration::ZERO)
+                .with_accounts(true)
+                .with_server_name(ServerName::new("irc.test").unwrap());
+            Self {
+                driver: Driver::new(config, Instant::from_millis(1_000)),
+                heard: Transcript::default(),
+            }
+        }
+
+        /// The one account request made since the last call.
+        fn account_request(&mut self) -> crate::account::AccountRequest {
+            let mut requests = self.driver.take_account_requests();
+            assert_eq!(requests.len(), 1, "{requests:?}");
+            requests.remove(0)
+        }
+
+        /// The runner says yes to `request`.
+        fn answer(&mut self, request: &crate::account::AccountRequest) {
+            let heard = &mut self.heard;
+            self.driver
+                .answer_account(
+                    request,
+                    crate::account::AccountAnswer::Done,
+                    &mut |output| heard.record(output),
+                )
+                .unwrap();
         }
 
         fn connect(&mut self, lines: &str) -> ConnectionId {
@@ -1083,6 +1206,88 @@ mod tests {
         assert_eq!(
             room.heard.take(bob),
             ["*** alice invites you into #rust: /join #rust"]
+        );
+    }
+
+    #[test]
+    fn bans_and_mutes_with_a_duration_lapse() {
+        let mut room = Room::new();
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        let bob = room.connect("/nick bob\n/join #rust\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(alice, "/ban carl 10m spamming links\n/mute bob 90s\n"),
+            [
+                "*** alice banned carl!*@* from #rust for 10m (spamming links)",
+                "*** alice muted bob in #rust for 90s"
+            ]
+        );
+        assert_eq!(
+            room.send(alice, "/ban carl 53w\n"),
+            [
+                "*** error: too many arguments; usage: /ban MASK [DURATION] [REASON] (DURATION: \
+                 30s, 10m, 2h, 7d, 4w; at most 52w)"
+            ]
+        );
+        room.heard.take(bob);
+        assert_eq!(
+            room.send(bob, "quiet?\n"),
+            ["*** error: you are muted in #rust; it was not sent"]
+        );
+        let carl = room.connect("/nick carl\n");
+        room.heard.take(carl);
+        assert_eq!(
+            room.send(carl, "/join #rust\n"),
+            ["*** error: you are banned from #rust"]
+        );
+        // 90 s on, bob's mute has lapsed; 10 minutes on, carl's ban.
+        room.driver.advance(Duration::from_secs(90), &mut |_| {});
+        room.heard.take(alice);
+        room.send(bob, "back\n");
+        assert_eq!(room.heard.take(alice), ["bob: back"]);
+        room.driver.advance(Duration::from_secs(510), &mut |_| {});
+        room.heard.take(carl);
+        assert_eq!(
+            room.send(carl, "/join #rust\n")[0],
+            "*** You are now talking in #rust."
+        );
+        // Lapsed bans are not listed.
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\n");
+        room.heard.take(ivy);
+        assert_eq!(
+            room.send(ivy, "MODE #rust +b\r\n"),
+            [":irc.test 368 ivy #rust :End of channel ban list"]
+        );
+    }
+
+    #[test]
+    fn an_account_ban_follows_the_account_not_the_nickname() {
+        let mut room = Room::with_accounts();
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(alice, "/ban $a:Mallory\n/ban $a:not*valid\n"),
+            [
+                "*** alice banned $a:Mallory from #rust",
+                "*** error: a ban mask is a nickname, nick!user@host or $a:ACCOUNT, at most 64 \
+                 bytes"
+            ]
+        );
+        // Under another nickname, and identified as the account: out.
+        let eve = room.connect("/nick eve\n/login mallory some-password\n");
+        let request = room.account_request();
+        room.answer(&request);
+        room.heard.take(eve);
+        assert_eq!(
+            room.send(eve, "/join #rust\n"),
+            ["*** error: you are banned from #rust"]
+        );
+        // Not identified, under the account's very name: in (the nickname is not banned).
+        let other = room.connect("/nick mallory2\n");
+        room.heard.take(other);
+        assert_eq!(
+            room.send(other, "/join #rust\n")[0],
+            "*** You are now talking in #rust."
         );
     }
 

@@ -11,6 +11,7 @@ use crate::wire::line::LineBuffer;
 use crate::wire::plain::{Command, ParseError};
 
 use super::accounts::Asked;
+use super::moderation::For;
 use super::text::Ago;
 use super::*;
 use crate::event::LineKind;
@@ -106,9 +107,18 @@ impl<const N: usize> Step<'_, N> {
             }
             Command::Logout => self.account_command(conn, Asked::Logout),
             Command::Kick { nick, reason } => self.kick(conn, None, nick, reason),
-            Command::Op { nick, on } => self.set_status(conn, None, nick, Status::Operator, on),
-            Command::Mute { nick, on } => self.set_status(conn, None, nick, Status::Muted, on),
-            Command::Ban { mask, on } => self.set_ban(conn, None, mask, on),
+            Command::Op { nick, on } => {
+                self.set_status(conn, None, nick, Status::Operator, on, None);
+            }
+            Command::Mute { nick, on, duration } => {
+                self.set_status(conn, None, nick, Status::Muted, on, duration);
+            }
+            Command::Ban {
+                mask,
+                on,
+                duration,
+                reason,
+            } => self.set_ban(conn, None, mask, on, duration, reason),
             Command::Password { old, new } => {
                 self.account_command(conn, Asked::Password { old, new });
             }
@@ -589,7 +599,7 @@ const HELP: [&str; 21] = [
     "  /register PASSWORD  keep your nickname as an account (8 or more characters, no spaces)",
     "  /identify PASSWORD  prove the nickname is yours (/login NAME PASSWORD for another name)",
     "  /logout, /password OLD NEW  stop being identified; change your password",
-    "  /kick NAME [REASON], /mute NAME, /unmute NAME, /ban MASK, /unban MASK, /op NAME, /deop NAME  for a room's operators (whoever made it)",
+    "  /kick NAME [REASON], /mute NAME [DURATION], /unmute NAME, /ban MASK [DURATION] [REASON], /unban MASK, /op NAME, /deop NAME  for a room's operators (whoever made it); DURATION is 30s, 10m, 2h, 7d or 4w; MASK a nickname, nick!user@host or $a:ACCOUNT",
     "  /mode [#ROOM] [+-iklmt VALUES]  show or set a room's modes: +i invited only, +k KEY, +l MOST, +m operators and voiced talk, +t operators set the topic",
     "  /invite NAME [#ROOM]  let NAME in once, past +i, +k, +l and bans",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
@@ -694,7 +704,14 @@ impl<const N: usize> Step<'_, N> {
                     }
                 }
             }
-            Happened::BanSet { by, room, mask, on } => {
+            Happened::BanSet {
+                by,
+                room,
+                mask,
+                on,
+                duration,
+                reason,
+            } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -702,7 +719,12 @@ impl<const N: usize> Step<'_, N> {
                     (style.name(self.roster.name(by)), info.name, Visible(mask));
                 let audience = text_users(Audience::room(room));
                 if on {
-                    announce!(self, audience, "{giver} banned {mask} from {name}");
+                    let (until, why) = (For(duration), ReasonText(reason));
+                    announce!(
+                        self,
+                        audience,
+                        "{giver} banned {mask} from {name}{until}{why}"
+                    );
                 } else {
                     announce!(self, audience, "{giver} lifted the ban on {mask} in {name}");
                 }
@@ -713,6 +735,7 @@ impl<const N: usize> Step<'_, N> {
                 room,
                 status,
                 on,
+                duration,
             } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
@@ -738,7 +761,8 @@ impl<const N: usize> Step<'_, N> {
                         announce!(self, audience, "{giver} took {me}'s voice in {name}");
                     }
                     (Status::Muted, true) => {
-                        announce!(self, audience, "{giver} muted {me} in {name}");
+                        let until = For(duration);
+                        announce!(self, audience, "{giver} muted {me} in {name}{until}");
                     }
                     (Status::Muted, false) => {
                         announce!(self, audience, "{giver} unmuted {me} in {name}");

@@ -4,8 +4,8 @@
 pub(crate) mod asks;
 pub(crate) mod connection;
 pub(crate) mod flood;
-pub(crate) mod invites;
 pub(crate) mod members;
+pub(crate) mod moderation;
 pub(crate) mod names;
 pub(crate) mod nickname;
 pub(crate) mod person;

@@ -38,6 +38,9 @@ pub const MAX_BANS: usize = 512;
 /// The longest ban mask, in bytes (`nick!user@host`, globs allowed).
 pub const MAX_BAN_MASK_BYTES: usize = 64;
 
+/// The longest reason kept with a ban, in bytes; a longer one is cut.
+pub const MAX_BAN_REASON_BYTES: usize = 100;
+
 /// The most rooms with a key (`+k`, `/mode +k`) at once: a table of its own, as topics are.
 /// Setting the key of one more room is refused with an error reply; lifting a key makes room.
 pub const MAX_KEYED_ROOMS: usize = 256;
@@ -305,6 +308,17 @@ pub(crate) struct Ban {
     /// Who set it, and when (IRC's `367`).
     pub(crate) by: heapless::String<MAX_SETTER_BYTES>,
     pub(crate) at: Instant,
+    /// When it lapses; `None`: when lifted.
+    pub(crate) until: Option<Instant>,
+    /// Why, as its setter said (cut to [`MAX_BAN_REASON_BYTES`]).
+    pub(crate) reason: heapless::String<MAX_BAN_REASON_BYTES>,
+}
+
+impl Ban {
+    /// Whether it still holds at `now`.
+    pub(crate) fn holds(&self, now: Instant) -> bool {
+        self.until.is_none_or(|until| now < until)
+    }
 }
 
 /// Every ban slot is taken: see [`MAX_BANS`].
@@ -541,23 +555,35 @@ impl Rooms {
         self.rooms.get_mut(usize::from(id))?.as_mut()
     }
 
-    /// The bans on `room`, oldest first.
-    pub(crate) fn bans_of(&self, room: RoomId) -> impl Iterator<Item = &Ban> + '_ {
-        self.bans.iter().filter(move |ban| ban.room == room)
+    /// The bans on `room` that hold at `now`, oldest first.
+    pub(crate) fn bans_of(&self, room: RoomId, now: Instant) -> impl Iterator<Item = &Ban> + '_ {
+        self.bans
+            .iter()
+            .filter(move |ban| ban.room == room && ban.holds(now))
     }
 
-    /// Bans `mask` from `room`; false if it was banned already.
+    /// Bans `mask` from `room`, as `by` asked at `at`, until `until` (`None`: until lifted),
+    /// because of `reason`; false if it was banned already (a new duration or reason then
+    /// replaces the old). Bans that lapsed are dropped first.
     pub(crate) fn ban(
         &mut self,
         room: RoomId,
         mask: &str,
         by: &str,
         at: Instant,
+        until: Option<Instant>,
+        reason: &str,
     ) -> Result<bool, BansFull> {
-        if self
-            .bans_of(room)
-            .any(|ban| ban.mask.eq_ignore_ascii_case(mask))
+        self.bans.retain(|ban| ban.holds(at));
+        let reason =
+            heapless::String::try_from(cut(reason, MAX_BAN_REASON_BYTES)).map_err(|_| BansFull)?;
+        if let Some(ban) = self
+            .bans
+            .iter_mut()
+            .find(|ban| ban.room == room && ban.mask.eq_ignore_ascii_case(mask))
         {
+            ban.until = until;
+            ban.reason = reason;
             return Ok(false);
         }
         let ban = Ban {
@@ -566,6 +592,8 @@ impl Rooms {
                 .map_err(|_| BansFull)?,
             by: heapless::String::try_from(cut(by, MAX_SETTER_BYTES)).map_err(|_| BansFull)?,
             at,
+            until,
+            reason,
         };
         self.bans.push(ban).map_err(|_| BansFull)?;
         Ok(true)

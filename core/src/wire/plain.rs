@@ -1,6 +1,7 @@
 //! The commands of the plain-text protocol, as values borrowed from the line they came from.
 
 use core::fmt;
+use core::time::Duration;
 
 use nom::bytes::complete::{take_till, take_till1, take_while, take_while1};
 use nom::character::complete::char;
@@ -97,21 +98,28 @@ pub enum Command<'a> {
         /// Why, shown to the room.
         reason: Option<&'a str>,
     },
-    /// `/ban MASK` (`on`) or `/unban MASK`: keep who matches MASK (`nick`, or
-    /// `nick!user@host` with `*` and `?`) out of the current room, or no longer.
+    /// `/ban MASK [DURATION] [REASON]` (`on`) or `/unban MASK`: keep who matches MASK (`nick`,
+    /// `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`) out of the current room, for
+    /// DURATION (see [`parse_duration`]) or until lifted, or no longer.
     Ban {
         /// Who.
         mask: &'a str,
         /// Banned, or no longer.
         on: bool,
+        /// For how long; `None`: until lifted.
+        duration: Option<Duration>,
+        /// Why, shown to the room.
+        reason: Option<&'a str>,
     },
-    /// `/mute NICK` (`on`) or `/unmute NICK`: refuse NICK's lines to the current room, or no
-    /// longer.
+    /// `/mute NICK [DURATION]` (`on`) or `/unmute NICK`: refuse NICK's lines to the current
+    /// room, for DURATION or until unmuted, or no longer.
     Mute {
         /// Who.
         nick: &'a str,
         /// Muted, or no longer.
         on: bool,
+        /// For how long; `None`: until unmuted.
+        duration: Option<Duration>,
     },
     /// `/op NICK` (`on`) or `/deop NICK`: make NICK an operator of the current room, or not.
     Op {
@@ -173,9 +181,11 @@ pub(crate) mod usage {
     pub(crate) const KICK: &str = "/kick NAME [REASON]";
     pub(crate) const OP: &str = "/op NAME";
     pub(crate) const DEOP: &str = "/deop NAME";
-    pub(crate) const BAN: &str = "/ban MASK";
+    pub(crate) const BAN: &str =
+        "/ban MASK [DURATION] [REASON] (DURATION: 30s, 10m, 2h, 7d, 4w; at most 52w)";
     pub(crate) const UNBAN: &str = "/unban MASK";
-    pub(crate) const MUTE: &str = "/mute NAME";
+    pub(crate) const MUTE: &str =
+        "/mute NAME [DURATION] (DURATION: 30s, 10m, 2h, 7d, 4w; at most 52w)";
     pub(crate) const UNMUTE: &str = "/unmute NAME";
 }
 
@@ -246,6 +256,67 @@ fn part(args: &str) -> Command<'_> {
             room: None,
             reason: non_empty(args),
         }
+    }
+}
+
+/// The longest ban or mute: a year (52 weeks).
+pub const MAX_MODERATION_DURATION: Duration = Duration::from_secs(52 * 7 * 24 * 3600);
+
+/// A duration as moderators type it: a whole number and a unit, `s`, `m`, `h`, `d` or `w`
+/// (`30s`, `10m`, `2h`, `7d`, `4w`), above zero and at most [`MAX_MODERATION_DURATION`].
+///
+/// ```
+/// use core::time::Duration;
+/// use chat_core::parse_duration;
+/// assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+/// assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+/// assert_eq!(parse_duration("0s"), None);
+/// assert_eq!(parse_duration("53w"), None);
+/// assert_eq!(parse_duration("soon"), None);
+/// ```
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let unit = text.chars().last()?;
+    let seconds: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 24 * 3600,
+        'w' => 7 * 24 * 3600,
+        _ => return None,
+    };
+    let number = &text[..text.len() - 1];
+    if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let duration = Duration::from_secs(number.parse::<u64>().ok()?.checked_mul(seconds)?);
+    (!duration.is_zero() && duration <= MAX_MODERATION_DURATION).then_some(duration)
+}
+
+/// Whether `word` is written as a duration (a number and a unit), valid or not.
+fn looks_like_duration(word: &str) -> bool {
+    word.len() >= 2
+        && word[..word.len() - 1]
+            .bytes()
+            .all(|byte| byte.is_ascii_digit())
+        && word.ends_with(['s', 'm', 'h', 'd', 'w'])
+}
+
+/// An optional duration first, then the rest of the text. A first word written as a
+/// duration but out of range is refused with `usage`.
+fn duration_then_text<'a>(
+    text: &'a str,
+    usage: &'static str,
+) -> Result<(Option<Duration>, &'a str), ParseError<'a>> {
+    let (first, rest) = match word_then_text(text) {
+        Ok((_, (first, rest))) => (first, rest),
+        Err(_) => (text, ""),
+    };
+    if !looks_like_duration(first) {
+        return Ok((None, text));
+    }
+    match parse_duration(first) {
+        Some(duration) => Ok((Some(duration), rest)),
+        None => Err(ParseError::UnexpectedArgument(usage)),
     }
 }
 
@@ -386,13 +457,47 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
             Err(_) => Err(ParseError::MissingArgument(usage::KICK)),
         }
     } else if is("ban") {
-        one_word(args, usage::BAN).map(|mask| Command::Ban { mask, on: true })
+        let (mask, rest) = match word_then_text(args) {
+            Ok((_, (mask, rest))) => (mask, rest),
+            Err(_) if args.is_empty() => return Err(ParseError::MissingArgument(usage::BAN)),
+            Err(_) => (args, ""),
+        };
+        let (duration, reason) = duration_then_text(rest, usage::BAN)?;
+        Ok(Command::Ban {
+            mask,
+            on: true,
+            duration,
+            reason: Some(reason).filter(|reason| !reason.is_empty()),
+        })
     } else if is("unban") {
-        one_word(args, usage::UNBAN).map(|mask| Command::Ban { mask, on: false })
+        one_word(args, usage::UNBAN).map(|mask| Command::Ban {
+            mask,
+            on: false,
+            duration: None,
+            reason: None,
+        })
     } else if is("mute") {
-        one_word(args, usage::MUTE).map(|nick| Command::Mute { nick, on: true })
+        match word_then_text(args) {
+            Ok((_, (nick, rest))) => match duration_then_text(rest, usage::MUTE)? {
+                (Some(duration), "") => Ok(Command::Mute {
+                    nick,
+                    on: true,
+                    duration: Some(duration),
+                }),
+                _ => Err(ParseError::UnexpectedArgument(usage::MUTE)),
+            },
+            Err(_) => one_word(args, usage::MUTE).map(|nick| Command::Mute {
+                nick,
+                on: true,
+                duration: None,
+            }),
+        }
     } else if is("unmute") {
-        one_word(args, usage::UNMUTE).map(|nick| Command::Mute { nick, on: false })
+        one_word(args, usage::UNMUTE).map(|nick| Command::Mute {
+            nick,
+            on: false,
+            duration: None,
+        })
     } else if is("op") {
         one_word(args, usage::OP).map(|nick| Command::Op { nick, on: true })
     } else if is("deop") {
@@ -450,6 +555,16 @@ mod tests {
             ("/join #a #b",             Err(UnexpectedArgument("/join #ROOM [KEY]"))),
             ("/join #a b c",            Err(UnexpectedArgument("/join #ROOM [KEY]"))),
             ("/join rust",              Ok(Join { room: "rust", key: None })),
+            ("/ban bob",                Ok(Ban { mask: "bob", on: true, duration: None, reason: None })),
+            ("/ban bob 2h",             Ok(Ban { mask: "bob", on: true, duration: Some(Duration::from_secs(7200)), reason: None })),
+            ("/ban bob 2h spam  links", Ok(Ban { mask: "bob", on: true, duration: Some(Duration::from_secs(7200)), reason: Some("spam  links") })),
+            ("/ban bob too loud",       Ok(Ban { mask: "bob", on: true, duration: None, reason: Some("too loud") })),
+            ("/ban bob 0m",             Err(UnexpectedArgument(usage::BAN))),
+            ("/ban",                    Err(MissingArgument(usage::BAN))),
+            ("/mute bob 5m",            Ok(Mute { nick: "bob", on: true, duration: Some(Duration::from_secs(300)) })),
+            ("/mute bob",               Ok(Mute { nick: "bob", on: true, duration: None })),
+            ("/mute bob loud",          Err(UnexpectedArgument(usage::MUTE))),
+            ("/unmute bob",             Ok(Mute { nick: "bob", on: false, duration: None })),
             ("/invite bob",             Ok(Invite { nick: "bob", room: None })),
             ("/invite bob #rust",       Ok(Invite { nick: "bob", room: Some("#rust") })),
             ("/invite",                 Err(MissingArgument("/invite NAME [#ROOM]"))),

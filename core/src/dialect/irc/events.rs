@@ -4,6 +4,7 @@
 use core::fmt::{self, Write};
 
 use super::{ClientTags, IrcReason, IrcText};
+use crate::dialect::moderation::For;
 use crate::dialect::text::Visible;
 use crate::dialect::{Happened, RoomParam, Speaker, Step};
 use crate::event::LineKind;
@@ -156,7 +157,9 @@ impl<const N: usize> Step<'_, N> {
                     RoomParam::Limit(None) => irc!(self, members, ":{prefix} MODE {name} -l"),
                 }
             }
-            Happened::BanSet { by, room, mask, on } => {
+            Happened::BanSet {
+                by, room, mask, on, ..
+            } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -176,6 +179,7 @@ impl<const N: usize> Step<'_, N> {
                 room,
                 status,
                 on,
+                duration,
             } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
@@ -195,8 +199,9 @@ impl<const N: usize> Step<'_, N> {
                     crate::state::members::Status::Muted => irc!(
                         self,
                         members,
-                        ":{server} NOTICE {name} :*** {giver} {} {target}",
-                        if on { "muted" } else { "unmuted" }
+                        ":{server} NOTICE {name} :*** {giver} {} {target}{}",
+                        if on { "muted" } else { "unmuted" },
+                        For(duration)
                     ),
                 }
             }

@@ -1,9 +1,67 @@
-//! Invitations into rooms (`/invite`, IRC `INVITE`): who may come in once past the room's
-//! invite-only mode, key, limit and bans. A side table, since few are pending at once and a
-//! roster slot need not carry room for one.
+//! What keeping order remembers of people for a while: invitations into rooms (`/invite`,
+//! IRC `INVITE`), who may come in once past a room's invite-only mode, key, limit and bans;
+//! and mutes that lapse. Side tables, since few are pending at once and a roster slot need not
+//! carry room for one.
 
 use crate::state::rooms::RoomId;
 use crate::state::roster::ConnectionId;
+use crate::time::Instant;
+
+/// The most mutes with a duration at once, over every room. One more is refused with an error
+/// reply (a mute without a duration is always possible).
+pub const MAX_TIMED_MUTES: usize = 256;
+
+/// Mutes with a duration: who, in which room, until when. The mute itself is the member's
+/// status in the room; this says when it lapses.
+#[derive(Debug, Default)]
+pub(crate) struct TimedMutes {
+    until: heapless::Vec<(ConnectionId, RoomId, Instant), MAX_TIMED_MUTES>,
+}
+
+/// Every timed mute slot is taken: see [`MAX_TIMED_MUTES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimedMutesFull;
+
+impl TimedMutes {
+    pub(crate) const fn new() -> Self {
+        Self {
+            until: heapless::Vec::new(),
+        }
+    }
+
+    /// `who`'s mute in `room` lapses at `until`, or never (`None`): replaces what was set.
+    pub(crate) fn set(
+        &mut self,
+        who: ConnectionId,
+        room: RoomId,
+        until: Option<Instant>,
+    ) -> Result<(), TimedMutesFull> {
+        self.until
+            .retain(|&(muted, muted_in, _)| (muted, muted_in) != (who, room));
+        match until {
+            Some(until) => self
+                .until
+                .push((who, room, until))
+                .map_err(|_| TimedMutesFull),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `who`'s mute in `room` has lapsed at `now`; forgets it if so.
+    pub(crate) fn lapsed(&mut self, who: ConnectionId, room: RoomId, now: Instant) -> bool {
+        let at = self
+            .until
+            .iter()
+            .position(|&(muted, muted_in, until)| (muted, muted_in) == (who, room) && now >= until);
+        at.map(|at| self.until.swap_remove(at)).is_some()
+    }
+
+    /// Forgets `who`'s mutes (it has gone), or those in `room` (it has gone).
+    pub(crate) fn forget(&mut self, who: Option<ConnectionId>, room: Option<RoomId>) {
+        self.until
+            .retain(|&(muted, muted_in, _)| Some(muted) != who && Some(muted_in) != room);
+    }
+}
 
 /// The most invitations pending at once, over every room. One more pushes out the oldest,
 /// which then no longer lets its invitee in (they can be invited again).

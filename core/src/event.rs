@@ -157,6 +157,46 @@ pub enum Event<'a> {
         /// The room.
         room: &'a str,
     },
+    /// A room was registered to an account, its founder's, or unregistered (`None`). A
+    /// registered room stays while empty; a store keeps it, its modes and bans.
+    RoomRegistered {
+        /// The room.
+        room: &'a str,
+        /// The account it is registered to.
+        founder: Option<&'a str>,
+    },
+    /// A room's modes changed: all of them as they are now, for a store to keep.
+    RoomModes {
+        /// The room.
+        room: &'a str,
+        /// The letters of the modes set without a value (`i`, `m`, `t`), in that order.
+        modes: &'a str,
+        /// Its key (`+k`), if it has one.
+        key: Option<&'a str>,
+        /// The most people let in (`+l`), if set.
+        limit: Option<u32>,
+    },
+    /// Someone matching `mask` may not come into a room, from `at` until `until` (or until
+    /// lifted); a ban set again with another duration comes again.
+    Banned {
+        /// The room.
+        room: &'a str,
+        /// Who: `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`.
+        mask: &'a str,
+        /// Who set it.
+        by: &'a str,
+        /// When it was set.
+        at: Instant,
+        /// When it lapses; `None`: when lifted.
+        until: Option<Instant>,
+    },
+    /// A ban was lifted.
+    Unbanned {
+        /// The room.
+        room: &'a str,
+        /// The ban's mask.
+        mask: &'a str,
+    },
 }
 
 /// One line for a log, with the text quoted: `said alice #rust line #4 "hi" at 1500` (times
@@ -206,6 +246,39 @@ impl fmt::Display for Event<'_> {
             Self::Away { nick, message, .. } => write!(f, "away {nick} {message:?}"),
             Self::RoomCreated { room } => write!(f, "created {room}"),
             Self::RoomRemoved { room } => write!(f, "removed {room}"),
+            Self::RoomRegistered { room, founder } => match founder {
+                Some(founder) => write!(f, "registered {room} to {founder}"),
+                None => write!(f, "unregistered {room}"),
+            },
+            Self::RoomModes {
+                room,
+                modes,
+                key,
+                limit,
+            } => {
+                write!(f, "modes {room} +{modes}")?;
+                if let Some(key) = key {
+                    write!(f, " key {key:?}")?;
+                }
+                match limit {
+                    Some(limit) => write!(f, " limit {limit}"),
+                    None => Ok(()),
+                }
+            }
+            Self::Banned {
+                room,
+                mask,
+                by,
+                at,
+                until,
+            } => {
+                write!(f, "banned {mask} from {room} by {by} at {}", at.as_millis())?;
+                match until {
+                    Some(until) => write!(f, " until {}", until.as_millis()),
+                    None => Ok(()),
+                }
+            }
+            Self::Unbanned { room, mask } => write!(f, "unbanned {mask} from {room}"),
         }
     }
 }

@@ -552,6 +552,27 @@ pub(crate) enum EventRecord {
     RoomRemoved {
         room: Span,
     },
+    RoomRegistered {
+        room: Span,
+        founder: Option<Span>,
+    },
+    RoomModes {
+        room: Span,
+        modes: Span,
+        key: Option<Span>,
+        limit: Option<u32>,
+    },
+    Banned {
+        room: Span,
+        mask: Span,
+        by: Span,
+        at: Instant,
+        until: Option<Instant>,
+    },
+    Unbanned {
+        room: Span,
+        mask: Span,
+    },
 }
 
 /// The outputs of one step: rendered bytes in one bounded arena and records pointing into it.
@@ -845,6 +866,38 @@ impl OutputQueue {
             },
             EventRecord::RoomCreated { room } => Event::RoomCreated { room: text(room) },
             EventRecord::RoomRemoved { room } => Event::RoomRemoved { room: text(room) },
+            EventRecord::RoomRegistered { room, founder } => Event::RoomRegistered {
+                room: text(room),
+                founder: founder.map(text),
+            },
+            EventRecord::RoomModes {
+                room,
+                modes,
+                key,
+                limit,
+            } => Event::RoomModes {
+                room: text(room),
+                modes: text(modes),
+                key: key.map(text),
+                limit,
+            },
+            EventRecord::Banned {
+                room,
+                mask,
+                by,
+                at,
+                until,
+            } => Event::Banned {
+                room: text(room),
+                mask: text(mask),
+                by: text(by),
+                at,
+                until,
+            },
+            EventRecord::Unbanned { room, mask } => Event::Unbanned {
+                room: text(room),
+                mask: text(mask),
+            },
         }
     }
 

@@ -14,7 +14,7 @@ use crate::relay::{self, Applied, Incoming, Person, Target};
 use crate::state::asks::Waitings;
 use crate::state::flood::FloodBucket;
 use crate::state::rooms::Rooms;
-use crate::state::rooms::{RoomId, RoomName};
+use crate::state::rooms::{RoomId, RoomMode, RoomName};
 use crate::state::roster::Nickname;
 use crate::state::roster::{ConnectionId, Queue, Roster};
 use crate::time::Instant;
@@ -223,6 +223,42 @@ pub enum Restored<'a> {
     /// The sequence number of the last line kept: lines said from now on are numbered after
     /// it, so none is numbered like a kept one.
     LastSeq(u64),
+    /// A registered room and the account it is registered to (see
+    /// [`Event::RoomRegistered`](crate::Event::RoomRegistered)). The room is made if need be,
+    /// and stays while empty.
+    Founder {
+        /// The room.
+        room: &'a str,
+        /// The account.
+        account: &'a str,
+    },
+    /// A ban on a room (see [`Event::Banned`](crate::Event::Banned)). The room is made if need
+    /// be, and stays while empty. A ban that has lapsed is not restored.
+    Ban {
+        /// The room.
+        room: &'a str,
+        /// Who: `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`.
+        mask: &'a str,
+        /// Who set it.
+        by: &'a str,
+        /// When.
+        at: Instant,
+        /// When it lapses; `None`: when lifted.
+        until: Option<Instant>,
+    },
+    /// A room's modes (see [`Event::RoomModes`](crate::Event::RoomModes)): restored only for a
+    /// room that the restores before it made stay (registered, or with a topic or a ban), so
+    /// give them last.
+    RoomModes {
+        /// The room.
+        room: &'a str,
+        /// The letters of the modes set without a value (`i`, `m`, `t`).
+        modes: &'a str,
+        /// Its key, if it has one.
+        key: Option<&'a str>,
+        /// The most people let in, if set.
+        limit: Option<u32>,
+    },
 }
 
 impl<const CLIENTS: usize> Server<CLIENTS> {
@@ -286,8 +322,69 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 self.rooms.remove_if_empty(id);
             }
             Restored::LastSeq(last) => self.rooms.continue_seq_after(last),
+            Restored::Founder { room, account } => {
+                let account = Nickname::new(account).map_err(|_| Error::RestoredRoomInvalid)?;
+                let id = self.restored_room(room)?;
+                self.rooms
+                    .set_founder(id, Some(&account))
+                    .map_err(|_| Error::RestoreFull)?;
+            }
+            Restored::Ban {
+                room,
+                mask,
+                by,
+                at,
+                until,
+            } => {
+                if mask.is_empty() || mask.len() > crate::MAX_BAN_MASK_BYTES {
+                    return Err(Error::RestoredRoomInvalid);
+                }
+                let id = self.restored_room(room)?;
+                self.rooms
+                    .ban(id, mask, by, at, until, self.now)
+                    .map_err(|_| Error::RestoreFull)?;
+                self.rooms.remove_if_empty(id);
+            }
+            Restored::RoomModes {
+                room,
+                modes,
+                key,
+                limit,
+            } => {
+                let Some(id) = self.rooms.find(room) else {
+                    return Ok(());
+                };
+                let key = match key.map(crate::state::rooms::room_key) {
+                    Some(None) => return Err(Error::RestoredRoomInvalid),
+                    Some(Some(key)) => Some(key),
+                    None => None,
+                };
+                let mut flags = heapless::Vec::<RoomMode, { RoomMode::ALL.len() }>::new();
+                for letter in modes.chars() {
+                    let mode = RoomMode::of_letter(letter).ok_or(Error::RestoredRoomInvalid)?;
+                    let _ = flags.push(mode);
+                }
+                self.rooms
+                    .set_key(id, key.as_ref())
+                    .map_err(|_| Error::RestoreFull)?;
+                if let Some(info) = self.rooms.get_mut(id) {
+                    for mode in RoomMode::ALL {
+                        info.set(mode, flags.contains(&mode));
+                    }
+                    info.limit = limit.and_then(core::num::NonZeroU32::new);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The room called `room` for a restore, made if need be.
+    fn restored_room(&mut self, room: &str) -> Result<RoomId, Error> {
+        let name = RoomName::new(room).map_err(|_| Error::RestoredRoomInvalid)?;
+        match self.rooms.find(room) {
+            Some(id) => Ok(id),
+            None => self.rooms.create(name).map_err(|_| Error::RestoreFull),
+        }
     }
 
     // ----- Getters -----

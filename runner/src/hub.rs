@@ -28,7 +28,7 @@ use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 use crate::socket::Socket;
 use crate::stats::{Dialects, Gone, Refused, Snapshot, Stats};
-use crate::store::{Fetch, Reply, Store, StoredLine, StoredTopic};
+use crate::store::{Fetch, Reply, RoomSetting, Store, StoredBan, StoredLine, StoredTopic};
 
 mod cluster;
 
@@ -1210,6 +1210,17 @@ impl Hub {
                     self.store.topic(topic);
                     self.kept();
                 }
+                Output::Event(
+                    event @ (CoreEvent::RoomRegistered { .. }
+                    | CoreEvent::RoomModes { .. }
+                    | CoreEvent::Banned { .. }
+                    | CoreEvent::Unbanned { .. }),
+                ) => {
+                    if let Some(setting) = room_setting(&event) {
+                        self.store.room_setting(setting);
+                        self.kept();
+                    }
+                }
                 Output::History(request) => {
                     self.requests += 1;
                     let request = request.clone();
@@ -1537,4 +1548,45 @@ fn describe(connection: &Connection) -> String {
         Some(name) => format!("{} {name} ({})", connection.id, connection.peer),
         None => format!("{} ({})", connection.id, connection.peer),
     }
+}
+
+/// What a store keeps of `event`, if it changes what keeps order in a room.
+fn room_setting(event: &CoreEvent<'_>) -> Option<RoomSetting> {
+    Some(match *event {
+        CoreEvent::RoomRegistered { room, founder } => RoomSetting::Founder {
+            room: room.to_owned(),
+            founder: founder.map(str::to_owned),
+        },
+        CoreEvent::RoomModes {
+            room,
+            modes,
+            key,
+            limit,
+        } => RoomSetting::Modes {
+            room: room.to_owned(),
+            modes: modes.to_owned(),
+            key: key.map(str::to_owned),
+            limit,
+        },
+        CoreEvent::Banned {
+            room,
+            mask,
+            by,
+            at,
+            until,
+        } => RoomSetting::Ban {
+            room: room.to_owned(),
+            ban: StoredBan {
+                mask: mask.to_owned(),
+                by: by.to_owned(),
+                at,
+                until,
+            },
+        },
+        CoreEvent::Unbanned { room, mask } => RoomSetting::Unban {
+            room: room.to_owned(),
+            mask: mask.to_owned(),
+        },
+        _ => return None,
+    })
 }

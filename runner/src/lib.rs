@@ -634,6 +634,38 @@ fn join_cluster(settings: &ClusterSettings) -> Result<Cluster, Error> {
 
 /// Puts back the topics and the line numbering the store kept, before anyone connects.
 fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
+    // Founders and bans first: they make their rooms stay, so that the modes given last find
+    // them.
+    for (room, account) in &restored.founders {
+        let founder = chat_core::Restored::Founder { room, account };
+        if let Err(error) = core.handle_restore(now, founder) {
+            log!("store: the founder of {room} was not restored: {error}");
+        }
+    }
+    let mut lapsed = 0;
+    for (room, ban) in &restored.bans {
+        if ban.until.is_some_and(|until| until <= now) {
+            lapsed += 1;
+            continue;
+        }
+        let restored = chat_core::Restored::Ban {
+            room,
+            mask: &ban.mask,
+            by: &ban.by,
+            at: ban.at,
+            until: ban.until,
+        };
+        if let Err(error) = core.handle_restore(now, restored) {
+            log!("store: a ban on {room} was not restored: {error}");
+        }
+    }
+    if !restored.founders.is_empty() || !restored.bans.is_empty() {
+        log!(
+            "store: {} registered rooms, {} bans ({lapsed} lapsed, not restored)",
+            restored.founders.len(),
+            restored.bans.len()
+        );
+    }
     for topic in &restored.topics {
         let restored = chat_core::Restored::Topic {
             room: &topic.room,
@@ -645,6 +677,20 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
             log!(
                 "store: the topic of {} was not restored: {error}",
                 topic.room
+            );
+        }
+    }
+    for modes in &restored.modes {
+        let restored = chat_core::Restored::RoomModes {
+            room: &modes.room,
+            modes: &modes.modes,
+            key: modes.key.as_deref(),
+            limit: modes.limit,
+        };
+        if let Err(error) = core.handle_restore(now, restored) {
+            log!(
+                "store: the modes of {} were not restored: {error}",
+                modes.room
             );
         }
     }

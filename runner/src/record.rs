@@ -31,7 +31,10 @@
 //!                          0 begin: u64 lines | 1 line: u64 seq, u64 at, u8 kind (0 line,
 //!                          1 action, 2 notice), str nick, str text | 2 end | 3 unavailable
 //!          11 restore      u8 what, then 0 topic: str room, str topic, str by, u64 at |
-//!                          1 last sequence number: u64
+//!                          1 last sequence number: u64 | 2 founder: str room, str account |
+//!                          3 ban: str room, str mask, str by, u64 at, u64 until (u64::MAX:
+//!                          none) | 4 modes: str room, str letters, str key ("" none),
+//!                          u32 limit (0 none)
 //!          12 notice       str text
 //!          (str: u32 length, then UTF-8 bytes)
 //! ```
@@ -209,6 +212,43 @@ impl Recorder {
                 ],
             ),
             Restored::LastSeq(last) => self.write(RESTORE, at, &[&[1], &last.to_le_bytes()]),
+            Restored::Founder { room, account } => {
+                self.write(RESTORE, at, &[&[2], &str_bytes(room), &str_bytes(account)]);
+            }
+            Restored::Ban {
+                room,
+                mask,
+                by,
+                at: set,
+                until,
+            } => self.write(
+                RESTORE,
+                at,
+                &[
+                    &[3],
+                    &str_bytes(room),
+                    &str_bytes(mask),
+                    &str_bytes(by),
+                    &set.as_millis().to_le_bytes(),
+                    &until.map_or(u64::MAX, Instant::as_millis).to_le_bytes(),
+                ],
+            ),
+            Restored::RoomModes {
+                room,
+                modes,
+                key,
+                limit,
+            } => self.write(
+                RESTORE,
+                at,
+                &[
+                    &[4],
+                    &str_bytes(room),
+                    &str_bytes(modes),
+                    &str_bytes(key.unwrap_or("")),
+                    &limit.unwrap_or(0).to_le_bytes(),
+                ],
+            ),
             _ => {}
         }
     }
@@ -737,7 +777,47 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                         at: set,
                     })
                 }
-                _ => core.handle_restore(Restored::LastSeq(bytes.u64("a restored number")?)),
+                1 => core.handle_restore(Restored::LastSeq(bytes.u64("a restored number")?)),
+                2 => {
+                    let room = bytes.text("a restored room")?;
+                    let account = bytes.text("a restored founder")?;
+                    core.handle_restore(Restored::Founder {
+                        room: &room,
+                        account: &account,
+                    })
+                }
+                3 => {
+                    let room = bytes.text("a restored room")?;
+                    let mask = bytes.text("a restored ban's mask")?;
+                    let by = bytes.text("a restored ban's setter")?;
+                    let set = Instant::from_millis(bytes.u64("a restored ban's time")?);
+                    let until = bytes.u64("a restored ban's end")?;
+                    core.handle_restore(Restored::Ban {
+                        room: &room,
+                        mask: &mask,
+                        by: &by,
+                        at: set,
+                        until: (until != u64::MAX).then(|| Instant::from_millis(until)),
+                    })
+                }
+                4 => {
+                    let room = bytes.text("a restored room")?;
+                    let modes = bytes.text("a restored room's modes")?;
+                    let key = bytes.text("a restored room's key")?;
+                    let limit = bytes.u32("a restored room's limit")?;
+                    core.handle_restore(Restored::RoomModes {
+                        room: &room,
+                        modes: &modes,
+                        key: Some(key.as_str()).filter(|key| !key.is_empty()),
+                        limit: Some(limit).filter(|&limit| limit != 0),
+                    })
+                }
+                _ => {
+                    return Err(ReplayError::Corrupt {
+                        offset,
+                        what: "an unknown kind of restored state",
+                    });
+                }
             },
             NOTICE => {
                 let text = bytes.text("a notice")?;

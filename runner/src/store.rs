@@ -25,7 +25,7 @@ pub(crate) const DATABASE_FILE: &str = "chat.db";
 const LOCK_FILE: &str = "lock";
 
 /// The schema this build writes. A database with a newer one is refused, never changed.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
 /// in a commit) and history questions. Past it the store counts as stalled (see
@@ -77,6 +77,24 @@ const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL
     ) WITHOUT ROWID;
 ",
+    "
+    -- What keeps order in a room across restarts: the account it is registered to, its modes
+    -- (the letters of those without a value), key and limit; and its bans (times in Unix
+    -- milliseconds; until NULL: until lifted). Masks compare as the core does, ASCII case
+    -- aside.
+    ALTER TABLE rooms ADD COLUMN founder TEXT;
+    ALTER TABLE rooms ADD COLUMN modes TEXT;
+    ALTER TABLE rooms ADD COLUMN room_key TEXT;
+    ALTER TABLE rooms ADD COLUMN user_limit INTEGER;
+    CREATE TABLE bans (
+        room  INTEGER NOT NULL REFERENCES rooms (id),
+        mask  TEXT NOT NULL COLLATE NOCASE,
+        by    TEXT NOT NULL,
+        at    INTEGER NOT NULL,
+        until INTEGER,
+        PRIMARY KEY (room, mask)
+    ); -- with a rowid: bans come back in the order they were set
+",
 ];
 
 /// A line as kept.
@@ -123,10 +141,55 @@ pub(crate) struct StoredTopic {
     pub(crate) at: Instant,
 }
 
+/// A change to what keeps order in a room, as kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RoomSetting {
+    /// Registered to `founder`'s account, or no longer (`None`).
+    Founder {
+        room: String,
+        founder: Option<String>,
+    },
+    /// Its modes, all of them as they are now.
+    Modes {
+        room: String,
+        modes: String,
+        key: Option<String>,
+        limit: Option<u32>,
+    },
+    /// A ban set (or set again).
+    Ban { room: String, ban: StoredBan },
+    /// A ban lifted.
+    Unban { room: String, mask: String },
+}
+
+/// A ban as kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredBan {
+    pub(crate) mask: String,
+    pub(crate) by: String,
+    pub(crate) at: Instant,
+    pub(crate) until: Option<Instant>,
+}
+
+/// A room's modes as kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredModes {
+    pub(crate) room: String,
+    pub(crate) modes: String,
+    pub(crate) key: Option<String>,
+    pub(crate) limit: Option<u32>,
+}
+
 /// What an earlier run left: for the core, before the first connection.
 #[derive(Debug, Default)]
 pub(crate) struct Restored {
     pub(crate) topics: Vec<StoredTopic>,
+    /// Registered rooms and their founders' accounts.
+    pub(crate) founders: Vec<(String, String)>,
+    /// Bans, by room.
+    pub(crate) bans: Vec<(String, StoredBan)>,
+    /// Rooms' modes, for rooms that have any.
+    pub(crate) modes: Vec<StoredModes>,
     /// The number of the last line kept in each room, by its name lowercased: where a cluster
     /// node fills its history from (see `cluster::Relay`).
     pub(crate) last_in_room: std::collections::HashMap<String, u64>,
@@ -158,6 +221,7 @@ pub(crate) enum Reply {
 enum Gathered {
     Line { room: String, line: StoredLine },
     Topic(StoredTopic),
+    Setting(RoomSetting),
 }
 
 /// What the store thread is sent. Writes travel in batches, one per flush, so that the thread
@@ -402,6 +466,11 @@ impl Store {
         self.pending.push(Gathered::Topic(topic));
     }
 
+    /// Keeps a change to what keeps order in a room, with the next batch.
+    pub(crate) fn room_setting(&mut self, setting: RoomSetting) {
+        self.pending.push(Gathered::Setting(setting));
+    }
+
     /// Sends what was gathered and commits it; [`Reply::Committed`] with `number` follows.
     /// False if the queue is full: no reply will come, and what was gathered is not kept.
     pub(crate) fn commit(&mut self, number: u64) -> bool {
@@ -586,6 +655,42 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let founders = connection
+        .prepare("SELECT name, founder FROM rooms WHERE founder IS NOT NULL ORDER BY id")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let bans = connection
+        .prepare(
+            "SELECT rooms.name, bans.mask, bans.by, bans.at, bans.until
+             FROM bans JOIN rooms ON rooms.id = bans.room ORDER BY bans.rowid",
+        )?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                StoredBan {
+                    mask: row.get(1)?,
+                    by: row.get(2)?,
+                    at: millis(row.get(3)?),
+                    until: row.get::<_, Option<i64>>(4)?.map(millis),
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let modes = connection
+        .prepare(
+            "SELECT name, coalesce(modes, ''), room_key, user_limit FROM rooms
+             WHERE modes IS NOT NULL OR room_key IS NOT NULL OR user_limit IS NOT NULL
+             ORDER BY id",
+        )?
+        .query_map([], |row| {
+            Ok(StoredModes {
+                room: row.get(0)?,
+                modes: row.get(1)?,
+                key: row.get(2)?,
+                limit: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let (last_seq, lines): (i64, i64) = connection.query_row(
         "SELECT coalesce(max(seq), 0), count(*) FROM lines",
         [],
@@ -606,11 +711,19 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
         .collect::<rusqlite::Result<_>>()?;
     Ok(Restored {
         topics,
+        founders,
+        bans,
+        modes,
         last_in_room,
         last_seq: last_seq.max(0) as u64,
         rooms: rooms.max(0) as u64,
         lines: lines.max(0) as u64,
     })
+}
+
+/// Unix milliseconds as kept, as the core's time (a negative one as 0).
+fn millis(millis: i64) -> Instant {
+    Instant::from_millis(millis.max(0) as u64)
 }
 
 /// How many lines each room keeps, by room id, for pruning.
@@ -650,6 +763,9 @@ impl Worker {
                                 self.write(|worker| worker.insert(&room, &line));
                             }
                             Gathered::Topic(topic) => self.write(|worker| worker.set_topic(&topic)),
+                            Gathered::Setting(setting) => {
+                                self.write(|worker| worker.set_room_setting(&setting));
+                            }
                         }
                     }
                     let Some(number) = commit else {
@@ -793,6 +909,53 @@ impl Worker {
                 topic.by,
                 topic.at.as_millis() as i64
             ])?;
+        Ok(())
+    }
+
+    fn set_room_setting(&mut self, setting: &RoomSetting) -> rusqlite::Result<()> {
+        match setting {
+            RoomSetting::Founder { room, founder } => {
+                let id = self.room_id(room)?;
+                self.connection
+                    .prepare_cached("UPDATE rooms SET founder = ?2 WHERE id = ?1")?
+                    .execute(params![id, founder])?;
+            }
+            RoomSetting::Modes {
+                room,
+                modes,
+                key,
+                limit,
+            } => {
+                let id = self.room_id(room)?;
+                let modes = Some(modes).filter(|modes| !modes.is_empty());
+                self.connection
+                    .prepare_cached(
+                        "UPDATE rooms SET modes = ?2, room_key = ?3, user_limit = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![id, modes, key, limit])?;
+            }
+            RoomSetting::Ban { room, ban } => {
+                let id = self.room_id(room)?;
+                self.connection
+                    .prepare_cached(
+                        "INSERT INTO bans (room, mask, by, at, until) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (room, mask) DO UPDATE SET until = excluded.until",
+                    )?
+                    .execute(params![
+                        id,
+                        ban.mask,
+                        ban.by,
+                        ban.at.as_millis() as i64,
+                        ban.until.map(|until| until.as_millis() as i64)
+                    ])?;
+            }
+            RoomSetting::Unban { room, mask } => {
+                let id = self.room_id(room)?;
+                self.connection
+                    .prepare_cached("DELETE FROM bans WHERE room = ?1 AND mask = ?2")?
+                    .execute(params![id, mask])?;
+            }
+        }
         Ok(())
     }
 

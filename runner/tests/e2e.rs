@@ -330,9 +330,9 @@ fn help_lists_the_commands() {
     let server = Server::plain(RUNNER, &[]);
     let mut client = server.connect();
     client.send_line("/help");
-    let help: Vec<String> = (0..21).map(|_| client.next_line()).collect();
+    let help: Vec<String> = (0..22).map(|_| client.next_line()).collect();
     assert_eq!(help[0], "*** Commands:");
-    for (line, command) in help[1..19].iter().zip([
+    for (line, command) in help[1..20].iter().zip([
         "/nick NAME",
         "/msg NAME TEXT",
         "/me TEXT",
@@ -351,10 +351,11 @@ fn help_lists_the_commands() {
         "/kick NAME [REASON], /mute NAME [DURATION], /unmute NAME",
         "/mode [#ROOM] [+-iklmt VALUES]",
         "/invite NAME [#ROOM]",
+        "/register-room, /unregister-room",
     ]) {
         assert!(line.starts_with(&format!("***   {command}")), "{help:#?}");
     }
-    assert!(help[20].contains("512 bytes"), "{help:#?}");
+    assert!(help[21].contains("512 bytes"), "{help:#?}");
     assert!(client.sync().is_empty());
 
     client.send_line("/dance");

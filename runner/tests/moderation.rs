@@ -62,7 +62,7 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     ivy.send("MODE #den +q secret\r\n");
     assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy q :is not a channel mode here (b, i, k, l, m, o, t and v are)"
+        ":chat.local 472 ivy q :is not a channel mode here (b, i, k, l, m, o, r, t and v are)"
     );
     // WHO and WHOIS show who keeps order.
     ivy.send("WHOIS alice\r\n");
@@ -100,7 +100,7 @@ fn password_rooms_limits_and_invitations_over_sockets() {
     ivy.send("NICK ivy\r\nUSER i 0 * :I\r\n");
     ivy.expect_line(" 001 ");
     let isupport = ivy.expect_line(" CHANMODES=");
-    assert!(isupport.contains(" CHANMODES=b,k,l,imt "), "{isupport}");
+    assert!(isupport.contains(" CHANMODES=b,k,l,imrt "), "{isupport}");
     ivy.send("JOIN #vault wrong\r\n");
     assert_eq!(
         ivy.expect_line(" 475 "),
@@ -144,5 +144,73 @@ fn password_rooms_limits_and_invitations_over_sockets() {
     assert_eq!(
         ivy.expect_line(" 324 "),
         ":chat.local 324 ivy #vault +ikl open-sesame 3"
+    );
+}
+
+#[test]
+fn a_registered_room_keeps_its_founder_modes_and_bans_across_a_restart() {
+    let data = chat_tests::TempDir::new("registered-room");
+    let start = || Server::plain(RUNNER, &["--data", data.arg()]);
+    let mut server = start();
+    let mut alice = server.join("alice");
+    alice.send_line("/register correct-horse-battery");
+    alice.expect_line("*** You registered the account alice");
+    alice.send_line("/join #den");
+    alice.expect_line("*** You are now talking in #den.");
+    alice.send_line("/register-room");
+    alice.expect_line("*** alice registered #den to the account alice");
+    alice.send_line("/mode +ikl sesame 10");
+    alice.expect_line("*** alice let at most 10 people into #den");
+    alice.send_line("/ban bob 1h flooding");
+    alice.expect_line("*** alice banned bob!*@* from #den for 1h (flooding)");
+    alice.send_line("/ban $a:mallory");
+    alice.expect_line("*** alice banned $a:mallory from #den");
+    alice.send_line("/ban carl 30s");
+    alice.expect_line("*** alice banned carl!*@* from #den for 30s");
+    alice.send_line("/unban carl");
+    alice.expect_line("*** alice lifted the ban on carl!*@* in #den");
+    alice.send_line("/quit");
+    alice.expect_closed();
+    server.signal("TERM");
+    server.expect_exit();
+
+    // Restarted on the same data: the room is still there, as alice left it.
+    let server = start();
+    server.expect_log("store: 1 registered rooms, 2 bans (0 lapsed, not restored)");
+    let mut bob = server.join("bob");
+    bob.send_line("/join #den sesame");
+    bob.expect_line("*** error: you are banned from #den");
+    let mut carl = server.join("carl");
+    carl.send_line("/join #den sesame");
+    carl.expect_line("*** error: #den lets in only whom its operators invite (/invite)");
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("NICK ivy\r\nUSER i 0 * :I\r\nMODE #den\r\nMODE #den +b\r\n");
+    assert_eq!(
+        ivy.expect_line(" 324 "),
+        ":chat.local 324 ivy #den +irkl * 10"
+    );
+    let bans = ivy.expect_line(" 367 ");
+    assert!(
+        bans.starts_with(":chat.local 367 ivy #den bob!*@* alice "),
+        "{bans}"
+    );
+    assert!(ivy.expect_line(" 367 ").contains(" $a:mallory alice "));
+    ivy.expect_line(" 368 ");
+
+    // Its founder, identified, comes in past +i and the key, as its operator; and lets
+    // carl in.
+    let mut alice = server.join("alice");
+    alice.send_line("/identify correct-horse-battery");
+    alice.expect_line("*** You are now identified as alice.");
+    alice.send_line("/join #den");
+    alice.expect_line("*** You are now talking in #den.");
+    alice.send_line("/invite carl");
+    carl.expect_line("*** alice invites you into #den: /join #den");
+    carl.send_line("/join #den");
+    carl.expect_line("*** You are now talking in #den.");
+    ivy.send("NAMES #den\r\n");
+    assert_eq!(
+        ivy.expect_line(" 353 ivy = #den "),
+        ":chat.local 353 ivy = #den :@alice carl"
     );
 }

@@ -26,7 +26,7 @@ const TOO_LONG: &str = "*** error: line too long (over 512 bytes); it was not se
 const NOT_UTF8: &str = "*** error: your line is not valid UTF-8; it was not sent";
 const SHUTDOWN: &str = "*** The server is shutting down. Goodbye!";
 const NO_ROOM: &str = "*** error: you are in no room; /join #lobby to talk";
-const HELP_LINES: usize = 21;
+const HELP_LINES: usize = 22;
 
 fn plain_config() -> Config {
     // Flood control is tested on its own (tests/flood.rs and the core's unit tests).

@@ -315,6 +315,12 @@ pub(crate) enum Happened<'t> {
         mode: crate::state::rooms::RoomMode,
         on: bool,
     },
+    /// `by` registered `room` to the account `founder`, or unregistered it (`None`).
+    RoomRegistered {
+        by: ConnectionId,
+        room: RoomId,
+        founder: Option<&'t str>,
+    },
     /// `by`, an operator of `room`, set its key or its limit, or lifted it.
     RoomParamSet {
         by: ConnectionId,
@@ -358,6 +364,7 @@ impl Happened<'_> {
             | Self::BanSet { .. }
             | Self::RoomModeSet { .. }
             | Self::RoomParamSet { .. }
+            | Self::RoomRegistered { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -1047,10 +1054,12 @@ impl<'s, const N: usize> Step<'s, N> {
             info.members += 1;
         }
         self.set_current(conn, Some(room));
-        if created {
-            // Whoever makes a room keeps order in it, as on IRC. (The lobby is made by the
-            // server: nobody is its operator.)
+        if created || self.is_founder(conn, room) {
+            // Whoever makes a room keeps order in it, as on IRC, and so does the founder of a
+            // registered one. (The lobby is made by the server: nobody is its operator.)
             self.roster.set_op(conn, room, true);
+        }
+        if created {
             self.publish(&Happened::RoomCreated { room });
         }
         self.publish(&Happened::Joined { who: conn, room });
@@ -1306,12 +1315,58 @@ impl<'s, const N: usize> Step<'s, N> {
                 nick: self.out.span_name(self.roster.name(who)),
                 message: message.map(|message| self.out.span_str(message)),
             },
-            // Operators are kept while the room lives, not by a store.
-            Happened::StatusSet { .. }
-            | Happened::BanSet { .. }
-            | Happened::RoomModeSet { .. }
-            | Happened::RoomParamSet { .. } => {
-                return;
+            // Operators, voices and mutes are kept while the room lives, not by a store.
+            Happened::StatusSet { .. } => return,
+            Happened::BanSet { room, mask, on, .. } => {
+                let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
+                    return;
+                };
+                let ban = self
+                    .rooms
+                    .bans_of(room, self.now)
+                    .find(|ban| ban.mask.eq_ignore_ascii_case(mask));
+                match (on, ban) {
+                    (true, Some(ban)) => EventRecord::Banned {
+                        room: self.out.span_str(name),
+                        mask: self.out.span_str(&ban.mask),
+                        by: self.out.span_str(&ban.by),
+                        at: ban.at,
+                        until: ban.until,
+                    },
+                    (true, None) => return,
+                    (false, _) => EventRecord::Unbanned {
+                        room: self.out.span_str(name),
+                        mask: self.out.span_str(mask),
+                    },
+                }
+            }
+            Happened::RoomModeSet { room, .. } | Happened::RoomParamSet { room, .. } => {
+                let (Some(view), Some(info)) = (self.rooms.get(room), self.rooms.room(room)) else {
+                    return;
+                };
+                let mut modes =
+                    heapless::String::<{ crate::state::rooms::RoomMode::ALL.len() }>::new();
+                for mode in crate::state::rooms::RoomMode::ALL {
+                    if info.has(mode) {
+                        let _ = modes.push(mode.letter());
+                    }
+                }
+                let limit = info.limit.map(core::num::NonZeroU32::get);
+                EventRecord::RoomModes {
+                    room: self.out.span_str(view.name.as_str()),
+                    modes: self.out.span_str(&modes),
+                    key: self.rooms.key_of(room).map(|key| self.out.span_str(key)),
+                    limit,
+                }
+            }
+            Happened::RoomRegistered { room, founder, .. } => {
+                let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
+                    return;
+                };
+                EventRecord::RoomRegistered {
+                    room: self.out.span_str(name),
+                    founder: founder.map(|founder| self.out.span_str(founder)),
+                }
             }
             Happened::RoomCreated { room } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {

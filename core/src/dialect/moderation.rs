@@ -73,6 +73,8 @@ pub(crate) enum ModeChange<'a> {
     Ban(&'a str, bool),
     /// `+b` alone: the ban list.
     BanList,
+    /// `+r` or `-r`: register the room to one's account, or unregister it.
+    Registered(bool),
     /// A letter that is no room mode here.
     Unknown(char),
     /// A letter that needs a parameter and had none.
@@ -125,6 +127,7 @@ pub(crate) fn mode_changes<'a>(
                 None if on => ModeChange::BanList,
                 None => ModeChange::Missing('b'),
             },
+            'r' => ModeChange::Registered(on),
             letter => RoomMode::of_letter(letter).map_or(ModeChange::Unknown(letter), |mode| {
                 ModeChange::Flag(mode, on)
             }),
@@ -383,9 +386,7 @@ impl<const N: usize> Step<'_, N> {
             let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
             let _ = write!(by, "{}", self.roster.name(conn));
             let until = duration.map(|duration| self.now.saturating_add(duration));
-            let kept = self
-                .rooms
-                .ban(room, &full, &by, self.now, until, reason.unwrap_or(""));
+            let kept = self.rooms.ban(room, &full, &by, self.now, until, self.now);
             match kept {
                 Ok(added) => added,
                 Err(_) => {
@@ -455,8 +456,12 @@ impl<const N: usize> Step<'_, N> {
                 false => Ok(()),
             };
         };
-        // An operator's invitation lets one past everything, once; a server operator always.
-        if self.invites.is_invited(conn, room) || self.is_server_operator(conn) {
+        // An operator's invitation lets one past everything, once; the room's founder and a
+        // server operator always.
+        if self.invites.is_invited(conn, room)
+            || self.is_server_operator(conn)
+            || self.is_founder(conn, room)
+        {
             return Ok(());
         }
         let full = info.limit.is_some_and(|limit| view.members >= limit.get());
@@ -500,6 +505,7 @@ impl<const N: usize> Step<'_, N> {
                     self.set_status(conn, room_name, nick, status, on, None);
                 }
                 ModeChange::Ban(mask, on) => self.set_ban(conn, room_name, mask, on, None, None),
+                ModeChange::Registered(on) => self.register_room(conn, room_name, on),
                 ModeChange::BanList => {
                     let found = match room_name {
                         Some(name) => self.rooms.find(name),
@@ -516,14 +522,14 @@ impl<const N: usize> Step<'_, N> {
                             self,
                             conn,
                             ERR_UNKNOWNMODE,
-                            "{} :is not a channel mode here (b, i, k, l, m, o, t and v are)",
+                            "{} :is not a channel mode here (b, i, k, l, m, o, r, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     } else {
                         error!(
                             self,
                             conn,
-                            "{} is not a room mode here (b, i, k, l, m, o, t and v are)",
+                            "{} is not a room mode here (b, i, k, l, m, o, r, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     }
@@ -576,6 +582,9 @@ impl<const N: usize> Step<'_, N> {
             let _ = letters.push(mode.letter());
         }
         let limit = info.limit;
+        if self.rooms.founder_of(room).is_some() {
+            let _ = letters.push('r');
+        }
         if key.is_some() {
             let _ = letters.push('k');
         }
@@ -679,6 +688,80 @@ impl<const N: usize> Step<'_, N> {
         } else {
             error!(self, conn, "{why}");
         }
+    }
+
+    /// `conn` registers the room called `room_name` (the current room when `None`) to the
+    /// account it is identified as (`on`), or unregisters it. Registering takes one of the
+    /// room's operators who is identified; unregistering, its founder or a server operator.
+    pub(crate) fn register_room(&mut self, conn: ConnectionId, room_name: Option<&str>, on: bool) {
+        let Some(room) = self.operated_room(conn, room_name) else {
+            return;
+        };
+        let account = self
+            .roster
+            .get(conn)
+            .and_then(|slot| slot.person.account.clone());
+        let founder = self.rooms.founder_of(room).cloned();
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        let founder_here = match (&founder, &account) {
+            (Some(founder), Some(account)) => founder.matches(account.as_str()),
+            _ => false,
+        };
+        if on {
+            let Some(account) = account else {
+                let text = format_args!(
+                    "identify first (/identify PASSWORD): a room is registered to your account"
+                );
+                return self.moderation_error(conn, text);
+            };
+            if let Some(founder) = founder {
+                if founder_here {
+                    return;
+                }
+                let text = format_args!("{name} is registered to {founder} already");
+                return self.moderation_error(conn, text);
+            }
+            if self.rooms.set_founder(room, Some(&account)).is_err() {
+                let text = format_args!(
+                    "{} rooms are registered already, the most there can be",
+                    crate::state::rooms::MAX_REGISTERED_ROOMS
+                );
+                return self.moderation_error(conn, text);
+            }
+            self.publish(&Happened::RoomRegistered {
+                by: conn,
+                room,
+                founder: Some(account.as_str()),
+            });
+        } else {
+            if founder.is_none() {
+                return;
+            }
+            if !founder_here && !self.is_server_operator(conn) {
+                let text =
+                    format_args!("only {name}'s founder or a server operator can unregister it");
+                return self.moderation_error(conn, text);
+            }
+            let _ = self.rooms.set_founder(room, None);
+            self.publish(&Happened::RoomRegistered {
+                by: conn,
+                room,
+                founder: None,
+            });
+        }
+    }
+
+    /// Whether `conn` is identified as the account `room` is registered to.
+    pub(crate) fn is_founder(&self, conn: ConnectionId, room: RoomId) -> bool {
+        let Some(founder) = self.rooms.founder_of(room) else {
+            return false;
+        };
+        self.roster
+            .get(conn)
+            .and_then(|slot| slot.person.account.as_ref())
+            .is_some_and(|account| founder.matches(account.as_str()))
     }
 
     /// `conn` invites `target` into the room called `room_name` (the current room when
@@ -1292,6 +1375,122 @@ mod tests {
     }
 
     #[test]
+    fn a_registered_room_keeps_its_founder_modes_and_bans_across_a_restore() {
+        let mut room = Room::with_accounts();
+        let alice = room.connect("/nick alice\n/join #den\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(alice, "/register-room\n"),
+            [
+                "*** error: identify first (/identify PASSWORD): a room is registered to your account"
+            ]
+        );
+        room.send(alice, "/identify a-good-password\n");
+        let request = room.account_request();
+        room.answer(&request);
+        room.heard.take(alice);
+        // Everything a store needs comes out as events.
+        let mut events = Vec::new();
+        for line in [
+            "/register-room\n",
+            "/mode +ik sesame\n",
+            "/mode +l 5\n",
+            "/ban bob 1h\n",
+            "/ban carl\n",
+            "/unban carl\n",
+        ] {
+            let heard = &mut room.heard;
+            room.driver.input(alice, line.as_bytes(), &mut |output| {
+                if let crate::Output::Event(event) = &output {
+                    events.push(std::string::ToString::to_string(event));
+                }
+                heard.record(output);
+            });
+        }
+        assert_eq!(
+            events,
+            [
+                "registered #den to alice",
+                "modes #den +i",
+                "modes #den +i key \"sesame\"",
+                "modes #den +i key \"sesame\" limit 5",
+                "banned bob!*@* from #den by alice at 1000 until 3601000",
+                "banned carl!*@* from #den by alice at 1000",
+                "unbanned carl!*@* from #den",
+            ]
+        );
+        assert_eq!(
+            room.heard.take(alice)[0],
+            "*** alice registered #den to the account alice: it keeps its modes and bans when \
+             empty and across restarts"
+        );
+        // A registered room stays when empty; only its founder or a server operator
+        // unregisters it.
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\n");
+        room.heard.take(ivy);
+        room.send(alice, "/op ivy\n");
+        room.send(alice, "/part #den\n");
+        let listed = room.send(ivy, "MODE #den\r\n");
+        assert_eq!(listed, [":irc.test 324 ivy #den +irkl * 5"]);
+
+        // What a store kept, given to a fresh server: the room comes back as it was.
+        let mut again = Room::with_accounts();
+        let server = again.driver.server_mut();
+        let restored = [
+            crate::Restored::Founder {
+                room: "#den",
+                account: "alice",
+            },
+            crate::Restored::Ban {
+                room: "#den",
+                mask: "bob!*@*",
+                by: "alice",
+                at: Instant::from_millis(1_000),
+                until: Some(Instant::from_millis(3_601_000)),
+            },
+            crate::Restored::RoomModes {
+                room: "#den",
+                modes: "i",
+                key: Some("sesame"),
+                limit: Some(5),
+            },
+        ];
+        for restored in restored {
+            server.handle_restore(restored).unwrap();
+        }
+        let bob = again.connect("/nick bob\n");
+        again.heard.take(bob);
+        assert_eq!(
+            again.send(bob, "/join #den sesame\n"),
+            ["*** error: you are banned from #den"]
+        );
+        let carl = again.connect("/nick carl\n");
+        again.heard.take(carl);
+        assert_eq!(
+            again.send(carl, "/join #den sesame\n"),
+            ["*** error: #den lets in only whom its operators invite (/invite)"]
+        );
+        // Its founder, identified, comes in past +i and the key, and is its operator.
+        let founder = again.connect("/nick alice\n/identify a-good-password\n");
+        let request = again.account_request();
+        again.answer(&request);
+        again.heard.take(founder);
+        assert_eq!(
+            again.send(founder, "/join #den\n")[0],
+            "*** You are now talking in #den."
+        );
+        let ivy = again.connect("NICK ivy\r\nUSER i 0 * :I\r\n");
+        again.heard.take(ivy);
+        again.send(founder, "/invite ivy\n");
+        again.heard.take(ivy);
+        let names = again.send(ivy, "JOIN #den\r\n");
+        assert!(
+            names.contains(&":irc.test 353 ivy = #den :@alice ivy".into()),
+            "{names:?}"
+        );
+    }
+
+    #[test]
     fn a_mode_line_makes_at_most_four_changes_and_names_what_it_cannot() {
         let mut room = Room::new();
         let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
@@ -1301,7 +1500,7 @@ mod tests {
             [
                 ":dave!~d@hidden MODE #rust +m",
                 ":dave!~d@hidden MODE #rust +t",
-                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, o, t and v are)",
+                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, o, r, t and v are)",
                 ":irc.test 461 dave MODE :Not enough parameters (+l needs one)"
             ]
         );

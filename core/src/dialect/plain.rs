@@ -79,6 +79,7 @@ impl<const N: usize> Step<'_, N> {
             Command::Me(text) => self.say(conn, LineKind::Action, text),
             Command::Join { room, key } => self.join(conn, room, key),
             Command::Invite { nick, room } => self.invite(conn, nick, room),
+            Command::RegisterRoom { on } => self.register_room(conn, None, on),
             Command::Mode {
                 room,
                 changes,
@@ -582,7 +583,7 @@ impl fmt::Display for WhenSaid {
 /// How many lines `/history` shows when not told.
 const DEFAULT_HISTORY_COMMAND: usize = 20;
 
-const HELP: [&str; 21] = [
+const HELP: [&str; 22] = [
     "Commands:",
     "  /nick NAME        choose or change your nickname (1-16 letters and digits of any script, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
@@ -602,6 +603,7 @@ const HELP: [&str; 21] = [
     "  /kick NAME [REASON], /mute NAME [DURATION], /unmute NAME, /ban MASK [DURATION] [REASON], /unban MASK, /op NAME, /deop NAME  for a room's operators (whoever made it); DURATION is 30s, 10m, 2h, 7d or 4w; MASK a nickname, nick!user@host or $a:ACCOUNT",
     "  /mode [#ROOM] [+-iklmt VALUES]  show or set a room's modes: +i invited only, +k KEY, +l MOST, +m operators and voiced talk, +t operators set the topic",
     "  /invite NAME [#ROOM]  let NAME in once, past +i, +k, +l and bans",
+    "  /register-room, /unregister-room  register your room to your account: it keeps its modes and bans, and you get operator when you join",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
@@ -677,6 +679,22 @@ impl<const N: usize> Step<'_, N> {
                     (RoomMode::InviteOnly, false) => {
                         announce!(self, audience, "{giver} let anyone into {name}");
                     }
+                }
+            }
+            Happened::RoomRegistered { by, room, founder } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (giver, name) = (style.name(self.roster.name(by)), info.name);
+                let audience = text_users(Audience::room(room));
+                match founder {
+                    Some(founder) => announce!(
+                        self,
+                        audience,
+                        "{giver} registered {name} to the account {founder}: it keeps its \
+                         modes and bans when empty and across restarts"
+                    ),
+                    None => announce!(self, audience, "{giver} unregistered {name}"),
                 }
             }
             Happened::RoomParamSet { by, room, param } => {

@@ -8,6 +8,7 @@ use core::cell::{Cell, RefCell};
 use core::fmt;
 
 use crate::state::names::{self, Letters};
+use crate::state::nickname::Nickname;
 use crate::time::Instant;
 use crate::wire::line::cut;
 
@@ -38,8 +39,9 @@ pub const MAX_BANS: usize = 512;
 /// The longest ban mask, in bytes (`nick!user@host`, globs allowed).
 pub const MAX_BAN_MASK_BYTES: usize = 64;
 
-/// The longest reason kept with a ban, in bytes; a longer one is cut.
-pub const MAX_BAN_REASON_BYTES: usize = 100;
+/// The most registered rooms (`/register-room`, IRC `MODE #room +r`). Registering one more is
+/// refused with an error reply; unregistering one makes room.
+pub const MAX_REGISTERED_ROOMS: usize = 512;
 
 /// The most rooms with a key (`+k`, `/mode +k`) at once: a table of its own, as topics are.
 /// Setting the key of one more room is refused with an error reply; lifting a key makes room.
@@ -282,6 +284,8 @@ pub(crate) struct Rooms {
     bans: heapless::Vec<Ban, MAX_BANS>,
     /// The keys of the rooms that have one.
     keys: heapless::Vec<(RoomId, RoomKey), MAX_KEYED_ROOMS>,
+    /// The registered rooms, each with the account it is registered to (its founder's).
+    founders: heapless::Vec<(RoomId, Nickname), MAX_REGISTERED_ROOMS>,
     /// The sequence number of the last line said in any room. One counter for the server, not
     /// one per room, so that a room that goes and comes back (or a restart, which restores it)
     /// never numbers two lines alike: a store keys lines by it.
@@ -310,8 +314,6 @@ pub(crate) struct Ban {
     pub(crate) at: Instant,
     /// When it lapses; `None`: when lifted.
     pub(crate) until: Option<Instant>,
-    /// Why, as its setter said (cut to [`MAX_BAN_REASON_BYTES`]).
-    pub(crate) reason: heapless::String<MAX_BAN_REASON_BYTES>,
 }
 
 impl Ban {
@@ -327,6 +329,10 @@ pub(crate) struct BansFull;
 
 /// A room's key, checked: see [`RoomKey::new`].
 pub(crate) type RoomKey = heapless::String<MAX_ROOM_KEY_BYTES>;
+
+/// Every registered room slot is taken: see [`MAX_REGISTERED_ROOMS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RegisteredFull;
 
 /// Every key slot is taken: see [`MAX_KEYED_ROOMS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -368,6 +374,7 @@ impl Rooms {
             recent: RefCell::new(Default::default()),
             bans: heapless::Vec::new(),
             keys: heapless::Vec::new(),
+            founders: heapless::Vec::new(),
             next_recent: Cell::new(0),
             count: 0,
             topics: heapless::Vec::new(),
@@ -562,9 +569,9 @@ impl Rooms {
             .filter(move |ban| ban.room == room && ban.holds(now))
     }
 
-    /// Bans `mask` from `room`, as `by` asked at `at`, until `until` (`None`: until lifted),
-    /// because of `reason`; false if it was banned already (a new duration or reason then
-    /// replaces the old). Bans that lapsed are dropped first.
+    /// Bans `mask` from `room`, as `by` asked at `at`, until `until` (`None`: until lifted);
+    /// false if that changed nothing (banned already, until the same time; a new duration
+    /// replaces the old). Bans that lapsed by `now` are dropped first.
     pub(crate) fn ban(
         &mut self,
         room: RoomId,
@@ -572,19 +579,17 @@ impl Rooms {
         by: &str,
         at: Instant,
         until: Option<Instant>,
-        reason: &str,
+        now: Instant,
     ) -> Result<bool, BansFull> {
-        self.bans.retain(|ban| ban.holds(at));
-        let reason =
-            heapless::String::try_from(cut(reason, MAX_BAN_REASON_BYTES)).map_err(|_| BansFull)?;
+        self.bans.retain(|ban| ban.holds(now));
         if let Some(ban) = self
             .bans
             .iter_mut()
             .find(|ban| ban.room == room && ban.mask.eq_ignore_ascii_case(mask))
         {
+            let changed = ban.until != until;
             ban.until = until;
-            ban.reason = reason;
-            return Ok(false);
+            return Ok(changed);
         }
         let ban = Ban {
             room,
@@ -593,7 +598,6 @@ impl Rooms {
             by: heapless::String::try_from(cut(by, MAX_SETTER_BYTES)).map_err(|_| BansFull)?,
             at,
             until,
-            reason,
         };
         self.bans.push(ban).map_err(|_| BansFull)?;
         Ok(true)
@@ -605,6 +609,31 @@ impl Rooms {
         self.bans
             .retain(|ban| !(ban.room == room && ban.mask.eq_ignore_ascii_case(mask)));
         before != self.bans.len()
+    }
+
+    /// The account `room` is registered to, if it is.
+    pub(crate) fn founder_of(&self, room: RoomId) -> Option<&Nickname> {
+        self.founders
+            .iter()
+            .find(|(id, _)| *id == room)
+            .map(|(_, founder)| founder)
+    }
+
+    /// Registers `room` to `founder`'s account, or unregisters it (`None`).
+    pub(crate) fn set_founder(
+        &mut self,
+        room: RoomId,
+        founder: Option<&Nickname>,
+    ) -> Result<(), RegisteredFull> {
+        if founder.is_some() && self.founder_of(room).is_none() && self.founders.is_full() {
+            return Err(RegisteredFull);
+        }
+        self.founders.retain(|(id, _)| *id != room);
+        if let Some(founder) = founder {
+            // Cannot fail: there is room, checked above.
+            let _ = self.founders.push((room, founder.clone()));
+        }
+        Ok(())
     }
 
     /// The key of `room`, if it has one.
@@ -646,11 +675,15 @@ impl Rooms {
         let Some(room) = self.rooms.get(usize::from(id)).and_then(Option::as_ref) else {
             return false;
         };
-        // A room with a topic or a ban stays while empty, as a registered channel would.
+        // A room that is registered, or has a topic or a ban, stays while empty.
         if id == 0
             || room.members != 0
             || room.topic.is_some()
             || self.bans.iter().any(|ban| ban.room == id)
+            || self
+                .founders
+                .iter()
+                .any(|(founder_of, _)| *founder_of == id)
         {
             return false;
         }

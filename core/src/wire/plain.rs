@@ -52,6 +52,12 @@ pub enum Command<'a> {
         /// The room named, if any.
         room: Option<&'a str>,
     },
+    /// `/register-room` (`on`) or `/unregister-room`: register the current room to the
+    /// account one is identified as, or no longer.
+    RegisterRoom {
+        /// Registered, or no longer.
+        on: bool,
+    },
     /// `/mode [#ROOM] [CHANGES [VALUES...]]`: show a room's modes (the current room if none is
     /// named), or change them as IRC's `MODE` does: `/mode +k KEY`, `/mode +l 10 -m`.
     Mode {
@@ -395,6 +401,17 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
                 room: None,
             }),
             (_, Err(error)) => Err(error),
+        }
+    } else if is("register-room") || is("unregister-room") {
+        match args {
+            "" => Ok(Command::RegisterRoom {
+                on: is("register-room"),
+            }),
+            _ => Err(ParseError::UnexpectedArgument(if is("register-room") {
+                "/register-room"
+            } else {
+                "/unregister-room"
+            })),
         }
     } else if is("mode") {
         let (room, args) = match word_then_text(args) {

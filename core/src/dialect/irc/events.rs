@@ -140,6 +140,15 @@ impl<const N: usize> Step<'_, N> {
                 let members = Audience::room(room).speaking(Speaks::Irc);
                 irc!(self, members, ":{prefix} MODE {name} {sign}{letter}");
             }
+            Happened::RoomRegistered { by, room, founder } => {
+                let Some(info) = self.rooms.get(room) else {
+                    return;
+                };
+                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let sign = if founder.is_some() { '+' } else { '-' };
+                let members = Audience::room(room).speaking(Speaks::Irc);
+                irc!(self, members, ":{prefix} MODE {name} {sign}r");
+            }
             Happened::RoomParamSet { by, room, param } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;

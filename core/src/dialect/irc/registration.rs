@@ -233,9 +233,9 @@ impl<const N: usize> Step<'_, N> {
             ":{server} {RPL_WELCOME} {me} :Welcome to the chat, {prefix}\r\n\
              :{server} {RPL_YOURHOST} {me} :Your host is {server}, running version {VERSION}\r\n\
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
-             :{server} {RPL_MYINFO} {me} {server} {VERSION} i biklmotv bklov\r\n\
+             :{server} {RPL_MYINFO} {me} {server} {VERSION} i biklmortv bklov\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
-             CHANMODES=b,k,l,imt CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
+             CHANMODES=b,k,l,imrt CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
              :{server} {RPL_ISUPPORT} {me} EXTBAN=$,a KEYLEN={MAX_ROOM_KEY_BYTES} MODES={MAX_MODE_CHANGES} \
              MSGREFTYPES=msgid,timestamp PREFIX=(ov)@+ NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
              TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",

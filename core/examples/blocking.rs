@@ -142,7 +142,11 @@ impl Runner {
                     self.drain();
                 }
                 // One write into an empty socket buffer: it fits, or the client gets nothing.
-                Admission::Refused(reply) => drop((&stream).write(reply)),
+                // Full (or, from a banned address, banned: this example knows no addresses).
+                Admission::Refused(reply) | Admission::Banned(reply) => {
+                    drop((&stream).write(reply));
+                }
+                _ => {}
             }
         }
         busy

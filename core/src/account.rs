@@ -411,6 +411,107 @@ mod tests {
     }
 
     #[test]
+    fn a_server_ban_puts_out_who_matches_and_keeps_them_out() {
+        use core::net::{IpAddr, Ipv4Addr};
+        let mut node = Node::new(true);
+        node.driver
+            .server_mut()
+            .set_operators(Operators::new(["root"]).unwrap());
+        let root = node.connect();
+        node.send(root, "/nick root\n/identify correct-horse\n");
+        let request = node.request();
+        node.answer(&request, AccountAnswer::Done);
+        let ann = node.connect();
+        node.send(ann, "/nick ann\n");
+        assert_eq!(
+            node.send(ann, "/serverban bob\n"),
+            ["*** error: only server operators ban from the server (--oper)"]
+        );
+        // Connections from an address, for the network ban.
+        let from = |node: &mut Node, last: u8| {
+            let peer = IpAddr::V4(Ipv4Addr::new(198, 51, 100, last));
+            let heard = &mut node.heard;
+            let now = node.driver.now();
+            let admission = node
+                .driver
+                .server_mut()
+                .handle_connect_from(now, peer)
+                .unwrap();
+            node.driver.drain(&mut |output| heard.record(output));
+            admission
+        };
+        let crate::Admission::Accepted(eve) = from(&mut node, 7) else {
+            panic!("not banned yet");
+        };
+        node.heard.take(eve);
+        node.heard.take(root);
+        assert_eq!(
+            node.send(
+                root,
+                "/serverban 198.51.100.9/24 1h botnet\n/serverban $a:mallory\n"
+            ),
+            [
+                "*** You banned 198.51.100.0/24 from the server for 1h (botnet).",
+                "*** You banned $a:mallory from the server."
+            ]
+        );
+        // The sweep puts eve out at the next timeout.
+        assert_eq!(node.driver.server().poll_timeout(), Some(node.driver.now()));
+        node.advance(Duration::ZERO);
+        assert_eq!(
+            node.heard.take(eve),
+            ["*** You are banned from this server (botnet)."]
+        );
+        assert!(node.driver.server().nickname(eve).is_none(), "gone");
+        assert_eq!(
+            from(&mut node, 200),
+            crate::Admission::Banned(b"*** You are banned from this server.\r\n")
+        );
+        // A nickname ban puts out whoever takes the name; an account ban whoever identifies.
+        node.send(root, "/serverban bob 10m\n");
+        let bob = node.connect();
+        assert_eq!(
+            node.send(bob, "/nick BOB\n"),
+            [
+                "*** You are now known as BOB.",
+                "*** You are banned from this server."
+            ]
+        );
+        let irc = node.connect();
+        node.send(irc, "NICK mal\r\nUSER m 0 * :M\r\n");
+        node.heard.take(irc);
+        node.send(irc, "PRIVMSG NickServ :IDENTIFY mallory pw-pw-pw-pw\r\n");
+        let request = node.request();
+        assert_eq!(
+            node.answer(&request, AccountAnswer::Done)
+                .last()
+                .map(String::as_str),
+            Some("ERROR :Closing link: you are banned from this server")
+        );
+        // The list, and lifting.
+        node.heard.take(root);
+        let listed = node.send(root, "/serverbans\n");
+        assert_eq!(listed[0], "*** Server bans (3):");
+        assert_eq!(
+            listed[1],
+            "***   198.51.100.0/24 (by root 0 s ago, 1h left) (botnet)"
+        );
+        assert_eq!(
+            node.send(root, "/serverunban 198.51.100.0/24\n"),
+            ["*** You lifted the server ban on 198.51.100.0/24."]
+        );
+        assert!(matches!(from(&mut node, 7), crate::Admission::Accepted(_)));
+        node.heard.take(root);
+        assert_eq!(
+            node.send(root, "/serverban 10.0.0.0/33\n"),
+            [
+                "*** error: a server ban names a nickname, nick!user@host, $a:ACCOUNT, an \
+                 address or a network (198.51.100.0/24), at most 64 bytes"
+            ]
+        );
+    }
+
+    #[test]
     fn register_identify_logout_and_change_the_password() {
         let mut node = Node::new(true);
         let ann = node.connect();

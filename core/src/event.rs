@@ -197,6 +197,26 @@ pub enum Event<'a> {
         /// The ban's mask.
         mask: &'a str,
     },
+    /// Whoever matches `mask` may not use the server, from `at` until `until` (or until
+    /// lifted); those online who match were put out.
+    ServerBanned {
+        /// Who: `nick!user@host` with `*` and `?`, `$a:ACCOUNT`, or an address or network
+        /// (`192.0.2.7`, `198.51.100.0/24`, `2001:db8::/32`).
+        mask: &'a str,
+        /// Who set it.
+        by: &'a str,
+        /// When.
+        at: Instant,
+        /// When it lapses; `None`: when lifted.
+        until: Option<Instant>,
+        /// Why, as its setter said (perhaps empty).
+        reason: &'a str,
+    },
+    /// A server-wide ban was lifted.
+    ServerUnbanned {
+        /// The ban's mask.
+        mask: &'a str,
+    },
 }
 
 /// One line for a log, with the text quoted: `said alice #rust line #4 "hi" at 1500` (times
@@ -279,6 +299,20 @@ impl fmt::Display for Event<'_> {
                 }
             }
             Self::Unbanned { room, mask } => write!(f, "unbanned {mask} from {room}"),
+            Self::ServerBanned {
+                mask,
+                by,
+                at,
+                until,
+                reason,
+            } => {
+                write!(f, "server-banned {mask} by {by} at {}", at.as_millis())?;
+                if let Some(until) = until {
+                    write!(f, " until {}", until.as_millis())?;
+                }
+                write!(f, " {reason:?}")
+            }
+            Self::ServerUnbanned { mask } => write!(f, "server-unbanned {mask}"),
         }
     }
 }

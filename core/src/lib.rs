@@ -97,7 +97,9 @@ pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{Admission, Backlog, Consumed, Dialect, Error, Restored, Server};
 pub use state::flood::FloodLimit;
 pub use state::members::MAX_ROOMS_PER_PERSON;
-pub use state::moderation::{MAX_INVITES, MAX_TIMED_MUTES};
+pub use state::moderation::{
+    MAX_INVITES, MAX_SERVER_BAN_REASON_BYTES, MAX_SERVER_BANS, MAX_TIMED_MUTES,
+};
 pub use state::names::{MAX_NAME_KEY_BYTES, NameKey};
 pub use state::rooms::{
     LOBBY, MAX_BAN_MASK_BYTES, MAX_BANS, MAX_KEYED_ROOMS, MAX_REGISTERED_ROOMS, MAX_ROOM_KEY_BYTES,

@@ -44,6 +44,8 @@ pub enum CloseReason {
     /// An IRC client did not answer the `PING` sent after it had been quiet for
     /// [`Config::ping_interval`](crate::Config) within the ping timeout.
     PingTimeout,
+    /// It matches a server-wide ban (set now, or on the name or account it just took).
+    Banned,
 }
 
 impl fmt::Display for CloseReason {
@@ -52,6 +54,7 @@ impl fmt::Display for CloseReason {
             Self::Quit => "quit",
             Self::Silent => "silent too long",
             Self::PingTimeout => "ping timeout",
+            Self::Banned => "banned from the server",
         })
     }
 }
@@ -552,6 +555,16 @@ pub(crate) enum EventRecord {
     RoomRemoved {
         room: Span,
     },
+    ServerBanned {
+        mask: Span,
+        by: Span,
+        at: Instant,
+        until: Option<Instant>,
+        reason: Span,
+    },
+    ServerUnbanned {
+        mask: Span,
+    },
     RoomRegistered {
         room: Span,
         founder: Option<Span>,
@@ -866,6 +879,20 @@ impl OutputQueue {
             },
             EventRecord::RoomCreated { room } => Event::RoomCreated { room: text(room) },
             EventRecord::RoomRemoved { room } => Event::RoomRemoved { room: text(room) },
+            EventRecord::ServerBanned {
+                mask,
+                by,
+                at,
+                until,
+                reason,
+            } => Event::ServerBanned {
+                mask: text(mask),
+                by: text(by),
+                at,
+                until,
+                reason: text(reason),
+            },
+            EventRecord::ServerUnbanned { mask } => Event::ServerUnbanned { mask: text(mask) },
             EventRecord::RoomRegistered { room, founder } => Event::RoomRegistered {
                 room: text(room),
                 founder: founder.map(text),

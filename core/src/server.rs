@@ -82,11 +82,16 @@ impl core::error::Error for Error {}
 /// The answer to [`Server::handle_connect`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a refused connection must be sent its reply and closed"]
+#[non_exhaustive]
 pub enum Admission {
     /// The connection is in; its welcome is waiting in [`Server::poll_output`].
     Accepted(ConnectionId),
     /// The server is full: write these bytes to the connection, then close it.
     Refused(&'static [u8]),
+    /// A server-wide ban names the address it comes from (see
+    /// [`handle_connect_from`](Server::handle_connect_from)): write these bytes to it, then
+    /// close it.
+    Banned(&'static [u8]),
 }
 
 /// How far behind a client is, for [`Server::handle_backlog`].
@@ -157,6 +162,8 @@ pub enum Dialect {
 const FULL_PLAIN: &[u8] = b"*** Sorry, the server is full. Please try again later.\r\n";
 const FULL_COLOUR: &[u8] =
     b"\x1b[33m***\x1b[0m Sorry, the server is full. Please try again later.\r\n";
+const BANNED_PLAIN: &[u8] = b"*** You are banned from this server.\r\n";
+const BANNED_COLOUR: &[u8] = b"\x1b[33m***\x1b[0m You are banned from this server.\r\n";
 
 /// The chat server's whole state: at most `CLIENTS` connections, their sessions and the roster,
 /// and the rooms. Lines said are not kept here: see [`history`](crate::history).
@@ -194,6 +201,8 @@ pub struct Server<const CLIENTS: usize> {
     invites: crate::state::moderation::Invites,
     /// When mutes with a duration lapse.
     mutes: crate::state::moderation::TimedMutes,
+    /// The server-wide bans.
+    server_bans: crate::state::moderation::ServerBans,
     /// The accounts that are server operators.
     operators: crate::account::Operators,
     now: Instant,
@@ -246,6 +255,20 @@ pub enum Restored<'a> {
         /// When it lapses; `None`: when lifted.
         until: Option<Instant>,
     },
+    /// A server-wide ban (see [`Event::ServerBanned`](crate::Event::ServerBanned)). A ban that
+    /// has lapsed is not restored.
+    ServerBan {
+        /// Who: `nick!user@host`, `$a:ACCOUNT`, an address or a network.
+        mask: &'a str,
+        /// Who set it.
+        by: &'a str,
+        /// When.
+        at: Instant,
+        /// When it lapses; `None`: when lifted.
+        until: Option<Instant>,
+        /// Why (cut to [`MAX_SERVER_BAN_REASON_BYTES`](crate::MAX_SERVER_BAN_REASON_BYTES)).
+        reason: &'a str,
+    },
     /// A room's modes (see [`Event::RoomModes`](crate::Event::RoomModes)): restored only for a
     /// room that the restores before it made stay (registered, or with a topic or a ban), so
     /// give them last.
@@ -272,6 +295,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             account_asks: Waitings::new(),
             invites: crate::state::moderation::Invites::new(),
             mutes: crate::state::moderation::TimedMutes::new(),
+            server_bans: crate::state::moderation::ServerBans::new(),
             operators: crate::account::Operators::NONE,
             now,
             shut_down: false,
@@ -344,6 +368,29 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                     .ban(id, mask, by, at, until, self.now)
                     .map_err(|_| Error::RestoreFull)?;
                 self.rooms.remove_if_empty(id);
+            }
+            Restored::ServerBan {
+                mask,
+                by,
+                at,
+                until,
+                reason,
+            } => {
+                use crate::state::moderation::{BanTarget, MAX_SERVER_BAN_REASON_BYTES, ServerBan};
+                let target = BanTarget::parse(mask).ok_or(Error::RestoredRoomInvalid)?;
+                let cut = crate::wire::line::cut;
+                let ban = ServerBan {
+                    target,
+                    by: heapless::String::try_from(cut(by, crate::MAX_NICK_BYTES))
+                        .unwrap_or_default(),
+                    at,
+                    until,
+                    reason: heapless::String::try_from(cut(reason, MAX_SERVER_BAN_REASON_BYTES))
+                        .unwrap_or_default(),
+                };
+                self.server_bans
+                    .set(ban, self.now)
+                    .map_err(|_| Error::RestoreFull)?;
             }
             Restored::RoomModes {
                 room,
@@ -456,6 +503,25 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     /// when all `CLIENTS` slots (or [`Config::max_clients`]) are taken, the answer is
     /// [`Admission::Refused`].
     pub fn handle_connect(&mut self, now: Instant) -> Result<Admission, Error> {
+        self.connect(now, None)
+    }
+
+    /// A new connection from `peer`: as [`handle_connect`](Self::handle_connect), and a
+    /// connection from an address a server-wide ban names is refused (with a line saying so).
+    /// A runner that knows its peers' addresses calls this one.
+    pub fn handle_connect_from(
+        &mut self,
+        now: Instant,
+        peer: core::net::IpAddr,
+    ) -> Result<Admission, Error> {
+        self.connect(now, Some(peer))
+    }
+
+    fn connect(
+        &mut self,
+        now: Instant,
+        peer: Option<core::net::IpAddr>,
+    ) -> Result<Admission, Error> {
         self.begin_step(now)?;
         self.connected = true;
         let deadline = self
@@ -470,9 +536,24 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         if self.roster.len() >= self.config.max_clients {
             return Ok(full);
         }
+        if let Some(peer) = peer
+            && self
+                .server_bans
+                .holding(self.now)
+                .any(|ban| ban.target.matches("", None, Some(peer)))
+        {
+            return Ok(Admission::Banned(if self.config.colour {
+                BANNED_COLOUR
+            } else {
+                BANNED_PLAIN
+            }));
+        }
         let Some(conn) = self.roster.insert(deadline) else {
             return Ok(full);
         };
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.connection.peer = peer;
+        }
         if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn)) {
             slot.connection.flood = FloodBucket::full(limit, self.now);
         }
@@ -577,6 +658,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             self.roster.enqueue(Queue::Idle, conn, deadline);
         }
         self.charge_line(conn);
+        self.check_suspects();
         Ok(Consumed {
             bytes: used,
             more: self.has_more(conn),
@@ -614,6 +696,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         // Only the IRC dialect puts lines back.
         let mut line = slot.connection.framer.take_line();
         self.hub().irc_line(conn, None, &mut line);
+        self.check_suspects();
         Consumed {
             bytes: 0,
             more: self.has_more(conn),
@@ -728,6 +811,25 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             }
             self.roster.dequeue(Queue::Grace, conn);
             self.hub().grace_over(conn);
+        }
+        // Everyone online, checked against a server-wide ban just set, a few at a time.
+        while let Some(at) = self.server_bans.sweep_at() {
+            let (records, bytes) = self.out.room();
+            if records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
+                break;
+            }
+            let (live, slots) = self.roster.parts();
+            let Some(conn) = live
+                .get(at)
+                .and_then(|&index| Some(slots.get(index as usize)?.id(index)))
+            else {
+                self.server_bans.sweep_on(true);
+                break;
+            };
+            // One put out leaves its place to the last in the list: look there again.
+            if !self.hub().put_out_if_banned(conn) {
+                self.server_bans.sweep_on(false);
+            }
         }
         let Some(timeout) = self.config.silence_timeout else {
             return Ok(());
@@ -875,6 +977,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         };
         self.roster.dequeue(Queue::Account, conn);
         self.hub().account_answered(waiting, answer);
+        self.check_suspects();
         Ok(())
     }
 
@@ -1058,11 +1161,13 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             .and(self.roster.first(Queue::Idle))
             .into_iter()
             .chain(self.roster.first(Queue::Pinged));
+        let sweep = self.server_bans.sweep_at().map(|_| self.now);
         [silent, throttled, greeting, claiming, accounts, grace]
             .into_iter()
             .flatten()
             .chain(pings)
             .map(|(deadline, _)| deadline)
+            .chain(sweep)
             .min()
     }
 
@@ -1108,6 +1213,17 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Ok(())
     }
 
+    /// Puts out whoever took a name or an account in this step that a server-wide ban names.
+    fn check_suspects(&mut self) {
+        if !self.server_bans.is_empty() {
+            let suspects = self.server_bans.take_suspects();
+            let mut hub = self.hub();
+            for conn in suspects {
+                hub.put_out_if_banned(conn);
+            }
+        }
+    }
+
     fn hub(&mut self) -> Step<'_, CLIENTS> {
         Step {
             roster: &mut self.roster,
@@ -1116,6 +1232,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             account_asks: &mut self.account_asks,
             invites: &mut self.invites,
             mutes: &mut self.mutes,
+            server_bans: &mut self.server_bans,
             operators: &self.operators,
             style: Style {
                 colour: self.config.colour,

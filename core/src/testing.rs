@@ -299,7 +299,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
         self.drain(each);
         match admission {
             Admission::Accepted(conn) => Some(conn),
-            Admission::Refused(_) => None,
+            _ => None,
         }
     }
 

@@ -492,7 +492,7 @@ impl Options {
             cluster,
             metrics: self.metrics,
             motd: self.motd.clone(),
-            operators,
+            operators: self.oper.clone(),
         })
     }
 

@@ -28,7 +28,7 @@ use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 use crate::socket::Socket;
 use crate::stats::{Dialects, Gone, Refused, Snapshot, Stats};
-use crate::store::{Fetch, Reply, RoomSetting, Store, StoredBan, StoredLine, StoredTopic};
+use crate::store::{Fetch, Moderation, Reply, Store, StoredBan, StoredLine, StoredTopic};
 
 mod cluster;
 
@@ -898,12 +898,17 @@ impl Hub {
         }
         let tls = matches!(stream, Stream::Tls(_));
         let now = self.now();
-        let admission = match self.core.handle_connect(now) {
+        let admission = match self.core.handle_connect_from(now, peer.ip()) {
             Ok(admission) => admission,
             Err(error) => return log!("bug: connect from {peer}: {error}"),
         };
         let id = match admission {
             Admission::Accepted(id) => id,
+            Admission::Banned(reply) => {
+                self.stats.refused(Refused::Banned);
+                log!("refused {peer}: a server ban names its address");
+                return self.refuse(stream, reply);
+            }
             Admission::Refused(reply) => {
                 self.stats.refused(Refused::Full);
                 log!(
@@ -912,6 +917,7 @@ impl Hub {
                 );
                 return self.refuse(stream, reply);
             }
+            _ => return log!("bug: connect from {peer}: an admission this runner does not know"),
         };
         self.stats.accepted += 1;
         let link = Rc::new(RefCell::new(Link::new()));
@@ -1170,6 +1176,7 @@ impl Hub {
                         CloseReason::Quit => Gone::Quit,
                         CloseReason::Silent => Gone::Silent,
                         CloseReason::PingTimeout => Gone::PingTimeout,
+                        CloseReason::Banned => Gone::Banned,
                         // A reason added to the core later, until it has a label of its own.
                         _ => Gone::Error,
                     });
@@ -1214,10 +1221,12 @@ impl Hub {
                     event @ (CoreEvent::RoomRegistered { .. }
                     | CoreEvent::RoomModes { .. }
                     | CoreEvent::Banned { .. }
-                    | CoreEvent::Unbanned { .. }),
+                    | CoreEvent::Unbanned { .. }
+                    | CoreEvent::ServerBanned { .. }
+                    | CoreEvent::ServerUnbanned { .. }),
                 ) => {
-                    if let Some(setting) = room_setting(&event) {
-                        self.store.room_setting(setting);
+                    if let Some(change) = moderation(&event) {
+                        self.store.moderation(change);
                         self.kept();
                     }
                 }
@@ -1550,10 +1559,10 @@ fn describe(connection: &Connection) -> String {
     }
 }
 
-/// What a store keeps of `event`, if it changes what keeps order in a room.
-fn room_setting(event: &CoreEvent<'_>) -> Option<RoomSetting> {
+/// What a store keeps of `event`, if it changes what keeps order (in a room or on the server).
+fn moderation(event: &CoreEvent<'_>) -> Option<Moderation> {
     Some(match *event {
-        CoreEvent::RoomRegistered { room, founder } => RoomSetting::Founder {
+        CoreEvent::RoomRegistered { room, founder } => Moderation::Founder {
             room: room.to_owned(),
             founder: founder.map(str::to_owned),
         },
@@ -1562,7 +1571,7 @@ fn room_setting(event: &CoreEvent<'_>) -> Option<RoomSetting> {
             modes,
             key,
             limit,
-        } => RoomSetting::Modes {
+        } => Moderation::Modes {
             room: room.to_owned(),
             modes: modes.to_owned(),
             key: key.map(str::to_owned),
@@ -1574,7 +1583,7 @@ fn room_setting(event: &CoreEvent<'_>) -> Option<RoomSetting> {
             by,
             at,
             until,
-        } => RoomSetting::Ban {
+        } => Moderation::Ban {
             room: room.to_owned(),
             ban: StoredBan {
                 mask: mask.to_owned(),
@@ -1583,7 +1592,25 @@ fn room_setting(event: &CoreEvent<'_>) -> Option<RoomSetting> {
                 until,
             },
         },
-        CoreEvent::Unbanned { room, mask } => RoomSetting::Unban {
+        CoreEvent::ServerBanned {
+            mask,
+            by,
+            at,
+            until,
+            reason,
+        } => Moderation::ServerBan {
+            ban: StoredBan {
+                mask: mask.to_owned(),
+                by: by.to_owned(),
+                at,
+                until,
+            },
+            reason: reason.to_owned(),
+        },
+        CoreEvent::ServerUnbanned { mask } => Moderation::ServerUnban {
+            mask: mask.to_owned(),
+        },
+        CoreEvent::Unbanned { room, mask } => Moderation::Unban {
             room: room.to_owned(),
             mask: mask.to_owned(),
         },

@@ -28,7 +28,7 @@
 //!     // `Some(path)` reads the message of the day from this file, and again on SIGHUP.
 //!     motd: None,
 //!     // Accounts whose people keep order in every room once identified (`--oper`).
-//!     operators: chat_core::account::Operators::NONE,
+//!     operators: Vec::new(),
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -131,8 +131,10 @@ pub struct Settings {
     /// and again on SIGHUP (a file that cannot be read then is logged, and the old message
     /// kept); `None` keeps the core's built-in one.
     pub motd: Option<PathBuf>,
-    /// The accounts whose people are server operators (`--oper`); none in cluster mode.
-    pub operators: chat_core::account::Operators,
+    /// The accounts whose people are server operators (`--oper`): valid nicknames, at most
+    /// [`chat_core::account::MAX_OPERATORS`] (checked by `serve`, which refuses others with
+    /// [`Error::Operators`]); none in cluster mode.
+    pub operators: Vec<String>,
 }
 
 /// The most bytes of a message-of-the-day file read; the core keeps far less (see
@@ -283,6 +285,8 @@ pub enum Error {
     Cluster(String),
     /// The metrics address (`--metrics`) could not be bound.
     Metrics(SocketAddr, io::Error),
+    /// The list of server operators (`--oper`) is not one.
+    Operators(chat_core::account::OperatorsError),
 }
 
 impl fmt::Display for Error {
@@ -295,6 +299,7 @@ impl fmt::Display for Error {
             }
             Self::Store(message) | Self::Cluster(message) => f.write_str(message),
             Self::Metrics(addr, error) => write!(f, "cannot serve metrics on {addr}: {error}"),
+            Self::Operators(error) => write!(f, "--oper: {error}"),
         }
     }
 }
@@ -306,6 +311,7 @@ impl std::error::Error for Error {
             | Self::Signals(error)
             | Self::Record(_, error)
             | Self::Metrics(_, error) => Some(error),
+            Self::Operators(error) => Some(error),
             Self::Store(_) | Self::Cluster(_) => None,
         }
     }
@@ -445,10 +451,12 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
         // so and the built-in message stays.
         core.set_motd(load_motd(path, "read"));
     }
+    chat_core::account::Operators::new(settings.operators.iter().map(String::as_str))
+        .map_err(Error::Operators)?;
     if !settings.operators.is_empty() {
         log!("{} accounts are server operators", settings.operators.len());
     }
-    core.set_operators(settings.operators.clone());
+    core.set_operators(start, &settings.operators);
     restore(&mut core, start, &restored);
     forget_startup_peak();
     match &settings.data {
@@ -658,6 +666,32 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
         if let Err(error) = core.handle_restore(now, restored) {
             log!("store: a ban on {room} was not restored: {error}");
         }
+    }
+    let mut server_lapsed = 0;
+    for (ban, reason) in &restored.server_bans {
+        if ban.until.is_some_and(|until| until <= now) {
+            server_lapsed += 1;
+            continue;
+        }
+        let restored = chat_core::Restored::ServerBan {
+            mask: &ban.mask,
+            by: &ban.by,
+            at: ban.at,
+            until: ban.until,
+            reason,
+        };
+        if let Err(error) = core.handle_restore(now, restored) {
+            log!(
+                "store: the server ban on {} was not restored: {error}",
+                ban.mask
+            );
+        }
+    }
+    if !restored.server_bans.is_empty() {
+        log!(
+            "store: {} server bans ({server_lapsed} lapsed, not restored)",
+            restored.server_bans.len()
+        );
     }
     if !restored.founders.is_empty() || !restored.bans.is_empty() {
         log!(

@@ -164,7 +164,11 @@ impl Collector for Snapshot {
             "chat_connections_refused",
             "Connections refused, by reason",
             "reason",
-            &[("full", s.refused[0]), ("per_address", s.refused[1])],
+            &[
+                ("full", s.refused[0]),
+                ("per_address", s.refused[1]),
+                ("banned", s.refused[2]),
+            ],
         )?;
         counter(
             e,

@@ -18,7 +18,8 @@
 //!                  u32 announce_limit, u8 length + server name
 //!          (opt: u8 0, or u8 1 then u64; durations in ms)
 //! record   u8 kind, u64 at (ms), then by kind:
-//!          1 connect       conn (u32 index, u32 generation; index u32::MAX if refused)
+//!          1 connect       conn (u32 index, u32 generation; index u32::MAX if refused);
+//!                          written by older versions, which knew no addresses (now 15)
 //!          2 input         conn, u32 length, bytes
 //!          3 more          conn
 //!          4 disconnect    conn, u8 reason (0 closed, 1 error, 2 too slow)
@@ -34,8 +35,11 @@
 //!                          1 last sequence number: u64 | 2 founder: str room, str account |
 //!                          3 ban: str room, str mask, str by, u64 at, u64 until (u64::MAX:
 //!                          none) | 4 modes: str room, str letters, str key ("" none),
-//!                          u32 limit (0 none)
+//!                          u32 limit (0 none) | 5 server ban: str mask, str by, u64 at,
+//!                          u64 until (u64::MAX: none), str reason
 //!          12 notice       str text
+//!          15 connect from u8 family (4 or 6), the address (4 or 16 bytes), then as connect
+//!          16 operators    u32 count, then count str account names (the server operators)
 //!          (str: u32 length, then UTF-8 bytes)
 //! ```
 //!
@@ -46,6 +50,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -71,6 +76,11 @@ const SHUTDOWN: u8 = 9;
 const HISTORY: u8 = 10;
 const RESTORE: u8 = 11;
 const NOTICE: u8 = 12;
+/// A connection from a known address (kinds 13 and 14 are the limits and the message of the
+/// day).
+const CONNECT_FROM: u8 = 15;
+/// The accounts that are server operators.
+const OPERATORS: u8 = 16;
 
 fn str_bytes(text: &str) -> Vec<u8> {
     let mut bytes = u32::try_from(text.len())
@@ -113,12 +123,25 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn connect(&mut self, at: Instant, admission: &Admission) {
+    pub(crate) fn connect_from(&mut self, at: Instant, peer: IpAddr, admission: &Admission) {
         let conn = match admission {
             Admission::Accepted(conn) => conn_bytes(*conn),
             _ => refused_bytes(),
         };
-        self.write(CONNECT, at, &[&conn]);
+        match peer {
+            IpAddr::V4(v4) => self.write(CONNECT_FROM, at, &[&[4], &v4.octets(), &conn]),
+            IpAddr::V6(v6) => self.write(CONNECT_FROM, at, &[&[6], &v6.octets(), &conn]),
+        }
+    }
+
+    pub(crate) fn operators(&mut self, at: Instant, operators: &[String]) {
+        let count = u32::try_from(operators.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes();
+        let mut record: Vec<Vec<u8>> = vec![count.to_vec()];
+        record.extend(operators.iter().map(|name| str_bytes(name).to_vec()));
+        let parts: Vec<&[u8]> = record.iter().map(Vec::as_slice).collect();
+        self.write(OPERATORS, at, &parts);
     }
 
     pub(crate) fn input(&mut self, at: Instant, conn: ConnectionId, bytes: &[u8]) {
@@ -233,6 +256,24 @@ impl Recorder {
                     &until.map_or(u64::MAX, Instant::as_millis).to_le_bytes(),
                 ],
             ),
+            Restored::ServerBan {
+                mask,
+                by,
+                at: set,
+                until,
+                reason,
+            } => self.write(
+                RESTORE,
+                at,
+                &[
+                    &[5],
+                    &str_bytes(mask),
+                    &str_bytes(by),
+                    &set.as_millis().to_le_bytes(),
+                    &until.map_or(u64::MAX, Instant::as_millis).to_le_bytes(),
+                    &str_bytes(reason),
+                ],
+            ),
             Restored::RoomModes {
                 room,
                 modes,
@@ -288,9 +329,13 @@ impl RecordedCore {
         }
     }
 
-    pub(crate) fn handle_connect(&mut self, now: Instant) -> Result<Admission, Error> {
-        let admission = self.core.handle_connect(now)?;
-        self.record(|recorder| recorder.connect(now, &admission));
+    pub(crate) fn handle_connect_from(
+        &mut self,
+        now: Instant,
+        peer: IpAddr,
+    ) -> Result<Admission, Error> {
+        let admission = self.core.handle_connect_from(now, peer)?;
+        self.record(|recorder| recorder.connect_from(now, peer, &admission));
         Ok(admission)
     }
 
@@ -380,8 +425,14 @@ impl RecordedCore {
         self.core.set_motd(motd);
     }
 
-    /// Not recorded yet: a replay has no server operators.
-    pub(crate) fn set_operators(&mut self, operators: chat_core::account::Operators) {
+    /// `names` are the accounts that are server operators (checked by the caller: see
+    /// [`chat_core::account::Operators::new`]).
+    pub(crate) fn set_operators(&mut self, now: Instant, names: &[String]) {
+        let Ok(operators) = chat_core::account::Operators::new(names.iter().map(String::as_str))
+        else {
+            return;
+        };
+        self.record(|recorder| recorder.operators(now, names));
         self.core.set_operators(operators);
     }
 
@@ -682,6 +733,64 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                     Err(error) => Err(error),
                 }
             }
+            CONNECT_FROM => {
+                let peer = match bytes.u8("an address's family")? {
+                    4 => {
+                        let octets: [u8; 4] = bytes
+                            .take(4, "an IPv4 address")?
+                            .try_into()
+                            .unwrap_or_default();
+                        IpAddr::from(octets)
+                    }
+                    6 => {
+                        let octets: [u8; 16] = bytes
+                            .take(16, "an IPv6 address")?
+                            .try_into()
+                            .unwrap_or_default();
+                        IpAddr::from(octets)
+                    }
+                    _ => {
+                        return Err(ReplayError::Corrupt {
+                            offset,
+                            what: "an address of an unknown family",
+                        });
+                    }
+                };
+                let bits = bytes.conn()?;
+                match core.handle_connect_from(at, peer) {
+                    Ok(Admission::Accepted(conn)) => {
+                        if conn.to_bits() != bits {
+                            return Err(diverged(format!(
+                                "the core accepted {conn}, not the connection recorded"
+                            )));
+                        }
+                        order.push(conn);
+                        Ok(())
+                    }
+                    Ok(_) if bits == REFUSED => Ok(()),
+                    Ok(_) => return Err(diverged("the core refused a connection".into())),
+                    Err(error) => Err(error),
+                }
+            }
+            OPERATORS => {
+                let count = bytes.u32("how many operators")?;
+                let mut names = Vec::new();
+                for _ in 0..count.min(chat_core::account::MAX_OPERATORS as u32 + 1) {
+                    names.push(bytes.text("an operator's account")?);
+                }
+                match chat_core::account::Operators::new(names.iter().map(String::as_str)) {
+                    Ok(operators) => {
+                        core.set_operators(operators);
+                        Ok(())
+                    }
+                    Err(_) => {
+                        return Err(ReplayError::Corrupt {
+                            offset,
+                            what: "a list of operators that is not one",
+                        });
+                    }
+                }
+            }
             INPUT => {
                 let conn = known(bytes.conn()?)?;
                 let length = bytes.u32("an input's length")? as usize;
@@ -810,6 +919,20 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                         modes: &modes,
                         key: Some(key.as_str()).filter(|key| !key.is_empty()),
                         limit: Some(limit).filter(|&limit| limit != 0),
+                    })
+                }
+                5 => {
+                    let mask = bytes.text("a restored server ban's mask")?;
+                    let by = bytes.text("a restored server ban's setter")?;
+                    let set = Instant::from_millis(bytes.u64("a restored server ban's time")?);
+                    let until = bytes.u64("a restored server ban's end")?;
+                    let reason = bytes.text("a restored server ban's reason")?;
+                    core.handle_restore(Restored::ServerBan {
+                        mask: &mask,
+                        by: &by,
+                        at: set,
+                        until: (until != u64::MAX).then(|| Instant::from_millis(until)),
+                        reason: &reason,
                     })
                 }
                 _ => {

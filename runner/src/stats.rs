@@ -127,6 +127,8 @@ pub(crate) enum Refused {
     Full,
     /// `--max-per-ip` reached for its address.
     PerAddress,
+    /// A server-wide ban names its address.
+    Banned,
 }
 
 /// Why a connection ended.
@@ -145,16 +147,19 @@ pub(crate) enum Gone {
     Silent,
     /// An IRC client did not answer a `PING`.
     PingTimeout,
+    /// Put out by a server-wide ban.
+    Banned,
 }
 
 impl Gone {
-    pub(crate) const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 7] = [
         Self::Closed,
         Self::Error,
         Self::TooSlow,
         Self::Quit,
         Self::Silent,
         Self::PingTimeout,
+        Self::Banned,
     ];
 
     pub(crate) fn label(self) -> &'static str {
@@ -165,6 +170,7 @@ impl Gone {
             Self::Quit => "quit",
             Self::Silent => "silent",
             Self::PingTimeout => "ping_timeout",
+            Self::Banned => "banned",
         }
     }
 }
@@ -173,7 +179,7 @@ impl Gone {
 #[derive(Clone, Debug)]
 pub(crate) struct Stats {
     pub(crate) accepted: u64,
-    pub(crate) refused: [u64; 2],
+    pub(crate) refused: [u64; 3],
     pub(crate) lines_received: u64,
     pub(crate) lines_sent: u64,
     pub(crate) deliveries: u64,
@@ -196,7 +202,7 @@ impl Default for Stats {
     fn default() -> Self {
         Self {
             accepted: 0,
-            refused: [0; 2],
+            refused: [0; 3],
             lines_received: 0,
             lines_sent: 0,
             deliveries: 0,

@@ -25,7 +25,7 @@ pub(crate) const DATABASE_FILE: &str = "chat.db";
 const LOCK_FILE: &str = "lock";
 
 /// The schema this build writes. A database with a newer one is refused, never changed.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
 /// in a commit) and history questions. Past it the store counts as stalled (see
@@ -95,6 +95,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (room, mask)
     ); -- with a rowid: bans come back in the order they were set
 ",
+    "
+    -- Server-wide bans: the mask (nick!user@host, $a:ACCOUNT, an address or a network), who
+    -- set it, when, until when (NULL: until lifted), and why.
+    CREATE TABLE server_bans (
+        mask   TEXT PRIMARY KEY COLLATE NOCASE,
+        by     TEXT NOT NULL,
+        at     INTEGER NOT NULL,
+        until  INTEGER,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+",
 ];
 
 /// A line as kept.
@@ -141,9 +152,9 @@ pub(crate) struct StoredTopic {
     pub(crate) at: Instant,
 }
 
-/// A change to what keeps order in a room, as kept.
+/// A change to what keeps order (in a room, or on the whole server), as kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum RoomSetting {
+pub(crate) enum Moderation {
     /// Registered to `founder`'s account, or no longer (`None`).
     Founder {
         room: String,
@@ -160,6 +171,10 @@ pub(crate) enum RoomSetting {
     Ban { room: String, ban: StoredBan },
     /// A ban lifted.
     Unban { room: String, mask: String },
+    /// A server-wide ban set (or set again).
+    ServerBan { ban: StoredBan, reason: String },
+    /// A server-wide ban lifted.
+    ServerUnban { mask: String },
 }
 
 /// A ban as kept.
@@ -190,6 +205,8 @@ pub(crate) struct Restored {
     pub(crate) bans: Vec<(String, StoredBan)>,
     /// Rooms' modes, for rooms that have any.
     pub(crate) modes: Vec<StoredModes>,
+    /// Server-wide bans, with their reasons.
+    pub(crate) server_bans: Vec<(StoredBan, String)>,
     /// The number of the last line kept in each room, by its name lowercased: where a cluster
     /// node fills its history from (see `cluster::Relay`).
     pub(crate) last_in_room: std::collections::HashMap<String, u64>,
@@ -221,7 +238,7 @@ pub(crate) enum Reply {
 enum Gathered {
     Line { room: String, line: StoredLine },
     Topic(StoredTopic),
-    Setting(RoomSetting),
+    Moderation(Moderation),
 }
 
 /// What the store thread is sent. Writes travel in batches, one per flush, so that the thread
@@ -467,8 +484,8 @@ impl Store {
     }
 
     /// Keeps a change to what keeps order in a room, with the next batch.
-    pub(crate) fn room_setting(&mut self, setting: RoomSetting) {
-        self.pending.push(Gathered::Setting(setting));
+    pub(crate) fn moderation(&mut self, change: Moderation) {
+        self.pending.push(Gathered::Moderation(change));
     }
 
     /// Sends what was gathered and commits it; [`Reply::Committed`] with `number` follows.
@@ -691,6 +708,20 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let server_bans = connection
+        .prepare("SELECT mask, by, at, until, reason FROM server_bans ORDER BY rowid")?
+        .query_map([], |row| {
+            Ok((
+                StoredBan {
+                    mask: row.get(0)?,
+                    by: row.get(1)?,
+                    at: millis(row.get(2)?),
+                    until: row.get::<_, Option<i64>>(3)?.map(millis),
+                },
+                row.get(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let (last_seq, lines): (i64, i64) = connection.query_row(
         "SELECT coalesce(max(seq), 0), count(*) FROM lines",
         [],
@@ -714,6 +745,7 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
         founders,
         bans,
         modes,
+        server_bans,
         last_in_room,
         last_seq: last_seq.max(0) as u64,
         rooms: rooms.max(0) as u64,
@@ -763,8 +795,8 @@ impl Worker {
                                 self.write(|worker| worker.insert(&room, &line));
                             }
                             Gathered::Topic(topic) => self.write(|worker| worker.set_topic(&topic)),
-                            Gathered::Setting(setting) => {
-                                self.write(|worker| worker.set_room_setting(&setting));
+                            Gathered::Moderation(change) => {
+                                self.write(|worker| worker.keep_moderation(&change));
                             }
                         }
                     }
@@ -912,15 +944,15 @@ impl Worker {
         Ok(())
     }
 
-    fn set_room_setting(&mut self, setting: &RoomSetting) -> rusqlite::Result<()> {
-        match setting {
-            RoomSetting::Founder { room, founder } => {
+    fn keep_moderation(&mut self, change: &Moderation) -> rusqlite::Result<()> {
+        match change {
+            Moderation::Founder { room, founder } => {
                 let id = self.room_id(room)?;
                 self.connection
                     .prepare_cached("UPDATE rooms SET founder = ?2 WHERE id = ?1")?
                     .execute(params![id, founder])?;
             }
-            RoomSetting::Modes {
+            Moderation::Modes {
                 room,
                 modes,
                 key,
@@ -934,7 +966,7 @@ impl Worker {
                     )?
                     .execute(params![id, modes, key, limit])?;
             }
-            RoomSetting::Ban { room, ban } => {
+            Moderation::Ban { room, ban } => {
                 let id = self.room_id(room)?;
                 self.connection
                     .prepare_cached(
@@ -949,7 +981,28 @@ impl Worker {
                         ban.until.map(|until| until.as_millis() as i64)
                     ])?;
             }
-            RoomSetting::Unban { room, mask } => {
+            Moderation::ServerBan { ban, reason } => {
+                self.connection
+                    .prepare_cached(
+                        "INSERT INTO server_bans (mask, by, at, until, reason)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (mask) DO UPDATE SET until = excluded.until,
+                         reason = excluded.reason",
+                    )?
+                    .execute(params![
+                        ban.mask,
+                        ban.by,
+                        ban.at.as_millis() as i64,
+                        ban.until.map(|until| until.as_millis() as i64),
+                        reason
+                    ])?;
+            }
+            Moderation::ServerUnban { mask } => {
+                self.connection
+                    .prepare_cached("DELETE FROM server_bans WHERE mask = ?1")?
+                    .execute([mask])?;
+            }
+            Moderation::Unban { room, mask } => {
                 let id = self.room_id(room)?;
                 self.connection
                     .prepare_cached("DELETE FROM bans WHERE room = ?1 AND mask = ?2")?

@@ -232,3 +232,51 @@ fn an_operator_account_keeps_order_in_every_room() {
         ":chat.local 252 ivy 1 :operator(s) online"
     );
 }
+
+#[test]
+fn a_server_ban_puts_out_and_keeps_out_across_a_restart() {
+    let data = TempDir::new("server-bans");
+    let start = || Server::plain(RUNNER, &["--data", data.arg(), "--oper", "root"]);
+    let mut server = start();
+    let mut root = server.join("root");
+    root.send_line(&format!("/register {PASSWORD}"));
+    root.expect_line("*** You are a server operator");
+    let mut alice = server.join("alice");
+    alice.send_line("/serverban bob");
+    alice.expect_line("*** error: only server operators ban from the server (--oper)");
+
+    // By address: alice, on 127.0.0.1 like everyone here, is put out; the operator stays.
+    root.send_line("/serverban 127.0.0.1 1h abuse");
+    root.expect_line("*** You banned 127.0.0.1 from the server for 1h (abuse).");
+    alice.expect_line("*** You are banned from this server (abuse).");
+    alice.expect_closed();
+    let mut refused = Client::connect(server.addr());
+    assert_eq!(refused.next_line(), "*** You are banned from this server.");
+    refused.expect_closed();
+    root.send_line("/serverunban 127.0.0.1");
+    root.expect_line("*** You lifted the server ban on 127.0.0.1.");
+
+    // By nickname, kept across a restart.
+    root.send_line("/serverban mallory 1d spam");
+    root.expect_line("*** You banned mallory!*@* from the server for 1d (spam).");
+    root.send_line("/serverbans");
+    root.expect_line("*** Server bans (1):");
+    root.expect_line("***   mallory!*@* (by root ");
+    server.signal("TERM");
+    server.expect_exit();
+    let server = start();
+    server.expect_log("store: 1 server bans (0 lapsed, not restored)");
+    let mut mallory = server.join("Mallory");
+    mallory.expect_line("*** You are banned from this server (spam).");
+    mallory.expect_closed();
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("NICK ivy\r\nUSER i 0 * :I\r\nKLINE 10 ivy2 :bye\r\nSTATS K\r\n");
+    assert_eq!(
+        ivy.expect_line(" 481 "),
+        ":chat.local 481 ivy :Permission Denied- only server operators ban from the server"
+    );
+    assert_eq!(
+        ivy.expect_line(" 481 "),
+        ":chat.local 481 ivy :Permission Denied- You're not an IRC operator"
+    );
+}

@@ -330,9 +330,9 @@ fn help_lists_the_commands() {
     let server = Server::plain(RUNNER, &[]);
     let mut client = server.connect();
     client.send_line("/help");
-    let help: Vec<String> = (0..22).map(|_| client.next_line()).collect();
+    let help: Vec<String> = (0..23).map(|_| client.next_line()).collect();
     assert_eq!(help[0], "*** Commands:");
-    for (line, command) in help[1..20].iter().zip([
+    for (line, command) in help[1..21].iter().zip([
         "/nick NAME",
         "/msg NAME TEXT",
         "/me TEXT",
@@ -352,10 +352,11 @@ fn help_lists_the_commands() {
         "/mode [#ROOM] [+-iklmt VALUES]",
         "/invite NAME [#ROOM]",
         "/register-room, /unregister-room",
+        "/serverban MASK [DURATION] [REASON]",
     ]) {
         assert!(line.starts_with(&format!("***   {command}")), "{help:#?}");
     }
-    assert!(help[21].contains("512 bytes"), "{help:#?}");
+    assert!(help[22].contains("512 bytes"), "{help:#?}");
     assert!(client.sync().is_empty());
 
     client.send_line("/dance");

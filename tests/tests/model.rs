@@ -26,7 +26,7 @@ const TOO_LONG: &str = "*** error: line too long (over 512 bytes); it was not se
 const NOT_UTF8: &str = "*** error: your line is not valid UTF-8; it was not sent";
 const SHUTDOWN: &str = "*** The server is shutting down. Goodbye!";
 const NO_ROOM: &str = "*** error: you are in no room; /join #lobby to talk";
-const HELP_LINES: usize = 22;
+const HELP_LINES: usize = 23;
 
 fn plain_config() -> Config {
     // Flood control is tested on its own (tests/flood.rs and the core's unit tests).
@@ -1409,6 +1409,7 @@ impl Harness {
                         assert_eq!(live, CLIENTS, "refused with room");
                         assert_eq!(bytes, FULL);
                     }
+                    other => panic!("no address, no ban: {other:?}"),
                 }
                 self.finish(&exp, timed);
             }
@@ -1625,7 +1626,7 @@ proptest! {
 fn join<const N: usize>(server: &mut Server<N>) -> (ConnectionId, Step) {
     match server.handle_connect(Instant::ZERO).expect("connect") {
         Admission::Accepted(id) => (id, drain(server, !server.config().colour)),
-        Admission::Refused(_) => panic!("refused"),
+        other => panic!("refused: {other:?}"),
     }
 }
 

@@ -239,6 +239,7 @@ impl<const N: usize> Step<'_, N> {
                 if let Some(slot) = self.roster.get_mut(conn) {
                     slot.person.account = Some(account.clone());
                 }
+                self.server_bans.suspect(conn);
                 if let Name::Nick(nick) = self.roster.name(conn)
                     && nick.matches(account.as_str())
                 {

@@ -64,6 +64,8 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) invites: &'a mut crate::state::moderation::Invites,
     /// When mutes with a duration lapse.
     pub(crate) mutes: &'a mut crate::state::moderation::TimedMutes,
+    /// The server-wide bans.
+    pub(crate) server_bans: &'a mut crate::state::moderation::ServerBans,
     /// The accounts that are server operators.
     pub(crate) operators: &'a crate::account::Operators,
     pub(crate) style: Style,
@@ -321,6 +323,15 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         founder: Option<&'t str>,
     },
+    /// `by`, a server operator, banned `mask` from the server until `until`, or lifted it.
+    ServerBanSet {
+        by: ConnectionId,
+        mask: &'t dyn fmt::Display,
+        on: bool,
+        at: Instant,
+        until: Option<Instant>,
+        reason: &'t str,
+    },
     /// `by`, an operator of `room`, set its key or its limit, or lifted it.
     RoomParamSet {
         by: ConnectionId,
@@ -365,6 +376,7 @@ impl Happened<'_> {
             | Self::RoomModeSet { .. }
             | Self::RoomParamSet { .. }
             | Self::RoomRegistered { .. }
+            | Self::ServerBanSet { .. }
             | Self::RoomCreated { .. }
             | Self::RoomRemoved { .. } => None,
         }
@@ -692,8 +704,10 @@ impl<'s, const N: usize> Step<'s, N> {
     /// Gives `conn` a new nickname (already checked to be free), telling whoever shares a room
     /// with it, and it if `tell_self`.
     pub(crate) fn rename(&mut self, conn: ConnectionId, nick: Nickname, tell_self: bool) {
-        // A grace period is for the name it goes by: a new name is checked anew.
+        // A grace period is for the name it goes by: a new name is checked anew, and so are
+        // server-wide bans, once the step is over.
         self.no_longer_unproven(conn);
+        self.server_bans.suspect(conn);
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
         self.publish(&Happened::Renamed {
             who: conn,
@@ -1359,6 +1373,25 @@ impl<'s, const N: usize> Step<'s, N> {
                     limit,
                 }
             }
+            Happened::ServerBanSet {
+                by,
+                mask,
+                on,
+                at,
+                until,
+                reason,
+            } => match on {
+                true => EventRecord::ServerBanned {
+                    mask: self.out.span(mask),
+                    by: self.out.span_name(self.roster.name(by)),
+                    at,
+                    until,
+                    reason: self.out.span_str(reason),
+                },
+                false => EventRecord::ServerUnbanned {
+                    mask: self.out.span(mask),
+                },
+            },
             Happened::RoomRegistered { room, founder, .. } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;

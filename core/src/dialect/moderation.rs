@@ -11,13 +11,13 @@ use super::irc::numeric::{
     ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL,
     ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_ENDOFINVITELIST, RPL_INVITELIST, RPL_INVITING,
 };
+use super::plain::ReasonText;
 use super::{Audience, Entry, Happened, Refused, RoomParam, Step, Visible};
 use crate::state::members::Status;
 use crate::state::rooms::{MAX_ROOM_KEY_BYTES, RoomId, RoomMode, room_key};
 use crate::state::roster::ConnectionId;
 
-/// How a ban names an account rather than a nickname mask: `$a:ACCOUNT`.
-pub(crate) const ACCOUNT_BAN: &str = "$a:";
+pub(crate) use crate::state::moderation::ACCOUNT_BAN;
 
 /// A ban's or a mute's duration, as moderators type it: the largest unit it is a whole number
 /// of (`90m` is `90m`, `120m` is `2h`).
@@ -49,6 +49,24 @@ impl core::fmt::Display for For {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.0 {
             Some(duration) => write!(f, " for {}", Span(duration)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `, 2h left` for a ban with an end; nothing for one without.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Left(pub(crate) Option<Duration>);
+
+impl core::fmt::Display for Left {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            // Shown in whole minutes, at least one.
+            Some(left) => write!(
+                f,
+                ", {} left",
+                Span(Duration::from_secs(left.as_secs().div_ceil(60).max(1) * 60))
+            ),
             None => Ok(()),
         }
     }
@@ -762,6 +780,203 @@ impl<const N: usize> Step<'_, N> {
             .get(conn)
             .and_then(|slot| slot.person.account.as_ref())
             .is_some_and(|account| founder.matches(account.as_str()))
+    }
+
+    /// Puts `conn` out of the server if a server-wide ban names it, telling it why; true if
+    /// it was.
+    pub(crate) fn put_out_if_banned(&mut self, conn: ConnectionId) -> bool {
+        // A server operator is never put out: they can always lift a ban that names them.
+        if self.roster.get(conn).is_none() || self.is_remote(conn) || self.is_server_operator(conn)
+        {
+            return false;
+        }
+        let mut prefix = heapless::String::<{ 2 * crate::state::roster::MAX_NICK_BYTES }>::new();
+        let _ = write!(prefix, "{}", self.roster.prefix(conn));
+        let Some(slot) = self.roster.get(conn) else {
+            return false;
+        };
+        let (account, peer) = (slot.person.account.as_ref(), slot.connection.peer);
+        let Some(ban) = self
+            .server_bans
+            .holding(self.now)
+            .find(|ban| ban.target.matches(&prefix, account, peer))
+        else {
+            return false;
+        };
+        let reason = ban.reason.clone();
+        let why = ReasonText(Some(reason.as_str()).filter(|reason| !reason.is_empty()));
+        if self.speaks_irc(conn) {
+            irc!(
+                self,
+                Audience::one(conn),
+                "ERROR :Closing link: you are banned from this server{why}"
+            );
+        } else {
+            notice!(self, conn, "You are banned from this server{why}.");
+        }
+        self.depart(conn, &crate::output::CloseReason::Banned);
+        self.out.close(conn, crate::output::CloseReason::Banned);
+        true
+    }
+
+    /// `conn`, a server operator, bans `mask` from the server (a nickname, `nick!user@host`,
+    /// `$a:ACCOUNT`, an address or a network) for `duration` (`None`: until lifted), because
+    /// of `reason`; or lifts the ban (`on` false). Those online who match are put out, a few
+    /// at each timeout.
+    pub(crate) fn set_server_ban(
+        &mut self,
+        conn: ConnectionId,
+        mask: &str,
+        on: bool,
+        duration: Option<Duration>,
+        reason: Option<&str>,
+    ) {
+        use crate::state::moderation::{BanTarget, MAX_SERVER_BAN_REASON_BYTES, ServerBan};
+        if !self.is_server_operator(conn) {
+            if self.speaks_irc(conn) {
+                numeric!(
+                    self,
+                    conn,
+                    super::irc::numeric::ERR_NOPRIVILEGES,
+                    ":Permission Denied- only server operators ban from the server"
+                );
+            } else {
+                error!(
+                    self,
+                    conn, "only server operators ban from the server (--oper)"
+                );
+            }
+            return;
+        }
+        let Some(target) = BanTarget::parse(mask) else {
+            let text = format_args!(
+                "a server ban names a nickname, nick!user@host, {ACCOUNT_BAN}ACCOUNT, an address \
+                 or a network (198.51.100.0/24), at most {} bytes",
+                crate::state::rooms::MAX_BAN_MASK_BYTES
+            );
+            return self.moderation_error(conn, text);
+        };
+        let mut shown = heapless::String::<{ crate::state::rooms::MAX_BAN_MASK_BYTES + 8 }>::new();
+        let _ = write!(shown, "{target}");
+        let until = duration.map(|duration| self.now.saturating_add(duration));
+        let reason = crate::wire::line::cut(reason.unwrap_or(""), MAX_SERVER_BAN_REASON_BYTES);
+        let changed = if on {
+            let mut by = heapless::String::new();
+            let _ = write!(by, "{}", self.roster.name(conn));
+            let ban = ServerBan {
+                target,
+                by,
+                at: self.now,
+                until,
+                reason: heapless::String::try_from(reason).unwrap_or_default(),
+            };
+            match self.server_bans.set(ban, self.now) {
+                Ok(changed) => changed,
+                Err(_) => {
+                    let text = format_args!(
+                        "{} server bans are kept already, the most there can be; lift one first",
+                        crate::state::moderation::MAX_SERVER_BANS
+                    );
+                    return self.moderation_error(conn, text);
+                }
+            }
+        } else {
+            self.server_bans.lift(&target)
+        };
+        let (until_text, why) = (
+            For(duration),
+            ReasonText(Some(reason).filter(|r| !r.is_empty())),
+        );
+        let told = match (on, changed) {
+            (true, true) => format_args!("You banned {shown} from the server{until_text}{why}."),
+            (true, false) => format_args!("{shown} is banned from the server already."),
+            (false, true) => format_args!("You lifted the server ban on {shown}."),
+            (false, false) => format_args!("{shown} is not banned from the server."),
+        };
+        if self.speaks_irc(conn) {
+            server_notice!(self, conn, "*** {told}");
+        } else {
+            notice!(self, conn, "{told}");
+        }
+        if !changed {
+            return;
+        }
+        self.publish(&Happened::ServerBanSet {
+            by: conn,
+            mask: &shown.as_str(),
+            on,
+            at: self.now,
+            until,
+            reason,
+        });
+        if on {
+            self.server_bans.start_sweep();
+        }
+    }
+
+    /// The server-wide bans, for a server operator: plain lines, or IRC's `STATS K` (`216`
+    /// each, then `219`).
+    pub(crate) fn list_server_bans(&mut self, conn: ConnectionId) {
+        use super::irc::numeric::{ERR_NOPRIVILEGES, RPL_ENDOFSTATS, RPL_STATSKLINE};
+        let irc = self.speaks_irc(conn);
+        if !self.is_server_operator(conn) {
+            if irc {
+                numeric!(
+                    self,
+                    conn,
+                    ERR_NOPRIVILEGES,
+                    ":Permission Denied- You're not an IRC operator"
+                );
+            } else {
+                error!(self, conn, "only server operators see the server bans");
+            }
+            return;
+        }
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let now = self.now;
+        let start = self.out.mark();
+        if !irc {
+            let count = self.server_bans.holding(now).count();
+            let _ = write!(
+                self.out,
+                "{} Server bans ({count}):\r\n",
+                self.style.notice()
+            );
+        }
+        for ban in self.server_bans.holding(now) {
+            let left = ban.until.map(|until| {
+                Duration::from_millis(until.as_millis().saturating_sub(now.as_millis()))
+            });
+            let why = ReasonText(Some(ban.reason.as_str()).filter(|reason| !reason.is_empty()));
+            let ago = super::text::Ago(Duration::from_millis(
+                now.as_millis().saturating_sub(ban.at.as_millis()),
+            ));
+            if irc {
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_STATSKLINE} {me} K {} * * :set by {} {ago}{}{why}\r\n",
+                    ban.target,
+                    ban.by,
+                    Left(left)
+                );
+            } else {
+                let _ = write!(
+                    self.out,
+                    "{}   {} (by {} {ago}{}){why}\r\n",
+                    self.style.notice(),
+                    ban.target,
+                    ban.by,
+                    Left(left)
+                );
+            }
+        }
+        if irc {
+            let _ = write!(
+                self.out,
+                ":{server} {RPL_ENDOFSTATS} {me} K :End of /STATS report\r\n"
+            );
+        }
+        self.out.send(start, Audience::one(conn));
     }
 
     /// `conn` invites `target` into the room called `room_name` (the current room when

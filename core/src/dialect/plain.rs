@@ -80,6 +80,13 @@ impl<const N: usize> Step<'_, N> {
             Command::Join { room, key } => self.join(conn, room, key),
             Command::Invite { nick, room } => self.invite(conn, nick, room),
             Command::RegisterRoom { on } => self.register_room(conn, None, on),
+            Command::ServerBan {
+                mask,
+                on,
+                duration,
+                reason,
+            } => self.set_server_ban(conn, mask, on, duration, reason),
+            Command::ServerBans => self.list_server_bans(conn),
             Command::Mode {
                 room,
                 changes,
@@ -583,7 +590,7 @@ impl fmt::Display for WhenSaid {
 /// How many lines `/history` shows when not told.
 const DEFAULT_HISTORY_COMMAND: usize = 20;
 
-const HELP: [&str; 22] = [
+const HELP: [&str; 23] = [
     "Commands:",
     "  /nick NAME        choose or change your nickname (1-16 letters and digits of any script, _-[]\\^{}|`)",
     "  /msg NAME TEXT    send TEXT to NAME alone",
@@ -604,6 +611,7 @@ const HELP: [&str; 22] = [
     "  /mode [#ROOM] [+-iklmt VALUES]  show or set a room's modes: +i invited only, +k KEY, +l MOST, +m operators and voiced talk, +t operators set the topic",
     "  /invite NAME [#ROOM]  let NAME in once, past +i, +k, +l and bans",
     "  /register-room, /unregister-room  register your room to your account: it keeps its modes and bans, and you get operator when you join",
+    "  /serverban MASK [DURATION] [REASON], /serverunban MASK, /serverbans  for server operators: MASK may also be an address or a network (198.51.100.0/24)",
     "Any other line goes to your room. To send a line starting with /, start it with //.",
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
@@ -615,8 +623,10 @@ impl<const N: usize> Step<'_, N> {
         let style = self.style;
         let text_users = |audience: Audience| audience.speaking(Speaks::Text);
         match *happened {
+            // The setter of a server ban is told by itself; whom it puts out, as they go.
             Happened::Arrived { .. }
             | Happened::Away { .. }
+            | Happened::ServerBanSet { .. }
             | Happened::RoomCreated { .. }
             | Happened::RoomRemoved { .. } => {}
             Happened::Kicked {
@@ -945,7 +955,7 @@ impl<const N: usize> Step<'_, N> {
 }
 
 /// A reason as shown after a kick: ` (REASON)`, or nothing.
-struct ReasonText<'a>(Option<&'a str>);
+pub(crate) struct ReasonText<'a>(pub(crate) Option<&'a str>);
 
 impl fmt::Display for ReasonText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -27,6 +27,8 @@ pub(crate) struct Connection {
     /// It goes by a registered nickname without being identified as it: its grace period
     /// runs (see [`account`](crate::account)).
     pub(crate) unproven: bool,
+    /// The address it connects from, if the runner said (for server-wide bans).
+    pub(crate) peer: Option<core::net::IpAddr>,
 }
 
 /// How far an IRC client's registration has come.

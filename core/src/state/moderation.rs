@@ -1,11 +1,217 @@
-//! What keeping order remembers of people for a while: invitations into rooms (`/invite`,
-//! IRC `INVITE`), who may come in once past a room's invite-only mode, key, limit and bans;
-//! and mutes that lapse. Side tables, since few are pending at once and a roster slot need not
+//! What keeping order remembers of people: server-wide bans; invitations into rooms
+//! (`/invite`, IRC `INVITE`), who may come in once past a room's invite-only mode, key, limit
+//! and bans; and mutes that lapse. Side tables, since few are pending at once and a roster slot need not
 //! carry room for one.
 
+use core::net::IpAddr;
+
+use crate::state::nickname::Nickname;
 use crate::state::rooms::RoomId;
 use crate::state::roster::ConnectionId;
 use crate::time::Instant;
+
+/// How a ban names an account rather than a nickname mask: `$a:ACCOUNT`.
+pub(crate) const ACCOUNT_BAN: &str = "$a:";
+
+/// The most server-wide bans (`/serverban`, IRC `KLINE`/`DLINE`). One more is refused with an
+/// error reply; lifting one, or one lapsing, makes room.
+pub const MAX_SERVER_BANS: usize = 256;
+
+/// The longest reason kept with a server-wide ban, in bytes; a longer one is cut.
+pub const MAX_SERVER_BAN_REASON_BYTES: usize = 100;
+
+/// Whom a server-wide ban keeps out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BanTarget {
+    /// Whoever matches `nick!user@host` (`*` and `?`; hosts are hidden, so nicknames and IRC
+    /// user names).
+    Mask(heapless::String<{ crate::state::rooms::MAX_BAN_MASK_BYTES }>),
+    /// Whoever is identified as this account.
+    Account(Nickname),
+    /// Whoever connects from an address in this network: an address and how many of its
+    /// leading bits count (all for one address).
+    Network(IpAddr, u8),
+}
+
+impl BanTarget {
+    /// The target `mask` names: `$a:ACCOUNT`, an IP address or network (`192.0.2.7`,
+    /// `198.51.100.0/24`, `2001:db8::/32`), `nick!user@host`, or a nickname (`nick!*@*`).
+    pub(crate) fn parse(mask: &str) -> Option<Self> {
+        if let Some(account) = mask.strip_prefix(ACCOUNT_BAN) {
+            return Nickname::new(account).ok().map(Self::Account);
+        }
+        let (address, bits) = match mask.split_once('/') {
+            Some((address, bits)) => (address, Some(bits)),
+            None => (mask, None),
+        };
+        if let Ok(address) = address.parse::<IpAddr>() {
+            let most = if address.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                None => most,
+                Some(bits) => bits.parse::<u8>().ok().filter(|&bits| bits <= most)?,
+            };
+            return Some(Self::Network(network(address, bits), bits));
+        }
+        if mask.is_empty() || mask.contains(|c: char| c.is_control() || c == ' ') {
+            return None;
+        }
+        let mut full = heapless::String::new();
+        if mask.contains(['!', '@']) {
+            full.push_str(mask).ok()?;
+        } else {
+            Nickname::new(mask).ok()?;
+            core::fmt::Write::write_fmt(&mut full, format_args!("{mask}!*@*")).ok()?;
+        }
+        Some(Self::Mask(full))
+    }
+
+    /// Whether someone shown as `prefix`, identified as `account`, connected from `peer`,
+    /// matches it.
+    pub(crate) fn matches(
+        &self,
+        prefix: &str,
+        account: Option<&Nickname>,
+        peer: Option<IpAddr>,
+    ) -> bool {
+        match self {
+            Self::Mask(mask) => crate::state::names::glob(mask.as_bytes(), prefix.as_bytes()),
+            Self::Account(banned) => {
+                account.is_some_and(|account| banned.matches(account.as_str()))
+            }
+            &Self::Network(network_address, bits) => {
+                peer.is_some_and(|peer| network(peer, bits) == network_address)
+            }
+        }
+    }
+}
+
+impl core::fmt::Display for BanTarget {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Mask(mask) => f.write_str(mask),
+            Self::Account(account) => write!(f, "{}{account}", ACCOUNT_BAN),
+            Self::Network(address, bits) if *bits == if address.is_ipv4() { 32 } else { 128 } => {
+                write!(f, "{address}")
+            }
+            Self::Network(address, bits) => write!(f, "{address}/{bits}"),
+        }
+    }
+}
+
+/// `address` with all but its first `bits` bits cleared.
+fn network(address: IpAddr, bits: u8) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & mask).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
+
+/// A server-wide ban: whom, who set it and when, until when, and why.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerBan {
+    pub(crate) target: BanTarget,
+    pub(crate) by: heapless::String<{ crate::state::rooms::MAX_SETTER_BYTES }>,
+    pub(crate) at: Instant,
+    pub(crate) until: Option<Instant>,
+    pub(crate) reason: heapless::String<MAX_SERVER_BAN_REASON_BYTES>,
+}
+
+/// Every server-wide ban slot is taken: see [`MAX_SERVER_BANS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ServerBansFull;
+
+/// The server-wide bans, and the connections whose name or account changed in this step, to
+/// be checked against them once it is over.
+#[derive(Debug, Default)]
+pub(crate) struct ServerBans {
+    bans: heapless::Vec<ServerBan, MAX_SERVER_BANS>,
+    suspects: heapless::Vec<ConnectionId, 4>,
+    /// After a ban is set, everyone online is checked, a few at each timeout: the position in
+    /// the roster's list of connections reached so far.
+    sweep: Option<usize>,
+}
+
+impl ServerBans {
+    pub(crate) const fn new() -> Self {
+        Self {
+            bans: heapless::Vec::new(),
+            suspects: heapless::Vec::new(),
+            sweep: None,
+        }
+    }
+
+    /// Where the sweep of everyone online has come to, if one is under way.
+    pub(crate) fn sweep_at(&self) -> Option<usize> {
+        self.sweep
+    }
+
+    /// Starts a sweep of everyone online, from the first (again, if one was under way).
+    pub(crate) fn start_sweep(&mut self) {
+        self.sweep = Some(0);
+    }
+
+    /// The connection at the sweep's place was checked and stays: on to the next; or the
+    /// sweep is over (`done`).
+    pub(crate) fn sweep_on(&mut self, done: bool) {
+        self.sweep = match done {
+            true => None,
+            false => self.sweep.map(|at| at + 1),
+        };
+    }
+
+    /// The bans that hold at `now`, oldest first.
+    pub(crate) fn holding(&self, now: Instant) -> impl Iterator<Item = &ServerBan> + '_ {
+        self.bans
+            .iter()
+            .filter(move |ban| ban.until.is_none_or(|until| now < until))
+    }
+
+    /// Whether there are any bans at all (lapsed ones included): when not, nothing need be
+    /// checked.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bans.is_empty()
+    }
+
+    /// Sets `ban`, replacing one on the same target; false if it changed nothing. Lapsed
+    /// bans are dropped first.
+    pub(crate) fn set(&mut self, ban: ServerBan, now: Instant) -> Result<bool, ServerBansFull> {
+        self.bans
+            .retain(|ban| ban.until.is_none_or(|until| now < until));
+        if let Some(kept) = self.bans.iter_mut().find(|kept| kept.target == ban.target) {
+            let changed = kept.until != ban.until || kept.reason != ban.reason;
+            *kept = ban;
+            return Ok(changed);
+        }
+        self.bans.push(ban).map_err(|_| ServerBansFull)?;
+        Ok(true)
+    }
+
+    /// Lifts the ban on `target`; false if there was none.
+    pub(crate) fn lift(&mut self, target: &BanTarget) -> bool {
+        let before = self.bans.len();
+        self.bans.retain(|ban| ban.target != *target);
+        before != self.bans.len()
+    }
+
+    /// `conn`'s name or account changed: check it once the step is over. (Past four in one
+    /// step, the rest are checked when they next change; a step changes one person's.)
+    pub(crate) fn suspect(&mut self, conn: ConnectionId) {
+        if !self.bans.is_empty() && !self.suspects.contains(&conn) {
+            let _ = self.suspects.push(conn);
+        }
+    }
+
+    /// The connections to check, taken.
+    pub(crate) fn take_suspects(&mut self) -> heapless::Vec<ConnectionId, 4> {
+        core::mem::take(&mut self.suspects)
+    }
+}
 
 /// The most mutes with a duration at once, over every room. One more is refused with an error
 /// reply (a mute without a duration is always possible).

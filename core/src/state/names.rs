@@ -193,6 +193,28 @@ pub(crate) fn nfc<const N: usize>(name: &str) -> Option<heapless::String<N>> {
     Some(out)
 }
 
+/// Whether `name` matches the glob `mask` (`*` any run, `?` one character), ASCII case ignored.
+pub(crate) fn glob(mask: &[u8], name: &[u8]) -> bool {
+    let (mut m, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if m < mask.len() && (mask[m] == b'?' || mask[m].eq_ignore_ascii_case(&name[n])) {
+            m += 1;
+            n += 1;
+        } else if m < mask.len() && mask[m] == b'*' {
+            star = Some((m, n));
+            m += 1;
+        } else if let Some((star_m, star_n)) = star {
+            m = star_m + 1;
+            n = star_n + 1;
+            star = Some((star_m, star_n + 1));
+        } else {
+            return false;
+        }
+    }
+    mask[m..].iter().all(|&b| b == b'*')
+}
+
 #[cfg(test)]
 mod tests {
     use std::format;

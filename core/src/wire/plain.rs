@@ -52,6 +52,21 @@ pub enum Command<'a> {
         /// The room named, if any.
         room: Option<&'a str>,
     },
+    /// `/serverban MASK [DURATION] [REASON]` (`on`) or `/serverunban MASK`, for server
+    /// operators: keep whoever matches MASK (a nickname, `nick!user@host`, `$a:ACCOUNT`, an
+    /// address or a network such as `198.51.100.0/24`) off the server, or no longer.
+    ServerBan {
+        /// Who.
+        mask: &'a str,
+        /// Banned, or no longer.
+        on: bool,
+        /// For how long; `None`: until lifted.
+        duration: Option<Duration>,
+        /// Why, told to whom it puts out.
+        reason: Option<&'a str>,
+    },
+    /// `/serverbans`: the server-wide bans, for server operators.
+    ServerBans,
     /// `/register-room` (`on`) or `/unregister-room`: register the current room to the
     /// account one is identified as, or no longer.
     RegisterRoom {
@@ -179,6 +194,8 @@ pub(crate) mod usage {
     pub(crate) const ME: &str = "/me TEXT";
     pub(crate) const JOIN: &str = "/join #ROOM [KEY]";
     pub(crate) const INVITE: &str = "/invite NAME [#ROOM]";
+    pub(crate) const SERVERBAN: &str = "/serverban MASK [DURATION] [REASON] (MASK: a nickname, nick!user@host, $a:ACCOUNT, an address or a network; DURATION: 30s, 10m, 2h, 7d, 4w; at most 52w)";
+    pub(crate) const SERVERUNBAN: &str = "/serverunban MASK";
     pub(crate) const HISTORY: &str = "/history [N]";
     pub(crate) const REGISTER: &str = "/register PASSWORD";
     pub(crate) const IDENTIFY: &str = "/identify PASSWORD";
@@ -402,6 +419,30 @@ fn command<'a>(name: &'a str, args: &'a str) -> Result<Command<'a>, ParseError<'
             }),
             (_, Err(error)) => Err(error),
         }
+    } else if is("serverban") {
+        let (mask, rest) = match word_then_text(args) {
+            Ok((_, (mask, rest))) => (mask, rest),
+            Err(_) if args.is_empty() => {
+                return Err(ParseError::MissingArgument(usage::SERVERBAN));
+            }
+            Err(_) => (args, ""),
+        };
+        let (duration, reason) = duration_then_text(rest, usage::SERVERBAN)?;
+        Ok(Command::ServerBan {
+            mask,
+            on: true,
+            duration,
+            reason: Some(reason).filter(|reason| !reason.is_empty()),
+        })
+    } else if is("serverunban") {
+        one_word(args, usage::SERVERUNBAN).map(|mask| Command::ServerBan {
+            mask,
+            on: false,
+            duration: None,
+            reason: None,
+        })
+    } else if is("serverbans") {
+        Ok(Command::ServerBans)
     } else if is("register-room") || is("unregister-room") {
         match args {
             "" => Ok(Command::RegisterRoom {
@@ -582,6 +623,9 @@ mod tests {
             ("/mute bob",               Ok(Mute { nick: "bob", on: true, duration: None })),
             ("/mute bob loud",          Err(UnexpectedArgument(usage::MUTE))),
             ("/unmute bob",             Ok(Mute { nick: "bob", on: false, duration: None })),
+            ("/serverban 192.0.2.0/24 1d botnet", Ok(ServerBan { mask: "192.0.2.0/24", on: true, duration: Some(Duration::from_secs(86_400)), reason: Some("botnet") })),
+            ("/serverunban bob",        Ok(ServerBan { mask: "bob", on: false, duration: None, reason: None })),
+            ("/serverbans",             Ok(ServerBans)),
             ("/invite bob",             Ok(Invite { nick: "bob", room: None })),
             ("/invite bob #rust",       Ok(Invite { nick: "bob", room: Some("#rust") })),
             ("/invite",                 Err(MissingArgument("/invite NAME [#ROOM]"))),

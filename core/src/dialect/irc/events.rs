@@ -95,8 +95,10 @@ impl<const N: usize> Step<'_, N> {
     /// The lines that tell IRC clients of `happened`.
     pub(crate) fn render_irc(&mut self, happened: &Happened<'_>) {
         match *happened {
+            // The setter of a server ban is told by itself; whom it puts out, as they go.
             Happened::Arrived { .. }
             | Happened::Away { .. }
+            | Happened::ServerBanSet { .. }
             | Happened::RoomCreated { .. }
             | Happened::RoomRemoved { .. } => {}
             Happened::Kicked {

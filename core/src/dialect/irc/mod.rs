@@ -272,11 +272,14 @@ enum Verb {
     Time,
     Invite,
     Oper,
+    Kline,
+    Unkline,
+    Stats,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 30] = [
+        const VERBS: [(&str, Verb); 35] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -307,6 +310,11 @@ impl Verb {
             ("TIME", Verb::Time),
             ("INVITE", Verb::Invite),
             ("OPER", Verb::Oper),
+            ("KLINE", Verb::Kline),
+            ("DLINE", Verb::Kline),
+            ("UNKLINE", Verb::Unkline),
+            ("UNDLINE", Verb::Unkline),
+            ("STATS", Verb::Stats),
         ];
         VERBS
             .iter()
@@ -407,27 +415,7 @@ fn away_message(slot: &Slot) -> Option<&str> {
     slot.person.away.as_deref()
 }
 
-/// Whether `name` matches the glob `mask` (`*` any run, `?` one character), ASCII case ignored.
-pub(crate) fn glob(mask: &[u8], name: &[u8]) -> bool {
-    let (mut m, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        if m < mask.len() && (mask[m] == b'?' || mask[m].eq_ignore_ascii_case(&name[n])) {
-            m += 1;
-            n += 1;
-        } else if m < mask.len() && mask[m] == b'*' {
-            star = Some((m, n));
-            m += 1;
-        } else if let Some((star_m, star_n)) = star {
-            m = star_m + 1;
-            n = star_n + 1;
-            star = Some((star_m, star_n + 1));
-        } else {
-            return false;
-        }
-    }
-    mask[m..].iter().all(|&b| b == b'*')
-}
+pub(crate) use crate::state::names::glob;
 
 impl<const N: usize> Step<'_, N> {
     /// Handles one line from a connection speaking IRC; `tags` is its tag section (`@tags `)
@@ -548,6 +536,42 @@ impl<const N: usize> Step<'_, N> {
             Verb::Whois => self.whois(conn, message),
             Verb::List => self.irc_list(conn, message.param(0)),
             Verb::Mode => self.mode(conn, message),
+            // `KLINE [DURATION] MASK [:REASON]` (a duration as `1h`, or minutes).
+            Verb::Kline => {
+                let first = message.param(0);
+                let duration = first.and_then(|first| {
+                    crate::wire::plain::parse_duration(first).or_else(|| {
+                        let minutes = first.parse::<u64>().ok().filter(|&minutes| minutes > 0)?;
+                        crate::wire::plain::parse_duration(&{
+                            let mut text = heapless::String::<24>::new();
+                            let _ = write!(text, "{minutes}m");
+                            text
+                        })
+                    })
+                });
+                let skip = usize::from(duration.is_some());
+                match message.param(skip) {
+                    Some(mask) => {
+                        let reason = message.param(skip + 1);
+                        self.set_server_ban(conn, mask, true, duration, reason);
+                    }
+                    None => self.missing(conn, message.verb),
+                }
+            }
+            Verb::Unkline => match message.param(0) {
+                Some(mask) => self.set_server_ban(conn, mask, false, None, None),
+                None => self.missing(conn, message.verb),
+            },
+            Verb::Stats => match message.param(0) {
+                Some("K" | "k") => self.list_server_bans(conn),
+                _ => numeric!(
+                    self,
+                    conn,
+                    numeric::RPL_ENDOFSTATS,
+                    "{} :End of /STATS report",
+                    Visible(message.param(0).unwrap_or("*"))
+                ),
+            },
             Verb::Oper if message.param(1).is_none() => self.missing(conn, "OPER"),
             // Operators are accounts (`--oper NAME`): a password here would be a second one.
             Verb::Oper if self.is_server_operator(conn) => numeric!(

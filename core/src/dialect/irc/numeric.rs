@@ -133,6 +133,12 @@ pub(crate) const RPL_INVITELIST: &str = "336";
 pub(crate) const RPL_ENDOFINVITELIST: &str = "337";
 /// The invitee is in the channel already.
 pub(crate) const ERR_USERONCHANNEL: &str = "443";
+/// A command for server operators only.
+pub(crate) const ERR_NOPRIVILEGES: &str = "481";
+/// `STATS K`: one server-wide ban.
+pub(crate) const RPL_STATSKLINE: &str = "216";
+/// The end of a `STATS` report.
+pub(crate) const RPL_ENDOFSTATS: &str = "219";
 /// `OPER` from someone who is a server operator.
 pub(crate) const RPL_YOUREOPER: &str = "381";
 /// `OPER` from someone who is not one.

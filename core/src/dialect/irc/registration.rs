@@ -221,6 +221,8 @@ impl<const N: usize> Step<'_, N> {
         if !slot.connection.greeted {
             self.publish(&Happened::Arrived { who: conn });
         }
+        // Its user name is known now: a server-wide ban may name it.
+        self.server_bans.suspect(conn);
         self.roster.dequeue(Queue::Silent, conn);
         let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> =
             self.roster.rooms_of(conn).collect();

@@ -123,6 +123,7 @@ impl<const N: usize> Step<'_, N> {
             if let Some(slot) = self.roster.get_mut(conn) {
                 slot.person.account = Some(account.clone());
             }
+            self.server_bans.suspect(conn);
             self.sasl_state(conn, Sasl::Idle);
             let prefix = self.roster.prefix(conn);
             numeric!(

@@ -167,6 +167,13 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) log_format: Option<String>,
 
+    /// how much the server logs: error (what it needs and lacks: the store, Redis), warn (and
+    /// whoever is refused or cut off: refused connections, dropped slow clients), info (and
+    /// what an operator reads at any time: start, reloads, lagging clients) or debug (and every
+    /// connect, nickname change and disconnect). Changes on SIGHUP with --config. Default: info
+    #[argh(option)]
+    pub(crate) log_level: Option<String>,
+
     /// the message of the day: a UTF-8 text file whose lines IRC clients are sent on
     /// registering (and on /motd), and whose first line plain-text users see after the
     /// welcome. At most 32 lines of 200 bytes are kept (the log says what was cut); control
@@ -285,7 +292,7 @@ macro_rules! options {
     ) => {
         /// The server's effective configuration: the command line over the config file over
         /// the defaults. `--print-config` prints it, in the config file's format.
-        #[derive(Debug, Serialize)]
+        #[derive(Debug, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
         pub(crate) struct Options {
             $(pub(crate) $d: $dty,)*
@@ -334,6 +341,7 @@ options! {
         announce_limit: u32 = chat_core::DEFAULT_ANNOUNCE_LIMIT,
         flush_interval: f64 = 10.0,
         log_format: String = String::from("text"),
+        log_level: String = String::from("info"),
     }
     optional {
         listen: String,
@@ -358,7 +366,133 @@ options! {
     }
 }
 
+/// The config file keys whose change a running server applies on SIGHUP; a change to any
+/// other key takes a restart (and is logged as such). Applying them is `Hub::reconfigure`'s
+/// (the limits, the slow-reader policy, the per-address limit, the flush interval), the signal
+/// task's (`motd`) and [`Reloading::reload`]'s (the log's). A setting made live later (a list
+/// of operators, say) is added here and applied in `Hub::reconfigure`.
+const LIVE_KEYS: &[&str] = &[
+    "max-clients",
+    "max-per-ip",
+    "max-room-members",
+    "history",
+    "flood-burst",
+    "flood-rate",
+    "no-flood-limit",
+    "silence-timeout",
+    "greeting-delay",
+    "ping-interval",
+    "ping-timeout",
+    "announce-limit",
+    "nick-grace",
+    "lag-limit",
+    "queue-limit",
+    "stall-timeout",
+    "flush-interval",
+    "motd",
+    "log-level",
+    "log-format",
+];
+
+/// A config file key whose value differs between two configurations.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Change {
+    /// The key, as in the file (`max-per-ip`).
+    pub(crate) key: String,
+    /// The value before, as TOML, or `(not set)`.
+    pub(crate) old: String,
+    /// The value now, likewise.
+    pub(crate) new: String,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.key, self.old, self.new)
+    }
+}
+
+/// The one place a reload's difference is computed: every key whose value differs between
+/// `old` and `new`, in key order, split into those a running server applies ([`LIVE_KEYS`])
+/// and those that take a restart.
+pub(crate) fn live_diff(
+    old: &Options,
+    new: &Options,
+) -> Result<(Vec<Change>, Vec<Change>), String> {
+    let (old, new) = (old.table()?, new.table()?);
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let shown = |value: Option<&toml::Value>| {
+        value.map_or_else(|| "(not set)".to_owned(), ToString::to_string)
+    };
+    let changes = keys
+        .into_iter()
+        .filter(|key| old.get(*key) != new.get(*key))
+        .map(|key| Change {
+            key: key.clone(),
+            old: shown(old.get(key)),
+            new: shown(new.get(key)),
+        });
+    Ok(changes.partition(|change| LIVE_KEYS.contains(&change.key.as_str())))
+}
+
+/// What SIGHUP reads the configuration again with: the command line given at start (whose
+/// flags still win over the file), the file, and the configuration running now.
+pub(crate) struct Reloading {
+    command_line: Args,
+    path: PathBuf,
+    running: Options,
+}
+
+impl Reloading {
+    pub(crate) fn new(command_line: Args, path: PathBuf, running: Options) -> Self {
+        Self {
+            command_line,
+            path,
+            running,
+        }
+    }
+
+    /// Reads the file again: the settings to run with (the running ones with every live key
+    /// of the file's), what changed and what takes a restart; or why the file cannot be used,
+    /// naming the file (and the line and column, for a file that is not the configuration's
+    /// TOML) or the flag whose value is out of range. The log's level and format are set here.
+    pub(crate) fn reload(&mut self) -> Result<chat_runner::Reload, String> {
+        let read = self.command_line.options(read_config(&self.path)?);
+        // The whole file is checked, the keys that take a restart too: a file that would not
+        // start the server is refused whole. (The flags were checked at start.)
+        let in_file = |message: String| format!("config file {}: {message}", self.path.display());
+        read.settings().map_err(in_file)?;
+        read.log_format().map_err(in_file)?;
+        read.log_level().map_err(in_file)?;
+        let (changed, restart) = live_diff(&self.running, &read)?;
+        let mut table = self.running.table()?;
+        let new = read.table()?;
+        for change in &changed {
+            match new.get(&change.key) {
+                Some(value) => table.insert(change.key.clone(), value.clone()),
+                None => table.remove(&change.key),
+            };
+        }
+        let applied: Options = toml::Value::Table(table)
+            .try_into()
+            .map_err(|error| format!("bug: a configuration that does not read back: {error}"))?;
+        let settings = applied.settings()?;
+        chat_runner::set_log_format(applied.log_format()?);
+        chat_runner::set_log_level(applied.log_level()?);
+        self.running = applied;
+        Ok(chat_runner::Reload {
+            settings,
+            changed: changed.iter().map(ToString::to_string).collect(),
+            restart: restart.iter().map(ToString::to_string).collect(),
+        })
+    }
+}
+
 impl Options {
+    /// The configuration as a TOML table: every key that has a value.
+    fn table(&self) -> Result<toml::Table, String> {
+        toml::Table::try_from(self).map_err(|error| error.to_string())
+    }
+
     /// The configuration as a config file: every key, those without a value as a comment.
     pub(crate) fn to_toml(&self) -> Result<String, String> {
         let mut text = toml::to_string(self).map_err(|error| error.to_string())?;
@@ -551,6 +685,16 @@ impl Options {
             "json" => Ok(chat_runner::LogFormat::Json),
             other => Err(format!("--log-format {other:?}: expected text or json")),
         }
+    }
+
+    /// The `--log-level` value, checked.
+    pub(crate) fn log_level(&self) -> Result<chat_runner::LogLevel, String> {
+        chat_runner::LogLevel::from_name(&self.log_level).ok_or_else(|| {
+            format!(
+                "--log-level {:?}: expected error, warn, info or debug",
+                self.log_level
+            )
+        })
     }
 
     /// The `--server-name` value, checked; kept for the life of the process.

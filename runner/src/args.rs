@@ -15,7 +15,7 @@ const DEFAULT_DATA_DIR: &str = "chat-data";
 /// A terminal chat server, and its client. As a server (the default), people connect with
 /// `nc HOST PORT`, `telnet HOST PORT` or `chat-runner --connect HOST:PORT`, pick a nickname with
 /// /nick, and talk; /help lists the commands.
-#[derive(FromArgs, Debug, Default, Deserialize)]
+#[derive(FromArgs, Clone, Debug, Default, Deserialize)]
 // The config file (`--config`) is read into this struct too: each server flag is a key named
 // like it (`max-per-ip = 16`); the client's and the one-shot flags are no keys (`skip`).
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -435,19 +435,23 @@ pub(crate) fn live_diff(
 }
 
 /// What SIGHUP reads the configuration again with: the command line given at start (whose
-/// flags still win over the file), the file, and the configuration running now.
+/// flags still win over the file), the file, the configuration running now, and what the file
+/// said when last read (to tell a change the command line overrides).
 pub(crate) struct Reloading {
     command_line: Args,
     path: PathBuf,
     running: Options,
+    file: Options,
 }
 
 impl Reloading {
-    pub(crate) fn new(command_line: Args, path: PathBuf, running: Options) -> Self {
+    /// `file` is what the file held at start, `running` the configuration made of it.
+    pub(crate) fn new(command_line: Args, path: PathBuf, file: Args, running: Options) -> Self {
         Self {
             command_line,
             path,
             running,
+            file: Args::default().options(file),
         }
     }
 
@@ -456,7 +460,9 @@ impl Reloading {
     /// naming the file (and the line and column, for a file that is not the configuration's
     /// TOML) or the flag whose value is out of range. The log's level and format are set here.
     pub(crate) fn reload(&mut self) -> Result<chat_runner::Reload, String> {
-        let read = self.command_line.options(read_config(&self.path)?);
+        let file = read_config(&self.path)?;
+        let file_alone = Args::default().options(file.clone());
+        let read = self.command_line.options(file);
         // The whole file is checked, the keys that take a restart too: a file that would not
         // start the server is refused whole. (The flags were checked at start.)
         let in_file = |message: String| format!("config file {}: {message}", self.path.display());
@@ -464,6 +470,24 @@ impl Reloading {
         read.log_format().map_err(in_file)?;
         read.log_level().map_err(in_file)?;
         let (changed, restart) = live_diff(&self.running, &read)?;
+        // Keys changed in the file that a flag given at start overrides: said, not applied.
+        let (in_file, in_file_restart) = live_diff(&self.file, &file_alone)?;
+        let overridden = in_file
+            .into_iter()
+            .chain(in_file_restart)
+            .filter(|change| {
+                !changed
+                    .iter()
+                    .chain(&restart)
+                    .any(|other| other.key == change.key)
+            })
+            .map(|change| {
+                format!(
+                    "{change} in the file; the command line's --{} wins",
+                    change.key
+                )
+            })
+            .collect();
         let mut table = self.running.table()?;
         let new = read.table()?;
         for change in &changed {
@@ -479,10 +503,12 @@ impl Reloading {
         chat_runner::set_log_format(applied.log_format()?);
         chat_runner::set_log_level(applied.log_level()?);
         self.running = applied;
+        self.file = file_alone;
         Ok(chat_runner::Reload {
             settings,
             changed: changed.iter().map(ToString::to_string).collect(),
             restart: restart.iter().map(ToString::to_string).collect(),
+            overridden,
         })
     }
 }
@@ -812,7 +838,40 @@ fn parse_listen(listen: &str, flag: &str) -> Result<SocketAddr, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{line_column, parse_listen as parse};
+    use super::{Args, LIVE_KEYS, Options, line_column, live_diff, parse_listen as parse};
+
+    fn options(text: &str) -> Options {
+        Args::default().options(toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_diff_splits_live_keys_from_those_that_take_a_restart() {
+        let (live, restart) = live_diff(
+            &options("max-per-ip = 3\nlisten = \"1\"\nhistory = 5\n"),
+            &options("max-per-ip = 4\ndata = \"d\"\nhistory = 5\n"),
+        )
+        .unwrap();
+        let shown = |changes: Vec<super::Change>| {
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        assert_eq!(shown(live), ["max-per-ip: 3 -> 4"]);
+        assert_eq!(
+            shown(restart),
+            ["data: (not set) -> \"d\"", "listen: \"1\" -> (not set)"]
+        );
+    }
+
+    #[test]
+    fn every_live_key_is_a_key() {
+        let printed = options("").to_toml().unwrap();
+        for key in LIVE_KEYS {
+            assert!(
+                printed.contains(&format!("\n{key} = "))
+                    || printed.contains(&format!("# {key} = ")),
+                "{key}"
+            );
+        }
+    }
 
     #[test]
     fn line_and_column_of_an_offset() {

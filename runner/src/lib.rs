@@ -187,6 +187,9 @@ pub struct Reload {
     /// What changed but takes a restart, one entry per setting, as in `changed`: each is
     /// logged as not applied.
     pub restart: Vec<String>,
+    /// What changed in the file but is set by a flag given at start, which wins: each is
+    /// logged as not applied.
+    pub overridden: Vec<String>,
 }
 
 /// Reads the configuration again, on each SIGHUP (see [`serve_reloading`]): the settings to
@@ -753,7 +756,13 @@ fn reload_config(reload: &mut Reloader) -> Option<Box<Settings>> {
             for change in &reload.restart {
                 warn!("SIGHUP: {change} takes a restart; the running value stays");
             }
-            if reload.changed.is_empty() && reload.restart.is_empty() {
+            for change in &reload.overridden {
+                info!("SIGHUP: {change}");
+            }
+            if reload.changed.is_empty()
+                && reload.restart.is_empty()
+                && reload.overridden.is_empty()
+            {
                 info!("SIGHUP: configuration read again; no setting changed");
             }
             Some(Box::new(reload.settings))

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         },
         None => Args::default(),
     };
-    let options = args.options(file);
+    let options = args.options(file.clone());
     match options
         .log_format()
         .and_then(|format| Ok((format, options.log_level()?)))
@@ -144,7 +144,7 @@ fn main() -> ExitCode {
     }
     // With a config file, SIGHUP reads it again (the flags given now still win over it).
     let reload = args.config.clone().map(|path| {
-        let mut reloading = args::Reloading::new(args, path, options);
+        let mut reloading = args::Reloading::new(args, path, file, options);
         Box::new(move || reloading.reload()) as chat_runner::Reloader
     });
     match chat_runner::serve_reloading(listeners, settings, reload) {

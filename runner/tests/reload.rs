@@ -177,10 +177,18 @@ fn a_flag_given_at_start_still_wins_over_the_reloaded_file() {
         &["--config", config.to_str().unwrap(), "--max-per-ip", "2"],
     );
     let _alice = server.connect();
-    write(&config, "max-per-ip = 1\nannounce-limit = 7\n");
+    write(&config, "max-per-ip = 3\nannounce-limit = 7\n");
     reload(&server, 1);
     server.expect_log("SIGHUP: announce-limit: 200 -> 7");
-    assert!(!server.log().contains("SIGHUP: max-per-ip"));
-    // Two from one address, as the flag says.
+    // The file's change is named, and not applied.
+    let line = server.expect_log("SIGHUP: max-per-ip: 1 -> 3 in the file");
+    assert!(
+        line.contains("the command line's --max-per-ip wins"),
+        "{line}"
+    );
+    assert!(!server.log().contains("SIGHUP: max-per-ip: 2"));
+    // Two from one address, as the flag says, and not three.
     let _bob = server.connect();
+    let mut carol = Client::connect(server.addr());
+    carol.expect_line("too many connections from your address");
 }

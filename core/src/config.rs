@@ -82,6 +82,49 @@ pub struct Config {
     pub nick_grace: Duration,
 }
 
+/// The part of a [`Config`] a running server can change: its limits, in size and in time.
+/// Take them from a configuration with [`Config::limits`], and give them to a running server
+/// with [`Server::set_limits`](crate::Server::set_limits) (or to a configuration with
+/// [`Config::with_limits`]). Each field means what the [`Config`] field of the same name
+/// does; what a change does to connections already there is said at `set_limits`.
+///
+/// The rest of a configuration (the server's name, colour, the lobby for IRC clients, what
+/// the runner answers: claims, relayed lines, accounts) is fixed for the life of a server, so
+/// it is not here: a runner cannot change it by mistake.
+///
+/// ```
+/// # use chat_core::Config;
+/// let config = Config::default().with_history(5);
+/// let mut limits = config.limits();
+/// limits.max_room_members = 50;
+/// let changed = config.with_limits(limits);
+/// assert_eq!((changed.history, changed.max_room_members), (5, 50));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// See [`Config::max_clients`].
+    pub max_clients: usize,
+    /// See [`Config::max_room_members`].
+    pub max_room_members: u32,
+    /// See [`Config::history`].
+    pub history: usize,
+    /// See [`Config::flood_limit`].
+    pub flood_limit: Option<FloodLimit>,
+    /// See [`Config::silence_timeout`].
+    pub silence_timeout: Option<Duration>,
+    /// See [`Config::greeting_delay`].
+    pub greeting_delay: Duration,
+    /// See [`Config::ping_interval`].
+    pub ping_interval: Option<Duration>,
+    /// See [`Config::ping_timeout`].
+    pub ping_timeout: Duration,
+    /// See [`Config::announce_limit`].
+    pub announce_limit: u32,
+    /// See [`Config::nick_grace`].
+    pub nick_grace: Duration,
+}
+
 /// The largest room whose joins and departures are announced to text users, unless configured
 /// otherwise.
 pub const DEFAULT_ANNOUNCE_LIMIT: u32 = 200;
@@ -153,6 +196,37 @@ impl ServerName {
 }
 
 impl Config {
+    /// The limits of this configuration: what a running server can change (see [`Limits`]).
+    pub const fn limits(&self) -> Limits {
+        Limits {
+            max_clients: self.max_clients,
+            max_room_members: self.max_room_members,
+            history: self.history,
+            flood_limit: self.flood_limit,
+            silence_timeout: self.silence_timeout,
+            greeting_delay: self.greeting_delay,
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            announce_limit: self.announce_limit,
+            nick_grace: self.nick_grace,
+        }
+    }
+
+    /// The same configuration with other limits; the rest stays.
+    pub const fn with_limits(mut self, limits: Limits) -> Self {
+        self.max_clients = limits.max_clients;
+        self.max_room_members = limits.max_room_members;
+        self.history = limits.history;
+        self.flood_limit = limits.flood_limit;
+        self.silence_timeout = limits.silence_timeout;
+        self.greeting_delay = limits.greeting_delay;
+        self.ping_interval = limits.ping_interval;
+        self.ping_timeout = limits.ping_timeout;
+        self.announce_limit = limits.announce_limit;
+        self.nick_grace = limits.nick_grace;
+        self
+    }
+
     /// The same configuration with colour on or off.
     pub const fn with_colour(mut self, colour: bool) -> Self {
         self.colour = colour;

@@ -49,14 +49,24 @@ impl Motd {
     /// lines left out, each cut to [`MAX_MOTD_LINE_BYTES`], the first [`MAX_MOTD_LINES`] kept;
     /// with what was left out.
     pub fn new(text: &str) -> (Self, MotdCut) {
-        let mut motd = Self::default();
-        let mut report = MotdCut::default();
         let text = text.trim_end_matches(['\r', '\n', ' ', '\t']);
         if text.is_empty() {
-            return (motd, report);
+            return (Self::default(), MotdCut::default());
         }
-        for line in text.split('\n') {
-            let line = line.strip_suffix('\r').unwrap_or(line);
+        Self::from_lines(
+            text.split('\n')
+                .map(|line| line.strip_suffix('\r').unwrap_or(line)),
+        )
+    }
+
+    /// The message of the day made of `lines` as they are (none is split, trimmed or left
+    /// out for being blank), each cut to [`MAX_MOTD_LINE_BYTES`], the first
+    /// [`MAX_MOTD_LINES`] kept; with what was left out. `Motd::from_lines(motd.lines())` is
+    /// `motd` again (a recording keeps a message so).
+    pub fn from_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> (Self, MotdCut) {
+        let mut motd = Self::default();
+        let mut report = MotdCut::default();
+        for line in lines {
             let kept = cut(line, MAX_MOTD_LINE_BYTES);
             if kept.len() < line.len() {
                 report.lines_cut += 1;
@@ -99,6 +109,18 @@ mod tests {
         assert_eq!(motd.lines().collect::<Vec<_>>(), ["one", "", "two"]);
         assert!(cut.is_none());
         assert!(Motd::new("\n\n").0.is_empty());
+    }
+
+    #[test]
+    fn from_lines_gives_back_the_same_message() {
+        let (motd, _) = Motd::new("one\r\r\n\n two \t\n\u{1b}[31mred\nlast");
+        assert_eq!(
+            motd.lines().collect::<Vec<_>>(),
+            ["one\r", "", " two \t", "\u{1b}[31mred", "last"]
+        );
+        assert_eq!(Motd::from_lines(motd.lines()), (motd, MotdCut::default()));
+        let (tail, _) = Motd::from_lines(["a ", "\r"]);
+        assert_eq!(tail.lines().collect::<Vec<_>>(), ["a ", "\r"]);
     }
 
     #[test]

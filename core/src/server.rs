@@ -320,6 +320,32 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         self.operators = operators;
     }
 
+    /// Changes the server's limits (see [`Limits`](crate::Limits)), for a runner reloading
+    /// its configuration. Callable at any time, as [`set_motd`](Self::set_motd) is: no output,
+    /// no step, nobody is told. A limit applies from the next step on, to what that step
+    /// checks; what already happened stays:
+    ///
+    /// - `max_clients`, `max_room_members`: checked at the next connect or join; nobody is
+    ///   turned out of a server or a room that is now over its limit.
+    /// - `history`, `announce_limit`, `nick_grace`: used the next time they are needed.
+    /// - `flood_limit`: every connection is charged by the new limit from its next line (a
+    ///   bucket above the new burst is cut to it). Turned on, every connection starts with a
+    ///   full bucket; turned off, a connection held back is let go at its deadline, as before.
+    /// - `silence_timeout`, `greeting_delay`: for connections that come from now on; those
+    ///   already waiting keep their deadlines (a silence timeout turned off lets them stay).
+    /// - `ping_interval`, `ping_timeout`: an IRC client is next pinged by the new interval
+    ///   once it has sent a line; one already pinged keeps its deadline to answer.
+    pub fn set_limits(&mut self, limits: crate::Limits) {
+        let flood_on = self.config.flood_limit.is_none() && limits.flood_limit.is_some();
+        self.config = self.config.with_limits(limits);
+        if let (true, Some(limit)) = (flood_on, limits.flood_limit) {
+            let now = self.now;
+            self.roster.for_each_live(|slot| {
+                slot.connection.flood = FloodBucket::full(limit, now);
+            });
+        }
+    }
+
     /// Puts back what a store kept from an earlier run (see [`Restored`]), before the first
     /// connection; no output, nobody is told.
     pub fn handle_restore(&mut self, restored: Restored<'_>) -> Result<(), Error> {
@@ -441,7 +467,8 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         self.roster.len()
     }
 
-    /// The configuration the server was made with.
+    /// The configuration the server was made with, with the limits set since
+    /// ([`set_limits`](Self::set_limits)).
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -758,8 +785,8 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             self.refill(conn);
             self.out.resume(conn);
         }
+        let timeout = self.config.ping_timeout;
         if self.config.ping_interval.is_some() {
-            let timeout = self.config.ping_timeout;
             while let Some((deadline, conn)) = self.roster.first(Queue::Idle) {
                 if deadline > self.now || self.out.room().0 < TIMEOUT_RECORDS {
                     break;
@@ -769,13 +796,15 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 self.roster.enqueue(Queue::Pinged, conn, answer_by);
                 self.hub().ping(conn);
             }
-            while let Some((deadline, conn)) = self.roster.first(Queue::Pinged) {
-                let (records, bytes) = self.out.room();
-                if deadline > self.now || records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
-                    break;
-                }
-                self.hub().ping_timeout(conn, timeout);
+        }
+        // Also with pings turned off since (`set_limits`): a client pinged has its deadline,
+        // and `poll_timeout` counts it.
+        while let Some((deadline, conn)) = self.roster.first(Queue::Pinged) {
+            let (records, bytes) = self.out.room();
+            if deadline > self.now || records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
+                break;
             }
+            self.hub().ping_timeout(conn, timeout);
         }
         while let Some((deadline, conn)) = self.roster.first(Queue::Claiming) {
             if deadline > self.now || self.out.room().0 < TIMEOUT_RECORDS {
@@ -1425,6 +1454,81 @@ mod tests {
             "told once per episode"
         );
         assert_eq!(server.poll_timeout(), Some(Instant::from_millis(1000)));
+    }
+
+    #[test]
+    fn set_limits_applies_from_the_next_step() {
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_colour(false)
+            .with_silence_timeout(None)
+            .with_flood_limit(None);
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let (alice, bob) = (accept(&mut server), accept(&mut server));
+        // At most two connections now: nobody is turned out, a third is refused.
+        let mut limits = server.config().limits();
+        limits.max_clients = 2;
+        limits.flood_limit = Some(FloodLimit {
+            burst: 2,
+            per_second: 1,
+        });
+        server.set_limits(limits);
+        assert_eq!(server.online(), 2);
+        assert!(matches!(
+            server.handle_connect(Instant::ZERO),
+            Ok(Admission::Refused(_))
+        ));
+        // Flood control turned on: alice starts with a full bucket of two lines, then is held.
+        let mut input: &[u8] = b"1\n2\n3\n";
+        for _ in 0..2 {
+            let taken = server.handle_input(Instant::ZERO, alice, input).unwrap();
+            input = &input[taken.bytes()..];
+            drain(&mut server, bob);
+        }
+        assert_eq!(
+            server
+                .handle_input(Instant::ZERO, alice, input)
+                .unwrap()
+                .bytes(),
+            0
+        );
+        assert_eq!(server.poll_timeout(), Some(Instant::from_millis(1000)));
+        // The rest of the configuration stays.
+        assert!(!server.config().colour);
+        assert_eq!(server.config().limits(), limits);
+    }
+
+    #[test]
+    fn a_client_pinged_before_pings_were_turned_off_still_times_out() {
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_silence_timeout(None)
+            .with_ping(Some(Duration::from_secs(10)), Duration::from_secs(5));
+        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let irc = accept(&mut server);
+        let mut input: &[u8] = b"NICK ann\r\nUSER ann 0 * :ann\r\n";
+        while !input.is_empty() {
+            let taken = server.handle_input(Instant::ZERO, irc, input).unwrap();
+            input = &input[taken.bytes()..];
+            while server.poll_output().is_some() {}
+        }
+        let ping_at = server.poll_timeout().expect("a ping is due");
+        server.handle_timeout(ping_at).unwrap();
+        while server.poll_output().is_some() {}
+        let mut limits = server.config().limits();
+        limits.ping_interval = None;
+        server.set_limits(limits);
+        // The answer's deadline still stands, and passing it closes the client: no timeout
+        // that is due forever and never handled.
+        let answer_by = server.poll_timeout().expect("the answer's deadline");
+        assert_eq!(answer_by, ping_at.saturating_add(Duration::from_secs(5)));
+        server.handle_timeout(answer_by).unwrap();
+        let mut closed = false;
+        while let Some(output) = server.poll_output() {
+            closed |= matches!(output, Output::Close { conn, .. } if conn == irc);
+        }
+        assert!(closed);
+        assert_eq!(server.poll_timeout(), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use smol::channel::Sender;
 
 use crate::event::Event;
-use crate::log::log;
+use crate::log::{error, info, warn};
 use crate::store::{self, OpenError, Place};
 
 /// Wrong passwords allowed before answers slow down.
@@ -114,11 +114,11 @@ impl Accounts {
         match self.jobs.try_send(Job { request, address }) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
-                log!("accounts: {QUEUE} requests wait already; one was answered unavailable");
+                warn!("accounts: {QUEUE} requests wait already; one was answered unavailable");
                 false
             }
             Err(TrySendError::Disconnected(_)) => {
-                log!("bug: the accounts thread has gone");
+                error!("bug: the accounts thread has gone");
                 false
             }
         }
@@ -198,7 +198,7 @@ impl Worker {
             };
             let key = crate::name_key(job.request.account().as_str());
             let answer = self.answer(&key, &job.request).unwrap_or_else(|error| {
-                log!("accounts: {error}");
+                warn!("accounts: {error}");
                 AccountAnswer::Unavailable
             });
             let delay = self.count(&key, job.address, answer);
@@ -264,7 +264,7 @@ impl Worker {
                 }
                 let hash = self.hash(password)?;
                 Ok(if self.insert(key, name, &hash)? {
-                    log!("accounts: {name} registered");
+                    info!("accounts: {name} registered");
                     AccountAnswer::Done
                 } else {
                     AccountAnswer::Taken
@@ -280,7 +280,7 @@ impl Worker {
                 Some(hash) if self.verify(old, &hash) => {
                     let hash = self.hash(new)?;
                     self.update(key, &hash)?;
-                    log!("accounts: {name} changed its password");
+                    info!("accounts: {name} changed its password");
                     Ok(AccountAnswer::Done)
                 }
                 Some(_) => Ok(AccountAnswer::WrongPassword),
@@ -303,7 +303,7 @@ impl Worker {
                 .verify_password(password.as_str().as_bytes(), &parsed)
                 .is_ok(),
             Err(error) => {
-                log!("accounts: a stored hash cannot be read ({error}); the password is refused");
+                error!("accounts: a stored hash cannot be read ({error}); the password is refused");
                 false
             }
         }

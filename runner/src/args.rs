@@ -15,7 +15,7 @@ const DEFAULT_DATA_DIR: &str = "chat-data";
 /// A terminal chat server, and its client. As a server (the default), people connect with
 /// `nc HOST PORT`, `telnet HOST PORT` or `chat-runner --connect HOST:PORT`, pick a nickname with
 /// /nick, and talk; /help lists the commands.
-#[derive(FromArgs, Debug, Default, Deserialize)]
+#[derive(FromArgs, Clone, Debug, Default, Deserialize)]
 // The config file (`--config`) is read into this struct too: each server flag is a key named
 // like it (`max-per-ip = 16`); the client's and the one-shot flags are no keys (`skip`).
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -174,6 +174,13 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) log_format: Option<String>,
 
+    /// how much the server logs: error (what it needs and lacks: the store, Redis), warn (and
+    /// whoever is refused or cut off: refused connections, dropped slow clients), info (and
+    /// what an operator reads at any time: start, reloads, lagging clients) or debug (and every
+    /// connect, nickname change and disconnect). Changes on SIGHUP with --config. Default: info
+    #[argh(option)]
+    pub(crate) log_level: Option<String>,
+
     /// the message of the day: a UTF-8 text file whose lines IRC clients are sent on
     /// registering (and on /motd), and whose first line plain-text users see after the
     /// welcome. At most 32 lines of 200 bytes are kept (the log says what was cut); control
@@ -293,7 +300,7 @@ macro_rules! options {
     ) => {
         /// The server's effective configuration: the command line over the config file over
         /// the defaults. `--print-config` prints it, in the config file's format.
-        #[derive(Debug, Serialize)]
+        #[derive(Debug, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
         pub(crate) struct Options {
             $(pub(crate) $d: $dty,)*
@@ -344,6 +351,7 @@ options! {
         announce_limit: u32 = chat_core::DEFAULT_ANNOUNCE_LIMIT,
         flush_interval: f64 = 10.0,
         log_format: String = String::from("text"),
+        log_level: String = String::from("info"),
     }
     optional {
         listen: String,
@@ -371,7 +379,160 @@ options! {
     }
 }
 
+/// The config file keys whose change a running server applies on SIGHUP; a change to any
+/// other key takes a restart (and is logged as such). Applying them is `Hub::reconfigure`'s
+/// (the limits, the slow-reader policy, the per-address limit, the flush interval), the signal
+/// task's (`motd`) and [`Reloading::reload`]'s (the log's). A setting made live later (a list
+/// of operators, say) is added here and applied in `Hub::reconfigure`.
+const LIVE_KEYS: &[&str] = &[
+    "max-clients",
+    "max-per-ip",
+    "max-room-members",
+    "history",
+    "flood-burst",
+    "flood-rate",
+    "no-flood-limit",
+    "silence-timeout",
+    "greeting-delay",
+    "ping-interval",
+    "ping-timeout",
+    "announce-limit",
+    "nick-grace",
+    "lag-limit",
+    "queue-limit",
+    "stall-timeout",
+    "flush-interval",
+    "motd",
+    "log-level",
+    "log-format",
+    "oper",
+];
+
+/// A config file key whose value differs between two configurations.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Change {
+    /// The key, as in the file (`max-per-ip`).
+    pub(crate) key: String,
+    /// The value before, as TOML, or `(not set)`.
+    pub(crate) old: String,
+    /// The value now, likewise.
+    pub(crate) new: String,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.key, self.old, self.new)
+    }
+}
+
+/// The one place a reload's difference is computed: every key whose value differs between
+/// `old` and `new`, in key order, split into those a running server applies ([`LIVE_KEYS`])
+/// and those that take a restart.
+pub(crate) fn live_diff(
+    old: &Options,
+    new: &Options,
+) -> Result<(Vec<Change>, Vec<Change>), String> {
+    let (old, new) = (old.table()?, new.table()?);
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let shown = |value: Option<&toml::Value>| {
+        value.map_or_else(|| "(not set)".to_owned(), ToString::to_string)
+    };
+    let changes = keys
+        .into_iter()
+        .filter(|key| old.get(*key) != new.get(*key))
+        .map(|key| Change {
+            key: key.clone(),
+            old: shown(old.get(key)),
+            new: shown(new.get(key)),
+        });
+    Ok(changes.partition(|change| LIVE_KEYS.contains(&change.key.as_str())))
+}
+
+/// What SIGHUP reads the configuration again with: the command line given at start (whose
+/// flags still win over the file), the file, the configuration running now, and what the file
+/// said when last read (to tell a change the command line overrides).
+pub(crate) struct Reloading {
+    command_line: Args,
+    path: PathBuf,
+    running: Options,
+    file: Options,
+}
+
+impl Reloading {
+    /// `file` is what the file held at start, `running` the configuration made of it.
+    pub(crate) fn new(command_line: Args, path: PathBuf, file: Args, running: Options) -> Self {
+        Self {
+            command_line,
+            path,
+            running,
+            file: Args::default().options(file),
+        }
+    }
+
+    /// Reads the file again: the settings to run with (the running ones with every live key
+    /// of the file's), what changed and what takes a restart; or why the file cannot be used,
+    /// naming the file (and the line and column, for a file that is not the configuration's
+    /// TOML) or the flag whose value is out of range. The log's level and format are set here.
+    pub(crate) fn reload(&mut self) -> Result<chat_runner::Reload, String> {
+        let file = read_config(&self.path)?;
+        let file_alone = Args::default().options(file.clone());
+        let read = self.command_line.options(file);
+        // The whole file is checked, the keys that take a restart too: a file that would not
+        // start the server is refused whole. (The flags were checked at start.)
+        let in_file = |message: String| format!("config file {}: {message}", self.path.display());
+        read.settings().map_err(in_file)?;
+        read.log_format().map_err(in_file)?;
+        read.log_level().map_err(in_file)?;
+        let (changed, restart) = live_diff(&self.running, &read)?;
+        // Keys changed in the file that a flag given at start overrides: said, not applied.
+        let (in_file, in_file_restart) = live_diff(&self.file, &file_alone)?;
+        let overridden = in_file
+            .into_iter()
+            .chain(in_file_restart)
+            .filter(|change| {
+                !changed
+                    .iter()
+                    .chain(&restart)
+                    .any(|other| other.key == change.key)
+            })
+            .map(|change| {
+                format!(
+                    "{change} in the file; the command line's --{} wins",
+                    change.key
+                )
+            })
+            .collect();
+        let mut table = self.running.table()?;
+        let new = read.table()?;
+        for change in &changed {
+            match new.get(&change.key) {
+                Some(value) => table.insert(change.key.clone(), value.clone()),
+                None => table.remove(&change.key),
+            };
+        }
+        let applied: Options = toml::Value::Table(table)
+            .try_into()
+            .map_err(|error| format!("bug: a configuration that does not read back: {error}"))?;
+        let settings = applied.settings()?;
+        chat_runner::set_log_format(applied.log_format()?);
+        chat_runner::set_log_level(applied.log_level()?);
+        self.running = applied;
+        self.file = file_alone;
+        Ok(chat_runner::Reload {
+            settings,
+            changed: changed.iter().map(ToString::to_string).collect(),
+            restart: restart.iter().map(ToString::to_string).collect(),
+            overridden,
+        })
+    }
+}
+
 impl Options {
+    /// The configuration as a TOML table: every key that has a value.
+    fn table(&self) -> Result<toml::Table, String> {
+        toml::Table::try_from(self).map_err(|error| error.to_string())
+    }
+
     /// The configuration as a config file: every key, those without a value as a comment.
     pub(crate) fn to_toml(&self) -> Result<String, String> {
         let mut text = toml::to_string(self).map_err(|error| error.to_string())?;
@@ -580,6 +741,16 @@ impl Options {
         }
     }
 
+    /// The `--log-level` value, checked.
+    pub(crate) fn log_level(&self) -> Result<chat_runner::LogLevel, String> {
+        chat_runner::LogLevel::from_name(&self.log_level).ok_or_else(|| {
+            format!(
+                "--log-level {:?}: expected error, warn, info or debug",
+                self.log_level
+            )
+        })
+    }
+
     /// The `--server-name` value, checked; kept for the life of the process.
     fn server_name(&self) -> Result<chat_core::ServerName, String> {
         chat_core::ServerName::new(&self.server_name).ok_or_else(|| {
@@ -695,7 +866,40 @@ fn parse_listen(listen: &str, flag: &str) -> Result<SocketAddr, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{line_column, parse_listen as parse};
+    use super::{Args, LIVE_KEYS, Options, line_column, live_diff, parse_listen as parse};
+
+    fn options(text: &str) -> Options {
+        Args::default().options(toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_diff_splits_live_keys_from_those_that_take_a_restart() {
+        let (live, restart) = live_diff(
+            &options("max-per-ip = 3\nlisten = \"1\"\nhistory = 5\n"),
+            &options("max-per-ip = 4\ndata = \"d\"\nhistory = 5\n"),
+        )
+        .unwrap();
+        let shown = |changes: Vec<super::Change>| {
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        assert_eq!(shown(live), ["max-per-ip: 3 -> 4"]);
+        assert_eq!(
+            shown(restart),
+            ["data: (not set) -> \"d\"", "listen: \"1\" -> (not set)"]
+        );
+    }
+
+    #[test]
+    fn every_live_key_is_a_key() {
+        let printed = options("").to_toml().unwrap();
+        for key in LIVE_KEYS {
+            assert!(
+                printed.contains(&format!("\n{key} = "))
+                    || printed.contains(&format!("# {key} = ")),
+                "{key}"
+            );
+        }
+    }
 
     #[test]
     fn line_and_column_of_an_offset() {

@@ -39,8 +39,12 @@ pub(crate) enum Event {
     Shutdown(&'static str),
     /// The accounts thread answered a request (see `accounts.rs`).
     Account(Box<AccountRequest>, AccountAnswer),
-    /// SIGHUP read the message of the day (`--motd`) again. Boxed: it is some 6 KB.
-    Motd(Box<chat_core::motd::Motd>),
+    /// SIGHUP read the message of the day (`--motd`) again; `None`: the built-in one (the
+    /// reloaded configuration has no `motd`). Boxed: it is some 6 KB.
+    Motd(Option<Box<chat_core::motd::Motd>>),
+    /// SIGHUP reloaded the configuration (`--config`): the hub applies what can change live
+    /// (see `Hub::reconfigure`). Boxed: settings are large and rare.
+    Reconfigure(Box<crate::Settings>),
     /// `--metrics`: a scrape wants the hub's counts, sent back on this channel.
     Scrape(Sender<Snapshot>),
 }

@@ -22,7 +22,7 @@ use crate::accounts::Accounts;
 use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::{Event, Stream};
-use crate::log::log;
+use crate::log::{debug, error, info, warn};
 use crate::pacer::{Batch, Flush, Pacer};
 use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
@@ -634,7 +634,12 @@ impl Hub {
                 self.drain();
             }
             Event::Motd(motd) => {
-                self.core.set_motd(Some(*motd));
+                let now = self.clock.now();
+                self.core.set_motd(now, motd.map(|motd| *motd));
+                return None;
+            }
+            Event::Reconfigure(settings) => {
+                self.reconfigure(&settings);
                 return None;
             }
             Event::Scrape(answer) => {
@@ -651,8 +656,30 @@ impl Hub {
         None
     }
 
+    /// Applies what a reloaded configuration changes live: the core's limits, the slow-reader
+    /// policy, the per-address limit and the flush interval. The rest of `settings` (ports,
+    /// the store, the cluster, the recording) was fixed at start and is not looked at; the
+    /// message of the day comes as its own event. What changes here is what the signal task
+    /// reported as changed (`args.rs` lists those keys): a setting made live later (a list of
+    /// operators, say) is applied here too.
+    fn reconfigure(&mut self, settings: &crate::Settings) {
+        let now = self.clock.now();
+        self.core.set_limits(now, settings.core.limits());
+        // Someone identified as an account dropped from the list is no longer an operator
+        // from their next line on.
+        self.core.set_operators(now, &settings.operators);
+        self.slow = SlowReaders {
+            lag_limit: settings.lag_limit,
+            queue_limit: settings.queue_limit,
+            // Read by writers spawned from now on: new connections.
+            stall_timeout: settings.stall_timeout,
+        };
+        self.max_per_address = settings.max_per_address;
+        self.pacer.set_flush_interval(settings.flush_interval);
+    }
+
     async fn shut_down_for(self, signal: &'static str) {
-        log!(
+        info!(
             "{signal}: shutting down, telling {} connection(s)",
             self.core.online()
         );
@@ -690,7 +717,7 @@ impl Hub {
     /// waiting for them until it has caught up. Everyone is told once.
     fn store_stalled(&mut self, why: &str) {
         if !std::mem::replace(&mut self.store_stalled, true) {
-            log!("store: {why}; lines go out without waiting to be kept");
+            error!("store: {why}; lines go out without waiting to be kept");
         }
         self.stop_waiting();
         self.tell_unkept(why);
@@ -742,7 +769,7 @@ impl Hub {
                 }
                 if self.store_stalled && number >= self.commits_asked {
                     self.store_stalled = false;
-                    log!("store: caught up");
+                    info!("store: caught up");
                     if !self.store_failing {
                         self.tell_kept();
                     }
@@ -750,13 +777,13 @@ impl Hub {
             }
             Reply::Fetched(fetch, lines) => self.answers.push_back((fetch, lines)),
             Reply::Failed(error) => {
-                log!("store: writing failed: {error}; lines are not being kept");
+                error!("store: writing failed: {error}; lines are not being kept");
                 self.store_failing = true;
                 self.stop_waiting();
                 self.tell_unkept(&format!("the store cannot write: {error}"));
             }
             Reply::Recovered => {
-                log!("store: writing works again");
+                info!("store: writing works again");
                 self.store_failing = false;
                 if !self.store_stalled {
                     self.tell_kept();
@@ -798,7 +825,7 @@ impl Hub {
         let who = self
             .connection(conn)
             .map_or_else(|| conn.to_string(), describe);
-        log!(
+        warn!(
             "cluster: node {owner} took the nickname {nick} while this node's lease had lapsed; \
              {who} goes by it no longer"
         );
@@ -809,7 +836,7 @@ impl Hub {
             .handle_nick_lost(now, conn, nick)
         {
             Ok(()) | Err(Error::UnknownConnection(_)) => {}
-            Err(error) => log!("bug: {error}"),
+            Err(error) => error!("bug: {error}"),
         }
         self.carry_out();
     }
@@ -830,7 +857,7 @@ impl Hub {
                 }
                 Err(Error::UnknownConnection(_)) => false,
                 Err(error) => {
-                    log!("bug: history: {error}");
+                    error!("bug: history: {error}");
                     false
                 }
             }
@@ -845,7 +872,7 @@ impl Hub {
                 }
             }
             Err(error) => {
-                log!("store: reading history of {}: {error}", request.room());
+                error!("store: reading history of {}: {error}", request.room());
                 give(self, HistoryAnswer::Unavailable);
             }
         }
@@ -889,7 +916,7 @@ impl Hub {
     fn accept(&mut self, stream: Stream, peer: SocketAddr) {
         let from_address = self.per_address.get(&peer.ip()).copied().unwrap_or(0);
         if self.max_per_address > 0 && from_address >= self.max_per_address {
-            log!(
+            warn!(
                 "refused {peer}: {from_address} connections from {} already",
                 peer.ip()
             );
@@ -900,24 +927,24 @@ impl Hub {
         let now = self.now();
         let admission = match self.core.handle_connect_from(now, peer.ip()) {
             Ok(admission) => admission,
-            Err(error) => return log!("bug: connect from {peer}: {error}"),
+            Err(error) => return error!("bug: connect from {peer}: {error}"),
         };
         let id = match admission {
             Admission::Accepted(id) => id,
             Admission::Banned(reply) => {
                 self.stats.refused(Refused::Banned);
-                log!("refused {peer}: a server ban names its address");
+                warn!("refused {peer}: a server ban names its address");
                 return self.refuse(stream, reply);
             }
             Admission::Refused(reply) => {
                 self.stats.refused(Refused::Full);
-                log!(
+                warn!(
                     "refused {peer}: server full ({} online)",
                     self.core.online()
                 );
                 return self.refuse(stream, reply);
             }
-            _ => return log!("bug: connect from {peer}: an admission this runner does not know"),
+            _ => return error!("bug: connect from {peer}: an admission this runner does not know"),
         };
         self.stats.accepted += 1;
         let link = Rc::new(RefCell::new(Link::new()));
@@ -940,7 +967,7 @@ impl Hub {
             parked: None,
         });
         *self.per_address.entry(peer.ip()).or_default() += 1;
-        log!(
+        debug!(
             "{id} connected from {peer}{} ({} online)",
             if tls { " over TLS" } else { "" },
             self.core.online()
@@ -1000,7 +1027,7 @@ impl Hub {
                     self.stats.lines_received += u64::from(consumed.line());
                     consumed.more()
                 }
-                Err(error) => return log!("bug: input from {id}: {error}"),
+                Err(error) => return error!("bug: input from {id}: {error}"),
             };
             self.drain();
             self.drop_stalled().await;
@@ -1025,8 +1052,8 @@ impl Hub {
             return;
         };
         match error {
-            Some(error) => log!("{} disconnected: {error}", describe(&connection)),
-            None => log!("{} disconnected: closed by peer", describe(&connection)),
+            Some(error) => debug!("{} disconnected: {error}", describe(&connection)),
+            None => debug!("{} disconnected: closed by peer", describe(&connection)),
         }
         self.stats.gone(match reason {
             DisconnectReason::Closed => Gone::Closed,
@@ -1042,7 +1069,7 @@ impl Hub {
     /// Runs one core step and carries out its outputs.
     fn step(&mut self, step: impl FnOnce(&mut RecordedCore) -> Result<(), Error>) {
         if let Err(error) = step(&mut self.core) {
-            log!("bug: {error}");
+            error!("bug: {error}");
         }
         self.drain();
     }
@@ -1095,7 +1122,7 @@ impl Hub {
                 break;
             };
             if let Err(error) = result {
-                log!("bug: {error}");
+                error!("bug: {error}");
             }
             self.carry_out();
         }
@@ -1181,7 +1208,12 @@ impl Hub {
                         _ => Gone::Error,
                     });
                     if let Some(connection) = self.forget(conn) {
-                        log!("{} closed: {reason}", describe(&connection));
+                        // A quit is an ordinary departure; a timeout is the server's doing.
+                        if reason == CloseReason::Quit {
+                            debug!("{} closed: {reason}", describe(&connection));
+                        } else {
+                            info!("{} closed: {reason}", describe(&connection));
+                        }
                         self.close_flushing(connection);
                     }
                 }
@@ -1260,7 +1292,7 @@ impl Hub {
                     },
                 ) if Nickname::new(name).is_ok() => {
                     if let Some(connection) = lookup_mut(&mut self.connections, conn) {
-                        log!("{} is now {name}", describe(connection));
+                        debug!("{} is now {name}", describe(connection));
                         connection.name = Some(name.to_owned());
                     }
                     // A registered nickname: the core asks its new holder to prove it.
@@ -1285,7 +1317,7 @@ impl Hub {
                     // Claims come only with `Config::nick_claims`, which only cluster mode
                     // turns on. Should one come anyway, the person is told the name could not
                     // be checked when the claim's time runs out.
-                    None => log!(
+                    None => error!(
                         "bug: a nickname claim ({}) with no cluster to ask",
                         claim.nick()
                     ),
@@ -1304,7 +1336,7 @@ impl Hub {
         let Some(skipped) = connection.lag.catch_up() else {
             return;
         };
-        log!(
+        info!(
             "{} caught up; {skipped} room messages were skipped",
             describe(connection)
         );
@@ -1324,7 +1356,7 @@ impl Hub {
         let Some(connection) = self.forget(id) else {
             return;
         };
-        log!(
+        warn!(
             "{} dropped: {why}, {} messages queued",
             describe(&connection),
             connection.link.borrow().len()
@@ -1358,7 +1390,7 @@ impl Hub {
             let now = self.now();
             let more = match self.core.handle_more(now, id) {
                 Ok(consumed) => consumed.more(),
-                Err(error) => return log!("bug: input from {id}: {error}"),
+                Err(error) => return error!("bug: input from {id}: {error}"),
             };
             self.drain();
             self.drop_stalled().await;
@@ -1430,7 +1462,7 @@ impl Hub {
             }
             connection.lag.begin();
             connection.link.borrow_mut().report_when_empty();
-            log!(
+            info!(
                 "{} is lagging: {waiting} messages queued; skipping room messages until it catches up",
                 describe(connection)
             );
@@ -1476,7 +1508,7 @@ impl Hub {
     async fn shut_down(mut self) {
         let now = self.now();
         if let Err(error) = self.core.handle_shutdown(now) {
-            log!("bug: shutdown: {error}");
+            error!("bug: shutdown: {error}");
         }
         self.drain();
         // Closing a queue wakes only a writer still holding its waker; the rest are here.
@@ -1500,7 +1532,7 @@ impl Hub {
                 Some(Reply::Committed(number)) => self.gate.borrow_mut().open_to(number),
                 Some(_) => {}
                 None => {
-                    log!("store: the last commit did not finish; the last lines may not be kept");
+                    error!("store: the last commit did not finish; the last lines may not be kept");
                     self.gate.borrow_mut().open_to(last);
                 }
             }
@@ -1514,7 +1546,7 @@ impl Hub {
         for flush in self.flushing.drain(..).chain(closing) {
             flush.await;
         }
-        log!("shut down");
+        info!("shut down");
     }
 }
 

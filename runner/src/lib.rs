@@ -71,12 +71,12 @@ use smol::{Async, LocalExecutor, Timer};
 use crate::cluster::{Cluster, Node, Relay};
 use crate::event::{Event, Stream};
 use crate::hub::{Clock, Hub, Policy};
-use crate::log::log;
+use crate::log::{error, info, warn};
 use crate::record::{RecordedCore, Recorder};
 use crate::slow::SlowReaders;
 
 pub use crate::core_box::CLIENTS;
-pub use crate::log::{LogFormat, set_log_format};
+pub use crate::log::{LogFormat, LogLevel, log_level, set_log_format, set_log_level};
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
 pub use crate::store::SyncMode;
 #[doc(hidden)]
@@ -159,9 +159,9 @@ pub fn read_motd(path: &Path) -> io::Result<(Motd, MotdCut)> {
 fn load_motd(path: &Path, what: &str) -> Option<Motd> {
     match read_motd(path) {
         Ok((motd, cut)) => {
-            log!("motd {what} ({} lines) from {}", motd.len(), path.display());
+            info!("motd {what} ({} lines) from {}", motd.len(), path.display());
             if !cut.is_none() {
-                log!(
+                info!(
                     "motd: {} line(s) past the first {} left out, {} line(s) cut to {} bytes",
                     cut.lines_dropped,
                     chat_core::motd::MAX_MOTD_LINES,
@@ -172,11 +172,36 @@ fn load_motd(path: &Path, what: &str) -> Option<Motd> {
             Some(motd)
         }
         Err(error) => {
-            log!("motd not {what}: {}: {error}", path.display());
+            warn!("motd not {what}: {}: {error}", path.display());
             None
         }
     }
 }
+
+/// What reading the configuration again on SIGHUP found (see [`Reloader`]).
+#[derive(Debug)]
+pub struct Reload {
+    /// The settings to run with from now on. Only what can change on a running server is
+    /// taken from them: the core's [`Limits`](chat_core::Limits), `lag_limit`, `queue_limit`,
+    /// `stall_timeout` (for connections made from now on), `max_per_address`,
+    /// `flush_interval` and `motd` (read again from this file, or the built-in message if
+    /// `None`). The rest was fixed at start and is not looked at.
+    pub settings: Settings,
+    /// What changed and was applied, one entry per setting (`max-per-ip: 128 -> 2`): each is
+    /// logged.
+    pub changed: Vec<String>,
+    /// What changed but takes a restart, one entry per setting, as in `changed`: each is
+    /// logged as not applied.
+    pub restart: Vec<String>,
+    /// What changed in the file but is set by a flag given at start, which wins: each is
+    /// logged as not applied.
+    pub overridden: Vec<String>,
+}
+
+/// Reads the configuration again, on each SIGHUP (see [`serve_reloading`]): the settings to
+/// run with and what changed, or why the configuration cannot be used (logged; the old one
+/// stays).
+pub type Reloader = Box<dyn FnMut() -> Result<Reload, String>>;
 
 /// Cluster mode: several servers (nodes) share one chat through one Redis. So far a nickname
 /// is one person's across every node: [`serve`] turns on the core's nickname claims
@@ -351,6 +376,18 @@ pub fn serve(listener: TcpListener, settings: Settings) -> Result<(), Error> {
 /// stdout; with no plain listener that line is the only one. SIGHUP reloads the TLS
 /// certificate and key from their files.
 pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
+    serve_reloading(listeners, settings, None)
+}
+
+/// Serves as [`serve_on`] does; on SIGHUP, before the TLS certificate and the message of the
+/// day are read again, `reload` (if given) reads the configuration again, and what it says
+/// changed is logged (one line each) and applied, what takes a restart is logged as not
+/// applied, and a configuration it refuses is logged and the old one kept.
+pub fn serve_reloading(
+    listeners: Listeners,
+    settings: Settings,
+    reload: Option<Reloader>,
+) -> Result<(), Error> {
     let listener = listeners
         .plain
         .map(Async::new)
@@ -449,18 +486,18 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
     if let Some(path) = &settings.motd {
         // Checked by the binary before anything was bound; should it fail now, the log says
         // so and the built-in message stays.
-        core.set_motd(load_motd(path, "read"));
+        core.set_motd(start, load_motd(path, "read"));
     }
     chat_core::account::Operators::new(settings.operators.iter().map(String::as_str))
         .map_err(Error::Operators)?;
     if !settings.operators.is_empty() {
-        log!("{} accounts are server operators", settings.operators.len());
+        info!("{} accounts are server operators", settings.operators.len());
     }
     core.set_operators(start, &settings.operators);
     restore(&mut core, start, &restored);
     forget_startup_peak();
     match &settings.data {
-        Some(dir) => log!(
+        Some(dir) => info!(
             "history in {} ({}): {} room(s) kept, {} line(s), the last numbered {}; \
              {} topic(s); up to {} lines per room",
             dir.join(store::DATABASE_FILE).display(),
@@ -475,7 +512,7 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
             restored.topics.len(),
             settings.history_keep
         ),
-        None => log!(
+        None => info!(
             "history in memory only (--no-data): gone when the server stops; up to {} lines \
              per room",
             settings.history_keep
@@ -484,7 +521,7 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
 
     if let Some((_, bound)) = &metrics {
         // Tests read the port from this line.
-        log!("metrics on http://{bound}/metrics");
+        info!("metrics on http://{bound}/metrics");
     }
     // Tests and scripts read this line to learn the port.
     // A closed stdout is no reason to stop serving, hence no println!.
@@ -497,14 +534,14 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
     }
     let _ = stdout.flush();
     if let Some((_, _, current, timeout)) = &tls {
-        log!(
+        info!(
             "TLS certificate from {} and {}; handshake timeout {} s; SIGHUP reloads them",
             current.cert_path().display(),
             current.key_path().display(),
             timeout.as_secs_f64()
         );
     }
-    log!(
+    info!(
         "{listening}; up to {} connections ({descriptors}), {} per address, \
          queue limit {} messages, silence timeout {}, flood limit {}",
         config.max_clients,
@@ -545,14 +582,14 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
     let accounts = if config.accounts {
         let (accounts, registered) = accounts::Accounts::start(&place, events.clone())
             .map_err(|error| Error::Store(error.to_string()))?;
-        log!(
+        info!(
             "accounts: {} registered; a registered nickname must be proven within {} s",
             registered.len(),
             config.nick_grace.as_secs()
         );
         Some((accounts, registered))
     } else {
-        log!("accounts: none in cluster mode (they are not shared across nodes yet)");
+        info!("accounts: none in cluster mode (they are not shared across nodes yet)");
         None
     };
     let hub = Hub::new(
@@ -604,7 +641,13 @@ pub fn serve_on(listeners: Listeners, settings: Settings) -> Result<(), Error> {
             .detach();
     }
     executor
-        .spawn(signal_loop(signals, current, settings.motd.clone(), events))
+        .spawn(signal_loop(
+            signals,
+            current,
+            settings.motd.clone(),
+            reload,
+            events,
+        ))
         .detach();
     // The hub runs as a task of its own rather than as the future `block_on` polls: that
     // future's waker unparks the thread, and after an unpark `block_on` polls the reactor once
@@ -629,7 +672,7 @@ fn join_cluster(settings: &ClusterSettings) -> Result<Cluster, Error> {
             cluster::url_for_display(&settings.url)
         ))
     })?;
-    log!(
+    info!(
         "cluster: node {} on the Redis at {}, lease {} s (renewed every {:.1} s); nicknames \
          are claimed across the nodes",
         cluster.node_id(),
@@ -640,14 +683,15 @@ fn join_cluster(settings: &ClusterSettings) -> Result<Cluster, Error> {
     Ok(cluster)
 }
 
-/// Puts back the topics and the line numbering the store kept, before anyone connects.
+/// Puts back what the store kept (founders, bans, server bans, topics, modes, the line
+/// numbering), before anyone connects.
 fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
     // Founders and bans first: they make their rooms stay, so that the modes given last find
     // them.
     for (room, account) in &restored.founders {
         let founder = chat_core::Restored::Founder { room, account };
         if let Err(error) = core.handle_restore(now, founder) {
-            log!("store: the founder of {room} was not restored: {error}");
+            error!("store: the founder of {room} was not restored: {error}");
         }
     }
     let mut lapsed = 0;
@@ -664,7 +708,7 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
             until: ban.until,
         };
         if let Err(error) = core.handle_restore(now, restored) {
-            log!("store: a ban on {room} was not restored: {error}");
+            error!("store: a ban on {room} was not restored: {error}");
         }
     }
     let mut server_lapsed = 0;
@@ -681,20 +725,20 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
             reason,
         };
         if let Err(error) = core.handle_restore(now, restored) {
-            log!(
+            error!(
                 "store: the server ban on {} was not restored: {error}",
                 ban.mask
             );
         }
     }
     if !restored.server_bans.is_empty() {
-        log!(
+        info!(
             "store: {} server bans ({server_lapsed} lapsed, not restored)",
             restored.server_bans.len()
         );
     }
     if !restored.founders.is_empty() || !restored.bans.is_empty() {
-        log!(
+        info!(
             "store: {} registered rooms, {} bans ({lapsed} lapsed, not restored)",
             restored.founders.len(),
             restored.bans.len()
@@ -708,7 +752,7 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
             at: topic.at,
         };
         if let Err(error) = core.handle_restore(now, restored) {
-            log!(
+            error!(
                 "store: the topic of {} was not restored: {error}",
                 topic.room
             );
@@ -722,14 +766,14 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
             limit: modes.limit,
         };
         if let Err(error) = core.handle_restore(now, restored) {
-            log!(
+            error!(
                 "store: the modes of {} were not restored: {error}",
                 modes.room
             );
         }
     }
     if let Err(error) = core.handle_restore(now, chat_core::Restored::LastSeq(restored.last_seq)) {
-        log!("bug: restoring the line numbering: {error}");
+        error!("bug: restoring the line numbering: {error}");
     }
 }
 
@@ -789,6 +833,36 @@ pub(crate) fn keep_alive(stream: &std::net::TcpStream) {
         .and_then(|()| sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES));
 }
 
+/// Reads the configuration again with `reload` and logs what it found: each setting changed
+/// (applied), each that takes a restart (not applied), or why the file cannot be used (the
+/// old configuration stays). The settings to apply, if the file could be used.
+fn reload_config(reload: &mut Reloader) -> Option<Box<Settings>> {
+    match reload() {
+        Ok(reload) => {
+            for change in &reload.changed {
+                info!("SIGHUP: {change}");
+            }
+            for change in &reload.restart {
+                warn!("SIGHUP: {change} takes a restart; the running value stays");
+            }
+            for change in &reload.overridden {
+                info!("SIGHUP: {change}");
+            }
+            if reload.changed.is_empty()
+                && reload.restart.is_empty()
+                && reload.overridden.is_empty()
+            {
+                info!("SIGHUP: configuration read again; no setting changed");
+            }
+            Some(Box::new(reload.settings))
+        }
+        Err(why) => {
+            warn!("SIGHUP: configuration not reloaded, the old one stays: {why}");
+            None
+        }
+    }
+}
+
 /// Accepts connections and hands them to the hub. An accept error (out of file descriptors,
 /// say) is retried after a pause instead of ending the server, and logged at most once a
 /// second with how many there were.
@@ -812,7 +886,7 @@ async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
             Err(error) => {
                 failures += 1;
                 if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-                    log!("accept failed ({failures} so far): {error}; retrying every 100 ms");
+                    error!("accept failed ({failures} so far): {error}; retrying every 100 ms");
                     last_logged = Some(StdInstant::now());
                 }
                 Timer::after(Duration::from_millis(100)).await;
@@ -821,34 +895,48 @@ async fn accept_loop(listener: Async<TcpListener>, hub: Sender<Event>) {
     }
 }
 
-/// Turns the first Ctrl-C or SIGTERM into a shutdown event; reloads the TLS certificate and
-/// the message of the day on every SIGHUP.
+/// Turns the first Ctrl-C or SIGTERM into a shutdown event; on every SIGHUP reloads the
+/// configuration (with `reload`), the TLS certificate and the message of the day.
 async fn signal_loop(
     mut signals: Signals,
     tls: Option<Rc<tls::Current>>,
-    motd: Option<PathBuf>,
+    mut motd: Option<PathBuf>,
+    mut reload: Option<Reloader>,
     hub: Sender<Event>,
 ) {
     while let Some(signal) = signals.next().await {
         let name = match signal {
             Ok(Signal::Hup) => {
-                log!(
-                    "SIGHUP: reloading the TLS certificate and the motd; other settings \
-                     (limits, flood control, ports, the store) change only on a restart"
-                );
+                let motd_before = motd.clone();
+                match &mut reload {
+                    Some(reload) => {
+                        if let Some(settings) = reload_config(reload) {
+                            motd.clone_from(&settings.motd);
+                            let _ = hub.send(Event::Reconfigure(settings)).await;
+                        }
+                    }
+                    None => info!(
+                        "SIGHUP: reloading the TLS certificate and the motd (no --config: \
+                         other settings change only on a restart)"
+                    ),
+                }
                 match &tls {
                     Some(current) => current.reload(),
-                    None => log!("SIGHUP: no TLS certificate to reload (no --tls-listen)"),
+                    None => info!("SIGHUP: no TLS certificate to reload (no --tls-listen)"),
                 }
                 match &motd {
                     Some(path) => {
                         let path = path.clone();
                         let read = smol::unblock(move || load_motd(&path, "reloaded")).await;
                         if let Some(motd) = read {
-                            let _ = hub.send(Event::Motd(Box::new(motd))).await;
+                            let _ = hub.send(Event::Motd(Some(Box::new(motd)))).await;
                         }
                     }
-                    None => log!("SIGHUP: no motd to reload (no --motd)"),
+                    None if motd_before.is_some() => {
+                        info!("motd: none configured now; the built-in message is shown");
+                        let _ = hub.send(Event::Motd(None)).await;
+                    }
+                    None => info!("SIGHUP: no motd to reload (no --motd)"),
                 }
                 continue;
             }
@@ -857,7 +945,7 @@ async fn signal_loop(
             // Reading a signal failed: once is news, again and again would spin. Give the
             // stream a moment before the next read.
             Err(error) => {
-                log!("reading signals failed: {error}; trying again in a second");
+                error!("reading signals failed: {error}; trying again in a second");
                 Timer::after(Duration::from_secs(1)).await;
                 continue;
             }

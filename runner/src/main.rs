@@ -25,9 +25,15 @@ fn main() -> ExitCode {
         },
         None => Args::default(),
     };
-    let options = args.options(file);
-    match options.log_format() {
-        Ok(format) => chat_runner::set_log_format(format),
+    let options = args.options(file.clone());
+    match options
+        .log_format()
+        .and_then(|format| Ok((format, options.log_level()?)))
+    {
+        Ok((format, level)) => {
+            chat_runner::set_log_format(format);
+            chat_runner::set_log_level(level);
+        }
         Err(message) => {
             eprintln!("chat-runner: {message}");
             return ExitCode::from(2);
@@ -136,7 +142,12 @@ fn main() -> ExitCode {
             }
         }
     }
-    match chat_runner::serve_on(listeners, settings) {
+    // With a config file, SIGHUP reads it again (the flags given now still win over it).
+    let reload = args.config.clone().map(|path| {
+        let mut reloading = args::Reloading::new(args, path, file, options);
+        Box::new(move || reloading.reload()) as chat_runner::Reloader
+    });
+    match chat_runner::serve_reloading(listeners, settings, reload) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("chat-runner: {error}");

@@ -28,7 +28,7 @@ use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::event::Event;
-use crate::log::log;
+use crate::log::error;
 use crate::stats::{Gone, Histogram, Snapshot, bytes_written};
 
 /// The most scrape connections served at once; more are closed at once.
@@ -301,7 +301,7 @@ pub(crate) async fn serve(
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
-                log!("metrics: accept failed: {error}; retrying in 100 ms");
+                error!("metrics: accept failed: {error}; retrying in 100 ms");
                 Timer::after(Duration::from_millis(100)).await;
                 continue;
             }

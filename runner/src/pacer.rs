@@ -75,6 +75,12 @@ impl Pacer {
         }
     }
 
+    /// Changes the most time between two flushes (a reload of `--flush-interval`), from the
+    /// next flush on.
+    pub(crate) fn set_flush_interval(&mut self, flush_interval: Duration) {
+        self.flush_interval = flush_interval;
+    }
+
     // ----- Getters -----
 
     /// Whether flushes are far enough apart that a reader whose client has been talking reads

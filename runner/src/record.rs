@@ -10,7 +10,7 @@
 //! Little-endian throughout. A header, then one record per core call, in call order:
 //!
 //! ```text
-//! header   "chat-record 1\n"
+//! header   "chat-record 2\n"
 //!          u64 start (the core's clock at start, ms)
 //!          config: u8 colour, u8 irc_lobby, opt silence_timeout, u32 max_room_members,
 //!                  u64 history, u64 max_clients, u8 flood? (u32 burst, u32 per_second),
@@ -38,10 +38,23 @@
 //!                          u32 limit (0 none) | 5 server ban: str mask, str by, u64 at,
 //!                          u64 until (u64::MAX: none), str reason
 //!          12 notice       str text
+//!          13 limits       the limits set on the running core (a reload): u64 max_clients,
+//!                          u32 max_room_members, u64 history, u8 flood? (u32 burst,
+//!                          u32 per_second), opt silence_timeout, u64 greeting_delay,
+//!                          opt ping_interval, u64 ping_timeout, u32 announce_limit,
+//!                          u64 nick_grace
+//!          14 motd         the message of the day set (at start, and on each reload):
+//!                          u8 0 (the built-in one) | u8 1, u32 count, then count str lines
 //!          15 connect from u8 family (4 or 6), the address (4 or 16 bytes), then as connect
 //!          16 operators    u32 count, then count str account names (the server operators)
 //!          (str: u32 length, then UTF-8 bytes)
 //! ```
+//!
+//! Versions: 2 added the records 13 and 14, so that a replay greets as the server did (the
+//! message of the day) and applies a reload's limits when the server did. A recording of
+//! version 1 (`"chat-record 1\n"`, the same otherwise) still replays, with the built-in
+//! message of the day and the limits of its header throughout, as it did; any other header
+//! is refused, naming the version found.
 //!
 //! A replay answers history from the recording, not from a store: what the asker was shown is
 //! what the replay shows.
@@ -55,14 +68,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use chat_core::claim::{ClaimAnswer, NickClaim};
+use chat_core::motd::Motd;
 use chat_core::{
     Admission, Backlog, Config, ConnectionId, Consumed, DisconnectReason, Error, FloodLimit,
-    HistoryAnswer, HistoryLine, HistoryRequest, Instant, LineKind, Output, Restored, ServerName,
+    HistoryAnswer, HistoryLine, HistoryRequest, Instant, Limits, LineKind, Output, Restored,
+    ServerName,
 };
 
 use crate::core_box::Core;
 
-const MAGIC: &[u8] = b"chat-record 1\n";
+/// The header of the recordings made now.
+const MAGIC: &[u8] = b"chat-record 2\n";
+/// The header of version 1: no limits or message of the day recorded.
+const MAGIC_1: &[u8] = b"chat-record 1\n";
+/// What every version's header begins with.
+const MAGIC_PREFIX: &[u8] = b"chat-record ";
 
 const CONNECT: u8 = 1;
 const INPUT: u8 = 2;
@@ -76,6 +96,8 @@ const SHUTDOWN: u8 = 9;
 const HISTORY: u8 = 10;
 const RESTORE: u8 = 11;
 const NOTICE: u8 = 12;
+const LIMITS: u8 = 13;
+const MOTD: u8 = 14;
 /// A connection from a known address (kinds 13 and 14 are the limits and the message of the
 /// day).
 const CONNECT_FROM: u8 = 15;
@@ -118,7 +140,7 @@ impl Recorder {
             .and_then(|()| out.write_all(&at.as_millis().to_le_bytes()))
             .and_then(|()| body.iter().try_for_each(|part| out.write_all(part)));
         if let Err(error) = written {
-            crate::log::log!("recording stopped: {error}");
+            crate::log::error!("recording stopped: {error}");
             self.out = None;
         }
     }
@@ -298,13 +320,35 @@ impl Recorder {
         self.write(NOTICE, at, &[&str_bytes(text)]);
     }
 
+    pub(crate) fn limits(&mut self, at: Instant, limits: &Limits) {
+        let mut body = Vec::new();
+        // Cannot fail: writing to a Vec.
+        let _ = write_limits(&mut body, limits);
+        self.write(LIMITS, at, &[&body]);
+    }
+
+    pub(crate) fn motd(&mut self, at: Instant, motd: Option<&Motd>) {
+        let mut body = Vec::new();
+        match motd {
+            None => body.push(0),
+            Some(motd) => {
+                body.push(1);
+                body.extend_from_slice(&(motd.len() as u32).to_le_bytes());
+                for line in motd.lines() {
+                    body.extend_from_slice(&str_bytes(line));
+                }
+            }
+        }
+        self.write(MOTD, at, &[&body]);
+    }
+
     /// Writes out what is buffered (the hub calls this at its flushes, so a recording is
     /// complete up to the last lines that went out).
     pub(crate) fn flush(&mut self) {
         if let Some(out) = &mut self.out
             && let Err(error) = out.flush()
         {
-            crate::log::log!("recording stopped: {error}");
+            crate::log::error!("recording stopped: {error}");
             self.out = None;
         }
     }
@@ -420,8 +464,9 @@ impl RecordedCore {
         self.core.handle_restore(restored)
     }
 
-    /// Not recorded: a replay shows the core's built-in message of the day.
-    pub(crate) fn set_motd(&mut self, motd: Option<chat_core::motd::Motd>) {
+    /// `now` is only for the recording: setting the message takes no step.
+    pub(crate) fn set_motd(&mut self, now: Instant, motd: Option<Motd>) {
+        self.record(|recorder| recorder.motd(now, motd.as_ref()));
         self.core.set_motd(motd);
     }
 
@@ -434,6 +479,12 @@ impl RecordedCore {
         };
         self.record(|recorder| recorder.operators(now, names));
         self.core.set_operators(operators);
+    }
+
+    /// `now` is only for the recording: the limits apply from the next step.
+    pub(crate) fn set_limits(&mut self, now: Instant, limits: Limits) {
+        self.record(|recorder| recorder.limits(now, &limits));
+        self.core.set_limits(limits);
     }
 
     pub(crate) fn handle_notice(&mut self, now: Instant, text: &str) -> Result<(), Error> {
@@ -451,7 +502,7 @@ impl RecordedCore {
         answer: ClaimAnswer,
     ) -> Result<(), Error> {
         if self.recorder.take().is_some() {
-            crate::log::log!("recording stopped: nickname claims cannot be recorded");
+            crate::log::error!("recording stopped: nickname claims cannot be recorded");
         }
         self.core.handle_claim(now, claim, answer)
     }
@@ -460,7 +511,7 @@ impl RecordedCore {
     /// `--record` is refused): any recording stops, so a replay is never silently wrong.
     pub(crate) fn unrecorded(&mut self, what: &str) -> &mut Core {
         if self.recorder.take().is_some() {
-            crate::log::log!("recording stopped: {what} cannot be recorded");
+            crate::log::error!("recording stopped: {what} cannot be recorded");
         }
         &mut self.core
     }
@@ -529,6 +580,75 @@ fn write_config(out: &mut impl Write, config: &Config) -> io::Result<()> {
     out.write_all(name)
 }
 
+fn write_limits(out: &mut impl Write, limits: &Limits) -> io::Result<()> {
+    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let option = |out: &mut dyn Write, duration: Option<Duration>| match duration {
+        Some(duration) => out
+            .write_all(&[1])
+            .and_then(|()| out.write_all(&millis(duration).to_le_bytes())),
+        None => out.write_all(&[0]),
+    };
+    out.write_all(&(limits.max_clients as u64).to_le_bytes())?;
+    out.write_all(&limits.max_room_members.to_le_bytes())?;
+    out.write_all(&(limits.history as u64).to_le_bytes())?;
+    match limits.flood_limit {
+        Some(limit) => {
+            out.write_all(&[1])?;
+            out.write_all(&limit.burst.to_le_bytes())?;
+            out.write_all(&limit.per_second.to_le_bytes())?;
+        }
+        None => out.write_all(&[0])?,
+    }
+    option(out, limits.silence_timeout)?;
+    out.write_all(&millis(limits.greeting_delay).to_le_bytes())?;
+    option(out, limits.ping_interval)?;
+    out.write_all(&millis(limits.ping_timeout).to_le_bytes())?;
+    out.write_all(&limits.announce_limit.to_le_bytes())?;
+    out.write_all(&millis(limits.nick_grace).to_le_bytes())
+}
+
+/// Reads a limits record into `limits` (the core's, so that what the format does not hold
+/// stays as it is).
+fn read_limits(bytes: &mut Bytes<'_>, mut limits: Limits) -> Result<Limits, ReplayError> {
+    limits.max_clients = bytes.u64("the connection limit")? as usize;
+    limits.max_room_members = bytes.u32("the room limit")?;
+    limits.history = bytes.u64("the history")? as usize;
+    limits.flood_limit = match bytes.u8("the flood limit")? {
+        0 => None,
+        1 => Some(FloodLimit {
+            burst: bytes.u32("the flood limit")?,
+            per_second: bytes.u32("the flood limit")?,
+        }),
+        _ => return Err(bytes.corrupt("the flood limit")),
+    };
+    limits.silence_timeout = bytes.option("the silence timeout")?;
+    limits.greeting_delay = bytes.millis("the greeting delay")?;
+    limits.ping_interval = bytes.option("the ping interval")?;
+    limits.ping_timeout = bytes.millis("the ping timeout")?;
+    limits.announce_limit = bytes.u32("the announce limit")?;
+    limits.nick_grace = bytes.millis("the nickname grace")?;
+    Ok(limits)
+}
+
+/// Reads a message-of-the-day record.
+fn read_motd(bytes: &mut Bytes<'_>) -> Result<Option<Motd>, ReplayError> {
+    match bytes.u8("a motd")? {
+        0 => Ok(None),
+        1 => {
+            let count = bytes.u32("a motd's length")?;
+            let mut lines = Vec::new();
+            for _ in 0..count.min(chat_core::motd::MAX_MOTD_LINES as u32 + 1) {
+                lines.push(bytes.text("a motd line")?);
+            }
+            if lines.len() != count as usize {
+                return Err(bytes.corrupt("a motd longer than the core keeps"));
+            }
+            Ok(Some(Motd::from_lines(lines.iter().map(String::as_str)).0))
+        }
+        _ => Err(bytes.corrupt("a motd")),
+    }
+}
+
 /// Why a recording could not be replayed.
 #[derive(Debug)]
 pub enum ReplayError {
@@ -541,6 +661,8 @@ pub enum ReplayError {
         /// What was wrong there.
         what: &'static str,
     },
+    /// The file is a recording of a version this one does not replay (named).
+    Version(String),
     /// The core did not behave as when recorded (a recording from another version), at this
     /// byte offset.
     Diverged {
@@ -558,6 +680,11 @@ impl fmt::Display for ReplayError {
             Self::Corrupt { offset, what } => {
                 write!(f, "not a valid recording at byte {offset}: {what}")
             }
+            Self::Version(version) => write!(
+                f,
+                "a recording of format version {version:?}; this chat-runner replays versions \
+                 1 and 2"
+            ),
             Self::Diverged { offset, what } => write!(
                 f,
                 "the recording does not replay on this version at byte {offset}: {what}"
@@ -688,11 +815,18 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
         .and_then(|mut file| file.read_to_end(&mut data))
         .map_err(ReplayError::Read)?;
     let mut bytes = Bytes { data: &data, at: 0 };
-    if bytes.take(MAGIC.len(), "the header")? != MAGIC {
-        return Err(ReplayError::Corrupt {
-            offset: 0,
-            what: "not a chat-runner recording",
-        });
+    let header = bytes.take(MAGIC.len(), "the header")?.to_vec();
+    if header != MAGIC && header != MAGIC_1 {
+        if !header.starts_with(MAGIC_PREFIX) {
+            return Err(ReplayError::Corrupt {
+                offset: 0,
+                what: "not a chat-runner recording",
+            });
+        }
+        let line = data.split(|&byte| byte == b'\n').next().unwrap_or_default();
+        return Err(ReplayError::Version(
+            String::from_utf8_lossy(&line[MAGIC_PREFIX.len()..]).into_owned(),
+        ));
     }
     let start = Instant::from_millis(bytes.u64("the start time")?);
     let config = read_config(&mut bytes)?;
@@ -945,6 +1079,15 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
             NOTICE => {
                 let text = bytes.text("a notice")?;
                 core.handle_notice(at, &text)
+            }
+            LIMITS if header == MAGIC => {
+                let limits = read_limits(&mut bytes, core.config().limits())?;
+                core.set_limits(limits);
+                Ok(())
+            }
+            MOTD if header == MAGIC => {
+                core.set_motd(read_motd(&mut bytes)?);
+                Ok(())
             }
             _ => {
                 return Err(ReplayError::Corrupt {

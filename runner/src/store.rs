@@ -641,7 +641,7 @@ fn fill_keys(connection: &Connection) -> rusqlite::Result<()> {
                 |row| row.get(0),
             )?;
             let key = if taken {
-                crate::log::log!(
+                crate::log::warn!(
                     "store: room {name} looks like a room kept before it; its lines are kept \
                      apart, and no name finds them"
                 );

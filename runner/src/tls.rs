@@ -26,7 +26,7 @@ use smol::channel::Sender;
 use smol::{Async, LocalExecutor, Timer};
 
 use crate::event::{Event, Stream};
-use crate::log::log;
+use crate::log::{error, info, warn};
 use crate::socket::{Socket, TlsSocket};
 
 /// The first byte of every TLS record that opens a handshake (`ContentType::Handshake`).
@@ -189,13 +189,13 @@ impl Current {
         match Certificate::load(&cert, &key) {
             Ok(certificate) => {
                 *self.0.borrow_mut() = certificate;
-                log!(
+                info!(
                     "TLS certificate reloaded from {} and {}",
                     cert.display(),
                     key.display()
                 );
             }
-            Err(error) => log!("TLS certificate not reloaded, the old one stays: {error}"),
+            Err(error) => warn!("TLS certificate not reloaded, the old one stays: {error}"),
         }
     }
 }
@@ -223,7 +223,7 @@ pub(crate) async fn accept_loop(
                     // Closed at once (dropped); logged at most once a second, with the count.
                     refused += 1;
                     if last_refusal_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-                        log!(
+                        warn!(
                             "TLS connection from {peer} closed: {MAX_HANDSHAKES} handshakes \
                              under way already ({refused} closed so far)"
                         );
@@ -248,7 +248,7 @@ pub(crate) async fn accept_loop(
                                     .send(Event::Accepted(Stream::Tls(Box::new(socket)), peer))
                                     .await;
                             }
-                            Err(why) => log!("TLS handshake with {peer} failed: {why}"),
+                            Err(why) => warn!("TLS handshake with {peer} failed: {why}"),
                         }
                     })
                     .detach();
@@ -256,7 +256,7 @@ pub(crate) async fn accept_loop(
             Err(error) => {
                 failures += 1;
                 if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-                    log!("TLS accept failed ({failures} so far): {error}; retrying every 100 ms");
+                    error!("TLS accept failed ({failures} so far): {error}; retrying every 100 ms");
                     last_logged = Some(StdInstant::now());
                 }
                 Timer::after(Duration::from_millis(100)).await;

@@ -248,6 +248,11 @@ fn a_config_file_sets_values_and_flags_override_it() {
         "{config}"
     );
     assert!(config.contains("# cluster = (not set)"), "{config}");
+    assert_eq!(
+        printed(&config, "log-level").as_deref(),
+        Some("\"info\""),
+        "{config}"
+    );
     // What it prints is itself a config file giving the same configuration.
     let again = config_file(&dir, &config);
     let output = run(&["--config", &again, "--print-config"]);
@@ -323,9 +328,13 @@ fn log_format_json_writes_one_object_a_line() {
             "{time}"
         );
         assert!(object["msg"].is_string(), "{line}");
+        assert!(
+            ["error", "warn", "info", "debug"].contains(&object["level"].as_str().unwrap_or("")),
+            "{line}"
+        );
         assert_eq!(
             object.as_object().map(|fields| fields.len()),
-            Some(2),
+            Some(3),
             "{line}"
         );
         lines += 1;
@@ -333,7 +342,11 @@ fn log_format_json_writes_one_object_a_line() {
     assert!(lines >= 2, "{log}");
     assert!(
         log.lines()
-            .any(|line| line.contains("\"msg\":\"") && line.contains("alice"))
+            .any(|line| line.contains("\"level\":\"debug\",\"msg\":\"") && line.contains("alice"))
+    );
+    assert!(
+        log.contains("\"level\":\"info\",\"msg\":\"listening on "),
+        "{log}"
     );
 
     let output = run(&["--log-format", "xml"]);
@@ -371,4 +384,24 @@ fn operators_are_account_names_and_not_for_a_cluster() {
     let output = run(&["--oper", "root", "--oper", "ann", "--print-config"]);
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("oper = [\"root\", \"ann\"]"), "{printed}");
+}
+
+#[test]
+fn a_log_level_is_one_of_four() {
+    let output = run(&["--log-level", "loud"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--log-level \"loud\": expected error, warn, info or debug"),
+        "{stderr}"
+    );
+    let dir = chat_tests::TempDir::new("cli-log-level");
+    let file = config_file(&dir, "log-level = \"debug\"\n");
+    let output = run(&["--config", &file, "--print-config"]);
+    let config = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        printed(&config, "log-level").as_deref(),
+        Some("\"debug\""),
+        "{config}"
+    );
 }

@@ -135,3 +135,124 @@ fn a_damaged_recording_is_refused_naming_the_offset() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot record to "), "{stderr}");
 }
+
+/// Registers an IRC client called `nick` and returns it once its MOTD has ended.
+fn irc_client(server: &Server, nick: &str) -> chat_tests::Client {
+    let mut irc = chat_tests::Client::connect(server.addr());
+    irc.send(format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n"));
+    irc.expect_line(" 376 ");
+    irc
+}
+
+#[test]
+fn the_motd_and_its_reload_replay_byte_for_byte() {
+    let dir = chat_tests::TempDir::new("record-motd");
+    let recording = dir.0.join("session.rec");
+    let motd = dir.0.join("motd.txt");
+    let config = dir.0.join("chat.toml");
+    std::fs::write(&motd, "Rules: be kind.\r\n\x1b[31mred \t\nlast\n").unwrap();
+    std::fs::write(&config, "announce-limit = 200\n").unwrap();
+    let mut server = Server::plain(
+        RUNNER,
+        &[
+            "--record",
+            recording.to_str().unwrap(),
+            "--motd",
+            motd.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let mut clients = vec![irc_client(&server, "ann")];
+    let plain = server.connect();
+    assert!(
+        String::from_utf8_lossy(plain.received()).contains("*** Rules: be kind."),
+        "the first motd"
+    );
+    clients.push(plain);
+
+    // A reload: a new message and a new room limit, each recorded when it came.
+    std::fs::write(&motd, "second\n").unwrap();
+    // Joins to rooms of more than one are announced to plain-text users no more.
+    std::fs::write(&config, "announce-limit = 1\n").unwrap();
+    server.signal("HUP");
+    server.expect_log("motd reloaded (1 lines)");
+    server.expect_log("SIGHUP: announce-limit: 200 -> 1");
+    // The reload reaches the hub after its log lines: until it has, a newcomer gets the old
+    // message. Every try is a connection of the recording, and replayed too.
+    chat_tests::wait_until("the new motd", || {
+        let plain = server.connect();
+        let new = String::from_utf8_lossy(plain.received()).contains("*** second");
+        clients.push(plain);
+        new
+    });
+    clients[0].send("MOTD\r\n");
+    clients[0].expect_line(":- second");
+    // The new limit holds: a newcomer's arrival is not announced to the first plain user.
+    clients[1].send_line("/join #two");
+    clients[1].expect_line("#two (1)");
+    let mut last = server.connect();
+    last.nick("zed");
+    last.send_line("/join #two");
+    last.expect_line("#two (2)");
+    let seen = clients[1].sync();
+    assert!(
+        !seen.iter().any(|line| line.contains("zed joined")),
+        "{seen:?}"
+    );
+    clients.push(last);
+    server.signal("TERM");
+    assert!(server.expect_exit().success());
+    for client in &mut clients {
+        client.expect_closed();
+    }
+
+    let replayed = replay(&recording);
+    assert_eq!(replayed.len(), clients.len(), "every connection");
+    for (n, (client, (_, bytes))) in clients.iter().zip(&replayed).enumerate() {
+        assert_eq!(
+            String::from_utf8_lossy(bytes),
+            String::from_utf8_lossy(client.received()),
+            "connection {n}"
+        );
+        assert_eq!(bytes, client.received(), "connection {n}, byte for byte");
+    }
+}
+
+#[test]
+fn a_recording_of_version_1_replays_and_an_unknown_version_is_named() {
+    let dir = chat_tests::TempDir::new("record-version");
+    let recording = dir.0.join("session.rec");
+    let mut server = Server::plain(RUNNER, &["--record", recording.to_str().unwrap()]);
+    let mut alice = server.join("alice");
+    alice.send_line("hello");
+    alice.sync();
+    server.signal("TERM");
+    assert!(server.expect_exit().success());
+    alice.expect_closed();
+    let mut whole = std::fs::read(&recording).unwrap();
+    assert!(whole.starts_with(b"chat-record 2\n"));
+
+    // Without a motd or a reload, version 2 has no record version 1 lacks.
+    whole[12] = b'1';
+    let old = dir.0.join("old.rec");
+    std::fs::write(&old, &whole).unwrap();
+    let replayed = replay(&old);
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].1, alice.received(), "byte for byte");
+
+    whole[12] = b'9';
+    let future = dir.0.join("future.rec");
+    std::fs::write(&future, &whole).unwrap();
+    let output = Command::new(RUNNER)
+        .arg("--replay")
+        .arg(&future)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("format version \"9\"") && stderr.contains("versions 1 and 2"),
+        "{stderr}"
+    );
+}

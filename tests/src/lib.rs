@@ -189,6 +189,8 @@ impl Server {
     /// are history (`--history 0`) and the greeting delay (`--greeting-delay 0`) unless `args`
     /// set them: most tests send bursts, or expect a newcomer's exact welcome at once, and are
     /// about something else. The store is in memory (`--no-data`) unless `args` give `--data`.
+    /// Everything is logged (`--log-level debug`, so that tests can wait for a connection's
+    /// log lines) unless `args` give `--log-level` or `--config` (whose file may set it).
     pub fn start_at(runner: &str, listen: &str, args: &[&str]) -> Self {
         let sets = |prefix: &str| args.iter().any(|arg| arg.starts_with(prefix));
         let mut child = Command::new(runner)
@@ -196,6 +198,11 @@ impl Server {
             .args(args)
             .args((!sets("--flood")).then_some("--no-flood-limit"))
             .args((!sets("--data") && !sets("--no-data")).then_some("--no-data"))
+            .args(if sets("--log-level") || sets("--config") {
+                &[][..]
+            } else {
+                &["--log-level", "debug"][..]
+            })
             .args(if sets("--history") {
                 &[][..]
             } else {

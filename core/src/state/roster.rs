@@ -546,6 +546,15 @@ impl<const N: usize> Roster<N> {
         Name::Anonymous(id.index + 1)
     }
 
+    /// Calls `change` with every live connection's slot (not the people of other servers).
+    pub(crate) fn for_each_live(&mut self, mut change: impl FnMut(&mut Slot)) {
+        for &index in self.live.iter() {
+            if let Some(slot) = self.slots.get_mut(index as usize) {
+                change(slot);
+            }
+        }
+    }
+
     /// Everyone: the live connections, then the people of other servers.
     pub(crate) fn people(&self) -> impl Iterator<Item = ConnectionId> + '_ {
         self.live

@@ -43,7 +43,7 @@ use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
 use super::{Claim, Cluster, ClusterError, Renewal};
-use crate::log::log;
+use crate::log::{error, info, warn};
 
 /// The most calls to Redis the node has in flight at once, besides the lease's renewal. They
 /// share one connection, which pipelines them; a call past this waits in the node's queue.
@@ -250,7 +250,7 @@ impl Node {
             match &mut self.refusing {
                 Some(refused) => *refused += 1,
                 None => {
-                    log!(
+                    warn!(
                         "cluster: {MAX_WAITING} calls wait for Redis; nickname claims are \
                          answered \"could not be checked\" until fewer do"
                     );
@@ -347,7 +347,7 @@ impl Node {
         self.unclaim(&key);
         match verdict {
             Ok(()) | Err(Error::StaleClaim | Error::UnknownConnection(_)) => {}
-            Err(error) => log!(
+            Err(error) => error!(
                 "bug: answering the claim of {} ({answer:?}): {error}",
                 claim.nick()
             ),
@@ -368,7 +368,7 @@ impl Node {
         drop(self.lease_task.take());
         let total = self.held.len();
         if total == 0 {
-            return log!("cluster: left (no nickname to give back)");
+            return info!("cluster: left (no nickname to give back)");
         }
         // All at once: the connection pipelines them.
         let releases: Vec<Task<Result<bool, ClusterError>>> = self
@@ -399,9 +399,9 @@ impl Node {
         )
         .await;
         if released == total {
-            log!("cluster: left, giving back the {total} nickname(s) it held");
+            info!("cluster: left, giving back the {total} nickname(s) it held");
         } else {
-            log!(
+            warn!(
                 "cluster: left, giving back {released} of the {total} nickname(s) it held ({}); \
                  the rest are free once its lease lapses, within {} s",
                 match (in_time, failure) {
@@ -504,7 +504,7 @@ impl Node {
         if self.waiting.len() < MAX_WAITING
             && let Some(refused) = self.refusing.take()
         {
-            log!("cluster: nickname claims are sent to Redis again; {refused} were refused");
+            info!("cluster: nickname claims are sent to Redis again; {refused} were refused");
         }
     }
 
@@ -646,7 +646,7 @@ impl Node {
             Ok(Renewal::Renewed) => self.reached(),
             Ok(Renewal::Rejoined) => {
                 self.reached();
-                log!(
+                info!(
                     "cluster: this node's lease had lapsed, and Redis dropped the nicknames it \
                      held; claiming again the {} nickname(s) of the people here",
                     self.local.len()
@@ -677,13 +677,10 @@ impl Node {
         }
         let answered = rejoining.granted + rejoining.lost + rejoining.gone + rejoining.failed;
         if rejoining.asked.is_some_and(|asked| answered >= asked) {
-            log!(
+            info!(
                 "cluster: nicknames claimed again: {} granted, {} taken by other nodes, {} no \
                  longer used, {} not decided (tried again after the next renewal)",
-                rejoining.granted,
-                rejoining.lost,
-                rejoining.gone,
-                rejoining.failed
+                rejoining.granted, rejoining.lost, rejoining.gone, rejoining.failed
             );
             self.rejoining = None;
         }
@@ -729,7 +726,7 @@ impl Node {
         match &mut self.out_of_reach {
             Some(out) => out.failures += 1,
             None => {
-                log!("cluster: Redis out of reach: {error}; retrying");
+                error!("cluster: Redis out of reach: {error}; retrying");
                 self.out_of_reach = Some(OutOfReach {
                     since: StdInstant::now(),
                     failures: 1,
@@ -741,7 +738,7 @@ impl Node {
     /// A call succeeded: if the last failed, that is logged.
     fn reached(&mut self) {
         if let Some(out) = self.out_of_reach.take() {
-            log!(
+            info!(
                 "cluster: Redis answers again, after {:.1} s out of reach and {} failed call(s)",
                 out.since.elapsed().as_secs_f64(),
                 out.failures

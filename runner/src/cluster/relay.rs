@@ -40,7 +40,7 @@ use super::{
     Checked, Cluster, ClusterError, Everyone, Fetched, Gap, Heard, MAX_FETCH, News, Outbound,
     PersonState, Position, PrivateLine, RemoteLine, Sent,
 };
-use crate::log::log;
+use crate::log::{error, info, warn};
 
 /// How long a listener waits before it connects again after losing its connection, at first;
 /// it doubles up to [`MAX_BACKOFF`].
@@ -417,7 +417,7 @@ impl Relay {
                         Kind::Said(kind) => kind,
                         // The core hands out topics for rooms only.
                         _ => {
-                            log!("bug: a topic for a person from the core, dropped");
+                            error!("bug: a topic for a person from the core, dropped");
                             return Vec::new();
                         }
                     },
@@ -433,7 +433,7 @@ impl Relay {
             // not come after their later ones.
             let count = self.overflowed.get_or_insert(0);
             if *count == 0 {
-                log!(
+                warn!(
                     "cluster: {MAX_PUBLISHING} lines wait for Redis; lines are shown on this node \
                      only until fewer do"
                 );
@@ -529,7 +529,7 @@ impl Relay {
                         last = last.max(entry.seq);
                         match entry.line {
                             Ok(line) => lines.push((entry.seq, line)),
-                            Err(error) => log!("cluster: {error}"),
+                            Err(error) => error!("cluster: {error}"),
                         }
                     }
                     if count < MAX_FETCH || last >= fetched.top || lines.len() >= MAX_BACKFILL {
@@ -560,7 +560,7 @@ impl Relay {
             Ok(Some(read)) => read,
             Ok(None) => return,
             Err(error) => {
-                log!(
+                error!(
                     "cluster: the topic of {room} could not be read: {error}; read again once \
                      Redis answers"
                 );
@@ -569,7 +569,7 @@ impl Relay {
             }
         };
         if line.kind != Kind::Topic {
-            log!("cluster: the topic kept for {room} is not a topic line; ignored");
+            warn!("cluster: the topic kept for {room} is not a topic line; ignored");
             return;
         }
         let seq = position.seq;
@@ -710,12 +710,12 @@ impl Relay {
             })
             .await;
         match left {
-            Some(Ok(())) => log!("cluster: told the other nodes that its {count} people left"),
-            Some(Err(error)) => log!(
+            Some(Ok(())) => info!("cluster: told the other nodes that its {count} people left"),
+            Some(Err(error)) => error!(
                 "cluster: could not tell the other nodes that its people left ({error}); they \
                  learn it when its lease lapses"
             ),
-            None => log!(
+            None => warn!(
                 "cluster: Redis did not answer within {:.1} s; the other nodes learn that its \
                  people left when its lease lapses",
                 limit.as_secs_f64()
@@ -763,11 +763,10 @@ impl Relay {
                         for (outbound, sent) in batch.iter().zip(sent) {
                             match (outbound, sent) {
                                 (Outbound::Private { line, sender, node }, Sent::Heard(false)) => {
-                                    log!(
+                                    warn!(
                                         "cluster: a private message from {} to {:?} was not \
                                          delivered: no node heard it",
-                                        line.from,
-                                        line.to
+                                        line.from, line.to
                                     );
                                     out.push(ForCore::Undelivered {
                                         sender: *sender,
@@ -804,11 +803,10 @@ impl Relay {
                         // Shown here only: the room lines to the people here, unnumbered.
                         for outbound in batch {
                             if let Outbound::Private { line, .. } = &outbound {
-                                log!(
+                                warn!(
                                     "cluster: a private message from {} to {} was not \
                                      delivered: {error}",
-                                    line.from,
-                                    line.to
+                                    line.from, line.to
                                 );
                             }
                             out.push(here_only(outbound, OUT_OF_REACH));
@@ -818,7 +816,7 @@ impl Relay {
                 if self.outbound.len() < MAX_PUBLISHING
                     && let Some(count) = self.overflowed.take()
                 {
-                    log!("cluster: lines are sent again; {count} were shown on this node only");
+                    info!("cluster: lines are sent again; {count} were shown on this node only");
                 }
                 self.send_outbound();
             }
@@ -848,7 +846,7 @@ impl Relay {
                 let kept = self.kept.entry(room.clone()).or_default();
                 *kept = (*kept).max(last);
                 if let Err(error) = result {
-                    log!(
+                    error!(
                         "cluster: the history of {room} could not be filled from Redis: {error}; \
                          tried again once Redis answers"
                     );
@@ -883,7 +881,7 @@ impl Relay {
                 self.reads -= 1;
                 self.read_everyone();
             }
-            Report::Malformed(error) => log!("cluster: {error}"),
+            Report::Malformed(error) => error!("cluster: {error}"),
         }
         out
     }
@@ -934,7 +932,7 @@ impl Relay {
         // Redis lost this node's people (its lease lapsed and another node forgot them, or
         // Redis restarted empty): all of them again.
         if !checked.own_people && !self.published.is_empty() {
-            log!(
+            info!(
                 "cluster: Redis no longer has this node's {} people; publishing them again",
                 self.published.len()
             );
@@ -1114,7 +1112,7 @@ impl Relay {
                             });
                         }
                         Err(error) => {
-                            log!("cluster: {error}");
+                            error!("cluster: {error}");
                             missed += 1;
                         }
                     }
@@ -1124,7 +1122,7 @@ impl Relay {
                     && fetched.top > order.last;
             }
             Err(error) => {
-                log!("cluster: fetching the lines {room} missed: {error}");
+                error!("cluster: fetching the lines {room} missed: {error}");
                 if let Some(first) = held_from {
                     missed += first.saturating_sub(order.last + 1);
                     order.last = first - 1;
@@ -1204,7 +1202,7 @@ impl Relay {
         let (everyone, bad) = match result {
             Ok(read) => read,
             Err(error) => {
-                log!("cluster: reading who is on the other nodes: {error}; trying again");
+                error!("cluster: reading who is on the other nodes: {error}; trying again");
                 self.failed(Link::Commands, &error, out);
                 let reports = self.reports.clone();
                 self.executor
@@ -1219,7 +1217,7 @@ impl Relay {
             }
         };
         for error in bad {
-            log!("cluster: {error}");
+            error!("cluster: {error}");
         }
         // Those the core knows that Redis no longer has left meanwhile. A node Redis has
         // nothing of (it restarted empty) is left alone: it publishes its people again within
@@ -1266,7 +1264,7 @@ impl Relay {
             return;
         }
         if let Some(since) = self.out_of_reach.take() {
-            log!(
+            info!(
                 "cluster: Redis answers again after {:.1} s",
                 since.elapsed().as_secs_f64()
             );
@@ -1283,13 +1281,13 @@ impl Relay {
     /// failure to reach Redis (a line it would not take) is only logged.
     fn failed(&mut self, link: Link, error: &ClusterError, out: &mut Vec<ForCore>) {
         if !error.is_unreachable() {
-            return log!("cluster: {error}");
+            return error!("cluster: {error}");
         }
         self.down.insert(link);
         if self.out_of_reach.is_some() {
             return;
         }
-        log!("cluster: Redis out of reach: {error}; lines are shown on this node only");
+        error!("cluster: Redis out of reach: {error}; lines are shown on this node only");
         self.out_of_reach = Some(StdInstant::now());
         if self
             .told_at

@@ -7,7 +7,7 @@ use chat_core::{ConnectionId, Error, Event as CoreEvent, Instant, LineKind, Pers
 use super::{Hub, lookup};
 use crate::cluster::{News, PersonState, RelayDone, Relayed, Unsent};
 use crate::core_box::Core;
-use crate::log::log;
+use crate::log::{error, info, warn};
 use crate::store::StoredLine;
 
 /// The most calls one change of a person from elsewhere may take (a rename, a part and a join
@@ -68,7 +68,7 @@ impl Hub {
                     .unrecorded("relayed lines")
                     .handle_relayed(now, &incoming);
                 if let Err(error) = result {
-                    log!(
+                    warn!(
                         "cluster: a line of {room} from node {} was not shown: {error}",
                         line.node
                     );
@@ -92,7 +92,7 @@ impl Hub {
                         at: line.at,
                     };
                     if let Err(refused) = incoming.check() {
-                        log!(
+                        warn!(
                             "cluster: line {seq} of {room} from node {} not kept: {refused}",
                             line.node
                         );
@@ -129,7 +129,7 @@ impl Hub {
                     .handle_relay_failed(now, from, to, kind, &reason)
                 {
                     Ok(()) | Err(Error::UnknownConnection(_)) => {}
-                    Err(error) => log!("bug: {error}"),
+                    Err(error) => error!("bug: {error}"),
                 }
             }
             Relayed::RoomNotice { room, text } => {
@@ -138,7 +138,7 @@ impl Hub {
                     .unrecorded("relayed lines")
                     .handle_room_notice(now, &room, &text)
                 {
-                    log!("bug: {error}");
+                    error!("bug: {error}");
                 }
             }
             Relayed::Notice(text) => self.notices.push(text),
@@ -155,7 +155,7 @@ impl Hub {
                     core.handle_person(now, &person)
                 });
                 if let Err(error) = applied {
-                    log!(
+                    warn!(
                         "cluster: {} of node {node} is not listed here: {error}; offered again \
                          at the next check",
                         state.nick
@@ -171,7 +171,7 @@ impl Hub {
                     .unrecorded("people of other nodes")
                     .handle_person_gone(now, &node, id, &reason)
                 {
-                    log!("bug: {error}");
+                    error!("bug: {error}");
                 }
             }
             Relayed::News(News::Lost { node, stopped }) => {
@@ -179,10 +179,10 @@ impl Hub {
                     .rsplit_once('-')
                     .map_or(node.as_str(), |(name, _)| name);
                 let reason = if stopped {
-                    log!("cluster: node {node} shut down; its people leave");
+                    info!("cluster: node {node} shut down; its people leave");
                     format!("server {name} shut down")
                 } else {
-                    log!("cluster: node {node} is lost (its lease lapsed); its people leave");
+                    info!("cluster: node {node} is lost (its lease lapsed); its people leave");
                     format!("server {name} was lost")
                 };
                 // One person a step: at most everyone the table holds.
@@ -190,7 +190,7 @@ impl Hub {
                     core.handle_node_lost(now, &node, &reason)
                 });
                 if let Err(error) = lost {
-                    log!("bug: {error}");
+                    error!("bug: {error}");
                 }
             }
             Relayed::News(News::Private(line)) => {
@@ -211,12 +211,10 @@ impl Hub {
                     .unrecorded("relayed lines")
                     .handle_relayed(now, &incoming);
                 if let Err(error) = result {
-                    log!(
+                    warn!(
                         "cluster: a private message from {} (node {}) to {} was not delivered: \
                          {error}",
-                        line.from,
-                        line.node,
-                        line.to
+                        line.from, line.node, line.to
                     );
                 }
             }
@@ -240,7 +238,7 @@ impl Hub {
                 return Ok(());
             }
         }
-        log!("bug: a change relayed from another node took more than {most} steps");
+        error!("bug: a change relayed from another node took more than {most} steps");
         Ok(())
     }
 

@@ -317,11 +317,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Whether `word` is written as a duration (a number and a unit), valid or not.
 fn looks_like_duration(word: &str) -> bool {
-    word.len() >= 2
-        && word[..word.len() - 1]
-            .bytes()
-            .all(|byte| byte.is_ascii_digit())
-        && word.ends_with(['s', 'm', 'h', 'd', 'w'])
+    word.strip_suffix(['s', 'm', 'h', 'd', 'w'])
+        .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// An optional duration first, then the rest of the text. A first word written as a
@@ -619,6 +616,9 @@ mod tests {
             ("/ban bob too loud",       Ok(Ban { mask: "bob", on: true, duration: None, reason: Some("too loud") })),
             ("/ban bob 0m",             Err(UnexpectedArgument(usage::BAN))),
             ("/ban",                    Err(MissingArgument(usage::BAN))),
+            ("/ban bob ϕ",              Ok(Ban { mask: "bob", on: true, duration: None, reason: Some("ϕ") })),
+            ("/ban bob 1ϕ",             Ok(Ban { mask: "bob", on: true, duration: None, reason: Some("1ϕ") })),
+            ("/ban bob ө~ҩ",            Ok(Ban { mask: "bob", on: true, duration: None, reason: Some("ө~ҩ") })),
             ("/mute bob 5m",            Ok(Mute { nick: "bob", on: true, duration: Some(Duration::from_secs(300)) })),
             ("/mute bob",               Ok(Mute { nick: "bob", on: true, duration: None })),
             ("/mute bob loud",          Err(UnexpectedArgument(usage::MUTE))),

@@ -160,7 +160,7 @@ pub const MAX_OPERATORS: usize = 32;
 /// ([`NameKey`](crate::NameKey)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Operators {
-    accounts: heapless::Vec<crate::NameKey, MAX_OPERATORS>,
+    accounts: heapless::Vec<crate::state::names::NameKey, MAX_OPERATORS>,
 }
 
 /// Why a list of operators was refused.
@@ -216,7 +216,7 @@ impl Operators {
 
     /// Whether the account called `account` is one of them.
     pub fn contains(&self, account: &str) -> bool {
-        crate::NameKey::of(account).is_some_and(|key| self.accounts.contains(&key))
+        crate::state::names::NameKey::of(account).is_some_and(|key| self.accounts.contains(&key))
     }
 
     /// How many accounts are operators.

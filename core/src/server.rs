@@ -335,7 +335,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     ///   already waiting keep their deadlines (a silence timeout turned off lets them stay).
     /// - `ping_interval`, `ping_timeout`: an IRC client is next pinged by the new interval
     ///   once it has sent a line; one already pinged keeps its deadline to answer.
-    pub fn set_limits(&mut self, limits: crate::Limits) {
+    pub fn set_limits(&mut self, limits: crate::config::Limits) {
         let flood_on = self.config.flood_limit.is_none() && limits.flood_limit.is_some();
         self.config = self.config.with_limits(limits);
         if let (true, Some(limit)) = (flood_on, limits.flood_limit) {
@@ -386,7 +386,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 at,
                 until,
             } => {
-                if mask.is_empty() || mask.len() > crate::MAX_BAN_MASK_BYTES {
+                if mask.is_empty() || mask.len() > crate::state::rooms::MAX_BAN_MASK_BYTES {
                     return Err(Error::RestoredRoomInvalid);
                 }
                 let id = self.restored_room(room)?;
@@ -407,7 +407,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
                 let cut = crate::wire::line::cut;
                 let ban = ServerBan {
                     target,
-                    by: heapless::String::try_from(cut(by, crate::MAX_NICK_BYTES))
+                    by: heapless::String::try_from(cut(by, crate::state::nickname::MAX_NICK_BYTES))
                         .unwrap_or_default(),
                     at,
                     until,

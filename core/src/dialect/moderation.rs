@@ -11,66 +11,13 @@ use super::irc::numeric::{
     ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL,
     ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_ENDOFINVITELIST, RPL_INVITELIST, RPL_INVITING,
 };
-use super::plain::ReasonText;
+use super::text::{For, Left, ReasonText};
 use super::{Audience, Entry, Happened, Refused, RoomParam, Step, Visible};
 use crate::state::members::Status;
 use crate::state::rooms::{MAX_ROOM_KEY_BYTES, RoomId, RoomMode, room_key};
 use crate::state::roster::ConnectionId;
 
 pub(crate) use crate::state::moderation::ACCOUNT_BAN;
-
-/// A ban's or a mute's duration, as moderators type it: the largest unit it is a whole number
-/// of (`90m` is `90m`, `120m` is `2h`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Span(pub(crate) Duration);
-
-impl core::fmt::Display for Span {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let seconds = self.0.as_secs();
-        for (unit, size) in [
-            ('w', 7 * 24 * 3600),
-            ('d', 24 * 3600),
-            ('h', 3600),
-            ('m', 60),
-        ] {
-            if seconds >= size && seconds.is_multiple_of(size) {
-                return write!(f, "{}{unit}", seconds / size);
-            }
-        }
-        write!(f, "{seconds}s")
-    }
-}
-
-/// ` for 10m` after a ban or a mute with a duration; nothing after one without.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct For(pub(crate) Option<Duration>);
-
-impl core::fmt::Display for For {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            Some(duration) => write!(f, " for {}", Span(duration)),
-            None => Ok(()),
-        }
-    }
-}
-
-/// `, 2h left` for a ban with an end; nothing for one without.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Left(pub(crate) Option<Duration>);
-
-impl core::fmt::Display for Left {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            // Shown in whole minutes, at least one.
-            Some(left) => write!(
-                f,
-                ", {} left",
-                Span(Duration::from_secs(left.as_secs().div_ceil(60).max(1) * 60))
-            ),
-            None => Ok(()),
-        }
-    }
-}
 
 /// The most mode changes one `MODE` line (or `/mode`) makes; the rest of the line is
 /// refused with a reply that says so. IRC's `MODES` in `005`.
@@ -387,7 +334,7 @@ impl<const N: usize> Step<'_, N> {
         };
         let bad_account = mask
             .strip_prefix(ACCOUNT_BAN)
-            .is_some_and(|account| crate::Nickname::new(account).is_err());
+            .is_some_and(|account| crate::state::nickname::Nickname::new(account).is_err());
         if written.is_err()
             || mask.is_empty()
             || bad_account

@@ -11,8 +11,7 @@ use crate::wire::line::LineBuffer;
 use crate::wire::plain::{Command, ParseError};
 
 use super::accounts::Asked;
-use super::moderation::For;
-use super::text::Ago;
+use super::text::{Ago, For, ReasonText};
 use super::*;
 use crate::event::LineKind;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
@@ -950,18 +949,6 @@ impl<const N: usize> Step<'_, N> {
                     announce!(self, others, "{me} left ({why})");
                 }
             }
-        }
-    }
-}
-
-/// A reason as shown after a kick: ` (REASON)`, or nothing.
-pub(crate) struct ReasonText<'a>(pub(crate) Option<&'a str>);
-
-impl fmt::Display for ReasonText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(reason) if !reason.is_empty() => write!(f, " ({})", Visible(reason)),
-            _ => Ok(()),
         }
     }
 }

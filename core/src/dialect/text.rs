@@ -176,6 +176,73 @@ impl fmt::Display for Ago {
     }
 }
 
+/// A ban's or a mute's duration, as moderators type it: the largest unit it is a whole number
+/// of (`90m` is `90m`, `120m` is `2h`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span(pub(crate) core::time::Duration);
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0.as_secs();
+        for (unit, size) in [
+            ('w', 7 * 24 * 3600),
+            ('d', 24 * 3600),
+            ('h', 3600),
+            ('m', 60),
+        ] {
+            if seconds >= size && seconds.is_multiple_of(size) {
+                return write!(f, "{}{unit}", seconds / size);
+            }
+        }
+        write!(f, "{seconds}s")
+    }
+}
+
+/// ` for 10m` after a ban or a mute with a duration; nothing after one without.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct For(pub(crate) Option<core::time::Duration>);
+
+impl fmt::Display for For {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(duration) => write!(f, " for {}", Span(duration)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `, 2h left` for a ban with an end; nothing for one without.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Left(pub(crate) Option<core::time::Duration>);
+
+impl fmt::Display for Left {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            // Shown in whole minutes, at least one.
+            Some(left) => write!(
+                f,
+                ", {} left",
+                Span(core::time::Duration::from_secs(
+                    left.as_secs().div_ceil(60).max(1) * 60
+                ))
+            ),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A reason as shown after a kick: ` (REASON)`, or nothing.
+pub(crate) struct ReasonText<'a>(pub(crate) Option<&'a str>);
+
+impl fmt::Display for ReasonText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(reason) if !reason.is_empty() => write!(f, " ({})", Visible(reason)),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use core::fmt::{self, Write};
 
 use super::{ClientTags, IrcReason, IrcText};
-use crate::dialect::moderation::For;
+use crate::dialect::text::For;
 use crate::dialect::text::Visible;
 use crate::dialect::{Happened, RoomParam, Speaker, Step};
 use crate::event::LineKind;

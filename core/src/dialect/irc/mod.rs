@@ -115,7 +115,7 @@ impl fmt::Display for IrcName<'_> {
     }
 }
 
-impl<const N: usize> Roster<N> {
+impl<S: crate::Storage> Roster<S> {
     /// `conn`'s `nick!user@host`.
     pub(crate) fn prefix(&self, conn: ConnectionId) -> Prefix<'_> {
         if let Some(tag) = self.get(conn).and_then(|slot| slot.person.remote) {
@@ -425,7 +425,7 @@ pub(crate) fn glob(mask: &[u8], name: &[u8]) -> bool {
     mask[m..].iter().all(|&b| b == b'*')
 }
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// Handles one line from a connection speaking IRC; `tags` is its tag section (`@tags `)
     /// when the framer kept it apart from the rest of the line (it was too long to share the
     /// line's buffer).
@@ -748,7 +748,7 @@ mod dialogue {
         }
 
         /// The server, for the calls the driver does not make; drain after.
-        fn server(&mut self) -> &mut crate::Server<8> {
+        fn server(&mut self) -> &mut crate::Server<crate::Inline<8>> {
             self.driver.server_mut()
         }
 

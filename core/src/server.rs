@@ -195,8 +195,8 @@ const FULL_COLOUR: &[u8] =
 /// [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON) membership cells, the table of
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
 /// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and [`TAG_BUFFERS`](crate::TAG_BUFFERS)
-/// shared buffers for long IRC tag sections. The fixed part is some 670 KB, and each connection
-/// held costs about 1.5 KB more (docs/ARCHITECTURE.md has the measured sizes), so keep a
+/// shared buffers for long IRC tag sections. The fixed part is some 920 KB, and each connection
+/// held costs about 1.6 KB more (docs/ARCHITECTURE.md has the measured sizes), so keep a
 /// `Server` in a `Box` or a `static`.
 #[derive(Debug)]
 pub struct Server<S: Storage> {

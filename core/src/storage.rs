@@ -5,7 +5,7 @@
 //! The table is every per-connection part of the core: a slot for each connection (its partial
 //! line, its person, its place in the deadline queues), its room memberships, and the lists of
 //! live and free slots. The rest of the server (the rooms, the output buffer, the shared tag
-//! buffers) is fixed, some 670 KB whatever the capacity.
+//! buffers) is fixed, some 920 KB whatever the capacity.
 //!
 //! Either way the table only grows with use: a slot is made when a connection first needs one
 //! and reused after it leaves, so its memory is written (and, under an operating system,
@@ -23,7 +23,7 @@ pub trait Storage: sealed::Storage {}
 
 /// The table inside the server's own value, for up to `N` connections: no allocation at all.
 ///
-/// A `Server<Inline<N>>` is some 670 KB plus about 1.5 KB per connection of `N` (see
+/// A `Server<Inline<N>>` is some 920 KB plus about 1.6 KB per connection of `N` (see
 /// docs/ARCHITECTURE.md), so keep it in a `static` or a `Box`; it is made with
 /// [`Server::new`](crate::Server::new).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -247,7 +247,13 @@ impl<const N: usize> Server<Inline<N>> {
 impl Server<Heap> {
     /// A server for up to `capacity` connections (people of other servers included, see
     /// [`relay`]), with no one connected, starting at `now`. Its table is allocated now, once;
-    /// memory is used as connections come (see [`Heap`]).
+    /// memory is used as connections come (see [`Heap`]). A capacity above
+    /// [`MAX_CAPACITY`](crate::storage::MAX_CAPACITY) counts as that.
+    ///
+    /// # Panics
+    ///
+    /// When room for the table cannot be reserved (about 1.6 KB of address space a
+    /// connection), as any allocation that fails.
     pub fn with_capacity(config: Config, now: Instant, capacity: usize) -> Self {
         Self::build(config, now, capacity)
     }

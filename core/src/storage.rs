@@ -15,6 +15,12 @@
 //! operating system backs with memory only as slots are first used).
 //!
 //! A connection past the capacity is refused: [`Admission::Refused`](crate::Admission::Refused).
+//! The capacity is at most [`MAX_CAPACITY`].
+
+/// The largest capacity a server takes; a larger one asked for (or an `Inline<N>` with a larger
+/// `N`) counts as this one. Membership cells are numbered with a `u32`, 20 a connection. At
+/// about 1.6 KB a connection it is far more than a machine holds.
+pub const MAX_CAPACITY: usize = (u32::MAX / crate::MAX_ROOMS_PER_PERSON as u32) as usize;
 
 /// How a [`Server`](crate::Server) keeps its table of connections: [`Inline`] or [`Heap`].
 ///

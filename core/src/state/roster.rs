@@ -184,8 +184,9 @@ impl<S: Storage> Roster<S> {
     /// An empty roster for up to `capacity` slots (for [`Inline`](crate::Inline), its `N`
     /// whatever is asked). Only the storage's room is reserved: no slot is made yet.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        // Slot indices are u32, and `u32::MAX` is no index in the intrusive lists.
-        let capacity = S::capacity(capacity).min(u32::MAX as usize);
+        // Slot and membership cell indices are u32: MAX_CAPACITY keeps both below `u32::MAX`,
+        // which is no index in the intrusive lists.
+        let capacity = S::capacity(capacity).min(crate::storage::MAX_CAPACITY);
         Self {
             capacity,
             slots: S::table(capacity),

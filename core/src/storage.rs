@@ -41,9 +41,10 @@ impl<const N: usize> Storage for Inline<N> {}
 /// [`Server::with_capacity`](crate::Server::with_capacity) (feature `alloc`).
 ///
 /// Room for the whole capacity is allocated once, then, and never again: the table neither
-/// grows nor moves later. Under an operating system that commits memory as it is first written
-/// (Linux, macOS, Windows), memory is then used in proportion to the most connections held at
-/// once; on a target without virtual memory the allocation costs the whole capacity at once.
+/// grows nor moves later. Under an operating system that backs pages with memory only as they
+/// are first written (Linux does), the memory used is then in proportion to the most
+/// connections held at once; on a target without virtual memory the allocation costs the
+/// whole capacity at once.
 #[cfg(feature = "alloc")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Heap;

@@ -32,7 +32,7 @@ const SPEAKER: &str = "speaker";
 /// A server with `N` connections, all in #lobby (where a connection starts when it is
 /// welcomed at connect), and the one who will speak.
 ///
-/// `Server<N>` is close to 1 KB a connection (16 MB for 16384; the bench prints it) and
+/// `Server<chat_core::Inline<N>>` is close to 1 KB a connection (16 MB for 16384; the bench prints it) and
 /// `Box::new(Server::new(..))` may build it on the stack before moving it to the heap, which
 /// would overflow the main thread's stack. So, as `chat-runner` does (`new_core` in runner/src/main.rs), it is built
 /// on a thread with a stack big enough for a few copies; connecting everyone happens there
@@ -54,7 +54,11 @@ fn populated<const N: usize>() -> (Driver<N>, ConnectionId) {
 /// `Send` of the line rendered once, to every connection but the speaker, each once. No
 /// second `[#room]`-marked copy (no member talks in another room), no IRC copy (no IRC
 /// client), no echo or reply to the speaker.
-fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &[u8]) {
+fn check<const N: usize>(
+    server: &mut Server<chat_core::Inline<N>>,
+    speaker: ConnectionId,
+    input: &[u8],
+) {
     let taken = server.handle_input(NOW, speaker, input).unwrap();
     assert_eq!(taken.bytes(), input.len());
     let expected = format!("{SPEAKER}: {LINE}\r\n");
@@ -90,7 +94,7 @@ fn broadcast<const N: usize>(group: &mut BenchmarkGroup<'_, WallTime>) {
     // the table outgrows the caches every visit is a memory access.
     eprintln!(
         "broadcast/{N}: Server<{N}> is {:.1} MB, {N} connected in {:.2?}",
-        size_of::<Server<N>>() as f64 / 1e6,
+        size_of::<Server<chat_core::Inline<N>>>() as f64 / 1e6,
         built.elapsed()
     );
     let input = format!("{LINE}\n");

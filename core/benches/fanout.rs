@@ -36,7 +36,11 @@ fn populated<const N: usize>() -> (Driver<N>, ConnectionId) {
 }
 
 /// Outside the timing: the line goes out once, to the other 49 members and no one else.
-fn check<const N: usize>(server: &mut Server<N>, speaker: ConnectionId, input: &[u8]) {
+fn check<const N: usize>(
+    server: &mut Server<chat_core::Inline<N>>,
+    speaker: ConnectionId,
+    input: &[u8],
+) {
     let taken = server.handle_input(NOW, speaker, input).unwrap();
     assert_eq!(taken.bytes(), input.len());
     let (mut sends, mut events) = (0, 0);

@@ -93,7 +93,7 @@ struct Conn {
 }
 
 struct Runner {
-    core: Box<Server<CLIENTS>>,
+    core: Box<Server<chat_core::Inline<CLIENTS>>>,
     conns: HashMap<ConnectionId, Conn>,
     epoch: StdInstant,
 }
@@ -104,7 +104,10 @@ impl Runner {
     }
 
     /// One step of the core, then its outputs, before anything else may happen.
-    fn step(&mut self, step: impl FnOnce(&mut Server<CLIENTS>, Instant) -> Result<(), Error>) {
+    fn step(
+        &mut self,
+        step: impl FnOnce(&mut Server<chat_core::Inline<CLIENTS>>, Instant) -> Result<(), Error>,
+    ) {
         let now = self.now();
         ok(step(&mut self.core, now));
         self.drain();

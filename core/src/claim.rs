@@ -26,7 +26,7 @@
 //!     .with_colour(false)
 //!     .with_greeting_delay(Duration::ZERO)
 //!     .with_nick_claims(true);
-//! let mut server: Server<4> = Server::new(config, Instant::ZERO);
+//! let mut server: Server<chat_core::Inline<4>> = Server::new(config, Instant::ZERO);
 //! let now = Instant::from_millis(1);
 //! let Admission::Accepted(alice) = server.handle_connect(now).unwrap() else { panic!() };
 //! while server.poll_output().is_some() {}

@@ -32,8 +32,9 @@ pub struct Config {
     /// (see [`history`](crate::history)), so anything above 0 needs a runner that answers.
     /// Default: 0.
     pub history: usize,
-    /// The most connections at once, below the `CLIENTS` the server is built for; past it a
-    /// connection is refused as when the table is full. Default: no limit below `CLIENTS`.
+    /// The most connections at once, below the server's [capacity](crate::Server::capacity);
+    /// past it a connection is refused as when the table is full. Default: no limit below the
+    /// capacity.
     pub max_clients: usize,
     /// Flood control for every connection; `None` turns it off. Default:
     /// [`FloodLimit::DEFAULT`].

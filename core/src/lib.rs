@@ -2,8 +2,11 @@
 //!
 //! Bytes, connects, disconnects and the current time go in; lines ready for a terminal, and
 //! connections to close, come out. The core never touches a socket or a clock, never blocks,
-//! and never allocates: every bound is a constant of this crate or the `CLIENTS` parameter of
-//! [`Server`], and each has a defined behaviour when full (see the constants' docs).
+//! and never allocates while it runs: every bound is a constant of this crate or the capacity a
+//! [`Server`] was made with, and each has a defined behaviour when full (see the constants'
+//! docs). The table of connections is inline ([`Inline`], no allocation at all) or, with the
+//! `alloc` feature, allocated once when the server is made ([`Heap`], capacity chosen at start);
+//! see [`storage`].
 //!
 //! A misbehaving peer becomes output: an overlong line, invalid UTF-8, control characters or an
 //! unknown command each get an error reply and the connection goes on. [`Error`] is only for
@@ -12,12 +15,14 @@
 //! # The run loop
 //!
 //! ```
-//! use chat_core::{Admission, Config, Instant, Output, Server};
+//! use chat_core::{Admission, Config, Inline, Instant, Output, Server};
 //! use core::time::Duration;
 //!
 //! // No greeting delay: the welcome goes out at connect (see `Config::greeting_delay`).
 //! let config = Config::default().with_colour(false).with_greeting_delay(Duration::ZERO);
-//! let mut server: Server<8> = Server::new(config, Instant::ZERO);
+//! // Eight connections, kept inline; with the `alloc` feature,
+//! // `Server::with_capacity(config, Instant::ZERO, 100_000)` chooses the capacity at start.
+//! let mut server: Server<Inline<8>> = Server::new(config, Instant::ZERO);
 //! let now = Instant::from_millis(10);
 //! let Admission::Accepted(alice) = server.handle_connect(now).unwrap() else { panic!("full") };
 //! while let Some(output) = server.poll_output() { /* the welcome banner, for alice */ }
@@ -47,9 +52,10 @@
 //!
 //! # Features
 //!
-//! - `std` (default): conversions between [`Instant`] and `std::time::Instant`. Without it the
-//!   crate is `no_std` and builds for bare targets such as `thumbv7em-none-eabihf`. The error
-//!   types implement `core::error::Error` either way.
+//! - `std` (default): conversions between [`Instant`] and `std::time::Instant`. Brings `alloc`.
+//!   Without either the crate is `no_std` without allocation and builds for bare targets such
+//!   as `thumbv7em-none-eabihf`. The error types implement `core::error::Error` either way.
+//! - `alloc`: [`Heap`] storage, for a capacity chosen at start ([`Server::with_capacity`]).
 //! - `testing`: `testing::Driver`, which drives a server by the contract on a simulated
 //!   clock, for tests, benches and fuzz targets. Brings `std`.
 
@@ -58,6 +64,8 @@
 #![deny(missing_docs)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
@@ -72,6 +80,7 @@ mod output;
 pub mod relay;
 mod server;
 mod state;
+pub mod storage;
 mod time;
 mod wire;
 
@@ -109,6 +118,9 @@ pub use state::rooms::{
 pub use state::roster::{
     ANONYMOUS, ConnectionId, MAX_NICK_BYTES, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,
 };
+#[cfg(feature = "alloc")]
+pub use storage::Heap;
+pub use storage::{Inline, Storage};
 pub use time::Instant;
 pub use wire::line::{MAX_LINE_BYTES, MAX_TAG_BYTES, TAG_BUFFERS};
 pub use wire::plain::{Command, MAX_MODERATION_DURATION, ParseError, parse_duration};

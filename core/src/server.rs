@@ -17,6 +17,9 @@ use crate::state::rooms::Rooms;
 use crate::state::rooms::{RoomId, RoomMode, RoomName};
 use crate::state::roster::Nickname;
 use crate::state::roster::{ConnectionId, Queue, Roster};
+#[cfg(feature = "alloc")]
+use crate::storage::Heap;
+use crate::storage::{Inline, Storage};
 use crate::time::Instant;
 use crate::wire::line::Framed;
 
@@ -165,8 +168,8 @@ const FULL_COLOUR: &[u8] =
 const BANNED_PLAIN: &[u8] = b"*** You are banned from this server.\r\n";
 const BANNED_COLOUR: &[u8] = b"\x1b[33m***\x1b[0m You are banned from this server.\r\n";
 
-/// The chat server's whole state: at most `CLIENTS` connections, their sessions and the roster,
-/// and the rooms. Lines said are not kept here: see [`history`](crate::history).
+/// The chat server's whole state: its connections (at most its capacity), their sessions and
+/// the roster, and the rooms. Lines said are not kept here: see [`history`](crate::history).
 ///
 /// # Call order
 ///
@@ -180,19 +183,32 @@ const BANNED_COLOUR: &[u8] = b"\x1b[33m***\x1b[0m You are banned from this serve
 /// [`handle_input`](Self::handle_input) handles at most one line per call and says how many
 /// bytes it took; feed the rest in further calls.
 ///
+/// # Capacity and storage
+///
+/// `S` says where the table of connections is kept (see [`storage`](crate::storage)):
+/// - `Server<Inline<N>>` ([`Server::new`]) holds up to `N` connections inside its own value and
+///   never allocates: for firmware, a `static` or a `Box`.
+/// - `Server<Heap>` ([`Server::with_capacity`], feature `alloc`) holds up to a capacity chosen
+///   at start, in one allocation made then, and never allocates again.
+///
+/// Either way a connection past the capacity (or [`Config::max_clients`]) is refused with
+/// [`Admission::Refused`], and the table's memory is written as connections first need it: up
+/// to the most held at once, not up to the capacity.
+///
 /// # Bounds
 ///
-/// Everything is allocated inline, sized by `CLIENTS` and the constants of this crate:
+/// Every bound is the capacity or a constant of this crate:
 /// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line and
 /// [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON) membership cells, the table of
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
 /// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and [`TAG_BUFFERS`](crate::TAG_BUFFERS)
-/// shared buffers for long IRC tag sections. It is some 670 KB with almost no connections and about 1.2 KB more per connection (docs/ARCHITECTURE.md has the
-/// measured sizes), so keep it in a `Box` or a `static`.
+/// shared buffers for long IRC tag sections. The fixed part is some 920 KB, and each connection
+/// held costs about 1.6 KB more (docs/ARCHITECTURE.md has the measured sizes), so keep a
+/// `Server` in a `Box` or a `static`.
 #[derive(Debug)]
-pub struct Server<const CLIENTS: usize> {
+pub struct Server<S: Storage> {
     config: Config,
-    roster: Roster<CLIENTS>,
+    roster: Roster<S>,
     rooms: Rooms,
     out: OutputQueue,
     /// Account requests waiting for the runner's answer.
@@ -284,12 +300,35 @@ pub enum Restored<'a> {
     },
 }
 
-impl<const CLIENTS: usize> Server<CLIENTS> {
-    /// A server with no one connected, starting at `now`.
+impl<const N: usize> Server<Inline<N>> {
+    /// A server for up to `N` connections kept inline, with no one connected, starting at
+    /// `now`.
     pub fn new(config: Config, now: Instant) -> Self {
+        Self::build(config, now, N)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Server<Heap> {
+    /// A server for up to `capacity` connections (people of other servers included, see
+    /// [`relay`]), with no one connected, starting at `now`. Its table is allocated now, once;
+    /// memory is used as connections come (see [`Heap`]). A capacity above
+    /// [`MAX_CAPACITY`](crate::storage::MAX_CAPACITY) counts as that.
+    ///
+    /// # Panics
+    ///
+    /// When room for the table cannot be reserved (about 1.6 KB of address space a
+    /// connection), as any allocation that fails.
+    pub fn with_capacity(config: Config, now: Instant, capacity: usize) -> Self {
+        Self::build(config, now, capacity)
+    }
+}
+
+impl<S: Storage> Server<S> {
+    fn build(config: Config, now: Instant, capacity: usize) -> Self {
         Self {
             config,
-            roster: Roster::new(),
+            roster: Roster::with_capacity(capacity),
             rooms: Rooms::new(),
             out: OutputQueue::default(),
             account_asks: Waitings::new(),
@@ -462,6 +501,13 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
 
     // ----- Getters -----
 
+    /// The most connections (and people of other servers) the server holds at once: `N` for
+    /// `Inline<N>`, the capacity it was made with for `Heap`. [`Config::max_clients`] may
+    /// limit connections below it.
+    pub fn capacity(&self) -> usize {
+        self.roster.capacity()
+    }
+
     /// The number of live connections.
     pub fn online(&self) -> usize {
         self.roster.len()
@@ -527,7 +573,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     // ----- Inputs -----
 
     /// A new connection arrived. Its welcome (and the notice to everyone else) is queued, or,
-    /// when all `CLIENTS` slots (or [`Config::max_clients`]) are taken, the answer is
+    /// when its [capacity](Self::capacity) (or [`Config::max_clients`]) is reached, the answer is
     /// [`Admission::Refused`].
     pub fn handle_connect(&mut self, now: Instant) -> Result<Admission, Error> {
         self.connect(now, None)
@@ -1253,7 +1299,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         }
     }
 
-    fn hub(&mut self) -> Step<'_, CLIENTS> {
+    fn hub(&mut self) -> Step<'_, S> {
         Step {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
@@ -1283,7 +1329,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
     }
 }
 
-impl<const CLIENTS: usize> Directory for Server<CLIENTS> {
+impl<S: Storage> Directory for Server<S> {
     fn next_recipient(&self, audience: &Audience, cursor: &mut Cursor) -> Option<ConnectionId> {
         let rooms: &[RoomId] = match audience.scope {
             // Walked by `Recipients` itself.
@@ -1380,7 +1426,7 @@ mod tests {
     use crate::FloodLimit;
     use core::time::Duration;
 
-    fn drain<const N: usize>(server: &mut Server<N>, to: ConnectionId) -> (Vec<String>, usize) {
+    fn drain<S: Storage>(server: &mut Server<S>, to: ConnectionId) -> (Vec<String>, usize) {
         let (mut heard, mut resumed) = (Vec::new(), 0);
         while let Some(output) = server.poll_output() {
             match output {
@@ -1394,12 +1440,44 @@ mod tests {
         (heard, resumed)
     }
 
-    fn accept<const N: usize>(server: &mut Server<N>) -> ConnectionId {
+    fn accept<S: Storage>(server: &mut Server<S>) -> ConnectionId {
         let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
             panic!("connect");
         };
         while server.poll_output().is_some() {}
         conn
+    }
+
+    /// Both storages hold up to their capacity, refuse the next, and reuse a slot freed.
+    fn fill_refuse_reuse<S: Storage>(mut server: Server<S>) {
+        let capacity = server.capacity();
+        let ids: Vec<_> = (0..capacity).map(|_| accept(&mut server)).collect();
+        assert_eq!(
+            server.handle_connect(Instant::ZERO),
+            Ok(Admission::Refused(FULL_PLAIN))
+        );
+        server
+            .handle_disconnect(Instant::ZERO, ids[1], DisconnectReason::Closed)
+            .unwrap();
+        while server.poll_output().is_some() {}
+        let again = accept(&mut server);
+        assert_eq!(again.index(), ids[1].index(), "the freed slot");
+        assert_eq!(server.online(), capacity);
+    }
+
+    #[test]
+    fn a_server_holds_its_capacity_and_refuses_the_next() {
+        let config = || {
+            Config::default()
+                .with_colour(false)
+                .with_greeting_delay(Duration::ZERO)
+        };
+        let inline: Server<Inline<3>> = Server::new(config(), Instant::ZERO);
+        assert_eq!(inline.capacity(), 3);
+        fill_refuse_reuse(inline);
+        let heap = Server::<Heap>::with_capacity(config(), Instant::ZERO, 5);
+        assert_eq!(heap.capacity(), 5);
+        fill_refuse_reuse(heap);
     }
 
     #[test]
@@ -1413,7 +1491,7 @@ mod tests {
             .with_colour(false)
             .with_silence_timeout(None)
             .with_flood_limit(Some(limit));
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let (alice, bob) = (accept(&mut server), accept(&mut server));
         let t0 = Instant::ZERO;
         let mut input: &[u8] = b"1\n2\n3\n4\n5\n";
@@ -1463,7 +1541,7 @@ mod tests {
             .with_colour(false)
             .with_silence_timeout(None)
             .with_flood_limit(None);
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let (alice, bob) = (accept(&mut server), accept(&mut server));
         // At most two connections now: nobody is turned out, a third is refused.
         let mut limits = server.config().limits();
@@ -1504,7 +1582,7 @@ mod tests {
             .with_greeting_delay(Duration::ZERO)
             .with_silence_timeout(None)
             .with_ping(Some(Duration::from_secs(10)), Duration::from_secs(5));
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let irc = accept(&mut server);
         let mut input: &[u8] = b"NICK ann\r\nUSER ann 0 * :ann\r\n";
         while !input.is_empty() {
@@ -1542,12 +1620,12 @@ mod tests {
             .with_colour(false)
             .with_silence_timeout(None)
             .with_flood_limit(Some(limit));
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let alice = accept(&mut server);
         // Sends `input` as fast as flood control lets it, waiting out each hold; the number of
         // slow-down notices it got.
         let mut now = 0;
-        let send = |server: &mut Server<4>, input: &[u8], now: &mut u64| {
+        let send = |server: &mut Server<Inline<4>>, input: &[u8], now: &mut u64| {
             let (mut rest, mut notices) = (input, 0);
             while !rest.is_empty() {
                 let at = Instant::from_millis(*now);
@@ -1588,7 +1666,7 @@ mod tests {
             .with_colour(false)
             .with_silence_timeout(None)
             .with_flood_limit(Some(limit));
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let alice = accept(&mut server);
         // Exactly a burst at once, then one line a second: nothing waits, nothing is said.
         let mut input: &[u8] = b"a\nb\nc\n";
@@ -1628,7 +1706,7 @@ mod tests {
             .with_greeting_delay(Duration::ZERO)
             .with_colour(false)
             .with_flood_limit(None);
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let (a, b) = (accept(&mut server), accept(&mut server));
         let mut kinds = Vec::new();
         for line in ["/msg anonymous-1 psst\n", "hello\n", "/ping\n"] {
@@ -1684,7 +1762,7 @@ mod tests {
             .with_colour(false)
             .with_flood_limit(None)
             .with_announce_limit(2);
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let first = accept(&mut server);
         let second = accept(&mut server);
         let Ok(Admission::Accepted(third)) = server.handle_connect(Instant::ZERO) else {
@@ -1714,7 +1792,7 @@ mod tests {
             .with_greeting_delay(Duration::ZERO)
             .with_colour(false)
             .with_flood_limit(None);
-        let mut server: Server<4> = Server::new(config, Instant::ZERO);
+        let mut server: Server<Inline<4>> = Server::new(config, Instant::ZERO);
         let (alice, bob) = (accept(&mut server), accept(&mut server));
         assert_eq!(server.nickname(alice), None, "anonymous so far");
         for line in ["/nick alice\n", "/join #Rust\n"] {

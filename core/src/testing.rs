@@ -47,7 +47,7 @@ use crate::{
 /// A [`Server`] on a simulated clock, driven by the contract. See the [module docs](self).
 #[derive(Debug)]
 pub struct Driver<const CLIENTS: usize> {
-    server: Box<Server<CLIENTS>>,
+    server: Box<Server<crate::Inline<CLIENTS>>>,
     now: Instant,
     /// Every line said, by room name in lower case, oldest first.
     kept: BTreeMap<String, Vec<Kept>>,
@@ -218,12 +218,12 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
     }
 
     /// The server, for its getters.
-    pub fn server(&self) -> &Server<CLIENTS> {
+    pub fn server(&self) -> &Server<crate::Inline<CLIENTS>> {
         &self.server
     }
 
     /// The server, for calls the driver does not wrap. Drain it before using the driver again.
-    pub fn server_mut(&mut self) -> &mut Server<CLIENTS> {
+    pub fn server_mut(&mut self) -> &mut Server<crate::Inline<CLIENTS>> {
         &mut self.server
     }
 

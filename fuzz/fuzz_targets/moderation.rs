@@ -1,7 +1,7 @@
 //! Keeping order: sessions of the commands of room and server operators (kick, bans with
 //! durations and accounts, mutes, modes with keys and limits, invitations, registered rooms,
 //! server-wide bans by mask, account or network), with accounts answered and connections from
-//! addresses, against a `Server<6>`: the API contract holds, and no output carries a control
+//! addresses, against a `Server<Inline<6>>`: the API contract holds, and no output carries a control
 //! byte.
 
 #![no_main]
@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use chat_core::account::{AccountAnswer, Operators};
+use chat_core::storage::Inline;
 use chat_core::{
     Admission, Config, ConnectionId, DisconnectReason, Error, Instant, Output, Server,
 };
@@ -111,7 +112,7 @@ fuzz_target!(|ops: Vec<Op>| {
         .with_colour(false)
         .with_flood_limit(None)
         .with_accounts(true);
-    let mut server: Server<6> = Server::new(config, Instant::ZERO);
+    let mut server: Server<Inline<6>> = Server::new(config, Instant::ZERO);
     server.set_operators(Operators::new(["root"]).expect("a valid name"));
     let mut now = 0_u64;
     let mut ever: Vec<ConnectionId> = Vec::new();
@@ -196,7 +197,7 @@ fuzz_target!(|ops: Vec<Op>| {
 
 /// Feeds `bytes` from `conn` whole, a line and its parts at a time, draining after each.
 fn input(
-    server: &mut Server<6>,
+    server: &mut Server<Inline<6>>,
     at: Instant,
     conn: ConnectionId,
     mut bytes: &[u8],
@@ -221,7 +222,7 @@ fn input(
 
 /// Carries out one step's outputs, checking each against the connections known to be live.
 fn drain(
-    server: &mut Server<6>,
+    server: &mut Server<Inline<6>>,
     live: &mut Vec<ConnectionId>,
     asked: &mut Vec<chat_core::account::AccountRequest>,
 ) {

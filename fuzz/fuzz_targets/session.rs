@@ -1,5 +1,5 @@
 //! Whole sessions: connects, disconnects, input in chunks, timeouts and shutdown against a
-//! `Server<4>`, checking the API contract and that no output carries a control byte.
+//! `Server<chat_core::Inline<4>>`, checking the API contract and that no output carries a control byte.
 
 #![no_main]
 
@@ -39,7 +39,7 @@ fuzz_target!(|ops: Vec<Op>| {
             per_second: 2,
         }))
         .with_silence_timeout(Some(Duration::from_secs(5)));
-    let mut server: Server<4> = Server::new(config, Instant::ZERO);
+    let mut server: Server<chat_core::Inline<4>> = Server::new(config, Instant::ZERO);
     let (mut now, mut shut_down) = (0_u64, false);
     let mut ever: Vec<ConnectionId> = Vec::new();
     let mut live: Vec<ConnectionId> = Vec::new();
@@ -113,7 +113,7 @@ fuzz_target!(|ops: Vec<Op>| {
 });
 
 /// Carries out one step's outputs, checking each against the connections known to be live.
-fn drain(server: &mut Server<4>, live: &mut Vec<ConnectionId>) {
+fn drain(server: &mut Server<chat_core::Inline<4>>, live: &mut Vec<ConnectionId>) {
     while let Some(output) = server.poll_output() {
         match output {
             Output::Send { to, bytes } => {

@@ -91,8 +91,8 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) stall_timeout: Option<u64>,
 
-    /// the most connections at once; more are told the server is full. Default: 16384, the
-    /// most the server is built for
+    /// the most connections at once, from 1 to 1048576; more are told the server is full.
+    /// Memory grows with the connections held, not with this number. Default: 16384
     #[argh(option)]
     pub(crate) max_clients: Option<usize>,
 
@@ -336,7 +336,7 @@ options! {
         silence_timeout: u64 = 300,
         queue_limit: usize = 1024,
         stall_timeout: u64 = 60,
-        max_clients: usize = chat_runner::CLIENTS,
+        max_clients: usize = chat_runner::DEFAULT_MAX_CLIENTS,
         max_per_ip: u32 = 128,
         history: usize = 20,
         nick_grace: u64 = 60,
@@ -566,10 +566,10 @@ impl Options {
                     .to_owned(),
             );
         }
-        if self.max_clients == 0 || self.max_clients > chat_runner::CLIENTS {
+        if self.max_clients == 0 || self.max_clients > chat_runner::MAX_CLIENTS {
             return Err(format!(
                 "--max-clients must be between 1 and {}",
-                chat_runner::CLIENTS
+                chat_runner::MAX_CLIENTS
             ));
         }
         if self.history > chat_core::MAX_HISTORY_LINES {

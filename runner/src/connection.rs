@@ -373,9 +373,6 @@ pub(crate) async fn write_loop<S: Socket>(
             };
             link.borrow_mut().writing = false;
             let done = done?;
-            if batch.capacity() > 4 * WRITE_BATCH_BYTES {
-                batch = Vec::new();
-            }
             if !done {
                 let _ = hub.send(Event::Stalled(id)).await;
                 break;
@@ -384,9 +381,14 @@ pub(crate) async fn write_loop<S: Socket>(
                 let mut link = link.borrow_mut();
                 if link.messages.is_empty() && link.messages.capacity() <= IDLE_QUEUE_SLOTS {
                     // A quiet connection holds no buffer: with thousands of them, the few slots
-                    // a queue keeps after its last message add up (about 80 bytes each). A busy
-                    // one keeps its larger buffer rather than grow it again for every batch.
+                    // a queue keeps after its last message add up (about 80 bytes each), and
+                    // so does the batch its welcome was written from (a kilobyte or more). A
+                    // busy one keeps its larger buffers rather than grow them again for every
+                    // batch.
                     link.messages = VecDeque::new();
+                    batch = Vec::new();
+                } else if batch.capacity() > 4 * WRITE_BATCH_BYTES {
+                    batch = Vec::new();
                 }
                 link.messages.is_empty() && std::mem::take(&mut link.report_empty)
             };

@@ -75,7 +75,7 @@ use crate::log::{error, info, warn};
 use crate::record::{RecordedCore, Recorder};
 use crate::slow::SlowReaders;
 
-pub use crate::core_box::CLIENTS;
+pub use crate::core_box::{DEFAULT_MAX_CLIENTS, MAX_CLIENTS};
 pub use crate::log::{LogFormat, LogLevel, log_level, set_log_format, set_log_level};
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
 pub use crate::store::SyncMode;
@@ -93,7 +93,8 @@ const EVENT_QUEUE: usize = 4096;
 /// fills it from its command line, which checks the ranges given here.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The protocol's settings, handed to the core (its `max_clients` at most [`CLIENTS`]).
+    /// The protocol's settings, handed to the core (its `max_clients`, at most [`MAX_CLIENTS`], is the
+    /// capacity of the core's table).
     pub core: Config,
     /// Past this many messages waiting for a client, room messages are skipped (and counted)
     /// for it (`--lag-limit`): at least 1, at most `queue_limit`.
@@ -355,8 +356,8 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 /// down, gives every connection up to 2 s to take its last lines, and returns.
 ///
 /// Before serving it catches SIGINT and SIGTERM, raises the process's soft limit on open files
-/// to the hard limit (so that it can hold as many of its [`CLIENTS`] connections as the system
-/// allows), joins the cluster if [`Settings::cluster`] says so (waiting at most 5 s for
+/// to the hard limit (so that it can hold as many of its `max_clients` connections as the
+/// system allows), joins the cluster if [`Settings::cluster`] says so (waiting at most 5 s for
 /// Redis), builds the core, and prints `chat-runner listening on ADDR` on stdout (tests and
 /// scripts read the port from it). The operator log goes to stderr. Everything runs on the
 /// calling thread.
@@ -435,7 +436,7 @@ pub fn serve_reloading(
         }
         None => None,
     };
-    let descriptors = raise_descriptor_limit();
+    let descriptors = raise_descriptor_limit(settings.core.max_clients);
     // Before the store: a node that cannot join leaves nothing behind.
     let cluster = match &settings.cluster {
         Some(cluster) => {
@@ -777,8 +778,8 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
     }
 }
 
-/// Building the core passes its tables (some 21 MB, committed from the start) through the init
-/// thread's stack, perhaps more than once; that stack is gone by now, but the kernel's record of
+/// Building the core passes its fixed part (some 920 KB) through the init thread's stack,
+/// perhaps more than once; that stack is gone by now, but the kernel's record of
 /// the peak resident memory (VmHWM in /proc/PID/status) still counts it. The record is reset, so
 /// that the peak an operator or a benchmark reads is that of serving. Best effort (Linux).
 fn forget_startup_peak() {
@@ -787,12 +788,12 @@ fn forget_startup_peak() {
 }
 
 /// Raises the soft limit on open files to the hard limit, so the server can hold as many of
-/// its `CLIENTS` connections as the system allows; describes the limit for the log.
-fn raise_descriptor_limit() -> String {
+/// its `clients` connections as the system allows; describes the limit for the log.
+fn raise_descriptor_limit(clients: usize) -> String {
     use rustix::process::{Resource, getrlimit, setrlimit};
     // `None` is "unlimited". An unlimited hard limit still has a ceiling in the kernel, so ask
     // for what the server can use rather than for infinity.
-    let wanted = (CLIENTS + 1024) as u64;
+    let wanted = (clients.min(MAX_CLIENTS) + 1024) as u64;
     let mut limit = getrlimit(Resource::Nofile);
     let target = limit.maximum.unwrap_or(wanted);
     if limit.current.is_some_and(|soft| soft < target) {

@@ -26,6 +26,16 @@ fn past_max_clients_a_connection_is_told_the_server_is_full() {
 }
 
 #[test]
+fn a_capacity_far_past_the_open_file_limit_starts_and_serves() {
+    // The core's table is reserved for 100,000 but only used as connections come.
+    let server = Server::plain(RUNNER, &["--max-clients", "100000"]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.send_line("hello bob");
+    bob.expect_line("alice: hello bob");
+}
+
+#[test]
 fn past_max_per_ip_a_connection_is_refused_with_a_reason() {
     let server = Server::plain(RUNNER, &["--max-per-ip", "2"]);
     let first = server.connect();

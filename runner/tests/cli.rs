@@ -96,13 +96,13 @@ fn a_zero_room_size_is_refused() {
 }
 
 #[test]
-fn max_clients_must_be_within_what_the_server_is_built_for() {
-    for bad in ["0", "16385"] {
+fn max_clients_must_be_within_what_the_server_can_reserve() {
+    for bad in ["0", "1048577"] {
         let output = run(&["--max-clients", bad]);
         assert_eq!(output.status.code(), Some(2), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
-            stderr.contains("--max-clients must be between 1 and 16384"),
+            stderr.contains("--max-clients must be between 1 and 1048576"),
             "{stderr}"
         );
     }

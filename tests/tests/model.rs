@@ -59,7 +59,7 @@ impl Step {
 
 /// Drains `poll_output` to `None`. With `plain`, also checks that no byte a terminal would act on
 /// (anything below 0x20 but a `\r\n` line ending, or DEL) is in any line.
-fn drain<const N: usize>(server: &mut Server<N>, plain: bool) -> Step {
+fn drain<const N: usize>(server: &mut Server<chat_core::Inline<N>>, plain: bool) -> Step {
     let mut step = Step::default();
     while let Some(output) = server.poll_output() {
         match output {
@@ -1302,7 +1302,7 @@ impl Model {
 // ----- Running the model beside the server -----
 
 struct Harness {
-    server: Server<CLIENTS>,
+    server: Server<chat_core::Inline<CLIENTS>>,
     model: Model,
     /// The time the test is at; the server is sometimes handed an older one.
     clock: u64,
@@ -1591,7 +1591,7 @@ proptest! {
         cmd in 0..3usize,
         chunk in 1..8usize,
     ) {
-        let mut server: Server<4> = Server::new(plain_config(), Instant::ZERO);
+        let mut server: Server<chat_core::Inline<4>> = Server::new(plain_config(), Instant::ZERO);
         let ids: Vec<ConnectionId> = (0..3).map(|_| accept(&mut server)).collect();
         let _ = drain(&mut server, true);
         let prefix: &[u8] = [&b""[..], b"/me ", b"/msg anonymous-2 "][cmd];
@@ -1623,7 +1623,7 @@ proptest! {
 // ----- Scenarios -----
 
 /// Connects, returning the handle and the step's output.
-fn join<const N: usize>(server: &mut Server<N>) -> (ConnectionId, Step) {
+fn join<const N: usize>(server: &mut Server<chat_core::Inline<N>>) -> (ConnectionId, Step) {
     match server.handle_connect(Instant::ZERO).expect("connect") {
         Admission::Accepted(id) => (id, drain(server, !server.config().colour)),
         other => panic!("refused: {other:?}"),
@@ -1631,13 +1631,13 @@ fn join<const N: usize>(server: &mut Server<N>) -> (ConnectionId, Step) {
 }
 
 /// Connects, ignoring the welcome.
-fn accept<const N: usize>(server: &mut Server<N>) -> ConnectionId {
+fn accept<const N: usize>(server: &mut Server<chat_core::Inline<N>>) -> ConnectionId {
     join(server).0
 }
 
 /// Feeds `bytes` from `conn`, one line per call, and gathers every step's output.
 fn say<const N: usize>(
-    server: &mut Server<N>,
+    server: &mut Server<chat_core::Inline<N>>,
     now: u64,
     conn: ConnectionId,
     bytes: &[u8],
@@ -1658,7 +1658,7 @@ fn heard(steps: &[Step], conn: ConnectionId) -> Vec<String> {
     steps.iter().flat_map(|s| s.to(conn)).cloned().collect()
 }
 
-fn plain_server() -> Server<4> {
+fn plain_server() -> Server<chat_core::Inline<4>> {
     Server::new(plain_config(), Instant::ZERO)
 }
 
@@ -1806,7 +1806,7 @@ fn silence_timeout_closes_only_the_silent() {
 
 #[test]
 fn many_silent_connections_all_close() {
-    let mut server: Server<16> = Server::new(plain_config(), Instant::ZERO);
+    let mut server: Server<chat_core::Inline<16>> = Server::new(plain_config(), Instant::ZERO);
     let ids: Vec<ConnectionId> = (0..16)
         .map(|_| {
             let id = accept(&mut server);
@@ -1939,7 +1939,7 @@ fn pending_output_refuses_every_input_and_changes_nothing() {
 
 #[test]
 fn a_full_server_refuses() {
-    let mut server: Server<2> = Server::new(plain_config(), Instant::ZERO);
+    let mut server: Server<chat_core::Inline<2>> = Server::new(plain_config(), Instant::ZERO);
     let _ = accept(&mut server);
     let _ = accept(&mut server);
     let _ = drain(&mut server, true);
@@ -1974,7 +1974,7 @@ fn strip_colours(line: &str) -> String {
 
 #[test]
 fn colour_paints_names_but_never_passes_a_users_escape() {
-    let mut server: Server<4> = Server::new(
+    let mut server: Server<chat_core::Inline<4>> = Server::new(
         Config::default()
             .with_greeting_delay(Duration::ZERO)
             .with_flood_limit(None),
@@ -2272,7 +2272,7 @@ fn a_topic_set_is_announced_to_the_room() {
 
 #[test]
 fn nick_and_departure_notices_reach_only_those_sharing_a_room() {
-    let mut server: Server<5> = Server::new(plain_config(), Instant::ZERO);
+    let mut server: Server<chat_core::Inline<5>> = Server::new(plain_config(), Instant::ZERO);
     let alice = accept(&mut server);
     let bob = accept(&mut server);
     let carol = accept(&mut server);
@@ -2308,7 +2308,7 @@ fn nick_and_departure_notices_reach_only_those_sharing_a_room() {
 #[test]
 fn a_full_room_refuses_to_take_more() {
     let config = plain_config().with_max_room_members(2);
-    let mut server: Server<4> = Server::new(config, Instant::ZERO);
+    let mut server: Server<chat_core::Inline<4>> = Server::new(config, Instant::ZERO);
     let alice = accept(&mut server);
     let bob = accept(&mut server);
     let _ = drain(&mut server, true);
@@ -2333,7 +2333,7 @@ fn a_full_room_refuses_to_take_more() {
     );
     // No room at all: a new room is not even made.
     let config = plain_config().with_max_room_members(0);
-    let mut server: Server<4> = Server::new(config, Instant::ZERO);
+    let mut server: Server<chat_core::Inline<4>> = Server::new(config, Instant::ZERO);
     let (alice, step) = join(&mut server);
     assert_eq!(step.to(alice)[2], "*** error: #lobby is full (0 people)");
     let steps = say(&mut server, 0, alice, b"/join #a\n/rooms\n");
@@ -2383,7 +2383,8 @@ fn a_person_is_in_at_most_max_rooms_per_person() {
 #[test]
 fn the_room_table_holds_at_most_max_rooms() {
     // Enough people to fill the table, each in as many rooms as one can be.
-    let mut server: Box<Server<256>> = Box::new(Server::new(plain_config(), Instant::ZERO));
+    let mut server: Box<Server<chat_core::Inline<256>>> =
+        Box::new(Server::new(plain_config(), Instant::ZERO));
     let alice = accept(&mut server);
     let bob = accept(&mut server);
     let _ = drain(&mut server, true);

@@ -9,7 +9,7 @@ use criterion::{BenchmarkGroup, BenchmarkId};
 
 use crate::support::{NOW, drain};
 
-/// Builds a server with `build` on a thread whose stack holds a few copies of `Server<N>`:
+/// Builds a server with `build` on a thread whose stack holds a few copies of `Server<chat_core::Inline<N>>`:
 /// `Box::new(Server::new(..))` may build it on the stack before moving it to the heap, which
 /// would overflow the main thread's stack (as `chat-runner`'s `new_core` knows too).
 pub(crate) fn on_a_big_stack<const N: usize, T: Send + 'static>(
@@ -17,7 +17,7 @@ pub(crate) fn on_a_big_stack<const N: usize, T: Send + 'static>(
 ) -> T {
     std::thread::Builder::new()
         .name(format!("build-{N}"))
-        .stack_size(4 * size_of::<Server<N>>() + (1 << 20))
+        .stack_size(4 * size_of::<Server<chat_core::Inline<N>>>() + (1 << 20))
         .spawn(build)
         .expect("spawn the builder thread")
         .join()
@@ -27,7 +27,7 @@ pub(crate) fn on_a_big_stack<const N: usize, T: Send + 'static>(
 /// Measures `speaker` saying `input` (one whole line) and the drain of what it sets off.
 pub(crate) fn bench_line<const N: usize>(
     group: &mut BenchmarkGroup<'_, WallTime>,
-    server: &mut Server<N>,
+    server: &mut Server<chat_core::Inline<N>>,
     speaker: ConnectionId,
     input: &[u8],
 ) {

@@ -33,7 +33,7 @@ pub(crate) fn connect<const N: usize>(driver: &mut Driver<N>) -> ConnectionId {
 /// `Recipients` iterated to its end (resolving a room audience against the roster happens
 /// during that iteration, so skipping it would leave the fan-out unmeasured). Returns the
 /// number of recipients, which callers fold into their result so nothing is optimised away.
-pub(crate) fn drain<const N: usize>(server: &mut Server<N>) -> usize {
+pub(crate) fn drain<const N: usize>(server: &mut Server<chat_core::Inline<N>>) -> usize {
     let mut recipients = 0;
     while let Some(output) = server.poll_output() {
         if let Output::Send { to, bytes } = output {

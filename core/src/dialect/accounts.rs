@@ -27,7 +27,7 @@ pub(crate) enum Asked<'a> {
 /// How NickServ's notices name it: IRC clients show notices from `NickServ` in its window.
 const NICKSERV: &str = "NickServ!NickServ@services";
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// Tells `conn` how its account request went: an IRC client hears it from NickServ.
     fn tell_account(&mut self, conn: ConnectionId, failed: bool, text: core::fmt::Arguments<'_>) {
         if self.speaks_irc(conn) {

@@ -8,7 +8,7 @@ use crate::wire::plain::Command;
 
 use super::*;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// Tells a JSON connection that it sent something that is not an object.
     pub(crate) fn stray(&mut self, conn: ConnectionId) {
         error!(

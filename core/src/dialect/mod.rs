@@ -54,8 +54,8 @@ impl DisconnectReason {
 /// The state one step works on: the roster, the output queue and how to render. Lives inside
 /// [`Server`](crate::Server); split out so the handling reads as the protocol does.
 #[derive(Debug)]
-pub(crate) struct Step<'a, const N: usize> {
-    pub(crate) roster: &'a mut Roster<N>,
+pub(crate) struct Step<'a, S: crate::Storage> {
+    pub(crate) roster: &'a mut Roster<S>,
     pub(crate) rooms: &'a mut Rooms,
     pub(crate) out: &'a mut OutputQueue,
     /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
@@ -424,7 +424,7 @@ impl Speaker<'_> {
     }
 }
 
-impl<'s, const N: usize> Step<'s, N> {
+impl<'s, S: crate::Storage> Step<'s, S> {
     /// Whether `conn` speaks IRC.
     pub(crate) fn speaks_irc(&self, conn: ConnectionId) -> bool {
         self.roster
@@ -724,7 +724,7 @@ impl<'s, const N: usize> Step<'s, N> {
     /// who share a room with it are shown the rename.
     pub(crate) fn unname(&mut self, conn: ConnectionId) -> Name<'static> {
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
-        let anonymous = Roster::<N>::anonymous(conn);
+        let anonymous = Roster::<S>::anonymous(conn);
         self.publish(&Happened::Renamed {
             who: conn,
             new: anonymous,
@@ -1440,13 +1440,13 @@ mod tests {
     };
 
     /// Feeds `line` to `conn` and returns the bytes it got back.
-    fn say<const N: usize>(server: &mut Server<N>, conn: ConnectionId, line: &str) -> usize {
+    fn say<S: crate::Storage>(server: &mut Server<S>, conn: ConnectionId, line: &str) -> usize {
         said(server, conn, line).0
     }
 
     /// How many bytes `line` brought back, and the last step's text.
-    fn said<const N: usize>(
-        server: &mut Server<N>,
+    fn said<S: crate::Storage>(
+        server: &mut Server<S>,
         conn: ConnectionId,
         line: &str,
     ) -> (usize, std::string::String) {
@@ -1474,8 +1474,8 @@ mod tests {
         let config = Config::default()
             .with_greeting_delay(Duration::ZERO)
             .with_flood_limit(None);
-        let mut server: Server<8> = Server::new(config, Instant::ZERO);
-        let connect = |server: &mut Server<8>| {
+        let mut server: Server<crate::Inline<8>> = Server::new(config, Instant::ZERO);
+        let connect = |server: &mut Server<crate::Inline<8>>| {
             let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
                 panic!("connect");
             };
@@ -1511,7 +1511,7 @@ mod tests {
     #[test]
     fn a_long_listing_shows_the_first_names_in_order_and_the_caller() {
         use crate::MAX_LISTED_NAMES;
-        let mut server: Server<128> = Server::new(
+        let mut server: Server<crate::Inline<128>> = Server::new(
             Config::default()
                 .with_greeting_delay(Duration::ZERO)
                 .with_colour(false)
@@ -1550,7 +1550,10 @@ mod tests {
         assert_eq!(names[MAX_LISTED_NAMES], "and 20 more");
     }
 
-    fn listing128(server: &mut Server<128>, conn: ConnectionId) -> std::string::String {
+    fn listing128(
+        server: &mut Server<crate::Inline<128>>,
+        conn: ConnectionId,
+    ) -> std::string::String {
         let taken = server
             .handle_input(Instant::ZERO, conn, b"/list\n")
             .unwrap();
@@ -1571,7 +1574,7 @@ mod tests {
             .with_greeting_delay(Duration::ZERO)
             .with_flood_limit(None)
             .with_history(MAX_HISTORY_LINES);
-        let mut server: std::boxed::Box<Server<128>> =
+        let mut server: std::boxed::Box<Server<crate::Inline<128>>> =
             std::boxed::Box::new(Server::new(config, Instant::ZERO));
         let mut conns = std::vec::Vec::new();
         for n in 0..120 {

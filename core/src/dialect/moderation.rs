@@ -115,7 +115,7 @@ enum Refusal<'a> {
     Elsewhere(&'a str),
 }
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     fn refuse_moderation(&mut self, conn: ConnectionId, room: Option<RoomId>, why: Refusal<'_>) {
         let name = room
             .and_then(|room| self.rooms.get(room))

@@ -17,7 +17,7 @@ use crate::event::LineKind;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::members::Status;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// Greets a new connection that speaks plain text or JSON, and puts it in the lobby.
     pub(crate) fn greet(&mut self, conn: ConnectionId) {
         let Some(slot) = self.roster.get_mut(conn) else {
@@ -557,9 +557,9 @@ impl fmt::Display for SpeakerName<'_> {
 }
 
 /// `who`'s name for text users, on the server called `here`.
-fn speaker_name<'s, const N: usize>(
+fn speaker_name<'s, S: crate::Storage>(
     style: Style,
-    roster: &'s Roster<N>,
+    roster: &'s Roster<S>,
     here: &str,
     who: Speaker<'s>,
 ) -> SpeakerName<'s> {
@@ -615,7 +615,7 @@ const HELP: [&str; 23] = [
     "Lines are at most 512 bytes of UTF-8 without control characters.",
 ];
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// The lines that tell plain-text and JSON users of `happened` (the original client reads
     /// the same lines as a terminal).
     pub(crate) fn render_text(&mut self, happened: &Happened<'_>) {

@@ -14,7 +14,7 @@ use crate::state::roster::{ConnectionId, Nickname};
 /// The most bytes of a departure's reason from another server that are shown.
 const MAX_REASON_BYTES: usize = 200;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// Whether `conn` is someone on another server.
     pub(super) fn is_remote(&self, conn: ConnectionId) -> bool {
         self.roster
@@ -115,7 +115,7 @@ impl<const N: usize> Step<'_, N> {
             if taken_by_other(self, None) {
                 return Err(Refused::NickInUse);
             }
-            if self.roster.remote_count() >= N / 2 {
+            if self.roster.remote_count() >= self.roster.capacity() / 2 {
                 return Err(Refused::Full);
             }
             let node = self

@@ -14,6 +14,7 @@
 //! the walk itself).
 
 use crate::state::rooms::{MAX_ROOMS, RoomId};
+use crate::storage::sealed::{Storage, Table};
 
 /// The most rooms one person can be in at once (IRC's `CHANLIMIT`). Joining one more gets an
 /// error reply (`405` for an IRC client) and changes nothing.
@@ -135,21 +136,24 @@ pub(crate) struct Member {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TooManyRooms;
 
-/// Memberships of up to `N` people (indexed like the roster's slots) in up to [`MAX_ROOMS`]
+/// Memberships of the people of a roster (indexed like its slots) in up to [`MAX_ROOMS`]
 /// rooms.
 #[derive(Debug)]
-pub(crate) struct Members<const N: usize> {
-    /// Grown as people with higher indices first join a room, never shrunk.
-    cells: heapless::Vec<Row, N>,
+pub(crate) struct Members<S: Storage> {
+    /// Grown as people with higher indices first join a room, never shrunk; at most one row per
+    /// slot of the roster.
+    cells: S::Table<Row>,
     /// The first and the last cell of each room's list.
     heads: [CellRef; MAX_ROOMS],
     tails: [CellRef; MAX_ROOMS],
 }
 
-impl<const N: usize> Members<N> {
-    pub(crate) const fn new() -> Self {
+impl<S: Storage> Members<S> {
+    /// No one in any room, with room for `capacity` people's rows (what the roster's storage
+    /// gave).
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
-            cells: heapless::Vec::new(),
+            cells: S::table(capacity),
             heads: [NONE; MAX_ROOMS],
             tails: [NONE; MAX_ROOMS],
         }
@@ -197,7 +201,7 @@ impl<const N: usize> Members<N> {
     ) -> Result<(), TooManyRooms> {
         debug_assert!(!self.contains(person, room));
         while self.cells.len() <= person as usize {
-            // Cannot fail below N: person indices come from a roster of N slots.
+            // Cannot fail: person indices are below the roster's capacity, the room of `cells`.
             if self
                 .cells
                 .push([Cell::EMPTY; MAX_ROOMS_PER_PERSON])
@@ -333,7 +337,7 @@ impl<const N: usize> Members<N> {
     }
 
     /// The people in `room`, in the order they joined.
-    pub(crate) fn of(&self, room: RoomId) -> MembersOf<'_, N> {
+    pub(crate) fn of(&self, room: RoomId) -> MembersOf<'_, S> {
         MembersOf {
             members: self,
             next: self.head(room),
@@ -368,12 +372,12 @@ const fn split(at: CellRef) -> (u32, usize) {
 
 /// An iterator over the person indices of one room's members.
 #[derive(Clone, Debug)]
-pub(crate) struct MembersOf<'a, const N: usize> {
-    members: &'a Members<N>,
+pub(crate) struct MembersOf<'a, S: Storage> {
+    members: &'a Members<S>,
     next: Option<CellRef>,
 }
 
-impl<const N: usize> Iterator for MembersOf<'_, N> {
+impl<S: Storage> Iterator for MembersOf<'_, S> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
@@ -386,11 +390,12 @@ impl<const N: usize> Iterator for MembersOf<'_, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Inline;
     use std::vec::Vec;
 
     #[test]
     fn joins_and_leaves_keep_both_directions_in_step() {
-        let mut members = Members::<4>::new();
+        let mut members = Members::<Inline<4>>::with_capacity(4);
         members
             .join(0, 0, false, false, Tagged::default(), 7)
             .unwrap();
@@ -438,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_person_is_in_at_most_the_limit_of_rooms() {
-        let mut members = Members::<2>::new();
+        let mut members = Members::<Inline<2>>::with_capacity(2);
         for room in 0..MAX_ROOMS_PER_PERSON as RoomId {
             members
                 .join(1, 0, false, false, Tagged::default(), room)
@@ -458,7 +463,7 @@ mod tests {
 
     #[test]
     fn a_cell_keeps_what_a_send_needs_of_its_member() {
-        let mut members = Members::<4>::new();
+        let mut members = Members::<Inline<4>>::with_capacity(4);
         members
             .join(2, 7, false, false, Tagged::default(), 5)
             .unwrap();
@@ -469,7 +474,7 @@ mod tests {
             .join(3, 1, true, false, Tagged::default(), 5)
             .unwrap();
         members.set_current(2, None, Some(5));
-        let walk = |members: &Members<4>, room| {
+        let walk = |members: &Members<Inline<4>>, room| {
             let mut seen = Vec::new();
             let mut next = members.head(room);
             while let Some(at) = next {

@@ -12,6 +12,7 @@ pub use crate::state::nickname::{
 };
 use crate::state::person::{Person, Reads, RemoteTag};
 use crate::state::rooms::RoomId;
+use crate::storage::sealed::{Storage, Table};
 use crate::time::Instant;
 use crate::wire::line::{Framed, TagBuffer, TagPool};
 
@@ -140,13 +141,16 @@ impl Slot {
     }
 }
 
-/// The bounded table of connections: at most `N` at once, each slot reused after a disconnect.
+/// The bounded table of connections: at most `capacity` at once, each slot reused after a
+/// disconnect. Slots are made as they are first needed, in the storage `S` chose.
 #[derive(Debug)]
-pub(crate) struct Roster<const N: usize> {
-    slots: heapless::Vec<Slot, N>,
-    free: heapless::Vec<u32, N>,
+pub(crate) struct Roster<S: Storage> {
+    /// The most slots, the roster's capacity.
+    capacity: usize,
+    slots: S::Table<Slot>,
+    free: S::Table<u32>,
     /// Indices of occupied slots, densely packed so a broadcast touches only live connections.
-    live: heapless::Vec<u32, N>,
+    live: S::Table<u32>,
     heads: [Option<u32>; QUEUES],
     tails: [Option<u32>; QUEUES],
     /// How many live connections speak IRC, so a send no one would get is not rendered.
@@ -154,12 +158,12 @@ pub(crate) struct Roster<const N: usize> {
     /// How many of them read message tags.
     tagged_count: usize,
     /// Who is in which room.
-    pub(crate) members: Members<N>,
+    pub(crate) members: Members<S>,
     /// The buffers that IRC lines with long tag sections borrow while they arrive.
     tag_pool: TagPool,
     /// Indices of the slots of people on other servers (see [`Person::remote`]), densely
     /// packed like `live`, which holds only connections.
-    remote: heapless::Vec<u32, N>,
+    remote: S::Table<u32>,
     /// The names of the other servers whose people are known here, for `RemoteTag::node`.
     nodes: heapless::Vec<NodeName, MAX_NODES>,
 }
@@ -176,21 +180,32 @@ pub const MAX_NODE_NAME_BYTES: usize = 64;
 /// A server's name, as [`relay`](crate::relay) checks it.
 pub(crate) type NodeName = heapless::String<MAX_NODE_NAME_BYTES>;
 
-impl<const N: usize> Roster<N> {
-    pub(crate) const fn new() -> Self {
+impl<S: Storage> Roster<S> {
+    /// An empty roster for up to `capacity` slots (for [`Inline`](crate::Inline), its `N`
+    /// whatever is asked). Only the storage's room is reserved: no slot is made yet.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        // Slot and membership cell indices are u32: MAX_CAPACITY keeps both below `u32::MAX`,
+        // which is no index in the intrusive lists.
+        let capacity = S::capacity(capacity).min(crate::storage::MAX_CAPACITY);
         Self {
-            slots: heapless::Vec::new(),
-            free: heapless::Vec::new(),
-            live: heapless::Vec::new(),
+            capacity,
+            slots: S::table(capacity),
+            free: S::table(capacity),
+            live: S::table(capacity),
             heads: [None; QUEUES],
             tails: [None; QUEUES],
             irc_count: 0,
             tagged_count: 0,
-            members: Members::new(),
+            members: Members::with_capacity(capacity),
             tag_pool: TagPool::new(),
-            remote: heapless::Vec::new(),
+            remote: S::table(capacity),
             nodes: heapless::Vec::new(),
         }
+    }
+
+    /// The most connections (and people of other servers) it can hold at once.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// The index of the server called `name` in the table of servers, added if new; `None`
@@ -238,8 +253,8 @@ impl<const N: usize> Roster<N> {
             .map(|at| at as u8)
     }
 
-    /// Takes a free slot for a person on another server, called `nick`; `None` when all `N`
-    /// slots are in use. They are in no queue and in no count of connections.
+    /// Takes a free slot for a person on another server, called `nick`; `None` when every
+    /// slot is in use. They are in no queue and in no count of connections.
     pub(crate) fn insert_remote(&mut self, tag: RemoteTag, nick: Nickname) -> Option<ConnectionId> {
         let index = self.take_slot()?;
         let pos = self.remote.len() as u32;
@@ -367,7 +382,7 @@ impl<const N: usize> Roster<N> {
         }
     }
 
-    /// Takes a free slot for a new connection; `None` when all `N` are in use.
+    /// Takes a free slot for a new connection; `None` when every slot is in use.
     ///
     /// With a `silence_deadline`, the connection is closed by the timeout step ([`Queue::Silent`])
     /// unless it sends a line before then. Deadlines must not decrease from call to call.
@@ -388,11 +403,14 @@ impl<const N: usize> Roster<N> {
         Some(id)
     }
 
-    /// The index of a free slot, taken: one freed before, or a new one; `None` when all `N`
-    /// are in use.
+    /// The index of a free slot, taken: one freed before, or a new one; `None` when every
+    /// slot of the capacity is in use.
     fn take_slot(&mut self) -> Option<u32> {
         if let Some(index) = self.free.pop() {
             return Some(index);
+        }
+        if self.slots.len() >= self.capacity {
+            return None;
         }
         let index = u32::try_from(self.slots.len()).ok()?;
         self.slots.push(Slot::default()).ok()?;
@@ -559,7 +577,7 @@ impl<const N: usize> Roster<N> {
     pub(crate) fn people(&self) -> impl Iterator<Item = ConnectionId> + '_ {
         self.live
             .iter()
-            .chain(&self.remote)
+            .chain(self.remote.iter())
             .map(|&index| self.slots[index as usize].id(index))
     }
 
@@ -572,14 +590,17 @@ impl<const N: usize> Roster<N> {
         }
         let key = NameKey::of(name)?;
         let hash = key.hash();
-        self.live.iter().chain(&self.remote).find_map(|&index| {
-            let slot = &self.slots[index as usize];
-            slot.person
-                .nick
-                .as_ref()
-                .is_some_and(|nick| nick.has_key(&key, hash))
-                .then(|| slot.id(index))
-        })
+        self.live
+            .iter()
+            .chain(self.remote.iter())
+            .find_map(|&index| {
+                let slot = &self.slots[index as usize];
+                slot.person
+                    .nick
+                    .as_ref()
+                    .is_some_and(|nick| nick.has_key(&key, hash))
+                    .then(|| slot.id(index))
+            })
     }
 
     /// The connection at the head of `queue`, with its deadline.
@@ -677,10 +698,11 @@ fn anonymous_number(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Inline;
 
     #[test]
     fn a_departure_gives_back_the_tag_buffer_of_its_partial_line() {
-        let mut roster: Roster<4> = Roster::new();
+        let mut roster: Roster<Inline<4>> = Roster::with_capacity(4);
         let id = roster.insert(None).unwrap();
         roster.speak_irc(id);
         let partial = [b"@+a=".as_slice(), &[b'x'; 1000]].concat();
@@ -753,7 +775,7 @@ mod tests {
 
     #[test]
     fn slots_are_reused_and_stale_handles_rejected() {
-        let mut roster = Roster::<2>::new();
+        let mut roster = Roster::<Inline<2>>::with_capacity(2);
         let a = roster.insert(None).unwrap();
         let b = roster.insert(None).unwrap();
         assert_eq!(roster.insert(None), None, "full");
@@ -773,7 +795,7 @@ mod tests {
 
     #[test]
     fn find_by_nickname_or_anonymous_number() {
-        let mut roster = Roster::<4>::new();
+        let mut roster = Roster::<Inline<4>>::with_capacity(4);
         let a = roster.insert(None).unwrap();
         let b = roster.insert(None).unwrap();
         assert_eq!(roster.find("anonymous-1"), Some(a));
@@ -789,7 +811,7 @@ mod tests {
 
     #[test]
     fn silent_list_keeps_connect_order_through_removals() {
-        let mut roster = Roster::<4>::new();
+        let mut roster = Roster::<Inline<4>>::with_capacity(4);
         let ids: std::vec::Vec<_> = (0..4)
             .map(|t| roster.insert(Some(Instant::from_millis(t))).unwrap())
             .collect();

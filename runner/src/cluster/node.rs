@@ -53,7 +53,7 @@ pub(crate) const MAX_IN_FLIGHT: usize = 64;
 /// once (one each) after the lease lapsed. Past it, a person's claim is answered "could not be
 /// checked" at once, a release waits (the nick stays in `held`) for the next renewal to try it
 /// again, and so does a claim made again after a lapse.
-pub(crate) const MAX_WAITING: usize = crate::CLIENTS;
+pub(crate) const MAX_WAITING: usize = crate::MAX_CLIENTS;
 
 /// At shutdown, the most time spent giving the node's nicknames back: what is not given back
 /// by then lapses with the lease (the node stops renewing it), at most a lease later.

@@ -186,7 +186,7 @@ impl Hub {
                     format!("server {name} was lost")
                 };
                 // One person a step: at most everyone the table holds.
-                let lost = self.in_steps(crate::CLIENTS, |core, now| {
+                let lost = self.in_steps(crate::MAX_CLIENTS, |core, now| {
                     core.handle_node_lost(now, &node, &reason)
                 });
                 if let Err(error) = lost {

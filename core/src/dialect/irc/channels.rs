@@ -21,7 +21,7 @@ use super::*;
 use crate::dialect::MAX_LISTED_ROOMS;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     pub(crate) fn irc_join(&mut self, conn: ConnectionId, message: &Message<'_>) {
         if message.param(0) == Some("0") {
             // Leave every room, one per step.

@@ -38,8 +38,8 @@ impl fmt::Display for SpeakerPrefix<'_> {
 }
 
 /// `who`'s `nick!user@host`.
-fn speaker_prefix<'s, const N: usize>(
-    roster: &'s crate::state::roster::Roster<N>,
+fn speaker_prefix<'s, S: crate::Storage>(
+    roster: &'s crate::state::roster::Roster<S>,
     who: Speaker<'s>,
 ) -> SpeakerPrefix<'s> {
     match who {
@@ -91,7 +91,7 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// The lines that tell IRC clients of `happened`.
     pub(crate) fn render_irc(&mut self, happened: &Happened<'_>) {
         match *happened {

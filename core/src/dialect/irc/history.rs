@@ -22,7 +22,7 @@ use super::*;
 /// a connection (the runner keeps the rest of its output back meanwhile), so one reference does.
 const BATCH_REF: &str = "history";
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// `CHATHISTORY SUBCOMMAND TARGET ...`.
     pub(crate) fn chathistory(&mut self, conn: ConnectionId, message: &Message<'_>) {
         let server = self.server_name;

@@ -20,7 +20,7 @@ use crate::wire::irc::Message;
 /// its lines are answered in order.
 const LABELED_REF: &str = "labeled";
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// The label of `message`, if `conn` asked for labels and it has a usable one (at most
     /// [`MAX_LABEL_BYTES`], of the characters a batch reference may hold).
     pub(crate) fn label_of<'m>(

@@ -20,7 +20,7 @@ use crate::wire::irc::Message;
 use super::*;
 use crate::dialect::Happened;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     pub(crate) fn irc_message(
         &mut self,
         conn: ConnectionId,

@@ -115,7 +115,7 @@ impl fmt::Display for IrcName<'_> {
     }
 }
 
-impl<const N: usize> Roster<N> {
+impl<S: crate::Storage> Roster<S> {
     /// `conn`'s `nick!user@host`.
     pub(crate) fn prefix(&self, conn: ConnectionId) -> Prefix<'_> {
         if let Some(tag) = self.get(conn).and_then(|slot| slot.person.remote) {
@@ -417,7 +417,7 @@ fn away_message(slot: &Slot) -> Option<&str> {
 
 pub(crate) use crate::state::names::glob;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// Handles one line from a connection speaking IRC; `tags` is its tag section (`@tags `)
     /// when the framer kept it apart from the rest of the line (it was too long to share the
     /// line's buffer).
@@ -807,7 +807,7 @@ mod dialogue {
         }
 
         /// The server, for the calls the driver does not make; drain after.
-        fn server(&mut self) -> &mut crate::Server<8> {
+        fn server(&mut self) -> &mut crate::Server<crate::Inline<8>> {
             self.driver.server_mut()
         }
 

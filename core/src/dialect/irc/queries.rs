@@ -17,7 +17,7 @@ use super::*;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::RoomId;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// One `352` line.
     pub(crate) fn who_line(&mut self, conn: ConnectionId, channel: &str, id: ConnectionId) {
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
@@ -277,7 +277,7 @@ fn real_name(slot: &Slot) -> &str {
     }
 }
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     /// `LUSERS` (and part of the welcome on other servers): how many people, on how many
     /// servers, and how many rooms.
     pub(crate) fn lusers(&mut self, conn: ConnectionId) {

@@ -23,7 +23,7 @@ use crate::wire::irc::Message;
 use super::*;
 use crate::dialect::Happened;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     pub(crate) fn cap(&mut self, conn: ConnectionId, message: &Message<'_>, registered: bool) {
         let Some(sub) = message.param(0) else {
             return self.missing(conn, "CAP");

@@ -20,7 +20,7 @@ use crate::state::roster::Nickname;
 /// follow. PLAIN's credentials here (two names and a password) always fit in one.
 const CHUNK: usize = 400;
 
-impl<const N: usize> Step<'_, N> {
+impl<S: crate::Storage> Step<'_, S> {
     fn sasl_state(&mut self, conn: ConnectionId, state: Sasl) {
         if let Some(registration) = self.registration_mut(conn) {
             registration.sasl = state;

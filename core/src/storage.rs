@@ -1,0 +1,145 @@
+//! Where a [`Server`](crate::Server) keeps its table of connections: [`Inline`], sized by a
+//! constant and part of the server's own value (a firmware's `static`), or [`Heap`] (feature
+//! `alloc`), sized when the server is made.
+//!
+//! The table is every per-connection part of the core: a slot for each connection (its partial
+//! line, its person, its place in the deadline queues), its room memberships, and the lists of
+//! live and free slots. The rest of the server (the rooms, the output buffer, the shared tag
+//! buffers) is fixed, some 920 KB whatever the capacity.
+//!
+//! Either way the table only grows with use: a slot is made when a connection first needs one
+//! and reused after it leaves, so its memory is written (and, under an operating system,
+//! committed) up to the most connections held at once, not up to the capacity. The difference is
+//! where the room for the capacity is reserved: inside the `Server` value for [`Inline`] (a
+//! `Server<Inline<N>>` is as large as N slots), in one allocation at start for [`Heap`] (which the
+//! operating system backs with memory only as slots are first used).
+//!
+//! A connection past the capacity is refused: [`Admission::Refused`](crate::Admission::Refused).
+//! The capacity is at most [`MAX_CAPACITY`].
+
+/// The largest capacity a server takes; a larger one asked for (or an `Inline<N>` with a larger
+/// `N`) counts as this one. Membership cells are numbered with a `u32`, 20 a connection. At
+/// about 1.6 KB a connection it is far more than a machine holds.
+pub const MAX_CAPACITY: usize = (u32::MAX / crate::MAX_ROOMS_PER_PERSON as u32) as usize;
+
+/// How a [`Server`](crate::Server) keeps its table of connections: [`Inline`] or [`Heap`].
+///
+/// Sealed: these two are the only ones.
+pub trait Storage: sealed::Storage {}
+
+/// The table inside the server's own value, for up to `N` connections: no allocation at all.
+///
+/// A `Server<Inline<N>>` is some 920 KB plus about 1.6 KB per connection of `N` (see
+/// docs/ARCHITECTURE.md), so keep it in a `static` or a `Box`; it is made with
+/// [`Server::new`](crate::Server::new).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inline<const N: usize>;
+
+impl<const N: usize> Storage for Inline<N> {}
+
+/// The table on the heap, for a capacity chosen when the server is made with
+/// [`Server::with_capacity`](crate::Server::with_capacity) (feature `alloc`).
+///
+/// Room for the whole capacity is allocated once, then, and never again: the table neither
+/// grows nor moves later. Under an operating system that backs pages with memory only as they
+/// are first written (Linux does), the memory used is then in proportion to the most
+/// connections held at once; on a target without virtual memory the allocation costs the
+/// whole capacity at once.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Heap;
+
+#[cfg(feature = "alloc")]
+impl Storage for Heap {}
+
+/// What the core needs of a storage: a bounded vector type. Not nameable outside the crate, so
+/// [`Storage`] cannot be implemented elsewhere.
+pub(crate) mod sealed {
+    use core::fmt::Debug;
+    use core::ops::{Deref, DerefMut};
+
+    /// A storage: how to make its vectors.
+    #[allow(unreachable_pub, reason = "sealed: public in a private module")]
+    pub trait Storage: Debug + Sized {
+        /// A vector of up to the capacity's items.
+        type Table<T: Debug>: Table<T>;
+
+        /// The capacity asked for, or the one of the type.
+        fn capacity(asked: usize) -> usize;
+
+        /// An empty vector with room for `capacity` items (which `capacity` gave).
+        fn table<T: Debug>(capacity: usize) -> Self::Table<T>;
+    }
+
+    /// A vector with a fixed room, reserved when it was made: pushing within that room never
+    /// allocates or moves it. The caller keeps within the room (the roster checks its capacity
+    /// before it takes a new slot), so `push` past it is a bug.
+    #[allow(unreachable_pub, reason = "sealed: public in a private module")]
+    pub trait Table<T>: Deref<Target = [T]> + DerefMut + Debug {
+        /// Adds `item` at the end; `Err` with it back if there is no room.
+        fn push(&mut self, item: T) -> Result<(), T>;
+        /// Takes the last item.
+        fn pop(&mut self) -> Option<T>;
+        /// Takes the item at `index`, putting the last one in its place.
+        fn swap_remove(&mut self, index: usize) -> T;
+    }
+
+    impl<const N: usize> Storage for super::Inline<N> {
+        type Table<T: Debug> = heapless::Vec<T, N>;
+
+        fn capacity(_asked: usize) -> usize {
+            N
+        }
+
+        fn table<T: Debug>(_capacity: usize) -> Self::Table<T> {
+            heapless::Vec::new()
+        }
+    }
+
+    impl<T: Debug, const N: usize> Table<T> for heapless::Vec<T, N> {
+        fn push(&mut self, item: T) -> Result<(), T> {
+            Self::push(self, item)
+        }
+
+        fn pop(&mut self) -> Option<T> {
+            Self::pop(self)
+        }
+
+        fn swap_remove(&mut self, index: usize) -> T {
+            Self::swap_remove(self, index)
+        }
+    }
+
+    #[cfg(feature = "alloc")]
+    impl Storage for super::Heap {
+        type Table<T: Debug> = alloc::vec::Vec<T>;
+
+        fn capacity(asked: usize) -> usize {
+            asked
+        }
+
+        fn table<T: Debug>(capacity: usize) -> Self::Table<T> {
+            alloc::vec::Vec::with_capacity(capacity)
+        }
+    }
+
+    #[cfg(feature = "alloc")]
+    impl<T: Debug> Table<T> for alloc::vec::Vec<T> {
+        fn push(&mut self, item: T) -> Result<(), T> {
+            if self.len() == self.capacity() {
+                // Pushing now would reallocate and move the table: refuse, as a full one.
+                return Err(item);
+            }
+            Self::push(self, item);
+            Ok(())
+        }
+
+        fn pop(&mut self) -> Option<T> {
+            Self::pop(self)
+        }
+
+        fn swap_remove(&mut self, index: usize) -> T {
+            Self::swap_remove(self, index)
+        }
+    }
+}

@@ -187,6 +187,8 @@ pub struct Server<const CLIENTS: usize> {
     config: Config,
     roster: Roster<CLIENTS>,
     rooms: Rooms,
+    /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
+    past: crate::state::past::Past,
     out: OutputQueue,
     /// Account requests waiting for the runner's answer.
     account_asks: Waitings,
@@ -226,6 +228,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             config,
             roster: Roster::new(),
             rooms: Rooms::new(),
+            past: crate::state::past::Past::new(),
             out: OutputQueue::default(),
             account_asks: Waitings::new(),
             now,
@@ -998,6 +1001,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
         Step {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
+            past: &mut self.past,
             out: &mut self.out,
             account_asks: &mut self.account_asks,
             style: Style {
@@ -1072,6 +1076,18 @@ impl<const CLIENTS: usize> Directory for Server<CLIENTS> {
                 ConnectionId::from_parts(member.index, member.generation),
             );
             if !audience.admits_member(id, &member, this_room) {
+                continue;
+            }
+            // Capabilities are in the slot, read only for an audience that asks for some.
+            let wanted = match audience.speaks {
+                crate::output::Speaks::IrcWith(_) => self
+                    .roster
+                    .get(id)
+                    .is_some_and(|slot| audience.has_caps(slot)),
+                crate::output::Speaks::IrcOperators => self.roster.is_op(id, this_room),
+                _ => true,
+            };
+            if !wanted {
                 continue;
             }
             // Someone in several of the rooms gets the send once: from the lowest of them.

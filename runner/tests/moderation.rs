@@ -62,7 +62,7 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     ivy.send("MODE #den +k secret\r\n");
     assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy k :is not a channel mode here (only o, v, b, m and t are kept)"
+        ":chat.local 472 ivy k :is not a channel mode here (only o, v, b, m, s and t are kept)"
     );
     // WHO and WHOIS show who keeps order.
     ivy.send("WHOIS alice\r\n");

@@ -57,6 +57,8 @@ impl DisconnectReason {
 pub(crate) struct Step<'a, const N: usize> {
     pub(crate) roster: &'a mut Roster<N>,
     pub(crate) rooms: &'a mut Rooms,
+    /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
+    pub(crate) past: &'a mut crate::state::past::Past,
     pub(crate) out: &'a mut OutputQueue,
     /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
     pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
@@ -390,6 +392,7 @@ impl<'s, const N: usize> Step<'s, N> {
             let room = self.out.rooms(rooms)[at];
             self.leave_room(conn, room);
         }
+        self.note_departure(conn);
         self.roster.remove(conn);
         self.account_asks.retain(|waiting| waiting.conn != conn);
     }
@@ -1122,6 +1125,14 @@ impl<'s, const N: usize> Step<'s, N> {
     /// Says what happened, once: as an [`Event`](crate::Event) for the runner, and as lines for
     /// each dialect present.
     pub(crate) fn publish(&mut self, happened: &Happened<'_>) {
+        if let Happened::Arrived { who } = *happened
+            && self
+                .roster
+                .get(who)
+                .is_some_and(|slot| !slot.person.is_remote())
+        {
+            self.past.arrived();
+        }
         self.record(happened);
         if self.roster.text_count() > 0 {
             self.render_text(happened);

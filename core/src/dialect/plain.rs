@@ -416,7 +416,13 @@ impl<const N: usize> Step<'_, N> {
         let notice = self.style.notice();
         let start = self.out.mark();
         let _ = write!(self.out, "{notice} Rooms ({}):\r\n", self.rooms.count());
-        for (room, info) in self.rooms.iter().take(MAX_LISTED_ROOMS) {
+        // A secret room (IRC's `+s`) is listed only to those in it.
+        let roster = &*self.roster;
+        let shown = self
+            .rooms
+            .iter()
+            .filter(|(room, info)| !info.secret || roster.in_room(conn, *room));
+        for (room, info) in shown.take(MAX_LISTED_ROOMS) {
             let here = if self.roster.in_room(conn, room) {
                 ", you are in it"
             } else {
@@ -641,6 +647,14 @@ impl<const N: usize> Step<'_, N> {
                     ),
                     (RoomMode::Moderated, false) => {
                         announce!(self, audience, "{giver} let everyone talk in {name}");
+                    }
+                    (RoomMode::Secret, true) => announce!(
+                        self,
+                        audience,
+                        "{giver} made {name} secret: it is listed only to those in it"
+                    ),
+                    (RoomMode::Secret, false) => {
+                        announce!(self, audience, "{giver} let {name} be listed to everyone");
                     }
                 }
             }

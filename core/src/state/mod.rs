@@ -7,6 +7,7 @@ pub(crate) mod flood;
 pub(crate) mod members;
 pub(crate) mod names;
 pub(crate) mod nickname;
+pub(crate) mod past;
 pub(crate) mod person;
 pub(crate) mod rooms;
 pub(crate) mod roster;

@@ -94,8 +94,22 @@ impl<const N: usize> Step<'_, N> {
     /// The lines that tell IRC clients of `happened`.
     pub(crate) fn render_irc(&mut self, happened: &Happened<'_>) {
         match *happened {
+            Happened::Away { who, message } => {
+                // To those who share a room with `who` and asked (`away-notify`).
+                let rooms = self.out.room_set(self.roster.rooms_of(who));
+                if rooms.len != 0 {
+                    let others = Audience::rooms_but(rooms, who)
+                        .speaking(Speaks::IrcWith(Caps::AWAY_NOTIFY));
+                    let prefix = self.roster.prefix(who);
+                    match message {
+                        Some(message) => {
+                            irc!(self, others, ":{prefix} AWAY :{}", Visible(message));
+                        }
+                        None => irc!(self, others, ":{prefix} AWAY"),
+                    }
+                }
+            }
             Happened::Arrived { .. }
-            | Happened::Away { .. }
             | Happened::RoomCreated { .. }
             | Happened::RoomRemoved { .. } => {}
             Happened::Kicked {
@@ -192,6 +206,13 @@ impl<const N: usize> Step<'_, N> {
                 irc!(self, others, ":{prefix} JOIN {name}");
                 if self.speaks_irc(who) {
                     irc!(self, Audience::one(who), ":{prefix} JOIN {name}");
+                }
+                // Someone away who joins is shown away to those who asked (`away-notify`).
+                if let Some(away) = self.roster.get(who).and_then(super::away_message) {
+                    let room = self.out.room_set(core::iter::once(room));
+                    let others =
+                        Audience::rooms_but(room, who).speaking(Speaks::IrcWith(Caps::AWAY_NOTIFY));
+                    irc!(self, others, ":{prefix} AWAY :{}", Visible(away));
                 }
             }
             Happened::Parted { who, room, reason } => {

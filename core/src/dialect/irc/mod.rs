@@ -9,6 +9,7 @@ use numeric::{
 
 mod channels;
 mod events;
+mod help;
 mod history;
 mod labels;
 mod messages;
@@ -270,11 +271,14 @@ enum Verb {
     Kick,
     Lusers,
     Time,
+    Help,
+    Info,
+    Setname,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 28] = [
+        const VERBS: [(&str, Verb); 32] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -303,6 +307,10 @@ impl Verb {
             ("KICK", Verb::Kick),
             ("LUSERS", Verb::Lusers),
             ("TIME", Verb::Time),
+            ("HELP", Verb::Help),
+            ("HELPOP", Verb::Help),
+            ("INFO", Verb::Info),
+            ("SETNAME", Verb::Setname),
         ];
         VERBS
             .iter()
@@ -558,11 +566,14 @@ impl<const N: usize> Step<'_, N> {
                 );
             }
             Verb::Away => self.away(conn, message.param(0)),
-            Verb::Whowas => self.whowas(conn, message.param(0)),
+            Verb::Whowas => self.whowas(conn, message),
             Verb::Ison => self.ison(conn, message),
             Verb::Userhost => self.userhost(conn, message),
             Verb::Chathistory => self.chathistory(conn, message),
             Verb::Tagmsg => self.tagmsg(conn, message),
+            Verb::Help => self.irc_help(conn, message.param(0)),
+            Verb::Info => self.info(conn),
+            Verb::Setname => self.setname(conn, message.param(0)),
         }
     }
 
@@ -1026,7 +1037,7 @@ mod dialogue {
         assert_eq!(
             chat.take(conn),
             [
-                ":irc.test CAP * LS :batch draft/chathistory echo-message labeled-response message-tags server-time"
+                ":irc.test CAP * LS :away-notify batch draft/chathistory echo-message labeled-response message-tags multi-prefix server-time setname userhost-in-names"
             ]
         );
         chat.send(conn, "CAP REQ :sasl\r\nCAP END\r\n");
@@ -1452,4 +1463,7 @@ mod dialogue {
         chat.wait(1_000);
         assert_eq!(chat.take(ann), ["PING :irc.test"]);
     }
+
+    /// The commands and capabilities of the wider irctest run.
+    mod wide;
 }

@@ -25,6 +25,8 @@ pub(crate) const RPL_UNAWAY: &str = "305";
 pub(crate) const RPL_NOWAWAY: &str = "306";
 /// `WHOIS`: nick, user, host, real name.
 pub(crate) const RPL_WHOISUSER: &str = "311";
+/// `WHOWAS`: nick, user, host, real name of someone who left.
+pub(crate) const RPL_WHOWASUSER: &str = "314";
 /// `WHOIS`: the server the person is on.
 pub(crate) const RPL_WHOISSERVER: &str = "312";
 pub(crate) const RPL_WHOISACCOUNT: &str = "330";
@@ -70,11 +72,25 @@ pub(crate) const RPL_MOTD: &str = "372";
 pub(crate) const RPL_MOTDSTART: &str = "375";
 pub(crate) const RPL_LUSERCLIENT: &str = "251";
 pub(crate) const RPL_LUSEROP: &str = "252";
+/// `LUSERS`: connections still registering.
+pub(crate) const RPL_LUSERUNKNOWN: &str = "253";
 pub(crate) const RPL_LUSERCHANNELS: &str = "254";
 pub(crate) const RPL_LUSERME: &str = "255";
 pub(crate) const RPL_LOCALUSERS: &str = "265";
 pub(crate) const RPL_GLOBALUSERS: &str = "266";
 pub(crate) const RPL_TIME: &str = "391";
+/// One line of `INFO`.
+pub(crate) const RPL_INFO: &str = "371";
+/// End of `INFO`.
+pub(crate) const RPL_ENDOFINFO: &str = "374";
+/// Start of a `HELP` answer.
+pub(crate) const RPL_HELPSTART: &str = "704";
+/// One line of a `HELP` answer.
+pub(crate) const RPL_HELPTXT: &str = "705";
+/// End of a `HELP` answer.
+pub(crate) const RPL_ENDOFHELP: &str = "706";
+/// `HELP` about something that is not a command here.
+pub(crate) const ERR_HELPNOTFOUND: &str = "524";
 /// End of the message of the day.
 pub(crate) const RPL_ENDOFMOTD: &str = "376";
 /// No one goes by that nick (or no such channel).

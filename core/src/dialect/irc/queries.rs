@@ -3,7 +3,7 @@
 use super::numeric::{
     ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
     RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISACCOUNT, RPL_WHOISCHANNELS, RPL_WHOISSERVER,
-    RPL_WHOISUSER, RPL_WHOREPLY,
+    RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOWASUSER,
 };
 use core::fmt::Write;
 
@@ -32,16 +32,15 @@ impl<const N: usize> Step<'_, N> {
         } else {
             "H"
         };
-        // `@` after the flag for an operator of the room asked about.
-        let op = if self
+        // `@` or `+` after the flag for an operator or voiced member of the room asked about
+        // (both with `multi-prefix`).
+        let every = self
+            .caps(conn)
+            .has(crate::state::connection::Caps::MULTI_PREFIX);
+        let op = self
             .rooms
             .find(channel)
-            .is_some_and(|room| roster.is_op(id, room))
-        {
-            "@"
-        } else {
-            ""
-        };
+            .map_or("", |room| channels::status_prefix(roster, id, room, every));
         let _ = write!(
             self.out,
             ":{server} {RPL_WHOREPLY} {me} {channel} {} {} {} {} {here}{op} :0 {}\r\n",
@@ -66,7 +65,12 @@ impl<const N: usize> Step<'_, N> {
             exact || id == conn || !slot.person.invisible || shares_a_room(id)
         };
         if let Some(room) = self.rooms.find(mask) {
-            let name = self.rooms.get(room).map(|info| info.name.clone());
+            // Who is in a secret room is told only to those in it.
+            let name = self
+                .rooms
+                .get(room)
+                .filter(|info| !info.secret || roster.in_room(conn, room))
+                .map(|info| info.name.clone());
             let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = roster
                 .members_of(room)
                 .filter(|&id| roster.get(id).is_some_and(|slot| visible(id, slot)))
@@ -134,8 +138,14 @@ impl<const N: usize> Step<'_, N> {
                 let roster = &*self.roster;
                 let prefix = roster.prefix(id);
                 let realname = roster.get(id).map_or("", real_name);
-                let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> =
-                    roster.rooms_of(id).collect();
+                // A secret room shows only to those in it too.
+                let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> = roster
+                    .rooms_of(id)
+                    .filter(|&room| {
+                        roster.in_room(conn, room)
+                            || !self.rooms.get(room).is_some_and(|info| info.secret)
+                    })
+                    .collect();
                 rooms.sort_unstable();
                 let name = prefix.name;
                 let _ = write!(
@@ -193,19 +203,77 @@ impl<const N: usize> Step<'_, N> {
     }
 
     /// Nothing is kept about people who have left: `406`, `369`.
-    pub(crate) fn whowas(&mut self, conn: ConnectionId, nick: Option<&str>) {
-        let Some(nick) = nick else {
+    /// `WHOWAS nick [count]`: `314` and `312` for each of the last people to leave who went by
+    /// `nick`, newest first, at most `count` of them when it is positive; `406` if none; then
+    /// `369`. Only the last [`MAX_WHOWAS`](crate::state::past::MAX_WHOWAS) departures are
+    /// remembered.
+    pub(crate) fn whowas(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let Some(nick) = message.param(0) else {
             return numeric!(self, conn, ERR_NONICKNAMEGIVEN, ":No nickname given");
         };
-        let nick = Visible(nick.split(',').next().unwrap_or_default());
+        let nick = nick.split(',').next().unwrap_or_default();
+        let count = message
+            .param(1)
+            .and_then(|count| count.parse::<i64>().ok())
+            .filter(|&count| count > 0)
+            .map_or(usize::MAX, |count| {
+                usize::try_from(count).unwrap_or(usize::MAX)
+            });
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
         let start = self.out.mark();
+        let mut found = false;
+        for gone in self.past.went_by(nick).take(count) {
+            found = true;
+            let _ = write!(
+                self.out,
+                ":{server} {RPL_WHOWASUSER} {me} {} {} {HOST} * :{}\r\n\
+                 :{server} {RPL_WHOISSERVER} {me} {} {server} :{VERSION}\r\n",
+                gone.nick,
+                gone.user,
+                Visible(&gone.realname),
+                gone.nick,
+            );
+        }
+        let nick = Visible(nick);
+        if !found {
+            let _ = write!(
+                self.out,
+                ":{server} {ERR_WASNOSUCHNICK} {me} {nick} :There was no such nickname\r\n"
+            );
+        }
         let _ = write!(
             self.out,
-            ":{server} {ERR_WASNOSUCHNICK} {me} {nick} :There was no such nickname\r\n\
-             :{server} {RPL_ENDOFWHOWAS} {me} {nick} :End of WHOWAS\r\n"
+            ":{server} {RPL_ENDOFWHOWAS} {me} {nick} :End of WHOWAS\r\n"
         );
         self.out.send(start, Audience::one(conn));
+    }
+
+    /// Notes that `conn`, here, is about to leave: one user fewer for `LUSERS` if it was one,
+    /// and remembered for `WHOWAS` if it had a nickname.
+    pub(crate) fn note_departure(&mut self, conn: ConnectionId) {
+        let Some(slot) = self.roster.get(conn) else {
+            return;
+        };
+        if slot.person.is_remote() {
+            return;
+        }
+        if is_user(slot) {
+            self.past.departed();
+        }
+        if slot.person.nick.is_none() {
+            return;
+        }
+        let prefix = self.roster.prefix(conn);
+        let mut gone = crate::state::past::Gone {
+            nick: heapless::String::new(),
+            user: heapless::String::new(),
+            realname: heapless::String::new(),
+        };
+        // Cannot fail: each is at most its field's size.
+        let _ = write!(gone.nick, "{}", prefix.name);
+        let _ = write!(gone.user, "{}", prefix.user);
+        let _ = gone.realname.push_str(real_name(slot));
+        self.past.record(gone);
     }
 
     /// `303` with those of the nicknames asked about who are online.
@@ -260,6 +328,32 @@ impl<const N: usize> Step<'_, N> {
 }
 
 /// The real name `WHO` and `WHOIS` show for the person in `slot`.
+/// Whether the connection in `slot` is a user: greeted as text, or registered on IRC.
+fn is_user(slot: &Slot) -> bool {
+    slot.connection.greeted
+        || slot
+            .connection
+            .registration
+            .is_some_and(|registration| registration.registered)
+}
+
+/// `253` with how many connections are not yet users, or nothing when none.
+struct Unknown<'a>(&'a str, &'a dyn fmt::Display, usize);
+
+impl fmt::Display for Unknown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::numeric::RPL_LUSERUNKNOWN;
+        let Self(server, me, unknown) = *self;
+        if unknown == 0 {
+            return Ok(());
+        }
+        write!(
+            f,
+            ":{server} {RPL_LUSERUNKNOWN} {me} {unknown} :unknown connection(s)\r\n"
+        )
+    }
+}
+
 fn real_name(slot: &Slot) -> &str {
     if slot.person.is_remote() {
         "on another server"
@@ -273,28 +367,53 @@ fn real_name(slot: &Slot) -> &str {
 impl<const N: usize> Step<'_, N> {
     /// `LUSERS` (and part of the welcome on other servers): how many people, on how many
     /// servers, and how many rooms.
+    /// `LUSERS`: people and rooms, counted over the roster (at most its size). Connections
+    /// not yet users (registering on IRC) are counted apart (`253`, when there are some). The
+    /// maximum of `265` is the most users there have been here at once; that of `266` is not
+    /// kept for the whole network, and is the larger of that and the current count.
     pub(crate) fn lusers(&mut self, conn: ConnectionId) {
         use super::numeric::{
             RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_LUSERCHANNELS, RPL_LUSERCLIENT, RPL_LUSERME,
             RPL_LUSEROP,
         };
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let here = self.roster.len();
-        let everyone = here + self.roster.remote_count();
+        let (mut here, mut invisible, mut visible, mut unknown) = (0, 0, 0, 0);
+        for id in self.roster.people() {
+            let Some(slot) = self.roster.get(id) else {
+                continue;
+            };
+            if !slot.person.is_remote() && !is_user(slot) {
+                unknown += 1;
+                continue;
+            }
+            if !slot.person.is_remote() {
+                here += 1;
+            }
+            if slot.person.invisible {
+                invisible += 1;
+            } else {
+                visible += 1;
+            }
+        }
+        let everyone = visible + invisible;
+        // The most at once here; everywhere, no fewer than that nor than now.
+        let peak = self.past.peak().max(here);
+        let global_peak = peak.max(everyone);
         let servers = 1 + self.roster.node_count();
         let rooms = self.rooms.count();
         let start = self.out.mark();
         let _ = write!(
             self.out,
-            ":{server} {RPL_LUSERCLIENT} {me} :There are {everyone} users and 0 invisible on \
-             {servers} servers\r\n\
-             :{server} {RPL_LUSEROP} {me} 0 :operator(s) online\r\n\
+            ":{server} {RPL_LUSERCLIENT} {me} :There are {visible} users and {invisible} \
+             invisible on {servers} servers\r\n\
+             :{server} {RPL_LUSEROP} {me} 0 :operator(s) online\r\n{}\
              :{server} {RPL_LUSERCHANNELS} {me} {rooms} :channels formed\r\n\
              :{server} {RPL_LUSERME} {me} :I have {here} clients and {} servers\r\n\
-             :{server} {RPL_LOCALUSERS} {me} {here} {here} :Current local users {here}, max \
-             {here}\r\n\
-             :{server} {RPL_GLOBALUSERS} {me} {everyone} {everyone} :Current global users \
-             {everyone}, max {everyone}\r\n",
+             :{server} {RPL_LOCALUSERS} {me} {here} {peak} :Current local users {here}, max \
+             {peak}\r\n\
+             :{server} {RPL_GLOBALUSERS} {me} {everyone} {global_peak} :Current global users \
+             {everyone}, max {global_peak}\r\n",
+            Unknown(server, &me, unknown),
             servers - 1
         );
         self.out.send(start, Audience::one(conn));

@@ -189,6 +189,8 @@ pub struct Server<const CLIENTS: usize> {
     rooms: Rooms,
     /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
     past: crate::state::past::Past,
+    /// Who watches which nickname (IRC's `MONITOR`).
+    watches: crate::state::monitor::Watches,
     out: OutputQueue,
     /// Account requests waiting for the runner's answer.
     account_asks: Waitings,
@@ -229,6 +231,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             roster: Roster::new(),
             rooms: Rooms::new(),
             past: crate::state::past::Past::new(),
+            watches: crate::state::monitor::Watches::new(),
             out: OutputQueue::default(),
             account_asks: Waitings::new(),
             now,
@@ -1002,6 +1005,7 @@ impl<const CLIENTS: usize> Server<CLIENTS> {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
             past: &mut self.past,
+            watches: &mut self.watches,
             out: &mut self.out,
             account_asks: &mut self.account_asks,
             style: Style {

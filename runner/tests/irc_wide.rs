@@ -7,11 +7,21 @@ use chat_tests::{Client, Server};
 /// The server binary, built by cargo for these tests.
 const RUNNER: &str = env!("CARGO_BIN_EXE_chat-runner");
 
-/// An IRC client registered as `nick` with `caps` (none if empty), its welcome read. The
-/// harness's greeting delay is 0, so each is greeted in #lobby before its first line: they
-/// all share #lobby, and see each other's departures.
+/// IRC clients in no room when they register, irctest's server name, and a greeting delay long
+/// enough that no IRC client is greeted as plain text first (the harness's default is 0).
+const ARGS: &[&str] = &[
+    "--no-irc-lobby",
+    "--server-name",
+    "My.Little.Server",
+    "--greeting-delay",
+    "5000",
+];
+
+/// An IRC client registered as `nick` with `caps` (none if empty), its welcome read. Its first
+/// line goes out at once, so it is never greeted as plain text; with `--no-irc-lobby` it is in
+/// no room.
 fn irc(server: &Server, nick: &str, caps: &str) -> Client {
-    let mut client = server.connect();
+    let mut client = Client::connect(server.addr());
     if caps.is_empty() {
         client.send(format!("NICK {nick}\r\nUSER {nick} 0 * :Real {nick}\r\n"));
     } else {
@@ -40,10 +50,7 @@ fn sync(client: &mut Client) -> Vec<String> {
 
 #[test]
 fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
-    let server = Server::plain(
-        RUNNER,
-        &["--no-irc-lobby", "--server-name", "My.Little.Server"],
-    );
+    let server = Server::plain(RUNNER, ARGS);
     let mut ann = irc(&server, "ann", "");
     let mut cat = irc(&server, "cat", "multi-prefix userhost-in-names");
     let mut bob = irc(&server, "bob", "");
@@ -89,7 +96,6 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     assert_eq!(
         sync(&mut ann),
         [
-            ":bob!~bob@hidden QUIT :quit: bye",
             ":My.Little.Server 314 ann bob ~bob hidden * :Real bob",
             &format!(
                 ":My.Little.Server 312 ann bob My.Little.Server :chat-{}",
@@ -111,10 +117,7 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
 
 #[test]
 fn away_notify_setname_and_lines_to_operators() {
-    let server = Server::plain(
-        RUNNER,
-        &["--no-irc-lobby", "--server-name", "My.Little.Server"],
-    );
+    let server = Server::plain(RUNNER, ARGS);
     let mut ann = irc(&server, "ann", "");
     let mut cat = irc(&server, "cat", "away-notify setname");
     let mut bob = irc(&server, "bob", "");
@@ -143,4 +146,24 @@ fn away_notify_setname_and_lines_to_operators() {
         heard[1],
         ":My.Little.Server 311 cat cat ~cat hidden * :Cat Two"
     );
+}
+
+#[test]
+fn monitor_and_extended_monitor() {
+    let server = Server::plain(RUNNER, ARGS);
+    let mut eve = irc(&server, "eve", "extended-monitor away-notify");
+    eve.send("MONITOR + bob\r\n");
+    assert_eq!(sync(&mut eve), [":My.Little.Server 731 eve :bob"]);
+    let mut bob = irc(&server, "bob", "");
+    assert_eq!(
+        sync(&mut eve),
+        [":My.Little.Server 730 eve :bob!~bob@hidden"]
+    );
+    // They share no room: eve hears of bob's AWAY for watching him.
+    bob.send("AWAY :brb\r\n");
+    sync(&mut bob);
+    assert_eq!(sync(&mut eve), [":bob!~bob@hidden AWAY :brb"]);
+    bob.send("QUIT\r\n");
+    bob.expect_closed();
+    assert_eq!(sync(&mut eve), [":My.Little.Server 731 eve :bob"]);
 }

@@ -59,6 +59,8 @@ pub(crate) struct Step<'a, const N: usize> {
     pub(crate) rooms: &'a mut Rooms,
     /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
     pub(crate) past: &'a mut crate::state::past::Past,
+    /// Who watches which nickname (IRC's `MONITOR`).
+    pub(crate) watches: &'a mut crate::state::monitor::Watches,
     pub(crate) out: &'a mut OutputQueue,
     /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
     pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
@@ -1133,6 +1135,7 @@ impl<'s, const N: usize> Step<'s, N> {
         {
             self.past.arrived();
         }
+        self.monitor_news(happened);
         self.record(happened);
         if self.roster.text_count() > 0 {
             self.render_text(happened);

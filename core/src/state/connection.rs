@@ -80,13 +80,17 @@ impl Caps {
     pub(crate) const SETNAME: Self = Self(512);
     /// `NAMES` shows each member as `nick!user@host`.
     pub(crate) const USERHOST_IN_NAMES: Self = Self(1024);
+    /// `away-notify` and `setname` lines also for the nicknames it watches (`MONITOR`), where
+    /// it shares no room with them.
+    pub(crate) const EXTENDED_MONITOR: Self = Self(2048);
 
     /// Every capability offered, by name, in the order `CAP LS` lists them.
-    pub(crate) const OFFERED: [(&'static str, Self); 11] = [
+    pub(crate) const OFFERED: [(&'static str, Self); 12] = [
         ("away-notify", Self::AWAY_NOTIFY),
         ("batch", Self::BATCH),
         ("draft/chathistory", Self::CHATHISTORY),
         ("echo-message", Self::ECHO_MESSAGE),
+        ("extended-monitor", Self::EXTENDED_MONITOR),
         ("labeled-response", Self::LABELED_RESPONSE),
         ("message-tags", Self::MESSAGE_TAGS),
         ("multi-prefix", Self::MULTI_PREFIX),

@@ -5,6 +5,7 @@ pub(crate) mod asks;
 pub(crate) mod connection;
 pub(crate) mod flood;
 pub(crate) mod members;
+pub(crate) mod monitor;
 pub(crate) mod names;
 pub(crate) mod nickname;
 pub(crate) mod past;

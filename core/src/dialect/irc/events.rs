@@ -108,6 +108,15 @@ impl<const N: usize> Step<'_, N> {
                         None => irc!(self, others, ":{prefix} AWAY"),
                     }
                 }
+                // And to its watchers who share no room with it (`extended-monitor`).
+                let prefix = self.roster.prefix(who);
+                for watcher in self.monitoring(who, Caps::AWAY_NOTIFY) {
+                    let to = Audience::one(watcher);
+                    match message {
+                        Some(message) => irc!(self, to, ":{prefix} AWAY :{}", Visible(message)),
+                        None => irc!(self, to, ":{prefix} AWAY"),
+                    }
+                }
             }
             Happened::Arrived { .. }
             | Happened::RoomCreated { .. }

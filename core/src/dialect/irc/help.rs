@@ -12,7 +12,7 @@ use crate::output::Audience;
 use crate::state::roster::ConnectionId;
 
 /// One line about each command understood, by name: what `HELP <command>` answers.
-const TOPICS: [(&str, &str); 32] = [
+const TOPICS: [(&str, &str); 33] = [
     (
         "AWAY",
         "AWAY [:message] - marks you away with a message, or back without one",
@@ -45,6 +45,10 @@ const TOPICS: [(&str, &str); 32] = [
         "LIST [#room,...] - the rooms, with their sizes and topics; secret ones only to their members",
     ),
     ("LUSERS", "LUSERS - how many people and rooms there are"),
+    (
+        "MONITOR",
+        "MONITOR +|- nick[,nick...], MONITOR C|L|S - be told when these nicknames come and go",
+    ),
     (
         "MODE",
         "MODE #room [+|-o|v|b|m|s|t [arg]] - a room's modes; MODE nick - your own",

@@ -340,6 +340,14 @@ impl<const N: usize> Step<'_, N> {
             let others = Audience::rooms_but(rooms, conn).speaking(Speaks::IrcWith(Caps::SETNAME));
             irc!(self, others, ":{prefix} SETNAME :{}", Visible(name));
         }
+        for watcher in self.monitoring(conn, Caps::SETNAME) {
+            irc!(
+                self,
+                Audience::one(watcher),
+                ":{prefix} SETNAME :{}",
+                Visible(name)
+            );
+        }
         if self.caps(conn).has(Caps::SETNAME) {
             irc!(
                 self,

@@ -13,6 +13,7 @@ mod help;
 mod history;
 mod labels;
 mod messages;
+mod monitor;
 pub(crate) mod numeric;
 mod queries;
 mod registration;
@@ -274,11 +275,12 @@ enum Verb {
     Help,
     Info,
     Setname,
+    Monitor,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 32] = [
+        const VERBS: [(&str, Verb); 33] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -311,6 +313,7 @@ impl Verb {
             ("HELPOP", Verb::Help),
             ("INFO", Verb::Info),
             ("SETNAME", Verb::Setname),
+            ("MONITOR", Verb::Monitor),
         ];
         VERBS
             .iter()
@@ -574,6 +577,7 @@ impl<const N: usize> Step<'_, N> {
             Verb::Help => self.irc_help(conn, message.param(0)),
             Verb::Info => self.info(conn),
             Verb::Setname => self.setname(conn, message.param(0)),
+            Verb::Monitor => self.monitor(conn, message),
         }
     }
 
@@ -1037,7 +1041,7 @@ mod dialogue {
         assert_eq!(
             chat.take(conn),
             [
-                ":irc.test CAP * LS :away-notify batch draft/chathistory echo-message labeled-response message-tags multi-prefix server-time setname userhost-in-names"
+                ":irc.test CAP * LS :away-notify batch draft/chathistory echo-message extended-monitor labeled-response message-tags multi-prefix server-time setname userhost-in-names"
             ]
         );
         chat.send(conn, "CAP REQ :sasl\r\nCAP END\r\n");

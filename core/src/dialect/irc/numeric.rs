@@ -83,6 +83,16 @@ pub(crate) const RPL_TIME: &str = "391";
 pub(crate) const RPL_INFO: &str = "371";
 /// End of `INFO`.
 pub(crate) const RPL_ENDOFINFO: &str = "374";
+/// `MONITOR`: nicknames watched that someone goes by, as `nick!user@host`.
+pub(crate) const RPL_MONONLINE: &str = "730";
+/// `MONITOR`: nicknames watched that no one goes by.
+pub(crate) const RPL_MONOFFLINE: &str = "731";
+/// `MONITOR L`: nicknames watched.
+pub(crate) const RPL_MONLIST: &str = "732";
+/// End of `MONITOR L`.
+pub(crate) const RPL_ENDOFMONLIST: &str = "733";
+/// `MONITOR +` past a bound.
+pub(crate) const ERR_MONLISTFULL: &str = "734";
 /// Start of a `HELP` answer.
 pub(crate) const RPL_HELPSTART: &str = "704";
 /// One line of a `HELP` answer.

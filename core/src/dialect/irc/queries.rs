@@ -248,9 +248,20 @@ impl<const N: usize> Step<'_, N> {
         self.out.send(start, Audience::one(conn));
     }
 
-    /// Notes that `conn`, here, is about to leave: one user fewer for `LUSERS` if it was one,
-    /// and remembered for `WHOWAS` if it had a nickname.
+    /// Notes that `conn` is about to leave: its watchers are told (`MONITOR`); if it is here,
+    /// one user fewer for `LUSERS` if it was one, its own watches dropped, and remembered for
+    /// `WHOWAS` if it had a nickname.
     pub(crate) fn note_departure(&mut self, conn: ConnectionId) {
+        if self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.person.nick.is_some())
+        {
+            let mut name: heapless::String<{ crate::state::nickname::MAX_NICK_BYTES }> =
+                heapless::String::new();
+            let _ = write!(name, "{}", self.roster.name(conn));
+            self.monitor_offline(&name);
+        }
         let Some(slot) = self.roster.get(conn) else {
             return;
         };
@@ -260,6 +271,7 @@ impl<const N: usize> Step<'_, N> {
         if is_user(slot) {
             self.past.departed();
         }
+        self.watches.clear(conn);
         if slot.person.nick.is_none() {
             return;
         }

@@ -235,11 +235,12 @@ impl<const N: usize> Step<'_, N> {
              :{server} {RPL_MYINFO} {me} {server} {VERSION} i o\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
              CHANMODES=b,,,mst CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
-             :{server} {RPL_ISUPPORT} {me} MSGREFTYPES=msgid,timestamp PREFIX=(ov)@+ STATUSMSG=@ \
+             :{server} {RPL_ISUPPORT} {me} MSGREFTYPES=msgid,timestamp MONITOR={} PREFIX=(ov)@+ STATUSMSG=@ \
              NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
              TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::state::rooms::MAX_ROOM_NAME_BYTES,
+            crate::state::monitor::MAX_MONITOR,
             crate::state::roster::MAX_NICK_CHARS,
         );
         self.out.send(start, Audience::one(conn));

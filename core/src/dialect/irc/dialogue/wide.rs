@@ -365,3 +365,115 @@ fn lusers_counts_connections_still_registering_apart_and_keeps_the_peak() {
         "{heard:?}"
     );
 }
+
+#[test]
+fn monitor_tells_when_a_watched_nickname_is_taken_and_left() {
+    let mut chat = Chat::new();
+    let ann = chat.irc("ann");
+    chat.send(ann, "MONITOR + bob,*!x@y,carol\r\n");
+    assert_eq!(
+        chat.take(ann),
+        [
+            ":irc.test 432 ann *!x@y :Erroneous nickname",
+            ":irc.test 731 ann :bob,carol",
+        ]
+    );
+    let bob = chat.irc("bob");
+    assert_eq!(
+        chat.take(ann),
+        [
+            ":irc.test 730 ann :bob!~bob@hidden",
+            ":bob!~bob@hidden JOIN #lobby",
+        ]
+    );
+    chat.send(ann, "MONITOR S\r\nMONITOR L\r\n");
+    assert_eq!(
+        chat.take(ann),
+        [
+            ":irc.test 730 ann :bob!~bob@hidden",
+            ":irc.test 731 ann :carol",
+            ":irc.test 732 ann :bob,carol",
+            ":irc.test 733 ann :End of MONITOR list",
+        ]
+    );
+    // A change of case says nothing; a new name is the old one left and the new one taken.
+    chat.send(bob, "NICK BOB\r\n");
+    assert!(chat.take(ann).iter().all(|line| !line.contains(" 73")));
+    chat.send(bob, "NICK carol\r\n");
+    let heard: Vec<String> = chat
+        .take(ann)
+        .into_iter()
+        .filter(|line| line.contains(" 73"))
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            ":irc.test 731 ann :BOB",
+            ":irc.test 730 ann :carol!~bob@hidden",
+        ]
+    );
+    chat.send(bob, "QUIT\r\n");
+    let heard = chat.take(ann);
+    assert!(
+        heard.contains(&":irc.test 731 ann :carol".into()),
+        "{heard:?}"
+    );
+    // Unwatched, then cleared: nothing more.
+    chat.send(ann, "MONITOR - carol\r\nMONITOR C\r\nMONITOR L\r\n");
+    assert_eq!(chat.take(ann), [":irc.test 733 ann :End of MONITOR list"]);
+    let carol = chat.irc("carol");
+    assert!(chat.take(ann).iter().all(|line| !line.contains(" 73")));
+    chat.send(carol, "QUIT\r\n");
+}
+
+#[test]
+fn monitor_refuses_past_its_bounds() {
+    use crate::state::monitor::MAX_MONITOR;
+    let mut chat = Chat::new();
+    let ann = chat.irc("ann");
+    let names: Vec<String> = (0..=MAX_MONITOR).map(|at| std::format!("n{at}")).collect();
+    chat.send(ann, &std::format!("MONITOR + {}\r\n", names.join(",")));
+    let heard = chat.take(ann);
+    assert_eq!(
+        heard[0],
+        std::format!(":irc.test 734 ann {MAX_MONITOR} n{MAX_MONITOR} :Monitor list is full")
+    );
+    chat.send(ann, "MONITOR L\r\n");
+    let listed = chat.take(ann)[0].clone();
+    assert_eq!(listed.matches(',').count(), MAX_MONITOR - 1, "{listed}");
+}
+
+#[test]
+fn extended_monitor_tells_watchers_outside_the_rooms_of_away_and_setname() {
+    let mut chat = Chat::new();
+    let eve = with_caps(&mut chat, "eve", "extended-monitor away-notify setname");
+    let tim = with_caps(&mut chat, "tim", "away-notify setname");
+    let bob = chat.irc("bob");
+    // No room shared: all three leave the lobby.
+    for conn in [eve, tim, bob] {
+        chat.send(conn, "PART #lobby\r\n");
+    }
+    chat.send(eve, "MONITOR + bob\r\n");
+    chat.send(tim, "MONITOR + bob\r\n");
+    chat.take(eve);
+    chat.take(tim);
+    chat.send(bob, "AWAY :afk\r\nAWAY\r\nSETNAME :Bobby\r\n");
+    assert_eq!(
+        chat.take(eve),
+        [
+            ":bob!~bob@hidden AWAY :afk",
+            ":bob!~bob@hidden AWAY",
+            ":bob!~bob@hidden SETNAME :Bobby",
+        ]
+    );
+    assert!(
+        chat.take(tim).is_empty(),
+        "tim did not ask for extended-monitor"
+    );
+    // Sharing a room, eve gets each line once, as a member.
+    chat.send(eve, "JOIN #x\r\n");
+    chat.send(bob, "JOIN #x\r\n");
+    chat.take(eve);
+    chat.send(bob, "AWAY :again\r\n");
+    assert_eq!(chat.take(eve), [":bob!~bob@hidden AWAY :again"]);
+}

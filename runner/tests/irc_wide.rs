@@ -1,6 +1,6 @@
 //! The IRC commands and capabilities of the wider irctest run, over real sockets: `NAMES` of
 //! several rooms, secret rooms, `multi-prefix`, `userhost-in-names`, `away-notify`, `SETNAME`,
-//! `WHOWAS`, `HELP`, `PRIVMSG @#room` and `LUSERS`.
+//! `WHOWAS`, `HELP`, `PRIVMSG @#room`, `LUSERS`, WHOX and `MONITOR`.
 
 use chat_tests::{Client, Server};
 
@@ -102,6 +102,16 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
                 env!("CARGO_PKG_VERSION")
             ),
             ":My.Little.Server 369 ann bob :End of WHOWAS",
+        ]
+    );
+
+    // WHOX: the fields asked, in WHOX's order, with the token.
+    ann.send("WHO cat %nfct,7\r\n");
+    assert_eq!(
+        sync(&mut ann),
+        [
+            ":My.Little.Server 354 ann 7 * cat H",
+            ":My.Little.Server 315 ann cat :End of WHO list",
         ]
     );
 

@@ -89,7 +89,7 @@ const TOPICS: [(&str, &str); 33] = [
     ),
     (
         "WHO",
-        "WHO #room|mask - one line about each person in a room or matching a mask",
+        "WHO #room|mask [%fields[,token]] - one line about each person in a room or matching a mask (WHOX fields: tcuihsnfdlaor)",
     ),
     ("WHOIS", "WHOIS nick - about someone online"),
     (

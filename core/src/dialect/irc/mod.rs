@@ -551,7 +551,7 @@ impl<const N: usize> Step<'_, N> {
             Verb::Notice => self.irc_message(conn, message, LineKind::Notice),
             Verb::Names => self.irc_names(conn, message),
             Verb::Topic => self.irc_topic(conn, message),
-            Verb::Who => self.who(conn, message.param(0)),
+            Verb::Who => self.who(conn, message.param(0), queries::Whox::of(message.param(1))),
             Verb::Whois => self.whois(conn, message),
             Verb::List => self.irc_list(conn, message.param(0)),
             Verb::Mode => self.mode(conn, message),

@@ -56,6 +56,8 @@ pub(crate) const RPL_NOTOPIC: &str = "331";
 /// The channel's topic.
 pub(crate) const RPL_TOPIC: &str = "332";
 pub(crate) const RPL_TOPICWHOTIME: &str = "333";
+/// One person of a `WHO` answer with WHOX fields.
+pub(crate) const RPL_WHOSPCRPL: &str = "354";
 /// One person of a `WHO` answer.
 pub(crate) const RPL_WHOREPLY: &str = "352";
 /// Names in a channel.

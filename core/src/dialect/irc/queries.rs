@@ -17,7 +17,114 @@ use super::*;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::RoomId;
 
+/// IRCv3 WHOX: `WHO mask %fields[,token]` asks for `354` lines with these fields, always in
+/// this order whatever the order asked.
+const WHOX_FIELDS: &str = "tcuihsnfdlaor";
+
+/// The fields a `WHO` asked for with WHOX, and its token (at most 3 digits, as WHOX has it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Whox {
+    /// A bit per letter of [`WHOX_FIELDS`].
+    fields: u16,
+    token: [u8; 3],
+    token_len: u8,
+}
+
+impl Whox {
+    /// The WHOX request in `WHO`'s second parameter, if it is one (`%` first).
+    pub(crate) fn of(param: Option<&str>) -> Option<Self> {
+        let spec = param?.strip_prefix('%')?;
+        let (letters, token) = spec.split_once(',').unwrap_or((spec, ""));
+        let mut whox = Self {
+            fields: 0,
+            token: [b'0'; 3],
+            token_len: 1,
+        };
+        for letter in letters.chars() {
+            if let Some(at) = WHOX_FIELDS.find(letter) {
+                whox.fields |= 1 << at;
+            }
+        }
+        if (1..=3).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_digit()) {
+            whox.token[..token.len()].copy_from_slice(token.as_bytes());
+            // Cannot truncate: at most 3.
+            whox.token_len = token.len() as u8;
+        }
+        Some(whox)
+    }
+
+    fn has(self, letter: char) -> bool {
+        WHOX_FIELDS
+            .find(letter)
+            .is_some_and(|at| self.fields & (1 << at) != 0)
+    }
+
+    fn token(&self) -> &str {
+        core::str::from_utf8(&self.token[..usize::from(self.token_len)]).unwrap_or("0")
+    }
+}
+
 impl<const N: usize> Step<'_, N> {
+    /// One `354` line (WHOX) with the fields `whox` asks for, in WHOX's order; the real
+    /// name, last, is a trailing parameter. The address is never shown: `255.255.255.255`; the
+    /// hop count, idle time and op level are not kept: `0`, `0`, `n/a`.
+    fn whox_line(&mut self, conn: ConnectionId, channel: &str, id: ConnectionId, whox: Whox) {
+        use super::numeric::RPL_WHOSPCRPL;
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let roster = &*self.roster;
+        let Some(slot) = roster.get(id) else {
+            return;
+        };
+        let prefix = roster.prefix(id);
+        let here = if away_message(slot).is_some() {
+            "G"
+        } else {
+            "H"
+        };
+        let every = self
+            .caps(conn)
+            .has(crate::state::connection::Caps::MULTI_PREFIX);
+        let op = self
+            .rooms
+            .find(channel)
+            .map_or("", |room| channels::status_prefix(roster, id, room, every));
+        let _ = write!(self.out, ":{server} {RPL_WHOSPCRPL} {me}");
+        for letter in WHOX_FIELDS.chars().filter(|&letter| whox.has(letter)) {
+            let _ = match letter {
+                't' => write!(self.out, " {}", whox.token()),
+                'c' => write!(self.out, " {channel}"),
+                'u' => write!(self.out, " {}", prefix.user),
+                'i' => write!(self.out, " 255.255.255.255"),
+                'h' => write!(self.out, " {}", prefix.host),
+                's' => write!(self.out, " {}", prefix.server_or(server)),
+                'n' => write!(self.out, " {}", prefix.name),
+                'f' => write!(self.out, " {here}{op}"),
+                'd' | 'l' => write!(self.out, " 0"),
+                'a' => match slot.person.account.as_ref() {
+                    Some(account) => write!(self.out, " {account}"),
+                    None => write!(self.out, " 0"),
+                },
+                'o' => write!(self.out, " n/a"),
+                _ => write!(self.out, " :{}", Visible(real_name(slot))),
+            };
+        }
+        let _ = write!(self.out, "\r\n");
+    }
+
+    /// One `352` line, or `354` for a WHOX request.
+    fn who_reply(
+        &mut self,
+        conn: ConnectionId,
+        channel: &str,
+        id: ConnectionId,
+        whox: Option<Whox>,
+    ) {
+        match whox {
+            Some(whox) => self.whox_line(conn, channel, id, whox),
+            None => self.who_line(conn, channel, id),
+        }
+    }
+
     /// One `352` line.
     pub(crate) fn who_line(&mut self, conn: ConnectionId, channel: &str, id: ConnectionId) {
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
@@ -52,7 +159,7 @@ impl<const N: usize> Step<'_, N> {
         );
     }
 
-    pub(crate) fn who(&mut self, conn: ConnectionId, mask: Option<&str>) {
+    pub(crate) fn who(&mut self, conn: ConnectionId, mask: Option<&str>, whox: Option<Whox>) {
         let mask = mask.unwrap_or("*");
         let start = self.out.mark();
         // An invisible person is found by a mask or a room only by someone who shares a room
@@ -78,7 +185,7 @@ impl<const N: usize> Step<'_, N> {
                 .collect();
             if let Some(name) = name {
                 for id in members {
-                    self.who_line(conn, name.as_str(), id);
+                    self.who_reply(conn, name.as_str(), id, whox);
                 }
             }
         } else if !mask.starts_with('#') && !mask.contains(['*', '?']) {
@@ -92,7 +199,7 @@ impl<const N: usize> Step<'_, N> {
                 })
             });
             if let Some(id) = found {
-                self.who_line(conn, "*", id);
+                self.who_reply(conn, "*", id, whox);
             }
         } else if !mask.starts_with('#') {
             let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
@@ -113,7 +220,7 @@ impl<const N: usize> Step<'_, N> {
                 .take(MAX_WHO_REPLIES)
                 .collect();
             for id in members {
-                self.who_line(conn, "*", id);
+                self.who_reply(conn, "*", id, whox);
             }
         }
         let (server, me) = (self.server_name, self.roster.irc_name(conn));

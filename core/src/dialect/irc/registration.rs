@@ -237,7 +237,7 @@ impl<const N: usize> Step<'_, N> {
              CHANMODES=b,,,mst CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
              :{server} {RPL_ISUPPORT} {me} MSGREFTYPES=msgid,timestamp MONITOR={} PREFIX=(ov)@+ STATUSMSG=@ \
              NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
-             TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
+             TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY WHOX :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::state::rooms::MAX_ROOM_NAME_BYTES,
             crate::state::monitor::MAX_MONITOR,

@@ -477,3 +477,28 @@ fn extended_monitor_tells_watchers_outside_the_rooms_of_away_and_setname() {
     chat.send(bob, "AWAY :again\r\n");
     assert_eq!(chat.take(eve), [":bob!~bob@hidden AWAY :again"]);
 }
+
+#[test]
+fn whox_answers_with_the_fields_asked_in_its_own_order() {
+    let mut chat = Chat::new();
+    let ann = chat.irc("ann");
+    let bob = chat.irc("bob");
+    chat.send(bob, "AWAY :out\r\n");
+    chat.take(ann);
+    chat.send(
+        ann,
+        "WHO bob %rnatcuihsfdlo,42\r\nWHO #lobby %n\r\nWHO bob %tn,toolong\r\n",
+    );
+    assert_eq!(
+        chat.take(ann),
+        [
+            ":irc.test 354 ann 42 * ~bob 255.255.255.255 hidden irc.test bob G 0 0 0 n/a :Real bob",
+            ":irc.test 315 ann bob :End of WHO list",
+            ":irc.test 354 ann ann",
+            ":irc.test 354 ann bob",
+            ":irc.test 315 ann #lobby :End of WHO list",
+            ":irc.test 354 ann 0 bob",
+            ":irc.test 315 ann bob :End of WHO list",
+        ]
+    );
+}

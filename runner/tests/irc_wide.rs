@@ -1,6 +1,6 @@
 //! The IRC commands and capabilities of the wider irctest run, over real sockets: `NAMES` of
 //! several rooms, secret rooms, `multi-prefix`, `userhost-in-names`, `away-notify`, `SETNAME`,
-//! `WHOWAS`, `HELP`, `PRIVMSG @#room`, `LUSERS`, WHOX and `MONITOR`.
+//! `WHOWAS`, `HELP`, `PRIVMSG @#room`, `LUSERS`, WHOX, `LIST` terms and `MONITOR`.
 
 use chat_tests::{Client, Server};
 
@@ -102,6 +102,17 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
                 env!("CARGO_PKG_VERSION")
             ),
             ":My.Little.Server 369 ann bob :End of WHOWAS",
+        ]
+    );
+
+    // ELIST: masks, negated masks and sizes.
+    ann.send("LIST #*,!*b,>1\r\n");
+    assert_eq!(
+        sync(&mut ann),
+        [
+            ":My.Little.Server 321 ann Channel :Users  Name",
+            ":My.Little.Server 322 ann #a 2 :",
+            ":My.Little.Server 323 ann :End of /LIST",
         ]
     );
 

@@ -53,6 +53,43 @@ impl<const N: usize> fmt::Display for NamesEntry<'_, N> {
     }
 }
 
+/// Whether `LIST`'s parameter `only` (comma-separated terms, `ELIST=MNU` in `005`) wants a room:
+/// it matches one of the names or masks (`*`, `?`) given, if any; none of the `!mask`s; and
+/// has more people than each `>N` and fewer than each `<N`.
+fn list_wants(only: &str, info: &crate::state::rooms::RoomView<'_>) -> bool {
+    let name = info.name.as_str().as_bytes();
+    let (mut named, mut found) = (false, false);
+    for term in only.split(',').filter(|term| !term.is_empty()) {
+        if let Some(count) = term.strip_prefix('>') {
+            if count
+                .parse::<u32>()
+                .is_ok_and(|count| info.members <= count)
+            {
+                return false;
+            }
+        } else if let Some(count) = term.strip_prefix('<') {
+            if count
+                .parse::<u32>()
+                .is_ok_and(|count| info.members >= count)
+            {
+                return false;
+            }
+        } else if let Some(mask) = term.strip_prefix('!') {
+            if glob(mask.as_bytes(), name) {
+                return false;
+            }
+        } else {
+            named = true;
+            found |= if term.contains(['*', '?']) {
+                glob(term.as_bytes(), name)
+            } else {
+                info.name.matches(term)
+            };
+        }
+    }
+    !named || found
+}
+
 /// How a `NAMES` answer ends.
 #[derive(Clone, Copy)]
 enum NamesEnd<'a> {
@@ -354,8 +391,7 @@ impl<const N: usize> Step<'_, N> {
             ":{server} {RPL_LISTSTART} {me} Channel :Users  Name\r\n"
         );
         let wanted = |info: &crate::state::rooms::RoomView<'_>| {
-            info.members > 0
-                && only.is_none_or(|only| only.split(',').any(|name| info.name.matches(name)))
+            info.members > 0 && only.is_none_or(|only| list_wants(only, info))
         };
         let mut hidden = 0_usize;
         let roster = &*self.roster;

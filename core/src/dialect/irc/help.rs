@@ -42,7 +42,7 @@ const TOPICS: [(&str, &str); 33] = [
     ),
     (
         "LIST",
-        "LIST [#room,...] - the rooms, with their sizes and topics; secret ones only to their members",
+        "LIST [#room|mask|!mask|>N|<N,...] - the rooms, with their sizes and topics; secret ones only to their members",
     ),
     ("LUSERS", "LUSERS - how many people and rooms there are"),
     (

@@ -234,7 +234,7 @@ impl<const N: usize> Step<'_, N> {
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
              :{server} {RPL_MYINFO} {me} {server} {VERSION} i o\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
-             CHANMODES=b,,,mst CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
+             CHANMODES=b,,,mst CHATHISTORY={MAX_HISTORY_LINES} ELIST=MNU :are supported by this server\r\n\
              :{server} {RPL_ISUPPORT} {me} MSGREFTYPES=msgid,timestamp MONITOR={} PREFIX=(ov)@+ STATUSMSG=@ \
              NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
              TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY WHOX :are supported by this server\r\n",

@@ -502,3 +502,28 @@ fn whox_answers_with_the_fields_asked_in_its_own_order() {
         ]
     );
 }
+
+#[test]
+fn list_takes_masks_negated_masks_and_sizes() {
+    let mut chat = Chat::new();
+    let ann = chat.irc("ann");
+    let bob = chat.irc("bob");
+    chat.send(ann, "JOIN #chan1,#chan2\r\n");
+    chat.send(bob, "JOIN #chan2\r\n");
+    chat.take(ann);
+    let listed = |chat: &mut Chat, only: &str| -> Vec<String> {
+        chat.send(ann, &std::format!("LIST {only}\r\n"));
+        chat.take(ann)
+            .iter()
+            .filter(|line| line.contains(" 322 "))
+            .filter_map(|line| line.split(' ').nth(3).map(String::from))
+            .collect()
+    };
+    assert_eq!(listed(&mut chat, "*AN1"), ["#chan1"]);
+    assert_eq!(listed(&mut chat, "#c*n2,#lobby"), ["#lobby", "#chan2"]);
+    assert_eq!(listed(&mut chat, "!#ch*"), ["#lobby"]);
+    assert_eq!(listed(&mut chat, "#ch*,!*2"), ["#chan1"]);
+    assert_eq!(listed(&mut chat, ">1,<3"), ["#lobby", "#chan2"]);
+    assert_eq!(listed(&mut chat, "<2"), ["#chan1"]);
+    assert!(listed(&mut chat, "*an3").is_empty());
+}

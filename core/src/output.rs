@@ -204,6 +204,13 @@ impl<'a> Recipients<'a> {
             Cursor::Room { cell, .. } => cell,
             Cursor::Live(_) | Cursor::End => None,
         };
+        debug_assert!(
+            !matches!(
+                self.audience.speaks,
+                Speaks::IrcWith(_) | Speaks::IrcOperators
+            ),
+            "a one-room audience cannot check capabilities or statuses"
+        );
         while let Some(cell) = at {
             let member = member_at(self.rows, cell);
             at = member.next;
@@ -289,6 +296,14 @@ pub(crate) enum Speaks {
     IrcServerTags,
     /// IRC clients that read other clients' tags too (`message-tags`).
     IrcClientTags,
+    /// IRC clients that turned on all of these capabilities (`away-notify`, `setname`). Only
+    /// for an audience of several rooms ([`Audience::rooms_but`]) or of everyone: those walks
+    /// read each recipient's slot, where the capabilities are; a one-room walk reads only the
+    /// membership cells.
+    IrcWith(crate::state::connection::Caps),
+    /// IRC clients that are operators of the room walked (`PRIVMSG @#room`). Only for an
+    /// audience of rooms ([`Audience::rooms_but`]), as [`Self::IrcWith`].
+    IrcOperators,
 }
 
 /// Up to [`MAX_ROOMS_PER_PERSON`] rooms, kept in ascending order in the step's output queue.
@@ -404,9 +419,24 @@ impl Audience {
             )
     }
 
+    /// Whether `slot` turned on the capabilities of a [`Speaks::IrcWith`] audience (always
+    /// true for another).
+    pub(crate) fn has_caps(&self, slot: &Slot) -> bool {
+        match self.speaks {
+            Speaks::IrcWith(caps) => slot
+                .connection
+                .registration
+                .is_some_and(|registration| registration.caps.has(caps)),
+            // No room to be an operator of: an audience of everyone has none.
+            Speaks::IrcOperators => false,
+            _ => true,
+        }
+    }
+
     /// Whether `id`, in `slot`, passes the filters beyond the scope.
     pub(crate) fn admits(&self, id: ConnectionId, slot: &Slot) -> bool {
-        !slot.person.is_remote()
+        self.has_caps(slot)
+            && !slot.person.is_remote()
             && self.passes(
                 id,
                 slot.person.current,
@@ -440,6 +470,8 @@ impl Audience {
             Speaks::IrcPlain => irc && !tagged,
             Speaks::IrcServerTags => irc && tagged && !client_tags,
             Speaks::IrcClientTags => irc && client_tags,
+            // The capabilities themselves are checked by [`Self::has_caps`].
+            Speaks::IrcWith(_) | Speaks::IrcOperators => irc,
         };
         view && speaks && self.except != Some(id)
     }

@@ -210,6 +210,10 @@ pub struct Server<S: Storage> {
     config: Config,
     roster: Roster<S>,
     rooms: Rooms,
+    /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
+    past: crate::state::past::Past,
+    /// Who watches which nickname (IRC's `MONITOR`).
+    watches: crate::state::monitor::Watches,
     out: OutputQueue,
     /// Account requests waiting for the runner's answer.
     account_asks: Waitings,
@@ -330,6 +334,8 @@ impl<S: Storage> Server<S> {
             config,
             roster: Roster::with_capacity(capacity),
             rooms: Rooms::new(),
+            past: crate::state::past::Past::new(),
+            watches: crate::state::monitor::Watches::new(),
             out: OutputQueue::default(),
             account_asks: Waitings::new(),
             invites: crate::state::moderation::Invites::new(),
@@ -1303,6 +1309,8 @@ impl<S: Storage> Server<S> {
         Step {
             roster: &mut self.roster,
             rooms: &mut self.rooms,
+            past: &mut self.past,
+            watches: &mut self.watches,
             out: &mut self.out,
             account_asks: &mut self.account_asks,
             invites: &mut self.invites,
@@ -1381,6 +1389,18 @@ impl<S: Storage> Directory for Server<S> {
                 ConnectionId::from_parts(member.index, member.generation),
             );
             if !audience.admits_member(id, &member, this_room) {
+                continue;
+            }
+            // Capabilities are in the slot, read only for an audience that asks for some.
+            let wanted = match audience.speaks {
+                crate::output::Speaks::IrcWith(_) => self
+                    .roster
+                    .get(id)
+                    .is_some_and(|slot| audience.has_caps(slot)),
+                crate::output::Speaks::IrcOperators => self.roster.is_op(id, this_room),
+                _ => true,
+            };
+            if !wanted {
                 continue;
             }
             // Someone in several of the rooms gets the send once: from the lowest of them.

@@ -3,7 +3,16 @@
 # controller (chat_runner_controller.py, next to this script), and prints pytest's summary.
 #
 # Usage:
-#   tests/irctest/run.sh [IRCTEST_DIR [CHAT_RUNNER_BIN]] [-- EXTRA_PYTEST_ARGS...]
+#   tests/irctest/run.sh [--wide] [IRCTEST_DIR [CHAT_RUNNER_BIN]] [-- EXTRA_PYTEST_ARGS...]
+#
+# Without --wide: the files of the first table in docs/IRC-CONFORMANCE.md (registration, ping,
+# messages, join, part, names, quit, topic, who, whois, list, isupport). With --wide: those plus
+# every other file that needs neither services, websockets nor Ergo (buffering, utf8, away,
+# cap, IRCv3 capabilities, whowas, kick, invite, monitor, ..., and chmodes/*); the list is
+# `wide_files` below. `-k 'not oper'` also drops chmodes/operator.py (its name holds "oper"),
+# so run that one apart: `--only chmodes/operator`.
+#   --only FILE      run just this file (a path under irctest/server_tests/, without .py), with
+#                    no -k filter; may be repeated; overrides --wide
 #
 # EXTRA_PYTEST_ARGS are added to the fixed selection (e.g. -x, -v, --junitxml=FILE, or
 # -k 'testJoin' to narrow it further: pytest combines several -k with the last one winning,
@@ -28,9 +37,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 positional=()
+wide=0
+only=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --) shift; break ;;
+        --wide) wide=1; shift ;;
+        --only) [ $# -ge 2 ] || { echo "run.sh: --only needs a file" >&2; exit 2; }
+                only+=("$2"); shift 2 ;;
         -h|--help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) positional+=("$1"); shift ;;
     esac
@@ -59,13 +73,29 @@ if [ "$bin" = "$repo/target/debug/chat-runner" ] \
 fi
 
 files=(connection_registration pingpong messages join part names quit topic who whois list isupport)
+wide_files=(buffering utf8 regressions away cap message_tags echo_message labeled_responses lusers
+            away_notify multi_prefix whowas kick invite monitor statusmsg setname time info help
+            wallops channel_rename links multiline read_marker redact)
+kfilter=(-k 'not oper')
+if [ ${#only[@]} -gt 0 ]; then
+    files=("${only[@]}")
+    kfilter=()
+elif [ "$wide" = 1 ]; then
+    files+=("${wide_files[@]}")
+    for f in "$irctest_dir"/irctest/server_tests/chmodes/*.py; do
+        case "$(basename "$f")" in __init__.py) ;; *) files+=("chmodes/$(basename "$f" .py)") ;; esac
+    done
+fi
 paths=()
-for f in "${files[@]}"; do paths+=("irctest/server_tests/$f.py"); done
+for f in "${files[@]}"; do
+    [ -f "$irctest_dir/irctest/server_tests/$f.py" ] || { echo "run.sh: no irctest/server_tests/$f.py" >&2; exit 2; }
+    paths+=("irctest/server_tests/$f.py")
+done
 
 cmd=(timeout -k 10 "$total_timeout" "$python" -m pytest -p no:cacheprovider
      --controller chat_runner_controller
      -m 'not services and not implementation-specific and not deprecated and not strict'
-     -k 'not oper'
+     ${kfilter[@]+"${kfilter[@]}"}
      -n "$jobs" --timeout 60 -q -rfEsxX
      "$@" "${paths[@]}")
 

@@ -57,6 +57,10 @@ impl DisconnectReason {
 pub(crate) struct Step<'a, S: crate::Storage> {
     pub(crate) roster: &'a mut Roster<S>,
     pub(crate) rooms: &'a mut Rooms,
+    /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
+    pub(crate) past: &'a mut crate::state::past::Past,
+    /// Who watches which nickname (IRC's `MONITOR`).
+    pub(crate) watches: &'a mut crate::state::monitor::Watches,
     pub(crate) out: &'a mut OutputQueue,
     /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
     pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
@@ -452,6 +456,7 @@ impl<'s, S: crate::Storage> Step<'s, S> {
             let room = self.out.rooms(rooms)[at];
             self.leave_room(conn, room);
         }
+        self.note_departure(conn);
         self.roster.remove(conn);
         self.account_asks.retain(|waiting| waiting.conn != conn);
         self.invites.forget(conn);
@@ -1198,6 +1203,15 @@ impl<'s, S: crate::Storage> Step<'s, S> {
     /// Says what happened, once: as an [`Event`](crate::Event) for the runner, and as lines for
     /// each dialect present.
     pub(crate) fn publish(&mut self, happened: &Happened<'_>) {
+        if let Happened::Arrived { who } = *happened
+            && self
+                .roster
+                .get(who)
+                .is_some_and(|slot| !slot.person.is_remote())
+        {
+            self.past.arrived();
+        }
+        self.monitor_news(happened);
         self.record(happened);
         if self.roster.text_count() > 0 {
             self.render_text(happened);

@@ -487,14 +487,14 @@ impl<S: crate::Storage> Step<'_, S> {
                             self,
                             conn,
                             ERR_UNKNOWNMODE,
-                            "{} :is not a channel mode here (b, i, k, l, m, o, r, t and v are)",
+                            "{} :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     } else {
                         error!(
                             self,
                             conn,
-                            "{} is not a room mode here (b, i, k, l, m, o, r, t and v are)",
+                            "{} is not a room mode here (b, i, k, l, m, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     }
@@ -1662,7 +1662,7 @@ mod tests {
             [
                 ":dave!~d@hidden MODE #rust +m",
                 ":dave!~d@hidden MODE #rust +t",
-                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, o, r, t and v are)",
+                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)",
                 ":irc.test 461 dave MODE :Not enough parameters (+l needs one)"
             ]
         );

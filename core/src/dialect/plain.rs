@@ -448,7 +448,13 @@ impl<S: crate::Storage> Step<'_, S> {
         let notice = self.style.notice();
         let start = self.out.mark();
         let _ = write!(self.out, "{notice} Rooms ({}):\r\n", self.rooms.count());
-        for (room, info) in self.rooms.iter().take(MAX_LISTED_ROOMS) {
+        // A secret room (IRC's `+s`) is listed only to those in it.
+        let roster = &*self.roster;
+        let shown = self
+            .rooms
+            .iter()
+            .filter(|(room, info)| !info.secret || roster.in_room(conn, *room));
+        for (room, info) in shown.take(MAX_LISTED_ROOMS) {
             let here = if self.roster.in_room(conn, room) {
                 ", you are in it"
             } else {
@@ -687,6 +693,14 @@ impl<S: crate::Storage> Step<'_, S> {
                     ),
                     (RoomMode::InviteOnly, false) => {
                         announce!(self, audience, "{giver} let anyone into {name}");
+                    }
+                    (RoomMode::Secret, true) => announce!(
+                        self,
+                        audience,
+                        "{giver} made {name} secret: it is listed only to those in it"
+                    ),
+                    (RoomMode::Secret, false) => {
+                        announce!(self, audience, "{giver} let {name} be listed to everyone");
                     }
                 }
             }

@@ -62,7 +62,7 @@ pub(crate) enum Sasl {
 
 /// A set of IRCv3 capabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Caps(u8);
+pub(crate) struct Caps(u16);
 
 impl Caps {
     pub(crate) const NONE: Self = Self(0);
@@ -74,16 +74,32 @@ impl Caps {
     pub(crate) const LABELED_RESPONSE: Self = Self(32);
     /// Offered only where the runner keeps accounts.
     pub(crate) const SASL: Self = Self(64);
+    /// `NAMES` and `WHO` show every status of a member (`@+nick`), not only the highest.
+    pub(crate) const MULTI_PREFIX: Self = Self(128);
+    /// `AWAY` lines from people it shares a room with, when they go away or come back.
+    pub(crate) const AWAY_NOTIFY: Self = Self(256);
+    /// `SETNAME`, and `SETNAME` lines when people it shares a room with change their real name.
+    pub(crate) const SETNAME: Self = Self(512);
+    /// `NAMES` shows each member as `nick!user@host`.
+    pub(crate) const USERHOST_IN_NAMES: Self = Self(1024);
+    /// `away-notify` and `setname` lines also for the nicknames it watches (`MONITOR`), where
+    /// it shares no room with them.
+    pub(crate) const EXTENDED_MONITOR: Self = Self(2048);
 
     /// Every capability offered, by name, in the order `CAP LS` lists them.
-    pub(crate) const OFFERED: [(&'static str, Self); 7] = [
+    pub(crate) const OFFERED: [(&'static str, Self); 12] = [
+        ("away-notify", Self::AWAY_NOTIFY),
         ("batch", Self::BATCH),
         ("draft/chathistory", Self::CHATHISTORY),
         ("echo-message", Self::ECHO_MESSAGE),
+        ("extended-monitor", Self::EXTENDED_MONITOR),
         ("labeled-response", Self::LABELED_RESPONSE),
         ("message-tags", Self::MESSAGE_TAGS),
+        ("multi-prefix", Self::MULTI_PREFIX),
         ("sasl", Self::SASL),
         ("server-time", Self::SERVER_TIME),
+        ("setname", Self::SETNAME),
+        ("userhost-in-names", Self::USERHOST_IN_NAMES),
     ];
 
     /// The capability called `name` (ASCII case ignored).

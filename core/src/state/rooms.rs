@@ -203,11 +203,18 @@ pub(crate) enum RoomMode {
     Moderated,
     /// Only its operators may set its topic (IRC's `+t`).
     TopicLocked,
+    /// Hidden from those not in it: left out of their `LIST`, `NAMES` and `WHOIS` (IRC's `+s`).
+    Secret,
 }
 
 impl RoomMode {
     /// Every mode, in the order IRC's `324` lists them.
-    pub(crate) const ALL: [Self; 3] = [Self::InviteOnly, Self::Moderated, Self::TopicLocked];
+    pub(crate) const ALL: [Self; 4] = [
+        Self::InviteOnly,
+        Self::Moderated,
+        Self::Secret,
+        Self::TopicLocked,
+    ];
 
     /// Its letter in IRC's `MODE`.
     pub(crate) const fn letter(self) -> char {
@@ -215,6 +222,7 @@ impl RoomMode {
             Self::InviteOnly => 'i',
             Self::Moderated => 'm',
             Self::TopicLocked => 't',
+            Self::Secret => 's',
         }
     }
 
@@ -228,6 +236,7 @@ impl RoomMode {
             Self::Moderated => 1,
             Self::TopicLocked => 2,
             Self::InviteOnly => 4,
+            Self::Secret => 8,
         }
     }
 }
@@ -302,6 +311,8 @@ pub(crate) struct RoomView<'a> {
     pub(crate) topic_set: Option<(&'a str, Instant)>,
     pub(crate) members: u32,
     pub(crate) current_here: u32,
+    /// It is secret ([`RoomMode::Secret`]).
+    pub(crate) secret: bool,
 }
 
 /// A ban on `room`: who matches `mask` (`nick!user@host`, with `*` and `?`) may not join it.
@@ -482,6 +493,7 @@ impl Rooms {
             topic_set: topic.map(|topic| (topic.by.as_str(), topic.at)),
             members: room.members,
             current_here: room.current_here,
+            secret: room.has(RoomMode::Secret),
         }
     }
 

@@ -21,6 +21,86 @@ use super::*;
 use crate::dialect::MAX_LISTED_ROOMS;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 
+/// A member's status in `room` as `NAMES` and `WHO` show it: `@` for an operator, `+` for a
+/// voiced member; both (`@+`, highest first) only when `every` (IRCv3 `multi-prefix`), else
+/// the highest.
+pub(crate) fn status_prefix<S: crate::Storage>(
+    roster: &Roster<S>,
+    id: ConnectionId,
+    room: RoomId,
+    every: bool,
+) -> &'static str {
+    let voiced = roster.has(id, room, crate::state::members::Status::Voice);
+    match (roster.is_op(id, room), voiced) {
+        (true, true) if every => "@+",
+        (true, _) => "@",
+        (false, true) => "+",
+        (false, false) => "",
+    }
+}
+
+/// A member as `NAMES` shows them: `nick`, or `nick!user@host` with `userhost-in-names`.
+struct NamesEntry<'a, S: crate::Storage>(&'a Roster<S>, ConnectionId, bool);
+
+impl<S: crate::Storage> fmt::Display for NamesEntry<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self(roster, id, full) = *self;
+        if full {
+            roster.prefix(id).fmt(f)
+        } else {
+            roster.name(id).fmt(f)
+        }
+    }
+}
+
+/// Whether `LIST`'s parameter `only` (comma-separated terms, `ELIST=MNU` in `005`) wants a room:
+/// it matches one of the names or masks (`*`, `?`) given, if any; none of the `!mask`s; and
+/// has more people than each `>N` and fewer than each `<N`.
+fn list_wants(only: &str, info: &crate::state::rooms::RoomView<'_>) -> bool {
+    let name = info.name.as_str().as_bytes();
+    let (mut named, mut found) = (false, false);
+    for term in only.split(',').filter(|term| !term.is_empty()) {
+        if let Some(count) = term.strip_prefix('>') {
+            if count
+                .parse::<u32>()
+                .is_ok_and(|count| info.members <= count)
+            {
+                return false;
+            }
+        } else if let Some(count) = term.strip_prefix('<') {
+            if count
+                .parse::<u32>()
+                .is_ok_and(|count| info.members >= count)
+            {
+                return false;
+            }
+        } else if let Some(mask) = term.strip_prefix('!') {
+            if glob(mask.as_bytes(), name) {
+                return false;
+            }
+        } else {
+            named = true;
+            found |= if term.contains(['*', '?']) {
+                glob(term.as_bytes(), name)
+            } else {
+                info.name.matches(term)
+            };
+        }
+    }
+    !named || found
+}
+
+/// How a `NAMES` answer ends.
+#[derive(Clone, Copy)]
+enum NamesEnd<'a> {
+    /// With the room's own `366`.
+    Room,
+    /// With one `366` naming the whole list the client gave (`#a,#b`).
+    List(&'a str),
+    /// Not yet: more rooms of the list follow in later steps.
+    Later,
+}
+
 impl<S: crate::Storage> Step<'_, S> {
     pub(crate) fn irc_join(&mut self, conn: ConnectionId, message: &Message<'_>) {
         if message.param(0) == Some("0") {
@@ -136,8 +216,13 @@ impl<S: crate::Storage> Step<'_, S> {
         }
     }
 
-    /// `353` lines naming up to [`MAX_IRC_NAMES`] members of `room`, and `366`.
+    /// `353` lines naming up to [`MAX_IRC_NAMES`] members of `room`, then its `366`.
     pub(crate) fn names(&mut self, conn: ConnectionId, room: RoomId) {
+        self.names_ending(conn, room, NamesEnd::Room);
+    }
+
+    /// `353`s for `room`, then the `366` that `end` says.
+    fn names_ending(&mut self, conn: ConnectionId, room: RoomId, end: NamesEnd<'_>) {
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
         let Some(info) = self.rooms.get(room) else {
             return;
@@ -146,36 +231,34 @@ impl<S: crate::Storage> Step<'_, S> {
         let start = self.out.mark();
         let mut line_start = None;
         let members = roster.members_of(room).take(MAX_IRC_NAMES);
+        let caps = self.caps(conn);
+        let every = caps.has(crate::state::connection::Caps::MULTI_PREFIX);
+        let full = caps.has(crate::state::connection::Caps::USERHOST_IN_NAMES);
+        // RFC 2812's channel type: `@` secret, `=` public.
+        let kind = if info.secret { '@' } else { '=' };
         for id in members {
             let at = self.out.mark();
-            let op = if roster.is_op(id, room) {
-                "@"
-            } else if roster.has(id, room, crate::state::members::Status::Voice) {
-                "+"
-            } else {
-                ""
-            };
+            let op = status_prefix(roster, id, room, every);
+            let shown = NamesEntry(roster, id, full);
             match line_start {
                 Some(begun) if at - begun < NAMES_LINE_BYTES => {
-                    let _ = write!(self.out, " {op}{}", roster.name(id));
+                    let _ = write!(self.out, " {op}{}", shown);
                 }
                 Some(_) => {
                     let _ = write!(self.out, "\r\n");
                     line_start = Some(self.out.mark());
                     let _ = write!(
                         self.out,
-                        ":{server} {RPL_NAMREPLY} {me} = {} :{op}{}",
-                        info.name,
-                        roster.name(id)
+                        ":{server} {RPL_NAMREPLY} {me} {kind} {} :{op}{}",
+                        info.name, shown
                     );
                 }
                 None => {
                     line_start = Some(at);
                     let _ = write!(
                         self.out,
-                        ":{server} {RPL_NAMREPLY} {me} = {} :{op}{}",
-                        info.name,
-                        roster.name(id)
+                        ":{server} {RPL_NAMREPLY} {me} {kind} {} :{op}{}",
+                        info.name, shown
                     );
                 }
             }
@@ -183,11 +266,23 @@ impl<S: crate::Storage> Step<'_, S> {
         if line_start.is_some() {
             let _ = write!(self.out, "\r\n");
         }
-        let _ = write!(
-            self.out,
-            ":{server} {RPL_ENDOFNAMES} {me} {} :End of /NAMES list\r\n",
-            info.name
-        );
+        match end {
+            NamesEnd::Room => {
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_ENDOFNAMES} {me} {} :End of /NAMES list\r\n",
+                    info.name
+                );
+            }
+            NamesEnd::List(list) => {
+                let _ = write!(
+                    self.out,
+                    ":{server} {RPL_ENDOFNAMES} {me} {} :End of /NAMES list\r\n",
+                    Visible(list)
+                );
+            }
+            NamesEnd::Later => {}
+        }
         self.out.send(start, Audience::one(conn));
     }
 
@@ -217,20 +312,62 @@ impl<S: crate::Storage> Step<'_, S> {
         self.leave(conn, room, reason);
     }
 
+    /// `NAMES #a,#b`: the `353`s of one room per step, and a single `366` naming the whole list
+    /// after the last (as RFC 2812 and irctest expect). The steps after the first are put back
+    /// as `NAMES #b #a,#b`: the second parameter (RFC 2812's target server, not used here) then
+    /// carries the list to name at the end, and is taken as such only when it ends with
+    /// `,<first parameter>`.
     pub(crate) fn irc_names(&mut self, conn: ConnectionId, message: &Message<'_>) {
-        let Some(target) = self.first_target(conn, message) else {
+        let Some(targets) = message.param(0) else {
             return numeric!(self, conn, RPL_ENDOFNAMES, "* :End of /NAMES list");
         };
+        let whole = message
+            .param(1)
+            .filter(|list| {
+                list.len() > targets.len()
+                    && list.ends_with(targets)
+                    && list.as_bytes()[list.len() - targets.len() - 1] == b','
+            })
+            .unwrap_or(targets);
+        let (target, end) = match targets.split_once(',') {
+            Some((first, rest)) if !rest.is_empty() => {
+                let mut again = message.clone();
+                again.params.truncate(1);
+                // Cannot fail: one parameter is left, of at least two.
+                let _ = again.params.push(whole);
+                self.put_back(conn, &again, rest);
+                (first, NamesEnd::Later)
+            }
+            Some((first, _)) => (first, NamesEnd::List(whole)),
+            None if whole.len() > targets.len() => (targets, NamesEnd::List(whole)),
+            None => (targets, NamesEnd::Room),
+        };
         match self.rooms.find(target) {
-            Some(room) => self.names(conn, room),
-            None => numeric!(
-                self,
-                conn,
-                RPL_ENDOFNAMES,
-                "{} :End of /NAMES list",
-                Visible(target)
-            ),
+            Some(room) if self.names_shown(conn, room) => self.names_ending(conn, room, end),
+            _ => match end {
+                NamesEnd::Later => {}
+                NamesEnd::List(list) => numeric!(
+                    self,
+                    conn,
+                    RPL_ENDOFNAMES,
+                    "{} :End of /NAMES list",
+                    Visible(list)
+                ),
+                NamesEnd::Room => numeric!(
+                    self,
+                    conn,
+                    RPL_ENDOFNAMES,
+                    "{} :End of /NAMES list",
+                    Visible(target)
+                ),
+            },
         }
+    }
+
+    /// Whether `conn` may see who is in `room`: always, unless it is secret (`+s`) and `conn`
+    /// is not in it.
+    pub(crate) fn names_shown(&self, conn: ConnectionId, room: RoomId) -> bool {
+        self.roster.in_room(conn, room) || !self.rooms.get(room).is_some_and(|info| info.secret)
     }
 
     pub(crate) fn irc_topic(&mut self, conn: ConnectionId, message: &Message<'_>) {
@@ -280,14 +417,15 @@ impl<S: crate::Storage> Step<'_, S> {
             ":{server} {RPL_LISTSTART} {me} Channel :Users  Name\r\n"
         );
         let wanted = |info: &crate::state::rooms::RoomView<'_>| {
-            info.members > 0
-                && only.is_none_or(|only| only.split(',').any(|name| info.name.matches(name)))
+            info.members > 0 && only.is_none_or(|only| list_wants(only, info))
         };
         let mut hidden = 0_usize;
+        let roster = &*self.roster;
         for (at, (_, info)) in self
             .rooms
             .iter()
-            .filter(|(_, info)| wanted(info))
+            // A secret room is listed only to those in it.
+            .filter(|(room, info)| wanted(info) && (!info.secret || roster.in_room(conn, *room)))
             .enumerate()
         {
             if at >= MAX_LISTED_ROOMS {

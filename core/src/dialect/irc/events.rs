@@ -95,9 +95,32 @@ impl<S: crate::Storage> Step<'_, S> {
     /// The lines that tell IRC clients of `happened`.
     pub(crate) fn render_irc(&mut self, happened: &Happened<'_>) {
         match *happened {
+            Happened::Away { who, message } => {
+                // To those who share a room with `who` and asked (`away-notify`).
+                let rooms = self.out.room_set(self.roster.rooms_of(who));
+                if rooms.len != 0 {
+                    let others = Audience::rooms_but(rooms, who)
+                        .speaking(Speaks::IrcWith(Caps::AWAY_NOTIFY));
+                    let prefix = self.roster.prefix(who);
+                    match message {
+                        Some(message) => {
+                            irc!(self, others, ":{prefix} AWAY :{}", Visible(message));
+                        }
+                        None => irc!(self, others, ":{prefix} AWAY"),
+                    }
+                }
+                // And to its watchers who share no room with it (`extended-monitor`).
+                let prefix = self.roster.prefix(who);
+                for watcher in self.monitoring(who, Caps::AWAY_NOTIFY) {
+                    let to = Audience::one(watcher);
+                    match message {
+                        Some(message) => irc!(self, to, ":{prefix} AWAY :{}", Visible(message)),
+                        None => irc!(self, to, ":{prefix} AWAY"),
+                    }
+                }
+            }
             // The setter of a server ban is told by itself; whom it puts out, as they go.
             Happened::Arrived { .. }
-            | Happened::Away { .. }
             | Happened::ServerBanSet { .. }
             | Happened::RoomCreated { .. }
             | Happened::RoomRemoved { .. } => {}
@@ -225,6 +248,13 @@ impl<S: crate::Storage> Step<'_, S> {
                 irc!(self, others, ":{prefix} JOIN {name}");
                 if self.speaks_irc(who) {
                     irc!(self, Audience::one(who), ":{prefix} JOIN {name}");
+                }
+                // Someone away who joins is shown away to those who asked (`away-notify`).
+                if let Some(away) = self.roster.get(who).and_then(super::away_message) {
+                    let room = self.out.room_set(core::iter::once(room));
+                    let others =
+                        Audience::rooms_but(room, who).speaking(Speaks::IrcWith(Caps::AWAY_NOTIFY));
+                    irc!(self, others, ":{prefix} AWAY :{}", Visible(away));
                 }
             }
             Happened::Parted { who, room, reason } => {

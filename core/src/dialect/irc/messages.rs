@@ -89,6 +89,16 @@ impl<S: crate::Storage> Step<'_, S> {
             (LineKind::Notice, _) => LineKind::Notice,
             (_, said) => said,
         };
+        // `@#room`: to the room's operators only (STATUSMSG in 005).
+        if let Some(room_name) = target
+            .strip_prefix('@')
+            .filter(|name| name.starts_with('#'))
+        {
+            if let Some(room) = self.room_to_send_to(conn, room_name, answer) {
+                self.say_to_operators(conn, room, kind, text);
+            }
+            return;
+        }
         if target.starts_with('#') {
             if let Some(room) = self.room_to_send_to(conn, target, answer) {
                 self.speak(conn, room, kind, text, ClientTags::of(message));
@@ -112,6 +122,31 @@ impl<S: crate::Storage> Step<'_, S> {
                 );
             }
             None => {}
+        }
+    }
+
+    /// `PRIVMSG @#room`: a line from `conn`, a member of `room`, to the room's operators on IRC
+    /// only, as `:nick!user@host PRIVMSG @#room :text` (echoed to `conn` with `echo-message`).
+    /// It is not kept in the room's history, carries no tags, and does not reach operators in
+    /// the text dialects, which have no way to show it apart.
+    fn say_to_operators(&mut self, conn: ConnectionId, room: RoomId, kind: LineKind, text: &str) {
+        if !self.may_speak(conn, room) {
+            return;
+        }
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        let (prefix, verb) = (self.roster.prefix(conn), events::verb(kind));
+        let body = IrcText(kind, text);
+        let set = self.out.room_set(core::iter::once(room));
+        let operators = Audience::rooms_but(set, conn).speaking(Speaks::IrcOperators);
+        irc!(self, operators, ":{prefix} {verb} @{name} :{body}");
+        if self.caps(conn).has(Caps::ECHO_MESSAGE) {
+            irc!(
+                self,
+                Audience::one(conn),
+                ":{prefix} {verb} @{name} :{body}"
+            );
         }
     }
 
@@ -266,6 +301,60 @@ impl<S: crate::Storage> Step<'_, S> {
             numeric!(self, from, RPL_AWAY, "{name} :{away}");
         } else {
             notice!(self, from, "{name} is away: {away}");
+        }
+    }
+}
+
+impl<S: crate::Storage> Step<'_, S> {
+    /// IRCv3 `SETNAME :real name`: changes the real name `USER` gave, at most
+    /// [`MAX_REALNAME_BYTES`](crate::state::person::MAX_REALNAME_BYTES) (`FAIL SETNAME
+    /// INVALID_REALNAME` for a longer or an empty one). The change is told, as
+    /// `:nick!user@host SETNAME :name`, to the sender and to those who share a room with it,
+    /// each only if it turned on `setname`.
+    pub(crate) fn setname(&mut self, conn: ConnectionId, name: Option<&str>) {
+        let Some(name) = name else {
+            return self.missing(conn, "SETNAME");
+        };
+        let Some(person) = self
+            .roster
+            .get_mut(conn)
+            .map(|slot| &mut slot.person)
+            .filter(|person| person.reads_irc())
+        else {
+            return;
+        };
+        let mut realname = heapless::String::new();
+        if name.is_empty() || name.contains('\0') || realname.push_str(name).is_err() {
+            let server = self.server_name;
+            return irc!(
+                self,
+                Audience::one(conn),
+                ":{server} FAIL SETNAME INVALID_REALNAME :Real names are 1 to {} bytes",
+                crate::state::person::MAX_REALNAME_BYTES
+            );
+        }
+        person.realname = realname;
+        let prefix = self.roster.prefix(conn);
+        let rooms = self.out.room_set(self.roster.rooms_of(conn));
+        if rooms.len != 0 {
+            let others = Audience::rooms_but(rooms, conn).speaking(Speaks::IrcWith(Caps::SETNAME));
+            irc!(self, others, ":{prefix} SETNAME :{}", Visible(name));
+        }
+        for watcher in self.monitoring(conn, Caps::SETNAME) {
+            irc!(
+                self,
+                Audience::one(watcher),
+                ":{prefix} SETNAME :{}",
+                Visible(name)
+            );
+        }
+        if self.caps(conn).has(Caps::SETNAME) {
+            irc!(
+                self,
+                Audience::one(conn),
+                ":{prefix} SETNAME :{}",
+                Visible(name)
+            );
         }
     }
 }

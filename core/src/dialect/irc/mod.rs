@@ -9,9 +9,11 @@ use numeric::{
 
 mod channels;
 mod events;
+mod help;
 mod history;
 mod labels;
 mod messages;
+mod monitor;
 pub(crate) mod numeric;
 mod queries;
 mod registration;
@@ -275,11 +277,15 @@ enum Verb {
     Kline,
     Unkline,
     Stats,
+    Help,
+    Info,
+    Setname,
+    Monitor,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 35] = [
+        const VERBS: [(&str, Verb); 40] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -315,6 +321,11 @@ impl Verb {
             ("UNKLINE", Verb::Unkline),
             ("UNDLINE", Verb::Unkline),
             ("STATS", Verb::Stats),
+            ("HELP", Verb::Help),
+            ("HELPOP", Verb::Help),
+            ("INFO", Verb::Info),
+            ("SETNAME", Verb::Setname),
+            ("MONITOR", Verb::Monitor),
         ];
         VERBS
             .iter()
@@ -532,7 +543,7 @@ impl<S: crate::Storage> Step<'_, S> {
             Verb::Notice => self.irc_message(conn, message, LineKind::Notice),
             Verb::Names => self.irc_names(conn, message),
             Verb::Topic => self.irc_topic(conn, message),
-            Verb::Who => self.who(conn, message.param(0)),
+            Verb::Who => self.who(conn, message.param(0), queries::Whox::of(message.param(1))),
             Verb::Whois => self.whois(conn, message),
             Verb::List => self.irc_list(conn, message.param(0)),
             Verb::Mode => self.mode(conn, message),
@@ -605,11 +616,15 @@ impl<S: crate::Storage> Step<'_, S> {
                 );
             }
             Verb::Away => self.away(conn, message.param(0)),
-            Verb::Whowas => self.whowas(conn, message.param(0)),
+            Verb::Whowas => self.whowas(conn, message),
             Verb::Ison => self.ison(conn, message),
             Verb::Userhost => self.userhost(conn, message),
             Verb::Chathistory => self.chathistory(conn, message),
             Verb::Tagmsg => self.tagmsg(conn, message),
+            Verb::Help => self.irc_help(conn, message.param(0)),
+            Verb::Info => self.info(conn),
+            Verb::Setname => self.setname(conn, message.param(0)),
+            Verb::Monitor => self.monitor(conn, message),
         }
     }
 
@@ -1085,7 +1100,7 @@ mod dialogue {
         assert_eq!(
             chat.take(conn),
             [
-                ":irc.test CAP * LS :batch draft/chathistory echo-message labeled-response message-tags server-time"
+                ":irc.test CAP * LS :away-notify batch draft/chathistory echo-message extended-monitor labeled-response message-tags multi-prefix server-time setname userhost-in-names"
             ]
         );
         chat.send(conn, "CAP REQ :sasl\r\nCAP END\r\n");
@@ -1511,4 +1526,7 @@ mod dialogue {
         chat.wait(1_000);
         assert_eq!(chat.take(ann), ["PING :irc.test"]);
     }
+
+    /// The commands and capabilities of the wider irctest run.
+    mod wide;
 }

@@ -25,6 +25,8 @@ pub(crate) const RPL_UNAWAY: &str = "305";
 pub(crate) const RPL_NOWAWAY: &str = "306";
 /// `WHOIS`: nick, user, host, real name.
 pub(crate) const RPL_WHOISUSER: &str = "311";
+/// `WHOWAS`: nick, user, host, real name of someone who left.
+pub(crate) const RPL_WHOWASUSER: &str = "314";
 /// `WHOIS`: the server the person is on.
 pub(crate) const RPL_WHOISSERVER: &str = "312";
 pub(crate) const RPL_WHOISACCOUNT: &str = "330";
@@ -54,6 +56,8 @@ pub(crate) const RPL_NOTOPIC: &str = "331";
 /// The channel's topic.
 pub(crate) const RPL_TOPIC: &str = "332";
 pub(crate) const RPL_TOPICWHOTIME: &str = "333";
+/// One person of a `WHO` answer with WHOX fields.
+pub(crate) const RPL_WHOSPCRPL: &str = "354";
 /// One person of a `WHO` answer.
 pub(crate) const RPL_WHOREPLY: &str = "352";
 /// Names in a channel.
@@ -70,11 +74,35 @@ pub(crate) const RPL_MOTD: &str = "372";
 pub(crate) const RPL_MOTDSTART: &str = "375";
 pub(crate) const RPL_LUSERCLIENT: &str = "251";
 pub(crate) const RPL_LUSEROP: &str = "252";
+/// `LUSERS`: connections still registering.
+pub(crate) const RPL_LUSERUNKNOWN: &str = "253";
 pub(crate) const RPL_LUSERCHANNELS: &str = "254";
 pub(crate) const RPL_LUSERME: &str = "255";
 pub(crate) const RPL_LOCALUSERS: &str = "265";
 pub(crate) const RPL_GLOBALUSERS: &str = "266";
 pub(crate) const RPL_TIME: &str = "391";
+/// One line of `INFO`.
+pub(crate) const RPL_INFO: &str = "371";
+/// End of `INFO`.
+pub(crate) const RPL_ENDOFINFO: &str = "374";
+/// `MONITOR`: nicknames watched that someone goes by, as `nick!user@host`.
+pub(crate) const RPL_MONONLINE: &str = "730";
+/// `MONITOR`: nicknames watched that no one goes by.
+pub(crate) const RPL_MONOFFLINE: &str = "731";
+/// `MONITOR L`: nicknames watched.
+pub(crate) const RPL_MONLIST: &str = "732";
+/// End of `MONITOR L`.
+pub(crate) const RPL_ENDOFMONLIST: &str = "733";
+/// `MONITOR +` past a bound.
+pub(crate) const ERR_MONLISTFULL: &str = "734";
+/// Start of a `HELP` answer.
+pub(crate) const RPL_HELPSTART: &str = "704";
+/// One line of a `HELP` answer.
+pub(crate) const RPL_HELPTXT: &str = "705";
+/// End of a `HELP` answer.
+pub(crate) const RPL_ENDOFHELP: &str = "706";
+/// `HELP` about something that is not a command here.
+pub(crate) const ERR_HELPNOTFOUND: &str = "524";
 /// End of the message of the day.
 pub(crate) const RPL_ENDOFMOTD: &str = "376";
 /// No one goes by that nick (or no such channel).

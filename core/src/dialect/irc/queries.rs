@@ -3,7 +3,7 @@
 use super::numeric::{
     ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, ERR_WASNOSUCHNICK, RPL_AWAY, RPL_ENDOFWHO, RPL_ENDOFWHOIS,
     RPL_ENDOFWHOWAS, RPL_ISON, RPL_USERHOST, RPL_WHOISACCOUNT, RPL_WHOISCHANNELS,
-    RPL_WHOISOPERATOR, RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY,
+    RPL_WHOISOPERATOR, RPL_WHOISSERVER, RPL_WHOISUSER, RPL_WHOREPLY, RPL_WHOWASUSER,
 };
 use core::fmt::Write;
 
@@ -17,7 +17,114 @@ use super::*;
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::rooms::RoomId;
 
+/// IRCv3 WHOX: `WHO mask %fields[,token]` asks for `354` lines with these fields, always in
+/// this order whatever the order asked.
+const WHOX_FIELDS: &str = "tcuihsnfdlaor";
+
+/// The fields a `WHO` asked for with WHOX, and its token (at most 3 digits, as WHOX has it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Whox {
+    /// A bit per letter of [`WHOX_FIELDS`].
+    fields: u16,
+    token: [u8; 3],
+    token_len: u8,
+}
+
+impl Whox {
+    /// The WHOX request in `WHO`'s second parameter, if it is one (`%` first).
+    pub(crate) fn of(param: Option<&str>) -> Option<Self> {
+        let spec = param?.strip_prefix('%')?;
+        let (letters, token) = spec.split_once(',').unwrap_or((spec, ""));
+        let mut whox = Self {
+            fields: 0,
+            token: [b'0'; 3],
+            token_len: 1,
+        };
+        for letter in letters.chars() {
+            if let Some(at) = WHOX_FIELDS.find(letter) {
+                whox.fields |= 1 << at;
+            }
+        }
+        if (1..=3).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_digit()) {
+            whox.token[..token.len()].copy_from_slice(token.as_bytes());
+            // Cannot truncate: at most 3.
+            whox.token_len = token.len() as u8;
+        }
+        Some(whox)
+    }
+
+    fn has(self, letter: char) -> bool {
+        WHOX_FIELDS
+            .find(letter)
+            .is_some_and(|at| self.fields & (1 << at) != 0)
+    }
+
+    fn token(&self) -> &str {
+        core::str::from_utf8(&self.token[..usize::from(self.token_len)]).unwrap_or("0")
+    }
+}
+
 impl<S: crate::Storage> Step<'_, S> {
+    /// One `354` line (WHOX) with the fields `whox` asks for, in WHOX's order; the real
+    /// name, last, is a trailing parameter. The address is never shown: `255.255.255.255`; the
+    /// hop count, idle time and op level are not kept: `0`, `0`, `n/a`.
+    fn whox_line(&mut self, conn: ConnectionId, channel: &str, id: ConnectionId, whox: Whox) {
+        use super::numeric::RPL_WHOSPCRPL;
+        let (server, me) = (self.server_name, self.roster.irc_name(conn));
+        let roster = &*self.roster;
+        let Some(slot) = roster.get(id) else {
+            return;
+        };
+        let prefix = roster.prefix(id);
+        let here = if away_message(slot).is_some() {
+            "G"
+        } else {
+            "H"
+        };
+        let every = self
+            .caps(conn)
+            .has(crate::state::connection::Caps::MULTI_PREFIX);
+        let op = self
+            .rooms
+            .find(channel)
+            .map_or("", |room| channels::status_prefix(roster, id, room, every));
+        let _ = write!(self.out, ":{server} {RPL_WHOSPCRPL} {me}");
+        for letter in WHOX_FIELDS.chars().filter(|&letter| whox.has(letter)) {
+            let _ = match letter {
+                't' => write!(self.out, " {}", whox.token()),
+                'c' => write!(self.out, " {channel}"),
+                'u' => write!(self.out, " {}", prefix.user),
+                'i' => write!(self.out, " 255.255.255.255"),
+                'h' => write!(self.out, " {}", prefix.host),
+                's' => write!(self.out, " {}", prefix.server_or(server)),
+                'n' => write!(self.out, " {}", prefix.name),
+                'f' => write!(self.out, " {here}{op}"),
+                'd' | 'l' => write!(self.out, " 0"),
+                'a' => match slot.person.account.as_ref() {
+                    Some(account) => write!(self.out, " {account}"),
+                    None => write!(self.out, " 0"),
+                },
+                'o' => write!(self.out, " n/a"),
+                _ => write!(self.out, " :{}", Visible(real_name(slot))),
+            };
+        }
+        let _ = write!(self.out, "\r\n");
+    }
+
+    /// One `352` line, or `354` for a WHOX request.
+    fn who_reply(
+        &mut self,
+        conn: ConnectionId,
+        channel: &str,
+        id: ConnectionId,
+        whox: Option<Whox>,
+    ) {
+        match whox {
+            Some(whox) => self.whox_line(conn, channel, id, whox),
+            None => self.who_line(conn, channel, id),
+        }
+    }
+
     /// One `352` line.
     pub(crate) fn who_line(&mut self, conn: ConnectionId, channel: &str, id: ConnectionId) {
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
@@ -32,16 +139,15 @@ impl<S: crate::Storage> Step<'_, S> {
         } else {
             "H"
         };
-        // `@` after the flag for an operator of the room asked about.
-        let op = if self
+        // `@` or `+` after the flag for an operator or voiced member of the room asked about
+        // (both with `multi-prefix`).
+        let every = self
+            .caps(conn)
+            .has(crate::state::connection::Caps::MULTI_PREFIX);
+        let op = self
             .rooms
             .find(channel)
-            .is_some_and(|room| roster.is_op(id, room))
-        {
-            "@"
-        } else {
-            ""
-        };
+            .map_or("", |room| channels::status_prefix(roster, id, room, every));
         let _ = write!(
             self.out,
             ":{server} {RPL_WHOREPLY} {me} {channel} {} {} {} {} {here}{op} :0 {}\r\n",
@@ -53,7 +159,7 @@ impl<S: crate::Storage> Step<'_, S> {
         );
     }
 
-    pub(crate) fn who(&mut self, conn: ConnectionId, mask: Option<&str>) {
+    pub(crate) fn who(&mut self, conn: ConnectionId, mask: Option<&str>, whox: Option<Whox>) {
         let mask = mask.unwrap_or("*");
         let start = self.out.mark();
         // An invisible person is found by a mask or a room only by someone who shares a room
@@ -66,7 +172,12 @@ impl<S: crate::Storage> Step<'_, S> {
             exact || id == conn || !slot.person.invisible || shares_a_room(id)
         };
         if let Some(room) = self.rooms.find(mask) {
-            let name = self.rooms.get(room).map(|info| info.name.clone());
+            // Who is in a secret room is told only to those in it.
+            let name = self
+                .rooms
+                .get(room)
+                .filter(|info| !info.secret || roster.in_room(conn, room))
+                .map(|info| info.name.clone());
             let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = roster
                 .members_of(room)
                 .filter(|&id| roster.get(id).is_some_and(|slot| visible(id, slot)))
@@ -74,7 +185,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 .collect();
             if let Some(name) = name {
                 for id in members {
-                    self.who_line(conn, name.as_str(), id);
+                    self.who_reply(conn, name.as_str(), id, whox);
                 }
             }
         } else if !mask.starts_with('#') && !mask.contains(['*', '?']) {
@@ -88,7 +199,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 })
             });
             if let Some(id) = found {
-                self.who_line(conn, "*", id);
+                self.who_reply(conn, "*", id, whox);
             }
         } else if !mask.starts_with('#') {
             let members: heapless::Vec<ConnectionId, MAX_WHO_REPLIES> = self
@@ -109,7 +220,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 .take(MAX_WHO_REPLIES)
                 .collect();
             for id in members {
-                self.who_line(conn, "*", id);
+                self.who_reply(conn, "*", id, whox);
             }
         }
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
@@ -135,8 +246,14 @@ impl<S: crate::Storage> Step<'_, S> {
                 let roster = &*self.roster;
                 let prefix = roster.prefix(id);
                 let realname = roster.get(id).map_or("", real_name);
-                let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> =
-                    roster.rooms_of(id).collect();
+                // A secret room shows only to those in it too.
+                let mut rooms: heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON> = roster
+                    .rooms_of(id)
+                    .filter(|&room| {
+                        roster.in_room(conn, room)
+                            || !self.rooms.get(room).is_some_and(|info| info.secret)
+                    })
+                    .collect();
                 rooms.sort_unstable();
                 let name = prefix.name;
                 let _ = write!(
@@ -200,19 +317,89 @@ impl<S: crate::Storage> Step<'_, S> {
     }
 
     /// Nothing is kept about people who have left: `406`, `369`.
-    pub(crate) fn whowas(&mut self, conn: ConnectionId, nick: Option<&str>) {
-        let Some(nick) = nick else {
+    /// `WHOWAS nick [count]`: `314` and `312` for each of the last people to leave who went by
+    /// `nick`, newest first, at most `count` of them when it is positive; `406` if none; then
+    /// `369`. Only the last [`MAX_WHOWAS`](crate::state::past::MAX_WHOWAS) departures are
+    /// remembered.
+    pub(crate) fn whowas(&mut self, conn: ConnectionId, message: &Message<'_>) {
+        let Some(nick) = message.param(0) else {
             return numeric!(self, conn, ERR_NONICKNAMEGIVEN, ":No nickname given");
         };
-        let nick = Visible(nick.split(',').next().unwrap_or_default());
+        let nick = nick.split(',').next().unwrap_or_default();
+        let count = message
+            .param(1)
+            .and_then(|count| count.parse::<i64>().ok())
+            .filter(|&count| count > 0)
+            .map_or(usize::MAX, |count| {
+                usize::try_from(count).unwrap_or(usize::MAX)
+            });
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
         let start = self.out.mark();
+        let mut found = false;
+        for gone in self.past.went_by(nick).take(count) {
+            found = true;
+            let _ = write!(
+                self.out,
+                ":{server} {RPL_WHOWASUSER} {me} {} {} {HOST} * :{}\r\n\
+                 :{server} {RPL_WHOISSERVER} {me} {} {server} :{VERSION}\r\n",
+                gone.nick,
+                gone.user,
+                Visible(&gone.realname),
+                gone.nick,
+            );
+        }
+        let nick = Visible(nick);
+        if !found {
+            let _ = write!(
+                self.out,
+                ":{server} {ERR_WASNOSUCHNICK} {me} {nick} :There was no such nickname\r\n"
+            );
+        }
         let _ = write!(
             self.out,
-            ":{server} {ERR_WASNOSUCHNICK} {me} {nick} :There was no such nickname\r\n\
-             :{server} {RPL_ENDOFWHOWAS} {me} {nick} :End of WHOWAS\r\n"
+            ":{server} {RPL_ENDOFWHOWAS} {me} {nick} :End of WHOWAS\r\n"
         );
         self.out.send(start, Audience::one(conn));
+    }
+
+    /// Notes that `conn` is about to leave: its watchers are told (`MONITOR`); if it is here,
+    /// one user fewer for `LUSERS` if it was one, its own watches dropped, and remembered for
+    /// `WHOWAS` if it had a nickname.
+    pub(crate) fn note_departure(&mut self, conn: ConnectionId) {
+        if self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.person.nick.is_some())
+        {
+            let mut name: heapless::String<{ crate::state::nickname::MAX_NICK_BYTES }> =
+                heapless::String::new();
+            let _ = write!(name, "{}", self.roster.name(conn));
+            self.monitor_offline(&name);
+        }
+        let Some(slot) = self.roster.get(conn) else {
+            return;
+        };
+        if slot.person.is_remote() {
+            return;
+        }
+        if is_user(slot) {
+            self.past.departed();
+        }
+        self.watches.clear(conn);
+        if slot.person.nick.is_none() {
+            return;
+        }
+        let prefix = self.roster.prefix(conn);
+        let mut gone = crate::state::past::Gone {
+            nick: heapless::String::new(),
+            user: heapless::String::new(),
+            realname: heapless::String::new(),
+        };
+        // Cannot fail: each is at most its field's size.
+        let _ = write!(gone.nick, "{}", prefix.name);
+        let _ = write!(gone.user, "{}", prefix.user);
+        let _ = gone.realname.push_str(real_name(slot));
+        self.past.record(gone);
     }
 
     /// `303` with those of the nicknames asked about who are online.
@@ -267,6 +454,32 @@ impl<S: crate::Storage> Step<'_, S> {
 }
 
 /// The real name `WHO` and `WHOIS` show for the person in `slot`.
+/// Whether the connection in `slot` is a user: greeted as text, or registered on IRC.
+fn is_user(slot: &Slot) -> bool {
+    slot.connection.greeted
+        || slot
+            .connection
+            .registration
+            .is_some_and(|registration| registration.registered)
+}
+
+/// `253` with how many connections are not yet users, or nothing when none.
+struct Unknown<'a>(&'a str, &'a dyn fmt::Display, usize);
+
+impl fmt::Display for Unknown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::numeric::RPL_LUSERUNKNOWN;
+        let Self(server, me, unknown) = *self;
+        if unknown == 0 {
+            return Ok(());
+        }
+        write!(
+            f,
+            ":{server} {RPL_LUSERUNKNOWN} {me} {unknown} :unknown connection(s)\r\n"
+        )
+    }
+}
+
 fn real_name(slot: &Slot) -> &str {
     if slot.person.is_remote() {
         "on another server"
@@ -280,29 +493,54 @@ fn real_name(slot: &Slot) -> &str {
 impl<S: crate::Storage> Step<'_, S> {
     /// `LUSERS` (and part of the welcome on other servers): how many people, on how many
     /// servers, and how many rooms.
+    /// `LUSERS`: people and rooms, counted over the roster (at most its size). Connections
+    /// not yet users (registering on IRC) are counted apart (`253`, when there are some). The
+    /// maximum of `265` is the most users there have been here at once; that of `266` is not
+    /// kept for the whole network, and is the larger of that and the current count.
     pub(crate) fn lusers(&mut self, conn: ConnectionId) {
         use super::numeric::{
             RPL_GLOBALUSERS, RPL_LOCALUSERS, RPL_LUSERCHANNELS, RPL_LUSERCLIENT, RPL_LUSERME,
             RPL_LUSEROP,
         };
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let here = self.roster.len();
-        let everyone = here + self.roster.remote_count();
+        let (mut here, mut invisible, mut visible, mut unknown) = (0, 0, 0, 0);
+        for id in self.roster.people() {
+            let Some(slot) = self.roster.get(id) else {
+                continue;
+            };
+            if !slot.person.is_remote() && !is_user(slot) {
+                unknown += 1;
+                continue;
+            }
+            if !slot.person.is_remote() {
+                here += 1;
+            }
+            if slot.person.invisible {
+                invisible += 1;
+            } else {
+                visible += 1;
+            }
+        }
+        let everyone = visible + invisible;
+        // The most at once here; everywhere, no fewer than that nor than now.
+        let peak = self.past.peak().max(here);
+        let global_peak = peak.max(everyone);
         let servers = 1 + self.roster.node_count();
         let rooms = self.rooms.count();
         let operators = self.server_operators_online();
         let start = self.out.mark();
         let _ = write!(
             self.out,
-            ":{server} {RPL_LUSERCLIENT} {me} :There are {everyone} users and 0 invisible on \
-             {servers} servers\r\n\
-             :{server} {RPL_LUSEROP} {me} {operators} :operator(s) online\r\n\
+            ":{server} {RPL_LUSERCLIENT} {me} :There are {visible} users and {invisible} \
+             invisible on {servers} servers\r\n\
+             :{server} {RPL_LUSEROP} {me} {operators} :operator(s) online\r\n{}\
              :{server} {RPL_LUSERCHANNELS} {me} {rooms} :channels formed\r\n\
              :{server} {RPL_LUSERME} {me} :I have {here} clients and {} servers\r\n\
-             :{server} {RPL_LOCALUSERS} {me} {here} {here} :Current local users {here}, max \
-             {here}\r\n\
-             :{server} {RPL_GLOBALUSERS} {me} {everyone} {everyone} :Current global users \
-             {everyone}, max {everyone}\r\n",
+             :{server} {RPL_LOCALUSERS} {me} {here} {peak} :Current local users {here}, max \
+             {peak}\r\n\
+             :{server} {RPL_GLOBALUSERS} {me} {everyone} {global_peak} :Current global users \
+             {everyone}, max {global_peak}\r\n",
+            Unknown(server, &me, unknown),
             servers - 1
         );
         self.out.send(start, Audience::one(conn));

@@ -237,12 +237,13 @@ impl<S: crate::Storage> Step<'_, S> {
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
              :{server} {RPL_MYINFO} {me} {server} {VERSION} i biklmortv bklov\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
-             CHANMODES=b,k,l,imrt CHATHISTORY={MAX_HISTORY_LINES} :are supported by this server\r\n\
-             :{server} {RPL_ISUPPORT} {me} EXTBAN=$,a KEYLEN={MAX_ROOM_KEY_BYTES} MODES={MAX_MODE_CHANGES} \
-             MSGREFTYPES=msgid,timestamp PREFIX=(ov)@+ NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
-             TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY :are supported by this server\r\n",
+             CHANMODES=b,k,l,imrst CHATHISTORY={MAX_HISTORY_LINES} ELIST=MNU EXTBAN=$,a :are supported by this server\r\n\
+             :{server} {RPL_ISUPPORT} {me} KEYLEN={MAX_ROOM_KEY_BYTES} MODES={MAX_MODE_CHANGES} MSGREFTYPES=msgid,timestamp MONITOR={} \
+             PREFIX=(ov)@+ STATUSMSG=@ NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
+             TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY WHOX :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::state::rooms::MAX_ROOM_NAME_BYTES,
+            crate::state::monitor::MAX_MONITOR,
             crate::state::roster::MAX_NICK_CHARS,
         );
         self.out.send(start, Audience::one(conn));

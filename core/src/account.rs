@@ -512,6 +512,38 @@ mod tests {
     }
 
     #[test]
+    fn account_notify_tells_who_shares_a_room_of_identifying_and_logging_out() {
+        let mut node = Node::new(true);
+        let ivy = node.connect();
+        node.send(
+            ivy,
+            "CAP LS 302\r\nCAP REQ :account-notify\r\nNICK ivy\r\nUSER i 0 * :I\r\nCAP END\r\n",
+        );
+        let dan = node.connect();
+        node.send(dan, "NICK dan\r\nUSER d 0 * :D\r\n");
+        let ann = node.connect();
+        node.send(ann, "/nick ann\n");
+        for conn in [ivy, dan] {
+            node.heard.take(conn);
+        }
+        node.send(ann, "/identify correct-horse\n");
+        let request = node.request();
+        node.answer(&request, AccountAnswer::Done);
+        assert_eq!(node.heard.take(ivy), [":ann!plain@hidden ACCOUNT ann"]);
+        assert!(node.heard.take(dan).is_empty(), "dan did not ask");
+        node.send(ann, "/logout\n");
+        assert_eq!(node.heard.take(ivy), [":ann!plain@hidden ACCOUNT *"]);
+        // Offered only with accounts.
+        let mut without = Node::new(false);
+        let irc = without.connect();
+        let listed = without.send(irc, "CAP LS 302\r\n");
+        assert!(!listed[0].contains("account-notify"), "{listed:?}");
+        let other = node.connect();
+        let listed = node.send(other, "CAP LS 302\r\n");
+        assert!(listed[0].contains(" LS :account-notify "), "{listed:?}");
+    }
+
+    #[test]
     fn register_identify_logout_and_change_the_password() {
         let mut node = Node::new(true);
         let ann = node.connect();

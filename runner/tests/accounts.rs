@@ -280,3 +280,23 @@ fn a_server_ban_puts_out_and_keeps_out_across_a_restart() {
         ":chat.local 481 ivy :Permission Denied- You're not an IRC operator"
     );
 }
+
+#[test]
+fn account_notify_over_a_socket() {
+    let data = TempDir::new("account-notify");
+    let server = server(&data);
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("CAP LS 302\r\nCAP REQ :account-notify\r\nNICK ivy\r\nUSER i 0 * :I\r\nCAP END\r\n");
+    assert!(ivy.expect_line(" CAP * LS ").contains("account-notify"));
+    ivy.expect_line(" ACK :account-notify");
+    ivy.expect_line(" 001 ");
+    let mut ann = server.join("ann");
+    ann.send_line(&format!("/register {PASSWORD}"));
+    ann.expect_line("*** You registered the account ann");
+    assert_eq!(
+        ivy.expect_line(" ACCOUNT "),
+        ":ann!plain@hidden ACCOUNT ann"
+    );
+    ann.send_line("/logout");
+    assert_eq!(ivy.expect_line(" ACCOUNT "), ":ann!plain@hidden ACCOUNT *");
+}

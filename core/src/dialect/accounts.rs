@@ -2,6 +2,7 @@
 //! `/login`, `/logout` and `/password` for text users, `NickServ` for IRC clients; the
 //! answers; and the grace period of a registered nickname.
 
+use crate::dialect::Happened;
 use core::fmt::Write;
 
 use super::{Audience, Step, Visible};
@@ -213,6 +214,10 @@ impl<S: crate::Storage> Step<'_, S> {
             false,
             format_args!("You are no longer identified as {account}."),
         );
+        self.publish(&Happened::AccountSet {
+            who: conn,
+            account: None,
+        });
         // Still going by the account's name: it is a registered nickname like any other now.
         if let Name::Nick(nick) = self.roster.name(conn)
             && nick.matches(account.as_str())
@@ -240,6 +245,10 @@ impl<S: crate::Storage> Step<'_, S> {
                     slot.person.account = Some(account.clone());
                 }
                 self.server_bans.suspect(conn);
+                self.publish(&Happened::AccountSet {
+                    who: conn,
+                    account: Some(account.as_str()),
+                });
                 if let Name::Nick(nick) = self.roster.name(conn)
                     && nick.matches(account.as_str())
                 {

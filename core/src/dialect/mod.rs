@@ -327,6 +327,11 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         founder: Option<&'t str>,
     },
+    /// `who` is now identified as `account`, or no longer (`None`).
+    AccountSet {
+        who: ConnectionId,
+        account: Option<&'t str>,
+    },
     /// `by`, a server operator, banned `mask` from the server until `until`, or lifted it.
     ServerBanSet {
         by: ConnectionId,
@@ -371,7 +376,8 @@ impl Happened<'_> {
             | Self::Kicked { who, .. }
             | Self::Renamed { who, .. }
             | Self::Departed { who, .. }
-            | Self::Away { who, .. } => Some(who),
+            | Self::Away { who, .. }
+            | Self::AccountSet { who, .. } => Some(who),
             Self::Private { from, .. } => from.listed(),
             Self::Said { .. }
             | Self::TopicSet { .. }
@@ -1343,8 +1349,9 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 nick: self.out.span_name(self.roster.name(who)),
                 message: message.map(|message| self.out.span_str(message)),
             },
-            // Operators, voices and mutes are kept while the room lives, not by a store.
-            Happened::StatusSet { .. } => return,
+            // Operators, voices and mutes are kept while the room lives, not by a store; who
+            // is identified, while they are here.
+            Happened::StatusSet { .. } | Happened::AccountSet { .. } => return,
             Happened::BanSet { room, mask, on, .. } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;

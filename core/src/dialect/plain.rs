@@ -631,6 +631,7 @@ impl<S: crate::Storage> Step<'_, S> {
             // The setter of a server ban is told by itself; whom it puts out, as they go.
             Happened::Arrived { .. }
             | Happened::Away { .. }
+            | Happened::AccountSet { .. }
             | Happened::ServerBanSet { .. }
             | Happened::RoomCreated { .. }
             | Happened::RoomRemoved { .. } => {}

@@ -85,9 +85,16 @@ impl Caps {
     /// `away-notify` and `setname` lines also for the nicknames it watches (`MONITOR`), where
     /// it shares no room with them.
     pub(crate) const EXTENDED_MONITOR: Self = Self(2048);
+    /// `ACCOUNT` lines when people it shares a room with identify or log out; offered only
+    /// where the runner keeps accounts.
+    pub(crate) const ACCOUNT_NOTIFY: Self = Self(4096);
+
+    /// The capabilities offered only where the runner keeps accounts.
+    pub(crate) const ACCOUNTS: Self = Self(Self::SASL.0 | Self::ACCOUNT_NOTIFY.0);
 
     /// Every capability offered, by name, in the order `CAP LS` lists them.
-    pub(crate) const OFFERED: [(&'static str, Self); 12] = [
+    pub(crate) const OFFERED: [(&'static str, Self); 13] = [
+        ("account-notify", Self::ACCOUNT_NOTIFY),
         ("away-notify", Self::AWAY_NOTIFY),
         ("batch", Self::BATCH),
         ("draft/chathistory", Self::CHATHISTORY),

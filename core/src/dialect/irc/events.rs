@@ -95,6 +95,21 @@ impl<S: crate::Storage> Step<'_, S> {
     /// The lines that tell IRC clients of `happened`.
     pub(crate) fn render_irc(&mut self, happened: &Happened<'_>) {
         match *happened {
+            Happened::AccountSet { who, account } => {
+                // To those who share a room with `who` and asked (`account-notify`), and to
+                // its watchers who share none (`extended-monitor`).
+                let rooms = self.out.room_set(self.roster.rooms_of(who));
+                let prefix = self.roster.prefix(who);
+                let account = account.unwrap_or("*");
+                if rooms.len != 0 {
+                    let others = Audience::rooms_but(rooms, who)
+                        .speaking(Speaks::IrcWith(Caps::ACCOUNT_NOTIFY));
+                    irc!(self, others, ":{prefix} ACCOUNT {account}");
+                }
+                for watcher in self.monitoring(who, Caps::ACCOUNT_NOTIFY) {
+                    irc!(self, Audience::one(watcher), ":{prefix} ACCOUNT {account}");
+                }
+            }
             Happened::Away { who, message } => {
                 // To those who share a room with `who` and asked (`away-notify`).
                 let rooms = self.out.room_set(self.roster.rooms_of(who));

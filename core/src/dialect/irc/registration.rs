@@ -47,7 +47,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 .is_some_and(|version| version >= 302);
             let mut first = true;
             for (name, cap) in Caps::OFFERED {
-                if cap == Caps::SASL && self.accounts.is_none() {
+                if Caps::ACCOUNTS.has(cap) && self.accounts.is_none() {
                     continue;
                 }
                 let value = if cap == Caps::SASL && values {
@@ -85,7 +85,9 @@ impl<S: crate::Storage> Step<'_, S> {
                     None => (name, true),
                 };
                 match Caps::named(name) {
-                    Some(Caps::SASL) if self.accounts.is_none() => known = false,
+                    Some(cap) if Caps::ACCOUNTS.has(cap) && self.accounts.is_none() => {
+                        known = false;
+                    }
                     Some(cap) => caps = caps.with(cap, on),
                     None => known = false,
                 }

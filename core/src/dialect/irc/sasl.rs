@@ -2,6 +2,7 @@
 //! account while it registers, the password checked by the runner as `/identify`'s is (see
 //! [`account`](crate::account)). Offered only where the runner keeps accounts.
 
+use crate::dialect::Happened;
 use core::fmt::Write;
 
 use base64::Engine;
@@ -124,6 +125,10 @@ impl<S: crate::Storage> Step<'_, S> {
                 slot.person.account = Some(account.clone());
             }
             self.server_bans.suspect(conn);
+            self.publish(&Happened::AccountSet {
+                who: conn,
+                account: Some(account.as_str()),
+            });
             self.sasl_state(conn, Sasl::Idle);
             let prefix = self.roster.prefix(conn);
             numeric!(

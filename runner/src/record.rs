@@ -104,6 +104,32 @@ const CONNECT_FROM: u8 = 15;
 /// The accounts that are server operators.
 const OPERATORS: u8 = 16;
 
+/// An address of a connect-from record: a family byte (4 or 6) and its octets.
+fn peer_address(bytes: &mut Bytes<'_>, offset: usize) -> Result<IpAddr, ReplayError> {
+    Ok(match bytes.u8("an address's family")? {
+        4 => {
+            let octets: [u8; 4] = bytes
+                .take(4, "an IPv4 address")?
+                .try_into()
+                .unwrap_or_default();
+            IpAddr::from(octets)
+        }
+        6 => {
+            let octets: [u8; 16] = bytes
+                .take(16, "an IPv6 address")?
+                .try_into()
+                .unwrap_or_default();
+            IpAddr::from(octets)
+        }
+        _ => {
+            return Err(ReplayError::Corrupt {
+                offset,
+                what: "an address of an unknown family",
+            });
+        }
+    })
+}
+
 fn str_bytes(text: &str) -> Vec<u8> {
     let mut bytes = u32::try_from(text.len())
         .unwrap_or(u32::MAX)
@@ -850,48 +876,17 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                 .ok_or_else(|| diverged(format!("connection {bits:#x} was never connected")))
         };
         let result = match kind {
-            CONNECT => {
-                let bits = bytes.conn()?;
-                match core.handle_connect(at) {
-                    Ok(Admission::Accepted(conn)) => {
-                        if conn.to_bits() != bits {
-                            return Err(diverged(format!(
-                                "the core accepted {conn}, not the connection recorded"
-                            )));
-                        }
-                        order.push(conn);
-                        Ok(())
-                    }
-                    Ok(_) if bits == REFUSED => Ok(()),
-                    Ok(_) => return Err(diverged("the core refused a connection".into())),
-                    Err(error) => Err(error),
-                }
-            }
-            CONNECT_FROM => {
-                let peer = match bytes.u8("an address's family")? {
-                    4 => {
-                        let octets: [u8; 4] = bytes
-                            .take(4, "an IPv4 address")?
-                            .try_into()
-                            .unwrap_or_default();
-                        IpAddr::from(octets)
-                    }
-                    6 => {
-                        let octets: [u8; 16] = bytes
-                            .take(16, "an IPv6 address")?
-                            .try_into()
-                            .unwrap_or_default();
-                        IpAddr::from(octets)
-                    }
-                    _ => {
-                        return Err(ReplayError::Corrupt {
-                            offset,
-                            what: "an address of an unknown family",
-                        });
-                    }
+            CONNECT | CONNECT_FROM => {
+                let peer = match kind {
+                    CONNECT => None,
+                    _ => Some(peer_address(&mut bytes, offset)?),
                 };
                 let bits = bytes.conn()?;
-                match core.handle_connect_from(at, peer) {
+                let admission = match peer {
+                    Some(peer) => core.handle_connect_from(at, peer),
+                    None => core.handle_connect(at),
+                };
+                match admission {
                     Ok(Admission::Accepted(conn)) => {
                         if conn.to_bits() != bits {
                             return Err(diverged(format!(

@@ -576,27 +576,40 @@ fn refused_bytes() -> [u8; 8] {
     REFUSED.to_le_bytes()
 }
 
-fn write_config(out: &mut impl Write, config: &Config) -> io::Result<()> {
-    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    let option = |out: &mut dyn Write, duration: Option<Duration>| match duration {
+/// A duration in whole milliseconds, as recordings keep them.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// An optional duration: `0`, or `1` then its milliseconds.
+fn option(out: &mut dyn Write, duration: Option<Duration>) -> io::Result<()> {
+    match duration {
         Some(duration) => out
             .write_all(&[1])
             .and_then(|()| out.write_all(&millis(duration).to_le_bytes())),
         None => out.write_all(&[0]),
-    };
+    }
+}
+
+/// Flood control: `0` (off), or `1`, the burst and the rate.
+fn write_flood(out: &mut dyn Write, flood: Option<FloodLimit>) -> io::Result<()> {
+    match flood {
+        Some(limit) => {
+            out.write_all(&[1])?;
+            out.write_all(&limit.burst.to_le_bytes())?;
+            out.write_all(&limit.per_second.to_le_bytes())
+        }
+        None => out.write_all(&[0]),
+    }
+}
+
+fn write_config(out: &mut impl Write, config: &Config) -> io::Result<()> {
     out.write_all(&[u8::from(config.colour), u8::from(config.irc_lobby)])?;
     option(out, config.silence_timeout)?;
     out.write_all(&config.max_room_members.to_le_bytes())?;
     out.write_all(&(config.history as u64).to_le_bytes())?;
     out.write_all(&(config.max_clients as u64).to_le_bytes())?;
-    match config.flood_limit {
-        Some(limit) => {
-            out.write_all(&[1])?;
-            out.write_all(&limit.burst.to_le_bytes())?;
-            out.write_all(&limit.per_second.to_le_bytes())?;
-        }
-        None => out.write_all(&[0])?,
-    }
+    write_flood(out, config.flood_limit)?;
     out.write_all(&millis(config.greeting_delay).to_le_bytes())?;
     option(out, config.ping_interval)?;
     out.write_all(&millis(config.ping_timeout).to_le_bytes())?;
@@ -607,24 +620,10 @@ fn write_config(out: &mut impl Write, config: &Config) -> io::Result<()> {
 }
 
 fn write_limits(out: &mut impl Write, limits: &Limits) -> io::Result<()> {
-    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    let option = |out: &mut dyn Write, duration: Option<Duration>| match duration {
-        Some(duration) => out
-            .write_all(&[1])
-            .and_then(|()| out.write_all(&millis(duration).to_le_bytes())),
-        None => out.write_all(&[0]),
-    };
     out.write_all(&(limits.max_clients as u64).to_le_bytes())?;
     out.write_all(&limits.max_room_members.to_le_bytes())?;
     out.write_all(&(limits.history as u64).to_le_bytes())?;
-    match limits.flood_limit {
-        Some(limit) => {
-            out.write_all(&[1])?;
-            out.write_all(&limit.burst.to_le_bytes())?;
-            out.write_all(&limit.per_second.to_le_bytes())?;
-        }
-        None => out.write_all(&[0])?,
-    }
+    write_flood(out, limits.flood_limit)?;
     option(out, limits.silence_timeout)?;
     out.write_all(&millis(limits.greeting_delay).to_le_bytes())?;
     option(out, limits.ping_interval)?;

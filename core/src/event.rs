@@ -106,6 +106,9 @@ pub enum Event<'a> {
         kind: LineKind,
         /// What was said.
         text: &'a str,
+        /// Its message id for IRCv3 clients, from the same numbering as room lines' `seq`: a
+        /// store keeping private messages keeps it, so that history names it as it was sent.
+        msgid: u64,
         /// When.
         at: Instant,
     },
@@ -250,6 +253,7 @@ impl fmt::Display for Event<'_> {
                 kind,
                 text,
                 at,
+                ..
             } => write!(
                 f,
                 "private {from} {to} {kind} {text:?} at {}",

@@ -14,6 +14,7 @@
 //! place in the output order is where the answer goes).
 
 use crate::event::{Event, LineKind};
+use crate::state::nickname::Nickname;
 use crate::state::rooms::RoomName;
 use crate::state::roster::ConnectionId;
 use crate::time::Instant;
@@ -74,12 +75,42 @@ pub(crate) enum Purpose {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryRequest {
     conn: ConnectionId,
-    room: RoomName,
+    target: Target,
     range: HistoryRange,
     limit: u16,
     purpose: Purpose,
     /// The IRCv3 label of the command that asked, which the answer carries.
     label: Option<Label>,
+}
+
+/// Whose lines a request wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    Room(RoomName),
+    /// The private messages between the account `account` (the asker's) and `peer`.
+    Private {
+        account: Nickname,
+        peer: Nickname,
+    },
+}
+
+/// Whose lines a [`HistoryRequest`] wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HistoryTarget<'a> {
+    /// A room's: compare its name ignoring case (see [`RoomName::matches`]).
+    Room(&'a RoomName),
+    /// The private messages kept for the account `account` (the one the asker is identified
+    /// as) with `peer`: the account of the other person, or their nickname if they were not
+    /// identified. Compare both as names are compared ([`NameKey`](crate::NameKey)).
+    /// Only an identified asker asks for these: a store keeps private messages under the
+    /// accounts of those who sent and received them, never under a nickname alone.
+    Private {
+        /// The asker's account.
+        account: &'a Nickname,
+        /// The other person.
+        peer: &'a Nickname,
+    },
 }
 
 /// An IRCv3 `label` tag's value, as the client sent it (still escaped).
@@ -99,11 +130,37 @@ impl HistoryRequest {
     ) -> Self {
         Self {
             conn,
-            room,
+            target: Target::Room(room),
             range,
             limit: limit.min(MAX_HISTORY_LINES) as u16,
             purpose,
             label: None,
+        }
+    }
+
+    /// A request for the private messages between `account` (the asker's) and `peer`.
+    pub(crate) fn private(
+        conn: ConnectionId,
+        account: Nickname,
+        peer: Nickname,
+        range: HistoryRange,
+        limit: usize,
+    ) -> Self {
+        Self {
+            conn,
+            target: Target::Private { account, peer },
+            range,
+            limit: limit.min(MAX_HISTORY_LINES) as u16,
+            purpose: Purpose::ChatHistory,
+            label: None,
+        }
+    }
+
+    /// Whose lines are wanted.
+    pub fn target(&self) -> HistoryTarget<'_> {
+        match &self.target {
+            Target::Room(room) => HistoryTarget::Room(room),
+            Target::Private { account, peer } => HistoryTarget::Private { account, peer },
         }
     }
 
@@ -112,9 +169,12 @@ impl HistoryRequest {
         self.conn
     }
 
-    /// The room whose lines are wanted; compare ignoring ASCII case.
-    pub fn room(&self) -> &RoomName {
-        &self.room
+    /// The room whose lines are wanted, if a room's are (see [`target`](Self::target)).
+    pub fn room(&self) -> Option<&RoomName> {
+        match &self.target {
+            Target::Room(room) => Some(room),
+            Target::Private { .. } => None,
+        }
     }
 
     /// Which lines.
@@ -146,7 +206,8 @@ impl HistoryRequest {
     }
 }
 
-/// One line of a room's history, as the runner kept it from an [`Event::Said`].
+/// One line of a room's history, as the runner kept it from an [`Event::Said`], or a private
+/// message kept from an [`Event::Private`](crate::Event::Private).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HistoryLine<'a> {
     /// Its sequence number.
@@ -160,6 +221,9 @@ pub struct HistoryLine<'a> {
     /// What was said. The core shows control characters in it as visible escapes, as it does
     /// any text, so a damaged store cannot reach a terminal raw.
     pub text: &'a str,
+    /// For a private message, whom it was sent to, as they were called then; `None` for a
+    /// room's line.
+    pub to: Option<&'a str>,
 }
 
 impl<'a> HistoryLine<'a> {
@@ -182,6 +246,7 @@ impl<'a> HistoryLine<'a> {
                     kind,
                     nick,
                     text,
+                    to: None,
                 },
             )),
             _ => None,

@@ -99,8 +99,8 @@ pub use dialect::{
 };
 pub use event::{Event, LineKind, PersonId};
 pub use history::{
-    HistoryAnswer, HistoryLine, HistoryMark, HistoryRange, HistoryRequest, MAX_HISTORY_LINES,
-    MAX_LABEL_BYTES, answer_parts,
+    HistoryAnswer, HistoryLine, HistoryMark, HistoryRange, HistoryRequest, HistoryTarget,
+    MAX_HISTORY_LINES, MAX_LABEL_BYTES, answer_parts,
 };
 pub use output::{CloseReason, Delivery, OUTPUT_BYTES, Output, Recipients};
 pub use server::{Admission, Backlog, Consumed, Dialect, Error, Restored, Server};

@@ -558,6 +558,7 @@ pub(crate) enum EventRecord {
         to: Span,
         kind: LineKind,
         text: Span,
+        msgid: u64,
         at: Instant,
     },
     TopicSet {
@@ -867,12 +868,14 @@ impl OutputQueue {
                 to,
                 kind,
                 text: said,
+                msgid,
                 at,
             } => Event::Private {
                 from: text(from),
                 to: text(to),
                 kind,
                 text: text(said),
+                msgid,
                 at,
             },
             EventRecord::TopicSet {

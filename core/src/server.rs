@@ -514,6 +514,15 @@ impl<S: Storage> Server<S> {
         self.roster.capacity()
     }
 
+    /// The account the person called `nick` (here or on another server) is identified as, if
+    /// any: what a runner keeps a private message under (see
+    /// [`HistoryTarget::Private`](crate::HistoryTarget::Private)), asked right after its
+    /// [`Event::Private`](crate::Event::Private).
+    pub fn account_of(&self, nick: &str) -> Option<&Nickname> {
+        let id = self.roster.find(nick)?;
+        self.roster.get(id)?.person.account.as_ref()
+    }
+
     /// The number of live connections.
     pub fn online(&self) -> usize {
         self.roster.len()

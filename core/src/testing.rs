@@ -121,6 +121,7 @@ impl Kept {
             kind: self.kind,
             nick: &self.nick,
             text: &self.text,
+            to: None,
         }
     }
 }
@@ -279,7 +280,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
     fn answer(&mut self, request: &HistoryRequest, each: &mut dyn FnMut(Output<'_>)) {
         let lines = self
             .kept
-            .get(&room_key(request.room().as_str()))
+            .get(&room_key(request.room().map_or("", |room| room.as_str())))
             .map_or(&[][..], Vec::as_slice);
         let chosen = select(lines, request.range(), request.limit()).to_vec();
         for part in answer_parts(chosen.iter().map(Kept::line)) {

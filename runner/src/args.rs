@@ -132,6 +132,12 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) history_keep: Option<u64>,
 
+    /// days the store keeps private messages, for the identified accounts that sent or
+    /// received them (IRC clients read them with CHATHISTORY on a nickname); 0 keeps none. At
+    /// most 3650. Default: 30
+    #[argh(option)]
+    pub(crate) private_history_days: Option<u64>,
+
     /// how the store syncs commits to the disk: normal (a crash of the process loses nothing,
     /// a power loss may lose the last commits) or full (every commit synced to the disk,
     /// survives a power loss, costs a disk flush per commit). No effect with --no-data.
@@ -341,6 +347,7 @@ options! {
         history: usize = 20,
         nick_grace: u64 = 60,
         history_keep: u64 = 10_000,
+        private_history_days: u64 = 30,
         sync: String = String::from("normal"),
         flood_burst: u32 = 20,
         flood_rate: u32 = 5,
@@ -578,6 +585,9 @@ impl Options {
                 chat_core::MAX_HISTORY_LINES
             ));
         }
+        if self.private_history_days > 3650 {
+            return Err("--private-history-days is at most 3650 (ten years)".to_owned());
+        }
         if self.history_keep == 0 {
             return Err("--history-keep must be at least 1".to_owned());
         }
@@ -649,6 +659,7 @@ impl Options {
             record: self.record.clone(),
             data,
             history_keep: self.history_keep,
+            private_history: Duration::from_secs(self.private_history_days * 24 * 3600),
             sync,
             cluster,
             metrics: self.metrics,

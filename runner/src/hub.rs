@@ -28,7 +28,9 @@ use crate::record::RecordedCore;
 use crate::slow::{Admit, Kind, Lag, SlowReaders, Verdict};
 use crate::socket::Socket;
 use crate::stats::{Dialects, Gone, Refused, Snapshot, Stats};
-use crate::store::{Fetch, Moderation, Reply, Store, StoredBan, StoredLine, StoredTopic};
+use crate::store::{
+    Fetch, Moderation, Reply, Store, StoredBan, StoredLine, StoredPrivate, StoredTopic,
+};
 
 mod cluster;
 
@@ -118,6 +120,8 @@ pub(crate) struct Hub {
     per_address: HashMap<IpAddr, u32>,
     /// The most connections from one address; 0 for no limit.
     max_per_address: u32,
+    /// Whether the store keeps private messages (`--private-history-days` above 0).
+    keep_private: bool,
     /// The core's clock reads wall-clock time, so the times it puts on lines (and a store
     /// keeps) are real ones.
     clock: Clock,
@@ -187,6 +191,8 @@ pub(crate) struct Policy {
     pub(crate) max_per_address: u32,
     /// The most time lines wait to be written together.
     pub(crate) flush_interval: Duration,
+    /// Whether the store keeps private messages (`--private-history-days` above 0).
+    pub(crate) keep_private: bool,
 }
 
 /// The hub's clock: the core's time is Unix time in milliseconds, counted on from `started`
@@ -260,6 +266,7 @@ impl Hub {
             slow,
             max_per_address,
             flush_interval,
+            keep_private,
         } = policy;
         let replies = store.replies();
         Self {
@@ -279,6 +286,7 @@ impl Hub {
             pacer: Pacer::new(flush_interval, clock.started),
             per_address: HashMap::new(),
             max_per_address,
+            keep_private,
             clock,
             store,
             gate: Rc::default(),
@@ -690,6 +698,31 @@ impl Hub {
         self.clock.now()
     }
 
+    /// Keeps a private message for each identified account that sent or received it, with
+    /// the other person as its peer (their account, or their nickname): the message then waits
+    /// for its commit, as a room line does. Nobody identified: nothing is kept.
+    fn keep_private_line(&mut self, line: StoredLine) {
+        let Some(to) = line.to.as_deref() else {
+            return;
+        };
+        let account = |nick: &str| self.core.account_of(nick).map(|a| a.as_str().to_owned());
+        let (sender, recipient) = (account(&line.nick), account(to));
+        let sender_key = crate::name_key(sender.as_deref().unwrap_or(&line.nick));
+        let recipient_key = crate::name_key(recipient.as_deref().unwrap_or(to));
+        let owners = [
+            sender.map(|_| (sender_key.clone(), recipient_key.clone())),
+            recipient.map(|_| (recipient_key, sender_key)),
+        ];
+        for (owner, peer) in owners.into_iter().flatten() {
+            self.store.private(StoredPrivate {
+                owner,
+                peer,
+                line: line.clone(),
+            });
+            self.kept();
+        }
+    }
+
     /// Asks the store to commit what it was handed since the last commit.
     fn commit(&mut self) {
         if !std::mem::take(&mut self.uncommitted) {
@@ -872,7 +905,7 @@ impl Hub {
                 }
             }
             Err(error) => {
-                error!("store: reading history of {}: {error}", request.room());
+                error!("store: reading history ({:?}): {error}", request.target());
                 give(self, HistoryAnswer::Unavailable);
             }
         }
@@ -1233,6 +1266,24 @@ impl Hub {
                         self.store.line(room, StoredLine::from(line));
                         self.kept();
                     }
+                }
+                Output::Event(CoreEvent::Private {
+                    from,
+                    to,
+                    kind,
+                    text,
+                    msgid,
+                    at,
+                }) if self.keep_private => {
+                    let line = StoredLine {
+                        seq: msgid,
+                        at,
+                        kind,
+                        nick: from.to_owned(),
+                        text: text.to_owned(),
+                        to: Some(to.to_owned()),
+                    };
+                    self.keep_private_line(line);
                 }
                 Output::Event(CoreEvent::TopicSet {
                     nick,

@@ -20,6 +20,7 @@
 //!     record: None,
 //!     data: Some("chat-data".into()),
 //!     history_keep: 10_000,
+//!     private_history: Duration::from_secs(30 * 24 * 3600),
 //!     sync: SyncMode::Normal,
 //!     // A server on its own; `Some(ClusterSettings { .. })` joins other nodes through Redis.
 //!     cluster: None,
@@ -117,6 +118,9 @@ pub struct Settings {
     pub data: Option<PathBuf>,
     /// The most lines the store keeps per room (`--history-keep`): at least 1.
     pub history_keep: u64,
+    /// How long the store keeps private messages for the identified accounts that sent or
+    /// received them (`--private-history-days`); zero keeps none.
+    pub private_history: Duration,
     /// How the store syncs its commits to the disk (`--sync`): what a power loss may lose.
     /// No effect in memory (`data: None`).
     pub sync: SyncMode,
@@ -473,9 +477,14 @@ pub fn serve_reloading(
         std::process::id(),
         start.as_millis() / 1000
     );
-    let (store, restored) =
-        store::Store::open(&place, settings.history_keep, &holder, settings.sync)
-            .map_err(|error| Error::Store(error.to_string()))?;
+    let (store, restored) = store::Store::open(
+        &place,
+        settings.history_keep,
+        settings.private_history,
+        &holder,
+        settings.sync,
+    )
+    .map_err(|error| Error::Store(error.to_string()))?;
     let recorder = match &settings.record {
         Some(path) => Some(
             Recorder::create(path, &config, start)
@@ -605,6 +614,7 @@ pub fn serve_reloading(
             },
             max_per_address: settings.max_per_address,
             flush_interval: settings.flush_interval,
+            keep_private: !settings.private_history.is_zero(),
         },
         clock,
         hub::Keepers {

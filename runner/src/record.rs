@@ -30,7 +30,8 @@
 //!          9 shutdown
 //!          10 history      u64 request (the Nth `Output::History`, from 1), u8 part, then
 //!                          0 begin: u64 lines | 1 line: u64 seq, u64 at, u8 kind (0 line,
-//!                          1 action, 2 notice), str nick, str text | 2 end | 3 unavailable
+//!                          1 action, 2 notice), str nick, str text | 2 end | 3 unavailable |
+//!                          4 private line: as 1, then str to (whom it was sent to)
 //!          11 restore      u8 what, then 0 topic: str room, str topic, str by, u64 at |
 //!                          1 last sequence number: u64 | 2 founder: str room, str account |
 //!                          3 ban: str room, str mask, str by, u64 at, u64 until (u64::MAX:
@@ -245,17 +246,23 @@ impl Recorder {
                     LineKind::Notice => 2,
                     _ => 0,
                 };
+                // A private line (part 4) says whom it went to, after the rest.
+                let (part, to) = match line.to {
+                    Some(to) => (4, str_bytes(to)),
+                    None => (1, Vec::new()),
+                };
                 self.write(
                     HISTORY,
                     at,
                     &[
                         &request,
-                        &[1],
+                        &[part],
                         &line.seq.to_le_bytes(),
                         &line.at.as_millis().to_le_bytes(),
                         &[kind],
                         &str_bytes(line.nick),
                         &str_bytes(line.text),
+                        &to,
                     ],
                 );
             }
@@ -494,6 +501,11 @@ impl RecordedCore {
     pub(crate) fn set_motd(&mut self, now: Instant, motd: Option<Motd>) {
         self.record(|recorder| recorder.motd(now, motd.as_ref()));
         self.core.set_motd(motd);
+    }
+
+    /// The account the person called `nick` is identified as (a question: not recorded).
+    pub(crate) fn account_of(&self, nick: &str) -> Option<&chat_core::Nickname> {
+        self.core.account_of(nick)
     }
 
     /// `names` are the accounts that are server operators (checked by the caller: see
@@ -961,12 +973,12 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                     .and_then(|n| requests.get(n.checked_sub(1)?))
                     .ok_or_else(|| diverged(format!("history request {number} was never made")))?
                     .clone();
-                let (nick, text);
+                let (nick, text, to);
                 let answer = match bytes.u8("a history answer's part")? {
                     0 => HistoryAnswer::Begin {
                         lines: bytes.u64("a history answer's length")? as usize,
                     },
-                    1 => {
+                    part @ (1 | 4) => {
                         let seq = bytes.u64("a history line's number")?;
                         let at = Instant::from_millis(bytes.u64("a history line's time")?);
                         let kind = match bytes.u8("a history line's kind")? {
@@ -976,12 +988,17 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                         };
                         nick = bytes.text("a history line's nick")?;
                         text = bytes.text("a history line's text")?;
+                        to = match part {
+                            4 => Some(bytes.text("a private line's recipient")?),
+                            _ => None,
+                        };
                         HistoryAnswer::Line(HistoryLine {
                             seq,
                             at,
                             kind,
                             nick: &nick,
                             text: &text,
+                            to: to.as_deref(),
                         })
                     }
                     2 => HistoryAnswer::End,

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use chat_core::{HistoryLine, HistoryMark, HistoryRange, HistoryRequest, Instant, LineKind};
+use chat_core::{
+    HistoryLine, HistoryMark, HistoryRange, HistoryRequest, HistoryTarget, Instant, LineKind,
+};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The database file in the data directory.
@@ -25,7 +28,7 @@ pub(crate) const DATABASE_FILE: &str = "chat.db";
 const LOCK_FILE: &str = "lock";
 
 /// The schema this build writes. A database with a newer one is refused, never changed.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
 /// in a commit) and history questions. Past it the store counts as stalled (see
@@ -41,6 +44,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many lines a room may pass its `--history-keep` by before the oldest are deleted: they
 /// are deleted in batches rather than one per line said.
 const PRUNE_SLACK: u64 = 256;
+
+/// How often private messages past their retention are deleted.
+const PRIVATE_PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Migrations from each version to the next; `MIGRATIONS[n]` takes version n to n + 1.
 const MIGRATIONS: &[&str] = &[
@@ -106,6 +112,24 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL DEFAULT ''
     );
 ",
+    "
+    -- Private messages, kept per identified account: one row for each account that sent or
+    -- received the message (`owner`, its name's key), with the other person (`peer`: the key
+    -- of their account, or of their nickname if they were not identified). `seq` is the
+    -- message id it was sent with; times in Unix milliseconds; `target` is whom it went to.
+    CREATE TABLE private_lines (
+        owner  TEXT NOT NULL,
+        peer   TEXT NOT NULL,
+        seq    INTEGER NOT NULL,
+        at     INTEGER NOT NULL,
+        kind   INTEGER NOT NULL,
+        nick   TEXT NOT NULL,
+        target TEXT NOT NULL,
+        text   TEXT NOT NULL,
+        PRIMARY KEY (owner, peer, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX private_lines_at ON private_lines (at);
+",
 ];
 
 /// A line as kept.
@@ -116,6 +140,8 @@ pub(crate) struct StoredLine {
     pub(crate) kind: LineKind,
     pub(crate) nick: String,
     pub(crate) text: String,
+    /// For a private message, whom it went to.
+    pub(crate) to: Option<String>,
 }
 
 impl StoredLine {
@@ -127,8 +153,17 @@ impl StoredLine {
             kind: self.kind,
             nick: &self.nick,
             text: &self.text,
+            to: self.to.as_deref(),
         }
     }
+}
+
+/// A private message as kept: for `owner` (an account's key), with `peer` (a key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredPrivate {
+    pub(crate) owner: String,
+    pub(crate) peer: String,
+    pub(crate) line: StoredLine,
 }
 
 impl From<HistoryLine<'_>> for StoredLine {
@@ -139,6 +174,7 @@ impl From<HistoryLine<'_>> for StoredLine {
             kind: line.kind,
             nick: line.nick.to_owned(),
             text: line.text.to_owned(),
+            to: line.to.map(str::to_owned),
         }
     }
 }
@@ -237,6 +273,7 @@ pub(crate) enum Reply {
 #[derive(Debug)]
 enum Gathered {
     Line { room: String, line: StoredLine },
+    Private(StoredPrivate),
     Topic(StoredTopic),
     Moderation(Moderation),
 }
@@ -388,6 +425,7 @@ impl Store {
     pub(crate) fn open(
         place: &Place,
         keep: u64,
+        private_keep: Duration,
         holder: &str,
         sync: SyncMode,
     ) -> Result<(Self, Restored), OpenError> {
@@ -430,6 +468,8 @@ impl Store {
                 Worker {
                     connection,
                     keep,
+                    private_keep,
+                    private_pruned: None,
                     counts,
                     ids: std::collections::HashMap::new(),
                     in_transaction: false,
@@ -481,6 +521,11 @@ impl Store {
     /// Keeps a topic (an empty one clears it), with the next batch.
     pub(crate) fn topic(&mut self, topic: StoredTopic) {
         self.pending.push(Gathered::Topic(topic));
+    }
+
+    /// Keeps a private message for an account, with the next batch.
+    pub(crate) fn private(&mut self, private: StoredPrivate) {
+        self.pending.push(Gathered::Private(private));
     }
 
     /// Keeps a change to what keeps order in a room, with the next batch.
@@ -772,6 +817,10 @@ fn counts(connection: &Connection) -> rusqlite::Result<std::collections::HashMap
 struct Worker {
     connection: Connection,
     keep: u64,
+    /// How long private messages are kept (`--private-history-days`), and when they were last
+    /// pruned.
+    private_keep: Duration,
+    private_pruned: Option<std::time::Instant>,
     /// Lines kept per room id.
     counts: std::collections::HashMap<i64, u64>,
     /// Room ids by their name's key, so that a line costs one statement, not three.
@@ -795,6 +844,9 @@ impl Worker {
                                 self.write(|worker| worker.insert(&room, &line));
                             }
                             Gathered::Topic(topic) => self.write(|worker| worker.set_topic(&topic)),
+                            Gathered::Private(private) => {
+                                self.write(|worker| worker.insert_private(&private));
+                            }
                             Gathered::Moderation(change) => {
                                 self.write(|worker| worker.keep_moderation(&change));
                             }
@@ -944,6 +996,27 @@ impl Worker {
         Ok(())
     }
 
+    /// Keeps a private message for its owner (kept once, whatever its retries).
+    fn insert_private(&mut self, private: &StoredPrivate) -> rusqlite::Result<()> {
+        let line = &private.line;
+        self.connection
+            .prepare_cached(
+                "INSERT OR IGNORE INTO private_lines (owner, peer, seq, at, kind, nick, target, text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                private.owner,
+                private.peer,
+                line.seq as i64,
+                line.at.as_millis() as i64,
+                kind_number(line.kind),
+                line.nick,
+                line.to.as_deref().unwrap_or(""),
+                line.text
+            ])?;
+        Ok(())
+    }
+
     fn keep_moderation(&mut self, change: &Moderation) -> rusqlite::Result<()> {
         match change {
             Moderation::Founder { room, founder } => {
@@ -1015,6 +1088,21 @@ impl Worker {
     /// Deletes the oldest lines of rooms past `keep` by more than [`PRUNE_SLACK`], in a
     /// transaction of its own. A failure is only tried again later.
     fn prune(&mut self) {
+        // Private messages past their retention, at most once a minute (by time, through
+        // the index on `at`).
+        if self
+            .private_pruned
+            .is_none_or(|pruned| pruned.elapsed() >= PRIVATE_PRUNE_EVERY)
+        {
+            self.private_pruned = Some(std::time::Instant::now());
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let oldest = now.saturating_sub(self.private_keep).as_millis() as i64;
+            let _ = self
+                .connection
+                .execute("DELETE FROM private_lines WHERE at < ?1", [oldest]);
+        }
         let over: Vec<i64> = self
             .counts
             .iter()
@@ -1039,33 +1127,44 @@ impl Worker {
     }
 
     fn fetch(&self, request: &HistoryRequest) -> rusqlite::Result<Vec<StoredLine>> {
-        let Some(room): Option<i64> = self
-            .connection
-            .prepare_cached("SELECT id FROM rooms WHERE key = ?1")?
-            .query_row([crate::name_key(request.room().as_str())], |row| row.get(0))
-            .optional()?
-        else {
-            return Ok(Vec::new());
+        let scope = match request.target() {
+            HistoryTarget::Room(room) => {
+                let Some(room): Option<i64> = self
+                    .connection
+                    .prepare_cached("SELECT id FROM rooms WHERE key = ?1")?
+                    .query_row([crate::name_key(room.as_str())], |row| row.get(0))
+                    .optional()?
+                else {
+                    return Ok(Vec::new());
+                };
+                Scope::Room(room)
+            }
+            HistoryTarget::Private { account, peer } => Scope::Private(
+                crate::name_key(account.as_str()),
+                crate::name_key(peer.as_str()),
+            ),
+            _ => return Ok(Vec::new()),
         };
+        let scope = &scope;
         let limit = request.limit() as i64;
         // Every range comes down to sequence numbers: `from` is the first line at or after a
         // mark, `past` the first line after it.
-        let from = |mark| self.first_seq(room, mark, false);
-        let past = |mark| self.first_seq(room, mark, true);
+        let from = |mark| self.first_seq(scope, mark, false);
+        let past = |mark| self.first_seq(scope, mark, true);
         match request.range() {
-            HistoryRange::Before(mark) => self.lines_before(room, from(mark)?, limit),
+            HistoryRange::Before(mark) => self.lines_before(scope, from(mark)?, limit),
             HistoryRange::LatestAfter(mark) => {
                 let start = past(mark)?;
-                let mut lines = self.lines_before(room, i64::MAX, limit)?;
+                let mut lines = self.lines_before(scope, i64::MAX, limit)?;
                 lines.retain(|line| line.seq as i64 >= start);
                 Ok(lines)
             }
-            HistoryRange::After(mark) => self.lines_from(room, past(mark)?, i64::MAX, limit),
+            HistoryRange::After(mark) => self.lines_from(scope, past(mark)?, i64::MAX, limit),
             HistoryRange::Around(mark) => {
                 let middle = from(mark)?;
-                let earlier = self.lines_before(room, middle, limit / 2)?;
+                let earlier = self.lines_before(scope, middle, limit / 2)?;
                 let later =
-                    self.lines_from(room, middle, i64::MAX, limit - earlier.len() as i64)?;
+                    self.lines_from(scope, middle, i64::MAX, limit - earlier.len() as i64)?;
                 Ok(earlier.into_iter().chain(later).collect())
             }
             HistoryRange::Between(a, b) => {
@@ -1073,29 +1172,30 @@ impl Worker {
                 let (start, end) = (past(a)?.min(past(b)?), from_a.max(from_b));
                 if from_a > from_b {
                     // Asked backwards: the lines nearest the first mark, the later one.
-                    self.lines_last(room, start, end, limit)
+                    self.lines_last(scope, start, end, limit)
                 } else {
-                    self.lines_from(room, start, end, limit)
+                    self.lines_from(scope, start, end, limit)
                 }
             }
             // `Latest`, and any range added later: the last lines.
-            _ => self.lines_before(room, i64::MAX, limit),
+            _ => self.lines_before(scope, i64::MAX, limit),
         }
     }
 
     /// The first sequence number at or after `mark` (after it, if `past`).
-    fn first_seq(&self, room: i64, mark: HistoryMark, past: bool) -> rusqlite::Result<i64> {
+    fn first_seq(&self, scope: &Scope, mark: HistoryMark, past: bool) -> rusqlite::Result<i64> {
         Ok(match mark {
             HistoryMark::Seq(seq) => (seq as i64).saturating_add(i64::from(past)),
             HistoryMark::At(at) => {
-                let sql = if past {
-                    "SELECT min(seq) FROM lines WHERE room = ?1 AND at > ?2"
-                } else {
-                    "SELECT min(seq) FROM lines WHERE room = ?1 AND at >= ?2"
-                };
+                let (from, next, mut values) = scope.sql();
+                let sql = format!(
+                    "SELECT min(seq) {from} AND at {} ?{next}",
+                    if past { ">" } else { ">=" }
+                );
+                values.push(Value::Integer(at.as_millis() as i64));
                 self.connection
-                    .prepare_cached(sql)?
-                    .query_row(params![room, at.as_millis() as i64], |row| {
+                    .prepare_cached(&sql)?
+                    .query_row(rusqlite::params_from_iter(values), |row| {
                         row.get::<_, Option<i64>>(0)
                     })?
                     .unwrap_or(i64::MAX)
@@ -1105,23 +1205,24 @@ impl Worker {
     }
 
     /// The last `limit` lines before `end`, oldest first.
-    fn lines_before(&self, room: i64, end: i64, limit: i64) -> rusqlite::Result<Vec<StoredLine>> {
-        self.lines_last(room, i64::MIN, end, limit)
+    fn lines_before(
+        &self,
+        scope: &Scope,
+        end: i64,
+        limit: i64,
+    ) -> rusqlite::Result<Vec<StoredLine>> {
+        self.lines_last(scope, i64::MIN, end, limit)
     }
 
     /// The last `limit` lines from `start` and before `end`, oldest first.
     fn lines_last(
         &self,
-        room: i64,
+        scope: &Scope,
         start: i64,
         end: i64,
         limit: i64,
     ) -> rusqlite::Result<Vec<StoredLine>> {
-        let mut lines = self.select(
-            "SELECT seq, at, kind, nick, text FROM lines
-             WHERE room = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
-            params![room, start, end, limit],
-        )?;
+        let mut lines = self.select(scope, start, end, limit, "DESC")?;
         lines.reverse();
         Ok(lines)
     }
@@ -1129,35 +1230,76 @@ impl Worker {
     /// The first `limit` lines from `start` and before `end`, oldest first.
     fn lines_from(
         &self,
-        room: i64,
+        scope: &Scope,
         start: i64,
         end: i64,
         limit: i64,
     ) -> rusqlite::Result<Vec<StoredLine>> {
-        self.select(
-            "SELECT seq, at, kind, nick, text FROM lines
-             WHERE room = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq LIMIT ?4",
-            params![room, start, end, limit],
-        )
+        self.select(scope, start, end, limit, "")
     }
 
+    /// At most `limit` lines of `scope` numbered from `start` and below `end`, in the order of
+    /// their numbers (`order` "DESC": from the last).
     fn select(
         &self,
-        sql: &str,
-        params: impl rusqlite::Params,
+        scope: &Scope,
+        start: i64,
+        end: i64,
+        limit: i64,
+        order: &str,
     ) -> rusqlite::Result<Vec<StoredLine>> {
+        let (from, next, mut values) = scope.sql();
+        let sql = format!(
+            "SELECT seq, at, kind, nick, text, {} {from} AND seq >= ?{next} AND seq < ?{} \
+             ORDER BY seq {order} LIMIT ?{}",
+            scope.target_column(),
+            next + 1,
+            next + 2
+        );
+        values.extend([start, end, limit].map(Value::Integer));
         self.connection
-            .prepare_cached(sql)?
-            .query_map(params, |row| {
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params_from_iter(values), |row| {
                 Ok(StoredLine {
                     seq: row.get::<_, i64>(0)?.max(0) as u64,
                     at: Instant::from_millis(row.get::<_, i64>(1)?.max(0) as u64),
                     kind: kind_of(row.get(2)?),
                     nick: row.get(3)?,
                     text: row.get(4)?,
+                    to: row.get(5)?,
                 })
             })?
             .collect()
+    }
+}
+
+/// Whose lines a fetch reads: a room's (by its id), or the private messages kept for an
+/// account (by its key) with a peer (by its key).
+enum Scope {
+    Room(i64),
+    Private(String, String),
+}
+
+impl Scope {
+    /// `FROM table WHERE ...` for its lines, the number of the next free parameter, and the
+    /// values of those taken.
+    fn sql(&self) -> (&'static str, usize, Vec<Value>) {
+        match self {
+            Self::Room(room) => ("FROM lines WHERE room = ?1", 2, vec![Value::Integer(*room)]),
+            Self::Private(owner, peer) => (
+                "FROM private_lines WHERE owner = ?1 AND peer = ?2",
+                3,
+                vec![Value::Text(owner.clone()), Value::Text(peer.clone())],
+            ),
+        }
+    }
+
+    /// The column of whom a line went to: none for a room's.
+    fn target_column(&self) -> &'static str {
+        match self {
+            Self::Room(_) => "NULL",
+            Self::Private(..) => "target",
+        }
     }
 }
 
@@ -1193,7 +1335,8 @@ pub fn measure_commits(
         None => Place::Memory,
     };
     let (mut store, restored) =
-        Store::open(&place, 10_000, "the store benchmark", sync).expect("opening the store");
+        Store::open(&place, 10_000, Duration::ZERO, "the store benchmark", sync)
+            .expect("opening the store");
     let replies = store.replies();
     let started = std::time::Instant::now();
     let mut seq = restored.last_seq;
@@ -1209,6 +1352,7 @@ pub fn measure_commits(
                 kind: LineKind::Line,
                 nick: "someone".to_owned(),
                 text: text.clone(),
+                to: None,
             },
         );
         if (n + 1) % batch.max(1) == 0 || n + 1 == lines {
@@ -1239,17 +1383,79 @@ mod tests {
                 std::process::id()
             ));
             let _ = std::fs::remove_dir_all(&dir);
-            let (store, _) = Store::open(&Place::Directory(dir.clone()), 100, "a test", mode)
-                .expect("opening the store");
+            let (store, _) = Store::open(
+                &Place::Directory(dir.clone()),
+                100,
+                std::time::Duration::ZERO,
+                "a test",
+                mode,
+            )
+            .expect("opening the store");
             assert_eq!(store.synchronous, Some(pragma), "--sync {mode}");
             assert_eq!(store.sync_mode(), Some(Ok(mode)));
             drop(store);
             let _ = std::fs::remove_dir_all(&dir);
         }
         // In memory there is nothing to sync, whatever the flag says.
-        let (store, _) =
-            Store::open(&Place::Memory, 100, "a test", SyncMode::Full).expect("opening the store");
+        let (store, _) = Store::open(
+            &Place::Memory,
+            100,
+            std::time::Duration::ZERO,
+            "a test",
+            SyncMode::Full,
+        )
+        .expect("opening the store");
         assert_eq!(store.sync_mode(), None);
+    }
+
+    #[test]
+    fn private_messages_past_their_retention_are_deleted() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
+        let (replies, _) = smol::channel::unbounded();
+        let mut worker = super::Worker {
+            connection,
+            keep: 100,
+            private_keep: std::time::Duration::from_secs(24 * 3600),
+            private_pruned: None,
+            counts: std::collections::HashMap::new(),
+            ids: std::collections::HashMap::new(),
+            in_transaction: false,
+            failed: None,
+            failing: false,
+            replies,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        for (seq, age_hours) in [(1, 30), (2, 1)] {
+            let private = super::StoredPrivate {
+                owner: "ann".to_owned(),
+                peer: "bob".to_owned(),
+                line: super::StoredLine {
+                    seq,
+                    at: chat_core::Instant::from_millis(now - age_hours * 3600 * 1000),
+                    kind: chat_core::LineKind::Line,
+                    nick: "ann".to_owned(),
+                    text: format!("{age_hours} hours ago"),
+                    to: Some("bob".to_owned()),
+                },
+            };
+            worker.insert_private(&private).unwrap();
+            // Kept once, however often it comes.
+            worker.insert_private(&private).unwrap();
+        }
+        worker.prune();
+        let kept: Vec<String> = worker
+            .connection
+            .prepare("SELECT text FROM private_lines ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(kept, ["1 hours ago"]);
     }
 
     #[test]
@@ -1260,6 +1466,8 @@ mod tests {
         let mut worker = super::Worker {
             connection,
             keep: 100,
+            private_keep: std::time::Duration::ZERO,
+            private_pruned: None,
             counts: std::collections::HashMap::new(),
             ids: std::collections::HashMap::new(),
             in_transaction: false,
@@ -1273,6 +1481,7 @@ mod tests {
             kind: chat_core::LineKind::Line,
             nick: "ann".to_owned(),
             text: text.to_owned(),
+            to: None,
         };
         for seq in 1..=3 {
             worker.insert("#lobby", &line(seq, "first")).unwrap();

@@ -300,3 +300,72 @@ fn account_notify_over_a_socket() {
     ann.send_line("/logout");
     assert_eq!(ivy.expect_line(" ACCOUNT "), ":ann!plain@hidden ACCOUNT *");
 }
+
+#[test]
+fn private_messages_are_kept_per_account_and_read_with_chathistory() {
+    let data = TempDir::new("private-history");
+    let start = || Server::plain(RUNNER, &["--data", data.arg(), "--nick-grace", "2"]);
+    let mut server = start();
+    let mut ann = server.join("ann");
+    ann.send_line(&format!("/register {PASSWORD}"));
+    ann.expect_line("*** You registered the account ann");
+    let mut bob = server.join("bob");
+    bob.send_line("/register bob-password-1");
+    bob.expect_line("*** You registered the account bob");
+    ann.send_line("/msg bob first, from ann");
+    bob.expect_line("first, from ann");
+    bob.send_line("/msg ann and back, from bob");
+    ann.expect_line("and back, from bob");
+    // carl is identified as no one: what he sends ann is kept for ann only.
+    let mut carl = server.join("carl");
+    carl.send_line("/msg ann hello from carl");
+    ann.expect_line("hello from carl");
+    for client in [&mut ann, &mut bob, &mut carl] {
+        client.send_line("/quit");
+        client.expect_closed();
+    }
+    server.signal("TERM");
+    server.expect_exit();
+
+    // After a restart: ann, identified over IRC, reads her conversation with bob.
+    let server = start();
+    let mut irc = Client::connect(server.addr());
+    irc.send(
+        "CAP REQ :batch server-time message-tags draft/chathistory\r\nNICK ann\r\nUSER a 0 * :A\r\n\
+         CAP END\r\n",
+    );
+    irc.expect_line(" 001 ");
+    irc.send(&format!("PRIVMSG NickServ :IDENTIFY {PASSWORD}\r\n"));
+    irc.expect_line("You are now identified as ann");
+    irc.send("CHATHISTORY LATEST bob * 10\r\n");
+    irc.expect_line(" BATCH +history chathistory bob");
+    let first = irc.expect_line(" PRIVMSG ");
+    assert!(
+        first.ends_with(":ann PRIVMSG bob :first, from ann"),
+        "{first}"
+    );
+    assert!(first.contains(";msgid="), "{first}");
+    let second = irc.next_line();
+    assert!(
+        second.ends_with(":bob PRIVMSG ann :and back, from bob"),
+        "{second}"
+    );
+    assert!(irc.next_line().ends_with(" BATCH -history"));
+    irc.send("CHATHISTORY LATEST carl * 10\r\n");
+    irc.expect_line(" BATCH +history chathistory carl");
+    assert!(
+        irc.next_line()
+            .ends_with(":carl PRIVMSG ann :hello from carl")
+    );
+    irc.expect_line(" BATCH -history");
+
+    // Whoever merely takes the nickname reads nothing of it.
+    let mut impostor = Client::connect(server.addr());
+    impostor.send(
+        "CAP REQ :batch draft/chathistory\r\nNICK carl\r\nUSER c 0 * :C\r\nCAP END\r\n\
+         CHATHISTORY LATEST ann * 10\r\n",
+    );
+    impostor.expect_line(" BATCH +history chathistory ann");
+    let next = impostor.next_line();
+    assert!(next.ends_with(" BATCH -history"), "{next}");
+}

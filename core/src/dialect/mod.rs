@@ -1298,6 +1298,7 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 to,
                 kind,
                 text,
+                msgid,
                 ..
             } => EventRecord::Private {
                 // An unlisted sender is on another server: no event here.
@@ -1308,6 +1309,7 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 to: self.out.span_name(self.roster.name(to)),
                 kind,
                 text: self.out.span_str(text),
+                msgid,
                 at: now,
             },
             Happened::TopicSet {
@@ -1639,6 +1641,7 @@ mod tests {
                     kind: crate::LineKind::Action,
                     nick: &nick,
                     text: &long,
+                    to: None,
                 })
             }))
             .chain([HistoryAnswer::End]);

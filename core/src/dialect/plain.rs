@@ -365,7 +365,10 @@ impl<S: crate::Storage> Step<'_, S> {
     /// One part of a history answer, for a plain-text or JSON reader: each line with how long
     /// ago it was said, under a heading.
     pub(crate) fn text_history(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
-        let (conn, room) = (request.conn(), request.room());
+        // Only IRC's CHATHISTORY asks for private messages.
+        let (conn, Some(room)) = (request.conn(), request.room()) else {
+            return;
+        };
         match (answer, request.purpose()) {
             (HistoryAnswer::Begin { lines: 0 }, Purpose::Replay) => {}
             (HistoryAnswer::Begin { lines: 0 }, Purpose::Command | Purpose::ChatHistory) => {

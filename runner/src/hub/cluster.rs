@@ -104,6 +104,7 @@ impl Hub {
                         kind,
                         nick: line.nick,
                         text: line.text,
+                        to: None,
                     };
                     self.store.line(&room, line);
                 }

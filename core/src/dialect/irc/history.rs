@@ -89,7 +89,24 @@ impl<S: crate::Storage> Step<'_, S> {
             );
         };
         if !target.starts_with('#') {
-            // Private messages are not kept: an empty history.
+            // Private messages are kept per account: an identified asker gets those with the
+            // person named (by their account, if they are here and identified); anyone else,
+            // an empty history, whatever nickname they go by.
+            let account = self
+                .roster
+                .get(conn)
+                .and_then(|slot| slot.person.account.clone());
+            let peer = self
+                .roster
+                .find(target)
+                .and_then(|id| self.roster.get(id))
+                .and_then(|slot| slot.person.account.clone())
+                .or_else(|| crate::state::nickname::Nickname::new(target).ok());
+            if let (Some(account), Some(peer)) = (account, peer) {
+                let request = HistoryRequest::private(conn, account, peer, range, limit);
+                self.out.request(request);
+                return;
+            }
             let start = self.out.mark();
             let _ = write!(
                 self.out,
@@ -123,7 +140,15 @@ impl<S: crate::Storage> Step<'_, S> {
     }
 
     fn irc_history_part(&mut self, request: &HistoryRequest, answer: HistoryAnswer<'_>) {
-        let (conn, name, server) = (request.conn(), request.room(), self.server_name);
+        // A room's history is named by the room; private messages, by the other person.
+        let name: &str = match request.target() {
+            crate::history::HistoryTarget::Room(room) => room.as_str(),
+            crate::history::HistoryTarget::Private { peer, .. } => peer.as_str(),
+        };
+        let mut target = heapless::String::<{ crate::state::rooms::MAX_ROOM_NAME_BYTES }>::new();
+        let _ = target.push_str(name);
+        let name = Visible(target.as_str());
+        let (conn, server) = (request.conn(), self.server_name);
         let caps = self.caps(conn);
         let purpose = request.purpose();
         // A join replay to a client without batches comes as server notices, readable
@@ -151,7 +176,10 @@ impl<S: crate::Storage> Step<'_, S> {
                 };
                 let (who, verb) = (Visible(line.nick), verb(line.kind));
                 let body = IrcText(line.kind, line.text);
-                let _ = write!(self.out, ":{who} {verb} {name} :{body}\r\n");
+                let _ = match line.to {
+                    Some(to) => write!(self.out, ":{who} {verb} {} :{body}\r\n", Visible(to)),
+                    None => write!(self.out, ":{who} {verb} {name} :{body}\r\n"),
+                };
                 self.out.send(start, Audience::one(conn));
             }
             HistoryAnswer::Line(line) => {

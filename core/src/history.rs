@@ -207,7 +207,7 @@ impl HistoryRequest {
 }
 
 /// One line of a room's history, as the runner kept it from an [`Event::Said`], or a private
-/// message kept from an [`Event::Private`](crate::Event::Private).
+/// message kept from an [`Event::Private`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HistoryLine<'a> {
     /// Its sequence number.

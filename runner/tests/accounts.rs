@@ -335,7 +335,7 @@ fn private_messages_are_kept_per_account_and_read_with_chathistory() {
          CAP END\r\n",
     );
     irc.expect_line(" 001 ");
-    irc.send(&format!("PRIVMSG NickServ :IDENTIFY {PASSWORD}\r\n"));
+    irc.send(format!("PRIVMSG NickServ :IDENTIFY {PASSWORD}\r\n"));
     irc.expect_line("You are now identified as ann");
     irc.send("CHATHISTORY LATEST bob * 10\r\n");
     irc.expect_line(" BATCH +history chathistory bob");

@@ -1408,15 +1408,16 @@ mod tests {
         assert_eq!(store.sync_mode(), None);
     }
 
-    #[test]
-    fn private_messages_past_their_retention_are_deleted() {
+    /// A store thread's state on a fresh database in memory, keeping private messages for
+    /// `private_keep`, driven by hand.
+    fn worker(private_keep: std::time::Duration) -> super::Worker {
         let connection = rusqlite::Connection::open_in_memory().unwrap();
         super::migrate(&connection, std::path::Path::new("memory")).unwrap();
         let (replies, _) = smol::channel::unbounded();
-        let mut worker = super::Worker {
+        super::Worker {
             connection,
             keep: 100,
-            private_keep: std::time::Duration::from_secs(24 * 3600),
+            private_keep,
             private_pruned: None,
             counts: std::collections::HashMap::new(),
             ids: std::collections::HashMap::new(),
@@ -1424,7 +1425,12 @@ mod tests {
             failed: None,
             failing: false,
             replies,
-        };
+        }
+    }
+
+    #[test]
+    fn private_messages_past_their_retention_are_deleted() {
+        let mut worker = worker(std::time::Duration::from_secs(24 * 3600));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -1460,21 +1466,7 @@ mod tests {
 
     #[test]
     fn a_line_kept_again_under_its_number_replaces_it_and_counts_once() {
-        let connection = rusqlite::Connection::open_in_memory().unwrap();
-        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
-        let (replies, _) = smol::channel::unbounded();
-        let mut worker = super::Worker {
-            connection,
-            keep: 100,
-            private_keep: std::time::Duration::ZERO,
-            private_pruned: None,
-            counts: std::collections::HashMap::new(),
-            ids: std::collections::HashMap::new(),
-            in_transaction: false,
-            failed: None,
-            failing: false,
-            replies,
-        };
+        let mut worker = worker(std::time::Duration::ZERO);
         let line = |seq, text: &str| super::StoredLine {
             seq,
             at: chat_core::Instant::from_millis(seq),

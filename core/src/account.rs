@@ -411,6 +411,33 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_room_goes_once_a_server_operator_lifts_what_kept_it() {
+        let mut node = Node::new(true);
+        node.driver
+            .server_mut()
+            .set_operators(Operators::new(["root"]).unwrap());
+        let ann = node.connect();
+        node.send(ann, "/nick ann\n/join #den\n/ban bob\n/part #den\n");
+        let root = node.connect();
+        node.send(root, "/nick root\n/identify correct-horse\n");
+        let request = node.request();
+        node.answer(&request, AccountAnswer::Done);
+        node.heard.take(root);
+        let listed = node.send(root, "/rooms\n");
+        assert!(
+            listed.iter().any(|line| line.contains("#den")),
+            "{listed:?}"
+        );
+        // From outside: nobody in the room to tell.
+        assert!(node.send(root, "/mode #den -b bob\n").is_empty());
+        let listed = node.send(root, "/rooms\n");
+        assert!(
+            !listed.iter().any(|line| line.contains("#den")),
+            "{listed:?}"
+        );
+    }
+
+    #[test]
     fn a_server_ban_puts_out_who_matches_and_keeps_them_out() {
         use core::net::{IpAddr, Ipv4Addr};
         let mut node = Node::new(true);

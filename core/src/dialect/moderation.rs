@@ -374,6 +374,10 @@ impl<S: crate::Storage> Step<'_, S> {
                 duration,
                 reason,
             });
+            // Its last ban lifted by a server operator from outside, an empty room goes now.
+            if !on {
+                self.remove_if_empty(room);
+            }
         }
     }
 
@@ -715,6 +719,8 @@ impl<S: crate::Storage> Step<'_, S> {
                 room,
                 founder: None,
             });
+            // Unregistered by a server operator from outside, an empty room goes now.
+            self.remove_if_empty(room);
         }
     }
 

@@ -166,6 +166,8 @@ pub(crate) struct Hub {
     accounts: Option<Accounts>,
     /// The keys of the accounts there are: nicknames that are protected.
     registered: HashSet<String>,
+    /// The keys of the names on the operators' list (`--oper`), registered or not.
+    operator_keys: HashSet<String>,
     /// Account answers to hand to the core, and people going by a registered nickname to
     /// tell it of (see `Hub::drain`).
     account_answers: VecDeque<(AccountRequest, AccountAnswer)>,
@@ -307,6 +309,7 @@ impl Hub {
             changed: Vec::new(),
             accounts,
             registered: registered.unwrap_or_default(),
+            operator_keys: HashSet::new(),
             account_answers: VecDeque::new(),
             unproven: Vec::new(),
             stats: Stats::default(),
@@ -675,7 +678,8 @@ impl Hub {
         self.core.set_limits(now, settings.core.limits());
         // Someone identified as an account dropped from the list is no longer an operator
         // from their next line on.
-        self.core.set_operators(now, &settings.operators);
+        let _ = now;
+        self.set_operators(&settings.operators);
         self.slow = SlowReaders {
             lag_limit: settings.lag_limit,
             queue_limit: settings.queue_limit,
@@ -696,6 +700,28 @@ impl Hub {
 
     fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    /// Makes the accounts called `names` server operators: those that exist. A name with no
+    /// account is left out, and said so: registering it now would make whoever did it an
+    /// operator, so registering any name on the list is refused (see `refuses_register`).
+    pub(crate) fn set_operators(&mut self, names: &[String]) {
+        self.operator_keys = names.iter().map(|name| crate::name_key(name)).collect();
+        let (existing, missing): (Vec<String>, Vec<String>) = names
+            .iter()
+            .cloned()
+            .partition(|name| self.registered.contains(&crate::name_key(name)));
+        for name in &missing {
+            warn!(
+                "--oper {name}: there is no account {name}, so it is no operator; an operator's \
+                 account is registered before it is named (registering a listed name is refused)"
+            );
+        }
+        if !existing.is_empty() {
+            info!("{} accounts are server operators", existing.len());
+        }
+        let now = self.clock.now();
+        self.core.set_operators(now, &existing);
     }
 
     /// Keeps a private message for each identified account that sent or received it, with
@@ -1351,6 +1377,14 @@ impl Hub {
                         self.unproven.push((conn, name.to_owned()));
                     }
                 }
+                Output::Account(request) if refuses_register(&self.operator_keys, request) => {
+                    warn!(
+                        "refused to register {}: it is on the operators' list",
+                        request.account()
+                    );
+                    self.account_answers
+                        .push_back((request.clone(), AccountAnswer::Taken));
+                }
                 Output::Account(request) => {
                     let address = lookup_mut(&mut self.connections, request.conn())
                         .map(|connection| connection.peer.ip());
@@ -1699,4 +1733,11 @@ fn moderation(event: &CoreEvent<'_>) -> Option<Moderation> {
         },
         _ => return None,
     })
+}
+
+/// Whether `request` registers a name on the operators' list (`operators`, by key): refused,
+/// so that nobody becomes an operator by registering a listed name first.
+fn refuses_register(operators: &HashSet<String>, request: &AccountRequest) -> bool {
+    matches!(request.ask(), AccountAsk::Register(_))
+        && operators.contains(&crate::name_key(request.account().as_str()))
 }

@@ -500,10 +500,6 @@ pub fn serve_reloading(
     }
     chat_core::account::Operators::new(settings.operators.iter().map(String::as_str))
         .map_err(Error::Operators)?;
-    if !settings.operators.is_empty() {
-        info!("{} accounts are server operators", settings.operators.len());
-    }
-    core.set_operators(start, &settings.operators);
     restore(&mut core, start, &restored);
     forget_startup_peak();
     match &settings.data {
@@ -602,7 +598,7 @@ pub fn serve_reloading(
         info!("accounts: none in cluster mode (they are not shared across nodes yet)");
         None
     };
-    let hub = Hub::new(
+    let mut hub = Hub::new(
         core,
         executor.clone(),
         events.clone(),
@@ -623,6 +619,7 @@ pub fn serve_reloading(
             accounts,
         },
     );
+    hub.set_operators(&settings.operators);
     let current = tls.as_ref().map(|tls| tls.2.clone());
     let plain_loop = {
         let events = events.clone();

@@ -192,9 +192,34 @@ fn irc_clients_log_in_with_sasl() {
     }
 }
 
+/// Registers the account `name` on a server over `data`, and stops it: an operator's
+/// account is registered before it is named with `--oper`.
+fn register_first(data: &TempDir, name: &str) {
+    let mut server = Server::plain(RUNNER, &["--data", data.arg()]);
+    let mut client = server.join(name);
+    client.send_line(&format!("/register {PASSWORD}"));
+    client.expect_line(&format!("*** You registered the account {name}"));
+    server.signal("TERM");
+    server.expect_exit();
+}
+
+#[test]
+fn a_listed_operator_name_with_no_account_cannot_be_registered() {
+    let data = TempDir::new("operators-unregistered");
+    let server = Server::plain(RUNNER, &["--data", data.arg(), "--oper", "root"]);
+    server.expect_log("--oper root: there is no account root, so it is no operator");
+    let mut eve = server.join("root");
+    eve.send_line(&format!("/register {PASSWORD}"));
+    eve.expect_line("*** error: the account root exists already");
+    eve.send_line("/serverbans");
+    eve.expect_line("*** error: only server operators see the server bans");
+    server.expect_log("refused to register root: it is on the operators' list");
+}
+
 #[test]
 fn an_operator_account_keeps_order_in_every_room() {
     let data = TempDir::new("operators");
+    register_first(&data, "root");
     let server = Server::plain(RUNNER, &["--data", data.arg(), "--oper", "Root"]);
     server.expect_log("1 accounts are server operators");
     let mut alice = server.join("alice");
@@ -209,8 +234,8 @@ fn an_operator_account_keeps_order_in_every_room() {
     let mut root = server.join("root");
     root.send_line("/join #den");
     root.expect_line("*** error: you are banned from #den");
-    root.send_line(&format!("/register {PASSWORD}"));
-    root.expect_line("*** You registered the account root; you are identified as it.");
+    root.send_line(&format!("/identify {PASSWORD}"));
+    root.expect_line("*** You are now identified as root.");
     root.expect_line("*** You are a server operator: you keep order in every room.");
     // Past the ban, +i and the key; and puts out the room's own operator.
     root.send_line("/join #den");
@@ -236,10 +261,11 @@ fn an_operator_account_keeps_order_in_every_room() {
 #[test]
 fn a_server_ban_puts_out_and_keeps_out_across_a_restart() {
     let data = TempDir::new("server-bans");
+    register_first(&data, "root");
     let start = || Server::plain(RUNNER, &["--data", data.arg(), "--oper", "root"]);
     let mut server = start();
     let mut root = server.join("root");
-    root.send_line(&format!("/register {PASSWORD}"));
+    root.send_line(&format!("/identify {PASSWORD}"));
     root.expect_line("*** You are a server operator");
     let mut alice = server.join("alice");
     alice.send_line("/serverban bob");

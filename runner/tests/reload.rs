@@ -197,11 +197,15 @@ fn a_flag_given_at_start_still_wins_over_the_reloaded_file() {
 fn sighup_reloads_the_server_operators() {
     let dir = TempDir::new("reload-oper");
     let path = dir.0.join("chat.toml");
-    write(&path, "oper = [\"root\"]\nno-data = true\n");
+    // The account first, then named: a listed name cannot be registered.
+    write(&path, "no-data = true\n");
     let server = Server::plain(RUNNER, &["--config", path.to_str().unwrap()]);
     let mut root = server.join("root");
     root.send_line("/register correct-horse-battery");
-    root.expect_line("*** You are a server operator");
+    root.expect_line("*** You registered the account root");
+    write(&path, "oper = [\"root\"]\nno-data = true\n");
+    reload(&server, 1);
+    server.expect_log("1 accounts are server operators");
     let mut ann = server.join("ann");
     ann.send_line("/join #den");
     ann.expect_line("*** You are now talking in #den.");
@@ -210,13 +214,13 @@ fn sighup_reloads_the_server_operators() {
 
     // Dropped from the list: no longer one, from the next line on.
     write(&path, "oper = []\nno-data = true\n");
-    reload(&server, 1);
+    reload(&server, 2);
     server.expect_log("oper: [\"root\"] -> []");
     root.send_line("/mode #den -m");
     root.expect_line("*** error: you are not in #den");
     // Named again.
     write(&path, "oper = [\"root\", \"ann\"]\nno-data = true\n");
-    reload(&server, 2);
+    reload(&server, 3);
     root.send_line("/mode #den -m");
     ann.expect_line("*** root let everyone talk in #den");
 }

@@ -767,8 +767,12 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    // Private messages draw their ids from the same numbering as room lines: numbering goes on
+    // after the last of either, so no new message takes a number kept before.
     let (last_seq, lines): (i64, i64) = connection.query_row(
-        "SELECT coalesce(max(seq), 0), count(*) FROM lines",
+        "SELECT max(coalesce((SELECT max(seq) FROM lines), 0),
+                    coalesce((SELECT max(seq) FROM private_lines), 0)),
+                (SELECT count(*) FROM lines)",
         [],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;

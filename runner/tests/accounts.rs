@@ -384,6 +384,20 @@ fn private_messages_are_kept_per_account_and_read_with_chathistory() {
             .ends_with(":carl PRIVMSG ann :hello from carl")
     );
     irc.expect_line(" BATCH -history");
+    // A message after the restart is numbered after those kept, and kept too.
+    let mut bob = server.join("bob");
+    bob.send_line("/identify bob-password-1");
+    bob.expect_line("*** You are now identified as bob.");
+    bob.send_line("/msg ann after the restart");
+    irc.expect_line("after the restart");
+    irc.send("CHATHISTORY LATEST bob * 10\r\n");
+    irc.expect_line(" BATCH +history chathistory bob");
+    let lines: Vec<String> = (0..3).map(|_| irc.next_line()).collect();
+    assert!(
+        lines[2].ends_with(":bob PRIVMSG ann :after the restart"),
+        "{lines:?}"
+    );
+    irc.expect_line(" BATCH -history");
 
     // Whoever merely takes the nickname reads nothing of it.
     let mut impostor = Client::connect(server.addr());

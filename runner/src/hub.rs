@@ -1332,7 +1332,8 @@ impl Hub {
                     | CoreEvent::Banned { .. }
                     | CoreEvent::Unbanned { .. }
                     | CoreEvent::ServerBanned { .. }
-                    | CoreEvent::ServerUnbanned { .. }),
+                    | CoreEvent::ServerUnbanned { .. }
+                    | CoreEvent::RoomRemoved { .. }),
                 ) => {
                     if let Some(change) = moderation(&event) {
                         self.store.moderation(change);
@@ -1723,6 +1724,9 @@ fn moderation(event: &CoreEvent<'_>) -> Option<Moderation> {
                 until,
             },
             reason: reason.to_owned(),
+        },
+        CoreEvent::RoomRemoved { room } => Moderation::Removed {
+            room: room.to_owned(),
         },
         CoreEvent::ServerUnbanned { mask } => Moderation::ServerUnban {
             mask: mask.to_owned(),

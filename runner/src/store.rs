@@ -207,6 +207,9 @@ pub(crate) enum Moderation {
     Ban { room: String, ban: StoredBan },
     /// A ban lifted.
     Unban { room: String, mask: String },
+    /// A room went (empty, unregistered, without a topic or bans): its modes, key and limit
+    /// go with it, so that a room made again under its name starts without them.
+    Removed { room: String },
     /// A server-wide ban set (or set again).
     ServerBan { ban: StoredBan, reason: String },
     /// A server-wide ban lifted.
@@ -1057,6 +1060,15 @@ impl Worker {
                         ban.at.as_millis() as i64,
                         ban.until.map(|until| until.as_millis() as i64)
                     ])?;
+            }
+            Moderation::Removed { room } => {
+                // Only a room kept before has anything to forget: no row is made for it.
+                self.connection
+                    .prepare_cached(
+                        "UPDATE rooms SET modes = NULL, room_key = NULL, user_limit = NULL
+                         WHERE key = ?1",
+                    )?
+                    .execute([crate::name_key(room)])?;
             }
             Moderation::ServerBan { ban, reason } => {
                 self.connection

@@ -214,3 +214,29 @@ fn a_registered_room_keeps_its_founder_modes_and_bans_across_a_restart() {
         ":chat.local 353 ivy = #den :@alice carl"
     );
 }
+
+#[test]
+fn a_key_goes_with_its_room_and_does_not_come_back_after_a_restart() {
+    let data = chat_tests::TempDir::new("room-key-gone");
+    let start = || Server::plain(RUNNER, &["--data", data.arg()]);
+    let mut server = start();
+    let mut ann = server.join("ann");
+    ann.send_line("/join #x");
+    ann.expect_line("*** You are now talking in #x.");
+    ann.send_line("/mode +k sesame");
+    ann.expect_line("*** ann locked #x with a key");
+    ann.send_line("/part #x");
+    ann.sync();
+    // The room went with its key; made again, it has a topic (so the store keeps it), no key.
+    let mut bob = server.join("bob");
+    bob.send_line("/join #x");
+    bob.expect_line("*** You are now talking in #x.");
+    bob.send_line("/topic hello");
+    bob.expect_line("*** bob set the topic of #x: hello");
+    server.signal("TERM");
+    server.expect_exit();
+    let server = start();
+    let mut carl = server.join("carl");
+    carl.send_line("/join #x");
+    carl.expect_line("*** You are now talking in #x.");
+}

@@ -528,6 +528,34 @@ mod tests {
             ["*** You lifted the server ban on 198.51.100.0/24."]
         );
         assert!(matches!(from(&mut node, 7), crate::Admission::Accepted(_)));
+        // `user@host` is any nickname's; a name banned matches in any case; `Bob` and `bob`
+        // are one mask.
+        node.heard.take(root);
+        assert_eq!(
+            node.send(
+                root,
+                "/serverban ~evil@* 1h\n/serverban Émile\n/serverban ÉMILE\n"
+            ),
+            [
+                "*** You banned *!~evil@* from the server for 1h.",
+                "*** You banned Émile!*@* from the server.",
+                "*** ÉMILE!*@* is banned from the server already."
+            ]
+        );
+        let evil = node.connect();
+        node.send(evil, "NICK evil\r\nUSER evil 0 * :E\r\n");
+        assert!(node.driver.server().nickname(evil).is_none(), "put out");
+        let emile = node.connect();
+        node.send(emile, "/nick émile\n");
+        assert!(node.driver.server().nickname(emile).is_none(), "put out");
+        let peer = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 7).to_ipv6_mapped());
+        node.send(root, "/serverban 198.51.100.7\n");
+        let now = node.driver.now();
+        assert!(matches!(
+            node.driver.server_mut().handle_connect_from(now, peer),
+            Ok(crate::Admission::Banned(_))
+        ));
+        node.driver.drain(&mut |_| {});
         node.heard.take(root);
         assert_eq!(
             node.send(root, "/serverban 10.0.0.0/33\n"),

@@ -984,7 +984,8 @@ impl Hub {
         }
         let tls = matches!(stream, Stream::Tls(_));
         let now = self.now();
-        let admission = match self.core.handle_connect_from(now, peer.ip()) {
+        // An IPv4 peer on a dual-stack listener comes as `::ffff:a.b.c.d`: bans name it as IPv4.
+        let admission = match self.core.handle_connect_from(now, peer.ip().to_canonical()) {
             Ok(admission) => admission,
             Err(error) => return error!("bug: connect from {peer}: {error}"),
         };

@@ -327,8 +327,11 @@ impl<S: crate::Storage> Step<'_, S> {
         };
         // A bare nickname bans it from anywhere.
         let mut full = heapless::String::<{ crate::state::rooms::MAX_BAN_MASK_BYTES }>::new();
-        let written = if mask.contains(['!', '@']) || mask.starts_with(ACCOUNT_BAN) {
+        let written = if mask.contains('!') || mask.starts_with(ACCOUNT_BAN) {
             write!(full, "{mask}")
+        } else if mask.contains('@') {
+            // `user@host`: any nickname.
+            write!(full, "*!{mask}")
         } else {
             write!(full, "{mask}!*@*")
         };

@@ -45,6 +45,8 @@ impl BanTarget {
             None => (mask, None),
         };
         if let Ok(address) = address.parse::<IpAddr>() {
+            // `::ffff:192.0.2.7` is the IPv4 address a dual-stack listener sees it as.
+            let address = address.to_canonical();
             let most = if address.is_ipv4() { 32 } else { 128 };
             let bits = match bits {
                 None => most,
@@ -56,13 +58,26 @@ impl BanTarget {
             return None;
         }
         let mut full = heapless::String::new();
-        if mask.contains(['!', '@']) {
+        if mask.contains('!') {
             full.push_str(mask).ok()?;
+        } else if mask.contains('@') {
+            // `user@host`, as `KLINE` has it: any nickname.
+            core::fmt::Write::write_fmt(&mut full, format_args!("*!{mask}")).ok()?;
         } else {
             Nickname::new(mask).ok()?;
             core::fmt::Write::write_fmt(&mut full, format_args!("{mask}!*@*")).ok()?;
         }
         Some(Self::Mask(full))
+    }
+
+    /// Whether it names whom `other` names: masks compared ignoring case (as the store keeps
+    /// them), accounts as names are.
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Mask(a), Self::Mask(b)) => crate::state::names::same_ignoring_case(a, b),
+            (Self::Account(a), Self::Account(b)) => a.matches(b.as_str()),
+            (a, b) => a == b,
+        }
     }
 
     /// Whether someone shown as `prefix`, identified as `account`, connected from `peer`,
@@ -78,9 +93,11 @@ impl BanTarget {
             Self::Account(banned) => {
                 account.is_some_and(|account| banned.matches(account.as_str()))
             }
-            &Self::Network(network_address, bits) => {
-                peer.is_some_and(|peer| network(peer, bits) == network_address)
-            }
+            &Self::Network(network_address, bits) => peer.is_some_and(|peer| {
+                let peer = peer.to_canonical();
+                peer.is_ipv4() == network_address.is_ipv4()
+                    && network(peer, bits) == network_address
+            }),
         }
     }
 }
@@ -183,7 +200,11 @@ impl ServerBans {
     pub(crate) fn set(&mut self, ban: ServerBan, now: Instant) -> Result<bool, ServerBansFull> {
         self.bans
             .retain(|ban| ban.until.is_none_or(|until| now < until));
-        if let Some(kept) = self.bans.iter_mut().find(|kept| kept.target == ban.target) {
+        if let Some(kept) = self
+            .bans
+            .iter_mut()
+            .find(|kept| kept.target.same(&ban.target))
+        {
             let changed = kept.until != ban.until || kept.reason != ban.reason;
             *kept = ban;
             return Ok(changed);
@@ -195,7 +216,7 @@ impl ServerBans {
     /// Lifts the ban on `target`; false if there was none.
     pub(crate) fn lift(&mut self, target: &BanTarget) -> bool {
         let before = self.bans.len();
-        self.bans.retain(|ban| ban.target != *target);
+        self.bans.retain(|ban| !ban.target.same(target));
         before != self.bans.len()
     }
 

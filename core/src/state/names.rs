@@ -193,26 +193,77 @@ pub(crate) fn nfc<const N: usize>(name: &str) -> Option<heapless::String<N>> {
     Some(out)
 }
 
-/// Whether `name` matches the glob `mask` (`*` any run, `?` one character), ASCII case ignored.
+/// Whether `name` matches the glob `mask` (`*` any run, `?` one character), case ignored in
+/// any script (each character's lowercase, as names are compared), so that `ÉMILE` matches a
+/// ban on `émile`. Bytes that are not UTF-8 match nothing.
 pub(crate) fn glob(mask: &[u8], name: &[u8]) -> bool {
+    let (Ok(mask), Ok(name)) = (core::str::from_utf8(mask), core::str::from_utf8(name)) else {
+        return false;
+    };
+    // Byte positions; one character is stepped over at a time.
+    let next = |text: &str, at: usize| text[at..].chars().next();
     let (mut m, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        if m < mask.len() && (mask[m] == b'?' || mask[m].eq_ignore_ascii_case(&name[n])) {
-            m += 1;
-            n += 1;
-        } else if m < mask.len() && mask[m] == b'*' {
-            star = Some((m, n));
-            m += 1;
-        } else if let Some((star_m, star_n)) = star {
-            m = star_m + 1;
-            n = star_n + 1;
-            star = Some((star_m, star_n + 1));
-        } else {
-            return false;
+    while let Some(c) = next(name, n) {
+        match next(mask, m) {
+            Some(p) if p == '?' || same_char(p, c) => {
+                m += p.len_utf8();
+                n += c.len_utf8();
+            }
+            Some('*') => {
+                star = Some((m, n));
+                m += 1;
+            }
+            _ => {
+                let Some((star_m, star_n)) = star else {
+                    return false;
+                };
+                // The star takes one character more.
+                let skipped = next(name, star_n).map_or(1, char::len_utf8);
+                m = star_m + 1;
+                n = star_n + skipped;
+                star = Some((star_m, n));
+            }
         }
     }
-    mask[m..].iter().all(|&b| b == b'*')
+    mask[m..].bytes().all(|b| b == b'*')
+}
+
+/// Whether two characters are one but for case.
+fn same_char(a: char, b: char) -> bool {
+    a == b || a.to_lowercase().eq(b.to_lowercase())
+}
+
+/// Whether two texts are one but for case, character by character (see [`glob`]).
+pub(crate) fn same_ignoring_case(a: &str, b: &str) -> bool {
+    a.chars().count() == b.chars().count() && a.chars().zip(b.chars()).all(|(a, b)| same_char(a, b))
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::glob;
+
+    #[test]
+    fn globs_match_any_case_in_any_script() {
+        for (mask, name, matches) in [
+            ("émile!*@*", "ÉMILE!~e@hidden", true),
+            ("*!~evil@*", "evil!~evil@hidden", true),
+            ("a*c", "abbbc", true),
+            ("a*c", "abbbd", false),
+            ("?léa", "Éléa", true),
+            ("*ß*", "STRASSE", false),
+            ("小*", "小明", true),
+            ("**", "", true),
+            ("?", "", false),
+        ] {
+            assert_eq!(
+                glob(mask.as_bytes(), name.as_bytes()),
+                matches,
+                "{mask} {name}"
+            );
+        }
+        assert!(!glob(b"a", b"\xff"));
+    }
 }
 
 #[cfg(test)]

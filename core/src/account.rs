@@ -411,6 +411,58 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_puts_out_everyone_a_new_ban_names_and_then_ends() {
+        use core::net::{IpAddr, Ipv4Addr};
+        let mut node = Node::new(true);
+        node.driver
+            .server_mut()
+            .set_operators(Operators::new(["root"]).unwrap());
+        let root = node.connect();
+        node.send(root, "/nick root\n/identify correct-horse\n");
+        let request = node.request();
+        node.answer(&request, AccountAnswer::Done);
+        let mut banned = Vec::new();
+        let mut kept = Vec::new();
+        for n in 0..12_u8 {
+            let now = node.driver.now();
+            let peer = IpAddr::V4(Ipv4Addr::new(10, n % 2, 0, n));
+            let crate::Admission::Accepted(conn) = node
+                .driver
+                .server_mut()
+                .handle_connect_from(now, peer)
+                .unwrap()
+            else {
+                panic!("room for 16");
+            };
+            node.driver.drain(&mut |_| {});
+            if n % 2 == 1 {
+                banned.push(conn);
+            } else {
+                kept.push(conn);
+            }
+        }
+        // Some leave while the sweep goes on: nobody is skipped.
+        node.send(root, "/serverban 10.1.0.0/16\n");
+        let heard = &mut node.heard;
+        assert!(
+            node.driver
+                .disconnect(kept[0], crate::DisconnectReason::Closed, &mut |o| heard
+                    .record(o))
+        );
+        node.advance(Duration::ZERO);
+        let here: Vec<_> = node.driver.server().members("#lobby").collect();
+        for &conn in &banned {
+            assert!(!here.contains(&conn), "{conn:?} still here");
+        }
+        for &conn in &kept[1..] {
+            assert!(here.contains(&conn), "{conn:?} put out");
+        }
+        assert!(here.contains(&root), "an operator stays");
+        assert_eq!(here.len(), 1 + kept.len() - 1);
+        assert_ne!(node.driver.server().poll_timeout(), Some(node.driver.now()));
+    }
+
+    #[test]
     fn an_empty_room_goes_once_a_server_operator_lifts_what_kept_it() {
         let mut node = Node::new(true);
         node.driver

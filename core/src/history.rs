@@ -91,6 +91,7 @@ enum Target {
     Private {
         account: Nickname,
         peer: Nickname,
+        peer_account: Option<bool>,
     },
 }
 
@@ -110,6 +111,12 @@ pub enum HistoryTarget<'a> {
         account: &'a Nickname,
         /// The other person.
         peer: &'a Nickname,
+        /// Whether `peer` is an account: `Some(true)` for someone here identified as it,
+        /// `Some(false)` for someone here going by that nickname without being identified,
+        /// `None` when no one here goes by it (a runner that knows the accounts decides). A
+        /// store keeps messages with an account apart from those with a mere nickname, so that
+        /// whoever took a name without its account does not pass for its owner.
+        peer_account: Option<bool>,
     },
 }
 
@@ -141,14 +148,17 @@ impl HistoryRequest {
     /// A request for the private messages between `account` (the asker's) and `peer`.
     pub(crate) fn private(
         conn: ConnectionId,
-        account: Nickname,
-        peer: Nickname,
+        (account, peer, peer_account): (Nickname, Nickname, Option<bool>),
         range: HistoryRange,
         limit: usize,
     ) -> Self {
         Self {
             conn,
-            target: Target::Private { account, peer },
+            target: Target::Private {
+                account,
+                peer,
+                peer_account,
+            },
             range,
             limit: limit.min(MAX_HISTORY_LINES) as u16,
             purpose: Purpose::ChatHistory,
@@ -160,7 +170,15 @@ impl HistoryRequest {
     pub fn target(&self) -> HistoryTarget<'_> {
         match &self.target {
             Target::Room(room) => HistoryTarget::Room(room),
-            Target::Private { account, peer } => HistoryTarget::Private { account, peer },
+            Target::Private {
+                account,
+                peer,
+                peer_account,
+            } => HistoryTarget::Private {
+                account,
+                peer,
+                peer_account: *peer_account,
+            },
         }
     }
 

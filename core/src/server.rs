@@ -30,6 +30,10 @@ const TIMEOUT_BYTES: usize = 1024 + crate::MAX_ROOMS_PER_PERSON * crate::MAX_ROO
 
 /// Room a greeting needs: the welcome, the news to the lobby in each dialect, the listing and
 /// the lobby's history. Only one greeting is sent per step.
+/// The most connections one timeout checks against the server-wide bans while a sweep goes
+/// on (see `ServerBans`): a sweep of many connections takes several timeouts, not one long one.
+const SWEEP_CHECKS: usize = 1024;
+
 const GREETING_RECORDS: usize = crate::output::MAX_OUTPUTS;
 
 /// A misuse of the API. A misbehaving peer never causes one: its faults become replies.
@@ -434,6 +438,10 @@ impl<S: Storage> Server<S> {
                 if mask.is_empty() || mask.len() > crate::state::rooms::MAX_BAN_MASK_BYTES {
                     return Err(Error::RestoredRoomInvalid);
                 }
+                // A ban that lapsed while the server was down is not restored.
+                if until.is_some_and(|until| until <= self.now) {
+                    return Ok(());
+                }
                 let id = self.restored_room(room)?;
                 self.rooms
                     .ban(id, mask, by, at, until, self.now)
@@ -448,6 +456,9 @@ impl<S: Storage> Server<S> {
                 reason,
             } => {
                 use crate::state::moderation::{BanTarget, MAX_SERVER_BAN_REASON_BYTES, ServerBan};
+                if until.is_some_and(|until| until <= self.now) {
+                    return Ok(());
+                }
                 let target = BanTarget::parse(mask).ok_or(Error::RestoredRoomInvalid)?;
                 let cut = crate::wire::line::cut;
                 let ban = ServerBan {
@@ -902,25 +913,29 @@ impl<S: Storage> Server<S> {
             self.roster.dequeue(Queue::Grace, conn);
             self.hub().grace_over(conn);
         }
-        // Everyone online, checked against a server-wide ban just set, a few at a time.
+        // Everyone online, checked against a server-wide ban just set, from the last in the
+        // list down (one who leaves gives their place to the last, checked already), at most
+        // SWEEP_CHECKS a call; the next timeout is at once while the sweep goes on.
+        let mut checks = 0;
         while let Some(at) = self.server_bans.sweep_at() {
             let (records, bytes) = self.out.room();
-            if records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES {
+            if records < TIMEOUT_RECORDS || bytes < TIMEOUT_BYTES || checks == SWEEP_CHECKS {
                 break;
             }
+            checks += 1;
             let (live, slots) = self.roster.parts();
-            let Some(conn) = live
-                .get(at)
+            let Some(conn) = at
+                .checked_sub(1)
+                .and_then(|at| live.get(at.min(live.len().saturating_sub(1))))
                 .and_then(|&index| Some(slots.get(index as usize)?.id(index)))
             else {
                 self.server_bans.sweep_on(true);
                 break;
             };
-            // One put out leaves its place to the last in the list: look there again.
-            if !self.hub().put_out_if_banned(conn) {
-                self.server_bans.sweep_on(false);
-            }
+            self.hub().put_out_if_banned(conn);
+            self.server_bans.sweep_on(false);
         }
+        self.check_suspects();
         let Some(timeout) = self.config.silence_timeout else {
             return Ok(());
         };
@@ -1042,6 +1057,7 @@ impl<S: Storage> Server<S> {
         self.roster.dequeue(Queue::Claiming, conn);
         self.hub()
             .claim_answered(conn, claim.nick().clone(), answer);
+        self.check_suspects();
         Ok(())
     }
 

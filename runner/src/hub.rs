@@ -733,8 +733,11 @@ impl Hub {
         };
         let account = |nick: &str| self.core.account_of(nick).map(|a| a.as_str().to_owned());
         let (sender, recipient) = (account(&line.nick), account(to));
-        let sender_key = crate::name_key(sender.as_deref().unwrap_or(&line.nick));
-        let recipient_key = crate::name_key(recipient.as_deref().unwrap_or(to));
+        let key = |account: &Option<String>, nick: &str| match account {
+            Some(account) => crate::store::peer_key(account, true),
+            None => crate::store::peer_key(nick, false),
+        };
+        let (sender_key, recipient_key) = (key(&sender, &line.nick), key(&recipient, to));
         let owners = [
             sender.map(|_| (sender_key.clone(), recipient_key.clone())),
             recipient.map(|_| (recipient_key, sender_key)),
@@ -903,7 +906,7 @@ impl Hub {
     /// Hands a history answer to the core: what the asker was sent before asking goes out
     /// first, then the answer, then what was kept back for it meanwhile.
     fn answer(&mut self, fetch: Fetch, lines: Result<Vec<StoredLine>, String>) {
-        let (number, request) = fetch;
+        let (number, request, _) = fetch;
         let conn = request.conn();
         self.unpark(conn, true);
         let rest = lookup_mut(&mut self.connections, conn).and_then(|c| c.parked.take());
@@ -1351,7 +1354,8 @@ impl Hub {
                         .parked
                         .get_or_insert_default()
                         .push_back(Parked::Answer);
-                    if let Err(fetch) = self.store.fetch((self.requests, request)) {
+                    let peer = private_peer_key(&request, &self.registered);
+                    if let Err(fetch) = self.store.fetch((self.requests, request, peer)) {
                         self.answers
                             .push_back((fetch, Err("the store's queue is full".to_owned())));
                         self.store_stalled("its queue is full");
@@ -1745,4 +1749,22 @@ fn moderation(event: &CoreEvent<'_>) -> Option<Moderation> {
 fn refuses_register(operators: &HashSet<String>, request: &AccountRequest) -> bool {
     matches!(request.ask(), AccountAsk::Register(_))
         && operators.contains(&crate::name_key(request.account().as_str()))
+}
+
+/// For a request of private messages, the key the other person's are kept under: their
+/// account's if the core says they are here and identified, a nickname's if here and not,
+/// and for someone not here, an account's if `registered` has the name.
+fn private_peer_key(
+    request: &chat_core::HistoryRequest,
+    registered: &HashSet<String>,
+) -> Option<String> {
+    let chat_core::HistoryTarget::Private {
+        peer, peer_account, ..
+    } = request.target()
+    else {
+        return None;
+    };
+    let account =
+        peer_account.unwrap_or_else(|| registered.contains(&crate::name_key(peer.as_str())));
+    Some(crate::store::peer_key(peer.as_str(), account))
 }

@@ -158,7 +158,17 @@ impl StoredLine {
     }
 }
 
-/// A private message as kept: for `owner` (an account's key), with `peer` (a key).
+/// The key a private message's other person is kept under: their account's key, or `~` and
+/// their nickname's key if they were not identified (so that whoever goes by a registered
+/// name without its account is never taken for its owner).
+pub(crate) fn peer_key(name: &str, account: bool) -> String {
+    match account {
+        true => crate::name_key(name),
+        false => format!("~{}", crate::name_key(name)),
+    }
+}
+
+/// A private message as kept: for `owner` (an account's key), with `peer` (see [`peer_key`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct StoredPrivate {
     pub(crate) owner: String,
@@ -256,7 +266,9 @@ pub(crate) struct Restored {
 
 /// A request for history, as the hub hands it over and gets it back: the core's request and
 /// the hub's number for it (see `RecordedCore::handle_history`).
-pub(crate) type Fetch = (u64, HistoryRequest);
+/// With, for private messages, the key the other person's lines are kept under (see
+/// [`peer_key`]).
+pub(crate) type Fetch = (u64, HistoryRequest, Option<String>);
 
 /// What the store thread tells the hub.
 #[derive(Debug)]
@@ -872,7 +884,9 @@ impl Worker {
                     }
                 }
                 Job::Fetch(fetch) => {
-                    let answer = self.fetch(&fetch.1).map_err(|error| error.to_string());
+                    let answer = self
+                        .fetch(&fetch.1, fetch.2.as_deref())
+                        .map_err(|error| error.to_string());
                     if self
                         .replies
                         .send_blocking(Reply::Fetched(fetch, answer))
@@ -1142,7 +1156,11 @@ impl Worker {
         }
     }
 
-    fn fetch(&self, request: &HistoryRequest) -> rusqlite::Result<Vec<StoredLine>> {
+    fn fetch(
+        &self,
+        request: &HistoryRequest,
+        peer: Option<&str>,
+    ) -> rusqlite::Result<Vec<StoredLine>> {
         let scope = match request.target() {
             HistoryTarget::Room(room) => {
                 let Some(room): Option<i64> = self
@@ -1155,10 +1173,12 @@ impl Worker {
                 };
                 Scope::Room(room)
             }
-            HistoryTarget::Private { account, peer } => Scope::Private(
-                crate::name_key(account.as_str()),
-                crate::name_key(peer.as_str()),
-            ),
+            HistoryTarget::Private { account, .. } => {
+                let Some(peer) = peer else {
+                    return Ok(Vec::new());
+                };
+                Scope::Private(crate::name_key(account.as_str()), peer.to_owned())
+            }
             _ => return Ok(Vec::new()),
         };
         let scope = &scope;

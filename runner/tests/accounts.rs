@@ -408,4 +408,26 @@ fn private_messages_are_kept_per_account_and_read_with_chathistory() {
     impostor.expect_line(" BATCH +history chathistory ann");
     let next = impostor.next_line();
     assert!(next.ends_with(" BATCH -history"), "{next}");
+
+    // Someone going by bob without the account: what they say is kept apart from bob's, and
+    // never passes for his.
+    bob.send_line("/quit");
+    bob.expect_closed();
+    let mut fake = server.join("bob");
+    fake.send_line("/msg ann it is me, bob");
+    irc.expect_line("it is me, bob");
+    irc.send("CHATHISTORY LATEST bob * 10\r\n");
+    irc.expect_line(" BATCH +history chathistory bob");
+    assert!(irc.next_line().ends_with(":bob PRIVMSG ann :it is me, bob"));
+    irc.expect_line(" BATCH -history");
+    fake.send_line("/quit");
+    fake.expect_closed();
+    irc.send("CHATHISTORY LATEST bob * 10\r\n");
+    irc.expect_line(" BATCH +history chathistory bob");
+    let lines: Vec<String> = (0..4).map(|_| irc.next_line()).collect();
+    assert!(lines[3].ends_with(" BATCH -history"), "{lines:?}");
+    assert!(
+        !lines.iter().any(|line| line.contains("it is me")),
+        "{lines:?}"
+    );
 }

@@ -718,7 +718,9 @@ impl<'s, S: crate::Storage> Step<'s, S> {
         // A grace period is for the name it goes by: a new name is checked anew, and so are
         // server-wide bans, once the step is over.
         self.no_longer_unproven(conn);
-        self.server_bans.suspect(conn);
+        if !self.is_remote(conn) {
+            self.server_bans.suspect(conn);
+        }
         let rooms = self.out.room_set(self.roster.rooms_of(conn));
         self.publish(&Happened::Renamed {
             who: conn,

@@ -866,7 +866,7 @@ impl<S: crate::Storage> Step<'_, S> {
             reason,
         });
         if on {
-            self.server_bans.start_sweep();
+            self.server_bans.start_sweep(self.roster.len());
         }
     }
 

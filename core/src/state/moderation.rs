@@ -20,6 +20,9 @@ pub const MAX_SERVER_BANS: usize = 256;
 /// The longest reason kept with a server-wide ban, in bytes; a longer one is cut.
 pub const MAX_SERVER_BAN_REASON_BYTES: usize = 100;
 
+/// The most connections one step marks to be checked against the server-wide bans.
+const MAX_SUSPECTS: usize = 16;
+
 /// Whom a server-wide ban keeps out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum BanTarget {
@@ -148,9 +151,9 @@ pub(crate) struct ServerBansFull;
 #[derive(Debug, Default)]
 pub(crate) struct ServerBans {
     bans: heapless::Vec<ServerBan, MAX_SERVER_BANS>,
-    suspects: heapless::Vec<ConnectionId, 4>,
-    /// After a ban is set, everyone online is checked, a few at each timeout: the position in
-    /// the roster's list of connections reached so far.
+    suspects: heapless::Vec<ConnectionId, MAX_SUSPECTS>,
+    /// After a ban is set, everyone online is checked, a few at each timeout, from the last
+    /// in the roster's list down: one past the position to check next.
     sweep: Option<usize>,
 }
 
@@ -168,17 +171,21 @@ impl ServerBans {
         self.sweep
     }
 
-    /// Starts a sweep of everyone online, from the first (again, if one was under way).
-    pub(crate) fn start_sweep(&mut self) {
-        self.sweep = Some(0);
+    /// Starts a sweep of the `online` connections, from the last in the roster's list down
+    /// (again, if one was under way).
+    pub(crate) fn start_sweep(&mut self, online: usize) {
+        self.sweep = (online > 0).then_some(online);
     }
 
-    /// The connection at the sweep's place was checked and stays: on to the next; or the
-    /// sweep is over (`done`).
+    /// The connection before the sweep's place was checked: on to the one before it; or the
+    /// sweep is over (`done`, or the first was checked).
     pub(crate) fn sweep_on(&mut self, done: bool) {
         self.sweep = match done {
             true => None,
-            false => self.sweep.map(|at| at + 1),
+            false => self
+                .sweep
+                .and_then(|at| at.checked_sub(1))
+                .filter(|&at| at > 0),
         };
     }
 
@@ -220,8 +227,8 @@ impl ServerBans {
         before != self.bans.len()
     }
 
-    /// `conn`'s name or account changed: check it once the step is over. (Past four in one
-    /// step, the rest are checked when they next change; a step changes one person's.)
+    /// `conn`'s name or account changed: check it once the step is over. (A step changes one
+    /// person's, or a few; past [`MAX_SUSPECTS`], the rest are checked when they next change.)
     pub(crate) fn suspect(&mut self, conn: ConnectionId) {
         if !self.bans.is_empty() && !self.suspects.contains(&conn) {
             let _ = self.suspects.push(conn);
@@ -229,7 +236,7 @@ impl ServerBans {
     }
 
     /// The connections to check, taken.
-    pub(crate) fn take_suspects(&mut self) -> heapless::Vec<ConnectionId, 4> {
+    pub(crate) fn take_suspects(&mut self) -> heapless::Vec<ConnectionId, MAX_SUSPECTS> {
         core::mem::take(&mut self.suspects)
     }
 }

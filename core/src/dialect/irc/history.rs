@@ -96,14 +96,17 @@ impl<S: crate::Storage> Step<'_, S> {
                 .roster
                 .get(conn)
                 .and_then(|slot| slot.person.account.clone());
-            let peer = self
-                .roster
-                .find(target)
-                .and_then(|id| self.roster.get(id))
-                .and_then(|slot| slot.person.account.clone())
-                .or_else(|| crate::state::nickname::Nickname::new(target).ok());
+            let here = self.roster.find(target).and_then(|id| self.roster.get(id));
+            let (peer, peer_account) = match here.map(|slot| slot.person.account.clone()) {
+                Some(Some(peer)) => (Some(peer), Some(true)),
+                here => (
+                    crate::state::nickname::Nickname::new(target).ok(),
+                    here.map(|_| false),
+                ),
+            };
             if let (Some(account), Some(peer)) = (account, peer) {
-                let request = HistoryRequest::private(conn, account, peer, range, limit);
+                let peer = (account, peer, peer_account);
+                let request = HistoryRequest::private(conn, peer, range, limit);
                 self.out.request(request);
                 return;
             }

@@ -217,13 +217,29 @@ impl<S: crate::Storage> Step<'_, S> {
             .count()
     }
 
+    /// The room called `name`, or `conn`'s current room when `None`.
+    fn named_or_current(&self, conn: ConnectionId, name: Option<&str>) -> Option<RoomId> {
+        match name {
+            Some(name) => self.rooms.find(name),
+            None => self.current(conn),
+        }
+    }
+
+    /// How `conn` is shown, `nick!user@host`, as bans match it; `None` if it does not fit
+    /// (never for someone of this server: their host is hidden).
+    fn prefix_text(
+        &self,
+        conn: ConnectionId,
+    ) -> Option<heapless::String<{ 2 * crate::state::roster::MAX_NICK_BYTES }>> {
+        let mut prefix = heapless::String::new();
+        write!(prefix, "{}", self.roster.prefix(conn)).ok()?;
+        Some(prefix)
+    }
+
     /// The check every operator's action makes: `room` (by name, or the current room when
     /// `None`) exists, `conn` is in it and is one of its operators; it is told why not.
     fn operated_room(&mut self, conn: ConnectionId, room: Option<&str>) -> Option<RoomId> {
-        let found = match room {
-            Some(name) => self.rooms.find(name),
-            None => self.current(conn),
-        };
+        let found = self.named_or_current(conn, room);
         let Some(room) = found else {
             match room {
                 Some(name) => self.refuse_moderation(conn, None, Refusal::NoSuchRoom(name)),
@@ -293,10 +309,9 @@ impl<S: crate::Storage> Step<'_, S> {
     /// Whether `conn` matches one of `room`'s bans that hold now: by `nick!user@host`, or by
     /// the account it is identified as (`$a:ACCOUNT`).
     pub(crate) fn banned(&self, conn: ConnectionId, room: RoomId) -> bool {
-        let mut prefix = heapless::String::<{ 2 * crate::state::roster::MAX_NICK_BYTES }>::new();
-        if write!(prefix, "{}", self.roster.prefix(conn)).is_err() {
+        let Some(prefix) = self.prefix_text(conn) else {
             return false;
-        }
+        };
         let account = self
             .roster
             .get(conn)
@@ -479,13 +494,8 @@ impl<S: crate::Storage> Step<'_, S> {
                 ModeChange::Ban(mask, on) => self.set_ban(conn, room_name, mask, on, None, None),
                 ModeChange::Registered(on) => self.register_room(conn, room_name, on),
                 ModeChange::BanList => {
-                    let found = match room_name {
-                        Some(name) => self.rooms.find(name),
-                        None => self.current(conn),
-                    };
-                    if let Some(name) = found.and_then(|room| self.rooms.get(room)) {
-                        let name = name.name.clone();
-                        self.ban_list(conn, &name);
+                    if let Some(room) = self.named_or_current(conn, room_name) {
+                        self.ban_list(conn, room);
                     }
                 }
                 ModeChange::Unknown(letter) => {
@@ -531,10 +541,7 @@ impl<S: crate::Storage> Step<'_, S> {
     /// IRC's `324` (or a plain line) for the modes of the room called `room_name` (the
     /// current room when `None`); the key is shown to its members only.
     fn show_modes(&mut self, conn: ConnectionId, room_name: Option<&str>) {
-        let found = match room_name {
-            Some(name) => self.rooms.find(name),
-            None => self.current(conn),
-        };
+        let found = self.named_or_current(conn, room_name);
         let (Some(room), Some(view)) = (found, found.and_then(|room| self.rooms.get(room))) else {
             return self.refuse_moderation(
                 conn,
@@ -677,10 +684,7 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
             return;
         };
-        let founder_here = match (&founder, &account) {
-            (Some(founder), Some(account)) => founder.matches(account.as_str()),
-            _ => false,
-        };
+        let founder_here = self.is_founder(conn, room);
         if on {
             let Some(account) = account else {
                 let text = format_args!(
@@ -746,9 +750,7 @@ impl<S: crate::Storage> Step<'_, S> {
         {
             return false;
         }
-        let mut prefix = heapless::String::<{ 2 * crate::state::roster::MAX_NICK_BYTES }>::new();
-        let _ = write!(prefix, "{}", self.roster.prefix(conn));
-        let Some(slot) = self.roster.get(conn) else {
+        let (Some(prefix), Some(slot)) = (self.prefix_text(conn), self.roster.get(conn)) else {
             return false;
         };
         let (account, peer) = (slot.person.account.as_ref(), slot.connection.peer);
@@ -938,10 +940,7 @@ impl<S: crate::Storage> Step<'_, S> {
     /// `conn` invites `target` into the room called `room_name` (the current room when
     /// `None`): `conn` must be in it, and one of its operators if it is invite-only.
     pub(crate) fn invite(&mut self, conn: ConnectionId, target: &str, room_name: Option<&str>) {
-        let found = match room_name {
-            Some(name) => self.rooms.find(name),
-            None => self.current(conn),
-        };
+        let found = self.named_or_current(conn, room_name);
         let Some(room) = found else {
             let name = room_name.unwrap_or("");
             return self.refuse_moderation(conn, None, Refusal::NoSuchRoom(name));
@@ -1030,11 +1029,11 @@ impl<S: crate::Storage> Step<'_, S> {
         }
     }
 
-    /// IRC's ban list of the room called `name`: `367` for each, then `368`.
-    pub(crate) fn ban_list(&mut self, conn: ConnectionId, name: &crate::state::rooms::RoomName) {
+    /// IRC's ban list of `room`: `367` for each, then `368`.
+    fn ban_list(&mut self, conn: ConnectionId, room: RoomId) {
         use super::irc::numeric::{RPL_BANLIST, RPL_ENDOFBANLIST};
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
-        let Some(room) = self.rooms.find(name.as_str()) else {
+        let Some(name) = self.rooms.get(room).map(|info| info.name) else {
             return;
         };
         let start = self.out.mark();

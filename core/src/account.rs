@@ -321,6 +321,22 @@ mod tests {
             self.heard.take(request.conn())
         }
 
+        /// A new connection going by `name`, the only server operator's account, identified
+        /// as it (what it heard taken).
+        fn operator(&mut self, name: &str) -> ConnectionId {
+            self.driver
+                .server_mut()
+                .set_operators(Operators::new([name]).unwrap());
+            let conn = self.connect();
+            self.send(
+                conn,
+                &std::format!("/nick {name}\n/identify correct-horse\n"),
+            );
+            let request = self.request();
+            self.answer(&request, AccountAnswer::Done);
+            conn
+        }
+
         /// The runner says `conn` goes by `nick`, a registered nickname.
         fn registered(&mut self, conn: ConnectionId, nick: &str) {
             let heard = &mut self.heard;
@@ -414,13 +430,7 @@ mod tests {
     fn the_sweep_puts_out_everyone_a_new_ban_names_and_then_ends() {
         use core::net::{IpAddr, Ipv4Addr};
         let mut node = Node::new(true);
-        node.driver
-            .server_mut()
-            .set_operators(Operators::new(["root"]).unwrap());
-        let root = node.connect();
-        node.send(root, "/nick root\n/identify correct-horse\n");
-        let request = node.request();
-        node.answer(&request, AccountAnswer::Done);
+        let root = node.operator("root");
         let mut banned = Vec::new();
         let mut kept = Vec::new();
         for n in 0..12_u8 {
@@ -465,15 +475,9 @@ mod tests {
     #[test]
     fn an_empty_room_goes_once_a_server_operator_lifts_what_kept_it() {
         let mut node = Node::new(true);
-        node.driver
-            .server_mut()
-            .set_operators(Operators::new(["root"]).unwrap());
         let ann = node.connect();
         node.send(ann, "/nick ann\n/join #den\n/ban bob\n/part #den\n");
-        let root = node.connect();
-        node.send(root, "/nick root\n/identify correct-horse\n");
-        let request = node.request();
-        node.answer(&request, AccountAnswer::Done);
+        let root = node.operator("root");
         node.heard.take(root);
         let listed = node.send(root, "/rooms\n");
         assert!(
@@ -493,13 +497,7 @@ mod tests {
     fn a_server_ban_puts_out_who_matches_and_keeps_them_out() {
         use core::net::{IpAddr, Ipv4Addr};
         let mut node = Node::new(true);
-        node.driver
-            .server_mut()
-            .set_operators(Operators::new(["root"]).unwrap());
-        let root = node.connect();
-        node.send(root, "/nick root\n/identify correct-horse\n");
-        let request = node.request();
-        node.answer(&request, AccountAnswer::Done);
+        let root = node.operator("root");
         let ann = node.connect();
         node.send(ann, "/nick ann\n");
         assert_eq!(

@@ -148,9 +148,7 @@ impl<S: crate::Storage> Step<'_, S> {
             crate::history::HistoryTarget::Room(room) => room.as_str(),
             crate::history::HistoryTarget::Private { peer, .. } => peer.as_str(),
         };
-        let mut target = heapless::String::<{ crate::state::rooms::MAX_ROOM_NAME_BYTES }>::new();
-        let _ = target.push_str(name);
-        let name = Visible(target.as_str());
+        let name = Visible(name);
         let (conn, server) = (request.conn(), self.server_name);
         let caps = self.caps(conn);
         let purpose = request.purpose();

@@ -122,11 +122,18 @@ pub struct AccountRequest {
     conn: ConnectionId,
     account: Nickname,
     ask: AccountAsk,
+    /// The account's name as it was registered, where the runner said so.
+    registered_as: Option<Nickname>,
 }
 
 impl AccountRequest {
     pub(crate) fn new(conn: ConnectionId, account: Nickname, ask: AccountAsk) -> Self {
-        Self { conn, account, ask }
+        Self {
+            conn,
+            account,
+            ask,
+            registered_as: None,
+        }
     }
 
     /// Who asks.
@@ -143,6 +150,39 @@ impl AccountRequest {
     /// What they ask.
     pub fn ask(&self) -> &AccountAsk {
         &self.ask
+    }
+
+    /// Tells the core how the account was spelt when it was registered (`Alice` where
+    /// `ALICE` was asked for): once identified, the person's account is shown that way
+    /// (`WHOIS`, `account-notify`, events), whatever they typed. Set it before
+    /// [`Server::handle_account`](crate::Server::handle_account). `false`, and nothing
+    /// changes, unless `registered` is the same name as [`account`](Self::account)
+    /// ([`NameKey`](crate::NameKey)) and a valid nickname: a request is never turned into
+    /// another account's.
+    ///
+    /// ```
+    /// # use chat_core::account::AccountRequest;
+    /// fn answered(mut request: AccountRequest, stored_name: &str) -> AccountRequest {
+    ///     if !request.spell_as_registered(stored_name) {
+    ///         // Not the same name: keep the spelling asked.
+    ///     }
+    ///     request
+    /// }
+    /// ```
+    pub fn spell_as_registered(&mut self, registered: &str) -> bool {
+        match Nickname::new(registered) {
+            Ok(name) if name.key() == self.account.key() => {
+                self.registered_as = Some(name);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The account's name as it was registered, if the runner said
+    /// ([`spell_as_registered`](Self::spell_as_registered)); otherwise as asked.
+    pub fn registered_spelling(&self) -> &Nickname {
+        self.registered_as.as_ref().unwrap_or(&self.account)
     }
 }
 
@@ -349,6 +389,32 @@ mod tests {
             let heard = &mut self.heard;
             self.driver.advance(by, &mut |output| heard.record(output));
         }
+    }
+
+    #[test]
+    fn identified_as_the_account_as_registered_whatever_was_typed() {
+        let mut node = Node::new(true);
+        let ann = node.connect();
+        node.send(ann, "/nick ann\n/login ANN correct-horse\n");
+        let mut request = node.request();
+        assert_eq!(request.account().as_str(), "ANN");
+        // Another account's name is refused, the request unchanged.
+        assert!(!request.spell_as_registered("bob"));
+        assert!(!request.spell_as_registered("not a name"));
+        assert_eq!(request.registered_spelling().as_str(), "ANN");
+        assert!(request.spell_as_registered("Ann"));
+        assert_eq!(request.account().as_str(), "ANN", "still the one asked for");
+        assert_eq!(
+            node.answer(&request, AccountAnswer::Done),
+            ["*** You are now identified as Ann."]
+        );
+        assert_eq!(
+            node.driver
+                .server()
+                .account_of("ann")
+                .map(|name| name.as_str()),
+            Some("Ann")
+        );
     }
 
     #[test]

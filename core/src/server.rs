@@ -1078,9 +1078,10 @@ impl<S: Storage> Server<S> {
                 && waiting.kind == request.ask().kind()
                 && waiting.account == *request.account()
         });
-        let Some(waiting) = at.map(|at| self.account_asks.swap_remove(at)) else {
+        let Some(mut waiting) = at.map(|at| self.account_asks.swap_remove(at)) else {
             return Err(Error::StaleAccount);
         };
+        waiting.account = request.registered_spelling().clone();
         self.roster.dequeue(Queue::Account, conn);
         self.hub().account_answered(waiting, answer);
         self.check_suspects();

@@ -1,7 +1,8 @@
 //! Accounts for the core (see `chat_core::account`): a thread of their own hashes and checks
 //! passwords with Argon2id, keeps the accounts in the data directory's database (a connection
-//! of its own, so that hashing never holds up the store's commits) or, with `--no-data`, in
-//! memory, and slows down wrong passwords.
+//! of its own, so that hashing never holds up the store's commits), with `--no-data` in
+//! memory, or in cluster mode in the cluster's Redis (`cluster/accounts.rs`), and slows down
+//! wrong passwords.
 //!
 //! Hashing costs tens of milliseconds on purpose: on the hub thread it would stop the chat for
 //! that long. The hub hands each request over (`ask`) and gets the answer back on its event
@@ -11,12 +12,14 @@
 //! each further answer to that account or address waits twice as long as the last, from 1 s up
 //! to [`MAX_DELAY`]; a right password clears the account's count, and a count goes after
 //! [`FORGET_AFTER`] without failures. The thread keeps answering others meanwhile: a delayed
-//! answer waits in a queue of its own, not in a sleep.
+//! answer waits in a queue of its own, not in a sleep. In cluster mode an account's count is
+//! kept in Redis, so that spreading guesses over the nodes gains nothing; an address's stays
+//! with the node it connected to.
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -25,6 +28,7 @@ use chat_core::account::{AccountAnswer, AccountAsk, AccountRequest, Password};
 use rusqlite::{Connection, OptionalExtension, params};
 use smol::channel::Sender;
 
+use crate::cluster::{Account, SharedAccounts, now_millis};
 use crate::event::Event;
 use crate::log::{error, info, warn};
 use crate::store::{self, OpenError, Place};
@@ -67,45 +71,87 @@ pub(crate) struct Accounts {
 }
 
 /// Where accounts are kept.
-enum Kept {
+enum Keeper {
     Database(Connection),
-    Memory(HashMap<String, (String, String)>),
+    Memory(HashMap<String, Account>),
+    /// The cluster's Redis.
+    Shared(SharedAccounts),
 }
 
 impl Accounts {
     /// Starts the thread, which answers on `events`. Returns the keys of the accounts there
-    /// are, for the hub to know registered nicknames without asking.
+    /// are, for the hub to know registered nicknames without asking. With `cluster` (the
+    /// Redis URL of cluster mode) accounts are the cluster's: the data directory's own, if any,
+    /// are added to it first where the cluster has no account of that name, and the hub hears
+    /// of accounts made on other nodes (`Event::AccountsRegistered`).
     pub(crate) fn start(
         place: &Place,
+        cluster: Option<&str>,
         events: Sender<Event>,
-    ) -> Result<(Self, HashSet<String>), OpenError> {
-        let kept = match place {
+    ) -> Result<(Self, HashSet<String>), String> {
+        let local = match place {
             Place::Directory(dir) => {
                 let path = dir.join(store::DATABASE_FILE);
                 // The store opened (and migrated) it already: this is a second connection.
-                Kept::Database(store::open_file(&path, store::SyncMode::Full)?)
+                Some(
+                    store::open_file(&path, store::SyncMode::Full)
+                        .map_err(|error: OpenError| error.to_string())?,
+                )
             }
-            Place::Memory => Kept::Memory(HashMap::new()),
+            Place::Memory => None,
         };
-        let registered = match &kept {
-            Kept::Database(connection) => {
-                let database = |error| OpenError::Database("accounts".into(), error);
-                let mut statement = connection
-                    .prepare("SELECT key FROM accounts")
-                    .map_err(database)?;
-                statement
-                    .query_map([], |row| row.get(0))
-                    .map_err(database)?
-                    .collect::<rusqlite::Result<HashSet<String>>>()
-                    .map_err(database)?
+        let (keeper, registered) = match (cluster, local) {
+            (Some(url), local) => {
+                let mut shared = SharedAccounts::connect(url)
+                    .map_err(|error| format!("accounts in the cluster: {error}"))?;
+                if let Some(connection) = local {
+                    let mine = local_accounts(&connection)?;
+                    if !mine.is_empty() {
+                        let (added, had) = shared.import(&mine).map_err(|error| {
+                            format!("adding this directory's accounts to the cluster: {error}")
+                        })?;
+                        info!(
+                            "accounts: {added} of this data directory's {} added to the \
+                             cluster's",
+                            mine.len()
+                        );
+                        if !had.is_empty() {
+                            warn!(
+                                "accounts: the cluster has its own account(s) {} already; this \
+                                 directory's of the same name(s) are not used",
+                                had.join(", ")
+                            );
+                        }
+                    }
+                }
+                if shared.persists() == Some(false) {
+                    warn!(
+                        "accounts: the cluster's Redis keeps nothing on disk (no appendonly, no \
+                         save): its accounts are lost if it restarts; see docs/CLUSTER.md"
+                    );
+                }
+                let keys = shared
+                    .keys()
+                    .map_err(|error| format!("reading the cluster's accounts: {error}"))?;
+                shared
+                    .listen(events.clone())
+                    .map_err(|error| format!("accounts thread: {error}"))?;
+                (Keeper::Shared(shared), keys.into_iter().collect())
             }
-            Kept::Memory(_) => HashSet::new(),
+            (None, Some(connection)) => {
+                let keys = local_accounts(&connection)?
+                    .into_iter()
+                    .map(|(key, _)| key)
+                    .collect();
+                (Keeper::Database(connection), keys)
+            }
+            (None, None) => (Keeper::Memory(HashMap::new()), HashSet::new()),
         };
         let (jobs, incoming) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("accounts".into())
-            .spawn(move || Worker::new(kept).run(&incoming, &events))
-            .map_err(|error| OpenError::Directory("accounts thread".into(), error))?;
+            .spawn(move || Worker::new(keeper).run(&incoming, &events))
+            .map_err(|error| format!("accounts thread: {error}"))?;
         Ok((Self { jobs }, registered))
     }
 
@@ -157,7 +203,7 @@ impl Ord for Held {
 }
 
 struct Worker {
-    kept: Kept,
+    keeper: Keeper,
     argon2: Argon2<'static>,
     by_account: HashMap<String, Failures>,
     by_address: HashMap<IpAddr, Failures>,
@@ -165,9 +211,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(kept: Kept) -> Self {
+    fn new(keeper: Keeper) -> Self {
         Self {
-            kept,
+            keeper,
             argon2: Argon2::default(),
             by_account: HashMap::new(),
             by_address: HashMap::new(),
@@ -196,19 +242,36 @@ impl Worker {
                     Err(_) => return,
                 },
             };
-            let key = crate::name_key(job.request.account().as_str());
-            let answer = self.answer(&key, &job.request).unwrap_or_else(|error| {
-                warn!("accounts: {error}");
-                AccountAnswer::Unavailable
-            });
-            let delay = self.count(&key, job.address, answer);
-            let answered = Answered {
-                request: job.request,
-                answer,
+            let Job {
+                mut request,
+                address,
+            } = job;
+            let key = crate::name_key(request.account().as_str());
+            let answer = match self.answer(&key, &request) {
+                Ok((answer, registered_as)) => {
+                    // Identified as the account is spelt, whatever the person typed.
+                    if let Some(name) = registered_as {
+                        request.spell_as_registered(&name);
+                    }
+                    answer
+                }
+                Err(error) => {
+                    warn!("accounts: {error}");
+                    AccountAnswer::Unavailable
+                }
             };
+            let delay = self.count(&key, address, answer);
+            let made =
+                answer == AccountAnswer::Done && matches!(request.ask(), AccountAsk::Register(_));
+            let answered = Answered { request, answer };
             if delay.is_zero() {
                 if events.send_blocking(answered.event()).is_err() {
                     return;
+                }
+                // After the answer: this node's hub knows the account is its registrant's
+                // before the notice comes back to it, and does not take them for an impostor.
+                if made && let Keeper::Shared(shared) = &mut self.keeper {
+                    shared.announce(&key);
                 }
             } else {
                 self.held.push(Held {
@@ -225,6 +288,11 @@ impl Worker {
         let now = Instant::now();
         if answer == AccountAnswer::Done {
             self.by_account.remove(key);
+            if let Keeper::Shared(shared) = &mut self.keeper
+                && let Err(error) = shared.succeeded(key)
+            {
+                warn!("accounts: the wrong passwords for {key} were not forgotten: {error}");
+            }
         }
         if !matches!(
             answer,
@@ -246,46 +314,79 @@ impl Worker {
         };
         forget_old(&mut self.by_account, now);
         forget_old(&mut self.by_address, now);
-        let of_account = if answer == AccountAnswer::WrongPassword {
-            bump(self.by_account.entry(key.to_owned()).or_insert(fresh))
-        } else {
-            0
+        let shared_count = match (&mut self.keeper, answer) {
+            (Keeper::Shared(shared), AccountAnswer::WrongPassword) => match shared.failed(key) {
+                Ok(count) => Some(count),
+                Err(error) => {
+                    // Counted here instead: slowed down on this node at least.
+                    warn!("accounts: a wrong password for {key} was not counted in Redis: {error}");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let of_account = match (shared_count, answer) {
+            (Some(count), _) => count,
+            (None, AccountAnswer::WrongPassword) => {
+                bump(self.by_account.entry(key.to_owned()).or_insert(fresh))
+            }
+            (None, _) => 0,
         };
         let of_address = bump(self.by_address.entry(address).or_insert(fresh));
         delay_after(of_account.max(of_address))
     }
 
-    fn answer(&mut self, key: &str, request: &AccountRequest) -> Result<AccountAnswer, String> {
+    /// The answer to `request`, and the account's name as registered where the person is
+    /// identified as it.
+    fn answer(
+        &mut self,
+        key: &str,
+        request: &AccountRequest,
+    ) -> Result<(AccountAnswer, Option<String>), String> {
         let name = request.account().as_str();
         match request.ask() {
             AccountAsk::Register(password) => {
-                if self.hash_of(key)?.is_some() {
-                    return Ok(AccountAnswer::Taken);
+                if self.account(key)?.is_some() {
+                    return Ok((AccountAnswer::Taken, None));
                 }
-                let hash = self.hash(password)?;
-                Ok(if self.insert(key, name, &hash)? {
+                let account = Account {
+                    name: name.to_owned(),
+                    hash: self.hash(password)?,
+                    created: now_millis(),
+                };
+                Ok(if self.insert(key, &account)? {
                     info!("accounts: {name} registered");
-                    AccountAnswer::Done
+                    (AccountAnswer::Done, None)
                 } else {
-                    AccountAnswer::Taken
+                    (AccountAnswer::Taken, None)
                 })
             }
-            AccountAsk::Identify(password) => match self.hash_of(key)? {
-                None => Ok(AccountAnswer::NoSuchAccount),
-                Some(hash) if self.verify(password, &hash) => Ok(AccountAnswer::Done),
-                Some(_) => Ok(AccountAnswer::WrongPassword),
-            },
-            AccountAsk::ChangePassword { old, new } => match self.hash_of(key)? {
-                None => Ok(AccountAnswer::NoSuchAccount),
-                Some(hash) if self.verify(old, &hash) => {
-                    let hash = self.hash(new)?;
-                    self.update(key, &hash)?;
-                    info!("accounts: {name} changed its password");
-                    Ok(AccountAnswer::Done)
+            AccountAsk::Identify(password) => Ok(match self.account(key)? {
+                None => (AccountAnswer::NoSuchAccount, None),
+                Some(account) if self.verify(password, &account.hash) => {
+                    (AccountAnswer::Done, Some(account.name))
                 }
-                Some(_) => Ok(AccountAnswer::WrongPassword),
+                Some(_) => (AccountAnswer::WrongPassword, None),
+            }),
+            AccountAsk::ChangePassword { old, new } => match self.account(key)? {
+                None => Ok((AccountAnswer::NoSuchAccount, None)),
+                Some(account) if self.verify(old, &account.hash) => {
+                    let changed = Account {
+                        hash: self.hash(new)?,
+                        ..account.clone()
+                    };
+                    if self.replace(key, &account, &changed)? {
+                        info!("accounts: {name} changed its password");
+                        Ok((AccountAnswer::Done, None))
+                    } else {
+                        // Changed on another node between the check and now.
+                        warn!("accounts: {name}'s password changed meanwhile; not changed again");
+                        Ok((AccountAnswer::Unavailable, None))
+                    }
+                }
+                Some(_) => Ok((AccountAnswer::WrongPassword, None)),
             },
-            _ => Ok(AccountAnswer::Unavailable),
+            _ => Ok((AccountAnswer::Unavailable, None)),
         }
     }
 
@@ -309,51 +410,88 @@ impl Worker {
         }
     }
 
-    fn hash_of(&self, key: &str) -> Result<Option<String>, String> {
-        match &self.kept {
-            Kept::Database(connection) => connection
-                .prepare_cached("SELECT hash FROM accounts WHERE key = ?1")
-                .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+    fn account(&mut self, key: &str) -> Result<Option<Account>, String> {
+        match &mut self.keeper {
+            Keeper::Database(connection) => connection
+                .prepare_cached("SELECT name, hash, created FROM accounts WHERE key = ?1")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([key], |row| {
+                            Ok(Account {
+                                name: row.get(0)?,
+                                hash: row.get(1)?,
+                                created: row.get(2)?,
+                            })
+                        })
+                        .optional()
+                })
                 .map_err(|error| format!("reading an account failed: {error}")),
-            Kept::Memory(accounts) => Ok(accounts.get(key).map(|(_, hash)| hash.clone())),
+            Keeper::Memory(accounts) => Ok(accounts.get(key).cloned()),
+            Keeper::Shared(shared) => shared.get(key),
         }
     }
 
     /// Keeps a new account; `false` if one with its key came first.
-    fn insert(&mut self, key: &str, name: &str, hash: &str) -> Result<bool, String> {
-        let created = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |since| since.as_millis() as i64);
-        match &mut self.kept {
-            Kept::Database(connection) => connection
+    fn insert(&mut self, key: &str, account: &Account) -> Result<bool, String> {
+        match &mut self.keeper {
+            Keeper::Database(connection) => connection
                 .prepare_cached(
                     "INSERT OR IGNORE INTO accounts (key, name, hash, created)
                      VALUES (?1, ?2, ?3, ?4)",
                 )
-                .and_then(|mut statement| statement.execute(params![key, name, hash, created]))
+                .and_then(|mut statement| {
+                    statement.execute(params![key, account.name, account.hash, account.created])
+                })
                 .map(|added| added == 1)
                 .map_err(|error| format!("keeping an account failed: {error}")),
-            Kept::Memory(accounts) => Ok(accounts
-                .insert(key.to_owned(), (name.to_owned(), hash.to_owned()))
-                .is_none()),
+            Keeper::Memory(accounts) => {
+                Ok(accounts.insert(key.to_owned(), account.clone()).is_none())
+            }
+            Keeper::Shared(shared) => shared.insert(key, account),
         }
     }
 
-    fn update(&mut self, key: &str, hash: &str) -> Result<(), String> {
-        match &mut self.kept {
-            Kept::Database(connection) => connection
+    /// Replaces the account `key`, read as `old`, with `new`; `false` if it was changed
+    /// meanwhile (only the cluster's can be: elsewhere this thread alone writes them).
+    fn replace(&mut self, key: &str, old: &Account, new: &Account) -> Result<bool, String> {
+        match &mut self.keeper {
+            Keeper::Database(connection) => connection
                 .prepare_cached("UPDATE accounts SET hash = ?2 WHERE key = ?1")
-                .and_then(|mut statement| statement.execute(params![key, hash]))
-                .map(drop)
+                .and_then(|mut statement| statement.execute(params![key, new.hash]))
+                .map(|changed| changed == 1)
                 .map_err(|error| format!("changing a password failed: {error}")),
-            Kept::Memory(accounts) => {
-                if let Some(account) = accounts.get_mut(key) {
-                    account.1 = hash.to_owned();
+            Keeper::Memory(accounts) => Ok(match accounts.get_mut(key) {
+                Some(account) => {
+                    *account = new.clone();
+                    true
                 }
-                Ok(())
-            }
+                None => false,
+            }),
+            Keeper::Shared(shared) => shared.replace(key, old, new),
         }
     }
+}
+
+/// Every account of a data directory's database, by key.
+fn local_accounts(connection: &Connection) -> Result<Vec<(String, Account)>, String> {
+    let database = |error: rusqlite::Error| format!("reading the accounts failed: {error}");
+    let mut statement = connection
+        .prepare("SELECT key, name, hash, created FROM accounts")
+        .map_err(database)?;
+    statement
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                Account {
+                    name: row.get(1)?,
+                    hash: row.get(2)?,
+                    created: row.get(3)?,
+                },
+            ))
+        })
+        .map_err(database)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(database)
 }
 
 /// How long an answer waits after `failures` wrong passwords in a row.
@@ -395,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_password_is_kept_hashed_and_checked() {
-        let mut worker = Worker::new(Kept::Memory(HashMap::new()));
+        let mut worker = Worker::new(Keeper::Memory(HashMap::new()));
         let password = Password::new("hunter2hunter2").unwrap();
         let hash = worker.hash(&password).unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
@@ -403,9 +541,14 @@ mod tests {
         assert!(worker.verify(&password, &hash));
         assert!(!worker.verify(&Password::new("hunter3hunter3").unwrap(), &hash));
         assert!(!worker.verify(&password, "not a hash"));
-        assert!(worker.insert("ann", "Ann", &hash).unwrap());
+        let account = |name: &str| Account {
+            name: name.to_owned(),
+            hash: hash.clone(),
+            created: 0,
+        };
+        assert!(worker.insert("ann", &account("Ann")).unwrap());
         assert!(
-            !worker.insert("ann", "ANN", &hash).unwrap(),
+            !worker.insert("ann", &account("ANN")).unwrap(),
             "one account per key"
         );
         let address: IpAddr = [127, 0, 0, 1].into();

@@ -124,7 +124,8 @@ pub(crate) struct Args {
     /// an account whose people are server operators once identified as it: they keep order in
     /// every room (kick, ban, modes, invitations) and come into any room past its bans, key,
     /// limit and invite-only mode. Repeat for more (at most 32); in the config file a list
-    /// (oper = ["alice", "bob"]). Not with --cluster, which has no accounts yet. Default: none
+    /// (oper = ["alice", "bob"]). With --cluster the accounts are the cluster's, and each node
+    /// has its own list. Default: none
     #[argh(option)]
     pub(crate) oper: Vec<String>,
 
@@ -617,19 +618,15 @@ impl Options {
                     .to_owned(),
             );
         }
-        let operators = chat_core::account::Operators::new(self.oper.iter().map(String::as_str))
-            .map_err(|error| match error {
+        chat_core::account::Operators::new(self.oper.iter().map(String::as_str)).map_err(
+            |error| match error {
                 chat_core::account::OperatorsError::NotAName(at) => format!(
                     "--oper {:?} is not an account name (a valid nickname)",
                     self.oper[at]
                 ),
                 error => format!("--oper: {error}"),
-            })?;
-        if cluster.is_some() && !operators.is_empty() {
-            return Err(
-                "--oper cannot go with --cluster: cluster mode has no accounts yet".to_owned(),
-            );
-        }
+            },
+        )?;
         let core = Config::default()
             .with_colour(!self.no_color)
             .with_silence_timeout(self.silence_timeout())

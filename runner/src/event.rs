@@ -39,6 +39,9 @@ pub(crate) enum Event {
     Shutdown(&'static str),
     /// The accounts thread answered a request (see `accounts.rs`).
     Account(Box<AccountRequest>, AccountAnswer),
+    /// Cluster mode: these accounts exist (by key), made on any node: all of them when the
+    /// news starts, then each new one (see `cluster/accounts.rs`).
+    AccountsRegistered(Vec<String>),
     /// SIGHUP read the message of the day (`--motd`) again; `None`: the built-in one (the
     /// reloaded configuration has no `motd`). Boxed: it is some 6 KB.
     Motd(Option<Box<chat_core::motd::Motd>>),

@@ -644,6 +644,7 @@ impl Hub {
                 self.account_answers.push_back((*request, answer));
                 self.drain();
             }
+            Event::AccountsRegistered(keys) => self.accounts_registered(keys),
             Event::Motd(motd) => {
                 let now = self.clock.now();
                 self.core.set_motd(now, motd.map(|motd| *motd));
@@ -700,6 +701,30 @@ impl Hub {
 
     fn now(&self) -> Instant {
         self.clock.now()
+    }
+
+    /// Cluster mode: accounts made (on any node) that this node may not know yet. Their
+    /// names are protected from now on: whoever goes by one here is asked to prove it.
+    fn accounts_registered(&mut self, keys: Vec<String>) {
+        let mut new = HashSet::new();
+        for key in keys {
+            if !self.registered.contains(&key) {
+                self.registered.insert(key.clone());
+                new.insert(key);
+            }
+        }
+        if new.is_empty() {
+            return;
+        }
+        debug!("accounts: {} made on other nodes", new.len());
+        for connection in self.connections.iter().flatten() {
+            if let Some(name) = &connection.name
+                && new.contains(&crate::name_key(name))
+            {
+                self.unproven.push((connection.id, name.clone()));
+            }
+        }
+        self.drain();
     }
 
     /// Makes the accounts called `names` server operators: those that exist. A name with no

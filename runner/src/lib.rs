@@ -138,7 +138,8 @@ pub struct Settings {
     pub motd: Option<PathBuf>,
     /// The accounts whose people are server operators (`--oper`): valid nicknames, at most
     /// [`chat_core::account::MAX_OPERATORS`] (checked by `serve`, which refuses others with
-    /// [`Error::Operators`]); none in cluster mode.
+    /// [`Error::Operators`]). In cluster mode the accounts are the cluster's; the list is
+    /// each node's own.
     pub operators: Vec<String>,
 }
 
@@ -458,13 +459,13 @@ pub fn serve_reloading(
     // In cluster mode a nickname free here is claimed from the other nodes before it is given,
     // and a room line waits for its place in the room's order across the nodes; without a
     // cluster nobody would answer either.
-    // Accounts are kept in the data directory, or in memory: in cluster mode they would have
-    // to be shared by every node, which they are not yet, so a node of a cluster keeps none.
+    // Accounts are kept in the data directory, in memory, or in cluster mode in the cluster's
+    // Redis, where every node finds them.
     let config = settings
         .core
         .with_nick_claims(cluster.is_some())
         .with_relayed_lines(cluster.is_some())
-        .with_accounts(cluster.is_none());
+        .with_accounts(true);
     // The core's clock reads Unix time in milliseconds: the times on lines are real ones.
     let clock = Clock::start();
     let start = clock.start_instant();
@@ -586,16 +587,27 @@ pub fn serve_reloading(
     });
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
     let accounts = if config.accounts {
-        let (accounts, registered) = accounts::Accounts::start(&place, events.clone())
-            .map_err(|error| Error::Store(error.to_string()))?;
+        let shared = settings
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.url.as_str());
+        let (accounts, registered) = accounts::Accounts::start(&place, shared, events.clone())
+            .map_err(match shared {
+                Some(_) => Error::Cluster,
+                None => Error::Store,
+            })?;
         info!(
-            "accounts: {} registered; a registered nickname must be proven within {} s",
+            "accounts: {} registered{}; a registered nickname must be proven within {} s",
             registered.len(),
+            if shared.is_some() {
+                " in the cluster"
+            } else {
+                ""
+            },
             config.nick_grace.as_secs()
         );
         Some((accounts, registered))
     } else {
-        info!("accounts: none in cluster mode (they are not shared across nodes yet)");
         None
     };
     let mut hub = Hub::new(

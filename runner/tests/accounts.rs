@@ -42,10 +42,10 @@ fn an_account_keeps_its_name_across_connections_and_restarts() {
     ann.expect_closed();
 
     // Back, under another case of the name: told to prove it, and proves it in time (the
-    // account is named as it was asked for).
+    // account is named as it was registered).
     let mut back = claims_registered(&server, "ANN");
     back.send_line(&format!("/identify {PASSWORD}"));
-    back.expect_line("*** You are now identified as ANN.");
+    back.expect_line("*** You are now identified as ann.");
     std::thread::sleep(Duration::from_millis(2_500));
     let since = back.sync();
     assert!(since.is_empty(), "kept the name: {since:?}");
@@ -54,7 +54,7 @@ fn an_account_keeps_its_name_across_connections_and_restarts() {
     let mut irc = Client::connect(server.addr());
     irc.send("NICK ivy\r\nUSER i 0 * :I\r\nWHOIS ann\r\n");
     let whois = irc.expect_line(" 330 ");
-    assert_eq!(whois, ":chat.local 330 ivy ANN ANN :is logged in as");
+    assert_eq!(whois, ":chat.local 330 ivy ANN ann :is logged in as");
     irc.send("PRIVMSG NickServ :REGISTER ivy-password ivy@example.org\r\n");
     assert_eq!(
         irc.expect_line("NickServ"),

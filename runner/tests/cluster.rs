@@ -1382,3 +1382,93 @@ fn names_in_any_script_are_one_name_across_the_nodes() {
     let log = c.log();
     assert!(!log.contains("could not"), "{log}");
 }
+
+/// A plain-text client on `node` that took `nick`, a registered name, and was told so. The
+/// name may still be another node's for a moment (its holder just quit there).
+fn told_registered(node: &Server, nick: &str) -> Client {
+    let mut client = node.connect();
+    nick_within(&mut client, nick, Duration::from_secs(5));
+    client.expect_line(&format!(
+        "*** The nickname {nick} is registered: if it is yours, /identify PASSWORD within 2 s, \
+         or you will be renamed."
+    ));
+    client
+}
+
+#[test]
+fn accounts_are_one_across_the_nodes() {
+    let test = "accounts_are_one_across_the_nodes";
+    let Some(url) = redis_url(test) else { return };
+    const PASSWORD: &str = "correct-horse-battery";
+    let grace = ["--nick-grace", "2"];
+    let (a, b) = (node(&url, "acc-a", &grace), node(&url, "acc-b", &grace));
+    let ann = unique_nick("acc");
+
+    // Registered on one node while the other runs: the other protects the name at once.
+    let mut first = a.join(&ann);
+    first.send_line(&format!("/register {PASSWORD}"));
+    first.expect_line(&format!(
+        "*** You registered the account {ann}; you are identified as it."
+    ));
+    first.send_line("/quit");
+    first.expect_closed();
+    let upper = ann.to_uppercase();
+    let mut back = told_registered(&b, &upper);
+    back.send_line("/identify wrong-password");
+    back.expect_line(&format!("*** error: wrong password for {upper}"));
+    // Identified as the account is spelt, on a node that never saw it made.
+    back.send_line(&format!("/identify {PASSWORD}"));
+    back.expect_line(&format!("*** You are now identified as {ann}."));
+    back.send_line(&format!("/password {PASSWORD} a-new-password"));
+    back.expect_line("*** Your password was changed.");
+    back.send_line("/quit");
+    back.expect_closed();
+
+    // The other node checks the new password; an impostor there is renamed.
+    let mut impostor = told_registered(&a, &ann);
+    let renamed = impostor.expect_line_where(
+        |line| line.contains("you are anonymous-"),
+        "the impostor renamed",
+    );
+    assert!(renamed.contains(&ann), "{renamed}");
+    impostor.send_line(&format!("/login {ann} {PASSWORD}"));
+    impostor.expect_line(&format!("*** error: wrong password for {ann}"));
+    impostor.send_line(&format!("/login {ann} a-new-password"));
+    impostor.expect_line(&format!("*** You are now identified as {ann}."));
+
+    // A node started later finds the account, and may name it a server operator.
+    let c = node(&url, "acc-c", &["--oper", &ann, "--nick-grace", "2"]);
+    let mut root = told_registered(&c, &ann);
+    root.send_line("/identify a-new-password");
+    root.expect_line(&format!("*** You are now identified as {ann}."));
+    root.expect_line("*** You are a server operator: you keep order in every room.");
+}
+
+#[test]
+fn wrong_passwords_are_counted_across_the_nodes() {
+    let test = "wrong_passwords_are_counted_across_the_nodes";
+    let Some(url) = redis_url(test) else { return };
+    let (a, b) = (node(&url, "wrong-a", &[]), node(&url, "wrong-b", &[]));
+    let bea = unique_nick("wr");
+    let mut owner = a.join(&bea);
+    owner.send_line("/register correct-horse-battery");
+    owner.expect_line(&format!(
+        "*** You registered the account {bea}; you are identified as it."
+    ));
+    // Three wrong passwords on one node are answered at once...
+    let mut guesser = a.join(&unique_nick("gu"));
+    for _ in 0..3 {
+        guesser.send_line(&format!("/login {bea} wrong-password"));
+        guesser.expect_line(&format!("*** error: wrong password for {bea}"));
+    }
+    // ...and the fourth, on the other node (whose address count is nought), waits.
+    let mut elsewhere = b.join(&unique_nick("gu"));
+    let asked = Instant::now();
+    elsewhere.send_line(&format!("/login {bea} wrong-password"));
+    elsewhere.expect_line(&format!("*** error: wrong password for {bea}"));
+    let waited = asked.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "the fourth wrong password in a row was answered after {waited:?}"
+    );
+}

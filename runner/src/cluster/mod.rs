@@ -54,12 +54,14 @@
 //! (a reconnect, a slow subscriber) are filled from the stream by sequence number with
 //! [`Cluster::fetch`], which says honestly what the stream no longer has.
 
+mod accounts;
 mod node;
 mod people;
 mod relay;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use accounts::{Account, SharedAccounts, now_millis};
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
 pub(crate) use people::{Checked, Everyone, News, PersonState, PrivateLine};
 pub(crate) use relay::{ForCore as Relayed, Relay, RelayDone, Unsent};

@@ -1,0 +1,325 @@
+//! Accounts shared by every node of a cluster, kept in Redis: the accounts thread's place
+//! (see `accounts.rs`) in cluster mode. Blocking calls on a connection of its own, since the
+//! accounts thread is a plain thread that hashes between calls; each call is bounded by
+//! [`CALL_TIMEOUT`], a connection attempt by [`CONNECT_TIMEOUT`].
+//!
+//! Keys (all with the `{accounts}` hash tag, so that they stay together on a Redis Cluster):
+//! - `chat:accounts:{accounts}:all`, a hash: each account's key (`chat_core::NameKey`) to
+//!   `{"name": as registered, "hash": the PHC string, "created": Unix ms}`. `HSETNX` makes an
+//!   account, so two nodes registering one name at once make one account.
+//! - `chat:accounts:{accounts}:failures:KEY`: wrong passwords for the account in a row, which
+//!   lapses [`FAILURES_KEPT`] after the last: answers are slowed down per account whichever
+//!   node is asked.
+//!
+//! A new account's key is published on the channel `chat:accounts` (with the database's
+//! prefix, see `channels_of`), so that every node protects the nickname at once; a node reads
+//! every key when it starts and each time its listener (re)connects, so a notice missed while
+//! the listener was away is made up for.
+
+use std::time::{Duration, SystemTime};
+
+use redis::{Client, Commands, Connection};
+use serde_json::json;
+use smol::channel::Sender;
+
+use super::{CALL_TIMEOUT, CONNECT_TIMEOUT, channels_of};
+use crate::event::Event;
+use crate::log::{info, warn};
+
+const ALL: &str = "chat:accounts:{accounts}:all";
+const FAILURES: &str = "chat:accounts:{accounts}:failures:";
+
+/// How long a count of wrong passwords is kept after the last.
+pub(crate) const FAILURES_KEPT: Duration = crate::accounts::FORGET_AFTER;
+
+/// How long the listener waits before it tries again after losing Redis.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Changes a password only if the account is as it was read: a password changed meanwhile on
+/// another node is not overwritten by one checked against the old.
+const CHANGE: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
+     redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end return 0";
+
+/// One account as kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Account {
+    /// The name as registered.
+    pub(crate) name: String,
+    /// The password's Argon2id hash, in PHC form.
+    pub(crate) hash: String,
+    /// Unix time in milliseconds.
+    pub(crate) created: i64,
+}
+
+impl Account {
+    fn encode(&self) -> String {
+        json!({"name": self.name, "hash": self.hash, "created": self.created}).to_string()
+    }
+
+    fn decode(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
+        let field = |name: &str| {
+            value
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("no {name}"))
+        };
+        Ok(Self {
+            name: field("name")?,
+            hash: field("hash")?,
+            created: value
+                .get("created")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0),
+        })
+    }
+}
+
+/// The accounts in Redis, for the accounts thread: connects when first needed and again
+/// after an error.
+pub(crate) struct SharedAccounts {
+    client: Client,
+    connection: Option<Connection>,
+    channel: String,
+}
+
+impl SharedAccounts {
+    /// Reaches the Redis at `url` (checked already by the cluster's start).
+    pub(crate) fn connect(url: &str) -> Result<Self, String> {
+        let client = Client::open(url).map_err(|error| format!("--cluster {error}"))?;
+        let channel = format!("{}accounts", channels_of(&client));
+        let mut shared = Self {
+            client,
+            connection: None,
+            channel,
+        };
+        shared.call(|_| Ok(()))?;
+        Ok(shared)
+    }
+
+    /// Runs `call` on the connection, made first if there is none; an error drops it.
+    fn call<T>(
+        &mut self,
+        call: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, String> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self.connection.insert(open(&self.client)?),
+        };
+        call(connection).map_err(|error| {
+            self.connection = None;
+            format!("Redis: {error}")
+        })
+    }
+
+    /// The account whose key is `key`.
+    pub(crate) fn get(&mut self, key: &str) -> Result<Option<Account>, String> {
+        let text: Option<String> = self.call(|redis| redis.hget(ALL, key))?;
+        text.map(|text| {
+            Account::decode(&text).map_err(|error| format!("the account {key} in Redis: {error}"))
+        })
+        .transpose()
+    }
+
+    /// Makes the account `key`; `false` if one with that key came first. Tell the other nodes
+    /// with [`announce`](Self::announce).
+    pub(crate) fn insert(&mut self, key: &str, account: &Account) -> Result<bool, String> {
+        self.call(|redis| redis.hset_nx(ALL, key, account.encode()))
+    }
+
+    /// Tells every node (this one too) that the account `key` was made. Made, whatever comes
+    /// of it: a node that misses the notice reads every key when its listener connects again.
+    pub(crate) fn announce(&mut self, key: &str) {
+        let channel = self.channel.clone();
+        if let Err(error) = self.call(|redis| redis.publish::<_, _, i64>(channel, key)) {
+            warn!("accounts: the other nodes were not told of {key}: {error}");
+        }
+    }
+
+    /// Adds accounts kept elsewhere (a data directory's, from before cluster mode) that Redis
+    /// does not have: how many were added, and the names Redis had already.
+    pub(crate) fn import(
+        &mut self,
+        accounts: &[(String, Account)],
+    ) -> Result<(usize, Vec<String>), String> {
+        let mut added = 0;
+        let mut had = Vec::new();
+        for (key, account) in accounts {
+            if self.insert(key, account)? {
+                self.announce(key);
+                added += 1;
+            } else {
+                had.push(account.name.clone());
+            }
+        }
+        Ok((added, had))
+    }
+
+    /// Sets the hash of `key` to `new`, if its account is still `old`: `false` if it changed
+    /// meanwhile (or went).
+    pub(crate) fn replace(
+        &mut self,
+        key: &str,
+        old: &Account,
+        new: &Account,
+    ) -> Result<bool, String> {
+        let script = redis::Script::new(CHANGE);
+        self.call(|redis| {
+            script
+                .key(ALL)
+                .arg(key)
+                .arg(old.encode())
+                .arg(new.encode())
+                .invoke(redis)
+        })
+    }
+
+    /// Counts a wrong password for `key`: the count in a row, across nodes.
+    pub(crate) fn failed(&mut self, key: &str) -> Result<u32, String> {
+        let counted = format!("{FAILURES}{key}");
+        let kept = FAILURES_KEPT.as_millis() as i64;
+        let (count, _): (u32, bool) = self.call(|redis| {
+            redis::pipe()
+                .atomic()
+                .incr(&counted, 1)
+                .pexpire(&counted, kept)
+                .query(redis)
+        })?;
+        Ok(count)
+    }
+
+    /// Forgets the wrong passwords for `key` (a right one came).
+    pub(crate) fn succeeded(&mut self, key: &str) -> Result<(), String> {
+        let counted = format!("{FAILURES}{key}");
+        self.call(|redis| redis.del::<_, i64>(counted)).map(drop)
+    }
+
+    /// Starts the thread that tells the hub of every account there is, and of each new one
+    /// (`Event::AccountsRegistered`), for as long as the hub listens.
+    pub(crate) fn listen(&self, events: Sender<Event>) -> std::io::Result<()> {
+        let client = self.client.clone();
+        let channel = self.channel.clone();
+        std::thread::Builder::new()
+            .name("accounts-news".into())
+            .spawn(move || listen(&client, &channel, &events))
+            .map(drop)
+    }
+
+    /// Says whether Redis keeps its data on disk; accounts in a Redis that keeps nothing are
+    /// gone when it restarts. `None` if Redis will not say (`CONFIG` may be forbidden).
+    pub(crate) fn persists(&mut self) -> Option<bool> {
+        let setting = |redis: &mut Connection, name: &str| -> redis::RedisResult<String> {
+            let pair: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(redis)?;
+            Ok(pair.get(1).cloned().unwrap_or_default())
+        };
+        let appendonly = self.call(|redis| setting(redis, "appendonly")).ok()?;
+        let save = self.call(|redis| setting(redis, "save")).ok()?;
+        Some(appendonly == "yes" || !save.trim().is_empty())
+    }
+
+    /// Every account's key.
+    pub(crate) fn keys(&mut self) -> Result<Vec<String>, String> {
+        self.call(|redis| redis.hkeys(ALL))
+    }
+}
+
+fn open(client: &Client) -> Result<Connection, String> {
+    let connection = client
+        .get_connection_with_timeout(CONNECT_TIMEOUT)
+        .map_err(|error| format!("cannot reach Redis: {error}"))?;
+    for timeout in [
+        connection.set_read_timeout(Some(CALL_TIMEOUT)),
+        connection.set_write_timeout(Some(CALL_TIMEOUT)),
+    ] {
+        timeout.map_err(|error| format!("Redis connection: {error}"))?;
+    }
+    Ok(connection)
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as i64)
+}
+
+/// The listener: subscribes, then reads every key (so nothing made meanwhile is missed), then
+/// passes on each new key; starts again after an error, once a second at most.
+fn listen(client: &Client, channel: &str, events: &Sender<Event>) {
+    let mut failing = false;
+    loop {
+        match listen_once(client, channel, events) {
+            // The hub has gone: the server is stopping.
+            Ok(()) => return,
+            Err(error) => {
+                if !failing {
+                    warn!(
+                        "accounts: news of accounts made on other nodes stopped ({error}); \
+                         trying again every {} s",
+                        RETRY.as_secs()
+                    );
+                }
+                failing = true;
+            }
+        }
+        std::thread::sleep(RETRY);
+        if events.is_closed() {
+            return;
+        }
+    }
+}
+
+fn listen_once(client: &Client, channel: &str, events: &Sender<Event>) -> Result<(), String> {
+    let mut subscribed = open(client)?;
+    // Waits for news as long as there is none.
+    subscribed
+        .set_read_timeout(None)
+        .map_err(|error| error.to_string())?;
+    let mut news = subscribed.as_pubsub();
+    news.subscribe(channel).map_err(|error| error.to_string())?;
+    let keys: Vec<String> = open(client)?
+        .hkeys(ALL)
+        .map_err(|error| error.to_string())?;
+    info!(
+        "accounts: {} in the cluster; listening for new ones",
+        keys.len()
+    );
+    if events
+        .send_blocking(Event::AccountsRegistered(keys))
+        .is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        let message = news.get_message().map_err(|error| error.to_string())?;
+        let Ok(key) = message.get_payload::<String>() else {
+            warn!("accounts: a notice that is not text on {channel}: ignored");
+            continue;
+        };
+        if events
+            .send_blocking(Event::AccountsRegistered(vec![key]))
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_reads_back_as_written() {
+        let kept = Account {
+            name: "Ann".into(),
+            hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            created: 1_700_000_000_000,
+        };
+        assert_eq!(Account::decode(&kept.encode()), Ok(kept));
+        assert!(Account::decode("{\"name\": \"Ann\"}").is_err());
+        assert!(Account::decode("not json").is_err());
+    }
+}

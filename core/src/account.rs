@@ -560,6 +560,69 @@ mod tests {
     }
 
     #[test]
+    fn a_server_ban_from_another_server_holds_here_without_an_event() {
+        use crate::relay::{Refused, ServerBanChange};
+        let mut node = Node::new(true);
+        let root = node.operator("root");
+        let eve = node.connect();
+        node.send(eve, "/nick eve\n");
+        node.heard.take(eve);
+        let now = node.driver.now();
+        let set = ServerBanChange::Set {
+            mask: "EVE",
+            by: "ops",
+            at: now,
+            until: None,
+            reason: "spam",
+        };
+        let server = node.driver.server_mut();
+        assert_eq!(server.handle_server_ban(now, set), Ok(true));
+        let mut events = Vec::new();
+        while let Some(output) = server.poll_output() {
+            if let crate::Output::Event(event) = output {
+                events.push(std::format!("{event}"));
+            }
+        }
+        assert!(events.is_empty(), "told where it was set: {events:?}");
+        assert_eq!(server.handle_server_ban(now, set), Ok(false), "once");
+        assert_eq!(
+            server.handle_server_ban(
+                now,
+                ServerBanChange::Set {
+                    mask: "not a mask!",
+                    by: "ops",
+                    at: now,
+                    until: None,
+                    reason: "",
+                }
+            ),
+            Err(Error::Relayed(Refused::BanMask))
+        );
+        // Put out at the next timeout, and listed to an operator here.
+        node.advance(Duration::ZERO);
+        assert_eq!(
+            node.heard.take(eve),
+            ["*** You are banned from this server (spam)."]
+        );
+        node.heard.take(root);
+        let listed = node.send(root, "/serverbans\n");
+        assert_eq!(listed[0], "*** Server bans (1):", "{listed:?}");
+        // Lifted elsewhere: the name is free here again.
+        let now = node.driver.now();
+        let server = node.driver.server_mut();
+        assert_eq!(
+            server.handle_server_ban(now, ServerBanChange::Lifted { mask: "eve" }),
+            Ok(true)
+        );
+        while server.poll_output().is_some() {}
+        let back = node.connect();
+        assert_eq!(
+            node.send(back, "/nick eve\n"),
+            ["*** You are now known as eve."]
+        );
+    }
+
+    #[test]
     fn a_server_ban_puts_out_who_matches_and_keeps_them_out() {
         use core::net::{IpAddr, Ipv4Addr};
         let mut node = Node::new(true);

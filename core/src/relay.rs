@@ -207,6 +207,33 @@ pub enum Applied {
     More,
 }
 
+/// A server-wide ban set or lifted on another server, for
+/// [`Server::handle_server_ban`](crate::Server::handle_server_ban): what that server's
+/// [`Event::ServerBanned`](crate::Event::ServerBanned) or
+/// [`Event::ServerUnbanned`](crate::Event::ServerUnbanned) said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerBanChange<'a> {
+    /// A ban was set.
+    Set {
+        /// Who: `nick!user@host` with `*` and `?`, `$a:ACCOUNT`, an address or a network.
+        mask: &'a str,
+        /// Who set it.
+        by: &'a str,
+        /// When.
+        at: Instant,
+        /// When it lapses; `None`: when lifted.
+        until: Option<Instant>,
+        /// Why (cut to [`MAX_SERVER_BAN_REASON_BYTES`](crate::MAX_SERVER_BAN_REASON_BYTES)).
+        reason: &'a str,
+    },
+    /// The ban on `mask` was lifted.
+    Lifted {
+        /// The ban's mask.
+        mask: &'a str,
+    },
+}
+
 /// Why [`Server::handle_relayed`](crate::Server::handle_relayed) or
 /// [`Server::handle_person`](crate::Server::handle_person) refused what it was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +259,10 @@ pub enum Refused {
     UnknownPerson,
     /// A topic for a person rather than a room.
     TopicNotForRoom,
+    /// A server ban whose mask is not a nickname mask, an account, an address or a network.
+    BanMask,
+    /// [`MAX_SERVER_BANS`](crate::MAX_SERVER_BANS) server bans are kept here already.
+    BansFull,
 }
 
 impl core::fmt::Display for Refused {
@@ -246,6 +277,8 @@ impl core::fmt::Display for Refused {
             Self::Full => "the table of people has no room for more people of other servers",
             Self::UnknownPerson => "the person it is for is not here, or it names this server",
             Self::TopicNotForRoom => "a topic is for a room, not a person",
+            Self::BanMask => "a server ban's mask is not a nickname mask, account or address",
+            Self::BansFull => "the most server bans there can be are kept here already",
         })
     }
 }

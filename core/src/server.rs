@@ -308,6 +308,28 @@ pub enum Restored<'a> {
     },
 }
 
+/// A server ban as kept, from what a store or another server said; `None` if `mask` is not
+/// one. The setter's name and the reason are cut to their bounds.
+fn server_ban(
+    mask: &str,
+    by: &str,
+    at: Instant,
+    until: Option<Instant>,
+    reason: &str,
+) -> Option<crate::state::moderation::ServerBan> {
+    use crate::state::moderation::{BanTarget, MAX_SERVER_BAN_REASON_BYTES, ServerBan};
+    let cut = crate::wire::line::cut;
+    Some(ServerBan {
+        target: BanTarget::parse(mask)?,
+        by: heapless::String::try_from(cut(by, crate::state::nickname::MAX_NICK_BYTES))
+            .unwrap_or_default(),
+        at,
+        until,
+        reason: heapless::String::try_from(cut(reason, MAX_SERVER_BAN_REASON_BYTES))
+            .unwrap_or_default(),
+    })
+}
+
 impl<const N: usize> Server<Inline<N>> {
     /// A server for up to `N` connections kept inline, with no one connected, starting at
     /// `now`.
@@ -455,21 +477,11 @@ impl<S: Storage> Server<S> {
                 until,
                 reason,
             } => {
-                use crate::state::moderation::{BanTarget, MAX_SERVER_BAN_REASON_BYTES, ServerBan};
                 if until.is_some_and(|until| until <= self.now) {
                     return Ok(());
                 }
-                let target = BanTarget::parse(mask).ok_or(Error::RestoredRoomInvalid)?;
-                let cut = crate::wire::line::cut;
-                let ban = ServerBan {
-                    target,
-                    by: heapless::String::try_from(cut(by, crate::state::nickname::MAX_NICK_BYTES))
-                        .unwrap_or_default(),
-                    at,
-                    until,
-                    reason: heapless::String::try_from(cut(reason, MAX_SERVER_BAN_REASON_BYTES))
-                        .unwrap_or_default(),
-                };
+                let ban =
+                    server_ban(mask, by, at, until, reason).ok_or(Error::RestoredRoomInvalid)?;
                 self.server_bans
                     .set(ban, self.now)
                     .map_err(|_| Error::RestoreFull)?;
@@ -1188,6 +1200,51 @@ impl<S: Storage> Server<S> {
     ) -> Result<Applied, Error> {
         self.begin_step(now)?;
         Ok(self.hub().node_lost(node, reason))
+    }
+
+    /// A server-wide ban set or lifted on another server of a cluster, as the runner heard it
+    /// (see [`relay`]). Applied as one set here would be: everyone online it names is put out,
+    /// a few at each timeout, and whoever comes later is refused; but no
+    /// [`Event::ServerBanned`](crate::Event::ServerBanned) or
+    /// [`Event::ServerUnbanned`](crate::Event::ServerUnbanned) comes out: the server where it
+    /// was made told of it. A ban that has lapsed is ignored. `Ok(true)` if it changed the
+    /// bans here (`false`: the same ban was there already, or none to lift);
+    /// [`Error::Relayed`] if its mask is not one, or the bans are full.
+    pub fn handle_server_ban(
+        &mut self,
+        now: Instant,
+        change: relay::ServerBanChange<'_>,
+    ) -> Result<bool, Error> {
+        use crate::state::moderation::BanTarget;
+        self.begin_step(now)?;
+        match change {
+            relay::ServerBanChange::Set {
+                mask,
+                by,
+                at,
+                until,
+                reason,
+            } => {
+                let ban = server_ban(mask, by, at, until, reason)
+                    .ok_or(Error::Relayed(relay::Refused::BanMask))?;
+                if until.is_some_and(|until| until <= self.now) {
+                    return Ok(false);
+                }
+                let changed = self
+                    .server_bans
+                    .set(ban, self.now)
+                    .map_err(|_| Error::Relayed(relay::Refused::BansFull))?;
+                if changed {
+                    self.server_bans.start_sweep(self.roster.len());
+                }
+                Ok(changed)
+            }
+            relay::ServerBanChange::Lifted { mask } => {
+                let target =
+                    BanTarget::parse(mask).ok_or(Error::Relayed(relay::Refused::BanMask))?;
+                Ok(self.server_bans.lift(&target))
+            }
+        }
     }
 
     /// A notice from the runner to everyone online, in each one's dialect (`*** TEXT` for

@@ -82,8 +82,8 @@ impl Accounts {
     /// Starts the thread, which answers on `events`. Returns the keys of the accounts there
     /// are, for the hub to know registered nicknames without asking. With `cluster` (the
     /// Redis URL of cluster mode) accounts are the cluster's: the data directory's own, if any,
-    /// are added to it first where the cluster has no account of that name, and the hub hears
-    /// of accounts made on other nodes (`Event::AccountsRegistered`).
+    /// are added to it first where the cluster has no account of that name (the hub hears of
+    /// accounts made later on other nodes from `cluster/news.rs`).
     pub(crate) fn start(
         place: &Place,
         cluster: Option<&str>,
@@ -133,9 +133,6 @@ impl Accounts {
                 let keys = shared
                     .keys()
                     .map_err(|error| format!("reading the cluster's accounts: {error}"))?;
-                shared
-                    .listen(events.clone())
-                    .map_err(|error| format!("accounts thread: {error}"))?;
                 (Keeper::Shared(shared), keys.into_iter().collect())
             }
             (None, Some(connection)) => {

@@ -10,6 +10,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::account::{AccountAnswer, AccountAsk, AccountRequest};
+use chat_core::relay::ServerBanChange;
 use chat_core::{
     Admission, Backlog, CloseReason, ConnectionId, Delivery, Dialect, DisconnectReason, Error,
     Event as CoreEvent, HistoryAnswer, HistoryLine, Instant, Nickname, Output, PersonId,
@@ -19,7 +20,7 @@ use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
 use crate::accounts::Accounts;
-use crate::cluster::{Done, ForCore, Node, Relay, RelayDone, Relayed};
+use crate::cluster::{BanSharer, Done, ForCore, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::{Event, Stream};
 use crate::log::{debug, error, info, warn};
@@ -158,6 +159,10 @@ pub(crate) struct Hub {
     node: Option<Node>,
     /// Cluster mode's room lines, people and private messages.
     relay: Option<Relay>,
+    /// Cluster mode: shares the server bans set and lifted here with the other nodes.
+    bans: Option<BanSharer>,
+    /// Server bans set or lifted on other nodes, to hand to the core (see `Hub::drain`).
+    bans_from_elsewhere: VecDeque<Moderation>,
     /// What the relay has for the core, to hand over in order (see `Hub::drain`).
     relayed: VecDeque<Relayed>,
     /// People here whose state changed in this drain, for the other nodes.
@@ -240,11 +245,11 @@ impl Clock {
     }
 }
 
-/// What keeps things for the hub, or shares them: the store, the cluster's node and relay
-/// (`--cluster`), the accounts and the keys of those there are.
+/// What keeps things for the hub, or shares them: the store, the cluster's node, relay and
+/// sharer of server bans (`--cluster`), the accounts and the keys of those there are.
 pub(crate) struct Keepers {
     pub(crate) store: Store,
-    pub(crate) cluster: Option<(Node, Relay)>,
+    pub(crate) cluster: Option<(Node, Relay, BanSharer)>,
     pub(crate) accounts: Option<(Accounts, HashSet<String>)>,
 }
 
@@ -263,7 +268,10 @@ impl Hub {
             accounts,
         } = keepers;
         let (accounts, registered) = accounts.unzip();
-        let (node, relay) = cluster.unzip();
+        let (node, relay, bans) = match cluster {
+            Some((node, relay, bans)) => (Some(node), Some(relay), Some(bans)),
+            None => (None, None, None),
+        };
         let Policy {
             slow,
             max_per_address,
@@ -306,6 +314,8 @@ impl Hub {
             node,
             relay,
             relayed: VecDeque::new(),
+            bans,
+            bans_from_elsewhere: VecDeque::new(),
             changed: Vec::new(),
             accounts,
             registered: registered.unwrap_or_default(),
@@ -645,6 +655,10 @@ impl Hub {
                 self.drain();
             }
             Event::AccountsRegistered(keys) => self.accounts_registered(keys),
+            Event::ServerBans(changes) => {
+                self.bans_from_elsewhere.extend(changes);
+                self.drain();
+            }
             Event::Motd(motd) => {
                 let now = self.clock.now();
                 self.core.set_motd(now, motd.map(|motd| *motd));
@@ -725,6 +739,49 @@ impl Hub {
             }
         }
         self.drain();
+    }
+
+    /// Hands the core a server ban set or lifted on another node, and keeps it in the store as
+    /// this node's own would be (so that it holds after a restart here too).
+    fn server_ban_from_elsewhere(&mut self, now: Instant, change: Moderation) -> Result<(), Error> {
+        let applied = match &change {
+            Moderation::ServerBan { ban, reason } => ServerBanChange::Set {
+                mask: &ban.mask,
+                by: &ban.by,
+                at: ban.at,
+                until: ban.until,
+                reason,
+            },
+            Moderation::ServerUnban { mask } => ServerBanChange::Lifted { mask },
+            _ => return Ok(()),
+        };
+        match self
+            .core
+            .unrecorded("server bans from other nodes")
+            .handle_server_ban(now, applied)
+        {
+            Ok(true) => {
+                match &change {
+                    Moderation::ServerBan { ban, .. } => info!(
+                        "cluster: {} banned {} from the server on another node",
+                        ban.by, ban.mask
+                    ),
+                    Moderation::ServerUnban { mask } => {
+                        info!("cluster: the server ban on {mask} was lifted on another node");
+                    }
+                    _ => {}
+                }
+                self.store.moderation(change);
+                self.kept();
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(Error::Relayed(why)) => {
+                warn!("cluster: a server ban from another node was refused: {why}: {applied:?}");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Makes the accounts called `names` server operators: those that exist. A name with no
@@ -896,10 +953,13 @@ impl Hub {
             Some(ForCore::Answer(claim, answer)) => {
                 let now = self.now();
                 let verdict = self.core.handle_claim(now, &claim, answer);
-                self.drain();
+                // Before the step's events: one of them may be the person leaving at once (a
+                // server ban on the name puts them out), after which the name must not be
+                // taken for theirs again.
                 if let Some(node) = &mut self.node {
                     node.answered(&claim, answer, verdict);
                 }
+                self.drain();
             }
             Some(ForCore::Lost { conn, nick, owner }) => self.nick_lost(conn, &nick, &owner),
             None => {}
@@ -1197,6 +1257,8 @@ impl Hub {
                     Err(Error::StaleAccount) => Ok(()),
                     other => other,
                 }
+            } else if let Some(change) = self.bans_from_elsewhere.pop_front() {
+                self.server_ban_from_elsewhere(now, change)
             } else if let Some((conn, nick)) = self.unproven.pop() {
                 match self
                     .core
@@ -1365,6 +1427,14 @@ impl Hub {
                     | CoreEvent::RoomRemoved { .. }),
                 ) => {
                     if let Some(change) = moderation(&event) {
+                        if let Some(bans) = &self.bans
+                            && matches!(
+                                change,
+                                Moderation::ServerBan { .. } | Moderation::ServerUnban { .. }
+                            )
+                        {
+                            bans.share(change.clone());
+                        }
                         self.store.moderation(change);
                         self.kept();
                     }

@@ -568,6 +568,7 @@ pub fn serve_reloading(
     );
 
     let executor = Rc::new(LocalExecutor::new());
+    let node_id = cluster.as_ref().map(|cluster| cluster.node_id().to_owned());
     let cluster = cluster.map(|cluster| {
         let mut relay = Relay::new(
             cluster.clone(),
@@ -581,11 +582,16 @@ pub fn serve_reloading(
             relay.room_created(&topic.room);
         }
         (
-            Node::new(cluster, executor.clone(), config.claim_timeout),
+            Node::new(cluster.clone(), executor.clone(), config.claim_timeout),
             relay,
+            cluster::BanSharer::start(cluster, &executor),
         )
     });
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
+    if let (Some(settings), Some(node)) = (&settings.cluster, &node_id) {
+        // Accounts made and server bans set on other nodes, heard on a thread of its own.
+        cluster::listen_for_news(&settings.url, node, events.clone()).map_err(Error::Cluster)?;
+    }
     let accounts = if config.accounts {
         let shared = settings
             .cluster

@@ -1472,3 +1472,58 @@ fn wrong_passwords_are_counted_across_the_nodes() {
         "the fourth wrong password in a row was answered after {waited:?}"
     );
 }
+
+/// A new client on `node` takes `nick` (when the last holder elsewhere has let it go) and is
+/// put out for a server ban with the reason `spam`.
+fn banned_on_taking(node: &Server, nick: &str) {
+    let mut client = node.connect();
+    nick_within(&mut client, nick, Duration::from_secs(5));
+    client.expect_line("*** You are banned from this server (spam).");
+    client.expect_closed();
+}
+
+#[test]
+fn a_server_ban_set_on_one_node_holds_on_every_node() {
+    let test = "a_server_ban_set_on_one_node_holds_on_every_node";
+    let Some(url) = redis_url(test) else { return };
+    let (root, eve) = (unique_nick("op"), unique_nick("eve"));
+    // The operator's account is made before a node names it.
+    let b = node(&url, "ban-b", &[]);
+    let mut made = b.join(&root);
+    made.send_line("/register correct-horse-battery");
+    made.expect_line("you are identified as it.");
+    made.send_line("/quit");
+    made.expect_closed();
+    let a = node(&url, "ban-a", &["--oper", &root]);
+    let mut operator = a.connect();
+    nick_within(&mut operator, &root, Duration::from_secs(5));
+    operator.send_line("/identify correct-horse-battery");
+    operator.expect_line("You are a server operator");
+
+    let mut target = b.join(&eve);
+    operator.send_line(&format!("/serverban {eve} 1h spam"));
+    operator.expect_line(&format!(
+        "*** You banned {eve}!*@* from the server for 1h (spam)."
+    ));
+    // Put out on the other node, and kept out there.
+    target.expect_line("*** You are banned from this server (spam).");
+    target.expect_closed();
+    banned_on_taking(&b, &eve);
+    // A node started now finds the ban.
+    let c = node(&url, "ban-c", &[]);
+    banned_on_taking(&c, &eve);
+    b.expect_log(&format!("banned {eve}!*@* from the server on another node"));
+
+    // Lifted on the first node: free on the others.
+    operator.send_line(&format!("/serverunban {eve}"));
+    operator.expect_line(&format!("*** You lifted the server ban on {eve}!*@*."));
+    for node in [&b, &c] {
+        node.expect_log(&format!(
+            "the server ban on {eve}!*@* was lifted on another node"
+        ));
+        let mut back = node.connect();
+        nick_within(&mut back, &eve, Duration::from_secs(5));
+        back.expect_silence(Duration::from_millis(300));
+        back.send_line("/quit");
+    }
+}

@@ -13,27 +13,22 @@
 //!
 //! A new account's key is published on the channel `chat:accounts` (with the database's
 //! prefix, see `channels_of`), so that every node protects the nickname at once; a node reads
-//! every key when it starts and each time its listener (re)connects, so a notice missed while
-//! the listener was away is made up for.
+//! every key when it starts and each time its listener (`news.rs`) connects again, so a notice
+//! missed while the listener was away is made up for.
 
 use std::time::{Duration, SystemTime};
 
 use redis::{Client, Commands, Connection};
 use serde_json::json;
-use smol::channel::Sender;
 
 use super::{CALL_TIMEOUT, CONNECT_TIMEOUT, channels_of};
-use crate::event::Event;
-use crate::log::{info, warn};
+use crate::log::warn;
 
-const ALL: &str = "chat:accounts:{accounts}:all";
+pub(crate) const ALL: &str = "chat:accounts:{accounts}:all";
 const FAILURES: &str = "chat:accounts:{accounts}:failures:";
 
 /// How long a count of wrong passwords is kept after the last.
 pub(crate) const FAILURES_KEPT: Duration = crate::accounts::FORGET_AFTER;
-
-/// How long the listener waits before it tries again after losing Redis.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// Changes a password only if the account is as it was read: a password changed meanwhile on
 /// another node is not overwritten by one checked against the old.
@@ -89,7 +84,7 @@ impl SharedAccounts {
     /// Reaches the Redis at `url` (checked already by the cluster's start).
     pub(crate) fn connect(url: &str) -> Result<Self, String> {
         let client = Client::open(url).map_err(|error| format!("--cluster {error}"))?;
-        let channel = format!("{}accounts", channels_of(&client));
+        let channel = super::news::accounts_channel(&channels_of(&client));
         let mut shared = Self {
             client,
             connection: None,
@@ -196,17 +191,6 @@ impl SharedAccounts {
         self.call(|redis| redis.del::<_, i64>(counted)).map(drop)
     }
 
-    /// Starts the thread that tells the hub of every account there is, and of each new one
-    /// (`Event::AccountsRegistered`), for as long as the hub listens.
-    pub(crate) fn listen(&self, events: Sender<Event>) -> std::io::Result<()> {
-        let client = self.client.clone();
-        let channel = self.channel.clone();
-        std::thread::Builder::new()
-            .name("accounts-news".into())
-            .spawn(move || listen(&client, &channel, &events))
-            .map(drop)
-    }
-
     /// Says whether Redis keeps its data on disk; accounts in a Redis that keeps nothing are
     /// gone when it restarts. `None` if Redis will not say (`CONFIG` may be forbidden).
     pub(crate) fn persists(&mut self) -> Option<bool> {
@@ -225,7 +209,8 @@ impl SharedAccounts {
     }
 }
 
-fn open(client: &Client) -> Result<Connection, String> {
+/// A connection to `client`'s Redis whose calls are bounded by [`CALL_TIMEOUT`].
+pub(crate) fn open(client: &Client) -> Result<Connection, String> {
     let connection = client
         .get_connection_with_timeout(CONNECT_TIMEOUT)
         .map_err(|error| format!("cannot reach Redis: {error}"))?;
@@ -243,68 +228,6 @@ pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |since| since.as_millis() as i64)
-}
-
-/// The listener: subscribes, then reads every key (so nothing made meanwhile is missed), then
-/// passes on each new key; starts again after an error, once a second at most.
-fn listen(client: &Client, channel: &str, events: &Sender<Event>) {
-    let mut failing = false;
-    loop {
-        match listen_once(client, channel, events) {
-            // The hub has gone: the server is stopping.
-            Ok(()) => return,
-            Err(error) => {
-                if !failing {
-                    warn!(
-                        "accounts: news of accounts made on other nodes stopped ({error}); \
-                         trying again every {} s",
-                        RETRY.as_secs()
-                    );
-                }
-                failing = true;
-            }
-        }
-        std::thread::sleep(RETRY);
-        if events.is_closed() {
-            return;
-        }
-    }
-}
-
-fn listen_once(client: &Client, channel: &str, events: &Sender<Event>) -> Result<(), String> {
-    let mut subscribed = open(client)?;
-    // Waits for news as long as there is none.
-    subscribed
-        .set_read_timeout(None)
-        .map_err(|error| error.to_string())?;
-    let mut news = subscribed.as_pubsub();
-    news.subscribe(channel).map_err(|error| error.to_string())?;
-    let keys: Vec<String> = open(client)?
-        .hkeys(ALL)
-        .map_err(|error| error.to_string())?;
-    info!(
-        "accounts: {} in the cluster; listening for new ones",
-        keys.len()
-    );
-    if events
-        .send_blocking(Event::AccountsRegistered(keys))
-        .is_err()
-    {
-        return Ok(());
-    }
-    loop {
-        let message = news.get_message().map_err(|error| error.to_string())?;
-        let Ok(key) = message.get_payload::<String>() else {
-            warn!("accounts: a notice that is not text on {channel}: ignored");
-            continue;
-        };
-        if events
-            .send_blocking(Event::AccountsRegistered(vec![key]))
-            .is_err()
-        {
-            return Ok(());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@
 //! [`Cluster::fetch`], which says honestly what the stream no longer has.
 
 mod accounts;
+mod bans;
+mod news;
 mod node;
 mod people;
 mod relay;
@@ -62,6 +64,8 @@ mod relay;
 mod tests;
 
 pub(crate) use accounts::{Account, SharedAccounts, now_millis};
+pub(crate) use bans::BanSharer;
+pub(crate) use news::listen as listen_for_news;
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
 pub(crate) use people::{Checked, Everyone, News, PersonState, PrivateLine};
 pub(crate) use relay::{ForCore as Relayed, Relay, RelayDone, Unsent};

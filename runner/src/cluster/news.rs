@@ -1,0 +1,119 @@
+//! What every node hears of besides the chat: accounts made (`accounts.rs`) and server bans
+//! set or lifted (`bans.rs`), on two channels. A thread of its own, with blocking calls: it
+//! subscribes, then reads everything there is (every account's key, every server ban), so
+//! that nothing made meanwhile is missed, then passes each notice on to the hub as an
+//! [`Event`]. When Redis goes, it tries again every [`RETRY`], and reads everything again once
+//! subscribed; it stops when the hub does.
+
+use std::time::Duration;
+
+use redis::{Client, Commands};
+use smol::channel::Sender;
+
+use super::accounts::{self, ALL};
+use super::{bans, channels_of};
+use crate::event::Event;
+use crate::log::{info, warn};
+
+/// The channel of new accounts' keys, after the database's prefix.
+pub(crate) const ACCOUNTS_CHANNEL: &str = "accounts";
+/// The channel of server ban changes, after the database's prefix.
+pub(crate) const BANS_CHANNEL: &str = "bans";
+
+/// How long the listener waits before it tries again after losing Redis.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The accounts' channel for a cluster whose channels start with `prefix`.
+pub(crate) fn accounts_channel(prefix: &str) -> String {
+    format!("{prefix}{ACCOUNTS_CHANNEL}")
+}
+
+/// Starts the listener for the node `node` (its id: its own notices are not passed on), on the
+/// Redis at `url`.
+pub(crate) fn listen(url: &str, node: &str, events: Sender<Event>) -> Result<(), String> {
+    let client = Client::open(url).map_err(|error| format!("--cluster {error}"))?;
+    let node = node.to_owned();
+    std::thread::Builder::new()
+        .name("cluster-news".into())
+        .spawn(move || run(&client, &node, &events))
+        .map(drop)
+        .map_err(|error| format!("cluster news thread: {error}"))
+}
+
+fn run(client: &Client, node: &str, events: &Sender<Event>) {
+    let mut failing = false;
+    loop {
+        match listen_once(client, node, events) {
+            // The hub has gone: the server is stopping.
+            Ok(()) => return,
+            Err(error) => {
+                if !failing {
+                    warn!(
+                        "cluster: news of accounts and server bans from other nodes stopped \
+                         ({error}); trying again every {} s",
+                        RETRY.as_secs()
+                    );
+                }
+                failing = true;
+            }
+        }
+        std::thread::sleep(RETRY);
+        if events.is_closed() {
+            return;
+        }
+    }
+}
+
+fn listen_once(client: &Client, node: &str, events: &Sender<Event>) -> Result<(), String> {
+    let prefix = channels_of(client);
+    let (accounts, bans) = (accounts_channel(&prefix), format!("{prefix}{BANS_CHANNEL}"));
+    let mut subscribed = accounts::open(client)?;
+    // Waits for news as long as there is none.
+    subscribed
+        .set_read_timeout(None)
+        .map_err(|error| error.to_string())?;
+    let mut news = subscribed.as_pubsub();
+    news.subscribe(&[&accounts, &bans])
+        .map_err(|error| error.to_string())?;
+    let mut reader = accounts::open(client)?;
+    let keys: Vec<String> = reader.hkeys(ALL).map_err(|error| error.to_string())?;
+    let now = chat_core::Instant::from_millis(accounts::now_millis().max(0) as u64);
+    let all_bans = bans::read_all(&mut reader, now)?;
+    drop(reader);
+    info!(
+        "cluster: {} account(s) and {} server ban(s) in the cluster; listening for changes",
+        keys.len(),
+        all_bans.len()
+    );
+    if events
+        .send_blocking(Event::AccountsRegistered(keys))
+        .is_err()
+        || events.send_blocking(Event::ServerBans(all_bans)).is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        let message = news.get_message().map_err(|error| error.to_string())?;
+        let event = if message.get_channel_name() == accounts {
+            match message.get_payload::<String>() {
+                Ok(key) => Event::AccountsRegistered(vec![key]),
+                Err(_) => {
+                    warn!("cluster: a notice that is not text on {accounts}: ignored");
+                    continue;
+                }
+            }
+        } else {
+            match bans::decode_change(message.get_payload_bytes()) {
+                Ok((from, _)) if from == node => continue,
+                Ok((_, change)) => Event::ServerBans(vec![change]),
+                Err(error) => {
+                    warn!("cluster: a notice on {bans} that is not a change ({error}): ignored");
+                    continue;
+                }
+            }
+        };
+        if events.send_blocking(event).is_err() {
+            return Ok(());
+        }
+    }
+}

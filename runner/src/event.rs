@@ -42,10 +42,10 @@ pub(crate) enum Event {
     /// Cluster mode: these accounts exist (by key), made on any node: all of them when the
     /// news starts, then each new one (see `cluster/accounts.rs`).
     AccountsRegistered(Vec<String>),
-    /// Cluster mode: server bans set or lifted on other nodes (`store::Moderation::ServerBan`
-    /// or `ServerUnban`): every one there is when the news starts, then each change (see
+    /// Cluster mode: server bans set or lifted on any node: every one there is when the news
+    /// starts, then each change, or one of this node's that could not be shared (see
     /// `cluster/bans.rs`).
-    ServerBans(Vec<crate::store::Moderation>),
+    ServerBans(crate::cluster::BanNews),
     /// SIGHUP read the message of the day (`--motd`) again; `None`: the built-in one (the
     /// reloaded configuration has no `motd`). Boxed: it is some 6 KB.
     Motd(Option<Box<chat_core::motd::Motd>>),

@@ -655,8 +655,10 @@ impl Hub {
                 self.drain();
             }
             Event::AccountsRegistered(keys) => self.accounts_registered(keys),
-            Event::ServerBans(changes) => {
-                self.bans_from_elsewhere.extend(changes);
+            Event::ServerBans(news) => {
+                if let Some(bans) = &mut self.bans {
+                    self.bans_from_elsewhere.extend(bans.heard(news));
+                }
                 self.drain();
             }
             Event::Motd(motd) => {
@@ -1427,7 +1429,7 @@ impl Hub {
                     | CoreEvent::RoomRemoved { .. }),
                 ) => {
                     if let Some(change) = moderation(&event) {
-                        if let Some(bans) = &self.bans
+                        if let Some(bans) = &mut self.bans
                             && matches!(
                                 change,
                                 Moderation::ServerBan { .. } | Moderation::ServerUnban { .. }

@@ -568,6 +568,7 @@ pub fn serve_reloading(
     );
 
     let executor = Rc::new(LocalExecutor::new());
+    let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
     let node_id = cluster.as_ref().map(|cluster| cluster.node_id().to_owned());
     let cluster = cluster.map(|cluster| {
         let mut relay = Relay::new(
@@ -584,10 +585,9 @@ pub fn serve_reloading(
         (
             Node::new(cluster.clone(), executor.clone(), config.claim_timeout),
             relay,
-            cluster::BanSharer::start(cluster, &executor),
+            cluster::BanSharer::start(cluster, &executor, events.clone()),
         )
     });
-    let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
     if let (Some(settings), Some(node)) = (&settings.cluster, &node_id) {
         // Accounts made and server bans set on other nodes, heard on a thread of its own.
         cluster::listen_for_news(&settings.url, node, events.clone()).map_err(Error::Cluster)?;

@@ -13,10 +13,18 @@
 //! [`QUEUE`] ([`BanSharer`]); each is tried [`TRIES`] times, a second apart. One that could
 //! not be shared holds on its node only, and the log says so.
 //!
+//! **One outcome on every node.** Every node hears the changes in Redis's order, its own among
+//! them. A node applies its own change at once, so a change from elsewhere heard while one of
+//! its own on the same mask is still on its way was ordered before its own in Redis, and is
+//! overridden by it on every node: it is skipped here ([`BanOrder`]). Otherwise two operators
+//! banning and lifting one mask at once on two nodes could leave each node with the other's
+//! choice.
+//!
 //! Bans are set on every node but lifted only by news: a node that missed a lift (its listener
 //! was away) keeps the ban until it is lifted again there. A missed ban would let someone in;
 //! a missed lift keeps them out a while longer, the safer of the two.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -27,7 +35,8 @@ use smol::channel::{Receiver, Sender, TrySendError};
 use smol::{LocalExecutor, Timer};
 
 use super::{CALL_TIMEOUT, Cluster, ClusterError, within};
-use crate::log::{info, warn};
+use crate::event::Event;
+use crate::log::{debug, info, warn};
 use crate::store::{Moderation, StoredBan};
 
 /// The hash of every server ban.
@@ -153,24 +162,110 @@ impl Cluster {
     }
 }
 
+/// What the hub hears of server bans.
+#[derive(Debug)]
+pub(crate) enum BanNews {
+    /// Every ban in Redis, read when the listener (re)connected.
+    All(Vec<Moderation>),
+    /// A change as published, by this node (`own`) or another.
+    Changed { own: bool, change: Moderation },
+    /// A change of this node's on this mask could not be shared: no echo of it will come.
+    Unshared(String),
+}
+
+/// The mask a server ban change is about, as compared (lowered).
+fn mask_of(change: &Moderation) -> Option<String> {
+    match change {
+        Moderation::ServerBan { ban, .. } => Some(field(&ban.mask)),
+        Moderation::ServerUnban { mask } => Some(field(mask)),
+        _ => None,
+    }
+}
+
+/// Which changes heard to apply here, so that every node ends with the outcome of the last
+/// change in Redis's order (see the module docs): the node's own changes on each mask that
+/// are still on their way.
+#[derive(Debug, Default)]
+pub(crate) struct BanOrder {
+    on_their_way: HashMap<String, u32>,
+}
+
+impl BanOrder {
+    /// This node applied `change` and sends it.
+    pub(crate) fn sent(&mut self, change: &Moderation) {
+        if let Some(mask) = mask_of(change) {
+            *self.on_their_way.entry(mask).or_default() += 1;
+        }
+    }
+
+    /// What of `news` the core is to be told, in order.
+    pub(crate) fn heard(&mut self, news: BanNews) -> Vec<Moderation> {
+        match news {
+            BanNews::All(bans) => {
+                // Read after subscribing: whatever was on its way is in it, or lost.
+                self.on_their_way.clear();
+                bans
+            }
+            BanNews::Changed { own: true, change } => {
+                if let Some(mask) = mask_of(&change) {
+                    self.arrived(&mask);
+                }
+                Vec::new()
+            }
+            BanNews::Changed { own: false, change } => match mask_of(&change) {
+                Some(mask) if self.on_their_way.contains_key(&mask) => {
+                    debug!(
+                        "cluster: a change of the server ban on {mask} overridden by this node's"
+                    );
+                    Vec::new()
+                }
+                _ => vec![change],
+            },
+            BanNews::Unshared(mask) => {
+                self.arrived(&field(&mask));
+                Vec::new()
+            }
+        }
+    }
+
+    fn arrived(&mut self, mask: &str) {
+        if let Some(count) = self.on_their_way.get_mut(mask) {
+            *count -= 1;
+            if *count == 0 {
+                self.on_their_way.remove(mask);
+            }
+        }
+    }
+}
+
 /// The hub's side: the node's own server ban changes, shared in order by a task of their own.
 #[derive(Debug)]
 pub(crate) struct BanSharer {
     queue: Sender<Moderation>,
+    order: BanOrder,
 }
 
 impl BanSharer {
-    /// Starts the task on `executor`.
-    pub(crate) fn start(cluster: Cluster, executor: &Rc<LocalExecutor<'static>>) -> Self {
+    /// Starts the task on `executor`; it tells the hub on `events` of a change it gave up.
+    pub(crate) fn start(
+        cluster: Cluster,
+        executor: &Rc<LocalExecutor<'static>>,
+        events: Sender<Event>,
+    ) -> Self {
         let (queue, changes) = smol::channel::bounded(QUEUE);
-        executor.spawn(share(cluster, changes)).detach();
-        Self { queue }
+        executor.spawn(share(cluster, changes, events)).detach();
+        Self {
+            queue,
+            order: BanOrder::default(),
+        }
     }
 
-    /// Shares `change` (a server ban set or lifted here) with the other nodes.
-    pub(crate) fn share(&self, change: Moderation) {
+    /// Shares `change` (a server ban set or lifted here, applied already) with the other
+    /// nodes.
+    pub(crate) fn share(&mut self, change: Moderation) {
+        let sent = change.clone();
         match self.queue.try_send(change) {
-            Ok(()) => {}
+            Ok(()) => self.order.sent(&sent),
             Err(TrySendError::Full(change) | TrySendError::Closed(change)) => {
                 warn!(
                     "cluster: {QUEUE} server ban changes wait to be shared already; {} holds on \
@@ -180,9 +275,14 @@ impl BanSharer {
             }
         }
     }
+
+    /// What of `news` the core is to be told, in order.
+    pub(crate) fn heard(&mut self, news: BanNews) -> Vec<Moderation> {
+        self.order.heard(news)
+    }
 }
 
-async fn share(cluster: Cluster, changes: Receiver<Moderation>) {
+async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<Event>) {
     while let Ok(change) = changes.recv().await {
         let mut tries = 0;
         loop {
@@ -205,6 +305,9 @@ async fn share(cluster: Cluster, changes: Receiver<Moderation>) {
                          set it again once Redis answers",
                         describe(&change)
                     );
+                    if let Some(mask) = mask_of(&change) {
+                        let _ = events.try_send(Event::ServerBans(BanNews::Unshared(mask)));
+                    }
                     break;
                 }
             }
@@ -253,5 +356,48 @@ mod tests {
         assert!(decode_change(b"{\"op\": \"drop\", \"node\": \"a\"}").is_err());
         assert!(decode_change(b"not json").is_err());
         assert_eq!(field("Eve!*@*"), "eve!*@*");
+    }
+
+    fn ban(mask: &str) -> Moderation {
+        Moderation::ServerBan {
+            ban: StoredBan {
+                mask: mask.into(),
+                by: "root".into(),
+                at: Instant::from_millis(1),
+                until: None,
+            },
+            reason: String::new(),
+        }
+    }
+
+    fn lift(mask: &str) -> Moderation {
+        Moderation::ServerUnban { mask: mask.into() }
+    }
+
+    #[test]
+    fn a_change_from_elsewhere_ordered_before_one_of_ours_is_skipped() {
+        let mut order = BanOrder::default();
+        // Banned here; another node's lift comes before our ban's echo: Redis ordered it
+        // first, and our ban overrides it everywhere.
+        order.sent(&ban("Eve"));
+        let heard =
+            |order: &mut BanOrder, own, change| order.heard(BanNews::Changed { own, change });
+        assert!(heard(&mut order, false, lift("EVE")).is_empty());
+        assert!(
+            heard(&mut order, true, ban("Eve")).is_empty(),
+            "ours: applied already"
+        );
+        // After our echo, the others' changes are later ones.
+        assert_eq!(heard(&mut order, false, lift("eve")), [lift("eve")]);
+        // Other masks are not held back.
+        order.sent(&ban("bob"));
+        assert_eq!(heard(&mut order, false, ban("carol")), [ban("carol")]);
+        // A change of ours that could not be shared has no echo coming.
+        order.heard(BanNews::Unshared("BOB".into()));
+        assert_eq!(heard(&mut order, false, lift("bob")), [lift("bob")]);
+        // Reading everything again starts afresh.
+        order.sent(&ban("dan"));
+        assert_eq!(order.heard(BanNews::All(vec![ban("dan")])), [ban("dan")]);
+        assert_eq!(heard(&mut order, false, lift("dan")), [lift("dan")]);
     }
 }

@@ -64,7 +64,7 @@ mod relay;
 mod tests;
 
 pub(crate) use accounts::{Account, SharedAccounts, now_millis};
-pub(crate) use bans::BanSharer;
+pub(crate) use bans::{BanNews, BanSharer};
 pub(crate) use news::listen as listen_for_news;
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
 pub(crate) use people::{Checked, Everyone, News, PersonState, PrivateLine};

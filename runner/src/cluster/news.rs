@@ -11,7 +11,8 @@ use redis::{Client, Commands};
 use smol::channel::Sender;
 
 use super::accounts::{self, ALL};
-use super::{bans, channels_of};
+use super::bans::{self, BanNews};
+use super::channels_of;
 use crate::event::Event;
 use crate::log::{info, warn};
 
@@ -28,8 +29,8 @@ pub(crate) fn accounts_channel(prefix: &str) -> String {
     format!("{prefix}{ACCOUNTS_CHANNEL}")
 }
 
-/// Starts the listener for the node `node` (its id: its own notices are not passed on), on the
-/// Redis at `url`.
+/// Starts the listener for the node `node` (its id: its own notices are marked as such), on
+/// the Redis at `url`.
 pub(crate) fn listen(url: &str, node: &str, events: Sender<Event>) -> Result<(), String> {
     let client = Client::open(url).map_err(|error| format!("--cluster {error}"))?;
     let node = node.to_owned();
@@ -88,7 +89,9 @@ fn listen_once(client: &Client, node: &str, events: &Sender<Event>) -> Result<()
     if events
         .send_blocking(Event::AccountsRegistered(keys))
         .is_err()
-        || events.send_blocking(Event::ServerBans(all_bans)).is_err()
+        || events
+            .send_blocking(Event::ServerBans(BanNews::All(all_bans)))
+            .is_err()
     {
         return Ok(());
     }
@@ -104,8 +107,10 @@ fn listen_once(client: &Client, node: &str, events: &Sender<Event>) -> Result<()
             }
         } else {
             match bans::decode_change(message.get_payload_bytes()) {
-                Ok((from, _)) if from == node => continue,
-                Ok((_, change)) => Event::ServerBans(vec![change]),
+                Ok((from, change)) => Event::ServerBans(BanNews::Changed {
+                    own: from == node,
+                    change,
+                }),
                 Err(error) => {
                     warn!("cluster: a notice on {bans} that is not a change ({error}): ignored");
                     continue;

@@ -150,6 +150,18 @@ pub enum Event<'a> {
         /// The away message; `None` when back.
         message: Option<&'a str>,
     },
+    /// Someone identified as an account, or logged out of it (`account` `None`): people of
+    /// other servers learn of it with the rest of the person (see [`relay::Person`]).
+    ///
+    /// [`relay::Person`]: crate::relay::Person
+    Identified {
+        /// Who.
+        person: PersonId,
+        /// The name they go by.
+        nick: &'a str,
+        /// The account, as registered; `None` when they logged out.
+        account: Option<&'a str>,
+    },
     /// A room came to be, for the first person to join it.
     RoomCreated {
         /// The room.
@@ -268,6 +280,10 @@ impl fmt::Display for Event<'_> {
             Self::Renamed { from, to, .. } => write!(f, "renamed {from} {to}"),
             Self::Departed { nick, reason, .. } => write!(f, "departed {nick} {reason:?}"),
             Self::Away { nick, message, .. } => write!(f, "away {nick} {message:?}"),
+            Self::Identified { nick, account, .. } => match account {
+                Some(account) => write!(f, "identified {nick} as {account}"),
+                None => write!(f, "logged out {nick}"),
+            },
             Self::RoomCreated { room } => write!(f, "created {room}"),
             Self::RoomRemoved { room } => write!(f, "removed {room}"),
             Self::RoomRegistered { room, founder } => match founder {

@@ -582,6 +582,11 @@ pub(crate) enum EventRecord {
         nick: Span,
         message: Option<Span>,
     },
+    Identified {
+        person: PersonId,
+        nick: Span,
+        account: Option<Span>,
+    },
     RoomCreated {
         room: Span,
     },
@@ -911,6 +916,15 @@ impl OutputQueue {
                 person,
                 nick: text(nick),
                 message: message.map(text),
+            },
+            EventRecord::Identified {
+                person,
+                nick,
+                account,
+            } => Event::Identified {
+                person,
+                nick: text(nick),
+                account: account.map(text),
             },
             EventRecord::RoomCreated { room } => Event::RoomCreated { room: text(room) },
             EventRecord::RoomRemoved { room } => Event::RoomRemoved { room: text(room) },

@@ -193,6 +193,10 @@ pub struct Person<'a> {
     pub rooms: &'a [&'a str],
     /// Their away message, if they are away.
     pub away: Option<&'a str>,
+    /// The account they are identified as (as it was registered), if any: shown in `WHOIS`,
+    /// told to IRC clients with `account-notify`, and used here to keep private messages
+    /// under the right account.
+    pub account: Option<&'a str>,
 }
 
 /// Whether a call that applies a change bit by bit has finished: each call does one part, so
@@ -261,6 +265,8 @@ pub enum Refused {
     TopicNotForRoom,
     /// A server ban whose mask is not a nickname mask, an account, an address or a network.
     BanMask,
+    /// A person's account is not a valid account name (a nickname).
+    Account,
     /// [`MAX_SERVER_BANS`](crate::MAX_SERVER_BANS) server bans are kept here already.
     BansFull,
 }
@@ -278,6 +284,7 @@ impl core::fmt::Display for Refused {
             Self::UnknownPerson => "the person it is for is not here, or it names this server",
             Self::TopicNotForRoom => "a topic is for a room, not a person",
             Self::BanMask => "a server ban's mask is not a nickname mask, account or address",
+            Self::Account => "the account is not a valid account name",
             Self::BansFull => "the most server bans there can be are kept here already",
         })
     }
@@ -310,6 +317,11 @@ impl Person<'_> {
     /// Checks what the core does not take on trust.
     pub(crate) fn check(&self) -> Result<(), Refused> {
         check_common(self.nick, Some(self.node), self.away.unwrap_or_default())?;
+        if let Some(account) = self.account
+            && crate::state::roster::Nickname::new(account).is_err()
+        {
+            return Err(Refused::Account);
+        }
         self.rooms.iter().try_for_each(|room| check_room(room))
     }
 }
@@ -613,6 +625,70 @@ mod tests {
         assert!(pair.nodes[1].hand_back(&bad, &mut |_| {}).is_err());
     }
 
+    #[test]
+    fn an_account_on_one_server_is_known_on_the_other() {
+        use crate::account::AccountAnswer;
+        let mut pair = Pair::new();
+        let config = Config::default()
+            .with_colour(false)
+            .with_flood_limit(None)
+            .with_relayed_lines(true)
+            .with_accounts(true);
+        pair.nodes = [(); 2].map(|()| Driver::new(config, Instant::from_millis(1_000)));
+        let alice = pair.connect(0, "/nick alice\n/identify correct-horse\n");
+        let mut request = pair.nodes[0].take_account_requests().remove(0);
+        assert!(request.spell_as_registered("Alice"));
+        let (heard, events) = (&mut pair.heard[0], &mut pair.events[0]);
+        pair.nodes[0]
+            .answer_account(&request, AccountAnswer::Done, &mut |output| {
+                Pair::record(heard, events, output);
+            })
+            .unwrap();
+        assert!(
+            pair.events[0].contains(&"identified alice as Alice".to_string()),
+            "{:?}",
+            pair.events[0]
+        );
+        let ivy = pair.connect(1, "NICK ivy\r\nUSER i 0 * :I\r\n");
+        pair.mirror(0, alice);
+        assert_eq!(
+            pair.nodes[1]
+                .server()
+                .account_of("alice")
+                .map(|a| a.as_str()),
+            Some("Alice")
+        );
+        pair.heard[1].clear();
+        pair.say(1, ivy, "WHOIS alice\r\n");
+        assert!(
+            pair.heard[1]
+                .lines_to(ivy)
+                .iter()
+                .any(|line| line.contains(" 330 ivy alice Alice ")),
+            "{:?}",
+            pair.heard[1].lines_to(ivy)
+        );
+        // Logged out there: no account here either.
+        pair.say(0, alice, "/logout\n");
+        pair.mirror(0, alice);
+        assert_eq!(pair.nodes[1].server().account_of("alice"), None);
+        // A person whose account is not a name is refused.
+        let rooms = ["#lobby"];
+        let bad = Person {
+            node: "c",
+            id: 9,
+            nick: "mallory",
+            rooms: &rooms,
+            away: None,
+            account: Some("not a name"),
+        };
+        let now = pair.nodes[1].now();
+        assert_eq!(
+            pair.nodes[1].server_mut().handle_person(now, &bad),
+            Err(Error::Relayed(Refused::Account))
+        );
+    }
+
     impl Pair {
         /// Tells the other server what `conn`, on `from`, is now: as a runner would after
         /// each of its events.
@@ -627,6 +703,7 @@ mod tests {
                 .map(|room| room.as_str().to_string())
                 .collect();
             let away = server.away(conn).map(str::to_string);
+            let account = server.account(conn).map(|name| name.as_str().to_string());
             let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
             let person = Person {
                 node: NAMES[from],
@@ -634,6 +711,7 @@ mod tests {
                 nick: &nick,
                 rooms: &rooms,
                 away: away.as_deref(),
+                account: account.as_deref(),
             };
             let other = 1 - from;
             for _ in 0..100 {
@@ -845,6 +923,7 @@ mod tests {
             nick,
             rooms,
             away: None,
+            account: None,
         };
         let now = driver.now();
         let server = driver.server_mut();
@@ -946,6 +1025,7 @@ mod tests {
                 nick: &nick,
                 rooms: &[],
                 away: None,
+                account: None,
             };
             let result = driver.server_mut().handle_person(now, &person);
             while driver.server_mut().poll_output().is_some() {}

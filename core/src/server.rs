@@ -537,6 +537,12 @@ impl<S: Storage> Server<S> {
         self.roster.capacity()
     }
 
+    /// The account `conn` is identified as, as it was registered (for someone of another
+    /// server, as their server said), if any.
+    pub fn account(&self, conn: ConnectionId) -> Option<&Nickname> {
+        self.roster.get(conn)?.person.account.as_ref()
+    }
+
     /// The account the person called `nick` (here or on another server) is identified as, if
     /// any: what a runner keeps a private message under (see
     /// [`HistoryTarget::Private`](crate::HistoryTarget::Private)), asked right after its

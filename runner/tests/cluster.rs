@@ -1533,3 +1533,74 @@ fn a_server_ban_set_on_one_node_holds_on_every_node() {
         back.send_line("/quit");
     }
 }
+
+#[test]
+fn accounts_are_seen_across_the_nodes_and_private_history_follows_them() {
+    let test = "accounts_are_seen_across_the_nodes_and_private_history_follows_them";
+    let Some(url) = redis_url(test) else { return };
+    const PASSWORD: &str = "correct-horse-battery";
+    let (a, b) = (node(&url, "priv-a", &[]), node(&url, "priv-b", &[]));
+    let (ann, bob) = (unique_nick("pa"), unique_nick("pb"));
+    let mut ann_here = a.join(&ann);
+    ann_here.send_line(&format!("/register {PASSWORD}"));
+    ann_here.expect_line("you are identified as it.");
+    let mut bob_there = b.join(&bob);
+    bob_there.send_line(&format!("/register {PASSWORD}"));
+    bob_there.expect_line("you are identified as it.");
+    // Each node learns the other's person with their account.
+    let mut watcher = irc_join(&a, &unique_nick("pw"));
+    let whois = |client: &mut Client, nick: &str| {
+        client.send(format!("WHOIS {nick}\r\n"));
+        let mut lines = Vec::new();
+        loop {
+            let line = client.expect_line_where(
+                |line| line.contains(" 330 ") || line.contains(" 318 "),
+                "WHOIS's account or end",
+            );
+            let end = line.contains(" 318 ");
+            lines.push(line);
+            if end {
+                return lines;
+            }
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !whois(&mut watcher, &bob)
+        .iter()
+        .any(|line| line.contains(" 330 ") && line.contains(&format!(" {bob} {bob} ")))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{bob}'s account never shown on the other node"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Private messages both ways, kept under both accounts on both nodes.
+    ann_here.send_line(&format!("/msg {bob} first, from ann"));
+    bob_there.expect_line("first, from ann");
+    bob_there.send_line(&format!("/msg {ann} and back, from bob"));
+    ann_here.expect_line("and back, from bob");
+    ann_here.send_line("/quit");
+    ann_here.expect_closed();
+    // Ann comes back on the other node, and reads her history with Bob there.
+    let mut irc = b.connect();
+    irc.send(format!(
+        "CAP REQ :batch draft/chathistory\r\nNICK {}\r\nUSER a 0 * :A\r\nCAP END\r\n",
+        unique_nick("px")
+    ));
+    irc.expect_line(" 366 ");
+    irc.send(format!("PRIVMSG NickServ :IDENTIFY {ann} {PASSWORD}\r\n"));
+    irc.expect_line(&format!("You are now identified as {ann}"));
+    irc.send(format!("CHATHISTORY LATEST {bob} * 10\r\n"));
+    irc.expect_line(&format!(" BATCH +history chathistory {bob}"));
+    let first = irc.expect_line(" PRIVMSG ");
+    assert!(
+        first.ends_with(&format!(":{ann} PRIVMSG {bob} :first, from ann")),
+        "{first}"
+    );
+    let second = irc.expect_line(" PRIVMSG ");
+    assert!(
+        second.ends_with(&format!(":{bob} PRIVMSG {ann} :and back, from bob")),
+        "{second}"
+    );
+}

@@ -1230,13 +1230,16 @@ impl<'s, S: crate::Storage> Step<'s, S> {
     }
 
     /// Queues the event of `happened`, its names written to the arena. What people on other
-    /// servers do is news on their servers, not here; a line they say is kept here too.
+    /// servers do is news on their servers, not here; a line they say is kept here too, and so
+    /// is a private message they write to someone here (the recipient's copy is kept here).
     fn record(&mut self, happened: &Happened<'_>) {
-        if happened.person().is_some_and(|who| {
+        let remote = |who: ConnectionId| {
             self.roster
                 .get(who)
                 .is_some_and(|slot| slot.person.is_remote())
-        }) {
+        };
+        let to_someone_here = matches!(*happened, Happened::Private { to, .. } if !remote(to));
+        if happened.person().is_some_and(remote) && !to_someone_here {
             return;
         }
         let (now, person) = (self.now, |who| PersonId::Local(who));
@@ -1353,9 +1356,13 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 nick: self.out.span_name(self.roster.name(who)),
                 message: message.map(|message| self.out.span_str(message)),
             },
-            // Operators, voices and mutes are kept while the room lives, not by a store; who
-            // is identified, while they are here.
-            Happened::StatusSet { .. } | Happened::AccountSet { .. } => return,
+            Happened::AccountSet { who, account } => EventRecord::Identified {
+                person: person(who),
+                nick: self.out.span_name(self.roster.name(who)),
+                account: account.map(|account| self.out.span_str(account)),
+            },
+            // Operators, voices and mutes are kept while the room lives, not by a store.
+            Happened::StatusSet { .. } => return,
             Happened::BanSet { room, mask, on, .. } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;

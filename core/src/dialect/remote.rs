@@ -133,9 +133,15 @@ impl<S: crate::Storage> Step<'_, S> {
                 return Err(Refused::Full);
             };
             self.set_remote_away(conn, person.away);
+            if let Some(slot) = self.roster.get_mut(conn) {
+                slot.person.account = person.account.and_then(|name| Nickname::new(name).ok());
+            }
             return Ok(Applied::More);
         };
         self.set_remote_away(conn, person.away);
+        if self.set_remote_account(conn, person.account) {
+            return Ok(Applied::More);
+        }
         if !self.goes_by(conn, person.nick) {
             if taken_by_other(self, Some(conn)) {
                 return Err(Refused::NickInUse);
@@ -182,6 +188,30 @@ impl<S: crate::Storage> Step<'_, S> {
                 kept
             });
         }
+    }
+
+    /// Sets the account of `conn`, on another server, telling those here who follow accounts
+    /// (IRC's `account-notify`) if it changed; `true` if it did.
+    fn set_remote_account(&mut self, conn: ConnectionId, account: Option<&str>) -> bool {
+        let account = account.and_then(|name| Nickname::new(name).ok());
+        let Some(slot) = self.roster.get_mut(conn) else {
+            return false;
+        };
+        if slot.person.account.as_ref().map(Nickname::as_str)
+            == account.as_ref().map(Nickname::as_str)
+        {
+            return false;
+        }
+        slot.person.account = account;
+        let account = self
+            .roster
+            .get(conn)
+            .and_then(|slot| slot.person.account.clone());
+        self.publish(&Happened::AccountSet {
+            who: conn,
+            account: account.as_ref().map(Nickname::as_str),
+        });
+        true
     }
 
     /// Someone on the server called `node` went offline: the people here who shared a room

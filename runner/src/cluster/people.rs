@@ -52,17 +52,23 @@ static NODES_CHECK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("nodes_check.lua")));
 
 /// What a person on some node is now: their nickname (a person is published once they have
-/// one), the rooms they are in, and their away message.
+/// one), the rooms they are in, their away message, and the account they are identified as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PersonState {
     pub(crate) nick: String,
     pub(crate) rooms: Vec<String>,
     pub(crate) away: Option<String>,
+    /// Absent from the JSON when `None`, as nodes from before accounts wrote it.
+    pub(crate) account: Option<String>,
 }
 
 impl PersonState {
     fn to_json(&self) -> Value {
-        json!({ "nick": self.nick, "rooms": self.rooms, "away": self.away })
+        let mut value = json!({ "nick": self.nick, "rooms": self.rooms, "away": self.away });
+        if let Some(account) = &self.account {
+            value["account"] = account.as_str().into();
+        }
+        value
     }
 
     fn from_json(value: &Value) -> Result<Self, String> {
@@ -92,10 +98,16 @@ impl PersonState {
             Some(Value::String(away)) => Some(note(away)?),
             Some(other) => return Err(format!("\"away\" is {other}")),
         };
+        let account = match value.get("account") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(account)) if Nickname::new(account).is_ok() => Some(account.clone()),
+            Some(other) => return Err(format!("\"account\" is not an account name: {other}")),
+        };
         Ok(Self {
             nick: nick.to_owned(),
             rooms,
             away,
+            account,
         })
     }
 }
@@ -514,6 +526,7 @@ mod tests {
                     nick: "alice".to_owned(),
                     rooms: vec!["#lobby".to_owned()],
                     away: None,
+                    account: None,
                 },
             }))
         );

@@ -151,6 +151,7 @@ impl Hub {
                     nick: &state.nick,
                     rooms: &rooms,
                     away: state.away.as_deref(),
+                    account: state.account.as_deref(),
                 };
                 let applied = self.in_steps(MAX_PERSON_STEPS, |core, now| {
                     core.handle_person(now, &person)
@@ -271,6 +272,10 @@ impl Hub {
             | CoreEvent::Away {
                 person: PersonId::Local(conn),
                 ..
+            }
+            | CoreEvent::Identified {
+                person: PersonId::Local(conn),
+                ..
             } => changed.push(conn),
             CoreEvent::Departed {
                 person: PersonId::Local(conn),
@@ -303,6 +308,9 @@ impl Hub {
                     .map(|room| room.as_str().to_owned())
                     .collect(),
                 away: core.away(conn).map(str::to_owned),
+                account: core
+                    .account(conn)
+                    .map(|account| account.as_str().to_owned()),
             });
             // Someone who left meanwhile was published gone by their departure.
             if state.is_some() || lookup(&self.connections, conn).is_some() {

@@ -727,6 +727,22 @@ mod tests {
         let emile = node.connect();
         node.send(emile, "/nick émile\n");
         assert!(node.driver.server().nickname(emile).is_none(), "put out");
+        // Lifted in another case: told, and kept, as it was set.
+        let mut lifted = Vec::new();
+        let heard = &mut node.heard;
+        node.driver
+            .input(root, "/serverunban ÉMILE\n".as_bytes(), &mut |output| {
+                if let crate::Output::Event(event) = &output {
+                    lifted.push(std::format!("{event}"));
+                }
+                heard.record(output);
+            });
+        assert_eq!(lifted, ["server-unbanned Émile!*@*"]);
+        assert_eq!(
+            node.heard.take(root).last().map(String::as_str),
+            Some("*** You lifted the server ban on Émile!*@*.")
+        );
+        node.send(root, "/serverban Émile\n");
         let peer = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 7).to_ipv6_mapped());
         node.send(root, "/serverban 198.51.100.7\n");
         let now = node.driver.now();

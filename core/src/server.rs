@@ -1248,7 +1248,7 @@ impl<S: Storage> Server<S> {
             relay::ServerBanChange::Lifted { mask } => {
                 let target =
                     BanTarget::parse(mask).ok_or(Error::Relayed(relay::Refused::BanMask))?;
-                Ok(self.server_bans.lift(&target))
+                Ok(self.server_bans.lift(&target).is_some())
             }
         }
     }

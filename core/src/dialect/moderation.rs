@@ -839,7 +839,16 @@ impl<S: crate::Storage> Step<'_, S> {
                 }
             }
         } else {
-            self.server_bans.lift(&target)
+            match self.server_bans.lift(&target) {
+                Some(lifted) => {
+                    // Told, kept and shared as it was set, so that a store or another server
+                    // that keeps it by its mask finds it whatever the case typed now.
+                    shown.clear();
+                    let _ = write!(shown, "{}", lifted.target);
+                    true
+                }
+                None => false,
+            }
         };
         let (until_text, why) = (
             For(duration),

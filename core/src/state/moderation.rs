@@ -213,18 +213,20 @@ impl ServerBans {
             .find(|kept| kept.target.same(&ban.target))
         {
             let changed = kept.until != ban.until || kept.reason != ban.reason;
-            *kept = ban;
+            // The mask stays as it was first set: a store or another server keeps it so.
+            let target = core::mem::replace(&mut kept.target, ban.target.clone());
+            *kept = ServerBan { target, ..ban };
             return Ok(changed);
         }
         self.bans.push(ban).map_err(|_| ServerBansFull)?;
         Ok(true)
     }
 
-    /// Lifts the ban on `target`; false if there was none.
-    pub(crate) fn lift(&mut self, target: &BanTarget) -> bool {
-        let before = self.bans.len();
-        self.bans.retain(|ban| !ban.target.same(target));
-        before != self.bans.len()
+    /// Lifts the ban on `target`: the ban as it was kept (its mask as it was set, whatever the
+    /// case of `target`), or `None` if there was none.
+    pub(crate) fn lift(&mut self, target: &BanTarget) -> Option<ServerBan> {
+        let at = self.bans.iter().position(|ban| ban.target.same(target))?;
+        Some(self.bans.remove(at))
     }
 
     /// `conn`'s name or account changed: check it once the step is over. (A step changes one

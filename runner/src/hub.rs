@@ -743,8 +743,9 @@ impl Hub {
         self.drain();
     }
 
-    /// Hands the core a server ban set or lifted on another node, and keeps it in the store as
-    /// this node's own would be (so that it holds after a restart here too).
+    /// Hands the core a server ban set or lifted in the cluster (on another node, or on this one
+    /// before it restarted), and keeps it in the store as this node's own would be (so that it
+    /// holds after a restart here too).
     fn server_ban_from_elsewhere(&mut self, now: Instant, change: Moderation) -> Result<(), Error> {
         let applied = match &change {
             Moderation::ServerBan { ban, reason } => ServerBanChange::Set {
@@ -765,11 +766,13 @@ impl Hub {
             Ok(true) => {
                 match &change {
                     Moderation::ServerBan { ban, .. } => info!(
-                        "cluster: {} banned {} from the server on another node",
+                        "cluster: {} banned {} from the server (heard from the cluster)",
                         ban.by, ban.mask
                     ),
                     Moderation::ServerUnban { mask } => {
-                        info!("cluster: the server ban on {mask} was lifted on another node");
+                        info!(
+                            "cluster: the server ban on {mask} was lifted (heard from the cluster)"
+                        );
                     }
                     _ => {}
                 }

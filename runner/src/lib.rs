@@ -569,7 +569,6 @@ pub fn serve_reloading(
 
     let executor = Rc::new(LocalExecutor::new());
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
-    let node_id = cluster.as_ref().map(|cluster| cluster.node_id().to_owned());
     let cluster = cluster.map(|cluster| {
         let mut relay = Relay::new(
             cluster.clone(),
@@ -588,9 +587,9 @@ pub fn serve_reloading(
             cluster::BanSharer::start(cluster, &executor, events.clone()),
         )
     });
-    if let (Some(settings), Some(node)) = (&settings.cluster, &node_id) {
+    if let Some(settings) = &settings.cluster {
         // Accounts made and server bans set on other nodes, heard on a thread of its own.
-        cluster::listen_for_news(&settings.url, node, events.clone()).map_err(Error::Cluster)?;
+        cluster::listen_for_news(&settings.url, events.clone()).map_err(Error::Cluster)?;
     }
     let accounts = if config.accounts {
         let shared = settings

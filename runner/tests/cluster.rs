@@ -1512,14 +1512,16 @@ fn a_server_ban_set_on_one_node_holds_on_every_node() {
     // A node started now finds the ban.
     let c = node(&url, "ban-c", &[]);
     banned_on_taking(&c, &eve);
-    b.expect_log(&format!("banned {eve}!*@* from the server on another node"));
+    b.expect_log(&format!(
+        "banned {eve}!*@* from the server (heard from the cluster)"
+    ));
 
     // Lifted on the first node: free on the others.
     operator.send_line(&format!("/serverunban {eve}"));
     operator.expect_line(&format!("*** You lifted the server ban on {eve}!*@*."));
     for node in [&b, &c] {
         node.expect_log(&format!(
-            "the server ban on {eve}!*@* was lifted on another node"
+            "the server ban on {eve}!*@* was lifted (heard from the cluster)"
         ));
         let mut back = node.connect();
         nick_within(&mut back, &eve, Duration::from_secs(5));
@@ -1602,5 +1604,55 @@ fn accounts_are_seen_across_the_nodes_and_private_history_follows_them() {
     assert!(
         second.ends_with(&format!(":{bob} PRIVMSG {ann} :and back, from bob")),
         "{second}"
+    );
+}
+
+#[test]
+fn a_server_ban_lifted_while_a_node_was_stopped_is_lifted_there_when_it_comes_back() {
+    let test = "a_server_ban_lifted_while_a_node_was_stopped_is_lifted_there_when_it_comes_back";
+    let Some(url) = redis_url(test) else { return };
+    let (root, eve) = (unique_nick("op"), unique_nick("eve"));
+    let data = chat_tests::TempDir::new("ban-lift");
+    let b_name = node_name("lift-b");
+    let start_b = || {
+        Server::plain(
+            RUNNER,
+            &["--cluster", &url, "--node", &b_name, "--data", data.arg()],
+        )
+    };
+    let mut b = start_b();
+    let mut made = b.join(&root);
+    made.send_line("/register correct-horse-battery");
+    made.expect_line("you are identified as it.");
+    made.send_line("/quit");
+    made.expect_closed();
+    let a = node(&url, "lift-a", &["--oper", &root]);
+    let mut operator = a.connect();
+    nick_within(&mut operator, &root, Duration::from_secs(5));
+    operator.send_line("/identify correct-horse-battery");
+    operator.expect_line("You are a server operator");
+    operator.send_line(&format!("/serverban {eve} spam"));
+    operator.expect_line("You banned");
+    b.expect_log(&format!(
+        "banned {eve}!*@* from the server (heard from the cluster)"
+    ));
+    // Stopped: it keeps the ban in its store. Lifted meanwhile.
+    b.signal("TERM");
+    b.expect_exit();
+    operator.send_line(&format!("/serverunban {eve}"));
+    operator.expect_line("You lifted the server ban");
+    a.expect_log(&format!(
+        "lifting the server ban on {eve}!*@* shared with the other nodes"
+    ));
+    let b = start_b();
+    b.expect_log(&format!(
+        "the server ban on {eve}!*@* was lifted (heard from the cluster)"
+    ));
+    let mut back = b.connect();
+    nick_within(&mut back, &eve, Duration::from_secs(5));
+    let since = back.sync();
+    assert!(
+        !since.iter().any(|line| line.contains("banned")),
+        "{since:?}"
     );
 }

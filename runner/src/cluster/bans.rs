@@ -1,35 +1,36 @@
 //! Server-wide bans shared by every node of a cluster: a ban set or lifted by a server operator
 //! on one node holds on all of them.
 //!
-//! - `chat:bans:{bans}:server`, a hash: each ban's mask, lowered (masks are compared ignoring
-//!   case), to `{"mask", "by", "at", "until", "reason"}` (times in Unix milliseconds, `until`
-//!   `null` for a ban until lifted). What a node starting, or whose listener connects again,
-//!   reads and sets (`news.rs`); a ban that has lapsed is dropped from it then.
-//! - The channel `chat:bans` (with the database's prefix): each change as it is made,
-//!   `{"node", "op": "set" | "lift", ...}`; every other node hands it to its core
-//!   (`Server::handle_server_ban`) and its store.
+//! - `chat:bans:{bans}:server`, a hash: each ban's key ([`key`]: its mask with every letter
+//!   lowered one by one, as the core compares masks; `$a:` and the account's name key) to its
+//!   last change, `{"node", "op": "set", "mask", "by", "at", "until", "reason", "version"}`
+//!   or `{"node", "op": "lift", "mask", "at", "version"}` (times in Unix milliseconds, `until`
+//!   `null` for a ban until lifted). A lift is kept [`LIFTS_KEPT`], so that a node that missed
+//!   it (its listener was away, or it was stopped) lifts the ban when it reads the hash; a ban
+//!   that lapsed, or a lift older than that, is dropped when a node reads the hash (only if it
+//!   is still the same change).
+//! - `chat:bans:{bans}:version`: the number of the last change. Each change takes the next in
+//!   one script with its hash field and its notice, so numbers follow Redis's order.
+//! - The channel `chat:bans` (with the database's prefix): each change as it is kept.
 //!
 //! A node's own changes go to Redis one at a time, in the order made, from a queue of at most
 //! [`QUEUE`] ([`BanSharer`]); each is tried [`TRIES`] times, a second apart. One that could
 //! not be shared holds on its node only, and the log says so.
 //!
-//! **One outcome on every node.** Every node hears the changes in Redis's order, its own among
-//! them. A node applies its own change at once, so a change from elsewhere heard while one of
-//! its own on the same mask is still on its way was ordered before its own in Redis, and is
-//! overridden by it on every node: it is skipped here ([`BanOrder`]). Otherwise two operators
-//! banning and lifting one mask at once on two nodes could leave each node with the other's
-//! choice.
-//!
-//! Bans are set on every node but lifted only by news: a node that missed a lift (its listener
-//! was away) keeps the ban until it is lifted again there. A missed ban would let someone in;
-//! a missed lift keeps them out a while longer, the safer of the two.
+//! **One outcome on every node** ([`BanOrder`]). A node applies a change heard (or read in the
+//! hash) only if its number is above the last it applied or made for that key, so a late or
+//! repeated notice changes nothing. A node applies its own change at once, before it has a
+//! number: a change from elsewhere heard meanwhile on the same key was numbered before it, and
+//! is overridden by it everywhere, so it is skipped. Two operators banning and lifting one mask
+//! at once on two nodes thus leave every node with the later of the two in Redis's order.
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chat_core::Instant;
-use redis::Commands;
+use redis::{Commands, Script};
 use serde_json::{Value as Json, json};
 use smol::channel::{Receiver, Sender, TrySendError};
 use smol::{LocalExecutor, Timer};
@@ -39,8 +40,10 @@ use crate::event::Event;
 use crate::log::{debug, info, warn};
 use crate::store::{Moderation, StoredBan};
 
-/// The hash of every server ban.
+/// The hash of every server ban and recent lift.
 pub(crate) const BANS: &str = "chat:bans:{bans}:server";
+/// The number of the last change.
+const VERSION: &str = "chat:bans:{bans}:version";
 
 /// The most changes waiting to be shared; past it a change holds on its node only (logged).
 pub(crate) const QUEUE: usize = 256;
@@ -48,48 +51,98 @@ pub(crate) const QUEUE: usize = 256;
 /// How often a change is tried before it is given up.
 const TRIES: usize = 3;
 
-/// The hash field of the ban on `mask`.
-fn field(mask: &str) -> String {
-    mask.to_lowercase()
+/// How long a lift is kept in the hash, for nodes that missed it.
+pub(crate) const LIFTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The most keys whose last number a node remembers; past it the lowest are forgotten (a
+/// notice about one of those, late by then, would be applied again: harmless, it is older
+/// than anything about the key since).
+const MAX_REMEMBERED: usize = 4096;
+
+/// Numbers a change, keeps it in the hash and publishes it: KEYS = the hash, the counter;
+/// ARGV = the field, the change's JSON without its number (an object), the channel. Returns
+/// the number.
+static SHARE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local version = redis.call('INCR', KEYS[2]) \
+         local value = string.sub(ARGV[2], 1, -2) .. ',\"version\":' .. version .. '}' \
+         redis.call('HSET', KEYS[1], ARGV[1], value) \
+         redis.call('PUBLISH', ARGV[3], value) \
+         return version",
+    )
+});
+
+/// Drops a field only if it still holds the value read: KEYS = the hash; ARGV = field, value.
+static DROP_IF_SAME: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
+         return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0",
+    )
+});
+
+/// The key of the ban on `mask`: what the core counts as one ban is one key (masks compared
+/// letter by letter ignoring case, accounts by their name key).
+pub(crate) fn key(mask: &str) -> String {
+    match mask.strip_prefix("$a:") {
+        Some(account) => format!("$a:{}", crate::name_key(account)),
+        None => mask.chars().flat_map(char::to_lowercase).collect(),
+    }
 }
 
-/// A ban set, as kept in the hash.
-fn ban_value(ban: &StoredBan, reason: &str) -> Json {
-    json!({
-        "mask": ban.mask,
-        "by": ban.by,
-        "at": ban.at.as_millis(),
-        "until": ban.until.map(Instant::as_millis),
-        "reason": reason,
+/// A change as published and kept, with its number (0 for one from before numbers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Numbered {
+    pub(crate) node: String,
+    pub(crate) change: Moderation,
+    pub(crate) version: u64,
+}
+
+/// The JSON of `change` by `node`, without its number.
+fn encode(change: &Moderation, node: &str) -> Option<Json> {
+    Some(match change {
+        Moderation::ServerBan { ban, reason } => json!({
+            "node": node,
+            "op": "set",
+            "mask": ban.mask,
+            "by": ban.by,
+            "at": ban.at.as_millis(),
+            "until": ban.until.map(Instant::as_millis),
+            "reason": reason,
+        }),
+        Moderation::ServerUnban { mask } => json!({
+            "node": node,
+            "op": "lift",
+            "mask": mask,
+            "at": crate::cluster::now_millis().max(0),
+        }),
+        _ => return None,
     })
 }
 
-/// The change of `payload` (a channel's message), and the node that made it.
-pub(crate) fn decode_change(payload: &[u8]) -> Result<(String, Moderation), String> {
+/// A change from its JSON (a notice, or the hash's value).
+pub(crate) fn decode(payload: &[u8]) -> Result<Numbered, String> {
     let value: Json =
         serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
-    let node = text(&value, "node")?;
+    let millis = |name: &str| value.get(name).and_then(Json::as_u64);
     let change = match text(&value, "op")?.as_str() {
-        "set" => decode_ban(&value)?,
+        "set" => Moderation::ServerBan {
+            ban: StoredBan {
+                mask: text(&value, "mask")?,
+                by: text(&value, "by")?,
+                at: Instant::from_millis(millis("at").ok_or("no at")?),
+                until: millis("until").map(Instant::from_millis),
+            },
+            reason: text(&value, "reason")?,
+        },
         "lift" => Moderation::ServerUnban {
             mask: text(&value, "mask")?,
         },
         other => return Err(format!("no such change {other:?}")),
     };
-    Ok((node, change))
-}
-
-/// A ban set, from its JSON (the hash's value, or a channel's message).
-pub(crate) fn decode_ban(value: &Json) -> Result<Moderation, String> {
-    let millis = |name: &str| value.get(name).and_then(Json::as_u64);
-    Ok(Moderation::ServerBan {
-        ban: StoredBan {
-            mask: text(value, "mask")?,
-            by: text(value, "by")?,
-            at: Instant::from_millis(millis("at").ok_or("no at")?),
-            until: millis("until").map(Instant::from_millis),
-        },
-        reason: text(value, "reason")?,
+    Ok(Numbered {
+        node: text(&value, "node")?,
+        change,
+        version: millis("version").unwrap_or(0),
     })
 }
 
@@ -101,62 +154,68 @@ fn text(value: &Json, name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no {name}"))
 }
 
-/// Every server ban in Redis that holds at `now`; those that lapsed are dropped from it.
+/// Every ban and lift in Redis that still counts at `now` (a ban that has not lapsed, a lift
+/// younger than [`LIFTS_KEPT`]); the others are dropped from it.
 pub(crate) fn read_all(
     redis: &mut redis::Connection,
     now: Instant,
-) -> Result<Vec<Moderation>, String> {
+) -> Result<Vec<Numbered>, String> {
     let kept: Vec<(String, String)> = redis.hgetall(BANS).map_err(|error| error.to_string())?;
-    let mut bans = Vec::new();
+    let mut changes = Vec::new();
+    let lifts_kept = LIFTS_KEPT.as_millis() as u64;
     for (field, value) in kept {
-        let ban = serde_json::from_str(&value)
-            .map_err(|error| error.to_string())
-            .and_then(|value| decode_ban(&value));
-        match ban {
-            Ok(Moderation::ServerBan { ban, .. })
-                if ban.until.is_some_and(|until| until <= now) =>
-            {
-                let _: Result<i64, _> = redis.hdel(BANS, &field);
-            }
-            Ok(ban) => bans.push(ban),
+        let numbered = match decode(value.as_bytes()) {
+            Ok(numbered) => numbered,
             Err(error) => {
                 warn!("cluster: the server ban {field:?} in Redis is not one ({error}); ignored");
+                continue;
             }
+        };
+        let over = match &numbered.change {
+            Moderation::ServerBan { ban, .. } => ban.until.is_some_and(|until| until <= now),
+            // A lift's time is in its JSON; read again here, as `decode` does not keep it.
+            _ => serde_json::from_str::<Json>(&value)
+                .ok()
+                .and_then(|value| value.get("at").and_then(Json::as_u64))
+                .is_some_and(|at| at.saturating_add(lifts_kept) <= now.as_millis()),
+        };
+        if over {
+            let dropped: Result<i64, _> =
+                DROP_IF_SAME.key(BANS).arg(&field).arg(&value).invoke(redis);
+            if let Err(error) = dropped {
+                debug!("cluster: an old server ban change in Redis stays: {error}");
+            }
+        } else {
+            changes.push(numbered);
         }
     }
-    Ok(bans)
+    changes.sort_by_key(|numbered| numbered.version);
+    Ok(changes)
 }
 
 impl Cluster {
-    /// Keeps `change` (a server ban set or lifted here) in Redis and tells the other nodes,
-    /// in one atomic call.
-    pub(crate) async fn share_server_ban(&self, change: &Moderation) -> Result<(), ClusterError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let message = match change {
-            Moderation::ServerBan { ban, reason } => {
-                let value = ban_value(ban, reason);
-                pipe.hset(BANS, field(&ban.mask), value.to_string())
-                    .ignore();
-                let mut message = value;
-                message["op"] = "set".into();
-                message
-            }
-            Moderation::ServerUnban { mask } => {
-                pipe.hdel(BANS, field(mask)).ignore();
-                json!({"op": "lift", "mask": mask})
-            }
-            _ => return Ok(()),
+    /// Numbers `change` (a server ban set or lifted here), keeps it in Redis and tells every
+    /// node, in one script; its number.
+    pub(crate) async fn share_server_ban(&self, change: &Moderation) -> Result<u64, ClusterError> {
+        let Some(value) = encode(change, self.node_id()) else {
+            return Ok(0);
         };
-        let mut message = message;
-        message["node"] = self.node_id().into();
-        pipe.publish(self.channel(super::news::BANS_CHANNEL), message.to_string())
-            .ignore();
+        let field = match change {
+            Moderation::ServerBan { ban, .. } => key(&ban.mask),
+            Moderation::ServerUnban { mask } => key(mask),
+            _ => return Ok(0),
+        };
         let mut commands = self.commands.clone();
         within(
             CALL_TIMEOUT,
             "sharing a server ban",
-            pipe.query_async::<()>(&mut commands),
+            SHARE
+                .key(BANS)
+                .key(VERSION)
+                .arg(field)
+                .arg(value.to_string())
+                .arg(self.channel(super::news::BANS_CHANNEL))
+                .invoke_async(&mut commands),
         )
         .await
     }
@@ -165,74 +224,96 @@ impl Cluster {
 /// What the hub hears of server bans.
 #[derive(Debug)]
 pub(crate) enum BanNews {
-    /// Every ban in Redis, read when the listener (re)connected.
-    All(Vec<Moderation>),
-    /// A change as published, by this node (`own`) or another.
-    Changed { own: bool, change: Moderation },
-    /// A change of this node's on this mask could not be shared: no echo of it will come.
-    Unshared(String),
+    /// Every ban and recent lift in Redis, read when the listener (re)connected, in number
+    /// order.
+    All(Vec<Numbered>),
+    /// A change as published, by any node.
+    Changed(Numbered),
+    /// One of this node's changes on the ban of `mask` was numbered `Some`, or given up.
+    Shared { mask: String, version: Option<u64> },
 }
 
-/// The mask a server ban change is about, as compared (lowered).
-fn mask_of(change: &Moderation) -> Option<String> {
+/// The key of the ban a change is about.
+fn key_of(change: &Moderation) -> Option<String> {
     match change {
-        Moderation::ServerBan { ban, .. } => Some(field(&ban.mask)),
-        Moderation::ServerUnban { mask } => Some(field(mask)),
+        Moderation::ServerBan { ban, .. } => Some(key(&ban.mask)),
+        Moderation::ServerUnban { mask } => Some(key(mask)),
         _ => None,
     }
 }
 
-/// Which changes heard to apply here, so that every node ends with the outcome of the last
-/// change in Redis's order (see the module docs): the node's own changes on each mask that
-/// are still on their way.
+/// Which changes heard to apply here, so that every node ends with the last change of each
+/// ban in Redis's order (see the module docs).
 #[derive(Debug, Default)]
 pub(crate) struct BanOrder {
-    on_their_way: HashMap<String, u32>,
+    /// The highest number applied or made here, by key.
+    last: HashMap<String, u64>,
+    /// This node's changes not numbered yet, by key.
+    unnumbered: HashMap<String, u32>,
 }
 
 impl BanOrder {
     /// This node applied `change` and sends it.
     pub(crate) fn sent(&mut self, change: &Moderation) {
-        if let Some(mask) = mask_of(change) {
-            *self.on_their_way.entry(mask).or_default() += 1;
+        if let Some(key) = key_of(change) {
+            *self.unnumbered.entry(key).or_default() += 1;
         }
     }
 
     /// What of `news` the core is to be told, in order.
     pub(crate) fn heard(&mut self, news: BanNews) -> Vec<Moderation> {
         match news {
-            BanNews::All(bans) => {
-                // Read after subscribing: whatever was on its way is in it, or lost.
-                self.on_their_way.clear();
-                bans
-            }
-            BanNews::Changed { own: true, change } => {
-                if let Some(mask) = mask_of(&change) {
-                    self.arrived(&mask);
+            BanNews::All(changes) => changes
+                .into_iter()
+                .filter_map(|numbered| self.newer(numbered))
+                .collect(),
+            BanNews::Changed(numbered) => self.newer(numbered).into_iter().collect(),
+            BanNews::Shared { mask, version } => {
+                let key = key(&mask);
+                if let Some(count) = self.unnumbered.get_mut(&key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.unnumbered.remove(&key);
+                    }
                 }
-                Vec::new()
-            }
-            BanNews::Changed { own: false, change } => match mask_of(&change) {
-                Some(mask) if self.on_their_way.contains_key(&mask) => {
-                    debug!(
-                        "cluster: a change of the server ban on {mask} overridden by this node's"
-                    );
-                    Vec::new()
+                if let Some(version) = version {
+                    self.numbered(key, version);
                 }
-                _ => vec![change],
-            },
-            BanNews::Unshared(mask) => {
-                self.arrived(&field(&mask));
                 Vec::new()
             }
         }
     }
 
-    fn arrived(&mut self, mask: &str) {
-        if let Some(count) = self.on_their_way.get_mut(mask) {
-            *count -= 1;
-            if *count == 0 {
-                self.on_their_way.remove(mask);
+    /// `numbered`'s change, if it is to be applied here.
+    fn newer(&mut self, numbered: Numbered) -> Option<Moderation> {
+        let key = key_of(&numbered.change)?;
+        if self.unnumbered.contains_key(&key) {
+            // Numbered before this node's own change, which overrides it everywhere.
+            debug!("cluster: a change of the server ban {key} overridden by this node's");
+            return None;
+        }
+        if self
+            .last
+            .get(&key)
+            .is_some_and(|&last| numbered.version <= last)
+        {
+            return None;
+        }
+        self.numbered(key, numbered.version);
+        Some(numbered.change)
+    }
+
+    fn numbered(&mut self, key: String, version: u64) {
+        let last = self.last.entry(key).or_default();
+        *last = (*last).max(version);
+        if self.last.len() > MAX_REMEMBERED {
+            let lowest = self
+                .last
+                .iter()
+                .min_by_key(|(_, version)| **version)
+                .map(|(key, _)| key.clone());
+            if let Some(lowest) = lowest {
+                self.last.remove(&lowest);
             }
         }
     }
@@ -246,7 +327,8 @@ pub(crate) struct BanSharer {
 }
 
 impl BanSharer {
-    /// Starts the task on `executor`; it tells the hub on `events` of a change it gave up.
+    /// Starts the task on `executor`; it tells the hub on `events` of each change's number,
+    /// or that it gave the change up.
     pub(crate) fn start(
         cluster: Cluster,
         executor: &Rc<LocalExecutor<'static>>,
@@ -285,12 +367,15 @@ impl BanSharer {
 async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<Event>) {
     while let Ok(change) = changes.recv().await {
         let mut tries = 0;
-        loop {
+        let version = loop {
             tries += 1;
             match cluster.share_server_ban(&change).await {
-                Ok(()) => {
-                    info!("cluster: {} shared with the other nodes", describe(&change));
-                    break;
+                Ok(version) => {
+                    info!(
+                        "cluster: {} shared with the other nodes (change {version})",
+                        describe(&change)
+                    );
+                    break Some(version);
                 }
                 Err(error) if tries < TRIES => {
                     warn!(
@@ -302,16 +387,37 @@ async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<E
                 Err(error) => {
                     warn!(
                         "cluster: {} holds on this node only: it could not be shared ({error}); \
-                         set it again once Redis answers",
+                         lift the ban and set it again (or set and lift it) once Redis answers",
                         describe(&change)
                     );
-                    if let Some(mask) = mask_of(&change) {
-                        let _ = events.try_send(Event::ServerBans(BanNews::Unshared(mask)));
-                    }
-                    break;
+                    break None;
                 }
             }
+        };
+        let Some(mask) = mask_of(&change) else {
+            continue;
+        };
+        // Waited for: a lost report would hold back the other nodes' changes of this ban.
+        if events
+            .send(Event::ServerBans(BanNews::Shared { mask, version }))
+            .await
+            .is_err()
+        {
+            return;
         }
+    }
+    // The hub has gone (the node stops): what still waits is not shared.
+    let left = changes.len();
+    if left > 0 {
+        warn!("cluster: {left} server ban change(s) not shared: the node stopped first");
+    }
+}
+
+fn mask_of(change: &Moderation) -> Option<String> {
+    match change {
+        Moderation::ServerBan { ban, .. } => Some(ban.mask.clone()),
+        Moderation::ServerUnban { mask } => Some(mask.clone()),
+        _ => None,
     }
 }
 
@@ -328,45 +434,15 @@ fn describe(change: &Moderation) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_change_reads_back_as_sent() {
-        let ban = StoredBan {
-            mask: "198.51.100.0/24".into(),
-            by: "root".into(),
-            at: Instant::from_millis(1_700_000_000_000),
-            until: Some(Instant::from_millis(1_700_000_060_000)),
-        };
-        let mut message = ban_value(&ban, "botnet");
-        message["op"] = "set".into();
-        message["node"] = "a-1".into();
-        let (node, change) = decode_change(message.to_string().as_bytes()).unwrap();
-        assert_eq!(node, "a-1");
-        assert_eq!(
-            change,
-            Moderation::ServerBan {
-                ban,
-                reason: "botnet".into()
-            }
-        );
-        let lift = json!({"op": "lift", "mask": "EVE", "node": "b-2"}).to_string();
-        assert_eq!(
-            decode_change(lift.as_bytes()).unwrap().1,
-            Moderation::ServerUnban { mask: "EVE".into() }
-        );
-        assert!(decode_change(b"{\"op\": \"drop\", \"node\": \"a\"}").is_err());
-        assert!(decode_change(b"not json").is_err());
-        assert_eq!(field("Eve!*@*"), "eve!*@*");
-    }
-
     fn ban(mask: &str) -> Moderation {
         Moderation::ServerBan {
             ban: StoredBan {
                 mask: mask.into(),
                 by: "root".into(),
-                at: Instant::from_millis(1),
-                until: None,
+                at: Instant::from_millis(1_700_000_000_000),
+                until: Some(Instant::from_millis(1_700_000_060_000)),
             },
-            reason: String::new(),
+            reason: "botnet".into(),
         }
     }
 
@@ -374,30 +450,81 @@ mod tests {
         Moderation::ServerUnban { mask: mask.into() }
     }
 
+    fn numbered(change: Moderation, version: u64) -> Numbered {
+        Numbered {
+            node: "b-1".into(),
+            change,
+            version,
+        }
+    }
+
     #[test]
-    fn a_change_from_elsewhere_ordered_before_one_of_ours_is_skipped() {
+    fn a_change_reads_back_as_sent() {
+        for change in [ban("198.51.100.0/24"), lift("EVE!*@*")] {
+            let mut value = encode(&change, "a-1").unwrap();
+            value["version"] = 7.into();
+            let read = decode(value.to_string().as_bytes()).unwrap();
+            assert_eq!(
+                read,
+                Numbered {
+                    node: "a-1".into(),
+                    change,
+                    version: 7
+                }
+            );
+        }
+        assert!(decode(b"{\"op\": \"drop\", \"node\": \"a\"}").is_err());
+        assert!(decode(b"not json").is_err());
+    }
+
+    #[test]
+    fn a_key_is_one_per_ban_as_the_core_counts_them() {
+        assert_eq!(key("ΟΔΟΣ!*@*"), key("οδοσ!*@*"));
+        assert_eq!(key("Eve!*@*"), "eve!*@*");
+        assert_eq!(key("$a:Bob"), key("$a:BOB"));
+        assert_ne!(key("eve!*@*"), key("$a:eve"));
+    }
+
+    #[test]
+    fn every_node_ends_with_the_last_change_in_redis_order() {
         let mut order = BanOrder::default();
-        // Banned here; another node's lift comes before our ban's echo: Redis ordered it
-        // first, and our ban overrides it everywhere.
+        let heard = |order: &mut BanOrder, change, version| {
+            order.heard(BanNews::Changed(numbered(change, version)))
+        };
+        // Banned here; another node's lift, numbered 4 before our ban, is heard first: it is
+        // overridden by ours everywhere.
         order.sent(&ban("Eve"));
-        let heard =
-            |order: &mut BanOrder, own, change| order.heard(BanNews::Changed { own, change });
-        assert!(heard(&mut order, false, lift("EVE")).is_empty());
+        assert!(heard(&mut order, lift("EVE"), 4).is_empty());
+        // Our ban's echo (5) may come before or after its report: nothing either way.
+        assert!(heard(&mut order, ban("Eve"), 5).is_empty());
+        order.heard(BanNews::Shared {
+            mask: "Eve".into(),
+            version: Some(5),
+        });
+        // Later changes are applied; late or repeated ones are not.
+        assert_eq!(heard(&mut order, lift("eve"), 6), [lift("eve")]);
+        assert!(heard(&mut order, lift("eve"), 6).is_empty());
+        assert!(heard(&mut order, ban("eve"), 3).is_empty());
+        // Reading everything again applies only what is newer, and lifts too.
+        let all = vec![
+            numbered(ban("carol"), 2),
+            numbered(lift("eve"), 6),
+            numbered(lift("dan"), 9),
+        ];
+        assert_eq!(order.heard(BanNews::All(all)), [ban("carol"), lift("dan")]);
+        // A change of ours still unnumbered when everything is read again holds back the
+        // hash's older change of the same ban.
+        order.sent(&lift("carol"));
         assert!(
-            heard(&mut order, true, ban("Eve")).is_empty(),
-            "ours: applied already"
+            order
+                .heard(BanNews::All(vec![numbered(ban("carol"), 10)]))
+                .is_empty()
         );
-        // After our echo, the others' changes are later ones.
-        assert_eq!(heard(&mut order, false, lift("eve")), [lift("eve")]);
-        // Other masks are not held back.
-        order.sent(&ban("bob"));
-        assert_eq!(heard(&mut order, false, ban("carol")), [ban("carol")]);
-        // A change of ours that could not be shared has no echo coming.
-        order.heard(BanNews::Unshared("BOB".into()));
-        assert_eq!(heard(&mut order, false, lift("bob")), [lift("bob")]);
-        // Reading everything again starts afresh.
-        order.sent(&ban("dan"));
-        assert_eq!(order.heard(BanNews::All(vec![ban("dan")])), [ban("dan")]);
-        assert_eq!(heard(&mut order, false, lift("dan")), [lift("dan")]);
+        // One given up no longer holds anything back.
+        order.heard(BanNews::Shared {
+            mask: "CAROL".into(),
+            version: None,
+        });
+        assert_eq!(heard(&mut order, ban("carol"), 11), [ban("carol")]);
     }
 }

@@ -24,27 +24,28 @@ pub(crate) const BANS_CHANNEL: &str = "bans";
 /// How long the listener waits before it tries again after losing Redis.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// How long the listener waits for a notice before it asks Redis whether the connection lives.
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+
 /// The accounts' channel for a cluster whose channels start with `prefix`.
 pub(crate) fn accounts_channel(prefix: &str) -> String {
     format!("{prefix}{ACCOUNTS_CHANNEL}")
 }
 
-/// Starts the listener for the node `node` (its id: its own notices are marked as such), on
-/// the Redis at `url`.
-pub(crate) fn listen(url: &str, node: &str, events: Sender<Event>) -> Result<(), String> {
+/// Starts the listener, on the Redis at `url`.
+pub(crate) fn listen(url: &str, events: Sender<Event>) -> Result<(), String> {
     let client = Client::open(url).map_err(|error| format!("--cluster {error}"))?;
-    let node = node.to_owned();
     std::thread::Builder::new()
         .name("cluster-news".into())
-        .spawn(move || run(&client, &node, &events))
+        .spawn(move || run(&client, &events))
         .map(drop)
         .map_err(|error| format!("cluster news thread: {error}"))
 }
 
-fn run(client: &Client, node: &str, events: &Sender<Event>) {
+fn run(client: &Client, events: &Sender<Event>) {
     let mut failing = false;
     loop {
-        match listen_once(client, node, events) {
+        match listen_once(client, events, &mut failing) {
             // The hub has gone: the server is stopping.
             Ok(()) => return,
             Err(error) => {
@@ -65,13 +66,16 @@ fn run(client: &Client, node: &str, events: &Sender<Event>) {
     }
 }
 
-fn listen_once(client: &Client, node: &str, events: &Sender<Event>) -> Result<(), String> {
+/// Subscribes, reads everything, then passes notices on until the connection fails (an error)
+/// or the hub goes (`Ok`). `failing`: the last attempt failed, and was logged.
+fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> Result<(), String> {
     let prefix = channels_of(client);
     let (accounts, bans) = (accounts_channel(&prefix), format!("{prefix}{BANS_CHANNEL}"));
     let mut subscribed = accounts::open(client)?;
-    // Waits for news as long as there is none.
+    // A quiet connection is asked whether it is alive every IDLE_CHECK: one that went without
+    // a word (its host gone, a partition) would otherwise be waited on for ever.
     subscribed
-        .set_read_timeout(None)
+        .set_read_timeout(Some(IDLE_CHECK))
         .map_err(|error| error.to_string())?;
     let mut news = subscribed.as_pubsub();
     news.subscribe(&[&accounts, &bans])
@@ -82,10 +86,13 @@ fn listen_once(client: &Client, node: &str, events: &Sender<Event>) -> Result<()
     let all_bans = bans::read_all(&mut reader, now)?;
     drop(reader);
     info!(
-        "cluster: {} account(s) and {} server ban(s) in the cluster; listening for changes",
+        "cluster: {} account(s) and {} server ban change(s) in the cluster; listening for more",
         keys.len(),
         all_bans.len()
     );
+    if std::mem::take(failing) {
+        info!("cluster: news of accounts and server bans from other nodes comes again");
+    }
     if events
         .send_blocking(Event::AccountsRegistered(keys))
         .is_err()
@@ -96,7 +103,15 @@ fn listen_once(client: &Client, node: &str, events: &Sender<Event>) -> Result<()
         return Ok(());
     }
     loop {
-        let message = news.get_message().map_err(|error| error.to_string())?;
+        let message = match news.get_message() {
+            Ok(message) => message,
+            Err(error) if error.is_timeout() => {
+                news.ping::<()>()
+                    .map_err(|error| format!("no answer to a ping: {error}"))?;
+                continue;
+            }
+            Err(error) => return Err(error.to_string()),
+        };
         let event = if message.get_channel_name() == accounts {
             match message.get_payload::<String>() {
                 Ok(key) => Event::AccountsRegistered(vec![key]),
@@ -106,11 +121,8 @@ fn listen_once(client: &Client, node: &str, events: &Sender<Event>) -> Result<()
                 }
             }
         } else {
-            match bans::decode_change(message.get_payload_bytes()) {
-                Ok((from, change)) => Event::ServerBans(BanNews::Changed {
-                    own: from == node,
-                    change,
-                }),
+            match bans::decode(message.get_payload_bytes()) {
+                Ok(numbered) => Event::ServerBans(BanNews::Changed(numbered)),
                 Err(error) => {
                     warn!("cluster: a notice on {bans} that is not a change ({error}): ignored");
                     continue;

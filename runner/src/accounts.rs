@@ -28,7 +28,7 @@ use chat_core::account::{AccountAnswer, AccountAsk, AccountRequest, Password};
 use rusqlite::{Connection, OptionalExtension, params};
 use smol::channel::Sender;
 
-use crate::cluster::{Account, SharedAccounts, now_millis};
+use crate::cluster::{Account, Made, SharedAccounts, now_millis};
 use crate::event::Event;
 use crate::log::{error, info, warn};
 use crate::store::{self, OpenError, Place};
@@ -59,10 +59,22 @@ impl Answered {
     }
 }
 
-struct Job {
-    request: AccountRequest,
-    address: IpAddr,
+// Requests are what the queue holds nearly always: boxing them to shrink the rare `Reserve`
+// would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    /// A person's request, from `address`.
+    Ask {
+        request: AccountRequest,
+        address: IpAddr,
+    },
+    /// Cluster mode: the keys of this node's `--oper` names with no account, reserved so that
+    /// no node lets anyone register them (see `cluster/accounts.rs`).
+    Reserve(Vec<String>),
 }
+
+/// How often an account's notice that could not be sent is tried again.
+const ANNOUNCE_RETRY: Duration = Duration::from_secs(5);
 
 /// The hub's side: hands requests to the thread.
 #[derive(Debug)]
@@ -86,9 +98,10 @@ impl Accounts {
     /// accounts made later on other nodes from `cluster/news.rs`).
     pub(crate) fn start(
         place: &Place,
-        cluster: Option<&str>,
+        cluster: Option<(&str, &str)>,
         events: Sender<Event>,
     ) -> Result<(Self, HashSet<String>), String> {
+        let (cluster, node) = cluster.unzip();
         let local = match place {
             Place::Directory(dir) => {
                 let path = dir.join(store::DATABASE_FILE);
@@ -117,8 +130,9 @@ impl Accounts {
                         );
                         if !had.is_empty() {
                             warn!(
-                                "accounts: the cluster has its own account(s) {} already; this \
-                                 directory's of the same name(s) are not used",
+                                "accounts: the cluster has account(s) {} with another password \
+                                 (or keeps the names for server operators); this directory's \
+                                 are not used",
                                 had.join(", ")
                             );
                         }
@@ -145,16 +159,26 @@ impl Accounts {
             (None, None) => (Keeper::Memory(HashMap::new()), HashSet::new()),
         };
         let (jobs, incoming) = sync_channel(QUEUE);
+        let node = node.map(str::to_owned);
         std::thread::Builder::new()
             .name("accounts".into())
-            .spawn(move || Worker::new(keeper).run(&incoming, &events))
+            .spawn(move || Worker::new(keeper, node).run(&incoming, &events))
             .map_err(|error| format!("accounts thread: {error}"))?;
         Ok((Self { jobs }, registered))
     }
 
+    /// Cluster mode: reserves `keys` (this node's `--oper` names with no account) so that no
+    /// node lets anyone register them, and frees the names this node reserved before and no
+    /// longer lists. Logged if the thread cannot take it now.
+    pub(crate) fn reserve(&self, keys: Vec<String>) {
+        if self.jobs.try_send(Job::Reserve(keys)).is_err() {
+            warn!("accounts: the operators' names could not be reserved now; reload to try again");
+        }
+    }
+
     /// Hands `request` (from `address`) to the thread; `false` if it cannot take more now.
     pub(crate) fn ask(&self, request: AccountRequest, address: IpAddr) -> bool {
-        match self.jobs.try_send(Job { request, address }) {
+        match self.jobs.try_send(Job::Ask { request, address }) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 warn!("accounts: {QUEUE} requests wait already; one was answered unavailable");
@@ -201,6 +225,10 @@ impl Ord for Held {
 
 struct Worker {
     keeper: Keeper,
+    /// This node's name, in cluster mode.
+    node: Option<String>,
+    /// Accounts made whose notice to the other nodes could not be sent yet.
+    unannounced: Vec<String>,
     argon2: Argon2<'static>,
     by_account: HashMap<String, Failures>,
     by_address: HashMap<IpAddr, Failures>,
@@ -208,9 +236,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(keeper: Keeper) -> Self {
+    fn new(keeper: Keeper, node: Option<String>) -> Self {
         Self {
             keeper,
+            node,
+            unannounced: Vec::new(),
             argon2: Argon2::default(),
             by_account: HashMap::new(),
             by_address: HashMap::new(),
@@ -228,8 +258,18 @@ impl Worker {
                     return;
                 }
             }
-            let job = match self.held.peek() {
-                Some(held) => match jobs.recv_timeout(held.at.saturating_duration_since(now)) {
+            self.announce_again();
+            let wait = self
+                .held
+                .peek()
+                .map(|held| held.at.saturating_duration_since(now));
+            let wait = match (wait, self.unannounced.is_empty()) {
+                (wait, true) => wait,
+                (Some(wait), false) => Some(wait.min(ANNOUNCE_RETRY)),
+                (None, false) => Some(ANNOUNCE_RETRY),
+            };
+            let job = match wait {
+                Some(wait) => match jobs.recv_timeout(wait) {
                     Ok(job) => job,
                     Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -239,10 +279,13 @@ impl Worker {
                     Err(_) => return,
                 },
             };
-            let Job {
-                mut request,
-                address,
-            } = job;
+            let (mut request, address) = match job {
+                Job::Ask { request, address } => (request, address),
+                Job::Reserve(keys) => {
+                    self.reserve(&keys);
+                    continue;
+                }
+            };
             let key = crate::name_key(request.account().as_str());
             let answer = match self.answer(&key, &request) {
                 Ok((answer, registered_as)) => {
@@ -267,14 +310,42 @@ impl Worker {
                 }
                 // After the answer: this node's hub knows the account is its registrant's
                 // before the notice comes back to it, and does not take them for an impostor.
-                if made && let Keeper::Shared(shared) = &mut self.keeper {
-                    shared.announce(&key);
+                if made
+                    && let Keeper::Shared(shared) = &mut self.keeper
+                    && !shared.announce(&key)
+                {
+                    self.unannounced.push(key);
                 }
             } else {
                 self.held.push(Held {
                     at: Instant::now() + delay,
                     answered,
                 });
+            }
+        }
+    }
+
+    /// Tries again to tell the other nodes of the accounts made whose notice failed.
+    fn announce_again(&mut self) {
+        if let Keeper::Shared(shared) = &mut self.keeper {
+            self.unannounced.retain(|key| !shared.announce(key));
+        }
+    }
+
+    /// Reserves this node's `--oper` names with no account (see [`Accounts::reserve`]).
+    fn reserve(&mut self, keys: &[String]) {
+        if let (Keeper::Shared(shared), Some(node)) = (&mut self.keeper, &self.node) {
+            match shared.reserve(node, keys) {
+                Ok(()) if keys.is_empty() => {}
+                Ok(()) => info!(
+                    "accounts: {} operator name(s) with no account reserved: no node lets \
+                     anyone register them",
+                    keys.len()
+                ),
+                Err(error) => warn!(
+                    "accounts: the operators' names could not be reserved ({error}); another \
+                     node may let someone register them: reload once Redis answers"
+                ),
             }
         }
     }
@@ -351,11 +422,19 @@ impl Worker {
                     hash: self.hash(password)?,
                     created: now_millis(),
                 };
-                Ok(if self.insert(key, &account)? {
-                    info!("accounts: {name} registered");
-                    (AccountAnswer::Done, None)
-                } else {
-                    (AccountAnswer::Taken, None)
+                Ok(match self.insert(key, &account)? {
+                    Made::New => {
+                        info!("accounts: {name} registered");
+                        (AccountAnswer::Done, None)
+                    }
+                    Made::Taken => (AccountAnswer::Taken, None),
+                    Made::Reserved => {
+                        warn!(
+                            "accounts: refused to register {name}: a node of the cluster lists \
+                             it as a server operator's account"
+                        );
+                        (AccountAnswer::Taken, None)
+                    }
                 })
             }
             AccountAsk::Identify(password) => Ok(match self.account(key)? {
@@ -428,8 +507,10 @@ impl Worker {
         }
     }
 
-    /// Keeps a new account; `false` if one with its key came first.
-    fn insert(&mut self, key: &str, account: &Account) -> Result<bool, String> {
+    /// Keeps a new account, unless one with its key came first or (in cluster mode) the name is
+    /// reserved.
+    fn insert(&mut self, key: &str, account: &Account) -> Result<Made, String> {
+        let made = |added: bool| if added { Made::New } else { Made::Taken };
         match &mut self.keeper {
             Keeper::Database(connection) => connection
                 .prepare_cached(
@@ -439,11 +520,11 @@ impl Worker {
                 .and_then(|mut statement| {
                     statement.execute(params![key, account.name, account.hash, account.created])
                 })
-                .map(|added| added == 1)
+                .map(|added| made(added == 1))
                 .map_err(|error| format!("keeping an account failed: {error}")),
-            Keeper::Memory(accounts) => {
-                Ok(accounts.insert(key.to_owned(), account.clone()).is_none())
-            }
+            Keeper::Memory(accounts) => Ok(made(
+                accounts.insert(key.to_owned(), account.clone()).is_none(),
+            )),
             Keeper::Shared(shared) => shared.insert(key, account),
         }
     }
@@ -530,7 +611,7 @@ mod tests {
 
     #[test]
     fn a_password_is_kept_hashed_and_checked() {
-        let mut worker = Worker::new(Keeper::Memory(HashMap::new()));
+        let mut worker = Worker::new(Keeper::Memory(HashMap::new()), None);
         let password = Password::new("hunter2hunter2").unwrap();
         let hash = worker.hash(&password).unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
@@ -543,9 +624,10 @@ mod tests {
             hash: hash.clone(),
             created: 0,
         };
-        assert!(worker.insert("ann", &account("Ann")).unwrap());
-        assert!(
-            !worker.insert("ann", &account("ANN")).unwrap(),
+        assert_eq!(worker.insert("ann", &account("Ann")).unwrap(), Made::New);
+        assert_eq!(
+            worker.insert("ann", &account("ANN")).unwrap(),
+            Made::Taken,
             "one account per key"
         );
         let address: IpAddr = [127, 0, 0, 1].into();

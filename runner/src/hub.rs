@@ -646,7 +646,12 @@ impl Hub {
             Event::CaughtUp(id) => self.caught_up(id),
             Event::Stalled(id) => self.stalled(id),
             Event::Account(request, answer) => {
-                if answer == AccountAnswer::Done && matches!(request.ask(), AccountAsk::Register(_))
+                // Made here, or made elsewhere and not heard of yet.
+                if answer == AccountAnswer::Done
+                    && matches!(
+                        request.ask(),
+                        AccountAsk::Register(_) | AccountAsk::Identify(_)
+                    )
                 {
                     self.registered
                         .insert(crate::name_key(request.account().as_str()));
@@ -725,6 +730,14 @@ impl Hub {
         let mut new = HashSet::new();
         for key in keys {
             if !self.registered.contains(&key) {
+                if self.operator_keys.contains(&key) {
+                    // Reserved, so this should not happen; it is no operator here until the
+                    // list is read again (a reload or a restart).
+                    warn!(
+                        "accounts: {key}, on this node's operators' list without an account, was \
+                         registered on another node; check who holds it before reloading"
+                    );
+                }
                 self.registered.insert(key.clone());
                 new.insert(key);
             }
@@ -803,6 +816,12 @@ impl Hub {
                 "--oper {name}: there is no account {name}, so it is no operator; an operator's \
                  account is registered before it is named (registering a listed name is refused)"
             );
+        }
+        // In a cluster, refused on every node, not only those that list it.
+        if self.node.is_some()
+            && let Some(accounts) = &self.accounts
+        {
+            accounts.reserve(missing.iter().map(|name| crate::name_key(name)).collect());
         }
         if !existing.is_empty() {
             info!("{} accounts are server operators", existing.len());

@@ -595,7 +595,7 @@ pub fn serve_reloading(
         let shared = settings
             .cluster
             .as_ref()
-            .map(|cluster| cluster.url.as_str());
+            .map(|cluster| (cluster.url.as_str(), cluster.node.as_str()));
         let (accounts, registered) = accounts::Accounts::start(&place, shared, events.clone())
             .map_err(match shared {
                 Some(_) => Error::Cluster,

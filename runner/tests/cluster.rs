@@ -1656,3 +1656,39 @@ fn a_server_ban_lifted_while_a_node_was_stopped_is_lifted_there_when_it_comes_ba
         "{since:?}"
     );
 }
+
+#[test]
+fn a_name_listed_as_an_operator_on_one_node_cannot_be_registered_on_another() {
+    let test = "a_name_listed_as_an_operator_on_one_node_cannot_be_registered_on_another";
+    let Some(url) = redis_url(test) else { return };
+    let carol = unique_nick("res");
+    let b_name = node_name("res-b");
+    let mut b = Server::plain(
+        RUNNER,
+        &["--cluster", &url, "--node", &b_name, "--oper", &carol],
+    );
+    b.expect_log("1 operator name(s) with no account reserved");
+    let a = node(&url, "res-a", &[]);
+    let mut first = a.join(&carol);
+    first.send_line("/register correct-horse-battery");
+    first.expect_line(&format!("*** error: the account {carol} exists already"));
+    a.expect_log(&format!("refused to register {carol}"));
+    // The node lists it no more (restarted without it): free to register.
+    b.signal("TERM");
+    b.expect_exit();
+    let b = Server::plain(RUNNER, &["--cluster", &url, "--node", &b_name]);
+    b.expect_log("accounts:");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        first.send_line("/register correct-horse-battery");
+        let answer = first.expect_line_where(
+            |line| line.contains("You registered") || line.contains("exists already"),
+            "the answer to /register",
+        );
+        if answer.contains("You registered") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still reserved: {answer}");
+        thread::sleep(Duration::from_millis(200));
+    }
+}

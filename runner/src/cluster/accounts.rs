@@ -26,14 +26,39 @@ use crate::log::warn;
 
 pub(crate) const ALL: &str = "chat:accounts:{accounts}:all";
 const FAILURES: &str = "chat:accounts:{accounts}:failures:";
+/// Names that may not be registered: each node's `--oper` names that have no account yet, to
+/// the name of the node that lists them.
+const RESERVED: &str = "chat:accounts:{accounts}:reserved";
 
 /// How long a count of wrong passwords is kept after the last.
 pub(crate) const FAILURES_KEPT: Duration = crate::accounts::FORGET_AFTER;
 
-/// Changes a password only if the account is as it was read: a password changed meanwhile on
-/// another node is not overwritten by one checked against the old.
-const CHANGE: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
-     redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end return 0";
+/// Changes a password only if the account's hash is still the one checked (`ARGV[2]`): a
+/// password changed meanwhile on another node is not overwritten by one checked against the
+/// old. KEYS = the accounts; ARGV = the key, the old hash, the new hash.
+const CHANGE: &str = "local kept = redis.call('HGET', KEYS[1], ARGV[1]) \
+     if not kept then return 0 end \
+     local ok, account = pcall(cjson.decode, kept) \
+     if not ok or account.hash ~= ARGV[2] then return 0 end \
+     account.hash = ARGV[3] \
+     redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(account)) return 1";
+
+/// Makes an account unless one has its key, or a node reserved the name: 1 made, 0 taken,
+/// -1 reserved. KEYS = the accounts, the reserved names; ARGV = the key, the account.
+const MAKE: &str = "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return -1 end \
+     return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])";
+
+/// What became of a registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Made {
+    /// Made now.
+    New,
+    /// An account has the name already.
+    Taken,
+    /// A node lists the name as a server operator's, and it has no account yet: nobody may
+    /// register it (so that nobody becomes an operator by registering it first).
+    Reserved,
+}
 
 /// One account as kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,36 +145,73 @@ impl SharedAccounts {
 
     /// Makes the account `key`; `false` if one with that key came first. Tell the other nodes
     /// with [`announce`](Self::announce).
-    pub(crate) fn insert(&mut self, key: &str, account: &Account) -> Result<bool, String> {
-        self.call(|redis| redis.hset_nx(ALL, key, account.encode()))
+    pub(crate) fn insert(&mut self, key: &str, account: &Account) -> Result<Made, String> {
+        let script = redis::Script::new(MAKE);
+        let made: i64 = self.call(|redis| {
+            script
+                .key(ALL)
+                .key(RESERVED)
+                .arg(key)
+                .arg(account.encode())
+                .invoke(redis)
+        })?;
+        Ok(match made {
+            1 => Made::New,
+            -1 => Made::Reserved,
+            _ => Made::Taken,
+        })
     }
 
-    /// Tells every node (this one too) that the account `key` was made. Made, whatever comes
-    /// of it: a node that misses the notice reads every key when its listener connects again.
-    pub(crate) fn announce(&mut self, key: &str) {
+    /// Tells every node (this one too) that the account `key` was made; `false` if it could
+    /// not (call again later: a node that has not heard protects the name only once its
+    /// listener reads every key again).
+    pub(crate) fn announce(&mut self, key: &str) -> bool {
         let channel = self.channel.clone();
-        if let Err(error) = self.call(|redis| redis.publish::<_, _, i64>(channel, key)) {
-            warn!("accounts: the other nodes were not told of {key}: {error}");
+        match self.call(|redis| redis.publish::<_, _, i64>(channel, key)) {
+            Ok(_) => true,
+            Err(error) => {
+                warn!("accounts: the other nodes were not told of {key} yet: {error}");
+                false
+            }
         }
     }
 
+    /// Makes the reserved names of the node called `node` exactly `keys` (its `--oper` names
+    /// with no account): reserves those, and frees those it reserved before and lists no more.
+    pub(crate) fn reserve(&mut self, node: &str, keys: &[String]) -> Result<(), String> {
+        let reserved: Vec<(String, String)> = self.call(|redis| redis.hgetall(RESERVED))?;
+        for (key, by) in reserved {
+            if by == node && !keys.contains(&key) {
+                self.call(|redis| redis.hdel::<_, _, i64>(RESERVED, &key))?;
+            }
+        }
+        for key in keys {
+            self.call(|redis| redis.hset::<_, _, _, i64>(RESERVED, key, node))?;
+        }
+        Ok(())
+    }
+
     /// Adds accounts kept elsewhere (a data directory's, from before cluster mode) that Redis
-    /// does not have: how many were added, and the names Redis had already.
+    /// does not have: how many were added, and the names Redis has otherwise (another
+    /// password, or reserved) whose local accounts are not used.
     pub(crate) fn import(
         &mut self,
         accounts: &[(String, Account)],
     ) -> Result<(usize, Vec<String>), String> {
         let mut added = 0;
-        let mut had = Vec::new();
+        let mut other = Vec::new();
         for (key, account) in accounts {
-            if self.insert(key, account)? {
-                self.announce(key);
-                added += 1;
-            } else {
-                had.push(account.name.clone());
+            match self.insert(key, account)? {
+                Made::New => {
+                    self.announce(key);
+                    added += 1;
+                }
+                // The same account (imported at an earlier start): nothing to say.
+                Made::Taken if self.get(key)?.is_some_and(|kept| kept.hash == account.hash) => {}
+                Made::Taken | Made::Reserved => other.push(account.name.clone()),
             }
         }
-        Ok((added, had))
+        Ok((added, other))
     }
 
     /// Sets the hash of `key` to `new`, if its account is still `old`: `false` if it changed
@@ -165,8 +227,8 @@ impl SharedAccounts {
             script
                 .key(ALL)
                 .arg(key)
-                .arg(old.encode())
-                .arg(new.encode())
+                .arg(&old.hash)
+                .arg(&new.hash)
                 .invoke(redis)
         })
     }

@@ -63,7 +63,7 @@ mod relay;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use accounts::{Account, SharedAccounts, now_millis};
+pub(crate) use accounts::{Account, Made, SharedAccounts, now_millis};
 pub(crate) use bans::{BanNews, BanSharer};
 pub(crate) use news::listen as listen_for_news;
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};

@@ -406,11 +406,6 @@ async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<E
             return;
         }
     }
-    // The hub has gone (the node stops): what still waits is not shared.
-    let left = changes.len();
-    if left > 0 {
-        warn!("cluster: {left} server ban change(s) not shared: the node stopped first");
-    }
 }
 
 fn mask_of(change: &Moderation) -> Option<String> {

@@ -1473,6 +1473,24 @@ fn wrong_passwords_are_counted_across_the_nodes() {
     );
 }
 
+/// A server operator's account made on `made_on`, then a node (named after `tag`) that names
+/// it an operator, and the operator identified there.
+fn operator_elsewhere(url: &str, made_on: &Server, tag: &str) -> (Server, Client) {
+    let root = unique_nick("op");
+    // The operator's account is made before a node names it.
+    let mut made = made_on.join(&root);
+    made.send_line("/register correct-horse-battery");
+    made.expect_line("you are identified as it.");
+    made.send_line("/quit");
+    made.expect_closed();
+    let node = node(url, tag, &["--oper", &root]);
+    let mut operator = node.connect();
+    nick_within(&mut operator, &root, Duration::from_secs(5));
+    operator.send_line("/identify correct-horse-battery");
+    operator.expect_line("You are a server operator");
+    (node, operator)
+}
+
 /// A new client on `node` takes `nick` (when the last holder elsewhere has let it go) and is
 /// put out for a server ban with the reason `spam`.
 fn banned_on_taking(node: &Server, nick: &str) {
@@ -1486,19 +1504,9 @@ fn banned_on_taking(node: &Server, nick: &str) {
 fn a_server_ban_set_on_one_node_holds_on_every_node() {
     let test = "a_server_ban_set_on_one_node_holds_on_every_node";
     let Some(url) = redis_url(test) else { return };
-    let (root, eve) = (unique_nick("op"), unique_nick("eve"));
-    // The operator's account is made before a node names it.
+    let eve = unique_nick("eve");
     let b = node(&url, "ban-b", &[]);
-    let mut made = b.join(&root);
-    made.send_line("/register correct-horse-battery");
-    made.expect_line("you are identified as it.");
-    made.send_line("/quit");
-    made.expect_closed();
-    let a = node(&url, "ban-a", &["--oper", &root]);
-    let mut operator = a.connect();
-    nick_within(&mut operator, &root, Duration::from_secs(5));
-    operator.send_line("/identify correct-horse-battery");
-    operator.expect_line("You are a server operator");
+    let (_a, mut operator) = operator_elsewhere(&url, &b, "ban-a");
 
     let mut target = b.join(&eve);
     operator.send_line(&format!("/serverban {eve} 1h spam"));
@@ -1611,7 +1619,7 @@ fn accounts_are_seen_across_the_nodes_and_private_history_follows_them() {
 fn a_server_ban_lifted_while_a_node_was_stopped_is_lifted_there_when_it_comes_back() {
     let test = "a_server_ban_lifted_while_a_node_was_stopped_is_lifted_there_when_it_comes_back";
     let Some(url) = redis_url(test) else { return };
-    let (root, eve) = (unique_nick("op"), unique_nick("eve"));
+    let eve = unique_nick("eve");
     let data = chat_tests::TempDir::new("ban-lift");
     let b_name = node_name("lift-b");
     let start_b = || {
@@ -1621,16 +1629,7 @@ fn a_server_ban_lifted_while_a_node_was_stopped_is_lifted_there_when_it_comes_ba
         )
     };
     let mut b = start_b();
-    let mut made = b.join(&root);
-    made.send_line("/register correct-horse-battery");
-    made.expect_line("you are identified as it.");
-    made.send_line("/quit");
-    made.expect_closed();
-    let a = node(&url, "lift-a", &["--oper", &root]);
-    let mut operator = a.connect();
-    nick_within(&mut operator, &root, Duration::from_secs(5));
-    operator.send_line("/identify correct-horse-battery");
-    operator.expect_line("You are a server operator");
+    let (a, mut operator) = operator_elsewhere(&url, &b, "lift-a");
     operator.send_line(&format!("/serverban {eve} spam"));
     operator.expect_line("You banned");
     b.expect_log(&format!(

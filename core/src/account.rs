@@ -560,6 +560,102 @@ mod tests {
     }
 
     #[test]
+    fn a_registered_rooms_order_from_another_server_holds_here() {
+        use crate::relay::{Refused, RoomChange};
+        let mut node = Node::new(true);
+        let ann = node.connect();
+        node.send(ann, "/nick ann\n");
+        node.heard.take(ann);
+        let mut events = 0;
+        // Applies `change`, its output heard.
+        let mut apply = |node: &mut Node, change| {
+            let now = node.driver.now();
+            let applied = node.driver.server_mut().handle_room_change(now, change);
+            let heard = &mut node.heard;
+            node.driver.drain(&mut |output| {
+                // The room coming to be here is news; the changes are not.
+                events += usize::from(matches!(
+                    output,
+                    crate::Output::Event(event)
+                        if !matches!(event, crate::Event::RoomCreated { .. })
+                ));
+                heard.record(output);
+            });
+            applied
+        };
+        let keyed = RoomChange::Modes {
+            room: "#den",
+            modes: "t",
+            key: Some("sesame"),
+            limit: None,
+        };
+        // An unregistered room's order stays on its server.
+        assert_eq!(apply(&mut node, keyed), Ok(false));
+        let registered = RoomChange::Registered {
+            room: "#Den",
+            founder: Some("root"),
+        };
+        assert_eq!(apply(&mut node, registered), Ok(true));
+        assert_eq!(apply(&mut node, registered), Ok(false), "once");
+        assert_eq!(
+            node.driver.server().founder("#den").map(Nickname::as_str),
+            Some("root")
+        );
+        assert_eq!(apply(&mut node, keyed), Ok(true));
+        assert_eq!(apply(&mut node, keyed), Ok(false), "once");
+        let bad = RoomChange::Modes {
+            room: "#den",
+            modes: "Q",
+            key: None,
+            limit: None,
+        };
+        assert_eq!(
+            apply(&mut node, bad),
+            Err(Error::Relayed(Refused::RoomChange))
+        );
+        let in_den = |node: &Node| {
+            node.driver
+                .server()
+                .rooms_of(ann)
+                .any(|room| room.as_str() == "#Den")
+        };
+        node.send(ann, "/join #den\n");
+        assert!(!in_den(&node), "keyed");
+        let now = node.driver.now();
+        let ban = RoomChange::Banned {
+            room: "#den",
+            mask: "ann!*@*",
+            by: "root",
+            at: now,
+            until: None,
+        };
+        assert_eq!(apply(&mut node, ban), Ok(true));
+        node.send(ann, "/join #den sesame\n");
+        assert!(!in_den(&node), "banned");
+        let lifted = RoomChange::Unbanned {
+            room: "#den",
+            mask: "ANN!*@*",
+        };
+        assert_eq!(apply(&mut node, lifted), Ok(true));
+        node.send(ann, "/join #den sesame\n");
+        assert!(in_den(&node), "let in with the key");
+        // Members here are told of what changes next.
+        node.heard.take(ann);
+        let opened = RoomChange::Modes {
+            room: "#den",
+            modes: "",
+            key: None,
+            limit: Some(10),
+        };
+        assert_eq!(apply(&mut node, opened), Ok(true));
+        assert_eq!(
+            node.heard.take(ann),
+            ["*** [#Den] Modes now: none, at most 10 people (set on another server)."]
+        );
+        assert_eq!(events, 0, "told where it was made");
+    }
+
+    #[test]
     fn a_server_ban_from_another_server_holds_here_without_an_event() {
         use crate::relay::{Refused, ServerBanChange};
         let mut node = Node::new(true);

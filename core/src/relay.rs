@@ -238,6 +238,54 @@ pub enum ServerBanChange<'a> {
     },
 }
 
+/// A change to a registered room's order made on another server, for
+/// [`Server::handle_room_change`](crate::Server::handle_room_change): what that server's
+/// [`Event::RoomRegistered`](crate::Event::RoomRegistered),
+/// [`Event::RoomModes`](crate::Event::RoomModes), [`Event::Banned`](crate::Event::Banned) or
+/// [`Event::Unbanned`](crate::Event::Unbanned) said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoomChange<'a> {
+    /// The room was registered to `founder`'s account, or no longer (`None`).
+    Registered {
+        /// The room.
+        room: &'a str,
+        /// The founder's account.
+        founder: Option<&'a str>,
+    },
+    /// The room's modes, all of them as they are now.
+    Modes {
+        /// The room.
+        room: &'a str,
+        /// The letters of the modes set without a value.
+        modes: &'a str,
+        /// Its key, if it has one.
+        key: Option<&'a str>,
+        /// The most people let in, if set.
+        limit: Option<u32>,
+    },
+    /// A ban set.
+    Banned {
+        /// The room.
+        room: &'a str,
+        /// Who: `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`.
+        mask: &'a str,
+        /// Who set it.
+        by: &'a str,
+        /// When.
+        at: Instant,
+        /// When it lapses; `None`: when lifted.
+        until: Option<Instant>,
+    },
+    /// A ban lifted.
+    Unbanned {
+        /// The room.
+        room: &'a str,
+        /// The ban's mask.
+        mask: &'a str,
+    },
+}
+
 /// Why [`Server::handle_relayed`](crate::Server::handle_relayed) or
 /// [`Server::handle_person`](crate::Server::handle_person) refused what it was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,6 +315,9 @@ pub enum Refused {
     BanMask,
     /// A person's account is not a valid account name (a nickname).
     Account,
+    /// A room change that cannot be applied: a mode letter, key or ban mask that is not
+    /// one, or a table here (registered rooms, bans) that is full.
+    RoomChange,
     /// [`MAX_SERVER_BANS`](crate::MAX_SERVER_BANS) server bans are kept here already.
     BansFull,
 }
@@ -285,6 +336,7 @@ impl core::fmt::Display for Refused {
             Self::TopicNotForRoom => "a topic is for a room, not a person",
             Self::BanMask => "a server ban's mask is not a nickname mask, account or address",
             Self::Account => "the account is not a valid account name",
+            Self::RoomChange => "a room change that is not valid or does not fit here",
             Self::BansFull => "the most server bans there can be are kept here already",
         })
     }

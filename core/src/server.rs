@@ -308,6 +308,10 @@ pub enum Restored<'a> {
     },
 }
 
+/// The longest notice of a room change from another server (a room's name, a mask and a
+/// setter's name fit several times).
+const TOLD_BYTES: usize = 400;
+
 /// A server ban as kept, from what a store or another server said; `None` if `mask` is not
 /// one. The setter's name and the reason are cut to their bounds.
 fn server_ban(
@@ -535,6 +539,12 @@ impl<S: Storage> Server<S> {
     /// limit connections below it.
     pub fn capacity(&self) -> usize {
         self.roster.capacity()
+    }
+
+    /// The account the room called `room` is registered to, if it is (see
+    /// [`Event::RoomRegistered`](crate::Event::RoomRegistered)).
+    pub fn founder(&self, room: &str) -> Option<&Nickname> {
+        self.rooms.founder_of(self.rooms.find(room)?)
     }
 
     /// The account `conn` is identified as, as it was registered (for someone of another
@@ -1251,6 +1261,159 @@ impl<S: Storage> Server<S> {
                 Ok(self.server_bans.lift(&target).is_some())
             }
         }
+    }
+
+    /// A change to a registered room's order made on another server of a cluster (see
+    /// [`relay`]), applied here as there: the room is registered (made if need be; it stays
+    /// while empty), or no longer; its modes, key and limit set; a ban set or lifted. The
+    /// members here are told with a notice. Modes and bans are applied only to a room
+    /// registered here (a change of an unregistered room's order stays on its server). No
+    /// event comes out: the server where it was made told of it. `Ok(true)` if it changed
+    /// anything here; [`Error::Relayed`] if it is not valid or does not fit.
+    pub fn handle_room_change(
+        &mut self,
+        now: Instant,
+        change: relay::RoomChange<'_>,
+    ) -> Result<bool, Error> {
+        use core::fmt::Write as _;
+        self.begin_step(now)?;
+        let refused = Error::Relayed(relay::Refused::RoomChange);
+        let registered = |server: &Self, room: &str| {
+            server
+                .rooms
+                .find(room)
+                .filter(|&id| server.rooms.founder_of(id).is_some())
+        };
+        let (room, told) = match change {
+            relay::RoomChange::Registered { room, founder } => {
+                let founder = match founder {
+                    Some(name) => Some(Nickname::new(name).map_err(|_| refused)?),
+                    None => None,
+                };
+                let id = match (self.rooms.find(room), &founder) {
+                    (Some(id), _) => id,
+                    (None, Some(_)) => {
+                        let id = self.restored_room(room).map_err(|_| refused)?;
+                        // News for a runner: a room that came to be here (its topic, say, is
+                        // to be fetched).
+                        self.hub()
+                            .publish(&crate::dialect::Happened::RoomCreated { room: id });
+                        id
+                    }
+                    (None, None) => return Ok(false),
+                };
+                if self.rooms.founder_of(id) == founder.as_ref() {
+                    return Ok(false);
+                }
+                self.rooms
+                    .set_founder(id, founder.as_ref())
+                    .map_err(|_| refused)?;
+                self.rooms.remove_if_empty(id);
+                let mut told = heapless::String::<TOLD_BYTES>::new();
+                let _ = match &founder {
+                    Some(founder) => write!(told, "Registered to {founder} (on another server)."),
+                    None => write!(told, "No longer registered (on another server)."),
+                };
+                (room, told)
+            }
+            relay::RoomChange::Modes {
+                room,
+                modes,
+                key,
+                limit,
+            } => {
+                let Some(id) = registered(self, room) else {
+                    return Ok(false);
+                };
+                let key = match key.map(crate::state::rooms::room_key) {
+                    Some(None) => return Err(refused),
+                    Some(Some(key)) => Some(key),
+                    None => None,
+                };
+                let mut flags = heapless::Vec::<RoomMode, { RoomMode::ALL.len() }>::new();
+                for letter in modes.chars() {
+                    let _ = flags.push(RoomMode::of_letter(letter).ok_or(refused)?);
+                }
+                let limit = limit.and_then(core::num::NonZeroU32::new);
+                let same = self.rooms.key_of(id) == key.as_deref()
+                    && self.rooms.get_mut(id).is_some_and(|info| {
+                        info.limit == limit
+                            && RoomMode::ALL
+                                .into_iter()
+                                .all(|mode| info.has(mode) == flags.contains(&mode))
+                    });
+                if same {
+                    return Ok(false);
+                }
+                self.rooms.set_key(id, key.as_ref()).map_err(|_| refused)?;
+                if let Some(info) = self.rooms.get_mut(id) {
+                    for mode in RoomMode::ALL {
+                        info.set(mode, flags.contains(&mode));
+                    }
+                    info.limit = limit;
+                }
+                let mut told = heapless::String::<TOLD_BYTES>::new();
+                let _ = match modes {
+                    "" => write!(told, "Modes now: none"),
+                    modes => write!(told, "Modes now: +{modes}"),
+                };
+                if key.is_some() {
+                    let _ = told.push_str(" with a key");
+                }
+                if let Some(limit) = limit {
+                    let _ = write!(told, ", at most {limit} people");
+                }
+                let _ = told.push_str(" (set on another server).");
+                (room, told)
+            }
+            relay::RoomChange::Banned {
+                room,
+                mask,
+                by,
+                at,
+                until,
+            } => {
+                let Some(id) = registered(self, room) else {
+                    return Ok(false);
+                };
+                if mask.is_empty()
+                    || mask.len() > crate::state::rooms::MAX_BAN_MASK_BYTES
+                    || mask.contains(|c: char| c.is_control() || c == ' ')
+                {
+                    return Err(refused);
+                }
+                if until.is_some_and(|until| until <= self.now) {
+                    return Ok(false);
+                }
+                if !self
+                    .rooms
+                    .ban(id, mask, by, at, until, self.now)
+                    .map_err(|_| refused)?
+                {
+                    return Ok(false);
+                }
+                let mut told = heapless::String::<TOLD_BYTES>::new();
+                let _ = write!(
+                    told,
+                    "{} banned {mask} (on another server).",
+                    crate::wire::line::cut(by, crate::state::nickname::MAX_NICK_BYTES)
+                );
+                (room, told)
+            }
+            relay::RoomChange::Unbanned { room, mask } => {
+                let Some(id) = registered(self, room) else {
+                    return Ok(false);
+                };
+                if !self.rooms.unban(id, mask) {
+                    return Ok(false);
+                }
+                let mut told = heapless::String::<TOLD_BYTES>::new();
+                let _ = write!(told, "The ban on {mask} was lifted (on another server).");
+                (room, told)
+            }
+        };
+        self.hub().notice_room(room, &told);
+        Ok(true)
     }
 
     /// A notice from the runner to everyone online, in each one's dialect (`*** TEXT` for

@@ -45,7 +45,7 @@ pub(crate) enum Event {
     /// Cluster mode: server bans set or lifted on any node: every one there is when the news
     /// starts, then each change, or one of this node's that could not be shared (see
     /// `cluster/bans.rs`).
-    ServerBans(crate::cluster::BanNews),
+    Moderation(crate::cluster::ModerationNews),
     /// SIGHUP read the message of the day (`--motd`) again; `None`: the built-in one (the
     /// reloaded configuration has no `motd`). Boxed: it is some 6 KB.
     Motd(Option<Box<chat_core::motd::Motd>>),

@@ -10,7 +10,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant as StdInstant};
 
 use chat_core::account::{AccountAnswer, AccountAsk, AccountRequest};
-use chat_core::relay::ServerBanChange;
+use chat_core::relay::{RoomChange, ServerBanChange};
 use chat_core::{
     Admission, Backlog, CloseReason, ConnectionId, Delivery, Dialect, DisconnectReason, Error,
     Event as CoreEvent, HistoryAnswer, HistoryLine, Instant, Nickname, Output, PersonId,
@@ -20,7 +20,7 @@ use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
 use crate::accounts::Accounts;
-use crate::cluster::{BanSharer, Done, ForCore, Node, Relay, RelayDone, Relayed};
+use crate::cluster::{Done, ForCore, ModerationSharer, Node, Relay, RelayDone, Relayed};
 use crate::connection::{FLUSH_TIMEOUT, Gate, Link, Shared, Ticks, read_loop, refuse, write_loop};
 use crate::event::{Event, Stream};
 use crate::log::{debug, error, info, warn};
@@ -159,10 +159,13 @@ pub(crate) struct Hub {
     node: Option<Node>,
     /// Cluster mode's room lines, people and private messages.
     relay: Option<Relay>,
-    /// Cluster mode: shares the server bans set and lifted here with the other nodes.
-    bans: Option<BanSharer>,
-    /// Server bans set or lifted on other nodes, to hand to the core (see `Hub::drain`).
-    bans_from_elsewhere: VecDeque<Moderation>,
+    /// Cluster mode: shares the changes of order made here with the other nodes.
+    sharer: Option<ModerationSharer>,
+    /// Changes of order made here in this step, for `share_moderation`.
+    to_share: Vec<Moderation>,
+    /// Changes of order made elsewhere (server bans, registered rooms), to hand to the core
+    /// (see `Hub::drain`).
+    moderation_from_elsewhere: VecDeque<Moderation>,
     /// What the relay has for the core, to hand over in order (see `Hub::drain`).
     relayed: VecDeque<Relayed>,
     /// People here whose state changed in this drain, for the other nodes.
@@ -249,7 +252,7 @@ impl Clock {
 /// sharer of server bans (`--cluster`), the accounts and the keys of those there are.
 pub(crate) struct Keepers {
     pub(crate) store: Store,
-    pub(crate) cluster: Option<(Node, Relay, BanSharer)>,
+    pub(crate) cluster: Option<(Node, Relay, ModerationSharer)>,
     pub(crate) accounts: Option<(Accounts, HashSet<String>)>,
 }
 
@@ -268,8 +271,8 @@ impl Hub {
             accounts,
         } = keepers;
         let (accounts, registered) = accounts.unzip();
-        let (node, relay, bans) = match cluster {
-            Some((node, relay, bans)) => (Some(node), Some(relay), Some(bans)),
+        let (node, relay, sharer) = match cluster {
+            Some((node, relay, sharer)) => (Some(node), Some(relay), Some(sharer)),
             None => (None, None, None),
         };
         let Policy {
@@ -314,8 +317,9 @@ impl Hub {
             node,
             relay,
             relayed: VecDeque::new(),
-            bans,
-            bans_from_elsewhere: VecDeque::new(),
+            sharer,
+            to_share: Vec::new(),
+            moderation_from_elsewhere: VecDeque::new(),
             changed: Vec::new(),
             accounts,
             registered: registered.unwrap_or_default(),
@@ -660,9 +664,9 @@ impl Hub {
                 self.drain();
             }
             Event::AccountsRegistered(keys) => self.accounts_registered(keys),
-            Event::ServerBans(news) => {
-                if let Some(bans) = &mut self.bans {
-                    self.bans_from_elsewhere.extend(bans.heard(news));
+            Event::Moderation(news) => {
+                if let Some(bans) = &mut self.sharer {
+                    self.moderation_from_elsewhere.extend(bans.heard(news));
                 }
                 self.drain();
             }
@@ -759,23 +763,59 @@ impl Hub {
     /// Hands the core a server ban set or lifted in the cluster (on another node, or on this one
     /// before it restarted), and keeps it in the store as this node's own would be (so that it
     /// holds after a restart here too).
-    fn server_ban_from_elsewhere(&mut self, now: Instant, change: Moderation) -> Result<(), Error> {
+    fn apply_moderation(&mut self, now: Instant, change: Moderation) -> Result<(), Error> {
+        let core = self.core.unrecorded("changes of order from other nodes");
         let applied = match &change {
-            Moderation::ServerBan { ban, reason } => ServerBanChange::Set {
-                mask: &ban.mask,
-                by: &ban.by,
-                at: ban.at,
-                until: ban.until,
-                reason,
-            },
-            Moderation::ServerUnban { mask } => ServerBanChange::Lifted { mask },
-            _ => return Ok(()),
+            Moderation::ServerBan { ban, reason } => core.handle_server_ban(
+                now,
+                ServerBanChange::Set {
+                    mask: &ban.mask,
+                    by: &ban.by,
+                    at: ban.at,
+                    until: ban.until,
+                    reason,
+                },
+            ),
+            Moderation::ServerUnban { mask } => {
+                core.handle_server_ban(now, ServerBanChange::Lifted { mask })
+            }
+            Moderation::Founder { room, founder } => core.handle_room_change(
+                now,
+                RoomChange::Registered {
+                    room,
+                    founder: founder.as_deref(),
+                },
+            ),
+            Moderation::Modes {
+                room,
+                modes,
+                key,
+                limit,
+            } => core.handle_room_change(
+                now,
+                RoomChange::Modes {
+                    room,
+                    modes,
+                    key: key.as_deref(),
+                    limit: *limit,
+                },
+            ),
+            Moderation::Ban { room, ban } => core.handle_room_change(
+                now,
+                RoomChange::Banned {
+                    room,
+                    mask: &ban.mask,
+                    by: &ban.by,
+                    at: ban.at,
+                    until: ban.until,
+                },
+            ),
+            Moderation::Unban { room, mask } => {
+                core.handle_room_change(now, RoomChange::Unbanned { room, mask })
+            }
+            Moderation::Removed { .. } => return Ok(()),
         };
-        match self
-            .core
-            .unrecorded("server bans from other nodes")
-            .handle_server_ban(now, applied)
-        {
+        match applied {
             Ok(true) => {
                 match &change {
                     Moderation::ServerBan { ban, .. } => info!(
@@ -787,7 +827,10 @@ impl Hub {
                             "cluster: the server ban on {mask} was lifted (heard from the cluster)"
                         );
                     }
-                    _ => {}
+                    other => info!(
+                        "cluster: {} (heard from the cluster)",
+                        crate::cluster::describe_change(other)
+                    ),
                 }
                 self.store.moderation(change);
                 self.kept();
@@ -795,7 +838,9 @@ impl Hub {
             }
             Ok(false) => Ok(()),
             Err(Error::Relayed(why)) => {
-                warn!("cluster: a server ban from another node was refused: {why}: {applied:?}");
+                warn!(
+                    "cluster: a change of order from another node was refused: {why}: {change:?}"
+                );
                 Ok(())
             }
             Err(error) => Err(error),
@@ -1281,8 +1326,8 @@ impl Hub {
                     Err(Error::StaleAccount) => Ok(()),
                     other => other,
                 }
-            } else if let Some(change) = self.bans_from_elsewhere.pop_front() {
-                self.server_ban_from_elsewhere(now, change)
+            } else if let Some(change) = self.moderation_from_elsewhere.pop_front() {
+                self.apply_moderation(now, change)
             } else if let Some((conn, nick)) = self.unproven.pop() {
                 match self
                     .core
@@ -1451,13 +1496,8 @@ impl Hub {
                     | CoreEvent::RoomRemoved { .. }),
                 ) => {
                     if let Some(change) = moderation(&event) {
-                        if let Some(bans) = &mut self.bans
-                            && matches!(
-                                change,
-                                Moderation::ServerBan { .. } | Moderation::ServerUnban { .. }
-                            )
-                        {
-                            bans.share(change.clone());
+                        if self.sharer.is_some() {
+                            self.to_share.push(change.clone());
                         }
                         self.store.moderation(change);
                         self.kept();
@@ -1533,6 +1573,31 @@ impl Hub {
                     ),
                 },
                 _ => {}
+            }
+        }
+        self.share_moderation();
+    }
+
+    /// Cluster mode: shares the changes of order made here in this step with the other nodes:
+    /// server bans, registrations, and the modes and bans of registered rooms (those of an
+    /// unregistered room stay here, see `cluster/moderation.rs`).
+    fn share_moderation(&mut self) {
+        let Some(sharer) = &mut self.sharer else {
+            return;
+        };
+        let core = self.core.core();
+        for change in self.to_share.drain(..) {
+            let shared = match &change {
+                Moderation::ServerBan { .. }
+                | Moderation::ServerUnban { .. }
+                | Moderation::Founder { .. } => true,
+                Moderation::Modes { room, .. }
+                | Moderation::Ban { room, .. }
+                | Moderation::Unban { room, .. } => core.founder(room).is_some(),
+                Moderation::Removed { .. } => false,
+            };
+            if shared {
+                sharer.share(change);
             }
         }
     }

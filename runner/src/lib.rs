@@ -584,7 +584,7 @@ pub fn serve_reloading(
         (
             Node::new(cluster.clone(), executor.clone(), config.claim_timeout),
             relay,
-            cluster::BanSharer::start(cluster, &executor, events.clone()),
+            cluster::ModerationSharer::start(cluster, &executor, events.clone()),
         )
     });
     if let Some(settings) = &settings.cluster {

@@ -1691,3 +1691,69 @@ fn a_name_listed_as_an_operator_on_one_node_cannot_be_registered_on_another() {
         thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Waits until `node`'s log has `count` lines containing `text`.
+fn expect_log_lines(node: &Server, text: &str, count: usize) {
+    chat_tests::wait_until(&format!("{count} log lines with {text:?}"), || {
+        node.log()
+            .lines()
+            .filter(|line| line.contains(text))
+            .count()
+            >= count
+    });
+}
+
+#[test]
+fn a_registered_rooms_order_holds_on_every_node() {
+    let test = "a_registered_rooms_order_holds_on_every_node";
+    let Some(url) = redis_url(test) else { return };
+    let (a, b) = (node(&url, "room-a", &[]), node(&url, "room-b", &[]));
+    let (alice, carl, dave) = (unique_nick("ra"), unique_nick("rc"), unique_nick("rd"));
+    let room = format!("#r{:06x}", unique());
+    let mut founder = a.join(&alice);
+    founder.send_line("/register correct-horse-battery");
+    founder.expect_line("you are identified as it.");
+    founder.send_line(&format!("/join {room}"));
+    founder.expect_line(&format!("*** You are now talking in {room}."));
+    founder.send_line("/register-room");
+    founder.expect_line(&format!("registered {room} to the account {alice}"));
+    founder.send_line("/mode +ikl sesame 10");
+    founder.expect_line(&format!("let at most 10 people into {room}"));
+    b.expect_log(&format!("the modes of {room} (heard from the cluster)"));
+
+    // Held on the other node: invite-only, then keyed.
+    let mut guest = b.join(&carl);
+    guest.send_line(&format!("/join {room} sesame"));
+    guest.expect_line(&format!(
+        "*** error: {room} lets in only whom its operators invite (/invite)"
+    ));
+    // Each change of `+ikl` was heard; then `-i`.
+    let modes_heard = format!("the modes of {room} (heard from the cluster)");
+    expect_log_lines(&b, &modes_heard, 3);
+    founder.send_line("/mode -i");
+    expect_log_lines(&b, &modes_heard, 4);
+    guest.send_line(&format!("/join {room}"));
+    guest.expect_line("*** error:");
+    guest.send_line(&format!("/join {room} sesame"));
+    guest.expect_line(&format!("*** You are now talking in {room}."));
+    // A ban set on one node keeps its target out on the other.
+    founder.send_line(&format!("/ban {dave}"));
+    founder.expect_line(&format!("banned {dave}!*@* from {room}"));
+    b.expect_log(&format!(
+        "the ban on {dave}!*@* in {room} (heard from the cluster)"
+    ));
+    let mut banned = b.join(&dave);
+    banned.send_line(&format!("/join {room} sesame"));
+    banned.expect_line(&format!("*** error: you are banned from {room}"));
+
+    // A node started later knows the room's order from the start.
+    let c = node(&url, "room-c", &[]);
+    c.expect_log(&format!(
+        "registering {room} to {alice} (heard from the cluster)"
+    ));
+    let mut late = c.join(&unique_nick("rl"));
+    late.send_line(&format!("/join {room}"));
+    late.expect_line("*** error:");
+    late.send_line(&format!("/join {room} sesame"));
+    late.expect_line(&format!("*** You are now talking in {room}."));
+}

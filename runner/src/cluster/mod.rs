@@ -55,7 +55,7 @@
 //! [`Cluster::fetch`], which says honestly what the stream no longer has.
 
 mod accounts;
-mod bans;
+mod moderation;
 mod news;
 mod node;
 mod people;
@@ -64,7 +64,7 @@ mod relay;
 mod tests;
 
 pub(crate) use accounts::{Account, Made, SharedAccounts, now_millis};
-pub(crate) use bans::{BanNews, BanSharer};
+pub(crate) use moderation::{ModerationNews, ModerationSharer, describe as describe_change};
 pub(crate) use news::listen as listen_for_news;
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
 pub(crate) use people::{Checked, Everyone, News, PersonState, PrivateLine};

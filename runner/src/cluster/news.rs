@@ -11,15 +11,15 @@ use redis::{Client, Commands};
 use smol::channel::Sender;
 
 use super::accounts::{self, ALL};
-use super::bans::{self, BanNews};
 use super::channels_of;
+use super::moderation::{self, ModerationNews};
 use crate::event::Event;
 use crate::log::{info, warn};
 
 /// The channel of new accounts' keys, after the database's prefix.
 pub(crate) const ACCOUNTS_CHANNEL: &str = "accounts";
 /// The channel of server ban changes, after the database's prefix.
-pub(crate) const BANS_CHANNEL: &str = "bans";
+pub(crate) const MODERATION_CHANNEL: &str = "moderation";
 
 /// How long the listener waits before it tries again after losing Redis.
 const RETRY: Duration = Duration::from_secs(1);
@@ -70,7 +70,10 @@ fn run(client: &Client, events: &Sender<Event>) {
 /// or the hub goes (`Ok`). `failing`: the last attempt failed, and was logged.
 fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> Result<(), String> {
     let prefix = channels_of(client);
-    let (accounts, bans) = (accounts_channel(&prefix), format!("{prefix}{BANS_CHANNEL}"));
+    let (accounts, bans) = (
+        accounts_channel(&prefix),
+        format!("{prefix}{MODERATION_CHANNEL}"),
+    );
     let mut subscribed = accounts::open(client)?;
     // A quiet connection is asked whether it is alive every IDLE_CHECK: one that went without
     // a word (its host gone, a partition) would otherwise be waited on for ever.
@@ -83,7 +86,7 @@ fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> R
     let mut reader = accounts::open(client)?;
     let keys: Vec<String> = reader.hkeys(ALL).map_err(|error| error.to_string())?;
     let now = chat_core::Instant::from_millis(accounts::now_millis().max(0) as u64);
-    let all_bans = bans::read_all(&mut reader, now)?;
+    let all_bans = moderation::read_all(&mut reader, now)?;
     drop(reader);
     info!(
         "cluster: {} account(s) and {} server ban change(s) in the cluster; listening for more",
@@ -97,7 +100,7 @@ fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> R
         .send_blocking(Event::AccountsRegistered(keys))
         .is_err()
         || events
-            .send_blocking(Event::ServerBans(BanNews::All(all_bans)))
+            .send_blocking(Event::Moderation(ModerationNews::All(all_bans)))
             .is_err()
     {
         return Ok(());
@@ -121,8 +124,8 @@ fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> R
                 }
             }
         } else {
-            match bans::decode(message.get_payload_bytes()) {
-                Ok(numbered) => Event::ServerBans(BanNews::Changed(numbered)),
+            match moderation::decode(message.get_payload_bytes()) {
+                Ok(numbered) => Event::Moderation(ModerationNews::Changed(numbered)),
                 Err(error) => {
                     warn!("cluster: a notice on {bans} that is not a change ({error}): ignored");
                     continue;

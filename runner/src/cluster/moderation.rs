@@ -1,28 +1,37 @@
-//! Server-wide bans shared by every node of a cluster: a ban set or lifted by a server operator
-//! on one node holds on all of them.
+//! What keeps order, shared by every node of a cluster: server-wide bans, and the order of
+//! registered rooms (founder, modes, key, limit, bans). A change made by an operator on one
+//! node holds on all of them. (An unregistered room's modes and bans stay on the node where
+//! they were set, and last while the room lives there: nodes cannot tell when such a room has
+//! emptied everywhere.)
 //!
-//! - `chat:bans:{bans}:server`, a hash: each ban's key ([`key`]: its mask with every letter
-//!   lowered one by one, as the core compares masks; `$a:` and the account's name key) to its
-//!   last change, `{"node", "op": "set", "mask", "by", "at", "until", "reason", "version"}`
-//!   or `{"node", "op": "lift", "mask", "at", "version"}` (times in Unix milliseconds, `until`
-//!   `null` for a ban until lifted). A lift is kept [`LIFTS_KEPT`], so that a node that missed
-//!   it (its listener was away, or it was stopped) lifts the ban when it reads the hash; a ban
-//!   that lapsed, or a lift older than that, is dropped when a node reads the hash (only if it
-//!   is still the same change).
-//! - `chat:bans:{bans}:version`: the number of the last change. Each change takes the next in
-//!   one script with its hash field and its notice, so numbers follow Redis's order.
-//! - The channel `chat:bans` (with the database's prefix): each change as it is kept.
+//! - `chat:moderation:{moderation}:changes`, a hash: each thing changed ([`key_of`]) to its
+//!   last change, as JSON with `"node"`, `"op"` and the change's fields: `set` and `lift` for a
+//!   server ban (its key: its mask with every letter lowered one by one, as the core compares
+//!   masks; `$a:` and the account's name key), `register` (a `null` founder: unregistered),
+//!   `modes`, `room-ban` and `room-unban` for a room (`#room founder`, `#room modes`,
+//!   `#room ban MASK`, the room by its name key, the mask in ASCII lower case: a room's bans
+//!   are one if their masks are but for ASCII case, as the core has it). Times are Unix milliseconds; `"version"` the
+//!   change's number. A lift or an unregistration is kept [`LIFTS_KEPT`], so that a node that
+//!   missed it (its listener was away, or it was stopped) makes it when it reads the hash; a
+//!   ban that lapsed, or a lift older than that, is dropped when a node reads the hash (only if
+//!   it is still the same change).
+//! - `chat:moderation:{moderation}:version`: the number of the last change. Each change takes
+//!   the next in one script with its hash field and its notice, so numbers follow Redis's
+//!   order.
+//! - The channel `chat:moderation` (with the database's prefix): each change as it is kept.
 //!
 //! A node's own changes go to Redis one at a time, in the order made, from a queue of at most
-//! [`QUEUE`] ([`BanSharer`]); each is tried [`TRIES`] times, a second apart. One that could
-//! not be shared holds on its node only, and the log says so.
+//! [`QUEUE`] ([`ModerationSharer`]); each is tried [`TRIES`] times, a second apart. One that
+//! could not be shared holds on its node only, and the log says so.
 //!
-//! **One outcome on every node** ([`BanOrder`]). A node applies a change heard (or read in the
-//! hash) only if its number is above the last it applied or made for that key, so a late or
-//! repeated notice changes nothing. A node applies its own change at once, before it has a
-//! number: a change from elsewhere heard meanwhile on the same key was numbered before it, and
-//! is overridden by it everywhere, so it is skipped. Two operators banning and lifting one mask
-//! at once on two nodes thus leave every node with the later of the two in Redis's order.
+//! **One outcome on every node** ([`ModerationOrder`]). A node applies a change heard (or read
+//! in the hash) only if its number is above the last it applied or made for that thing, so a
+//! late or repeated notice changes nothing. A node applies its own change at once, before it
+//! has a number: a change from elsewhere heard meanwhile on the same thing was numbered before
+//! it, and is overridden by it everywhere, so it is skipped. Two operators banning and lifting
+//! one mask (or setting a room's modes) at once on two nodes thus leave every node with the
+//! later of the two in Redis's order. A room's modes, key and limit are one thing: of two
+//! changes at once, the later is kept whole.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -40,10 +49,10 @@ use crate::event::Event;
 use crate::log::{debug, info, warn};
 use crate::store::{Moderation, StoredBan};
 
-/// The hash of every server ban and recent lift.
-pub(crate) const BANS: &str = "chat:bans:{bans}:server";
+/// The hash of every thing's last change.
+pub(crate) const CHANGES: &str = "chat:moderation:{moderation}:changes";
 /// The number of the last change.
-const VERSION: &str = "chat:bans:{bans}:version";
+const VERSION: &str = "chat:moderation:{moderation}:version";
 
 /// The most changes waiting to be shared; past it a change holds on its node only (logged).
 pub(crate) const QUEUE: usize = 256;
@@ -89,6 +98,25 @@ pub(crate) fn key(mask: &str) -> String {
     }
 }
 
+/// The thing `change` is about, as the hash's field.
+pub(crate) fn key_of(change: &Moderation) -> Option<String> {
+    let room = |room: &str| crate::name_key(room);
+    Some(match change {
+        Moderation::ServerBan { ban, .. } => key(&ban.mask),
+        Moderation::ServerUnban { mask } => key(mask),
+        Moderation::Founder { room: name, .. } => format!("{} founder", room(name)),
+        Moderation::Modes { room: name, .. } => format!("{} modes", room(name)),
+        // A room's bans are one if their masks are but for ASCII case, as the core has it.
+        Moderation::Ban { room: name, ban } => {
+            format!("{} ban {}", room(name), ban.mask.to_ascii_lowercase())
+        }
+        Moderation::Unban { room: name, mask } => {
+            format!("{} ban {}", room(name), mask.to_ascii_lowercase())
+        }
+        Moderation::Removed { .. } => return None,
+    })
+}
+
 /// A change as published and kept, with its number (0 for one from before numbers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Numbered {
@@ -99,6 +127,7 @@ pub(crate) struct Numbered {
 
 /// The JSON of `change` by `node`, without its number.
 fn encode(change: &Moderation, node: &str) -> Option<Json> {
+    let now = crate::cluster::now_millis().max(0);
     Some(match change {
         Moderation::ServerBan { ban, reason } => json!({
             "node": node,
@@ -110,12 +139,33 @@ fn encode(change: &Moderation, node: &str) -> Option<Json> {
             "reason": reason,
         }),
         Moderation::ServerUnban { mask } => json!({
-            "node": node,
-            "op": "lift",
-            "mask": mask,
-            "at": crate::cluster::now_millis().max(0),
+            "node": node, "op": "lift", "mask": mask, "at": now,
         }),
-        _ => return None,
+        Moderation::Founder { room, founder } => json!({
+            "node": node, "op": "register", "room": room, "founder": founder, "at": now,
+        }),
+        Moderation::Modes {
+            room,
+            modes,
+            key,
+            limit,
+        } => json!({
+            "node": node, "op": "modes", "room": room, "modes": modes, "key": key,
+            "limit": limit,
+        }),
+        Moderation::Ban { room, ban } => json!({
+            "node": node,
+            "op": "room-ban",
+            "room": room,
+            "mask": ban.mask,
+            "by": ban.by,
+            "at": ban.at.as_millis(),
+            "until": ban.until.map(Instant::as_millis),
+        }),
+        Moderation::Unban { room, mask } => json!({
+            "node": node, "op": "room-unban", "room": room, "mask": mask, "at": now,
+        }),
+        Moderation::Removed { .. } => return None,
     })
 }
 
@@ -124,17 +174,51 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Numbered, String> {
     let value: Json =
         serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
     let millis = |name: &str| value.get(name).and_then(Json::as_u64);
+    let ban = || -> Result<StoredBan, String> {
+        Ok(StoredBan {
+            mask: text(&value, "mask")?,
+            by: text(&value, "by")?,
+            at: Instant::from_millis(millis("at").ok_or("no at")?),
+            until: millis("until").map(Instant::from_millis),
+        })
+    };
+    let optional = |name: &str| match value.get(name) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(text)) => Ok(Some(text.clone())),
+        Some(other) => Err(format!("{name} is {other}")),
+    };
     let change = match text(&value, "op")?.as_str() {
         "set" => Moderation::ServerBan {
-            ban: StoredBan {
-                mask: text(&value, "mask")?,
-                by: text(&value, "by")?,
-                at: Instant::from_millis(millis("at").ok_or("no at")?),
-                until: millis("until").map(Instant::from_millis),
-            },
+            ban: ban()?,
             reason: text(&value, "reason")?,
         },
         "lift" => Moderation::ServerUnban {
+            mask: text(&value, "mask")?,
+        },
+        "register" => Moderation::Founder {
+            room: text(&value, "room")?,
+            founder: optional("founder")?,
+        },
+        "modes" => Moderation::Modes {
+            room: text(&value, "room")?,
+            modes: text(&value, "modes")?,
+            key: optional("key")?,
+            limit: match value.get("limit") {
+                None | Some(Json::Null) => None,
+                Some(limit) => Some(
+                    limit
+                        .as_u64()
+                        .and_then(|limit| u32::try_from(limit).ok())
+                        .ok_or_else(|| format!("limit is {limit}"))?,
+                ),
+            },
+        },
+        "room-ban" => Moderation::Ban {
+            room: text(&value, "room")?,
+            ban: ban()?,
+        },
+        "room-unban" => Moderation::Unban {
+            room: text(&value, "room")?,
             mask: text(&value, "mask")?,
         },
         other => return Err(format!("no such change {other:?}")),
@@ -160,7 +244,7 @@ pub(crate) fn read_all(
     redis: &mut redis::Connection,
     now: Instant,
 ) -> Result<Vec<Numbered>, String> {
-    let kept: Vec<(String, String)> = redis.hgetall(BANS).map_err(|error| error.to_string())?;
+    let kept: Vec<(String, String)> = redis.hgetall(CHANGES).map_err(|error| error.to_string())?;
     let mut changes = Vec::new();
     let lifts_kept = LIFTS_KEPT.as_millis() as u64;
     for (field, value) in kept {
@@ -171,17 +255,30 @@ pub(crate) fn read_all(
                 continue;
             }
         };
-        let over = match &numbered.change {
-            Moderation::ServerBan { ban, .. } => ban.until.is_some_and(|until| until <= now),
-            // A lift's time is in its JSON; read again here, as `decode` does not keep it.
-            _ => serde_json::from_str::<Json>(&value)
+        // A lift's time is in its JSON; read again here, as `decode` does not keep it.
+        let lifted_long_ago = || {
+            serde_json::from_str::<Json>(&value)
                 .ok()
                 .and_then(|value| value.get("at").and_then(Json::as_u64))
-                .is_some_and(|at| at.saturating_add(lifts_kept) <= now.as_millis()),
+                .is_some_and(|at| at.saturating_add(lifts_kept) <= now.as_millis())
+        };
+        let over = match &numbered.change {
+            Moderation::ServerBan { ban, .. } | Moderation::Ban { ban, .. } => {
+                ban.until.is_some_and(|until| until <= now)
+            }
+            Moderation::ServerUnban { .. }
+            | Moderation::Unban { .. }
+            | Moderation::Founder { founder: None, .. } => lifted_long_ago(),
+            Moderation::Founder { .. } | Moderation::Modes { .. } | Moderation::Removed { .. } => {
+                false
+            }
         };
         if over {
-            let dropped: Result<i64, _> =
-                DROP_IF_SAME.key(BANS).arg(&field).arg(&value).invoke(redis);
+            let dropped: Result<i64, _> = DROP_IF_SAME
+                .key(CHANGES)
+                .arg(&field)
+                .arg(&value)
+                .invoke(redis);
             if let Err(error) = dropped {
                 debug!("cluster: an old server ban change in Redis stays: {error}");
             }
@@ -196,25 +293,23 @@ pub(crate) fn read_all(
 impl Cluster {
     /// Numbers `change` (a server ban set or lifted here), keeps it in Redis and tells every
     /// node, in one script; its number.
-    pub(crate) async fn share_server_ban(&self, change: &Moderation) -> Result<u64, ClusterError> {
+    pub(crate) async fn share_moderation(&self, change: &Moderation) -> Result<u64, ClusterError> {
         let Some(value) = encode(change, self.node_id()) else {
             return Ok(0);
         };
-        let field = match change {
-            Moderation::ServerBan { ban, .. } => key(&ban.mask),
-            Moderation::ServerUnban { mask } => key(mask),
-            _ => return Ok(0),
+        let Some(field) = key_of(change) else {
+            return Ok(0);
         };
         let mut commands = self.commands.clone();
         within(
             CALL_TIMEOUT,
-            "sharing a server ban",
+            "sharing a change of order",
             SHARE
-                .key(BANS)
+                .key(CHANGES)
                 .key(VERSION)
                 .arg(field)
                 .arg(value.to_string())
-                .arg(self.channel(super::news::BANS_CHANNEL))
+                .arg(self.channel(super::news::MODERATION_CHANNEL))
                 .invoke_async(&mut commands),
         )
         .await
@@ -223,36 +318,28 @@ impl Cluster {
 
 /// What the hub hears of server bans.
 #[derive(Debug)]
-pub(crate) enum BanNews {
+pub(crate) enum ModerationNews {
     /// Every ban and recent lift in Redis, read when the listener (re)connected, in number
     /// order.
     All(Vec<Numbered>),
     /// A change as published, by any node.
     Changed(Numbered),
-    /// One of this node's changes on the ban of `mask` was numbered `Some`, or given up.
-    Shared { mask: String, version: Option<u64> },
-}
-
-/// The key of the ban a change is about.
-fn key_of(change: &Moderation) -> Option<String> {
-    match change {
-        Moderation::ServerBan { ban, .. } => Some(key(&ban.mask)),
-        Moderation::ServerUnban { mask } => Some(key(mask)),
-        _ => None,
-    }
+    /// One of this node's changes on the thing `key` ([`key_of`]) was numbered `Some`, or
+    /// given up.
+    Shared { key: String, version: Option<u64> },
 }
 
 /// Which changes heard to apply here, so that every node ends with the last change of each
 /// ban in Redis's order (see the module docs).
 #[derive(Debug, Default)]
-pub(crate) struct BanOrder {
+pub(crate) struct ModerationOrder {
     /// The highest number applied or made here, by key.
     last: HashMap<String, u64>,
     /// This node's changes not numbered yet, by key.
     unnumbered: HashMap<String, u32>,
 }
 
-impl BanOrder {
+impl ModerationOrder {
     /// This node applied `change` and sends it.
     pub(crate) fn sent(&mut self, change: &Moderation) {
         if let Some(key) = key_of(change) {
@@ -261,15 +348,14 @@ impl BanOrder {
     }
 
     /// What of `news` the core is to be told, in order.
-    pub(crate) fn heard(&mut self, news: BanNews) -> Vec<Moderation> {
+    pub(crate) fn heard(&mut self, news: ModerationNews) -> Vec<Moderation> {
         match news {
-            BanNews::All(changes) => changes
+            ModerationNews::All(changes) => changes
                 .into_iter()
                 .filter_map(|numbered| self.newer(numbered))
                 .collect(),
-            BanNews::Changed(numbered) => self.newer(numbered).into_iter().collect(),
-            BanNews::Shared { mask, version } => {
-                let key = key(&mask);
+            ModerationNews::Changed(numbered) => self.newer(numbered).into_iter().collect(),
+            ModerationNews::Shared { key, version } => {
                 if let Some(count) = self.unnumbered.get_mut(&key) {
                     *count -= 1;
                     if *count == 0 {
@@ -289,7 +375,7 @@ impl BanOrder {
         let key = key_of(&numbered.change)?;
         if self.unnumbered.contains_key(&key) {
             // Numbered before this node's own change, which overrides it everywhere.
-            debug!("cluster: a change of the server ban {key} overridden by this node's");
+            debug!("cluster: a change of {key} from elsewhere overridden by this node's");
             return None;
         }
         if self
@@ -321,12 +407,12 @@ impl BanOrder {
 
 /// The hub's side: the node's own server ban changes, shared in order by a task of their own.
 #[derive(Debug)]
-pub(crate) struct BanSharer {
+pub(crate) struct ModerationSharer {
     queue: Sender<Moderation>,
-    order: BanOrder,
+    order: ModerationOrder,
 }
 
-impl BanSharer {
+impl ModerationSharer {
     /// Starts the task on `executor`; it tells the hub on `events` of each change's number,
     /// or that it gave the change up.
     pub(crate) fn start(
@@ -338,7 +424,7 @@ impl BanSharer {
         executor.spawn(share(cluster, changes, events)).detach();
         Self {
             queue,
-            order: BanOrder::default(),
+            order: ModerationOrder::default(),
         }
     }
 
@@ -359,7 +445,7 @@ impl BanSharer {
     }
 
     /// What of `news` the core is to be told, in order.
-    pub(crate) fn heard(&mut self, news: BanNews) -> Vec<Moderation> {
+    pub(crate) fn heard(&mut self, news: ModerationNews) -> Vec<Moderation> {
         self.order.heard(news)
     }
 }
@@ -369,7 +455,7 @@ async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<E
         let mut tries = 0;
         let version = loop {
             tries += 1;
-            match cluster.share_server_ban(&change).await {
+            match cluster.share_moderation(&change).await {
                 Ok(version) => {
                     info!(
                         "cluster: {} shared with the other nodes (change {version})",
@@ -394,12 +480,12 @@ async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<E
                 }
             }
         };
-        let Some(mask) = mask_of(&change) else {
+        let Some(key) = key_of(&change) else {
             continue;
         };
-        // Waited for: a lost report would hold back the other nodes' changes of this ban.
+        // Waited for: a lost report would hold back the other nodes' changes of this thing.
         if events
-            .send(Event::ServerBans(BanNews::Shared { mask, version }))
+            .send(Event::Moderation(ModerationNews::Shared { key, version }))
             .await
             .is_err()
         {
@@ -408,20 +494,23 @@ async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<E
     }
 }
 
-fn mask_of(change: &Moderation) -> Option<String> {
-    match change {
-        Moderation::ServerBan { ban, .. } => Some(ban.mask.clone()),
-        Moderation::ServerUnban { mask } => Some(mask.clone()),
-        _ => None,
-    }
-}
-
-/// `the server ban on MASK` or `lifting the server ban on MASK`, for the log.
-fn describe(change: &Moderation) -> String {
+/// What `change` is, for the log: `the server ban on MASK`, `the modes of #room`, ...
+pub(crate) fn describe(change: &Moderation) -> String {
     match change {
         Moderation::ServerBan { ban, .. } => format!("the server ban on {}", ban.mask),
         Moderation::ServerUnban { mask } => format!("lifting the server ban on {mask}"),
-        _ => "a change".to_owned(),
+        Moderation::Founder {
+            room,
+            founder: Some(founder),
+        } => format!("registering {room} to {founder}"),
+        Moderation::Founder {
+            room,
+            founder: None,
+        } => format!("unregistering {room}"),
+        Moderation::Modes { room, .. } => format!("the modes of {room}"),
+        Moderation::Ban { room, ban } => format!("the ban on {} in {room}", ban.mask),
+        Moderation::Unban { room, mask } => format!("lifting the ban on {mask} in {room}"),
+        Moderation::Removed { room } => format!("removing {room}"),
     }
 }
 
@@ -455,7 +544,42 @@ mod tests {
 
     #[test]
     fn a_change_reads_back_as_sent() {
-        for change in [ban("198.51.100.0/24"), lift("EVE!*@*")] {
+        let room_ban = Moderation::Ban {
+            room: "#Den".into(),
+            ban: StoredBan {
+                mask: "$a:mallory".into(),
+                by: "root".into(),
+                at: Instant::from_millis(1),
+                until: None,
+            },
+        };
+        let changes = [
+            ban("198.51.100.0/24"),
+            lift("EVE!*@*"),
+            Moderation::Founder {
+                room: "#Den".into(),
+                founder: Some("Ann".into()),
+            },
+            Moderation::Founder {
+                room: "#Den".into(),
+                founder: None,
+            },
+            Moderation::Modes {
+                room: "#Den".into(),
+                modes: "it".into(),
+                key: Some("sesame".into()),
+                limit: Some(10),
+            },
+            room_ban.clone(),
+            Moderation::Unban {
+                room: "#den".into(),
+                mask: "$A:Mallory".into(),
+            },
+        ];
+        // A room's ban and its lift are one thing, whatever the case.
+        assert_eq!(key_of(&room_ban), key_of(&changes[6]));
+        assert_ne!(key_of(&changes[2]), key_of(&changes[4]));
+        for change in changes {
             let mut value = encode(&change, "a-1").unwrap();
             value["version"] = 7.into();
             let read = decode(value.to_string().as_bytes()).unwrap();
@@ -482,9 +606,9 @@ mod tests {
 
     #[test]
     fn every_node_ends_with_the_last_change_in_redis_order() {
-        let mut order = BanOrder::default();
-        let heard = |order: &mut BanOrder, change, version| {
-            order.heard(BanNews::Changed(numbered(change, version)))
+        let mut order = ModerationOrder::default();
+        let heard = |order: &mut ModerationOrder, change, version| {
+            order.heard(ModerationNews::Changed(numbered(change, version)))
         };
         // Banned here; another node's lift, numbered 4 before our ban, is heard first: it is
         // overridden by ours everywhere.
@@ -492,8 +616,8 @@ mod tests {
         assert!(heard(&mut order, lift("EVE"), 4).is_empty());
         // Our ban's echo (5) may come before or after its report: nothing either way.
         assert!(heard(&mut order, ban("Eve"), 5).is_empty());
-        order.heard(BanNews::Shared {
-            mask: "Eve".into(),
+        order.heard(ModerationNews::Shared {
+            key: key("Eve"),
             version: Some(5),
         });
         // Later changes are applied; late or repeated ones are not.
@@ -506,18 +630,21 @@ mod tests {
             numbered(lift("eve"), 6),
             numbered(lift("dan"), 9),
         ];
-        assert_eq!(order.heard(BanNews::All(all)), [ban("carol"), lift("dan")]);
+        assert_eq!(
+            order.heard(ModerationNews::All(all)),
+            [ban("carol"), lift("dan")]
+        );
         // A change of ours still unnumbered when everything is read again holds back the
         // hash's older change of the same ban.
         order.sent(&lift("carol"));
         assert!(
             order
-                .heard(BanNews::All(vec![numbered(ban("carol"), 10)]))
+                .heard(ModerationNews::All(vec![numbered(ban("carol"), 10)]))
                 .is_empty()
         );
         // One given up no longer holds anything back.
-        order.heard(BanNews::Shared {
-            mask: "CAROL".into(),
+        order.heard(ModerationNews::Shared {
+            key: key("CAROL"),
             version: None,
         });
         assert_eq!(heard(&mut order, ban("carol"), 11), [ban("carol")]);

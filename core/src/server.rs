@@ -724,7 +724,7 @@ impl<S: Storage> Server<S> {
             Framed::Pending => {}
             Framed::TooLong => self.hub().too_long(conn, dialect),
             Framed::Line => {
-                let mut line = slot.connection.framer.take_line();
+                let mut line = self.roster.take_line(conn);
                 if irc {
                     let tags = self.roster.take_tags(conn);
                     self.hub().irc_line(conn, tags.as_deref(), &mut line);
@@ -733,7 +733,7 @@ impl<S: Storage> Server<S> {
                 }
             }
             Framed::Object => {
-                let object = slot.connection.framer.take_line();
+                let object = self.roster.take_line(conn);
                 self.hub().json(conn, &object);
             }
             Framed::Stray => {
@@ -793,7 +793,7 @@ impl<S: Storage> Server<S> {
             return Consumed::bytes_taken(0);
         }
         // Only the IRC dialect puts lines back.
-        let mut line = slot.connection.framer.take_line();
+        let mut line = self.roster.take_line(conn);
         self.hub().irc_line(conn, None, &mut line);
         self.check_suspects();
         Consumed {
@@ -811,7 +811,7 @@ impl<S: Storage> Server<S> {
         };
         let registration = line
             && slot.connection.framer.dialect() != crate::wire::line::Dialect::Json
-            && crate::dialect::is_registration(slot.connection.framer.peek_line());
+            && crate::dialect::is_registration(self.roster.peek_line(conn));
         let greeted = slot.connection.greeted;
         self.roster.dequeue(Queue::Greeting, conn);
         if registration {

@@ -14,7 +14,7 @@ use crate::state::person::{Person, Reads, RemoteTag};
 use crate::state::rooms::RoomId;
 use crate::storage::sealed::{Storage, Table};
 use crate::time::Instant;
-use crate::wire::line::{Framed, TagBuffer, TagPool};
+use crate::wire::line::{Framed, LineBuffer, LinePool, TagBuffer, TagPool};
 
 /// An opaque handle to one connection, handed out by
 /// [`Server::handle_connect`](crate::Server::handle_connect).
@@ -161,6 +161,8 @@ pub(crate) struct Roster<S: Storage> {
     pub(crate) members: Members<S>,
     /// The buffers that IRC lines with long tag sections borrow while they arrive.
     tag_pool: TagPool,
+    /// The buffers partial lines are kept in while they wait for their end.
+    lines: LinePool<S>,
     /// Indices of the slots of people on other servers (see [`Person::remote`]), densely
     /// packed like `live`, which holds only connections.
     remote: S::Table<u32>,
@@ -198,6 +200,7 @@ impl<S: Storage> Roster<S> {
             tagged_count: 0,
             members: Members::with_capacity(capacity),
             tag_pool: TagPool::new(),
+            lines: LinePool::with_capacity(capacity),
             remote: S::table(capacity),
             nodes: heapless::Vec::new(),
         }
@@ -300,8 +303,39 @@ impl<S: Storage> Roster<S> {
             self.slots[index]
                 .connection
                 .framer
-                .feed(bytes, &mut self.tag_pool),
+                .feed(bytes, &mut self.lines, &mut self.tag_pool),
         )
+    }
+
+    /// Takes the line `id`'s framer just reported (or had put back), giving its buffer back
+    /// to the pool ([`LineFramer::take_line`](crate::wire::line::LineFramer::take_line)).
+    pub(crate) fn take_line(&mut self, id: ConnectionId) -> LineBuffer {
+        let index = id.index as usize;
+        if self.get(id).is_none() {
+            return LineBuffer::new();
+        }
+        self.slots[index]
+            .connection
+            .framer
+            .take_line(&mut self.lines)
+    }
+
+    /// Puts `line` back for `id` to be handed out again before any new byte
+    /// ([`LineFramer::put_back`](crate::wire::line::LineFramer::put_back)).
+    pub(crate) fn put_back(&mut self, id: ConnectionId, line: &[u8]) {
+        let index = id.index as usize;
+        if self.get(id).is_some() {
+            self.slots[index]
+                .connection
+                .framer
+                .put_back(line, &mut self.lines);
+        }
+    }
+
+    /// The complete line `id`'s framer just reported, before it is taken; empty if none.
+    pub(crate) fn peek_line(&self, id: ConnectionId) -> &[u8] {
+        self.get(id)
+            .map_or(&[], |slot| slot.connection.framer.peek_line(&self.lines))
     }
 
     /// The tag section `id`'s framer kept apart from the line it just reported, if it did.
@@ -326,6 +360,12 @@ impl<S: Storage> Roster<S> {
                     .as_ref()
                     .is_some_and(|claimed| claimed.matches(nick.as_str()))
         })
+    }
+
+    /// How many line buffers are lent now, and how many were ever made.
+    #[cfg(test)]
+    pub(crate) fn line_buffers(&self) -> (usize, usize) {
+        (self.lines.lent(), self.lines.made())
     }
 
     /// How many tag buffers are lent now.
@@ -447,7 +487,9 @@ impl<S: Storage> Roster<S> {
             self.slots[moved as usize].live_pos = Some(pos);
         }
         let slot = &mut self.slots[id.index as usize];
-        slot.connection.framer.release(&mut self.tag_pool);
+        slot.connection
+            .framer
+            .release(&mut self.lines, &mut self.tag_pool);
         *slot = Slot {
             generation: slot.generation.wrapping_add(1),
             ..Slot::default()
@@ -711,6 +753,36 @@ mod tests {
         assert!(roster.remove(id));
         assert_eq!(roster.tag_buffers_lent(), 0);
         assert_eq!(roster.feed(id, b"x"), None, "gone");
+    }
+
+    #[test]
+    fn line_buffers_are_lent_only_to_partial_lines_and_never_run_out() {
+        let mut roster: Roster<Inline<4>> = Roster::with_capacity(4);
+        let ids: std::vec::Vec<_> = (0..4).map(|_| roster.insert(None).unwrap()).collect();
+        assert_eq!(roster.line_buffers(), (0, 0), "idle connections hold none");
+        // A whole line borrows a buffer and gives it back when taken.
+        assert_eq!(roster.feed(ids[0], b"hi\n"), Some((3, Framed::Line)));
+        assert_eq!(roster.peek_line(ids[0]), b"hi");
+        assert_eq!(roster.take_line(ids[0]).as_slice(), b"hi");
+        assert_eq!(roster.line_buffers(), (0, 1));
+        // Every connection of the capacity in the middle of a line at once.
+        for (at, &id) in ids.iter().enumerate() {
+            let half = std::format!("line {at}");
+            assert_eq!(roster.feed(id, half.as_bytes()), Some((6, Framed::Pending)));
+        }
+        assert_eq!(roster.line_buffers(), (4, 4));
+        for (at, &id) in ids.iter().enumerate().skip(1) {
+            assert_eq!(roster.feed(id, b" ends\n"), Some((6, Framed::Line)));
+            let line = roster.take_line(id);
+            assert_eq!(line.as_slice(), std::format!("line {at} ends").as_bytes());
+        }
+        // A departure gives back the buffer of its partial line; a newcomer's slot and
+        // buffer are fresh.
+        assert!(roster.remove(ids[0]));
+        assert_eq!(roster.line_buffers(), (0, 4));
+        let newcomer = roster.insert(None).unwrap();
+        assert_eq!(roster.feed(newcomer, b"new\n"), Some((4, Framed::Line)));
+        assert_eq!(roster.take_line(newcomer).as_slice(), b"new");
     }
 
     #[test]

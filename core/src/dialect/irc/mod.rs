@@ -671,9 +671,7 @@ impl<S: crate::Storage> Step<'_, S> {
         if !tagged {
             line = body;
         }
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.connection.framer.put_back(line.as_bytes());
-        }
+        self.roster.put_back(conn, line.as_bytes());
     }
 
     /// The first of a comma-separated list of targets; the rest is put back for the next step.

@@ -10,7 +10,8 @@ use crate::state::nickname::starts_with_ignore_case;
 pub use crate::state::nickname::{
     ANONYMOUS, MAX_NICK_BYTES, MAX_NICK_CHARS, Nickname, NicknameError,
 };
-use crate::state::person::{Person, Reads, RemoteTag};
+use crate::state::person::{AwayMessage, MAX_AWAY_BYTES, Person, Reads, RemoteTag};
+use crate::state::pool::Pool;
 use crate::state::rooms::RoomId;
 use crate::storage::sealed::{Storage, Table};
 use crate::time::Instant;
@@ -163,6 +164,11 @@ pub(crate) struct Roster<S: Storage> {
     tag_pool: TagPool,
     /// The buffers partial lines are kept in while they wait for their end.
     lines: LinePool<S>,
+    /// The away messages of those who are away (see [`Person::away`]).
+    aways: Pool<S, AwayMessage>,
+    /// The nicknames claimed from the other servers, while the answers are awaited (see
+    /// [`Connection::claiming`]).
+    claims: Pool<S, Nickname>,
     /// Indices of the slots of people on other servers (see [`Person::remote`]), densely
     /// packed like `live`, which holds only connections.
     remote: S::Table<u32>,
@@ -201,6 +207,8 @@ impl<S: Storage> Roster<S> {
             members: Members::with_capacity(capacity),
             tag_pool: TagPool::new(),
             lines: LinePool::with_capacity(capacity),
+            aways: Pool::with_capacity(capacity),
+            claims: Pool::with_capacity(capacity),
             remote: S::table(capacity),
             nodes: heapless::Vec::new(),
         }
@@ -332,6 +340,70 @@ impl<S: Storage> Roster<S> {
         }
     }
 
+    /// The nickname claimed for `id` from the other servers, while the answer is awaited.
+    pub(crate) fn claiming(&self, id: ConnectionId) -> Option<&Nickname> {
+        let at = self.get(id)?.connection.claiming?;
+        Some(self.claims.get(at))
+    }
+
+    /// Notes that `nick` is claimed for `id` (replacing any claim before).
+    pub(crate) fn set_claiming(&mut self, id: ConnectionId, nick: &Nickname) {
+        let index = id.index as usize;
+        if self.get(id).is_none() {
+            return;
+        }
+        let connection = &mut self.slots[index].connection;
+        match connection.claiming {
+            Some(at) => *self.claims.get_mut(at) = nick.clone(),
+            // `None` only past the capacity, which the roster never goes.
+            None => connection.claiming = self.claims.put(nick.clone()),
+        }
+    }
+
+    /// Takes the nickname claimed for `id`, if any: no claim is awaited any more.
+    pub(crate) fn take_claiming(&mut self, id: ConnectionId) -> Option<Nickname> {
+        let index = id.index as usize;
+        self.get(id)?;
+        let at = self.slots[index].connection.claiming.take()?;
+        let nick = self.claims.get(at).clone();
+        self.claims.free(at);
+        Some(nick)
+    }
+
+    /// `id`'s away message, if they are away.
+    pub(crate) fn away(&self, id: ConnectionId) -> Option<&str> {
+        let at = self.get(id)?.person.away?;
+        Some(self.aways.get(at))
+    }
+
+    /// Marks `id` away with `message` (cut to [`MAX_AWAY_BYTES`]), or back with `None`.
+    pub(crate) fn set_away(&mut self, id: ConnectionId, message: Option<&str>) {
+        let index = id.index as usize;
+        if self.get(id).is_none() {
+            return;
+        }
+        let person = &mut self.slots[index].person;
+        match (person.away, message) {
+            (Some(at), Some(message)) => {
+                let kept = self.aways.get_mut(at);
+                kept.clear();
+                let _ = kept.push_str(crate::wire::line::cut(message, MAX_AWAY_BYTES));
+            }
+            (None, Some(message)) => {
+                let mut kept = AwayMessage::new();
+                let _ = kept.push_str(crate::wire::line::cut(message, MAX_AWAY_BYTES));
+                // `None` only past the capacity, which the roster never goes: then the
+                // message is not kept, and they show as here.
+                person.away = self.aways.put(kept);
+            }
+            (Some(at), None) => {
+                self.aways.free(at);
+                person.away = None;
+            }
+            (None, None) => {}
+        }
+    }
+
     /// The complete line `id`'s framer just reported, before it is taken; empty if none.
     pub(crate) fn peek_line(&self, id: ConnectionId) -> &[u8] {
         self.get(id)
@@ -357,8 +429,7 @@ impl<S: Storage> Roster<S> {
                 && slot
                     .connection
                     .claiming
-                    .as_ref()
-                    .is_some_and(|claimed| claimed.matches(nick.as_str()))
+                    .is_some_and(|at| self.claims.get(at).matches(nick.as_str()))
         })
     }
 
@@ -487,6 +558,12 @@ impl<S: Storage> Roster<S> {
             self.slots[moved as usize].live_pos = Some(pos);
         }
         let slot = &mut self.slots[id.index as usize];
+        if let Some(at) = slot.person.away {
+            self.aways.free(at);
+        }
+        if let Some(at) = slot.connection.claiming {
+            self.claims.free(at);
+        }
         slot.connection
             .framer
             .release(&mut self.lines, &mut self.tag_pool);
@@ -783,6 +860,54 @@ mod tests {
         let newcomer = roster.insert(None).unwrap();
         assert_eq!(roster.feed(newcomer, b"new\n"), Some((4, Framed::Line)));
         assert_eq!(roster.take_line(newcomer).as_slice(), b"new");
+    }
+
+    #[test]
+    fn away_messages_are_kept_apart_only_for_those_away() {
+        let mut roster: Roster<Inline<4>> = Roster::with_capacity(4);
+        let ids: std::vec::Vec<_> = (0..4).map(|_| roster.insert(None).unwrap()).collect();
+        assert_eq!(roster.aways.counts(), (0, 0));
+        for (at, &id) in ids.iter().enumerate() {
+            roster.set_away(id, Some(&std::format!("lunch {at}")));
+        }
+        assert_eq!(roster.aways.counts(), (4, 4), "one each, the capacity");
+        roster.set_away(ids[0], Some(&"x".repeat(MAX_AWAY_BYTES + 20)));
+        assert_eq!(
+            roster.away(ids[0]),
+            Some("x".repeat(MAX_AWAY_BYTES).as_str())
+        );
+        assert_eq!(roster.away(ids[3]), Some("lunch 3"));
+        roster.set_away(ids[1], None);
+        assert_eq!(roster.away(ids[1]), None);
+        assert!(roster.remove(ids[2]));
+        assert_eq!(roster.aways.counts(), (2, 4), "back, and gone");
+        let newcomer = roster.insert(None).unwrap();
+        assert_eq!(roster.away(newcomer), None);
+        roster.set_away(newcomer, Some("tea"));
+        roster.set_away(ids[1], Some("nap"));
+        assert_eq!(roster.away(newcomer), Some("tea"));
+        assert_eq!(roster.away(ids[1]), Some("nap"));
+        assert_eq!(roster.away(ids[0]).map(str::len), Some(MAX_AWAY_BYTES));
+        assert_eq!(roster.aways.counts(), (4, 4));
+    }
+
+    #[test]
+    fn claims_are_kept_apart_only_while_awaited() {
+        let mut roster: Roster<Inline<2>> = Roster::with_capacity(2);
+        let (a, b) = (roster.insert(None).unwrap(), roster.insert(None).unwrap());
+        let (ann, bob) = (Nickname::new("ann").unwrap(), Nickname::new("bob").unwrap());
+        assert_eq!(roster.claiming(a), None);
+        roster.set_claiming(a, &ann);
+        roster.set_claiming(b, &ann);
+        roster.set_claiming(b, &bob);
+        assert_eq!(roster.claims.counts(), (2, 2));
+        assert_eq!(roster.claiming(b), Some(&bob));
+        assert!(roster.claimed_by_other(&Nickname::new("ANN").unwrap(), b));
+        assert!(!roster.claimed_by_other(&ann, a));
+        assert_eq!(roster.take_claiming(a), Some(ann));
+        assert_eq!(roster.take_claiming(a), None);
+        assert!(roster.remove(b));
+        assert_eq!(roster.claims.counts(), (0, 2));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::dialect::text::{CharName, Visible, is_unsafe};
 use crate::event::LineKind;
 use crate::output::Audience;
 use crate::state::connection::Registration;
-use crate::state::roster::{ConnectionId, Name, Roster, Slot};
+use crate::state::roster::{ConnectionId, Name, Roster};
 use crate::wire::irc::{Message, MessageError, Trailing};
 use crate::wire::line::{LineBuffer, cut};
 
@@ -419,11 +419,6 @@ fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::person::MA
     if into.is_empty() {
         let _ = into.push_str("user");
     }
-}
-
-/// The away message of the person in `slot`, if they are away.
-fn away_message(slot: &Slot) -> Option<&str> {
-    slot.person.away.as_deref()
 }
 
 pub(crate) use crate::state::names::glob;

@@ -208,7 +208,7 @@ const BANNED_COLOUR: &[u8] = b"\x1b[33m***\x1b[0m You are banned from this serve
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
 /// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and [`TAG_BUFFERS`](crate::TAG_BUFFERS)
 /// shared buffers for long IRC tag sections. The fixed part is some 1.2 MB, and each connection
-/// held costs about 0.9 KB more, and 0.5 KB more while a partial line of its waits
+/// held costs about 0.8 KB more, and 0.5 KB more while a partial line of its waits
 /// (docs/ARCHITECTURE.md has the measured sizes), so keep a
 /// `Server` in a `Box` or a `static`.
 #[derive(Debug)]
@@ -327,7 +327,7 @@ impl Server<Heap> {
     ///
     /// # Panics
     ///
-    /// When room for the table cannot be reserved (about 1.6 KB of address space a
+    /// When room for the table cannot be reserved (about 1.5 KB of address space a
     /// connection), as any allocation that fails.
     pub fn with_capacity(config: Config, now: Instant, capacity: usize) -> Self {
         Self::build(config, now, capacity)

@@ -22,7 +22,7 @@
 
 /// The largest capacity a server takes; a larger one asked for (or an `Inline<N>` with a larger
 /// `N`) counts as this one. Membership cells are numbered with a `u32`, 20 a connection. At
-/// about 0.9 KB a connection (1.6 KB of room, what it may borrow from the pools included) it is far
+/// about 0.8 KB a connection (1.5 KB of room, what it may borrow from the pools included) it is far
 /// more than a machine holds.
 pub const MAX_CAPACITY: usize = (u32::MAX / crate::MAX_ROOMS_PER_PERSON as u32) as usize;
 
@@ -33,7 +33,7 @@ pub trait Storage: sealed::Storage {}
 
 /// The table inside the server's own value, for up to `N` connections: no allocation at all.
 ///
-/// A `Server<Inline<N>>` is some 1.2 MB plus about 1.6 KB per connection of `N` (see
+/// A `Server<Inline<N>>` is some 1.2 MB plus about 1.5 KB per connection of `N` (see
 /// docs/ARCHITECTURE.md), so keep it in a `static` or a `Box`; it is made with
 /// [`Server::new`](crate::Server::new).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

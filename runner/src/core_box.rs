@@ -9,7 +9,7 @@ use chat_core::{Config, Heap, Instant, Server};
 pub const DEFAULT_MAX_CLIENTS: usize = 16_384;
 
 /// The most `--max-clients` may be. The core's table reserves room for that many slots at
-/// start (about 1.6 KB each, in address space only: memory is used as connections come), so
+/// start (about 1.5 KB each, in address space only: memory is used as connections come), so
 /// the bound only keeps that reservation sane; open files run out long before.
 pub const MAX_CLIENTS: usize = 1 << 20;
 

@@ -111,12 +111,29 @@ pub(crate) enum Queue {
 
 const QUEUES: usize = 8;
 
-/// A slot's place in one [`Queue`].
-#[derive(Clone, Copy, Debug)]
+/// A slot's place in one [`Queue`], while its bit of [`Slot::queued`] is set.
+#[derive(Clone, Copy, Debug, Default)]
 struct Link {
     deadline: Instant,
-    prev: Option<u32>,
-    next: Option<u32>,
+    /// The slots before and after it, or [`NO_SLOT`].
+    prev: u32,
+    next: u32,
+}
+
+/// No slot, in a [`Link`]: never a slot's index (see
+/// [`MAX_CAPACITY`](crate::storage::MAX_CAPACITY)).
+const NO_SLOT: u32 = u32::MAX;
+
+const _: () = assert!(QUEUES <= 8, "`Slot::queued` is a u8");
+
+/// `index` as a link, [`NO_SLOT`] for none.
+fn to_link(index: Option<u32>) -> u32 {
+    index.unwrap_or(NO_SLOT)
+}
+
+/// A link as an index, `None` for [`NO_SLOT`].
+fn from_link(link: u32) -> Option<u32> {
+    (link != NO_SLOT).then_some(link)
 }
 
 /// A local person and their connection, and the slot's bookkeeping.
@@ -125,7 +142,11 @@ pub(crate) struct Slot {
     generation: u32,
     /// Position in `Roster::live` while the slot is occupied.
     live_pos: Option<u32>,
-    links: [Option<Link>; QUEUES],
+    /// Its places in the queues, each valid while its bit of `queued` is set (16 bytes a
+    /// queue; an `Option` of each took 24).
+    links: [Link; QUEUES],
+    /// Bit `q` set: the slot waits in queue `q`.
+    queued: u8,
     /// The link: what only this process knows.
     pub(crate) connection: Connection,
     /// Who is on the other end.
@@ -133,6 +154,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// Whether it waits in `queue`.
+    fn waits(&self, queue: Queue) -> bool {
+        self.queued & (1 << queue as u8) != 0
+    }
+
     /// The handle of the connection in this slot, which sits at `index`.
     pub(crate) fn id(&self, index: u32) -> ConnectionId {
         ConnectionId {
@@ -726,13 +752,13 @@ impl<S: Storage> Roster<S> {
     pub(crate) fn first(&self, queue: Queue) -> Option<(Instant, ConnectionId)> {
         let index = self.heads[queue as usize]?;
         let slot = &self.slots[index as usize];
-        Some((slot.links[queue as usize]?.deadline, slot.id(index)))
+        slot.waits(queue)
+            .then(|| (slot.links[queue as usize].deadline, slot.id(index)))
     }
 
     /// Whether `id` waits in `queue`.
     pub(crate) fn waits(&self, queue: Queue, id: ConnectionId) -> bool {
-        self.get(id)
-            .is_some_and(|slot| slot.links[queue as usize].is_some())
+        self.get(id).is_some_and(|slot| slot.waits(queue))
     }
 
     /// Puts live `id` at the tail of `queue`, due at `deadline`, which must not be earlier
@@ -754,41 +780,34 @@ impl<S: Storage> Roster<S> {
         let q = queue as usize;
         let link = Link {
             deadline,
-            prev: self.tails[q],
-            next: None,
+            prev: to_link(self.tails[q]),
+            next: NO_SLOT,
         };
         match self.tails[q] {
-            Some(tail) => {
-                if let Some(tail_link) = &mut self.slots[tail as usize].links[q] {
-                    tail_link.next = Some(index);
-                }
-            }
+            Some(tail) => self.slots[tail as usize].links[q].next = index,
             None => self.heads[q] = Some(index),
         }
         self.tails[q] = Some(index);
-        self.slots[index as usize].links[q] = Some(link);
+        let slot = &mut self.slots[index as usize];
+        slot.links[q] = link;
+        slot.queued |= 1 << q;
     }
 
     fn unlink(&mut self, queue: Queue, index: u32) {
         let q = queue as usize;
-        let Some(link) = self.slots[index as usize].links[q].take() else {
+        let slot = &mut self.slots[index as usize];
+        if !slot.waits(queue) {
             return;
-        };
-        match link.prev {
-            Some(prev) => {
-                if let Some(prev_link) = &mut self.slots[prev as usize].links[q] {
-                    prev_link.next = link.next;
-                }
-            }
-            None => self.heads[q] = link.next,
         }
-        match link.next {
-            Some(next) => {
-                if let Some(next_link) = &mut self.slots[next as usize].links[q] {
-                    next_link.prev = link.prev;
-                }
-            }
-            None => self.tails[q] = link.prev,
+        slot.queued &= !(1 << q);
+        let link = slot.links[q];
+        match from_link(link.prev) {
+            Some(prev) => self.slots[prev as usize].links[q].next = link.next,
+            None => self.heads[q] = from_link(link.next),
+        }
+        match from_link(link.next) {
+            Some(next) => self.slots[next as usize].links[q].prev = link.prev,
+            None => self.tails[q] = from_link(link.prev),
         }
     }
 }

@@ -202,12 +202,14 @@ const BANNED_COLOUR: &[u8] = b"\x1b[33m***\x1b[0m You are banned from this serve
 /// # Bounds
 ///
 /// Every bound is the capacity or a constant of this crate:
-/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line and
+/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) per connection for the partial line (in a pool
+/// of line buffers with one for each connection, lent only while a partial line waits) and
 /// [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON) membership cells, the table of
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
 /// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and [`TAG_BUFFERS`](crate::TAG_BUFFERS)
-/// shared buffers for long IRC tag sections. The fixed part is some 920 KB, and each connection
-/// held costs about 1.6 KB more (docs/ARCHITECTURE.md has the measured sizes), so keep a
+/// shared buffers for long IRC tag sections. The fixed part is some 1.2 MB, and each connection
+/// held costs about 0.8 KB more, and 0.5 KB more while a partial line of its waits
+/// (docs/ARCHITECTURE.md has the measured sizes), so keep a
 /// `Server` in a `Box` or a `static`.
 #[derive(Debug)]
 pub struct Server<S: Storage> {
@@ -351,7 +353,7 @@ impl Server<Heap> {
     ///
     /// # Panics
     ///
-    /// When room for the table cannot be reserved (about 1.6 KB of address space a
+    /// When room for the table cannot be reserved (about 1.5 KB of address space a
     /// connection), as any allocation that fails.
     pub fn with_capacity(config: Config, now: Instant, capacity: usize) -> Self {
         Self::build(config, now, capacity)
@@ -598,7 +600,7 @@ impl<S: Storage> Server<S> {
 
     /// `conn`'s away message, if it is away.
     pub fn away(&self, conn: ConnectionId) -> Option<&str> {
-        self.roster.get(conn)?.person.away.as_deref()
+        self.roster.away(conn)
     }
 
     /// The dialect `conn` speaks; `None` before its first byte (an IRC client is [`Dialect::Plain`]
@@ -752,7 +754,7 @@ impl<S: Storage> Server<S> {
             Framed::Pending => {}
             Framed::TooLong => self.hub().too_long(conn, dialect),
             Framed::Line => {
-                let mut line = slot.connection.framer.take_line();
+                let mut line = self.roster.take_line(conn);
                 if irc {
                     let tags = self.roster.take_tags(conn);
                     self.hub().irc_line(conn, tags.as_deref(), &mut line);
@@ -761,7 +763,7 @@ impl<S: Storage> Server<S> {
                 }
             }
             Framed::Object => {
-                let object = slot.connection.framer.take_line();
+                let object = self.roster.take_line(conn);
                 self.hub().json(conn, &object);
             }
             Framed::Stray => {
@@ -821,7 +823,7 @@ impl<S: Storage> Server<S> {
             return Consumed::bytes_taken(0);
         }
         // Only the IRC dialect puts lines back.
-        let mut line = slot.connection.framer.take_line();
+        let mut line = self.roster.take_line(conn);
         self.hub().irc_line(conn, None, &mut line);
         self.check_suspects();
         Consumed {
@@ -839,7 +841,7 @@ impl<S: Storage> Server<S> {
         };
         let registration = line
             && slot.connection.framer.dialect() != crate::wire::line::Dialect::Json
-            && crate::dialect::is_registration(slot.connection.framer.peek_line());
+            && crate::dialect::is_registration(self.roster.peek_line(conn));
         let greeted = slot.connection.greeted;
         self.roster.dequeue(Queue::Greeting, conn);
         if registration {
@@ -911,10 +913,7 @@ impl<S: Storage> Server<S> {
                 break;
             }
             self.roster.dequeue(Queue::Claiming, conn);
-            let claimed = self
-                .roster
-                .get_mut(conn)
-                .and_then(|slot| slot.connection.claiming.take());
+            let claimed = self.roster.take_claiming(conn);
             if let Some(nick) = claimed {
                 // No answer in time is an answer.
                 self.hub()
@@ -1074,14 +1073,13 @@ impl<S: Storage> Server<S> {
     ) -> Result<(), Error> {
         self.begin_step(now)?;
         let conn = claim.conn();
-        let slot = self
-            .roster
-            .get_mut(conn)
-            .ok_or(Error::UnknownConnection(conn))?;
-        if slot.connection.claiming.as_ref() != Some(claim.nick()) {
+        if self.roster.get(conn).is_none() {
+            return Err(Error::UnknownConnection(conn));
+        }
+        if self.roster.claiming(conn) != Some(claim.nick()) {
             return Err(Error::StaleClaim);
         }
-        slot.connection.claiming = None;
+        self.roster.take_claiming(conn);
         self.roster.dequeue(Queue::Claiming, conn);
         self.hub()
             .claim_answered(conn, claim.nick().clone(), answer);

@@ -2,10 +2,13 @@
 //! constant and part of the server's own value (a firmware's `static`), or [`Heap`] (feature
 //! `alloc`), sized when the server is made.
 //!
-//! The table is every per-connection part of the core: a slot for each connection (its partial
-//! line, its person, its place in the deadline queues), its room memberships, and the lists of
-//! live and free slots. The rest of the server (the rooms, the output buffer, the shared tag
-//! buffers) is fixed, some 920 KB whatever the capacity.
+//! The table is every per-connection part of the core: a slot for each connection (its framing
+//! state, its person, its place in the deadline queues), its room memberships, the lists of
+//! live and free slots, and pools with room for one per connection of what a connection holds
+//! only for a while: a line buffer while a partial line of its waits for its end, an away
+//! message while away, a nickname claimed from other servers while the answer is awaited. The
+//! rest of the server (the rooms, the output buffer, the shared tag buffers) is fixed, some
+//! 1.2 MB whatever the capacity.
 //!
 //! Either way the table only grows with use: a slot is made when a connection first needs one
 //! and reused after it leaves, so its memory is written (and, under an operating system,
@@ -19,7 +22,8 @@
 
 /// The largest capacity a server takes; a larger one asked for (or an `Inline<N>` with a larger
 /// `N`) counts as this one. Membership cells are numbered with a `u32`, 20 a connection. At
-/// about 1.6 KB a connection it is far more than a machine holds.
+/// about 0.8 KB a connection (1.5 KB of room, what it may borrow from the pools included) it is far
+/// more than a machine holds.
 pub const MAX_CAPACITY: usize = (u32::MAX / crate::MAX_ROOMS_PER_PERSON as u32) as usize;
 
 /// How a [`Server`](crate::Server) keeps its table of connections: [`Inline`] or [`Heap`].
@@ -29,7 +33,7 @@ pub trait Storage: sealed::Storage {}
 
 /// The table inside the server's own value, for up to `N` connections: no allocation at all.
 ///
-/// A `Server<Inline<N>>` is some 920 KB plus about 1.6 KB per connection of `N` (see
+/// A `Server<Inline<N>>` is some 1.2 MB plus about 1.5 KB per connection of `N` (see
 /// docs/ARCHITECTURE.md), so keep it in a `static` or a `Box`; it is made with
 /// [`Server::new`](crate::Server::new).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

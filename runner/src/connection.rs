@@ -6,13 +6,14 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use chat_core::{ConnectionId, DisconnectReason};
 use futures_lite::future;
-use smol::channel::Sender;
+use smol::channel::{Sender, TrySendError};
 
 use crate::event::Event;
 use crate::pacer::ReaderPace;
@@ -271,14 +272,54 @@ pub(crate) async fn read_loop<S: Socket>(
             Ok(bytes) => {
                 emptied = bytes.len() < READ_BYTES;
                 pace.read_input();
-                if hub.send(Event::Input(id, bytes)).await.is_err() {
+                if let Some(wait) = tell(&hub, Event::Input(id, bytes))
+                    && wait.await.is_err()
+                {
                     return;
                 }
             }
             Err(error) => break (DisconnectReason::Error, Some(error)),
         }
     };
-    let _ = hub.send(Event::Disconnected(id, reason.0, reason.1)).await;
+    if let Some(wait) = tell(&hub, Event::Disconnected(id, reason.0, reason.1)) {
+        let _ = wait.await;
+    }
+}
+
+/// A send to the hub that had to wait for room in its queue, boxed.
+type Waiting<'a> = Pin<Box<smol::channel::Send<'a, Event>>>;
+
+/// Sends `event` to the hub at once if its queue has room (the usual case, and then `None`),
+/// or hands back the send to wait for, boxed: a task holds the state of a waiting send (the
+/// event and a listener) only while it waits, so an idle connection's tasks stay small. A
+/// closed channel (the hub is gone) comes back as a send that fails at once.
+fn tell(hub: &Sender<Event>, event: Event) -> Option<Waiting<'_>> {
+    match hub.try_send(event) {
+        Ok(()) => None,
+        Err(TrySendError::Full(event) | TrySendError::Closed(event)) => {
+            Some(Box::pin(hub.send(event)))
+        }
+    }
+}
+
+/// The rest of a write the socket did not take at once: waits for the socket to take it, up
+/// to the stall timeout from `started` (when the write began). False if the timeout passed
+/// first.
+async fn write_rest<S: Socket>(
+    stream: &S,
+    bytes: &[u8],
+    started: std::time::Instant,
+    stall_timeout: Option<Duration>,
+) -> io::Result<bool> {
+    let written = async { stream.write_all(bytes).await.map(|()| true) };
+    let Some(timeout) = stall_timeout else {
+        return written.await;
+    };
+    future::or(written, async {
+        smol::Timer::at(started + timeout).await;
+        Ok(false)
+    })
+    .await
 }
 
 /// Writes queued messages in order, coalescing whatever is waiting into one `write`, until the
@@ -296,29 +337,6 @@ pub(crate) async fn write_loop<S: Socket>(
     stall_timeout: Option<Duration>,
 ) {
     let mut batch = Vec::new();
-    let write = async |bytes: &[u8]| -> io::Result<bool> {
-        let written = async {
-            stream.write_all(bytes).await.map(|()| {
-                crate::stats::wrote(bytes.len());
-                true
-            })
-        };
-        let Some(timeout) = stall_timeout else {
-            return written.await;
-        };
-        // The write is tried first, so a write the socket takes at once never sets a timer. A
-        // write that took the whole stall timeout counts as stalled even if it finished: the
-        // kernel says a socket is writable only once a good part of its buffer is free, but a
-        // write takes whatever space there is, so a client that reads nothing could otherwise
-        // finish a write just as its timer fires, and never be dropped.
-        let started = std::time::Instant::now();
-        let done = future::or(written, async {
-            smol::Timer::after(timeout).await;
-            Ok(false)
-        })
-        .await?;
-        Ok(done && started.elapsed() < timeout)
-    };
     let _: io::Result<()> = async {
         loop {
             let waiting = future::poll_fn(|context| {
@@ -366,15 +384,39 @@ pub(crate) async fn write_loop<S: Socket>(
                     None
                 }
             };
-            link.borrow_mut().writing = true;
-            let done = match &single {
-                Some(message) => write(message).await,
-                None => write(&batch).await,
+            let bytes: &[u8] = match &single {
+                Some(message) => message,
+                None => &batch,
             };
-            link.borrow_mut().writing = false;
-            let done = done?;
+            // Tried at once: a write the socket takes whole (the usual case) sets no timer,
+            // and the task holds the state of a waiting write only while it waits.
+            let started = std::time::Instant::now();
+            let done = match stream.write_now(bytes)? {
+                None => {
+                    crate::stats::wrote(bytes.len());
+                    true
+                }
+                Some(taken) => {
+                    link.borrow_mut().writing = true;
+                    let rest = &bytes[taken..];
+                    let done = Box::pin(write_rest(&*stream, rest, started, stall_timeout)).await;
+                    link.borrow_mut().writing = false;
+                    let done = done?;
+                    if done {
+                        crate::stats::wrote(bytes.len());
+                    }
+                    // A write that took the whole stall timeout counts as stalled even if it
+                    // finished: the kernel says a socket is writable only once a good part of
+                    // its buffer is free, but a write takes whatever space there is, so a
+                    // client that reads nothing could otherwise finish a write just as its
+                    // timer fires, and never be dropped.
+                    done && stall_timeout.is_none_or(|timeout| started.elapsed() < timeout)
+                }
+            };
             if !done {
-                let _ = hub.send(Event::Stalled(id)).await;
+                if let Some(wait) = tell(&hub, Event::Stalled(id)) {
+                    let _ = wait.await;
+                }
                 break;
             }
             let caught_up = {
@@ -392,8 +434,8 @@ pub(crate) async fn write_loop<S: Socket>(
                 }
                 link.messages.is_empty() && std::mem::take(&mut link.report_empty)
             };
-            if caught_up {
-                let _ = hub.send(Event::CaughtUp(id)).await;
+            if caught_up && let Some(wait) = tell(&hub, Event::CaughtUp(id)) {
+                let _ = wait.await;
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use chat_core::{Config, Heap, Instant, Server};
 pub const DEFAULT_MAX_CLIENTS: usize = 16_384;
 
 /// The most `--max-clients` may be. The core's table reserves room for that many slots at
-/// start (about 1.6 KB each, in address space only: memory is used as connections come), so
+/// start (about 1.5 KB each, in address space only: memory is used as connections come), so
 /// the bound only keeps that reservation sane; open files run out long before.
 pub const MAX_CLIENTS: usize = 1 << 20;
 
@@ -18,7 +18,7 @@ pub(crate) type Core = Server<Heap>;
 
 /// Builds the core on the heap, for `config.max_clients` connections (at most
 /// [`MAX_CLIENTS`]). The table is allocated once, here; its memory is used as connections
-/// come. The rest of `Server` (some 920 KB) may be built on the stack before moving into the
+/// come. The rest of `Server` (some 1.2 MB) may be built on the stack before moving into the
 /// box, so it is built on a thread with room for that.
 pub(crate) fn new_core(config: Config, start: Instant) -> Box<Core> {
     let capacity = config.max_clients.min(MAX_CLIENTS);

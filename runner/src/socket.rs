@@ -18,6 +18,10 @@ pub(crate) trait Socket {
     async fn readable(&self) -> io::Result<()>;
     /// Reads what is there without waiting: `WouldBlock` when there is nothing, 0 at the end.
     fn read_now(&self, buffer: &mut [u8]) -> io::Result<usize>;
+    /// Writes what the socket takes of `bytes` now, without waiting: `None` when all of them
+    /// are out, `Some(n)` when only the first `n` were taken, and the rest (from `n`; none, for
+    /// a TLS socket that still holds records to send) is for [`Self::write_all`].
+    fn write_now(&self, bytes: &[u8]) -> io::Result<Option<usize>>;
     /// Writes all of `bytes`, waiting for the socket to take them.
     async fn write_all(&self, bytes: &[u8]) -> io::Result<()>;
     /// Closes both directions, best effort.
@@ -33,6 +37,23 @@ impl Socket for Async<TcpStream> {
     #[inline]
     fn read_now(&self, buffer: &mut [u8]) -> io::Result<usize> {
         self.get_ref().read(buffer)
+    }
+
+    #[inline]
+    fn write_now(&self, bytes: &[u8]) -> io::Result<Option<usize>> {
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.get_ref().write(&bytes[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(taken) => written += taken,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Some(written));
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(None)
     }
 
     #[inline]
@@ -114,6 +135,21 @@ impl Socket for TlsSocket {
             // rest with its next write.
             let _ = self.send_tls(&mut connection);
         }
+    }
+
+    fn write_now(&self, bytes: &[u8]) -> io::Result<Option<usize>> {
+        let mut connection = self.connection.borrow_mut();
+        let mut taken = 0;
+        while taken < bytes.len() {
+            // rustls takes up to its buffer's limit (64 KiB) and encrypts it.
+            let took = connection.writer().write(&bytes[taken..])?;
+            if took == 0 {
+                break;
+            }
+            taken += took;
+        }
+        let sent = self.send_tls(&mut connection)?;
+        Ok((!sent || taken < bytes.len()).then_some(taken))
     }
 
     async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {

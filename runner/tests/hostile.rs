@@ -130,6 +130,46 @@ fn a_megabyte_without_a_newline_gets_one_error_and_the_connection_goes_on() {
     assert_still_serving(&server);
 }
 
+#[test]
+fn every_connection_at_the_capacity_can_hold_half_a_line_at_once() {
+    // A connection's partial line is kept in a buffer the core lends it only while the line
+    // waits for its end, from a pool with one for each connection of the capacity: with the
+    // server full and everyone in the middle of a line, no line is lost.
+    let server = Server::plain(RUNNER, &["--max-clients", "6"]);
+    let mut bob = server.join("bob");
+    let mut talkers: Vec<Client> = (0..5).map(|at| server.join(&format!("t{at}"))).collect();
+    bob.sync();
+    for (at, talker) in talkers.iter_mut().enumerate() {
+        talker.send(format!("half {at}"));
+    }
+    bob.send("bob's half");
+    thread::sleep(Duration::from_millis(300));
+    // One leaves in the middle of its line (the line is dropped, its buffer given back), and
+    // a newcomer in its place begins a line too.
+    drop(talkers.pop());
+    bob.expect_line("t4 left");
+    let mut late = server.join("late");
+    bob.expect_line("is now known as late");
+    late.send("late half");
+    thread::sleep(Duration::from_millis(300));
+    for talker in &mut talkers {
+        talker.send(" ends\n");
+    }
+    late.send(" ends\n");
+    bob.send(" too\n");
+    for at in 0..4 {
+        let line = format!("t{at}: half {at} ends");
+        assert_eq!(bob.expect_line(&line), line);
+    }
+    assert_eq!(bob.expect_line("late: "), "late: late half ends");
+    assert_eq!(talkers[0].expect_line("bob: "), "bob: bob's half too");
+    assert!(!bob.sync().iter().any(|line| line.contains("half 4")));
+    assert_clean(&bob);
+    drop(talkers);
+    drop(late);
+    assert_still_serving(&server);
+}
+
 // ----- Bytes that must never reach a terminal -----
 
 #[test]

@@ -626,19 +626,13 @@ impl<'s, S: crate::Storage> Step<'s, S> {
         let Some(timeout) = self.claims else {
             return Wish::Now;
         };
-        if self
-            .roster
-            .get(conn)
-            .is_some_and(|slot| slot.connection.claiming.is_some())
-        {
+        if self.roster.claiming(conn).is_some() {
             return Wish::Waiting;
         }
         if self.roster.claimed_by_other(nick, conn) {
             return Wish::ClaimedHere;
         }
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.connection.claiming = Some(nick.clone());
-        }
+        self.roster.set_claiming(conn, nick);
         let deadline = self.now.saturating_add(timeout);
         self.roster.enqueue(Queue::Claiming, conn, deadline);
         self.out.claim(NickClaim::new(conn, nick.clone()));

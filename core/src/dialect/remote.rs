@@ -7,7 +7,7 @@ use super::{Admitted, ClientTags, Entry, Happened, Speaker, Step, Visible};
 use crate::output::Audience;
 use crate::relay::{Applied, Incoming, Kind, Origin, Person, Refused, Target};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
-use crate::state::person::{MAX_AWAY_BYTES, RemoteTag};
+use crate::state::person::RemoteTag;
 use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, Nickname};
 
@@ -181,13 +181,7 @@ impl<S: crate::Storage> Step<'_, S> {
     /// Sets the away message of `conn`, on another server, without telling anyone (their
     /// server told its people; here it shows in `WHOIS` and to those who write to them).
     fn set_remote_away(&mut self, conn: ConnectionId, away: Option<&str>) {
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.person.away = away.map(|message| {
-                let mut kept = heapless::String::new();
-                let _ = kept.push_str(crate::wire::line::cut(message, MAX_AWAY_BYTES));
-                kept
-            });
-        }
+        self.roster.set_away(conn, away);
     }
 
     /// Sets the account of `conn`, on another server, telling those here who follow accounts

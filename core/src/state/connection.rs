@@ -23,7 +23,9 @@ pub(crate) struct Connection {
     /// The runner is skipping room messages for it: it is not reading fast enough.
     pub(crate) lagging: bool,
     /// The nickname claimed for it from the other servers, while the answer is awaited.
-    pub(crate) claiming: Option<crate::state::nickname::Nickname>,
+    /// (Where the roster's pool of claims keeps it: see
+    /// [`Roster::claiming`](crate::state::roster::Roster::claiming).)
+    pub(crate) claiming: Option<u32>,
     /// It goes by a registered nickname without being identified as it: its grace period
     /// runs (see [`account`](crate::account)).
     pub(crate) unproven: bool,

@@ -11,5 +11,6 @@ pub(crate) mod names;
 pub(crate) mod nickname;
 pub(crate) mod past;
 pub(crate) mod person;
+pub(crate) mod pool;
 pub(crate) mod rooms;
 pub(crate) mod roster;

@@ -16,6 +16,9 @@ pub(crate) const MAX_REALNAME_BYTES: usize = 64;
 /// The longest away message kept, in bytes (`AWAYLEN` in `005`).
 pub(crate) const MAX_AWAY_BYTES: usize = 100;
 
+/// An away message, cut to [`MAX_AWAY_BYTES`].
+pub(crate) type AwayMessage = heapless::String<MAX_AWAY_BYTES>;
+
 /// Which rendering of the news a person reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Reads {
@@ -40,8 +43,9 @@ pub(crate) struct Person {
     pub(crate) user: heapless::String<MAX_USER_BYTES>,
     /// From IRC's `USER`, cut to [`MAX_REALNAME_BYTES`].
     pub(crate) realname: heapless::String<MAX_REALNAME_BYTES>,
-    /// Set by `AWAY :message`, cut to [`MAX_AWAY_BYTES`]; `None` when here.
-    pub(crate) away: Option<heapless::String<MAX_AWAY_BYTES>>,
+    /// Set by `AWAY :message`: where the roster's pool of away messages keeps it (see
+    /// [`Roster::away`](crate::state::roster::Roster::away)); `None` when here.
+    pub(crate) away: Option<u32>,
     /// User mode `+i`: not found by `WHO` by someone who shares no room with them.
     pub(crate) invisible: bool,
     /// An IRC client that reads message tags (it negotiated `server-time` or `message-tags`).

@@ -10,11 +10,12 @@ use crate::state::nickname::starts_with_ignore_case;
 pub use crate::state::nickname::{
     ANONYMOUS, MAX_NICK_BYTES, MAX_NICK_CHARS, Nickname, NicknameError,
 };
-use crate::state::person::{Person, Reads, RemoteTag};
+use crate::state::person::{AwayMessage, MAX_AWAY_BYTES, Person, Reads, RemoteTag};
+use crate::state::pool::Pool;
 use crate::state::rooms::RoomId;
 use crate::storage::sealed::{Storage, Table};
 use crate::time::Instant;
-use crate::wire::line::{Framed, TagBuffer, TagPool};
+use crate::wire::line::{Framed, LineBuffer, LinePool, TagBuffer, TagPool};
 
 /// An opaque handle to one connection, handed out by
 /// [`Server::handle_connect`](crate::Server::handle_connect).
@@ -110,12 +111,29 @@ pub(crate) enum Queue {
 
 const QUEUES: usize = 8;
 
-/// A slot's place in one [`Queue`].
-#[derive(Clone, Copy, Debug)]
+/// A slot's place in one [`Queue`], while its bit of [`Slot::queued`] is set.
+#[derive(Clone, Copy, Debug, Default)]
 struct Link {
     deadline: Instant,
-    prev: Option<u32>,
-    next: Option<u32>,
+    /// The slots before and after it, or [`NO_SLOT`].
+    prev: u32,
+    next: u32,
+}
+
+/// No slot, in a [`Link`]: never a slot's index (see
+/// [`MAX_CAPACITY`](crate::storage::MAX_CAPACITY)).
+const NO_SLOT: u32 = u32::MAX;
+
+const _: () = assert!(QUEUES <= 8, "`Slot::queued` is a u8");
+
+/// `index` as a link, [`NO_SLOT`] for none.
+fn to_link(index: Option<u32>) -> u32 {
+    index.unwrap_or(NO_SLOT)
+}
+
+/// A link as an index, `None` for [`NO_SLOT`].
+fn from_link(link: u32) -> Option<u32> {
+    (link != NO_SLOT).then_some(link)
 }
 
 /// A local person and their connection, and the slot's bookkeeping.
@@ -124,7 +142,11 @@ pub(crate) struct Slot {
     generation: u32,
     /// Position in `Roster::live` while the slot is occupied.
     live_pos: Option<u32>,
-    links: [Option<Link>; QUEUES],
+    /// Its places in the queues, each valid while its bit of `queued` is set (16 bytes a
+    /// queue; an `Option` of each took 24).
+    links: [Link; QUEUES],
+    /// Bit `q` set: the slot waits in queue `q`.
+    queued: u8,
     /// The link: what only this process knows.
     pub(crate) connection: Connection,
     /// Who is on the other end.
@@ -132,6 +154,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// Whether it waits in `queue`.
+    fn waits(&self, queue: Queue) -> bool {
+        self.queued & (1 << queue as u8) != 0
+    }
+
     /// The handle of the connection in this slot, which sits at `index`.
     pub(crate) fn id(&self, index: u32) -> ConnectionId {
         ConnectionId {
@@ -161,6 +188,13 @@ pub(crate) struct Roster<S: Storage> {
     pub(crate) members: Members<S>,
     /// The buffers that IRC lines with long tag sections borrow while they arrive.
     tag_pool: TagPool,
+    /// The buffers partial lines are kept in while they wait for their end.
+    lines: LinePool<S>,
+    /// The away messages of those who are away (see [`Person::away`]).
+    aways: Pool<S, AwayMessage>,
+    /// The nicknames claimed from the other servers, while the answers are awaited (see
+    /// [`Connection::claiming`]).
+    claims: Pool<S, Nickname>,
     /// Indices of the slots of people on other servers (see [`Person::remote`]), densely
     /// packed like `live`, which holds only connections.
     remote: S::Table<u32>,
@@ -198,6 +232,9 @@ impl<S: Storage> Roster<S> {
             tagged_count: 0,
             members: Members::with_capacity(capacity),
             tag_pool: TagPool::new(),
+            lines: LinePool::with_capacity(capacity),
+            aways: Pool::with_capacity(capacity),
+            claims: Pool::with_capacity(capacity),
             remote: S::table(capacity),
             nodes: heapless::Vec::new(),
         }
@@ -300,8 +337,103 @@ impl<S: Storage> Roster<S> {
             self.slots[index]
                 .connection
                 .framer
-                .feed(bytes, &mut self.tag_pool),
+                .feed(bytes, &mut self.lines, &mut self.tag_pool),
         )
+    }
+
+    /// Takes the line `id`'s framer just reported (or had put back), giving its buffer back
+    /// to the pool ([`LineFramer::take_line`](crate::wire::line::LineFramer::take_line)).
+    pub(crate) fn take_line(&mut self, id: ConnectionId) -> LineBuffer {
+        let index = id.index as usize;
+        if self.get(id).is_none() {
+            return LineBuffer::new();
+        }
+        self.slots[index]
+            .connection
+            .framer
+            .take_line(&mut self.lines)
+    }
+
+    /// Puts `line` back for `id` to be handed out again before any new byte
+    /// ([`LineFramer::put_back`](crate::wire::line::LineFramer::put_back)).
+    pub(crate) fn put_back(&mut self, id: ConnectionId, line: &[u8]) {
+        let index = id.index as usize;
+        if self.get(id).is_some() {
+            self.slots[index]
+                .connection
+                .framer
+                .put_back(line, &mut self.lines);
+        }
+    }
+
+    /// The nickname claimed for `id` from the other servers, while the answer is awaited.
+    pub(crate) fn claiming(&self, id: ConnectionId) -> Option<&Nickname> {
+        let at = self.get(id)?.connection.claiming?;
+        Some(self.claims.get(at))
+    }
+
+    /// Notes that `nick` is claimed for `id` (replacing any claim before).
+    pub(crate) fn set_claiming(&mut self, id: ConnectionId, nick: &Nickname) {
+        let index = id.index as usize;
+        if self.get(id).is_none() {
+            return;
+        }
+        let connection = &mut self.slots[index].connection;
+        match connection.claiming {
+            Some(at) => *self.claims.get_mut(at) = nick.clone(),
+            // `None` only past the capacity, which the roster never goes.
+            None => connection.claiming = self.claims.put(nick.clone()),
+        }
+    }
+
+    /// Takes the nickname claimed for `id`, if any: no claim is awaited any more.
+    pub(crate) fn take_claiming(&mut self, id: ConnectionId) -> Option<Nickname> {
+        let index = id.index as usize;
+        self.get(id)?;
+        let at = self.slots[index].connection.claiming.take()?;
+        let nick = self.claims.get(at).clone();
+        self.claims.free(at);
+        Some(nick)
+    }
+
+    /// `id`'s away message, if they are away.
+    pub(crate) fn away(&self, id: ConnectionId) -> Option<&str> {
+        let at = self.get(id)?.person.away?;
+        Some(self.aways.get(at))
+    }
+
+    /// Marks `id` away with `message` (cut to [`MAX_AWAY_BYTES`]), or back with `None`.
+    pub(crate) fn set_away(&mut self, id: ConnectionId, message: Option<&str>) {
+        let index = id.index as usize;
+        if self.get(id).is_none() {
+            return;
+        }
+        let person = &mut self.slots[index].person;
+        match (person.away, message) {
+            (Some(at), Some(message)) => {
+                let kept = self.aways.get_mut(at);
+                kept.clear();
+                let _ = kept.push_str(crate::wire::line::cut(message, MAX_AWAY_BYTES));
+            }
+            (None, Some(message)) => {
+                let mut kept = AwayMessage::new();
+                let _ = kept.push_str(crate::wire::line::cut(message, MAX_AWAY_BYTES));
+                // `None` only past the capacity, which the roster never goes: then the
+                // message is not kept, and they show as here.
+                person.away = self.aways.put(kept);
+            }
+            (Some(at), None) => {
+                self.aways.free(at);
+                person.away = None;
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The complete line `id`'s framer just reported, before it is taken; empty if none.
+    pub(crate) fn peek_line(&self, id: ConnectionId) -> &[u8] {
+        self.get(id)
+            .map_or(&[], |slot| slot.connection.framer.peek_line(&self.lines))
     }
 
     /// The tag section `id`'s framer kept apart from the line it just reported, if it did.
@@ -323,9 +455,14 @@ impl<S: Storage> Roster<S> {
                 && slot
                     .connection
                     .claiming
-                    .as_ref()
-                    .is_some_and(|claimed| claimed.matches(nick.as_str()))
+                    .is_some_and(|at| self.claims.get(at).matches(nick.as_str()))
         })
+    }
+
+    /// How many line buffers are lent now, and how many were ever made.
+    #[cfg(test)]
+    pub(crate) fn line_buffers(&self) -> (usize, usize) {
+        (self.lines.lent(), self.lines.made())
     }
 
     /// How many tag buffers are lent now.
@@ -447,7 +584,15 @@ impl<S: Storage> Roster<S> {
             self.slots[moved as usize].live_pos = Some(pos);
         }
         let slot = &mut self.slots[id.index as usize];
-        slot.connection.framer.release(&mut self.tag_pool);
+        if let Some(at) = slot.person.away {
+            self.aways.free(at);
+        }
+        if let Some(at) = slot.connection.claiming {
+            self.claims.free(at);
+        }
+        slot.connection
+            .framer
+            .release(&mut self.lines, &mut self.tag_pool);
         *slot = Slot {
             generation: slot.generation.wrapping_add(1),
             ..Slot::default()
@@ -607,13 +752,13 @@ impl<S: Storage> Roster<S> {
     pub(crate) fn first(&self, queue: Queue) -> Option<(Instant, ConnectionId)> {
         let index = self.heads[queue as usize]?;
         let slot = &self.slots[index as usize];
-        Some((slot.links[queue as usize]?.deadline, slot.id(index)))
+        slot.waits(queue)
+            .then(|| (slot.links[queue as usize].deadline, slot.id(index)))
     }
 
     /// Whether `id` waits in `queue`.
     pub(crate) fn waits(&self, queue: Queue, id: ConnectionId) -> bool {
-        self.get(id)
-            .is_some_and(|slot| slot.links[queue as usize].is_some())
+        self.get(id).is_some_and(|slot| slot.waits(queue))
     }
 
     /// Puts live `id` at the tail of `queue`, due at `deadline`, which must not be earlier
@@ -635,41 +780,34 @@ impl<S: Storage> Roster<S> {
         let q = queue as usize;
         let link = Link {
             deadline,
-            prev: self.tails[q],
-            next: None,
+            prev: to_link(self.tails[q]),
+            next: NO_SLOT,
         };
         match self.tails[q] {
-            Some(tail) => {
-                if let Some(tail_link) = &mut self.slots[tail as usize].links[q] {
-                    tail_link.next = Some(index);
-                }
-            }
+            Some(tail) => self.slots[tail as usize].links[q].next = index,
             None => self.heads[q] = Some(index),
         }
         self.tails[q] = Some(index);
-        self.slots[index as usize].links[q] = Some(link);
+        let slot = &mut self.slots[index as usize];
+        slot.links[q] = link;
+        slot.queued |= 1 << q;
     }
 
     fn unlink(&mut self, queue: Queue, index: u32) {
         let q = queue as usize;
-        let Some(link) = self.slots[index as usize].links[q].take() else {
+        let slot = &mut self.slots[index as usize];
+        if !slot.waits(queue) {
             return;
-        };
-        match link.prev {
-            Some(prev) => {
-                if let Some(prev_link) = &mut self.slots[prev as usize].links[q] {
-                    prev_link.next = link.next;
-                }
-            }
-            None => self.heads[q] = link.next,
         }
-        match link.next {
-            Some(next) => {
-                if let Some(next_link) = &mut self.slots[next as usize].links[q] {
-                    next_link.prev = link.prev;
-                }
-            }
-            None => self.tails[q] = link.prev,
+        slot.queued &= !(1 << q);
+        let link = slot.links[q];
+        match from_link(link.prev) {
+            Some(prev) => self.slots[prev as usize].links[q].next = link.next,
+            None => self.heads[q] = from_link(link.next),
+        }
+        match from_link(link.next) {
+            Some(next) => self.slots[next as usize].links[q].prev = link.prev,
+            None => self.tails[q] = from_link(link.prev),
         }
     }
 }
@@ -711,6 +849,84 @@ mod tests {
         assert!(roster.remove(id));
         assert_eq!(roster.tag_buffers_lent(), 0);
         assert_eq!(roster.feed(id, b"x"), None, "gone");
+    }
+
+    #[test]
+    fn line_buffers_are_lent_only_to_partial_lines_and_never_run_out() {
+        let mut roster: Roster<Inline<4>> = Roster::with_capacity(4);
+        let ids: std::vec::Vec<_> = (0..4).map(|_| roster.insert(None).unwrap()).collect();
+        assert_eq!(roster.line_buffers(), (0, 0), "idle connections hold none");
+        // A whole line borrows a buffer and gives it back when taken.
+        assert_eq!(roster.feed(ids[0], b"hi\n"), Some((3, Framed::Line)));
+        assert_eq!(roster.peek_line(ids[0]), b"hi");
+        assert_eq!(roster.take_line(ids[0]).as_slice(), b"hi");
+        assert_eq!(roster.line_buffers(), (0, 1));
+        // Every connection of the capacity in the middle of a line at once.
+        for (at, &id) in ids.iter().enumerate() {
+            let half = std::format!("line {at}");
+            assert_eq!(roster.feed(id, half.as_bytes()), Some((6, Framed::Pending)));
+        }
+        assert_eq!(roster.line_buffers(), (4, 4));
+        for (at, &id) in ids.iter().enumerate().skip(1) {
+            assert_eq!(roster.feed(id, b" ends\n"), Some((6, Framed::Line)));
+            let line = roster.take_line(id);
+            assert_eq!(line.as_slice(), std::format!("line {at} ends").as_bytes());
+        }
+        // A departure gives back the buffer of its partial line; a newcomer's slot and
+        // buffer are fresh.
+        assert!(roster.remove(ids[0]));
+        assert_eq!(roster.line_buffers(), (0, 4));
+        let newcomer = roster.insert(None).unwrap();
+        assert_eq!(roster.feed(newcomer, b"new\n"), Some((4, Framed::Line)));
+        assert_eq!(roster.take_line(newcomer).as_slice(), b"new");
+    }
+
+    #[test]
+    fn away_messages_are_kept_apart_only_for_those_away() {
+        let mut roster: Roster<Inline<4>> = Roster::with_capacity(4);
+        let ids: std::vec::Vec<_> = (0..4).map(|_| roster.insert(None).unwrap()).collect();
+        assert_eq!(roster.aways.counts(), (0, 0));
+        for (at, &id) in ids.iter().enumerate() {
+            roster.set_away(id, Some(&std::format!("lunch {at}")));
+        }
+        assert_eq!(roster.aways.counts(), (4, 4), "one each, the capacity");
+        roster.set_away(ids[0], Some(&"x".repeat(MAX_AWAY_BYTES + 20)));
+        assert_eq!(
+            roster.away(ids[0]),
+            Some("x".repeat(MAX_AWAY_BYTES).as_str())
+        );
+        assert_eq!(roster.away(ids[3]), Some("lunch 3"));
+        roster.set_away(ids[1], None);
+        assert_eq!(roster.away(ids[1]), None);
+        assert!(roster.remove(ids[2]));
+        assert_eq!(roster.aways.counts(), (2, 4), "back, and gone");
+        let newcomer = roster.insert(None).unwrap();
+        assert_eq!(roster.away(newcomer), None);
+        roster.set_away(newcomer, Some("tea"));
+        roster.set_away(ids[1], Some("nap"));
+        assert_eq!(roster.away(newcomer), Some("tea"));
+        assert_eq!(roster.away(ids[1]), Some("nap"));
+        assert_eq!(roster.away(ids[0]).map(str::len), Some(MAX_AWAY_BYTES));
+        assert_eq!(roster.aways.counts(), (4, 4));
+    }
+
+    #[test]
+    fn claims_are_kept_apart_only_while_awaited() {
+        let mut roster: Roster<Inline<2>> = Roster::with_capacity(2);
+        let (a, b) = (roster.insert(None).unwrap(), roster.insert(None).unwrap());
+        let (ann, bob) = (Nickname::new("ann").unwrap(), Nickname::new("bob").unwrap());
+        assert_eq!(roster.claiming(a), None);
+        roster.set_claiming(a, &ann);
+        roster.set_claiming(b, &ann);
+        roster.set_claiming(b, &bob);
+        assert_eq!(roster.claims.counts(), (2, 2));
+        assert_eq!(roster.claiming(b), Some(&bob));
+        assert!(roster.claimed_by_other(&Nickname::new("ANN").unwrap(), b));
+        assert!(!roster.claimed_by_other(&ann, a));
+        assert_eq!(roster.take_claiming(a), Some(ann));
+        assert_eq!(roster.take_claiming(a), None);
+        assert!(roster.remove(b));
+        assert_eq!(roster.claims.counts(), (0, 2));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! `telnet` client works without a telnet implementation here. Since `0xFF` (IAC) never occurs in
 //! UTF-8 text, skipping it cannot eat a character of a real message.
 
+use crate::storage::sealed::{Storage, Table};
+
 /// The longest line the server accepts, in bytes, not counting the `\r\n` or `\n` that ends it.
 ///
 /// A longer line gets an error reply when it passes this length; the rest of it, up to the next
@@ -15,6 +17,61 @@ pub const MAX_LINE_BYTES: usize = 512;
 const BUFFER_BYTES: usize = MAX_LINE_BYTES + 1;
 
 pub(crate) type LineBuffer = heapless::Vec<u8, BUFFER_BYTES>;
+
+/// The line buffers connections borrow while a partial line of theirs waits for its end.
+///
+/// A connection holds a buffer only from the first byte of a line to the moment the line is
+/// taken (or dropped), so an idle connection holds none. The pool has room for one buffer per
+/// slot of the roster (`capacity`), and a connection never holds more than one, so it never
+/// runs dry: borrowing cannot fail while the roster keeps to its capacity. Buffers are made as
+/// they are first needed and reused after (last given back, first lent), so the memory they
+/// use follows the most partial lines waiting at once, not the connections.
+#[derive(Debug)]
+pub(crate) struct LinePool<S: Storage> {
+    buffers: S::Table<LineBuffer>,
+    /// Indices of the buffers made and not lent now.
+    free: S::Table<u32>,
+}
+
+impl<S: Storage> LinePool<S> {
+    /// An empty pool with room for `capacity` buffers (which the storage gave).
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            buffers: S::table(capacity),
+            free: S::table(capacity),
+        }
+    }
+
+    /// Lends an empty buffer: one given back, or a new one. `None` only when every buffer of
+    /// the capacity is lent, which a roster within its capacity never sees.
+    fn borrow(&mut self) -> Option<u32> {
+        if let Some(at) = self.free.pop() {
+            self.buffers[at as usize].clear();
+            return Some(at);
+        }
+        let at = u32::try_from(self.buffers.len()).ok()?;
+        self.buffers.push(LineBuffer::new()).ok()?;
+        Some(at)
+    }
+
+    /// Takes back buffer `at`.
+    fn release(&mut self, at: u32) {
+        // Cannot fail: `free` has room for every buffer, and `at` was lent.
+        let _ = self.free.push(at);
+    }
+
+    /// How many buffers are lent now.
+    #[cfg(test)]
+    pub(crate) fn lent(&self) -> usize {
+        self.buffers.len() - self.free.len()
+    }
+
+    /// How many buffers have been made (the most lent at once).
+    #[cfg(test)]
+    pub(crate) fn made(&self) -> usize {
+        self.buffers.len()
+    }
+}
 
 /// The longest IRCv3 tag section a client may send, from its `@` to the space after it
 /// (IRCv3 message-tags: 4,094 bytes of tags). It does not count against [`MAX_LINE_BYTES`],
@@ -159,9 +216,13 @@ pub(crate) enum Dialect {
 }
 
 /// One connection's framing state: a bounded partial line plus telnet and discard modes.
+///
+/// The partial line is kept in a buffer of the [`LinePool`], borrowed at the first byte of a
+/// line and given back once the line is taken or dropped.
 #[derive(Debug, Default)]
 pub(crate) struct LineFramer {
-    line: LineBuffer,
+    /// The buffer of the [`LinePool`] that holds the current line, while there is one.
+    line: Option<u32>,
     telnet: Telnet,
     /// Bytes skipped inside the current subnegotiation; see [`MAX_SUBNEGOTIATION_BYTES`].
     sub_bytes: u8,
@@ -186,23 +247,54 @@ impl LineFramer {
     /// Returns how many bytes were consumed and what was found. The caller feeds the rest
     /// after dealing with the event.
     ///
-    /// An IRC line whose tags do not fit the line buffer beside the rest of it borrows a
-    /// buffer of `pool` for them until [`Self::take_tags`] (or [`Self::release`]).
-    pub(crate) fn feed(&mut self, bytes: &[u8], pool: &mut TagPool) -> (usize, Framed) {
+    /// The line is kept in a buffer borrowed from `lines` while it is incomplete, and until
+    /// [`Self::take_line`] takes it. An IRC line whose tags do not fit the line buffer beside
+    /// the rest of it borrows a buffer of `pool` for them until [`Self::take_tags`] (or
+    /// [`Self::release`]).
+    pub(crate) fn feed<S: Storage>(
+        &mut self,
+        bytes: &[u8],
+        lines: &mut LinePool<S>,
+        pool: &mut TagPool,
+    ) -> (usize, Framed) {
         if self.ready {
             return (0, Framed::Line);
+        }
+        if bytes.is_empty() {
+            return (0, Framed::Pending);
         }
         if self.dialect == Dialect::Undecided {
             self.dialect = match bytes.first() {
                 Some(b'{') => Dialect::Json,
-                Some(_) => Dialect::Plain,
-                None => return (0, Framed::Pending),
+                _ => Dialect::Plain,
             };
         }
-        match self.dialect {
-            Dialect::Json => self.feed_json(bytes),
-            Dialect::Plain | Dialect::Irc | Dialect::Undecided => self.feed_lines(bytes, pool),
+        let Some(at) = self.line.or_else(|| lines.borrow()) else {
+            // Unreachable within the roster's capacity (see `LinePool`); should it happen,
+            // the line is refused as too long (up to its end), and the connection goes on.
+            return match bytes.iter().position(|&byte| byte == b'\n') {
+                Some(end) => (end + 1, Framed::TooLong),
+                None => {
+                    self.discarding = true;
+                    (bytes.len(), Framed::TooLong)
+                }
+            };
+        };
+        let line = &mut lines.buffers[at as usize];
+        let found = match self.dialect {
+            Dialect::Json => self.feed_json(line, bytes),
+            Dialect::Plain | Dialect::Irc | Dialect::Undecided => {
+                self.feed_lines(line, bytes, pool)
+            }
+        };
+        // Kept while it holds a partial line, or a complete one to be taken.
+        if matches!(found.1, Framed::Line | Framed::Object) || !line.is_empty() {
+            self.line = Some(at);
+        } else {
+            self.line = None;
+            lines.release(at);
         }
+        found
     }
 
     /// From now on the connection speaks IRC: lines, with no telnet.
@@ -213,17 +305,23 @@ impl LineFramer {
     /// Puts `line` back to be handed out again by the next [`Self::feed`], before any new byte:
     /// how a line naming several targets is handled one target per step. Only valid right after
     /// [`Self::take_line`], while nothing new has been fed.
-    pub(crate) fn put_back(&mut self, line: &[u8]) {
-        debug_assert!(self.line.is_empty() && !self.ready);
-        self.line.clear();
+    pub(crate) fn put_back<S: Storage>(&mut self, line: &[u8], lines: &mut LinePool<S>) {
+        debug_assert!(self.line.is_none() && !self.ready);
+        let Some(at) = self.line.or_else(|| lines.borrow()) else {
+            // Unreachable within the roster's capacity (see `LinePool`).
+            return;
+        };
+        let buffer = &mut lines.buffers[at as usize];
+        buffer.clear();
         // Cannot fail: the line put back is never longer than the line it came from.
-        let _ = self.line.extend_from_slice(line);
+        let _ = buffer.extend_from_slice(line);
+        self.line = Some(at);
         self.ready = true;
     }
 
     /// The complete line [`Self::feed`] just reported, before [`Self::take_line`] takes it.
-    pub(crate) fn peek_line(&self) -> &[u8] {
-        &self.line
+    pub(crate) fn peek_line<'a, S: Storage>(&self, lines: &'a LinePool<S>) -> &'a [u8] {
+        self.line.map_or(&[], |at| &lines.buffers[at as usize])
     }
 
     /// Whether a line was put back and waits to be handled.
@@ -237,7 +335,7 @@ impl LineFramer {
     }
 
     /// [`Self::feed`] for JSON objects.
-    fn feed_json(&mut self, bytes: &[u8]) -> (usize, Framed) {
+    fn feed_json(&mut self, line: &mut LineBuffer, bytes: &[u8]) -> (usize, Framed) {
         for (at, &byte) in bytes.iter().enumerate() {
             let consumed = at + 1;
             match self.object.scan(byte) {
@@ -249,8 +347,8 @@ impl LineFramer {
                 }
                 Scanned::Inside => {
                     self.stray = false;
-                    if !self.discarding && self.line.push(byte).is_err() {
-                        self.line.clear();
+                    if !self.discarding && line.push(byte).is_err() {
+                        line.clear();
                         self.discarding = true;
                         return (consumed, Framed::TooLong);
                     }
@@ -259,8 +357,8 @@ impl LineFramer {
                     if core::mem::take(&mut self.discarding) {
                         continue;
                     }
-                    if self.line.push(byte).is_err() || self.line.len() > MAX_LINE_BYTES {
-                        self.line.clear();
+                    if line.push(byte).is_err() || line.len() > MAX_LINE_BYTES {
+                        line.clear();
                         return (consumed, Framed::TooLong);
                     }
                     return (consumed, Framed::Object);
@@ -271,7 +369,12 @@ impl LineFramer {
     }
 
     /// [`Self::feed`] for lines.
-    fn feed_lines(&mut self, bytes: &[u8], pool: &mut TagPool) -> (usize, Framed) {
+    fn feed_lines(
+        &mut self,
+        line: &mut LineBuffer,
+        bytes: &[u8],
+        pool: &mut TagPool,
+    ) -> (usize, Framed) {
         for (at, &byte) in bytes.iter().enumerate() {
             let consumed = at + 1;
             if self.dialect != Dialect::Irc {
@@ -281,8 +384,8 @@ impl LineFramer {
                     // A lone 0xFF is kept: it is never valid UTF-8, so the line gets that error
                     // reply instead of losing a byte silently.
                     TelnetByte::StrayIacThenData => {
-                        if !self.discarding && self.line.push(IAC).is_err() {
-                            self.line.clear();
+                        if !self.discarding && line.push(IAC).is_err() {
+                            line.clear();
                             self.discarding = true;
                             return (consumed, Framed::TooLong);
                         }
@@ -294,11 +397,11 @@ impl LineFramer {
                 if core::mem::take(&mut self.discarding) {
                     continue;
                 }
-                if self.line.last() == Some(&b'\r') {
-                    self.line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
                 }
-                if self.line.len() > MAX_LINE_BYTES {
-                    self.drop_line(pool);
+                if line.len() > MAX_LINE_BYTES {
+                    self.drop_line(line, pool);
                     return (consumed, Framed::TooLong);
                 }
                 return (consumed, Framed::Line);
@@ -306,13 +409,13 @@ impl LineFramer {
             if self.discarding {
                 continue;
             }
-            if self.dialect == Dialect::Irc && !self.irc_byte(byte, pool) {
-                self.drop_line(pool);
+            if self.dialect == Dialect::Irc && !self.irc_byte(line, byte, pool) {
+                self.drop_line(line, pool);
                 self.discarding = true;
                 return (consumed, Framed::TooLong);
             }
-            if self.dialect != Dialect::Irc && self.line.push(byte).is_err() {
-                self.line.clear();
+            if self.dialect != Dialect::Irc && line.push(byte).is_err() {
+                line.clear();
                 self.discarding = true;
                 return (consumed, Framed::TooLong);
             }
@@ -322,8 +425,8 @@ impl LineFramer {
 
     /// Takes one byte of an IRC line, keeping its tag section apart once it does not fit
     /// beside the rest. False when the line (its tags or the rest) is too long.
-    fn irc_byte(&mut self, byte: u8, pool: &mut TagPool) -> bool {
-        if byte == b'@' && self.line.is_empty() && self.pooled.is_none() {
+    fn irc_byte(&mut self, line: &mut LineBuffer, byte: u8, pool: &mut TagPool) -> bool {
+        if byte == b'@' && line.is_empty() && self.pooled.is_none() {
             self.in_tags = true;
         }
         // This byte belongs to the tag section, the space that ends it included.
@@ -336,11 +439,11 @@ impl LineFramer {
         {
             return pool.buffers[usize::from(at)].push(byte).is_ok();
         }
-        if self.line.push(byte).is_ok() {
+        if line.push(byte).is_ok() {
             return true;
         }
         // The buffer is full: if the line has a tag section, move it out and go on.
-        if self.pooled.is_some() || self.line.first() != Some(&b'@') {
+        if self.pooled.is_some() || line.first() != Some(&b'@') {
             return false;
         }
         let Some(at) = pool.borrow() else {
@@ -349,38 +452,43 @@ impl LineFramer {
         self.pooled = Some(at);
         let tags = &mut pool.buffers[usize::from(at)];
         let split = if tag_byte {
-            self.line.len()
+            line.len()
         } else {
             // The section ended inside the buffer, at its first space.
-            self.line
-                .iter()
+            line.iter()
                 .position(|&b| b == b' ')
-                .map_or(self.line.len(), |space| space + 1)
+                .map_or(line.len(), |space| space + 1)
         };
         // Cannot fail: the line buffer is far smaller than a tag buffer.
-        let _ = tags.extend_from_slice(&self.line[..split]);
-        self.line.rotate_left(split);
-        self.line.truncate(self.line.len() - split);
+        let _ = tags.extend_from_slice(&line[..split]);
+        line.rotate_left(split);
+        line.truncate(line.len() - split);
         if tag_byte {
             tags.push(byte).is_ok()
         } else {
-            self.line.push(byte).is_ok()
+            line.push(byte).is_ok()
         }
     }
 
     /// Forgets the current line, giving back any tag buffer it borrowed.
-    fn drop_line(&mut self, pool: &mut TagPool) {
-        self.line.clear();
+    fn drop_line(&mut self, line: &mut LineBuffer, pool: &mut TagPool) {
+        line.clear();
         self.in_tags = false;
-        self.release(pool);
-    }
-
-    /// Gives back the tag buffer the current line borrowed, if any: call it when the
-    /// connection goes away.
-    pub(crate) fn release(&mut self, pool: &mut TagPool) {
         if let Some(at) = self.pooled.take() {
             pool.release(at);
         }
+    }
+
+    /// Gives back the line buffer and the tag buffer the current line borrowed, if any: call
+    /// it when the connection goes away.
+    pub(crate) fn release<S: Storage>(&mut self, lines: &mut LinePool<S>, pool: &mut TagPool) {
+        if let Some(at) = self.pooled.take() {
+            pool.release(at);
+        }
+        if let Some(at) = self.line.take() {
+            lines.release(at);
+        }
+        self.ready = false;
     }
 
     /// The tag section (`@tags `) of the line [`Self::feed`] just reported, when it was kept
@@ -391,9 +499,21 @@ impl LineFramer {
 
     /// Takes the line that [`feed`](Self::feed) reported as [`Framed::Line`], leaving the buffer
     /// empty for the next one.
-    pub(crate) fn take_line(&mut self) -> LineBuffer {
+    pub(crate) fn take_line<S: Storage>(&mut self, lines: &mut LinePool<S>) -> LineBuffer {
         self.ready = false;
-        core::mem::take(&mut self.line)
+        let mut taken = LineBuffer::new();
+        if let Some(at) = self.line.take() {
+            // Cannot fail: both are line buffers.
+            let _ = taken.extend_from_slice(&lines.buffers[at as usize]);
+            lines.release(at);
+        }
+        taken
+    }
+
+    /// Whether a buffer of the [`LinePool`] is lent to this connection now.
+    #[cfg(test)]
+    pub(crate) fn holds_line(&self) -> bool {
+        self.line.is_some()
     }
 
     /// Advances the telnet state with `byte`, and says what it is for the line.
@@ -506,27 +626,32 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
+    /// A line pool for the tests: room for more framers than any test makes.
+    type Lines = LinePool<crate::Inline<128>>;
+
     /// Feeds `input` to a new framer in pieces of `chunk` bytes; every event it reported, with
     /// the line or object it carried, and the framer.
     fn feed_all(input: &[u8], chunk: usize) -> (LineFramer, Vec<(Framed, Vec<u8>)>) {
         let mut framer = LineFramer::default();
         let mut pool = TagPool::new();
+        let mut lines = Lines::with_capacity(128);
         let mut out = Vec::new();
         for piece in input.chunks(chunk) {
             let mut rest = piece;
             while !rest.is_empty() {
-                let (used, framed) = framer.feed(rest, &mut pool);
+                let (used, framed) = framer.feed(rest, &mut lines, &mut pool);
                 rest = &rest[used..];
                 match framed {
                     Framed::Pending => assert!(rest.is_empty()),
                     Framed::Line | Framed::Object => {
-                        let taken = framer.take_line().to_vec();
+                        let taken = framer.take_line(&mut lines).to_vec();
                         out.push((framed, taken));
                     }
                     Framed::TooLong | Framed::Stray => out.push((framed, Vec::new())),
                 }
             }
         }
+        assert_eq!(lines.lent(), usize::from(framer.holds_line()));
         (framer, out)
     }
 
@@ -676,6 +801,7 @@ mod tests {
     /// one, fed through `framer` and `pool`.
     fn irc_frame(
         framer: &mut LineFramer,
+        lines: &mut Lines,
         pool: &mut TagPool,
         input: &[u8],
         chunk: usize,
@@ -684,13 +810,13 @@ mod tests {
         for piece in input.chunks(chunk) {
             let mut rest = piece;
             while !rest.is_empty() {
-                let (used, framed) = framer.feed(rest, pool);
+                let (used, framed) = framer.feed(rest, lines, pool);
                 rest = &rest[used..];
                 match framed {
                     Framed::Pending => {}
                     Framed::Line => {
                         let tags = framer.take_tags(pool).map(|t| t.to_vec());
-                        let line = framer.take_line().to_vec();
+                        let line = framer.take_line(lines).to_vec();
                         out.push(Ok((tags.unwrap_or_default(), line)));
                     }
                     Framed::TooLong => out.push(Err(())),
@@ -710,6 +836,7 @@ mod tests {
     #[test]
     fn irc_tags_past_the_line_buffer_are_kept_apart_and_bounded() {
         let mut pool = TagPool::new();
+        let mut lines = Lines::with_capacity(128);
         let body = [b'b'; MAX_LINE_BYTES - 20];
         // Tags that fill the section to the byte, and one byte more.
         for (value, fits) in [(MAX_TAG_BYTES - 6, true), (MAX_TAG_BYTES - 5, false)] {
@@ -718,7 +845,7 @@ mod tests {
             let input = [&tags[..], b"PRIVMSG #a :", &body, b"\r\nPING x\r\n"].concat();
             for chunk in [1, 7, 600, 100_000] {
                 let mut framer = irc_framer();
-                let framed = irc_frame(&mut framer, &mut pool, &input, chunk);
+                let framed = irc_frame(&mut framer, &mut lines, &mut pool, &input, chunk);
                 let first = if fits {
                     Ok((tags.clone(), [b"PRIVMSG #a :".as_slice(), &body].concat()))
                 } else {
@@ -737,19 +864,20 @@ mod tests {
     #[test]
     fn short_irc_tags_stay_in_the_line() {
         let mut pool = TagPool::new();
+        let mut lines = Lines::with_capacity(128);
         let mut framer = irc_framer();
-        let framed = irc_frame(&mut framer, &mut pool, b"@label=1 PING x\n", 3);
+        let framed = irc_frame(&mut framer, &mut lines, &mut pool, b"@label=1 PING x\n", 3);
         assert_eq!(framed, vec![Ok((vec![], b"@label=1 PING x".to_vec()))]);
         // A section that ends inside the buffer, which then fills: moved out there.
         let input = [b"@a=1 PRIVMSG #a :".as_slice(), &[b'y'; 500], b"\n"].concat();
-        let framed = irc_frame(&mut framer, &mut pool, &input, 1000);
+        let framed = irc_frame(&mut framer, &mut lines, &mut pool, &input, 1000);
         assert_eq!(
             framed,
             vec![Ok((b"@a=1 ".to_vec(), input[5..input.len() - 1].to_vec()))]
         );
         // The rest of the line is bounded as any line is.
         let input = [b"@a=1 PRIVMSG #a :".as_slice(), &[b'y'; 600], b"\nok\n"].concat();
-        let framed = irc_frame(&mut framer, &mut pool, &input, 64);
+        let framed = irc_frame(&mut framer, &mut lines, &mut pool, &input, 64);
         assert_eq!(framed, vec![Err(()), Ok((vec![], b"ok".to_vec()))]);
         assert_eq!(pool.lent(), 0);
     }
@@ -757,26 +885,128 @@ mod tests {
     #[test]
     fn a_full_pool_refuses_long_tags_and_a_departure_gives_back() {
         let mut pool = TagPool::new();
+        let mut lines = Lines::with_capacity(128);
         let long = [b"@+a=".as_slice(), &[b'x'; 1000]].concat();
         let mut framers: Vec<LineFramer> = (0..TAG_BUFFERS).map(|_| irc_framer()).collect();
         for framer in &mut framers {
-            assert_eq!(irc_frame(framer, &mut pool, &long, 4096), vec![]);
+            assert_eq!(
+                irc_frame(framer, &mut lines, &mut pool, &long, 4096),
+                vec![]
+            );
         }
         assert_eq!(pool.lent(), TAG_BUFFERS);
         let (mut late, line) = (irc_framer(), [&long[..], b" PING x\n"].concat());
-        let framed = irc_frame(&mut late, &mut pool, &line, 4096);
+        let framed = irc_frame(&mut late, &mut lines, &mut pool, &line, 4096);
         assert_eq!(framed, vec![Err(())]);
-        framers[0].release(&mut pool);
+        framers[0].release(&mut lines, &mut pool);
         assert_eq!(pool.lent(), TAG_BUFFERS - 1);
-        let framed = irc_frame(&mut late, &mut pool, &line, 4096);
+        let framed = irc_frame(&mut late, &mut lines, &mut pool, &line, 4096);
         assert_eq!(
             framed,
             vec![Ok(([&long[..], b" "].concat(), b"PING x".to_vec()))]
         );
         for framer in &mut framers {
-            framer.release(&mut pool);
+            framer.release(&mut lines, &mut pool);
         }
         assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
+    fn a_line_buffer_is_lent_only_while_a_line_waits() {
+        let (mut pool, mut lines) = (TagPool::new(), Lines::with_capacity(128));
+        let mut framer = LineFramer::default();
+        assert_eq!(
+            framer.feed(b"", &mut lines, &mut pool),
+            (0, Framed::Pending)
+        );
+        assert!(!framer.holds_line());
+        // Half a line: a buffer is lent and keeps it.
+        assert_eq!(
+            framer.feed(b"hel", &mut lines, &mut pool),
+            (3, Framed::Pending)
+        );
+        assert!(framer.holds_line());
+        assert_eq!(
+            framer.feed(b"lo\r\nnext", &mut lines, &mut pool),
+            (4, Framed::Line)
+        );
+        assert_eq!(framer.take_line(&mut lines).as_slice(), b"hello");
+        assert!(!framer.holds_line());
+        assert_eq!(lines.lent(), 0);
+        // A whole line in one piece borrows and gives back the same buffer.
+        assert_eq!(
+            framer.feed(b"x\n", &mut lines, &mut pool),
+            (2, Framed::Line)
+        );
+        assert_eq!(framer.take_line(&mut lines).as_slice(), b"x");
+        // Telnet negotiation and an overlong line's skipped rest hold nothing.
+        let negotiation = [IAC, WILL, 31, IAC, SB, 24, 0, IAC, SE];
+        assert_eq!(
+            framer.feed(&negotiation, &mut lines, &mut pool).1,
+            Framed::Pending
+        );
+        assert!(!framer.holds_line());
+        let long = [b'a'; MAX_LINE_BYTES + 2];
+        assert_eq!(framer.feed(&long, &mut lines, &mut pool).1, Framed::TooLong);
+        assert_eq!(
+            framer.feed(b"aaa", &mut lines, &mut pool),
+            (3, Framed::Pending)
+        );
+        assert!(!framer.holds_line());
+        assert_eq!((lines.lent(), lines.made()), (0, 1));
+        // A line put back holds a buffer until it is taken; a departure gives it back.
+        framer.put_back(b"JOIN #b", &mut lines);
+        assert_eq!(framer.peek_line(&lines), b"JOIN #b");
+        assert_eq!(
+            framer.feed(b"y\n", &mut lines, &mut pool),
+            (0, Framed::Line)
+        );
+        assert_eq!(framer.take_line(&mut lines).as_slice(), b"JOIN #b");
+        assert_eq!(
+            framer.feed(b"half", &mut lines, &mut pool).1,
+            Framed::Pending
+        );
+        framer.release(&mut lines, &mut pool);
+        assert_eq!((lines.lent(), lines.made()), (0, 1));
+    }
+
+    #[test]
+    fn every_connection_of_the_capacity_can_hold_a_partial_line_at_once() {
+        const N: usize = 8;
+        let (mut pool, mut lines) = (
+            TagPool::new(),
+            LinePool::<crate::Inline<N>>::with_capacity(N),
+        );
+        let mut framers: Vec<LineFramer> = (0..N).map(|_| LineFramer::default()).collect();
+        for (at, framer) in framers.iter_mut().enumerate() {
+            let half = std::format!("line {at} ");
+            assert_eq!(
+                framer.feed(half.as_bytes(), &mut lines, &mut pool).1,
+                Framed::Pending
+            );
+        }
+        assert_eq!(lines.lent(), N);
+        // Past the capacity (which a roster never goes), bytes are refused as too long, and
+        // the framer goes on once a buffer is free.
+        let mut extra = LineFramer::default();
+        assert_eq!(
+            extra.feed(b"lost\n", &mut lines, &mut pool),
+            (5, Framed::TooLong)
+        );
+        for (at, framer) in framers.iter_mut().enumerate() {
+            assert_eq!(
+                framer.feed(b"ends\n", &mut lines, &mut pool),
+                (5, Framed::Line)
+            );
+            let line = framer.take_line(&mut lines);
+            assert_eq!(line.as_slice(), std::format!("line {at} ends").as_bytes());
+        }
+        assert_eq!(lines.lent(), 0);
+        assert_eq!(
+            extra.feed(b"kept\n", &mut lines, &mut pool),
+            (5, Framed::Line)
+        );
+        assert_eq!(extra.take_line(&mut lines).as_slice(), b"kept");
     }
 
     #[test]

@@ -265,7 +265,7 @@ impl<S: crate::Storage> Step<'_, S> {
                     irc!(self, Audience::one(who), ":{prefix} JOIN {name}");
                 }
                 // Someone away who joins is shown away to those who asked (`away-notify`).
-                if let Some(away) = self.roster.get(who).and_then(super::away_message) {
+                if let Some(away) = self.roster.away(who) {
                     let room = self.out.room_set(core::iter::once(room));
                     let others =
                         Audience::rooms_but(room, who).speaking(Speaks::IrcWith(Caps::AWAY_NOTIFY));

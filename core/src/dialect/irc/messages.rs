@@ -255,22 +255,19 @@ impl<S: crate::Storage> Step<'_, S> {
 
     /// `AWAY :message` marks `conn` away; `AWAY` alone, back.
     pub(crate) fn away(&mut self, conn: ConnectionId, message: Option<&str>) {
-        let Some(person) = self
+        if !self
             .roster
-            .get_mut(conn)
-            .map(|slot| &mut slot.person)
-            .filter(|person| person.reads_irc())
-        else {
+            .get(conn)
+            .is_some_and(|slot| slot.person.reads_irc())
+        {
             return;
-        };
+        }
         let message = message
             .filter(|message| !message.is_empty())
             .map(|message| cut(message, MAX_AWAY_BYTES));
         match message {
             Some(message) => {
-                let mut away = heapless::String::new();
-                let _ = away.push_str(message);
-                person.away = Some(away);
+                self.roster.set_away(conn, Some(message));
                 numeric!(
                     self,
                     conn,
@@ -279,7 +276,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 );
             }
             None => {
-                person.away = None;
+                self.roster.set_away(conn, None);
                 numeric!(
                     self,
                     conn,
@@ -293,7 +290,7 @@ impl<S: crate::Storage> Step<'_, S> {
 
     /// Tells `from`, who just sent `to` a private message, that `to` is away, if so.
     pub(crate) fn tell_if_away(&mut self, from: ConnectionId, to: ConnectionId) {
-        let Some(away) = self.roster.get(to).and_then(away_message) else {
+        let Some(away) = self.roster.away(to) else {
             return;
         };
         let (name, away) = (self.roster.name(to), Visible(away));

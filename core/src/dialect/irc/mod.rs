@@ -25,7 +25,7 @@ use crate::dialect::text::{CharName, Visible, is_unsafe};
 use crate::event::LineKind;
 use crate::output::Audience;
 use crate::state::connection::Registration;
-use crate::state::roster::{ConnectionId, Name, Roster, Slot};
+use crate::state::roster::{ConnectionId, Name, Roster};
 use crate::wire::irc::{Message, MessageError, Trailing};
 use crate::wire::line::{LineBuffer, cut};
 
@@ -421,11 +421,6 @@ fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::person::MA
     }
 }
 
-/// The away message of the person in `slot`, if they are away.
-fn away_message(slot: &Slot) -> Option<&str> {
-    slot.person.away.as_deref()
-}
-
 pub(crate) use crate::state::names::glob;
 
 impl<S: crate::Storage> Step<'_, S> {
@@ -671,9 +666,7 @@ impl<S: crate::Storage> Step<'_, S> {
         if !tagged {
             line = body;
         }
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.connection.framer.put_back(line.as_bytes());
-        }
+        self.roster.put_back(conn, line.as_bytes());
     }
 
     /// The first of a comma-separated list of targets; the rest is put back for the next step.

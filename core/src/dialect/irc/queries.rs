@@ -76,11 +76,7 @@ impl<S: crate::Storage> Step<'_, S> {
             return;
         };
         let prefix = roster.prefix(id);
-        let here = if away_message(slot).is_some() {
-            "G"
-        } else {
-            "H"
-        };
+        let here = if roster.away(id).is_some() { "G" } else { "H" };
         let every = self
             .caps(conn)
             .has(crate::state::connection::Caps::MULTI_PREFIX);
@@ -134,11 +130,7 @@ impl<S: crate::Storage> Step<'_, S> {
         };
         let prefix = roster.prefix(id);
         let realname = real_name(slot);
-        let here = if away_message(slot).is_some() {
-            "G"
-        } else {
-            "H"
-        };
+        let here = if roster.away(id).is_some() { "G" } else { "H" };
         // `@` or `+` after the flag for an operator or voiced member of the room asked about
         // (both with `multi-prefix`).
         let every = self
@@ -292,7 +284,7 @@ impl<S: crate::Storage> Step<'_, S> {
                         ":{server} {RPL_WHOISOPERATOR} {me} {name} :is a server operator\r\n"
                     );
                 }
-                if let Some(away) = roster.get(id).and_then(away_message) {
+                if let Some(away) = roster.away(id) {
                     let _ = write!(
                         self.out,
                         ":{server} {RPL_AWAY} {me} {name} :{}\r\n",
@@ -436,7 +428,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 continue;
             };
             let prefix = self.roster.prefix(id);
-            let here = if self.roster.get(id).and_then(away_message).is_some() {
+            let here = if self.roster.away(id).is_some() {
                 '-'
             } else {
                 '+'

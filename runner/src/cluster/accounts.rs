@@ -109,7 +109,7 @@ impl SharedAccounts {
     /// Reaches the Redis at `url` (checked already by the cluster's start).
     pub(crate) fn connect(url: &str) -> Result<Self, String> {
         let client = Client::open(url).map_err(|error| format!("--cluster {error}"))?;
-        let channel = super::news::accounts_channel(&channels_of(&client));
+        let channel = format!("{}{}", channels_of(&client), super::ACCOUNTS_CHANNEL);
         let mut shared = Self {
             client,
             connection: None,

@@ -975,6 +975,11 @@ impl Cluster {
     }
 }
 
+/// The channel of new accounts' keys, after the database's prefix (see `accounts.rs`).
+const ACCOUNTS_CHANNEL: &str = "accounts";
+/// The channel of changes of order, after the database's prefix (see `moderation.rs`).
+const MODERATION_CHANNEL: &str = "moderation";
+
 /// The start of every channel's name for the Redis database of `client`: `chat:` on database
 /// 0, `chat:dbN:` on database N. Keys are apart in each database, but channels are shared by
 /// all of them: with this, two chats on two databases of one Redis stay apart (the tests run

@@ -309,7 +309,7 @@ impl Cluster {
                 .key(VERSION)
                 .arg(field)
                 .arg(value.to_string())
-                .arg(self.channel(super::news::MODERATION_CHANNEL))
+                .arg(self.channel(super::MODERATION_CHANNEL))
                 .invoke_async(&mut commands),
         )
         .await

@@ -11,26 +11,16 @@ use redis::{Client, Commands};
 use smol::channel::Sender;
 
 use super::accounts::{self, ALL};
-use super::channels_of;
 use super::moderation::{self, ModerationNews};
+use super::{ACCOUNTS_CHANNEL, MODERATION_CHANNEL, channels_of};
 use crate::event::Event;
 use crate::log::{info, warn};
-
-/// The channel of new accounts' keys, after the database's prefix.
-pub(crate) const ACCOUNTS_CHANNEL: &str = "accounts";
-/// The channel of server ban changes, after the database's prefix.
-pub(crate) const MODERATION_CHANNEL: &str = "moderation";
 
 /// How long the listener waits before it tries again after losing Redis.
 const RETRY: Duration = Duration::from_secs(1);
 
 /// How long the listener waits for a notice before it asks Redis whether the connection lives.
 const IDLE_CHECK: Duration = Duration::from_secs(15);
-
-/// The accounts' channel for a cluster whose channels start with `prefix`.
-pub(crate) fn accounts_channel(prefix: &str) -> String {
-    format!("{prefix}{ACCOUNTS_CHANNEL}")
-}
 
 /// Starts the listener, on the Redis at `url`.
 pub(crate) fn listen(url: &str, events: Sender<Event>) -> Result<(), String> {
@@ -71,7 +61,7 @@ fn run(client: &Client, events: &Sender<Event>) {
 fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> Result<(), String> {
     let prefix = channels_of(client);
     let (accounts, bans) = (
-        accounts_channel(&prefix),
+        format!("{prefix}{ACCOUNTS_CHANNEL}"),
         format!("{prefix}{MODERATION_CHANNEL}"),
     );
     let mut subscribed = accounts::open(client)?;

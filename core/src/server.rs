@@ -884,7 +884,10 @@ impl<S: Storage> Server<S> {
                 break;
             }
             self.roster.dequeue(Queue::Throttled, conn);
-            self.refill(conn);
+            if let (Some(limit), Some(slot)) = (self.config.flood_limit, self.roster.get_mut(conn))
+            {
+                slot.connection.flood.release(limit, deadline, self.now);
+            }
             self.out.resume(conn);
         }
         let timeout = self.config.ping_timeout;
@@ -1504,16 +1507,6 @@ impl<S: Storage> Server<S> {
 
     // ----- Internals -----
 
-    /// Tops up `conn`'s bucket for the time since it was last topped up.
-    fn refill(&mut self, conn: ConnectionId) {
-        let (Some(limit), now) = (self.config.flood_limit, self.now) else {
-            return;
-        };
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.connection.flood.refill(limit, now);
-        }
-    }
-
     /// Takes one line from `conn`'s bucket; when it runs dry, holds the connection back until
     /// it has earned a line.
     fn charge_line(&mut self, conn: ConnectionId) {
@@ -1919,7 +1912,13 @@ mod tests {
             1,
             "one episode, one notice"
         );
-        // After a whole burst's worth of quiet, a new episode is told again.
+        // The hold of the last line ends on time, as a runner that follows `poll_timeout`
+        // sees to; after a whole burst's worth of quiet, a new episode is told again.
+        if let Some(release) = server.poll_timeout() {
+            now = release.as_millis();
+            server.handle_timeout(release).unwrap();
+            drain(&mut server, alice);
+        }
         now += 1000;
         let notices = send(&mut server, &b"y\n".repeat(3), &mut now);
         assert_eq!(notices, 1);

@@ -67,6 +67,16 @@ impl FloodBucket {
         self.refilled = now;
     }
 
+    /// Lets a held connection go on at `now`, its hold having ended at `deadline`: it earns
+    /// lines up to `deadline` only. A release that comes late (a busy runner calls
+    /// [`Server::handle_timeout`](crate::Server::handle_timeout) late) is the server's delay,
+    /// not the sender's quiet: counting it would refill the bucket in the middle of a paste,
+    /// start a new episode and tell the sender to slow down a second time.
+    pub(crate) fn release(&mut self, limit: FloodLimit, deadline: Instant, now: Instant) {
+        self.refill(limit, deadline.min(now));
+        self.refilled = now;
+    }
+
     /// Takes one line; true if that ran the bucket dry, so the connection is to be held back
     /// for [`FloodLimit::one_line`].
     pub(crate) fn charge(&mut self, limit: FloodLimit, now: Instant) -> bool {
@@ -83,6 +93,28 @@ impl FloodBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_release_earns_nothing_for_the_lateness() {
+        let limit = FloodLimit {
+            burst: 3,
+            per_second: 2,
+        };
+        let t = Instant::from_millis;
+        let mut bucket = FloodBucket::full(limit, t(0));
+        for _ in 0..3 {
+            bucket.charge(limit, t(0));
+        }
+        bucket.warned = true;
+        // Held until 500 ms, released at 5 s: one line earned, not a whole burst.
+        bucket.release(limit, t(500), t(5_000));
+        assert!(bucket.charge(limit, t(5_000)), "dry again after one line");
+        assert!(bucket.warned, "the same episode");
+        // Released on time, the same.
+        bucket.release(limit, t(5_500), t(5_500));
+        assert!(bucket.charge(limit, t(5_500)));
+        assert!(bucket.warned);
+    }
 
     #[test]
     fn a_bucket_runs_dry_after_the_burst_and_earns_lines_back_at_the_rate() {

@@ -109,6 +109,11 @@ pub enum Output<'a> {
     /// on, the runner gives it its place in the room's order and hands it back with
     /// [`Server::handle_relayed`](crate::Server::handle_relayed) (see [`relay`](crate::relay)).
     Relay(Outgoing<'a>),
+    /// An operator here kicked someone, or gave or took a status, in a room; with
+    /// [`Config::relayed_lines`](crate::Config) on, the runner carries it to every other
+    /// server, which takes it with [`Server::handle_order`](crate::Server::handle_order) (see
+    /// [`relay::Order`](crate::relay::Order)). It has been carried out here already.
+    Order(crate::relay::Order<'a>),
 }
 
 /// Who a [`Output::Send`] is for: an iterator over connection handles, and what kind of send
@@ -500,6 +505,22 @@ pub(crate) enum Record {
     Account,
     /// A room line for the runner to put in order.
     Relay(RelayRecord),
+    /// An operator's order for the other servers.
+    Order(OrderRecord),
+}
+
+/// A [`crate::relay::Order`] as queued: its text as spans of the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OrderRecord {
+    pub(crate) room: Span,
+    pub(crate) target: Span,
+    pub(crate) by: Span,
+    /// A kick's reason (`Some`), or a status change (`None`, with `status`).
+    pub(crate) reason: Option<Span>,
+    pub(crate) kick: bool,
+    pub(crate) status: crate::state::members::Status,
+    pub(crate) on: bool,
+    pub(crate) duration: Option<core::time::Duration>,
 }
 
 /// A [`Target`] as queued.
@@ -797,6 +818,32 @@ impl OutputQueue {
     /// Queues a room line for the runner to put in order.
     pub(crate) fn relay(&mut self, line: RelayRecord) {
         self.push(Record::Relay(line));
+    }
+
+    /// Queues an operator's order for the other servers.
+    pub(crate) fn order(&mut self, order: OrderRecord) {
+        self.push(Record::Order(order));
+    }
+
+    /// The order `record` holds, its text borrowed from the arena.
+    pub(crate) fn resolve_order(&self, order: OrderRecord) -> crate::relay::Order<'_> {
+        use crate::relay::Action;
+        crate::relay::Order {
+            room: self.text(order.room),
+            target: self.text(order.target),
+            by: self.text(order.by),
+            action: if order.kick {
+                Action::Kick {
+                    reason: order.reason.map(|reason| self.text(reason)),
+                }
+            } else {
+                Action::Status {
+                    status: order.status,
+                    on: order.on,
+                    duration: order.duration,
+                }
+            },
+        }
     }
 
     /// The text of `span`.
@@ -1107,7 +1154,8 @@ impl OutputQueue {
             | Record::History(_)
             | Record::Claim
             | Record::Account
-            | Record::Relay(_) => (0, 0),
+            | Record::Relay(_)
+            | Record::Order(_) => (0, 0),
         };
         &self.bytes[start as usize..end as usize]
     }

@@ -286,6 +286,78 @@ pub enum RoomChange<'a> {
     },
 }
 
+/// An operator's order about someone in a room, when several servers share one chat: a kick,
+/// or a status given or taken (operator, voice, mute). The core hands it out as
+/// [`Output::Order`](crate::Output::Order) once it has carried it out here, whoever it is
+/// about (someone here, or someone of another server it lists); the runner carries it to
+/// every other server, whose core takes it with
+/// [`Server::handle_order`](crate::Server::handle_order): the person's own server carries it
+/// out for real (they leave the room, or may no longer talk), and every server shows it to its
+/// members of the room, so that all of them see the same kick or `MODE` line rather than a
+/// bare departure.
+///
+/// The server that gave it checked that its giver may give it; the others take that on trust,
+/// as they take the room lines a server sends. An order about someone no longer in the room
+/// (or gone) does nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order<'a> {
+    /// The room, as spelt where the order was given.
+    pub room: &'a str,
+    /// The nickname of the person it is about.
+    pub target: &'a str,
+    /// Who gave it: a nickname, or `anonymous-N` of the giver's server.
+    pub by: &'a str,
+    /// What it is.
+    pub action: Action<'a>,
+}
+
+/// What an [`Order`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action<'a> {
+    /// Put them out of the room.
+    Kick {
+        /// Why, as the operator said (checked as a line's text is).
+        reason: Option<&'a str>,
+    },
+    /// Give them `status` in the room (`on`), or take it.
+    Status {
+        /// Operator, voice or mute.
+        status: Status,
+        /// Given, or taken.
+        on: bool,
+        /// A mute's length (`None`: until taken back), at most
+        /// [`MAX_MODERATION_DURATION`](crate::MAX_MODERATION_DURATION).
+        duration: Option<core::time::Duration>,
+    },
+}
+
+pub use crate::state::members::Status;
+
+impl Order<'_> {
+    /// Checks what the core does not take on trust, as
+    /// [`Server::handle_order`](crate::Server::handle_order) does for an order from the server
+    /// called `node`: the room's name, the names, a reason without control, bidi or invisible
+    /// characters within a line's bound, and a mute's duration within bounds. For a runner to
+    /// drop what the core would refuse before it keeps or passes it on.
+    pub fn check_from(&self, node: &str) -> Result<(), Refused> {
+        let reason = match self.action {
+            Action::Kick { reason } => reason.unwrap_or_default(),
+            Action::Status { duration, .. } => {
+                if duration.is_some_and(|duration| {
+                    duration.is_zero() || duration > crate::MAX_MODERATION_DURATION
+                }) {
+                    return Err(Refused::Duration);
+                }
+                ""
+            }
+        };
+        check_common(self.by, Some(node), reason)?;
+        crate::state::roster::Nickname::new(self.target).map_err(|_| Refused::Nick)?;
+        check_room(self.room)
+    }
+}
+
 /// Why [`Server::handle_relayed`](crate::Server::handle_relayed) or
 /// [`Server::handle_person`](crate::Server::handle_person) refused what it was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,6 +392,9 @@ pub enum Refused {
     RoomChange,
     /// [`MAX_SERVER_BANS`](crate::MAX_SERVER_BANS) server bans are kept here already.
     BansFull,
+    /// An order's duration is zero or longer than
+    /// [`MAX_MODERATION_DURATION`](crate::MAX_MODERATION_DURATION).
+    Duration,
 }
 
 impl core::fmt::Display for Refused {
@@ -338,6 +413,7 @@ impl core::fmt::Display for Refused {
             Self::Account => "the account is not a valid account name",
             Self::RoomChange => "a room change that is not valid or does not fit here",
             Self::BansFull => "the most server bans there can be are kept here already",
+            Self::Duration => "a duration of zero or longer than the longest there can be",
         })
     }
 }
@@ -812,6 +888,132 @@ mod tests {
             self.nodes[other]
                 .hand_back(&incoming, &mut |output| Self::record(heard, events, output))
         }
+    }
+
+    impl Pair {
+        /// Hands the orders given on `from` to the other server, as a runner would.
+        fn pass_orders(&mut self, from: usize) -> Vec<crate::testing::GivenOrder> {
+            let orders = self.nodes[from].take_orders();
+            let other = 1 - from;
+            for order in &orders {
+                let (heard, events) = (&mut self.heard[other], &mut self.events[other]);
+                self.nodes[other]
+                    .obey(NAMES[from], &order.order(), &mut |output| {
+                        Self::record(heard, events, output);
+                    })
+                    .unwrap();
+            }
+            orders
+        }
+    }
+
+    #[test]
+    fn an_operators_kick_or_mute_of_someone_elsewhere_is_carried_out_on_their_server() {
+        let mut pair = Pair::new();
+        let alice = pair.connect(0, "/nick alice\n/join #den\n");
+        let carol = pair.connect(0, "/nick carol\n/join #den\n");
+        let bob = pair.connect(1, "/nick bob\n/join #den\n");
+        let dave = pair.connect(1, "NICK dave\r\nUSER d 0 * :D\r\nJOIN #den\r\n");
+        for (node, conn) in [(0, alice), (0, carol), (1, bob), (1, dave)] {
+            pair.mirror(node, conn);
+        }
+        pair.clear();
+
+        // Alice (the room's first, an operator on her server) puts bob out: shown at once on
+        // her server, and carried out on his.
+        pair.say(0, alice, "/kick bob too loud\n");
+        assert_eq!(
+            pair.heard[0].take(carol),
+            ["*** bob was put out of #den by alice (too loud)"]
+        );
+        let orders = pair.pass_orders(0);
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!(
+            (orders[0].target.as_str(), orders[0].by.as_str()),
+            ("bob", "alice")
+        );
+        assert_eq!(
+            pair.heard[1].take(bob),
+            ["*** You were put out of #den by alice (too loud)"]
+        );
+        assert_eq!(
+            pair.heard[1].take(dave),
+            [":alice!remote@a KICK #den bob :too loud"]
+        );
+        let bob_rooms: Vec<String> = pair.nodes[1]
+            .server()
+            .rooms_of(bob)
+            .map(|room| room.as_str().to_string())
+            .collect();
+        assert!(
+            !bob_rooms.iter().any(|room| room == "#den"),
+            "{bob_rooms:?}"
+        );
+        // His server says where he is now: he was out of the room on hers already, so no
+        // departure is shown twice.
+        pair.mirror(1, bob);
+        assert_eq!(pair.heard[0].take(carol), Vec::<String>::new());
+
+        // A mute for five minutes: dave may not talk in the room on his own server.
+        pair.say(0, alice, "/mute dave 5m\n");
+        pair.pass_orders(0);
+        assert_eq!(
+            pair.heard[1].take(dave),
+            [":chat.local NOTICE #den :*** alice muted dave for 5m"]
+        );
+        let said = pair.say(1, dave, "PRIVMSG #den :hello?\r\n");
+        assert!(said.is_empty(), "a muted line is not relayed: {said:?}");
+        assert_eq!(
+            pair.heard[1].take(dave),
+            [":chat.local 404 dave #den :Cannot send to channel (you are muted)"]
+        );
+
+        // Made an operator: he now keeps order on his server, which he could not before.
+        pair.say(1, dave, "MODE #den +m\r\n");
+        let refused = pair.heard[1].take(dave);
+        assert!(refused[0].contains(" 482 dave #den "), "{refused:?}");
+        pair.say(0, alice, "/op dave\n");
+        pair.pass_orders(0);
+        assert_eq!(
+            pair.heard[1].take(dave),
+            [":alice!remote@a MODE #den +o dave"]
+        );
+        pair.say(1, dave, "MODE #den +m\r\n");
+        assert_eq!(pair.heard[1].take(dave), [":dave!~d@hidden MODE #den +m"]);
+
+        // What does not hold is refused: a room or name that is not one, a mute too long.
+        let order = Order {
+            room: "den",
+            target: "dave",
+            by: "alice",
+            action: Action::Kick { reason: None },
+        };
+        let now = pair.nodes[1].now();
+        let server = pair.nodes[1].server_mut();
+        assert_eq!(
+            server.handle_order(now, "a", &order),
+            Err(Error::Relayed(Refused::Room))
+        );
+        let order = Order {
+            room: "#den",
+            action: Action::Status {
+                status: Status::Muted,
+                on: true,
+                duration: Some(crate::MAX_MODERATION_DURATION * 2),
+            },
+            ..order
+        };
+        assert_eq!(
+            server.handle_order(now, "a", &order),
+            Err(Error::Relayed(Refused::Duration))
+        );
+        // About someone not in the room: nothing happens.
+        let order = Order {
+            target: "bob",
+            action: Action::Kick { reason: None },
+            ..order
+        };
+        assert_eq!(server.handle_order(now, "a", &order), Ok(()));
     }
 
     #[test]

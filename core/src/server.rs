@@ -1191,6 +1191,23 @@ impl<S: Storage> Server<S> {
         self.hub().remote_person(person).map_err(Error::Relayed)
     }
 
+    /// An operator's order from the server called `node` (see [`relay::Order`]): carried out
+    /// if its person is in the room here, for real if they are connected here (they leave
+    /// the room, or get or lose the status), and shown to the room's members here. An order
+    /// about someone not in the room does nothing. [`Error::Relayed`] if the order does not
+    /// pass the core's checks.
+    pub fn handle_order(
+        &mut self,
+        now: Instant,
+        node: &str,
+        order: &relay::Order<'_>,
+    ) -> Result<(), Error> {
+        self.begin_step(now)?;
+        order.check_from(node).map_err(Error::Relayed)?;
+        self.hub().obey(node, order);
+        Ok(())
+    }
+
     /// Someone on the server called `node` (id `id` there, as in
     /// [`relay::Person`]) went offline, for `reason` (shown as the
     /// reason for their quit). Nothing happens if they were not known here.
@@ -1471,6 +1488,7 @@ impl<S: Storage> Server<S> {
             Record::Claim => Output::Claim(self.out.claim_made()?),
             Record::Account => Output::Account(self.out.account_asked()?),
             Record::Relay(line) => Output::Relay(self.out.resolve_relay(line)),
+            Record::Order(order) => Output::Order(self.out.resolve_order(order)),
         })
     }
 

@@ -58,6 +58,48 @@ pub struct Driver<const CLIENTS: usize> {
     /// Room lines handed out for their place in the order, not yet taken with
     /// [`Self::take_relayed`].
     relayed: Vec<Relayed>,
+    /// Operators' orders handed out, not yet taken with [`Self::take_orders`].
+    orders: Vec<GivenOrder>,
+}
+
+/// An operator's order handed out for the other servers ([`Output::Order`]), owned: from
+/// [`Driver::take_orders`], for another driver's [`Driver::obey`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GivenOrder {
+    /// The room.
+    pub room: String,
+    /// Whom it is about.
+    pub target: String,
+    /// Who gave it.
+    pub by: String,
+    /// A kick's reason (`Some`), or the status change (`None`).
+    pub kick: Option<Option<String>>,
+    /// The status given or taken, if not a kick.
+    pub status: Option<(crate::relay::Status, bool, Option<Duration>)>,
+}
+
+impl GivenOrder {
+    /// The order, borrowed, for [`Server::handle_order`].
+    pub fn order(&self) -> crate::relay::Order<'_> {
+        use crate::relay::Action;
+        let action = match (&self.kick, self.status) {
+            (Some(reason), _) => Action::Kick {
+                reason: reason.as_deref(),
+            },
+            (None, Some((status, on, duration))) => Action::Status {
+                status,
+                on,
+                duration,
+            },
+            (None, None) => Action::Kick { reason: None },
+        };
+        crate::relay::Order {
+            room: &self.room,
+            target: &self.target,
+            by: &self.by,
+            action,
+        }
+    }
 }
 
 /// Where a [`Relayed`] line goes: an owned [`Target`](crate::relay::Target).
@@ -148,6 +190,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
             claims: Vec::new(),
             account_requests: Vec::new(),
             relayed: Vec::new(),
+            orders: Vec::new(),
         }
     }
 
@@ -204,6 +247,24 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
     /// them their places and hand them back with [`Self::hand_back`], as a runner would.
     pub fn take_relayed(&mut self) -> Vec<Relayed> {
         core::mem::take(&mut self.relayed)
+    }
+
+    /// The operators' orders handed out since the last call ([`Output::Order`]), oldest first.
+    pub fn take_orders(&mut self) -> Vec<GivenOrder> {
+        core::mem::take(&mut self.orders)
+    }
+
+    /// Hands an order given on the server called `node` to this one
+    /// ([`Server::handle_order`]), handing the outputs to `each`.
+    pub fn obey(
+        &mut self,
+        node: &str,
+        order: &crate::relay::Order<'_>,
+        each: &mut dyn FnMut(Output<'_>),
+    ) -> Result<(), crate::Error> {
+        let result = self.server.handle_order(self.now, node, order);
+        self.drain(each);
+        result
     }
 
     /// Hands a line in its place back to the server ([`Server::handle_relayed`]), handing the
@@ -266,6 +327,23 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
                     kind: line.kind,
                     text: String::from(line.text),
                     at: line.at,
+                }),
+                Output::Order(order) => self.orders.push(GivenOrder {
+                    room: String::from(order.room),
+                    target: String::from(order.target),
+                    by: String::from(order.by),
+                    kick: match order.action {
+                        crate::relay::Action::Kick { reason } => Some(reason.map(String::from)),
+                        _ => None,
+                    },
+                    status: match order.action {
+                        crate::relay::Action::Status {
+                            status,
+                            on,
+                            duration,
+                        } => Some((status, on, duration)),
+                        _ => None,
+                    },
                 }),
                 _ => {}
             }

@@ -1444,6 +1444,11 @@ impl Hub {
                         self.relayed.extend(relay.outgoing(&line, person));
                     }
                 }
+                Output::Order(order) => {
+                    if let Some(relay) = &mut self.relay {
+                        relay.order(&order);
+                    }
+                }
                 // A line shown here only (the other nodes out of reach) has no number to keep
                 // it under.
                 Output::Event(CoreEvent::Said { seq: 0, .. }) => {}

@@ -1757,3 +1757,88 @@ fn a_registered_rooms_order_holds_on_every_node() {
     late.send_line(&format!("/join {room} sesame"));
     late.expect_line(&format!("*** You are now talking in {room}."));
 }
+
+#[test]
+fn an_operators_kick_mute_and_op_reach_people_on_other_nodes() {
+    let test = "an_operators_kick_mute_and_op_reach_people_on_other_nodes";
+    let Some(url) = redis_url(test) else { return };
+    let (a, b, c) = (
+        node(&url, "order-a", &[]),
+        node(&url, "order-b", &[]),
+        node(&url, "order-c", &[]),
+    );
+    let room = format!("#o{:06x}", unique());
+    let [ann, first_b, bob, first_c, cat] = ["oa", "ob", "bo", "oc", "ca"].map(unique_nick);
+    // The first in the room on each node is its operator there: ann on a, first_b on b,
+    // first_c on c. Bob (IRC, on b) and cat (on c) are not.
+    let mut alice = a.join(&ann);
+    alice.send_line(&format!("/join {room}"));
+    alice.expect_line(&format!("*** You are now talking in {room}."));
+    let mut seconds = Vec::new();
+    for (node, nick) in [(&b, &first_b), (&c, &first_c)] {
+        let mut first = node.join(nick);
+        first.send_line(&format!("/join {room}"));
+        first.expect_line(&format!("*** You are now talking in {room}."));
+        seconds.push(first);
+    }
+    let mut irc = irc_join(&b, &bob);
+    irc.send(format!("JOIN {room}\r\n"));
+    irc.expect_line(&format!(" 366 {bob} {room} "));
+    let mut carl = c.join(&cat);
+    carl.send_line(&format!("/join {room}"));
+    carl.expect_line(&format!("*** You are now talking in {room}."));
+    wait_listed(&mut alice, &room, &bob);
+    wait_listed(&mut alice, &room, &cat);
+    wait_listed(&mut carl, &room, &bob);
+
+    // A kick from a puts bob out on b, and c shows it as a kick, not a bare departure.
+    alice.send_line(&format!("/kick {bob} enough"));
+    alice.expect_line(&format!(
+        "*** {bob} was put out of {room} by {ann} (enough)"
+    ));
+    let kick = irc.expect_line(" KICK ");
+    assert!(
+        kick.starts_with(&format!(":{ann}!"))
+            && kick.ends_with(&format!(" KICK {room} {bob} :enough")),
+        "{kick}"
+    );
+    carl.expect_line(&format!(
+        "*** {bob} was put out of {room} by {ann} (enough)"
+    ));
+    irc.send(format!("PRIVMSG {room} :still here?\r\n"));
+    let refused = irc.expect_line(&format!(" {bob} {room} "));
+    assert!(
+        refused.contains(" 404 ") || refused.contains(" 442 "),
+        "{refused}"
+    );
+
+    // Back in, then muted from a for ten minutes: b refuses his lines.
+    irc.send(format!("JOIN {room}\r\n"));
+    irc.expect_line(&format!(" 366 {bob} {room} "));
+    wait_listed(&mut alice, &room, &bob);
+    alice.send_line(&format!("/mute {bob} 10m"));
+    alice.expect_line(&format!("*** {ann} muted {bob} in {room}"));
+    let muted = irc.expect_line(" NOTICE ");
+    assert!(muted.contains(&format!("{ann} muted {bob}")), "{muted}");
+    carl.expect_line(&format!("*** {ann} muted {bob} in {room}"));
+    irc.send(format!("PRIVMSG {room} :can you hear me\r\n"));
+    irc.expect_line(&format!(
+        " 404 {bob} {room} :Cannot send to channel (you are muted)"
+    ));
+
+    // Cat, on c, is no operator there; made one from a, he lifts bob's mute on b.
+    carl.send_line(&format!("/unmute {bob}"));
+    carl.expect_line("*** error: you are not an operator of");
+    alice.send_line(&format!("/op {cat}"));
+    carl.expect_line(&format!("*** {ann} made {cat} an operator of {room}"));
+    let op = irc.expect_line(" MODE ");
+    assert!(op.ends_with(&format!(" MODE {room} +o {cat}")), "{op}");
+    carl.send_line(&format!("/unmute {bob}"));
+    carl.expect_line(&format!("*** {cat} unmuted {bob} in {room}"));
+    alice.expect_line(&format!("*** {cat} unmuted {bob} in {room}"));
+    irc.expect_line(&format!("{cat} unmuted {bob}"));
+    irc.send(format!("PRIVMSG {room} :thanks\r\n"));
+    alice.expect_line(&format!("{bob}: thanks"));
+    carl.expect_line(&format!("{bob}: thanks"));
+    drop(seconds);
+}

@@ -297,17 +297,19 @@ pub(crate) enum Happened<'t> {
         who: ConnectionId,
         message: Option<&'t str>,
     },
-    /// `who` is about to be put out of `room` by `by`, one of its operators.
+    /// `who` is about to be put out of `room` by `by`, one of its operators (here, or on
+    /// another server).
     Kicked {
         who: ConnectionId,
-        by: ConnectionId,
+        by: Speaker<'t>,
         room: RoomId,
         reason: Option<&'t str>,
     },
-    /// `by`, an operator of `room`, gave `who` `status` there (`on`), or took it away.
+    /// `by`, an operator of `room` (here, or on another server), gave `who` `status` there
+    /// (`on`), or took it away.
     StatusSet {
         who: ConnectionId,
-        by: ConnectionId,
+        by: Speaker<'t>,
         room: RoomId,
         status: crate::state::members::Status,
         on: bool,

@@ -12,7 +12,7 @@ use super::irc::numeric::{
     ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_ENDOFINVITELIST, RPL_INVITELIST, RPL_INVITING,
 };
 use super::text::{For, Left, ReasonText};
-use super::{Audience, Entry, Happened, Refused, RoomParam, Step, Visible};
+use super::{Audience, Entry, Happened, Refused, RoomParam, Speaker, Step, Visible};
 use crate::state::members::Status;
 use crate::state::rooms::{MAX_ROOM_KEY_BYTES, RoomId, RoomMode, room_key};
 use crate::state::roster::ConnectionId;
@@ -279,11 +279,141 @@ impl<S: crate::Storage> Step<'_, S> {
             self.refuse_moderation(conn, Some(room), Refusal::NotInIt(target));
             return None;
         }
-        if self.is_remote(who) {
-            self.refuse_moderation(conn, Some(room), Refusal::Elsewhere(target));
-            return None;
-        }
         Some((room, who))
+    }
+
+    /// Hands the other servers what `conn` just ordered about `who` in `room` (see
+    /// [`relay::Order`](crate::relay::Order)), when servers share the chat. Someone still
+    /// `anonymous-N` is known on their own server alone: no other server needs to hear of it.
+    fn give_order(
+        &mut self,
+        conn: ConnectionId,
+        room: RoomId,
+        who: ConnectionId,
+        action: crate::relay::Action<'_>,
+    ) {
+        use crate::output::OrderRecord;
+        use crate::relay::Action;
+        use crate::state::roster::Name;
+        if !self.relayed {
+            return;
+        }
+        let (Some(info), Name::Nick(target)) = (self.rooms.get(room), self.roster.name(who)) else {
+            return;
+        };
+        let name = info.name.clone();
+        let room = self.out.span_str(name.as_str());
+        let target = self.out.span_str(target.as_str());
+        let by = self.out.span_name(self.roster.name(conn));
+        let (reason, kick, status, on, duration) = match action {
+            Action::Kick { reason } => (
+                reason.map(|reason| self.out.span_str(reason)),
+                true,
+                Status::Operator,
+                false,
+                None,
+            ),
+            Action::Status {
+                status,
+                on,
+                duration,
+            } => (None, false, status, on, duration),
+        };
+        self.out.order(OrderRecord {
+            room,
+            target,
+            by,
+            reason,
+            kick,
+            status,
+            on,
+            duration,
+        });
+    }
+
+    /// Puts `who` out of `room`, telling the room that `by` did.
+    fn put_out(&mut self, who: ConnectionId, by: Speaker<'_>, room: RoomId, reason: Option<&str>) {
+        self.publish(&Happened::Kicked {
+            who,
+            by,
+            room,
+            reason,
+        });
+        self.leave_room(who, room);
+    }
+
+    /// Gives `who` `status` in `room` (`on`, for `duration` if a mute), or takes it, telling
+    /// the room that `by` did. A timed mute of someone here is kept (and lapses) here; of
+    /// someone elsewhere, on their server. `Err` if the timed mutes are full. `Ok(false)`
+    /// if nothing changed.
+    fn give_status(
+        &mut self,
+        who: ConnectionId,
+        by: Speaker<'_>,
+        room: RoomId,
+        status: Status,
+        on: bool,
+        duration: Option<Duration>,
+    ) -> Result<bool, crate::state::moderation::TimedMutesFull> {
+        if status == Status::Muted && !self.is_remote(who) {
+            // Muting again sets a new duration (or none).
+            let until = duration
+                .filter(|_| on)
+                .map(|duration| self.now.saturating_add(duration));
+            self.mutes.set(who, room, until)?;
+        }
+        if self.roster.has(who, room, status) == on && duration.is_none() {
+            return Ok(false);
+        }
+        self.roster.set_status(who, room, status, on);
+        self.publish(&Happened::StatusSet {
+            who,
+            by,
+            room,
+            status,
+            on,
+            duration: duration.filter(|_| on),
+        });
+        Ok(true)
+    }
+
+    /// An operator of another server's order (see [`relay::Order`](crate::relay::Order)),
+    /// from the server called `node`: carried out if its person is in the room here (for
+    /// real if they are connected here), and shown to the room's members here.
+    pub(crate) fn obey(&mut self, node: &str, order: &crate::relay::Order<'_>) {
+        use crate::relay::Action;
+        let (Some(room), Some(who)) = (self.rooms.find(order.room), self.roster.find(order.target))
+        else {
+            return;
+        };
+        if !self.roster.in_room(who, room) {
+            return;
+        }
+        // Only someone of another server can have given it: `anonymous-N` here is someone
+        // else than the giver of that name there.
+        let by = match self.roster.find(order.by) {
+            Some(giver) if self.is_remote(giver) => Speaker::Listed(giver),
+            _ => Speaker::Unlisted {
+                nick: order.by,
+                node,
+            },
+        };
+        match order.action {
+            Action::Kick { reason } => self.put_out(who, by, room, reason),
+            Action::Status {
+                status,
+                on,
+                duration,
+            } => {
+                // Full timed mutes: muted until taken back here, rather than not at all.
+                if self
+                    .give_status(who, by, room, status, on, duration)
+                    .is_err()
+                {
+                    let _ = self.give_status(who, by, room, status, on, None);
+                }
+            }
+        }
     }
 
     /// `conn` puts `target` out of `room` (the current room when `None`), telling the room.
@@ -297,13 +427,9 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some((room, who)) = self.operator_target(conn, room, target) else {
             return;
         };
-        self.publish(&Happened::Kicked {
-            who,
-            by: conn,
-            room,
-            reason,
-        });
-        self.leave_room(who, room);
+        // Handed out before the room can go with its last member.
+        self.give_order(conn, room, who, crate::relay::Action::Kick { reason });
+        self.put_out(who, Speaker::Listed(conn), room, reason);
     }
 
     /// Whether `conn` matches one of `room`'s bans that hold now: by `nick!user@host`, or by
@@ -1075,32 +1201,26 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some((room, who)) = self.operator_target(conn, room, target) else {
             return;
         };
-        if status == Status::Muted {
-            // Muting again sets a new duration (or none).
-            let until = duration
-                .filter(|_| on)
-                .map(|duration| self.now.saturating_add(duration));
-            if self.mutes.set(who, room, until).is_err() {
+        match self.give_status(who, Speaker::Listed(conn), room, status, on, duration) {
+            Ok(true) => {
+                let duration = duration.filter(|_| on);
+                let action = crate::relay::Action::Status {
+                    status,
+                    on,
+                    duration,
+                };
+                self.give_order(conn, room, who, action);
+            }
+            Ok(false) => {}
+            Err(_) => {
                 let text = format_args!(
                     "{} mutes with a duration are kept already, the most there can be; mute \
                      without one, or wait",
                     crate::state::moderation::MAX_TIMED_MUTES
                 );
-                return self.moderation_error(conn, text);
+                self.moderation_error(conn, text);
             }
         }
-        if self.roster.has(who, room, status) == on && duration.is_none() {
-            return;
-        }
-        self.roster.set_status(who, room, status, on);
-        self.publish(&Happened::StatusSet {
-            who,
-            by: conn,
-            room,
-            status,
-            on,
-            duration: duration.filter(|_| on),
-        });
     }
 
     /// Whether `conn` may talk in `room`: not muted there, and an operator or voiced if the

@@ -649,7 +649,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 };
                 let (me, kicker) = (
                     style.name(self.roster.name(who)),
-                    style.name(self.roster.name(by)),
+                    speaker_name(style, self.roster, self.server_name, by),
                 );
                 let why = ReasonText(reason);
                 let name = info.name;
@@ -787,7 +787,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 };
                 let (me, giver) = (
                     style.name(self.roster.name(who)),
-                    style.name(self.roster.name(by)),
+                    speaker_name(style, self.roster, self.server_name, by),
                 );
                 let name = info.name;
                 let audience = text_users(Audience::room(room));

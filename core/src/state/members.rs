@@ -74,9 +74,13 @@ const MUTED: u8 = 128;
 
 /// What a member may be given in a room, besides being in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Status {
+#[non_exhaustive]
+pub enum Status {
+    /// A room operator (`@`, IRC's `+o`): keeps order in the room.
     Operator,
+    /// A voice (`+`, IRC's `+v`): may talk in a moderated room.
     Voice,
+    /// Muted: what they say to the room is refused.
     Muted,
 }
 

@@ -67,7 +67,7 @@ pub(crate) use accounts::{Account, Made, SharedAccounts, now_millis};
 pub(crate) use moderation::{ModerationNews, ModerationSharer, describe as describe_change};
 pub(crate) use news::listen as listen_for_news;
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
-pub(crate) use people::{Checked, Everyone, News, PersonState, PrivateLine};
+pub(crate) use people::{Checked, Everyone, News, OrderNote, PersonState, PrivateLine};
 pub(crate) use relay::{ForCore as Relayed, Relay, RelayDone, Unsent};
 
 use std::fmt;

@@ -6,6 +6,7 @@
 //! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]) |
 //! | `chat:nicks:{nicks}:nodes` | hash | node id → its lease in milliseconds, set at each renewal |
 //! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` (`"stopped":true` when it shut down) |
+//! | `chat:people` | channel | also an operator's order: `{"v":1,"node":…,"order":{"room":…,"target":…,"by":…,"kick":"reason"}}` (`"kick":null`: no reason), or `…"status":"o","on":true,"ms":600000}` (`o`, `v` or `m`; `ms` a mute's length) |
 //! | `chat:inbox:NODE` | channel | private messages for people on NODE: `{"v":1,"node":…,"from":…,"to":…,"kind":…,"text":…,"at":…}` |
 //!
 //! The people keys share the nicks' hash tag: the lease a node keeps for its nicks is the one
@@ -19,6 +20,7 @@ use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use chat_core::relay::{Action, Order, Status};
 use chat_core::{Instant, LineKind, MAX_LINE_BYTES, MAX_ROOMS_PER_PERSON, Nickname, RoomName};
 use futures_lite::Stream;
 use redis::Script;
@@ -171,6 +173,177 @@ pub(crate) enum News {
     Lost { node: String, stopped: bool },
     /// A private message for someone here.
     Private(PrivateLine),
+    /// An operator's order given on another node.
+    Order(OrderNote),
+}
+
+/// An operator's order (see [`chat_core::relay::Order`]) as the nodes send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OrderNote {
+    /// The node it was given on.
+    pub(crate) node: String,
+    pub(crate) room: String,
+    pub(crate) target: String,
+    pub(crate) by: String,
+    pub(crate) action: OrderAction,
+}
+
+/// What an [`OrderNote`] does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OrderAction {
+    Kick {
+        reason: Option<String>,
+    },
+    Status {
+        status: Status,
+        on: bool,
+        duration: Option<Duration>,
+    },
+}
+
+impl OrderNote {
+    /// The core's order, from node `node`.
+    pub(crate) fn of(node: &str, order: &Order<'_>) -> Option<Self> {
+        let action = match order.action {
+            Action::Kick { reason } => OrderAction::Kick {
+                reason: reason.map(str::to_owned),
+            },
+            Action::Status {
+                status,
+                on,
+                duration,
+            } => OrderAction::Status {
+                status,
+                on,
+                duration,
+            },
+            // An action added to the core later, until the nodes have a name for it.
+            _ => return None,
+        };
+        Some(Self {
+            node: node.to_owned(),
+            room: order.room.to_owned(),
+            target: order.target.to_owned(),
+            by: order.by.to_owned(),
+            action,
+        })
+    }
+
+    /// The order for the core.
+    pub(crate) fn order(&self) -> Order<'_> {
+        Order {
+            room: &self.room,
+            target: &self.target,
+            by: &self.by,
+            action: match &self.action {
+                OrderAction::Kick { reason } => Action::Kick {
+                    reason: reason.as_deref(),
+                },
+                &OrderAction::Status {
+                    status,
+                    on,
+                    duration,
+                } => Action::Status {
+                    status,
+                    on,
+                    duration,
+                },
+            },
+        }
+    }
+
+    /// The message on the people channel, at most [`MAX_PAYLOAD_BYTES`].
+    pub(crate) fn encode(&self) -> Result<String, ClusterError> {
+        let mut order = json!({ "room": self.room, "target": self.target, "by": self.by });
+        match &self.action {
+            OrderAction::Kick { reason } => order["kick"] = json!(reason),
+            OrderAction::Status {
+                status,
+                on,
+                duration,
+            } => {
+                order["status"] = json!(status_letter(*status));
+                order["on"] = json!(on);
+                if let Some(duration) = duration {
+                    order["ms"] = json!(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+                }
+            }
+        }
+        let payload =
+            json!({ "v": PAYLOAD_VERSION, "node": self.node, "order": order }).to_string();
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(ClusterError::Line(format!(
+                "an order of {} bytes, more than {MAX_PAYLOAD_BYTES}",
+                payload.len()
+            )));
+        }
+        Ok(payload)
+    }
+
+    /// Reads the `order` object of a message from `node`, checked as the core checks it.
+    fn decode(node: String, order: &Value) -> Result<Self, String> {
+        let text = |name: &str| {
+            order
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("no {name:?} string in the order"))
+        };
+        let action = if let Some(kick) = order.get("kick") {
+            OrderAction::Kick {
+                reason: match kick {
+                    Value::Null => None,
+                    Value::String(reason) => Some(reason.clone()),
+                    other => return Err(format!("\"kick\" is not a reason: {other}")),
+                },
+            }
+        } else {
+            let letter = text("status")?;
+            OrderAction::Status {
+                status: status_of(&letter).ok_or_else(|| format!("unknown status {letter:?}"))?,
+                on: order
+                    .get("on")
+                    .and_then(Value::as_bool)
+                    .ok_or("no \"on\" in the order")?,
+                duration: match order.get("ms") {
+                    None | Some(Value::Null) => None,
+                    Some(ms) => Some(Duration::from_millis(
+                        ms.as_u64()
+                            .ok_or("\"ms\" is not a number of milliseconds")?,
+                    )),
+                },
+            }
+        };
+        let note = Self {
+            node,
+            room: text("room")?,
+            target: text("target")?,
+            by: text("by")?,
+            action,
+        };
+        note.order()
+            .check_from(&note.node)
+            .map_err(|why| format!("an order: {why}"))?;
+        Ok(note)
+    }
+}
+
+fn status_letter(status: Status) -> &'static str {
+    match status {
+        Status::Operator => "o",
+        Status::Voice => "v",
+        // Muted, and a status added to the core later (not sent: see `OrderNote::of`).
+        _ => "m",
+    }
+}
+
+fn status_of(letter: &str) -> Option<Status> {
+    match letter {
+        "o" => Some(Status::Operator),
+        "v" => Some(Status::Voice),
+        "m" => Some(Status::Muted),
+        _ => None,
+    }
 }
 
 impl Cluster {
@@ -356,6 +529,22 @@ impl Cluster {
         })
     }
 
+    /// Tells every other node of an operator's order given here.
+    pub(crate) async fn publish_order(&self, order: &OrderNote) -> Result<(), ClusterError> {
+        let payload = order.encode()?;
+        let mut commands = self.commands.clone();
+        let _heard: i64 = within(
+            CALL_TIMEOUT,
+            "publishing an order",
+            redis::cmd("PUBLISH")
+                .arg(self.channel(PEOPLE_CHANNEL))
+                .arg(payload)
+                .query_async(&mut commands),
+        )
+        .await?;
+        Ok(())
+    }
+
     fn people_key(&self, node: &str) -> String {
         format!("{NICKS}people:{node}")
     }
@@ -430,8 +619,11 @@ impl Stream for NewsSubscriber {
             };
             match read {
                 // Its own, heard back.
-                Ok(Some(News::Person { node, .. } | News::Gone { node, .. }))
-                    if node == self.node => {}
+                Ok(Some(
+                    News::Person { node, .. }
+                    | News::Gone { node, .. }
+                    | News::Order(OrderNote { node, .. }),
+                )) if node == self.node => {}
                 Ok(Some(news)) => return Poll::Ready(Some(Ok(news))),
                 Ok(None) => {}
                 Err(reason) => {
@@ -495,6 +687,9 @@ pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, S
         }));
     }
     let node = node_field("node")?;
+    if let Some(order) = value.get("order") {
+        return OrderNote::decode(node, order).map(|note| Some(News::Order(note)));
+    }
     let id = value
         .get("person")
         .and_then(Value::as_u64)

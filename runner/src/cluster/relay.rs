@@ -37,8 +37,8 @@ use smol::channel::{Receiver, Sender};
 use smol::{LocalExecutor, Task, Timer};
 
 use super::{
-    Checked, Cluster, ClusterError, Everyone, Fetched, Gap, Heard, MAX_FETCH, News, Outbound,
-    PersonState, Position, PrivateLine, RemoteLine, Sent,
+    Checked, Cluster, ClusterError, Everyone, Fetched, Gap, Heard, MAX_FETCH, News, OrderNote,
+    Outbound, PersonState, Position, PrivateLine, RemoteLine, Sent,
 };
 use crate::log::{error, info, warn};
 
@@ -211,12 +211,29 @@ pub(crate) const MAX_REFUSED: usize = 1024;
 /// a link that fails again and again is told once, and logged.
 const TELL_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
-/// A change of one of this node's people, to publish.
+/// The most operators' orders kept waiting for Redis; past it, the oldest is dropped, with a
+/// log line (it was carried out here; the other nodes miss it).
+const MAX_ORDERS_WAITING: usize = 256;
+
+/// A change of one of this node's people, or an operator's order given here, to publish.
 #[derive(Debug, Clone)]
-pub(crate) struct Change {
-    id: u64,
-    state: Option<PersonState>,
-    reason: String,
+pub(crate) enum Change {
+    Person {
+        id: u64,
+        state: Option<PersonState>,
+        reason: String,
+    },
+    Order(OrderNote),
+}
+
+impl Change {
+    /// The person it is about, for a change of a person.
+    fn person(&self) -> Option<u64> {
+        match self {
+            Self::Person { id, .. } => Some(*id),
+            Self::Order(_) => None,
+        }
+    }
 }
 
 /// This node's side of the room lines, the people and the private messages (see the module's
@@ -605,7 +622,7 @@ impl Relay {
                     return;
                 }
                 self.published.insert(id, state.clone());
-                self.change(Change {
+                self.change(Change::Person {
                     id,
                     state: Some(state),
                     reason: String::new(),
@@ -618,12 +635,40 @@ impl Relay {
     /// Person `id` here went offline, or lost their nickname, for `reason`.
     pub(crate) fn gone(&mut self, id: u64, reason: &str) {
         if self.published.remove(&id).is_some() {
-            self.change(Change {
+            self.change(Change::Person {
                 id,
                 state: None,
                 reason: reason.to_owned(),
             });
         }
+    }
+
+    /// An operator's order given here (carried out here already): published on the people
+    /// channel after the changes made before it, so that the other nodes show the kick before
+    /// the person's departure from the room.
+    pub(crate) fn order(&mut self, order: &chat_core::relay::Order<'_>) {
+        let Some(note) = OrderNote::of(self.cluster.node_id(), order) else {
+            return;
+        };
+        let waiting = self
+            .changes
+            .iter()
+            .filter(|change| change.person().is_none())
+            .count();
+        if waiting >= MAX_ORDERS_WAITING
+            && let Some(oldest) = self
+                .changes
+                .iter()
+                .position(|change| change.person().is_none())
+        {
+            warn!(
+                "cluster: {MAX_ORDERS_WAITING} operators' orders wait for Redis; the oldest is \
+                 dropped (the other nodes will not show it)"
+            );
+            self.changes.remove(oldest);
+        }
+        self.changes.push_back(Change::Order(note));
+        self.send_people();
     }
 
     fn change(&mut self, change: Change) {
@@ -633,7 +678,7 @@ impl Relay {
         match self
             .changes
             .iter_mut()
-            .find(|waiting| waiting.id == change.id)
+            .find(|waiting| waiting.person().is_some() && waiting.person() == change.person())
         {
             Some(waiting) => *waiting = change,
             None => self.changes.push_back(change),
@@ -655,10 +700,13 @@ impl Relay {
                 let mut result = Ok(());
                 let mut sent = 0;
                 for change in &batch {
-                    if let Err(error) = cluster
-                        .set_person(change.id, change.state.as_ref(), &change.reason)
-                        .await
-                    {
+                    let published = match change {
+                        Change::Person { id, state, reason } => {
+                            cluster.set_person(*id, state.as_ref(), reason).await
+                        }
+                        Change::Order(order) => cluster.publish_order(order).await,
+                    };
+                    if let Err(error) = published {
                         result = Err(error);
                         break;
                     }
@@ -673,7 +721,12 @@ impl Relay {
     /// Puts back changes that were not sent, before those made since (which supersede them).
     fn unsent(&mut self, unsent: Vec<Change>) {
         for change in unsent.into_iter().rev() {
-            if !self.changes.iter().any(|waiting| waiting.id == change.id) {
+            let superseded = change.person().is_some()
+                && self
+                    .changes
+                    .iter()
+                    .any(|waiting| waiting.person() == change.person());
+            if !superseded {
                 self.changes.push_front(change);
             }
         }
@@ -688,7 +741,7 @@ impl Relay {
             .map(|(id, state)| (*id, state.clone()))
             .collect();
         for (id, state) in everyone {
-            self.change(Change {
+            self.change(Change::Person {
                 id,
                 state: Some(state),
                 reason: String::new(),
@@ -1158,7 +1211,7 @@ impl Relay {
         }
     }
 
-    /// A change of another node's people, or a private message for someone here.
+    /// A change of another node's people, a private message for someone here, or an order.
     fn news(&mut self, news: News, out: &mut Vec<ForCore>) {
         match &news {
             News::Person { node, id, .. } => {
@@ -1174,7 +1227,7 @@ impl Relay {
                     return;
                 }
             }
-            News::Private(_) => {}
+            News::Private(_) | News::Order(_) => {}
         }
         out.push(ForCore::News(news));
     }

@@ -195,6 +195,20 @@ impl Hub {
                     error!("bug: {error}");
                 }
             }
+            Relayed::News(News::Order(note)) => {
+                let result = self.core.unrecorded("orders of other nodes").handle_order(
+                    now,
+                    &note.node,
+                    &note.order(),
+                );
+                if let Err(error) = result {
+                    warn!(
+                        "cluster: an order of {} (node {}) about {} in {} was not carried out: \
+                         {error}",
+                        note.by, note.node, note.target, note.room
+                    );
+                }
+            }
             Relayed::News(News::Private(line)) => {
                 let incoming = Incoming {
                     to: Target::Person {

@@ -37,6 +37,34 @@ impl fmt::Display for SpeakerPrefix<'_> {
     }
 }
 
+/// The nickname of whoever did something: someone listed, or someone on another server known
+/// only by name.
+#[derive(Clone, Copy, Debug)]
+enum SpeakerNick<'a> {
+    Listed(crate::state::roster::Name<'a>),
+    Unlisted(&'a str),
+}
+
+impl fmt::Display for SpeakerNick<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Listed(name) => name.fmt(f),
+            Self::Unlisted(nick) => Visible(nick).fmt(f),
+        }
+    }
+}
+
+/// `who`'s nickname.
+fn speaker_nick<'s, S: crate::Storage>(
+    roster: &'s crate::state::roster::Roster<S>,
+    who: Speaker<'s>,
+) -> SpeakerNick<'s> {
+    match who {
+        Speaker::Listed(conn) => SpeakerNick::Listed(roster.name(conn)),
+        Speaker::Unlisted { nick, .. } => SpeakerNick::Unlisted(nick),
+    }
+}
+
 /// `who`'s `nick!user@host`.
 fn speaker_prefix<'s, S: crate::Storage>(
     roster: &'s crate::state::roster::Roster<S>,
@@ -148,10 +176,10 @@ impl<S: crate::Storage> Step<'_, S> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let (prefix, name) = (speaker_prefix(self.roster, by), info.name);
                 let target = self.roster.name(who);
                 // Without a reason, the kicker's name, as IRC servers do.
-                let kicker = self.roster.name(by);
+                let kicker = speaker_nick(self.roster, by);
                 // The others in the room, and `who` by itself: recipients are found when the
                 // output is polled, and by then it is no longer a member.
                 let others = Audience::room_but(room, who).speaking(Speaks::Irc);
@@ -233,10 +261,10 @@ impl<S: crate::Storage> Step<'_, S> {
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
-                let (prefix, name) = (self.roster.prefix(by), info.name);
+                let (prefix, name) = (speaker_prefix(self.roster, by), info.name);
                 let (sign, target) = (if on { '+' } else { '-' }, self.roster.name(who));
                 let members = Audience::room(room).speaking(Speaks::Irc);
-                let (server, giver) = (self.server_name, self.roster.name(by));
+                let (server, giver) = (self.server_name, speaker_nick(self.roster, by));
                 match status {
                     crate::state::members::Status::Operator => {
                         irc!(self, members, ":{prefix} MODE {name} {sign}o {target}");

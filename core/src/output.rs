@@ -515,12 +515,21 @@ pub(crate) struct OrderRecord {
     pub(crate) room: Span,
     pub(crate) target: Span,
     pub(crate) by: Span,
-    /// A kick's reason (`Some`), or a status change (`None`, with `status`).
-    pub(crate) reason: Option<Span>,
-    pub(crate) kick: bool,
-    pub(crate) status: crate::state::members::Status,
-    pub(crate) on: bool,
-    pub(crate) duration: Option<core::time::Duration>,
+    pub(crate) action: OrderAction,
+}
+
+/// A [`crate::relay::Action`] as queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OrderAction {
+    Kick {
+        reason: Option<Span>,
+    },
+    Status {
+        status: crate::state::members::Status,
+        on: bool,
+        duration: Option<core::time::Duration>,
+    },
+    Invite,
 }
 
 /// A [`Target`] as queued.
@@ -832,16 +841,20 @@ impl OutputQueue {
             room: self.text(order.room),
             target: self.text(order.target),
             by: self.text(order.by),
-            action: if order.kick {
-                Action::Kick {
-                    reason: order.reason.map(|reason| self.text(reason)),
-                }
-            } else {
-                Action::Status {
-                    status: order.status,
-                    on: order.on,
-                    duration: order.duration,
-                }
+            action: match order.action {
+                OrderAction::Kick { reason } => Action::Kick {
+                    reason: reason.map(|reason| self.text(reason)),
+                },
+                OrderAction::Status {
+                    status,
+                    on,
+                    duration,
+                } => Action::Status {
+                    status,
+                    on,
+                    duration,
+                },
+                OrderAction::Invite => Action::Invite,
             },
         }
     }

@@ -287,7 +287,7 @@ pub enum RoomChange<'a> {
 }
 
 /// An operator's order about someone in a room, when several servers share one chat: a kick,
-/// or a status given or taken (operator, voice, mute). The core hands it out as
+/// a status given or taken (operator, voice, mute), or an invitation. The core hands it out as
 /// [`Output::Order`](crate::Output::Order) once it has carried it out here, whoever it is
 /// about (someone here, or someone of another server it lists); the runner carries it to
 /// every other server, whose core takes it with
@@ -298,7 +298,7 @@ pub enum RoomChange<'a> {
 ///
 /// The server that gave it checked that its giver may give it; the others take that on trust,
 /// as they take the room lines a server sends. An order about someone no longer in the room
-/// (or gone) does nothing.
+/// (or gone), or an invitation of someone in it already, does nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Order<'a> {
     /// The room, as spelt where the order was given.
@@ -330,6 +330,9 @@ pub enum Action<'a> {
         /// [`MAX_MODERATION_DURATION`](crate::MAX_MODERATION_DURATION).
         duration: Option<core::time::Duration>,
     },
+    /// Let them into the room though it is invite-only (`/invite`, IRC's `INVITE`): for the
+    /// person's own server, which keeps the invitation; they are not in the room yet.
+    Invite,
 }
 
 pub use crate::state::members::Status;
@@ -343,6 +346,7 @@ impl Order<'_> {
     pub fn check_from(&self, node: &str) -> Result<(), Refused> {
         let reason = match self.action {
             Action::Kick { reason } => reason.unwrap_or_default(),
+            Action::Invite => "",
             Action::Status { duration, .. } => {
                 if duration.is_some_and(|duration| {
                     duration.is_zero() || duration > crate::MAX_MODERATION_DURATION
@@ -908,7 +912,7 @@ mod tests {
     }
 
     #[test]
-    fn an_operators_kick_or_mute_of_someone_elsewhere_is_carried_out_on_their_server() {
+    fn an_operators_kick_mute_op_or_invite_of_someone_elsewhere_is_carried_out_on_their_server() {
         let mut pair = Pair::new();
         let alice = pair.connect(0, "/nick alice\n/join #den\n");
         let carol = pair.connect(0, "/nick carol\n/join #den\n");
@@ -981,6 +985,35 @@ mod tests {
         pair.say(1, dave, "MODE #den +m\r\n");
         assert_eq!(pair.heard[1].take(dave), [":dave!~d@hidden MODE #den +m"]);
 
+        // Dave makes the room invite-only on his server; bob, out since his kick, is let in
+        // there by alice's invitation from hers.
+        pair.say(1, dave, "MODE #den +i\r\n");
+        pair.say(1, bob, "/join #den\n");
+        let refused = pair.heard[1].take(bob);
+        assert!(
+            refused.iter().any(|line| line.contains("invite")),
+            "{refused:?}"
+        );
+        pair.say(0, alice, "/invite bob\n");
+        assert_eq!(
+            pair.heard[0].take(alice).last().map(String::as_str),
+            Some("*** You invited bob into #den.")
+        );
+        let orders = pair.pass_orders(0);
+        assert_eq!(orders[0].action, crate::testing::GivenAction::Invite);
+        assert_eq!(
+            pair.heard[1].take(bob),
+            ["*** alice invites you into #den: /join #den"]
+        );
+        pair.say(1, bob, "/join #den\n");
+        let joined = pair.heard[1].take(bob);
+        assert!(
+            joined
+                .iter()
+                .any(|line| line.contains("You are now talking in #den")),
+            "{joined:?}"
+        );
+
         // What does not hold is refused: a room or name that is not one, a mute too long.
         let order = Order {
             room: "den",
@@ -1009,7 +1042,7 @@ mod tests {
         );
         // About someone not in the room: nothing happens.
         let order = Order {
-            target: "bob",
+            target: "carol",
             action: Action::Kick { reason: None },
             ..order
         };

@@ -72,32 +72,40 @@ pub struct GivenOrder {
     pub target: String,
     /// Who gave it.
     pub by: String,
-    /// A kick's reason (`Some`), or the status change (`None`).
-    pub kick: Option<Option<String>>,
-    /// The status given or taken, if not a kick.
-    pub status: Option<(crate::relay::Status, bool, Option<Duration>)>,
+    /// What it is.
+    pub action: GivenAction,
+}
+
+/// What a [`GivenOrder`] does: an owned [`Action`](crate::relay::Action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GivenAction {
+    /// A kick, with its reason.
+    Kick(Option<String>),
+    /// A status given (`true`) or taken, for how long.
+    Status(crate::relay::Status, bool, Option<Duration>),
+    /// An invitation.
+    Invite,
 }
 
 impl GivenOrder {
     /// The order, borrowed, for [`Server::handle_order`].
     pub fn order(&self) -> crate::relay::Order<'_> {
         use crate::relay::Action;
-        let action = match (&self.kick, self.status) {
-            (Some(reason), _) => Action::Kick {
-                reason: reason.as_deref(),
-            },
-            (None, Some((status, on, duration))) => Action::Status {
-                status,
-                on,
-                duration,
-            },
-            (None, None) => Action::Kick { reason: None },
-        };
         crate::relay::Order {
             room: &self.room,
             target: &self.target,
             by: &self.by,
-            action,
+            action: match &self.action {
+                GivenAction::Kick(reason) => Action::Kick {
+                    reason: reason.as_deref(),
+                },
+                &GivenAction::Status(status, on, duration) => Action::Status {
+                    status,
+                    on,
+                    duration,
+                },
+                GivenAction::Invite => Action::Invite,
+            },
         }
     }
 }
@@ -332,17 +340,16 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
                     room: String::from(order.room),
                     target: String::from(order.target),
                     by: String::from(order.by),
-                    kick: match order.action {
-                        crate::relay::Action::Kick { reason } => Some(reason.map(String::from)),
-                        _ => None,
-                    },
-                    status: match order.action {
+                    action: match order.action {
+                        crate::relay::Action::Kick { reason } => {
+                            GivenAction::Kick(reason.map(String::from))
+                        }
                         crate::relay::Action::Status {
                             status,
                             on,
                             duration,
-                        } => Some((status, on, duration)),
-                        _ => None,
+                        } => GivenAction::Status(status, on, duration),
+                        _ => GivenAction::Invite,
                     },
                 }),
                 _ => {}

@@ -1759,9 +1759,11 @@ fn a_registered_rooms_order_holds_on_every_node() {
 }
 
 #[test]
-fn an_operators_kick_mute_and_op_reach_people_on_other_nodes() {
-    let test = "an_operators_kick_mute_and_op_reach_people_on_other_nodes";
+fn an_operators_kick_mute_op_and_invite_reach_people_on_other_nodes() {
+    let test = "an_operators_kick_mute_op_and_invite_reach_people_on_other_nodes";
     let Some(url) = redis_url(test) else { return };
+    // A database of its own: the listing of rooms below finds the room among few.
+    let url = fresh_db(&url, 11);
     let (a, b, c) = (
         node(&url, "order-a", &[]),
         node(&url, "order-b", &[]),
@@ -1769,14 +1771,27 @@ fn an_operators_kick_mute_and_op_reach_people_on_other_nodes() {
     );
     let room = format!("#o{:06x}", unique());
     let [ann, first_b, bob, first_c, cat] = ["oa", "ob", "bo", "oc", "ca"].map(unique_nick);
-    // The first in the room on each node is its operator there: ann on a, first_b on b,
-    // first_c on c. Bob (IRC, on b) and cat (on c) are not.
+    // Ann makes the room, and is its operator; nobody on b or c is one.
     let mut alice = a.join(&ann);
     alice.send_line(&format!("/join {room}"));
     alice.expect_line(&format!("*** You are now talking in {room}."));
     let mut seconds = Vec::new();
     for (node, nick) in [(&b, &first_b), (&c, &first_c)] {
         let mut first = node.join(nick);
+        // In once the room is known there (ann is in it): it is hers, not made anew here.
+        chat_tests::wait_until(&format!("{room} known on a node"), || {
+            // The listing of rooms, then of the lobby's people (`*** #lobby (N): …`) to end it.
+            first.send_line("/rooms");
+            first.send_line("/list");
+            let mut known = false;
+            loop {
+                let line = first.next_line();
+                known |= line.contains(&format!("   {room} (")) && !line.contains(" (0");
+                if line.starts_with("*** #lobby (") && line.contains("): ") {
+                    return known;
+                }
+            }
+        });
         first.send_line(&format!("/join {room}"));
         first.expect_line(&format!("*** You are now talking in {room}."));
         seconds.push(first);
@@ -1840,5 +1855,26 @@ fn an_operators_kick_mute_and_op_reach_people_on_other_nodes() {
     irc.send(format!("PRIVMSG {room} :thanks\r\n"));
     alice.expect_line(&format!("{bob}: thanks"));
     carl.expect_line(&format!("{bob}: thanks"));
-    drop(seconds);
+
+    // Invite-only on b (set by its operator there): bob, kicked again, gets back in only with
+    // an invitation, given from a.
+    alice.send_line(&format!("/op {first_b}"));
+    let first_on_b = &mut seconds[0];
+    first_on_b.expect_line(&format!("*** {ann} made {first_b} an operator of {room}"));
+    first_on_b.send_line("/mode +i");
+    first_on_b.expect_line(&format!("let only invited people into {room}"));
+    alice.send_line(&format!("/kick {bob}"));
+    irc.expect_line(" KICK ");
+    irc.send(format!("JOIN {room}\r\n"));
+    irc.expect_line(&format!(" 473 {bob} {room} "));
+    alice.send_line(&format!("/invite {bob}"));
+    alice.expect_line(&format!("*** You invited {bob} into {room}."));
+    let invited = irc.expect_line(" INVITE ");
+    assert!(
+        invited.starts_with(&format!(":{ann}!"))
+            && invited.ends_with(&format!(" INVITE {bob} {room}")),
+        "{invited}"
+    );
+    irc.send(format!("JOIN {room}\r\n"));
+    irc.expect_line(&format!(" 366 {bob} {room} "));
 }

@@ -292,7 +292,7 @@ impl<S: crate::Storage> Step<'_, S> {
         who: ConnectionId,
         action: crate::relay::Action<'_>,
     ) {
-        use crate::output::OrderRecord;
+        use crate::output::{OrderAction, OrderRecord};
         use crate::relay::Action;
         use crate::state::roster::Name;
         if !self.relayed {
@@ -305,29 +305,26 @@ impl<S: crate::Storage> Step<'_, S> {
         let room = self.out.span_str(name.as_str());
         let target = self.out.span_str(target.as_str());
         let by = self.out.span_name(self.roster.name(conn));
-        let (reason, kick, status, on, duration) = match action {
-            Action::Kick { reason } => (
-                reason.map(|reason| self.out.span_str(reason)),
-                true,
-                Status::Operator,
-                false,
-                None,
-            ),
+        let action = match action {
+            Action::Kick { reason } => OrderAction::Kick {
+                reason: reason.map(|reason| self.out.span_str(reason)),
+            },
             Action::Status {
                 status,
                 on,
                 duration,
-            } => (None, false, status, on, duration),
+            } => OrderAction::Status {
+                status,
+                on,
+                duration,
+            },
+            Action::Invite => OrderAction::Invite,
         };
         self.out.order(OrderRecord {
             room,
             target,
             by,
-            reason,
-            kick,
-            status,
-            on,
-            duration,
+            action,
         });
     }
 
@@ -386,7 +383,8 @@ impl<S: crate::Storage> Step<'_, S> {
         else {
             return;
         };
-        if !self.roster.in_room(who, room) {
+        let in_room = self.roster.in_room(who, room);
+        if in_room == matches!(order.action, Action::Invite) {
             return;
         }
         // Only someone of another server can have given it: `anonymous-N` here is someone
@@ -400,6 +398,9 @@ impl<S: crate::Storage> Step<'_, S> {
         };
         match order.action {
             Action::Kick { reason } => self.put_out(who, by, room, reason),
+            // Kept where they are; the other servers have nothing to show.
+            Action::Invite if !self.is_remote(who) => self.let_in(who, by, room),
+            Action::Invite => {}
             Action::Status {
                 status,
                 on,
@@ -413,6 +414,22 @@ impl<S: crate::Storage> Step<'_, S> {
                     let _ = self.give_status(who, by, room, status, on, None);
                 }
             }
+        }
+    }
+
+    /// Invites `who`, here, into `room`, telling them `by` did.
+    fn let_in(&mut self, who: ConnectionId, by: Speaker<'_>, room: RoomId) {
+        let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+            return;
+        };
+        self.invites.invite(who, room);
+        let shown = self.roster.name(who);
+        if self.speaks_irc(who) {
+            let prefix = super::irc::speaker_prefix(self.roster, by);
+            irc!(self, Audience::one(who), ":{prefix} INVITE {shown} {name}");
+        } else {
+            let by = super::plain::speaker_name(self.style, self.roster, self.server_name, by);
+            notice!(self, who, "{by} invites you into {name}: /join {name}");
         }
     }
 
@@ -1111,22 +1128,21 @@ impl<S: crate::Storage> Step<'_, S> {
             }
             return;
         }
-        if self.is_remote(who) {
+        let remote = self.is_remote(who);
+        if remote && !self.relayed {
             return self.refuse_moderation(conn, Some(room), Refusal::Elsewhere(target));
         }
-        self.invites.invite(who, room);
         let shown = self.roster.name(who);
         if self.speaks_irc(conn) {
             numeric!(self, conn, RPL_INVITING, "{shown} {name}");
         } else {
             notice!(self, conn, "You invited {shown} into {name}.");
         }
-        let by = self.roster.name(conn);
-        if self.speaks_irc(who) {
-            let prefix = self.roster.prefix(conn);
-            irc!(self, Audience::one(who), ":{prefix} INVITE {shown} {name}");
+        if remote {
+            // Kept on their server, which lets them in.
+            self.give_order(conn, room, who, crate::relay::Action::Invite);
         } else {
-            notice!(self, who, "{by} invites you into {name}: /join {name}");
+            self.let_in(who, Speaker::Listed(conn), room);
         }
     }
 

@@ -547,7 +547,7 @@ fn sort_key(name: Name<'_>) -> (bool, [u8; crate::state::roster::MAX_NICK_BYTES]
 }
 
 /// A speaker's name as text users see it, in the colour that is always theirs.
-enum SpeakerName<'a> {
+pub(crate) enum SpeakerName<'a> {
     Listed(Painted<Name<'a>>),
     Unlisted(Painted<Visible<'a>>),
     /// `anonymous-N` of another server, with that server's name: every server numbers its
@@ -566,7 +566,7 @@ impl fmt::Display for SpeakerName<'_> {
 }
 
 /// `who`'s name for text users, on the server called `here`.
-fn speaker_name<'s, S: crate::Storage>(
+pub(crate) fn speaker_name<'s, S: crate::Storage>(
     style: Style,
     roster: &'s Roster<S>,
     here: &str,

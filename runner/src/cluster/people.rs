@@ -6,7 +6,7 @@
 //! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]) |
 //! | `chat:nicks:{nicks}:nodes` | hash | node id → its lease in milliseconds, set at each renewal |
 //! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` (`"stopped":true` when it shut down) |
-//! | `chat:people` | channel | also an operator's order: `{"v":1,"node":…,"order":{"room":…,"target":…,"by":…,"kick":"reason"}}` (`"kick":null`: no reason), or `…"status":"o","on":true,"ms":600000}` (`o`, `v` or `m`; `ms` a mute's length) |
+//! | `chat:people` | channel | also an operator's order: `{"v":1,"node":…,"order":{"room":…,"target":…,"by":…,"kick":"reason"}}` (`"kick":null`: no reason), `…"status":"o","on":true,"ms":600000}` (`o`, `v` or `m`; `ms` a mute's length), or `…"invite":true}` |
 //! | `chat:inbox:NODE` | channel | private messages for people on NODE: `{"v":1,"node":…,"from":…,"to":…,"kind":…,"text":…,"at":…}` |
 //!
 //! The people keys share the nicks' hash tag: the lease a node keeps for its nicks is the one
@@ -199,6 +199,7 @@ pub(crate) enum OrderAction {
         on: bool,
         duration: Option<Duration>,
     },
+    Invite,
 }
 
 impl OrderNote {
@@ -217,6 +218,7 @@ impl OrderNote {
                 on,
                 duration,
             },
+            Action::Invite => OrderAction::Invite,
             // An action added to the core later, until the nodes have a name for it.
             _ => return None,
         };
@@ -248,6 +250,7 @@ impl OrderNote {
                     on,
                     duration,
                 },
+                OrderAction::Invite => Action::Invite,
             },
         }
     }
@@ -257,6 +260,7 @@ impl OrderNote {
         let mut order = json!({ "room": self.room, "target": self.target, "by": self.by });
         match &self.action {
             OrderAction::Kick { reason } => order["kick"] = json!(reason),
+            OrderAction::Invite => order["invite"] = json!(true),
             OrderAction::Status {
                 status,
                 on,
@@ -289,7 +293,9 @@ impl OrderNote {
                 .map(str::to_owned)
                 .ok_or_else(|| format!("no {name:?} string in the order"))
         };
-        let action = if let Some(kick) = order.get("kick") {
+        let action = if order.get("invite").and_then(Value::as_bool) == Some(true) {
+            OrderAction::Invite
+        } else if let Some(kick) = order.get("kick") {
             OrderAction::Kick {
                 reason: match kick {
                     Value::Null => None,
@@ -708,6 +714,50 @@ pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orders_go_out_and_come_back_whole_and_bad_ones_are_refused() {
+        let note = |action| OrderNote {
+            node: "a-00ff".to_owned(),
+            room: "#den".to_owned(),
+            target: "bob".to_owned(),
+            by: "alice".to_owned(),
+            action,
+        };
+        for action in [
+            OrderAction::Kick {
+                reason: Some("too loud".to_owned()),
+            },
+            OrderAction::Kick { reason: None },
+            OrderAction::Status {
+                status: Status::Muted,
+                on: true,
+                duration: Some(Duration::from_secs(600)),
+            },
+            OrderAction::Status {
+                status: Status::Operator,
+                on: false,
+                duration: None,
+            },
+            OrderAction::Invite,
+        ] {
+            let sent = note(action);
+            let payload = sent.encode().unwrap();
+            assert_eq!(
+                read_news(PEOPLE_CHANNEL, payload.as_bytes()),
+                Ok(Some(News::Order(sent)))
+            );
+        }
+        for bad in [
+            r##"{"v":1,"node":"a-00ff","order":{"room":"den","target":"bob","by":"alice","kick":null}}"##,
+            r##"{"v":1,"node":"a-00ff","order":{"room":"#den","target":"b b","by":"alice","kick":null}}"##,
+            r##"{"v":1,"node":"a-00ff","order":{"room":"#den","target":"bob","by":"alice","kick":"a\u001b[2J"}}"##,
+            r##"{"v":1,"node":"a-00ff","order":{"room":"#den","target":"bob","by":"alice","status":"q","on":true}}"##,
+            r##"{"v":1,"node":"a-00ff","order":{"room":"#den","target":"bob","by":"alice","status":"m","on":true,"ms":0}}"##,
+        ] {
+            assert!(read_news(PEOPLE_CHANNEL, bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn news_is_read_and_checked() {

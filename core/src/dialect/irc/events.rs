@@ -23,7 +23,7 @@ pub(crate) fn verb(kind: LineKind) -> &'static str {
 /// The `nick!user@host` of whoever said a line: someone listed, or someone on another server
 /// known only by the line, shown as `nick!remote@NODE`.
 #[derive(Clone, Copy, Debug)]
-enum SpeakerPrefix<'a> {
+pub(crate) enum SpeakerPrefix<'a> {
     Listed(super::Prefix<'a>),
     Unlisted { nick: &'a str, node: &'a str },
 }
@@ -66,7 +66,7 @@ fn speaker_nick<'s, S: crate::Storage>(
 }
 
 /// `who`'s `nick!user@host`.
-fn speaker_prefix<'s, S: crate::Storage>(
+pub(crate) fn speaker_prefix<'s, S: crate::Storage>(
     roster: &'s crate::state::roster::Roster<S>,
     who: Speaker<'s>,
 ) -> SpeakerPrefix<'s> {

@@ -422,6 +422,7 @@ fn clean_user(user: &str, into: &mut heapless::String<{ crate::state::person::MA
 }
 
 pub(crate) use crate::state::names::glob;
+pub(crate) use events::speaker_prefix;
 
 impl<S: crate::Storage> Step<'_, S> {
     /// Handles one line from a connection speaking IRC; `tags` is its tag section (`@tags `)

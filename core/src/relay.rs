@@ -238,7 +238,8 @@ pub enum ServerBanChange<'a> {
     },
 }
 
-/// A change to a registered room's order made on another server, for
+/// A change to a room's order made on another server (a registered room's, or, while it has
+/// people in it, an unregistered one's), for
 /// [`Server::handle_room_change`](crate::Server::handle_room_change): what that server's
 /// [`Event::RoomRegistered`](crate::Event::RoomRegistered),
 /// [`Event::RoomModes`](crate::Event::RoomModes), [`Event::Banned`](crate::Event::Banned) or

@@ -1281,12 +1281,12 @@ impl<S: Storage> Server<S> {
         }
     }
 
-    /// A change to a registered room's order made on another server of a cluster (see
-    /// [`relay`]), applied here as there: the room is registered (made if need be; it stays
-    /// while empty), or no longer; its modes, key and limit set; a ban set or lifted. The
-    /// members here are told with a notice. Modes and bans are applied only to a room
-    /// registered here (a change of an unregistered room's order stays on its server). No
-    /// event comes out: the server where it was made told of it. `Ok(true)` if it changed
+    /// A change to a room's order made on another server of a cluster (see [`relay`]),
+    /// applied here as there: the room is registered (made if need be; it stays while empty),
+    /// or no longer; its modes, key and limit set; a ban set or lifted. The members here are
+    /// told with a notice. Modes and bans are applied to a room that is here (registered, or
+    /// with someone of any server in it; an unregistered room that is not here has no order
+    /// to keep). No event comes out: the server where it was made told of it. `Ok(true)` if it changed
     /// anything here; [`Error::Relayed`] if it is not valid or does not fit.
     pub fn handle_room_change(
         &mut self,
@@ -1296,12 +1296,6 @@ impl<S: Storage> Server<S> {
         use core::fmt::Write as _;
         self.begin_step(now)?;
         let refused = Error::Relayed(relay::Refused::RoomChange);
-        let registered = |server: &Self, room: &str| {
-            server
-                .rooms
-                .find(room)
-                .filter(|&id| server.rooms.founder_of(id).is_some())
-        };
         let (room, told) = match change {
             relay::RoomChange::Registered { room, founder } => {
                 let founder = match founder {
@@ -1340,7 +1334,7 @@ impl<S: Storage> Server<S> {
                 key,
                 limit,
             } => {
-                let Some(id) = registered(self, room) else {
+                let Some(id) = self.rooms.find(room) else {
                     return Ok(false);
                 };
                 let key = match key.map(crate::state::rooms::room_key) {
@@ -1391,7 +1385,7 @@ impl<S: Storage> Server<S> {
                 at,
                 until,
             } => {
-                let Some(id) = registered(self, room) else {
+                let Some(id) = self.rooms.find(room) else {
                     return Ok(false);
                 };
                 if mask.is_empty()
@@ -1419,7 +1413,7 @@ impl<S: Storage> Server<S> {
                 (room, told)
             }
             relay::RoomChange::Unbanned { room, mask } => {
-                let Some(id) = registered(self, room) else {
+                let Some(id) = self.rooms.find(room) else {
                     return Ok(false);
                 };
                 if !self.rooms.unban(id, mask) {

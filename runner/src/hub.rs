@@ -1592,17 +1592,24 @@ impl Hub {
         };
         let core = self.core.core();
         for change in self.to_share.drain(..) {
-            let shared = match &change {
+            let registered = match &change {
                 Moderation::ServerBan { .. }
                 | Moderation::ServerUnban { .. }
-                | Moderation::Founder { .. } => true,
+                | Moderation::Founder { .. } => Some(true),
                 Moderation::Modes { room, .. }
                 | Moderation::Ban { room, .. }
-                | Moderation::Unban { room, .. } => core.founder(room).is_some(),
-                Moderation::Removed { .. } => false,
+                | Moderation::Unban { room, .. } => Some(core.founder(room).is_some()),
+                Moderation::Removed { .. } => None,
             };
-            if shared {
-                sharer.share(change);
+            match registered {
+                Some(true) => sharer.share(change),
+                // Told to the nodes now, kept by none: it lasts while the room has people.
+                Some(false) => {
+                    if let Some(relay) = &mut self.relay {
+                        relay.room_change(change);
+                    }
+                }
+                None => {}
             }
         }
     }

@@ -1,8 +1,8 @@
 //! What keeps order, shared by every node of a cluster: server-wide bans, and the order of
 //! registered rooms (founder, modes, key, limit, bans). A change made by an operator on one
-//! node holds on all of them. (An unregistered room's modes and bans stay on the node where
-//! they were set, and last while the room lives there: nodes cannot tell when such a room has
-//! emptied everywhere.)
+//! node holds on all of them. (An unregistered room's modes and bans are told to the other
+//! nodes on the people channel, see `people.rs`, and kept by none: they last while the room
+//! has people, and nodes cannot tell when such a room has emptied everywhere.)
 //!
 //! - `chat:moderation:{moderation}:changes`, a hash: each thing changed ([`key_of`]) to its
 //!   last change, as JSON with `"node"`, `"op"` and the change's fields: `set` and `lift` for a
@@ -126,7 +126,7 @@ pub(crate) struct Numbered {
 }
 
 /// The JSON of `change` by `node`, without its number.
-fn encode(change: &Moderation, node: &str) -> Option<Json> {
+pub(crate) fn encode(change: &Moderation, node: &str) -> Option<Json> {
     let now = crate::cluster::now_millis().max(0);
     Some(match change {
         Moderation::ServerBan { ban, reason } => json!({
@@ -173,11 +173,16 @@ fn encode(change: &Moderation, node: &str) -> Option<Json> {
 pub(crate) fn decode(payload: &[u8]) -> Result<Numbered, String> {
     let value: Json =
         serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
+    decode_value(&value)
+}
+
+/// A change from its JSON, parsed.
+pub(crate) fn decode_value(value: &Json) -> Result<Numbered, String> {
     let millis = |name: &str| value.get(name).and_then(Json::as_u64);
     let ban = || -> Result<StoredBan, String> {
         Ok(StoredBan {
-            mask: text(&value, "mask")?,
-            by: text(&value, "by")?,
+            mask: text(value, "mask")?,
+            by: text(value, "by")?,
             at: Instant::from_millis(millis("at").ok_or("no at")?),
             until: millis("until").map(Instant::from_millis),
         })
@@ -187,21 +192,21 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Numbered, String> {
         Some(Json::String(text)) => Ok(Some(text.clone())),
         Some(other) => Err(format!("{name} is {other}")),
     };
-    let change = match text(&value, "op")?.as_str() {
+    let change = match text(value, "op")?.as_str() {
         "set" => Moderation::ServerBan {
             ban: ban()?,
-            reason: text(&value, "reason")?,
+            reason: text(value, "reason")?,
         },
         "lift" => Moderation::ServerUnban {
-            mask: text(&value, "mask")?,
+            mask: text(value, "mask")?,
         },
         "register" => Moderation::Founder {
-            room: text(&value, "room")?,
+            room: text(value, "room")?,
             founder: optional("founder")?,
         },
         "modes" => Moderation::Modes {
-            room: text(&value, "room")?,
-            modes: text(&value, "modes")?,
+            room: text(value, "room")?,
+            modes: text(value, "modes")?,
             key: optional("key")?,
             limit: match value.get("limit") {
                 None | Some(Json::Null) => None,
@@ -214,17 +219,17 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Numbered, String> {
             },
         },
         "room-ban" => Moderation::Ban {
-            room: text(&value, "room")?,
+            room: text(value, "room")?,
             ban: ban()?,
         },
         "room-unban" => Moderation::Unban {
-            room: text(&value, "room")?,
-            mask: text(&value, "mask")?,
+            room: text(value, "room")?,
+            mask: text(value, "mask")?,
         },
         other => return Err(format!("no such change {other:?}")),
     };
     Ok(Numbered {
-        node: text(&value, "node")?,
+        node: text(value, "node")?,
         change,
         version: millis("version").unwrap_or(0),
     })

@@ -6,7 +6,7 @@
 //! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]) |
 //! | `chat:nicks:{nicks}:nodes` | hash | node id → its lease in milliseconds, set at each renewal |
 //! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` (`"stopped":true` when it shut down) |
-//! | `chat:people` | channel | also an operator's order: `{"v":1,"node":…,"order":{"room":…,"target":…,"by":…,"kick":"reason"}}` (`"kick":null`: no reason), `…"status":"o","on":true,"ms":600000}` (`o`, `v` or `m`; `ms` a mute's length), or `…"invite":true}` |
+//! | `chat:people` | channel | also an operator's order: `{"v":1,"node":…,"order":{"room":…,"target":…,"by":…,"kick":"reason"}}` (`"kick":null`: no reason), `…"status":"o","on":true,"ms":600000}` (`o`, `v` or `m`; `ms` a mute's length), or `…"invite":true}`; a change to an unregistered room's order: `{"v":1,"node":…,"room_change":{"op":"modes",…}}` (as in `moderation.rs`) |
 //! | `chat:inbox:NODE` | channel | private messages for people on NODE: `{"v":1,"node":…,"from":…,"to":…,"kind":…,"text":…,"at":…}` |
 //!
 //! The people keys share the nicks' hash tag: the lease a node keeps for its nicks is the one
@@ -21,6 +21,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use chat_core::relay::{Action, Order, Status};
+
+use crate::store::Moderation;
 use chat_core::{Instant, LineKind, MAX_LINE_BYTES, MAX_ROOMS_PER_PERSON, Nickname, RoomName};
 use futures_lite::Stream;
 use redis::Script;
@@ -175,6 +177,9 @@ pub(crate) enum News {
     Private(PrivateLine),
     /// An operator's order given on another node.
     Order(OrderNote),
+    /// A change of an unregistered room's order (its modes, or a ban) made on `node`:
+    /// registered rooms' go through the moderation hash instead (see `moderation.rs`).
+    RoomChange { node: String, change: Moderation },
 }
 
 /// An operator's order (see [`chat_core::relay::Order`]) as the nodes send it.
@@ -551,6 +556,35 @@ impl Cluster {
         Ok(())
     }
 
+    /// Tells every other node of a change to an unregistered room's order made here.
+    pub(crate) async fn publish_room_change(
+        &self,
+        change: &Moderation,
+    ) -> Result<(), ClusterError> {
+        let Some(encoded) = super::moderation::encode(change, &self.node) else {
+            return Ok(());
+        };
+        let payload = json!({ "v": PAYLOAD_VERSION, "node": &*self.node, "room_change": encoded })
+            .to_string();
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(ClusterError::Line(format!(
+                "a room's change of {} bytes, more than {MAX_PAYLOAD_BYTES}",
+                payload.len()
+            )));
+        }
+        let mut commands = self.commands.clone();
+        let _heard: i64 = within(
+            CALL_TIMEOUT,
+            "publishing a room's change",
+            redis::cmd("PUBLISH")
+                .arg(self.channel(PEOPLE_CHANNEL))
+                .arg(payload)
+                .query_async(&mut commands),
+        )
+        .await?;
+        Ok(())
+    }
+
     fn people_key(&self, node: &str) -> String {
         format!("{NICKS}people:{node}")
     }
@@ -628,7 +662,8 @@ impl Stream for NewsSubscriber {
                 Ok(Some(
                     News::Person { node, .. }
                     | News::Gone { node, .. }
-                    | News::Order(OrderNote { node, .. }),
+                    | News::Order(OrderNote { node, .. })
+                    | News::RoomChange { node, .. },
                 )) if node == self.node => {}
                 Ok(Some(news)) => return Poll::Ready(Some(Ok(news))),
                 Ok(None) => {}
@@ -696,6 +731,15 @@ pub(crate) fn read_news(channel: &str, payload: &[u8]) -> Result<Option<News>, S
     if let Some(order) = value.get("order") {
         return OrderNote::decode(node, order).map(|note| Some(News::Order(note)));
     }
+    if let Some(change) = value.get("room_change") {
+        let change = super::moderation::decode_value(change)?.change;
+        return match change {
+            Moderation::Modes { .. } | Moderation::Ban { .. } | Moderation::Unban { .. } => {
+                Ok(Some(News::RoomChange { node, change }))
+            }
+            other => Err(format!("not a change of a room's order: {other:?}")),
+        };
+    }
     let id = value
         .get("person")
         .and_then(Value::as_u64)
@@ -757,6 +801,28 @@ mod tests {
         ] {
             assert!(read_news(PEOPLE_CHANNEL, bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_unregistered_rooms_changes_go_out_and_come_back_whole() {
+        let change = Moderation::Modes {
+            room: "#den".to_owned(),
+            modes: "im".to_owned(),
+            key: Some("sesame".to_owned()),
+            limit: Some(10),
+        };
+        let encoded = crate::cluster::moderation::encode(&change, "a-00ff").unwrap();
+        let payload = json!({ "v": 1, "node": "a-00ff", "room_change": encoded }).to_string();
+        assert_eq!(
+            read_news(PEOPLE_CHANNEL, payload.as_bytes()),
+            Ok(Some(News::RoomChange {
+                node: "a-00ff".to_owned(),
+                change,
+            }))
+        );
+        // Only a room's modes and bans come this way.
+        let server_ban = r#"{"v":1,"node":"a-00ff","room_change":{"node":"a-00ff","op":"lift","mask":"x!*@*","at":1}}"#;
+        assert!(read_news(PEOPLE_CHANNEL, server_ban.as_bytes()).is_err());
     }
 
     #[test]

@@ -211,8 +211,9 @@ pub(crate) const MAX_REFUSED: usize = 1024;
 /// a link that fails again and again is told once, and logged.
 const TELL_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
-/// The most operators' orders kept waiting for Redis; past it, the oldest is dropped, with a
-/// log line (it was carried out here; the other nodes miss it).
+/// The most operators' orders (and changes of unregistered rooms' order) kept waiting for
+/// Redis; past it, the oldest is dropped, with a log line (it was carried out here; the other
+/// nodes miss it).
 const MAX_ORDERS_WAITING: usize = 256;
 
 /// A change of one of this node's people, or an operator's order given here, to publish.
@@ -224,6 +225,8 @@ pub(crate) enum Change {
         reason: String,
     },
     Order(OrderNote),
+    /// A change of an unregistered room's order made here.
+    Room(crate::store::Moderation),
 }
 
 impl Change {
@@ -231,7 +234,7 @@ impl Change {
     fn person(&self) -> Option<u64> {
         match self {
             Self::Person { id, .. } => Some(*id),
-            Self::Order(_) => None,
+            Self::Order(_) | Self::Room(_) => None,
         }
     }
 }
@@ -650,6 +653,11 @@ impl Relay {
         let Some(note) = OrderNote::of(self.cluster.node_id(), order) else {
             return;
         };
+        self.queue_order(Change::Order(note));
+    }
+
+    /// Queues an order or a room's change, after the changes made before it.
+    fn queue_order(&mut self, order: Change) {
         let waiting = self
             .changes
             .iter()
@@ -662,13 +670,19 @@ impl Relay {
                 .position(|change| change.person().is_none())
         {
             warn!(
-                "cluster: {MAX_ORDERS_WAITING} operators' orders wait for Redis; the oldest is \
-                 dropped (the other nodes will not show it)"
+                "cluster: {MAX_ORDERS_WAITING} operators' orders and room changes wait for Redis; \
+                 the oldest is dropped (the other nodes will not show it)"
             );
             self.changes.remove(oldest);
         }
-        self.changes.push_back(Change::Order(note));
+        self.changes.push_back(order);
         self.send_people();
+    }
+
+    /// A change to an unregistered room's order made here (carried out here already):
+    /// published as orders are, and bounded with them.
+    pub(crate) fn room_change(&mut self, change: crate::store::Moderation) {
+        self.queue_order(Change::Room(change));
     }
 
     fn change(&mut self, change: Change) {
@@ -705,6 +719,7 @@ impl Relay {
                             cluster.set_person(*id, state.as_ref(), reason).await
                         }
                         Change::Order(order) => cluster.publish_order(order).await,
+                        Change::Room(change) => cluster.publish_room_change(change).await,
                     };
                     if let Err(error) = published {
                         result = Err(error);
@@ -1227,7 +1242,7 @@ impl Relay {
                     return;
                 }
             }
-            News::Private(_) | News::Order(_) => {}
+            News::Private(_) | News::Order(_) | News::RoomChange { .. } => {}
         }
         out.push(ForCore::News(news));
     }

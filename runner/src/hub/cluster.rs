@@ -209,6 +209,11 @@ impl Hub {
                     );
                 }
             }
+            Relayed::News(News::RoomChange { node, change }) => {
+                if let Err(error) = self.apply_moderation(now, change) {
+                    error!("bug: a room's change from node {node}: {error}");
+                }
+            }
             Relayed::News(News::Private(line)) => {
                 let incoming = Incoming {
                     to: Target::Person {

@@ -569,12 +569,14 @@ pub fn serve_reloading(
 
     let executor = Rc::new(LocalExecutor::new());
     let (events, incoming) = smol::channel::bounded(EVENT_QUEUE);
+    let mut following = None;
     let cluster = cluster.map(|cluster| {
         let mut relay = Relay::new(
             cluster.clone(),
             executor.clone(),
             restored.last_in_room.clone(),
         );
+        following = Some(relay.when_following());
         // The lobby is always here (no room is made for it), and the topics this node kept
         // may have changed while it was away.
         relay.room_created(chat_core::LOBBY);
@@ -658,8 +660,27 @@ pub fn serve_reloading(
             }
         }
     };
-    // One task for both loops: shutdown stops them (and closes both listeners) together.
-    let accepting = executor.spawn(future::or(plain_loop, tls_loop));
+    // One task for both loops: shutdown stops them (and closes both listeners) together. In
+    // cluster mode they start once the node hears every room's lines (clients that connect
+    // meanwhile wait in the listen queue), or after FOLLOWING_WAIT with a warning.
+    let accepting = executor.spawn(async move {
+        if let Some(following) = following {
+            let heard = future::or(async { following.recv().await.is_ok() }, async {
+                Timer::after(FOLLOWING_WAIT).await;
+                false
+            })
+            .await;
+            if !heard {
+                warn!(
+                    "cluster: not yet subscribed to the rooms' lines after {} s; accepting \
+                     connections anyway (a line said in a room just joined may show only in \
+                     its history)",
+                    FOLLOWING_WAIT.as_secs()
+                );
+            }
+        }
+        future::or(plain_loop, tls_loop).await;
+    });
     if let Some((listener, _)) = metrics {
         executor
             .spawn(metrics::serve(listener, events.clone(), executor.clone()))
@@ -682,6 +703,9 @@ pub fn serve_reloading(
     smol::block_on(executor.run(hub));
     Ok(())
 }
+
+/// How long a cluster node waits to hear every room's lines before it accepts connections.
+const FOLLOWING_WAIT: Duration = Duration::from_secs(5);
 
 /// Connects to the cluster's Redis as a new node, waiting at most 5 s, and logs which node
 /// this is.

@@ -288,6 +288,9 @@ pub(crate) struct Relay {
     published: HashMap<u64, PersonState>,
     /// Changes waiting for the batch in flight.
     changes: VecDeque<Change>,
+    /// Told once, when the room lines' listener is first subscribed (see
+    /// [`Relay::when_following`]).
+    following: Option<Sender<()>>,
     sending_people: bool,
     /// Lines said here waiting to be sent, oldest first, at most [`MAX_PUBLISHING`].
     outbound: VecDeque<Outbound>,
@@ -378,6 +381,7 @@ impl Relay {
             reads: 0,
             published: HashMap::new(),
             changes: VecDeque::new(),
+            following: None,
             sending_people: false,
             outbound: VecDeque::new(),
             sending_lines: false,
@@ -791,12 +795,25 @@ impl Relay {
         }
     }
 
+    /// Tells, once, when the room lines' listener is first subscribed: from then on this node
+    /// hears every line said in any room. Whoever joins a room before then could miss the
+    /// room's first lines (a line heard first in a room starts its order here), so the runner
+    /// accepts connections only once this is told (or a while has passed).
+    pub(crate) fn when_following(&mut self) -> Receiver<()> {
+        let (told, hear) = smol::channel::bounded(1);
+        self.following = Some(told);
+        hear
+    }
+
     /// Takes in a task's report: what the core is to be told of it, in order.
     pub(crate) fn handle(&mut self, done: RelayDone) -> Vec<ForCore> {
         let mut out = Vec::new();
         match done.0 {
             Report::Up(Link::Lines) => {
                 self.reached(Link::Lines, &mut out);
+                if let Some(following) = self.following.take() {
+                    let _ = following.try_send(());
+                }
                 // Rooms this node has only said lines in: followed from its first line, which
                 // it may not have heard.
                 for (room, position) in std::mem::take(&mut self.placed) {

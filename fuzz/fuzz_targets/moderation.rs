@@ -1,8 +1,8 @@
 //! Keeping order: sessions of the commands of room and server operators (kick, bans with
 //! durations and accounts, mutes, modes with keys and limits, invitations, registered rooms,
 //! server-wide bans by mask, account or network), with accounts answered and connections from
-//! addresses, against a `Server<Inline<6>>`: the API contract holds, and no output carries a control
-//! byte.
+//! addresses, and operators' orders from another server, against a `Server<Inline<6>>`: the API
+//! contract holds, and no output carries a control byte.
 
 #![no_main]
 
@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use chat_core::account::{AccountAnswer, Operators};
+use chat_core::relay::{Action, Order, Status};
 use chat_core::storage::Inline;
 use chat_core::{
     Admission, Config, ConnectionId, DisconnectReason, Error, Instant, Output, Server,
@@ -104,6 +105,17 @@ enum Op {
     Answer(u8),
     /// Advances the clock by this many seconds, then handles the timeout.
     Timeout(u16),
+    /// An operator's order from another server (`Server::handle_order`).
+    Order {
+        room: Word,
+        target: Word,
+        by: Word,
+        /// Kick, operator, voice, mute, invite.
+        what: u8,
+        on: bool,
+        reason: Option<String>,
+        seconds: Option<u32>,
+    },
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -183,6 +195,47 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Timeout(seconds) => {
                 now += u64::from(seconds) * 1000;
                 server.handle_timeout(Instant::from_millis(now))
+            }
+            Op::Order {
+                room,
+                target,
+                by,
+                what,
+                on,
+                reason,
+                seconds,
+            } => {
+                let word = |word: &Word| match word {
+                    Word::Known(w) => WORDS[usize::from(*w) % WORDS.len()].to_owned(),
+                    Word::Fuzzed(text) => text.clone(),
+                };
+                let (room, target, by) = (word(&room), word(&target), word(&by));
+                let duration = seconds.map(|seconds| Duration::from_secs(u64::from(seconds)));
+                let status = |status| Action::Status {
+                    status,
+                    on,
+                    duration,
+                };
+                let action = match what % 5 {
+                    0 => Action::Kick {
+                        reason: reason.as_deref(),
+                    },
+                    1 => status(Status::Operator),
+                    2 => status(Status::Voice),
+                    3 => status(Status::Muted),
+                    _ => Action::Invite,
+                };
+                let order = Order {
+                    room: &room,
+                    target: &target,
+                    by: &by,
+                    action,
+                };
+                match server.handle_order(at, "other-node", &order) {
+                    // What another server sends is checked, and may be refused.
+                    Err(Error::Relayed(_)) => Ok(()),
+                    other => other,
+                }
             }
         };
         match result {

@@ -542,18 +542,8 @@ impl Cluster {
 
     /// Tells every other node of an operator's order given here.
     pub(crate) async fn publish_order(&self, order: &OrderNote) -> Result<(), ClusterError> {
-        let payload = order.encode()?;
-        let mut commands = self.commands.clone();
-        let _heard: i64 = within(
-            CALL_TIMEOUT,
-            "publishing an order",
-            redis::cmd("PUBLISH")
-                .arg(self.channel(PEOPLE_CHANNEL))
-                .arg(payload)
-                .query_async(&mut commands),
-        )
-        .await?;
-        Ok(())
+        self.publish_news(order.encode()?, "publishing an order")
+            .await
     }
 
     /// Tells every other node of a change to an unregistered room's order made here.
@@ -572,10 +562,16 @@ impl Cluster {
                 payload.len()
             )));
         }
+        self.publish_news(payload, "publishing a room's change")
+            .await
+    }
+
+    /// Publishes `payload` on the people channel (`doing` names it in an error).
+    async fn publish_news(&self, payload: String, doing: &'static str) -> Result<(), ClusterError> {
         let mut commands = self.commands.clone();
         let _heard: i64 = within(
             CALL_TIMEOUT,
-            "publishing a room's change",
+            doing,
             redis::cmd("PUBLISH")
                 .arg(self.channel(PEOPLE_CHANNEL))
                 .arg(payload)

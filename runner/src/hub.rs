@@ -1606,7 +1606,7 @@ impl Hub {
                 // Told to the nodes now, kept by none: it lasts while the room has people.
                 Some(false) => {
                     if let Some(relay) = &mut self.relay {
-                        relay.room_change(change);
+                        relay.room_change(&change);
                     }
                 }
                 None => {}

@@ -64,7 +64,10 @@ mod relay;
 mod tests;
 
 pub(crate) use accounts::{Account, Made, SharedAccounts, now_millis};
-pub(crate) use moderation::{ModerationNews, ModerationSharer, describe as describe_change};
+pub(crate) use moderation::{
+    ModerationNews, ModerationSharer, decode_room_change, describe as describe_change,
+    encode_room_change,
+};
 pub(crate) use news::listen as listen_for_news;
 pub(crate) use node::{Done, ForCore, LEAVE_TIMEOUT, Node};
 pub(crate) use people::{Checked, Everyone, News, OrderNote, PersonState, PrivateLine};

@@ -126,7 +126,7 @@ pub(crate) struct Numbered {
 }
 
 /// The JSON of `change` by `node`, without its number.
-pub(crate) fn encode(change: &Moderation, node: &str) -> Option<Json> {
+fn encode(change: &Moderation, node: &str) -> Option<Json> {
     let now = crate::cluster::now_millis().max(0);
     Some(match change {
         Moderation::ServerBan { ban, reason } => json!({
@@ -176,8 +176,29 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Numbered, String> {
     decode_value(&value)
 }
 
+/// A change of an unregistered room's order (its modes, or a ban) by `node`, as the people
+/// channel carries it; `None` for any other change.
+pub(crate) fn encode_room_change(change: &Moderation, node: &str) -> Option<Json> {
+    match change {
+        Moderation::Modes { .. } | Moderation::Ban { .. } | Moderation::Unban { .. } => {
+            encode(change, node)
+        }
+        _ => None,
+    }
+}
+
+/// A change of a room's order from the people channel: why not, if it is not one.
+pub(crate) fn decode_room_change(value: &Json) -> Result<Moderation, String> {
+    match decode_value(value)?.change {
+        change @ (Moderation::Modes { .. } | Moderation::Ban { .. } | Moderation::Unban { .. }) => {
+            Ok(change)
+        }
+        other => Err(format!("not a change of a room's order: {other:?}")),
+    }
+}
+
 /// A change from its JSON, parsed.
-pub(crate) fn decode_value(value: &Json) -> Result<Numbered, String> {
+fn decode_value(value: &Json) -> Result<Numbered, String> {
     let millis = |name: &str| value.get(name).and_then(Json::as_u64);
     let ban = || -> Result<StoredBan, String> {
         Ok(StoredBan {

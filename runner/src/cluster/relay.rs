@@ -225,8 +225,8 @@ pub(crate) enum Change {
         reason: String,
     },
     Order(OrderNote),
-    /// A change of an unregistered room's order made here.
-    Room(crate::store::Moderation),
+    /// A change of an unregistered room's order made here, encoded.
+    Room(serde_json::Value),
 }
 
 impl Change {
@@ -685,8 +685,10 @@ impl Relay {
 
     /// A change to an unregistered room's order made here (carried out here already):
     /// published as orders are, and bounded with them.
-    pub(crate) fn room_change(&mut self, change: crate::store::Moderation) {
-        self.queue_order(Change::Room(change));
+    pub(crate) fn room_change(&mut self, change: &crate::store::Moderation) {
+        if let Some(encoded) = super::encode_room_change(change, self.cluster.node_id()) {
+            self.queue_order(Change::Room(encoded));
+        }
     }
 
     fn change(&mut self, change: Change) {

@@ -210,8 +210,13 @@ impl Hub {
                 }
             }
             Relayed::News(News::RoomChange { node, change }) => {
-                if let Err(error) = self.apply_moderation(now, change) {
-                    error!("bug: a room's change from node {node}: {error}");
+                match crate::cluster::decode_room_change(&change) {
+                    Ok(change) => {
+                        if let Err(error) = self.apply_moderation(now, change) {
+                            error!("bug: a room's change from node {node}: {error}");
+                        }
+                    }
+                    Err(why) => warn!("cluster: a room's change from node {node} ignored: {why}"),
                 }
             }
             Relayed::News(News::Private(line)) => {

@@ -197,6 +197,11 @@ pub struct Person<'a> {
     /// told to IRC clients with `account-notify`, and used here to keep private messages
     /// under the right account.
     pub account: Option<&'a str>,
+    /// Their status in the rooms where they have one that others see: operator (`@`) or
+    /// voice (`+`), by room name (see [`Server::has_status`](crate::Server::has_status)). A
+    /// change is shown here as a `MODE` line from their server; a mute is their server's to
+    /// enforce, and is not listed.
+    pub standing: &'a [(&'a str, Status)],
 }
 
 /// Whether a call that applies a change bit by bit has finished: each call does one part, so
@@ -455,7 +460,10 @@ impl Person<'_> {
         {
             return Err(Refused::Account);
         }
-        self.rooms.iter().try_for_each(|room| check_room(room))
+        self.rooms.iter().try_for_each(|room| check_room(room))?;
+        self.standing
+            .iter()
+            .try_for_each(|(room, _)| check_room(room))
     }
 }
 
@@ -814,6 +822,7 @@ mod tests {
             rooms: &rooms,
             away: None,
             account: Some("not a name"),
+            standing: &[],
         };
         let now = pair.nodes[1].now();
         assert_eq!(
@@ -838,6 +847,15 @@ mod tests {
             let away = server.away(conn).map(str::to_string);
             let account = server.account(conn).map(|name| name.as_str().to_string());
             let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+            let standing: Vec<(&str, Status)> = rooms
+                .iter()
+                .flat_map(|&room| {
+                    [Status::Operator, Status::Voice]
+                        .into_iter()
+                        .filter(move |&status| server.has_status(conn, room, status))
+                        .map(move |status| (room, status))
+                })
+                .collect();
             let person = Person {
                 node: NAMES[from],
                 id: conn.to_bits(),
@@ -845,6 +863,7 @@ mod tests {
                 rooms: &rooms,
                 away: away.as_deref(),
                 account: account.as_deref(),
+                standing: &standing,
             };
             let other = 1 - from;
             for _ in 0..100 {
@@ -922,6 +941,16 @@ mod tests {
         for (node, conn) in [(0, alice), (0, carol), (1, bob), (1, dave)] {
             pair.mirror(node, conn);
         }
+        // Alice's standing came with her: an operator of #den on bob's server too.
+        let names = pair.say(1, dave, "NAMES #den\r\n");
+        assert!(names.is_empty());
+        let names = pair.heard[1].take(dave);
+        assert!(
+            names
+                .iter()
+                .any(|line| line.contains(" 353 ") && line.contains("@alice")),
+            "{names:?}"
+        );
         pair.clear();
 
         // Alice (the room's first, an operator on her server) puts bob out: shown at once on
@@ -1212,6 +1241,7 @@ mod tests {
             rooms,
             away: None,
             account: None,
+            standing: &[],
         };
         let now = driver.now();
         let server = driver.server_mut();
@@ -1314,6 +1344,7 @@ mod tests {
                 rooms: &[],
                 away: None,
                 account: None,
+                standing: &[],
             };
             let result = driver.server_mut().handle_person(now, &person);
             while driver.server_mut().poll_output().is_some() {}

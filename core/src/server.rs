@@ -588,6 +588,19 @@ impl<S: Storage> Server<S> {
             .filter_map(|room| Some(self.rooms.get(room)?.name))
     }
 
+    /// Whether `conn` has `status` (operator, voice, muted) in the room called `room`.
+    pub fn has_status(&self, conn: ConnectionId, room: &str, status: relay::Status) -> bool {
+        self.rooms
+            .find(room)
+            .is_some_and(|room| self.roster.has(conn, room, status))
+    }
+
+    /// The connection here that goes by the nickname `nick`, if any.
+    pub fn find_nickname(&self, nick: &str) -> Option<ConnectionId> {
+        Nickname::new(nick).ok()?;
+        self.roster.find(nick).filter(|&conn| self.is_local(conn))
+    }
+
     /// The connections here in the room called `room` (ASCII case ignored), in the order they
     /// joined; none if there is no such room. (People on other servers are not connections.)
     pub fn members(&self, room: &str) -> impl Iterator<Item = ConnectionId> + '_ {

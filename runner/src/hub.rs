@@ -1354,6 +1354,8 @@ impl Hub {
     /// tells. A client whose queue is full is dropped afterwards (it cannot be dropped
     /// mid-drain: the core takes no input until the drain ends).
     fn carry_out(&mut self) {
+        // The people ordered about: those here are published anew once the drain is done.
+        let mut ordered: Vec<String> = Vec::new();
         while let Some(output) = self.core.poll_output() {
             // Who goes by which nickname, for the cluster's claims; who is who, for the other
             // nodes.
@@ -1447,6 +1449,7 @@ impl Hub {
                 Output::Order(order) => {
                     if let Some(relay) = &mut self.relay {
                         relay.order(&order);
+                        ordered.push(order.target.to_owned());
                     }
                 }
                 // A line shown here only (the other nodes out of reach) has no number to keep
@@ -1578,6 +1581,12 @@ impl Hub {
                     ),
                 },
                 _ => {}
+            }
+        }
+        // Their standing may have changed: published after the order.
+        for nick in ordered {
+            if let Some(conn) = self.core.core().find_nickname(&nick) {
+                self.changed.push(conn);
             }
         }
         self.share_moderation();

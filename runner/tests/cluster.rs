@@ -1798,6 +1798,9 @@ fn an_operators_kick_mute_op_and_invite_reach_people_on_other_nodes() {
     }
     let mut irc = irc_join(&b, &bob);
     irc.send(format!("JOIN {room}\r\n"));
+    // Ann's standing came with her: on b she is shown as the room's operator.
+    let names = irc.expect_line(&format!(" 353 {bob} "));
+    assert!(names.contains(&format!("@{ann}")), "{names}");
     irc.expect_line(&format!(" 366 {bob} {room} "));
     let mut carl = c.join(&cat);
     carl.send_line(&format!("/join {room}"));

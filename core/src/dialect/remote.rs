@@ -6,7 +6,7 @@ use core::fmt::Write;
 use super::{Admitted, ClientTags, Entry, Happened, Speaker, Step, Visible};
 use crate::output::Audience;
 use crate::relay::{Applied, Incoming, Kind, Origin, Person, Refused, Target};
-use crate::state::members::MAX_ROOMS_PER_PERSON;
+use crate::state::members::{MAX_ROOMS_PER_PERSON, Status};
 use crate::state::person::RemoteTag;
 use crate::state::rooms::RoomId;
 use crate::state::roster::{ConnectionId, Nickname};
@@ -173,6 +173,39 @@ impl<S: crate::Storage> Step<'_, S> {
                 )
             {
                 return Ok(Applied::More);
+            }
+        }
+        // Their standing in each room, as their server has it: a change is shown as made by
+        // their server (an order heard before made it here already, and shows nothing now).
+        let standing = &person.standing[..person.standing.len().min(2 * MAX_ROOMS_PER_PERSON)];
+        for room in self
+            .roster
+            .rooms_of(conn)
+            .collect::<heapless::Vec<RoomId, MAX_ROOMS_PER_PERSON>>()
+        {
+            let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
+                continue;
+            };
+            for status in [Status::Operator, Status::Voice] {
+                let listed = standing
+                    .iter()
+                    .any(|&(listed, given)| given == status && name.matches(listed));
+                if self.roster.has(conn, room, status) != listed {
+                    self.roster.set_status(conn, room, status, listed);
+                    let by = Speaker::Unlisted {
+                        nick: person.node,
+                        node: person.node,
+                    };
+                    self.publish(&Happened::StatusSet {
+                        who: conn,
+                        by,
+                        room,
+                        status,
+                        on: listed,
+                        duration: None,
+                    });
+                    return Ok(Applied::More);
+                }
             }
         }
         Ok(Applied::Done)

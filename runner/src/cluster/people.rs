@@ -3,7 +3,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]) |
+//! | `chat:nicks:{nicks}:people:NODE` | hash | person id → their state, JSON (see [`PersonState`]): nick, rooms, away, account, and the rooms they are an operator of (`ops`) or voiced in (`voices`) |
 //! | `chat:nicks:{nicks}:nodes` | hash | node id → its lease in milliseconds, set at each renewal |
 //! | `chat:people` | channel | each change: `{"v":1,"node":…,"person":7,"state":{…}}`, `{"v":1,"node":…,"person":7,"gone":"quit: bye"}`, or `{"v":1,"lost":NODE}` (`"stopped":true` when it shut down) |
 //! | `chat:people` | channel | also an operator's order: `{"v":1,"node":…,"order":{"room":…,"target":…,"by":…,"kick":"reason"}}` (`"kick":null`: no reason), `…"status":"o","on":true,"ms":600000}` (`o`, `v` or `m`; `ms` a mute's length), or `…"invite":true}`; a change to an unregistered room's order: `{"v":1,"node":…,"room_change":{"op":"modes",…}}` (as in `moderation.rs`) |
@@ -62,6 +62,10 @@ pub(crate) struct PersonState {
     pub(crate) away: Option<String>,
     /// Absent from the JSON when `None`, as nodes from before accounts wrote it.
     pub(crate) account: Option<String>,
+    /// The rooms (of `rooms`) they are an operator of, and those they have a voice in:
+    /// `"ops"` and `"voices"` in the JSON, absent when empty (as nodes from before wrote it).
+    pub(crate) ops: Vec<String>,
+    pub(crate) voices: Vec<String>,
 }
 
 impl PersonState {
@@ -70,7 +74,27 @@ impl PersonState {
         if let Some(account) = &self.account {
             value["account"] = account.as_str().into();
         }
+        if !self.ops.is_empty() {
+            value["ops"] = json!(self.ops);
+        }
+        if !self.voices.is_empty() {
+            value["voices"] = json!(self.voices);
+        }
         value
+    }
+
+    /// Their standing in rooms, for the core's [`chat_core::relay::Person`].
+    pub(crate) fn standing(&self) -> Vec<(&str, Status)> {
+        let ops = self
+            .ops
+            .iter()
+            .map(|room| (room.as_str(), Status::Operator));
+        ops.chain(
+            self.voices
+                .iter()
+                .map(|room| (room.as_str(), Status::Voice)),
+        )
+        .collect()
     }
 
     fn from_json(value: &Value) -> Result<Self, String> {
@@ -105,11 +129,28 @@ impl PersonState {
             Some(Value::String(account)) if Nickname::new(account).is_ok() => Some(account.clone()),
             Some(other) => return Err(format!("\"account\" is not an account name: {other}")),
         };
+        // Only rooms they are in: so each list is bounded as the rooms are.
+        let standing = |name: &str| match value.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(listed)) => listed
+                .iter()
+                .map(|room| {
+                    room.as_str()
+                        .filter(|room| rooms.iter().any(|of| of == room))
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("{name:?}: not one of their rooms: {room}"))
+                })
+                .collect(),
+            Some(other) => Err(format!("{name:?} is {other}")),
+        };
+        let (ops, voices) = (standing("ops")?, standing("voices")?);
         Ok(Self {
             nick: nick.to_owned(),
             rooms,
             away,
             account,
+            ops,
+            voices,
         })
     }
 }
@@ -820,6 +861,32 @@ mod tests {
     }
 
     #[test]
+    fn a_persons_standing_goes_with_them_for_their_rooms_only() {
+        let state = PersonState {
+            nick: "alice".to_owned(),
+            rooms: vec!["#den".to_owned(), "#lobby".to_owned()],
+            away: None,
+            account: None,
+            ops: vec!["#den".to_owned()],
+            voices: vec!["#lobby".to_owned()],
+        };
+        let json = state.to_json();
+        assert_eq!(PersonState::from_json(&json), Ok(state.clone()));
+        assert_eq!(
+            state.standing(),
+            [("#den", Status::Operator), ("#lobby", Status::Voice)]
+        );
+        // An operator of a room they are not in is refused.
+        let mut bad = json;
+        bad["ops"] = json!(["#elsewhere"]);
+        assert!(PersonState::from_json(&bad).is_err());
+        // Nodes from before standing: none.
+        let old = json!({ "nick": "bob", "rooms": ["#den"], "away": null });
+        let read = PersonState::from_json(&old).unwrap();
+        assert!(read.ops.is_empty() && read.voices.is_empty());
+    }
+
+    #[test]
     fn news_is_read_and_checked() {
         let person = br##"{"v":1,"node":"a-00ff","person":7,"state":{"nick":"alice","rooms":["#lobby"],"away":null}}"##;
         assert_eq!(
@@ -832,6 +899,8 @@ mod tests {
                     rooms: vec!["#lobby".to_owned()],
                     away: None,
                     account: None,
+                    ops: Vec::new(),
+                    voices: Vec::new(),
                 },
             }))
         );

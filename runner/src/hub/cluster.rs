@@ -1,7 +1,7 @@
 //! The hub's side of cluster mode's relay (see `cluster::relay`): what the other nodes send
 //! is handed to the core in order, and what changes of the people here is published.
 
-use chat_core::relay::{Applied, Incoming, Kind, Origin, Person, Target};
+use chat_core::relay::{Applied, Incoming, Kind, Origin, Person, Status, Target};
 use chat_core::{ConnectionId, Error, Event as CoreEvent, Instant, LineKind, PersonId};
 
 use super::{Hub, lookup};
@@ -145,6 +145,7 @@ impl Hub {
             Relayed::Notice(text) => self.notices.push(text),
             Relayed::News(News::Person { node, id, state }) => {
                 let rooms: Vec<&str> = state.rooms.iter().map(String::as_str).collect();
+                let standing = state.standing();
                 let person = Person {
                     node: &node,
                     id,
@@ -152,6 +153,7 @@ impl Hub {
                     rooms: &rooms,
                     away: state.away.as_deref(),
                     account: state.account.as_deref(),
+                    standing: &standing,
                 };
                 let applied = self.in_steps(MAX_PERSON_STEPS, |core, now| {
                     core.handle_person(now, &person)
@@ -201,6 +203,10 @@ impl Hub {
                     &note.node,
                     &note.order(),
                 );
+                // Someone here whose standing it changed is published anew.
+                if let Some(conn) = self.core.core().find_nickname(&note.target) {
+                    self.changed.push(conn);
+                }
                 if let Err(error) = result {
                     warn!(
                         "cluster: an order of {} (node {}) about {} in {} was not carried out: \
@@ -325,16 +331,28 @@ impl Hub {
         self.changed.dedup();
         let core = self.core.core();
         for conn in self.changed.drain(..) {
-            let state = core.nickname(conn).map(|nick| PersonState {
-                nick: nick.as_str().to_owned(),
-                rooms: core
+            let state = core.nickname(conn).map(|nick| {
+                let rooms: Vec<String> = core
                     .rooms_of(conn)
                     .map(|room| room.as_str().to_owned())
-                    .collect(),
-                away: core.away(conn).map(str::to_owned),
-                account: core
-                    .account(conn)
-                    .map(|account| account.as_str().to_owned()),
+                    .collect();
+                let having = |status| {
+                    rooms
+                        .iter()
+                        .filter(|room| core.has_status(conn, room, status))
+                        .cloned()
+                        .collect()
+                };
+                PersonState {
+                    nick: nick.as_str().to_owned(),
+                    ops: having(Status::Operator),
+                    voices: having(Status::Voice),
+                    rooms,
+                    away: core.away(conn).map(str::to_owned),
+                    account: core
+                        .account(conn)
+                        .map(|account| account.as_str().to_owned()),
+                }
             });
             // Someone who left meanwhile was published gone by their departure.
             if state.is_some() || lookup(&self.connections, conn).is_some() {

@@ -94,8 +94,8 @@ pub use config::{
     DEFAULT_PING_TIMEOUT, DEFAULT_SILENCE_TIMEOUT, Limits, MAX_SERVER_NAME_BYTES, ServerName,
 };
 pub use dialect::{
-    DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_MODE_CHANGES,
-    MAX_WHO_REPLIES,
+    DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_LISTING_SCAN,
+    MAX_MODE_CHANGES, MAX_WHO_REPLIES,
 };
 pub use event::{Event, LineKind, PersonId};
 pub use history::{

@@ -23,6 +23,12 @@ use crate::wire::line::{Dialect, MAX_LINE_BYTES};
 /// ends with "and N more".
 pub const MAX_LISTED_NAMES: usize = 100;
 
+/// The most members of a room a roster listing looks at to choose its names: those who came
+/// first, and the one asking. A listing of a bigger room names the first in sort order of
+/// those; looking at every member would make each of N joins cost N, a room of N cost N²
+/// (100,000 joins into one room took 109 s of the core's time).
+pub const MAX_LISTING_SCAN: usize = 10 * MAX_LISTED_NAMES;
+
 /// The most rooms a room listing (`/rooms`, IRC's `LIST`) shows, lowest index (oldest) first;
 /// past it the listing says how many more there are.
 pub const MAX_LISTED_ROOMS: usize = 64;
@@ -1576,6 +1582,60 @@ mod tests {
         assert_eq!(names[MAX_LISTED_NAMES - 2], "n180");
         assert_eq!(names[MAX_LISTED_NAMES - 1], "zz (you)");
         assert_eq!(names[MAX_LISTED_NAMES], "and 20 more");
+    }
+
+    #[test]
+    fn a_huge_rooms_listing_looks_at_its_first_members_and_the_caller_only() {
+        use crate::{MAX_LISTED_NAMES, MAX_LISTING_SCAN};
+        let people = MAX_LISTING_SCAN + 50;
+        let config = Config::default()
+            .with_greeting_delay(Duration::ZERO)
+            .with_colour(false)
+            .with_flood_limit(None);
+        let mut server = Server::with_capacity(config, Instant::ZERO, people);
+        let mut conns = std::vec::Vec::new();
+        for _ in 0..people {
+            let Ok(Admission::Accepted(conn)) = server.handle_connect(Instant::ZERO) else {
+                panic!("connect");
+            };
+            while server.poll_output().is_some() {}
+            conns.push(conn);
+        }
+        // Names that sort in the reverse of connect order, so the first in sort order are
+        // those who came last, past the part a listing looks at; the caller among them.
+        for (n, &conn) in conns.iter().enumerate() {
+            let name = format!("n{:05}", 99_999 - n);
+            let _ = server
+                .handle_input(Instant::ZERO, conn, format!("/nick {name}\n").as_bytes())
+                .unwrap();
+            while server.poll_output().is_some() {}
+        }
+        let caller = conns[people - 1];
+        let _ = server.handle_input(Instant::ZERO, caller, b"/list\n").unwrap();
+        let mut listing = std::string::String::new();
+        while let Some(output) = server.poll_output() {
+            if let Output::Send { bytes, .. } = output {
+                listing.push_str(core::str::from_utf8(bytes).unwrap());
+            }
+        }
+        let names: std::vec::Vec<&str> = listing
+            .trim_end()
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split(", ")
+            .collect();
+        assert!(listing.starts_with(&format!("*** #lobby ({people}):")), "{listing}");
+        assert_eq!(names.len(), MAX_LISTED_NAMES + 1);
+        // The caller first (their name sorts first of all), then the first in sort order of
+        // the members looked at: the MAX_LISTING_SCAN who came first.
+        let first_looked_at = 99_999 - (MAX_LISTING_SCAN - 1);
+        assert_eq!(names[0], format!("n{:05} (you)", 99_999 - (people - 1)));
+        assert_eq!(names[1], format!("n{first_looked_at:05}"));
+        assert_eq!(
+            names[MAX_LISTED_NAMES],
+            format!("and {} more", people - MAX_LISTED_NAMES)
+        );
     }
 
     fn listing128(

@@ -196,14 +196,23 @@ impl<S: crate::Storage> Step<'_, S> {
     }
 
     /// Tells `me` who is in `room`: the count, then up to [`MAX_LISTED_NAMES`] names sorted
-    /// with nicknames first.
+    /// with nicknames first, chosen among the first [`MAX_LISTING_SCAN`] members and `me`.
+    ///
+    /// [`MAX_LISTING_SCAN`]: crate::MAX_LISTING_SCAN
     pub(crate) fn list(&mut self, me: ConnectionId, room: RoomId) {
         let style = self.style;
         let roster = &*self.roster;
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        let members = roster.members_of(room);
+        // Those who came first, and the caller (found again among them: kept once).
+        let looked_at = roster
+            .members_of(room)
+            .take(MAX_LISTING_SCAN)
+            .filter(|&id| id != me);
+        let members = core::iter::once(me)
+            .filter(|&me| roster.in_room(me, room))
+            .chain(looked_at);
         // The first names in sort order, and always the caller: a max-heap of the best ones
         // seen so far, whose worst is replaced when a better one comes (O(n log 100)).
         let mut best: heapless::BinaryHeap<_, heapless::binary_heap::Max, MAX_LISTED_NAMES> =

@@ -301,7 +301,7 @@ pub enum Restored<'a> {
     RoomModes {
         /// The room.
         room: &'a str,
-        /// The letters of the modes set without a value (`i`, `m`, `t`).
+        /// The letters of the modes set without a value (`i`, `m`, `n`, `s`, `t`).
         modes: &'a str,
         /// Its key, if it has one.
         key: Option<&'a str>,

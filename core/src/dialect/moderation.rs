@@ -504,14 +504,14 @@ impl<S: crate::Storage> Step<'_, S> {
                             self,
                             conn,
                             ERR_UNKNOWNMODE,
-                            "{} :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)",
+                            "{} :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     } else {
                         error!(
                             self,
                             conn,
-                            "{} is not a room mode here (b, i, k, l, m, o, r, s, t and v are)",
+                            "{} is not a room mode here (b, i, k, l, m, n, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     }
@@ -1338,6 +1338,86 @@ mod tests {
     }
 
     #[test]
+    fn only_members_talk_in_a_room_until_it_is_minus_n() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\n");
+        room.heard.take(dave);
+        room.heard.take(alice);
+        room.heard.take(ivy);
+        // A new room is +n: an outsider is refused, and no one in it hears a thing.
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +n"
+        );
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :hi from outside\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (you are not in it, and it is +n)"]
+        );
+        assert!(room.send(ivy, "NOTICE #rust :quiet\r\n").is_empty());
+        assert!(room.heard.take(dave).is_empty());
+        assert!(room.heard.take(alice).is_empty());
+        // Only an operator lifts it; the room is told, each dialect its way.
+        assert_eq!(
+            room.send(alice, "/mode -n\n"),
+            ["*** error: you are not an operator of #rust (whoever makes a room is its first)"]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust -n\r\n"),
+            [":dave!~d@hidden MODE #rust -n"]
+        );
+        assert_eq!(
+            room.heard.take(alice),
+            ["*** dave let people outside #rust send it lines (IRC's -n)"]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +"
+        );
+        // Now an outsider is heard, by IRC clients and text users alike.
+        assert!(room.send(ivy, "PRIVMSG #rust :hi again\r\n").is_empty());
+        assert_eq!(
+            room.heard.take(dave),
+            [":ivy!~i@hidden PRIVMSG #rust :hi again"]
+        );
+        assert_eq!(room.heard.take(alice), ["ivy: hi again"]);
+        // Whom the room bans cannot talk to it from outside.
+        room.send(dave, "MODE #rust +b ivy\r\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :still me\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (you are banned)"]
+        );
+        assert!(room.heard.take(dave).is_empty());
+        // Nor, once it is moderated, can an outsider without a voice.
+        room.send(dave, "MODE #rust -b+m ivy\r\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :and now?\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (+m)"]
+        );
+        // +n again: refused again; plain users are told.
+        room.send(dave, "MODE #rust -m+n\r\n");
+        assert_eq!(
+            room.heard.take(alice),
+            [
+                "*** dave let everyone talk in #rust",
+                "*** dave let only people in #rust talk in it"
+            ]
+        );
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :once more\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (you are not in it, and it is +n)"]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +n"
+        );
+        assert!(room.heard.take(alice).is_empty());
+    }
+
+    #[test]
     fn a_key_a_limit_and_invitations_keep_the_door() {
         let mut room = Room::new();
         let alice = room.connect("/nick alice\n/join #rust\n");
@@ -1397,7 +1477,7 @@ mod tests {
             room.send(dave, "MODE #rust +l 3\r\nMODE #rust\r\n"),
             [
                 ":dave!~d@hidden MODE #rust +l 3",
-                ":irc.test 324 dave #rust +kl beer 3"
+                ":irc.test 324 dave #rust +nkl beer 3"
             ]
         );
         let carl = room.connect("NICK carl\r\nUSER c 0 * :C\r\n");
@@ -1405,7 +1485,7 @@ mod tests {
         assert_eq!(
             room.send(carl, "MODE #rust\r\nJOIN #rust beer\r\n"),
             [
-                ":irc.test 324 carl #rust +kl * 3",
+                ":irc.test 324 carl #rust +nkl * 3",
                 ":irc.test 471 carl #rust :Cannot join channel: it is full (4 people)"
             ]
         );
@@ -1462,7 +1542,7 @@ mod tests {
             room.send(alice, "/invite bob\n/mode\n"),
             [
                 "*** You invited bob into #rust.",
-                "*** Modes of #rust: +il 3"
+                "*** Modes of #rust: +inl 3"
             ]
         );
         assert_eq!(
@@ -1590,9 +1670,9 @@ mod tests {
             events,
             [
                 "registered #den to alice",
-                "modes #den +i",
-                "modes #den +i key \"sesame\"",
-                "modes #den +i key \"sesame\" limit 5",
+                "modes #den +in",
+                "modes #den +in key \"sesame\"",
+                "modes #den +in key \"sesame\" limit 5",
                 "banned bob!*@* from #den by alice at 1000 until 3601000",
                 "banned carl!*@* from #den by alice at 1000",
                 "unbanned carl!*@* from #den",
@@ -1610,7 +1690,7 @@ mod tests {
         room.send(alice, "/op ivy\n");
         room.send(alice, "/part #den\n");
         let listed = room.send(ivy, "MODE #den\r\n");
-        assert_eq!(listed, [":irc.test 324 ivy #den +irkl * 5"]);
+        assert_eq!(listed, [":irc.test 324 ivy #den +inrkl * 5"]);
 
         // What a store kept, given to a fresh server: the room comes back as it was.
         let mut again = Room::with_accounts();
@@ -1679,7 +1759,7 @@ mod tests {
             [
                 ":dave!~d@hidden MODE #rust +m",
                 ":dave!~d@hidden MODE #rust +t",
-                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)",
+                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)",
                 ":irc.test 461 dave MODE :Not enough parameters (+l needs one)"
             ]
         );
@@ -1792,7 +1872,7 @@ mod tests {
             room.send(dave, "MODE #rust +t\r\nMODE #rust\r\n"),
             [
                 ":dave!~d@hidden MODE #rust +t",
-                ":irc.test 324 dave #rust +t"
+                ":irc.test 324 dave #rust +nt"
             ]
         );
         assert_eq!(

@@ -205,16 +205,23 @@ pub(crate) enum RoomMode {
     TopicLocked,
     /// Hidden from those not in it: left out of their `LIST`, `NAMES` and `WHOIS` (IRC's `+s`).
     Secret,
+    /// Only its members may talk in it (IRC's `+n`, "no external messages"); on in every new
+    /// room. Without it, anyone not banned from it may send it lines without joining.
+    NoExternal,
 }
 
 impl RoomMode {
     /// Every mode, in the order IRC's `324` lists them.
-    pub(crate) const ALL: [Self; 4] = [
+    pub(crate) const ALL: [Self; 5] = [
         Self::InviteOnly,
         Self::Moderated,
+        Self::NoExternal,
         Self::Secret,
         Self::TopicLocked,
     ];
+
+    /// The modes of a new room: [`NoExternal`](Self::NoExternal) alone.
+    pub(crate) const NEW_ROOM: u8 = Self::NoExternal.bit();
 
     /// Its letter in IRC's `MODE`.
     pub(crate) const fn letter(self) -> char {
@@ -223,6 +230,7 @@ impl RoomMode {
             Self::Moderated => 'm',
             Self::TopicLocked => 't',
             Self::Secret => 's',
+            Self::NoExternal => 'n',
         }
     }
 
@@ -237,6 +245,7 @@ impl RoomMode {
             Self::TopicLocked => 2,
             Self::InviteOnly => 4,
             Self::Secret => 8,
+            Self::NoExternal => 16,
         }
     }
 }
@@ -465,7 +474,7 @@ impl Rooms {
             topic: None,
             members: 0,
             current_here: 0,
-            modes: 0,
+            modes: RoomMode::NEW_ROOM,
             limit: None,
         };
         while self.rooms.len() <= id {

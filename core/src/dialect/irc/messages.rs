@@ -13,7 +13,7 @@ use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
 use crate::state::connection::Caps;
 use crate::state::person::MAX_AWAY_BYTES;
-use crate::state::rooms::RoomId;
+use crate::state::rooms::{RoomId, RoomMode};
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
 
@@ -171,12 +171,24 @@ impl<S: crate::Storage> Step<'_, S> {
             return None;
         };
         if !self.roster.in_room(conn, room) {
+            // From outside: only a room without `+n`, and not to whom it bans.
+            let why = if self
+                .rooms
+                .room(room)
+                .is_none_or(|info| info.has(RoomMode::NoExternal))
+            {
+                "you are not in it, and it is +n"
+            } else if self.banned(conn, room) {
+                "you are banned"
+            } else {
+                return Some(room);
+            };
             if answer {
                 numeric!(
                     self,
                     conn,
                     ERR_CANNOTSENDTOCHAN,
-                    "{} :Cannot send to channel (you are not in it)",
+                    "{} :Cannot send to channel ({why})",
                     Visible(target)
                 );
             }

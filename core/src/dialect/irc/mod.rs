@@ -1358,7 +1358,7 @@ mod dialogue {
                 ":irc.test 323 ann :End of /LIST",
                 ":irc.test 353 ann = #lobby :ann bob",
                 ":irc.test 366 ann #lobby :End of /NAMES list",
-                ":irc.test 324 ann #lobby +",
+                ":irc.test 324 ann #lobby +n",
                 ":irc.test 221 ann +",
             ]
         );

@@ -365,7 +365,7 @@ impl<S: Storage> Server<S> {
         Self {
             config,
             roster: Roster::with_capacity(capacity),
-            rooms: Rooms::new(),
+            rooms: Rooms::new(now),
             past: crate::state::past::Past::new(),
             watches: crate::state::monitor::Watches::new(),
             out: OutputQueue::default(),
@@ -439,7 +439,10 @@ impl<S: Storage> Server<S> {
                 let name = RoomName::new(room).map_err(|_| Error::RestoredRoomInvalid)?;
                 let id = match self.rooms.find(room) {
                     Some(id) => id,
-                    None => self.rooms.create(name).map_err(|_| Error::RestoreFull)?,
+                    None => self
+                        .rooms
+                        .create(name, self.now)
+                        .map_err(|_| Error::RestoreFull)?,
                 };
                 let topic = crate::wire::line::cut(topic, crate::MAX_TOPIC_BYTES);
                 self.rooms
@@ -530,7 +533,10 @@ impl<S: Storage> Server<S> {
         let name = RoomName::new(room).map_err(|_| Error::RestoredRoomInvalid)?;
         match self.rooms.find(room) {
             Some(id) => Ok(id),
-            None => self.rooms.create(name).map_err(|_| Error::RestoreFull),
+            None => self
+                .rooms
+                .create(name, self.now)
+                .map_err(|_| Error::RestoreFull),
         }
     }
 
@@ -1583,6 +1589,7 @@ impl<S: Storage> Server<S> {
                 .config
                 .accounts
                 .then_some((self.config.account_timeout, self.config.nick_grace)),
+            mode_line: None,
         }
     }
 }

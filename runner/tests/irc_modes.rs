@@ -59,7 +59,10 @@ fn outsiders_talk_to_a_room_only_once_it_is_minus_n() {
             .all(|line| !line.contains("hi from"))
     );
     let heard = ann.sync();
-    assert!(heard.iter().all(|line| !line.contains("hi from")), "{heard:?}");
+    assert!(
+        heard.iter().all(|line| !line.contains("hi from")),
+        "{heard:?}"
+    );
 
     // -n: the room is told (IRC clients by MODE, plain users in words), and baz is heard.
     chanop.send("MODE #chan -n\r\n");
@@ -117,4 +120,61 @@ fn a_registered_room_stays_minus_n_across_a_restart() {
     // A room made now is +n.
     ivy.send("JOIN #new\r\nMODE #new\r\n");
     assert_eq!(ivy.expect_line(" 324 "), ":chat.local 324 ivy #new +n");
+}
+
+#[test]
+fn one_mode_command_is_one_line_and_a_mode_query_tells_when_the_room_was_made() {
+    let server = Server::plain(RUNNER, &[]);
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = unix();
+    let mut chanop = irc(&server, "chanop");
+    chanop.send("JOIN #chan\r\n");
+    chanop.expect_line(" 366 ");
+    let mut ann = server.join("ann");
+    ann.send_line("/join #chan");
+    ann.expect_line("*** You are now talking in #chan.");
+    ann.sync();
+    irc_sync(&mut chanop);
+
+    // n is on already: the line names what changed, once.
+    chanop.send("MODE #chan +int\r\n");
+    assert_eq!(
+        irc_sync(&mut chanop),
+        [":chanop!~chanop@hidden MODE #chan +it"]
+    );
+    assert_eq!(
+        ann.sync(),
+        [
+            "*** chanop let only invited people into #chan (/invite NAME)",
+            "*** chanop let only operators set the topic of #chan"
+        ]
+    );
+    chanop.send("MODE #chan\r\n");
+    let answer = irc_sync(&mut chanop);
+    assert_eq!(answer.len(), 2, "{answer:?}");
+    assert_eq!(answer[0], ":chat.local 324 chanop #chan +int");
+    let made: u64 = answer[1]
+        .strip_prefix(":chat.local 329 chanop #chan ")
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("{answer:?}"));
+    assert!(
+        (before..=unix()).contains(&made),
+        "{made} not in {before}.."
+    );
+
+    // All off in one line, then `+` alone, still with the time it was made.
+    chanop.send("MODE #chan -int\r\nMODE #chan\r\n");
+    assert_eq!(
+        irc_sync(&mut chanop),
+        [
+            ":chanop!~chanop@hidden MODE #chan -int".to_owned(),
+            ":chat.local 324 chanop #chan +".to_owned(),
+            format!(":chat.local 329 chanop #chan {made}")
+        ]
+    );
 }

@@ -94,6 +94,8 @@ pub(crate) struct Step<'a, S: crate::Storage> {
     /// With accounts kept by the runner: how long a request may wait for its answer, and the
     /// grace period of a registered nickname (see [`account`](crate::account)).
     pub(crate) accounts: Option<(Duration, Duration)>,
+    /// The changes one `MODE` command is making, gathered for one line to IRC clients.
+    pub(crate) mode_line: Option<irc::mode_line::ModeLine>,
 }
 
 /// What became of a wish for a nickname that is free here.
@@ -930,7 +932,7 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 let Ok(name) = RoomName::new(room_name) else {
                     return;
                 };
-                let Ok(room) = self.rooms.create(name) else {
+                let Ok(room) = self.rooms.create(name, self.now) else {
                     return;
                 };
                 self.publish(&Happened::RoomCreated { room });
@@ -1048,7 +1050,10 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 return Err(Refused::InTooMany);
             }
             None => {
-                let room = self.rooms.create(name).map_err(|_| Refused::TooManyRooms)?;
+                let room = self
+                    .rooms
+                    .create(name, self.now)
+                    .map_err(|_| Refused::TooManyRooms)?;
                 (room, true)
             }
         };

@@ -9,7 +9,8 @@ use core::time::Duration;
 use super::irc::numeric::{
     ERR_CANNOTSENDTOCHAN, ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NEEDMOREPARAMS,
     ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL,
-    ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_ENDOFINVITELIST, RPL_INVITELIST, RPL_INVITING,
+    ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_CREATIONTIME, RPL_ENDOFINVITELIST, RPL_INVITELIST,
+    RPL_INVITING,
 };
 use super::text::{For, Left, ReasonText};
 use super::{Audience, Entry, Happened, Refused, RoomParam, Step, Visible};
@@ -483,6 +484,8 @@ impl<S: crate::Storage> Step<'_, S> {
             return self.show_modes(conn, room_name);
         };
         let (changes, cut) = mode_changes(modes, params);
+        // IRC clients see the changes made on one line, sent once they are all made.
+        self.mode_line = Some(super::irc::mode_line::ModeLine::new(conn));
         for change in changes {
             match change {
                 ModeChange::Flag(mode, on) => self.set_room_mode(conn, room_name, mode, on),
@@ -530,6 +533,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 }
             }
         }
+        self.flush_modes();
         if cut {
             let text = format_args!(
                 "one line makes at most {MAX_MODE_CHANGES} mode changes; the rest were not made"
@@ -553,7 +557,8 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some(info) = self.rooms.room(room) else {
             return;
         };
-        let mut letters = heapless::String::<8>::new();
+        let created = info.created;
+        let mut letters = heapless::String::<{ 4 + RoomMode::ALL.len() }>::new();
         let _ = letters.push('+');
         let key = self.rooms.key_of(room);
         let member = self.roster.in_room(conn, room);
@@ -579,6 +584,8 @@ impl<S: crate::Storage> Step<'_, S> {
         }
         if self.speaks_irc(conn) {
             numeric!(self, conn, RPL_CHANNELMODEIS, "{name} {letters}{values}");
+            let seconds = created.as_millis() / 1000;
+            numeric!(self, conn, RPL_CREATIONTIME, "{name} {seconds}");
         } else if letters.len() == 1 {
             notice!(self, conn, "{name} has no modes set");
         } else {
@@ -1477,7 +1484,8 @@ mod tests {
             room.send(dave, "MODE #rust +l 3\r\nMODE #rust\r\n"),
             [
                 ":dave!~d@hidden MODE #rust +l 3",
-                ":irc.test 324 dave #rust +nkl beer 3"
+                ":irc.test 324 dave #rust +nkl beer 3",
+                ":irc.test 329 dave #rust 1"
             ]
         );
         let carl = room.connect("NICK carl\r\nUSER c 0 * :C\r\n");
@@ -1486,6 +1494,7 @@ mod tests {
             room.send(carl, "MODE #rust\r\nJOIN #rust beer\r\n"),
             [
                 ":irc.test 324 carl #rust +nkl * 3",
+                ":irc.test 329 carl #rust 1",
                 ":irc.test 471 carl #rust :Cannot join channel: it is full (4 people)"
             ]
         );
@@ -1690,7 +1699,13 @@ mod tests {
         room.send(alice, "/op ivy\n");
         room.send(alice, "/part #den\n");
         let listed = room.send(ivy, "MODE #den\r\n");
-        assert_eq!(listed, [":irc.test 324 ivy #den +inrkl * 5"]);
+        assert_eq!(
+            listed,
+            [
+                ":irc.test 324 ivy #den +inrkl * 5",
+                ":irc.test 329 ivy #den 1"
+            ]
+        );
 
         // What a store kept, given to a fresh server: the room comes back as it was.
         let mut again = Room::with_accounts();
@@ -1757,23 +1772,104 @@ mod tests {
         assert_eq!(
             room.send(dave, "MODE #rust +mtxl\r\n"),
             [
-                ":dave!~d@hidden MODE #rust +m",
-                ":dave!~d@hidden MODE #rust +t",
                 ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)",
-                ":irc.test 461 dave MODE :Not enough parameters (+l needs one)"
+                ":irc.test 461 dave MODE :Not enough parameters (+l needs one)",
+                ":dave!~d@hidden MODE #rust +mt"
             ]
         );
         assert_eq!(
             room.send(dave, "MODE #rust -m-t+i-i+m\r\n"),
             [
-                ":dave!~d@hidden MODE #rust -m",
-                ":dave!~d@hidden MODE #rust -t",
-                ":dave!~d@hidden MODE #rust +i",
-                ":dave!~d@hidden MODE #rust -i",
+                ":dave!~d@hidden MODE #rust -mt+i-i",
                 ":irc.test NOTICE dave :*** error: one line makes at most 4 mode changes; the \
                  rest were not made"
             ]
         );
+    }
+
+    #[test]
+    fn one_mode_command_is_one_line_to_irc_clients_and_a_line_a_change_to_text_users() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\nJOIN #rust\r\n");
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        room.heard.take(dave);
+        room.heard.take(ivy);
+        room.heard.take(alice);
+        // Values in the order of their letters; a sign only where it changes.
+        let line = ":dave!~d@hidden MODE #rust +kl-n+o beer 5 ivy";
+        assert_eq!(room.send(dave, "MODE #rust +kl-n+o beer 5 ivy\r\n"), [line]);
+        assert_eq!(room.heard.take(ivy), [line]);
+        assert_eq!(
+            room.heard.take(alice),
+            [
+                "*** dave locked #rust with a key: /join #rust beer",
+                "*** dave let at most 5 people into #rust",
+                "*** dave let people outside #rust send it lines (IRC's -n)",
+                "*** dave made ivy an operator of #rust"
+            ]
+        );
+        // What changes nothing is left out; refusals come first, the line after.
+        assert_eq!(
+            room.send(dave, "MODE #rust -n+mq+b bob\r\n"),
+            [
+                ":irc.test 472 dave q :is not a channel mode here (b, i, k, l, m, n, o, r, s, t \
+                 and v are)",
+                ":dave!~d@hidden MODE #rust +mb bob!*@*"
+            ]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust -k-l+t-b beer bob\r\n"),
+            [":dave!~d@hidden MODE #rust -kl+t-b * bob!*@*"]
+        );
+        // Nothing changed: no line at all.
+        assert!(room.send(dave, "MODE #rust +t-n\r\n").is_empty());
+        assert!(room.heard.take(ivy).len() == 2);
+        // A text user's /mode is one line to IRC clients too.
+        room.send(dave, "MODE #rust +o alice\r\n");
+        room.heard.take(ivy);
+        room.send(alice, "/mode +i-t\n");
+        assert_eq!(
+            room.heard.take(ivy),
+            [":alice!plain@hidden MODE #rust +i-t"]
+        );
+    }
+
+    #[test]
+    fn a_room_keeps_the_time_it_was_made() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\n");
+        room.heard.take(dave);
+        let later = |room: &mut Room, seconds: u64| {
+            let heard = &mut room.heard;
+            room.driver
+                .advance(Duration::from_secs(seconds), &mut |output| {
+                    heard.record(output);
+                });
+        };
+        later(&mut room, 100);
+        room.send(dave, "JOIN #rust\r\n");
+        later(&mut room, 50);
+        // Made at 101 s (the clock started at 1 s); asked at 151 s.
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n"),
+            [
+                ":irc.test 324 dave #rust +n",
+                ":irc.test 329 dave #rust 101"
+            ]
+        );
+        // Gone when empty, made again later.
+        room.send(dave, "PART #rust\r\n");
+        later(&mut room, 9);
+        room.send(dave, "JOIN #rust\r\n");
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[1],
+            ":irc.test 329 dave #rust 160"
+        );
+        // A text user's /mode shows the modes alone.
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        room.heard.take(alice);
+        assert_eq!(room.send(alice, "/mode\n"), ["*** Modes of #rust: +n"]);
     }
 
     #[test]
@@ -1872,7 +1968,8 @@ mod tests {
             room.send(dave, "MODE #rust +t\r\nMODE #rust\r\n"),
             [
                 ":dave!~d@hidden MODE #rust +t",
-                ":irc.test 324 dave #rust +nt"
+                ":irc.test 324 dave #rust +nt",
+                ":irc.test 329 dave #rust 1"
             ]
         );
         assert_eq!(

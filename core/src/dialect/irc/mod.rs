@@ -13,6 +13,7 @@ mod help;
 mod history;
 mod labels;
 mod messages;
+pub(crate) mod mode_line;
 mod monitor;
 pub(crate) mod numeric;
 mod queries;
@@ -1359,6 +1360,7 @@ mod dialogue {
                 ":irc.test 353 ann = #lobby :ann bob",
                 ":irc.test 366 ann #lobby :End of /NAMES list",
                 ":irc.test 324 ann #lobby +n",
+                ":irc.test 329 ann #lobby 0",
                 ":irc.test 221 ann +",
             ]
         );

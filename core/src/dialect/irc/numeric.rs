@@ -51,6 +51,8 @@ pub(crate) const RPL_LIST: &str = "322";
 pub(crate) const RPL_LISTEND: &str = "323";
 /// A channel's modes.
 pub(crate) const RPL_CHANNELMODEIS: &str = "324";
+/// When a channel was made (Unix seconds), after its modes.
+pub(crate) const RPL_CREATIONTIME: &str = "329";
 /// The channel has no topic.
 pub(crate) const RPL_NOTOPIC: &str = "331";
 /// The channel's topic.

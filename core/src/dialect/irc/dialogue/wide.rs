@@ -54,7 +54,8 @@ fn a_secret_room_is_hidden_from_those_not_in_it() {
         chat.take(ann),
         [
             ":ann!~ann@hidden MODE #hid +s",
-            ":irc.test 324 ann #hid +ns"
+            ":irc.test 324 ann #hid +ns",
+            ":irc.test 329 ann #hid 0"
         ]
     );
     assert!(chat.take(carol).is_empty(), "carol is not in #hid");

@@ -706,7 +706,10 @@ impl<S: Storage> Server<S> {
     /// With no complete line in `bytes`, takes them all and keeps the partial line.
     ///
     /// It takes nothing, returning `Consumed` of 0, while flood control holds the connection
-    /// back (see [`FloodLimit`](crate::FloodLimit)): keep the bytes and offer them again after [`Output::Resume`].
+    /// back (see [`FloodLimit`](crate::FloodLimit)), or while its IRC `OPER` waits for the
+    /// answer to its account request (so that the answer comes before anything said after
+    /// it, as IRC clients expect): keep the bytes and offer them again after
+    /// [`Output::Resume`].
     ///
     /// A line naming several targets (IRC's `JOIN #a,#b`) is handled one target per step, so
     /// that each step's output stays bounded: the call that takes the line handles its first
@@ -735,6 +738,14 @@ impl<S: Storage> Server<S> {
             {
                 self.hub().slowed(conn, limit);
             }
+            return Ok(Consumed::bytes_taken(0));
+        }
+        if self
+            .account_asks
+            .iter()
+            .any(|waiting| waiting.conn == conn && waiting.via == crate::state::asks::Via::Oper)
+        {
+            // `OPER` is answered first; its answer resumes the connection.
             return Ok(Consumed::bytes_taken(0));
         }
         let (used, framed) = self
@@ -1650,7 +1661,7 @@ impl<S: Storage> Directory for Server<S> {
             }
             // Capabilities are in the slot, read only for an audience that asks for some.
             let wanted = match audience.speaks {
-                crate::output::Speaks::IrcWith(_) => self
+                crate::output::Speaks::IrcWith(_) | crate::output::Speaks::IrcWallops => self
                     .roster
                     .get(id)
                     .is_some_and(|slot| audience.has_caps(slot)),

@@ -492,20 +492,30 @@ impl<S: crate::Storage> Step<'_, S> {
             );
         }
         let Some(change) = change else {
-            let invisible = self
-                .roster
-                .get(conn)
-                .is_some_and(|slot| slot.person.invisible);
-            let modes = if invisible { "+i" } else { "+" };
+            let (invisible, wallops) = self.roster.get(conn).map_or((false, false), |slot| {
+                (slot.person.invisible, slot.person.wallops)
+            });
+            let operator = self.is_server_operator(conn);
+            let mut modes = heapless::String::<4>::new();
+            let _ = modes.push('+');
+            for (on, letter) in [(invisible, 'i'), (operator, 'o'), (wallops, 'w')] {
+                if on {
+                    let _ = modes.push(letter);
+                }
+            }
             return numeric!(self, conn, RPL_UMODEIS, "{modes}");
         };
-        // Only `i` is kept; other letters get one 501.
-        let (mut set, mut adding, mut unknown) = (None, true, false);
+        // `i` and `w` are kept; `o` is whether one is identified as an operator's account
+        // (`OPER`), not set by `MODE`, so it is left as it is; other letters get one 501.
+        let (mut invisible, mut wallops) = (None, None);
+        let (mut adding, mut unknown) = (true, false);
         for letter in change.chars() {
             match letter {
                 '+' => adding = true,
                 '-' => adding = false,
-                'i' => set = Some(adding),
+                'i' => invisible = Some(adding),
+                'w' => wallops = Some(adding),
+                'o' => {}
                 _ => unknown = true,
             }
         }
@@ -514,19 +524,28 @@ impl<S: crate::Storage> Step<'_, S> {
                 self,
                 conn,
                 ERR_UMODEUNKNOWNFLAG,
-                ":Unknown MODE flag; only +i is kept here"
+                ":Unknown MODE flag; only +i and +w are kept here"
             );
         }
-        let Some(invisible) = set else {
-            return;
-        };
         let Some(slot) = self.roster.get_mut(conn) else {
             return;
         };
-        if core::mem::replace(&mut slot.person.invisible, invisible) != invisible {
-            let sign = if invisible { '+' } else { '-' };
+        // What changed, as `+i-w`.
+        let mut changed = heapless::String::<4>::new();
+        for (wanted, kept, letter) in [
+            (invisible, &mut slot.person.invisible, 'i'),
+            (wallops, &mut slot.person.wallops, 'w'),
+        ] {
+            if let Some(on) = wanted
+                && core::mem::replace(kept, on) != on
+            {
+                let _ = changed.push(if on { '+' } else { '-' });
+                let _ = changed.push(letter);
+            }
+        }
+        if !changed.is_empty() {
             let me = self.roster.irc_name(conn);
-            irc!(self, Audience::one(conn), ":{me} MODE {me} :{sign}i");
+            irc!(self, Audience::one(conn), ":{me} MODE {me} :{changed}");
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Messages: PRIVMSG and NOTICE to rooms and people, AWAY.
 
 use super::numeric::{
-    ERR_CANNOTSENDTOCHAN, ERR_NORECIPIENT, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTEXTTOSEND,
-    RPL_AWAY, RPL_NOWAWAY, RPL_UNAWAY,
+    ERR_CANNOTSENDTOCHAN, ERR_NOPRIVILEGES, ERR_NORECIPIENT, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
+    ERR_NOTEXTTOSEND, RPL_AWAY, RPL_NOWAWAY, RPL_UNAWAY,
 };
 use core::fmt::Write;
 
@@ -122,6 +122,34 @@ impl<S: crate::Storage> Step<'_, S> {
                 );
             }
             None => {}
+        }
+    }
+
+    /// `WALLOPS :text`, from a server operator: `:nick!user@host WALLOPS :text` to every IRC
+    /// client with user mode `+w`, and to the sender (as its echo) if it has not; `481` for
+    /// anyone else. Plain-text and JSON users have no user modes and get none.
+    pub(crate) fn wallops(&mut self, conn: ConnectionId, text: Option<&str>) {
+        if !self.is_server_operator(conn) {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOPRIVILEGES,
+                ":Permission Denied - only server operators send WALLOPS (OPER)"
+            );
+        }
+        let Some(text) = text.filter(|text| !text.is_empty()) else {
+            return self.missing(conn, "WALLOPS");
+        };
+        let prefix = self.roster.prefix(conn);
+        let text = Visible(text);
+        let everyone = Audience::all().speaking(Speaks::IrcWallops);
+        irc!(self, everyone, ":{prefix} WALLOPS :{text}");
+        if !self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.person.wallops)
+        {
+            irc!(self, Audience::one(conn), ":{prefix} WALLOPS :{text}");
         }
     }
 

@@ -282,11 +282,12 @@ enum Verb {
     Info,
     Setname,
     Monitor,
+    Wallops,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 40] = [
+        const VERBS: [(&str, Verb); 41] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -327,6 +328,7 @@ impl Verb {
             ("INFO", Verb::Info),
             ("SETNAME", Verb::Setname),
             ("MONITOR", Verb::Monitor),
+            ("WALLOPS", Verb::Wallops),
         ];
         VERBS
             .iter()
@@ -579,20 +581,11 @@ impl<S: crate::Storage> Step<'_, S> {
                     Visible(message.param(0).unwrap_or("*"))
                 ),
             },
-            Verb::Oper if message.param(1).is_none() => self.missing(conn, "OPER"),
-            // Operators are accounts (`--oper NAME`): a password here would be a second one.
-            Verb::Oper if self.is_server_operator(conn) => numeric!(
-                self,
-                conn,
-                numeric::RPL_YOUREOPER,
-                ":You are now an IRC operator"
-            ),
-            Verb::Oper => numeric!(
-                self,
-                conn,
-                numeric::ERR_NOOPERHOST,
-                ":Operators here are accounts the server names; identify as one (SASL or NickServ)"
-            ),
+            // Operators are accounts (`--oper NAME`): `OPER` identifies as one.
+            Verb::Oper => match (message.param(0), message.param(1)) {
+                (Some(name), Some(password)) => self.oper(conn, name, password),
+                _ => self.missing(conn, "OPER"),
+            },
             Verb::Invite => match (message.param(0), message.param(1)) {
                 (None, _) => self.invite_list(conn),
                 (Some(nick), Some(room)) => self.invite(conn, nick, Some(room)),
@@ -621,6 +614,7 @@ impl<S: crate::Storage> Step<'_, S> {
             Verb::Info => self.info(conn),
             Verb::Setname => self.setname(conn, message.param(0)),
             Verb::Monitor => self.monitor(conn, message),
+            Verb::Wallops => self.wallops(conn, message.param(0)),
         }
     }
 
@@ -1429,7 +1423,7 @@ mod dialogue {
             [
                 ":ann MODE ann :+i",
                 ":irc.test 221 ann +i",
-                ":irc.test 501 ann :Unknown MODE flag; only +i is kept here",
+                ":irc.test 501 ann :Unknown MODE flag; only +i and +w are kept here",
                 ":ann!~ann@hidden PART #lobby",
             ]
         );

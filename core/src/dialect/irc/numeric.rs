@@ -173,6 +173,8 @@ pub(crate) const RPL_ENDOFSTATS: &str = "219";
 pub(crate) const RPL_YOUREOPER: &str = "381";
 /// `OPER` from someone who is not one.
 pub(crate) const ERR_NOOPERHOST: &str = "491";
+/// `OPER` with a wrong password.
+pub(crate) const ERR_PASSWDMISMATCH: &str = "464";
 /// In `WHOIS`: a server operator.
 pub(crate) const RPL_WHOISOPERATOR: &str = "313";
 /// A mode's parameter is not valid (a key with a space, a limit of 0).

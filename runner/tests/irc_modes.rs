@@ -178,3 +178,125 @@ fn one_mode_command_is_one_line_and_a_mode_query_tells_when_the_room_was_made() 
         ]
     );
 }
+
+/// The hash `chat-runner --hash-password` prints for `password`.
+fn hash(password: &str) -> String {
+    let (status, stdout, stderr) = chat_tests::run_with_input(
+        RUNNER,
+        &["--hash-password"],
+        &format!("{password}\n"),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(status, 0, "{stderr}");
+    let hash = stdout.trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!stdout.contains(password) && !stderr.contains(password));
+    hash
+}
+
+#[test]
+fn oper_identifies_as_an_account_of_the_operators_file_and_wallops_reach_plus_w() {
+    // A password the server would refuse is refused here too, and not echoed.
+    let (status, _, stderr) = chat_tests::run_with_input(
+        RUNNER,
+        &["--hash-password"],
+        "a b c d e f\n",
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(status, 2);
+    assert!(
+        stderr.contains("no spaces") && !stderr.contains("a b c"),
+        "{stderr}"
+    );
+
+    let data = TempDir::new("oper-file");
+    let file = data.0.join("opers");
+    std::fs::write(
+        &file,
+        format!("# operators\n\noperuser {}\n", hash("operpassword")),
+    )
+    .unwrap();
+    let start = || {
+        Server::plain(
+            RUNNER,
+            &[
+                "--data",
+                &format!("{}/db", data.arg()),
+                "--oper-file",
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    let mut server = start();
+    server.expect_log("accounts: operuser made from the operators' file");
+    let mut nick1 = irc(&server, "nick1");
+    let mut nick2 = irc(&server, "nick2");
+    let mut nick3 = irc(&server, "nick3");
+    nick2.send("MODE nick2 -w\r\n");
+    nick3.send("MODE nick3 +w\r\n");
+    assert_eq!(nick3.expect_line(" MODE "), ":nick3 MODE nick3 :+w");
+
+    // Not an operator yet: WALLOPS is refused; a wrong password too (once checked).
+    nick1.send("WALLOPS :too soon\r\nOPER operuser wrong-password\r\n");
+    assert_eq!(
+        nick1.expect_line(" 481 "),
+        ":chat.local 481 nick1 :Permission Denied - only server operators send WALLOPS (OPER)"
+    );
+    assert_eq!(
+        nick1.expect_line(" 464 "),
+        ":chat.local 464 nick1 :Password incorrect"
+    );
+    irc_sync(&mut nick1);
+    // The PING after it waits for OPER's answer, as IRC clients expect.
+    nick1.send("OPER operuser operpassword\r\n");
+    assert_eq!(
+        irc_sync(&mut nick1),
+        [
+            ":chat.local 381 nick1 :You are now an IRC operator (identified as operuser)",
+            ":nick1 MODE nick1 :+o"
+        ]
+    );
+    nick1.send("WHOIS nick1\r\n");
+    nick1.expect_line(" 313 nick1 nick1 :is a server operator");
+    irc_sync(&mut nick1);
+    irc_sync(&mut nick2);
+
+    nick1.send("WALLOPS :hi everyone\r\n");
+    assert_eq!(
+        irc_sync(&mut nick1),
+        [":nick1!~nick1@hidden WALLOPS :hi everyone"]
+    );
+    assert_eq!(
+        nick3.expect_line(" WALLOPS "),
+        ":nick1!~nick1@hidden WALLOPS :hi everyone"
+    );
+    assert!(irc_sync(&mut nick2).is_empty());
+    server.signal("TERM");
+    server.expect_exit();
+
+    // The file decides the password: a new hash for the same account replaces the old.
+    std::fs::write(&file, format!("operuser {}\n", hash("new-password"))).unwrap();
+    let server = start();
+    server.expect_log("accounts: operuser's password set from the operators' file");
+    let mut nick1 = irc(&server, "nick1");
+    nick1.send("OPER operuser operpassword\r\n");
+    nick1.expect_line(" 464 ");
+    nick1.send("OPER operuser new-password\r\n");
+    nick1.expect_line(" 381 ");
+    drop(server);
+
+    // A file that is not one stops the start, without showing what it holds.
+    std::fs::write(&file, "operuser not-a-hash-secret\n").unwrap();
+    let (output, _) = chat_tests::run_to_exit(
+        RUNNER,
+        &["--no-data", "--oper-file", file.to_str().unwrap()],
+        std::time::Duration::from_secs(10),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 1: the hash is not an Argon2 hash"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}

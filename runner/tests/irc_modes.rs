@@ -300,3 +300,66 @@ fn oper_identifies_as_an_account_of_the_operators_file_and_wallops_reach_plus_w(
     );
     assert!(!stderr.contains("secret"), "{stderr}");
 }
+
+#[test]
+fn kick_puts_out_several_and_a_bad_mode_value_gets_696() {
+    let server = Server::plain(RUNNER, &[]);
+    let mut foo = irc(&server, "foo");
+    foo.send("JOIN #chan\r\n");
+    foo.expect_line(" 366 ");
+    let mut others: Vec<Client> = ["bar", "baz", "qux"]
+        .into_iter()
+        .map(|nick| {
+            let mut client = irc(&server, nick);
+            client.send("JOIN #chan\r\n");
+            client.expect_line(" 366 ");
+            client
+        })
+        .collect();
+    let mut ann = server.join("ann");
+    ann.send_line("/join #chan");
+    ann.expect_line("*** You are now talking in #chan.");
+    ann.sync();
+    irc_sync(&mut foo);
+    irc_sync(&mut others[2]);
+
+    foo.send("KICK #chan bar,baz :bye\r\n");
+    let kicks = [
+        ":foo!~foo@hidden KICK #chan bar :bye",
+        ":foo!~foo@hidden KICK #chan baz :bye",
+    ];
+    assert_eq!(irc_sync(&mut foo), kicks);
+    assert_eq!(irc_sync(&mut others[2]), kicks);
+    assert_eq!(
+        ann.sync(),
+        [
+            "*** bar was put out of #chan by foo (bye)",
+            "*** baz was put out of #chan by foo (bye)"
+        ]
+    );
+    others[0].expect_line(":foo!~foo@hidden KICK #chan bar :bye");
+    foo.send("NAMES #chan\r\n");
+    assert_eq!(
+        foo.expect_line(" 353 "),
+        ":chat.local 353 foo = #chan :@foo qux ann"
+    );
+    foo.expect_line(" 366 ");
+
+    // A limit or a ban mask that is none: 696, naming it; a key: 696, hiding it.
+    foo.send("MODE #chan +l :-5\r\nMODE #chan +b :a b\r\nMODE #chan +k :my key\r\n");
+    let refused = irc_sync(&mut foo);
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused[0].starts_with(":chat.local 696 foo #chan l -5 :"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].starts_with(":chat.local 696 foo #chan b * :"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[2].starts_with(":chat.local 696 foo #chan k * :"),
+        "{refused:?}"
+    );
+    assert!(irc_sync(&mut others[2]).is_empty());
+}

@@ -24,6 +24,9 @@ pub(crate) use crate::state::moderation::ACCOUNT_BAN;
 /// refused with a reply that says so. IRC's `MODES` in `005`.
 pub const MAX_MODE_CHANGES: usize = 4;
 
+/// The longest value of a mode change shown back in IRC's `696`, in bytes: a ban mask's bound.
+const MAX_SHOWN_VALUE_BYTES: usize = crate::state::rooms::MAX_BAN_MASK_BYTES;
+
 /// One change asked of a room's modes: IRC's `MODE #room +k key`, the plain `/mode +k key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ModeChange<'a> {
@@ -354,17 +357,19 @@ impl<S: crate::Storage> Step<'_, S> {
         let bad_account = mask
             .strip_prefix(ACCOUNT_BAN)
             .is_some_and(|account| crate::state::nickname::Nickname::new(account).is_err());
+        // A space or a leading `:` could not be shown as one value of a `MODE` line.
         if written.is_err()
             || mask.is_empty()
             || bad_account
-            || mask.contains(|c: char| c.is_control())
+            || mask.starts_with(':')
+            || mask.contains(|c: char| c.is_control() || c.is_whitespace())
         {
-            let text = format_args!(
+            let why = format_args!(
                 "a ban mask is a nickname, nick!user@host or {ACCOUNT_BAN}ACCOUNT, at most {} \
                  bytes",
                 crate::state::rooms::MAX_BAN_MASK_BYTES
             );
-            return self.moderation_error(conn, text);
+            return self.invalid_mode_param(conn, room, 'b', Some(mask), why);
         }
         let changed = if on {
             let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
@@ -614,7 +619,8 @@ impl<S: crate::Storage> Step<'_, S> {
                         "a key is 1 to {MAX_ROOM_KEY_BYTES} characters of ASCII, without spaces \
                          or commas"
                     );
-                    return self.invalid_mode_param(conn, room, letter, why);
+                    // The key tried is not shown: it may be meant to be one.
+                    return self.invalid_mode_param(conn, room, letter, None, why);
                 }
             };
             match self.rooms.set_key(room, key.as_ref()) {
@@ -639,7 +645,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 Some(Ok(limit)) => Some(limit),
                 Some(Err(_)) => {
                     let why = format_args!("a limit is a whole number of people, at least 1");
-                    return self.invalid_mode_param(conn, room, letter, why);
+                    return self.invalid_mode_param(conn, room, letter, value, why);
                 }
             };
             let Some(info) = self.rooms.get_mut(room) else {
@@ -658,19 +664,38 @@ impl<S: crate::Storage> Step<'_, S> {
         });
     }
 
-    /// Tells `conn` the value it gave mode `letter` of `room` is not one (IRC's `696`).
+    /// Tells `conn` the value it gave mode `letter` of `room` is not one (IRC's `696`,
+    /// `#room LETTER VALUE :why`). The value is shown as `*` when `shown` is `None`, or when it
+    /// could not be one parameter of the line (empty, with a space, starting with `:`); cut to
+    /// [`MAX_SHOWN_VALUE_BYTES`].
     fn invalid_mode_param(
         &mut self,
         conn: ConnectionId,
         room: RoomId,
         letter: char,
+        shown: Option<&str>,
         why: core::fmt::Arguments<'_>,
     ) {
         let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
             return;
         };
         if self.speaks_irc(conn) {
-            numeric!(self, conn, ERR_INVALIDMODEPARAM, "{name} {letter} * :{why}");
+            let value = shown
+                .filter(|value| {
+                    !value.is_empty()
+                        && !value.starts_with(':')
+                        && !value.contains(char::is_whitespace)
+                })
+                .map_or("*", |value| {
+                    crate::wire::line::cut(value, MAX_SHOWN_VALUE_BYTES)
+                });
+            let value = Visible(value);
+            numeric!(
+                self,
+                conn,
+                ERR_INVALIDMODEPARAM,
+                "{name} {letter} {value} :{why}"
+            );
         } else {
             error!(self, conn, "{why}");
         }
@@ -1502,7 +1527,7 @@ mod tests {
         for limit in ["0", "-1", "abc"] {
             let said = room.send(dave, &std::format!("MODE #rust +l {limit}\r\n"));
             assert!(
-                said[0].starts_with(":irc.test 696 dave #rust l * :"),
+                said[0].starts_with(&std::format!(":irc.test 696 dave #rust l {limit} :")),
                 "{said:?}"
             );
         }
@@ -1832,6 +1857,122 @@ mod tests {
         assert_eq!(
             room.heard.take(ivy),
             [":alice!plain@hidden MODE #rust +i-t"]
+        );
+    }
+
+    #[test]
+    fn kick_puts_out_each_person_it_names_one_line_each() {
+        let mut room = Room::new();
+        let foo = room.connect("NICK foo\r\nUSER f 0 * :F\r\nJOIN #chan,#den\r\n");
+        let mut joined = Vec::new();
+        for nick in ["bar", "baz", "qux"] {
+            let lines = std::format!("NICK {nick}\r\nUSER u 0 * :U\r\nJOIN #chan,#den\r\n");
+            joined.push(room.connect(&lines));
+        }
+        let (bar, baz, qux) = (joined[0], joined[1], joined[2]);
+        let alice = room.connect("/nick alice\n/join #chan\n");
+        for conn in [foo, bar, baz, qux, alice] {
+            room.heard.take(conn);
+        }
+        // Several people out of one room, a KICK line each, the reason on each.
+        assert_eq!(
+            room.send(foo, "KICK #chan bar,,nobody,baz :bye\r\n"),
+            [
+                ":foo!~f@hidden KICK #chan bar :bye",
+                ":irc.test 401 foo nobody :No such nick/channel",
+                ":foo!~f@hidden KICK #chan baz :bye"
+            ]
+        );
+        assert_eq!(
+            room.heard.take(qux),
+            [
+                ":foo!~f@hidden KICK #chan bar :bye",
+                ":foo!~f@hidden KICK #chan baz :bye"
+            ]
+        );
+        assert_eq!(
+            room.heard.take(alice),
+            [
+                "*** bar was put out of #chan by foo (bye)",
+                "*** baz was put out of #chan by foo (bye)"
+            ]
+        );
+        // Rooms and people in pairs; one person out of several rooms; no reason: the kicker.
+        assert_eq!(
+            room.send(foo, "KICK #chan,#den qux,bar\r\n"),
+            [
+                ":foo!~f@hidden KICK #chan qux :foo",
+                ":foo!~f@hidden KICK #den bar :foo"
+            ]
+        );
+        assert_eq!(
+            room.send(foo, "KICK #den,#nowhere baz\r\n"),
+            [
+                ":foo!~f@hidden KICK #den baz :foo",
+                ":irc.test 403 foo #nowhere :No such channel"
+            ]
+        );
+        // Only an operator, each time.
+        room.heard.take(qux);
+        assert_eq!(
+            room.send(qux, "KICK #den foo,foo\r\n"),
+            [
+                ":irc.test 482 qux #den :You're not channel operator",
+                ":irc.test 482 qux #den :You're not channel operator"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_value_for_b_k_or_l_is_refused_with_696() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        room.heard.take(dave);
+        room.heard.take(alice);
+        let why_b = "a ban mask is a nickname, nick!user@host or $a:ACCOUNT, at most 64 bytes";
+        let long = "x".repeat(70);
+        #[rustfmt::skip]
+        let cases: &[(&str, &str)] = &[
+            ("+b $a:not*valid",     "b $a:not*valid"),
+            ("+b :two words",       "b *"),
+            ("+b ::colon",          "b *"),
+            ("-b $a:",              "b $a:"),
+            ("+l 0",                "l 0"),
+            ("+l :-1",              "l -1"),
+            ("+l lots",             "l lots"),
+            ("+k ::colon",          "k *"),
+            ("+k :a\u{e9}",         "k *"),
+        ];
+        for (change, shown) in cases {
+            let said = room.send(dave, &std::format!("MODE #rust {change}\r\n"));
+            assert_eq!(said.len(), 1, "{change}: {said:?}");
+            let prefix = std::format!(":irc.test 696 dave #rust {shown} :");
+            assert!(said[0].starts_with(&prefix), "{change}: {said:?}");
+            if shown.starts_with('b') {
+                assert!(said[0].ends_with(why_b), "{said:?}");
+            }
+        }
+        // Too long to be a mask: shown cut to a mask's bound.
+        let said = room.send(dave, &std::format!("MODE #rust +b {long}\r\n"));
+        assert_eq!(
+            said,
+            [std::format!(
+                ":irc.test 696 dave #rust b {} :{why_b}",
+                &long[..64]
+            )]
+        );
+        // Nothing was set, and no one else heard a thing; a text user is told in words.
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +n"
+        );
+        assert!(room.heard.take(alice).is_empty());
+        room.send(dave, "MODE #rust +o alice\r\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(alice, "/ban :x\n"),
+            [std::format!("*** error: {why_b}")]
         );
     }
 

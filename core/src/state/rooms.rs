@@ -362,9 +362,11 @@ pub(crate) struct RegisteredFull;
 pub(crate) struct KeysFull;
 
 /// `key` as a room key, if it is one: 1 to [`MAX_ROOM_KEY_BYTES`] bytes of printable ASCII
-/// without spaces or commas (a comma separates keys in IRC's `JOIN`).
+/// without spaces or commas (a comma separates keys in IRC's `JOIN`), not starting with `:`
+/// (which would make it the last parameter of an IRC line, not one value of a `MODE` line).
 pub(crate) fn room_key(key: &str) -> Option<RoomKey> {
     let valid = !key.is_empty()
+        && !key.starts_with(':')
         && key
             .bytes()
             .all(|byte| byte.is_ascii_graphic() && byte != b',');

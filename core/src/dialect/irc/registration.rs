@@ -241,7 +241,7 @@ impl<S: crate::Storage> Step<'_, S> {
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
              CHANMODES=b,k,l,imnrst CHATHISTORY={MAX_HISTORY_LINES} ELIST=MNU EXTBAN=$,a :are supported by this server\r\n\
              :{server} {RPL_ISUPPORT} {me} KEYLEN={MAX_ROOM_KEY_BYTES} MODES={MAX_MODE_CHANGES} MSGREFTYPES=msgid,timestamp MONITOR={} \
-             PREFIX=(ov)@+ STATUSMSG=@ NETWORK=chat NICKLEN={} TARGMAX=JOIN:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
+             PREFIX=(ov)@+ STATUSMSG=@ NETWORK=chat NICKLEN={} TARGMAX=JOIN:,KICK:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
              TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY WHOX :are supported by this server\r\n",
             MAX_AWAY_BYTES,
             crate::state::rooms::MAX_ROOM_NAME_BYTES,

@@ -38,6 +38,9 @@ What the controller does, and why:
   sends bursts of lines; throttling them would only make tests slow or time out.
 * ``--history 0``: a joiner would otherwise be replayed the channel's last lines as NOTICEs,
   which irctest does not expect.
+* Tests that ask for ``faketime`` (a server clock running 30 times as fast) run the server
+  under libfaketime's ``faketime -f``, when it is installed (``apt install faketime``); without
+  it they skip.
 * ``--oper-file``: irctest logs in as a server operator with ``OPER operuser operpassword``.
   Server operators here are accounts; the file (written into the server's temporary
   directory, readable by its owner only) holds that account's name and the Argon2id hash of
@@ -57,6 +60,7 @@ Environment:
 
 import os
 from pathlib import Path
+import shutil
 import socket
 import subprocess
 from typing import Optional, Set, Tuple, Type
@@ -150,7 +154,12 @@ class ChatRunnerController(BaseServerController, DirectoryBasedController):
                 # port(s) reserved in irctest_ports.json would never be released.
                 self.kill()
                 raise NotImplementedByController(f"{feature}: not in chat-runner")
-        # faketime is ignored: tests that need it check self.faketime_enabled (left False).
+        # A test that wants the server's clock to run fast (LIST's creation and topic times)
+        # gets it from libfaketime's `faketime`, when installed; without it, it skips.
+        faketime_bin = shutil.which("faketime") if faketime is not None else None
+        if faketime is not None and faketime_bin is None:
+            self.kill()
+            raise NotImplementedByController("faketime: libfaketime is not installed")
         assert self.proc is None
         assert hostname == LOOPBACK, f"refusing to listen on {hostname}, not loopback"
         if not os.access(BIN, os.X_OK):
@@ -166,8 +175,11 @@ class ChatRunnerController(BaseServerController, DirectoryBasedController):
             file.write(f"{OPER_NAME} {oper_hash()}\n")
         # execute() starts it in its own session (kill() signals the whole group) and shows
         # its output only with IRCTEST_DEBUG_LOGS=1.
+        wrapper = [faketime_bin, "-f", faketime] if faketime_bin and faketime else []
+        self.faketime_enabled = bool(wrapper)
         self.proc = self.execute(
             [
+                *wrapper,
                 BIN,
                 "--listen", f"{hostname}:{port}",
                 "--server-name", SERVER_NAME,

@@ -1977,6 +1977,44 @@ mod tests {
     }
 
     #[test]
+    fn list_finds_rooms_by_when_they_were_made_and_their_topic_set() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\n");
+        let later = |room: &mut Room, minutes: u64| {
+            let heard = &mut room.heard;
+            room.driver
+                .advance(Duration::from_secs(60 * minutes), &mut |output| {
+                    heard.record(output);
+                });
+        };
+        room.send(dave, "PART #lobby\r\nJOIN #one\r\nTOPIC #one :first\r\n");
+        later(&mut room, 2);
+        room.send(dave, "JOIN #two\r\nTOPIC #two :second\r\nJOIN #three\r\n");
+        later(&mut room, 1);
+        room.send(dave, "PONG :x\r\n");
+        let mut listed = |terms: &str| {
+            let lines = room.send(dave, &std::format!("LIST {terms}\r\n"));
+            lines
+                .iter()
+                .filter_map(|line| line.split(' ').nth(3).filter(|_| line.contains(" 322 ")))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed("C>2"), ["#one"]);
+        assert_eq!(listed("C<2"), ["#two", "#three"]);
+        assert!(listed("C<0").is_empty());
+        assert_eq!(listed("C>0"), ["#one", "#two", "#three"]);
+        assert_eq!(listed("C<10"), ["#one", "#two", "#three"]);
+        // A room without a topic meets no T term.
+        assert_eq!(listed("T>2"), ["#one"]);
+        assert_eq!(listed("T<2"), ["#two"]);
+        assert_eq!(listed("T>0"), ["#one", "#two"]);
+        // With the other terms; a number that is none leaves its term out.
+        assert_eq!(listed("C<10,#t*"), ["#two", "#three"]);
+        assert_eq!(listed("Cx,T<many"), ["#one", "#two", "#three"]);
+    }
+
+    #[test]
     fn a_room_keeps_the_time_it_was_made() {
         let mut room = Room::new();
         let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\n");

@@ -325,6 +325,8 @@ pub(crate) struct RoomView<'a> {
     pub(crate) current_here: u32,
     /// It is secret ([`RoomMode::Secret`]).
     pub(crate) secret: bool,
+    /// When this server made it.
+    pub(crate) created: Instant,
 }
 
 /// A ban on `room`: who matches `mask` (`nick!user@host`, with `*` and `?`) may not join it.
@@ -511,6 +513,7 @@ impl Rooms {
             members: room.members,
             current_here: room.current_here,
             secret: room.has(RoomMode::Secret),
+            created: room.created,
         }
     }
 

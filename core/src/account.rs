@@ -494,6 +494,10 @@ mod tests {
             Some("Root")
         );
         assert_eq!(node.send(ivy, "MODE ivy\r\n"), [":irc.test 221 ivy +o"]);
+        // WHO marks a server operator with `*`.
+        let who = node.send(w, "WHO ivy\r\nWHO w\r\n");
+        assert!(who[0].contains(" ivy H* :0 "), "{who:?}");
+        assert!(who[2].contains(" w H :0 "), "{who:?}");
         assert_eq!(
             node.send(ivy, "OPER root correct-horse\r\n"),
             [":irc.test 381 ivy :You are now an IRC operator"]

@@ -16,11 +16,12 @@ use crate::state::rooms::RoomId;
 use crate::state::roster::ConnectionId;
 
 /// The longest value of one change, as shown: a ban mask ([`MAX_BAN_MASK_BYTES`]) is the
-/// longest, and an unsafe character shown escaped takes at most 3 bytes where it took 1
-/// (a U+FFFD for a C1 control of 2 bytes: 3).
+/// longest (a nickname, a key and a limit are shorter), and shown as it is, since a mask with
+/// a control character is refused. A value that does not fit anyway goes out on a line of its
+/// own (see [`Step::batch_mode`]).
 ///
 /// [`MAX_BAN_MASK_BYTES`]: crate::state::rooms::MAX_BAN_MASK_BYTES
-const MAX_VALUE_BYTES: usize = 3 * crate::state::rooms::MAX_BAN_MASK_BYTES;
+const MAX_VALUE_BYTES: usize = crate::state::rooms::MAX_BAN_MASK_BYTES;
 
 /// The changes gathered for one `MODE` line: at most [`MAX_MODE_CHANGES`], each a sign (where
 /// it differs from the last), a letter and maybe a value.

@@ -1060,7 +1060,8 @@ impl Worker {
                 limit,
             } => {
                 let id = self.room_id(room)?;
-                let modes = Some(modes).filter(|modes| !modes.is_empty());
+                // Kept even when empty: no modes at all (`-n`) is not a new room's (`+n`),
+                // which a row without modes (NULL) stands for.
                 self.connection
                     .prepare_cached(
                         "UPDATE rooms SET modes = ?2, room_key = ?3, user_limit = ?4 WHERE id = ?1",

@@ -137,8 +137,9 @@ pub(crate) struct Args {
     #[argh(option)]
     pub(crate) oper_file: Option<PathBuf>,
 
-    /// read a password from stdin (one line), print its Argon2id hash for --oper-file, and
-    /// exit; the password is never shown or logged
+    /// read a password from stdin (one line; a terminal echoes what is typed, so pipe it in),
+    /// print its Argon2id hash for --oper-file, and exit; the password is not printed or
+    /// logged
     #[argh(switch)]
     #[serde(skip)]
     pub(crate) hash_password: bool,

@@ -259,6 +259,9 @@ fn oper_identifies_as_an_account_of_the_operators_file_and_wallops_reach_plus_w(
     );
     nick1.send("WHOIS nick1\r\n");
     nick1.expect_line(" 313 nick1 nick1 :is a server operator");
+    nick2.send("WHO nick1\r\nWHO nick3\r\n");
+    assert!(nick2.expect_line(" 352 ").ends_with(" nick1 H* :0 nick1"));
+    assert!(nick2.expect_line(" 352 ").ends_with(" nick3 H :0 nick3"));
     irc_sync(&mut nick1);
     irc_sync(&mut nick2);
 
@@ -363,4 +366,30 @@ fn kick_puts_out_several_and_a_bad_mode_value_gets_696() {
         "{refused:?}"
     );
     assert!(irc_sync(&mut others[2]).is_empty());
+}
+
+#[test]
+fn list_filters_on_when_a_room_was_made_and_its_topic_set() {
+    let server = Server::plain(RUNNER, &[]);
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("NICK ivy\r\nUSER ivy 0 * :ivy\r\n");
+    assert!(ivy.expect_line(" 005 ").contains(" ELIST=CMNTU "));
+    ivy.expect_line(" 376 ");
+    ivy.send("PART #lobby\r\nJOIN #made\r\nJOIN #topical\r\nTOPIC #topical :here\r\n");
+    irc_sync(&mut ivy);
+    let mut listed = |terms: &str| {
+        ivy.send(format!("LIST {terms}\r\n"));
+        irc_sync(&mut ivy)
+            .iter()
+            .filter(|line| line.contains(" 322 "))
+            .filter_map(|line| line.split(' ').nth(3).map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    // Both made (and one topic set) well under ten minutes ago, and more than none.
+    assert_eq!(listed("C<10"), ["#made", "#topical"]);
+    assert!(listed("C>10").is_empty());
+    assert!(listed("C<0").is_empty());
+    assert_eq!(listed("T<10"), ["#topical"]);
+    assert!(listed("T>10").is_empty());
+    assert_eq!(listed("C<10,>0,#t*"), ["#topical"]);
 }

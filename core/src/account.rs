@@ -195,8 +195,10 @@ pub const MAX_OPERATORS: usize = 32;
 /// The accounts whose people are server operators, set with
 /// [`Server::set_operators`](crate::Server::set_operators): whoever is identified as one may
 /// act as an operator of every room (kick, ban, modes, invitations, a locked topic) and comes
-/// into any room past its bans, key, limit and invite-only mode. IRC's `OPER` answers `381`
-/// to them; `WHOIS` shows `313`. Names are compared as nicknames are
+/// into any room past its bans, key, limit and invite-only mode, and may send IRC's
+/// `WALLOPS`. IRC's `OPER NAME PASSWORD` identifies as one of these accounts (an
+/// [`AccountAsk::Identify`] like any other, answered `381`); `WHOIS` shows `313`. Names are
+/// compared as nicknames are
 /// ([`NameKey`](crate::NameKey)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Operators {
@@ -418,6 +420,155 @@ mod tests {
     }
 
     #[test]
+    fn oper_identifies_as_an_operators_account_and_wallops_reach_who_asked() {
+        let mut node = Node::new(true);
+        node.driver
+            .server_mut()
+            .set_operators(Operators::new(["Root"]).unwrap());
+        let ivy = node.connect();
+        node.send(ivy, "NICK ivy\r\nUSER i 0 * :I\r\n");
+        let (w, quiet, ann) = (node.connect(), node.connect(), node.connect());
+        node.send(w, "NICK w\r\nUSER w 0 * :W\r\n");
+        node.send(quiet, "NICK quiet\r\nUSER q 0 * :Q\r\n");
+        node.send(ann, "/nick ann\n");
+        for conn in [ivy, w, quiet, ann] {
+            node.heard.take(conn);
+        }
+        // +w is asked for; -w, or never asking, gets nothing.
+        assert_eq!(
+            node.send(w, "MODE w +w\r\nMODE w\r\n"),
+            [":w MODE w :+w", ":irc.test 221 w +w"]
+        );
+        assert!(node.send(quiet, "MODE quiet -w\r\n").is_empty());
+        // Not an operator: 481; a name that is no operator's account: 491, no request.
+        assert_eq!(
+            node.send(ivy, "WALLOPS :hi\r\n"),
+            [":irc.test 481 ivy :Permission Denied - only server operators send WALLOPS (OPER)"]
+        );
+        assert_eq!(
+            node.send(ivy, "OPER ivy correct-horse\r\n"),
+            [
+                ":irc.test 491 ivy :No such operator here (operators are the accounts the server names)"
+            ]
+        );
+        assert!(node.driver.take_account_requests().is_empty());
+        // A password that could never be one is wrong at once; a wrong one, once checked.
+        assert_eq!(
+            node.send(ivy, "OPER root short\r\n"),
+            [":irc.test 464 ivy :Password incorrect"]
+        );
+        assert!(node.send(ivy, "OPER ROOT wrong-horse\r\n").is_empty());
+        let request = node.request();
+        assert_eq!(request.account().as_str(), "ROOT");
+        assert_eq!(
+            request.ask(),
+            &AccountAsk::Identify(Password::new("wrong-horse").unwrap())
+        );
+        assert_eq!(
+            node.answer(&request, AccountAnswer::WrongPassword),
+            [":irc.test 464 ivy :Password incorrect"]
+        );
+        // The right one: identified as the account (as the runner spells it), an operator.
+        // What comes after OPER waits for its answer.
+        let input = b"OPER root correct-horse\r\nPING :after\r\n";
+        let heard = &mut node.heard;
+        let fed = node
+            .driver
+            .input(ivy, input, &mut |output| heard.record(output));
+        assert!(fed.held);
+        assert!(node.heard.take(ivy).is_empty(), "PING waits");
+        let mut request = node.request();
+        assert!(request.spell_as_registered("Root"));
+        assert_eq!(
+            node.answer(&request, AccountAnswer::Done),
+            [
+                ":irc.test 381 ivy :You are now an IRC operator (identified as Root)",
+                ":ivy MODE ivy :+o"
+            ]
+        );
+        assert_eq!(node.heard.resumed, [ivy, ivy], "once for each answer");
+        let rest = core::str::from_utf8(&input[fed.taken..]).unwrap();
+        assert_eq!(node.send(ivy, rest), [":irc.test PONG irc.test after"]);
+        assert_eq!(
+            node.driver.server().account(ivy).map(Nickname::as_str),
+            Some("Root")
+        );
+        assert_eq!(node.send(ivy, "MODE ivy\r\n"), [":irc.test 221 ivy +o"]);
+        // WHO marks a server operator with `*`.
+        let who = node.send(w, "WHO ivy\r\nWHO w\r\n");
+        assert!(who[0].contains(" ivy H* :0 "), "{who:?}");
+        assert!(who[2].contains(" w H :0 "), "{who:?}");
+        assert_eq!(
+            node.send(ivy, "OPER root correct-horse\r\n"),
+            [":irc.test 381 ivy :You are now an IRC operator"]
+        );
+        // WALLOPS: to +w, and back to the sender; not to the others, nor to text users.
+        assert_eq!(
+            node.send(ivy, "WALLOPS :hi \x1b everyone\r\n"),
+            [
+                ":irc.test NOTICE ivy :*** error: your line contains the control character ^[; \
+                 it was not processed"
+            ]
+        );
+        assert_eq!(
+            node.send(ivy, "WALLOPS :hi everyone\r\n"),
+            [":ivy!~i@hidden WALLOPS :hi everyone"]
+        );
+        assert_eq!(node.heard.take(w), [":ivy!~i@hidden WALLOPS :hi everyone"]);
+        assert!(node.heard.take(quiet).is_empty());
+        assert!(node.heard.take(ann).is_empty());
+        assert_eq!(
+            node.send(ivy, "WALLOPS\r\n"),
+            [":irc.test 461 ivy WALLOPS :Not enough parameters"]
+        );
+        // An operator with +w gets it once.
+        node.send(ivy, "MODE ivy +w\r\n");
+        assert_eq!(
+            node.send(ivy, "WALLOPS :again\r\n"),
+            [":ivy!~i@hidden WALLOPS :again"]
+        );
+    }
+
+    #[test]
+    fn oper_without_accounts_or_in_time_is_refused() {
+        let mut node = Node::new(false);
+        node.driver
+            .server_mut()
+            .set_operators(Operators::new(["root"]).unwrap());
+        let ivy = node.connect();
+        node.send(ivy, "NICK ivy\r\nUSER i 0 * :I\r\n");
+        assert_eq!(
+            node.send(ivy, "OPER root correct-horse\r\n"),
+            [
+                ":irc.test 491 ivy :No such operator here (operators are the accounts the server names)"
+            ]
+        );
+        assert_eq!(
+            node.send(ivy, "OPER root\r\n"),
+            [":irc.test 461 ivy OPER :Not enough parameters"]
+        );
+        let mut node = Node::new(true);
+        node.driver
+            .server_mut()
+            .set_operators(Operators::new(["root"]).unwrap());
+        let ivy = node.connect();
+        node.send(
+            ivy,
+            "NICK ivy\r\nUSER i 0 * :I\r\nOPER root correct-horse\r\n",
+        );
+        node.request();
+        // Not answered within the account timeout (10 s here).
+        let heard = &mut node.heard;
+        node.driver
+            .advance(Duration::from_secs(11), &mut |output| heard.record(output));
+        assert_eq!(
+            node.heard.take(ivy),
+            [":irc.test 491 ivy :Accounts cannot be checked just now; try again later"]
+        );
+        assert!(node.driver.server().account(ivy).is_none());
+    }
+
+    #[test]
     fn an_account_named_an_operator_keeps_order_in_every_room() {
         let mut node = Node::new(true);
         node.driver
@@ -441,8 +592,7 @@ mod tests {
         assert_eq!(
             node.send(ivy, "OPER ivy pw\r\n"),
             [
-                ":irc.test 491 ivy :Operators here are accounts the server names; identify as \
-                 one (SASL or NickServ)"
+                ":irc.test 491 ivy :No such operator here (operators are the accounts the server names)"
             ]
         );
         node.send(root, "/identify correct-horse\n");

@@ -184,7 +184,9 @@ pub enum Event<'a> {
     RoomModes {
         /// The room.
         room: &'a str,
-        /// The letters of the modes set without a value (`i`, `m`, `t`), in that order.
+        /// The letters of the modes set without a value (`i`, `m`, `n`, `s`, `t`), in that
+        /// order. `n` is on in every new room: a store that kept modes before there was an `n`
+        /// kept rooms that had it (chat-runner's store adds it when it migrates).
         modes: &'a str,
         /// Its key (`+k`), if it has one.
         key: Option<&'a str>,

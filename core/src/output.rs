@@ -83,8 +83,9 @@ pub enum Output<'a> {
         /// Why.
         reason: CloseReason,
     },
-    /// Flood control lets `conn` go on: call [`Server::handle_input`](crate::Server::handle_input)
-    /// again with the bytes it did not take, if there are any.
+    /// Flood control lets `conn` go on, or its IRC `OPER` was answered: call
+    /// [`Server::handle_input`](crate::Server::handle_input) again with the bytes it did not
+    /// take, if there are any.
     Resume {
         /// The connection that may send again.
         conn: ConnectionId,
@@ -212,7 +213,7 @@ impl<'a> Recipients<'a> {
         debug_assert!(
             !matches!(
                 self.audience.speaks,
-                Speaks::IrcWith(_) | Speaks::IrcOperators
+                Speaks::IrcWith(_) | Speaks::IrcOperators | Speaks::IrcWallops
             ),
             "a one-room audience cannot check capabilities or statuses"
         );
@@ -309,6 +310,9 @@ pub(crate) enum Speaks {
     /// IRC clients that are operators of the room walked (`PRIVMSG @#room`). Only for an
     /// audience of rooms ([`Audience::rooms_but`]), as [`Self::IrcWith`].
     IrcOperators,
+    /// IRC clients with user mode `+w` (`WALLOPS`). Only for an audience of rooms or of
+    /// everyone, as [`Self::IrcWith`].
+    IrcWallops,
 }
 
 /// Up to [`MAX_ROOMS_PER_PERSON`] rooms, kept in ascending order in the step's output queue.
@@ -434,6 +438,7 @@ impl Audience {
                 .is_some_and(|registration| registration.caps.has(caps)),
             // No room to be an operator of: an audience of everyone has none.
             Speaks::IrcOperators => false,
+            Speaks::IrcWallops => slot.person.wallops,
             _ => true,
         }
     }
@@ -476,7 +481,7 @@ impl Audience {
             Speaks::IrcServerTags => irc && tagged && !client_tags,
             Speaks::IrcClientTags => irc && client_tags,
             // The capabilities themselves are checked by [`Self::has_caps`].
-            Speaks::IrcWith(_) | Speaks::IrcOperators => irc,
+            Speaks::IrcWith(_) | Speaks::IrcOperators | Speaks::IrcWallops => irc,
         };
         view && speaks && self.except != Some(id)
     }

@@ -301,7 +301,7 @@ pub enum Restored<'a> {
     RoomModes {
         /// The room.
         room: &'a str,
-        /// The letters of the modes set without a value (`i`, `m`, `t`).
+        /// The letters of the modes set without a value (`i`, `m`, `n`, `s`, `t`).
         modes: &'a str,
         /// Its key, if it has one.
         key: Option<&'a str>,
@@ -365,7 +365,7 @@ impl<S: Storage> Server<S> {
         Self {
             config,
             roster: Roster::with_capacity(capacity),
-            rooms: Rooms::new(),
+            rooms: Rooms::new(now),
             past: crate::state::past::Past::new(),
             watches: crate::state::monitor::Watches::new(),
             out: OutputQueue::default(),
@@ -439,7 +439,10 @@ impl<S: Storage> Server<S> {
                 let name = RoomName::new(room).map_err(|_| Error::RestoredRoomInvalid)?;
                 let id = match self.rooms.find(room) {
                     Some(id) => id,
-                    None => self.rooms.create(name).map_err(|_| Error::RestoreFull)?,
+                    None => self
+                        .rooms
+                        .create(name, self.now)
+                        .map_err(|_| Error::RestoreFull)?,
                 };
                 let topic = crate::wire::line::cut(topic, crate::MAX_TOPIC_BYTES);
                 self.rooms
@@ -530,7 +533,10 @@ impl<S: Storage> Server<S> {
         let name = RoomName::new(room).map_err(|_| Error::RestoredRoomInvalid)?;
         match self.rooms.find(room) {
             Some(id) => Ok(id),
-            None => self.rooms.create(name).map_err(|_| Error::RestoreFull),
+            None => self
+                .rooms
+                .create(name, self.now)
+                .map_err(|_| Error::RestoreFull),
         }
     }
 
@@ -713,7 +719,10 @@ impl<S: Storage> Server<S> {
     /// With no complete line in `bytes`, takes them all and keeps the partial line.
     ///
     /// It takes nothing, returning `Consumed` of 0, while flood control holds the connection
-    /// back (see [`FloodLimit`](crate::FloodLimit)): keep the bytes and offer them again after [`Output::Resume`].
+    /// back (see [`FloodLimit`](crate::FloodLimit)), or while its IRC `OPER` waits for the
+    /// answer to its account request (so that the answer comes before anything said after
+    /// it, as IRC clients expect): keep the bytes and offer them again after
+    /// [`Output::Resume`].
     ///
     /// A line naming several targets (IRC's `JOIN #a,#b`) is handled one target per step, so
     /// that each step's output stays bounded: the call that takes the line handles its first
@@ -742,6 +751,14 @@ impl<S: Storage> Server<S> {
             {
                 self.hub().slowed(conn, limit);
             }
+            return Ok(Consumed::bytes_taken(0));
+        }
+        if self
+            .account_asks
+            .iter()
+            .any(|waiting| waiting.conn == conn && waiting.via == crate::state::asks::Via::Oper)
+        {
+            // `OPER` is answered first; its answer resumes the connection.
             return Ok(Consumed::bytes_taken(0));
         }
         let (used, framed) = self
@@ -1601,6 +1618,7 @@ impl<S: Storage> Server<S> {
                 .config
                 .accounts
                 .then_some((self.config.account_timeout, self.config.nick_grace)),
+            mode_line: None,
         }
     }
 }
@@ -1661,7 +1679,7 @@ impl<S: Storage> Directory for Server<S> {
             }
             // Capabilities are in the slot, read only for an audience that asks for some.
             let wanted = match audience.speaks {
-                crate::output::Speaks::IrcWith(_) => self
+                crate::output::Speaks::IrcWith(_) | crate::output::Speaks::IrcWallops => self
                     .roster
                     .get(id)
                     .is_some_and(|slot| audience.has_caps(slot)),

@@ -181,7 +181,8 @@ impl Kept {
 pub struct Fed {
     /// Bytes the core took.
     pub taken: usize,
-    /// Flood control held the rest back: offer it again after [`Output::Resume`].
+    /// Flood control (or an IRC `OPER` waiting for its answer) held the rest back: offer it
+    /// again after [`Output::Resume`].
     pub held: bool,
 }
 

@@ -73,6 +73,91 @@ enum Job {
     Reserve(Vec<String>),
 }
 
+/// The most lines of an operators' file (`--oper-file`): one account each, and there are at
+/// most [`chat_core::account::MAX_OPERATORS`] operators.
+const MAX_OPERATOR_FILE_BYTES: u64 = 64 * 1024;
+
+/// A server operator's account as an operators' file (`--oper-file`) gives it: made at start
+/// with this password hash, or given it if it exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorAccount {
+    /// The account's name: a valid nickname.
+    pub name: String,
+    /// The password's Argon2 hash, in PHC form (`$argon2id$v=19$...`), as
+    /// [`hash_password`] makes it.
+    pub hash: String,
+}
+
+/// The Argon2id hash of `password` (in PHC form, with a fresh salt), as accounts keep it:
+/// what `chat-runner --hash-password` prints for an operators' file. The password must be one
+/// the server accepts (8 to 128 bytes, no spaces or control characters).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let password = Password::new(password).map_err(|error| error.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_str().as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|error| format!("hashing failed: {error}"))
+}
+
+/// Reads an operators' file (`--oper-file`): a line `NAME HASH` for each server operator's
+/// account, `HASH` being an Argon2 hash in PHC form ([`hash_password`]); blank lines and lines
+/// starting with `#` are skipped. At most [`chat_core::account::MAX_OPERATORS`] accounts and
+/// 64 KB. The error names the line that is wrong, never showing what it holds beyond the name.
+pub fn read_operator_file(path: &std::path::Path) -> Result<Vec<OperatorAccount>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let mut text = String::new();
+    file.take(MAX_OPERATOR_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| error.to_string())?;
+    if text.len() as u64 > MAX_OPERATOR_FILE_BYTES {
+        return Err(format!("longer than {MAX_OPERATOR_FILE_BYTES} bytes"));
+    }
+    let mut accounts: Vec<OperatorAccount> = Vec::new();
+    for (number, line) in text
+        .lines()
+        .enumerate()
+        .map(|(at, line)| (at + 1, line.trim()))
+    {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(hash), None) = (words.next(), words.next(), words.next()) else {
+            return Err(format!("line {number}: expected NAME HASH"));
+        };
+        if chat_core::Nickname::new(name).is_err() {
+            return Err(format!(
+                "line {number}: the name is not an account name (a valid nickname)"
+            ));
+        }
+        let algorithm = PasswordHash::new(hash).map(|parsed| parsed.algorithm.to_string());
+        if !matches!(algorithm.as_deref(), Ok("argon2id" | "argon2i" | "argon2d")) {
+            return Err(format!(
+                "line {number}: the hash is not an Argon2 hash in PHC form                  (chat-runner --hash-password makes one)"
+            ));
+        }
+        let key = crate::name_key(name);
+        if accounts
+            .iter()
+            .any(|kept| crate::name_key(&kept.name) == key)
+        {
+            return Err(format!("line {number}: {name} is given twice"));
+        }
+        accounts.push(OperatorAccount {
+            name: name.to_owned(),
+            hash: hash.to_owned(),
+        });
+        if accounts.len() > chat_core::account::MAX_OPERATORS {
+            return Err(format!(
+                "more than {} accounts",
+                chat_core::account::MAX_OPERATORS
+            ));
+        }
+    }
+    Ok(accounts)
+}
+
 /// How often an account's notice that could not be sent is tried again.
 const ANNOUNCE_RETRY: Duration = Duration::from_secs(5);
 
@@ -99,6 +184,7 @@ impl Accounts {
     pub(crate) fn start(
         place: &Place,
         cluster: Option<(&str, &str)>,
+        operators: &[OperatorAccount],
         events: Sender<Event>,
     ) -> Result<(Self, HashSet<String>), String> {
         let (cluster, node) = cluster.unzip();
@@ -158,11 +244,16 @@ impl Accounts {
             }
             (None, None) => (Keeper::Memory(HashMap::new()), HashSet::new()),
         };
+        let mut registered = registered;
+        let mut worker = Worker::new(keeper, node.map(str::to_owned));
+        for operator in operators {
+            worker.provide(operator)?;
+            registered.insert(crate::name_key(&operator.name));
+        }
         let (jobs, incoming) = sync_channel(QUEUE);
-        let node = node.map(str::to_owned);
         std::thread::Builder::new()
             .name("accounts".into())
-            .spawn(move || Worker::new(keeper, node).run(&incoming, &events))
+            .spawn(move || worker.run(&incoming, &events))
             .map_err(|error| format!("accounts thread: {error}"))?;
         Ok((Self { jobs }, registered))
     }
@@ -321,6 +412,51 @@ impl Worker {
                     at: Instant::now() + delay,
                     answered,
                 });
+            }
+        }
+    }
+
+    /// Makes the account of an operators' file (`--oper-file`), or gives it the file's
+    /// password hash if it exists with another: the file is what decides these accounts'
+    /// passwords.
+    fn provide(&mut self, operator: &OperatorAccount) -> Result<(), String> {
+        let key = crate::name_key(&operator.name);
+        let name = &operator.name;
+        match self.account(&key)? {
+            Some(account) if account.hash == operator.hash => Ok(()),
+            Some(account) => {
+                let changed = Account {
+                    hash: operator.hash.clone(),
+                    ..account.clone()
+                };
+                if !self.replace(&key, &account, &changed)? {
+                    return Err(format!("the account {name} changed while it was being set"));
+                }
+                info!("accounts: {name}'s password set from the operators' file");
+                Ok(())
+            }
+            None => {
+                let account = Account {
+                    name: name.clone(),
+                    hash: operator.hash.clone(),
+                    created: now_millis(),
+                };
+                match self.insert(&key, &account)? {
+                    Made::New => {
+                        info!("accounts: {name} made from the operators' file");
+                        if let Keeper::Shared(shared) = &mut self.keeper
+                            && !shared.announce(&key)
+                        {
+                            self.unannounced.push(key);
+                        }
+                        Ok(())
+                    }
+                    // Made meanwhile on another node, or kept for an operator by one.
+                    Made::Taken | Made::Reserved => Err(format!(
+                        "the account {name} could not be made from the operators' file; start \
+                         again"
+                    )),
+                }
             }
         }
     }

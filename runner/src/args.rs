@@ -125,9 +125,24 @@ pub(crate) struct Args {
     /// every room (kick, ban, modes, invitations) and come into any room past its bans, key,
     /// limit and invite-only mode. Repeat for more (at most 32); in the config file a list
     /// (oper = ["alice", "bob"]). With --cluster the accounts are the cluster's, and each node
-    /// has its own list. Default: none
+    /// has its own list. IRC clients identify as one with OPER NAME PASSWORD. Default: none
     #[argh(option)]
     pub(crate) oper: Vec<String>,
+
+    /// a file of server operators' accounts, a line "NAME HASH" each (HASH: the password's
+    /// Argon2 hash, as --hash-password prints it; # starts a comment): each NAME is an
+    /// operator, as with --oper, and its account is made at start with that password, or
+    /// given it if it exists. Read at start; keep it readable by the server's user only.
+    /// Default: none
+    #[argh(option)]
+    pub(crate) oper_file: Option<PathBuf>,
+
+    /// read a password from stdin (one line; a terminal echoes what is typed, so pipe it in),
+    /// print its Argon2id hash for --oper-file, and exit; the password is not printed or
+    /// logged
+    #[argh(switch)]
+    #[serde(skip)]
+    pub(crate) hash_password: bool,
 
     /// how many lines the store keeps per room; older ones are deleted. Default: 10000
     #[argh(option)]
@@ -375,6 +390,7 @@ options! {
         max_room_members: u32,
         record: PathBuf,
         motd: PathBuf,
+        oper_file: PathBuf,
     }
     switches {
         no_data,
@@ -627,6 +643,21 @@ impl Options {
                 error => format!("--oper: {error}"),
             },
         )?;
+        // The file's accounts are operators too, after those named by --oper.
+        let operator_accounts = match &self.oper_file {
+            Some(path) => chat_runner::read_operator_file(path)
+                .map_err(|error| format!("--oper-file {}: {error}", path.display()))?,
+            None => Vec::new(),
+        };
+        let mut operators = self.oper.clone();
+        let key = |name: &str| chat_core::NameKey::of(name);
+        for account in &operator_accounts {
+            if !operators.iter().any(|name| key(name) == key(&account.name)) {
+                operators.push(account.name.clone());
+            }
+        }
+        chat_core::account::Operators::new(operators.iter().map(String::as_str))
+            .map_err(|error| format!("--oper and --oper-file: {error}"))?;
         let core = Config::default()
             .with_colour(!self.no_color)
             .with_silence_timeout(self.silence_timeout())
@@ -661,7 +692,8 @@ impl Options {
             cluster,
             metrics: self.metrics,
             motd: self.motd.clone(),
-            operators: self.oper.clone(),
+            operators,
+            operator_accounts,
         })
     }
 

@@ -30,6 +30,8 @@
 //!     motd: None,
 //!     // Accounts whose people keep order in every room once identified (`--oper`).
 //!     operators: Vec::new(),
+//!     // Operators' accounts made at start with a password hash (`--oper-file`).
+//!     operator_accounts: Vec::new(),
 //! };
 //! // Prints "chat-runner listening on 127.0.0.1:9999", serves until Ctrl-C or SIGTERM, then
 //! // tells everyone and gives each connection up to 2 s to take its last lines.
@@ -76,6 +78,7 @@ use crate::log::{error, info, warn};
 use crate::record::{RecordedCore, Recorder};
 use crate::slow::SlowReaders;
 
+pub use crate::accounts::{OperatorAccount, hash_password, read_operator_file};
 pub use crate::core_box::{DEFAULT_MAX_CLIENTS, MAX_CLIENTS};
 pub use crate::log::{LogFormat, LogLevel, log_level, set_log_format, set_log_level};
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
@@ -141,6 +144,10 @@ pub struct Settings {
     /// [`Error::Operators`]). In cluster mode the accounts are the cluster's; the list is
     /// each node's own.
     pub operators: Vec<String>,
+    /// Server operators' accounts made at start with these password hashes, or given them if
+    /// they exist (`--oper-file`, read by [`read_operator_file`]). Their names should be in
+    /// [`operators`](Self::operators) too: only those are operators.
+    pub operator_accounts: Vec<OperatorAccount>,
 }
 
 /// The most bytes of a message-of-the-day file read; the core keeps far less (see
@@ -598,11 +605,12 @@ pub fn serve_reloading(
             .cluster
             .as_ref()
             .map(|cluster| (cluster.url.as_str(), cluster.node.as_str()));
-        let (accounts, registered) = accounts::Accounts::start(&place, shared, events.clone())
-            .map_err(match shared {
-                Some(_) => Error::Cluster,
-                None => Error::Store,
-            })?;
+        let (accounts, registered) =
+            accounts::Accounts::start(&place, shared, &settings.operator_accounts, events.clone())
+                .map_err(match shared {
+                    Some(_) => Error::Cluster,
+                    None => Error::Store,
+                })?;
         info!(
             "accounts: {} registered{}; a registered nickname must be proven within {} s",
             registered.len(),

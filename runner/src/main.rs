@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         println!("chat-runner {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
+    if args.hash_password {
+        return hash_password();
+    }
     let file = match &args.config {
         Some(path) => match args::read_config(path) {
             Ok(file) => file,
@@ -152,6 +155,27 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("chat-runner: {error}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--hash-password`: reads one line from stdin, prints its Argon2id hash for `--oper-file`.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().read_line(&mut line) {
+        eprintln!("chat-runner: --hash-password: cannot read stdin: {error}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    match chat_runner::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("chat-runner: --hash-password: {error}");
+            ExitCode::from(2)
         }
     }
 }

@@ -28,7 +28,7 @@ pub(crate) const DATABASE_FILE: &str = "chat.db";
 const LOCK_FILE: &str = "lock";
 
 /// The schema this build writes. A database with a newer one is refused, never changed.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
 /// in a commit) and history questions. Past it the store counts as stalled (see
@@ -129,6 +129,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (owner, peer, seq)
     ) WITHOUT ROWID;
     CREATE INDEX private_lines_at ON private_lines (at);
+",
+    "
+    -- Rooms gained mode `n` (only members talk), on in every new room: every room whose modes
+    -- were kept had it, so it is added to what was kept (the rooms with no row of modes are
+    -- made with it when they come back).
+    UPDATE rooms SET modes = 'n' || coalesce(modes, '')
+    WHERE modes IS NOT NULL OR room_key IS NOT NULL OR user_limit IS NOT NULL;
 ",
 ];
 
@@ -1053,7 +1060,8 @@ impl Worker {
                 limit,
             } => {
                 let id = self.room_id(room)?;
-                let modes = Some(modes).filter(|modes| !modes.is_empty());
+                // Kept even when empty: no modes at all (`-n`) is not a new room's (`+n`),
+                // which a row without modes (NULL) stands for.
                 self.connection
                     .prepare_cached(
                         "UPDATE rooms SET modes = ?2, room_key = ?3, user_limit = ?4 WHERE id = ?1",
@@ -1579,6 +1587,38 @@ mod tests {
             )
             .unwrap();
         assert_eq!(again, 1);
+    }
+
+    #[test]
+    fn rooms_whose_modes_were_kept_before_there_was_an_n_get_it() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        // A database of schema 6: a room with modes, one with a key alone, one with nothing.
+        let before: String = super::MIGRATIONS[..6].join(";");
+        connection
+            .execute_batch(&format!(
+                "{before} ; PRAGMA user_version = 6;
+                 INSERT INTO rooms (name, modes) VALUES ('#a', 'mt');
+                 INSERT INTO rooms (name, room_key) VALUES ('#b', 'beer');
+                 INSERT INTO rooms (name, topic) VALUES ('#c', 'hello');"
+            ))
+            .unwrap();
+        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
+        let modes: Vec<Option<String>> = connection
+            .prepare("SELECT modes FROM rooms ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(modes, [Some("nmt".into()), Some("n".into()), None]);
+        // Again: nothing changes.
+        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
+        let again: String = connection
+            .query_row("SELECT modes FROM rooms WHERE name = '#a'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(again, "nmt");
     }
 
     #[test]

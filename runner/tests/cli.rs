@@ -65,6 +65,8 @@ fn help_lists_every_option_and_exits_zero() {
         "--connect",
         "--reconnect",
         "--sync",
+        "--oper-file",
+        "--hash-password",
     ] {
         assert!(
             help.contains(option),

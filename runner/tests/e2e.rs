@@ -349,7 +349,7 @@ fn help_lists_the_commands() {
         "/identify PASSWORD",
         "/logout, /password OLD NEW",
         "/kick NAME [REASON], /mute NAME [DURATION], /unmute NAME",
-        "/mode [#ROOM] [+-iklmt VALUES]",
+        "/mode [#ROOM] [+-iklmnt VALUES]",
         "/invite NAME [#ROOM]",
         "/register-room, /unregister-room",
         "/serverban MASK [DURATION] [REASON]",

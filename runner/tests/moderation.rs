@@ -62,7 +62,7 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     ivy.send("MODE #den +q secret\r\n");
     assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy q :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)"
+        ":chat.local 472 ivy q :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)"
     );
     // WHO and WHOIS show who keeps order.
     ivy.send("WHOIS alice\r\n");
@@ -100,7 +100,7 @@ fn password_rooms_limits_and_invitations_over_sockets() {
     ivy.send("NICK ivy\r\nUSER i 0 * :I\r\n");
     ivy.expect_line(" 001 ");
     let isupport = ivy.expect_line(" CHANMODES=");
-    assert!(isupport.contains(" CHANMODES=b,k,l,imrst "), "{isupport}");
+    assert!(isupport.contains(" CHANMODES=b,k,l,imnrst "), "{isupport}");
     ivy.send("JOIN #vault wrong\r\n");
     assert_eq!(
         ivy.expect_line(" 475 "),
@@ -143,7 +143,7 @@ fn password_rooms_limits_and_invitations_over_sockets() {
     ivy.send("MODE #vault\r\n");
     assert_eq!(
         ivy.expect_line(" 324 "),
-        ":chat.local 324 ivy #vault +ikl open-sesame 3"
+        ":chat.local 324 ivy #vault +inkl open-sesame 3"
     );
 }
 
@@ -187,7 +187,7 @@ fn a_registered_room_keeps_its_founder_modes_and_bans_across_a_restart() {
     ivy.send("NICK ivy\r\nUSER i 0 * :I\r\nMODE #den\r\nMODE #den +b\r\n");
     assert_eq!(
         ivy.expect_line(" 324 "),
-        ":chat.local 324 ivy #den +irkl * 10"
+        ":chat.local 324 ivy #den +inrkl * 10"
     );
     let bans = ivy.expect_line(" 367 ");
     assert!(

@@ -38,6 +38,14 @@ What the controller does, and why:
   sends bursts of lines; throttling them would only make tests slow or time out.
 * ``--history 0``: a joiner would otherwise be replayed the channel's last lines as NOTICEs,
   which irctest does not expect.
+* Tests that ask for ``faketime`` (a server clock running 30 times as fast) run the server
+  under libfaketime's ``faketime -f``, when it is installed (``apt install faketime``); without
+  it they skip.
+* ``--oper-file``: irctest logs in as a server operator with ``OPER operuser operpassword``.
+  Server operators here are accounts; the file (written into the server's temporary
+  directory, readable by its owner only) holds that account's name and the Argon2id hash of
+  its password, made once per pytest worker with ``chat-runner --hash-password``, so the
+  server makes the account at start and ``OPER`` identifies as it.
 * ``--no-color``: no ANSI codes in anything the plain-text side might send.
 * Readiness is irctest's own ``wait_for_port()``: it connects, sends ``QUIT :chkport`` and waits
   for ``ERROR`` or the close. chat-runner exits on SIGTERM, which ``kill()`` sends to the
@@ -52,7 +60,9 @@ Environment:
 
 import os
 from pathlib import Path
+import shutil
 import socket
+import subprocess
 from typing import Optional, Set, Tuple, Type
 
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
@@ -70,6 +80,27 @@ SERVER_NAME = "My.Little.Server"
 
 # Loopback only: the servers under test are never reachable from outside this machine.
 LOOPBACK = "127.0.0.1"
+
+# The server operator irctest logs in as (its BaseServerTestCase's operuser/operpassword).
+OPER_NAME = "operuser"
+OPER_PASSWORD = "operpassword"
+_oper_hash: Optional[str] = None
+
+
+def oper_hash() -> str:
+    """The Argon2id hash of OPER_PASSWORD, made once per process by the server binary."""
+    global _oper_hash
+    if _oper_hash is None:
+        made = subprocess.run(
+            [BIN, "--hash-password"],
+            input=OPER_PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        _oper_hash = made.stdout.strip()
+    return _oper_hash
 
 
 class ChatRunnerController(BaseServerController, DirectoryBasedController):
@@ -123,7 +154,12 @@ class ChatRunnerController(BaseServerController, DirectoryBasedController):
                 # port(s) reserved in irctest_ports.json would never be released.
                 self.kill()
                 raise NotImplementedByController(f"{feature}: not in chat-runner")
-        # faketime is ignored: tests that need it check self.faketime_enabled (left False).
+        # A test that wants the server's clock to run fast (LIST's creation and topic times)
+        # gets it from libfaketime's `faketime`, when installed; without it, it skips.
+        faketime_bin = shutil.which("faketime") if faketime is not None else None
+        if faketime is not None and faketime_bin is None:
+            self.kill()
+            raise NotImplementedByController("faketime: libfaketime is not installed")
         assert self.proc is None
         assert hostname == LOOPBACK, f"refusing to listen on {hostname}, not loopback"
         if not os.access(BIN, os.X_OK):
@@ -134,10 +170,16 @@ class ChatRunnerController(BaseServerController, DirectoryBasedController):
             )
         self.hostname, self.port = hostname, port
         self.create_config()  # a temporary directory, the server's cwd; kill() removes it
+        opers = Path(self.directory) / "opers"
+        with open(os.open(opers, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(f"{OPER_NAME} {oper_hash()}\n")
         # execute() starts it in its own session (kill() signals the whole group) and shows
         # its output only with IRCTEST_DEBUG_LOGS=1.
+        wrapper = [faketime_bin, "-f", faketime] if faketime_bin and faketime else []
+        self.faketime_enabled = bool(wrapper)
         self.proc = self.execute(
             [
+                *wrapper,
                 BIN,
                 "--listen", f"{hostname}:{port}",
                 "--server-name", SERVER_NAME,
@@ -146,6 +188,7 @@ class ChatRunnerController(BaseServerController, DirectoryBasedController):
                 "--no-flood-limit",
                 "--max-per-ip", "0",
                 "--history", "0",
+                "--oper-file", str(opers),
             ],
             cwd=self.directory,
         )

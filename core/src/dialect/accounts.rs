@@ -7,7 +7,7 @@ use core::fmt::Write;
 
 use super::{Audience, Step, Visible};
 use crate::account::{AccountAnswer, AccountAsk, AccountRequest, Password};
-use crate::state::asks::{AskKind, MAX_WAITING_ACCOUNT_ASKS, Waiting};
+use crate::state::asks::{AskKind, MAX_WAITING_ACCOUNT_ASKS, Via, Waiting};
 use crate::state::roster::{ConnectionId, Name, Nickname, Queue};
 
 /// What someone asks of their account, as typed.
@@ -151,23 +151,25 @@ impl<S: crate::Storage> Step<'_, S> {
                 }
             }
         };
-        self.ask_account(conn, account, ask, false);
+        self.ask_account(conn, account, ask, Via::Command);
     }
 
-    /// Hands the request to the runner, one per connection at a time; true if it was. With
-    /// `sasl` (IRC's SASL) nothing is said here when it was not: SASL says it with a numeric.
+    /// Hands the request to the runner, one per connection at a time; true if it was. Asked
+    /// by SASL or `OPER` (`via`), nothing is said here when it was not: they say it with a
+    /// numeric.
     pub(crate) fn ask_account(
         &mut self,
         conn: ConnectionId,
         account: Nickname,
         ask: AccountAsk,
-        sasl: bool,
+        via: Via,
     ) -> bool {
+        let quiet = via != Via::Command;
         let Some((timeout, _)) = self.accounts else {
             return false;
         };
         if self.account_asks.iter().any(|waiting| waiting.conn == conn) {
-            if !sasl {
+            if !quiet {
                 self.tell_account(
                     conn,
                     true,
@@ -180,10 +182,10 @@ impl<S: crate::Storage> Step<'_, S> {
             conn,
             account: account.clone(),
             kind: ask.kind(),
-            sasl,
+            via,
         };
         if self.account_asks.push(waiting).is_err() {
-            if !sasl {
+            if !quiet {
                 self.tell_account(
                     conn,
                     true,
@@ -233,27 +235,17 @@ impl<S: crate::Storage> Step<'_, S> {
             conn,
             account,
             kind,
-            sasl,
+            via,
         } = waiting;
-        if sasl {
-            return self.sasl_answered(conn, account, answer);
+        match via {
+            Via::Sasl => return self.sasl_answered(conn, account, answer),
+            Via::Oper => return self.oper_answered(conn, &account, answer),
+            Via::Command => {}
         }
         match (kind, answer) {
             (AskKind::Register | AskKind::Identify, AccountAnswer::Done) => {
                 let registered = kind == AskKind::Register;
-                if let Some(slot) = self.roster.get_mut(conn) {
-                    slot.person.account = Some(account.clone());
-                }
-                self.server_bans.suspect(conn);
-                self.publish(&Happened::AccountSet {
-                    who: conn,
-                    account: Some(account.as_str()),
-                });
-                if let Name::Nick(nick) = self.roster.name(conn)
-                    && nick.matches(account.as_str())
-                {
-                    self.no_longer_unproven(conn);
-                }
+                self.identified(conn, &account);
                 if registered {
                     self.tell_account(
                         conn,
@@ -307,6 +299,93 @@ impl<S: crate::Storage> Step<'_, S> {
                 conn,
                 true,
                 format_args!("accounts cannot be checked just now; try again later"),
+            ),
+        }
+    }
+
+    /// `conn` is identified as `account` now, as the runner said: everyone who follows it is
+    /// told, and going by the account's name it is no longer taken for an impostor.
+    pub(crate) fn identified(&mut self, conn: ConnectionId, account: &Nickname) {
+        if let Some(slot) = self.roster.get_mut(conn) {
+            slot.person.account = Some(account.clone());
+        }
+        self.server_bans.suspect(conn);
+        self.publish(&Happened::AccountSet {
+            who: conn,
+            account: Some(account.as_str()),
+        });
+        if let Name::Nick(nick) = self.roster.name(conn)
+            && nick.matches(account.as_str())
+        {
+            self.no_longer_unproven(conn);
+        }
+    }
+
+    /// IRC's `OPER NAME PASSWORD`: identifies `conn` as the account `name` with `password`
+    /// when `name` is a server operator's account (see
+    /// [`Operators`](crate::account::Operators)), checked by the runner as `/login` is;
+    /// answered `381` (`RPL_YOUREOPER`) once identified, `464` for a wrong password and `491`
+    /// (`ERR_NOOPERHOST`) for a name that is no operator's, without asking the runner.
+    pub(crate) fn oper(&mut self, conn: ConnectionId, name: &str, password: &str) {
+        use super::irc::numeric::{ERR_NOOPERHOST, ERR_PASSWDMISMATCH, RPL_YOUREOPER};
+        let account = Nickname::new(name)
+            .ok()
+            .filter(|account| self.operators.contains(account.as_str()));
+        let (Some(account), Some(_)) = (account, self.accounts) else {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOOPERHOST,
+                ":No such operator here (operators are the accounts the server names)"
+            );
+        };
+        if self
+            .account_of(conn)
+            .is_some_and(|held| held.matches(account.as_str()))
+        {
+            return numeric!(self, conn, RPL_YOUREOPER, ":You are now an IRC operator");
+        }
+        // A password that could never have been set is simply wrong.
+        let Ok(password) = Password::new(password) else {
+            return numeric!(self, conn, ERR_PASSWDMISMATCH, ":Password incorrect");
+        };
+        if !self.ask_account(conn, account, AccountAsk::Identify(password), Via::Oper) {
+            numeric!(
+                self,
+                conn,
+                ERR_NOOPERHOST,
+                ":Your last account request is still being checked, or too many are; try again \
+                 in a moment"
+            );
+        }
+    }
+
+    /// The runner's answer to `conn`'s `OPER` as `account`; its input, held back meanwhile,
+    /// goes on (see [`Server::handle_input`](crate::Server::handle_input)).
+    fn oper_answered(&mut self, conn: ConnectionId, account: &Nickname, answer: AccountAnswer) {
+        use super::irc::numeric::{ERR_NOOPERHOST, ERR_PASSWDMISMATCH, RPL_YOUREOPER};
+        self.out.resume(conn);
+        match answer {
+            AccountAnswer::Done => {
+                self.identified(conn, account);
+                let me = self.roster.irc_name(conn);
+                numeric!(
+                    self,
+                    conn,
+                    RPL_YOUREOPER,
+                    ":You are now an IRC operator (identified as {account})"
+                );
+                // Clients learn their own operator status from a user mode.
+                irc!(self, Audience::one(conn), ":{me} MODE {me} :+o");
+            }
+            AccountAnswer::WrongPassword | AccountAnswer::NoSuchAccount => {
+                numeric!(self, conn, ERR_PASSWDMISMATCH, ":Password incorrect");
+            }
+            _ => numeric!(
+                self,
+                conn,
+                ERR_NOOPERHOST,
+                ":Accounts cannot be checked just now; try again later"
             ),
         }
     }

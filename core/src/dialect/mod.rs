@@ -100,6 +100,8 @@ pub(crate) struct Step<'a, S: crate::Storage> {
     /// With accounts kept by the runner: how long a request may wait for its answer, and the
     /// grace period of a registered nickname (see [`account`](crate::account)).
     pub(crate) accounts: Option<(Duration, Duration)>,
+    /// The changes one `MODE` command is making, gathered for one line to IRC clients.
+    pub(crate) mode_line: Option<irc::mode_line::ModeLine>,
 }
 
 /// What became of a wish for a nickname that is free here.
@@ -938,7 +940,7 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 let Ok(name) = RoomName::new(room_name) else {
                     return;
                 };
-                let Ok(room) = self.rooms.create(name) else {
+                let Ok(room) = self.rooms.create(name, self.now) else {
                     return;
                 };
                 self.publish(&Happened::RoomCreated { room });
@@ -1056,7 +1058,10 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                 return Err(Refused::InTooMany);
             }
             None => {
-                let room = self.rooms.create(name).map_err(|_| Refused::TooManyRooms)?;
+                let room = self
+                    .rooms
+                    .create(name, self.now)
+                    .map_err(|_| Refused::TooManyRooms)?;
                 (room, true)
             }
         };
@@ -1611,7 +1616,9 @@ mod tests {
             while server.poll_output().is_some() {}
         }
         let caller = conns[people - 1];
-        let _ = server.handle_input(Instant::ZERO, caller, b"/list\n").unwrap();
+        let _ = server
+            .handle_input(Instant::ZERO, caller, b"/list\n")
+            .unwrap();
         let mut listing = std::string::String::new();
         while let Some(output) = server.poll_output() {
             if let Output::Send { bytes, .. } = output {
@@ -1625,7 +1632,10 @@ mod tests {
             .unwrap()
             .split(", ")
             .collect();
-        assert!(listing.starts_with(&format!("*** #lobby ({people}):")), "{listing}");
+        assert!(
+            listing.starts_with(&format!("*** #lobby ({people}):")),
+            "{listing}"
+        );
         assert_eq!(names.len(), MAX_LISTED_NAMES + 1);
         // The caller first (their name sorts first of all), then the first in sort order of
         // the members looked at: the MAX_LISTING_SCAN who came first.

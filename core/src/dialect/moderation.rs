@@ -9,7 +9,8 @@ use core::time::Duration;
 use super::irc::numeric::{
     ERR_CANNOTSENDTOCHAN, ERR_CHANOPRIVSNEEDED, ERR_INVALIDMODEPARAM, ERR_NEEDMOREPARAMS,
     ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTONCHANNEL, ERR_UNKNOWNMODE, ERR_USERNOTINCHANNEL,
-    ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_ENDOFINVITELIST, RPL_INVITELIST, RPL_INVITING,
+    ERR_USERONCHANNEL, RPL_CHANNELMODEIS, RPL_CREATIONTIME, RPL_ENDOFINVITELIST, RPL_INVITELIST,
+    RPL_INVITING,
 };
 use super::text::{For, Left, ReasonText};
 use super::{Audience, Entry, Happened, Refused, RoomParam, Speaker, Step, Visible};
@@ -22,6 +23,9 @@ pub(crate) use crate::state::moderation::ACCOUNT_BAN;
 /// The most mode changes one `MODE` line (or `/mode`) makes; the rest of the line is
 /// refused with a reply that says so. IRC's `MODES` in `005`.
 pub const MAX_MODE_CHANGES: usize = 4;
+
+/// The longest value of a mode change shown back in IRC's `696`, in bytes: a ban mask's bound.
+const MAX_SHOWN_VALUE_BYTES: usize = crate::state::rooms::MAX_BAN_MASK_BYTES;
 
 /// One change asked of a room's modes: IRC's `MODE #room +k key`, the plain `/mode +k key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -496,17 +500,19 @@ impl<S: crate::Storage> Step<'_, S> {
         let bad_account = mask
             .strip_prefix(ACCOUNT_BAN)
             .is_some_and(|account| crate::state::nickname::Nickname::new(account).is_err());
+        // A space or a leading `:` could not be shown as one value of a `MODE` line.
         if written.is_err()
             || mask.is_empty()
             || bad_account
-            || mask.contains(|c: char| c.is_control())
+            || mask.starts_with(':')
+            || mask.contains(|c: char| c.is_control() || c.is_whitespace())
         {
-            let text = format_args!(
+            let why = format_args!(
                 "a ban mask is a nickname, nick!user@host or {ACCOUNT_BAN}ACCOUNT, at most {} \
                  bytes",
                 crate::state::rooms::MAX_BAN_MASK_BYTES
             );
-            return self.moderation_error(conn, text);
+            return self.invalid_mode_param(conn, room, 'b', Some(mask), why);
         }
         let changed = if on {
             let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
@@ -626,6 +632,8 @@ impl<S: crate::Storage> Step<'_, S> {
             return self.show_modes(conn, room_name);
         };
         let (changes, cut) = mode_changes(modes, params);
+        // IRC clients see the changes made on one line, sent once they are all made.
+        self.mode_line = Some(super::irc::mode_line::ModeLine::new(conn));
         for change in changes {
             match change {
                 ModeChange::Flag(mode, on) => self.set_room_mode(conn, room_name, mode, on),
@@ -647,14 +655,14 @@ impl<S: crate::Storage> Step<'_, S> {
                             self,
                             conn,
                             ERR_UNKNOWNMODE,
-                            "{} :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)",
+                            "{} :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     } else {
                         error!(
                             self,
                             conn,
-                            "{} is not a room mode here (b, i, k, l, m, o, r, s, t and v are)",
+                            "{} is not a room mode here (b, i, k, l, m, n, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     }
@@ -673,6 +681,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 }
             }
         }
+        self.flush_modes();
         if cut {
             let text = format_args!(
                 "one line makes at most {MAX_MODE_CHANGES} mode changes; the rest were not made"
@@ -696,7 +705,8 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some(info) = self.rooms.room(room) else {
             return;
         };
-        let mut letters = heapless::String::<8>::new();
+        let created = info.created;
+        let mut letters = heapless::String::<{ 4 + RoomMode::ALL.len() }>::new();
         let _ = letters.push('+');
         let key = self.rooms.key_of(room);
         let member = self.roster.in_room(conn, room);
@@ -722,6 +732,8 @@ impl<S: crate::Storage> Step<'_, S> {
         }
         if self.speaks_irc(conn) {
             numeric!(self, conn, RPL_CHANNELMODEIS, "{name} {letters}{values}");
+            let seconds = created.as_millis() / 1000;
+            numeric!(self, conn, RPL_CREATIONTIME, "{name} {seconds}");
         } else if letters.len() == 1 {
             notice!(self, conn, "{name} has no modes set");
         } else {
@@ -750,7 +762,8 @@ impl<S: crate::Storage> Step<'_, S> {
                         "a key is 1 to {MAX_ROOM_KEY_BYTES} characters of ASCII, without spaces \
                          or commas"
                     );
-                    return self.invalid_mode_param(conn, room, letter, why);
+                    // The key tried is not shown: it may be meant to be one.
+                    return self.invalid_mode_param(conn, room, letter, None, why);
                 }
             };
             match self.rooms.set_key(room, key.as_ref()) {
@@ -775,7 +788,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 Some(Ok(limit)) => Some(limit),
                 Some(Err(_)) => {
                     let why = format_args!("a limit is a whole number of people, at least 1");
-                    return self.invalid_mode_param(conn, room, letter, why);
+                    return self.invalid_mode_param(conn, room, letter, value, why);
                 }
             };
             let Some(info) = self.rooms.get_mut(room) else {
@@ -794,19 +807,38 @@ impl<S: crate::Storage> Step<'_, S> {
         });
     }
 
-    /// Tells `conn` the value it gave mode `letter` of `room` is not one (IRC's `696`).
+    /// Tells `conn` the value it gave mode `letter` of `room` is not one (IRC's `696`,
+    /// `#room LETTER VALUE :why`). The value is shown as `*` when `shown` is `None`, or when it
+    /// could not be one parameter of the line (empty, with a space, starting with `:`); cut to
+    /// [`MAX_SHOWN_VALUE_BYTES`].
     fn invalid_mode_param(
         &mut self,
         conn: ConnectionId,
         room: RoomId,
         letter: char,
+        shown: Option<&str>,
         why: core::fmt::Arguments<'_>,
     ) {
         let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
             return;
         };
         if self.speaks_irc(conn) {
-            numeric!(self, conn, ERR_INVALIDMODEPARAM, "{name} {letter} * :{why}");
+            let value = shown
+                .filter(|value| {
+                    !value.is_empty()
+                        && !value.starts_with(':')
+                        && !value.contains(char::is_whitespace)
+                })
+                .map_or("*", |value| {
+                    crate::wire::line::cut(value, MAX_SHOWN_VALUE_BYTES)
+                });
+            let value = Visible(value);
+            numeric!(
+                self,
+                conn,
+                ERR_INVALIDMODEPARAM,
+                "{name} {letter} {value} :{why}"
+            );
         } else {
             error!(self, conn, "{why}");
         }
@@ -1474,6 +1506,86 @@ mod tests {
     }
 
     #[test]
+    fn only_members_talk_in_a_room_until_it_is_minus_n() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\n");
+        room.heard.take(dave);
+        room.heard.take(alice);
+        room.heard.take(ivy);
+        // A new room is +n: an outsider is refused, and no one in it hears a thing.
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +n"
+        );
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :hi from outside\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (you are not in it, and it is +n)"]
+        );
+        assert!(room.send(ivy, "NOTICE #rust :quiet\r\n").is_empty());
+        assert!(room.heard.take(dave).is_empty());
+        assert!(room.heard.take(alice).is_empty());
+        // Only an operator lifts it; the room is told, each dialect its way.
+        assert_eq!(
+            room.send(alice, "/mode -n\n"),
+            ["*** error: you are not an operator of #rust (whoever makes a room is its first)"]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust -n\r\n"),
+            [":dave!~d@hidden MODE #rust -n"]
+        );
+        assert_eq!(
+            room.heard.take(alice),
+            ["*** dave let people outside #rust send it lines (IRC's -n)"]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +"
+        );
+        // Now an outsider is heard, by IRC clients and text users alike.
+        assert!(room.send(ivy, "PRIVMSG #rust :hi again\r\n").is_empty());
+        assert_eq!(
+            room.heard.take(dave),
+            [":ivy!~i@hidden PRIVMSG #rust :hi again"]
+        );
+        assert_eq!(room.heard.take(alice), ["ivy: hi again"]);
+        // Whom the room bans cannot talk to it from outside.
+        room.send(dave, "MODE #rust +b ivy\r\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :still me\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (you are banned)"]
+        );
+        assert!(room.heard.take(dave).is_empty());
+        // Nor, once it is moderated, can an outsider without a voice.
+        room.send(dave, "MODE #rust -b+m ivy\r\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :and now?\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (+m)"]
+        );
+        // +n again: refused again; plain users are told.
+        room.send(dave, "MODE #rust -m+n\r\n");
+        assert_eq!(
+            room.heard.take(alice),
+            [
+                "*** dave let everyone talk in #rust",
+                "*** dave let only people in #rust talk in it"
+            ]
+        );
+        assert_eq!(
+            room.send(ivy, "PRIVMSG #rust :once more\r\n"),
+            [":irc.test 404 ivy #rust :Cannot send to channel (you are not in it, and it is +n)"]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +n"
+        );
+        assert!(room.heard.take(alice).is_empty());
+    }
+
+    #[test]
     fn a_key_a_limit_and_invitations_keep_the_door() {
         let mut room = Room::new();
         let alice = room.connect("/nick alice\n/join #rust\n");
@@ -1533,7 +1645,8 @@ mod tests {
             room.send(dave, "MODE #rust +l 3\r\nMODE #rust\r\n"),
             [
                 ":dave!~d@hidden MODE #rust +l 3",
-                ":irc.test 324 dave #rust +kl beer 3"
+                ":irc.test 324 dave #rust +nkl beer 3",
+                ":irc.test 329 dave #rust 1"
             ]
         );
         let carl = room.connect("NICK carl\r\nUSER c 0 * :C\r\n");
@@ -1541,7 +1654,8 @@ mod tests {
         assert_eq!(
             room.send(carl, "MODE #rust\r\nJOIN #rust beer\r\n"),
             [
-                ":irc.test 324 carl #rust +kl * 3",
+                ":irc.test 324 carl #rust +nkl * 3",
+                ":irc.test 329 carl #rust 1",
                 ":irc.test 471 carl #rust :Cannot join channel: it is full (4 people)"
             ]
         );
@@ -1549,7 +1663,7 @@ mod tests {
         for limit in ["0", "-1", "abc"] {
             let said = room.send(dave, &std::format!("MODE #rust +l {limit}\r\n"));
             assert!(
-                said[0].starts_with(":irc.test 696 dave #rust l * :"),
+                said[0].starts_with(&std::format!(":irc.test 696 dave #rust l {limit} :")),
                 "{said:?}"
             );
         }
@@ -1598,7 +1712,7 @@ mod tests {
             room.send(alice, "/invite bob\n/mode\n"),
             [
                 "*** You invited bob into #rust.",
-                "*** Modes of #rust: +il 3"
+                "*** Modes of #rust: +inl 3"
             ]
         );
         assert_eq!(
@@ -1726,9 +1840,9 @@ mod tests {
             events,
             [
                 "registered #den to alice",
-                "modes #den +i",
-                "modes #den +i key \"sesame\"",
-                "modes #den +i key \"sesame\" limit 5",
+                "modes #den +in",
+                "modes #den +in key \"sesame\"",
+                "modes #den +in key \"sesame\" limit 5",
                 "banned bob!*@* from #den by alice at 1000 until 3601000",
                 "banned carl!*@* from #den by alice at 1000",
                 "unbanned carl!*@* from #den",
@@ -1746,7 +1860,13 @@ mod tests {
         room.send(alice, "/op ivy\n");
         room.send(alice, "/part #den\n");
         let listed = room.send(ivy, "MODE #den\r\n");
-        assert_eq!(listed, [":irc.test 324 ivy #den +irkl * 5"]);
+        assert_eq!(
+            listed,
+            [
+                ":irc.test 324 ivy #den +inrkl * 5",
+                ":irc.test 329 ivy #den 1"
+            ]
+        );
 
         // What a store kept, given to a fresh server: the room comes back as it was.
         let mut again = Room::with_accounts();
@@ -1813,23 +1933,258 @@ mod tests {
         assert_eq!(
             room.send(dave, "MODE #rust +mtxl\r\n"),
             [
-                ":dave!~d@hidden MODE #rust +m",
-                ":dave!~d@hidden MODE #rust +t",
-                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)",
-                ":irc.test 461 dave MODE :Not enough parameters (+l needs one)"
+                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)",
+                ":irc.test 461 dave MODE :Not enough parameters (+l needs one)",
+                ":dave!~d@hidden MODE #rust +mt"
             ]
         );
         assert_eq!(
             room.send(dave, "MODE #rust -m-t+i-i+m\r\n"),
             [
-                ":dave!~d@hidden MODE #rust -m",
-                ":dave!~d@hidden MODE #rust -t",
-                ":dave!~d@hidden MODE #rust +i",
-                ":dave!~d@hidden MODE #rust -i",
+                ":dave!~d@hidden MODE #rust -mt+i-i",
                 ":irc.test NOTICE dave :*** error: one line makes at most 4 mode changes; the \
                  rest were not made"
             ]
         );
+    }
+
+    #[test]
+    fn one_mode_command_is_one_line_to_irc_clients_and_a_line_a_change_to_text_users() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        let ivy = room.connect("NICK ivy\r\nUSER i 0 * :I\r\nJOIN #rust\r\n");
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        room.heard.take(dave);
+        room.heard.take(ivy);
+        room.heard.take(alice);
+        // Values in the order of their letters; a sign only where it changes.
+        let line = ":dave!~d@hidden MODE #rust +kl-n+o beer 5 ivy";
+        assert_eq!(room.send(dave, "MODE #rust +kl-n+o beer 5 ivy\r\n"), [line]);
+        assert_eq!(room.heard.take(ivy), [line]);
+        assert_eq!(
+            room.heard.take(alice),
+            [
+                "*** dave locked #rust with a key: /join #rust beer",
+                "*** dave let at most 5 people into #rust",
+                "*** dave let people outside #rust send it lines (IRC's -n)",
+                "*** dave made ivy an operator of #rust"
+            ]
+        );
+        // What changes nothing is left out; refusals come first, the line after.
+        assert_eq!(
+            room.send(dave, "MODE #rust -n+mq+b bob\r\n"),
+            [
+                ":irc.test 472 dave q :is not a channel mode here (b, i, k, l, m, n, o, r, s, t \
+                 and v are)",
+                ":dave!~d@hidden MODE #rust +mb bob!*@*"
+            ]
+        );
+        assert_eq!(
+            room.send(dave, "MODE #rust -k-l+t-b beer bob\r\n"),
+            [":dave!~d@hidden MODE #rust -kl+t-b * bob!*@*"]
+        );
+        // Nothing changed: no line at all.
+        assert!(room.send(dave, "MODE #rust +t-n\r\n").is_empty());
+        assert!(room.heard.take(ivy).len() == 2);
+        // A text user's /mode is one line to IRC clients too.
+        room.send(dave, "MODE #rust +o alice\r\n");
+        room.heard.take(ivy);
+        room.send(alice, "/mode +i-t\n");
+        assert_eq!(
+            room.heard.take(ivy),
+            [":alice!plain@hidden MODE #rust +i-t"]
+        );
+    }
+
+    #[test]
+    fn kick_puts_out_each_person_it_names_one_line_each() {
+        let mut room = Room::new();
+        let foo = room.connect("NICK foo\r\nUSER f 0 * :F\r\nJOIN #chan,#den\r\n");
+        let mut joined = Vec::new();
+        for nick in ["bar", "baz", "qux"] {
+            let lines = std::format!("NICK {nick}\r\nUSER u 0 * :U\r\nJOIN #chan,#den\r\n");
+            joined.push(room.connect(&lines));
+        }
+        let (bar, baz, qux) = (joined[0], joined[1], joined[2]);
+        let alice = room.connect("/nick alice\n/join #chan\n");
+        for conn in [foo, bar, baz, qux, alice] {
+            room.heard.take(conn);
+        }
+        // Several people out of one room, a KICK line each, the reason on each.
+        assert_eq!(
+            room.send(foo, "KICK #chan bar,,nobody,baz :bye\r\n"),
+            [
+                ":foo!~f@hidden KICK #chan bar :bye",
+                ":irc.test 401 foo nobody :No such nick/channel",
+                ":foo!~f@hidden KICK #chan baz :bye"
+            ]
+        );
+        assert_eq!(
+            room.heard.take(qux),
+            [
+                ":foo!~f@hidden KICK #chan bar :bye",
+                ":foo!~f@hidden KICK #chan baz :bye"
+            ]
+        );
+        assert_eq!(
+            room.heard.take(alice),
+            [
+                "*** bar was put out of #chan by foo (bye)",
+                "*** baz was put out of #chan by foo (bye)"
+            ]
+        );
+        // Rooms and people in pairs; one person out of several rooms; no reason: the kicker.
+        assert_eq!(
+            room.send(foo, "KICK #chan,#den qux,bar\r\n"),
+            [
+                ":foo!~f@hidden KICK #chan qux :foo",
+                ":foo!~f@hidden KICK #den bar :foo"
+            ]
+        );
+        assert_eq!(
+            room.send(foo, "KICK #den,#nowhere baz\r\n"),
+            [
+                ":foo!~f@hidden KICK #den baz :foo",
+                ":irc.test 403 foo #nowhere :No such channel"
+            ]
+        );
+        // Only an operator, each time.
+        room.heard.take(qux);
+        assert_eq!(
+            room.send(qux, "KICK #den foo,foo\r\n"),
+            [
+                ":irc.test 482 qux #den :You're not channel operator",
+                ":irc.test 482 qux #den :You're not channel operator"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_value_for_b_k_or_l_is_refused_with_696() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\nJOIN #rust\r\n");
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        room.heard.take(dave);
+        room.heard.take(alice);
+        let why_b = "a ban mask is a nickname, nick!user@host or $a:ACCOUNT, at most 64 bytes";
+        let long = "x".repeat(70);
+        #[rustfmt::skip]
+        let cases: &[(&str, &str)] = &[
+            ("+b $a:not*valid",     "b $a:not*valid"),
+            ("+b :two words",       "b *"),
+            ("+b ::colon",          "b *"),
+            ("-b $a:",              "b $a:"),
+            ("+l 0",                "l 0"),
+            ("+l :-1",              "l -1"),
+            ("+l lots",             "l lots"),
+            ("+k ::colon",          "k *"),
+            ("+k :a\u{e9}",         "k *"),
+        ];
+        for (change, shown) in cases {
+            let said = room.send(dave, &std::format!("MODE #rust {change}\r\n"));
+            assert_eq!(said.len(), 1, "{change}: {said:?}");
+            let prefix = std::format!(":irc.test 696 dave #rust {shown} :");
+            assert!(said[0].starts_with(&prefix), "{change}: {said:?}");
+            if shown.starts_with('b') {
+                assert!(said[0].ends_with(why_b), "{said:?}");
+            }
+        }
+        // Too long to be a mask: shown cut to a mask's bound.
+        let said = room.send(dave, &std::format!("MODE #rust +b {long}\r\n"));
+        assert_eq!(
+            said,
+            [std::format!(
+                ":irc.test 696 dave #rust b {} :{why_b}",
+                &long[..64]
+            )]
+        );
+        // Nothing was set, and no one else heard a thing; a text user is told in words.
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[0],
+            ":irc.test 324 dave #rust +n"
+        );
+        assert!(room.heard.take(alice).is_empty());
+        room.send(dave, "MODE #rust +o alice\r\n");
+        room.heard.take(alice);
+        assert_eq!(
+            room.send(alice, "/ban :x\n"),
+            [std::format!("*** error: {why_b}")]
+        );
+    }
+
+    #[test]
+    fn list_finds_rooms_by_when_they_were_made_and_their_topic_set() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\n");
+        let later = |room: &mut Room, minutes: u64| {
+            let heard = &mut room.heard;
+            room.driver
+                .advance(Duration::from_secs(60 * minutes), &mut |output| {
+                    heard.record(output);
+                });
+        };
+        room.send(dave, "PART #lobby\r\nJOIN #one\r\nTOPIC #one :first\r\n");
+        later(&mut room, 2);
+        room.send(dave, "JOIN #two\r\nTOPIC #two :second\r\nJOIN #three\r\n");
+        later(&mut room, 1);
+        room.send(dave, "PONG :x\r\n");
+        let mut listed = |terms: &str| {
+            let lines = room.send(dave, &std::format!("LIST {terms}\r\n"));
+            lines
+                .iter()
+                .filter_map(|line| line.split(' ').nth(3).filter(|_| line.contains(" 322 ")))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed("C>2"), ["#one"]);
+        assert_eq!(listed("C<2"), ["#two", "#three"]);
+        assert!(listed("C<0").is_empty());
+        assert_eq!(listed("C>0"), ["#one", "#two", "#three"]);
+        assert_eq!(listed("C<10"), ["#one", "#two", "#three"]);
+        // A room without a topic meets no T term.
+        assert_eq!(listed("T>2"), ["#one"]);
+        assert_eq!(listed("T<2"), ["#two"]);
+        assert_eq!(listed("T>0"), ["#one", "#two"]);
+        // With the other terms; a number that is none leaves its term out.
+        assert_eq!(listed("C<10,#t*"), ["#two", "#three"]);
+        assert_eq!(listed("Cx,T<many"), ["#one", "#two", "#three"]);
+    }
+
+    #[test]
+    fn a_room_keeps_the_time_it_was_made() {
+        let mut room = Room::new();
+        let dave = room.connect("NICK dave\r\nUSER d 0 * :D\r\n");
+        room.heard.take(dave);
+        let later = |room: &mut Room, seconds: u64| {
+            let heard = &mut room.heard;
+            room.driver
+                .advance(Duration::from_secs(seconds), &mut |output| {
+                    heard.record(output);
+                });
+        };
+        later(&mut room, 100);
+        room.send(dave, "JOIN #rust\r\n");
+        later(&mut room, 50);
+        // Made at 101 s (the clock started at 1 s); asked at 151 s.
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n"),
+            [
+                ":irc.test 324 dave #rust +n",
+                ":irc.test 329 dave #rust 101"
+            ]
+        );
+        // Gone when empty, made again later.
+        room.send(dave, "PART #rust\r\n");
+        later(&mut room, 9);
+        room.send(dave, "JOIN #rust\r\n");
+        assert_eq!(
+            room.send(dave, "MODE #rust\r\n")[1],
+            ":irc.test 329 dave #rust 160"
+        );
+        // A text user's /mode shows the modes alone.
+        let alice = room.connect("/nick alice\n/join #rust\n");
+        room.heard.take(alice);
+        assert_eq!(room.send(alice, "/mode\n"), ["*** Modes of #rust: +n"]);
     }
 
     #[test]
@@ -1928,7 +2283,8 @@ mod tests {
             room.send(dave, "MODE #rust +t\r\nMODE #rust\r\n"),
             [
                 ":dave!~d@hidden MODE #rust +t",
-                ":irc.test 324 dave #rust +t"
+                ":irc.test 324 dave #rust +nt",
+                ":irc.test 329 dave #rust 1"
             ]
         );
         assert_eq!(

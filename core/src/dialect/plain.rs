@@ -625,7 +625,7 @@ const HELP: [&str; 23] = [
     "  /identify PASSWORD  prove the nickname is yours (/login NAME PASSWORD for another name)",
     "  /logout, /password OLD NEW  stop being identified; change your password",
     "  /kick NAME [REASON], /mute NAME [DURATION], /unmute NAME, /ban MASK [DURATION] [REASON], /unban MASK, /op NAME, /deop NAME  for a room's operators (whoever made it); DURATION is 30s, 10m, 2h, 7d or 4w; MASK a nickname, nick!user@host or $a:ACCOUNT",
-    "  /mode [#ROOM] [+-iklmt VALUES]  show or set a room's modes: +i invited only, +k KEY, +l MOST, +m operators and voiced talk, +t operators set the topic",
+    "  /mode [#ROOM] [+-iklmnt VALUES]  show or set a room's modes: +i invited only, +k KEY, +l MOST, +m operators and voiced talk, +n members only talk (on in a new room; -n lets IRC users outside send lines), +t operators set the topic",
     "  /invite NAME [#ROOM]  let NAME in once, past +i, +k, +l and bans",
     "  /register-room, /unregister-room  register your room to your account: it keeps its modes and bans, and you get operator when you join",
     "  /serverban MASK [DURATION] [REASON], /serverunban MASK, /serverbans  for server operators: MASK may also be an address or a network (198.51.100.0/24)",
@@ -715,6 +715,16 @@ impl<S: crate::Storage> Step<'_, S> {
                     (RoomMode::Secret, false) => {
                         announce!(self, audience, "{giver} let {name} be listed to everyone");
                     }
+                    (RoomMode::NoExternal, true) => announce!(
+                        self,
+                        audience,
+                        "{giver} let only people in {name} talk in it"
+                    ),
+                    (RoomMode::NoExternal, false) => announce!(
+                        self,
+                        audience,
+                        "{giver} let people outside {name} send it lines (IRC's -n)"
+                    ),
                 }
             }
             Happened::RoomRegistered { by, room, founder } => {

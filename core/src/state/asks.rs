@@ -20,12 +20,23 @@ pub(crate) enum AskKind {
 /// wait at once and a roster slot need not carry room for one.
 pub(crate) type Waitings = heapless::Vec<Waiting, MAX_WAITING_ACCOUNT_ASKS>;
 
+/// How a request was asked, which says how its answer is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// A command of the plain dialect, or `NickServ`: answered in words.
+    Command,
+    /// IRC's SASL: answered with numerics, and registration waits for it.
+    Sasl,
+    /// IRC's `OPER NAME PASSWORD`: identifying as a server operator's account, answered with
+    /// `381` or `464`.
+    Oper,
+}
+
 /// A request handed to the runner, waiting for its answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Waiting {
     pub(crate) conn: ConnectionId,
     pub(crate) account: Nickname,
     pub(crate) kind: AskKind,
-    /// Asked through IRC's SASL: answered with numerics, and registration waits for it.
-    pub(crate) sasl: bool,
+    pub(crate) via: Via,
 }

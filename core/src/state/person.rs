@@ -48,6 +48,8 @@ pub(crate) struct Person {
     pub(crate) away: Option<u32>,
     /// User mode `+i`: not found by `WHO` by someone who shares no room with them.
     pub(crate) invisible: bool,
+    /// User mode `+w`: gets `WALLOPS`, server operators' messages to everyone who asks.
+    pub(crate) wallops: bool,
     /// An IRC client that reads message tags (it negotiated `server-time` or `message-tags`).
     pub(crate) tagged: bool,
     /// It also reads tags other clients add (`message-tags`), not just the server's time.

@@ -192,6 +192,9 @@ pub(crate) struct Room {
     modes: u8,
     /// The most people let in (IRC's `+l`); `None`: only the server's own bound.
     pub(crate) limit: Option<core::num::NonZeroU32>,
+    /// When this server made it (IRC's `329`): a room given back by a store at start was made
+    /// then, since a store keeps no creation time.
+    pub(crate) created: Instant,
 }
 
 /// A mode a room's operators set on it.
@@ -205,16 +208,23 @@ pub(crate) enum RoomMode {
     TopicLocked,
     /// Hidden from those not in it: left out of their `LIST`, `NAMES` and `WHOIS` (IRC's `+s`).
     Secret,
+    /// Only its members may talk in it (IRC's `+n`, "no external messages"); on in every new
+    /// room. Without it, anyone not banned from it may send it lines without joining.
+    NoExternal,
 }
 
 impl RoomMode {
     /// Every mode, in the order IRC's `324` lists them.
-    pub(crate) const ALL: [Self; 4] = [
+    pub(crate) const ALL: [Self; 5] = [
         Self::InviteOnly,
         Self::Moderated,
+        Self::NoExternal,
         Self::Secret,
         Self::TopicLocked,
     ];
+
+    /// The modes of a new room: [`NoExternal`](Self::NoExternal) alone.
+    pub(crate) const NEW_ROOM: u8 = Self::NoExternal.bit();
 
     /// Its letter in IRC's `MODE`.
     pub(crate) const fn letter(self) -> char {
@@ -223,6 +233,7 @@ impl RoomMode {
             Self::Moderated => 'm',
             Self::TopicLocked => 't',
             Self::Secret => 's',
+            Self::NoExternal => 'n',
         }
     }
 
@@ -237,6 +248,7 @@ impl RoomMode {
             Self::TopicLocked => 2,
             Self::InviteOnly => 4,
             Self::Secret => 8,
+            Self::NoExternal => 16,
         }
     }
 }
@@ -313,6 +325,8 @@ pub(crate) struct RoomView<'a> {
     pub(crate) current_here: u32,
     /// It is secret ([`RoomMode::Secret`]).
     pub(crate) secret: bool,
+    /// When this server made it.
+    pub(crate) created: Instant,
 }
 
 /// A ban on `room`: who matches `mask` (`nick!user@host`, with `*` and `?`) may not join it.
@@ -350,9 +364,11 @@ pub(crate) struct RegisteredFull;
 pub(crate) struct KeysFull;
 
 /// `key` as a room key, if it is one: 1 to [`MAX_ROOM_KEY_BYTES`] bytes of printable ASCII
-/// without spaces or commas (a comma separates keys in IRC's `JOIN`).
+/// without spaces or commas (a comma separates keys in IRC's `JOIN`), not starting with `:`
+/// (which would make it the last parameter of an IRC line, not one value of a `MODE` line).
 pub(crate) fn room_key(key: &str) -> Option<RoomKey> {
     let valid = !key.is_empty()
+        && !key.starts_with(':')
         && key
             .bytes()
             .all(|byte| byte.is_ascii_graphic() && byte != b',');
@@ -377,7 +393,8 @@ fn home(key_hash: u32) -> usize {
 }
 
 impl Rooms {
-    pub(crate) fn new() -> Self {
+    /// The table, with the lobby made at `now`.
+    pub(crate) fn new(now: Instant) -> Self {
         let mut rooms = Self {
             rooms: heapless::Vec::new(),
             used: [0; WORDS],
@@ -394,7 +411,7 @@ impl Rooms {
         };
         // Cannot fail: the table is empty and LOBBY is a valid name.
         if let Ok(lobby) = RoomName::new(LOBBY) {
-            let _ = rooms.create(lobby);
+            let _ = rooms.create(lobby, now);
         }
         rooms
     }
@@ -443,8 +460,9 @@ impl Rooms {
         *self.recent.get_mut() = Default::default();
     }
 
-    /// Creates an empty room called `name`, which must not exist yet, at the lowest free index.
-    pub(crate) fn create(&mut self, name: RoomName) -> Result<RoomId, RoomsFull> {
+    /// Creates an empty room called `name`, which must not exist yet, at the lowest free index,
+    /// made at `now`.
+    pub(crate) fn create(&mut self, name: RoomName, now: Instant) -> Result<RoomId, RoomsFull> {
         let word = self
             .used
             .iter()
@@ -465,8 +483,9 @@ impl Rooms {
             topic: None,
             members: 0,
             current_here: 0,
-            modes: 0,
+            modes: RoomMode::NEW_ROOM,
             limit: None,
+            created: now,
         };
         while self.rooms.len() <= id {
             // Cannot fail: id < MAX_ROOMS.
@@ -494,6 +513,7 @@ impl Rooms {
             members: room.members,
             current_here: room.current_here,
             secret: room.has(RoomMode::Secret),
+            created: room.created,
         }
     }
 
@@ -787,8 +807,10 @@ mod tests {
         let room = RoomName::new("#E\u{301}te\u{301}").unwrap();
         assert_eq!(room.as_str(), "#\u{c9}t\u{e9}");
         assert!(room.matches("#\u{e9}T\u{c9}"));
-        let mut rooms = Rooms::new();
-        let ærø = rooms.create(RoomName::new("#Ærø").unwrap()).unwrap();
+        let mut rooms = Rooms::new(Instant::ZERO);
+        let ærø = rooms
+            .create(RoomName::new("#Ærø").unwrap(), Instant::ZERO)
+            .unwrap();
         assert_eq!(rooms.find("#æRØ"), Some(ærø));
         assert_eq!(rooms.find("#LOBBY"), Some(0));
         assert_eq!(rooms.find("#l0bby"), Some(0), "a zero looks like an O");
@@ -802,9 +824,11 @@ mod tests {
 
     #[test]
     fn rooms_are_created_found_and_removed_but_the_lobby_stays() {
-        let mut rooms = Rooms::new();
+        let mut rooms = Rooms::new(Instant::ZERO);
         assert_eq!(rooms.find("#LOBBY"), Some(0));
-        let rust = rooms.create(RoomName::new("#rust").unwrap()).unwrap();
+        let rust = rooms
+            .create(RoomName::new("#rust").unwrap(), Instant::ZERO)
+            .unwrap();
         assert_eq!(rooms.find("#Rust"), Some(rust));
         rooms.remove_if_empty(rust);
         assert_eq!(rooms.find("#rust"), None);
@@ -812,21 +836,25 @@ mod tests {
         assert_eq!(rooms.find("#lobby"), Some(0));
         for n in 1..MAX_ROOMS {
             let name = std::format!("#r{n}");
-            rooms.create(RoomName::new(&name).unwrap()).unwrap();
+            rooms
+                .create(RoomName::new(&name).unwrap(), Instant::ZERO)
+                .unwrap();
         }
         assert_eq!(rooms.count(), MAX_ROOMS);
         assert_eq!(
-            rooms.create(RoomName::new("#one-more").unwrap()),
+            rooms.create(RoomName::new("#one-more").unwrap(), Instant::ZERO),
             Err(RoomsFull)
         );
     }
 
     #[test]
     fn the_name_index_finds_every_room_through_removals() {
-        let mut rooms = Rooms::new();
+        let mut rooms = Rooms::new(Instant::ZERO);
         let name = |n: usize| std::format!("#Room{n}");
         for n in 1..MAX_ROOMS {
-            rooms.create(RoomName::new(&name(n)).unwrap()).unwrap();
+            rooms
+                .create(RoomName::new(&name(n)).unwrap(), Instant::ZERO)
+                .unwrap();
         }
         // Remove every third room, then check that every room is found, or not, by its name in
         // any case.
@@ -842,7 +870,9 @@ mod tests {
             }
         }
         // Freed indices are taken again, lowest first.
-        let first_freed = rooms.create(RoomName::new("#new").unwrap()).unwrap();
+        let first_freed = rooms
+            .create(RoomName::new("#new").unwrap(), Instant::ZERO)
+            .unwrap();
         assert_eq!(first_freed, 1);
         let removed = (1..MAX_ROOMS).step_by(3).count();
         assert_eq!(rooms.count(), MAX_ROOMS - removed + 1);

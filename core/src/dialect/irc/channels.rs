@@ -15,6 +15,7 @@ use crate::history::{HistoryRange, Purpose};
 use crate::output::Audience;
 use crate::state::rooms::{MAX_TOPIC_BYTES, RoomId};
 use crate::state::roster::ConnectionId;
+use crate::time::Instant;
 use crate::wire::irc::Message;
 
 use super::*;
@@ -53,14 +54,42 @@ impl<S: crate::Storage> fmt::Display for NamesEntry<'_, S> {
     }
 }
 
-/// Whether `LIST`'s parameter `only` (comma-separated terms, `ELIST=MNU` in `005`) wants a room:
-/// it matches one of the names or masks (`*`, `?`) given, if any; none of the `!mask`s; and
-/// has more people than each `>N` and fewer than each `<N`.
-fn list_wants(only: &str, info: &crate::state::rooms::RoomView<'_>) -> bool {
+/// Whether `LIST`'s parameter `only` (comma-separated terms, `ELIST=CMNTU` in `005`) wants a
+/// room at `now`: it matches one of the names or masks (`*`, `?`) given, if any; none of the
+/// `!mask`s; has more people than each `>N` and fewer than each `<N`; was made more than
+/// `C>N` and less than `C<N` minutes ago; and has a topic set more than `T>N` and less than
+/// `T<N` minutes ago (a room without a topic meets no `T` term). A number that is not one
+/// leaves its term out.
+fn list_wants(only: &str, info: &crate::state::rooms::RoomView<'_>, now: Instant) -> bool {
     let name = info.name.as_str().as_bytes();
     let (mut named, mut found) = (false, false);
+    // Whether `then` (none: never) meets `term`, `<N` or `>N` minutes ago; true for a term
+    // whose number is none.
+    let ago = |then: Option<Instant>, term: &str| {
+        let minutes = |n: &str| n.parse::<u64>().ok().map(|n| n.saturating_mul(60_000));
+        let (less, limit) = match (term.strip_prefix('<'), term.strip_prefix('>')) {
+            (Some(n), _) => (true, minutes(n)),
+            (_, Some(n)) => (false, minutes(n)),
+            _ => (true, None),
+        };
+        let Some(limit) = limit else {
+            return true;
+        };
+        then.is_some_and(|then| {
+            let age = now.as_millis().saturating_sub(then.as_millis());
+            if less { age < limit } else { age > limit }
+        })
+    };
     for term in only.split(',').filter(|term| !term.is_empty()) {
-        if let Some(count) = term.strip_prefix('>') {
+        if let Some(term) = term.strip_prefix('C') {
+            if !ago(Some(info.created), term) {
+                return false;
+            }
+        } else if let Some(term) = term.strip_prefix('T') {
+            if !ago(info.topic_set.map(|(_, at)| at), term) {
+                return false;
+            }
+        } else if let Some(count) = term.strip_prefix('>') {
             if count
                 .parse::<u32>()
                 .is_ok_and(|count| info.members <= count)
@@ -416,8 +445,9 @@ impl<S: crate::Storage> Step<'_, S> {
             self.out,
             ":{server} {RPL_LISTSTART} {me} Channel :Users  Name\r\n"
         );
+        let now = self.now;
         let wanted = |info: &crate::state::rooms::RoomView<'_>| {
-            info.members > 0 && only.is_none_or(|only| list_wants(only, info))
+            info.members > 0 && only.is_none_or(|only| list_wants(only, info, now))
         };
         let mut hidden = 0_usize;
         let roster = &*self.roster;
@@ -492,20 +522,30 @@ impl<S: crate::Storage> Step<'_, S> {
             );
         }
         let Some(change) = change else {
-            let invisible = self
-                .roster
-                .get(conn)
-                .is_some_and(|slot| slot.person.invisible);
-            let modes = if invisible { "+i" } else { "+" };
+            let (invisible, wallops) = self.roster.get(conn).map_or((false, false), |slot| {
+                (slot.person.invisible, slot.person.wallops)
+            });
+            let operator = self.is_server_operator(conn);
+            let mut modes = heapless::String::<4>::new();
+            let _ = modes.push('+');
+            for (on, letter) in [(invisible, 'i'), (operator, 'o'), (wallops, 'w')] {
+                if on {
+                    let _ = modes.push(letter);
+                }
+            }
             return numeric!(self, conn, RPL_UMODEIS, "{modes}");
         };
-        // Only `i` is kept; other letters get one 501.
-        let (mut set, mut adding, mut unknown) = (None, true, false);
+        // `i` and `w` are kept; `o` is whether one is identified as an operator's account
+        // (`OPER`), not set by `MODE`, so it is left as it is; other letters get one 501.
+        let (mut invisible, mut wallops) = (None, None);
+        let (mut adding, mut unknown) = (true, false);
         for letter in change.chars() {
             match letter {
                 '+' => adding = true,
                 '-' => adding = false,
-                'i' => set = Some(adding),
+                'i' => invisible = Some(adding),
+                'w' => wallops = Some(adding),
+                'o' => {}
                 _ => unknown = true,
             }
         }
@@ -514,19 +554,28 @@ impl<S: crate::Storage> Step<'_, S> {
                 self,
                 conn,
                 ERR_UMODEUNKNOWNFLAG,
-                ":Unknown MODE flag; only +i is kept here"
+                ":Unknown MODE flag; only +i and +w are kept here"
             );
         }
-        let Some(invisible) = set else {
-            return;
-        };
         let Some(slot) = self.roster.get_mut(conn) else {
             return;
         };
-        if core::mem::replace(&mut slot.person.invisible, invisible) != invisible {
-            let sign = if invisible { '+' } else { '-' };
+        // What changed, as `+i-w`.
+        let mut changed = heapless::String::<4>::new();
+        for (wanted, kept, letter) in [
+            (invisible, &mut slot.person.invisible, 'i'),
+            (wallops, &mut slot.person.wallops, 'w'),
+        ] {
+            if let Some(on) = wanted
+                && core::mem::replace(kept, on) != on
+            {
+                let _ = changed.push(if on { '+' } else { '-' });
+                let _ = changed.push(letter);
+            }
+        }
+        if !changed.is_empty() {
             let me = self.roster.irc_name(conn);
-            irc!(self, Audience::one(conn), ":{me} MODE {me} :{sign}i");
+            irc!(self, Audience::one(conn), ":{me} MODE {me} :{changed}");
         }
     }
 }

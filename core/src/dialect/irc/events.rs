@@ -200,6 +200,9 @@ impl<S: crate::Storage> Step<'_, S> {
                 }
             }
             Happened::RoomModeSet { by, room, mode, on } => {
+                if self.batch_mode(by, room, on, mode.letter(), None) {
+                    return;
+                }
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -209,6 +212,9 @@ impl<S: crate::Storage> Step<'_, S> {
                 irc!(self, members, ":{prefix} MODE {name} {sign}{letter}");
             }
             Happened::RoomRegistered { by, room, founder } => {
+                if self.batch_mode(by, room, founder.is_some(), 'r', None) {
+                    return;
+                }
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -218,6 +224,20 @@ impl<S: crate::Storage> Step<'_, S> {
                 irc!(self, members, ":{prefix} MODE {name} {sign}r");
             }
             Happened::RoomParamSet { by, room, param } => {
+                let mut limit = heapless::String::<10>::new();
+                let batched = match param {
+                    RoomParam::Key(key) => {
+                        self.batch_mode(by, room, key.is_some(), 'k', Some(key.unwrap_or("*")))
+                    }
+                    RoomParam::Limit(Some(most)) => {
+                        let _ = write!(limit, "{most}");
+                        self.batch_mode(by, room, true, 'l', Some(&limit))
+                    }
+                    RoomParam::Limit(None) => self.batch_mode(by, room, false, 'l', None),
+                };
+                if batched {
+                    return;
+                }
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -237,6 +257,9 @@ impl<S: crate::Storage> Step<'_, S> {
             Happened::BanSet {
                 by, room, mask, on, ..
             } => {
+                if self.batch_mode(by, room, on, 'b', Some(mask)) {
+                    return;
+                }
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };
@@ -258,6 +281,22 @@ impl<S: crate::Storage> Step<'_, S> {
                 on,
                 duration,
             } => {
+                let letter = match status {
+                    crate::state::members::Status::Operator => Some('o'),
+                    crate::state::members::Status::Voice => Some('v'),
+                    crate::state::members::Status::Muted => None,
+                };
+                if let Some(letter) = letter {
+                    let mut nick =
+                        heapless::String::<{ crate::state::roster::MAX_NICK_BYTES + 16 }>::new();
+                    let _ = write!(nick, "{}", self.roster.name(who));
+                    // Only a MODE command here gathers its changes into one line.
+                    if let Speaker::Listed(giver) = by
+                        && self.batch_mode(giver, room, on, letter, Some(&nick))
+                    {
+                        return;
+                    }
+                }
                 let Some(info) = self.rooms.get(room) else {
                     return;
                 };

@@ -1,8 +1,8 @@
 //! Messages: PRIVMSG and NOTICE to rooms and people, AWAY.
 
 use super::numeric::{
-    ERR_CANNOTSENDTOCHAN, ERR_NORECIPIENT, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK, ERR_NOTEXTTOSEND,
-    RPL_AWAY, RPL_NOWAWAY, RPL_UNAWAY,
+    ERR_CANNOTSENDTOCHAN, ERR_NOPRIVILEGES, ERR_NORECIPIENT, ERR_NOSUCHCHANNEL, ERR_NOSUCHNICK,
+    ERR_NOTEXTTOSEND, RPL_AWAY, RPL_NOWAWAY, RPL_UNAWAY,
 };
 use core::fmt::Write;
 
@@ -13,7 +13,7 @@ use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
 use crate::state::connection::Caps;
 use crate::state::person::MAX_AWAY_BYTES;
-use crate::state::rooms::RoomId;
+use crate::state::rooms::{RoomId, RoomMode};
 use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
 
@@ -125,6 +125,34 @@ impl<S: crate::Storage> Step<'_, S> {
         }
     }
 
+    /// `WALLOPS :text`, from a server operator: `:nick!user@host WALLOPS :text` to every IRC
+    /// client with user mode `+w`, and to the sender (as its echo) if it has not; `481` for
+    /// anyone else. Plain-text and JSON users have no user modes and get none.
+    pub(crate) fn wallops(&mut self, conn: ConnectionId, text: Option<&str>) {
+        if !self.is_server_operator(conn) {
+            return numeric!(
+                self,
+                conn,
+                ERR_NOPRIVILEGES,
+                ":Permission Denied - only server operators send WALLOPS (OPER)"
+            );
+        }
+        let Some(text) = text.filter(|text| !text.is_empty()) else {
+            return self.missing(conn, "WALLOPS");
+        };
+        let prefix = self.roster.prefix(conn);
+        let text = Visible(text);
+        let everyone = Audience::all().speaking(Speaks::IrcWallops);
+        irc!(self, everyone, ":{prefix} WALLOPS :{text}");
+        if !self
+            .roster
+            .get(conn)
+            .is_some_and(|slot| slot.person.wallops)
+        {
+            irc!(self, Audience::one(conn), ":{prefix} WALLOPS :{text}");
+        }
+    }
+
     /// `PRIVMSG @#room`: a line from `conn`, a member of `room`, to the room's operators on IRC
     /// only, as `:nick!user@host PRIVMSG @#room :text` (echoed to `conn` with `echo-message`).
     /// It is not kept in the room's history, carries no tags, and does not reach operators in
@@ -171,12 +199,24 @@ impl<S: crate::Storage> Step<'_, S> {
             return None;
         };
         if !self.roster.in_room(conn, room) {
+            // From outside: only a room without `+n`, and not to whom it bans.
+            let why = if self
+                .rooms
+                .room(room)
+                .is_none_or(|info| info.has(RoomMode::NoExternal))
+            {
+                "you are not in it, and it is +n"
+            } else if self.banned(conn, room) {
+                "you are banned"
+            } else {
+                return Some(room);
+            };
             if answer {
                 numeric!(
                     self,
                     conn,
                     ERR_CANNOTSENDTOCHAN,
-                    "{} :Cannot send to channel (you are not in it)",
+                    "{} :Cannot send to channel ({why})",
                     Visible(target)
                 );
             }

@@ -13,6 +13,7 @@ mod help;
 mod history;
 mod labels;
 mod messages;
+pub(crate) mod mode_line;
 mod monitor;
 pub(crate) mod numeric;
 mod queries;
@@ -281,11 +282,12 @@ enum Verb {
     Info,
     Setname,
     Monitor,
+    Wallops,
 }
 
 impl Verb {
     fn of(verb: &str) -> Option<Self> {
-        const VERBS: [(&str, Verb); 40] = [
+        const VERBS: [(&str, Verb); 41] = [
             ("CAP", Verb::Cap),
             ("NICK", Verb::Nick),
             ("USER", Verb::User),
@@ -326,6 +328,7 @@ impl Verb {
             ("INFO", Verb::Info),
             ("SETNAME", Verb::Setname),
             ("MONITOR", Verb::Monitor),
+            ("WALLOPS", Verb::Wallops),
         ];
         VERBS
             .iter()
@@ -501,13 +504,7 @@ impl<S: crate::Storage> Step<'_, S> {
             Verb::Cap => self.cap(conn, message, registered),
             Verb::Authenticate => self.authenticate(conn, message),
             Verb::Kick => match (message.param(0), message.param(1)) {
-                (Some(room), Some(nick)) => {
-                    // `KICK #a,#b nick` and `KICK #a nick1,nick2` name several: the first of
-                    // each is taken.
-                    let room = room.split(',').next().unwrap_or(room);
-                    let nick = nick.split(',').next().unwrap_or(nick);
-                    self.kick(conn, Some(room), nick, message.param(2));
-                }
+                (Some(rooms), Some(nicks)) => self.irc_kick(conn, message, rooms, nicks),
                 _ => self.missing(conn, "KICK"),
             },
             Verb::Nick => self.irc_nick(conn, message),
@@ -579,20 +576,11 @@ impl<S: crate::Storage> Step<'_, S> {
                     Visible(message.param(0).unwrap_or("*"))
                 ),
             },
-            Verb::Oper if message.param(1).is_none() => self.missing(conn, "OPER"),
-            // Operators are accounts (`--oper NAME`): a password here would be a second one.
-            Verb::Oper if self.is_server_operator(conn) => numeric!(
-                self,
-                conn,
-                numeric::RPL_YOUREOPER,
-                ":You are now an IRC operator"
-            ),
-            Verb::Oper => numeric!(
-                self,
-                conn,
-                numeric::ERR_NOOPERHOST,
-                ":Operators here are accounts the server names; identify as one (SASL or NickServ)"
-            ),
+            // Operators are accounts (`--oper NAME`): `OPER` identifies as one.
+            Verb::Oper => match (message.param(0), message.param(1)) {
+                (Some(name), Some(password)) => self.oper(conn, name, password),
+                _ => self.missing(conn, "OPER"),
+            },
             Verb::Invite => match (message.param(0), message.param(1)) {
                 (None, _) => self.invite_list(conn),
                 (Some(nick), Some(room)) => self.invite(conn, nick, Some(room)),
@@ -621,6 +609,38 @@ impl<S: crate::Storage> Step<'_, S> {
             Verb::Info => self.info(conn),
             Verb::Setname => self.setname(conn, message.param(0)),
             Verb::Monitor => self.monitor(conn, message),
+            Verb::Wallops => self.wallops(conn, message.param(0)),
+        }
+    }
+
+    /// `KICK #room a,b,c [:reason]` puts out each of them; `KICK #a,#b x,y` puts x out of #a
+    /// and y out of #b, and `KICK #a,#b x` x out of both (`TARGMAX` lists `KICK`). One is
+    /// handled a step, as every command naming several targets is: the first here, the rest
+    /// put back (see [`put_back`](Self::put_back)), each told to the room as a `KICK` of its own.
+    fn irc_kick(&mut self, conn: ConnectionId, message: &Message<'_>, rooms: &str, nicks: &str) {
+        let (room, more_rooms) = rooms.split_once(',').unwrap_or((rooms, ""));
+        let (nick, more_nicks) = nicks.split_once(',').unwrap_or((nicks, ""));
+        // What is left: one room for the rest of the people, or the rest of the rooms each
+        // with the next person (or with the same one, if only one was named).
+        let rest: Option<(&str, &str)> = match (more_rooms, more_nicks) {
+            ("", "") => None,
+            ("", more_nicks) => Some((room, more_nicks)),
+            (more_rooms, "") if !nicks.contains(',') => Some((more_rooms, nick)),
+            (more_rooms, more_nicks) => Some((more_rooms, more_nicks)),
+        };
+        // Only lists of names go back: never anything with a space in it.
+        if let Some((rooms, nicks)) = rest.filter(|(rooms, nicks)| {
+            let list = |names: &str| !names.is_empty() && !names.contains(char::is_whitespace);
+            list(rooms) && list(nicks)
+        }) {
+            let mut rest = heapless::String::<{ crate::wire::line::MAX_LINE_BYTES }>::new();
+            if write!(rest, "{rooms} {nicks}").is_ok() {
+                let reason = message.params.get(2..).unwrap_or_default();
+                self.put_back_with(conn, message, &rest, reason);
+            }
+        }
+        if !room.is_empty() && !nick.is_empty() {
+            self.kick(conn, Some(room), nick, message.param(2));
         }
     }
 
@@ -1359,7 +1379,8 @@ mod dialogue {
                 ":irc.test 323 ann :End of /LIST",
                 ":irc.test 353 ann = #lobby :ann bob",
                 ":irc.test 366 ann #lobby :End of /NAMES list",
-                ":irc.test 324 ann #lobby +",
+                ":irc.test 324 ann #lobby +n",
+                ":irc.test 329 ann #lobby 0",
                 ":irc.test 221 ann +",
             ]
         );
@@ -1428,7 +1449,7 @@ mod dialogue {
             [
                 ":ann MODE ann :+i",
                 ":irc.test 221 ann +i",
-                ":irc.test 501 ann :Unknown MODE flag; only +i is kept here",
+                ":irc.test 501 ann :Unknown MODE flag; only +i and +w are kept here",
                 ":ann!~ann@hidden PART #lobby",
             ]
         );

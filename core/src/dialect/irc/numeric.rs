@@ -51,6 +51,8 @@ pub(crate) const RPL_LIST: &str = "322";
 pub(crate) const RPL_LISTEND: &str = "323";
 /// A channel's modes.
 pub(crate) const RPL_CHANNELMODEIS: &str = "324";
+/// When a channel was made (Unix seconds), after its modes.
+pub(crate) const RPL_CREATIONTIME: &str = "329";
 /// The channel has no topic.
 pub(crate) const RPL_NOTOPIC: &str = "331";
 /// The channel's topic.
@@ -171,6 +173,8 @@ pub(crate) const RPL_ENDOFSTATS: &str = "219";
 pub(crate) const RPL_YOUREOPER: &str = "381";
 /// `OPER` from someone who is not one.
 pub(crate) const ERR_NOOPERHOST: &str = "491";
+/// `OPER` with a wrong password.
+pub(crate) const ERR_PASSWDMISMATCH: &str = "464";
 /// In `WHOIS`: a server operator.
 pub(crate) const RPL_WHOISOPERATOR: &str = "313";
 /// A mode's parameter is not valid (a key with a space, a limit of 0).

@@ -77,6 +77,7 @@ impl<S: crate::Storage> Step<'_, S> {
         };
         let prefix = roster.prefix(id);
         let here = if roster.away(id).is_some() { "G" } else { "H" };
+        let star = if self.is_server_operator(id) { "*" } else { "" };
         let every = self
             .caps(conn)
             .has(crate::state::connection::Caps::MULTI_PREFIX);
@@ -94,7 +95,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 'h' => write!(self.out, " {}", prefix.host),
                 's' => write!(self.out, " {}", prefix.server_or(server)),
                 'n' => write!(self.out, " {}", prefix.name),
-                'f' => write!(self.out, " {here}{op}"),
+                'f' => write!(self.out, " {here}{star}{op}"),
                 'd' | 'l' => write!(self.out, " 0"),
                 'a' => match slot.person.account.as_ref() {
                     Some(account) => write!(self.out, " {account}"),
@@ -131,6 +132,8 @@ impl<S: crate::Storage> Step<'_, S> {
         let prefix = roster.prefix(id);
         let realname = real_name(slot);
         let here = if roster.away(id).is_some() { "G" } else { "H" };
+        // `*` after it for a server operator.
+        let star = if self.is_server_operator(id) { "*" } else { "" };
         // `@` or `+` after the flag for an operator or voiced member of the room asked about
         // (both with `multi-prefix`).
         let every = self
@@ -142,7 +145,7 @@ impl<S: crate::Storage> Step<'_, S> {
             .map_or("", |room| channels::status_prefix(roster, id, room, every));
         let _ = write!(
             self.out,
-            ":{server} {RPL_WHOREPLY} {me} {channel} {} {} {} {} {here}{op} :0 {}\r\n",
+            ":{server} {RPL_WHOREPLY} {me} {channel} {} {} {} {} {here}{star}{op} :0 {}\r\n",
             prefix.user,
             prefix.host,
             prefix.server_or(server),

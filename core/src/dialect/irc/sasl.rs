@@ -105,7 +105,12 @@ impl<S: crate::Storage> Step<'_, S> {
         if !authzid.is_empty() && !account.matches(authzid) {
             return self.sasl_failed(conn);
         }
-        if self.ask_account(conn, account, AccountAsk::Identify(password), true) {
+        if self.ask_account(
+            conn,
+            account,
+            AccountAsk::Identify(password),
+            crate::state::asks::Via::Sasl,
+        ) {
             self.sasl_state(conn, Sasl::Checking);
         } else {
             self.sasl_failed(conn);

@@ -52,7 +52,11 @@ fn a_secret_room_is_hidden_from_those_not_in_it() {
     chat.send(ann, "MODE #hid +s\r\nMODE #hid\r\n");
     assert_eq!(
         chat.take(ann),
-        [":ann!~ann@hidden MODE #hid +s", ":irc.test 324 ann #hid +s"]
+        [
+            ":ann!~ann@hidden MODE #hid +s",
+            ":irc.test 324 ann #hid +ns",
+            ":irc.test 329 ann #hid 0"
+        ]
     );
     assert!(chat.take(carol).is_empty(), "carol is not in #hid");
     chat.send(carol, "/rooms\n");
@@ -332,7 +336,7 @@ fn a_line_to_at_room_reaches_its_operators_only() {
     chat.send(dan, "PRIVMSG @#ops :let me in\r\n");
     assert_eq!(
         chat.take(dan),
-        [":irc.test 404 dan #ops :Cannot send to channel (you are not in it)"]
+        [":irc.test 404 dan #ops :Cannot send to channel (you are not in it, and it is +n)"]
     );
     assert!(chat.take(ann).is_empty());
 }

@@ -623,6 +623,7 @@ mod tests {
         assert!(!in_den(&node), "keyed");
         let now = node.driver.now();
         let ban = RoomChange::Banned {
+            list: crate::BanList::Bans,
             room: "#den",
             mask: "ann!*@*",
             by: "root",
@@ -633,6 +634,7 @@ mod tests {
         node.send(ann, "/join #den sesame\n");
         assert!(!in_den(&node), "banned");
         let lifted = RoomChange::Unbanned {
+            list: crate::BanList::Bans,
             room: "#den",
             mask: "ANN!*@*",
         };

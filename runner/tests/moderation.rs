@@ -62,7 +62,7 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     ivy.send("MODE #den +q secret\r\n");
     assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy q :is not a channel mode here (b, i, k, l, m, o, r, s, t and v are)"
+        ":chat.local 472 ivy q :is not a channel mode here (b, e, i, I, k, l, m, o, r, s, t and v are)"
     );
     // WHO and WHOIS show who keeps order.
     ivy.send("WHOIS alice\r\n");
@@ -100,7 +100,7 @@ fn password_rooms_limits_and_invitations_over_sockets() {
     ivy.send("NICK ivy\r\nUSER i 0 * :I\r\n");
     ivy.expect_line(" 001 ");
     let isupport = ivy.expect_line(" CHANMODES=");
-    assert!(isupport.contains(" CHANMODES=b,k,l,imrst "), "{isupport}");
+    assert!(isupport.contains(" CHANMODES=beI,k,l,imrst "), "{isupport}");
     ivy.send("JOIN #vault wrong\r\n");
     assert_eq!(
         ivy.expect_line(" 475 "),
@@ -213,6 +213,73 @@ fn a_registered_room_keeps_its_founder_modes_and_bans_across_a_restart() {
         ivy.expect_line(" 353 ivy = #den "),
         ":chat.local 353 ivy = #den :@alice carl"
     );
+}
+
+#[test]
+fn ban_and_invite_exceptions_work_and_survive_a_restart() {
+    let data = chat_tests::TempDir::new("exceptions");
+    let start = || Server::plain(RUNNER, &["--data", data.arg()]);
+    let mut server = start();
+    let mut op = Client::connect(server.addr());
+    op.send("NICK op\r\nUSER o 0 * :O\r\n");
+    let isupport = op.expect_line(" EXCEPTS ");
+    assert!(isupport.contains(" INVEX "), "{isupport}");
+    op.send("JOIN #den\r\nMODE #den +b ba*!*@*\r\nMODE #den +e bar!*@*\r\n");
+    op.expect_line("MODE #den +e bar!*@*");
+    op.send("MODE #den +i\r\nMODE #den +I *!~b@*\r\n");
+    op.expect_line("MODE #den +I *!~b@*");
+    // bar (user name b): past the ban by its exception, past +i by the invite exception.
+    let mut bar = Client::connect(server.addr());
+    bar.send("NICK bar\r\nUSER b 0 * :B\r\nJOIN #den\r\n");
+    bar.expect_line(" JOIN #den");
+    // baz, with the same user name, matches the invite exception but is banned.
+    let mut baz = Client::connect(server.addr());
+    baz.send("NICK baz\r\nUSER b 0 * :Z\r\nJOIN #den\r\n");
+    assert_eq!(
+        baz.expect_line(" 474 "),
+        ":chat.local 474 baz #den :Cannot join channel (+b)"
+    );
+    baz.send("QUIT\r\n");
+    bar.send("QUIT\r\n");
+    op.send("QUIT\r\n");
+    baz.expect_closed();
+    bar.expect_closed();
+    op.expect_closed();
+    server.signal("TERM");
+    server.expect_exit();
+
+    // Restarted on the same data: all three lists are back, each apart.
+    let server = start();
+    server.expect_log("3 bans (0 lapsed, not restored)");
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("NICK ivy\r\nUSER i 0 * :I\r\nMODE #den +e\r\nMODE #den +I\r\nMODE #den +b\r\n");
+    assert!(
+        ivy.expect_line(" 348 ")
+            .starts_with(":chat.local 348 ivy #den bar!*@* op ")
+    );
+    ivy.expect_line(" 349 ");
+    assert!(
+        ivy.expect_line(" 346 ")
+            .starts_with(":chat.local 346 ivy #den *!~b@* op ")
+    );
+    ivy.expect_line(" 347 ");
+    assert!(
+        ivy.expect_line(" 367 ")
+            .starts_with(":chat.local 367 ivy #den ba*!*@* op ")
+    );
+    ivy.expect_line(" 368 ");
+    ivy.send("JOIN #den\r\n");
+    ivy.expect_line(" 473 ivy #den ");
+    let mut bar = Client::connect(server.addr());
+    bar.send("NICK bar\r\nUSER b 0 * :B\r\nJOIN #den\r\n");
+    bar.expect_line(" JOIN #den");
+    let mut baz = Client::connect(server.addr());
+    baz.send("NICK baz\r\nUSER b 0 * :Z\r\nJOIN #den\r\n");
+    baz.expect_line(" 474 baz #den ");
+    // In the plain dialect: /mode, and the lists told in words.
+    let mut text = server.join("text");
+    text.send_line("/mode #den +e");
+    text.expect_line("*** ban exception on #den: bar!*@* (set by op)");
 }
 
 #[test]

@@ -207,7 +207,12 @@ impl<S: crate::Storage> Step<'_, S> {
                 }
             }
             Happened::BanSet {
-                by, room, mask, on, ..
+                by,
+                room,
+                list,
+                mask,
+                on,
+                ..
             } => {
                 let Some(info) = self.rooms.get(room) else {
                     return;
@@ -218,7 +223,8 @@ impl<S: crate::Storage> Step<'_, S> {
                 irc!(
                     self,
                     members,
-                    ":{prefix} MODE {name} {sign}b {}",
+                    ":{prefix} MODE {name} {sign}{} {}",
+                    list.letter(),
                     Visible(mask)
                 );
             }

@@ -1025,7 +1025,23 @@ impl<S: crate::Storage> Step<'_, S> {
         let by = self.roster.name(conn);
         if self.speaks_irc(who) {
             let prefix = self.roster.prefix(conn);
-            irc!(self, Audience::one(who), ":{prefix} INVITE {shown} {name}");
+            // The server's tags (the inviter's account among them, `account-tag`) to a
+            // client that reads them.
+            let tags = super::irc::events::Tags {
+                at: self.now,
+                msgid: None,
+                account: super::irc::events::sender_account(
+                    self.roster,
+                    super::Speaker::Listed(conn),
+                ),
+            };
+            let tags =
+                super::irc::events::Shown::to(self.caps(who), tags, super::irc::ClientTags::NONE);
+            irc!(
+                self,
+                Audience::one(who),
+                "{tags}:{prefix} INVITE {shown} {name}"
+            );
         } else {
             notice!(self, who, "{by} invites you into {name}: /join {name}");
         }

@@ -48,31 +48,62 @@ fn speaker_prefix<'s, S: crate::Storage>(
     }
 }
 
-/// A line's IRCv3 tags, without the `@` and the space: `time=...;msgid=...`.
+/// The account `who` is identified as, if any: IRCv3's `account` tag (`account-tag`).
+pub(crate) fn sender_account<'s, S: crate::Storage>(
+    roster: &'s crate::state::roster::Roster<S>,
+    who: Speaker<'_>,
+) -> Option<&'s str> {
+    match who {
+        Speaker::Listed(conn) => roster
+            .get(conn)
+            .and_then(|slot| slot.person.account.as_ref())
+            .map(crate::state::nickname::Nickname::as_str),
+        Speaker::Unlisted { .. } => None,
+    }
+}
+
+/// A line's IRCv3 tags, without the `@` and the space: `time=...;msgid=...;account=...`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Tags {
+pub(crate) struct Tags<'a> {
     pub(crate) at: Instant,
     /// The line's sequence number, for room lines.
     pub(crate) msgid: Option<u64>,
+    /// The account its sender is identified as (`account-tag`).
+    pub(crate) account: Option<&'a str>,
 }
 
-impl fmt::Display for Tags {
+impl fmt::Display for Tags<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "time={}", Timestamp(self.at))?;
-        match self.msgid {
-            Some(seq) => write!(f, ";msgid={seq}"),
-            None => Ok(()),
+        if let Some(seq) = self.msgid {
+            write!(f, ";msgid={seq}")?;
         }
+        if let Some(account) = self.account {
+            // An account is a nickname: of the characters a tag value escapes, only `\` may
+            // be in one; the others are escaped all the same.
+            f.write_str(";account=")?;
+            for c in account.chars() {
+                match c {
+                    '\\' => f.write_str("\\\\")?,
+                    ';' => f.write_str("\\:")?,
+                    ' ' => f.write_str("\\s")?,
+                    '\r' => f.write_str("\\r")?,
+                    '\n' => f.write_str("\\n")?,
+                    c => f.write_char(c)?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 /// Tags as they start a line (`@tags `), or nothing for a client that reads none.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Shown<'a>(pub(crate) Option<Tags>, pub(crate) ClientTags<'a>);
+pub(crate) struct Shown<'a>(pub(crate) Option<Tags<'a>>, pub(crate) ClientTags<'a>);
 
 impl Shown<'_> {
     /// The tags `caps` reads of a line's: none, the server's, or the sender's too.
-    pub(crate) fn to<'a>(caps: Caps, tags: Tags, client: ClientTags<'a>) -> Shown<'a> {
+    pub(crate) fn to<'a>(caps: Caps, tags: Tags<'a>, client: ClientTags<'a>) -> Shown<'a> {
         let client = if caps.has(Caps::MESSAGE_TAGS) {
             client
         } else {
@@ -314,6 +345,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 let tags = Tags {
                     at,
                     msgid: Some(seq),
+                    account: None,
                 };
                 let others = who.others_in(room);
                 if self.roster.tagged_count() == 0 {
@@ -328,6 +360,10 @@ impl<S: crate::Storage> Step<'_, S> {
                         others.speaking(Speaks::IrcPlain),
                         ":{prefix} {verb} {name} :{body}"
                     );
+                    let tags = Tags {
+                        account: sender_account(self.roster, who),
+                        ..tags
+                    };
                     // Client tags only to those who read them: then the server's tags alone
                     // go to the rest of the tagged.
                     let (server_tagged, client_tagged) = match client.is_empty() {
@@ -348,6 +384,10 @@ impl<S: crate::Storage> Step<'_, S> {
                     }
                 }
                 if let Some(conn) = who.listed().filter(|_| echo) {
+                    let tags = Tags {
+                        account: sender_account(self.roster, who),
+                        ..tags
+                    };
                     let tags = Shown::to(caps, tags, client);
                     irc!(
                         self,
@@ -368,6 +408,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 let tags = Tags {
                     at: self.now,
                     msgid: Some(msgid),
+                    account: sender_account(self.roster, from),
                 };
                 let prefix = speaker_prefix(self.roster, from);
                 if self.speaks_irc(to) {

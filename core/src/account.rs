@@ -781,6 +781,20 @@ mod tests {
                 "*** You are banned from this server."
             ]
         );
+        // And whoever takes a name that looks like it (a digit one for an L).
+        let b0b = node.connect();
+        assert_eq!(
+            node.send(b0b, "/nick b0b\n"),
+            [
+                "*** You are now known as b0b.",
+                "*** You are banned from this server."
+            ]
+        );
+        let rob = node.connect();
+        assert_eq!(
+            node.send(rob, "/nick rob\n"),
+            ["*** You are now known as rob."]
+        );
         let irc = node.connect();
         node.send(irc, "NICK mal\r\nUSER m 0 * :M\r\n");
         node.heard.take(irc);

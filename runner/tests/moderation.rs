@@ -307,3 +307,41 @@ fn a_key_goes_with_its_room_and_does_not_come_back_after_a_restart() {
     carl.send_line("/join #x");
     carl.expect_line("*** You are now talking in #x.");
 }
+
+#[test]
+fn a_nickname_ban_keeps_out_look_alikes_and_an_exception_lets_in_only_the_name() {
+    let server = Server::plain(RUNNER, &[]);
+    let mut op = server.join("op");
+    op.send_line("/join #den");
+    op.expect_line("*** You are now talking in #den.");
+    op.send_line("/ban alice");
+    op.expect_line("*** op banned alice!*@* from #den");
+    // A digit one for an L, in any case: the server would not give it beside alice, but
+    // anyone may take it while she is away. The ban keeps it out too.
+    for nick in ["a1ice", "A1ICE"] {
+        let mut twin = server.join(nick);
+        twin.send_line("/join #den");
+        twin.expect_line("*** error: you are banned from #den");
+        twin.send_line("/quit");
+        twin.expect_closed();
+    }
+    // Not a look-alike of alice (names are lowered first: its 1 is where alice has an i, and
+    // a small i looks like no 1): in.
+    let mut other = server.join("AL1CE");
+    other.send_line("/join #den");
+    other.expect_line("*** You are now talking in #den.");
+    let mut alicia = server.join("alicia");
+    alicia.send_line("/join #den");
+    alicia.expect_line("*** You are now talking in #den.");
+    // An exception names exactly whom it lets in: alice, not her look-alikes.
+    op.send_line("/mode +e alice");
+    op.expect_line("*** op let alice!*@* into #den despite its bans");
+    let mut twin = server.join("a1ice");
+    twin.send_line("/join #den");
+    twin.expect_line("*** error: you are banned from #den");
+    twin.send_line("/quit");
+    twin.expect_closed();
+    let mut alice = server.join("alice");
+    alice.send_line("/join #den");
+    alice.expect_line("*** You are now talking in #den.");
+}

@@ -332,9 +332,18 @@ impl<S: crate::Storage> Step<'_, S> {
             .roster
             .get(conn)
             .and_then(|slot| slot.person.account.as_ref());
+        // Bans catch look-alikes of the nickname they name too; exceptions do not.
+        let nick_key = (list == BanList::Bans)
+            .then(|| {
+                let nick = prefix
+                    .split_once('!')
+                    .map_or(prefix.as_str(), |(nick, _)| nick);
+                crate::state::names::NameKey::of(nick)
+            })
+            .flatten();
         entries.any(|ban| match ban.mask.strip_prefix(ACCOUNT_BAN) {
             Some(banned) => account.is_some_and(|account| account.matches(banned)),
-            None => super::irc::glob(ban.mask.as_bytes(), prefix.as_bytes()),
+            None => crate::state::names::mask_matches(&ban.mask, &prefix, nick_key.as_ref()),
         })
     }
 

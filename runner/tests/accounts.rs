@@ -472,6 +472,19 @@ fn account_tag_names_an_identified_senders_account() {
     assert!(!line.contains("account="), "{line}");
     let line = tagged.expect_line(" NOTICE ivy :note");
     assert!(!line.contains("account="), "{line}");
+    // Her JOIN and PART too, to the tagged only.
+    ann.send_line("/part #den");
+    assert!(tagged.expect_line(" PART #den").starts_with('@'));
+    ann.send_line("/join #den");
+    let join = tagged.expect_line(" JOIN #den");
+    assert!(
+        join.starts_with("@time=") && join.contains(";account=ann :ann!"),
+        "{join}"
+    );
+    assert_eq!(
+        bare.expect_line(" JOIN #den"),
+        ":ann!plain@hidden JOIN #den"
+    );
     // Once ann logs out, her lines carry none.
     ann.send_line("/logout");
     ann.expect_line("You are no longer identified as ann.");

@@ -48,6 +48,35 @@ fn speaker_prefix<'s, S: crate::Storage>(
     }
 }
 
+/// Queues a line from `who` (a listed connection) for `audience` (not yet narrowed to a
+/// dialect): to the IRC clients that read the server's tags, with `@time=...;account=NAME` if
+/// `who` is identified (`account-tag`), to the others without; one line for all when `who` is
+/// not identified, or no client reads tags.
+macro_rules! irc_by {
+    ($hub:ident, $who:expr, $audience:expr, $($arg:tt)*) => {{
+        let account = match $hub.roster.tagged_count() {
+            0 => None,
+            _ => sender_account($hub.roster, Speaker::Listed($who)),
+        };
+        match account {
+            Some(account) => {
+                let tags = Tags {
+                    at: $hub.now,
+                    msgid: None,
+                    account: Some(account),
+                };
+                irc!($hub, $audience.speaking(Speaks::IrcPlain), $($arg)*);
+                let start = $hub.out.mark();
+                let _ = write!($hub.out, "@{tags} ");
+                let _ = write!($hub.out, $($arg)*);
+                let _ = $hub.out.write_str("\r\n");
+                $hub.out.send(start, $audience.speaking(Speaks::IrcTagged));
+            }
+            None => irc!($hub, $audience.speaking(Speaks::Irc), $($arg)*),
+        }
+    }};
+}
+
 /// The account `who` is identified as, if any: IRCv3's `account` tag (`account-tag`).
 pub(crate) fn sender_account<'s, S: crate::Storage>(
     roster: &'s crate::state::roster::Roster<S>,
@@ -296,8 +325,12 @@ impl<S: crate::Storage> Step<'_, S> {
                     return;
                 };
                 let (prefix, name) = (self.roster.prefix(who), info.name);
-                let others = Audience::room_but(room, who).speaking(Speaks::Irc);
-                irc!(self, others, ":{prefix} JOIN {name}");
+                irc_by!(
+                    self,
+                    who,
+                    Audience::room_but(room, who),
+                    ":{prefix} JOIN {name}"
+                );
                 if self.speaks_irc(who) {
                     irc!(self, Audience::one(who), ":{prefix} JOIN {name}");
                 }
@@ -315,8 +348,12 @@ impl<S: crate::Storage> Step<'_, S> {
                 };
                 let (prefix, name, reason) =
                     (self.roster.prefix(who), info.name, IrcReason(reason));
-                let others = Audience::room_but(room, who).speaking(Speaks::Irc);
-                irc!(self, others, ":{prefix} PART {name}{reason}");
+                irc_by!(
+                    self,
+                    who,
+                    Audience::room_but(room, who),
+                    ":{prefix} PART {name}{reason}"
+                );
                 // To `who` by itself: recipients are found when the output is polled, and by
                 // then it is no longer a member.
                 if self.speaks_irc(who) {
@@ -461,8 +498,12 @@ impl<S: crate::Storage> Step<'_, S> {
             } => {
                 let prefix = self.roster.prefix(who);
                 if rooms.len != 0 {
-                    let others = Audience::rooms_but(rooms, who).speaking(Speaks::Irc);
-                    irc!(self, others, ":{prefix} NICK :{new}");
+                    irc_by!(
+                        self,
+                        who,
+                        Audience::rooms_but(rooms, who),
+                        ":{prefix} NICK :{new}"
+                    );
                 }
                 // Registering, it is not told: the welcome tells it its name.
                 if tell_self && self.speaks_irc(who) {
@@ -473,11 +514,12 @@ impl<S: crate::Storage> Step<'_, S> {
                 who, why, rooms, ..
             } => {
                 if rooms.len != 0 {
-                    irc!(
+                    let prefix = self.roster.prefix(who);
+                    irc_by!(
                         self,
-                        Audience::rooms_but(rooms, who).speaking(Speaks::Irc),
-                        ":{} QUIT :{why}",
-                        self.roster.prefix(who)
+                        who,
+                        Audience::rooms_but(rooms, who),
+                        ":{prefix} QUIT :{why}"
                     );
                 }
             }

@@ -773,6 +773,7 @@ mod tests {
         assert!(!in_den(&node), "keyed");
         let now = node.driver.now();
         let ban = RoomChange::Banned {
+            list: crate::BanList::Bans,
             room: "#den",
             mask: "ann!*@*",
             by: "root",
@@ -783,6 +784,7 @@ mod tests {
         node.send(ann, "/join #den sesame\n");
         assert!(!in_den(&node), "banned");
         let lifted = RoomChange::Unbanned {
+            list: crate::BanList::Bans,
             room: "#den",
             mask: "ANN!*@*",
         };
@@ -928,6 +930,20 @@ mod tests {
                 "*** You are now known as BOB.",
                 "*** You are banned from this server."
             ]
+        );
+        // And whoever takes a name that looks like it (a digit one for an L).
+        let b0b = node.connect();
+        assert_eq!(
+            node.send(b0b, "/nick b0b\n"),
+            [
+                "*** You are now known as b0b.",
+                "*** You are banned from this server."
+            ]
+        );
+        let rob = node.connect();
+        assert_eq!(
+            node.send(rob, "/nick rob\n"),
+            ["*** You are now known as rob."]
         );
         let irc = node.connect();
         node.send(irc, "NICK mal\r\nUSER m 0 * :M\r\n");

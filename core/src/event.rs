@@ -44,6 +44,55 @@ impl fmt::Display for LineKind {
     }
 }
 
+/// Which of a room's lists of masks a [`Event::Banned`] or [`Event::Unbanned`] is about:
+/// IRC's list modes `+b`, `+e` and `+I`. The three share one table (see
+/// [`MAX_BANS`](crate::MAX_BANS)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BanList {
+    /// Bans (`+b`): who matches may not come in.
+    Bans,
+    /// Ban exceptions (`+e`): who matches comes in despite a ban.
+    Exceptions,
+    /// Invite exceptions (`+I`): who matches comes into an invite-only room uninvited.
+    InviteExceptions,
+}
+
+impl BanList {
+    /// All of them, in the order of their letters in IRC's `CHANMODES`.
+    pub const ALL: [Self; 3] = [Self::Bans, Self::Exceptions, Self::InviteExceptions];
+
+    /// IRC's mode letter: `b`, `e` or `I`.
+    pub const fn letter(self) -> char {
+        match self {
+            Self::Bans => 'b',
+            Self::Exceptions => 'e',
+            Self::InviteExceptions => 'I',
+        }
+    }
+
+    /// The list whose IRC mode letter is `letter`.
+    pub const fn of_letter(letter: char) -> Option<Self> {
+        match letter {
+            'b' => Some(Self::Bans),
+            'e' => Some(Self::Exceptions),
+            'I' => Some(Self::InviteExceptions),
+            _ => None,
+        }
+    }
+}
+
+/// What one entry of the list is called: `ban`, `ban exception`, `invite exception`.
+impl fmt::Display for BanList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Bans => "ban",
+            Self::Exceptions => "ban exception",
+            Self::InviteExceptions => "invite exception",
+        })
+    }
+}
+
 /// One observable change, from [`Server::poll_output`](crate::Server::poll_output) as
 /// [`Output::Event`](crate::Output::Event), ahead of the lines that tell people of it.
 ///
@@ -194,10 +243,13 @@ pub enum Event<'a> {
         limit: Option<u32>,
     },
     /// Someone matching `mask` may not come into a room, from `at` until `until` (or until
-    /// lifted); a ban set again with another duration comes again.
+    /// lifted); a ban set again with another duration comes again. Or, as `list` says, an
+    /// exception to the bans or to invite-only mode for them.
     Banned {
         /// The room.
         room: &'a str,
+        /// Which list: bans, ban exceptions or invite exceptions.
+        list: BanList,
         /// Who: `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`.
         mask: &'a str,
         /// Who set it.
@@ -207,10 +259,12 @@ pub enum Event<'a> {
         /// When it lapses; `None`: when lifted.
         until: Option<Instant>,
     },
-    /// A ban was lifted.
+    /// A ban (or exception, as `list` says) was lifted.
     Unbanned {
         /// The room.
         room: &'a str,
+        /// Which list.
+        list: BanList,
         /// The ban's mask.
         mask: &'a str,
     },
@@ -309,18 +363,28 @@ impl fmt::Display for Event<'_> {
             }
             Self::Banned {
                 room,
+                list,
                 mask,
                 by,
                 at,
                 until,
             } => {
-                write!(f, "banned {mask} from {room} by {by} at {}", at.as_millis())?;
+                match list {
+                    BanList::Bans => write!(f, "banned {mask} from {room}")?,
+                    list => write!(f, "{list} {mask} on {room}")?,
+                }
+                write!(f, " by {by} at {}", at.as_millis())?;
                 match until {
                     Some(until) => write!(f, " until {}", until.as_millis()),
                     None => Ok(()),
                 }
             }
-            Self::Unbanned { room, mask } => write!(f, "unbanned {mask} from {room}"),
+            Self::Unbanned {
+                room,
+                list: BanList::Bans,
+                mask,
+            } => write!(f, "unbanned {mask} from {room}"),
+            Self::Unbanned { room, list, mask } => write!(f, "lifted {list} {mask} on {room}"),
             Self::ServerBanned {
                 mask,
                 by,

@@ -97,7 +97,7 @@ pub use dialect::{
     DisconnectReason, MAX_IRC_NAMES, MAX_LISTED_NAMES, MAX_LISTED_ROOMS, MAX_LISTING_SCAN,
     MAX_MODE_CHANGES, MAX_WHO_REPLIES,
 };
-pub use event::{Event, LineKind, PersonId};
+pub use event::{BanList, Event, LineKind, PersonId};
 pub use history::{
     HistoryAnswer, HistoryLine, HistoryMark, HistoryRange, HistoryRequest, HistoryTarget,
     MAX_HISTORY_LINES, MAX_LABEL_BYTES, answer_parts,

@@ -650,6 +650,7 @@ pub(crate) enum EventRecord {
     },
     Banned {
         room: Span,
+        list: crate::event::BanList,
         mask: Span,
         by: Span,
         at: Instant,
@@ -657,6 +658,7 @@ pub(crate) enum EventRecord {
     },
     Unbanned {
         room: Span,
+        list: crate::event::BanList,
         mask: Span,
     },
 }
@@ -1024,19 +1026,22 @@ impl OutputQueue {
             },
             EventRecord::Banned {
                 room,
+                list,
                 mask,
                 by,
                 at,
                 until,
             } => Event::Banned {
                 room: text(room),
+                list,
                 mask: text(mask),
                 by: text(by),
                 at,
                 until,
             },
-            EventRecord::Unbanned { room, mask } => Event::Unbanned {
+            EventRecord::Unbanned { room, list, mask } => Event::Unbanned {
                 room: text(room),
+                list,
                 mask: text(mask),
             },
         }

@@ -270,10 +270,12 @@ pub enum RoomChange<'a> {
         /// The most people let in, if set.
         limit: Option<u32>,
     },
-    /// A ban set.
+    /// A ban (or exception, as `list` says) set.
     Banned {
         /// The room.
         room: &'a str,
+        /// Which list.
+        list: crate::BanList,
         /// Who: `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`.
         mask: &'a str,
         /// Who set it.
@@ -283,10 +285,12 @@ pub enum RoomChange<'a> {
         /// When it lapses; `None`: when lifted.
         until: Option<Instant>,
     },
-    /// A ban lifted.
+    /// A ban (or exception, as `list` says) lifted.
     Unbanned {
         /// The room.
         room: &'a str,
+        /// Which list.
+        list: crate::BanList,
         /// The ban's mask.
         mask: &'a str,
     },

@@ -267,11 +267,13 @@ pub enum Restored<'a> {
         /// The account.
         account: &'a str,
     },
-    /// A ban on a room (see [`Event::Banned`](crate::Event::Banned)). The room is made if need
-    /// be, and stays while empty. A ban that has lapsed is not restored.
+    /// A ban on a room, or an exception (see [`Event::Banned`](crate::Event::Banned)). The
+    /// room is made if need be, and stays while empty. A ban that has lapsed is not restored.
     Ban {
         /// The room.
         room: &'a str,
+        /// Which list.
+        list: crate::BanList,
         /// Who: `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`.
         mask: &'a str,
         /// Who set it.
@@ -461,6 +463,7 @@ impl<S: Storage> Server<S> {
             }
             Restored::Ban {
                 room,
+                list,
                 mask,
                 by,
                 at,
@@ -475,7 +478,7 @@ impl<S: Storage> Server<S> {
                 }
                 let id = self.restored_room(room)?;
                 self.rooms
-                    .ban(id, mask, by, at, until, self.now)
+                    .ban(id, list, mask, by, at, until, self.now)
                     .map_err(|_| Error::RestoreFull)?;
                 self.rooms.remove_if_empty(id);
             }
@@ -1410,6 +1413,7 @@ impl<S: Storage> Server<S> {
             }
             relay::RoomChange::Banned {
                 room,
+                list,
                 mask,
                 by,
                 at,
@@ -1429,28 +1433,30 @@ impl<S: Storage> Server<S> {
                 }
                 if !self
                     .rooms
-                    .ban(id, mask, by, at, until, self.now)
+                    .ban(id, list, mask, by, at, until, self.now)
                     .map_err(|_| refused)?
                 {
                     return Ok(false);
                 }
                 let mut told = heapless::String::<TOLD_BYTES>::new();
-                let _ = write!(
-                    told,
-                    "{} banned {mask} (on another server).",
-                    crate::wire::line::cut(by, crate::state::nickname::MAX_NICK_BYTES)
-                );
+                let by = crate::wire::line::cut(by, crate::state::nickname::MAX_NICK_BYTES);
+                let _ = match list {
+                    crate::BanList::Bans => {
+                        write!(told, "{by} banned {mask} (on another server).")
+                    }
+                    list => write!(told, "{by} set a {list} on {mask} (on another server)."),
+                };
                 (room, told)
             }
-            relay::RoomChange::Unbanned { room, mask } => {
+            relay::RoomChange::Unbanned { room, list, mask } => {
                 let Some(id) = self.rooms.find(room) else {
                     return Ok(false);
                 };
-                if !self.rooms.unban(id, mask) {
+                if !self.rooms.unban(id, list, mask) {
                     return Ok(false);
                 }
                 let mut told = heapless::String::<TOLD_BYTES>::new();
-                let _ = write!(told, "The ban on {mask} was lifted (on another server).");
+                let _ = write!(told, "The {list} on {mask} was lifted (on another server).");
                 (room, told)
             }
         };

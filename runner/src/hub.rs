@@ -800,19 +800,25 @@ impl Hub {
                     limit: *limit,
                 },
             ),
-            Moderation::Ban { room, ban } => core.handle_room_change(
+            Moderation::Ban { room, list, ban } => core.handle_room_change(
                 now,
                 RoomChange::Banned {
                     room,
+                    list: *list,
                     mask: &ban.mask,
                     by: &ban.by,
                     at: ban.at,
                     until: ban.until,
                 },
             ),
-            Moderation::Unban { room, mask } => {
-                core.handle_room_change(now, RoomChange::Unbanned { room, mask })
-            }
+            Moderation::Unban { room, list, mask } => core.handle_room_change(
+                now,
+                RoomChange::Unbanned {
+                    room,
+                    list: *list,
+                    mask,
+                },
+            ),
             Moderation::Removed { .. } => return Ok(()),
         };
         match applied {
@@ -1907,12 +1913,14 @@ fn moderation(event: &CoreEvent<'_>) -> Option<Moderation> {
         },
         CoreEvent::Banned {
             room,
+            list,
             mask,
             by,
             at,
             until,
         } => Moderation::Ban {
             room: room.to_owned(),
+            list,
             ban: StoredBan {
                 mask: mask.to_owned(),
                 by: by.to_owned(),
@@ -1941,8 +1949,9 @@ fn moderation(event: &CoreEvent<'_>) -> Option<Moderation> {
         CoreEvent::ServerUnbanned { mask } => Moderation::ServerUnban {
             mask: mask.to_owned(),
         },
-        CoreEvent::Unbanned { room, mask } => Moderation::Unban {
+        CoreEvent::Unbanned { room, list, mask } => Moderation::Unban {
             room: room.to_owned(),
+            list,
             mask: mask.to_owned(),
         },
         _ => return None,

@@ -752,13 +752,14 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
         }
     }
     let mut lapsed = 0;
-    for (room, ban) in &restored.bans {
+    for (room, list, ban) in &restored.bans {
         if ban.until.is_some_and(|until| until <= now) {
             lapsed += 1;
             continue;
         }
         let restored = chat_core::Restored::Ban {
             room,
+            list: *list,
             mask: &ban.mask,
             by: &ban.by,
             at: ban.at,

@@ -37,7 +37,8 @@
 //!                          3 ban: str room, str mask, str by, u64 at, u64 until (u64::MAX:
 //!                          none) | 4 modes: str room, str letters, str key ("" none),
 //!                          u32 limit (0 none) | 5 server ban: str mask, str by, u64 at,
-//!                          u64 until (u64::MAX: none), str reason
+//!                          u64 until (u64::MAX: none), str reason | 6 ban exception or
+//!                          invite exception: u8 list (the mode letter, `e` or `I`), then as 3
 //!          12 notice       str text
 //!          13 limits       the limits set on the running core (a reload): u64 max_clients,
 //!                          u32 max_room_members, u64 history, u8 flood? (u32 burst,
@@ -71,9 +72,9 @@ use std::time::Duration;
 use chat_core::claim::{ClaimAnswer, NickClaim};
 use chat_core::motd::Motd;
 use chat_core::{
-    Admission, Backlog, Config, ConnectionId, Consumed, DisconnectReason, Error, FloodLimit,
-    HistoryAnswer, HistoryLine, HistoryRequest, Instant, Limits, LineKind, Output, Restored,
-    ServerName,
+    Admission, Backlog, BanList, Config, ConnectionId, Consumed, DisconnectReason, Error,
+    FloodLimit, HistoryAnswer, HistoryLine, HistoryRequest, Instant, Limits, LineKind, Output,
+    Restored, ServerName,
 };
 
 use crate::core_box::Core;
@@ -295,6 +296,7 @@ impl Recorder {
             }
             Restored::Ban {
                 room,
+                list,
                 mask,
                 by,
                 at: set,
@@ -303,7 +305,12 @@ impl Recorder {
                 RESTORE,
                 at,
                 &[
-                    &[3],
+                    // Bans as before there were other lists, so older builds replay them.
+                    match list {
+                        BanList::Bans => &[3],
+                        BanList::Exceptions => &[6, b'e'],
+                        _ => &[6, b'I'],
+                    },
                     &str_bytes(room),
                     &str_bytes(mask),
                     &str_bytes(by),
@@ -1040,7 +1047,20 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                         account: &account,
                     })
                 }
-                3 => {
+                what @ (3 | 6) => {
+                    let list = match what {
+                        3 => BanList::Bans,
+                        _ => match bytes.u8("a restored list")? {
+                            b'e' => BanList::Exceptions,
+                            b'I' => BanList::InviteExceptions,
+                            _ => {
+                                return Err(ReplayError::Corrupt {
+                                    offset,
+                                    what: "an unknown list of a room",
+                                });
+                            }
+                        },
+                    };
                     let room = bytes.text("a restored room")?;
                     let mask = bytes.text("a restored ban's mask")?;
                     let by = bytes.text("a restored ban's setter")?;
@@ -1048,6 +1068,7 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
                     let until = bytes.u64("a restored ban's end")?;
                     core.handle_restore(Restored::Ban {
                         room: &room,
+                        list,
                         mask: &mask,
                         by: &by,
                         at: set,

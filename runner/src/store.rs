@@ -15,7 +15,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 use chat_core::{
-    HistoryLine, HistoryMark, HistoryRange, HistoryRequest, HistoryTarget, Instant, LineKind,
+    BanList, HistoryLine, HistoryMark, HistoryRange, HistoryRequest, HistoryTarget, Instant,
+    LineKind,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -28,7 +29,7 @@ pub(crate) const DATABASE_FILE: &str = "chat.db";
 const LOCK_FILE: &str = "lock";
 
 /// The schema this build writes. A database with a newer one is refused, never changed.
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
 /// The most jobs waiting for the store thread: batches of writes (one per flush, each ending
 /// in a commit) and history questions. Past it the store counts as stalled (see
@@ -137,7 +138,40 @@ const MIGRATIONS: &[&str] = &[
     UPDATE rooms SET modes = 'n' || coalesce(modes, '')
     WHERE modes IS NOT NULL OR room_key IS NOT NULL OR user_limit IS NOT NULL;
 ",
+    "
+    -- A room's ban exceptions (+e) and invite exceptions (+I) are kept with its bans: `list`
+    -- is the mode letter, 'b', 'e' or 'I' (the bans kept before are all 'b'). The key takes
+    -- the list, so one mask may be on several; SQLite cannot change a table's key, so the
+    -- table is made again, its rows copied in the order they were set.
+    CREATE TABLE bans_by_list (
+        room  INTEGER NOT NULL REFERENCES rooms (id),
+        list  TEXT NOT NULL DEFAULT 'b',
+        mask  TEXT NOT NULL COLLATE NOCASE,
+        by    TEXT NOT NULL,
+        at    INTEGER NOT NULL,
+        until INTEGER,
+        PRIMARY KEY (room, list, mask)
+    );
+    INSERT INTO bans_by_list (room, list, mask, by, at, until)
+        SELECT room, 'b', mask, by, at, until FROM bans ORDER BY rowid;
+    DROP TABLE bans;
+    ALTER TABLE bans_by_list RENAME TO bans;
+",
 ];
+
+/// A ban list as the store keeps it: its IRC mode letter.
+pub(crate) fn list_letter(list: BanList) -> String {
+    list.letter().to_string()
+}
+
+/// The ban list kept as `letter`, if it is one.
+pub(crate) fn list_of_letter(letter: &str) -> Option<BanList> {
+    let mut chars = letter.chars();
+    match (chars.next(), chars.next()) {
+        (Some(letter), None) => BanList::of_letter(letter),
+        _ => None,
+    }
+}
 
 /// A line as kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,10 +254,18 @@ pub(crate) enum Moderation {
         key: Option<String>,
         limit: Option<u32>,
     },
-    /// A ban set (or set again).
-    Ban { room: String, ban: StoredBan },
-    /// A ban lifted.
-    Unban { room: String, mask: String },
+    /// A ban (or an exception, as `list` says) set, or set again.
+    Ban {
+        room: String,
+        list: BanList,
+        ban: StoredBan,
+    },
+    /// A ban (or an exception) lifted.
+    Unban {
+        room: String,
+        list: BanList,
+        mask: String,
+    },
     /// A room went (empty, unregistered, without a topic or bans): its modes, key and limit
     /// go with it, so that a room made again under its name starts without them.
     Removed { room: String },
@@ -257,8 +299,8 @@ pub(crate) struct Restored {
     pub(crate) topics: Vec<StoredTopic>,
     /// Registered rooms and their founders' accounts.
     pub(crate) founders: Vec<(String, String)>,
-    /// Bans, by room.
-    pub(crate) bans: Vec<(String, StoredBan)>,
+    /// Bans and exceptions, by room and list.
+    pub(crate) bans: Vec<(String, BanList, StoredBan)>,
     /// Rooms' modes, for rooms that have any.
     pub(crate) modes: Vec<StoredModes>,
     /// Server-wide bans, with their reasons.
@@ -745,12 +787,13 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let bans = connection
         .prepare(
-            "SELECT rooms.name, bans.mask, bans.by, bans.at, bans.until
+            "SELECT rooms.name, bans.mask, bans.by, bans.at, bans.until, bans.list
              FROM bans JOIN rooms ON rooms.id = bans.room ORDER BY bans.rowid",
         )?
         .query_map([], |row| {
             Ok((
                 row.get(0)?,
+                row.get::<_, String>(5)?,
                 StoredBan {
                     mask: row.get(1)?,
                     by: row.get(2)?,
@@ -759,7 +802,11 @@ fn restore(connection: &Connection) -> rusqlite::Result<Restored> {
                 },
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        // A list this build does not know (written by a newer one) is left out, not misread.
+        .filter_map(|(room, list, ban)| Some((room, list_of_letter(&list)?, ban)))
+        .collect();
     let modes = connection
         .prepare(
             "SELECT name, coalesce(modes, ''), room_key, user_limit FROM rooms
@@ -1068,19 +1115,21 @@ impl Worker {
                     )?
                     .execute(params![id, modes, key, limit])?;
             }
-            Moderation::Ban { room, ban } => {
+            Moderation::Ban { room, list, ban } => {
                 let id = self.room_id(room)?;
                 self.connection
                     .prepare_cached(
-                        "INSERT INTO bans (room, mask, by, at, until) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (room, mask) DO UPDATE SET until = excluded.until",
+                        "INSERT INTO bans (room, list, mask, by, at, until)
+                         VALUES (?1, ?6, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (room, list, mask) DO UPDATE SET until = excluded.until",
                     )?
                     .execute(params![
                         id,
                         ban.mask,
                         ban.by,
                         ban.at.as_millis() as i64,
-                        ban.until.map(|until| until.as_millis() as i64)
+                        ban.until.map(|until| until.as_millis() as i64),
+                        list_letter(*list)
                     ])?;
             }
             Moderation::Removed { room } => {
@@ -1113,11 +1162,11 @@ impl Worker {
                     .prepare_cached("DELETE FROM server_bans WHERE mask = ?1")?
                     .execute([mask])?;
             }
-            Moderation::Unban { room, mask } => {
+            Moderation::Unban { room, list, mask } => {
                 let id = self.room_id(room)?;
                 self.connection
-                    .prepare_cached("DELETE FROM bans WHERE room = ?1 AND mask = ?2")?
-                    .execute(params![id, mask])?;
+                    .prepare_cached("DELETE FROM bans WHERE room = ?1 AND list = ?3 AND mask = ?2")?
+                    .execute(params![id, mask, list_letter(*list)])?;
             }
         }
         Ok(())
@@ -1619,6 +1668,87 @@ mod tests {
             })
             .unwrap();
         assert_eq!(again, "nmt");
+    }
+
+    #[test]
+    fn bans_kept_by_schema_6_become_bans_beside_which_exceptions_are_kept() {
+        use super::{Moderation, StoredBan};
+        use chat_core::{BanList, Instant};
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        // A database of schema 6, with two bans kept in this order.
+        let mut schema = super::MIGRATIONS[..6].join(";");
+        schema.push_str(&format!(
+            "; PRAGMA user_version = 6;
+             INSERT INTO rooms (name, key) VALUES ('#Den', '{}');
+             INSERT INTO bans VALUES (1, 'zed!*@*', 'ann', 5, NULL);
+             INSERT INTO bans VALUES (1, 'amy!*@*', 'ann', 6, 9000);",
+            crate::name_key("#Den")
+        ));
+        connection.execute_batch(&schema).unwrap();
+        super::migrate(&connection, std::path::Path::new("memory")).unwrap();
+        let version: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, super::SCHEMA_VERSION);
+        let ban = |mask: &str, at: u64, until: Option<u64>| StoredBan {
+            mask: mask.into(),
+            by: "ann".into(),
+            at: Instant::from_millis(at),
+            until: until.map(Instant::from_millis),
+        };
+        let restored = super::restore(&connection).unwrap();
+        assert_eq!(
+            restored.bans,
+            [
+                ("#Den".to_owned(), BanList::Bans, ban("zed!*@*", 5, None)),
+                (
+                    "#Den".to_owned(),
+                    BanList::Bans,
+                    ban("amy!*@*", 6, Some(9000))
+                ),
+            ]
+        );
+        // One mask on every list: three rows; lifting the exception leaves the others.
+        let mut worker = super::Worker {
+            connection,
+            ..worker(std::time::Duration::from_secs(60))
+        };
+        for list in [BanList::Exceptions, BanList::InviteExceptions] {
+            worker
+                .keep_moderation(&Moderation::Ban {
+                    room: "#den".into(),
+                    list,
+                    ban: ban("ZED!*@*", 7, None),
+                })
+                .unwrap();
+        }
+        worker
+            .keep_moderation(&Moderation::Unban {
+                room: "#den".into(),
+                list: BanList::Exceptions,
+                mask: "zed!*@*".into(),
+            })
+            .unwrap();
+        let restored = super::restore(&worker.connection).unwrap();
+        let lists: Vec<_> = restored
+            .bans
+            .iter()
+            .map(|(room, list, ban)| (room.as_str(), *list, ban.mask.as_str()))
+            .collect();
+        assert_eq!(
+            lists,
+            [
+                ("#Den", BanList::Bans, "zed!*@*"),
+                ("#Den", BanList::Bans, "amy!*@*"),
+                ("#Den", BanList::InviteExceptions, "ZED!*@*"),
+            ]
+        );
+        // A list this build does not know is left out, not taken for a ban.
+        worker
+            .connection
+            .execute_batch("INSERT INTO bans VALUES (1, 'q', 'x!*@*', 'ann', 8, NULL)")
+            .unwrap();
+        assert_eq!(super::restore(&worker.connection).unwrap().bans.len(), 3);
     }
 
     #[test]

@@ -431,3 +431,64 @@ fn private_messages_are_kept_per_account_and_read_with_chathistory() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn account_tag_names_an_identified_senders_account() {
+    let data = TempDir::new("account-tag");
+    let server = server(&data);
+    let mut ann = server.join("ann");
+    ann.send_line(&format!("/register {PASSWORD}"));
+    ann.expect_line("you are identified as it.");
+    ann.send_line("/join #den");
+    ann.expect_line("*** You are now talking in #den.");
+    // One client asked for account-tag, one for nothing.
+    let mut tagged = Client::connect(server.addr());
+    tagged.send("CAP LS 302\r\n");
+    assert!(tagged.expect_line(" CAP * LS ").contains(" account-tag "));
+    tagged.send("CAP REQ :account-tag\r\nNICK ivy\r\nUSER i 0 * :I\r\nCAP END\r\nJOIN #den\r\n");
+    tagged.expect_line(" 366 ivy #den ");
+    let mut bare = Client::connect(server.addr());
+    bare.send("NICK joe\r\nUSER j 0 * :J\r\nJOIN #den\r\n");
+    bare.expect_line(" 366 joe #den ");
+    // From ann, identified: the tag, to the one that asked.
+    ann.send_line("hello");
+    let line = tagged.expect_line(" PRIVMSG #den ");
+    assert!(line.starts_with('@'), "{line}");
+    let tags = line[1..].split_once(' ').expect("tags").0;
+    assert!(tags.split(';').any(|tag| tag == "account=ann"), "{line}");
+    assert_eq!(
+        bare.expect_line(" PRIVMSG #den "),
+        ":ann!plain@hidden PRIVMSG #den :hello"
+    );
+    ann.send_line("/msg ivy psst");
+    assert!(
+        tagged
+            .expect_line(" PRIVMSG ivy ")
+            .contains(";account=ann ")
+    );
+    // From joe, not identified: no account tag.
+    bare.send("PRIVMSG #den :hi\r\nNOTICE ivy :note\r\n");
+    let line = tagged.expect_line(" PRIVMSG #den :hi");
+    assert!(!line.contains("account="), "{line}");
+    let line = tagged.expect_line(" NOTICE ivy :note");
+    assert!(!line.contains("account="), "{line}");
+    // Her JOIN and PART too, to the tagged only.
+    ann.send_line("/part #den");
+    assert!(tagged.expect_line(" PART #den").starts_with('@'));
+    ann.send_line("/join #den");
+    let join = tagged.expect_line(" JOIN #den");
+    assert!(
+        join.starts_with("@time=") && join.contains(";account=ann :ann!"),
+        "{join}"
+    );
+    assert_eq!(
+        bare.expect_line(" JOIN #den"),
+        ":ann!plain@hidden JOIN #den"
+    );
+    // Once ann logs out, her lines carry none.
+    ann.send_line("/logout");
+    ann.expect_line("You are no longer identified as ann.");
+    ann.send_line("again");
+    let line = tagged.expect_line(" PRIVMSG #den :again");
+    assert!(!line.contains("account="), "{line}");
+}

@@ -1889,3 +1889,73 @@ fn an_operators_kick_mute_op_and_invite_reach_people_on_other_nodes() {
     irc.send(format!("JOIN {room}\r\n"));
     irc.expect_line(&format!(" 366 {bob} {room} "));
 }
+
+#[test]
+fn a_registered_rooms_exceptions_hold_on_every_node() {
+    let test = "a_registered_rooms_exceptions_hold_on_every_node";
+    let Some(url) = redis_url(test) else { return };
+    let (a, b) = (node(&url, "list-a", &[]), node(&url, "list-b", &[]));
+    let (alice, dave) = (unique_nick("la"), unique_nick("ld"));
+    // Another name the ban matches (the same first letters), not excepted.
+    let other = format!("{dave}x");
+    let room = format!("#e{:06x}", unique());
+    let mut founder = a.join(&alice);
+    founder.send_line("/register correct-horse-battery");
+    founder.expect_line("you are identified as it.");
+    founder.send_line(&format!("/join {room}"));
+    founder.expect_line(&format!("*** You are now talking in {room}."));
+    founder.send_line("/register-room");
+    founder.expect_line(&format!("registered {room} to the account {alice}"));
+    founder.send_line("/mode +i");
+    founder.send_line(&format!("/ban {dave}*"));
+    founder.expect_line(&format!("banned {dave}*!*@* from {room}"));
+    founder.send_line(&format!("/mode +eI {dave} {dave}"));
+    founder.expect_line(&format!("let {dave}!*@* into {room} despite its bans"));
+    founder.expect_line(&format!("let {dave}!*@* into {room} uninvited"));
+    b.expect_log(&format!(
+        "the ban exception on {dave}!*@* in {room} (heard from the cluster)"
+    ));
+    b.expect_log(&format!(
+        "the invite exception on {dave}!*@* in {room} (heard from the cluster)"
+    ));
+
+    // On the other node: dave comes in past the ban and +i; the other name is banned.
+    let mut excepted = b.join(&dave);
+    excepted.send_line(&format!("/join {room}"));
+    excepted.expect_line(&format!("*** You are now talking in {room}."));
+    excepted.send_line(&format!("/part {room}"));
+    let mut banned = b.join(&other);
+    banned.send_line(&format!("/join {room}"));
+    banned.expect_line(&format!("*** error: you are banned from {room}"));
+
+    // A node started later knows the lists from the start.
+    let c = node(&url, "list-c", &[]);
+    for list in ["ban exception", "invite exception"] {
+        c.expect_log(&format!(
+            "the {list} on {dave}!*@* in {room} (heard from the cluster)"
+        ));
+    }
+    let mut ivy = Client::connect(c.addr());
+    // Registration waits for the nickname's claim: asked before it, MODE would get 451.
+    ivy.send(format!("NICK {}\r\nUSER i 0 * :I\r\n", unique_nick("li")));
+    ivy.expect_line(" 001 ");
+    ivy.send(format!("MODE {room} +e\r\n"));
+    assert!(
+        ivy.expect_line(" 348 ")
+            .contains(&format!(" {room} {dave}!*@* {alice} "))
+    );
+
+    // The ban exception lifted on a: dave is banned on b again, still past +i.
+    founder.send_line(&format!("/mode -e {dave}"));
+    founder.expect_line(&format!("lifted the ban exception on {dave}!*@* in {room}"));
+    b.expect_log(&format!(
+        "lifting the ban exception on {dave}!*@* in {room} (heard from the cluster)"
+    ));
+    excepted.send_line(&format!("/join {room}"));
+    excepted.expect_line(&format!("*** error: you are banned from {room}"));
+    ivy.send(format!("MODE {room} +I\r\n"));
+    assert!(
+        ivy.expect_line(" 346 ")
+            .contains(&format!(" {room} {dave}!*@* {alice} "))
+    );
+}

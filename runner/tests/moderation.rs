@@ -62,7 +62,7 @@ fn a_rooms_maker_puts_people_out_and_shares_the_job() {
     ivy.send("MODE #den +q secret\r\n");
     assert_eq!(
         ivy.expect_line(" 472 "),
-        ":chat.local 472 ivy q :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)"
+        ":chat.local 472 ivy q :is not a channel mode here (b, e, i, I, k, l, m, n, o, r, s, t and v are)"
     );
     // WHO and WHOIS show who keeps order.
     ivy.send("WHOIS alice\r\n");
@@ -100,7 +100,10 @@ fn password_rooms_limits_and_invitations_over_sockets() {
     ivy.send("NICK ivy\r\nUSER i 0 * :I\r\n");
     ivy.expect_line(" 001 ");
     let isupport = ivy.expect_line(" CHANMODES=");
-    assert!(isupport.contains(" CHANMODES=b,k,l,imnrst "), "{isupport}");
+    assert!(
+        isupport.contains(" CHANMODES=beI,k,l,imnrst "),
+        "{isupport}"
+    );
     ivy.send("JOIN #vault wrong\r\n");
     assert_eq!(
         ivy.expect_line(" 475 "),
@@ -216,6 +219,73 @@ fn a_registered_room_keeps_its_founder_modes_and_bans_across_a_restart() {
 }
 
 #[test]
+fn ban_and_invite_exceptions_work_and_survive_a_restart() {
+    let data = chat_tests::TempDir::new("exceptions");
+    let start = || Server::plain(RUNNER, &["--data", data.arg()]);
+    let mut server = start();
+    let mut op = Client::connect(server.addr());
+    op.send("NICK op\r\nUSER o 0 * :O\r\n");
+    let isupport = op.expect_line(" EXCEPTS ");
+    assert!(isupport.contains(" INVEX "), "{isupport}");
+    op.send("JOIN #den\r\nMODE #den +b ba*!*@*\r\nMODE #den +e bar!*@*\r\n");
+    op.expect_line("MODE #den +e bar!*@*");
+    op.send("MODE #den +i\r\nMODE #den +I *!~b@*\r\n");
+    op.expect_line("MODE #den +I *!~b@*");
+    // bar (user name b): past the ban by its exception, past +i by the invite exception.
+    let mut bar = Client::connect(server.addr());
+    bar.send("NICK bar\r\nUSER b 0 * :B\r\nJOIN #den\r\n");
+    bar.expect_line(" JOIN #den");
+    // baz, with the same user name, matches the invite exception but is banned.
+    let mut baz = Client::connect(server.addr());
+    baz.send("NICK baz\r\nUSER b 0 * :Z\r\nJOIN #den\r\n");
+    assert_eq!(
+        baz.expect_line(" 474 "),
+        ":chat.local 474 baz #den :Cannot join channel (+b)"
+    );
+    baz.send("QUIT\r\n");
+    bar.send("QUIT\r\n");
+    op.send("QUIT\r\n");
+    baz.expect_closed();
+    bar.expect_closed();
+    op.expect_closed();
+    server.signal("TERM");
+    server.expect_exit();
+
+    // Restarted on the same data: all three lists are back, each apart.
+    let server = start();
+    server.expect_log("3 bans (0 lapsed, not restored)");
+    let mut ivy = Client::connect(server.addr());
+    ivy.send("NICK ivy\r\nUSER i 0 * :I\r\nMODE #den +e\r\nMODE #den +I\r\nMODE #den +b\r\n");
+    assert!(
+        ivy.expect_line(" 348 ")
+            .starts_with(":chat.local 348 ivy #den bar!*@* op ")
+    );
+    ivy.expect_line(" 349 ");
+    assert!(
+        ivy.expect_line(" 346 ")
+            .starts_with(":chat.local 346 ivy #den *!~b@* op ")
+    );
+    ivy.expect_line(" 347 ");
+    assert!(
+        ivy.expect_line(" 367 ")
+            .starts_with(":chat.local 367 ivy #den ba*!*@* op ")
+    );
+    ivy.expect_line(" 368 ");
+    ivy.send("JOIN #den\r\n");
+    ivy.expect_line(" 473 ivy #den ");
+    let mut bar = Client::connect(server.addr());
+    bar.send("NICK bar\r\nUSER b 0 * :B\r\nJOIN #den\r\n");
+    bar.expect_line(" JOIN #den");
+    let mut baz = Client::connect(server.addr());
+    baz.send("NICK baz\r\nUSER b 0 * :Z\r\nJOIN #den\r\n");
+    baz.expect_line(" 474 baz #den ");
+    // In the plain dialect: /mode, and the lists told in words.
+    let mut text = server.join("text");
+    text.send_line("/mode #den +e");
+    text.expect_line("*** ban exception on #den: bar!*@* (set by op)");
+}
+
+#[test]
 fn a_key_goes_with_its_room_and_does_not_come_back_after_a_restart() {
     let data = chat_tests::TempDir::new("room-key-gone");
     let start = || Server::plain(RUNNER, &["--data", data.arg()]);
@@ -239,4 +309,42 @@ fn a_key_goes_with_its_room_and_does_not_come_back_after_a_restart() {
     let mut carl = server.join("carl");
     carl.send_line("/join #x");
     carl.expect_line("*** You are now talking in #x.");
+}
+
+#[test]
+fn a_nickname_ban_keeps_out_look_alikes_and_an_exception_lets_in_only_the_name() {
+    let server = Server::plain(RUNNER, &[]);
+    let mut op = server.join("op");
+    op.send_line("/join #den");
+    op.expect_line("*** You are now talking in #den.");
+    op.send_line("/ban alice");
+    op.expect_line("*** op banned alice!*@* from #den");
+    // A digit one for an L, in any case: the server would not give it beside alice, but
+    // anyone may take it while she is away. The ban keeps it out too.
+    for nick in ["a1ice", "A1ICE"] {
+        let mut twin = server.join(nick);
+        twin.send_line("/join #den");
+        twin.expect_line("*** error: you are banned from #den");
+        twin.send_line("/quit");
+        twin.expect_closed();
+    }
+    // Not a look-alike of alice (names are lowered first: its 1 is where alice has an i, and
+    // a small i looks like no 1): in.
+    let mut other = server.join("AL1CE");
+    other.send_line("/join #den");
+    other.expect_line("*** You are now talking in #den.");
+    let mut alicia = server.join("alicia");
+    alicia.send_line("/join #den");
+    alicia.expect_line("*** You are now talking in #den.");
+    // An exception names exactly whom it lets in: alice, not her look-alikes.
+    op.send_line("/mode +e alice");
+    op.expect_line("*** op let alice!*@* into #den despite its bans");
+    let mut twin = server.join("a1ice");
+    twin.send_line("/join #den");
+    twin.expect_line("*** error: you are banned from #den");
+    twin.send_line("/quit");
+    twin.expect_closed();
+    let mut alice = server.join("alice");
+    alice.send_line("/join #den");
+    alice.expect_line("*** You are now talking in #den.");
 }

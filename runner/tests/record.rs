@@ -256,3 +256,51 @@ fn a_recording_of_version_1_replays_and_an_unknown_version_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn restored_bans_and_exceptions_replay_byte_for_byte() {
+    let dir = chat_tests::TempDir::new("record-lists");
+    let data = dir.0.join("data");
+    let data_arg = data.to_str().expect("a UTF-8 path");
+    let recording = dir.0.join("session.rec");
+    let recording_arg = recording.to_str().expect("a UTF-8 path");
+    let mut server = Server::plain(RUNNER, &["--data", data_arg]);
+    let mut op = irc_client(&server, "op");
+    op.send("JOIN #den\r\nMODE #den +bei ba*!*@* bar!*@*\r\nMODE #den +I baz!*@*\r\n");
+    op.expect_line("MODE #den +I baz!*@*");
+    op.send("QUIT\r\n");
+    op.expect_closed();
+    server.signal("TERM");
+    server.expect_exit();
+
+    // Restarted and recorded: the restore is in the recording, every list apart.
+    let mut server = Server::plain(RUNNER, &["--data", data_arg, "--record", recording_arg]);
+    let mut ivy = irc_client(&server, "ivy");
+    ivy.send("MODE #den +b\r\nMODE #den +e\r\nMODE #den +I\r\n");
+    ivy.expect_line(" 347 ");
+    let mut bar = irc_client(&server, "bar");
+    bar.send("JOIN #den\r\n");
+    bar.expect_line(" 473 bar #den ");
+    let mut baz = irc_client(&server, "baz");
+    baz.send("JOIN #den\r\n");
+    baz.expect_line(" 474 baz #den ");
+    for client in [&mut ivy, &mut bar, &mut baz] {
+        client.send("QUIT\r\n");
+        client.expect_closed();
+    }
+    server.signal("TERM");
+    server.expect_exit();
+    let replayed = replay(&recording);
+    assert_eq!(replayed.len(), 3, "three connections");
+    let lists = String::from_utf8_lossy(&replayed[0].1);
+    for line in [
+        " 367 ivy #den ba*!*@* op ",
+        " 348 ivy #den bar!*@* op ",
+        " 346 ivy #den baz!*@* op ",
+    ] {
+        assert!(lists.contains(line), "{line:?} in {lists}");
+    }
+    for (client, (_, bytes)) in [&ivy, &bar, &baz].into_iter().zip(&replayed) {
+        assert_eq!(bytes, client.received(), "byte for byte");
+    }
+}

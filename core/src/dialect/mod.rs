@@ -357,10 +357,12 @@ pub(crate) enum Happened<'t> {
         room: RoomId,
         param: RoomParam<'t>,
     },
-    /// `by`, an operator of `room`, banned `mask` from it (`on`), or lifted the ban.
+    /// `by`, an operator of `room`, banned `mask` from it (`on`), or lifted the ban; or
+    /// excepted it, as `list` says.
     BanSet {
         by: ConnectionId,
         room: RoomId,
+        list: crate::event::BanList,
         mask: &'t str,
         on: bool,
         /// For how long; `None`: until lifted.
@@ -1370,17 +1372,24 @@ impl<'s, S: crate::Storage> Step<'s, S> {
             },
             // Operators, voices and mutes are kept while the room lives, not by a store.
             Happened::StatusSet { .. } => return,
-            Happened::BanSet { room, mask, on, .. } => {
+            Happened::BanSet {
+                room,
+                list,
+                mask,
+                on,
+                ..
+            } => {
                 let Some(name) = self.rooms.get(room).map(|info| info.name.as_str()) else {
                     return;
                 };
                 let ban = self
                     .rooms
-                    .bans_of(room, self.now)
+                    .bans_of(room, list, self.now)
                     .find(|ban| ban.mask.eq_ignore_ascii_case(mask));
                 match (on, ban) {
                     (true, Some(ban)) => EventRecord::Banned {
                         room: self.out.span_str(name),
+                        list,
                         mask: self.out.span_str(&ban.mask),
                         by: self.out.span_str(&ban.by),
                         at: ban.at,
@@ -1389,6 +1398,7 @@ impl<'s, S: crate::Storage> Step<'s, S> {
                     (true, None) => return,
                     (false, _) => EventRecord::Unbanned {
                         room: self.out.span_str(name),
+                        list,
                         mask: self.out.span_str(mask),
                     },
                 }

@@ -14,6 +14,7 @@ use super::irc::numeric::{
 };
 use super::text::{For, Left, ReasonText};
 use super::{Audience, Entry, Happened, Refused, RoomParam, Speaker, Step, Visible};
+use crate::event::BanList;
 use crate::state::members::Status;
 use crate::state::rooms::{MAX_ROOM_KEY_BYTES, RoomId, RoomMode, room_key};
 use crate::state::roster::ConnectionId;
@@ -38,10 +39,11 @@ pub(crate) enum ModeChange<'a> {
     Limit(Option<&'a str>),
     /// `+o`/`+v NICK` and their `-`.
     Member(Status, &'a str, bool),
-    /// `+b MASK` or `-b MASK`.
-    Ban(&'a str, bool),
-    /// `+b` alone: the ban list.
-    BanList,
+    /// `+b MASK` or `-b MASK`; `+e`/`-e` (ban exceptions) and `+I`/`-I` (invite exceptions)
+    /// alike.
+    Ban(BanList, &'a str, bool),
+    /// `+b`, `+e` or `+I` alone: that list.
+    ShowList(BanList),
     /// `+r` or `-r`: register the room to one's account, or unregister it.
     Registered(bool),
     /// A letter that is no room mode here.
@@ -91,11 +93,14 @@ pub(crate) fn mode_changes<'a>(
                     ModeChange::Member(status, nick, on)
                 })
             }
-            'b' => match params.next() {
-                Some(mask) => ModeChange::Ban(mask, on),
-                None if on => ModeChange::BanList,
-                None => ModeChange::Missing('b'),
-            },
+            'b' | 'e' | 'I' => {
+                let list = BanList::of_letter(letter).unwrap_or(BanList::Bans);
+                match params.next() {
+                    Some(mask) => ModeChange::Ban(list, mask, on),
+                    None if on => ModeChange::ShowList(list),
+                    None => ModeChange::Missing(letter),
+                }
+            }
             'r' => ModeChange::Registered(on),
             letter => RoomMode::of_letter(letter).map_or(ModeChange::Unknown(letter), |mode| {
                 ModeChange::Flag(mode, on)
@@ -430,7 +435,20 @@ impl<S: crate::Storage> Step<'_, S> {
         let shown = self.roster.name(who);
         if self.speaks_irc(who) {
             let prefix = super::irc::speaker_prefix(self.roster, by);
-            irc!(self, Audience::one(who), ":{prefix} INVITE {shown} {name}");
+            // The server's tags (the inviter's account among them, `account-tag`) to a
+            // client that reads them.
+            let tags = super::irc::events::Tags {
+                at: self.now,
+                msgid: None,
+                account: super::irc::events::sender_account(self.roster, by),
+            };
+            let tags =
+                super::irc::events::Shown::to(self.caps(who), tags, super::irc::ClientTags::NONE);
+            irc!(
+                self,
+                Audience::one(who),
+                "{tags}:{prefix} INVITE {shown} {name}"
+            );
         } else {
             let by = super::plain::speaker_name(self.style, self.roster, self.server_name, by);
             notice!(self, who, "{by} invites you into {name}: /join {name}");
@@ -453,9 +471,20 @@ impl<S: crate::Storage> Step<'_, S> {
         self.put_out(who, Speaker::Listed(conn), room, reason);
     }
 
-    /// Whether `conn` matches one of `room`'s bans that hold now: by `nick!user@host`, or by
-    /// the account it is identified as (`$a:ACCOUNT`).
+    /// Whether `conn` matches one of `room`'s bans that hold now, and none of its ban
+    /// exceptions (`+e`).
     pub(crate) fn banned(&self, conn: ConnectionId, room: RoomId) -> bool {
+        self.listed(conn, room, BanList::Bans) && !self.listed(conn, room, BanList::Exceptions)
+    }
+
+    /// Whether `conn` matches one of the entries of `room`'s `list` that hold now: by
+    /// `nick!user@host`, or by the account it is identified as (`$a:ACCOUNT`).
+    pub(crate) fn listed(&self, conn: ConnectionId, room: RoomId, list: BanList) -> bool {
+        let mut entries = self.rooms.bans_of(room, list, self.now).peekable();
+        // Most rooms have no entry on most lists: nothing to work out then.
+        if entries.peek().is_none() {
+            return false;
+        }
         let Some(prefix) = self.prefix_text(conn) else {
             return false;
         };
@@ -463,22 +492,32 @@ impl<S: crate::Storage> Step<'_, S> {
             .roster
             .get(conn)
             .and_then(|slot| slot.person.account.as_ref());
-        self.rooms
-            .bans_of(room, self.now)
-            .any(|ban| match ban.mask.strip_prefix(ACCOUNT_BAN) {
-                Some(banned) => account.is_some_and(|account| account.matches(banned)),
-                None => super::irc::glob(ban.mask.as_bytes(), prefix.as_bytes()),
+        // Bans catch look-alikes of the nickname they name too; exceptions do not.
+        let nick_key = (list == BanList::Bans)
+            .then(|| {
+                let nick = prefix
+                    .split_once('!')
+                    .map_or(prefix.as_str(), |(nick, _)| nick);
+                crate::state::names::NameKey::of(nick)
             })
+            .flatten();
+        entries.any(|ban| match ban.mask.strip_prefix(ACCOUNT_BAN) {
+            Some(banned) => account.is_some_and(|account| account.matches(banned)),
+            None => crate::state::names::mask_matches(&ban.mask, &prefix, nick_key.as_ref()),
+        })
     }
 
     /// `conn` bans `mask` (a nickname, `nick!user@host` with `*` and `?`, or `$a:ACCOUNT`)
     /// from `room` (the current room when `None`) for `duration` (`None`: until lifted),
     /// because of `reason`; or lifts the ban (`on` false). A ban keeps its matches from
-    /// joining; it does not put out who is in.
+    /// joining; it does not put out who is in. With another `list`, the same for a ban
+    /// exception or an invite exception.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn set_ban(
         &mut self,
         conn: ConnectionId,
         room: Option<&str>,
+        list: BanList,
         mask: &str,
         on: bool,
         duration: Option<Duration>,
@@ -518,24 +557,28 @@ impl<S: crate::Storage> Step<'_, S> {
             let mut by = heapless::String::<{ crate::state::rooms::MAX_SETTER_BYTES }>::new();
             let _ = write!(by, "{}", self.roster.name(conn));
             let until = duration.map(|duration| self.now.saturating_add(duration));
-            let kept = self.rooms.ban(room, &full, &by, self.now, until, self.now);
+            let kept = self
+                .rooms
+                .ban(room, list, &full, &by, self.now, until, self.now);
             match kept {
                 Ok(added) => added,
                 Err(_) => {
                     let text = format_args!(
-                        "{} bans are kept already, the most there can be; lift one first",
+                        "{} bans and exceptions are kept already, the most there can be; lift \
+                         one first",
                         crate::state::rooms::MAX_BANS
                     );
                     return self.moderation_error(conn, text);
                 }
             }
         } else {
-            self.rooms.unban(room, &full)
+            self.rooms.unban(room, list, &full)
         };
         if changed {
             self.publish(&Happened::BanSet {
                 by: conn,
                 room,
+                list,
                 mask: &full,
                 on,
                 duration,
@@ -601,7 +644,8 @@ impl<S: crate::Storage> Step<'_, S> {
             return Ok(());
         }
         let full = info.limit.is_some_and(|limit| view.members >= limit.get());
-        let invite_only = info.has(RoomMode::InviteOnly);
+        let invite_only =
+            info.has(RoomMode::InviteOnly) && !self.listed(conn, room, BanList::InviteExceptions);
         let keyed = self
             .rooms
             .key_of(room)
@@ -642,27 +686,32 @@ impl<S: crate::Storage> Step<'_, S> {
                 ModeChange::Member(status, nick, on) => {
                     self.set_status(conn, room_name, nick, status, on, None);
                 }
-                ModeChange::Ban(mask, on) => self.set_ban(conn, room_name, mask, on, None, None),
-                ModeChange::Registered(on) => self.register_room(conn, room_name, on),
-                ModeChange::BanList => {
-                    if let Some(room) = self.named_or_current(conn, room_name) {
-                        self.ban_list(conn, room);
-                    }
+                ModeChange::Ban(list, mask, on) => {
+                    self.set_ban(conn, room_name, list, mask, on, None, None);
                 }
+                ModeChange::Registered(on) => self.register_room(conn, room_name, on),
+                ModeChange::ShowList(list) => match self.named_or_current(conn, room_name) {
+                    Some(room) => self.ban_list(conn, room, list),
+                    None => self.refuse_moderation(
+                        conn,
+                        None,
+                        Refusal::NoSuchRoom(room_name.unwrap_or("")),
+                    ),
+                },
                 ModeChange::Unknown(letter) => {
                     if self.speaks_irc(conn) {
                         numeric!(
                             self,
                             conn,
                             ERR_UNKNOWNMODE,
-                            "{} :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)",
+                            "{} :is not a channel mode here (b, e, i, I, k, l, m, n, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     } else {
                         error!(
                             self,
                             conn,
-                            "{} is not a room mode here (b, i, k, l, m, n, o, r, s, t and v are)",
+                            "{} is not a room mode here (b, e, i, I, k, l, m, n, o, r, s, t and v are)",
                             Visible(letter.encode_utf8(&mut [0; 4]))
                         );
                     }
@@ -1212,27 +1261,50 @@ impl<S: crate::Storage> Step<'_, S> {
         }
     }
 
-    /// IRC's ban list of `room`: `367` for each, then `368`.
-    fn ban_list(&mut self, conn: ConnectionId, room: RoomId) {
-        use super::irc::numeric::{RPL_BANLIST, RPL_ENDOFBANLIST};
+    /// `room`'s `list`: on IRC, `367` for each ban then `368` (`348`/`349` for ban
+    /// exceptions, `346`/`347` for invite exceptions), each with its setter and time; as
+    /// plain lines otherwise.
+    fn ban_list(&mut self, conn: ConnectionId, room: RoomId, list: BanList) {
+        use super::irc::numeric::{
+            RPL_BANLIST, RPL_ENDOFBANLIST, RPL_ENDOFEXCEPTLIST, RPL_ENDOFINVEXLIST, RPL_EXCEPTLIST,
+            RPL_INVEXLIST,
+        };
         let (server, me) = (self.server_name, self.roster.irc_name(conn));
         let Some(name) = self.rooms.get(room).map(|info| info.name) else {
             return;
         };
-        let start = self.out.mark();
-        for ban in self.rooms.bans_of(room, self.now) {
-            let _ = write!(
-                self.out,
-                ":{server} {RPL_BANLIST} {me} {name} {} {} {}\r\n",
-                Visible(&ban.mask),
-                ban.by,
-                ban.at.as_millis() / 1000
-            );
+        let irc = self.speaks_irc(conn);
+        let (one, end, what) = match list {
+            BanList::Bans => (RPL_BANLIST, RPL_ENDOFBANLIST, "channel ban list"),
+            BanList::Exceptions => (
+                RPL_EXCEPTLIST,
+                RPL_ENDOFEXCEPTLIST,
+                "channel exception list",
+            ),
+            BanList::InviteExceptions => (
+                RPL_INVEXLIST,
+                RPL_ENDOFINVEXLIST,
+                "channel invite exception list",
+            ),
+        };
+        if !irc {
+            let mut count = 0usize;
+            for ban in self.rooms.bans_of(room, list, self.now) {
+                count += 1;
+                let (mask, by) = (Visible(&ban.mask), &ban.by);
+                notice!(self, conn, "{list} on {name}: {mask} (set by {by})");
+            }
+            if count == 0 {
+                notice!(self, conn, "{name} has no {list}s");
+            }
+            return;
         }
-        let _ = write!(
-            self.out,
-            ":{server} {RPL_ENDOFBANLIST} {me} {name} :End of channel ban list\r\n"
-        );
+        let start = self.out.mark();
+        for ban in self.rooms.bans_of(room, list, self.now) {
+            let (mask, by, at) = (Visible(&ban.mask), &ban.by, ban.at.as_millis() / 1000);
+            let _ = write!(self.out, ":{server} {one} {me} {name} {mask} {by} {at}\r\n");
+        }
+        let _ = write!(self.out, ":{server} {end} {me} {name} :End of {what}\r\n");
         self.out.send(start, Audience::one(conn));
     }
 
@@ -1451,6 +1523,139 @@ mod tests {
         assert_eq!(
             room.send(again, "/join #rust\n")[0],
             "*** You are now talking in #rust."
+        );
+    }
+
+    #[test]
+    fn exceptions_let_their_matches_past_bans_and_invite_only() {
+        let mut room = Room::new();
+        let op = room.connect("NICK op\r\nUSER o 0 * :O\r\nJOIN #rust\r\n");
+        let bar = room.connect("NICK bar\r\nUSER b 0 * :B\r\n");
+        let baz = room.connect("NICK baz\r\nUSER z 0 * :Z\r\n");
+        let text = room.connect("/nick text\n");
+        for conn in [op, bar, baz, text] {
+            room.heard.take(conn);
+        }
+        // Only an operator sets them.
+        room.send(text, "/join #rust\n");
+        assert_eq!(
+            room.send(text, "/mode +e bar\n"),
+            ["*** error: you are not an operator of #rust (whoever makes a room is its first)"]
+        );
+        room.send(text, "/part #rust\n");
+        room.heard.take(op);
+        room.send(op, "MODE #rust +b ba*!*@*\r\n");
+        assert_eq!(
+            room.send(bar, "JOIN #rust\r\n"),
+            [":irc.test 474 bar #rust :Cannot join channel (+b)"]
+        );
+        assert_eq!(
+            room.send(op, "MODE #rust +e *ar!*@*\r\n"),
+            [":op!~o@hidden MODE #rust +e *ar!*@*"]
+        );
+        // bar is excepted from the ban; baz, banned too, is not.
+        assert_eq!(
+            room.send(bar, "JOIN #rust\r\n")[0],
+            ":bar!~b@hidden JOIN #rust"
+        );
+        assert_eq!(
+            room.send(baz, "JOIN #rust\r\n"),
+            [":irc.test 474 baz #rust :Cannot join channel (+b)"]
+        );
+        room.heard.take(op);
+        assert_eq!(
+            room.send(op, "MODE #rust +e\r\n"),
+            [
+                ":irc.test 348 op #rust *ar!*@* op 1",
+                ":irc.test 349 op #rust :End of channel exception list"
+            ]
+        );
+        // Lists apart: the ban list has only the ban, and lifting the exception is not
+        // lifting the ban.
+        assert_eq!(room.send(op, "MODE #rust +b\r\n").len(), 2);
+        room.send(op, "MODE #rust -e *AR!*@*\r\n");
+        room.send(bar, "PART #rust\r\n");
+        assert_eq!(
+            room.send(bar, "JOIN #rust\r\n"),
+            [":irc.test 474 bar #rust :Cannot join channel (+b)"]
+        );
+        // Invite exceptions: past +i without an invitation, not past a ban.
+        room.send(op, "MODE #rust -b ba*!*@*\r\n");
+        room.send(op, "MODE #rust +i\r\n");
+        assert_eq!(
+            room.send(bar, "JOIN #rust\r\n"),
+            [":irc.test 473 bar #rust :Cannot join channel (+i)"]
+        );
+        room.heard.take(op);
+        assert_eq!(
+            room.send(op, "MODE #rust +I bar\r\n"),
+            [":op!~o@hidden MODE #rust +I bar!*@*"]
+        );
+        assert_eq!(
+            room.send(bar, "JOIN #rust\r\n")[0],
+            ":bar!~b@hidden JOIN #rust"
+        );
+        assert_eq!(
+            room.send(baz, "JOIN #rust\r\n"),
+            [":irc.test 473 baz #rust :Cannot join channel (+i)"]
+        );
+        room.send(op, "MODE #rust +b baz\r\n");
+        room.send(op, "MODE #rust +I baz\r\n");
+        assert_eq!(
+            room.send(baz, "JOIN #rust\r\n"),
+            [":irc.test 474 baz #rust :Cannot join channel (+b)"]
+        );
+        room.heard.take(op);
+        assert_eq!(
+            room.send(op, "MODE #rust +I\r\n"),
+            [
+                ":irc.test 346 op #rust bar!*@* op 1",
+                ":irc.test 346 op #rust baz!*@* op 1",
+                ":irc.test 347 op #rust :End of channel invite exception list"
+            ]
+        );
+        // The plain dialect: the same through /mode, told in words.
+        assert_eq!(
+            room.send(text, "/mode #rust +I\n"),
+            [
+                "*** invite exception on #rust: bar!*@* (set by op)",
+                "*** invite exception on #rust: baz!*@* (set by op)"
+            ]
+        );
+        assert_eq!(
+            room.send(text, "/mode #rust +e\n"),
+            ["*** #rust has no ban exceptions"]
+        );
+        room.send(op, "MODE #rust -I bar!*@*\r\n");
+        room.send(bar, "PART #rust\r\n");
+        assert_eq!(
+            room.send(bar, "JOIN #rust\r\n"),
+            [":irc.test 473 bar #rust :Cannot join channel (+i)"]
+        );
+    }
+
+    #[test]
+    fn bans_and_exceptions_share_one_bounded_table() {
+        let mut room = Room::new();
+        let op = room.connect("NICK op\r\nUSER o 0 * :O\r\nJOIN #rust\r\n");
+        room.heard.take(op);
+        for n in 0..crate::state::rooms::MAX_BANS {
+            let letter = ['b', 'e', 'I'][n % 3];
+            room.send(op, &std::format!("MODE #rust +{letter} n{n}\r\n"));
+        }
+        room.heard.take(op);
+        assert_eq!(
+            room.send(op, "MODE #rust +e extra\r\n"),
+            [
+                ":irc.test NOTICE op :*** error: 512 bans and exceptions are kept already, the \
+              most there can be; lift one first"
+            ]
+        );
+        // Lifting one makes room, on any list.
+        room.send(op, "MODE #rust -b n0\r\n");
+        assert_eq!(
+            room.send(op, "MODE #rust +e extra\r\n"),
+            [":op!~o@hidden MODE #rust +e extra!*@*"]
         );
     }
 
@@ -1877,6 +2082,7 @@ mod tests {
                 account: "alice",
             },
             crate::Restored::Ban {
+                list: crate::BanList::Bans,
                 room: "#den",
                 mask: "bob!*@*",
                 by: "alice",
@@ -1933,7 +2139,7 @@ mod tests {
         assert_eq!(
             room.send(dave, "MODE #rust +mtxl\r\n"),
             [
-                ":irc.test 472 dave x :is not a channel mode here (b, i, k, l, m, n, o, r, s, t and v are)",
+                ":irc.test 472 dave x :is not a channel mode here (b, e, i, I, k, l, m, n, o, r, s, t and v are)",
                 ":irc.test 461 dave MODE :Not enough parameters (+l needs one)",
                 ":dave!~d@hidden MODE #rust +mt"
             ]
@@ -1974,8 +2180,8 @@ mod tests {
         assert_eq!(
             room.send(dave, "MODE #rust -n+mq+b bob\r\n"),
             [
-                ":irc.test 472 dave q :is not a channel mode here (b, i, k, l, m, n, o, r, s, t \
-                 and v are)",
+                ":irc.test 472 dave q :is not a channel mode here (b, e, i, I, k, l, m, n, o, r, \
+                 s, t and v are)",
                 ":dave!~d@hidden MODE #rust +mb bob!*@*"
             ]
         );
@@ -1986,6 +2192,13 @@ mod tests {
         // Nothing changed: no line at all.
         assert!(room.send(dave, "MODE #rust +t-n\r\n").is_empty());
         assert!(room.heard.take(ivy).len() == 2);
+        // Exceptions join the line under their own letters.
+        room.send(dave, "MODE #rust +b bob\r\n");
+        assert_eq!(
+            room.send(dave, "MODE #rust +eI-b amy amy bob\r\n"),
+            [":dave!~d@hidden MODE #rust +eI-b amy!*@* amy!*@* bob!*@*"]
+        );
+        room.heard.take(ivy);
         // A text user's /mode is one line to IRC clients too.
         room.send(dave, "MODE #rust +o alice\r\n");
         room.heard.take(ivy);

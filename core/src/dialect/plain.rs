@@ -13,7 +13,7 @@ use crate::wire::plain::{Command, ParseError};
 use super::accounts::Asked;
 use super::text::{Ago, For, ReasonText};
 use super::*;
-use crate::event::LineKind;
+use crate::event::{BanList, LineKind};
 use crate::state::members::MAX_ROOMS_PER_PERSON;
 use crate::state::members::Status;
 
@@ -125,7 +125,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 on,
                 duration,
                 reason,
-            } => self.set_ban(conn, None, mask, on, duration, reason),
+            } => self.set_ban(conn, None, BanList::Bans, mask, on, duration, reason),
             Command::Password { old, new } => {
                 self.account_command(conn, Asked::Password { old, new });
             }
@@ -771,6 +771,7 @@ impl<S: crate::Storage> Step<'_, S> {
             Happened::BanSet {
                 by,
                 room,
+                list,
                 mask,
                 on,
                 duration,
@@ -782,15 +783,30 @@ impl<S: crate::Storage> Step<'_, S> {
                 let (giver, name, mask) =
                     (style.name(self.roster.name(by)), info.name, Visible(mask));
                 let audience = text_users(Audience::room(room));
-                if on {
-                    let (until, why) = (For(duration), ReasonText(reason));
-                    announce!(
+                let (until, why) = (For(duration), ReasonText(reason));
+                match (list, on) {
+                    (BanList::Bans, true) => announce!(
                         self,
                         audience,
                         "{giver} banned {mask} from {name}{until}{why}"
-                    );
-                } else {
-                    announce!(self, audience, "{giver} lifted the ban on {mask} in {name}");
+                    ),
+                    (BanList::Exceptions, true) => announce!(
+                        self,
+                        audience,
+                        "{giver} let {mask} into {name} despite its bans{until}{why}"
+                    ),
+                    (BanList::InviteExceptions, true) => announce!(
+                        self,
+                        audience,
+                        "{giver} let {mask} into {name} uninvited{until}{why}"
+                    ),
+                    (list, false) => {
+                        announce!(
+                            self,
+                            audience,
+                            "{giver} lifted the {list} on {mask} in {name}"
+                        );
+                    }
                 }
             }
             Happened::StatusSet {

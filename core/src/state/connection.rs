@@ -90,13 +90,19 @@ impl Caps {
     /// `ACCOUNT` lines when people it shares a room with identify or log out; offered only
     /// where the runner keeps accounts.
     pub(crate) const ACCOUNT_NOTIFY: Self = Self(4096);
+    /// The `account` tag, the sender's account, on the messages of identified people; offered
+    /// only where the runner keeps accounts. It is one of the server's tags: a client that reads
+    /// any of them reads it (see [`Self::tagged`]).
+    pub(crate) const ACCOUNT_TAG: Self = Self(8192);
 
     /// The capabilities offered only where the runner keeps accounts.
-    pub(crate) const ACCOUNTS: Self = Self(Self::SASL.0 | Self::ACCOUNT_NOTIFY.0);
+    pub(crate) const ACCOUNTS: Self =
+        Self(Self::SASL.0 | Self::ACCOUNT_NOTIFY.0 | Self::ACCOUNT_TAG.0);
 
     /// Every capability offered, by name, in the order `CAP LS` lists them.
-    pub(crate) const OFFERED: [(&'static str, Self); 13] = [
+    pub(crate) const OFFERED: [(&'static str, Self); 14] = [
         ("account-notify", Self::ACCOUNT_NOTIFY),
+        ("account-tag", Self::ACCOUNT_TAG),
         ("away-notify", Self::AWAY_NOTIFY),
         ("batch", Self::BATCH),
         ("draft/chathistory", Self::CHATHISTORY),
@@ -131,9 +137,13 @@ impl Caps {
         }
     }
 
-    /// Whether lines to this client carry message tags (`time`, `msgid`).
+    /// Whether lines to this client carry the server's message tags (`time`, `msgid`,
+    /// `account`): it asked for one of them. One set for all three, so that a room's members
+    /// need one bit for it (a client that asked only `server-time` sees `account` too, and one
+    /// that asked only `account-tag` sees `time`; a client that parses tags at all skips those
+    /// it does not know).
     pub(crate) const fn tagged(self) -> bool {
-        self.has(Self::SERVER_TIME) || self.has(Self::MESSAGE_TAGS)
+        self.has(Self::SERVER_TIME) || self.has(Self::MESSAGE_TAGS) || self.has(Self::ACCOUNT_TAG)
     }
 
     /// Whether answers to this client's labeled commands carry the label. Like InspIRCd, only

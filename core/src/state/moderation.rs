@@ -92,7 +92,12 @@ impl BanTarget {
         peer: Option<IpAddr>,
     ) -> bool {
         match self {
-            Self::Mask(mask) => crate::state::names::glob(mask.as_bytes(), prefix.as_bytes()),
+            // Look-alikes of the nickname it names too (see `names::mask_matches`).
+            Self::Mask(mask) => {
+                let nick = prefix.split_once('!').map_or(prefix, |(nick, _)| nick);
+                let nick_key = crate::state::names::NameKey::of(nick);
+                crate::state::names::mask_matches(mask, prefix, nick_key.as_ref())
+            }
             Self::Account(banned) => {
                 account.is_some_and(|account| banned.matches(account.as_str()))
             }

@@ -229,6 +229,31 @@ pub(crate) fn glob(mask: &[u8], name: &[u8]) -> bool {
     mask[m..].bytes().all(|b| b == b'*')
 }
 
+/// Whether someone shown as `prefix` (`nick!user@host`) matches the ban mask `mask`: by
+/// [`glob`], or, given `nick_key` (the key of the nickname in `prefix`), by a nickname that
+/// looks like the mask's: the mask's nickname part (globs kept) as a key globs `nick_key`, and
+/// the rest of the mask globs the rest of `prefix`. So a ban on `alice!*@*` also keeps out
+/// `аlice` (a Cyrillic `а`) and `a1ice`, which the server would refuse beside `alice` but
+/// which anyone may take while she is away. Callers give `nick_key` for bans only: an
+/// exception that let look-alikes in would open the door it is meant to hold ajar.
+pub(crate) fn mask_matches(mask: &str, prefix: &str, nick_key: Option<&NameKey>) -> bool {
+    if glob(mask.as_bytes(), prefix.as_bytes()) {
+        return true;
+    }
+    let Some(nick_key) = nick_key else {
+        return false;
+    };
+    let (Some((mask_nick, mask_rest)), Some((_, rest))) =
+        (mask.split_once('!'), prefix.split_once('!'))
+    else {
+        return false;
+    };
+    glob(mask_rest.as_bytes(), rest.as_bytes())
+        && NameKey::of(mask_nick).is_some_and(|mask_key| {
+            glob(mask_key.as_str().as_bytes(), nick_key.as_str().as_bytes())
+        })
+}
+
 /// Whether two characters are one but for case.
 fn same_char(a: char, b: char) -> bool {
     a == b || a.to_lowercase().eq(b.to_lowercase())
@@ -263,6 +288,37 @@ mod glob_tests {
             );
         }
         assert!(!glob(b"a", b"\xff"));
+    }
+    #[test]
+    fn a_ban_mask_catches_look_alikes_of_its_nickname_when_asked() {
+        use super::{NameKey, mask_matches};
+        for (mask, prefix, matches) in [
+            // The digit one, a Cyrillic а, a Cyrillic і: each looks like alice.
+            ("alice!*@*", "a1ice!~a@hidden", true),
+            ("alice!*@*", "\u{430}lice!~a@hidden", true),
+            ("alice!*@*", "al\u{456}ce!~a@hidden", true),
+            ("ALICE!*@*", "a1ice!~a@hidden", true),
+            ("alice*!*@*", "a1ice2!~a@hidden", true),
+            // Another name, or the same name from a user the mask does not name.
+            ("alice!*@*", "alicia!~a@hidden", false),
+            ("alice!~al@*", "a1ice!~a@hidden", false),
+            ("alice!~a@*", "a1ice!~a@hidden", true),
+            ("*!~evil@*", "evil!~evil@hidden", true),
+        ] {
+            let nick = prefix.split_once('!').unwrap().0;
+            let nick_key = NameKey::of(nick).unwrap();
+            assert_eq!(
+                mask_matches(mask, prefix, Some(&nick_key)),
+                matches,
+                "{mask} {prefix}"
+            );
+            // Without the key, only what the glob matches.
+            assert_eq!(
+                mask_matches(mask, prefix, None),
+                glob(mask.as_bytes(), prefix.as_bytes()),
+                "{mask} {prefix}"
+            );
+        }
     }
 }
 

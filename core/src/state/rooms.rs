@@ -7,6 +7,7 @@
 use core::cell::{Cell, RefCell};
 use core::fmt;
 
+use crate::event::BanList;
 use crate::state::names::{self, Letters};
 use crate::state::nickname::Nickname;
 use crate::time::Instant;
@@ -32,8 +33,10 @@ pub const MAX_TOPIC_BYTES: usize = 200;
 /// [`MAX_ROOMS`] rooms cost kilobytes, not a topic's worth each.)
 pub const MAX_TOPICS: usize = 256;
 
-/// The most bans kept, over every room: a table of its own, as topics are, so that rooms
-/// without bans cost nothing for them. Banning once more is refused with an error reply.
+/// The most bans kept, over every room, ban exceptions (`+e`) and invite exceptions (`+I`)
+/// counted with them: a table of its own, as topics are, so that rooms without bans cost
+/// nothing for them. One more ban or exception is refused with an error reply (nothing is
+/// evicted); lifting one, or one lapsing, makes room.
 pub const MAX_BANS: usize = 512;
 
 /// The longest ban mask, in bytes (`nick!user@host`, globs allowed).
@@ -329,10 +332,12 @@ pub(crate) struct RoomView<'a> {
     pub(crate) created: Instant,
 }
 
-/// A ban on `room`: who matches `mask` (`nick!user@host`, with `*` and `?`) may not join it.
+/// A ban on `room`: who matches `mask` (`nick!user@host`, with `*` and `?`) may not join it;
+/// or, as `list` says, an exception to its bans or to its invite-only mode.
 #[derive(Clone, Debug)]
 pub(crate) struct Ban {
     pub(crate) room: RoomId,
+    pub(crate) list: BanList,
     pub(crate) mask: heapless::String<MAX_BAN_MASK_BYTES>,
     /// Who set it, and when (IRC's `367`).
     pub(crate) by: heapless::String<MAX_SETTER_BYTES>,
@@ -594,19 +599,27 @@ impl Rooms {
         self.rooms.get_mut(usize::from(id))?.as_mut()
     }
 
-    /// The bans on `room` that hold at `now`, oldest first.
-    pub(crate) fn bans_of(&self, room: RoomId, now: Instant) -> impl Iterator<Item = &Ban> + '_ {
+    /// The entries of `room`'s `list` that hold at `now`, oldest first.
+    pub(crate) fn bans_of(
+        &self,
+        room: RoomId,
+        list: BanList,
+        now: Instant,
+    ) -> impl Iterator<Item = &Ban> + '_ {
         self.bans
             .iter()
-            .filter(move |ban| ban.room == room && ban.holds(now))
+            .filter(move |ban| ban.room == room && ban.list == list && ban.holds(now))
     }
 
-    /// Bans `mask` from `room`, as `by` asked at `at`, until `until` (`None`: until lifted);
-    /// false if that changed nothing (banned already, until the same time; a new duration
-    /// replaces the old). Bans that lapsed by `now` are dropped first.
+    /// Puts `mask` on `room`'s `list` (bans it, or excepts it), as `by` asked at `at`, until
+    /// `until` (`None`: until lifted); false if that changed nothing (listed already, until
+    /// the same time; a new duration replaces the old). Entries that lapsed by `now` are
+    /// dropped first.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn ban(
         &mut self,
         room: RoomId,
+        list: BanList,
         mask: &str,
         by: &str,
         at: Instant,
@@ -617,7 +630,7 @@ impl Rooms {
         if let Some(ban) = self
             .bans
             .iter_mut()
-            .find(|ban| ban.room == room && ban.mask.eq_ignore_ascii_case(mask))
+            .find(|ban| ban.room == room && ban.list == list && ban.mask.eq_ignore_ascii_case(mask))
         {
             let changed = ban.until != until;
             ban.until = until;
@@ -625,6 +638,7 @@ impl Rooms {
         }
         let ban = Ban {
             room,
+            list,
             mask: heapless::String::try_from(cut(mask, MAX_BAN_MASK_BYTES))
                 .map_err(|_| BansFull)?,
             by: heapless::String::try_from(cut(by, MAX_SETTER_BYTES)).map_err(|_| BansFull)?,
@@ -635,11 +649,12 @@ impl Rooms {
         Ok(true)
     }
 
-    /// Lifts the ban on `mask` from `room`; false if there was none.
-    pub(crate) fn unban(&mut self, room: RoomId, mask: &str) -> bool {
+    /// Takes `mask` off `room`'s `list`; false if it was not on it.
+    pub(crate) fn unban(&mut self, room: RoomId, list: BanList, mask: &str) -> bool {
         let before = self.bans.len();
-        self.bans
-            .retain(|ban| !(ban.room == room && ban.mask.eq_ignore_ascii_case(mask)));
+        self.bans.retain(|ban| {
+            !(ban.room == room && ban.list == list && ban.mask.eq_ignore_ascii_case(mask))
+        });
         before != self.bans.len()
     }
 

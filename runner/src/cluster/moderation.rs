@@ -10,7 +10,10 @@
 //!   masks; `$a:` and the account's name key), `register` (a `null` founder: unregistered),
 //!   `modes`, `room-ban` and `room-unban` for a room (`#room founder`, `#room modes`,
 //!   `#room ban MASK`, the room by its name key, the mask in ASCII lower case: a room's bans
-//!   are one if their masks are but for ASCII case, as the core has it). Times are Unix milliseconds; `"version"` the
+//!   are one if their masks are but for ASCII case, as the core has it); `room-list` and
+//!   `room-unlist`, with `"list"` the mode letter `e` or `I`, for its ban exceptions and invite
+//!   exceptions (`#room ban-e MASK`, `#room ban-I MASK`: ops of their own, so that a node too
+//!   old to know them refuses them rather than taking them for bans). Times are Unix milliseconds; `"version"` the
 //!   change's number. A lift or an unregistration is kept [`LIFTS_KEPT`], so that a node that
 //!   missed it (its listener was away, or it was stopped) makes it when it reads the hash; a
 //!   ban that lapsed, or a lift older than that, is dropped when a node reads the hash (only if
@@ -38,7 +41,7 @@ use std::rc::Rc;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use chat_core::Instant;
+use chat_core::{BanList, Instant};
 use redis::{Commands, Script};
 use serde_json::{Value as Json, json};
 use smol::channel::{Receiver, Sender, TrySendError};
@@ -107,14 +110,37 @@ pub(crate) fn key_of(change: &Moderation) -> Option<String> {
         Moderation::Founder { room: name, .. } => format!("{} founder", room(name)),
         Moderation::Modes { room: name, .. } => format!("{} modes", room(name)),
         // A room's bans are one if their masks are but for ASCII case, as the core has it.
-        Moderation::Ban { room: name, ban } => {
-            format!("{} ban {}", room(name), ban.mask.to_ascii_lowercase())
-        }
-        Moderation::Unban { room: name, mask } => {
-            format!("{} ban {}", room(name), mask.to_ascii_lowercase())
-        }
+        Moderation::Ban {
+            room: name,
+            list,
+            ban,
+        } => format!(
+            "{} {} {}",
+            room(name),
+            list_field(*list),
+            ban.mask.to_ascii_lowercase()
+        ),
+        Moderation::Unban {
+            room: name,
+            list,
+            mask,
+        } => format!(
+            "{} {} {}",
+            room(name),
+            list_field(*list),
+            mask.to_ascii_lowercase()
+        ),
         Moderation::Removed { .. } => return None,
     })
+}
+
+/// How a room's list is named in its hash fields: `ban` (as before there were others),
+/// `ban-e`, `ban-I`.
+fn list_field(list: BanList) -> String {
+    match list {
+        BanList::Bans => "ban".to_owned(),
+        list => format!("ban-{}", list.letter()),
+    }
 }
 
 /// A change as published and kept, with its number (0 for one from before numbers).
@@ -153,7 +179,11 @@ fn encode(change: &Moderation, node: &str) -> Option<Json> {
             "node": node, "op": "modes", "room": room, "modes": modes, "key": key,
             "limit": limit,
         }),
-        Moderation::Ban { room, ban } => json!({
+        Moderation::Ban {
+            room,
+            list: BanList::Bans,
+            ban,
+        } => json!({
             "node": node,
             "op": "room-ban",
             "room": room,
@@ -162,8 +192,26 @@ fn encode(change: &Moderation, node: &str) -> Option<Json> {
             "at": ban.at.as_millis(),
             "until": ban.until.map(Instant::as_millis),
         }),
-        Moderation::Unban { room, mask } => json!({
+        Moderation::Ban { room, list, ban } => json!({
+            "node": node,
+            "op": "room-list",
+            "list": list.letter().to_string(),
+            "room": room,
+            "mask": ban.mask,
+            "by": ban.by,
+            "at": ban.at.as_millis(),
+            "until": ban.until.map(Instant::as_millis),
+        }),
+        Moderation::Unban {
+            room,
+            list: BanList::Bans,
+            mask,
+        } => json!({
             "node": node, "op": "room-unban", "room": room, "mask": mask, "at": now,
+        }),
+        Moderation::Unban { room, list, mask } => json!({
+            "node": node, "op": "room-unlist", "list": list.letter().to_string(), "room": room,
+            "mask": mask, "at": now,
         }),
         Moderation::Removed { .. } => return None,
     })
@@ -208,6 +256,13 @@ fn decode_value(value: &Json) -> Result<Numbered, String> {
             until: millis("until").map(Instant::from_millis),
         })
     };
+    // Only the exceptions' ops name a list: `b` there would be a ban under another op.
+    let list = || -> Result<BanList, String> {
+        let letter = text(value, "list")?;
+        crate::store::list_of_letter(&letter)
+            .filter(|&list| list != BanList::Bans)
+            .ok_or_else(|| format!("no such list {letter:?}"))
+    };
     let optional = |name: &str| match value.get(name) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(text)) => Ok(Some(text.clone())),
@@ -241,10 +296,22 @@ fn decode_value(value: &Json) -> Result<Numbered, String> {
         },
         "room-ban" => Moderation::Ban {
             room: text(value, "room")?,
+            list: BanList::Bans,
             ban: ban()?,
         },
         "room-unban" => Moderation::Unban {
             room: text(value, "room")?,
+            list: BanList::Bans,
+            mask: text(value, "mask")?,
+        },
+        "room-list" => Moderation::Ban {
+            room: text(value, "room")?,
+            list: list()?,
+            ban: ban()?,
+        },
+        "room-unlist" => Moderation::Unban {
+            room: text(value, "room")?,
+            list: list()?,
             mask: text(value, "mask")?,
         },
         other => return Err(format!("no such change {other:?}")),
@@ -534,8 +601,10 @@ pub(crate) fn describe(change: &Moderation) -> String {
             founder: None,
         } => format!("unregistering {room}"),
         Moderation::Modes { room, .. } => format!("the modes of {room}"),
-        Moderation::Ban { room, ban } => format!("the ban on {} in {room}", ban.mask),
-        Moderation::Unban { room, mask } => format!("lifting the ban on {mask} in {room}"),
+        Moderation::Ban { room, list, ban } => format!("the {list} on {} in {room}", ban.mask),
+        Moderation::Unban { room, list, mask } => {
+            format!("lifting the {list} on {mask} in {room}")
+        }
         Moderation::Removed { room } => format!("removing {room}"),
     }
 }
@@ -572,6 +641,7 @@ mod tests {
     fn a_change_reads_back_as_sent() {
         let room_ban = Moderation::Ban {
             room: "#Den".into(),
+            list: BanList::Bans,
             ban: StoredBan {
                 mask: "$a:mallory".into(),
                 by: "root".into(),
@@ -599,9 +669,27 @@ mod tests {
             room_ban.clone(),
             Moderation::Unban {
                 room: "#den".into(),
+                list: BanList::Bans,
                 mask: "$A:Mallory".into(),
             },
+            Moderation::Ban {
+                room: "#Den".into(),
+                list: BanList::Exceptions,
+                ban: StoredBan {
+                    mask: "$a:mallory".into(),
+                    by: "root".into(),
+                    at: Instant::from_millis(1),
+                    until: None,
+                },
+            },
+            Moderation::Unban {
+                room: "#den".into(),
+                list: BanList::InviteExceptions,
+                mask: "Bob!*@*".into(),
+            },
         ];
+        // A ban and an exception on one mask are two things.
+        assert_ne!(key_of(&room_ban), key_of(&changes[7]));
         // A room's ban and its lift are one thing, whatever the case.
         assert_eq!(key_of(&room_ban), key_of(&changes[6]));
         assert_ne!(key_of(&changes[2]), key_of(&changes[4]));

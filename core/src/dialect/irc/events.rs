@@ -76,31 +76,91 @@ pub(crate) fn speaker_prefix<'s, S: crate::Storage>(
     }
 }
 
-/// A line's IRCv3 tags, without the `@` and the space: `time=...;msgid=...`.
+/// Queues a line from `who` (a listed connection) for `audience` (not yet narrowed to a
+/// dialect): to the IRC clients that read the server's tags, with `@time=...;account=NAME` if
+/// `who` is identified (`account-tag`), to the others without; one line for all when `who` is
+/// not identified, or no client reads tags.
+macro_rules! irc_by {
+    ($hub:ident, $who:expr, $audience:expr, $($arg:tt)*) => {{
+        let account = match $hub.roster.tagged_count() {
+            0 => None,
+            _ => sender_account($hub.roster, Speaker::Listed($who)),
+        };
+        match account {
+            Some(account) => {
+                let tags = Tags {
+                    at: $hub.now,
+                    msgid: None,
+                    account: Some(account),
+                };
+                irc!($hub, $audience.speaking(Speaks::IrcPlain), $($arg)*);
+                let start = $hub.out.mark();
+                let _ = write!($hub.out, "@{tags} ");
+                let _ = write!($hub.out, $($arg)*);
+                let _ = $hub.out.write_str("\r\n");
+                $hub.out.send(start, $audience.speaking(Speaks::IrcTagged));
+            }
+            None => irc!($hub, $audience.speaking(Speaks::Irc), $($arg)*),
+        }
+    }};
+}
+
+/// The account `who` is identified as, if any: IRCv3's `account` tag (`account-tag`).
+pub(crate) fn sender_account<'s, S: crate::Storage>(
+    roster: &'s crate::state::roster::Roster<S>,
+    who: Speaker<'_>,
+) -> Option<&'s str> {
+    match who {
+        Speaker::Listed(conn) => roster
+            .get(conn)
+            .and_then(|slot| slot.person.account.as_ref())
+            .map(crate::state::nickname::Nickname::as_str),
+        Speaker::Unlisted { .. } => None,
+    }
+}
+
+/// A line's IRCv3 tags, without the `@` and the space: `time=...;msgid=...;account=...`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Tags {
+pub(crate) struct Tags<'a> {
     pub(crate) at: Instant,
     /// The line's sequence number, for room lines.
     pub(crate) msgid: Option<u64>,
+    /// The account its sender is identified as (`account-tag`).
+    pub(crate) account: Option<&'a str>,
 }
 
-impl fmt::Display for Tags {
+impl fmt::Display for Tags<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "time={}", Timestamp(self.at))?;
-        match self.msgid {
-            Some(seq) => write!(f, ";msgid={seq}"),
-            None => Ok(()),
+        if let Some(seq) = self.msgid {
+            write!(f, ";msgid={seq}")?;
         }
+        if let Some(account) = self.account {
+            // An account is a nickname: of the characters a tag value escapes, only `\` may
+            // be in one; the others are escaped all the same.
+            f.write_str(";account=")?;
+            for c in account.chars() {
+                match c {
+                    '\\' => f.write_str("\\\\")?,
+                    ';' => f.write_str("\\:")?,
+                    ' ' => f.write_str("\\s")?,
+                    '\r' => f.write_str("\\r")?,
+                    '\n' => f.write_str("\\n")?,
+                    c => f.write_char(c)?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 /// Tags as they start a line (`@tags `), or nothing for a client that reads none.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Shown<'a>(pub(crate) Option<Tags>, pub(crate) ClientTags<'a>);
+pub(crate) struct Shown<'a>(pub(crate) Option<Tags<'a>>, pub(crate) ClientTags<'a>);
 
 impl Shown<'_> {
     /// The tags `caps` reads of a line's: none, the server's, or the sender's too.
-    pub(crate) fn to<'a>(caps: Caps, tags: Tags, client: ClientTags<'a>) -> Shown<'a> {
+    pub(crate) fn to<'a>(caps: Caps, tags: Tags<'a>, client: ClientTags<'a>) -> Shown<'a> {
         let client = if caps.has(Caps::MESSAGE_TAGS) {
             client
         } else {
@@ -255,9 +315,14 @@ impl<S: crate::Storage> Step<'_, S> {
                 }
             }
             Happened::BanSet {
-                by, room, mask, on, ..
+                by,
+                room,
+                list,
+                mask,
+                on,
+                ..
             } => {
-                if self.batch_mode(by, room, on, 'b', Some(mask)) {
+                if self.batch_mode(by, room, on, list.letter(), Some(mask)) {
                     return;
                 }
                 let Some(info) = self.rooms.get(room) else {
@@ -269,7 +334,8 @@ impl<S: crate::Storage> Step<'_, S> {
                 irc!(
                     self,
                     members,
-                    ":{prefix} MODE {name} {sign}b {}",
+                    ":{prefix} MODE {name} {sign}{} {}",
+                    list.letter(),
                     Visible(mask)
                 );
             }
@@ -326,8 +392,12 @@ impl<S: crate::Storage> Step<'_, S> {
                     return;
                 };
                 let (prefix, name) = (self.roster.prefix(who), info.name);
-                let others = Audience::room_but(room, who).speaking(Speaks::Irc);
-                irc!(self, others, ":{prefix} JOIN {name}");
+                irc_by!(
+                    self,
+                    who,
+                    Audience::room_but(room, who),
+                    ":{prefix} JOIN {name}"
+                );
                 if self.speaks_irc(who) {
                     irc!(self, Audience::one(who), ":{prefix} JOIN {name}");
                 }
@@ -345,8 +415,12 @@ impl<S: crate::Storage> Step<'_, S> {
                 };
                 let (prefix, name, reason) =
                     (self.roster.prefix(who), info.name, IrcReason(reason));
-                let others = Audience::room_but(room, who).speaking(Speaks::Irc);
-                irc!(self, others, ":{prefix} PART {name}{reason}");
+                irc_by!(
+                    self,
+                    who,
+                    Audience::room_but(room, who),
+                    ":{prefix} PART {name}{reason}"
+                );
                 // To `who` by itself: recipients are found when the output is polled, and by
                 // then it is no longer a member.
                 if self.speaks_irc(who) {
@@ -375,6 +449,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 let tags = Tags {
                     at,
                     msgid: Some(seq),
+                    account: None,
                 };
                 let others = who.others_in(room);
                 if self.roster.tagged_count() == 0 {
@@ -389,6 +464,10 @@ impl<S: crate::Storage> Step<'_, S> {
                         others.speaking(Speaks::IrcPlain),
                         ":{prefix} {verb} {name} :{body}"
                     );
+                    let tags = Tags {
+                        account: sender_account(self.roster, who),
+                        ..tags
+                    };
                     // Client tags only to those who read them: then the server's tags alone
                     // go to the rest of the tagged.
                     let (server_tagged, client_tagged) = match client.is_empty() {
@@ -409,6 +488,10 @@ impl<S: crate::Storage> Step<'_, S> {
                     }
                 }
                 if let Some(conn) = who.listed().filter(|_| echo) {
+                    let tags = Tags {
+                        account: sender_account(self.roster, who),
+                        ..tags
+                    };
                     let tags = Shown::to(caps, tags, client);
                     irc!(
                         self,
@@ -429,6 +512,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 let tags = Tags {
                     at: self.now,
                     msgid: Some(msgid),
+                    account: sender_account(self.roster, from),
                 };
                 let prefix = speaker_prefix(self.roster, from);
                 if self.speaks_irc(to) {
@@ -481,8 +565,12 @@ impl<S: crate::Storage> Step<'_, S> {
             } => {
                 let prefix = self.roster.prefix(who);
                 if rooms.len != 0 {
-                    let others = Audience::rooms_but(rooms, who).speaking(Speaks::Irc);
-                    irc!(self, others, ":{prefix} NICK :{new}");
+                    irc_by!(
+                        self,
+                        who,
+                        Audience::rooms_but(rooms, who),
+                        ":{prefix} NICK :{new}"
+                    );
                 }
                 // Registering, it is not told: the welcome tells it its name.
                 if tell_self && self.speaks_irc(who) {
@@ -493,11 +581,12 @@ impl<S: crate::Storage> Step<'_, S> {
                 who, why, rooms, ..
             } => {
                 if rooms.len != 0 {
-                    irc!(
+                    let prefix = self.roster.prefix(who);
+                    irc_by!(
                         self,
-                        Audience::rooms_but(rooms, who).speaking(Speaks::Irc),
-                        ":{} QUIT :{why}",
-                        self.roster.prefix(who)
+                        who,
+                        Audience::rooms_but(rooms, who),
+                        ":{prefix} QUIT :{why}"
                     );
                 }
             }

@@ -168,6 +168,8 @@ impl<S: crate::Storage> Step<'_, S> {
                 let tags = caps.tagged().then_some(Tags {
                     at: line.at,
                     msgid: Some(line.seq),
+                    // Not kept with the line.
+                    account: None,
                 });
                 let start = self.out.mark();
                 let _ = match (batched, tags) {

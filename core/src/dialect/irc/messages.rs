@@ -7,7 +7,7 @@ use super::numeric::{
 use core::fmt::Write;
 
 use super::Step;
-use super::events::Tags;
+use super::events::{Tags, sender_account};
 use crate::dialect::text::{CharName, Visible};
 use crate::event::LineKind;
 use crate::output::{Audience, Speaks};
@@ -18,7 +18,7 @@ use crate::state::roster::ConnectionId;
 use crate::wire::irc::Message;
 
 use super::*;
-use crate::dialect::Happened;
+use crate::dialect::{Happened, Speaker};
 
 impl<S: crate::Storage> Step<'_, S> {
     pub(crate) fn irc_message(
@@ -236,6 +236,7 @@ impl<S: crate::Storage> Step<'_, S> {
         let tags = Tags {
             at: self.now,
             msgid: Some(self.rooms.next_number()),
+            account: None,
         };
         let room = match target.starts_with('#') {
             true => match self.room_to_send_to(conn, target, true) {
@@ -243,6 +244,10 @@ impl<S: crate::Storage> Step<'_, S> {
                 None => return,
             },
             false => None,
+        };
+        let tags = Tags {
+            account: sender_account(self.roster, Speaker::Listed(conn)),
+            ..tags
         };
         let (prefix, echo) = (
             self.roster.prefix(conn),

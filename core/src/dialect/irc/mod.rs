@@ -8,7 +8,7 @@ use numeric::{
 };
 
 mod channels;
-mod events;
+pub(crate) mod events;
 mod help;
 mod history;
 mod labels;
@@ -743,6 +743,24 @@ mod tests {
             .unwrap();
         strip_formatting(&mut line);
         assert_eq!(line.as_slice(), b"bold red italic \x01ACTION\x01");
+    }
+
+    #[test]
+    fn an_account_tag_is_escaped_as_tag_values_are() {
+        let tags = events::Tags {
+            at: crate::time::Instant::from_millis(0),
+            msgid: Some(7),
+            account: Some("a\\b;c d"),
+        };
+        assert_eq!(
+            std::format!("{tags}"),
+            "time=1970-01-01T00:00:00.000Z;msgid=7;account=a\\\\b\\:c\\sd"
+        );
+        let none = events::Tags {
+            account: None,
+            ..tags
+        };
+        assert!(!std::format!("{none}").contains("account"));
     }
 
     #[test]

@@ -141,6 +141,14 @@ pub(crate) const ERR_USERNOTINCHANNEL: &str = "441";
 pub(crate) const ERR_CHANOPRIVSNEEDED: &str = "482";
 pub(crate) const ERR_BANNEDFROMCHAN: &str = "474";
 pub(crate) const RPL_BANLIST: &str = "367";
+/// One invite exception (`+I`) of a channel.
+pub(crate) const RPL_INVEXLIST: &str = "346";
+/// The end of a channel's invite exceptions.
+pub(crate) const RPL_ENDOFINVEXLIST: &str = "347";
+/// One ban exception (`+e`) of a channel.
+pub(crate) const RPL_EXCEPTLIST: &str = "348";
+/// The end of a channel's ban exceptions.
+pub(crate) const RPL_ENDOFEXCEPTLIST: &str = "349";
 /// The command needs registration first.
 pub(crate) const ERR_NOTREGISTERED: &str = "451";
 /// Not enough parameters.

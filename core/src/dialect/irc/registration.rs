@@ -237,9 +237,9 @@ impl<S: crate::Storage> Step<'_, S> {
             ":{server} {RPL_WELCOME} {me} :Welcome to the chat, {prefix}\r\n\
              :{server} {RPL_YOURHOST} {me} :Your host is {server}, running version {VERSION}\r\n\
              :{server} {RPL_CREATED} {me} :This server was created when it started\r\n\
-             :{server} {RPL_MYINFO} {me} {server} {VERSION} iow biklmnortv bklov\r\n\
+             :{server} {RPL_MYINFO} {me} {server} {VERSION} iow beiIklmnorstv beIklov\r\n\
              :{server} {RPL_ISUPPORT} {me} AWAYLEN={} CASEMAPPING=rfc8265 CHANLIMIT=#:{MAX_ROOMS_PER_PERSON} CHANNELLEN={} CHANTYPES=# \
-             CHANMODES=b,k,l,imnrst CHATHISTORY={MAX_HISTORY_LINES} ELIST=CMNTU EXTBAN=$,a :are supported by this server\r\n\
+             CHANMODES=beI,k,l,imnrst CHATHISTORY={MAX_HISTORY_LINES} ELIST=CMNTU EXCEPTS EXTBAN=$,a INVEX :are supported by this server\r\n\
              :{server} {RPL_ISUPPORT} {me} KEYLEN={MAX_ROOM_KEY_BYTES} MODES={MAX_MODE_CHANGES} MSGREFTYPES=msgid,timestamp MONITOR={} \
              PREFIX=(ov)@+ STATUSMSG=@ NETWORK=chat NICKLEN={} TARGMAX=JOIN:,KICK:,NAMES:,NOTICE:,PART:,PRIVMSG:,TAGMSG: \
              TOPICLEN={MAX_TOPIC_BYTES} UTF8ONLY WHOX :are supported by this server\r\n",

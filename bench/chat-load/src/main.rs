@@ -654,6 +654,21 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / rustix::param::clock_ticks_per_second() as f64)
 }
 
+/// Seconds a process's threads have spent runnable but waiting for a CPU (the second field
+/// of `/proc/PID/task/TID/schedstat`, summed over its threads): how much other work on the
+/// machine held it back.
+fn run_queue_seconds(pid: &str) -> Option<f64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let Ok(stat) = std::fs::read_to_string(path) else {
+            continue; // a thread that ended meanwhile
+        };
+        total += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 / 1e9)
+}
+
 /// CPU seconds of each process, by pid (`None` for one that /proc does not show).
 fn cpu_of(pids: &[u32]) -> Vec<Option<f64>> {
     pids.iter()
@@ -750,6 +765,13 @@ async fn fan_out(
         cpu_of(&redis_pids),
         cpu_seconds("self"),
     );
+    let waited = |pids: &[u32]| -> Option<f64> {
+        pids.iter()
+            .map(|pid| run_queue_seconds(&pid.to_string()))
+            .sum()
+    };
+    let (server_waited_before, own_waited_before) =
+        (waited(server_pids), run_queue_seconds("self"));
     let start = Instant::now() + Duration::from_millis(100);
     let end = start + Duration::from_secs_f64(args.duration);
     let period = Duration::from_secs_f64(1.0 / args.rate);
@@ -775,10 +797,17 @@ async fn fan_out(
     }
     // The generator's own share is taken over the sending alone: the quiet drain after it
     // would hide a generator that could not keep up while sending.
-    let (sent_at, own_sending) = (Instant::now(), cpu_seconds("self"));
+    let (sent_at, own_sending, own_waited) = (
+        Instant::now(),
+        cpu_seconds("self"),
+        run_queue_seconds("self"),
+    );
     settle(&tally, Duration::from_secs(1), Duration::from_secs(15)).await;
     let finished = Instant::now();
     let (servers_after, redis_after) = (cpu_of(server_pids), cpu_of(&redis_pids));
+    let server_waited = server_waited_before
+        .zip(waited(server_pids))
+        .map(|(a, b)| b - a);
 
     let tally = tally.borrow();
     let wall = finished.duration_since(start).as_secs_f64();
@@ -816,6 +845,9 @@ async fn fan_out(
         .as_secs_f64()
         .max(1e-3);
     let own_share = own_before.zip(own_sending).map(|(a, b)| (b - a) / sending);
+    let own_wait_share = own_waited_before
+        .zip(own_waited)
+        .map(|(a, b)| (b - a) / sending);
     let send_lag_p99_ms = tally.send_lag.quantile(0.99) as f64 / 1000.0;
     let generator_behind = send_lag_p99_ms > LAG_BOUND_MS;
     let report = Report {
@@ -874,6 +906,8 @@ async fn fan_out(
         sends_backpressured: tally.sends_backpressured,
         generator_behind,
         setup_s,
+        server_wait_share: server_waited.map(|waited| waited / wall),
+        generator_wait_share: own_wait_share,
     };
     report.print(args.json);
     Ok(())
@@ -933,6 +967,11 @@ struct Report {
     generator_behind: bool,
     /// Seconds to connect, register and join everyone, and drain the joins.
     setup_s: f64,
+    /// The share of the run the servers' threads spent runnable but waiting for a CPU (other
+    /// work on the machine): near 0 on a quiet machine.
+    server_wait_share: Option<f64>,
+    /// The same for the generator, while sending.
+    generator_wait_share: Option<f64>,
 }
 
 impl Report {
@@ -969,7 +1008,8 @@ impl Report {
                  \"rooms\":{},\"rooms_incomplete\":{},\"room_ratio_min\":{:.6},\
                  \"misdelivered\":{},\"duplicates\":{},\"send_lag_p99_ms\":{:.3},\
                  \"send_lag_max_ms\":{:.3},\"sends_backpressured\":{},\"generator_behind\":{},\
-                 \"setup_s\":{:.3},\"room_expected\":[{}],\"room_delivered\":[{}]}}",
+                 \"setup_s\":{:.3},\"server_wait_share\":{},\"generator_wait_share\":{},\
+                 \"room_expected\":[{}],\"room_delivered\":[{}]}}",
                 self.dialect,
                 self.clients,
                 self.rate,
@@ -1005,6 +1045,8 @@ impl Report {
                 self.sends_backpressured,
                 self.generator_behind,
                 self.setup_s,
+                optional(self.server_wait_share),
+                optional(self.generator_wait_share),
                 join_numbers(&self.room_expected),
                 join_numbers(&self.room_delivered),
             );
@@ -1077,6 +1119,15 @@ impl Report {
             println!(
                 "  redis-server: {per_million:.3} CPU s per million deliveries, {:.0}% of a core",
                 share * 100.0
+            );
+        }
+        if let (Some(server), Some(generator)) = (self.server_wait_share, self.generator_wait_share)
+        {
+            println!(
+                "  waiting for a CPU (other work on this machine): server {:.0}% of the run, \
+                 generator {:.0}% of its sending",
+                server * 100.0,
+                generator * 100.0
             );
         }
         if let Some(share) = self.generator_cpu_share {

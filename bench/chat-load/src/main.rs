@@ -26,7 +26,6 @@
 //! 250 µs; latency counts from the scheduled time.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
@@ -1159,6 +1158,28 @@ fn join_numbers(numbers: &[u64]) -> String {
 
 // ----- Idle connections -----
 
+/// What an idle connection is told when the server has put it in the lobby (chat-runner's
+/// plain dialect): from then on it hears what is said there.
+const WELCOMED: &[u8] = b"You are now talking in #lobby.";
+
+/// How long the idle connections get to be welcomed, all of them, before the run gives up.
+const WELCOME_LIMIT: Duration = Duration::from_secs(300);
+
+/// How far an idle connection has got.
+#[derive(Clone, Copy, Debug, Default)]
+struct IdleState {
+    welcomed: bool,
+    got_broadcast: bool,
+}
+
+/// Holds `count` idle connections; reports the server's memory before and after, and whether
+/// every one of them gets a broadcast.
+///
+/// A connection the kernel has accepted may still wait in the listen backlog, and the server
+/// greets a connection (puts it in the lobby) only some time after taking it: a broadcast said
+/// before then does not reach it. So the memory is read, and the broadcast said, only once
+/// every connection has been welcomed to the lobby (or [`WELCOME_LIMIT`] has passed, which
+/// fails the run, saying how many were); the speaker waits for its own welcome too.
 async fn idle(
     executor: &LocalExecutor<'_>,
     addrs: &[SocketAddr],
@@ -1171,9 +1192,12 @@ async fn idle(
     };
     let rss = |field| memory_kb(pid, field).unwrap_or(0);
     let empty = rss("VmRSS");
-    // Connect them all, a batch at a time; each just reads, noting whether the broadcast came.
-    let got: Rc<RefCell<HashMap<usize, bool>>> = Rc::default();
+    // Connect them all, a batch at a time; each just reads, noting its welcome and whether the
+    // broadcast came.
+    let states: Rc<RefCell<Vec<IdleState>>> =
+        Rc::new(RefCell::new(vec![IdleState::default(); count]));
     let mut readers = Vec::with_capacity(count);
+    let started = Instant::now();
     for batch in (0..count).collect::<Vec<_>>().chunks(500) {
         let connects: Vec<_> = batch
             .iter()
@@ -1181,8 +1205,7 @@ async fn idle(
             .collect();
         for (n, connect) in connects {
             let stream = connect.await?;
-            got.borrow_mut().insert(n, false);
-            let got = got.clone();
+            let states = states.clone();
             readers.push(executor.spawn(async move {
                 let mut buffer = Vec::new();
                 let mut chunk = [0; 4096];
@@ -1191,8 +1214,12 @@ async fn idle(
                         break;
                     }
                     buffer.extend_from_slice(&chunk[..read]);
+                    let mut states = states.borrow_mut();
+                    if memchr::memmem::find(&buffer, WELCOMED).is_some() {
+                        states[n].welcomed = true;
+                    }
                     if memchr::memmem::find(&buffer, b"~IDLE~").is_some() {
-                        got.borrow_mut().insert(n, true);
+                        states[n].got_broadcast = true;
                     }
                     // Keep only a tail long enough to catch a marker split across reads.
                     if buffer.len() > 64 {
@@ -1202,37 +1229,74 @@ async fn idle(
             }));
         }
     }
-    // Everyone welcomed (the greeting delay, the banner): wait until the server is quiet.
-    Timer::after(Duration::from_secs(3)).await;
+    let connected_s = started.elapsed().as_secs_f64();
+    // Wait for every welcome, then for the server to be quiet.
+    let give_up = Instant::now() + WELCOME_LIMIT;
+    let welcomed = loop {
+        let welcomed = states
+            .borrow()
+            .iter()
+            .filter(|state| state.welcomed)
+            .count();
+        if welcomed == count || Instant::now() >= give_up {
+            break welcomed;
+        }
+        Timer::after(Duration::from_millis(100)).await;
+    };
+    let welcomed_s = started.elapsed().as_secs_f64();
+    if welcomed < count {
+        return Err(other(format!(
+            "only {welcomed} of {count} idle connections were welcomed within {} s (connected \
+             in {connected_s:.1} s): the server had not taken or greeted the rest",
+            WELCOME_LIMIT.as_secs()
+        )));
+    }
+    Timer::after(Duration::from_secs(1)).await;
     let held = rss("VmRSS");
     let peak = rss("VmHWM");
     let per_connection = (held.saturating_sub(empty)) as f64 / count as f64;
-    // One more client says a marked line in the lobby.
-    let mut speaker = Async::<TcpStream>::connect(addr).await?;
-    speaker
+    // One more client says a marked line in the lobby, once it is there itself.
+    let speaker = Async::<TcpStream>::connect(addr).await?;
+    let mut buffer = Vec::new();
+    read_until(
+        &speaker,
+        &mut buffer,
+        WELCOMED,
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await?;
+    (&speaker)
         .write_all(b"/nick idlespeaker\nhello everyone ~IDLE~\n")
         .await?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let received = got.borrow().values().filter(|&&got| got).count();
+        let received = states
+            .borrow()
+            .iter()
+            .filter(|state| state.got_broadcast)
+            .count();
         if received == count || Instant::now() >= deadline {
             println!(
-                "{count} idle connections: server RSS {empty} kB empty, {held} kB holding them \
-                 (peak {peak} kB): {per_connection:.2} kB per connection; \
-                 {received} of {count} got the broadcast"
+                "{count} idle connections (connected in {connected_s:.1} s, all welcomed after \
+                 {welcomed_s:.1} s): server RSS {empty} kB empty, {held} kB holding them (peak \
+                 {peak} kB): {per_connection:.2} kB per connection; {received} of {count} got \
+                 the broadcast"
             );
             if args.json {
                 println!(
                     "{{\"idle\":{count},\"rss_empty_kb\":{empty},\"rss_held_kb\":{held},\
                      \"peak_kb\":{peak},\"kb_per_connection\":{per_connection:.3},\
-                     \"received\":{received}}}"
+                     \"received\":{received},\"connected_s\":{connected_s:.3},\
+                     \"welcomed_s\":{welcomed_s:.3}}}"
                 );
             }
             drop(readers);
             return if received == count {
                 Ok(())
             } else {
-                Err(other("not every idle connection got the broadcast"))
+                Err(other(format!(
+                    "only {received} of {count} idle connections got the broadcast"
+                )))
             };
         }
         Timer::after(Duration::from_millis(100)).await;

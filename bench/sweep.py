@@ -481,8 +481,9 @@ def write_tables(results, path):
     lines = [
         f"# Fan-out benchmark results ({results['when']}, {results['machine']})",
         "",
-        "Written by `python3 bench/sweep.py`; see [PERFORMANCE.md](../PERFORMANCE.md) for "
-        "what they mean.",
+        "Written by `python3 bench/sweep.py`; see "
+        f"[PERFORMANCE.md]({os.path.relpath(REPO / 'docs' / 'PERFORMANCE.md', path.parent)}) "
+        "for what they mean.",
         "",
         f"Commit {results.get('commit', '?')}, `{results.get('command', '')}`; load average "
         f"{results.get('loadavg_start', '?')} at the start, {results.get('loadavg_end', '?')} at "

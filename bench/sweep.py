@@ -10,8 +10,9 @@ fewer than 99.9% of the deliveries arrive or p99 latency passes 50 ms: the last 
 both is the knee. Every run gets a fresh server, pinned to core 0, and chat-load pinned to
 core 1. It also measures the loopback ceiling (chat-load --raw), fixed loads on every server
 (N = 200 × 50 messages a second each, and N = 1,000 × 2), many rooms (5,000 clients in 500 rooms
-of 10, each client sending 2 messages a second to its room), and chat-runner holding 10,000 idle
-connections.
+of 10, each client sending 2 messages a second to its room), light loads (500 clients in 50 rooms
+and 200 in one, 2 messages a second each: p50 where no server is busy; skipped with
+--skip-rooms too), and chat-runner holding 10,000 idle connections.
 
 A run where the generator was the limit (90% of its core or more, or waking for its sends more
 than 5 ms late at p99) is flagged "bound": it measures the generator (or this machine) as much as
@@ -59,6 +60,9 @@ KNEE_P99_MS = 50.0
 FIXED_LOADS = [(200, 50), (1000, 2)]
 # Many rooms: clients, rooms, messages a second each.
 MANY_ROOMS = (5000, 500, 2)
+# Light loads, where latency is set by how a server writes rather than by how much it has to:
+# (clients, rooms, messages a second each).
+LIGHT_LOADS = [(500, 50, 2), (200, 1, 2)]
 
 # Clients registered at once by chat-load (--batch). ngircd answers a burst of registrations
 # slowly (a batch of 200 had clients waiting past chat-load's 10 s for their welcome), so it gets
@@ -343,7 +347,8 @@ def main():
                         help="fewer rates, 3 s runs, no flush-interval curve (about 10 minutes)")
     parser.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     parser.add_argument("--skip-idle", action="store_true", help="skip the 10,000 idle connections")
-    parser.add_argument("--skip-rooms", action="store_true", help="skip the many rooms")
+    parser.add_argument("--skip-rooms", action="store_true",
+                        help="skip the many rooms and the light loads")
     parser.add_argument("--fixed-only", action="store_true",
                         help="only the fixed loads (and the flush intervals), no knee sweeps")
     parser.add_argument("--servers", default="chat-runner,ngircd,inspircd",
@@ -436,6 +441,17 @@ def run_all(options, open_files):
             run.update(clients=clients, rate=rate, rooms=rooms)
             results["rooms"][f"{kind} ({dialect})"] = run
             log(f"many rooms {clients} in {rooms} × {rate}, {kind} ({dialect}): {describe(run)}")
+
+    # Light loads: p50 where no server is busy.
+    results["light"] = {}
+    for clients, rooms, rate in LIGHT_LOADS if not options.skip_rooms else []:
+        for kind, dialect in servers:
+            with tempfile.TemporaryDirectory() as workdir, Server(kind, workdir) as server:
+                run = try_load(server, "--dialect", dialect, "--clients", clients, "--rooms", rooms,
+                               "--rate", rate, "--duration", fixed_duration)
+            run.update(clients=clients, rate=rate, rooms=rooms)
+            results["light"][f"{kind} ({dialect}), {clients} in {rooms} × {rate}"] = run
+            log(f"light load {clients} in {rooms} × {rate}, {kind} ({dialect}): {describe(run)}")
 
     # The fixed load with other flush intervals (--flush-interval): CPU against latency.
     results["flush_curve"] = []
@@ -554,6 +570,15 @@ def write_tables(results, path):
         lines += ratios(results["rooms"], "", "many rooms")
     elif results.get("rooms_skipped"):
         lines += ["", f"Many rooms skipped: {results['rooms_skipped']}."]
+    if results.get("light"):
+        lines += ["", "## Light loads (clients in rooms × msgs/s each)", "",
+                  "| server, load | delivered | p50 ms | p99 ms | server CPU s per M deliveries | server waited | generator CPU | generator | load |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, run in results["light"].items():
+            lines.append(fixed_row(name, run))
+        for clients, rooms, rate in LIGHT_LOADS:
+            lines += ratios(results["light"], f", {clients} in {rooms} × {rate}",
+                            f"{clients} in {rooms} rooms × {rate} msgs/s")
     if results.get("flush_curve"):
         lines += ["", "## The 200 × 50 load at other flush intervals (chat-runner, plain)", "",
                   "| --flush-interval ms | delivered | p50 ms | p99 ms | p99.9 ms | server CPU s per M deliveries | generator |",

@@ -644,6 +644,30 @@ async fn settle(tally: &Rc<RefCell<Tally>>, quiet: Duration, most: Duration) {
     }
 }
 
+/// After the last send: waits until every expected delivery has arrived, or `most` has passed,
+/// then until no byte has arrived for `quiet` (to catch extra copies), within the same bound.
+/// Waiting for quiet alone ended runs early on a busy machine: a server kept off the CPU for a
+/// second with most of its lines still queued looked finished.
+async fn drain(tally: &Rc<RefCell<Tally>>, layout: Layout, quiet: Duration, most: Duration) {
+    let give_up = Instant::now() + most;
+    loop {
+        let arrived = {
+            let tally = tally.borrow();
+            tally.deliveries >= layout.expected(&tally.room_sent).iter().sum::<u64>()
+        };
+        if arrived || Instant::now() >= give_up {
+            break;
+        }
+        Timer::after(Duration::from_millis(20)).await;
+    }
+    settle(
+        tally,
+        quiet,
+        give_up.saturating_duration_since(Instant::now()),
+    )
+    .await;
+}
+
 /// CPU seconds (user + system) of a process, from `/proc/PID/stat`.
 fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -801,7 +825,13 @@ async fn fan_out(
         cpu_seconds("self"),
         run_queue_seconds("self"),
     );
-    settle(&tally, Duration::from_secs(1), Duration::from_secs(15)).await;
+    drain(
+        &tally,
+        layout,
+        Duration::from_secs(1),
+        Duration::from_secs(15),
+    )
+    .await;
     let finished = Instant::now();
     let (servers_after, redis_after) = (cpu_of(server_pids), cpu_of(&redis_pids));
     let server_waited = server_waited_before

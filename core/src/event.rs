@@ -44,54 +44,7 @@ impl fmt::Display for LineKind {
     }
 }
 
-/// Which of a room's lists of masks a [`Event::Banned`] or [`Event::Unbanned`] is about:
-/// IRC's list modes `+b`, `+e` and `+I`. The three share one table (see
-/// [`MAX_BANS`](crate::MAX_BANS)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BanList {
-    /// Bans (`+b`): who matches may not come in.
-    Bans,
-    /// Ban exceptions (`+e`): who matches comes in despite a ban.
-    Exceptions,
-    /// Invite exceptions (`+I`): who matches comes into an invite-only room uninvited.
-    InviteExceptions,
-}
-
-impl BanList {
-    /// All of them, in the order of their letters in IRC's `CHANMODES`.
-    pub const ALL: [Self; 3] = [Self::Bans, Self::Exceptions, Self::InviteExceptions];
-
-    /// IRC's mode letter: `b`, `e` or `I`.
-    pub const fn letter(self) -> char {
-        match self {
-            Self::Bans => 'b',
-            Self::Exceptions => 'e',
-            Self::InviteExceptions => 'I',
-        }
-    }
-
-    /// The list whose IRC mode letter is `letter`.
-    pub const fn of_letter(letter: char) -> Option<Self> {
-        match letter {
-            'b' => Some(Self::Bans),
-            'e' => Some(Self::Exceptions),
-            'I' => Some(Self::InviteExceptions),
-            _ => None,
-        }
-    }
-}
-
-/// What one entry of the list is called: `ban`, `ban exception`, `invite exception`.
-impl fmt::Display for BanList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Bans => "ban",
-            Self::Exceptions => "ban exception",
-            Self::InviteExceptions => "invite exception",
-        })
-    }
-}
+pub use crate::state::rooms::BanList;
 
 /// One observable change, from [`Server::poll_output`](crate::Server::poll_output) as
 /// [`Output::Event`](crate::Output::Event), ahead of the lines that tell people of it.

@@ -7,11 +7,60 @@
 use core::cell::{Cell, RefCell};
 use core::fmt;
 
-use crate::event::BanList;
 use crate::state::names::{self, Letters};
 use crate::state::nickname::Nickname;
 use crate::time::Instant;
 use crate::wire::line::cut;
+
+/// Which of a room's lists of masks a ban is on (and an [`Event::Banned`](crate::Event::Banned) or
+/// [`Event::Unbanned`](crate::Event::Unbanned) is about):
+/// IRC's list modes `+b`, `+e` and `+I`. The three share one table (see
+/// [`MAX_BANS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BanList {
+    /// Bans (`+b`): who matches may not come in.
+    Bans,
+    /// Ban exceptions (`+e`): who matches comes in despite a ban.
+    Exceptions,
+    /// Invite exceptions (`+I`): who matches comes into an invite-only room uninvited.
+    InviteExceptions,
+}
+
+impl BanList {
+    /// All of them, in the order of their letters in IRC's `CHANMODES`.
+    pub const ALL: [Self; 3] = [Self::Bans, Self::Exceptions, Self::InviteExceptions];
+
+    /// IRC's mode letter: `b`, `e` or `I`.
+    pub const fn letter(self) -> char {
+        match self {
+            Self::Bans => 'b',
+            Self::Exceptions => 'e',
+            Self::InviteExceptions => 'I',
+        }
+    }
+
+    /// The list whose IRC mode letter is `letter`.
+    pub const fn of_letter(letter: char) -> Option<Self> {
+        match letter {
+            'b' => Some(Self::Bans),
+            'e' => Some(Self::Exceptions),
+            'I' => Some(Self::InviteExceptions),
+            _ => None,
+        }
+    }
+}
+
+/// What one entry of the list is called: `ban`, `ban exception`, `invite exception`.
+impl fmt::Display for BanList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Bans => "ban",
+            Self::Exceptions => "ban exception",
+            Self::InviteExceptions => "invite exception",
+        })
+    }
+}
 
 /// The most rooms at once, the lobby included. Joining a new room when all exist gets an error
 /// reply (`405` for an IRC client); a room goes when its last member leaves (if it has no

@@ -1584,14 +1584,8 @@ mod tests {
             };
             say(&mut server, conn, &format!("/nick {name}\n"));
         }
-        let listing = listing128(&mut server, conns[119]);
-        let names: std::vec::Vec<&str> = listing
-            .trim_end()
-            .split(": ")
-            .nth(1)
-            .unwrap()
-            .split(", ")
-            .collect();
+        let listing = listing(&mut server, conns[119]);
+        let names = listed_names(&listing);
         assert_eq!(names.len(), MAX_LISTED_NAMES + 1, "{listing}");
         assert_eq!(names[0], "n082");
         assert_eq!(names[MAX_LISTED_NAMES - 2], "n180");
@@ -1619,29 +1613,11 @@ mod tests {
         // Names that sort in the reverse of connect order, so the first in sort order are
         // those who came last, past the part a listing looks at; the caller among them.
         for (n, &conn) in conns.iter().enumerate() {
-            let name = format!("n{:05}", 99_999 - n);
-            let _ = server
-                .handle_input(Instant::ZERO, conn, format!("/nick {name}\n").as_bytes())
-                .unwrap();
-            while server.poll_output().is_some() {}
+            say(&mut server, conn, &format!("/nick n{:05}\n", 99_999 - n));
         }
         let caller = conns[people - 1];
-        let _ = server
-            .handle_input(Instant::ZERO, caller, b"/list\n")
-            .unwrap();
-        let mut listing = std::string::String::new();
-        while let Some(output) = server.poll_output() {
-            if let Output::Send { bytes, .. } = output {
-                listing.push_str(core::str::from_utf8(bytes).unwrap());
-            }
-        }
-        let names: std::vec::Vec<&str> = listing
-            .trim_end()
-            .split(": ")
-            .nth(1)
-            .unwrap()
-            .split(", ")
-            .collect();
+        let listing = listing(&mut server, caller);
+        let names = listed_names(&listing);
         assert!(
             listing.starts_with(&format!("*** #lobby ({people}):")),
             "{listing}"
@@ -1658,8 +1634,9 @@ mod tests {
         );
     }
 
-    fn listing128(
-        server: &mut Server<crate::Inline<128>>,
+    /// What `/list` from `conn` answers.
+    fn listing<S: crate::Storage>(
+        server: &mut Server<S>,
         conn: ConnectionId,
     ) -> std::string::String {
         let taken = server
@@ -1673,6 +1650,17 @@ mod tests {
             }
         }
         text
+    }
+
+    /// The names of a `/list` answer, `and N more` last.
+    fn listed_names(listing: &str) -> std::vec::Vec<&str> {
+        listing
+            .trim_end()
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split(", ")
+            .collect()
     }
 
     #[test]

@@ -1599,32 +1599,24 @@ impl Hub {
     }
 
     /// Cluster mode: shares the changes of order made here in this step with the other nodes:
-    /// server bans, registrations, and the modes and bans of registered rooms (those of an
-    /// unregistered room stay here, see `cluster/moderation.rs`).
+    /// server bans, registrations, and the modes and bans of registered rooms are kept in
+    /// Redis (`cluster/moderation.rs`); an unregistered room's are told on the people channel
+    /// and kept by none (they last while the room has people).
     fn share_moderation(&mut self) {
         let Some(sharer) = &mut self.sharer else {
             return;
         };
         let core = self.core.core();
         for change in self.to_share.drain(..) {
-            let registered = match &change {
-                Moderation::ServerBan { .. }
-                | Moderation::ServerUnban { .. }
-                | Moderation::Founder { .. } => Some(true),
-                Moderation::Modes { room, .. }
-                | Moderation::Ban { room, .. }
-                | Moderation::Unban { room, .. } => Some(core.founder(room).is_some()),
-                Moderation::Removed { .. } => None,
-            };
-            match registered {
-                Some(true) => sharer.share(change),
-                // Told to the nodes now, kept by none: it lasts while the room has people.
-                Some(false) => {
-                    if let Some(relay) = &mut self.relay {
-                        relay.room_change(&change);
-                    }
+            let unregistered = change
+                .order_room()
+                .is_some_and(|room| core.founder(room).is_none());
+            if unregistered {
+                if let Some(relay) = &mut self.relay {
+                    relay.room_change(&change);
                 }
-                None => {}
+            } else if !matches!(change, Moderation::Removed { .. }) {
+                sharer.share(change);
             }
         }
     }

@@ -275,6 +275,22 @@ pub(crate) enum Moderation {
     ServerUnban { mask: String },
 }
 
+impl Moderation {
+    /// The room whose order (its modes, a ban or an exception) this changes; `None` for a
+    /// registration, a room's removal or a server ban.
+    pub(crate) fn order_room(&self) -> Option<&str> {
+        match self {
+            Self::Modes { room, .. } | Self::Ban { room, .. } | Self::Unban { room, .. } => {
+                Some(room)
+            }
+            Self::Founder { .. }
+            | Self::Removed { .. }
+            | Self::ServerBan { .. }
+            | Self::ServerUnban { .. } => None,
+        }
+    }
+}
+
 /// A ban as kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct StoredBan {

@@ -227,21 +227,16 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Numbered, String> {
 /// A change of an unregistered room's order (its modes, or a ban) by `node`, as the people
 /// channel carries it; `None` for any other change.
 pub(crate) fn encode_room_change(change: &Moderation, node: &str) -> Option<Json> {
-    match change {
-        Moderation::Modes { .. } | Moderation::Ban { .. } | Moderation::Unban { .. } => {
-            encode(change, node)
-        }
-        _ => None,
-    }
+    change.order_room()?;
+    encode(change, node)
 }
 
 /// A change of a room's order from the people channel: why not, if it is not one.
 pub(crate) fn decode_room_change(value: &Json) -> Result<Moderation, String> {
-    match decode_value(value)?.change {
-        change @ (Moderation::Modes { .. } | Moderation::Ban { .. } | Moderation::Unban { .. }) => {
-            Ok(change)
-        }
-        other => Err(format!("not a change of a room's order: {other:?}")),
+    let change = decode_value(value)?.change;
+    match change.order_room() {
+        Some(_) => Ok(change),
+        None => Err(format!("not a change of a room's order: {change:?}")),
     }
 }
 

@@ -1710,13 +1710,7 @@ fn a_registered_rooms_order_holds_on_every_node() {
     let (a, b) = (node(&url, "room-a", &[]), node(&url, "room-b", &[]));
     let (alice, carl, dave) = (unique_nick("ra"), unique_nick("rc"), unique_nick("rd"));
     let room = format!("#r{:06x}", unique());
-    let mut founder = a.join(&alice);
-    founder.send_line("/register correct-horse-battery");
-    founder.expect_line("you are identified as it.");
-    founder.send_line(&format!("/join {room}"));
-    founder.expect_line(&format!("*** You are now talking in {room}."));
-    founder.send_line("/register-room");
-    founder.expect_line(&format!("registered {room} to the account {alice}"));
+    let mut founder = a.found_room(&alice, &room);
     founder.send_line("/mode +ikl sesame 10");
     founder.expect_line(&format!("let at most 10 people into {room}"));
     b.expect_log(&format!("the modes of {room} (heard from the cluster)"));
@@ -1899,13 +1893,7 @@ fn a_registered_rooms_exceptions_hold_on_every_node() {
     // Another name the ban matches (the same first letters), not excepted.
     let other = format!("{dave}x");
     let room = format!("#e{:06x}", unique());
-    let mut founder = a.join(&alice);
-    founder.send_line("/register correct-horse-battery");
-    founder.expect_line("you are identified as it.");
-    founder.send_line(&format!("/join {room}"));
-    founder.expect_line(&format!("*** You are now talking in {room}."));
-    founder.send_line("/register-room");
-    founder.expect_line(&format!("registered {room} to the account {alice}"));
+    let mut founder = a.found_room(&alice, &room);
     founder.send_line("/mode +i");
     founder.send_line(&format!("/ban {dave}*"));
     founder.expect_line(&format!("banned {dave}*!*@* from {room}"));

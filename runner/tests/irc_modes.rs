@@ -91,13 +91,7 @@ fn a_registered_room_stays_minus_n_across_a_restart() {
     let data = TempDir::new("minus-n");
     let start = || Server::plain(RUNNER, &["--data", data.arg()]);
     let mut server = start();
-    let mut alice = server.join("alice");
-    alice.send_line("/register correct-horse-battery");
-    alice.expect_line("*** You registered the account alice");
-    alice.send_line("/join #den");
-    alice.expect_line("*** You are now talking in #den.");
-    alice.send_line("/register-room");
-    alice.expect_line("*** alice registered #den to the account alice");
+    let mut alice = server.found_room("alice", "#den");
     alice.send_line("/mode -n");
     alice.expect_line("*** alice let people outside #den send it lines (IRC's -n)");
     alice.send_line("/quit");

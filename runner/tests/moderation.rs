@@ -155,13 +155,7 @@ fn a_registered_room_keeps_its_founder_modes_and_bans_across_a_restart() {
     let data = chat_tests::TempDir::new("registered-room");
     let start = || Server::plain(RUNNER, &["--data", data.arg()]);
     let mut server = start();
-    let mut alice = server.join("alice");
-    alice.send_line("/register correct-horse-battery");
-    alice.expect_line("*** You registered the account alice");
-    alice.send_line("/join #den");
-    alice.expect_line("*** You are now talking in #den.");
-    alice.send_line("/register-room");
-    alice.expect_line("*** alice registered #den to the account alice");
+    let mut alice = server.found_room("alice", "#den");
     alice.send_line("/mode +ikl sesame 10");
     alice.expect_line("*** alice let at most 10 people into #den");
     alice.send_line("/ban bob 1h flooding");

@@ -335,6 +335,24 @@ impl Server {
         client
     }
 
+    /// A plain-text client that takes `nick`, registers it as an account (password
+    /// `correct-horse-battery`), makes `room` and registers the room to it: its founder,
+    /// talking in it.
+    pub fn found_room(&self, nick: &str, room: &str) -> Client {
+        let mut founder = self.join(nick);
+        founder.send_line("/register correct-horse-battery");
+        founder.expect_line(&format!(
+            "*** You registered the account {nick}; you are identified as it."
+        ));
+        founder.send_line(&format!("/join {room}"));
+        founder.expect_line(&format!("*** You are now talking in {room}."));
+        founder.send_line("/register-room");
+        founder.expect_line(&format!(
+            "*** {nick} registered {room} to the account {nick}"
+        ));
+        founder
+    }
+
     /// The address of the server's metrics (`--metrics 127.0.0.1:0`), from its log line
     /// `metrics on http://ADDR/metrics`.
     pub fn metrics_addr(&self) -> SocketAddr {

@@ -350,7 +350,7 @@ impl<const CLIENTS: usize> Driver<CLIENTS> {
                             on,
                             duration,
                         } => GivenAction::Status(status, on, duration),
-                        _ => GivenAction::Invite,
+                        crate::relay::Action::Invite => GivenAction::Invite,
                     },
                 }),
                 _ => {}

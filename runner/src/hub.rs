@@ -1589,11 +1589,8 @@ impl Hub {
                 _ => {}
             }
         }
-        // Their standing may have changed: published after the order.
         for nick in ordered {
-            if let Some(conn) = self.core.core().find_nickname(&nick) {
-                self.changed.push(conn);
-            }
+            self.ordered_about(&nick);
         }
         self.share_moderation();
     }

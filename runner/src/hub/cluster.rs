@@ -203,10 +203,7 @@ impl Hub {
                     &note.node,
                     &note.order(),
                 );
-                // Someone here whose standing it changed is published anew.
-                if let Some(conn) = self.core.core().find_nickname(&note.target) {
-                    self.changed.push(conn);
-                }
+                self.ordered_about(&note.target);
                 if let Err(error) = result {
                     warn!(
                         "cluster: an order of {} (node {}) about {} in {} was not carried out: \
@@ -315,6 +312,14 @@ impl Hub {
             // Its topic may have been set before this node came.
             CoreEvent::RoomCreated { room } => relay.room_created(room),
             _ => {}
+        }
+    }
+
+    /// An order was about `nick`: if they are here, their standing may have changed, and they
+    /// are published anew (after the order).
+    pub(super) fn ordered_about(&mut self, nick: &str) {
+        if let Some(conn) = self.core.core().find_nickname(nick) {
+            self.changed.push(conn);
         }
     }
 

@@ -535,6 +535,8 @@ impl Hub {
         snapshot.rooms = core.rooms() as u64;
         snapshot.commits_pending = self.commits_pending.len() as u64;
         snapshot.cluster = self.relay.is_some();
+        snapshot.flush_spacing = self.pacer.spacing().as_secs_f64();
+        snapshot.load = self.pacer.load(StdInstant::now());
         snapshot
     }
 
@@ -546,6 +548,7 @@ impl Hub {
         events: &Receiver<Event>,
         accepting: &mut Option<Task<()>>,
     ) -> Option<&'static str> {
+        let began = StdInstant::now();
         let readers = self.ticks.borrow_mut().tick();
         if readers > 0 {
             future::yield_now().await;
@@ -554,7 +557,7 @@ impl Hub {
                 return Some(signal);
             }
         }
-        self.flush();
+        self.flush_begun(began);
         future::yield_now().await;
         None
     }
@@ -617,6 +620,12 @@ impl Hub {
     /// pacer, which sets when the next flush may come (see [`crate::pacer`] for why flushes are
     /// spaced by the writes they set off).
     fn flush(&mut self) {
+        self.flush_begun(StdInstant::now());
+    }
+
+    /// As [`Hub::flush`], for a flush that began at `began`: its readers were woken then, and
+    /// the time they and the hub took is part of the spacing to the next.
+    fn flush_begun(&mut self, began: StdInstant) {
         // What goes out now is on file first, so a recording is whole up to what was sent.
         self.core.flush_recording();
         self.commit();
@@ -633,7 +642,7 @@ impl Hub {
                 writer.wake();
             }
         }
-        self.pacer.handle_flush(StdInstant::now(), woken);
+        self.pacer.handle_flush(began, woken, self.stats.deliveries);
         self.ticks.borrow_mut().gathering = self.pacer.is_gathering();
     }
 

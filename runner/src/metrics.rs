@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use smol::channel::Sender;
@@ -98,7 +98,7 @@ fn gauge(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    value: u64,
+    value: impl EncodeGaugeValue,
 ) -> Result<(), std::fmt::Error> {
     encoder
         .encode_descriptor(name, help, None, MetricType::Gauge)?
@@ -246,6 +246,20 @@ impl Collector for Snapshot {
             "chat_hub_writers_per_flush",
             "Writers woken by one flush (clients with something new to write)",
             None,
+        )?;
+        gauge(
+            e,
+            "chat_hub_flush_spacing_seconds",
+            "Time the last flush set before the next may go out: 50 us per writer it woke, scaled \
+             by the load against a million deliveries a second, at most --flush-interval",
+            self.flush_spacing,
+        )?;
+        gauge(
+            e,
+            "chat_hub_load_deliveries_per_second",
+            "Deliveries a second as the hub measures them (over about 100 ms) to scale the flush \
+             spacing",
+            self.load,
         )?;
         counter(e, "chat_store_commits", "Store commits done", s.commits)?;
         gauge(

@@ -14,11 +14,31 @@
 //! meanwhile, so each write carries more as the load grows. A flush that woke one writer (a
 //! reply, a quiet room) lets the next come almost at once; the most latency the gathering adds
 //! is the flush interval (`--flush-interval`).
+//!
+//! Gathering pays only under load. At a light load each writer gets a line now and then, so a
+//! spaced flush still carries about one line per write: the spacing would add its latency and
+//! save nothing (200 people in one room at 2 lines a second each: 80,000 deliveries a second,
+//! each write carrying four lines at a 10 ms spacing, a p50 of 6.5 ms where writing at once
+//! gives 1.3). So the spacing per writer scales with the load: the rate of deliveries, measured
+//! over about [`LOAD_WINDOW`], against [`FULL_LOAD`]. Idle, a flush may follow the last at once;
+//! at a million deliveries a second and above, every writer woken spaces the next flush by the
+//! full [`WRITE_SPACING`]. The rate is what the clients send times the rooms' sizes, whatever
+//! the spacing, so the rule has one settled point: a longer spacing does not raise the rate
+//! that set it. The price: between light and full load, writes carry fewer lines, so CPU per
+//! delivery is higher than a fixed spacing would make it (PERFORMANCE.md has the figures).
 
 use std::time::{Duration, Instant};
 
-/// The time a flush waits per writer the previous flush woke.
+/// The time a flush waits per writer the previous flush woke, at [`FULL_LOAD`] and above.
 pub(crate) const WRITE_SPACING: Duration = Duration::from_micros(50);
+
+/// Deliveries a second (lines times their recipients) at and above which each writer woken
+/// spaces the next flush by the full [`WRITE_SPACING`]; below, in proportion.
+pub(crate) const FULL_LOAD: f64 = 1_000_000.0;
+
+/// How far back the delivery rate looks: it is a mean weighted by `e^(-age / LOAD_WINDOW)`, so
+/// a change of load is seen within a few tenths of a second.
+pub(crate) const LOAD_WINDOW: Duration = Duration::from_millis(100);
 
 /// Flushes at least this far apart are worth reading at (see [`ReaderPace`]): the thread is
 /// then woken once per flush for the input of busy connections, not once per line.
@@ -52,6 +72,47 @@ pub(crate) struct Pacer {
     pending: bool,
     /// Flushes are far enough apart ([`GATHERING`]) that busy readers read at them.
     gathering: bool,
+    /// The rate of deliveries, which scales the spacing.
+    load: Load,
+    /// The spacing the last flush set.
+    spacing: Duration,
+}
+
+/// The rate of deliveries: a mean over about [`LOAD_WINDOW`], where each delivery counts
+/// `1 / LOAD_WINDOW` at first and less as it ages, so a steady rate reads as itself.
+#[derive(Debug)]
+struct Load {
+    /// Deliveries a second.
+    per_second: f64,
+    /// The deliveries counted so far (the hub's running count), when last read.
+    counted: u64,
+    /// When it was last read.
+    at: Instant,
+}
+
+impl Load {
+    /// The running count of deliveries is `delivered` at `now`.
+    fn observe(&mut self, now: Instant, delivered: u64) {
+        let window = LOAD_WINDOW.as_secs_f64();
+        let age = now.saturating_duration_since(self.at).as_secs_f64();
+        #[allow(clippy::cast_precision_loss)] // a count past 2^52 in one flush cannot happen
+        let new = delivered.saturating_sub(self.counted) as f64;
+        self.per_second = self.per_second * (-age / window).exp() + new / window;
+        self.counted = delivered;
+        self.at = self.at.max(now);
+    }
+
+    /// Deliveries a second at `now`: what was measured at the last reading, aged since.
+    fn per_second_at(&self, now: Instant) -> f64 {
+        let age = now.saturating_duration_since(self.at).as_secs_f64();
+        self.per_second * (-age / LOAD_WINDOW.as_secs_f64()).exp()
+    }
+
+    /// The share of [`WRITE_SPACING`] each writer woken spaces the next flush by: 0 when
+    /// idle, 1 at [`FULL_LOAD`] and above.
+    fn gathering_share(&self) -> f64 {
+        (self.per_second / FULL_LOAD).clamp(0.0, 1.0)
+    }
 }
 
 /// What to do with writers that have something new to send, at the end of a turn.
@@ -72,6 +133,12 @@ impl Pacer {
             next_flush: now,
             pending: false,
             gathering: false,
+            load: Load {
+                per_second: 0.0,
+                counted: 0,
+                at: now,
+            },
+            spacing: Duration::ZERO,
         }
     }
 
@@ -87,6 +154,16 @@ impl Pacer {
     /// at the next flush rather than when its socket becomes readable.
     pub(crate) fn is_gathering(&self) -> bool {
         self.gathering
+    }
+
+    /// The time the last flush set before the next may go out (for the metrics).
+    pub(crate) fn spacing(&self) -> Duration {
+        self.spacing
+    }
+
+    /// The deliveries a second the spacing is scaled by, as of `now` (for the metrics).
+    pub(crate) fn load(&self, now: Instant) -> f64 {
+        self.load.per_second_at(now)
     }
 
     /// How many events to handle at a flush once `readers` waiting for it have read: all they
@@ -120,14 +197,21 @@ impl Pacer {
         }
     }
 
-    /// A flush went out at `now` and woke `woken` writers: the next may come [`WRITE_SPACING`]
-    /// later for each of them, at most the flush interval later. A flush that woke no writer
-    /// (it was only for readers) says nothing of the load, so it leaves the gathering as it was.
-    pub(crate) fn handle_flush(&mut self, now: Instant, woken: usize) {
-        let spacing = WRITE_SPACING
-            .saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX))
+    /// A flush that began at `began` (when its readers were woken, or when it was told to go
+    /// out) woke `woken` writers, and the hub has made `delivered` deliveries so far (a running
+    /// count). The next flush may come [`WRITE_SPACING`] later for each writer woken, scaled by
+    /// the load (see the module's notes), at most the flush interval later. The spacing counts
+    /// from `began`, so the time the flush spent reading and handling its readers' lines is
+    /// part of it, not added to it. A flush that woke no writer (it was only for readers) says
+    /// nothing of the load, so it leaves the gathering as it was.
+    pub(crate) fn handle_flush(&mut self, began: Instant, woken: usize, delivered: u64) {
+        self.load.observe(began, delivered);
+        let full = WRITE_SPACING.saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX));
+        let spacing = full
+            .mul_f64(self.load.gathering_share())
             .min(self.flush_interval);
-        self.next_flush = now + spacing;
+        self.next_flush = began + spacing;
+        self.spacing = spacing;
         if woken > 0 {
             self.gathering = spacing >= GATHERING;
         }
@@ -215,29 +299,111 @@ mod tests {
         Duration::from_millis(millis)
     }
 
+    /// A running count of deliveries that reads as 10 million a second for the few
+    /// milliseconds a test lasts: flushes are spaced in full.
+    const BUSY: u64 = 1_000_000;
+
+    /// A pacer under full load, whose first flush may go out at once.
+    fn busy(interval: Duration, start: Instant) -> Pacer {
+        let mut pacer = Pacer::new(interval, start);
+        pacer.handle_flush(start, 0, BUSY);
+        pacer
+    }
+
     #[test]
     fn a_quiet_server_flushes_at_once() {
         let start = Instant::now();
         let mut pacer = Pacer::new(INTERVAL, start);
         assert_eq!(pacer.poll_timeout(), None, "nothing owed yet");
         assert_eq!(pacer.register_new_writes(start, false), Flush::Now);
-        pacer.handle_flush(start, 1);
-        // One writer woken: the next flush may come 50 µs later.
-        assert_eq!(pacer.register_new_writes(start + us(50), false), Flush::Now);
+        // A line to 200 people, on a server with nothing else to do: 2,000 deliveries a second
+        // for now, so the next may go 200 × 50 µs × 0.2% = 20 µs later (10 ms in full).
+        pacer.handle_flush(start, 200, 200);
+        assert_eq!(
+            pacer.register_new_writes(start + us(19), false),
+            Flush::Later
+        );
+        assert_eq!(pacer.poll_timeout(), Some(start + us(20)));
+        assert_eq!(pacer.register_new_writes(start + us(20), false), Flush::Now);
+        assert!(!pacer.is_gathering());
+    }
+
+    #[test]
+    fn a_busy_server_waits_50_us_per_writer_woken() {
+        let start = Instant::now();
+        let mut pacer = busy(INTERVAL, start);
+        assert_eq!(pacer.register_new_writes(start, false), Flush::Now);
+        pacer.handle_flush(start, 1, BUSY);
+        assert_eq!(
+            pacer.register_new_writes(start + us(49), false),
+            Flush::Later
+        );
+        assert_eq!(pacer.poll_timeout(), Some(start + us(50)));
+    }
+
+    /// Flushes every millisecond for a second, each delivering a millisecond's worth at
+    /// `per_second`, to 200 writers; the spacing the last one set.
+    fn settled_spacing(per_second: u64) -> Duration {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(ms(50), start);
+        let mut delivered = 0;
+        for tick in 1..=1_000 {
+            delivered += per_second / 1_000;
+            pacer.handle_flush(start + ms(tick), 200, delivered);
+        }
+        match pacer.register_new_writes(start + ms(1_000), false) {
+            Flush::Now => Duration::ZERO,
+            Flush::Later => pacer.poll_timeout().expect("a flush is owed") - (start + ms(1_000)),
+        }
+    }
+
+    #[test]
+    fn the_spacing_scales_with_the_deliveries_a_second() {
+        // 200 writers woken: 10 ms in full.
+        for (per_second, micros) in [
+            (0, 0),
+            (80_000, 800),
+            (200_000, 2_000),
+            (500_000, 5_000),
+            (1_000_000, 10_000),
+            (5_000_000, 10_000),
+        ] {
+            let spacing = settled_spacing(per_second).as_secs_f64() * 1e6;
+            assert!(
+                (spacing - f64::from(micros)).abs() <= f64::from(micros) * 0.05 + 1.0,
+                "{per_second} a second: {spacing} µs, not {micros}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_load_that_stops_is_forgotten_within_a_second() {
+        let start = Instant::now();
+        let mut pacer = busy(INTERVAL, start);
+        pacer.handle_flush(start, 200, BUSY);
         assert_eq!(pacer.poll_timeout(), None);
+        let _ = pacer.register_new_writes(start, false);
+        assert_eq!(pacer.poll_timeout(), Some(start + INTERVAL));
+        // A second later, nothing more delivered: a line to 200 people spaces nothing.
+        let later = start + ms(1_000);
+        assert_eq!(pacer.register_new_writes(later, false), Flush::Now);
+        pacer.handle_flush(later, 200, BUSY + 200);
+        assert_eq!(pacer.register_new_writes(later, false), Flush::Later);
+        let spacing = pacer.poll_timeout().expect("a flush is owed") - later;
+        assert!(spacing < us(100), "{spacing:?}: 10 ms in full");
     }
 
     #[test]
     fn the_next_flush_waits_50_us_per_writer_woken() {
         let start = Instant::now();
-        let mut pacer = Pacer::new(INTERVAL, start);
-        pacer.handle_flush(start, 40);
+        let mut pacer = busy(INTERVAL, start);
+        pacer.handle_flush(start, 40, BUSY);
         let due = start + us(40 * 50);
         assert_eq!(pacer.register_new_writes(due - us(1), false), Flush::Later);
         assert_eq!(pacer.poll_timeout(), Some(due));
         // The owed flush stays owed at the same time, and goes out when it is due.
         assert_eq!(pacer.register_new_writes(due, false), Flush::Now);
-        pacer.handle_flush(due, 3);
+        pacer.handle_flush(due, 3, BUSY);
         assert_eq!(pacer.poll_timeout(), None, "the flush paid what was owed");
         assert_eq!(
             pacer.register_new_writes(due + us(149), false),
@@ -255,8 +421,8 @@ mod tests {
             (ms(1), 30, ms(1)),
             (Duration::ZERO, 1_000, Duration::ZERO),
         ] {
-            let mut pacer = Pacer::new(interval, start);
-            pacer.handle_flush(start, woken);
+            let mut pacer = busy(interval, start);
+            pacer.handle_flush(start, woken, BUSY);
             let _ = pacer.register_new_writes(start, false);
             assert_eq!(
                 pacer.poll_timeout(),
@@ -276,8 +442,8 @@ mod tests {
             (us(999), 1_000, false), // capped below 1 ms
             (Duration::ZERO, 1_000, false),
         ] {
-            let mut pacer = Pacer::new(interval, start);
-            pacer.handle_flush(start, woken);
+            let mut pacer = busy(interval, start);
+            pacer.handle_flush(start, woken, BUSY);
             assert_eq!(
                 pacer.is_gathering(),
                 gathering,
@@ -289,22 +455,22 @@ mod tests {
     #[test]
     fn a_flush_that_woke_no_writer_leaves_the_gathering_as_it_was() {
         let start = Instant::now();
-        let mut pacer = Pacer::new(INTERVAL, start);
-        pacer.handle_flush(start, 100);
+        let mut pacer = busy(INTERVAL, start);
+        pacer.handle_flush(start, 100, BUSY);
         assert!(pacer.is_gathering());
-        pacer.handle_flush(start + ms(5), 0);
+        pacer.handle_flush(start + ms(5), 0, BUSY);
         assert!(pacer.is_gathering());
         // It spaces nothing either: writes may go out at once.
         assert_eq!(pacer.register_new_writes(start + ms(5), false), Flush::Now);
-        pacer.handle_flush(start + ms(5), 1);
+        pacer.handle_flush(start + ms(5), 1, BUSY);
         assert!(!pacer.is_gathering(), "one writer woken: 50 µs apart");
     }
 
     #[test]
     fn waiting_readers_are_owed_a_flush_and_read_before_it() {
         let start = Instant::now();
-        let mut pacer = Pacer::new(INTERVAL, start);
-        pacer.handle_flush(start, 100);
+        let mut pacer = busy(INTERVAL, start);
+        pacer.handle_flush(start, 100, BUSY);
         pacer.register_waiting_readers();
         assert_eq!(pacer.poll_timeout(), Some(start + us(5_000)));
         // Even when due, the writers wait: the readers read first, and their lines go out with

@@ -255,6 +255,10 @@ pub(crate) struct Snapshot {
     pub(crate) commits_pending: u64,
     /// Cluster mode: the cluster's metrics are shown only then.
     pub(crate) cluster: bool,
+    /// The time the last flush set before the next, in seconds.
+    pub(crate) flush_spacing: f64,
+    /// Deliveries a second, as the pacer measures them to scale that spacing.
+    pub(crate) load: f64,
 }
 
 impl Snapshot {
@@ -267,6 +271,8 @@ impl Snapshot {
             rooms: 0,
             commits_pending: 0,
             cluster: false,
+            flush_spacing: 0.0,
+            load: 0.0,
         }
     }
 }

@@ -247,6 +247,48 @@ fn counts_move_by_what_the_clients_did() {
     promtool_check(&gone.text);
 }
 
+/// The flush spacing follows the load: a room of 20 hearing a paste of 50 lines is a light
+/// load (under a thousand deliveries, so at most ten thousand a second as the hub measures
+/// them), and its flushes are spaced by a sliver of the full 50 µs per writer (1 ms for 20
+/// writers: what the spacing was before it followed the load); a second of quiet after, the
+/// load is forgotten.
+#[test]
+fn the_flush_spacing_follows_the_load() {
+    let server = Server::plain(RUNNER, &["--metrics", "127.0.0.1:0", "--no-flood-limit"]);
+    let mut people: Vec<Client> = (0..20).map(|n| server.join(&format!("p{n}"))).collect();
+    let lines = 50;
+    let paste: String = (0..lines).map(|n| format!("hello {n}\n")).collect();
+    people[0].send(&paste);
+    for listener in &mut people[1..] {
+        listener.expect_line(&format!("p0: hello {}", lines - 1));
+    }
+    let busy = scrape_until(&server, "the lines delivered", |scrape| {
+        scrape.get("chat_lines_received_total") >= f64::from(lines)
+    });
+    let deliveries = busy.get("chat_deliveries_total");
+    assert!(deliveries >= f64::from(lines * 19), "{}", busy.text);
+    let load = busy.get("chat_hub_load_deliveries_per_second");
+    // Each delivery counts 1 / 100 ms at most, and less as it ages.
+    assert!(
+        load > 0.0 && load <= deliveries * 10.0,
+        "load {load} for {deliveries} deliveries"
+    );
+    let spacing = busy.get("chat_hub_flush_spacing_seconds");
+    let most = 20.0 * 50e-6 * (deliveries * 10.0 / 1e6);
+    assert!(
+        spacing <= most && spacing < 1e-3 / 10.0,
+        "spacing {spacing} s, at most {most} s at this load"
+    );
+    thread::sleep(Duration::from_secs(1));
+    let quiet = Scrape::of(&server);
+    let later = quiet.get("chat_hub_load_deliveries_per_second");
+    assert!(
+        later < load / 100.0,
+        "{later} a second after a second of quiet"
+    );
+    promtool_check(&quiet.text);
+}
+
 /// `line 000042 sss...`: about 400 bytes, so that a client's buffers fill quickly.
 fn message(n: usize) -> String {
     format!("line {n:06} {}", "s".repeat(388))

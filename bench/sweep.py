@@ -12,7 +12,8 @@ core 1. It also measures the loopback ceiling (chat-load --raw), fixed loads on 
 (N = 200 × 50 messages a second each, and N = 1,000 × 2), many rooms (5,000 clients in 500 rooms
 of 10, each client sending 2 messages a second to its room), light loads (500 clients in 50 rooms
 and 200 in one, 2 messages a second each: p50 where no server is busy; skipped with
---skip-rooms too), and chat-runner holding 10,000 idle connections.
+--skip-rooms too), p50 in one room of 200 at 5, 10, 20, 50 and 100 messages a second each (every
+rate, every server; skipped with --skip-p50), and chat-runner holding 10,000 idle connections.
 
 A run where the generator was the limit (90% of its core or more, or waking for its sends more
 than 5 ms late at p99) is flagged "bound": it measures the generator (or this machine) as much as
@@ -63,6 +64,9 @@ MANY_ROOMS = (5000, 500, 2)
 # Light loads, where latency is set by how a server writes rather than by how much it has to:
 # (clients, rooms, messages a second each).
 LIGHT_LOADS = [(500, 50, 2), (200, 1, 2)]
+# p50 across loads: one room of 200 at each of these rates (messages a second each), every server,
+# every rate, whether or not a server keeps up (issue 16: p50 at or below ngircd's at each).
+P50_CLIENTS, P50_RATES = 200, [5, 10, 20, 50, 100]
 
 # Clients registered at once by chat-load (--batch). ngircd answers a burst of registrations
 # slowly (a batch of 200 had clients waiting past chat-load's 10 s for their welcome), so it gets
@@ -349,6 +353,8 @@ def main():
     parser.add_argument("--skip-idle", action="store_true", help="skip the 10,000 idle connections")
     parser.add_argument("--skip-rooms", action="store_true",
                         help="skip the many rooms and the light loads")
+    parser.add_argument("--skip-p50", action="store_true",
+                        help="skip p50 across rates in one room of 200")
     parser.add_argument("--fixed-only", action="store_true",
                         help="only the fixed loads (and the flush intervals), no knee sweeps")
     parser.add_argument("--servers", default="chat-runner,ngircd,inspircd",
@@ -452,6 +458,17 @@ def run_all(options, open_files):
             run.update(clients=clients, rate=rate, rooms=rooms)
             results["light"][f"{kind} ({dialect}), {clients} in {rooms} × {rate}"] = run
             log(f"light load {clients} in {rooms} × {rate}, {kind} ({dialect}): {describe(run)}")
+
+    # p50 across rates in one room of 200: every rate for every server.
+    results["p50"] = {}
+    for rate in P50_RATES if not options.skip_p50 else []:
+        for kind, dialect in servers:
+            with tempfile.TemporaryDirectory() as workdir, Server(kind, workdir) as server:
+                run = try_load(server, "--dialect", dialect, "--clients", P50_CLIENTS,
+                               "--rate", rate, "--duration", fixed_duration)
+            run.update(clients=P50_CLIENTS, rate=rate)
+            results["p50"][f"{kind} ({dialect}), {P50_CLIENTS} × {rate}"] = run
+            log(f"p50 at {P50_CLIENTS} × {rate}, {kind} ({dialect}): {describe(run)}")
 
     # The fixed load with other flush intervals (--flush-interval): CPU against latency.
     results["flush_curve"] = []
@@ -579,6 +596,15 @@ def write_tables(results, path):
         for clients, rooms, rate in LIGHT_LOADS:
             lines += ratios(results["light"], f", {clients} in {rooms} × {rate}",
                             f"{clients} in {rooms} rooms × {rate} msgs/s")
+    if results.get("p50"):
+        lines += ["", f"## p50 across rates, one room of {P50_CLIENTS} (msgs/s each)", "",
+                  "| server, N × R | delivered | p50 ms | p99 ms | server CPU s per M deliveries | server waited | generator CPU | generator | load |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, run in results["p50"].items():
+            lines.append(fixed_row(name, run))
+        for rate in P50_RATES:
+            lines += ratios(results["p50"], f", {P50_CLIENTS} × {rate}",
+                            f"{P50_CLIENTS} × {rate}")
     if results.get("flush_curve"):
         lines += ["", "## The 200 × 50 load at other flush intervals (chat-runner, plain)", "",
                   "| --flush-interval ms | delivered | p50 ms | p99 ms | p99.9 ms | server CPU s per M deliveries | generator |",

@@ -187,7 +187,7 @@ pub(crate) struct Roster<S: Storage> {
     /// Who is in which room.
     pub(crate) members: Members<S>,
     /// The buffers that IRC lines with long tag sections borrow while they arrive.
-    tag_pool: TagPool,
+    tag_pool: TagPool<S>,
     /// The buffers partial lines are kept in while they wait for their end.
     lines: LinePool<S>,
     /// The away messages of those who are away (see [`Person::away`]).

@@ -1509,7 +1509,7 @@ impl<S: Storage> Server<S> {
         Some(match record {
             Record::Send { .. } => Output::Send {
                 // Cannot fail: the record just popped is this send.
-                to: Recipients::new(self.out.last_audience()?, self, self.roster.members.rows()),
+                to: Recipients::new(self.out.last_audience()?, self, self.roster.members.cells()),
                 bytes,
             },
             Record::Close { conn, reason } => Output::Close { conn, reason },

@@ -23,11 +23,12 @@
 //! A connection past the capacity is refused: [`Admission::Refused`](crate::Admission::Refused).
 //! The capacity is at most [`MAX_CAPACITY`].
 
-/// The largest capacity a server takes; a larger one asked for (or an `Inline<N>` with a larger
-/// `N`) counts as this one. Membership cells are numbered with a `u32`, 20 a connection. At
-/// about 0.8 KB a connection (1.5 KB of room, what it may borrow from the pools included) it is far
-/// more than a machine holds.
-pub const MAX_CAPACITY: usize = (u32::MAX / crate::MAX_ROOMS_PER_PERSON as u32) as usize;
+/// The largest capacity a server takes (119,304,647); a larger one asked for (or an
+/// `Inline<N>` with a larger `N`) counts as this one. Membership cells are numbered with a
+/// `u32`: a person's own two below 2³¹, the 18 of a second row (one per connection at most)
+/// above it. At about 0.5 KB a connection (1.5 KB of room, what it may borrow from the pools
+/// included) it is far more than a machine holds.
+pub const MAX_CAPACITY: usize = crate::state::members::MAX_PEOPLE;
 
 /// How a [`Server`](crate::Server) keeps its table of connections: [`Inline`] or [`Heap`].
 ///

@@ -562,7 +562,7 @@ impl<S: Storage> Server<S> {
     /// The account `conn` is identified as, as it was registered (for someone of another
     /// server, as their server said), if any.
     pub fn account(&self, conn: ConnectionId) -> Option<&Nickname> {
-        self.roster.get(conn)?.person.account.as_ref()
+        self.roster.account(conn)
     }
 
     /// The account the person called `nick` (here or on another server) is identified as, if
@@ -571,7 +571,7 @@ impl<S: Storage> Server<S> {
     /// [`Event::Private`](crate::Event::Private).
     pub fn account_of(&self, nick: &str) -> Option<&Nickname> {
         let id = self.roster.find(nick)?;
-        self.roster.get(id)?.person.account.as_ref()
+        self.roster.account(id)
     }
 
     /// The number of live connections.

@@ -92,9 +92,10 @@ const LISTEN_BACKLOG: i32 = 4096;
 
 /// How many events may wait for the hub before readers and the accept loop wait in turn (a
 /// reader whose event finds the queue full keeps it and waits for room, reading no more). The
-/// queue's slots (56 bytes each) are allocated and written when the server starts, so the
-/// bound is memory an empty server holds: 57 KB for 1,024, against 229 KB for the 4,096 it
-/// was until 2026-12-03 (docs/PERFORMANCE.md, "Memory to the goals").
+/// queue's slots are allocated and written when the server starts, so the bound is memory an
+/// empty server holds: a slot is as large as the largest [`Event`] and a stamp, 64 bytes (the
+/// large and rare ones boxed), so 64 KB for 1,024; until 2026-12-03 it was 4,096 slots of 144
+/// bytes, 590 KB (docs/PERFORMANCE.md, "Memory to the goals").
 const EVENT_QUEUE: usize = 1024;
 
 /// How the server behaves: the core's configuration and the runner's own bounds. The binary

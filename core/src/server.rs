@@ -207,19 +207,20 @@ const BANNED_COLOUR: &[u8] = b"\x1b[33m***\x1b[0m You are banned from this serve
 /// [`MAX_ROOMS_PER_PERSON`](crate::MAX_ROOMS_PER_PERSON) membership cells, the table of
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
 /// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and [`TAG_BUFFERS`](crate::TAG_BUFFERS)
-/// shared buffers for long IRC tag sections. The fixed part is some 1.2 MB, and each connection
-/// held costs about 0.8 KB more, and 0.5 KB more while a partial line of its waits
-/// (docs/ARCHITECTURE.md has the measured sizes), so keep a
+/// shared buffers for long IRC tag sections. The fixed part is some 1.2 MB (for
+/// `Server<Heap>`, all but 140 KB of it reserved on the heap and used as rooms, bans and the
+/// like come), and each connection held costs about 0.8 KB more, and 0.5 KB more while a
+/// partial line of its waits (docs/ARCHITECTURE.md has the measured sizes), so keep a
 /// `Server` in a `Box` or a `static`.
 #[derive(Debug)]
 pub struct Server<S: Storage> {
     config: Config,
     roster: Roster<S>,
-    rooms: Rooms,
+    rooms: Rooms<S>,
     /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
     past: crate::state::past::Past,
     /// Who watches which nickname (IRC's `MONITOR`).
-    watches: crate::state::monitor::Watches,
+    watches: crate::state::monitor::Watches<S>,
     out: OutputQueue,
     /// Account requests waiting for the runner's answer.
     account_asks: Waitings,
@@ -228,7 +229,7 @@ pub struct Server<S: Storage> {
     /// When mutes with a duration lapse.
     mutes: crate::state::moderation::TimedMutes,
     /// The server-wide bans.
-    server_bans: crate::state::moderation::ServerBans,
+    server_bans: crate::state::moderation::ServerBans<S>,
     /// The accounts that are server operators.
     operators: crate::account::Operators,
     now: Instant,
@@ -561,7 +562,7 @@ impl<S: Storage> Server<S> {
     /// The account `conn` is identified as, as it was registered (for someone of another
     /// server, as their server said), if any.
     pub fn account(&self, conn: ConnectionId) -> Option<&Nickname> {
-        self.roster.get(conn)?.person.account.as_ref()
+        self.roster.account(conn)
     }
 
     /// The account the person called `nick` (here or on another server) is identified as, if
@@ -570,7 +571,7 @@ impl<S: Storage> Server<S> {
     /// [`Event::Private`](crate::Event::Private).
     pub fn account_of(&self, nick: &str) -> Option<&Nickname> {
         let id = self.roster.find(nick)?;
-        self.roster.get(id)?.person.account.as_ref()
+        self.roster.account(id)
     }
 
     /// The number of live connections.
@@ -1508,7 +1509,7 @@ impl<S: Storage> Server<S> {
         Some(match record {
             Record::Send { .. } => Output::Send {
                 // Cannot fail: the record just popped is this send.
-                to: Recipients::new(self.out.last_audience()?, self, self.roster.members.rows()),
+                to: Recipients::new(self.out.last_audience()?, self, self.roster.members.cells()),
                 bytes,
             },
             Record::Close { conn, reason } => Output::Close { conn, reason },

@@ -7,8 +7,11 @@
 //! live and free slots, and pools with room for one per connection of what a connection holds
 //! only for a while: a line buffer while a partial line of its waits for its end, an away
 //! message while away, a nickname claimed from other servers while the answer is awaited. The
-//! rest of the server (the rooms, the output buffer, the shared tag buffers) is fixed, some
-//! 1.2 MB whatever the capacity.
+//! rest of the server, its own tables (rooms, topics, bans, `MONITOR` watches, the shared tag
+//! buffers) and the output buffer, is fixed whatever the capacity: some 1.2 MB. For [`Inline`]
+//! all of it is in the server's value; for [`Heap`] the tables are reserved on the heap when
+//! the server is made, each with room for its bound, and grow with use like the connections'
+//! table (the value itself is some 140 KB, most of it the output buffer).
 //!
 //! Either way the table only grows with use: a slot is made when a connection first needs one
 //! and reused after it leaves, so its memory is written (and, under an operating system,
@@ -20,11 +23,12 @@
 //! A connection past the capacity is refused: [`Admission::Refused`](crate::Admission::Refused).
 //! The capacity is at most [`MAX_CAPACITY`].
 
-/// The largest capacity a server takes; a larger one asked for (or an `Inline<N>` with a larger
-/// `N`) counts as this one. Membership cells are numbered with a `u32`, 20 a connection. At
-/// about 0.8 KB a connection (1.5 KB of room, what it may borrow from the pools included) it is far
-/// more than a machine holds.
-pub const MAX_CAPACITY: usize = (u32::MAX / crate::MAX_ROOMS_PER_PERSON as u32) as usize;
+/// The largest capacity a server takes (119,304,647); a larger one asked for (or an
+/// `Inline<N>` with a larger `N`) counts as this one. Membership cells are numbered with a
+/// `u32`: a person's own two below 2³¹, the 18 of a second row (one per connection at most)
+/// above it. At about 0.5 KB a connection (1.5 KB of room, what it may borrow from the pools
+/// included) it is far more than a machine holds.
+pub const MAX_CAPACITY: usize = crate::state::members::MAX_PEOPLE;
 
 /// How a [`Server`](crate::Server) keeps its table of connections: [`Inline`] or [`Heap`].
 ///
@@ -73,6 +77,15 @@ pub(crate) mod sealed {
 
         /// An empty vector with room for `capacity` items (which `capacity` gave).
         fn table<T: Debug>(capacity: usize) -> Self::Table<T>;
+
+        /// A vector of up to `M` items whatever the capacity: one of the server's own tables
+        /// (rooms, bans, topics, watches, tag buffers). Inside the server's value for
+        /// [`Inline`](super::Inline); reserved on the heap when made for [`Heap`](super::Heap),
+        /// so its memory is used as items come, not when the server is built.
+        type Fixed<T: Debug, const M: usize>: Table<T>;
+
+        /// An empty vector with room for `M` items.
+        fn fixed<T: Debug, const M: usize>() -> Self::Fixed<T, M>;
     }
 
     /// A vector with a fixed room, reserved when it was made: pushing within that room never
@@ -86,6 +99,12 @@ pub(crate) mod sealed {
         fn pop(&mut self) -> Option<T>;
         /// Takes the item at `index`, putting the last one in its place.
         fn swap_remove(&mut self, index: usize) -> T;
+        /// Takes the item at `index`, moving the ones after it down: order kept.
+        fn remove(&mut self, index: usize) -> T;
+        /// Keeps only the items `keep` says yes to, in order.
+        fn retain(&mut self, keep: impl FnMut(&T) -> bool);
+        /// Whether `push` would refuse.
+        fn is_full(&self) -> bool;
     }
 
     impl<const N: usize> Storage for super::Inline<N> {
@@ -96,6 +115,12 @@ pub(crate) mod sealed {
         }
 
         fn table<T: Debug>(_capacity: usize) -> Self::Table<T> {
+            heapless::Vec::new()
+        }
+
+        type Fixed<T: Debug, const M: usize> = heapless::Vec<T, M>;
+
+        fn fixed<T: Debug, const M: usize>() -> Self::Fixed<T, M> {
             heapless::Vec::new()
         }
     }
@@ -112,6 +137,18 @@ pub(crate) mod sealed {
         fn swap_remove(&mut self, index: usize) -> T {
             Self::swap_remove(self, index)
         }
+
+        fn remove(&mut self, index: usize) -> T {
+            Self::remove(self, index)
+        }
+
+        fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+            Self::retain(self, keep);
+        }
+
+        fn is_full(&self) -> bool {
+            self.len() == self.capacity()
+        }
     }
 
     #[cfg(feature = "alloc")]
@@ -125,12 +162,18 @@ pub(crate) mod sealed {
         fn table<T: Debug>(capacity: usize) -> Self::Table<T> {
             alloc::vec::Vec::with_capacity(capacity)
         }
+
+        type Fixed<T: Debug, const M: usize> = alloc::vec::Vec<T>;
+
+        fn fixed<T: Debug, const M: usize>() -> Self::Fixed<T, M> {
+            alloc::vec::Vec::with_capacity(M)
+        }
     }
 
     #[cfg(feature = "alloc")]
     impl<T: Debug> Table<T> for alloc::vec::Vec<T> {
         fn push(&mut self, item: T) -> Result<(), T> {
-            if self.len() == self.capacity() {
+            if Table::is_full(self) {
                 // Pushing now would reallocate and move the table: refuse, as a full one.
                 return Err(item);
             }
@@ -145,5 +188,46 @@ pub(crate) mod sealed {
         fn swap_remove(&mut self, index: usize) -> T {
             Self::swap_remove(self, index)
         }
+
+        fn remove(&mut self, index: usize) -> T {
+            Self::remove(self, index)
+        }
+
+        fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+            Self::retain(self, keep);
+        }
+
+        fn is_full(&self) -> bool {
+            self.len() == self.capacity()
+        }
+    }
+}
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use super::sealed::{Storage, Table};
+    use super::{Heap, Inline};
+
+    #[test]
+    fn a_fixed_table_holds_its_bound_on_the_heap_as_inline() {
+        fn fill<S: Storage>() -> usize {
+            let mut table = S::fixed::<u32, 3>();
+            let mut pushed = 0;
+            while table.push(pushed).is_ok() {
+                pushed += 1;
+            }
+            assert!(table.is_full());
+            table.retain(|&item| item != 1);
+            assert_eq!((table.remove(0), &table[..]), (0, [2].as_slice()));
+            pushed as usize
+        }
+        assert_eq!(fill::<Inline<1>>(), 3);
+        assert_eq!(
+            fill::<Heap>(),
+            3,
+            "a full heap table refuses rather than grows"
+        );
+        // The heap's table is no part of the value that holds it.
+        assert!(size_of::<<Heap as Storage>::Fixed<[u8; 4096], 64>>() < 64);
     }
 }

@@ -44,8 +44,9 @@ pub(crate) enum Event {
     AccountsRegistered(Vec<String>),
     /// Cluster mode: server bans set or lifted on any node: every one there is when the news
     /// starts, then each change, or one of this node's that could not be shared (see
-    /// `cluster/bans.rs`).
-    Moderation(crate::cluster::ModerationNews),
+    /// `cluster/bans.rs`). Boxed: it is 136 bytes, and every slot of the hub's queue is as
+    /// large as the largest event (an event of 56 bytes in a slot of 64 with it boxed).
+    Moderation(Box<crate::cluster::ModerationNews>),
     /// SIGHUP read the message of the day (`--motd`) again; `None`: the built-in one (the
     /// reloaded configuration has no `motd`). Boxed: it is some 6 KB.
     Motd(Option<Box<chat_core::motd::Motd>>),
@@ -54,4 +55,18 @@ pub(crate) enum Event {
     Reconfigure(Box<crate::Settings>),
     /// `--metrics`: a scrape wants the hub's counts, sent back on this channel.
     Scrape(Sender<Snapshot>),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn events_stay_small() {
+        // Every slot of the hub's queue is as large as the largest event, and all of them are
+        // written at start (see `EVENT_QUEUE`): box what is large and rare.
+        assert!(
+            size_of::<super::Event>() <= 56,
+            "{}",
+            size_of::<super::Event>()
+        );
+    }
 }

@@ -675,7 +675,7 @@ impl Hub {
             Event::AccountsRegistered(keys) => self.accounts_registered(keys),
             Event::Moderation(news) => {
                 if let Some(bans) = &mut self.sharer {
-                    self.moderation_from_elsewhere.extend(bans.heard(news));
+                    self.moderation_from_elsewhere.extend(bans.heard(*news));
                 }
                 self.drain();
             }

@@ -90,8 +90,13 @@ pub use crate::tls::{Certificate, CertificateError, DEFAULT_HANDSHAKE_TIMEOUT, T
 /// Connections the kernel may hold waiting to be accepted.
 const LISTEN_BACKLOG: i32 = 4096;
 
-/// How many events may wait for the hub before readers and the accept loop wait in turn.
-const EVENT_QUEUE: usize = 4096;
+/// How many events may wait for the hub before readers and the accept loop wait in turn (a
+/// reader whose event finds the queue full keeps it and waits for room, reading no more). The
+/// queue's slots are allocated and written when the server starts, so the bound is memory an
+/// empty server holds: a slot is as large as the largest [`Event`] and a stamp, 64 bytes (the
+/// large and rare ones boxed), so 64 KB for 1,024; until 2026-12-03 it was 4,096 slots of 144
+/// bytes, 590 KB (docs/PERFORMANCE.md, "Memory to the goals").
+const EVENT_QUEUE: usize = 1024;
 
 /// How the server behaves: the core's configuration and the runner's own bounds. The binary
 /// fills it from its command line, which checks the ranges given here.
@@ -835,7 +840,7 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
     }
 }
 
-/// Building the core passes its fixed part (some 1.2 MB) through the init thread's stack,
+/// Building the core passes its fixed part (some 140 KB) through the init thread's stack,
 /// perhaps more than once; that stack is gone by now, but the kernel's record of
 /// the peak resident memory (VmHWM in /proc/PID/status) still counts it. The record is reset, so
 /// that the peak an operator or a benchmark reads is that of serving. Best effort (Linux).

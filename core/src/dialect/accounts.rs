@@ -43,9 +43,7 @@ impl<S: crate::Storage> Step<'_, S> {
 
     /// The account `conn` is identified as, if any.
     pub(crate) fn account_of(&self, conn: ConnectionId) -> Option<&Nickname> {
-        self.roster
-            .get(conn)
-            .and_then(|slot| slot.person.account.as_ref())
+        self.roster.account(conn)
     }
 
     /// `/register`, `/identify`, `/login`, `/logout`, `/password`, or NickServ's.
@@ -204,11 +202,7 @@ impl<S: crate::Storage> Step<'_, S> {
     }
 
     fn logout(&mut self, conn: ConnectionId) {
-        let Some(account) = self
-            .roster
-            .get_mut(conn)
-            .and_then(|slot| slot.person.account.take())
-        else {
+        let Some(account) = self.roster.set_account(conn, None) else {
             return self.tell_account(conn, true, format_args!("you are not identified"));
         };
         self.tell_account(
@@ -306,9 +300,7 @@ impl<S: crate::Storage> Step<'_, S> {
     /// `conn` is identified as `account` now, as the runner said: everyone who follows it is
     /// told, and going by the account's name it is no longer taken for an impostor.
     pub(crate) fn identified(&mut self, conn: ConnectionId, account: &Nickname) {
-        if let Some(slot) = self.roster.get_mut(conn) {
-            slot.person.account = Some(account.clone());
-        }
+        self.roster.set_account(conn, Some(account.clone()));
         self.server_bans.suspect(conn);
         self.publish(&Happened::AccountSet {
             who: conn,

@@ -62,11 +62,11 @@ impl DisconnectReason {
 #[derive(Debug)]
 pub(crate) struct Step<'a, S: crate::Storage> {
     pub(crate) roster: &'a mut Roster<S>,
-    pub(crate) rooms: &'a mut Rooms,
+    pub(crate) rooms: &'a mut Rooms<S>,
     /// Who left lately and the most users at once, for IRC's `WHOWAS` and `LUSERS`.
     pub(crate) past: &'a mut crate::state::past::Past,
     /// Who watches which nickname (IRC's `MONITOR`).
-    pub(crate) watches: &'a mut crate::state::monitor::Watches,
+    pub(crate) watches: &'a mut crate::state::monitor::Watches<S>,
     pub(crate) out: &'a mut OutputQueue,
     /// Account requests waiting for the runner's answer (see [`account`](crate::account)).
     pub(crate) account_asks: &'a mut crate::state::asks::Waitings,
@@ -75,7 +75,7 @@ pub(crate) struct Step<'a, S: crate::Storage> {
     /// When mutes with a duration lapse.
     pub(crate) mutes: &'a mut crate::state::moderation::TimedMutes,
     /// The server-wide bans.
-    pub(crate) server_bans: &'a mut crate::state::moderation::ServerBans,
+    pub(crate) server_bans: &'a mut crate::state::moderation::ServerBans<S>,
     /// The accounts that are server operators.
     pub(crate) operators: &'a crate::account::Operators,
     pub(crate) style: Style,

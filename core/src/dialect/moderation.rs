@@ -204,8 +204,7 @@ impl<S: crate::Storage> Step<'_, S> {
         !self.operators.is_empty()
             && self
                 .roster
-                .get(conn)
-                .and_then(|slot| slot.person.account.as_ref())
+                .account(conn)
                 .is_some_and(|account| self.operators.contains(account.as_str()))
     }
 
@@ -221,7 +220,7 @@ impl<S: crate::Storage> Step<'_, S> {
         }
         let (live, slots) = self.roster.parts();
         live.iter()
-            .filter_map(|&index| slots.get(index as usize)?.person.account.as_ref())
+            .filter_map(|&index| self.roster.account_in(slots.get(index as usize)?))
             .filter(|account| self.operators.contains(account.as_str()))
             .count()
     }
@@ -488,10 +487,7 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some(prefix) = self.prefix_text(conn) else {
             return false;
         };
-        let account = self
-            .roster
-            .get(conn)
-            .and_then(|slot| slot.person.account.as_ref());
+        let account = self.roster.account(conn);
         // Bans catch look-alikes of the nickname they name too; exceptions do not.
         let nick_key = (list == BanList::Bans)
             .then(|| {
@@ -900,10 +896,7 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some(room) = self.operated_room(conn, room_name) else {
             return;
         };
-        let account = self
-            .roster
-            .get(conn)
-            .and_then(|slot| slot.person.account.clone());
+        let account = self.roster.account(conn).cloned();
         let founder = self.rooms.founder_of(room).cloned();
         let Some(name) = self.rooms.get(room).map(|info| info.name.clone()) else {
             return;
@@ -961,8 +954,7 @@ impl<S: crate::Storage> Step<'_, S> {
             return false;
         };
         self.roster
-            .get(conn)
-            .and_then(|slot| slot.person.account.as_ref())
+            .account(conn)
             .is_some_and(|account| founder.matches(account.as_str()))
     }
 
@@ -977,7 +969,7 @@ impl<S: crate::Storage> Step<'_, S> {
         let (Some(prefix), Some(slot)) = (self.prefix_text(conn), self.roster.get(conn)) else {
             return false;
         };
-        let (account, peer) = (slot.person.account.as_ref(), slot.connection.peer);
+        let (account, peer) = (self.roster.account(conn), slot.connection.peer);
         let Some(ban) = self
             .server_bans
             .holding(self.now)

@@ -133,9 +133,8 @@ impl<S: crate::Storage> Step<'_, S> {
                 return Err(Refused::Full);
             };
             self.set_remote_away(conn, person.away);
-            if let Some(slot) = self.roster.get_mut(conn) {
-                slot.person.account = person.account.and_then(|name| Nickname::new(name).ok());
-            }
+            let account = person.account.and_then(|name| Nickname::new(name).ok());
+            self.roster.set_account(conn, account);
             return Ok(Applied::More);
         };
         self.set_remote_away(conn, person.away);
@@ -221,19 +220,14 @@ impl<S: crate::Storage> Step<'_, S> {
     /// (IRC's `account-notify`) if it changed; `true` if it did.
     fn set_remote_account(&mut self, conn: ConnectionId, account: Option<&str>) -> bool {
         let account = account.and_then(|name| Nickname::new(name).ok());
-        let Some(slot) = self.roster.get_mut(conn) else {
-            return false;
-        };
-        if slot.person.account.as_ref().map(Nickname::as_str)
-            == account.as_ref().map(Nickname::as_str)
+        if self.roster.get(conn).is_none()
+            || self.roster.account(conn).map(Nickname::as_str)
+                == account.as_ref().map(Nickname::as_str)
         {
             return false;
         }
-        slot.person.account = account;
-        let account = self
-            .roster
-            .get(conn)
-            .and_then(|slot| slot.person.account.clone());
+        self.roster.set_account(conn, account);
+        let account = self.roster.account(conn).cloned();
         self.publish(&Happened::AccountSet {
             who: conn,
             account: account.as_ref().map(Nickname::as_str),

@@ -2,10 +2,15 @@
 //! O(its members) and not O(everyone online), and each person's rooms, so a departure or a
 //! rename reaches just the rooms it touches.
 //!
-//! The lists are intrusive and allocation-free: every person has [`MAX_ROOMS_PER_PERSON`]
-//! membership cells, and each room's list is threaded through the cells of its members
-//! (smoltcp and the deadline queues use the same trick). Joining, leaving and finding whether
-//! someone is in a room are O(1) or O([`MAX_ROOMS_PER_PERSON`]); nothing ever scans the table.
+//! The lists are intrusive and allocation-free: every person has [`HOME_CELLS`] membership
+//! cells of their own, and one in more rooms than that takes a second row of the rest of their
+//! [`MAX_ROOMS_PER_PERSON`] from a pool with room for one per person (so it never runs dry;
+//! the row is given back when they are in none of its rooms any more, and reused). Each
+//! room's list is threaded through the cells of its members (smoltcp and the deadline queues
+//! use the same trick). Joining, leaving and finding whether someone is in a room are O(1) or
+//! O([`MAX_ROOMS_PER_PERSON`]); nothing ever scans the table. Until 2026-12-03 every person
+//! had all 20 cells (320 bytes), though most people are in one room; now 36 bytes (two cells
+//! and the second row's index), and 292 more while in more than two rooms.
 //!
 //! A cell also keeps what a line to its room needs of the member: the generation that makes
 //! their [`ConnectionId`](crate::ConnectionId), whether the room is their current one, and
@@ -20,17 +25,44 @@ use crate::storage::sealed::{Storage, Table};
 /// error reply (`405` for an IRC client) and changes nothing.
 pub const MAX_ROOMS_PER_PERSON: usize = 20;
 
-/// A membership cell's place in the table: person index × [`MAX_ROOMS_PER_PERSON`] + cell.
+/// The membership cells in a person's own row: most people are in one or two rooms, and pay
+/// for no more.
+pub(crate) const HOME_CELLS: usize = 2;
+
+/// The cells of a person's second row, which they take from a pool when they join a room past
+/// [`HOME_CELLS`] and give back when they are in no room of it any more. The pool has room for
+/// one second row per person of the capacity, so it never runs dry.
+const MORE_CELLS: usize = MAX_ROOMS_PER_PERSON - HOME_CELLS;
+
+/// A membership cell's place: person index × [`HOME_CELLS`] + cell for a cell of a person's own
+/// row; [`MORE`] set, and second row × [`MORE_CELLS`] + cell, for one of a second row.
 type CellRef = u32;
 
-/// No cell (the end of a list).
+/// Set in a [`CellRef`] to a second row's cell.
+const MORE: CellRef = 1 << 31;
+
+/// No cell (the end of a list), and no second row.
 const NONE: CellRef = CellRef::MAX;
+
+/// The most people the cells can be numbered for: every [`CellRef`] of a person's own row is
+/// below [`MORE`], and every one of a second row (there are as many as people at most) below
+/// [`NONE`]. [`MAX_CAPACITY`](crate::storage::MAX_CAPACITY) is this.
+pub(crate) const MAX_PEOPLE: usize = (NONE - MORE) as usize / MORE_CELLS;
+
+const _: () = assert!(MAX_PEOPLE * HOME_CELLS <= MORE as usize);
 
 /// A cell that holds no membership.
 const NO_ROOM: RoomId = RoomId::MAX;
 
-/// A person's membership cells.
-pub(crate) type Row = [Cell; MAX_ROOMS_PER_PERSON];
+/// A person's own membership cells.
+pub(crate) type Row = [Cell; HOME_CELLS];
+
+/// A second row of membership cells, and whose it is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct More {
+    owner: u32,
+    cells: [Cell; MORE_CELLS],
+}
 
 /// One membership: `room`, its neighbours in that room's list of members, and what a send
 /// to the room needs of the member.
@@ -144,52 +176,171 @@ pub(crate) struct TooManyRooms;
 /// rooms.
 #[derive(Debug)]
 pub(crate) struct Members<S: Storage> {
-    /// Grown as people with higher indices first join a room, never shrunk; at most one row per
-    /// slot of the roster.
-    cells: S::Table<Row>,
+    /// Each person's own [`HOME_CELLS`] cells. Grown as people with higher indices first join
+    /// a room, never shrunk; at most one row per slot of the roster.
+    rows: S::Table<Row>,
+    /// Each person's second row in `more`, or [`NONE`]; as long as `rows`.
+    more_of: S::Table<u32>,
+    /// The second rows of those in more than [`HOME_CELLS`] rooms: made as first needed, then
+    /// reused; at most one per slot of the roster, so one is always there to take.
+    more: S::Table<More>,
+    /// The second rows of `more` no one holds now.
+    free_more: S::Table<u32>,
     /// The first and the last cell of each room's list.
     heads: [CellRef; MAX_ROOMS],
     tails: [CellRef; MAX_ROOMS],
 }
 
+/// Every membership cell, for reading a room's list without [`Members`]' size parameter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cells<'a> {
+    rows: &'a [Row],
+    more: &'a [More],
+}
+
+impl<'a> Cells<'a> {
+    /// Cell `at`, and whose it is.
+    #[inline]
+    fn get(self, at: CellRef) -> (u32, &'a Cell) {
+        if at & MORE == 0 {
+            let (person, k) = (at / HOME_CELLS as u32, at as usize % HOME_CELLS);
+            (person, &self.rows[person as usize][k])
+        } else {
+            let at = at & !MORE;
+            let more = &self.more[(at / MORE_CELLS as u32) as usize];
+            (more.owner, &more.cells[at as usize % MORE_CELLS])
+        }
+    }
+
+    /// The member in cell `at`.
+    #[inline]
+    pub(crate) fn member(self, at: CellRef) -> Member {
+        let (person, cell) = self.get(at);
+        Member {
+            index: person,
+            generation: cell.generation,
+            current: cell.flags & CURRENT != 0,
+            irc: cell.flags & IRC != 0,
+            tagged: cell.flags & TAGGED != 0,
+            client_tags: cell.flags & CLIENT_TAGS != 0,
+            remote: cell.flags & REMOTE != 0,
+            next: (cell.next != NONE).then_some(cell.next),
+        }
+    }
+}
+
 impl<S: Storage> Members<S> {
-    /// No one in any room, with room for `capacity` people's rows (what the roster's storage
-    /// gave).
+    /// No one in any room, with room for `capacity` people (what the roster's storage gave).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
-            cells: S::table(capacity),
+            rows: S::table(capacity),
+            more_of: S::table(capacity),
+            more: S::table(capacity),
+            free_more: S::table(capacity),
             heads: [NONE; MAX_ROOMS],
             tails: [NONE; MAX_ROOMS],
         }
     }
 
-    fn person_cells(&self, person: u32) -> &[Cell] {
-        self.cells.get(person as usize).map_or(&[], |cells| cells)
+    /// `person`'s second row, if it has one.
+    fn more_of(&self, person: u32) -> Option<u32> {
+        self.more_of
+            .get(person as usize)
+            .copied()
+            .filter(|&more| more != NONE)
+    }
+
+    /// `person`'s cells and their places, its own row first.
+    fn person_cells(&self, person: u32) -> impl Iterator<Item = (CellRef, &Cell)> + '_ {
+        let home = self.rows.get(person as usize).map_or(&[][..], |row| row);
+        let more = self
+            .more_of(person)
+            .and_then(|more| Some((more, self.more.get(more as usize)?)))
+            .map_or((0, &[][..]), |(more, row)| (more, &row.cells[..]));
+        let home = (0..)
+            .zip(home)
+            .map(move |(k, cell)| (person * HOME_CELLS as u32 + k, cell));
+        let first = MORE | (more.0 * MORE_CELLS as u32);
+        home.chain((0..).zip(more.1).map(move |(k, cell)| (first + k, cell)))
+    }
+
+    /// The place of `person`'s cell for `room` (`NO_ROOM`: a free one).
+    fn find(&self, person: u32, room: RoomId) -> Option<CellRef> {
+        self.person_cells(person)
+            .find(|(_, cell)| cell.room == room)
+            .map(|(at, _)| at)
     }
 
     fn cell_mut(&mut self, at: CellRef) -> &mut Cell {
-        let (person, k) = split(at);
-        &mut self.cells[person as usize][k]
+        if at & MORE == 0 {
+            let (person, k) = (at / HOME_CELLS as u32, at as usize % HOME_CELLS);
+            &mut self.rows[person as usize][k]
+        } else {
+            let at = at & !MORE;
+            &mut self.more[(at / MORE_CELLS as u32) as usize].cells[at as usize % MORE_CELLS]
+        }
+    }
+
+    /// Changes every cell of `person`'s.
+    fn for_each_cell(&mut self, person: u32, mut change: impl FnMut(&mut Cell)) {
+        if let Some(row) = self.rows.get_mut(person as usize) {
+            row.iter_mut().for_each(&mut change);
+        }
+        if let Some(more) = self.more_of(person) {
+            self.more[more as usize].cells.iter_mut().for_each(change);
+        }
     }
 
     /// Whether `person` is in `room`.
     pub(crate) fn contains(&self, person: u32, room: RoomId) -> bool {
-        self.person_cells(person)
-            .iter()
-            .any(|cell| cell.room == room)
+        self.find(person, room).is_some()
     }
 
     /// The rooms `person` is in, in no particular order.
     pub(crate) fn rooms_of(&self, person: u32) -> impl Iterator<Item = RoomId> + '_ {
         self.person_cells(person)
-            .iter()
-            .map(|cell| cell.room)
+            .map(|(_, cell)| cell.room)
             .filter(|&room| room != NO_ROOM)
     }
 
     /// Whether `person` is in any room.
     pub(crate) fn in_any(&self, person: u32) -> bool {
         self.rooms_of(person).next().is_some()
+    }
+
+    /// A free cell of `person`'s, taking a second row for it if its own is full.
+    fn free_cell(&mut self, person: u32) -> Result<CellRef, TooManyRooms> {
+        while self.rows.len() <= person as usize {
+            // Cannot fail: person indices are below the roster's capacity, the room of both.
+            if self.rows.push([Cell::EMPTY; HOME_CELLS]).is_err()
+                || self.more_of.push(NONE).is_err()
+            {
+                return Err(TooManyRooms);
+            }
+        }
+        if let Some(at) = self.find(person, NO_ROOM) {
+            return Ok(at);
+        }
+        if self.more_of(person).is_some() {
+            return Err(TooManyRooms);
+        }
+        let more = match self.free_more.pop() {
+            Some(more) => more,
+            None => {
+                let more = u32::try_from(self.more.len()).map_err(|_| TooManyRooms)?;
+                // Cannot fail: a person holds one second row at most, and there is room for
+                // one per person.
+                let row = More {
+                    owner: person,
+                    cells: [Cell::EMPTY; MORE_CELLS],
+                };
+                self.more.push(row).map_err(|_| TooManyRooms)?;
+                more
+            }
+        };
+        self.more[more as usize].owner = person;
+        self.more_of[person as usize] = more;
+        Ok(MORE | (more * MORE_CELLS as u32))
     }
 
     /// Puts `person` (of slot `generation`, reading IRC or not) in `room`, which it must not
@@ -204,21 +355,7 @@ impl<S: Storage> Members<S> {
         room: RoomId,
     ) -> Result<(), TooManyRooms> {
         debug_assert!(!self.contains(person, room));
-        while self.cells.len() <= person as usize {
-            // Cannot fail: person indices are below the roster's capacity, the room of `cells`.
-            if self
-                .cells
-                .push([Cell::EMPTY; MAX_ROOMS_PER_PERSON])
-                .is_err()
-            {
-                return Err(TooManyRooms);
-            }
-        }
-        let k = self.cells[person as usize]
-            .iter()
-            .position(|cell| cell.room == NO_ROOM)
-            .ok_or(TooManyRooms)?;
-        let at = person * MAX_ROOMS_PER_PERSON as u32 + k as u32;
+        let at = self.free_cell(person)?;
         let tail = self.tails[usize::from(room)];
         match tail {
             NONE => self.heads[usize::from(room)] = at,
@@ -235,16 +372,12 @@ impl<S: Storage> Members<S> {
         Ok(())
     }
 
-    /// Takes `person` out of `room`; false if it was not in it.
+    /// Takes `person` out of `room`; false if it was not in it. A second row left empty is
+    /// given back.
     pub(crate) fn leave(&mut self, person: u32, room: RoomId) -> bool {
-        let Some(k) = self
-            .person_cells(person)
-            .iter()
-            .position(|cell| cell.room == room)
-        else {
+        let Some(at) = self.find(person, room) else {
             return false;
         };
-        let at = person * MAX_ROOMS_PER_PERSON as u32 + k as u32;
         let Cell { prev, next, .. } = core::mem::replace(self.cell_mut(at), Cell::EMPTY);
         match prev {
             NONE => self.heads[usize::from(room)] = next,
@@ -253,6 +386,18 @@ impl<S: Storage> Members<S> {
         match next {
             NONE => self.tails[usize::from(room)] = prev,
             next => self.cell_mut(next).prev = prev,
+        }
+        if at & MORE != 0 {
+            let more = (at & !MORE) / MORE_CELLS as u32;
+            if self.more[more as usize]
+                .cells
+                .iter()
+                .all(|cell| cell.room == NO_ROOM)
+            {
+                self.more_of[person as usize] = NONE;
+                // Cannot fail: no more are free than there are.
+                let _ = self.free_more.push(more);
+            }
         }
         true
     }
@@ -265,27 +410,34 @@ impl<S: Storage> Members<S> {
 
     /// The member in cell `at`.
     pub(crate) fn at(&self, at: u32) -> Member {
-        member_at(&self.cells, at)
+        self.cells().member(at)
     }
 
-    /// Every person's cells, for walking a room without this table's size parameter.
-    pub(crate) fn rows(&self) -> &[Row] {
-        &self.cells
+    /// Every cell, for walking a room without this table's size parameter.
+    pub(crate) fn cells(&self) -> Cells<'_> {
+        Cells {
+            rows: &self.rows,
+            more: &self.more,
+        }
+    }
+
+    /// How many second rows have been made (the most people in more than [`HOME_CELLS`] rooms
+    /// at once), and how many are held now.
+    #[cfg(test)]
+    fn second_rows(&self) -> (usize, usize) {
+        (self.more.len(), self.more.len() - self.free_more.len())
     }
 
     /// Moves `person`'s current room from `old` to `new` (rooms it is in, or `None`).
     pub(crate) fn set_current(&mut self, person: u32, old: Option<RoomId>, new: Option<RoomId>) {
-        let Some(cells) = self.cells.get_mut(person as usize) else {
-            return;
-        };
-        for cell in cells.iter_mut() {
+        self.for_each_cell(person, |cell| {
             if Some(cell.room) == old {
                 cell.flags &= !CURRENT;
             }
             if Some(cell.room) == new {
                 cell.flags |= CURRENT;
             }
-        }
+        });
     }
 
     /// Whether `person` is an operator of `room` (false if it is not in it).
@@ -296,8 +448,7 @@ impl<S: Storage> Members<S> {
     /// Whether `person` has `status` in `room` (false if it is not in it).
     pub(crate) fn has(&self, person: u32, room: RoomId, status: Status) -> bool {
         self.person_cells(person)
-            .iter()
-            .any(|cell| cell.room == room && cell.flags & status.flag() != 0)
+            .any(|(_, cell)| cell.room == room && cell.flags & status.flag() != 0)
     }
 
     /// Makes `person` an operator of `room`, or not; false if it is not in it.
@@ -307,12 +458,10 @@ impl<S: Storage> Members<S> {
 
     /// Gives `person` `status` in `room`, or takes it; false if it is not in it.
     pub(crate) fn set(&mut self, person: u32, room: RoomId, status: Status, on: bool) -> bool {
-        let Some(cells) = self.cells.get_mut(person as usize) else {
+        let Some(at) = self.find(person, room).filter(|_| room != NO_ROOM) else {
             return false;
         };
-        let Some(cell) = cells.iter_mut().find(|cell| cell.room == room) else {
-            return false;
-        };
+        let cell = self.cell_mut(at);
         if on {
             cell.flags |= status.flag();
         } else {
@@ -324,20 +473,14 @@ impl<S: Storage> Members<S> {
     /// Marks `person` as reading IRC in every room it is in (and it joins from now on, by
     /// [`Self::join`]'s `irc`).
     pub(crate) fn set_irc(&mut self, person: u32) {
-        if let Some(cells) = self.cells.get_mut(person as usize) {
-            for cell in cells.iter_mut() {
-                cell.flags |= IRC;
-            }
-        }
+        self.for_each_cell(person, |cell| cell.flags |= IRC);
     }
 
     /// Marks which message tags `person` reads, in every room it is in.
     pub(crate) fn set_tagged(&mut self, person: u32, tags: Tagged) {
-        if let Some(cells) = self.cells.get_mut(person as usize) {
-            for cell in cells.iter_mut() {
-                cell.flags = (cell.flags & !(TAGGED | CLIENT_TAGS)) | tags.flags();
-            }
-        }
+        self.for_each_cell(person, |cell| {
+            cell.flags = (cell.flags & !(TAGGED | CLIENT_TAGS)) | tags.flags();
+        });
     }
 
     /// The people in `room`, in the order they joined.
@@ -347,31 +490,6 @@ impl<S: Storage> Members<S> {
             next: self.head(room),
         }
     }
-}
-
-/// The member in cell `at` of `rows`.
-#[inline]
-pub(crate) fn member_at(rows: &[Row], at: u32) -> Member {
-    let (person, k) = split(at);
-    let cell = rows[person as usize][k];
-    Member {
-        index: person,
-        generation: cell.generation,
-        current: cell.flags & CURRENT != 0,
-        irc: cell.flags & IRC != 0,
-        tagged: cell.flags & TAGGED != 0,
-        client_tags: cell.flags & CLIENT_TAGS != 0,
-        remote: cell.flags & REMOTE != 0,
-        next: (cell.next != NONE).then_some(cell.next),
-    }
-}
-
-/// The person index and cell of a cell reference.
-const fn split(at: CellRef) -> (u32, usize) {
-    (
-        at / MAX_ROOMS_PER_PERSON as u32,
-        (at % MAX_ROOMS_PER_PERSON as u32) as usize,
-    )
 }
 
 /// An iterator over the person indices of one room's members.
@@ -463,6 +581,71 @@ mod tests {
             .unwrap();
         assert_eq!(members.of(999).collect::<Vec<_>>(), [1]);
         assert_eq!(members.rooms_of(1).count(), MAX_ROOMS_PER_PERSON);
+    }
+
+    #[test]
+    fn a_second_row_is_taken_past_the_home_cells_and_given_back_when_emptied() {
+        let mut members = Members::<crate::Heap>::with_capacity(3);
+        let join = |members: &mut Members<crate::Heap>, person, room| {
+            members.join(person, 9, false, false, Tagged::default(), room)
+        };
+        for room in 0..HOME_CELLS as RoomId {
+            join(&mut members, 0, room).unwrap();
+        }
+        assert_eq!(members.second_rows(), (0, 0), "the own row is enough");
+        join(&mut members, 0, 100).unwrap();
+        join(&mut members, 0, 101).unwrap();
+        assert_eq!(members.second_rows(), (1, 1));
+        // A walk crosses from own rows to second rows and back.
+        join(&mut members, 1, 100).unwrap();
+        join(&mut members, 2, 100).unwrap();
+        assert_eq!(members.of(100).collect::<Vec<_>>(), [0, 1, 2]);
+        members.set_current(0, None, Some(101));
+        members.set_irc(0);
+        assert!(members.set(0, 101, Status::Voice, true));
+        assert!(members.has(0, 101, Status::Voice) && !members.has(0, 100, Status::Voice));
+        let member = members.at(members.head(101).unwrap());
+        assert_eq!((member.index, member.current, member.irc), (0, true, true));
+        // Leaving a room of the own row keeps the second one, whose rooms are still held.
+        assert!(members.leave(0, 0));
+        assert_eq!(members.second_rows(), (1, 1));
+        assert!(members.leave(0, 100) && members.leave(0, 101));
+        assert_eq!(members.second_rows(), (1, 0), "given back when empty");
+        assert_eq!(members.of(100).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(members.head(101), None);
+        // Reused by the next one who needs one, and its cells are clean.
+        for room in 200..200 + MAX_ROOMS_PER_PERSON as RoomId - 1 {
+            join(&mut members, 2, room).unwrap();
+        }
+        assert_eq!(join(&mut members, 2, 999), Err(TooManyRooms), "in 100 too");
+        assert_eq!(members.second_rows(), (1, 1));
+        assert!(!members.has(2, 201, Status::Voice));
+        assert_eq!(members.rooms_of(2).count(), MAX_ROOMS_PER_PERSON);
+        assert_eq!(members.of(218).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn everyone_of_the_capacity_can_be_in_the_most_rooms_at_once() {
+        const N: usize = 3;
+        let mut members = Members::<Inline<N>>::with_capacity(N);
+        for person in 0..N as u32 {
+            for room in 0..MAX_ROOMS_PER_PERSON as RoomId {
+                members
+                    .join(person, 0, false, false, Tagged::default(), room)
+                    .unwrap();
+            }
+        }
+        assert_eq!(members.second_rows(), (N, N));
+        for room in 0..MAX_ROOMS_PER_PERSON as RoomId {
+            assert_eq!(members.of(room).collect::<Vec<_>>(), [0, 1, 2]);
+        }
+        for person in 0..N as u32 {
+            for room in 0..MAX_ROOMS_PER_PERSON as RoomId {
+                assert!(members.leave(person, room));
+            }
+            assert!(!members.in_any(person));
+        }
+        assert_eq!(members.second_rows(), (N, 0));
     }
 
     #[test]

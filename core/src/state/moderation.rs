@@ -8,6 +8,7 @@ use core::net::IpAddr;
 use crate::state::nickname::Nickname;
 use crate::state::rooms::RoomId;
 use crate::state::roster::ConnectionId;
+use crate::storage::sealed::{Storage, Table};
 use crate::time::Instant;
 
 /// How a ban names an account rather than a nickname mask: `$a:ACCOUNT`.
@@ -153,19 +154,20 @@ pub(crate) struct ServerBansFull;
 
 /// The server-wide bans, and the connections whose name or account changed in this step, to
 /// be checked against them once it is over.
-#[derive(Debug, Default)]
-pub(crate) struct ServerBans {
-    bans: heapless::Vec<ServerBan, MAX_SERVER_BANS>,
+#[derive(Debug)]
+pub(crate) struct ServerBans<S: Storage> {
+    /// In the order set; inside the server or reserved on the heap (see [`Storage`]).
+    bans: S::Fixed<ServerBan, MAX_SERVER_BANS>,
     suspects: heapless::Vec<ConnectionId, MAX_SUSPECTS>,
     /// After a ban is set, everyone online is checked, a few at each timeout, from the last
     /// in the roster's list down: one past the position to check next.
     sweep: Option<usize>,
 }
 
-impl ServerBans {
-    pub(crate) const fn new() -> Self {
+impl<S: Storage> ServerBans<S> {
+    pub(crate) fn new() -> Self {
         Self {
-            bans: heapless::Vec::new(),
+            bans: S::fixed(),
             suspects: heapless::Vec::new(),
             sweep: None,
         }

@@ -8,6 +8,7 @@
 use crate::state::names::NameKey;
 use crate::state::nickname::Nickname;
 use crate::state::roster::ConnectionId;
+use crate::storage::sealed::{Storage, Table};
 
 /// The most nicknames one connection may watch.
 pub(crate) const MAX_MONITOR: usize = 16;
@@ -35,16 +36,15 @@ pub(crate) enum Full {
 }
 
 /// Every watch.
-#[derive(Debug, Default)]
-pub(crate) struct Watches {
-    list: heapless::Vec<Watch, MAX_WATCHES>,
+#[derive(Debug)]
+pub(crate) struct Watches<S: Storage> {
+    /// In the order set; inside the server or reserved on the heap (see [`Storage`]).
+    list: S::Fixed<Watch, MAX_WATCHES>,
 }
 
-impl Watches {
-    pub(crate) const fn new() -> Self {
-        Self {
-            list: heapless::Vec::new(),
-        }
+impl<S: Storage> Watches<S> {
+    pub(crate) fn new() -> Self {
+        Self { list: S::fixed() }
     }
 
     /// `watcher` watches `nick` from now on (it may already).
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn watches_are_found_by_name_case_aside_and_bounded_three_ways() {
-        let mut watches = Watches::new();
+        let mut watches = Watches::<crate::Inline<1>>::new();
         watches.add(conn(1), nick("Bob")).unwrap();
         watches.add(conn(1), nick("bob")).unwrap();
         watches.add(conn(2), nick("BOB")).unwrap();
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn the_server_wide_bound_holds_too() {
-        let mut watches = Watches::new();
+        let mut watches = Watches::<crate::Inline<1>>::new();
         let mut refused = None;
         'fill: for watcher in 0.. {
             for at in 0..MAX_MONITOR {

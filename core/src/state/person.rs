@@ -57,8 +57,10 @@ pub(crate) struct Person {
     /// Someone on another server, known through what the runner relays (see
     /// [`relay`](crate::relay)): no connection here, never sent anything.
     pub(crate) remote: Option<RemoteTag>,
-    /// The account they identified as (see [`account`](crate::account)), if any.
-    pub(crate) account: Option<Nickname>,
+    /// Set when they identify as an account (see [`account`](crate::account)): where the
+    /// roster's pool of accounts keeps its name (see
+    /// [`Roster::account`](crate::state::roster::Roster::account)); `None` when not identified.
+    pub(crate) account: Option<u32>,
 }
 
 /// Who a person on another server is: their server, and their id there.

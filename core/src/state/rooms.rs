@@ -9,6 +9,7 @@ use core::fmt;
 
 use crate::state::names::{self, Letters};
 use crate::state::nickname::Nickname;
+use crate::storage::sealed::{Storage, Table};
 use crate::time::Instant;
 use crate::wire::line::cut;
 
@@ -337,8 +338,9 @@ const WORDS: usize = MAX_ROOMS.div_ceil(64);
 /// The table of rooms, with the lobby always at index 0, and an index by name (ASCII case
 /// ignored) so that finding a room does not scan the table.
 #[derive(Debug)]
-pub(crate) struct Rooms {
-    rooms: heapless::Vec<Option<Room>, MAX_ROOMS>,
+pub(crate) struct Rooms<S: Storage> {
+    /// Grown as rooms are made (a new room takes the lowest free index), never shrunk.
+    rooms: S::Fixed<Option<Room>, MAX_ROOMS>,
     /// A bit per index in use, so a new room takes the lowest free index at once.
     used: [u64; WORDS],
     /// Open addressing with linear probing over the hash of the name's key.
@@ -350,15 +352,15 @@ pub(crate) struct Rooms {
     /// Where the next spelling goes in `recent`.
     next_recent: Cell<usize>,
     count: usize,
-    topics: heapless::Vec<Topic, MAX_TOPICS>,
+    topics: S::Fixed<Topic, MAX_TOPICS>,
     /// Topic slots free for reuse.
-    free_topics: heapless::Vec<u16, MAX_TOPICS>,
+    free_topics: S::Fixed<u16, MAX_TOPICS>,
     /// Every room's bans (`MODE +b`, `/ban`), in the order set.
-    bans: heapless::Vec<Ban, MAX_BANS>,
+    bans: S::Fixed<Ban, MAX_BANS>,
     /// The keys of the rooms that have one.
-    keys: heapless::Vec<(RoomId, RoomKey), MAX_KEYED_ROOMS>,
+    keys: S::Fixed<(RoomId, RoomKey), MAX_KEYED_ROOMS>,
     /// The registered rooms, each with the account it is registered to (its founder's).
-    founders: heapless::Vec<(RoomId, Nickname), MAX_REGISTERED_ROOMS>,
+    founders: S::Fixed<(RoomId, Nickname), MAX_REGISTERED_ROOMS>,
     /// The sequence number of the last line said in any room. One counter for the server, not
     /// one per room, so that a room that goes and comes back (or a restart, which restores it)
     /// never numbers two lines alike: a store keys lines by it.
@@ -446,21 +448,21 @@ fn home(key_hash: u32) -> usize {
     key_hash as usize % INDEX_SLOTS
 }
 
-impl Rooms {
+impl<S: Storage> Rooms<S> {
     /// The table, with the lobby made at `now`.
     pub(crate) fn new(now: Instant) -> Self {
         let mut rooms = Self {
-            rooms: heapless::Vec::new(),
+            rooms: S::fixed(),
             used: [0; WORDS],
             index: [NO_SLOT; INDEX_SLOTS],
             recent: RefCell::new(Default::default()),
-            bans: heapless::Vec::new(),
-            keys: heapless::Vec::new(),
-            founders: heapless::Vec::new(),
+            bans: S::fixed(),
+            keys: S::fixed(),
+            founders: S::fixed(),
             next_recent: Cell::new(0),
             count: 0,
-            topics: heapless::Vec::new(),
-            free_topics: heapless::Vec::new(),
+            topics: S::fixed(),
+            free_topics: S::fixed(),
             last_seq: 0,
         };
         // Cannot fail: the table is empty and LOBBY is a valid name.
@@ -871,7 +873,7 @@ mod tests {
         let room = RoomName::new("#E\u{301}te\u{301}").unwrap();
         assert_eq!(room.as_str(), "#\u{c9}t\u{e9}");
         assert!(room.matches("#\u{e9}T\u{c9}"));
-        let mut rooms = Rooms::new(Instant::ZERO);
+        let mut rooms = Rooms::<crate::Inline<1>>::new(Instant::ZERO);
         let ærø = rooms
             .create(RoomName::new("#Ærø").unwrap(), Instant::ZERO)
             .unwrap();
@@ -888,7 +890,7 @@ mod tests {
 
     #[test]
     fn rooms_are_created_found_and_removed_but_the_lobby_stays() {
-        let mut rooms = Rooms::new(Instant::ZERO);
+        let mut rooms = Rooms::<crate::Inline<1>>::new(Instant::ZERO);
         assert_eq!(rooms.find("#LOBBY"), Some(0));
         let rust = rooms
             .create(RoomName::new("#rust").unwrap(), Instant::ZERO)
@@ -913,7 +915,7 @@ mod tests {
 
     #[test]
     fn the_name_index_finds_every_room_through_removals() {
-        let mut rooms = Rooms::new(Instant::ZERO);
+        let mut rooms = Rooms::<crate::Inline<1>>::new(Instant::ZERO);
         let name = |n: usize| std::format!("#Room{n}");
         for n in 1..MAX_ROOMS {
             rooms

@@ -187,7 +187,7 @@ pub(crate) struct Roster<S: Storage> {
     /// Who is in which room.
     pub(crate) members: Members<S>,
     /// The buffers that IRC lines with long tag sections borrow while they arrive.
-    tag_pool: TagPool,
+    tag_pool: TagPool<S>,
     /// The buffers partial lines are kept in while they wait for their end.
     lines: LinePool<S>,
     /// The away messages of those who are away (see [`Person::away`]).
@@ -195,6 +195,9 @@ pub(crate) struct Roster<S: Storage> {
     /// The nicknames claimed from the other servers, while the answers are awaited (see
     /// [`Connection::claiming`]).
     claims: Pool<S, Nickname>,
+    /// The accounts of those identified as one (see [`Person::account`]): most people are not,
+    /// and pay 8 bytes for it rather than a name's 72.
+    accounts: Pool<S, Nickname>,
     /// Indices of the slots of people on other servers (see [`Person::remote`]), densely
     /// packed like `live`, which holds only connections.
     remote: S::Table<u32>,
@@ -235,6 +238,7 @@ impl<S: Storage> Roster<S> {
             lines: LinePool::with_capacity(capacity),
             aways: Pool::with_capacity(capacity),
             claims: Pool::with_capacity(capacity),
+            accounts: Pool::with_capacity(capacity),
             remote: S::table(capacity),
             nodes: heapless::Vec::new(),
         }
@@ -394,6 +398,45 @@ impl<S: Storage> Roster<S> {
         let nick = self.claims.get(at).clone();
         self.claims.free(at);
         Some(nick)
+    }
+
+    /// The account `id` is identified as, if any.
+    pub(crate) fn account(&self, id: ConnectionId) -> Option<&Nickname> {
+        let at = self.get(id)?.person.account?;
+        Some(self.accounts.get(at))
+    }
+
+    /// The account of the person in `slot`, if any (for a walk over the slots).
+    pub(crate) fn account_in(&self, slot: &Slot) -> Option<&Nickname> {
+        Some(self.accounts.get(slot.person.account?))
+    }
+
+    /// Sets the account `id` is identified as (`None`: none); the one it was, if any.
+    pub(crate) fn set_account(
+        &mut self,
+        id: ConnectionId,
+        account: Option<Nickname>,
+    ) -> Option<Nickname> {
+        self.get(id)?;
+        let person = &mut self.slots[id.index as usize].person;
+        match (person.account, account) {
+            (Some(at), Some(account)) => {
+                Some(core::mem::replace(self.accounts.get_mut(at), account))
+            }
+            (None, Some(account)) => {
+                // `None` only past the capacity, which the roster never goes: then the
+                // account is not kept, and they show as not identified.
+                person.account = self.accounts.put(account);
+                None
+            }
+            (Some(at), None) => {
+                person.account = None;
+                let was = self.accounts.get(at).clone();
+                self.accounts.free(at);
+                Some(was)
+            }
+            (None, None) => None,
+        }
     }
 
     /// `id`'s away message, if they are away.
@@ -589,6 +632,9 @@ impl<S: Storage> Roster<S> {
         }
         if let Some(at) = slot.connection.claiming {
             self.claims.free(at);
+        }
+        if let Some(at) = slot.person.account.take() {
+            self.accounts.free(at);
         }
         slot.connection
             .framer
@@ -879,6 +925,50 @@ mod tests {
         let newcomer = roster.insert(None).unwrap();
         assert_eq!(roster.feed(newcomer, b"new\n"), Some((4, Framed::Line)));
         assert_eq!(roster.take_line(newcomer).as_slice(), b"new");
+    }
+
+    #[test]
+    fn accounts_are_kept_apart_only_for_those_identified() {
+        let mut roster: Roster<Inline<3>> = Roster::with_capacity(3);
+        let ids: std::vec::Vec<_> = (0..3).map(|_| roster.insert(None).unwrap()).collect();
+        let name = |name: &str| Nickname::new(name).unwrap();
+        assert_eq!(
+            (roster.account(ids[0]), roster.accounts.counts()),
+            (None, (0, 0))
+        );
+        for (at, &id) in ids.iter().enumerate() {
+            assert_eq!(
+                roster.set_account(id, Some(name(&std::format!("acct{at}")))),
+                None
+            );
+        }
+        assert_eq!(roster.accounts.counts(), (3, 3), "one each, the capacity");
+        assert_eq!(
+            roster.set_account(ids[0], Some(name("other"))),
+            Some(name("acct0"))
+        );
+        assert_eq!(roster.account(ids[0]), Some(&name("other")));
+        assert_eq!(
+            roster.set_account(ids[1], None),
+            Some(name("acct1")),
+            "logged out"
+        );
+        assert_eq!(roster.account(ids[1]), None);
+        assert_eq!(roster.set_account(ids[1], None), None);
+        assert!(roster.remove(ids[2]));
+        assert_eq!(roster.accounts.counts(), (1, 3), "logged out, and gone");
+        let newcomer = roster.insert(None).unwrap();
+        assert_eq!(
+            roster.account(newcomer),
+            None,
+            "the one gone's account is not theirs"
+        );
+        roster.set_account(newcomer, Some(name("new")));
+        roster.set_account(ids[1], Some(name("again")));
+        assert_eq!(roster.accounts.counts(), (3, 3));
+        assert_eq!(roster.account(newcomer), Some(&name("new")));
+        assert_eq!(roster.account(ids[1]), Some(&name("again")));
+        assert_eq!(roster.account(ids[2]), None, "a stale handle has none");
     }
 
     #[test]

@@ -87,20 +87,24 @@ pub const TAG_BUFFERS: usize = 64;
 /// A tag section (`@tags `, with the `@` and the space) kept outside a connection's line buffer.
 pub(crate) type TagBuffer = heapless::Vec<u8, MAX_TAG_BYTES>;
 
-/// The buffers that long tag sections borrow while their line arrives.
+/// The buffers that long tag sections borrow while their line arrives: up to [`TAG_BUFFERS`],
+/// each made the first time all those made before are lent at once, then kept for reuse (for a
+/// `Server<Heap>` they are reserved on the heap, and cost memory only once made).
 #[derive(Debug)]
-pub(crate) struct TagPool {
-    buffers: [TagBuffer; TAG_BUFFERS],
-    /// Bit `i` set: buffer `i` is free.
+pub(crate) struct TagPool<S: Storage> {
+    /// Buffer `i` made, lent or not; the lowest free index is lent first, so they are made in
+    /// order.
+    buffers: S::Fixed<TagBuffer, TAG_BUFFERS>,
+    /// Bit `i` set: buffer `i` is free (made or not).
     free: u64,
 }
 
 const _: () = assert!(TAG_BUFFERS <= 64, "the free set is one u64");
 
-impl TagPool {
-    pub(crate) const fn new() -> Self {
+impl<S: Storage> TagPool<S> {
+    pub(crate) fn new() -> Self {
         Self {
-            buffers: [const { TagBuffer::new() }; TAG_BUFFERS],
+            buffers: S::fixed(),
             free: if TAG_BUFFERS == 64 {
                 u64::MAX
             } else {
@@ -115,8 +119,12 @@ impl TagPool {
             return None;
         }
         let at = self.free.trailing_zeros();
+        if at as usize == self.buffers.len() {
+            // The lowest free one is never made past the last made: all below it are lent.
+            self.buffers.push(TagBuffer::new()).ok()?;
+        }
         self.free &= !(1 << at);
-        self.buffers[at as usize].clear();
+        self.buffers.get_mut(at as usize)?.clear();
         Some(at as u8)
     }
 
@@ -132,16 +140,16 @@ impl TagPool {
         TAG_BUFFERS - self.free.count_ones() as usize
     }
 
+    /// How many buffers have been made (the most lent at once).
+    #[cfg(test)]
+    pub(crate) fn made(&self) -> usize {
+        self.buffers.len()
+    }
+
     /// Takes the content of buffer `at` and gives the buffer back.
     pub(crate) fn take(&mut self, at: u8) -> TagBuffer {
         self.release(at);
         core::mem::take(&mut self.buffers[usize::from(at)])
-    }
-}
-
-impl Default for TagPool {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -255,7 +263,7 @@ impl LineFramer {
         &mut self,
         bytes: &[u8],
         lines: &mut LinePool<S>,
-        pool: &mut TagPool,
+        pool: &mut TagPool<S>,
     ) -> (usize, Framed) {
         if self.ready {
             return (0, Framed::Line);
@@ -369,11 +377,11 @@ impl LineFramer {
     }
 
     /// [`Self::feed`] for lines.
-    fn feed_lines(
+    fn feed_lines<S: Storage>(
         &mut self,
         line: &mut LineBuffer,
         bytes: &[u8],
-        pool: &mut TagPool,
+        pool: &mut TagPool<S>,
     ) -> (usize, Framed) {
         for (at, &byte) in bytes.iter().enumerate() {
             let consumed = at + 1;
@@ -425,7 +433,12 @@ impl LineFramer {
 
     /// Takes one byte of an IRC line, keeping its tag section apart once it does not fit
     /// beside the rest. False when the line (its tags or the rest) is too long.
-    fn irc_byte(&mut self, line: &mut LineBuffer, byte: u8, pool: &mut TagPool) -> bool {
+    fn irc_byte<S: Storage>(
+        &mut self,
+        line: &mut LineBuffer,
+        byte: u8,
+        pool: &mut TagPool<S>,
+    ) -> bool {
         if byte == b'@' && line.is_empty() && self.pooled.is_none() {
             self.in_tags = true;
         }
@@ -471,7 +484,7 @@ impl LineFramer {
     }
 
     /// Forgets the current line, giving back any tag buffer it borrowed.
-    fn drop_line(&mut self, line: &mut LineBuffer, pool: &mut TagPool) {
+    fn drop_line<S: Storage>(&mut self, line: &mut LineBuffer, pool: &mut TagPool<S>) {
         line.clear();
         self.in_tags = false;
         if let Some(at) = self.pooled.take() {
@@ -481,7 +494,7 @@ impl LineFramer {
 
     /// Gives back the line buffer and the tag buffer the current line borrowed, if any: call
     /// it when the connection goes away.
-    pub(crate) fn release<S: Storage>(&mut self, lines: &mut LinePool<S>, pool: &mut TagPool) {
+    pub(crate) fn release<S: Storage>(&mut self, lines: &mut LinePool<S>, pool: &mut TagPool<S>) {
         if let Some(at) = self.pooled.take() {
             pool.release(at);
         }
@@ -493,7 +506,7 @@ impl LineFramer {
 
     /// The tag section (`@tags `) of the line [`Self::feed`] just reported, when it was kept
     /// apart from the rest of the line; the rest is [`Self::take_line`]'s.
-    pub(crate) fn take_tags(&mut self, pool: &mut TagPool) -> Option<TagBuffer> {
+    pub(crate) fn take_tags<S: Storage>(&mut self, pool: &mut TagPool<S>) -> Option<TagBuffer> {
         self.pooled.take().map(|at| pool.take(at))
     }
 
@@ -628,12 +641,13 @@ mod tests {
 
     /// A line pool for the tests: room for more framers than any test makes.
     type Lines = LinePool<crate::Inline<128>>;
+    type Tags = TagPool<crate::Inline<128>>;
 
     /// Feeds `input` to a new framer in pieces of `chunk` bytes; every event it reported, with
     /// the line or object it carried, and the framer.
     fn feed_all(input: &[u8], chunk: usize) -> (LineFramer, Vec<(Framed, Vec<u8>)>) {
         let mut framer = LineFramer::default();
-        let mut pool = TagPool::new();
+        let mut pool = Tags::new();
         let mut lines = Lines::with_capacity(128);
         let mut out = Vec::new();
         for piece in input.chunks(chunk) {
@@ -802,7 +816,7 @@ mod tests {
     fn irc_frame(
         framer: &mut LineFramer,
         lines: &mut Lines,
-        pool: &mut TagPool,
+        pool: &mut Tags,
         input: &[u8],
         chunk: usize,
     ) -> Vec<Result<TagsAndLine, ()>> {
@@ -835,7 +849,7 @@ mod tests {
 
     #[test]
     fn irc_tags_past_the_line_buffer_are_kept_apart_and_bounded() {
-        let mut pool = TagPool::new();
+        let mut pool = Tags::new();
         let mut lines = Lines::with_capacity(128);
         let body = [b'b'; MAX_LINE_BYTES - 20];
         // Tags that fill the section to the byte, and one byte more.
@@ -863,7 +877,7 @@ mod tests {
 
     #[test]
     fn short_irc_tags_stay_in_the_line() {
-        let mut pool = TagPool::new();
+        let mut pool = Tags::new();
         let mut lines = Lines::with_capacity(128);
         let mut framer = irc_framer();
         let framed = irc_frame(&mut framer, &mut lines, &mut pool, b"@label=1 PING x\n", 3);
@@ -884,7 +898,7 @@ mod tests {
 
     #[test]
     fn a_full_pool_refuses_long_tags_and_a_departure_gives_back() {
-        let mut pool = TagPool::new();
+        let mut pool = Tags::new();
         let mut lines = Lines::with_capacity(128);
         let long = [b"@+a=".as_slice(), &[b'x'; 1000]].concat();
         let mut framers: Vec<LineFramer> = (0..TAG_BUFFERS).map(|_| irc_framer()).collect();
@@ -912,8 +926,35 @@ mod tests {
     }
 
     #[test]
+    fn tag_buffers_are_made_as_first_needed_and_then_reused() {
+        let mut pool = TagPool::<crate::Heap>::new();
+        assert_eq!(pool.made(), 0, "none made before a long tag section comes");
+        let first: Vec<u8> = (0..3).map(|_| pool.borrow().unwrap()).collect();
+        assert_eq!((first.as_slice(), pool.made()), ([0, 1, 2].as_slice(), 3));
+        pool.release(1);
+        assert_eq!(
+            (pool.borrow(), pool.made()),
+            (Some(1), 3),
+            "reused, none made"
+        );
+        for at in 0..3 {
+            pool.release(at);
+        }
+        let all: Vec<u8> = (0..TAG_BUFFERS).map(|_| pool.borrow().unwrap()).collect();
+        assert_eq!(all.len(), TAG_BUFFERS);
+        assert_eq!(
+            (pool.borrow(), pool.made()),
+            (None, TAG_BUFFERS),
+            "the bound holds"
+        );
+        pool.release(5);
+        let at = pool.borrow().unwrap();
+        assert_eq!((at, pool.take(at).len()), (5, 0));
+    }
+
+    #[test]
     fn a_line_buffer_is_lent_only_while_a_line_waits() {
-        let (mut pool, mut lines) = (TagPool::new(), Lines::with_capacity(128));
+        let (mut pool, mut lines) = (Tags::new(), Lines::with_capacity(128));
         let mut framer = LineFramer::default();
         assert_eq!(
             framer.feed(b"", &mut lines, &mut pool),
@@ -974,7 +1015,7 @@ mod tests {
     fn every_connection_of_the_capacity_can_hold_a_partial_line_at_once() {
         const N: usize = 8;
         let (mut pool, mut lines) = (
-            TagPool::new(),
+            TagPool::<crate::Inline<N>>::new(),
             LinePool::<crate::Inline<N>>::with_capacity(N),
         );
         let mut framers: Vec<LineFramer> = (0..N).map(|_| LineFramer::default()).collect();

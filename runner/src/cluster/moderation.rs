@@ -573,7 +573,10 @@ async fn share(cluster: Cluster, changes: Receiver<Moderation>, events: Sender<E
         };
         // Waited for: a lost report would hold back the other nodes' changes of this thing.
         if events
-            .send(Event::Moderation(ModerationNews::Shared { key, version }))
+            .send(Event::Moderation(Box::new(ModerationNews::Shared {
+                key,
+                version,
+            })))
             .await
             .is_err()
         {

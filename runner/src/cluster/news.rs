@@ -90,7 +90,7 @@ fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> R
         .send_blocking(Event::AccountsRegistered(keys))
         .is_err()
         || events
-            .send_blocking(Event::Moderation(ModerationNews::All(all_bans)))
+            .send_blocking(Event::Moderation(Box::new(ModerationNews::All(all_bans))))
             .is_err()
     {
         return Ok(());
@@ -115,7 +115,7 @@ fn listen_once(client: &Client, events: &Sender<Event>, failing: &mut bool) -> R
             }
         } else {
             match moderation::decode(message.get_payload_bytes()) {
-                Ok(numbered) => Event::Moderation(ModerationNews::Changed(numbered)),
+                Ok(numbered) => Event::Moderation(Box::new(ModerationNews::Changed(numbered))),
                 Err(error) => {
                     warn!("cluster: a notice on {bans} that is not a change ({error}): ignored");
                     continue;

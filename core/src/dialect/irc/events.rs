@@ -112,8 +112,7 @@ pub(crate) fn sender_account<'s, S: crate::Storage>(
 ) -> Option<&'s str> {
     match who {
         Speaker::Listed(conn) => roster
-            .get(conn)
-            .and_then(|slot| slot.person.account.as_ref())
+            .account(conn)
             .map(crate::state::nickname::Nickname::as_str),
         Speaker::Unlisted { .. } => None,
     }

@@ -92,12 +92,12 @@ impl<S: crate::Storage> Step<'_, S> {
             // Private messages are kept per account: an identified asker gets those with the
             // person named (by their account, if they are here and identified); anyone else,
             // an empty history, whatever nickname they go by.
-            let account = self
+            let account = self.roster.account(conn).cloned();
+            let here = self
                 .roster
-                .get(conn)
-                .and_then(|slot| slot.person.account.clone());
-            let here = self.roster.find(target).and_then(|id| self.roster.get(id));
-            let (peer, peer_account) = match here.map(|slot| slot.person.account.clone()) {
+                .find(target)
+                .filter(|&id| self.roster.get(id).is_some());
+            let (peer, peer_account) = match here.map(|id| self.roster.account(id).cloned()) {
                 Some(Some(peer)) => (Some(peer), Some(true)),
                 here => (
                     crate::state::nickname::Nickname::new(target).ok(),

@@ -97,7 +97,7 @@ impl<S: crate::Storage> Step<'_, S> {
                 'n' => write!(self.out, " {}", prefix.name),
                 'f' => write!(self.out, " {here}{star}{op}"),
                 'd' | 'l' => write!(self.out, " 0"),
-                'a' => match slot.person.account.as_ref() {
+                'a' => match roster.account(id) {
                     Some(account) => write!(self.out, " {account}"),
                     None => write!(self.out, " 0"),
                 },
@@ -274,8 +274,7 @@ impl<S: crate::Storage> Step<'_, S> {
                     ":{server} {RPL_WHOISSERVER} {me} {name} {} :{VERSION}\r\n",
                     prefix.server_or(server)
                 );
-                if let Some(account) = roster.get(id).and_then(|slot| slot.person.account.as_ref())
-                {
+                if let Some(account) = roster.account(id) {
                     let _ = write!(
                         self.out,
                         ":{server} {RPL_WHOISACCOUNT} {me} {name} {account} :is logged in as\r\n"

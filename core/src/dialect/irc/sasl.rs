@@ -126,9 +126,7 @@ impl<S: crate::Storage> Step<'_, S> {
         answer: AccountAnswer,
     ) {
         if answer == AccountAnswer::Done {
-            if let Some(slot) = self.roster.get_mut(conn) {
-                slot.person.account = Some(account.clone());
-            }
+            self.roster.set_account(conn, Some(account.clone()));
             self.server_bans.suspect(conn);
             self.publish(&Happened::AccountSet {
                 who: conn,

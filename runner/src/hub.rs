@@ -548,7 +548,6 @@ impl Hub {
         events: &Receiver<Event>,
         accepting: &mut Option<Task<()>>,
     ) -> Option<&'static str> {
-        let began = StdInstant::now();
         let readers = self.ticks.borrow_mut().tick();
         if readers > 0 {
             future::yield_now().await;
@@ -557,7 +556,7 @@ impl Hub {
                 return Some(signal);
             }
         }
-        self.flush_begun(began);
+        self.flush();
         future::yield_now().await;
         None
     }
@@ -620,12 +619,6 @@ impl Hub {
     /// pacer, which sets when the next flush may come (see [`crate::pacer`] for why flushes are
     /// spaced by the writes they set off).
     fn flush(&mut self) {
-        self.flush_begun(StdInstant::now());
-    }
-
-    /// As [`Hub::flush`], for a flush that began at `began`: its readers were woken then, and
-    /// the time they and the hub took is part of the spacing to the next.
-    fn flush_begun(&mut self, began: StdInstant) {
         // What goes out now is on file first, so a recording is whole up to what was sent.
         self.core.flush_recording();
         self.commit();
@@ -642,7 +635,8 @@ impl Hub {
                 writer.wake();
             }
         }
-        self.pacer.handle_flush(began, woken, self.stats.deliveries);
+        self.pacer
+            .handle_flush(StdInstant::now(), woken, self.stats.deliveries);
         self.ticks.borrow_mut().gathering = self.pacer.is_gathering();
     }
 

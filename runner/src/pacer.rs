@@ -197,20 +197,21 @@ impl Pacer {
         }
     }
 
-    /// A flush that began at `began` (when its readers were woken, or when it was told to go
-    /// out) woke `woken` writers, and the hub has made `delivered` deliveries so far (a running
-    /// count). The next flush may come [`WRITE_SPACING`] later for each writer woken, scaled by
-    /// the load (see the module's notes), at most the flush interval later. The spacing counts
-    /// from `began`, so the time the flush spent reading and handling its readers' lines is
-    /// part of it, not added to it. A flush that woke no writer (it was only for readers) says
+    /// A flush went out at `now` and woke `woken` writers, and the hub has made `delivered`
+    /// deliveries so far (a running count). The next flush may come [`WRITE_SPACING`] later for
+    /// each writer woken, scaled by the load (see the module's notes), at most the flush
+    /// interval later. The spacing counts from the flush, after its readers' lines were
+    /// handled: counted from when the readers were woken instead, flushes at 200 × 50 came
+    /// 10 ms apart rather than 12, a fifth more of them, for 1 ms less p50 and 12-17% more
+    /// CPU (PERFORMANCE.md). A flush that woke no writer (it was only for readers) says
     /// nothing of the load, so it leaves the gathering as it was.
-    pub(crate) fn handle_flush(&mut self, began: Instant, woken: usize, delivered: u64) {
-        self.load.observe(began, delivered);
+    pub(crate) fn handle_flush(&mut self, now: Instant, woken: usize, delivered: u64) {
+        self.load.observe(now, delivered);
         let full = WRITE_SPACING.saturating_mul(u32::try_from(woken).unwrap_or(u32::MAX));
         let spacing = full
             .mul_f64(self.load.gathering_share())
             .min(self.flush_interval);
-        self.next_flush = began + spacing;
+        self.next_flush = now + spacing;
         self.spacing = spacing;
         if woken > 0 {
             self.gathering = spacing >= GATHERING;

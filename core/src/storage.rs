@@ -27,8 +27,10 @@
 /// `Inline<N>` with a larger `N`) counts as this one. Membership cells are numbered with a
 /// `u32`: a person's own two below 2³¹, the 18 of a second row (one per connection at most)
 /// above it. At about 0.5 KB a connection (1.5 KB of room, what it may borrow from the pools
-/// included) it is far more than a machine holds.
-pub const MAX_CAPACITY: usize = crate::state::members::MAX_PEOPLE;
+/// included) it is far more than a machine holds. The member lists check at build time that
+/// their numbering reaches this far (a number here, so that this module depends on none of
+/// the tables it stores).
+pub const MAX_CAPACITY: usize = 119_304_647;
 
 /// How a [`Server`](crate::Server) keeps its table of connections: [`Inline`] or [`Heap`].
 ///

@@ -46,10 +46,11 @@ const NONE: CellRef = CellRef::MAX;
 
 /// The most people the cells can be numbered for: every [`CellRef`] of a person's own row is
 /// below [`MORE`], and every one of a second row (there are as many as people at most) below
-/// [`NONE`]. [`MAX_CAPACITY`](crate::storage::MAX_CAPACITY) is this.
+/// [`NONE`]. [`MAX_CAPACITY`](crate::storage::MAX_CAPACITY) is this (checked below).
 pub(crate) const MAX_PEOPLE: usize = (NONE - MORE) as usize / MORE_CELLS;
 
 const _: () = assert!(MAX_PEOPLE * HOME_CELLS <= MORE as usize);
+const _: () = assert!(crate::storage::MAX_CAPACITY == MAX_PEOPLE);
 
 /// A cell that holds no membership.
 const NO_ROOM: RoomId = RoomId::MAX;

@@ -12,22 +12,8 @@ fn irc(server: &Server, nick: &str) -> Client {
     let mut client = Client::connect(server.addr());
     client.send(format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n"));
     client.expect_line(" 376 ");
-    irc_sync(&mut client);
+    client.irc_sync();
     client
-}
-
-/// Every line an IRC client gets before the answer to a `PING` sent now: since the server
-/// answers in order, all it had for the client by then.
-fn irc_sync(client: &mut Client) -> Vec<String> {
-    client.send("PING :barrier\r\n");
-    let mut before = Vec::new();
-    loop {
-        let line = client.next_line();
-        if line.contains(" PONG ") && line.ends_with(" barrier") {
-            return before;
-        }
-        before.push(line);
-    }
 }
 
 #[test]
@@ -40,7 +26,7 @@ fn outsiders_talk_to_a_room_only_once_it_is_minus_n() {
     ann.send_line("/join #chan");
     ann.expect_line("*** You are now talking in #chan.");
     let mut baz = irc(&server, "baz");
-    irc_sync(&mut chanop);
+    chanop.irc_sync();
 
     // A new room is +n, and says so; an outsider is refused and no one hears it.
     chanop.send("MODE #chan\r\n");
@@ -50,11 +36,12 @@ fn outsiders_talk_to_a_room_only_once_it_is_minus_n() {
     );
     baz.send("PRIVMSG #chan :hi from baz\r\n");
     assert_eq!(
-        irc_sync(&mut baz),
+        baz.irc_sync(),
         [":chat.local 404 baz #chan :Cannot send to channel (you are not in it, and it is +n)"]
     );
     assert!(
-        irc_sync(&mut chanop)
+        chanop
+            .irc_sync()
             .iter()
             .all(|line| !line.contains("hi from"))
     );
@@ -72,7 +59,7 @@ fn outsiders_talk_to_a_room_only_once_it_is_minus_n() {
     );
     ann.expect_line("*** chanop let people outside #chan send it lines (IRC's -n)");
     baz.send("PRIVMSG #chan :hi again from baz\r\n");
-    assert!(irc_sync(&mut baz).is_empty());
+    assert!(baz.irc_sync().is_empty());
     assert_eq!(
         chanop.expect_line(" PRIVMSG "),
         ":baz!~baz@hidden PRIVMSG #chan :hi again from baz"
@@ -107,9 +94,7 @@ fn a_registered_room_stays_minus_n_across_a_restart() {
     assert_eq!(ivy.expect_line(" 324 "), ":chat.local 324 ivy #den +r");
     // Nobody is in it to hear; what counts is that it is not refused.
     assert!(
-        irc_sync(&mut ivy)
-            .iter()
-            .all(|line| !line.contains(" 404 ")),
+        ivy.irc_sync().iter().all(|line| !line.contains(" 404 ")),
         "refused"
     );
     // A room made now is +n.
@@ -134,14 +119,11 @@ fn one_mode_command_is_one_line_and_a_mode_query_tells_when_the_room_was_made() 
     ann.send_line("/join #chan");
     ann.expect_line("*** You are now talking in #chan.");
     ann.sync();
-    irc_sync(&mut chanop);
+    chanop.irc_sync();
 
     // n is on already: the line names what changed, once.
     chanop.send("MODE #chan +int\r\n");
-    assert_eq!(
-        irc_sync(&mut chanop),
-        [":chanop!~chanop@hidden MODE #chan +it"]
-    );
+    assert_eq!(chanop.irc_sync(), [":chanop!~chanop@hidden MODE #chan +it"]);
     assert_eq!(
         ann.sync(),
         [
@@ -150,7 +132,7 @@ fn one_mode_command_is_one_line_and_a_mode_query_tells_when_the_room_was_made() 
         ]
     );
     chanop.send("MODE #chan\r\n");
-    let answer = irc_sync(&mut chanop);
+    let answer = chanop.irc_sync();
     assert_eq!(answer.len(), 2, "{answer:?}");
     assert_eq!(answer[0], ":chat.local 324 chanop #chan +int");
     let made: u64 = answer[1]
@@ -165,7 +147,7 @@ fn one_mode_command_is_one_line_and_a_mode_query_tells_when_the_room_was_made() 
     // All off in one line, then `+` alone, still with the time it was made.
     chanop.send("MODE #chan -int\r\nMODE #chan\r\n");
     assert_eq!(
-        irc_sync(&mut chanop),
+        chanop.irc_sync(),
         [
             ":chanop!~chanop@hidden MODE #chan -int".to_owned(),
             ":chat.local 324 chanop #chan +".to_owned(),
@@ -241,11 +223,11 @@ fn oper_identifies_as_an_account_of_the_operators_file_and_wallops_reach_plus_w(
         nick1.expect_line(" 464 "),
         ":chat.local 464 nick1 :Password incorrect"
     );
-    irc_sync(&mut nick1);
+    nick1.irc_sync();
     // The PING after it waits for OPER's answer, as IRC clients expect.
     nick1.send("OPER operuser operpassword\r\n");
     assert_eq!(
-        irc_sync(&mut nick1),
+        nick1.irc_sync(),
         [
             ":chat.local 381 nick1 :You are now an IRC operator (identified as operuser)",
             ":nick1 MODE nick1 :+o"
@@ -256,19 +238,19 @@ fn oper_identifies_as_an_account_of_the_operators_file_and_wallops_reach_plus_w(
     nick2.send("WHO nick1\r\nWHO nick3\r\n");
     assert!(nick2.expect_line(" 352 ").ends_with(" nick1 H* :0 nick1"));
     assert!(nick2.expect_line(" 352 ").ends_with(" nick3 H :0 nick3"));
-    irc_sync(&mut nick1);
-    irc_sync(&mut nick2);
+    nick1.irc_sync();
+    nick2.irc_sync();
 
     nick1.send("WALLOPS :hi everyone\r\n");
     assert_eq!(
-        irc_sync(&mut nick1),
+        nick1.irc_sync(),
         [":nick1!~nick1@hidden WALLOPS :hi everyone"]
     );
     assert_eq!(
         nick3.expect_line(" WALLOPS "),
         ":nick1!~nick1@hidden WALLOPS :hi everyone"
     );
-    assert!(irc_sync(&mut nick2).is_empty());
+    assert!(nick2.irc_sync().is_empty());
     server.signal("TERM");
     server.expect_exit();
 
@@ -318,16 +300,16 @@ fn kick_puts_out_several_and_a_bad_mode_value_gets_696() {
     ann.send_line("/join #chan");
     ann.expect_line("*** You are now talking in #chan.");
     ann.sync();
-    irc_sync(&mut foo);
-    irc_sync(&mut others[2]);
+    foo.irc_sync();
+    others[2].irc_sync();
 
     foo.send("KICK #chan bar,baz :bye\r\n");
     let kicks = [
         ":foo!~foo@hidden KICK #chan bar :bye",
         ":foo!~foo@hidden KICK #chan baz :bye",
     ];
-    assert_eq!(irc_sync(&mut foo), kicks);
-    assert_eq!(irc_sync(&mut others[2]), kicks);
+    assert_eq!(foo.irc_sync(), kicks);
+    assert_eq!(others[2].irc_sync(), kicks);
     assert_eq!(
         ann.sync(),
         [
@@ -345,7 +327,7 @@ fn kick_puts_out_several_and_a_bad_mode_value_gets_696() {
 
     // A limit or a ban mask that is none: 696, naming it; a key: 696, hiding it.
     foo.send("MODE #chan +l :-5\r\nMODE #chan +b :a b\r\nMODE #chan +k :my key\r\n");
-    let refused = irc_sync(&mut foo);
+    let refused = foo.irc_sync();
     assert_eq!(refused.len(), 3, "{refused:?}");
     assert!(
         refused[0].starts_with(":chat.local 696 foo #chan l -5 :"),
@@ -359,7 +341,7 @@ fn kick_puts_out_several_and_a_bad_mode_value_gets_696() {
         refused[2].starts_with(":chat.local 696 foo #chan k * :"),
         "{refused:?}"
     );
-    assert!(irc_sync(&mut others[2]).is_empty());
+    assert!(others[2].irc_sync().is_empty());
 }
 
 #[test]
@@ -370,10 +352,10 @@ fn list_filters_on_when_a_room_was_made_and_its_topic_set() {
     assert!(ivy.expect_line(" 005 ").contains(" ELIST=CMNTU "));
     ivy.expect_line(" 376 ");
     ivy.send("PART #lobby\r\nJOIN #made\r\nJOIN #topical\r\nTOPIC #topical :here\r\n");
-    irc_sync(&mut ivy);
+    ivy.irc_sync();
     let mut listed = |terms: &str| {
         ivy.send(format!("LIST {terms}\r\n"));
-        irc_sync(&mut ivy)
+        ivy.irc_sync()
             .iter()
             .filter(|line| line.contains(" 322 "))
             .filter_map(|line| line.split(' ').nth(3).map(str::to_owned))

@@ -31,21 +31,8 @@ fn irc(server: &Server, nick: &str, caps: &str) -> Client {
         ));
     }
     client.expect_line_where(|line| line.contains(" 001 "), "the welcome");
-    sync(&mut client);
+    client.irc_sync();
     client
-}
-
-/// Everything up to the answer to a PING sent now, without that answer.
-fn sync(client: &mut Client) -> Vec<String> {
-    client.send_line("PING sync");
-    let mut lines = Vec::new();
-    loop {
-        let line = client.next_line();
-        if line.contains("PONG") && line.ends_with("sync") {
-            return lines;
-        }
-        lines.push(line);
-    }
 }
 
 #[test]
@@ -56,13 +43,13 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     let mut bob = irc(&server, "bob", "");
 
     ann.send("JOIN #a,#b\r\nMODE #a +v ann\r\nMODE #b +s\r\n");
-    sync(&mut ann);
+    ann.irc_sync();
     cat.send("JOIN #a\r\n");
-    sync(&mut cat);
-    assert_eq!(sync(&mut ann), [":cat!~cat@hidden JOIN #a"]);
+    cat.irc_sync();
+    assert_eq!(ann.irc_sync(), [":cat!~cat@hidden JOIN #a"]);
     ann.send("NAMES #a,#b\r\n");
     assert_eq!(
-        sync(&mut ann),
+        ann.irc_sync(),
         [
             ":My.Little.Server 353 ann = #a :@ann cat",
             ":My.Little.Server 353 ann @ #b :@ann",
@@ -71,7 +58,7 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     );
     cat.send("NAMES #a\r\n");
     assert_eq!(
-        sync(&mut cat),
+        cat.irc_sync(),
         [
             ":My.Little.Server 353 cat = #a :@+ann!~ann@hidden cat!~cat@hidden",
             ":My.Little.Server 366 cat #a :End of /NAMES list",
@@ -80,7 +67,7 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     // #b is secret: bob, not in it, is not shown it.
     bob.send("LIST #a,#b\r\nNAMES #b\r\n");
     assert_eq!(
-        sync(&mut bob),
+        bob.irc_sync(),
         [
             ":My.Little.Server 321 bob Channel :Users  Name",
             ":My.Little.Server 322 bob #a 2 :",
@@ -94,7 +81,7 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     bob.expect_closed();
     ann.send("WHOWAS bob\r\n");
     assert_eq!(
-        sync(&mut ann),
+        ann.irc_sync(),
         [
             ":My.Little.Server 314 ann bob ~bob hidden * :Real bob",
             &format!(
@@ -108,7 +95,7 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     // ELIST: masks, negated masks and sizes.
     ann.send("LIST #*,!*b,>1\r\n");
     assert_eq!(
-        sync(&mut ann),
+        ann.irc_sync(),
         [
             ":My.Little.Server 321 ann Channel :Users  Name",
             ":My.Little.Server 322 ann #a 2 :",
@@ -119,7 +106,7 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     // WHOX: the fields asked, in WHOX's order, with the token.
     ann.send("WHO cat %nfct,7\r\n");
     assert_eq!(
-        sync(&mut ann),
+        ann.irc_sync(),
         [
             ":My.Little.Server 354 ann 7 * cat H",
             ":My.Little.Server 315 ann cat :End of WHO list",
@@ -127,7 +114,7 @@ fn names_secret_rooms_prefixes_whowas_help_and_lusers() {
     );
 
     ann.send("HELP whowas\r\nLUSERS\r\n");
-    let heard = sync(&mut ann);
+    let heard = ann.irc_sync();
     assert_eq!(heard[0], ":My.Little.Server 704 ann WHOWAS :** WHOWAS **");
     assert_eq!(heard[2], ":My.Little.Server 706 ann WHOWAS :End of /HELP");
     assert!(
@@ -144,24 +131,24 @@ fn away_notify_setname_and_lines_to_operators() {
     let mut bob = irc(&server, "bob", "");
     for client in [&mut ann, &mut cat, &mut bob] {
         client.send("JOIN #r\r\n");
-        sync(client);
+        client.irc_sync();
     }
-    sync(&mut ann);
-    sync(&mut cat);
+    ann.irc_sync();
+    cat.irc_sync();
 
     bob.send("AWAY :out\r\nPRIVMSG @#r :ops only\r\nSETNAME :Robert\r\n");
-    sync(&mut bob);
+    bob.irc_sync();
     // cat asked for away-notify and setname, and is no operator; ann made #r.
     assert_eq!(
-        sync(&mut cat),
+        cat.irc_sync(),
         [
             ":bob!~bob@hidden AWAY :out",
             ":bob!~bob@hidden SETNAME :Robert",
         ]
     );
-    assert_eq!(sync(&mut ann), [":bob!~bob@hidden PRIVMSG @#r :ops only"]);
+    assert_eq!(ann.irc_sync(), [":bob!~bob@hidden PRIVMSG @#r :ops only"]);
     cat.send("SETNAME :Cat Two\r\nWHOIS cat\r\n");
-    let heard = sync(&mut cat);
+    let heard = cat.irc_sync();
     assert_eq!(heard[0], ":cat!~cat@hidden SETNAME :Cat Two");
     assert_eq!(
         heard[1],
@@ -174,17 +161,17 @@ fn monitor_and_extended_monitor() {
     let server = Server::plain(RUNNER, ARGS);
     let mut eve = irc(&server, "eve", "extended-monitor away-notify");
     eve.send("MONITOR + bob\r\n");
-    assert_eq!(sync(&mut eve), [":My.Little.Server 731 eve :bob"]);
+    assert_eq!(eve.irc_sync(), [":My.Little.Server 731 eve :bob"]);
     let mut bob = irc(&server, "bob", "");
     assert_eq!(
-        sync(&mut eve),
+        eve.irc_sync(),
         [":My.Little.Server 730 eve :bob!~bob@hidden"]
     );
     // They share no room: eve hears of bob's AWAY for watching him.
     bob.send("AWAY :brb\r\n");
-    sync(&mut bob);
-    assert_eq!(sync(&mut eve), [":bob!~bob@hidden AWAY :brb"]);
+    bob.irc_sync();
+    assert_eq!(eve.irc_sync(), [":bob!~bob@hidden AWAY :brb"]);
     bob.send("QUIT\r\n");
     bob.expect_closed();
-    assert_eq!(sync(&mut eve), [":My.Little.Server 731 eve :bob"]);
+    assert_eq!(eve.irc_sync(), [":My.Little.Server 731 eve :bob"]);
 }

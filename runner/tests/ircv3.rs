@@ -14,14 +14,8 @@ fn irc(server: &Server, nick: &str, caps: &str) -> Client {
         "CAP LS 302\r\nCAP REQ :{caps}\r\nNICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nCAP END\r\n"
     ));
     client.expect_line_where(|line| line.contains(" 001 "), "the welcome");
-    irc_sync(&mut client);
+    client.irc_sync();
     client
-}
-
-/// Reads everything up to the answer to a PING sent now.
-fn irc_sync(client: &mut Client) -> Vec<String> {
-    client.send_line("PING sync");
-    sync_until(client, "sync")
 }
 
 /// The texts of the PRIVMSG lines of a chathistory batch, checking the batch's shape.
@@ -111,7 +105,7 @@ fn client_tags_reach_those_who_read_them_even_past_a_line_in_pieces() {
     let mut pete = irc(&server, "pete", "");
     let mut text = server.join("tess");
     for client in [&mut lea, &mut tom, &mut sam, &mut pete] {
-        irc_sync(client);
+        client.irc_sync();
     }
     text.sync();
 

@@ -137,6 +137,13 @@ impl Drop for TempDir {
     }
 }
 
+/// A number no other barrier of this test process has had: barriers of clients on one
+/// server can never be taken for each other's.
+fn next_barrier() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Polls `done` until it is true, failing after [`WAIT`] with a message about `what`.
 #[track_caller]
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -650,16 +657,33 @@ impl Client {
     /// the lines that arrived before it: since the server answers in order, they are all the
     /// server had sent this client before it read the barrier.
     pub fn sync(&mut self) -> Vec<String> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let token = format!("/sync-barrier-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let token = format!("/sync-barrier-{}", next_barrier());
         self.send_line(&token);
+        let answer = format!("unknown command {token};");
+        self.lines_before(&format!("the reply to {token}"), |line| {
+            line.contains(&answer)
+        })
+    }
+
+    /// As [`Client::sync`], for a registered IRC client: a `PING` whose `PONG` only this
+    /// client gets.
+    pub fn irc_sync(&mut self) -> Vec<String> {
+        let token = format!("irc-sync-barrier-{}", next_barrier());
+        self.send(format!("PING :{token}\r\n"));
+        self.lines_before(&format!("the PONG to {token}"), |line| {
+            line.contains(" PONG ") && line.ends_with(&token)
+        })
+    }
+
+    /// The lines that arrive before the first that `is_answer` takes (which is read too),
+    /// failing after [`WAIT`].
+    fn lines_before(&mut self, what: &str, is_answer: impl Fn(&str) -> bool) -> Vec<String> {
         let mut before = Vec::new();
         let deadline = Instant::now() + WAIT;
         loop {
-            let what = format!("the reply to {token}");
             let line =
-                self.next_line_within(deadline.saturating_duration_since(Instant::now()), &what);
-            if line.contains(&format!("unknown command {token};")) {
+                self.next_line_within(deadline.saturating_duration_since(Instant::now()), what);
+            if is_answer(&line) {
                 return before;
             }
             before.push(line);

@@ -21,16 +21,17 @@
 //!   into one room cost O(N²). The build time printed for each size shows it.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant as Clock};
+use std::time::Instant as Clock;
 
 use chat_core::{
-    Admission, Config, ConnectionId, Delivery, DisconnectReason, Heap, Instant, Output, Server,
+    Admission, Config, ConnectionId, Delivery, DisconnectReason, Heap, Output, Server,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-/// The clock never moves: with flood control off and no timeouts handled, nothing here
-/// depends on time.
-const NOW: Instant = Instant::ZERO;
+// `support::connect` drives a `Driver`'s inline server; this bench's servers are `Heap`.
+#[allow(dead_code)]
+mod support;
+use support::{NOW, drain};
 
 /// What the speaker says: the broadcast bench's line.
 const LINE: &str = "has anyone seen the release notes for tomorrow's deploy?";
@@ -38,38 +39,10 @@ const LINE: &str = "has anyone seen the release notes for tomorrow's deploy?";
 /// Sizes when `CHAT_SCALE_SIZES` does not say.
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 
-/// The sweep's configuration (no flood control, no greeting delay, no colour) with no history,
-/// and room for `capacity` connections.
+/// The benchmarks' configuration (`support::config`) with no history, and room for
+/// `capacity` connections.
 fn config(capacity: usize) -> Config {
-    Config::default()
-        .with_flood_limit(None)
-        .with_greeting_delay(Duration::ZERO)
-        .with_colour(false)
-        .with_history(0)
-        .with_max_clients(capacity)
-}
-
-/// Drains one step's outputs as a runner does; the number of recipients of its sends.
-fn drain(server: &mut Server<Heap>) -> usize {
-    let mut recipients = 0;
-    while let Some(output) = server.poll_output() {
-        match output {
-            Output::Send { to, bytes } => {
-                black_box(bytes);
-                let mut indices = 0_usize;
-                for conn in to {
-                    indices = indices.wrapping_add(conn.index());
-                    recipients += 1;
-                }
-                black_box(indices);
-            }
-            Output::History(_) | Output::Claim(_) | Output::Account(_) => {
-                panic!("an output that asks for an answer: {output:?}")
-            }
-            _ => {}
-        }
-    }
-    recipients
+    support::config().with_history(0).with_max_clients(capacity)
 }
 
 fn connect(server: &mut Server<Heap>) -> ConnectionId {

@@ -16,12 +16,18 @@ fn irc(server: &Server, nick: &str) -> Client {
     client
 }
 
+/// An IRC client registered as `nick` and in `#chan`, its names list read.
+fn irc_in_chan(server: &Server, nick: &str) -> Client {
+    let mut client = irc(server, nick);
+    client.send("JOIN #chan\r\n");
+    client.expect_line(" 366 ");
+    client
+}
+
 #[test]
 fn outsiders_talk_to_a_room_only_once_it_is_minus_n() {
     let server = Server::plain(RUNNER, &[]);
-    let mut chanop = irc(&server, "chanop");
-    chanop.send("JOIN #chan\r\n");
-    chanop.expect_line(" 366 ");
+    let mut chanop = irc_in_chan(&server, "chanop");
     let mut ann = server.join("ann");
     ann.send_line("/join #chan");
     ann.expect_line("*** You are now talking in #chan.");
@@ -112,9 +118,7 @@ fn one_mode_command_is_one_line_and_a_mode_query_tells_when_the_room_was_made() 
             .as_secs()
     };
     let before = unix();
-    let mut chanop = irc(&server, "chanop");
-    chanop.send("JOIN #chan\r\n");
-    chanop.expect_line(" 366 ");
+    let mut chanop = irc_in_chan(&server, "chanop");
     let mut ann = server.join("ann");
     ann.send_line("/join #chan");
     ann.expect_line("*** You are now talking in #chan.");
@@ -284,17 +288,10 @@ fn oper_identifies_as_an_account_of_the_operators_file_and_wallops_reach_plus_w(
 #[test]
 fn kick_puts_out_several_and_a_bad_mode_value_gets_696() {
     let server = Server::plain(RUNNER, &[]);
-    let mut foo = irc(&server, "foo");
-    foo.send("JOIN #chan\r\n");
-    foo.expect_line(" 366 ");
+    let mut foo = irc_in_chan(&server, "foo");
     let mut others: Vec<Client> = ["bar", "baz", "qux"]
         .into_iter()
-        .map(|nick| {
-            let mut client = irc(&server, nick);
-            client.send("JOIN #chan\r\n");
-            client.expect_line(" 366 ");
-            client
-        })
+        .map(|nick| irc_in_chan(&server, nick))
         .collect();
     let mut ann = server.join("ann");
     ann.send_line("/join #chan");

@@ -93,11 +93,9 @@ struct Load {
 impl Load {
     /// The running count of deliveries is `delivered` at `now`.
     fn observe(&mut self, now: Instant, delivered: u64) {
-        let window = LOAD_WINDOW.as_secs_f64();
-        let age = now.saturating_duration_since(self.at).as_secs_f64();
         #[allow(clippy::cast_precision_loss)] // a count past 2^52 in one flush cannot happen
         let new = delivered.saturating_sub(self.counted) as f64;
-        self.per_second = self.per_second * (-age / window).exp() + new / window;
+        self.per_second = self.per_second_at(now) + new / LOAD_WINDOW.as_secs_f64();
         self.counted = delivered;
         self.at = self.at.max(now);
     }

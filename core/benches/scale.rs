@@ -72,7 +72,7 @@ fn say(server: &mut Server<Heap>, conn: ConnectionId, line: &str) -> usize {
 /// a thread with room on its stack for the server's fixed part (about 1.2 MB, which
 /// `Box::new` may build on the stack first). Prints how long it took, and the cost of the
 /// last tenth of the connections, one by one.
-fn populated(n: usize) -> (Box<Server<Heap>>, ConnectionId) {
+fn populated(n: usize) -> (Box<Server<Heap>>, ConnectionId, Vec<ConnectionId>) {
     std::thread::Builder::new()
         .name(format!("build-{n}"))
         .stack_size(4 * size_of::<Server<Heap>>() + (1 << 20))
@@ -82,11 +82,12 @@ fn populated(n: usize) -> (Box<Server<Heap>>, ConnectionId) {
             let speaker = connect(&mut server);
             let last_tenth = n - n / 10;
             let mut tenth_started = started;
+            let mut listeners = Vec::with_capacity(n - 1);
             for made in 1..n {
                 if made == last_tenth {
                     tenth_started = Clock::now();
                 }
-                connect(&mut server);
+                listeners.push(connect(&mut server));
             }
             let tenth = tenth_started.elapsed();
             assert_eq!(server.online(), n, "everyone connected");
@@ -96,11 +97,50 @@ fn populated(n: usize) -> (Box<Server<Heap>>, ConnectionId) {
                 started.elapsed(),
                 tenth.as_secs_f64() * 1e6 / (n / 10).max(1) as f64
             );
-            (server, speaker)
+            (server, speaker, listeners)
         })
         .expect("spawn the builder thread")
         .join()
         .expect("build the server")
+}
+
+/// Everyone but the speaker leaves, in a shuffled order, and as many come back: the server
+/// hands freed slots out last-freed first, so the lobby's members, in joining order, now sit
+/// in its tables in no order at all, as after a day of people coming and going. Builds on the
+/// same kind of thread as [`populated`]; prints how long it took.
+fn churned(mut server: Box<Server<Heap>>, mut listeners: Vec<ConnectionId>) -> Box<Server<Heap>> {
+    let n = listeners.len();
+    std::thread::Builder::new()
+        .name(format!("churn-{n}"))
+        .stack_size(4 * size_of::<Server<Heap>>() + (1 << 20))
+        .spawn(move || {
+            let started = Clock::now();
+            // xorshift64: a fixed shuffle, the same every run, with no dependency for it.
+            let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+            for i in (1..listeners.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                listeners.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let online = server.online();
+            for conn in listeners.drain(..) {
+                disconnect(&mut server, conn);
+            }
+            for _ in 0..n {
+                connect(&mut server);
+            }
+            assert_eq!(server.online(), online, "everyone came back");
+            eprintln!(
+                "scale/{}: {n} left in a shuffled order and came back in {:.2?}",
+                n + 1,
+                started.elapsed()
+            );
+            server
+        })
+        .expect("spawn the churn thread")
+        .join()
+        .expect("churn the server")
 }
 
 /// Outside the timing: the line goes out once, rendered once, to everyone but the speaker.
@@ -146,7 +186,7 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("scale");
     for n in sizes() {
         assert!(n >= 2, "at least a speaker and a listener");
-        let (mut server, speaker) = populated(n);
+        let (mut server, speaker, listeners) = populated(n);
         check(&mut server, speaker, n);
         let line = format!("{LINE}\n");
         group.throughput(Throughput::Elements(n as u64));
@@ -161,6 +201,12 @@ fn benches(c: &mut Criterion) {
             });
         });
         assert_eq!(server.online(), n, "everyone who came for the bench left");
+        let mut server = churned(server, listeners);
+        check(&mut server, speaker, n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("broadcast_churned", n), |b| {
+            b.iter(|| say(&mut server, speaker, black_box(&line)));
+        });
     }
     group.finish();
 }

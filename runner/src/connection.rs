@@ -28,8 +28,10 @@ const READ_BYTES: usize = 16 * 1024;
 /// The most bytes coalesced into one `write` when several messages are waiting.
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
 
-/// A queue with room for no more than this many messages gives its buffer back when emptied.
-const IDLE_QUEUE_SLOTS: usize = 4;
+/// A queue with room for no more than this many messages gives its buffer back when emptied;
+/// a larger one is given back by the hub's sweep (`Hub::release_idle_queues`) if it is empty
+/// when the sweep comes.
+pub(crate) const IDLE_QUEUE_SLOTS: usize = 4;
 
 /// Bytes rendered once by the core and shared by every recipient's queue. Everything runs on
 /// the hub's one thread, so the count need not be atomic.
@@ -109,6 +111,27 @@ impl Link {
 
     pub(crate) fn len(&self) -> usize {
         self.messages.len()
+    }
+
+    /// Message slots the queue holds, used or not.
+    pub(crate) fn slots(&self) -> usize {
+        self.messages.capacity() + self.held.capacity()
+    }
+
+    /// Gives back the room an empty queue kept from when it was busy (a busy writer keeps
+    /// it between flushes rather than grow it again each time, see [`write_loop`]). Whether
+    /// the queue holds nothing beyond an idle one's now: false while it has messages.
+    pub(crate) fn release_if_empty(&mut self) -> bool {
+        if !self.messages.is_empty() {
+            return self.messages.capacity() <= IDLE_QUEUE_SLOTS;
+        }
+        if self.messages.capacity() > IDLE_QUEUE_SLOTS {
+            self.messages = VecDeque::new();
+        }
+        if self.held.is_empty() && self.held.capacity() > 0 {
+            self.held = VecDeque::new();
+        }
+        true
     }
 
     /// Whether the writer cannot take what is queued: it waits for the socket to take its
@@ -195,6 +218,18 @@ thread_local! {
     /// One read buffer for every reader on this thread. A reader borrows it only while a read
     /// runs, never across an await, so an idle connection holds no buffer at all.
     static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_BYTES].into_boxed_slice());
+    /// One buffer for every writer on this thread to coalesce its messages in. A writer
+    /// borrows it only to fill it and try the write, never across an await (what the socket
+    /// did not take is copied out, see [`unwritten`]), so no connection holds a batch of its
+    /// own: each used to keep the largest it had written (up to 64 KB), and after a burst
+    /// (everyone told of a thousand joins) thousands of idle connections held 6 to 11 KiB each.
+    static WRITE_BATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What a write that the socket took `written` of (all, if `None`) left of `bytes`: copied,
+/// for the writer to wait with (the slow path: the client is not reading fast enough).
+fn unwritten(bytes: &[u8], written: Option<usize>) -> Option<Box<[u8]>> {
+    written.map(|taken| bytes[taken..].into())
 }
 
 /// Reads until the peer closes or the socket fails, sending each chunk to the hub in order,
@@ -336,7 +371,6 @@ pub(crate) async fn write_loop<S: Socket>(
     hub: Sender<Event>,
     stall_timeout: Option<Duration>,
 ) {
-    let mut batch = Vec::new();
     let _: io::Result<()> = async {
         loop {
             let waiting = future::poll_fn(|context| {
@@ -363,47 +397,55 @@ pub(crate) async fn write_loop<S: Socket>(
             if !waiting {
                 break;
             }
-            // The common case under light load, one message: write it as it is, no copy.
-            let single = {
-                let mut link = link.borrow_mut();
-                if link.released == 1 {
-                    link.released = 0;
-                    link.messages.pop_front()
-                } else {
-                    batch.clear();
-                    while link.released > 0
-                        && let Some(next) = link.messages.front()
-                    {
-                        if !batch.is_empty() && batch.len() + next.len() > WRITE_BATCH_BYTES {
-                            break;
-                        }
-                        batch.extend_from_slice(next);
-                        link.messages.pop_front();
-                        link.released -= 1;
-                    }
-                    None
-                }
-            };
-            let bytes: &[u8] = match &single {
-                Some(message) => message,
-                None => &batch,
-            };
             // Tried at once: a write the socket takes whole (the usual case) sets no timer,
             // and the task holds the state of a waiting write only while it waits.
             let started = std::time::Instant::now();
-            let done = match stream.write_now(bytes)? {
+            let (length, rest) = {
+                let mut link = link.borrow_mut();
+                let single = match link.released {
+                    1 => link.messages.pop_front(),
+                    _ => None,
+                };
+                if let Some(message) = single {
+                    // The common case under light load, one message: written as it is, no
+                    // copy.
+                    link.released = 0;
+                    drop(link);
+                    (
+                        message.len(),
+                        unwritten(&message, stream.write_now(&message)?),
+                    )
+                } else {
+                    WRITE_BATCH.with_borrow_mut(|batch| {
+                        batch.clear();
+                        while link.released > 0
+                            && let Some(next) = link.messages.front()
+                        {
+                            if !batch.is_empty() && batch.len() + next.len() > WRITE_BATCH_BYTES {
+                                break;
+                            }
+                            batch.extend_from_slice(next);
+                            link.messages.pop_front();
+                            link.released -= 1;
+                        }
+                        drop(link);
+                        let written = stream.write_now(batch)?;
+                        Ok::<_, io::Error>((batch.len(), unwritten(batch, written)))
+                    })?
+                }
+            };
+            let done = match rest {
                 None => {
-                    crate::stats::wrote(bytes.len());
+                    crate::stats::wrote(length);
                     true
                 }
-                Some(taken) => {
+                Some(rest) => {
                     link.borrow_mut().writing = true;
-                    let rest = &bytes[taken..];
-                    let done = Box::pin(write_rest(&*stream, rest, started, stall_timeout)).await;
+                    let done = Box::pin(write_rest(&*stream, &rest, started, stall_timeout)).await;
                     link.borrow_mut().writing = false;
                     let done = done?;
                     if done {
-                        crate::stats::wrote(bytes.len());
+                        crate::stats::wrote(length);
                     }
                     // A write that took the whole stall timeout counts as stalled even if it
                     // finished: the kernel says a socket is writable only once a good part of
@@ -423,14 +465,10 @@ pub(crate) async fn write_loop<S: Socket>(
                 let mut link = link.borrow_mut();
                 if link.messages.is_empty() && link.messages.capacity() <= IDLE_QUEUE_SLOTS {
                     // A quiet connection holds no buffer: with thousands of them, the few slots
-                    // a queue keeps after its last message add up (about 80 bytes each), and
-                    // so does the batch its welcome was written from (a kilobyte or more). A
-                    // busy one keeps its larger buffers rather than grow them again for every
-                    // batch.
+                    // a queue keeps after its last message add up (about 80 bytes each). A
+                    // busy one keeps its larger queue rather than grow it again for every
+                    // flush.
                     link.messages = VecDeque::new();
-                    batch = Vec::new();
-                } else if batch.capacity() > 4 * WRITE_BATCH_BYTES {
-                    batch = Vec::new();
                 }
                 link.messages.is_empty() && std::mem::take(&mut link.report_empty)
             };

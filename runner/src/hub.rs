@@ -40,6 +40,14 @@ mod cluster;
 /// must not stall the chat. See docs/STORAGE.md.
 pub(crate) const STORE_STALL: Duration = Duration::from_secs(5);
 
+/// How long after a flush the hub gives back the send queues that grew for a burst and are
+/// empty again (`Hub::release_idle_queues`). A busy writer keeps its queue between flushes, so
+/// as not to grow it again for each; without the sweep, a burst (a thousand people told of
+/// each other's joins) would leave every connection holding the queue it grew for it (up to
+/// 16 KB at the queue limit), however long it then stays quiet. A busy queue swept grows again
+/// once per sweep: a handful of allocations a writer, every two seconds.
+const RELEASE_AFTER: Duration = Duration::from_secs(2);
+
 /// A history answer, or why there is none, waiting to be handed to the core.
 type Answer = (Box<Fetch>, Result<Vec<StoredLine>, String>);
 
@@ -182,6 +190,9 @@ pub(crate) struct Hub {
     unproven: Vec<(ConnectionId, String)>,
     /// What `--metrics` serves: counted always (plain integers), read at a scrape.
     stats: Stats,
+    /// When to give back the send queues that are empty again ([`RELEASE_AFTER`]): set by a
+    /// flush, cleared by the sweep.
+    release_at: Option<StdInstant>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -327,6 +338,7 @@ impl Hub {
             account_answers: VecDeque::new(),
             unproven: Vec::new(),
             stats: Stats::default(),
+            release_at: None,
         }
     }
 
@@ -379,6 +391,11 @@ impl Hub {
                 self.turn_done(began);
                 continue;
             }
+            if self.release_at.is_some_and(|at| at <= StdInstant::now()) {
+                let began = StdInstant::now();
+                self.release_at = (!self.release_idle_queues()).then(|| began + RELEASE_AFTER);
+                self.turn_done(began);
+            }
             // Readers waiting for a flush get one even when no writer has anything new.
             if !self.ticks.borrow().waiting.is_empty() {
                 self.pacer.register_waiting_readers();
@@ -400,7 +417,12 @@ impl Hub {
                 .commits_pending
                 .front()
                 .map(|(_, at)| *at + STORE_STALL);
-            let wanted = deadline.into_iter().chain(flush_at).chain(stall).min();
+            let wanted = deadline
+                .into_iter()
+                .chain(flush_at)
+                .chain(stall)
+                .chain(self.release_at)
+                .min();
             if wanted != armed {
                 match wanted {
                     Some(at) => timer.set_at(at),
@@ -511,6 +533,17 @@ impl Hub {
         }
     }
 
+    /// Gives back the room every empty send queue kept from when it was busy (see
+    /// [`RELEASE_AFTER`]). Whether every queue is down to an idle one's size now; if not (some
+    /// still have messages), the sweep comes again.
+    fn release_idle_queues(&mut self) -> bool {
+        let mut all = true;
+        for connection in self.connections.iter().flatten() {
+            all &= connection.link.borrow_mut().release_if_empty();
+        }
+        all
+    }
+
     /// A turn of work that began at `began` is over: its time goes into the turn histogram.
     fn turn_done(&mut self, began: StdInstant) {
         self.stats.turn.observe(began.elapsed().as_secs_f64());
@@ -530,6 +563,12 @@ impl Hub {
             }
         }
         snapshot.connections = dialects;
+        snapshot.queue_slots = self
+            .connections
+            .iter()
+            .flatten()
+            .map(|connection| connection.link.borrow().slots() as u64)
+            .sum();
         snapshot.people_here = core.online() as u64;
         snapshot.people_elsewhere = core.people_elsewhere() as u64;
         snapshot.rooms = core.rooms() as u64;
@@ -635,8 +674,9 @@ impl Hub {
                 writer.wake();
             }
         }
-        self.pacer
-            .handle_flush(StdInstant::now(), woken, self.stats.deliveries);
+        let now = StdInstant::now();
+        self.pacer.handle_flush(now, woken, self.stats.deliveries);
+        self.release_at.get_or_insert(now + RELEASE_AFTER);
         self.ticks.borrow_mut().gathering = self.pacer.is_gathering();
     }
 

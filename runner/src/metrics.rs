@@ -261,6 +261,13 @@ impl Collector for Snapshot {
              spacing",
             self.load,
         )?;
+        gauge(
+            e,
+            "chat_send_queue_slots",
+            "Message slots the connections' send queues hold, used or not (16 bytes each): grown \
+             by a burst, given back within a few seconds of a queue's emptying",
+            self.queue_slots as f64,
+        )?;
         counter(e, "chat_store_commits", "Store commits done", s.commits)?;
         gauge(
             e,

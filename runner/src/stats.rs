@@ -259,6 +259,8 @@ pub(crate) struct Snapshot {
     pub(crate) flush_spacing: f64,
     /// Deliveries a second, as the pacer measures them to scale that spacing.
     pub(crate) load: f64,
+    /// Message slots the connections' send queues hold, used or not.
+    pub(crate) queue_slots: u64,
 }
 
 impl Snapshot {
@@ -273,6 +275,7 @@ impl Snapshot {
             cluster: false,
             flush_spacing: 0.0,
             load: 0.0,
+            queue_slots: 0,
         }
     }
 }

@@ -348,6 +348,58 @@ fn room_messages_skipped_for_a_slow_reader_are_counted_as_it_is_told() {
     assert_eq!(caught_up.get("chat_slow_dropped_total"), 0.0);
 }
 
+/// A send queue grown for a client that fell behind holds its room only while it is used: once
+/// the client has read everything, the hub's sweep gives it back within a few seconds (a queue
+/// kept its largest size for good before, and after a burst thousands of idle connections
+/// held kilobytes each).
+#[test]
+fn a_send_queue_grown_for_a_slow_reader_is_given_back_once_empty() {
+    let server = Server::plain(RUNNER, &["--metrics", "127.0.0.1:0", "--no-flood-limit"]);
+    let mut sender = server.join("sender");
+    let mut reader = server.join("reader");
+    reader.limit_receive_buffer(64 * 1024);
+    sender.expect_line("is now known as reader");
+    let idle = Scrape::of(&server).get("chat_send_queue_slots");
+    assert!(idle <= 8.0, "two idle connections hold {idle} slots");
+
+    // The reader reads nothing: its queue grows past the lag limit (256 by default) and holds
+    // what it has, so no sweep can take it.
+    let mut sent = 0;
+    let grown = loop {
+        assert!(sent < 60_000, "the queue never grew after {sent} lines");
+        for _ in 0..200 {
+            sender.send_line(&message(sent));
+            sent += 1;
+        }
+        sender.sync();
+        let scrape = Scrape::of(&server);
+        if scrape.get("chat_send_queue_slots") >= 256.0 {
+            break scrape;
+        }
+    };
+    thread::sleep(Duration::from_secs(3));
+    let held = Scrape::of(&server).get("chat_send_queue_slots");
+    assert!(
+        held >= 256.0,
+        "a queue with messages in it kept its room: {held} slots ({} before)",
+        grown.get("chat_send_queue_slots")
+    );
+
+    // It reads everything: the last line, or the count of what it missed (which comes after
+    // the last line it was given, once its queue is empty).
+    let last = message(sent - 1);
+    loop {
+        let line = reader.next_line();
+        if line.ends_with(" skipped]") || line.ends_with(&last) {
+            break;
+        }
+    }
+    let released = scrape_until(&server, "the grown queue given back", |scrape| {
+        scrape.get("chat_send_queue_slots") <= 8.0
+    });
+    promtool_check(&released.text);
+}
+
 /// `url` on Redis database `db` (10 is the metrics test's; the cluster tests have 1 to 8),
 /// whatever database it named.
 fn on_db(url: &str, db: u8) -> String {

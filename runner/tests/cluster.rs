@@ -9,8 +9,10 @@
 //! and the time. The restart test runs a `redis-server` of its own, on a port of its own.
 
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{Shutdown, TcpListener};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -1230,6 +1232,123 @@ fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
     // Redis came back empty, and a's people were never shown leaving b meanwhile.
     let seen = String::from_utf8_lossy(bob.received()).into_owned();
     assert!(!seen.contains(" left ("), "{seen}");
+}
+
+/// A TCP proxy on a free loopback port to a Redis, for one node's connections, that can be made
+/// deaf: what the node sends still reaches Redis, and is carried out, but nothing Redis answers
+/// reaches the node, as when Redis stops right after carrying out a call, before it answered.
+/// A connection is closed on both sides when either closes.
+struct DeafeningProxy {
+    port: u16,
+    deaf: Arc<AtomicBool>,
+}
+
+impl DeafeningProxy {
+    /// Starts one in front of the Redis on `upstream`, hearing.
+    fn start(upstream: u16) -> Self {
+        use std::io::Read;
+        use std::net::TcpStream;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the proxy");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let deaf = Arc::new(AtomicBool::new(false));
+        let shared = Arc::clone(&deaf);
+        // Ends when the test process does: it holds nothing but its port.
+        thread::spawn(move || {
+            for node in listener.incoming() {
+                let Ok(node) = node else { continue };
+                let Ok(redis) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue; // Redis stopped: the node's connection is closed at once
+                };
+                let pump =
+                    |mut from: TcpStream, mut to: TcpStream, deaf: Option<Arc<AtomicBool>>| {
+                        thread::spawn(move || {
+                            let mut buffer = [0_u8; 16 * 1024];
+                            loop {
+                                let read = match from.read(&mut buffer) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(read) => read,
+                                };
+                                if deaf
+                                    .as_ref()
+                                    .is_some_and(|deaf| deaf.load(Ordering::SeqCst))
+                                {
+                                    continue;
+                                }
+                                if to.write_all(&buffer[..read]).is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = from.shutdown(Shutdown::Both);
+                            let _ = to.shutdown(Shutdown::Both);
+                        });
+                    };
+                let (Ok(node_side), Ok(redis_side)) = (node.try_clone(), redis.try_clone()) else {
+                    continue;
+                };
+                pump(node, redis_side, None);
+                pump(redis, node_side, Some(Arc::clone(&shared)));
+            }
+        });
+        Self { port, deaf }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// From now on, what Redis answers is dropped (`true`), or passed on again (`false`).
+    fn set_deaf(&self, deaf: bool) {
+        self.deaf.store(deaf, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_line_redis_numbered_but_never_answered_keeps_its_place_when_the_numbering_starts_again() {
+    let test =
+        "a_line_redis_numbered_but_never_answered_keeps_its_place_when_the_numbering_starts_again";
+    if redis_url(test).is_none() {
+        return;
+    }
+    let Some(mut redis) = PrivateRedis::start() else {
+        panic!("{test}: redis-server could not be started");
+    };
+    // a talks to Redis through the proxy, b directly.
+    let proxy = DeafeningProxy::start(redis.port);
+    let a = node(&proxy.url(), "deaf-a", &[]);
+    let b = node(&redis.url(), "deaf-b", &[]);
+    let (ann, bob_nick) = (unique_nick("an"), unique_nick("bo"));
+    let mut alice = a.join(&ann);
+    let mut bob = b.join(&bob_nick);
+    wait_listed(&mut alice, "#lobby", &bob_nick);
+
+    // Redis numbers a's line and b shows it (and keeps it under its number), but a hears
+    // neither the answer nor the line on its channel: Redis stops first, losing everything.
+    proxy.set_deaf(true);
+    alice.send_line("before");
+    bob.expect_line(&format!("{ann}: before"));
+    redis.stop();
+    proxy.set_deaf(false);
+    alice.expect_line("The other servers cannot be reached");
+    assert!(redis.run(), "redis-server did not start again");
+    alice.expect_line("The other servers can be reached again");
+    bob.expect_line("The other servers can be reached again");
+
+    // a starts the lobby's numbering again: after the number its unanswered line may have
+    // been given, so that b keeps both lines, in order, and replaces neither.
+    alice.send_line("after");
+    chat_tests::wait_until("the line said after reaching b", || {
+        bob.sync()
+            .iter()
+            .any(|line| line == &format!("{ann}: after"))
+    });
+    let kept = history(&mut bob, "#lobby");
+    let said = |text: &str| format!("{ann}: {text}");
+    let (before, after) = (said("before"), said("after"));
+    let at = |line: &String| kept.iter().position(|kept| kept == line);
+    assert!(
+        matches!((at(&before), at(&after)), (Some(b), Some(a)) if b < a),
+        "{kept:?}"
+    );
 }
 
 #[test]

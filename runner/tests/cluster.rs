@@ -223,6 +223,32 @@ fn a_killed_nodes_nicknames_come_free_within_its_lease() {
     println!("{nick} was free {:?} after the kill", killed.elapsed());
 }
 
+/// How many ports [`private_port`] gives before it gives the first again.
+const PRIVATE_PORTS: u32 = 12_000;
+
+/// A port for a [`PrivateRedis`], from 20000 to 31999 (below the ephemeral ports): a new one
+/// each call, from one that depends on this process.
+fn private_port() -> u16 {
+    use std::sync::atomic::AtomicU32;
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, Ordering::SeqCst);
+    let offset = std::process::id().wrapping_add(call) % PRIVATE_PORTS;
+    u16::try_from(20_000 + offset).expect("a port")
+}
+
+/// Whether a Redis answers `PING` on `port` of the loopback address.
+fn answers_ping(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut redis) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut answer = [0_u8; 7];
+    redis.set_read_timeout(Some(Duration::from_secs(1))).is_ok()
+        && redis.write_all(b"PING\r\n").is_ok()
+        && redis.read_exact(&mut answer).is_ok()
+        && &answer == b"+PONG\r\n"
+}
+
 /// A `redis-server` of the test's own, killed when dropped.
 struct PrivateRedis {
     child: Option<Child>,
@@ -231,17 +257,38 @@ struct PrivateRedis {
 
 impl PrivateRedis {
     /// Starts one on a free port, or `None` if `redis-server` is not installed.
+    ///
+    /// The port is below Linux's range of ephemeral ports (32768 to 60999 by default), where
+    /// every node of the tests (listening on `127.0.0.1:0`) and every outgoing connection
+    /// takes its port: a port from that range could be given to a node started by another
+    /// test before redis-server binds it, or while it is stopped, and the nodes would then
+    /// talk to a chat server.
     fn start() -> Option<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut redis = Self { child: None, port };
-        redis.run().then_some(redis)
+        for _ in 0..PRIVATE_PORTS {
+            let port = private_port();
+            if TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            let mut redis = Self { child: None, port };
+            match redis.launch() {
+                None => return None,
+                Some(true) => return Some(redis),
+                // Taken meanwhile: the next.
+                Some(false) => {}
+            }
+        }
+        panic!("no free port for redis-server among {PRIVATE_PORTS}");
     }
 
-    /// Starts the server (again) on its port, and waits until it answers.
+    /// Starts the server (again) on its port, and waits until it answers; false if it could
+    /// not be started, or exited (its port taken).
     fn run(&mut self) -> bool {
+        self.launch() == Some(true)
+    }
+
+    /// Starts the server on its port: `None` if it cannot be run at all, else whether it
+    /// answers `PING` (false: it exited first). Fails if it does neither within 5 s.
+    fn launch(&mut self) -> Option<bool> {
         let spawned = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -249,16 +296,19 @@ impl PrivateRedis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let Ok(child) = spawned else {
-            return false;
-        };
-        self.child = Some(child);
+        // Kept at once, so that it is killed when dropped, however this ends.
+        let child = self.child.insert(spawned.ok()?);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // A PONG, not a mere connection: a node listening there would take one too.
+        while !answers_ping(self.port) {
+            if child.try_wait().ok().flatten().is_some() {
+                self.child = None;
+                return Some(false);
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             thread::sleep(Duration::from_millis(20));
         }
-        true
+        Some(true)
     }
 
     fn url(&self) -> String {

@@ -131,6 +131,17 @@ impl Terminal {
         });
     }
 
+    /// Waits until the line editor shows a fresh, empty prompt: it is reading keys again.
+    ///
+    /// Between two lines the editor gives the terminal back its ordinary (cooked) mode, and
+    /// only draws the next prompt once it has taken raw mode again. Keys typed meanwhile go
+    /// through the kernel's line discipline: echoed, and edited by its own rules (its erase
+    /// takes one byte of a wide character, and the editor then reads invalid UTF-8). A person
+    /// types at the prompt; so does a test, after each line it sends.
+    fn expect_ready(&self) {
+        self.expect_prompt(">>");
+    }
+
     /// Waits until the prompt line is exactly `line`.
     fn expect_prompt(&self, line: &str) {
         let deadline = Instant::now() + WAIT;
@@ -177,6 +188,7 @@ fn alice_in_a_terminal(server: &Server, bob: &mut chat_tests::Client) -> Termina
     alice.press("/nick alice\r");
     alice.expect("You are now known as alice.");
     bob.expect_line("is now known as alice");
+    alice.expect_ready();
     alice
 }
 
@@ -253,15 +265,18 @@ fn editing_keys_and_history() {
     // Ctrl-W deletes the word before the cursor.
     alice.press("hello world\x17there\r");
     assert_eq!(bob.next_line(), "alice: hello there");
-    // Up recalls the last line.
+    // Up recalls the last line (once the editor reads keys again: see `expect_ready`).
+    alice.expect_ready();
     alice.press("\x1b[A");
     alice.expect_prompt(">> hello there");
     alice.press("\r");
     assert_eq!(bob.next_line(), "alice: hello there");
     // Left arrows, then Ctrl-E to the end.
+    alice.expect_ready();
     alice.press("abc\x1b[D\x1b[DX\x05Y\r");
     assert_eq!(bob.next_line(), "alice: aXbcY");
     // Wide characters: delete one with backspace.
+    alice.expect_ready();
     alice.press("你好吗\x7f\r");
     assert_eq!(bob.next_line(), "alice: 你好");
 }

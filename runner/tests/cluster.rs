@@ -9,8 +9,10 @@
 //! and the time. The restart test runs a `redis-server` of its own, on a port of its own.
 
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{Shutdown, TcpListener};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -221,6 +223,32 @@ fn a_killed_nodes_nicknames_come_free_within_its_lease() {
     println!("{nick} was free {:?} after the kill", killed.elapsed());
 }
 
+/// How many ports [`private_port`] gives before it gives the first again.
+const PRIVATE_PORTS: u32 = 12_000;
+
+/// A port for a [`PrivateRedis`], from 20000 to 31999 (below the ephemeral ports): a new one
+/// each call, from one that depends on this process.
+fn private_port() -> u16 {
+    use std::sync::atomic::AtomicU32;
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, Ordering::SeqCst);
+    let offset = std::process::id().wrapping_add(call) % PRIVATE_PORTS;
+    u16::try_from(20_000 + offset).expect("a port")
+}
+
+/// Whether a Redis answers `PING` on `port` of the loopback address.
+fn answers_ping(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut redis) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut answer = [0_u8; 7];
+    redis.set_read_timeout(Some(Duration::from_secs(1))).is_ok()
+        && redis.write_all(b"PING\r\n").is_ok()
+        && redis.read_exact(&mut answer).is_ok()
+        && &answer == b"+PONG\r\n"
+}
+
 /// A `redis-server` of the test's own, killed when dropped.
 struct PrivateRedis {
     child: Option<Child>,
@@ -229,17 +257,38 @@ struct PrivateRedis {
 
 impl PrivateRedis {
     /// Starts one on a free port, or `None` if `redis-server` is not installed.
+    ///
+    /// The port is below Linux's range of ephemeral ports (32768 to 60999 by default), where
+    /// every node of the tests (listening on `127.0.0.1:0`) and every outgoing connection
+    /// takes its port: a port from that range could be given to a node started by another
+    /// test before redis-server binds it, or while it is stopped, and the nodes would then
+    /// talk to a chat server.
     fn start() -> Option<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut redis = Self { child: None, port };
-        redis.run().then_some(redis)
+        for _ in 0..PRIVATE_PORTS {
+            let port = private_port();
+            if TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            let mut redis = Self { child: None, port };
+            match redis.launch() {
+                None => return None,
+                Some(true) => return Some(redis),
+                // Taken meanwhile: the next.
+                Some(false) => {}
+            }
+        }
+        panic!("no free port for redis-server among {PRIVATE_PORTS}");
     }
 
-    /// Starts the server (again) on its port, and waits until it answers.
+    /// Starts the server (again) on its port, and waits until it answers; false if it could
+    /// not be started, or exited (its port taken).
     fn run(&mut self) -> bool {
+        self.launch() == Some(true)
+    }
+
+    /// Starts the server on its port: `None` if it cannot be run at all, else whether it
+    /// answers `PING` (false: it exited first). Fails if it does neither within 5 s.
+    fn launch(&mut self) -> Option<bool> {
         let spawned = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -247,16 +296,19 @@ impl PrivateRedis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let Ok(child) = spawned else {
-            return false;
-        };
-        self.child = Some(child);
+        // Kept at once, so that it is killed when dropped, however this ends.
+        let child = self.child.insert(spawned.ok()?);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        // A PONG, not a mere connection: a node listening there would take one too.
+        while !answers_ping(self.port) {
+            if child.try_wait().ok().flatten().is_some() {
+                self.child = None;
+                return Some(false);
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             thread::sleep(Duration::from_millis(20));
         }
-        true
+        Some(true)
     }
 
     fn url(&self) -> String {
@@ -1232,6 +1284,123 @@ fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
     assert!(!seen.contains(" left ("), "{seen}");
 }
 
+/// A TCP proxy on a free loopback port to a Redis, for one node's connections, that can be made
+/// deaf: what the node sends still reaches Redis, and is carried out, but nothing Redis answers
+/// reaches the node, as when Redis stops right after carrying out a call, before it answered.
+/// A connection is closed on both sides when either closes.
+struct DeafeningProxy {
+    port: u16,
+    deaf: Arc<AtomicBool>,
+}
+
+impl DeafeningProxy {
+    /// Starts one in front of the Redis on `upstream`, hearing.
+    fn start(upstream: u16) -> Self {
+        use std::io::Read;
+        use std::net::TcpStream;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the proxy");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let deaf = Arc::new(AtomicBool::new(false));
+        let shared = Arc::clone(&deaf);
+        // Ends when the test process does: it holds nothing but its port.
+        thread::spawn(move || {
+            for node in listener.incoming() {
+                let Ok(node) = node else { continue };
+                let Ok(redis) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue; // Redis stopped: the node's connection is closed at once
+                };
+                let pump =
+                    |mut from: TcpStream, mut to: TcpStream, deaf: Option<Arc<AtomicBool>>| {
+                        thread::spawn(move || {
+                            let mut buffer = [0_u8; 16 * 1024];
+                            loop {
+                                let read = match from.read(&mut buffer) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(read) => read,
+                                };
+                                if deaf
+                                    .as_ref()
+                                    .is_some_and(|deaf| deaf.load(Ordering::SeqCst))
+                                {
+                                    continue;
+                                }
+                                if to.write_all(&buffer[..read]).is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = from.shutdown(Shutdown::Both);
+                            let _ = to.shutdown(Shutdown::Both);
+                        });
+                    };
+                let (Ok(node_side), Ok(redis_side)) = (node.try_clone(), redis.try_clone()) else {
+                    continue;
+                };
+                pump(node, redis_side, None);
+                pump(redis, node_side, Some(Arc::clone(&shared)));
+            }
+        });
+        Self { port, deaf }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// From now on, what Redis answers is dropped (`true`), or passed on again (`false`).
+    fn set_deaf(&self, deaf: bool) {
+        self.deaf.store(deaf, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_line_redis_numbered_but_never_answered_keeps_its_place_when_the_numbering_starts_again() {
+    let test =
+        "a_line_redis_numbered_but_never_answered_keeps_its_place_when_the_numbering_starts_again";
+    if redis_url(test).is_none() {
+        return;
+    }
+    let Some(mut redis) = PrivateRedis::start() else {
+        panic!("{test}: redis-server could not be started");
+    };
+    // a talks to Redis through the proxy, b directly.
+    let proxy = DeafeningProxy::start(redis.port);
+    let a = node(&proxy.url(), "deaf-a", &[]);
+    let b = node(&redis.url(), "deaf-b", &[]);
+    let (ann, bob_nick) = (unique_nick("an"), unique_nick("bo"));
+    let mut alice = a.join(&ann);
+    let mut bob = b.join(&bob_nick);
+    wait_listed(&mut alice, "#lobby", &bob_nick);
+
+    // Redis numbers a's line and b shows it (and keeps it under its number), but a hears
+    // neither the answer nor the line on its channel: Redis stops first, losing everything.
+    proxy.set_deaf(true);
+    alice.send_line("before");
+    bob.expect_line(&format!("{ann}: before"));
+    redis.stop();
+    proxy.set_deaf(false);
+    alice.expect_line("The other servers cannot be reached");
+    assert!(redis.run(), "redis-server did not start again");
+    alice.expect_line("The other servers can be reached again");
+    bob.expect_line("The other servers can be reached again");
+
+    // a starts the lobby's numbering again: after the number its unanswered line may have
+    // been given, so that b keeps both lines, in order, and replaces neither.
+    alice.send_line("after");
+    chat_tests::wait_until("the line said after reaching b", || {
+        bob.sync()
+            .iter()
+            .any(|line| line == &format!("{ann}: after"))
+    });
+    let kept = history(&mut bob, "#lobby");
+    let said = |text: &str| format!("{ann}: {text}");
+    let (before, after) = (said("before"), said("after"));
+    let at = |line: &String| kept.iter().position(|kept| kept == line);
+    assert!(
+        matches!((at(&before), at(&after)), (Some(b), Some(a)) if b < a),
+        "{kept:?}"
+    );
+}
+
 #[test]
 fn a_topic_lost_with_the_lines_a_node_missed_is_read_again() {
     let test = "a_topic_lost_with_the_lines_a_node_missed_is_read_again";
@@ -1548,6 +1717,9 @@ fn a_server_ban_set_on_one_node_holds_on_every_node() {
 fn accounts_are_seen_across_the_nodes_and_private_history_follows_them() {
     let test = "accounts_are_seen_across_the_nodes_and_private_history_follows_them";
     let Some(url) = redis_url(test) else { return };
+    // A database of its own: on the shared one, the nodes of the tests beside it (and those
+    // killed within their lease) could be more than a node lists the people of.
+    let url = fresh_db(&url, 9);
     const PASSWORD: &str = "correct-horse-battery";
     let (a, b) = (node(&url, "priv-a", &[]), node(&url, "priv-b", &[]));
     let (ann, bob) = (unique_nick("pa"), unique_nick("pb"));
@@ -1557,8 +1729,8 @@ fn accounts_are_seen_across_the_nodes_and_private_history_follows_them() {
     let mut bob_there = b.join(&bob);
     bob_there.send_line(&format!("/register {PASSWORD}"));
     bob_there.expect_line("you are identified as it.");
-    // Each node learns the other's person with their account.
-    let mut watcher = irc_join(&a, &unique_nick("pw"));
+    // Each node learns the other's person with their account (so b keeps what ann and bob
+    // say to each other under ann's account too).
     let whois = |client: &mut Client, nick: &str| {
         client.send(format!("WHOIS {nick}\r\n"));
         let mut lines = Vec::new();
@@ -1574,16 +1746,19 @@ fn accounts_are_seen_across_the_nodes_and_private_history_follows_them() {
             }
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !whois(&mut watcher, &bob)
-        .iter()
-        .any(|line| line.contains(" 330 ") && line.contains(&format!(" {bob} {bob} ")))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{bob}'s account never shown on the other node"
-        );
-        thread::sleep(Duration::from_millis(100));
+    for (here, nick) in [(&a, &bob), (&b, &ann)] {
+        let mut watcher = irc_join(here, &unique_nick("pw"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !whois(&mut watcher, nick)
+            .iter()
+            .any(|line| line.contains(" 330 ") && line.contains(&format!(" {nick} {nick} ")))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{nick}'s account never shown on the other node"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
     }
     // Private messages both ways, kept under both accounts on both nodes.
     ann_here.send_line(&format!("/msg {bob} first, from ann"));

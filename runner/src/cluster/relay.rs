@@ -251,7 +251,8 @@ pub(crate) struct Relay {
     rooms: HashMap<String, RoomOrder>,
     /// Where this node's first line went in each room it has heard nothing of yet.
     placed: HashMap<String, Position>,
-    /// The highest number a line of this node was given in each room, in any epoch.
+    /// The highest number a line of this node was given in each room, in any epoch, or may
+    /// have been given (see [`may_have_been_numbered`]).
     known_top: HashMap<String, u64>,
     /// The place of the last topic line of each room handed to the core: a topic read from
     /// Redis later is handed over only if it is newer.
@@ -420,17 +421,11 @@ impl Relay {
             },
         };
         let outbound = match line.to {
-            Target::Room(room) => {
-                let key = crate::name_key(room);
-                let heard = self.rooms.get(&key).map_or(0, RoomOrder::floor);
-                let kept = self.kept.get(&key).copied().unwrap_or(0);
-                let placed = self.known_top.get(&key).copied().unwrap_or(0);
-                Outbound::Line {
-                    room: room.to_owned(),
-                    line: remote,
-                    floor: heard.max(kept).max(placed),
-                }
-            }
+            Target::Room(room) => Outbound::Line {
+                room: room.to_owned(),
+                line: remote,
+                floor: self.floor(&crate::name_key(room)),
+            },
             Target::Person { nick, node } => Outbound::Private {
                 node: node.to_owned(),
                 line: PrivateLine {
@@ -474,6 +469,15 @@ impl Relay {
         Vec::new()
     }
 
+    /// The last number this node knows room `key` had (or may have had), whatever the epoch:
+    /// a numbering Redis starts again goes on after it (see [`Outbound::Line`]).
+    fn floor(&self, key: &str) -> u64 {
+        let heard = self.rooms.get(key).map_or(0, RoomOrder::floor);
+        let kept = self.kept.get(key).copied().unwrap_or(0);
+        let placed = self.known_top.get(key).copied().unwrap_or(0);
+        heard.max(kept).max(placed)
+    }
+
     /// Sends the lines waiting, as one batch, unless a batch is on its way.
     fn send_outbound(&mut self) {
         if self.sending_lines || self.outbound.is_empty() {
@@ -481,7 +485,14 @@ impl Relay {
         }
         self.sending_lines = true;
         let count = self.outbound.len().min(MAX_BATCH);
-        let batch: Vec<Outbound> = self.outbound.drain(..count).collect();
+        let mut batch: Vec<Outbound> = self.outbound.drain(..count).collect();
+        // What was learnt since a line was said counts too: the batch before it may have
+        // failed after its lines were numbered (see `may_have_been_numbered`).
+        for outbound in &mut batch {
+            if let Outbound::Line { room, floor, .. } = outbound {
+                *floor = (*floor).max(self.floor(&crate::name_key(room)));
+            }
+        }
         let (cluster, reports) = (self.cluster.clone(), self.reports.clone());
         self.executor
             .spawn(async move {
@@ -887,6 +898,7 @@ impl Relay {
                     }
                     Err(error) => {
                         self.failed(Link::Commands, &error, &mut out);
+                        may_have_been_numbered(&mut self.known_top, &batch);
                         // Shown here only: the room lines to the people here, unnumbered.
                         for outbound in batch {
                             if let Outbound::Private { line, .. } = &outbound {
@@ -1388,6 +1400,28 @@ impl Relay {
              on this server only."
                 .to_owned(),
         ));
+    }
+}
+
+/// Counts the room lines of `batch`, whose sending failed, in `known_top` as numbered after
+/// the floor each was sent with: the failure may have come after Redis numbered them (and
+/// published them to the other nodes, whose stores keep them under those numbers), with the
+/// answer lost, and this node's listener may never hear them either (Redis stopped). A
+/// numbering Redis starts again must go on after them, or its first lines would take their
+/// numbers, and replace them in the other nodes' stores. A line that never got out costs
+/// only a number never given.
+fn may_have_been_numbered(known_top: &mut HashMap<String, u64>, batch: &[Outbound]) {
+    // How many lines of each room the batch has had so far: the lines before one in the
+    // batch may have taken the numbers right after its floor.
+    let mut counted: HashMap<String, u64> = HashMap::new();
+    for outbound in batch {
+        if let Outbound::Line { room, floor, .. } = outbound {
+            let room = crate::name_key(room);
+            let count = counted.entry(room.clone()).or_default();
+            *count += 1;
+            let known = known_top.entry(room).or_default();
+            *known = (*known).max(floor.saturating_add(*count));
+        }
     }
 }
 

@@ -1271,17 +1271,24 @@ fn lines_said_while_redis_is_away_stay_here_and_the_chat_resumes() {
     assert!(log.contains("cluster: Redis out of reach"), "{log}");
     // Redis lost the lobby's numbering; the new one goes on after the last number the nodes
     // knew, so that b's store keeps the line said before beside the one said after.
-    let kept = history(&mut bob, "#lobby");
-    let said = |text: &str| format!("{ann}: {text}");
-    let (before, after) = (said("before"), said("after"));
-    let at = |line: &String| kept.iter().position(|kept| kept == line);
-    assert!(
-        matches!((at(&before), at(&after)), (Some(b), Some(a)) if b < a),
-        "{kept:?}"
-    );
+    assert_kept_in_order(&mut bob, &ann);
     // Redis came back empty, and a's people were never shown leaving b meanwhile.
     let seen = String::from_utf8_lossy(bob.received()).into_owned();
     assert!(!seen.contains(" left ("), "{seen}");
+}
+
+/// Asserts that `client`'s node keeps both lines `speaker` said in #lobby, "before" and then
+/// "after": a numbering Redis started again between them replaced neither.
+fn assert_kept_in_order(client: &mut Client, speaker: &str) {
+    let kept = history(client, "#lobby");
+    let at = |text: &str| {
+        let line = format!("{speaker}: {text}");
+        kept.iter().position(|kept| *kept == line)
+    };
+    assert!(
+        matches!((at("before"), at("after")), (Some(b), Some(a)) if b < a),
+        "{kept:?}"
+    );
 }
 
 /// A TCP proxy on a free loopback port to a Redis, for one node's connections, that can be made
@@ -1391,14 +1398,7 @@ fn a_line_redis_numbered_but_never_answered_keeps_its_place_when_the_numbering_s
             .iter()
             .any(|line| line == &format!("{ann}: after"))
     });
-    let kept = history(&mut bob, "#lobby");
-    let said = |text: &str| format!("{ann}: {text}");
-    let (before, after) = (said("before"), said("after"));
-    let at = |line: &String| kept.iter().position(|kept| kept == line);
-    assert!(
-        matches!((at(&before), at(&after)), (Some(b), Some(a)) if b < a),
-        "{kept:?}"
-    );
+    assert_kept_in_order(&mut bob, &ann);
 }
 
 #[test]

@@ -80,7 +80,12 @@ impl Terminal {
     }
 
     fn press(&mut self, keys: &str) {
-        self.keyboard.write_all(keys.as_bytes()).expect("typing");
+        self.press_bytes(keys.as_bytes());
+    }
+
+    /// Types `keys` as they are, UTF-8 or not.
+    fn press_bytes(&mut self, keys: &[u8]) {
+        self.keyboard.write_all(keys).expect("typing");
         self.keyboard.flush().expect("typing");
     }
 
@@ -255,6 +260,21 @@ fn lines_arrive_above_a_half_typed_line_which_stays_intact() {
     // The line is still being edited: go to its start, insert, send.
     alice.press("\x01X\r");
     assert_eq!(bob.next_line(), "alice: Xhalf typed 中文");
+}
+
+/// Keys that are not UTF-8 (here a lone 0xFF byte; in life, half of a wide character that the
+/// terminal's own erase left while the editor was between two prompts) cost the line being
+/// typed, with a note, not the session: the client used to quit on them.
+#[test]
+fn keys_that_are_not_utf8_drop_the_line_not_the_client() {
+    let server = Server::plain(RUNNER, &[]);
+    let mut bob = server.join("bob");
+    let mut alice = alice_in_a_terminal(&server, &mut bob);
+    alice.press_bytes(b"half a \xff");
+    alice.expect("That line was not valid UTF-8; it was not sent.");
+    alice.expect_ready();
+    alice.press("still here\r");
+    assert_eq!(bob.next_line(), "alice: still here");
 }
 
 #[test]

@@ -86,7 +86,23 @@ impl Editor {
                         // After /quit the editor stops, so the goodbye prints straight out.
                         Ok(line) => (Typed::Line(line.clone()), super::is_quit(&line)),
                         Err(ReadlineError::Interrupted | ReadlineError::Eof) => (Typed::End, true),
-                        Err(_) => (Typed::End, true),
+                        // Keys that are not UTF-8: in life, half of a wide character, erased
+                        // by the terminal's own line editing while the editor was between two
+                        // lines (it gives the terminal back its ordinary mode there). They cost
+                        // the line being typed, not the session. (The editor is not reading, so
+                        // this prints straight out.)
+                        Err(ReadlineError::Io(error))
+                            if error.kind() == io::ErrorKind::InvalidData =>
+                        {
+                            eprintln!("*** That line was not valid UTF-8; it was not sent.");
+                            continue;
+                        }
+                        // The window resized: the editor draws the prompt again.
+                        Err(ReadlineError::Signal(_)) => continue,
+                        Err(error) => {
+                            eprintln!("*** The line editor failed ({error}); leaving.");
+                            (Typed::End, true)
+                        }
                     };
                     if typed.send_blocking(typed_now).is_err() || last {
                         return;

@@ -251,7 +251,7 @@ impl Collector for Snapshot {
             e,
             "chat_hub_flush_spacing_seconds",
             "Time the last flush set before the next may go out: 50 us per writer it woke, scaled \
-             by the load against a million deliveries a second, at most --flush-interval",
+             by the load against 1.5 million deliveries a second, at most --flush-interval",
             self.flush_spacing,
         )?;
         gauge(

@@ -21,7 +21,7 @@
 //! each write carrying four lines at a 10 ms spacing, a p50 of 6.5 ms where writing at once
 //! gives 1.3). So the spacing per writer scales with the load: the rate of deliveries, measured
 //! over about [`LOAD_WINDOW`], against [`FULL_LOAD`]. Idle, a flush may follow the last at once;
-//! at a million deliveries a second and above, every writer woken spaces the next flush by the
+//! at 1.5 million deliveries a second and above, every writer woken spaces the next flush by the
 //! full [`WRITE_SPACING`]. The rate is what the clients send times the rooms' sizes, whatever
 //! the spacing, so the rule has one settled point: a longer spacing does not raise the rate
 //! that set it. The price: between light and full load, writes carry fewer lines, so CPU per
@@ -33,8 +33,12 @@ use std::time::{Duration, Instant};
 pub(crate) const WRITE_SPACING: Duration = Duration::from_micros(50);
 
 /// Deliveries a second (lines times their recipients) at and above which each writer woken
-/// spaces the next flush by the full [`WRITE_SPACING`]; below, in proportion.
-pub(crate) const FULL_LOAD: f64 = 1_000_000.0;
+/// spaces the next flush by the full [`WRITE_SPACING`]; below, in proportion. A million until
+/// 2026-12-03: one room of 200 at 20 lines a second each (800,000 deliveries a second) then
+/// waited 8 ms between flushes for a p50 of 5.8–6.1 ms, above ngircd's 5.4, at 0.35 of its CPU
+/// per delivery; at 1.5 million, 4.4 ms for 0.45 of it. The loads the CPU goals are measured
+/// at (2 million a second: 200 × 50, 1,000 × 2) are spaced in full either way.
+pub(crate) const FULL_LOAD: f64 = 1_500_000.0;
 
 /// How far back the delivery rate looks: it is a mean weighted by `e^(-age / LOAD_WINDOW)`, so
 /// a change of load is seen within a few tenths of a second.
@@ -315,15 +319,15 @@ mod tests {
         let mut pacer = Pacer::new(INTERVAL, start);
         assert_eq!(pacer.poll_timeout(), None, "nothing owed yet");
         assert_eq!(pacer.register_new_writes(start, false), Flush::Now);
-        // A line to 200 people, on a server with nothing else to do: 2,000 deliveries a second
-        // for now, so the next may go 200 × 50 µs × 0.2% = 20 µs later (10 ms in full).
-        pacer.handle_flush(start, 200, 200);
+        // A line to 300 people, on a server with nothing else to do: 3,000 deliveries a second
+        // for now, so the next may go 300 × 50 µs × 0.2% = 30 µs later (15 ms in full).
+        pacer.handle_flush(start, 300, 300);
         assert_eq!(
-            pacer.register_new_writes(start + us(19), false),
+            pacer.register_new_writes(start + us(29), false),
             Flush::Later
         );
-        assert_eq!(pacer.poll_timeout(), Some(start + us(20)));
-        assert_eq!(pacer.register_new_writes(start + us(20), false), Flush::Now);
+        assert_eq!(pacer.poll_timeout(), Some(start + us(30)));
+        assert_eq!(pacer.register_new_writes(start + us(30), false), Flush::Now);
         assert!(!pacer.is_gathering());
     }
 
@@ -361,10 +365,10 @@ mod tests {
         // 200 writers woken: 10 ms in full.
         for (per_second, micros) in [
             (0, 0),
-            (80_000, 800),
-            (200_000, 2_000),
-            (500_000, 5_000),
-            (1_000_000, 10_000),
+            (75_000, 500),
+            (300_000, 2_000),
+            (750_000, 5_000),
+            (1_500_000, 10_000),
             (5_000_000, 10_000),
         ] {
             let spacing = settled_spacing(per_second).as_secs_f64() * 1e6;

@@ -274,7 +274,7 @@ fn the_flush_spacing_follows_the_load() {
         "load {load} for {deliveries} deliveries"
     );
     let spacing = busy.get("chat_hub_flush_spacing_seconds");
-    let most = 20.0 * 50e-6 * (deliveries * 10.0 / 1e6);
+    let most = 20.0 * 50e-6 * (deliveries * 10.0 / 1.5e6);
     assert!(
         spacing <= most && spacing < 1e-3 / 10.0,
         "spacing {spacing} s, at most {most} s at this load"

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Write};
 use std::thread;
 
 use rustix::termios::{self, OptionalActions, Termios};
-use rustyline::error::ReadlineError;
+use rustyline::error::{ReadlineError, Signal};
 use rustyline::{
     Cmd, ConditionalEventHandler, Event, EventContext, EventHandler, ExternalPrinter, KeyEvent,
     Movement, RepeatCount,
@@ -98,7 +98,9 @@ impl Editor {
                             continue;
                         }
                         // The window resized: the editor draws the prompt again.
-                        Err(ReadlineError::Signal(_)) => continue,
+                        Err(ReadlineError::Signal(Signal::Resize)) => continue,
+                        // An interrupt from outside: as Ctrl-C on an empty line.
+                        Err(ReadlineError::Signal(_)) => (Typed::End, true),
                         Err(error) => {
                             eprintln!("*** The line editor failed ({error}); leaving.");
                             (Typed::End, true)

@@ -554,6 +554,7 @@ impl Hub {
         let mut snapshot = Snapshot::new(&self.stats);
         let core = self.core.core();
         let mut dialects = Dialects::default();
+        let mut queue_slots = 0;
         for connection in self.connections.iter().flatten() {
             match core.dialect(connection.id) {
                 Some(Dialect::Plain) => dialects.plain += 1,
@@ -561,14 +562,10 @@ impl Hub {
                 Some(Dialect::Json) => dialects.json += 1,
                 _ => dialects.undecided += 1,
             }
+            queue_slots += connection.link.borrow().slots() as u64;
         }
         snapshot.connections = dialects;
-        snapshot.queue_slots = self
-            .connections
-            .iter()
-            .flatten()
-            .map(|connection| connection.link.borrow().slots() as u64)
-            .sum();
+        snapshot.queue_slots = queue_slots;
         snapshot.people_here = core.online() as u64;
         snapshot.people_elsewhere = core.people_elsewhere() as u64;
         snapshot.rooms = core.rooms() as u64;

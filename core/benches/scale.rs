@@ -106,41 +106,32 @@ fn populated(n: usize) -> (Box<Server<Heap>>, ConnectionId, Vec<ConnectionId>) {
 
 /// Everyone but the speaker leaves, in a shuffled order, and as many come back: the server
 /// hands freed slots out last-freed first, so the lobby's members, in joining order, now sit
-/// in its tables in no order at all, as after a day of people coming and going. Builds on the
-/// same kind of thread as [`populated`]; prints how long it took.
-fn churned(mut server: Box<Server<Heap>>, mut listeners: Vec<ConnectionId>) -> Box<Server<Heap>> {
+/// in its tables in no order at all, as after a day of people coming and going. Prints how
+/// long it took. (No thread of its own: unlike [`populated`], nothing here builds the server.)
+fn churn(server: &mut Server<Heap>, mut listeners: Vec<ConnectionId>) {
     let n = listeners.len();
-    std::thread::Builder::new()
-        .name(format!("churn-{n}"))
-        .stack_size(4 * size_of::<Server<Heap>>() + (1 << 20))
-        .spawn(move || {
-            let started = Clock::now();
-            // xorshift64: a fixed shuffle, the same every run, with no dependency for it.
-            let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-            for i in (1..listeners.len()).rev() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                listeners.swap(i, (state % (i as u64 + 1)) as usize);
-            }
-            let online = server.online();
-            for conn in listeners.drain(..) {
-                disconnect(&mut server, conn);
-            }
-            for _ in 0..n {
-                connect(&mut server);
-            }
-            assert_eq!(server.online(), online, "everyone came back");
-            eprintln!(
-                "scale/{}: {n} left in a shuffled order and came back in {:.2?}",
-                n + 1,
-                started.elapsed()
-            );
-            server
-        })
-        .expect("spawn the churn thread")
-        .join()
-        .expect("churn the server")
+    let started = Clock::now();
+    // xorshift64: a fixed shuffle, the same every run, with no dependency for it.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    for i in (1..listeners.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        listeners.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    let online = server.online();
+    for conn in listeners {
+        disconnect(server, conn);
+    }
+    for _ in 0..n {
+        connect(server);
+    }
+    assert_eq!(server.online(), online, "everyone came back");
+    eprintln!(
+        "scale/{}: {n} left in a shuffled order and came back in {:.2?}",
+        n + 1,
+        started.elapsed()
+    );
 }
 
 /// Outside the timing: the line goes out once, rendered once, to everyone but the speaker.
@@ -201,7 +192,7 @@ fn benches(c: &mut Criterion) {
             });
         });
         assert_eq!(server.online(), n, "everyone who came for the bench left");
-        let mut server = churned(server, listeners);
+        churn(&mut server, listeners);
         check(&mut server, speaker, n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("broadcast_churned", n), |b| {

@@ -31,7 +31,7 @@ const WRITE_BATCH_BYTES: usize = 16 * 1024;
 /// A queue with room for no more than this many messages gives its buffer back when emptied;
 /// a larger one is given back by the hub's sweep (`Hub::release_idle_queues`) if it is empty
 /// when the sweep comes.
-pub(crate) const IDLE_QUEUE_SLOTS: usize = 4;
+const IDLE_QUEUE_SLOTS: usize = 4;
 
 /// Bytes rendered once by the core and shared by every recipient's queue. Everything runs on
 /// the hub's one thread, so the count need not be atomic.
@@ -128,9 +128,9 @@ impl Link {
         if self.messages.capacity() > IDLE_QUEUE_SLOTS {
             self.messages = VecDeque::new();
         }
-        if self.held.is_empty() && self.held.capacity() > 0 {
-            self.held = VecDeque::new();
-        }
+        // Its runs count messages still queued, so with none queued there are none.
+        debug_assert!(self.held.is_empty(), "runs held for an empty queue");
+        self.held = VecDeque::new();
         true
     }
 

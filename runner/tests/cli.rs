@@ -250,6 +250,12 @@ fn a_config_file_sets_values_and_flags_override_it() {
         "{config}"
     );
     assert!(config.contains("# cluster = (not set)"), "{config}");
+    // The documented default (README): 30 ms, three times a busy room of 200's spacing.
+    assert_eq!(
+        printed(&config, "flush-interval").as_deref(),
+        Some("30.0"),
+        "{config}"
+    );
     assert_eq!(
         printed(&config, "log-level").as_deref(),
         Some("\"info\""),

@@ -18,9 +18,10 @@
 //! Why the flush interval is 30 ms, three times a busy room of 200's spacing: it binds only
 //! where a flush wakes more than 200 writers under load, and there it used to break the rule
 //! above. At 10 ms a room of 1,000 at 2 lines a second each (2 million deliveries a second)
-//! was written to 100,000 times a second, 40 lines a write, and the server took its whole core
-//! for it (0.50 µs per delivery in every one of 15 runs, p99 55 ms); at 30 ms it takes three
-//! quarters of it (0.37 µs, a quarter less), for a p99 as before and a p50 3 ms higher
+//! was due 100,000 writes a second; the server spent its whole core falling behind on them (a
+//! flush every 20 ms, 40 lines a write, 0.50 µs per delivery in every one of 15 runs, p99
+//! 55 ms). At 30 ms it takes three quarters of its core (0.37 µs, a quarter less), for a p99
+//! as before and a p50 3 ms higher
 //! (PERFORMANCE.md, "Rooms of more than 200 gather longer"). A room of 200 or fewer is
 //! spaced as before.
 //!

@@ -50,8 +50,9 @@ RELEASE = Path(os.environ.get(
 OUT = REPO / "docs" / "bench"
 SERVER_CORE, LOAD_CORE = "0", "1"
 
-# The flush intervals (ms) tried at the fixed load (10 is what the default of 30 comes to with 200
-# writers a flush, run again here so that the curve's points all come from the same kind of run).
+# The flush intervals (ms) tried at the fixed load. 10 is the spacing 200 writers get at full load
+# under the default of 30; it is run here so that every point of the curve comes from the same
+# kind of run.
 FLUSH_CURVE = [0, 2, 5, 10]
 
 KNEE_RATIO = 0.999

@@ -258,7 +258,8 @@ pub(crate) struct Args {
     /// batch went to, and the more lines it delivers a second, the longer the next one gathers
     /// (50 µs per client at 1.5 million deliveries a second and above, less below, up to this), so each
     /// write carries more lines and costs less CPU per line, at the price of up to this much
-    /// latency: 10 ms in a busy room of 200, this in one of 600 or more. On a quiet or lightly
+    /// latency: 10 ms where a flush goes to 200 clients, the full interval where it goes to 600
+    /// or more. On a quiet or lightly
     /// loaded server lines go out at once. 0 writes every line at once. Default: 30
     #[argh(option)]
     pub(crate) flush_interval: Option<f64>,
@@ -373,7 +374,7 @@ options! {
         ping_interval: u64 = 120,
         ping_timeout: u64 = 60,
         announce_limit: u32 = chat_core::DEFAULT_ANNOUNCE_LIMIT,
-        flush_interval: f64 = chat_runner::DEFAULT_FLUSH_INTERVAL_MS,
+        flush_interval: f64 = chat_runner::DEFAULT_FLUSH_INTERVAL.as_secs_f64() * 1_000.0,
         log_format: String = String::from("text"),
         log_level: String = String::from("info"),
     }

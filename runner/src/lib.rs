@@ -16,7 +16,7 @@
 //!     queue_limit: 1024,
 //!     stall_timeout: Some(Duration::from_secs(60)),
 //!     max_per_address: 128,
-//!     flush_interval: Duration::from_millis(30),
+//!     flush_interval: chat_runner::DEFAULT_FLUSH_INTERVAL,
 //!     record: None,
 //!     data: Some("chat-data".into()),
 //!     history_keep: 10_000,
@@ -81,7 +81,7 @@ use crate::slow::SlowReaders;
 pub use crate::accounts::{OperatorAccount, hash_password, read_operator_file};
 pub use crate::core_box::{DEFAULT_MAX_CLIENTS, MAX_CLIENTS};
 pub use crate::log::{LogFormat, LogLevel, log_level, set_log_format, set_log_level};
-pub use crate::pacer::DEFAULT_FLUSH_INTERVAL_MS;
+pub use crate::pacer::DEFAULT_FLUSH_INTERVAL;
 pub use crate::record::{ReplayError, Replayed, print_replay, replay};
 pub use crate::store::SyncMode;
 #[doc(hidden)]

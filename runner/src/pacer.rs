@@ -13,17 +13,19 @@
 //! to about one per `WRITE_SPACING` whatever the load, and lets each writer's lines gather
 //! meanwhile, so each write carries more as the load grows. A flush that woke one writer (a
 //! reply, a quiet room) lets the next come almost at once; the most latency the gathering adds
-//! is the flush interval (`--flush-interval`, [`DEFAULT_FLUSH_INTERVAL_MS`] unless set).
+//! is the flush interval (`--flush-interval`, [`DEFAULT_FLUSH_INTERVAL`] unless set).
 //!
-//! Why the flush interval is 30 ms, three times a busy room of 200's spacing: it binds only
-//! where a flush wakes more than 200 writers under load, and there it used to break the rule
-//! above. At 10 ms a room of 1,000 at 2 lines a second each (2 million deliveries a second)
-//! was due 100,000 writes a second; the server spent its whole core falling behind on them (a
-//! flush every 20 ms, 40 lines a write, 0.50 µs per delivery in every one of 15 runs, p99
-//! 55 ms). At 30 ms it takes three quarters of its core (0.37 µs, a quarter less), for a p99
-//! as before and a p50 3 ms higher
-//! (PERFORMANCE.md, "Rooms of more than 200 gather longer"). A room of 200 or fewer is
-//! spaced as before.
+//! Why the default is 30 ms, not 10 (until 2026-12-03): at 10 the cap bound whenever a flush
+//! woke more than 200 writers at full load, and there it broke the rule above. A room of 1,000
+//! at 2 lines a second each (2 million deliveries a second) was due 100,000 writes a second;
+//! the server spent its whole core falling behind on them (a flush every 20 ms, 40 lines a
+//! write, 0.50 µs per delivery in every one of 15 runs, p99 55 ms). At 30 the cap binds only
+//! above 600 writers, and that room takes three quarters of the core (0.37 µs, a quarter
+//! less), for a p99 as before and a p50 3 ms higher (PERFORMANCE.md, "Rooms of more than 200
+//! gather longer"). A flush that wakes at most 200 writers (a server whose one busy room has
+//! 200 people) is spaced as before. Lines gather up to three times longer in the large case,
+//! so a queue there reaches `--lag-limit` sooner; one that does gets a flush at once (the
+//! hub's `drop_stalled`), so a low limit shortens the gathering rather than drops lines.
 //!
 //! Gathering pays only under load. At a light load each writer gets a line now and then, so a
 //! spaced flush still carries about one line per write: the spacing would add its latency and
@@ -43,9 +45,10 @@ use std::time::{Duration, Instant};
 pub(crate) const WRITE_SPACING: Duration = Duration::from_micros(50);
 
 /// The flush interval ([`Settings::flush_interval`](crate::Settings), `--flush-interval`)
-/// unless the operator sets one, in milliseconds: the spacing of 600 writers woken at full load.
-/// See the module's notes for why not 10 (until 2026-12-03).
-pub const DEFAULT_FLUSH_INTERVAL_MS: f64 = 30.0;
+/// unless the operator sets one: the spacing of 600 writers woken at full load. It was 10 ms
+/// until 2026-12-03, which kept a server with a busy room of 1,000 at its whole core
+/// (docs/PERFORMANCE.md, "Rooms of more than 200 gather longer").
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(30);
 
 /// Deliveries a second (lines times their recipients) at and above which each writer woken
 /// spaces the next flush by the full [`WRITE_SPACING`]; below, in proportion. A million until
@@ -431,9 +434,9 @@ mod tests {
     }
 
     #[test]
-    fn by_default_a_room_of_200_is_spaced_10_ms_and_a_larger_one_up_to_30() {
+    fn by_default_200_writers_woken_space_10_ms_and_600_or_more_30() {
         let start = Instant::now();
-        let default = Duration::from_secs_f64(DEFAULT_FLUSH_INTERVAL_MS / 1_000.0);
+        let default = DEFAULT_FLUSH_INTERVAL;
         for (woken, spacing) in [(200, ms(10)), (400, ms(20)), (600, ms(30)), (1_000, ms(30))] {
             let mut pacer = busy(default, start);
             pacer.handle_flush(start, woken, BUSY);

@@ -34,7 +34,7 @@ fn start_server() -> String {
         queue_limit: 1024,
         stall_timeout: Some(Duration::from_secs(60)),
         max_per_address: 0,
-        flush_interval: Duration::from_millis(10),
+        flush_interval: chat_runner::DEFAULT_FLUSH_INTERVAL,
         record: None,
         data: None,
         history_keep: 100,

@@ -256,11 +256,11 @@ pub(crate) struct Args {
     /// the most milliseconds (fractions allowed, 0 to 50) lines may wait to be written
     /// together. A busy server writes each client's lines in batches: the more clients the last
     /// batch went to, and the more lines it delivers a second, the longer the next one gathers
-    /// (50 µs per client at 1.5 million deliveries a second and above, less below, up to this), so each
-    /// write carries more lines and costs less CPU per line, at the price of up to this much
-    /// latency: 10 ms where a flush goes to 200 clients, the full interval where it goes to 600
-    /// or more. On a quiet or lightly
-    /// loaded server lines go out at once. 0 writes every line at once. Default: 30
+    /// (50 µs per client at 1.5 million deliveries a second and above, less below, up to this),
+    /// so each write carries more lines and costs less CPU per line, at the price of up to this
+    /// much latency: 10 ms where a flush goes to 200 clients, the full interval where it goes to
+    /// 600 or more. On a quiet or lightly loaded server lines go out at once. 0 writes every
+    /// line at once. Default: 30
     #[argh(option)]
     pub(crate) flush_interval: Option<f64>,
 

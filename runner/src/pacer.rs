@@ -436,9 +436,8 @@ mod tests {
     #[test]
     fn by_default_200_writers_woken_space_10_ms_and_600_or_more_30() {
         let start = Instant::now();
-        let default = DEFAULT_FLUSH_INTERVAL;
         for (woken, spacing) in [(200, ms(10)), (400, ms(20)), (600, ms(30)), (1_000, ms(30))] {
-            let mut pacer = busy(default, start);
+            let mut pacer = busy(DEFAULT_FLUSH_INTERVAL, start);
             pacer.handle_flush(start, woken, BUSY);
             let _ = pacer.register_new_writes(start, false);
             assert_eq!(pacer.poll_timeout(), Some(start + spacing), "{woken} woken");

@@ -85,7 +85,15 @@ impl Editor {
                     let (typed_now, last) = match editor.readline(PROMPT) {
                         // After /quit the editor stops, so the goodbye prints straight out.
                         Ok(line) => (Typed::Line(line.clone()), super::is_quit(&line)),
-                        Err(ReadlineError::Interrupted | ReadlineError::Eof) => (Typed::End, true),
+                        // The window resized: the editor draws the prompt again.
+                        Err(ReadlineError::Signal(Signal::Resize)) => continue,
+                        // Ctrl-C, Ctrl-D, or an interrupt from outside (as Ctrl-C on an empty
+                        // line): the end.
+                        Err(
+                            ReadlineError::Interrupted
+                            | ReadlineError::Eof
+                            | ReadlineError::Signal(_),
+                        ) => (Typed::End, true),
                         // Keys that are not UTF-8: in life, half of a wide character, erased
                         // by the terminal's own line editing while the editor was between two
                         // lines (it gives the terminal back its ordinary mode there). They cost
@@ -97,10 +105,6 @@ impl Editor {
                             eprintln!("*** That line was not valid UTF-8; it was not sent.");
                             continue;
                         }
-                        // The window resized: the editor draws the prompt again.
-                        Err(ReadlineError::Signal(Signal::Resize)) => continue,
-                        // An interrupt from outside: as Ctrl-C on an empty line.
-                        Err(ReadlineError::Signal(_)) => (Typed::End, true),
                         Err(error) => {
                             eprintln!("*** The line editor failed ({error}); leaving.");
                             (Typed::End, true)

@@ -19,6 +19,11 @@
 //!   sort order, chosen among the first `MAX_LISTING_SCAN` (`Step::list` in
 //!   `dialect/plain.rs`): before that bound, it walked every member, and connecting N people
 //!   into one room cost O(N²). The build time printed for each size shows it.
+//! - `scale/broadcast_churned/N`: the broadcast again, after everyone but the speaker left in
+//!   a shuffled order and as many came back (taking the freed slots, so the lobby's list in
+//!   joining order runs through the tables in no order). The first lines after it walk the
+//!   list as it is, until the core puts it in order (`Members::walking`); their times are
+//!   printed, one of them with that pass.
 
 use std::hint::black_box;
 use std::time::Instant as Clock;
@@ -193,6 +198,16 @@ fn benches(c: &mut Criterion) {
         });
         assert_eq!(server.online(), n, "everyone who came for the bench left");
         churn(&mut server, listeners);
+        // The lines walk the list out of order until the steps back walked pay for putting
+        // it in order (`Members::walking`); one of these pays for that pass.
+        let first: Vec<_> = (0..4)
+            .map(|_| {
+                let started = Clock::now();
+                say(&mut server, speaker, &line);
+                format!("{:.2?}", started.elapsed())
+            })
+            .collect();
+        eprintln!("scale/{n}: the first lines after took {}", first.join(", "));
         check(&mut server, speaker, n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("broadcast_churned", n), |b| {

@@ -611,8 +611,10 @@ impl<S: Storage> Server<S> {
         self.roster.find(nick).filter(|&conn| self.is_local(conn))
     }
 
-    /// The connections here in the room called `room` (ASCII case ignored), in the order they
-    /// joined; none if there is no such room. (People on other servers are not connections.)
+    /// The connections here in the room called `room` (ASCII case ignored); none if there is
+    /// no such room. (People on other servers are not connections.) The order is the order
+    /// they joined until a big room's list, walked often after people came and went, is put
+    /// in the order of the server's tables to keep sends to it fast; take it as no order.
     pub fn members(&self, room: &str) -> impl Iterator<Item = ConnectionId> + '_ {
         self.rooms
             .find(room)
@@ -1505,6 +1507,17 @@ impl<S: Storage> Server<S> {
     /// The next thing for the runner to do, or `None` when this step's outputs are all taken.
     pub fn poll_output(&mut self) -> Option<Output<'_>> {
         let record = self.out.pop()?;
+        if let Record::Send {
+            to:
+                Audience {
+                    scope: Scope::Room(room),
+                    ..
+                },
+            ..
+        } = record
+        {
+            self.roster.members.walking(room);
+        }
         let bytes = self.out.bytes_of(record);
         Some(match record {
             Record::Send { .. } => Output::Send {

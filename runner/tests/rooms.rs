@@ -1,6 +1,6 @@
 //! Rooms over real sockets: joining, parting, topics, the room list, and who hears what.
 
-use chat_core::MAX_ROOMS_PER_PERSON;
+use chat_core::{MAX_IRC_NAMES, MAX_ROOMS_PER_PERSON};
 use chat_tests::{Client, Server};
 
 /// The server binary, built by cargo for these tests.
@@ -192,5 +192,112 @@ fn the_rooms_of_one_person_are_bounded() {
     assert_eq!(
         alice.next_line(),
         "*** You are now talking in #one-too-many."
+    );
+}
+
+/// The names an IRC `NAMES #lobby` lists, in its order (status prefixes taken off).
+fn lobby_names(watcher: &mut Client) -> Vec<String> {
+    watcher.send("NAMES #lobby\r\n");
+    let mut names = Vec::new();
+    loop {
+        let line = watcher.next_line();
+        if line.contains(" 366 ") {
+            return names;
+        }
+        if line.contains(" 353 ") {
+            let listed = line.rsplit_once(" :").map_or("", |(_, names)| names);
+            names.extend(
+                listed
+                    .split(' ')
+                    .map(|name| name.trim_start_matches(['@', '+']).to_owned()),
+            );
+        }
+    }
+}
+
+/// People leave and others take the slots they left, so the lobby's list, in joining order,
+/// no longer runs in the order of the server's tables; lines to the room walk it, and once
+/// they have walked it enough the core puts it in that order (`Members::walking`). That is
+/// only done once the membership cells outgrow the caches (65,536 of them), which 3,400 people
+/// in three rooms do (20 cells each, with the second row a third room takes). Every line still
+/// reaches everyone once, in order, and the room lists the same people, now in another order
+/// than they joined in (which shows the list was put in order).
+#[test]
+fn a_room_whose_list_is_put_in_order_after_people_came_and_went_still_reaches_everyone() {
+    const PEOPLE: usize = 3400;
+    const LEAVING: usize = PEOPLE / 2;
+    let server = Server::plain(RUNNER, &["--no-flood-limit", "--max-per-ip", "0"]);
+    let mut watcher = Client::connect(server.addr());
+    watcher.send("NICK watcher\r\nUSER u 0 * :U\r\n");
+    watcher.expect_line(" 366 ");
+    let mut speaker = server.join("speaker");
+    speaker.send_line("/join #a\n/join #b\n/join #lobby");
+    let mut people: Vec<Client> = Vec::with_capacity(PEOPLE);
+    for n in 0..PEOPLE {
+        let mut person = server.connect();
+        person.send_line("/join #a\n/join #b\n/join #lobby");
+        people.push(person);
+        if n % 100 == 99 {
+            // The watcher takes its JOINs as they come, or it would fall behind.
+            watcher.irc_sync();
+        }
+    }
+    // Half leave, in a shuffled order (a fixed xorshift), and the watcher sees each go.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    for _ in 0..LEAVING {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        drop(people.swap_remove((state % people.len() as u64) as usize));
+        watcher.expect_line_where(|line| line.contains(" QUIT "), "a QUIT");
+    }
+    // As many come, into the slots just freed, last freed first.
+    for n in 0..LEAVING {
+        people.push(server.connect());
+        if n % 100 == 99 {
+            watcher.irc_sync();
+        }
+    }
+    let lines: Vec<String> = (0..10).map(|n| format!("line {n}")).collect();
+    for line in &lines {
+        speaker.send_line(line);
+    }
+    let heard: Vec<String> = lines
+        .iter()
+        .map(|line| format!("speaker: {line}"))
+        .collect();
+    for (n, person) in people.iter_mut().enumerate() {
+        let got: Vec<String> = person
+            .sync()
+            .into_iter()
+            .filter(|line| line.starts_with("speaker: "))
+            .collect();
+        assert_eq!(got, heard, "person {n}: every line once, in order");
+    }
+    let got: Vec<String> = watcher
+        .irc_sync()
+        .into_iter()
+        .filter(|line| line.contains(" PRIVMSG #lobby :"))
+        .filter_map(|line| Some(line.rsplit_once(" :")?.1.to_owned()))
+        .collect();
+    assert_eq!(got, lines, "the watcher: every line once, in order");
+    // Nobody but the watcher and the speaker took a nickname: the others are `anonymous-N`,
+    // N their slot's number. In joining order the first listed would be those who came first
+    // and stayed, every other slot a gap where someone left; in the tables' order the
+    // newcomers fill those slots.
+    let listed = lobby_names(&mut watcher);
+    assert_eq!(listed.len(), MAX_IRC_NAMES);
+    let slots: Vec<u32> = listed
+        .iter()
+        .filter_map(|name| name.strip_prefix("anonymous-")?.parse().ok())
+        .collect();
+    assert_eq!(slots.len(), MAX_IRC_NAMES - 2, "{listed:?}");
+    let gaps: u32 = slots
+        .windows(2)
+        .map(|pair| pair[1].abs_diff(pair[0]) - 1)
+        .sum();
+    assert!(
+        (gaps as usize) < slots.len() / 4,
+        "{gaps} slots missing among the first listed: the list was not put in order ({slots:?})"
     );
 }

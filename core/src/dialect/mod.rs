@@ -23,10 +23,11 @@ use crate::wire::line::{Dialect, MAX_LINE_BYTES};
 /// ends with "and N more".
 pub const MAX_LISTED_NAMES: usize = 100;
 
-/// The most members of a room a roster listing looks at to choose its names: those who came
-/// first, and the one asking. A listing of a bigger room names the first in sort order of
-/// those; looking at every member would make each of N joins cost N, a room of N cost N²
-/// (100,000 joins into one room took 109 s of the core's time).
+/// The most members of a room a roster listing looks at to choose its names: the first of the
+/// room's list (those who came first, or those in the first slots once a big room's list has
+/// been put in order for speed), and the one asking. A listing of a bigger room names the
+/// first in sort order of those; looking at every member would make each of N joins cost N, a
+/// room of N cost N² (100,000 joins into one room took 109 s of the core's time).
 pub const MAX_LISTING_SCAN: usize = 10 * MAX_LISTED_NAMES;
 
 /// The most rooms a room listing (`/rooms`, IRC's `LIST`) shows, lowest index (oldest) first;

@@ -205,7 +205,7 @@ impl<S: crate::Storage> Step<'_, S> {
         let Some(info) = self.rooms.get(room) else {
             return;
         };
-        // Those who came first, and the caller (found again among them: kept once).
+        // The first of the room's list, and the caller (found again among them: kept once).
         let looked_at = roster
             .members_of(room)
             .take(MAX_LISTING_SCAN)

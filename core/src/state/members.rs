@@ -190,7 +190,29 @@ pub(crate) struct Members<S: Storage> {
     /// The first and the last cell of each room's list.
     heads: [CellRef; MAX_ROOMS],
     tails: [CellRef; MAX_ROOMS],
+    /// Per room, how many joined at a cell before the list's last since the lists were last
+    /// put in order ([`Self::put_in_order`]): each is a step back in memory for a walk, where
+    /// the prefetcher loses the thread (saturating).
+    steps_back: [u32; MAX_ROOMS],
+    /// The steps back that walks to rooms have taken since then: each a likely cache miss.
+    walked_back: u64,
+    /// The fewest cells with which the lists are ever put in order: [`CELLS_IN_CACHE`] but in
+    /// tests, which put small tables in order.
+    sorted_from: usize,
 }
+
+/// Up to this many membership cells (a megabyte, at 16 bytes a cell), the lists keep their
+/// joining order whatever the walks take: a walk of them stays in the caches in any order.
+/// The scale bench walked 10,000 people (20,000 cells) after churn at the cost of a walk in
+/// joining order, and 100,000 at thirteen times it. So a small server's rooms list their
+/// people in the order they came, always.
+const CELLS_IN_CACHE: usize = 1 << 16;
+
+/// The lists are put back in order once the steps back walked reach the number of cells
+/// divided by this. The pass reads and writes every cell once, going forward, a fraction of
+/// a cache miss each; a step back costs a whole miss (some hundred nanoseconds at a million
+/// people), so the walks have paid more than the pass by then.
+const CELLS_PER_STEP_BACK: usize = 4;
 
 /// Every membership cell, for reading a room's list without [`Members`]' size parameter.
 #[derive(Clone, Copy, Debug)]
@@ -240,6 +262,9 @@ impl<S: Storage> Members<S> {
             free_more: S::table(capacity),
             heads: [NONE; MAX_ROOMS],
             tails: [NONE; MAX_ROOMS],
+            steps_back: [0; MAX_ROOMS],
+            walked_back: 0,
+            sorted_from: CELLS_IN_CACHE,
         }
     }
 
@@ -362,6 +387,12 @@ impl<S: Storage> Members<S> {
             NONE => self.heads[usize::from(room)] = at,
             tail => self.cell_mut(tail).next = at,
         }
+        if tail != NONE && at < tail {
+            // It counts joins, not members: in a room nobody sends to it could pass
+            // `u32::MAX`, and long before that the room's next walk puts the lists in order.
+            let steps_back = &mut self.steps_back[usize::from(room)];
+            *steps_back = steps_back.saturating_add(1);
+        }
         *self.cell_mut(at) = Cell {
             room,
             flags: if irc { IRC } else { 0 } | if remote { REMOTE } else { 0 } | tags.flags(),
@@ -388,6 +419,9 @@ impl<S: Storage> Members<S> {
             NONE => self.tails[usize::from(room)] = prev,
             next => self.cell_mut(next).prev = prev,
         }
+        if self.heads[usize::from(room)] == NONE {
+            self.steps_back[usize::from(room)] = 0;
+        }
         if at & MORE != 0 {
             let more = (at & !MORE) / MORE_CELLS as u32;
             if self.more[more as usize]
@@ -401,6 +435,83 @@ impl<S: Storage> Members<S> {
             }
         }
         true
+    }
+
+    /// A line is about to be sent to `room`: its walk takes the room's steps back, and once
+    /// those walked reach a quarter of the cells, every list is put in order (never while the
+    /// cells fit in the caches, [`CELLS_IN_CACHE`]).
+    ///
+    /// A list is in joining order, and people take the slots others left, last freed first:
+    /// after a day of people coming and going, a big room's list visits its members' cells in
+    /// no order at all, and a walk waits on memory at every member (some hundred
+    /// nanoseconds a member at a million, against ten in order; docs/PERFORMANCE.md,
+    /// "A room's list put back in order after churn"). Putting the lists in the order of
+    /// their cells, which is the order of the people's slots, makes the walk one pass forward
+    /// through memory again. Deciding by the steps walked, not by the joins, leaves alone the
+    /// lists nobody sends to and pays for the pass only where walks have paid more.
+    #[inline]
+    pub(crate) fn walking(&mut self, room: RoomId) {
+        if let Some(&steps_back) = self.steps_back.get(usize::from(room))
+            && steps_back != 0
+        {
+            self.walking_back(steps_back);
+        }
+    }
+
+    /// [`Self::walking`] for a list out of order: kept out of line, so that the send of a
+    /// line to a room in order (the common case) carries one test and no more code.
+    #[cold]
+    #[inline(never)]
+    fn walking_back(&mut self, steps_back: u32) {
+        let cells = self.rows.len() * HOME_CELLS + self.more.len() * MORE_CELLS;
+        if cells <= self.sorted_from {
+            return;
+        }
+        self.walked_back += u64::from(steps_back);
+        if self.walked_back >= (cells / CELLS_PER_STEP_BACK) as u64 {
+            self.put_in_order();
+        }
+    }
+
+    /// Threads every room's list anew through its members' cells in the order the cells lie
+    /// in memory: the own rows by person, then the second rows. One pass over every cell, and
+    /// nothing but the order changes. Joining order is lost: a room's members are listed in
+    /// the order of their cells from then on, and those who join later after them.
+    fn put_in_order(&mut self) {
+        self.heads.fill(NONE);
+        self.tails.fill(NONE);
+        self.steps_back.fill(0);
+        self.walked_back = 0;
+        for person in 0..self.rows.len() {
+            for k in 0..HOME_CELLS {
+                let at = (person * HOME_CELLS + k) as CellRef;
+                self.append(at);
+            }
+        }
+        for more in 0..self.more.len() {
+            for k in 0..MORE_CELLS {
+                let at = MORE | (more * MORE_CELLS + k) as CellRef;
+                self.append(at);
+            }
+        }
+    }
+
+    /// Puts cell `at` at the end of its room's list (none if it holds no membership), for
+    /// [`Self::put_in_order`].
+    fn append(&mut self, at: CellRef) {
+        let room = self.cell_mut(at).room;
+        if room == NO_ROOM {
+            return;
+        }
+        let tail = self.tails[usize::from(room)];
+        match tail {
+            NONE => self.heads[usize::from(room)] = at,
+            tail => self.cell_mut(tail).next = at,
+        }
+        let cell = self.cell_mut(at);
+        cell.prev = tail;
+        cell.next = NONE;
+        self.tails[usize::from(room)] = at;
     }
 
     /// The first membership cell of `room`'s list, for a walk that keeps its place by cell.
@@ -484,7 +595,9 @@ impl<S: Storage> Members<S> {
         });
     }
 
-    /// The people in `room`, in the order they joined.
+    /// The people in `room`, in the order they joined; those who joined before the lists were
+    /// last put in order ([`Self::walking`]) come first, in the order of their cells (the
+    /// order of their slots, for those in two rooms or fewer).
     pub(crate) fn of(&self, room: RoomId) -> MembersOf<'_, S> {
         MembersOf {
             members: self,
@@ -562,6 +675,146 @@ mod tests {
         assert!(!members.leave(0, 7), "not in it any more");
         assert_eq!(members.rooms_of(1).collect::<Vec<_>>(), [3]);
         assert!(members.in_any(1) && !members.in_any(0));
+    }
+
+    /// Each room's list walked forward and backward: the people in it, and whether the two
+    /// directions agree.
+    fn both_ways<S: Storage>(members: &Members<S>, room: RoomId) -> Vec<u32> {
+        let forward: Vec<u32> = members.of(room).collect();
+        let mut backward = Vec::new();
+        let mut at = members.tails[usize::from(room)];
+        while at != NONE {
+            let (person, cell) = members.cells().get(at);
+            assert_eq!(cell.room, room, "a cell of another room in {room}'s list");
+            backward.push(person);
+            at = cell.prev;
+        }
+        backward.reverse();
+        assert_eq!(forward, backward, "room {room}: the two directions differ");
+        forward
+    }
+
+    #[test]
+    fn lists_joined_out_of_order_are_put_in_order_once_walks_have_paid_for_it() {
+        let mut members = Members::<Inline<8>>::with_capacity(8);
+        members.sorted_from = 0;
+        let join = |members: &mut Members<Inline<8>>, person, room| {
+            members
+                .join(person, 0, false, false, Tagged::default(), room)
+                .unwrap();
+        };
+        // Person 0 is in three rooms: its third cell is in a second row.
+        for room in [1, 2] {
+            join(&mut members, 0, room);
+        }
+        for person in [5, 3, 0, 7, 1] {
+            join(&mut members, person, 7);
+        }
+        for person in [2, 6] {
+            join(&mut members, person, 4);
+        }
+        assert_eq!(both_ways(&members, 7), [5, 3, 0, 7, 1], "in joining order");
+        // Back from 5 to 3, from 0 to 7 (0's cell is a second row's, after every own row),
+        // and from 7 to 1.
+        assert_eq!(members.steps_back[7], 3);
+        assert_eq!(members.steps_back[4], 0);
+        // 16 own cells and 18 of the second row: the lists are put in order once 34 / 4 = 8
+        // steps back have been walked.
+        for _ in 0..100 {
+            members.walking(4);
+        }
+        assert_eq!(
+            members.walked_back, 0,
+            "a room in order costs no steps back"
+        );
+        for _ in 0..2 {
+            members.walking(7);
+        }
+        assert_eq!(
+            both_ways(&members, 7),
+            [5, 3, 0, 7, 1],
+            "6 steps walked: not yet"
+        );
+        members.walking(7);
+        assert_eq!(
+            both_ways(&members, 7),
+            [1, 3, 5, 7, 0],
+            "in the order of the cells"
+        );
+        assert_eq!((members.steps_back[7], members.walked_back), (0, 0));
+        assert_eq!(both_ways(&members, 4), [2, 6]);
+        assert_eq!(both_ways(&members, 1), [0]);
+        // Joining, leaving and walking go on as before on the lists put in order.
+        assert!(members.leave(3, 7) && members.leave(0, 7));
+        join(&mut members, 4, 7);
+        assert_eq!(both_ways(&members, 7), [1, 5, 7, 4], "4 joins at the end");
+        assert_eq!(members.steps_back[7], 1, "4's cell lies before 7's");
+        assert!(members.leave(1, 7) && members.leave(5, 7));
+        assert!(members.leave(7, 7) && members.leave(4, 7));
+        assert_eq!(
+            (members.head(7), members.steps_back[7]),
+            (None, 0),
+            "emptied"
+        );
+    }
+
+    #[test]
+    fn lists_keep_joining_order_while_the_cells_fit_in_the_caches() {
+        let joined_backwards = |people: u32| {
+            let mut members = Members::<crate::Heap>::with_capacity(people as usize);
+            for person in (0..people).rev() {
+                members
+                    .join(person, 0, false, false, Tagged::default(), 1)
+                    .unwrap();
+            }
+            members
+        };
+        // 100 people, 200 cells: every join a step back, and walks never put them in order.
+        let mut members = joined_backwards(100);
+        for _ in 0..1000 {
+            members.walking(1);
+        }
+        assert!(members.of(1).eq((0..100).rev()), "joining order kept");
+        // One past the caches' worth of cells: the first walk pays for the pass.
+        let people = (CELLS_IN_CACHE / HOME_CELLS + 1) as u32;
+        let mut members = joined_backwards(people);
+        assert!(members.of(1).eq((0..people).rev()));
+        members.walking(1);
+        assert!(members.of(1).eq(0..people), "put in the order of the cells");
+    }
+
+    proptest::proptest! {
+        /// Whatever people join and leave, and whenever the lists are put in order, every room
+        /// lists exactly its members, once each, the same both ways.
+        #[test]
+        fn the_lists_hold_the_members_whatever_the_order(
+            changes in proptest::collection::vec((0u32..6, 0 as RoomId..4, 0u8..3), 0..200),
+        ) {
+            let mut members = Members::<Inline<6>>::with_capacity(6);
+            members.sorted_from = 0;
+            let mut model = [[false; 4]; 6];
+            for (person, room, what) in changes {
+                match what {
+                    0 if !model[person as usize][usize::from(room)] => {
+                        members.join(person, 1, false, false, Tagged::default(), room).unwrap();
+                        model[person as usize][usize::from(room)] = true;
+                    }
+                    0 | 1 => {
+                        let was = model[person as usize][usize::from(room)];
+                        proptest::prop_assert_eq!(members.leave(person, room), was);
+                        model[person as usize][usize::from(room)] = false;
+                    }
+                    _ => members.walking(room),
+                }
+                for room in 0..4 {
+                    let mut listed = both_ways(&members, room);
+                    listed.sort_unstable();
+                    let expected: Vec<u32> =
+                        (0..6).filter(|&p| model[p as usize][usize::from(room)]).collect();
+                    proptest::prop_assert_eq!(listed, expected);
+                }
+            }
+        }
     }
 
     #[test]

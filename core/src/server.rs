@@ -208,7 +208,7 @@ const BANNED_COLOUR: &[u8] = b"\x1b[33m***\x1b[0m You are banned from this serve
 /// [`MAX_ROOMS`](crate::MAX_ROOMS) rooms and [`MAX_TOPICS`](crate::MAX_TOPICS) topics,
 /// [`OUTPUT_BYTES`](crate::OUTPUT_BYTES) for one step's output, and [`TAG_BUFFERS`](crate::TAG_BUFFERS)
 /// shared buffers for long IRC tag sections. The fixed part is some 1.2 MB (for
-/// `Server<Heap>`, all but 140 KB of it reserved on the heap and used as rooms, bans and the
+/// `Server<Heap>`, all but some 160 KB of it reserved on the heap and used as rooms, bans and the
 /// like come), and each connection held costs about 0.8 KB more, and 0.5 KB more while a
 /// partial line of its waits (docs/ARCHITECTURE.md has the measured sizes), so keep a
 /// `Server` in a `Box` or a `static`.
@@ -613,8 +613,9 @@ impl<S: Storage> Server<S> {
 
     /// The connections here in the room called `room` (ASCII case ignored); none if there is
     /// no such room. (People on other servers are not connections.) The order is the order
-    /// they joined until a big room's list, walked often after people came and went, is put
-    /// in the order of the server's tables to keep sends to it fast; take it as no order.
+    /// they joined, except on a server whose member tables outgrow the caches: there, once
+    /// sends have walked lists joined out of the tables' order often enough, every such list
+    /// is put in that order, to keep sends fast. Take it as no order.
     pub fn members(&self, room: &str) -> impl Iterator<Item = ConnectionId> + '_ {
         self.rooms
             .find(room)

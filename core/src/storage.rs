@@ -11,7 +11,7 @@
 //! buffers) and the output buffer, is fixed whatever the capacity: some 1.2 MB. For [`Inline`]
 //! all of it is in the server's value; for [`Heap`] the tables are reserved on the heap when
 //! the server is made, each with room for its bound, and grow with use like the connections'
-//! table (the value itself is some 140 KB, most of it the output buffer).
+//! table (the value itself is some 160 KB, most of it the output buffer).
 //!
 //! Either way the table only grows with use: a slot is made when a connection first needs one
 //! and reused after it leaves, so its memory is written (and, under an operating system,

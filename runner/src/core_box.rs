@@ -19,7 +19,7 @@ pub(crate) type Core = Server<Heap>;
 /// Builds the core on the heap, for `config.max_clients` connections (at most
 /// [`MAX_CLIENTS`]). The table is allocated once, here; its memory is used as connections
 /// come, as are the core's fixed tables (rooms, bans, tag buffers: reserved on the heap and
-/// written only as used). The rest of `Server` (some 140 KB) may be built on the stack before
+/// written only as used). The rest of `Server` (some 160 KB) may be built on the stack before
 /// moving into the box, so it is built on a thread with room for that.
 pub(crate) fn new_core(config: Config, start: Instant) -> Box<Core> {
     let capacity = config.max_clients.min(MAX_CLIENTS);

@@ -841,7 +841,7 @@ fn restore(core: &mut RecordedCore, now: Instant, restored: &store::Restored) {
     }
 }
 
-/// Building the core passes its fixed part (some 140 KB) through the init thread's stack,
+/// Building the core passes its fixed part (some 160 KB) through the init thread's stack,
 /// perhaps more than once; that stack is gone by now, but the kernel's record of
 /// the peak resident memory (VmHWM in /proc/PID/status) still counts it. The record is reset, so
 /// that the peak an operator or a benchmark reads is that of serving. Best effort (Linux).

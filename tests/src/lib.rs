@@ -110,6 +110,36 @@ pub fn redis_url(test: &str) -> Option<String> {
     None
 }
 
+/// Raises this process's soft limit on open files to `wanted`, within the hard limit, for a
+/// test that holds thousands of connections; false, after a loud `SKIPPED test` line on
+/// stderr, if the hard limit is lower (a stock login allows 1,024). With
+/// `CHAT_REQUIRE_OPEN_FILES=1` (CI) that fails the test instead.
+pub fn allow_open_files(test: &str, wanted: u64) -> bool {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|soft| soft < wanted) {
+        limit.current = Some(limit.maximum.map_or(wanted, |hard| hard.min(wanted)));
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    let Some(allowed) = getrlimit(Resource::Nofile).current else {
+        return true;
+    };
+    if allowed >= wanted {
+        return true;
+    }
+    assert!(
+        std::env::var("CHAT_REQUIRE_OPEN_FILES").as_deref() != Ok("1"),
+        "{test}: CHAT_REQUIRE_OPEN_FILES=1, but only {allowed} open files are allowed, \
+         and it needs {wanted} (raise the hard limit: ulimit -Hn)"
+    );
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED {test}: it needs {wanted} open files and the hard limit allows {allowed} \
+         (raise it with ulimit -Hn; CI sets CHAT_REQUIRE_OPEN_FILES=1)"
+    );
+    false
+}
+
 /// A fresh directory under the system's temporary one, removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(pub std::path::PathBuf);

@@ -201,11 +201,14 @@ pub(crate) struct Members<S: Storage> {
     sorted_from: usize,
 }
 
-/// Up to this many membership cells (a megabyte, at 16 bytes a cell), the lists keep their
-/// joining order whatever the walks take: a walk of them stays in the caches in any order.
-/// The scale bench walked 10,000 people (20,000 cells) after churn at the cost of a walk in
-/// joining order, and 100,000 at thirteen times it. So a small server's rooms list their
-/// people in the order they came, always.
+/// While the tables hold at most this many membership cells (a megabyte, at 16 bytes a cell),
+/// the lists keep their joining order whatever the walks take: the walks jump around a span
+/// that stays in the caches. The scale bench walked 10,000 people (20,000 cells) after churn
+/// at the cost of a walk in joining order, and 100,000 at thirteen times it. The count is of
+/// cells held, not of memberships: two for every slot that has been in a room, and 18 for
+/// every second row made (the most people in three rooms or more at once). So a server that
+/// has had fewer than some 32,000 people in one or two rooms each, or some 3,300 in more,
+/// lists its rooms' people in the order they came.
 const CELLS_IN_CACHE: usize = 1 << 16;
 
 /// The lists are put back in order once the steps back walked reach the number of cells
@@ -474,9 +477,11 @@ impl<S: Storage> Members<S> {
     }
 
     /// Threads every room's list anew through its members' cells in the order the cells lie
-    /// in memory: the own rows by person, then the second rows. One pass over every cell, and
-    /// nothing but the order changes. Joining order is lost: a room's members are listed in
-    /// the order of their cells from then on, and those who join later after them.
+    /// in memory: the own rows by person, then the second rows. One pass over every cell
+    /// held (at most 20 a person of the capacity, second rows no one holds included), and
+    /// nothing but the order changes. A list whose room had no step back is in that order
+    /// already and stays as it was; in the others joining order is lost: their members are
+    /// listed in the order of their cells from then on, and those who join later after them.
     fn put_in_order(&mut self) {
         self.heads.fill(NONE);
         self.tails.fill(NONE);

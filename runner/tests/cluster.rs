@@ -338,13 +338,11 @@ fn a_node_claims_its_nicknames_again_after_redis_comes_back() {
         return;
     }
     let Some(mut redis) = PrivateRedis::start() else {
-        assert!(
-            std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "{test}: CHAT_REQUIRE_REDIS=1, but redis-server could not be started"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: redis-server is not installed"
+        chat_tests::skip_unless_required(
+            "CHAT_REQUIRE_REDIS",
+            test,
+            "redis-server could not be started",
+            "install it (Debian: apt-get install redis-server)",
         );
         return;
     };

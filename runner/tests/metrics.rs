@@ -101,15 +101,11 @@ fn promtool_check(text: &str) {
     let mut child = match spawned {
         Ok(child) => child,
         Err(error) => {
-            assert!(
-                std::env::var("CHAT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "CHAT_REQUIRE_TOOLS=1, but promtool cannot be run: {error} (Debian: apt-get \
-                 install prometheus)"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED promtool check metrics: promtool is not installed ({error}; Debian: \
-                 apt-get install prometheus; CI sets CHAT_REQUIRE_TOOLS=1)"
+            chat_tests::skip_unless_required(
+                "CHAT_REQUIRE_TOOLS",
+                "promtool check metrics",
+                &format!("promtool cannot be run: {error}"),
+                "Debian: apt-get install prometheus",
             );
             return;
         }

@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat_tests::{Client, Server, TempDir, WAIT, run_to_exit};
+use chat_tests::{Client, Server, TempDir, WAIT, run_to_exit, skip_unless_required};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -107,22 +107,6 @@ impl Pki {
         all.extend_from_slice(args);
         Server::start(RUNNER, &all)
     }
-}
-
-/// Whether an optional tool may be missing: prints a loud SKIPPED line and says yes, unless
-/// `CHAT_REQUIRE_TOOLS=1`, which fails the test instead.
-fn skip_without(tool: &str, test: &str, why: &str) -> bool {
-    assert!(
-        std::env::var("CHAT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_TOOLS=1, but {tool} is not available: {why}"
-    );
-    // Not through eprintln!, which the harness swallows for a test that passes.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!! SKIPPED {test}: {tool} is not available ({why}); install it to run this test \
-         (.ci/run does, and sets CHAT_REQUIRE_TOOLS=1)\n"
-    );
-    true
 }
 
 /// Stdout lines of a child process, read on a thread so that every wait is bounded.
@@ -376,20 +360,19 @@ fn the_client_reconnects_over_tls() {
 #[test]
 fn openssl_s_client_talks_over_tls() {
     let test = "openssl_s_client_talks_over_tls";
-    match Command::new("openssl").arg("version").output() {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => {
-            skip_without(
-                "openssl",
-                test,
-                &format!("`openssl version`: {}", output.status),
-            );
-            return;
-        }
-        Err(error) => {
-            skip_without("openssl", test, &error.to_string());
-            return;
-        }
+    let missing = match Command::new("openssl").arg("version").output() {
+        Ok(output) if output.status.success() => None,
+        Ok(output) => Some(format!("`openssl version` failed: {}", output.status)),
+        Err(error) => Some(format!("openssl cannot be run: {error}")),
+    };
+    if let Some(missing) = missing {
+        skip_unless_required(
+            "CHAT_REQUIRE_TOOLS",
+            test,
+            &missing,
+            "install openssl (.ci/run does)",
+        );
+        return;
     }
     let pki = Pki::new("openssl");
     let server = pki.server(&[]);

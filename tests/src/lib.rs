@@ -86,9 +86,27 @@ fn run_until_exit(
     (output, started.elapsed())
 }
 
-/// The Redis for a test that needs one (`CHAT_REDIS_URL`), or `None`, after a loud
-/// `SKIPPED test` line on stderr, to skip it. With `CHAT_REQUIRE_REDIS=1` (CI) a missing Redis
-/// fails the test instead: a green run that skipped the real thing is not a pass.
+/// What a test does without something this machine may lack (a service, a tool, a package, a
+/// limit): `missing` says what, `remedy` how to get it. If the `CHAT_REQUIRE_*` variable
+/// `required_by` is `1` (`.ci/run` sets them once it has installed everything), the test fails:
+/// a green run that skipped the real thing is not a pass. Otherwise a loud `SKIPPED test` line
+/// goes to stderr, and the caller skips the test (or the part of it that needs the thing).
+#[track_caller]
+pub fn skip_unless_required(required_by: &str, test: &str, missing: &str, remedy: &str) {
+    assert!(
+        std::env::var(required_by).as_deref() != Ok("1"),
+        "{test}: {required_by}=1, but {missing}; {remedy}"
+    );
+    // Not through eprintln!, which the harness swallows for a test that passes.
+    let _ = writeln!(
+        io::stderr(),
+        "\n!!! SKIPPED {test}: {missing}; {remedy} (with {required_by}=1, as in CI, this fails \
+         instead)\n"
+    );
+}
+
+/// The Redis for a test that needs one (`CHAT_REDIS_URL`), or `None` without one, after
+/// [`skip_unless_required`] (`CHAT_REQUIRE_REDIS`).
 pub fn redis_url(test: &str) -> Option<String> {
     if let Some(url) = std::env::var("CHAT_REDIS_URL")
         .ok()
@@ -96,24 +114,18 @@ pub fn redis_url(test: &str) -> Option<String> {
     {
         return Some(url);
     }
-    assert!(
-        std::env::var("CHAT_REQUIRE_REDIS").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_REDIS=1, but CHAT_REDIS_URL is not set (start redis-server and \
-         set it, e.g. CHAT_REDIS_URL=redis://127.0.0.1:6379/)"
-    );
-    // Not through eprintln!, which the harness swallows for a test that passes.
-    let _ = writeln!(
-        io::stderr(),
-        "SKIPPED {test}: CHAT_REDIS_URL is not set (start redis-server and set it; CI sets \
-         CHAT_REQUIRE_REDIS=1)"
+    skip_unless_required(
+        "CHAT_REQUIRE_REDIS",
+        test,
+        "CHAT_REDIS_URL is not set",
+        "start redis-server and set it, e.g. CHAT_REDIS_URL=redis://127.0.0.1:6379/",
     );
     None
 }
 
 /// Raises this process's soft limit on open files to `wanted`, within the hard limit, for a
-/// test that holds thousands of connections; false, after a loud `SKIPPED test` line on
-/// stderr, if the hard limit is lower (a stock login allows 1,024). With
-/// `CHAT_REQUIRE_OPEN_FILES=1` (CI) that fails the test instead.
+/// test that holds thousands of connections; false if the hard limit is lower (a stock login
+/// allows 1,024), after [`skip_unless_required`] (`CHAT_REQUIRE_OPEN_FILES`).
 pub fn allow_open_files(test: &str, wanted: u64) -> bool {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
@@ -127,15 +139,11 @@ pub fn allow_open_files(test: &str, wanted: u64) -> bool {
     if allowed >= wanted {
         return true;
     }
-    assert!(
-        std::env::var("CHAT_REQUIRE_OPEN_FILES").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_OPEN_FILES=1, but only {allowed} open files are allowed, \
-         and it needs {wanted} (raise the hard limit: ulimit -Hn)"
-    );
-    let _ = writeln!(
-        io::stderr(),
-        "SKIPPED {test}: it needs {wanted} open files and the hard limit allows {allowed} \
-         (raise it with ulimit -Hn; CI sets CHAT_REQUIRE_OPEN_FILES=1)"
+    skip_unless_required(
+        "CHAT_REQUIRE_OPEN_FILES",
+        test,
+        &format!("it needs {wanted} open files and the hard limit allows {allowed}"),
+        "raise the hard limit (ulimit -Hn)",
     );
     false
 }
@@ -926,8 +934,7 @@ impl OrderedReaders {
 }
 
 /// The Python to run a test's script with (`CHAT_PYTHON`, or `python3`) if it can
-/// `import {imports}`; else `None`, after a loud SKIPPED line, unless `CHAT_REQUIRE_PYTHON=1`
-/// (CI, once it has installed the packages), which fails `test` instead.
+/// `import {imports}`; else `None`, after [`skip_unless_required`] (`CHAT_REQUIRE_PYTHON`).
 pub fn python_with(test: &str, imports: &str) -> Option<std::ffi::OsString> {
     let python =
         std::env::var_os("CHAT_PYTHON").unwrap_or_else(|| std::ffi::OsString::from("python3"));
@@ -943,15 +950,11 @@ pub fn python_with(test: &str, imports: &str) -> Option<std::ffi::OsString> {
         ),
         Err(error) => format!("{shown} could not be run: {error}"),
     };
-    assert!(
-        std::env::var("CHAT_REQUIRE_PYTHON").as_deref() != Ok("1"),
-        "{test}: CHAT_REQUIRE_PYTHON=1, but {unavailable}"
-    );
-    // Not through eprintln!, which the harness swallows for a test that passes.
-    let _ = writeln!(
-        io::stderr(),
-        "\n!!! SKIPPED {test}: {unavailable}; `pip install irc`, or set CHAT_PYTHON to a \
-         Python that has it\n"
+    skip_unless_required(
+        "CHAT_REQUIRE_PYTHON",
+        test,
+        &unavailable,
+        "`pip install irc`, or set CHAT_PYTHON to a Python that has it",
     );
     None
 }

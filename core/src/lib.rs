@@ -117,6 +117,7 @@ pub use state::rooms::{
 };
 pub use state::roster::{
     ANONYMOUS, ConnectionId, MAX_NICK_BYTES, MAX_NICK_CHARS, MAX_NODES, Nickname, NicknameError,
+    SERVICE_NAMES,
 };
 #[cfg(feature = "alloc")]
 pub use storage::Heap;

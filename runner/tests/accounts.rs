@@ -492,3 +492,63 @@ fn account_tag_names_an_identified_senders_account() {
     let line = tagged.expect_line(" PRIVMSG #den :again");
     assert!(!line.contains("account="), "{line}");
 }
+
+/// Service names are nobody's: clients and scripts send passwords to `NickServ` and
+/// `ChanServ`, so a person by one of those names would collect them. A plain-text or JSON
+/// `/msg NickServ` is the server's account service, as IRC's `PRIVMSG NickServ` is, and
+/// reaches no one.
+#[test]
+fn no_one_can_be_nickserv_and_a_password_sent_to_it_reaches_no_one() {
+    let data = TempDir::new("services");
+    let server = server(&data);
+    let mut watcher = server.join("watcher");
+
+    let mut impostor = server.connect();
+    for name in ["NickServ", "chanserv", "MemoServ"] {
+        impostor.send_line(&format!("/nick {name}"));
+        let refused = impostor.next_line();
+        assert_eq!(
+            refused,
+            format!(
+                "*** error: \"{name}\" is not a valid nickname: the names of IRC services \
+                 (NickServ, ChanServ...) are reserved; you are still {}",
+                refused.rsplit(' ').next().unwrap_or_default()
+            )
+        );
+        assert!(refused.ends_with(" anonymous-2"), "{refused}");
+    }
+    let mut irc = Client::connect(server.addr());
+    irc.send("NICK ChanServ\r\nUSER c 0 * :C\r\n");
+    assert_eq!(
+        irc.expect_line(" 432 "),
+        ":chat.local 432 * ChanServ :Erroneous nickname"
+    );
+
+    // A password sent to NickServ from plain text and from JSON is answered by the server.
+    let mut vic = server.join("vic");
+    vic.send_line("/msg NickServ IDENTIFY a-secret-password");
+    assert_eq!(
+        vic.next_line(),
+        "*** error: there is no account vic; /register PASSWORD makes one for your nickname"
+    );
+    vic.send_line("/msg nickserv HELLO");
+    assert_eq!(
+        vic.next_line(),
+        "*** error: usage: /msg NickServ IDENTIFY [ACCOUNT] PASSWORD, REGISTER PASSWORD, LOGOUT \
+         or PASSWORD OLD NEW"
+    );
+    let mut json = Client::connect(server.addr());
+    json.send(r#"{"type":"client","user":"NickServ","message":"IDENTIFY json-secret-pw"}"#);
+    json.expect_line(
+        "*** error: you have no nickname to identify as; name the account: /login NAME PASSWORD",
+    );
+
+    // Nobody else saw either password: everything the others had before their barrier.
+    for client in [&mut watcher, &mut impostor] {
+        let seen = client.sync();
+        assert!(
+            seen.iter().all(|line| !line.contains("secret")),
+            "a password reached someone: {seen:?}"
+        );
+    }
+}

@@ -175,7 +175,12 @@ impl<S: crate::Storage> Step<'_, S> {
         }
     }
 
+    /// `/msg NAME TEXT` (and the JSON dialect's `client`). `/msg NickServ ...` is the
+    /// server's own account service, as on IRC: what it carries (passwords) is never relayed.
     pub(crate) fn private(&mut self, conn: ConnectionId, to: &str, text: &str) {
+        if to.eq_ignore_ascii_case("NickServ") {
+            return self.nickserv(conn, text);
+        }
         let Some(target) = self.roster.find(to) else {
             return error!(self, conn, "no one called {} is online", Visible(to),);
         };

@@ -17,10 +17,18 @@ pub const MAX_NICK_BYTES: usize = 48;
 /// looks like it) are reserved.
 pub const ANONYMOUS: &str = "anonymous";
 
+/// Names IRC networks give their services, which no one may take: clients and their scripts
+/// send passwords to `NickServ` (this server answers `NickServ` itself, in every dialect) and
+/// to `ChanServ`, so a person by one of these names would collect them. Compared as names are,
+/// look-alikes included.
+pub const SERVICE_NAMES: [&str; 6] = [
+    "NickServ", "ChanServ", "OperServ", "MemoServ", "HostServ", "BotServ",
+];
+
 /// A valid nickname: 1 to [`MAX_NICK_CHARS`] characters (at most [`MAX_NICK_BYTES`] bytes),
 /// kept in NFC: letters and digits of any script, and IRC's `` _-[]\^{}|` ``; not starting
 /// with a digit or `-`; not mixing scripts no one writes together (`аlice` with a Cyrillic
-/// `а`); and not beginning with [`ANONYMOUS`].
+/// `а`); not beginning with [`ANONYMOUS`]; and not one of [`SERVICE_NAMES`].
 ///
 /// Two nicknames are the same name if they differ only in case or by look-alike characters
 /// (see [`NameKey`]).
@@ -46,6 +54,8 @@ pub enum NicknameError {
     BadFirstChar(char),
     /// The name begins with [`ANONYMOUS`].
     Reserved,
+    /// The name is one of [`SERVICE_NAMES`] (or looks like one).
+    Service,
     /// The name mixes scripts, as look-alikes do (`аlice` with a Cyrillic `а`).
     MixedScripts,
 }
@@ -72,6 +82,9 @@ impl fmt::Display for NicknameError {
             ),
             Self::BadFirstChar(c) => write!(f, "a nickname cannot start with {c:?}"),
             Self::Reserved => write!(f, "names beginning with \"{ANONYMOUS}\" are reserved"),
+            Self::Service => {
+                f.write_str("the names of IRC services (NickServ, ChanServ...) are reserved")
+            }
             Self::MixedScripts => f.write_str(
                 "a nickname cannot mix scripts like that (letters of one alphabet that look like \
                  another's); use one script",
@@ -91,6 +104,7 @@ impl Nickname {
     /// assert_eq!(Nickname::new("小明").unwrap().as_str(), "小明");
     /// assert_eq!(Nickname::new("2alice"), Err(NicknameError::BadFirstChar('2')));
     /// assert_eq!(Nickname::new("Anonymous"), Err(NicknameError::Reserved));
+    /// assert_eq!(Nickname::new("nickserv"), Err(NicknameError::Service));
     /// assert_eq!(Nickname::new("\u{430}lice"), Err(NicknameError::MixedScripts));
     /// ```
     pub fn new(name: &str) -> Result<Self, NicknameError> {
@@ -115,6 +129,12 @@ impl Nickname {
                 && NameKey::of(ANONYMOUS).is_some_and(|reserved| key.starts_with(&reserved)))
         {
             return Err(NicknameError::Reserved);
+        }
+        if SERVICE_NAMES
+            .iter()
+            .any(|service| NameKey::of(service).is_some_and(|reserved| reserved == key))
+        {
+            return Err(NicknameError::Service);
         }
         let key_hash = key.hash();
         Ok(Self {

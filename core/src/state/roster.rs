@@ -8,7 +8,7 @@ use crate::state::members::{Members, Status, Tagged, TooManyRooms};
 use crate::state::names::NameKey;
 use crate::state::nickname::starts_with_ignore_case;
 pub use crate::state::nickname::{
-    ANONYMOUS, MAX_NICK_BYTES, MAX_NICK_CHARS, Nickname, NicknameError,
+    ANONYMOUS, MAX_NICK_BYTES, MAX_NICK_CHARS, Nickname, NicknameError, SERVICE_NAMES,
 };
 use crate::state::person::{AwayMessage, MAX_AWAY_BYTES, Person, Reads, RemoteTag};
 use crate::state::pool::Pool;
@@ -1053,6 +1053,11 @@ mod tests {
             ("ANONYMOUS-3",        Err(NicknameError::Reserved)),
             ("anonymously",        Err(NicknameError::Reserved)),
             ("anon",               Ok(())),
+            ("NickServ",           Err(NicknameError::Service)),
+            ("chanserv",           Err(NicknameError::Service)),
+            ("NICKSERV",           Err(NicknameError::Service)),
+            ("NickServ_",          Ok(())),
+            ("NickServer",         Ok(())),
         ];
         for (name, expected) in cases {
             assert_eq!(Nickname::new(name).map(|_| ()), *expected, "name {name:?}");

@@ -517,8 +517,15 @@ impl Store {
                 (connection, None, false)
             }
             Place::Directory(dir) => {
-                fs::create_dir_all(dir)
-                    .map_err(|error| OpenError::Directory(dir.clone(), error))?;
+                fs::create_dir_all(dir).map_err(|error| {
+                    // "File exists" would not say that it is the very path given.
+                    let error = if dir.is_file() {
+                        io::Error::other("it is a file, not a directory")
+                    } else {
+                        error
+                    };
+                    OpenError::Directory(dir.clone(), error)
+                })?;
                 let lock = lock(dir, holder)?;
                 let path = dir.join(DATABASE_FILE);
                 let connection = open_file(&path, sync)?;

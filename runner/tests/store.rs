@@ -236,6 +236,17 @@ fn start_refuses_a_directory_it_cannot_use_and_never_overwrites() {
         stderr.contains("cannot use") && stderr.contains("as the data directory"),
         "{stderr}"
     );
+    // The file itself: said to be one.
+    let output = fails_to_start(&["--data", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot use {} as the data directory: it is a file, not a directory",
+            file.display()
+        )),
+        "{stderr}"
+    );
 
     // Not a database: named, and left as it was.
     let junk = dir.path().join("junk");
